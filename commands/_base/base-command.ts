@@ -1,0 +1,147 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {type ExitCodeName, ExitCode, EXIT_CODE_MEANINGS, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
+import {loadConfig, type LoadedConfig} from '../../src/config/load.js'
+import {RecordingOutput, redact, silentOutput, TerminalOutput} from '../../src/ui/index.js'
+import type {RunContext} from '../../src/ui/context.js'
+
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RetailOpsCommand)['baseFlags'] & T['flags']>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** The --json document: Salesforce-style envelope, same shape for success and failure. */
+export interface JsonEnvelope<T> {
+  status: number
+  result?: T
+  error?: {name: string; code: string; message: string; exitCode: number; nextSteps: string[]; details: Record<string, unknown>}
+  warnings: string[]
+}
+
+/**
+ * Shared behaviour of every command: global flags, the JSON envelope, the exit-code policy,
+ * non-interactive detection, Ctrl-C handling and printing each error exactly once.
+ */
+export abstract class RetailOpsCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    config: Flags.string({helpGroup: 'GLOBAL', description: 'Path to retailops.yaml (default: nearest in this or a parent folder).', env: 'RETAILOPS_CONFIG'}),
+    environment: Flags.string({char: 'e', helpGroup: 'GLOBAL', description: 'Environment from retailops.yaml.', env: 'RETAILOPS_ENVIRONMENT'}),
+    context: Flags.string({helpGroup: 'GLOBAL', description: 'Kubernetes context (overrides the environment\'s).'}),
+    namespace: Flags.string({char: 'n', helpGroup: 'GLOBAL', description: 'Kubernetes namespace (overrides the environment\'s).'}),
+    yes: Flags.boolean({char: 'y', helpGroup: 'GLOBAL', description: 'Assume yes and use defaults; never prompt.'}),
+    verbose: Flags.boolean({helpGroup: 'GLOBAL', description: 'Show debug output and streamed logs.'}),
+  }
+
+  static errorCodes: ExitCodeName[] = []
+
+  protected flags!: CommandFlags<T>
+  protected args!: CommandArgs<T>
+  protected recorder!: RecordingOutput
+  private readonly abort = new AbortController()
+  private outcome: ExitCodeName = 'OK'
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as unknown as typeof RetailOpsCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+    const terminal = this.jsonEnabled() ? silentOutput : new TerminalOutput({verbose: this.flags.verbose})
+    this.recorder = new RecordingOutput(terminal)
+    let interrupts = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupts += 1
+      if (interrupts > 1) process.exit(ExitCode.INTERRUPTED)
+      this.recorder.warn(`${signal} received: stopping and cleaning up (press Ctrl-C again to exit at once).`)
+      this.abort.abort()
+    }
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  }
+
+  /** The context handed to engine functions in src/. */
+  protected get ctx(): RunContext {
+    return {out: this.recorder, signal: this.abort.signal}
+  }
+
+  /** Prompts only with a person at a terminal: never in CI, under --json or --yes, or without a TTY. */
+  protected get interactive(): boolean {
+    return Boolean(process.stdin.isTTY) && !process.env.CI && !this.jsonEnabled() && !this.flags.yes
+  }
+
+  /** Fails fast in non-interactive runs, naming every flag that would have been prompted for. */
+  protected requireFlags(missing: {flag: string; description: string}[]): void {
+    if (missing.length === 0) return
+    throw new UsageError(`Missing ${missing.map((m) => `--${m.flag}`).join(', ')} (no prompts in non-interactive mode).`, {
+      nextSteps: missing.map((m) => `--${m.flag}: ${m.description}`),
+      details: {missingFlags: missing.map((m) => m.flag)},
+    })
+  }
+
+  protected async loadProject(): Promise<LoadedConfig> {
+    return loadConfig(this.flags.config)
+  }
+
+  /** A finished command whose outcome is not plain success (a paused rollout, a failed gate). */
+  protected setOutcome(exit: ExitCodeName): void {
+    this.outcome = exit
+  }
+
+  protected warnUser(message: string): void {
+    this.recorder.warn(message)
+  }
+
+  public override log(message = '', ...args: unknown[]): void {
+    if (!this.jsonEnabled()) super.log(redact(message), ...args)
+  }
+
+  protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {
+    return {status: ExitCode[this.outcome], result, warnings: this.recorder?.warnings ?? []}
+  }
+
+  protected override toErrorJson(err: unknown): JsonEnvelope<never> {
+    const e = toRetailOpsError(err)
+    return {
+      status: e.exitCode,
+      error: {name: e.name, code: e.code, message: redact(e.message), exitCode: e.exitCode, nextSteps: e.nextSteps, details: e.details},
+      warnings: this.recorder?.warnings ?? [],
+    }
+  }
+
+  protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<void> {
+    const e = fromOclif(err) ?? toRetailOpsError(err)
+    process.exitCode = e.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(e))
+      return
+    }
+    const c = (await import('../../src/ui/terminal.js')).makeChalk(process.stderr)
+    const lines = [c.red(`✖ ${redact(e.message)}`)]
+    if (e.nextSteps.length > 0) lines.push(c.bold('  Try this:'), ...e.nextSteps.map((s) => `    • ${redact(s)}`))
+    lines.push(c.dim(`  Exit code ${e.exitCode} (${e.code}).`))
+    if (this.flags?.verbose && e.exit === 'INTERNAL' && err.stack) lines.push(c.dim(err.stack))
+    process.stderr.write(`${lines.join('\n')}\n`)
+  }
+
+  protected override async finally(err: Error | undefined): Promise<void> {
+    if (!err && this.outcome !== 'OK') process.exitCode = ExitCode[this.outcome]
+    await super.finally(err)
+  }
+}
+
+/** oclif's own parse errors carry their exit code in err.oclif.exit; keep it, and the message. */
+function fromOclif(err: Error & {oclif?: {exit?: number}}): RetailOpsError | undefined {
+  if (err instanceof RetailOpsError || err.oclif?.exit === undefined) return undefined
+  if (err.oclif.exit === 0) return undefined
+  const usage = new UsageError(err.message.replace(/\nSee more help with --help$/, ''), {nextSteps: ['Run the command with --help for its flags and examples.']})
+  return usage
+}
+
+/** "EXIT CODES" section text for a command's description. */
+export function describeExitCodes(names: ExitCodeName[]): string {
+  return names.map((n) => `  ${String(ExitCode[n]).padStart(3)}  ${n}: ${EXIT_CODE_MEANINGS[n]}`).join('\n')
+}

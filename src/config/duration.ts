@@ -1,0 +1,33 @@
+/** Durations as people write them in YAML and flags: 90s, 15m, 1h30m, 28d, 500ms. */
+const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000}
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
+
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim()
+  if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d|w))+$/.test(trimmed)) return undefined
+  let total = 0
+  for (const [, amount, unit] of trimmed.matchAll(PART)) total += Number(amount) * UNIT_MS[unit]
+  return total
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const parts: string[] = []
+  let rest = Math.round(ms / 1000)
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`)
+      rest %= size
+    }
+  }
+  return parts.join('') || '0s'
+}
+
+/** Prometheus range syntax for a duration (it has no 'w' in older versions and no fractions). */
+export function toPromDuration(ms: number): string {
+  const s = Math.round(ms / 1000)
+  if (s % 86_400 === 0) return `${s / 86_400}d`
+  if (s % 3600 === 0) return `${s / 3600}h`
+  if (s % 60 === 0) return `${s / 60}m`
+  return `${s}s`
+}

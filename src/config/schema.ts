@@ -1,0 +1,367 @@
+import {z} from 'zod'
+
+import {parseDuration} from './duration.js'
+
+/**
+ * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
+ * (`retailops config schema`, schema/retailops.schema.json) so editors complete and check it.
+ */
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a lowercase DNS label: letters, digits and dashes, e.g. "checkout"')
+  .max(50, 'at most 50 characters (it becomes part of Kubernetes names)')
+
+export const duration = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'a duration such as 30s, 15m, 2h or 28d')
+  .describe('A duration: 500ms, 30s, 15m, 2h, 28d.')
+
+const quantity = z
+  .union([z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'a Kubernetes quantity such as 250m, 512Mi or 2'), z.number()])
+  .describe('A Kubernetes resource quantity: 250m, 1, 512Mi, 2Gi.')
+
+const dateTime = z.iso.datetime({offset: true, message: 'an ISO 8601 timestamp such as 2026-11-27T00:00:00Z'})
+
+export const TIERS = ['revenue-critical', 'operational', 'tolerant'] as const
+export const tier = z.enum(TIERS).describe('Service class: drives replicas, PDBs, gates, DR targets and release scrutiny.')
+
+const resources = z
+  .object({
+    requests: z.object({cpu: quantity.default('100m'), memory: quantity.default('128Mi')}).strict().default({cpu: '100m', memory: '128Mi'}),
+    limits: z.object({cpu: quantity.default('500m'), memory: quantity.default('256Mi')}).strict().default({cpu: '500m', memory: '256Mi'}),
+  })
+  .strict()
+
+const probes = z
+  .object({
+    readiness: z.string().startsWith('/').default('/readyz'),
+    liveness: z.string().startsWith('/').default('/healthz'),
+    initialDelaySeconds: z.number().int().min(0).default(0),
+    periodSeconds: z.number().int().min(1).default(5),
+  })
+  .strict()
+
+const scaling = z
+  .object({
+    minReplicas: z.number().int().min(1).default(2),
+    maxReplicas: z.number().int().min(1).default(10),
+    /** Requests per second one pod serves while meeting its latency SLO. */
+    rpsPerPod: z.number().positive().optional().describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
+    targetUtilization: z.number().gt(0).max(1).default(0.7).describe('Share of rpsPerPod to plan for (headroom).'),
+    targetCPUUtilization: z.number().int().min(1).max(100).default(70).describe('HPA CPU target, percent of requests.'),
+  })
+  .strict()
+  .refine((s) => s.maxReplicas >= s.minReplicas, {message: 'maxReplicas must be at least minReplicas', path: ['maxReplicas']})
+
+const sli = z.discriminatedUnion('type', [
+  z.object({type: z.literal('availability'), route: z.string().optional()}).strict()
+    .describe('Share of requests that did not answer 5xx.'),
+  z.object({type: z.literal('latency'), thresholdMs: z.number().positive(), route: z.string().optional()}).strict()
+    .describe('Share of requests faster than thresholdMs (must be a histogram bucket bound).'),
+  z.object({type: z.literal('ratio'), good: z.string().min(1), total: z.string().min(1)}).strict()
+    .describe('A business SLI from two PromQL counters, e.g. successful checkouts over attempted ones.'),
+])
+
+const slo = z
+  .object({
+    name,
+    objective: z.number().gt(0).lt(100).describe('Target in percent, e.g. 99.9.'),
+    window: duration.default('28d'),
+    sli,
+    description: z.string().optional(),
+  })
+  .strict()
+
+const drTargets = z.object({rto: duration, rpo: duration}).strict()
+
+const analysisMetric = z
+  .object({
+    name,
+    query: z.string().min(1).describe('PromQL; {{service}}, {{namespace}}, {{version}} and {{window}} are substituted.'),
+    successCondition: z.string().optional().describe('e.g. "result < 0.01"'),
+    failureCondition: z.string().optional(),
+    compareWithStable: z.boolean().default(false).describe('Also fail when the canary is worse than stable by more than tolerance.'),
+    tolerance: z.number().min(0).default(0.2).describe('Allowed relative regression against stable (0.2 = 20 % worse).'),
+  })
+  .strict()
+
+const analysis = z
+  .object({
+    interval: duration.default('30s'),
+    count: z.number().int().min(1).default(5),
+    failureLimit: z.number().int().min(0).default(1),
+    inconclusiveLimit: z.number().int().min(0).default(1),
+    missingData: z.enum(['fail', 'inconclusive', 'pass']).default('inconclusive')
+      .describe('What a measurement without data counts as: never a silent pass unless chosen here.'),
+    metrics: z.array(analysisMetric).optional().describe('Defaults: error rate, p95 and p99 latency against stable.'),
+  })
+  .strict()
+
+export const rolloutStep = z.union([
+  z.object({setWeight: z.number().int().min(0).max(100)}).strict(),
+  z.object({pause: z.object({duration: duration.optional()}).strict()}).strict(),
+  z.object({analysis: z.object({count: z.number().int().min(1).optional()}).strict().default({})}).strict(),
+  z.object({setCanaryScale: z.object({replicas: z.number().int().min(0).optional(), weight: z.number().int().min(0).max(100).optional(), matchTrafficWeight: z.boolean().optional()}).strict()}).strict(),
+])
+
+const rollout = z
+  .object({
+    strategy: z.enum(['rolling', 'canary', 'blue-green']).default('rolling'),
+    router: z.enum(['gateway', 'nginx', 'replicas']).optional().describe('Traffic router; default from the environment.'),
+    steps: z.array(rolloutStep).optional(),
+    analysis: analysis.optional(),
+    progressDeadline: duration.default('10m'),
+    scaleDownDelay: duration.default('30s').describe('Blue-green: how long the old colour stays up after promotion.'),
+  })
+  .strict()
+
+const service = z
+  .object({
+    tier,
+    description: z.string().optional(),
+    build: z
+      .object({
+        context: z.string().default('services').describe('Build context, relative to retailops.yaml.'),
+        dockerfile: z.string().optional().describe('Relative to the context; default <service>/Dockerfile.'),
+        args: z.record(z.string(), z.string()).default({}),
+        target: z.string().optional(),
+      })
+      .strict()
+      .default({context: 'services', args: {}}),
+    image: z.string().optional().describe('Repository name inside the registry; default <project>/<service>.'),
+    port: z.number().int().min(1).max(65_535).default(8080),
+    probes: probes.default({readiness: '/readyz', liveness: '/healthz', initialDelaySeconds: 0, periodSeconds: 5}),
+    resources: resources.default({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}}),
+    scaling: scaling.default({minReplicas: 2, maxReplicas: 10, targetUtilization: 0.7, targetCPUUtilization: 70}),
+    env: z.record(z.string(), z.string()).default({}),
+    secrets: z.array(z.string()).default([]).describe('Secrets the service mounts as environment; they must exist in the namespace.'),
+    configMaps: z.array(z.string()).default([]),
+    dependsOn: z.array(name).default([]),
+    needsServiceAccountToken: z.boolean().default(false),
+    slos: z.array(slo).default([]),
+    dr: drTargets.optional().describe('Overrides the tier\'s RTO and RPO.'),
+    rollout: rollout.optional(),
+    /** Share of the k6 warm-up mix that targets this service's routes. */
+    traffic: z.record(z.string(), z.number().min(0)).optional().describe('Route → weight for load generation, e.g. {"/products": 60}.'),
+    topics: z.array(z.string()).default([]).describe('Message topics the service owns (DR recoverability).'),
+    searchIndexes: z.array(z.string()).default([]).describe('Search indexes the service owns (DR recoverability).'),
+  })
+  .strict()
+
+const tenant = z
+  .object({
+    name,
+    model: z.enum(['shared', 'isolated-database', 'dedicated-namespace', 'dedicated-cluster'])
+      .describe('shared: shared app and database; isolated-database: shared app, own database; dedicated-namespace; dedicated-cluster.'),
+    namespace: z.string().optional().describe('dedicated-namespace: default <project>-<tenant>.'),
+    cluster: z.string().optional().describe('dedicated-cluster: a key of clusters.'),
+    database: z.object({url: z.string().optional(), urlEnv: z.string().optional(), name: z.string().optional()}).strict().optional()
+      .describe('isolated-database: where this tenant\'s database is (urlEnv names a Secret key or variable, never the password itself).'),
+    quota: z.object({cpu: quantity.optional(), memory: quantity.optional(), pods: z.number().int().min(1).optional()}).strict().optional(),
+    services: z.array(name).optional().describe('Services this tenant runs; default all.'),
+  })
+  .strict()
+
+const peak = z.union([
+  z.object({rps: z.number().positive()}).strict(),
+  z.object({multiplier: z.number().positive()}).strict().describe('A multiple of observed traffic (Prometheus).'),
+])
+
+const campaign = z
+  .object({
+    name,
+    start: dateTime,
+    end: dateTime,
+    peak: z.record(z.string(), peak).describe('Expected peak per service.'),
+    buffer: z.number().min(0).max(5).default(0.3).describe('Extra capacity over the peak (0.3 = 30 %).'),
+    freeze: z.object({start: dateTime, end: dateTime}).strict().optional().describe('No canaries of revenue-critical services inside it.'),
+    prewarmLead: duration.default('2h').describe('How long before start --schedule runs the pre-warm.'),
+    nodeHeadroom: z.boolean().default(true).describe('Add low-priority placeholder pods for the node shortfall.'),
+    warmup: z
+      .object({
+        share: z.number().gt(0).max(1).default(0.5).describe('Share of the peak the warm-up ramps to.'),
+        duration: duration.default('2m'),
+        mix: z.record(z.string(), z.number().min(0)).default({browse: 60, search: 20, cart: 15, checkout: 5}),
+      })
+      .strict()
+      .default({share: 0.5, duration: '2m', mix: {browse: 60, search: 20, cart: 15, checkout: 5}}),
+  })
+  .strict()
+  .refine((c) => Date.parse(c.end) > Date.parse(c.start), {message: 'end must be after start', path: ['end']})
+
+const validation = z
+  .object({
+    name,
+    query: z.string().min(1),
+    expect: z
+      .object({min: z.number().optional(), max: z.number().optional(), equals: z.union([z.string(), z.number()]).optional()})
+      .strict()
+      .optional(),
+    /** The query returns the newest row's timestamp: the restored data's recovery point. */
+    recoveryPoint: z.boolean().default(false),
+  })
+  .strict()
+
+const datastore = z
+  .object({
+    name,
+    service: name.optional(),
+    tier: tier.optional().describe('Default: the owning service\'s tier.'),
+    provider: z.enum(['postgres', 'aws-backup', 'kubernetes']),
+    postgres: z
+      .object({
+        urlEnv: z.string().default('DATABASE_URL').describe('Variable holding the source connection URL.'),
+        url: z.string().optional(),
+        database: z.string().optional(),
+        backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
+      })
+      .strict()
+      .optional(),
+    awsBackup: z
+      .object({
+        vaultName: z.string(),
+        resourceArn: z.string().optional(),
+        region: z.string().optional(),
+        iamRoleArn: z.string(),
+        restoreMetadata: z.record(z.string(), z.string()).default({}),
+        timeout: duration.default('4h'),
+      })
+      .strict()
+      .optional(),
+    kubernetes: z.object({namespace: z.string().optional()}).strict().optional(),
+    validation: z.array(validation).default([]),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    const key = {postgres: 'postgres', 'aws-backup': 'awsBackup', kubernetes: 'kubernetes'}[d.provider] as 'postgres' | 'awsBackup' | 'kubernetes'
+    if (d.provider === 'aws-backup' && !d.awsBackup) {
+      ctx.addIssue({code: 'custom', message: `provider aws-backup needs an ${key} section (vaultName, iamRoleArn)`, path: [key]})
+    }
+  })
+
+const pricePair = z.object({cpuHour: z.number().min(0), memoryGiBHour: z.number().min(0)}).strict()
+
+const prices = z
+  .object({
+    currency: z.string().default('USD'),
+    default: pricePair.default({cpuHour: 0.031611, memoryGiBHour: 0.004237}).describe('OpenCost\'s default on-demand prices.'),
+    pools: z.record(z.string(), pricePair).default({}),
+    instanceTypes: z.record(z.string(), pricePair).default({}),
+    spotDiscount: z.number().min(0).max(1).default(0.7),
+  })
+  .strict()
+
+const cluster = z
+  .object({
+    context: z.string().optional().describe('kube context; default the current context.'),
+    kubeconfig: z.string().optional(),
+  })
+  .strict()
+
+const environment = z
+  .object({
+    cluster: z.string(),
+    namespace: z.string().default('retail'),
+    router: z.enum(['gateway', 'nginx', 'replicas']).default('gateway'),
+    gateway: z.object({name: z.string(), namespace: z.string().optional()}).strict().optional(),
+    prometheus: z.string().url().optional(),
+    baseUrl: z.string().url().optional().describe('Where load tests reach the services.'),
+    production: z.boolean().default(true),
+  })
+  .strict()
+
+const tierDefaults = z.object({rto: duration, rpo: duration, minReplicas: z.number().int().min(1)}).strict()
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    apiVersion: z.literal('retailops/v1').default('retailops/v1'),
+    project: name.describe('Prefix of images, namespaces and labels.'),
+    version: z.union([z.string(), z.number()]).transform(String).default('1').describe('Configuration version, carried in image tags.'),
+    registry: z
+      .object({
+        url: z.string().min(1).describe('host[:port] of the OCI registry, e.g. 127.0.0.1:5000'),
+        repositoryPrefix: z.string().optional(),
+        insecure: z.boolean().default(false).describe('Plain HTTP (only for a loopback registry).'),
+      })
+      .strict(),
+    signing: z
+      .object({
+        key: z.string().default('.retailops/cosign.key'),
+        publicKey: z.string().default('.retailops/cosign.pub'),
+        passwordEnv: z.string().default('COSIGN_PASSWORD').describe('Variable holding the key passphrase.'),
+        required: z.boolean().default(true),
+      })
+      .strict()
+      .default({key: '.retailops/cosign.key', publicKey: '.retailops/cosign.pub', passwordEnv: 'COSIGN_PASSWORD', required: true}),
+    clusters: z.record(z.string(), cluster).default({default: {}}),
+    environments: z.record(z.string(), environment).default({}),
+    defaultEnvironment: z.string().optional(),
+    tiers: z
+      .record(z.enum(TIERS), tierDefaults)
+      .default({
+        'revenue-critical': {rto: '15m', rpo: '5m', minReplicas: 2},
+        operational: {rto: '1h', rpo: '15m', minReplicas: 2},
+        tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
+      }),
+    services: z.record(name, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
+    tenants: z.array(tenant).default([]),
+    campaigns: z.array(campaign).default([]),
+    datastores: z.array(datastore).default([]),
+    prices: prices.default({currency: 'USD', default: {cpuHour: 0.031611, memoryGiBHour: 0.004237}, pools: {}, instanceTypes: {}, spotDiscount: 0.7}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const [svc, s] of Object.entries(c.services)) {
+      for (const dep of s.dependsOn) {
+        if (!c.services[dep]) ctx.addIssue({code: 'custom', path: ['services', svc, 'dependsOn'], message: `names "${dep}", which is not a service`})
+      }
+    }
+    for (const [env, e] of Object.entries(c.environments)) {
+      if (!c.clusters[e.cluster]) ctx.addIssue({code: 'custom', path: ['environments', env, 'cluster'], message: `names cluster "${e.cluster}"; known: ${Object.keys(c.clusters).join(', ')}`})
+    }
+    if (c.defaultEnvironment && !c.environments[c.defaultEnvironment]) {
+      ctx.addIssue({code: 'custom', path: ['defaultEnvironment'], message: `"${c.defaultEnvironment}" is not an environment`})
+    }
+    c.tenants.forEach((t, i) => {
+      if (t.model === 'dedicated-cluster' && (!t.cluster || !c.clusters[t.cluster])) {
+        ctx.addIssue({code: 'custom', path: ['tenants', i, 'cluster'], message: 'dedicated-cluster tenants name a key of clusters'})
+      }
+      for (const s of t.services ?? []) if (!c.services[s]) ctx.addIssue({code: 'custom', path: ['tenants', i, 'services'], message: `names "${s}", which is not a service`})
+    })
+    c.campaigns.forEach((camp, i) => {
+      for (const s of Object.keys(camp.peak)) {
+        if (!c.services[s]) ctx.addIssue({code: 'custom', path: ['campaigns', i, 'peak', s], message: `"${s}" is not a service`})
+      }
+    })
+    c.datastores.forEach((d, i) => {
+      if (d.service && !c.services[d.service]) ctx.addIssue({code: 'custom', path: ['datastores', i, 'service'], message: `"${d.service}" is not a service`})
+    })
+    const dup = (items: {name: string}[], key: string) => {
+      const seen = new Set<string>()
+      items.forEach((it, i) => {
+        if (seen.has(it.name)) ctx.addIssue({code: 'custom', path: [key, i, 'name'], message: `duplicate name "${it.name}"`})
+        seen.add(it.name)
+      })
+    }
+    dup(c.tenants, 'tenants')
+    dup(c.campaigns, 'campaigns')
+    dup(c.datastores, 'datastores')
+  })
+
+export type RetailOpsConfigInput = z.input<typeof configSchema>
+export type RetailOpsConfig = z.output<typeof configSchema>
+export type ServiceConfig = RetailOpsConfig['services'][string]
+export type Tier = (typeof TIERS)[number]
+export type TenantConfig = RetailOpsConfig['tenants'][number]
+export type CampaignConfig = RetailOpsConfig['campaigns'][number]
+export type DatastoreConfig = RetailOpsConfig['datastores'][number]
+export type EnvironmentConfig = RetailOpsConfig['environments'][string]
+export type SloConfig = ServiceConfig['slos'][number]
+export type RolloutStep = z.output<typeof rolloutStep>
+export type AnalysisConfig = z.output<typeof analysis>
+
+export function jsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, {io: 'input', unrepresentable: 'any'}) as Record<string, unknown>
+}

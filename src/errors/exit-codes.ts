@@ -1,0 +1,58 @@
+/**
+ * The exit-code policy. Every outcome a CI pipeline may branch on has its own code, and the
+ * table is the single source for `--help`, the README and the JSON envelope.
+ */
+export const ExitCode = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  CONFIG: 3,
+  NOT_FOUND: 4,
+  UNAVAILABLE: 5,
+  PERMISSION: 6,
+  BUILD_FAILED: 7,
+  PUSH_FAILED: 8,
+  SIGNATURE: 9,
+  POLICY: 10,
+  DEPLOY_FAILED: 11,
+  REFUSED: 12,
+  ROLLOUT_ABORTED: 20,
+  ROLLOUT_PAUSED: 21,
+  ROLLOUT_INCONCLUSIVE: 22,
+  ROLLOUT_TIMED_OUT: 23,
+  WARMUP_THRESHOLD: 30,
+  CAPACITY_NOT_READY: 31,
+  DR_TARGET_MISSED: 40,
+  DR_VALIDATION_FAILED: 41,
+  SLO_GATE: 50,
+  INTERRUPTED: 130,
+} as const
+
+export type ExitCodeName = keyof typeof ExitCode
+export type ExitCodeValue = (typeof ExitCode)[ExitCodeName]
+
+export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
+  OK: 'Success (a rollout was promoted, a drill met its targets, a gate passed).',
+  INTERNAL: 'Unexpected error inside retailops: a bug. Run again with --verbose and report it.',
+  USAGE: 'Bad flags or arguments, or a value is missing and the command may not prompt (no TTY, CI set, or --json).',
+  CONFIG: 'retailops.yaml is missing or invalid; the message names the file, line and key.',
+  NOT_FOUND: 'A named service, campaign, tenant, datastore, rollout or artifact does not exist.',
+  UNAVAILABLE: 'A system could not be reached: Docker Engine, registry, cluster, Prometheus, PostgreSQL, k6 or AWS.',
+  PERMISSION: 'Credentials were refused: registry login, Kubernetes RBAC, AWS, or a wrong key passphrase.',
+  BUILD_FAILED: 'An image build failed; the failing step\'s output is shown.',
+  PUSH_FAILED: 'An image push failed; nothing unfinished was written to the artifacts lock.',
+  SIGNATURE: 'Signature verification failed: unsigned, wrong key, tampered payload or another digest.',
+  POLICY: 'Policy checks found errors; nothing was applied.',
+  DEPLOY_FAILED: 'Apply failed, or a workload did not become available; the reason is explained from pod status and events.',
+  REFUSED: 'Refused by a safety gate: freeze window, exhausted error budget, ended campaign, plan beyond quota.',
+  ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',
+  ROLLOUT_PAUSED: 'The rollout is paused and waits for `retailops rollout promote`.',
+  ROLLOUT_INCONCLUSIVE: 'Analysis was inconclusive; the rollout is paused for a human decision.',
+  ROLLOUT_TIMED_OUT: 'The rollout did not finish within its deadline.',
+  WARMUP_THRESHOLD: 'The k6 warm-up ran but failed an SLO threshold.',
+  CAPACITY_NOT_READY: 'Pre-scaled capacity did not become Ready in time.',
+  DR_TARGET_MISSED: 'A restore drill missed its RTO or RPO target.',
+  DR_VALIDATION_FAILED: 'A restored copy failed its validation.',
+  SLO_GATE: 'An error budget is exhausted or a page-level burn rate is on (slo --gate).',
+  INTERRUPTED: 'Interrupted (Ctrl-C or SIGTERM); cleanup ran and what it did is reported.',
+}

@@ -1,0 +1,95 @@
+/**
+ * The engine's only way to talk to a person. src/ never prints: it calls an Output, and the
+ * command layer decides whether that becomes terminal lines on stderr, nothing (--json, whose
+ * document goes to stdout), or a list a test can assert on.
+ */
+export interface Output {
+  info(message: string): void
+  warn(message: string): void
+  debug(message: string): void
+  /** A unit of slow work, shown as progress on stderr. */
+  task(title: string): Task
+  /** A line of streamed output that belongs to one scope (a service's build, a k6 run). */
+  stream(scope: string, line: string): void
+}
+
+export interface Task {
+  update(message: string): void
+  succeed(message?: string): void
+  fail(message?: string): void
+}
+
+export type OutputEvent =
+  | {type: 'info' | 'warn' | 'debug'; message: string}
+  | {type: 'task'; title: string; state: 'start' | 'update' | 'succeed' | 'fail'; message?: string}
+  | {type: 'stream'; scope: string; line: string}
+
+const secrets = new Set<string>()
+
+/** Values registered here are masked in everything an Output renders. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) secrets.add(value)
+}
+
+export function redact(text: string): string {
+  let out = text
+  for (const secret of secrets) out = out.split(secret).join('***')
+  return out
+}
+
+/** Keeps every event; used by tests and to collect warnings for the JSON envelope. */
+export class RecordingOutput implements Output {
+  readonly events: OutputEvent[] = []
+
+  constructor(private readonly next?: Output) {}
+
+  get warnings(): string[] {
+    return this.events.filter((e) => e.type === 'warn').map((e) => (e as {message: string}).message)
+  }
+
+  messages(type?: OutputEvent['type']): string[] {
+    return this.events
+      .filter((e) => !type || e.type === type)
+      .map((e) => ('message' in e && e.message) || ('line' in e && e.line) || ('title' in e && e.title) || '')
+  }
+
+  info(message: string): void {
+    this.events.push({type: 'info', message: redact(message)})
+    this.next?.info(message)
+  }
+
+  warn(message: string): void {
+    this.events.push({type: 'warn', message: redact(message)})
+    this.next?.warn(message)
+  }
+
+  debug(message: string): void {
+    this.events.push({type: 'debug', message: redact(message)})
+    this.next?.debug(message)
+  }
+
+  stream(scope: string, line: string): void {
+    this.events.push({type: 'stream', scope, line: redact(line)})
+    this.next?.stream(scope, line)
+  }
+
+  task(title: string): Task {
+    const inner = this.next?.task(title)
+    const push = (state: 'start' | 'update' | 'succeed' | 'fail', message?: string) =>
+      this.events.push({type: 'task', title, state, message: message === undefined ? undefined : redact(message)})
+    push('start')
+    return {
+      update: (m) => (push('update', m), inner?.update(m)),
+      succeed: (m) => (push('succeed', m), inner?.succeed(m)),
+      fail: (m) => (push('fail', m), inner?.fail(m)),
+    }
+  }
+}
+
+export const silentOutput: Output = {
+  info() {},
+  warn() {},
+  debug() {},
+  stream() {},
+  task: () => ({update() {}, succeed() {}, fail() {}}),
+}
