@@ -103,6 +103,15 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return issue.input === undefined ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${typeOf(issue.input)}`
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
+    case 'too_small':
+      return `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${issue.origin === 'string' ? ' characters long' : issue.origin === 'array' ? ' items' : ''}`
+    case 'too_big':
+      return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}${issue.origin === 'string' ? ' characters long' : issue.origin === 'array' ? ' items' : ''}`
+    case 'invalid_format':
+    case 'invalid_union':
+      return issue.message.startsWith('Invalid') ? `${issue.message.toLowerCase()}` : `expected ${issue.message}`
+    case 'custom':
+      return issue.message
     default:
       return issue.message.startsWith('Invalid') ? issue.message : `expected ${issue.message}`
   }

@@ -1,0 +1,25 @@
+import {runDoctor, type DoctorResult} from '../src/doctor/doctor.js'
+import {makeChalk} from '../src/ui/terminal.js'
+import {RetailOpsCommand} from './_base/base-command.js'
+
+export default class Doctor extends RetailOpsCommand<typeof Doctor> {
+  static override summary = 'Check Docker, the registry, cluster access and RBAC, Prometheus, k6 and AWS credentials.'
+  static override description = 'Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails.'
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --environment production --json']
+
+  async run(): Promise<DoctorResult> {
+    const project = await this.loadProject().catch((error: {exit?: string}) => {
+      if (error.exit === 'NOT_FOUND') return undefined
+      throw error
+    })
+    const result = await runDoctor({project, environment: this.flags.environment, context: this.flags.context, namespace: this.flags.namespace}, this.ctx)
+    const c = makeChalk()
+    const mark = {ok: c.green('✔'), warn: c.yellow('▲'), fail: c.red('✖'), skip: c.dim('–')}
+    for (const check of result.checks) {
+      this.log(`${mark[check.status]} ${check.title.padEnd(20)} ${check.detail}`)
+      if (check.fix && check.status !== 'ok') this.log(`  ${c.dim('fix:')} ${check.fix}`)
+    }
+    if (!result.ok) this.setOutcome('UNAVAILABLE')
+    return result
+  }
+}

@@ -1,0 +1,15 @@
+/** A reachability check for doctor: does the registry speak the OCI distribution API here? */
+export async function pingRegistry(registry: string, insecure: boolean): Promise<{status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string}> {
+  const base = `${insecure ? 'http' : 'https'}://${registry}`
+  try {
+    const res = await fetch(`${base}/v2/`, {signal: AbortSignal.timeout(5000)})
+    if (res.ok) return {status: 'ok', detail: `${base}/v2/ answered ${res.status}`}
+    if (res.status === 401) {
+      return {status: 'warn', detail: `${registry} needs credentials (${res.headers.get('www-authenticate') ?? 'no challenge'})`, fix: `Run \`docker login ${registry}\`; retailops reads ~/.docker/config.json and credential helpers.`}
+    }
+    return {status: 'fail', detail: `${base}/v2/ answered ${res.status}`, fix: 'Check registry.url in retailops.yaml.'}
+  } catch (error) {
+    const code = (error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message
+    return {status: 'fail', detail: `${base}/v2/: ${code}`, fix: insecure ? 'Start the registry (`bash scripts/sandbox.sh up` for the sandbox).' : 'Check the URL; for a plain-HTTP loopback registry set registry.insecure: true.'}
+  }
+}

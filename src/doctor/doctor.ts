@@ -1,0 +1,218 @@
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+
+import type {LoadedConfig} from '../config/load.js'
+import {resolveEnvironment} from '../config/resolve.js'
+import type {RunContext} from '../ui/context.js'
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
+
+export interface CheckResult {
+  id: string
+  title: string
+  status: CheckStatus
+  detail: string
+  fix?: string
+  ms: number
+}
+
+export interface DoctorOptions {
+  project?: LoadedConfig
+  environment?: string
+  context?: string
+  namespace?: string
+  /** Per-check deadline. */
+  timeoutMs?: number
+}
+
+export interface DoctorResult {
+  ok: boolean
+  checks: CheckResult[]
+}
+
+type Check = {id: string; title: string; run: () => Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>>}
+
+/** The permissions commands need, as (group, resource, verb) triples for SelfSubjectAccessReview. */
+export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: string[]; usedBy: string}[] = [
+  {group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'create', 'patch', 'delete', 'watch'], usedBy: 'deploy, rollout'},
+  {group: 'apps', resource: 'replicasets', verbs: ['list'], usedBy: 'deploy (rollout status)'},
+  {group: '', resource: 'services', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy, rollout'},
+  {group: '', resource: 'configmaps', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'rollout state, prewarm'},
+  {group: '', resource: 'serviceaccounts', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'deploy'},
+  {group: '', resource: 'pods', verbs: ['list'], usedBy: 'deploy (failure reasons), cost'},
+  {group: '', resource: 'events', verbs: ['list'], usedBy: 'deploy (failure reasons)'},
+  {group: '', resource: 'nodes', verbs: ['list'], usedBy: 'prewarm, cost'},
+  {group: '', resource: 'namespaces', verbs: ['get', 'create'], usedBy: 'deploy (tenants), dr'},
+  {group: '', resource: 'resourcequotas', verbs: ['get', 'create', 'patch'], usedBy: 'deploy (tenants)'},
+  {group: '', resource: 'limitranges', verbs: ['create', 'patch'], usedBy: 'deploy (tenants)'},
+  {group: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: ['get', 'create', 'patch'], usedBy: 'deploy, prewarm'},
+  {group: 'policy', resource: 'poddisruptionbudgets', verbs: ['create', 'patch'], usedBy: 'deploy'},
+  {group: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['create', 'patch'], usedBy: 'deploy'},
+  {group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'create', 'patch'], usedBy: 'rollout (gateway router)'},
+  {group: 'batch', resource: 'cronjobs', verbs: ['create', 'patch', 'delete'], usedBy: 'prewarm --schedule'},
+  {group: 'scheduling.k8s.io', resource: 'priorityclasses', verbs: ['create', 'patch'], usedBy: 'prewarm (node headroom)'},
+]
+
+async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
+  const started = Date.now()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const result = await Promise.race([
+      check.run(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs)
+      }),
+    ])
+    return {id: check.id, title: check.title, ...result, ms: Date.now() - started}
+  } catch (error) {
+    return {id: check.id, title: check.title, status: 'fail', detail: (error as Error).message.split('\n')[0], ms: Date.now() - started}
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Runs every check in parallel; a failure never stops the others. */
+export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promise<DoctorResult> {
+  const config = options.project?.config
+  const env = config ? safe(() => resolveEnvironment(config, options.environment, options.project!.dir)) : undefined
+  const context = options.context ?? env?.context
+  const namespace = options.namespace ?? env?.namespace ?? 'default'
+  const checks: Check[] = [
+    {
+      id: 'config',
+      title: 'Configuration',
+      run: async () =>
+        options.project
+          ? {status: 'ok', detail: `${options.project.file}: ${Object.keys(config!.services).length} services`}
+          : {status: 'warn', detail: 'no retailops.yaml found', fix: 'Run `retailops init`, or pass --config.'},
+    },
+    {id: 'docker', title: 'Docker Engine', run: checkDocker},
+    {id: 'registry', title: 'Registry', run: () => checkRegistry(config?.registry.url ?? process.env.RETAILOPS_REGISTRY, config?.registry.insecure)},
+    {id: 'cluster', title: 'Kubernetes cluster', run: () => checkCluster(context, env?.kubeconfig)},
+    {id: 'rbac', title: 'RBAC permissions', run: () => checkRbac(context, env?.kubeconfig, namespace)},
+    {id: 'prometheus', title: 'Prometheus', run: () => checkPrometheus(env?.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL)},
+    {id: 'k6', title: 'k6', run: () => checkBinary(process.env.RETAILOPS_K6 ?? 'k6', ['version'], 'Install k6 (go install go.k6.io/k6@latest) or set RETAILOPS_K6.')},
+    {
+      id: 'signing',
+      title: 'Signing key',
+      run: async () => {
+        if (!options.project) return {status: 'skip', detail: 'no project'}
+        const key = path.resolve(options.project.dir, config!.signing.key)
+        return existsSync(key)
+          ? {status: 'ok', detail: key}
+          : {status: config!.signing.required ? 'warn' : 'skip', detail: `${key} does not exist`, fix: 'Run `retailops keys generate`.'}
+      },
+    },
+    {id: 'aws', title: 'AWS credentials', run: () => checkAws(config?.datastores.some((d) => d.provider === 'aws-backup') ?? false)},
+    {
+      id: 'postgres-tools',
+      title: 'PostgreSQL tools',
+      run: async () =>
+        config?.datastores.some((d) => d.provider === 'postgres')
+          ? checkBinary('pg_dump', ['--version'], 'Install the PostgreSQL client (apt-get install postgresql-client).')
+          : {status: 'skip', detail: 'no postgres datastores'},
+    },
+  ]
+  const timeoutMs = options.timeoutMs ?? 10_000
+  const task = ctx.out.task('Checking the tools and systems retailops uses')
+  const results = await Promise.all(checks.map((c) => timed(c, timeoutMs)))
+  const failed = results.filter((r) => r.status === 'fail').length
+  if (failed > 0) task.fail(`${failed} of ${results.length} checks failed`)
+  else task.succeed('All checks passed')
+  return {ok: failed === 0, checks: results}
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn()
+  } catch {
+    return undefined
+  }
+}
+
+async function checkDocker(): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  const {engineInfo} = await import('../docker/engine.js')
+  try {
+    const info = await engineInfo()
+    return {status: 'ok', detail: `Engine ${info.version} (API ${info.apiVersion}, ${info.buildkit ? 'BuildKit' : 'classic builder'})`}
+  } catch (error) {
+    return {status: 'fail', detail: (error as Error).message, fix: 'Start Docker (`bash scripts/sandbox.sh up` for the sandbox) or set DOCKER_HOST.'}
+  }
+}
+
+async function checkRegistry(url?: string, insecure?: boolean): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  if (!url) return {status: 'skip', detail: 'no registry configured'}
+  const {pingRegistry} = await import('../docker/registry-ping.js')
+  return pingRegistry(url, insecure ?? false)
+}
+
+async function checkCluster(context?: string, kubeconfig?: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  const {kubeClients, kubeError} = await import('../kubernetes/client.js')
+  try {
+    const k = kubeClients({context, kubeconfig})
+    const v = await k.version.getCode()
+    const nodes = await k.core.listNode()
+    return {status: 'ok', detail: `${k.context} at ${k.server}: Kubernetes ${v.gitVersion}, ${nodes.items.length} nodes`}
+  } catch (error) {
+    const e = kubeError(error, 'reading the server version')
+    return {status: 'fail', detail: e.message, fix: e.nextSteps[0] ?? 'Check KUBECONFIG and --context.'}
+  }
+}
+
+async function checkRbac(context: string | undefined, kubeconfig: string | undefined, namespace: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  const {kubeClients, kubeError} = await import('../kubernetes/client.js')
+  try {
+    const k = kubeClients({context, kubeconfig})
+    const reviews = REQUIRED_PERMISSIONS.flatMap((p) => p.verbs.map((verb) => ({...p, verb})))
+    const answers = await Promise.all(
+      reviews.map(async (r) => {
+        const review = await k.authorization.createSelfSubjectAccessReview({
+          body: {apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: {resourceAttributes: {group: r.group, resource: r.resource, verb: r.verb, namespace}}},
+        })
+        return {...r, allowed: Boolean(review.status?.allowed)}
+      }),
+    )
+    const denied = answers.filter((a) => !a.allowed)
+    if (denied.length === 0) return {status: 'ok', detail: `all ${answers.length} permissions granted in namespace ${namespace}`}
+    return {
+      status: 'fail',
+      detail: `missing in ${namespace}: ${denied.map((d) => `${d.verb} ${d.resource}${d.group ? `.${d.group}` : ''} (${d.usedBy})`).join('; ')}`,
+      fix: 'Grant them with a Role/ClusterRole bound to your user or CI service account.',
+    }
+  } catch (error) {
+    return {status: 'fail', detail: kubeError(error, 'checking permissions').message}
+  }
+}
+
+async function checkPrometheus(url?: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  if (!url) return {status: 'warn', detail: 'no Prometheus URL configured', fix: 'Set environments.<name>.prometheus in retailops.yaml; canary analysis and slo need it.'}
+  try {
+    const ready = await fetch(new URL('/-/ready', url), {signal: AbortSignal.timeout(5000)})
+    if (!ready.ok) return {status: 'fail', detail: `${url} answered ${ready.status} to /-/ready`, fix: 'Wait for Prometheus to finish starting, or check its logs.'}
+    const info = (await (await fetch(new URL('/api/v1/status/buildinfo', url))).json()) as {data?: {version?: string}}
+    return {status: 'ok', detail: `${url}: Prometheus ${info.data?.version ?? 'unknown version'}`}
+  } catch (error) {
+    return {status: 'fail', detail: `${url}: ${(error as Error).cause ? String((error as {cause: {code?: string}}).cause.code) : (error as Error).message}`, fix: 'Start Prometheus or fix the URL in retailops.yaml.'}
+  }
+}
+
+async function checkBinary(bin: string, args: string[], fix: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  const {execa} = await import('execa')
+  try {
+    const r = await execa(bin, args, {timeout: 5000})
+    return {status: 'ok', detail: `${bin}: ${(r.stdout || r.stderr).split('\n')[0]}`}
+  } catch (error) {
+    return {status: 'fail', detail: `${bin}: ${(error as {code?: string}).code === 'ENOENT' ? 'not found' : (error as Error).message.split('\n')[0]}`, fix}
+  }
+}
+
+async function checkAws(needed: boolean): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+  if (!needed) return {status: 'skip', detail: 'no aws-backup datastores'}
+  try {
+    const {defaultProvider} = await import('@aws-sdk/credential-provider-node')
+    const creds = await defaultProvider({timeout: 3000, maxRetries: 0})()
+    return {status: 'ok', detail: `credentials found (access key ${creds.accessKeyId.slice(0, 4)}…)`}
+  } catch (error) {
+    return {status: 'fail', detail: `no AWS credentials: ${(error as Error).message.split('\n')[0]}`, fix: 'Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use an instance/workload role.'}
+  }
+}

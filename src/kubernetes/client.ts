@@ -1,0 +1,137 @@
+import {existsSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import * as k8s from '@kubernetes/client-node'
+
+import {NotFoundError, PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
+
+export interface KubeTarget {
+  /** kube context; default: the kubeconfig's current context. */
+  context?: string
+  /** kubeconfig file; default: $KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string
+}
+
+export interface KubeClients {
+  kc: k8s.KubeConfig
+  context: string
+  server: string
+  core: k8s.CoreV1Api
+  apps: k8s.AppsV1Api
+  autoscaling: k8s.AutoscalingV2Api
+  policy: k8s.PolicyV1Api
+  networking: k8s.NetworkingV1Api
+  batch: k8s.BatchV1Api
+  scheduling: k8s.SchedulingV1Api
+  authorization: k8s.AuthorizationV1Api
+  custom: k8s.CustomObjectsApi
+  objects: k8s.KubernetesObjectApi
+  version: k8s.VersionApi
+}
+
+export function loadKubeConfig(target: KubeTarget = {}): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig()
+  const files = (target.kubeconfig ?? process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter).filter(Boolean)
+  if (!process.env.KUBERNETES_SERVICE_HOST && !files.some((f) => existsSync(f))) {
+    throw new UnavailableError(`No kubeconfig found (looked for ${files.join(', ')}).`, {
+      nextSteps: ['Set KUBECONFIG (for the sandbox: `eval "$(bash scripts/sandbox.sh env)"`), or clusters.<name>.kubeconfig in retailops.yaml.'],
+    })
+  }
+  try {
+    if (target.kubeconfig) kc.loadFromFile(target.kubeconfig)
+    else kc.loadFromDefault()
+  } catch (error) {
+    throw new UnavailableError(`Cannot read kubeconfig${target.kubeconfig ? ` ${target.kubeconfig}` : ''}: ${(error as Error).message}`, {
+      nextSteps: ['Set KUBECONFIG or clusters.<name>.kubeconfig in retailops.yaml.'],
+    })
+  }
+  const context = target.context ?? process.env.RETAILOPS_KUBE_CONTEXT
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new NotFoundError(`kube context "${context}" is not in the kubeconfig.`, {
+        nextSteps: [`Known contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}.`],
+      })
+    }
+    kc.setCurrentContext(context)
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new UnavailableError('The kubeconfig has no current cluster.', {nextSteps: ['Pass --context, or set clusters.<name>.context in retailops.yaml.']})
+  }
+  return kc
+}
+
+const cache = new Map<string, KubeClients>()
+
+/** One set of API clients per kubeconfig and context, shared by everything in a run. */
+export function kubeClients(target: KubeTarget = {}): KubeClients {
+  const key = `${target.kubeconfig ?? process.env.KUBECONFIG ?? ''}|${target.context ?? process.env.RETAILOPS_KUBE_CONTEXT ?? ''}`
+  const hit = cache.get(key)
+  if (hit) return hit
+  const kc = loadKubeConfig(target)
+  const clients: KubeClients = {
+    kc,
+    context: kc.getCurrentContext(),
+    server: kc.getCurrentCluster()!.server,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    autoscaling: kc.makeApiClient(k8s.AutoscalingV2Api),
+    policy: kc.makeApiClient(k8s.PolicyV1Api),
+    networking: kc.makeApiClient(k8s.NetworkingV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    scheduling: kc.makeApiClient(k8s.SchedulingV1Api),
+    authorization: kc.makeApiClient(k8s.AuthorizationV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+    version: kc.makeApiClient(k8s.VersionApi),
+  }
+  cache.set(key, clients)
+  return clients
+}
+
+export function statusCode(error: unknown): number | undefined {
+  const e = error as {code?: unknown; statusCode?: unknown; response?: {statusCode?: number}}
+  if (typeof e?.code === 'number') return e.code
+  if (typeof e?.statusCode === 'number') return e.statusCode
+  return e?.response?.statusCode
+}
+
+/** The API server's own explanation (Status.message), when it sent one. */
+export function serverMessage(error: unknown): string {
+  const body = (error as {body?: unknown})?.body
+  let parsed: unknown = body
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body)
+    } catch {
+      return body
+    }
+  }
+  const message = (parsed as {message?: string})?.message
+  return message ?? (error instanceof Error ? error.message.split('\n')[0] : String(error))
+}
+
+export function isNotFound(error: unknown): boolean {
+  return statusCode(error) === 404
+}
+
+/** Maps transport and HTTP failures to the exit-code policy, naming what was being done. */
+export function kubeError(error: unknown, doing: string, server?: string): RetailOpsError {
+  if (error instanceof RetailOpsError) return error
+  const code = statusCode(error)
+  const cause = (error as {cause?: {code?: string}})?.cause?.code ?? (error as {code?: unknown})?.code
+  if (code === undefined && typeof cause === 'string') {
+    return new UnavailableError(`Cannot reach the Kubernetes API${server ? ` at ${server}` : ''} while ${doing} (${cause}).`, {
+      nextSteps: ['Check the cluster is up (`scripts/sandbox.sh status` for the local one) and that --context names it.'],
+      cause: error,
+    })
+  }
+  if (code === 401 || code === 403) {
+    return new PermissionError(`Kubernetes refused ${doing}: ${serverMessage(error)}`, {
+      nextSteps: ['`retailops doctor` lists the RBAC permissions retailops needs and which are missing.'],
+      cause: error,
+    })
+  }
+  if (code === 404) return new NotFoundError(`Not found while ${doing}: ${serverMessage(error)}`, {cause: error})
+  return new RetailOpsError('DEPLOY_FAILED', `Kubernetes API error while ${doing}${code ? ` (HTTP ${code})` : ''}: ${serverMessage(error)}`, {cause: error})
+}

@@ -1,0 +1,165 @@
+import {existsSync} from 'node:fs'
+import {cp, mkdir, readdir, stat, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {parseConfig} from '../config/load.js'
+import {jsonSchema} from '../config/schema.js'
+import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
+import type {RunContext} from '../ui/context.js'
+import {BUNDLED_NAMES, BUNDLED_SERVICES, serviceYaml} from './defaults.js'
+import {packagePath} from './paths.js'
+import {readTemplate, renderTemplate} from './template.js'
+
+export type CiProvider = 'github' | 'gitlab' | 'none'
+
+export interface InitOptions {
+  directory: string
+  project: string
+  registry: string
+  registryInsecure?: boolean
+  context: string
+  namespace?: string
+  prometheus?: string
+  services?: string[]
+  ci?: CiProvider
+  /** Overwrite files that already exist. */
+  force?: boolean
+  now?: Date
+}
+
+export interface InitResult {
+  directory: string
+  project: string
+  services: string[]
+  files: string[]
+  overwritten: string[]
+  nextSteps: string[]
+}
+
+/** The next Black Friday (the day after the fourth Thursday of November) that has not ended. */
+export function nextBlackFriday(now: Date): {start: Date; end: Date} {
+  for (let year = now.getUTCFullYear(); ; year++) {
+    const first = new Date(Date.UTC(year, 10, 1))
+    const thursday = 1 + ((4 - first.getUTCDay() + 7) % 7) + 21
+    const start = new Date(Date.UTC(year, 10, thursday + 1))
+    const end = new Date(start.getTime() + 4 * 86_400_000 - 1000) // through Cyber Monday
+    if (end > now) return {start, end}
+  }
+}
+
+const iso = (d: Date) => d.toISOString().replace('.000Z', 'Z')
+
+/** Writes a working project; everything is checked and rendered before the first file is written. */
+export async function initProject(options: InitOptions, ctx: RunContext): Promise<InitResult> {
+  const directory = path.resolve(options.directory)
+  const services = options.services?.length ? options.services : BUNDLED_NAMES
+  const unknown = services.filter((s) => !BUNDLED_NAMES.includes(s))
+  if (unknown.length > 0) {
+    throw new NotFoundError(`Not a bundled service: ${unknown.join(', ')}.`, {
+      nextSteps: [`Bundled services: ${BUNDLED_NAMES.join(', ')}. Add your own later with \`retailops service add NAME\`.`],
+    })
+  }
+  const chosen = BUNDLED_SERVICES.filter((s) => services.includes(s.name))
+  for (const s of chosen) {
+    const missing = s.dependsOn.filter((d) => !services.includes(d))
+    if (missing.length > 0) {
+      throw new UsageError(`${s.name} depends on ${missing.join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not selected.`, {
+        nextSteps: [`Add ${missing.join(', ')} to --services, or leave ${s.name} out.`],
+      })
+    }
+  }
+
+  const now = options.now ?? new Date()
+  const campaign = nextBlackFriday(now)
+  const files = new Map<string, string>()
+  const yaml = renderTemplate(await readTemplate('project/retailops.yaml.tmpl'), {
+    project: options.project,
+    registry: options.registry,
+    registryInsecure: options.registryInsecure ?? isLoopback(options.registry),
+    context: options.context,
+    namespace: options.namespace ?? options.project,
+    prometheus: options.prometheus ?? 'http://127.0.0.1:9090',
+    services: chosen.map((s) => serviceYaml(s)).join(''),
+    campaignStart: iso(campaign.start),
+    campaignEnd: iso(campaign.end),
+  })
+  // The project's own file must be valid: a scaffold that fails `config validate` is a bug.
+  parseConfig(yaml, path.join(directory, 'retailops.yaml'))
+  files.set('retailops.yaml', yaml)
+  files.set('retailops.schema.json', `${JSON.stringify(jsonSchema(), null, 2)}\n`)
+  files.set('k6/smoke.js', renderTemplate(await readTemplate('k6/smoke.js.tmpl'), {project: options.project}))
+  files.set('overlays/README.md', await readTemplate('overlays/README.md.tmpl'))
+  const ci = options.ci ?? 'github'
+  if (ci === 'github') files.set('.github/workflows/release.yml', await readTemplate('ci/github-actions.yml.tmpl'))
+  if (ci === 'gitlab') files.set('.gitlab-ci.yml', await readTemplate('ci/gitlab-ci.yml.tmpl'))
+  files.set('.gitignore', 'node_modules/\n.retailops/*.key\n.retailops/state/\n')
+
+  const copies = ['lib', 'package.json', 'package-lock.json', '.dockerignore', 'README.md', ...services]
+    .filter((entry) => existsSync(packagePath('services', entry)))
+    .map((entry) => `services/${entry}`)
+
+  const targets = [...files.keys(), ...copies]
+  const existing = targets.filter((t) => existsSync(path.join(directory, t)))
+  if (existing.length > 0 && !options.force) {
+    throw new RetailOpsError('USAGE', `${directory} already has ${existing.join(', ')}.`, {
+      nextSteps: ['Pass --force to overwrite them, or choose another --directory.'],
+      details: {existing},
+    })
+  }
+  if (existsSync(directory) && !(await stat(directory)).isDirectory()) {
+    throw new UsageError(`${directory} exists and is not a folder.`, {nextSteps: ['Choose another --directory.']})
+  }
+
+  const task = ctx.out.task(`Scaffolding ${options.project} in ${directory}`)
+  for (const [relative, content] of files) {
+    await mkdir(path.dirname(path.join(directory, relative)), {recursive: true})
+    await writeFile(path.join(directory, relative), content)
+  }
+  for (const relative of copies) {
+    await cp(packagePath(relative), path.join(directory, relative), {
+      recursive: true,
+      force: true,
+      filter: (src) => !/(^|\/)(node_modules|coverage|dist)(\/|$)|\.test\.ts$/.test(path.relative(packagePath('services'), src)),
+    })
+  }
+  const written = [...files.keys(), ...(await listFiles(directory, copies))]
+  task.succeed(`Scaffolded ${options.project}: ${services.length} services, ${written.length} files`)
+  return {
+    directory,
+    project: options.project,
+    services,
+    files: written.sort(),
+    overwritten: existing,
+    nextSteps: [
+      `cd ${relativeOrAbsolute(directory)}`,
+      '(cd services && npm install)',
+      'retailops doctor',
+      'retailops keys generate',
+      'retailops build && retailops push && retailops sign',
+      'retailops deploy --canary',
+    ],
+  }
+}
+
+async function listFiles(root: string, relatives: string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const rel of relatives) {
+    const full = path.join(root, rel)
+    if (!(await stat(full)).isDirectory()) {
+      out.push(rel)
+      continue
+    }
+    const entries = await readdir(full, {recursive: true, withFileTypes: true})
+    for (const e of entries) if (e.isFile()) out.push(path.relative(root, path.join(e.parentPath, e.name)))
+  }
+  return out
+}
+
+function isLoopback(registry: string): boolean {
+  return /^(127\.|localhost(:|$)|\[::1\])/.test(registry)
+}
+
+function relativeOrAbsolute(directory: string): string {
+  const relative = path.relative(process.cwd(), directory)
+  return relative === '' ? '.' : relative.startsWith('..') ? directory : relative
+}

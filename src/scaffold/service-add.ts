@@ -1,0 +1,66 @@
+import {existsSync} from 'node:fs'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {parseDocument, YAMLMap} from 'yaml'
+
+import {type LoadedConfig, parseConfig} from '../config/load.js'
+import type {Tier} from '../config/schema.js'
+import {RetailOpsError, UsageError} from '../errors/index.js'
+import type {RunContext} from '../ui/context.js'
+import {serviceYaml} from './defaults.js'
+import {readTemplate, renderTemplate} from './template.js'
+
+export interface AddServiceOptions {
+  name: string
+  tier: Tier
+  port?: number
+  rpsPerPod?: number
+  force?: boolean
+}
+
+export interface AddServiceResult {
+  service: string
+  tier: Tier
+  files: string[]
+  config: string
+}
+
+/** Adds a service from the skeleton and registers it in retailops.yaml, keeping the file's comments. */
+export async function addService(project: LoadedConfig, options: AddServiceOptions, ctx: RunContext): Promise<AddServiceResult> {
+  const {name, tier} = options
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 50) {
+    throw new UsageError(`"${name}" is not a valid service name.`, {nextSteps: ['Use a lowercase DNS label such as "recommendations" (letters, digits, dashes; at most 50).']})
+  }
+  if (project.config.services[name] && !options.force) {
+    throw new RetailOpsError('USAGE', `Service "${name}" already exists in ${project.file}.`, {nextSteps: ['Choose another name, or pass --force to re-create its files.']})
+  }
+  const port = options.port ?? 8080
+  const servicesDir = path.join(project.dir, 'services')
+  const files = new Map<string, string>([
+    [`${name}/Dockerfile`, renderTemplate(await readTemplate('service/Dockerfile.tmpl'), {name, port})],
+    [`${name}/src/main.ts`, renderTemplate(await readTemplate('service/main.ts.tmpl'), {name})],
+  ])
+  const clashes = [...files.keys()].filter((f) => existsSync(path.join(servicesDir, f)))
+  if (clashes.length > 0 && !options.force) {
+    throw new RetailOpsError('USAGE', `services/${clashes.join(', services/')} already exist.`, {nextSteps: ['Pass --force to overwrite them.']})
+  }
+
+  // Edit the YAML document in place so comments and ordering survive, then validate the result.
+  const original = await readFile(project.file, 'utf8')
+  const doc = parseDocument(original)
+  const entry = parseDocument(`services:\n${serviceYaml({name, tier, rpsPerPod: options.rpsPerPod ?? 100, minReplicas: tier === 'revenue-critical' ? 3 : tier === 'operational' ? 2 : 1, maxReplicas: 10, dependsOn: [], latencyMs: 300}, port)}`)
+  const services = doc.get('services', true)
+  if (!(services instanceof YAMLMap)) throw new UsageError(`${project.file} has no services mapping to add to.`)
+  services.set(name, (entry.get('services', true) as YAMLMap).get(name, true))
+  const updated = doc.toString()
+  parseConfig(updated, project.file)
+
+  for (const [relative, content] of files) {
+    await mkdir(path.dirname(path.join(servicesDir, relative)), {recursive: true})
+    await writeFile(path.join(servicesDir, relative), content)
+  }
+  await writeFile(project.file, updated)
+  ctx.out.info(`Added ${name} (${tier}) to ${path.basename(project.file)}.`)
+  return {service: name, tier, files: [...files.keys()].map((f) => `services/${f}`), config: project.file}
+}
