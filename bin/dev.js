@@ -1,4 +1,7 @@
 #!/usr/bin/env -S node --import tsx --disable-warning=ExperimentalWarning
-// Runs the TypeScript sources directly (oclif maps dist/commands back to commands/).
-const {execute} = await import('@oclif/core')
-await execute({development: true, dir: import.meta.url})
+// Development entry: runs the TypeScript sources through tsx and ignores the committed
+// manifest, so that a command added since the last build is found.
+import {execute} from '@oclif/core'
+
+const root = new URL('..', import.meta.url).pathname
+await execute({development: true, dir: import.meta.url, loadOptions: {root, ignoreManifest: true}})
