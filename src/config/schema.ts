@@ -195,7 +195,12 @@ const validation = z
     name,
     query: z.string().min(1),
     expect: z
-      .object({min: z.number().optional(), max: z.number().optional(), equals: z.union([z.string(), z.number()]).optional()})
+      .object({
+        min: z.number().optional(),
+        max: z.number().optional(),
+        equals: z.union([z.string(), z.number()]).optional(),
+        matchesSource: z.boolean().optional().describe('postgres: the restored result must equal the same query on the source, read in the snapshot pg_dump took.'),
+      })
       .strict()
       .optional(),
     /** The query returns the newest row's timestamp: the restored data's recovery point. */
@@ -215,6 +220,7 @@ const datastore = z
         url: z.string().optional(),
         database: z.string().optional(),
         backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
+        restoreUrlEnv: z.string().optional().describe('Variable holding the URL of the server the scratch database is restored on (dr drill); default: the source server.'),
       })
       .strict()
       .optional(),
@@ -229,7 +235,13 @@ const datastore = z
       })
       .strict()
       .optional(),
-    kubernetes: z.object({namespace: z.string().optional()}).strict().optional(),
+    kubernetes: z
+      .object({
+        namespace: z.string().optional(),
+        waitTimeout: duration.default('5m').describe('dr drill: how long restored workloads may take to become available.'),
+      })
+      .strict()
+      .optional(),
     validation: z.array(validation).default([]),
   })
   .strict()
