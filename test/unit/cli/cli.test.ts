@@ -1,0 +1,87 @@
+import {mkdtemp, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+// The built CLI, run as users run it: these tests need `npm run build` (scripts/test.sh does it).
+const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
+const run = (args: string[], options: {cwd?: string; env?: Record<string, string>} = {}) =>
+  execa(process.execPath, [bin, ...args], {reject: false, cwd: options.cwd, env: {CI: 'true', ...options.env}, stdin: 'ignore'})
+
+let project: string
+
+beforeAll(async () => {
+  project = await mkdtemp(path.join(os.tmpdir(), 'ro-cli-'))
+  const r = await run(['init', '--directory', project, '--project', 'shop', '--services', 'catalog,cart', '--json'])
+  expect(r.exitCode).toBe(0)
+})
+
+describe('the JSON envelope and exit codes', () => {
+  it('prints exactly one JSON document on stdout on success', async () => {
+    const r = await run(['config', 'validate', '--json'], {cwd: project})
+    expect(r.exitCode).toBe(0)
+    const doc = JSON.parse(r.stdout)
+    expect(doc).toMatchObject({status: 0, result: {project: 'shop', services: [{name: 'catalog'}, {name: 'cart'}]}, warnings: []})
+  })
+
+  it('reports a configuration error once, with exit code 3, file and line', async () => {
+    const bad = path.join(project, 'bad.yaml')
+    await writeFile(bad, 'project: shop\nregistry: {url: r}\nservices:\n  cart: {tier: gold}\n')
+    const json = await run(['config', 'validate', '--config', bad, '--json'])
+    expect(json.exitCode).toBe(3)
+    const doc = JSON.parse(json.stdout)
+    expect(doc.error).toMatchObject({code: 'CONFIG', exitCode: 3})
+    expect(doc.error.details.issues[0]).toMatchObject({line: 4, path: 'services.cart.tier'})
+
+    const human = await run(['config', 'validate', '--config', bad])
+    expect(human.exitCode).toBe(3)
+    expect(human.stdout).toBe('')
+    expect(human.stderr.match(/Invalid configuration/g)).toHaveLength(1)
+    expect(human.stderr).toContain(`${bad}:4:`)
+    expect(human.stderr).toContain('Try this:')
+    // Not a terminal: no colour escapes.
+    expect(human.stderr).not.toMatch(/\u001B\[/)
+  })
+
+  it('gives flag errors exit code 2 with the JSON envelope', async () => {
+    const r = await run(['init', '--ci', 'jenkins', '--json'])
+    expect(r.exitCode).toBe(2)
+    expect(JSON.parse(r.stdout).error).toMatchObject({code: 'USAGE', exitCode: 2})
+  })
+
+  it('gives a missing project exit code 4 and says how to start', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'ro-empty-'))
+    const r = await run(['config', 'validate'], {cwd: empty})
+    expect(r.exitCode).toBe(4)
+    expect(r.stderr).toContain('retailops init')
+  })
+
+  it('does not prompt without a terminal and keeps going with defaults', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-noprompt-'))
+    const r = await run(['init', '--directory', dir, '--services', 'catalog'], {env: {CI: ''}})
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain('Next:')
+  })
+
+  it('answers --version and --help', async () => {
+    const v = await run(['--version'])
+    expect(v.stdout).toMatch(/^retailops\/\d+\.\d+\.\d+/)
+    const h = await run(['--help'])
+    expect(h.stdout).toContain('doctor')
+  })
+})
+
+describe('the start-up fast path', () => {
+  it('prints the same root help as oclif, without loading it', async () => {
+    for (const columns of ['80', '60']) {
+      const oclif = await run(['help'], {env: {COLUMNS: columns}})
+      const fast = await run(['--help'], {env: {COLUMNS: columns}})
+      expect(fast.stdout).toBe(oclif.stdout)
+    }
+    const v = await run(['-v'])
+    expect(v.stdout.trim()).toBe(`retailops/${(await import('../../../package.json', {with: {type: 'json'}})).default.version} ${process.platform}-${process.arch} node-${process.version}`)
+  })
+})

@@ -1,0 +1,74 @@
+import {existsSync} from 'node:fs'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {loadConfig} from '../../../src/config/load.js'
+import {initProject, nextBlackFriday} from '../../../src/scaffold/init.js'
+import {addService} from '../../../src/scaffold/service-add.js'
+import {RecordingOutput} from '../../../src/ui/output.js'
+
+const ctx = () => ({out: new RecordingOutput()})
+const base = {project: 'shop', registry: '127.0.0.1:5000', context: 'kwok-retailops', now: new Date('2026-11-25T08:00:00Z')}
+
+describe('nextBlackFriday', () => {
+  it('is the day after the fourth Thursday of November, or next year once over', () => {
+    expect(nextBlackFriday(new Date('2026-06-01T00:00:00Z')).start.toISOString()).toBe('2026-11-27T00:00:00.000Z')
+    expect(nextBlackFriday(new Date('2027-01-01T00:00:00Z')).start.toISOString()).toBe('2027-11-26T00:00:00.000Z')
+    expect(nextBlackFriday(new Date('2026-12-05T00:00:00Z')).start.toISOString()).toBe('2027-11-26T00:00:00.000Z')
+  })
+})
+
+describe('initProject', () => {
+  it('scaffolds a project whose configuration validates', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    const result = await initProject({...base, directory: dir, services: ['catalog', 'cart'], ci: 'gitlab'}, ctx())
+    expect(result.services).toEqual(['catalog', 'cart'])
+    expect(result.files).toEqual(expect.arrayContaining(['retailops.yaml', 'retailops.schema.json', 'k6/smoke.js', '.gitlab-ci.yml', 'overlays/README.md']))
+    const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
+    expect(Object.keys(loaded.config.services)).toEqual(['catalog', 'cart'])
+    expect(loaded.config.registry.insecure).toBe(true)
+    expect(loaded.config.campaigns[0].start).toBe('2026-11-27T00:00:00Z')
+    expect(await readFile(path.join(dir, '.gitlab-ci.yml'), 'utf8')).toContain('retailops deploy --canary')
+  })
+
+  it('writes a CI pipeline that builds, signs, deploys by canary and gates on SLOs', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await initProject({...base, directory: dir}, ctx())
+    const ci = await readFile(path.join(dir, '.github/workflows/release.yml'), 'utf8')
+    for (const step of ['retailops build', 'retailops sign', 'retailops deploy --canary', 'retailops slo --gate']) expect(ci).toContain(step)
+  })
+
+  it('changes nothing when a file exists and --force is not given', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await writeFile(path.join(dir, 'retailops.yaml'), 'mine\n')
+    await expect(initProject({...base, directory: dir}, ctx())).rejects.toThrow(/already has retailops.yaml/)
+    expect(await readFile(path.join(dir, 'retailops.yaml'), 'utf8')).toBe('mine\n')
+    expect(existsSync(path.join(dir, 'k6'))).toBe(false)
+  })
+
+  it('refuses unknown services and missing dependencies before writing', async () => {
+    const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'ro-init-')), 'p')
+    await expect(initProject({...base, directory: dir, services: ['search']}, ctx())).rejects.toMatchObject({exit: 'NOT_FOUND'})
+    await expect(initProject({...base, directory: dir, services: ['checkout']}, ctx())).rejects.toThrow(/depends on inventory, payments, orders/)
+    expect(existsSync(dir)).toBe(false)
+  })
+})
+
+describe('addService', () => {
+  it('adds the skeleton and a config entry, keeping comments', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-add-'))
+    await initProject({...base, directory: dir, services: ['catalog']}, ctx())
+    const project = await loadConfig(path.join(dir, 'retailops.yaml'))
+    const result = await addService(project, {name: 'recommendations', tier: 'tolerant', rpsPerPod: 300}, ctx())
+    expect(result.files).toEqual(['services/recommendations/Dockerfile', 'services/recommendations/src/main.ts'])
+    const text = await readFile(path.join(dir, 'retailops.yaml'), 'utf8')
+    expect(text).toContain('# retailops configuration.')
+    const reloaded = await loadConfig(path.join(dir, 'retailops.yaml'))
+    expect(reloaded.config.services.recommendations).toMatchObject({tier: 'tolerant', scaling: {rpsPerPod: 300, minReplicas: 1}})
+    await expect(addService(reloaded, {name: 'recommendations', tier: 'tolerant'}, ctx())).rejects.toThrow(/already exists/)
+    await expect(addService(reloaded, {name: 'Bad_Name', tier: 'tolerant'}, ctx())).rejects.toMatchObject({exit: 'USAGE'})
+  })
+})
