@@ -1,6 +1,6 @@
-#!/usr/bin/env -S node --import tsx --disable-warning=ExperimentalWarning
-// Development entry: runs the TypeScript sources through tsx and ignores the committed
-// manifest, so that a command added since the last build is found.
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
+// Development entry: oclif registers tsx for the TypeScript sources; the committed manifest is
+// ignored, so that a command added since the last build is found.
 import {execute} from '@oclif/core'
 
 const root = new URL('..', import.meta.url).pathname

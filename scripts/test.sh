@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 NODE_BIN="$(bash scripts/setup-node.sh)"
 export PATH="$NODE_BIN:$PATH"
 npm ci --no-audit --no-fund --loglevel=error
+# The bundled services carry their own dependencies (copied into their images).
+(cd services && npm ci --no-audit --no-fund --loglevel=error)
 npm run build
 bash scripts/sandbox.sh up
 eval "$(bash scripts/sandbox.sh env)"

@@ -72,3 +72,31 @@ describe('addService', () => {
     await expect(addService(reloaded, {name: 'Bad_Name', tier: 'tolerant'}, ctx())).rejects.toMatchObject({exit: 'USAGE'})
   })
 })
+
+describe('the service skeleton', () => {
+  it('runs as a real service with probes and metrics', async () => {
+    const {execa} = await import('execa')
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-skel-'))
+    await initProject({...base, directory: dir, services: ['catalog']}, ctx())
+    const project = await loadConfig(path.join(dir, 'retailops.yaml'))
+    await addService(project, {name: 'hello', tier: 'tolerant'}, ctx())
+    // The copied services use the repository's installed dependencies.
+    const {symlink} = await import('node:fs/promises')
+    await symlink(path.resolve('services/node_modules'), path.join(dir, 'services/node_modules'))
+    const port = 20_000 + Math.floor(Math.random() * 10_000)
+    const child = execa(process.execPath, ['hello/src/main.ts'], {cwd: path.join(dir, 'services'), env: {PORT: String(port), HOST: '127.0.0.1'}, reject: false})
+    try {
+      let ready: Response | undefined
+      for (let i = 0; i < 50 && !ready?.ok; i++) {
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined)
+        if (!ready?.ok) await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(ready?.status).toBe(200)
+      expect(await (await fetch(`http://127.0.0.1:${port}/hello`)).json()).toEqual({service: 'hello', message: 'hello'})
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/http_requests_total\{[^}]*route="\/hello"/)
+    } finally {
+      child.kill('SIGTERM')
+      expect((await child).exitCode).toBe(0)
+    }
+  })
+})
