@@ -83,6 +83,7 @@ const analysisMetric = z
     failureCondition: z.string().optional(),
     compareWithStable: z.boolean().default(false).describe('Also fail when the canary is worse than stable by more than tolerance.'),
     tolerance: z.number().min(0).default(0.2).describe('Allowed relative regression against stable (0.2 = 20 % worse).'),
+    minDifference: z.number().min(0).default(0).describe('Absolute difference from stable that never counts as a regression (e.g. 0.01 error rate, 0.05 s latency).'),
   })
   .strict()
 
@@ -95,6 +96,8 @@ const analysis = z
     missingData: z.enum(['fail', 'inconclusive', 'pass']).default('inconclusive')
       .describe('What a measurement without data counts as: never a silent pass unless chosen here.'),
     metrics: z.array(analysisMetric).optional().describe('Defaults: error rate, p95 and p99 latency against stable.'),
+    window: duration.optional().describe('Range of rate() and histogram queries ({{window}}); default the interval, at least 30s.'),
+    consecutiveErrorLimit: z.number().int().min(0).default(4).describe('Failed queries (Prometheus unreachable, bad PromQL) in a row before the analysis errors.'),
   })
   .strict()
 
@@ -113,6 +116,10 @@ const rollout = z
     analysis: analysis.optional(),
     progressDeadline: duration.default('10m'),
     scaleDownDelay: duration.default('30s').describe('Blue-green: how long the old colour stays up after promotion.'),
+    autoPromotion: z.boolean().default(true).describe('Blue-green: switch the active Service after pre-promotion analysis without waiting for `rollout promote`.'),
+    previewReplicas: z.number().int().min(1).optional().describe('Blue-green: replicas of the new colour before promotion; default the full count.'),
+    routeName: z.string().optional().describe('HTTPRoute (gateway router) or Ingress (nginx router) carrying the service; default the service name.'),
+    deadline: duration.optional().describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
   })
   .strict()
 
