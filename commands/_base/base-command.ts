@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type ExitCodeName, ExitCode, EXIT_CODE_MEANINGS, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
 import {loadConfig, type LoadedConfig} from '../../src/config/load.js'
+import {resolveEnvironment, type ResolvedEnvironment} from '../../src/config/resolve.js'
 import {RecordingOutput, redact, silentOutput, TerminalOutput} from '../../src/ui/index.js'
 import type {RunContext} from '../../src/ui/context.js'
 
@@ -84,6 +85,12 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
 
   protected async loadProject(): Promise<LoadedConfig> {
     return loadConfig(this.flags.config)
+  }
+
+  /** The environment chosen by --environment, with --context and --namespace applied on top. */
+  protected target(project: LoadedConfig): ResolvedEnvironment {
+    const env = resolveEnvironment(project.config, this.flags.environment, project.dir)
+    return {...env, context: this.flags.context ?? env.context, namespace: this.flags.namespace ?? env.namespace}
   }
 
   /** A finished command whose outcome is not plain success (a paused rollout, a failed gate). */
