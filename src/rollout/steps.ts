@@ -1,0 +1,108 @@
+import {parseDuration} from '../config/duration.js'
+import {UsageError} from '../errors/index.js'
+import type {Step} from './types.js'
+
+/** Used when neither the configuration nor --steps gives any. */
+export const DEFAULT_CANARY_STEPS: Step[] = [
+  {setWeight: 10},
+  {analysis: {}},
+  {setWeight: 50},
+  {analysis: {}},
+  {setWeight: 100},
+]
+
+export const STEPS_SYNTAX = [
+  'N or N%          send N % of traffic to the canary (setWeight)',
+  'pause            wait for `retailops rollout promote`',
+  'pause:30s        wait 30 s, then go on',
+  'analysis[:N]     run the analysis (N measurements; default the configured count)',
+  'scale:N          run at least N canary pods (setCanaryScale replicas)',
+  'scale:N%         run at least N % of the replicas as canary pods (setCanaryScale weight)',
+  'scale:match      canary pods follow the traffic weight (setCanaryScale matchTrafficWeight)',
+].join('\n')
+
+/**
+ * Parses the --steps flag: a comma-separated list such as "10,analysis,50,pause:30s,100".
+ * Every item is checked, and all problems are reported at once.
+ */
+export function parseStepsFlag(text: string): Step[] {
+  const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const steps: Step[] = []
+  const problems: string[] = []
+  for (const item of items) {
+    const step = parseStep(item)
+    if (typeof step === 'string') problems.push(`"${item}": ${step}`)
+    else steps.push(step)
+  }
+  if (items.length === 0) problems.push('no steps given')
+  if (problems.length > 0) {
+    throw new UsageError(`Invalid --steps: ${problems.join('; ')}.`, {nextSteps: ['Steps, comma-separated:', ...STEPS_SYNTAX.split('\n')]})
+  }
+  return steps
+}
+
+function parseStep(item: string): Step | string {
+  const weight = /^(\d{1,3})%?$/.exec(item)
+  if (weight) {
+    const n = Number(weight[1])
+    return n <= 100 ? {setWeight: n} : 'a weight is 0 to 100'
+  }
+  const [head, arg, ...rest] = item.split(':')
+  if (rest.length > 0) return 'at most one ":" per step'
+  switch (head.toLowerCase()) {
+    case 'pause': {
+      if (arg === undefined) return {pause: {}}
+      return parseDuration(arg) === undefined ? 'a pause takes a duration such as 30s or 5m' : {pause: {duration: arg}}
+    }
+    case 'analysis': {
+      if (arg === undefined) return {analysis: {}}
+      const count = Number(arg)
+      return Number.isInteger(count) && count >= 1 ? {analysis: {count}} : 'analysis:N takes a whole number of measurements ≥ 1'
+    }
+    case 'scale': {
+      if (arg === 'match') return {setCanaryScale: {matchTrafficWeight: true}}
+      const m = /^(\d+)(%?)$/.exec(arg ?? '')
+      if (!m) return 'scale takes N (pods), N% (of the replicas) or match'
+      const n = Number(m[1])
+      if (m[2]) return n <= 100 ? {setCanaryScale: {weight: n}} : 'a scale weight is 0 to 100 %'
+      return {setCanaryScale: {replicas: n}}
+    }
+    default:
+      return 'unknown step (expected a weight, pause, analysis or scale)'
+  }
+}
+
+/** The flag syntax for a step list: what status and history print. */
+export function formatSteps(steps: Step[]): string {
+  return steps.map((s) => formatStep(s)).join(',')
+}
+
+export function formatStep(step: Step): string {
+  if ('setWeight' in step) return `${step.setWeight}%`
+  if ('pause' in step) return step.pause.duration ? `pause:${step.pause.duration}` : 'pause'
+  if ('analysis' in step) return step.analysis.count ? `analysis:${step.analysis.count}` : 'analysis'
+  const s = step.setCanaryScale
+  if (s.matchTrafficWeight) return 'scale:match'
+  if (s.weight !== undefined) return `scale:${s.weight}%`
+  return `scale:${s.replicas ?? 0}`
+}
+
+/** The weight in force after step `index` has run (the last setWeight at or before it). */
+export function weightAfter(steps: Step[], index: number): number {
+  let weight = 0
+  for (let i = 0; i <= index && i < steps.length; i++) {
+    const s = steps[i]
+    if ('setWeight' in s) weight = s.setWeight
+  }
+  return weight
+}
+
+/** The setCanaryScale in force at step `index`, if any. */
+export function scaleAt(steps: Step[], index: number): Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'] | undefined {
+  let scale: Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'] | undefined
+  for (let i = 0; i <= index && i < steps.length; i++) {
+    const s = steps[i]
+    if ('setCanaryScale' in s) scale = s.setCanaryScale
+  }
+  return scale
+}

@@ -1,0 +1,216 @@
+/**
+ * The rollout model. There is no controller in the cluster: the CLI drives each rollout, and
+ * everything it knows lives in one ConfigMap per service (`retailops-rollout-<service>`), so any
+ * machine or CI job can see, resume, promote or abort it. These are the shapes stored there.
+ */
+
+export type Strategy = 'canary' | 'blue-green'
+export type RouterKind = 'gateway' | 'nginx' | 'replicas'
+
+/** One step of a canary; blue-green compiles to its own fixed sequence. */
+export type Step =
+  | {setWeight: number}
+  | {pause: {duration?: string}}
+  | {analysis: {count?: number}}
+  | {setCanaryScale: {replicas?: number; weight?: number; matchTrafficWeight?: boolean}}
+
+export const PHASES = [
+  'Progressing',
+  'Paused',
+  'Analyzing',
+  'Promoting',
+  'Healthy',
+  'Aborting',
+  'Aborted',
+  'Inconclusive',
+  'TimedOut',
+] as const
+export type Phase = (typeof PHASES)[number]
+
+/** Phases in which nothing more happens without a person (or a new deploy). */
+export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set(['Healthy', 'Aborted', 'TimedOut'])
+/** Phases that wait for `rollout promote` or `rollout abort`. */
+export const WAITING_PHASES: ReadonlySet<Phase> = new Set(['Paused', 'Inconclusive'])
+
+export type MeasurementPhase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error'
+export type AnalysisPhase = 'Running' | MeasurementPhase
+
+export interface MetricSpec {
+  name: string
+  query: string
+  successCondition?: string
+  failureCondition?: string
+  compareWithStable: boolean
+  tolerance: number
+  minDifference: number
+}
+
+export interface AnalysisSpec {
+  intervalMs: number
+  count: number
+  failureLimit: number
+  inconclusiveLimit: number
+  consecutiveErrorLimit: number
+  missingData: 'fail' | 'inconclusive' | 'pass'
+  windowMs: number
+  metrics: MetricSpec[]
+}
+
+/** One evaluation of one metric: what was asked, what came back, and why it counts as it does. */
+export interface Measurement {
+  at: string
+  phase: MeasurementPhase
+  canary?: number | null
+  stable?: number | null
+  /** A sentence with the measured values: "error-rate 0.412 > 0.05 (failureCondition result > 0.05)". */
+  reason: string
+  queries?: {canary: string; stable?: string}
+}
+
+export interface MetricResult {
+  name: string
+  phase: AnalysisPhase
+  successful: number
+  failed: number
+  inconclusive: number
+  errors: number
+  consecutiveErrors: number
+  measurements: Measurement[]
+}
+
+export interface AnalysisRun {
+  id: string
+  /** Where it ran: "step 2", "pre-promotion", "post-promotion". */
+  kind: string
+  phase: AnalysisPhase
+  startedAt: string
+  finishedAt?: string
+  /** The decision in one line, with the values that made it. */
+  message?: string
+  metrics: MetricResult[]
+  spec: AnalysisSpec
+}
+
+export interface Revision {
+  /** The value of the `version` label on metrics, from app.kubernetes.io/version or the image tag. */
+  version: string
+  images: string[]
+  /** Image digests where the image references carry one. */
+  digests: string[]
+  /** pod-template-hash of the ReplicaSet that runs it. */
+  podTemplateHash?: string
+  /** metadata.generation / deployment.kubernetes.io/revision of the Deployment when recorded. */
+  deploymentRevision?: string
+}
+
+export interface Lease {
+  holder: string
+  host: string
+  pid: number
+  acquiredAt: string
+  renewedAt: string
+  ttlSeconds: number
+}
+
+/** A request written by another CLI (promote, abort) for the driver to pick up. */
+export interface RolloutRequest {
+  action: 'promote' | 'promote-full' | 'abort'
+  by: string
+  at: string
+  reason?: string
+}
+
+export interface RolloutEvent {
+  at: string
+  phase: Phase
+  step?: number
+  message: string
+}
+
+export interface ForcedRelease {
+  reason: string
+  by: string
+  at: string
+  /** What the gates said when they were overridden. */
+  overridden: string[]
+}
+
+export interface RolloutSpec {
+  strategy: Strategy
+  router: RouterKind
+  steps: Step[]
+  analysis: AnalysisSpec
+  progressDeadlineMs: number
+  deadlineMs?: number
+  scaleDownDelayMs: number
+  autoPromotion: boolean
+  previewReplicas?: number
+  routeName: string
+  /** Replicas the service runs at 100 % (the stable Deployment's replicas when the rollout began). */
+  replicas: number
+  maxReplicas: number
+  rpsPerPod?: number
+  targetUtilization: number
+}
+
+export interface RolloutState {
+  apiVersion: 'retailops/v1'
+  id: string
+  service: string
+  namespace: string
+  /** Services released together: promoted or aborted together. */
+  group: string[]
+  spec: RolloutSpec
+  phase: Phase
+  /** Index of the current step (== steps.length when every step is done). */
+  step: number
+  /** When the current step started (for pauses and deadlines). */
+  stepStartedAt: string
+  message: string
+  /** Abort reason, analysis verdict, or what the rollout waits for. */
+  reason?: string
+  stable: Revision
+  canary: Revision
+  /** Weight the router sends to the canary now, and the weight the current step asks for. */
+  weight: number
+  desiredWeight: number
+  canaryReplicas: number
+  /** Blue-green: which hash the active Service selects now ('stable' | 'preview'). */
+  activeColour?: 'stable' | 'preview'
+  promotedAt?: string
+  /** The new Deployment, as deploy rendered it, applied when promoting (kept so any machine can finish). */
+  desired: Record<string, unknown>
+  /** The stable Deployment's pod template before the rollout: what `rollout undo` goes back to. */
+  stableTemplate: Record<string, unknown>
+  /** The route or Ingress as it was before the rollout, restored at the end. */
+  routeBackup?: Record<string, unknown>
+  analysisRuns: AnalysisRun[]
+  events: RolloutEvent[]
+  lease?: Lease
+  request?: RolloutRequest
+  forced?: ForcedRelease
+  createdAt: string
+  updatedAt: string
+  finishedAt?: string
+}
+
+/** What `rollout history` lists: one line per finished rollout. */
+export interface HistoryEntry {
+  id: string
+  strategy: Strategy | 'undo'
+  phase: Phase
+  startedAt: string
+  finishedAt?: string
+  stable: Revision
+  canary: Revision
+  reason?: string
+  message: string
+  forced?: ForcedRelease
+  /** Pod templates of both revisions, so `rollout undo` can go back from any machine. */
+  canaryTemplate?: Record<string, unknown>
+  stableTemplate?: Record<string, unknown>
+}
+
+export function isTerminal(phase: Phase): boolean {
+  return TERMINAL_PHASES.has(phase)
+}
