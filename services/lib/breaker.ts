@@ -101,10 +101,15 @@ export class CircuitBreaker {
     }
   }
 
+  /** Milliseconds until an open circuit lets a trial call through (0 unless open). */
+  retryAfterMs(): number {
+    return this.state === 'open' ? Math.max(0, this.#openedAt + this.#openMs - this.#now()) : 0
+  }
+
   async execute<T>(call: () => Promise<T>): Promise<T> {
     const state = this.state
     if (state === 'open' || (state === 'half_open' && this.#trials >= this.#halfOpenCalls)) {
-      throw new CircuitOpenError(this.name, Math.max(0, this.#openedAt + this.#openMs - this.#now()))
+      throw new CircuitOpenError(this.name, state === 'open' ? this.retryAfterMs() : 0)
     }
     const generation = this.#generation
     const trial = state === 'half_open'

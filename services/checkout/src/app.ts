@@ -6,7 +6,8 @@
 //   the client or by our own retries, reserves, charges and orders exactly once.
 // - Every call has a timeout, and the whole checkout a deadline; idempotent calls are retried
 //   a bounded number of times with jittered backoff.
-// - Each dependency has a circuit breaker: while one is open, checkout answers 503 at once.
+// - Each dependency has a circuit breaker: while one is open, checkout answers 503 at once,
+//   before reserving anything.
 // - A declined payment releases the reservation. A dependency that is unavailable does not:
 //   the client retries with the same key and picks up where it stopped.
 
@@ -109,6 +110,14 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
     const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0)
     const currency = 'USD'
     const key = ctx.idempotencyKey!
+    // A dependency known to be down fails the checkout before anything is reserved or charged.
+    for (const dependency of [inventory, payments, orders]) {
+      if (dependency.breaker.state === 'open') {
+        throw new DownstreamError(dependency.name, 'circuit_open', `circuit for ${dependency.name} is open`, {
+          retryAfterMs: dependency.breaker.retryAfterMs(),
+        })
+      }
+    }
     const common = {requestId: ctx.requestId, deadline: Date.now() + deadlineMs}
 
     const reservation = await inventory.request<{id: string; available?: number}>('POST', '/reservations', {
