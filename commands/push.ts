@@ -1,0 +1,39 @@
+import {Args, Flags} from '@oclif/core'
+
+import {pushImages, type PushResult} from '../src/docker/push.js'
+import {makeChalk, renderTable} from '../src/ui/index.js'
+import {RetailOpsCommand} from './_base/base-command.js'
+
+export default class Push extends RetailOpsCommand<typeof Push> {
+  static override summary = 'Push the built images and record their digests in .retailops/artifacts.lock.json.'
+  static override description = [
+    'Credentials come from ~/.docker/config.json (auths, credsStore, credHelpers). The manifest digest is read back from the registry,',
+    'and a service enters the lock only once its push is complete. Exit code 6 when the registry refuses the credentials,',
+    '5 when it cannot be reached, 8 for any other push failure.',
+  ].join(' ')
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --json']
+  static override strict = false
+  static override args = {service: Args.string({description: 'Services to push (default: all).'})}
+  static override flags = {
+    concurrency: Flags.integer({description: 'Pushes at once.', min: 1, max: 16, default: 3}),
+  }
+
+  async run(): Promise<PushResult> {
+    const project = await this.loadProject()
+    const {argv} = await this.parse(Push)
+    const result = await pushImages({project, services: argv as string[], concurrency: this.flags.concurrency}, this.ctx)
+    const c = makeChalk()
+    this.log(
+      renderTable(result.services, [
+        {header: 'SERVICE', value: (r) => r.service},
+        {header: 'STATUS', value: (r) => (r.status === 'pushed' ? c.green('pushed') : c.red('FAILED'))},
+        {header: 'IMAGE', value: (r) => r.image ?? r.source},
+        {header: 'TIME', value: (r) => `${(r.durationMs / 1000).toFixed(1)}s`, align: 'right'},
+      ]),
+    )
+    for (const f of result.services.filter((r) => r.status === 'failed')) this.log(`${c.red('✖')} ${f.service}: ${f.reason}`)
+    this.log(`\n${result.pushed.length} pushed and locked in ${result.lock}${result.failed.length ? `; ${result.failed.length} failed (not in the lock)` : ''}.`)
+    if (result.exit) this.setOutcome(result.exit)
+    return result
+  }
+}

@@ -1,0 +1,34 @@
+import {Args, Flags} from '@oclif/core'
+
+import {verifyImages, type VerifyImagesResult} from '../src/signing/images.js'
+import {RetailOpsCommand} from './_base/base-command.js'
+
+export default class Verify extends RetailOpsCommand<typeof Verify> {
+  static override summary = 'Verify the images\' cosign signatures with the public key.'
+  static override description = [
+    'Checks each service\'s digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references). Exit code 9 when',
+    'an image is unsigned, signed by another key, has a changed payload, or carries a signature for another digest;',
+    'details.check in --json names which.',
+  ].join(' ')
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> checkout --json',
+    '<%= config.bin %> <%= command.id %> 127.0.0.1:5000/shop/catalog@sha256:… --key cosign.pub',
+  ]
+  static override strict = false
+  static override args = {target: Args.string({description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).'})}
+  static override flags = {
+    key: Flags.string({description: 'Public key, PEM (default: signing.publicKey in retailops.yaml).'}),
+  }
+
+  async run(): Promise<VerifyImagesResult> {
+    const project = await this.loadProject().catch((error: {exit?: string}) => {
+      if (error.exit === 'NOT_FOUND' && this.flags.key) return undefined
+      throw error
+    })
+    const {argv} = await this.parse(Verify)
+    const result = await verifyImages({project, targets: argv as string[], key: this.flags.key}, this.ctx)
+    this.log(`${result.images.length} image${result.images.length === 1 ? '' : 's'} verified with ${result.key}.`)
+    return result
+  }
+}

@@ -1,0 +1,164 @@
+import path from 'node:path'
+
+import type Docker from 'dockerode'
+import pLimit from 'p-limit'
+
+import type {LoadedConfig} from '../config/load.js'
+import {imageRepository, selectServices} from '../config/resolve.js'
+import {type ExitCodeName, NotFoundError, RetailOpsError} from '../errors/index.js'
+import {throwIfAborted, type RunContext} from '../ui/context.js'
+import {ARTIFACTS_LOCK, type ArtifactEntry, artifactsLockWriter} from './artifacts.js'
+import {BUILD_STATE} from './build.js'
+import {engineAuthConfig, registryCredentials} from './credentials.js'
+import {dockerClient, engineInfo} from './engine.js'
+import {readJsonFile} from './files.js'
+import {followJsonStream, PushProgress} from './progress.js'
+import {parseReference} from './reference.js'
+import {registryClient} from './registry.js'
+
+export interface PushOptions {
+  project: LoadedConfig
+  services?: string[]
+  concurrency?: number
+}
+
+export interface ServicePush {
+  service: string
+  status: 'pushed' | 'failed'
+  /** `registry/repository:tag` that was pushed. */
+  source: string
+  /** `registry/repository@sha256:…` (pushed only). */
+  image?: string
+  digest?: string
+  reason?: string
+  /** The exit code this failure maps to: PERMISSION (credentials refused), UNAVAILABLE (unreachable) or PUSH_FAILED. */
+  exit?: ExitCodeName
+  durationMs: number
+}
+
+export interface PushResult {
+  registry: string
+  lock: string
+  services: ServicePush[]
+  pushed: string[]
+  failed: string[]
+  /** The worst failure's exit code name, when any failed. */
+  exit?: ExitCodeName
+}
+
+interface BuildStateFile {
+  services?: Record<string, {image: string; imageId: string}>
+}
+
+/** How a push error reads → which exit code. */
+export function classifyPushError(message: string): ExitCodeName {
+  if (/unauthorized|authentication required|denied|forbidden|\b40[13]\b|insufficient_scope/i.test(message)) return 'PERMISSION'
+  if (/connection refused|no such host|i\/o timeout|dial tcp|tls handshake|server gave http response|no route to host|network is unreachable|EOF$/i.test(message)) return 'UNAVAILABLE'
+  return 'PUSH_FAILED'
+}
+
+const SEVERITY: ExitCodeName[] = ['PERMISSION', 'UNAVAILABLE', 'PUSH_FAILED']
+
+/**
+ * Pushes each service's last built image through the Docker Engine with the registry credentials
+ * from the Docker config, reads the manifest digest back from the registry, and records
+ * `service → repository@digest` in the artifacts lock only once that is confirmed. A failed push
+ * leaves the lock as it was for that service.
+ */
+export async function pushImages(options: PushOptions, ctx: RunContext): Promise<PushResult> {
+  const {config, dir} = options.project
+  const services = selectServices(config, options.services)
+  const state = (await readJsonFile<BuildStateFile>(path.join(dir, BUILD_STATE)).catch(() => undefined)) ?? {}
+  const unbuilt = services.filter((s) => !state.services?.[s])
+  if (unbuilt.length > 0) {
+    throw new NotFoundError(`No built image for ${unbuilt.join(', ')}.`, {nextSteps: [`Run \`retailops build ${unbuilt.join(' ')}\` first.`], details: {unbuilt}})
+  }
+  await engineInfo()
+  const docker = await dockerClient()
+  const sources = await Promise.all(
+    services.map(async (service) => {
+      const entry = state.services![service]
+      const expected = imageRepository(config, service)
+      const ref = parseReference(entry.image)
+      if (`${ref.registry}/${ref.repository}` !== expected) {
+        throw new RetailOpsError('USAGE', `${service} was last built as ${entry.image}, but retailops.yaml now names ${expected}.`, {
+          nextSteps: [`Run \`retailops build ${service}\` again.`],
+        })
+      }
+      const image = await docker.getImage(entry.image).inspect().catch(() => undefined)
+      if (!image) {
+        throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {nextSteps: [`Run \`retailops build ${service}\` again.`]})
+      }
+      return {service, source: entry.image, ref, imageId: image.Id}
+    }),
+  )
+
+  // Reachability and credentials are checked before anything is pushed.
+  const registry = config.registry.url
+  const client = await registryClient(registry, {insecure: config.registry.insecure, signal: ctx.signal})
+  await client.ping(sources[0]?.ref.repository, true)
+  const auth = engineAuthConfig(await registryCredentials(registry), registry)
+
+  const lock = artifactsLockWriter(dir)
+  const limit = pLimit(options.concurrency ?? 3)
+  const results = await Promise.all(
+    sources.map((s) =>
+      limit(async (): Promise<ServicePush> => {
+        const t0 = Date.now()
+        if (ctx.signal?.aborted) return {service: s.service, status: 'failed', source: s.source, reason: 'interrupted before it started', exit: 'INTERRUPTED', durationMs: 0}
+        const task = ctx.out.task(`Pushing ${s.source}`)
+        const fail = (reason: string, exit: ExitCodeName = classifyPushError(reason)): ServicePush => {
+          task.fail(`${s.service}: ${reason}`)
+          return {service: s.service, status: 'failed', source: s.source, reason, exit, durationMs: Date.now() - t0}
+        }
+        const progress = new PushProgress((line) => ctx.out.stream(s.service, line))
+        try {
+          await followPush(docker, s.source, s.ref.tag!, auth, progress, ctx.signal)
+        } catch (error) {
+          throwIfAborted(ctx.signal)
+          const e = error as {json?: {message?: string}; message: string}
+          return fail(e.json?.message ?? e.message)
+        }
+        if (progress.outcome.failure) return fail(progress.outcome.failure)
+        let head
+        try {
+          head = await client.headManifest(s.ref.repository, s.ref.tag!)
+        } catch (error) {
+          const e = error as RetailOpsError
+          return fail(`pushed, but reading the digest back failed: ${e.message}`, e.exit ?? 'PUSH_FAILED')
+        }
+        if (!head) return fail(`the engine reported success, but the registry has no ${s.ref.repository}:${s.ref.tag}`, 'PUSH_FAILED')
+        if (progress.outcome.digest && progress.outcome.digest !== head.digest) {
+          return fail(`the engine pushed ${progress.outcome.digest}, but the registry's ${s.ref.tag} is now ${head.digest} (another push of the same tag?)`, 'PUSH_FAILED')
+        }
+        const entry: ArtifactEntry = {
+          repository: `${s.ref.registry}/${s.ref.repository}`,
+          digest: head.digest,
+          image: `${s.ref.registry}/${s.ref.repository}@${head.digest}`,
+          tag: s.ref.tag!,
+          pushedAt: new Date().toISOString(),
+          imageId: s.imageId,
+        }
+        await lock.record(s.service, entry)
+        task.succeed(`Pushed ${entry.image}`)
+        return {service: s.service, status: 'pushed', source: s.source, image: entry.image, digest: head.digest, durationMs: Date.now() - t0}
+      }),
+    ),
+  )
+  throwIfAborted(ctx.signal)
+  const failed = results.filter((r) => r.status === 'failed')
+  return {
+    registry,
+    lock: path.join(dir, ARTIFACTS_LOCK),
+    services: results,
+    pushed: results.filter((r) => r.status === 'pushed').map((r) => r.service),
+    failed: failed.map((r) => r.service),
+    exit: failed.length === 0 ? undefined : SEVERITY.find((x) => failed.some((f) => f.exit === x)) ?? 'PUSH_FAILED',
+  }
+}
+
+async function followPush(docker: Docker, image: string, tag: string, authconfig: Record<string, string>, progress: PushProgress, signal?: AbortSignal): Promise<void> {
+  const name = image.slice(0, image.length - tag.length - 1)
+  const stream = (await docker.getImage(name).push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0])) as NodeJS.ReadableStream
+  await followJsonStream(stream, (event) => progress.handle(event))
+}

@@ -1,0 +1,34 @@
+import {execa} from 'execa'
+
+export interface Revision {
+  /** Short commit, or undefined outside a git work tree. */
+  commit?: string
+  /** Uncommitted changes (tracked or untracked files) in the work tree. */
+  dirty: boolean
+}
+
+/** The git commit of the folder's work tree and whether it has uncommitted changes. */
+export async function gitRevision(dir: string): Promise<Revision> {
+  try {
+    const head = await execa('git', ['rev-parse', '--short=7', 'HEAD'], {cwd: dir, timeout: 10_000})
+    const status = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], {cwd: dir, timeout: 30_000})
+    return {commit: head.stdout.trim(), dirty: status.stdout.trim() !== ''}
+  } catch {
+    return {dirty: false}
+  }
+}
+
+/** A Docker tag may hold [A-Za-z0-9_.-], start with a word character, and have at most 128 characters. */
+export function sanitizeTag(value: string): string {
+  const cleaned = value.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[.-]+/, '')
+  return (cleaned || 'x').slice(0, 128)
+}
+
+/**
+ * The image tag: configuration version and git commit, `-dirty` when the tree has uncommitted
+ * changes, e.g. `3-1a2b3c4` or `3-1a2b3c4-dirty`. Outside git the build hash stands in for the commit.
+ */
+export function imageTag(version: string, revision: Revision, buildHash: string): string {
+  const commit = revision.commit ?? `nogit.${buildHash.slice(0, 12)}`
+  return sanitizeTag(`${version}-${commit}${revision.dirty ? '-dirty' : ''}`)
+}

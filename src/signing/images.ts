@@ -1,0 +1,173 @@
+import path from 'node:path'
+
+import type {LoadedConfig} from '../config/load.js'
+import {resolveArtifacts} from '../docker/artifacts.js'
+import {parseReference} from '../docker/reference.js'
+import {type RegistryClient, registryClient} from '../docker/registry.js'
+import {NotFoundError, toRetailOpsError, UsageError} from '../errors/index.js'
+import {throwIfAborted, type RunContext} from '../ui/context.js'
+import {keyId, loadPrivateKey, loadPublicKey, type PassphraseSource} from './keys.js'
+import {signImage, type SignResult} from './sign.js'
+import {SignatureError, type SignatureCheck, type VerifiedImage, verifySignatures} from './verify.js'
+
+/** One image to sign or verify: a service's pushed digest from the lock, or a reference given on the command line. */
+export interface ImageTarget {
+  service?: string
+  registry: string
+  repository: string
+  digest: string
+  image: string
+}
+
+/** A target is a reference when it has a slash or an @; otherwise a service name. No targets: every service in the lock. */
+export function isReferenceArg(arg: string): boolean {
+  return arg.includes('/') || arg.includes('@')
+}
+
+export async function resolveTargets(project: LoadedConfig | undefined, args: string[], ctx: RunContext, clients: ClientPool): Promise<ImageTarget[]> {
+  const refs = args.filter(isReferenceArg)
+  const services = args.filter((a) => !isReferenceArg(a))
+  if (!project && (services.length > 0 || args.length === 0)) {
+    throw new UsageError(args.length === 0 ? 'Name images (REGISTRY/REPO@sha256:…) or run inside a retailops project.' : `"${services[0]}" looks like a service name, but there is no retailops.yaml here.`, {
+      nextSteps: ['Run it in the project folder (or pass --config), or give full image references.'],
+    })
+  }
+  const targets: ImageTarget[] = []
+  if (project && (services.length > 0 || refs.length === 0)) {
+    const artifacts = await resolveArtifacts(project, services.length > 0 ? services : undefined)
+    for (const [service, a] of Object.entries(artifacts)) {
+      const ref = parseReference(a.image)
+      targets.push({service, registry: ref.registry, repository: ref.repository, digest: a.digest, image: a.image})
+    }
+  }
+  for (const arg of refs) {
+    const ref = parseReference(arg)
+    let digest = ref.digest
+    if (!digest) {
+      const head = await (await clients.get(ref.registry)).headManifest(ref.repository, ref.tag ?? 'latest')
+      if (!head) throw new NotFoundError(`${arg} does not exist in the registry.`, {details: {image: arg}})
+      digest = head.digest
+      ctx.out.warn(`${arg} is a tag; using the digest it points to now, ${digest}. Tags move: pass REPO@sha256:… instead.`)
+    }
+    targets.push({registry: ref.registry, repository: ref.repository, digest, image: `${ref.registry}/${ref.repository}@${digest}`})
+  }
+  return targets
+}
+
+/** One registry client per host, sharing its tokens. */
+export class ClientPool {
+  private readonly clients = new Map<string, Promise<RegistryClient>>()
+
+  constructor(
+    private readonly project: LoadedConfig | undefined,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  get(registry: string): Promise<RegistryClient> {
+    if (!this.clients.has(registry)) {
+      const insecure = this.project?.config.registry.url === registry && this.project.config.registry.insecure
+      this.clients.set(registry, registryClient(registry, {insecure, signal: this.signal}))
+    }
+    return this.clients.get(registry)!
+  }
+}
+
+export interface SignImagesOptions {
+  project?: LoadedConfig
+  /** Service names and/or image references; none = every service in the artifacts lock. */
+  targets: string[]
+  /** Private key file; default signing.key of the project. */
+  key?: string
+  passphrase: PassphraseSource
+}
+
+export interface SignImagesResult {
+  key: string
+  keyId: string
+  images: (SignResult & {service?: string})[]
+}
+
+function projectPath(project: LoadedConfig | undefined, file: string | undefined, fallback: (p: LoadedConfig) => string, what: string): string {
+  if (file) return path.resolve(file)
+  if (!project) throw new UsageError(`No ${what}: pass --key, or run inside a retailops project.`)
+  return path.resolve(project.dir, fallback(project))
+}
+
+/** Signs the images with the project's (or the given) cosign key; the key and every image are checked before the first signature is written. */
+export async function signImages(options: SignImagesOptions, ctx: RunContext): Promise<SignImagesResult> {
+  const keyFile = projectPath(options.project, options.key, (p) => p.config.signing.key, 'signing key')
+  const clients = new ClientPool(options.project, ctx.signal)
+  const targets = await resolveTargets(options.project, options.targets, ctx, clients)
+  const privateKey = await loadPrivateKey(keyFile, options.passphrase)
+  for (const t of targets) {
+    const head = await (await clients.get(t.registry)).headManifest(t.repository, t.digest)
+    if (!head) throw new NotFoundError(`${t.image} does not exist in the registry; nothing was signed.`, {nextSteps: ['Push it again: `retailops push`.'], details: {image: t.image}})
+  }
+  const images: SignImagesResult['images'] = []
+  for (const t of targets) {
+    throwIfAborted(ctx.signal)
+    const task = ctx.out.task(`Signing ${t.service ?? t.image}`)
+    try {
+      const r = await signImage(t, privateKey, await clients.get(t.registry), ctx)
+      task.succeed(`${r.added ? 'Signed' : 'Already signed'} ${t.image}`)
+      images.push({...r, service: t.service})
+    } catch (error) {
+      task.fail(`${t.service ?? t.image}: ${(error as Error).message}`)
+      const e = toRetailOpsError(error)
+      e.details.signed = images.map((i) => i.image)
+      throw e
+    }
+  }
+  return {key: keyFile, keyId: keyId(privateKey), images}
+}
+
+export interface VerifyImagesOptions {
+  project?: LoadedConfig
+  targets: string[]
+  /** Public key file; default signing.publicKey of the project. */
+  key?: string
+}
+
+export interface VerifyImagesResult {
+  key: string
+  keyId: string
+  images: (VerifiedImage & {service?: string})[]
+}
+
+/**
+ * Verifies every target; throws SignatureError (exit 9) naming each refused image and the check
+ * that refused it (details.check for one image, details.refused for several).
+ */
+export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext): Promise<VerifyImagesResult> {
+  const keyFile = projectPath(options.project, options.key, (p) => p.config.signing.publicKey, 'public key')
+  const publicKey = await loadPublicKey(keyFile)
+  const clients = new ClientPool(options.project, ctx.signal)
+  const targets = await resolveTargets(options.project, options.targets, ctx, clients)
+  const images: VerifyImagesResult['images'] = []
+  const refused: {service?: string; image: string; check: SignatureCheck; message: string; error: SignatureError}[] = []
+  for (const t of targets) {
+    throwIfAborted(ctx.signal)
+    const client = await clients.get(t.registry)
+    const head = await client.headManifest(t.repository, t.digest)
+    if (!head) throw new NotFoundError(`${t.image} does not exist in the registry.`, {details: {image: t.image}})
+    try {
+      const v = await verifySignatures(t, publicKey, client)
+      ctx.out.info(`✔ ${t.service ? `${t.service}: ` : ''}${t.image} signature verified (key ${v.keyId.slice(0, 19)}…)`)
+      images.push({...v, service: t.service})
+    } catch (error) {
+      if (!(error instanceof SignatureError)) throw error
+      ctx.out.info(`✖ ${t.service ? `${t.service}: ` : ''}${error.message}`)
+      refused.push({service: t.service, image: t.image, check: error.check, message: error.message, error})
+    }
+  }
+  if (refused.length === 1 && targets.length === 1) throw refused[0].error
+  if (refused.length > 0) {
+    const lines = refused.map((r) => `  ${r.service ?? r.image}: ${r.check}: ${r.message}`)
+    const error = new SignatureError(refused[0].check, `${refused.length} of ${targets.length} images are refused:\n${lines.join('\n')}`, {
+      refused: refused.map(({error: e, ...r}) => ({...r, details: e.details})),
+      verified: images.map((i) => i.image),
+    }, refused[0].error.nextSteps)
+    throw error
+  }
+  return {key: keyFile, keyId: keyId(publicKey), images}
+}
