@@ -158,12 +158,15 @@ export interface RolloutState {
   id: string
   service: string
   namespace: string
-  /** Services released together: promoted or aborted together. */
+  /** Services released together: promoted or aborted together (same releaseId). */
   group: string[]
+  releaseId: string
   spec: RolloutSpec
   phase: Phase
   /** Index of the current step (== steps.length when every step is done). */
   step: number
+  /** Sub-stage of setup, promotion or abort, recorded before it acts so a restart resumes there. */
+  stage?: string
   /** When the current step started (for pauses and deadlines). */
   stepStartedAt: string
   message: string

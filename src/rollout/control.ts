@@ -1,0 +1,319 @@
+/**
+ * What the `rollout` commands do: status, promote, abort, resume, undo and history. Requests
+ * (promote, abort) are written into the state ConfigMap; when a live CLI drives the rollout it
+ * acts on them, otherwise the command drives the rollout itself. Either way, any machine can.
+ */
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {ExitCodeName} from '../errors/index.js'
+import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
+import {FIELD_MANAGER} from '../deploy/labels.js'
+import type {RunContext} from '../ui/context.js'
+import {describeSpec, type MetricsProvider} from './analysis.js'
+import {drive, type DriveDeps} from './engine.js'
+import {deploymentProgress, PATHS, type RolloutKube} from './kube.js'
+import {formatSteps} from './steps.js'
+import {HOLDER, LEASE_TTL_SECONDS, leaseAlive, StateStore} from './store.js'
+import {makeRouter} from './traffic.js'
+import {isTerminal, WAITING_PHASES, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
+
+export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
+  Healthy: 'OK',
+  Progressing: 'OK',
+  Analyzing: 'OK',
+  Promoting: 'OK',
+  Aborting: 'ROLLOUT_ABORTED',
+  Aborted: 'ROLLOUT_ABORTED',
+  Paused: 'ROLLOUT_PAUSED',
+  Inconclusive: 'ROLLOUT_INCONCLUSIVE',
+  TimedOut: 'ROLLOUT_TIMED_OUT',
+}
+
+/** The exit of a group: the worst member decides (aborted > timed out > inconclusive > paused). */
+export function groupExit(states: Pick<RolloutState, 'phase'>[]): ExitCodeName {
+  const order: ExitCodeName[] = ['ROLLOUT_ABORTED', 'ROLLOUT_TIMED_OUT', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_PAUSED']
+  const exits = states.map((s) => PHASE_EXIT[s.phase])
+  return order.find((e) => exits.includes(e)) ?? 'OK'
+}
+
+export interface ControlDeps {
+  kube: RolloutKube
+  store?: StateStore
+  provider?: MetricsProvider
+  observedRps?: DriveDeps['observedRps']
+}
+
+export interface RolloutStatus {
+  service: string
+  namespace: string
+  id: string
+  strategy: string
+  router: string
+  phase: Phase
+  exit: ExitCodeName
+  step: number
+  steps: string
+  stage?: string
+  /** The weight stored in the state and the weight read back from the route, the Ingress or the pods. */
+  weight: number
+  actualWeight?: number
+  stable: RolloutState['stable']
+  canary: RolloutState['canary']
+  message: string
+  reason?: string
+  analysis?: {kind: string; phase: string; message?: string}
+  analysisSpec: string
+  driver?: {holder: string; alive: boolean; renewedAt: string}
+  /** Non-terminal, nobody drives it, and it does not wait for a person: it needs `rollout resume`. */
+  orphaned: boolean
+  group: string[]
+  forced?: RolloutState['forced']
+  updatedAt: string
+}
+
+export function statusOf(state: RolloutState, actualWeight?: number): RolloutStatus {
+  const run = state.analysisRuns.at(-1)
+  const alive = leaseAlive(state.lease)
+  return {
+    service: state.service,
+    namespace: state.namespace,
+    id: state.id,
+    strategy: state.spec.strategy,
+    router: state.spec.strategy === 'blue-green' ? 'service selector' : state.spec.router,
+    phase: state.phase,
+    exit: PHASE_EXIT[state.phase],
+    step: state.step,
+    steps: formatSteps(state.spec.steps),
+    stage: state.stage,
+    weight: state.weight,
+    actualWeight,
+    stable: state.stable,
+    canary: state.canary,
+    message: state.message,
+    reason: state.reason,
+    analysis: run && {kind: run.kind, phase: run.phase, message: run.message},
+    analysisSpec: describeSpec(state.spec.analysis),
+    driver: state.lease && {holder: state.lease.holder, alive, renewedAt: state.lease.renewedAt},
+    orphaned: !isTerminal(state.phase) && !WAITING_PHASES.has(state.phase) && !alive,
+    group: state.group,
+    forced: state.forced,
+    updatedAt: state.updatedAt,
+  }
+}
+
+async function readState(store: StateStore, namespace: string, service: string): Promise<RolloutState> {
+  const stored = await store.read(namespace, service)
+  if (!stored.state) {
+    throw new NotFoundError(`No rollout of ${service} in namespace ${namespace}.`, {
+      nextSteps: [`Start one with \`retailops deploy --canary ${service}\`; \`retailops rollout status\` lists the rollouts of a namespace.`],
+    })
+  }
+  return stored.state
+}
+
+/** The rollout of a service and the rollouts released with it. */
+export async function loadGroup(store: StateStore, namespace: string, service: string): Promise<RolloutState[]> {
+  const state = await readState(store, namespace, service)
+  const others = await Promise.all(state.group.filter((s) => s !== service).map((s) => store.read(namespace, s)))
+  return [state, ...others.map((o) => o.state).filter((s): s is RolloutState => Boolean(s) && s!.releaseId === state.releaseId)]
+}
+
+export interface StatusOptions {
+  namespace: string
+  services: string[]
+  /** Wait until every rollout is terminal or waits for a person. */
+  watch?: boolean
+  timeoutMs?: number
+  onUpdate?: (statuses: RolloutStatus[]) => void
+}
+
+export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, ctx: RunContext): Promise<{rollouts: RolloutStatus[]; exit: ExitCodeName; timedOut: boolean}> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  const started = Date.now()
+  let last = ''
+  for (;;) {
+    const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : await store.list(options.namespace)
+    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeight(deps.kube, s))))
+    const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message]))
+    if (key !== last) options.onUpdate?.(rollouts)
+    last = key
+    const settled = rollouts.every((r) => isTerminal(r.phase) || WAITING_PHASES.has(r.phase) || r.orphaned)
+    if (!options.watch || settled) {
+      for (const r of rollouts.filter((x) => x.orphaned)) ctx.out.warn(`${r.service}: ${r.phase} but no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'}); run \`retailops rollout resume ${r.service}\` or \`rollout abort ${r.service}\`.`)
+      return {rollouts, exit: groupExit(rollouts), timedOut: false}
+    }
+    if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs) return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
+    await sleep(1000, undefined, {signal: ctx.signal})
+  }
+}
+
+async function actualWeight(kube: RolloutKube, state: RolloutState): Promise<number | undefined> {
+  if (isTerminal(state.phase) || state.spec.strategy === 'blue-green') return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
+  return makeRouter(state.spec.router, kube).actualWeight(state).catch(() => undefined)
+}
+
+export interface ActionResult {
+  action: string
+  rollouts: RolloutStatus[]
+  exit: ExitCodeName
+  /** Whether this CLI drove the rollout, or a running one acted on the request. */
+  drivenBy: 'this CLI' | 'the running CLI'
+}
+
+/**
+ * Writes a request (promote, promote --full, abort) to every member of the release. When a
+ * live CLI drives it, waits for that CLI to act; otherwise drives the group here.
+ */
+async function request(action: RolloutRequest['action'], options: {namespace: string; service: string; reason?: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  const group = await loadGroup(store, options.namespace, options.service)
+  const primary = group[0]
+  if (isTerminal(primary.phase)) {
+    throw new RefusedError(`The rollout of ${options.service} has already ended (${primary.phase}).`, {
+      nextSteps: action === 'abort' ? [`\`retailops rollout undo ${options.service}\` goes back to the previous stable version.`] : [`Start a new one with \`retailops deploy --canary ${options.service}\`.`],
+    })
+  }
+  const req: RolloutRequest = {action, by: HOLDER, at: new Date().toISOString(), reason: options.reason}
+  // promote (one step) concerns the named service; --full and abort concern the whole release.
+  const targets = action === 'promote' ? [primary] : group.filter((s) => !isTerminal(s.phase))
+  for (const s of targets) await store.request(s.namespace, s.service, req)
+  const driven = group.some((s) => s.lease && s.lease.holder !== HOLDER && leaseAlive(s.lease))
+  if (driven) {
+    ctx.out.info(`A CLI drives this rollout (${primary.lease?.host} pid ${primary.lease?.pid}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`)
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000)
+    for (;;) {
+      const now = await Promise.all(targets.map((s) => store.read(s.namespace, s.service)))
+      const consumed = now.every((x) => !x.request || x.request.at !== req.at)
+      const done = action === 'abort' ? now.every((x) => x.state && isTerminal(x.state.phase)) : consumed
+      if (done) {
+        const states = await loadGroup(store, options.namespace, options.service)
+        return {action, rollouts: states.map((s) => statusOf(s)), exit: action === 'abort' ? 'OK' : groupExit(states), drivenBy: 'the running CLI'}
+      }
+      // The driver died meanwhile: take over.
+      if (!now.some((x) => x.state?.lease && leaseAlive(x.state.lease))) break
+      if (Date.now() > deadline) {
+        throw new RefusedError(`The CLI driving ${options.service} did not act on the ${action} request within ${Math.round((options.timeoutMs ?? 120_000) / 1000)}s.`, {
+          nextSteps: ['The request stays stored; it is acted on when that CLI next checks, or by `retailops rollout resume` once its lease expires.'],
+        })
+      }
+      await sleep(500, undefined, {signal: ctx.signal})
+    }
+  }
+  const fresh = await loadGroup(store, options.namespace, options.service)
+  const {states} = await drive(fresh.filter((s) => !isTerminal(s.phase)), {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
+  const all = await loadGroup(store, options.namespace, options.service).catch(() => states)
+  return {action, rollouts: all.map((s) => statusOf(s)), exit: action === 'abort' ? (all.every((s) => s.phase === 'Aborted') ? 'OK' : groupExit(all)) : groupExit(all), drivenBy: 'this CLI'}
+}
+
+export function promoteRollout(options: {namespace: string; service: string; full?: boolean; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+  return request(options.full ? 'promote-full' : 'promote', options, deps, ctx)
+}
+
+export function abortRollout(options: {namespace: string; service: string; reason?: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+  return request('abort', options, deps, ctx)
+}
+
+/** Continues rollouts whose CLI stopped (kill -9, a closed laptop, a cancelled CI job). */
+export async function resumeRollout(options: {namespace: string; service: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  let group = await loadGroup(store, options.namespace, options.service)
+  if (group.every((s) => isTerminal(s.phase))) {
+    return {action: 'resume', rollouts: group.map((s) => statusOf(s)), exit: groupExit(group), drivenBy: 'this CLI'}
+  }
+  // A lease held by a CLI on another machine that stopped renewing expires after its TTL.
+  const until = Date.now() + (LEASE_TTL_SECONDS + 5) * 1000
+  while (group.some((s) => s.lease && s.lease.holder !== HOLDER && leaseAlive(s.lease)) && Date.now() < until) {
+    ctx.out.info(`waiting for the lease of ${group[0].lease?.host} (pid ${group[0].lease?.pid}) to expire…`)
+    await sleep(2000, undefined, {signal: ctx.signal})
+    group = await loadGroup(store, options.namespace, options.service)
+  }
+  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
+  const all = group.map((g) => states.find((s) => s.service === g.service) ?? g)
+  return {action: 'resume', rollouts: all.map((s) => statusOf(s)), exit: groupExit(all), drivenBy: 'this CLI'}
+}
+
+export interface HistoryResult {
+  service: string
+  namespace: string
+  entries: (Omit<HistoryEntry, 'canaryTemplate' | 'stableTemplate'> & {number: number})[]
+  current?: RolloutStatus
+}
+
+export async function rolloutHistory(options: {namespace: string; service: string}, deps: ControlDeps): Promise<HistoryResult> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  const stored = await store.read(options.namespace, options.service)
+  if (!stored.state && stored.history.length === 0) await readState(store, options.namespace, options.service)
+  return {
+    service: options.service,
+    namespace: options.namespace,
+    entries: stored.history.map(({canaryTemplate: _c, stableTemplate: _s, ...rest}, i) => ({...rest, number: i + 1})),
+    current: stored.state && !isTerminal(stored.state.phase) ? statusOf(stored.state) : undefined,
+  }
+}
+
+export interface UndoResult {
+  service: string
+  /** abort: a rollout was in progress and was aborted; rollback: the Deployment went back to an earlier version. */
+  kind: 'abort' | 'rollback'
+  from?: string
+  to: string
+  rollouts: RolloutStatus[]
+  exit: ExitCodeName
+}
+
+/**
+ * Goes back to the previous stable version: a rollout in progress is aborted (blue-green switches
+ * the active Service back at once while the old colour is up); after a promotion the Deployment
+ * gets the previous stable pod template back (or the one of history entry --to-revision).
+ */
+export async function undoRollout(options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<UndoResult> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  const stored = await store.read(options.namespace, options.service)
+  const state = stored.state
+  if (state && !isTerminal(state.phase) && options.toRevision === undefined) {
+    const result = await abortRollout({namespace: options.namespace, service: options.service, reason: 'rollout undo', timeoutMs: options.timeoutMs}, deps, ctx)
+    return {service: options.service, kind: 'abort', from: state.canary.version, to: state.stable.version, rollouts: result.rollouts, exit: result.exit}
+  }
+  if (state && !isTerminal(state.phase)) throw new RefusedError(`A rollout of ${options.service} is in progress (${state.phase}); abort it before undoing to another revision.`)
+  let target: {template?: Record<string, unknown>; version: string; from?: string}
+  if (options.toRevision !== undefined) {
+    const entry = stored.history[options.toRevision - 1]
+    if (!entry) throw new NotFoundError(`History entry ${options.toRevision} of ${options.service} does not exist (there are ${stored.history.length}).`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists them.`]})
+    target = {template: entry.canaryTemplate, version: entry.canary.version}
+  } else {
+    const last = [...stored.history].reverse().find((h) => h.phase === 'Healthy')
+    if (!last) throw new NotFoundError(`${options.service} has no promoted rollout to undo.`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists its rollouts.`]})
+    target = {template: last.stableTemplate, version: last.stable.version, from: last.canary.version}
+  }
+  if (!target.template) throw new UsageError('That history entry has no pod template recorded.')
+  const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
+  if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
+  const task = ctx.out.task(`Rolling ${options.service} back to ${target.version}`)
+  await deps.kube.apply(PATHS.deployments(options.namespace), {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace}, spec: {template: target.template}}, FIELD_MANAGER)
+  const deadline = Date.now() + (options.timeoutMs ?? 600_000)
+  for (;;) {
+    const d = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
+    if (deploymentProgress(d).complete) break
+    if (Date.now() > deadline) {
+      task.fail()
+      throw new RefusedError(`${options.service} did not become available on ${target.version} in time.`)
+    }
+    await sleep(250, undefined, {signal: ctx.signal})
+  }
+  task.succeed(`${options.service} runs ${target.version} again`)
+  const now = new Date().toISOString()
+  const entry: HistoryEntry = {
+    id: `${options.service}-undo-${Date.now().toString(36)}`,
+    strategy: 'undo',
+    phase: 'Healthy',
+    startedAt: now,
+    finishedAt: now,
+    stable: state?.canary ?? {version: target.from ?? 'unknown', images: [], digests: []},
+    canary: {version: target.version, images: [], digests: []},
+    message: `undo: back to ${target.version}`,
+    canaryTemplate: target.template,
+    stableTemplate: current.spec.template,
+  }
+  if (state) await store.write(state, {history: [...stored.history, entry]})
+  return {service: options.service, kind: 'rollback', from: target.from, to: target.version, rollouts: [], exit: 'OK'}
+}

@@ -1,0 +1,76 @@
+/**
+ * Release gates, checked before a canary or blue-green rollout starts: no rollout of a
+ * revenue-critical service inside a campaign's freeze window, and none of a service whose error
+ * budget is exhausted (or burning at page level). `--force-release --reason` overrides them, and
+ * the reason is recorded in the rollout state and on the Deployment.
+ */
+import os from 'node:os'
+
+import type {RetailOpsConfig} from '../config/schema.js'
+import {RefusedError, UsageError} from '../errors/index.js'
+import type {ForcedRelease} from './types.js'
+
+export interface GateCheck {
+  gate: 'freeze' | 'error-budget'
+  service: string
+  ok: boolean
+  detail: string
+}
+
+/** The error budget of a service; src/slo provides it (swappable in tests). */
+export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reasons: string[]}>
+
+export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string): ErrorBudgetSource {
+  return async (service) => {
+    const {errorBudgetStatus} = await import('../slo/status.js')
+    return errorBudgetStatus(service, {config, prometheusUrl})
+  }
+}
+
+/** Campaign freezes that contain `now` and apply to the service (revenue-critical only). */
+export function freezeCheck(config: RetailOpsConfig, service: string, now: Date): GateCheck {
+  const tier = config.services[service]?.tier
+  if (tier !== 'revenue-critical') return {gate: 'freeze', service, ok: true, detail: `${tier ?? 'unknown'} tier: freezes apply to revenue-critical services`}
+  const t = now.getTime()
+  const active = config.campaigns.filter((c) => c.freeze && Date.parse(c.freeze.start) <= t && t <= Date.parse(c.freeze.end))
+  if (active.length === 0) return {gate: 'freeze', service, ok: true, detail: 'no campaign freeze now'}
+  return {gate: 'freeze', service, ok: false, detail: active.map((c) => `inside the freeze of campaign ${c.name} (${c.freeze!.start} – ${c.freeze!.end})`).join('; ')}
+}
+
+export async function releaseGates(config: RetailOpsConfig, services: string[], options: {now?: Date; errorBudget?: ErrorBudgetSource}): Promise<GateCheck[]> {
+  const now = options.now ?? new Date()
+  const checks: GateCheck[] = []
+  await Promise.all(
+    services.map(async (service) => {
+      checks.push(freezeCheck(config, service, now))
+      if (!options.errorBudget || config.services[service].slos.length === 0) {
+        checks.push({gate: 'error-budget', service, ok: true, detail: 'no SLOs configured'})
+        return
+      }
+      try {
+        const budget = await options.errorBudget(service)
+        checks.push({gate: 'error-budget', service, ok: budget.ok, detail: budget.ok ? 'error budget left' : budget.reasons.join('; ')})
+      } catch (error) {
+        checks.push({gate: 'error-budget', service, ok: false, detail: `error budget unknown: ${(error as Error).message}`})
+      }
+    }),
+  )
+  return checks
+}
+
+/** Throws REFUSED when a gate fails and the release is not forced; returns the override record. */
+export function enforceGates(checks: GateCheck[], force?: {reason?: string}): ForcedRelease | undefined {
+  const failed = checks.filter((c) => !c.ok)
+  if (force && !force.reason?.trim()) {
+    throw new UsageError('--force-release needs --reason "why" (it is recorded in the rollout state and on the Deployment).')
+  }
+  if (failed.length === 0) return force ? {reason: force.reason!, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: []} : undefined
+  const lines = failed.map((c) => `${c.service}: ${c.detail}`)
+  if (!force) {
+    throw new RefusedError(`Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`, {
+      nextSteps: ['Wait for the freeze to end or the error budget to recover, or override with --force-release --reason "…" (recorded).'],
+      details: {gates: checks},
+    })
+  }
+  return {reason: force.reason!, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: lines}
+}

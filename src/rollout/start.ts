@@ -1,0 +1,178 @@
+/**
+ * Starting rollouts: everything is checked (stable Deployment, no rollout in progress, route,
+ * analysis conditions, release gates) before the first write; then each service's state is
+ * stored and the group is driven.
+ */
+import {formatDuration, parseDuration} from '../config/duration.js'
+import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
+import {UsageError} from '../errors/index.js'
+import type {RunContext} from '../ui/context.js'
+import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
+import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
+import {enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
+import {currentReplicaSet, deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
+import {DEFAULT_CANARY_STEPS, formatSteps} from './steps.js'
+import {StateStore} from './store.js'
+import {makeRouter} from './traffic.js'
+import type {AnalysisSpec, ForcedRelease, Revision, RolloutSpec, RolloutState, RouterKind, Step, Strategy} from './types.js'
+
+export interface RolloutOptions {
+  strategy: Strategy
+  steps?: Step[]
+  router?: RouterKind
+  analysis?: Partial<Pick<AnalysisSpec, 'intervalMs' | 'count' | 'missingData'>>
+  progressDeadlineMs?: number
+  /** Stop driving after this long: the rollout times out (traffic back on stable). */
+  timeoutMs?: number
+  force?: {reason?: string}
+  errorBudget?: ErrorBudgetSource
+  prometheusUrl?: string
+  /** Return once the rollouts are created, without driving them. */
+  noWait?: boolean
+}
+
+export interface RolloutTarget {
+  service: string
+  namespace: string
+  /** The Deployment deploy rendered for the new version. */
+  desired: Obj
+}
+
+export interface StartResult {
+  /** Services without a stable Deployment yet: nothing to compare with, so applied directly. */
+  initial: string[]
+  states: RolloutState[]
+  forced?: ForcedRelease
+}
+
+/** The version label value of a revision: app.kubernetes.io/version, else the image tag. */
+export function revisionOf(deployment: Obj): Revision {
+  const template = deployment.spec?.template ?? {}
+  const images: string[] = (template.spec?.containers ?? []).map((c: {image: string}) => c.image)
+  const digests = images.map((i) => /@(sha256:[a-f0-9]{64})/.exec(i)?.[1]).filter((d): d is string => Boolean(d))
+  const first = images[0] ?? ''
+  const tag = /:([^/:@]+)(@|$)/.exec(first)?.[1]
+  const version = template.metadata?.labels?.['app.kubernetes.io/version'] ?? tag ?? digests[0]?.slice(7, 19) ?? 'unknown'
+  return {version, images, digests, deploymentRevision: deployment.metadata.annotations?.['deployment.kubernetes.io/revision']}
+}
+
+export function rolloutSpec(service: ServiceConfig | undefined, options: RolloutOptions, envRouter: RouterKind, name: string, replicas: number): RolloutSpec {
+  const r = service?.rollout
+  const strategy = options.strategy
+  const analysis = buildAnalysisSpec(service, options.analysis)
+  const scaleDownDelayMs = parseDuration(r?.scaleDownDelay ?? '30s')!
+  const autoPromotion = r?.autoPromotion ?? true
+  const steps: Step[] =
+    strategy === 'blue-green'
+      ? [{analysis: {}}, ...(autoPromotion ? [] : [{pause: {}}]), {setWeight: 100}, {analysis: {}}, {pause: {duration: formatDuration(scaleDownDelayMs)}}]
+      : (options.steps ?? r?.steps ?? DEFAULT_CANARY_STEPS)
+  return {
+    strategy,
+    router: strategy === 'blue-green' ? 'replicas' : (options.router ?? r?.router ?? envRouter),
+    steps,
+    analysis,
+    progressDeadlineMs: options.progressDeadlineMs ?? parseDuration(r?.progressDeadline ?? '10m')!,
+    deadlineMs: r?.deadline ? parseDuration(r.deadline) : undefined,
+    scaleDownDelayMs,
+    autoPromotion,
+    previewReplicas: r?.previewReplicas,
+    routeName: r?.routeName ?? name,
+    replicas,
+    maxReplicas: service?.scaling.maxReplicas ?? Math.max(replicas, 10),
+    rpsPerPod: service?.scaling.rpsPerPod,
+    targetUtilization: service?.scaling.targetUtilization ?? 0.7,
+  }
+}
+
+export interface PlanContext {
+  kube: RolloutKube
+  config: RetailOpsConfig
+  envRouter: RouterKind
+}
+
+/** Builds (does not store) the state of each rollout; throws before any write when one cannot start. */
+export async function planRollouts(targets: RolloutTarget[], options: RolloutOptions, ctx: PlanContext): Promise<{states: RolloutState[]; initial: string[]; forced?: ForcedRelease}> {
+  if (options.strategy === 'blue-green' && options.steps) throw new UsageError('--steps is for --canary; blue-green runs pre-promotion analysis, the switch, post-promotion analysis and the scale-down delay.')
+  const store = new StateStore(ctx.kube)
+  const services = targets.map((t) => t.service)
+  const checks = await releaseGates(ctx.config, services, {errorBudget: options.errorBudget})
+  const forced = enforceGates(checks, options.force)
+  const states: RolloutState[] = []
+  const initial: string[] = []
+  const now = new Date().toISOString()
+  const releaseId = `release-${Date.now().toString(36)}`
+  for (const t of targets) {
+    const stable = await ctx.kube.get(PATHS.deployments(t.namespace), t.service)
+    if (!stable) {
+      initial.push(t.service)
+      continue
+    }
+    const stored = await store.read(t.namespace, t.service)
+    assertNoActiveRollout(stored.state)
+    const progress = deploymentProgress(stable)
+    if (!progress.complete) {
+      throw new UsageError(`Deployment ${t.namespace}/${t.service} is still rolling out (${progress.updated}/${progress.desired} updated, ${progress.available} available); a canary needs one stable version.`, {
+        nextSteps: ['Wait for it (`kubectl rollout status`), or deploy without --canary.'],
+      })
+    }
+    const rs = await currentReplicaSet(ctx.kube, stable)
+    const stableRev = {...revisionOf(stable), podTemplateHash: rs?.metadata.labels?.['pod-template-hash']}
+    const canaryRev = revisionOf(t.desired)
+    if (canaryRev.version === stableRev.version) {
+      throw new UsageError(`${t.service}: the new Deployment has the same version (${canaryRev.version}) as the running one; analysis could not tell them apart.`, {
+        nextSteps: ['Deploy a new image tag or set a new app.kubernetes.io/version label.'],
+      })
+    }
+    const replicas = stable.spec?.replicas ?? t.desired.spec?.replicas ?? 1
+    const spec = rolloutSpec(ctx.config.services[t.service], options, ctx.envRouter, t.service, replicas)
+    const id = `${t.service}-${Date.now().toString(36)}`
+    const state: RolloutState = {
+      apiVersion: 'retailops/v1',
+      id,
+      service: t.service,
+      namespace: t.namespace,
+      group: services,
+      releaseId,
+      spec,
+      phase: 'Progressing',
+      step: 0,
+      stepStartedAt: now,
+      message: `${spec.strategy} of ${canaryRev.version} over ${stableRev.version}: ${formatSteps(spec.steps)}`,
+      stable: stableRev,
+      canary: canaryRev,
+      weight: 0,
+      desiredWeight: 0,
+      canaryReplicas: 0,
+      desired: t.desired as unknown as Record<string, unknown>,
+      stableTemplate: stable.spec.template,
+      analysisRuns: [],
+      events: [],
+      forced,
+      createdAt: now,
+      updatedAt: now,
+    }
+    await makeRouter(spec.router, ctx.kube).validate(state)
+    states.push(state)
+  }
+  return {states, initial, forced}
+}
+
+/** Stores the planned states and drives the group until it ends or waits for a person. */
+export async function startRollouts(planned: RolloutState[], options: RolloutOptions, deps: Omit<DriveDeps, 'store'> & {store?: StateStore}, ctx: RunContext): Promise<RolloutState[]> {
+  const store = deps.store ?? new StateStore(deps.kube)
+  for (const state of planned) {
+    const stored = await store.read(state.namespace, state.service)
+    state.events.push({at: state.createdAt, phase: 'Progressing', step: 0, message: state.message})
+    await store.write(state, {history: stored.history, clearRequest: true})
+  }
+  if (options.noWait) return planned
+  const {states} = await drive(planned, {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
+  return states
+}
+
+/** Observed request rate of a service over 5 minutes, for capacity-based canary scaling. */
+export function observedRpsFrom(prometheusUrl?: string): DriveDeps['observedRps'] {
+  if (!prometheusUrl) return undefined
+  const provider = prometheusProvider(prometheusUrl)
+  return (state) => provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}"}[5m]))`).then((v) => v ?? undefined)
+}
