@@ -37,13 +37,15 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
+  /** Every positional argument, for commands with `strict = false` that take a list (e.g. services). */
+  protected positionals: string[] = []
   protected recorder!: RecordingOutput
   private readonly abort = new AbortController()
   private outcome: ExitCodeName = 'OK'
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, argv, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as unknown as typeof RetailOpsCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -52,6 +54,7 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
+    this.positionals = argv as string[]
     const terminal = this.jsonEnabled() ? silentOutput : new TerminalOutput({verbose: this.flags.verbose})
     this.recorder = new RecordingOutput(terminal)
     let interrupts = 0

@@ -5,6 +5,7 @@ import path from 'node:path'
 import * as k8s from '@kubernetes/client-node'
 
 import {NotFoundError, PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
+import {KubeHttp} from './http.js'
 
 export interface KubeTarget {
   /** kube context; default: the kubeconfig's current context. */
@@ -134,4 +135,17 @@ export function kubeError(error: unknown, doing: string, server?: string): Retai
   }
   if (code === 404) return new NotFoundError(`Not found while ${doing}: ${serverMessage(error)}`, {cause: error})
   return new RetailOpsError('DEPLOY_FAILED', `Kubernetes API error while ${doing}${code ? ` (HTTP ${code})` : ''}: ${serverMessage(error)}`, {cause: error})
+}
+
+const httpCache = new WeakMap<KubeClients, KubeHttp>()
+
+/** Raw JSON requests over keep-alive connections, for bulk work (apply, prune, list by label). */
+export function kubeHttp(target: KubeTarget = {}): KubeHttp {
+  const clients = kubeClients(target)
+  let h = httpCache.get(clients)
+  if (!h) {
+    h = new KubeHttp(clients.kc)
+    httpCache.set(clients, h)
+  }
+  return h
 }

@@ -1,0 +1,47 @@
+import {Args, Flags} from '@oclif/core'
+
+import {planObjects, renderStep} from '../src/deploy/engine.js'
+import {formatPolicy, toYamlDocuments} from '../src/deploy/format.js'
+import {checkPolicy, type PolicyReport} from '../src/kubernetes/policy.js'
+import type {KubeObject} from '../src/kubernetes/resources.js'
+import type {DeployTargetSummary} from '../src/deploy/engine.js'
+import {summarizeTargets} from '../src/deploy/engine.js'
+import {LABEL} from '../src/deploy/labels.js'
+import {RetailOpsCommand} from './_base/base-command.js'
+import {renderFlags} from './deploy.js'
+
+export interface RenderCommandResult {
+  environment: string
+  targets: DeployTargetSummary[]
+  policy: PolicyReport
+  objects: KubeObject[]
+}
+
+export default class Render extends RetailOpsCommand<typeof Render> {
+  static override summary = 'Print the Kubernetes objects deploy would apply (YAML, or --json).'
+  static override description = 'Renders from retailops.yaml, templates/manifests, the artifacts lock and overlays/<service>.yaml, without contacting the cluster. Policy findings go to stderr; they do not change the exit code here.'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> > manifests.yaml',
+    '<%= config.bin %> <%= command.id %> checkout --tenant acme',
+    '<%= config.bin %> <%= command.id %> --json | jq \'.result.objects[] | select(.kind == "Deployment")\'',
+  ]
+
+  static override strict = false
+  static override args = {services: Args.string({description: 'Services to render (default: all).'})}
+  static override flags = {
+    ...renderFlags,
+    kind: Flags.string({description: 'Only objects of this kind (repeatable).', multiple: true}),
+  }
+
+  async run(): Promise<RenderCommandResult> {
+    const project = await this.loadProject()
+    const plan = await renderStep({project, env: this.target(project), services: this.positionals, tenant: this.flags.tenant, images: this.flags.image})
+    for (const note of plan.notes) this.warnUser(note)
+    const all = planObjects(plan)
+    const policy = checkPolicy(all, {signingRequired: project.config.signing.required, tierLabel: LABEL.tier})
+    const objects = this.flags.kind?.length ? all.filter((o) => this.flags.kind!.some((k) => k.toLowerCase() === o.kind.toLowerCase())) : all
+    this.log(toYamlDocuments(objects).trimEnd())
+    if (policy.findings.length > 0) this.ctx.out.info(formatPolicy(policy))
+    return {environment: plan.environment, targets: summarizeTargets(plan), policy, objects}
+  }
+}

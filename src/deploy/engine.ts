@@ -1,0 +1,536 @@
+import pLimit from 'p-limit'
+
+import type {LoadedConfig} from '../config/load.js'
+import {parseDuration} from '../config/duration.js'
+import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
+import {UsageError} from '../errors/index.js'
+import {kubeClients, kubeError, kubeHttp} from '../kubernetes/client.js'
+import {applyObjects, applyOne, deleteObjects, listManaged, type AppliedObject, type ApplyFailure, type PruneResult} from '../kubernetes/apply.js'
+import {objectDiff} from '../kubernetes/diff.js'
+import {KubeHttpError, type KubeHttp} from '../kubernetes/http.js'
+import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
+import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../kubernetes/resources.js'
+import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
+import {throwIfAborted, type RunContext} from '../ui/context.js'
+import {digestOf, parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
+import {objectsOf} from './format.js'
+import {ANNOTATION, FIELD_MANAGER, LABEL} from './labels.js'
+import {readOverlays, type Overlay} from './overlays.js'
+import {renderPlan, type RenderedTarget, type RenderResult} from './render.js'
+import {defaultImageVerifier, type ImageVerifier} from './signature.js'
+
+/**
+ * The deploy engine: render → policy → apply → wait, each step exported on its own so the
+ * canary and blue-green strategies (src/rollout) reuse them, and composed by runDeploy() with a
+ * strategy that may replace the apply and wait steps or transform the rendered plan.
+ */
+
+export interface DeployPlan extends RenderResult {
+  images: Record<string, ResolvedImage>
+  /** Services the plan was asked for (all when none were named). */
+  selection: {services?: string[]; tenant?: string}
+}
+
+export interface RenderStepOptions {
+  project: LoadedConfig
+  /** The resolved environment (the base command's target(): --context/--namespace applied). */
+  env?: ResolvedEnvironment
+  environment?: string
+  services?: string[]
+  tenant?: string
+  /** Raw --image SERVICE=REF values. */
+  images?: string[]
+}
+
+/** Step 1: the artifacts lock, --image overrides and overlays, rendered into objects. */
+export async function renderStep(options: RenderStepOptions): Promise<DeployPlan> {
+  const {config, dir} = options.project
+  const env = options.env ?? resolveEnvironment(config, options.environment, dir)
+  const overrides = parseImageOverrides(options.images, config)
+  const services = options.services?.length ? options.services : Object.keys(config.services)
+  const lock = await readArtifactsLock(dir)
+  const images = resolveImages(config, services.filter((s) => config.services[s]), lock, overrides)
+  const overlays: Record<string, Overlay[]> = {}
+  for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
+  const render = renderPlan({project: options.project, environment: env.name, namespace: env.namespace, context: env.context, services: options.services, tenant: options.tenant, images, overlays})
+  return {...render, images, selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant}}
+}
+
+export function planObjects(plan: RenderResult): KubeObject[] {
+  return plan.targets.flatMap((t) => t.objects)
+}
+
+export type SignatureVerification = 'verified' | 'skipped' | 'failed' | 'not-applicable'
+
+export interface PolicyStepResult {
+  report: PolicyReport
+  signatures: SignatureResult[]
+  signatureVerification: SignatureVerification
+}
+
+export interface PolicyStepOptions {
+  project: LoadedConfig
+  skipVerify?: boolean
+  verifyImages?: ImageVerifier
+}
+
+/**
+ * Step 2: signature verification (through the ImageVerifier hook) and policy checks. Records the
+ * outcome on every Deployment (annotation retailops.dev/signature-verification). Never throws for
+ * findings: the caller decides (runDeploy stops on errors).
+ */
+export async function policyStep(plan: DeployPlan, options: PolicyStepOptions, ctx: RunContext): Promise<PolicyStepResult> {
+  const objects = planObjects(plan)
+  const digests = [...new Set(Object.values(plan.images).map((i) => i.ref).filter((ref) => digestOf(ref)))]
+  let signatures: Record<string, SignatureResult> = {}
+  if (options.skipVerify) {
+    ctx.out.warn(`SIGNATURE VERIFICATION SKIPPED (--skip-verify) for ${digests.length} image${digests.length === 1 ? '' : 's'}: unsigned or tampered images would deploy. This is recorded on each Deployment (${ANNOTATION.signature}: skipped).`)
+    signatures = Object.fromEntries(digests.map((image) => [image, {image, status: 'skipped' as const}]))
+  } else if (digests.length > 0) {
+    const task = ctx.out.task(`Verifying ${digests.length} image signature${digests.length === 1 ? '' : 's'}`)
+    signatures = await (options.verifyImages ?? defaultImageVerifier(options.project))(digests, ctx)
+    const bad = Object.values(signatures).filter((s) => s.status !== 'verified')
+    if (bad.length > 0) task.fail(`${bad.length} of ${digests.length} images not verified`)
+    else task.succeed(`${digests.length} image signature${digests.length === 1 ? '' : 's'} verified`)
+  }
+  const report = checkPolicy(objects, {signatures, signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
+  const results = Object.values(signatures)
+  const signatureVerification: SignatureVerification = options.skipVerify
+    ? 'skipped'
+    : results.length === 0
+      ? 'not-applicable'
+      : results.every((s) => s.status === 'verified')
+        ? 'verified'
+        : 'failed'
+  for (const d of objects.filter((o) => o.kind === 'Deployment')) {
+    const image = ((d.spec as {template?: {spec?: {containers?: {image?: string}[]}}})?.template?.spec?.containers ?? [])[0]?.image ?? ''
+    const status = options.skipVerify ? 'skipped' : signatures[image]?.status === 'verified' ? 'verified' : 'unverified'
+    d.metadata.annotations = {...d.metadata.annotations, [ANNOTATION.signature]: status}
+  }
+  return {report, signatures: results, signatureVerification}
+}
+
+/** A cluster connection and the applyset label its objects carry. */
+interface ClusterGroup {
+  key: string
+  context?: string
+  kubeconfig?: string
+  applySet: string
+  targets: RenderedTarget[]
+}
+
+export function clusterGroups(plan: RenderResult): ClusterGroup[] {
+  const groups = new Map<string, ClusterGroup>()
+  for (const t of plan.targets) {
+    const key = `${t.kubeconfig ?? ''}|${t.context ?? ''}|${t.applySet}`
+    if (!groups.has(key)) groups.set(key, {key, context: t.context, kubeconfig: t.kubeconfig, applySet: t.applySet, targets: []})
+    groups.get(key)!.targets.push(t)
+  }
+  return [...groups.values()]
+}
+
+export interface PruneScope {
+  /** Namespaces rendered in this group. */
+  namespaces: Set<string>
+  /** No --tenant and no service names: everything in the applyset that is not rendered goes. */
+  full: boolean
+  services?: string[]
+}
+
+/** What prune deletes: managed objects carrying the applyset label that the render no longer has, within scope. Pure. */
+export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<string>, scope: PruneScope): {prune: KubeObject[]; orphanedNamespaces: string[]} {
+  const prune: KubeObject[] = []
+  const orphanedNamespaces: string[] = []
+  for (const [key, obj] of live) {
+    if (rendered.has(key)) continue
+    if (obj.kind === 'Namespace') {
+      if (scope.full) orphanedNamespaces.push(obj.metadata.name)
+      continue
+    }
+    if (!kindInfo(obj.kind).prunable) continue
+    if (!scope.full) {
+      if (!obj.metadata.namespace || !scope.namespaces.has(obj.metadata.namespace)) continue
+      if (scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0')) continue
+    }
+    prune.push(obj)
+  }
+  return {prune, orphanedNamespaces}
+}
+
+/**
+ * With an autoscaler in charge, applying spec.replicas again would undo its scaling on every
+ * deploy. Keep the live count (clamped to the new min/max); only a new Deployment starts at min.
+ */
+export function preserveReplicas(objects: KubeObject[], live: Map<string, KubeObject>): KubeObject[] {
+  return objects.map((obj) => {
+    if (obj.kind !== 'Deployment') return obj
+    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === obj.metadata.namespace && (o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name === obj.metadata.name)
+    const current = (live.get(objectKey(obj))?.spec as {replicas?: number} | undefined)?.replicas
+    if (!hpa || current === undefined) return obj
+    const {minReplicas = 1, maxReplicas = current} = hpa.spec as {minReplicas?: number; maxReplicas?: number}
+    return {...obj, spec: {...(obj.spec as object), replicas: Math.min(Math.max(current, minReplicas), maxReplicas)}}
+  })
+}
+
+export interface ApplyStepOptions {
+  dryRun?: boolean
+  forceConflicts?: boolean
+  prune?: boolean
+  concurrency?: number
+}
+
+export interface ApplyStepResult {
+  applied: AppliedObject[]
+  failed: ApplyFailure[]
+  skipped: string[]
+  pruned: PruneResult[]
+  orphanedNamespaces: string[]
+}
+
+function scopeOf(plan: DeployPlan, group: ClusterGroup): PruneScope {
+  return {namespaces: new Set(group.targets.map((t) => t.namespace)), full: !plan.selection.services && !plan.selection.tenant, services: plan.selection.services}
+}
+
+async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
+  return kubeHttp({context: group.context, kubeconfig: group.kubeconfig})
+}
+
+/** Step 3: server-side apply in waves, then prune what the applyset has and the render no longer does. */
+export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult> {
+  const out: ApplyStepResult = {applied: [], failed: [], skipped: [], pruned: [], orphanedNamespaces: []}
+  await Promise.all(
+    clusterGroups(plan).map(async (group) => {
+      const http = await groupHttp(group)
+      const objects = group.targets.flatMap((t) => t.objects)
+      const label = `${LABEL.applySet}=${group.applySet}`
+      const live = await listManaged(http, label, ctx.signal).catch((error) => {
+        throw kubeError(error, `listing what retailops manages (${label})`)
+      })
+      const task = ctx.out.task(`Applying ${objects.length} objects to ${group.targets.map((t) => t.id).join(', ')}`)
+      let done = 0
+      const report = await applyObjects(http, preserveReplicas(objects, live), {
+        fieldManager: FIELD_MANAGER,
+        force: options.forceConflicts,
+        dryRun: options.dryRun,
+        concurrency: options.concurrency,
+        signal: ctx.signal,
+        live,
+        beforeAttempt: async (obj, attempt) => {
+          // After a conflict on a Deployment, re-read the live replica count (the autoscaler may have moved it).
+          if (attempt === 1 || obj.kind !== 'Deployment') return obj
+          const fresh = await http.request<KubeObject>('GET', objectPath(obj)).catch(() => undefined)
+          return fresh ? preserveReplicas([obj, ...objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')], new Map([[objectKey(obj), fresh]]))[0] : obj
+        },
+        onApplied: (r) => {
+          done += 1
+          if (r.action !== 'unchanged') ctx.out.debug(`${r.ref} ${r.action}`)
+          if (done % 100 === 0) task.update(`${done} of ${objects.length}`)
+        },
+      })
+      out.applied.push(...report.applied)
+      out.failed.push(...report.failed)
+      out.skipped.push(...report.skipped)
+      if (report.failed.length > 0) {
+        task.fail(`${report.failed.length} of ${objects.length} objects failed to apply`)
+        return
+      }
+      const changed = report.applied.filter((a) => a.action !== 'unchanged').length
+      task.succeed(`${objects.length} objects applied to ${group.targets.length} namespace${group.targets.length === 1 ? '' : 's'} (${changed} changed)`)
+      if (options.prune === false) return
+      const rendered = new Set(objects.map(objectKey))
+      const {prune, orphanedNamespaces} = pruneCandidates(live, rendered, scopeOf(plan, group))
+      out.orphanedNamespaces.push(...orphanedNamespaces)
+      if (prune.length > 0) {
+        const pruneTask = ctx.out.task(`Pruning ${prune.length} object${prune.length === 1 ? '' : 's'} retailops applied before and no longer renders`)
+        const results = await deleteObjects(http, prune, {dryRun: options.dryRun, signal: ctx.signal})
+        out.pruned.push(...results)
+        const failed = results.filter((r) => !r.deleted)
+        if (failed.length > 0) pruneTask.fail(`${failed.length} could not be deleted`)
+        else pruneTask.succeed(`Pruned ${results.map((r) => r.ref).join(', ')}`)
+      }
+    }),
+  )
+  return out
+}
+
+export interface WaitStepOptions {
+  timeoutMs?: number
+}
+
+/** The wait deadline: the longest progress deadline of the plan plus a minute, unless given. */
+export function defaultWaitTimeout(plan: RenderResult): number {
+  const deadlines = planObjects(plan)
+    .filter((o) => o.kind === 'Deployment')
+    .map((d) => ((d.spec as {progressDeadlineSeconds?: number}).progressDeadlineSeconds ?? 600) * 1000)
+  return Math.max(0, ...deadlines) + 60_000
+}
+
+/** Step 4: wait for every rendered Deployment to roll out; failures come back explained. */
+export async function waitStep(plan: DeployPlan, options: WaitStepOptions, ctx: RunContext): Promise<WaitResult[]> {
+  const results: WaitResult[] = []
+  await Promise.all(
+    clusterGroups(plan).map(async (group) => {
+      const targets = group.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment').map((d) => ({namespace: d.metadata.namespace!, name: d.metadata.name})))
+      if (targets.length === 0) return
+      const task = ctx.out.task(`Waiting for ${targets.length} Deployment${targets.length === 1 ? '' : 's'} to roll out`)
+      const k = kubeClients({context: group.context, kubeconfig: group.kubeconfig})
+      const r = await waitForDeployments(k, targets, {
+        timeoutMs: options.timeoutMs ?? defaultWaitTimeout(plan),
+        labelSelector: `${LABEL.applySet}=${group.applySet}`,
+        signal: ctx.signal,
+        onUpdate: (ref, state) => ctx.out.debug(`${ref}: ${state.message}`),
+      }).catch((error) => {
+        throw kubeError(error, 'watching Deployments roll out')
+      })
+      const bad = r.filter((x) => x.phase !== 'complete')
+      if (bad.length > 0) task.fail(`${bad.filter((x) => x.phase === 'failed' || x.phase === 'timeout').map((x) => x.ref).join(', ')} did not roll out`)
+      else task.succeed(`${targets.length} Deployment${targets.length === 1 ? '' : 's'} rolled out`)
+      results.push(...r)
+    }),
+  )
+  return results
+}
+
+export type DiffAction = 'create' | 'update' | 'unchanged' | 'delete'
+
+export interface ObjectDiff {
+  ref: string
+  action: DiffAction
+  /** Unified diff (live → after apply), empty when unchanged. */
+  diff: string
+  /** How the "after" side was computed: the server's dry run, or the rendered object when its namespace does not exist yet. */
+  source: 'server-dry-run' | 'rendered' | 'live'
+}
+
+/**
+ * What a deploy would change, per object: the live object against the server's dry-run apply
+ * (dryRun=All), with server-managed fields stripped; and what prune would delete.
+ */
+export async function diffStep(plan: DeployPlan, options: {forceConflicts?: boolean; prune?: boolean; concurrency?: number}, ctx: RunContext): Promise<ObjectDiff[]> {
+  const out: ObjectDiff[] = []
+  await Promise.all(
+    clusterGroups(plan).map(async (group) => {
+      const http = await groupHttp(group)
+      const objects = group.targets.flatMap((t) => t.objects)
+      const live = await listManaged(http, `${LABEL.applySet}=${group.applySet}`, ctx.signal).catch((error) => {
+        throw kubeError(error, 'listing what retailops manages')
+      })
+      const limit = pLimit(options.concurrency ?? 32)
+      // Objects without the label may still exist (created by hand, or before retailops): read them.
+      await Promise.all(
+        objects
+          .filter((o) => !live.has(objectKey(o)))
+          .map((o) =>
+            limit(async () => {
+              const found = await http.request<KubeObject>('GET', objectPath(o), {signal: ctx.signal}).catch((error) => {
+                if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
+                throw kubeError(error, `reading ${objectRef(o)}`)
+              })
+              if (found) live.set(objectKey(o), {...found, kind: o.kind, apiVersion: o.apiVersion})
+            }),
+          ),
+      )
+      const liveNamespaces = new Set([...live.values()].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name))
+      const prepared = preserveReplicas(objects, live)
+      await Promise.all(
+        prepared.map((obj) =>
+          limit(async () => {
+            throwIfAborted(ctx.signal)
+            const before = live.get(objectKey(obj))
+            let after: KubeObject
+            let source: ObjectDiff['source'] = 'server-dry-run'
+            if (obj.metadata.namespace && !liveNamespaces.has(obj.metadata.namespace)) {
+              after = obj
+              source = 'rendered'
+            } else {
+              after = await applyOne(http, obj, {fieldManager: FIELD_MANAGER, force: options.forceConflicts, dryRun: true, signal: ctx.signal}).catch((error) => {
+                throw kubeError(error, `dry-running the apply of ${objectRef(obj)}`)
+              })
+            }
+            const diff = objectDiff(before, after)
+            out.push({ref: objectRef(obj), action: !before ? 'create' : diff ? 'update' : 'unchanged', diff, source})
+          }),
+        ),
+      )
+      if (options.prune !== false) {
+        const {prune} = pruneCandidates(live, new Set(objects.map(objectKey)), scopeOf(plan, group))
+        for (const obj of prune) out.push({ref: objectRef(obj), action: 'delete', diff: objectDiff(obj, undefined), source: 'live'})
+      }
+    }),
+  )
+  const order = new Map(planObjects(plan).map((o, i) => [objectRef(o), i]))
+  return out.sort((a, b) => (order.get(a.ref) ?? 1e9) - (order.get(b.ref) ?? 1e9) || a.ref.localeCompare(b.ref))
+}
+
+/** A release strategy: rolling is the default; canary and blue-green replace steps. */
+export interface DeployStrategy {
+  name: string
+  /** Adjust the rendered plan before policy (e.g. add a canary Deployment). */
+  transform?(plan: DeployPlan, ctx: RunContext): DeployPlan | Promise<DeployPlan>
+  /** Replace the apply step (default: applyStep). */
+  apply?(plan: DeployPlan, options: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult>
+  /** Replace the wait step (default: waitStep). */
+  wait?(plan: DeployPlan, applied: ApplyStepResult, options: WaitStepOptions, ctx: RunContext): Promise<WaitResult[]>
+}
+
+export const rollingStrategy: DeployStrategy = {name: 'rolling'}
+
+const strategies = new Map<string, DeployStrategy>([['rolling', rollingStrategy]])
+
+/** Lets src/rollout register canary and blue-green so `deploy --canary` finds them by name. */
+export function registerStrategy(strategy: DeployStrategy): void {
+  strategies.set(strategy.name, strategy)
+}
+
+export function getStrategy(name: string): DeployStrategy | undefined {
+  return strategies.get(name)
+}
+
+export interface DeployHooks {
+  afterRender?(plan: DeployPlan, ctx: RunContext): void | Promise<void>
+  afterPolicy?(plan: DeployPlan, policy: PolicyStepResult, ctx: RunContext): void | Promise<void>
+  afterApply?(plan: DeployPlan, applied: ApplyStepResult, ctx: RunContext): void | Promise<void>
+  afterWait?(plan: DeployPlan, rollouts: WaitResult[], ctx: RunContext): void | Promise<void>
+}
+
+export interface DeployOptions extends RenderStepOptions, PolicyStepOptions, ApplyStepOptions, WaitStepOptions {
+  strategy?: DeployStrategy
+  /** Wait for rollouts (default true; not under dryRun). */
+  wait?: boolean
+  hooks?: DeployHooks
+}
+
+export type DeployOutcome = 'OK' | 'POLICY' | 'DEPLOY_FAILED'
+
+export interface DeployTargetSummary {
+  id: string
+  cluster: string
+  context?: string
+  namespace: string
+  model: RenderedTarget['model']
+  tenants: string[]
+  services: string[]
+  objects: number
+}
+
+export interface DeployResult {
+  outcome: DeployOutcome
+  environment: string
+  strategy: string
+  dryRun: boolean
+  targets: DeployTargetSummary[]
+  images: ResolvedImage[]
+  policy: PolicyReport
+  signatureVerification: SignatureVerification
+  signatures: SignatureResult[]
+  apply: {created: number; configured: number; unchanged: number; failed: ApplyFailure[]; skipped: string[]; objects: {ref: string; action: string}[]}
+  pruned: PruneResult[]
+  orphanedNamespaces: string[]
+  rollouts: WaitResult[]
+  /** --dry-run: what would change. */
+  diffs?: ObjectDiff[]
+  notes: string[]
+  timings: Record<string, number>
+  durationMs: number
+}
+
+export function summarizeTargets(plan: RenderResult): DeployTargetSummary[] {
+  return plan.targets.map((t) => ({id: t.id, cluster: t.cluster, context: t.context, namespace: t.namespace, model: t.model, tenants: t.tenants, services: t.services, objects: t.objects.length}))
+}
+
+/** render → policy → apply (+prune) → wait. Stops after policy when it has errors: nothing is applied. */
+export async function runDeploy(options: DeployOptions, ctx: RunContext): Promise<DeployResult> {
+  const started = Date.now()
+  const timings: Record<string, number> = {}
+  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t = Date.now()
+    try {
+      return await fn()
+    } finally {
+      timings[name] = Date.now() - t
+    }
+  }
+  const strategy = options.strategy ?? rollingStrategy
+  let plan = await time('render', () => renderStep(options))
+  if (strategy.transform) plan = await strategy.transform(plan, ctx)
+  await options.hooks?.afterRender?.(plan, ctx)
+  for (const note of plan.notes) ctx.out.warn(note)
+  const notes = [...plan.notes]
+  if (strategy.name === 'rolling') {
+    for (const s of new Set(plan.targets.flatMap((t) => t.services))) {
+      const configured = options.project.config.services[s]?.rollout?.strategy
+      if (configured && configured !== 'rolling') notes.push(`${s} is configured for ${configured} releases; this deploy rolls it out directly (rolling).`)
+    }
+  }
+  const policy = await time('policy', () => policyStep(plan, options, ctx))
+  await options.hooks?.afterPolicy?.(plan, policy, ctx)
+  const result: DeployResult = {
+    outcome: 'OK',
+    environment: plan.environment,
+    strategy: strategy.name,
+    dryRun: Boolean(options.dryRun),
+    targets: summarizeTargets(plan),
+    images: Object.values(plan.images),
+    policy: policy.report,
+    signatureVerification: policy.signatureVerification,
+    signatures: policy.signatures,
+    apply: {created: 0, configured: 0, unchanged: 0, failed: [], skipped: [], objects: []},
+    pruned: [],
+    orphanedNamespaces: [],
+    rollouts: [],
+    notes,
+    timings,
+    durationMs: 0,
+  }
+  const finish = () => ({...result, durationMs: Date.now() - started})
+  for (const f of policy.report.findings.filter((x) => x.severity === 'warning')) ctx.out.warn(`policy: ${objectsOf(f)}: ${f.message}`)
+  if (!policy.report.ok) {
+    result.outcome = 'POLICY'
+    return finish()
+  }
+  throwIfAborted(ctx.signal)
+
+  if (options.dryRun) {
+    result.diffs = await time('diff', () => diffStep(plan, options, ctx))
+    return finish()
+  }
+
+  const applied = await time('apply', () => (strategy.apply ?? applyStep)(plan, options, ctx))
+  await options.hooks?.afterApply?.(plan, applied, ctx)
+  result.apply = {
+    created: applied.applied.filter((a) => a.action === 'created').length,
+    configured: applied.applied.filter((a) => a.action === 'configured').length,
+    unchanged: applied.applied.filter((a) => a.action === 'unchanged').length,
+    failed: applied.failed,
+    skipped: applied.skipped,
+    objects: applied.applied.map((a) => ({ref: a.ref, action: a.action})),
+  }
+  result.pruned = applied.pruned
+  result.orphanedNamespaces = applied.orphanedNamespaces
+  if (applied.failed.length > 0 || applied.pruned.some((p) => !p.deleted)) {
+    result.outcome = 'DEPLOY_FAILED'
+    return finish()
+  }
+  if (options.wait === false) return finish()
+  result.rollouts = await time('wait', () => (strategy.wait ? strategy.wait(plan, applied, options, ctx) : waitStep(plan, options, ctx)))
+  await options.hooks?.afterWait?.(plan, result.rollouts, ctx)
+  if (result.rollouts.some((r) => r.phase !== 'complete')) result.outcome = 'DEPLOY_FAILED'
+  return finish()
+}
+
+/** `retailops diff`: render, policy (reported, not blocking) and the server-side dry-run diff. */
+export async function runDiff(options: RenderStepOptions & PolicyStepOptions & {forceConflicts?: boolean; prune?: boolean; concurrency?: number}, ctx: RunContext): Promise<{environment: string; targets: DeployTargetSummary[]; policy: PolicyReport; diffs: ObjectDiff[]; changed: number}> {
+  const plan = await renderStep(options)
+  for (const note of plan.notes) ctx.out.warn(note)
+  const policy = checkPolicy(planObjects(plan), {signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
+  const diffs = await diffStep(plan, options, ctx)
+  return {environment: plan.environment, targets: summarizeTargets(plan), policy, diffs, changed: diffs.filter((d) => d.action !== 'unchanged').length}
+}
+
+/** Parses a --timeout value (a duration such as 90s or 10m). */
+export function timeoutMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--timeout ${value}: not a duration (e.g. 90s, 10m)`)
+  return ms
+}

@@ -1,0 +1,34 @@
+/** Label and annotation keys retailops puts on what it renders. */
+export const LABEL = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  version: 'app.kubernetes.io/version',
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  service: 'retailops.dev/service',
+  tier: 'retailops.dev/tier',
+  tenant: 'retailops.dev/tenant',
+  environment: 'retailops.dev/environment',
+  /** Every object one deploy manages in one cluster carries the same value: prune finds them by it (like kubectl's applyset part-of label). */
+  applySet: 'retailops.dev/applyset',
+  /** The pod-template label the sandbox's kwok stage turns into a simulated CrashLoopBackOff. */
+  simulate: 'retailops.dev/simulate',
+} as const
+
+export const ANNOTATION = {
+  /** verified | skipped | unverified: how the image's signature was checked at deploy time. */
+  signature: 'retailops.dev/signature-verification',
+  image: 'retailops.dev/image',
+  configVersion: 'retailops.dev/config-version',
+  tenants: 'retailops.dev/tenants',
+} as const
+
+export const MANAGED_BY = 'retailops'
+export const FIELD_MANAGER = 'retailops'
+
+/** A string made safe for a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
+export function labelValue(value: string): string {
+  const cleaned = value.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63)
+  return cleaned.replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '')
+}

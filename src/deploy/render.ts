@@ -1,0 +1,463 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {parse as parseYaml} from 'yaml'
+
+import type {LoadedConfig} from '../config/load.js'
+import {parseDuration} from '../config/duration.js'
+import {resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
+import type {RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
+import {NotFoundError} from '../errors/index.js'
+import {type KubeObject} from '../kubernetes/resources.js'
+import {packagePath} from '../scaffold/paths.js'
+import {type ResolvedImage} from './images.js'
+import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from './labels.js'
+import {applyOverlays, mergePatch, type Overlay} from './overlays.js'
+import {formatCpu, formatMemory, quantityNumber} from './quantity.js'
+
+export type TargetModel = 'single' | 'shared' | 'dedicated-namespace' | 'dedicated-cluster'
+
+/** One namespace in one cluster that a deploy renders into. */
+export interface RenderedTarget {
+  /** "cluster/namespace": how results and messages name the target. */
+  id: string
+  /** Key of `clusters` in retailops.yaml. */
+  cluster: string
+  context?: string
+  kubeconfig?: string
+  namespace: string
+  model: TargetModel
+  /** Tenants this namespace serves (all shared ones for the shared namespace). */
+  tenants: string[]
+  /** Value of the applyset label of every object in this cluster for this environment. */
+  applySet: string
+  services: string[]
+  objects: KubeObject[]
+}
+
+export interface RenderOptions {
+  project: LoadedConfig
+  environment?: string
+  /** Overrides the environment's namespace (the shared namespace; tenants keep theirs). */
+  namespace?: string
+  /** Overrides the environment's kube context (not dedicated-cluster tenants'). */
+  context?: string
+  services?: string[]
+  tenant?: string
+  images: Record<string, ResolvedImage>
+  /** Overlays per service (read by readOverlays); missing means none. */
+  overlays?: Record<string, Overlay[]>
+}
+
+export interface RenderResult {
+  environment: string
+  project: string
+  targets: RenderedTarget[]
+  /** Overlays that matched nothing, and similar notes for the user. */
+  notes: string[]
+}
+
+const templateCache = new Map<string, Record<string, unknown>>()
+
+/** A base object from templates/manifests/, parsed once per process. */
+export function manifestTemplate(file: string): Record<string, unknown> {
+  let t = templateCache.get(file)
+  if (!t) {
+    t = parseYaml(readFileSync(packagePath('templates', 'manifests', file), 'utf8')) as Record<string, unknown>
+    templateCache.set(file, t)
+  }
+  return structuredClone(t)
+}
+
+function fromTemplate(file: string, fill: Record<string, unknown>): KubeObject {
+  return mergePatch(manifestTemplate(file), fill) as KubeObject
+}
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 10)
+}
+
+/** The applyset label value: one per project, environment and cluster, readable when it fits. */
+export function applySetId(project: string, environment: string, cluster: string): string {
+  const readable = `${project}.${environment}.${cluster}`
+  return readable.length <= 63 && labelValue(readable) === readable ? readable : `${labelValue(project).slice(0, 40)}-${shortHash(readable)}`
+}
+
+export function envName(tenant: string): string {
+  return tenant.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+}
+
+/** Turns the configuration into the namespaces and objects a deploy applies. Pure: no cluster access. */
+export function renderPlan(options: RenderOptions): RenderResult {
+  const {config, dir} = options.project
+  const env = resolveEnvironment(config, options.environment, dir)
+  const services = selectServices(config, options.services)
+  const selected = selectTenants(config, options.tenant)
+  const notes: string[] = []
+  const shared = config.tenants.filter((t) => t.model === 'shared' || t.model === 'isolated-database')
+  const targets: RenderedTarget[] = []
+  const mainNamespace = options.namespace ?? env.namespace
+  const mainContext = options.context ?? env.context
+
+  const wantsMain = config.tenants.length === 0 || selected.some((t) => t.model === 'shared' || t.model === 'isolated-database')
+  if (wantsMain) {
+    targets.push(
+      renderTarget(config, env, {
+        cluster: env.cluster,
+        context: mainContext,
+        kubeconfig: env.kubeconfig,
+        namespace: mainNamespace,
+        model: config.tenants.length === 0 ? 'single' : 'shared',
+        tenants: shared,
+        services,
+        images: options.images,
+        overlays: options.overlays,
+        notes,
+      }),
+    )
+  }
+  for (const t of selected) {
+    if (t.model === 'dedicated-namespace') {
+      targets.push(
+        renderTarget(config, env, {
+          cluster: env.cluster,
+          context: mainContext,
+          kubeconfig: env.kubeconfig,
+          namespace: t.namespace ?? `${config.project}-${t.name}`,
+          model: 'dedicated-namespace',
+          tenants: [t],
+          services: services.filter((s) => !t.services || t.services.includes(s)),
+          images: options.images,
+          overlays: options.overlays,
+          notes,
+        }),
+      )
+    } else if (t.model === 'dedicated-cluster') {
+      const cluster = config.clusters[t.cluster!] ?? {}
+      targets.push(
+        renderTarget(config, env, {
+          cluster: t.cluster!,
+          context: cluster.context,
+          kubeconfig: cluster.kubeconfig && path.resolve(dir, cluster.kubeconfig),
+          namespace: t.namespace ?? env.namespace,
+          model: 'dedicated-cluster',
+          tenants: [t],
+          services: services.filter((s) => !t.services || t.services.includes(s)),
+          images: options.images,
+          overlays: options.overlays,
+          notes,
+        }),
+      )
+    }
+  }
+  return {environment: env.name, project: config.project, targets, notes}
+}
+
+function selectTenants(config: RetailOpsConfig, name?: string): TenantConfig[] {
+  if (!name) return config.tenants
+  const t = config.tenants.find((x) => x.name === name)
+  if (!t) {
+    throw new NotFoundError(`Unknown tenant "${name}".`, {nextSteps: [`Known tenants: ${config.tenants.map((x) => x.name).join(', ') || '(none configured)'}.`]})
+  }
+  return [t]
+}
+
+interface TargetInput {
+  cluster: string
+  context?: string
+  kubeconfig?: string
+  namespace: string
+  model: TargetModel
+  tenants: TenantConfig[]
+  services: string[]
+  images: Record<string, ResolvedImage>
+  overlays?: Record<string, Overlay[]>
+  notes: string[]
+}
+
+function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: TargetInput): RenderedTarget {
+  const applySet = applySetId(config.project, env.name, input.cluster)
+  const tenantLabel = input.model === 'single' ? undefined : input.model === 'shared' ? 'shared' : input.tenants[0].name
+  const common: Record<string, string> = {
+    [LABEL.partOf]: config.project,
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.environment]: labelValue(env.name),
+    [LABEL.applySet]: applySet,
+    ...(tenantLabel ? {[LABEL.tenant]: tenantLabel} : {}),
+  }
+  const ns = input.namespace
+  const objects: KubeObject[] = []
+
+  // The namespace and, for tenant namespaces, its quota, limits and isolation policies.
+  const nsLabels: Record<string, string> = {...common, [LABEL.component]: 'namespace'}
+  if (input.model === 'shared') for (const t of input.tenants) nsLabels[`tenant.retailops.dev/${t.name}`] = t.model
+  objects.push(fromTemplate('namespace.yaml', {metadata: {name: ns, labels: nsLabels}}))
+  if (input.model !== 'single') {
+    const tenancy = {...common, [LABEL.component]: 'tenancy'}
+    objects.push(
+      fromTemplate('resourcequota.yaml', {metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy}, spec: {hard: quotaFor(config, input.services, input.tenants)}}),
+      fromTemplate('limitrange.yaml', {metadata: {name: 'tenant-limits', namespace: ns, labels: tenancy}}),
+    )
+    if (input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster') {
+      objects.push(...isolationPolicies(ns, tenancy, env))
+    }
+  }
+
+  for (const service of input.services) {
+    const svc = config.services[service]
+    const image = input.images[service]
+    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.services)})
+    const overlays = input.overlays?.[service] ?? []
+    if (overlays.length > 0) {
+      const result = applyOverlays(rendered, overlays, `overlays/${service}.yaml`)
+      rendered = result.objects
+      for (const n of result.unmatched) if (!input.notes.includes(n)) input.notes.push(n)
+    }
+    objects.push(...rendered)
+  }
+  return {
+    id: `${input.cluster}/${ns}`,
+    cluster: input.cluster,
+    context: input.context,
+    kubeconfig: input.kubeconfig,
+    namespace: ns,
+    model: input.model,
+    tenants: input.tenants.map((t) => t.name),
+    applySet,
+    services: input.services,
+    objects: objects.map(canonicalOrder),
+  }
+}
+
+function ordered<T extends Record<string, unknown>>(obj: T, first: string[]): T {
+  const out: Record<string, unknown> = {}
+  for (const k of first) if (k in obj) out[k] = obj[k]
+  for (const [k, v] of Object.entries(obj)) if (!(k in out)) out[k] = v
+  return out as T
+}
+
+/** apiVersion, kind, metadata, spec first (and name, image first in containers), so rendered YAML reads like a hand-written manifest. */
+export function canonicalOrder(obj: KubeObject): KubeObject {
+  const top = ordered(obj, ['apiVersion', 'kind', 'metadata', 'automountServiceAccountToken', 'spec'])
+  top.metadata = ordered(top.metadata, ['name', 'namespace', 'labels', 'annotations'])
+  const spec = top.spec as Record<string, unknown> | undefined
+  const template = spec?.template as {metadata?: Record<string, unknown>; spec?: Record<string, unknown>} | undefined
+  if (spec && template?.spec) {
+    top.spec = ordered(spec, ['replicas', 'selector', 'progressDeadlineSeconds', 'revisionHistoryLimit', 'strategy', 'template'])
+    const t = ordered(template as Record<string, unknown>, ['metadata', 'spec']) as typeof template
+    const ps = ordered(t.spec!, ['serviceAccountName', 'automountServiceAccountToken', 'securityContext', 'containers'])
+    ps.containers = ((ps.containers as Record<string, unknown>[]) ?? []).map((c) => ordered(c, ['name', 'image', 'imagePullPolicy', 'ports', 'env', 'envFrom', 'resources', 'readinessProbe', 'livenessProbe', 'securityContext']))
+    t.spec = ps
+    ;(top.spec as Record<string, unknown>).template = t
+  }
+  return top
+}
+
+function dependentsOf(config: RetailOpsConfig, service: string, present: string[]): string[] {
+  return present.filter((s) => config.services[s].dependsOn.includes(service))
+}
+
+/** Room for every service at maxReplicas plus a 25 % rolling-update surge, unless the tenant sets its own. */
+export function quotaFor(config: RetailOpsConfig, services: string[], tenants: TenantConfig[]): Record<string, string> {
+  let reqCpu = 0
+  let reqMem = 0
+  let limCpu = 0
+  let limMem = 0
+  let pods = 0
+  for (const s of services) {
+    const svc = config.services[s]
+    const n = svc.scaling.maxReplicas + Math.ceil(svc.scaling.maxReplicas * 0.25)
+    reqCpu += n * quantityNumber(svc.resources.requests.cpu)
+    reqMem += n * quantityNumber(svc.resources.requests.memory)
+    limCpu += n * quantityNumber(svc.resources.limits.cpu)
+    limMem += n * quantityNumber(svc.resources.limits.memory)
+    pods += n
+  }
+  const hard: Record<string, string> = {
+    'requests.cpu': formatCpu(reqCpu),
+    'requests.memory': formatMemory(reqMem),
+    'limits.cpu': formatCpu(limCpu),
+    'limits.memory': formatMemory(limMem),
+    pods: String(pods),
+  }
+  // A tenant's own quota wins; a shared namespace gets the sum of its tenants' quotas when all set one.
+  const sum = (key: 'cpu' | 'memory' | 'pods') => (tenants.length > 0 && tenants.every((t) => t.quota?.[key] !== undefined) ? tenants.reduce((a, t) => a + quantityNumber(t.quota![key]!), 0) : undefined)
+  const cpu = sum('cpu')
+  const memory = sum('memory')
+  const podCount = sum('pods')
+  if (cpu !== undefined) hard['requests.cpu'] = formatCpu(cpu)
+  if (memory !== undefined) hard['requests.memory'] = formatMemory(memory)
+  if (podCount !== undefined) hard.pods = String(podCount)
+  return hard
+}
+
+function isolationPolicies(ns: string, labels: Record<string, string>, env: ResolvedEnvironment): KubeObject[] {
+  const base = (name: string, spec: Record<string, unknown>): KubeObject => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name, namespace: ns, labels}, spec})
+  const out = [
+    base('default-deny-ingress', {podSelector: {}, policyTypes: ['Ingress']}),
+    base('allow-same-namespace', {podSelector: {}, policyTypes: ['Ingress'], ingress: [{from: [{podSelector: {}}]}]}),
+  ]
+  const gw = gatewayNamespace(env)
+  if (gw && gw !== ns) {
+    out.push(base('allow-from-gateway', {podSelector: {}, policyTypes: ['Ingress'], ingress: [{from: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': gw}}}]}]}))
+  }
+  return out
+}
+
+function gatewayNamespace(env: ResolvedEnvironment): string | undefined {
+  if (!env.gateway) return undefined
+  return env.gateway.namespace ?? env.namespace
+}
+
+interface ServiceInput {
+  service: string
+  svc: ServiceConfig
+  image: ResolvedImage
+  namespace: string
+  common: Record<string, string>
+  model: TargetModel
+  tenants: TenantConfig[]
+  dependents: string[]
+}
+
+function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): KubeObject[] {
+  const {service, svc, image, namespace, common} = input
+  const tenantSuffix = input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster' ? `-${input.tenants[0].name}` : ''
+  const instance = labelValue(`${service}${tenantSuffix}`)
+  const selector = {[LABEL.name]: service, [LABEL.instance]: instance}
+  const version = labelValue(image.version ?? config.version) || 'unknown'
+  const labels: Record<string, string> = {
+    ...common,
+    ...selector,
+    [LABEL.version]: version,
+    [LABEL.component]: 'service',
+    [LABEL.service]: service,
+    [LABEL.tier]: svc.tier,
+  }
+  const meta = (extra: Record<string, unknown> = {}) => ({name: service, namespace, labels, ...extra})
+  const {minReplicas, maxReplicas} = svc.scaling
+  const autoscaled = maxReplicas > minReplicas
+  const revenueCritical = svc.tier === 'revenue-critical'
+  const progressDeadline = Math.round((parseDuration(svc.rollout?.progressDeadline ?? '10m') ?? 600_000) / 1000)
+
+  const podLabels = {...selector, [LABEL.version]: version, [LABEL.partOf]: config.project, [LABEL.service]: service, [LABEL.tier]: svc.tier, ...(common[LABEL.tenant] ? {[LABEL.tenant]: common[LABEL.tenant]} : {})}
+  const probe = (p: string) => ({httpGet: {path: p, port: 'http'}, initialDelaySeconds: svc.probes.initialDelaySeconds, periodSeconds: svc.probes.periodSeconds, timeoutSeconds: 2, failureThreshold: 3})
+  const base = manifestTemplate('deployment.yaml') as {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
+  const container = {
+    ...base.spec.template.spec.containers[0],
+    name: service,
+    image: image.ref,
+    ports: [{name: 'http', containerPort: svc.port, protocol: 'TCP'}],
+    env: containerEnv(config, env, input),
+    ...(svc.secrets.length + svc.configMaps.length > 0
+      ? {envFrom: [...svc.configMaps.map((name) => ({configMapRef: {name}})), ...svc.secrets.map((name) => ({secretRef: {name}}))]}
+      : {}),
+    resources: {
+      requests: {cpu: String(svc.resources.requests.cpu), memory: String(svc.resources.requests.memory)},
+      limits: {cpu: String(svc.resources.limits.cpu), memory: String(svc.resources.limits.memory)},
+    },
+    readinessProbe: probe(svc.probes.readiness),
+    livenessProbe: probe(svc.probes.liveness),
+  }
+  const deployment = fromTemplate('deployment.yaml', {
+    metadata: meta({annotations: {[ANNOTATION.image]: image.ref, [ANNOTATION.configVersion]: config.version}}),
+    spec: {
+      replicas: minReplicas,
+      selector: {matchLabels: selector},
+      progressDeadlineSeconds: progressDeadline,
+      // Revenue-critical services never drop below their ready count during a rollout.
+      strategy: {type: 'RollingUpdate', rollingUpdate: {maxSurge: '25%', maxUnavailable: revenueCritical ? 0 : '25%'}},
+      template: {
+        metadata: {labels: podLabels},
+        spec: {
+          serviceAccountName: service,
+          automountServiceAccountToken: svc.needsServiceAccountToken,
+          containers: [container],
+          topologySpreadConstraints: [
+            {maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: {matchLabels: selector}},
+          ],
+        },
+      },
+    },
+  })
+
+  const objects: KubeObject[] = [
+    fromTemplate('serviceaccount.yaml', {metadata: meta(), automountServiceAccountToken: svc.needsServiceAccountToken}),
+    fromTemplate('service.yaml', {metadata: meta(), spec: {selector, ports: [{name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP'}]}}),
+    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}]}}),
+    deployment,
+  ]
+  if (minReplicas >= 2) {
+    objects.push(fromTemplate('pdb.yaml', {metadata: meta(), spec: {selector: {matchLabels: selector}}}))
+  }
+  if (autoscaled) {
+    objects.push(
+      fromTemplate('hpa.yaml', {
+        metadata: meta(),
+        spec: {
+          scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: service},
+          minReplicas,
+          maxReplicas,
+          metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: svc.scaling.targetCPUUtilization}}}],
+        },
+      }),
+    )
+  }
+  return objects
+}
+
+function ingressPeers(env: ResolvedEnvironment, input: ServiceInput): Record<string, unknown>[] {
+  const peers: Record<string, unknown>[] = []
+  if (input.dependents.length > 0) {
+    peers.push({podSelector: {matchExpressions: [{key: LABEL.service, operator: 'In', values: input.dependents}]}})
+  }
+  const gw = gatewayNamespace(env)
+  if (gw) peers.push({namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': gw}}})
+  // An entry service nobody in the project calls stays reachable from its own namespace.
+  if (peers.length === 0) peers.push({podSelector: {}})
+  return peers
+}
+
+function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): Record<string, unknown>[] {
+  const {service, svc, image} = input
+  const vars: Record<string, unknown>[] = [
+    {name: 'SERVICE_NAME', value: service},
+    {name: 'SERVICE_VERSION', value: image.version ?? config.version},
+    {name: 'RETAILOPS_ENVIRONMENT', value: env.name},
+    {name: 'POD_NAME', valueFrom: {fieldRef: {fieldPath: 'metadata.name'}}},
+    {name: 'POD_NAMESPACE', valueFrom: {fieldRef: {fieldPath: 'metadata.namespace'}}},
+  ]
+  if (input.model === 'shared') {
+    vars.push({name: 'RETAILOPS_TENANTS', value: input.tenants.map((t) => t.name).join(',')})
+    for (const t of input.tenants) if (t.model === 'isolated-database') vars.push(...databaseEnv(config, t, `TENANT_${envName(t.name)}_`))
+  } else if (input.model !== 'single') {
+    const t = input.tenants[0]
+    vars.push({name: 'RETAILOPS_TENANT', value: t.name})
+    if (t.database) vars.push(...databaseEnv(config, t, ''))
+  }
+  for (const [name, value] of Object.entries(svc.env)) {
+    const i = vars.findIndex((v) => v.name === name)
+    if (i >= 0) vars.splice(i, 1)
+    vars.push({name, value})
+  }
+  return vars
+}
+
+/** The Secret each tenant's database URL is read from (the key is database.urlEnv, default DATABASE_URL). */
+export function tenantDatabaseSecret(config: RetailOpsConfig, tenant: string): string {
+  return `${config.project}-${tenant}-database`
+}
+
+/** Per-tenant database settings: the name in plain text, the URL only ever by Secret reference. */
+function databaseEnv(config: RetailOpsConfig, t: TenantConfig, prefix: string): Record<string, unknown>[] {
+  const db = t.database ?? {}
+  const out: Record<string, unknown>[] = [{name: `${prefix}DATABASE_NAME`, value: db.name ?? `${config.project}_${t.name}`.replace(/-/g, '_')}]
+  if (db.url && !db.urlEnv) {
+    // A URL without credentials may be inlined; policy rejects one with a password.
+    out.push({name: `${prefix}DATABASE_URL`, value: db.url})
+  } else {
+    out.push({name: `${prefix}DATABASE_URL`, valueFrom: {secretKeyRef: {name: tenantDatabaseSecret(config, t.name), key: db.urlEnv ?? 'DATABASE_URL'}}})
+  }
+  return out
+}

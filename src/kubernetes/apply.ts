@@ -1,0 +1,249 @@
+import pLimit from 'p-limit'
+import pRetry, {AbortError} from 'p-retry'
+
+import {throwIfAborted} from '../ui/context.js'
+import {KubeHttp, KubeHttpError} from './http.js'
+import {collectionPath, kindInfo, type KubeObject, MANAGED_KINDS, objectKey, objectPath, objectRef} from './resources.js'
+
+/**
+ * Server-side apply of many objects: ordered in waves (namespaces, then quotas, then
+ * accounts/config/policies/services, then workloads, then autoscalers), each wave in parallel
+ * with bounded concurrency, retrying conflicts, throttling and server errors with backoff.
+ */
+export interface ApplyOptions {
+  fieldManager: string
+  /** Take over fields other managers own (kubectl's --force-conflicts). Only after a person decided so. */
+  force?: boolean
+  /** dryRun=All: the server runs admission and defaulting but persists nothing. */
+  dryRun?: boolean
+  concurrency?: number
+  /** Attempts per object for 409/429/5xx/network errors. */
+  retries?: number
+  signal?: AbortSignal
+  /** Live objects by objectKey, when the caller listed them already (to tell created from changed). */
+  live?: Map<string, KubeObject>
+  /** Called before each attempt; lets the caller refresh the object after a conflict (e.g. re-read replicas). */
+  beforeAttempt?: (obj: KubeObject, attempt: number) => Promise<KubeObject> | KubeObject
+  onApplied?: (result: AppliedObject) => void
+}
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged'
+
+export interface AppliedObject {
+  ref: string
+  kind: string
+  name: string
+  namespace?: string
+  action: ApplyAction
+  resourceVersion?: string
+  generation?: number
+  /** The object as the server returned it (after dry run: as it would be). */
+  result: KubeObject
+}
+
+export interface ApplyFailure {
+  ref: string
+  kind: string
+  name: string
+  namespace?: string
+  statusCode?: number
+  message: string
+  /** Field managers another writer holds, for 409 conflicts. */
+  conflicts?: string[]
+}
+
+export interface ApplyReport {
+  applied: AppliedObject[]
+  failed: ApplyFailure[]
+  /** Objects never attempted because an earlier wave failed. */
+  skipped: string[]
+}
+
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof KubeHttpError) return error.statusCode === 409 || error.statusCode === 429 || error.statusCode >= 500
+  const code = (error as {code?: string})?.code
+  return typeof code === 'string' && ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_SOCKET'].includes(code)
+}
+
+function retryAfterMs(error: unknown): number {
+  if (!(error instanceof KubeHttpError)) return 0
+  const header = error.headers['retry-after']
+  const seconds = Number(Array.isArray(header) ? header[0] : header)
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 30) * 1000 : 0
+}
+
+/** The body the API server sends with a 409 apply conflict names each contested field and its manager. */
+export function conflictCauses(error: unknown): string[] {
+  if (!(error instanceof KubeHttpError)) return []
+  const causes = (error.body as {details?: {causes?: {message?: string; field?: string}[]}})?.details?.causes ?? []
+  return causes.map((c) => `${c.field ?? ''} ${c.message ?? ''}`.trim())
+}
+
+/** Strips what the server adds, so an apply body is exactly the intent. */
+function applyBody(obj: KubeObject): KubeObject {
+  const {metadata, ...rest} = obj
+  const {resourceVersion: _rv, uid: _uid, managedFields: _mf, generation: _g, creationTimestamp: _ct, ...meta} = metadata as Record<string, unknown>
+  const body = {...rest, metadata: meta} as KubeObject
+  delete (body as Record<string, unknown>).status
+  return body
+}
+
+export async function applyOne(http: KubeHttp, obj: KubeObject, options: Pick<ApplyOptions, 'fieldManager' | 'force' | 'dryRun' | 'signal'>): Promise<KubeObject> {
+  return http.request<KubeObject>('PATCH', objectPath(obj), {
+    query: {fieldManager: options.fieldManager, force: options.force ? true : undefined, dryRun: options.dryRun ? 'All' : undefined},
+    contentType: 'application/apply-patch+yaml',
+    // JSON is valid YAML: the apply-patch+yaml content type accepts it.
+    body: applyBody(obj),
+    signal: options.signal,
+  })
+}
+
+function describeFailure(obj: KubeObject, error: unknown): ApplyFailure {
+  const base = {ref: objectRef(obj), kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace}
+  if (error instanceof KubeHttpError) {
+    const message = (error.body as {message?: string})?.message ?? String(error.body ?? error.message)
+    const conflicts = error.statusCode === 409 ? conflictCauses(error) : undefined
+    return {...base, statusCode: error.statusCode, message, ...(conflicts?.length ? {conflicts} : {})}
+  }
+  return {...base, message: (error as Error)?.message ?? String(error)}
+}
+
+/** Groups objects by apply wave, in wave order. */
+export function waves(objects: KubeObject[]): KubeObject[][] {
+  const byWave = new Map<number, KubeObject[]>()
+  for (const o of objects) {
+    const w = kindInfo(o.kind).wave
+    if (!byWave.has(w)) byWave.set(w, [])
+    byWave.get(w)!.push(o)
+  }
+  return [...byWave.entries()].sort((a, b) => a[0] - b[0]).map(([, list]) => list)
+}
+
+export async function applyObjects(http: KubeHttp, objects: KubeObject[], options: ApplyOptions): Promise<ApplyReport> {
+  const limit = pLimit(options.concurrency ?? 32)
+  const report: ApplyReport = {applied: [], failed: [], skipped: []}
+  const started = Date.now()
+  const groups = waves(objects)
+  for (let w = 0; w < groups.length; w++) {
+    throwIfAborted(options.signal)
+    await Promise.all(
+      groups[w].map((original) =>
+        limit(async () => {
+          try {
+            const result = await pRetry(
+              async (attempt) => {
+                throwIfAborted(options.signal)
+                const obj = options.beforeAttempt ? await options.beforeAttempt(original, attempt) : original
+                try {
+                  return await applyOne(http, obj, options)
+                } catch (error) {
+                  if (!isRetryable(error)) throw new AbortError(error as Error)
+                  const wait = retryAfterMs(error)
+                  if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+                  throw error
+                }
+              },
+              {retries: options.retries ?? 4, minTimeout: 200, maxTimeout: 3000, factor: 2, randomize: true, signal: options.signal},
+            )
+            const live = options.live?.get(objectKey(original))
+            const action: ApplyAction = live
+              ? live.metadata.resourceVersion === result.metadata.resourceVersion
+                ? 'unchanged'
+                : 'configured'
+              : wasCreated(result, started)
+                ? 'created'
+                : 'configured'
+            const applied: AppliedObject = {
+              ref: objectRef(original),
+              kind: original.kind,
+              name: original.metadata.name,
+              namespace: original.metadata.namespace,
+              action,
+              resourceVersion: result.metadata.resourceVersion,
+              generation: result.metadata.generation,
+              result,
+            }
+            report.applied.push(applied)
+            options.onApplied?.(applied)
+          } catch (error) {
+            if ((error as {code?: string})?.code === 'ABORT_ERR' || options.signal?.aborted) throw error
+            report.failed.push(describeFailure(original, error))
+          }
+        }),
+      ),
+    )
+    if (report.failed.length > 0) {
+      for (const rest of groups.slice(w + 1)) report.skipped.push(...rest.map(objectRef))
+      break
+    }
+  }
+  return report
+}
+
+function wasCreated(result: KubeObject, started: number): boolean {
+  const created = Date.parse(String(result.metadata.creationTimestamp ?? ''))
+  // Dry-run creations have no timestamp; a live object older than this run was configured.
+  return Number.isNaN(created) || created >= started - 2000
+}
+
+/** Every object carrying `selector`, of every managed kind, in all namespaces (one list per kind). */
+export async function listManaged(http: KubeHttp, labelSelector: string, signal?: AbortSignal): Promise<Map<string, KubeObject>> {
+  const out = new Map<string, KubeObject>()
+  await Promise.all(
+    MANAGED_KINDS.map(async (k) => {
+      let cont: string | undefined
+      do {
+        const list = await pRetry(
+          () => http.request<{items: KubeObject[]; metadata?: {continue?: string}}>('GET', collectionPath(k.kind), {query: {labelSelector, limit: 500, continue: cont}, signal}),
+          {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e)},
+        )
+        for (const item of list.items) {
+          const obj = {...item, apiVersion: k.apiVersion, kind: k.kind}
+          out.set(objectKey(obj), obj)
+        }
+        cont = list.metadata?.continue || undefined
+      } while (cont)
+    }),
+  )
+  return out
+}
+
+export interface PruneResult {
+  ref: string
+  kind: string
+  name: string
+  namespace?: string
+  deleted: boolean
+  error?: string
+}
+
+/** Deletes objects in reverse apply order (autoscalers before workloads before accounts). */
+export async function deleteObjects(http: KubeHttp, objects: KubeObject[], options: {dryRun?: boolean; concurrency?: number; signal?: AbortSignal}): Promise<PruneResult[]> {
+  const limit = pLimit(options.concurrency ?? 32)
+  const out: PruneResult[] = []
+  for (const group of waves(objects).reverse()) {
+    await Promise.all(
+      group.map((obj) =>
+        limit(async () => {
+          const base = {ref: objectRef(obj), kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace}
+          try {
+            await pRetry(
+              () =>
+                http.request('DELETE', objectPath(obj), {
+                  query: {dryRun: options.dryRun ? 'All' : undefined},
+                  body: {kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: obj.metadata.uid ? {uid: obj.metadata.uid} : undefined},
+                  signal: options.signal,
+                }),
+              {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e) && (e as unknown as KubeHttpError).statusCode !== 409},
+            )
+            out.push({...base, deleted: true})
+          } catch (error) {
+            if (error instanceof KubeHttpError && error.statusCode === 404) out.push({...base, deleted: true})
+            else out.push({...base, deleted: false, error: (error as Error).message})
+          }
+        }),
+      ),
+    )
+  }
+  return out
+}

@@ -1,0 +1,132 @@
+import http from 'node:http'
+import https from 'node:https'
+
+import type * as k8s from '@kubernetes/client-node'
+
+/**
+ * Raw JSON requests to the API server over one pool of keep-alive connections.
+ *
+ * Why not the generated clients for applying: @kubernetes/client-node 1.x builds a new
+ * https.Agent for every request (KubeConfig.applySecurityAuthentication), so each call pays a
+ * fresh TLS handshake, and its KubernetesObjectApi serialises bodies through the typed models,
+ * which drops fields the models do not know (an overlay's newer field would vanish silently).
+ * Authentication still comes from the KubeConfig (certificates, tokens, exec plugins).
+ */
+export class KubeHttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly body: unknown,
+    readonly method: string,
+    readonly path: string,
+    readonly headers: http.IncomingHttpHeaders = {},
+  ) {
+    super(`${method} ${path}: HTTP ${statusCode}: ${(body as {message?: string})?.message ?? String(body).slice(0, 300)}`)
+    this.name = 'KubeHttpError'
+  }
+
+  /** The client's statusCode() helper reads `code`. */
+  get code(): number {
+    return this.statusCode
+  }
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>
+  body?: unknown
+  contentType?: string
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+export class KubeHttp {
+  private agent?: http.Agent
+  private headers?: {value: Record<string, string>; at: number}
+  private readonly base: URL
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly maxSockets = 64,
+  ) {
+    this.base = new URL(kc.getCurrentCluster()!.server)
+  }
+
+  private async prepare(): Promise<{agent: http.Agent; headers: Record<string, string>}> {
+    const now = Date.now()
+    if (!this.agent || !this.headers || now - this.headers.at > 60_000) {
+      const opts: https.RequestOptions = {}
+      await this.kc.applyToHTTPSOptions(opts)
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v)
+      if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`
+      this.headers = {value: headers, at: now}
+      if (!this.agent) {
+        this.agent =
+          this.base.protocol === 'http:'
+            ? new http.Agent({keepAlive: true, maxSockets: this.maxSockets})
+            : new https.Agent({
+                keepAlive: true,
+                maxSockets: this.maxSockets,
+                ca: opts.ca,
+                cert: opts.cert,
+                key: opts.key,
+                pfx: opts.pfx,
+                passphrase: opts.passphrase,
+                servername: opts.servername,
+                rejectUnauthorized: opts.rejectUnauthorized,
+              })
+      }
+    }
+    return {agent: this.agent, headers: this.headers.value}
+  }
+
+  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const {agent, headers} = await this.prepare()
+    const url = new URL(path, this.base)
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+    const transport = url.protocol === 'http:' ? http : https
+    return new Promise<T>((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          method,
+          agent,
+          signal: options.signal,
+          timeout: options.timeoutMs ?? 60_000,
+          headers: {
+            ...headers,
+            Accept: 'application/json',
+            ...(payload === undefined ? {} : {'Content-Type': options.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload)}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', reject)
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            let body: unknown = text
+            try {
+              body = text ? JSON.parse(text) : undefined
+            } catch {
+              // not JSON: keep the text
+            }
+            const status = res.statusCode ?? 0
+            if (status >= 200 && status < 300) resolve(body as T)
+            else reject(new KubeHttpError(status, body, method, url.pathname, res.headers))
+          })
+        },
+      )
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${url.pathname}: no answer`), {code: 'ETIMEDOUT'})))
+      req.on('error', reject)
+      if (payload !== undefined) req.write(payload)
+      req.end()
+    })
+  }
+
+  /** Closes idle keep-alive sockets so the process can exit. */
+  close(): void {
+    this.agent?.destroy()
+    this.agent = undefined
+  }
+}

@@ -1,0 +1,194 @@
+import {type KubeObject, objectRef} from './resources.js'
+
+/**
+ * Policy checks on rendered objects, before anything is applied. Pure: everything it needs
+ * (signature results, whether signing is required) is passed in, so it runs the same in
+ * `render`, `diff`, `deploy` and tests. Errors block a deploy; warnings are reported.
+ */
+export type Severity = 'error' | 'warning'
+
+export interface PolicyFinding {
+  severity: Severity
+  rule: string
+  /** "Deployment shop/checkout" (the first, when the same finding applies to several) */
+  object: string
+  /** Every object the finding applies to (the same service in several tenant namespaces). */
+  objects: string[]
+  message: string
+  fix: string
+}
+
+export type SignatureStatus = 'verified' | 'unsigned' | 'invalid' | 'skipped' | 'unavailable'
+
+export interface SignatureResult {
+  image: string
+  status: SignatureStatus
+  message?: string
+}
+
+export interface PolicyOptions {
+  /** Signature results by image reference; an image missing here was not checked. */
+  signatures?: Record<string, SignatureResult>
+  /** signing.required: an unverifiable image is an error rather than a warning. */
+  signingRequired?: boolean
+  /** Label holding the tier (revenue-critical services get stricter checks). */
+  tierLabel?: string
+}
+
+export interface PolicyReport {
+  ok: boolean
+  errors: number
+  warnings: number
+  findings: PolicyFinding[]
+}
+
+interface Container {
+  name: string
+  image?: string
+  securityContext?: Record<string, unknown> & {capabilities?: {add?: string[]; drop?: string[]}}
+  resources?: {requests?: Record<string, unknown>; limits?: Record<string, unknown>}
+  readinessProbe?: unknown
+  livenessProbe?: unknown
+  ports?: {hostPort?: number}[]
+  env?: {name: string; value?: string}[]
+}
+
+interface PodSpec {
+  containers?: Container[]
+  initContainers?: Container[]
+  securityContext?: Record<string, unknown>
+  hostNetwork?: boolean
+  hostPID?: boolean
+  hostIPC?: boolean
+  volumes?: {name: string; hostPath?: unknown}[]
+  automountServiceAccountToken?: boolean
+}
+
+const DIGEST_REF = /@sha256:[a-f0-9]{64}$/
+const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY)/i
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]+:[^/@\s]+@/i
+
+/** A label selector (matchLabels and matchExpressions) tested against labels. */
+export function selectorMatches(selector: {matchLabels?: Record<string, string>; matchExpressions?: {key: string; operator: string; values?: string[]}[]} | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return false
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key)
+    const value = labels[e.key]
+    if (e.operator === 'In' && !(has && e.values?.includes(value))) return false
+    if (e.operator === 'NotIn' && has && e.values?.includes(value)) return false
+    if (e.operator === 'Exists' && !has) return false
+    if (e.operator === 'DoesNotExist' && has) return false
+  }
+  return true
+}
+
+export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}): PolicyReport {
+  const findings: PolicyFinding[] = []
+  const tierLabel = options.tierLabel ?? 'retailops.dev/tier'
+  const add = (severity: Severity, rule: string, obj: KubeObject, message: string, fix: string) => {
+    const same = findings.find((f) => f.severity === severity && f.rule === rule && f.message === message)
+    if (same) same.objects.push(objectRef(obj))
+    else findings.push({severity, rule, object: objectRef(obj), objects: [objectRef(obj)], message, fix})
+  }
+
+  const workloads = objects.filter((o) => o.kind === 'Deployment')
+  for (const d of workloads) {
+    const spec = d.spec as {replicas?: number; template?: {metadata?: {labels?: Record<string, string>}; spec?: PodSpec}}
+    const pod = spec?.template?.spec ?? {}
+    const podLabels = spec?.template?.metadata?.labels ?? {}
+    const ns = d.metadata.namespace
+    const tier = d.metadata.labels?.[tierLabel] ?? podLabels[tierLabel]
+    const podSc = pod.securityContext ?? {}
+
+    if (pod.hostNetwork) add('error', 'host-network', d, 'uses the host network namespace (hostNetwork: true)', 'Remove hostNetwork; reach the pod through a Service.')
+    if (pod.hostPID || pod.hostIPC) add('error', 'host-namespaces', d, 'shares the host PID or IPC namespace', 'Remove hostPID and hostIPC.')
+    for (const v of pod.volumes ?? []) {
+      if (v.hostPath) add('error', 'host-path', d, `mounts a hostPath volume "${v.name}"`, 'Use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead of hostPath.')
+    }
+    if (pod.automountServiceAccountToken !== false) {
+      add('warning', 'service-account-token', d, 'mounts a Kubernetes API token into its pods', 'Set services.<name>.needsServiceAccountToken: false unless the service calls the Kubernetes API.')
+    }
+
+    for (const c of [...(pod.containers ?? []), ...(pod.initContainers ?? [])]) {
+      const sc = c.securityContext ?? {}
+      const where = `container "${c.name}"`
+      if (sc.privileged === true) add('error', 'privileged', d, `${where} runs privileged`, 'Remove securityContext.privileged.')
+      const nonRoot = (sc.runAsNonRoot ?? podSc.runAsNonRoot) === true
+      const uid = (sc.runAsUser ?? podSc.runAsUser) as number | undefined
+      if (!nonRoot || uid === 0) add('error', 'run-as-root', d, `${where} may run as root (runAsNonRoot is not true${uid === 0 ? ', runAsUser is 0' : ''})`, 'Set securityContext.runAsNonRoot: true and runAsUser: 65532 (the images are built to run as a non-root user).')
+      if (sc.allowPrivilegeEscalation !== false) add('error', 'privilege-escalation', d, `${where} allows privilege escalation`, 'Set securityContext.allowPrivilegeEscalation: false.')
+      const drop = sc.capabilities?.drop ?? []
+      if (!drop.includes('ALL')) add('error', 'capabilities', d, `${where} does not drop all Linux capabilities`, 'Set securityContext.capabilities.drop: [ALL].')
+      const added = (sc.capabilities?.add ?? []).filter((cap) => cap !== 'NET_BIND_SERVICE')
+      if (added.length > 0) add('error', 'capabilities', d, `${where} adds capabilities ${added.join(', ')}`, 'Remove capabilities.add (only NET_BIND_SERVICE is allowed).')
+      if (sc.readOnlyRootFilesystem !== true) add('warning', 'read-only-root', d, `${where} has a writable root filesystem`, 'Set securityContext.readOnlyRootFilesystem: true and write to the /tmp emptyDir.')
+      const seccomp = ((sc.seccompProfile ?? podSc.seccompProfile) as {type?: string} | undefined)?.type
+      if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') add('warning', 'seccomp', d, `${where} has no seccomp profile`, 'Set securityContext.seccompProfile.type: RuntimeDefault.')
+      for (const kind of ['cpu', 'memory']) {
+        if (c.resources?.limits?.[kind] === undefined) add('error', 'limits', d, `${where} has no ${kind} limit`, `Set services.<name>.resources.limits.${kind} in retailops.yaml.`)
+        if (c.resources?.requests?.[kind] === undefined) add('error', 'requests', d, `${where} has no ${kind} request`, `Set services.<name>.resources.requests.${kind} in retailops.yaml.`)
+      }
+      if ((pod.containers ?? []).includes(c)) {
+        if (!c.readinessProbe) add('error', 'probes', d, `${where} has no readiness probe`, 'Set services.<name>.probes.readiness (an HTTP path).')
+        if (!c.livenessProbe) add('error', 'probes', d, `${where} has no liveness probe`, 'Set services.<name>.probes.liveness (an HTTP path).')
+      }
+      for (const p of c.ports ?? []) {
+        if (p.hostPort) add('error', 'host-port', d, `${where} binds host port ${p.hostPort}`, 'Remove hostPort; expose the port through a Service.')
+      }
+      for (const e of c.env ?? []) {
+        if (typeof e.value !== 'string' || e.value === '') continue
+        if (URL_WITH_PASSWORD.test(e.value)) add('error', 'plain-text-secret', d, `${where} env ${e.name} holds a URL with a password in plain text`, 'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.')
+        else if (SECRET_NAME.test(e.name)) add('error', 'plain-text-secret', d, `${where} env ${e.name} looks like a secret in plain text`, `Move ${e.name} into a Secret listed in services.<name>.secrets.`)
+      }
+      checkImage(c, d, where, options, add)
+    }
+
+    // Availability: revenue-critical services keep two replicas and a disruption budget.
+    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === ns && (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name)
+    const minReplicas = hpa ? ((hpa.spec as {minReplicas?: number}).minReplicas ?? 1) : (spec.replicas ?? 1)
+    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.namespace === ns && selectorMatches((o.spec as {selector?: never})?.selector, podLabels))
+    if (tier === 'revenue-critical') {
+      if (minReplicas < 2) add('error', 'replicas', d, `is revenue-critical but runs ${minReplicas} replica${minReplicas === 1 ? '' : 's'}`, 'Set services.<name>.scaling.minReplicas to 2 or more (3 spreads over three zones).')
+      if (!pdb) add('error', 'disruption-budget', d, 'is revenue-critical but has no PodDisruptionBudget', 'Keep minReplicas at 2 or more so retailops renders a PodDisruptionBudget (maxUnavailable: 1).')
+    } else if (minReplicas >= 2 && !pdb) {
+      add('warning', 'disruption-budget', d, 'has no PodDisruptionBudget: a node drain may evict every replica at once', 'Restore the rendered PodDisruptionBudget (an overlay may have removed it).')
+    }
+    if (pdb) {
+      const ps = pdb.spec as {maxUnavailable?: number | string; minAvailable?: number | string}
+      if (ps.maxUnavailable === 0 || ps.maxUnavailable === '0%' || (typeof ps.minAvailable === 'number' && ps.minAvailable >= minReplicas) || ps.minAvailable === '100%') {
+        add('warning', 'disruption-budget', pdb, 'allows no voluntary disruption: node drains and cluster upgrades will block', 'Use maxUnavailable: 1.')
+      }
+    }
+
+    // Network: some NetworkPolicy must select these pods.
+    const netpol = objects.some((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === ns && selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels))
+    if (!netpol) add('error', 'network-policy', d, 'no NetworkPolicy selects its pods: any pod in the cluster can reach them', 'Restore the rendered NetworkPolicy (an overlay may have removed it).')
+  }
+
+  for (const s of objects.filter((o) => o.kind === 'Service')) {
+    const st = (s.spec as {type?: string})?.type
+    if (st === 'NodePort' || st === 'LoadBalancer') add('warning', 'service-exposure', s, `is of type ${st} and reachable from outside the cluster`, 'Use ClusterIP and route external traffic through the gateway.')
+  }
+
+  const errors = findings.filter((f) => f.severity === 'error').length
+  return {ok: errors === 0, errors, warnings: findings.length - errors, findings}
+}
+
+function checkImage(c: Container, d: KubeObject, where: string, options: PolicyOptions, add: (s: Severity, rule: string, obj: KubeObject, message: string, fix: string) => void): void {
+  const image = c.image ?? ''
+  if (!DIGEST_REF.test(image)) {
+    add('error', 'image-digest', d, `${where} uses image "${image}" by tag, not by digest: what runs could change under the same name`, 'Run `retailops push` (it records digests in .retailops/artifacts.lock.json) or pass --image SERVICE=REPO@sha256:….')
+    return
+  }
+  const sig = options.signatures?.[image]
+  if (!sig) return
+  const required = options.signingRequired ?? true
+  if (sig.status === 'skipped') {
+    add('warning', 'signature', d, `${where}: signature verification of ${image} was SKIPPED (--skip-verify)`, 'Deploy without --skip-verify once the image is signed (`retailops sign`).')
+  } else if (sig.status === 'unsigned' || sig.status === 'invalid') {
+    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} ${sig.status === 'unsigned' ? 'has no valid signature' : 'failed signature verification'}${sig.message ? ` (${sig.message})` : ''}`, 'Sign it with `retailops sign` (or push with signing), or check signing.publicKey.')
+  } else if (sig.status === 'unavailable') {
+    add(required ? 'error' : 'warning', 'signature', d, `${where}: the signature of ${image} could not be verified${sig.message ? ` (${sig.message})` : ''}`, 'Check that the registry is reachable and signing.publicKey exists; --skip-verify deploys anyway (recorded on the Deployment).')
+  }
+}
