@@ -1,0 +1,26 @@
+import {Args, Flags} from '@oclif/core'
+
+import {abortRollout, type ActionResult} from '../../src/rollout/control.js'
+import {controlDeps, formatAction} from '../../src/rollout/format.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutAbort extends RetailOpsCommand<typeof RolloutAbort> {
+  static override summary = 'Abort a rollout: all traffic back to stable first, then the canary scaled down.'
+  static override description = `Aborts the services released together with it too. Works whether or not a CLI still drives the rollout (after a kill -9 it restores a consistent state). Exit 0 once every rollout of the release is aborted.
+
+EXIT CODES
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED'])}`
+
+  static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --reason "payments latency"']
+  static override args = {service: Args.string({description: 'Service.', required: true})}
+  static override flags = {reason: Flags.string({description: 'Why (recorded in the rollout state and history).'})}
+
+  async run(): Promise<ActionResult> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const result = await abortRollout({namespace: env.namespace, service: this.args.service, reason: this.flags.reason}, controlDeps(env), this.ctx)
+    this.log(formatAction(result))
+    this.setOutcome(result.exit)
+    return result
+  }
+}

@@ -1,0 +1,40 @@
+import {Args, Flags} from '@oclif/core'
+
+import {timeoutMs} from '../../src/deploy/engine.js'
+import {PHASE_EXIT} from '../../src/rollout/control.js'
+import {controlDeps} from '../../src/rollout/format.js'
+import {renderTree, rolloutTree, watchTree, type Health, type RolloutTree} from '../../src/rollout/tree.js'
+import {makeChalk} from '../../src/ui/terminal.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
+  static override summary = 'Show a rollout as a tree: revisions, ReplicaSets, pods and analysis runs.'
+  static override description = 'Like `kubectl argo rollouts get rollout`. With --watch the tree is redrawn on every change of the state, ReplicaSets or pods (Kubernetes watches) until the rollout ends or waits for a person. The exit code reflects the phase, as for `rollout status`.'
+  static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --watch']
+  static override args = {service: Args.string({description: 'Service.', required: true})}
+  static override flags = {
+    watch: Flags.boolean({char: 'w', description: 'Redraw on every change until the rollout ends or waits for a person.'}),
+    timeout: Flags.string({description: 'With --watch: stop after this long.'}),
+  }
+
+  async run(): Promise<RolloutTree> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const {kube} = controlDeps(env)
+    const c = makeChalk()
+    const colours: Record<Health, (s: string) => string> = {healthy: c.green, progressing: c.cyan, paused: c.yellow, degraded: c.red, inconclusive: c.yellow, 'scaled-down': c.dim, unknown: c.dim}
+    const draw = (tree: RolloutTree) => {
+      if (this.jsonEnabled()) return
+      if (this.flags.watch && process.stdout.isTTY) process.stdout.write('\u001B[2J\u001B[H')
+      this.log(renderTree(tree, {icon: (h, s) => colours[h](s)}))
+      if (this.flags.watch && !process.stdout.isTTY) this.log('')
+    }
+    const tree = this.flags.watch
+      ? await watchTree(kube, env.namespace, this.args.service, draw, this.ctx, {timeoutMs: timeoutMs(this.flags.timeout)})
+      : await rolloutTree(kube, env.namespace, this.args.service)
+    if (!this.flags.watch) draw(tree)
+    kube.close()
+    this.setOutcome(PHASE_EXIT[tree.status.phase])
+    return tree
+  }
+}

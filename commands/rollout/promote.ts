@@ -1,0 +1,30 @@
+import {Args, Flags} from '@oclif/core'
+
+import {timeoutMs} from '../../src/deploy/engine.js'
+import {promoteRollout, type ActionResult} from '../../src/rollout/control.js'
+import {controlDeps, formatAction} from '../../src/rollout/format.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromote> {
+  static override summary = 'Skip the current pause or analysis (or accept an inconclusive one); --full skips every remaining step.'
+  static override description = `When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again.
+
+EXIT CODES
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+
+  static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --full']
+  static override args = {service: Args.string({description: 'Service.', required: true})}
+  static override flags = {
+    full: Flags.boolean({description: 'Skip every remaining step, pause and analysis: go to 100 % and promote.'}),
+    timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'}),
+  }
+
+  async run(): Promise<ActionResult> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const result = await promoteRollout({namespace: env.namespace, service: this.args.service, full: this.flags.full, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env), this.ctx)
+    this.log(formatAction(result))
+    this.setOutcome(result.exit)
+    return result
+  }
+}

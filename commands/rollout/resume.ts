@@ -1,0 +1,27 @@
+import {Args, Flags} from '@oclif/core'
+
+import {timeoutMs} from '../../src/deploy/engine.js'
+import {resumeRollout, type ActionResult} from '../../src/rollout/control.js'
+import {controlDeps, formatAction} from '../../src/rollout/format.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutResume extends RetailOpsCommand<typeof RolloutResume> {
+  static override summary = 'Continue a rollout whose CLI stopped (killed, cancelled CI job) from where its state says.'
+  static override description = `Waits for a dead driver's lease to expire, takes it over, and drives the rollout (and the services released with it) on. A paused rollout waits for \`rollout promote\`, not resume.
+
+EXIT CODES
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+
+  static override examples = ['<%= config.bin %> <%= command.id %> checkout']
+  static override args = {service: Args.string({description: 'Service.', required: true})}
+  static override flags = {timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'})}
+
+  async run(): Promise<ActionResult> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const result = await resumeRollout({namespace: env.namespace, service: this.args.service, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env), this.ctx)
+    this.log(formatAction(result))
+    this.setOutcome(result.exit)
+    return result
+  }
+}

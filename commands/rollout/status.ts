@@ -1,0 +1,35 @@
+import {Args, Flags} from '@oclif/core'
+
+import {timeoutMs} from '../../src/deploy/engine.js'
+import {rolloutStatus, type RolloutStatus} from '../../src/rollout/control.js'
+import {controlDeps, formatStatuses} from '../../src/rollout/format.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutStatusCommand extends RetailOpsCommand<typeof RolloutStatusCommand> {
+  static override summary = 'Show where rollouts are; the exit code reflects the phase.'
+  static override description = `Reads the rollout state from the cluster (any machine sees the same). With --watch, waits until every rollout is promoted, aborted, timed out, or waits for a person.
+
+EXIT CODES
+${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --watch --timeout 15m', '<%= config.bin %> <%= command.id %> checkout --json']
+  static override strict = false
+  static override args = {services: Args.string({description: 'Services (default: every rollout in the namespace).'})}
+  static override flags = {
+    watch: Flags.boolean({char: 'w', description: 'Wait until each rollout ends or waits for a person.'}),
+    timeout: Flags.string({description: 'With --watch: give up after this long (exit 23).'}),
+  }
+
+  async run(): Promise<{rollouts: RolloutStatus[]; timedOut: boolean}> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const result = await rolloutStatus(
+      {namespace: env.namespace, services: this.argv.filter((a) => !a.startsWith('-')), watch: this.flags.watch, timeoutMs: timeoutMs(this.flags.timeout), onUpdate: (r) => this.flags.watch && this.log(formatStatuses(r) + '\n')},
+      controlDeps(env),
+      this.ctx,
+    )
+    if (!this.flags.watch) this.log(formatStatuses(result.rollouts))
+    this.setOutcome(result.exit)
+    return {rollouts: result.rollouts, timedOut: result.timedOut}
+  }
+}

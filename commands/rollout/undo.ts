@@ -1,0 +1,26 @@
+import {Args, Flags} from '@oclif/core'
+
+import {undoRollout, type UndoResult} from '../../src/rollout/control.js'
+import {controlDeps, formatUndo} from '../../src/rollout/format.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
+  static override summary = 'Go back to the previous stable version (aborts a rollout in progress).'
+  static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision.
+
+EXIT CODES
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED'])}`
+
+  static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --to-revision 3']
+  static override args = {service: Args.string({description: 'Service.', required: true})}
+  static override flags = {'to-revision': Flags.integer({description: 'History entry (from `rollout history`) whose version to go back to.', min: 1})}
+
+  async run(): Promise<UndoResult> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const result = await undoRollout({namespace: env.namespace, service: this.args.service, toRevision: this.flags['to-revision']}, controlDeps(env), this.ctx)
+    this.log(formatUndo(result))
+    this.setOutcome(result.exit)
+    return result
+  }
+}
