@@ -14,6 +14,7 @@ import {contextTar, scanContext, type ScannedContext} from './context.js'
 import {dockerClient, engineInfo} from './engine.js'
 import {readJsonFile, SerialUpdater} from './files.js'
 import {BuildProgress, followJsonStream, type StepFailure} from './progress.js'
+import {parseReference} from './reference.js'
 import {gitRevision, imageTag, type Revision} from './revision.js'
 
 export type BuilderChoice = 'auto' | 'buildkit' | 'classic'
@@ -164,6 +165,15 @@ export function baseImages(dockerfile: string, buildArgs: Record<string, string>
   return [...new Set(images)]
 }
 
+function repositoryOf(image: string): string | undefined {
+  try {
+    const ref = parseReference(image)
+    return `${ref.registry}/${ref.repository}`
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * BuildKit in Docker 20.10 resolves every FROM image in a registry, never in the engine's local
  * image store; an image that was built or loaded locally (no RepoDigests) is invisible to it.
@@ -173,7 +183,10 @@ async function localOnlyImages(docker: Docker, images: string[]): Promise<string
   const out: string[] = []
   for (const image of images) {
     const info = await docker.getImage(image).inspect().catch(() => undefined)
-    if (info && (info.RepoDigests ?? []).length === 0) out.push(image)
+    if (!info) continue
+    // RepoDigests name the registries the image was pulled from or pushed to; BuildKit looks under the image's own name.
+    const wanted = repositoryOf(image)
+    if (!(info.RepoDigests ?? []).some((d) => repositoryOf(d) === wanted)) out.push(image)
   }
   return out
 }

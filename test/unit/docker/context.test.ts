@@ -21,8 +21,8 @@ async function untar(stream: NodeJS.ReadableStream): Promise<Map<string, {type: 
   const out = new Map<string, {type: string; mode?: number; mtime?: Date; uid?: number; content: string}>()
   extract.on('entry', (header, body, next) => {
     const chunks: Buffer[] = []
-    body.on('data', (c: Buffer) => {
-      chunks.push(c)
+    body.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
     })
     body.on('end', () => {
       out.set(header.name, {type: header.type ?? 'file', mode: header.mode, mtime: header.mtime, uid: header.uid, content: Buffer.concat(chunks).toString()})

@@ -1,0 +1,68 @@
+import {randomBytes} from 'node:crypto'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
+import {dockerClient} from '../../../src/docker/engine.js'
+import {RecordingOutput} from '../../../src/ui/output.js'
+import type {RunContext} from '../../../src/ui/context.js'
+
+export const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+export const BASE_IMAGE = process.env.RETAILOPS_BASE_IMAGE ?? 'retailops/node-base:24'
+export const BASE_IMAGE_REMOTE = process.env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${REGISTRY}/retailops/node-base:24`
+export const COSIGN = process.env.RETAILOPS_COSIGN ?? 'cosign'
+
+export function sandboxReady(): boolean {
+  return Boolean(process.env.DOCKER_HOST && process.env.RETAILOPS_REGISTRY)
+}
+
+export function ctx(): RunContext & {out: RecordingOutput} {
+  return {out: new RecordingOutput()}
+}
+
+export interface TestProject {
+  dir: string
+  name: string
+  project: () => Promise<LoadedConfig>
+  write: (files: Record<string, string>) => Promise<void>
+  cleanup: () => Promise<void>
+}
+
+/**
+ * A throwaway project in a temp folder whose images live under t-docker-<random>/ in the
+ * sandbox registry; cleanup removes the folder and the local images (registry blobs stay: the
+ * sandbox registry has no garbage collection run, and the repositories are unique per run).
+ */
+export async function testProject(services: Record<string, {context: string; dockerfile?: string; args?: Record<string, string>}>, files: Record<string, string>, registry = REGISTRY): Promise<TestProject> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 't-docker-'))
+  const name = `t-docker-${randomBytes(3).toString('hex')}`
+  const write = async (tree: Record<string, string>) => {
+    for (const [file, content] of Object.entries(tree)) {
+      await mkdir(path.dirname(path.join(dir, file)), {recursive: true})
+      await writeFile(path.join(dir, file), content)
+    }
+  }
+  const svc = Object.entries(services)
+    .map(([s, b]) => {
+      const args = b.args ? `, args: ${JSON.stringify(b.args)}` : ''
+      return `  ${s}:\n    tier: tolerant\n    build: {context: ${b.context}${b.dockerfile ? `, dockerfile: ${b.dockerfile}` : ''}${args}}`
+    })
+    .join('\n')
+  await write({
+    'retailops.yaml': `project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`,
+    ...files,
+  })
+  return {
+    dir,
+    name,
+    write,
+    project: () => loadConfig(path.join(dir, 'retailops.yaml')),
+    async cleanup() {
+      const docker = await dockerClient()
+      const images = await docker.listImages({filters: JSON.stringify({reference: [`${registry}/${name}/*`]})})
+      for (const image of images) await docker.getImage(image.Id).remove({force: true}).catch(() => undefined)
+      await rm(dir, {recursive: true, force: true})
+    },
+  }
+}
