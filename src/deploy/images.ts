@@ -1,13 +1,7 @@
-import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
-import path from 'node:path'
-
 import {imageRepository} from '../config/resolve.js'
 import type {RetailOpsConfig} from '../config/schema.js'
-import {ConfigError, UsageError} from '../errors/index.js'
-
-/** Where `retailops push` records what it pushed, relative to retailops.yaml. */
-export const ARTIFACTS_LOCK = '.retailops/artifacts.lock.json'
+import {readArtifactsLock as readLockFile} from '../docker/artifacts.js'
+import {UsageError} from '../errors/index.js'
 
 export interface ResolvedImage {
   service: string
@@ -31,38 +25,10 @@ export function digestOf(ref: string): string | undefined {
   return DIGEST.exec(ref)?.[1]
 }
 
-/**
- * Reads the artifacts lock defensively: `{"services": {"<name>": {"image": "host/repo@sha256:..."}}}`
- * is the agreed minimum; `{repository, digest}`, `ref` and `tag`/`version` are accepted too, so a
- * richer lock from `retailops push` keeps working. A missing lock is not an error here (policy
- * reports the tag fallback); an unreadable one is.
- */
+/** The images `retailops push` recorded in .retailops/artifacts.lock.json (read by src/docker/artifacts.ts), by service. */
 export async function readArtifactsLock(dir: string): Promise<Record<string, LockedImage>> {
-  const file = path.join(dir, ARTIFACTS_LOCK)
-  if (!existsSync(file)) return {}
-  let data: unknown
-  try {
-    data = JSON.parse(await readFile(file, 'utf8'))
-  } catch (error) {
-    throw new ConfigError([{file, path: '', message: `not valid JSON (${(error as Error).message}); run \`retailops push\` again to rewrite it`}])
-  }
-  // retailops push writes {lockfileVersion, artifacts: {...}}; {services: {...}} is the older agreed minimum.
-  const services = (data as {artifacts?: unknown})?.artifacts ?? (data as {services?: unknown})?.services
-  if (!services || typeof services !== 'object') return {}
-  const out: Record<string, LockedImage> = {}
-  for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
-    const entry = (typeof raw === 'string' ? {image: raw} : raw) as Record<string, unknown>
-    if (!entry || typeof entry !== 'object') continue
-    const str = (k: string) => (typeof entry[k] === 'string' ? (entry[k] as string) : undefined)
-    let image = str('image') ?? str('ref') ?? str('reference')
-    const digest = str('digest') ?? (image ? digestOf(image) : undefined)
-    const repository = str('repository') ?? str('repo')
-    if (image && !digestOf(image) && digest && !image.includes('@')) image = `${image.replace(/:[^:/]+$/, '')}@${digest}`
-    if (!image && repository && digest) image = `${repository}@${digest}`
-    if (!image) continue
-    out[name] = {image, digest: digestOf(image) ?? digest, version: str('version') ?? str('tag')}
-  }
-  return out
+  const lock = await readLockFile(dir)
+  return Object.fromEntries(Object.entries(lock.artifacts).map(([service, a]) => [service, {image: a.image, digest: a.digest, version: a.tag}]))
 }
 
 /** Parses repeated `--image SERVICE=REF` flags, checking service names. */

@@ -1,59 +1,57 @@
-import {existsSync} from 'node:fs'
 import path from 'node:path'
+
+import type {KeyObject} from 'node:crypto'
 
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
-import type {SignatureResult} from '../kubernetes/policy.js'
+import {toRetailOpsError} from '../errors/index.js'
+import type {SignatureResult, SignatureStatus} from '../kubernetes/policy.js'
+import {loadPublicKey} from '../signing/keys.js'
+import {SignatureError, verifyImage} from '../signing/verify.js'
 import type {RunContext} from '../ui/context.js'
 
 /**
- * The hook deploy calls to verify image signatures before anything is applied. The build/sign
- * engine (src/docker/) provides an in-process verifier; until a caller passes one, deploy uses
- * the cosign CLI (RETAILOPS_COSIGN or `cosign` on PATH) with signing.publicKey, since retailops
- * writes cosign-format signatures.
+ * The hook deploy calls to verify image signatures before anything is applied. The default is
+ * the signing engine's in-process cosign-format verifier (src/signing/verify.ts) with
+ * signing.publicKey; a caller (a strategy, a test) may pass another.
  */
 export type ImageVerifier = (images: string[], ctx: RunContext) => Promise<Record<string, SignatureResult>>
 
-export function classifyCosignFailure(stderr: string): SignatureResult['status'] {
-  if (/no signatures found|no matching signatures|signature not found|MANIFEST_UNKNOWN/i.test(stderr)) return 'unsigned'
-  if (/connection refused|dial tcp|i\/o timeout|no such host|TLS handshake/i.test(stderr)) return 'unavailable'
+/** How a refusal from the signing engine counts for policy. */
+export function signatureStatusOf(error: unknown): SignatureStatus {
+  if (error instanceof SignatureError) return error.check === 'unsigned' ? 'unsigned' : 'invalid'
+  const e = toRetailOpsError(error)
+  if (e.exit === 'UNAVAILABLE' || e.exit === 'PERMISSION' || e.exit === 'CONFIG' || e.exit === 'USAGE') return 'unavailable'
+  // NOT_FOUND (the digest is not in the registry) and anything else: it cannot be trusted.
   return 'invalid'
 }
 
-export function cosignVerifier(options: {cosign?: string; publicKey: string; allowHttp?: boolean}): ImageVerifier {
-  const bin = options.cosign ?? process.env.RETAILOPS_COSIGN ?? 'cosign'
+export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
+  const keyFile = path.resolve(project.dir, project.config.signing.publicKey)
   return async (images, ctx) => {
-    const {execa} = await import('execa')
-    const limit = pLimit(4)
     const out: Record<string, SignatureResult> = {}
+    let key: KeyObject
+    try {
+      key = await loadPublicKey(keyFile)
+    } catch (error) {
+      const message = `cannot read the public key ${keyFile}: ${toRetailOpsError(error).message} (create one with \`retailops keys generate\`)`
+      for (const image of images) out[image] = {image, status: 'unavailable', message}
+      return out
+    }
+    const limit = pLimit(4)
     await Promise.all(
       [...new Set(images)].map((image) =>
         limit(async () => {
-          const args = ['verify', '--key', options.publicKey, '--insecure-ignore-tlog', '--offline', ...(options.allowHttp ? ['--allow-http-registry'] : []), image]
-          ctx.out.debug(`${bin} ${args.join(' ')}`)
-          const r = await execa(bin, args, {reject: false, timeout: 60_000, cancelSignal: ctx.signal, env: {COSIGN_EXPERIMENTAL: '0'}})
-          if ((r as {code?: string}).code === 'ENOENT' || (r.failed && /ENOENT/.test(String(r.message)))) {
-            out[image] = {image, status: 'unavailable', message: `${bin} not found: install cosign or set RETAILOPS_COSIGN`}
-          } else if (r.exitCode === 0) {
+          try {
+            await verifyImage({image, publicKey: key, insecure: project.config.registry.insecure}, ctx)
             out[image] = {image, status: 'verified'}
-          } else {
-            const stderr = String(r.stderr ?? '')
-            out[image] = {image, status: classifyCosignFailure(stderr), message: stderr.split('\n').filter(Boolean).pop()?.slice(0, 300)}
+          } catch (error) {
+            out[image] = {image, status: signatureStatusOf(error), message: toRetailOpsError(error).message}
           }
         }),
       ),
     )
     return out
   }
-}
-
-/** The verifier for a project: cosign with signing.publicKey, or one that reports why it cannot verify. */
-export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
-  const publicKey = path.resolve(project.dir, project.config.signing.publicKey)
-  if (!existsSync(publicKey)) {
-    return async (images) =>
-      Object.fromEntries(images.map((image) => [image, {image, status: 'unavailable' as const, message: `public key ${publicKey} does not exist (run \`retailops keys generate\`)`}]))
-  }
-  return cosignVerifier({publicKey, allowHttp: project.config.registry.insecure})
 }

@@ -1,0 +1,104 @@
+import {describe, expect, it} from 'vitest'
+
+import {renderPlan} from '../../../src/deploy/render.js'
+import {mergePatch} from '../../../src/deploy/overlays.js'
+import {checkPolicy, selectorMatches} from '../../../src/kubernetes/policy.js'
+import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {DIGEST, digestImages, project} from './fixtures.js'
+
+const p = project()
+const base = () => renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
+const patch = (objects: KubeObject[], kind: string, name: string, change: unknown) => objects.map((o) => (o.kind === kind && o.metadata.name === name ? mergePatch(o, change) : o))
+const container = (c: Record<string, unknown>) => ({spec: {template: {spec: {containers: [c]}}}})
+const rules = (objects: KubeObject[], options = {}) => checkPolicy(objects, options).findings.map((f) => `${f.severity} ${f.rule} ${f.object}`)
+
+describe('checkPolicy', () => {
+  it('passes the rendered defaults', () => {
+    expect(checkPolicy(base())).toMatchObject({ok: true, errors: 0, warnings: 0})
+  })
+
+  it('refuses privileged, root and escalating containers, naming the object and the fix', () => {
+    const d = (base().find((o) => o.kind === 'Deployment' && o.metadata.name === 'payments') as any).spec.template.spec.containers[0]
+    const objects = patch(base(), 'Deployment', 'payments', container({...d, securityContext: {privileged: true, runAsUser: 0, runAsNonRoot: false, capabilities: {add: ['SYS_ADMIN']}}}))
+    const report = checkPolicy(objects)
+    expect(report.ok).toBe(false)
+    expect(rules(objects)).toEqual(expect.arrayContaining([
+      'error privileged Deployment shop-initech/payments',
+      'error run-as-root Deployment shop-initech/payments',
+      'error privilege-escalation Deployment shop-initech/payments',
+      'error capabilities Deployment shop-initech/payments',
+      'warning read-only-root Deployment shop-initech/payments',
+    ]))
+    expect(report.findings.find((f) => f.rule === 'privileged')!.fix).toMatch(/privileged/)
+  })
+
+  it('refuses missing limits, requests and probes', () => {
+    const d = (base().find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as any).spec.template.spec.containers[0]
+    const {readinessProbe: _r, livenessProbe: _l, ...rest} = d
+    const objects = patch(base(), 'Deployment', 'catalog', container({...rest, resources: {requests: {cpu: '100m'}}}))
+    expect(rules(objects)).toEqual(expect.arrayContaining([
+      'error limits Deployment shop-initech/catalog',
+      'error requests Deployment shop-initech/catalog',
+      'error probes Deployment shop-initech/catalog',
+    ]))
+    expect(checkPolicy(objects).findings.filter((f) => f.rule === 'probes').map((f) => f.message)).toEqual(['container "catalog" has no readiness probe', 'container "catalog" has no liveness probe'])
+  })
+
+  it('refuses a tag instead of a digest', () => {
+    const d = (base().find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as any).spec.template.spec.containers[0]
+    const objects = patch(base(), 'Deployment', 'catalog', container({...d, image: '127.0.0.1:5000/shop/catalog:latest'}))
+    const f = checkPolicy(objects).findings.find((x) => x.rule === 'image-digest')!
+    expect(f).toMatchObject({severity: 'error', object: 'Deployment shop-initech/catalog'})
+    expect(f.fix).toMatch(/retailops push/)
+  })
+
+  it('refuses unsigned images when signing is required, warns when skipped', () => {
+    const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
+    const unsigned = checkPolicy(base(), {signatures: {[image]: {image, status: 'unsigned'}}, signingRequired: true})
+    expect(unsigned.findings.find((f) => f.rule === 'signature')).toMatchObject({severity: 'error', object: 'Deployment shop-initech/catalog'})
+    const optional = checkPolicy(base(), {signatures: {[image]: {image, status: 'unsigned'}}, signingRequired: false})
+    expect(optional.findings.find((f) => f.rule === 'signature')?.severity).toBe('warning')
+    const skipped = checkPolicy(base(), {signatures: {[image]: {image, status: 'skipped'}}, signingRequired: true})
+    expect(skipped.ok).toBe(true)
+    expect(skipped.findings.find((f) => f.rule === 'signature')?.message).toMatch(/SKIPPED/)
+  })
+
+  it('requires two replicas and a disruption budget for revenue-critical services', () => {
+    const objects = base()
+      .filter((o) => !(o.kind === 'PodDisruptionBudget' && o.metadata.name === 'payments'))
+      .map((o) => (o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'payments' ? mergePatch(o, {spec: {minReplicas: 1}}) : o))
+    expect(rules(objects)).toEqual(['error replicas Deployment shop-initech/payments', 'error disruption-budget Deployment shop-initech/payments'])
+    // an operational service only gets a warning
+    expect(rules(base().filter((o) => !(o.kind === 'PodDisruptionBudget' && o.metadata.name === 'catalog')))).toEqual(['warning disruption-budget Deployment shop-initech/catalog'])
+  })
+
+  it('refuses host networking and hostPath, and pods no NetworkPolicy selects', () => {
+    const objects = patch(base(), 'Deployment', 'catalog', {spec: {template: {spec: {hostNetwork: true, volumes: [{name: 'h', hostPath: {path: '/'}}]}}}}).filter((o) => o.kind !== 'NetworkPolicy')
+    expect(rules(objects)).toEqual(['error host-network Deployment shop-initech/catalog', 'error host-path Deployment shop-initech/catalog', 'error network-policy Deployment shop-initech/catalog'])
+    expect(checkPolicy(objects).findings.find((f) => f.rule === 'network-policy')!.objects).toEqual(['Deployment shop-initech/catalog', 'Deployment shop-initech/payments', 'Deployment shop-initech/checkout'])
+  })
+
+  it('refuses secrets in plain-text env', () => {
+    const d = (base().find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as any).spec.template.spec.containers[0]
+    const objects = patch(base(), 'Deployment', 'catalog', container({...d, env: [{name: 'DB_PASSWORD', value: 'hunter2'}, {name: 'DATABASE_URL', value: 'postgres://app:hunter2@db/x'}, {name: 'DB_HOST', value: 'db'}]}))
+    expect(checkPolicy(objects).findings.filter((f) => f.rule === 'plain-text-secret').map((f) => f.message)).toEqual([
+      'container "catalog" env DB_PASSWORD looks like a secret in plain text',
+      'container "catalog" env DATABASE_URL holds a URL with a password in plain text',
+    ])
+  })
+
+  it('merges the same finding across tenant namespaces into one, listing every object', () => {
+    const all = renderPlan({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
+    const f = checkPolicy(all, {signatures: {[image]: {image, status: 'unsigned'}}}).findings.filter((x) => x.rule === 'signature')
+    expect(f).toHaveLength(1)
+    expect(f[0].objects).toEqual(['Deployment shop/catalog', 'Deployment shop-initech/catalog', 'Deployment umbrella/catalog'])
+  })
+
+  it('matches label selectors like the API server', () => {
+    expect(selectorMatches({}, {a: 'b'})).toBe(true)
+    expect(selectorMatches({matchLabels: {a: 'b'}}, {a: 'c'})).toBe(false)
+    expect(selectorMatches({matchExpressions: [{key: 'a', operator: 'In', values: ['b', 'c']}]}, {a: 'c'})).toBe(true)
+    expect(selectorMatches({matchExpressions: [{key: 'a', operator: 'DoesNotExist'}]}, {a: 'c'})).toBe(false)
+  })
+})

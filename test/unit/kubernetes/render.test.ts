@@ -1,0 +1,155 @@
+import {describe, expect, it} from 'vitest'
+
+import {applySetId, quotaFor, renderPlan} from '../../../src/deploy/render.js'
+import {resolveImages} from '../../../src/deploy/images.js'
+import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {checkPolicy} from '../../../src/kubernetes/policy.js'
+import {digestImages, project} from './fixtures.js'
+
+const find = (objects: KubeObject[], kind: string, name: string, namespace?: string) =>
+  objects.find((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace))
+
+describe('renderPlan', () => {
+  const p = project()
+  const plan = renderPlan({project: p, images: digestImages(p)})
+  const all = plan.targets.flatMap((t) => t.objects)
+
+  it('renders one target per tenancy placement: shared namespace, dedicated namespace, dedicated cluster', () => {
+    expect(plan.targets.map((t) => [t.id, t.model, t.context, t.tenants])).toEqual([
+      ['main/shop', 'shared', 'kwok-retailops', ['acme', 'globex']],
+      ['main/shop-initech', 'dedicated-namespace', 'kwok-retailops', ['initech']],
+      ['eu/umbrella', 'dedicated-cluster', 'eu-ctx', ['umbrella']],
+    ])
+    expect(plan.targets[1].services).toEqual(['catalog', 'payments', 'checkout'])
+  })
+
+  it('renders every kind a service needs, with recommended and retailops labels', () => {
+    for (const kind of ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ServiceAccount', 'NetworkPolicy']) {
+      expect(find(all, kind, 'payments', 'shop'), kind).toBeDefined()
+    }
+    const d = find(all, 'Deployment', 'payments', 'shop-initech')!
+    expect(d.metadata.labels).toMatchObject({
+      'app.kubernetes.io/name': 'payments',
+      'app.kubernetes.io/instance': 'payments-initech',
+      'app.kubernetes.io/version': '1.4.2',
+      'app.kubernetes.io/component': 'service',
+      'app.kubernetes.io/part-of': 'shop',
+      'app.kubernetes.io/managed-by': 'retailops',
+      'retailops.dev/service': 'payments',
+      'retailops.dev/tier': 'revenue-critical',
+      'retailops.dev/tenant': 'initech',
+      'retailops.dev/applyset': applySetId('shop', 'production', 'main'),
+    })
+    expect(find(all, 'Deployment', 'payments', 'shop')!.metadata.labels!['retailops.dev/tenant']).toBe('shared')
+  })
+
+  it('applies secure defaults to every pod', () => {
+    const d = find(all, 'Deployment', 'catalog', 'shop')! as KubeObject & {spec: any}
+    const pod = d.spec.template.spec
+    const c = pod.containers[0]
+    expect(pod.securityContext).toMatchObject({runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: 'RuntimeDefault'}})
+    expect(c.securityContext).toMatchObject({allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: {drop: ['ALL']}})
+    expect(pod.automountServiceAccountToken).toBe(false)
+    expect(c.image).toBe(`127.0.0.1:5000/shop/catalog@sha256:${'a'.repeat(64)}`)
+    expect(c.resources).toEqual({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}})
+    expect(c.readinessProbe.httpGet).toEqual({path: '/readyz', port: 'http'})
+    expect(c.livenessProbe.httpGet).toEqual({path: '/healthz', port: 'http'})
+    expect(c.volumeMounts).toContainEqual({name: 'tmp', mountPath: '/tmp'})
+    expect(pod.volumes).toContainEqual({name: 'tmp', emptyDir: {sizeLimit: '256Mi'}})
+    expect(find(all, 'ServiceAccount', 'catalog', 'shop')!.automountServiceAccountToken).toBe(false)
+  })
+
+  it('the rendered defaults pass policy with no errors or warnings', () => {
+    const report = checkPolicy(all.filter((o) => o.metadata.name !== 'recs'))
+    expect(report.findings.filter((f) => f.rule !== 'service-account-token')).toEqual([])
+  })
+
+  it('mounts the API token only for services that need it, and skips HPA and PDB for a single fixed replica', () => {
+    const objects = renderPlan({project: p, images: digestImages(p), services: ['recs']}).targets[0].objects
+    expect((find(objects, 'Deployment', 'recs') as any).spec.template.spec.automountServiceAccountToken).toBe(true)
+    expect(find(objects, 'HorizontalPodAutoscaler', 'recs')).toBeUndefined()
+    expect(find(objects, 'PodDisruptionBudget', 'recs')).toBeUndefined()
+    expect((find(objects, 'Deployment', 'recs') as any).spec.replicas).toBe(1)
+  })
+
+  it('keeps revenue-critical rollouts at full strength and uses the configured progress deadline', () => {
+    const d = find(all, 'Deployment', 'checkout', 'shop') as any
+    expect(d.spec.strategy.rollingUpdate.maxUnavailable).toBe(0)
+    expect(d.spec.progressDeadlineSeconds).toBe(30)
+    expect(d.spec.replicas).toBe(2)
+    expect((find(all, 'HorizontalPodAutoscaler', 'checkout', 'shop') as any).spec).toMatchObject({minReplicas: 2, maxReplicas: 10, scaleTargetRef: {kind: 'Deployment', name: 'checkout'}})
+  })
+
+  it('gives isolated-database tenants their database by name and Secret reference, never a password', () => {
+    const env = (find(all, 'Deployment', 'catalog', 'shop') as any).spec.template.spec.containers[0].env
+    expect(env).toContainEqual({name: 'RETAILOPS_TENANTS', value: 'acme,globex'})
+    expect(env).toContainEqual({name: 'TENANT_GLOBEX_DATABASE_NAME', value: 'globex_db'})
+    expect(env).toContainEqual({name: 'TENANT_GLOBEX_DATABASE_URL', valueFrom: {secretKeyRef: {name: 'shop-globex-database', key: 'GLOBEX_URL'}}})
+    expect(env.find((e: any) => e.name.startsWith('TENANT_ACME'))).toBeUndefined()
+  })
+
+  it('gives tenant namespaces a quota, limits and default-deny isolation', () => {
+    const ns = find(all, 'Namespace', 'shop-initech')!
+    expect(ns.metadata.labels).toMatchObject({'retailops.dev/tenant': 'initech', 'pod-security.kubernetes.io/enforce': 'restricted'})
+    expect(find(all, 'ResourceQuota', 'tenant-quota', 'shop-initech')).toBeDefined()
+    expect(find(all, 'LimitRange', 'tenant-limits', 'shop-initech')).toBeDefined()
+    expect((find(all, 'NetworkPolicy', 'default-deny-ingress', 'shop-initech') as any).spec).toEqual({podSelector: {}, policyTypes: ['Ingress']})
+    expect((find(all, 'NetworkPolicy', 'allow-same-namespace', 'shop-initech') as any).spec.ingress).toEqual([{from: [{podSelector: {}}]}])
+    expect((find(all, 'NetworkPolicy', 'allow-from-gateway', 'shop-initech') as any).spec.ingress[0].from[0].namespaceSelector.matchLabels).toEqual({'kubernetes.io/metadata.name': 'gateway'})
+    expect(find(all, 'NetworkPolicy', 'default-deny-ingress', 'shop')).toBeUndefined()
+    // the shared namespace's quota is the sum of its tenants' quotas
+    expect((find(all, 'ResourceQuota', 'tenant-quota', 'shop') as any).spec.hard).toMatchObject({'requests.cpu': '6', 'requests.memory': '12288Mi', pods: '60'})
+  })
+
+  it('lets a service be reached only by the services that depend on it and the gateway', () => {
+    const np = find(all, 'NetworkPolicy', 'payments', 'shop') as any
+    expect(np.spec.podSelector.matchLabels).toEqual({'app.kubernetes.io/name': 'payments', 'app.kubernetes.io/instance': 'payments'})
+    expect(np.spec.ingress[0].from).toEqual([
+      {podSelector: {matchExpressions: [{key: 'retailops.dev/service', operator: 'In', values: ['checkout']}]}},
+      {namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'gateway'}}},
+    ])
+    expect(np.spec.ingress[0].ports).toEqual([{port: 8080, protocol: 'TCP'}])
+  })
+
+  it('--tenant selects one tenant; a shared tenant deploys the shared namespace with all its tenants', () => {
+    expect(renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets.map((t) => t.id)).toEqual(['main/shop-initech'])
+    const shared = renderPlan({project: p, images: digestImages(p), tenant: 'acme'}).targets
+    expect(shared.map((t) => [t.id, t.tenants])).toEqual([['main/shop', ['acme', 'globex']]])
+    expect(() => renderPlan({project: p, images: digestImages(p), tenant: 'nope'})).toThrow(/Unknown tenant "nope"/)
+  })
+
+  it('without tenants renders one namespace and no quota', () => {
+    const single = project(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+services:
+  catalog: {tier: operational}
+`)
+    const r = renderPlan({project: single, images: digestImages(single), namespace: 'shop-dev'})
+    expect(r.targets.map((t) => [t.id, t.model])).toEqual([['default/shop-dev', 'single']])
+    expect(r.targets[0].objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'])
+  })
+
+  it('applies overlays after rendering and reports those that match nothing', () => {
+    const r = renderPlan({
+      project: p,
+      images: digestImages(p),
+      services: ['catalog'],
+      tenant: 'initech',
+      overlays: {catalog: [{kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}, {kind: 'Service', name: 'nope', patch: {}}]},
+    })
+    const d = find(r.targets[0].objects, 'Deployment', 'catalog') as any
+    expect(d.spec.template.metadata.labels['retailops.dev/simulate']).toBe('crashloop')
+    expect(d.spec.template.metadata.labels['app.kubernetes.io/name']).toBe('catalog')
+    expect(r.notes).toEqual(['overlays/catalog.yaml: Service/nope matches no rendered object'])
+  })
+
+  it('falls back to a tag without a pushed digest (policy then refuses it)', () => {
+    const images = resolveImages(p.config, ['catalog'], {})
+    expect(images.catalog).toMatchObject({ref: '127.0.0.1:5000/shop/catalog:1', source: 'default'})
+  })
+
+  it('sizes a derived quota for maxReplicas plus rollout surge', () => {
+    expect(quotaFor(p.config, ['catalog'], [])).toEqual({'requests.cpu': '500m', 'requests.memory': '640Mi', 'limits.cpu': '2500m', 'limits.memory': '1280Mi', pods: '5'})
+  })
+})
