@@ -161,7 +161,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
       throw new DownstreamError(
         name,
         outcome as DownstreamFailure,
-        timedOut ? `${name} did not answer ${method} ${url} within ${timeoutMs} ms` : `${name} unreachable: ${String(error)}`,
+        timedOut ? `${name} did not answer ${method} ${url} within ${timeoutMs} ms` : `${name} unreachable: ${describe(error)}`,
         {cause: error},
       )
     } finally {
@@ -211,4 +211,11 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   }
 
   return {name, breaker, request}
+}
+
+/** fetch's own message is just "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND...) is in its cause. */
+function describe(error: unknown): string {
+  const cause = error instanceof Error ? (error.cause as {code?: string; message?: string} | undefined) : undefined
+  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`
+  return error instanceof Error ? error.message : String(error)
 }
