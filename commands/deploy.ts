@@ -2,6 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {type DeployResult, runDeploy, timeoutMs} from '../src/deploy/engine.js'
 import {formatDeploy} from '../src/deploy/format.js'
+import {groupExit} from '../src/rollout/control.js'
+import {formatRelease} from '../src/rollout/format.js'
+import {sloErrorBudget} from '../src/rollout/gates.js'
+import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
+import {releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
 import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
 
 /** Flags deploy shares with render and diff. */
@@ -11,11 +16,11 @@ export const renderFlags = {
 }
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
-  static override summary = 'Render, policy-check, server-side apply and roll out services (rolling update).'
+  static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
   static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what retailops applied before and no longer renders, and waits for every Deployment to roll out, explaining failures from pod status and events.
 
 EXIT CODES
-${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'INTERRUPTED'])}`
+${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'INTERRUPTED'])}`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -35,14 +40,35 @@ ${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMI
     wait: Flags.boolean({description: 'Wait for every Deployment to roll out.', default: true, allowNo: true}),
     timeout: Flags.string({description: 'How long to wait for rollouts (default: the longest progress deadline plus 1m).'}),
     concurrency: Flags.integer({description: 'Requests in flight at once.', default: 32, min: 1, max: 256}),
+    canary: Flags.boolean({description: 'Release by canary: steps of traffic weights, pauses and metric analysis; automatic rollback.', exclusive: ['blue-green'], helpGroup: 'RELEASE'}),
+    'blue-green': Flags.boolean({description: 'Release by blue-green: preview Service, pre/post-promotion analysis, switch of the active Service.', exclusive: ['canary'], helpGroup: 'RELEASE'}),
+    steps: Flags.string({description: `Canary steps, comma-separated (default: rollout.steps, else 10,analysis,50,analysis,100):\n${STEPS_SYNTAX}`, dependsOn: ['canary'], helpGroup: 'RELEASE'}),
+    router: Flags.string({description: 'Traffic router (default: rollout.router, else the environment\'s).', options: ['gateway', 'nginx', 'replicas'], helpGroup: 'RELEASE'}),
+    'force-release': Flags.boolean({description: 'Release despite a freeze window or an exhausted error budget (needs --reason; recorded).', helpGroup: 'RELEASE'}),
+    reason: Flags.string({description: 'Why the release is forced (recorded in the rollout state and on the Deployment).', dependsOn: ['force-release'], helpGroup: 'RELEASE'}),
   }
 
-  async run(): Promise<DeployResult> {
+  async run(): Promise<DeployResult & {release?: ReleaseResult}> {
     const project = await this.loadProject()
+    const env = this.target(project)
+    const strategyName = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
+    const strategy = strategyName
+      ? releaseStrategy({
+          strategy: strategyName,
+          project,
+          env,
+          steps: this.flags.steps ? parseStepsFlag(this.flags.steps) : undefined,
+          router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
+          timeoutMs: timeoutMs(this.flags.timeout),
+          force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
+          errorBudget: sloErrorBudget(project.config, env.prometheus),
+        })
+      : undefined
     const result = await runDeploy(
       {
         project,
-        env: this.target(project),
+        env,
+        strategy,
         services: this.positionals,
         tenant: this.flags.tenant,
         images: this.flags.image,
@@ -58,6 +84,9 @@ ${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMI
     )
     this.log(formatDeploy(result))
     if (result.outcome !== 'OK') this.setOutcome(result.outcome)
-    return result
+    if (!strategy) return result
+    this.log(formatRelease(strategy.release))
+    if (result.outcome === 'OK' && strategy.states.length > 0) this.setOutcome(groupExit(strategy.states))
+    return {...result, release: strategy.release}
   }
 }

@@ -20,9 +20,13 @@ export interface GateCheck {
 /** The error budget of a service; src/slo provides it (swappable in tests). */
 export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reasons: string[]}>
 
+type ErrorBudgetStatusFn = (service: string, options: {config: RetailOpsConfig; prometheusUrl?: string}) => Promise<{ok: boolean; reasons: string[]}>
+
+/** The SLO engine's `errorBudgetStatus` (src/slo/status.ts), loaded when a service has SLOs. */
 export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string): ErrorBudgetSource {
   return async (service) => {
-    const {errorBudgetStatus} = await import('../slo/status.js')
+    const specifier = '../slo/status.js'
+    const {errorBudgetStatus} = (await import(specifier)) as {errorBudgetStatus: ErrorBudgetStatusFn}
     return errorBudgetStatus(service, {config, prometheusUrl})
   }
 }
