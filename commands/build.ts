@@ -26,6 +26,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     force: Flags.boolean({description: 'Build even services that are unchanged since their last build.'}),
     'no-cache': Flags.boolean({description: 'Do not use the engine\'s layer cache.'}),
     pull: Flags.boolean({description: 'Always pull a newer base image.'}),
+    network: Flags.string({description: 'Network for RUN steps, as docker build --network (default, none, host).'}),
   }
 
   async run(): Promise<BuildResult> {
@@ -42,6 +43,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
         force: this.flags.force,
         noCache: this.flags['no-cache'],
         pull: this.flags.pull,
+        network: this.flags.network,
       },
       this.ctx,
     )

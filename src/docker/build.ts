@@ -37,6 +37,8 @@ export interface BuildOptions {
   noCache?: boolean
   /** Always pull a newer base image. */
   pull?: boolean
+  /** Network mode of RUN steps (`docker build --network`): default, none, host. */
+  network?: string
 }
 
 export interface ServiceBuild {
@@ -136,6 +138,11 @@ export async function resolveBuilder(choice: BuilderChoice = 'auto'): Promise<Bu
 /** Errors that mean "BuildKit could not start here", as opposed to a failing build step. */
 function buildkitUnavailable(message: string): boolean {
   return /no active sessions|session|buildkit.*not (enabled|supported)|not implemented|unsupported builder|builder version/i.test(message)
+}
+
+/** BuildKit's RUN needs the engine's default bridge network; an engine started with --bridge=none has none (the classic builder copes). */
+function buildkitNetworkMissing(message: string): boolean {
+  return /network bridge not found/i.test(message)
 }
 
 /**
@@ -279,9 +286,10 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
         if (used === 'buildkit' && options.builder !== 'buildkit' && outcome.failure) {
           const unresolved = /load metadata for (\S+)/.exec(outcome.failure.step ?? '')?.[1]
           const exists = unresolved ? await docker.getImage(unresolved.replace(/^docker\.io\/(library\/)?/, '')).inspect().then(() => true, () => false) : false
-          if ((!outcome.started && buildkitUnavailable(outcome.failure.message)) || exists) {
+          const noNetwork = !options.network && buildkitNetworkMissing(outcome.failure.message)
+          if ((!outcome.started && buildkitUnavailable(outcome.failure.message)) || exists || noNetwork) {
             ctx.out.stream(plan.service, `BuildKit failed (${outcome.failure.message}); retrying with the classic builder`)
-            if (!outcome.started) builderDecision = Promise.resolve('classic')
+            if (!outcome.started || noNetwork) builderDecision = Promise.resolve('classic')
             used = 'classic'
             outcome = await runBuild(docker, plan, used, options, ctx)
           }
@@ -335,6 +343,7 @@ async function runBuild(docker: Docker, plan: Plan, builder: Builder, options: B
       forcerm: true,
       nocache: options.noCache ?? false,
       pull: options.pull ? 'true' : undefined,
+      networkmode: options.network,
       version: builder === 'buildkit' ? '2' : '1',
       abortSignal: ctx.signal,
     } as Docker.ImageBuildOptions)

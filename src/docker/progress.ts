@@ -30,6 +30,13 @@ export interface StepFailure {
 
 const MAX_STEP_LINES = 60
 
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001B\[[0-9;?]*[ -/]*[@-~]/g
+
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '')
+}
+
 /** Splits a byte stream into lines and each line into a JSON event; a line that is not JSON is passed through as text. */
 export class JsonLines {
   private buffer = ''
@@ -176,7 +183,9 @@ export class BuildProgress {
     this.partial = ''
   }
 
-  private classicLine(line: string): void {
+  private classicLine(raw: string): void {
+    // The classic builder colours a RUN step's stderr red with ANSI escapes.
+    const line = stripAnsi(raw)
     if (!line.trim()) return
     if (/^Step \d+\/\d+ : /.test(line)) {
       this.classicStep = line
@@ -226,7 +235,7 @@ export class BuildProgress {
       const parts = text.split('\n')
       v.partial = parts.pop() ?? ''
       for (const line of parts) {
-        const clean = line.replace(/\r$/, '')
+        const clean = stripAnsi(line.replace(/\r$/, ''))
         if (!clean.trim()) continue
         v.logs.push(clean)
         if (v.logs.length > MAX_STEP_LINES * 4) v.logs.splice(0, v.logs.length - MAX_STEP_LINES)
