@@ -306,7 +306,7 @@ export interface ObjectDiff {
  * What a deploy would change, per object: the live object against the server's dry-run apply
  * (dryRun=All), with server-managed fields stripped; and what prune would delete.
  */
-export async function diffStep(plan: DeployPlan, options: {forceConflicts?: boolean; prune?: boolean; concurrency?: number}, ctx: RunContext): Promise<ObjectDiff[]> {
+export async function diffStep(plan: DeployPlan, options: {forceConflicts?: boolean; prune?: boolean; concurrency?: number; keepLiveAnnotations?: string[]}, ctx: RunContext): Promise<ObjectDiff[]> {
   const out: ObjectDiff[] = []
   await Promise.all(
     clusterGroups(plan).map(async (group) => {
@@ -331,7 +331,7 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
           ),
       )
       const liveNamespaces = new Set([...live.values()].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name))
-      const prepared = preserveReplicas(objects, live)
+      const prepared = preserveReplicas(objects, live).map((o) => keepAnnotations(o, live.get(objectKey(o)), options.keepLiveAnnotations ?? []))
       await Promise.all(
         prepared.map((obj) =>
           limit(async () => {
@@ -360,6 +360,13 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
   )
   const order = new Map(planObjects(plan).map((o, i) => [objectRef(o), i]))
   return out.sort((a, b) => (order.get(a.ref) ?? 1e9) - (order.get(b.ref) ?? 1e9) || a.ref.localeCompare(b.ref))
+}
+
+/** Annotations a step does not decide (diff does not verify signatures) keep their live values. */
+function keepAnnotations(obj: KubeObject, live: KubeObject | undefined, keys: string[]): KubeObject {
+  const kept = keys.filter((k) => live?.metadata.annotations?.[k] !== undefined && obj.metadata.annotations?.[k] === undefined)
+  if (kept.length === 0) return obj
+  return {...obj, metadata: {...obj.metadata, annotations: {...obj.metadata.annotations, ...Object.fromEntries(kept.map((k) => [k, live!.metadata.annotations![k]]))}}}
 }
 
 /** A release strategy: rolling is the default; canary and blue-green replace steps. */
@@ -523,7 +530,7 @@ export async function runDiff(options: RenderStepOptions & PolicyStepOptions & {
   const plan = await renderStep(options)
   for (const note of plan.notes) ctx.out.warn(note)
   const policy = checkPolicy(planObjects(plan), {signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
-  const diffs = await diffStep(plan, options, ctx)
+  const diffs = await diffStep(plan, {...options, keepLiveAnnotations: [ANNOTATION.signature]}, ctx)
   return {environment: plan.environment, targets: summarizeTargets(plan), policy, diffs, changed: diffs.filter((d) => d.action !== 'unchanged').length}
 }
 

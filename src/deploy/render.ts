@@ -110,6 +110,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         namespace: mainNamespace,
         model: config.tenants.length === 0 ? 'single' : 'shared',
         tenants: shared,
+        allServices: Object.keys(config.services),
         services,
         images: options.images,
         overlays: options.overlays,
@@ -127,6 +128,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
           namespace: t.namespace ?? `${config.project}-${t.name}`,
           model: 'dedicated-namespace',
           tenants: [t],
+          allServices: Object.keys(config.services).filter((s) => !t.services || t.services.includes(s)),
           services: services.filter((s) => !t.services || t.services.includes(s)),
           images: options.images,
           overlays: options.overlays,
@@ -143,6 +145,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
           namespace: t.namespace ?? env.namespace,
           model: 'dedicated-cluster',
           tenants: [t],
+          allServices: Object.keys(config.services).filter((s) => !t.services || t.services.includes(s)),
           services: services.filter((s) => !t.services || t.services.includes(s)),
           images: options.images,
           overlays: options.overlays,
@@ -164,6 +167,8 @@ function selectTenants(config: RetailOpsConfig, name?: string): TenantConfig[] {
 }
 
 interface TargetInput {
+  /** Every service the namespace runs (quota and network policies are sized for all of them, whatever this deploy selects). */
+  allServices: string[]
   cluster: string
   context?: string
   kubeconfig?: string
@@ -196,7 +201,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   if (input.model !== 'single') {
     const tenancy = {...common, [LABEL.component]: 'tenancy'}
     objects.push(
-      fromTemplate('resourcequota.yaml', {metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy}, spec: {hard: quotaFor(config, input.services, input.tenants)}}),
+      fromTemplate('resourcequota.yaml', {metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy}, spec: {hard: quotaFor(config, input.allServices, input.tenants)}}),
       fromTemplate('limitrange.yaml', {metadata: {name: 'tenant-limits', namespace: ns, labels: tenancy}}),
     )
     if (input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster') {
@@ -207,7 +212,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   for (const service of input.services) {
     const svc = config.services[service]
     const image = input.images[service]
-    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.services)})
+    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.allServices)})
     const overlays = input.overlays?.[service] ?? []
     if (overlays.length > 0) {
       const result = applyOverlays(rendered, overlays, `overlays/${service}.yaml`)

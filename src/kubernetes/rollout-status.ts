@@ -190,15 +190,13 @@ export function diagnose(input: {deployment: DeploymentLike; replicaSets: {metad
   const reasons: string[] = []
   const d = input.deployment
   const dName = d.metadata?.name ?? '?'
-  for (const c of d.status?.conditions ?? []) {
-    if (c.type === 'ReplicaFailure' && c.status === 'True') reasons.push(`ReplicaSet could not create pods (${c.reason}): ${c.message}`)
-  }
   // The newest ReplicaSet is the one being rolled out.
   const owned = input.replicaSets.filter((rs) => !d.metadata?.uid || rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid))
   const newest = owned.sort((a, b) => Number(b.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? 0) - Number(a.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? 0))[0]
   const hash = newest?.metadata?.labels?.['pod-template-hash']
   const pods = input.pods.filter((p) => !hash || p.metadata?.labels?.['pod-template-hash'] === hash)
-  const rsNames = new Set(owned.map((rs) => rs.metadata?.name))
+  // Events of older ReplicaSets (an earlier failed rollout) are history, not this rollout's reason.
+  const rsNames = new Set((newest ? [newest] : owned).map((rs) => rs.metadata?.name))
   const podNames = new Set(pods.map((p) => p.metadata?.name))
 
   const grouped = new Map<string, string[]>()
@@ -234,12 +232,14 @@ export function diagnose(input: {deployment: DeploymentLike; replicaSets: {metad
   }
   for (const [text, names] of grouped) reasons.push(`${names.length} pod${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}): ${text}`)
 
-  // ReplicaSet events carry quota and admission refusals (FailedCreate).
-  const rsFailures = input.events.filter((e) => e.involvedObject?.kind === 'ReplicaSet' && rsNames.has(e.involvedObject.name) && e.reason === 'FailedCreate')
-  const latestFailure = latest(rsFailures)
-  if (latestFailure && !reasons.some((r) => r.includes(latestFailure.message ?? '\0'))) {
-    const quota = /exceeded quota/i.test(latestFailure.message ?? '')
-    reasons.push(`${quota ? 'Quota exceeded' : 'Pod creation refused'} (FailedCreate on ReplicaSet ${latestFailure.involvedObject?.name}): ${latestFailure.message}`)
+  // ReplicaSet events carry quota and admission refusals (FailedCreate); the Deployment's ReplicaFailure condition says the same in short.
+  const latestFailure = latest(input.events.filter((e) => e.involvedObject?.kind === 'ReplicaSet' && rsNames.has(e.involvedObject.name) && e.reason === 'FailedCreate'))
+  const replicaFailure = d.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True')
+  const refusal = latestFailure?.message ?? replicaFailure?.message
+  if (refusal) {
+    const quota = /exceeded quota/i.test(refusal)
+    const where = latestFailure ? `FailedCreate on ReplicaSet ${latestFailure.involvedObject?.name}` : `${replicaFailure?.reason} on Deployment ${dName}`
+    reasons.push(`${quota ? 'Quota exceeded' : 'Pod creation refused'} (${where}): ${refusal.replace(/^\(combined from similar events\): /, '')}`)
   }
   if (reasons.length === 0) {
     const progressing = d.status?.conditions?.find((c) => c.type === 'Progressing')

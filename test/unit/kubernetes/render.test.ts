@@ -153,3 +153,16 @@ services:
     expect(quotaFor(p.config, ['catalog'], [])).toEqual({'requests.cpu': '500m', 'requests.memory': '640Mi', 'limits.cpu': '2500m', 'limits.memory': '1280Mi', pods: '5'})
   })
 })
+
+describe('partial renders', () => {
+  it('size the quota and network policies for every service of the namespace, not only the selected ones', () => {
+    const p = project()
+    const full = renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
+    const one = renderPlan({project: p, images: digestImages(p), tenant: 'initech', services: ['payments']}).targets[0].objects
+    const q = (objs: KubeObject[]) => objs.find((o) => o.kind === 'ResourceQuota')
+    expect(q(one)).toEqual(q(full))
+    const np = (objs: KubeObject[]) => objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'payments')
+    expect(np(one)).toEqual(np(full))
+    expect(one.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name)).toEqual(['payments'])
+  })
+})

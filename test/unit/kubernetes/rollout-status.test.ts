@@ -44,12 +44,20 @@ describe('diagnose', () => {
     const events = [{involvedObject: {kind: 'ReplicaSet', name: 'checkout-7d'}, reason: 'FailedCreate', message: 'pods "checkout-7d-x" is forbidden: exceeded quota: tenant-quota, requested: pods=1, used: pods=2, limited: pods=2'}]
     const d = dep({conditions: [{type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: 'pods "checkout-7d-x" is forbidden: exceeded quota: tenant-quota'}]})
     const reasons = diagnose({deployment: d, replicaSets: [rs], pods: [], events})
-    expect(reasons[0]).toBe('ReplicaSet could not create pods (FailedCreate): pods "checkout-7d-x" is forbidden: exceeded quota: tenant-quota')
-    expect(reasons[1]).toMatch(/^Quota exceeded \(FailedCreate on ReplicaSet checkout-7d\): .*limited: pods=2/)
+    expect(reasons).toHaveLength(1)
+    expect(reasons[0]).toMatch(/^Quota exceeded \(FailedCreate on ReplicaSet checkout-7d\): .*limited: pods=2/)
+    expect(diagnose({deployment: d, replicaSets: [rs], pods: [], events: []})).toEqual(['Quota exceeded (FailedCreate on Deployment checkout): pods "checkout-7d-x" is forbidden: exceeded quota: tenant-quota'])
   })
 
   it('explains image pull failures', () => {
     const pod = {metadata: {name: 'checkout-7d-a', labels: {'pod-template-hash': '7d'}}, status: {containerStatuses: [{name: 'checkout', state: {waiting: {reason: 'ImagePullBackOff', message: 'Back-off pulling image "x@sha256:…"'}}}]}}
     expect(diagnose({deployment: dep({}), replicaSets: [rs], pods: [pod], events: []})).toEqual(['1 pod (checkout-7d-a): container "checkout" cannot pull its image (ImagePullBackOff): Back-off pulling image "x@sha256:…"'])
+  })
+})
+
+describe('diagnose history', () => {
+  it('ignores refusals of older ReplicaSets', () => {
+    const events = [{involvedObject: {kind: 'ReplicaSet', name: 'checkout-5c'}, reason: 'FailedCreate', message: 'exceeded quota: tenant-quota'}]
+    expect(diagnose({deployment: dep({}), replicaSets: [oldRs, rs], pods: [], events})).toEqual(['0 of 3 replicas available; no pod reported a reason'])
   })
 })

@@ -1,0 +1,134 @@
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runDeploy, runDiff} from '../../../src/deploy/engine.js'
+import {applySetId} from '../../../src/deploy/render.js'
+import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
+import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+
+/**
+ * The deploy engine against the sandbox's real kube-apiserver: all four tenancy models, a second
+ * deploy that changes nothing, dry run, diff, prune, and replicas an autoscaler moved.
+ */
+describe('deploy (sandbox)', () => {
+  let t: TestProject
+  let tenantKubeconfig: string
+  const services = ['catalog', 'payments']
+
+  beforeAll(() => {
+    t = new TestProject({})
+    tenantKubeconfig = t.secondContext(`${t.project}-eu`)
+    t.config = {
+      project: t.project,
+      registry: {url: '127.0.0.1:5000', insecure: true},
+      clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
+      environments: {production: {cluster: 'main', namespace: t.ns()}},
+      services: {catalog: SECURE_SERVICE, payments: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
+      tenants: [
+        {name: 'acme', model: 'shared', quota: {cpu: 4, memory: '8Gi', pods: 40}},
+        {name: 'globex', model: 'isolated-database', database: {name: 'globex', urlEnv: 'GLOBEX_URL'}},
+        {name: 'initech', model: 'dedicated-namespace', namespace: t.ns('initech')},
+        {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
+      ],
+    }
+    t.write()
+  })
+  afterAll(async () => t.cleanup())
+
+  it('deploys every tenancy model and waits for the rollouts', async () => {
+    const c = ctx()
+    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, c)
+    expect(r.outcome).toBe('OK')
+    expect(r.targets.map((x) => [x.namespace, x.model, x.context])).toEqual([
+      [t.ns(), 'shared', CONTEXT],
+      [t.ns('initech'), 'dedicated-namespace', CONTEXT],
+      [t.ns('umbrella'), 'dedicated-cluster', `${t.project}-eu`],
+    ])
+    expect(r.apply.failed).toEqual([])
+    expect(r.apply.created).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
+    expect(r.rollouts.map((x) => [x.ref, x.phase]).sort()).toEqual(
+      [t.ns(), t.ns('initech'), t.ns('umbrella')].flatMap((ns) => services.map((s) => [`Deployment ${ns}/${s}`, 'complete'])).sort(),
+    )
+    expect(c.out.warnings.join('\n')).toMatch(/SIGNATURE VERIFICATION SKIPPED/)
+
+    const k = kubeClients({context: CONTEXT})
+    const d = await k.apps.readNamespacedDeployment({name: 'payments', namespace: t.ns('initech')})
+    expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('skipped')
+    expect(d.status?.availableReplicas).toBe(2)
+    expect(d.spec?.template.spec?.containers[0].securityContext).toMatchObject({readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true})
+    expect(d.metadata?.managedFields?.some((m) => m.manager === 'retailops' && m.operation === 'Apply')).toBe(true)
+    const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: t.ns('initech')})
+    expect(quota.status?.used?.pods).toBe('4')
+    const policies = await k.networking.listNamespacedNetworkPolicy({namespace: t.ns('initech')})
+    expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual(['allow-same-namespace', 'catalog', 'default-deny-ingress', 'payments'])
+    await k.core.readNamespacedLimitRange({name: 'tenant-limits', namespace: t.ns('umbrella')})
+    const shared = await k.apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    expect(shared.spec?.template.spec?.containers[0].env).toContainEqual(expect.objectContaining({name: 'TENANT_GLOBEX_DATABASE_URL', valueFrom: {secretKeyRef: {name: `${t.project}-globex-database`, key: 'GLOBEX_URL'}}}))
+    const ns = await k.core.readNamespace({name: t.ns('initech')})
+    expect(ns.metadata?.labels).toMatchObject({'retailops.dev/tenant': 'initech', 'pod-security.kubernetes.io/enforce': 'restricted'})
+  })
+
+  it('changes nothing on a second deploy with nothing changed', async () => {
+    const main = applySetId(t.project, 'production', 'main')
+    const eu = applySetId(t.project, 'production', 'eu')
+    const before = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
+    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, ctx())
+    expect(r.outcome).toBe('OK')
+    expect(r.apply.created + r.apply.configured).toBe(0)
+    expect(r.apply.unchanged).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
+    expect(r.pruned).toEqual([])
+    const after = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
+    expect(after).toEqual(before)
+    expect(before[0].size).toBeGreaterThan(20)
+  })
+
+  it('dry-runs on the server and shows the diff without changing anything', async () => {
+    const main = applySetId(t.project, 'production', 'main')
+    const before = await snapshot(main)
+    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'}, ctx())
+    expect(r.outcome).toBe('OK')
+    const changed = r.diffs!.filter((d) => d.action !== 'unchanged')
+    expect(changed.map((d) => d.ref).sort()).toEqual([`Deployment ${t.ns('initech')}/catalog`, `Deployment ${t.ns('initech')}/payments`])
+    expect(changed[0].source).toBe('server-dry-run')
+    expect(changed[0].diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/catalog@sha256:bbbb`)
+    expect(changed[0].diff).not.toMatch(/managedFields|resourceVersion/)
+    expect(await snapshot(main)).toEqual(before)
+
+    const diff = await runDiff({project: await t.load(), images: t.images(services)}, ctx())
+    expect(diff.changed).toBe(0)
+  })
+
+  it('keeps the replica count an autoscaler set', async () => {
+    const http = kubeHttp({context: CONTEXT})
+    // What the HPA controller does: an update (not an apply) of spec.replicas under its own manager.
+    await http.request('PATCH', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`, {body: {spec: {replicas: 3}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'kube-controller-manager'}})
+    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())
+    expect(r.outcome).toBe('OK')
+    const d = await http.request<KubeObject & {spec: {replicas: number}}>('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`)
+    expect(d.spec.replicas).toBe(3)
+  })
+
+  it('prunes what it applied before and no longer renders, and keeps the namespace of a removed tenant', async () => {
+    const config = t.config as {services: Record<string, unknown>; tenants: {name: string}[]}
+    const saved = structuredClone(config)
+    delete config.services.payments
+    config.tenants = config.tenants.filter((x) => x.name !== 'umbrella')
+    ;(t.config as {clusters: Record<string, unknown>}).clusters = {main: {context: CONTEXT}, eu: (saved as {clusters?: Record<string, unknown>}).clusters?.eu ?? {}}
+    t.write()
+    try {
+      const r = await runDeploy({project: await t.load(), images: t.images(['catalog']), skipVerify: true}, ctx())
+      expect(r.outcome).toBe('OK')
+      const pruned = r.pruned.map((p) => p.ref).sort()
+      expect(pruned).toContain(`Deployment ${t.ns('initech')}/payments`)
+      expect(pruned).toContain(`PodDisruptionBudget ${t.ns()}/payments`)
+      expect(pruned.filter((p) => p.includes('umbrella'))).toEqual([])
+      expect(r.pruned.every((p) => p.deleted)).toBe(true)
+      const http = kubeHttp({context: CONTEXT})
+      await expect(http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/payments`)).rejects.toMatchObject({statusCode: 404})
+      await http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`)
+    } finally {
+      t.config = saved
+      t.write()
+    }
+  })
+})
