@@ -12,8 +12,10 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          // One cluster, one Docker Engine: files run one after another so timings stay honest.
-          fileParallelism: false,
+          // One cluster, one Docker Engine: files run one after another in one process, so
+          // they neither fight over the 2 cores nor see each other's objects mid-test.
+          pool: 'forks',
+          poolOptions: {forks: {singleFork: true}},
         },
       },
     ],
