@@ -19,7 +19,9 @@ mkdir -p "$BIN_ROOT" "$WORK_ROOT"
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 have_version() { # have_version BINARY PATTERN
-  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q -- "$2"
+  # Most tools answer --version; kubectl and cosign only have a `version` subcommand.
+  [ -x "$1" ] || return 1
+  { "$1" --version 2>/dev/null || "$1" version --client 2>/dev/null || "$1" version 2>/dev/null; } | grep -q -- "$2"
 }
 
 build_kubernetes() {
@@ -102,13 +104,33 @@ fetch_gateway_crds() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+# Prints where each cached binary lives, as shell assignments, for scripts/sandbox.sh.
+print_paths() {
+  : "${GATEWAY_API_VERSION:=v1.3.0}"
+  cat <<EOF
+K8S_VERSION=$K8S_VERSION
+ETCD_VERSION=$ETCD_VERSION
+KWOK_VERSION=$KWOK_VERSION
+K6_VERSION=$K6_VERSION
+COSIGN_VERSION=$COSIGN_VERSION
+GATEWAY_API_VERSION=$GATEWAY_API_VERSION
+K8S_BIN=$BIN_ROOT/kubernetes-$K8S_VERSION
+ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
+KWOK_BIN=$BIN_ROOT/kwokctl-$KWOK_VERSION
+K6_BIN=$BIN_ROOT/k6-$K6_VERSION
+COSIGN_BIN=$BIN_ROOT/cosign-$COSIGN_VERSION
+GATEWAY_API_CRDS=$RETAILOPS_SANDBOX_CACHE/gateway-api-$GATEWAY_API_VERSION/standard.yaml
+EOF
+}
+
 main() {
   local what="${1:-all}"
   case "$what" in
+    paths) print_paths ;;
     all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign ;;
     kubernetes|etcd|kwok|k6|cosign) "build_$what" ;;
     gateway) fetch_gateway_crds ;;
-    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|paths]" >&2; exit 2 ;;
   esac
 }
 main "$@"
