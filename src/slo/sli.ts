@@ -1,0 +1,74 @@
+import type {SloConfig} from '../config/schema.js'
+import {matchers} from './prometheus.js'
+
+/**
+ * PromQL for an SLO's indicator at any window: the error ratio (bad ÷ all events) and the event
+ * rate. The same expressions feed `slo` status queries and the rules `slo rules` generates, so
+ * what the command reports and what Prometheus alerts on cannot drift apart.
+ *
+ * Missing data stays missing: with no requests in the window the ratio is 0/0 (NaN) or an empty
+ * vector, which the client turns into null. Only the "bad" side of an availability SLI falls back
+ * to 0 (no 5xx series yet is zero errors, as long as the total exists).
+ */
+
+export const REQUESTS_METRIC = 'http_requests_total'
+export const DURATION_METRIC = 'http_request_duration_seconds'
+
+export interface SliExpressions {
+  /** Error ratio over the window, 0..1. */
+  errorRatio(window: string): string
+  /** All events per second over the window (to show volume, and no traffic as missing). */
+  eventRate(window: string): string
+  /** What counts as an error, in words. */
+  describe: string
+}
+
+const WINDOW_PLACEHOLDER = /\{\{\s*\.?window\s*\}\}/g
+
+/** 300 ms → "0.3": the `le` label of the histogram bucket at the threshold. */
+export function leLabel(thresholdMs: number): string {
+  return String(Number((thresholdMs / 1000).toPrecision(12)))
+}
+
+/** A ratio SLI side: PromQL with {{window}} (or Sloth's {{.window}}), or a bare counter selector. */
+export function expandCounter(expr: string, window: string): string {
+  if (WINDOW_PLACEHOLDER.test(expr)) {
+    WINDOW_PLACEHOLDER.lastIndex = 0
+    return expr.replace(WINDOW_PLACEHOLDER, window)
+  }
+  return `sum(rate(${expr}[${window}]))`
+}
+
+export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpressions {
+  switch (sli.type) {
+    case 'availability': {
+      const base: [string, string][] = [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : [])]
+      const total = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers(base)}[${w}]))`
+      const bad = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers([...base, ['code', '5..', '=~']])}[${w}]))`
+      return {
+        errorRatio: (w) => `(${bad(w)} or on() vector(0))\n/\n${total(w)}`,
+        eventRate: total,
+        describe: `requests to ${service}${sli.route ? ` ${sli.route}` : ''} answered 5xx`,
+      }
+    }
+    case 'latency': {
+      const base: [string, string][] = [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : [])]
+      const total = (w: string) => `sum(rate(${DURATION_METRIC}_count${matchers(base)}[${w}]))`
+      const good = (w: string) => `sum(rate(${DURATION_METRIC}_bucket${matchers([...base, ['le', leLabel(sli.thresholdMs)]])}[${w}]))`
+      return {
+        errorRatio: (w) => `1 - (\n${good(w)}\n/\n${total(w)}\n)`,
+        eventRate: total,
+        describe: `requests to ${service}${sli.route ? ` ${sli.route}` : ''} slower than ${sli.thresholdMs} ms`,
+      }
+    }
+    case 'ratio': {
+      const good = (w: string) => expandCounter(sli.good, w)
+      const total = (w: string) => expandCounter(sli.total, w)
+      return {
+        errorRatio: (w) => `1 - (\n(${good(w)})\n/\n(${total(w)})\n)`,
+        eventRate: (w) => `(${total(w)})`,
+        describe: `events counted by ${sli.total.replace(WINDOW_PLACEHOLDER, '<window>')} but not by ${sli.good.replace(WINDOW_PLACEHOLDER, '<window>')}`,
+      }
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import {existsSync} from 'node:fs'
+import {mkdtemp, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {execa} from 'execa'
+import {describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
+
+import {parseConfig} from '../../../src/config/load.js'
+import {expandCounter, leLabel, sliExpressions} from '../../../src/slo/sli.js'
+import {alertName, generateRules, renderRulesYaml, slothDuration} from '../../../src/slo/rules.js'
+
+const config = parseConfig(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+services:
+  checkout:
+    tier: revenue-critical
+    slos:
+      - {name: availability, objective: 99.9, window: 30d, sli: {type: availability}}
+      - {name: latency, objective: 99, window: 28d, sli: {type: latency, thresholdMs: 300, route: /checkout}}
+      - name: checkout-success
+        objective: 99.5
+        window: 7d
+        sli: {type: ratio, good: 'sum(rate(checkout_success_total{service="checkout"}[{{window}}]))', total: 'checkout_attempts_total{service="checkout"}'}
+  catalog:
+    tier: operational
+    slos:
+      - {name: availability, objective: 99.5, window: 30d, sli: {type: availability}}
+`)
+
+describe('SLI expressions', () => {
+  it('availability: 5xx over all requests, with zero errors when no 5xx series exist yet', () => {
+    const e = sliExpressions('checkout', {type: 'availability'})
+    expect(e.errorRatio('5m')).toBe('(sum(rate(http_requests_total{service="checkout",code=~"5.."}[5m])) or on() vector(0))\n/\nsum(rate(http_requests_total{service="checkout"}[5m]))')
+    expect(e.eventRate('1h')).toBe('sum(rate(http_requests_total{service="checkout"}[1h]))')
+  })
+
+  it('latency: requests not in the bucket at the threshold', () => {
+    expect(leLabel(300)).toBe('0.3')
+    expect(leLabel(1000)).toBe('1')
+    expect(leLabel(2500)).toBe('2.5')
+    const e = sliExpressions('checkout', {type: 'latency', thresholdMs: 250, route: '/checkout'})
+    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_bucket{service="checkout",route="/checkout",le="0.25"}[30m]')
+    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_count{service="checkout",route="/checkout"}[30m]')
+  })
+
+  it('ratio: {{window}} and Sloth\'s {{.window}} are substituted; a bare selector becomes sum(rate(...))', () => {
+    expect(expandCounter('sum(rate(x_total[{{window}}]))', '1h')).toBe('sum(rate(x_total[1h]))')
+    expect(expandCounter('sum(rate(x_total[{{ .window }}]))', '6h')).toBe('sum(rate(x_total[6h]))')
+    expect(expandCounter('x_total{a="b"}', '5m')).toBe('sum(rate(x_total{a="b"}[5m]))')
+  })
+})
+
+describe('Sloth-compatible rules', () => {
+  it('names durations as Prometheus does (28d is 4w, 30d stays 30d)', () => {
+    expect(slothDuration(28 * 86_400_000)).toBe('4w')
+    expect(slothDuration(30 * 86_400_000)).toBe('30d')
+    expect(slothDuration(7 * 86_400_000)).toBe('1w')
+    expect(slothDuration(90 * 60_000)).toBe('1h30m')
+  })
+
+  const result = generateRules({config, version: '0.1.0'})
+  const doc = parse(renderRulesYaml(result)) as {groups: {name: string; rules: Record<string, any>[]}[]}
+
+  it('has Sloth\'s groups, record names and labels per SLO', () => {
+    expect(result.slos.map((s) => s.id)).toEqual(['checkout-availability', 'checkout-latency', 'checkout-checkout-success', 'catalog-availability'])
+    const names = doc.groups.map((g) => g.name)
+    expect(names).toContain('sloth-slo-sli-recordings-checkout-availability')
+    expect(names).toContain('sloth-slo-meta-recordings-checkout-availability')
+    expect(names).toContain('sloth-slo-alerts-checkout-availability')
+    const sli = doc.groups.find((g) => g.name === 'sloth-slo-sli-recordings-checkout-availability')!.rules
+    expect(sli.map((r) => r.record)).toEqual(['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'].map((w) => `slo:sli_error:ratio_rate${w}`))
+    expect(sli[0].labels).toMatchObject({sloth_id: 'checkout-availability', sloth_service: 'checkout', sloth_slo: 'availability', sloth_window: '5m', tier: 'revenue-critical'})
+    expect(sli.at(-1)!.expr).toContain('sum_over_time(slo:sli_error:ratio_rate5m{sloth_id="checkout-availability", sloth_service="checkout", sloth_slo="availability"}[30d])')
+    const meta = doc.groups.find((g) => g.name === 'sloth-slo-meta-recordings-checkout-availability')!.rules
+    expect(meta.map((r) => r.record)).toEqual([
+      'slo:objective:ratio',
+      'slo:error_budget:ratio',
+      'slo:time_period:days',
+      'slo:current_burn_rate:ratio',
+      'slo:period_burn_rate:ratio',
+      'slo:period_error_budget_remaining:ratio',
+      'sloth_slo_info',
+    ])
+    expect(meta[0].expr).toBe('vector(0.999)')
+    expect(meta[2].expr).toBe('vector(30)')
+    expect(meta.at(-1)!.labels).toMatchObject({sloth_objective: '99.9', sloth_version: '0.1.0'})
+  })
+
+  it('has one alert name per SLO with a page and a ticket rule at the workbook factors', () => {
+    const alerts = doc.groups.find((g) => g.name === 'sloth-slo-alerts-checkout-availability')!.rules
+    expect(alerts.map((a) => [a.alert, a.labels.sloth_severity])).toEqual([
+      [alertName('checkout', 'availability'), 'page'],
+      [alertName('checkout', 'availability'), 'ticket'],
+    ])
+    expect(alertName('checkout', 'checkout-success')).toBe('CheckoutCheckoutSuccessSLOBurnRate')
+    expect(alerts[0].expr).toContain('slo:sli_error:ratio_rate5m{sloth_id="checkout-availability", sloth_service="checkout", sloth_slo="availability"} > (14.4 * 0.001)')
+    expect(alerts[0].expr).toContain('slo:sli_error:ratio_rate6h{sloth_id="checkout-availability", sloth_service="checkout", sloth_slo="availability"} > (6 * 0.001)')
+    expect(alerts[1].expr).toContain('ratio_rate1d{sloth_id="checkout-availability", sloth_service="checkout", sloth_slo="availability"} > (3 * 0.001)')
+    expect(alerts[1].expr).toContain('ratio_rate3d{sloth_id="checkout-availability", sloth_service="checkout", sloth_slo="availability"} > (1 * 0.001)')
+    expect(alerts[0].annotations.title).toBe('(page) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is too fast.')
+    // 28-day latency SLO: Sloth's 4w period name and its scaled factors.
+    const latency = doc.groups.find((g) => g.name === 'sloth-slo-sli-recordings-checkout-latency')!.rules
+    expect(latency.at(-1)!.record).toBe('slo:sli_error:ratio_rate4w')
+    const latencyAlerts = doc.groups.find((g) => g.name === 'sloth-slo-alerts-checkout-latency')!.rules
+    expect(latencyAlerts[0].expr).toContain('> (13.44 * 0.01)')
+  })
+
+  it('wraps the groups in a PrometheusRule for the operator', () => {
+    const pr = parse(renderRulesYaml(result, 'prometheus-rule', {name: 'shop-slos', namespace: 'monitoring'}))
+    expect(pr).toMatchObject({apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: {name: 'shop-slos', namespace: 'monitoring'}})
+    expect(pr.spec.groups).toHaveLength(doc.groups.length)
+  })
+
+  it('refuses when no SLO is configured', () => {
+    const none = parseConfig('project: shop\nregistry: {url: 127.0.0.1:5000}\nservices:\n  a: {tier: tolerant}\n')
+    expect(() => generateRules({config: none})).toThrow(/No SLOs/)
+  })
+
+  // Debian's prometheus package ships promtool (the sandbox installs it).
+  it.skipIf(!existsSync('/usr/bin/promtool'))('passes promtool check rules (syntax, templates, duplicate-rule lint)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'slo-rules-'))
+    const file = path.join(dir, 'rules.yml')
+    await writeFile(file, renderRulesYaml(result))
+    const r = await execa('/usr/bin/promtool', ['check', 'rules', file], {reject: false})
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/SUCCESS: \d+ rules found/)
+  })
+})
