@@ -1,0 +1,37 @@
+import {Flags} from '@oclif/core'
+
+import {TIERS} from '../../src/config/schema.js'
+import {planOnly} from '../../src/dr/drill.js'
+import type {DrillPlan} from '../../src/dr/plan.js'
+import {renderPlan} from '../../src/dr/render.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
+  static override summary = 'Show what a restore drill would do, with its targets and checks, without touching anything.'
+  static override description = [
+    'Reads retailops.yaml and the environment only: no connection is opened and nothing is written.',
+    'Lists each selected datastore\'s source, the drill target it would create, its steps, RTO and RPO targets and validations, the recoverability checks,',
+    'and every problem that would stop the drill before its first write.',
+    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'CONFIG', 'NOT_FOUND', 'USAGE']),
+  ].join(' ')
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --tier revenue-critical --json']
+  static override flags = {
+    tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
+    service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
+    datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
+    recoverability: Flags.boolean({description: 'Include the recoverability checks.', default: true, allowNo: true}),
+  }
+
+  async run(): Promise<DrillPlan> {
+    const project = await this.loadProject()
+    const plan = planOnly({
+      project,
+      environment: this.target(project),
+      filters: {tiers: this.flags.tier, services: this.flags.service, datastores: this.flags.datastore},
+      recoverability: this.flags.recoverability,
+    })
+    this.log(renderPlan(plan))
+    if (plan.problems.length > 0) this.setOutcome('CONFIG')
+    return plan
+  }
+}

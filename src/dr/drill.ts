@@ -1,0 +1,255 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import pLimit from 'p-limit'
+
+import type {LoadedConfig} from '../config/load.js'
+import {recoveryTargets, type ResolvedEnvironment} from '../config/resolve.js'
+import type {DatastoreConfig} from '../config/schema.js'
+import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/index.js'
+import {packagePath} from '../scaffold/paths.js'
+import type {RunContext} from '../ui/context.js'
+import {drillsDir, saveDrill} from './history.js'
+import {measureRpo, measureRto, notApplicable, worst} from './measure.js'
+import {newDrillId} from './naming.js'
+import {type DrillFilters, type DrillPlan, type PlannedDatastore, planDrill} from './plan.js'
+import {PROVIDERS} from './providers/index.js'
+import type {DrillProvider, ProviderResult} from './providers/types.js'
+import {checkRecoverability} from './recoverability.js'
+import {CleanupStack, type Clock, StepRecorder} from './recorder.js'
+import type {CleanupAction, DatastoreDrillResult, DrillRecord, DrillStatus, RecoverabilityCheck, ServiceSummary} from './types.js'
+
+export interface DrillOptions {
+  project: LoadedConfig
+  environment: ResolvedEnvironment
+  filters: DrillFilters
+  /** Run the recoverability checks (images, Secrets, ConfigMaps, topics, search indexes). Default true. */
+  recoverability?: boolean
+  /** Datastores restored at once (each one's RTO runs from the drill's start). Default 4. */
+  concurrency?: number
+  /** Where records and reports go; default <project>/.retailops/drills. */
+  drillsDir?: string
+  providers?: Record<DatastoreConfig['provider'], DrillProvider>
+  drillId?: string
+  clock?: Clock
+  env?: NodeJS.ProcessEnv
+}
+
+/** What `dr plan` shows: the same planning the drill does, and nothing else. */
+export function planOnly(options: Omit<DrillOptions, 'concurrency' | 'clock'>): DrillPlan {
+  return planDrill({
+    project: options.project,
+    environment: options.environment,
+    drillId: options.drillId ?? newDrillId(),
+    filters: options.filters,
+    providers: options.providers ?? PROVIDERS,
+    recoverability: options.recoverability,
+    env: options.env,
+  })
+}
+
+/** The verdict: interrupted, then a failed validation, then a missed target, then any other error. */
+export function drillVerdict(datastores: DatastoreDrillResult[], checks: RecoverabilityCheck[], interrupted: boolean, errors: RetailOpsError[]): {status: DrillStatus; exit: ExitCodeName} {
+  if (interrupted) return {status: 'interrupted', exit: 'INTERRUPTED'}
+  if (datastores.some((d) => d.status === 'validation-failed') || checks.some((c) => c.status === 'fail')) return {status: 'validation-failed', exit: 'DR_VALIDATION_FAILED'}
+  if (datastores.some((d) => d.status === 'target-missed')) return {status: 'target-missed', exit: 'DR_TARGET_MISSED'}
+  if (errors.length > 0) return {status: 'error', exit: errors[0].exit}
+  return {status: 'passed', exit: 'OK'}
+}
+
+function toolVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as {version: string}).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+function ranBy(env: NodeJS.ProcessEnv): DrillRecord['ranBy'] {
+  let user = env.RETAILOPS_DRILL_USER ?? env.USER ?? env.LOGNAME ?? 'unknown'
+  try {
+    user = env.RETAILOPS_DRILL_USER ?? os.userInfo().username
+  } catch {
+    // no passwd entry (a container): keep the variable's value
+  }
+  const ci = env.GITHUB_ACTIONS
+    ? `GitHub Actions ${env.GITHUB_REPOSITORY ?? ''} run ${env.GITHUB_RUN_ID ?? '?'} by ${env.GITHUB_ACTOR ?? '?'}`
+    : env.GITLAB_CI
+      ? `GitLab CI ${env.CI_PROJECT_PATH ?? ''} job ${env.CI_JOB_ID ?? '?'} by ${env.GITLAB_USER_LOGIN ?? '?'}`
+      : env.CI
+        ? 'CI'
+        : undefined
+  return {user, host: os.hostname(), ...(ci ? {ci} : {})}
+}
+
+function isAbort(error: unknown): boolean {
+  return (error as {code?: string})?.code === 'ABORT_ERR' || (error as {exit?: string})?.exit === 'INTERRUPTED' || (error as {name?: string})?.name === 'AbortError'
+}
+
+/**
+ * Runs a restore drill: every selected datastore restored into an isolated, drill-named target,
+ * validated, measured against its tier's RTO and RPO, and cleaned up whatever happens (failure,
+ * Ctrl-C); the recoverability checks run alongside. The record and the Markdown and HTML reports
+ * are written to .retailops/drills/<id>/. Never throws for a drill verdict: the record says it.
+ */
+export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<DrillRecord> {
+  const clock = options.clock ?? Date.now
+  const env = options.env ?? process.env
+  const providers = options.providers ?? PROVIDERS
+  const drillId = options.drillId ?? newDrillId(new Date(clock()))
+  const plan = planDrill({project: options.project, environment: options.environment, drillId, filters: options.filters, providers, recoverability: options.recoverability, env})
+  if (plan.problems.length > 0) {
+    throw new RetailOpsError('CONFIG', `The drill cannot start:\n${plan.problems.map((p) => `  - ${p}`).join('\n')}`, {
+      nextSteps: ['Fix the problems above (`retailops dr plan` lists them without running anything).'],
+      details: {problems: plan.problems},
+    })
+  }
+  for (const w of plan.warnings) ctx.out.warn(w)
+  const signal = ctx.signal ?? new AbortController().signal
+  const dir = path.join(options.drillsDir ?? drillsDir(options.project.dir), drillId)
+  await mkdir(dir, {recursive: true})
+
+  const startMs = clock()
+  const steps = new StepRecorder(ctx.out, clock)
+  const cleanup: CleanupAction[] = []
+  const errors: RetailOpsError[] = []
+  ctx.out.info(`Drill ${drillId}: ${plan.datastores.length} datastore(s), ${plan.recoverability.length} service(s) checked for recoverability.`)
+
+  const drillOne = async (planned: PlannedDatastore): Promise<DatastoreDrillResult> => {
+    const ds = options.project.config.datastores.find((d) => d.name === planned.name)!
+    const started = clock()
+    const base = {name: ds.name, service: ds.service, tier: planned.tier, provider: ds.provider, source: planned.source, startedAt: new Date(started).toISOString()}
+    if (signal.aborted) {
+      return {...base, target: planned.target, status: 'interrupted', rto: measureRto(planned.targets, startMs, undefined, 'interrupted before it started'), rpo: measureRpo(planned.targets, startMs, undefined, undefined, 'interrupted before it started'), validations: [], evidence: {}}
+    }
+    const stack = new CleanupStack(ctx.out, clock)
+    let result: ProviderResult | undefined
+    let failure: RetailOpsError | undefined
+    let interrupted = false
+    let validatedAt: number | undefined
+    try {
+      result = await providers[ds.provider].run(ds, planned, {drillId, project: options.project, environment: options.environment, env, drillStartMs: startMs, clock, signal, out: ctx.out, steps, cleanup: stack, recordDir: dir})
+      validatedAt = clock()
+    } catch (error) {
+      if (isAbort(error) || signal.aborted) interrupted = true
+      else failure = toRetailOpsError(error)
+    } finally {
+      if (stack.pending > 0) {
+        const step = steps.start(ds.name, 'cleanup', 'clean up')
+        const actions = await stack.runAll()
+        cleanup.push(...actions)
+        const bad = actions.filter((a) => a.status === 'failed' || a.status === 'manual')
+        step.end(bad.length > 0 ? 'warning' : 'ok', actions.map((a) => `${a.action} ${a.kind} ${a.resource}: ${a.status}`).join('; '))
+      }
+    }
+    const validations = result?.validations ?? []
+    const validationFailed = validations.some((v) => !v.passed)
+    const rto = validationFailed
+      ? measureRto(planned.targets, startMs, undefined, 'the restored copy failed validation')
+      : measureRto(planned.targets, startMs, validatedAt, interrupted ? 'interrupted' : failure ? `the restore failed: ${failure.message.split('\n')[0]}` : undefined)
+    const rpo = result?.rpoNotApplicable
+      ? notApplicable(planned.targets, 'rpo', result.rpoNotApplicable)
+      : measureRpo(planned.targets, startMs, result?.recoveryPoint, result?.recoveryPointSource, interrupted ? 'interrupted' : failure ? 'the restore failed' : result?.rpoNotMeasured)
+    let status: DatastoreDrillResult['status']
+    if (interrupted) status = 'interrupted'
+    else if (failure && failure.exit === 'DR_VALIDATION_FAILED') status = 'validation-failed'
+    else if (failure) {
+      status = 'error'
+      errors.push(failure)
+    } else if (validationFailed) status = 'validation-failed'
+    else if (rto.status === 'fail' || rpo.status === 'fail') status = 'target-missed'
+    else status = 'passed'
+    return {
+      ...base,
+      target: result?.target ?? planned.target,
+      status,
+      ...(validatedAt !== undefined && !validationFailed ? {validatedAt: new Date(validatedAt).toISOString()} : {}),
+      rto,
+      rpo,
+      validations,
+      evidence: result?.evidence ?? {},
+      ...(failure ? {error: {code: failure.code, message: failure.message}} : {}),
+    }
+  }
+
+  const limit = pLimit(Math.max(1, options.concurrency ?? 4))
+  const recoverabilityRun = async (): Promise<{checks: RecoverabilityCheck[]; endedAt: number}> => {
+    const services = plan.recoverability.map((r) => r.service)
+    if (services.length === 0) return {checks: [], endedAt: startMs}
+    try {
+      const checks = await steps.run('recoverability', 'checks', `${services.length} service(s): images, Secrets, ConfigMaps, topics, search indexes`, async (step) => {
+        const found = await checkRecoverability({project: options.project, environment: options.environment, services, signal})
+        const failed = found.filter((c) => c.status === 'fail').length
+        if (failed > 0) step.fail(`${failed} of ${found.length} checks failed`)
+        return found
+      }, (found) => `${found.filter((c) => c.status === 'pass').length}/${found.length} passed`)
+      return {checks, endedAt: clock()}
+    } catch (error) {
+      if (!isAbort(error)) errors.push(toRetailOpsError(error))
+      return {checks: [], endedAt: clock()}
+    }
+  }
+  const [datastores, recoverability] = await Promise.all([Promise.all(plan.datastores.map((p) => limit(() => drillOne(p)))), recoverabilityRun()])
+
+  const endMs = clock()
+  const services = summarise(options, plan, datastores, recoverability.checks, startMs, recoverability.endedAt)
+  const verdict = drillVerdict(datastores, recoverability.checks, signal.aborted, errors)
+  const configText = readFileSync(options.project.file)
+  const record: DrillRecord = {
+    apiVersion: 'retailops.dev/drill/v1',
+    id: drillId,
+    project: options.project.config.project,
+    environment: options.environment.name,
+    status: verdict.status,
+    exit: verdict.exit,
+    startedAt: new Date(startMs).toISOString(),
+    endedAt: new Date(endMs).toISOString(),
+    durationMs: endMs - startMs,
+    filters: plan.filters,
+    ranBy: ranBy(env),
+    tool: {name: 'retailops', version: toolVersion(), node: process.version},
+    config: {file: options.project.file, sha256: createHash('sha256').update(configText).digest('hex')},
+    services,
+    datastores,
+    recoverability: recoverability.checks,
+    steps: steps.steps,
+    cleanup,
+    warnings: [...plan.warnings, ...errors.map((e) => e.message.split('\n')[0])],
+    files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')},
+  }
+  await saveDrill(record)
+  return record
+}
+
+function summarise(options: DrillOptions, plan: DrillPlan, datastores: DatastoreDrillResult[], checks: RecoverabilityCheck[], startMs: number, checksEndedAt: number): ServiceSummary[] {
+  const config = options.project.config
+  const names = [...new Set([...plan.recoverability.map((r) => r.service), ...datastores.map((d) => d.service).filter((s): s is string => Boolean(s))])]
+  return names.map((service): ServiceSummary => {
+    const s = config.services[service]
+    const targets = recoveryTargets(config, s.tier, s)
+    const mine = datastores.filter((d) => d.service === service)
+    const myChecks = checks.filter((c) => c.service === service)
+    const checksOk = myChecks.every((c) => c.status !== 'fail')
+    // The service is recovered when its last datastore is validated and its checks are done.
+    const allValidated = mine.every((d) => d.validatedAt)
+    const validatedAt = allValidated && checksOk ? Math.max(checksEndedAt, ...mine.map((d) => Date.parse(d.validatedAt!))) : undefined
+    const rto = measureRto(targets, startMs, validatedAt, checksOk ? 'a datastore was not validated' : 'a recoverability check failed')
+    const rpos = mine.map((d) => d.rpo)
+    const worstRpo = rpos.length === 0 ? notApplicable(targets, 'rpo', 'no datastores') : worst(rpos, rpos[0])
+    // Judged against the service's own target (a datastore may carry a tier of its own).
+    const rpo = {...worstRpo, target: targets.rpo, targetMs: targets.rpoMs, ...(worstRpo.actualMs === undefined ? {} : {status: worstRpo.actualMs <= targets.rpoMs ? ('pass' as const) : ('fail' as const)})}
+    const failed = mine.some((d) => d.status !== 'passed') || !checksOk || rto.status === 'fail' || rpo.status === 'fail'
+    return {
+      service,
+      tier: s.tier,
+      datastores: mine.map((d) => d.name),
+      rto,
+      rpo,
+      recoverability: {passed: myChecks.filter((c) => c.status === 'pass').length, failed: myChecks.filter((c) => c.status === 'fail').length, warned: myChecks.filter((c) => c.status === 'warn').length},
+      status: failed ? 'failed' : 'passed',
+    }
+  })
+}

@@ -1,0 +1,108 @@
+import {existsSync} from 'node:fs'
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {NotFoundError} from '../errors/index.js'
+import {isDrillId} from './naming.js'
+import {renderHtml, renderMarkdown} from './report.js'
+import type {DrillRecord} from './types.js'
+
+/**
+ * Drill records live in the project, next to retailops.yaml: .retailops/drills/<id>/ holds
+ * drill.json (the record, the --json result), report.md, report.html and any evidence files
+ * (a namespace snapshot). Files, not a cluster ConfigMap: the evidence must outlive the cluster it
+ * proves recoverable, belongs with the configuration it was measured against (commit it, or keep
+ * the folder as a CI artifact for as long as the audit needs), and a ConfigMap's 1 MiB limit
+ * would not hold a report.
+ */
+export const DRILLS_DIR = '.retailops/drills'
+
+export function drillsDir(projectDir: string): string {
+  return path.join(projectDir, DRILLS_DIR)
+}
+
+export async function saveDrill(record: DrillRecord): Promise<void> {
+  await mkdir(record.files.dir, {recursive: true})
+  await writeFile(record.files.record, `${JSON.stringify(record, null, 2)}\n`)
+  await writeFile(record.files.markdown, renderMarkdown(record))
+  await writeFile(record.files.html, renderHtml(record))
+}
+
+export interface DrillSummary {
+  id: string
+  startedAt: string
+  status: DrillRecord['status']
+  exit: DrillRecord['exit']
+  environment: string
+  datastores: string[]
+  services: string[]
+  /** The largest RTO measured, and whether any missed its target. */
+  rtoMs?: number
+  rpoMs?: number
+  targetsMissed: number
+  validationsFailed: number
+  ranBy: string
+  report: string
+}
+
+export function summariseDrill(r: DrillRecord): DrillSummary {
+  const rtos = r.datastores.map((d) => d.rto.actualMs).filter((n): n is number => n !== undefined)
+  const rpos = r.datastores.map((d) => d.rpo.actualMs).filter((n): n is number => n !== undefined)
+  return {
+    id: r.id,
+    startedAt: r.startedAt,
+    status: r.status,
+    exit: r.exit,
+    environment: r.environment,
+    datastores: r.datastores.map((d) => d.name),
+    services: r.services.map((s) => s.service),
+    rtoMs: rtos.length > 0 ? Math.max(...rtos) : undefined,
+    rpoMs: rpos.length > 0 ? Math.max(...rpos) : undefined,
+    targetsMissed: r.datastores.filter((d) => d.rto.status === 'fail' || d.rpo.status === 'fail').length,
+    validationsFailed: r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0) + r.recoverability.filter((c) => c.status === 'fail').length,
+    ranBy: r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`,
+    report: r.files.html,
+  }
+}
+
+export interface HistoryFilter {
+  limit?: number
+  datastore?: string
+  service?: string
+  status?: string
+}
+
+/** Past drills, newest first; unreadable records are reported, not fatal. */
+export async function listDrills(projectDir: string, filter: HistoryFilter = {}): Promise<{drills: DrillSummary[]; unreadable: string[]}> {
+  const dir = drillsDir(projectDir)
+  if (!existsSync(dir)) return {drills: [], unreadable: []}
+  const ids = (await readdir(dir)).filter(isDrillId).sort().reverse()
+  const drills: DrillSummary[] = []
+  const unreadable: string[] = []
+  for (const id of ids) {
+    const file = path.join(dir, id, 'drill.json')
+    if (!existsSync(file)) continue
+    let record: DrillRecord
+    try {
+      record = JSON.parse(await readFile(file, 'utf8')) as DrillRecord
+    } catch {
+      unreadable.push(file)
+      continue
+    }
+    const s = summariseDrill(record)
+    if (filter.datastore && !s.datastores.includes(filter.datastore)) continue
+    if (filter.service && !s.services.includes(filter.service)) continue
+    if (filter.status && s.status !== filter.status) continue
+    drills.push(s)
+    if (filter.limit !== undefined && drills.length >= filter.limit) break
+  }
+  return {drills, unreadable}
+}
+
+export async function loadDrill(projectDir: string, id: string): Promise<DrillRecord> {
+  const file = path.join(drillsDir(projectDir), id, 'drill.json')
+  if (!isDrillId(id) || !existsSync(file)) {
+    throw new NotFoundError(`No drill ${id} in ${drillsDir(projectDir)}.`, {nextSteps: ['`retailops dr history` lists the drills kept here.']})
+  }
+  return JSON.parse(await readFile(file, 'utf8')) as DrillRecord
+}

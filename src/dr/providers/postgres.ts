@@ -1,0 +1,300 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, existsSync, statSync} from 'node:fs'
+import {mkdtemp, rm, stat} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import type pg from 'pg'
+
+import type {DatastoreConfig} from '../../config/schema.js'
+import {RetailOpsError} from '../../errors/index.js'
+import {throwIfAborted} from '../../ui/context.js'
+import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
+import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
+import {pgBinary, pgConnect, pgEnv, pgError, pgTarget, type PgTarget, serverOf, withDatabase} from '../pg.js'
+import type {ValidationResult} from '../types.js'
+import {type DrillContext, type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
+
+type Validation = DatastoreConfig['validation'][number]
+
+const STATEMENT_TIMEOUT_MS = 60_000
+
+interface Resolved {
+  source?: PgTarget
+  restoreServer?: PgTarget
+  backupFile?: string
+  problems: string[]
+}
+
+function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
+  const cfg = ds.postgres ?? {urlEnv: 'DATABASE_URL'}
+  const problems: string[] = []
+  const urlEnv = cfg.urlEnv ?? 'DATABASE_URL'
+  const url = cfg.url ?? ctx.env[urlEnv] ?? (urlEnv === 'DATABASE_URL' ? ctx.env.RETAILOPS_POSTGRES_URL : undefined)
+  let source: PgTarget | undefined
+  if (url) {
+    try {
+      source = pgTarget(url, cfg.database)
+    } catch (error) {
+      problems.push(`${ds.name}: ${(error as Error).message}`)
+    }
+  } else {
+    problems.push(`${ds.name}: no source URL: set ${urlEnv}${urlEnv === 'DATABASE_URL' ? ' (or RETAILOPS_POSTGRES_URL)' : ''}, or datastores[].postgres.url`)
+  }
+  let restoreServer = source
+  if (cfg.restoreUrlEnv) {
+    const restoreUrl = ctx.env[cfg.restoreUrlEnv]
+    if (restoreUrl) {
+      try {
+        restoreServer = pgTarget(restoreUrl)
+      } catch (error) {
+        problems.push(`${ds.name}: ${(error as Error).message}`)
+      }
+    } else {
+      problems.push(`${ds.name}: postgres.restoreUrlEnv names ${cfg.restoreUrlEnv}, which is not set`)
+    }
+  }
+  let backupFile: string | undefined
+  if (cfg.backupFile) {
+    backupFile = path.resolve(ctx.project.dir, cfg.backupFile)
+    if (!existsSync(backupFile)) problems.push(`${ds.name}: backup file ${backupFile} does not exist`)
+  }
+  for (const v of ds.validation) {
+    if (v.expect?.matchesSource && backupFile) {
+      problems.push(`${ds.name}: validation ${v.name} uses expect.matchesSource, which needs a backup taken by the drill (not postgres.backupFile)`)
+    }
+  }
+  if (source && isDrillDatabase(source.database)) problems.push(`${ds.name}: the source database ${source.database} is itself a drill copy`)
+  return {source, restoreServer, backupFile, problems}
+}
+
+export const postgresProvider: DrillProvider = {
+  name: 'postgres',
+
+  plan(ds, ctx): ProviderPlan {
+    const r = resolve(ds, ctx)
+    const scratch = scratchDatabaseName(ctx.drillId, ds.name)
+    const server = r.restoreServer ? serverOf(r.restoreServer) : '(restore server)'
+    const warnings: string[] = []
+    if (ds.validation.length === 0) warnings.push(`${ds.name}: no validation queries: only pg_restore's success is checked`)
+    if (!ds.validation.some((v) => v.recoveryPoint) && !r.backupFile) {
+      warnings.push(`${ds.name}: no validation with recoveryPoint: true, so the RPO cannot be measured (add one returning the newest order's timestamp)`)
+    }
+    const matches = ds.validation.filter((v) => v.expect?.matchesSource).length
+    return {
+      source: r.source?.display ?? '(no source URL)',
+      target: `${scratch} on ${server}`,
+      steps: [
+        r.backupFile
+          ? `use the backup file ${r.backupFile} (checksum and table of contents recorded)`
+          : `take a pg_dump custom-format backup of ${r.source?.display ?? 'the source'} in one exported snapshot${matches ? `, reading ${matches} source value(s) in that snapshot` : ''} (read-only)`,
+        `create the scratch database ${scratch} on ${server}`,
+        'restore the backup into it with pg_restore --no-owner --no-privileges --exit-on-error',
+        `run ${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'} in a read-only transaction${ds.validation.some((v) => v.recoveryPoint) ? ' (the recoveryPoint one gives the RPO)' : ''}`,
+        `drop ${scratch} and delete the local dump`,
+      ],
+      problems: r.problems,
+      warnings,
+    }
+  },
+
+  async run(ds, _plan, ctx): Promise<ProviderResult> {
+    const r = resolve(ds, ctx)
+    if (r.problems.length > 0 || !r.source || !r.restoreServer) throw new RetailOpsError('CONFIG', r.problems.join('; '))
+    const source = r.source
+    const scratchName = scratchDatabaseName(ctx.drillId, ds.name)
+    const scratch = withDatabase(r.restoreServer, scratchName)
+    if (serverOf(scratch) === serverOf(source) && scratch.database === source.database) {
+      throw new RetailOpsError('INTERNAL', `Refusing to restore over the source database ${source.database}.`)
+    }
+    const evidence: Record<string, unknown> = {scratchDatabase: scratchName, restoreServer: serverOf(scratch)}
+    const scope = ds.name
+    const {execa} = await import('execa')
+
+    // 1. The backup: a dump taken now in one exported snapshot, or the configured file.
+    const workDir = await mkdtemp(path.join(os.tmpdir(), `retailops-drill-${ctx.drillId}-`))
+    ctx.cleanup.push({
+      kind: 'local dump',
+      resource: workDir,
+      action: 'delete',
+      run: async () => (await rm(workDir, {recursive: true, force: true}), {status: 'removed'}),
+    })
+    let dumpFile: string
+    let recoveryPoint: Date | undefined
+    let recoveryPointSource: string | undefined
+    const sourceValues = new Map<string, string | null>()
+    let serverMajor = 15
+    if (r.backupFile) {
+      dumpFile = r.backupFile
+      const info = statSync(dumpFile)
+      evidence.backupFile = dumpFile
+      evidence.backupFileModified = info.mtime.toISOString()
+      recoveryPoint = info.mtime
+      recoveryPointSource = 'the backup file\'s modification time (no recoveryPoint validation ran yet)'
+    } else {
+      dumpFile = path.join(workDir, `${ds.name}.dump`)
+      await ctx.steps.run(scope, 'backup', `pg_dump ${source.display}`, async () => {
+        const client = await pgConnect(source, 'retailops-dr', ctx.signal)
+        try {
+          const version = await client.query<{v: string; n: string}>("select version() as v, current_setting('server_version_num') as n")
+          serverMajor = Math.floor(Number(version.rows[0].n) / 10_000)
+          evidence.sourceServer = version.rows[0].v
+          // One read-only REPEATABLE READ transaction: its exported snapshot is what pg_dump copies
+          // and what expect.matchesSource compares against.
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+          const snap = await client.query<{id: string; at: Date}>('select pg_export_snapshot() as id, now() as at')
+          evidence.snapshot = snap.rows[0].id
+          evidence.snapshotAt = snap.rows[0].at.toISOString()
+          const bin = pgBinary('pg_dump', serverMajor, ctx.env)
+          const dump = await execa(bin, ['--format=custom', `--snapshot=${snap.rows[0].id}`, `--file=${dumpFile}`, `--dbname=${source.url}`], {
+            env: pgEnv(source),
+            cancelSignal: ctx.signal,
+            reject: false,
+          })
+          throwIfAborted(ctx.signal)
+          if (dump.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_dump failed (exit ${dump.exitCode}): ${String(dump.stderr).trim().split('\n').slice(-3).join(' ')}`)
+          evidence.pgDump = (await execa(bin, ['--version'])).stdout.trim()
+          for (const v of ds.validation.filter((x) => x.expect?.matchesSource)) {
+            sourceValues.set(v.name, await firstValue(client, v.query).catch((error: Error) => `error: ${error.message}`))
+          }
+          await client.query('COMMIT')
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {})
+          throw pgError(error, `dumping ${source.display}`)
+        } finally {
+          await client.end().catch(() => {})
+        }
+      }, () => `${ds.name}.dump`)
+    }
+    const info = await stat(dumpFile)
+    evidence.dumpBytes = info.size
+    evidence.dumpSha256 = await sha256File(dumpFile)
+    let restoreBin = pgBinary('pg_restore', serverMajor, ctx.env)
+    const toc = await execa(restoreBin, ['--list', dumpFile], {reject: false})
+    if (toc.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`)
+    evidence.tocEntries = String(toc.stdout).split('\n').filter((l) => l.trim() && !l.startsWith(';')).length
+    throwIfAborted(ctx.signal)
+
+    // 2. The scratch database, registered for cleanup before it exists.
+    const admin = withDatabase(r.restoreServer, 'postgres')
+    ctx.cleanup.push({
+      kind: 'scratch database',
+      resource: `${scratchName} on ${serverOf(scratch)}`,
+      action: 'drop',
+      run: () => dropDatabase(admin, scratchName),
+    })
+    await ctx.steps.run(scope, 'create-target', `create ${scratchName}`, async () => {
+      const client = await pgConnect(admin)
+      try {
+        const version = await client.query<{n: string}>("select current_setting('server_version_num') as n")
+        restoreBin = pgBinary('pg_restore', Math.max(serverMajor, Math.floor(Number(version.rows[0].n) / 10_000)), ctx.env)
+        const ident = client.escapeIdentifier(scratchName)
+        await client.query(`CREATE DATABASE ${ident}`)
+        await client.query(`COMMENT ON DATABASE ${ident} IS ${client.escapeLiteral(`retailops dr drill ${ctx.drillId} of datastore ${ds.name}; safe to drop`)}`)
+      } catch (error) {
+        throw pgError(error, `creating ${scratchName}`)
+      } finally {
+        await client.end().catch(() => {})
+      }
+    })
+
+    // 3. pg_restore.
+    await ctx.steps.run(scope, 'restore', `pg_restore into ${scratchName}`, async () => {
+      const jobs = Math.max(1, Math.min(4, os.availableParallelism()))
+      const res = await execa(restoreBin, ['--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${scratch.url}`, dumpFile], {
+        env: pgEnv(scratch),
+        cancelSignal: ctx.signal,
+        reject: false,
+      })
+      throwIfAborted(ctx.signal)
+      if (res.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_restore failed (exit ${res.exitCode}): ${String(res.stderr).trim().split('\n').slice(-3).join(' ')}`)
+      evidence.pgRestore = (await execa(restoreBin, ['--version'])).stdout.trim()
+    })
+
+    // 4. Validation, read-only.
+    const validations = await ctx.steps.run(scope, 'validate', `${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'}`, async () => {
+      const client = await pgConnect(scratch, 'retailops-dr', ctx.signal)
+      try {
+        await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
+        await client.query('BEGIN READ ONLY')
+        const tables = await client.query<{n: string}>("select count(*) as n from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')")
+        evidence.restoredTables = Number(tables.rows[0].n)
+        const results: ValidationResult[] = []
+        for (const v of ds.validation) {
+          throwIfAborted(ctx.signal)
+          results.push(await runValidation(client, v, sourceValues.get(v.name), ctx.clock))
+        }
+        await client.query('COMMIT')
+        return results
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw pgError(error, `validating ${scratchName}`)
+      } finally {
+        await client.end().catch(() => {})
+      }
+    }, (results) => `${results.filter((x) => x.passed).length}/${results.length} passed`)
+
+    // The restored data's newest point: the newest of the recoveryPoint queries (each is a lower
+    // bound on the snapshot's time).
+    const points = validations.map((v) => v.recoveryPoint).filter((p): p is string => Boolean(p)).map((p) => new Date(p))
+    if (points.length > 0) {
+      recoveryPoint = new Date(Math.max(...points.map((p) => p.getTime())))
+      recoveryPointSource = `validation ${validations.filter((v) => v.recoveryPoint).map((v) => v.name).join(', ')}`
+    }
+    return {
+      target: `${scratchName} on ${serverOf(scratch)}`,
+      recoveryPoint,
+      recoveryPointSource,
+      validations,
+      evidence,
+    }
+  },
+}
+
+async function firstValue(client: pg.Client, query: string): Promise<string | null> {
+  const res = await client.query({text: query, rowMode: 'array'})
+  return valueText((res.rows[0] as unknown[] | undefined)?.[0])
+}
+
+async function runValidation(client: pg.Client, v: Validation, sourceValue: string | null | undefined, clock: () => number): Promise<ValidationResult> {
+  const started = clock()
+  const base = {name: v.name, query: v.query, expect: v.expect}
+  let raw: unknown
+  try {
+    await client.query('SAVEPOINT validation')
+    const res = await client.query({text: v.query, rowMode: 'array'})
+    raw = (res.rows[0] as unknown[] | undefined)?.[0]
+    await client.query('RELEASE SAVEPOINT validation')
+  } catch (error) {
+    await client.query('ROLLBACK TO SAVEPOINT validation').catch(() => {})
+    return {...base, value: null, passed: false, message: `query failed: ${(error as Error).message}`, durationMs: clock() - started}
+  }
+  const value = valueText(raw)
+  const check = checkExpectation(value, v.expect, sourceValue)
+  let recoveryPoint: string | undefined
+  if (v.recoveryPoint) {
+    const point = toRecoveryPoint(raw)
+    if (point) recoveryPoint = point.toISOString()
+    else return {...base, value, sourceValue, passed: false, message: `recoveryPoint query returned ${value ?? 'NULL'}, not a timestamp (an empty table?)`, durationMs: clock() - started}
+  }
+  return {...base, value, ...(sourceValue === undefined ? {} : {sourceValue}), recoveryPoint, passed: check.passed, message: check.message, durationMs: clock() - started}
+}
+
+async function dropDatabase(admin: PgTarget, name: string): Promise<{status: 'removed' | 'absent'; detail?: string}> {
+  if (!isDrillDatabase(name)) throw new Error(`refusing to drop ${name}: not a drill database`)
+  const client = await pgConnect(admin, 'retailops-dr-cleanup')
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [name])
+    if (exists.rowCount === 0) return {status: 'absent'}
+    await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`)
+    return {status: 'removed'}
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}

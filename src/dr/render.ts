@@ -1,0 +1,108 @@
+import {formatDuration} from '../config/duration.js'
+import {makeChalk} from '../ui/terminal.js'
+import {renderTable} from '../ui/table.js'
+import type {DrillSummary} from './history.js'
+import type {DrillPlan} from './plan.js'
+import type {DrillRecord, Measurement} from './types.js'
+
+/** Terminal renderings for the dr commands (strings; the command prints them). */
+
+function measure(m: Measurement): string {
+  const c = makeChalk()
+  const value = m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
+  const text = `${value} / ${m.target}`
+  if (m.status === 'pass') return c.green(text)
+  if (m.status === 'fail') return c.red(`${text} MISSED`)
+  if (m.status === 'not-applicable') return c.dim('n/a')
+  return c.yellow(`${text} (not measured)`)
+}
+
+export function renderDrillSummary(r: DrillRecord): string {
+  const c = makeChalk()
+  const verdict = {
+    passed: c.green('PASSED'),
+    'target-missed': c.red('TARGET MISSED'),
+    'validation-failed': c.red('VALIDATION FAILED'),
+    error: c.red('ERROR'),
+    interrupted: c.yellow('INTERRUPTED'),
+  }[r.status]
+  const lines: string[] = [`${c.bold(`Drill ${r.id}`)}: ${verdict} in ${formatDuration(r.durationMs)}`, '']
+  if (r.datastores.length > 0) {
+    lines.push(
+      renderTable(r.datastores, [
+        {header: 'DATASTORE', value: (d) => d.name},
+        {header: 'PROVIDER', value: (d) => d.provider},
+        {header: 'TIER', value: (d) => d.tier},
+        {header: 'RTO (actual / target)', value: (d) => measure(d.rto)},
+        {header: 'RPO (actual / target)', value: (d) => measure(d.rpo)},
+        {header: 'VALIDATIONS', value: (d) => `${d.validations.filter((v) => v.passed).length}/${d.validations.length}`},
+        {header: 'STATUS', value: (d) => (d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status))},
+      ]),
+    )
+  }
+  for (const d of r.datastores) {
+    for (const v of d.validations.filter((x) => !x.passed)) lines.push(c.red(`  ✖ ${d.name} ${v.name}: ${v.message}`))
+    if (d.error) lines.push(c.red(`  ✖ ${d.name}: ${d.error.message.split('\n')[0]}`))
+  }
+  if (r.services.length > 0) {
+    lines.push(
+      '',
+      renderTable(r.services, [
+        {header: 'SERVICE', value: (s) => s.service},
+        {header: 'TIER', value: (s) => s.tier},
+        {header: 'RTO', value: (s) => measure(s.rto)},
+        {header: 'RPO', value: (s) => measure(s.rpo)},
+        {header: 'CHECKS', value: (s) => `${s.recoverability.passed} ok${s.recoverability.warned ? `, ${s.recoverability.warned} warn` : ''}${s.recoverability.failed ? c.red(`, ${s.recoverability.failed} failed`) : ''}`},
+        {header: 'RESULT', value: (s) => (s.status === 'passed' ? c.green('pass') : c.red('FAIL'))},
+      ]),
+    )
+  }
+  for (const check of r.recoverability.filter((x) => x.status === 'fail' || x.status === 'warn')) {
+    lines.push(`  ${check.status === 'fail' ? c.red('✖') : c.yellow('▲')} ${check.service} ${check.kind} ${check.subject}: ${check.detail}`)
+  }
+  if (r.cleanup.length > 0) {
+    lines.push('', c.bold('Cleanup:'))
+    for (const a of r.cleanup) {
+      const mark = a.status === 'removed' || a.status === 'absent' ? c.green('✔') : c.yellow('▲')
+      lines.push(`  ${mark} ${a.action} ${a.kind} ${a.resource}: ${a.status}${a.detail ? ` (${a.detail})` : ''}`)
+    }
+  }
+  lines.push('', `Report: ${r.files.html}`, `        ${r.files.markdown}`)
+  return lines.join('\n')
+}
+
+export function renderPlan(plan: DrillPlan): string {
+  const c = makeChalk()
+  const lines: string[] = [`${c.bold('Drill plan')} for ${plan.project} / ${plan.environment} (namespace ${plan.namespace}); the id shown (${plan.drillId}) changes on each run.`, '']
+  for (const d of plan.datastores) {
+    lines.push(`${c.bold(d.name)} (${d.provider}, tier ${d.tier}${d.service ? `, service ${d.service}` : ''}): RTO ${d.targets.rto}, RPO ${d.targets.rpo}`)
+    lines.push(`  from ${d.source}`, `  into ${d.target}`)
+    d.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`))
+    for (const v of d.validations) lines.push(c.dim(`     validation ${v.name}${v.recoveryPoint ? ' (recovery point)' : ''}: ${v.query}`))
+    lines.push('')
+  }
+  if (plan.recoverability.length > 0) {
+    lines.push(c.bold('Recoverability checks'))
+    for (const r of plan.recoverability) for (const check of r.checks) lines.push(`  ${r.service}: ${check}`)
+    lines.push('')
+  }
+  for (const w of plan.warnings) lines.push(c.yellow(`▲ ${w}`))
+  for (const p of plan.problems) lines.push(c.red(`✖ ${p}`))
+  lines.push(plan.problems.length > 0 ? c.red(`${plan.problems.length} problem(s) would stop the drill before its first write.`) : c.green('The drill can run: `retailops dr drill` with the same flags.'))
+  return lines.join('\n')
+}
+
+export function renderHistory(drills: DrillSummary[]): string {
+  if (drills.length === 0) return 'No drills recorded yet: run `retailops dr drill`.'
+  const c = makeChalk()
+  return renderTable(drills, [
+    {header: 'ID', value: (d) => d.id},
+    {header: 'STARTED', value: (d) => d.startedAt.replace(/\.\d+Z$/, 'Z')},
+    {header: 'ENV', value: (d) => d.environment},
+    {header: 'DATASTORES', value: (d) => d.datastores.join(', ') || '–'},
+    {header: 'RTO', value: (d) => (d.rtoMs === undefined ? '–' : formatDuration(d.rtoMs)), align: 'right'},
+    {header: 'RPO', value: (d) => (d.rpoMs === undefined ? '–' : formatDuration(d.rpoMs)), align: 'right'},
+    {header: 'STATUS', value: (d) => (d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status))},
+    {header: 'BY', value: (d) => d.ranBy},
+  ])
+}

@@ -1,0 +1,273 @@
+import {formatDuration} from '../config/duration.js'
+import {timeline, type TimelineLane} from '../report/charts.js'
+import {badge, type Html, html, kpis, note, renderPage, type ReportSection, table, type Tone} from '../report/html.js'
+import type {DatastoreDrillResult, DrillRecord, DrillStep, Measurement, StepStatus} from './types.js'
+
+const STATUS_TEXT: Record<DrillRecord['status'], string> = {
+  passed: 'PASSED',
+  'target-missed': 'TARGET MISSED',
+  'validation-failed': 'VALIDATION FAILED',
+  error: 'ERROR',
+  interrupted: 'INTERRUPTED',
+}
+
+const MEASURE_TEXT: Record<Measurement['status'], string> = {pass: 'pass', fail: 'FAIL', 'not-measured': 'not measured', 'not-applicable': 'n/a'}
+
+function actual(m: Measurement): string {
+  return m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
+}
+
+/** "+1m05s" from the drill's start: the timeline's time axis. */
+function offset(record: DrillRecord, iso: string | undefined): string {
+  if (!iso) return '–'
+  const ms = Date.parse(iso) - Date.parse(record.startedAt)
+  return `+${formatDuration(Math.max(0, ms))}`
+}
+
+function evidenceText(value: unknown): string {
+  if (value === null || value === undefined) return ''
+  if (typeof value === 'object') return JSON.stringify(value)
+  return String(value)
+}
+
+/** Escapes what Markdown tables and text would otherwise interpret. */
+function md(text: unknown): string {
+  return String(text ?? '').replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', ' ').replaceAll('`', '\\`')
+}
+
+function mdTable(headers: string[], rows: unknown[][]): string {
+  if (rows.length === 0) return '_none_\n'
+  return [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(md).join(' | ')} |`)].join('\n') + '\n'
+}
+
+function expectText(expect: Record<string, unknown> | undefined): string {
+  if (!expect) return ''
+  return Object.entries(expect)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => (k === 'matchesSource' ? 'matches source' : `${k} ${JSON.stringify(v)}`))
+    .join(', ')
+}
+
+export function renderMarkdown(r: DrillRecord): string {
+  const out: string[] = []
+  out.push(`# DR drill ${r.id}: ${STATUS_TEXT[r.status]}`, '')
+  out.push(
+    mdTable(
+      ['', ''],
+      [
+        ['Project / environment', `${r.project} / ${r.environment}`],
+        ['Started', r.startedAt],
+        ['Ended', `${r.endedAt} (${formatDuration(r.durationMs)})`],
+        ['Ran by', r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`],
+        ['Tool', `${r.tool.name} ${r.tool.version} (Node ${r.tool.node})`],
+        ['Configuration', `${r.config.file} sha256:${r.config.sha256}`],
+        ['Scope', [r.filters.tiers.length ? `tiers ${r.filters.tiers.join(', ')}` : '', r.filters.services.length ? `services ${r.filters.services.join(', ')}` : '', r.filters.datastores.length ? `datastores ${r.filters.datastores.join(', ')}` : ''].filter(Boolean).join('; ') || 'everything configured'],
+        ['Exit', r.exit],
+      ],
+    ),
+  )
+  out.push('## Targets against actuals', '')
+  out.push(
+    mdTable(
+      ['service', 'tier', 'RTO target', 'RTO actual', 'RTO', 'RPO target', 'RPO actual', 'RPO', 'result'],
+      r.services.map((s) => [s.service, s.tier, s.rto.target, actual(s.rto), MEASURE_TEXT[s.rto.status], s.rpo.target, actual(s.rpo), MEASURE_TEXT[s.rpo.status], s.status === 'passed' ? 'pass' : 'FAIL']),
+    ),
+  )
+  out.push('## Datastores', '')
+  for (const d of r.datastores) out.push(...datastoreMarkdown(r, d))
+  if (r.datastores.length === 0) out.push('_none selected_', '')
+  out.push('## Recoverability', '')
+  out.push(mdTable(['service', 'check', 'subject', 'result', 'detail'], r.recoverability.map((c) => [c.service, c.kind, c.subject, c.status, c.detail])))
+  out.push('## Timeline', '')
+  out.push(mdTable(['scope', 'step', 'start', 'end', 'took', 'status', 'detail'], r.steps.map((s) => [s.scope, s.title, offset(r, s.startedAt), offset(r, s.endedAt), s.durationMs === undefined ? '–' : formatDuration(s.durationMs), s.status, s.detail ?? ''])))
+  out.push(`Times are from the drill's start, ${r.startedAt}.`, '')
+  out.push('## Cleanup', '')
+  out.push(mdTable(['what', 'resource', 'action', 'result', 'detail', 'at'], r.cleanup.map((c) => [c.kind, c.resource, c.action, c.status, c.detail ?? '', c.at])))
+  if (r.warnings.length > 0) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${md(w)}`), '')
+  return `${out.join('\n')}\n`
+}
+
+function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
+  const out = [`### ${d.name} (${d.provider}, ${d.tier}${d.service ? `, service ${d.service}` : ''}): ${d.status}`, '']
+  out.push(`Restored from ${md(d.source)} into ${md(d.target)}.`, '')
+  if (d.error) out.push(`**Error** (${d.error.code}): ${md(d.error.message)}`, '')
+  out.push(
+    mdTable(
+      ['', 'target', 'actual', 'result', 'how'],
+      [
+        ['RTO', d.rto.target, actual(d.rto), MEASURE_TEXT[d.rto.status], d.rto.detail],
+        ['RPO', d.rpo.target, actual(d.rpo), MEASURE_TEXT[d.rpo.status], `${d.rpo.detail}${d.rpo.source ? ` (from ${d.rpo.source})` : ''}`],
+      ],
+    ),
+  )
+  out.push('Validations:', '')
+  out.push(mdTable(['name', 'query', 'expect', 'value', 'source value', 'result'], d.validations.map((v) => [v.name, v.query, expectText(v.expect as Record<string, unknown>), v.value ?? 'NULL', v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'), `${v.passed ? 'pass' : 'FAIL'}: ${v.message}`])))
+  out.push('Evidence:', '')
+  out.push(...Object.entries(d.evidence).map(([k, v]) => `- ${k}: \`${evidenceText(v).replaceAll('`', "'")}\``), '')
+  void r
+  return out
+}
+
+const STEP_TONE: Record<StepStatus, Tone> = {ok: 'good', failed: 'bad', warning: 'warn', skipped: 'muted', interrupted: 'neutral'}
+const STATUS_TONE: Record<DrillRecord['status'], Tone> = {passed: 'good', 'target-missed': 'bad', 'validation-failed': 'bad', error: 'bad', interrupted: 'warn'}
+const MEASURE_TONE: Record<Measurement['status'], Tone> = {pass: 'good', fail: 'bad', 'not-measured': 'warn', 'not-applicable': 'muted'}
+
+function measureBadge(m: Measurement): Html {
+  return badge(MEASURE_TEXT[m.status], MEASURE_TONE[m.status])
+}
+
+/** Lanes of the timeline: one per datastore (and the recoverability checks), a span per step, a marker where the copy was validated. */
+export function timelineLanes(r: DrillRecord): TimelineLane[] {
+  const scopes = [...new Set(r.steps.map((s) => s.scope))]
+  return scopes.map((scope) => {
+    const steps = r.steps.filter((s) => s.scope === scope)
+    const d = r.datastores.find((x) => x.name === scope)
+    return {
+      label: d ? `${scope} (RTO ${d.rto.target})` : scope,
+      spans: steps.map((s: DrillStep) => ({start: Date.parse(s.startedAt), end: Date.parse(s.endedAt ?? r.endedAt), label: s.name, tone: STEP_TONE[s.status]})),
+      markers: d?.validatedAt ? [{at: Date.parse(d.validatedAt), label: `validated, RTO ${actual(d.rto)}`, tone: d.rto.status === 'pass' ? 'good' : 'bad'}] : [],
+    }
+  })
+}
+
+export function renderHtml(r: DrillRecord): string {
+  const start = Date.parse(r.startedAt)
+  const rtoWorst = Math.max(0, ...r.datastores.map((d) => d.rto.actualMs ?? 0))
+  const rpoWorst = Math.max(0, ...r.datastores.map((d) => d.rpo.actualMs ?? 0))
+  const failedValidations = r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0)
+  const failedChecks = r.recoverability.filter((c) => c.status === 'fail').length
+  const sections: ReportSection[] = [
+    {
+      title: 'Targets against actuals',
+      intro: 'RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the drill\'s start.',
+      body: [
+        kpis([
+          {label: 'Result', value: STATUS_TEXT[r.status], tone: STATUS_TONE[r.status], hint: `exit ${r.exit}`},
+          {label: 'Longest RTO', value: formatDuration(rtoWorst), tone: r.datastores.some((d) => d.rto.status === 'fail') ? 'bad' : 'good'},
+          {label: 'Largest RPO', value: formatDuration(rpoWorst), tone: r.datastores.some((d) => d.rpo.status === 'fail') ? 'bad' : 'good'},
+          {label: 'Failed validations', value: String(failedValidations + failedChecks), tone: failedValidations + failedChecks > 0 ? 'bad' : 'good'},
+        ]),
+        table(r.services, [
+          {header: 'Service', value: (s) => s.service},
+          {header: 'Tier', value: (s) => s.tier},
+          {header: 'RTO target', value: (s) => s.rto.target, numeric: true},
+          {header: 'RTO actual', value: (s) => actual(s.rto), numeric: true},
+          {header: 'RTO', value: (s) => measureBadge(s.rto)},
+          {header: 'RPO target', value: (s) => s.rpo.target, numeric: true},
+          {header: 'RPO actual', value: (s) => actual(s.rpo), numeric: true},
+          {header: 'RPO', value: (s) => measureBadge(s.rpo)},
+          {header: 'Result', value: (s) => badge(s.status === 'passed' ? 'pass' : 'FAIL', s.status === 'passed' ? 'good' : 'bad')},
+        ]),
+      ],
+    },
+    {
+      title: 'Timeline',
+      intro: `Each step of the drill, from its start at ${r.startedAt}.`,
+      body: r.steps.length
+        ? [
+            timeline({
+              lanes: timelineLanes(r),
+              start,
+              end: Math.max(Date.parse(r.endedAt), start + 1),
+              xFormat: (ms) => `+${formatDuration(ms - start)}`,
+              legend: [
+                {label: 'step done', tone: 'good'},
+                {label: 'warning', tone: 'warn'},
+                {label: 'failed', tone: 'bad'},
+                {label: 'interrupted', tone: 'neutral'},
+              ],
+            }),
+            table(r.steps, [
+              {header: 'Scope', value: (s) => s.scope},
+              {header: 'Step', value: (s) => s.title},
+              {header: 'Start', value: (s) => offset(r, s.startedAt), numeric: true},
+              {header: 'End', value: (s) => offset(r, s.endedAt), numeric: true},
+              {header: 'Took', value: (s) => (s.durationMs === undefined ? '–' : formatDuration(s.durationMs)), numeric: true},
+              {header: 'Status', value: (s) => badge(s.status, STEP_TONE[s.status])},
+              {header: 'Detail', value: (s) => s.detail ?? ''},
+            ]),
+          ]
+        : note('No step ran.', 'warn'),
+    },
+    ...r.datastores.map((d) => datastoreSection(d)),
+    {
+      title: 'Recoverability',
+      intro: 'Deployed images pullable by digest, referenced Secrets and ConfigMaps present, topic and search-index definitions kept as code.',
+      body: r.recoverability.length
+        ? table(r.recoverability, [
+            {header: 'Service', value: (c) => c.service},
+            {header: 'Check', value: (c) => c.kind},
+            {header: 'Subject', value: (c) => html`<code>${c.subject}</code>`},
+            {header: 'Result', value: (c) => badge(c.status, c.status === 'pass' ? 'good' : c.status === 'fail' ? 'bad' : c.status === 'warn' ? 'warn' : 'muted')},
+            {header: 'Detail', value: (c) => c.detail},
+          ])
+        : note('No recoverability checks ran.', 'muted'),
+    },
+    {
+      title: 'Cleanup',
+      intro: 'Everything the drill created, and what became of it.',
+      body: r.cleanup.length
+        ? table(r.cleanup, [
+            {header: 'What', value: (c) => c.kind},
+            {header: 'Resource', value: (c) => html`<code>${c.resource}</code>`},
+            {header: 'Action', value: (c) => c.action},
+            {header: 'Result', value: (c) => badge(c.status, c.status === 'removed' || c.status === 'absent' ? 'good' : c.status === 'manual' ? 'warn' : 'bad')},
+            {header: 'Detail', value: (c) => c.detail ?? ''},
+            {header: 'At', value: (c) => offset(r, c.at), numeric: true},
+          ])
+        : note('The drill created nothing.', 'muted'),
+    },
+  ]
+  if (r.warnings.length > 0) sections.push({title: 'Warnings', body: r.warnings.map((w) => note(w, 'warn'))})
+  return renderPage({
+    title: `DR drill ${r.id}: ${STATUS_TEXT[r.status]}`,
+    subtitle: `${r.project} / ${r.environment}: ${r.datastores.length} datastore(s), ${r.services.length} service(s)`,
+    meta: [
+      {label: 'Started', value: r.startedAt},
+      {label: 'Took', value: formatDuration(r.durationMs)},
+      {label: 'Ran by', value: r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`},
+      {label: 'Tool', value: `${r.tool.name} ${r.tool.version}, Node ${r.tool.node}`},
+      {label: 'Config sha256', value: r.config.sha256.slice(0, 16)},
+    ],
+    sections,
+    footer: `retailops dr drill ${r.id}. Configuration ${r.config.file} (sha256 ${r.config.sha256}). The record is drill.json beside this file.`,
+  })
+}
+
+function datastoreSection(d: DatastoreDrillResult): ReportSection {
+  const tone: Tone = d.status === 'passed' ? 'good' : d.status === 'interrupted' ? 'warn' : 'bad'
+  return {
+    title: `Datastore ${d.name}`,
+    intro: `${d.provider}, tier ${d.tier}${d.service ? `, service ${d.service}` : ''}: restored from ${d.source} into ${d.target}.`,
+    body: [
+      html`<p>${badge(d.status, tone)}${d.error ? html` <b>${d.error.code}</b>: ${d.error.message}` : ''}</p>`,
+      table(
+        [
+          {k: 'RTO', m: d.rto, how: d.rto.detail},
+          {k: 'RPO', m: d.rpo, how: `${d.rpo.detail}${d.rpo.source ? ` (from ${d.rpo.source})` : ''}`},
+        ],
+        [
+          {header: '', value: (x) => x.k},
+          {header: 'Target', value: (x) => x.m.target, numeric: true},
+          {header: 'Actual', value: (x) => actual(x.m), numeric: true},
+          {header: 'Result', value: (x) => measureBadge(x.m)},
+          {header: 'How', value: (x) => x.how},
+        ],
+      ),
+      d.validations.length
+        ? table(d.validations, [
+            {header: 'Validation', value: (v) => v.name},
+            {header: 'Query', value: (v) => html`<code>${v.query}</code>`},
+            {header: 'Expect', value: (v) => expectText(v.expect as Record<string, unknown>)},
+            {header: 'Value', value: (v) => v.value ?? 'NULL'},
+            {header: 'Source', value: (v) => (v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'))},
+            {header: 'Result', value: (v) => html`${badge(v.passed ? 'pass' : 'FAIL', v.passed ? 'good' : 'bad')} ${v.message}`},
+          ])
+        : note('No validation ran.', 'warn'),
+      table(Object.entries(d.evidence), [
+        {header: 'Evidence', value: ([k]) => k},
+        {header: 'Value', value: ([, v]) => html`<code>${evidenceText(v)}</code>`},
+      ]),
+    ],
+  }
+}

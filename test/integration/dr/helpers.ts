@@ -1,0 +1,81 @@
+import {randomBytes} from 'node:crypto'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa, type ResultPromise} from 'execa'
+import pg from 'pg'
+
+import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
+
+export const dev = fileURLToPath(new URL('../../../bin/dev.js', import.meta.url))
+
+export function sandboxUrl(): string {
+  const url = process.env.RETAILOPS_POSTGRES_URL ?? process.env.DATABASE_URL
+  if (!url) throw new Error('The sandbox environment is not loaded: eval "$(bash scripts/sandbox.sh env)"')
+  return url
+}
+
+export function dbUrl(database: string): string {
+  const u = new URL(sandboxUrl())
+  u.pathname = `/${database}`
+  return u.toString()
+}
+
+export async function query<T extends pg.QueryResultRow = Record<string, unknown>>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({connectionString: dbUrl(database)})
+  await client.connect()
+  try {
+    return (await client.query<T>(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+export function random(): string {
+  return randomBytes(3).toString('hex')
+}
+
+/** A source database with an orders table: `rows` orders, the newest `newestAgoSec` seconds old. */
+export async function createSourceDb(name: string, rows: number, newestAgoSec: number): Promise<void> {
+  await query('postgres', `CREATE DATABASE ${name}`)
+  await query(
+    name,
+    `CREATE TABLE orders (id bigserial PRIMARY KEY, customer text NOT NULL, total numeric(10,2) NOT NULL, created_at timestamptz NOT NULL);
+     INSERT INTO orders (customer, total, created_at)
+       SELECT 'c' || g, (g % 997) + 0.99, now() - make_interval(secs => ${newestAgoSec} + ($1::int - g))
+       FROM generate_series(1, $1::int) g;`.replaceAll('$1', String(rows)),
+  )
+}
+
+export async function dropDb(name: string): Promise<void> {
+  await query('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+}
+
+export async function drillDatabases(): Promise<string[]> {
+  return (await query<{datname: string}>('postgres', "select datname from pg_database where datname like 'retailops\\_drill\\_%'")).map((r) => r.datname)
+}
+
+export async function sourceFingerprint(name: string): Promise<{count: string; sum: string; tables: string}> {
+  const [row] = await query<{count: string; sum: string; tables: string}>(
+    name,
+    "select (select count(*) from orders)::text as count, (select md5(string_agg(id || ':' || total || ':' || created_at, ',' order by id)) from orders) as sum, (select string_agg(table_name, ',' order by table_name) from information_schema.tables where table_schema = 'public') as tables",
+  )
+  return row
+}
+
+export function writeProject(yaml: string): {dir: string; file: string} {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 't-dr-'))
+  const file = path.join(dir, 'retailops.yaml')
+  writeFileSync(file, yaml)
+  return {dir, file}
+}
+
+export async function loadProject(file: string): Promise<LoadedConfig> {
+  return loadConfig(file)
+}
+
+export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): ResultPromise<{reject: false; cwd: string; env: Record<string, string>; stdin: 'ignore'; forceKillAfterDelay: false}> {
+  return execa(process.execPath, [dev, ...args], {reject: false, cwd: options.cwd, env: {CI: 'true', ...options.env}, stdin: 'ignore', forceKillAfterDelay: false})
+}

@@ -1,0 +1,207 @@
+import {
+  BackupClient,
+  DescribeRestoreJobCommand,
+  GetRecoveryPointRestoreMetadataCommand,
+  ListRecoveryPointsByBackupVaultCommand,
+  PutRestoreValidationResultCommand,
+  StartRestoreJobCommand,
+} from '@aws-sdk/client-backup'
+import {mockClient} from 'aws-sdk-client-mock'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {buildRestoreMetadata, cleanupCommand, createAwsBackupProvider, idempotencyToken, newestCompleted} from '../../../src/dr/providers/aws-backup.js'
+import type {DrillContext} from '../../../src/dr/providers/types.js'
+import {CleanupStack, StepRecorder} from '../../../src/dr/recorder.js'
+import {RecordingOutput} from '../../../src/ui/output.js'
+import {environment, project} from './fixtures.js'
+
+const backup = mockClient(BackupClient)
+const provider = createAwsBackupProvider({pollMs: 2, maxPollMs: 5})
+const DRILL = '20260509-120301-7f3a'
+const RDS = 'arn:aws:rds:eu-west-1:123456789012:db:payments'
+const start = Date.parse('2026-05-09T12:03:01Z')
+const point = (n: number, status = 'COMPLETED', ageMin = n) => ({
+  RecoveryPointArn: `arn:aws:rds:eu-west-1:123456789012:snapshot:awsbackup:job-${n}`,
+  ResourceArn: RDS,
+  ResourceType: 'RDS',
+  Status: status as 'COMPLETED',
+  CreationDate: new Date(start - ageMin * 60_000),
+  BackupSizeInBytes: 1024,
+})
+
+function context(overrides: Partial<DrillContext> = {}) {
+  const p = project()
+  const out = new RecordingOutput()
+  const ctx: DrillContext = {
+    drillId: DRILL,
+    project: p,
+    environment,
+    env: {},
+    drillStartMs: start,
+    clock: Date.now,
+    signal: new AbortController().signal,
+    out,
+    steps: new StepRecorder(out),
+    cleanup: new CleanupStack(out),
+    recordDir: p.dir,
+    ...overrides,
+  }
+  const ds = p.config.datastores.find((d) => d.name === 'payments-rds')!
+  return {ctx, ds, out, plan: provider.plan(ds, ctx)}
+}
+
+/** The NextToken each list call was made with (the paginator reuses one input object, so calls() cannot tell). */
+let tokens: (string | undefined)[] = []
+
+function happyPath() {
+  tokens = []
+  const pages = [
+    {RecoveryPoints: [point(30), point(5, 'PARTIAL', 1)], NextToken: 'page-2'},
+    {RecoveryPoints: [point(3), point(90, 'EXPIRED')], NextToken: 'page-3'},
+    {RecoveryPoints: [point(60)]},
+  ]
+  backup.on(ListRecoveryPointsByBackupVaultCommand).callsFake((input: {NextToken?: string}) => {
+    tokens.push(input.NextToken)
+    return pages[tokens.length - 1]
+  })
+  backup.on(GetRecoveryPointRestoreMetadataCommand).resolves({RestoreMetadata: {DBInstanceIdentifier: 'payments', DBInstanceClass: 'db.t3.micro', MultiAZ: 'true'}, ResourceType: 'RDS'})
+  backup.on(StartRestoreJobCommand).resolves({RestoreJobId: 'job-42'})
+}
+
+beforeEach(() => backup.reset())
+afterEach(() => backup.reset())
+
+describe('aws-backup provider (aws-sdk-client-mock)', () => {
+  it('reads every page, restores the newest COMPLETED point under a drill name, and reports the validation', async () => {
+    happyPath()
+    backup
+      .on(DescribeRestoreJobCommand)
+      .resolvesOnce({RestoreJobId: 'job-42', Status: 'PENDING'})
+      .resolvesOnce({RestoreJobId: 'job-42', Status: 'RUNNING', PercentDone: '40%'})
+      .resolves({
+        RestoreJobId: 'job-42',
+        Status: 'COMPLETED',
+        CreatedResourceArn: 'arn:aws:rds:eu-west-1:123456789012:db:retailops-drill-20260509-120301-7f3a-payments-rds',
+        CreationDate: new Date(start),
+        CompletionDate: new Date(start + 25 * 60_000),
+        RecoveryPointCreationDate: new Date(start - 3 * 60_000),
+      })
+    backup.on(PutRestoreValidationResultCommand).resolves({})
+    const {ctx, ds, plan} = context()
+    const result = await provider.run(ds, plan, ctx)
+
+    expect(tokens).toEqual([undefined, 'page-2', 'page-3'])
+    expect(backup.commandCalls(ListRecoveryPointsByBackupVaultCommand)[0].args[0].input).toMatchObject({BackupVaultName: 'prod-vault', ByResourceArn: RDS})
+    const startInput = backup.commandCalls(StartRestoreJobCommand)[0].args[0].input
+    expect(startInput).toMatchObject({
+      RecoveryPointArn: point(3).RecoveryPointArn,
+      IamRoleArn: 'arn:aws:iam::123456789012:role/restore',
+      ResourceType: 'RDS',
+      IdempotencyToken: idempotencyToken(DRILL, RDS, point(3).RecoveryPointArn),
+      Metadata: {DBInstanceIdentifier: 'retailops-drill-20260509-120301-7f3a-payments-rds', DBInstanceClass: 'db.t3.micro', MultiAZ: 'true'},
+    })
+    expect(backup.commandCalls(DescribeRestoreJobCommand)).toHaveLength(3)
+    expect(backup.commandCalls(PutRestoreValidationResultCommand)[0].args[0].input).toMatchObject({RestoreJobId: 'job-42', ValidationStatus: 'SUCCESSFUL'})
+    expect(result.recoveryPoint?.toISOString()).toBe(new Date(start - 3 * 60_000).toISOString())
+    expect(result.validations.every((v) => v.passed)).toBe(true)
+    expect(result.evidence).toMatchObject({restoreJobId: 'job-42', restoreJobDurationMs: 25 * 60_000, recoveryPointsListed: 5, pages: 3, validationReported: true})
+
+    const cleanup = await ctx.cleanup.runAll()
+    expect(cleanup).toMatchObject([{status: 'manual', detail: 'run: aws rds delete-db-instance --db-instance-identifier retailops-drill-20260509-120301-7f3a-payments-rds --skip-final-snapshot --delete-automated-backups --region eu-west-1'}])
+  })
+
+  it('treats a FAILED job as a failed restore and still cleans up', async () => {
+    happyPath()
+    backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-42', Status: 'FAILED', StatusMessage: 'subnet group not found'})
+    const {ctx, ds, plan} = context()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'DR_VALIDATION_FAILED', message: 'Restore job job-42 ended FAILED: subnet group not found.'})
+    expect(await ctx.cleanup.runAll()).toMatchObject([{status: 'absent', detail: 'restore job job-42 FAILED without creating a resource'}])
+  })
+
+  it('treats an ABORTED job the same way', async () => {
+    happyPath()
+    backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-42', Status: 'ABORTED'})
+    const {ctx, ds, plan} = context()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'DR_VALIDATION_FAILED', message: expect.stringMatching(/ended ABORTED/)})
+  })
+
+  it('gives up at the timeout and leaves a manual cleanup step for the running job', async () => {
+    happyPath()
+    backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-42', Status: 'RUNNING'})
+    const {ctx, ds, plan} = context()
+    const t0 = Date.now()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'DR_VALIDATION_FAILED', message: expect.stringMatching(/did not finish within 1s \(last status RUNNING\)/)})
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(await ctx.cleanup.runAll()).toMatchObject([{status: 'manual', detail: expect.stringMatching(/restore job job-42 was still RUNNING/)}])
+  })
+
+  it('backs off on throttling and carries on polling', async () => {
+    happyPath()
+    // What the SDK throws once its own retries are spent: AWS's ThrottlingException error code.
+    const throttle = Object.assign(new Error('Rate exceeded'), {name: 'ThrottlingException', $fault: 'client', $metadata: {httpStatusCode: 400}})
+    backup
+      .on(DescribeRestoreJobCommand)
+      .rejectsOnce(throttle)
+      .rejectsOnce(throttle)
+      .resolves({RestoreJobId: 'job-42', Status: 'COMPLETED', CreatedResourceArn: 'arn:aws:rds:eu-west-1:1:db:x'})
+    backup.on(PutRestoreValidationResultCommand).resolves({})
+    const {ctx, ds, plan} = context()
+    const result = await provider.run(ds, plan, ctx)
+    expect(result.evidence.throttled).toBe(2)
+    expect(backup.commandCalls(DescribeRestoreJobCommand)).toHaveLength(3)
+  })
+
+  it('warns, and does not fail, when AWS rejects the validation result', async () => {
+    happyPath()
+    backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-42', Status: 'COMPLETED', CreatedResourceArn: 'arn:aws:rds:eu-west-1:1:db:x'})
+    backup.on(PutRestoreValidationResultCommand).rejects(Object.assign(new Error('on-demand restore jobs cannot be validated'), {name: 'InvalidRequestException'}))
+    const {ctx, ds, plan, out} = context()
+    const result = await provider.run(ds, plan, ctx)
+    expect(result.validations.every((v) => v.passed)).toBe(true)
+    expect(result.evidence.validationReported).toBe(false)
+    expect(out.warnings.join('\n')).toMatch(/did not accept the validation result \(InvalidRequestException/)
+  })
+
+  it('fails when the vault holds no COMPLETED point', async () => {
+    backup.on(ListRecoveryPointsByBackupVaultCommand).resolves({RecoveryPoints: [point(1, 'PARTIAL'), point(2, 'EXPIRED')]})
+    const {ctx, ds, plan} = context()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'DR_VALIDATION_FAILED', message: expect.stringMatching(/no COMPLETED recovery point .*\(2 listed\)/)})
+    expect(backup.commandCalls(StartRestoreJobCommand)).toHaveLength(0)
+  })
+
+  it('maps refused credentials to PERMISSION', async () => {
+    backup.on(ListRecoveryPointsByBackupVaultCommand).rejects(Object.assign(new Error('not authorized'), {name: 'AccessDeniedException', $metadata: {httpStatusCode: 403}}))
+    const {ctx, ds, plan} = context()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'PERMISSION'})
+  })
+
+  it('stops polling at once when interrupted', async () => {
+    happyPath()
+    const controller = new AbortController()
+    backup.on(DescribeRestoreJobCommand).callsFake(async () => {
+      controller.abort()
+      return {RestoreJobId: 'job-42', Status: 'RUNNING'}
+    })
+    const {ctx, ds, plan} = context({signal: controller.signal})
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({code: 'ABORT_ERR'})
+    expect(await ctx.cleanup.runAll()).toMatchObject([{status: 'manual'}])
+  })
+})
+
+describe('aws-backup helpers', () => {
+  it('picks the newest COMPLETED point', () => {
+    expect(newestCompleted([point(10), point(2, 'PARTIAL'), point(5), point(1, 'CREATING')])?.RecoveryPointArn).toBe(point(5).RecoveryPointArn)
+    expect(newestCompleted([])).toBeUndefined()
+  })
+  it('merges restore metadata: overrides win case-insensitively, the drill name unless overridden', () => {
+    expect(buildRestoreMetadata('DynamoDB', {targetTableName: 'carts', encryptionType: 'Default'}, {EncryptionType: 'KMS'}, 'drill-x')).toEqual({targetTableName: 'drill-x', EncryptionType: 'KMS'})
+    expect(buildRestoreMetadata('RDS', {DBInstanceIdentifier: 'p'}, {dbinstanceidentifier: 'mine'}, 'drill-x')).toEqual({dbinstanceidentifier: 'mine'})
+    expect(buildRestoreMetadata('S3', {}, {}, 'drill-x')).toEqual({DestinationBucketName: 'drill-x', NewBucket: 'true'})
+  })
+  it('names the exact cleanup command per resource type', () => {
+    expect(cleanupCommand('arn:aws:dynamodb:eu-west-1:1:table/drill-x')).toBe('aws dynamodb delete-table --table-name drill-x --region eu-west-1')
+    expect(cleanupCommand('arn:aws:ec2:eu-west-1:1:volume/vol-1')).toBe('aws ec2 delete-volume --volume-id vol-1 --region eu-west-1')
+    expect(cleanupCommand('arn:aws:s3:::drill-x')).toBe('aws s3 rb s3://drill-x --force')
+    expect(cleanupCommand('arn:aws:fsx:eu-west-1:1:file-system/fs-1')).toMatch(/^delete arn:aws:fsx/)
+  })
+})
