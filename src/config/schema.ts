@@ -54,10 +54,13 @@ const scaling = z
   .strict()
   .refine((s) => s.maxReplicas >= s.minReplicas, {message: 'maxReplicas must be at least minReplicas', path: ['maxReplicas']})
 
+const sliLabels = z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name'), z.string()).optional()
+  .describe('Extra label matchers on the SLI\'s series, e.g. {namespace: shop} when one Prometheus scrapes several environments.')
+
 const sli = z.discriminatedUnion('type', [
-  z.object({type: z.literal('availability'), route: z.string().optional()}).strict()
+  z.object({type: z.literal('availability'), route: z.string().optional(), labels: sliLabels}).strict()
     .describe('Share of requests that did not answer 5xx.'),
-  z.object({type: z.literal('latency'), thresholdMs: z.number().positive(), route: z.string().optional()}).strict()
+  z.object({type: z.literal('latency'), thresholdMs: z.number().positive(), route: z.string().optional(), labels: sliLabels}).strict()
     .describe('Share of requests faster than thresholdMs (must be a histogram bucket bound).'),
   z.object({type: z.literal('ratio'), good: z.string().min(1), total: z.string().min(1)}).strict()
     .describe('A business SLI from two PromQL counters, e.g. successful checkouts over attempted ones.'),

@@ -39,10 +39,14 @@ export function expandCounter(expr: string, window: string): string {
   return `sum(rate(${expr}[${window}]))`
 }
 
+function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}): [string, string][] {
+  return [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : []), ...Object.entries(sli.labels ?? {})]
+}
+
 export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpressions {
   switch (sli.type) {
     case 'availability': {
-      const base: [string, string][] = [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : [])]
+      const base = baseMatchers(service, sli)
       const total = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers(base)}[${w}]))`
       const bad = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers([...base, ['code', '5..', '=~']])}[${w}]))`
       return {
@@ -52,7 +56,7 @@ export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpre
       }
     }
     case 'latency': {
-      const base: [string, string][] = [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : [])]
+      const base = baseMatchers(service, sli)
       const total = (w: string) => `sum(rate(${DURATION_METRIC}_count${matchers(base)}[${w}]))`
       const good = (w: string) => `sum(rate(${DURATION_METRIC}_bucket${matchers([...base, ['le', leLabel(sli.thresholdMs)]])}[${w}]))`
       return {

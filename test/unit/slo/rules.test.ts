@@ -37,6 +37,11 @@ describe('SLI expressions', () => {
     expect(e.eventRate('1h')).toBe('sum(rate(http_requests_total{service="checkout"}[1h]))')
   })
 
+  it('adds the configured label matchers (one Prometheus, several environments)', () => {
+    const e = sliExpressions('checkout', {type: 'availability', labels: {namespace: 'shop'}})
+    expect(e.eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop"}[5m]))')
+  })
+
   it('latency: requests not in the bucket at the threshold', () => {
     expect(leLabel(300)).toBe('0.3')
     expect(leLabel(1000)).toBe('1')
