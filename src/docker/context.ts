@@ -31,6 +31,8 @@ export interface ContextEntry {
   linkname?: string
   /** sha256 of the content (files only). */
   sha256?: string
+  /** inode, size, mtime, ctime when scanned (files only): keys the in-process hash cache. */
+  stamp?: string
 }
 
 export interface ScannedContext {
@@ -141,7 +143,7 @@ export async function scanContext(options: ScanOptions): Promise<ScannedContext>
           entries.push({name: childRel, type: 'symlink', mode: 0o777, size: 0, source: childAbs, linkname})
         } else if (child.isFile()) {
           const st = await lstat(childAbs)
-          entries.push({name: childRel, type: 'file', mode: st.mode & 0o7777, size: st.size, source: childAbs})
+          entries.push({name: childRel, type: 'file', mode: st.mode & 0o7777, size: st.size, source: childAbs, stamp: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`})
         }
         // Sockets, FIFOs and devices are never sent (Docker skips them too).
       }
@@ -159,11 +161,26 @@ export async function scanContext(options: ScanOptions): Promise<ScannedContext>
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
   const limit = pLimit(32)
-  await Promise.all(entries.filter((e) => e.type === 'file').map((e) => limit(async () => (e.sha256 = await hashFile(e.source)))))
+  await Promise.all(entries.filter((e) => e.type === 'file').map((e) => limit(async () => (e.sha256 = await hashFileCached(e.source, e.stamp)))))
 
   const h = createHash('sha256')
   for (const e of entries) h.update(`${e.type}\0${e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
   return {dir, dockerfile, ignoreFile: rules.file, entries, digest: h.digest('hex')}
+}
+
+/**
+ * Content hashes by file, valid while inode, size, mtime and ctime are unchanged: services that
+ * share one context (the bundled ones share services/) hash each file once per process.
+ */
+const hashCache = new Map<string, {stamp: string; sha256: Promise<string>}>()
+
+function hashFileCached(file: string, stamp?: string): Promise<string> {
+  const hit = stamp ? hashCache.get(file) : undefined
+  if (hit && hit.stamp === stamp) return hit.sha256
+  const sha256 = hashFile(file)
+  if (stamp) hashCache.set(file, {stamp, sha256})
+  sha256.catch(() => hashCache.delete(file))
+  return sha256
 }
 
 async function hashFile(file: string): Promise<string> {
