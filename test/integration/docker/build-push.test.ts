@@ -150,6 +150,22 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     await expect(resolveArtifact(project, 'broken')).rejects.toMatchObject({exit: 'NOT_FOUND'})
   })
 
+  it('builds a bundled service from services/ with its real Dockerfile and .dockerignore', async () => {
+    const services = path.resolve('services')
+    const bundled = await testProject({catalog: {context: services, dockerfile: 'catalog/Dockerfile'}}, {})
+    try {
+      const result = await buildImages({project: await bundled.project(), baseImage: BASE_IMAGE}, ctx())
+      expect(result.failed).toEqual([])
+      const id = result.services[0].imageId!
+      expect(await fileInImage(id, '/app/catalog/src/main.ts')).toBeDefined()
+      expect(await fileInImage(id, '/app/lib')).toBeDefined()
+      // services/.dockerignore keeps tests, docs and the lock file out.
+      expect(await fileInImage(id, '/app/package-lock.json')).toBeUndefined()
+    } finally {
+      await bundled.cleanup()
+    }
+  })
+
   it('an unreachable registry is UNAVAILABLE before anything is pushed, and the lock is untouched', async () => {
     const before = await readFile(path.join(p.dir, ARTIFACTS_LOCK), 'utf8')
     const yaml = await readFile(path.join(p.dir, 'retailops.yaml'), 'utf8')
