@@ -220,7 +220,7 @@ export const kubernetesProvider: DrillProvider = {
         message: `${restoredCount} of ${snapshot.length} objects restored`,
         durationMs: ctx.clock() - started,
       })
-      await ctx.steps.run(scope, 'validate', 'wait for the Deployments to become available', async () => {
+      await ctx.steps.run(scope, 'validate', 'wait for the Deployments to become available', async (step) => {
         const deadline = ctx.clock() + timeoutMs
         let last: {name: string; available: boolean; detail: string}[] = []
         for (;;) {
@@ -236,6 +236,7 @@ export const kubernetesProvider: DrillProvider = {
         if (last.some((d) => !d.available)) {
           const reasons = await podProblems(api, targetNs)
           if (reasons.length > 0) evidence.podProblems = reasons
+          step.fail(`${last.filter((d) => !d.available).map((d) => `${d.name} ${d.detail}`).join('; ')} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`)
         }
         return last
       }, (last) => `${last.filter((d) => d.available).length}/${last.length} Deployments available`)
