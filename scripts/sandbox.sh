@@ -114,16 +114,17 @@ install_packages() {
   log "installing Debian packages: ${missing[*]}"
   # Debian's packages start their services on install (dockerd, prometheus on all interfaces):
   # forbid that while installing, unless the machine already forbids it.
-  local policy=/usr/sbin/policy-rc.d own_policy=""
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; own_policy=1
-  fi
+  local policy=/usr/sbin/policy-rc.d saved="/usr/sbin/policy-rc.d.retailops-saved"
+  [ -e "$policy" ] && mv "$policy" "$saved"
+  printf '#!/bin/sh\n# retailops sandbox: no service starts during apt-get install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
   local rc=0
   {
     DEBIAN_FRONTEND=noninteractive apt-get update -q &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   } >"$STATE/apt.log" 2>&1 || rc=$?
-  [ -n "$own_policy" ] && rm -f "$policy"
+  rm -f "$policy"
+  [ -e "$saved" ] && mv "$saved" "$policy"
   [ $rc -eq 0 ] || { tail -20 "$STATE/apt.log" >&2; die "apt-get install failed (log: $STATE/apt.log)"; }
 }
 
@@ -432,7 +433,8 @@ start_kube() {
   local hash extra=()
   hash="$(write_kwokctl_config)"
   # kube-apiserver takes its advertise address from the default route; without one it fails.
-  ip route show default 2>/dev/null | grep -q . || extra=(--extra-args "kube-apiserver=advertise-address=127.0.0.1")
+  awk 'NR > 1 && $2 == "00000000" {found = 1} END {exit !found}' /proc/net/route 2>/dev/null ||
+    extra=(--extra-args "kube-apiserver=advertise-address=127.0.0.1")
   local stage_args=() s
   for s in "$HERE"/stages/*.yaml; do stage_args+=(--config "$s"); done
   if [ -d "$CLUSTER_DIR" ] && [ "$(cat "$STATE/cluster.hash" 2>/dev/null)" != "$hash" ]; then
