@@ -1,0 +1,124 @@
+import {Flags} from '@oclif/core'
+
+import {parseDuration} from '../../src/config/duration.js'
+import {type ExitCodeName, UsageError} from '../../src/errors/index.js'
+import {type PrewarmResult, runPrewarm} from '../../src/capacity/prewarm.js'
+import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../../src/capacity/render.js'
+import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+
+function duration(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
+  return ms
+}
+
+function serviceUrls(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const at = v.indexOf('=')
+    if (at <= 0 || !/^https?:\/\//.test(v.slice(at + 1))) throw new UsageError(`--service-url ${v}: expected NAME=URL, e.g. catalog=http://127.0.0.1:8081.`)
+    out[v.slice(0, at)] = v.slice(at + 1)
+  }
+  return out
+}
+
+export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
+  static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
+  static override description = [
+    'Plans the replicas each service in campaigns[].peak needs (peak × (1 + buffer) / (rpsPerPod × targetUtilization), N+1 and one per zone for revenue-critical services),',
+    'checks them against maxReplicas, the namespace ResourceQuota and the node pools\' free capacity, and prints the plan with its hourly cost (--dry-run stops there).',
+    'Then saves the current HPA values in the ConfigMap retailops-prewarm-<campaign> (before changing anything; a re-run never overwrites it), raises the HPA floors,',
+    'disables HPA scale-down, adds placeholder pods (PriorityClass -10) for the node shortfall, waits until the new replicas are Ready, and runs a k6 warm-up',
+    'with the campaign\'s traffic mix and thresholds from the SLOs. `retailops prewarm restore --campaign NAME` puts everything back.',
+    '--schedule instead creates CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
+    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY'])}`,
+  ].join(' ')
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --no-warm --raise-max',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --warm-only --service-url catalog=http://127.0.0.1:8081 --service-url cart=http://127.0.0.1:8082',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule --runner-image 127.0.0.1:5000/retailops:0.1.0',
+    '<%= config.bin %> prewarm restore --campaign black-friday',
+  ]
+  static override errorCodes: ExitCodeName[] = ['REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY']
+  static override flags = {
+    campaign: Flags.string({char: 'c', description: 'Campaign from campaigns[] in retailops.yaml.', required: true}),
+    'dry-run': Flags.boolean({description: 'Print the plan and change nothing.'}),
+    warm: Flags.boolean({description: 'Run the k6 warm-up after scaling (--no-warm to skip it).', allowNo: true, default: true}),
+    'warm-only': Flags.boolean({description: 'Only run the k6 warm-up (the capacity is already up).', exclusive: ['dry-run', 'schedule']}),
+    'raise-max': Flags.boolean({description: 'Raise an HPA\'s maxReplicas when the plan needs more (restore puts it back); without it such a plan is refused.'}),
+    'allow-below-current': Flags.boolean({description: 'Leave services whose peak fits their current capacity as they are, instead of refusing the plan.'}),
+    'node-headroom': Flags.boolean({description: 'Add placeholder pods for the node shortfall (default: campaigns[].nodeHeadroom).', allowNo: true}),
+    timeout: Flags.string({description: 'How long to wait for the new replicas to be Ready.', default: '10m'}),
+    lookback: Flags.string({description: 'How far back Prometheus is searched for the observed peak (multiplier peaks).', default: '7d'}),
+    'rate-window': Flags.string({description: 'rate() window for the observed peak.', default: '5m'}),
+    prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
+    'base-url': Flags.string({description: 'Where the warm-up reaches the services (a gateway routing all of them); default environments.<env>.baseUrl.'}),
+    'service-url': Flags.string({description: 'NAME=URL for one service (repeatable), e.g. when the services run separately.', multiple: true}),
+    'payment-token': Flags.string({description: 'Test payment token the warm-up\'s checkouts use (never a real card).', default: 'tok_prewarm_test'}),
+    'k6-script-out': Flags.string({description: 'Keep the generated k6 script in this file.'}),
+    'pool-label': Flags.string({description: 'Node label naming the pool (default: detected, e.g. retailops.dev/pool, cloud.google.com/gke-nodepool).'}),
+    'default-pool': Flags.string({description: 'Pool of services without a pool nodeSelector (default: "general" or "default", else the largest pool).'}),
+    'placeholder-image': Flags.string({description: 'Image of the headroom placeholder pods.', default: 'registry.k8s.io/pause:3.10'}),
+    schedule: Flags.boolean({description: 'Create CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.'}),
+    'runner-image': Flags.string({description: 'Image the scheduled jobs run (it must contain retailops; default <registry>/retailops:latest).'}),
+    unschedule: Flags.boolean({description: 'Delete the campaign\'s CronJobs and their ConfigMap.', exclusive: ['schedule', 'dry-run', 'warm-only']}),
+  }
+
+  async run(): Promise<PrewarmResult> {
+    const project = await this.loadProject()
+    const env = this.target(project)
+    const f = this.flags
+    const pass: string[] = []
+    if (!f.warm) pass.push('--no-warm')
+    if (f['raise-max']) pass.push('--raise-max')
+    if (f['node-headroom'] !== undefined) pass.push(f['node-headroom'] ? '--node-headroom' : '--no-node-headroom')
+    for (const key of ['timeout', 'base-url', 'pool-label', 'default-pool', 'placeholder-image', 'prometheus', 'lookback', 'payment-token'] as const) {
+      if (f[key] !== undefined && this.argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`))) pass.push(`--${key}`, String(f[key]))
+    }
+    for (const u of f['service-url'] ?? []) pass.push('--service-url', u)
+    const result = await runPrewarm(
+      {
+        project,
+        env,
+        campaign: f.campaign,
+        dryRun: f['dry-run'],
+        noWarm: !f.warm,
+        warmOnly: f['warm-only'],
+        raiseMax: f['raise-max'],
+        allowBelowCurrent: f['allow-below-current'],
+        nodeHeadroom: f['node-headroom'],
+        timeoutMs: duration('timeout', f.timeout),
+        lookbackMs: duration('lookback', f.lookback),
+        rateWindowMs: duration('rate-window', f['rate-window']),
+        prometheusUrl: f.prometheus,
+        baseUrl: f['base-url'],
+        serviceUrls: serviceUrls(f['service-url']),
+        poolLabel: f['pool-label'],
+        defaultPool: f['default-pool'],
+        placeholderImage: f['placeholder-image'],
+        paymentToken: f['payment-token'],
+        scriptOut: f['k6-script-out'],
+        schedule: f.schedule,
+        runnerImage: f['runner-image'],
+        scheduledFlags: pass,
+        unschedule: f.unschedule,
+      },
+      this.ctx,
+    )
+    if (result.plan) this.log(renderPlan(result.plan))
+    if (result.plan?.problems.length) this.setOutcome('REFUSED')
+    if (result.apply) this.log(`\n${renderApply(result.apply)}`)
+    if (result.schedule) {
+      this.log(`\n${renderSchedule(result.schedule)}`)
+    }
+    if (result.warmup) {
+      this.log(`\n${renderWarmup(result.warmup)}`)
+      if (!result.warmup.passed) this.setOutcome('WARMUP_THRESHOLD')
+    }
+    if (result.mode === 'apply' || result.mode === 'warm') this.log(`\nWhen the campaign is over: retailops prewarm restore --campaign ${result.campaign}${f.namespace ? ` --namespace ${f.namespace}` : ''}`)
+    return result
+  }
+}

@@ -1,0 +1,234 @@
+import type * as k8s from '@kubernetes/client-node'
+
+import type {RetailOpsConfig} from '../config/schema.js'
+import {type KubeClients, kubeError} from '../kubernetes/client.js'
+import type {HpaFacts, PoolFacts, QuotaFacts, WorkloadFacts} from './plan.js'
+import {poolPrice} from './pricing.js'
+import {parseQuantity, type Resources} from './quantity.js'
+
+/** Labels that name a node's pool on common platforms, tried in order when --pool-label is not given. */
+export const POOL_LABELS = [
+  'retailops.dev/pool',
+  'retailops.io/pool',
+  'node.kubernetes.io/pool',
+  'cloud.google.com/gke-nodepool',
+  'eks.amazonaws.com/nodegroup',
+  'karpenter.sh/nodepool',
+  'kubernetes.azure.com/agentpool',
+  'agentpool',
+  'pool',
+]
+export const ZONE_LABEL = 'topology.kubernetes.io/zone'
+const SPOT_LABELS: [string, RegExp][] = [
+  ['retailops.dev/capacity-type', /^spot$/i],
+  ['karpenter.sh/capacity-type', /^spot$/i],
+  ['eks.amazonaws.com/capacityType', /^spot$/i],
+  ['cloud.google.com/gke-spot', /^true$/i],
+  ['cloud.google.com/gke-preemptible', /^true$/i],
+  ['kubernetes.azure.com/scalesetpriority', /^spot$/i],
+]
+const INSTANCE_TYPE = 'node.kubernetes.io/instance-type'
+
+export interface ClusterFacts {
+  poolLabel?: string
+  defaultPool: string
+  zones: string[]
+  pools: PoolFacts[]
+}
+
+function nodeReady(node: k8s.V1Node): boolean {
+  return !node.spec?.unschedulable && (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+}
+
+/** The first known pool label every schedulable node carries (or most of them do). */
+export function detectPoolLabel(nodes: k8s.V1Node[]): string | undefined {
+  let best: {label: string; count: number} | undefined
+  for (const label of POOL_LABELS) {
+    const count = nodes.filter((n) => n.metadata?.labels?.[label]).length
+    if (count > 0 && (!best || count > best.count)) best = {label, count}
+  }
+  return best?.label
+}
+
+/** Sum of container requests, or the largest init container's if bigger, plus pod overhead. */
+export function podRequests(spec: k8s.V1PodSpec | undefined): Resources {
+  const sum = (containers: k8s.V1Container[] | undefined, key: 'requests' | 'limits') =>
+    (containers ?? []).reduce(
+      (acc, c) => {
+        const r = c.resources?.[key] ?? (key === 'requests' ? c.resources?.limits : undefined) ?? {}
+        return {cpu: acc.cpu + parseQuantity(r.cpu), memory: acc.memory + parseQuantity(r.memory)}
+      },
+      {cpu: 0, memory: 0},
+    )
+  const main = sum(spec?.containers, 'requests')
+  const init = (spec?.initContainers ?? []).map((c) => sum([c], 'requests'))
+  const overhead = spec?.overhead ?? {}
+  return {
+    cpu: Math.max(main.cpu, ...init.map((i) => i.cpu)) + parseQuantity(overhead.cpu),
+    memory: Math.max(main.memory, ...init.map((i) => i.memory)) + parseQuantity(overhead.memory),
+  }
+}
+
+export function podLimits(spec: k8s.V1PodSpec | undefined): Resources {
+  return (spec?.containers ?? []).reduce(
+    (acc, c) => ({cpu: acc.cpu + parseQuantity(c.resources?.limits?.cpu), memory: acc.memory + parseQuantity(c.resources?.limits?.memory)}),
+    {cpu: 0, memory: 0},
+  )
+}
+
+/** The pool a pod template lands on: its nodeSelector, a required node-affinity term on the pool label, or the default. */
+export function poolOf(spec: k8s.V1PodSpec | undefined, poolLabel: string | undefined, defaultPool: string): Pick<WorkloadFacts, 'pool' | 'poolSource'> {
+  if (poolLabel) {
+    const selected = spec?.nodeSelector?.[poolLabel]
+    if (selected) return {pool: selected, poolSource: 'nodeSelector'}
+    const terms = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []
+    for (const term of terms) {
+      const expr = (term.matchExpressions ?? []).find((e) => e.key === poolLabel && e.operator === 'In' && e.values?.length)
+      if (expr) return {pool: expr.values![0], poolSource: 'affinity'}
+    }
+  }
+  return {pool: defaultPool, poolSource: 'default'}
+}
+
+export interface NodeInventoryOptions {
+  poolLabel?: string
+  defaultPool?: string
+  prices: RetailOpsConfig['prices']
+}
+
+/** Nodes by pool (allocatable minus the requests of pods bound to them) and the zones they span. */
+export async function nodeInventory(k: KubeClients, options: NodeInventoryOptions): Promise<ClusterFacts> {
+  let nodes: k8s.V1Node[]
+  let pods: k8s.V1Pod[]
+  try {
+    nodes = (await k.core.listNode()).items
+    pods = (await k.core.listPodForAllNamespaces({fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed'})).items
+  } catch (error) {
+    throw kubeError(error, 'listing nodes and pods', k.server)
+  }
+  return summariseNodes(nodes, pods, options)
+}
+
+export function summariseNodes(nodes: k8s.V1Node[], pods: k8s.V1Pod[], options: NodeInventoryOptions): ClusterFacts {
+  const ready = nodes.filter(nodeReady)
+  const poolLabel = options.poolLabel ?? detectPoolLabel(ready)
+  const poolOfNode = (n: k8s.V1Node) => (poolLabel && n.metadata?.labels?.[poolLabel]) || 'default'
+  const byPool = new Map<string, k8s.V1Node[]>()
+  for (const n of ready) byPool.set(poolOfNode(n), [...(byPool.get(poolOfNode(n)) ?? []), n])
+  const nodePool = new Map(ready.map((n) => [n.metadata!.name!, poolOfNode(n)]))
+  const requested = new Map<string, Resources & {pods: number}>()
+  for (const pod of pods) {
+    const pool = pod.spec?.nodeName ? nodePool.get(pod.spec.nodeName) : undefined
+    if (!pool) continue
+    const r = podRequests(pod.spec)
+    const acc = requested.get(pool) ?? {cpu: 0, memory: 0, pods: 0}
+    requested.set(pool, {cpu: acc.cpu + r.cpu, memory: acc.memory + r.memory, pods: acc.pods + 1})
+  }
+  const pools: PoolFacts[] = [...byPool.entries()].map(([name, members]) => {
+    const alloc = members.map((n) => ({
+      cpu: parseQuantity(n.status?.allocatable?.cpu),
+      memory: parseQuantity(n.status?.allocatable?.memory),
+      pods: parseQuantity(n.status?.allocatable?.pods),
+    }))
+    const types = members.map((n) => n.metadata?.labels?.[INSTANCE_TYPE]).filter((t): t is string => Boolean(t))
+    const instanceType = mostCommon(types)
+    const spot = /spot|preemptible/i.test(name) || members.some((n) => SPOT_LABELS.some(([l, re]) => re.test(n.metadata?.labels?.[l] ?? '')))
+    return {
+      name,
+      nodes: members.length,
+      allocatable: alloc.reduce((a, b) => ({cpu: a.cpu + b.cpu, memory: a.memory + b.memory, pods: a.pods + b.pods}), {cpu: 0, memory: 0, pods: 0}),
+      requested: requested.get(name) ?? {cpu: 0, memory: 0, pods: 0},
+      nodeSize: alloc.reduce((a, b) => ({cpu: Math.max(a.cpu, b.cpu), memory: Math.max(a.memory, b.memory), pods: Math.max(a.pods, b.pods)}), {cpu: 0, memory: 0, pods: 0}),
+      price: poolPrice(options.prices, {pool: name, instanceType, spot}),
+    }
+  })
+  pools.sort((a, b) => a.name.localeCompare(b.name))
+  const zones = [...new Set(ready.map((n) => n.metadata?.labels?.[ZONE_LABEL]).filter((z): z is string => Boolean(z)))].sort()
+  const defaultPool =
+    options.defaultPool ??
+    pools.find((p) => p.name === 'general' || p.name === 'default')?.name ??
+    [...pools].sort((a, b) => b.nodes - a.nodes)[0]?.name ??
+    'default'
+  return {poolLabel, defaultPool, zones, pools}
+}
+
+function mostCommon(values: string[]): string | undefined {
+  const counts = new Map<string, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0]
+}
+
+export interface ServiceWorkloads {
+  deployment?: k8s.V1Deployment
+  hpa?: k8s.V2HorizontalPodAutoscaler
+}
+
+/**
+ * Each service's Deployment (label app.kubernetes.io/name=<service>, else named <service> or
+ * <project>-<service>) and the HPA whose scaleTargetRef points at it.
+ */
+export async function findWorkloads(k: KubeClients, namespace: string, project: string, services: string[]): Promise<Map<string, ServiceWorkloads>> {
+  let deployments: k8s.V1Deployment[]
+  let hpas: k8s.V2HorizontalPodAutoscaler[]
+  try {
+    deployments = (await k.apps.listNamespacedDeployment({namespace})).items
+    hpas = (await k.autoscaling.listNamespacedHorizontalPodAutoscaler({namespace})).items
+  } catch (error) {
+    throw kubeError(error, `listing Deployments and HPAs in ${namespace}`, k.server)
+  }
+  const found = new Map<string, ServiceWorkloads>()
+  for (const service of services) {
+    const candidates = deployments.filter((d) => !d.metadata?.labels?.['retailops.io/headroom'])
+    const deployment =
+      candidates.find((d) => d.metadata?.labels?.['app.kubernetes.io/name'] === service && !d.metadata?.labels?.['retailops.io/track']) ??
+      candidates.find((d) => d.metadata?.name === service) ??
+      candidates.find((d) => d.metadata?.name === `${project}-${service}`)
+    const hpa = deployment
+      ? hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === deployment.metadata?.name)
+      : undefined
+    found.set(service, {deployment, hpa})
+  }
+  return found
+}
+
+export function workloadFacts(d: k8s.V1Deployment, poolLabel: string | undefined, defaultPool: string): WorkloadFacts {
+  const spec = d.spec?.template?.spec
+  return {
+    name: d.metadata!.name!,
+    replicas: d.spec?.replicas ?? 1,
+    readyReplicas: d.status?.readyReplicas ?? 0,
+    requests: podRequests(spec),
+    limits: podLimits(spec),
+    tolerations: spec?.tolerations ?? [],
+    ...poolOf(spec, poolLabel, defaultPool),
+  }
+}
+
+export function hpaFacts(h: k8s.V2HorizontalPodAutoscaler): HpaFacts {
+  return {name: h.metadata!.name!, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec!.maxReplicas}
+}
+
+export async function namespaceQuotas(k: KubeClients, namespace: string): Promise<QuotaFacts[]> {
+  try {
+    const list = await k.core.listNamespacedResourceQuota({namespace})
+    return list.items.map((q) => ({
+      name: q.metadata!.name!,
+      hard: numbers(q.status?.hard ?? q.spec?.hard ?? {}),
+      used: numbers(q.status?.used ?? {}),
+    }))
+  } catch (error) {
+    throw kubeError(error, `reading ResourceQuotas in ${namespace}`, k.server)
+  }
+}
+
+function numbers(record: Record<string, string>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [key, value] of Object.entries(record)) {
+    try {
+      out[key] = parseQuantity(value)
+    } catch {
+      // Extended resources with odd values are not ours to check.
+    }
+  }
+  return out
+}

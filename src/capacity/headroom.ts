@@ -1,0 +1,119 @@
+import {isNotFound, kubeError} from '../kubernetes/client.js'
+import type {KubeHttp} from '../kubernetes/http.js'
+import type {PoolPlan} from './plan.js'
+import {formatCpu, formatMemory} from './quantity.js'
+import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
+
+/**
+ * Node headroom as low-priority placeholder pods (the cluster-autoscaler "overprovisioning"
+ * pattern): pause containers that request the pool's shortfall, in a PriorityClass of -10.
+ * -10 is the lowest priority that still makes cluster-autoscaler add nodes for them (its
+ * --expendable-pods-priority-cutoff defaults to -10; lower pods are ignored). Real pods
+ * (priority 0) preempt them when they need the room; preemptionPolicy Never keeps the
+ * placeholders themselves from ever evicting anything.
+ */
+
+export const HEADROOM_PRIORITY = -10
+export const HEADROOM_LABEL = 'retailops.io/headroom'
+export const DEFAULT_PLACEHOLDER_IMAGE = 'registry.k8s.io/pause:3.10'
+
+export function priorityClassName(namespace: string, campaign: string): string {
+  return `retailops-headroom-${namespace}-${campaign}`.slice(0, 253).replace(/-+$/, '')
+}
+
+export function headroomDeploymentName(campaign: string, pool: string): string {
+  return `retailops-headroom-${campaign}-${pool}`.slice(0, 63).replace(/-+$/, '')
+}
+
+export function priorityClassBody(name: string, namespace: string, campaign: string) {
+  return {
+    apiVersion: 'scheduling.k8s.io/v1',
+    kind: 'PriorityClass',
+    metadata: {
+      name,
+      labels: {...MANAGED_BY, [CAMPAIGN_LABEL]: campaign, 'retailops.io/namespace': namespace.slice(0, 63)},
+    },
+    value: HEADROOM_PRIORITY,
+    globalDefault: false,
+    preemptionPolicy: 'Never',
+    description: `Placeholder pods holding node headroom for campaign ${campaign} in ${namespace}; real pods preempt them. Deleted by \`retailops prewarm restore\`.`,
+  }
+}
+
+export interface PlaceholderSpec {
+  namespace: string
+  campaign: string
+  pool: PoolPlan
+  poolLabel?: string
+  priorityClass: string
+  image: string
+  tolerations: {key?: string; operator?: string; value?: string; effect?: string}[]
+}
+
+export function placeholderDeployment(spec: PlaceholderSpec) {
+  const name = headroomDeploymentName(spec.campaign, spec.pool.pool)
+  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: spec.campaign, [HEADROOM_LABEL]: spec.pool.pool, 'app.kubernetes.io/name': name}
+  const resources = {cpu: formatCpu(spec.pool.placeholder.requests.cpu), memory: formatMemory(spec.pool.placeholder.requests.memory)}
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {name, namespace: spec.namespace, labels},
+    spec: {
+      replicas: spec.pool.placeholder.replicas,
+      selector: {matchLabels: {[HEADROOM_LABEL]: spec.pool.pool, [CAMPAIGN_LABEL]: spec.campaign}},
+      template: {
+        metadata: {labels},
+        spec: {
+          priorityClassName: spec.priorityClass,
+          terminationGracePeriodSeconds: 0,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          ...(spec.poolLabel ? {nodeSelector: {[spec.poolLabel]: spec.pool.pool}} : {}),
+          ...(spec.tolerations.length > 0 ? {tolerations: spec.tolerations} : {}),
+          containers: [
+            {
+              name: 'pause',
+              image: spec.image,
+              resources: {requests: resources, limits: resources},
+              securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 65_535, capabilities: {drop: ['ALL']}},
+            },
+          ],
+        },
+      },
+    },
+  }
+}
+
+const FIELD_MANAGER = 'retailops-prewarm'
+
+/** Server-side apply of an object retailops owns outright. */
+export async function applyOwned(http: KubeHttp, path: string, body: object): Promise<void> {
+  await http.request('PATCH', path, {
+    body,
+    contentType: 'application/apply-patch+yaml',
+    query: {fieldManager: FIELD_MANAGER, force: true},
+  })
+}
+
+export async function readRaw<T>(http: KubeHttp, path: string): Promise<T | undefined> {
+  try {
+    return await http.request<T>('GET', path)
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw kubeError(error, `reading ${path}`)
+  }
+}
+
+/** Deletes an object only if it carries our campaign label (never someone else's of the same name). */
+export async function deleteIfOurs(http: KubeHttp, path: string, campaign: string): Promise<'deleted' | 'absent' | 'not-ours'> {
+  const current = await readRaw<{metadata?: {labels?: Record<string, string>}}>(http, path)
+  if (!current) return 'absent'
+  if (current.metadata?.labels?.[CAMPAIGN_LABEL] !== campaign) return 'not-ours'
+  try {
+    await http.request('DELETE', path, {query: {propagationPolicy: 'Background'}})
+  } catch (error) {
+    if (isNotFound(error)) return 'absent'
+    throw kubeError(error, `deleting ${path}`)
+  }
+  return 'deleted'
+}

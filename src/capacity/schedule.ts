@@ -1,0 +1,263 @@
+import {readFile} from 'node:fs/promises'
+
+import {formatDuration, parseDuration} from '../config/duration.js'
+import type {CampaignConfig} from '../config/schema.js'
+import {RefusedError} from '../errors/index.js'
+import {isNotFound, kubeError} from '../kubernetes/client.js'
+import type {KubeHttp} from '../kubernetes/http.js'
+import type {RunContext} from '../ui/context.js'
+import {applyOwned} from './headroom.js'
+import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
+
+/**
+ * --schedule: CronJobs that run the pre-warm before the campaign and the restore after it, each a
+ * one-shot cron expression for that minute (UTC), run as a per-namespace ServiceAccount with the
+ * RBAC the pre-warm needs, and retailops.yaml mounted from a ConfigMap. The restore job removes
+ * the CronJobs and the ConfigMap afterwards (--unschedule), so the yearly repeat of the cron
+ * expression never fires. The ServiceAccount and its RBAC stay for the next campaign (a job
+ * cannot delete the RBAC that authorises it): removeRunnerRbac() deletes them.
+ */
+
+export interface ScheduleOptions {
+  http: KubeHttp
+  namespace: string
+  campaign: CampaignConfig
+  environment: string
+  /** Path of retailops.yaml, mounted into the jobs. */
+  configFile: string
+  runnerImage: string
+  /** Flags passed through to the scheduled pre-warm (e.g. --no-warm, --raise-max). */
+  prewarmFlags: string[]
+  now: Date
+  /** Minutes after the end the restore runs. */
+  restoreDelayMs?: number
+}
+
+export interface ScheduledJob {
+  name: string
+  schedule: string
+  timeZone: string
+  runsAt: string
+  command: string[]
+}
+
+export interface ScheduleResult {
+  namespace: string
+  prewarm: ScheduledJob
+  restore: ScheduledJob
+  serviceAccount: string
+  configMap: string
+  objects: string[]
+}
+
+/** "M H D Mon *" for the minute of t in UTC: a one-shot schedule (it would repeat a year later). */
+export function cronFor(t: Date): string {
+  return `${t.getUTCMinutes()} ${t.getUTCHours()} ${t.getUTCDate()} ${t.getUTCMonth() + 1} *`
+}
+
+export function scheduleNames(namespace: string, campaign: string) {
+  const short = (s: string, n: number) => s.slice(0, n).replace(/-+$/, '')
+  return {
+    prewarm: short(`retailops-prewarm-${campaign}`, 52),
+    restore: short(`retailops-restore-${campaign}`, 52),
+    // The runner's identity is per namespace, shared by every campaign scheduled there.
+    serviceAccount: 'retailops-prewarm',
+    role: 'retailops-prewarm',
+    clusterRole: short(`retailops-prewarm-${namespace}`, 253),
+    configMap: short(`retailops-prewarm-${campaign}-config`, 253),
+  }
+}
+
+/** When the two jobs run; refuses times that have passed. */
+export function scheduleTimes(campaign: CampaignConfig, now: Date, restoreDelayMs = 60_000): {prewarmAt: Date; restoreAt: Date} {
+  const start = Date.parse(campaign.start)
+  const end = Date.parse(campaign.end)
+  if (end <= now.getTime()) throw new RefusedError(`Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to schedule.`)
+  const lead = parseDuration(campaign.prewarmLead)!
+  // Round down to the minute: cron has no seconds.
+  const prewarmAt = new Date(Math.floor((start - lead) / 60_000) * 60_000)
+  if (prewarmAt.getTime() <= now.getTime() + 60_000) {
+    throw new RefusedError(`The pre-warm of "${campaign.name}" was due at ${prewarmAt.toISOString()} (${formatDuration(lead)} before the start); it is too late to schedule it.`, {
+      nextSteps: [`Run \`retailops prewarm --campaign ${campaign.name}\` now, and \`retailops prewarm restore --campaign ${campaign.name}\` after ${campaign.end}.`, 'Or shorten campaigns[].prewarmLead.'],
+    })
+  }
+  const restoreAt = new Date(Math.ceil((end + restoreDelayMs) / 60_000) * 60_000)
+  return {prewarmAt, restoreAt}
+}
+
+function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[], deadlineSeconds: number) {
+  const n = scheduleNames(options.namespace, options.campaign.name)
+  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'CronJob',
+    metadata: {name, namespace: options.namespace, labels, annotations: {'retailops.io/runs-at': at.toISOString()}},
+    spec: {
+      schedule: cronFor(at),
+      timeZone: 'Etc/UTC',
+      concurrencyPolicy: 'Forbid',
+      startingDeadlineSeconds: deadlineSeconds,
+      successfulJobsHistoryLimit: 1,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: {labels},
+        spec: {
+          backoffLimit: 2,
+          ttlSecondsAfterFinished: 7 * 86_400,
+          template: {
+            metadata: {labels},
+            spec: {
+              serviceAccountName: n.serviceAccount,
+              restartPolicy: 'Never',
+              containers: [
+                {
+                  name: 'retailops',
+                  image: options.runnerImage,
+                  args,
+                  env: [
+                    {name: 'RETAILOPS_CONFIG', value: '/etc/retailops/retailops.yaml'},
+                    {name: 'CI', value: 'true'},
+                    {name: 'NO_COLOR', value: '1'},
+                  ],
+                  volumeMounts: [{name: 'config', mountPath: '/etc/retailops', readOnly: true}],
+                  resources: {requests: {cpu: '100m', memory: '256Mi'}, limits: {cpu: '1', memory: '512Mi'}},
+                  securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 10_001, capabilities: {drop: ['ALL']}},
+                },
+              ],
+              volumes: [{name: 'config', configMap: {name: n.configMap}}],
+            },
+          },
+        },
+      },
+    },
+  }
+}
+
+function rbac(options: ScheduleOptions) {
+  const n = scheduleNames(options.namespace, options.campaign.name)
+  const labels = {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-runner'}
+  const ns = options.namespace
+  const subject = [{kind: 'ServiceAccount', name: n.serviceAccount, namespace: ns}]
+  return [
+    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace: ns, labels}},
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: {name: n.role, namespace: ns, labels},
+      rules: [
+        {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
+        {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'create', 'delete']},
+        {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch', 'delete']},
+        {apiGroups: [''], resources: ['pods', 'events'], verbs: ['get', 'list']},
+        {apiGroups: [''], resources: ['resourcequotas'], verbs: ['get', 'list']},
+        {apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['get', 'list', 'delete']},
+      ],
+    },
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace: ns, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: n.role}, subjects: subject},
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: {name: n.clusterRole, labels},
+      rules: [
+        {apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['list']},
+        {apiGroups: ['scheduling.k8s.io'], resources: ['priorityclasses'], verbs: ['get', 'create', 'patch', 'delete']},
+      ],
+    },
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: n.clusterRole}, subjects: subject},
+  ]
+}
+
+export function objectApiPath(obj: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}): string {
+  const plural: Record<string, string> = {
+    ServiceAccount: 'serviceaccounts', ConfigMap: 'configmaps', Role: 'roles', RoleBinding: 'rolebindings',
+    ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', CronJob: 'cronjobs',
+  }
+  const root = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`
+  const ns = obj.metadata.namespace ? `/namespaces/${encodeURIComponent(obj.metadata.namespace)}` : ''
+  return `${root}${ns}/${plural[obj.kind]}/${encodeURIComponent(obj.metadata.name)}`
+}
+
+/** The objects --schedule creates, in apply order. */
+export async function scheduleObjects(options: ScheduleOptions) {
+  const {prewarmAt, restoreAt} = scheduleTimes(options.campaign, options.now, options.restoreDelayMs)
+  const n = scheduleNames(options.namespace, options.campaign.name)
+  const common = ['--campaign', options.campaign.name, '--environment', options.environment, '--namespace', options.namespace, '--context', 'inClusterContext', '--yes']
+  const prewarmArgs = ['prewarm', ...common, '--allow-below-current', ...options.prewarmFlags]
+  const restoreArgs = ['prewarm', 'restore', ...common, '--unschedule']
+  const lead = parseDuration(options.campaign.prewarmLead)!
+  const config = await readFile(options.configFile, 'utf8')
+  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
+  return {
+    prewarmAt,
+    restoreAt,
+    prewarmArgs,
+    restoreArgs,
+    objects: [
+      ...rbac(options),
+      {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace: options.namespace, labels}, data: {'retailops.yaml': config}},
+      cronJob(options, n.prewarm, prewarmAt, prewarmArgs, Math.max(300, Math.round(lead / 1000))),
+      cronJob(options, n.restore, restoreAt, restoreArgs, 6 * 3600),
+    ],
+  }
+}
+
+export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext): Promise<ScheduleResult> {
+  const built = await scheduleObjects(options)
+  const n = scheduleNames(options.namespace, options.campaign.name)
+  const task = ctx.out.task(`Scheduling the pre-warm at ${built.prewarmAt.toISOString()} and the restore at ${built.restoreAt.toISOString()}`)
+  const applied: string[] = []
+  for (const obj of built.objects) {
+    try {
+      await applyOwned(options.http, objectApiPath(obj), obj)
+    } catch (error) {
+      task.fail()
+      throw kubeError(error, `creating ${obj.kind} ${obj.metadata.name}`)
+    }
+    applied.push(`${obj.kind}/${obj.metadata.name}`)
+  }
+  task.succeed(`Scheduled: CronJob ${n.prewarm} (${cronFor(built.prewarmAt)} UTC) and CronJob ${n.restore} (${cronFor(built.restoreAt)} UTC)`)
+  const job = (name: string, at: Date, args: string[]): ScheduledJob => ({name, schedule: cronFor(at), timeZone: 'Etc/UTC', runsAt: at.toISOString(), command: ['retailops', ...args]})
+  return {
+    namespace: options.namespace,
+    prewarm: job(n.prewarm, built.prewarmAt, built.prewarmArgs),
+    restore: job(n.restore, built.restoreAt, built.restoreArgs),
+    serviceAccount: n.serviceAccount,
+    configMap: n.configMap,
+    objects: applied,
+  }
+}
+
+/** Deletes the campaign's CronJobs and config (CronJobs orphan their running Jobs, so a job can remove its own). */
+export async function unscheduleCampaign(http: KubeHttp, namespace: string, campaign: string): Promise<string[]> {
+  const n = scheduleNames(namespace, campaign)
+  return deleteAll(http, [
+    {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.prewarm, namespace}},
+    {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.restore, namespace}},
+    {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace}},
+  ])
+}
+
+/** Deletes the per-namespace runner identity (ServiceAccount, Role, ClusterRole and bindings). */
+export async function removeRunnerRbac(http: KubeHttp, namespace: string): Promise<string[]> {
+  const n = scheduleNames(namespace, 'x')
+  return deleteAll(http, [
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole}},
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: {name: n.clusterRole}},
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace}},
+    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: n.role, namespace}},
+    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}},
+  ])
+}
+
+async function deleteAll(http: KubeHttp, targets: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}[]): Promise<string[]> {
+  const deleted: string[] = []
+  for (const t of targets) {
+    try {
+      await http.request('DELETE', objectApiPath(t), {query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'}})
+      deleted.push(`${t.kind}/${t.metadata.name}`)
+    } catch (error) {
+      if (!isNotFound(error)) throw kubeError(error, `deleting ${t.kind} ${t.metadata.name}`)
+    }
+  }
+  return deleted
+}

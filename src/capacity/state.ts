@@ -1,0 +1,179 @@
+import type * as k8s from '@kubernetes/client-node'
+
+import {RetailOpsError} from '../errors/index.js'
+import {isNotFound, type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
+
+/**
+ * What `prewarm` changed, saved in the cluster BEFORE the first change: one ConfigMap per
+ * campaign and namespace. Entries are only ever added, never overwritten, so a re-run after a
+ * crash keeps the values from before the first run, and `restore` puts exactly those back.
+ */
+
+export const STATE_KEY = 'state.json'
+export const MANAGED_BY = {'app.kubernetes.io/managed-by': 'retailops'}
+export const CAMPAIGN_LABEL = 'retailops.io/campaign'
+
+/** A field as it was: present with a value, or absent (restore removes it). */
+export interface SavedField<T> {
+  present: boolean
+  value?: T
+}
+
+export interface SavedHpa {
+  kind: 'HorizontalPodAutoscaler'
+  name: string
+  service: string
+  minReplicas: SavedField<number>
+  maxReplicas: SavedField<number>
+  behavior: SavedField<k8s.V2HorizontalPodAutoscalerBehavior>
+}
+
+/** A Deployment without an HPA: its replicas are raised directly. */
+export interface SavedDeployment {
+  kind: 'Deployment'
+  name: string
+  service: string
+  replicas: SavedField<number>
+}
+
+export type SavedTarget = SavedHpa | SavedDeployment
+
+export interface SavedState {
+  version: 1
+  campaign: string
+  namespace: string
+  savedAt: string
+  /** Keyed "HorizontalPodAutoscaler/<name>" or "Deployment/<name>". */
+  targets: Record<string, SavedTarget>
+  /** Objects the pre-warm creates; recorded before they are created. */
+  headroom: {
+    priorityClass?: {name: string; createdByUs: boolean}
+    deployments: string[]
+  }
+}
+
+export function stateName(campaign: string): string {
+  return `retailops-prewarm-${campaign}`.slice(0, 253)
+}
+
+export function targetKey(t: Pick<SavedTarget, 'kind' | 'name'>): string {
+  return `${t.kind}/${t.name}`
+}
+
+export interface StateHandle {
+  state: SavedState
+  resourceVersion: string
+}
+
+export async function readState(k: KubeClients, namespace: string, campaign: string): Promise<StateHandle | undefined> {
+  let cm: k8s.V1ConfigMap
+  try {
+    cm = await k.core.readNamespacedConfigMap({name: stateName(campaign), namespace})
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw kubeError(error, `reading the saved state ConfigMap ${stateName(campaign)}`, k.server)
+  }
+  const text = cm.data?.[STATE_KEY]
+  let state: SavedState
+  try {
+    state = JSON.parse(text ?? '') as SavedState
+  } catch {
+    throw new RetailOpsError('CONFIG', `ConfigMap ${namespace}/${stateName(campaign)} exists but holds no readable ${STATE_KEY}.`, {
+      nextSteps: [`Inspect it with \`kubectl -n ${namespace} get configmap ${stateName(campaign)} -o yaml\`; do not delete it before the values in it are back.`],
+    })
+  }
+  return {state, resourceVersion: cm.metadata!.resourceVersion!}
+}
+
+function body(state: SavedState, resourceVersion?: string): k8s.V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: stateName(state.campaign),
+      namespace: state.namespace,
+      resourceVersion,
+      labels: {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-state', [CAMPAIGN_LABEL]: state.campaign},
+      annotations: {'retailops.io/restore': `retailops prewarm restore --campaign ${state.campaign} --namespace ${state.namespace}`},
+    },
+    data: {[STATE_KEY]: JSON.stringify(state, null, 2)},
+  }
+}
+
+/**
+ * Adds targets and headroom records to the saved state, creating it if needed. Existing entries
+ * are kept as they are (they hold the values from before the first change). Optimistic
+ * concurrency on resourceVersion: a concurrent writer makes us re-read and merge again.
+ */
+export async function recordState(
+  k: KubeClients,
+  namespace: string,
+  campaign: string,
+  add: {targets?: SavedTarget[]; priorityClass?: {name: string; createdByUs: boolean}; deployments?: string[]},
+  now = new Date(),
+): Promise<SavedState> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await readState(k, namespace, campaign)
+    const state: SavedState = current
+      ? structuredClone(current.state)
+      : {version: 1, campaign, namespace, savedAt: now.toISOString(), targets: {}, headroom: {deployments: []}}
+    let changed = !current
+    for (const t of add.targets ?? []) {
+      if (state.targets[targetKey(t)]) continue
+      state.targets[targetKey(t)] = t
+      changed = true
+    }
+    if (add.priorityClass && !state.headroom.priorityClass) {
+      state.headroom.priorityClass = add.priorityClass
+      changed = true
+    }
+    for (const d of add.deployments ?? []) {
+      if (!state.headroom.deployments.includes(d)) {
+        state.headroom.deployments.push(d)
+        changed = true
+      }
+    }
+    if (!changed) return state
+    try {
+      if (current) await k.core.replaceNamespacedConfigMap({name: stateName(campaign), namespace, body: body(state, current.resourceVersion)})
+      else await k.core.createNamespacedConfigMap({namespace, body: body(state)})
+      return state
+    } catch (error) {
+      if (statusCode(error) === 409) continue
+      throw kubeError(error, `saving the pre-warm state in ConfigMap ${namespace}/${stateName(campaign)}`, k.server)
+    }
+  }
+  throw new RetailOpsError('DEPLOY_FAILED', `Could not save the pre-warm state in ${namespace}/${stateName(campaign)}: it kept changing under us.`, {
+    nextSteps: ['Check that no other pre-warm of this campaign is running, then run the command again.'],
+  })
+}
+
+export async function deleteState(k: KubeClients, namespace: string, campaign: string): Promise<void> {
+  try {
+    await k.core.deleteNamespacedConfigMap({name: stateName(campaign), namespace})
+  } catch (error) {
+    if (!isNotFound(error)) throw kubeError(error, `deleting ConfigMap ${namespace}/${stateName(campaign)}`, k.server)
+  }
+}
+
+export function saveHpa(service: string, hpa: k8s.V2HorizontalPodAutoscaler): SavedHpa {
+  const spec = hpa.spec as unknown as Record<string, unknown>
+  const field = <T>(key: string): SavedField<T> => (spec && key in spec && spec[key] !== undefined && spec[key] !== null ? {present: true, value: structuredClone(spec[key]) as T} : {present: false})
+  return {
+    kind: 'HorizontalPodAutoscaler',
+    name: hpa.metadata!.name!,
+    service,
+    minReplicas: field<number>('minReplicas'),
+    maxReplicas: field<number>('maxReplicas'),
+    behavior: field<k8s.V2HorizontalPodAutoscalerBehavior>('behavior'),
+  }
+}
+
+export function saveDeployment(service: string, d: k8s.V1Deployment): SavedDeployment {
+  return {
+    kind: 'Deployment',
+    name: d.metadata!.name!,
+    service,
+    replicas: d.spec?.replicas === undefined ? {present: false} : {present: true, value: d.spec.replicas},
+  }
+}
