@@ -132,8 +132,9 @@ export function timelineLanes(r: DrillRecord): TimelineLane[] {
 
 export function renderHtml(r: DrillRecord): string {
   const start = Date.parse(r.startedAt)
-  const rtoWorst = Math.max(0, ...r.datastores.map((d) => d.rto.actualMs ?? 0))
-  const rpoWorst = Math.max(0, ...r.datastores.map((d) => d.rpo.actualMs ?? 0))
+  const rtos = r.datastores.map((d) => d.rto.actualMs).filter((n): n is number => n !== undefined)
+  const rpos = r.datastores.map((d) => d.rpo.actualMs).filter((n): n is number => n !== undefined)
+  const longest = (values: number[]) => (values.length > 0 ? formatDuration(Math.max(...values)) : '–')
   const failedValidations = r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0)
   const failedChecks = r.recoverability.filter((c) => c.status === 'fail').length
   const sections: ReportSection[] = [
@@ -143,8 +144,8 @@ export function renderHtml(r: DrillRecord): string {
       body: [
         kpis([
           {label: 'Result', value: STATUS_TEXT[r.status], tone: STATUS_TONE[r.status], hint: `exit ${r.exit}`},
-          {label: 'Longest RTO', value: formatDuration(rtoWorst), tone: r.datastores.some((d) => d.rto.status === 'fail') ? 'bad' : 'good'},
-          {label: 'Largest RPO', value: formatDuration(rpoWorst), tone: r.datastores.some((d) => d.rpo.status === 'fail') ? 'bad' : 'good'},
+          {label: 'Longest RTO', value: longest(rtos), tone: r.datastores.some((d) => d.rto.status === 'fail') ? 'bad' : rtos.length > 0 ? 'good' : 'muted'},
+          {label: 'Largest RPO', value: longest(rpos), tone: r.datastores.some((d) => d.rpo.status === 'fail') ? 'bad' : rpos.length > 0 ? 'good' : 'muted'},
           {label: 'Failed validations', value: String(failedValidations + failedChecks), tone: failedValidations + failedChecks > 0 ? 'bad' : 'good'},
         ]),
         table(r.services, [
@@ -197,7 +198,7 @@ export function renderHtml(r: DrillRecord): string {
         ? table(r.recoverability, [
             {header: 'Service', value: (c) => c.service},
             {header: 'Check', value: (c) => c.kind},
-            {header: 'Subject', value: (c) => html`<code>${c.subject}</code>`},
+            {header: 'Subject', value: (c) => breakable(c.subject)},
             {header: 'Result', value: (c) => badge(c.status, c.status === 'pass' ? 'good' : c.status === 'fail' ? 'bad' : c.status === 'warn' ? 'warn' : 'muted')},
             {header: 'Detail', value: (c) => c.detail},
           ])
@@ -234,6 +235,11 @@ export function renderHtml(r: DrillRecord): string {
   })
 }
 
+/** Code that may wrap after / @ : , (digests, ARNs and paths are long): the table stays on the page. */
+function breakable(text: string): Html {
+  return html`<code>${text.split(/(?<=[/@:,])/).map((part, i) => (i === 0 ? part : html`<wbr>${part}`))}</code>`
+}
+
 function datastoreSection(d: DatastoreDrillResult): ReportSection {
   const tone: Tone = d.status === 'passed' ? 'good' : d.status === 'interrupted' ? 'warn' : 'bad'
   return {
@@ -266,7 +272,7 @@ function datastoreSection(d: DatastoreDrillResult): ReportSection {
         : note('No validation ran.', 'warn'),
       table(Object.entries(d.evidence), [
         {header: 'Evidence', value: ([k]) => k},
-        {header: 'Value', value: ([, v]) => html`<code>${evidenceText(v)}</code>`},
+        {header: 'Value', value: ([, v]) => breakable(evidenceText(v))},
       ]),
     ],
   }
