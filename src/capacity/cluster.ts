@@ -2,31 +2,14 @@ import type * as k8s from '@kubernetes/client-node'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
+import {POOL_LABELS, SPOT_LABELS} from '../kubernetes/nodes.js'
 import type {HpaFacts, PoolFacts, QuotaFacts, WorkloadFacts} from './plan.js'
 import {poolPrice} from './pricing.js'
 import {parseQuantity, type Resources} from './quantity.js'
 
-/** Labels that name a node's pool on common platforms, tried in order when --pool-label is not given. */
-export const POOL_LABELS = [
-  'retailops.dev/pool',
-  'retailops.io/pool',
-  'node.kubernetes.io/pool',
-  'cloud.google.com/gke-nodepool',
-  'eks.amazonaws.com/nodegroup',
-  'karpenter.sh/nodepool',
-  'kubernetes.azure.com/agentpool',
-  'agentpool',
-  'pool',
-]
+// Pool, zone and spot labels are shared with cost allocation (src/kubernetes/nodes.ts).
+export {POOL_LABELS}
 export const ZONE_LABEL = 'topology.kubernetes.io/zone'
-const SPOT_LABELS: [string, RegExp][] = [
-  ['retailops.dev/capacity-type', /^spot$/i],
-  ['karpenter.sh/capacity-type', /^spot$/i],
-  ['eks.amazonaws.com/capacityType', /^spot$/i],
-  ['cloud.google.com/gke-spot', /^true$/i],
-  ['cloud.google.com/gke-preemptible', /^true$/i],
-  ['kubernetes.azure.com/scalesetpriority', /^spot$/i],
-]
 const INSTANCE_TYPE = 'node.kubernetes.io/instance-type'
 
 export interface ClusterFacts {

@@ -25,6 +25,12 @@ export interface SliExpressions {
 
 const WINDOW_PLACEHOLDER = /\{\{\s*\.?window\s*\}\}/g
 
+/** The first metric name in a PromQL expression (for descriptions). */
+function metricName(expr: string): string {
+  const names = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[)/g)].map((m) => m[1]).filter((n) => !['sum', 'rate', 'increase', 'by', 'without'].includes(n))
+  return names[0] ?? expr
+}
+
 /** 300 ms → "0.3": the `le` label of the histogram bucket at the threshold. */
 export function leLabel(thresholdMs: number): string {
   return String(Number((thresholdMs / 1000).toPrecision(12)))
@@ -71,7 +77,7 @@ export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpre
       return {
         errorRatio: (w) => `1 - (\n(${good(w)})\n/\n(${total(w)})\n)`,
         eventRate: (w) => `(${total(w)})`,
-        describe: `events counted by ${sli.total.replace(WINDOW_PLACEHOLDER, '<window>')} but not by ${sli.good.replace(WINDOW_PLACEHOLDER, '<window>')}`,
+        describe: `${metricName(sli.total)} events not counted in ${metricName(sli.good)}`,
       }
     }
   }

@@ -232,14 +232,19 @@ async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit
   }
 }
 
+/** The 1h burn rate at ~2,000 points across the window, ending exactly at `at` (null where there is no data). */
 async function burnHistory(prom: PrometheusClient, errorRatio1h: string, budget: number, at: Date, periodMs: number): Promise<[number, number | null][]> {
-  const stepS = Math.max(300, Math.ceil(periodMs / 1000 / 240))
+  const stepMs = Math.max(300, Math.ceil(periodMs / 1000 / 2000)) * 1000
   const end = at.getTime()
-  const series = await prom.queryRange(`(${errorRatio1h}) / ${budget}`, end - periodMs, end, stepS)
+  const steps = Math.floor(periodMs / stepMs)
+  const start = end - steps * stepMs
+  const series = await prom.queryRange(`(${errorRatio1h}) / ${budget}`, start, end, stepMs / 1000)
   const got = new Map((series[0]?.points ?? []).map(([t, v]) => [t, v]))
   const points: [number, number | null][] = []
-  const first = Math.ceil((end - periodMs) / 1000 / stepS) * stepS * 1000
-  for (let t = first; t <= end; t += stepS * 1000) points.push([t, got.get(t) ?? null])
+  for (let i = 0; i <= steps; i++) {
+    const t = start + i * stepMs
+    points.push([t, got.get(t) ?? null])
+  }
   return points
 }
 

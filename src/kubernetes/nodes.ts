@@ -1,0 +1,54 @@
+/**
+ * What a node's labels say about its pool, instance type, zone and capacity type, across the
+ * sandbox (retailops.dev/*) and the managed platforms. Shared by cost allocation and capacity
+ * planning so both read the same node the same way.
+ */
+
+/** Labels that name a node's pool, tried in order. */
+export const POOL_LABELS = [
+  'retailops.dev/pool',
+  'retailops.io/pool',
+  'node.kubernetes.io/pool',
+  'cloud.google.com/gke-nodepool',
+  'eks.amazonaws.com/nodegroup',
+  'karpenter.sh/nodepool',
+  'kubernetes.azure.com/agentpool',
+  'agentpool',
+  'pool',
+]
+export const INSTANCE_TYPE_LABELS = ['node.kubernetes.io/instance-type', 'beta.kubernetes.io/instance-type']
+export const ZONE_LABELS = ['topology.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/zone']
+/** label → value pattern that marks spot or preemptible capacity. */
+export const SPOT_LABELS: [string, RegExp][] = [
+  ['retailops.dev/capacity-type', /^spot$/i],
+  ['karpenter.sh/capacity-type', /^spot$/i],
+  ['eks.amazonaws.com/capacityType', /^spot$/i],
+  ['node.kubernetes.io/lifecycle', /^spot$/i],
+  ['cloud.google.com/gke-spot', /^true$/i],
+  ['cloud.google.com/gke-preemptible', /^true$/i],
+  ['kubernetes.azure.com/scalesetpriority', /^spot$/i],
+]
+
+export type Labels = Record<string, string> | undefined
+
+export function firstLabel(labels: Labels, keys: readonly string[]): string | undefined {
+  if (!labels) return undefined
+  for (const k of keys) if (labels[k]) return labels[k]
+  return undefined
+}
+
+export function nodePool(labels: Labels, fallback = 'default'): string {
+  return firstLabel(labels, POOL_LABELS) ?? fallback
+}
+
+export function nodeInstanceType(labels: Labels): string | undefined {
+  return firstLabel(labels, INSTANCE_TYPE_LABELS)
+}
+
+export function nodeZone(labels: Labels): string | undefined {
+  return firstLabel(labels, ZONE_LABELS)
+}
+
+export function isSpotNode(labels: Labels): boolean {
+  return SPOT_LABELS.some(([k, re]) => re.test(labels?.[k] ?? ''))
+}

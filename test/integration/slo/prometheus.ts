@@ -1,0 +1,136 @@
+// Feeding the sandbox's real Prometheus (2.42, Debian) for tests, three ways:
+// - live targets: a file-SD JSON in $RETAILOPS_PROMETHEUS_SD_DIR (re-read every 5 s);
+// - recorded history: `promtool tsdb create-blocks-from openmetrics` writes TSDB blocks, which are
+//   moved into Prometheus' data directory (storage.tsdb.path from /api/v1/status/flags) and loaded
+//   at its next block reload (once a minute); 2.42 accepts blocks that overlap others;
+// - rules: a file in the rules folder the sandbox's rule_files glob reads, then POST /-/reload.
+// Cleanup deletes the test's series through the admin API (the sandbox enables it).
+import {mkdir, mkdtemp, readdir, rename, rm, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {execa} from 'execa'
+
+export const PROMETHEUS = process.env.RETAILOPS_PROMETHEUS_URL ?? 'http://127.0.0.1:9090'
+export const SD_DIR = process.env.RETAILOPS_PROMETHEUS_SD_DIR ?? ''
+export const PROMTOOL = process.env.RETAILOPS_PROMTOOL ?? '/usr/bin/promtool'
+
+async function api<T>(pathAndQuery: string, init?: RequestInit): Promise<T> {
+  const r = await fetch(`${PROMETHEUS}${pathAndQuery}`, init)
+  const text = await r.text()
+  if (!r.ok) throw new Error(`${pathAndQuery}: HTTP ${r.status} ${text}`)
+  return (text ? JSON.parse(text) : {}) as T
+}
+
+export async function instant(query: string): Promise<{metric: Record<string, string>; value: [number, string]}[]> {
+  const body = await api<{data: {result: {metric: Record<string, string>; value: [number, string]}[]}}>(`/api/v1/query?query=${encodeURIComponent(query)}`)
+  return body.data.result
+}
+
+export async function scalar(query: string): Promise<number | null> {
+  const r = await instant(query)
+  return r.length ? Number(r[0].value[1]) : null
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await probe().catch(() => undefined)
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** Registers scrape targets (host:port on 127.0.0.1) with labels; returns a function that removes them. */
+export async function registerTargets(name: string, groups: {targets: string[]; labels: Record<string, string>}[]): Promise<() => Promise<void>> {
+  if (!SD_DIR) throw new Error('RETAILOPS_PROMETHEUS_SD_DIR is not set: eval "$(bash scripts/sandbox.sh env)"')
+  const file = path.join(SD_DIR, `${name}.json`)
+  const tmp = `${file}.tmp`
+  await writeFile(tmp, JSON.stringify(groups, null, 2))
+  await rename(tmp, file)
+  return () => rm(file, {force: true})
+}
+
+/** Waits until every target with this label value is scraped and up. */
+export async function waitForTargets(label: string, value: string, count: number): Promise<void> {
+  await waitFor(`${count} targets with ${label}=${value} up`, async () => {
+    const body = await api<{data: {activeTargets: {labels: Record<string, string>; health: string; lastScrape: string}[]}}>('/api/v1/targets?state=active')
+    const mine = body.data.activeTargets.filter((t) => t.labels[label] === value)
+    return mine.length === count && mine.every((t) => t.health === 'up')
+  })
+}
+
+export interface RecordedSeries {
+  /** Counter name including _total. */
+  name: string
+  labels: Record<string, string>
+  /** [epoch ms, cumulative value], in time order. */
+  samples: [number, number][]
+}
+
+function openMetrics(series: RecordedSeries[]): string {
+  const lines: string[] = []
+  const families = new Map<string, RecordedSeries[]>()
+  for (const s of series) families.set(s.name, [...(families.get(s.name) ?? []), s])
+  for (const [name, list] of families) {
+    const family = name.replace(/_total$/, '')
+    lines.push(`# HELP ${family} Recorded by a retailops test.`, `# TYPE ${family} counter`)
+    for (const s of list) {
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)
+        .join(',')
+      for (const [t, v] of s.samples) lines.push(`${name}{${labels}} ${v} ${(t / 1000).toFixed(3)}`)
+    }
+  }
+  lines.push('# EOF')
+  return `${lines.join('\n')}\n`
+}
+
+/** A counter growing at `rate(t)` per second, sampled every stepMs from startMs to endMs. */
+export function counter(name: string, labels: Record<string, string>, startMs: number, endMs: number, stepMs: number, rate: (t: number) => number): RecordedSeries {
+  const samples: [number, number][] = []
+  let v = 0
+  for (let t = startMs; t <= endMs; t += stepMs) {
+    samples.push([t, Math.round(v * 1000) / 1000])
+    v += rate(t) * (stepMs / 1000)
+  }
+  return {name, labels, samples}
+}
+
+/** Writes the series as TSDB blocks with promtool and hands them to Prometheus; returns the block ids. */
+export async function backfill(series: RecordedSeries[]): Promise<string[]> {
+  const flags = await api<{data: Record<string, string>}>('/api/v1/status/flags')
+  const dataDir = flags.data['storage.tsdb.path']
+  // Work next to the data folder so the final move is a rename on one filesystem.
+  const work = await mkdtemp(path.join(path.dirname(dataDir), 'backfill-'))
+  try {
+    const input = path.join(work, 'series.om')
+    await writeFile(input, openMetrics(series))
+    const out = path.join(work, 'blocks')
+    await mkdir(out)
+    await execa(PROMTOOL, ['tsdb', 'create-blocks-from', 'openmetrics', '--max-block-duration=24h', input, out])
+    const blocks = (await readdir(out)).filter((d) => /^[0-9A-Z]{26}$/.test(d))
+    for (const b of blocks) await rename(path.join(out, b), path.join(dataDir, b))
+    return blocks
+  } finally {
+    await rm(work, {recursive: true, force: true})
+  }
+}
+
+/** Deletes every series matching the selector (admin API) and compacts the tombstones away. */
+export async function deleteSeries(selector: string): Promise<void> {
+  await api(`/api/v1/admin/tsdb/delete_series?match[]=${encodeURIComponent(selector)}`, {method: 'POST'})
+  await api('/api/v1/admin/tsdb/clean_tombstones', {method: 'POST'})
+}
+
+/** The folder the sandbox's rule_files glob reads (a sibling of the file-SD folder). */
+export async function rulesDir(): Promise<string> {
+  const body = await api<{data: {yaml: string}}>('/api/v1/status/config')
+  const m = /rule_files:\s*\n\s*-\s*(\S+)/.exec(body.data.yaml)
+  if (!m) throw new Error('Prometheus has no rule_files')
+  return path.dirname(m[1])
+}
+
+export async function reload(): Promise<void> {
+  await api('/-/reload', {method: 'POST'})
+}

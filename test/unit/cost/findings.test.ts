@@ -1,0 +1,152 @@
+import {describe, expect, it} from 'vitest'
+
+import {allocate, GIB, type PricedNode} from '../../../src/cost/allocate.js'
+import type {PodRecord} from '../../../src/cost/collect.js'
+import {attributionFor, keyFunction, parseAggregation} from '../../../src/cost/cost.js'
+import {findSavings, THRESHOLDS} from '../../../src/cost/findings.js'
+import {parseConfig} from '../../../src/config/load.js'
+
+const H = 3_600_000
+const END = Date.UTC(2026, 10, 25, 12)
+const START = END - 24 * H
+
+const config = parseConfig(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+clusters: {main: {}}
+environments:
+  production: {cluster: main, namespace: shop}
+  staging: {cluster: main, namespace: shop-staging, production: false}
+services:
+  catalog: {tier: operational, scaling: {minReplicas: 2, maxReplicas: 20, rpsPerPod: 100, targetUtilization: 0.5}}
+  reports: {tier: tolerant}
+tenants:
+  - {name: acme, model: dedicated-namespace}
+`)
+
+const general = {cpuHour: 0.03, memoryGiBHour: 0.004, source: 'prices.default'}
+const nodes: PricedNode[] = [0, 1, 2, 3].map((i) => ({
+  name: `g${i}`,
+  pool: 'general',
+  instanceType: 'm6i.xlarge',
+  zone: 'a',
+  spot: false,
+  capacity: {cpu: 4, memory: 16 * GIB},
+  allocatable: {cpu: 4, memory: 16 * GIB},
+  createdMs: START - H,
+  ready: true,
+  price: general,
+}))
+
+const mk = (ns: string, name: string, extra: Partial<PodRecord> = {}): PodRecord => ({
+  namespace: ns,
+  name,
+  node: 'g0',
+  phase: 'Running',
+  startMs: START - H,
+  service: 'catalog',
+  controllerKind: 'Deployment',
+  controller: 'catalog',
+  containers: [{name: 'app', requests: {cpu: 0.1, memory: 128 * 1024 ** 2}}],
+  ...extra,
+})
+
+function findingsFor(pods: PodRecord[], opts: {usage?: Map<string, any>; traffic?: any[]; source?: 'prometheus' | 'requests'} = {}) {
+  const r = allocate({nodes, pods, usage: opts.usage, windowStartMs: START, windowEndMs: END, attribute: attributionFor(config, new Map())})
+  return findSavings({
+    containers: r.containers,
+    nodes: r.nodes,
+    config,
+    windowHours: 24,
+    traffic: opts.traffic,
+    usageSource: opts.source ?? (opts.usage ? 'prometheus' : 'requests'),
+    nonProduction: new Map([['shop-staging', 'staging']]),
+    spotDiscount: 0.7,
+  })
+}
+
+describe('savings findings', () => {
+  it('flags replicas far above what the observed peak needs, saving the surplus pods', () => {
+    const pods = Array.from({length: 8}, (_, i) => mk('shop', `catalog-${i}`))
+    const {findings} = findingsFor(pods, {traffic: [{service: 'catalog', namespace: 'shop', avgRps: 40, peakRps: 120}]})
+    const f = findings.find((x) => x.kind === 'excess-replicas')!
+    // 120 req/s ÷ (100 × 0.5) = 2.4 → 3 pods; floor 2: need 3, run 8.
+    expect(f.evidence).toMatchObject({replicas: 8, need: 3})
+    const perPod = 0.1 * 0.03 + (128 / 1024) * 0.004
+    expect(f.monthlySaving).toBeCloseTo(5 * perPod * 730, 9)
+    expect(f.area).toBe('Compute')
+    // Close to need: no finding.
+    expect(findingsFor(pods.slice(0, 4), {traffic: [{service: 'catalog', namespace: 'shop', avgRps: 40, peakRps: 120}]}).findings.some((x) => x.kind === 'excess-replicas')).toBe(false)
+  })
+
+  it('says when traffic is unknown instead of guessing', () => {
+    const {findings, skipped} = findingsFor([mk('shop', 'catalog-0')])
+    expect(findings.some((x) => x.kind === 'excess-replicas')).toBe(false)
+    expect(skipped.join('\n')).toMatch(/excess-replicas: no http_requests_total/)
+    expect(skipped.join('\n')).toMatch(/overprovisioned-requests: no usage data/)
+  })
+
+  it('rightsizes requests far above the measured peak', () => {
+    const pods = [0, 1].map((i) => mk('shop', `catalog-${i}`, {containers: [{name: 'app', requests: {cpu: 2, memory: 4 * GIB}}]}))
+    const usage = new Map(pods.map((p) => [`shop/${p.name}/app`, {cpu: 0.1, memory: 512 * 1024 ** 2, cpuPeak: 0.2, memoryPeak: GIB}]))
+    const f = findingsFor(pods, {usage}).findings.find((x) => x.kind === 'overprovisioned-requests')!
+    const cpuRec = 0.2 * THRESHOLDS.cpuHeadroom
+    const memRec = GIB * THRESHOLDS.memoryHeadroom
+    expect(f.evidence).toMatchObject({replicas: 2})
+    expect(f.evidence.cpuRecommended).toBeCloseTo(cpuRec, 12)
+    expect(f.monthlySaving).toBeCloseTo(2 * ((2 - cpuRec) * 0.03 + ((4 * GIB - memRec) / GIB) * 0.004) * 730, 9)
+  })
+
+  it('non-production namespaces save the hours outside the working week; silent ones save everything', () => {
+    const staging = [mk('shop-staging', 'catalog-0'), mk('shop-staging', 'catalog-1')]
+    const monthly = 2 * (0.1 * 0.03 + (128 / 1024) * 0.004) * 730
+    const f = findingsFor(staging).findings.find((x) => x.kind === 'idle-non-production')!
+    expect(f.monthlySaving).toBeCloseTo(monthly * (1 - 50 / 168), 9)
+    // With per-namespace traffic, a production namespace of configured services with no requests is idle too.
+    const quiet = findingsFor([mk('shop-old', 'catalog-0')], {traffic: [{service: 'catalog', namespace: 'shop', avgRps: 5, peakRps: 9}]}).findings
+    const q = quiet.find((x) => x.kind === 'idle-non-production' && x.namespace === 'shop-old')!
+    expect(q.monthlySaving).toBeCloseTo(monthly / 2, 9)
+    expect(q.evidence.noTraffic).toBe(true)
+  })
+
+  it('batch work and tolerant services on on-demand nodes could run on spot', () => {
+    const job = mk('shop', 'nightly-1', {service: 'nightly', controllerKind: 'CronJob', controller: 'nightly', phase: 'Succeeded', startMs: END - 3 * H, endMs: END - H, containers: [{name: 'job', requests: {cpu: 2, memory: 2 * GIB}}]})
+    const reports = mk('shop', 'reports-0', {service: 'reports', controller: 'reports'})
+    const fs = findingsFor([job, reports]).findings.filter((x) => x.kind === 'spot-eligible-batch')
+    const nightly = fs.find((x) => x.controller === 'nightly')!
+    // 2 h of work in 24 h, extrapolated to 730 h, at 70 % off.
+    const windowCost = 2 * (2 * 0.03 + 2 * 0.004)
+    expect(nightly.monthlySaving).toBeCloseTo(((windowCost * 730) / 24) * 0.7, 9)
+    expect(fs.some((x) => x.controller === 'reports')).toBe(true)
+  })
+
+  it('finds spare nodes in an underused pool, keeping one of headroom', () => {
+    const f = findingsFor([mk('shop', 'catalog-0')]).findings.find((x) => x.kind === 'idle-node-pool')!
+    // 4 nodes almost empty: 3 nodes' worth is free; one is kept as headroom, so 2 can go.
+    expect(f.evidence).toMatchObject({nodes: 4, removable: 2})
+    expect(f.monthlySaving).toBeCloseTo(2 * (4 * 0.03 + 16 * 0.004) * 730, 9)
+  })
+})
+
+describe('aggregation keys and attribution', () => {
+  it('validates --by', () => {
+    expect(parseAggregation(['namespace,service'])).toEqual(['namespace', 'service'])
+    expect(parseAggregation(['label:team'])).toEqual(['label:team'])
+    expect(() => parseAggregation(['colour'])).toThrow(/not an aggregation/)
+  })
+
+  it('joins several keys and marks missing ones __unallocated__', () => {
+    const key = keyFunction(['namespace', 'label:team'])
+    expect(key({namespace: 'shop', labels: {team: 'web'}} as never)).toBe('shop/web')
+    expect(key({namespace: 'shop'} as never)).toBe('shop/__unallocated__')
+  })
+
+  it('attributes tenants by label, dedicated namespace, or namespace tenant labels; tiers by label or config', () => {
+    const attr = attributionFor(config, new Map([['shared', ['acme', 'globex']], ['one', ['globex']]]))
+    expect(attr(mk('shop-acme', 'x'))).toEqual({tenant: 'acme', tier: 'operational'})
+    expect(attr(mk('shop', 'x', {tenantLabel: 'initech', tierLabel: 'revenue-critical'}))).toEqual({tenant: 'initech', tier: 'revenue-critical'})
+    expect(attr(mk('shared', 'x')).tenant).toBe('__shared__')
+    expect(attr(mk('one', 'x')).tenant).toBe('globex')
+    expect(attr(mk('kube-system', 'x', {service: 'coredns'}))).toEqual({tenant: '__unallocated__', tier: '__unallocated__'})
+  })
+})
