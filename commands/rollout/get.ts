@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
-import {PHASE_EXIT} from '../../src/rollout/control.js'
 import {controlDeps} from '../../src/rollout/format.js'
 import {renderTree, rolloutTree, watchTree, type Health, type RolloutTree} from '../../src/rollout/tree.js'
 import {makeChalk} from '../../src/ui/terminal.js'
@@ -34,7 +33,7 @@ export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
       : await rolloutTree(kube, env.namespace, this.args.service)
     if (!this.flags.watch) draw(tree)
     kube.close()
-    this.setOutcome(PHASE_EXIT[tree.status.phase])
+    this.setOutcome(tree.status.exit)
     return tree
   }
 }

@@ -30,9 +30,9 @@ export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
 }
 
 /** The exit of a group: the worst member decides (aborted > timed out > inconclusive > paused). */
-export function groupExit(states: Pick<RolloutState, 'phase'>[]): ExitCodeName {
+export function groupExit(states: ({phase: Phase} | {exit: ExitCodeName})[]): ExitCodeName {
   const order: ExitCodeName[] = ['ROLLOUT_ABORTED', 'ROLLOUT_TIMED_OUT', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_PAUSED']
-  const exits = states.map((s) => PHASE_EXIT[s.phase])
+  const exits = states.map((s) => ('exit' in s ? s.exit : PHASE_EXIT[s.phase]))
   return order.find((e) => exits.includes(e)) ?? 'OK'
 }
 
@@ -51,6 +51,8 @@ export interface RolloutStatus {
   router: string
   phase: Phase
   exit: ExitCodeName
+  /** Waits for `rollout promote` or `rollout abort`. */
+  waiting: boolean
   step: number
   steps: string
   stage?: string
@@ -71,9 +73,17 @@ export interface RolloutStatus {
   updatedAt: string
 }
 
+/** Inconclusive, or paused at a pause without a duration: only `promote` or `abort` moves it. */
+export function waitsForPerson(state: Pick<RolloutState, 'phase' | 'step' | 'spec'>): boolean {
+  if (state.phase === 'Inconclusive') return true
+  const step = state.spec.steps[state.step]
+  return state.phase === 'Paused' && Boolean(step && 'pause' in step && !step.pause.duration)
+}
+
 export function statusOf(state: RolloutState, actualWeight?: number): RolloutStatus {
   const run = state.analysisRuns.at(-1)
   const alive = leaseAlive(state.lease)
+  const waiting = waitsForPerson(state)
   return {
     service: state.service,
     namespace: state.namespace,
@@ -81,7 +91,9 @@ export function statusOf(state: RolloutState, actualWeight?: number): RolloutSta
     strategy: state.spec.strategy,
     router: state.spec.strategy === 'blue-green' ? 'service selector' : state.spec.router,
     phase: state.phase,
-    exit: PHASE_EXIT[state.phase],
+    // A timed pause is progress, not a wait for a person.
+    exit: state.phase === 'Paused' && !waiting ? 'OK' : PHASE_EXIT[state.phase],
+    waiting,
     step: state.step,
     steps: formatSteps(state.spec.steps),
     stage: state.stage,
@@ -94,7 +106,7 @@ export function statusOf(state: RolloutState, actualWeight?: number): RolloutSta
     analysis: run && {kind: run.kind, phase: run.phase, message: run.message},
     analysisSpec: describeSpec(state.spec.analysis),
     driver: state.lease && {holder: state.lease.holder, alive, renewedAt: state.lease.renewedAt},
-    orphaned: !isTerminal(state.phase) && !WAITING_PHASES.has(state.phase) && !alive,
+    orphaned: !isTerminal(state.phase) && !waiting && !alive,
     group: state.group,
     forced: state.forced,
     updatedAt: state.updatedAt,
@@ -133,11 +145,11 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
   let last = ''
   for (;;) {
     const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : await store.list(options.namespace)
-    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeight(deps.kube, s))))
+    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeightOf(deps.kube, s))))
     const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message]))
     if (key !== last) options.onUpdate?.(rollouts)
     last = key
-    const settled = rollouts.every((r) => isTerminal(r.phase) || WAITING_PHASES.has(r.phase) || r.orphaned)
+    const settled = rollouts.every((r) => isTerminal(r.phase) || r.waiting || r.orphaned)
     if (!options.watch || settled) {
       for (const r of rollouts.filter((x) => x.orphaned)) ctx.out.warn(`${r.service}: ${r.phase} but no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'}); run \`retailops rollout resume ${r.service}\` or \`rollout abort ${r.service}\`.`)
       return {rollouts, exit: groupExit(rollouts), timedOut: false}
@@ -147,7 +159,7 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
   }
 }
 
-async function actualWeight(kube: RolloutKube, state: RolloutState): Promise<number | undefined> {
+export async function actualWeightOf(kube: RolloutKube, state: RolloutState): Promise<number | undefined> {
   if (isTerminal(state.phase) || state.spec.strategy === 'blue-green') return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
   return makeRouter(state.spec.router, kube).actualWeight(state).catch(() => undefined)
 }
@@ -289,7 +301,7 @@ export async function undoRollout(options: {namespace: string; service: string; 
   const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
   if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
   const task = ctx.out.task(`Rolling ${options.service} back to ${target.version}`)
-  await deps.kube.apply(PATHS.deployments(options.namespace), {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace}, spec: {template: target.template}}, FIELD_MANAGER)
+  await deps.kube.apply(PATHS.deployments(options.namespace), {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace}, spec: {selector: current.spec.selector, template: target.template}}, FIELD_MANAGER)
   const deadline = Date.now() + (options.timeoutMs ?? 600_000)
   for (;;) {
     const d = await deps.kube.get(PATHS.deployments(options.namespace), options.service)

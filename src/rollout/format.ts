@@ -6,6 +6,7 @@ import {prometheusProvider} from './analysis.js'
 import type {ActionResult, ControlDeps, HistoryResult, RolloutStatus, UndoResult} from './control.js'
 import {RolloutKube} from './kube.js'
 import {observedRpsFrom} from './start.js'
+import {stepLabel} from './tree.js'
 import type {ReleaseResult} from './strategy.js'
 
 /** The clients and metrics provider every rollout command needs for an environment. */
@@ -22,7 +23,7 @@ export function formatStatuses(rollouts: RolloutStatus[]): string {
     {header: 'SERVICE', value: (r) => r.service},
     {header: 'STATUS', value: (r) => `${ICON[r.phase] ?? '?'} ${r.phase}${r.orphaned ? ' (no driver)' : ''}`},
     {header: 'STRATEGY', value: (r) => `${r.strategy}/${r.router}`},
-    {header: 'STEP', value: (r) => `${Math.min(r.step, r.steps.split(',').length)}/${r.steps.split(',').length}`},
+    {header: 'STEP', value: (r) => stepLabel(r)},
     {header: 'WEIGHT', value: (r) => (r.actualWeight !== undefined && r.actualWeight !== r.weight ? `${r.weight} (actual ${r.actualWeight})` : String(r.weight))},
     {header: 'STABLE', value: (r) => r.stable.version},
     {header: 'CANARY', value: (r) => r.canary.version},

@@ -7,11 +7,11 @@ import * as k8s from '@kubernetes/client-node'
 
 import {kubeClients} from '../kubernetes/client.js'
 import type {RunContext} from '../ui/context.js'
-import {statusOf, type RolloutStatus} from './control.js'
+import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
 import {PATHS, type Obj, type RolloutKube} from './kube.js'
 import {stateName, StateStore} from './store.js'
 import {names} from './traffic.js'
-import {isTerminal, WAITING_PHASES, type RolloutState} from './types.js'
+import {isTerminal, type RolloutState} from './types.js'
 
 export type Health = 'healthy' | 'progressing' | 'paused' | 'degraded' | 'inconclusive' | 'scaled-down' | 'unknown'
 
@@ -84,7 +84,7 @@ export async function rolloutTree(kube: RolloutKube, namespace: string, service:
     info: [r.metrics.map((m) => `${m.name} ✔${m.successful} ✖${m.failed} ?${m.inconclusive}${m.errors ? ` ⚠${m.errors}` : ''}`).join(', '), ...(r.message ? [r.message] : [])],
     children: [],
   }))
-  const status = statusOf(state)
+  const status = statusOf(state, isTerminal(state.phase) ? undefined : await actualWeightOf(kube, state))
   const root: TreeNode = {
     kind: 'Rollout',
     name: service,
@@ -93,6 +93,12 @@ export async function rolloutTree(kube: RolloutKube, namespace: string, service:
     children: [revision(role('canary'), state.canary, canarySets, role('canary')), revision('stable', state.stable, stableSets, role('stable')), ...runs],
   }
   return {status, root}
+}
+
+/** "2/5" while step 2 of 5 runs; "5/5" when every step is done. */
+export function stepLabel(s: Pick<RolloutStatus, 'step' | 'steps'>): string {
+  const n = s.steps.split(',').length
+  return `${Math.min(s.step + 1, n)}/${n}`
 }
 
 /** The tree as text: a header like `kubectl argo rollouts get`, then the indented tree. */
@@ -104,7 +110,7 @@ export function renderTree(tree: RolloutTree, colour: {icon: (h: Health, s: stri
     `Status:       ${colour.icon(tree.root.health, ICON[tree.root.health])} ${s.phase}${s.reason ? ` (${s.reason})` : ''}`,
     `Message:      ${s.message}`,
     `Strategy:     ${s.strategy} (${s.router})`,
-    `Step:         ${Math.min(s.step, s.steps.split(',').length)}/${s.steps.split(',').length}  [${s.steps}]`,
+    `Step:         ${stepLabel(s)}  [${s.steps}]`,
     `Weight:       ${s.weight}${s.actualWeight === undefined ? '' : ` (actual ${s.actualWeight})`}`,
     `Images:       ${s.canary.images.join(', ')} (canary)`,
     `              ${s.stable.images.join(', ')} (stable)`,
@@ -133,7 +139,7 @@ export async function watchTree(kube: RolloutKube, namespace: string, service: s
   const watch = new k8s.Watch(kubeClients(kube.target).kc)
   let tree = await rolloutTree(kube, namespace, service)
   onTree(tree)
-  const settled = (t: RolloutTree) => isTerminal(t.status.phase) || WAITING_PHASES.has(t.status.phase)
+  const settled = (t: RolloutTree) => isTerminal(t.status.phase) || t.status.waiting
   if (settled(tree)) return tree
   return new Promise<RolloutTree>((resolve, reject) => {
     const requests: {abort: () => void}[] = []

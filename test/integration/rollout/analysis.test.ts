@@ -1,0 +1,103 @@
+// Canary analysis on real metrics: the bundled catalog service runs as two real processes on
+// 127.0.0.1 (APP_VERSION v1 = stable, v2 = canary, fault injection on the canary), registered
+// with the sandbox's Prometheus through file-SD with the labels of the Kubernetes objects
+// (service, namespace), while a bounded load generator sends them traffic. The analysis reads
+// what Prometheus scraped.
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+
+import {generateLoad, registerTargets, RolloutProject, runService, waitForMetrics, type RunningService} from './helpers.js'
+
+const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
+
+describe('canary analysis against Prometheus', () => {
+  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '20s', analysis: ANALYSIS}}})
+  let running: RunningService[] = []
+  let unregister: (() => void) | undefined
+  let load: ReturnType<typeof generateLoad> | undefined
+  let version = 1
+
+  beforeAll(async () => {
+    const first = await p.deploy(['catalog'], 'v1')
+    expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
+    await p.gatewayRoute('catalog')
+  })
+  afterEach(async () => {
+    await load?.stop()
+    unregister?.()
+    await Promise.all(running.map((r) => r.stop()))
+    running = []
+  })
+  afterAll(() => p.cleanup())
+
+  /** Stable (the running version) and canary processes with traffic, scraped by Prometheus. */
+  async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
+    const stable = `v${version}`
+    const canary = `v${version + 1}`
+    const s = await runService('catalog', {APP_VERSION: stable})
+    const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
+    running = [s, c]
+    unregister = registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
+    load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
+    await waitForMetrics('catalog', p.ns, [stable, canary])
+    return {stable, canary}
+  }
+
+  it('promotes a good canary after its analysis passes, with every measurement explained', async () => {
+    const {canary} = await serve({})
+    const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
+    expect(r.exitCode, JSON.stringify(r.json.result?.release ?? r.json.error)).toBe(0)
+    const state = (await p.state('catalog'))!
+    expect(state.phase).toBe('Healthy')
+    const run = state.analysisRuns.at(-1)!
+    expect(run.phase).toBe('Successful')
+    const errorRate = run.metrics.find((m) => m.name === 'error-rate')!
+    expect(errorRate.successful).toBe(3)
+    expect(errorRate.measurements[0].canary).toBe(0)
+    expect(errorRate.measurements[0].reason).toMatch(/error-rate: canary 0 within .* of stable 0/)
+    expect(run.metrics.find((m) => m.name === 'latency-p95')!.measurements[0].stable).toBeGreaterThan(0)
+    version += 1
+  })
+
+  it('aborts a canary that answers with errors, and says so with the measured error rate', async () => {
+    const {canary} = await serve({FAULT_ERROR_RATE: '0.5'})
+    const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
+    expect(r.exitCode).toBe(20)
+    const state = (await p.state('catalog'))!
+    expect(state.phase).toBe('Aborted')
+    const failed = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'error-rate')!
+    const m = failed.measurements.at(-1)!
+    expect(m.phase).toBe('Failed')
+    expect(m.canary).toBeGreaterThan(0.3)
+    expect(m.stable).toBe(0)
+    expect(state.reason).toMatch(/analysis failed: Failed: error-rate: canary 0\.\d+, stable 0; failureCondition "result > 0.05" is true/)
+    expect(r.json.result.release.rollouts[0].reason).toBe(state.reason)
+    expect(await p.deployment('catalog-canary')).toBeUndefined()
+    expect((await p.deployment('catalog'))?.spec.template.metadata.labels['app.kubernetes.io/version']).toBe(`v${version}`)
+  })
+
+  it('aborts a canary that answers slowly, compared with stable on p95 latency', async () => {
+    const {canary} = await serve({FAULT_LATENCY_MS: '300'})
+    const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
+    expect(r.exitCode).toBe(20)
+    const state = (await p.state('catalog'))!
+    const p95 = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'latency-p95')!
+    const m = p95.measurements.at(-1)!
+    expect(m.phase).toBe('Failed')
+    expect(m.canary).toBeGreaterThan(0.25)
+    expect(m.stable).toBeLessThan(0.05)
+    expect(m.reason).toMatch(/latency-p95: canary 0\.\d+ is worse than stable/)
+  })
+
+  it('does not pass a canary that gets no traffic: missing data fails it', async () => {
+    // Only stable serves; the canary version has no series at all.
+    const s = await runService('catalog', {APP_VERSION: `v${version}`})
+    running = [s]
+    unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
+    load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 120_000})
+    await waitForMetrics('catalog', p.ns, [`v${version}`])
+    const r = await p.deploy(['catalog'], `v${version + 9}`, ['--canary', '--steps', '50,analysis,100'])
+    expect(r.exitCode).toBe(20)
+    const state = (await p.state('catalog'))!
+    expect(state.reason).toContain('returned no data (no traffic?); missingData=fail')
+  })
+})

@@ -1,0 +1,235 @@
+// Shared set-up for the rollout integration tests: a throwaway project and namespace, the real
+// CLI (bin/dev.js), Gateway API objects, and real service processes scraped by the sandbox's
+// Prometheus through file-SD, with a bounded load generator.
+import {spawn, type ChildProcess} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {execa} from 'execa'
+import {stringify} from 'yaml'
+
+import {PATHS, RolloutKube, type Obj} from '../../../src/rollout/kube.js'
+import {StateStore} from '../../../src/rollout/store.js'
+import type {RolloutState} from '../../../src/rollout/types.js'
+import {eventually, sandboxEnv} from '../helpers/sandbox.js'
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..')
+export const BIN = path.join(ROOT, 'bin/dev.js')
+
+export function imageDigest(version: string): string {
+  return `sha256:${createHash('sha256').update(version).digest('hex')}`
+}
+
+export interface CliResult {
+  exitCode: number
+  json: {status: number; result?: any; error?: any; warnings: string[]}
+  stderr: string
+}
+
+export class RolloutProject {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-rollout-'))
+  readonly ns = `t-rollout-${Math.random().toString(36).slice(2, 8)}`
+  readonly kube = new RolloutKube({context: sandboxEnv().context})
+  readonly store = new StateStore(this.kube)
+  private children: ChildProcess[] = []
+
+  constructor(public services: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}) {
+    this.writeConfig(extra)
+  }
+
+  writeConfig(extra: Record<string, unknown> = {}): void {
+    const config = {
+      project: 'shop',
+      registry: {url: '127.0.0.1:5000', insecure: true},
+      signing: {required: false},
+      clusters: {sandbox: {context: sandboxEnv().context}},
+      environments: {test: {cluster: 'sandbox', namespace: this.ns, router: 'gateway', production: false, prometheus: sandboxEnv().prometheusUrl}},
+      services: this.services,
+      ...extra,
+    }
+    writeFileSync(path.join(this.dir, 'retailops.yaml'), stringify(config))
+  }
+
+  overlay(service: string, entries: unknown[] | undefined): void {
+    mkdirSync(path.join(this.dir, 'overlays'), {recursive: true})
+    const file = path.join(this.dir, 'overlays', `${service}.yaml`)
+    if (entries) writeFileSync(file, stringify(entries))
+    else rmSync(file, {force: true})
+  }
+
+  image(service: string, version: string): string {
+    return `${service}=127.0.0.1:5000/shop/${service}:${version}@${imageDigest(version)}`
+  }
+
+  /** Runs the real CLI with --json; never throws on a non-zero exit. */
+  async cli(args: string[], options: {timeoutMs?: number} = {}): Promise<CliResult> {
+    const r = await execa(process.execPath, [BIN, ...args, '--json'], {cwd: this.dir, reject: false, timeout: options.timeoutMs ?? 240_000, env: {...process.env, CI: '1'}})
+    let json: CliResult['json']
+    try {
+      json = JSON.parse(r.stdout)
+    } catch {
+      throw new Error(`retailops ${args.join(' ')} printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`)
+    }
+    return {exitCode: r.exitCode ?? -1, json, stderr: r.stderr}
+  }
+
+  /** Starts the CLI in the background (to kill it mid-rollout). */
+  spawnCli(args: string[]): ChildProcess {
+    const child = spawn(process.execPath, [BIN, ...args], {cwd: this.dir, env: {...process.env, CI: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    child.stdout?.resume()
+    child.stderr?.resume()
+    this.children.push(child)
+    return child
+  }
+
+  deploy(services: string[], version: string, extra: string[] = []): Promise<CliResult> {
+    return this.cli(['deploy', ...services, ...services.flatMap((s) => ['--image', this.image(s, version)]), '--skip-verify', ...extra])
+  }
+
+  async state(service: string): Promise<RolloutState | undefined> {
+    return (await this.store.read(this.ns, service)).state
+  }
+
+  deployment(name: string): Promise<Obj | undefined> {
+    return this.kube.get(PATHS.deployments(this.ns), name)
+  }
+
+  service(name: string): Promise<Obj | undefined> {
+    return this.kube.get(PATHS.services(this.ns), name)
+  }
+
+  route(name: string): Promise<Obj | undefined> {
+    return this.kube.get(PATHS.httproutes(this.ns), name)
+  }
+
+  /** A Gateway and an HTTPRoute sending /<service> to the service's Service (no gateway controller runs: weights are read back). */
+  async gatewayRoute(service: string, port = 8080): Promise<void> {
+    await this.kube.apply(`/apis/gateway.networking.k8s.io/v1/namespaces/${this.ns}/gateways`, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: {name: 'shop', namespace: this.ns},
+      spec: {gatewayClassName: 'sandbox', listeners: [{name: 'http', port: 80, protocol: 'HTTP'}]},
+    })
+    await this.kube.apply(PATHS.httproutes(this.ns), {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: {name: service, namespace: this.ns},
+      spec: {parentRefs: [{name: 'shop'}], rules: [{matches: [{path: {type: 'PathPrefix', value: `/${service}`}}], backendRefs: [{name: service, port}]}]},
+    })
+  }
+
+  async cleanup(): Promise<void> {
+    for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL')
+    await this.kube.http.request('DELETE', `/api/v1/namespaces/${this.ns}`).catch(() => undefined)
+    rmSync(this.dir, {recursive: true, force: true})
+    this.kube.close()
+  }
+}
+
+/** Backend weights of an HTTPRoute's first rule, by Service name. */
+export function routeWeights(route: Obj | undefined): Record<string, number> {
+  const refs = (route?.spec?.rules?.[0]?.backendRefs ?? []) as {name: string; weight?: number}[]
+  return Object.fromEntries(refs.map((r) => [r.name, r.weight ?? 1]))
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const {port} = srv.address() as net.AddressInfo
+      srv.close(() => resolve(port))
+    })
+    srv.on('error', reject)
+  })
+}
+
+export interface RunningService {
+  url: string
+  process: ChildProcess
+  stop(): Promise<void>
+}
+
+/** Runs a bundled service's real process on 127.0.0.1 (Node 24 type stripping). */
+export async function runService(name: string, env: Record<string, string>): Promise<RunningService> {
+  const port = await freePort()
+  const child = spawn(process.execPath, [path.join(ROOT, 'services', name, 'src', 'main.ts')], {
+    env: {...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env},
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (d) => (stderr += String(d)))
+  const url = `http://127.0.0.1:${port}`
+  await eventually(`${name} on ${url} to be ready (${stderr})`, async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok ? true : undefined), 20_000, 200)
+  return {
+    url,
+    process: child,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      child.kill('SIGTERM')
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(5000)])
+      if (child.exitCode === null) child.kill('SIGKILL')
+    },
+  }
+}
+
+/** Registers targets with the sandbox's Prometheus (file-SD), labelled like the Kubernetes objects. */
+export function registerTargets(file: string, targets: {url: string; labels: Record<string, string>}[]): () => void {
+  const sd = path.join(sandboxEnv().prometheusSdDir, `${file}.json`)
+  writeFileSync(sd, JSON.stringify(targets.map((t) => ({targets: [new URL(t.url).host], labels: t.labels}))))
+  return () => rmSync(sd, {force: true})
+}
+
+/** A bounded load generator: `rps` GET requests per second to each URL until stopped (at most `maxMs`). */
+export function generateLoad(urls: string[], options: {rps: number; maxMs: number}): {stop: () => Promise<{sent: number; errors: number}>} {
+  let running = true
+  let sent = 0
+  let errors = 0
+  const until = Date.now() + options.maxMs
+  const loops = urls.map(async (url) => {
+    const gap = 1000 / options.rps
+    const inflight = new Set<Promise<void>>()
+    while (running && Date.now() < until) {
+      const p = fetch(url, {signal: AbortSignal.timeout(5000)})
+        .then(async (r) => {
+          await r.arrayBuffer()
+          if (r.status >= 500) errors++
+        })
+        .catch(() => void errors++)
+        .finally(() => inflight.delete(p))
+      inflight.add(p)
+      sent++
+      if (inflight.size > 50) await Promise.race(inflight)
+      await sleep(gap)
+    }
+    await Promise.allSettled(inflight)
+  })
+  return {
+    stop: async () => {
+      running = false
+      await Promise.allSettled(loops)
+      return {sent, errors}
+    },
+  }
+}
+
+/** Waits until Prometheus has a request rate for each version of a service in a namespace. */
+export async function waitForMetrics(service: string, namespace: string, versions: string[]): Promise<void> {
+  const url = sandboxEnv().prometheusUrl
+  for (const version of versions) {
+    await eventually(
+      `Prometheus to scrape ${service} ${version} in ${namespace}`,
+      async () => {
+        const q = `sum(rate(http_requests_total{service="${service}",namespace="${namespace}",version="${version}"}[20s]))`
+        const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {data: {result: {value: [number, string]}[]}}
+        const v = Number(body.data.result[0]?.value[1])
+        return v > 0 ? v : undefined
+      },
+      90_000,
+      1000,
+    )
+  }
+}
