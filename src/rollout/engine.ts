@@ -399,6 +399,11 @@ export class Driver {
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
         const pods = await this.deps.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
         const problems = podProblems(pods)
+        if (problems.length === 0) {
+          const conditions = (d?.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string}[]
+          problems.push(...conditions.filter((c) => c.status === 'False' || c.type === 'ReplicaFailure').map((c) => `${c.type}: ${c.message ?? c.reason}`))
+          if (pods.length < replicas) problems.push(`${pods.length} of ${replicas} pods exist`)
+        }
         throw new CanaryNotReady(`${this.track} pods not Ready within progressDeadline ${formatDuration(this.state.spec.progressDeadlineMs)}: ${p.ready}/${replicas} ready${problems.length ? `; ${problems.join('; ')}` : ''}`)
       }
       const request = await this.pendingRequest()

@@ -8,13 +8,15 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {generateLoad, registerTargets, RolloutProject, runService, waitForMetrics, type RunningService} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
+let serial = 0
+/** A version no earlier test used: Prometheus keeps old series inside the query window. */
+const freshVersion = () => `c${Date.now().toString(36)}${serial++}`
 
 describe('canary analysis against Prometheus', () => {
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '20s', analysis: ANALYSIS}}})
+  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s', analysis: ANALYSIS}}})
   let running: RunningService[] = []
   let unregister: (() => void) | undefined
   let load: ReturnType<typeof generateLoad> | undefined
-  let version = 1
 
   beforeAll(async () => {
     const first = await p.deploy(['catalog'], 'v1')
@@ -30,9 +32,11 @@ describe('canary analysis against Prometheus', () => {
   afterAll(() => p.cleanup())
 
   /** Stable (the running version) and canary processes with traffic, scraped by Prometheus. */
+  const runningVersion = async () => (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
+
   async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
-    const stable = `v${version}`
-    const canary = `v${version + 1}`
+    const stable = await runningVersion()
+    const canary = freshVersion()
     const s = await runService('catalog', {APP_VERSION: stable})
     const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
     running = [s, c]
@@ -55,11 +59,11 @@ describe('canary analysis against Prometheus', () => {
     expect(errorRate.measurements[0].canary).toBe(0)
     expect(errorRate.measurements[0].reason).toMatch(/error-rate: canary 0 within .* of stable 0/)
     expect(run.metrics.find((m) => m.name === 'latency-p95')!.measurements[0].stable).toBeGreaterThan(0)
-    version += 1
+    expect(await runningVersion()).toBe(canary)
   })
 
   it('aborts a canary that answers with errors, and says so with the measured error rate', async () => {
-    const {canary} = await serve({FAULT_ERROR_RATE: '0.5'})
+    const {stable, canary} = await serve({FAULT_ERROR_RATE: '0.5'})
     const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
@@ -72,7 +76,7 @@ describe('canary analysis against Prometheus', () => {
     expect(state.reason).toMatch(/analysis failed: Failed: error-rate: canary 0\.\d+, stable 0; failureCondition "result > 0.05" is true/)
     expect(r.json.result.release.rollouts[0].reason).toBe(state.reason)
     expect(await p.deployment('catalog-canary')).toBeUndefined()
-    expect((await p.deployment('catalog'))?.spec.template.metadata.labels['app.kubernetes.io/version']).toBe(`v${version}`)
+    expect(await runningVersion()).toBe(stable)
   })
 
   it('aborts a canary that answers slowly, compared with stable on p95 latency', async () => {
@@ -90,12 +94,13 @@ describe('canary analysis against Prometheus', () => {
 
   it('does not pass a canary that gets no traffic: missing data fails it', async () => {
     // Only stable serves; the canary version has no series at all.
-    const s = await runService('catalog', {APP_VERSION: `v${version}`})
+    const stable = await runningVersion()
+    const s = await runService('catalog', {APP_VERSION: stable})
     running = [s]
     unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
     load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 120_000})
-    await waitForMetrics('catalog', p.ns, [`v${version}`])
-    const r = await p.deploy(['catalog'], `v${version + 9}`, ['--canary', '--steps', '50,analysis,100'])
+    await waitForMetrics('catalog', p.ns, [stable])
+    const r = await p.deploy(['catalog'], freshVersion(), ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
     expect(state.reason).toContain('returned no data (no traffic?); missingData=fail')

@@ -8,7 +8,7 @@ import {RolloutProject, routeWeights} from './helpers.js'
 const service = (extra: Record<string, unknown> = {}) => ({
   tier: 'operational',
   scaling: {minReplicas: 2, maxReplicas: 2},
-  rollout: {progressDeadline: '20s', ...extra},
+  rollout: {progressDeadline: '30s', ...extra},
 })
 
 describe('deploy --canary (gateway router)', () => {
@@ -65,7 +65,7 @@ describe('deploy --canary (gateway router)', () => {
       expect(r.exitCode).toBe(20)
       const state = (await p.state('catalog'))!
       expect(state.phase).toBe('Aborted')
-      expect(state.reason).toMatch(/not Ready within progressDeadline 20s: 0\/1 ready; CrashLoopBackOff/)
+      expect(state.reason).toMatch(/not Ready within progressDeadline 30s: 0\/1 ready; CrashLoopBackOff/)
       expect(await p.deployment('catalog-canary')).toBeUndefined()
       expect((await p.route('catalog'))?.spec.rules).toEqual(before?.spec.rules)
       expect((await p.deployment('catalog'))?.spec.template.spec.containers[0].image).toContain(':v2@')
