@@ -64,7 +64,9 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
       this.recorder.warn(`${signal} received: stopping and cleaning up (press Ctrl-C again to exit at once).`)
       this.abort.abort()
     }
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+    // `on`, not `once`: signal-exit (loaded by execa) re-raises a signal when it finds no other
+    // listener left, which after a `once` listener fired would kill the process mid-cleanup.
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal)
   }
 
   /** The context handed to engine functions in src/. */

@@ -13,6 +13,7 @@ import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/ind
 import {packagePath} from '../scaffold/paths.js'
 import type {RunContext} from '../ui/context.js'
 import {drillsDir, saveDrill} from './history.js'
+import {findLeftovers} from './leftovers.js'
 import {measureRpo, measureRto, notApplicable, worst} from './measure.js'
 import {newDrillId} from './naming.js'
 import {type DrillFilters, type DrillPlan, type PlannedDatastore, planDrill} from './plan.js'
@@ -33,6 +34,8 @@ export interface DrillOptions {
   /** Where records and reports go; default <project>/.retailops/drills. */
   drillsDir?: string
   providers?: Record<DatastoreConfig['provider'], DrillProvider>
+  /** Look for targets earlier drills left behind (default true). */
+  leftovers?: boolean
   drillId?: string
   clock?: Clock
   env?: NodeJS.ProcessEnv
@@ -111,6 +114,10 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
   const signal = ctx.signal ?? new AbortController().signal
   const dir = path.join(options.drillsDir ?? drillsDir(options.project.dir), drillId)
   await mkdir(dir, {recursive: true})
+
+  // Targets an earlier drill could not clean up (killed outright): reported, never removed.
+  const leftovers = options.leftovers === false ? [] : await findLeftovers(options.project, options.environment, env, drillId).catch(() => [])
+  for (const l of leftovers) ctx.out.warn(`A ${l.kind} left by drill ${l.drillId ?? '?'} is still there: ${l.name} (${l.where}); remove it with: ${l.command}`)
 
   const startMs = clock()
   const steps = new StepRecorder(ctx.out, clock)
@@ -217,7 +224,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     recoverability: recoverability.checks,
     steps: steps.steps,
     cleanup,
-    warnings: [...plan.warnings, ...errors.map((e) => e.message.split('\n')[0])],
+    leftovers,
+    warnings: [...plan.warnings, ...leftovers.map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
     files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')},
   }
   await saveDrill(record)

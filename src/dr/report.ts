@@ -83,6 +83,10 @@ export function renderMarkdown(r: DrillRecord): string {
   out.push(`Times are from the drill's start, ${r.startedAt}.`, '')
   out.push('## Cleanup', '')
   out.push(mdTable(['what', 'resource', 'action', 'result', 'detail', 'at'], r.cleanup.map((c) => [c.kind, c.resource, c.action, c.status, c.detail ?? '', c.at])))
+  if (r.leftovers?.length) {
+    out.push('## Left by earlier drills', '', 'Still present when this drill started (not removed: another drill may be using them):', '')
+    out.push(mdTable(['what', 'name', 'where', 'drill', 'remove with'], r.leftovers.map((l) => [l.kind, l.name, l.where, l.drillId ?? '?', l.command])))
+  }
   if (r.warnings.length > 0) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${md(w)}`), '')
   return `${out.join('\n')}\n`
 }
@@ -219,6 +223,19 @@ export function renderHtml(r: DrillRecord): string {
         : note('The drill created nothing.', 'muted'),
     },
   ]
+  if (r.leftovers?.length) {
+    sections.push({
+      title: 'Left by earlier drills',
+      intro: 'Still present when this drill started; not removed, because another drill may be using them.',
+      body: table(r.leftovers, [
+        {header: 'What', value: (l) => l.kind},
+        {header: 'Name', value: (l) => breakable(l.name)},
+        {header: 'Where', value: (l) => l.where},
+        {header: 'Drill', value: (l) => l.drillId ?? '?'},
+        {header: 'Remove with', value: (l) => breakable(l.command)},
+      ]),
+    })
+  }
   if (r.warnings.length > 0) sections.push({title: 'Warnings', body: r.warnings.map((w) => note(w, 'warn'))})
   return renderPage({
     title: `DR drill ${r.id}: ${STATUS_TEXT[r.status]}`,

@@ -131,6 +131,8 @@ export interface DrillRecord {
   recoverability: RecoverabilityCheck[]
   steps: DrillStep[]
   cleanup: CleanupAction[]
+  /** Targets of earlier drills still present when this one started (reported, not removed). */
+  leftovers: {kind: string; name: string; where: string; drillId?: string; command: string}[]
   warnings: string[]
   /** Where the record and reports were written. */
   files: {dir: string; record: string; markdown: string; html: string}

@@ -158,13 +158,30 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       expect(scratch).toBeDefined()
       child.kill('SIGINT')
       const result = await child
-      expect(result.exitCode, result.stderr).toBe(130)
+      expect(result.exitCode, `${result.signal} ${result.stderr.slice(-2000)}`).toBe(130)
       const record = JSON.parse(result.stdout).result
       expect(record.status).toBe('interrupted')
       expect(record.cleanup).toContainEqual(expect.objectContaining({kind: 'scratch database', status: 'removed'}))
       expect(await drillDatabases()).not.toContain(scratch)
     } finally {
       await dropDb(big)
+    }
+  })
+
+  it('reports (and leaves alone) a scratch database an earlier, killed drill left behind', async () => {
+    const leftover = `retailops_drill_20200101_000000_${random().slice(0, 4)}_orders_db`
+    await query('postgres', `CREATE DATABASE ${leftover}`)
+    try {
+      const p = writeProject(config())
+      const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env})
+      expect(result.exitCode, result.stderr).toBe(0)
+      const doc = JSON.parse(result.stdout)
+      expect(doc.result.leftovers).toContainEqual(expect.objectContaining({kind: 'scratch database', name: leftover, where: '127.0.0.1:5432', drillId: leftover.slice(16, 36).replaceAll('_', '-')}))
+      // (Output masks the sandbox password, "retailops": match what follows it.)
+      expect(doc.warnings.join("\n")).toContain(`${leftover.slice(9)} (127.0.0.1:5432); remove it with: psql`)
+      expect(await drillDatabases()).toContain(leftover)
+    } finally {
+      await dropDb(leftover)
     }
   })
 

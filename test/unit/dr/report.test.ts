@@ -54,6 +54,7 @@ export const record: DrillRecord = {
     {scope: 'recoverability', name: 'checks', title: 'checks', startedAt: t(0), endedAt: t(3), durationMs: 3000, status: 'ok'},
   ],
   cleanup: [{kind: 'scratch database', resource: 'retailops_drill_20260509_120301_7f3a_orders_db on 127.0.0.1:5432', action: 'drop', status: 'removed', at: t(95)}],
+  leftovers: [{kind: 'namespace', name: 'retailops-drill-20260508-000000-aaaa-shop', where: 'kwok-retailops', drillId: '20260508-000000-aaaa', command: 'kubectl --context kwok-retailops delete namespace retailops-drill-20260508-000000-aaaa-shop'}],
   warnings: ['catalog-db: no validation queries'],
   files: {dir: '/p/.retailops/drills/x', record: '/p/drill.json', markdown: '/p/report.md', html: '/p/report.html'},
 }
@@ -73,6 +74,9 @@ describe('Markdown report', () => {
     expect(text).toContain('| scratch database | retailops_drill_20260509_120301_7f3a_orders_db on 127.0.0.1:5432 | drop | removed |')
     expect(text).toContain('| checksum |')
     expect(text).toContain('matches source')
+  })
+  it('lists what earlier drills left behind, with the command that removes it', () => {
+    expect(text).toContain('| namespace | retailops-drill-20260508-000000-aaaa-shop | kwok-retailops | 20260508-000000-aaaa | kubectl --context kwok-retailops delete namespace retailops-drill-20260508-000000-aaaa-shop |')
   })
   it('escapes table syntax inside values', () => {
     expect(text).toContain("note <> 'a\\|b'")
