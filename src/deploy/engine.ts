@@ -10,6 +10,7 @@ import {objectDiff} from '../kubernetes/diff.js'
 import {KubeHttpError, type KubeHttp} from '../kubernetes/http.js'
 import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
 import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../kubernetes/resources.js'
+import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {digestOf, parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
@@ -206,9 +207,17 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
       const live = await listManaged(http, label, ctx.signal).catch((error) => {
         throw kubeError(error, `listing what retailops manages (${label})`)
       })
-      const task = ctx.out.task(`Applying ${objects.length} objects to ${group.targets.map((t) => t.id).join(', ')}`)
+      // Objects whose intent hash and values match the live object are not sent again (force re-sends all).
+      const intents = preserveReplicas(objects.map((o) => withIntentHash(o)), live)
+      const unchanged = options.forceConflicts ? [] : intents.filter((o) => unchangedSince(live.get(objectKey(o)), o))
+      const skip = new Set(unchanged.map(objectKey))
+      const task = ctx.out.task(`Applying ${objects.length} objects to ${group.targets.map((t) => t.id).join(', ')}${skip.size ? ` (${skip.size} unchanged)` : ''}`)
       let done = 0
-      const report = await applyObjects(http, preserveReplicas(objects, live), {
+      for (const o of unchanged) {
+        const l = live.get(objectKey(o))!
+        out.applied.push({ref: objectRef(o), kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, action: 'unchanged', resourceVersion: l.metadata.resourceVersion, generation: l.metadata.generation, result: l})
+      }
+      const report = await applyObjects(http, intents.filter((o) => !skip.has(objectKey(o))), {
         fieldManager: FIELD_MANAGER,
         force: options.forceConflicts,
         dryRun: options.dryRun,
@@ -219,7 +228,7 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
           // After a conflict on a Deployment, re-read the live replica count (the autoscaler may have moved it).
           if (attempt === 1 || obj.kind !== 'Deployment') return obj
           const fresh = await http.request<KubeObject>('GET', objectPath(obj)).catch(() => undefined)
-          return fresh ? preserveReplicas([obj, ...objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')], new Map([[objectKey(obj), fresh]]))[0] : obj
+          return fresh ? preserveReplicas([obj, ...intents.filter((o) => o.kind === 'HorizontalPodAutoscaler')], new Map([[objectKey(obj), fresh]]))[0] : obj
         },
         onApplied: (r) => {
           done += 1
@@ -331,7 +340,10 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
           ),
       )
       const liveNamespaces = new Set([...live.values()].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name))
-      const prepared = preserveReplicas(objects, live).map((o) => keepAnnotations(o, live.get(objectKey(o)), options.keepLiveAnnotations ?? []))
+      const prepared = preserveReplicas(
+        objects.map((o) => withIntentHash(keepAnnotations(o, live.get(objectKey(o)), options.keepLiveAnnotations ?? []))),
+        live,
+      )
       await Promise.all(
         prepared.map((obj) =>
           limit(async () => {
@@ -342,6 +354,9 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
             if (obj.metadata.namespace && !liveNamespaces.has(obj.metadata.namespace)) {
               after = obj
               source = 'rendered'
+            } else if (!options.forceConflicts && unchangedSince(before, obj)) {
+              out.push({ref: objectRef(obj), action: 'unchanged', diff: '', source: 'live'})
+              return
             } else {
               after = await applyOne(http, obj, {fieldManager: FIELD_MANAGER, force: options.forceConflicts, dryRun: true, signal: ctx.signal}).catch((error) => {
                 throw kubeError(error, `dry-running the apply of ${objectRef(obj)}`)

@@ -347,7 +347,8 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   const progressDeadline = Math.round((parseDuration(svc.rollout?.progressDeadline ?? '10m') ?? 600_000) / 1000)
 
   const podLabels = {...selector, [LABEL.version]: version, [LABEL.partOf]: config.project, [LABEL.service]: service, [LABEL.tier]: svc.tier, ...(common[LABEL.tenant] ? {[LABEL.tenant]: common[LABEL.tenant]} : {})}
-  const probe = (p: string) => ({httpGet: {path: p, port: 'http'}, initialDelaySeconds: svc.probes.initialDelaySeconds, periodSeconds: svc.probes.periodSeconds, timeoutSeconds: 2, failureThreshold: 3})
+  // initialDelaySeconds 0 is omitted: the API server drops zero values, and the live object should read back as rendered.
+  const probe = (p: string) => ({httpGet: {path: p, port: 'http'}, ...(svc.probes.initialDelaySeconds > 0 ? {initialDelaySeconds: svc.probes.initialDelaySeconds} : {}), periodSeconds: svc.probes.periodSeconds, timeoutSeconds: 2, failureThreshold: 3})
   const base = manifestTemplate('deployment.yaml') as {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
   const container = {
     ...base.spec.template.spec.containers[0],

@@ -147,7 +147,7 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
             )
             const live = options.live?.get(objectKey(original))
             const action: ApplyAction = live
-              ? live.metadata.resourceVersion === result.metadata.resourceVersion
+              ? live.metadata.resourceVersion === result.metadata.resourceVersion || sameApplyEntry(live, result, options.fieldManager)
                 ? 'unchanged'
                 : 'configured'
               : wasCreated(result, started)
@@ -178,6 +178,17 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
     }
   }
   return report
+}
+
+/**
+ * Unchanged by this apply even though the resourceVersion moved (a controller updated status in
+ * between): the manager's Apply entry keeps its time and fields unless the apply changed something.
+ */
+function sameApplyEntry(before: KubeObject, after: KubeObject, manager: string): boolean {
+  const entry = (o: KubeObject) => (o.metadata.managedFields as {manager?: string; operation?: string; time?: string; fieldsV1?: unknown}[] | undefined)?.find((m) => m.manager === manager && m.operation === 'Apply')
+  const a = entry(before)
+  const b = entry(after)
+  return Boolean(a && b && a.time === b.time && JSON.stringify(a.fieldsV1) === JSON.stringify(b.fieldsV1))
 }
 
 function wasCreated(result: KubeObject, started: number): boolean {

@@ -1,0 +1,45 @@
+import {describe, expect, it} from 'vitest'
+
+import {APPLIED_HASH, contains, intentHash, unchangedSince, withIntentHash} from '../../../src/kubernetes/unchanged.js'
+import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {mergePatch} from '../../../src/deploy/overlays.js'
+
+const intent: KubeObject = {apiVersion: 'v1', kind: 'Service', metadata: {name: 'a', namespace: 'n', labels: {x: '1'}}, spec: {ports: [{name: 'http', port: 8080}], selector: {app: 'a'}}}
+
+describe('skipping unchanged objects', () => {
+  const hashed = withIntentHash(intent)
+  // What the server returns: our fields, plus defaults and server metadata.
+  const live = mergePatch(hashed, {metadata: {resourceVersion: '7', uid: 'u', managedFields: [{}]}, spec: {clusterIP: '10.0.0.1', ports: [{name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080}], type: 'ClusterIP'}}) as KubeObject
+
+  it('skips when the intent hash matches and every intended value is live', () => {
+    expect(unchangedSince(live, hashed)).toBe(true)
+  })
+
+  it('applies when the intent changed, including a field it stopped setting', () => {
+    const {x: _x, ...fewer} = intent.metadata.labels!
+    expect(unchangedSince(live, withIntentHash({...intent, metadata: {...intent.metadata, labels: fewer}}))).toBe(false)
+    expect(intentHash(intent)).not.toBe(intentHash({...intent, metadata: {...intent.metadata, labels: fewer}}))
+  })
+
+  it('applies when someone changed a value the intent sets (drift)', () => {
+    expect(unchangedSince(mergePatch(live, {spec: {selector: {app: 'b'}}}), hashed)).toBe(false)
+    expect(unchangedSince(mergePatch(live, {metadata: {labels: {x: null}}}), hashed)).toBe(false)
+  })
+
+  it('applies objects that do not exist or were never hashed', () => {
+    expect(unchangedSince(undefined, hashed)).toBe(false)
+    expect(unchangedSince(mergePatch(live, {metadata: {annotations: {[APPLIED_HASH]: null}}}), hashed)).toBe(false)
+  })
+
+  it('the hash ignores its own annotation and key order', () => {
+    expect(intentHash(hashed)).toBe(intentHash(intent))
+    expect(intentHash({kind: 'Service', apiVersion: 'v1', spec: intent.spec, metadata: intent.metadata})).toBe(intentHash(intent))
+  })
+
+  it('compares lists item by item', () => {
+    expect(contains({a: [1, 2]}, {a: [1, 2]})).toBe(true)
+    expect(contains({a: [1, 2, 3]}, {a: [1, 2]})).toBe(false)
+    expect(contains({a: 0}, {a: 0})).toBe(true)
+    expect(contains({}, {a: 0})).toBe(false)
+  })
+})
