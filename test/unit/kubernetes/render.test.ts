@@ -166,3 +166,25 @@ describe('partial renders', () => {
     expect(one.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name)).toEqual(['payments'])
   })
 })
+
+describe('secrets in the configuration', () => {
+  it('are masked in everything printed, and refused by policy', async () => {
+    const {redact} = await import('../../../src/ui/output.js')
+    const p = project(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+services:
+  catalog: {tier: operational, env: {API_TOKEN: s3cr3t-value}}
+tenants:
+  - {name: globex, model: isolated-database, database: {url: 'postgres://app:hunter22@db:5432/globex'}}
+`)
+    const objects = renderPlan({project: p, images: digestImages(p)}).targets[0].objects
+    const text = JSON.stringify(objects)
+    expect(redact(text)).not.toContain('hunter22')
+    expect(redact(text)).not.toContain('s3cr3t-value')
+    expect(checkPolicy(objects).findings.filter((f) => f.rule === 'plain-text-secret').map((f) => f.message)).toEqual([
+      'container "catalog" env TENANT_GLOBEX_DATABASE_URL holds a URL with a password in plain text',
+      'container "catalog" env API_TOKEN looks like a secret in plain text',
+    ])
+  })
+})
