@@ -13,6 +13,16 @@ function duration(flag: string, value: string | undefined): number | undefined {
   return ms
 }
 
+function labelMatchers(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const m = /^([a-zA-Z_]\w*)=(.*)$/.exec(v)
+    if (!m) throw new UsageError(`--traffic-label ${v}: expected KEY=VALUE with a Prometheus label name, e.g. namespace=shop.`)
+    out[m[1]] = m[2]
+  }
+  return out
+}
+
 function serviceUrls(values: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   for (const v of values ?? []) {
@@ -55,6 +65,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     lookback: Flags.string({description: 'How far back Prometheus is searched for the observed peak (multiplier peaks).', default: '7d'}),
     'rate-window': Flags.string({description: 'rate() window for the observed peak.', default: '5m'}),
     prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
+    'traffic-label': Flags.string({description: 'KEY=VALUE label matcher added to the observed-traffic query (repeatable), e.g. namespace=shop.', multiple: true}),
     'base-url': Flags.string({description: 'Where the warm-up reaches the services (a gateway routing all of them); default environments.<env>.baseUrl.'}),
     'service-url': Flags.string({description: 'NAME=URL for one service (repeatable), e.g. when the services run separately.', multiple: true}),
     'payment-token': Flags.string({description: 'Test payment token the warm-up\'s checkouts use (never a real card).', default: 'tok_prewarm_test'}),
@@ -79,6 +90,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
       if (f[key] !== undefined && this.argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`))) pass.push(`--${key}`, String(f[key]))
     }
     for (const u of f['service-url'] ?? []) pass.push('--service-url', u)
+    for (const l of f['traffic-label'] ?? []) pass.push('--traffic-label', l)
     const result = await runPrewarm(
       {
         project,
@@ -93,6 +105,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
         timeoutMs: duration('timeout', f.timeout),
         lookbackMs: duration('lookback', f.lookback),
         rateWindowMs: duration('rate-window', f['rate-window']),
+        trafficLabels: labelMatchers(f['traffic-label']),
         prometheusUrl: f.prometheus,
         baseUrl: f['base-url'],
         serviceUrls: serviceUrls(f['service-url']),

@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node'
 
-import {RetailOpsError} from '../errors/index.js'
+import {RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
@@ -116,112 +116,117 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   })
   task.succeed(before ? `Kept the values saved by an earlier run (${before}) in ${stateName(plan.campaign)}` : `Saved the current values in ${stateName(plan.campaign)}`)
 
-  // 3. Raise floors and stop scale-down.
   const changed: ChangedTarget[] = []
-  for (const {plan: s, hpa, deployment} of current.values()) {
-    throwIfAborted(ctx.signal)
-    if (hpa) {
-      const patch = {
-        metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}},
-        spec: {
-          minReplicas: s.newMin,
-          ...(s.newMax === hpa.spec?.maxReplicas ? {} : {maxReplicas: s.newMax}),
-          behavior: {scaleDown: {selectPolicy: 'Disabled'}},
-        },
-      }
-      try {
-        await http.request('PATCH', hpaPath(namespace, s.hpa!), {body: patch, contentType: 'application/merge-patch+json'})
-      } catch (error) {
-        throw kubeError(error, `raising HPA ${namespace}/${s.hpa}`, k.server)
-      }
-      changed.push({
-        service: s.service,
-        kind: 'HorizontalPodAutoscaler',
-        name: s.hpa!,
-        before: {minReplicas: hpa.spec?.minReplicas ?? 1, maxReplicas: hpa.spec?.maxReplicas, scaleDownSelectPolicy: hpa.spec?.behavior?.scaleDown?.selectPolicy ?? 'Max'},
-        after: {minReplicas: s.newMin, maxReplicas: s.newMax, scaleDownSelectPolicy: 'Disabled'},
-      })
-      ctx.out.info(`HPA ${s.hpa}: minReplicas ${hpa.spec?.minReplicas ?? 1} → ${s.newMin}${s.raisesMax ? `, maxReplicas ${hpa.spec?.maxReplicas} → ${s.newMax}` : ''}, scale-down disabled`)
-    } else {
-      const patch = {metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}}, spec: {replicas: s.newMin}}
-      try {
-        await http.request('PATCH', deploymentPath(namespace, s.deployment!), {body: patch, contentType: 'application/merge-patch+json'})
-      } catch (error) {
-        throw kubeError(error, `scaling Deployment ${namespace}/${s.deployment}`, k.server)
-      }
-      changed.push({service: s.service, kind: 'Deployment', name: s.deployment!, before: {replicas: deployment?.spec?.replicas}, after: {replicas: s.newMin}})
-      ctx.out.info(`Deployment ${s.deployment} (no HPA): replicas ${deployment?.spec?.replicas ?? 1} → ${s.newMin}`)
-    }
-    await options.afterChange?.(`${s.service}`)
-  }
-
-  // 4. Node headroom.
   const headroom: HeadroomStatus[] = []
-  if (priorityClass && headroomPools.length > 0) {
-    throwIfAborted(ctx.signal)
-    try {
-      if (priorityClass.createdByUs) await applyOwned(http, pcPath(priorityClass.name), priorityClassBody(priorityClass.name, namespace, plan.campaign))
-      for (const pool of headroomPools) {
-        const tolerations = plan.services
-          .filter((s) => s.pool === pool.pool)
-          .flatMap((s) => s.tolerations ?? [])
-        const body = placeholderDeployment({
-          namespace,
-          campaign: plan.campaign,
-          pool,
-          poolLabel: options.poolLabel,
-          priorityClass: priorityClass.name,
-          image: options.placeholderImage ?? DEFAULT_PLACEHOLDER_IMAGE,
-          tolerations: dedupe(tolerations),
+  let ready: {done: boolean; value: ReadyStatus[]}
+  try {
+    // 3. Raise floors and stop scale-down.
+    for (const {plan: s, hpa, deployment} of current.values()) {
+      throwIfAborted(ctx.signal)
+      if (hpa) {
+        const patch = {
+          metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}},
+          spec: {
+            minReplicas: s.newMin,
+            ...(s.newMax === hpa.spec?.maxReplicas ? {} : {maxReplicas: s.newMax}),
+            behavior: {scaleDown: {selectPolicy: 'Disabled'}},
+          },
+        }
+        try {
+          await http.request('PATCH', hpaPath(namespace, s.hpa!), {body: patch, contentType: 'application/merge-patch+json'})
+        } catch (error) {
+          throw kubeError(error, `raising HPA ${namespace}/${s.hpa}`, k.server)
+        }
+        changed.push({
+          service: s.service,
+          kind: 'HorizontalPodAutoscaler',
+          name: s.hpa!,
+          before: {minReplicas: hpa.spec?.minReplicas ?? 1, maxReplicas: hpa.spec?.maxReplicas, scaleDownSelectPolicy: hpa.spec?.behavior?.scaleDown?.selectPolicy ?? 'Max'},
+          after: {minReplicas: s.newMin, maxReplicas: s.newMax, scaleDownSelectPolicy: 'Disabled'},
         })
-        await applyOwned(http, deploymentPath(namespace, body.metadata.name), body)
-        ctx.out.info(`Headroom in pool ${pool.pool}: ${pool.placeholder.replicas} placeholder pod(s) (${body.spec.template.spec.containers[0].resources.requests.cpu} CPU, ${body.spec.template.spec.containers[0].resources.requests.memory} each)`)
-        await options.afterChange?.(`headroom ${pool.pool}`)
+        ctx.out.info(`HPA ${s.hpa}: minReplicas ${hpa.spec?.minReplicas ?? 1} → ${s.newMin}${s.raisesMax ? `, maxReplicas ${hpa.spec?.maxReplicas} → ${s.newMax}` : ''}, scale-down disabled`)
+      } else {
+        const patch = {metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}}, spec: {replicas: s.newMin}}
+        try {
+          await http.request('PATCH', deploymentPath(namespace, s.deployment!), {body: patch, contentType: 'application/merge-patch+json'})
+        } catch (error) {
+          throw kubeError(error, `scaling Deployment ${namespace}/${s.deployment}`, k.server)
+        }
+        changed.push({service: s.service, kind: 'Deployment', name: s.deployment!, before: {replicas: deployment?.spec?.replicas}, after: {replicas: s.newMin}})
+        ctx.out.info(`Deployment ${s.deployment} (no HPA): replicas ${deployment?.spec?.replicas ?? 1} → ${s.newMin}`)
       }
-    } catch (error) {
-      throw kubeError(error, 'adding node headroom', k.server)
+      await options.afterChange?.(`${s.service}`)
     }
-  }
 
-  // 5. Wait until the raised capacity is Ready (the HPA controller enforces the new floor).
-  const wait = ctx.out.task(`Waiting for ${toRaise.length} service(s) to reach their new replica counts`)
-  const desired = toRaise.map((s) => ({service: s.service, deployment: s.deployment!, desired: s.newMin}))
-  const ready = await waitFor(
-    async () => {
-      const statuses: ReadyStatus[] = []
-      for (const d of desired) {
-        const dep = await readRaw<k8s.V1Deployment>(http, deploymentPath(namespace, d.deployment))
-        statuses.push({...d, ready: Math.min(dep?.status?.readyReplicas ?? 0, dep?.status?.availableReplicas ?? 0)})
+    // 4. Node headroom.
+    if (priorityClass && headroomPools.length > 0) {
+      throwIfAborted(ctx.signal)
+      try {
+        if (priorityClass.createdByUs) await applyOwned(http, pcPath(priorityClass.name), priorityClassBody(priorityClass.name, namespace, plan.campaign))
+        for (const pool of headroomPools) {
+          const tolerations = plan.services
+            .filter((s) => s.pool === pool.pool)
+            .flatMap((s) => s.tolerations ?? [])
+          const body = placeholderDeployment({
+            namespace,
+            campaign: plan.campaign,
+            pool,
+            poolLabel: options.poolLabel,
+            priorityClass: priorityClass.name,
+            image: options.placeholderImage ?? DEFAULT_PLACEHOLDER_IMAGE,
+            tolerations: dedupe(tolerations),
+          })
+          await applyOwned(http, deploymentPath(namespace, body.metadata.name), body)
+          ctx.out.info(`Headroom in pool ${pool.pool}: ${pool.placeholder.replicas} placeholder pod(s) (${body.spec.template.spec.containers[0].resources.requests.cpu} CPU, ${body.spec.template.spec.containers[0].resources.requests.memory} each)`)
+          await options.afterChange?.(`headroom ${pool.pool}`)
+        }
+      } catch (error) {
+        throw kubeError(error, 'adding node headroom', k.server)
       }
-      wait.update(statuses.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', '))
-      return {done: statuses.every((s) => s.ready >= s.desired), value: statuses}
-    },
-    {timeoutMs: options.timeoutMs, pollMs: options.pollMs ?? 2000, signal: ctx.signal},
-  )
-  if (!ready.done) {
-    wait.fail('Capacity did not become Ready in time')
-    const lagging = ready.value.filter((s) => s.ready < s.desired)
-    const reasons = await explainNotReady(k, namespace, lagging.map((l) => l.deployment))
-    throw new RetailOpsError('CAPACITY_NOT_READY', `Pre-scaled capacity was not Ready within ${Math.round(options.timeoutMs / 1000)}s: ${lagging.map((l) => `${l.service} ${l.ready}/${l.desired}`).join(', ')}.`, {
-      nextSteps: [
-        ...reasons.slice(0, 5),
-        `The floors stay raised; run the command again to keep waiting, or \`retailops prewarm restore --campaign ${plan.campaign}\` to put the saved values back.`,
-      ],
-      details: {ready: ready.value, reasons},
-    })
-  }
-  wait.succeed(`Capacity Ready: ${ready.value.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', ') || 'nothing to raise'}`)
-
-  for (const pool of headroomPools) {
-    const name = headroomDeploymentName(plan.campaign, pool.pool)
-    const pods = await k.core.listNamespacedPod({namespace, labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`}).catch((error: unknown) => {
-      throw kubeError(error, `listing headroom pods in ${namespace}`, k.server)
-    })
-    const scheduled = pods.items.filter((p) => p.spec?.nodeName).length
-    headroom.push({pool: pool.pool, deployment: name, replicas: pool.placeholder.replicas, scheduled, pending: pods.items.length - scheduled})
-    if (pods.items.length - scheduled > 0) {
-      ctx.out.warn(`${pods.items.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`)
     }
+
+    // 5. Wait until the raised capacity is Ready (the HPA controller enforces the new floor).
+    const wait = ctx.out.task(`Waiting for ${toRaise.length} service(s) to reach their new replica counts`)
+    const desired = toRaise.map((s) => ({service: s.service, deployment: s.deployment!, desired: s.newMin}))
+    ready = await waitFor(
+      async () => {
+        const statuses: ReadyStatus[] = []
+        for (const d of desired) {
+          const dep = await readRaw<k8s.V1Deployment>(http, deploymentPath(namespace, d.deployment))
+          statuses.push({...d, ready: Math.min(dep?.status?.readyReplicas ?? 0, dep?.status?.availableReplicas ?? 0)})
+        }
+        wait.update(statuses.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', '))
+        return {done: statuses.every((s) => s.ready >= s.desired), value: statuses}
+      },
+      {timeoutMs: options.timeoutMs, pollMs: options.pollMs ?? 2000, signal: ctx.signal},
+    )
+    if (!ready.done) {
+      wait.fail('Capacity did not become Ready in time')
+      const lagging = ready.value.filter((s) => s.ready < s.desired)
+      const reasons = await explainNotReady(k, namespace, lagging.map((l) => l.deployment))
+      throw new RetailOpsError('CAPACITY_NOT_READY', `Pre-scaled capacity was not Ready within ${Math.round(options.timeoutMs / 1000)}s: ${lagging.map((l) => `${l.service} ${l.ready}/${l.desired}`).join(', ')}.`, {
+        nextSteps: [
+          ...reasons.slice(0, 5),
+          `The floors stay raised; run the command again to keep waiting, or \`retailops prewarm restore --campaign ${plan.campaign}\` to put the saved values back.`,
+        ],
+        details: {ready: ready.value, reasons},
+      })
+    }
+    wait.succeed(`Capacity Ready: ${ready.value.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', ') || 'nothing to raise'}`)
+
+    for (const pool of headroomPools) {
+      const name = headroomDeploymentName(plan.campaign, pool.pool)
+      const pods = await k.core.listNamespacedPod({namespace, labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`}).catch((error: unknown) => {
+        throw kubeError(error, `listing headroom pods in ${namespace}`, k.server)
+      })
+      const scheduled = pods.items.filter((p) => p.spec?.nodeName).length
+      headroom.push({pool: pool.pool, deployment: name, replicas: pool.placeholder.replicas, scheduled, pending: pods.items.length - scheduled})
+      if (pods.items.length - scheduled > 0) {
+        ctx.out.warn(`${pods.items.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`)
+      }
+    }
+  } catch (error) {
+    throw withRestoreHint(error, plan.campaign, namespace)
   }
 
   return {
@@ -234,6 +239,15 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
     ready: ready.value,
     waitedMs: Date.now() - started,
   }
+}
+
+/** Anything that stops the pre-warm after the state was saved says how to put things back. */
+function withRestoreHint(error: unknown, campaign: string, namespace: string): RetailOpsError {
+  const e = toRetailOpsError(error)
+  const hint = `The values from before are saved in ConfigMap ${namespace}/${stateName(campaign)}: \`retailops prewarm restore --campaign ${campaign}\` puts them back, or run the pre-warm again to finish it.`
+  if (e.exit === 'INTERRUPTED') return new RetailOpsError('INTERRUPTED', `Interrupted during the pre-warm of ${campaign}.`, {nextSteps: [hint], cause: error})
+  if (!e.nextSteps.some((s) => s.includes('prewarm restore'))) e.nextSteps.push(hint)
+  return e
 }
 
 async function readState0(options: ApplyOptions): Promise<string | undefined> {

@@ -2,15 +2,12 @@ import type * as k8s from '@kubernetes/client-node'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
-import {POOL_LABELS, SPOT_LABELS} from '../kubernetes/nodes.js'
+import {isSpotNode, nodeInstanceType, nodeZone, POOL_LABELS} from '../kubernetes/nodes.js'
 import type {HpaFacts, PoolFacts, QuotaFacts, WorkloadFacts} from './plan.js'
 import {poolPrice} from './pricing.js'
 import {parseQuantity, type Resources} from './quantity.js'
 
-// Pool, zone and spot labels are shared with cost allocation (src/kubernetes/nodes.ts).
-export {POOL_LABELS}
-export const ZONE_LABEL = 'topology.kubernetes.io/zone'
-const INSTANCE_TYPE = 'node.kubernetes.io/instance-type'
+// Pool, zone, instance-type and spot labels are read as cost allocation reads them (src/kubernetes/nodes.ts).
 
 export interface ClusterFacts {
   poolLabel?: string
@@ -113,9 +110,9 @@ export function summariseNodes(nodes: k8s.V1Node[], pods: k8s.V1Pod[], options: 
       memory: parseQuantity(n.status?.allocatable?.memory),
       pods: parseQuantity(n.status?.allocatable?.pods),
     }))
-    const types = members.map((n) => n.metadata?.labels?.[INSTANCE_TYPE]).filter((t): t is string => Boolean(t))
+    const types = members.map((n) => nodeInstanceType(n.metadata?.labels)).filter((t): t is string => Boolean(t))
     const instanceType = mostCommon(types)
-    const spot = /spot|preemptible/i.test(name) || members.some((n) => SPOT_LABELS.some(([l, re]) => re.test(n.metadata?.labels?.[l] ?? '')))
+    const spot = /spot|preemptible/i.test(name) || members.some((n) => isSpotNode(n.metadata?.labels))
     return {
       name,
       nodes: members.length,
@@ -126,10 +123,11 @@ export function summariseNodes(nodes: k8s.V1Node[], pods: k8s.V1Pod[], options: 
     }
   })
   pools.sort((a, b) => a.name.localeCompare(b.name))
-  const zones = [...new Set(ready.map((n) => n.metadata?.labels?.[ZONE_LABEL]).filter((z): z is string => Boolean(z)))].sort()
+  const zones = [...new Set(ready.map((n) => nodeZone(n.metadata?.labels)).filter((z): z is string => Boolean(z)))].sort()
   const defaultPool =
     options.defaultPool ??
-    pools.find((p) => p.name === 'general' || p.name === 'default')?.name ??
+    pools.find((p) => p.name === 'general')?.name ??
+    pools.find((p) => p.name === 'default')?.name ??
     [...pools].sort((a, b) => b.nodes - a.nodes)[0]?.name ??
     'default'
   return {poolLabel, defaultPool, zones, pools}

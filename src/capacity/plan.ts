@@ -262,6 +262,9 @@ export function computePlan(input: PlanInput): CapacityPlan {
         })
       }
     } else if (newMax < newMin) newMax = newMin
+    if (w && w.requests.cpu === 0 && w.requests.memory === 0) {
+      warnings.push(`${s.service}: its pods request no CPU or memory, so the node headroom and cost leave it out; set services.${s.service}.resources.requests.`)
+    }
     const pool = w?.pool ?? '(unknown)'
     const price = poolPrices.get(pool) ?? defaultPrice
     const podRequests = w?.requests ?? ZERO

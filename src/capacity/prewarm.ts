@@ -37,6 +37,8 @@ export interface PrewarmOptions {
   timeoutMs?: number
   lookbackMs?: number
   rateWindowMs?: number
+  /** Extra label matchers for the observed-traffic query (one Prometheus scraping several environments). */
+  trafficLabels?: Record<string, string>
   prometheusUrl?: string
   baseUrl?: string
   serviceUrls?: Record<string, string>
@@ -129,7 +131,7 @@ async function observedPeaks(options: PrewarmOptions, services: {service: string
   const window = options.rateWindowMs ?? parseDuration('5m')!
   const prometheus = prometheusProvider(url)
   for (const s of needsPrometheus) {
-    const query = observedPeakQuery(s.service, window, lookback)
+    const query = observedPeakQuery(s.service, window, lookback, options.trafficLabels)
     ctx.out.debug(`PromQL: ${query}`)
     observed.set(s.service, (await prometheus.query(query, ctx.signal)) ?? undefined)
   }

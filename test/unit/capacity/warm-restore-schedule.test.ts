@@ -8,6 +8,14 @@ import {saveHpa} from '../../../src/capacity/state.js'
 import {k6Options, parseSummary, planWarmup, renderWarmupScript} from '../../../src/capacity/warm.js'
 import {parseConfig} from '../../../src/config/load.js'
 import {GiB} from '../../../src/capacity/quantity.js'
+import {observedPeakQuery} from '../../../src/capacity/prometheus.js'
+
+describe('observed traffic', () => {
+  it('asks Prometheus for the highest request rate over the lookback, with extra matchers', () => {
+    expect(observedPeakQuery('catalog', 300_000, 7 * 86_400_000)).toBe('max_over_time(sum(rate(http_requests_total{service="catalog"}[5m]))[7d:1m])')
+    expect(observedPeakQuery('catalog', 30_000, 600_000, {namespace: 'shop', job: 'a"b'})).toBe('max_over_time(sum(rate(http_requests_total{service="catalog",namespace="shop",job="a\\"b"}[30s]))[10m:15s])')
+  })
+})
 
 const CONFIG = `
 project: shop
