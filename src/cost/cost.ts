@@ -178,7 +178,10 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
   const step = (minS: number, points: number) => toPromDuration(Math.max(minS * 1000, Math.ceil(options.windowMs / points / 60_000) * 60_000))
   const usage = async (): Promise<Pick<PromData, 'usage' | 'usageDetail'>> => {
     if (!wantUsage) return {}
-    if (!(await prom.hasSeries(`container_cpu_usage_seconds_total${sel}`, end))) return {usageDetail: 'no container_cpu_usage_seconds_total series'}
+    // Any sample in the last hour of the window (an instant count would only look back 5 minutes).
+    const recent = toPromDuration(Math.min(options.windowMs, 3_600_000))
+    const present = await prom.scalar(`count(count_over_time(container_cpu_usage_seconds_total${sel}[${recent}]))`, end)
+    if (!present) return {usageDetail: 'no container_cpu_usage_seconds_total series'}
     const [cpu, mem, cpuPeak, memPeak] = await Promise.all([
       prom.query(`sum by (${by}) (rate(container_cpu_usage_seconds_total${sel}[${w}]))`, end),
       prom.query(`sum by (${by}) (avg_over_time(container_memory_working_set_bytes${sel}[${w}]))`, end),
@@ -200,7 +203,7 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
     return {usage: map, usageDetail: `Prometheus ${prom.url}: container_cpu_usage_seconds_total, container_memory_working_set_bytes over ${w}`}
   }
   const traffic = async (): Promise<Pick<PromData, 'traffic' | 'trafficDetail'>> => {
-    if (!(await prom.hasSeries('http_requests_total', end))) return {trafficDetail: `no http_requests_total series in ${prom.url}`}
+    if (!(await prom.scalar(`count(count_over_time(http_requests_total[${w}]))`, end))) return {trafficDetail: `no http_requests_total series in ${prom.url} over ${w}`}
     const [avg, peak] = await Promise.all([
       prom.query(`sum by (service, namespace) (rate(http_requests_total[${w}]))`, end),
       prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total[5m]))[${w}:${step(60, 2000)}])`, end),

@@ -143,7 +143,7 @@ export function findSavings(input: FindingsInput): FindingsResult {
   if (input.usageSource === 'requests') {
     skipped.push('overprovisioned-requests: no usage data (Prometheus cAdvisor metrics or the metrics API)')
   } else {
-    for (const [key, cs] of groupBy(running.filter((c) => c.cpuUsage !== null && c.memUsage !== null), (c) => `${c.namespace}\u0000${c.controller ?? c.pod}\u0000${c.container}`)) {
+    for (const [key, cs] of groupBy(running.filter((c) => c.cpuUsage !== null && c.memUsage !== null), (c) => `${c.namespace}\u0000${c.controller ?? c.service}\u0000${c.container}`)) {
       const [namespace, controller, container] = key.split('\u0000')
       const replicas = cs.length
       const cpuReq = cs.reduce((s, c) => s + c.cpuRequest, 0) / replicas

@@ -111,12 +111,6 @@ export class PrometheusClient {
     }))
   }
 
-  /** True when at least one series of the metric exists now (cheap: count over an instant). */
-  async hasSeries(metric: string, time?: Date | number): Promise<boolean> {
-    const n = await this.scalar(`count(${metric})`, time)
-    return n !== null && n > 0
-  }
-
   async buildInfo(): Promise<{version?: string}> {
     const response = await fetch(`${this.url}/api/v1/status/buildinfo`, {signal: AbortSignal.timeout(this.timeoutMs)}).catch((error: unknown) => {
       throw new UnavailableError(`Cannot reach Prometheus at ${this.url} (${(error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message}).`, {cause: error})

@@ -61,8 +61,9 @@ export async function waitForTargets(label: string, value: string, count: number
 }
 
 export interface RecordedSeries {
-  /** Counter name including _total. */
+  /** Counter name including _total, or a gauge's name. */
   name: string
+  type?: 'counter' | 'gauge'
   labels: Record<string, string>
   /** [epoch ms, cumulative value], in time order. */
   samples: [number, number][]
@@ -73,8 +74,9 @@ function openMetrics(series: RecordedSeries[]): string {
   const families = new Map<string, RecordedSeries[]>()
   for (const s of series) families.set(s.name, [...(families.get(s.name) ?? []), s])
   for (const [name, list] of families) {
-    const family = name.replace(/_total$/, '')
-    lines.push(`# HELP ${family} Recorded by a retailops test.`, `# TYPE ${family} counter`)
+    const type = list[0].type ?? 'counter'
+    const family = type === 'counter' ? name.replace(/_total$/, '') : name
+    lines.push(`# HELP ${family} Recorded by a retailops test.`, `# TYPE ${family} ${type}`)
     for (const s of list) {
       const labels = Object.entries(s.labels)
         .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)
@@ -95,6 +97,13 @@ export function counter(name: string, labels: Record<string, string>, startMs: n
     v += rate(t) * (stepMs / 1000)
   }
   return {name, labels, samples}
+}
+
+/** A gauge holding one value, sampled every stepMs. */
+export function gauge(name: string, labels: Record<string, string>, startMs: number, endMs: number, stepMs: number, value: number): RecordedSeries {
+  const samples: [number, number][] = []
+  for (let t = startMs; t <= endMs; t += stepMs) samples.push([t, value])
+  return {name, type: 'gauge', labels, samples}
 }
 
 /** Writes the series as TSDB blocks with promtool and hands them to Prometheus; returns the block ids. */
