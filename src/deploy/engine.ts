@@ -183,6 +183,8 @@ export interface ApplyStepOptions {
 export interface ApplyStepResult {
   applied: AppliedObject[]
   failed: ApplyFailure[]
+  /** Retried requests by cause ("409", "429", "5xx", "network"). */
+  retries?: Record<string, number>
   skipped: string[]
   pruned: PruneResult[]
   orphanedNamespaces: string[]
@@ -198,7 +200,7 @@ async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
 
 /** Step 3: server-side apply in waves, then prune what the applyset has and the render no longer does. */
 export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult> {
-  const out: ApplyStepResult = {applied: [], failed: [], skipped: [], pruned: [], orphanedNamespaces: []}
+  const out: ApplyStepResult = {applied: [], failed: [], skipped: [], retries: {}, pruned: [], orphanedNamespaces: []}
   await Promise.all(
     clusterGroups(plan).map(async (group) => {
       const http = await groupHttp(group)
@@ -239,6 +241,7 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
       out.applied.push(...report.applied)
       out.failed.push(...report.failed)
       out.skipped.push(...report.skipped)
+      for (const [cause, n] of Object.entries(report.retries)) out.retries![cause] = (out.retries![cause] ?? 0) + n
       if (report.failed.length > 0) {
         task.fail(`${report.failed.length} of ${objects.length} objects failed to apply`)
         return
@@ -445,7 +448,7 @@ export interface DeployResult {
   policy: PolicyReport
   signatureVerification: SignatureVerification
   signatures: SignatureResult[]
-  apply: {created: number; configured: number; unchanged: number; failed: ApplyFailure[]; skipped: string[]; objects: {ref: string; action: string}[]}
+  apply: {created: number; configured: number; unchanged: number; failed: ApplyFailure[]; skipped: string[]; retries: Record<string, number>; objects: {ref: string; action: string}[]}
   pruned: PruneResult[]
   orphanedNamespaces: string[]
   rollouts: WaitResult[]
@@ -496,7 +499,7 @@ export async function runDeploy(options: DeployOptions, ctx: RunContext): Promis
     policy: policy.report,
     signatureVerification: policy.signatureVerification,
     signatures: policy.signatures,
-    apply: {created: 0, configured: 0, unchanged: 0, failed: [], skipped: [], objects: []},
+    apply: {created: 0, configured: 0, unchanged: 0, failed: [], skipped: [], retries: {}, objects: []},
     pruned: [],
     orphanedNamespaces: [],
     rollouts: [],
@@ -525,6 +528,7 @@ export async function runDeploy(options: DeployOptions, ctx: RunContext): Promis
     unchanged: applied.applied.filter((a) => a.action === 'unchanged').length,
     failed: applied.failed,
     skipped: applied.skipped,
+    retries: applied.retries ?? {},
     objects: applied.applied.map((a) => ({ref: a.ref, action: a.action})),
   }
   result.pruned = applied.pruned

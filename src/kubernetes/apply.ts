@@ -55,6 +55,8 @@ export interface ApplyFailure {
 export interface ApplyReport {
   applied: AppliedObject[]
   failed: ApplyFailure[]
+  /** Retried attempts by cause: "409", "429", "5xx", "network". */
+  retries: Record<string, number>
   /** Objects never attempted because an earlier wave failed. */
   skipped: string[]
 }
@@ -121,7 +123,7 @@ export function waves(objects: KubeObject[]): KubeObject[][] {
 
 export async function applyObjects(http: KubeHttp, objects: KubeObject[], options: ApplyOptions): Promise<ApplyReport> {
   const limit = pLimit(options.concurrency ?? 32)
-  const report: ApplyReport = {applied: [], failed: [], skipped: []}
+  const report: ApplyReport = {applied: [], failed: [], skipped: [], retries: {}}
   const started = Date.now()
   const groups = waves(objects)
   for (let w = 0; w < groups.length; w++) {
@@ -138,6 +140,8 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
                   return await applyOne(http, obj, options)
                 } catch (error) {
                   if (!isRetryable(error)) throw new AbortError(error as Error)
+                  const cause = error instanceof KubeHttpError ? (error.statusCode >= 500 ? '5xx' : String(error.statusCode)) : 'network'
+                  report.retries[cause] = (report.retries[cause] ?? 0) + 1
                   const wait = retryAfterMs(error)
                   if (wait > 0) await new Promise((r) => setTimeout(r, wait))
                   throw error
