@@ -84,7 +84,8 @@ export function placeholderDeployment(spec: PlaceholderSpec) {
   }
 }
 
-const FIELD_MANAGER = 'retailops-prewarm'
+/** The field manager of every change the pre-warm makes: a deploy during a campaign names it in its conflict. */
+export const FIELD_MANAGER = 'retailops-prewarm'
 
 /** Server-side apply of an object retailops owns outright. */
 export async function applyOwned(http: KubeHttp, path: string, body: object): Promise<void> {
