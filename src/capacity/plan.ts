@@ -197,6 +197,9 @@ export function computePlan(input: PlanInput): CapacityPlan {
   if (end <= input.now.getTime()) {
     problems.push({code: 'campaign-ended', message: `Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to pre-warm.`})
   }
+  if (end > input.now.getTime() && Date.parse(campaign.start) <= input.now.getTime()) {
+    warnings.push(`Campaign "${campaign.name}" started at ${campaign.start}: the pre-warm is late, and new pods meet live traffic while they warm up.`)
+  }
   const zones = Math.max(1, input.zones.length)
   const poolPrices = new Map(input.pools.map((p) => [p.name, p.price]))
   const defaultPrice = input.pools[0]?.price ?? {cpuHour: 0, memoryGiBHour: 0, source: 'none'}

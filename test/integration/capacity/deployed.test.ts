@@ -7,10 +7,9 @@ import {renderPlan} from '../../../src/deploy/render.js'
 import {applyObjects} from '../../../src/kubernetes/apply.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
-import {cli, CONTEXT, randomName, sandboxReady, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, randomName, sandboxReady, writeProject} from './helpers.js'
 
 const NS = randomName('t-capacity')
-const hours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z')
 
 const CONFIG = `
 project: shop

@@ -24,6 +24,11 @@ export function ctx(): RunContext & {out: RecordingOutput} {
   return {out: new RecordingOutput()}
 }
 
+/** An ISO timestamp h hours from now, without milliseconds (as people write them in retailops.yaml). */
+export function hours(h: number): string {
+  return new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z')
+}
+
 export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`
 }

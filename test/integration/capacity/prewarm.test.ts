@@ -10,11 +10,10 @@ import {resolveEnvironment} from '../../../src/config/resolve.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
-import {cli, CONTEXT, ctx, PROMETHEUS, randomName, ROOT, sandboxReady, startService, type ServiceProc, writeProject} from './helpers.js'
+import {cli, CONTEXT, ctx, hours, PROMETHEUS, randomName, ROOT, sandboxReady, startService, type ServiceProc, writeProject} from './helpers.js'
 
 const ready = sandboxReady()
 const NS = randomName('t-capacity')
-const hours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z')
 
 const CONFIG = `
 project: shop
@@ -311,7 +310,7 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
     expect(again.doc!.result.message).toMatch(/Nothing to restore/)
   })
 
-  it('restores exactly after the CLI is killed (SIGKILL) while waiting for capacity', async () => {
+  it('restores exactly after the CLI is killed (SIGKILL) while waiting for capacity, and after Ctrl-C (exit 130)', async () => {
     const child = execa(`${ROOT}/bin/dev.js`, ['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir, env: {CI: 'true'}, reject: false})
     // Kill it once the floor is raised: its pods never become Ready (a crash-looping image).
     for (let i = 0; i < 120; i++) {
@@ -323,6 +322,21 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
     await child
     const restored = await cli(['prewarm', 'restore', '--campaign', 'stuck'], project.dir)
     expect(restored.exitCode, restored.stderr).toBe(0)
+    expect((await rawHpa('cart')).spec).toEqual(original.get('cart'))
+
+    // Ctrl-C while waiting: exit 130, and the error says how to put things back.
+    const again = execa(`${ROOT}/bin/dev.js`, ['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir, env: {CI: 'true'}, reject: false})
+    for (let i = 0; i < 120; i++) {
+      if ((await rawHpa('cart')).spec.minReplicas !== 1) break
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    again.kill('SIGINT')
+    const interrupted = await again
+    expect(interrupted.exitCode).toBe(130)
+    const doc = JSON.parse(interrupted.stdout)
+    expect(doc.error.code).toBe('INTERRUPTED')
+    expect(doc.error.nextSteps[0]).toContain('retailops prewarm restore --campaign stuck')
+    expect((await cli(['prewarm', 'restore', '--campaign', 'stuck'], project.dir)).exitCode).toBe(0)
     expect((await rawHpa('cart')).spec).toEqual(original.get('cart'))
   })
 
