@@ -1,0 +1,65 @@
+import path from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseAllDocuments} from 'yaml'
+
+import {CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+
+const ROOT = path.resolve(import.meta.dirname, '../../..')
+
+/** render, diff and deploy --dry-run through the CLI, as a user or a pipeline runs them. */
+describe('render, diff and deploy --dry-run (CLI)', () => {
+  let t: TestProject
+  const cli = (args: string[]) => execa(path.join(ROOT, 'bin/dev.js'), [...args, '--config', path.join(t.dir, 'retailops.yaml')], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+
+  beforeAll(() => {
+    t = new TestProject({})
+    t.config = {
+      project: t.project,
+      registry: {url: '127.0.0.1:5000', insecure: true},
+      clusters: {main: {context: CONTEXT}},
+      environments: {production: {cluster: 'main', namespace: t.ns()}},
+      services: {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
+      tenants: [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}],
+    }
+    t.write()
+  })
+  afterAll(async () => t.cleanup())
+
+  it('render prints every object as YAML documents, and --json as result.objects', async () => {
+    const yaml = await cli(['render', ...t.images(['catalog', 'checkout']).flatMap((i) => ['--image', i])])
+    expect(yaml.exitCode).toBe(0)
+    const docs = parseAllDocuments(yaml.stdout).map((d) => d.toJS() as {kind: string; metadata: {namespace?: string; name: string}})
+    expect(docs.filter((d) => d.kind === 'Deployment').map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual([`${t.ns('acme')}/catalog`, `${t.ns('acme')}/checkout`])
+    const json = await cli(['render', 'checkout', '--kind', 'Deployment', '--json', ...t.images(['checkout']).flatMap((i) => ['--image', i])])
+    const doc = JSON.parse(json.stdout)
+    expect(doc.status).toBe(0)
+    expect(doc.result.objects.map((o: {kind: string}) => o.kind)).toEqual(['Deployment'])
+    expect(doc.result.policy.ok).toBe(true)
+  })
+
+  it('render refuses unknown tenants and malformed --image before doing anything', async () => {
+    expect((await cli(['render', '--tenant', 'nope', '--json'])).exitCode).toBe(4)
+    const bad = await cli(['render', '--image', 'checkout', '--json'])
+    expect(bad.exitCode).toBe(2)
+    expect(JSON.parse(bad.stdout).error.message).toMatch(/expected SERVICE=REF/)
+  })
+
+  it('deploy --dry-run and diff show what would change; after a deploy, diff shows nothing', async () => {
+    const images = t.images(['catalog', 'checkout']).flatMap((i) => ['--image', i])
+    const dry = await cli(['deploy', '--dry-run', '--skip-verify', ...images])
+    expect(dry.exitCode).toBe(0)
+    expect(dry.stdout).toContain(`create Namespace ${t.ns('acme')}`)
+    expect(dry.stdout).toMatch(/Dry run \(server-side, dryRun=All\): nothing was changed\./)
+    const deploy = await cli(['deploy', '--skip-verify', '--json', ...images])
+    expect(JSON.parse(deploy.stdout).result.outcome).toBe('OK')
+    const diff = await cli(['diff', ...images])
+    expect(diff.exitCode).toBe(0)
+    expect(diff.stdout.trim().split('\n').at(-1)).toMatch(/^0 to create, 0 to update, 0 to delete, \d+ unchanged\.$/)
+    const changed = await cli(['diff', 'checkout', '--json', ...t.images(['checkout'], 'f').flatMap((i) => ['--image', i])])
+    const doc = JSON.parse(changed.stdout)
+    expect(doc.result.changed).toBe(1)
+    expect(doc.result.diffs.find((d: {action: string}) => d.action === 'update').diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/checkout@sha256:ffff`)
+  })
+})
