@@ -1,3 +1,5 @@
+import {JSONParser} from '@streamparser/json'
+
 import {parseQuantity, type Resources} from '../capacity/quantity.js'
 import {LABEL} from '../deploy/labels.js'
 import {RetailOpsError, UnavailableError} from '../errors/index.js'
@@ -72,29 +74,39 @@ export interface CollectOptions {
   onPage?: (kind: string, count: number) => void
 }
 
-interface ListMeta {
-  metadata?: {continue?: string; resourceVersion?: string}
-  items?: unknown[]
-}
-
-/** Pages through a list; `each` sees one raw item at a time and the page is dropped after. */
+/**
+ * Pages through a list (limit + continue). Each page is parsed as it streams in, and `each` sees
+ * one item at a time: neither the page's text nor its whole object tree is ever held in memory.
+ */
 export async function listPaged(http: KubeHttp, path: string, each: (item: any) => void, options: CollectOptions & {query?: Record<string, string>} = {}): Promise<number> {
   let token: string | undefined
   let count = 0
   for (;;) {
     throwIfAborted(options.signal)
-    let page: ListMeta
+    let next: string | undefined
+    let failure: unknown
+    const parser = new JSONParser({paths: ['$.metadata', '$.items.*'], keepStack: false})
+    parser.onValue = ({value, key, stack}) => {
+      if (stack.length === 1 && key === 'metadata') next = (value as {continue?: string})?.continue || undefined
+      else if (stack.length === 2) {
+        count += 1
+        try {
+          each(value)
+        } catch (error) {
+          failure ??= error
+        }
+      }
+    }
     try {
-      page = await http.request<ListMeta>('GET', path, {query: {limit: options.pageSize ?? 500, continue: token, ...options.query}, signal: options.signal})
+      await http.request('GET', path, {query: {limit: options.pageSize ?? 500, continue: token, ...options.query}, signal: options.signal, onData: (chunk) => parser.write(chunk)})
     } catch (error) {
       // 410 Gone: the continue token expired (etcd compacted while we paged); the caller lists again.
       if (error instanceof KubeHttpError && error.statusCode === 410 && token) throw new RestartList(`${path}: the list's continue token expired (HTTP 410)`)
       throw error
     }
-    for (const item of page.items ?? []) each(item)
-    count += page.items?.length ?? 0
+    if (failure) throw failure
     options.onPage?.(path, count)
-    token = page.metadata?.continue || undefined
+    token = next
     if (!token) return count
   }
 }

@@ -2,8 +2,7 @@ import {poolPrice} from '../capacity/pricing.js'
 import {toPromDuration} from '../config/duration.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
-import {kubeClients, type KubeTarget} from '../kubernetes/client.js'
-import {KubeHttp} from '../kubernetes/http.js'
+import {kubeClients, kubeHttp, type KubeTarget} from '../kubernetes/client.js'
 import {matchers, PrometheusClient} from '../slo/prometheus.js'
 import type {RunContext} from '../ui/context.js'
 import {aggregate, allocate, type AllocationRow, type ContainerAllocation, HOURS_PER_MONTH, idleTotals, type NodeCost, type Price, type PricedNode, type ShareIdle, shareIdleWeighted, UNALLOCATED, type UsageSample} from './allocate.js'
@@ -233,7 +232,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
   const end = options.now ?? new Date()
   const start = new Date(end.getTime() - options.windowMs)
   const k = kubeClients(options.kube)
-  const http = new KubeHttp(k.kc)
+  const http = kubeHttp(options.kube)
   const prom = options.prometheusUrl ? new PrometheusClient(options.prometheusUrl, {signal: ctx.signal, timeoutMs: 60_000}) : undefined
   if (options.usage === 'prometheus' && !prom) {
     throw new UsageError('--usage prometheus needs a Prometheus URL.', {nextSteps: ['Set environments.<name>.prometheus in retailops.yaml, or RETAILOPS_PROMETHEUS_URL.']})
@@ -343,6 +342,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
     task.fail('Cost allocation failed')
     throw error
   } finally {
+    // Idle keep-alive sockets would hold the process open; the shared client reconnects if used again.
     http.close()
   }
 }

@@ -36,6 +36,8 @@ export interface RequestOptions {
   contentType?: string
   signal?: AbortSignal
   timeoutMs?: number
+  /** A 2xx body goes to this callback chunk by chunk instead of being buffered and parsed (large lists); the request then resolves undefined. */
+  onData?: (chunk: Buffer) => void
 }
 
 export class KubeHttp {
@@ -100,6 +102,12 @@ export class KubeHttp {
           },
         },
         (res) => {
+          if (options.onData && (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) {
+            res.on('data', options.onData)
+            res.on('error', reject)
+            res.on('end', () => resolve(undefined as T))
+            return
+          }
           const chunks: Buffer[] = []
           res.on('data', (c: Buffer) => chunks.push(c))
           res.on('error', reject)
