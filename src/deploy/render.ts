@@ -121,40 +121,25 @@ export function renderPlan(options: RenderOptions): RenderResult {
     )
   }
   for (const t of selected) {
-    if (t.model === 'dedicated-namespace') {
-      targets.push(
-        renderTarget(config, env, {
-          cluster: env.cluster,
-          context: mainContext,
-          kubeconfig: env.kubeconfig,
-          namespace: t.namespace ?? `${config.project}-${t.name}`,
-          model: 'dedicated-namespace',
-          tenants: [t],
-          allServices: Object.keys(config.services).filter((s) => !t.services || t.services.includes(s)),
-          services: services.filter((s) => !t.services || t.services.includes(s)),
-          images: options.images,
-          overlays: options.overlays,
-          notes,
-        }),
-      )
-    } else if (t.model === 'dedicated-cluster') {
-      const cluster = config.clusters[t.cluster!] ?? {}
-      targets.push(
-        renderTarget(config, env, {
-          cluster: t.cluster!,
-          context: cluster.context,
-          kubeconfig: cluster.kubeconfig && path.resolve(dir, cluster.kubeconfig),
-          namespace: t.namespace ?? env.namespace,
-          model: 'dedicated-cluster',
-          tenants: [t],
-          allServices: Object.keys(config.services).filter((s) => !t.services || t.services.includes(s)),
-          services: services.filter((s) => !t.services || t.services.includes(s)),
-          images: options.images,
-          overlays: options.overlays,
-          notes,
-        }),
-      )
-    }
+    if (t.model !== 'dedicated-namespace' && t.model !== 'dedicated-cluster') continue
+    const own = (list: string[]) => list.filter((s) => !t.services || t.services.includes(s))
+    // A dedicated namespace lives in the environment's cluster; a dedicated cluster is reached through its own context.
+    const cluster = t.model === 'dedicated-cluster' ? (config.clusters[t.cluster!] ?? {}) : undefined
+    targets.push(
+      renderTarget(config, env, {
+        cluster: cluster ? t.cluster! : env.cluster,
+        context: cluster ? cluster.context : mainContext,
+        kubeconfig: cluster ? cluster.kubeconfig && path.resolve(dir, cluster.kubeconfig) : env.kubeconfig,
+        namespace: t.namespace ?? (cluster ? env.namespace : `${config.project}-${t.name}`),
+        model: t.model,
+        tenants: [t],
+        allServices: own(Object.keys(config.services)),
+        services: own(services),
+        images: options.images,
+        overlays: options.overlays,
+        notes,
+      }),
+    )
   }
   return {environment: env.name, project: config.project, targets, notes}
 }
