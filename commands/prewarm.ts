@@ -1,37 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {parseDuration} from '../../src/config/duration.js'
-import {type ExitCodeName, UsageError} from '../../src/errors/index.js'
-import {type PrewarmResult, runPrewarm} from '../../src/capacity/prewarm.js'
-import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../../src/capacity/render.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
-
-function duration(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const ms = parseDuration(value)
-  if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
-  return ms
-}
-
-function labelMatchers(values: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const v of values ?? []) {
-    const m = /^([a-zA-Z_]\w*)=(.*)$/.exec(v)
-    if (!m) throw new UsageError(`--traffic-label ${v}: expected KEY=VALUE with a Prometheus label name, e.g. namespace=shop.`)
-    out[m[1]] = m[2]
-  }
-  return out
-}
-
-function serviceUrls(values: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const v of values ?? []) {
-    const at = v.indexOf('=')
-    if (at <= 0 || !/^https?:\/\//.test(v.slice(at + 1))) throw new UsageError(`--service-url ${v}: expected NAME=URL, e.g. catalog=http://127.0.0.1:8081.`)
-    out[v.slice(0, at)] = v.slice(at + 1)
-  }
-  return out
-}
+import {type ExitCodeName} from '../src/errors/index.js'
+import {durationFlag, parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
+import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
+import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
 
 export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
   static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
@@ -102,13 +74,13 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
         raiseMax: f['raise-max'],
         allowBelowCurrent: f['allow-below-current'],
         nodeHeadroom: f['node-headroom'],
-        timeoutMs: duration('timeout', f.timeout),
-        lookbackMs: duration('lookback', f.lookback),
-        rateWindowMs: duration('rate-window', f['rate-window']),
-        trafficLabels: labelMatchers(f['traffic-label']),
+        timeoutMs: durationFlag('timeout', f.timeout),
+        lookbackMs: durationFlag('lookback', f.lookback),
+        rateWindowMs: durationFlag('rate-window', f['rate-window']),
+        trafficLabels: parseTrafficLabels(f['traffic-label']),
         prometheusUrl: f.prometheus,
         baseUrl: f['base-url'],
-        serviceUrls: serviceUrls(f['service-url']),
+        serviceUrls: parseServiceUrls(f['service-url']),
         poolLabel: f['pool-label'],
         defaultPool: f['default-pool'],
         placeholderImage: f['placeholder-image'],

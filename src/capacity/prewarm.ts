@@ -6,7 +6,7 @@ import {parseDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
 import {findCampaign, type ResolvedEnvironment} from '../config/resolve.js'
 import type {CampaignConfig} from '../config/schema.js'
-import {ConfigError, type ConfigIssue, RefusedError, RetailOpsError, UnavailableError} from '../errors/index.js'
+import {ConfigError, type ConfigIssue, RefusedError, RetailOpsError, UnavailableError, UsageError} from '../errors/index.js'
 import {kubeClients} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
@@ -332,4 +332,34 @@ export async function runRestore(options: RestoreCommandOptions, ctx: RunContext
   } finally {
     http.close()
   }
+}
+
+/** A duration flag's value in ms (undefined when not given); a bad one is a usage error. */
+export function durationFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
+  return ms
+}
+
+/** --traffic-label KEY=VALUE (repeatable) → label matchers. */
+export function parseTrafficLabels(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const m = /^([a-zA-Z_]\w*)=(.*)$/.exec(v)
+    if (!m) throw new UsageError(`--traffic-label ${v}: expected KEY=VALUE with a Prometheus label name, e.g. namespace=shop.`)
+    out[m[1]] = m[2]
+  }
+  return out
+}
+
+/** --service-url NAME=URL (repeatable) → per-service URLs. */
+export function parseServiceUrls(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const v of values ?? []) {
+    const at = v.indexOf('=')
+    if (at <= 0 || !/^https?:\/\//.test(v.slice(at + 1))) throw new UsageError(`--service-url ${v}: expected NAME=URL, e.g. catalog=http://127.0.0.1:8081.`)
+    out[v.slice(0, at)] = v.slice(at + 1)
+  }
+  return out
 }

@@ -9,6 +9,19 @@ import {k6Options, parseSummary, planWarmup, renderWarmupScript} from '../../../
 import {parseConfig} from '../../../src/config/load.js'
 import {GiB} from '../../../src/capacity/quantity.js'
 import {observedPeakQuery} from '../../../src/capacity/prometheus.js'
+import {durationFlag, parseServiceUrls, parseTrafficLabels} from '../../../src/capacity/prewarm.js'
+
+describe('flag values', () => {
+  it('parses NAME=URL, KEY=VALUE and durations, and names the flag when one is wrong', () => {
+    expect(parseServiceUrls(['catalog=http://127.0.0.1:8081', 'cart=https://cart.example/'])).toEqual({catalog: 'http://127.0.0.1:8081', cart: 'https://cart.example/'})
+    expect(() => parseServiceUrls(['catalog'])).toThrow(/--service-url catalog: expected NAME=URL/)
+    expect(parseTrafficLabels(['namespace=shop', 'job=a=b'])).toEqual({namespace: 'shop', job: 'a=b'})
+    expect(() => parseTrafficLabels(['1x=y'])).toThrow(/--traffic-label/)
+    expect(durationFlag('timeout', '10m')).toBe(600_000)
+    expect(durationFlag('timeout', undefined)).toBeUndefined()
+    expect(() => durationFlag('timeout', 'soon')).toThrow(/--timeout soon/)
+  })
+})
 
 describe('observed traffic', () => {
   it('asks Prometheus for the highest request rate over the lookback, with extra matchers', () => {
