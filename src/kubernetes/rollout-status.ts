@@ -214,6 +214,7 @@ export function diagnose(input: {deployment: DeploymentLike; replicaSets: {metad
       note(`Unschedulable: ${ev?.message ?? scheduled.message ?? scheduled.reason}${selector ? ` (node selector ${selector})` : ''}${req ? `; each pod requests ${req}` : ''}`, pod)
       continue
     }
+    const before = grouped.size
     for (const cs of p.status?.containerStatuses ?? []) {
       const waiting = cs.state?.waiting
       const last = cs.lastState?.terminated ?? cs.state?.terminated
@@ -228,6 +229,10 @@ export function diagnose(input: {deployment: DeploymentLike; replicaSets: {metad
         const ev = latest(input.events.filter((e) => e.involvedObject?.name === pod && e.reason === 'Unhealthy'))
         note(`container "${cs.name}" is running but not ready${ev?.message ? `: ${ev.message}` : ' (readiness probe not passing)'}`, pod)
       }
+    }
+    // Scheduled, but no container reported anything yet: the node has not started the pod.
+    if (grouped.size === before && p.status?.phase === 'Pending' && scheduled?.status === 'True' && !p.status?.containerStatuses?.length) {
+      note('scheduled but not started yet (Pending, no container status from the node): the node is slow or not running pods', pod)
     }
   }
   for (const [text, names] of grouped) reasons.push(`${names.length} pod${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}): ${text}`)

@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
-import {CONTEXT, ctx, digest, SECURE_SERVICE, TestProject} from './helpers.js'
+import {CONTEXT, ctx, digest, FAILING_SERVICE, TestProject} from './helpers.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -21,10 +21,10 @@ describe('deploy failures (sandbox)', () => {
       clusters: {main: {context: CONTEXT}},
       environments: {production: {cluster: 'main', namespace: t.ns()}},
       services: {
-        catalog: SECURE_SERVICE,
-        cart: SECURE_SERVICE,
+        catalog: FAILING_SERVICE,
+        cart: FAILING_SERVICE,
         // Needs more CPU than any node in the pool has.
-        search: {...SECURE_SERVICE, resources: {requests: {cpu: '64', memory: '128Mi'}, limits: {cpu: '64', memory: '256Mi'}}},
+        search: {...FAILING_SERVICE, resources: {requests: {cpu: '64', memory: '128Mi'}, limits: {cpu: '64', memory: '256Mi'}}},
       },
       tenants: [
         {name: 'tight', model: 'dedicated-namespace', namespace: t.ns('tight'), services: ['cart'], quota: {pods: 1}},

@@ -84,4 +84,8 @@ export async function snapshot(applySet: string, context = CONTEXT, kubeconfig?:
   return new Map([...live].map(([k, o]) => [k, {rv: o.metadata.resourceVersion, gen: o.metadata.generation}]))
 }
 
-export const SECURE_SERVICE = {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 3}, rollout: {progressDeadline: '12s'}}
+/** A service expected to roll out: a generous deadline, since the sandbox is shared and kwok can lag under load. */
+export const SECURE_SERVICE = {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 3}, rollout: {progressDeadline: '2m'}}
+
+/** A service a test expects to fail: a short progress deadline so the failure comes quickly. */
+export const FAILING_SERVICE = {...SECURE_SERVICE, rollout: {progressDeadline: '12s'}}

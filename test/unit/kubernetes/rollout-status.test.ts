@@ -61,3 +61,10 @@ describe('diagnose history', () => {
     expect(diagnose({deployment: dep({}), replicaSets: [oldRs, rs], pods: [], events})).toEqual(['0 of 3 replicas available; no pod reported a reason'])
   })
 })
+
+describe('diagnose slow nodes', () => {
+  it('says when pods were scheduled but never started', () => {
+    const pod = {metadata: {name: 'checkout-7d-a', labels: {'pod-template-hash': '7d'}}, status: {phase: 'Pending', conditions: [{type: 'PodScheduled', status: 'True'}]}}
+    expect(diagnose({deployment: dep({}), replicaSets: [rs], pods: [pod], events: []})).toEqual(['1 pod (checkout-7d-a): scheduled but not started yet (Pending, no container status from the node): the node is slow or not running pods'])
+  })
+})
