@@ -5,6 +5,8 @@ import {formatDeploy} from '../src/deploy/format.js'
 import {groupExit} from '../src/rollout/control.js'
 import {formatRelease} from '../src/rollout/format.js'
 import {sloErrorBudget} from '../src/rollout/gates.js'
+import {RolloutKube} from '../src/rollout/kube.js'
+import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
 import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
@@ -64,6 +66,7 @@ ${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMI
           errorBudget: sloErrorBudget(project.config, env.prometheus),
         })
       : undefined
+    if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)
     const result = await runDeploy(
       {
         project,

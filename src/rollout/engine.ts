@@ -14,7 +14,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {FIELD_MANAGER, LABEL} from '../deploy/labels.js'
-import {RefusedError} from '../errors/index.js'
+import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
 import {canaryReplicasFor} from './capacity.js'
@@ -25,7 +25,7 @@ import {makeRouter, names, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from 
 import {isTerminal, type HistoryEntry, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
 
 export const FORCED_ANNOTATION = 'retailops.dev/forced-release-reason'
-const POLL_MS = 250
+const POLL_MS = 100
 const MAX_EVENTS = 60
 
 export interface DriveDeps {
@@ -55,6 +55,12 @@ export async function drive(states: RolloutState[], deps: DriveDeps, ctx: RunCon
   await Promise.all(drivers.map((d) => d.release()))
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed) throw failed.reason
+  if (ctx.signal?.aborted && drivers.some((d) => !isTerminal(d.state.phase))) {
+    const names = drivers.map((d) => d.state.service).join(' ')
+    throw new RetailOpsError('INTERRUPTED', `Interrupted: the rollout of ${names} stays where it is (${drivers.map((d) => `${d.state.service} ${d.state.phase} at step ${d.state.step + 1}`).join(', ')}).`, {
+      nextSteps: [`\`retailops rollout resume ${drivers[0].state.service}\` continues it; \`retailops rollout abort ${drivers[0].state.service}\` rolls it back.`],
+    })
+  }
   return {states: drivers.map((d) => d.state)}
 }
 

@@ -176,3 +176,19 @@ export function observedRpsFrom(prometheusUrl?: string): DriveDeps['observedRps'
   const provider = prometheusProvider(prometheusUrl)
   return (state) => provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}"}[5m]))`).then((v) => v ?? undefined)
 }
+
+/**
+ * A plain (rolling) deploy would change a Deployment under a canary or blue-green rollout that is
+ * still running: refuse it, naming the rollouts (read-only; runs before anything is applied).
+ */
+export async function assertNoRolloutInProgress(kube: RolloutKube, namespace: string, services: string[]): Promise<void> {
+  const store = new StateStore(kube)
+  const states = await store.list(namespace).catch(() => [])
+  const busy = states.filter((s) => (services.length === 0 || services.includes(s.service)) && !['Healthy', 'Aborted', 'TimedOut'].includes(s.phase))
+  if (busy.length === 0) return
+  const {RefusedError} = await import('../errors/index.js')
+  throw new RefusedError(`A rollout is in progress for ${busy.map((s) => `${s.service} (${s.spec.strategy}, ${s.phase})`).join(', ')}; a rolling deploy would change its Deployment underneath it.`, {
+    nextSteps: busy.map((s) => `\`retailops rollout promote ${s.service} --full\` or \`retailops rollout abort ${s.service}\` first.`),
+    details: {rollouts: busy.map((s) => ({service: s.service, phase: s.phase, id: s.id}))},
+  })
+}

@@ -65,8 +65,9 @@ describe('canary analysis against Prometheus', () => {
   it('aborts a canary that answers with errors, and says so with the measured error rate', async () => {
     const {stable, canary} = await serve({FAULT_ERROR_RATE: '0.5'})
     const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
-    expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
+    expect(r.exitCode).toBe(20)
+    expect(state.analysisRuns, state.reason).toHaveLength(1)
     expect(state.phase).toBe('Aborted')
     const failed = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'error-rate')!
     const m = failed.measurements.at(-1)!
@@ -84,6 +85,7 @@ describe('canary analysis against Prometheus', () => {
     const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
+    expect(state.analysisRuns, state.reason).toHaveLength(1)
     const p95 = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'latency-p95')!
     const m = p95.measurements.at(-1)!
     expect(m.phase).toBe('Failed')
@@ -104,5 +106,24 @@ describe('canary analysis against Prometheus', () => {
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
     expect(state.reason).toContain('returned no data (no traffic?); missingData=fail')
+  })
+
+  it('pauses an inconclusive analysis for a person, who can accept it with promote', async () => {
+    p.services.catalog.rollout = {progressDeadline: '90s', analysis: {...ANALYSIS, missingData: 'inconclusive'}}
+    p.writeConfig()
+    try {
+      const r = await p.deploy(['catalog'], freshVersion(), ['--canary', '--steps', '50,analysis,100'])
+      expect(r.exitCode).toBe(22)
+      const state = (await p.state('catalog'))!
+      expect(state.phase).toBe('Inconclusive')
+      expect(state.reason).toContain('missingData=inconclusive counts it as Inconclusive')
+      expect((await p.cli(['rollout', 'status', 'catalog'])).exitCode).toBe(22)
+      const promoted = await p.cli(['rollout', 'promote', 'catalog'])
+      expect(promoted.exitCode, promoted.stderr).toBe(0)
+      expect(promoted.json.result.rollouts[0].phase).toBe('Healthy')
+    } finally {
+      p.services.catalog.rollout = {progressDeadline: '90s', analysis: ANALYSIS}
+      p.writeConfig()
+    }
   })
 })

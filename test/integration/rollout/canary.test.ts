@@ -116,6 +116,15 @@ describe('deploy --canary (gateway router)', () => {
     expect(abort.exitCode, abort.stderr).toBe(0)
     expect(abort.json.result.rollouts[0]).toMatchObject({phase: 'Aborted', reason: expect.stringContaining('wrong build')})
     expect(await p.deployment('catalog-canary')).toBeUndefined()
+    // Nobody has to babysit a stuck rollout: past --timeout it times out, traffic back on stable.
+    const timedOut = await p.deploy(['catalog'], 'v8', ['--canary', '--steps', '50,pause:5m,100', '--timeout', '8s'])
+    expect(timedOut.exitCode).toBe(23)
+    const t = (await p.state('catalog'))!
+    expect(t).toMatchObject({phase: 'TimedOut', weight: 0})
+    expect(t.reason).toContain('did not finish within 8s')
+    expect(routeWeights(await p.route('catalog'))).toEqual({catalog: 1})
+    expect(await p.deployment('catalog-canary')).toBeUndefined()
+
     const undo = await p.cli(['rollout', 'undo', 'catalog'])
     expect(undo.exitCode).toBe(0)
     expect(undo.json.result).toMatchObject({kind: 'rollback', to: 'v2', from: 'v5'})

@@ -59,10 +59,27 @@ describe('a killed CLI', () => {
     expect((await p.cli(['rollout', 'status', 'catalog'])).exitCode).toBe(20)
   })
 
-  it('lets another CLI promote a rollout that a live CLI drives', async () => {
-    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v4'), '--skip-verify', '--canary', '--steps', '50,pause:5m,100'])
+  it('is watched from another CLI: get --watch redraws the tree until the rollout ends', async () => {
+    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v5'), '--skip-verify', '--canary', '--steps', '50,pause:6s,100'])
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await eventually('the rollout to pause', async () => ((await p.state('catalog'))?.canary.version === 'v4' && (await p.state('catalog'))?.phase === 'Paused' ? true : undefined), 60_000, 200)
+    await eventually('the rollout to start', async () => ((await p.state('catalog'))?.canary.version === 'v5' ? true : undefined), 60_000, 200)
+    const watcher = p.spawnCli(['rollout', 'get', 'catalog', '--watch'])
+    let text = ''
+    watcher.stdout?.removeAllListeners('data')
+    watcher.stdout?.on('data', (d) => (text += String(d)))
+    const code = await new Promise<number | null>((r) => watcher.once('exit', (c) => r(c)))
+    expect(code).toBe(0)
+    expect(await exited).toBe(0)
+    const frames = text.split('Name:         catalog').length - 1
+    expect(frames).toBeGreaterThan(1)
+    expect(text).toContain('Status:       ✔ Healthy')
+    expect(text).toMatch(/॥ Paused|◌ Progressing/)
+  })
+
+  it('lets another CLI promote a rollout that a live CLI drives', async () => {
+    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v6'), '--skip-verify', '--canary', '--steps', '50,pause:5m,100'])
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    await eventually('the rollout to pause', async () => ((await p.state('catalog'))?.canary.version === 'v6' && (await p.state('catalog'))?.phase === 'Paused' ? true : undefined), 60_000, 200)
     const promote = await p.cli(['rollout', 'promote', 'catalog', '--full'])
     expect(promote.exitCode, promote.stderr).toBe(0)
     expect(promote.json.result.drivenBy).toBe('the running CLI')
