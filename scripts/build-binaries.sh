@@ -20,8 +20,12 @@ log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 have_version() { # have_version BINARY PATTERN
   # Most tools answer --version; kubectl and cosign only have a `version` subcommand.
+  # The output is captured first: `... | grep -q` under pipefail fails at random when grep
+  # exits before a multi-line version text is written (SIGPIPE), forcing a needless rebuild.
   [ -x "$1" ] || return 1
-  { "$1" --version 2>/dev/null || "$1" version --client 2>/dev/null || "$1" version 2>/dev/null; } | grep -q -- "$2"
+  local out
+  out="$("$1" --version 2>/dev/null || "$1" version --client 2>/dev/null || "$1" version 2>/dev/null || true)"
+  grep -q -- "$2" <<<"$out"
 }
 
 build_kubernetes() {

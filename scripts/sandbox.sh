@@ -63,7 +63,8 @@ pid_alive() { # pid_alive PIDFILE PATTERN
   [ -s "$f" ] || return 1
   pid="$(head -n1 "$f" | tr -dc 0-9)"
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pat"
+  local cmd; cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  grep -q -- "$pat" <<<"$cmd"
 }
 
 stop_pid() { # stop_pid NAME PIDFILE PATTERN [SIGNAL]
@@ -107,7 +108,7 @@ install_packages() {
   local missing=() p
   for p in "${DEB_PACKAGES[@]}"; do
     if [ "$p" = postgresql-15 ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then continue; fi
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}) and not root"
@@ -209,7 +210,8 @@ EOF
 build_base_image() {
   local node="$NODE_BIN/node" nodever
   nodever="$("$node" --version)"; nodever="${nodever#v}"
-  if docker_c image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null | grep -qx "NODE_VERSION=$nodever"; then
+  local image_env; image_env="$(docker_c image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null || true)"
+  if grep -qx "NODE_VERSION=$nodever" <<<"$image_env"; then
     log "base image $BASE_IMAGE (node $nodever) present"
   else
     log "building base image $BASE_IMAGE from node $nodever"
@@ -469,21 +471,19 @@ start_kube() {
 
   log "nodes: 3 pools x 3 zones"
   K8S_VERSION="$K8S_VERSION" KWOK_VERSION="$KWOK_VERSION" bash "$HERE/nodes.sh" >"$STATE/nodes.yaml"
-  local have want nodes_hash
-  have="$(kctl get nodes -l retailops.dev/pool -o name 2>/dev/null | wc -l)"
-  want="$(grep -c '^  kind: Node' "$STATE/nodes.yaml")"
-  nodes_hash="$(sha256sum <"$STATE/nodes.yaml" | cut -c1-16)"
-  if [ "$have" -gt 0 ] && [ "$(cat "$STATE/nodes.hash" 2>/dev/null)" != "$nodes_hash" ]; then
-    # Node status (capacity, addresses) is only taken on create: recreate changed nodes.
-    log "node definitions changed: recreating the sandbox nodes"
-    kctl delete nodes -l retailops.dev/pool --wait=true >>"$LOGS/kwokctl.log" 2>&1 || true
-    have=0
+  local fp
+  fp="$(K8S_VERSION="$K8S_VERSION" KWOK_VERSION="$KWOK_VERSION" bash "$HERE/nodes.sh" --fingerprint)"
+  if [ "$(cat "$STATE/nodes.fingerprint" 2>/dev/null)" != "$fp" ] &&
+     [ -n "$(kctl get nodes -l retailops.dev/sandbox-node=true -o name 2>/dev/null)" ]; then
+    # A node's status (capacity, addresses) is only taken at creation: recreate them.
+    log "node capacities changed: recreating the sandbox nodes"
+    kctl delete nodes -l retailops.dev/sandbox-node=true --wait=true >>"$LOGS/kwokctl.log" 2>&1 || true
   fi
-  if [ "$have" -lt "$want" ]; then
-    kctl apply -f "$STATE/nodes.yaml" >>"$LOGS/kwokctl.log" 2>&1 || die "creating nodes failed"
-  fi
-  echo "$nodes_hash" >"$STATE/nodes.hash"
-  kctl wait --for=condition=Ready node -l retailops.dev/pool --timeout=120s >>"$LOGS/kwokctl.log" 2>&1 ||
+  # Creates missing nodes, updates labels and taints of existing ones. Only the sandbox's own
+  # nodes (label retailops.dev/sandbox-node=true) are touched; tests may add nodes of their own.
+  kctl apply -f "$STATE/nodes.yaml" >>"$LOGS/kwokctl.log" 2>&1 || die "creating nodes failed"
+  echo "$fp" >"$STATE/nodes.fingerprint"
+  kctl wait --for=condition=Ready node -l retailops.dev/sandbox-node=true --timeout=120s >>"$LOGS/kwokctl.log" 2>&1 ||
     die "kwok nodes did not become Ready"
 
   local gw_version
@@ -586,7 +586,7 @@ status_table() {
     local ep=""; [ "$c" = kube-apiserver ] && ep="https://127.0.0.1:$APISERVER_PORT (context $CONTEXT)"
     row "$c" "$s" "$v" "$ep"
   done
-  local nodes; nodes="$(kctl get nodes -l retailops.dev/pool --no-headers 2>/dev/null | grep -c ' Ready ' || true)"
+  local nodes; nodes="$(kctl get nodes -l retailops.dev/sandbox-node=true --no-headers 2>/dev/null | grep -c ' Ready ' || true)"
   s=down; [ "${nodes:-0}" -gt 0 ] && s=up
   row "kwok nodes" "$s" "$KWOK_VERSION" "$nodes Ready nodes (pools general, memory-optimised, spot)"
   s="$(st kctl get crd httproutes.gateway.networking.k8s.io)"

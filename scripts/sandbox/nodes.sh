@@ -25,6 +25,14 @@ POOLS=(
   "spot|m6i.2xlarge|1|8|32387452Ki|7910m|31202428Ki|58|spot"
 )
 
+# `nodes.sh --fingerprint`: changes only when what a node can only get at creation (its status:
+# capacity, allocatable, addresses) changes; sandbox.sh then recreates the nodes. Labels, taints
+# and the rest are updated in place by `kubectl apply`.
+if [ "${1:-}" = "--fingerprint" ]; then
+  printf '%s\n' "${POOLS[@]}" "$REGION" "$K8S_VERSION" "$KWOK_VERSION" "addresses:127.0.1.N" | sha256sum | cut -c1-16
+  exit 0
+fi
+
 echo "apiVersion: v1"
 echo "kind: List"
 echo "items:"
@@ -49,6 +57,7 @@ for spec in "${POOLS[@]}"; do
       node.alpha.kubernetes.io/ttl: "0"
     labels:
       type: kwok
+      retailops.dev/sandbox-node: "true"
       kubernetes.io/arch: amd64
       kubernetes.io/os: linux
       kubernetes.io/hostname: ${name}

@@ -96,7 +96,9 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
     const version = await kc.makeApiClient(k8s.VersionApi).getCode()
     expect(version.gitVersion).toMatch(/^v1\.3[4-6]\.\d+$/)
 
-    const nodes = (await core.listNode({labelSelector: 'retailops.dev/pool'})).items
+    // Only the sandbox's own nodes: other tests add nodes of their own to the same cluster.
+    const nodes = (await core.listNode({labelSelector: 'retailops.dev/sandbox-node=true'})).items
+    expect(nodes.length).toBeGreaterThanOrEqual(9)
     const pools = new Map<string, Set<string>>()
     for (const node of nodes) {
       const labels = node.metadata!.labels!
@@ -135,6 +137,7 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
           template: {
             metadata: {labels: {app: name}},
             spec: {
+              nodeSelector: {'retailops.dev/sandbox-node': 'true'},
               containers: [{name, image: env.baseImageRemote, resources: {requests: {cpu: '250m', memory: '256Mi'}}}],
               topologySpreadConstraints: [{maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: {matchLabels: {app: name}}}],
             },
@@ -167,7 +170,7 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
       namespace,
       body: {
         metadata: {name, labels: {app: name, 'retailops.dev/simulate': 'crashloop'}},
-        spec: {containers: [{name: 'app', image: env.baseImageRemote}]},
+        spec: {nodeSelector: {'retailops.dev/sandbox-node': 'true'}, containers: [{name: 'app', image: env.baseImageRemote}]},
       },
     })
     const crashing = await watchUntil<k8s.V1Pod>(`/api/v1/namespaces/${namespace}/pods`, name, (p) =>
