@@ -14,7 +14,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'disables HPA scale-down, adds placeholder pods (PriorityClass -10) for the node shortfall, waits until the new replicas are Ready, and runs a k6 warm-up',
     'with the campaign\'s traffic mix and thresholds from the SLOs. `retailops prewarm restore --campaign NAME` puts everything back.',
     '--schedule instead creates CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY'])}`,
+    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY', 'INTERRUPTED'])}`,
   ].join(' ')
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',

@@ -11,7 +11,7 @@ export default class PrewarmRestore extends RetailOpsCommand<typeof PrewarmResto
     'Reads the values saved in the ConfigMap retailops-prewarm-<campaign> (written before the pre-warm changed anything, so this works after a crash half-way too),',
     'puts back each HPA\'s minReplicas, maxReplicas and behavior exactly as they were (removing fields that were absent), deletes the placeholder Deployments and the',
     'PriorityClass the pre-warm created, verifies, and only then deletes the saved state. Running it again is a no-op that says so.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'DEPLOY_FAILED'])}`,
+    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'INTERRUPTED'])}`,
   ].join(' ')
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday',

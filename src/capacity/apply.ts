@@ -109,7 +109,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   // 2. Save before the first change. Entries already saved by an earlier run are kept as they are.
   const task = ctx.out.task(`Saving the current values in ConfigMap ${namespace}/${stateName(plan.campaign)}`)
   const targets: SavedTarget[] = [...current.values()].map((c) => (c.hpa ? saveHpa(c.plan.service, c.hpa) : saveDeployment(c.plan.service, c.deployment!)))
-  const before = await readState0(options)
+  const before = await savedAtOfEarlierRun(options)
   const state = await recordState(k, namespace, plan.campaign, {
     targets,
     priorityClass,
@@ -251,7 +251,7 @@ function withRestoreHint(error: unknown, campaign: string, namespace: string): R
   return e
 }
 
-async function readState0(options: ApplyOptions): Promise<string | undefined> {
+async function savedAtOfEarlierRun(options: ApplyOptions): Promise<string | undefined> {
   const existing = await readState(options.k, options.namespace, options.plan.campaign)
   return existing?.state.savedAt
 }

@@ -90,7 +90,7 @@ async function locate(file: string, keyPath: (string | number)[]): Promise<{line
 }
 
 /** Input checks that need nothing but the configuration: ended campaign, missing rpsPerPod, unknown mix. */
-export async function validateCampaignInput(project: LoadedConfig, campaign: CampaignConfig, now: Date, warm: boolean): Promise<void> {
+export async function validateCampaignInput(project: LoadedConfig, campaign: CampaignConfig, now: Date, warm: boolean, capacity = true): Promise<void> {
   if (Date.parse(campaign.end) <= now.getTime()) {
     throw new RefusedError(`Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to pre-warm.`, {
       nextSteps: ['Check the campaign name, or add the next campaign to campaigns[] in retailops.yaml.', `If its capacity is still raised, \`retailops prewarm restore --campaign ${campaign.name}\` puts it back.`],
@@ -98,7 +98,7 @@ export async function validateCampaignInput(project: LoadedConfig, campaign: Cam
   }
   const index = project.config.campaigns.indexOf(campaign)
   const issues: ConfigIssue[] = []
-  for (const service of Object.keys(campaign.peak)) {
+  for (const service of capacity ? Object.keys(campaign.peak) : []) {
     if (!project.config.services[service].scaling.rpsPerPod) {
       const where = await locate(project.file, ['services', service, 'scaling'])
       issues.push({file: project.file, ...where, path: `services.${service}.scaling.rpsPerPod`, message: `is required to pre-warm ${service} for campaign ${campaign.name}: the requests per second one pod serves within its latency SLO`})
@@ -242,7 +242,8 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
 
   const now = options.now ?? new Date()
   const warm = !options.noWarm && !options.dryRun && !options.schedule
-  await validateCampaignInput(options.project, campaign, now, warm)
+  // The warm-up alone needs no per-pod capacity: only plans do.
+  await validateCampaignInput(options.project, campaign, now, warm, !options.warmOnly)
   if (options.warmOnly) {
     // The warm-up needs the peaks, not the cluster: it can run where only the services are reachable.
     const services = campaignServiceConfig(config, campaign)
