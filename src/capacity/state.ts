@@ -1,3 +1,4 @@
+import {PatchStrategy, setHeaderOptions} from '@kubernetes/client-node'
 import type * as k8s from '@kubernetes/client-node'
 
 import {RetailOpsError} from '../errors/index.js'
@@ -135,7 +136,14 @@ export async function recordState(
     }
     if (!changed) return state
     try {
-      if (current) await k.core.replaceNamespacedConfigMap({name: stateName(campaign), namespace, body: body(state, current.resourceVersion)})
+      // A merge patch carrying the resourceVersion it read: the server refuses it (409) if another
+      // writer got there first, and then we read and merge again.
+      if (current) {
+        await k.core.patchNamespacedConfigMap(
+          {name: stateName(campaign), namespace, body: {metadata: {resourceVersion: current.resourceVersion}, data: body(state).data}, fieldManager: 'retailops-prewarm'},
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )
+      }
       else await k.core.createNamespacedConfigMap({namespace, body: body(state)})
       return state
     } catch (error) {

@@ -51,7 +51,7 @@ export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: stri
   {group: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
   {group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'create', 'patch'], usedBy: 'rollout (gateway router)'},
   {group: 'batch', resource: 'cronjobs', verbs: ['create', 'patch', 'delete'], usedBy: 'prewarm --schedule'},
-  {group: 'scheduling.k8s.io', resource: 'priorityclasses', verbs: ['create', 'patch'], usedBy: 'prewarm (node headroom)'},
+  {group: 'scheduling.k8s.io', resource: 'priorityclasses', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'prewarm (node headroom), prewarm restore'},
 ]
 
 async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {

@@ -10,6 +10,7 @@ import {resolveEnvironment} from '../../../src/config/resolve.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
+import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
 import {cli, CONTEXT, ctx, hours, PROMETHEUS, randomName, ROOT, sandboxReady, startService, type ServiceProc, writeProject} from './helpers.js'
 
 const ready = sandboxReady()
@@ -308,6 +309,21 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
     expect(again.exitCode).toBe(0)
     expect(again.doc!.result).toMatchObject({restored: false})
     expect(again.doc!.result.message).toMatch(/Nothing to restore/)
+  })
+
+  it('the saved state only grows: entries are never overwritten, concurrent writers both land', async () => {
+    const hpaTarget = (name: string, min: number) => ({kind: 'HorizontalPodAutoscaler' as const, name, service: name, minReplicas: {present: true, value: min}, maxReplicas: {present: true, value: 10}, behavior: {present: false}})
+    await recordState(k(), NS, 'ledger', {targets: [hpaTarget('a', 2)]})
+    await recordState(k(), NS, 'ledger', {targets: [hpaTarget('a', 9), hpaTarget('b', 3)]})
+    await Promise.all([
+      recordState(k(), NS, 'ledger', {targets: [hpaTarget('c', 4)]}),
+      recordState(k(), NS, 'ledger', {targets: [hpaTarget('d', 5)], deployments: ['x']}),
+    ])
+    const {state} = (await readState(k(), NS, 'ledger'))!
+    expect(Object.keys(state.targets).sort()).toEqual(['HorizontalPodAutoscaler/a', 'HorizontalPodAutoscaler/b', 'HorizontalPodAutoscaler/c', 'HorizontalPodAutoscaler/d'])
+    expect(state.targets['HorizontalPodAutoscaler/a']).toMatchObject({minReplicas: {present: true, value: 2}})
+    expect(state.headroom.deployments).toEqual(['x'])
+    await deleteState(k(), NS, 'ledger')
   })
 
   it('restores exactly after the CLI is killed (SIGKILL) while waiting for capacity, and after Ctrl-C (exit 130)', async () => {
