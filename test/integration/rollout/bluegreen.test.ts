@@ -12,7 +12,7 @@ describe('deploy --blue-green', () => {
     catalog: {
       tier: 'operational',
       scaling: {minReplicas: 2, maxReplicas: 2},
-      rollout: {progressDeadline: '20s', scaleDownDelay: '20s', autoPromotion: false, analysis: {interval: '1s', count: 1, missingData: 'pass'}},
+      rollout: {progressDeadline: '90s', scaleDownDelay: '20s', autoPromotion: false, analysis: {interval: '1s', count: 1, missingData: 'pass'}},
     },
   })
 
