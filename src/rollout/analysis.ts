@@ -167,7 +167,8 @@ export function tally(result: MetricResult, m: Measurement, spec: AnalysisSpec):
   if (next.failed > spec.failureLimit) next.phase = 'Failed'
   else if (next.consecutiveErrors > spec.consecutiveErrorLimit) next.phase = 'Error'
   else if (next.inconclusive > spec.inconclusiveLimit) next.phase = 'Inconclusive'
-  else if (next.successful + next.failed + next.inconclusive >= spec.count) next.phase = 'Successful'
+  // Every measurement taken, within the limits; but with not one success it proves nothing.
+  else if (next.successful + next.failed + next.inconclusive >= spec.count) next.phase = next.successful > 0 ? 'Successful' : 'Inconclusive'
   return next
 }
 

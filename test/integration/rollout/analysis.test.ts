@@ -5,6 +5,7 @@
 // what Prometheus scraped.
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+import {eventually} from '../helpers/sandbox.js'
 import {generateLoad, registerTargets, RolloutProject, runService, waitForMetrics, type RunningService} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
@@ -106,6 +107,40 @@ describe('canary analysis against Prometheus', () => {
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
     expect(state.reason).toContain('returned no data (no traffic?); missingData=fail')
+  })
+
+  it('blue-green: switches back when post-promotion analysis sees the new colour fail under real traffic', async () => {
+    const stable = await runningVersion()
+    const next = freshVersion()
+    // Only the old colour has traffic before the switch: pre-promotion has no data, and passes only because missingData says so.
+    p.services.catalog.rollout = {progressDeadline: '90s', scaleDownDelay: '1m', analysis: {...ANALYSIS, count: 12, interval: '3s', missingData: 'pass'}}
+    p.writeConfig()
+    const s = await runService('catalog', {APP_VERSION: stable})
+    running = [s]
+    unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
+    load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 240_000})
+    try {
+      const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', next), '--skip-verify', '--blue-green'])
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      const switched = await eventually('the switch to the new colour', async () => ((await p.state('catalog'))?.activeColour === 'preview' ? (await p.state('catalog'))! : undefined), 120_000, 200)
+      // Now the new colour takes the traffic, and fails half of it.
+      const c = await runService('catalog', {APP_VERSION: next, FAULT_ERROR_RATE: '0.5'})
+      running.push(c)
+      registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
+      await load.stop()
+      load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
+      expect(await exited).toBe(20)
+      const state = (await p.state('catalog'))!
+      expect(state.phase).toBe('Aborted')
+      expect(state.reason).toMatch(/post-promotion analysis failed: Failed: error-rate: canary 0\.\d+/)
+      expect((await p.service('catalog'))!.spec.selector['pod-template-hash']).toBeUndefined()
+      expect(switched.stable.podTemplateHash).toBeDefined()
+      expect(await runningVersion()).toBe(stable)
+      expect(await p.deployment('catalog-preview')).toBeUndefined()
+    } finally {
+      p.services.catalog.rollout = {progressDeadline: '90s', analysis: ANALYSIS}
+      p.writeConfig()
+    }
   })
 
   it('pauses an inconclusive analysis for a person, who can accept it with promote', async () => {

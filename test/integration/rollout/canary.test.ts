@@ -132,7 +132,7 @@ describe('deploy --canary (gateway router)', () => {
 })
 
 describe('deploy --canary with other routers and gates', () => {
-  const p = new RolloutProject({catalog: {...service(), scaling: {minReplicas: 4, maxReplicas: 4}}, checkout: {...service(), tier: 'revenue-critical'}}, {
+  const p = new RolloutProject({catalog: {...service(), scaling: {minReplicas: 4, maxReplicas: 4}}, checkout: {...service(), tier: 'revenue-critical'}, search: service()}, {
     campaigns: [{name: 'black-friday', start: '2020-01-02T00:00:00Z', end: '2099-01-01T00:00:00Z', peak: {checkout: {rps: 100}}, freeze: {start: '2020-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z'}}],
   })
 
@@ -141,6 +141,13 @@ describe('deploy --canary with other routers and gates', () => {
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
   })
   afterAll(() => p.cleanup())
+
+  it('rolls a service out directly when it has no running version to compare with', async () => {
+    const r = await p.deploy(['search'], 'v1', ['--canary'])
+    expect(r.exitCode, JSON.stringify(r.json.error)).toBe(0)
+    expect(r.json.result.release).toMatchObject({initial: ['search'], rollouts: []})
+    expect((await p.deployment('search'))?.status?.readyReplicas).toBe(2)
+  })
 
   it('approximates the weight by pod count without a router', async () => {
     const r = await p.deploy(['catalog'], 'v2', ['--canary', '--router', 'replicas', '--steps', '25,pause,100'])

@@ -57,6 +57,15 @@ describe('limits', () => {
     expect(r.phase).toBe('Failed')
   })
 
+  it('never succeeds without one successful measurement, even within the inconclusive limit', () => {
+    const s = spec({metrics: [metric], inconclusiveLimit: 5, count: 2})
+    let r = newRun(s, 'k').metrics[0]
+    const at = new Date().toISOString()
+    r = tally(r, {at, phase: 'Inconclusive', reason: 'no data'}, s)
+    r = tally(r, {at, phase: 'Inconclusive', reason: 'no data'}, s)
+    expect(r.phase).toBe('Inconclusive')
+  })
+
   it('errors after consecutive query errors, and a success resets the streak', () => {
     const s = spec({metrics: [metric], consecutiveErrorLimit: 1, count: 5})
     let r = newRun(s, 'k').metrics[0]
