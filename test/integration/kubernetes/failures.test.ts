@@ -70,6 +70,21 @@ describe('deploy failures (sandbox)', () => {
     }
   })
 
+  it('stops waiting at --timeout and still explains why', async () => {
+    t.overlay('cart', [{kind: 'Deployment', patch: {spec: {progressDeadlineSeconds: 600, template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}])
+    try {
+      const started = Date.now()
+      const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart'], 'd'), skipVerify: true, timeoutMs: 8000}, ctx())
+      expect(Date.now() - started).toBeLessThan(60_000)
+      expect(r.outcome).toBe('DEPLOY_FAILED')
+      const rollout = r.rollouts.find((x) => x.name === 'cart')!
+      expect(rollout.phase).toBe('timeout')
+      expect(rollout.reasons.join('\n')).toMatch(/CrashLoopBackOff|scheduled but not started/)
+    } finally {
+      t.overlay('cart', undefined)
+    }
+  })
+
   it('explains pods the scheduler cannot place for lack of CPU', async () => {
     const r = await runDeploy({project: await t.load(), services: ['search'], tenant: 'main', images: t.images(['search']), skipVerify: true}, ctx())
     expect(r.outcome).toBe('DEPLOY_FAILED')
