@@ -198,7 +198,11 @@ export interface MetricsProvider {
   query(promql: string, signal?: AbortSignal): Promise<number | null>
 }
 
-/** Instant queries against the Prometheus HTTP API. */
+/**
+ * Instant queries against the Prometheus HTTP API, for analysis. Unlike the SLO client (which
+ * reads ±Inf as no data), +Inf stays a number here: histogram_quantile answers +Inf when requests
+ * land beyond the last bucket, and a canary that slow must fail its condition, not count as missing.
+ */
 export function prometheusProvider(baseUrl: string): MetricsProvider {
   return {
     name: `prometheus ${baseUrl}`,

@@ -8,6 +8,7 @@ import os from 'node:os'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RefusedError, UsageError} from '../errors/index.js'
+import {errorBudgetStatus} from '../slo/status.js'
 import type {ForcedRelease} from './types.js'
 
 export interface GateCheck {
@@ -20,15 +21,9 @@ export interface GateCheck {
 /** The error budget of a service; src/slo provides it (swappable in tests). */
 export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reasons: string[]}>
 
-type ErrorBudgetStatusFn = (service: string, options: {config: RetailOpsConfig; prometheusUrl?: string}) => Promise<{ok: boolean; reasons: string[]}>
-
-/** The SLO engine's `errorBudgetStatus` (src/slo/status.ts), loaded when a service has SLOs. */
+/** The SLO engine's `errorBudgetStatus` (src/slo/status.ts) for services with SLOs. */
 export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string): ErrorBudgetSource {
-  return async (service) => {
-    const specifier = '../slo/status.js'
-    const {errorBudgetStatus} = (await import(specifier)) as {errorBudgetStatus: ErrorBudgetStatusFn}
-    return errorBudgetStatus(service, {config, prometheusUrl})
-  }
+  return (service) => errorBudgetStatus(service, {config, prometheusUrl})
 }
 
 /** Campaign freezes that contain `now` and apply to the service (revenue-critical only). */

@@ -111,8 +111,10 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
     assertNoActiveRollout(stored.state)
     const progress = deploymentProgress(stable)
     if (!progress.complete) {
-      throw new UsageError(`Deployment ${t.namespace}/${t.service} is still rolling out (${progress.updated}/${progress.desired} updated, ${progress.available} available); a canary needs one stable version.`, {
-        nextSteps: ['Wait for it (`kubectl rollout status`), or deploy without --canary.'],
+      const {RefusedError} = await import('../errors/index.js')
+      throw new RefusedError(`Deployment ${t.namespace}/${t.service} is not stable now (${progress.updated}/${progress.desired} updated, ${progress.available} available): a canary needs one healthy version to compare with.`, {
+        nextSteps: ['Wait until it is available (`retailops rollout status`, `kubectl rollout status`), or deploy without --canary.'],
+        details: {progress},
       })
     }
     const rs = await currentReplicaSet(ctx.kube, stable)

@@ -14,7 +14,7 @@ const service = (extra: Record<string, unknown> = {}) => ({
 
 describe('deploy --canary (gateway router)', () => {
   // broken: its releases crash-loop (overlay), so it has a short progress deadline.
-  const p = new RolloutProject({catalog: service(), cart: service(), broken: service({progressDeadline: '15s'})})
+  const p = new RolloutProject({catalog: service(), cart: service(), broken: service({progressDeadline: '40s'})})
   const crashloop = [{kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}]
 
   beforeAll(async () => {
@@ -67,7 +67,7 @@ describe('deploy --canary (gateway router)', () => {
       const state = (await p.state('broken'))!
       expect(r.exitCode, state.reason).toBe(20)
       expect(state.phase).toBe('Aborted')
-      expect(state.reason).toMatch(/not Ready within progressDeadline 15s: 0\/1 ready; CrashLoopBackOff \(last exit code 1/)
+      expect(state.reason).toMatch(/not Ready within progressDeadline 40s: 0\/1 ready; CrashLoopBackOff \(last exit code 1/)
       expect(await p.deployment('broken-canary')).toBeUndefined()
       expect((await p.route('broken'))?.spec.rules).toEqual(before?.spec.rules)
       expect((await p.deployment('broken'))?.spec.template.spec.containers[0].image).toContain(':v1@')
@@ -86,7 +86,7 @@ describe('deploy --canary (gateway router)', () => {
     try {
       const r = await p.deploy(['catalog', 'broken'], 'v4', ['--canary', '--steps', '50,pause:5s,100'])
       const [catalog, broken] = [await p.state('catalog'), await p.state('broken')]
-      expect(r.exitCode, `${catalog?.reason} / ${broken?.reason}`).toBe(20)
+      expect(r.exitCode, `${r.json.error?.message ?? ''} ${catalog?.reason} / ${broken?.reason}`).toBe(20)
       expect(broken?.phase).toBe('Aborted')
       expect(catalog?.phase).toBe('Aborted')
       expect(catalog?.reason).toContain('aborted together with broken')

@@ -35,6 +35,12 @@ describe('one measurement', () => {
     expect(evaluateMeasurement(errorRate, 0, null, 'fail').reason).toContain('stable query returned no data')
   })
 
+  it('fails a canary slower than the last histogram bucket (+Inf), never reads it as missing', () => {
+    const m = evaluateMeasurement(p95, Number.POSITIVE_INFINITY, 0.01, 'pass')
+    expect(m.phase).toBe('Failed')
+    expect(m.reason).toContain('canary Infinity')
+  })
+
   it('substitutes query variables', () => {
     const q = renderQuery(errorRate.query, {service: 'checkout', namespace: 'shop', version: 'v2', windowMs: 60_000})
     expect(q).toContain('service="checkout",namespace="shop",version="v2"')
