@@ -4,7 +4,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseAllDocuments} from 'yaml'
 
-import {CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -15,14 +15,7 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
 
   beforeAll(() => {
     t = new TestProject({})
-    t.config = {
-      project: t.project,
-      registry: {url: '127.0.0.1:5000', insecure: true},
-      clusters: {main: {context: CONTEXT}},
-      environments: {production: {cluster: 'main', namespace: t.ns()}},
-      services: {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
-      tenants: [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}],
-    }
+    t.config = baseConfig(t, {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}}, [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}])
     t.write()
   })
   afterAll(async () => t.cleanup())

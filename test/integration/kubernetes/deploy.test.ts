@@ -4,7 +4,7 @@ import {runDeploy, runDiff} from '../../../src/deploy/engine.js'
 import {applySetId} from '../../../src/deploy/render.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
-import {CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
 
 /**
  * The deploy engine against the sandbox's real kube-apiserver: all four tenancy models, a second
@@ -19,17 +19,13 @@ describe('deploy (sandbox)', () => {
     t = new TestProject({})
     tenantKubeconfig = t.secondContext(`${t.project}-eu`)
     t.config = {
-      project: t.project,
-      registry: {url: '127.0.0.1:5000', insecure: true},
-      clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
-      environments: {production: {cluster: 'main', namespace: t.ns()}},
-      services: {catalog: SECURE_SERVICE, payments: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
-      tenants: [
+      ...baseConfig(t, {catalog: SECURE_SERVICE, payments: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}}, [
         {name: 'acme', model: 'shared', quota: {cpu: 4, memory: '8Gi', pods: 40}},
         {name: 'globex', model: 'isolated-database', database: {name: 'globex', urlEnv: 'GLOBEX_URL'}},
         {name: 'initech', model: 'dedicated-namespace', namespace: t.ns('initech')},
         {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
-      ],
+      ]),
+      clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
     }
     t.write()
   })

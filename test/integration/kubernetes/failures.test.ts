@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
-import {CONTEXT, ctx, digest, FAILING_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, ctx, digest, FAILING_SERVICE, TestProject} from './helpers.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -15,22 +15,19 @@ describe('deploy failures (sandbox)', () => {
 
   beforeAll(() => {
     t = new TestProject({})
-    t.config = {
-      project: t.project,
-      registry: {url: '127.0.0.1:5000', insecure: true},
-      clusters: {main: {context: CONTEXT}},
-      environments: {production: {cluster: 'main', namespace: t.ns()}},
-      services: {
+    t.config = baseConfig(
+      t,
+      {
         catalog: FAILING_SERVICE,
         cart: FAILING_SERVICE,
         // Needs more CPU than any node in the pool has.
         search: {...FAILING_SERVICE, resources: {requests: {cpu: '64', memory: '128Mi'}, limits: {cpu: '64', memory: '256Mi'}}},
       },
-      tenants: [
+      [
         {name: 'tight', model: 'dedicated-namespace', namespace: t.ns('tight'), services: ['cart'], quota: {pods: 1}},
         {name: 'main', model: 'shared'},
       ],
-    }
+    )
     t.write()
   })
   afterAll(async () => t.cleanup())

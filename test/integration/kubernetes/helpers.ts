@@ -89,3 +89,15 @@ export const SECURE_SERVICE = {tier: 'operational', scaling: {minReplicas: 2, ma
 
 /** A service a test expects to fail: a short progress deadline so the failure comes quickly. */
 export const FAILING_SERVICE = {...SECURE_SERVICE, rollout: {progressDeadline: '12s'}}
+
+/** retailops.yaml of a test project: one environment in the sandbox cluster, namespace t-kubernetes-<id>. */
+export function baseConfig(t: TestProject, services: Record<string, unknown>, tenants: unknown[] = []): Record<string, unknown> {
+  return {
+    project: t.project,
+    registry: {url: process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000', insecure: true},
+    clusters: {main: {context: CONTEXT}},
+    environments: {production: {cluster: 'main', namespace: t.ns()}},
+    services,
+    tenants,
+  }
+}

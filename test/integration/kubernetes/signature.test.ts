@@ -10,7 +10,7 @@ import {registryClient} from '../../../src/docker/registry.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {decryptPrivateKey, generateKeyPair} from '../../../src/signing/keys.js'
 import {signImage} from '../../../src/signing/sign.js'
-import {CONTEXT, ctx, SECURE_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, TestProject} from './helpers.js'
 
 const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
 
@@ -28,13 +28,7 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
 
   beforeAll(async () => {
     t = new TestProject({})
-    t.config = {
-      project: t.project,
-      registry: {url: REGISTRY, insecure: true},
-      clusters: {main: {context: CONTEXT}},
-      environments: {production: {cluster: 'main', namespace: t.ns()}},
-      services: {catalog: SECURE_SERVICE},
-    }
+    t.config = baseConfig(t, {catalog: SECURE_SERVICE})
     t.write()
     mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
     writeFileSync(path.join(t.dir, '.retailops/cosign.pub'), keys.publicKeyPem)
