@@ -137,6 +137,8 @@ export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], 
         .catch(() => finish('closed'))
     })
     if (outcome !== 'closed') break
+    // The server ended the watch (timeout, compaction): list again, without hammering it.
+    await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))))
   }
   throwIfAborted(options.signal)
 
