@@ -18,7 +18,7 @@ ${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED'])}`
   async run(): Promise<ActionResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await abortRollout({namespace: env.namespace, service: this.args.service, reason: this.flags.reason}, controlDeps(env), this.ctx)
+    const result = await abortRollout({namespace: env.namespace, service: this.args.service, reason: this.flags.reason}, controlDeps(env, project.config), this.ctx)
     this.log(formatAction(result))
     this.setOutcome(result.exit)
     return result

@@ -19,7 +19,7 @@ export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
   async run(): Promise<RolloutTree> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const {kube} = controlDeps(env)
+    const {kube} = controlDeps(env, project.config)
     const c = makeChalk()
     const colours: Record<Health, (s: string) => string> = {healthy: c.green, progressing: c.cyan, paused: c.yellow, degraded: c.red, inconclusive: c.yellow, 'scaled-down': c.dim, unknown: c.dim}
     const draw = (tree: RolloutTree) => {

@@ -12,7 +12,7 @@ export default class RolloutHistory extends RetailOpsCommand<typeof RolloutHisto
   async run(): Promise<HistoryResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await rolloutHistory({namespace: env.namespace, service: this.args.service}, controlDeps(env))
+    const result = await rolloutHistory({namespace: env.namespace, service: this.args.service}, controlDeps(env, project.config))
     this.log(formatHistory(result))
     return result
   }

@@ -22,7 +22,7 @@ ${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_P
   async run(): Promise<ActionResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await promoteRollout({namespace: env.namespace, service: this.args.service, full: this.flags.full, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env), this.ctx)
+    const result = await promoteRollout({namespace: env.namespace, service: this.args.service, full: this.flags.full, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env, project.config), this.ctx)
     this.log(formatAction(result))
     this.setOutcome(result.exit)
     return result

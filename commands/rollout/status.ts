@@ -25,7 +25,7 @@ ${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'ROLLOUT_ABORTED', 'ROLLO
     const env = this.target(project)
     const result = await rolloutStatus(
       {namespace: env.namespace, services: this.argv.filter((a) => !a.startsWith('-')), watch: this.flags.watch, timeoutMs: timeoutMs(this.flags.timeout), onUpdate: (r) => this.flags.watch && this.log(formatStatuses(r) + '\n')},
-      controlDeps(env),
+      controlDeps(env, project.config),
       this.ctx,
     )
     if (!this.flags.watch) this.log(formatStatuses(result.rollouts))

@@ -18,7 +18,7 @@ ${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED'])}`
   async run(): Promise<UndoResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await undoRollout({namespace: env.namespace, service: this.args.service, toRevision: this.flags['to-revision']}, controlDeps(env), this.ctx)
+    const result = await undoRollout({namespace: env.namespace, service: this.args.service, toRevision: this.flags['to-revision']}, controlDeps(env, project.config), this.ctx)
     this.log(formatUndo(result))
     this.setOutcome(result.exit)
     return result

@@ -1,6 +1,7 @@
 /** Human renderings of rollout results (the commands print them; --json returns the data). */
 import {formatDuration} from '../config/duration.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
+import type {RetailOpsConfig} from '../config/schema.js'
 import {renderTable} from '../ui/table.js'
 import {prometheusProvider} from './analysis.js'
 import type {ActionResult, ControlDeps, HistoryResult, RolloutStatus, UndoResult} from './control.js'
@@ -10,9 +11,9 @@ import {stepLabel} from './tree.js'
 import type {ReleaseResult} from './strategy.js'
 
 /** The clients and metrics provider every rollout command needs for an environment. */
-export function controlDeps(env: ResolvedEnvironment): ControlDeps {
+export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig): ControlDeps {
   const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url)}
+  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config)}
 }
 
 const ICON: Record<string, string> = {Healthy: '✔', Progressing: '◌', Analyzing: '◌', Promoting: '◌', Paused: '॥', Inconclusive: '⚠', Aborting: '✖', Aborted: '✖', TimedOut: '◷'}

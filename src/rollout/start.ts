@@ -172,11 +172,30 @@ export async function startRollouts(planned: RolloutState[], options: RolloutOpt
   return states
 }
 
-/** Observed request rate of a service over 5 minutes, for capacity-based canary scaling. */
-export function observedRpsFrom(prometheusUrl?: string): DriveDeps['observedRps'] {
-  if (!prometheusUrl) return undefined
-  const provider = prometheusProvider(prometheusUrl)
-  return (state) => provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}"}[5m]))`).then((v) => v ?? undefined)
+/**
+ * The request rate a canary must be able to carry at full weight: the observed rate (Prometheus,
+ * over 5 minutes) or, inside a campaign, its expected peak for the service if that is higher.
+ */
+export function observedRpsFrom(prometheusUrl?: string, config?: RetailOpsConfig): DriveDeps['observedRps'] {
+  const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
+  return async (state) => {
+    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}"}[5m]))`).catch(() => null)) ?? undefined) : undefined
+    const expected = config ? expectedPeakRps(config, state.service, new Date(), observed) : undefined
+    return expected === undefined ? observed : Math.max(expected, observed ?? 0)
+  }
+}
+
+/** The expected peak of a service in the campaigns running at `now` (rps, or multiplier × observed). */
+export function expectedPeakRps(config: RetailOpsConfig, service: string, now: Date, observed?: number): number | undefined {
+  const t = now.getTime()
+  const peaks = config.campaigns
+    .filter((c) => Date.parse(c.start) <= t && t <= Date.parse(c.end) && c.peak[service])
+    .map((c) => {
+      const peak = c.peak[service]
+      return 'rps' in peak ? peak.rps : observed === undefined ? undefined : observed * peak.multiplier
+    })
+    .filter((v): v is number => v !== undefined)
+  return peaks.length > 0 ? Math.max(...peaks) : undefined
 }
 
 /**

@@ -93,7 +93,7 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
         const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
         const {drive} = await import('./engine.js')
         const {StateStore} = await import('./store.js')
-        const outcome = await drive(strategy.states, {kube, store: new StateStore(kube), provider, observedRps: observedRpsFrom(prometheusUrl)}, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
+        const outcome = await drive(strategy.states, {kube, store: new StateStore(kube), provider, observedRps: observedRpsFrom(prometheusUrl, options.project.config)}, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
         strategy.states = outcome.states
       }
       strategy.release = summarize()

@@ -4,7 +4,7 @@ import {parseConfig} from '../../../src/config/load.js'
 import {canaryReplicasFor} from '../../../src/rollout/capacity.js'
 import {groupExit} from '../../../src/rollout/control.js'
 import {enforceGates, freezeCheck, releaseGates} from '../../../src/rollout/gates.js'
-import {revisionOf, rolloutSpec} from '../../../src/rollout/start.js'
+import {expectedPeakRps, revisionOf, rolloutSpec} from '../../../src/rollout/start.js'
 import {canaryReplicasByRatio, gatewayWeight, stableReplicasFor} from '../../../src/rollout/traffic.js'
 import type {RolloutSpec} from '../../../src/rollout/types.js'
 
@@ -78,6 +78,12 @@ campaigns:
     const forced = enforceGates(checks, {reason: 'hotfix for payment outage'})
     expect(forced?.reason).toBe('hotfix for payment outage')
     expect(forced?.overridden.join(' ')).toContain('black-friday')
+  })
+
+  it('plans canary capacity for a running campaign\'s expected peak', () => {
+    expect(expectedPeakRps(config, 'checkout', inside)).toBe(100)
+    expect(expectedPeakRps(config, 'checkout', new Date('2026-12-05T00:00:00Z'))).toBeUndefined()
+    expect(expectedPeakRps(config, 'catalog', inside)).toBeUndefined()
   })
 
   it('checks the error budget of services with SLOs', async () => {
