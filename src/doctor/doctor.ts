@@ -35,11 +35,11 @@ type Check = {id: string; title: string; run: () => Promise<Omit<CheckResult, 'i
 /** The permissions commands need, as (group, resource, verb) triples for SelfSubjectAccessReview. */
 export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: string[]; usedBy: string}[] = [
   {group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'create', 'patch', 'delete', 'watch'], usedBy: 'deploy, rollout'},
-  {group: 'apps', resource: 'replicasets', verbs: ['list'], usedBy: 'deploy (rollout status)'},
+  {group: 'apps', resource: 'replicasets', verbs: ['list', 'watch'], usedBy: 'deploy (rollout status), rollout get --watch'},
   {group: '', resource: 'services', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy, rollout'},
-  {group: '', resource: 'configmaps', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'rollout state, prewarm, dr drill'},
+  {group: '', resource: 'configmaps', verbs: ['get', 'list', 'create', 'update', 'patch', 'delete'], usedBy: 'rollout state (update: compare-and-swap writes), prewarm, dr drill'},
   {group: '', resource: 'serviceaccounts', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {group: '', resource: 'pods', verbs: ['list'], usedBy: 'deploy (failure reasons), cost'},
+  {group: '', resource: 'pods', verbs: ['list', 'watch'], usedBy: 'deploy (failure reasons), cost, rollout get --watch'},
   {group: '', resource: 'events', verbs: ['list'], usedBy: 'deploy (failure reasons)'},
   {group: '', resource: 'nodes', verbs: ['list'], usedBy: 'prewarm, cost'},
   {group: '', resource: 'namespaces', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy (tenants), dr drill (drill namespaces)'},
@@ -50,6 +50,7 @@ export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: stri
   {group: 'policy', resource: 'poddisruptionbudgets', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
   {group: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
   {group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'create', 'patch'], usedBy: 'rollout (gateway router)'},
+  {group: 'networking.k8s.io', resource: 'ingresses', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'rollout (nginx router)'},
   {group: 'batch', resource: 'cronjobs', verbs: ['create', 'patch', 'delete'], usedBy: 'prewarm --schedule'},
   {group: 'scheduling.k8s.io', resource: 'priorityclasses', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'prewarm (node headroom), prewarm restore'},
 ]

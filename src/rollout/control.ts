@@ -15,7 +15,7 @@ import {deploymentProgress, PATHS, type RolloutKube} from './kube.js'
 import {formatSteps} from './steps.js'
 import {HOLDER, LEASE_TTL_SECONDS, leaseAlive, StateStore} from './store.js'
 import {makeRouter} from './traffic.js'
-import {isTerminal, WAITING_PHASES, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
+import {isTerminal, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
 
 export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
   Healthy: 'OK',

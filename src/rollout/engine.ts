@@ -13,15 +13,15 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
-import {FIELD_MANAGER, LABEL} from '../deploy/labels.js'
+import {FIELD_MANAGER} from '../deploy/labels.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
 import {canaryReplicasFor} from './capacity.js'
 import {currentReplicaSet, deploymentProgress, PATHS, podProblems, selectorString, type Obj, type RolloutKube} from './kube.js'
 import {scaleAt, weightAfter, formatStep} from './steps.js'
-import {assertLeaseFree, leaseAlive, newLease, ownsLease, StateStore} from './store.js'
-import {makeRouter, names, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from './traffic.js'
+import {assertLeaseFree, newLease, ownsLease, StateStore} from './store.js'
+import {ensureService, makeRouter, names, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from './traffic.js'
 import {isTerminal, type HistoryEntry, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
 
 export const FORCED_ANNOTATION = 'retailops.dev/forced-release-reason'
@@ -325,7 +325,6 @@ export class Driver {
         await this.persist()
       }
       await this.setActiveSelector({...(this.state.routeBackup.selector as Record<string, string>), 'pod-template-hash': this.state.stable.podTemplateHash!})
-      const {ensureService} = await import('./traffic.js')
       await ensureService(this.deps.kube, this.state, this.n.previewService, {...selector, [TRACK_LABEL]: 'preview'})
       this.state.activeColour = 'stable'
     } else {
@@ -597,7 +596,6 @@ export class Driver {
       if (this.state.spec.strategy === 'blue-green') {
         await this.setActiveSelector(this.state.routeBackup!.selector as Record<string, string>)
       } else if (this.state.spec.router !== 'replicas' && hash) {
-        const {ensureService} = await import('./traffic.js')
         await ensureService(this.deps.kube, this.state, this.n.stableService, {...this.selector(stable), 'pod-template-hash': hash})
         await this.router.setWeight(this.state, 0)
       }
@@ -649,7 +647,7 @@ export class Driver {
     } else if (this.state.spec.router === 'replicas') {
       await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: this.state.spec.replicas}})
       await this.waitStableComplete().catch((e) => this.ctx.out.warn(`${this.state.service}: ${(e as Error).message}`))
-    } else if (this.state.stage !== 'setup') {
+    } else if (this.state.routeBackup) {
       await this.router.setWeight(this.state, 0).catch((e) => this.ctx.out.warn(`${this.state.service}: could not set the route weight: ${(e as Error).message}`))
     }
     this.state.weight = 0
@@ -695,9 +693,6 @@ export class Driver {
 
 export class CanaryNotReady extends Error {}
 
-/** Lease helpers re-exported for the commands. */
-export {leaseAlive}
-
 /** Refuses a new rollout while one is in progress for the service. */
 export function assertNoActiveRollout(state: RolloutState | undefined): void {
   if (state && !isTerminal(state.phase)) {
@@ -707,5 +702,3 @@ export function assertNoActiveRollout(state: RolloutState | undefined): void {
     })
   }
 }
-
-export {LABEL}
