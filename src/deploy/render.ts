@@ -101,6 +101,9 @@ export function renderPlan(options: RenderOptions): RenderResult {
   const targets: RenderedTarget[] = []
   const mainNamespace = options.namespace ?? env.namespace
   const mainContext = options.context ?? env.context
+  // A deploy into another namespace (--namespace) is another set of objects: it must never prune
+  // what the environment's own namespace runs, so it gets an applyset of its own.
+  const applySetScope = mainNamespace === env.namespace ? env.name : `${env.name}.${mainNamespace}`
 
   const wantsMain = config.tenants.length === 0 || selected.some((t) => t.model === 'shared' || t.model === 'isolated-database')
   if (wantsMain) {
@@ -116,6 +119,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         services,
         images: options.images,
         overlays: options.overlays,
+        applySetScope,
         notes,
       }),
     )
@@ -137,6 +141,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         services: own(services),
         images: options.images,
         overlays: options.overlays,
+        applySetScope,
         notes,
       }),
     )
@@ -165,11 +170,13 @@ interface TargetInput {
   services: string[]
   images: Record<string, ResolvedImage>
   overlays?: Record<string, Overlay[]>
+  /** Environment name, or environment and namespace when --namespace moved the deploy. */
+  applySetScope: string
   notes: string[]
 }
 
 function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: TargetInput): RenderedTarget {
-  const applySet = applySetId(config.project, env.name, input.cluster)
+  const applySet = applySetId(config.project, input.applySetScope, input.cluster)
   const tenantLabel = input.model === 'single' ? undefined : input.model === 'shared' ? 'shared' : input.tenants[0].name
   const common: Record<string, string> = {
     [LABEL.partOf]: config.project,

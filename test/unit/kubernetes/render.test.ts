@@ -188,3 +188,15 @@ tenants:
     ])
   })
 })
+
+describe('applyset scope', () => {
+  it('gives a deploy moved by --namespace its own applyset, so its prune never reaches the environment namespace', () => {
+    const p = project()
+    const label = (plan: ReturnType<typeof renderPlan>) => new Set(plan.targets.flatMap((t) => t.objects.map((o) => o.metadata.labels?.['retailops.dev/applyset'])))
+    const usual = label(renderPlan({project: p, images: digestImages(p)}))
+    const moved = label(renderPlan({project: p, images: digestImages(p), namespace: 'shop-preview'}))
+    const same = label(renderPlan({project: p, images: digestImages(p), namespace: 'shop'}))
+    expect([...moved].some((id) => usual.has(id))).toBe(false)
+    expect(same).toEqual(usual)
+  })
+})
