@@ -149,6 +149,14 @@ const service = z
     configMaps: z.array(z.string()).default([]),
     dependsOn: z.array(name).default([]),
     needsServiceAccountToken: z.boolean().default(false),
+    route: z
+      .object({
+        pathPrefix: z.string().startsWith('/').optional().describe('Path on the gateway; default /<service>, rewritten to / for the service.'),
+        hostnames: z.array(z.string()).default([]),
+      })
+      .strict()
+      .optional()
+      .describe('How the environment\'s gateway routes to the service (an HTTPRoute is rendered when the environment has a gateway).'),
     slos: z.array(slo).default([]),
     dr: drTargets.optional().describe('Overrides the tier\'s RTO and RPO.'),
     rollout: rollout.optional(),

@@ -404,6 +404,26 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
       }),
     )
   }
+  const router = svc.rollout?.router ?? env.router
+  if (env.gateway && router === 'gateway') {
+    const prefix = svc.route?.pathPrefix ?? `/${service}`
+    objects.push({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: meta(),
+      spec: {
+        parentRefs: [{name: env.gateway.name, ...(env.gateway.namespace ? {namespace: env.gateway.namespace} : {})}],
+        ...(svc.route?.hostnames.length ? {hostnames: svc.route.hostnames} : {}),
+        rules: [
+          {
+            matches: [{path: {type: 'PathPrefix', value: prefix}}],
+            ...(prefix === '/' ? {} : {filters: [{type: 'URLRewrite', urlRewrite: {path: {type: 'ReplacePrefixMatch', replacePrefixMatch: '/'}}}]}),
+            backendRefs: [{name: service, port: svc.port}],
+          },
+        ],
+      },
+    })
+  }
   return objects
 }
 

@@ -211,7 +211,10 @@ export async function listManaged(http: KubeHttp, labelSelector: string, signal?
         const list = await pRetry(
           () => http.request<{items: KubeObject[]; metadata?: {continue?: string}}>('GET', collectionPath(k.kind), {query: {labelSelector, limit: 500, continue: cont}, signal}),
           {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e)},
-        )
+        ).catch((error: unknown) => {
+          if (k.optional && error instanceof KubeHttpError && error.statusCode === 404) return {items: [] as KubeObject[], metadata: {continue: undefined}}
+          throw error
+        })
         for (const item of list.items) {
           const obj = {...item, apiVersion: k.apiVersion, kind: k.kind}
           out.set(objectKey(obj), obj)

@@ -30,6 +30,8 @@ export interface KindInfo {
   wave: number
   /** Objects of this kind are deleted when no longer rendered (never namespaces: that would delete their contents). */
   prunable: boolean
+  /** Served by a CRD that a cluster may not have: listing it there finds nothing rather than failing. */
+  optional?: boolean
 }
 
 export const MANAGED_KINDS: KindInfo[] = [
@@ -43,6 +45,7 @@ export const MANAGED_KINDS: KindInfo[] = [
   {kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', plural: 'poddisruptionbudgets', namespaced: true, wave: 2, prunable: true},
   {kind: 'Deployment', apiVersion: 'apps/v1', plural: 'deployments', namespaced: true, wave: 3, prunable: true},
   {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers', namespaced: true, wave: 4, prunable: true},
+  {kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'httproutes', namespaced: true, wave: 4, prunable: true, optional: true},
 ]
 
 const byKind = new Map(MANAGED_KINDS.map((k) => [k.kind, k]))

@@ -200,3 +200,21 @@ describe('applyset scope', () => {
     expect(same).toEqual(usual)
   })
 })
+
+describe('gateway routes', () => {
+  it('renders an HTTPRoute per service when the environment has a gateway, for the rollout to weight', () => {
+    const p = project()
+    const env = Object.values(p.config.environments)[0]
+    const withGateway = {...p, config: {...p.config, environments: Object.fromEntries(Object.entries(p.config.environments).map(([k, e]) => [k, {...e, router: 'gateway' as const, gateway: {name: 'storefront'}}]))}}
+    const objects = renderPlan({project: withGateway, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    const route = objects.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === 'payments')!
+    expect(route.spec).toMatchObject({
+      parentRefs: [{name: 'storefront'}],
+      rules: [{matches: [{path: {type: 'PathPrefix', value: '/payments'}}], backendRefs: [{name: 'payments', port: p.config.services.payments.port}]}],
+    })
+    expect(route.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('retailops')
+    expect(env).toBeDefined()
+    const without = renderPlan({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    expect(without.some((o) => o.kind === 'HTTPRoute')).toBe(Boolean(Object.values(p.config.environments)[0].gateway))
+  })
+})
