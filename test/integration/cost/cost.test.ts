@@ -184,11 +184,13 @@ describe('cost against the sandbox cluster', () => {
     }, 180_000, 2000)
 
     // Usage (cAdvisor's metrics) and traffic for the last two hours, recorded into Prometheus.
-    const now = Date.now()
-    const from = now - 2 * H
-    // The recording runs a little into the future, so rate() at "now" sees samples up to the window's
-    // end and does not extrapolate: the usage the test knows is exactly the usage Prometheus returns.
-    const to = now + 15 * 60_000
+    // The recording ends exactly where the cost window ends (cost runs "at" that time), so rate() sees
+    // samples up to the window's edge and does not extrapolate: the usage the test knows is exactly
+    // what Prometheus returns. Never record into the future: a block ending after "now" makes
+    // Prometheus reject every scrape as out of bounds until that time passes.
+    await new Promise((r) => setTimeout(r, 2000))
+    const to = Date.now() - 1000
+    const from = to - 2 * H
     const live = await k.core.listNamespacedPod({namespace: NS.prod})
     const series = []
     for (const p of live.items) {
@@ -217,6 +219,7 @@ describe('cost against the sandbox cluster', () => {
         shareIdle: 'none',
         usage: 'auto',
         nodeSelector: `${TEST_LABEL}=${RUN}`,
+        now: new Date(to),
       },
       {out: new RecordingOutput()},
     )
@@ -345,7 +348,7 @@ describe('cost against the sandbox cluster', () => {
 
   it('shares idle proportionally with --share-idle, and the shares add up to the idle cost', async () => {
     const shared = await runCost(
-      {config: project.config, kube: {}, prometheusUrl: PROMETHEUS, windowMs: H, window: '1h', by: ['namespace'], shareIdle: 'weighted', usage: 'auto', nodeSelector: `${TEST_LABEL}=${RUN}`},
+      {config: project.config, kube: {}, prometheusUrl: PROMETHEUS, windowMs: H, window: '1h', by: ['namespace'], shareIdle: 'weighted', usage: 'auto', nodeSelector: `${TEST_LABEL}=${RUN}`, now: new Date(report.window.end)},
       {out: new RecordingOutput()},
     )
     expect(shared.allocations.some((r) => r.name === '__idle__')).toBe(false)

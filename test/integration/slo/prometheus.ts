@@ -2,7 +2,8 @@
 // - live targets: a file-SD JSON in $RETAILOPS_PROMETHEUS_SD_DIR (re-read every 5 s);
 // - recorded history: `promtool tsdb create-blocks-from openmetrics` writes TSDB blocks, which are
 //   moved into Prometheus' data directory (storage.tsdb.path from /api/v1/status/flags) and loaded
-//   at its next block reload (once a minute); 2.42 accepts blocks that overlap others;
+//   at its next block reload (once a minute); 2.42 accepts blocks that overlap others. Recordings
+//   must end in the past: the newest block's end becomes the oldest time the head accepts;
 // - rules: a file in the rules folder the sandbox's rule_files glob reads, then POST /-/reload.
 // Cleanup deletes the test's series through the admin API (the sandbox enables it).
 import {mkdir, mkdtemp, readdir, rename, rm, writeFile} from 'node:fs/promises'
@@ -108,6 +109,10 @@ export function gauge(name: string, labels: Record<string, string>, startMs: num
 
 /** Writes the series as TSDB blocks with promtool and hands them to Prometheus; returns the block ids. */
 export async function backfill(series: RecordedSeries[]): Promise<string[]> {
+  // A block that ends after "now" moves the head's lower bound into the future: Prometheus then
+  // rejects every scrape (of every target) as out of bounds until that time has passed.
+  const newest = Math.max(...series.flatMap((s) => s.samples.map(([t]) => t)))
+  if (newest > Date.now()) throw new Error(`refusing to record samples in the future (${new Date(newest).toISOString()}): Prometheus would drop every scrape until then`)
   const flags = await api<{data: Record<string, string>}>('/api/v1/status/flags')
   const dataDir = flags.data['storage.tsdb.path']
   // Work next to the data folder so the final move is a rename on one filesystem.
