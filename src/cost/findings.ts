@@ -183,10 +183,12 @@ export function findSavings(input: FindingsInput): FindingsResult {
   const namespaced = input.traffic?.filter((t) => t.namespace) ?? []
   for (const t of namespaced) trafficByNamespace.set(t.namespace!, (trafficByNamespace.get(t.namespace!) ?? 0) + t.avgRps)
   if (namespaced.length === 0) skipped.push('idle-non-production (no traffic): http_requests_total has no namespace label, so traffic per namespace is unknown')
+  // Only services seen serving requests somewhere count: a batch worker never has HTTP traffic.
+  const serving = new Set(namespaced.map((t) => t.service))
   for (const [namespace, cs] of groupBy(running, (c) => c.namespace)) {
     const env = input.nonProduction.get(namespace)
-    const servesConfigured = cs.some((c) => input.config.services[c.service])
-    const noTraffic = namespaced.length > 0 && servesConfigured && (trafficByNamespace.get(namespace) ?? 0) === 0
+    const servesTraffic = cs.some((c) => input.config.services[c.service] && serving.has(c.service))
+    const noTraffic = servesTraffic && (trafficByNamespace.get(namespace) ?? 0) === 0
     if (!env && !noTraffic) continue
     const monthly = hourlyOf(cs) * HOURS_PER_MONTH
     const saving = noTraffic ? monthly : monthly * (1 - WORKING_SHARE)

@@ -162,7 +162,7 @@ function poolTable(pools: PoolSummary[]): Html {
     {header: 'Pool', value: (p) => html`${p.pool}${p.spot ? html` ${badge('spot', 'info')}` : ''}`},
     {header: 'Nodes', value: (p) => p.nodes, numeric: true},
     {header: 'Instance types', value: (p) => p.instanceTypes.join(', ') || '–'},
-    {header: 'Zones', value: (p) => p.zones.join(', ') || '–'},
+    {header: 'Zones', value: (p) => html`<span title="${p.zones.join(', ')}">${p.zones.length || '–'}</span>`, numeric: true},
     {header: 'CPU requested', value: (p) => html`<span class="nowrap">${meter({value: p.cpu.utilisation, tone: 'info', width: 70})} ${pct(p.cpu.utilisation)}</span>`},
     {header: 'RAM requested', value: (p) => html`<span class="nowrap">${meter({value: p.memory.utilisation, tone: 'good', width: 70})} ${pct(p.memory.utilisation)}</span>`},
     {header: 'Cost', value: (p) => money(p.cost), numeric: true},
