@@ -15,7 +15,7 @@ import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {digestOf, parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
 import {objectsOf} from './format.js'
-import {ANNOTATION, FIELD_MANAGER, LABEL} from './labels.js'
+import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from './labels.js'
 import {readOverlays, type Overlay} from './overlays.js'
 import {renderPlan, type RenderedTarget, type RenderResult} from './render.js'
 import {defaultImageVerifier, type ImageVerifier} from './signature.js'
@@ -222,6 +222,8 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
       const report = await applyObjects(http, intents.filter((o) => !skip.has(objectKey(o))), {
         fieldManager: FIELD_MANAGER,
         force: options.forceConflicts,
+        // A deploy runs only when no rollout is in progress: what a finished one still owns comes back.
+        reclaimFrom: [FIELD_MANAGER_ROLLOUT],
         dryRun: options.dryRun,
         concurrency: options.concurrency,
         signal: ctx.signal,

@@ -26,6 +26,8 @@ export const ANNOTATION = {
 
 export const MANAGED_BY = 'retailops'
 export const FIELD_MANAGER = 'retailops'
+/** The rollout driver's manager: it owns route weights and canary scale only while a rollout runs. */
+export const FIELD_MANAGER_ROLLOUT = 'retailops-rollout'
 
 /** A string made safe for a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
 export function labelValue(value: string): string {

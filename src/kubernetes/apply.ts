@@ -14,6 +14,8 @@ export interface ApplyOptions {
   fieldManager: string
   /** Take over fields other managers own (kubectl's --force-conflicts). Only after a person decided so. */
   force?: boolean
+  /** Managers whose conflicting fields are taken over without asking (retailops' own, after their work ended). */
+  reclaimFrom?: string[]
   /** dryRun=All: the server runs admission and defaulting but persists nothing. */
   dryRun?: boolean
   concurrency?: number
@@ -81,6 +83,11 @@ export function conflictCauses(error: unknown): string[] {
   return causes.map((c) => `${c.field ?? ''} ${c.message ?? ''}`.trim())
 }
 
+/** Field managers named in a 409 apply conflict. */
+export function conflictManagers(error: unknown): string[] {
+  return [...new Set(conflictCauses(error).flatMap((c) => [...c.matchAll(/conflict with "([^"]+)"/g)].map((m) => m[1])))]
+}
+
 /** Strips what the server adds, so an apply body is exactly the intent. */
 function applyBody(obj: KubeObject): KubeObject {
   const {metadata, ...rest} = obj
@@ -131,14 +138,21 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
     await Promise.all(
       groups[w].map((original) =>
         limit(async () => {
+          let reclaim = false
           try {
             const result = await pRetry(
               async (attempt) => {
                 throwIfAborted(options.signal)
                 const obj = options.beforeAttempt ? await options.beforeAttempt(original, attempt) : original
                 try {
-                  return await applyOne(http, obj, options)
+                  return await applyOne(http, obj, {...options, force: options.force || reclaim})
                 } catch (error) {
+                  // Fields a finished rollout of ours still holds are ours to take back; anyone else's are a real conflict.
+                  const managers = conflictManagers(error)
+                  if (!reclaim && managers.length > 0 && managers.every((m) => options.reclaimFrom?.includes(m))) {
+                    reclaim = true
+                    throw error
+                  }
                   if (!isRetryable(error)) throw new AbortError(error as Error)
                   const cause = error instanceof KubeHttpError ? (error.statusCode >= 500 ? '5xx' : String(error.statusCode)) : 'network'
                   report.retries[cause] = (report.retries[cause] ?? 0) + 1

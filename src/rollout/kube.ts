@@ -15,7 +15,8 @@ export type Obj = {
   data?: Record<string, string>
 }
 
-export const FIELD_MANAGER_ROLLOUT = 'retailops-rollout'
+export {FIELD_MANAGER_ROLLOUT} from '../deploy/labels.js'
+import {FIELD_MANAGER_ROLLOUT} from '../deploy/labels.js'
 
 export const PATHS = {
   deployments: (ns: string) => `/apis/apps/v1/namespaces/${ns}/deployments`,

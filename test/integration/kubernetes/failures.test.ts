@@ -118,6 +118,22 @@ describe('deploy failures (sandbox)', () => {
     expect(svc.spec.ports[0].targetPort).toBe('http')
   })
 
+  it('takes back, without force, the fields a finished rollout of its own still holds', async () => {
+    const http = kubeHttp({context: CONTEXT})
+    await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    // A rollout that ended left its manager owning a field deploy renders (as a route restore does).
+    await http.request('PATCH', `/api/v1/namespaces/${t.ns()}/services/cart`, {
+      body: {apiVersion: 'v1', kind: 'Service', metadata: {name: 'cart', namespace: t.ns()}, spec: {ports: [{name: 'http', port: 8080, targetPort: 9191, protocol: 'TCP'}]}},
+      contentType: 'application/apply-patch+yaml',
+      query: {fieldManager: 'retailops-rollout', force: true},
+    })
+    const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    expect(r.outcome).toBe('OK')
+    const svc = await http.request<{spec: {ports: {targetPort: string}[]}; metadata: {managedFields: {manager: string; fieldsV1?: unknown}[]}}>('GET', `/api/v1/namespaces/${t.ns()}/services/cart`)
+    expect(svc.spec.ports[0].targetPort).toBe('http')
+    expect(JSON.stringify(svc.metadata.managedFields.find((m) => m.manager === 'retailops-rollout')?.fieldsV1 ?? {})).not.toContain('targetPort')
+  })
+
   it('an apply the API server rejects fails the deploy with its message', async () => {
     t.overlay('catalog', [{kind: 'Service', patch: {spec: {type: 'NoSuchType'}}}])
     try {

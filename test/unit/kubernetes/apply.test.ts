@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {preserveReplicas, pruneCandidates} from '../../../src/deploy/engine.js'
-import {conflictCauses, isRetryable, waves} from '../../../src/kubernetes/apply.js'
+import {conflictCauses, conflictManagers, isRetryable, waves} from '../../../src/kubernetes/apply.js'
 import {KubeHttpError} from '../../../src/kubernetes/http.js'
 import {objectDiff} from '../../../src/kubernetes/diff.js'
 import {collectionPath, objectKey, objectPath, type KubeObject} from '../../../src/kubernetes/resources.js'
@@ -25,6 +25,7 @@ describe('apply ordering and retries', () => {
   it('reads the conflicting managers from a 409', () => {
     const e = new KubeHttpError(409, {details: {causes: [{field: '.spec.replicas', message: 'conflict with "kubectl-edit" using apps/v1'}]}}, 'PATCH', '/x')
     expect(conflictCauses(e)).toEqual(['.spec.replicas conflict with "kubectl-edit" using apps/v1'])
+    expect(conflictManagers(e)).toEqual(['kubectl-edit'])
   })
 
   it('builds API paths', () => {
