@@ -113,8 +113,9 @@ install_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}) and not root"
   log "installing Debian packages: ${missing[*]}"
-  # Debian's packages start their services on install (dockerd, prometheus on all interfaces):
-  # forbid that while installing, unless the machine already forbids it.
+  # Debian's packages start their services on install (dockerd with a bridge and iptables rules,
+  # prometheus on all interfaces): a policy-rc.d forbids that while installing; the machine's
+  # own policy-rc.d, if any, is put back afterwards.
   local policy=/usr/sbin/policy-rc.d saved="/usr/sbin/policy-rc.d.retailops-saved"
   [ -e "$policy" ] && mv "$policy" "$saved"
   printf '#!/bin/sh\n# retailops sandbox: no service starts during apt-get install\nexit 101\n' >"$policy"
