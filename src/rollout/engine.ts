@@ -417,6 +417,29 @@ export class Driver {
     }
   }
 
+  private unreadySince?: number
+
+  /**
+   * While the canary takes traffic (pauses, analysis), its pods must stay Ready: a canary whose
+   * Ready pods stay below what its weight needs for longer than progressDeadline is aborted.
+   */
+  private async checkCanaryStillReady(): Promise<void> {
+    if (this.state.weight === 0 || this.state.canaryReplicas === 0) return
+    if (this.state.spec.strategy === 'blue-green' && this.state.activeColour !== 'preview') return
+    const d = await this.deps.kube.get(PATHS.deployments(this.state.namespace), this.canaryName)
+    const ready = d?.status?.readyReplicas ?? 0
+    if (ready >= this.state.canaryReplicas) {
+      this.unreadySince = undefined
+      return
+    }
+    this.unreadySince ??= Date.now()
+    if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
+      const pods = await this.deps.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
+      const problems = podProblems(pods)
+      throw new CanaryNotReady(`${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`)
+    }
+  }
+
   // ---------------------------------------------------------------- steps
 
   private async runStep(group: GroupBarrier): Promise<void> {
@@ -440,6 +463,7 @@ export class Driver {
         await this.wait(Math.min(1000, until - Date.now()))
         if (await this.pendingRequest()) return
         if (group.abortReason || this.deadlinePassed()) return
+        await this.checkCanaryStillReady()
       }
     } else if ('analysis' in step) {
       const verdict = await this.analyse(i, step.analysis.count, group)
@@ -507,6 +531,7 @@ export class Driver {
       },
       interrupt: async () => {
         if (group.abortReason || this.deadlinePassed()) return 'stopping'
+        await this.checkCanaryStillReady()
         const request = await this.pendingRequest()
         if (request?.action === 'promote' || request?.action === 'promote-full') return `promoted by ${request.by}`
         if (request?.action === 'abort') return 'abort requested'

@@ -3,6 +3,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
+import {eventually} from '../helpers/sandbox.js'
 import {RolloutProject, routeWeights} from './helpers.js'
 
 const service = (extra: Record<string, unknown> = {}) => ({
@@ -96,6 +97,25 @@ describe('deploy --canary (gateway router)', () => {
     } finally {
       p.overlay('broken', undefined)
     }
+  })
+
+  it('aborts a canary whose pods stop being Ready while it takes traffic', async () => {
+    const child = p.spawnCli(['deploy', 'broken', '--image', p.image('broken', 'v9'), '--skip-verify', '--canary', '--steps', '50,pause:5m,100'])
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    await eventually('the canary to take 50 %', async () => ((await p.state('broken'))?.canary.version === 'v9' && (await p.state('broken'))?.phase === 'Paused' ? true : undefined), 60_000, 200)
+    // The canary's pod turns NotReady (as a failing readiness probe would make it).
+    const pods = await p.kube.list(PATHS.pods(p.ns), 'retailops.dev/track=canary,app.kubernetes.io/name=broken')
+    for (const pod of pods) {
+      await p.kube.http.request('PATCH', `${PATHS.pods(p.ns)}/${pod.metadata.name}/status`, {
+        body: {status: {conditions: [{type: 'Ready', status: 'False', reason: 'ReadinessProbeFailed'}, {type: 'ContainersReady', status: 'False'}]}},
+        contentType: 'application/strategic-merge-patch+json',
+      })
+    }
+    expect(await exited).toBe(20)
+    const state = (await p.state('broken'))!
+    expect(state.reason).toMatch(/canary pods stopped being Ready while taking 50 % of traffic: 0\/1 ready for over 40s/)
+    expect(routeWeights(await p.route('broken'))).toEqual({broken: 1})
+    expect(await p.deployment('broken-canary')).toBeUndefined()
   })
 
   it('promotes a release of two services together with promote --full', async () => {
