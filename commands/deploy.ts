@@ -63,7 +63,7 @@ ${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMI
           router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
           timeoutMs: timeoutMs(this.flags.timeout),
           force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
-          errorBudget: sloErrorBudget(project.config, env.prometheus),
+          errorBudget: sloErrorBudget(project.config, env.prometheus, env.namespace),
         })
       : undefined
     if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)

@@ -32,6 +32,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     at: Flags.string({description: 'Evaluate at this time (RFC 3339) instead of now.'}),
     prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
     concurrency: Flags.integer({description: 'Queries in flight at once.', default: 8, min: 1, max: 64}),
+    'all-namespaces': Flags.boolean({description: 'Count every namespace\'s series, not only the environment\'s namespace (label `namespace`).'}),
   }
 
   async run(): Promise<SloReport> {
@@ -46,7 +47,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
       if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${f.at}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z.`)
     }
     const report = await sloStatus(
-      {config: project.config, prometheusUrl: prometheusUrlFor(f.prometheus ?? env.prometheus), services, at, concurrency: f.concurrency, history: Boolean(f.html), failOnMissing: f['fail-on-missing']},
+      {config: project.config, prometheusUrl: prometheusUrlFor(f.prometheus ?? env.prometheus), services, at, concurrency: f.concurrency, history: Boolean(f.html), failOnMissing: f['fail-on-missing'], namespace: f['all-namespaces'] ? undefined : env.namespace},
       this.ctx,
     )
     if (f.html) {

@@ -20,7 +20,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 export COSIGN_PASSWORD="${COSIGN_PASSWORD:-demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')}"
 
 step "Scaffold a project in $DEMO"
+# A fresh start: the demo owns its folder and its namespace (an earlier run's rollout may be on record).
 rm -rf "$DEMO"
+kubectl --context "$RETAILOPS_KUBE_CONTEXT" delete namespace demo --ignore-not-found --wait=true
 retailops init --directory "$DEMO" --project demo --kube-context "$RETAILOPS_KUBE_CONTEXT" --registry "$RETAILOPS_REGISTRY" --yes
 cd "$DEMO"
 (cd services && npm ci --no-audit --no-fund --loglevel=error)

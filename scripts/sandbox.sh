@@ -38,7 +38,13 @@ REGISTRY_DEBUG_ADDR="127.0.0.1:5001"
 PROM_ADDR="127.0.0.1:9090"
 SD_DIR="$STATE/prometheus/file_sd"
 PG_USER="retailops"
-PG_PASSWORD="retailops"
+# A password of its own, made once per machine: a guessable one (like the product's name) would
+# also be masked as a secret wherever retailops prints that word.
+PG_PASSWORD_FILE="$STATE/postgres.password"
+if [ -s "$PG_PASSWORD_FILE" ]; then PG_PASSWORD="$(cat "$PG_PASSWORD_FILE")"; else
+  PG_PASSWORD="sbx$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
+  mkdir -p "$STATE" && printf '%s\n' "$PG_PASSWORD" >"$PG_PASSWORD_FILE" && chmod 600 "$PG_PASSWORD_FILE"
+fi
 PG_DB="retailops"
 BASE_IMAGE="retailops/node-base:24"
 BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
@@ -361,7 +367,7 @@ pg_pid_alive() { pid_alive "$PGROOT/data/postmaster.pid" postgres && pid_alive "
 start_postgres() {
   local data="$PGROOT/data" run="$PGROOT/run"
   if pg_pid_alive && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(pg_port)"; then
-    log "postgres already running on 127.0.0.1:$(pg_port)"; return
+    log "postgres already running on 127.0.0.1:$(pg_port)"; ensure_pg_role "$(pg_port)" "$run"; return
   fi
   id postgres >/dev/null 2>&1 || die "no postgres user (install postgresql-15)"
   mkdir -p "$PGROOT" "$run"
@@ -388,13 +394,19 @@ start_postgres() {
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c wal_level=replica -c max_wal_senders=10 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
     start >>"$LOGS/postgres.log" 2>&1 || { tail -20 "$PGROOT/postgres.log" >&2; die "postgres did not start"; }
   head -n1 "$data/postmaster.pid" >"$PIDS/postgres.pid"
-  # The test superuser (idempotent).
+  ensure_pg_role "$port" "$run"
+}
+
+# The test superuser and its database (idempotent; the password follows $PG_PASSWORD_FILE).
+ensure_pg_role() {
+  local port="$1" run="$2"
   runuser -u postgres -- "$PG_BIN/psql" -h "$run" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >>"$LOGS/postgres.log" 2>&1 <<EOF || die "creating the $PG_USER role failed"
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
-    CREATE ROLE $PG_USER LOGIN SUPERUSER REPLICATION PASSWORD '$PG_PASSWORD';
+    CREATE ROLE $PG_USER LOGIN SUPERUSER REPLICATION;
   END IF;
 END \$\$;
+ALTER ROLE $PG_USER PASSWORD '$PG_PASSWORD';
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
 EOF
 }

@@ -60,10 +60,13 @@ async function start(version, extraEnv) {
   throw new Error(`${opt.service} ${version} did not become ready on ${url}`)
 }
 
+// Phases in which the CLI that drives the rollout has stopped: the traffic is no longer needed.
+const ended = new Set(['Healthy', 'Aborted', 'TimedOut', 'Inconclusive', 'Paused'])
 let state
-while (Date.now() < deadline && !(state?.canary?.version && state.stable?.version)) {
+// An earlier, finished rollout of the service may still be on record: wait for a running one.
+while (Date.now() < deadline && !(state?.canary?.version && state.stable?.version && !ended.has(state.phase))) {
   state = await rollout()
-  if (!state?.canary?.version) await sleep(1000)
+  await sleep(1000)
 }
 if (!state?.canary) throw new Error('no canary rollout appeared')
 const canaryEnv = Object.fromEntries(opt['canary-env'].map((kv) => kv.split('=')))
@@ -85,11 +88,10 @@ const loops = procs.map(async ({url}) => {
     await sleep(gap)
   }
 })
-const terminal = new Set(['Healthy', 'Aborted', 'TimedOut'])
 while (Date.now() < deadline) {
   await sleep(3000)
   const s = await rollout()
-  if (!s || s.id !== state.id || terminal.has(s.phase)) break
+  if (!s || s.id !== state.id || ended.has(s.phase)) break
 }
 running = false
 await Promise.allSettled(loops)

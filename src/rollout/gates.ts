@@ -22,8 +22,8 @@ export interface GateCheck {
 export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reasons: string[]}>
 
 /** The SLO engine's `errorBudgetStatus` (src/slo/status.ts) for services with SLOs. */
-export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string): ErrorBudgetSource {
-  return (service) => errorBudgetStatus(service, {config, prometheusUrl})
+export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string, namespace?: string): ErrorBudgetSource {
+  return (service) => errorBudgetStatus(service, {config, prometheusUrl, namespace})
 }
 
 /** Campaign freezes that contain `now` and apply to the service (revenue-critical only). */

@@ -45,14 +45,20 @@ export function expandCounter(expr: string, window: string): string {
   return `sum(rate(${expr}[${window}]))`
 }
 
-function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}): [string, string][] {
-  return [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : []), ...Object.entries(sli.labels ?? {})]
+/**
+ * Labels every SLI series of a service is narrowed to: the service, its route, the environment's
+ * scope (its namespace, so one Prometheus can serve staging and production), and the SLI's own
+ * labels, which win over the scope.
+ */
+function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}, scope: Record<string, string>): [string, string][] {
+  const labels = {...scope, ...(sli.labels ?? {})}
+  return [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : []), ...Object.entries(labels)]
 }
 
-export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpressions {
+export function sliExpressions(service: string, sli: SloConfig['sli'], scope: Record<string, string> = {}): SliExpressions {
   switch (sli.type) {
     case 'availability': {
-      const base = baseMatchers(service, sli)
+      const base = baseMatchers(service, sli, scope)
       const total = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers(base)}[${w}]))`
       const bad = (w: string) => `sum(rate(${REQUESTS_METRIC}${matchers([...base, ['code', '5..', '=~']])}[${w}]))`
       return {
@@ -62,7 +68,7 @@ export function sliExpressions(service: string, sli: SloConfig['sli']): SliExpre
       }
     }
     case 'latency': {
-      const base = baseMatchers(service, sli)
+      const base = baseMatchers(service, sli, scope)
       const total = (w: string) => `sum(rate(${DURATION_METRIC}_count${matchers(base)}[${w}]))`
       const good = (w: string) => `sum(rate(${DURATION_METRIC}_bucket${matchers([...base, ['le', leLabel(sli.thresholdMs)]])}[${w}]))`
       return {

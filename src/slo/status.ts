@@ -82,6 +82,8 @@ export interface SloStatusOptions {
   /** Count SLOs without data as failing the gate. */
   failOnMissing?: boolean
   timeoutMs?: number
+  /** The environment's namespace: SLIs count only its series (an SLI's own namespace label wins). */
+  namespace?: string
 }
 
 /** Resolves the Prometheus URL: the environment's, then RETAILOPS_PROMETHEUS_URL. */
@@ -121,7 +123,7 @@ export async function sloStatus(options: SloStatusOptions, ctx: RunContext): Pro
   let failed = 0
   const results = await Promise.all(
     list.map((t) =>
-      evaluateSlo(t, prom, at, limit, options.history ?? false).catch((error: unknown) => {
+      evaluateSlo(t, prom, at, limit, options.history ?? false, scopeOf(options.namespace)).catch((error: unknown) => {
         if (error instanceof PromQueryError) {
           failed += 1
           ctx.out.warn(`${t.service}/${t.slo.name}: ${error.message}`)
@@ -180,8 +182,12 @@ function emptyResult(t: SloTarget, missing: string[]): SloResult {
   }
 }
 
-async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit: ReturnType<typeof pLimit>, history: boolean): Promise<SloResult> {
-  const exprs = sliExpressions(t.service, t.slo.sli)
+function scopeOf(namespace?: string): Record<string, string> {
+  return namespace ? {namespace} : {}
+}
+
+async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit: ReturnType<typeof pLimit>, history: boolean, scope: Record<string, string>): Promise<SloResult> {
+  const exprs = sliExpressions(t.service, t.slo.sli, scope)
   const periodMs = parseDuration(t.slo.window)!
   const period = toPromDuration(periodMs)
   const budget = errorBudget(t.slo.objective)
@@ -262,6 +268,8 @@ export interface ErrorBudgetOptions {
   prometheusUrl?: string
   at?: Date
   failOnMissing?: boolean
+  /** The namespace being released into: its budget, not another environment's, gates the release. */
+  namespace?: string
 }
 
 /**
@@ -273,7 +281,7 @@ export async function errorBudgetStatus(service: string, options: ErrorBudgetOpt
   const run: RunContext = ctx ?? {out: silentOutput}
   selectServices(options.config, [service])
   if (options.config.services[service].slos.length === 0) return {service, ok: true, reasons: [`${service} has no SLOs configured`], slos: []}
-  const report = await sloStatus({config: options.config, prometheusUrl: prometheusUrlFor(options.prometheusUrl), services: [service], at: options.at, failOnMissing: options.failOnMissing}, run)
+  const report = await sloStatus({config: options.config, prometheusUrl: prometheusUrlFor(options.prometheusUrl), services: [service], at: options.at, failOnMissing: options.failOnMissing, namespace: options.namespace}, run)
   const reasons = report.slos.flatMap((s) => {
     if (s.status === 'exhausted') return [`${s.slo}: error budget exhausted (${formatPercent(s.budgetRemaining)} left of ${s.window})`]
     if (s.status === 'page') return [`${s.slo}: page-level burn (${s.alerts.filter((a) => a.severity === 'page' && a.active).map((a) => `${a.long}/${a.short} over ${a.factor}×`).join(', ')})`]

@@ -42,6 +42,11 @@ describe('SLI expressions', () => {
     expect(e.eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop"}[5m]))')
   })
 
+  it('narrows to the environment\'s namespace, unless the SLI names its own', () => {
+    expect(sliExpressions('checkout', {type: 'latency', thresholdMs: 300}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_request_duration_seconds_count{service="checkout",namespace="prod"}[5m]))')
+    expect(sliExpressions('checkout', {type: 'availability', labels: {namespace: 'shop'}}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop"}[5m]))')
+  })
+
   it('latency: requests not in the bucket at the threshold', () => {
     expect(leLabel(300)).toBe('0.3')
     expect(leLabel(1000)).toBe('1')
