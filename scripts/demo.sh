@@ -47,7 +47,9 @@ node "$ROOT/scripts/demo/traffic.mjs" --project "$DEMO" --service catalog --name
 traffic=$!
 status=0
 retailops deploy catalog --canary --steps "20,analysis:3,50,analysis:3,100" || status=$?
-wait "$traffic" || true
+# The helper stops by itself when the rollout ends; a release refused before it began has none.
+kill "$traffic" 2>/dev/null || true
+wait "$traffic" 2>/dev/null || true
 retailops rollout history catalog
 case "$status" in
   0) step "catalog promoted: the canary passed its analysis against stable" ;;

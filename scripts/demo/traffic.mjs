@@ -75,6 +75,16 @@ const procs = [await start(state.stable.version, {}), await start(state.canary.v
 const sd = path.join(sdDir, `demo-${opt.namespace}-${opt.service}.json`)
 writeFileSync(sd, JSON.stringify(procs.map((p) => ({targets: [new URL(p.url).host], labels: {service: opt.service, namespace: opt.namespace}}))))
 
+let stopping = false
+const cleanup = () => {
+  if (stopping) return
+  stopping = true
+  rmSync(sd, {force: true})
+  for (const p of procs) p.child.kill('SIGTERM')
+}
+// The demo stops this helper when the deploy ends without a rollout to serve (a refused release).
+for (const signal of ['SIGTERM', 'SIGINT']) process.once(signal, () => (cleanup(), process.exit(0)))
+
 let sent = 0
 let errors = 0
 const gap = 1000 / Number(opt.rps)
@@ -95,6 +105,5 @@ while (Date.now() < deadline) {
 }
 running = false
 await Promise.allSettled(loops)
-rmSync(sd, {force: true})
-for (const p of procs) p.child.kill('SIGTERM')
+cleanup()
 log(`sent ${sent} requests (${errors} errors); traffic stopped`)
