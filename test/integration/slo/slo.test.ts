@@ -266,7 +266,7 @@ describe('slo against the sandbox Prometheus', () => {
     const html = path.join(dir, 'slo.html')
     // The recorded series carry retailops_test, not the environment's namespace label.
     const gated = await cli(['slo', '--gate', '--all-namespaces', '--html', html], dir)
-    expect(gated.exitCode, gated.stderr).toBe(50)
+    expect(gated.exitCode, `${gated.stderr}\n${gated.stdout.slice(0, 3000)}`).toBe(50)
     expect(gated.doc!.status).toBe(50)
     expect(gated.doc!.result.counts).toMatchObject({ok: 4, ticket: 1, page: 1, exhausted: 2, 'no-data': 1})
     const page = await readFile(html, 'utf8')
