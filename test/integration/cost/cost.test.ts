@@ -376,5 +376,9 @@ describe('cost against the sandbox cluster', () => {
     const prodRow = lines.find((l) => l.includes(`,${NS.prod},`))!.split(',')
     expect(prodRow[10]).toBe('')
     expect(csv.stderr).toMatch(/usage: requests/)
+    // The sandbox serves no metrics.k8s.io: forcing that source is a clear UNAVAILABLE, not a guess.
+    const metricsApi = await cli(['cost', '--usage', 'metrics-api', '--node-selector', `${TEST_LABEL}=${RUN}`], dir)
+    expect(metricsApi.exitCode).toBe(5)
+    expect(metricsApi.doc!.error.message).toMatch(/metrics API \(metrics.k8s.io\) is not served/)
   })
 }, 600_000)
