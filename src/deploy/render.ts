@@ -443,7 +443,9 @@ function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   const {service, svc, image} = input
   const vars: Record<string, unknown>[] = [
     {name: 'SERVICE_NAME', value: service},
-    {name: 'SERVICE_VERSION', value: image.version ?? config.version},
+    // The services label their metrics with APP_VERSION; taken from the pod's own version label, it
+    // always equals what canary analysis queries for, on stable and canary pods alike.
+    {name: 'APP_VERSION', valueFrom: {fieldRef: {fieldPath: `metadata.labels['${LABEL.version}']`}}},
     {name: 'RETAILOPS_ENVIRONMENT', value: env.name},
     {name: 'POD_NAME', valueFrom: {fieldRef: {fieldPath: 'metadata.name'}}},
     {name: 'POD_NAMESPACE', valueFrom: {fieldRef: {fieldPath: 'metadata.namespace'}}},

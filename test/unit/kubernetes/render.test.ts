@@ -218,3 +218,12 @@ describe('gateway routes', () => {
     expect(without.some((o) => o.kind === 'HTTPRoute')).toBe(Boolean(Object.values(p.config.environments)[0].gateway))
   })
 })
+
+describe('the version the services report', () => {
+  it('comes from the pod\'s own version label, the one canary analysis queries', () => {
+    const p = project()
+    const d = renderPlan({project: p, images: digestImages(p)}).targets[0].objects.find((o) => o.kind === 'Deployment')!
+    const container = (d.spec as {template: {spec: {containers: {env: {name: string; valueFrom?: unknown}[]}[]}}}).template.spec.containers[0]
+    expect(container.env.find((e) => e.name === 'APP_VERSION')?.valueFrom).toEqual({fieldRef: {fieldPath: "metadata.labels['app.kubernetes.io/version']"}})
+  })
+})
