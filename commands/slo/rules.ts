@@ -32,6 +32,7 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
     format: Flags.string({description: 'prometheus: a rule_files document; prometheus-rule: a monitoring.coreos.com/v1 PrometheusRule.', options: ['prometheus', 'prometheus-rule'], default: 'prometheus'}),
     label: Flags.string({description: 'Extra label on every rule, KEY=VALUE (repeatable).', multiple: true}),
     name: Flags.string({description: 'metadata.name of the PrometheusRule.', default: 'retailops-slos'}),
+    'all-namespaces': Flags.boolean({description: 'Count every namespace\'s series, not only the environment\'s namespace (label `namespace`), as `slo --all-namespaces`.'}),
   }
 
   async run(): Promise<SloRulesResult> {
@@ -44,9 +45,9 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
       labels[m[1]] = m[2]
     }
     const format = this.flags.format as RulesFormat
-    const result = generateRules({config: project.config, services: (argv as string[]).filter(Boolean), labels, version: this.config.version})
-    const namespace = format === 'prometheus-rule' ? this.target(project).namespace : undefined
-    const yaml = renderRulesYaml(result, format, {name: this.flags.name, namespace})
+    const env = this.target(project)
+    const result = generateRules({config: project.config, services: (argv as string[]).filter(Boolean), labels, version: this.config.version, namespace: this.flags['all-namespaces'] ? undefined : env.namespace})
+    const yaml = renderRulesYaml(result, format, {name: this.flags.name, namespace: format === 'prometheus-rule' ? env.namespace : undefined})
     if (this.flags.output) {
       const file = await writeReport(this.flags.output, yaml)
       this.ctx.out.info(`${result.slos.length} SLOs, ${result.groups.reduce((n, g) => n + g.rules.length, 0)} rules written to ${file}`)

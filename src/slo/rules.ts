@@ -35,6 +35,8 @@ export interface RulesOptions {
   version?: string
   /** Extra labels on every rule (e.g. team). */
   labels?: Record<string, string>
+  /** The environment's namespace: the SLIs count only its series, as `slo` does (an SLI's own labels win). */
+  namespace?: string
 }
 
 export interface RulesResult {
@@ -91,12 +93,12 @@ function num(n: number): string {
   return String(Number(n.toPrecision(12)))
 }
 
-export function sloRuleGroups(service: string, slo: SloConfig, extraLabels: Record<string, string>, version: string): RuleGroup[] {
+export function sloRuleGroups(service: string, slo: SloConfig, extraLabels: Record<string, string>, version: string, scope: Record<string, string> = {}): RuleGroup[] {
   const id = `${service}-${slo.name}`
   const idLabels = {sloth_id: id, sloth_service: service, sloth_slo: slo.name}
   const labels = {...extraLabels, ...idLabels}
   const sel = filter(idLabels)
-  const exprs = sliExpressions(service, slo.sli)
+  const exprs = sliExpressions(service, slo.sli, scope)
   const periodMs = parseDuration(slo.window)!
   const period = slothDuration(periodMs)
   const objective = num(slo.objective / 100)
@@ -163,7 +165,7 @@ export function generateRules(options: RulesOptions): RulesResult {
   for (const service of names) {
     const svc = options.config.services[service]
     for (const slo of svc.slos) {
-      groups.push(...sloRuleGroups(service, slo, {...options.labels, tier: svc.tier}, options.version ?? 'dev'))
+      groups.push(...sloRuleGroups(service, slo, {...options.labels, tier: svc.tier}, options.version ?? 'dev', options.namespace ? {namespace: options.namespace} : {}))
       slos.push({service, slo: slo.name, id: `${service}-${slo.name}`, alert: alertName(service, slo.name), window: slo.window})
     }
   }

@@ -118,6 +118,12 @@ describe('Sloth-compatible rules', () => {
     expect(latencyAlerts[0].expr).toContain('> (13.44 * 0.01)')
   })
 
+  it('scopes the SLIs to the environment\'s namespace, like slo does', () => {
+    const scoped = generateRules({config, services: ['catalog'], namespace: 'shop'})
+    const rule = scoped.groups[0].rules[0] as {expr: string}
+    expect(rule.expr).toContain('http_requests_total{service="catalog",namespace="shop"}[5m]')
+  })
+
   it('wraps the groups in a PrometheusRule for the operator', () => {
     const pr = parse(renderRulesYaml(result, 'prometheus-rule', {name: 'shop-slos', namespace: 'monitoring'}))
     expect(pr).toMatchObject({apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: {name: 'shop-slos', namespace: 'monitoring'}})
