@@ -6,7 +6,7 @@ import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Init extends RetailOpsCommand<typeof Init> {
   static override summary = 'Scaffold a retailops project: configuration, services, overlays, k6 scripts and a CI pipeline.'
-  static override description = 'Prompts for anything not given as a flag when run at a terminal; in CI, under --json or with --yes it never prompts and uses the defaults shown in --help.'
+  static override description = 'Prompts for anything not given as a flag when run at a terminal. It never prompts without a terminal, in CI or under --json: then it lists the flags it would have asked for (exit 2), and --yes takes the defaults shown in --help.'
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --project shop --registry 127.0.0.1:5000 --context kwok-retailops --yes',
@@ -30,6 +30,13 @@ export default class Init extends RetailOpsCommand<typeof Init> {
     let project = f.project ?? path.basename(path.resolve(f.directory)).toLowerCase().replace(/[^a-z0-9-]/g, '-')
     let services = f.services
     let registry = f.registry
+    if (!this.interactive && !f.yes) {
+      // Nobody to ask: name what would have been asked, rather than guess (--yes takes the defaults).
+      this.requireFlags([
+        ...(f.project ? [] : [{flag: 'project', description: `project name (a DNS label); --yes uses "${project}"`}]),
+        ...(f.services ? [] : [{flag: 'services', description: `comma-separated services; --yes takes all: ${BUNDLED_NAMES.join(',')}`}]),
+      ])
+    }
     if (this.interactive) {
       const {input, checkbox} = await import('@inquirer/prompts')
       if (!f.project) project = await input({message: 'Project name', default: project})

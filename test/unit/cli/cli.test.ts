@@ -59,9 +59,13 @@ describe('the JSON envelope and exit codes', () => {
     expect(r.stderr).toContain('retailops init')
   })
 
-  it('does not prompt without a terminal and keeps going with defaults', async () => {
+  it('does not prompt without a terminal: lists the missing flags, or takes the defaults with --yes', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-noprompt-'))
-    const r = await run(['init', '--directory', dir, '--services', 'catalog'], {env: {CI: ''}})
+    const missing = await run(['init', '--directory', dir, '--services', 'catalog', '--json'], {env: {CI: ''}})
+    expect(missing.exitCode).toBe(2)
+    expect(JSON.parse(missing.stdout).error.details.missingFlags).toEqual(['project'])
+    expect((await import('node:fs')).existsSync(path.join(dir, 'retailops.yaml'))).toBe(false)
+    const r = await run(['init', '--directory', dir, '--services', 'catalog', '--yes'], {env: {CI: ''}})
     expect(r.exitCode).toBe(0)
     expect(r.stdout).toContain('Next:')
   })
