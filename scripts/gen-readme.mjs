@@ -1,4 +1,5 @@
-// Regenerates the generated parts of README.md from the build: the command reference (from
+// Normalises oclif.manifest.json (commands sorted) and regenerates the generated parts of
+// README.md from the build: the command reference (from
 // oclif.manifest.json), the exit codes (from the policy table) and the configuration reference
 // (from the schema, also written to schema/retailops.schema.json). CI fails when they drift.
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
@@ -6,6 +7,10 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 const {ExitCode, EXIT_CODE_MEANINGS} = await import('../dist/src/errors/exit-codes.js')
 const {jsonSchema} = await import('../dist/src/config/schema.js')
 const manifest = JSON.parse(readFileSync('oclif.manifest.json', 'utf8'))
+// oclif lists commands in the order the file system returns them, which differs between clones:
+// sort them, so the committed manifest is the same wherever it is built.
+manifest.commands = Object.fromEntries(Object.entries(manifest.commands).sort(([a], [b]) => a.localeCompare(b)))
+writeFileSync('oclif.manifest.json', `${JSON.stringify(manifest, null, 2)}\n`)
 
 const schema = jsonSchema()
 mkdirSync('schema', {recursive: true})

@@ -43,7 +43,7 @@ describe('canary analysis against Prometheus', () => {
     running = [s, c]
     unregister = registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
     load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
-    await waitForMetrics('catalog', p.ns, [stable, canary])
+    await waitForMetrics('catalog', p.ns, [stable, canary], [s, c].map((r) => new URL(r.url).host))
     return {stable, canary}
   }
 
@@ -102,7 +102,7 @@ describe('canary analysis against Prometheus', () => {
     running = [s]
     unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
     load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 120_000})
-    await waitForMetrics('catalog', p.ns, [stable])
+    await waitForMetrics('catalog', p.ns, [stable], [new URL(s.url).host])
     const r = await p.deploy(['catalog'], freshVersion(), ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!

@@ -217,13 +217,16 @@ export function generateLoad(urls: string[], options: {rps: number; maxMs: numbe
 }
 
 /** Waits until Prometheus has a request rate for each version of a service in a namespace. */
-export async function waitForMetrics(service: string, namespace: string, versions: string[]): Promise<void> {
+export async function waitForMetrics(service: string, namespace: string, versions: string[], instances: string[] = []): Promise<void> {
   const url = sandboxEnv().prometheusUrl
-  for (const version of versions) {
+  // Wait for the processes just started (by instance), not for a stopped process of an earlier
+  // test that reported the same version: its samples linger in the window and would answer first.
+  for (const [i, version] of versions.entries()) {
+    const instance = instances[i] ? `,instance="${instances[i]}"` : ''
     await eventually(
-      `Prometheus to scrape ${service} ${version} in ${namespace}`,
+      `Prometheus to scrape ${service} ${version} in ${namespace}${instance}`,
       async () => {
-        const q = `sum(rate(http_requests_total{service="${service}",namespace="${namespace}",version="${version}"}[20s]))`
+        const q = `sum(rate(http_requests_total{service="${service}",namespace="${namespace}",version="${version}"${instance}}[20s]))`
         const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {data: {result: {value: [number, string]}[]}}
         const v = Number(body.data.result[0]?.value[1])
         return v > 0 ? v : undefined
