@@ -1,11 +1,15 @@
-/** A reachability check for doctor: does the registry speak the OCI distribution API here? */
+/** A reachability check for doctor: does the registry speak the OCI distribution API here, and can we log in? */
 export async function pingRegistry(registry: string, insecure: boolean): Promise<{status: 'ok' | 'warn' | 'fail'; detail: string; fix?: string}> {
   const base = `${insecure ? 'http' : 'https'}://${registry}`
   try {
     const res = await fetch(`${base}/v2/`, {signal: AbortSignal.timeout(5000)})
     if (res.ok) return {status: 'ok', detail: `${base}/v2/ answered ${res.status}`}
     if (res.status === 401) {
-      return {status: 'warn', detail: `${registry} needs credentials (${res.headers.get('www-authenticate') ?? 'no challenge'})`, fix: `Run \`docker login ${registry}\`; retailops reads ~/.docker/config.json and credential helpers.`}
+      // The same lookup push uses (config.json auths, credsStore, credHelpers), so doctor and push agree.
+      const {registryCredentials} = await import('./credentials.js')
+      const auth = await registryCredentials(registry).catch(() => undefined)
+      if (auth) return {status: 'ok', detail: `${base}/v2/ needs a login; credentials for ${registry} are configured${auth.username ? ` (user ${auth.username})` : ''}`}
+      return {status: 'warn', detail: `${registry} needs credentials (${res.headers.get('www-authenticate') ?? 'no challenge'}) and none are configured`, fix: `Run \`docker login ${registry}\`; retailops reads ~/.docker/config.json and credential helpers.`}
     }
     return {status: 'fail', detail: `${base}/v2/ answered ${res.status}`, fix: 'Check registry.url in retailops.yaml.'}
   } catch (error) {
