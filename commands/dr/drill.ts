@@ -13,7 +13,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     'validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the start.',
     'The recoverability checks (images pullable by digest, Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
     'The record and Markdown and HTML reports go to .retailops/drills/<id>/.',
-    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED']),
+    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED']),
   ].join(' ')
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

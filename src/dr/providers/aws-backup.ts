@@ -52,67 +52,151 @@ export function newestCompleted(points: RecoveryPointByBackupVault[]): RecoveryP
 const SENSITIVE = /password|secret|token|kms|key/i
 
 /**
+ * Where each supported resource type's restore lands. `nameKeys` name the new resource and are
+ * always the drill's name; `trueKeys` must stay "true" (false would restore into an existing file
+ * system or bucket: the source). EBS volumes and EC2 instances are always new, with ids AWS
+ * assigns. Any other type is refused: retailops could not prove its restore creates a new resource.
+ */
+export const RESTORE_TARGETS: Record<string, {nameKeys: string[]; trueKeys: string[]}> = {
+  RDS: {nameKeys: ['DBInstanceIdentifier'], trueKeys: []},
+  Aurora: {nameKeys: ['DBClusterIdentifier'], trueKeys: []},
+  DocumentDB: {nameKeys: ['DBClusterIdentifier'], trueKeys: []},
+  Neptune: {nameKeys: ['DBClusterIdentifier'], trueKeys: []},
+  DynamoDB: {nameKeys: ['targetTableName'], trueKeys: []},
+  EFS: {nameKeys: ['CreationToken'], trueKeys: ['newFileSystem']},
+  S3: {nameKeys: ['DestinationBucketName'], trueKeys: ['NewBucket']},
+  EBS: {nameKeys: [], trueKeys: []},
+  EC2: {nameKeys: [], trueKeys: []},
+}
+
+const TRUE_KEYS = new Set(Object.values(RESTORE_TARGETS).flatMap((t) => t.trueKeys))
+
+/** Every key the drill itself sets, for any type: restoreMetadata may not set them. */
+export const DRILL_OWNED_KEYS = [...new Set(Object.values(RESTORE_TARGETS).flatMap((t) => [...t.nameKeys, ...t.trueKeys]))]
+
+/** The resource type an ARN names, as AWS Backup spells it (undefined when the ARN does not say). */
+export function resourceTypeOfArn(arn: string | undefined): string | undefined {
+  if (!arn) return undefined
+  const [, , service, , , ...rest] = arn.split(':')
+  const resource = rest.join(':')
+  if (service === 'rds') return resource.startsWith('cluster:') ? 'Aurora' : resource.startsWith('db:') ? 'RDS' : undefined
+  if (service === 'dynamodb') return 'DynamoDB'
+  if (service === 'elasticfilesystem') return 'EFS'
+  if (service === 's3') return 'S3'
+  if (service === 'ec2') return resource.startsWith('volume/') ? 'EBS' : resource.startsWith('instance/') ? 'EC2' : undefined
+  if (service === 'docdb') return 'DocumentDB'
+  if (service === 'neptune-db') return 'Neptune'
+  return service ? `${service} (${resource.split(/[:/]/)[0]})` : undefined
+}
+
+/** The name or id at the end of an ARN: payments for arn:aws:rds:…:db:payments, a bucket's name, a volume's id. */
+export function resourceIdOfArn(arn: string): string {
+  const rest = arn.split(':').slice(5).join(':')
+  return rest.split(/[:/]/).pop() ?? rest
+}
+
+/** Keys that name a resource a restore writes to (a subnet group or parameter group sharing the source's name is fine). */
+const DESTINATION_KEY = /(identifier|table-?name|bucket-?name|file-?system-?id|volume-?id|instance-?id)$/i
+
+function findKey(metadata: Record<string, string>, key: string): string | undefined {
+  return Object.keys(metadata).find((k) => k.toLowerCase() === key.toLowerCase())
+}
+
+/**
+ * What is wrong with a datastore's restoreMetadata overrides, before anything runs: they may not
+ * set a key the drill owns (the new resource's name, newFileSystem, NewBucket), nor name the source
+ * resource anywhere; the source itself may not be a drill copy; a resource type whose restore
+ * retailops cannot keep apart from the source is refused.
+ */
+export function restoreOverrideProblems(overrides: Record<string, string>, resourceArn: string | undefined): string[] {
+  const problems: string[] = []
+  for (const key of Object.keys(overrides)) {
+    const owned = DRILL_OWNED_KEYS.find((k) => k.toLowerCase() === key.toLowerCase())
+    if (owned) {
+      const why = TRUE_KEYS.has(owned) ? 'to "true", so the restore creates a new resource instead of writing into an existing one' : 'to its retailops-drill-<id>-<datastore> name, so a restore never lands on an existing resource'
+      problems.push(`awsBackup.restoreMetadata.${key} is set (to "${overrides[key]}"), but the drill sets ${owned} itself (${why}); remove the key`)
+    }
+  }
+  if (resourceArn) {
+    const id = resourceIdOfArn(resourceArn)
+    for (const [key, value] of Object.entries(overrides)) {
+      if (value === resourceArn || (value === id && DESTINATION_KEY.test(key) && !DRILL_OWNED_KEYS.some((k) => k.toLowerCase() === key.toLowerCase()))) {
+        problems.push(`awsBackup.restoreMetadata.${key} names the source resource (${value}); a drill never restores onto or into its source: remove the key or name something that is not the source`)
+      }
+    }
+    if (id.startsWith('retailops-drill-')) problems.push(`awsBackup.resourceArn ${resourceArn} is itself a drill copy; point it at the resource the drill protects`)
+    const type = resourceTypeOfArn(resourceArn)
+    if (type && !RESTORE_TARGETS[type]) problems.push(`awsBackup.resourceArn is a ${type} resource, which retailops drills do not support: retailops cannot prove its restore creates a new resource (supported: ${Object.keys(RESTORE_TARGETS).join(', ')})`)
+  }
+  return problems
+}
+
+/**
  * Restore metadata: what AWS returned for the original resource, the datastore's overrides (keys
- * matched case-insensitively), then a drill name for the new resource unless the overrides set one.
+ * matched case-insensitively), then the drill's own keys: the new resource's name and, for EFS and
+ * S3, a new file system or bucket. The drill's keys always win (overrides of them are refused by
+ * the plan; checkRestoreMetadata verifies the result before StartRestoreJob).
  */
 export function buildRestoreMetadata(resourceType: string | undefined, original: Record<string, string>, overrides: Record<string, string>, name: string): Record<string, string> {
   const merged: Record<string, string> = {...original}
-  const lower = new Map(Object.keys(merged).map((k) => [k.toLowerCase(), k]))
-  for (const [k, v] of Object.entries(overrides)) {
-    const existing = lower.get(k.toLowerCase())
-    if (existing && existing !== k) delete merged[existing]
-    merged[k] = v
-  }
-  const has = (key: string) => Object.keys(overrides).some((k) => k.toLowerCase() === key.toLowerCase())
-  const setName = (key: string, value: string) => {
-    if (has(key)) return
-    const existing = lower.get(key.toLowerCase())
+  const set = (key: string, value: string) => {
+    const existing = findKey(merged, key)
     if (existing) delete merged[existing]
     merged[key] = value
   }
-  switch (resourceType) {
-    case 'RDS':
-      setName('DBInstanceIdentifier', name)
-      break
-    case 'Aurora':
-    case 'DocumentDB':
-    case 'Neptune':
-      setName('DBClusterIdentifier', name)
-      break
-    case 'DynamoDB':
-      setName('targetTableName', name)
-      break
-    case 'EFS':
-      setName('newFileSystem', 'true')
-      setName('CreationToken', name)
-      break
-    case 'S3':
-      setName('DestinationBucketName', name)
-      setName('NewBucket', 'true')
-      break
-    default:
-      break
-  }
+  for (const [k, v] of Object.entries(overrides)) set(k, v)
+  const target = resourceType ? RESTORE_TARGETS[resourceType] : undefined
+  for (const key of target?.nameKeys ?? []) set(key, name)
+  for (const key of target?.trueKeys ?? []) set(key, 'true')
   return merged
+}
+
+/**
+ * The last check before StartRestoreJob (the drill's first write to AWS): the type is supported,
+ * every naming key carries the drill's name, every keep-apart key is "true", and nothing the
+ * restore writes to names the source resource.
+ */
+export function checkRestoreMetadata(resourceType: string | undefined, metadata: Record<string, string>, name: string, sourceArn: string | undefined): string[] {
+  const target = resourceType ? RESTORE_TARGETS[resourceType] : undefined
+  if (!target) return [`resource type ${resourceType ?? '(none reported)'} is not supported by retailops drills: retailops cannot prove its restore creates a new resource (supported: ${Object.keys(RESTORE_TARGETS).join(', ')})`]
+  const problems: string[] = []
+  const sourceId = sourceArn ? resourceIdOfArn(sourceArn) : undefined
+  for (const key of target.nameKeys) {
+    const k = findKey(metadata, key)
+    const value = k ? metadata[k] : undefined
+    if (value !== name) problems.push(`restore metadata ${key} is ${value === undefined ? 'missing' : `"${value}"`}${value !== undefined && value === sourceId ? ' (the source resource)' : ''}, not the drill's name ${name}`)
+  }
+  for (const key of target.trueKeys) {
+    const k = findKey(metadata, key)
+    if (!k || metadata[k].toLowerCase() !== 'true') problems.push(`restore metadata ${key} is ${k ? `"${metadata[k]}"` : 'missing'}, not "true": the restore would write into an existing resource`)
+  }
+  return problems
 }
 
 export function maskMetadata(metadata: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, SENSITIVE.test(k) ? '***' : v]))
 }
 
-/** The command that deletes a restored resource, by the ARN's service and resource type. */
-export function cleanupCommand(arn: string): string {
+/**
+ * The command that deletes a restored resource, by the ARN's service and resource type; undefined
+ * for anything the drill cannot prove it created. A resource with a name must carry the drill's
+ * name; one with an AWS-assigned id (EBS, EC2, EFS) must not be the source. A command is never
+ * printed for the source, for a name the drill did not choose, or for a type it does not know.
+ */
+export function cleanupCommand(arn: string, drillName: string, sourceArn?: string): string | undefined {
+  if (sourceArn && arn === sourceArn) return undefined
   const [, , service, region, , ...rest] = arn.split(':')
   const resource = rest.join(':')
   const r = region ? ` --region ${region}` : ''
-  if (service === 'rds' && resource.startsWith('db:')) return `aws rds delete-db-instance --db-instance-identifier ${resource.slice(3)} --skip-final-snapshot --delete-automated-backups${r}`
-  if (service === 'rds' && resource.startsWith('cluster:')) return `aws rds delete-db-cluster --db-cluster-identifier ${resource.slice(8)} --skip-final-snapshot${r} (delete its instances first)`
-  if (service === 'dynamodb' && resource.startsWith('table/')) return `aws dynamodb delete-table --table-name ${resource.slice(6)}${r}`
+  const named = (id: string) => id === drillName
+  if (service === 'rds' && resource.startsWith('db:') && named(resource.slice(3))) return `aws rds delete-db-instance --db-instance-identifier ${resource.slice(3)} --skip-final-snapshot --delete-automated-backups${r}`
+  if (service === 'rds' && resource.startsWith('cluster:') && named(resource.slice(8))) return `aws rds delete-db-cluster --db-cluster-identifier ${resource.slice(8)} --skip-final-snapshot${r} (delete its instances first)`
+  if (service === 'dynamodb' && resource.startsWith('table/') && named(resource.slice(6))) return `aws dynamodb delete-table --table-name ${resource.slice(6)}${r}`
   if (service === 'ec2' && resource.startsWith('volume/')) return `aws ec2 delete-volume --volume-id ${resource.slice(7)}${r}`
   if (service === 'ec2' && resource.startsWith('instance/')) return `aws ec2 terminate-instances --instance-ids ${resource.slice(9)}${r}`
   if (service === 'elasticfilesystem' && resource.startsWith('file-system/')) return `aws efs delete-file-system --file-system-id ${resource.slice(12)}${r} (delete its mount targets first)`
-  if (service === 's3') return `aws s3 rb s3://${resource} --force`
-  return `delete ${arn} with its service's console or CLI`
+  if (service === 's3' && named(resource)) return `aws s3 rb s3://${resource} --force`
+  return undefined
 }
 
 function isThrottle(error: unknown): boolean {
@@ -152,6 +236,7 @@ export function createAwsBackupProvider(options: AwsBackupOptions = {}): DrillPr
         problems.push(`${ds.name}: aws-backup datastores take no validation queries (the built-in checks are: a COMPLETED restore job and a created resource)`)
       }
       if (cfg && !regionOf(cfg, ctx.env)) problems.push(`${ds.name}: no AWS region: set awsBackup.region, AWS_REGION, or a resourceArn`)
+      if (cfg) problems.push(...restoreOverrideProblems(cfg.restoreMetadata, cfg.resourceArn).map((p) => `${ds.name}: ${p}`))
       const name = drillResourceName(ctx.drillId, ds.name)
       return {
         source: cfg ? `vault ${cfg.vaultName}${cfg.resourceArn ? `, resource ${cfg.resourceArn}` : ''}` : '(no awsBackup section)',
@@ -161,7 +246,7 @@ export function createAwsBackupProvider(options: AwsBackupOptions = {}): DrillPr
           `GetRecoveryPointRestoreMetadata, with ${Object.keys(cfg?.restoreMetadata ?? {}).length} override(s) and the new name ${name}`,
           `StartRestoreJob with role ${cfg?.iamRoleArn ?? '?'} and an idempotency token; poll DescribeRestoreJob (at most ${cfg?.timeout ?? '4h'})`,
           'check the job COMPLETED with a created resource; PutRestoreValidationResult',
-          'report the restored resource\'s ARN and the exact command that deletes it (manual cleanup)',
+          'report the restored resource\'s ARN and the exact command that deletes it (manual cleanup; only for a resource carrying the drill\'s name, never the source)',
         ],
         problems,
         warnings: [],
@@ -209,15 +294,26 @@ export function createAwsBackupProvider(options: AwsBackupOptions = {}): DrillPr
 
       // 2. Restore metadata.
       const name = drillResourceName(ctx.drillId, ds.name)
+      let resourceType: string | undefined = point.ResourceType
       const metadata = await ctx.steps.run(scope, 'metadata', 'restore metadata', async () => {
         try {
           const res = await client.send(new GetRecoveryPointRestoreMetadataCommand({BackupVaultName: cfg.vaultName, RecoveryPointArn: point.RecoveryPointArn}), {abortSignal: ctx.signal})
-          return buildRestoreMetadata(point.ResourceType ?? res.ResourceType, res.RestoreMetadata ?? {}, cfg.restoreMetadata, name)
+          resourceType = point.ResourceType ?? res.ResourceType
+          return buildRestoreMetadata(resourceType, res.RestoreMetadata ?? {}, cfg.restoreMetadata, name)
         } catch (error) {
           throw awsError(error, 'reading the restore metadata')
         }
       })
       evidence.restoreMetadata = maskMetadata(metadata)
+      // The last check before the first write: the restore must land in a new, drill-named resource.
+      const sourceArn = point.ResourceArn ?? cfg.resourceArn
+      const refused = [...new Set([...restoreOverrideProblems(cfg.restoreMetadata, sourceArn), ...checkRestoreMetadata(resourceType, metadata, name, sourceArn)])]
+      if (refused.length > 0) {
+        throw new RetailOpsError('REFUSED', `${ds.name}: refusing to start the restore job: ${refused.join('; ')}.`, {
+          nextSteps: ['Remove the named keys from datastores[].awsBackup.restoreMetadata (the drill names what it creates), or drill a supported resource type.'],
+          details: {problems: refused},
+        })
+      }
 
       // 3. Start the job (idempotent) and poll it to a terminal status.
       const token = idempotencyToken(ctx.drillId, point.ResourceArn ?? cfg.resourceArn ?? cfg.vaultName, point.RecoveryPointArn!)
@@ -228,9 +324,13 @@ export function createAwsBackupProvider(options: AwsBackupOptions = {}): DrillPr
         action: 'delete',
         run: async () => {
           if (!job.id) return {status: 'absent', detail: 'no restore job was started'}
-          if (job.createdArn) return {status: 'manual', detail: `run: ${cleanupCommand(job.createdArn)}`}
+          if (job.createdArn) {
+            const command = cleanupCommand(job.createdArn, name, point.ResourceArn ?? cfg.resourceArn)
+            if (command) return {status: 'manual', detail: `run: ${command}`}
+            return {status: 'manual', detail: `restore job ${job.id} reports ${job.createdArn}, which does not carry the drill's name ${name} (or is the source): no delete command is given; check by hand what the job created before deleting anything`}
+          }
           if (job.status && TERMINAL.has(job.status)) return {status: 'absent', detail: `restore job ${job.id} ${job.status} without creating a resource`}
-          return {status: 'manual', detail: `restore job ${job.id} was still ${job.status ?? 'running'} (restore jobs cannot be stopped): when it completes, delete its CreatedResourceArn (aws backup describe-restore-job --restore-job-id ${job.id})`}
+          return {status: 'manual', detail: `restore job ${job.id} was still ${job.status ?? 'running'} (restore jobs cannot be stopped): when it completes, see what it created with aws backup describe-restore-job --restore-job-id ${job.id}, and delete that only if it is named ${name}`}
         },
       })
       const restoreStarted = ctx.clock()

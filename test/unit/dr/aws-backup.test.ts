@@ -6,14 +6,19 @@ import {
   PutRestoreValidationResultCommand,
   StartRestoreJobCommand,
 } from '@aws-sdk/client-backup'
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+
 import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {buildRestoreMetadata, cleanupCommand, createAwsBackupProvider, idempotencyToken, newestCompleted} from '../../../src/dr/providers/aws-backup.js'
+import {buildRestoreMetadata, checkRestoreMetadata, cleanupCommand, createAwsBackupProvider, idempotencyToken, newestCompleted, restoreOverrideProblems} from '../../../src/dr/providers/aws-backup.js'
+import {runDrill} from '../../../src/dr/drill.js'
+import {PROVIDERS} from '../../../src/dr/providers/index.js'
 import type {DrillContext} from '../../../src/dr/providers/types.js'
 import {CleanupStack, StepRecorder} from '../../../src/dr/recorder.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
-import {environment, project} from './fixtures.js'
+import {CONFIG, environment, project} from './fixtures.js'
 
 const backup = mockClient(BackupClient)
 const provider = createAwsBackupProvider({pollMs: 2, maxPollMs: 5})
@@ -188,20 +193,97 @@ describe('aws-backup provider (aws-sdk-client-mock)', () => {
   })
 })
 
+describe('aws-backup drills never touch the source (aws-sdk-client-mock)', () => {
+  const S3_SOURCE = 'arn:aws:s3:::prod-orders'
+  const s3Config = (metadata: string) =>
+    CONFIG.replace(/awsBackup: \{vaultName: prod-vault.*\}\n/, `awsBackup: {vaultName: prod-vault, iamRoleArn: "arn:aws:iam::123456789012:role/restore", region: eu-west-1, resourceArn: "${S3_SOURCE}", timeout: 1s, restoreMetadata: ${metadata}}\n`)
+
+  it('refuses, before any AWS call or file, restoreMetadata that names the source or drops the drill naming (exit CONFIG)', async () => {
+    const p = project(s3Config('{DestinationBucketName: prod-orders, NewBucket: "false"}'))
+    const drills = path.join(p.dir, 'drills')
+    const error = await runDrill({project: p, environment, filters: {datastores: ['payments-rds']}, recoverability: false, leftovers: false, drillsDir: drills, providers: {...PROVIDERS, 'aws-backup': provider}, env: {}}, {out: new RecordingOutput()}).catch((e: unknown) => e)
+    expect(error).toMatchObject({exit: 'CONFIG'})
+    const message = (error as Error).message
+    expect(message).toContain('payments-rds: awsBackup.restoreMetadata.DestinationBucketName is set (to "prod-orders"), but the drill sets DestinationBucketName itself')
+    expect(message).toContain('payments-rds: awsBackup.restoreMetadata.NewBucket is set (to "false")')
+    expect(backup.calls()).toHaveLength(0)
+    expect(existsSync(drills)).toBe(false)
+  })
+
+  it('restores an S3 backup into a new drill bucket even when AWS\'s metadata names the source bucket', async () => {
+    const p = project(s3Config('{Encrypted: "true"}'))
+    const ds = p.config.datastores.find((d) => d.name === 'payments-rds')!
+    backup.on(ListRecoveryPointsByBackupVaultCommand).resolves({RecoveryPoints: [{...point(3), ResourceArn: S3_SOURCE, ResourceType: 'S3'}]})
+    backup.on(GetRecoveryPointRestoreMetadataCommand).resolves({RestoreMetadata: {DestinationBucketName: 'prod-orders', NewBucket: 'false', Encrypted: 'false'}, ResourceType: 'S3'})
+    backup.on(StartRestoreJobCommand).resolves({RestoreJobId: 'job-s3'})
+    backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-s3', Status: 'COMPLETED', CreatedResourceArn: `arn:aws:s3:::retailops-drill-${DRILL}-payments-rds`})
+    backup.on(PutRestoreValidationResultCommand).resolves({})
+    const {ctx} = context({project: p})
+    await provider.run(ds, provider.plan(ds, ctx), ctx)
+    expect(backup.commandCalls(StartRestoreJobCommand)[0].args[0].input.Metadata).toEqual({DestinationBucketName: `retailops-drill-${DRILL}-payments-rds`, NewBucket: 'true', Encrypted: 'true'})
+    expect(await ctx.cleanup.runAll()).toMatchObject([{status: 'manual', detail: `run: aws s3 rb s3://retailops-drill-${DRILL}-payments-rds --force`}])
+  })
+
+  it('refuses at run time (exit REFUSED, no StartRestoreJob) a recovery point of a type it cannot keep apart from the source', async () => {
+    backup.on(ListRecoveryPointsByBackupVaultCommand).resolves({RecoveryPoints: [{...point(3), ResourceType: 'FSx'}]})
+    backup.on(GetRecoveryPointRestoreMetadataCommand).resolves({RestoreMetadata: {FileSystemId: 'fs-1'}, ResourceType: 'FSx'})
+    const {ctx, ds, plan} = context()
+    await expect(provider.run(ds, plan, ctx)).rejects.toMatchObject({exit: 'REFUSED', message: expect.stringMatching(/refusing to start the restore job: resource type FSx is not supported/)})
+    expect(backup.commandCalls(StartRestoreJobCommand)).toHaveLength(0)
+    // Nothing was started, so there is nothing to clean up (and no command to print).
+    expect(await ctx.cleanup.runAll()).toEqual([])
+  })
+
+  it('prints no delete command when the job reports the source, or a resource without the drill\'s name, as created', async () => {
+    for (const created of [RDS, 'arn:aws:rds:eu-west-1:123456789012:db:payments-replica']) {
+      backup.reset()
+      happyPath()
+      backup.on(DescribeRestoreJobCommand).resolves({RestoreJobId: 'job-42', Status: 'COMPLETED', CreatedResourceArn: created})
+      backup.on(PutRestoreValidationResultCommand).resolves({})
+      const {ctx, ds, plan} = context()
+      await provider.run(ds, plan, ctx)
+      const [action] = await ctx.cleanup.runAll()
+      expect(action).toMatchObject({status: 'manual', detail: expect.stringMatching(/no delete command is given/)})
+      expect(action.detail).not.toMatch(/aws rds delete|run:/)
+    }
+  })
+})
+
 describe('aws-backup helpers', () => {
   it('picks the newest COMPLETED point', () => {
     expect(newestCompleted([point(10), point(2, 'PARTIAL'), point(5), point(1, 'CREATING')])?.RecoveryPointArn).toBe(point(5).RecoveryPointArn)
     expect(newestCompleted([])).toBeUndefined()
   })
-  it('merges restore metadata: overrides win case-insensitively, the drill name unless overridden', () => {
+  it('merges restore metadata: overrides matched case-insensitively, the drill\'s own keys always win', () => {
     expect(buildRestoreMetadata('DynamoDB', {targetTableName: 'carts', encryptionType: 'Default'}, {EncryptionType: 'KMS'}, 'drill-x')).toEqual({targetTableName: 'drill-x', EncryptionType: 'KMS'})
-    expect(buildRestoreMetadata('RDS', {DBInstanceIdentifier: 'p'}, {dbinstanceidentifier: 'mine'}, 'drill-x')).toEqual({dbinstanceidentifier: 'mine'})
-    expect(buildRestoreMetadata('S3', {}, {}, 'drill-x')).toEqual({DestinationBucketName: 'drill-x', NewBucket: 'true'})
+    expect(buildRestoreMetadata('RDS', {DBInstanceIdentifier: 'p'}, {dbinstanceidentifier: 'mine'}, 'drill-x')).toEqual({DBInstanceIdentifier: 'drill-x'})
+    expect(buildRestoreMetadata('S3', {DestinationBucketName: 'prod-orders', NewBucket: 'false'}, {}, 'drill-x')).toEqual({DestinationBucketName: 'drill-x', NewBucket: 'true'})
+    expect(buildRestoreMetadata('EFS', {'file-system-id': 'fs-1', newFileSystem: 'false'}, {}, 'drill-x')).toEqual({'file-system-id': 'fs-1', newFileSystem: 'true', CreationToken: 'drill-x'})
   })
-  it('names the exact cleanup command per resource type', () => {
-    expect(cleanupCommand('arn:aws:dynamodb:eu-west-1:1:table/drill-x')).toBe('aws dynamodb delete-table --table-name drill-x --region eu-west-1')
-    expect(cleanupCommand('arn:aws:ec2:eu-west-1:1:volume/vol-1')).toBe('aws ec2 delete-volume --volume-id vol-1 --region eu-west-1')
-    expect(cleanupCommand('arn:aws:s3:::drill-x')).toBe('aws s3 rb s3://drill-x --force')
-    expect(cleanupCommand('arn:aws:fsx:eu-west-1:1:file-system/fs-1')).toMatch(/^delete arn:aws:fsx/)
+  it('refuses overrides that name the restored resource, keep it out of a new resource, or name the source', () => {
+    expect(restoreOverrideProblems({DBInstanceClass: 'db.t3.micro', DBSubnetGroupName: 'payments'}, RDS)).toEqual([])
+    expect(restoreOverrideProblems({dbinstanceidentifier: 'payments'}, RDS)).toEqual([expect.stringMatching(/^awsBackup\.restoreMetadata\.dbinstanceidentifier is set \(to "payments"\), but the drill sets DBInstanceIdentifier itself .*remove the key$/)])
+    expect(restoreOverrideProblems({NewBucket: 'false'}, 'arn:aws:s3:::prod-orders')).toEqual([expect.stringMatching(/NewBucket itself \(to "true", so the restore creates a new resource/)])
+    expect(restoreOverrideProblems({SourceDBInstanceIdentifier: 'payments'}, RDS)).toEqual([expect.stringMatching(/SourceDBInstanceIdentifier names the source resource \(payments\)/)])
+    expect(restoreOverrideProblems({Anything: RDS}, RDS)).toEqual([expect.stringMatching(/names the source resource/)])
+    expect(restoreOverrideProblems({}, 'arn:aws:fsx:eu-west-1:1:file-system/fs-1')).toEqual([expect.stringMatching(/a fsx \(file-system\) resource, which retailops drills do not support/)])
+    expect(restoreOverrideProblems({}, 'arn:aws:rds:eu-west-1:1:db:retailops-drill-20260101-000000-abcd-x')).toEqual([expect.stringMatching(/is itself a drill copy/)])
+  })
+  it('checks the final metadata: drill name, new resource, supported type', () => {
+    expect(checkRestoreMetadata('RDS', {DBInstanceIdentifier: 'drill-x'}, 'drill-x', RDS)).toEqual([])
+    expect(checkRestoreMetadata('RDS', {DBInstanceIdentifier: 'payments'}, 'drill-x', RDS)).toEqual(['restore metadata DBInstanceIdentifier is "payments" (the source resource), not the drill\'s name drill-x'])
+    expect(checkRestoreMetadata('S3', {DestinationBucketName: 'drill-x', NewBucket: 'FALSE'}, 'drill-x', undefined)).toEqual([expect.stringMatching(/NewBucket is "FALSE", not "true"/)])
+    expect(checkRestoreMetadata('FSx', {}, 'drill-x', undefined)).toEqual([expect.stringMatching(/resource type FSx is not supported/)])
+    expect(checkRestoreMetadata('EBS', {availabilityZone: 'eu-west-1a'}, 'drill-x', undefined)).toEqual([])
+  })
+  it('gives a cleanup command only for what the drill created: its name, never the source', () => {
+    expect(cleanupCommand('arn:aws:dynamodb:eu-west-1:1:table/drill-x', 'drill-x')).toBe('aws dynamodb delete-table --table-name drill-x --region eu-west-1')
+    expect(cleanupCommand('arn:aws:dynamodb:eu-west-1:1:table/carts', 'drill-x')).toBeUndefined()
+    expect(cleanupCommand('arn:aws:ec2:eu-west-1:1:volume/vol-1', 'drill-x')).toBe('aws ec2 delete-volume --volume-id vol-1 --region eu-west-1')
+    expect(cleanupCommand('arn:aws:ec2:eu-west-1:1:volume/vol-1', 'drill-x', 'arn:aws:ec2:eu-west-1:1:volume/vol-1')).toBeUndefined()
+    expect(cleanupCommand('arn:aws:s3:::drill-x', 'drill-x')).toBe('aws s3 rb s3://drill-x --force')
+    expect(cleanupCommand('arn:aws:s3:::prod-orders', 'drill-x')).toBeUndefined()
+    expect(cleanupCommand('arn:aws:rds:eu-west-1:1:db:payments', 'drill-x')).toBeUndefined()
+    expect(cleanupCommand('arn:aws:fsx:eu-west-1:1:file-system/fs-1', 'drill-x')).toBeUndefined()
   })
 })
