@@ -1,14 +1,24 @@
 import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {isNode, LineCounter, parseDocument, type Document, type Node} from 'yaml'
+import {isMap, isNode, isScalar, LineCounter, parseDocument, visit, type Document, type Node} from 'yaml'
 import type {z} from 'zod'
 
-import {ConfigError, type ConfigIssue, NotFoundError} from '../errors/index.js'
+import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN, NotFoundError} from '../errors/index.js'
 import {configSchema, type RetailOpsConfig} from './schema.js'
 
 export const CONFIG_FILE = 'retailops.yaml'
+
+/**
+ * The largest retailops.yaml accepted: a real project (hundreds of services, tenants and
+ * campaigns) is tens of kilobytes; a bigger file is a mistake or an attack, and refusing it keeps
+ * every command's start-up fast.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
+/** Alias expansions allowed when the YAML is turned into data (a "billion laughs" file needs millions). */
+export const MAX_ALIAS_COUNT = 100
 
 export interface LoadedConfig {
   /** Absolute path of retailops.yaml. */
@@ -42,30 +52,72 @@ export function findConfigFile(explicit?: string, cwd = process.cwd()): string {
 
 export async function loadConfig(explicit?: string, cwd?: string): Promise<LoadedConfig> {
   const file = findConfigFile(explicit, cwd)
+  // Checked before reading: a huge file is refused without being loaded.
+  assertSize((await stat(file)).size, file)
   const text = await readFile(file, 'utf8')
   return {file, dir: path.dirname(file), config: parseConfig(text, file)}
 }
 
 /** Parses and validates; every problem is reported with its file, line and key path at once. */
 export function parseConfig(text: string, file = CONFIG_FILE): RetailOpsConfig {
+  assertSize(Buffer.byteLength(text, 'utf8'), file)
   const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
+  // uniqueKeys is checked below in one pass: the yaml library's own check is quadratic in a mapping's size.
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: false})
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => {
+      doc.errors.slice(0, MAX_ISSUES_SHOWN).map((e) => {
         const pos = lineCounter.linePos(e.pos[0])
         return {file, line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`}
       }),
+      {total: doc.errors.length},
     )
   }
-  const data = doc.toJS() ?? {}
+  const duplicates = duplicateKeys(doc, lineCounter, file)
+  if (duplicates.length > 0) throw new ConfigError(duplicates.slice(0, MAX_ISSUES_SHOWN), {total: duplicates.length})
+  let data: unknown
+  try {
+    data = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}
+  } catch (error) {
+    if (error instanceof ReferenceError && /alias/i.test(error.message)) {
+      throw new ConfigError([{file, path: '', message: `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} expansions, the pattern of a "billion laughs" attack): expand the anchors by hand or use fewer aliases of aliases`}])
+    }
+    throw error
+  }
   const result = configSchema.safeParse(data)
-  if (!result.success) throw new ConfigError(toIssues(result.error, doc, lineCounter, file))
+  if (!result.success) throw new ConfigError(toIssues(result.error.issues.slice(0, MAX_ISSUES_SHOWN), doc, lineCounter, file), {total: result.error.issues.length})
   return result.data
 }
 
-function toIssues(error: z.ZodError, doc: Document, lineCounter: LineCounter, file: string): ConfigIssue[] {
-  return error.issues.map((issue) => {
+function assertSize(bytes: number, file: string): void {
+  if (bytes <= MAX_CONFIG_BYTES) return
+  throw new ConfigError([{file, path: '', message: `the file is ${(bytes / 1024 / 1024).toFixed(1)} MiB; a configuration may be at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`}], {
+    nextSteps: [`Check that --config names retailops.yaml (not a data file); a real project's configuration is far below ${MAX_CONFIG_BYTES / 1024 / 1024} MiB.`],
+  })
+}
+
+/** Keys that appear twice in one mapping (YAML forbids it; the later one would silently win). */
+function duplicateKeys(doc: Document, lineCounter: LineCounter, file: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>()
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue
+        const k = String(pair.key.value)
+        if (seen.has(k)) {
+          const pos = pair.key.range ? lineCounter.linePos(pair.key.range[0]) : undefined
+          issues.push({file, line: pos?.line, column: pos?.col, path: '', message: `YAML syntax: duplicate key "${k}" in one mapping (remove one of them)`})
+        }
+        seen.add(k)
+      }
+    },
+  })
+  return issues
+}
+
+function toIssues(zodIssues: z.core.$ZodIssue[], doc: Document, lineCounter: LineCounter, file: string): ConfigIssue[] {
+  return zodIssues.map((issue) => {
     const keyPath = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))
     const node = nearestNode(doc, keyPath)
     const pos = node?.range ? lineCounter.linePos(node.range[0]) : undefined
@@ -110,6 +162,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_format':
     case 'invalid_union':
       return issue.message.startsWith('Invalid') ? `${issue.message.toLowerCase()}` : `expected ${issue.message}`
+    case 'invalid_key':
+      return `"${String(issue.path.at(-1))}" is not a valid name: ${issue.issues.map((i) => describeIssue(i)).join('; ')}`
     case 'custom':
       return issue.message
     default:

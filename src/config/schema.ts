@@ -12,10 +12,39 @@ const name = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a lowercase DNS label: letters, digits and dashes, e.g. "checkout"')
   .max(50, 'at most 50 characters (it becomes part of Kubernetes names)')
 
+/**
+ * A service name becomes a Kubernetes Service name, so it must be a DNS-1035 label (a letter
+ * first: "1checkout" is refused by the apiserver), and stay short enough for the `-canary`,
+ * `-stable` and `-preview` objects rollouts add to it.
+ */
+export const SERVICE_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
+const serviceName = z
+  .string()
+  .regex(SERVICE_NAME, 'a DNS-1035 label: a lowercase letter first, then letters, digits and dashes, e.g. "checkout"')
+  .max(50, 'at most 50 characters (rollouts add -canary, -stable and -preview to it)')
+
+/** The objects a rollout adds next to a service's own: a service may not be named like one of them. */
+export const ROLLOUT_SUFFIXES = ['-canary', '-stable', '-preview'] as const
+
+/** Namespaces are DNS-1123 labels: at most 63 characters. */
+export const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+export const MAX_NAMESPACE = 63
+const namespace = z
+  .string()
+  .regex(NAMESPACE, 'a Kubernetes namespace: lowercase letters, digits and dashes, starting and ending with a letter or digit')
+  .max(MAX_NAMESPACE, `at most ${MAX_NAMESPACE} characters (a Kubernetes namespace is a DNS-1123 label)`)
+
 export const duration = z
   .string()
   .refine((v) => parseDuration(v) !== undefined, 'a duration such as 30s, 15m, 2h or 28d')
   .describe('A duration: 500ms, 30s, 15m, 2h, 28d.')
+
+/** A duration that must be longer than zero: an interval, a window, a deadline, a timeout. */
+export const positiveDuration = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'a duration such as 30s, 15m, 2h or 28d')
+  .refine((v) => (parseDuration(v) ?? 1) > 0, 'must be longer than 0 (e.g. 30s)')
+  .describe('A duration longer than zero: 500ms, 30s, 15m, 2h, 28d.')
 
 const quantity = z
   .union([z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'a Kubernetes quantity such as 250m, 512Mi or 2'), z.number()])
@@ -70,13 +99,14 @@ const slo = z
   .object({
     name,
     objective: z.number().gt(0).lt(100).describe('Target in percent, e.g. 99.9.'),
-    window: duration.default('28d'),
+    window: positiveDuration.default('28d'),
     sli,
     description: z.string().optional(),
   })
   .strict()
 
-const drTargets = z.object({rto: duration, rpo: duration}).strict()
+// An RPO of 0 is a real target (synchronous replication); an RTO of 0 is not.
+const drTargets = z.object({rto: positiveDuration, rpo: duration}).strict()
 
 const analysisMetric = z
   .object({
@@ -92,14 +122,14 @@ const analysisMetric = z
 
 const analysis = z
   .object({
-    interval: duration.default('30s'),
+    interval: positiveDuration.default('30s'),
     count: z.number().int().min(1).default(5),
     failureLimit: z.number().int().min(0).default(1),
     inconclusiveLimit: z.number().int().min(0).default(1),
     missingData: z.enum(['fail', 'inconclusive', 'pass']).default('inconclusive')
       .describe('What a measurement without data counts as: never a silent pass unless chosen here.'),
     metrics: z.array(analysisMetric).optional().describe('Defaults: error rate, p95 and p99 latency against stable.'),
-    window: duration.optional().describe('Range of rate() and histogram queries ({{window}}); default the interval, at least 30s.'),
+    window: positiveDuration.optional().describe('Range of rate() and histogram queries ({{window}}); default the interval, at least 30s.'),
     consecutiveErrorLimit: z.number().int().min(0).default(4).describe('Failed queries (Prometheus unreachable, bad PromQL) in a row before the analysis errors.'),
   })
   .strict()
@@ -117,12 +147,12 @@ const rollout = z
     router: z.enum(['gateway', 'nginx', 'replicas']).optional().describe('Traffic router; default from the environment.'),
     steps: z.array(rolloutStep).optional(),
     analysis: analysis.optional(),
-    progressDeadline: duration.default('10m'),
+    progressDeadline: positiveDuration.default('10m'),
     scaleDownDelay: duration.default('30s').describe('Blue-green: how long the old colour stays up after promotion.'),
     autoPromotion: z.boolean().default(true).describe('Blue-green: switch the active Service after pre-promotion analysis without waiting for `rollout promote`.'),
     previewReplicas: z.number().int().min(1).optional().describe('Blue-green: replicas of the new colour before promotion; default the full count.'),
     routeName: z.string().optional().describe('HTTPRoute (gateway router) or Ingress (nginx router) carrying the service; default the service name.'),
-    deadline: duration.optional().describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
+    deadline: positiveDuration.optional().describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
   })
   .strict()
 
@@ -147,7 +177,7 @@ const service = z
     env: z.record(z.string(), z.string()).default({}),
     secrets: z.array(z.string()).default([]).describe('Secrets the service mounts as environment; they must exist in the namespace.'),
     configMaps: z.array(z.string()).default([]),
-    dependsOn: z.array(name).default([]),
+    dependsOn: z.array(serviceName).default([]),
     needsServiceAccountToken: z.boolean().default(false),
     route: z
       .object({
@@ -172,12 +202,12 @@ const tenant = z
     name,
     model: z.enum(['shared', 'isolated-database', 'dedicated-namespace', 'dedicated-cluster'])
       .describe('shared: shared app and database; isolated-database: shared app, own database; dedicated-namespace; dedicated-cluster.'),
-    namespace: z.string().optional().describe('dedicated-namespace: default <project>-<tenant>.'),
+    namespace: namespace.optional().describe('dedicated-namespace: default <project>-<tenant> (at most 63 characters).'),
     cluster: z.string().optional().describe('dedicated-cluster: a key of clusters.'),
     database: z.object({url: z.string().optional(), urlEnv: z.string().optional(), name: z.string().optional()}).strict().optional()
       .describe('isolated-database: where this tenant\'s database is (urlEnv names a Secret key or variable, never the password itself).'),
     quota: z.object({cpu: quantity.optional(), memory: quantity.optional(), pods: z.number().int().min(1).optional()}).strict().optional(),
-    services: z.array(name).optional().describe('Services this tenant runs; default all.'),
+    services: z.array(serviceName).optional().describe('Services this tenant runs; default all.'),
   })
   .strict()
 
@@ -199,7 +229,7 @@ const campaign = z
     warmup: z
       .object({
         share: z.number().gt(0).max(1).default(0.5).describe('Share of the peak the warm-up ramps to.'),
-        duration: duration.default('2m'),
+        duration: positiveDuration.default('2m'),
         mix: z.record(z.string(), z.number().min(0)).default({browse: 60, search: 20, cart: 15, checkout: 5}),
       })
       .strict()
@@ -229,7 +259,7 @@ const validation = z
 const datastore = z
   .object({
     name,
-    service: name.optional(),
+    service: serviceName.optional(),
     tier: tier.optional().describe('Default: the owning service\'s tier.'),
     provider: z.enum(['postgres', 'aws-backup', 'kubernetes']),
     postgres: z
@@ -249,14 +279,14 @@ const datastore = z
         region: z.string().optional(),
         iamRoleArn: z.string(),
         restoreMetadata: z.record(z.string(), z.string()).default({}),
-        timeout: duration.default('4h'),
+        timeout: positiveDuration.default('4h'),
       })
       .strict()
       .optional(),
     kubernetes: z
       .object({
-        namespace: z.string().optional(),
-        waitTimeout: duration.default('5m').describe('dr drill: how long restored workloads may take to become available.'),
+        namespace: namespace.optional(),
+        waitTimeout: positiveDuration.default('5m').describe('dr drill: how long restored workloads may take to become available.'),
       })
       .strict()
       .optional(),
@@ -292,16 +322,16 @@ const cluster = z
 const environment = z
   .object({
     cluster: z.string(),
-    namespace: z.string().default('retail'),
+    namespace: namespace.default('retail'),
     router: z.enum(['gateway', 'nginx', 'replicas']).default('gateway'),
-    gateway: z.object({name: z.string(), namespace: z.string().optional()}).strict().optional(),
+    gateway: z.object({name: z.string(), namespace: namespace.optional()}).strict().optional(),
     prometheus: z.string().url().optional(),
     baseUrl: z.string().url().optional().describe('Where load tests reach the services.'),
     production: z.boolean().default(true),
   })
   .strict()
 
-const tierDefaults = z.object({rto: duration, rpo: duration, minReplicas: z.number().int().min(1)}).strict()
+const tierDefaults = z.object({rto: positiveDuration, rpo: duration, minReplicas: z.number().int().min(1)}).strict()
 
 export const configSchema = z
   .object({
@@ -335,7 +365,7 @@ export const configSchema = z
         operational: {rto: '1h', rpo: '15m', minReplicas: 2},
         tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
       }),
-    services: z.record(name, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
+    services: z.record(serviceName, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
     tenants: z.array(tenant).default([]),
     campaigns: z.array(campaign).default([]),
     datastores: z.array(datastore).default([]),
@@ -344,6 +374,12 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     for (const [svc, s] of Object.entries(c.services)) {
+      for (const suffix of ROLLOUT_SUFFIXES) {
+        const base = svc.slice(0, -suffix.length)
+        if (svc.endsWith(suffix) && c.services[base]) {
+          ctx.addIssue({code: 'custom', path: ['services', svc], message: `collides with the ${suffix.slice(1)} objects rollouts of service "${base}" create (Deployment and Service ${svc}): rename the service`})
+        }
+      }
       for (const dep of s.dependsOn) {
         if (!c.services[dep]) ctx.addIssue({code: 'custom', path: ['services', svc, 'dependsOn'], message: `names "${dep}", which is not a service`})
       }
@@ -355,6 +391,10 @@ export const configSchema = z
       ctx.addIssue({code: 'custom', path: ['defaultEnvironment'], message: `"${c.defaultEnvironment}" is not an environment`})
     }
     c.tenants.forEach((t, i) => {
+      const ns = `${c.project}-${t.name}`
+      if (t.model === 'dedicated-namespace' && !t.namespace && ns.length > MAX_NAMESPACE) {
+        ctx.addIssue({code: 'custom', path: ['tenants', i, 'name'], message: `gives namespace "${ns}" (${ns.length} characters; Kubernetes allows ${MAX_NAMESPACE}): shorten the project or tenant name, or set tenants[${i}].namespace`})
+      }
       if (t.model === 'dedicated-cluster' && (!t.cluster || !c.clusters[t.cluster])) {
         ctx.addIssue({code: 'custom', path: ['tenants', i, 'cluster'], message: 'dedicated-cluster tenants name a key of clusters'})
       }

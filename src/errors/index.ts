@@ -75,19 +75,28 @@ export interface ConfigIssue {
   message: string
 }
 
+/** A configuration with thousands of problems shows this many; the rest are counted. */
+export const MAX_ISSUES_SHOWN = 20
+
 export class ConfigError extends RetailOpsError {
   readonly issues: ConfigIssue[]
+  /** How many problems were found, shown or not. */
+  readonly total: number
 
-  constructor(issues: ConfigIssue[], options: ErrorOptions = {}) {
-    const lines = issues.map((i) => `  ${formatLocation(i)} ${i.path || '(root)'}: ${i.message}`)
+  constructor(issues: ConfigIssue[], options: ErrorOptions & {total?: number} = {}) {
+    const shown = issues.slice(0, MAX_ISSUES_SHOWN)
+    const total = Math.max(options.total ?? issues.length, issues.length)
+    const lines = shown.map((i) => `  ${formatLocation(i)} ${i.path || '(root)'}: ${i.message}`)
+    if (total > shown.length) lines.push(`  ... and ${(total - shown.length).toLocaleString('en-US')} more`)
     super('CONFIG', `Invalid configuration:\n${lines.join('\n')}`, {
       nextSteps: options.nextSteps ?? [
         'Fix the keys above; `retailops config schema` prints the JSON Schema for editor completion.',
       ],
-      details: {issues, ...options.details},
+      details: {issues: shown, total, ...options.details},
       cause: options.cause,
     })
-    this.issues = issues
+    this.issues = shown
+    this.total = total
   }
 }
 
