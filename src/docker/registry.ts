@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 
+import {isLoopbackHost} from '../config/loopback.js'
 import {PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
 import {registerSecret} from '../ui/output.js'
 import type {RegistryAuth} from './credentials.js'
@@ -295,8 +296,7 @@ export class RegistryClient {
 
 /** A loopback registry (127.0.0.0/8, localhost, [::1]) is spoken to over plain HTTP, as the Docker Engine does. */
 export function isLoopbackRegistry(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  return isLoopbackHost(registry)
 }
 
 /** A client for a registry host with Docker's credentials; plain HTTP when configured insecure or on loopback. */

@@ -3,12 +3,13 @@ import {cp, mkdir, readdir, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {parseConfig} from '../config/load.js'
+import {isLoopbackHost} from '../config/loopback.js'
 import {jsonSchema} from '../config/schema.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {BUNDLED_NAMES, BUNDLED_SERVICES, serviceYaml} from './defaults.js'
 import {packagePath} from './paths.js'
-import {readTemplate, renderTemplate} from './template.js'
+import {readTemplate, renderTemplate, yamlString} from './template.js'
 
 export type CiProvider = 'github' | 'gitlab' | 'none'
 
@@ -73,12 +74,13 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
   const campaign = nextBlackFriday(now)
   const files = new Map<string, string>()
   const yaml = renderTemplate(await readTemplate('project/retailops.yaml.tmpl'), {
-    project: options.project,
-    registry: options.registry,
-    registryInsecure: options.registryInsecure ?? isLoopback(options.registry),
-    context: options.context,
-    namespace: options.namespace ?? options.project,
-    prometheus: options.prometheus ?? 'http://127.0.0.1:9090',
+    // Flag values are quoted: never trusted to be plain YAML scalars.
+    project: yamlString(options.project),
+    registry: yamlString(options.registry),
+    registryInsecure: options.registryInsecure ?? isLoopbackHost(options.registry),
+    context: yamlString(options.context),
+    namespace: yamlString(options.namespace ?? options.project),
+    prometheus: yamlString(options.prometheus ?? 'http://127.0.0.1:9090'),
     services: chosen.map((s) => serviceYaml(s)).join(''),
     // Campaign peaks: eight times a pod's capacity is a plausible Black Friday for a new project.
     peaks: chosen.map((s) => `      ${s.name}: {rps: ${s.rpsPerPod * 8}}`).join('\n'),
@@ -155,10 +157,6 @@ async function listFiles(root: string, relatives: string[]): Promise<string[]> {
     for (const e of entries) if (e.isFile()) out.push(path.relative(root, path.join(e.parentPath, e.name)))
   }
   return out
-}
-
-function isLoopback(registry: string): boolean {
-  return /^(127\.|localhost(:|$)|\[::1\])/.test(registry)
 }
 
 function relativeOrAbsolute(directory: string): string {

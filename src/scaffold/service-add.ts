@@ -5,7 +5,7 @@ import path from 'node:path'
 import {parseDocument, YAMLMap} from 'yaml'
 
 import {type LoadedConfig, parseConfig} from '../config/load.js'
-import type {Tier} from '../config/schema.js'
+import {SERVICE_NAME, type Tier} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {serviceYaml} from './defaults.js'
@@ -29,8 +29,8 @@ export interface AddServiceResult {
 /** Adds a service from the skeleton and registers it in retailops.yaml, keeping the file's comments. */
 export async function addService(project: LoadedConfig, options: AddServiceOptions, ctx: RunContext): Promise<AddServiceResult> {
   const {name, tier} = options
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 50) {
-    throw new UsageError(`"${name}" is not a valid service name.`, {nextSteps: ['Use a lowercase DNS label such as "recommendations" (letters, digits, dashes; at most 50).']})
+  if (!SERVICE_NAME.test(name) || name.length > 50) {
+    throw new UsageError(`"${name}" is not a valid service name.`, {nextSteps: ['Use a DNS-1035 label such as "recommendations" (a lowercase letter first, then letters, digits and dashes; at most 50).']})
   }
   if (project.config.services[name] && !options.force) {
     throw new RetailOpsError('USAGE', `Service "${name}" already exists in ${project.file}.`, {nextSteps: ['Choose another name, or pass --force to re-create its files.']})

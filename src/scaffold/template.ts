@@ -1,5 +1,7 @@
 import {readFile} from 'node:fs/promises'
 
+import {stringify} from 'yaml'
+
 import {packagePath} from './paths.js'
 
 /** `{{name}}` placeholders; an unknown placeholder is a bug in the template, not silently empty. */
@@ -8,6 +10,15 @@ export function renderTemplate(text: string, values: Record<string, string | num
     if (!(key in values)) throw new Error(`template placeholder {{${key}}} has no value`)
     return String(values[key])
   })
+}
+
+/**
+ * A value as a YAML double-quoted scalar, for substituting user input into a YAML template:
+ * `: `, `#`, quotes, newlines and control characters stay part of the value instead of turning
+ * into new keys or comments.
+ */
+export function yamlString(value: string): string {
+  return stringify(value, {defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0}).trimEnd()
 }
 
 export async function readTemplate(relative: string): Promise<string> {

@@ -57,6 +57,46 @@ describe('initProject', () => {
   })
 })
 
+describe('initProject with hostile flag values', () => {
+  const tricky = [
+    'team: prod # main',
+    'say "hi" and \'bye\'',
+    'line one\nservices: {}\nproject: evil',
+    '#not-a-comment',
+    'tab\there, back\\slash, ü 🛒',
+    '- [list] {map} &anchor *alias !tag %directive @at `tick`',
+  ]
+
+  it.each(tricky)('keeps %j exactly as the kube context, adding no key', async (value) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await initProject({...base, directory: dir, services: ['catalog'], context: value, prometheus: 'http://127.0.0.1:9090/#frag'}, ctx())
+    const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
+    expect(loaded.config.clusters.main.context).toBe(value)
+    expect(loaded.config.project).toBe('shop')
+    expect(Object.keys(loaded.config.services)).toEqual(['catalog'])
+    expect(loaded.config.environments.production.prometheus).toBe('http://127.0.0.1:9090/#frag')
+  })
+
+  it('quotes the registry, and refuses a project or namespace that is not a DNS label before writing anything', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await initProject({...base, directory: dir, services: ['catalog'], registry: 'registry.example.com:5000 # mirror'}, ctx())
+    expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry).toMatchObject({url: 'registry.example.com:5000 # mirror', insecure: false})
+
+    const empty = path.join(await mkdtemp(path.join(os.tmpdir(), 'ro-init-')), 'p')
+    await expect(initProject({...base, directory: empty, project: 'shop\nregistry: {url: evil}'}, ctx())).rejects.toMatchObject({exit: 'CONFIG', message: expect.stringContaining('project')})
+    await expect(initProject({...base, directory: empty, namespace: 'ns: x'}, ctx())).rejects.toMatchObject({exit: 'CONFIG', message: expect.stringContaining('environments.production.namespace')})
+    expect(existsSync(empty)).toBe(false)
+  })
+
+  it('marks only a loopback registry insecure (127.example.com is not one)', async () => {
+    for (const [registry, insecure] of [['127.0.0.1:5000', true], ['[::1]:5000', true], ['localhost:5000', true], ['127.example.com:5000', false], ['localhost.example.com', false]] as const) {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+      await initProject({...base, directory: dir, services: ['catalog'], registry}, ctx())
+      expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry, registry).toEqual({url: registry, insecure})
+    }
+  })
+})
+
 describe('addService', () => {
   it('adds the skeleton and a config entry, keeping comments', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-add-'))
