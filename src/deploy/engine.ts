@@ -117,6 +117,7 @@ interface ClusterGroup {
   context?: string
   kubeconfig?: string
   applySet: string
+  legacyApplySet: string
   targets: RenderedTarget[]
 }
 
@@ -124,10 +125,35 @@ export function clusterGroups(plan: RenderResult): ClusterGroup[] {
   const groups = new Map<string, ClusterGroup>()
   for (const t of plan.targets) {
     const key = `${t.kubeconfig ?? ''}|${t.context ?? ''}|${t.applySet}`
-    if (!groups.has(key)) groups.set(key, {key, context: t.context, kubeconfig: t.kubeconfig, applySet: t.applySet, targets: []})
+    if (!groups.has(key)) groups.set(key, {key, context: t.context, kubeconfig: t.kubeconfig, applySet: t.applySet, legacyApplySet: t.legacyApplySet, targets: []})
     groups.get(key)!.targets.push(t)
   }
   return [...groups.values()]
+}
+
+/**
+ * What this deploy target applied before, as prune and the unchanged check see it: objects with
+ * its applyset label (or the label value of earlier versions, see RenderedTarget.legacyApplySet)
+ * in the namespaces this deploy renders, plus the Namespace objects carrying its own label (for
+ * the orphaned-namespace report). Anything in another namespace is out of reach, whatever its label.
+ */
+export function applySetMembers(live: Map<string, KubeObject>, group: Pick<ClusterGroup, 'applySet' | 'targets'>): Map<string, KubeObject> {
+  const namespaces = new Set(group.targets.map((t) => t.namespace))
+  const out = new Map<string, KubeObject>()
+  for (const [key, obj] of live) {
+    const inScope = obj.kind === 'Namespace' ? namespaces.has(obj.metadata.name) || obj.metadata.labels?.[LABEL.applySet] === group.applySet : namespaces.has(obj.metadata.namespace ?? '\0')
+    if (inScope) out.set(key, obj)
+  }
+  return out
+}
+
+async function listApplySet(http: KubeHttp, group: ClusterGroup, signal?: AbortSignal): Promise<Map<string, KubeObject>> {
+  const values = [...new Set([group.applySet, group.legacyApplySet])]
+  const selector = `${LABEL.applySet} in (${values.join(',')})`
+  const live = await listManaged(http, selector, signal).catch((error) => {
+    throw kubeError(error, `listing what retailops manages (${selector})`)
+  })
+  return applySetMembers(live, group)
 }
 
 export interface PruneScope {
@@ -138,21 +164,23 @@ export interface PruneScope {
   services?: string[]
 }
 
-/** What prune deletes: managed objects carrying the applyset label that the render no longer has, within scope. Pure. */
+/**
+ * What prune deletes: managed objects of the applyset that the render no longer has, within
+ * scope. Never an object outside the namespaces this deploy renders, whatever the scope (a
+ * namespace no longer rendered, e.g. of a removed tenant, is reported as orphaned instead). Pure.
+ */
 export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<string>, scope: PruneScope): {prune: KubeObject[]; orphanedNamespaces: string[]} {
   const prune: KubeObject[] = []
   const orphanedNamespaces: string[] = []
   for (const [key, obj] of live) {
     if (rendered.has(key)) continue
     if (obj.kind === 'Namespace') {
-      if (scope.full) orphanedNamespaces.push(obj.metadata.name)
+      if (scope.full && !scope.namespaces.has(obj.metadata.name)) orphanedNamespaces.push(obj.metadata.name)
       continue
     }
     if (!kindInfo(obj.kind).prunable) continue
-    if (!scope.full) {
-      if (!obj.metadata.namespace || !scope.namespaces.has(obj.metadata.namespace)) continue
-      if (scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0')) continue
-    }
+    if (!obj.metadata.namespace || !scope.namespaces.has(obj.metadata.namespace)) continue
+    if (!scope.full && scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0')) continue
     prune.push(obj)
   }
   return {prune, orphanedNamespaces}
@@ -205,10 +233,7 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
     clusterGroups(plan).map(async (group) => {
       const http = await groupHttp(group)
       const objects = group.targets.flatMap((t) => t.objects)
-      const label = `${LABEL.applySet}=${group.applySet}`
-      const live = await listManaged(http, label, ctx.signal).catch((error) => {
-        throw kubeError(error, `listing what retailops manages (${label})`)
-      })
+      const live = await listApplySet(http, group, ctx.signal)
       // Objects whose intent hash and values match the live object are not sent again (force re-sends all).
       const intents = preserveReplicas(objects.map((o) => withIntentHash(o)), live)
       const unchanged = options.forceConflicts ? [] : intents.filter((o) => unchangedSince(live.get(objectKey(o)), o))
@@ -326,9 +351,7 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
     clusterGroups(plan).map(async (group) => {
       const http = await groupHttp(group)
       const objects = group.targets.flatMap((t) => t.objects)
-      const live = await listManaged(http, `${LABEL.applySet}=${group.applySet}`, ctx.signal).catch((error) => {
-        throw kubeError(error, 'listing what retailops manages')
-      })
+      const live = await listApplySet(http, group, ctx.signal)
       const limit = pLimit(options.concurrency ?? 32)
       // Objects without the label may still exist (created by hand, or before retailops): read them.
       await Promise.all(

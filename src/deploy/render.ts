@@ -32,8 +32,14 @@ export interface RenderedTarget {
   model: TargetModel
   /** Tenants this namespace serves (all shared ones for the shared namespace). */
   tenants: string[]
-  /** Value of the applyset label of every object in this cluster for this environment. */
+  /** Value of the applyset label of every object this deploy target (project, environment, namespace, cluster) applies. */
   applySet: string
+  /**
+   * The applyset value earlier versions gave the same objects (project, environment and cluster,
+   * without the namespace). Objects carrying it in a namespace this deploy renders are adopted:
+   * relabelled when rendered, pruned when not; elsewhere they belong to another target and are left.
+   */
+  legacyApplySet: string
   services: string[]
   objects: KubeObject[]
 }
@@ -80,10 +86,23 @@ function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 10)
 }
 
-/** The applyset label value: one per project, environment and cluster, readable when it fits. */
-export function applySetId(project: string, environment: string, cluster: string): string {
-  const readable = `${project}.${environment}.${cluster}`
+function readableId(project: string, readable: string): string {
   return readable.length <= 63 && labelValue(readable) === readable ? readable : `${labelValue(project).slice(0, 40)}-${shortHash(readable)}`
+}
+
+/**
+ * The applyset label value: one per deploy target, that is project, environment, the
+ * environment's namespace and cluster (like kubectl's applyset id, which hashes its parent's
+ * name and namespace). A copy of the project deployed into another namespace is another applyset,
+ * so its prune can never select what the first one applied. Readable when it fits in a label.
+ */
+export function applySetId(project: string, environment: string, namespace: string, cluster: string): string {
+  return readableId(project, `${project}.${environment}.${namespace}.${cluster}`)
+}
+
+/** The applyset value before it included the namespace (kept to adopt what those versions applied). */
+export function legacyApplySetId(project: string, environment: string, cluster: string): string {
+  return readableId(project, `${project}.${environment}.${cluster}`)
 }
 
 export function envName(tenant: string): string {
@@ -101,9 +120,6 @@ export function renderPlan(options: RenderOptions): RenderResult {
   const targets: RenderedTarget[] = []
   const mainNamespace = options.namespace ?? env.namespace
   const mainContext = options.context ?? env.context
-  // A deploy into another namespace (--namespace) is another set of objects: it must never prune
-  // what the environment's own namespace runs, so it gets an applyset of its own.
-  const applySetScope = mainNamespace === env.namespace ? env.name : `${env.name}.${mainNamespace}`
 
   const wantsMain = config.tenants.length === 0 || selected.some((t) => t.model === 'shared' || t.model === 'isolated-database')
   if (wantsMain) {
@@ -119,7 +135,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         services,
         images: options.images,
         overlays: options.overlays,
-        applySetScope,
+        mainNamespace,
         notes,
       }),
     )
@@ -141,7 +157,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         services: own(services),
         images: options.images,
         overlays: options.overlays,
-        applySetScope,
+        mainNamespace,
         notes,
       }),
     )
@@ -170,13 +186,13 @@ interface TargetInput {
   services: string[]
   images: Record<string, ResolvedImage>
   overlays?: Record<string, Overlay[]>
-  /** Environment name, or environment and namespace when --namespace moved the deploy. */
-  applySetScope: string
+  /** The environment's namespace (after --namespace): part of the applyset identity of every target of this deploy. */
+  mainNamespace: string
   notes: string[]
 }
 
 function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: TargetInput): RenderedTarget {
-  const applySet = applySetId(config.project, input.applySetScope, input.cluster)
+  const applySet = applySetId(config.project, env.name, input.mainNamespace, input.cluster)
   const tenantLabel = input.model === 'single' ? undefined : input.model === 'shared' ? 'shared' : input.tenants[0].name
   const common: Record<string, string> = {
     [LABEL.partOf]: config.project,
@@ -224,6 +240,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
     model: input.model,
     tenants: input.tenants.map((t) => t.name),
     applySet,
+    legacyApplySet: legacyApplySetId(config.project, env.name, input.cluster),
     services: input.services,
     objects: objects.map(canonicalOrder),
   }

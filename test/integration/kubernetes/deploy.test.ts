@@ -65,8 +65,8 @@ describe('deploy (sandbox)', () => {
   })
 
   it('changes nothing on a second deploy with nothing changed', async () => {
-    const main = applySetId(t.project, 'production', 'main')
-    const eu = applySetId(t.project, 'production', 'eu')
+    const main = applySetId(t.project, 'production', t.ns(), 'main')
+    const eu = applySetId(t.project, 'production', t.ns(), 'eu')
     const before = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
     const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, ctx())
     expect(r.outcome).toBe('OK')
@@ -79,7 +79,7 @@ describe('deploy (sandbox)', () => {
   })
 
   it('dry-runs on the server and shows the diff without changing anything', async () => {
-    const main = applySetId(t.project, 'production', 'main')
+    const main = applySetId(t.project, 'production', t.ns(), 'main')
     const before = await snapshot(main)
     const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'}, ctx())
     expect(r.outcome).toBe('OK')

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {preserveReplicas, pruneCandidates} from '../../../src/deploy/engine.js'
+import {applySetMembers, preserveReplicas, pruneCandidates} from '../../../src/deploy/engine.js'
 import {conflictCauses, conflictManagers, isRetryable, waves} from '../../../src/kubernetes/apply.js'
 import {KubeHttpError} from '../../../src/kubernetes/http.js'
 import {objectDiff} from '../../../src/kubernetes/diff.js'
@@ -40,10 +40,26 @@ describe('prune scope', () => {
   for (const o of [obj('Namespace', 't1'), obj('Namespace', 'gone'), obj('Deployment', 'a', 't1', {'retailops.dev/service': 'a'}), obj('Deployment', 'old', 't1', {'retailops.dev/service': 'old'}), obj('Service', 'a', 'gone', {'retailops.dev/service': 'a'})]) live.set(objectKey(o), o)
   const rendered = new Set([objectKey(obj('Namespace', 't1')), objectKey(obj('Deployment', 'a', 't1'))])
 
-  it('a full deploy prunes everything no longer rendered but keeps namespaces (reported as orphaned)', () => {
+  it('a full deploy prunes what it no longer renders in its namespaces; a namespace it no longer renders is reported, never reached', () => {
     const r = pruneCandidates(live, rendered, {namespaces: new Set(['t1']), full: true})
-    expect(r.prune.map(objectKey).sort()).toEqual(['Deployment/t1/old', 'Service/gone/a'])
+    expect(r.prune.map(objectKey).sort()).toEqual(['Deployment/t1/old'])
     expect(r.orphanedNamespaces).toEqual(['gone'])
+  })
+
+  it('the applyset is the objects of this target in the namespaces it renders, old label value included', () => {
+    const label = (v: string) => ({'retailops.dev/applyset': v})
+    const found = new Map<string, KubeObject>()
+    for (const o of [
+      obj('Namespace', 'shop', undefined, label('p.prod.main')),
+      obj('Namespace', 'shop-staging', undefined, label('p.prod.shop-staging.main')),
+      obj('Namespace', 'removed-tenant', undefined, label('p.prod.shop-staging.main')),
+      obj('Deployment', 'a', 'shop', label('p.prod.main')),
+      obj('Deployment', 'a', 'shop-staging', label('p.prod.main')),
+      obj('Deployment', 'b', 'shop-staging', label('p.prod.shop-staging.main')),
+    ])
+      found.set(objectKey(o), o)
+    const members = applySetMembers(found, {applySet: 'p.prod.shop-staging.main', targets: [{namespace: 'shop-staging'}] as never})
+    expect([...members.keys()].sort()).toEqual(['Deployment/shop-staging/a', 'Deployment/shop-staging/b', 'Namespace//removed-tenant', 'Namespace//shop-staging'])
   })
 
   it('a partial deploy prunes only inside its namespaces and services', () => {

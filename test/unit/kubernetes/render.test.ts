@@ -38,7 +38,7 @@ describe('renderPlan', () => {
       'retailops.dev/service': 'payments',
       'retailops.dev/tier': 'revenue-critical',
       'retailops.dev/tenant': 'initech',
-      'retailops.dev/applyset': applySetId('shop', 'production', 'main'),
+      'retailops.dev/applyset': applySetId('shop', 'production', 'shop', 'main'),
     })
     expect(find(all, 'Deployment', 'payments', 'shop')!.metadata.labels!['retailops.dev/tenant']).toBe('shared')
   })
@@ -198,6 +198,18 @@ describe('applyset scope', () => {
     const same = label(renderPlan({project: p, images: digestImages(p), namespace: 'shop'}))
     expect([...moved].some((id) => usual.has(id))).toBe(false)
     expect(same).toEqual(usual)
+  })
+
+  it('gives a copy of the project whose environment names another namespace its own applyset', () => {
+    const p = project()
+    const [name, env] = Object.entries(p.config.environments)[0]
+    const copy = {...p, config: {...p.config, environments: {...p.config.environments, [name]: {...env, namespace: 'shop-staging'}}}}
+    const ids = (plan: ReturnType<typeof renderPlan>) => new Set(plan.targets.map((t) => t.applySet))
+    const first = ids(renderPlan({project: p, images: digestImages(p)}))
+    const second = ids(renderPlan({project: copy, images: digestImages(p)}))
+    expect([...second].some((id) => first.has(id))).toBe(false)
+    // Both still recognise what versions before the namespace was part of the id applied.
+    expect(renderPlan({project: copy, images: digestImages(p)}).targets[0].legacyApplySet).toBe(renderPlan({project: p, images: digestImages(p)}).targets[0].legacyApplySet)
   })
 })
 
