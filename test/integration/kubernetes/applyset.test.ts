@@ -55,8 +55,10 @@ describe('applyset scope: a second environment never deletes the first', () => {
     cpSync(dirA, dirB, {recursive: true})
     const file = path.join(dirB, 'retailops.yaml')
     const text = readFileSync(file, 'utf8')
-    expect(text).toContain(`namespace: ${nsA}`)
-    writeFileSync(file, text.replace(`namespace: ${nsA}`, `namespace: ${nsB}`))
+    const namespaceLine = new RegExp(`(\\n {4}namespace: "?)${nsA}("?\\n)`)
+    expect(text).toMatch(namespaceLine)
+    writeFileSync(file, text.replace(namespaceLine, `$1${nsB}$2`))
+    expect((parse(readFileSync(file, 'utf8')) as {environments: {production: {namespace: string}}}).environments.production.namespace).toBe(nsB)
   })
 
   afterAll(async () => {
