@@ -13,12 +13,12 @@ import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../ku
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
-import {digestOf, parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
+import {parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
 import {objectsOf} from './format.js'
 import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from './labels.js'
 import {readOverlays, type Overlay} from './overlays.js'
 import {renderPlan, type RenderedTarget, type RenderResult} from './render.js'
-import {defaultImageVerifier, type ImageVerifier} from './signature.js'
+import {type ImageVerifier, type SignatureVerification, verifyRenderedImages} from './signature.js'
 
 /**
  * The deploy engine: render → policy → apply → wait, each step exported on its own so the
@@ -61,7 +61,7 @@ export function planObjects(plan: RenderResult): KubeObject[] {
   return plan.targets.flatMap((t) => t.objects)
 }
 
-export type SignatureVerification = 'verified' | 'skipped' | 'failed' | 'not-applicable'
+export type {SignatureVerification} from './signature.js'
 
 export interface PolicyStepResult {
   report: PolicyReport
@@ -76,39 +76,16 @@ export interface PolicyStepOptions {
 }
 
 /**
- * Step 2: signature verification (through the ImageVerifier hook) and policy checks. Records the
- * outcome on every Deployment (annotation retailops.dev/signature-verification). Never throws for
- * findings: the caller decides (runDeploy stops on errors).
+ * Step 2: signature verification of every image the plan's objects would run
+ * (verifyRenderedImages: lock images, overlay sidecars and init containers, Jobs alike) and policy
+ * checks. Records the outcome on every workload (annotation retailops.dev/signature-verification).
+ * Never throws for findings: the caller decides (runDeploy stops on errors).
  */
 export async function policyStep(plan: DeployPlan, options: PolicyStepOptions, ctx: RunContext): Promise<PolicyStepResult> {
   const objects = planObjects(plan)
-  const digests = [...new Set(Object.values(plan.images).map((i) => i.ref).filter((ref) => digestOf(ref)))]
-  let signatures: Record<string, SignatureResult> = {}
-  if (options.skipVerify) {
-    ctx.out.warn(`SIGNATURE VERIFICATION SKIPPED (--skip-verify) for ${digests.length} image${digests.length === 1 ? '' : 's'}: unsigned or tampered images would deploy. This is recorded on each Deployment (${ANNOTATION.signature}: skipped).`)
-    signatures = Object.fromEntries(digests.map((image) => [image, {image, status: 'skipped' as const}]))
-  } else if (digests.length > 0) {
-    const task = ctx.out.task(`Verifying ${digests.length} image signature${digests.length === 1 ? '' : 's'}`)
-    signatures = await (options.verifyImages ?? defaultImageVerifier(options.project))(digests, ctx)
-    const bad = Object.values(signatures).filter((s) => s.status !== 'verified')
-    if (bad.length > 0) task.fail(`${bad.length} of ${digests.length} images not verified`)
-    else task.succeed(`${digests.length} image signature${digests.length === 1 ? '' : 's'} verified`)
-  }
-  const report = checkPolicy(objects, {signatures, signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
-  const results = Object.values(signatures)
-  const signatureVerification: SignatureVerification = options.skipVerify
-    ? 'skipped'
-    : results.length === 0
-      ? 'not-applicable'
-      : results.every((s) => s.status === 'verified')
-        ? 'verified'
-        : 'failed'
-  for (const d of objects.filter((o) => o.kind === 'Deployment')) {
-    const image = ((d.spec as {template?: {spec?: {containers?: {image?: string}[]}}})?.template?.spec?.containers ?? [])[0]?.image ?? ''
-    const status = options.skipVerify ? 'skipped' : signatures[image]?.status === 'verified' ? 'verified' : 'unverified'
-    d.metadata.annotations = {...d.metadata.annotations, [ANNOTATION.signature]: status}
-  }
-  return {report, signatures: results, signatureVerification}
+  const verified = await verifyRenderedImages(objects, options, ctx)
+  const report = checkPolicy(objects, {signatures: verified.signatures, signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
+  return {report, signatures: Object.values(verified.signatures), signatureVerification: verified.verification}
 }
 
 /** A cluster connection and the applyset label its objects carry. */

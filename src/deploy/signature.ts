@@ -6,10 +6,14 @@ import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
 import {toRetailOpsError} from '../errors/index.js'
+import {containerImages} from '../kubernetes/pods.js'
 import type {SignatureResult, SignatureStatus} from '../kubernetes/policy.js'
+import type {KubeObject} from '../kubernetes/resources.js'
 import {loadPublicKey} from '../signing/keys.js'
 import {SignatureError, verifyImage} from '../signing/verify.js'
 import type {RunContext} from '../ui/context.js'
+import {digestOf} from './images.js'
+import {ANNOTATION} from './labels.js'
 
 /**
  * The hook deploy calls to verify image signatures before anything is applied. The default is
@@ -54,4 +58,66 @@ export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
     )
     return out
   }
+}
+
+export type SignatureVerification = 'verified' | 'skipped' | 'failed' | 'not-applicable'
+
+export interface RenderedImageVerification {
+  /**
+   * A result for every image pinned by digest in any container, init container or ephemeral
+   * container of any pod template of the objects; pass it to checkPolicy as `signatures`, which
+   * then refuses every image without a `verified` result (tags included) when signing is required.
+   */
+  signatures: Record<string, SignatureResult>
+  /** Images referenced by tag only: never verifiable (policy's image-digest rule refuses them). */
+  tagged: string[]
+  verification: SignatureVerification
+}
+
+export interface VerifyRenderedImagesOptions {
+  project: LoadedConfig
+  /** --skip-verify: every image is recorded as `skipped` (policy warns), nothing is fetched. */
+  skipVerify?: boolean
+  verifyImages?: ImageVerifier
+}
+
+/**
+ * THE entry point for "verify every image these objects would run": deploy's policy step, and
+ * anything that re-applies templates read back from the cluster (rollout resume, abort, undo),
+ * call it before applying and give its `signatures` to checkPolicy. It walks every pod template
+ * (Deployment, Job, CronJob, StatefulSet, DaemonSet, Pod…), every container list, whether or not
+ * the image came from the artifacts lock, and records the outcome on each workload object
+ * (annotation retailops.dev/signature-verification: verified only when all its images are).
+ */
+export async function verifyRenderedImages(objects: KubeObject[], options: VerifyRenderedImagesOptions, ctx: RunContext): Promise<RenderedImageVerification> {
+  const used = containerImages(objects)
+  const digests = [...new Set(used.map((c) => c.image).filter((image) => digestOf(image)))]
+  const tagged = [...new Set(used.map((c) => c.image).filter((image) => !digestOf(image)))]
+  let signatures: Record<string, SignatureResult> = {}
+  if (options.skipVerify) {
+    ctx.out.warn(`SIGNATURE VERIFICATION SKIPPED (--skip-verify) for ${digests.length} image${digests.length === 1 ? '' : 's'}: unsigned or tampered images would deploy. This is recorded on each workload (${ANNOTATION.signature}: skipped).`)
+    signatures = Object.fromEntries(digests.map((image) => [image, {image, status: 'skipped' as const}]))
+  } else if (digests.length > 0) {
+    const task = ctx.out.task(`Verifying ${digests.length} image signature${digests.length === 1 ? '' : 's'}`)
+    const got = await (options.verifyImages ?? defaultImageVerifier(options.project))(digests, ctx)
+    // Only answers for the images asked about count; one the verifier left out stays unverified.
+    for (const image of digests) if (got[image]) signatures[image] = got[image]
+    const bad = digests.filter((image) => signatures[image]?.status !== 'verified')
+    if (bad.length > 0) task.fail(`${bad.length} of ${digests.length} images not verified`)
+    else task.succeed(`${digests.length} image signature${digests.length === 1 ? '' : 's'} verified`)
+  }
+  const verification: SignatureVerification = options.skipVerify
+    ? 'skipped'
+    : digests.length === 0 && tagged.length === 0
+      ? 'not-applicable'
+      : tagged.length === 0 && digests.every((image) => signatures[image]?.status === 'verified')
+        ? 'verified'
+        : 'failed'
+  const byObject = new Map<KubeObject, string[]>()
+  for (const c of used) byObject.set(c.object, [...(byObject.get(c.object) ?? []), c.image])
+  for (const [object, images] of byObject) {
+    const status = options.skipVerify ? 'skipped' : images.every((image) => signatures[image]?.status === 'verified') ? 'verified' : 'unverified'
+    object.metadata.annotations = {...object.metadata.annotations, [ANNOTATION.signature]: status}
+  }
+  return {signatures, tagged, verification}
 }

@@ -41,7 +41,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
   PERMISSION: 'Credentials were refused: registry login, Kubernetes RBAC, AWS, or a wrong key passphrase.',
   BUILD_FAILED: 'An image build failed; the failing step\'s output is shown.',
   PUSH_FAILED: 'An image push failed; nothing unfinished was written to the artifacts lock.',
-  SIGNATURE: 'Signature verification failed: unsigned, wrong key, tampered payload or another digest.',
+  SIGNATURE: 'Signature verification failed: unsigned, wrong key, tampered payload, another digest, or a signature made for another repository.',
   POLICY: 'Policy checks found errors; nothing was applied.',
   DEPLOY_FAILED: 'Apply failed, or a workload did not become available; the reason is explained from pod status and events.',
   REFUSED: 'Refused by a safety gate: freeze window, exhausted error budget, ended campaign, plan beyond quota.',

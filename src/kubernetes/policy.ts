@@ -1,3 +1,4 @@
+import {type ContainerField, containerImages} from './pods.js'
 import {type KubeObject, objectRef} from './resources.js'
 
 /**
@@ -27,7 +28,11 @@ export interface SignatureResult {
 }
 
 export interface PolicyOptions {
-  /** Signature results by image reference; an image missing here was not checked. */
+  /**
+   * Signature results by image reference, when verification ran (deploy; not render or diff).
+   * Once given, it must cover every image of every pod template: an image missing here was never
+   * verified and counts like an unsigned one.
+   */
   signatures?: Record<string, SignatureResult>
   /** signing.required: an unverifiable image is an error rather than a warning. */
   signingRequired?: boolean
@@ -141,7 +146,6 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
         if (URL_WITH_PASSWORD.test(e.value)) add('error', 'plain-text-secret', d, `${where} env ${e.name} holds a URL with a password in plain text`, 'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.')
         else if (SECRET_NAME.test(e.name)) add('error', 'plain-text-secret', d, `${where} env ${e.name} looks like a secret in plain text`, `Move ${e.name} into a Secret listed in services.<name>.secrets.`)
       }
-      checkImage(c, d, where, options, add)
     }
 
     // Availability: revenue-critical services keep two replicas and a disruption budget.
@@ -166,6 +170,9 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
     if (!netpol) add('error', 'network-policy', d, 'no NetworkPolicy selects its pods: any pod in the cluster can reach them', 'Restore the rendered NetworkPolicy (an overlay may have removed it).')
   }
 
+  // Images of every pod template (Deployments, Jobs, CronJobs, Pods…), ephemeral containers too.
+  for (const c of containerImages(objects)) checkImage(c.image, c.object, `${CONTAINER_WORDS[c.field]} "${c.container}"`, options, add)
+
   for (const s of objects.filter((o) => o.kind === 'Service')) {
     const st = (s.spec as {type?: string})?.type
     if (st === 'NodePort' || st === 'LoadBalancer') add('warning', 'service-exposure', s, `is of type ${st} and reachable from outside the cluster`, 'Use ClusterIP and route external traffic through the gateway.')
@@ -175,19 +182,23 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
   return {ok: errors === 0, errors, warnings: findings.length - errors, findings}
 }
 
-function checkImage(c: Container, d: KubeObject, where: string, options: PolicyOptions, add: (s: Severity, rule: string, obj: KubeObject, message: string, fix: string) => void): void {
-  const image = c.image ?? ''
+const CONTAINER_WORDS: Record<ContainerField, string> = {containers: 'container', initContainers: 'init container', ephemeralContainers: 'ephemeral container'}
+
+function checkImage(image: string, d: KubeObject, where: string, options: PolicyOptions, add: (s: Severity, rule: string, obj: KubeObject, message: string, fix: string) => void): void {
+  const required = options.signingRequired ?? true
   if (!DIGEST_REF.test(image)) {
-    add('error', 'image-digest', d, `${where} uses image "${image}" by tag, not by digest: what runs could change under the same name`, 'Run `retailops push` (it records digests in .retailops/artifacts.lock.json) or pass --image SERVICE=REPO@sha256:….')
+    const unverifiable = options.signatures && required ? '; a tag cannot be verified, and signing is required' : ''
+    add('error', 'image-digest', d, `${where} uses image "${image}" by tag, not by digest: what runs could change under the same name${unverifiable}`, 'Run `retailops push` (it records digests in .retailops/artifacts.lock.json) or pass --image SERVICE=REPO@sha256:…; in an overlay, write the image as REPO@sha256:….')
     return
   }
-  const sig = options.signatures?.[image]
-  if (!sig) return
-  const required = options.signingRequired ?? true
-  if (sig.status === 'skipped') {
+  if (!options.signatures) return
+  const sig = options.signatures[image]
+  if (!sig) {
+    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} has no signature verification result (it was never verified)`, 'Verify every image of the rendered objects before policy (deploy does); `retailops verify IMAGE` checks one by hand.')
+  } else if (sig.status === 'skipped') {
     add('warning', 'signature', d, `${where}: signature verification of ${image} was SKIPPED (--skip-verify)`, 'Deploy without --skip-verify once the image is signed (`retailops sign`).')
   } else if (sig.status === 'unsigned' || sig.status === 'invalid') {
-    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} ${sig.status === 'unsigned' ? 'has no valid signature' : 'failed signature verification'}${sig.message ? ` (${sig.message})` : ''}`, 'Sign it with `retailops sign` (or push with signing), or check signing.publicKey.')
+    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} ${sig.status === 'unsigned' ? 'has no valid signature' : 'failed signature verification'}${sig.message ? ` (${sig.message})` : ''}`, 'Sign it with `retailops sign` (or `retailops sign REGISTRY/REPO@sha256:…` for an image outside the lock), or check signing.publicKey.')
   } else if (sig.status === 'unavailable') {
     add(required ? 'error' : 'warning', 'signature', d, `${where}: the signature of ${image} could not be verified${sig.message ? ` (${sig.message})` : ''}`, 'Check that the registry is reachable and signing.publicKey exists; --skip-verify deploys anyway (recorded on the Deployment).')
   }

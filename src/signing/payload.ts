@@ -1,3 +1,5 @@
+import {parseReference} from '../docker/reference.js'
+
 /**
  * cosign's simple-signing payload (sigstore/sigstore pkg/signature/payload): the signature covers
  * these exact bytes. Without annotations `optional` is null, and cosign marshals the keys in
@@ -67,4 +69,23 @@ export function parseSimpleSigning(bytes: Uint8Array): ParsedPayload {
 /** Where cosign keeps an image's signatures: the tag `sha256-<hex>.sig` in the same repository. */
 export function signatureTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`
+}
+
+/** Docker Hub's registry has several names; everything else compares as written. */
+function canonicalRegistry(registry: string): string {
+  return registry === 'index.docker.io' || registry === 'registry-1.docker.io' ? 'docker.io' : registry
+}
+
+/**
+ * Whether a payload's docker-reference (a repository, optionally with a tag or digest, as
+ * containers/image may write it) names this registry and repository.
+ */
+export function sameRepository(dockerReference: string, registry: string, repository: string): boolean {
+  let ref
+  try {
+    ref = parseReference(dockerReference)
+  } catch {
+    return false
+  }
+  return canonicalRegistry(ref.registry) === canonicalRegistry(registry) && ref.repository === repository
 }

@@ -5,11 +5,11 @@ import {MEDIA_TYPES, type RegistryClient, registryClient, sha256Digest} from '..
 import {parseReference} from '../docker/reference.js'
 import type {RunContext} from '../ui/context.js'
 import {keyId, loadPublicKey} from './keys.js'
-import {KEY_ID_ANNOTATION, parseSimpleSigning, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signatureTag} from './payload.js'
+import {KEY_ID_ANNOTATION, parseSimpleSigning, sameRepository, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signatureTag} from './payload.js'
 import type {SignatureManifest} from './sign.js'
 
 /** Which check refused the image. */
-export type SignatureCheck = 'unsigned' | 'wrong-key' | 'tampered-payload' | 'other-digest'
+export type SignatureCheck = 'unsigned' | 'wrong-key' | 'tampered-payload' | 'other-digest' | 'other-repository'
 
 export interface LayerFinding {
   layer: number
@@ -36,7 +36,7 @@ export interface VerifiedImage {
   signatures: number
   verifiedLayer: number
   keyId: string
-  /** docker-reference in the verified payload (informational: cosign ignores it too). */
+  /** docker-reference in the verified payload: always this image's repository (cosign ignores it; retailops does not). */
   dockerReference: string
 }
 
@@ -121,11 +121,22 @@ export async function verifySignatures(target: VerifyTarget, publicKey: KeyObjec
       findings.push({layer: i, check: 'other-digest', reason: `layer ${i}: a valid signature, but for ${parsed.digest}`})
       continue
     }
+    if (!sameRepository(parsed.dockerReference, registry, repository)) {
+      findings.push({layer: i, check: 'other-repository', reason: `layer ${i}: a valid signature of this digest, but made for ${parsed.dockerReference}`})
+      continue
+    }
     return {...base, signatures: layers.length, verifiedLayer: i, dockerReference: parsed.dockerReference}
   }
 
   const details = {...base, signatures: layers.length, layers: findings}
   const pick = (check: SignatureCheck) => findings.find((f) => f.check === check)
+  const otherRepository = pick('other-repository')
+  if (otherRepository) {
+    const named = /made for (\S+)$/.exec(otherRepository.reason)?.[1]
+    throw new SignatureError('other-repository', `${image} is refused: its signature is valid for this digest but was made for ${named} (critical.identity.docker-reference), not for ${registry}/${repository}. A signature only vouches for the repository it names.`, {...details, signedRepository: named}, [
+      `Sign the image in the repository it is deployed from: \`retailops sign ${image}\`, after checking that this content belongs there.`,
+    ])
+  }
   const otherDigest = pick('other-digest')
   if (otherDigest) {
     const named = /for (sha256:[0-9a-f]+)/.exec(otherDigest.reason)?.[1]

@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {renderPlan} from '../../../src/deploy/render.js'
 import {mergePatch} from '../../../src/deploy/overlays.js'
 import {checkPolicy, selectorMatches} from '../../../src/kubernetes/policy.js'
+import {containerImages} from '../../../src/kubernetes/pods.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {DIGEST, digestImages, project} from './fixtures.js'
 
@@ -52,15 +53,68 @@ describe('checkPolicy', () => {
     expect(f.fix).toMatch(/retailops push/)
   })
 
+  const allVerified = (objects: KubeObject[]) =>
+    Object.fromEntries(containerImages(objects).map((c) => [c.image, {image: c.image, status: 'verified' as const}]))
+
   it('refuses unsigned images when signing is required, warns when skipped', () => {
     const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
-    const unsigned = checkPolicy(base(), {signatures: {[image]: {image, status: 'unsigned'}}, signingRequired: true})
-    expect(unsigned.findings.find((f) => f.rule === 'signature')).toMatchObject({severity: 'error', object: 'Deployment shop-initech/catalog'})
-    const optional = checkPolicy(base(), {signatures: {[image]: {image, status: 'unsigned'}}, signingRequired: false})
+    const with_ = (status: 'unsigned' | 'skipped') => ({...allVerified(base()), [image]: {image, status}})
+    const unsigned = checkPolicy(base(), {signatures: with_('unsigned'), signingRequired: true})
+    expect(unsigned.findings.filter((f) => f.rule === 'signature')).toEqual([expect.objectContaining({severity: 'error', object: 'Deployment shop-initech/catalog'})])
+    const optional = checkPolicy(base(), {signatures: with_('unsigned'), signingRequired: false})
     expect(optional.findings.find((f) => f.rule === 'signature')?.severity).toBe('warning')
-    const skipped = checkPolicy(base(), {signatures: {[image]: {image, status: 'skipped'}}, signingRequired: true})
+    const skipped = checkPolicy(base(), {signatures: with_('skipped'), signingRequired: true})
     expect(skipped.ok).toBe(true)
     expect(skipped.findings.find((f) => f.rule === 'signature')?.message).toMatch(/SKIPPED/)
+    expect(checkPolicy(base(), {signatures: allVerified(base()), signingRequired: true}).ok).toBe(true)
+  })
+
+  it('refuses a digest it has no verification result for, once verification ran', () => {
+    const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
+    const {[image]: _left, ...others} = allVerified(base())
+    const report = checkPolicy(base(), {signatures: others, signingRequired: true})
+    expect(report.ok).toBe(false)
+    expect(report.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.object, f.message])).toEqual([
+      ['error', 'Deployment shop-initech/catalog', `container "catalog": image ${image} has no signature verification result (it was never verified)`],
+    ])
+    // render and diff do not verify (no `signatures`): no signature finding at all.
+    expect(checkPolicy(base()).findings.filter((f) => f.rule === 'signature')).toEqual([])
+  })
+
+  it('checks the images of init containers, sidecars and ephemeral containers, and of Jobs and CronJobs', () => {
+    const sidecar = `127.0.0.1:5000/shop/sidecar@sha256:${'b'.repeat(64)}`
+    const init = `127.0.0.1:5000/shop/migrate@sha256:${'c'.repeat(64)}`
+    const d = (base().find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as any).spec.template.spec
+    const objects = patch(base(), 'Deployment', 'catalog', {spec: {template: {spec: {
+      initContainers: [{...d.containers[0], name: 'migrate', image: init}],
+      containers: [d.containers[0], {...d.containers[0], name: 'proxy', image: sidecar}],
+      ephemeralContainers: [{name: 'debug', image: 'busybox:latest'}],
+    }}}})
+    const job = {apiVersion: 'batch/v1', kind: 'Job', metadata: {name: 'seed', namespace: 'shop-initech'}, spec: {template: {spec: {containers: [{name: 'seed', image: 'seed:1'}]}}}}
+    const cron = {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: 'nightly', namespace: 'shop-initech'}, spec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {initContainers: [{name: 'fetch', image: init}], containers: [{name: 'run', image: sidecar}]}}}}}}
+    const all = [...objects, job, cron] as KubeObject[]
+    expect(containerImages(all).filter((c) => c.object.kind !== 'Deployment' || c.object.metadata.name === 'catalog').map((c) => `${c.object.kind}/${c.object.metadata.name} ${c.field} ${c.container}`)).toEqual([
+      'Deployment/catalog containers catalog',
+      'Deployment/catalog containers proxy',
+      'Deployment/catalog initContainers migrate',
+      'Deployment/catalog ephemeralContainers debug',
+      'Job/seed containers seed',
+      'CronJob/nightly containers run',
+      'CronJob/nightly initContainers fetch',
+    ])
+    const signatures = {...allVerified(base()), [sidecar]: {image: sidecar, status: 'unsigned' as const}}
+    const report = checkPolicy(all, {signatures, signingRequired: true})
+    const lines = report.findings.filter((f) => f.rule === 'signature' || f.rule === 'image-digest').map((f) => `${f.severity} ${f.rule} ${f.objects.join(',')}: ${f.message.split(':')[0]}`)
+    expect(lines).toEqual([
+      'error signature Deployment shop-initech/catalog: container "proxy"',
+      'error signature Deployment shop-initech/catalog: init container "migrate"',
+      'error image-digest Deployment shop-initech/catalog: ephemeral container "debug" uses image "busybox',
+      'error image-digest Job shop-initech/seed: container "seed" uses image "seed',
+      'error signature CronJob shop-initech/nightly: container "run"',
+      'error signature CronJob shop-initech/nightly: init container "fetch"',
+    ])
+    expect(report.findings.find((f) => f.message.startsWith('init container "migrate"'))!.message).toMatch(/no signature verification result/)
+    expect(report.findings.find((f) => f.rule === 'image-digest')!.message).toMatch(/a tag cannot be verified, and signing is required/)
   })
 
   it('requires two replicas and a disruption budget for revenue-critical services', () => {
@@ -90,7 +144,7 @@ describe('checkPolicy', () => {
   it('merges the same finding across tenant namespaces into one, listing every object', () => {
     const all = renderPlan({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
     const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
-    const f = checkPolicy(all, {signatures: {[image]: {image, status: 'unsigned'}}}).findings.filter((x) => x.rule === 'signature')
+    const f = checkPolicy(all, {signatures: {...allVerified(all), [image]: {image, status: 'unsigned'}}}).findings.filter((x) => x.rule === 'signature')
     expect(f).toHaveLength(1)
     expect(f[0].objects).toEqual(['Deployment shop/catalog', 'Deployment shop-initech/catalog', 'Deployment umbrella/catalog'])
   })

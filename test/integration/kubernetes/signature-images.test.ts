@@ -1,0 +1,195 @@
+import {createHash} from 'node:crypto'
+import {mkdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {gzipSync} from 'node:zlib'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {renderStep, runDeploy} from '../../../src/deploy/engine.js'
+import {verifyRenderedImages} from '../../../src/deploy/signature.js'
+import {MEDIA_TYPES, type RegistryClient, registryClient} from '../../../src/docker/registry.js'
+import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
+import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {verifyImages} from '../../../src/signing/images.js'
+import {decryptPrivateKey, generateKeyPair} from '../../../src/signing/keys.js'
+import {signatureTag} from '../../../src/signing/payload.js'
+import {signImage, type SignatureManifest} from '../../../src/signing/sign.js'
+import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+
+const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const ROOT = path.resolve(import.meta.dirname, '../../..')
+
+/** A minimal image of our own (one layer whose content is `seed`), pushed by tag; returns its digest. */
+async function pushImage(client: RegistryClient, repository: string, seed: string): Promise<string> {
+  const tar = Buffer.concat([Buffer.from(seed), Buffer.alloc(1024 - seed.length)])
+  const layer = await client.uploadBlob(repository, gzipSync(tar))
+  const config = await client.uploadBlob(repository, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]}})))
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociManifest,
+    config: {mediaType: MEDIA_TYPES.ociConfig, ...config},
+    layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer}],
+  }
+  return client.putManifest(repository, 'test', Buffer.from(JSON.stringify(manifest)), manifest.mediaType)
+}
+
+/** What `crane copy` / `cosign copy` do: the manifest, its blobs, and the .sig manifest with its blobs, into another repository. */
+async function copyWithSignature(client: RegistryClient, from: string, to: string, digest: string): Promise<void> {
+  for (const ref of [digest, signatureTag(digest)]) {
+    const m = (await client.getManifest(from, ref))!
+    const json = m.json as unknown as SignatureManifest
+    for (const d of [json.config, ...json.layers]) await client.uploadBlob(to, await client.getBlob(from, d.digest))
+    await client.putManifest(to, ref === digest ? 'copied' : ref, m.body, m.mediaType)
+  }
+}
+
+/**
+ * Issue 12 item 5: every image of the rendered objects is verified, not only the lock's. An
+ * overlay's init container or sidecar with an unsigned digest, a tag, or a signed digest copied
+ * into another repository (its signature names the repository it was made for) is refused, and
+ * the cluster is read back to show nothing was applied.
+ */
+describe('deploy verifies every image of the rendered objects (sandbox registry and apiserver)', () => {
+  let t: TestProject
+  let client: RegistryClient
+  const passphrase = 'test-passphrase'
+  const keys = generateKeyPair(passphrase)
+  const images: Record<string, string> = {}
+  const repo = (name: string) => `${t.project}/${name}`
+  const ref = (name: string, digest: string) => `${REGISTRY}/${repo(name)}@${digest}`
+  /** The rendered app container of a service, to build overlay containers that pass every other policy rule. */
+  let appContainer: Record<string, unknown>
+
+  const sidecarOverlay = (sidecar: string, init?: string) => [
+    {
+      kind: 'Deployment',
+      name: 'catalog',
+      patch: {
+        spec: {
+          template: {
+            spec: {
+              containers: [appContainer, {...appContainer, name: 'proxy', image: sidecar}],
+              ...(init ? {initContainers: [{...withoutProbes(appContainer), name: 'migrate', image: init}]} : {}),
+            },
+          },
+        },
+      },
+    },
+  ]
+
+  beforeAll(async () => {
+    t = new TestProject({})
+    t.config = {...baseConfig(t, {catalog: SECURE_SERVICE, payments: SECURE_SERVICE, checkout: SECURE_SERVICE}), defaultEnvironment: 'production'}
+    ;(t.config.environments as Record<string, unknown>).staging = {cluster: 'main', namespace: t.ns('staging')}
+    t.write()
+    mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
+    writeFileSync(path.join(t.dir, '.retailops/cosign.pub'), keys.publicKeyPem)
+    client = await registryClient(REGISTRY, {insecure: true})
+    const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
+    const digests: Record<string, string> = {}
+    for (const [name, seed] of Object.entries({catalog: 'catalog', payments: 'payments', proxy: 'proxy', migrate: 'migrate', debugger: 'debugger'})) {
+      digests[name] = await pushImage(client, repo(name), seed)
+      images[name] = ref(name, digests[name])
+      if (name !== 'debugger') await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, ctx())
+    }
+    // checkout's repository receives payments' image and its (valid, payments-made) signature.
+    await copyWithSignature(client, repo('payments'), repo('checkout'), digests.payments)
+    images.checkout = ref('checkout', digests.payments)
+    const lock = Object.fromEntries(
+      ['catalog', 'payments', 'checkout'].map((s) => [s, {repository: `${REGISTRY}/${repo(s)}`, digest: s === 'checkout' ? digests.payments : digests[s], image: images[s], tag: 'test', pushedAt: new Date().toISOString()}]),
+    )
+    writeFileSync(path.join(t.dir, '.retailops/artifacts.lock.json'), JSON.stringify({lockfileVersion: 1, artifacts: lock}))
+    const plan = await renderStep({project: await t.load(), services: ['catalog']})
+    const d = plan.targets[0].objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as KubeObject & {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
+    appContainer = d.spec.template.spec.containers[0]
+  })
+  afterAll(async () => t.cleanup())
+
+  const liveCatalog = async (namespace = t.ns()) => kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace})
+
+  it('deploys an overlay whose sidecar and init container are signed, and records the verification', async () => {
+    t.overlay('catalog', sidecarOverlay(images.proxy, images.migrate))
+    const r = await runDeploy({project: await t.load(), services: ['catalog', 'payments']}, ctx())
+    expect(r.policy.findings.filter((f) => f.severity === 'error')).toEqual([])
+    expect({outcome: r.outcome, failed: r.apply.failed, rollouts: r.rollouts.filter((x) => x.phase !== 'complete')}).toEqual({outcome: 'OK', failed: [], rollouts: []})
+    expect(Object.fromEntries(r.signatures.map((s) => [s.image, s.status]))).toEqual({[images.catalog]: 'verified', [images.proxy]: 'verified', [images.migrate]: 'verified', [images.payments]: 'verified'})
+    const d = await liveCatalog()
+    expect(d.spec?.template.spec?.containers.map((c) => [c.name, c.image])).toEqual([['catalog', images.catalog], ['proxy', images.proxy]])
+    expect(d.spec?.template.spec?.initContainers?.map((c) => [c.name, c.image])).toEqual([['migrate', images.migrate]])
+    expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('verified')
+  })
+
+  it('refuses a sidecar with a digest nobody signed, and the cluster keeps exactly what it ran (CLI: exit 10, POLICY)', async () => {
+    const applySet = (await liveCatalog()).metadata!.labels!['retailops.dev/applyset']
+    const live = await snapshot(applySet)
+    t.overlay('catalog', sidecarOverlay(images.debugger, images.migrate))
+    const cli = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', 'payments', '--json', '--config', path.join(t.dir, 'retailops.yaml')], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+    expect(cli.exitCode, cli.stderr).toBe(10)
+    const doc = JSON.parse(cli.stdout) as {result: {outcome: string; signatures: {image: string; status: string}[]; policy: {findings: {rule: string; severity: string; message: string; object: string}[]}; apply: {objects: unknown[]}}}
+    expect(doc.result.outcome).toBe('POLICY')
+    expect(doc.result.signatures.find((s) => s.image === images.debugger)?.status).toBe('unsigned')
+    const finding = doc.result.policy.findings.find((f) => f.rule === 'signature')!
+    expect(finding).toMatchObject({severity: 'error', object: `Deployment ${t.ns()}/catalog`})
+    expect(finding.message).toContain(`container "proxy": image ${images.debugger} has no valid signature`)
+    expect(doc.result.apply.objects).toEqual([])
+    // Read back: not one object changed (resourceVersion and generation), the sidecar is still the signed one.
+    expect(await snapshot(applySet)).toEqual(live)
+    expect((await liveCatalog()).spec?.template.spec?.containers[1].image).toBe(images.proxy)
+  })
+
+  it('refuses an unsigned init container in a fresh namespace and creates nothing there', async () => {
+    t.overlay('catalog', sidecarOverlay(images.proxy, images.debugger))
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog', 'payments']}, ctx())
+    expect(r.outcome).toBe('POLICY')
+    expect(r.signatures.find((s) => s.image === images.debugger)).toMatchObject({status: 'unsigned'})
+    expect(r.policy.findings.find((f) => f.rule === 'signature')!.message).toContain(`init container "migrate": image ${images.debugger} has no valid signature`)
+    expect(r.apply.objects).toEqual([])
+    const http = kubeHttp({context: CONTEXT})
+    const ns = await http.request('GET', `/api/v1/namespaces/${t.ns('staging')}`).then(() => 'exists', (e: {statusCode?: number}) => (e.statusCode === 404 ? 'absent' : `error ${String(e.statusCode)}`))
+    expect(ns).toBe('absent')
+    const deployments = await http.request<{items: KubeObject[]}>('GET', '/apis/apps/v1/deployments', {query: {labelSelector: `app.kubernetes.io/part-of=${t.project}`}})
+    expect(deployments.items.map((d) => `${d.metadata.namespace}/${d.metadata.name}`).sort()).toEqual([`${t.ns()}/catalog`, `${t.ns()}/payments`])
+  })
+
+  it('refuses a sidecar referenced by tag: it cannot be verified', async () => {
+    t.overlay('catalog', sidecarOverlay(`${REGISTRY}/${repo('proxy')}:test`))
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog']}, ctx())
+    expect(r.outcome).toBe('POLICY')
+    expect(r.signatureVerification).toBe('failed')
+    expect(r.policy.findings.find((f) => f.rule === 'image-digest')!.message).toMatch(/container "proxy" uses image ".*proxy:test" by tag.*a tag cannot be verified/)
+    expect(r.apply.objects).toEqual([])
+  })
+
+  it('refuses payments\' signed digest deployed as checkout: the signature names the payments repository', async () => {
+    t.overlay('catalog', undefined)
+    const r = await runDeploy({project: await t.load(), services: ['checkout']}, ctx())
+    expect(r.outcome).toBe('POLICY')
+    const sig = r.signatures.find((s) => s.image === images.checkout)!
+    expect(sig.status).toBe('invalid')
+    expect(sig.message).toContain(`was made for ${REGISTRY}/${repo('payments')}`)
+    expect(r.apply.objects).toEqual([])
+    await expect(kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()})).rejects.toMatchObject({code: 404})
+    // `retailops verify` says the same, with its own check name.
+    await expect(verifyImages({project: await t.load(), targets: [images.checkout]}, ctx())).rejects.toMatchObject({exit: 'SIGNATURE', check: 'other-repository', details: {signedRepository: `${REGISTRY}/${repo('payments')}`}})
+    // The very same bytes in their own repository verify.
+    const v = await verifyImages({project: await t.load(), targets: [images.payments]}, ctx())
+    expect(v.images[0].dockerReference).toBe(`${REGISTRY}/${repo('payments')}`)
+  })
+
+  it('verifyRenderedImages covers Jobs and CronJobs too (the entry point rollout resume/abort/undo share)', async () => {
+    const objects = [
+      {apiVersion: 'batch/v1', kind: 'Job', metadata: {name: 'seed', namespace: t.ns()}, spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}}},
+      {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: 'nightly', namespace: t.ns()}, spec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {initContainers: [{name: 'fetch', image: images.migrate}], containers: [{name: 'run', image: images.proxy}]}}}}}},
+    ] as KubeObject[]
+    const r = await verifyRenderedImages(objects, {project: await t.load()}, ctx())
+    expect(Object.fromEntries(Object.values(r.signatures).map((s) => [s.image, s.status]))).toEqual({[images.debugger]: 'unsigned', [images.migrate]: 'verified', [images.proxy]: 'verified'})
+    expect(r.verification).toBe('failed')
+    expect(objects.map((o) => o.metadata.annotations?.['retailops.dev/signature-verification'])).toEqual(['unverified', 'verified'])
+  })
+})
+
+function withoutProbes(c: Record<string, unknown>): Record<string, unknown> {
+  const {readinessProbe: _r, livenessProbe: _l, startupProbe: _s, ports: _p, ...rest} = c
+  return rest
+}
