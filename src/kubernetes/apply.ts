@@ -3,6 +3,7 @@ import pRetry, {AbortError} from 'p-retry'
 
 import {throwIfAborted} from '../ui/context.js'
 import {KubeHttp, KubeHttpError} from './http.js'
+import {keepOwned, ownedByManager} from './managed-fields.js'
 import {collectionPath, kindInfo, type KubeObject, MANAGED_KINDS, objectKey, objectPath, objectRef} from './resources.js'
 
 /**
@@ -105,6 +106,43 @@ export async function applyOne(http: KubeHttp, obj: KubeObject, options: Pick<Ap
     body: applyBody(obj),
     signal: options.signal,
   })
+}
+
+type Writable = {apiVersion?: string; kind?: string; metadata: {name: string; namespace?: string; [k: string]: unknown}; [k: string]: unknown}
+
+/**
+ * Server-side apply of a change to one object that keeps every other field `fieldManager` owns:
+ * the body is what the manager holds now (read back from managedFields, live values) with the
+ * change laid over it (see keepOwned), so nothing it set before is dropped or reset to a default
+ * by omission. Compare-and-swap on resourceVersion: when another writer changed the object in
+ * between, it reads again and rebuilds the body. A missing object is created from `change`.
+ * Every write of an object that retailops changes part of (rollout undo, promotion, the canary's
+ * objects) goes through here; the deploy's own apply sends the whole intent instead.
+ */
+export async function applyKeepingOwned<T = KubeObject>(http: KubeHttp, path: string, change: Writable, options: {fieldManager: string; force?: boolean; signal?: AbortSignal; attempts?: number}): Promise<T> {
+  const attempts = options.attempts ?? 6
+  for (let attempt = 1; ; attempt++) {
+    const live = await http.request<Writable & {metadata: {resourceVersion?: string; managedFields?: unknown}}>('GET', path, {signal: options.signal}).catch((error) => {
+      if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
+      throw error
+    })
+    const body = live
+      ? keepOwned(ownedByManager(live, options.fieldManager), change as Parameters<typeof keepOwned>[1])
+      : (JSON.parse(JSON.stringify(change)) as Record<string, unknown>)
+    if (live) (body.metadata as Record<string, unknown>).resourceVersion = live.metadata.resourceVersion
+    try {
+      return await http.request<T>('PATCH', path, {
+        query: {fieldManager: options.fieldManager, force: options.force ? true : undefined},
+        contentType: 'application/apply-patch+yaml',
+        body,
+        signal: options.signal,
+      })
+    } catch (error) {
+      // A 409 without field conflicts is the resourceVersion precondition: someone wrote in between.
+      const stale = error instanceof KubeHttpError && error.statusCode === 409 && conflictCauses(error).length === 0
+      if (!stale || attempt >= attempts) throw error
+    }
+  }
 }
 
 function describeFailure(obj: KubeObject, error: unknown): ApplyFailure {

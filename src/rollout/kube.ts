@@ -4,6 +4,7 @@
  * stable/canary/preview Services, the HTTPRoute or Ingress, and the state ConfigMap.
  */
 import {kubeClients, kubeError, type KubeTarget} from '../kubernetes/client.js'
+import {applyKeepingOwned} from '../kubernetes/apply.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 
 export type Obj = {
@@ -61,15 +62,13 @@ export class RolloutKube {
     return body.items ?? []
   }
 
-  /** Server-side apply: idempotent, so running a step again after a crash is harmless. */
+  /**
+   * Server-side apply of what `obj` sets, keeping every other field the manager owns (labels,
+   * strategy, replicas...): see applyKeepingOwned. Idempotent, so running a step again after a
+   * crash is harmless.
+   */
   async apply(collection: string, obj: Obj, fieldManager = FIELD_MANAGER_ROLLOUT): Promise<Obj> {
-    return this.call(`applying ${collection}/${obj.metadata.name}`, () =>
-      this.http.request<Obj>('PATCH', `${collection}/${obj.metadata.name}`, {
-        query: {fieldManager, force: true},
-        body: obj,
-        contentType: 'application/apply-patch+yaml',
-      }),
-    )
+    return this.call(`applying ${collection}/${obj.metadata.name}`, () => applyKeepingOwned<Obj>(this.http, `${collection}/${obj.metadata.name}`, obj, {fieldManager, force: true}))
   }
 
   async mergePatch(collection: string, name: string, patch: unknown): Promise<Obj> {
