@@ -7,14 +7,15 @@ import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromote> {
   static override summary = 'Skip the current pause or analysis (or accept an inconclusive one); --full skips every remaining step.'
-  static override description = `When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again.
+  static override description = `When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again. What it applies from the stored state passes the checks of a fresh deploy first (signatures, policy, routing; exit 25 otherwise); promotion changes the stable Deployment's template and keeps its labels, strategy and live replica count.
 
 EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
 
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --full']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {
+    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
     full: Flags.boolean({description: 'Skip every remaining step, pause and analysis: go to 100 % and promote.'}),
     timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'}),
   }
@@ -22,7 +23,7 @@ ${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_P
   async run(): Promise<ActionResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await promoteRollout({namespace: env.namespace, service: this.args.service, full: this.flags.full, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env, project.config), this.ctx)
+    const result = await promoteRollout({namespace: env.namespace, service: this.args.service, full: this.flags.full, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env, project.config, {project, skipVerify: this.flags['skip-verify']}), this.ctx)
     this.log(formatAction(result))
     this.setOutcome(result.exit)
     return result

@@ -7,19 +7,22 @@ import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutResume extends RetailOpsCommand<typeof RolloutResume> {
   static override summary = 'Continue a rollout whose CLI stopped (killed, cancelled CI job) from where its state says.'
-  static override description = `Waits for a dead driver's lease to expire, takes it over, and drives the rollout (and the services released with it) on. A paused rollout waits for \`rollout promote\`, not resume.
+  static override description = `Waits for a dead driver's lease to expire, takes it over, and drives the rollout (and the services released with it) on. A paused rollout waits for \`rollout promote\`, not resume. The stored state passes the checks of a fresh deploy first (signatures, policy, routing; exit 25 otherwise); the namespace is always the command's.
 
 EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
 
   static override examples = ['<%= config.bin %> <%= command.id %> checkout']
   static override args = {service: Args.string({description: 'Service.', required: true})}
-  static override flags = {timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'})}
+  static override flags = {
+    timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'}),
+    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
+  }
 
   async run(): Promise<ActionResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await resumeRollout({namespace: env.namespace, service: this.args.service, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env, project.config), this.ctx)
+    const result = await resumeRollout({namespace: env.namespace, service: this.args.service, timeoutMs: timeoutMs(this.flags.timeout)}, controlDeps(env, project.config, {project, skipVerify: this.flags['skip-verify']}), this.ctx)
     this.log(formatAction(result))
     this.setOutcome(result.exit)
     return result

@@ -10,7 +10,7 @@ export default class RolloutStatusCommand extends RetailOpsCommand<typeof Rollou
   static override description = `Reads the rollout state from the cluster (any machine sees the same). With --watch, waits until every rollout is promoted, aborted, timed out, or waits for a person.
 
 EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT'])}`
+${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED'])}`
 
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --watch --timeout 15m', '<%= config.bin %> <%= command.id %> checkout --json']
   static override strict = false

@@ -6,19 +6,22 @@ import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override summary = 'Go back to the previous stable version (aborts a rollout in progress).'
-  static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision.
+  static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision. Only the template (and the version label and image annotation describing it) changes: labels, strategy and replicas stay exactly as they are. The stored template passes signature and policy checks as on a deploy first (exit 25 otherwise).
 
 EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED'])}`
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'SIGNATURE', 'POLICY', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
 
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --to-revision 3']
   static override args = {service: Args.string({description: 'Service.', required: true})}
-  static override flags = {'to-revision': Flags.integer({description: 'History entry (from `rollout history`) whose version to go back to.', min: 1})}
+  static override flags = {
+    'to-revision': Flags.integer({description: 'History entry (from `rollout history`) whose version to go back to.', min: 1}),
+    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
+  }
 
   async run(): Promise<UndoResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const result = await undoRollout({namespace: env.namespace, service: this.args.service, toRevision: this.flags['to-revision']}, controlDeps(env, project.config), this.ctx)
+    const result = await undoRollout({namespace: env.namespace, service: this.args.service, toRevision: this.flags['to-revision']}, controlDeps(env, project.config, {project, skipVerify: this.flags['skip-verify']}), this.ctx)
     this.log(formatUndo(result))
     this.setOutcome(result.exit)
     return result

@@ -7,13 +7,14 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ExitCodeName} from '../errors/index.js'
 import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
-import {FIELD_MANAGER} from '../deploy/labels.js'
+import {ANNOTATION, FIELD_MANAGER, LABEL} from '../deploy/labels.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
-import {deploymentProgress, PATHS, type RolloutKube} from './kube.js'
+import {deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {formatSteps} from './steps.js'
 import {HOLDER, LEASE_TTL_SECONDS, leaseAlive, StateStore} from './store.js'
+import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {makeRouter} from './traffic.js'
 import {isTerminal, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
 
@@ -30,9 +31,9 @@ export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
 }
 
 /** The exit of a group: the worst member decides (aborted > timed out > inconclusive > paused). */
-export function groupExit(states: ({phase: Phase} | {exit: ExitCodeName})[]): ExitCodeName {
-  const order: ExitCodeName[] = ['ROLLOUT_ABORTED', 'ROLLOUT_TIMED_OUT', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_PAUSED']
-  const exits = states.map((s) => ('exit' in s ? s.exit : PHASE_EXIT[s.phase]))
+export function groupExit(states: ({phase: Phase; trafficNotReturned?: string} | {exit: ExitCodeName})[]): ExitCodeName {
+  const order: ExitCodeName[] = ['TRAFFIC_NOT_RETURNED', 'ROLLOUT_ABORTED', 'ROLLOUT_TIMED_OUT', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_PAUSED']
+  const exits = states.map((s) => ('exit' in s ? s.exit : s.phase === 'Aborting' && (s as {trafficNotReturned?: string}).trafficNotReturned ? 'TRAFFIC_NOT_RETURNED' : PHASE_EXIT[s.phase]))
   return order.find((e) => exits.includes(e)) ?? 'OK'
 }
 
@@ -41,6 +42,22 @@ export interface ControlDeps {
   store?: StateStore
   provider?: MetricsProvider
   observedRps?: DriveDeps['observedRps']
+  /** The project and --skip-verify: what is read back from the cluster is checked as a fresh deploy would be (trust.ts). */
+  trust?: TrustOptions
+}
+
+/**
+ * The driver's check of a stored state before it acts (DriveDeps.verify). `deployment`: the new
+ * Deployment may be applied (promote, resume); an abort never applies it, so it is not required.
+ */
+function verifierFor(deps: ControlDeps, ctx: RunContext, deployment: boolean): DriveDeps['verify'] {
+  const trust = deps.trust
+  if (!trust) return undefined
+  return (state, expected) => {
+    const bound = bindToCommand(state, expected.namespace, expected.service, trust.project)
+    const aborting = bound.phase === 'Aborting' || bound.phase === 'Aborted' || bound.phase === 'TimedOut'
+    return verifyStoredState(bound, deps.kube, {...trust, deployment: deployment && !aborting}, ctx)
+  }
 }
 
 export interface RolloutStatus {
@@ -91,8 +108,8 @@ export function statusOf(state: RolloutState, actualWeight?: number): RolloutSta
     strategy: state.spec.strategy,
     router: state.spec.strategy === 'blue-green' ? 'service selector' : state.spec.router,
     phase: state.phase,
-    // A timed pause is progress, not a wait for a person.
-    exit: state.phase === 'Paused' && !waiting ? 'OK' : PHASE_EXIT[state.phase],
+    // A timed pause is progress, not a wait for a person; an abort that could not return traffic is not an abort yet.
+    exit: state.phase === 'Paused' && !waiting ? 'OK' : state.phase === 'Aborting' && state.trafficNotReturned ? 'TRAFFIC_NOT_RETURNED' : PHASE_EXIT[state.phase],
     waiting,
     step: state.step,
     steps: formatSteps(state.spec.steps),
@@ -120,14 +137,15 @@ async function readState(store: StateStore, namespace: string, service: string):
       nextSteps: [`Start one with \`retailops deploy --canary ${service}\`; \`retailops rollout status\` lists the rollouts of a namespace.`],
     })
   }
-  return stored.state
+  return bindToCommand(stored.state, namespace, service)
 }
 
-/** The rollout of a service and the rollouts released with it. */
+/** The rollout of a service and the rollouts released with it (each bound to the namespace and the service it is stored for). */
 export async function loadGroup(store: StateStore, namespace: string, service: string): Promise<RolloutState[]> {
   const state = await readState(store, namespace, service)
-  const others = await Promise.all(state.group.filter((s) => s !== service).map((s) => store.read(namespace, s)))
-  return [state, ...others.map((o) => o.state).filter((s): s is RolloutState => Boolean(s) && s!.releaseId === state.releaseId)]
+  const members = state.group.filter((s) => s !== service)
+  const others = await Promise.all(members.map((s) => store.read(namespace, s)))
+  return [state, ...others.flatMap((o, i) => (o.state && o.state.releaseId === state.releaseId ? [bindToCommand(o.state, namespace, members[i])] : []))]
 }
 
 export interface StatusOptions {
@@ -144,7 +162,7 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
   const started = Date.now()
   let last = ''
   for (;;) {
-    const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : await store.list(options.namespace)
+    const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : (await store.list(options.namespace)).map((s) => ({...s, namespace: options.namespace}))
     const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeightOf(deps.kube, s))))
     const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message]))
     if (key !== last) options.onUpdate?.(rollouts)
@@ -188,8 +206,11 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
   const req: RolloutRequest = {action, by: HOLDER, at: new Date().toISOString(), reason: options.reason}
   // promote (one step) concerns the named service; --full and abort concern the whole release.
   const targets = action === 'promote' ? [primary] : group.filter((s) => !isTerminal(s.phase))
-  for (const s of targets) await store.request(s.namespace, s.service, req)
   const driven = group.some((s) => s.lease && s.lease.holder !== HOLDER && leaseAlive(s.lease))
+  // This CLI will drive: check what it would apply before the request is even written.
+  const verify = verifierFor(deps, ctx, action !== 'abort')
+  if (!driven && verify) for (const s of group.filter((x) => !isTerminal(x.phase))) await verify(s, {namespace: s.namespace, service: s.service})
+  for (const s of targets) await store.request(s.namespace, s.service, req)
   if (driven) {
     ctx.out.info(`A CLI drives this rollout (${primary.lease?.host} pid ${primary.lease?.pid}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`)
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
@@ -212,7 +233,7 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
     }
   }
   const fresh = await loadGroup(store, options.namespace, options.service)
-  const {states} = await drive(fresh.filter((s) => !isTerminal(s.phase)), {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
+  const {states} = await drive(fresh.filter((s) => !isTerminal(s.phase)), {...deps, store, verify}, ctx, {timeoutMs: options.timeoutMs})
   const all = await loadGroup(store, options.namespace, options.service).catch(() => states)
   return {action, rollouts: all.map((s) => statusOf(s)), exit: action === 'abort' ? (all.every((s) => s.phase === 'Aborted') ? 'OK' : groupExit(all)) : groupExit(all), drivenBy: 'this CLI'}
 }
@@ -239,7 +260,7 @@ export async function resumeRollout(options: {namespace: string; service: string
     await sleep(2000, undefined, {signal: ctx.signal})
     group = await loadGroup(store, options.namespace, options.service)
   }
-  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
+  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store, verify: verifierFor(deps, ctx, true)}, ctx, {timeoutMs: options.timeoutMs})
   const all = group.map((g) => states.find((s) => s.service === g.service) ?? g)
   return {action: 'resume', rollouts: all.map((s) => statusOf(s)), exit: groupExit(all), drivenBy: 'this CLI'}
 }
@@ -281,7 +302,7 @@ export interface UndoResult {
 export async function undoRollout(options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<UndoResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const stored = await store.read(options.namespace, options.service)
-  const state = stored.state
+  const state = stored.state && bindToCommand(stored.state, options.namespace, options.service)
   if (state && !isTerminal(state.phase) && options.toRevision === undefined) {
     const result = await abortRollout({namespace: options.namespace, service: options.service, reason: 'rollout undo', timeoutMs: options.timeoutMs}, deps, ctx)
     return {service: options.service, kind: 'abort', from: state.canary.version, to: state.stable.version, rollouts: result.rollouts, exit: result.exit}
@@ -300,8 +321,30 @@ export async function undoRollout(options: {namespace: string; service: string; 
   if (!target.template) throw new UsageError('That history entry has no pod template recorded.')
   const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
   if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
+  // The template comes from the stored history: it passes signature and policy checks as on a deploy first.
+  const candidate: Obj = {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace, labels: current.metadata.labels}, spec: {...current.spec, template: target.template}}
+  const checked = deps.trust ? await checkDeployment(candidate, options.service, deps.kube, deps.trust, ctx) : candidate
+  const template = checked.spec.template as {metadata?: {labels?: Record<string, string>}; spec?: {containers?: {image?: string}[]}}
   const task = ctx.out.task(`Rolling ${options.service} back to ${target.version}`)
-  await deps.kube.apply(PATHS.deployments(options.namespace), {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace}, spec: {selector: current.spec.selector, template: target.template}}, FIELD_MANAGER)
+  // Only the template and what describes it change; every other field retailops owns (labels, strategy, replicas) stays as it is.
+  await deps.kube.apply(
+    PATHS.deployments(options.namespace),
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: options.service,
+        namespace: options.namespace,
+        labels: template.metadata?.labels?.[LABEL.version] ? {[LABEL.version]: template.metadata.labels[LABEL.version]} : {},
+        annotations: {
+          ...(template.spec?.containers?.[0]?.image ? {[ANNOTATION.image]: template.spec.containers[0].image} : {}),
+          ...(checked.metadata.annotations?.[ANNOTATION.signature] ? {[ANNOTATION.signature]: checked.metadata.annotations[ANNOTATION.signature]} : {}),
+        },
+      },
+      spec: {selector: current.spec.selector, template: target.template},
+    },
+    FIELD_MANAGER,
+  )
   const deadline = Date.now() + (options.timeoutMs ?? 600_000)
   for (;;) {
     const d = await deps.kube.get(PATHS.deployments(options.namespace), options.service)

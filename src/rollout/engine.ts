@@ -31,6 +31,11 @@ const MAX_EVENTS = 60
 export interface DriveDeps {
   kube: RolloutKube
   store: StateStore
+  /**
+   * Checks a state read back from the cluster before the driver acts on it (see trust.ts); runs
+   * on the state as read when the lease is taken. Throws to stop before anything is applied.
+   */
+  verify?: (state: RolloutState, expected: {namespace: string; service: string}) => Promise<RolloutState>
   provider?: MetricsProvider
   /** Observed requests per second of a service (for capacity-based canary scaling). */
   observedRps?: (state: RolloutState) => Promise<number | undefined>
@@ -49,7 +54,16 @@ export interface DriveOutcome {
 /** Runs a group of rollouts (released together) until each is terminal or waits for a person. */
 export async function drive(states: RolloutState[], deps: DriveDeps, ctx: RunContext, options: DriveOptions = {}): Promise<DriveOutcome> {
   const drivers = states.map((s) => new Driver(s, deps, ctx, options))
-  for (const d of drivers) await d.acquire()
+  const acquired: Driver[] = []
+  try {
+    for (const d of drivers) {
+      await d.acquire()
+      acquired.push(d)
+    }
+  } catch (error) {
+    await Promise.all(acquired.map((d) => d.release()))
+    throw error
+  }
   const group = new GroupBarrier(drivers)
   const results = await Promise.allSettled(drivers.map((d) => d.run(group)))
   await Promise.all(drivers.map((d) => d.release()))
@@ -119,7 +133,9 @@ export class Driver {
 
   async acquire(): Promise<void> {
     const fresh = await this.deps.store.read(this.state.namespace, this.state.service)
-    if (fresh.state && fresh.state.id === this.state.id) this.state = fresh.state
+    // The namespace is where this CLI was told to work, never what the stored state says.
+    if (fresh.state && fresh.state.id === this.state.id) this.state = {...fresh.state, namespace: this.state.namespace}
+    if (this.deps.verify) this.state = await this.deps.verify(this.state, {namespace: this.state.namespace, service: this.state.service})
     assertLeaseFree(this.state)
     this.state.lease = newLease()
     await this.persist()
@@ -224,6 +240,8 @@ export class Driver {
         group.abortAll(this, message)
         await this.beginAbort(message)
         await this.runAbort().catch(async (e) => {
+          // Traffic that may still reach the canary is not a detail to log: the command must say so (exit 24).
+          if (e instanceof TrafficNotReturned) throw e
           this.event(`abort could not finish: ${(e as Error).message}; run \`retailops rollout abort ${this.state.service}\``)
           await this.persist().catch(() => {})
         })
@@ -607,7 +625,12 @@ export class Driver {
     }
     if (this.state.stage === 'update-stable') {
       const desired = JSON.parse(JSON.stringify(this.state.desired)) as Obj
-      desired.spec.replicas = n
+      desired.metadata = {...desired.metadata, name: this.state.service, namespace: ns}
+      // The replica router scaled the stable Deployment itself: it gets the count the rollout began
+      // with back. Otherwise the rollout never touched it, and the live count stands (an autoscaler
+      // or a campaign's prewarm may have raised it meanwhile: 30 stays 30).
+      const live = await this.stableDeployment()
+      desired.spec.replicas = this.state.spec.strategy === 'canary' && this.state.spec.router === 'replicas' ? n : (live.spec?.replicas ?? n)
       if (this.state.forced) desired.metadata.annotations = {...desired.metadata.annotations, [FORCED_ANNOTATION]: this.state.forced.reason}
       await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
       await this.waitStableComplete()
@@ -657,24 +680,54 @@ export class Driver {
     await this.transition('Aborting', `aborting: ${reason}`, {reason, stage: final === 'TimedOut' ? 'abort:timeout' : 'abort'})
   }
 
-  /** All traffic back to stable first, then the canary goes away, then the route is restored. */
+  /** Sends all traffic back to stable and reads it back; throws when either fails. */
+  private async returnTraffic(): Promise<void> {
+    const ns = this.state.namespace
+    if (this.state.spec.strategy === 'blue-green') {
+      const selector = this.state.routeBackup?.selector as Record<string, string> | undefined
+      if (!selector || !this.state.stable.podTemplateHash) return
+      const stable = await this.stableDeployment()
+      const stillStable = (await currentReplicaSet(this.deps.kube, stable))?.metadata.labels?.['pod-template-hash'] === this.state.stable.podTemplateHash
+      const active = await this.deps.kube.get(PATHS.services(ns), this.state.service)
+      const onPreview = Boolean(this.state.canary.podTemplateHash) && active?.spec?.selector?.['pod-template-hash'] === this.state.canary.podTemplateHash
+      if (!stillStable) {
+        if (onPreview) throw new Error(`the active Service selects the preview and the stable Deployment no longer runs ${this.state.stable.version} (pod-template-hash ${this.state.stable.podTemplateHash}) to switch back to`)
+        return
+      }
+      await this.setActiveSelector({...selector, 'pod-template-hash': this.state.stable.podTemplateHash})
+      const now = await this.deps.kube.get(PATHS.services(ns), this.state.service)
+      if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash) throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
+      this.state.activeColour = 'stable'
+    } else if (this.state.spec.router === 'replicas') {
+      await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: this.state.spec.replicas}})
+      // The canary's pods share the Service with stable: they go only once stable carries it all again.
+      await this.waitStableComplete()
+    } else if (this.state.routeBackup) {
+      await this.router.setWeight(this.state, 0)
+      const actual = await this.router.actualWeight(this.state)
+      if (actual !== 0) throw new Error(`the ${this.state.spec.router} router still gives the canary ${actual} % after setting 0 %`)
+    }
+  }
+
+  /**
+   * All traffic back to stable first, then the canary goes away, then the route is restored.
+   * Traffic back is a precondition: when it cannot be done (or read back), the canary is kept,
+   * the state says so, and TrafficNotReturned (exit 24) tells the caller traffic may still reach it.
+   */
   private async runAbort(): Promise<void> {
     if (this.state.phase !== 'Aborting') return
     const ns = this.state.namespace
     const final: Phase = this.state.stage === 'abort:timeout' ? 'TimedOut' : 'Aborted'
-    if (this.state.spec.strategy === 'blue-green') {
-      if (this.state.routeBackup?.selector && this.state.stable.podTemplateHash) {
-        const stable = await this.stableDeployment()
-        const stillStable = (await currentReplicaSet(this.deps.kube, stable))?.metadata.labels?.['pod-template-hash'] === this.state.stable.podTemplateHash
-        if (stillStable) await this.setActiveSelector({...(this.state.routeBackup.selector as Record<string, string>), 'pod-template-hash': this.state.stable.podTemplateHash})
-      }
-      this.state.activeColour = 'stable'
-    } else if (this.state.spec.router === 'replicas') {
-      await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: this.state.spec.replicas}})
-      await this.waitStableComplete().catch((e) => this.ctx.out.warn(`${this.state.service}: ${(e as Error).message}`))
-    } else if (this.state.routeBackup) {
-      await this.router.setWeight(this.state, 0).catch((e) => this.ctx.out.warn(`${this.state.service}: could not set the route weight: ${(e as Error).message}`))
+    try {
+      await this.returnTraffic()
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error)
+      this.state.trafficNotReturned = cause
+      this.event(`abort stopped before removing the ${this.track}: traffic could not be returned to stable (${cause}); the ${this.track} ${this.canaryName} is kept and may still receive traffic`)
+      await this.persist().catch(() => {})
+      throw new TrafficNotReturned(this.state, this.canaryName, cause)
     }
+    this.state.trafficNotReturned = undefined
     this.state.weight = 0
     this.event('all traffic is back on stable; scaling the canary down')
     await this.persist()
@@ -717,6 +770,19 @@ export class Driver {
 }
 
 export class CanaryNotReady extends Error {}
+
+/** Abort could not return traffic to stable: the canary was kept (exit 24). */
+export class TrafficNotReturned extends RetailOpsError {
+  constructor(state: RolloutState, canaryName: string, cause: string) {
+    super('TRAFFIC_NOT_RETURNED', `${state.service}: abort could not send all traffic back to stable, so ${canaryName} was kept and traffic may still reach it (${cause}).`, {
+      nextSteps: [
+        `Fix the cause (permissions on the route or Service, an admission webhook, the stable Deployment), then run \`retailops rollout abort ${state.service}\` again: it starts with the traffic.`,
+        `\`retailops rollout status ${state.service}\` shows the weight the router really has now.`,
+      ],
+      details: {service: state.service, namespace: state.namespace, canary: canaryName, weight: state.weight, cause},
+    })
+  }
+}
 
 /** Refuses a new rollout while one is in progress for the service. */
 export function assertNoActiveRollout(state: RolloutState | undefined): void {

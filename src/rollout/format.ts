@@ -9,11 +9,12 @@ import {RolloutKube} from './kube.js'
 import {observedRpsFrom} from './start.js'
 import {stepLabel} from './tree.js'
 import type {ReleaseResult} from './strategy.js'
+import type {TrustOptions} from './trust.js'
 
 /** The clients and metrics provider every rollout command needs for an environment. */
-export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig): ControlDeps {
+export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig, trust?: TrustOptions): ControlDeps {
   const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config)}
+  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust}
 }
 
 const ICON: Record<string, string> = {Healthy: '✔', Progressing: '◌', Analyzing: '◌', Promoting: '◌', Paused: '॥', Inconclusive: '⚠', Aborting: '✖', Aborted: '✖', TimedOut: '◷'}

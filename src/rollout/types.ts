@@ -189,6 +189,8 @@ export interface RolloutState {
   routeBackup?: Record<string, unknown>
   analysisRuns: AnalysisRun[]
   events: RolloutEvent[]
+  /** Set while an abort could not return traffic to stable (why): the canary is kept and may still receive traffic. */
+  trafficNotReturned?: string
   lease?: Lease
   request?: RolloutRequest
   forced?: ForcedRelease

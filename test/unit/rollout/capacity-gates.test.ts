@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {parseConfig} from '../../../src/config/load.js'
 import {canaryReplicasFor} from '../../../src/rollout/capacity.js'
 import {groupExit} from '../../../src/rollout/control.js'
+import {bindToCommand} from '../../../src/rollout/trust.js'
 import {enforceGates, freezeCheck, releaseGates} from '../../../src/rollout/gates.js'
 import {expectedPeakRps, revisionOf, rolloutSpec} from '../../../src/rollout/start.js'
 import {canaryReplicasByRatio, gatewayWeight, stableReplicasFor} from '../../../src/rollout/traffic.js'
@@ -118,5 +119,20 @@ describe('revisions and exits', () => {
     expect(groupExit([{phase: 'Healthy'}, {phase: 'Paused'}])).toBe('ROLLOUT_PAUSED')
     expect(groupExit([{phase: 'Aborted'}, {phase: 'Inconclusive'}])).toBe('ROLLOUT_ABORTED')
     expect(groupExit([{phase: 'Healthy'}])).toBe('OK')
+    // An abort that could not return traffic is worse than any abort: the canary may still take traffic.
+    expect(groupExit([{phase: 'Aborted'}, {phase: 'Aborting', trafficNotReturned: 'forbidden'}])).toBe('TRAFFIC_NOT_RETURNED')
+    expect(groupExit([{phase: 'Aborting'}])).toBe('ROLLOUT_ABORTED')
+  })
+})
+
+describe('stored state identity', () => {
+  const state = {service: 'checkout', namespace: 'elsewhere', group: ['checkout', 'payments']} as never
+  it('binds a stored state to the namespace of the command', () => {
+    expect(bindToCommand(state, 'shop', 'checkout').namespace).toBe('shop')
+  })
+  it('refuses a state stored for one service that names another, or a group of unknown services', () => {
+    expect(() => bindToCommand(state, 'shop', 'payments')).toThrow(/names service "checkout" but is stored for payments/)
+    const project = {config: {services: {checkout: {}}}} as never
+    expect(() => bindToCommand(state, 'shop', 'checkout', project)).toThrowError(expect.objectContaining({exit: 'STATE_UNTRUSTED'}))
   })
 })
