@@ -12,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PATHS} from '../../../src/rollout/kube.js'
 import {stateName} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
+import {eventually, sandboxEnv} from '../helpers/sandbox.js'
 import {BIN, RolloutProject, routeWeights, type CliResult} from './helpers.js'
 
 const OWNED_LABELS = ['retailops.dev/applyset', 'app.kubernetes.io/managed-by', 'retailops.dev/tier', 'app.kubernetes.io/part-of', 'retailops.dev/service']
@@ -196,10 +196,15 @@ const READ = ['get', 'list', 'watch']
 const WRITE = [...READ, 'create', 'update', 'patch', 'delete']
 
 describe('abort returns traffic first, or keeps the canary and says so (exit 24)', () => {
-  const p = new RolloutProject({catalog: service('operational', 2), cart: service('operational', 2)})
+  const p = new RolloutProject({
+    catalog: service('operational', 2),
+    cart: service('operational', 2),
+    // No Prometheus data for these versions: the blue-green analyses pass only because missingData says so here.
+    search: service('operational', 2, {scaleDownDelay: '5m', autoPromotion: false, analysis: {interval: '1s', count: 1, missingData: 'pass'}}),
+  })
 
   beforeAll(async () => {
-    const first = await p.deploy(['catalog', 'cart'], 'v1')
+    const first = await p.deploy(['catalog', 'cart', 'search'], 'v1')
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
     await p.gatewayRoute('catalog')
   })
@@ -271,5 +276,44 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
     expect(aborted.exitCode, JSON.stringify(aborted.json.error)).toBe(0)
     expect((await p.deployment('cart'))!.spec.replicas).toBe(2)
     expect(await p.deployment('cart-canary')).toBeUndefined()
+  })
+
+  it('blue-green: when the active Service cannot be switched back, the new colour stays up', async () => {
+    const original = (await p.service('search'))!.spec.selector
+    const paused = await p.deploy(['search'], 'v2', ['--blue-green'])
+    expect(paused.exitCode, JSON.stringify(paused.json.result?.release ?? paused.json.error)).toBe(21)
+    // A CLI promotes (switches the active Service to the new colour), then dies during the scale-down delay.
+    const child = p.spawnCli(['rollout', 'promote', 'search'])
+    const switched = await eventually('the active Service to switch to the new colour', async () => {
+      const s = await p.state('search')
+      return s?.activeColour === 'preview' && s.step >= 3 ? s : undefined
+    }, 90_000, 200)
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+    expect((await p.service('search'))!.spec.selector['pod-template-hash']).toBe(switched.canary.podTemplateHash)
+
+    const kubeconfig = await restrictedIdentity(p, 'no-service-writes', [
+      {apiGroups: [''], resources: ['configmaps'], verbs: WRITE},
+      {apiGroups: [''], resources: ['services'], verbs: [...READ, 'create', 'delete']},
+      {apiGroups: [''], resources: ['pods', 'events'], verbs: READ},
+      {apiGroups: ['apps'], resources: ['deployments'], verbs: WRITE},
+      {apiGroups: ['apps'], resources: ['replicasets'], verbs: READ},
+    ])
+    const refused = await cliAs(kubeconfig, 'no-service-writes', ['rollout', 'abort', 'search'])
+    expect(refused.exitCode, JSON.stringify(refused.json.error)).toBe(24)
+    // The active Service still sends everything to the new colour, which is still up: nothing is cut off.
+    expect((await p.service('search'))!.spec.selector['pod-template-hash']).toBe(switched.canary.podTemplateHash)
+    expect((await p.deployment('search-preview'))?.status?.readyReplicas).toBe(2)
+    expect(await p.service('search-preview')).toBeDefined()
+    const state = (await p.state('search'))!
+    expect(state).toMatchObject({phase: 'Aborting', activeColour: 'preview'})
+    expect(state.trafficNotReturned).toMatch(/forbidden|403/i)
+
+    const aborted = await p.cli(['rollout', 'abort', 'search'])
+    expect(aborted.exitCode, JSON.stringify(aborted.json.error)).toBe(0)
+    expect((await p.service('search'))!.spec.selector).toEqual(original)
+    expect(await p.deployment('search-preview')).toBeUndefined()
+    expect((await p.deployment('search'))!.spec.template.spec.containers[0].image).toContain(':v1@')
+    expect((await p.state('search'))!.phase).toBe('Aborted')
   })
 })
