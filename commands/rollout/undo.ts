@@ -9,7 +9,7 @@ export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision. Only the template (and the version label and image annotation describing it) changes: labels, strategy and replicas stay exactly as they are. The stored template passes signature and policy checks as on a deploy first (exit 25 otherwise).
 
 EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'SIGNATURE', 'POLICY', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
+${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
 
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --to-revision 3']
   static override args = {service: Args.string({description: 'Service.', required: true})}
