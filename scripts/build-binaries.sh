@@ -9,6 +9,7 @@ set -euo pipefail
 : "${KWOK_VERSION:=v0.8.0}"
 : "${K6_VERSION:=v1.8.1}"
 : "${COSIGN_VERSION:=v2.6.4}"
+: "${KUBE_SCORE_VERSION:=v1.20.0}"
 : "${RETAILOPS_SANDBOX_CACHE:=$HOME/.cache/retailops-sandbox}"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -97,6 +98,17 @@ build_cosign() {
   CGO_ENABLED=0 go_install cosign "$COSIGN_VERSION" "${COSIGN_VERSION#v}" "$mod/cmd/cosign@$COSIGN_VERSION"
 }
 
+# kube-score (the manifest linter the render test runs): its version is set by goreleaser's
+# ldflags, so a `go install` build gets the same -X flags or it reports "development".
+build_kube_score() {
+  local v="$KUBE_SCORE_VERSION" out="$BIN_ROOT/kube-score-$KUBE_SCORE_VERSION"
+  if have_version "$out/kube-score" "version: ${v#v}"; then log "kube-score $v cached"; return; fi
+  log "kube-score $v: building"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w -X main.version=${v#v} -X main.commit=$v -X main.date=1970-01-01" "github.com/zegl/kube-score/cmd/kube-score@$v"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
 # Gateway API CRDs come from the module zip, not from a download of the release asset.
 fetch_gateway_crds() {
   : "${GATEWAY_API_VERSION:=v1.3.0}"
@@ -117,12 +129,14 @@ ETCD_VERSION=$ETCD_VERSION
 KWOK_VERSION=$KWOK_VERSION
 K6_VERSION=$K6_VERSION
 COSIGN_VERSION=$COSIGN_VERSION
+KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
 GATEWAY_API_VERSION=$GATEWAY_API_VERSION
 K8S_BIN=$BIN_ROOT/kubernetes-$K8S_VERSION
 ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
 KWOK_BIN=$BIN_ROOT/kwokctl-$KWOK_VERSION
 K6_BIN=$BIN_ROOT/k6-$K6_VERSION
 COSIGN_BIN=$BIN_ROOT/cosign-$COSIGN_VERSION
+KUBE_SCORE_BIN=$BIN_ROOT/kube-score-$KUBE_SCORE_VERSION
 GATEWAY_API_CRDS=$RETAILOPS_SANDBOX_CACHE/gateway-api-$GATEWAY_API_VERSION/standard.yaml
 EOF
 }
@@ -131,10 +145,11 @@ main() {
   local what="${1:-all}"
   case "$what" in
     paths) print_paths ;;
-    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign ;;
+    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score ;;
     kubernetes|etcd|kwok|k6|cosign) "build_$what" ;;
+    kube-score) build_kube_score ;;
     gateway) fetch_gateway_crds ;;
-    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|kube-score|paths]" >&2; exit 2 ;;
   esac
 }
 main "$@"

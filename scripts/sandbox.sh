@@ -10,7 +10,7 @@
 # etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
 # and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
-# k6 and cosign. See docs/sandbox.md.
+# k6, cosign and kube-score. See docs/sandbox.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -644,6 +644,8 @@ status_table() {
   row k6 "$s" "$K6_VERSION" "$K6_BIN/k6"
   s="$(st test -x "$COSIGN_BIN/cosign")"
   row cosign "$s" "$COSIGN_VERSION" "$COSIGN_BIN/cosign"
+  s="$(st test -x "$KUBE_SCORE_BIN/kube-score")"
+  row kube-score "$s" "$KUBE_SCORE_VERSION" "$KUBE_SCORE_BIN/kube-score"
   s="$(st test -x "$NODE_BIN/node")"
   row node "$s" "$("$NODE_BIN/node" --version 2>/dev/null || echo '?')" "$NODE_BIN/node"
 }
@@ -663,6 +665,7 @@ cmd_env() {
   q RETAILOPS_POSTGRES_URL "$url"
   q RETAILOPS_K6 "$K6_BIN/k6"
   q RETAILOPS_COSIGN "$COSIGN_BIN/cosign"
+  q RETAILOPS_KUBE_SCORE "$KUBE_SCORE_BIN/kube-score"
   q RETAILOPS_BASE_IMAGE "$BASE_IMAGE"
   q RETAILOPS_BASE_IMAGE_REMOTE "$BASE_IMAGE_REMOTE"
   q RETAILOPS_SANDBOX_STATE "$STATE"
