@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {parseDuration} from './duration.js'
-import type {CampaignConfig, EnvironmentConfig, RetailOpsConfig, ServiceConfig, Tier} from './schema.js'
+import {type CampaignConfig, EPHEMERAL_STORAGE_DEFAULTS, type EnvironmentConfig, type RetailOpsConfig, type ServiceConfig, type Tier} from './schema.js'
 
 /** Validates requested service names up front; none means all, in configuration order. */
 export function selectServices(config: RetailOpsConfig, requested: string[] = []): string[] {
@@ -65,6 +65,16 @@ export interface RecoveryTargets {
 export function recoveryTargets(config: RetailOpsConfig, tier: Tier, service?: ServiceConfig): RecoveryTargets {
   const t = service?.dr ?? config.tiers[tier] ?? {rto: '1h', rpo: '15m'}
   return {rto: t.rto, rpo: t.rpo, rtoMs: parseDuration(t.rto)!, rpoMs: parseDuration(t.rpo)!}
+}
+
+/** A service's ephemeral-storage request and limit: its own, else its tier's, else the built-in tier default. */
+export function ephemeralStorage(config: RetailOpsConfig, service: ServiceConfig): {request: string; limit: string} {
+  const tier = config.tiers[service.tier]?.ephemeralStorage
+  const builtIn = EPHEMERAL_STORAGE_DEFAULTS[service.tier]
+  return {
+    request: String(service.resources.requests.ephemeralStorage ?? tier?.request ?? builtIn.request),
+    limit: String(service.resources.limits.ephemeralStorage ?? tier?.limit ?? builtIn.limit),
+  }
 }
 
 export function imageRepository(config: RetailOpsConfig, service: string): string {

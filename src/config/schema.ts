@@ -55,12 +55,34 @@ const dateTime = z.iso.datetime({offset: true, message: 'an ISO 8601 timestamp s
 export const TIERS = ['revenue-critical', 'operational', 'tolerant'] as const
 export const tier = z.enum(TIERS).describe('Service class: drives replicas, PDBs, gates, DR targets and release scrutiny.')
 
+const ephemeralStorage = quantity.optional().describe('Local disk (logs, the /tmp emptyDir); default from tiers.<tier>.ephemeralStorage, else the built-in per-tier default.')
+
 const resources = z
   .object({
-    requests: z.object({cpu: quantity.default('100m'), memory: quantity.default('128Mi')}).strict().default({cpu: '100m', memory: '128Mi'}),
-    limits: z.object({cpu: quantity.default('500m'), memory: quantity.default('256Mi')}).strict().default({cpu: '500m', memory: '256Mi'}),
+    requests: z.object({cpu: quantity.default('100m'), memory: quantity.default('128Mi'), ephemeralStorage}).strict().default({cpu: '100m', memory: '128Mi'}),
+    limits: z.object({cpu: quantity.default('500m'), memory: quantity.default('256Mi'), ephemeralStorage}).strict().default({cpu: '500m', memory: '256Mi'}),
   })
   .strict()
+
+/**
+ * Built-in ephemeral-storage request and limit per tier. The limit leaves room for the 256Mi /tmp
+ * emptyDir plus rotated container logs; revenue-critical services get the most, so a burst of error
+ * logs during an incident does not get their pods evicted.
+ */
+const BYTES: Record<string, number> = {'': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40}
+
+/** A quantity the schema accepted, as a number (bytes for storage). */
+function quantityBytes(q: string | number): number {
+  if (typeof q === 'number') return q
+  const m = /^(\d+(?:\.\d+)?)(.*)$/.exec(q)!
+  return Number(m[1]) * BYTES[m[2]]
+}
+
+export const EPHEMERAL_STORAGE_DEFAULTS = {
+  'revenue-critical': {request: '512Mi', limit: '2Gi'},
+  operational: {request: '256Mi', limit: '1Gi'},
+  tolerant: {request: '128Mi', limit: '512Mi'},
+} as const
 
 const probes = z
   .object({
@@ -331,7 +353,13 @@ const environment = z
   })
   .strict()
 
-const tierDefaults = z.object({rto: positiveDuration, rpo: duration, minReplicas: z.number().int().min(1)}).strict()
+const tierDefaults = z.object({
+  rto: positiveDuration,
+  rpo: duration,
+  minReplicas: z.number().int().min(1),
+  ephemeralStorage: z.object({request: quantity, limit: quantity}).strict().optional()
+    .describe('Ephemeral-storage request and limit of the tier\'s containers (services.<name>.resources override them).'),
+}).strict()
 
 export const configSchema = z
   .object({
@@ -382,6 +410,13 @@ export const configSchema = z
       }
       for (const dep of s.dependsOn) {
         if (!c.services[dep]) ctx.addIssue({code: 'custom', path: ['services', svc, 'dependsOn'], message: `names "${dep}", which is not a service`})
+      }
+      const storage = {
+        request: s.resources.requests.ephemeralStorage ?? c.tiers[s.tier]?.ephemeralStorage?.request ?? EPHEMERAL_STORAGE_DEFAULTS[s.tier].request,
+        limit: s.resources.limits.ephemeralStorage ?? c.tiers[s.tier]?.ephemeralStorage?.limit ?? EPHEMERAL_STORAGE_DEFAULTS[s.tier].limit,
+      }
+      if (quantityBytes(storage.request) > quantityBytes(storage.limit)) {
+        ctx.addIssue({code: 'custom', path: ['services', svc, 'resources', 'limits', 'ephemeralStorage'], message: `is ${storage.limit}, below the ephemeral-storage request ${storage.request}`})
       }
     }
     for (const [env, e] of Object.entries(c.environments)) {

@@ -164,17 +164,20 @@ export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<str
 }
 
 /**
- * With an autoscaler in charge, applying spec.replicas again would undo its scaling on every
- * deploy. Keep the live count (clamped to the new min/max); only a new Deployment starts at min.
+ * A Deployment an HPA scales is rendered without replicas (the HPA owns the count). retailops' own
+ * apply still sends one, or server-side apply would drop the field it owned and the count would fall
+ * back to 1: a new Deployment starts at the HPA's minReplicas, an existing one keeps its live count
+ * (clamped to the new min/max), so a deploy never undoes the autoscaler's scaling.
  */
 export function preserveReplicas(objects: KubeObject[], live: Map<string, KubeObject>): KubeObject[] {
   return objects.map((obj) => {
     if (obj.kind !== 'Deployment') return obj
     const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === obj.metadata.namespace && (o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name === obj.metadata.name)
+    if (!hpa) return obj
     const current = (live.get(objectKey(obj))?.spec as {replicas?: number} | undefined)?.replicas
-    if (!hpa || current === undefined) return obj
-    const {minReplicas = 1, maxReplicas = current} = hpa.spec as {minReplicas?: number; maxReplicas?: number}
-    return {...obj, spec: {...(obj.spec as object), replicas: Math.min(Math.max(current, minReplicas), maxReplicas)}}
+    const {minReplicas = 1, maxReplicas} = hpa.spec as {minReplicas?: number; maxReplicas?: number}
+    const replicas = current === undefined ? minReplicas : Math.min(Math.max(current, minReplicas), maxReplicas ?? current)
+    return {...obj, spec: {...(obj.spec as object), replicas}}
   })
 }
 

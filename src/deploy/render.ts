@@ -6,7 +6,7 @@ import {parse as parseYaml} from 'yaml'
 
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
-import {resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
+import {ephemeralStorage, resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
 import type {RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
 import {NotFoundError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
@@ -361,6 +361,8 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   // initialDelaySeconds 0 is omitted: the API server drops zero values, and the live object should read back as rendered.
   const probe = (p: string) => ({httpGet: {path: p, port: 'http'}, ...(svc.probes.initialDelaySeconds > 0 ? {initialDelaySeconds: svc.probes.initialDelaySeconds} : {}), periodSeconds: svc.probes.periodSeconds, timeoutSeconds: 2, failureThreshold: 3})
   const base = manifestTemplate('deployment.yaml') as {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
+  // Without it a pod's logs and /tmp can fill its node's disk and get other pods evicted.
+  const storage = ephemeralStorage(config, svc)
   const container = {
     ...base.spec.template.spec.containers[0],
     name: service,
@@ -371,8 +373,8 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
       ? {envFrom: [...svc.configMaps.map((name) => ({configMapRef: {name}})), ...svc.secrets.map((name) => ({secretRef: {name}}))]}
       : {}),
     resources: {
-      requests: {cpu: String(svc.resources.requests.cpu), memory: String(svc.resources.requests.memory)},
-      limits: {cpu: String(svc.resources.limits.cpu), memory: String(svc.resources.limits.memory)},
+      requests: {cpu: String(svc.resources.requests.cpu), memory: String(svc.resources.requests.memory), 'ephemeral-storage': storage.request},
+      limits: {cpu: String(svc.resources.limits.cpu), memory: String(svc.resources.limits.memory), 'ephemeral-storage': storage.limit},
     },
     readinessProbe: probe(svc.probes.readiness),
     livenessProbe: probe(svc.probes.liveness),
@@ -380,7 +382,9 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   const deployment = fromTemplate('deployment.yaml', {
     metadata: meta({annotations: {[ANNOTATION.image]: image.ref, [ANNOTATION.configVersion]: config.version}}),
     spec: {
-      replicas: minReplicas,
+      // An HPA owns the count of an autoscaled Deployment: rendered without replicas, so whoever applies
+      // this output (GitOps, kubectl) does not reset it. retailops' own apply sets it (preserveReplicas).
+      ...(autoscaled ? {} : {replicas: minReplicas}),
       selector: {matchLabels: selector},
       progressDeadlineSeconds: progressDeadline,
       // Revenue-critical services never drop below their ready count during a rollout.

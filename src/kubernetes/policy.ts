@@ -134,6 +134,9 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
         if (c.resources?.limits?.[kind] === undefined) add('error', 'limits', d, `${where} has no ${kind} limit`, `Set services.<name>.resources.limits.${kind} in retailops.yaml.`)
         if (c.resources?.requests?.[kind] === undefined) add('error', 'requests', d, `${where} has no ${kind} request`, `Set services.<name>.resources.requests.${kind} in retailops.yaml.`)
       }
+      if (c.resources?.requests?.['ephemeral-storage'] === undefined || c.resources?.limits?.['ephemeral-storage'] === undefined) {
+        add('warning', 'ephemeral-storage', d, `${where} has no ephemeral-storage request and limit: its logs and emptyDirs can fill the node's disk`, 'Set services.<name>.resources.requests/limits.ephemeralStorage (or tiers.<tier>.ephemeralStorage) in retailops.yaml.')
+      }
       if ((pod.containers ?? []).includes(c)) {
         if (!c.readinessProbe) add('error', 'probes', d, `${where} has no readiness probe`, 'Set services.<name>.probes.readiness (an HTTP path).')
         if (!c.livenessProbe) add('error', 'probes', d, `${where} has no liveness probe`, 'Set services.<name>.probes.liveness (an HTTP path).')

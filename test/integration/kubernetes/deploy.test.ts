@@ -51,6 +51,8 @@ describe('deploy (sandbox)', () => {
     const d = await k.apps.readNamespacedDeployment({name: 'payments', namespace: t.ns('initech')})
     expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('skipped')
     expect(d.status?.availableReplicas).toBe(2)
+    // Rendered without replicas (the HPA scales it); created at the HPA's minReplicas all the same.
+    expect(d.spec?.replicas).toBe(2)
     expect(d.spec?.template.spec?.containers[0].securityContext).toMatchObject({readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true})
     expect(d.metadata?.managedFields?.some((m) => m.manager === 'retailops' && m.operation === 'Apply')).toBe(true)
     const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: t.ns('initech')})
@@ -94,14 +96,24 @@ describe('deploy (sandbox)', () => {
     expect(diff.changed).toBe(0)
   })
 
-  it('keeps the replica count an autoscaler set', async () => {
+  it('keeps the replica count an autoscaler set, through a deploy that changes the Deployment', async () => {
     const http = kubeHttp({context: CONTEXT})
+    const path = `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`
     // What the HPA controller does: an update (not an apply) of spec.replicas under its own manager.
-    await http.request('PATCH', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`, {body: {spec: {replicas: 3}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'kube-controller-manager'}})
-    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())
+    await http.request('PATCH', path, {body: {spec: {replicas: 3}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'kube-controller-manager'}})
+    const unchanged = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())
+    expect(unchanged.outcome).toBe('OK')
+    expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
+    // A new image is applied (the Deployment is sent), and the count the autoscaler set survives it.
+    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'}, ctx())
     expect(r.outcome).toBe('OK')
-    const d = await http.request<KubeObject & {spec: {replicas: number}}>('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`)
+    expect(r.apply.configured).toBeGreaterThanOrEqual(2)
+    const d = await http.request<KubeObject & {spec: {replicas: number; template: {spec: {containers: {image: string}[]}}}}>('GET', path)
+    expect(d.spec.template.spec.containers[0].image).toContain('@sha256:bbbb')
     expect(d.spec.replicas).toBe(3)
+    // Back to the images the other tests expect.
+    expect((await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())).outcome).toBe('OK')
+    expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
   })
 
   it('prunes what it applied before and no longer renders, and keeps the namespace of a removed tenant', async () => {

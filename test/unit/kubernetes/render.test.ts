@@ -4,7 +4,7 @@ import {applySetId, quotaFor, renderPlan} from '../../../src/deploy/render.js'
 import {resolveImages} from '../../../src/deploy/images.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {checkPolicy} from '../../../src/kubernetes/policy.js'
-import {digestImages, project} from './fixtures.js'
+import {CONFIG, digestImages, project} from './fixtures.js'
 
 const find = (objects: KubeObject[], kind: string, name: string, namespace?: string) =>
   objects.find((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace))
@@ -51,12 +51,34 @@ describe('renderPlan', () => {
     expect(c.securityContext).toMatchObject({allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: {drop: ['ALL']}})
     expect(pod.automountServiceAccountToken).toBe(false)
     expect(c.image).toBe(`127.0.0.1:5000/shop/catalog@sha256:${'a'.repeat(64)}`)
-    expect(c.resources).toEqual({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}})
+    // catalog is operational: the tier's built-in ephemeral-storage defaults.
+    expect(c.resources).toEqual({requests: {cpu: '100m', memory: '128Mi', 'ephemeral-storage': '256Mi'}, limits: {cpu: '500m', memory: '256Mi', 'ephemeral-storage': '1Gi'}})
     expect(c.readinessProbe.httpGet).toEqual({path: '/readyz', port: 'http'})
     expect(c.livenessProbe.httpGet).toEqual({path: '/healthz', port: 'http'})
     expect(c.volumeMounts).toContainEqual({name: 'tmp', mountPath: '/tmp'})
     expect(pod.volumes).toContainEqual({name: 'tmp', emptyDir: {sizeLimit: '256Mi'}})
     expect(find(all, 'ServiceAccount', 'catalog', 'shop')!.automountServiceAccountToken).toBe(false)
+  })
+
+  it('sets ephemeral storage from the service, else its tier\'s configuration, else the built-in tier default', () => {
+    const storage = (config: string, service: string) => {
+      const q = project(config)
+      const d = find(renderPlan({project: q, images: digestImages(q)}).targets[0].objects, 'Deployment', service) as any
+      const r = d.spec.template.spec.containers[0].resources
+      return [r.requests['ephemeral-storage'], r.limits['ephemeral-storage']]
+    }
+    expect(storage(CONFIG, 'checkout')).toEqual(['512Mi', '2Gi'])
+    expect(storage(CONFIG, 'recs')).toEqual(['128Mi', '512Mi'])
+    const tiers = CONFIG.replace('services:', `tiers:
+  revenue-critical: {rto: 15m, rpo: 5m, minReplicas: 2, ephemeralStorage: {request: 1Gi, limit: 4Gi}}
+  operational: {rto: 1h, rpo: 15m, minReplicas: 2}
+  tolerant: {rto: 4h, rpo: 24h, minReplicas: 1}
+services:`)
+    expect(storage(tiers, 'checkout')).toEqual(['1Gi', '4Gi'])
+    expect(storage(tiers, 'catalog')).toEqual(['256Mi', '1Gi'])
+    const own = tiers.replace('payments: {tier: revenue-critical,', 'payments: {tier: revenue-critical, resources: {requests: {ephemeralStorage: 300Mi}, limits: {ephemeralStorage: 600Mi}},')
+    expect(storage(own, 'payments')).toEqual(['300Mi', '600Mi'])
+    expect(() => project(tiers.replace('payments: {tier: revenue-critical,', 'payments: {tier: revenue-critical, resources: {requests: {ephemeralStorage: 8Gi}},'))).toThrow(/ephemeralStorage.*is 4Gi, below the ephemeral-storage request 8Gi/s)
   })
 
   it('the rendered defaults pass policy with no errors or warnings', () => {
@@ -76,7 +98,8 @@ describe('renderPlan', () => {
     const d = find(all, 'Deployment', 'checkout', 'shop') as any
     expect(d.spec.strategy.rollingUpdate.maxUnavailable).toBe(0)
     expect(d.spec.progressDeadlineSeconds).toBe(30)
-    expect(d.spec.replicas).toBe(2)
+    // The HPA owns the count: rendered without replicas (deploy's apply adds the live or minimum count).
+    expect(d.spec).not.toHaveProperty('replicas')
     expect((find(all, 'HorizontalPodAutoscaler', 'checkout', 'shop') as any).spec).toMatchObject({minReplicas: 2, maxReplicas: 10, scaleTargetRef: {kind: 'Deployment', name: 'checkout'}})
   })
 
