@@ -67,7 +67,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
   const t0 = performance.now()
   const inv = summariseNodes(nodes, pods, {prices: config.prices})
   computePlan({
-    campaign: {name: 'bench', start: '2030-01-02T00:00:00Z', end: '2030-01-03T00:00:00Z', peak: {}, buffer: 0.3, prewarmLead: '2h', nodeHeadroom: true, warmup: {share: 0.5, duration: '2m', mix: {}}},
+    campaign: {name: 'bench', start: '2030-01-02T00:00:00Z', end: '2030-01-03T00:00:00Z', peak: {}, buffer: 0.3, prewarmLead: '2h', nodeHeadroom: true, warmup: {share: 0.5, duration: '2m', mix: {}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}}},
     now: new Date('2030-01-01T00:00:00Z'),
     services: facts,
     zones: inv.zones,

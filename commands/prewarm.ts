@@ -14,7 +14,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'disables HPA scale-down, adds placeholder pods (PriorityClass -10) for the node shortfall, waits until the new replicas are Ready, and runs a k6 warm-up',
     'with the campaign\'s traffic mix and thresholds from the SLOs. `retailops prewarm restore --campaign NAME` puts everything back.',
     '--schedule instead creates CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY', 'INTERRUPTED'])}`,
+    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'WARMUP_ABORTED', 'CAPACITY_NOT_READY', 'INTERRUPTED'])}`,
   ].join(' ')
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',
@@ -24,7 +24,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule --runner-image 127.0.0.1:5000/retailops:0.1.0',
     '<%= config.bin %> prewarm restore --campaign black-friday',
   ]
-  static override errorCodes: ExitCodeName[] = ['REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY']
+  static override errorCodes: ExitCodeName[] = ['REFUSED', 'WARMUP_THRESHOLD', 'WARMUP_ABORTED', 'CAPACITY_NOT_READY']
   static override flags = {
     campaign: Flags.string({char: 'c', description: 'Campaign from campaigns[] in retailops.yaml.', required: true}),
     'dry-run': Flags.boolean({description: 'Print the plan and change nothing.'}),
@@ -101,7 +101,8 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     }
     if (result.warmup) {
       this.log(`\n${renderWarmup(result.warmup)}`)
-      if (!result.warmup.passed) this.setOutcome('WARMUP_THRESHOLD')
+      if (result.warmup.aborted) this.setOutcome('WARMUP_ABORTED')
+      else if (!result.warmup.passed) this.setOutcome('WARMUP_THRESHOLD')
     }
     if (result.mode === 'apply' || result.mode === 'warm') this.log(`\nWhen the campaign is over: retailops prewarm restore --campaign ${result.campaign}${f.namespace ? ` --namespace ${f.namespace}` : ''}`)
     return result

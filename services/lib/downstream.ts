@@ -43,6 +43,8 @@ export interface CallOptions {
   body?: unknown
   idempotencyKey?: string
   requestId?: string
+  /** X-Synthetic value of the request this call serves: a synthetic request stays synthetic downstream. */
+  synthetic?: string
   /** Epoch ms after which no attempt starts and running ones are cut. */
   deadline?: number
 }
@@ -176,6 +178,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     const headers: Record<string, string> = {accept: 'application/json'}
     if (call.requestId) headers['x-request-id'] = call.requestId
     if (call.idempotencyKey) headers['idempotency-key'] = call.idempotencyKey
+    if (call.synthetic) headers['x-synthetic'] = call.synthetic
     let payload: string | undefined
     if (call.body !== undefined) {
       payload = JSON.stringify(call.body)

@@ -7,15 +7,15 @@ import {Counter, Gauge, Histogram, Registry, collectDefaultMetrics} from 'prom-c
 /** Request latency buckets, in seconds. 0.3 sits beside 0.25 for a 300 ms latency SLO. */
 export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5, 5, 10]
 
-export type HttpLabel = 'method' | 'route' | 'code'
+export type HttpLabel = 'method' | 'route' | 'code' | 'synthetic'
 
 export interface Metrics {
   readonly registry: Registry
   readonly httpRequests: Counter<HttpLabel>
   readonly httpDuration: Histogram<HttpLabel>
   readonly inFlight: Gauge
-  /** Records one finished request. */
-  observeRequest(labels: {method: string; route: string; code: number}, seconds: number): void
+  /** Records one finished request; synthetic ones (X-Synthetic) carry synthetic="true". */
+  observeRequest(labels: {method: string; route: string; code: number; synthetic?: boolean}, seconds: number): void
   counter<L extends string = never>(name: string, help: string, labelNames?: readonly L[]): Counter<L>
   gauge<L extends string = never>(name: string, help: string, labelNames?: readonly L[]): Gauge<L>
   histogram<L extends string = never>(
@@ -42,14 +42,14 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const registers = [registry]
   const httpRequests = new Counter<HttpLabel>({
     name: 'http_requests_total',
-    help: 'HTTP requests answered, by method, route template and status code.',
-    labelNames: ['method', 'route', 'code'],
+    help: 'HTTP requests answered, by method, route template, status code and whether the request was synthetic (a warm-up).',
+    labelNames: ['method', 'route', 'code', 'synthetic'],
     registers,
   })
   const httpDuration = new Histogram<HttpLabel>({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration in seconds, from the first byte read to the last byte written.',
-    labelNames: ['method', 'route', 'code'],
+    labelNames: ['method', 'route', 'code', 'synthetic'],
     buckets: [...DURATION_BUCKETS],
     registers,
   })
@@ -64,8 +64,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     httpRequests,
     httpDuration,
     inFlight,
-    observeRequest({method, route, code}, seconds) {
-      const labels = {method, route, code: String(code)}
+    observeRequest({method, route, code, synthetic}, seconds) {
+      const labels = {method, route, code: String(code), synthetic: synthetic ? 'true' : 'false'}
       httpRequests.inc(labels)
       httpDuration.observe(labels, seconds)
     },

@@ -8,7 +8,7 @@ import type {IncomingHttpHeaders, IncomingMessage, Server, ServerResponse} from 
 import type {AddressInfo} from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 import type {BaseConfig} from './config.ts'
-import {HttpError, notFound} from './errors.ts'
+import {HttpError, badRequest, notFound} from './errors.ts'
 import {createFaultInjector} from './fault.ts'
 import type {FaultInjector} from './fault.ts'
 import {IDEMPOTENCY_HEADER, IdempotencyStore, MAX_KEY_LENGTH, REPLAYED_HEADER, fingerprint} from './idempotency.ts'
@@ -32,6 +32,15 @@ export interface RequestContext {
   requestId: string
   /** The request's Idempotency-Key, on idempotent routes. */
   idempotencyKey: string | undefined
+  /**
+   * The request is synthetic (X-Synthetic, e.g. a warm-up): it runs the whole code path and its
+   * checks, but changes no business state (no stock reserved, no payment, no order), is counted in
+   * the http_* metrics with synthetic="true" and in no business counter, and is passed on as
+   * synthetic to every dependency.
+   */
+  synthetic: boolean
+  /** The X-Synthetic value to pass on to dependencies (undefined for real requests). */
+  syntheticSource: string | undefined
   log: Logger
 }
 
@@ -51,6 +60,8 @@ export interface ServiceDeps {
   log?: Logger
   metrics?: Metrics
   idempotency?: IdempotencyStore
+  /** Keys of synthetic requests: a store of their own, so a warm-up never pushes real customers' keys out. */
+  syntheticIdempotency?: IdempotencyStore
   /** Randomness for fault injection (tests make it deterministic). */
   random?: () => number
 }
@@ -81,6 +92,20 @@ export interface Service {
 const SYSTEM_ROUTES = new Set(['/healthz', '/readyz', '/metrics'])
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 const REQUEST_ID = /^[\w.:-]{1,128}$/
+export const SYNTHETIC_HEADER = 'x-synthetic'
+const SYNTHETIC_VALUE = /^[\w.:-]{1,64}$/
+
+/**
+ * The X-Synthetic value when the request is synthetic: any short token (it names the source,
+ * e.g. retailops-prewarm) except false, 0 and no. An unreadable value counts as synthetic: when in
+ * doubt, a request must not reserve, charge or order.
+ */
+export function syntheticSource(headers: IncomingHttpHeaders): string | undefined {
+  const raw = headers[SYNTHETIC_HEADER]
+  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim()
+  if (value === undefined || value === '' || /^(false|0|no)$/i.test(value)) return undefined
+  return SYNTHETIC_VALUE.test(value) ? value : 'true'
+}
 
 type Phase = 'created' | 'starting' | 'ready' | 'stopping' | 'stopped'
 
@@ -88,6 +113,7 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
   const log = deps.log ?? createLogger({level: config.logLevel, fields: {service: name, version: config.version}})
   const metrics = deps.metrics ?? createMetrics({service: name, version: config.version})
   const idempotency = deps.idempotency ?? new IdempotencyStore()
+  const syntheticIdempotency = deps.syntheticIdempotency ?? new IdempotencyStore({ttlMs: 60 * 60 * 1000, maxEntries: 10_000})
   const fault = createFaultInjector(config.fault, deps.random)
   const router = new Router<Route>()
   for (const route of routes) {
@@ -119,6 +145,10 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
     const incomingId = req.headers['x-request-id']
     const requestId = typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID()
     res.setHeader('x-request-id', requestId)
+    const source = syntheticSource(req.headers)
+    const synthetic = source !== undefined
+    // Said back, so a client can tell its synthetic request was recognised as one.
+    if (synthetic) res.setHeader(SYNTHETIC_HEADER, 'true')
     // While draining, every answer closes its connection so keep-alive clients move on.
     if (phase === 'stopping') res.setHeader('connection', 'close')
 
@@ -137,9 +167,9 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
       // 499: the client went away before the answer was written (nginx's convention).
       const code = res.writableFinished ? res.statusCode : 499
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      metrics.observeRequest({method, route, code}, seconds)
+      metrics.observeRequest({method, route, code, synthetic}, seconds)
       metrics.inFlight.dec()
-      const fields = {requestId, method, route, path, status: code, durationMs: Math.round(seconds * 1e4) / 10}
+      const fields = {requestId, method, route, path, status: code, durationMs: Math.round(seconds * 1e4) / 10, ...(synthetic ? {synthetic: true} : {})}
       if (code >= 500) log.warn('request', fields)
       else log.info('request', fields)
       inFlight--
@@ -148,7 +178,7 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
     res.once('finish', finish)
     res.once('close', finish)
 
-    const requestLog = log.child({requestId})
+    const requestLog = log.child(synthetic ? {requestId, synthetic: true} : {requestId})
     try {
       const found = router.match(method, path)
       if (found.kind === 'not_found') throw new HttpError(404, 'not_found', `no route for ${method} ${path}`)
@@ -175,6 +205,8 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
         body,
         requestId,
         idempotencyKey: undefined,
+        synthetic,
+        syntheticSource: source,
         log: requestLog,
       }
       const run = async (): Promise<Reply> => {
@@ -190,7 +222,8 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
       if (definition.idempotent) {
         const key = idempotencyKeyOf(req.headers)
         ctx.idempotencyKey = key
-        const outcome = await idempotency.execute(`${method} ${route} ${key}`, fingerprint(ctx.params, body), run)
+        const store = synthetic ? syntheticIdempotency : idempotency
+        const outcome = await store.execute(`${method} ${route} ${key}`, fingerprint(ctx.params, body), run)
         reply = outcome.reply
         if (outcome.replayed) res.setHeader(REPLAYED_HEADER, 'true')
       } else {
@@ -384,6 +417,23 @@ export function lookupRoute<T>(path: string, what: string, find: (id: string) =>
       const found = find(params.id)
       if (found === undefined) throw notFound(what, params.id)
       return {status: 200, body: found}
+    },
+  }
+}
+
+/**
+ * GET <path>: the newest records of a store, `limit` (1..100, default 20) of them, with the total,
+ * so what a store holds can be read back (tests, a warm-up's before and after).
+ */
+export function listRoute<T>(path: string, store: ReadonlyMap<string, T>, view: (key: string, value: T) => unknown = (_, v) => v): Route {
+  return {
+    method: 'GET',
+    path,
+    handler: ({query}) => {
+      const limit = query.has('limit') ? Number(query.get('limit')) : 20
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw badRequest('limit: expected an integer from 1 to 100')
+      const items = [...store].slice(-limit).reverse().map(([key, value]) => view(key, value))
+      return {status: 200, body: {total: store.size, items, limit}}
     },
   }
 }

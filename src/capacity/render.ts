@@ -113,7 +113,20 @@ export function renderWarmup(w: WarmupResult): string {
     )
   }
   for (const s of w.skipped) out.push(`  (not checked: ${s})`)
-  out.push(w.passed ? 'Warm-up passed every SLO threshold.' : `Warm-up FAILED ${w.thresholds.filter((t) => !t.ok).length} SLO threshold(s).`)
+  for (const e of w.excluded ?? []) out.push(`  (left out of the mix: ${e.behaviour}: ${e.reason})`)
+  if (w.aborted) {
+    out.push('')
+    out.push(
+      renderTable(w.aborted.crossed, [
+        {header: 'SERVICE', value: (a) => a.service},
+        {header: 'ABORT LIMIT', value: (a) => `${a.metric} ${a.expression}`},
+        {header: 'OBSERVED', value: (a) => a.observed, align: 'right'},
+      ]),
+    )
+    out.push(`Warm-up STOPPED: ${w.aborted.reason}.`)
+  } else {
+    out.push(w.passed ? 'Warm-up passed every SLO threshold.' : `Warm-up FAILED ${w.thresholds.filter((t) => !t.ok).length} SLO threshold(s).`)
+  }
   return out.join('\n')
 }
 

@@ -11,6 +11,9 @@ import type {RunContext} from '../ui/context.js'
 /**
  * The k6 warm-up: a generated script with one ramping-arrival-rate scenario per retail behaviour,
  * ramping to campaign.warmup.share of the peak, thresholds from the SLOs, run by the real k6.
+ * Every request is synthetic (X-Synthetic); behaviours that write (cart, checkout) run only
+ * against services that declare they honour it, and per-service error-rate and latency limits
+ * stop the run early (abortOnFail) when the environment degrades under the load.
  */
 
 export interface Behaviour {
@@ -19,13 +22,15 @@ export interface Behaviour {
   /** Requests one iteration sends (the arrival rate is iterations, the peak is requests). */
   requestsPerIteration: number
   routes: string[]
+  /** It creates or changes business state: only services that honour X-Synthetic (services.<name>.synthetic) get it. */
+  writes: boolean
 }
 
 export const BEHAVIOURS: Record<string, Behaviour> = {
-  browse: {service: 'catalog', requestsPerIteration: 1, routes: ['/products', '/products/:id']},
-  search: {service: 'catalog', requestsPerIteration: 1, routes: ['/search']},
-  cart: {service: 'cart', requestsPerIteration: 2, routes: ['/carts', '/carts/:id/items']},
-  checkout: {service: 'checkout', requestsPerIteration: 1, routes: ['/checkout']},
+  browse: {service: 'catalog', requestsPerIteration: 1, routes: ['/products', '/products/:id'], writes: false},
+  search: {service: 'catalog', requestsPerIteration: 1, routes: ['/search'], writes: false},
+  cart: {service: 'cart', requestsPerIteration: 2, routes: ['/carts', '/carts/:id/items'], writes: true},
+  checkout: {service: 'checkout', requestsPerIteration: 1, routes: ['/checkout'], writes: true},
 }
 
 const SKUS = ['SKU-1001', 'SKU-1002', 'SKU-1003', 'SKU-1004', 'SKU-1005', 'SKU-1006', 'SKU-1007', 'SKU-1008', 'SKU-1009', 'SKU-1010', 'SKU-1012']
@@ -49,6 +54,15 @@ export interface ThresholdPlan {
   slo: string
 }
 
+/** A limit that stops the run early: k6 abortOnFail, judged after delayAbortEval. */
+export interface AbortPlan {
+  service: string
+  metric: string
+  expression: string
+  /** What it guards, in words: "error rate" or "p95 latency". */
+  limit: string
+}
+
 export interface WarmupPlan {
   campaign: string
   share: number
@@ -56,6 +70,12 @@ export interface WarmupPlan {
   urls: Record<string, string>
   scenarios: ScenarioPlan[]
   thresholds: ThresholdPlan[]
+  /** Per-service error-rate and latency limits that stop the run early. */
+  aborts: AbortPlan[]
+  /** How long the run goes before the abort limits are judged (k6 delayAbortEval). */
+  abortAfterMs: number
+  /** Behaviours of the mix left out, and why (writing traffic to a service without synthetic support). */
+  excluded: {behaviour: string; reason: string}[]
   /** Services whose SLOs cannot be checked by k6 (ratio SLIs). */
   skipped: string[]
 }
@@ -82,10 +102,22 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   if (unknown.length > 0) {
     throw new ConfigError(unknown.map((b) => ({file: 'retailops.yaml', path: `campaigns[${input.campaignIndex}].warmup.mix.${b}`, message: `unknown behaviour "${b}"; known: ${Object.keys(BEHAVIOURS).join(', ')}`})))
   }
-  const active = Object.entries(mix).filter(([b, w]) => w > 0 && config.services[BEHAVIOURS[b].service])
+  const configured = Object.entries(mix).filter(([b, w]) => w > 0 && config.services[BEHAVIOURS[b].service])
+  // Writing traffic only where every service it reaches promises to change nothing for it.
+  const excluded: WarmupPlan['excluded'] = []
+  const active = configured.filter(([b]) => {
+    if (!BEHAVIOURS[b].writes) return true
+    const unsupported = reachedServices(config, BEHAVIOURS[b].service).filter((s) => !config.services[s].synthetic)
+    if (unsupported.length === 0) return true
+    excluded.push({behaviour: b, reason: `${unsupported.join(', ')} ${unsupported.length === 1 ? 'does' : 'do'} not declare synthetic: true (honouring X-Synthetic), so ${b} traffic would change real state`})
+    return false
+  })
   if (active.length === 0) {
-    throw new UsageError(`The warm-up mix of campaign ${campaign.name} calls no configured service (browse/search → catalog, cart → cart, checkout → checkout).`, {
-      nextSteps: ['Give a positive weight to a behaviour whose service is in retailops.yaml, or skip the warm-up with --no-warm.'],
+    throw new UsageError(`The warm-up mix of campaign ${campaign.name} calls no configured service that can take it (browse/search → catalog, cart → cart, checkout → checkout).${excluded.map((e) => `\n  • ${e.behaviour} left out: ${e.reason}`).join('')}`, {
+      nextSteps: [
+        'Give a positive weight to a behaviour whose service is in retailops.yaml, or skip the warm-up with --no-warm.',
+        ...(excluded.length > 0 ? ['Set services.<name>.synthetic: true only for services that honour X-Synthetic (the bundled ones do).'] : []),
+      ],
     })
   }
   const share = campaign.warmup.share
@@ -150,8 +182,25 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
       }
     }
   }
+  const {abort} = campaign.warmup
+  const aborts: AbortPlan[] = [...byService.keys()].flatMap((service) => [
+    {service, metric: `http_req_failed{service:${service}}`, expression: `rate<${trimNumber(abort.errorRate)}`, limit: 'error rate'},
+    {service, metric: `http_req_duration{service:${service}}`, expression: `p(95)<${trimNumber(abort.p95Ms)}`, limit: 'p95 latency'},
+  ])
   const durationMs = parseDuration(campaign.warmup.duration)!
-  return {campaign: campaign.name, share, durationMs, urls, scenarios, thresholds, skipped}
+  return {campaign: campaign.name, share, durationMs, urls, scenarios, thresholds, aborts, abortAfterMs: parseDuration(abort.after)!, excluded, skipped}
+}
+
+/** A service and every configured service it depends on, directly or not. */
+function reachedServices(config: RetailOpsConfig, service: string): string[] {
+  const seen = new Set<string>()
+  const visit = (s: string) => {
+    if (seen.has(s) || !config.services[s]) return
+    seen.add(s)
+    for (const d of config.services[s].dependsOn) visit(d)
+  }
+  visit(service)
+  return [...seen]
 }
 
 function trimNumber(n: number): string {
@@ -183,8 +232,10 @@ export function k6Options(plan: WarmupPlan, paymentToken: string) {
       tags: {behaviour: s.behaviour},
     }
   }
-  const thresholds: Record<string, string[]> = {}
+  const thresholds: Record<string, (string | {threshold: string; abortOnFail: boolean; delayAbortEval: string})[]> = {}
   for (const t of plan.thresholds) thresholds[t.metric] = [...(thresholds[t.metric] ?? []), t.expression]
+  // k6 judges an abort limit from delayAbortEval on and stops the whole run when it is crossed.
+  for (const a of plan.aborts) thresholds[a.metric] = [...(thresholds[a.metric] ?? []), {threshold: a.expression, abortOnFail: true, delayAbortEval: seconds(plan.abortAfterMs)}]
   // Always-true thresholds make k6 keep per-behaviour sub-metrics for the report.
   for (const s of plan.scenarios) {
     thresholds[`http_reqs{behaviour:${s.behaviour}}`] = ['count>=0']
@@ -231,15 +282,35 @@ export interface BehaviourResult {
   p99Ms?: number
 }
 
+export interface AbortResult extends AbortPlan {
+  ok: boolean
+  observed?: number
+}
+
 export interface WarmupResult {
+  /** Every SLO threshold passed and no abort limit was crossed. */
   passed: boolean
+  /** Set when an abort limit was crossed: k6 stopped the run (early, unless it was crossed at the very end). */
+  aborted?: {
+    /** The crossed limits, with the values k6 measured. */
+    crossed: AbortResult[]
+    /** How long the run went, against the planned duration. */
+    ranMs: number
+    plannedMs: number
+    /** One sentence: which limit, which value, when. */
+    reason: string
+  }
   k6: string
   exitCode: number
   durationMs: number
   urls: Record<string, string>
   behaviours: BehaviourResult[]
   thresholds: ThresholdResult[]
+  /** The abort limits and what k6 measured for them. */
+  aborts: AbortResult[]
   droppedIterations: number
+  /** Behaviours of the mix left out, and why. */
+  excluded: {behaviour: string; reason: string}[]
   skipped: string[]
   /** Where the generated script was kept (--k6-script-out), if asked. */
   script?: string
@@ -252,16 +323,26 @@ interface K6Metric {
 }
 
 /** Pure: k6's handleSummary data → our result. */
-export function parseSummary(plan: WarmupPlan, data: {metrics?: Record<string, K6Metric>; state?: {testRunDurationMs?: number}}): Omit<WarmupResult, 'k6' | 'exitCode' | 'urls' | 'skipped' | 'passed'> & {allOk: boolean} {
+export function parseSummary(plan: WarmupPlan, data: {metrics?: Record<string, K6Metric>; state?: {testRunDurationMs?: number}}): Omit<WarmupResult, 'k6' | 'exitCode' | 'urls' | 'skipped' | 'excluded' | 'passed'> & {allOk: boolean} {
   const metrics = data.metrics ?? {}
   const runMs = data.state?.testRunDurationMs ?? plan.durationMs
-  const thresholds: ThresholdResult[] = plan.thresholds.map((t) => {
+  const judge = <T extends {metric: string; expression: string}>(t: T): T & {ok: boolean; observed?: number} => {
     const m = metrics[t.metric]
     const ok = m?.thresholds?.[t.expression]?.ok ?? false
     const stat = /^(p\([\d.]+\)|rate|avg|max|min|med|count)/.exec(t.expression)?.[1]
     const observed = stat && m ? m.values[stat] : undefined
     return {...t, ok, observed: observed === undefined ? undefined : Math.round(observed * 1000) / 1000}
-  })
+  }
+  const thresholds: ThresholdResult[] = plan.thresholds.map(judge)
+  // A limit on a service that got no request has no sub-metric: nothing was crossed.
+  const aborts: AbortResult[] = plan.aborts.map((a) => (metrics[a.metric] ? judge(a) : {...a, ok: true}))
+  const crossed = aborts.filter((a) => !a.ok)
+  const aborted = crossed.length === 0 ? undefined : {
+    crossed,
+    ranMs: Math.round(runMs),
+    plannedMs: plan.durationMs,
+    reason: `${crossed.map((a) => `${a.service} ${a.limit} ${a.limit === 'error rate' ? `${formatRatio(a.observed)}` : `${a.observed ?? '?'} ms`} crossed the limit ${a.expression}`).join('; ')}; ${runMs < plan.durationMs - 1000 ? `k6 stopped the warm-up after ${Math.round(runMs / 1000)} s of ${Math.round(plan.durationMs / 1000)} s` : 'at the end of the run'}`,
+  }
   const behaviours: BehaviourResult[] = plan.scenarios.map((s) => {
     const reqs = metrics[`http_reqs{behaviour:${s.behaviour}}`]?.values
     const failed = metrics[`http_req_failed{behaviour:${s.behaviour}}`]?.values
@@ -283,8 +364,14 @@ export function parseSummary(plan: WarmupPlan, data: {metrics?: Record<string, K
     behaviours,
     thresholds,
     droppedIterations: metrics.dropped_iterations?.values?.count ?? 0,
-    allOk: thresholds.every((t) => t.ok),
+    aborts,
+    ...(aborted ? {aborted} : {}),
+    allOk: thresholds.every((t) => t.ok) && !aborted,
   }
+}
+
+function formatRatio(r: number | undefined): string {
+  return r === undefined ? '?' : `${Math.round(r * 10_000) / 100} %`
 }
 
 export interface RunWarmupOptions {
@@ -301,6 +388,7 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
   const k6 = options.k6 ?? process.env.RETAILOPS_K6 ?? 'k6'
   const {plan} = options
   const dir = await mkdtemp(path.join(os.tmpdir(), 'retailops-k6-'))
+  for (const e of plan.excluded) ctx.out.warn(`Warm-up: ${e.behaviour} left out of the mix: ${e.reason}.`)
   try {
     const script = await renderWarmupScript(plan, options.paymentToken ?? 'tok_prewarm_test')
     const scriptPath = options.scriptOut ?? path.join(dir, `prewarm-${plan.campaign}.js`)
@@ -350,7 +438,8 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
     }
     const parsed = parseSummary(plan, summary as Parameters<typeof parseSummary>[1])
     const passed = parsed.allOk
-    if (passed) task.succeed(`k6: all ${parsed.thresholds.length} SLO threshold(s) passed`)
+    if (parsed.aborted) task.fail(`k6: warm-up stopped: ${parsed.aborted.reason}`)
+    else if (passed) task.succeed(`k6: all ${parsed.thresholds.length} SLO threshold(s) passed`)
     else task.fail(`k6: ${parsed.thresholds.filter((t) => !t.ok).length} SLO threshold(s) failed`)
     if (parsed.droppedIterations > 0) ctx.out.warn(`k6 dropped ${parsed.droppedIterations} iteration(s): it could not keep the arrival rate (not enough VUs for the latency seen).`)
     const {allOk: _allOk, ...rest} = parsed
@@ -359,6 +448,7 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
       k6,
       exitCode: r.exitCode ?? -1,
       urls: plan.urls,
+      excluded: plan.excluded,
       skipped: plan.skipped,
       script: options.scriptOut,
       ...rest,

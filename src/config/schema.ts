@@ -201,6 +201,8 @@ const service = z
     configMaps: z.array(z.string()).default([]),
     dependsOn: z.array(serviceName).default([]),
     needsServiceAccountToken: z.boolean().default(false),
+    synthetic: z.boolean().default(false)
+      .describe('The service honours X-Synthetic (changes nothing, labels its metrics synthetic="true", passes the header on): only then do warm-ups send it writing traffic (cart, checkout).'),
     route: z
       .object({
         pathPrefix: z.string().startsWith('/').optional().describe('Path on the gateway; default /<service>, rewritten to / for the service.'),
@@ -253,9 +255,18 @@ const campaign = z
         share: z.number().gt(0).max(1).default(0.5).describe('Share of the peak the warm-up ramps to.'),
         duration: positiveDuration.default('2m'),
         mix: z.record(z.string(), z.number().min(0)).default({browse: 60, search: 20, cart: 15, checkout: 5}),
+        abort: z
+          .object({
+            errorRate: z.number().gt(0).max(1).default(0.05).describe('Share of a service\'s warm-up requests failing (5xx, transport errors) that stops the warm-up.'),
+            p95Ms: z.number().positive().default(2000).describe('p95 latency of a service\'s warm-up requests, in ms, that stops the warm-up.'),
+            after: duration.default('10s').describe('How long the warm-up runs before these limits are judged (k6 delayAbortEval).'),
+          })
+          .strict()
+          .default({errorRate: 0.05, p95Ms: 2000, after: '10s'})
+          .describe('Limits that stop the warm-up early (k6 abortOnFail): an environment degrading under the load is not pushed further.'),
       })
       .strict()
-      .default({share: 0.5, duration: '2m', mix: {browse: 60, search: 20, cart: 15, checkout: 5}}),
+      .default({share: 0.5, duration: '2m', mix: {browse: 60, search: 20, cart: 15, checkout: 5}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}}),
   })
   .strict()
   .refine((c) => Date.parse(c.end) > Date.parse(c.start), {message: 'end must be after start', path: ['end']})

@@ -204,8 +204,9 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
   const traffic = async (): Promise<Pick<PromData, 'traffic' | 'trafficDetail'>> => {
     if (!(await prom.scalar(`count(count_over_time(http_requests_total[${w}]))`, end))) return {trafficDetail: `no http_requests_total series in ${prom.url} over ${w}`}
     const [avg, peak] = await Promise.all([
-      prom.query(`sum by (service, namespace) (rate(http_requests_total[${w}]))`, end),
-      prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total[5m]))[${w}:${step(60, 2000)}])`, end),
+      // Real traffic only: warm-ups (synthetic="true") are not demand the replicas must serve.
+      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[${w}]))`, end),
+      prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[5m]))[${w}:${step(60, 2000)}])`, end),
     ])
     const peaks = new Map(peak.map((s) => [`${s.labels.service}/${s.labels.namespace ?? ''}`, s.value ?? 0]))
     const out: TrafficObservation[] = avg

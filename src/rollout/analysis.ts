@@ -12,7 +12,8 @@ import {ConfigError, UnavailableError} from '../errors/index.js'
 import {compileCondition, ConditionError, MissingValueError} from './condition.js'
 import type {AnalysisRun, AnalysisSpec, Measurement, MeasurementPhase, MetricResult, MetricSpec} from './types.js'
 
-const SELECTOR = 'service="{{service}}",namespace="{{namespace}}",version="{{version}}"'
+// Warm-up traffic (synthetic="true") is not the canary's users: it is left out of the judgement.
+const SELECTOR = 'service="{{service}}",namespace="{{namespace}}",version="{{version}}",synthetic!="true"'
 
 /** Error rate and p95/p99 latency, each also compared with stable on the same query. */
 export function defaultMetrics(service?: ServiceConfig): MetricSpec[] {

@@ -179,7 +179,7 @@ export async function startRollouts(planned: RolloutState[], options: RolloutOpt
 export function observedRpsFrom(prometheusUrl?: string, config?: RetailOpsConfig): DriveDeps['observedRps'] {
   const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
   return async (state) => {
-    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}"}[5m]))`).catch(() => null)) ?? undefined) : undefined
+    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}",synthetic!="true"}[5m]))`).catch(() => null)) ?? undefined) : undefined
     const expected = config ? expectedPeakRps(config, state.service, new Date(), observed) : undefined
     return expected === undefined ? observed : Math.max(expected, observed ?? 0)
   }

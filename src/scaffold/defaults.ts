@@ -24,7 +24,7 @@ export const BUNDLED_SERVICES: BundledService[] = [
 export const BUNDLED_NAMES = BUNDLED_SERVICES.map((s) => s.name)
 
 /** YAML for one service entry, indented under `services:`. */
-export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {description?: string}, port = 8080): string {
+export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {description?: string; synthetic?: boolean}, port = 8080): string {
   const objective = s.tier === 'revenue-critical' ? 99.9 : s.tier === 'operational' ? 99.5 : 99
   const lines = [
     `  ${s.name}:`,
@@ -34,6 +34,8 @@ export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod
     `    port: ${port}`,
     `    scaling: {minReplicas: ${s.minReplicas}, maxReplicas: ${s.maxReplicas}, rpsPerPod: ${s.rpsPerPod}, targetUtilization: 0.7}`,
     ...(s.dependsOn.length > 0 ? [`    dependsOn: [${s.dependsOn.join(', ')}]`] : []),
+    // The bundled services honour X-Synthetic, so warm-ups may send them carts and checkouts.
+    ...(s.synthetic ? ['    synthetic: true'] : []),
     `    slos:`,
     `      - {name: availability, objective: ${objective}, window: 28d, sli: {type: availability}}`,
     `      - {name: latency, objective: 99, window: 28d, sli: {type: latency, thresholdMs: ${s.latencyMs}}}`,

@@ -81,7 +81,7 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     context: yamlString(options.context),
     namespace: yamlString(options.namespace ?? options.project),
     prometheus: yamlString(options.prometheus ?? 'http://127.0.0.1:9090'),
-    services: chosen.map((s) => serviceYaml(s)).join(''),
+    services: chosen.map((s) => serviceYaml({...s, synthetic: true})).join(''),
     // Campaign peaks: eight times a pod's capacity is a plausible Black Friday for a new project.
     peaks: chosen.map((s) => `      ${s.name}: {rps: ${s.rpsPerPod * 8}}`).join('\n'),
     campaignStart: iso(campaign.start),

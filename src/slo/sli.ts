@@ -13,6 +13,8 @@ import {matchers} from './prometheus.js'
 
 export const REQUESTS_METRIC = 'http_requests_total'
 export const DURATION_METRIC = 'http_request_duration_seconds'
+/** The label the services put on synthetic requests' series ("true"); series without it are real traffic. */
+export const SYNTHETIC_LABEL = 'synthetic'
 
 export interface SliExpressions {
   /** Error ratio over the window, 0..1. */
@@ -48,11 +50,18 @@ export function expandCounter(expr: string, window: string): string {
 /**
  * Labels every SLI series of a service is narrowed to: the service, its route, the environment's
  * scope (its namespace, so one Prometheus can serve staging and production), and the SLI's own
- * labels, which win over the scope.
+ * labels, which win over the scope. Synthetic requests (warm-ups, labelled synthetic="true" by the
+ * services) are left out unless the SLI names the synthetic label itself (labels: {synthetic: "true"}
+ * for an SLO of the synthetic traffic alone).
  */
-function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}, scope: Record<string, string>): [string, string][] {
+function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}, scope: Record<string, string>): [string, string, ('=' | '!=')?][] {
   const labels = {...scope, ...(sli.labels ?? {})}
-  return [['service', service], ...(sli.route ? [['route', sli.route] as [string, string]] : []), ...Object.entries(labels)]
+  return [
+    ['service', service],
+    ...(sli.route ? [['route', sli.route] as [string, string]] : []),
+    ...Object.entries(labels),
+    ...('synthetic' in labels ? [] : [[SYNTHETIC_LABEL, 'true', '!='] as [string, string, '!=']]),
+  ]
 }
 
 export function sliExpressions(service: string, sli: SloConfig['sli'], scope: Record<string, string> = {}): SliExpressions {

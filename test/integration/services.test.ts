@@ -164,7 +164,7 @@ describe('bundled services, as real processes', () => {
     const labels = {service: 'checkout', version: VERSION, route: '/checkout', code: '201'}
     expect(sample(text, 'http_requests_total', labels)).toBeGreaterThanOrEqual(2)
     for (const le of ['0.05', '0.1', '0.25', '0.3', '0.5', '1', '2.5']) {
-      expect(text).toContain(`http_request_duration_seconds_bucket{le="${le}",service="checkout",version="${VERSION}",method="POST",route="/checkout",code="201"}`)
+      expect(text).toContain(`http_request_duration_seconds_bucket{le="${le}",service="checkout",version="${VERSION}",method="POST",route="/checkout",code="201",synthetic="false"}`)
     }
     expect(sample(text, 'checkout_attempts_total')).toBeGreaterThanOrEqual(1)
     expect(sample(text, 'checkout_success_total')).toBeGreaterThanOrEqual(1)
@@ -173,6 +173,32 @@ describe('bundled services, as real processes', () => {
     expect(text).toMatch(/^process_resident_memory_bytes\{service="checkout",version="it-1.0.0"\} \d+/m)
     const payments = await metricsOf(shop.payments)
     expect(sample(payments, 'http_requests_total', {service: 'payments', route: '/authorizations', code: '201'})).toBeGreaterThanOrEqual(1)
+  })
+
+  it('a synthetic shopper (X-Synthetic) goes through cart and checkout and leaves every store as it was', async () => {
+    const read = async () => ({
+      stock: (await call(`${shop.inventory.url}/stock`)).body,
+      reservations: (await call(`${shop.inventory.url}/reservations`)).body.total,
+      authorizations: (await call(`${shop.payments.url}/authorizations`)).body.total,
+      orders: (await call(`${shop.orders.url}/orders`)).body.total,
+      carts: sample(await metricsOf(shop.cart), 'cart_created_total') ?? 0,
+    })
+    const before = await read()
+    const headers = {'x-synthetic': 'it-warmup', 'x-request-id': 'it-syn-1'}
+    const cart = await call(`${shop.cart.url}/carts`, {body: {customerId: 'synthetic'}, headers})
+    expect(cart.status).toBe(201)
+    expect((await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}, headers})).status).toBe(200)
+    // A real request cannot change a synthetic cart, nor a synthetic one a real cart.
+    expect((await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}})).status).toBe(404)
+    const answer = await call(`${shop.checkout.url}/checkout`, {body: basket, headers: {...headers, 'idempotency-key': 'it-syn-1'}})
+    expect(answer.status).toBe(201)
+    expect(answer.body.synthetic).toBe(true)
+    expect(await read()).toEqual(before)
+    // Passed on: the dependencies saw it as synthetic, with the request id.
+    for (const [proc, route] of [[shop.inventory, '/reservations'], [shop.payments, '/authorizations'], [shop.orders, '/orders']] as const) {
+      expect(proc.logs.some((r) => r.requestId === 'it-syn-1' && r.route === route && r.synthetic === true), proc.name).toBe(true)
+      expect(sample(await metricsOf(proc), 'http_requests_total', {route, code: '201', synthetic: 'true'}), proc.name).toBe(1)
+    }
   })
 
   it('FAULT_ERROR_RATE=1 answers 500 to business routes, never to probes', async () => {

@@ -1,4 +1,6 @@
-// cart: shopping carts in memory, priced from the product range.
+// cart: shopping carts in memory, priced from the product range. Synthetic carts (X-Synthetic,
+// a warm-up) live in a small store of their own, so a warm-up never pushes customers' carts out
+// (the store forgets its oldest carts past CART_MAX_CARTS), and are counted in no business counter.
 
 import {randomUUID} from 'node:crypto'
 import {BoundedMap} from '../../lib/bounded-map.ts'
@@ -35,6 +37,8 @@ interface Cart {
 export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Service {
   const config = loadBaseConfig(SERVICE, env)
   const carts = new BoundedMap<string, Cart>(envNumber(env, 'CART_MAX_CARTS', 100_000, {min: 1, integer: true}))
+  const syntheticCarts = new BoundedMap<string, Cart>(1_000)
+  const storeOf = (synthetic: boolean) => (synthetic ? syntheticCarts : carts)
 
   const service = createService(
     SERVICE,
@@ -43,7 +47,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
       {
         method: 'POST',
         path: '/carts',
-        handler: ({body}) => {
+        handler: ({body, synthetic}) => {
           const input = body === undefined ? {} : object(body)
           const customerId = string(input, 'customerId', {optional: true, max: 100}) || null
           const now = new Date().toISOString()
@@ -56,17 +60,18 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
             createdAt: now,
             updatedAt: now,
           }
-          carts.set(cart.id, cart)
-          created.inc()
+          storeOf(synthetic).set(cart.id, cart)
+          if (!synthetic) created.inc()
           return {status: 201, body: cart, headers: {location: `/carts/${cart.id}`}}
         },
       },
-      lookupRoute('/carts/:id', 'cart', (id) => carts.get(id)),
+      lookupRoute('/carts/:id', 'cart', (id) => carts.get(id) ?? syntheticCarts.get(id)),
       {
         method: 'POST',
         path: '/carts/:id/items',
-        handler: ({params, body}) => {
-          const cart = carts.get(params.id)
+        handler: ({params, body, synthetic}) => {
+          // A synthetic request changes synthetic carts only, a real one real carts only.
+          const cart = storeOf(synthetic).get(params.id)
           if (!cart) throw notFound('cart', params.id)
           const input = object(body)
           const sku = string(input, 'sku', {max: 64})
@@ -94,7 +99,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
           }
           cart.totalCents = cart.items.reduce((sum, item) => sum + item.lineTotalCents, 0)
           cart.updatedAt = new Date().toISOString()
-          itemsAdded.inc(quantity)
+          if (!synthetic) itemsAdded.inc(quantity)
           return {status: 200, body: cart}
         },
       },

@@ -10,6 +10,10 @@
 //   before reserving anything.
 // - A declined payment releases the reservation. A dependency that is unavailable does not:
 //   the client retries with the same key and picks up where it stopped.
+// - A synthetic checkout (X-Synthetic, e.g. a warm-up) goes through every step with the header
+//   passed on, so nothing is reserved, charged or ordered; a dependency that answers without
+//   saying it honoured the header fails the checkout (502 synthetic_unsupported) before the next
+//   step, and a real reservation it made is released.
 
 import {envNumber, envUrl, loadBaseConfig} from '../../lib/config.ts'
 import type {Env} from '../../lib/config.ts'
@@ -76,14 +80,16 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
   const orders = downstream('orders', urls.orders)
 
   async function checkout(ctx: RequestContext): Promise<Reply> {
-    attempts.inc()
+    // Business counters count business: a synthetic checkout shows only in http_* {synthetic="true"}.
+    const count = !ctx.synthetic
+    if (count) attempts.inc()
     try {
       const reply = await run(ctx)
-      successes.inc()
+      if (count) successes.inc()
       return reply
     } catch (error) {
       if (error instanceof DownstreamError) {
-        failures.inc({reason: 'dependency_unavailable'})
+        if (count) failures.inc({reason: 'dependency_unavailable'})
         const retryAfter = Math.max(1, Math.ceil((error.retryAfterMs ?? 1_000) / 1_000))
         throw new HttpError(
           503,
@@ -93,7 +99,7 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
           {'retry-after': String(retryAfter)},
         )
       }
-      if (error instanceof HttpError) failures.inc({reason: reasonOf(error)})
+      if (error instanceof HttpError && count) failures.inc({reason: reasonOf(error)})
       throw error
     }
   }
@@ -118,7 +124,7 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
         })
       }
     }
-    const common = {requestId: ctx.requestId, deadline: Date.now() + deadlineMs}
+    const common = {requestId: ctx.requestId, deadline: Date.now() + deadlineMs, synthetic: ctx.syntheticSource}
 
     const reservation = await inventory.request<{id: string; available?: number}>('POST', '/reservations', {
       ...common,
@@ -130,6 +136,11 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
     }
     expect(reservation, 201)
     const reservationId = reservation.body.id
+    if (!honoured(ctx, reservation)) {
+      // A real reservation was made for a synthetic request: give the units back before failing.
+      await release(reservationId, key, {...ctx, synthetic: false, syntheticSource: undefined})
+      throw syntheticUnsupported('inventory')
+    }
 
     const authorization = await payments.request<{id: string; declineReason?: string}>('POST', '/authorizations', {
       ...common,
@@ -145,6 +156,10 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
     }
     expect(authorization, 201)
     const authorizationId = authorization.body.id
+    if (!honoured(ctx, authorization)) {
+      await release(reservationId, key, ctx)
+      throw syntheticUnsupported('payments')
+    }
 
     const order = await orders.request<{id: string; createdAt: string}>('POST', '/orders', {
       ...common,
@@ -152,6 +167,7 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
       body: {customerId, items: lines, totalCents, currency, reservationId, authorizationId},
     })
     expect(order, 201)
+    if (!honoured(ctx, order)) throw syntheticUnsupported('orders')
 
     ctx.log.info('checkout confirmed', {orderId: order.body.id, totalCents})
     return {
@@ -166,9 +182,20 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
         reservationId,
         authorizationId,
         createdAt: order.body.createdAt,
+        ...(ctx.synthetic ? {synthetic: true} : {}),
       },
-      headers: {location: `/orders/${order.body.id}`},
+      // A synthetic order is not stored: there is nothing to point at.
+      headers: ctx.synthetic ? {} : {location: `/orders/${order.body.id}`},
     }
+  }
+
+  /** A synthetic call must come back marked synthetic: otherwise the dependency did it for real. */
+  function honoured(ctx: RequestContext, response: DownstreamResponse): boolean {
+    return !ctx.synthetic || response.headers.get('x-synthetic') === 'true'
+  }
+
+  function syntheticUnsupported(dependency: string): HttpError {
+    return new HttpError(502, 'synthetic_unsupported', `${dependency} does not honour X-Synthetic: a synthetic checkout cannot go on without side effects`, {dependency})
   }
 
   function expect(response: DownstreamResponse, status: number): void {
@@ -183,6 +210,7 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
     try {
       await inventory.request('POST', `/reservations/${encodeURIComponent(reservationId)}/release`, {
         requestId: ctx.requestId,
+        synthetic: ctx.syntheticSource,
         // Releasing is idempotent in inventory, so the key only marks the call safe to retry.
         idempotencyKey: `${key}:release`,
       })

@@ -1,12 +1,12 @@
 // orders: order capture. POST /orders is idempotent by Idempotency-Key, so a retried checkout
-// creates one order, not two.
+// creates one order, not two. A synthetic order (X-Synthetic) is validated and answered, never kept.
 
 import {randomUUID} from 'node:crypto'
 import {BoundedMap} from '../../lib/bounded-map.ts'
 import {envNumber, loadBaseConfig} from '../../lib/config.ts'
 import type {Env} from '../../lib/config.ts'
 import {HttpError} from '../../lib/errors.ts'
-import {createService, lookupRoute} from '../../lib/service.ts'
+import {createService, listRoute, lookupRoute} from '../../lib/service.ts'
 import type {Service, ServiceDeps} from '../../lib/service.ts'
 import {invalid, object, positiveInt, string} from '../../lib/validate.ts'
 
@@ -54,7 +54,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
         method: 'POST',
         path: '/orders',
         idempotent: true,
-        handler: ({body}) => {
+        handler: ({body, synthetic}) => {
           const input = object(body)
           const items = orderLines(input.items)
           const totalCents = positiveInt(input, 'totalCents')
@@ -63,7 +63,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
             throw new HttpError(422, 'total_mismatch', `totalCents is ${totalCents} but the lines add up to ${sum}`)
           }
           const order: Order = {
-            id: `ord_${randomUUID()}`,
+            id: `ord_${synthetic ? 'synthetic_' : ''}${randomUUID()}`,
             status: 'confirmed',
             customerId: string(input, 'customerId', {max: 100}),
             items,
@@ -73,12 +73,14 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
             authorizationId: string(input, 'authorizationId'),
             createdAt: new Date().toISOString(),
           }
+          if (synthetic) return {status: 201, body: {...order, synthetic: true}}
           orders.set(order.id, order)
           created.inc()
           revenue.inc(totalCents)
           return {status: 201, body: order, headers: {location: `/orders/${order.id}`}}
         },
       },
+      listRoute('/orders', orders),
       lookupRoute('/orders/:id', 'order', (id) => orders.get(id)),
     ],
     deps,

@@ -1,13 +1,15 @@
 // payments: card authorizations against a simulated processor. Idempotent by Idempotency-Key:
 // a retried authorization returns the first answer and never charges twice.
 // Test tokens: tok_decline (card declined), tok_insufficient_funds; anything else authorizes.
+// A synthetic request (X-Synthetic) is checked and answered like a real one, but nothing is
+// authorized, kept or counted.
 
 import {randomUUID} from 'node:crypto'
 import {BoundedMap} from '../../lib/bounded-map.ts'
 import {envNumber, loadBaseConfig} from '../../lib/config.ts'
 import type {Env} from '../../lib/config.ts'
 import {invalid, object, positiveInt, string} from '../../lib/validate.ts'
-import {createService, lookupRoute} from '../../lib/service.ts'
+import {createService, listRoute, lookupRoute} from '../../lib/service.ts'
 import type {Service, ServiceDeps} from '../../lib/service.ts'
 
 export const SERVICE = 'payments'
@@ -42,7 +44,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
         method: 'POST',
         path: '/authorizations',
         idempotent: true,
-        handler: ({body}) => {
+        handler: ({body, synthetic}) => {
           const input = object(body)
           const amountCents = positiveInt(input, 'amountCents')
           const currency = string(input, 'currency', {max: 3})
@@ -51,7 +53,7 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
           const reference = string(input, 'reference', {optional: true, max: 200}) || null
           const declineReason = DECLINING_TOKENS[token] ?? (amountCents > maxAmount ? 'amount_limit' : null)
           const authorization: Authorization = {
-            id: `auth_${randomUUID()}`,
+            id: `auth_${synthetic ? 'synthetic_' : ''}${randomUUID()}`,
             status: declineReason ? 'declined' : 'authorized',
             declineReason,
             amountCents,
@@ -59,12 +61,15 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
             reference,
             createdAt: new Date().toISOString(),
           }
+          const status = declineReason ? 402 : 201
+          if (synthetic) return {status, body: {...authorization, synthetic: true}}
           authorizations.set(authorization.id, authorization)
           results.inc({result: authorization.status})
           if (authorization.status === 'authorized') amount.inc(amountCents)
-          return {status: declineReason ? 402 : 201, body: authorization}
+          return {status, body: authorization}
         },
       },
+      listRoute('/authorizations', authorizations),
       lookupRoute('/authorizations/:id', 'authorization', (id) => authorizations.get(id)),
     ],
     deps,

@@ -105,3 +105,17 @@ export async function startService(name: string, env: Record<string, string> = {
       }),
   }
 }
+
+/** The six bundled services as processes, checkout wired to the real inventory, payments and orders; their URLs by name. */
+export async function startShop(started: ServiceProc[]): Promise<Record<string, string>> {
+  const urls: Record<string, string> = {}
+  for (const name of ['inventory', 'payments', 'orders', 'catalog', 'cart']) {
+    const s = await startService(name)
+    started.push(s)
+    urls[name] = s.url
+  }
+  const checkout = await startService('checkout', {INVENTORY_URL: urls.inventory, PAYMENTS_URL: urls.payments, ORDERS_URL: urls.orders})
+  started.push(checkout)
+  urls.checkout = checkout.url
+  return urls
+}

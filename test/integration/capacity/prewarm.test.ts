@@ -11,7 +11,7 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
 import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
-import {cli, CONTEXT, ctx, hours, PROMETHEUS, randomName, ROOT, sandboxReady, startService, type ServiceProc, writeProject} from './helpers.js'
+import {cli, CONTEXT, ctx, hours, PROMETHEUS, randomName, ROOT, sandboxReady, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
 
 const ready = sandboxReady()
 const NS = randomName('t-capacity')
@@ -30,15 +30,17 @@ services:
     slos:
       - {name: latency, objective: 99, sli: {type: latency, thresholdMs: 250}}
       - {name: availability, objective: 99.5, sli: {type: availability}}
-  cart: {tier: operational, scaling: {rpsPerPod: 20}}
+  cart: {tier: operational, scaling: {rpsPerPod: 20}, synthetic: true}
   checkout:
     tier: revenue-critical
     scaling: {rpsPerPod: 10, targetUtilization: 0.5, maxReplicas: 20}
+    dependsOn: [inventory, payments, orders]
+    synthetic: true
     slos:
       - {name: latency, objective: 95, sli: {type: latency, thresholdMs: 2000}}
-  inventory: {tier: revenue-critical, scaling: {rpsPerPod: 50}}
-  payments: {tier: revenue-critical}
-  orders: {tier: operational, scaling: {rpsPerPod: 10, targetUtilization: 1}}
+  inventory: {tier: revenue-critical, scaling: {rpsPerPod: 50}, synthetic: true}
+  payments: {tier: revenue-critical, synthetic: true}
+  orders: {tier: operational, scaling: {rpsPerPod: 10, targetUtilization: 1}, synthetic: true}
 campaigns:
   - name: bf
     start: "${hours(3)}"
@@ -420,18 +422,17 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
   describe('the k6 warm-up against the bundled services on 127.0.0.1', () => {
     const urls: Record<string, string> = {}
     beforeAll(async () => {
-      for (const name of ['inventory', 'payments', 'orders', 'catalog', 'cart']) {
-        const s = await startService(name)
-        services.push(s)
-        urls[name] = s.url
-      }
-      const checkout = await startService('checkout', {INVENTORY_URL: urls.inventory, PAYMENTS_URL: urls.payments, ORDERS_URL: urls.orders})
-      services.push(checkout)
-      urls.checkout = checkout.url
+      Object.assign(urls, await startShop(services))
     })
     const flags = () => ['catalog', 'cart', 'checkout'].flatMap((s) => ['--service-url', `${s}=${urls[s]}`])
 
     it('the whole pre-warm: plan, apply, warm with k6 (thresholds from the SLOs pass), then restore', async () => {
+      const stores = async () => ({
+        stock: ((await (await fetch(`${urls.inventory}/stock`)).json()) as {items: unknown[]}).items,
+        orders: ((await (await fetch(`${urls.orders}/orders`)).json()) as {total: number}).total,
+        authorizations: ((await (await fetch(`${urls.payments}/authorizations`)).json()) as {total: number}).total,
+      })
+      const before = await stores()
       const r = await cli(['prewarm', '--campaign', 'bf', ...flags(), '--timeout', '2m'], project.dir)
       expect(r.exitCode, r.stderr + r.stdout.slice(0, 2000)).toBe(0)
       const w = r.doc!.result.warmup
@@ -443,6 +444,8 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
       }
       expect(w.thresholds.map((t: {slo: string}) => t.slo)).toEqual(['catalog/latency', 'catalog/availability', 'checkout/latency'])
       expect(w.thresholds.every((t: {ok: boolean}) => t.ok)).toBe(true)
+      // The checkouts were synthetic: no stock reserved, no payment, no order.
+      expect(await stores()).toEqual(before)
       expect(r.doc!.result.apply.ready.find((x: {service: string}) => x.service === 'catalog')).toMatchObject({desired: 5, ready: 5})
       const restored = await cli(['prewarm', 'restore', '--campaign', 'bf'], project.dir)
       expect(restored.exitCode).toBe(0)

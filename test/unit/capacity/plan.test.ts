@@ -18,7 +18,7 @@ function input(overrides: Partial<PlanInput> & {services: ServiceFacts[]}): Plan
       buffer: 0.1,
       prewarmLead: '2h',
       nodeHeadroom: true,
-      warmup: {share: 0.5, duration: '2m', mix: {browse: 60}},
+      warmup: {share: 0.5, duration: '2m', mix: {browse: 60}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}},
     },
     now: new Date('2030-11-26T22:00:00Z'),
     zones: ['a', 'b', 'c'],

@@ -11,7 +11,7 @@ const prices = parseConfig('project: p\nregistry: {url: r}\nservices: {a: {tier:
 describe('human rendering', () => {
   it('prints the plan with its services, pools, cost and problems', () => {
     const plan = computePlan({
-      campaign: {name: 'bf', start: '2030-11-27T00:00:00Z', end: '2030-11-28T00:00:00Z', peak: {}, buffer: 0.3, prewarmLead: '2h', nodeHeadroom: true, warmup: {share: 0.5, duration: '2m', mix: {}}},
+      campaign: {name: 'bf', start: '2030-11-27T00:00:00Z', end: '2030-11-28T00:00:00Z', peak: {}, buffer: 0.3, prewarmLead: '2h', nodeHeadroom: true, warmup: {share: 0.5, duration: '2m', mix: {}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}}},
       now: new Date('2030-11-26T00:00:00Z'),
       services: [{
         service: 'catalog', tier: 'operational', peak: {rps: 400}, rpsPerPod: 50, targetUtilization: 0.7, configMinReplicas: 2, configMaxReplicas: 10,
@@ -36,7 +36,7 @@ describe('human rendering', () => {
 
   it('prints warm-up results and restores', () => {
     const warm = renderWarmup({
-      passed: false, k6: 'k6', exitCode: 99, durationMs: 12_000, urls: {}, droppedIterations: 0, skipped: ['checkout/conversions: a ratio SLI'],
+      passed: false, k6: 'k6', exitCode: 99, durationMs: 12_000, urls: {}, droppedIterations: 0, skipped: ['checkout/conversions: a ratio SLI'], aborts: [], excluded: [],
       behaviours: [{behaviour: 'browse', service: 'catalog', targetRps: 15, requests: 150, rps: 12.5, failedRate: 0, p95Ms: 402.1, p99Ms: 410.2}],
       thresholds: [{metric: 'http_req_duration{service:catalog}', expression: 'p(99)<250', slo: 'catalog/latency', ok: false, observed: 410.2}],
     })

@@ -25,8 +25,8 @@ describe('flag values', () => {
 
 describe('observed traffic', () => {
   it('asks Prometheus for the highest request rate over the lookback, with extra matchers', () => {
-    expect(observedPeakQuery('catalog', 300_000, 7 * 86_400_000)).toBe('max_over_time(sum(rate(http_requests_total{service="catalog"}[5m]))[7d:1m])')
-    expect(observedPeakQuery('catalog', 30_000, 600_000, {namespace: 'shop', job: 'a"b'})).toBe('max_over_time(sum(rate(http_requests_total{service="catalog",namespace="shop",job="a\\"b"}[30s]))[10m:15s])')
+    expect(observedPeakQuery('catalog', 300_000, 7 * 86_400_000)).toBe('max_over_time(sum(rate(http_requests_total{service="catalog",synthetic!="true"}[5m]))[7d:1m])')
+    expect(observedPeakQuery('catalog', 30_000, 600_000, {namespace: 'shop', job: 'a"b'})).toBe('max_over_time(sum(rate(http_requests_total{service="catalog",namespace="shop",job="a\\"b",synthetic!="true"}[30s]))[10m:15s])')
   })
 })
 
@@ -41,10 +41,11 @@ services:
       - {name: latency, objective: 99, sli: {type: latency, thresholdMs: 300}}
       - {name: product-latency, objective: 99.9, sli: {type: latency, thresholdMs: 500, route: /products/:id}}
       - {name: availability, objective: 99.9, sli: {type: availability}}
-  cart: {tier: operational, scaling: {rpsPerPod: 50}}
+  cart: {tier: operational, scaling: {rpsPerPod: 50}, synthetic: true}
   checkout:
     tier: revenue-critical
     scaling: {rpsPerPod: 40}
+    synthetic: true
     slos:
       - {name: conversions, objective: 99, sli: {type: ratio, good: a, total: b}}
 campaigns:
@@ -97,12 +98,57 @@ describe('warm-up plan', () => {
     const script = await renderWarmupScript(plan, 'tok_test')
     expect(script).toContain("import http from 'k6/http'")
     expect(script).toContain('"executor": "ramping-arrival-rate"')
-    expect(script).toContain('export function checkout()')
+    expect(script).toContain('export function checkout(data)')
+    expect(script).toContain("'x-synthetic': 'retailops-prewarm'")
     expect(script).not.toContain('{{')
   })
 
   it('needs a URL for every service the mix calls', () => {
     expect(() => planWarmup({config, campaign, campaignIndex: 0, peakRps: {catalog: 400}, serviceUrls: {catalog: 'http://127.0.0.1:1'}})).toThrow(/No URL for cart, checkout/)
+  })
+
+  it('writing behaviours only run where every service they reach declares synthetic support', () => {
+    const partial = parseConfig(CONFIG.replace('  cart: {tier: operational, scaling: {rpsPerPod: 50}, synthetic: true}', '  cart: {tier: operational, scaling: {rpsPerPod: 50}}')
+      .replace('    synthetic: true\n    slos:', '    dependsOn: [payments]\n    synthetic: true\n    slos:')
+      .replace('campaigns:', '  payments: {tier: revenue-critical}\ncampaigns:'))
+    const p = planWarmup({config: partial, campaign: partial.campaigns[0], campaignIndex: 0, peakRps: {catalog: 400, checkout: 40}, serviceUrls: {}, baseUrl: 'http://gw.example'})
+    expect(p.scenarios.map((s) => s.behaviour)).toEqual(['browse', 'search'])
+    expect(p.excluded).toEqual([
+      {behaviour: 'cart', reason: 'cart does not declare synthetic: true (honouring X-Synthetic), so cart traffic would change real state'},
+      {behaviour: 'checkout', reason: 'payments does not declare synthetic: true (honouring X-Synthetic), so checkout traffic would change real state'},
+    ])
+    const writesOnly = {...partial.campaigns[0], warmup: {...partial.campaigns[0].warmup, mix: {checkout: 5}}}
+    expect(() => planWarmup({config: partial, campaign: writesOnly, campaignIndex: 0, peakRps: {checkout: 40}, serviceUrls: {}, baseUrl: 'http://gw.example'})).toThrow(/checkout left out: payments does not declare synthetic: true/)
+  })
+
+  it('adds per-service abort limits that stop k6 early (abortOnFail after delayAbortEval)', () => {
+    expect(plan.aborts).toEqual([
+      {service: 'catalog', metric: 'http_req_failed{service:catalog}', expression: 'rate<0.05', limit: 'error rate'},
+      {service: 'catalog', metric: 'http_req_duration{service:catalog}', expression: 'p(95)<2000', limit: 'p95 latency'},
+      {service: 'cart', metric: 'http_req_failed{service:cart}', expression: 'rate<0.05', limit: 'error rate'},
+      {service: 'cart', metric: 'http_req_duration{service:cart}', expression: 'p(95)<2000', limit: 'p95 latency'},
+      {service: 'checkout', metric: 'http_req_failed{service:checkout}', expression: 'rate<0.05', limit: 'error rate'},
+      {service: 'checkout', metric: 'http_req_duration{service:checkout}', expression: 'p(95)<2000', limit: 'p95 latency'},
+    ])
+    const options = k6Options(plan, 'tok_test')
+    // The SLO threshold and the abort limit share the sub-metric.
+    expect(options.thresholds['http_req_failed{service:catalog}']).toEqual(['rate<0.001', {threshold: 'rate<0.05', abortOnFail: true, delayAbortEval: '10s'}])
+    expect(options.thresholds['http_req_duration{service:checkout}']).toEqual([{threshold: 'p(95)<2000', abortOnFail: true, delayAbortEval: '10s'}])
+  })
+
+  it('reads a crossed abort limit as an early stop, naming the limit and the value', () => {
+    const parsed = parseSummary(plan, {
+      state: {testRunDurationMs: 14_250},
+      metrics: {
+        'http_req_failed{service:catalog}': {type: 'rate', values: {rate: 0.4821}, thresholds: {'rate<0.001': {ok: false}, 'rate<0.05': {ok: false}}},
+        'http_req_duration{service:catalog}': {type: 'trend', values: {'p(95)': 12.5, 'p(99)': 20}, thresholds: {'p(99)<300': {ok: true}, 'p(95)<2000': {ok: true}}},
+      },
+    })
+    expect(parsed.allOk).toBe(false)
+    expect(parsed.aborted!.crossed).toEqual([{service: 'catalog', metric: 'http_req_failed{service:catalog}', expression: 'rate<0.05', limit: 'error rate', ok: false, observed: 0.482}])
+    expect(parsed.aborted!.reason).toBe('catalog error rate 48.2 % crossed the limit rate<0.05; k6 stopped the warm-up after 14 s of 120 s')
+    // Services that got no request crossed nothing.
+    expect(parsed.aborts.find((a) => a.service === 'checkout')!.ok).toBe(true)
   })
 
   it('reads k6\'s summary: thresholds with observed values, per-behaviour numbers', () => {

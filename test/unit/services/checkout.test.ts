@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import {createApp as createCheckout} from '../../../services/checkout/src/app.ts'
+import type {CheckoutDeps} from '../../../services/checkout/src/app.ts'
 import {createApp as createInventory} from '../../../services/inventory/src/app.ts'
 import {createApp as createOrders} from '../../../services/orders/src/app.ts'
 import {createApp as createPayments} from '../../../services/payments/src/app.ts'
@@ -143,5 +144,79 @@ describe('checkout', () => {
     const second = await post(healthy.url, 'retry-me', body)
     expect(second.status).toBe(201)
     expect((await json(`${inventory.url}/stock/SKU-1011`)).body).toMatchObject({reserved: 2, available: 3})
+  })
+})
+
+describe('synthetic checkout (X-Synthetic)', () => {
+  const synthetic = (url: string, key: string, body: unknown) =>
+    json(`${url}/checkout`, {body, headers: {'idempotency-key': key, 'x-synthetic': 'retailops-prewarm'}})
+  const state = async (s: Awaited<ReturnType<typeof shop>>) => ({
+    stock: (await json(`${s.inventory.url}/stock`)).body,
+    reservations: (await json(`${s.inventory.url}/reservations`)).body.total,
+    authorizations: (await json(`${s.payments.url}/authorizations`)).body.total,
+    orders: (await json(`${s.orders.url}/orders`)).body.total,
+  })
+
+  it('runs every step with the header passed on, and reserves, charges and orders nothing', async () => {
+    const s = await shop()
+    await post(s.checkout.url, 'real-1', basket())
+    const before = await state(s)
+    expect(before.orders).toBe(1)
+    const answer = await synthetic(s.checkout.url, 'syn-1', basket())
+    expect(answer.status).toBe(201)
+    expect(answer.headers.get('x-synthetic')).toBe('true')
+    expect(answer.body).toMatchObject({status: 'confirmed', synthetic: true, totalCents: 12_900 + 2 * 2_400})
+    expect(answer.body.orderId).toMatch(/^ord_synthetic_/)
+    expect(answer.body.reservationId).toMatch(/^res_synthetic_/)
+    expect(answer.headers.get('location')).toBeNull()
+    // A retry with the same key replays; out of stock and declines still answer as for real.
+    expect((await synthetic(s.checkout.url, 'syn-1', basket())).headers.get('idempotent-replayed')).toBe('true')
+    expect((await synthetic(s.checkout.url, 'syn-2', basket({items: [{sku: 'SKU-1011', quantity: 6}]}))).body.error).toBe('out_of_stock')
+    expect((await synthetic(s.checkout.url, 'syn-3', basket({paymentToken: 'tok_decline'}))).body.error).toBe('payment_declined')
+    expect(await state(s)).toEqual(before)
+    expect((await json(`${s.orders.url}/orders/${answer.body.orderId}`)).status).toBe(404)
+
+    // Every service counted it as synthetic, and no business counter moved.
+    for (const [name, svc, route] of [['checkout', s.checkout, '/checkout'], ['inventory', s.inventory, '/reservations'], ['payments', s.payments, '/authorizations'], ['orders', s.orders, '/orders']] as const) {
+      const text = (await json(`${svc.url}/metrics`)).body
+      expect(sample(text, 'http_requests_total', {route, synthetic: 'true'}), name).toBeGreaterThanOrEqual(1)
+    }
+    const checkoutMetrics = (await json(`${s.checkout.url}/metrics`)).body
+    expect(sample(checkoutMetrics, 'checkout_attempts_total')).toBe(1)
+    expect(sample(checkoutMetrics, 'checkout_success_total')).toBe(1)
+    expect(sample((await json(`${s.orders.url}/metrics`)).body, 'orders_created_total')).toBe(1)
+    expect(sample((await json(`${s.payments.url}/metrics`)).body, 'payments_authorizations_total', {result: 'authorized'})).toBe(1)
+  })
+
+  it('a synthetic key never collides with a real one, nor pushes it out', async () => {
+    const s = await shop()
+    const real = await post(s.checkout.url, 'same-key', basket())
+    const fake = await synthetic(s.checkout.url, 'same-key', basket({customerId: 'other'}))
+    expect(fake.status).toBe(201)
+    expect(fake.body.synthetic).toBe(true)
+    const again = await post(s.checkout.url, 'same-key', basket())
+    expect(again.headers.get('idempotent-replayed')).toBe('true')
+    expect(again.body.orderId).toBe(real.body.orderId)
+  })
+
+  it('a dependency that does not honour the header fails the checkout and its real reservation is released', async () => {
+    // An older inventory: the header never reaches it, so it reserves for real and says nothing.
+    const stripInventory: typeof fetch = (input, init) => {
+      const url = String(input)
+      const headers = {...(init?.headers as Record<string, string>)}
+      if (url.includes('/reservations')) delete headers['x-synthetic']
+      return fetch(input, {...init, headers})
+    }
+    const inventory = await launch(createInventory)
+    const payments = await launch(createPayments)
+    const orders = await launch(createOrders)
+    const checkout = await launch<CheckoutDeps>(createCheckout, {INVENTORY_URL: inventory.url, PAYMENTS_URL: payments.url, ORDERS_URL: orders.url}, {fetch: stripInventory})
+    const answer = await synthetic(checkout.url, 'old-inventory', basket())
+    expect(answer.status).toBe(502)
+    expect(answer.body).toMatchObject({error: 'synthetic_unsupported', dependency: 'inventory'})
+    expect((await json(`${inventory.url}/stock/SKU-1001`)).body).toMatchObject({reserved: 0})
+    expect((await json(`${inventory.url}/reservations`)).body.items[0].status).toBe('released')
+    expect((await json(`${payments.url}/authorizations`)).body.total).toBe(0)
+    expect((await json(`${orders.url}/orders`)).body.total).toBe(0)
   })
 })

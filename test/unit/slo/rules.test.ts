@@ -33,18 +33,23 @@ services:
 describe('SLI expressions', () => {
   it('availability: 5xx over all requests, with zero errors when no 5xx series exist yet', () => {
     const e = sliExpressions('checkout', {type: 'availability'})
-    expect(e.errorRatio('5m')).toBe('(sum(rate(http_requests_total{service="checkout",code=~"5.."}[5m])) or on() vector(0))\n/\nsum(rate(http_requests_total{service="checkout"}[5m]))')
-    expect(e.eventRate('1h')).toBe('sum(rate(http_requests_total{service="checkout"}[1h]))')
+    expect(e.errorRatio('5m')).toBe('(sum(rate(http_requests_total{service="checkout",synthetic!="true",code=~"5.."}[5m])) or on() vector(0))\n/\nsum(rate(http_requests_total{service="checkout",synthetic!="true"}[5m]))')
+    expect(e.eventRate('1h')).toBe('sum(rate(http_requests_total{service="checkout",synthetic!="true"}[1h]))')
   })
 
   it('adds the configured label matchers (one Prometheus, several environments)', () => {
     const e = sliExpressions('checkout', {type: 'availability', labels: {namespace: 'shop'}})
-    expect(e.eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop"}[5m]))')
+    expect(e.eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop",synthetic!="true"}[5m]))')
   })
 
   it('narrows to the environment\'s namespace, unless the SLI names its own', () => {
-    expect(sliExpressions('checkout', {type: 'latency', thresholdMs: 300}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_request_duration_seconds_count{service="checkout",namespace="prod"}[5m]))')
-    expect(sliExpressions('checkout', {type: 'availability', labels: {namespace: 'shop'}}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop"}[5m]))')
+    expect(sliExpressions('checkout', {type: 'latency', thresholdMs: 300}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_request_duration_seconds_count{service="checkout",namespace="prod",synthetic!="true"}[5m]))')
+    expect(sliExpressions('checkout', {type: 'availability', labels: {namespace: 'shop'}}, {namespace: 'prod'}).eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",namespace="shop",synthetic!="true"}[5m]))')
+  })
+
+  it('leaves synthetic requests (warm-ups) out, unless the SLI names the label itself', () => {
+    expect(sliExpressions('checkout', {type: 'availability'}).eventRate('5m')).toContain('synthetic!="true"')
+    expect(sliExpressions('checkout', {type: 'availability', labels: {synthetic: 'true'}}).eventRate('5m')).toBe('sum(rate(http_requests_total{service="checkout",synthetic="true"}[5m]))')
   })
 
   it('latency: requests not in the bucket at the threshold', () => {
@@ -52,8 +57,8 @@ describe('SLI expressions', () => {
     expect(leLabel(1000)).toBe('1')
     expect(leLabel(2500)).toBe('2.5')
     const e = sliExpressions('checkout', {type: 'latency', thresholdMs: 250, route: '/checkout'})
-    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_bucket{service="checkout",route="/checkout",le="0.25"}[30m]')
-    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_count{service="checkout",route="/checkout"}[30m]')
+    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_bucket{service="checkout",route="/checkout",synthetic!="true",le="0.25"}[30m]')
+    expect(e.errorRatio('30m')).toContain('http_request_duration_seconds_count{service="checkout",route="/checkout",synthetic!="true"}[30m]')
   })
 
   it('ratio: {{window}} and Sloth\'s {{.window}} are substituted; a bare selector becomes sum(rate(...))', () => {
@@ -121,7 +126,7 @@ describe('Sloth-compatible rules', () => {
   it('scopes the SLIs to the environment\'s namespace, like slo does', () => {
     const scoped = generateRules({config, services: ['catalog'], namespace: 'shop'})
     const rule = scoped.groups[0].rules[0] as {expr: string}
-    expect(rule.expr).toContain('http_requests_total{service="catalog",namespace="shop"}[5m]')
+    expect(rule.expr).toContain('http_requests_total{service="catalog",namespace="shop",synthetic!="true"}[5m]')
   })
 
   it('wraps the groups in a PrometheusRule for the operator', () => {
