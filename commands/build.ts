@@ -25,7 +25,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     builder: Flags.string({description: 'auto: BuildKit when the engine supports it and the base image is in a registry, else classic.', options: ['auto', 'buildkit', 'classic'], default: 'auto'}),
     force: Flags.boolean({description: 'Build even services that are unchanged since their last build.'}),
     'no-cache': Flags.boolean({description: 'Do not use the engine\'s layer cache.'}),
-    pull: Flags.boolean({description: 'Always pull a newer base image.'}),
+    pull: Flags.boolean({description: 'Re-resolve every base image in its registry (Docker Hub names too), pull a newer one, and rebuild the services FROM it even if nothing else changed.'}),
     network: Flags.string({description: 'Network for RUN steps, as docker build --network (default, none, host).'}),
   }
 
@@ -58,6 +58,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
         {header: 'TIME', value: (r) => `${(r.durationMs / 1000).toFixed(1)}s`, align: 'right'},
       ]),
     )
+    for (const r of result.services.filter((x) => x.status === 'built' && x.reason)) this.log(`${r.service}: ${r.reason}`)
     for (const failed of result.services.filter((r) => r.status === 'failed')) {
       this.log(`\n${c.red(`✖ ${failed.service}`)}${failed.failure?.step ? ` failed at ${c.bold(failed.failure.step)}` : ''}:`)
       for (const line of failed.failure?.output ?? []) this.log(c.dim(`  │ ${line}`))

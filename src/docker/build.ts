@@ -13,8 +13,10 @@ import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {contextTar, scanContext, type ScannedContext} from './context.js'
 import {dockerClient, engineInfo} from './engine.js'
 import {readJsonFile, SerialUpdater} from './files.js'
+import {engineAuthConfig, registryCredentials} from './credentials.js'
 import {BuildProgress, followJsonStream, type StepFailure} from './progress.js'
 import {parseReference} from './reference.js'
+import {registryClient} from './registry.js'
 import {gitRevision, imageTag, type Revision} from './revision.js'
 
 export type BuilderChoice = 'auto' | 'buildkit' | 'classic'
@@ -35,7 +37,7 @@ export interface BuildOptions {
   force?: boolean
   /** Tell the engine not to use its layer cache. */
   noCache?: boolean
-  /** Always pull a newer base image. */
+  /** Re-resolve every base image in its registry (Docker Hub names too) and pull a newer one. */
   pull?: boolean
   /** Network mode of RUN steps (`docker build --network`): default, none, host. */
   network?: string
@@ -49,8 +51,10 @@ export interface ServiceBuild {
   repository: string
   tag: string
   imageId?: string
-  /** Hash of the context files, Dockerfile, build arguments and target. */
+  /** Hash of the context files, Dockerfile, build arguments, target and the base images' digests. */
   buildHash: string
+  /** The FROM images and the digests they resolved to. */
+  baseImages: BaseImage[]
   builder?: Builder
   /** Why it was skipped, or what failed. */
   reason?: string
@@ -75,7 +79,28 @@ export const BUILD_STATE = '.retailops/build-state.json'
 
 interface BuildState {
   version: 1
-  services: Record<string, {buildHash: string; imageId: string; image: string; builtAt: string; builder: Builder}>
+  services: Record<string, {
+    buildHash: string
+    imageId: string
+    image: string
+    builtAt: string
+    builder: Builder
+    /** Hash of everything but the base images: tells "the base changed" from "the code changed". */
+    inputsHash?: string
+    /** FROM image → digest it resolved to. */
+    bases?: Record<string, string>
+  }>
+}
+
+/** A FROM image of a Dockerfile and what it resolved to. */
+export interface BaseImage {
+  /** As the Dockerfile names it, build arguments substituted. */
+  ref: string
+  /** Its manifest digest in its registry, or the local engine's image ID; undefined when neither knows it. */
+  digest?: string
+  source: 'registry' | 'local' | 'pinned' | 'unresolved'
+  /** The engine's copy is missing or older than the registry's: pulled before the build. */
+  pulled?: boolean
 }
 
 interface Plan {
@@ -85,6 +110,9 @@ interface Plan {
   buildArgs: Record<string, string>
   target?: string
   buildHash: string
+  /** The hash without the base images. */
+  inputsHash: string
+  bases: BaseImage[]
   tag: string
   image: string
   /** Base images only the engine's local store has (see localOnlyImages). */
@@ -110,14 +138,72 @@ export function parseBuildArgs(pairs: string[] = [], env: NodeJS.ProcessEnv = pr
   return out
 }
 
-/** The build's identity: context content, Dockerfile name, sorted build arguments and target. */
-export function buildHash(input: {contextDigest: string; dockerfile: string; buildArgs: Record<string, string>; target?: string}): string {
+/**
+ * The build's identity: context content, Dockerfile name, sorted build arguments and target, and
+ * the digest each base image resolved to, so a base patched under the same tag is a change too.
+ */
+export function buildHash(input: {contextDigest: string; dockerfile: string; buildArgs: Record<string, string>; target?: string; bases?: Record<string, string>}): string {
   const args = Object.keys(input.buildArgs)
     .sort()
     .map((k) => [k, input.buildArgs[k]])
-  return createHash('sha256')
-    .update(JSON.stringify({v: 1, context: input.contextDigest, dockerfile: input.dockerfile, args, target: input.target ?? null}))
-    .digest('hex')
+  const identity: Record<string, unknown> = {v: 1, context: input.contextDigest, dockerfile: input.dockerfile, args, target: input.target ?? null}
+  if (input.bases) {
+    identity.v = 2
+    identity.bases = Object.keys(input.bases).sort().map((k) => [k, input.bases![k]])
+  }
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex')
+}
+
+/** The first part of a reference names a registry (a dot, a colon or localhost), as Docker reads it. */
+function namesRegistry(image: string): boolean {
+  const first = image.split('/')[0]
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+}
+
+/**
+ * What a FROM image resolves to. One from a named registry (and with --pull, any, Docker Hub
+ * included) is asked of its registry (HEAD of the manifest: its digest); when the engine's copy
+ * is missing or another digest, the build must pull it first (`pulled`). Anything else, or a
+ * registry that cannot answer, is what the local engine has (its image ID). A digest-pinned
+ * reference is its own identity.
+ */
+export async function resolveBaseImage(docker: Docker, image: string, options: {pull?: boolean; insecure?: (registry: string) => boolean; signal?: AbortSignal; warn?: (message: string) => void}): Promise<BaseImage> {
+  let ref: ReturnType<typeof parseReference>
+  try {
+    ref = parseReference(image)
+  } catch {
+    return {ref: image, source: 'unresolved'}
+  }
+  if (ref.digest) return {ref: image, digest: ref.digest, source: 'pinned'}
+  const local = await docker.getImage(image).inspect().catch(() => undefined)
+  if (namesRegistry(image) || options.pull) {
+    try {
+      const client = await registryClient(ref.registry, {insecure: options.insecure?.(ref.registry), signal: options.signal})
+      const head = await client.headManifest(ref.repository, ref.tag ?? 'latest')
+      if (head) {
+        const repo = `${ref.registry}/${ref.repository}`
+        const localDigests = (local?.RepoDigests ?? []).filter((d) => repositoryOf(d) === repo).map((d) => d.slice(d.indexOf('@') + 1))
+        return {ref: image, digest: head.digest, source: 'registry', pulled: !localDigests.includes(head.digest)}
+      }
+      options.warn?.(`Base image ${image} is not in ${ref.registry}; using the local engine's copy.`)
+    } catch (error) {
+      options.warn?.(`Base image ${image}: ${ref.registry} could not be asked (${(error as Error).message.split('\n')[0]}); using the local engine's copy.`)
+    }
+  }
+  if (local) return {ref: image, digest: local.Id, source: 'local'}
+  return {ref: image, source: 'unresolved'}
+}
+
+/** docker pull, with Docker's credentials for the registry. */
+async function pullImage(docker: Docker, image: string, signal?: AbortSignal): Promise<void> {
+  const ref = parseReference(image)
+  const auth = await registryCredentials(ref.registry)
+  const stream = (await docker.pull(image, {authconfig: auth ? engineAuthConfig(auth, ref.registry) : undefined, abortSignal: signal})) as NodeJS.ReadableStream
+  let failure: string | undefined
+  await followJsonStream(stream, (event) => {
+    if (event.error) failure = String(event.error)
+  })
+  if (failure) throw new Error(failure)
 }
 
 let builderDecision: Promise<Builder> | undefined
@@ -239,16 +325,32 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
   ctx.out.debug(`Docker Engine ${info.version} (API ${info.apiVersion}); builder ${builder}`)
 
   const docker = await dockerClient()
+  // Each base image is resolved once per run, however many services use it.
+  const resolved = new Map<string, Promise<BaseImage>>()
+  const resolve = (image: string) => {
+    if (!resolved.has(image)) {
+      resolved.set(image, resolveBaseImage(docker, image, {
+        pull: options.pull,
+        insecure: (registry) => registry === config.registry.url && config.registry.insecure,
+        signal: ctx.signal,
+        warn: (m) => ctx.out.warn(m),
+      }))
+    }
+    return resolved.get(image)!
+  }
   const plans: Plan[] = await Promise.all(services.map(async (service, i) => {
     const s = config.services[service]
     const sc = scanned[i] as ScannedContext
     const buildArgs = {...s.build.args, ...(options.baseImage ? {BASE_IMAGE: options.baseImage} : {}), ...options.buildArgs}
-    const hash = buildHash({contextDigest: sc.digest, dockerfile: sc.dockerfile, buildArgs, target: s.build.target})
+    const dockerfileText = await readFile(sc.entries.find((e) => e.name === sc.dockerfile)!.source, 'utf8')
+    const froms = baseImages(dockerfileText, buildArgs)
+    const bases = await Promise.all(froms.map(resolve))
+    const inputs = {contextDigest: sc.digest, dockerfile: sc.dockerfile, buildArgs, target: s.build.target}
+    const hash = buildHash({...inputs, bases: Object.fromEntries(bases.map((b) => [b.ref, b.digest ?? 'unresolved']))})
     const full = imageRepository(config, service)
     const tag = imageTag(config.version, revision, hash)
-    const dockerfileText = await readFile(sc.entries.find((e) => e.name === sc.dockerfile)!.source, 'utf8')
-    const localBases = builder === 'buildkit' ? await localOnlyImages(docker, baseImages(dockerfileText, buildArgs)) : []
-    return {service, repository: full, scanned: sc, buildArgs, target: s.build.target, buildHash: hash, tag, image: `${full}:${tag}`, localBases}
+    const localBases = builder === 'buildkit' ? await localOnlyImages(docker, froms) : []
+    return {service, repository: full, scanned: sc, buildArgs, target: s.build.target, buildHash: hash, inputsHash: buildHash(inputs), bases, tag, image: `${full}:${tag}`, localBases}
   }))
 
   const stateFile = path.join(dir, BUILD_STATE)
@@ -256,11 +358,12 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
   const stateWriter = new SerialUpdater<BuildState>(stateFile, () => ({version: 1, services: {}}))
 
   const limit = pLimit(concurrency)
+  const pulls = new Map<string, Promise<void>>()
   const results = await Promise.all(
     plans.map((plan) =>
       limit(async (): Promise<ServiceBuild> => {
         const t0 = Date.now()
-        const base = {service: plan.service, image: plan.image, repository: plan.repository, tag: plan.tag, buildHash: plan.buildHash}
+        const base = {service: plan.service, image: plan.image, repository: plan.repository, tag: plan.tag, buildHash: plan.buildHash, baseImages: plan.bases}
         if (ctx.signal?.aborted) return {...base, status: 'failed', reason: 'interrupted before it started', durationMs: 0}
         const previous = state.services[plan.service]
         if (!options.force && previous?.buildHash === plan.buildHash) {
@@ -273,10 +376,30 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
               })
             }
             ctx.out.stream(plan.service, `unchanged since ${previous.builtAt}: ${previous.imageId.slice(0, 19)} tagged ${plan.image}`)
-            return {...base, status: 'skipped', imageId: previous.imageId, builder: previous.builder, reason: 'context, Dockerfile and build arguments unchanged', durationMs: Date.now() - t0}
+            return {...base, status: 'skipped', imageId: previous.imageId, builder: previous.builder, reason: 'context, Dockerfile, build arguments and base images unchanged', durationMs: Date.now() - t0}
           }
         }
-        const task = ctx.out.task(`Building ${plan.service} → ${plan.image}`)
+        // Only the base moved: say so (a patched base under the same tag is the usual cause).
+        const changedBases = previous?.inputsHash === plan.inputsHash && previous.buildHash !== plan.buildHash
+          ? plan.bases.filter((b) => previous.bases?.[b.ref] !== (b.digest ?? 'unresolved'))
+          : []
+        const why = changedBases.length > 0
+          ? `rebuilt: base image changed (${changedBases.map((b) => `${b.ref} ${short(previous!.bases?.[b.ref])} → ${short(b.digest)}`).join(', ')})`
+          : undefined
+        const task = ctx.out.task(`Building ${plan.service} → ${plan.image}${why ? ` (${why})` : ''}`)
+        // The engine builds FROM its own copy: a stale or missing one is pulled first.
+        for (const b of plan.bases.filter((x) => x.pulled)) {
+          const pulling = pulls.get(b.ref) ?? pullImage(docker, b.ref, ctx.signal)
+          pulls.set(b.ref, pulling)
+          try {
+            await pulling
+            ctx.out.stream(plan.service, `pulled ${b.ref} (${short(b.digest)})`)
+          } catch (error) {
+            const message = `could not pull the base image ${b.ref}: ${(error as Error).message}`
+            task.fail(`${plan.service}: ${message}`)
+            return {...base, status: 'failed', reason: message, failure: {message, output: []}, durationMs: Date.now() - t0}
+          }
+        }
         let used = builder
         if (used === 'buildkit' && options.builder !== 'buildkit' && plan.localBases.length > 0) {
           ctx.out.stream(plan.service, `classic builder: ${plan.localBases.join(', ')} exists only in the engine's local store, which BuildKit does not read`)
@@ -300,11 +423,19 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
           task.fail(`${plan.service}: ${failure.message}`)
           return {...base, status: 'failed', builder: used, failure, reason: failure.message, durationMs}
         }
-        task.succeed(`Built ${plan.service} → ${plan.image} (${outcome.imageId.slice(7, 19)})`)
+        task.succeed(`Built ${plan.service} → ${plan.image} (${outcome.imageId.slice(7, 19)})${why ? `: ${why}` : ''}`)
         await stateWriter.update((s) => {
-          s.services[plan.service] = {buildHash: plan.buildHash, imageId: outcome.imageId!, image: plan.image, builtAt: new Date().toISOString(), builder: used}
+          s.services[plan.service] = {
+            buildHash: plan.buildHash,
+            imageId: outcome.imageId!,
+            image: plan.image,
+            builtAt: new Date().toISOString(),
+            builder: used,
+            inputsHash: plan.inputsHash,
+            bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])),
+          }
         })
-        return {...base, status: 'built', imageId: outcome.imageId, builder: used, durationMs}
+        return {...base, status: 'built', imageId: outcome.imageId, builder: used, ...(why ? {reason: why} : {}), durationMs}
       }),
     ),
   )
@@ -320,6 +451,11 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
     failed: results.filter((r) => r.status === 'failed').map((r) => r.service),
     durationMs: Date.now() - started,
   }
+}
+
+function short(digest: string | undefined): string {
+  if (!digest || digest === 'unresolved') return 'unresolved'
+  return digest.replace(/^sha256:/, '').slice(0, 12)
 }
 
 interface RunOutcome {

@@ -8,24 +8,10 @@ import {buildImages} from '../../../src/docker/build.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {pushImages} from '../../../src/docker/push.js'
 import {registryClient} from '../../../src/docker/registry.js'
-import {BASE_IMAGE, BASE_IMAGE_REMOTE, ctx, REGISTRY, sandboxReady, testProject, type TestProject} from './helpers.js'
+import {BASE_IMAGE, BASE_IMAGE_REMOTE, ctx, fileInImage, REGISTRY, sandboxReady, testProject, type TestProject} from './helpers.js'
 
 const DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nWORKDIR /app\nCOPY ${dir}/ ./${dir}/\nCMD ["node", "${dir}/main.js"]\n`
 
-/** Reads one file from an image without running it: create a container, GET its archive. */
-async function fileInImage(imageId: string, file: string): Promise<string | undefined> {
-  const docker = await dockerClient()
-  const container = await docker.createContainer({Image: imageId, Cmd: ['true']})
-  try {
-    const archive = await container.getArchive({path: file}).catch(() => undefined)
-    if (!archive) return undefined
-    const chunks: Buffer[] = []
-    for await (const c of archive as AsyncIterable<Buffer>) chunks.push(c)
-    return Buffer.concat(chunks).toString('utf8')
-  } finally {
-    await container.remove({force: true})
-  }
-}
 
 describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engine and registry', () => {
   let p: TestProject

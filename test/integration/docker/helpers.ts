@@ -66,3 +66,18 @@ export async function testProject(services: Record<string, {context: string; doc
     },
   }
 }
+
+/** Reads one file from an image without running it: create a container, GET its archive. */
+export async function fileInImage(image: string, file: string): Promise<string | undefined> {
+  const docker = await dockerClient()
+  const container = await docker.createContainer({Image: image, Cmd: ['true']})
+  try {
+    const archive = await container.getArchive({path: file}).catch(() => undefined)
+    if (!archive) return undefined
+    const chunks: Buffer[] = []
+    for await (const c of archive as AsyncIterable<Buffer>) chunks.push(c)
+    return Buffer.concat(chunks).toString('utf8')
+  } finally {
+    await container.remove({force: true})
+  }
+}

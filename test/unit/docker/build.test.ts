@@ -25,6 +25,14 @@ describe('build arguments and the build hash', () => {
     expect(buildHash({...base, target: 'prod'})).not.toBe(h)
   })
 
+  it('changes when a base image resolves to another digest under the same name', () => {
+    const base = {contextDigest: 'c1', dockerfile: 'svc/Dockerfile', buildArgs: {BASE_IMAGE: 'reg:5000/base:1'}}
+    const h = buildHash({...base, bases: {'reg:5000/base:1': 'sha256:aaa', 'alpine:3': 'sha256:ccc'}})
+    expect(buildHash({...base, bases: {'alpine:3': 'sha256:ccc', 'reg:5000/base:1': 'sha256:aaa'}})).toBe(h)
+    expect(buildHash({...base, bases: {'reg:5000/base:1': 'sha256:bbb', 'alpine:3': 'sha256:ccc'}})).not.toBe(h)
+    expect(buildHash(base)).not.toBe(h)
+  })
+
   it('finds base images with ARG defaults and build arguments substituted, skipping stages and scratch', () => {
     const df = 'ARG BASE_IMAGE=node:24-slim\nFROM ${BASE_IMAGE} AS deps\nFROM deps\nFROM --platform=linux/amd64 $OTHER\nFROM scratch\n'
     expect(baseImages(df, {})).toEqual(['node:24-slim'])
