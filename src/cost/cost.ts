@@ -203,16 +203,27 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
   }
   const traffic = async (): Promise<Pick<PromData, 'traffic' | 'trafficDetail'>> => {
     if (!(await prom.scalar(`count(count_over_time(http_requests_total[${w}]))`, end))) return {trafficDetail: `no http_requests_total series in ${prom.url} over ${w}`}
-    const [avg, peak] = await Promise.all([
+    const [avg, peak, synthetic] = await Promise.all([
       // Real traffic only: warm-ups (synthetic="true") are not demand the replicas must serve.
       prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[${w}]))`, end),
       prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[5m]))[${w}:${step(60, 2000)}])`, end),
+      // ...but shown, so the cost of a warm-up can be told apart.
+      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic="true"}[${w}]))`, end),
     ])
-    const peaks = new Map(peak.map((s) => [`${s.labels.service}/${s.labels.namespace ?? ''}`, s.value ?? 0]))
+    const key = (l: Record<string, string>) => `${l.service}/${l.namespace ?? ''}`
+    const peaks = new Map(peak.map((s) => [key(s.labels), s.value ?? 0]))
+    const synthetics = new Map(synthetic.filter((s) => (s.value ?? 0) > 0).map((s) => [key(s.labels), s.value!]))
     const out: TrafficObservation[] = avg
       .filter((s) => s.labels.service)
-      .map((s) => ({service: s.labels.service, ...(s.labels.namespace ? {namespace: s.labels.namespace} : {}), avgRps: s.value ?? 0, peakRps: peaks.get(`${s.labels.service}/${s.labels.namespace ?? ''}`) ?? s.value ?? 0}))
-    return {traffic: out, trafficDetail: `Prometheus ${prom.url}: http_requests_total over ${w} (${out.length} service series)`}
+      .map((s) => ({
+        service: s.labels.service,
+        ...(s.labels.namespace ? {namespace: s.labels.namespace} : {}),
+        avgRps: s.value ?? 0,
+        peakRps: peaks.get(key(s.labels)) ?? s.value ?? 0,
+        ...(synthetics.has(key(s.labels)) ? {syntheticRps: synthetics.get(key(s.labels))} : {}),
+      }))
+    const syntheticTotal = [...synthetics.values()].reduce((a, b) => a + b, 0)
+    return {traffic: out, trafficDetail: `Prometheus ${prom.url}: http_requests_total over ${w} (${out.length} service series)${syntheticTotal > 0 ? `; ${Math.round(syntheticTotal * 100) / 100} rps of synthetic (warm-up) traffic left out` : ''}`}
   }
   try {
     const [u, t] = await Promise.all([usage(), traffic()])

@@ -36,6 +36,8 @@ export interface TrafficObservation {
   namespace?: string
   avgRps: number
   peakRps: number
+  /** Average rate of synthetic requests (warm-ups, synthetic="true"), left out of avgRps and peakRps. */
+  syntheticRps?: number
 }
 
 export interface FindingsInput {
