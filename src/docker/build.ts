@@ -198,7 +198,7 @@ export async function resolveBaseImage(docker: Docker, image: string, options: {
 async function pullImage(docker: Docker, image: string, signal?: AbortSignal): Promise<void> {
   const ref = parseReference(image)
   const auth = await registryCredentials(ref.registry)
-  const stream = (await docker.pull(image, {authconfig: auth ? engineAuthConfig(auth, ref.registry) : undefined, abortSignal: signal})) as NodeJS.ReadableStream
+  const stream = (await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal})) as NodeJS.ReadableStream
   let failure: string | undefined
   await followJsonStream(stream, (event) => {
     if (event.error) failure = String(event.error)
