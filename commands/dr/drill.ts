@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {TIERS} from '../../src/config/schema.js'
 import {runDrill} from '../../src/dr/drill.js'
+import {allowSourceServerReason} from '../../src/dr/plan.js'
 import {renderDrillSummary} from '../../src/dr/render.js'
 import type {DrillRecord} from '../../src/dr/types.js'
 import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
@@ -13,7 +14,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     'validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the start.',
     'The recoverability checks (images pullable by digest, Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
     'The record and Markdown and HTML reports go to .retailops/drills/<id>/.',
-    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED']),
+    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED']),
   ].join(' ')
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -24,6 +25,10 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
     service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
     datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
+    'allow-source-server': Flags.string({
+      description: 'Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source\'s own server; the reason is recorded in the drill\'s record.',
+      helpValue: '<reason>',
+    }),
     recoverability: Flags.boolean({description: 'Run the recoverability checks (images, Secrets, ConfigMaps, topics, search indexes).', default: true, allowNo: true}),
     concurrency: Flags.integer({description: 'Datastores restored at once.', default: 4, min: 1, max: 16}),
   }
@@ -37,6 +42,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
         filters: {tiers: this.flags.tier, services: this.flags.service, datastores: this.flags.datastore},
         recoverability: this.flags.recoverability,
         concurrency: this.flags.concurrency,
+        allowSourceServer: allowSourceServerReason(this.flags['allow-source-server']),
       },
       this.ctx,
     )

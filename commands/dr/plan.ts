@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {TIERS} from '../../src/config/schema.js'
 import {planOnly} from '../../src/dr/drill.js'
-import type {DrillPlan} from '../../src/dr/plan.js'
+import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'
 import {renderPlan} from '../../src/dr/render.js'
 import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
 
@@ -12,13 +12,17 @@ export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
     'Reads retailops.yaml and the environment only: no connection is opened and nothing is written.',
     'Lists each selected datastore\'s source, the drill target it would create, its steps, RTO and RPO targets and validations, the recoverability checks,',
     'and every problem that would stop the drill before its first write.',
-    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'CONFIG', 'NOT_FOUND', 'USAGE']),
+    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'REFUSED']),
   ].join(' ')
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --tier revenue-critical --json']
   static override flags = {
     tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
     service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
     datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
+    'allow-source-server': Flags.string({
+      description: 'Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source\'s own server; the reason is recorded in the drill\'s record.',
+      helpValue: '<reason>',
+    }),
     recoverability: Flags.boolean({description: 'Include the recoverability checks.', default: true, allowNo: true}),
   }
 
@@ -29,9 +33,11 @@ export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
       environment: this.target(project),
       filters: {tiers: this.flags.tier, services: this.flags.service, datastores: this.flags.datastore},
       recoverability: this.flags.recoverability,
+      allowSourceServer: allowSourceServerReason(this.flags['allow-source-server']),
     })
     this.log(renderPlan(plan))
     if (plan.problems.length > 0) this.setOutcome('CONFIG')
+    else if (plan.refusals.length > 0) this.setOutcome('REFUSED')
     return plan
   }
 }

@@ -13,7 +13,7 @@ import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/ind
 import {packagePath} from '../scaffold/paths.js'
 import type {RunContext} from '../ui/context.js'
 import {drillsDir, saveDrill} from './history.js'
-import {findLeftovers} from './leftovers.js'
+import {findLeftovers, type Leftover, reclaimDeadDrills} from './leftovers.js'
 import {measureRpo, measureRto, notApplicable, worst} from './measure.js'
 import {newDrillId} from './naming.js'
 import {type DrillFilters, type DrillPlan, type PlannedDatastore, planDrill} from './plan.js'
@@ -22,6 +22,7 @@ import type {DrillProvider, ProviderResult} from './providers/types.js'
 import {checkRecoverability} from './recoverability.js'
 import {CleanupStack, type Clock, StepRecorder} from './recorder.js'
 import type {CleanupAction, DatastoreDrillResult, DrillRecord, DrillStatus, RecoverabilityCheck, ServiceSummary} from './types.js'
+import {DrillWorkDir, workRoot} from './workdir.js'
 
 export interface DrillOptions {
   project: LoadedConfig
@@ -39,6 +40,8 @@ export interface DrillOptions {
   drillId?: string
   clock?: Clock
   env?: NodeJS.ProcessEnv
+  /** --allow-source-server: why production datastores may be restored on their source's server. */
+  allowSourceServer?: string
 }
 
 /** What `dr plan` shows: the same planning the drill does, and nothing else. */
@@ -51,6 +54,7 @@ export function planOnly(options: Omit<DrillOptions, 'concurrency' | 'clock'>): 
     providers: options.providers ?? PROVIDERS,
     recoverability: options.recoverability,
     env: options.env,
+    allowSourceServer: options.allowSourceServer,
   })
 }
 
@@ -103,21 +107,46 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
   const env = options.env ?? process.env
   const providers = options.providers ?? PROVIDERS
   const drillId = options.drillId ?? newDrillId(new Date(clock()))
-  const plan = planDrill({project: options.project, environment: options.environment, drillId, filters: options.filters, providers, recoverability: options.recoverability, env})
+  const plan = planDrill({project: options.project, environment: options.environment, drillId, filters: options.filters, providers, recoverability: options.recoverability, env, allowSourceServer: options.allowSourceServer})
   if (plan.problems.length > 0) {
-    throw new RetailOpsError('CONFIG', `The drill cannot start:\n${plan.problems.map((p) => `  - ${p}`).join('\n')}`, {
+    throw new RetailOpsError('CONFIG', `The drill cannot start:\n${[...plan.problems, ...plan.refusals].map((p) => `  - ${p}`).join('\n')}`, {
       nextSteps: ['Fix the problems above (`retailops dr plan` lists them without running anything).'],
-      details: {problems: plan.problems},
+      details: {problems: plan.problems, refusals: plan.refusals},
+    })
+  }
+  const signal = ctx.signal ?? new AbortController().signal
+  // Checks that read the systems (is the restore server another server?) but write nothing.
+  const preflight = plan.refusals.length > 0 ? [] : (
+    await Promise.all(
+      plan.datastores.map((p) => {
+        const ds = options.project.config.datastores.find((d) => d.name === p.name)!
+        return providers[ds.provider].preflight?.(ds, p, {drillId, project: options.project, environment: options.environment, env, allowSourceServer: options.allowSourceServer, signal}) ?? []
+      }),
+    )
+  ).flat()
+  const refusals = [...plan.refusals, ...preflight]
+  if (refusals.length > 0) {
+    throw new RetailOpsError('REFUSED', `The drill was refused before it wrote anything:\n${refusals.map((p) => `  - ${p}`).join('\n')}`, {
+      nextSteps: ['Name a non-production restore server (datastores[].postgres.restoreUrlEnv), or pass --allow-source-server "<reason>" if a copy on the source\'s server is acceptable.'],
+      details: {refusals},
     })
   }
   for (const w of plan.warnings) ctx.out.warn(w)
-  const signal = ctx.signal ?? new AbortController().signal
   const dir = path.join(options.drillsDir ?? drillsDir(options.project.dir), drillId)
   await mkdir(dir, {recursive: true})
 
-  // Targets an earlier drill could not clean up (killed outright): reported, never removed.
-  const leftovers = options.leftovers === false ? [] : await findLeftovers(options.project, options.environment, env, drillId).catch(() => [])
-  for (const l of leftovers) ctx.out.warn(`A ${l.kind} left by drill ${l.drillId ?? '?'} is still there: ${l.name} (${l.where}); remove it with: ${l.command}`)
+  // What drills killed outright on this host left (dumps, scratch databases, namespaces) is
+  // removed; targets of other drills, which may still be running, are reported.
+  const root = workRoot(env)
+  const reclaimed = options.leftovers === false ? [] : await reclaimDeadDrills(options.project, options.environment, env, root, drillId)
+  for (const l of reclaimed) {
+    if (l.status === 'removed') ctx.out.info(`Removed a ${l.kind} left by drill ${l.drillId}, which was killed: ${l.name} (${l.where})${l.detail ? `: ${l.detail}` : ''}`)
+    else ctx.out.warn(`Could not remove a ${l.kind} left by drill ${l.drillId}, which was killed: ${l.name} (${l.where}): ${l.detail}${l.command ? `; remove it with: ${l.command}` : ''}`)
+  }
+  const present: Leftover[] = options.leftovers === false ? [] : await findLeftovers(options.project, options.environment, env, drillId).catch(() => [])
+  for (const l of present) ctx.out.warn(`A ${l.kind} left by drill ${l.drillId ?? '?'} is still there: ${l.name} (${l.where}); remove it with: ${l.command}`)
+  const leftovers = [...reclaimed, ...present]
+  const work = await DrillWorkDir.create(root, drillId)
 
   const startMs = clock()
   const steps = new StepRecorder(ctx.out, clock)
@@ -138,7 +167,22 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     let interrupted = false
     let validatedAt: number | undefined
     try {
-      result = await providers[ds.provider].run(ds, planned, {drillId, project: options.project, environment: options.environment, env, drillStartMs: startMs, clock, signal, out: ctx.out, steps, cleanup: stack, recordDir: dir})
+      result = await providers[ds.provider].run(ds, planned, {
+        drillId,
+        project: options.project,
+        environment: options.environment,
+        env,
+        allowSourceServer: options.allowSourceServer,
+        drillStartMs: startMs,
+        clock,
+        signal,
+        out: ctx.out,
+        steps,
+        cleanup: stack,
+        recordDir: dir,
+        workDir: work.dir,
+        lease: (target) => work.addTarget(target),
+      })
       validatedAt = clock()
     } catch (error) {
       if (isAbort(error) || signal.aborted) interrupted = true
@@ -178,6 +222,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
       rpo,
       validations,
       evidence: result?.evidence ?? {},
+      ...(result?.inventory ? {inventory: result.inventory} : {}),
       ...(failure ? {error: {code: failure.code, message: failure.message}} : {}),
     }
   }
@@ -200,6 +245,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     }
   }
   const [datastores, recoverability] = await Promise.all([Promise.all(plan.datastores.map((p) => limit(() => drillOne(p)))), recoverabilityRun()])
+  // The work folder goes; its lease stays when a target could not be removed, so the next drill retries.
+  await work.close(cleanup.some((c) => c.status === 'failed' && (c.kind === 'scratch database' || c.kind === 'namespace')))
 
   const endMs = clock()
   const services = summarise(options, plan, datastores, recoverability.checks, startMs, recoverability.endedAt)
@@ -225,7 +272,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     steps: steps.steps,
     cleanup,
     leftovers,
-    warnings: [...plan.warnings, ...leftovers.map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
+    warnings: [...plan.warnings, ...leftovers.filter((l) => l.status !== 'removed').map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
     files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')},
   }
   await saveDrill(record)

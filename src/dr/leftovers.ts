@@ -1,16 +1,41 @@
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
-import {DRILL_DB_PREFIX, DRILL_LABEL} from './naming.js'
-import {pgConnect, pgTarget, serverOf} from './pg.js'
+import {rm} from 'node:fs/promises'
+import path from 'node:path'
+
+import {DRILL_DB_PREFIX, DRILL_LABEL, isDrillDatabase, isDrillNamespace} from './naming.js'
+import {pgConnect, pgTarget, type PgTarget, serverOf} from './pg.js'
+import {findDeadDrills} from './workdir.js'
 
 export interface Leftover {
-  kind: 'scratch database' | 'namespace'
+  kind: 'scratch database' | 'namespace' | 'work folder'
   name: string
   where: string
   /** The drill that made it, when its name or label says. */
   drillId?: string
   /** How to remove it by hand. */
   command: string
+  /** present: reported, left alone; removed: its drill was dead, so this drill removed it; failed: removing it failed (detail says why). */
+  status: 'present' | 'removed' | 'failed'
+  detail?: string
+}
+
+/** The servers the configuration reaches, by host:port, with credentials (for the postgres database). */
+function configuredServers(project: LoadedConfig, env: NodeJS.ProcessEnv): Map<string, PgTarget> {
+  const servers = new Map<string, PgTarget>()
+  for (const ds of project.config.datastores.filter((d) => d.provider === 'postgres')) {
+    const cfg = ds.postgres
+    for (const url of [cfg?.restoreUrlEnv && env[cfg.restoreUrlEnv], cfg?.url ?? env[cfg?.urlEnv ?? 'DATABASE_URL'] ?? env.RETAILOPS_POSTGRES_URL]) {
+      if (!url) continue
+      try {
+        const t = pgTarget(url, 'postgres')
+        if (!servers.has(serverOf(t))) servers.set(serverOf(t), t)
+      } catch {
+        // reported by the plan
+      }
+    }
+  }
+  return servers
 }
 
 /**
@@ -20,28 +45,16 @@ export interface Leftover {
  */
 export async function findLeftovers(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, currentId: string): Promise<Leftover[]> {
   const found: Leftover[] = []
-  const servers = new Map<string, string>()
-  for (const ds of project.config.datastores.filter((d) => d.provider === 'postgres')) {
-    const cfg = ds.postgres
-    const url = (cfg?.restoreUrlEnv && env[cfg.restoreUrlEnv]) || cfg?.url || env[cfg?.urlEnv ?? 'DATABASE_URL'] || env.RETAILOPS_POSTGRES_URL
-    if (!url) continue
-    try {
-      const t = pgTarget(url, 'postgres')
-      servers.set(serverOf(t), url)
-    } catch {
-      // reported by the plan
-    }
-  }
   await Promise.all(
-    [...servers].map(async ([server, url]) => {
-      const client = await pgConnect(pgTarget(url, 'postgres'), 'retailops-dr-leftovers').catch(() => undefined)
+    [...configuredServers(project, env)].map(async ([server, target]) => {
+      const client = await pgConnect(target, 'retailops-dr-leftovers').catch(() => undefined)
       if (!client) return
       try {
         const rows = await client.query<{datname: string}>('select datname from pg_database where starts_with(datname, $1) order by datname', [DRILL_DB_PREFIX])
         for (const {datname} of rows.rows) {
           const id = /^retailops_drill_(\d{8}_\d{6}_[0-9a-f]{4})_/.exec(datname)?.[1]?.replaceAll('_', '-')
           if (id === currentId) continue
-          found.push({kind: 'scratch database', name: datname, where: server, drillId: id, command: `psql "$URL" -c 'DROP DATABASE "${datname}" WITH (FORCE)'`})
+          found.push({kind: 'scratch database', name: datname, where: server, drillId: id, command: `psql "$URL" -c 'DROP DATABASE "${datname}" WITH (FORCE)'`, status: 'present'})
         }
       } finally {
         await client.end().catch(() => {})
@@ -56,11 +69,67 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
       for (const ns of list.items) {
         const id = ns.metadata?.labels?.[DRILL_LABEL]
         if (id === currentId || ns.metadata?.deletionTimestamp) continue
-        found.push({kind: 'namespace', name: ns.metadata!.name!, where: k.context, drillId: id, command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`})
+        found.push({kind: 'namespace', name: ns.metadata!.name!, where: k.context, drillId: id, command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`, status: 'present'})
       }
     } catch {
       // the drill itself reports an unreachable cluster
     }
   }
   return found
+}
+
+/**
+ * Removes what drills killed outright on this host left behind: their private work folders (with
+ * the dumps of production data in them), and the scratch databases and namespaces their leases
+ * name. Only drills whose process is certainly gone are touched; a target whose server this
+ * configuration cannot reach stays (reported failed), and so does the lease, for the next drill.
+ */
+export async function reclaimDeadDrills(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, root: string, currentId: string): Promise<Leftover[]> {
+  const dead = await findDeadDrills(root, currentId)
+  if (dead.length === 0) return []
+  const servers = configuredServers(project, env)
+  const {dropDatabase} = await import('./providers/postgres.js')
+  const done: Leftover[] = []
+  for (const drill of dead) {
+    let failed = false
+    for (const t of drill.lease?.targets ?? []) {
+      const base = {kind: t.kind, name: t.name, where: t.where, drillId: drill.drillId}
+      try {
+        if (t.kind === 'scratch database') {
+          const command = `psql "$URL" -c 'DROP DATABASE "${t.name}" WITH (FORCE)'`
+          const server = servers.get(t.where)
+          if (!isDrillDatabase(t.name) || !t.name.includes(drill.drillId.replaceAll('-', '_'))) throw new Error(`${t.name} is not a scratch database of drill ${drill.drillId}`)
+          if (!server) {
+            failed = true
+            done.push({...base, command, status: 'failed', detail: `no datastore in this configuration reaches ${t.where}`})
+            continue
+          }
+          const result = await dropDatabase(server, t.name)
+          done.push({...base, command, status: 'removed', detail: result.status === 'absent' ? 'already gone' : 'dropped'})
+        } else {
+          const command = `kubectl --context ${t.where} delete namespace ${t.name}`
+          if (!isDrillNamespace(t.name)) throw new Error(`${t.name} is not a drill namespace`)
+          const {kubeClients} = await import('../kubernetes/client.js')
+          const k = kubeClients({context: environment.context, kubeconfig: environment.kubeconfig})
+          if (k.context !== t.where) {
+            failed = true
+            done.push({...base, command, status: 'failed', detail: `it is on context ${t.where}; this drill uses ${k.context}`})
+            continue
+          }
+          const {deleteNamespace} = await import('./providers/kubernetes.js')
+          const result = await deleteNamespace(k.kc, t.name, {wait: false})
+          done.push({...base, command, status: 'removed', detail: result.status === 'absent' ? 'already gone' : 'deletion accepted'})
+        }
+      } catch (error) {
+        failed = true
+        done.push({...base, command: '', status: 'failed', detail: (error as Error).message.split('\n')[0]})
+      }
+    }
+    const {readdir} = await import('node:fs/promises')
+    const files = (await readdir(drill.dir).catch(() => [] as string[])).filter((f) => !(failed && f === 'lease.json'))
+    for (const f of files) await rm(path.join(drill.dir, f), {recursive: true, force: true})
+    if (!failed) await rm(drill.dir, {recursive: true, force: true})
+    done.push({kind: 'work folder', name: drill.dir, where: 'this host', drillId: drill.drillId, command: `rm -rf ${drill.dir}`, status: 'removed', detail: files.length > 0 ? `held ${files.join(', ')}` : 'empty'})
+  }
+  return done
 }

@@ -26,10 +26,21 @@ export function pgTarget(connection: string, database?: string): PgTarget {
   if (!/^postgres(ql)?:$/.test(u.protocol)) {
     throw new RetailOpsError('CONFIG', `A PostgreSQL URL must start with postgres:// (got ${u.protocol}//).`)
   }
-  const password = u.password ? decodeURIComponent(u.password) : undefined
+  // A password may also come as ?password=…: it leaves the URL too, so the URL can go on a
+  // command line (pg_dump --dbname) without it.
+  const queryPassword = u.searchParams.get('password') ?? undefined
+  const password = u.password ? decodeURIComponent(u.password) : queryPassword
   registerSecret(password)
   registerSecret(u.password)
+  registerSecret(queryPassword)
   u.password = ''
+  u.searchParams.delete('password')
+  if (u.searchParams.has('sslpassword')) {
+    registerSecret(u.searchParams.get('sslpassword') ?? undefined)
+    throw new RetailOpsError('CONFIG', 'A PostgreSQL URL carries ?sslpassword=…, which pg_dump and pg_restore would show on their command line (visible in ps).', {
+      nextSteps: ['Use a client key without a passphrase, readable only by you (sslkey=… with mode 0600), or drop sslpassword from the URL.'],
+    })
+  }
   if (database) u.pathname = `/${encodeURIComponent(database)}`
   const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres'
   return {url: u.toString(), password, database: db, display: `${decodeURIComponent(u.username) || '(default user)'}@${u.host}/${db}`}
@@ -74,6 +85,21 @@ export async function pgConnect(target: PgTarget, applicationName = 'retailops-d
   return client
 }
 
+/**
+ * What identifies a PostgreSQL server whatever address reaches it: its system identifier (from
+ * pg_control_system(), which needs pg_monitor or superuser), else its postmaster's start time,
+ * port and version (visible to everyone, and as good as unique).
+ */
+export async function serverIdentity(client: pg.Client): Promise<string> {
+  try {
+    const res = await client.query<{id: string}>('select system_identifier::text as id from pg_control_system()')
+    return `system identifier:${res.rows[0].id}`
+  } catch {
+    const res = await client.query<{id: string}>("select pg_postmaster_start_time()::text || ' ' || coalesce(inet_server_port()::text, 'socket') || ' ' || version() as id")
+    return `postmaster start time, port and version:${res.rows[0].id}`
+  }
+}
+
 export function pgError(error: unknown, doing: string): RetailOpsError {
   if (error instanceof RetailOpsError) return error
   const e = error as {code?: string; message?: string}
@@ -105,7 +131,38 @@ export function pgBinary(name: 'pg_dump' | 'pg_restore', serverMajor: number, en
   return name
 }
 
-/** The environment for pg_dump/pg_restore: the password goes in PGPASSWORD, never on the command line. */
-export function pgEnv(target: PgTarget): Record<string, string> {
-  return target.password ? {PGPASSWORD: target.password} : {}
+/** A line of a libpq password file matching any server: ':' and '\\' escaped. */
+export function passfileLine(password: string): string {
+  return `*:*:*:*:${password.replaceAll('\\', '\\\\').replaceAll(':', '\\:')}\n`
+}
+
+const PG_SECRET_ENV = ['PGPASSWORD', 'PGPASSFILE']
+
+/**
+ * The environment for pg_dump/pg_restore. The password never goes on a command line (argv is
+ * world-readable in ps and /proc) nor in PGPASSWORD (libpq advises against it): it goes in a
+ * password file, mode 0600, in the drill's private work folder, named by PGPASSFILE. Inherited
+ * PGPASSWORD/PGPASSFILE are dropped so they cannot override it.
+ */
+export async function pgToolEnv(target: PgTarget, workDir: string, label: string, base: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !PG_SECRET_ENV.includes(k)) env[k] = v
+  if (target.password !== undefined) {
+    const {writeFile, rm} = await import('node:fs/promises')
+    const file = path.join(workDir, `${label}.pgpass`)
+    await rm(file, {force: true})
+    await writeFile(file, passfileLine(target.password), {mode: 0o600, flag: 'wx'})
+    env.PGPASSFILE = file
+  }
+  return env
+}
+
+/** pg_dump's arguments: the URL without its password. */
+export function pgDumpArgs(source: PgTarget, snapshot: string, file: string): string[] {
+  return ['--format=custom', `--snapshot=${snapshot}`, `--file=${file}`, `--dbname=${source.url}`]
+}
+
+/** pg_restore's arguments: the URL without its password. */
+export function pgRestoreArgs(scratch: PgTarget, jobs: number, file: string): string[] {
+  return ['--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${scratch.url}`, file]
 }

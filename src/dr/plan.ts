@@ -34,9 +34,20 @@ export interface DrillPlan {
   filters: {tiers: string[]; services: string[]; datastores: string[]}
   datastores: PlannedDatastore[]
   recoverability: PlannedCheck[]
-  /** Anything here stops a drill before its first write. */
+  /** Anything here stops a drill before its first write (exit CONFIG). */
   problems: string[]
+  /** Safety gates that stop a drill before its first write (exit REFUSED). */
+  refusals: string[]
   warnings: string[]
+}
+
+/** The reason given with --allow-source-server, trimmed; an empty one is refused (it goes in the record). */
+export function allowSourceServerReason(reason: string | undefined): string | undefined {
+  if (reason === undefined) return undefined
+  if (reason.trim().length < 3) {
+    throw new UsageError('--allow-source-server needs a reason, which the drill records.', {nextSteps: ['e.g. --allow-source-server "staging has no separate restore server"']})
+  }
+  return reason.trim()
 }
 
 /** A datastore's tier: its own, else its service's, else operational. */
@@ -98,18 +109,21 @@ export interface PlanOptions {
   providers: Record<DatastoreConfig['provider'], DrillProvider>
   recoverability?: boolean
   env?: NodeJS.ProcessEnv
+  allowSourceServer?: string
 }
 
 /** The drill, described: reads the configuration and the environment only, writes nothing. */
 export function planDrill(options: PlanOptions): DrillPlan {
   const config = options.project.config
   const scope = selectScope(config, options.filters)
-  const ctx: PlanContext = {drillId: options.drillId, project: options.project, environment: options.environment, env: options.env ?? process.env}
+  const ctx: PlanContext = {drillId: options.drillId, project: options.project, environment: options.environment, env: options.env ?? process.env, allowSourceServer: options.allowSourceServer}
   const problems: string[] = []
+  const refusals: string[] = []
   const warnings: string[] = []
   const datastores = scope.datastores.map((ds): PlannedDatastore => {
     const p = options.providers[ds.provider].plan(ds, ctx)
     problems.push(...p.problems)
+    refusals.push(...(p.refusals ?? []))
     warnings.push(...p.warnings)
     for (const v of ds.validation) {
       if (v.expect?.matchesSource && ds.provider !== 'postgres') problems.push(`${ds.name}: validation ${v.name}: expect.matchesSource is for postgres datastores`)
@@ -154,6 +168,7 @@ export function planDrill(options: PlanOptions): DrillPlan {
     datastores,
     recoverability,
     problems,
+    refusals,
     warnings,
   }
 }

@@ -3,6 +3,7 @@ import {makeChalk} from '../ui/terminal.js'
 import {renderTable} from '../ui/table.js'
 import type {DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
+import {inventorySummary} from './report.js'
 import type {DrillRecord, Measurement} from './types.js'
 
 /** Terminal renderings for the dr commands (strings; the command prints them). */
@@ -41,6 +42,10 @@ export function renderDrillSummary(r: DrillRecord): string {
     )
   }
   for (const d of r.datastores) {
+    if (d.inventory) {
+      lines.push(`  ${d.name}: ${inventorySummary(d)}`)
+      for (const i of d.inventory.filter((x) => x.outcome === 'not-restored')) lines.push(c.yellow(`    ▲ ${i.kind} ${i.name} not restored: ${i.reason}`))
+    }
     for (const v of d.validations.filter((x) => !x.passed)) lines.push(c.red(`  ✖ ${d.name} ${v.name}: ${v.message}`))
     if (d.error) lines.push(c.red(`  ✖ ${d.name}: ${d.error.message.split('\n')[0]}`))
   }
@@ -87,8 +92,9 @@ export function renderPlan(plan: DrillPlan): string {
     lines.push('')
   }
   for (const w of plan.warnings) lines.push(c.yellow(`▲ ${w}`))
-  for (const p of plan.problems) lines.push(c.red(`✖ ${p}`))
-  lines.push(plan.problems.length > 0 ? c.red(`${plan.problems.length} problem(s) would stop the drill before its first write.`) : c.green('The drill can run: `retailops dr drill` with the same flags.'))
+  for (const p of [...plan.problems, ...plan.refusals]) lines.push(c.red(`✖ ${p}`))
+  const stops = plan.problems.length + plan.refusals.length
+  lines.push(stops > 0 ? c.red(`${stops} problem(s) would stop the drill before its first write.`) : c.green('The drill can run: `retailops dr drill` with the same flags.'))
   return lines.join('\n')
 }
 

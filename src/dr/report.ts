@@ -13,6 +13,8 @@ const STATUS_TEXT: Record<DrillRecord['status'], string> = {
 
 const MEASURE_TEXT: Record<Measurement['status'], string> = {pass: 'pass', fail: 'FAIL', 'not-measured': 'not measured', 'not-applicable': 'n/a'}
 
+const LEFTOVERS_INTRO = 'Found when this drill started. What a drill killed on this host left was removed (its process is gone); the rest is left alone, because another drill may be using it'
+
 function actual(m: Measurement): string {
   return m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
 }
@@ -22,6 +24,13 @@ function offset(record: DrillRecord, iso: string | undefined): string {
   if (!iso) return '–'
   const ms = Date.parse(iso) - Date.parse(record.startedAt)
   return `+${formatDuration(Math.max(0, ms))}`
+}
+
+/** "3 restored, 2 modified, 1 placeholder, 1 not restored" */
+export function inventorySummary(d: Pick<DatastoreDrillResult, 'inventory'>): string {
+  const counts = new Map<string, number>()
+  for (const i of d.inventory ?? []) counts.set(i.outcome, (counts.get(i.outcome) ?? 0) + 1)
+  return ['restored', 'modified', 'placeholder', 'not-restored'].filter((o) => counts.has(o)).map((o) => `${counts.get(o)} ${o.replace('-', ' ')}`).join(', ') || 'nothing'
 }
 
 function evidenceText(value: unknown): string {
@@ -84,8 +93,8 @@ export function renderMarkdown(r: DrillRecord): string {
   out.push('## Cleanup', '')
   out.push(mdTable(['what', 'resource', 'action', 'result', 'detail', 'at'], r.cleanup.map((c) => [c.kind, c.resource, c.action, c.status, c.detail ?? '', c.at])))
   if (r.leftovers?.length) {
-    out.push('## Left by earlier drills', '', 'Still present when this drill started (not removed: another drill may be using them):', '')
-    out.push(mdTable(['what', 'name', 'where', 'drill', 'remove with'], r.leftovers.map((l) => [l.kind, l.name, l.where, l.drillId ?? '?', l.command])))
+    out.push('## Left by earlier drills', '', `${LEFTOVERS_INTRO}:`, '')
+    out.push(mdTable(['what', 'name', 'where', 'drill', 'result', 'remove with'], r.leftovers.map((l) => [l.kind, l.name, l.where, l.drillId ?? '?', `${l.status ?? 'present'}${l.detail ? `: ${l.detail}` : ''}`, l.status === 'removed' ? '' : l.command])))
   }
   if (r.warnings.length > 0) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${md(w)}`), '')
   return `${out.join('\n')}\n`
@@ -106,6 +115,10 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
   )
   out.push('Validations:', '')
   out.push(mdTable(['name', 'query', 'expect', 'value', 'source value', 'result'], d.validations.map((v) => [v.name, v.query, expectText(v.expect as Record<string, unknown>), v.value ?? 'NULL', v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'), `${v.passed ? 'pass' : 'FAIL'}: ${v.message}`])))
+  if (d.inventory) {
+    out.push(`What was restored (${inventorySummary(d)}):`, '')
+    out.push(mdTable(['kind', 'name', 'outcome', 'why'], d.inventory.map((i) => [i.kind, i.name, i.outcome, i.reason ?? ''])))
+  }
   out.push('Evidence:', '')
   out.push(...Object.entries(d.evidence).map(([k, v]) => `- ${k}: \`${evidenceText(v).replaceAll('`', "'")}\``), '')
   void r
@@ -226,13 +239,14 @@ export function renderHtml(r: DrillRecord): string {
   if (r.leftovers?.length) {
     sections.push({
       title: 'Left by earlier drills',
-      intro: 'Still present when this drill started; not removed, because another drill may be using them.',
+      intro: `${LEFTOVERS_INTRO}.`,
       body: table(r.leftovers, [
         {header: 'What', value: (l) => l.kind},
         {header: 'Name', value: (l) => breakable(l.name)},
         {header: 'Where', value: (l) => l.where},
         {header: 'Drill', value: (l) => l.drillId ?? '?'},
-        {header: 'Remove with', value: (l) => breakable(l.command)},
+        {header: 'Result', value: (l) => html`${badge(l.status ?? 'present', l.status === 'removed' ? 'good' : l.status === 'failed' ? 'bad' : 'warn')} ${l.detail ?? ''}`},
+        {header: 'Remove with', value: (l) => (l.status === 'removed' ? '' : breakable(l.command))},
       ]),
     })
   }
@@ -287,6 +301,17 @@ function datastoreSection(d: DatastoreDrillResult): ReportSection {
             {header: 'Result', value: (v) => html`${badge(v.passed ? 'pass' : 'FAIL', v.passed ? 'good' : 'bad')} ${v.message}`},
           ])
         : note('No validation ran.', 'warn'),
+      ...(d.inventory
+        ? [
+            html`<p>What was restored: ${inventorySummary(d)}.</p>`,
+            table(d.inventory, [
+              {header: 'Kind', value: (i) => i.kind},
+              {header: 'Name', value: (i) => i.name},
+              {header: 'Outcome', value: (i) => badge(i.outcome, i.outcome === 'not-restored' ? 'warn' : i.outcome === 'restored' ? 'good' : 'neutral')},
+              {header: 'Why', value: (i) => i.reason ?? ''},
+            ]),
+          ]
+        : []),
       table(Object.entries(d.evidence), [
         {header: 'Evidence', value: ([k]) => k},
         {header: 'Value', value: ([, v]) => breakable(evidenceText(v))},

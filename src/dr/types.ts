@@ -58,6 +58,19 @@ export interface ValidationResult {
   durationMs: number
 }
 
+/** One object of a restore, and what the drill did with it. */
+export interface RestoredObject {
+  kind: string
+  name: string
+  /**
+   * restored: as in the source (server fields stripped); modified: restored with changes (reason
+   * says which); placeholder: a Secret recreated with the same keys and empty values; not-restored:
+   * left out (reason says why).
+   */
+  outcome: 'restored' | 'modified' | 'placeholder' | 'not-restored'
+  reason?: string
+}
+
 export type DatastoreStatus = 'passed' | 'target-missed' | 'validation-failed' | 'error' | 'interrupted'
 
 export interface DatastoreDrillResult {
@@ -77,6 +90,8 @@ export interface DatastoreDrillResult {
   validations: ValidationResult[]
   /** Job ids, dump checksums, object counts: what an auditor checks. */
   evidence: Record<string, unknown>
+  /** What was and was not restored, object by object (kubernetes drills). */
+  inventory?: RestoredObject[]
   error?: {code: string; message: string}
 }
 
@@ -131,8 +146,11 @@ export interface DrillRecord {
   recoverability: RecoverabilityCheck[]
   steps: DrillStep[]
   cleanup: CleanupAction[]
-  /** Targets of earlier drills still present when this one started (reported, not removed). */
-  leftovers: {kind: string; name: string; where: string; drillId?: string; command: string}[]
+  /**
+   * Targets of earlier drills found when this one started: removed when their drill is known to be
+   * dead (killed on this host), otherwise reported (another drill may be using them).
+   */
+  leftovers: {kind: string; name: string; where: string; drillId?: string; command: string; status?: 'present' | 'removed' | 'failed'; detail?: string}[]
   warnings: string[]
   /** Where the record and reports were written. */
   files: {dir: string; record: string; markdown: string; html: string}

@@ -14,7 +14,8 @@ import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
 import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace, MANAGED_BY_SELECTOR} from '../naming.js'
 import {sleep} from '../sleep.js'
-import type {ValidationResult} from '../types.js'
+import {checkRestricted, type PodSpec} from '../pod-security.js'
+import type {RestoredObject, ValidationResult} from '../types.js'
 import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 const FIELD_MANAGER = 'retailops-dr'
@@ -84,6 +85,117 @@ export function prepareForRestore(obj: KubeObject, namespace: string, drillId: s
   return {object: copy, notes}
 }
 
+/** The Secret types whose validation accepts empty values; any other becomes an Opaque placeholder. */
+const EMPTY_VALUE_TYPES = new Set(['Opaque', 'kubernetes.io/tls', 'kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth'])
+export const PLACEHOLDER_ANNOTATION = 'retailops.dev/drill-placeholder'
+export const DEFAULT_DENY_POLICY = 'retailops-drill-default-deny'
+export const SAME_NAMESPACE_POLICY = 'retailops-drill-allow-same-namespace'
+export const POD_SECURITY_LABELS = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+  'pod-security.kubernetes.io/warn': 'restricted',
+  'pod-security.kubernetes.io/warn-version': 'latest',
+  'pod-security.kubernetes.io/audit': 'restricted',
+  'pod-security.kubernetes.io/audit-version': 'latest',
+}
+
+/**
+ * The drill namespace's network isolation, created before anything is restored: nothing may
+ * enter or leave it (no DNS either: a name that resolves is a path out), and pods in it may only
+ * talk to each other.
+ */
+export function isolationPolicies(namespace: string, drillId: string, datastore: string): KubeObject[] {
+  const metadata = (name: string) => ({name, namespace, labels: {[DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore}})
+  return [
+    {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: metadata(DEFAULT_DENY_POLICY), spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress']}} as KubeObject,
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: metadata(SAME_NAMESPACE_POLICY),
+      spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: [{podSelector: {}}]}], egress: [{to: [{podSelector: {}}]}]},
+    } as KubeObject,
+  ]
+}
+
+/**
+ * A Secret's stand-in: same name and keys, every value empty, so pods that reference it start
+ * without a single production credential. Types that cannot be empty (docker config, service
+ * account tokens) become Opaque.
+ */
+export function placeholderSecret(secret: KubeObject & {type?: string; data?: Record<string, string>; stringData?: Record<string, string>}, namespace: string, drillId: string, datastore: string): {object: KubeObject; reason: string} {
+  const keys = [...new Set([...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})])].sort()
+  const type = secret.type ?? 'Opaque'
+  const keepType = EMPTY_VALUE_TYPES.has(type)
+  const object = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: secret.metadata.name,
+      namespace,
+      labels: {...secret.metadata.labels, [DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore},
+      annotations: {[PLACEHOLDER_ANNOTATION]: `same keys as the source, empty values${keepType ? '' : `; the source's type is ${type}`}`},
+    },
+    type: keepType ? type : 'Opaque',
+    data: Object.fromEntries(keys.map((k) => [k, ''])),
+  } as KubeObject
+  return {object, reason: `placeholder: ${keys.length} key(s) (${keys.join(', ') || 'none'}) with empty values; the value was not copied${keepType ? '' : ` (type ${type} cannot be empty: Opaque instead)`}`}
+}
+
+/**
+ * What a drill restores of a snapshot, and how, object by object: Secrets as empty placeholders
+ * (service account tokens not at all), the source's NetworkPolicies not at all (their allow rules
+ * would open paths out of the drill namespace), ServiceAccounts and pods without API tokens,
+ * pod templates filled in to pass Pod Security restricted, and workloads that explicitly break it
+ * left out with the reasons.
+ */
+export function planRestore(snapshot: KubeObject[], namespace: string, drillId: string, datastore: string): {objects: KubeObject[]; inventory: RestoredObject[]; notes: string[]} {
+  const objects: KubeObject[] = []
+  const inventory: RestoredObject[] = []
+  const notes: string[] = []
+  for (const source of snapshot) {
+    const entry = {kind: source.kind, name: source.metadata.name}
+    if (source.kind === 'Secret') {
+      const type = (source as {type?: string}).type
+      if (type === 'kubernetes.io/service-account-token') {
+        inventory.push({...entry, outcome: 'not-restored', reason: 'a service account token the cluster minted for the source: never copied, and the drill\'s ServiceAccounts get none'})
+        continue
+      }
+      const {object, reason} = placeholderSecret(source, namespace, drillId, datastore)
+      objects.push(object)
+      inventory.push({...entry, outcome: 'placeholder', reason})
+      continue
+    }
+    if (source.kind === 'NetworkPolicy') {
+      inventory.push({...entry, outcome: 'not-restored', reason: `its allow rules could open paths out of the drill namespace, which has only ${DEFAULT_DENY_POLICY} and ${SAME_NAMESPACE_POLICY}`})
+      continue
+    }
+    const prepared = prepareForRestore(source, namespace, drillId, datastore)
+    notes.push(...prepared.notes)
+    const object = prepared.object as KubeObject & {spec?: {template?: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}}; automountServiceAccountToken?: boolean}
+    const changes = [...prepared.notes.map((n) => n.replace(/^Service [^:]+: /, ''))]
+    if (object.kind === 'ServiceAccount' && object.automountServiceAccountToken !== false) {
+      object.automountServiceAccountToken = false
+      changes.push('automountServiceAccountToken: false')
+    }
+    if (object.kind === 'Deployment' && object.spec?.template) {
+      const check = checkRestricted(object.spec.template)
+      if (check.violations.length > 0) {
+        inventory.push({...entry, outcome: 'not-restored', reason: `violates Pod Security restricted, which the drill namespace enforces: ${check.violations.join('; ')}`})
+        continue
+      }
+      if (check.spec.automountServiceAccountToken !== false) {
+        check.spec.automountServiceAccountToken = false
+        check.fixes.push('automountServiceAccountToken: false')
+      }
+      object.spec.template.spec = check.spec
+      changes.push(...check.fixes.map((f) => `set ${f}`))
+    }
+    objects.push(object)
+    inventory.push(changes.length > 0 ? {...entry, outcome: 'modified', reason: changes.join('; ')} : {...entry, outcome: 'restored'})
+  }
+  return {objects, inventory, notes}
+}
+
 /** What the snapshot file keeps of a Secret: a reference (name, type, keys, a hash of the data), never a value. */
 export function secretReference(secret: KubeObject & {type?: string; data?: Record<string, string>}): Record<string, unknown> {
   const keys = Object.keys(secret.data ?? {}).sort()
@@ -125,9 +237,9 @@ export const kubernetesProvider: DrillProvider = {
       target: `namespace ${target}`,
       steps: [
         `snapshot the ${MANAGED_BY_SELECTOR} objects of ${ns} (${SNAPSHOT_KINDS.map((k) => k.kind).join(', ')}; Secrets as references) (read-only)`,
-        `create namespace ${target} labelled ${DRILL_LABEL}=${ctx.drillId}`,
-        'server-side apply the snapshot there (server fields stripped, Services as ClusterIP)',
-        `wait until every Deployment is available (at most ${ds.kubernetes?.waitTimeout ?? '5m'})`,
+        `create namespace ${target} labelled ${DRILL_LABEL}=${ctx.drillId}, enforcing Pod Security restricted, then NetworkPolicies ${DEFAULT_DENY_POLICY} (all ingress and egress) and ${SAME_NAMESPACE_POLICY}, before anything is restored`,
+        'server-side apply the snapshot there: Secrets as placeholders with the same keys and empty values (never their values), the source\'s NetworkPolicies left out, no service account tokens, Services as ClusterIP, pod templates filled in to pass restricted (a template that explicitly breaks it is left out and fails the drill)',
+        `check that no Secret value was copied and the isolation stands; wait until every restored Deployment is available (at most ${ds.kubernetes?.waitTimeout ?? '5m'})`,
         `delete namespace ${target}`,
       ],
       problems,
@@ -171,53 +283,102 @@ export const kubernetesProvider: DrillProvider = {
       }
       throwIfAborted(ctx.signal)
 
-      // 2. The drill namespace, registered for cleanup before it exists.
+      // What will be restored, decided (and reported) before anything is written.
+      const restore = planRestore(snapshot, targetNs, ctx.drillId, ds.name)
+      const notRestored = restore.inventory.filter((i) => i.outcome === 'not-restored')
+      if (restore.notes.length > 0) evidence.restoreNotes = restore.notes
+
+      // 2. The drill namespace, registered for cleanup (and in the drill's lease) before it exists,
+      // created with Pod Security restricted enforced and, before anything is restored into it,
+      // default-deny ingress and egress.
       ctx.cleanup.push({kind: 'namespace', resource: targetNs, action: 'delete', run: () => deleteNamespace(k.kc, targetNs)})
-      await ctx.steps.run(scope, 'create-target', `create namespace ${targetNs}`, async () => {
-        await api
-          .request('POST', '/api/v1/namespaces', {body: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: targetNs, labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name}}}})
+      await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
+      await ctx.steps.run(scope, 'create-target', `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`, async () => {
+        const namespace = await api
+          .request<KubeObject>('POST', '/api/v1/namespaces', {body: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: targetNs, labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS}}}})
           .catch((error) => {
             if ((error as {statusCode?: number}).statusCode === 409) throw new RetailOpsError('REFUSED', `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`)
             throw kubeError(error, `creating namespace ${targetNs}`, k.server)
           })
+        const policies: string[] = []
+        for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
+          const created = await api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {body: policy, signal: ctx.signal}).catch((error) => {
+            throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
+          })
+          policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
+        }
+        evidence.isolation = {
+          podSecurity: Object.fromEntries(Object.entries(namespace.metadata.labels ?? {}).filter(([key]) => key.startsWith('pod-security.kubernetes.io/'))),
+          networkPolicies: policies,
+          namespaceResourceVersion: namespace.metadata.resourceVersion,
+        }
       })
+      throwIfAborted(ctx.signal)
 
-      // 3. Restore by server-side apply.
-      const notes: string[] = []
-      await ctx.steps.run(scope, 'restore', `apply ${snapshot.length} objects to ${targetNs}`, async () => {
-        const prepared = snapshot.map((obj) => prepareForRestore(obj, targetNs, ctx.drillId, ds.name))
-        for (const p of prepared) notes.push(...p.notes)
-        // Secrets first (deploys do not manage them, so the shared apply does not address them),
-        // then everything else through the deploy engine's server-side apply, in its waves.
-        for (const {object} of prepared.filter((p) => p.object.kind === 'Secret')) {
+      // 3. Restore by server-side apply: Secret placeholders first (deploys do not manage Secrets,
+      // so the shared apply does not address them), then everything else through the deploy
+      // engine's server-side apply, in its waves.
+      await ctx.steps.run(scope, 'restore', `apply ${restore.objects.length} of ${snapshot.length} objects to ${targetNs}`, async () => {
+        for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
           throwIfAborted(ctx.signal)
           await api
             .request('PATCH', secretPath(object), {query: {fieldManager: FIELD_MANAGER, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
             .catch((error) => {
-              throw new RetailOpsError(RESTORE_FAILED, `Restoring Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`)
+              throw new RetailOpsError(RESTORE_FAILED, `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`)
             })
         }
-        const report = await applyObjects(api, prepared.filter((p) => p.object.kind !== 'Secret').map((p) => p.object), {fieldManager: FIELD_MANAGER, force: true, signal: ctx.signal})
+        const report = await applyObjects(api, restore.objects.filter((o) => o.kind !== 'Secret'), {fieldManager: FIELD_MANAGER, force: true, signal: ctx.signal})
         if (report.failed.length > 0) {
           throw new RetailOpsError(RESTORE_FAILED, `Restoring ${report.failed.length} object(s) failed: ${report.failed.map((f) => `${f.ref}: ${f.message}`).join('; ')}`, {details: {failed: report.failed, skipped: report.skipped}})
         }
-      })
-      if (notes.length > 0) evidence.restoreNotes = notes
+      }, () => `${restore.objects.length} restored, ${notRestored.length} left out`)
 
-      // 4. Wait for the workloads.
+      // 4. Validate: what was meant to be restored is there, no Secret value came along, the
+      // isolation still stands, no workload was left out for Pod Security, the workloads run.
       const validations: ValidationResult[] = []
       const started = ctx.clock()
-      const restored = await Promise.all(
-        SNAPSHOT_KINDS.map(async (kind) => (await api.request<{items: KubeObject[]}>('GET', listPath(kind.kind, targetNs), {query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`}})).items.length),
+      const present = await Promise.all(
+        SNAPSHOT_KINDS.map(async (kind) => (await api.request<{items: KubeObject[]}>('GET', listPath(kind.kind, targetNs), {query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`}})).items),
       )
-      const restoredCount = restored.reduce((a, b) => a + b, 0)
+      const byKind = new Map(SNAPSHOT_KINDS.map((kind, i) => [kind.kind, present[i]]))
+      const missing = restore.objects.filter((o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name))
       validations.push({
         name: 'objects-restored',
-        query: `every ${MANAGED_BY_SELECTOR} object of ${sourceNs} exists in ${targetNs}`,
-        value: String(restoredCount),
-        expect: {equals: snapshot.length},
-        passed: restoredCount === snapshot.length,
-        message: `${restoredCount} of ${snapshot.length} objects restored`,
+        query: `every object of ${sourceNs} the drill restores exists in ${targetNs}`,
+        value: String(restore.objects.length - missing.length),
+        expect: {equals: restore.objects.length},
+        passed: missing.length === 0,
+        message: `${restore.objects.length - missing.length} of ${restore.objects.length} objects restored${missing.length ? ` (missing: ${missing.map((o) => `${o.kind} ${o.metadata.name}`).join(', ')})` : ''}; ${notRestored.length} of ${snapshot.length} left out by design`,
+        durationMs: ctx.clock() - started,
+      })
+      const secrets = (byKind.get('Secret') ?? []) as (KubeObject & {data?: Record<string, string>})[]
+      const withValues = secrets.filter((x) => Object.values(x.data ?? {}).some((v) => v !== ''))
+      validations.push({
+        name: 'no-secret-values',
+        query: `every Secret in ${targetNs} has empty values`,
+        value: String(withValues.length),
+        expect: {equals: 0},
+        passed: withValues.length === 0,
+        message: withValues.length === 0 ? `${secrets.length} placeholder Secret(s), all values empty` : `Secrets with values: ${withValues.map((x) => x.metadata.name).join(', ')}`,
+        durationMs: ctx.clock() - started,
+      })
+      const isolation = await readIsolation(api, targetNs)
+      validations.push({
+        name: 'isolated',
+        query: `namespace ${targetNs} enforces Pod Security restricted and has ${DEFAULT_DENY_POLICY}`,
+        value: isolation.detail,
+        passed: isolation.ok,
+        message: isolation.detail,
+        durationMs: ctx.clock() - started,
+      })
+      const blocked = notRestored.filter((i) => i.kind === 'Deployment')
+      validations.push({
+        name: 'pod-security-restricted',
+        query: 'every Deployment\'s pod template can run under Pod Security restricted',
+        value: String(blocked.length),
+        expect: {equals: 0},
+        passed: blocked.length === 0,
+        message: blocked.length === 0 ? 'every pod template passes (after filling in unset fields)' : `not restored, so not proven recoverable: ${blocked.map((b) => `Deployment ${b.name} (${b.reason})`).join('; ')}`,
         durationMs: ctx.clock() - started,
       })
       await ctx.steps.run(scope, 'validate', 'wait for the Deployments to become available', async (step) => {
@@ -245,12 +406,25 @@ export const kubernetesProvider: DrillProvider = {
         rpoNotApplicable: 'a configuration snapshot taken at drill time: there is no older recovery point',
         validations,
         evidence,
+        inventory: restore.inventory,
       }
     } finally {
       // Cleanup deletes through its own connection; this one only served the drill.
       api.close()
     }
   },
+}
+
+/** The drill namespace's Pod Security labels and default-deny policy, read back from the cluster. */
+async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boolean; detail: string}> {
+  const ns = await api.request<KubeObject>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`)
+  const policies = await api.request<{items: (KubeObject & {spec?: {podSelector?: Record<string, unknown>; policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[]}})[]}>('GET', collectionPath('NetworkPolicy', namespace))
+  const enforce = ns.metadata.labels?.['pod-security.kubernetes.io/enforce']
+  const deny = policies.items.find((p) => p.metadata.name === DEFAULT_DENY_POLICY)
+  const denies = Boolean(deny && Object.keys(deny.spec?.podSelector ?? {}).length === 0 && deny.spec?.policyTypes?.includes('Ingress') && deny.spec.policyTypes.includes('Egress') && !deny.spec.ingress?.length && !deny.spec.egress?.length)
+  const others = policies.items.map((p) => p.metadata.name).filter((n) => n !== DEFAULT_DENY_POLICY && n !== SAME_NAMESPACE_POLICY)
+  const ok = enforce === 'restricted' && denies && others.length === 0
+  return {ok, detail: `enforce=${enforce ?? 'unset'}; ${denies ? `${DEFAULT_DENY_POLICY} denies all ingress and egress` : `no ${DEFAULT_DENY_POLICY}`}${others.length ? `; unexpected NetworkPolicies: ${others.join(', ')}` : ''}`}
 }
 
 async function podProblems(api: KubeHttp, namespace: string): Promise<string[]> {
@@ -264,7 +438,8 @@ async function podProblems(api: KubeHttp, namespace: string): Promise<string[]> 
     .slice(0, 10)
 }
 
-async function deleteNamespace(kc: KubeConfig, name: string): Promise<{status: 'removed' | 'absent'; detail?: string}> {
+/** Deletes a drill namespace (nothing else) and, unless told not to, waits until it is gone. */
+export async function deleteNamespace(kc: KubeConfig, name: string, options: {wait?: boolean} = {}): Promise<{status: 'removed' | 'absent'; detail?: string}> {
   if (!isDrillNamespace(name)) throw new Error(`refusing to delete ${name}: not a drill namespace`)
   const api = new KubeHttp(kc)
   try {
@@ -274,6 +449,7 @@ async function deleteNamespace(kc: KubeConfig, name: string): Promise<{status: '
       if (isNotFound(error)) return {status: 'absent'}
       throw error
     }
+    if (options.wait === false) return {status: 'removed', detail: 'deletion accepted'}
     const deadline = Date.now() + 120_000
     while (Date.now() < deadline) {
       try {

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import {createReadStream, existsSync, statSync} from 'node:fs'
-import {mkdtemp, rm, stat} from 'node:fs/promises'
+import {rm, stat} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -11,7 +11,7 @@ import {RetailOpsError} from '../../errors/index.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
 import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
-import {pgBinary, pgConnect, pgEnv, pgError, pgTarget, type PgTarget, serverOf, withDatabase} from '../pg.js'
+import {pgBinary, pgConnect, pgDumpArgs, pgError, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillContext, type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
@@ -22,8 +22,15 @@ const STATEMENT_TIMEOUT_MS = 60_000
 interface Resolved {
   source?: PgTarget
   restoreServer?: PgTarget
+  /** The restore server was named (postgres.restoreUrlEnv), not defaulted to the source's. */
+  restoreExplicit: boolean
   backupFile?: string
   problems: string[]
+  refusals: string[]
+}
+
+function allowFlag(): string {
+  return '--allow-source-server "<reason>"'
 }
 
 function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
@@ -42,11 +49,13 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
     problems.push(`${ds.name}: no source URL: set ${urlEnv}${urlEnv === 'DATABASE_URL' ? ' (or RETAILOPS_POSTGRES_URL)' : ''}, or datastores[].postgres.url`)
   }
   let restoreServer = source
+  let restoreExplicit = false
   if (cfg.restoreUrlEnv) {
     const restoreUrl = ctx.env[cfg.restoreUrlEnv]
     if (restoreUrl) {
       try {
         restoreServer = pgTarget(restoreUrl)
+        restoreExplicit = true
       } catch (error) {
         problems.push(`${ds.name}: ${(error as Error).message}`)
       }
@@ -65,7 +74,20 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
     }
   }
   if (source && isDrillDatabase(source.database)) problems.push(`${ds.name}: the source database ${source.database} is itself a drill copy`)
-  return {source, restoreServer, backupFile, problems}
+  // Production data restored next to production data: the primary carries a full extra copy for
+  // the drill's length (for ever, if the drill is killed). Production needs another server, or
+  // a stated reason.
+  const refusals: string[] = []
+  if (source && restoreServer && ctx.environment.production && !ctx.allowSourceServer) {
+    if (!restoreExplicit) {
+      refusals.push(
+        `${ds.name}: the scratch copy would be restored on the source's own server ${serverOf(source)}, and environment ${ctx.environment.name} is production. Set datastores[].postgres.restoreUrlEnv to a variable holding the URL of a non-production restore server, or pass ${allowFlag()} to accept a full copy of the data on the source's server`,
+      )
+    } else if (serverOf(restoreServer) === serverOf(source)) {
+      refusals.push(`${ds.name}: postgres.restoreUrlEnv (${cfg.restoreUrlEnv}) names the source's own server ${serverOf(source)}, and environment ${ctx.environment.name} is production. Point it at another server, or pass ${allowFlag()}`)
+    }
+  }
+  return {source, restoreServer, restoreExplicit, backupFile, problems, refusals}
 }
 
 export const postgresProvider: DrillProvider = {
@@ -81,6 +103,9 @@ export const postgresProvider: DrillProvider = {
       warnings.push(`${ds.name}: no validation with recoveryPoint: true, so the RPO cannot be measured (add one returning the newest order's timestamp)`)
     }
     const matches = ds.validation.filter((v) => v.expect?.matchesSource).length
+    if (ctx.allowSourceServer && r.source && r.restoreServer && serverOf(r.source) === serverOf(r.restoreServer)) {
+      warnings.push(`${ds.name}: the scratch copy goes on the source's own server ${serverOf(r.source)} (--allow-source-server: ${ctx.allowSourceServer})`)
+    }
     return {
       source: r.source?.display ?? '(no source URL)',
       target: `${scratch} on ${server}`,
@@ -91,11 +116,32 @@ export const postgresProvider: DrillProvider = {
         `create the scratch database ${scratch} on ${server}`,
         'restore the backup into it with pg_restore --no-owner --no-privileges --exit-on-error',
         `run ${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'} in a read-only transaction${ds.validation.some((v) => v.recoveryPoint) ? ' (the recoveryPoint one gives the RPO)' : ''}`,
-        `drop ${scratch} and delete the local dump`,
+        `drop ${scratch} and delete the local dump (kept in the drill's private work folder)`,
       ],
       problems: r.problems,
+      refusals: r.refusals,
       warnings,
     }
+  },
+
+  // A restore URL with another address may still reach the source's server (localhost and
+  // 127.0.0.1, a DNS alias): compare the servers themselves before anything is written.
+  async preflight(ds, _plan, ctx): Promise<string[]> {
+    const r = resolve(ds, ctx)
+    if (!r.source || !r.restoreServer || !r.restoreExplicit || !ctx.environment.production || ctx.allowSourceServer || r.refusals.length > 0) return []
+    const identify = async (target: PgTarget) => {
+      const client = await pgConnect(withDatabase(target, target === r.source ? target.database : 'postgres'), 'retailops-dr-preflight', ctx.signal)
+      try {
+        return await serverIdentity(client)
+      } finally {
+        await client.end().catch(() => {})
+      }
+    }
+    const [source, restore] = await Promise.all([identify(r.source), identify(r.restoreServer)])
+    if (source !== restore) return []
+    return [
+      `${ds.name}: the restore server ${serverOf(r.restoreServer)} (postgres.restoreUrlEnv ${ds.postgres?.restoreUrlEnv}) is the source's own server ${serverOf(r.source)} under another address (same ${source.split(':')[0]}), and environment ${ctx.environment.name} is production. Point it at another server, or pass ${allowFlag()}`,
+    ]
   },
 
   async run(ds, _plan, ctx): Promise<ProviderResult> {
@@ -108,16 +154,22 @@ export const postgresProvider: DrillProvider = {
       throw new RetailOpsError('INTERNAL', `Refusing to restore over the source database ${source.database}.`)
     }
     const evidence: Record<string, unknown> = {scratchDatabase: scratchName, restoreServer: serverOf(scratch)}
+    if (ctx.allowSourceServer && serverOf(scratch) === serverOf(source)) evidence.allowSourceServer = ctx.allowSourceServer
     const scope = ds.name
     const {execa} = await import('execa')
 
-    // 1. The backup: a dump taken now in one exported snapshot, or the configured file.
-    const workDir = await mkdtemp(path.join(os.tmpdir(), `retailops-drill-${ctx.drillId}-`))
+    // 1. The backup: a dump taken now in one exported snapshot, or the configured file. The dump
+    // and the password files live in the drill's private work folder (0700), nowhere else.
+    const local = [`${ds.name}.dump`, `${ds.name}-dump.pgpass`, `${ds.name}-restore.pgpass`].map((f) => path.join(ctx.workDir, f))
     ctx.cleanup.push({
       kind: 'local dump',
-      resource: workDir,
+      resource: local[0],
       action: 'delete',
-      run: async () => (await rm(workDir, {recursive: true, force: true}), {status: 'removed'}),
+      run: async () => {
+        const existed = existsSync(local[0])
+        for (const f of local) await rm(f, {force: true})
+        return {status: existed ? 'removed' : 'absent'}
+      },
     })
     let dumpFile: string
     let recoveryPoint: Date | undefined
@@ -132,7 +184,7 @@ export const postgresProvider: DrillProvider = {
       recoveryPoint = info.mtime
       recoveryPointSource = 'the backup file\'s modification time (no recoveryPoint validation ran yet)'
     } else {
-      dumpFile = path.join(workDir, `${ds.name}.dump`)
+      dumpFile = local[0]
       await ctx.steps.run(scope, 'backup', `pg_dump ${source.display}`, async () => {
         const client = await pgConnect(source, 'retailops-dr', ctx.signal)
         try {
@@ -146,8 +198,9 @@ export const postgresProvider: DrillProvider = {
           evidence.snapshot = snap.rows[0].id
           evidence.snapshotAt = snap.rows[0].at.toISOString()
           const bin = pgBinary('pg_dump', serverMajor, ctx.env)
-          const dump = await execa(bin, ['--format=custom', `--snapshot=${snap.rows[0].id}`, `--file=${dumpFile}`, `--dbname=${source.url}`], {
-            env: pgEnv(source),
+          const dump = await execa(bin, pgDumpArgs(source, snap.rows[0].id, dumpFile), {
+            env: await pgToolEnv(source, ctx.workDir, `${ds.name}-dump`, ctx.env),
+            extendEnv: false,
             cancelSignal: ctx.signal,
             reject: false,
           })
@@ -175,8 +228,10 @@ export const postgresProvider: DrillProvider = {
     evidence.tocEntries = String(toc.stdout).split('\n').filter((l) => l.trim() && !l.startsWith(';')).length
     throwIfAborted(ctx.signal)
 
-    // 2. The scratch database, registered for cleanup before it exists.
+    // 2. The scratch database, registered for cleanup (and in the drill's lease, for a killed
+    // drill's successor) before it exists.
     const admin = withDatabase(r.restoreServer, 'postgres')
+    await ctx.lease({kind: 'scratch database', name: scratchName, where: serverOf(scratch)})
     ctx.cleanup.push({
       kind: 'scratch database',
       resource: `${scratchName} on ${serverOf(scratch)}`,
@@ -201,8 +256,9 @@ export const postgresProvider: DrillProvider = {
     // 3. pg_restore.
     await ctx.steps.run(scope, 'restore', `pg_restore into ${scratchName}`, async () => {
       const jobs = Math.max(1, Math.min(4, os.availableParallelism()))
-      const res = await execa(restoreBin, ['--no-owner', '--no-privileges', '--exit-on-error', `--jobs=${jobs}`, `--dbname=${scratch.url}`, dumpFile], {
-        env: pgEnv(scratch),
+      const res = await execa(restoreBin, pgRestoreArgs(scratch, jobs, dumpFile), {
+        env: await pgToolEnv(scratch, ctx.workDir, `${ds.name}-restore`, ctx.env),
+        extendEnv: false,
         cancelSignal: ctx.signal,
         reject: false,
       })
@@ -280,7 +336,7 @@ async function runValidation(client: pg.Client, v: Validation, sourceValue: stri
   return {...base, value, ...(sourceValue === undefined ? {} : {sourceValue}), recoveryPoint, passed: check.passed, message: check.message, durationMs: clock() - started}
 }
 
-async function dropDatabase(admin: PgTarget, name: string): Promise<{status: 'removed' | 'absent'; detail?: string}> {
+export async function dropDatabase(admin: PgTarget, name: string): Promise<{status: 'removed' | 'absent'; detail?: string}> {
   if (!isDrillDatabase(name)) throw new Error(`refusing to drop ${name}: not a drill database`)
   const client = await pgConnect(admin, 'retailops-dr-cleanup')
   try {

@@ -3,7 +3,8 @@ import type {ResolvedEnvironment} from '../../config/resolve.js'
 import type {DatastoreConfig} from '../../config/schema.js'
 import type {Output} from '../../ui/output.js'
 import type {CleanupStack, Clock, StepRecorder} from '../recorder.js'
-import type {ValidationResult} from '../types.js'
+import type {RestoredObject, ValidationResult} from '../types.js'
+import type {LeaseTarget} from '../workdir.js'
 
 /** What the planner knows before anything is touched. */
 export interface PlanContext {
@@ -11,6 +12,11 @@ export interface PlanContext {
   project: LoadedConfig
   environment: ResolvedEnvironment
   env: NodeJS.ProcessEnv
+  /**
+   * --allow-source-server: the reason the scratch copy may go on the source's server. Without it,
+   * production datastores need an explicit restore server.
+   */
+  allowSourceServer?: string
 }
 
 /** A provider's plan for one datastore: no I/O beyond reading the environment and the file system. */
@@ -22,6 +28,8 @@ export interface ProviderPlan {
   steps: string[]
   /** Problems that stop a drill before its first write (a missing variable, an unsupported validation). */
   problems: string[]
+  /** Safety gates that stop a drill before its first write (exit REFUSED): a restore on a production source's server. */
+  refusals?: string[]
   warnings: string[]
 }
 
@@ -34,6 +42,10 @@ export interface DrillContext extends PlanContext {
   cleanup: CleanupStack
   /** The drill's record folder: providers may leave evidence files here (never secrets). */
   recordDir: string
+  /** The drill's private work folder (0700): dumps and password files go here, nowhere else. */
+  workDir: string
+  /** Records a target before it is created, so the next drill removes it if this one is killed. */
+  lease: (target: LeaseTarget) => Promise<void>
 }
 
 export interface ProviderResult {
@@ -47,11 +59,15 @@ export interface ProviderResult {
   rpoNotMeasured?: string
   validations: ValidationResult[]
   evidence: Record<string, unknown>
+  /** What was and was not restored, object by object (kubernetes). */
+  inventory?: RestoredObject[]
 }
 
 export interface DrillProvider {
   readonly name: DatastoreConfig['provider']
   plan(datastore: DatastoreConfig, ctx: PlanContext): ProviderPlan
+  /** Checks that need the systems but write nothing (is the restore server really another server?); answers refusals. */
+  preflight?(datastore: DatastoreConfig, plan: ProviderPlan, ctx: PlanContext & {signal: AbortSignal}): Promise<string[]>
   /** Restores into an isolated target, validates it and registers its cleanup; never writes to the source. */
   run(datastore: DatastoreConfig, plan: ProviderPlan, ctx: DrillContext): Promise<ProviderResult>
 }

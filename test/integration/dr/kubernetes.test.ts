@@ -1,4 +1,4 @@
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
@@ -48,6 +48,54 @@ function definitions(dir: string): void {
   writeFileSync(path.join(dir, 'definitions/search-indexes/orders.json'), JSON.stringify({mappings: {properties: {id: {type: 'keyword'}, total: {type: 'double'}}}}))
 }
 
+interface Seen {
+  type: string
+  kind: string
+  namespace: string
+  name: string
+  rv: number
+  object: k8s.KubernetesObject & {data?: Record<string, string>; type?: string; spec?: Record<string, unknown>}
+}
+
+/**
+ * Watches, from before the drill starts, what appears in drill namespaces: the namespace itself,
+ * its NetworkPolicies, every restored kind and the pods. Each first ADDED event carries the
+ * object as created, with the etcd revision of its creation (resourceVersion).
+ */
+async function watchDrills(): Promise<{events: Seen[]; stop: () => void}> {
+  const events: Seen[] = []
+  const controllers: AbortController[] = []
+  const watch = new k8s.Watch(kc)
+  const paths: [string, string][] = [
+    ['Namespace', '/api/v1/namespaces'],
+    ['NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies'],
+    ['ServiceAccount', '/api/v1/serviceaccounts'],
+    ['ConfigMap', '/api/v1/configmaps'],
+    ['Secret', '/api/v1/secrets'],
+    ['Service', '/api/v1/services'],
+    ['PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets'],
+    ['Deployment', '/apis/apps/v1/deployments'],
+    ['HorizontalPodAutoscaler', '/apis/autoscaling/v2/horizontalpodautoscalers'],
+    ['Pod', '/api/v1/pods'],
+  ]
+  const ready = paths.map(async ([kind, apiPath]) => {
+    controllers.push(
+      await watch.watch(
+        apiPath,
+        {allowWatchBookmarks: false},
+        (type, obj: Seen['object']) => {
+          const namespace = kind === 'Namespace' ? obj.metadata!.name! : (obj.metadata!.namespace ?? '')
+          if (!namespace.startsWith('retailops-drill-')) return
+          events.push({type, kind, namespace, name: obj.metadata!.name!, rv: Number(obj.metadata!.resourceVersion), object: obj})
+        },
+        () => {},
+      ),
+    )
+  })
+  await Promise.all(ready)
+  return {events, stop: () => controllers.forEach((c) => c.abort())}
+}
+
 async function drillNamespaces(): Promise<string[]> {
   return (await core.listNamespace({labelSelector: 'retailops.dev/drill'})).items.map((n) => n.metadata!.name!).filter((n) => !n.startsWith('t-'))
 }
@@ -90,25 +138,80 @@ afterAll(async () => {
 })
 
 describe('kubernetes restore drill and recoverability checks (sandbox cluster and registry)', () => {
-  it('restores the managed objects into a labelled drill namespace, waits for the workloads, deletes it; the source is untouched', async () => {
+  it('restores into a namespace locked down first (restricted, default-deny) with placeholder Secrets, reports every object, deletes it; the source is untouched', async () => {
     const before = (await apps.readNamespacedDeployment({name: 'orders', namespace: ns})).metadata!.generation
     const p = writeProject(config(DATASTORE))
     definitions(p.dir)
-    const result = await cli(['dr', 'drill', '--json'], {cwd: p.dir})
+    const watching = await watchDrills()
+    const result = await cli(['dr', 'drill', '--json'], {cwd: p.dir}).finally(() => setTimeout(watching.stop, 1000))
+    await new Promise((r) => setTimeout(r, 1500))
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
     const record = JSON.parse(result.stdout).result
     const ds = record.datastores[0]
+    const drillNs = `retailops-drill-${record.id}-shop-config`
     expect(ds).toMatchObject({name: 'shop-config', provider: 'kubernetes', status: 'passed', rto: {status: 'pass'}, rpo: {status: 'not-applicable'}})
-    expect(ds.target).toBe(`namespace retailops-drill-${record.id}-shop-config`)
+    expect(ds.target).toBe(`namespace ${drillNs}`)
     expect(ds.evidence.snapshotCounts).toEqual({ServiceAccount: 1, ConfigMap: 1, Secret: 1, NetworkPolicy: 1, Service: 1, PodDisruptionBudget: 1, Deployment: 1, HorizontalPodAutoscaler: 1})
     expect(ds.evidence.restoreNotes).toEqual(['Service orders: NodePort restored as ClusterIP'])
-    expect(ds.validations).toMatchObject([
-      {name: 'objects-restored', value: '8', passed: true},
-      {name: 'available-orders', value: '2/2 available', passed: true},
+    // The report says exactly what was and was not restored, with reasons.
+    expect(ds.inventory.map((i: {kind: string; name: string; outcome: string}) => `${i.kind} ${i.name}: ${i.outcome}`)).toEqual([
+      'ServiceAccount orders: modified',
+      'ConfigMap orders-config: restored',
+      'Secret orders-db: placeholder',
+      'NetworkPolicy orders: not-restored',
+      'Service orders: modified',
+      'PodDisruptionBudget orders: restored',
+      'Deployment orders: modified',
+      'HorizontalPodAutoscaler orders: restored',
     ])
-    expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: `retailops-drill-${record.id}-shop-config`, status: 'removed'}])
+    expect(ds.inventory[2].reason).toBe('placeholder: 1 key(s) (DATABASE_URL) with empty values; the value was not copied')
+    expect(ds.validations.map((v: {name: string; passed: boolean}) => [v.name, v.passed])).toEqual([
+      ['objects-restored', true],
+      ['no-secret-values', true],
+      ['isolated', true],
+      ['pod-security-restricted', true],
+      ['available-orders', true],
+    ])
+    expect(ds.validations[0].value).toBe('7')
+    expect(readFileSync(record.files.markdown, 'utf8')).toContain('| NetworkPolicy | orders | not-restored | its allow rules could open paths out of the drill namespace')
+
+    // Read back from the cluster, as it happened: the namespace was created enforcing restricted.
+    const seen = watching.events.filter((e) => e.namespace === drillNs)
+    const added = (kind: string) => seen.filter((e) => e.type === 'ADDED' && e.kind === kind)
+    const [namespace] = added('Namespace')
+    expect(namespace.object.metadata!.labels).toMatchObject({'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest', 'retailops.dev/drill': record.id})
+    // Its NetworkPolicies: default-deny of all ingress and egress, and pod-to-pod inside it; the source's own policy was not copied.
+    const policies = added('NetworkPolicy')
+    expect(policies.map((e) => e.name).sort()).toEqual(['retailops-drill-allow-same-namespace', 'retailops-drill-default-deny'])
+    expect(policies.find((e) => e.name === 'retailops-drill-default-deny')!.object.spec).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
+    expect(policies.find((e) => e.name === 'retailops-drill-allow-same-namespace')!.object.spec).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{from: [{podSelector: {}}]}],
+      egress: [{to: [{podSelector: {}}]}],
+    })
+    // Ordering: both policies existed (etcd revision) before the first restored object and the first pod.
+    const restored = seen.filter((e) => e.type === 'ADDED' && !['Namespace', 'NetworkPolicy'].includes(e.kind))
+    expect(restored.map((e) => e.kind)).toEqual(expect.arrayContaining(['Secret', 'ConfigMap', 'ServiceAccount', 'Service', 'Deployment', 'Pod']))
+    expect(Math.max(...policies.map((e) => e.rv))).toBeLessThan(Math.min(...restored.map((e) => e.rv)))
+    expect(namespace.rv).toBeLessThan(Math.min(...policies.map((e) => e.rv)))
+    // The Secret: same name and keys, empty values; the source's value never reached the drill namespace.
+    const secrets = added('Secret')
+    expect(secrets.map((e) => [e.name, e.object.type, e.object.data ?? {}])).toEqual([['orders-db', 'Opaque', {DATABASE_URL: ''}]])
+    expect(JSON.stringify(seen.map((e) => e.object))).not.toContain(Buffer.from('postgres://orders:not-a-real-password@db/orders').toString('base64'))
+    // The pods the API server admitted under restricted carry the filled-in security context, and no API token.
+    const pods = added('Pod')
+    expect(pods).toHaveLength(2)
+    for (const pod of pods) {
+      const spec = pod.object.spec as {securityContext: object; automountServiceAccountToken: boolean; containers: {securityContext: object}[]}
+      expect(spec.securityContext).toMatchObject({runAsNonRoot: true, seccompProfile: {type: 'RuntimeDefault'}})
+      expect(spec.automountServiceAccountToken).toBe(false)
+      expect(spec.containers[0].securityContext).toMatchObject({allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}})
+    }
+
+    expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: drillNs, status: 'removed'}])
     // The drill namespace is gone, the source unchanged.
-    await expect(core.readNamespace({name: `retailops-drill-${record.id}-shop-config`})).rejects.toMatchObject({code: 404})
+    await expect(core.readNamespace({name: drillNs})).rejects.toMatchObject({code: 404})
     // (Status updates move resourceVersion; the spec's generation and the field managers show writes.)
     const after = await apps.readNamespacedDeployment({name: 'orders', namespace: ns})
     expect(after.metadata!.generation).toBe(before)
@@ -116,7 +219,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       expect(o.metadata!.managedFields!.map((m) => m.manager)).not.toContain('retailops-dr')
     }
     // The snapshot evidence holds the Secret as a reference, never its value.
-    const snapshot = (await import('node:fs')).readFileSync(path.join(record.files.dir, ds.evidence.snapshotFile), 'utf8')
+    const snapshot = readFileSync(path.join(record.files.dir, ds.evidence.snapshotFile), 'utf8')
     expect(snapshot).toContain('dataSha256')
     expect(snapshot).not.toContain('not-a-real-password')
     expect(snapshot).not.toContain(Buffer.from('postgres://orders:not-a-real-password@db/orders').toString('base64'))
@@ -128,7 +231,42 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       ['secret', 'orders-db', 'pass'],
       ['configMap', 'orders-config', 'pass'],
     ])
-    expect(await drillNamespaces()).not.toContain(`retailops-drill-${record.id}-shop-config`)
+    expect(await drillNamespaces()).not.toContain(drillNs)
+  })
+
+  it('leaves out a workload that breaks Pod Security restricted, says why, and fails the drill (exit 41)', async () => {
+    const agent = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {name: 'agent', namespace: ns, labels},
+      spec: {
+        replicas: 1,
+        selector: {matchLabels: {app: 'agent'}},
+        template: {metadata: {labels: {app: 'agent'}}, spec: {hostNetwork: true, containers: [{name: 'agent', image, securityContext: {privileged: true}}]}},
+      },
+    } as k8s.KubernetesObject
+    await objects.create(agent)
+    try {
+      const p = writeProject(config(DATASTORE))
+      definitions(p.dir)
+      const watching = await watchDrills()
+      const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() => setTimeout(watching.stop, 1000))
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(result.exitCode, result.stdout + result.stderr).toBe(41)
+      const record = JSON.parse(result.stdout).result
+      const ds = record.datastores[0]
+      expect(ds.status).toBe('validation-failed')
+      expect(ds.inventory).toContainEqual({kind: 'Deployment', name: 'agent', outcome: 'not-restored', reason: 'violates Pod Security restricted, which the drill namespace enforces: hostNetwork: true; container agent: privileged: true'})
+      expect(ds.validations.find((v: {name: string}) => v.name === 'pod-security-restricted')).toMatchObject({passed: false, message: expect.stringMatching(/^not restored, so not proven recoverable: Deployment agent \(violates Pod Security restricted/)})
+      // The compliant workload was still restored and became available; the other never reached the cluster.
+      expect(ds.validations.find((v: {name: string}) => v.name === 'available-orders')).toMatchObject({passed: true})
+      const drillNs = `retailops-drill-${record.id}-shop-config`
+      const deployments = watching.events.filter((e) => e.namespace === drillNs && e.kind === 'Deployment' && e.type === 'ADDED').map((e) => e.name)
+      expect(deployments).toEqual(['orders'])
+      expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: drillNs, status: 'removed'}])
+    } finally {
+      await objects.delete(agent).catch(() => {})
+    }
   })
 
   it('fails recoverability (exit 41) for a missing Secret, a missing topic definition and an image whose digest is gone', async () => {

@@ -49,6 +49,8 @@ function context(overrides: Partial<DrillContext> = {}) {
     steps: new StepRecorder(out),
     cleanup: new CleanupStack(out),
     recordDir: p.dir,
+    workDir: p.dir,
+    lease: async () => {},
     ...overrides,
   }
   const ds = p.config.datastores.find((d) => d.name === 'payments-rds')!

@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {planOnly} from '../../../src/dr/drill.js'
-import {datastoreTargets, selectScope} from '../../../src/dr/plan.js'
-import {environment, project} from './fixtures.js'
+import {allowSourceServerReason, datastoreTargets, selectScope} from '../../../src/dr/plan.js'
+import {CONFIG, environment, project} from './fixtures.js'
 
 const env = {ORDERS_URL: 'postgres://app:s3cret-pw@127.0.0.1:5432/orders', DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/catalog', AWS_REGION: 'eu-west-1'}
 
@@ -76,5 +76,40 @@ datastores:
     expect(problems).toMatch(/a: validation q: expect.matchesSource is for postgres/)
     expect(problems).toMatch(/p: backup file .*missing.dump does not exist/)
     expect(problems).toMatch(/p: validation q uses expect.matchesSource, which needs a backup taken by the drill/)
+  })
+})
+
+describe('postgres drills of production datastores', () => {
+  const production = {...environment, name: 'prod', production: true}
+  const plan = (extraEnv: Record<string, string> = {}, allowSourceServer?: string, text?: string) =>
+    planOnly({project: project(text), environment: production, filters: {datastores: ['orders-db']}, drillId: '20260509-120301-7f3a', env: {...env, ...extraEnv}, allowSourceServer})
+  const withRestoreEnv = CONFIG.replace('postgres: {urlEnv: ORDERS_URL}', 'postgres: {urlEnv: ORDERS_URL, restoreUrlEnv: DRILL_PG_URL}')
+
+  it('are refused on the source\'s own server without an explicit restore server or --allow-source-server', () => {
+    const p = plan()
+    expect(p.problems).toEqual([])
+    expect(p.refusals).toEqual([expect.stringMatching(/^orders-db: the scratch copy would be restored on the source's own server 127\.0\.0\.1:5432, and environment prod is production\. Set datastores\[\]\.postgres\.restoreUrlEnv .* or pass --allow-source-server "<reason>"/)])
+  })
+  it('are refused when restoreUrlEnv names the source\'s server', () => {
+    const p = plan({DRILL_PG_URL: 'postgres://drill:pw@127.0.0.1:5432/postgres'}, undefined, withRestoreEnv)
+    expect(p.refusals).toEqual([expect.stringMatching(/^orders-db: postgres\.restoreUrlEnv \(DRILL_PG_URL\) names the source's own server 127\.0\.0\.1:5432/)])
+  })
+  it('run on an explicit restore server', () => {
+    const p = plan({DRILL_PG_URL: 'postgres://drill:pw@10.9.8.7:5432/postgres'}, undefined, withRestoreEnv)
+    expect(p.refusals).toEqual([])
+    expect(p.datastores[0].target).toBe('retailops_drill_20260509_120301_7f3a_orders_db on 10.9.8.7:5432')
+  })
+  it('run on the source\'s server with --allow-source-server, with a warning naming the reason', () => {
+    const p = plan({}, 'staging copy only')
+    expect(p.refusals).toEqual([])
+    expect(p.warnings).toContain('orders-db: the scratch copy goes on the source\'s own server 127.0.0.1:5432 (--allow-source-server: staging copy only)')
+  })
+  it('non-production environments may use the source\'s server', () => {
+    expect(planOnly({project: project(), environment, filters: {datastores: ['orders-db']}, drillId: '20260509-120301-7f3a', env}).refusals).toEqual([])
+  })
+  it('--allow-source-server needs a reason', () => {
+    expect(() => allowSourceServerReason('  ')).toThrow(expect.objectContaining({exit: 'USAGE'}))
+    expect(allowSourceServerReason(' no spare server ')).toBe('no spare server')
+    expect(allowSourceServerReason(undefined)).toBeUndefined()
   })
 })

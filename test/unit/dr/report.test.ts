@@ -76,7 +76,7 @@ describe('Markdown report', () => {
     expect(text).toContain('matches source')
   })
   it('lists what earlier drills left behind, with the command that removes it', () => {
-    expect(text).toContain('| namespace | retailops-drill-20260508-000000-aaaa-shop | kwok-retailops | 20260508-000000-aaaa | kubectl --context kwok-retailops delete namespace retailops-drill-20260508-000000-aaaa-shop |')
+    expect(text).toContain('| namespace | retailops-drill-20260508-000000-aaaa-shop | kwok-retailops | 20260508-000000-aaaa | present | kubectl --context kwok-retailops delete namespace retailops-drill-20260508-000000-aaaa-shop |')
   })
   it('escapes table syntax inside values', () => {
     expect(text).toContain("note <> 'a\\|b'")
