@@ -145,8 +145,7 @@ const PG_SECRET_ENV = ['PGPASSWORD', 'PGPASSFILE']
  * PGPASSWORD/PGPASSFILE are dropped so they cannot override it.
  */
 export async function pgToolEnv(target: PgTarget, workDir: string, label: string, base: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
-  const env: Record<string, string> = {}
-  for (const [k, v] of Object.entries(base)) if (v !== undefined && !PG_SECRET_ENV.includes(k)) env[k] = v
+  const env = pgPlainEnv(base)
   if (target.password !== undefined) {
     const {writeFile, rm} = await import('node:fs/promises')
     const file = path.join(workDir, `${label}.pgpass`)
@@ -154,6 +153,13 @@ export async function pgToolEnv(target: PgTarget, workDir: string, label: string
     await writeFile(file, passfileLine(target.password), {mode: 0o600, flag: 'wx'})
     env.PGPASSFILE = file
   }
+  return env
+}
+
+/** The environment for a pg tool that connects nowhere (--version, --list): no password of any kind. */
+export function pgPlainEnv(base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !PG_SECRET_ENV.includes(k)) env[k] = v
   return env
 }
 

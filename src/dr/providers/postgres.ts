@@ -11,7 +11,7 @@ import {RetailOpsError} from '../../errors/index.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
 import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
-import {pgBinary, pgConnect, pgDumpArgs, pgError, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
+import {pgBinary, pgConnect, pgDumpArgs, pgError, pgPlainEnv, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillContext, type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
@@ -206,7 +206,7 @@ export const postgresProvider: DrillProvider = {
           })
           throwIfAborted(ctx.signal)
           if (dump.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_dump failed (exit ${dump.exitCode}): ${String(dump.stderr).trim().split('\n').slice(-3).join(' ')}`)
-          evidence.pgDump = (await execa(bin, ['--version'])).stdout.trim()
+          evidence.pgDump = (await execa(bin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
           for (const v of ds.validation.filter((x) => x.expect?.matchesSource)) {
             sourceValues.set(v.name, await firstValue(client, v.query).catch((error: Error) => `error: ${error.message}`))
           }
@@ -223,7 +223,7 @@ export const postgresProvider: DrillProvider = {
     evidence.dumpBytes = info.size
     evidence.dumpSha256 = await sha256File(dumpFile)
     let restoreBin = pgBinary('pg_restore', serverMajor, ctx.env)
-    const toc = await execa(restoreBin, ['--list', dumpFile], {reject: false})
+    const toc = await execa(restoreBin, ['--list', dumpFile], {env: pgPlainEnv(ctx.env), extendEnv: false, reject: false})
     if (toc.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`)
     evidence.tocEntries = String(toc.stdout).split('\n').filter((l) => l.trim() && !l.startsWith(';')).length
     throwIfAborted(ctx.signal)
@@ -264,7 +264,7 @@ export const postgresProvider: DrillProvider = {
       })
       throwIfAborted(ctx.signal)
       if (res.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_restore failed (exit ${res.exitCode}): ${String(res.stderr).trim().split('\n').slice(-3).join(' ')}`)
-      evidence.pgRestore = (await execa(restoreBin, ['--version'])).stdout.trim()
+      evidence.pgRestore = (await execa(restoreBin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
     })
 
     // 4. Validation, read-only.

@@ -208,7 +208,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   it('dr plan writes nothing', async () => {
     const p = writeProject(config())
     const dbs = await drillDatabases()
-    const result = await cli(['dr', 'plan', '--json'], {cwd: p.dir, env})
+    const result = await cli(['dr', 'plan', '--json', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout).result.datastores[0].steps).toHaveLength(5)
     expect(await drillDatabases()).toEqual(dbs)
@@ -258,7 +258,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       const file = path.join(bin, tool)
       writeFileSync(
         file,
-        `#!/bin/sh\n{ printf '%s' "${tool}"; tr '\\0' ' ' </proc/$$/cmdline; echo; echo "PGPASSWORD=\${PGPASSWORD:+set}"; echo "PGPASSFILE=$PGPASSFILE"; [ -n "$PGPASSFILE" ] && stat -c 'mode=%a' "$PGPASSFILE"; } >>${log}\nexec /usr/lib/postgresql/15/bin/${tool} "$@"\n`,
+        `#!/bin/sh\n{ printf '%s ' "${tool}"; tr '\\0' ' ' </proc/$$/cmdline; echo; echo "PGPASSWORD=\${PGPASSWORD:+set}"; echo "PGPASSFILE=$PGPASSFILE"; [ -n "$PGPASSFILE" ] && stat -c 'mode=%a' "$PGPASSFILE"; } >>${log}\nexec /usr/lib/postgresql/15/bin/${tool} "$@"\n`,
       )
       chmodSync(file, 0o755)
     }
