@@ -1,3 +1,5 @@
+import {Flags} from '@oclif/core'
+
 import {runDoctor, type DoctorResult} from '../src/doctor/doctor.js'
 import {makeChalk} from '../src/ui/terminal.js'
 import {RetailOpsCommand} from './_base/base-command.js'
@@ -5,14 +7,17 @@ import {RetailOpsCommand} from './_base/base-command.js'
 export default class Doctor extends RetailOpsCommand<typeof Doctor> {
   static override summary = 'Check Docker, the registry, cluster access and RBAC, Prometheus, k6 and AWS credentials.'
   static override description = 'Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails.'
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --environment production --json']
+  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --environment production --json', '<%= config.bin %> <%= command.id %> --skip k6 --json']
+  static override flags = {
+    skip: Flags.string({description: 'Do not run this check (repeatable): config, docker, registry, cluster, rbac, prometheus, k6, signing, aws, postgres-tools.', multiple: true}),
+  }
 
   async run(): Promise<DoctorResult> {
     const project = await this.loadProject().catch((error: {exit?: string}) => {
       if (error.exit === 'NOT_FOUND') return undefined
       throw error
     })
-    const result = await runDoctor({project, environment: this.flags.environment, context: this.flags.context, namespace: this.flags.namespace}, this.ctx)
+    const result = await runDoctor({project, environment: this.flags.environment, context: this.flags.context, namespace: this.flags.namespace, skip: this.flags.skip}, this.ctx)
     const c = makeChalk()
     const mark = {ok: c.green('✔'), warn: c.yellow('▲'), fail: c.red('✖'), skip: c.dim('–')}
     for (const check of result.checks) {

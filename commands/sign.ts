@@ -14,11 +14,12 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     '<%= config.bin %> <%= command.id %>',
     'COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %> checkout --json',
     '<%= config.bin %> <%= command.id %> 127.0.0.1:5000/shop/catalog@sha256:… --key cosign.key',
+    'COSIGN_PRIVATE_KEY="$(cat cosign.key)" COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %> --key env://COSIGN_PRIVATE_KEY --json',
   ]
   static override strict = false
   static override args = {target: Args.string({description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).'})}
   static override flags = {
-    key: Flags.string({description: 'Encrypted cosign private key (default: signing.key in retailops.yaml).'}),
+    key: Flags.string({description: 'Encrypted cosign private key: a file, or env://NAME for a variable holding its contents (default: signing.key in retailops.yaml).'}),
   }
 
   async run(): Promise<SignImagesResult> {

@@ -18,7 +18,7 @@ export default class Verify extends RetailOpsCommand<typeof Verify> {
   static override strict = false
   static override args = {target: Args.string({description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).'})}
   static override flags = {
-    key: Flags.string({description: 'Public key, PEM (default: signing.publicKey in retailops.yaml).'}),
+    key: Flags.string({description: 'Public key, PEM: a file, or env://NAME for a variable holding it (default: signing.publicKey in retailops.yaml).'}),
   }
 
   async run(): Promise<VerifyImagesResult> {

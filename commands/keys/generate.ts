@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import {Flags} from '@oclif/core'
 
+import {envReferenceName} from '../../src/config/secret-ref.js'
 import {UsageError} from '../../src/errors/index.js'
 import {checkKeyTargets, type GenerateKeysResult, passphrase, writeKeyPair} from '../../src/signing/keys.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
@@ -29,6 +30,14 @@ export default class KeysGenerate extends RetailOpsCommand<typeof KeysGenerate> 
       throw error
     })
     const base = project?.dir ?? process.cwd()
+    for (const [flag, configured] of [['key', project?.config.signing.key], ['public-key', project?.config.signing.publicKey]] as const) {
+      const variable = envReferenceName(this.flags[flag] ?? configured)
+      if (variable) {
+        throw new UsageError(`The ${flag === 'key' ? 'signing key' : 'public key'} is ${this.flags[flag] ?? configured}: a key pair is written to files, not to a variable.`, {
+          nextSteps: [`Pass --${flag} FILE, then store that file's contents in the CI secret ${variable} and delete the file.`],
+        })
+      }
+    }
     const keyPath = path.resolve(this.flags.key ?? path.join(base, project?.config.signing.key ?? 'cosign.key'))
     const publicKeyPath = path.resolve(this.flags['public-key'] ?? path.join(base, project?.config.signing.publicKey ?? 'cosign.pub'))
     checkKeyTargets(keyPath, publicKeyPath, this.flags.force)

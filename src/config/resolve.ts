@@ -1,8 +1,7 @@
-import path from 'node:path'
-
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {parseDuration} from './duration.js'
 import {type CampaignConfig, EPHEMERAL_STORAGE_DEFAULTS, type EnvironmentConfig, type RetailOpsConfig, type ServiceConfig, type Tier} from './schema.js'
+import {resolveFileOrEnv} from './secret-ref.js'
 
 /** Validates requested service names up front; none means all, in configuration order. */
 export function selectServices(config: RetailOpsConfig, requested: string[] = []): string[] {
@@ -30,7 +29,7 @@ export function resolveEnvironment(config: RetailOpsConfig, name?: string, baseD
   if (!chosen) {
     if (names.length === 0) {
       const cluster = config.clusters[Object.keys(config.clusters)[0]] ?? {}
-      return {name: 'default', cluster: Object.keys(config.clusters)[0] ?? 'default', namespace: 'retail', router: 'gateway', production: true, context: cluster.context, kubeconfig: cluster.kubeconfig && path.resolve(baseDir, cluster.kubeconfig)}
+      return {name: 'default', cluster: Object.keys(config.clusters)[0] ?? 'default', namespace: 'retail', router: 'gateway', production: true, context: cluster.context, kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir)}
     }
     throw new UsageError(`Several environments are configured (${names.join(', ')}) and none was chosen.`, {
       nextSteps: ['Pass --environment NAME, or set defaultEnvironment in retailops.yaml.'],
@@ -41,7 +40,7 @@ export function resolveEnvironment(config: RetailOpsConfig, name?: string, baseD
     throw new NotFoundError(`Unknown environment "${chosen}".`, {nextSteps: [`Known environments: ${names.join(', ') || '(none)'}.`]})
   }
   const cluster = config.clusters[env.cluster] ?? {}
-  return {...env, name: chosen, context: cluster.context, kubeconfig: cluster.kubeconfig && path.resolve(baseDir, cluster.kubeconfig)}
+  return {...env, name: chosen, context: cluster.context, kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir)}
 }
 
 export function findCampaign(config: RetailOpsConfig, name: string): CampaignConfig {

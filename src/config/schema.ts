@@ -348,7 +348,7 @@ const prices = z
 const cluster = z
   .object({
     context: z.string().optional().describe('kube context; default the current context.'),
-    kubeconfig: z.string().optional(),
+    kubeconfig: z.string().optional().describe('kubeconfig file relative to retailops.yaml, or env://NAME for a variable holding its contents; default KUBECONFIG (a path or the contents) or ~/.kube/config.'),
   })
   .strict()
 
@@ -387,8 +387,8 @@ export const configSchema = z
       .strict(),
     signing: z
       .object({
-        key: z.string().default('.retailops/cosign.key'),
-        publicKey: z.string().default('.retailops/cosign.pub'),
+        key: z.string().default('.retailops/cosign.key').describe('Encrypted cosign private key: a path relative to retailops.yaml, or env://NAME for a variable holding its contents (CI).'),
+        publicKey: z.string().default('.retailops/cosign.pub').describe('Public key (PEM): a path relative to retailops.yaml, or env://NAME.'),
         passwordEnv: z.string().default('COSIGN_PASSWORD').describe('Variable holding the key passphrase.'),
         required: z.boolean().default(true),
       })

@@ -1,6 +1,5 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import path from 'node:path'
 
 import {parse as parseYaml} from 'yaml'
 
@@ -8,6 +7,7 @@ import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
 import {ephemeralStorage, resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
 import type {RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
+import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {NotFoundError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
 import {SECRET_NAME, URL_WITH_PASSWORD} from '../kubernetes/policy.js'
@@ -149,7 +149,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
       renderTarget(config, env, {
         cluster: cluster ? t.cluster! : env.cluster,
         context: cluster ? cluster.context : mainContext,
-        kubeconfig: cluster ? cluster.kubeconfig && path.resolve(dir, cluster.kubeconfig) : env.kubeconfig,
+        kubeconfig: cluster ? cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, dir) : env.kubeconfig,
         namespace: t.namespace ?? (cluster ? env.namespace : `${config.project}-${t.name}`),
         model: t.model,
         tenants: [t],

@@ -1,10 +1,9 @@
-import path from 'node:path'
-
 import type {KeyObject} from 'node:crypto'
 
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
+import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {toRetailOpsError} from '../errors/index.js'
 import {containerImages} from '../kubernetes/pods.js'
 import type {SignatureResult, SignatureStatus} from '../kubernetes/policy.js'
@@ -32,7 +31,7 @@ export function signatureStatusOf(error: unknown): SignatureStatus {
 }
 
 export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
-  const keyFile = path.resolve(project.dir, project.config.signing.publicKey)
+  const keyFile = resolveFileOrEnv(project.config.signing.publicKey, project.dir)
   return async (images, ctx) => {
     const out: Record<string, SignatureResult> = {}
     let key: KeyObject

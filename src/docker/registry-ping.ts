@@ -5,11 +5,12 @@ export async function pingRegistry(registry: string, insecure: boolean): Promise
     const res = await fetch(`${base}/v2/`, {signal: AbortSignal.timeout(5000)})
     if (res.ok) return {status: 'ok', detail: `${base}/v2/ answered ${res.status}`}
     if (res.status === 401) {
-      // The same lookup push uses (config.json auths, credsStore, credHelpers), so doctor and push agree.
-      const {registryCredentials} = await import('./credentials.js')
-      const auth = await registryCredentials(registry).catch(() => undefined)
-      if (auth) return {status: 'ok', detail: `${base}/v2/ needs a login; credentials for ${registry} are configured${auth.username ? ` (user ${auth.username})` : ''}`}
-      return {status: 'warn', detail: `${registry} needs credentials (${res.headers.get('www-authenticate') ?? 'no challenge'}) and none are configured`, fix: `Run \`docker login ${registry}\`; retailops reads ~/.docker/config.json and credential helpers.`}
+      // The same lookup push uses (REGISTRY_USERNAME/PASSWORD, `retailops registry login`, the Docker config), so doctor and push agree.
+      const {locateRegistryCredentials} = await import('./credentials.js')
+      const found = await locateRegistryCredentials(registry).catch(() => undefined)
+      const from = {environment: 'REGISTRY_USERNAME/REGISTRY_PASSWORD', retailops: '`retailops registry login`', docker: 'the Docker config'}
+      if (found) return {status: 'ok', detail: `${base}/v2/ needs a login; credentials for ${registry} come from ${from[found.source]}${found.auth.username ? ` (user ${found.auth.username})` : ''}`}
+      return {status: 'warn', detail: `${registry} needs credentials (${res.headers.get('www-authenticate') ?? 'no challenge'}) and none are configured`, fix: `Run \`retailops registry login ${registry}\`, set REGISTRY_USERNAME and REGISTRY_PASSWORD, or \`docker login ${registry}\`.`}
     }
     return {status: 'fail', detail: `${base}/v2/ answered ${res.status}`, fix: 'Check registry.url in retailops.yaml.'}
   } catch (error) {

@@ -148,7 +148,7 @@ export class RegistryClient {
       }
     })()
     return new PermissionError(`The registry ${this.registry} refused ${method} ${new URL(url).pathname} (HTTP ${status}${detail ? `: ${detail}` : ''}).`, {
-      nextSteps: [`Run \`docker login ${this.registry}\` with an account that may push there; retailops reads ~/.docker/config.json and its credential helpers.`],
+      nextSteps: [`Log in with an account that may push there: \`retailops registry login ${this.registry}\`, REGISTRY_USERNAME and REGISTRY_PASSWORD, or \`docker login ${this.registry}\` (retailops reads ~/.docker/config.json and its credential helpers).`],
       details: {registry: this.registry, status, method, path: new URL(url).pathname},
     })
   }

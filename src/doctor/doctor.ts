@@ -1,8 +1,9 @@
 import {existsSync} from 'node:fs'
-import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
 import {resolveEnvironment} from '../config/resolve.js'
+import {envReferenceName, resolveFileOrEnv} from '../config/secret-ref.js'
+import {UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
@@ -23,6 +24,8 @@ export interface DoctorOptions {
   namespace?: string
   /** Per-check deadline. */
   timeoutMs?: number
+  /** Check ids not to run (reported as skip), e.g. k6 on a CI runner that never warms up. */
+  skip?: string[]
 }
 
 export interface DoctorResult {
@@ -99,7 +102,14 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
       title: 'Signing key',
       run: async () => {
         if (!options.project) return {status: 'skip', detail: 'no project'}
-        const key = path.resolve(options.project.dir, config!.signing.key)
+        const key = resolveFileOrEnv(config!.signing.key, options.project.dir)
+        const variable = envReferenceName(key)
+        if (variable) {
+          // The key is a CI secret: present means the variable is set; it is decrypted when sign runs.
+          return process.env[variable]?.trim()
+            ? {status: 'ok', detail: `${key} (${variable} is set)`}
+            : {status: config!.signing.required ? 'warn' : 'skip', detail: `${key}: ${variable} is not set`, fix: `Set ${variable} to the encrypted key's contents (cosign.key).`}
+        }
         return existsSync(key)
           ? {status: 'ok', detail: key}
           : {status: config!.signing.required ? 'warn' : 'skip', detail: `${key} does not exist`, fix: 'Run `retailops keys generate`.'}
@@ -115,6 +125,13 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
           : {status: 'skip', detail: 'no postgres datastores'},
     },
   ]
+  const unknown = (options.skip ?? []).filter((id) => !checks.some((c) => c.id === id))
+  if (unknown.length > 0) {
+    throw new UsageError(`Unknown check${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in --skip.`, {nextSteps: [`Checks: ${checks.map((c) => c.id).join(', ')}.`]})
+  }
+  for (const c of checks) {
+    if (options.skip?.includes(c.id)) c.run = async () => ({status: 'skip', detail: 'skipped (--skip)'})
+  }
   const timeoutMs = options.timeoutMs ?? 10_000
   const task = ctx.out.task('Checking the tools and systems retailops uses')
   const results = await Promise.all(checks.map((c) => timed(c, timeoutMs)))

@@ -4,13 +4,15 @@ import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
 
+import {isEnvReference, normalizeSecretText, readEnvReference} from '../config/secret-ref.js'
 import {NotFoundError, PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
+import {registerSecret} from '../ui/output.js'
 import {KubeHttp} from './http.js'
 
 export interface KubeTarget {
   /** kube context; default: the kubeconfig's current context. */
   context?: string
-  /** kubeconfig file; default: $KUBECONFIG or ~/.kube/config. */
+  /** kubeconfig file or env://NAME (a variable holding its contents); default: $KUBECONFIG (a path list or the contents) or ~/.kube/config. */
   kubeconfig?: string
 }
 
@@ -31,22 +33,57 @@ export interface KubeClients {
   version: k8s.VersionApi
 }
 
+/**
+ * The kubeconfig's contents when it is given as content rather than a path: `env://NAME`, or a
+ * KUBECONFIG variable holding the document itself (how CI secrets arrive). It is parsed in memory
+ * and never written anywhere.
+ */
+export function inlineKubeconfig(target: KubeTarget = {}): {text: string; source: string} | undefined {
+  if (target.kubeconfig !== undefined) {
+    return isEnvReference(target.kubeconfig) ? {text: readEnvReference(target.kubeconfig, 'kubeconfig'), source: target.kubeconfig} : undefined
+  }
+  const value = process.env.KUBECONFIG
+  if (!value || !looksLikeKubeconfigContent(value)) return undefined
+  registerSecret(value)
+  return {text: normalizeSecretText(value), source: 'the KUBECONFIG variable (contents)'}
+}
+
+/** A path list never holds a newline or starts a YAML/JSON document; a one-line base64 document is not an existing file. */
+export function looksLikeKubeconfigContent(value: string): boolean {
+  const v = value.trim()
+  if (v.includes('\n') || /^(apiVersion|kind|clusters|contexts|current-context|users|preferences)\s*:/.test(v) || v.startsWith('{')) return true
+  if (existsSync(v) || v.includes(path.delimiter)) return false
+  return normalizeSecretText(v) !== v
+}
+
 export function loadKubeConfig(target: KubeTarget = {}): k8s.KubeConfig {
   const kc = new k8s.KubeConfig()
-  const files = (target.kubeconfig ?? process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter).filter(Boolean)
-  if (!process.env.KUBERNETES_SERVICE_HOST && !files.some((f) => existsSync(f))) {
-    throw new UnavailableError(`No kubeconfig found (looked for ${files.join(', ')}).`, {
-      nextSteps: ['Set KUBECONFIG (for the sandbox: `eval "$(bash scripts/sandbox.sh env)"`), or clusters.<name>.kubeconfig in retailops.yaml.'],
-    })
+  const inline = inlineKubeconfig(target)
+  if (inline) {
+    try {
+      kc.loadFromString(inline.text)
+    } catch (error) {
+      throw new UnavailableError(`Cannot read the kubeconfig from ${inline.source}: ${(error as Error).message.split('\n')[0]}`, {
+        nextSteps: ['The variable must hold a whole kubeconfig (YAML, or that YAML base64-encoded), e.g. the output of `kubectl config view --raw --minify`.'],
+      })
+    }
+  } else {
+    const files = (target.kubeconfig ?? process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter).filter(Boolean)
+    if (!process.env.KUBERNETES_SERVICE_HOST && !files.some((f) => existsSync(f))) {
+      throw new UnavailableError(`No kubeconfig found (looked for ${files.join(', ')}).`, {
+        nextSteps: ['Set KUBECONFIG to a file or to the kubeconfig\'s contents (for the sandbox: `eval "$(bash scripts/sandbox.sh env)"`), or clusters.<name>.kubeconfig in retailops.yaml (a path or env://NAME).'],
+      })
+    }
+    try {
+      if (target.kubeconfig) kc.loadFromFile(target.kubeconfig)
+      else kc.loadFromDefault()
+    } catch (error) {
+      throw new UnavailableError(`Cannot read kubeconfig${target.kubeconfig ? ` ${target.kubeconfig}` : ''}: ${(error as Error).message}`, {
+        nextSteps: ['Set KUBECONFIG or clusters.<name>.kubeconfig in retailops.yaml.'],
+      })
+    }
   }
-  try {
-    if (target.kubeconfig) kc.loadFromFile(target.kubeconfig)
-    else kc.loadFromDefault()
-  } catch (error) {
-    throw new UnavailableError(`Cannot read kubeconfig${target.kubeconfig ? ` ${target.kubeconfig}` : ''}: ${(error as Error).message}`, {
-      nextSteps: ['Set KUBECONFIG or clusters.<name>.kubeconfig in retailops.yaml.'],
-    })
-  }
+  for (const user of kc.getUsers()) for (const secret of [user.token, user.password, user.keyData]) registerSecret(secret)
   const context = target.context ?? process.env.RETAILOPS_KUBE_CONTEXT
   if (context) {
     if (!kc.getContextObject(context)) {

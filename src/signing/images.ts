@@ -1,5 +1,4 @@
-import path from 'node:path'
-
+import {resolveFileOrEnv} from '../config/secret-ref.js'
 import type {LoadedConfig} from '../config/load.js'
 import {resolveArtifacts} from '../docker/artifacts.js'
 import {parseReference} from '../docker/reference.js'
@@ -87,10 +86,11 @@ export interface SignImagesResult {
   images: (SignResult & {service?: string})[]
 }
 
+/** The key's file (resolved against the project for configured ones), or its `env://NAME` reference as given. */
 function projectPath(project: LoadedConfig | undefined, file: string | undefined, fallback: (p: LoadedConfig) => string, what: string): string {
-  if (file) return path.resolve(file)
+  if (file) return resolveFileOrEnv(file, process.cwd())
   if (!project) throw new UsageError(`No ${what}: pass --key, or run inside a retailops project.`)
-  return path.resolve(project.dir, fallback(project))
+  return resolveFileOrEnv(fallback(project), project.dir)
 }
 
 /** Signs the images with the project's (or the given) cosign key; the key and every image are checked before the first signature is written. */

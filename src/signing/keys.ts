@@ -8,6 +8,7 @@ import nacl from 'tweetnacl'
 import {NotFoundError, PermissionError, RetailOpsError, UsageError} from '../errors/index.js'
 import {registerSecret} from '../ui/output.js'
 import {writeFileAtomic} from '../docker/files.js'
+import {isEnvReference, readEnvReference} from '../config/secret-ref.js'
 
 /**
  * cosign's key formats. The private key is PKCS#8 DER, encrypted as go-securesystemslib's
@@ -150,7 +151,9 @@ export function parsePublicKey(text: string, source = 'the public key'): KeyObje
   return key
 }
 
+/** A public key from a file, or from a variable (`env://NAME`, the PEM's contents). */
 export async function loadPublicKey(file: string): Promise<KeyObject> {
+  if (isEnvReference(file)) return parsePublicKey(readEnvReference(file, 'public key'), file)
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
       throw new NotFoundError(`Public key ${file} does not exist.`, {nextSteps: ['Run `retailops keys generate`, or set signing.publicKey in retailops.yaml / pass --key.']})
@@ -185,7 +188,16 @@ export async function passphrase(source: PassphraseSource, purpose: string): Pro
   return answer
 }
 
+/**
+ * The encrypted private key from a file, or from a variable holding its contents
+ * (`env://COSIGN_PRIVATE_KEY`, as `cosign sign --key env://…` reads it); decrypted with the
+ * passphrase from source.env (COSIGN_PASSWORD by default).
+ */
 export async function loadPrivateKey(file: string, source: PassphraseSource): Promise<KeyObject> {
+  if (isEnvReference(file)) {
+    const text = readEnvReference(file, 'signing key')
+    return decryptPrivateKey(text, await passphrase(source, file), file)
+  }
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
       throw new NotFoundError(`Signing key ${file} does not exist.`, {nextSteps: ['Run `retailops keys generate`, or set signing.key in retailops.yaml / pass --key.']})

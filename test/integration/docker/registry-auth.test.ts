@@ -1,4 +1,5 @@
-import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +15,7 @@ import {writeKeyPair} from '../../../src/signing/keys.js'
 import {BASE_IMAGE, ctx, sandboxReady, testProject, type TestProject} from './helpers.js'
 
 const REGISTRY_BIN = '/usr/bin/docker-registry'
+const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -63,6 +65,7 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
     process.env.DOCKER_CONFIG = path.join(work, 'docker')
+    process.env.RETAILOPS_AUTH_FILE = path.join(work, 'retailops', 'auth.json')
     p = await testProject({solo: {context: 'solo', dockerfile: 'Dockerfile'}}, {'solo/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY id.txt /id.txt\n', 'solo/id.txt': 'solo\n'}, registry)
     await buildImages({project: await p.project(), baseImage: BASE_IMAGE}, ctx())
   })
@@ -70,6 +73,7 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
   afterAll(async () => {
     if (oldDockerConfig === undefined) delete process.env.DOCKER_CONFIG
     else process.env.DOCKER_CONFIG = oldDockerConfig
+    delete process.env.RETAILOPS_AUTH_FILE
     server?.kill('SIGTERM')
     await server
     await p?.cleanup()
@@ -104,5 +108,86 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
     delete process.env.RO_AUTH_TEST_PW
     const verified = await verifyImages({project, targets: ['solo']}, ctx())
     expect(verified.images[0].digest).toBe(lock.artifacts.solo.digest)
+  })
+
+  /** The CLI as a CI job runs it: no Docker config entry for the registry, only what env gives. */
+  const cli = (args: string[], env: Record<string, string | undefined> = {}, input?: string) =>
+    execa(path.join(ROOT, 'bin/dev.js'), [...args, '--config', path.join(p.dir, 'retailops.yaml')], {
+      reject: false,
+      input,
+      extendEnv: false,
+      env: {PATH: process.env.PATH, HOME: work, DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_CONFIG: path.join(work, 'docker'), RETAILOPS_AUTH_FILE: path.join(work, 'retailops', 'auth.json'), CI: 'true', NO_COLOR: '1', ...env},
+    })
+  const registryHead = async (repository: string, reference: string) =>
+    fetch(`http://${registry}/v2/${repository}/manifests/${reference}`, {
+      method: 'HEAD',
+      headers: {authorization: `Basic ${Buffer.from('ci:right-password').toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
+    })
+
+  it('REGISTRY_USERNAME and REGISTRY_PASSWORD alone push; a wrong password is 6, one variable alone is 2, and the lock is untouched', async () => {
+    await writeFile(path.join(work, 'docker', 'config.json'), '{}')
+    await rm(path.join(p.dir, ARTIFACTS_LOCK), {force: true})
+    const half = await cli(['push', '--json'], {REGISTRY_USERNAME: 'ci'})
+    expect(half.exitCode, half.stdout).toBe(2)
+    expect(JSON.parse(half.stdout).error.message).toContain('REGISTRY_PASSWORD is not')
+    const wrong = await cli(['push', '--json'], {REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: 'wrong-password'})
+    expect(wrong.exitCode, wrong.stdout).toBe(6)
+    expect(wrong.stdout).not.toContain('wrong-password')
+    expect(existsSync(path.join(p.dir, ARTIFACTS_LOCK))).toBe(false)
+    const ok = await cli(['push', '--json'], {REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: 'right-password'})
+    expect(ok.exitCode, ok.stderr).toBe(0)
+    const lock = await readArtifactsLock(p.dir)
+    const head = await registryHead(`${p.name}/solo`, lock.artifacts.solo.digest)
+    expect(head.status).toBe(200)
+    expect(head.headers.get('docker-content-digest')).toBe(lock.artifacts.solo.digest)
+  })
+
+  it('registry login checks before it stores (refused: 6, no file); stored in a 0600 file that push, sign and verify use; logout forgets it', async () => {
+    const authFile = path.join(work, 'retailops', 'auth.json')
+    await writeFile(path.join(work, 'docker', 'config.json'), '{}')
+    await rm(path.join(work, 'retailops'), {recursive: true, force: true})
+    const refused = await cli(['registry', 'login', '--username', 'ci', '--password-stdin', '--json'], {}, 'wrong-password\n')
+    expect(refused.exitCode, refused.stdout).toBe(6)
+    expect(existsSync(authFile)).toBe(false)
+    const missing = await cli(['registry', 'login', '--json'])
+    expect(missing.exitCode).toBe(2)
+    expect(JSON.parse(missing.stdout).error.details.missingFlags).toEqual(['username', 'password-stdin'])
+
+    const login = await cli(['registry', 'login', '--username', 'ci', '--password-stdin', '--json'], {}, 'right-password\n')
+    expect(login.exitCode, login.stdout).toBe(0)
+    expect(JSON.parse(login.stdout).result).toMatchObject({registry, username: 'ci', verified: true, file: authFile})
+    expect((await stat(authFile)).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(authFile, 'utf8')).auths[registry].auth).toBe(Buffer.from('ci:right-password').toString('base64'))
+    expect(await readFile(path.join(work, 'docker', 'config.json'), 'utf8')).toBe('{}')
+
+    await rm(path.join(p.dir, ARTIFACTS_LOCK), {force: true})
+    const push = await cli(['push', '--json'])
+    expect(push.exitCode, push.stdout).toBe(0)
+    const lock = await readArtifactsLock(p.dir)
+
+    // The signing key only ever lives in a variable, as a CI secret does.
+    const keyFile = path.join(work, 'ci.key')
+    const pubFile = path.join(work, 'ci.pub')
+    await writeKeyPair({keyPath: keyFile, publicKeyPath: pubFile, passphrase: 'ci-pass-1'})
+    const COSIGN_PRIVATE_KEY = await readFile(keyFile, 'utf8')
+    await rm(keyFile)
+    const noKey = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PASSWORD: 'ci-pass-1'})
+    expect(noKey.exitCode).toBe(2)
+    expect(JSON.parse(noKey.stdout).error.message).toContain('COSIGN_PRIVATE_KEY is not set')
+    const badPass = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'nope'})
+    expect(badPass.exitCode).toBe(6)
+    expect((await registryHead(`${p.name}/solo`, `${lock.artifacts.solo.digest.replace(':', '-')}.sig`)).status).toBe(404)
+    const signed = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'ci-pass-1'})
+    expect(signed.exitCode, signed.stdout).toBe(0)
+    expect(signed.stdout + signed.stderr).not.toContain('ci-pass-1')
+    expect((await registryHead(`${p.name}/solo`, `${lock.artifacts.solo.digest.replace(':', '-')}.sig`)).status).toBe(200)
+    const verified = await cli(['verify', '--key', 'env://COSIGN_PUBLIC_KEY', '--json'], {COSIGN_PUBLIC_KEY: await readFile(pubFile, 'utf8')})
+    expect(verified.exitCode, verified.stdout).toBe(0)
+    expect(JSON.parse(verified.stdout).result.images[0].digest).toBe(lock.artifacts.solo.digest)
+
+    const logout = await cli(['registry', 'logout', '--json'])
+    expect(JSON.parse(logout.stdout).result).toMatchObject({registry, removed: true})
+    expect(JSON.parse(await readFile(authFile, 'utf8')).auths).toEqual({})
+    expect((await cli(['push', '--json'])).exitCode).toBe(6)
   })
 })

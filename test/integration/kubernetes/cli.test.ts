@@ -1,4 +1,9 @@
+import {readFileSync} from 'node:fs'
+import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
+
+import * as k8s from '@kubernetes/client-node'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -54,5 +59,32 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
     const doc = JSON.parse(changed.stdout)
     expect(doc.result.changed).toBe(1)
     expect(doc.result.diffs.find((d: {action: string}) => d.action === 'update').diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/checkout@sha256:ffff`)
+  })
+
+  it('KUBECONFIG holding the kubeconfig itself (a CI secret): deploy works and writes no file anywhere', async () => {
+    const kubeconfig = process.env.KUBECONFIG!
+    const kc = new k8s.KubeConfig()
+    kc.loadFromFile(kubeconfig)
+    kc.setCurrentContext(CONTEXT)
+    const contents = kc.exportConfig()
+    const home = await mkdtemp(path.join(os.tmpdir(), 't-kube-home-'))
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 't-kube-tmp-'))
+    try {
+      const images = t.images(['catalog'], 'c').flatMap((i) => ['--image', i])
+      const run = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')], {
+        reject: false,
+        env: {KUBECONFIG: contents, RETAILOPS_KUBE_CONTEXT: CONTEXT, HOME: home, TMPDIR: tmp, NO_COLOR: '1'},
+      })
+      expect(run.exitCode, run.stdout).toBe(0)
+      expect(run.stdout).not.toContain(readFileSync(kubeconfig, 'utf8').match(/token: (\S+)/)?.[1] ?? '\u0000never')
+      const deployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({name: 'catalog', namespace: t.ns('acme')})
+      expect(deployment.spec?.template.spec?.containers[0].image).toBe(t.images(['catalog'], 'c')[0].split('=')[1])
+      expect(await readdir(home, {recursive: true})).toEqual([])
+      // bin/dev.js runs through tsx, which keeps its compile cache in TMPDIR/tsx-<uid>: that is not ours.
+      expect((await readdir(tmp)).filter((f) => !f.startsWith('tsx-'))).toEqual([])
+    } finally {
+      await rm(home, {recursive: true, force: true})
+      await rm(tmp, {recursive: true, force: true})
+    }
   })
 })
