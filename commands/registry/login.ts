@@ -19,18 +19,20 @@ export default class RegistryLogin extends RetailOpsCommand<typeof RegistryLogin
     'echo "$TOKEN" | <%= config.bin %> <%= command.id %> registry.example.com --username ci --password-stdin',
     'REGISTRY_USERNAME=ci REGISTRY_PASSWORD=… <%= config.bin %> <%= command.id %> 127.0.0.1:5000 --json',
   ]
-  static override args = {registry: Args.string({description: 'host[:port] of the registry (default: registry.url in retailops.yaml).'})}
+  // ignoreStdin: oclif would otherwise take a missing argument from piped stdin, which is the password here.
+  static override args = {registry: Args.string({description: 'host[:port] of the registry (default: registry.url in retailops.yaml).', ignoreStdin: true})}
   static override flags = {
     username: Flags.string({char: 'u', description: `Account name (default: ${REGISTRY_USERNAME_ENV}).`}),
     'password-stdin': Flags.boolean({description: `Read the password from standard input (default: ${REGISTRY_PASSWORD_ENV}).`}),
   }
 
   async run(): Promise<RegistryLoginResult> {
+    // stdin first: once other work has run, a short piped input may already have been drained.
+    let password = this.flags['password-stdin'] ? await readStdin() : process.env[REGISTRY_PASSWORD_ENV]
     const project = this.args.registry ? undefined : await this.loadProject()
     const registry = this.args.registry ?? project!.config.registry.url
     const insecure = project?.config.registry.insecure
     let username = this.flags.username ?? process.env[REGISTRY_USERNAME_ENV]
-    let password = this.flags['password-stdin'] ? await readStdin() : process.env[REGISTRY_PASSWORD_ENV]
     if (this.interactive) {
       const {input, password: ask} = await import('@inquirer/prompts')
       username ??= await input({message: `Username for ${registry}:`})

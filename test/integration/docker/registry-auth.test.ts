@@ -176,11 +176,16 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
     expect(JSON.parse(noKey.stdout).error.message).toContain('COSIGN_PRIVATE_KEY is not set')
     const badPass = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'nope'})
     expect(badPass.exitCode).toBe(6)
-    expect((await registryHead(`${p.name}/solo`, `${lock.artifacts.solo.digest.replace(':', '-')}.sig`)).status).toBe(404)
+    const sigTag = `${lock.artifacts.solo.digest.replace(':', '-')}.sig`
+    // The earlier test signed this digest with another key: the signature manifest changes only when this key signs.
+    const sigBefore = (await registryHead(`${p.name}/solo`, sigTag)).headers.get('docker-content-digest')
     const signed = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'ci-pass-1'})
     expect(signed.exitCode, signed.stdout).toBe(0)
     expect(signed.stdout + signed.stderr).not.toContain('ci-pass-1')
-    expect((await registryHead(`${p.name}/solo`, `${lock.artifacts.solo.digest.replace(':', '-')}.sig`)).status).toBe(200)
+    expect(JSON.parse(signed.stdout).result.images[0]).toMatchObject({added: true, digest: lock.artifacts.solo.digest})
+    const sigAfter = await registryHead(`${p.name}/solo`, sigTag)
+    expect(sigAfter.status).toBe(200)
+    expect(sigAfter.headers.get('docker-content-digest')).not.toBe(sigBefore)
     const verified = await cli(['verify', '--key', 'env://COSIGN_PUBLIC_KEY', '--json'], {COSIGN_PUBLIC_KEY: await readFile(pubFile, 'utf8')})
     expect(verified.exitCode, verified.stdout).toBe(0)
     expect(JSON.parse(verified.stdout).result.images[0].digest).toBe(lock.artifacts.solo.digest)
