@@ -196,6 +196,16 @@ export function planRestore(snapshot: KubeObject[], namespace: string, drillId: 
   return {objects, inventory, notes}
 }
 
+/** Per kind, how many objects had each outcome: {Secret: {placeholder: 2}, NetworkPolicy: {'not-restored': 1}}. */
+export function restoredByKind(inventory: RestoredObject[]): Record<string, Partial<Record<RestoredObject['outcome'], number>>> {
+  const byKind: Record<string, Partial<Record<RestoredObject['outcome'], number>>> = {}
+  for (const i of inventory) {
+    const kind = (byKind[i.kind] ??= {})
+    kind[i.outcome] = (kind[i.outcome] ?? 0) + 1
+  }
+  return byKind
+}
+
 /** What the snapshot file keeps of a Secret: a reference (name, type, keys, a hash of the data), never a value. */
 export function secretReference(secret: KubeObject & {type?: string; data?: Record<string, string>}): Record<string, unknown> {
   const keys = Object.keys(secret.data ?? {}).sort()
@@ -287,6 +297,7 @@ export const kubernetesProvider: DrillProvider = {
       const restore = planRestore(snapshot, targetNs, ctx.drillId, ds.name)
       const notRestored = restore.inventory.filter((i) => i.outcome === 'not-restored')
       if (restore.notes.length > 0) evidence.restoreNotes = restore.notes
+      evidence.restoredByKind = restoredByKind(restore.inventory)
 
       // 2. The drill namespace, registered for cleanup (and in the drill's lease) before it exists,
       // created with Pod Security restricted enforced and, before anything is restored into it,

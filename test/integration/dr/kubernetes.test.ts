@@ -1,4 +1,5 @@
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
@@ -164,6 +165,16 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       'Deployment orders: modified',
       'HorizontalPodAutoscaler orders: restored',
     ])
+    expect(ds.evidence.restoredByKind).toEqual({
+      ServiceAccount: {modified: 1},
+      ConfigMap: {restored: 1},
+      Secret: {placeholder: 1},
+      NetworkPolicy: {'not-restored': 1},
+      Service: {modified: 1},
+      PodDisruptionBudget: {restored: 1},
+      Deployment: {modified: 1},
+      HorizontalPodAutoscaler: {restored: 1},
+    })
     expect(ds.inventory[2].reason).toBe('placeholder: 1 key(s) (DATABASE_URL) with empty values; the value was not copied')
     expect(ds.validations.map((v: {name: string; passed: boolean}) => [v.name, v.passed])).toEqual([
       ['objects-restored', true],
@@ -269,6 +280,40 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     } finally {
       await objects.delete(agent).catch(() => {})
     }
+  })
+
+  it('after a SIGKILL mid-drill, the next drill on the host deletes the namespace the killed one left', async () => {
+    const workRoot = path.join(mkdtempSync(path.join(os.tmpdir(), 't-dr-work-')), 'dr-work')
+    const p = writeProject(config(DATASTORE))
+    definitions(p.dir)
+    const existing = new Set(await drillNamespaces())
+    const child = cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {RETAILOPS_DR_WORK_DIR: workRoot}})
+    // Kill it once its Deployment is in the drill namespace (it is then waiting for availability).
+    let left: string | undefined
+    for (let i = 0; i < 600 && !left; i++) {
+      const fresh = (await drillNamespaces()).filter((n) => !existing.has(n))
+      for (const n of fresh) if ((await apps.listNamespacedDeployment({namespace: n})).items.length > 0) left = n
+      if (!left) await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(left).toBeDefined()
+    child.kill('SIGKILL')
+    expect((await child).signal).toBe('SIGKILL')
+    const id = (await core.readNamespace({name: left!})).metadata!.labels!['retailops.dev/drill']
+    expect(JSON.parse(readFileSync(path.join(workRoot, id, 'lease.json'), 'utf8')).targets).toEqual([{kind: 'namespace', name: left, where: sandbox.context}])
+
+    const next = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {RETAILOPS_DR_WORK_DIR: workRoot}})
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0)
+    const record = JSON.parse(next.stdout).result
+    expect(record.leftovers).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({kind: 'namespace', name: left, drillId: id, status: 'removed'}),
+        expect.objectContaining({kind: 'work folder', name: path.join(workRoot, id), drillId: id, status: 'removed'}),
+      ]),
+    )
+    // Deleted (or on its way out), and the work folder gone.
+    const after = await core.readNamespace({name: left!}).catch((error: {code?: number}) => (error.code === 404 ? undefined : Promise.reject(error)))
+    expect(after === undefined || Boolean(after.metadata?.deletionTimestamp)).toBe(true)
+    expect(readdirSync(workRoot)).toEqual([])
   })
 
   it('fails recoverability (exit 41) for a missing Secret, a missing topic definition and an image whose digest is gone', async () => {
