@@ -26,13 +26,13 @@ export default class Push extends RetailOpsCommand<typeof Push> {
     this.log(
       renderTable(result.services, [
         {header: 'SERVICE', value: (r) => r.service},
-        {header: 'STATUS', value: (r) => (r.status === 'pushed' ? c.green('pushed') : c.red('FAILED'))},
+        {header: 'STATUS', value: (r) => (r.status === 'pushed' ? c.green('pushed') : r.status === 'unchanged' ? c.dim('unchanged') : c.red('FAILED'))},
         {header: 'IMAGE', value: (r) => r.image ?? r.source},
         {header: 'TIME', value: (r) => `${(r.durationMs / 1000).toFixed(1)}s`, align: 'right'},
       ]),
     )
     for (const f of result.services.filter((r) => r.status === 'failed')) this.log(`${c.red('✖')} ${f.service}: ${f.reason}`)
-    this.log(`\n${result.pushed.length} pushed and locked in ${result.lock}${result.failed.length ? `; ${result.failed.length} failed (not in the lock)` : ''}.`)
+    this.log(`\n${result.pushed.length} pushed${result.unchanged.length ? `, ${result.unchanged.length} unchanged (already in the registry)` : ''} and locked in ${result.lock}${result.failed.length ? `; ${result.failed.length} failed (not in the lock)` : ''}.`)
     if (result.exit) this.setOutcome(result.exit)
     return result
   }

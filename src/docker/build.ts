@@ -58,6 +58,8 @@ export interface ServiceBuild {
   builder?: Builder
   /** Why it was skipped, or what failed. */
   reason?: string
+  /** Skipped because the registry already holds this build: its digest. */
+  registryDigest?: string
   failure?: StepFailure
   durationMs: number
 }
@@ -79,17 +81,47 @@ export const BUILD_STATE = '.retailops/build-state.json'
 
 interface BuildState {
   version: 1
-  services: Record<string, {
-    buildHash: string
-    imageId: string
-    image: string
-    builtAt: string
-    builder: Builder
-    /** Hash of everything but the base images: tells "the base changed" from "the code changed". */
-    inputsHash?: string
-    /** FROM image → digest it resolved to. */
-    bases?: Record<string, string>
-  }>
+  services: Record<string, BuildStateEntry>
+}
+
+export interface BuildStateEntry {
+  buildHash: string
+  /** Local image ID; empty when the build was found in the registry instead (see registryDigest). */
+  imageId: string
+  image: string
+  builtAt: string
+  builder: Builder
+  /** Hash of everything but the base images: tells "the base changed" from "the code changed". */
+  inputsHash?: string
+  /** FROM image → digest it resolved to. */
+  bases?: Record<string, string>
+  /**
+   * The registry already holds an image of this exact build (its source tag, see sourceTag): push
+   * records this digest instead of pushing, and nothing is built. How a fresh CI clone knows a
+   * service did not change.
+   */
+  registryDigest?: string
+}
+
+/**
+ * The tag push adds to every image: the build hash (context files, Dockerfile, build arguments, base image digests),
+ * so a later build of the same sources anywhere finds it in the registry and builds nothing.
+ */
+export function sourceTag(buildHash: string): string {
+  return `src-${buildHash.slice(0, 32)}`
+}
+
+/** The digest of an earlier push of the same build, when the registry has one; any failure to ask means "not known". */
+async function pushedBuild(project: LoadedConfig, plan: {repository: string; buildHash: string}, ctx: RunContext): Promise<string | undefined> {
+  try {
+    const ref = parseReference(plan.repository)
+    const {registryClient} = await import('./registry.js')
+    const client = await registryClient(ref.registry, {insecure: project.config.registry.insecure, signal: ctx.signal})
+    return (await client.headManifest(ref.repository, sourceTag(plan.buildHash)))?.digest
+  } catch (error) {
+    ctx.out.debug(`registry lookup of ${plan.repository}:${sourceTag(plan.buildHash)} failed (${(error as Error).message}); building`)
+    return undefined
+  }
 }
 
 /** A FROM image of a Dockerfile and what it resolved to. */
@@ -288,7 +320,8 @@ async function localOnlyImages(docker: Docker, images: string[]): Promise<string
  * Builds the services' images: contexts made and hashed by retailops, bounded parallelism,
  * progress streamed per service, and a service whose context, Dockerfile and build arguments
  * hash the same as its last successful build (whose image still exists) is not rebuilt, only
- * re-tagged. Failures are per service: the others still build.
+ * re-tagged; nor is one whose build the registry already holds under its source tag (a fresh
+ * clone in CI). Failures are per service: the others still build.
  */
 export async function buildImages(options: BuildOptions, ctx: RunContext): Promise<BuildResult> {
   const started = Date.now()
@@ -366,7 +399,7 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
         const base = {service: plan.service, image: plan.image, repository: plan.repository, tag: plan.tag, buildHash: plan.buildHash, baseImages: plan.bases}
         if (ctx.signal?.aborted) return {...base, status: 'failed', reason: 'interrupted before it started', durationMs: 0}
         const previous = state.services[plan.service]
-        if (!options.force && previous?.buildHash === plan.buildHash) {
+        if (!options.force && previous?.buildHash === plan.buildHash && previous.imageId) {
           const image = await docker.getImage(previous.imageId).inspect().catch(() => undefined)
           if (image) {
             if (!image.RepoTags?.includes(plan.image)) {
@@ -377,6 +410,20 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
             }
             ctx.out.stream(plan.service, `unchanged since ${previous.builtAt}: ${previous.imageId.slice(0, 19)} tagged ${plan.image}`)
             return {...base, status: 'skipped', imageId: previous.imageId, builder: previous.builder, reason: 'context, Dockerfile, build arguments and base images unchanged', durationMs: Date.now() - t0}
+          }
+        }
+        if (!options.force) {
+          const digest = await pushedBuild(options.project, plan, ctx)
+          if (digest) {
+            const image = `${plan.repository}@${digest}`
+            await stateWriter.update((s) => {
+              s.services[plan.service] = {
+                buildHash: plan.buildHash, imageId: '', image, builtAt: new Date().toISOString(), builder: previous?.builder ?? builder,
+                inputsHash: plan.inputsHash, bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])), registryDigest: digest,
+              }
+            })
+            ctx.out.stream(plan.service, `unchanged: the registry already has this build as ${image}`)
+            return {...base, status: 'skipped', image, registryDigest: digest, reason: `already pushed as ${image} (same context, Dockerfile, build arguments and base images)`, durationMs: Date.now() - t0}
           }
         }
         // Only the base moved: say so (a patched base under the same tag is the usual cause).

@@ -8,7 +8,7 @@ import {imageRepository, selectServices} from '../config/resolve.js'
 import {type ExitCodeName, NotFoundError, RetailOpsError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {ARTIFACTS_LOCK, type ArtifactEntry, artifactsLockWriter} from './artifacts.js'
-import {BUILD_STATE} from './build.js'
+import {BUILD_STATE, type BuildStateEntry, sourceTag} from './build.js'
 import {engineAuthConfig, registryCredentials} from './credentials.js'
 import {dockerClient, engineInfo} from './engine.js'
 import {readJsonFile} from './files.js'
@@ -24,7 +24,8 @@ export interface PushOptions {
 
 export interface ServicePush {
   service: string
-  status: 'pushed' | 'failed'
+  /** unchanged: the registry already held this build (see build's source tag); its digest was recorded, nothing pushed. */
+  status: 'pushed' | 'unchanged' | 'failed'
   /** `registry/repository:tag` that was pushed. */
   source: string
   /** `registry/repository@sha256:…` (pushed only). */
@@ -41,13 +42,14 @@ export interface PushResult {
   lock: string
   services: ServicePush[]
   pushed: string[]
+  unchanged: string[]
   failed: string[]
   /** The worst failure's exit code name, when any failed. */
   exit?: ExitCodeName
 }
 
 interface BuildStateFile {
-  services?: Record<string, {image: string; imageId: string}>
+  services?: Record<string, BuildStateEntry>
 }
 
 /** How a push error reads → which exit code. */
@@ -85,11 +87,12 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
           nextSteps: [`Run \`retailops build ${service}\` again.`],
         })
       }
+      if (entry.registryDigest) return {service, source: entry.image, ref, imageId: undefined, buildHash: entry.buildHash, registryDigest: entry.registryDigest}
       const image = await docker.getImage(entry.image).inspect().catch(() => undefined)
       if (!image) {
         throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {nextSteps: [`Run \`retailops build ${service}\` again.`]})
       }
-      return {service, source: entry.image, ref, imageId: image.Id}
+      return {service, source: entry.image, ref, imageId: image.Id as string | undefined, buildHash: entry.buildHash, registryDigest: undefined as string | undefined}
     }),
   )
 
@@ -111,6 +114,16 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
           task.fail(`${s.service}: ${reason}`)
           return {service: s.service, status: 'failed', source: s.source, reason, exit, durationMs: Date.now() - t0}
         }
+        if (s.registryDigest) {
+          // Built and pushed before (a fresh CI clone of unchanged sources): record what the registry holds.
+          const held = await client.headManifest(s.ref.repository, s.registryDigest).catch((error: RetailOpsError) => error)
+          if (held instanceof Error) return fail(held.message, held.exit ?? 'PUSH_FAILED')
+          if (!held) return fail(`the registry no longer has ${s.source}; run \`retailops build ${s.service} --force\``, 'PUSH_FAILED')
+          const entry: ArtifactEntry = {repository: `${s.ref.registry}/${s.ref.repository}`, digest: s.registryDigest, image: s.source, tag: sourceTag(s.buildHash), pushedAt: new Date().toISOString()}
+          await lock.record(s.service, entry)
+          task.succeed(`Unchanged ${entry.image} (already in the registry)`)
+          return {service: s.service, status: 'unchanged', source: s.source, image: entry.image, digest: s.registryDigest, durationMs: Date.now() - t0}
+        }
         const progress = new PushProgress((line) => ctx.out.stream(s.service, line))
         try {
           await followPush(docker, s.source, s.ref.tag!, auth, progress, ctx.signal)
@@ -130,6 +143,13 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
         if (!head) return fail(`the engine reported success, but the registry has no ${s.ref.repository}:${s.ref.tag}`, 'PUSH_FAILED')
         if (progress.outcome.digest && progress.outcome.digest !== head.digest) {
           return fail(`the engine pushed ${progress.outcome.digest}, but the registry's ${s.ref.tag} is now ${head.digest} (another push of the same tag?)`, 'PUSH_FAILED')
+        }
+        try {
+          // The source tag lets a later build of the same sources (another clone, a CI runner) find this image instead of rebuilding it.
+          const manifest = await client.getManifest(s.ref.repository, head.digest)
+          if (manifest) await client.putManifest(s.ref.repository, sourceTag(s.buildHash), manifest.body, manifest.mediaType)
+        } catch (error) {
+          ctx.out.warn(`${s.service}: pushed, but tagging it ${sourceTag(s.buildHash)} failed (${(error as Error).message}); the next build in a fresh clone rebuilds it.`)
         }
         const entry: ArtifactEntry = {
           repository: `${s.ref.registry}/${s.ref.repository}`,
@@ -152,6 +172,7 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
     lock: path.join(dir, ARTIFACTS_LOCK),
     services: results,
     pushed: results.filter((r) => r.status === 'pushed').map((r) => r.service),
+    unchanged: results.filter((r) => r.status === 'unchanged').map((r) => r.service),
     failed: failed.map((r) => r.service),
     exit: failed.length === 0 ? undefined : SEVERITY.find((x) => failed.some((f) => f.exit === x)) ?? 'PUSH_FAILED',
   }

@@ -39,6 +39,7 @@ export async function addService(project: LoadedConfig, options: AddServiceOptio
   const servicesDir = path.join(project.dir, 'services')
   const files = new Map<string, string>([
     [`${name}/Dockerfile`, renderTemplate(await readTemplate('service/Dockerfile.tmpl'), {name, port})],
+    [`${name}/Dockerfile.dockerignore`, renderTemplate(await readTemplate('service/Dockerfile.dockerignore.tmpl'), {name})],
     [`${name}/src/main.ts`, renderTemplate(await readTemplate('service/main.ts.tmpl'), {name})],
   ])
   const clashes = [...files.keys()].filter((f) => existsSync(path.join(servicesDir, f)))

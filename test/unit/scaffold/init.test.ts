@@ -103,7 +103,7 @@ describe('addService', () => {
     await initProject({...base, directory: dir, services: ['catalog']}, ctx())
     const project = await loadConfig(path.join(dir, 'retailops.yaml'))
     const result = await addService(project, {name: 'recommendations', tier: 'tolerant', rpsPerPod: 300}, ctx())
-    expect(result.files).toEqual(['services/recommendations/Dockerfile', 'services/recommendations/src/main.ts'])
+    expect(result.files).toEqual(['services/recommendations/Dockerfile', 'services/recommendations/Dockerfile.dockerignore', 'services/recommendations/src/main.ts'])
     const text = await readFile(path.join(dir, 'retailops.yaml'), 'utf8')
     expect(text).toContain('# retailops configuration.')
     const reloaded = await loadConfig(path.join(dir, 'retailops.yaml'))
