@@ -5,6 +5,7 @@ import {AGGREGATIONS, type CostReport, parseAggregation, runCost, type UsageMode
 import {renderCostCsv, renderCostHtml, renderCostTable} from '../src/cost/render.js'
 import {UsageError} from '../src/errors/index.js'
 import {writeReport} from '../src/report/index.js'
+import {redact} from '../src/ui/secrets.js'
 import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
 
 export default class Cost extends RetailOpsCommand<typeof Cost> {
@@ -63,7 +64,7 @@ export default class Cost extends RetailOpsCommand<typeof Cost> {
       this.ctx.out.info(`HTML report written to ${file}`)
     }
     if (f.format === 'csv') {
-      if (!this.jsonEnabled()) process.stdout.write(renderCostCsv(report))
+      if (!this.jsonEnabled()) process.stdout.write(redact(renderCostCsv(report)))
     } else {
       this.log(renderCostTable(report))
     }

@@ -3,7 +3,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {type ExitCodeName, ExitCode, EXIT_CODE_MEANINGS, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
 import {loadConfig, type LoadedConfig} from '../../src/config/load.js'
 import {resolveEnvironment, type ResolvedEnvironment} from '../../src/config/resolve.js'
-import {RecordingOutput, redact, silentOutput, TerminalOutput} from '../../src/ui/index.js'
+import {RecordingOutput, redact, redactDeep, silentOutput, TerminalOutput} from '../../src/ui/index.js'
 import type {RunContext} from '../../src/ui/context.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RetailOpsCommand)['baseFlags'] & T['flags']>
@@ -112,14 +112,15 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   }
 
   protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {
-    return {status: ExitCode[this.outcome], result, warnings: this.recorder?.warnings ?? []}
+    // The result is masked like every other channel: --json is what CI logs keep.
+    return {status: ExitCode[this.outcome], result: redactDeep(result), warnings: this.recorder?.warnings ?? []}
   }
 
   protected override toErrorJson(err: unknown): JsonEnvelope<never> {
     const e = toRetailOpsError(err)
     return {
       status: e.exitCode,
-      error: {name: e.name, code: e.code, message: redact(e.message), exitCode: e.exitCode, nextSteps: e.nextSteps, details: e.details},
+      error: {name: e.name, code: e.code, message: redact(e.message), exitCode: e.exitCode, nextSteps: e.nextSteps.map(redact), details: redactDeep(e.details)},
       warnings: this.recorder?.warnings ?? [],
     }
   }

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {writeReport} from '../../src/report/index.js'
 import {generateRules, renderRulesYaml, type RulesFormat, type RulesResult} from '../../src/slo/rules.js'
 import {UsageError} from '../../src/errors/index.js'
+import {redact} from '../../src/ui/secrets.js'
 import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
 
 export interface SloRulesResult extends RulesResult {
@@ -53,7 +54,7 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
       this.ctx.out.info(`${result.slos.length} SLOs, ${result.groups.reduce((n, g) => n + g.rules.length, 0)} rules written to ${file}`)
       return {...result, file, format}
     }
-    if (!this.jsonEnabled()) process.stdout.write(yaml)
+    if (!this.jsonEnabled()) process.stdout.write(redact(yaml))
     return {...result, format}
   }
 }

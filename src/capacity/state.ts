@@ -3,6 +3,7 @@ import type * as k8s from '@kubernetes/client-node'
 
 import {RetailOpsError} from '../errors/index.js'
 import {isNotFound, type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
+import {redactDeep} from '../ui/secrets.js'
 
 /**
  * What `prewarm` changed, saved in the cluster BEFORE the first change: one ConfigMap per
@@ -97,7 +98,7 @@ function body(state: SavedState, resourceVersion?: string): k8s.V1ConfigMap {
       labels: {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-state', [CAMPAIGN_LABEL]: state.campaign},
       annotations: {'retailops.io/restore': `retailops prewarm restore --campaign ${state.campaign} --namespace ${state.namespace}`},
     },
-    data: {[STATE_KEY]: JSON.stringify(state, null, 2)},
+    data: {[STATE_KEY]: JSON.stringify(redactDeep(state), null, 2)},
   }
 }
 

@@ -10,9 +10,8 @@ import type {RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schem
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {NotFoundError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
-import {SECRET_NAME, URL_WITH_PASSWORD} from '../kubernetes/policy.js'
 import {packagePath} from '../scaffold/paths.js'
-import {registerSecret} from '../ui/output.js'
+import {isSecretName, registerSecret, secretsInValue} from '../ui/secrets.js'
 import {type ResolvedImage} from './images.js'
 import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from './labels.js'
 import {applyOverlays, mergePatch, type Overlay} from './overlays.js'
@@ -481,7 +480,7 @@ function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   }
   for (const [name, value] of Object.entries(svc.env)) {
     // Policy refuses these; until then they are masked in everything printed (render output too).
-    if (SECRET_NAME.test(name) || URL_WITH_PASSWORD.test(value)) maskSecret(value)
+    maskSecret(name, value)
     const i = vars.findIndex((v) => v.name === name)
     if (i >= 0) vars.splice(i, 1)
     vars.push({name, value})
@@ -489,11 +488,11 @@ function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   return vars
 }
 
-/** Masks a literal secret, or just the password of a URL that carries one. */
-function maskSecret(value: string): void {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]+:([^/@\s]+)@/i.exec(value)
-  if (m) registerSecret(m[1])
-  else if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) registerSecret(value)
+/** Masks the value of a secret-named variable, or just the password a URL or DSN carries. */
+function maskSecret(name: string, value: string): void {
+  const inside = secretsInValue(value)
+  if (inside.length > 0) for (const s of inside) registerSecret(s)
+  else if (isSecretName(name)) registerSecret(value)
 }
 
 /** The Secret each tenant's database URL is read from (the key is database.urlEnv, default DATABASE_URL). */
@@ -505,7 +504,7 @@ export function tenantDatabaseSecret(config: RetailOpsConfig, tenant: string): s
 function databaseEnv(config: RetailOpsConfig, t: TenantConfig, prefix: string): Record<string, unknown>[] {
   const db = t.database ?? {}
   const out: Record<string, unknown>[] = [{name: `${prefix}DATABASE_NAME`, value: db.name ?? `${config.project}_${t.name}`.replace(/-/g, '_')}]
-  if (db.url) maskSecret(db.url)
+  if (db.url) maskSecret('DATABASE_URL', db.url)
   if (db.url && !db.urlEnv) {
     // A URL without credentials may be inlined; policy rejects one with a password.
     out.push({name: `${prefix}DATABASE_URL`, value: db.url})

@@ -3,6 +3,7 @@ import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {NotFoundError} from '../errors/index.js'
+import {redactDeep} from '../ui/secrets.js'
 import {isDrillId} from './naming.js'
 import {renderHtml, renderMarkdown} from './report.js'
 import type {DrillRecord} from './types.js'
@@ -23,9 +24,11 @@ export function drillsDir(projectDir: string): string {
 
 export async function saveDrill(record: DrillRecord): Promise<void> {
   await mkdir(record.files.dir, {recursive: true})
-  await writeFile(record.files.record, `${JSON.stringify(record, null, 2)}\n`)
-  await writeFile(record.files.markdown, renderMarkdown(record))
-  await writeFile(record.files.html, renderHtml(record))
+  // Evidence files are kept as CI artifacts: the same masking as every other output.
+  const masked = redactDeep(record)
+  await writeFile(record.files.record, `${JSON.stringify(masked, null, 2)}\n`)
+  await writeFile(record.files.markdown, renderMarkdown(masked))
+  await writeFile(record.files.html, renderHtml(masked))
 }
 
 export interface DrillSummary {

@@ -1,3 +1,4 @@
+import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import {type ContainerField, containerImages} from './pods.js'
 import {type KubeObject, objectRef} from './resources.js'
 
@@ -70,8 +71,6 @@ interface PodSpec {
 }
 
 const DIGEST_REF = /@sha256:[a-f0-9]{64}$/
-export const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY)/i
-export const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]+:[^/@\s]+@/i
 
 /** A label selector (matchLabels and matchExpressions) tested against labels. */
 export function selectorMatches(selector: {matchLabels?: Record<string, string>; matchExpressions?: {key: string; operator: string; values?: string[]}[]} | undefined, labels: Record<string, string>): boolean {
@@ -146,8 +145,8 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
       }
       for (const e of c.env ?? []) {
         if (typeof e.value !== 'string' || e.value === '') continue
-        if (URL_WITH_PASSWORD.test(e.value)) add('error', 'plain-text-secret', d, `${where} env ${e.name} holds a URL with a password in plain text`, 'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.')
-        else if (SECRET_NAME.test(e.name)) add('error', 'plain-text-secret', d, `${where} env ${e.name} looks like a secret in plain text`, `Move ${e.name} into a Secret listed in services.<name>.secrets.`)
+        if (hasEmbeddedSecret(e.value)) add('error', 'plain-text-secret', d, `${where} env ${e.name} holds a URL with a password in plain text`, 'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.')
+        else if (isSecretName(e.name)) add('error', 'plain-text-secret', d, `${where} env ${e.name} looks like a secret in plain text`, `Move ${e.name} into a Secret listed in services.<name>.secrets.`)
       }
     }
 

@@ -9,6 +9,7 @@ import os from 'node:os'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RefusedError, UsageError} from '../errors/index.js'
 import {errorBudgetStatus} from '../slo/status.js'
+import {redact} from '../ui/secrets.js'
 import type {ForcedRelease} from './types.js'
 
 export interface GateCheck {
@@ -63,7 +64,9 @@ export function enforceGates(checks: GateCheck[], force?: {reason?: string}): Fo
   if (force && !force.reason?.trim()) {
     throw new UsageError('--force-release needs --reason "why" (it is recorded in the rollout state and on the Deployment).')
   }
-  if (failed.length === 0) return force ? {reason: force.reason!, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: []} : undefined
+  // The reason is free text recorded on the Deployment and in the state ConfigMap: masked once, here.
+  const reason = force?.reason ? redact(force.reason) : ''
+  if (failed.length === 0) return force ? {reason, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: []} : undefined
   const lines = failed.map((c) => `${c.service}: ${c.detail}`)
   if (!force) {
     throw new RefusedError(`Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`, {
@@ -71,5 +74,5 @@ export function enforceGates(checks: GateCheck[], force?: {reason?: string}): Fo
       details: {gates: checks},
     })
   }
-  return {reason: force.reason!, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: lines}
+  return {reason, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: lines}
 }

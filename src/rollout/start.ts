@@ -5,7 +5,8 @@
  */
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
-import {UsageError} from '../errors/index.js'
+import {RetailOpsError, UsageError} from '../errors/index.js'
+import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import type {RunContext} from '../ui/context.js'
 import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
 import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
@@ -84,6 +85,26 @@ export function rolloutSpec(service: ServiceConfig | undefined, options: Rollout
   }
 }
 
+/**
+ * The rollout keeps the running pod template in its state ConfigMap to roll back to, and that
+ * ConfigMap must never hold a secret (it is masked on write, so a masked template could not be
+ * restored). A template with a plain-text secret (set outside retailops: render's policy refuses
+ * them) is refused before anything is written.
+ */
+function assertNoPlainTextSecrets(namespace: string, service: string, template: Obj | undefined): void {
+  const containers = [...(template?.spec?.containers ?? []), ...(template?.spec?.initContainers ?? [])] as {name: string; env?: {name: string; value?: unknown}[]}[]
+  const found = containers.flatMap((c) =>
+    (c.env ?? []).filter((e) => typeof e.value === 'string' && e.value !== '' && (isSecretName(e.name) || hasEmbeddedSecret(e.value))).map((e) => `${c.name}: ${e.name}`),
+  )
+  if (found.length === 0) return
+  throw new RetailOpsError('POLICY', `Deployment ${namespace}/${service} holds secrets in plain text in its pod template (${found.join(', ')}); a rollout would have to store that template in its state ConfigMap, so nothing was started.`, {
+    nextSteps: [
+      `Move each value into a Secret and reference it: \`kubectl -n ${namespace} create secret generic ${service}-env --from-literal=NAME=...\`, then list the Secret in services.${service}.secrets in retailops.yaml and deploy without --canary once.`,
+    ],
+    details: {variables: found},
+  })
+}
+
 export interface PlanContext {
   kube: RolloutKube
   config: RetailOpsConfig
@@ -117,6 +138,7 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
         details: {progress},
       })
     }
+    assertNoPlainTextSecrets(t.namespace, t.service, stable.spec?.template)
     const rs = await currentReplicaSet(ctx.kube, stable)
     const stableRev = {...revisionOf(stable), podTemplateHash: rs?.metadata.labels?.['pod-template-hash']}
     const canaryRev = revisionOf(t.desired)

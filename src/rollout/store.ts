@@ -9,6 +9,7 @@ import {randomUUID} from 'node:crypto'
 
 import {RefusedError} from '../errors/index.js'
 import {kubeError} from '../kubernetes/client.js'
+import {redactDeep} from '../ui/secrets.js'
 import {KubeHttpError, PATHS, type Obj, type RolloutKube} from './kube.js'
 import type {HistoryEntry, Lease, RolloutRequest, RolloutState} from './types.js'
 
@@ -91,7 +92,8 @@ export class StateStore {
           annotations: {'retailops.dev/phase': state.phase, 'retailops.dev/rollout-id': state.id},
           ...(known ? {resourceVersion: known.version} : {}),
         },
-        data: {'state.json': JSON.stringify(state), 'history.json': JSON.stringify(history), ...(request ? {'request.json': JSON.stringify(request)} : {})},
+        // Masked like every output: a ConfigMap is readable by anyone who may list the namespace.
+        data: {'state.json': JSON.stringify(redactDeep(state)), 'history.json': JSON.stringify(redactDeep(history)), ...(request ? {'request.json': JSON.stringify(redactDeep(request))} : {})},
       }
       try {
         const saved = known ? await this.kube.replace(PATHS.configmaps(state.namespace), cm) : await this.kube.create(PATHS.configmaps(state.namespace), cm)
@@ -110,7 +112,7 @@ export class StateStore {
 
   /** A request from another CLI: merge-patched, so it never overwrites the driver's state. */
   async request(namespace: string, service: string, request: RolloutRequest): Promise<void> {
-    await this.kube.mergePatch(PATHS.configmaps(namespace), stateName(service), {data: {'request.json': JSON.stringify(request)}})
+    await this.kube.mergePatch(PATHS.configmaps(namespace), stateName(service), {data: {'request.json': JSON.stringify(redactDeep(request))}})
   }
 
   async delete(namespace: string, service: string): Promise<void> {

@@ -1,3 +1,7 @@
+import {redact} from './secrets.js'
+
+export {redact, registerSecret} from './secrets.js'
+
 /**
  * The engine's only way to talk to a person. src/ never prints: it calls an Output, and the
  * command layer decides whether that becomes terminal lines on stderr, nothing (--json, whose
@@ -23,19 +27,6 @@ export type OutputEvent =
   | {type: 'info' | 'warn' | 'debug'; message: string}
   | {type: 'task'; title: string; state: 'start' | 'update' | 'succeed' | 'fail'; message?: string}
   | {type: 'stream'; scope: string; line: string}
-
-const secrets = new Set<string>()
-
-/** Values registered here are masked in everything an Output renders. */
-export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 4) secrets.add(value)
-}
-
-export function redact(text: string): string {
-  let out = text
-  for (const secret of secrets) out = out.split(secret).join('***')
-  return out
-}
 
 /** Keeps every event; used by tests and to collect warnings for the JSON envelope. */
 export class RecordingOutput implements Output {
