@@ -122,9 +122,12 @@ export async function verifyStoredState(state: RolloutState, kube: RolloutKube, 
 
   const stable = await kube.get(PATHS.deployments(namespace), service)
   if (!stable) problems.push(`Deployment ${namespace}/${service} does not exist`)
-  const maxReplicas = Math.max(config?.scaling.maxReplicas ?? 0, stable?.spec?.replicas ?? 0)
-  if (!Number.isInteger(state.spec.replicas) || state.spec.replicas < 0 || state.spec.replicas > maxReplicas) problems.push(`it would scale ${service} to ${state.spec.replicas} replicas (the project allows at most ${config?.scaling.maxReplicas})`)
-  if (state.spec.maxReplicas > maxReplicas) problems.push(`its canary may grow to ${state.spec.maxReplicas} replicas (the project allows at most ${config?.scaling.maxReplicas})`)
+  // A campaign's prewarm may have raised the autoscaler's ceiling above the configured one: that counts too.
+  // (An identity that may not read autoscalers gets no such allowance.)
+  const hpa = await kube.get(`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`, service).catch(() => undefined)
+  const maxReplicas = Math.max(config?.scaling.maxReplicas ?? 0, stable?.spec?.replicas ?? 0, hpa?.spec?.maxReplicas ?? 0)
+  if (!Number.isInteger(state.spec.replicas) || state.spec.replicas < 0 || state.spec.replicas > maxReplicas) problems.push(`it would scale ${service} to ${state.spec.replicas} replicas (at most ${maxReplicas}: scaling.maxReplicas, the live count or the autoscaler's ceiling)`)
+  if (state.spec.maxReplicas > maxReplicas) problems.push(`its canary may grow to ${state.spec.maxReplicas} replicas (at most ${maxReplicas}: scaling.maxReplicas, the live count or the autoscaler's ceiling)`)
 
   // Pod-template hashes pin the stable and canary Services: each must be a ReplicaSet of the right Deployment.
   if (stable && state.stable.podTemplateHash) {
