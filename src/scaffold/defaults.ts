@@ -23,8 +23,11 @@ export const BUNDLED_SERVICES: BundledService[] = [
 
 export const BUNDLED_NAMES = BUNDLED_SERVICES.map((s) => s.name)
 
+/** The port the bundled services listen on, and a new service's unless `service add --port` says otherwise. */
+export const DEFAULT_SERVICE_PORT = 8080
+
 /** YAML for one service entry, indented under `services:`. */
-export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {description?: string; synthetic?: boolean}, port = 8080): string {
+export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {description?: string; synthetic?: boolean}, port = DEFAULT_SERVICE_PORT): string {
   const objective = s.tier === 'revenue-critical' ? 99.9 : s.tier === 'operational' ? 99.5 : 99
   const lines = [
     `  ${s.name}:`,

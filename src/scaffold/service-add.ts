@@ -8,7 +8,7 @@ import {type LoadedConfig, parseConfig} from '../config/load.js'
 import {SERVICE_NAME, type Tier} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
-import {serviceYaml} from './defaults.js'
+import {DEFAULT_SERVICE_PORT, serviceYaml} from './defaults.js'
 import {readTemplate, renderTemplate} from './template.js'
 
 export interface AddServiceOptions {
@@ -26,6 +26,18 @@ export interface AddServiceResult {
   config: string
 }
 
+/**
+ * A service's image files from templates/service, by their name in services/<name>/: what
+ * `service add` writes, and what the bundled services' files are generated from
+ * (scripts/gen-dockerfiles.mjs, run by `npm run build`).
+ */
+export async function serviceImageFiles(name: string, port: number): Promise<Record<'Dockerfile' | 'Dockerfile.dockerignore', string>> {
+  return {
+    Dockerfile: renderTemplate(await readTemplate('service/Dockerfile.tmpl'), {name, port}),
+    'Dockerfile.dockerignore': renderTemplate(await readTemplate('service/Dockerfile.dockerignore.tmpl'), {name}),
+  }
+}
+
 /** Adds a service from the skeleton and registers it in retailops.yaml, keeping the file's comments. */
 export async function addService(project: LoadedConfig, options: AddServiceOptions, ctx: RunContext): Promise<AddServiceResult> {
   const {name, tier} = options
@@ -35,11 +47,10 @@ export async function addService(project: LoadedConfig, options: AddServiceOptio
   if (project.config.services[name] && !options.force) {
     throw new RetailOpsError('USAGE', `Service "${name}" already exists in ${project.file}.`, {nextSteps: ['Choose another name, or pass --force to re-create its files.']})
   }
-  const port = options.port ?? 8080
+  const port = options.port ?? DEFAULT_SERVICE_PORT
   const servicesDir = path.join(project.dir, 'services')
   const files = new Map<string, string>([
-    [`${name}/Dockerfile`, renderTemplate(await readTemplate('service/Dockerfile.tmpl'), {name, port})],
-    [`${name}/Dockerfile.dockerignore`, renderTemplate(await readTemplate('service/Dockerfile.dockerignore.tmpl'), {name})],
+    ...Object.entries(await serviceImageFiles(name, port)).map(([file, text]) => [`${name}/${file}`, text] as [string, string]),
     [`${name}/src/main.ts`, renderTemplate(await readTemplate('service/main.ts.tmpl'), {name})],
   ])
   const clashes = [...files.keys()].filter((f) => existsSync(path.join(servicesDir, f)))
