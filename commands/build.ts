@@ -11,6 +11,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     'and skips a service whose context files, Dockerfile and build arguments are unchanged since its last successful build.',
     'Tags are <config version>-<git commit>[-dirty]. Exit code 7 when a build fails; its failing step and output are shown.',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'BUILD_FAILED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout cart --concurrency 2',

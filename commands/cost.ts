@@ -6,7 +6,7 @@ import {renderCostCsv, renderCostHtml, renderCostTable} from '../src/cost/render
 import {UsageError} from '../src/errors/index.js'
 import {writeReport} from '../src/report/index.js'
 import {redact} from '../src/ui/secrets.js'
-import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
+import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Cost extends RetailOpsCommand<typeof Cost> {
   static override summary = 'Allocate the cluster\'s cost to services, tenants, tiers, namespaces and node pools, with idle cost, efficiency and savings.'
@@ -15,8 +15,8 @@ export default class Cost extends RetailOpsCommand<typeof Cost> {
     'for the hours it ran in the window. Usage comes from Prometheus (container_cpu_usage_seconds_total, container_memory_working_set_bytes) or the metrics API when present, else requests are used; the report says which.',
     'Node cost not allocated is idle: shown as __idle__, or shared with --share-idle. Findings from the cost table (always-on excess capacity, overprovisioned requests and node pools,',
     'idle non-production namespaces, batch work on on-demand nodes) come with an estimated monthly saving.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'INTERRUPTED'])}`,
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --window 7d --by namespace,service',

@@ -9,7 +9,7 @@ import {RolloutKube} from '../src/rollout/kube.js'
 import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
-import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
+import {RetailOpsCommand} from './_base/base-command.js'
 
 /** Flags deploy shares with render and diff. */
 export const renderFlags = {
@@ -19,11 +19,9 @@ export const renderFlags = {
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
-  static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.
+  static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.`
 
-EXIT CODES
-${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'])}`
-
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',

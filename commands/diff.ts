@@ -4,16 +4,14 @@ import {runDiff, type ObjectDiff} from '../src/deploy/engine.js'
 import {formatDiffs, formatPolicy} from '../src/deploy/format.js'
 import type {DeployTargetSummary} from '../src/deploy/engine.js'
 import type {PolicyReport} from '../src/kubernetes/policy.js'
-import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
+import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './deploy.js'
 
 export default class Diff extends RetailOpsCommand<typeof Diff> {
   static override summary = 'Show what deploy would change: live objects against a server-side dry-run apply.'
-  static override description = `Each rendered object is applied with dryRun=All (admission, defaulting and field ownership run; nothing is stored) and compared with the live object, without managedFields, status and resourceVersion. Objects prune would delete are listed too. Exit code 0 whether or not there are changes; --json has the count in result.changed.
+  static override description = `Each rendered object is applied with dryRun=All (admission, defaulting and field ownership run; nothing is stored) and compared with the live object, without managedFields, status and resourceVersion. Objects prune would delete are listed too. Exit code 0 whether or not there are changes; --json has the count in result.changed.`
 
-EXIT CODES
-${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED'])}`
-
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --tenant acme', '<%= config.bin %> <%= command.id %> --json | jq .result.changed']
 
   static override strict = false

@@ -7,6 +7,7 @@ import {RetailOpsCommand} from './_base/base-command.js'
 export default class Init extends RetailOpsCommand<typeof Init> {
   static override summary = 'Scaffold a retailops project: configuration, services, overlays, k6 scripts and a CI pipeline.'
   static override description = 'Prompts for anything not given as a flag when run at a terminal. It never prompts without a terminal, in CI or under --json: then it lists the flags it would have asked for (exit 2), and --yes takes the defaults shown in --help.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --project shop --registry 127.0.0.1:5000 --context kwok-retailops --yes',

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {type ExitCodeName} from '../src/errors/index.js'
 import {durationFlag, parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
 import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
-import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
+import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
   static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
@@ -14,8 +13,8 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'disables HPA scale-down, adds placeholder pods (PriorityClass -10) for the node shortfall, waits until the new replicas are Ready, and runs a k6 warm-up',
     'with the campaign\'s traffic mix and thresholds from the SLOs. `retailops prewarm restore --campaign NAME` puts everything back.',
     '--schedule instead creates CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'WARMUP_ABORTED', 'CAPACITY_NOT_READY', 'INTERRUPTED'])}`,
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY', 'WARMUP_ABORTED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',
     '<%= config.bin %> <%= command.id %> --campaign black-friday',
@@ -24,7 +23,6 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule --runner-image 127.0.0.1:5000/retailops:0.1.0',
     '<%= config.bin %> prewarm restore --campaign black-friday',
   ]
-  static override errorCodes: ExitCodeName[] = ['REFUSED', 'WARMUP_THRESHOLD', 'WARMUP_ABORTED', 'CAPACITY_NOT_READY']
   static override flags = {
     campaign: Flags.string({char: 'c', description: 'Campaign from campaigns[] in retailops.yaml.', required: true}),
     'dry-run': Flags.boolean({description: 'Print the plan and change nothing.'}),

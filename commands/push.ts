@@ -11,6 +11,7 @@ export default class Push extends RetailOpsCommand<typeof Push> {
     'and a service enters the lock only once its push is complete. Exit code 6 when the registry refuses the credentials,',
     '5 when it cannot be reached, 8 for any other push failure.',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'PUSH_FAILED', 'INTERRUPTED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --json']
   static override strict = false
   static override args = {service: Args.string({description: 'Services to push (default: all).'})}

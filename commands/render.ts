@@ -20,6 +20,7 @@ export interface RenderCommandResult {
 export default class Render extends RetailOpsCommand<typeof Render> {
   static override summary = 'Print the Kubernetes objects deploy would apply (YAML, or --json).'
   static override description = 'Renders from retailops.yaml, templates/manifests, the artifacts lock and overlays/<service>.yaml, without contacting the cluster. Policy findings go to stderr; they do not change the exit code here.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> > manifests.yaml',
     '<%= config.bin %> <%= command.id %> checkout --tenant acme',

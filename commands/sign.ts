@@ -10,6 +10,7 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     'stored as cosign does at the tag sha256-<digest>.sig. The key passphrase comes from the variable named by signing.passwordEnv',
     '(default COSIGN_PASSWORD), or a prompt at a terminal. Exit code 6 for a wrong passphrase.',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     'COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %> checkout --json',

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {type ExitCodeName, UsageError} from '../src/errors/index.js'
+import {UsageError} from '../src/errors/index.js'
 import {writeReport} from '../src/report/index.js'
 import {renderSloHtml, renderSloTable} from '../src/slo/render.js'
 import {prometheusUrlFor, type SloReport, sloStatus} from '../src/slo/status.js'
-import {describeExitCodes, RetailOpsCommand} from './_base/base-command.js'
+import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Slo extends RetailOpsCommand<typeof Slo> {
   static override summary = 'SLO status: SLI over each SLO window, error budget left, multi-window burn rates, and a release gate.'
@@ -12,15 +12,14 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     'For each SLO in retailops.yaml (availability, latency and ratio SLIs such as checkout success), queries Prometheus in parallel for the SLI over the SLO window,',
     'the error budget remaining, and burn rates on the SRE workbook\'s pairs (1h/5m and 6h/30m page; 1d/2h and 3d/6h ticket).',
     'Status is ok, ticket, page, exhausted, or no-data (missing data is never shown as met). --gate exits 50 when a budget is exhausted or a page-level burn is on.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'SLO_GATE', 'INTERRUPTED'])}`,
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'SLO_GATE', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --gate',
     '<%= config.bin %> <%= command.id %> --html slo-report.html',
     '<%= config.bin %> <%= command.id %> --json --at 2026-11-27T12:00:00Z',
   ]
-  static override errorCodes: ExitCodeName[] = ['SLO_GATE']
   static override strict = false
   static override args = {
     services: Args.string({description: 'Services to report on (default: all with SLOs).'}),

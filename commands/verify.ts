@@ -10,6 +10,7 @@ export default class Verify extends RetailOpsCommand<typeof Verify> {
     'an image is unsigned, signed by another key, has a changed payload, or carries a signature for another digest;',
     'details.check in --json names which.',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout --json',

@@ -42,6 +42,8 @@ function commandsSection() {
       }
       out.push('')
     }
+    // Every command declares its exit codes (static exitCodes, checked by test/unit/cli/exit-codes.test.ts).
+    if (c.exitCodes?.length) out.push(`Exit codes: ${c.exitCodes.map((n) => `${ExitCode[n]} \`${n}\``).join(', ')} ([meanings](#exit-codes)).`, '')
     if (c.examples?.length) {
       out.push('Examples:', '', '```sh')
       for (const e of c.examples) {

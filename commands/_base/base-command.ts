@@ -1,6 +1,6 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {type ExitCodeName, ExitCode, EXIT_CODE_MEANINGS, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
+import {type ExitCodeName, ExitCode, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
 import {loadConfig, type LoadedConfig} from '../../src/config/load.js'
 import {resolveEnvironment, type ResolvedEnvironment} from '../../src/config/resolve.js'
 import {RecordingOutput, redact, redactDeep, silentOutput, TerminalOutput} from '../../src/ui/index.js'
@@ -33,7 +33,11 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     verbose: Flags.boolean({helpGroup: 'GLOBAL', description: 'Show debug output and streamed logs.'}),
   }
 
-  static errorCodes: ExitCodeName[] = []
+  /**
+   * Every exit code the command can end with: listed under EXIT CODES in --help (help.ts) and in
+   * the README. test/unit/cli/exit-codes.test.ts checks each command's list against what it throws.
+   */
+  static exitCodes: readonly ExitCodeName[] = []
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
@@ -152,9 +156,4 @@ function fromOclif(err: Error & {oclif?: {exit?: number}}): RetailOpsError | und
   if (err.oclif.exit === 0) return undefined
   const usage = new UsageError(err.message.replace(/\nSee more help with --help$/, ''), {nextSteps: ['Run the command with --help for its flags and examples.']})
   return usage
-}
-
-/** "EXIT CODES" section text for a command's description. */
-export function describeExitCodes(names: ExitCodeName[]): string {
-  return names.map((n) => `  ${String(ExitCode[n]).padStart(3)}  ${n}: ${EXIT_CODE_MEANINGS[n]}`).join('\n')
 }

@@ -13,6 +13,7 @@ export interface ValidateResult {
 export default class ConfigValidate extends RetailOpsCommand<typeof ConfigValidate> {
   static override summary = 'Validate retailops.yaml and summarise it.'
   static override description = 'Every problem is reported with its file, line and key path. Exit code 3 when the configuration is invalid.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --config deploy/retailops.yaml --json']
 
   async run(): Promise<ValidateResult> {

@@ -5,7 +5,7 @@ import {runDrill} from '../../src/dr/drill.js'
 import {allowSourceServerReason} from '../../src/dr/plan.js'
 import {renderDrillSummary} from '../../src/dr/render.js'
 import type {DrillRecord} from '../../src/dr/types.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
   static override summary = 'Run a restore drill: restore backups into isolated targets, validate them, and measure RTO and RPO against the tier targets.'
@@ -14,8 +14,8 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     'validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the start.',
     'The recoverability checks (images pullable by digest, Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
     'The record and Markdown and HTML reports go to .retailops/drills/<id>/.',
-    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED']),
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --tier revenue-critical --json',

@@ -8,6 +8,7 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
   static override summary = 'List past restore drills, or show one.'
   static override description = 'Reads the drill records kept in .retailops/drills/ next to retailops.yaml, newest first. With a drill id, shows that drill (--json: its whole record).'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --datastore orders-db --limit 5',

@@ -4,7 +4,7 @@ import {TIERS} from '../../src/config/schema.js'
 import {planOnly} from '../../src/dr/drill.js'
 import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'
 import {renderPlan} from '../../src/dr/render.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
   static override summary = 'Show what a restore drill would do, with its targets and checks, without touching anything.'
@@ -12,8 +12,8 @@ export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
     'Reads retailops.yaml and the environment only: no connection is opened and nothing is written.',
     'Lists each selected datastore\'s source, the drill target it would create, its steps, RTO and RPO targets and validations, the recoverability checks,',
     'and every problem that would stop the drill before its first write.',
-    '\n\nEXIT CODES\n' + describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'REFUSED']),
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'REFUSED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --tier revenue-critical --json']
   static override flags = {
     tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),

@@ -14,6 +14,7 @@ export default class KeysGenerate extends RetailOpsCommand<typeof KeysGenerate> 
     'The passphrase comes from the variable named by signing.passwordEnv (default COSIGN_PASSWORD), or is asked for at a terminal.',
     'Existing keys are never replaced without --force.',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG'] as const
   static override examples = [
     'COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --key ci/cosign.key --public-key ci/cosign.pub --force',

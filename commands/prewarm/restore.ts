@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {runRestore} from '../../src/capacity/prewarm.js'
 import {renderRestore} from '../../src/capacity/render.js'
 import type {RestoreResult} from '../../src/capacity/restore.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class PrewarmRestore extends RetailOpsCommand<typeof PrewarmRestore> {
   static override summary = 'Put back exactly what `retailops prewarm` changed for a campaign, and remove its placeholders.'
@@ -11,8 +11,8 @@ export default class PrewarmRestore extends RetailOpsCommand<typeof PrewarmResto
     'Reads the values saved in the ConfigMap retailops-prewarm-<campaign> (written before the pre-warm changed anything, so this works after a crash half-way too),',
     'puts back each HPA\'s minReplicas, maxReplicas and behavior exactly as they were (removing fields that were absent), deletes the placeholder Deployments and the',
     'PriorityClass the pre-warm created, verifies, and only then deletes the saved state. Running it again is a no-op that says so.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'INTERRUPTED'])}`,
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday',
     '<%= config.bin %> <%= command.id %> --campaign black-friday --namespace shop --json',

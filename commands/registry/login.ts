@@ -14,6 +14,7 @@ export default class RegistryLogin extends RetailOpsCommand<typeof RegistryLogin
     'In CI there is no need to log in: REGISTRY_USERNAME and REGISTRY_PASSWORD are read directly by every command.',
     'Lookup order: those variables, this file, then the Docker config (credential helpers and auths).',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     'echo "$TOKEN" | <%= config.bin %> <%= command.id %> registry.example.com --username ci --password-stdin',

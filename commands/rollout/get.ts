@@ -9,6 +9,7 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
   static override summary = 'Show a rollout as a tree: revisions, ReplicaSets, pods and analysis runs.'
   static override description = 'Like `kubectl argo rollouts get rollout`. With --watch the tree is redrawn on every change of the state, ReplicaSets or pods (Kubernetes watches) until the rollout ends or waits for a person. The exit code reflects the phase, as for `rollout status`.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --watch']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {

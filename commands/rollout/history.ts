@@ -6,6 +6,7 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutHistory extends RetailOpsCommand<typeof RolloutHistory> {
   static override summary = 'List the past rollouts of a service: versions, results, reasons, forced releases.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION'] as const
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --json']
   static override args = {service: Args.string({description: 'Service.', required: true})}
 

@@ -3,15 +3,13 @@ import {Args, Flags} from '@oclif/core'
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {promoteRollout, type ActionResult} from '../../src/rollout/control.js'
 import {controlDeps, formatAction} from '../../src/rollout/format.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromote> {
   static override summary = 'Skip the current pause or analysis (or accept an inconclusive one); --full skips every remaining step.'
-  static override description = `When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again. What it applies from the stored state passes the checks of a fresh deploy first (signatures, policy, routing; exit 25 otherwise); promotion changes the stable Deployment's template and keeps its labels, strategy and live replica count.
+  static override description = `When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again. What it applies from the stored state passes the checks of a fresh deploy first (signatures, policy, routing; exit 25 otherwise); promotion changes the stable Deployment's template and keeps its labels, strategy and live replica count.`
 
-EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
-
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED', 'INTERRUPTED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --full']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {

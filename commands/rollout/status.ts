@@ -3,15 +3,13 @@ import {Args, Flags} from '@oclif/core'
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {rolloutStatus, type RolloutStatus} from '../../src/rollout/control.js'
 import {controlDeps, formatStatuses} from '../../src/rollout/format.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutStatusCommand extends RetailOpsCommand<typeof RolloutStatusCommand> {
   static override summary = 'Show where rollouts are; the exit code reflects the phase.'
-  static override description = `Reads the rollout state from the cluster (any machine sees the same). With --watch, waits until every rollout is promoted, aborted, timed out, or waits for a person.
+  static override description = `Reads the rollout state from the cluster (any machine sees the same). With --watch, waits until every rollout is promoted, aborted, timed out, or waits for a person.`
 
-EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'UNAVAILABLE', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED'])}`
-
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --watch --timeout 15m', '<%= config.bin %> <%= command.id %> checkout --json']
   static override strict = false
   static override args = {services: Args.string({description: 'Services (default: every rollout in the namespace).'})}

@@ -2,15 +2,13 @@ import {Args, Flags} from '@oclif/core'
 
 import {undoRollout, type UndoResult} from '../../src/rollout/control.js'
 import {controlDeps, formatUndo} from '../../src/rollout/format.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override summary = 'Go back to the previous stable version (aborts a rollout in progress).'
-  static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision. Only the template (and the version label and image annotation describing it) changes: labels, strategy and replicas stay exactly as they are. The stored template passes signature and policy checks as on a deploy first (exit 25 otherwise).
+  static override description = `During a rollout: aborts it (blue-green switches the active Service back at once while the old colour is up). After a promotion: the Deployment gets the previous stable pod template back, or that of history entry --to-revision. Only the template (and the version label and image annotation describing it) changes: labels, strategy and replicas stay exactly as they are. The stored template passes signature and policy checks as on a deploy first (exit 25 otherwise).`
 
-EXIT CODES
-${describeExitCodes(['OK', 'NOT_FOUND', 'REFUSED', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED'])}`
-
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'REFUSED', 'TRAFFIC_NOT_RETURNED', 'STATE_UNTRUSTED', 'INTERRUPTED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --to-revision 3']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {

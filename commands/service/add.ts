@@ -6,6 +6,7 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class ServiceAdd extends RetailOpsCommand<typeof ServiceAdd> {
   static override summary = 'Add a service from the skeleton and register it in retailops.yaml.'
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG'] as const
   static override examples = ['<%= config.bin %> <%= command.id %> recommendations --tier tolerant --rps-per-pod 300']
   static override args = {name: Args.string({description: 'Service name (a DNS label).', required: true})}
   static override flags = {

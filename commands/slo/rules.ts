@@ -4,7 +4,7 @@ import {writeReport} from '../../src/report/index.js'
 import {generateRules, renderRulesYaml, type RulesFormat, type RulesResult} from '../../src/slo/rules.js'
 import {UsageError} from '../../src/errors/index.js'
 import {redact} from '../../src/ui/secrets.js'
-import {describeExitCodes, RetailOpsCommand} from '../_base/base-command.js'
+import {RetailOpsCommand} from '../_base/base-command.js'
 
 export interface SloRulesResult extends RulesResult {
   file?: string
@@ -17,8 +17,8 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
     'Recording rules slo:sli_error:ratio_rate<window> (5m … 3d and the SLO period), the slo:* metadata rules and sloth_slo_info, and one alert per SLO',
     'with sloth_severity page (1h/5m, 6h/30m) and ticket (1d/2h, 3d/6h), labelled sloth_id, sloth_service and sloth_slo as Sloth generates them.',
     'The output passes `promtool check rules`; load it with rule_files, or --format prometheus-rule for the Prometheus Operator.',
-    `\n\nEXIT CODES\n${describeExitCodes(['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'])}`,
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> > slo-rules.yml && promtool check rules slo-rules.yml',
     '<%= config.bin %> <%= command.id %> checkout --output rules/checkout-slos.yml',

@@ -78,6 +78,28 @@ describe('the JSON envelope and exit codes', () => {
   })
 })
 
+describe('every command\'s help', () => {
+  it('ends with the exit codes the command declares, as --help, -h and help COMMAND', async () => {
+    const manifest = (await import('../../../oclif.manifest.json', {with: {type: 'json'}})).default as {commands: Record<string, {exitCodes?: string[]}>}
+    const {ExitCode} = await import('../../../src/errors/exit-codes.js')
+    const ids = Object.keys(manifest.commands)
+    expect(ids.length).toBeGreaterThanOrEqual(28)
+    for (const id of ids) {
+      const codes = manifest.commands[id].exitCodes ?? []
+      expect(codes, id).toEqual(expect.arrayContaining(['OK', 'USAGE']))
+      const r = await run([...id.split(':'), '--help'], {env: {COLUMNS: '200'}})
+      expect(r.exitCode, id).toBe(0)
+      const section = r.stdout.slice(r.stdout.indexOf('EXIT CODES\n'))
+      expect(section, id).toMatch(/^EXIT CODES\n/)
+      const listed = [...section.matchAll(/^\s+(\d+)\s+([A-Z_]+):/gm)].map((m) => [Number(m[1]), m[2]])
+      expect(listed, id).toEqual(codes.map((name) => [ExitCode[name as keyof typeof ExitCode], name]))
+    }
+    for (const args of [['help', 'rollout', 'status'], ['rollout', 'status', '-h']]) {
+      expect((await run(args)).stdout, args.join(' ')).toMatch(/\nEXIT CODES\n {2}0 +OK: Success/)
+    }
+  })
+})
+
 describe('the start-up fast path', () => {
   it('prints the same root help as oclif, without loading it', async () => {
     for (const columns of ['80', '60']) {
