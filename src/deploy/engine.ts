@@ -405,17 +405,6 @@ export interface DeployStrategy {
 
 export const rollingStrategy: DeployStrategy = {name: 'rolling'}
 
-const strategies = new Map<string, DeployStrategy>([['rolling', rollingStrategy]])
-
-/** Lets src/rollout register canary and blue-green so `deploy --canary` finds them by name. */
-export function registerStrategy(strategy: DeployStrategy): void {
-  strategies.set(strategy.name, strategy)
-}
-
-export function getStrategy(name: string): DeployStrategy | undefined {
-  return strategies.get(name)
-}
-
 export interface DeployHooks {
   afterRender?(plan: DeployPlan, ctx: RunContext): void | Promise<void>
   afterPolicy?(plan: DeployPlan, policy: PolicyStepResult, ctx: RunContext): void | Promise<void>

@@ -45,11 +45,6 @@ export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`
 }
 
-/** `registry/repo@sha256:…` */
-export function digestReference(registry: string, repository: string, digest: string): string {
-  return `${registry}/${repository}@${digest}`
-}
-
 export function isDigest(value: string): boolean {
   return DIGEST.test(value)
 }

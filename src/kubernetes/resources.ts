@@ -56,10 +56,6 @@ export function kindInfo(kind: string): KindInfo {
   return info
 }
 
-export function isManagedKind(kind: string): boolean {
-  return byKind.has(kind)
-}
-
 function apiRoot(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
 }

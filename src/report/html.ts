@@ -15,8 +15,6 @@ export class Html {
 
 export type Tone = 'good' | 'warn' | 'bad' | 'info' | 'neutral' | 'muted'
 
-export const TONES: readonly Tone[] = ['good', 'warn', 'bad', 'info', 'neutral', 'muted']
-
 const ENTITIES: Record<string, string> = {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}
 
 export function escapeHtml(value: unknown): string {

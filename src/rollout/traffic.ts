@@ -52,11 +52,6 @@ export async function ensureService(kube: RolloutKube, state: RolloutState, name
   })
 }
 
-export async function servicePort(kube: RolloutKube, state: RolloutState): Promise<number> {
-  const base = await kube.get(PATHS.services(state.namespace), state.service)
-  return base?.spec?.ports?.[0]?.port ?? 80
-}
-
 type BackendRef = {name: string; kind?: string; group?: string; port?: number; weight?: number; namespace?: string}
 type Rule = {backendRefs?: BackendRef[]; [k: string]: unknown}
 

@@ -29,8 +29,6 @@ export type Phase = (typeof PHASES)[number]
 
 /** Phases in which nothing more happens without a person (or a new deploy). */
 export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set(['Healthy', 'Aborted', 'TimedOut'])
-/** Phases that wait for `rollout promote` or `rollout abort`. */
-export const WAITING_PHASES: ReadonlySet<Phase> = new Set(['Paused', 'Inconclusive'])
 
 export type MeasurementPhase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error'
 export type AnalysisPhase = 'Running' | MeasurementPhase
