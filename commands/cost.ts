@@ -7,6 +7,7 @@ import {UsageError} from '../src/errors/index.js'
 import {writeReport} from '../src/report/index.js'
 import {redact} from '../src/ui/secrets.js'
 import {RetailOpsCommand} from './_base/base-command.js'
+import {prometheusFlag} from './_base/flags.js'
 
 export default class Cost extends RetailOpsCommand<typeof Cost> {
   static override summary = 'Allocate the cluster\'s cost to services, tenants, tiers, namespaces and node pools, with idle cost, efficiency and savings.'
@@ -34,7 +35,7 @@ export default class Cost extends RetailOpsCommand<typeof Cost> {
     format: Flags.string({description: 'Output on stdout: a table, or CSV of the allocations.', options: ['table', 'csv'], default: 'table'}),
     html: Flags.string({description: 'Also write a self-contained HTML report with charts to this file.'}),
     'node-selector': Flags.string({char: 'l', description: 'Only nodes matching this label selector (and the pods on them), e.g. retailops.dev/pool=general.'}),
-    prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
+    prometheus: prometheusFlag,
   }
 
   async run(): Promise<CostReport> {

@@ -10,12 +10,7 @@ import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-
-/** Flags deploy shares with render and diff. */
-export const renderFlags = {
-  tenant: Flags.string({description: 'Deploy only this tenant (default: all tenants).'}),
-  image: Flags.string({description: 'Use this image for a service instead of the artifacts lock: SERVICE=REF (repeatable).', multiple: true}),
-}
+import {renderFlags} from './_base/flags.js'
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'

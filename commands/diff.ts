@@ -5,7 +5,7 @@ import {formatDiffs, formatPolicy} from '../src/deploy/format.js'
 import type {DeployTargetSummary} from '../src/deploy/engine.js'
 import type {PolicyReport} from '../src/kubernetes/policy.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-import {renderFlags} from './deploy.js'
+import {renderFlags} from './_base/flags.js'
 
 export default class Diff extends RetailOpsCommand<typeof Diff> {
   static override summary = 'Show what deploy would change: live objects against a server-side dry-run apply.'

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {durationFlag, parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
 import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
 import {RetailOpsCommand} from './_base/base-command.js'
+import {prometheusFlag} from './_base/flags.js'
 
 export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
   static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
@@ -34,7 +35,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     timeout: Flags.string({description: 'How long to wait for the new replicas to be Ready.', default: '10m'}),
     lookback: Flags.string({description: 'How far back Prometheus is searched for the observed peak (multiplier peaks).', default: '7d'}),
     'rate-window': Flags.string({description: 'rate() window for the observed peak.', default: '5m'}),
-    prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
+    prometheus: prometheusFlag,
     'traffic-label': Flags.string({description: 'KEY=VALUE label matcher added to the observed-traffic query (repeatable), e.g. namespace=shop.', multiple: true}),
     'base-url': Flags.string({description: 'Where the warm-up reaches the services (a gateway routing all of them); default environments.<env>.baseUrl.'}),
     'service-url': Flags.string({description: 'NAME=URL for one service (repeatable), e.g. when the services run separately.', multiple: true}),

@@ -8,7 +8,7 @@ import type {DeployTargetSummary} from '../src/deploy/engine.js'
 import {summarizeTargets} from '../src/deploy/engine.js'
 import {LABEL} from '../src/deploy/labels.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-import {renderFlags} from './deploy.js'
+import {renderFlags} from './_base/flags.js'
 
 export interface RenderCommandResult {
   environment: string

@@ -5,6 +5,7 @@ import {writeReport} from '../src/report/index.js'
 import {renderSloHtml, renderSloTable} from '../src/slo/render.js'
 import {prometheusUrlFor, type SloReport, sloStatus} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
+import {prometheusFlag} from './_base/flags.js'
 
 export default class Slo extends RetailOpsCommand<typeof Slo> {
   static override summary = 'SLO status: SLI over each SLO window, error budget left, multi-window burn rates, and a release gate.'
@@ -29,7 +30,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     'fail-on-missing': Flags.boolean({description: 'With --gate, also fail when an SLO has no data.'}),
     html: Flags.string({description: 'Also write a self-contained HTML report (burn timeline, charts) to this file.'}),
     at: Flags.string({description: 'Evaluate at this time (RFC 3339) instead of now.'}),
-    prometheus: Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'}),
+    prometheus: prometheusFlag,
     concurrency: Flags.integer({description: 'Queries in flight at once.', default: 8, min: 1, max: 64}),
     'all-namespaces': Flags.boolean({description: 'Count every namespace\'s series, not only the environment\'s namespace (label `namespace`).'}),
   }

@@ -1,11 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {TIERS} from '../../src/config/schema.js'
 import {runDrill} from '../../src/dr/drill.js'
 import {allowSourceServerReason} from '../../src/dr/plan.js'
 import {renderDrillSummary} from '../../src/dr/render.js'
 import type {DrillRecord} from '../../src/dr/types.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {drillSelectionFlags} from '../_base/flags.js'
 
 export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
   static override summary = 'Run a restore drill: restore backups into isolated targets, validate them, and measure RTO and RPO against the tier targets.'
@@ -22,13 +22,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     '<%= config.bin %> <%= command.id %> --service orders --datastore orders-db --no-recoverability',
   ]
   static override flags = {
-    tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
-    service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
-    datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
-    'allow-source-server': Flags.string({
-      description: 'Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source\'s own server; the reason is recorded in the drill\'s record.',
-      helpValue: '<reason>',
-    }),
+    ...drillSelectionFlags,
     recoverability: Flags.boolean({description: 'Run the recoverability checks (images, Secrets, ConfigMaps, topics, search indexes).', default: true, allowNo: true}),
     concurrency: Flags.integer({description: 'Datastores restored at once.', default: 4, min: 1, max: 16}),
   }

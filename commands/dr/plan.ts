@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {TIERS} from '../../src/config/schema.js'
 import {planOnly} from '../../src/dr/drill.js'
 import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'
 import {renderPlan} from '../../src/dr/render.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {drillSelectionFlags} from '../_base/flags.js'
 
 export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
   static override summary = 'Show what a restore drill would do, with its targets and checks, without touching anything.'
@@ -16,13 +16,7 @@ export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'REFUSED'] as const
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --tier revenue-critical --json']
   static override flags = {
-    tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
-    service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
-    datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
-    'allow-source-server': Flags.string({
-      description: 'Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source\'s own server; the reason is recorded in the drill\'s record.',
-      helpValue: '<reason>',
-    }),
+    ...drillSelectionFlags,
     recoverability: Flags.boolean({description: 'Include the recoverability checks.', default: true, allowNo: true}),
   }
 

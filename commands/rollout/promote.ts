@@ -4,6 +4,7 @@ import {timeoutMs} from '../../src/deploy/engine.js'
 import {promoteRollout, type ActionResult} from '../../src/rollout/control.js'
 import {controlDeps, formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {driveTimeoutFlag, stateSkipVerifyFlag} from '../_base/flags.js'
 
 export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromote> {
   static override summary = 'Skip the current pause or analysis (or accept an inconclusive one); --full skips every remaining step.'
@@ -13,9 +14,9 @@ export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromo
   static override examples = ['<%= config.bin %> <%= command.id %> checkout', '<%= config.bin %> <%= command.id %> checkout --full']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {
-    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
+    'skip-verify': stateSkipVerifyFlag,
     full: Flags.boolean({description: 'Skip every remaining step, pause and analysis: go to 100 % and promote.'}),
-    timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'}),
+    timeout: driveTimeoutFlag,
   }
 
   async run(): Promise<ActionResult> {

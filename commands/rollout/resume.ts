@@ -1,9 +1,10 @@
-import {Args, Flags} from '@oclif/core'
+import {Args} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {resumeRollout, type ActionResult} from '../../src/rollout/control.js'
 import {controlDeps, formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {driveTimeoutFlag, stateSkipVerifyFlag} from '../_base/flags.js'
 
 export default class RolloutResume extends RetailOpsCommand<typeof RolloutResume> {
   static override summary = 'Continue a rollout whose CLI stopped (killed, cancelled CI job) from where its state says.'
@@ -13,8 +14,8 @@ export default class RolloutResume extends RetailOpsCommand<typeof RolloutResume
   static override examples = ['<%= config.bin %> <%= command.id %> checkout']
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {
-    timeout: Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'}),
-    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
+    timeout: driveTimeoutFlag,
+    'skip-verify': stateSkipVerifyFlag,
   }
 
   async run(): Promise<ActionResult> {

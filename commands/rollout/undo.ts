@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {undoRollout, type UndoResult} from '../../src/rollout/control.js'
 import {controlDeps, formatUndo} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {stateSkipVerifyFlag} from '../_base/flags.js'
 
 export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override summary = 'Go back to the previous stable version (aborts a rollout in progress).'
@@ -13,7 +14,7 @@ export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {
     'to-revision': Flags.integer({description: 'History entry (from `rollout history`) whose version to go back to.', min: 1}),
-    'skip-verify': Flags.boolean({description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.'}),
+    'skip-verify': stateSkipVerifyFlag,
   }
 
   async run(): Promise<UndoResult> {
