@@ -1,10 +1,13 @@
 // Secrets never leak through an output channel: render's YAML and --json, the --json error
 // envelope, and the rollout state ConfigMap and Deployment annotations read back from the
 // sandbox's apiserver. The masking itself is unit-tested in test/unit/ui/secrets.test.ts.
+import {readFileSync} from 'node:fs'
+
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {deploymentProgress, PATHS, type Obj} from '../../../src/rollout/kube.js'
+import {cli as drCli, createSourceDb, dbUrl, dropDb, random, sandboxUrl, writeProject} from '../dr/helpers.js'
 import {eventually} from '../helpers/sandbox.js'
 import {BIN, RolloutProject} from '../rollout/helpers.js'
 
@@ -116,5 +119,42 @@ describe('rollout state written to the cluster', () => {
     const annotations = JSON.stringify(d.metadata.annotations)
     expect(annotations).toContain('postgres://app:***@db/shop')
     expect(annotations).not.toContain('pw1')
+  })
+})
+
+describe('DR drill evidence files', () => {
+  const source = `t_sec_${random()}`
+  beforeAll(() => createSourceDb(source, 50, 60))
+  afterAll(() => dropDb(source))
+
+  it('record.json, report.md and report.html hold no password: not the source URL\'s, not one inside a validation query', async () => {
+    // A dblink-style connection string inside a validation query is free text that lands in the evidence.
+    const p = writeProject(`
+project: shop
+registry: {url: 127.0.0.1:5000, insecure: true}
+services:
+  orders: {tier: revenue-critical}
+datastores:
+  - name: orders-db
+    service: orders
+    provider: postgres
+    postgres: {urlEnv: T_SEC_SOURCE_URL}
+    validation:
+      - {name: order-count, query: "select count(*) from orders where 'host=replica password=dbl9x' <> ''", expect: {equals: 50}}
+`)
+    const r = await drCli(['dr', 'drill', '--json', '--no-recoverability', '--allow-source-server', 'the sandbox has one PostgreSQL server'], {cwd: p.dir, env: {T_SEC_SOURCE_URL: dbUrl(source)}})
+    const doc = JSON.parse(r.stdout)
+    expect(r.exitCode, r.stderr).toBe(0)
+    const password = decodeURIComponent(new URL(sandboxUrl()).password)
+    expect(password.length).toBeGreaterThan(0)
+    const files = [doc.result.files.record, doc.result.files.markdown, doc.result.files.html] as string[]
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8')
+      expect(text, file).toContain('password=***')
+      expect(text, file).not.toContain('dbl9x')
+      expect(text, file).not.toContain(password)
+    }
+    expect(r.stdout + r.stderr).not.toContain('dbl9x')
+    expect(r.stdout + r.stderr).not.toContain(password)
   })
 })
