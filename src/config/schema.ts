@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {parseDuration} from './duration.js'
+import {isLoopbackHost} from './loopback.js'
 
 /**
  * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
@@ -382,7 +383,7 @@ export const configSchema = z
       .object({
         url: z.string().min(1).describe('host[:port] of the OCI registry, e.g. 127.0.0.1:5000'),
         repositoryPrefix: z.string().optional(),
-        insecure: z.boolean().default(false).describe('Plain HTTP (only for a loopback registry).'),
+        insecure: z.boolean().default(false).describe('Plain HTTP: allowed only when url is a loopback registry (127.0.0.0/8, localhost, [::1]); credentials never travel over plain HTTP anywhere else.'),
       })
       .strict(),
     signing: z
@@ -412,6 +413,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.registry.insecure && !isLoopbackHost(c.registry.url)) {
+      ctx.addIssue({code: 'custom', path: ['registry', 'insecure'], message: `plain HTTP is only allowed for a loopback registry (127.0.0.1, localhost, [::1]), and registry.url "${c.registry.url}" is not one: credentials would travel unencrypted. Serve the registry over HTTPS and remove registry.insecure`})
+    }
     for (const [svc, s] of Object.entries(c.services)) {
       for (const suffix of ROLLOUT_SUFFIXES) {
         const base = svc.slice(0, -suffix.length)

@@ -4,6 +4,8 @@ import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
+import {parseReference} from '../docker/reference.js'
+import {usesPlainHttp} from '../docker/registry.js'
 import {toRetailOpsError} from '../errors/index.js'
 import {containerImages} from '../kubernetes/pods.js'
 import type {SignatureResult, SignatureStatus} from '../kubernetes/policy.js'
@@ -47,7 +49,8 @@ export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
       [...new Set(images)].map((image) =>
         limit(async () => {
           try {
-            await verifyImage({image, publicKey: key, insecure: project.config.registry.insecure}, ctx)
+            // Plain HTTP only to the configured loopback registry, never to every registry an image names.
+            await verifyImage({image, publicKey: key, insecure: usesPlainHttp(parseReference(image).registry, project.config.registry)}, ctx)
             out[image] = {image, status: 'verified'}
           } catch (error) {
             out[image] = {image, status: signatureStatusOf(error), message: toRetailOpsError(error).message}

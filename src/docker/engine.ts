@@ -1,21 +1,83 @@
+import {readFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import path from 'node:path'
+
 import type Docker from 'dockerode'
 
-import {UnavailableError} from '../errors/index.js'
+import {isLoopbackHost} from '../config/loopback.js'
+import {UnavailableError, UsageError} from '../errors/index.js'
 
 let client: Docker | undefined
+let endpoint: EngineEndpoint | undefined
 
-/** The Docker Engine named by DOCKER_HOST (unix socket or tcp), else the default socket. */
+/** Where the engine is and how it is reached: what dockerode is given, and what push may send it. */
+export interface EngineEndpoint {
+  options: Docker.DockerOptions
+  /** "unix:///var/run/docker.sock", "tcp://host:2376 (TLS)", for messages. */
+  describe: string
+  /**
+   * Whether the connection leaves this machine unencrypted (tcp:// to a non-loopback host without
+   * DOCKER_TLS_VERIFY): push then refuses to hand the engine registry credentials.
+   */
+  cleartextRemote: boolean
+}
+
+/**
+ * The Docker Engine named by DOCKER_HOST, as the Docker CLI reads it: unix:// (or unset: the
+ * default socket), or tcp:// with TLS when DOCKER_TLS_VERIFY is set to anything non-empty (the
+ * CLI's rule): ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH (default ~/.docker), the
+ * server certificate verified against that CA, default port 2376 (2375 without TLS).
+ */
+export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndpoint {
+  const host = env.DOCKER_HOST
+  if (!host || host.startsWith('unix://')) {
+    const socketPath = host ? host.slice('unix://'.length) : '/var/run/docker.sock'
+    return {options: {socketPath}, describe: `unix://${socketPath}`, cleartextRemote: false}
+  }
+  if (!host.startsWith('tcp://')) {
+    throw new UsageError(`DOCKER_HOST=${host} is not supported: use unix:///path/to/docker.sock or tcp://host:port.`, {details: {DOCKER_HOST: host}})
+  }
+  const url = new URL(host.replace(/^tcp:/, 'http:'))
+  const tls = Boolean(env.DOCKER_TLS_VERIFY)
+  if (!tls) {
+    return {
+      options: {host: url.hostname, port: Number(url.port || 2375), protocol: 'http'},
+      describe: `tcp://${url.host} (no TLS)`,
+      cleartextRemote: !isLoopbackHost(url.host),
+    }
+  }
+  const certPath = env.DOCKER_CERT_PATH || path.join(env.HOME || homedir(), '.docker')
+  const read = (file: string) => {
+    const full = path.join(certPath, file)
+    try {
+      return readFileSync(full)
+    } catch (error) {
+      throw new UnavailableError(`DOCKER_TLS_VERIFY is set, but ${full} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
+        nextSteps: [`Put the engine's CA (ca.pem) and this client's certificate and key (cert.pem, key.pem) in ${certPath}, or set DOCKER_CERT_PATH to the folder holding them.`],
+        details: {DOCKER_HOST: host, DOCKER_CERT_PATH: certPath, file: full},
+      })
+    }
+  }
+  return {
+    options: {host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem')},
+    describe: `tcp://${url.hostname}:${url.port || 2376} (TLS, certificates from ${certPath})`,
+    cleartextRemote: false,
+  }
+}
+
+/** The Docker Engine named by DOCKER_HOST (unix socket, or tcp with the TLS settings of DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). */
 export async function dockerClient(): Promise<Docker> {
   if (client) return client
   const {default: DockerCtor} = await import('dockerode')
-  const host = process.env.DOCKER_HOST
-  if (!host || host.startsWith('unix://')) {
-    client = new DockerCtor({socketPath: host ? host.slice('unix://'.length) : '/var/run/docker.sock'})
-  } else {
-    const url = new URL(host.replace(/^tcp:/, 'http:'))
-    client = new DockerCtor({host: url.hostname, port: Number(url.port || 2375), protocol: 'http'})
-  }
+  endpoint = engineEndpoint()
+  client = new DockerCtor(endpoint.options)
   return client
+}
+
+/** How the engine dockerClient() talks to is reached. */
+export function currentEngineEndpoint(): EngineEndpoint {
+  endpoint ??= engineEndpoint()
+  return endpoint
 }
 
 export interface EngineInfo {
@@ -33,8 +95,8 @@ export async function engineInfo(): Promise<EngineInfo> {
     const v = await docker.version()
     return {version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, buildkit: compareApi(v.ApiVersion, '1.39') >= 0}
   } catch (error) {
-    throw new UnavailableError(`Cannot reach the Docker Engine at ${process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}: ${(error as Error).message}`, {
-      nextSteps: ['Start Docker (for the local sandbox: `bash scripts/sandbox.sh up`), or set DOCKER_HOST.'],
+    throw new UnavailableError(`Cannot reach the Docker Engine at ${currentEngineEndpoint().describe}: ${(error as Error).message}`, {
+      nextSteps: ['Start Docker (for the local sandbox: `bash scripts/sandbox.sh up`), or set DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a tcp:// engine).'],
       cause: error,
     })
   }

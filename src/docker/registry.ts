@@ -1,7 +1,8 @@
 import {createHash} from 'node:crypto'
 
+import {normalizeHostPort} from '../config/hosts.js'
 import {isLoopbackHost} from '../config/loopback.js'
-import {PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
+import {PermissionError, RefusedError, RetailOpsError, UnavailableError} from '../errors/index.js'
 import {registerSecret} from '../ui/output.js'
 import type {RegistryAuth} from './credentials.js'
 
@@ -25,7 +26,7 @@ export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, ME
 export interface RegistryClientOptions {
   /** host[:port] */
   registry: string
-  /** Plain HTTP (a loopback registry). */
+  /** Plain HTTP: only ever a loopback registry (usesPlainHttp decides; the constructor refuses anything else). */
   insecure?: boolean
   /** Looked up on the first authentication challenge only. */
   credentials?: () => Promise<RegistryAuth | undefined>
@@ -72,7 +73,33 @@ export class RegistryClient {
 
   constructor(private readonly options: RegistryClientOptions) {
     this.registry = options.registry
+    if (options.insecure && !isLoopbackHost(options.registry)) {
+      throw new RefusedError(`Refusing to speak plain HTTP to the registry ${options.registry}: plain HTTP is only ever used for a loopback registry (127.0.0.1, localhost, [::1]).`, {
+        nextSteps: ['Serve the registry over HTTPS and remove registry.insecure from retailops.yaml.'],
+        details: {registry: options.registry},
+      })
+    }
     this.base = `${options.insecure ? 'http' : 'https'}://${options.registry}`
+  }
+
+  /**
+   * Credentials (Basic, a bearer token, a refresh token) travel only over HTTPS, or over plain
+   * HTTP to this very registry when it is a loopback one the configuration names (traffic that
+   * never leaves the machine). Anything else is refused before a byte is sent.
+   */
+  credentialsAllowed(url: URL): boolean {
+    if (url.protocol === 'https:') return true
+    return url.protocol === 'http:' && Boolean(this.options.insecure) && normalizeHostPort(url.host) === normalizeHostPort(this.registry)
+  }
+
+  private refuseCleartext(url: URL, what: string): RefusedError {
+    return new RefusedError(`Refusing to send ${what} for ${this.registry} to ${url.origin}: it is plain HTTP, and credentials never travel unencrypted (only a loopback registry that retailops.yaml names as registry.url is spoken to over HTTP).`, {
+      nextSteps: [
+        `Serve ${url.host} over HTTPS (for a token service: make the registry's auth.token.realm an https:// URL).`,
+        `Or, for an anonymous pull, remove the credentials for ${this.registry} from the Docker config.`,
+      ],
+      details: {registry: this.registry, url: `${url.origin}${url.pathname}`},
+    })
   }
 
   private creds(): Promise<RegistryAuth | undefined> {
@@ -88,6 +115,8 @@ export class RegistryClient {
       const token = init.scope ? this.tokens.get(init.scope) : undefined
       if (token) headers.authorization = `Bearer ${token}`
       else if (this.authHeader) headers.authorization = this.authHeader
+      // An upload Location may name another host: credentials follow only where they are safe.
+      if (headers.authorization && !this.credentialsAllowed(new URL(url))) throw this.refuseCleartext(new URL(url), 'credentials')
       try {
         return await fetch(url, {
           method,
@@ -132,7 +161,7 @@ export class RegistryClient {
     return new UnavailableError(`Cannot reach the registry ${this.base}: ${why}.`, {
       nextSteps: this.options.insecure
         ? ['Start the registry (`bash scripts/sandbox.sh up` for the sandbox) or fix registry.url in retailops.yaml.']
-        : ['Check registry.url; a plain-HTTP loopback registry needs registry.insecure: true.'],
+        : [`Check registry.url; plain HTTP is only spoken to a loopback registry that retailops.yaml names as registry.url${isLoopbackRegistry(this.registry) ? ` (${this.registry} is not it)` : ''}.`],
       details: {registry: this.registry, cause: why},
       cause: error,
     })
@@ -157,12 +186,23 @@ export class RegistryClient {
     const creds = await this.creds()
     if (challenge.scheme === 'basic') {
       if (!creds?.username) return
+      if (!this.credentialsAllowed(new URL(this.base))) throw this.refuseCleartext(new URL(this.base), 'Basic credentials')
       this.authHeader = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`
       registerSecret(this.authHeader.slice(6))
       return
     }
     if (challenge.scheme !== 'bearer' || !challenge.params.realm) return
-    const realm = new URL(challenge.params.realm)
+    let realm: URL
+    try {
+      realm = new URL(challenge.params.realm)
+    } catch {
+      throw new UnavailableError(`The registry ${this.registry} named a token service that is not a URL: "${challenge.params.realm}".`, {details: {registry: this.registry}})
+    }
+    if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
+      throw new UnavailableError(`The registry ${this.registry} named a token service with an unsupported scheme: ${realm.protocol}.`, {details: {registry: this.registry}})
+    }
+    const sendsCredentials = Boolean(creds?.identitytoken || creds?.username)
+    if (sendsCredentials && !this.credentialsAllowed(realm)) throw this.refuseCleartext(realm, creds?.identitytoken ? 'a refresh token' : 'Basic credentials')
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service)
     const wanted = scope ?? challenge.params.scope
     if (wanted) realm.searchParams.set('scope', wanted)
@@ -294,17 +334,28 @@ export class RegistryClient {
   }
 }
 
-/** A loopback registry (127.0.0.0/8, localhost, [::1]) is spoken to over plain HTTP, as the Docker Engine does. */
+/** A loopback registry (127.0.0.0/8, localhost, [::1]): its traffic never leaves the machine. */
 export function isLoopbackRegistry(registry: string): boolean {
   return isLoopbackHost(registry)
 }
 
-/** A client for a registry host with Docker's credentials; plain HTTP when configured insecure or on loopback. */
+/**
+ * Whether retailops speaks plain HTTP to a registry: only to a loopback registry that the
+ * configuration names (registry.url), as the Docker Engine does for loopback; with no
+ * configuration at all, to a loopback registry the command line names. Every other registry an
+ * image names (Docker Hub, a cloud registry) is HTTPS, whatever registry.insecure says.
+ */
+export function usesPlainHttp(registry: string, configured: {url: string} | undefined): boolean {
+  if (!isLoopbackRegistry(registry)) return false
+  return !configured || normalizeHostPort(configured.url) === normalizeHostPort(registry)
+}
+
+/** A client for a registry host with Docker's credentials; plain HTTP when `insecure` (callers decide with usesPlainHttp; a non-loopback registry is refused). */
 export async function registryClient(registry: string, options: {insecure?: boolean; signal?: AbortSignal} = {}): Promise<RegistryClient> {
   const {registryCredentials} = await import('./credentials.js')
   return new RegistryClient({
     registry,
-    insecure: Boolean(options.insecure) || isLoopbackRegistry(registry),
+    insecure: Boolean(options.insecure),
     credentials: () => registryCredentials(registry),
     signal: options.signal,
   })

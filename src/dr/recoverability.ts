@@ -179,9 +179,9 @@ async function checkImage(service: string, image: string, registry: {url: string
   const origin = fromLock ? ' (from the artifacts lock; not deployed)' : ''
   try {
     const {parseReference} = await import('../docker/reference.js')
-    const {registryClient} = await import('../docker/registry.js')
+    const {registryClient, usesPlainHttp} = await import('../docker/registry.js')
     const ref = parseReference(image)
-    const client = await registryClient(ref.registry, {insecure: ref.registry === registry.url ? registry.insecure : undefined, signal})
+    const client = await registryClient(ref.registry, {insecure: usesPlainHttp(ref.registry, registry), signal})
     if (!ref.digest) {
       const head = ref.tag ? await client.headManifest(ref.repository, ref.tag) : undefined
       return {

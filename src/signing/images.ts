@@ -2,7 +2,7 @@ import {resolveFileOrEnv} from '../config/secret-ref.js'
 import type {LoadedConfig} from '../config/load.js'
 import {resolveArtifacts} from '../docker/artifacts.js'
 import {parseReference} from '../docker/reference.js'
-import {type RegistryClient, registryClient} from '../docker/registry.js'
+import {type RegistryClient, registryClient, usesPlainHttp} from '../docker/registry.js'
 import {NotFoundError, toRetailOpsError, UsageError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {keyId, loadPrivateKey, loadPublicKey, type PassphraseSource} from './keys.js'
@@ -64,7 +64,7 @@ export class ClientPool {
 
   get(registry: string): Promise<RegistryClient> {
     if (!this.clients.has(registry)) {
-      const insecure = this.project?.config.registry.url === registry && this.project.config.registry.insecure
+      const insecure = usesPlainHttp(registry, this.project?.config.registry)
       this.clients.set(registry, registryClient(registry, {insecure, signal: this.signal}))
     }
     return this.clients.get(registry)!
