@@ -106,6 +106,20 @@ const scaling = z
   .strict()
   .refine((s) => s.maxReplicas >= s.minReplicas, {message: 'maxReplicas must be at least minReplicas', path: ['maxReplicas']})
 
+const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, 'a CIDR block such as 10.20.0.0/16 or 203.0.113.7/32')
+const port = z.number().int().min(1).max(65_535)
+
+/** A destination outside the namespace's services that NetworkPolicy egress allows (everything else is denied). */
+const egressPeer = z
+  .object({
+    cidrs: z.array(cidr).min(1).optional().describe('IP ranges, e.g. a managed database\'s subnet.'),
+    namespace: z.string().optional().describe('A namespace in the cluster (its pods, or those matching podLabels).'),
+    podLabels: z.record(z.string(), z.string()).optional().describe('Labels of the pods reached (with namespace: in that namespace; alone: in the same namespace).'),
+    ports: z.array(port).min(1).describe('TCP ports.'),
+  })
+  .strict()
+  .refine((e) => Boolean(e.cidrs || e.namespace || e.podLabels), {message: 'name where the traffic goes: cidrs, namespace or podLabels'})
+
 const sliLabels = z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name'), z.string()).optional()
   .describe('Extra label matchers on the SLI\'s series, e.g. {namespace: shop} when one Prometheus scrapes several environments.')
 
@@ -204,6 +218,7 @@ const service = z
     needsServiceAccountToken: z.boolean().default(false),
     synthetic: z.boolean().default(false)
       .describe('The service honours X-Synthetic (changes nothing, labels its metrics synthetic="true", passes the header on): only then do warm-ups send it writing traffic (cart, checkout).'),
+    egress: z.array(egressPeer).default([]).describe('Destinations outside retailops\' services this service calls (a payment provider, a shared database): egress is denied by default, except DNS and dependsOn.'),
     route: z
       .object({
         pathPrefix: z.string().startsWith('/').optional().describe('Path on the gateway; default /<service>, rewritten to / for the service.'),
@@ -229,7 +244,15 @@ const tenant = z
       .describe('shared: shared app and database; isolated-database: shared app, own database; dedicated-namespace; dedicated-cluster.'),
     namespace: namespace.optional().describe('dedicated-namespace: default <project>-<tenant> (at most 63 characters).'),
     cluster: z.string().optional().describe('dedicated-cluster: a key of clusters.'),
-    database: z.object({url: z.string().optional(), urlEnv: z.string().optional(), name: z.string().optional()}).strict().optional()
+    database: z
+      .object({
+        url: z.string().optional(),
+        urlEnv: z.string().optional(),
+        name: z.string().optional(),
+        egress: egressPeer.optional().describe('Where the database is on the network: the only database this tenant\'s pods may reach (egress is denied by default).'),
+      })
+      .strict()
+      .optional()
       .describe('isolated-database: where this tenant\'s database is (urlEnv names a Secret key or variable, never the password itself).'),
     quota: z.object({cpu: quantity.optional(), memory: quantity.optional(), pods: z.number().int().min(1).optional()}).strict().optional(),
     services: z.array(serviceName).optional().describe('Services this tenant runs; default all.'),
@@ -358,7 +381,14 @@ const environment = z
     cluster: z.string(),
     namespace: namespace.default('retail'),
     router: z.enum(['gateway', 'nginx', 'replicas']).default('gateway'),
-    gateway: z.object({name: z.string(), namespace: namespace.optional()}).strict().optional(),
+    gateway: z
+      .object({
+        name: z.string(),
+        namespace: namespace.optional().describe('Where the Gateway runs; default the environment\'s namespace.'),
+        podLabels: z.record(z.string(), z.string()).optional().describe('Labels of the gateway\'s pods (default gateway.networking.k8s.io/gateway-name: <name>): only they may reach the services, on their ports.'),
+      })
+      .strict()
+      .optional(),
     prometheus: z.string().url().optional(),
     baseUrl: z.string().url().optional().describe('Where load tests reach the services.'),
     production: z.boolean().default(true),
@@ -465,10 +495,59 @@ export const configSchema = z
         seen.add(it.name)
       })
     }
+    tenantNamespaceCollisions(c, ctx)
     dup(c.tenants, 'tenants')
     dup(c.campaigns, 'campaigns')
     dup(c.datastores, 'datastores')
   })
+
+/** The namespace a dedicated tenant deploys into, as deploy renders it. */
+export function tenantNamespace(config: {project: string}, tenant: {name: string; model: string; namespace?: string}, environmentNamespace: string): string | undefined {
+  if (tenant.model === 'dedicated-namespace') return tenant.namespace ?? `${config.project}-${tenant.name}`
+  if (tenant.model === 'dedicated-cluster') return tenant.namespace ?? environmentNamespace
+  return undefined
+}
+
+interface NamespaceLayout {
+  project: string
+  clusters: Record<string, unknown>
+  environments: Record<string, {cluster: string; namespace: string}>
+  tenants: {name: string; model: string; namespace?: string; cluster?: string}[]
+}
+
+/**
+ * Two tenants, or a tenant and an environment's shared namespace, in one namespace of one cluster
+ * would overwrite each other's objects and share each other's pods: refused, naming both keys.
+ */
+function tenantNamespaceCollisions(c: NamespaceLayout, ctx: z.RefinementCtx): void {
+  const envs = Object.entries(c.environments).map(([name, e]) => ({cluster: e.cluster, namespace: e.namespace, key: `environments.${name}.namespace`}))
+  // Without environments, deploy uses the first cluster and the namespace "retail".
+  if (envs.length === 0) envs.push({cluster: Object.keys(c.clusters)[0] ?? 'default', namespace: 'retail', key: 'the default namespace "retail" (no environments are configured)'})
+  const taken = new Map<string, string>()
+  for (const e of envs) if (!taken.has(`${e.cluster}/${e.namespace}`)) taken.set(`${e.cluster}/${e.namespace}`, e.key)
+  c.tenants.forEach((t, i) => {
+    const key = t.namespace ? `tenants[${i}].namespace` : `tenants[${i}] ("${t.name}")`
+    const claims = new Map<string, {cluster: string; namespace: string}>()
+    for (const e of envs) {
+      const namespace = tenantNamespace(c, t, e.namespace)
+      if (!namespace) continue
+      const cluster = t.model === 'dedicated-cluster' ? (t.cluster ?? '') : e.cluster
+      claims.set(`${cluster}/${namespace}`, {cluster, namespace})
+    }
+    for (const [slot, {cluster, namespace}] of claims) {
+      const other = taken.get(slot)
+      if (!other) {
+        taken.set(slot, key)
+        continue
+      }
+      ctx.addIssue({
+        code: 'custom',
+        path: t.namespace ? ['tenants', i, 'namespace'] : ['tenants', i, 'name'],
+        message: `tenant "${t.name}" would deploy into namespace "${namespace}" of cluster "${cluster}", which ${other} already uses: their objects would overwrite each other and their pods share one namespace. Give the tenant a namespace of its own (tenants[${i}].namespace)`,
+      })
+    }
+  })
+}
 
 export type RetailOpsConfigInput = z.input<typeof configSchema>
 export type RetailOpsConfig = z.output<typeof configSchema>

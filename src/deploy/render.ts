@@ -6,9 +6,9 @@ import {parse as parseYaml} from 'yaml'
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
 import {ephemeralStorage, resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
-import type {RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
+import {type RetailOpsConfig, type ServiceConfig, type TenantConfig, tenantNamespace} from '../config/schema.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
-import {NotFoundError} from '../errors/index.js'
+import {NotFoundError, UsageError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
 import {packagePath} from '../scaffold/paths.js'
 import {isSecretName, registerSecret, secretsInValue} from '../ui/secrets.js'
@@ -149,7 +149,7 @@ export function renderPlan(options: RenderOptions): RenderResult {
         cluster: cluster ? t.cluster! : env.cluster,
         context: cluster ? cluster.context : mainContext,
         kubeconfig: cluster ? cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, dir) : env.kubeconfig,
-        namespace: t.namespace ?? (cluster ? env.namespace : `${config.project}-${t.name}`),
+        namespace: tenantNamespace(config, t, env.namespace)!,
         model: t.model,
         tenants: [t],
         allServices: own(Object.keys(config.services)),
@@ -161,7 +161,24 @@ export function renderPlan(options: RenderOptions): RenderResult {
       }),
     )
   }
+  // Configuration validation refuses colliding tenant namespaces; --namespace can still move the
+  // shared namespace onto a tenant's, where their objects would overwrite each other.
+  const seen = new Map<string, RenderedTarget>()
+  for (const t of targets) {
+    const key = `${t.context ?? ''}|${t.kubeconfig ?? ''}|${t.namespace}`
+    const other = seen.get(key)
+    if (other) {
+      throw new UsageError(`Namespace ${t.namespace} would hold both ${describeTarget(other)} and ${describeTarget(t)}: their objects would overwrite each other.`, {
+        nextSteps: [options.namespace ? `Pick another --namespace than ${options.namespace}.` : 'Give each tenant a namespace of its own (tenants[].namespace).'],
+      })
+    }
+    seen.set(key, t)
+  }
   return {environment: env.name, project: config.project, targets, notes}
+}
+
+function describeTarget(t: RenderedTarget): string {
+  return t.model === 'single' ? 'the services' : t.model === 'shared' ? `the shared tenants (${t.tenants.join(', ') || 'none'})` : `tenant ${t.tenants[0]}`
 }
 
 function selectTenants(config: RetailOpsConfig, name?: string): TenantConfig[] {
@@ -213,15 +230,20 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
       fromTemplate('resourcequota.yaml', {metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy}, spec: {hard: quotaFor(config, input.allServices, input.tenants)}}),
       fromTemplate('limitrange.yaml', {metadata: {name: 'tenant-limits', namespace: ns, labels: tenancy}}),
     )
-    if (input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster') {
-      objects.push(...isolationPolicies(ns, tenancy, env))
+  }
+  // Every model: default-deny ingress and egress, then only the paths the configuration declares.
+  objects.push(...isolationPolicies(config, env, ns, {...common, [LABEL.component]: 'isolation'}))
+  for (const t of input.tenants) {
+    if (t.database && !t.database.egress && (t.model === 'isolated-database' || input.model !== 'shared')) {
+      const note = `Tenant ${t.name}'s pods cannot reach its database under default-deny egress until tenants[].database.egress says where it is (cidrs or namespace, and ports).`
+      if (!input.notes.includes(note)) input.notes.push(note)
     }
   }
 
   for (const service of input.services) {
     const svc = config.services[service]
     const image = input.images[service]
-    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.allServices)})
+    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.allServices), present: input.allServices})
     const overlays = input.overlays?.[service] ?? []
     if (overlays.length > 0) {
       const result = applyOverlays(rendered, overlays, `overlays/${service}.yaml`)
@@ -307,22 +329,57 @@ export function quotaFor(config: RetailOpsConfig, services: string[], tenants: T
   return hard
 }
 
-function isolationPolicies(ns: string, labels: Record<string, string>, env: ResolvedEnvironment): KubeObject[] {
-  const base = (name: string, spec: Record<string, unknown>): KubeObject => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name, namespace: ns, labels}, spec})
-  const out = [
-    base('default-deny-ingress', {podSelector: {}, policyTypes: ['Ingress']}),
-    base('allow-same-namespace', {podSelector: {}, policyTypes: ['Ingress'], ingress: [{from: [{podSelector: {}}]}]}),
-  ]
-  const gw = gatewayNamespace(env)
-  if (gw && gw !== ns) {
-    out.push(base('allow-from-gateway', {podSelector: {}, policyTypes: ['Ingress'], ingress: [{from: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': gw}}}]}]}))
-  }
-  return out
+const METADATA_NAME = 'kubernetes.io/metadata.name'
+/** The gateway's pods, when the Gateway does not say otherwise (Istio, NGINX Gateway Fabric and others set it). */
+export const GATEWAY_POD_LABEL = 'gateway.networking.k8s.io/gateway-name'
+
+/**
+ * Where the gateway runs and which pods are it: gateway.namespace, else the environment's own
+ * namespace. Its pods are selected by label (gateway.podLabels, else the Gateway API's
+ * gateway-name label) whenever it shares a namespace with services, so the rest of that namespace
+ * never counts as "the gateway"; a namespace of its own is selected as a whole unless podLabels says.
+ */
+export function gatewayPeer(env: ResolvedEnvironment): {namespace: string; peer: Record<string, unknown>; podLabels?: Record<string, string>} | undefined {
+  if (!env.gateway) return undefined
+  const namespace = env.gateway.namespace ?? env.namespace
+  const podLabels = env.gateway.podLabels ?? (namespace === env.namespace ? {[GATEWAY_POD_LABEL]: env.gateway.name} : undefined)
+  return {namespace, podLabels, peer: {namespaceSelector: {matchLabels: {[METADATA_NAME]: namespace}}, ...(podLabels ? {podSelector: {matchLabels: podLabels}} : {})}}
 }
 
-function gatewayNamespace(env: ResolvedEnvironment): string | undefined {
-  if (!env.gateway) return undefined
-  return env.gateway.namespace ?? env.namespace
+/**
+ * Namespace-wide policies of every tenancy model: deny all ingress and egress, then allow DNS to
+ * the cluster's resolver. Per-service policies (renderService) add each service's own paths; a
+ * gateway running in this namespace gets its own entry and exit.
+ */
+function isolationPolicies(config: RetailOpsConfig, env: ResolvedEnvironment, ns: string, labels: Record<string, string>): KubeObject[] {
+  const base = (name: string, spec: Record<string, unknown>): KubeObject => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name, namespace: ns, labels}, spec})
+  const out = [
+    base('default-deny', {podSelector: {}, policyTypes: ['Ingress', 'Egress']}),
+    base('allow-dns', {
+      podSelector: {},
+      policyTypes: ['Egress'],
+      egress: [{to: [{namespaceSelector: {matchLabels: {[METADATA_NAME]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}], ports: [{port: 53, protocol: 'UDP'}, {port: 53, protocol: 'TCP'}]}],
+    }),
+  ]
+  const gw = gatewayPeer(env)
+  if (gw?.podLabels && gw.namespace === ns) {
+    // The gateway is the way in: reachable from anywhere, and it reaches the project's services on their ports only.
+    const ports = [...new Set(Object.values(config.services).map((s) => s.port))].sort((a, b) => a - b)
+    out.push(
+      base('allow-gateway', {
+        podSelector: {matchLabels: gw.podLabels},
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{}],
+        egress: [
+          {
+            to: [{namespaceSelector: {matchLabels: {[LABEL.partOf]: config.project}}, podSelector: {matchExpressions: [{key: LABEL.service, operator: 'Exists'}]}}],
+            ports: ports.map((port) => ({port, protocol: 'TCP'})),
+          },
+        ],
+      }),
+    )
+  }
+  return out
 }
 
 interface ServiceInput {
@@ -334,6 +391,8 @@ interface ServiceInput {
   model: TargetModel
   tenants: TenantConfig[]
   dependents: string[]
+  /** Every service the namespace runs (dependencies outside it are not reachable there). */
+  present: string[]
 }
 
 function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): KubeObject[] {
@@ -405,7 +464,7 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   const objects: KubeObject[] = [
     fromTemplate('serviceaccount.yaml', {metadata: meta(), automountServiceAccountToken: svc.needsServiceAccountToken}),
     fromTemplate('service.yaml', {metadata: meta(), spec: {selector, ports: [{name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP'}]}}),
-    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}]}}),
+    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}], egress: egressRules(config, input)}}),
     deployment,
   ]
   if (minReplicas >= 2) {
@@ -432,7 +491,8 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
       kind: 'HTTPRoute',
       metadata: meta(),
       spec: {
-        parentRefs: [{name: env.gateway.name, ...(env.gateway.namespace ? {namespace: env.gateway.namespace} : {})}],
+        // A tenant namespace's route names the gateway's namespace (default the environment's), never its own.
+        parentRefs: [{name: env.gateway.name, ...(env.gateway.namespace || gatewayPeer(env)!.namespace !== namespace ? {namespace: gatewayPeer(env)!.namespace} : {})}],
         ...(svc.route?.hostnames.length ? {hostnames: svc.route.hostnames} : {}),
         rules: [
           {
@@ -452,11 +512,40 @@ function ingressPeers(env: ResolvedEnvironment, input: ServiceInput): Record<str
   if (input.dependents.length > 0) {
     peers.push({podSelector: {matchExpressions: [{key: LABEL.service, operator: 'In', values: input.dependents}]}})
   }
-  const gw = gatewayNamespace(env)
-  if (gw) peers.push({namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': gw}}})
-  // An entry service nobody in the project calls stays reachable from its own namespace.
+  const gw = gatewayPeer(env)
+  if (gw) peers.push(gw.peer)
+  // An entry service nobody in the project calls, without a gateway, stays reachable from its own namespace.
   if (peers.length === 0) peers.push({podSelector: {}})
   return peers
+}
+
+function peerRule(peer: {cidrs?: string[]; namespace?: string; podLabels?: Record<string, string>; ports: number[]}): Record<string, unknown> {
+  const to = peer.cidrs
+    ? peer.cidrs.map((cidr) => ({ipBlock: {cidr}}))
+    : [{...(peer.namespace ? {namespaceSelector: {matchLabels: {[METADATA_NAME]: peer.namespace}}} : {}), ...(peer.podLabels ? {podSelector: {matchLabels: peer.podLabels}} : {})}]
+  return {to, ports: peer.ports.map((port) => ({port, protocol: 'TCP'}))}
+}
+
+/** Where a service's pods may connect (besides DNS): the services it dependsOn, its declared egress, its tenants' own databases. */
+function egressRules(config: RetailOpsConfig, input: ServiceInput): Record<string, unknown>[] {
+  const rules: Record<string, unknown>[] = []
+  for (const dep of input.svc.dependsOn.filter((d) => input.present.includes(d))) {
+    rules.push({to: [{podSelector: {matchLabels: {[LABEL.service]: dep}}}], ports: [{port: config.services[dep].port, protocol: 'TCP'}]})
+  }
+  for (const peer of input.svc.egress) rules.push(peerRule(peer))
+  for (const t of databaseTenants(input)) if (t.database?.egress) rules.push(peerRule(t.database.egress))
+  return rules
+}
+
+/**
+ * The tenants whose database this service's pods connect to: a dedicated tenant's own, and in the
+ * shared namespace only the isolated-database tenants that run this service (tenants[].services),
+ * so no pod holds a tenant's credentials it does not serve.
+ */
+function databaseTenants(input: ServiceInput): TenantConfig[] {
+  if (input.model === 'single') return []
+  if (input.model !== 'shared') return input.tenants[0].database ? [input.tenants[0]] : []
+  return input.tenants.filter((t) => t.model === 'isolated-database' && (!t.services || t.services.includes(input.service)))
 }
 
 function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): Record<string, unknown>[] {
@@ -471,12 +560,13 @@ function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
     {name: 'POD_NAMESPACE', valueFrom: {fieldRef: {fieldPath: 'metadata.namespace'}}},
   ]
   if (input.model === 'shared') {
-    vars.push({name: 'RETAILOPS_TENANTS', value: input.tenants.map((t) => t.name).join(',')})
-    for (const t of input.tenants) if (t.model === 'isolated-database') vars.push(...databaseEnv(config, t, `TENANT_${envName(t.name)}_`))
+    const served = input.tenants.filter((t) => !t.services || t.services.includes(service))
+    vars.push({name: 'RETAILOPS_TENANTS', value: served.map((t) => t.name).join(',')})
+    for (const t of databaseTenants(input)) vars.push(...databaseEnv(config, t, `TENANT_${envName(t.name)}_`))
   } else if (input.model !== 'single') {
     const t = input.tenants[0]
     vars.push({name: 'RETAILOPS_TENANT', value: t.name})
-    if (t.database) vars.push(...databaseEnv(config, t, ''))
+    for (const own of databaseTenants(input)) vars.push(...databaseEnv(config, own, ''))
   }
   for (const [name, value] of Object.entries(svc.env)) {
     // Policy refuses these; until then they are masked in everything printed (render output too).

@@ -58,7 +58,7 @@ describe('deploy (sandbox)', () => {
     const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: t.ns('initech')})
     expect(quota.status?.used?.pods).toBe('4')
     const policies = await k.networking.listNamespacedNetworkPolicy({namespace: t.ns('initech')})
-    expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual(['allow-same-namespace', 'catalog', 'default-deny-ingress', 'payments'])
+    expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual(['allow-dns', 'catalog', 'default-deny', 'payments'])
     await k.core.readNamespacedLimitRange({name: 'tenant-limits', namespace: t.ns('umbrella')})
     const shared = await k.apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
     expect(shared.spec?.template.spec?.containers[0].env).toContainEqual(expect.objectContaining({name: 'TENANT_GLOBEX_DATABASE_URL', valueFrom: {secretKeyRef: {name: `${t.project}-globex-database`, key: 'GLOBEX_URL'}}}))

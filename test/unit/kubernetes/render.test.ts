@@ -116,10 +116,10 @@ services:`)
     expect(ns.metadata.labels).toMatchObject({'retailops.dev/tenant': 'initech', 'pod-security.kubernetes.io/enforce': 'restricted'})
     expect(find(all, 'ResourceQuota', 'tenant-quota', 'shop-initech')).toBeDefined()
     expect(find(all, 'LimitRange', 'tenant-limits', 'shop-initech')).toBeDefined()
-    expect((find(all, 'NetworkPolicy', 'default-deny-ingress', 'shop-initech') as any).spec).toEqual({podSelector: {}, policyTypes: ['Ingress']})
-    expect((find(all, 'NetworkPolicy', 'allow-same-namespace', 'shop-initech') as any).spec.ingress).toEqual([{from: [{podSelector: {}}]}])
-    expect((find(all, 'NetworkPolicy', 'allow-from-gateway', 'shop-initech') as any).spec.ingress[0].from[0].namespaceSelector.matchLabels).toEqual({'kubernetes.io/metadata.name': 'gateway'})
-    expect(find(all, 'NetworkPolicy', 'default-deny-ingress', 'shop')).toBeUndefined()
+    expect((find(all, 'NetworkPolicy', 'default-deny', 'shop-initech') as any).spec).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
+    // No namespace-wide allowances any more: every path is a per-service policy (isolation.test.ts).
+    expect(find(all, 'NetworkPolicy', 'allow-same-namespace', 'shop-initech')).toBeUndefined()
+    expect(find(all, 'NetworkPolicy', 'allow-from-gateway', 'shop-initech')).toBeUndefined()
     // the shared namespace's quota is the sum of its tenants' quotas
     expect((find(all, 'ResourceQuota', 'tenant-quota', 'shop') as any).spec.hard).toMatchObject({'requests.cpu': '6', 'requests.memory': '12288Mi', pods: '60'})
   })
@@ -150,7 +150,7 @@ services:
 `)
     const r = renderPlan({project: single, images: digestImages(single), namespace: 'shop-dev'})
     expect(r.targets.map((t) => [t.id, t.model])).toEqual([['default/shop-dev', 'single']])
-    expect(r.targets[0].objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'])
+    expect(r.targets[0].objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'])
   })
 
   it('applies overlays after rendering and reports those that match nothing', () => {
