@@ -15,13 +15,14 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'with the campaign\'s traffic mix and thresholds from the SLOs. `retailops prewarm restore --campaign NAME` puts everything back.',
     '--schedule instead creates CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
   ].join(' ')
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY', 'WARMUP_ABORTED', 'INTERRUPTED'] as const
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE', 'DEPLOY_FAILED', 'REFUSED', 'WARMUP_THRESHOLD', 'CAPACITY_NOT_READY', 'WARMUP_ABORTED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',
     '<%= config.bin %> <%= command.id %> --campaign black-friday',
     '<%= config.bin %> <%= command.id %> --campaign black-friday --no-warm --raise-max',
     '<%= config.bin %> <%= command.id %> --campaign black-friday --warm-only --service-url catalog=http://127.0.0.1:8081 --service-url cart=http://127.0.0.1:8082',
-    '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule --runner-image 127.0.0.1:5000/retailops:0.1.0',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule',
+    '<%= config.bin %> <%= command.id %> --campaign black-friday --schedule --runner-image 127.0.0.1:5000/retailops-runner@sha256:…',
     '<%= config.bin %> prewarm restore --campaign black-friday',
   ]
   static override flags = {
@@ -45,8 +46,8 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'default-pool': Flags.string({description: 'Pool of services without a pool nodeSelector (default: "general" or "default", else the largest pool).'}),
     'placeholder-image': Flags.string({description: 'Image of the headroom placeholder pods.', default: 'registry.k8s.io/pause:3.10'}),
     schedule: Flags.boolean({description: 'Create CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.'}),
-    'runner-image': Flags.string({description: 'Image the scheduled jobs run (it must contain retailops; default <registry>/retailops:latest).'}),
-    unschedule: Flags.boolean({description: 'Delete the campaign\'s CronJobs and their ConfigMap.', exclusive: ['schedule', 'dry-run', 'warm-only']}),
+    'runner-image': Flags.string({description: 'Runner image the scheduled jobs run, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.'}),
+    unschedule: Flags.boolean({description: 'Delete the campaign\'s CronJobs, their ConfigMap and Secret, and the runner\'s permissions for it.', exclusive: ['schedule', 'dry-run', 'warm-only']}),
   }
 
   async run(): Promise<PrewarmResult> {

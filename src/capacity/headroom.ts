@@ -16,6 +16,16 @@ import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
 export const HEADROOM_PRIORITY = -10
 export const HEADROOM_LABEL = 'retailops.io/headroom'
 export const DEFAULT_PLACEHOLDER_IMAGE = 'registry.k8s.io/pause:3.10'
+/** pause runs as any user: the conventional nobody. */
+const PLACEHOLDER_UID = 65_535
+
+/** Pod Security `restricted`: non-root, RuntimeDefault seccomp, no privilege escalation, no capabilities. */
+export function restrictedPodSecurity(uid: number) {
+  return {
+    pod: {runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: {type: 'RuntimeDefault'}},
+    container: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: uid, capabilities: {drop: ['ALL']}, seccompProfile: {type: 'RuntimeDefault'}},
+  }
+}
 
 export function priorityClassName(namespace: string, campaign: string): string {
   return `retailops-headroom-${namespace}-${campaign}`.slice(0, 253).replace(/-+$/, '')
@@ -68,6 +78,7 @@ export function placeholderDeployment(spec: PlaceholderSpec) {
           terminationGracePeriodSeconds: 0,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          securityContext: restrictedPodSecurity(PLACEHOLDER_UID).pod,
           ...(spec.poolLabel ? {nodeSelector: {[spec.poolLabel]: spec.pool.pool}} : {}),
           ...(spec.tolerations.length > 0 ? {tolerations: spec.tolerations} : {}),
           containers: [
@@ -75,7 +86,7 @@ export function placeholderDeployment(spec: PlaceholderSpec) {
               name: 'pause',
               image: spec.image,
               resources: {requests: resources, limits: resources},
-              securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 65_535, capabilities: {drop: ['ALL']}},
+              securityContext: restrictedPodSecurity(PLACEHOLDER_UID).container,
             },
           ],
         },

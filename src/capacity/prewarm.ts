@@ -17,7 +17,8 @@ import {prometheusProvider} from '../rollout/analysis.js'
 import {observedPeakQuery} from './prometheus.js'
 import {type RestoreResult, restoreCampaign} from './restore.js'
 import {readState} from './state.js'
-import {type ScheduleResult, scheduleCampaign, unscheduleCampaign} from './schedule.js'
+import {verifiedRunnerImage} from './runner.js'
+import {removeRunnerRbac, type ScheduleResult, scheduleCampaign, unscheduleCampaign} from './schedule.js'
 import {BEHAVIOURS, planWarmup, runWarmup, type WarmupPlan, type WarmupResult} from './warm.js'
 
 export interface PrewarmOptions {
@@ -232,7 +233,8 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
   if (options.unschedule) {
     const http = new KubeHttp(k().kc)
     try {
-      const unscheduled = await unscheduleCampaign(http, namespace, campaign.name)
+      // From a workstation the runner's permissions go too (the restore job cannot delete its own).
+      const unscheduled = [...(await unscheduleCampaign(http, namespace, campaign.name)), ...(await removeRunnerRbac(http, namespace, campaign.name))]
       ctx.out.info(unscheduled.length ? `Removed ${unscheduled.join(', ')}` : `No schedule for campaign ${campaign.name} in ${namespace}.`)
       return {...base, mode: 'unschedule', unscheduled}
     } finally {
@@ -254,6 +256,8 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
     const warmup = await runWarmup({plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut}, ctx)
     return {...base, mode: 'warm', warmup, warmupPlan}
   }
+  // The runner image is resolved and its signature verified before anything is read or written.
+  const runner = options.schedule && !options.dryRun ? await verifiedRunnerImage(options.project, options.runnerImage, ctx) : undefined
   const plan = await planCampaign({...options, now}, ctx)
   if (options.dryRun) return {...base, mode: 'plan', plan}
   refuseProblems(plan)
@@ -282,7 +286,7 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
           campaign,
           environment: options.env.name,
           configFile: options.project.file,
-          runnerImage: options.runnerImage ?? `${config.registry.url}/retailops:latest`,
+          runnerImage: runner!.image,
           prewarmFlags: options.scheduledFlags ?? [],
           now,
         },

@@ -134,7 +134,7 @@ export function renderSchedule(s: ScheduleResult): string {
   return [
     `CronJob ${s.namespace}/${s.prewarm.name}: "${s.prewarm.schedule}" (${s.prewarm.timeZone}) → ${s.prewarm.runsAt}: ${s.prewarm.command.join(' ')}`,
     `CronJob ${s.namespace}/${s.restore.name}: "${s.restore.schedule}" (${s.restore.timeZone}) → ${s.restore.runsAt}: ${s.restore.command.join(' ')}`,
-    `Runs as ServiceAccount ${s.serviceAccount}, with retailops.yaml from ConfigMap ${s.configMap}.`,
+    `Runs ${s.runnerImage} as ServiceAccount ${s.serviceAccount}, with retailops.yaml from ConfigMap ${s.configMap}${s.credentials.length ? ` and its ${s.credentials.length} inline credential(s) (${s.credentials.join(', ')}) from Secret ${s.credentialsSecret}` : ''}.`,
   ].join('\n')
 }
 

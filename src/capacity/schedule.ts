@@ -1,30 +1,43 @@
 import {readFile} from 'node:fs/promises'
 
+import {splitCredentials, CREDENTIALS_ENV} from '../config/credentials.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
 import {isNotFound, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
-import {applyOwned} from './headroom.js'
-import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
+import {applyOwned, priorityClassName, restrictedPodSecurity} from './headroom.js'
+import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
 
 /**
  * --schedule: CronJobs that run the pre-warm before the campaign and the restore after it, each a
- * one-shot cron expression for that minute (UTC), run as a per-namespace ServiceAccount with the
- * RBAC the pre-warm needs, and retailops.yaml mounted from a ConfigMap. The restore job removes
- * the CronJobs and the ConfigMap afterwards (--unschedule), so the yearly repeat of the cron
- * expression never fires. The ServiceAccount and its RBAC stay for the next campaign (a job
- * cannot delete the RBAC that authorises it): removeRunnerRbac() deletes them.
+ * one-shot cron expression for that minute (UTC), with the runner image by digest (verified before
+ * anything is created), Pod Security `restricted`, and only the permissions the pre-warm needs:
+ * a per-campaign Role in the namespace (ConfigMap, CronJob and Secret writes limited to the
+ * campaign's own by resourceNames) and a per-campaign ClusterRole with the cluster-scoped reads the
+ * plan needs (nodes, pods) and its one PriorityClass by resourceNames. retailops.yaml is mounted
+ * from a ConfigMap with its inline credentials replaced by placeholders; the credentials come from
+ * a Secret, put back when the job loads the file. The restore job removes the CronJobs, the
+ * ConfigMap and the Secret afterwards (--unschedule), so the yearly repeat of the cron expression
+ * never fires. The RBAC stays (a job cannot delete what authorises it): `prewarm --unschedule`
+ * from a workstation, or removeRunnerRbac(), deletes it.
  */
+
+/** The uid/gid the runner runs as (the runner image's non-root user). */
+export const RUNNER_UID = 10_001
+const CONFIG_DIR = '/etc/retailops'
+const CREDENTIALS_DIR = '/etc/retailops-credentials'
+
 
 export interface ScheduleOptions {
   http: KubeHttp
   namespace: string
   campaign: CampaignConfig
   environment: string
-  /** Path of retailops.yaml, mounted into the jobs. */
+  /** Path of retailops.yaml, mounted into the jobs (without its inline credentials). */
   configFile: string
+  /** REGISTRY/REPOSITORY@sha256:…, already verified (verifiedRunnerImage). */
   runnerImage: string
   /** Flags passed through to the scheduled pre-warm (e.g. --no-warm, --raise-max). */
   prewarmFlags: string[]
@@ -47,6 +60,11 @@ export interface ScheduleResult {
   restore: ScheduledJob
   serviceAccount: string
   configMap: string
+  /** The Secret holding the inline credentials taken out of the ConfigMap's retailops.yaml. */
+  credentialsSecret: string
+  /** Key paths of those credentials (never their values). */
+  credentials: string[]
+  runnerImage: string
   objects: string[]
 }
 
@@ -60,11 +78,12 @@ export function scheduleNames(namespace: string, campaign: string) {
   return {
     prewarm: short(`retailops-prewarm-${campaign}`, 52),
     restore: short(`retailops-restore-${campaign}`, 52),
-    // The runner's identity is per namespace, shared by every campaign scheduled there.
+    // The runner's identity is per namespace; its permissions are per campaign.
     serviceAccount: 'retailops-prewarm',
-    role: 'retailops-prewarm',
-    clusterRole: short(`retailops-prewarm-${namespace}`, 253),
+    role: short(`retailops-prewarm-${campaign}`, 253),
+    clusterRole: short(`retailops-prewarm-${namespace}-${campaign}`, 253),
     configMap: short(`retailops-prewarm-${campaign}-config`, 253),
+    credentials: short(`retailops-prewarm-${campaign}-credentials`, 253),
   }
 }
 
@@ -88,6 +107,7 @@ export function scheduleTimes(campaign: CampaignConfig, now: Date, restoreDelayM
 function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[], deadlineSeconds: number) {
   const n = scheduleNames(options.namespace, options.campaign.name)
   const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
+  const security = restrictedPodSecurity(RUNNER_UID)
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
@@ -108,23 +128,39 @@ function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[
             metadata: {labels},
             spec: {
               serviceAccountName: n.serviceAccount,
+              // The job talks to the API server as that ServiceAccount (in-cluster configuration).
+              automountServiceAccountToken: true,
+              enableServiceLinks: false,
               restartPolicy: 'Never',
+              securityContext: security.pod,
               containers: [
                 {
                   name: 'retailops',
                   image: options.runnerImage,
+                  imagePullPolicy: 'IfNotPresent',
                   args,
                   env: [
-                    {name: 'RETAILOPS_CONFIG', value: '/etc/retailops/retailops.yaml'},
+                    {name: 'RETAILOPS_CONFIG', value: `${CONFIG_DIR}/retailops.yaml`},
+                    {name: CREDENTIALS_ENV, value: `${CREDENTIALS_DIR}/credentials.json`},
+                    {name: 'HOME', value: '/tmp'},
                     {name: 'CI', value: 'true'},
                     {name: 'NO_COLOR', value: '1'},
                   ],
-                  volumeMounts: [{name: 'config', mountPath: '/etc/retailops', readOnly: true}],
+                  volumeMounts: [
+                    {name: 'config', mountPath: CONFIG_DIR, readOnly: true},
+                    {name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true},
+                    {name: 'tmp', mountPath: '/tmp'},
+                  ],
                   resources: {requests: {cpu: '100m', memory: '256Mi'}, limits: {cpu: '1', memory: '512Mi'}},
-                  securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 10_001, capabilities: {drop: ['ALL']}},
+                  securityContext: security.container,
                 },
               ],
-              volumes: [{name: 'config', configMap: {name: n.configMap}}],
+              volumes: [
+                {name: 'config', configMap: {name: n.configMap}},
+                // Readable by the runner's group only (fsGroup), never world-readable.
+                {name: 'credentials', secret: {secretName: n.credentials, defaultMode: 0o440}},
+                {name: 'tmp', emptyDir: {sizeLimit: '256Mi'}},
+              ],
             },
           },
         },
@@ -133,13 +169,20 @@ function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[
   }
 }
 
-function rbac(options: ScheduleOptions) {
-  const n = scheduleNames(options.namespace, options.campaign.name)
-  const labels = {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-runner'}
-  const ns = options.namespace
+/**
+ * What the scheduled pre-warm and restore do, and nothing more. Namespaced: read the workloads,
+ * patch HPAs and Deployments, create and delete the headroom placeholder Deployments, write only
+ * the campaign's state ConfigMap (create cannot be limited by name; every other write is), and
+ * delete only the campaign's own CronJobs, config and credentials. Cluster-scoped, unavoidable:
+ * list nodes and pods (free capacity per node pool), and the campaign's one PriorityClass by name.
+ */
+export function rbac(namespace: string, campaign: string) {
+  const n = scheduleNames(namespace, campaign)
+  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: campaign, 'app.kubernetes.io/component': 'prewarm-runner'}
+  const ns = namespace
   const subject = [{kind: 'ServiceAccount', name: n.serviceAccount, namespace: ns}]
   return [
-    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace: ns, labels}},
+    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace: ns, labels: {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-runner'}}},
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
@@ -147,10 +190,11 @@ function rbac(options: ScheduleOptions) {
       rules: [
         {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
         {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'create', 'delete']},
-        {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch', 'delete']},
-        {apiGroups: [''], resources: ['pods', 'events'], verbs: ['get', 'list']},
-        {apiGroups: [''], resources: ['resourcequotas'], verbs: ['get', 'list']},
-        {apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['get', 'list', 'delete']},
+        {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
+        {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update', 'patch', 'delete'], resourceNames: [stateName(campaign), n.configMap]},
+        {apiGroups: [''], resources: ['secrets'], verbs: ['delete'], resourceNames: [n.credentials]},
+        {apiGroups: [''], resources: ['pods', 'events', 'resourcequotas'], verbs: ['get', 'list']},
+        {apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['get', 'delete'], resourceNames: [n.prewarm, n.restore]},
       ],
     },
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace: ns, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: n.role}, subjects: subject},
@@ -160,7 +204,7 @@ function rbac(options: ScheduleOptions) {
       metadata: {name: n.clusterRole, labels},
       rules: [
         {apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['list']},
-        {apiGroups: ['scheduling.k8s.io'], resources: ['priorityclasses'], verbs: ['get', 'create', 'patch', 'delete']},
+        {apiGroups: ['scheduling.k8s.io'], resources: ['priorityclasses'], verbs: ['get', 'create', 'patch', 'delete'], resourceNames: [priorityClassName(namespace, campaign)]},
       ],
     },
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: n.clusterRole}, subjects: subject},
@@ -169,7 +213,7 @@ function rbac(options: ScheduleOptions) {
 
 export function objectApiPath(obj: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}): string {
   const plural: Record<string, string> = {
-    ServiceAccount: 'serviceaccounts', ConfigMap: 'configmaps', Role: 'roles', RoleBinding: 'rolebindings',
+    ServiceAccount: 'serviceaccounts', ConfigMap: 'configmaps', Secret: 'secrets', Role: 'roles', RoleBinding: 'rolebindings',
     ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', CronJob: 'cronjobs',
   }
   const root = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`
@@ -185,16 +229,18 @@ export async function scheduleObjects(options: ScheduleOptions) {
   const prewarmArgs = ['prewarm', ...common, '--allow-below-current', ...options.prewarmFlags]
   const restoreArgs = ['prewarm', 'restore', ...common, '--unschedule']
   const lead = parseDuration(options.campaign.prewarmLead)!
-  const config = await readFile(options.configFile, 'utf8')
+  const {stripped, credentials} = splitCredentials(await readFile(options.configFile, 'utf8'))
   const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
   return {
     prewarmAt,
     restoreAt,
     prewarmArgs,
     restoreArgs,
+    credentials: credentials.map((c) => c.path),
     objects: [
-      ...rbac(options),
-      {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace: options.namespace, labels}, data: {'retailops.yaml': config}},
+      ...rbac(options.namespace, options.campaign.name),
+      {apiVersion: 'v1', kind: 'Secret', metadata: {name: n.credentials, namespace: options.namespace, labels}, type: 'Opaque', stringData: {'credentials.json': JSON.stringify(credentials)}},
+      {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace: options.namespace, labels}, data: {'retailops.yaml': stripped}},
       cronJob(options, n.prewarm, prewarmAt, prewarmArgs, Math.max(300, Math.round(lead / 1000))),
       cronJob(options, n.restore, restoreAt, restoreArgs, 6 * 3600),
     ],
@@ -223,30 +269,36 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
     restore: job(n.restore, built.restoreAt, built.restoreArgs),
     serviceAccount: n.serviceAccount,
     configMap: n.configMap,
+    credentialsSecret: n.credentials,
+    credentials: built.credentials.map((p) => p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('')),
+    runnerImage: options.runnerImage,
     objects: applied,
   }
 }
 
-/** Deletes the campaign's CronJobs and config (CronJobs orphan their running Jobs, so a job can remove its own). */
+/** Deletes the campaign's CronJobs, config and credentials (CronJobs orphan their running Jobs, so a job can remove its own). */
 export async function unscheduleCampaign(http: KubeHttp, namespace: string, campaign: string): Promise<string[]> {
   const n = scheduleNames(namespace, campaign)
   return deleteAll(http, [
     {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.prewarm, namespace}},
     {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.restore, namespace}},
     {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace}},
+    {apiVersion: 'v1', kind: 'Secret', metadata: {name: n.credentials, namespace}},
   ])
 }
 
-/** Deletes the per-namespace runner identity (ServiceAccount, Role, ClusterRole and bindings). */
-export async function removeRunnerRbac(http: KubeHttp, namespace: string): Promise<string[]> {
-  const n = scheduleNames(namespace, 'x')
-  return deleteAll(http, [
+/** Deletes the campaign's runner permissions (ClusterRole, Role and their bindings); the namespace's ServiceAccount goes with the last campaign's. */
+export async function removeRunnerRbac(http: KubeHttp, namespace: string, campaign: string): Promise<string[]> {
+  const n = scheduleNames(namespace, campaign)
+  const deleted = await deleteAll(http, [
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: {name: n.clusterRole}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: n.role, namespace}},
-    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}},
   ])
+  const others = await http.request<{items: unknown[]}>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {query: {labelSelector: 'app.kubernetes.io/component=prewarm-runner'}}).catch(() => ({items: [{}]}))
+  if (others.items.length === 0) deleted.push(...(await deleteAll(http, [{apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}}])))
+  return deleted
 }
 
 async function deleteAll(http: KubeHttp, targets: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}[]): Promise<string[]> {

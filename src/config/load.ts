@@ -6,6 +6,7 @@ import {isMap, isNode, isScalar, LineCounter, parseDocument, visit, type Documen
 import type {z} from 'zod'
 
 import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN, NotFoundError} from '../errors/index.js'
+import {CREDENTIALS_ENV, type InlineCredential, restoreCredentials} from './credentials.js'
 import {configSchema, type RetailOpsConfig} from './schema.js'
 
 export const CONFIG_FILE = 'retailops.yaml'
@@ -55,11 +56,28 @@ export async function loadConfig(explicit?: string, cwd?: string): Promise<Loade
   // Checked before reading: a huge file is refused without being loaded.
   assertSize((await stat(file)).size, file)
   const text = await readFile(file, 'utf8')
-  return {file, dir: path.dirname(file), config: parseConfig(text, file)}
+  return {file, dir: path.dirname(file), config: parseConfig(text, file, await readCredentials())}
+}
+
+/**
+ * A scheduled job's retailops.yaml (a ConfigMap) holds placeholders where inline credentials were;
+ * the credentials come from a Secret mounted as the file RETAILOPS_CONFIG_CREDENTIALS names.
+ */
+async function readCredentials(): Promise<InlineCredential[] | undefined> {
+  const file = process.env[CREDENTIALS_ENV]
+  if (!file) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'))
+  } catch (error) {
+    throw new ConfigError([{file, path: '', message: `cannot read the credentials file ${CREDENTIALS_ENV} names: ${(error as Error).message}`}])
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError([{file, path: '', message: 'expected a JSON list of {path, value} entries'}])
+  return parsed as InlineCredential[]
 }
 
 /** Parses and validates; every problem is reported with its file, line and key path at once. */
-export function parseConfig(text: string, file = CONFIG_FILE): RetailOpsConfig {
+export function parseConfig(text: string, file = CONFIG_FILE, credentials?: InlineCredential[]): RetailOpsConfig {
   assertSize(Buffer.byteLength(text, 'utf8'), file)
   const lineCounter = new LineCounter()
   // uniqueKeys is checked below in one pass: the yaml library's own check is quadratic in a mapping's size.
@@ -75,6 +93,10 @@ export function parseConfig(text: string, file = CONFIG_FILE): RetailOpsConfig {
   }
   const duplicates = duplicateKeys(doc, lineCounter, file)
   if (duplicates.length > 0) throw new ConfigError(duplicates.slice(0, MAX_ISSUES_SHOWN), {total: duplicates.length})
+  if (credentials) {
+    const problems = restoreCredentials((p, v) => doc.setIn(p, v), (p) => doc.getIn(p), credentials)
+    if (problems.length > 0) throw new ConfigError(problems.map((message) => ({file: process.env[CREDENTIALS_ENV] ?? file, path: '', message: `credential not restored: ${message}`})))
+  }
   let data: unknown
   try {
     data = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}

@@ -425,6 +425,17 @@ export const configSchema = z
       })
       .strict()
       .default({key: '.retailops/cosign.key', publicKey: '.retailops/cosign.pub', passwordEnv: 'COSIGN_PASSWORD', required: true}),
+    runner: z
+      .object({
+        image: z
+          .string()
+          .regex(/^[^@\s]+@sha256:[0-9a-f]{64}$/, 'an image pinned by digest, REGISTRY/REPOSITORY@sha256:<64 hex> (a tag such as :latest can change under the same name)')
+          .optional()
+          .describe('The retailops runner image scheduled jobs run, by digest; default the `runner` entry `retailops runner build` records in .retailops/artifacts.lock.json. Verified with signing.publicKey before a CronJob is created.'),
+      })
+      .strict()
+      .optional()
+      .describe('Work retailops runs in the cluster (prewarm --schedule).'),
     clusters: z.record(z.string(), cluster).default({default: {}}),
     environments: z.record(z.string(), environment).default({}),
     defaultEnvironment: z.string().optional(),

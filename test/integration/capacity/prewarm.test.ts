@@ -187,7 +187,7 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
     await k().core.deleteNode({name: `${NS}-0`}).catch(() => {})
     const pcs = await k().scheduling.listPriorityClass({labelSelector: `retailops.io/namespace=${NS}`}).catch(() => ({items: []}))
     for (const pc of pcs.items) await k().scheduling.deletePriorityClass({name: pc.metadata!.name!}).catch(() => {})
-    await removeRunnerRbac(http, NS).catch(() => {})
+    await removeRunnerRbac(http, NS, 'bf').catch(() => {})
     http.close()
   })
 
@@ -385,39 +385,7 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
     expect((await rawHpa('orders')).spec).toEqual(original.get('orders'))
   })
 
-  it('--schedule creates CronJobs at the right minutes (kwok does not run them), --unschedule removes them', async () => {
-    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--runner-image', '127.0.0.1:5000/retailops:it', '--no-warm'], project.dir)
-    expect(r.exitCode, r.stderr).toBe(0)
-    const loaded = await project.load()
-    const bf = loaded.config.campaigns[0]
-    const at = new Date(Math.floor((Date.parse(bf.start) - 2 * 3_600_000) / 60_000) * 60_000)
-    const cron = (d: Date) => `${d.getUTCMinutes()} ${d.getUTCHours()} ${d.getUTCDate()} ${d.getUTCMonth() + 1} *`
-    const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
-    expect(pre.spec?.schedule).toBe(cron(at))
-    expect(pre.spec?.timeZone).toBe('Etc/UTC')
-    const container = pre.spec!.jobTemplate.spec!.template.spec!.containers[0]
-    expect(container.image).toBe('127.0.0.1:5000/retailops:it')
-    expect(container.args).toEqual(['prewarm', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--allow-below-current', '--no-warm'])
-    expect(pre.spec!.jobTemplate.spec!.template.spec!.serviceAccountName).toBe('retailops-prewarm')
-    const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
-    const end = new Date(Math.ceil((Date.parse(bf.end) + 60_000) / 60_000) * 60_000)
-    expect(post.spec?.schedule).toBe(cron(end))
-    expect(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args!.slice(0, 4)).toEqual(['prewarm', 'restore', '--campaign', 'bf'])
-    const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf-config', namespace: NS})
-    expect(cm.data!['retailops.yaml']).toContain('name: bf')
-    await http.request('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm`)
-
-    const un = await cli(['prewarm', '--campaign', 'bf', '--unschedule'], project.dir)
-    expect(un.exitCode, un.stderr).toBe(0)
-    expect(un.doc!.result.unscheduled).toEqual(['CronJob/retailops-prewarm-bf', 'CronJob/retailops-restore-bf', 'ConfigMap/retailops-prewarm-bf-config'])
-    // Deleted with propagationPolicy Orphan: gone once the garbage collector has released it.
-    let gone = false
-    for (let i = 0; i < 40 && !gone; i++) {
-      gone = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS}).then(() => false, () => true)
-      if (!gone) await new Promise((r) => setTimeout(r, 250))
-    }
-    expect(gone).toBe(true)
-  })
+  // --schedule and --unschedule: test/integration/capacity/schedule-security.test.ts (a signed runner image by digest).
 
   describe('the k6 warm-up against the bundled services on 127.0.0.1', () => {
     const urls: Record<string, string> = {}

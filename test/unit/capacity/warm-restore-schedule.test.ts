@@ -223,7 +223,7 @@ describe('schedule', () => {
     await writeFile(`${dir}/retailops.yaml`, CONFIG)
     const built = await scheduleObjects({http: undefined as never, namespace: 'shop', campaign, environment: 'production', configFile: `${dir}/retailops.yaml`, runnerImage: 'img:1', prewarmFlags: ['--no-warm'], now: new Date('2030-11-01T00:00:00Z')})
     const kinds = built.objects.map((o) => o.kind)
-    expect(kinds).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CronJob', 'CronJob'])
+    expect(kinds).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', 'Secret', 'ConfigMap', 'CronJob', 'CronJob'])
     const [pre, post] = built.objects.filter((o) => o.kind === 'CronJob') as unknown as {spec: {schedule: string; timeZone: string; jobTemplate: {spec: {template: {spec: {containers: {args: string[]}[]}}}}}}[]
     expect(pre.spec.schedule).toBe('0 22 26 11 *')
     expect(pre.spec.timeZone).toBe('Etc/UTC')

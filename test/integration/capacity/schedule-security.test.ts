@@ -1,0 +1,269 @@
+// prewarm --schedule against the sandbox's real kube-apiserver (RBAC and Pod Security admission on)
+// and registry: the runner image is verified by digest before anything is created; the jobs' pods
+// and the headroom placeholders are admitted by a namespace that enforces Pod Security
+// `restricted` (a non-compliant pod is rejected there, so the check is real); the runner's RBAC is
+// read back and exercised with a token of its ServiceAccount, running the CronJob's exact
+// arguments with the ConfigMap's retailops.yaml and the Secret's credentials.
+import {randomBytes} from 'node:crypto'
+import {mkdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
+
+import {placeholderDeployment} from '../../../src/capacity/headroom.js'
+import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
+import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
+import {kubeClients} from '../../../src/kubernetes/client.js'
+import {KubeHttp} from '../../../src/kubernetes/http.js'
+import {signImages} from '../../../src/signing/images.js'
+import {writeKeyPair} from '../../../src/signing/keys.js'
+import {cli, CONTEXT, ctx, hours, randomName, sandboxReady, writeProject} from './helpers.js'
+
+const ready = sandboxReady()
+const NS = randomName('t-sched')
+const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const REPO = `t-sched-${randomBytes(3).toString('hex')}/retailops-runner`
+const SECRETS = ['tok-live-9f8e7d', 'hunter22-db', 'pr0m-pw']
+
+interface Role {
+  rules: {apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]}[]
+}
+interface Binding {
+  roleRef: {kind: string; name: string}
+  subjects: {kind: string; name: string; namespace?: string}[]
+}
+
+const config = (runner: string) => `
+project: shop
+registry: {url: ${REGISTRY}, insecure: true}
+signing: {key: .retailops/cosign.key, publicKey: .retailops/cosign.pub, passwordEnv: T_SCHED_PW}
+${runner}
+clusters: {main: {context: ${CONTEXT}}}
+environments:
+  test: {cluster: main, namespace: ${NS}, production: false, prometheus: "http://scraper:pr0m-pw@127.0.0.1:9"}
+defaultEnvironment: test
+services:
+  catalog:
+    tier: operational
+    scaling: {rpsPerPod: 20, targetUtilization: 0.5, minReplicas: 1, maxReplicas: 10}
+    env: {LOG_LEVEL: info, PAYMENT_API_TOKEN: tok-live-9f8e7d}
+tenants:
+  - {name: globex, model: isolated-database, database: {url: "postgres://app:hunter22-db@db:5432/globex"}}
+campaigns:
+  - name: bf
+    start: "${hours(3)}"
+    end: "${hours(27)}"
+    buffer: 0.2
+    prewarmLead: 2h
+    nodeHeadroom: false
+    peak: {catalog: {rps: 40}}
+`
+
+/** A tiny real image (one layer) in a repository of its own: kwok runs no containers, the bytes only need to exist and be signed. */
+async function pushRunnerImage(): Promise<string> {
+  const client = new RegistryClient({registry: REGISTRY, insecure: true})
+  const layer = await client.uploadBlob(REPO, Buffer.from(`retailops runner test ${NS}\n`))
+  const configBlob = await client.uploadBlob(REPO, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {User: '10001'}, rootfs: {type: 'layers', diff_ids: [layer.digest]}})))
+  const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: {mediaType: MEDIA_TYPES.ociConfig, digest: configBlob.digest, size: configBlob.size}, layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size}]}))
+  const digest = await client.putManifest(REPO, 'test', manifest, MEDIA_TYPES.ociManifest)
+  return `${REGISTRY}/${REPO}@${digest}`
+}
+
+describe.skipIf(!ready)('prewarm --schedule: least privilege, restricted pods, a verified runner by digest', () => {
+  const k = () => kubeClients({context: CONTEXT})
+  let http: KubeHttp
+  let project: Awaited<ReturnType<typeof writeProject>>
+  let runner: string
+  const setConfig = (runnerLine: string) => writeFile(project.file, config(runnerLine))
+  const exists = (p: string) => http.request('GET', p).then(() => true, () => false)
+
+  beforeAll(async () => {
+    http = new KubeHttp(k().kc)
+    project = await writeProject(config(''))
+    await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'schedule', 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest'}}}})
+    const security = {runAsNonRoot: true, runAsUser: 65_532, seccompProfile: {type: 'RuntimeDefault'}}
+    await k().apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: {name: 'catalog', labels: {'app.kubernetes.io/name': 'catalog'}},
+        spec: {
+          replicas: 1,
+          selector: {matchLabels: {'app.kubernetes.io/name': 'catalog'}},
+          template: {
+            metadata: {labels: {'app.kubernetes.io/name': 'catalog'}},
+            spec: {securityContext: security, containers: [{name: 'catalog', image: `${REGISTRY}/shop/catalog:it`, resources: {requests: {cpu: '50m', memory: '64Mi'}, limits: {cpu: '200m', memory: '128Mi'}}, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}}}]},
+          },
+        },
+      },
+    })
+    await k().autoscaling.createNamespacedHorizontalPodAutoscaler({namespace: NS, body: {metadata: {name: 'catalog'}, spec: {scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'catalog'}, minReplicas: 1, maxReplicas: 10, metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: 70}}}]}}})
+    for (let i = 0; i < 60; i++) {
+      const d = await k().apps.readNamespacedDeployment({name: 'catalog', namespace: NS})
+      if ((d.status?.readyReplicas ?? 0) >= 1) break
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+    await writeKeyPair({keyPath: path.join(project.dir, '.retailops/cosign.key'), publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'), passphrase: 'sched-pw'})
+    runner = await pushRunnerImage()
+  })
+
+  afterAll(async () => {
+    if (!http) return
+    await k().core.deleteNamespace({name: NS}).catch(() => {})
+    await removeRunnerRbac(http, NS, 'bf').catch(() => {})
+    http.close()
+  })
+
+  const nothingScheduled = async () => {
+    expect(await exists(`/apis/batch/v1/namespaces/${NS}/cronjobs/retailops-prewarm-bf`)).toBe(false)
+    expect(await exists(`/api/v1/namespaces/${NS}/configmaps/retailops-prewarm-bf-config`)).toBe(false)
+    expect(await exists(`/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`)).toBe(false)
+    expect(await exists(`/apis/rbac.authorization.k8s.io/v1/clusterroles/retailops-prewarm-${NS}-bf`)).toBe(false)
+  }
+
+  it('without a runner image: NOT_FOUND saying how to build one, nothing created', async () => {
+    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    expect(r.exitCode, r.stdout).toBe(4)
+    expect(r.doc!.error.nextSteps.join(' ')).toContain('retailops runner build')
+    await nothingScheduled()
+  })
+
+  it('a tag is refused (--runner-image: USAGE; runner.image: CONFIG), nothing created', async () => {
+    const flag = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--runner-image', `${REGISTRY}/retailops:latest`], project.dir)
+    expect(flag.exitCode, flag.stdout).toBe(2)
+    await setConfig(`runner: {image: "${REGISTRY}/retailops:latest"}`)
+    const conf = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    expect(conf.exitCode, conf.stdout).toBe(3)
+    expect(conf.stdout).toContain('runner.image')
+    await nothingScheduled()
+  })
+
+  it('an unsigned runner image is refused (SIGNATURE), nothing created', async () => {
+    await setConfig(`runner: {image: "${runner}"}`)
+    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    expect(r.exitCode, r.stdout).toBe(9)
+    expect(r.doc!.error.message).toContain('is not signed')
+    await nothingScheduled()
+  })
+
+  it('a signed runner by digest: CronJobs run it; RBAC, ConfigMap and Secret read back as least privilege and without credentials', async () => {
+    process.env.T_SCHED_PW = 'sched-pw'
+    await signImages({project: await project.load(), targets: [runner], passphrase: {env: 'T_SCHED_PW'}}, ctx())
+    delete process.env.T_SCHED_PW
+    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    for (const secret of SECRETS) expect(r.stdout).not.toContain(secret)
+
+    for (const name of ['retailops-prewarm-bf', 'retailops-restore-bf']) {
+      const cron = await k().batch.readNamespacedCronJob({name, namespace: NS})
+      const pod = cron.spec!.jobTemplate.spec!.template.spec!
+      expect(pod.containers[0].image).toBe(runner)
+      expect(pod.serviceAccountName).toBe('retailops-prewarm')
+      expect(cron.spec!.timeZone).toBe('Etc/UTC')
+    }
+    // One-shot schedules: the minute prewarmLead before the start, the minute after the end.
+    const bf = (await project.load()).config.campaigns[0]
+    const cron = (d: Date) => `${d.getUTCMinutes()} ${d.getUTCHours()} ${d.getUTCDate()} ${d.getUTCMonth() + 1} *`
+    const at = new Date(Math.floor((Date.parse(bf.start) - 2 * 3_600_000) / 60_000) * 60_000)
+    const end = new Date(Math.ceil((Date.parse(bf.end) + 60_000) / 60_000) * 60_000)
+    const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
+    expect(pre.spec!.schedule).toBe(cron(at))
+    expect(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--allow-below-current', '--no-warm'])
+    const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
+    expect(post.spec!.schedule).toBe(cron(end))
+    expect(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', 'restore', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--unschedule'])
+    const role = await http.request<Role>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`)
+    const binding = await http.request<Binding>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/rolebindings/retailops-prewarm-bf`)
+    expect(binding.roleRef).toMatchObject({kind: 'Role', name: 'retailops-prewarm-bf'})
+    expect(binding.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-prewarm', namespace: NS}])
+    for (const rule of role.rules) {
+      if (rule.resources.includes('configmaps') && rule.verbs.some((v) => ['update', 'patch', 'delete'].includes(v))) expect(rule.resourceNames).toEqual(['retailops-prewarm-bf', 'retailops-prewarm-bf-config'])
+      if (rule.resources.includes('secrets')) expect(rule).toMatchObject({verbs: ['delete'], resourceNames: ['retailops-prewarm-bf-credentials']})
+    }
+    const clusterRole = await http.request<Role>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/retailops-prewarm-${NS}-bf`)
+    expect(clusterRole.rules.some((rule) => rule.resources.includes('configmaps') || rule.resources.includes('*'))).toBe(false)
+    for (const rule of clusterRole.rules) {
+      if (rule.resources.includes('priorityclasses')) expect(rule.resourceNames).toEqual([`retailops-headroom-${NS}-bf`])
+      else expect(rule.verbs).toEqual(['list'])
+    }
+    const crb = await http.request<Binding>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/retailops-prewarm-${NS}-bf`)
+    expect(crb.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-prewarm', namespace: NS}])
+
+    const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf-config', namespace: NS})
+    for (const secret of SECRETS) expect(cm.data!['retailops.yaml']).not.toContain(secret)
+    expect(cm.data!['retailops.yaml']).toContain('LOG_LEVEL: info')
+    const secret = await k().core.readNamespacedSecret({name: 'retailops-prewarm-bf-credentials', namespace: NS})
+    const stored = Buffer.from(secret.data!['credentials.json'], 'base64').toString('utf8')
+    for (const s of SECRETS) expect(stored).toContain(s)
+  })
+
+  it('Pod Security restricted admits the jobs\' pods and the headroom placeholders (and rejects a non-compliant pod)', async () => {
+    const create = (name: string, spec: unknown) => http.request('POST', `/api/v1/namespaces/${NS}/pods`, {body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec}})
+    for (const name of ['retailops-prewarm-bf', 'retailops-restore-bf']) {
+      const cron = await k().batch.readNamespacedCronJob({name, namespace: NS})
+      await create(`${name}-admission`, cron.spec!.jobTemplate.spec!.template.spec)
+    }
+    const placeholder = placeholderDeployment({namespace: NS, campaign: 'bf', pool: {pool: 'general', placeholder: {replicas: 1, requests: {cpu: 0.01, memory: 16 * 2 ** 20}}} as never, priorityClass: '', image: 'registry.k8s.io/pause:3.10', tolerations: []})
+    const {priorityClassName: _, ...placeholderPod} = placeholder.spec.template.spec
+    await create('headroom-admission', placeholderPod)
+    const created = await k().core.listNamespacedPod({namespace: NS})
+    expect(created.items.map((p) => p.metadata!.name).filter((n) => n!.endsWith('-admission')).sort()).toEqual(['headroom-admission', 'retailops-prewarm-bf-admission', 'retailops-restore-bf-admission'])
+    // The control: the same placeholder pod without its seccomp profile is rejected by admission.
+    const {securityContext: podSecurity, ...rest} = placeholderPod
+    const container = {...rest.containers[0], securityContext: {...rest.containers[0].securityContext, seccompProfile: undefined}}
+    await expect(create('violates-admission', {...rest, securityContext: {...podSecurity, seccompProfile: undefined}, containers: [container]})).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
+  })
+
+  it('the scheduled pre-warm and restore run as the job would, with the ServiceAccount\'s token: enough permission, and no more', async () => {
+    const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
+    const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
+    const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`, {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}})
+    const cluster = k().kc.getCurrentCluster()!
+    const work = path.join(project.dir, 'job')
+    await mkdir(work, {recursive: true})
+    const kubeconfig = path.join(work, 'kubeconfig')
+    await writeFile(kubeconfig, stringify({apiVersion: 'v1', kind: 'Config', clusters: [{name: 'in-cluster', cluster: {server: cluster.server, ...(cluster.caData ? {'certificate-authority-data': cluster.caData} : {'certificate-authority': cluster.caFile})}}], users: [{name: 'sa', user: {token: token.status.token}}], contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}], 'current-context': 'inClusterContext'}), {mode: 0o600})
+    const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf-config', namespace: NS})
+    const secret = await k().core.readNamespacedSecret({name: 'retailops-prewarm-bf-credentials', namespace: NS})
+    await writeFile(path.join(work, 'retailops.yaml'), cm.data!['retailops.yaml'])
+    await writeFile(path.join(work, 'credentials.json'), Buffer.from(secret.data!['credentials.json'], 'base64'))
+    const env = {KUBECONFIG: kubeconfig, RETAILOPS_CONFIG: path.join(work, 'retailops.yaml'), RETAILOPS_CONFIG_CREDENTIALS: path.join(work, 'credentials.json'), RETAILOPS_KUBE_CONTEXT: ''}
+
+    const run = await cli(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args!, work, env)
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    const hpa = await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})
+    // ceil(40 × 1.2 / (20 × 0.5)) = 5
+    expect(hpa.spec!.minReplicas).toBe(5)
+
+    // The same token may not write elsewhere: another ConfigMap, another namespace, another PriorityClass.
+    const asRunner = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
+    await expect(asRunner.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/someone-elses`, {body: {data: {a: 'b'}}, contentType: 'application/merge-patch+json'})).rejects.toMatchObject({statusCode: 403})
+    await expect(asRunner.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}})).rejects.toMatchObject({statusCode: 403})
+    await expect(asRunner.request('DELETE', '/apis/scheduling.k8s.io/v1/priorityclasses/system-cluster-critical')).rejects.toMatchObject({statusCode: 403})
+    // Its own PriorityClass it may create by server-side apply (create is authorised with the name).
+    const pc = `retailops-headroom-${NS}-bf`
+    await asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`, {body: {apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: {name: pc, labels: {'retailops.io/campaign': 'bf', 'retailops.io/namespace': NS}}, value: -10, preemptionPolicy: 'Never'}, contentType: 'application/apply-patch+yaml', query: {fieldManager: 'test', force: true}})
+    await expect(asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}-other`, {body: {apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: {name: `${pc}-other`}, value: -10}, contentType: 'application/apply-patch+yaml', query: {fieldManager: 'test', force: true}})).rejects.toMatchObject({statusCode: 403})
+    await asRunner.request('DELETE', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`)
+    asRunner.close()
+
+    const restore = await cli(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args!, work, env)
+    expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0)
+    expect((await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})).spec!.minReplicas).toBe(1)
+    // --unschedule removed the CronJobs, the ConfigMap and the Secret with the runner's own permissions.
+    expect(restore.doc!.result.unscheduled).toEqual(['CronJob/retailops-prewarm-bf', 'CronJob/retailops-restore-bf', 'ConfigMap/retailops-prewarm-bf-config', 'Secret/retailops-prewarm-bf-credentials'])
+    expect(await exists(`/api/v1/namespaces/${NS}/secrets/retailops-prewarm-bf-credentials`)).toBe(false)
+  })
+
+  it('--unschedule from a workstation also removes the campaign\'s runner permissions', async () => {
+    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    const un = await cli(['prewarm', '--campaign', 'bf', '--unschedule'], project.dir)
+    expect(un.exitCode, un.stdout + un.stderr).toBe(0)
+    expect(un.doc!.result.unscheduled).toEqual([
+      'CronJob/retailops-prewarm-bf', 'CronJob/retailops-restore-bf', 'ConfigMap/retailops-prewarm-bf-config', 'Secret/retailops-prewarm-bf-credentials',
+      `ClusterRoleBinding/retailops-prewarm-${NS}-bf`, `ClusterRole/retailops-prewarm-${NS}-bf`, 'RoleBinding/retailops-prewarm-bf', 'Role/retailops-prewarm-bf', 'ServiceAccount/retailops-prewarm',
+    ])
+    await nothingScheduled()
+  })
+})
