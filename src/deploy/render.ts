@@ -464,7 +464,7 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   const objects: KubeObject[] = [
     fromTemplate('serviceaccount.yaml', {metadata: meta(), automountServiceAccountToken: svc.needsServiceAccountToken}),
     fromTemplate('service.yaml', {metadata: meta(), spec: {selector, ports: [{name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP'}]}}),
-    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}], egress: egressRules(config, input)}}),
+    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}], ...egressRules(config, input)}}),
     deployment,
   ]
   if (minReplicas >= 2) {
@@ -526,15 +526,19 @@ function peerRule(peer: {cidrs?: string[]; namespace?: string; podLabels?: Recor
   return {to, ports: peer.ports.map((port) => ({port, protocol: 'TCP'}))}
 }
 
-/** Where a service's pods may connect (besides DNS): the services it dependsOn, its declared egress, its tenants' own databases. */
-function egressRules(config: RetailOpsConfig, input: ServiceInput): Record<string, unknown>[] {
+/**
+ * Where a service's pods may connect (besides DNS): the services it dependsOn, its declared
+ * egress, its tenants' own databases. None: no egress key at all (the API server drops an empty
+ * list, and the live object must read back as rendered), which with policyType Egress denies all.
+ */
+function egressRules(config: RetailOpsConfig, input: ServiceInput): {egress?: Record<string, unknown>[]} {
   const rules: Record<string, unknown>[] = []
   for (const dep of input.svc.dependsOn.filter((d) => input.present.includes(d))) {
     rules.push({to: [{podSelector: {matchLabels: {[LABEL.service]: dep}}}], ports: [{port: config.services[dep].port, protocol: 'TCP'}]})
   }
   for (const peer of input.svc.egress) rules.push(peerRule(peer))
   for (const t of databaseTenants(input)) if (t.database?.egress) rules.push(peerRule(t.database.egress))
-  return rules
+  return rules.length > 0 ? {egress: rules} : {}
 }
 
 /**

@@ -350,12 +350,13 @@ export function usesPlainHttp(registry: string, configured: {url: string} | unde
   return !configured || normalizeHostPort(configured.url) === normalizeHostPort(registry)
 }
 
-/** A client for a registry host with Docker's credentials; plain HTTP when `insecure` (callers decide with usesPlainHttp; a non-loopback registry is refused). */
+/** A client for a registry host with Docker's credentials; plain HTTP when `insecure` (callers with a configuration decide with usesPlainHttp; a non-loopback registry is refused). */
 export async function registryClient(registry: string, options: {insecure?: boolean; signal?: AbortSignal} = {}): Promise<RegistryClient> {
   const {registryCredentials} = await import('./credentials.js')
   return new RegistryClient({
     registry,
-    insecure: Boolean(options.insecure),
+    // Unset: no configuration decided, and a loopback registry the caller names is plain HTTP (usesPlainHttp without one).
+    insecure: options.insecure ?? usesPlainHttp(registry, undefined),
     credentials: () => registryCredentials(registry),
     signal: options.signal,
   })

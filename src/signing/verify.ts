@@ -1,7 +1,7 @@
 import {type KeyObject, verify as cryptoVerify} from 'node:crypto'
 
 import {RetailOpsError} from '../errors/index.js'
-import {MEDIA_TYPES, type RegistryClient, registryClient, sha256Digest, usesPlainHttp} from '../docker/registry.js'
+import {MEDIA_TYPES, type RegistryClient, registryClient, sha256Digest} from '../docker/registry.js'
 import {parseReference} from '../docker/reference.js'
 import type {RunContext} from '../ui/context.js'
 import {keyId, loadPublicKey} from './keys.js'
@@ -175,7 +175,7 @@ export interface VerifyImageOptions {
 export async function verifyImage(options: VerifyImageOptions, ctx: RunContext): Promise<VerifiedImage> {
   const ref = parseReference(options.image)
   const key = typeof options.publicKey === 'string' ? await loadPublicKey(options.publicKey) : options.publicKey
-  const client = await registryClient(ref.registry, {insecure: options.insecure ?? usesPlainHttp(ref.registry, undefined), signal: ctx.signal})
+  const client = await registryClient(ref.registry, {insecure: options.insecure, signal: ctx.signal})
   let digest = ref.digest
   if (!digest) {
     const head = await client.headManifest(ref.repository, ref.tag ?? 'latest')

@@ -100,7 +100,9 @@ describe('tenant isolation: network policies per tenancy model', () => {
       {to: [{podSelector: {matchLabels: {'retailops.dev/service': 'catalog'}}}], ports: [{port: 8081, protocol: 'TCP'}]},
       {to: [{ipBlock: {cidr: '10.30.0.5/32'}}], ports: [{port: 5432, protocol: 'TCP'}]},
     ])
-    expect(find(all, 'NetworkPolicy', 'catalog', 'umbrella').spec.egress).toEqual([])
+    // Nothing to reach: no egress rule at all, so Egress in policyTypes denies everything.
+    expect(find(all, 'NetworkPolicy', 'catalog', 'umbrella').spec).toMatchObject({policyTypes: ['Ingress', 'Egress']})
+    expect(find(all, 'NetworkPolicy', 'catalog', 'umbrella').spec.egress).toBeUndefined()
   })
 
   it('each pod receives only the database credentials of the tenants it serves', () => {
