@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
+import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {ARTIFACTS_LOCK, readArtifactsLock} from '../docker/artifacts.js'
 import {parseReference} from '../docker/reference.js'
 import {usesPlainHttp} from '../docker/registry.js'
@@ -57,7 +58,7 @@ export async function verifiedRunnerImage(project: LoadedConfig, flag: string | 
   const runner = await resolveRunnerImage(project, flag)
   const {config} = project
   try {
-    await verifyImage({image: runner.image, publicKey: path.resolve(project.dir, config.signing.publicKey), insecure: usesPlainHttp(parseReference(runner.image).registry, config.registry)}, ctx)
+    await verifyImage({image: runner.image, publicKey: resolveFileOrEnv(config.signing.publicKey, project.dir), insecure: usesPlainHttp(parseReference(runner.image).registry, config.registry)}, ctx)
     return {...runner, signature: 'verified'}
   } catch (error) {
     const e = toRetailOpsError(error)
