@@ -1,6 +1,6 @@
 import {isMap, isPair, isScalar, isSeq, parseDocument, type Node} from 'yaml'
 
-import {SECRET_NAME, URL_WITH_PASSWORD} from '../kubernetes/policy.js'
+import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 
 /**
  * Credentials written inline in retailops.yaml, taken out of it for copies that leave the
@@ -24,18 +24,16 @@ export function credentialPlaceholder(path: KeyPath): string {
   return `<credential ${formatKeyPath(path)}: kept in a Secret>`
 }
 
-const CREDENTIAL_NAME = new RegExp(`${SECRET_NAME.source}|DSN$|CREDENTIAL|_SK$`, 'i')
-const PASSWORD_PARAM = /[?&;]\s*(password|passwd|pwd)=[^&;\s]+/i
-/** jdbc:postgresql://host/db?user=u&password=p and jdbc:sqlserver://h;password=p */
-const JDBC_WITH_PASSWORD = /^jdbc:[a-z0-9]+:.*(password|pwd)=/i
-
-/** A value that is a credential: a URL with a password (userinfo, ?password=, JDBC), or a secret-named env value. */
+/**
+ * A value that is a credential, as src/ui/secrets.ts decides for every output channel: one that
+ * carries a password (URL userinfo, `?password=`, JDBC, a DSN), or a secret-named env value.
+ */
 export function isInlineCredential(path: KeyPath, value: string): boolean {
   if (value === '' || /^<credential .*: kept in a Secret>$/.test(value)) return false
-  if (URL_WITH_PASSWORD.test(value) || PASSWORD_PARAM.test(value) || JDBC_WITH_PASSWORD.test(value)) return true
+  if (hasEmbeddedSecret(value)) return true
   // services.<name>.env.<NAME>: the only free-form mapping whose keys name what the values are.
   const n = path.length
-  return n >= 4 && path[0] === 'services' && path[n - 2] === 'env' && typeof path[n - 1] === 'string' && CREDENTIAL_NAME.test(path[n - 1] as string)
+  return n >= 4 && path[0] === 'services' && path[n - 2] === 'env' && typeof path[n - 1] === 'string' && isSecretName(path[n - 1] as string)
 }
 
 export function formatKeyPath(path: KeyPath): string {
