@@ -6,9 +6,10 @@ import {RetailOpsCommand} from './_base/base-command.js'
 export default class Verify extends RetailOpsCommand<typeof Verify> {
   static override summary = 'Verify the images\' cosign signatures with the public key.'
   static override description = [
-    'Checks each service\'s digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references). Exit code 9 when',
-    'an image is unsigned, signed by another key, has a changed payload, or carries a signature for another digest;',
-    'details.check in --json names which.',
+    'Checks each service\'s digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references): Sigstore',
+    'bundles among the image\'s OCI referrers (what cosign v3 writes; referrers API or the sha256-<digest> tag) and cosign v2\'s',
+    'sha256-<digest>.sig signatures. Exit code 9 when an image is unsigned, signed by another key, has a changed payload, carries a',
+    'signature for another digest, or a signature that names another repository; details.check in --json names which.',
   ].join(' ')
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE'] as const
   static override examples = [

@@ -10,6 +10,8 @@ set -euo pipefail
 : "${K6_VERSION:=v1.8.1}"
 : "${COSIGN_VERSION:=v2.6.4}"
 : "${KUBE_SCORE_VERSION:=v1.20.0}"
+# cosign v3 (Sigstore bundles stored as OCI 1.1 referrers by default) beside v2, as `cosign3`.
+: "${COSIGN3_VERSION:=v3.1.3}"
 : "${RETAILOPS_SANDBOX_CACHE:=$HOME/.cache/retailops-sandbox}"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -109,6 +111,17 @@ build_kube_score() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+# cosign v3 beside v2, renamed cosign3: v3 writes Sigstore bundles as OCI 1.1 referrers by default.
+build_cosign3() {
+  local v="$COSIGN3_VERSION" out="$BIN_ROOT/cosign3-$COSIGN3_VERSION"
+  if have_version "$out/cosign3" "${v#v}"; then log "cosign3 $v cached"; return; fi
+  log "cosign3 $v: building"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  CGO_ENABLED=0 GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$v" "github.com/sigstore/cosign/v3/cmd/cosign@$v"
+  mv "$out.tmp/cosign" "$out.tmp/cosign3"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
 # Gateway API CRDs come from the module zip, not from a download of the release asset.
 fetch_gateway_crds() {
   : "${GATEWAY_API_VERSION:=v1.3.0}"
@@ -130,6 +143,7 @@ KWOK_VERSION=$KWOK_VERSION
 K6_VERSION=$K6_VERSION
 COSIGN_VERSION=$COSIGN_VERSION
 KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
+COSIGN3_VERSION=$COSIGN3_VERSION
 GATEWAY_API_VERSION=$GATEWAY_API_VERSION
 K8S_BIN=$BIN_ROOT/kubernetes-$K8S_VERSION
 ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
@@ -137,6 +151,7 @@ KWOK_BIN=$BIN_ROOT/kwokctl-$KWOK_VERSION
 K6_BIN=$BIN_ROOT/k6-$K6_VERSION
 COSIGN_BIN=$BIN_ROOT/cosign-$COSIGN_VERSION
 KUBE_SCORE_BIN=$BIN_ROOT/kube-score-$KUBE_SCORE_VERSION
+COSIGN3_BIN=$BIN_ROOT/cosign3-$COSIGN3_VERSION
 GATEWAY_API_CRDS=$RETAILOPS_SANDBOX_CACHE/gateway-api-$GATEWAY_API_VERSION/standard.yaml
 EOF
 }
@@ -145,11 +160,11 @@ main() {
   local what="${1:-all}"
   case "$what" in
     paths) print_paths ;;
-    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score ;;
-    kubernetes|etcd|kwok|k6|cosign) "build_$what" ;;
+    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score; build_cosign3 ;;
+    kubernetes|etcd|kwok|k6|cosign|cosign3) "build_$what" ;;
     kube-score) build_kube_score ;;
     gateway) fetch_gateway_crds ;;
-    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|kube-score|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|cosign3|kube-score|paths]" >&2; exit 2 ;;
   esac
 }
 main "$@"

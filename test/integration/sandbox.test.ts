@@ -348,6 +348,13 @@ describe('sandbox: PostgreSQL, k6 and cosign', () => {
     const k6 = await run(env.k6, ['version'])
     expect(k6.stdout).toMatch(/k6 v\d+\.\d+\.\d+/)
     const cosign = await run(env.cosign, ['version'])
-    expect(cosign.stdout + cosign.stderr).toMatch(/GitVersion:\s+v\d+\.\d+\.\d+/)
+    expect(cosign.stdout + cosign.stderr).toMatch(/GitVersion:\s+v2\.\d+\.\d+/)
+  })
+
+  it('has cosign v3 beside v2, as cosign3', async () => {
+    expect(env.cosign3, 'RETAILOPS_COSIGN3 is not set: eval "$(bash scripts/sandbox.sh env)" again').not.toBe('')
+    expect(path.basename(env.cosign3)).toBe('cosign3')
+    const cosign3 = await run(env.cosign3, ['version'])
+    expect(cosign3.stdout + cosign3.stderr).toMatch(/GitVersion:\s+v3\.\d+\.\d+/)
   })
 })

@@ -1,10 +1,12 @@
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {gzipSync} from 'node:zlib'
 
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {dockerClient} from '../../../src/docker/engine.js'
+import {MEDIA_TYPES, type RegistryClient} from '../../../src/docker/registry.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
 import type {RunContext} from '../../../src/ui/context.js'
 
@@ -80,4 +82,21 @@ export async function fileInImage(image: string, file: string): Promise<string |
   } finally {
     await container.remove({force: true})
   }
+}
+
+/**
+ * A minimal image of our own (one layer whose content is `seed`), pushed straight to the registry
+ * by tag `test` without Docker; returns its manifest digest. Different seeds, different digests.
+ */
+export async function pushMinimalImage(client: RegistryClient, repository: string, seed: string): Promise<string> {
+  const tar = Buffer.concat([Buffer.from(seed), Buffer.alloc(Math.max(0, 1024 - seed.length))])
+  const layer = await client.uploadBlob(repository, gzipSync(tar))
+  const config = await client.uploadBlob(repository, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]}})))
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociManifest,
+    config: {mediaType: MEDIA_TYPES.ociConfig, ...config},
+    layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer}],
+  }
+  return client.putManifest(repository, 'test', Buffer.from(JSON.stringify(manifest)), manifest.mediaType)
 }

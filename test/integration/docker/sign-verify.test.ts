@@ -54,7 +54,7 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
 
   it('retailops signs; `cosign verify --key` (a key retailops generated) accepts it', async () => {
     const project = await p.project()
-    const signed = await signImages({project, targets: ['alpha'], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const signed = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
     expect(signed.images[0]).toMatchObject({image: image('alpha'), signature: `${REGISTRY}/${p.name}/alpha:${signatureTag(lock.alpha.digest)}`, signatures: 1, added: true})
     const r = await execa(COSIGN, ['verify', '--key', '.retailops/cosign.pub', '--insecure-ignore-tlog', '--allow-insecure-registry', image('alpha')], {cwd: p.dir, env: cosignEnv, reject: false})
     expect(r.stderr).toContain('The signatures were verified against the specified public key')
@@ -68,10 +68,10 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
 
   it('signing again appends to the .sig manifest (as cosign does) instead of replacing it; an identical signature is not added twice', async () => {
     const project = await p.project()
-    const again = await signImages({project, targets: ['alpha'], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const again = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
     expect(again.images[0]).toMatchObject({added: false, signatures: 1})
     // Another key (cosign's pair, loaded from cosign's encrypted format) adds a second layer.
-    const other = await signImages({project, targets: ['alpha'], key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const other = await signImages({project, targets: ['alpha'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
     expect(other.images[0]).toMatchObject({added: true, signatures: 2})
     for (const pub of ['.retailops/cosign.pub', 'cosign-made.pub']) {
       const r = await execa(COSIGN, ['verify', '--key', pub, '--insecure-ignore-tlog', '--allow-insecure-registry', image('alpha')], {cwd: p.dir, env: cosignEnv, reject: false})
@@ -93,7 +93,7 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
   it('refuses an unsigned image (SIGNATURE, check unsigned)', async () => {
     await expect(verifyImages({project: await p.project(), targets: ['gamma']}, ctx())).rejects.toMatchObject({
       exit: 'SIGNATURE',
-      message: `${image('gamma')} is not signed: there is no signature at ${REGISTRY}/${p.name}/gamma:${signatureTag(lock.gamma.digest)}.`,
+      message: `${image('gamma')} is not signed: no signature bundle among its referrers (${REGISTRY}/${p.name}/gamma:${lock.gamma.digest.replace(':', '-')}) and no signature at ${REGISTRY}/${p.name}/gamma:${signatureTag(lock.gamma.digest)}.`,
       details: expect.objectContaining({check: 'unsigned'}),
     })
   })
@@ -106,13 +106,13 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
       message: expect.stringContaining('is signed, but not by the key'),
     })
     const project = await p.project()
-    await signImages({project, targets: ['delta'], key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: ['delta'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
     await expect(verifyImage({image: image('delta'), publicKey: path.join(p.dir, '.retailops/cosign.pub')}, ctx())).rejects.toMatchObject({details: expect.objectContaining({check: 'wrong-key'})})
   })
 
   it('refuses a payload changed after signing (check tampered-payload); cosign refuses it too', async () => {
     const project = await p.project()
-    await signImages({project, targets: ['gamma'], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: ['gamma'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
     const client = await registryClient(REGISTRY)
     const repo = `${p.name}/gamma`
     const tag = signatureTag(lock.gamma.digest)

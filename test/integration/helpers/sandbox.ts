@@ -15,6 +15,8 @@ export interface SandboxEnv {
   postgresUrl: string
   k6: string
   cosign: string
+  /** cosign v3 (`cosign3`), beside v2 (`cosign`); empty when the loaded environment predates it. */
+  cosign3: string
   baseImage: string
   baseImageRemote: string
 }
@@ -53,6 +55,7 @@ export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
     postgresUrl: env.RETAILOPS_POSTGRES_URL!,
     k6: env.RETAILOPS_K6!,
     cosign: env.RETAILOPS_COSIGN!,
+    cosign3: env.RETAILOPS_COSIGN3 ?? '',
     baseImage: env.RETAILOPS_BASE_IMAGE!,
     baseImageRemote: env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${env.RETAILOPS_REGISTRY}/${env.RETAILOPS_BASE_IMAGE}`,
   }

@@ -1,7 +1,5 @@
-import {createHash} from 'node:crypto'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {gzipSync} from 'node:zlib'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -14,34 +12,30 @@ import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {verifyImages} from '../../../src/signing/images.js'
 import {decryptPrivateKey, generateKeyPair} from '../../../src/signing/keys.js'
 import {signatureTag} from '../../../src/signing/payload.js'
+import {referrersTag} from '../../../src/signing/referrers.js'
 import {signImage, type SignatureManifest} from '../../../src/signing/sign.js'
+import {pushMinimalImage} from '../docker/helpers.js'
 import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
 
 const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
-/** A minimal image of our own (one layer whose content is `seed`), pushed by tag; returns its digest. */
-async function pushImage(client: RegistryClient, repository: string, seed: string): Promise<string> {
-  const tar = Buffer.concat([Buffer.from(seed), Buffer.alloc(1024 - seed.length)])
-  const layer = await client.uploadBlob(repository, gzipSync(tar))
-  const config = await client.uploadBlob(repository, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]}})))
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA_TYPES.ociManifest,
-    config: {mediaType: MEDIA_TYPES.ociConfig, ...config},
-    layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer}],
-  }
-  return client.putManifest(repository, 'test', Buffer.from(JSON.stringify(manifest)), manifest.mediaType)
-}
-
-/** What `crane copy` / `cosign copy` do: the manifest, its blobs, and the .sig manifest with its blobs, into another repository. */
-async function copyWithSignature(client: RegistryClient, from: string, to: string, digest: string): Promise<void> {
-  for (const ref of [digest, signatureTag(digest)]) {
+/**
+ * What `cosign copy` does: the image manifest and its blobs, the legacy .sig manifest, and the
+ * bundle referrers (their manifests, blobs and the `sha256-<hex>` index), into another repository.
+ */
+async function copyWithSignatures(client: RegistryClient, from: string, to: string, digest: string): Promise<void> {
+  const copyManifest = async (ref: string, tag: string) => {
     const m = (await client.getManifest(from, ref))!
     const json = m.json as unknown as SignatureManifest
     for (const d of [json.config, ...json.layers]) await client.uploadBlob(to, await client.getBlob(from, d.digest))
-    await client.putManifest(to, ref === digest ? 'copied' : ref, m.body, m.mediaType)
+    await client.putManifest(to, tag, m.body, m.mediaType)
   }
+  await copyManifest(digest, 'copied')
+  await copyManifest(signatureTag(digest), signatureTag(digest))
+  const index = (await client.getManifest(from, referrersTag(digest), MEDIA_TYPES.ociIndex))!
+  for (const entry of (index.json as {manifests: {digest: string}[]}).manifests) await copyManifest(entry.digest, entry.digest)
+  await client.putManifest(to, referrersTag(digest), index.body, MEDIA_TYPES.ociIndex)
 }
 
 /**
@@ -89,12 +83,13 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
     const digests: Record<string, string> = {}
     for (const [name, seed] of Object.entries({catalog: 'catalog', payments: 'payments', proxy: 'proxy', migrate: 'migrate', debugger: 'debugger'})) {
-      digests[name] = await pushImage(client, repo(name), seed)
+      digests[name] = await pushMinimalImage(client, repo(name), seed)
       images[name] = ref(name, digests[name])
       if (name !== 'debugger') await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, ctx())
     }
-    // checkout's repository receives payments' image and its (valid, payments-made) signature.
-    await copyWithSignature(client, repo('payments'), repo('checkout'), digests.payments)
+    // checkout's repository receives payments' image and its (valid, payments-made) signatures, in both formats.
+    await signImage({registry: REGISTRY, repository: repo('payments'), digest: digests.payments}, key, client, ctx(), 'legacy')
+    await copyWithSignatures(client, repo('payments'), repo('checkout'), digests.payments)
     images.checkout = ref('checkout', digests.payments)
     const lock = Object.fromEntries(
       ['catalog', 'payments', 'checkout'].map((s) => [s, {repository: `${REGISTRY}/${repo(s)}`, digest: s === 'checkout' ? digests.payments : digests[s], image: images[s], tag: 'test', pushedAt: new Date().toISOString()}]),
@@ -168,13 +163,14 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const sig = r.signatures.find((s) => s.image === images.checkout)!
     expect(sig.status).toBe('invalid')
     expect(sig.message).toContain(`was made for ${REGISTRY}/${repo('payments')}`)
+    expect(sig.message).toContain('not for')
     expect(r.apply.objects).toEqual([])
     await expect(kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()})).rejects.toMatchObject({code: 404})
     // `retailops verify` says the same, with its own check name.
     await expect(verifyImages({project: await t.load(), targets: [images.checkout]}, ctx())).rejects.toMatchObject({exit: 'SIGNATURE', check: 'other-repository', details: {signedRepository: `${REGISTRY}/${repo('payments')}`}})
     // The very same bytes in their own repository verify.
     const v = await verifyImages({project: await t.load(), targets: [images.payments]}, ctx())
-    expect(v.images[0].dockerReference).toBe(`${REGISTRY}/${repo('payments')}`)
+    expect(v.images[0]).toMatchObject({dockerReference: `${REGISTRY}/${repo('payments')}`, repositoryBound: true})
   })
 
   it('verifyRenderedImages covers Jobs and CronJobs too (the entry point rollout resume/abort/undo share)', async () => {
