@@ -86,6 +86,8 @@ describe('kubeconfig given as contents', () => {
   })
 
   it('clusters.<name>.kubeconfig: env://NAME reads the named variable; an unset one is USAGE', () => {
+    // The sandbox's environment (as CI loads it) names its own context; this kubeconfig has only `ci`.
+    delete process.env.RETAILOPS_KUBE_CONTEXT
     process.env.RO_T_KUBE = Buffer.from(KUBECONFIG_YAML).toString('base64')
     expect(loadKubeConfig({kubeconfig: 'env://RO_T_KUBE'}).getCurrentContext()).toBe('ci')
     expect(() => loadKubeConfig({kubeconfig: 'env://RO_T_NOPE'})).toThrow(expect.objectContaining({exit: 'USAGE'}))
