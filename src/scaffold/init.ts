@@ -1,5 +1,5 @@
 import {existsSync} from 'node:fs'
-import {cp, mkdir, readdir, stat, writeFile} from 'node:fs/promises'
+import {cp, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {parseConfig} from '../config/load.js'
@@ -94,13 +94,28 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
   files.set('k6/smoke.js', renderTemplate(await readTemplate('k6/smoke.js.tmpl'), {project: options.project}))
   files.set('overlays/README.md', await readTemplate('overlays/README.md.tmpl'))
   const ci = options.ci ?? 'github'
-  if (ci === 'github') files.set('.github/workflows/release.yml', await readTemplate('ci/github-actions.yml.tmpl'))
-  if (ci === 'gitlab') files.set('.gitlab-ci.yml', await readTemplate('ci/gitlab-ci.yml.tmpl'))
-  files.set('.gitignore', 'node_modules/\n.retailops/*.key\n.retailops/state/\n')
+  const version = await cliVersion()
+  // These land in comments at the top of the pipeline: a line break must not end the comment.
+  const oneLine = (v: string) => v.replace(/[\r\n]+/g, ' ')
+  const ciValues = {version, registry: oneLine(options.registry), context: oneLine(options.context)}
+  if (ci === 'github') files.set('.github/workflows/release.yml', renderTemplate(await readTemplate('ci/github-actions.yml.tmpl'), ciValues))
+  if (ci === 'gitlab') files.set('.gitlab-ci.yml', renderTemplate(await readTemplate('ci/gitlab-ci.yml.tmpl'), ciValues))
+  const ciSection = {
+    github: 'The GitHub Actions workflow `.github/workflows/release.yml` runs on every push to main.',
+    gitlab: 'The GitLab pipeline `.gitlab-ci.yml` runs on every push to the default branch: the build job passes the artifacts lock to the release job as an artifact.',
+    none: 'No pipeline was scaffolded (`retailops init --ci github` or `--ci gitlab` writes one); these are the secrets one needs.',
+  }[ci]
+  const readme = renderTemplate(await readTemplate('project/README.md.tmpl'), {...ciValues, project: options.project, ciSection})
+  files.set('.gitignore', 'node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n')
 
   const copies = ['lib', 'package.json', 'package-lock.json', '.dockerignore', 'README.md', ...services]
     .filter((entry) => existsSync(packagePath('services', entry)))
     .map((entry) => `services/${entry}`)
+
+  // A project's own README is never replaced without --force: the CI secrets are also at the top of the pipeline.
+  const keepReadme = existsSync(path.join(directory, 'README.md')) && !options.force
+  if (keepReadme) ctx.out.warn(`${path.join(directory, 'README.md')} exists and was kept; the pipeline's secrets are documented at the top of the pipeline file.`)
+  else files.set('README.md', readme)
 
   const targets = [...files.keys(), ...copies]
   const existing = targets.filter((t) => existsSync(path.join(directory, t)))
@@ -136,7 +151,7 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     overwritten: existing,
     nextSteps: [
       `cd ${relativeOrAbsolute(directory)}`,
-      '(cd services && npm install)',
+      '(cd services && npm ci)',
       'retailops doctor',
       'retailops keys generate',
       'retailops build && retailops push && retailops sign',
@@ -157,6 +172,11 @@ async function listFiles(root: string, relatives: string[]): Promise<string[]> {
     for (const e of entries) if (e.isFile()) out.push(path.relative(root, path.join(e.parentPath, e.name)))
   }
   return out
+}
+
+/** The version of this CLI: scaffolded pipelines install exactly it. */
+export async function cliVersion(): Promise<string> {
+  return (JSON.parse(await readFile(packagePath('package.json'), 'utf8')) as {version: string}).version
 }
 
 function relativeOrAbsolute(directory: string): string {

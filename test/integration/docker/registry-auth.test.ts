@@ -1,10 +1,8 @@
 import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import net from 'node:net'
-import os from 'node:os'
+import {readFile, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {execa, type ResultPromise} from 'execa'
+import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ARTIFACTS_LOCK, readArtifactsLock} from '../../../src/docker/artifacts.js'
@@ -12,25 +10,10 @@ import {buildImages} from '../../../src/docker/build.js'
 import {pushImages} from '../../../src/docker/push.js'
 import {signImages, verifyImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
+import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {BASE_IMAGE, ctx, sandboxReady, testProject, type TestProject} from './helpers.js'
 
-const REGISTRY_BIN = '/usr/bin/docker-registry'
 const ROOT = path.resolve(import.meta.dirname, '../../..')
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-/** bcrypt for htpasswd (distribution accepts only bcrypt), via the system crypt(3) that Python exposes. */
-async function bcrypt(password: string): Promise<string> {
-  const r = await execa('python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))', password])
-  return r.stdout.trim()
-}
 
 /**
  * A second, real distribution registry (the sandbox's binary) with htpasswd authentication on a
@@ -40,30 +23,18 @@ async function bcrypt(password: string): Promise<string> {
 describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
   let work: string
   let registry: string
-  let server: ResultPromise | undefined
   let p: TestProject
   const oldDockerConfig = process.env.DOCKER_CONFIG
 
+  let auth: AuthRegistry
   const useCredentials = async (user: string, password: string) => {
     await writeFile(path.join(work, 'docker', 'config.json'), JSON.stringify({auths: {[registry]: {auth: Buffer.from(`${user}:${password}`).toString('base64')}}}))
   }
 
   beforeAll(async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), 't-docker-auth-'))
-    const port = await freePort()
-    registry = `127.0.0.1:${port}`
-    await mkdir(path.join(work, 'docker'))
-    await writeFile(path.join(work, 'htpasswd'), `ci:${await bcrypt('right-password')}\n`)
-    await writeFile(
-      path.join(work, 'config.yml'),
-      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${work}/data\nhttp:\n  addr: ${registry}\nauth:\n  htpasswd:\n    realm: retailops-test\n    path: ${work}/htpasswd\n`,
-    )
-    server = execa(REGISTRY_BIN, ['serve', path.join(work, 'config.yml')], {reject: false})
-    for (let i = 0; i < 50; i++) {
-      const ok = await fetch(`http://${registry}/v2/`).then((r) => r.status === 401, () => false)
-      if (ok) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    auth = await startAuthRegistry('ci', 'right-password')
+    work = auth.work
+    registry = auth.registry
     process.env.DOCKER_CONFIG = path.join(work, 'docker')
     process.env.RETAILOPS_AUTH_FILE = path.join(work, 'retailops', 'auth.json')
     p = await testProject({solo: {context: 'solo', dockerfile: 'Dockerfile'}}, {'solo/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY id.txt /id.txt\n', 'solo/id.txt': 'solo\n'}, registry)
@@ -74,10 +45,8 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
     if (oldDockerConfig === undefined) delete process.env.DOCKER_CONFIG
     else process.env.DOCKER_CONFIG = oldDockerConfig
     delete process.env.RETAILOPS_AUTH_FILE
-    server?.kill('SIGTERM')
-    await server
     await p?.cleanup()
-    await rm(work, {recursive: true, force: true})
+    await auth?.stop()
   })
 
   it('without credentials: PERMISSION before anything is pushed, and no lock entry', async () => {

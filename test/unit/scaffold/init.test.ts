@@ -41,6 +41,41 @@ describe('initProject', () => {
     for (const step of ['retailops build', 'retailops sign', 'retailops deploy --canary', 'retailops slo --gate']) expect(ci).toContain(step)
   })
 
+  it('pipelines pin the scaffolding CLI version, use only checkout and setup-node, and document exactly the five secrets', async () => {
+    const {version} = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}
+    const secrets = ['COSIGN_PRIVATE_KEY', 'COSIGN_PASSWORD', 'KUBECONFIG', 'REGISTRY_USERNAME', 'REGISTRY_PASSWORD']
+    for (const ci of ['github', 'gitlab'] as const) {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+      await initProject({...base, directory: dir, ci}, ctx())
+      const text = await readFile(path.join(dir, ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'), 'utf8')
+      expect(text).toContain(`RETAILOPS_VERSION: "${version}"`)
+      expect(text).toContain('npm install --global "retailops@${RETAILOPS_VERSION}"')
+      expect(text).toContain('npm ci --omit=dev --prefix services')
+      expect(text).toContain('--key env://COSIGN_PRIVATE_KEY')
+      const header = text.slice(0, text.search(/^(name|stages):/m))
+      for (const secret of secrets) expect(header).toContain(secret)
+      if (ci === 'github') {
+        expect([...text.matchAll(/uses: (\S+)/g)].map((m) => m[1])).toEqual(['actions/checkout@v4', 'actions/setup-node@v4'])
+        expect([...text.matchAll(/\$\{\{ secrets\.(\w+) \}\}/g)].map((m) => m[1]).sort()).toEqual([...secrets].sort())
+      } else {
+        expect(text).toContain('.retailops/artifacts.lock.json')
+        expect(text).toMatch(/docker:[\d.]+-dind/)
+      }
+      const readme = await readFile(path.join(dir, 'README.md'), 'utf8')
+      for (const secret of secrets) expect(readme).toContain(`\`${secret}\``)
+    }
+  })
+
+  it('keeps a README.md the folder already has (warning), and writes the rest', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await writeFile(path.join(dir, 'README.md'), 'mine\n')
+    const c = ctx()
+    await initProject({...base, directory: dir}, c)
+    expect(await readFile(path.join(dir, 'README.md'), 'utf8')).toBe('mine\n')
+    expect(c.out.warnings.join('\n')).toMatch(/README.md exists and was kept/)
+    expect(existsSync(path.join(dir, '.github/workflows/release.yml'))).toBe(true)
+  })
+
   it('changes nothing when a file exists and --force is not given', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     await writeFile(path.join(dir, 'retailops.yaml'), 'mine\n')

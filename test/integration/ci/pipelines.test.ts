@@ -1,0 +1,212 @@
+// The pipelines `retailops init --ci github|gitlab` writes, executed as their runners would (see
+// runner.ts for exactly what stands in for the hosted runner), on two pushes each against the
+// sandbox: the first releases everything, the second changes catalog only, which is rebuilt,
+// pushed, signed and released by canary while real load reaches both versions; inventory is
+// reported unchanged and left alone. Only the five documented secrets come from outside the
+// repository. Needs `npm run build` first (the pipeline installs `npm pack` of this repository).
+import {type ChildProcess, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {appendFile, cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import * as k8s from '@kubernetes/client-node'
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parseDocument} from 'yaml'
+
+import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
+import {kubeConfig, sandboxEnv} from '../helpers/sandbox.js'
+import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
+
+const ROOT = path.resolve(import.meta.dirname, '../../..')
+const PASSWORD = `ci-${randomBytes(6).toString('hex')}`
+const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+
+describe('the scaffolded CI pipelines, run as their runners run them', () => {
+  const sandbox = sandboxEnv()
+  let work: string
+  let registry: AuthRegistry
+  let tarball: string
+  let version: string
+  let kubeconfigContents: string
+  const namespaces: string[] = []
+  const kc = kubeConfig(sandbox)
+  const apps = kc.makeApiClient(k8s.AppsV1Api)
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(ROOT, 'dist', 'commands', 'init.js'))) throw new Error('dist/ is missing: run `npm run build` first (the pipelines install `npm pack` of this repository).')
+    if (NODE_MAJOR !== 24) throw new Error(`the runner stands in with this Node (${process.versions.node}); run the tests with Node 24 (scripts/setup-node.sh)`)
+    work = await mkdtemp(path.join(os.tmpdir(), 't-ci-'))
+    version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}).version
+    const pack = await execa('npm', ['pack', '--pack-destination', work, '--json'], {cwd: ROOT})
+    tarball = path.join(work, (JSON.parse(pack.stdout) as {filename: string}[])[0].filename)
+    registry = await startAuthRegistry('ci', PASSWORD)
+    const own = new k8s.KubeConfig()
+    own.loadFromFile(sandbox.kubeconfig)
+    own.setCurrentContext(sandbox.context)
+    kubeconfigContents = own.exportConfig()
+  }, 180_000)
+
+  afterAll(async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api)
+    for (const ns of namespaces) await core.deleteNamespace({name: ns}).catch(() => undefined)
+    await registry?.stop()
+    if (work) await rm(work, {recursive: true, force: true})
+  })
+
+  /** A project as a user scaffolds it, with its signing key made, committed to a repository the runner clones. */
+  async function scaffold(ci: 'github' | 'gitlab'): Promise<{origin: string; project: string; namespace: string; secrets: Record<string, string>}> {
+    const project = `t-ci-${ci}-${randomBytes(3).toString('hex')}`
+    const namespace = project
+    namespaces.push(namespace)
+    const origin = path.join(work, `${ci}-origin`)
+    const cli = (args: string[], env: Record<string, string> = {}) => execa(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args], {cwd: origin, env: {CI: 'true', ...env}})
+    await execa(process.execPath, [
+      path.join(ROOT, 'bin/run.js'), 'init', '--directory', origin, '--project', project, '--registry', registry.registry, '--kube-context', sandbox.context,
+      '--target-namespace', namespace, '--prometheus', sandbox.prometheusUrl, '--services', 'catalog,inventory', '--ci', ci, '--yes', '--json',
+    ], {env: {CI: 'true'}})
+    // The project's own choices: the sandbox's Node 24 base image (no Docker Hub here) and a short canary for catalog.
+    const doc = parseDocument(await readFile(path.join(origin, 'retailops.yaml'), 'utf8'))
+    for (const s of ['catalog', 'inventory']) doc.setIn(['services', s, 'build', 'args'], {BASE_IMAGE: sandbox.baseImageRemote})
+    doc.setIn(['services', 'catalog', 'rollout'], {strategy: 'canary', steps: [{setWeight: 50}, {analysis: {count: 3}}], analysis: {interval: '20s', count: 3}})
+    await writeFile(path.join(origin, 'retailops.yaml'), doc.toString())
+    await cli(['keys', 'generate', '--json'], {COSIGN_PASSWORD: PASSWORD})
+    const COSIGN_PRIVATE_KEY = await readFile(path.join(origin, '.retailops/cosign.key'), 'utf8')
+    await rm(path.join(origin, '.retailops/cosign.key'))
+    await execa('git', ['init', '--quiet', '--initial-branch', 'main'], {cwd: origin})
+    await execa('git', ['add', '-A'], {cwd: origin})
+    await execa('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-m', 'scaffold'], {cwd: origin})
+    // Load for the canary runs the services from here (test infrastructure, not the pipeline).
+    await cp(path.join(ROOT, 'services', 'node_modules'), path.join(origin, 'services', 'node_modules'), {recursive: true})
+    return {
+      origin,
+      project,
+      namespace,
+      secrets: {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: PASSWORD, KUBECONFIG: kubeconfigContents, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD},
+    }
+  }
+
+  async function commitChange(origin: string): Promise<void> {
+    await appendFile(path.join(origin, 'services/catalog/src/main.ts'), `\n// release ${randomBytes(4).toString('hex')}\n`)
+    await execa('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-am', 'catalog: a change'], {cwd: origin})
+  }
+
+  function runnerOptions(origin: string, secrets: Record<string, string>, onStep?: RunnerOptions['onStep']): RunnerOptions {
+    const home = path.join(work, `home-${randomBytes(3).toString('hex')}`)
+    const prefix = path.join(home, 'npm-global')
+    return {
+      origin,
+      secrets,
+      tarball,
+      version,
+      nodeMajor: NODE_MAJOR,
+      onStep,
+      runnerEnv: {
+        // The hosted runner's machine: Node 24 (setup-node / image node:24) with npm's global bin on PATH, a home, a Docker Engine.
+        PATH: [path.join(prefix, 'bin'), path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+        HOME: home,
+        DOCKER_HOST: sandbox.dockerHost,
+        npm_config_prefix: prefix,
+        // The runner's npm cache (a hosted runner downloads from the registry; here it is warm).
+        npm_config_cache: path.join(os.homedir(), '.npm'),
+        npm_config_prefer_offline: 'true',
+        npm_config_audit: 'false',
+        npm_config_fund: 'false',
+      },
+    }
+  }
+
+  const json = (results: StepResult[], match: RegExp) => {
+    const step = results.find((r) => match.test(r.name))
+    if (!step) throw new Error(`no step matching ${match} ran; steps: ${results.map((r) => r.name).join(' | ')}`)
+    return (JSON.parse(step.stdout) as {status: number; result: Record<string, unknown>}).result as Record<string, any>
+  }
+
+  const deployed = async (namespace: string) => {
+    const list = await apps.listNamespacedDeployment({namespace})
+    return Object.fromEntries(list.items.map((d) => [d.metadata!.name!, {image: d.spec!.template.spec!.containers[0].image!, generation: d.metadata!.generation!}]))
+  }
+
+  const signatureExists = async (image: string) => {
+    const [repo, digest] = image.replace(`${registry.registry}/`, '').split('@')
+    const res = await fetch(`http://${registry.registry}/v2/${repo}/manifests/${digest.replace(':', '-')}.sig`, {
+      method: 'HEAD',
+      headers: {authorization: `Basic ${Buffer.from(`ci:${PASSWORD}`).toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json'},
+    })
+    return res.status === 200
+  }
+
+  /** The demo's traffic helper: stable and canary processes registered with Prometheus, load until the rollout ends. */
+  function startLoad(projectDir: string, namespace: string): {child: ChildProcess; log: () => string} {
+    let log = ''
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/demo/traffic.mjs'), '--project', projectDir, '--service', 'catalog', '--namespace', namespace, '--max-seconds', '600'], {
+      env: {...process.env, RETAILOPS_KUBE_CONTEXT: sandbox.context},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    child.stderr!.on('data', (d) => (log += String(d)))
+    return {child, log: () => log}
+  }
+
+  async function twoPushes(ci: 'github' | 'gitlab'): Promise<void> {
+    const run = ci === 'github' ? runGithubWorkflow : runGitlabPipeline
+    const file = ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'
+    const {origin, project, namespace, secrets} = await scaffold(ci)
+    const pipeline = await readFile(path.join(origin, file), 'utf8')
+    for (const secret of Object.keys(secrets)) expect(pipeline.split('\n').slice(0, 30).join('\n'), `${secret} documented at the top`).toContain(secret)
+    expect(await readFile(path.join(origin, 'README.md'), 'utf8')).toContain('COSIGN_PRIVATE_KEY')
+
+    // Push 1: everything is new.
+    const first = await run(file, pipeline, runnerOptions(origin, secrets))
+    expect(first.every((s) => s.exitCode === 0)).toBe(true)
+    const build1 = json(first, /retailops build/i)
+    expect(build1.built.sort()).toEqual(['catalog', 'inventory'])
+    const after1 = await deployed(namespace)
+    expect(Object.keys(after1).sort()).toEqual(['catalog', 'inventory'])
+    for (const s of ['catalog', 'inventory']) {
+      expect(after1[s].image).toMatch(new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/${s}@sha256:[0-9a-f]{64}$`))
+      expect(await signatureExists(after1[s].image), `${s} signed`).toBe(true)
+    }
+
+    // Push 2: catalog changes; it is released by canary under load, inventory is left alone.
+    await commitChange(origin)
+    let load: ReturnType<typeof startLoad> | undefined
+    const second = await run(file, pipeline, runnerOptions(origin, secrets, (name) => {
+      if (/deploy --canary/.test(name) && !load) load = startLoad(origin, namespace)
+    })).finally(async () => {
+      // The helper stops by itself once it sees the rollout end; a failed pipeline may leave it waiting.
+      if (load && load.child.exitCode === null) {
+        const exited = new Promise((r) => load!.child.once('exit', r))
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))])
+        if (load.child.exitCode === null) load.child.kill('SIGTERM')
+        await exited
+      }
+    })
+    expect(second.every((s) => s.exitCode === 0)).toBe(true)
+    const build2 = json(second, /retailops build/i)
+    expect(build2.built).toEqual(['catalog'])
+    expect(build2.skipped).toEqual(['inventory'])
+    const push2 = json(second, /retailops push/i)
+    expect(push2.pushed).toEqual(['catalog'])
+    expect(push2.unchanged).toEqual(['inventory'])
+    const deploy2 = json(second, /deploy --canary/)
+    const catalogRollout = deploy2.release.rollouts.find((r: {service: string}) => r.service === 'catalog')
+    expect(catalogRollout, JSON.stringify(deploy2.release)).toMatchObject({phase: 'Healthy'})
+    expect(deploy2.release.rollouts.map((r: {service: string}) => r.service)).toEqual(['catalog'])
+    const after2 = await deployed(namespace)
+    expect(after2.catalog.image).not.toBe(after1.catalog.image)
+    expect(after2.catalog.image).toBe(push2.services.find((s: {service: string}) => s.service === 'catalog').image)
+    expect(await signatureExists(after2.catalog.image)).toBe(true)
+    expect(after2.inventory).toEqual(after1.inventory)
+    expect(load?.log()).toMatch(/sent [1-9]\d* requests/)
+  }
+
+  it('GitHub Actions: first push releases everything; a push changing catalog releases it by canary and skips inventory', async () => {
+    await twoPushes('github')
+  }, 900_000)
+
+  it('GitLab CI: the same, with the artifacts lock passed from the build job to the release job', async () => {
+    await twoPushes('gitlab')
+  }, 900_000)
+})
