@@ -1,10 +1,10 @@
-import {readFile, writeFile} from 'node:fs/promises'
+import {readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ARTIFACTS_LOCK, readArtifactsLock, resolveArtifact} from '../../../src/docker/artifacts.js'
-import {buildImages} from '../../../src/docker/build.js'
+import {BUILD_STATE, buildImages, sourceTag} from '../../../src/docker/build.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {pushImages} from '../../../src/docker/push.js'
 import {registryClient} from '../../../src/docker/registry.js'
@@ -134,6 +134,35 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     }
     expect((await resolveArtifact(project, 'alpha')).image).toBe(lock.artifacts.alpha.image)
     await expect(resolveArtifact(project, 'broken')).rejects.toMatchObject({exit: 'NOT_FOUND'})
+  })
+
+  it('a fresh clone of unchanged sources (a CI runner) finds the build in the registry: nothing built or pushed, the same digest locked', async () => {
+    const project = await p.project()
+    const before = await readArtifactsLock(p.dir)
+    const client = await registryClient(REGISTRY)
+    const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())).services[0]
+    expect((await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash)))?.digest).toBe(before.artifacts.alpha.digest)
+    // A fresh runner: no build state, no artifacts lock, no local image.
+    await rm(path.join(p.dir, BUILD_STATE))
+    await rm(path.join(p.dir, ARTIFACTS_LOCK))
+    const docker = await dockerClient()
+    await docker.getImage(alphaBuild.imageId!).remove({force: true})
+    const build = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())
+    expect(build.skipped).toEqual(['alpha'])
+    expect(build.services[0]).toMatchObject({registryDigest: before.artifacts.alpha.digest, image: before.artifacts.alpha.image})
+    expect(await docker.getImage(alphaBuild.imageId!).inspect().catch(() => undefined)).toBeUndefined()
+    const push = await pushImages({project, services: ['alpha']}, ctx())
+    expect(push.unchanged).toEqual(['alpha'])
+    expect(push.pushed).toEqual([])
+    expect((await readArtifactsLock(p.dir)).artifacts.alpha.image).toBe(before.artifacts.alpha.image)
+    // A change of its sources is a new build again.
+    await writeFile(path.join(p.dir, 'a/alpha/main.js'), 'console.log("alpha 2")\n')
+    const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
+    expect(changed.built).toEqual(['alpha'])
+    expect(changed.skipped).toEqual(['beta'])
+    const again = await pushImages({project, services: ['alpha', 'beta']}, ctx())
+    expect(again).toMatchObject({pushed: ['alpha'], unchanged: ['beta'], failed: []})
+    expect((await readArtifactsLock(p.dir)).artifacts.alpha.digest).not.toBe(before.artifacts.alpha.digest)
   })
 
   it('builds a bundled service from services/ with its real Dockerfile and .dockerignore', async () => {
