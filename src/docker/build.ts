@@ -101,25 +101,37 @@ export interface BuildStateEntry {
    * service did not change.
    */
   registryDigest?: string
+  /** The tag that build was first pushed as (its version label). */
+  registryTag?: string
 }
 
 /**
- * The tag push adds to every image: the build hash (context files, Dockerfile, build arguments, base image digests),
- * so a later build of the same sources anywhere finds it in the registry and builds nothing.
+ * The tag push adds to every image: `src-<build hash>_<the tag it was pushed as>`. The build hash
+ * (context files, Dockerfile, build arguments, base image digests) lets a later build of the same
+ * sources anywhere find the image and build nothing; the original tag keeps its version label, so
+ * an unchanged service renders exactly as it is deployed.
  */
-export function sourceTag(buildHash: string): string {
-  return `src-${buildHash.slice(0, 32)}`
+export function sourceTag(buildHash: string, pushedTag: string): string {
+  return `${sourceTagPrefix(buildHash)}${pushedTag}`.slice(0, 128)
 }
 
-/** The digest of an earlier push of the same build, when the registry has one; any failure to ask means "not known". */
-async function pushedBuild(project: LoadedConfig, plan: {repository: string; buildHash: string}, ctx: RunContext): Promise<string | undefined> {
+function sourceTagPrefix(buildHash: string): string {
+  return `src-${buildHash.slice(0, 32)}_`
+}
+
+/** An earlier push of the same build, when the registry has one; any failure to ask means "not known". */
+async function pushedBuild(project: LoadedConfig, plan: {repository: string; buildHash: string}, ctx: RunContext): Promise<{digest: string; tag: string} | undefined> {
   try {
     const ref = parseReference(plan.repository)
     const {registryClient} = await import('./registry.js')
     const client = await registryClient(ref.registry, {insecure: project.config.registry.insecure, signal: ctx.signal})
-    return (await client.headManifest(ref.repository, sourceTag(plan.buildHash)))?.digest
+    const prefix = sourceTagPrefix(plan.buildHash)
+    const found = (await client.listTags(ref.repository)).find((t) => t.startsWith(prefix) && t.length > prefix.length)
+    if (!found) return undefined
+    const head = await client.headManifest(ref.repository, found)
+    return head && {digest: head.digest, tag: found.slice(prefix.length)}
   } catch (error) {
-    ctx.out.debug(`registry lookup of ${plan.repository}:${sourceTag(plan.buildHash)} failed (${(error as Error).message}); building`)
+    ctx.out.debug(`registry lookup of ${plan.repository}:${sourceTagPrefix(plan.buildHash)}* failed (${(error as Error).message}); building`)
     return undefined
   }
 }
@@ -413,13 +425,14 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
           }
         }
         if (!options.force) {
-          const digest = await pushedBuild(options.project, plan, ctx)
-          if (digest) {
+          const pushed = await pushedBuild(options.project, plan, ctx)
+          if (pushed) {
+            const {digest} = pushed
             const image = `${plan.repository}@${digest}`
             await stateWriter.update((s) => {
               s.services[plan.service] = {
                 buildHash: plan.buildHash, imageId: '', image, builtAt: new Date().toISOString(), builder: previous?.builder ?? builder,
-                inputsHash: plan.inputsHash, bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])), registryDigest: digest,
+                inputsHash: plan.inputsHash, bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])), registryDigest: digest, registryTag: pushed.tag,
               }
             })
             ctx.out.stream(plan.service, `unchanged: the registry already has this build as ${image}`)

@@ -87,12 +87,12 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
           nextSteps: [`Run \`retailops build ${service}\` again.`],
         })
       }
-      if (entry.registryDigest) return {service, source: entry.image, ref, imageId: undefined, buildHash: entry.buildHash, registryDigest: entry.registryDigest}
+      if (entry.registryDigest) return {service, source: entry.image, ref, imageId: undefined, buildHash: entry.buildHash, registryDigest: entry.registryDigest, registryTag: entry.registryTag}
       const image = await docker.getImage(entry.image).inspect().catch(() => undefined)
       if (!image) {
         throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {nextSteps: [`Run \`retailops build ${service}\` again.`]})
       }
-      return {service, source: entry.image, ref, imageId: image.Id as string | undefined, buildHash: entry.buildHash, registryDigest: undefined as string | undefined}
+      return {service, source: entry.image, ref, imageId: image.Id as string | undefined, buildHash: entry.buildHash, registryDigest: undefined as string | undefined, registryTag: undefined as string | undefined}
     }),
   )
 
@@ -128,7 +128,7 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
           const held = await client.headManifest(s.ref.repository, s.registryDigest).catch((error: RetailOpsError) => error)
           if (held instanceof Error) return fail(held.message, held.exit ?? 'PUSH_FAILED')
           if (!held) return fail(`the registry no longer has ${s.source}; run \`retailops build ${s.service} --force\``, 'PUSH_FAILED')
-          const entry: ArtifactEntry = {repository: `${s.ref.registry}/${s.ref.repository}`, digest: s.registryDigest, image: s.source, tag: sourceTag(s.buildHash), pushedAt: new Date().toISOString()}
+          const entry: ArtifactEntry = {repository: `${s.ref.registry}/${s.ref.repository}`, digest: s.registryDigest, image: s.source, tag: s.registryTag ?? s.ref.tag ?? 'unknown', pushedAt: new Date().toISOString()}
           await lock.record(s.service, entry)
           task.succeed(`Unchanged ${entry.image} (already in the registry)`)
           return {service: s.service, status: 'unchanged', source: s.source, image: entry.image, digest: s.registryDigest, durationMs: Date.now() - t0}
@@ -156,9 +156,9 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
         try {
           // The source tag lets a later build of the same sources (another clone, a CI runner) find this image instead of rebuilding it.
           const manifest = await client.getManifest(s.ref.repository, head.digest)
-          if (manifest) await client.putManifest(s.ref.repository, sourceTag(s.buildHash), manifest.body, manifest.mediaType)
+          if (manifest) await client.putManifest(s.ref.repository, sourceTag(s.buildHash, s.ref.tag!), manifest.body, manifest.mediaType)
         } catch (error) {
-          ctx.out.warn(`${s.service}: pushed, but tagging it ${sourceTag(s.buildHash)} failed (${(error as Error).message}); the next build in a fresh clone rebuilds it.`)
+          ctx.out.warn(`${s.service}: pushed, but tagging it ${sourceTag(s.buildHash, s.ref.tag!)} failed (${(error as Error).message}); the next build in a fresh clone rebuilds it.`)
         }
         const entry: ArtifactEntry = {
           repository: `${s.ref.registry}/${s.ref.repository}`,

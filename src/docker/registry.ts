@@ -253,6 +253,23 @@ export class RegistryClient {
     if (!res.ok && res.status !== 401) await this.check(res, 'GET /v2/')
   }
 
+  /** The repository's tags (GET /v2/<name>/tags/list, following Link pagination); empty when the repository does not exist. */
+  async listTags(repository: string): Promise<string[]> {
+    const tags: string[] = []
+    let next: string | undefined = `/v2/${repository}/tags/list?n=1000`
+    while (next) {
+      const res = await this.request('GET', next, {scope: this.scope(repository)})
+      if (res.status === 404) {
+        await res.arrayBuffer()
+        return tags
+      }
+      await this.check(res, `GET ${repository} tags`)
+      tags.push(...(((await res.json()) as {tags?: string[] | null}).tags ?? []))
+      next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1]
+    }
+    return tags
+  }
+
   /** HEAD a manifest: its digest (Docker-Content-Digest) and media type; undefined when it does not exist. */
   async headManifest(repository: string, reference: string, accept = MANIFEST_ACCEPT): Promise<ManifestHead | undefined> {
     const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, {headers: {accept}, scope: this.scope(repository)})

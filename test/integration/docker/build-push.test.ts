@@ -141,7 +141,7 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     const before = await readArtifactsLock(p.dir)
     const client = await registryClient(REGISTRY)
     const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())).services[0]
-    expect((await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash)))?.digest).toBe(before.artifacts.alpha.digest)
+    expect((await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash, before.artifacts.alpha.tag)))?.digest).toBe(before.artifacts.alpha.digest)
     // A fresh runner: no build state, no artifacts lock, no local image.
     await rm(path.join(p.dir, BUILD_STATE))
     await rm(path.join(p.dir, ARTIFACTS_LOCK))
@@ -154,7 +154,8 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     const push = await pushImages({project, services: ['alpha']}, ctx())
     expect(push.unchanged).toEqual(['alpha'])
     expect(push.pushed).toEqual([])
-    expect((await readArtifactsLock(p.dir)).artifacts.alpha.image).toBe(before.artifacts.alpha.image)
+    // The same image and the tag it was first pushed as, so it renders with the same version label.
+    expect((await readArtifactsLock(p.dir)).artifacts.alpha).toMatchObject({image: before.artifacts.alpha.image, tag: before.artifacts.alpha.tag})
     // A change of its sources is a new build again.
     await writeFile(path.join(p.dir, 'a/alpha/main.js'), 'console.log("alpha 2")\n')
     const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
