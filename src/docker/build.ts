@@ -11,12 +11,12 @@ import {imageRepository, selectServices} from '../config/resolve.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {contextTar, scanContext, type ScannedContext} from './context.js'
-import {dockerClient, engineInfo} from './engine.js'
+import {assertCredentialsMayReachEngine, dockerClient, engineInfo} from './engine.js'
 import {readJsonFile, SerialUpdater} from './files.js'
 import {engineAuthConfig, registryCredentials} from './credentials.js'
 import {BuildProgress, followJsonStream, type StepFailure} from './progress.js'
 import {parseReference} from './reference.js'
-import {registryClient} from './registry.js'
+import {registryClient, usesPlainHttp} from './registry.js'
 import {gitRevision, imageTag, type Revision} from './revision.js'
 
 export type BuilderChoice = 'auto' | 'buildkit' | 'classic'
@@ -123,8 +123,7 @@ function sourceTagPrefix(buildHash: string): string {
 async function pushedBuild(project: LoadedConfig, plan: {repository: string; buildHash: string}, ctx: RunContext): Promise<{digest: string; tag: string} | undefined> {
   try {
     const ref = parseReference(plan.repository)
-    const {registryClient} = await import('./registry.js')
-    const client = await registryClient(ref.registry, {insecure: project.config.registry.insecure, signal: ctx.signal})
+    const client = await registryClient(ref.registry, {insecure: usesPlainHttp(ref.registry, project.config.registry), signal: ctx.signal})
     const prefix = sourceTagPrefix(plan.buildHash)
     const found = (await client.listTags(ref.repository)).find((t) => t.startsWith(prefix) && t.length > prefix.length)
     if (!found) return undefined
@@ -242,6 +241,7 @@ export async function resolveBaseImage(docker: Docker, image: string, options: {
 async function pullImage(docker: Docker, image: string, signal?: AbortSignal): Promise<void> {
   const ref = parseReference(image)
   const auth = await registryCredentials(ref.registry)
+  assertCredentialsMayReachEngine(ref.registry, Boolean(auth))
   const stream = (await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal})) as NodeJS.ReadableStream
   let failure: string | undefined
   await followJsonStream(stream, (event) => {
@@ -376,7 +376,7 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
     if (!resolved.has(image)) {
       resolved.set(image, resolveBaseImage(docker, image, {
         pull: options.pull,
-        insecure: (registry) => registry === config.registry.url && config.registry.insecure,
+        insecure: (registry) => usesPlainHttp(registry, config.registry),
         signal: ctx.signal,
         warn: (m) => ctx.out.warn(m),
       }))

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type Docker from 'dockerode'
 
 import {isLoopbackHost} from '../config/loopback.js'
-import {UnavailableError, UsageError} from '../errors/index.js'
+import {RefusedError, UnavailableError, UsageError} from '../errors/index.js'
 
 let client: Docker | undefined
 let endpoint: EngineEndpoint | undefined
@@ -72,6 +72,19 @@ export async function dockerClient(): Promise<Docker> {
   endpoint = engineEndpoint()
   client = new DockerCtor(endpoint.options)
   return client
+}
+
+/**
+ * The engine receives registry credentials in its X-Registry-Auth header (push, base image pulls):
+ * over plain TCP to another machine they would travel in the clear, so that is refused.
+ */
+export function assertCredentialsMayReachEngine(registry: string, hasCredentials: boolean): void {
+  const engine = currentEngineEndpoint()
+  if (!hasCredentials || !engine.cleartextRemote) return
+  throw new RefusedError(`Refusing to hand registry credentials for ${registry} to the Docker Engine at ${engine.describe}: the connection is unencrypted.`, {
+    nextSteps: ['Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) for the tcp:// engine, or use a local engine (unix socket).'],
+    details: {registry, engine: engine.describe},
+  })
 }
 
 /** How the engine dockerClient() talks to is reached. */

@@ -5,12 +5,12 @@ import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
 import {imageRepository, selectServices} from '../config/resolve.js'
-import {type ExitCodeName, NotFoundError, RefusedError, RetailOpsError} from '../errors/index.js'
+import {type ExitCodeName, NotFoundError, RetailOpsError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {ARTIFACTS_LOCK, type ArtifactEntry, artifactsLockWriter} from './artifacts.js'
 import {BUILD_STATE, type BuildStateEntry, sourceTag} from './build.js'
 import {engineAuthConfig, registryCredentials} from './credentials.js'
-import {currentEngineEndpoint, dockerClient, engineInfo} from './engine.js'
+import {assertCredentialsMayReachEngine, dockerClient, engineInfo} from './engine.js'
 import {readJsonFile} from './files.js'
 import {followJsonStream, PushProgress} from './progress.js'
 import {parseReference} from './reference.js'
@@ -101,14 +101,7 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
   const client = await registryClient(registry, {insecure: usesPlainHttp(registry, config.registry), signal: ctx.signal})
   await client.ping(sources[0]?.ref.repository, true)
   const credentials = await registryCredentials(registry)
-  const engine = currentEngineEndpoint()
-  if (credentials && engine.cleartextRemote) {
-    // The engine receives them in X-Registry-Auth: over plain TCP to another machine, in the clear.
-    throw new RefusedError(`Refusing to hand registry credentials for ${registry} to the Docker Engine at ${engine.describe}: the connection is unencrypted.`, {
-      nextSteps: ['Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) for the tcp:// engine, or use a local engine (unix socket).'],
-      details: {registry, engine: engine.describe},
-    })
-  }
+  assertCredentialsMayReachEngine(registry, Boolean(credentials))
   const auth = engineAuthConfig(credentials, registry)
 
   const lock = artifactsLockWriter(dir)
