@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 
-import {splitCredentials, CREDENTIALS_ENV} from '../config/credentials.js'
+import {CREDENTIALS_ENV, formatKeyPath, splitCredentials} from '../config/credentials.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
@@ -28,7 +28,6 @@ import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
 export const RUNNER_UID = 10_001
 const CONFIG_DIR = '/etc/retailops'
 const CREDENTIALS_DIR = '/etc/retailops-credentials'
-
 
 export interface ScheduleOptions {
   http: KubeHttp
@@ -270,7 +269,7 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
     serviceAccount: n.serviceAccount,
     configMap: n.configMap,
     credentialsSecret: n.credentials,
-    credentials: built.credentials.map((p) => p.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('')),
+    credentials: built.credentials.map(formatKeyPath),
     runnerImage: options.runnerImage,
     objects: applied,
   }
