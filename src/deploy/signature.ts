@@ -50,8 +50,8 @@ export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
         limit(async () => {
           try {
             // Plain HTTP only to the configured loopback registry, never to every registry an image names.
-            await verifyImage({image, publicKey: key, insecure: usesPlainHttp(parseReference(image).registry, project.config.registry)}, ctx)
-            out[image] = {image, status: 'verified'}
+            const verified = await verifyImage({image, publicKey: key, insecure: usesPlainHttp(parseReference(image).registry, project.config.registry)}, ctx)
+            out[image] = {image, status: 'verified', repositoryBound: verified.repositoryBound}
           } catch (error) {
             out[image] = {image, status: signatureStatusOf(error), message: toRetailOpsError(error).message}
           }

@@ -26,6 +26,8 @@ export interface SignatureResult {
   image: string
   status: SignatureStatus
   message?: string
+  /** verified: whether the signature names the image's repository (false for cosign v3's own bundles, which name none). */
+  repositoryBound?: boolean
 }
 
 export interface PolicyOptions {
@@ -197,6 +199,8 @@ function checkImage(image: string, d: KubeObject, where: string, options: Policy
   const sig = options.signatures[image]
   if (!sig) {
     add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} has no signature verification result (it was never verified)`, 'Verify every image of the rendered objects before policy (deploy does); `retailops verify IMAGE` checks one by hand.')
+  } else if (sig.status === 'verified' && sig.repositoryBound === false) {
+    add('warning', 'signature', d, `${where}: the signature of ${image} names no repository (cosign v3's default), so it is not bound to this one: the same signed content copied into another repository would verify there too`, 'Sign with `retailops sign` (its bundles and .sig payloads name the repository), or accept the risk.')
   } else if (sig.status === 'skipped') {
     add('warning', 'signature', d, `${where}: signature verification of ${image} was SKIPPED (--skip-verify)`, 'Deploy without --skip-verify once the image is signed (`retailops sign`).')
   } else if (sig.status === 'unsigned' || sig.status === 'invalid') {

@@ -173,6 +173,22 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     expect(v.images[0]).toMatchObject({dockerReference: `${REGISTRY}/${repo('payments')}`, repositoryBound: true})
   })
 
+  it('accepts a sidecar cosign v3 signed with its defaults, warning that its signature names no repository', async () => {
+    const cosign3 = process.env.RETAILOPS_COSIGN3
+    expect(cosign3, 'RETAILOPS_COSIGN3 is not set: eval "$(bash scripts/sandbox.sh env)"').toBeTruthy()
+    const digest = await pushMinimalImage(client, repo('v3proxy'), 'v3proxy')
+    const v3proxy = ref('v3proxy', digest)
+    writeFileSync(path.join(t.dir, 'project.key'), keys.privateKeyPem)
+    const signed = await execa(cosign3!, ['sign', '--key', 'project.key', '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry', '--allow-insecure-registry', '-y', v3proxy], {cwd: t.dir, reject: false, env: {COSIGN_PASSWORD: passphrase, HOME: t.dir}})
+    expect(signed.exitCode, signed.stderr).toBe(0)
+    t.overlay('catalog', sidecarOverlay(v3proxy))
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog'], dryRun: true}, ctx())
+    expect(r.signatures.find((s) => s.image === v3proxy)).toMatchObject({status: 'verified', repositoryBound: false})
+    expect(r.policy.ok).toBe(true)
+    expect(r.policy.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.message.split(':')[0]])).toEqual([['warning', 'container "proxy"']])
+    t.overlay('catalog', undefined)
+  })
+
   it('verifyRenderedImages covers Jobs and CronJobs too (the entry point rollout resume/abort/undo share)', async () => {
     const objects = [
       {apiVersion: 'batch/v1', kind: 'Job', metadata: {name: 'seed', namespace: t.ns()}, spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}}},

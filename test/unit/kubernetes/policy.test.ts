@@ -69,6 +69,14 @@ describe('checkPolicy', () => {
     expect(checkPolicy(base(), {signatures: allVerified(base()), signingRequired: true}).ok).toBe(true)
   })
 
+  it('warns when a verified signature names no repository (cosign v3 bundles), and passes', () => {
+    const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
+    const report = checkPolicy(base(), {signatures: {...allVerified(base()), [image]: {image, status: 'verified', repositoryBound: false}}, signingRequired: true})
+    expect(report.ok).toBe(true)
+    expect(report.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.object])).toEqual([['warning', 'Deployment shop-initech/catalog']])
+    expect(report.findings.find((f) => f.rule === 'signature')!.message).toMatch(/names no repository/)
+  })
+
   it('refuses a digest it has no verification result for, once verification ran', () => {
     const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
     const {[image]: _left, ...others} = allVerified(base())
