@@ -32,11 +32,10 @@ export default class Build extends RetailOpsCommand<typeof Build> {
 
   async run(): Promise<BuildResult> {
     const project = await this.loadProject()
-    const {argv} = await this.parse(Build)
     const result = await buildImages(
       {
         project,
-        services: argv as string[],
+        services: this.positionals,
         concurrency: this.flags.concurrency,
         buildArgs: parseBuildArgs(this.flags['build-arg']),
         baseImage: this.flags['base-image'],

@@ -5,6 +5,26 @@ import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../src/capa
 import {RetailOpsCommand} from './_base/base-command.js'
 import {prometheusFlag} from './_base/flags.js'
 
+/**
+ * Flags of this run that only make sense here (or are given to the scheduled job by the schedule
+ * itself); every other flag given on the command line is passed on to the scheduled pre-warm, so
+ * a flag added later cannot be forgotten again (as --rate-window was).
+ */
+const NOT_SCHEDULED = new Set(['campaign', 'dry-run', 'warm-only', 'schedule', 'unschedule', 'runner-image', 'k6-script-out', 'allow-below-current', 'config', 'environment', 'context', 'namespace', 'yes', 'verbose', 'json'])
+
+/** The flags the scheduled pre-warm runs with: those given here, as given (defaults stay the job's own). */
+function scheduledFlags(flags: Record<string, unknown>, explicit: Set<string>): string[] {
+  const pass: string[] = []
+  for (const name of Object.keys(flags).sort()) {
+    const value = flags[name]
+    if (NOT_SCHEDULED.has(name) || !explicit.has(name) || value === undefined) continue
+    if (typeof value === 'boolean') pass.push(value ? `--${name}` : `--no-${name}`)
+    else if (Array.isArray(value)) for (const v of value) pass.push(`--${name}`, String(v))
+    else pass.push(`--${name}`, String(value))
+  }
+  return pass
+}
+
 export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
   static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
   static override description = [
@@ -54,15 +74,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     const project = await this.loadProject()
     const env = this.target(project)
     const f = this.flags
-    const pass: string[] = []
-    if (!f.warm) pass.push('--no-warm')
-    if (f['raise-max']) pass.push('--raise-max')
-    if (f['node-headroom'] !== undefined) pass.push(f['node-headroom'] ? '--node-headroom' : '--no-node-headroom')
-    for (const key of ['timeout', 'base-url', 'pool-label', 'default-pool', 'placeholder-image', 'prometheus', 'lookback', 'payment-token'] as const) {
-      if (f[key] !== undefined && this.argv.some((a) => a === `--${key}` || a.startsWith(`--${key}=`))) pass.push(`--${key}`, String(f[key]))
-    }
-    for (const u of f['service-url'] ?? []) pass.push('--service-url', u)
-    for (const l of f['traffic-label'] ?? []) pass.push('--traffic-label', l)
+    const pass = scheduledFlags(f, this.explicitFlags)
     const result = await runPrewarm(
       {
         project,

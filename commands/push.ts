@@ -21,8 +21,7 @@ export default class Push extends RetailOpsCommand<typeof Push> {
 
   async run(): Promise<PushResult> {
     const project = await this.loadProject()
-    const {argv} = await this.parse(Push)
-    const result = await pushImages({project, services: argv as string[], concurrency: this.flags.concurrency}, this.ctx)
+    const result = await pushImages({project, services: this.positionals, concurrency: this.flags.concurrency}, this.ctx)
     const c = makeChalk()
     this.log(
       renderTable(result.services, [

@@ -33,12 +33,11 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
       if (error.exit === 'NOT_FOUND' && this.flags.key) return undefined
       throw error
     })
-    const {argv} = await this.parse(Sign)
     const passwordEnv = project?.config.signing.passwordEnv ?? 'COSIGN_PASSWORD'
     const prompt = this.interactive
       ? async (message: string) => (await import('@inquirer/prompts')).password({message, mask: true})
       : undefined
-    const result = await signImages({project, targets: argv as string[], key: this.flags.key, format: this.flags['signature-format'] as SignatureFormat | undefined, passphrase: {env: passwordEnv, prompt}}, this.ctx)
+    const result = await signImages({project, targets: this.positionals, key: this.flags.key, format: this.flags['signature-format'] as SignatureFormat | undefined, passphrase: {env: passwordEnv, prompt}}, this.ctx)
     for (const i of result.images) this.log(`${i.added ? '✔ signed' : '= already signed'}  ${i.service ? `${i.service}  ` : ''}${i.image} → ${i.signature}`)
     return result
   }

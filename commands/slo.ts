@@ -39,8 +39,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     const project = await this.loadProject()
     const env = this.target(project)
     const f = this.flags
-    const {argv} = await this.parse(Slo)
-    const services = (argv as string[]).filter(Boolean)
+    const services = this.positionals.filter(Boolean)
     let at: Date | undefined
     if (f.at) {
       at = new Date(f.at)

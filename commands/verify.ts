@@ -28,8 +28,7 @@ export default class Verify extends RetailOpsCommand<typeof Verify> {
       if (error.exit === 'NOT_FOUND' && this.flags.key) return undefined
       throw error
     })
-    const {argv} = await this.parse(Verify)
-    const result = await verifyImages({project, targets: argv as string[], key: this.flags.key}, this.ctx)
+    const result = await verifyImages({project, targets: this.positionals, key: this.flags.key}, this.ctx)
     this.log(`${result.images.length} image${result.images.length === 1 ? '' : 's'} verified with ${result.key}.`)
     return result
   }

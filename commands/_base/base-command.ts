@@ -43,13 +43,15 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   protected args!: CommandArgs<T>
   /** Every positional argument, for commands with `strict = false` that take a list (e.g. services). */
   protected positionals: string[] = []
+  /** Flags given on the command line (or by their environment variable), not filled in from a default. */
+  protected explicitFlags = new Set<string>()
   protected recorder!: RecordingOutput
   private readonly abort = new AbortController()
   private outcome: ExitCodeName = 'OK'
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, argv, flags} = await this.parse({
+    const {args, argv, flags, metadata} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as unknown as typeof RetailOpsCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -59,6 +61,7 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
     this.positionals = argv as string[]
+    this.explicitFlags = new Set(Object.keys(flags).filter((name) => (flags as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault))
     const terminal = this.jsonEnabled() ? silentOutput : new TerminalOutput({verbose: this.flags.verbose})
     this.recorder = new RecordingOutput(terminal)
     let interrupts = 0

@@ -22,7 +22,7 @@ export default class RolloutStatusCommand extends RetailOpsCommand<typeof Rollou
     const project = await this.loadProject()
     const env = this.target(project)
     const result = await rolloutStatus(
-      {namespace: env.namespace, services: this.argv.filter((a) => !a.startsWith('-')), watch: this.flags.watch, timeoutMs: timeoutMs(this.flags.timeout), onUpdate: (r) => this.flags.watch && this.log(formatStatuses(r) + '\n')},
+      {namespace: env.namespace, services: this.positionals, watch: this.flags.watch, timeoutMs: timeoutMs(this.flags.timeout), onUpdate: (r) => this.flags.watch && this.log(formatStatuses(r) + '\n')},
       controlDeps(env, project.config),
       this.ctx,
     )

@@ -38,7 +38,6 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
 
   async run(): Promise<SloRulesResult> {
     const project = await this.loadProject()
-    const {argv} = await this.parse(SloRules)
     const labels: Record<string, string> = {}
     for (const l of this.flags.label ?? []) {
       const m = /^([a-zA-Z_][a-zA-Z0-9_]*)=(.*)$/.exec(l)
@@ -47,7 +46,7 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
     }
     const format = this.flags.format as RulesFormat
     const env = this.target(project)
-    const result = generateRules({config: project.config, services: (argv as string[]).filter(Boolean), labels, version: this.config.version, namespace: this.flags['all-namespaces'] ? undefined : env.namespace})
+    const result = generateRules({config: project.config, services: this.positionals.filter(Boolean), labels, version: this.config.version, namespace: this.flags['all-namespaces'] ? undefined : env.namespace})
     const yaml = renderRulesYaml(result, format, {name: this.flags.name, namespace: format === 'prometheus-rule' ? env.namespace : undefined})
     if (this.flags.output) {
       const file = await writeReport(this.flags.output, yaml)

@@ -19,14 +19,27 @@ export async function waitFor<T>(check: () => Promise<{done: boolean; value: T}>
       error.code = 'ABORT_ERR'
       throw error
     }
-    await new Promise((resolve) => {
-      const timer = setTimeout(resolve, Math.min(options.pollMs, Math.max(0, deadline - Date.now())))
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(timer)
-        resolve(undefined)
-      }, {once: true})
-    })
+    await pause(Math.min(options.pollMs, Math.max(0, deadline - Date.now())), options.signal)
   }
+}
+
+/**
+ * Sleeps `ms`, or less when the signal aborts. The abort listener is removed when the timer fires:
+ * one listener per poll left behind would pile up on a long wait (MaxListenersExceededWarning).
+ */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, {once: true})
+  })
 }
 
 /** Why pods of these Deployments are not Ready: scheduling failures, waiting reasons, readiness. */

@@ -13,7 +13,7 @@ import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/ind
 import {packagePath} from '../scaffold/paths.js'
 import type {RunContext} from '../ui/context.js'
 import {drillsDir, saveDrill} from './history.js'
-import {findLeftovers, type Leftover, reclaimDeadDrills} from './leftovers.js'
+import {describeCheckFailures, findLeftovers, type Leftover, type LeftoverCheck, reclaimDeadDrills} from './leftovers.js'
 import {measureRpo, measureRto, notApplicable, worst} from './measure.js'
 import {newDrillId} from './naming.js'
 import {type DrillFilters, type DrillPlan, type PlannedDatastore, planDrill} from './plan.js'
@@ -143,8 +143,19 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     if (l.status === 'removed') ctx.out.info(`Removed a ${l.kind} left by drill ${l.drillId}, which was killed: ${l.name} (${l.where})${l.detail ? `: ${l.detail}` : ''}`)
     else ctx.out.warn(`Could not remove a ${l.kind} left by drill ${l.drillId}, which was killed: ${l.name} (${l.where}): ${l.detail}${l.command ? `; remove it with: ${l.command}` : ''}`)
   }
-  const present: Leftover[] = options.leftovers === false ? [] : await findLeftovers(options.project, options.environment, env, drillId).catch(() => [])
+  const looked: {leftovers: Leftover[]; check: LeftoverCheck} =
+    options.leftovers === false
+      ? {leftovers: [], check: {status: 'skipped', checked: [], failures: []}}
+      : await findLeftovers(options.project, options.environment, env, drillId).catch((error: unknown) => ({
+          leftovers: [],
+          check: {status: 'failed', checked: [], failures: [{what: 'earlier drills\' targets', reason: (error as Error).message ?? String(error), command: '`retailops dr drill` again once the cause is fixed'}]},
+        }))
+  const present = looked.leftovers
+  const leftoverCheck = looked.check
   for (const l of present) ctx.out.warn(`A ${l.kind} left by drill ${l.drillId ?? '?'} is still there: ${l.name} (${l.where}); remove it with: ${l.command}`)
+  // A check that could not look somewhere says so: unknown is not "none found".
+  const leftoverCheckWarnings = describeCheckFailures(leftoverCheck)
+  for (const w of leftoverCheckWarnings) ctx.out.warn(w)
   const leftovers = [...reclaimed, ...present]
   const work = await DrillWorkDir.create(root, drillId)
 
@@ -272,7 +283,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     steps: steps.steps,
     cleanup,
     leftovers,
-    warnings: [...plan.warnings, ...leftovers.filter((l) => l.status !== 'removed').map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
+    leftoverCheck,
+    warnings: [...plan.warnings, ...leftoverCheckWarnings, ...leftovers.filter((l) => l.status !== 'removed').map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
     files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')},
   }
   await saveDrill(record)

@@ -20,6 +20,31 @@ export interface Leftover {
   detail?: string
 }
 
+/** One place the leftovers check could not look into: said as such, never read as "none found". */
+export interface LeftoverCheckFailure {
+  /** What could not be checked: "scratch databases on 127.0.0.1:5432", "drill namespaces in kwok". */
+  what: string
+  /** Why: the error as the system gave it. */
+  reason: string
+  /** How to look by hand. */
+  command: string
+}
+
+/** The outcome of looking for leftovers: what was looked at, and what could not be checked. */
+export interface LeftoverCheck {
+  /** checked: every place was looked into; failed: none could be; partial: some could not. */
+  status: 'checked' | 'partial' | 'failed' | 'skipped'
+  checked: string[]
+  failures: LeftoverCheckFailure[]
+}
+
+const reasonOf = (error: unknown) => (error as {code?: string}).code && !(error as Error).message?.includes((error as {code: string}).code) ? `${(error as {code: string}).code}: ${(error as Error).message}` : ((error as Error).message ?? String(error))
+
+/** "The check … failed for …" for each place the check could not look into. */
+export function describeCheckFailures(check: LeftoverCheck): string[] {
+  return check.failures.map((f) => `The check for leftovers of earlier drills failed for ${f.what} (${f.reason}): leftovers there are unknown, not absent; look by hand with: ${f.command}`)
+}
+
 /** The servers the configuration reaches, by host:port, with credentials (for the postgres database). */
 function configuredServers(project: LoadedConfig, env: NodeJS.ProcessEnv): Map<string, PgTarget> {
   const servers = new Map<string, PgTarget>()
@@ -43,12 +68,21 @@ function configuredServers(project: LoadedConfig, env: NodeJS.ProcessEnv): Map<s
  * OOM kill, a lost CI runner) cannot clean up. They are reported, never removed, because another
  * drill may be running right now.
  */
-export async function findLeftovers(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, currentId: string): Promise<Leftover[]> {
+export async function findLeftovers(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, currentId: string): Promise<{leftovers: Leftover[]; check: LeftoverCheck}> {
   const found: Leftover[] = []
+  const checked: string[] = []
+  const failures: LeftoverCheckFailure[] = []
   await Promise.all(
     [...configuredServers(project, env)].map(async ([server, target]) => {
-      const client = await pgConnect(target, 'retailops-dr-leftovers').catch(() => undefined)
-      if (!client) return
+      const what = `scratch databases on ${server}`
+      const command = `psql "$URL" -c "select datname from pg_database where datname like '${DRILL_DB_PREFIX}%'"`
+      let client: Awaited<ReturnType<typeof pgConnect>>
+      try {
+        client = await pgConnect(target, 'retailops-dr-leftovers')
+      } catch (error) {
+        failures.push({what, reason: reasonOf(error), command})
+        return
+      }
       try {
         const rows = await client.query<{datname: string}>('select datname from pg_database where starts_with(datname, $1) order by datname', [DRILL_DB_PREFIX])
         for (const {datname} of rows.rows) {
@@ -56,12 +90,16 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
           if (id === currentId) continue
           found.push({kind: 'scratch database', name: datname, where: server, drillId: id, command: `psql "$URL" -c 'DROP DATABASE "${datname}" WITH (FORCE)'`, status: 'present'})
         }
+        checked.push(what)
+      } catch (error) {
+        failures.push({what, reason: reasonOf(error), command})
       } finally {
         await client.end().catch(() => {})
       }
     }),
   )
   if (project.config.datastores.some((d) => d.provider === 'kubernetes')) {
+    const what = `drill namespaces in ${environment.context ?? 'the current context'}`
     try {
       const {kubeClients} = await import('../kubernetes/client.js')
       const k = kubeClients({context: environment.context, kubeconfig: environment.kubeconfig})
@@ -71,11 +109,13 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
         if (id === currentId || ns.metadata?.deletionTimestamp) continue
         found.push({kind: 'namespace', name: ns.metadata!.name!, where: k.context, drillId: id, command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`, status: 'present'})
       }
-    } catch {
-      // the drill itself reports an unreachable cluster
+      checked.push(what)
+    } catch (error) {
+      failures.push({what, reason: reasonOf(error), command: `kubectl${environment.context ? ` --context ${environment.context}` : ''} get namespaces -l ${DRILL_LABEL}`})
     }
   }
-  return found
+  const status = failures.length === 0 ? 'checked' : checked.length === 0 ? 'failed' : 'partial'
+  return {leftovers: found, check: {status, checked, failures}}
 }
 
 /**

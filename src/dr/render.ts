@@ -65,6 +65,7 @@ export function renderDrillSummary(r: DrillRecord): string {
   for (const check of r.recoverability.filter((x) => x.status === 'fail' || x.status === 'warn')) {
     lines.push(`  ${check.status === 'fail' ? c.red('✖') : c.yellow('▲')} ${check.service} ${check.kind} ${check.subject}: ${check.detail}`)
   }
+  for (const f of r.leftoverCheck?.failures ?? []) lines.push(c.yellow(`  ▲ leftovers check failed for ${f.what} (${f.reason}): unknown, not absent; look by hand with: ${f.command}`))
   if (r.cleanup.length > 0) {
     lines.push('', c.bold('Cleanup:'))
     for (const a of r.cleanup) {

@@ -96,6 +96,12 @@ export function renderMarkdown(r: DrillRecord): string {
     out.push('## Left by earlier drills', '', `${LEFTOVERS_INTRO}:`, '')
     out.push(mdTable(['what', 'name', 'where', 'drill', 'result', 'remove with'], r.leftovers.map((l) => [l.kind, l.name, l.where, l.drillId ?? '?', `${l.status ?? 'present'}${l.detail ? `: ${l.detail}` : ''}`, l.status === 'removed' ? '' : l.command])))
   }
+  if (r.leftoverCheck?.failures.length) {
+    out.push('## Leftovers check failed', '', `The look for targets left by earlier drills failed${r.leftoverCheck.checked.length ? ` for part of them (checked: ${r.leftoverCheck.checked.map(md).join(', ')})` : ''}: leftovers there are unknown, not absent.`, '')
+    out.push(mdTable(['could not check', 'why', 'look by hand with'], r.leftoverCheck.failures.map((f) => [f.what, f.reason, f.command])))
+  } else if (r.leftoverCheck?.status === 'checked' && !r.leftovers?.length) {
+    out.push(`No targets left by earlier drills (checked: ${r.leftoverCheck.checked.map(md).join(', ') || 'nothing to check'}).`, '')
+  }
   if (r.warnings.length > 0) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${md(w)}`), '')
   return `${out.join('\n')}\n`
 }
@@ -247,6 +253,17 @@ export function renderHtml(r: DrillRecord): string {
         {header: 'Drill', value: (l) => l.drillId ?? '?'},
         {header: 'Result', value: (l) => html`${badge(l.status ?? 'present', l.status === 'removed' ? 'good' : l.status === 'failed' ? 'bad' : 'warn')} ${l.detail ?? ''}`},
         {header: 'Remove with', value: (l) => (l.status === 'removed' ? '' : breakable(l.command))},
+      ]),
+    })
+  }
+  if (r.leftoverCheck?.failures.length) {
+    sections.push({
+      title: 'Leftovers check failed',
+      intro: `The look for targets left by earlier drills failed${r.leftoverCheck.checked.length ? ` for part of them (checked: ${r.leftoverCheck.checked.join(', ')})` : ''}: leftovers there are unknown, not absent.`,
+      body: table(r.leftoverCheck.failures, [
+        {header: 'Could not check', value: (f) => f.what},
+        {header: 'Why', value: (f) => breakable(f.reason)},
+        {header: 'Look by hand with', value: (f) => breakable(f.command)},
       ]),
     })
   }

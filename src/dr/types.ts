@@ -151,6 +151,8 @@ export interface DrillRecord {
    * dead (killed on this host), otherwise reported (another drill may be using them).
    */
   leftovers: {kind: string; name: string; where: string; drillId?: string; command: string; status?: 'present' | 'removed' | 'failed'; detail?: string}[]
+  /** Whether the look for leftovers worked: a failed check means leftovers are unknown, not absent. Absent in records of older versions. */
+  leftoverCheck?: {status: 'checked' | 'partial' | 'failed' | 'skipped'; checked: string[]; failures: {what: string; reason: string; command: string}[]}
   warnings: string[]
   /** Where the record and reports were written. */
   files: {dir: string; record: string; markdown: string; html: string}

@@ -11,6 +11,7 @@ import type {AnalysisConfig, ServiceConfig} from '../config/schema.js'
 import {ConfigError, UnavailableError} from '../errors/index.js'
 import {compileCondition, ConditionError, MissingValueError} from './condition.js'
 import type {AnalysisRun, AnalysisSpec, Measurement, MeasurementPhase, MetricResult, MetricSpec} from './types.js'
+import {prometheusApiUrl} from '../prometheus/url.js'
 
 // Warm-up traffic (synthetic="true") is not the canary's users: it is left out of the judgement.
 const SELECTOR = 'service="{{service}}",namespace="{{namespace}}",version="{{version}}",synthetic!="true"'
@@ -208,7 +209,7 @@ export function prometheusProvider(baseUrl: string): MetricsProvider {
   return {
     name: `prometheus ${baseUrl}`,
     async query(promql, signal) {
-      const url = new URL('/api/v1/query', baseUrl)
+      const url = prometheusApiUrl(baseUrl, '/api/v1/query')
       url.searchParams.set('query', promql)
       let res: Response
       try {

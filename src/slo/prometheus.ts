@@ -1,4 +1,5 @@
 import {RetailOpsError, UnavailableError} from '../errors/index.js'
+import {prometheusApiUrl} from '../prometheus/url.js'
 
 /**
  * A small client for the Prometheus HTTP API (instant and range queries, vectors with labels)
@@ -65,7 +66,7 @@ export class PrometheusClient {
     const timeout = AbortSignal.timeout(this.timeoutMs)
     let response: Response
     try {
-      response = await fetch(`${this.url}${path}`, {
+      response = await fetch(prometheusApiUrl(this.url, path), {
         method: 'POST',
         headers: {'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json'},
         body: new URLSearchParams(form),
@@ -112,7 +113,7 @@ export class PrometheusClient {
   }
 
   async buildInfo(): Promise<{version?: string}> {
-    const response = await fetch(`${this.url}/api/v1/status/buildinfo`, {signal: AbortSignal.timeout(this.timeoutMs)}).catch((error: unknown) => {
+    const response = await fetch(prometheusApiUrl(this.url, '/api/v1/status/buildinfo'), {signal: AbortSignal.timeout(this.timeoutMs)}).catch((error: unknown) => {
       throw new UnavailableError(`Cannot reach Prometheus at ${this.url} (${(error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message}).`, {cause: error})
     })
     const body = (await response.json().catch(() => ({}))) as {data?: {version?: string}}

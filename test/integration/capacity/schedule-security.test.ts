@@ -150,7 +150,7 @@ describe.skipIf(!ready)('prewarm --schedule: least privilege, restricted pods, a
     process.env.T_SCHED_PW = 'sched-pw'
     await signImages({project: await project.load(), targets: [runner], passphrase: {env: 'T_SCHED_PW'}}, ctx())
     delete process.env.T_SCHED_PW
-    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
+    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--rate-window', '10m', '--lookback', '3d'], project.dir)
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)
     for (const secret of SECRETS) expect(r.stdout).not.toContain(secret)
 
@@ -168,7 +168,8 @@ describe.skipIf(!ready)('prewarm --schedule: least privilege, restricted pods, a
     const end = new Date(Math.ceil((Date.parse(bf.end) + 60_000) / 60_000) * 60_000)
     const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
     expect(pre.spec!.schedule).toBe(cron(at))
-    expect(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--allow-below-current', '--no-warm'])
+    // Every flag given is passed on as given (--rate-window was once dropped); defaults stay the job's own.
+    expect(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--allow-below-current', '--lookback', '3d', '--rate-window', '10m', '--no-warm'])
     const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
     expect(post.spec!.schedule).toBe(cron(end))
     expect(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', 'restore', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--unschedule'])

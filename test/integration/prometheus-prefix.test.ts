@@ -1,0 +1,76 @@
+// Prometheus behind a path prefix (https://host/prometheus, issue 12 item 10): a reverse proxy on
+// 127.0.0.1 serves the sandbox's real Prometheus under /prometheus/ only (everything else 404, as
+// a shared ingress would). Canary analysis and prewarm (prometheusProvider), slo and cost
+// (PrometheusClient) and doctor must all keep the prefix.
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {prometheusProvider} from '../../src/rollout/analysis.js'
+import {PrometheusClient} from '../../src/slo/prometheus.js'
+import {sandboxEnv} from './helpers/sandbox.js'
+
+const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+describe('Prometheus behind a path prefix', () => {
+  let server: http.Server
+  let base: string
+  const seen: string[] = []
+
+  beforeAll(async () => {
+    const upstream = sandboxEnv().prometheusUrl
+    server = http.createServer(async (req, res) => {
+      seen.push(req.url ?? '')
+      if (!req.url?.startsWith('/prometheus/')) {
+        res.writeHead(404).end('404 page not found')
+        return
+      }
+      const chunks: Buffer[] = []
+      for await (const c of req) chunks.push(c as Buffer)
+      const answer = await fetch(`${upstream}${req.url.slice('/prometheus'.length)}`, {
+        method: req.method,
+        headers: {'content-type': req.headers['content-type'] ?? 'text/plain'},
+        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+      })
+      res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prometheus`
+  })
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  it('canary analysis and prewarm queries keep the prefix', async () => {
+    expect(await prometheusProvider(base).query('vector(42)')).toBe(42)
+    expect(await prometheusProvider(`${base}/`).query('vector(7)')).toBe(7)
+    expect(seen.at(-1)).toMatch(/^\/prometheus\/api\/v1\/query\?query=vector/)
+  })
+
+  it('slo and cost queries keep the prefix', async () => {
+    const client = new PrometheusClient(base)
+    const samples = await client.query('vector(3)')
+    expect(samples.map((s) => s.value)).toEqual([3])
+    expect(seen.at(-1)).toBe('/prometheus/api/v1/query')
+  })
+
+  it('doctor checks Prometheus under the prefix', async () => {
+    const project = await mkdtemp(path.join(os.tmpdir(), 'ro-prefix-'))
+    const init = await execa(process.execPath, [bin, 'init', '--directory', project, '--project', 'pfx', '--target-namespace', 't-prefix', '--kube-context', sandboxEnv().context, '--yes', '--json'], {reject: false})
+    expect(init.exitCode, init.stderr).toBe(0)
+    const file = path.join(project, 'retailops.yaml')
+    const yaml = await readFile(file, 'utf8')
+    expect(yaml).toContain(sandboxEnv().prometheusUrl)
+    await writeFile(file, yaml.replaceAll(sandboxEnv().prometheusUrl, base))
+    const r = await execa(process.execPath, [bin, 'doctor', '--json'], {cwd: project, reject: false, env: {CI: 'true'}, stdin: 'ignore'})
+    const checks = Object.fromEntries((JSON.parse(r.stdout).result.checks as {id: string; status: string; detail: string}[]).map((c) => [c.id, c]))
+    expect(checks.prometheus.status, checks.prometheus.detail).toBe('ok')
+    expect(checks.prometheus.detail).toContain(`${base}: Prometheus`)
+    expect(seen).toContain('/prometheus/-/ready')
+    expect(seen).toContain('/prometheus/api/v1/status/buildinfo')
+  })
+})
