@@ -8,7 +8,8 @@ import {sloErrorBudget} from '../src/rollout/gates.js'
 import {RolloutKube} from '../src/rollout/kube.js'
 import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
-import {releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
+import {gatedRollingStrategy, releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
+import type {ForcedRelease} from '../src/rollout/types.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
@@ -16,7 +17,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
   static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.`
 
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'ROLLOUT_HELD', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',
@@ -39,11 +40,11 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     'blue-green': Flags.boolean({description: 'Release by blue-green: preview Service, pre/post-promotion analysis, switch of the active Service.', exclusive: ['canary'], helpGroup: 'RELEASE'}),
     steps: Flags.string({description: `Canary steps, comma-separated (default: rollout.steps, else 10,analysis,50,analysis,100):\n${STEPS_SYNTAX}`, dependsOn: ['canary'], helpGroup: 'RELEASE'}),
     router: Flags.string({description: 'Traffic router (default: rollout.router, else the environment\'s).', options: ['gateway', 'nginx', 'replicas'], helpGroup: 'RELEASE'}),
-    'force-release': Flags.boolean({description: 'Release despite a freeze window or an exhausted error budget (needs --reason; recorded).', helpGroup: 'RELEASE'}),
-    reason: Flags.string({description: 'Why the release is forced (recorded in the rollout state and on the Deployment).', dependsOn: ['force-release'], helpGroup: 'RELEASE'}),
+    'force-release': Flags.boolean({description: 'Release despite a freeze window or an exhausted error budget (needs --reason; recorded). Gates apply to canary and blue-green releases, and to rolling deploys that change the pods of a revenue-critical service.', helpGroup: 'RELEASE'}),
+    reason: Flags.string({description: 'Why the release is forced (recorded in the rollout state or history and on the Deployment).', dependsOn: ['force-release'], helpGroup: 'RELEASE'}),
   }
 
-  async run(): Promise<DeployResult & {release?: ReleaseResult}> {
+  async run(): Promise<DeployResult & {release?: ReleaseResult; forced?: ForcedRelease}> {
     const project = await this.loadProject()
     const env = this.target(project)
     const strategyName = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
@@ -60,11 +61,16 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
         })
       : undefined
     if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)
+    // A rolling deploy is gated too: a revenue-critical service whose pods would change is refused
+    // in a freeze or with an exhausted error budget, unless forced with a reason (recorded).
+    const rolling = strategy
+      ? undefined
+      : gatedRollingStrategy({project, env, force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined, errorBudget: sloErrorBudget(project.config, env.prometheus, env.namespace), dryRun: this.flags['dry-run']})
     const result = await runDeploy(
       {
         project,
         env,
-        strategy,
+        strategy: strategy ?? rolling,
         services: this.positionals,
         tenant: this.flags.tenant,
         images: this.flags.image,
@@ -80,7 +86,11 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     )
     this.log(formatDeploy(result))
     if (result.outcome !== 'OK') this.setOutcome(result.outcome)
-    if (!strategy) return result
+    if (!strategy) {
+      if (rolling?.forced) this.log(`forced release: ${rolling.forced.reason}${rolling.forced.overridden.length ? ` (overrode: ${rolling.forced.overridden.join('; ')})` : ''}`)
+      return rolling?.forced ? {...result, forced: rolling.forced} : result
+    }
+    if (this.flags.wait === false && !this.flags['dry-run']) await strategy.releaseLeases()
     this.log(formatRelease(strategy.release))
     if (result.outcome === 'OK' && strategy.states.length > 0) this.setOutcome(groupExit(strategy.states))
     return {...result, release: strategy.release}

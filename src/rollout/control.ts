@@ -10,13 +10,15 @@ import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
 import {ANNOTATION, FIELD_MANAGER, LABEL} from '../deploy/labels.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
-import {drive, type DriveDeps} from './engine.js'
+import {drive, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type DriveDeps} from './engine.js'
 import {deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {formatSteps} from './steps.js'
-import {HOLDER, LEASE_TTL_SECONDS, leaseAlive, StateStore} from './store.js'
+import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {makeRouter} from './traffic.js'
-import {isTerminal, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
+import {changeGates, enforceGates, recordRollback, type ErrorBudgetSource, type GateCheck} from './gates.js'
+import {isTerminal, type ForcedRelease, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
+import type {RetailOpsConfig} from '../config/schema.js'
 
 export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
   Healthy: 'OK',
@@ -42,8 +44,15 @@ export interface ControlDeps {
   store?: StateStore
   provider?: MetricsProvider
   observedRps?: DriveDeps['observedRps']
+  /** The release gates (freeze windows, error budgets) for promote --full, undo and abort. */
+  gates?: {config: RetailOpsConfig; errorBudget?: ErrorBudgetSource}
   /** The project and --skip-verify: what is read back from the cluster is checked as a fresh deploy would be (trust.ts). */
   trust?: TrustOptions
+}
+
+/** The gates of the services (revenue-critical ones) as they stand now; none without a configuration. */
+async function gateChecks(deps: ControlDeps, services: string[]): Promise<GateCheck[]> {
+  return deps.gates ? changeGates(deps.gates.config, services, {errorBudget: deps.gates.errorBudget}) : []
 }
 
 /**
@@ -82,7 +91,7 @@ export interface RolloutStatus {
   reason?: string
   analysis?: {kind: string; phase: string; message?: string}
   analysisSpec: string
-  driver?: {holder: string; alive: boolean; renewedAt: string}
+  driver?: {holder: string; id?: string; host: string; pid: number; ci?: string; acquiredAt: string; alive: boolean; renewedAt: string; takenOver?: {from: string; reason: string; at: string}}
   /** Non-terminal, nobody drives it, and it does not wait for a person: it needs `rollout resume`. */
   orphaned: boolean
   group: string[]
@@ -122,7 +131,7 @@ export function statusOf(state: RolloutState, actualWeight?: number): RolloutSta
     reason: state.reason,
     analysis: run && {kind: run.kind, phase: run.phase, message: run.message},
     analysisSpec: describeSpec(state.spec.analysis),
-    driver: state.lease && {holder: state.lease.holder, alive, renewedAt: state.lease.renewedAt},
+    driver: state.lease && {holder: state.lease.holder, id: state.lease.id, host: state.lease.host, pid: state.lease.pid, ci: state.lease.ci, acquiredAt: state.lease.acquiredAt, alive, renewedAt: state.lease.renewedAt, takenOver: state.lease.takenOver && {from: state.lease.takenOver.from.holder, reason: state.lease.takenOver.reason, at: state.lease.takenOver.at}},
     orphaned: !isTerminal(state.phase) && !waiting && !alive,
     group: state.group,
     forced: state.forced,
@@ -194,7 +203,7 @@ export interface ActionResult {
  * Writes a request (promote, promote --full, abort) to every member of the release. When a
  * live CLI drives it, waits for that CLI to act; otherwise drives the group here.
  */
-async function request(action: RolloutRequest['action'], options: {namespace: string; service: string; reason?: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+async function request(action: RolloutRequest['action'], options: {namespace: string; service: string; reason?: string; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const group = await loadGroup(store, options.namespace, options.service)
   const primary = group[0]
@@ -203,16 +212,23 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
       nextSteps: action === 'abort' ? [`\`retailops rollout undo ${options.service}\` goes back to the previous stable version.`] : [`Start a new one with \`retailops deploy --canary ${options.service}\`.`],
     })
   }
-  const req: RolloutRequest = {action, by: HOLDER, at: new Date().toISOString(), reason: options.reason}
   // promote (one step) concerns the named service; --full and abort concern the whole release.
   const targets = action === 'promote' ? [primary] : group.filter((s) => !isTerminal(s.phase))
-  const driven = group.some((s) => s.lease && s.lease.holder !== HOLDER && leaseAlive(s.lease))
+  // promote --full skips the remaining analysis: gated like a release. An abort goes back to the
+  // stable version: never refused, recorded as forced when a gate is closed.
+  let forced: ForcedRelease | undefined
+  if (action === 'promote-full') forced = enforceGates(await gateChecks(deps, targets.map((s) => s.service)), options.force)
+  if (action === 'abort') forced = recordRollback(await gateChecks(deps, targets.map((s) => s.service)), 'abort (traffic back on the stable version)', options.reason)
+  if (forced) ctx.out.warn(`${action === 'abort' ? 'Aborting' : 'Promoting'} despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`)
+  const req: RolloutRequest = {action, by: HOLDER, at: new Date().toISOString(), reason: options.reason, ...(forced ? {forced} : {})}
+  const driven = group.some((s) => s.lease && !ownsLease(s) && leaseAlive(s.lease))
   // This CLI will drive: check what it would apply before the request is even written.
   const verify = verifierFor(deps, ctx, action !== 'abort')
   if (!driven && verify) for (const s of group.filter((x) => !isTerminal(x.phase))) await verify(s, {namespace: s.namespace, service: s.service})
-  for (const s of targets) await store.request(s.namespace, s.service, req)
+  for (const s of targets) await store.request(s.namespace, s.service, {...req, rolloutId: s.id})
   if (driven) {
-    ctx.out.info(`A CLI drives this rollout (${primary.lease?.host} pid ${primary.lease?.pid}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`)
+    const driver = group.find((s) => s.lease && leaseAlive(s.lease))?.lease
+    ctx.out.info(`A CLI drives this rollout (${driver ? describeLease(driver) : 'another CLI'}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`)
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
     for (;;) {
       const now = await Promise.all(targets.map((s) => store.read(s.namespace, s.service)))
@@ -238,7 +254,7 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
   return {action, rollouts: all.map((s) => statusOf(s)), exit: action === 'abort' ? (all.every((s) => s.phase === 'Aborted') ? 'OK' : groupExit(all)) : groupExit(all), drivenBy: 'this CLI'}
 }
 
-export function promoteRollout(options: {namespace: string; service: string; full?: boolean; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+export function promoteRollout(options: {namespace: string; service: string; full?: boolean; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
   return request(options.full ? 'promote-full' : 'promote', options, deps, ctx)
 }
 
@@ -246,8 +262,13 @@ export function abortRollout(options: {namespace: string; service: string; reaso
   return request('abort', options, deps, ctx)
 }
 
-/** Continues rollouts whose CLI stopped (kill -9, a closed laptop, a cancelled CI job). */
-export async function resumeRollout(options: {namespace: string; service: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+/**
+ * Continues rollouts whose CLI stopped (kill -9, a closed laptop, a cancelled CI job): waits for
+ * its lease to expire, then takes it by compare-and-swap. `takeOver` takes a lease that is still
+ * renewed (a hung job) at once, recording who, when and why; the other CLI stops at its next write.
+ */
+export async function resumeRollout(options: {namespace: string; service: string; timeoutMs?: number; takeOver?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+  if (options.takeOver && !options.takeOver.reason?.trim()) throw new UsageError('--take-over needs --reason "why" (it is recorded in the rollout state).')
   const store = deps.store ?? new StateStore(deps.kube)
   let group = await loadGroup(store, options.namespace, options.service)
   if (group.every((s) => isTerminal(s.phase))) {
@@ -255,12 +276,14 @@ export async function resumeRollout(options: {namespace: string; service: string
   }
   // A lease held by a CLI on another machine that stopped renewing expires after its TTL.
   const until = Date.now() + (LEASE_TTL_SECONDS + 5) * 1000
-  while (group.some((s) => s.lease && s.lease.holder !== HOLDER && leaseAlive(s.lease)) && Date.now() < until) {
-    ctx.out.info(`waiting for the lease of ${group[0].lease?.host} (pid ${group[0].lease?.pid}) to expire…`)
+  const heldByOther = (s: RolloutState) => s.lease && !ownsLease(s) && leaseAlive(s.lease)
+  while (!options.takeOver && group.some(heldByOther) && Date.now() < until) {
+    ctx.out.info(`waiting for the lease of ${describeLease(group.find(heldByOther)!.lease!)} to expire…`)
     await sleep(2000, undefined, {signal: ctx.signal})
     group = await loadGroup(store, options.namespace, options.service)
   }
-  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store, verify: verifierFor(deps, ctx, true)}, ctx, {timeoutMs: options.timeoutMs})
+  const takeOver = options.takeOver?.reason ? {reason: options.takeOver.reason} : undefined
+  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store, verify: verifierFor(deps, ctx, true)}, ctx, {timeoutMs: options.timeoutMs, takeOver})
   const all = group.map((g) => states.find((s) => s.service === g.service) ?? g)
   return {action: 'resume', rollouts: all.map((s) => statusOf(s)), exit: groupExit(all), drivenBy: 'this CLI'}
 }
@@ -292,6 +315,8 @@ export interface UndoResult {
   to: string
   rollouts: RolloutStatus[]
   exit: ExitCodeName
+  /** Recorded when a release gate was closed (or --force-release was given). */
+  forced?: ForcedRelease
 }
 
 /**
@@ -299,12 +324,12 @@ export interface UndoResult {
  * the active Service back at once while the old colour is up); after a promotion the Deployment
  * gets the previous stable pod template back (or the one of history entry --to-revision).
  */
-export async function undoRollout(options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<UndoResult> {
+export async function undoRollout(options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<UndoResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const stored = await store.read(options.namespace, options.service)
   const state = stored.state && bindToCommand(stored.state, options.namespace, options.service)
   if (state && !isTerminal(state.phase) && options.toRevision === undefined) {
-    const result = await abortRollout({namespace: options.namespace, service: options.service, reason: 'rollout undo', timeoutMs: options.timeoutMs}, deps, ctx)
+    const result = await abortRollout({namespace: options.namespace, service: options.service, reason: options.force?.reason ? `rollout undo: ${options.force.reason}` : 'rollout undo', timeoutMs: options.timeoutMs}, deps, ctx)
     return {service: options.service, kind: 'abort', from: state.canary.version, to: state.stable.version, rollouts: result.rollouts, exit: result.exit}
   }
   if (state && !isTerminal(state.phase)) throw new RefusedError(`A rollout of ${options.service} is in progress (${state.phase}); abort it before undoing to another revision.`)
@@ -314,11 +339,16 @@ export async function undoRollout(options: {namespace: string; service: string; 
     if (!entry) throw new NotFoundError(`History entry ${options.toRevision} of ${options.service} does not exist (there are ${stored.history.length}).`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists them.`]})
     target = {template: entry.canaryTemplate, version: entry.canary.version}
   } else {
-    const last = [...stored.history].reverse().find((h) => h.phase === 'Healthy')
+    const last = [...stored.history].reverse().find((h) => h.phase === 'Healthy' && h.stableTemplate)
     if (!last) throw new NotFoundError(`${options.service} has no promoted rollout to undo.`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists its rollouts.`]})
     target = {template: last.stableTemplate, version: last.stable.version, from: last.canary.version}
   }
   if (!target.template) throw new UsageError('That history entry has no pod template recorded.')
+  // Back to the previous version is always possible (an incident in a freeze), recorded as forced
+  // when a gate is closed; to any other revision it is a release like any other, and gated.
+  const checks = await gateChecks(deps, [options.service])
+  const forced = options.toRevision === undefined ? (options.force ? enforceGates(checks, options.force) : recordRollback(checks, `rollback to the previous version ${target.version}`)) : enforceGates(checks, options.force)
+  if (forced) ctx.out.warn(`${options.service}: rolling back despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`)
   const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
   if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
   // The template comes from the stored history: it passes signature and policy checks as on a deploy first.
@@ -339,6 +369,8 @@ export async function undoRollout(options: {namespace: string; service: string; 
         annotations: {
           ...(template.spec?.containers?.[0]?.image ? {[ANNOTATION.image]: template.spec.containers[0].image} : {}),
           ...(checked.metadata.annotations?.[ANNOTATION.signature] ? {[ANNOTATION.signature]: checked.metadata.annotations[ANNOTATION.signature]} : {}),
+          // A gate override, owned like the rest: the next release that is not forced drops it (the history keeps it).
+          ...(forced ? {[FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)} : {}),
         },
       },
       spec: {selector: current.spec.selector, template: target.template},
@@ -368,7 +400,20 @@ export async function undoRollout(options: {namespace: string; service: string; 
     message: `undo: back to ${target.version}`,
     canaryTemplate: target.template,
     stableTemplate: current.spec.template,
+    ...(forced ? {forced, reason: forced.reason} : {}),
   }
-  if (state) await store.write(state, {history: [...stored.history, entry]})
-  return {service: options.service, kind: 'rollback', from: target.from, to: target.version, rollouts: [], exit: 'OK'}
+  await store.appendHistory(options.namespace, options.service, entry)
+  return {service: options.service, kind: 'rollback', from: target.from, to: target.version, rollouts: [], exit: 'OK', ...(forced ? {forced} : {})}
+}
+
+/**
+ * The gate override on the Deployment, owned by retailops' field manager like the rest of what it
+ * applies (so the next release that is not forced removes it; the history keeps it).
+ */
+export async function recordForcedOnDeployment(kube: RolloutKube, namespace: string, name: string, forced: ForcedRelease): Promise<void> {
+  await kube.http.request('PATCH', `${PATHS.deployments(namespace)}/${name}`, {
+    query: {fieldManager: FIELD_MANAGER},
+    body: {metadata: {annotations: {[FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)}}},
+    contentType: 'application/merge-patch+json',
+  })
 }

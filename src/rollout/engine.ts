@@ -20,11 +20,13 @@ import {runAnalysis, type MetricsProvider} from './analysis.js'
 import {canaryReplicasFor} from './capacity.js'
 import {currentReplicaSet, deploymentProgress, PATHS, podProblems, selectorString, type Obj, type RolloutKube} from './kube.js'
 import {scaleAt, weightAfter, formatStep} from './steps.js'
-import {assertLeaseFree, newLease, ownsLease, StateStore} from './store.js'
-import {ensureService, makeRouter, names, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from './traffic.js'
+import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
+import {ensureService, makeRouter, names, pinAutoscaler, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from './traffic.js'
 import {isTerminal, type HistoryEntry, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
 
 export const FORCED_ANNOTATION = 'retailops.dev/forced-release-reason'
+/** The whole gate override on the Deployment: who, when, and which gates it overrode (JSON). */
+export const FORCED_DETAIL_ANNOTATION = 'retailops.dev/forced-release'
 const POLL_MS = 100
 const MAX_EVENTS = 60
 
@@ -44,6 +46,8 @@ export interface DriveDeps {
 export interface DriveOptions {
   /** Stop driving (and time the rollout out) after this long. */
   timeoutMs?: number
+  /** Take the lease from a live holder (a hung job), recording why: `rollout resume --take-over --reason`. */
+  takeOver?: {reason: string}
 }
 
 /** Why the driver stopped: a terminal phase, or a phase that waits for a person. */
@@ -131,31 +135,65 @@ export class Driver {
 
   // ---------------------------------------------------------------- persistence and lease
 
+  /**
+   * Takes the rollout's lease by compare-and-swap on the state just read: the write fails (exit
+   * 13) when another CLI wrote in between. A live lease of another CLI is refused, unless taken
+   * over on purpose (recorded with its reason).
+   */
   async acquire(): Promise<void> {
-    const fresh = await this.deps.store.read(this.state.namespace, this.state.service)
+    const fresh = await this.deps.store.read(this.state.namespace, this.state.service, {forWrite: true})
+    if (!fresh.state || fresh.state.id !== this.state.id) {
+      const other = fresh.state
+      throw new RolloutHeldError(
+        other ? `The rollout of ${this.state.service} is now ${other.id} (${other.phase})${other.lease ? `, driven by ${describeLease(other.lease)}` : ''}, not ${this.state.id}.` : `The rollout state of ${this.state.service} has been removed.`,
+        this.state.service,
+        other?.lease,
+      )
+    }
     // The namespace is where this CLI was told to work, never what the stored state says.
-    if (fresh.state && fresh.state.id === this.state.id) this.state = {...fresh.state, namespace: this.state.namespace}
+    this.state = {...fresh.state, namespace: this.state.namespace}
     if (this.deps.verify) this.state = await this.deps.verify(this.state, {namespace: this.state.namespace, service: this.state.service})
-    assertLeaseFree(this.state)
-    this.state.lease = newLease()
+    if (!ownsLease(this.state)) {
+      const previous = this.state.lease
+      const live = previous && leaseAlive(previous)
+      if (live && this.options.takeOver) {
+        this.state.lease = {...newLease(), takenOver: {from: previous, reason: this.options.takeOver.reason, at: new Date().toISOString()}}
+        this.event(`taken over from ${describeLease(previous)}: ${this.options.takeOver.reason}`)
+      } else {
+        assertLeaseFree(this.state)
+        this.state.lease = newLease()
+      }
+    }
     await this.persist()
     this.renewTimer = setInterval(() => void this.persist().catch(() => {}), 5000)
     this.renewTimer.unref()
   }
 
+  /** Another CLI wrote the state (took the rollout over): this one must not act any more. */
+  lost?: RolloutHeldError
+
   async release(): Promise<void> {
     clearInterval(this.renewTimer)
-    if (ownsLease(this.state)) {
+    if (!this.lost && ownsLease(this.state)) {
       this.state.lease = undefined
       await this.persist().catch(() => {})
     }
   }
 
   /** Writes the state (serialised: the lease renewal and the main flow share one object). */
-  persist(options: {history?: HistoryEntry[]; clearRequest?: boolean} = {}): Promise<void> {
+  persist(options: {history?: HistoryEntry[]} = {}): Promise<void> {
     const next = this.writing.then(async () => {
+      if (this.lost) throw this.lost
       if (this.state.lease && ownsLease(this.state)) this.state.lease.renewedAt = new Date().toISOString()
-      await this.deps.store.write(this.state, options)
+      try {
+        await this.deps.store.write(this.state, options)
+      } catch (error) {
+        if (error instanceof RolloutHeldError) {
+          this.lost = error
+          clearInterval(this.renewTimer)
+        }
+        throw error
+      }
     })
     this.writing = next.catch(() => {})
     return next
@@ -175,10 +213,21 @@ export class Driver {
     await this.persist()
   }
 
-  /** A pending request from another CLI (promote, abort), read from the ConfigMap. */
+  /** A pending request from another CLI (promote, abort) for this rollout. */
   private async pendingRequest(): Promise<RolloutRequest | undefined> {
-    const stored = await this.deps.store.read(this.state.namespace, this.state.service)
-    return stored.request
+    return (await this.pending())?.request
+  }
+
+  private async pending(): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
+    if (this.lost) throw this.lost
+    const pending = await this.deps.store.readRequest(this.state.namespace, this.state.service)
+    if (!pending) return undefined
+    if (pending.request.rolloutId && pending.request.rolloutId !== this.state.id) {
+      // Left over from an earlier rollout of the service: not for this one.
+      await this.deps.store.clearRequest(this.state.namespace, this.state.service, pending.resourceVersion)
+      return undefined
+    }
+    return pending
   }
 
   // ---------------------------------------------------------------- main loop
@@ -229,6 +278,8 @@ export class Driver {
         await this.transition('Promoting', 'all steps passed: promoting', {stage: 'full-weight'})
       }
     } catch (error) {
+      // Another CLI took the rollout over: it decides from now on; this one changes nothing more.
+      if (error instanceof RolloutHeldError || this.lost) throw this.lost ?? error
       if (error instanceof Interrupted || this.ctx.signal?.aborted) {
         this.event('interrupted: the rollout stays where it is; `retailops rollout resume` continues it, `rollout abort` rolls it back')
         await this.persist().catch(() => {})
@@ -275,9 +326,15 @@ export class Driver {
 
   /** Acts on a request another CLI wrote, then clears it. */
   private async takeRequest(): Promise<void> {
-    const request = await this.pendingRequest()
-    if (!request) return
+    const pending = await this.pending()
+    if (!pending) return
+    const request = pending.request
     this.state.request = undefined
+    if (request.forced) {
+      const before = this.state.forced
+      this.state.forced = {...request.forced, reason: before ? `${request.forced.reason} (the release was forced before: ${before.reason})` : request.forced.reason}
+      this.event(`${request.action} by ${request.by} despite closed release gates (recorded): ${request.forced.overridden.join('; ') || request.forced.reason}`)
+    }
     if (request.action === 'abort') {
       await this.beginAbort(`aborted by ${request.by}${request.reason ? `: ${request.reason}` : ''}`)
     } else if (request.action === 'promote-full' && !this.isAborting() && this.state.phase !== 'Promoting') {
@@ -291,7 +348,9 @@ export class Driver {
     } else if (request.action === 'promote' && !this.isAborting()) {
       this.skipCurrentStep(`promoted by ${request.by}`)
     }
-    await this.persist({clearRequest: true})
+    await this.persist()
+    // Only the request acted on goes; one written meanwhile (another resourceVersion) stays.
+    await this.deps.store.clearRequest(this.state.namespace, this.state.service, pending.resourceVersion)
   }
 
   /** `rollout promote`: a pause, an analysis or an inconclusive verdict counts as passed. */
@@ -347,6 +406,11 @@ export class Driver {
       this.state.activeColour = 'stable'
     } else {
       if (!this.state.routeBackup && this.state.spec.router !== 'replicas') {
+        await this.router.backup(this.state)
+        await this.persist()
+      }
+      if (this.state.spec.router === 'replicas' && this.state.hpaBackup === undefined) {
+        // The autoscaler's bounds are stored before the router pins them: restored even after a crash.
         await this.router.backup(this.state)
         await this.persist()
       }
@@ -631,7 +695,9 @@ export class Driver {
       // or a campaign's prewarm may have raised it meanwhile: 30 stays 30).
       const live = await this.stableDeployment()
       desired.spec.replicas = this.state.spec.strategy === 'canary' && this.state.spec.router === 'replicas' ? n : (live.spec?.replicas ?? n)
-      if (this.state.forced) desired.metadata.annotations = {...desired.metadata.annotations, [FORCED_ANNOTATION]: this.state.forced.reason}
+      // The replica router's autoscaler is held at the full count while the new template rolls out, then restored at cleanup.
+      if (this.state.spec.strategy === 'canary' && this.state.spec.router === 'replicas') await pinAutoscaler(this.deps.kube, this.state, n)
+      if (this.state.forced) desired.metadata.annotations = {...desired.metadata.annotations, [FORCED_ANNOTATION]: this.state.forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(this.state.forced)}
       await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
       await this.waitStableComplete()
       this.state.stage = 'repin'
@@ -699,6 +765,7 @@ export class Driver {
       if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash) throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
       this.state.activeColour = 'stable'
     } else if (this.state.spec.router === 'replicas') {
+      await pinAutoscaler(this.deps.kube, this.state, this.state.spec.replicas)
       await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: this.state.spec.replicas}})
       // The canary's pods share the Service with stable: they go only once stable carries it all again.
       await this.waitStableComplete()
@@ -784,9 +851,14 @@ export class TrafficNotReturned extends RetailOpsError {
   }
 }
 
-/** Refuses a new rollout while one is in progress for the service. */
+/** Refuses a new rollout while one is in progress for the service (exit 13 when a live CLI drives it). */
 export function assertNoActiveRollout(state: RolloutState | undefined): void {
   if (state && !isTerminal(state.phase)) {
+    if (state.lease && !ownsLease(state) && leaseAlive(state.lease)) {
+      throw new RolloutHeldError(`A ${state.spec.strategy} rollout of ${state.service} (${state.id}, ${state.canary.version} over ${state.stable.version}) is in progress, driven by ${describeLease(state.lease)}.`, state.service, state.lease, [
+        `Wait for it to end (\`retailops rollout status ${state.service} --watch\`), then deploy again.`,
+      ])
+    }
     throw new RefusedError(`A ${state.spec.strategy} rollout of ${state.service} is in progress (${state.phase}, step ${state.step}/${state.spec.steps.length}).`, {
       nextSteps: [`\`retailops rollout promote ${state.service}\` or \`retailops rollout abort ${state.service}\` first; \`retailops rollout status ${state.service}\` shows where it is.`],
       details: {rolloutId: state.id, phase: state.phase},

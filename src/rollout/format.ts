@@ -4,6 +4,7 @@ import type {ResolvedEnvironment} from '../config/resolve.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {renderTable} from '../ui/table.js'
 import {prometheusProvider} from './analysis.js'
+import {sloErrorBudget} from './gates.js'
 import type {ActionResult, ControlDeps, HistoryResult, RolloutStatus, UndoResult} from './control.js'
 import {RolloutKube} from './kube.js'
 import {observedRpsFrom} from './start.js'
@@ -14,7 +15,7 @@ import type {TrustOptions} from './trust.js'
 /** The clients and metrics provider every rollout command needs for an environment. */
 export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig, trust?: TrustOptions): ControlDeps {
   const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust}
+  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust, gates: config ? {config, errorBudget: sloErrorBudget(config, env.prometheus, env.namespace)} : undefined}
 }
 
 const ICON: Record<string, string> = {Healthy: '✔', Progressing: '◌', Analyzing: '◌', Promoting: '◌', Paused: '॥', Inconclusive: '⚠', Aborting: '✖', Aborted: '✖', TimedOut: '◷'}
@@ -60,9 +61,11 @@ export function formatHistory(result: HistoryResult): string {
 }
 
 export function formatUndo(result: UndoResult): string {
-  return result.kind === 'abort'
-    ? `Aborted the rollout of ${result.service}: traffic is back on ${result.to}.`
-    : `${result.service} is back on ${result.to}${result.from ? ` (was ${result.from})` : ''}.`
+  const text =
+    result.kind === 'abort'
+      ? `Aborted the rollout of ${result.service}: traffic is back on ${result.to}.`
+      : `${result.service} is back on ${result.to}${result.from ? ` (was ${result.from})` : ''}.`
+  return result.forced ? `${text}\nRecorded as forced: ${result.forced.reason}${result.forced.overridden.length ? ` (overrode: ${result.forced.overridden.join('; ')})` : ''}` : text
 }
 
 export function formatRelease(release: ReleaseResult | undefined): string {
@@ -70,6 +73,8 @@ export function formatRelease(release: ReleaseResult | undefined): string {
   const lines = [`${release.strategy} release:`]
   for (const r of release.rollouts) lines.push(`  ${ICON[r.phase] ?? '?'} ${r.service}: ${r.phase} — ${r.message}`)
   for (const s of release.initial) lines.push(`  ✔ ${s}: first release, rolled out directly (no stable version to compare with)`)
+  for (const s of release.unchanged ?? []) lines.push(`  = ${s}: unchanged (runs these images already), not released`)
+  if (release.rollouts.length === 0 && release.initial.length === 0) lines.push('  nothing to release: every service already runs its images')
   if (release.forced) lines.push(`  forced: ${release.forced.reason}${release.forced.overridden.length ? ` (overrode: ${release.forced.overridden.join('; ')})` : ''}`)
   return lines.join('\n')
 }

@@ -1,8 +1,10 @@
 /**
  * Release gates, checked before a canary or blue-green rollout starts: no rollout of a
  * revenue-critical service inside a campaign's freeze window, and none of a service whose error
- * budget is exhausted (or burning at page level). `--force-release --reason` overrides them, and
- * the reason is recorded in the rollout state and on the Deployment.
+ * budget is exhausted (or burning at page level). Every other path that changes what a
+ * revenue-critical service runs (a rolling deploy, undo to another revision, promote --full) is
+ * gated the same way. `--force-release --reason` overrides them, and the reason is recorded in
+ * the rollout state or history and on the Deployment.
  */
 import os from 'node:os'
 
@@ -58,6 +60,30 @@ export async function releaseGates(config: RetailOpsConfig, services: string[], 
   return checks
 }
 
+/**
+ * Gates for every other change to what a service runs (a rolling deploy, `rollout undo
+ * --to-revision`, `rollout promote --full`): the same gates, for revenue-critical services.
+ */
+export async function changeGates(config: RetailOpsConfig, services: string[], options: {now?: Date; errorBudget?: ErrorBudgetSource}): Promise<GateCheck[]> {
+  const critical = [...new Set(services)].filter((s) => config.services[s]?.tier === 'revenue-critical')
+  return critical.length > 0 ? releaseGates(config, critical, options) : []
+}
+
+export function forcedBy(): string {
+  return `${os.userInfo().username}@${os.hostname()}`
+}
+
+/**
+ * Going back to the previous version (undo, abort) is never refused: an incident must be
+ * recoverable in a freeze too. When a gate is closed it is recorded as forced, with the reason
+ * given or one saying so.
+ */
+export function recordRollback(checks: GateCheck[], what: string, reason?: string): ForcedRelease | undefined {
+  const failed = checks.filter((c) => !c.ok)
+  if (failed.length === 0) return undefined
+  return {reason: reason?.trim() ? redact(reason) : `${what} while a release gate was closed`, by: forcedBy(), at: new Date().toISOString(), overridden: failed.map((c) => `${c.service}: ${c.detail}`)}
+}
+
 /** Throws REFUSED when a gate fails and the release is not forced; returns the override record. */
 export function enforceGates(checks: GateCheck[], force?: {reason?: string}): ForcedRelease | undefined {
   const failed = checks.filter((c) => !c.ok)
@@ -66,7 +92,7 @@ export function enforceGates(checks: GateCheck[], force?: {reason?: string}): Fo
   }
   // The reason is free text recorded on the Deployment and in the state ConfigMap: masked once, here.
   const reason = force?.reason ? redact(force.reason) : ''
-  if (failed.length === 0) return force ? {reason, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: []} : undefined
+  if (failed.length === 0) return force ? {reason, by: forcedBy(), at: new Date().toISOString(), overridden: []} : undefined
   const lines = failed.map((c) => `${c.service}: ${c.detail}`)
   if (!force) {
     throw new RefusedError(`Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`, {
@@ -74,5 +100,5 @@ export function enforceGates(checks: GateCheck[], force?: {reason?: string}): Fo
       details: {gates: checks},
     })
   }
-  return {reason, by: `${os.userInfo().username}@${os.hostname()}`, at: new Date().toISOString(), overridden: lines}
+  return {reason, by: forcedBy(), at: new Date().toISOString(), overridden: lines}
 }

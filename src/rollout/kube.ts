@@ -28,6 +28,7 @@ export const PATHS = {
   configmaps: (ns: string) => `/api/v1/namespaces/${ns}/configmaps`,
   httproutes: (ns: string) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`,
   ingresses: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`,
+  hpas: (ns: string) => `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`,
 }
 
 export class RolloutKube {

@@ -10,12 +10,13 @@ import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import type {RunContext} from '../ui/context.js'
 import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
 import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
-import {enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
+import {changeGates, enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
+import {contains} from '../kubernetes/unchanged.js'
 import {currentReplicaSet, deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {DEFAULT_CANARY_STEPS, formatSteps} from './steps.js'
-import {StateStore} from './store.js'
+import {newLease, StateStore, type Stored} from './store.js'
 import {makeRouter} from './traffic.js'
-import type {AnalysisSpec, ForcedRelease, Revision, RolloutSpec, RolloutState, RouterKind, Step, Strategy} from './types.js'
+import {type AnalysisSpec, type ForcedRelease, type Revision, type RolloutSpec, type RolloutState, type RouterKind, type Step, type Strategy} from './types.js'
 
 export interface RolloutOptions {
   strategy: Strategy
@@ -42,8 +43,23 @@ export interface RolloutTarget {
 export interface StartResult {
   /** Services without a stable Deployment yet: nothing to compare with, so applied directly. */
   initial: string[]
+  /** Services whose images are the ones already running: nothing to release, not canaried. */
+  unchanged: string[]
   states: RolloutState[]
   forced?: ForcedRelease
+}
+
+/**
+ * The pod template a deploy renders would change what the live Deployment runs (a new one, a new
+ * image, any other template change): the server-side apply would start new pods.
+ */
+export function templateChanges(rendered: Obj, live: Obj | undefined): boolean {
+  return !live || !contains(live.spec?.template, rendered.spec?.template)
+}
+
+/** Every image of a pod template (containers and initContainers), in order. */
+export function templateImages(template: {spec?: {containers?: {image?: string}[]; initContainers?: {image?: string}[]}} | undefined): string[] {
+  return [...(template?.spec?.initContainers ?? []), ...(template?.spec?.containers ?? [])].map((c) => c.image ?? '')
 }
 
 /** The version label value of a revision: app.kubernetes.io/version, else the image tag. */
@@ -111,17 +127,22 @@ export interface PlanContext {
   envRouter: RouterKind
 }
 
-/** Builds (does not store) the state of each rollout; throws before any write when one cannot start. */
-export async function planRollouts(targets: RolloutTarget[], options: RolloutOptions, ctx: PlanContext): Promise<{states: RolloutState[]; initial: string[]; forced?: ForcedRelease}> {
+/**
+ * Builds (does not store) the state of each rollout; throws before any write when one cannot
+ * start. A service whose rendered images are the ones its Deployment runs has nothing to release:
+ * it is reported as unchanged and not canaried (any other change to its objects is applied as by
+ * a plain deploy). Gates are checked for the services that do change.
+ */
+export async function planRollouts(targets: RolloutTarget[], options: RolloutOptions, ctx: PlanContext): Promise<{states: RolloutState[]; initial: string[]; unchanged: string[]; forced?: ForcedRelease}> {
   if (options.strategy === 'blue-green' && options.steps) throw new UsageError('--steps is for --canary; blue-green runs pre-promotion analysis, the switch, post-promotion analysis and the scale-down delay.')
   const store = new StateStore(ctx.kube)
-  const services = targets.map((t) => t.service)
-  const checks = await releaseGates(ctx.config, services, {errorBudget: options.errorBudget})
-  const forced = enforceGates(checks, options.force)
   const states: RolloutState[] = []
   const initial: string[] = []
+  const unchanged: string[] = []
+  const rolled: string[] = []
   const now = new Date().toISOString()
   const releaseId = `release-${Date.now().toString(36)}`
+  const planned: {t: RolloutTarget; stable: Obj; stableRev: Revision; canaryRev: Revision}[] = []
   for (const t of targets) {
     const stable = await ctx.kube.get(PATHS.deployments(t.namespace), t.service)
     if (!stable) {
@@ -130,6 +151,13 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
     }
     const stored = await store.read(t.namespace, t.service)
     assertNoActiveRollout(stored.state)
+    const canaryRev = revisionOf(t.desired)
+    if (sameImages(templateImages(t.desired.spec?.template), templateImages(stable.spec?.template))) {
+      unchanged.push(t.service)
+      // Not canaried; a change to its pods other than the image is applied as by a rolling deploy, and gated as one.
+      if (templateChanges(t.desired, stable)) rolled.push(t.service)
+      continue
+    }
     const progress = deploymentProgress(stable)
     if (!progress.complete) {
       const {RefusedError} = await import('../errors/index.js')
@@ -141,12 +169,21 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
     assertNoPlainTextSecrets(t.namespace, t.service, stable.spec?.template)
     const rs = await currentReplicaSet(ctx.kube, stable)
     const stableRev = {...revisionOf(stable), podTemplateHash: rs?.metadata.labels?.['pod-template-hash']}
-    const canaryRev = revisionOf(t.desired)
     if (canaryRev.version === stableRev.version) {
-      throw new UsageError(`${t.service}: the new Deployment has the same version (${canaryRev.version}) as the running one; analysis could not tell them apart.`, {
+      throw new UsageError(`${t.service}: the new image (${canaryRev.images.join(', ')}) has the same version (${canaryRev.version}) as the running one (${stableRev.images.join(', ')}); analysis could not tell them apart.`, {
         nextSteps: ['Deploy a new image tag or set a new app.kubernetes.io/version label.'],
       })
     }
+    planned.push({t, stable, stableRev, canaryRev})
+  }
+  const released = [...planned.map((p) => p.t.service), ...initial]
+  const checks = [
+    ...(released.length > 0 ? await releaseGates(ctx.config, released, {errorBudget: options.errorBudget}) : []),
+    ...(await changeGates(ctx.config, rolled, {errorBudget: options.errorBudget})),
+  ]
+  const forced = enforceGates(checks, options.force)
+  const services = planned.map((p) => p.t.service)
+  for (const {t, stable, stableRev, canaryRev} of planned) {
     const replicas = stable.spec?.replicas ?? t.desired.spec?.replicas ?? 1
     const spec = rolloutSpec(ctx.config.services[t.service], options, ctx.envRouter, t.service, replicas)
     const id = `${t.service}-${Date.now().toString(36)}`
@@ -178,17 +215,44 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
     await makeRouter(spec.router, ctx.kube).validate(state)
     states.push(state)
   }
-  return {states, initial, forced}
+  return {states, initial, unchanged, forced}
 }
 
-/** Stores the planned states and drives the group until it ends or waits for a person. */
+function sameImages(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((image, i) => image === b[i])
+}
+
+/**
+ * Claims each planned rollout: its state, with this CLI's lease, is stored by compare-and-swap
+ * against the state read here (create-if-absent, or replace at that resourceVersion). When another
+ * CLI started a rollout of the service meanwhile, its write wins and this claim is refused (exit
+ * 13, naming it); the services of the release claimed before are put back as they were.
+ */
+export async function claimRollouts(planned: RolloutState[], store: StateStore): Promise<{unclaim: () => Promise<void>}> {
+  const claimed: {state: RolloutState; previous: Stored}[] = []
+  const unclaim = async () => {
+    for (const c of claimed.reverse()) await store.restore(c.state.namespace, c.state.service, c.previous)
+  }
+  try {
+    for (const state of planned) {
+      const previous = await store.read(state.namespace, state.service, {forWrite: true})
+      assertNoActiveRollout(previous.state)
+      state.lease = newLease()
+      state.events.push({at: state.createdAt, phase: 'Progressing', step: 0, message: state.message})
+      await store.write(state, {history: previous.history})
+      claimed.push({state, previous})
+    }
+  } catch (error) {
+    await unclaim()
+    throw error
+  }
+  return {unclaim}
+}
+
+/** Claims the planned states and drives the group until it ends or waits for a person. */
 export async function startRollouts(planned: RolloutState[], options: RolloutOptions, deps: Omit<DriveDeps, 'store'> & {store?: StateStore}, ctx: RunContext): Promise<RolloutState[]> {
   const store = deps.store ?? new StateStore(deps.kube)
-  for (const state of planned) {
-    const stored = await store.read(state.namespace, state.service)
-    state.events.push({at: state.createdAt, phase: 'Progressing', step: 0, message: state.message})
-    await store.write(state, {history: stored.history, clearRequest: true})
-  }
+  await claimRollouts(planned, store)
   if (options.noWait) return planned
   const {states} = await drive(planned, {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
   return states

@@ -13,9 +13,11 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import type {WaitResult} from '../kubernetes/rollout-status.js'
 import type {RunContext} from '../ui/context.js'
 import {prometheusProvider} from './analysis.js'
-import {FORCED_ANNOTATION} from './engine.js'
+import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './engine.js'
 import {PATHS, RolloutKube, type Obj} from './kube.js'
-import {observedRpsFrom, planRollouts, startRollouts, type RolloutOptions} from './start.js'
+import {claimRollouts, observedRpsFrom, planRollouts, revisionOf, templateChanges, type RolloutOptions} from './start.js'
+import {ownsLease, StateStore} from './store.js'
+import {changeGates, enforceGates, type ErrorBudgetSource} from './gates.js'
 import type {ForcedRelease, RolloutState} from './types.js'
 
 export interface ReleaseResult {
@@ -24,6 +26,8 @@ export interface ReleaseResult {
   rollouts: {service: string; namespace: string; phase: string; message: string; reason?: string; stable: string; canary: string; weight: number; id: string}[]
   /** Services without a running version: rolled out directly. */
   initial: string[]
+  /** Services whose images are the ones running: nothing released (their other objects applied as usual). */
+  unchanged: string[]
   forced?: ForcedRelease
 }
 
@@ -31,17 +35,28 @@ export interface ReleaseStrategy extends DeployStrategy {
   /** Filled in as the deploy runs: the --json `release` field of deploy. */
   release?: ReleaseResult
   states: RolloutState[]
+  /** `--no-wait`: gives up the leases the claim took, so `rollout resume` can drive at once from anywhere. */
+  releaseLeases(): Promise<void>
 }
 
 export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig; env: ResolvedEnvironment}): ReleaseStrategy {
   const kube = new RolloutKube({context: options.env.context, kubeconfig: options.env.kubeconfig})
+  // One store from the claim to the end: its resourceVersions are the preconditions of every write.
+  const store = new StateStore(kube)
   const prometheusUrl = options.prometheusUrl ?? options.env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
   let planned: RolloutState[] = []
   let initial: string[] = []
+  let unchanged: string[] = []
   let forced: ForcedRelease | undefined
   const strategy: ReleaseStrategy = {
     name: options.strategy,
     states: [],
+    async releaseLeases() {
+      for (const state of strategy.states.filter((s) => ownsLease(s))) {
+        state.lease = undefined
+        await store.write(state)
+      }
+    },
     /** Checks (reads only) before policy: gates, stable versions, routes, analysis conditions. */
     async transform(plan: DeployPlan): Promise<DeployPlan> {
       const foreign = plan.targets.filter((t) => t.context !== options.env.context && t.context !== undefined)
@@ -58,6 +73,7 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
       )
       planned = result.states
       initial = result.initial
+      unchanged = result.unchanged
       forced = result.forced
       return plan
     },
@@ -78,22 +94,32 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
         return {...o, metadata: {...o.metadata, annotations, labels: {...o.metadata.labels, 'app.kubernetes.io/version': current.metadata.labels?.['app.kubernetes.io/version'] ?? ''}}, spec}
       }
       const heldPlan: DeployPlan = {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.map(hold)}))}
-      const applied = await applyStep(heldPlan, applyOptions, ctx)
-      if (applied.failed.length > 0 || applyOptions.dryRun) return applied
-      // The rollouts are stored now (visible to `rollout status` from any machine) and driven in wait().
-      strategy.states = await startRollouts(planned, {...options, noWait: true}, {kube}, ctx)
+      if (applyOptions.dryRun) return applyStep(heldPlan, applyOptions, ctx)
+      // Claimed before anything is applied: of two CLIs releasing the same service, the one whose
+      // compare-and-swap lost stops here (exit 13) with nothing changed. Visible to `rollout status`
+      // from any machine from now on; driven in wait().
+      const {unclaim} = await claimRollouts(planned, store)
+      const applied = await applyStep(heldPlan, applyOptions, ctx).catch(async (error) => {
+        await unclaim()
+        throw error
+      })
+      if (applied.failed.length > 0) {
+        await unclaim()
+        return applied
+      }
+      strategy.states = planned
       strategy.release = summarize()
       return applied
     },
     /** Runs the canary or blue-green releases; first-time services are waited for as usual. */
     async wait(plan: DeployPlan, _applied: ApplyStepResult, waitOptions: WaitStepOptions, ctx: RunContext): Promise<WaitResult[]> {
-      const direct = plan.targets.map((t) => ({...t, objects: t.objects.filter((o) => o.kind !== 'Deployment' || initial.includes(o.metadata.name))}))
-      const results = initial.length > 0 ? await waitStep({...plan, targets: direct}, waitOptions, ctx) : []
+      const notReleased = [...initial, ...unchanged]
+      const direct = plan.targets.map((t) => ({...t, objects: t.objects.filter((o) => o.kind !== 'Deployment' || notReleased.includes(o.metadata.name))}))
+      const results = notReleased.length > 0 ? await waitStep({...plan, targets: direct}, waitOptions, ctx) : []
       if (strategy.states.length > 0) {
         const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
         const {drive} = await import('./engine.js')
-        const {StateStore} = await import('./store.js')
-        const outcome = await drive(strategy.states, {kube, store: new StateStore(kube), provider, observedRps: observedRpsFrom(prometheusUrl, options.project.config)}, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
+        const outcome = await drive(strategy.states, {kube, store, provider, observedRps: observedRpsFrom(prometheusUrl, options.project.config)}, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
         strategy.states = outcome.states
       }
       strategy.release = summarize()
@@ -104,7 +130,99 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
     strategy: options.strategy,
     rollouts: strategy.states.map((s) => ({service: s.service, namespace: s.namespace, id: s.id, phase: s.phase, message: s.message, reason: s.reason, stable: s.stable.version, canary: s.canary.version, weight: s.weight})),
     initial,
+    unchanged,
     forced,
   })
+  return strategy
+}
+
+
+export interface GatedRolling extends DeployStrategy {
+  /** The gate override, when --force-release was given (also in the deploy's --json). */
+  forced?: ForcedRelease
+  /** Revenue-critical services whose pods this deploy changes: the ones the gates were checked for. */
+  gated: string[]
+}
+
+/**
+ * A rolling deploy with the release gates: a revenue-critical service whose pod template changes
+ * is refused inside a freeze window or with an exhausted error budget (REFUSED, nothing applied),
+ * unless forced with a reason, which is recorded on its Deployment and in its rollout history.
+ */
+export function gatedRollingStrategy(options: {project: LoadedConfig; env: ResolvedEnvironment; force?: {reason?: string}; errorBudget?: ErrorBudgetSource; dryRun?: boolean}): GatedRolling {
+  const kube = new RolloutKube({context: options.env.context, kubeconfig: options.env.kubeconfig})
+  const clusters = new Map<string, RolloutKube>()
+  const kubeFor = (t: {context?: string; kubeconfig?: string}): RolloutKube => {
+    if ((t.context ?? options.env.context) === options.env.context && (t.kubeconfig ?? options.env.kubeconfig) === options.env.kubeconfig) return kube
+    const key = `${t.kubeconfig ?? ''}|${t.context ?? ''}`
+    if (!clusters.has(key)) clusters.set(key, new RolloutKube({context: t.context, kubeconfig: t.kubeconfig}))
+    return clusters.get(key)!
+  }
+  /** What each changing Deployment ran before this deploy (for the history entry of a forced one). */
+  const before = new Map<string, Obj | undefined>()
+  const strategy: GatedRolling = {
+    name: 'rolling',
+    gated: [],
+    async transform(plan: DeployPlan, ctx: RunContext): Promise<DeployPlan> {
+      const config = options.project.config
+      const changing: {service: string; object: KubeObject}[] = []
+      for (const t of plan.targets) {
+        for (const o of t.objects.filter((x) => x.kind === 'Deployment')) {
+          const service = o.metadata.labels?.['retailops.dev/service'] ?? o.metadata.name
+          if (config.services[service]?.tier !== 'revenue-critical') continue
+          const live = await kubeFor(t).get(PATHS.deployments(o.metadata.namespace!), o.metadata.name)
+          if (!templateChanges(o as unknown as Obj, live)) continue
+          changing.push({service, object: o})
+          before.set(`${o.metadata.namespace}/${o.metadata.name}`, live)
+        }
+      }
+      strategy.gated = [...new Set(changing.map((c) => c.service))]
+      const checks = await changeGates(config, strategy.gated, {errorBudget: options.errorBudget})
+      if (options.dryRun && !options.force) {
+        // A dry run changes nothing: say what the real deploy would be refused for.
+        for (const c of checks.filter((x) => !x.ok)) ctx.out.warn(`${c.service}: this deploy would be refused (${c.detail}); --force-release --reason overrides it (recorded).`)
+        return plan
+      }
+      const forced = enforceGates(checks, options.force)
+      strategy.forced = forced
+      if (!forced) return plan
+      const marked = new Set(changing.map((c) => c.object))
+      const mark = (o: KubeObject): KubeObject =>
+        marked.has(o) ? {...o, metadata: {...o.metadata, annotations: {...o.metadata.annotations, [FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)}}} : o
+      return {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.map(mark)}))}
+    },
+    async apply(plan: DeployPlan, applyOptions: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult> {
+      const applied = await applyStep(plan, applyOptions, ctx)
+      if (!strategy.forced || applyOptions.dryRun || applied.failed.length > 0) return applied
+      const now = new Date().toISOString()
+      for (const t of plan.targets) {
+        const store = new StateStore(kubeFor(t))
+        for (const o of t.objects.filter((x) => x.kind === 'Deployment' && x.metadata.annotations?.[FORCED_ANNOTATION])) {
+          const service = o.metadata.labels?.['retailops.dev/service'] ?? o.metadata.name
+          if (!strategy.gated.includes(service)) continue
+          const rendered = o as unknown as Obj
+          const revision = revisionOf(rendered)
+          const previous = before.get(`${o.metadata.namespace}/${o.metadata.name}`)
+          await store.appendHistory(o.metadata.namespace!, service, {
+            id: `${service}-rolling-${Date.now().toString(36)}`,
+            strategy: 'rolling',
+            phase: 'Healthy',
+            startedAt: now,
+            finishedAt: now,
+            stable: previous ? revisionOf(previous) : {version: 'none', images: [], digests: []},
+            canary: revision,
+            message: `rolling deploy of ${revision.version} despite closed release gates: ${strategy.forced.overridden.join('; ') || 'none closed'}`,
+            reason: strategy.forced.reason,
+            forced: strategy.forced,
+            // So `rollout undo` can go back from the hotfix to what ran before it.
+            canaryTemplate: rendered.spec?.template,
+            stableTemplate: previous?.spec?.template,
+          })
+          ctx.out.warn(`${service}: released despite closed gates (--force-release): ${strategy.forced.reason}; recorded on Deployment ${o.metadata.name} and in \`retailops rollout history ${service}\`.`)
+        }
+      }
+      return applied
+    },
+  }
   return strategy
 }

@@ -230,12 +230,21 @@ class ReplicaRouter implements TrafficRouter {
 
   async validate(): Promise<void> {}
 
-  async backup(): Promise<void> {}
+  /** The stable Deployment's autoscaler, as it is, into state.hpaBackup (persisted before it is pinned). */
+  async backup(state: RolloutState): Promise<void> {
+    if (state.hpaBackup !== undefined) return
+    const hpa = await findAutoscaler(this.kube, state)
+    state.hpaBackup = hpa ? {name: hpa.metadata.name, ...(hpa.spec.minReplicas === undefined ? {} : {minReplicas: hpa.spec.minReplicas}), maxReplicas: hpa.spec.maxReplicas} : null
+  }
 
-  async prepare(): Promise<void> {}
+  async prepare(state: RolloutState): Promise<void> {
+    await pinAutoscaler(this.kube, state, state.spec.replicas)
+  }
 
   async setWeight(state: RolloutState, weight: number): Promise<void> {
     const stable = stableReplicasFor(state.spec.replicas, weight)
+    // The autoscaler first: with its bounds at the count set here it cannot move the split.
+    await pinAutoscaler(this.kube, state, stable)
     await this.kube.mergePatch(PATHS.deployments(state.namespace), state.service, {spec: {replicas: stable}})
   }
 
@@ -251,9 +260,34 @@ class ReplicaRouter implements TrafficRouter {
 
   async restore(state: RolloutState): Promise<void> {
     // The stable Deployment's replicas are put back by the engine (abort) or by applying the new
-    // Deployment (promotion); nothing else was changed.
-    void state
+    // Deployment (promotion); the autoscaler's bounds are put back here, exactly as they were.
+    await restoreAutoscaler(this.kube, state)
   }
+}
+
+/** The HorizontalPodAutoscaler whose target is the service's (stable) Deployment. */
+export async function findAutoscaler(kube: RolloutKube, state: RolloutState): Promise<Obj | undefined> {
+  const hpas = await kube.list(PATHS.hpas(state.namespace))
+  return hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === state.service)
+}
+
+/**
+ * While the replica router splits traffic by pod count, the stable Deployment's autoscaler is
+ * held at exactly the count the router sets (min = max), so it can neither undo the split nor
+ * drift from it. At 0 stable pods it is held at 1: an autoscaler leaves a target at 0 alone.
+ */
+export async function pinAutoscaler(kube: RolloutKube, state: RolloutState, replicas: number): Promise<void> {
+  if (!state.hpaBackup) return
+  const n = Math.max(1, replicas)
+  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {spec: {minReplicas: n, maxReplicas: n}})
+}
+
+/** Puts the autoscaler's bounds back as they were before the rollout (idempotent). */
+export async function restoreAutoscaler(kube: RolloutKube, state: RolloutState): Promise<void> {
+  if (!state.hpaBackup) return
+  const exists = await kube.get(PATHS.hpas(state.namespace), state.hpaBackup.name)
+  if (!exists) return
+  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {spec: {minReplicas: state.hpaBackup.minReplicas ?? null, maxReplicas: state.hpaBackup.maxReplicas}})
 }
 
 /** Stable pods when the canary should get `weight` % by pod count (Argo's rounding). */

@@ -102,9 +102,18 @@ export interface Revision {
 }
 
 export interface Lease {
+  /** "host/pid/run-id prefix", for people. */
   holder: string
+  /** The run's random UUID: the identity (host and pid repeat across CI containers). */
+  id?: string
   host: string
   pid: number
+  /** Host name, boot id and pid namespace: where `pid` can be checked for liveness. */
+  processSpace?: string
+  /** The CI job, from the CI's variables (GitHub run/job, GitLab job, …). */
+  ci?: string
+  /** Set when this lease was taken from a live holder with `rollout resume --take-over --reason`. */
+  takenOver?: {from: Lease; reason: string; at: string}
   acquiredAt: string
   renewedAt: string
   ttlSeconds: number
@@ -113,6 +122,10 @@ export interface Lease {
 /** A request written by another CLI (promote, abort) for the driver to pick up. */
 export interface RolloutRequest {
   action: 'promote' | 'promote-full' | 'abort'
+  /** The rollout it is for: a request left over from an earlier rollout is ignored. */
+  rolloutId?: string
+  /** The gate override that goes with the request (promote --full --force-release, an abort while a gate is closed). */
+  forced?: ForcedRelease
   by: string
   at: string
   reason?: string
@@ -183,6 +196,12 @@ export interface RolloutState {
   desired: Record<string, unknown>
   /** The stable Deployment's pod template before the rollout: what `rollout undo` goes back to. */
   stableTemplate: Record<string, unknown>
+  /**
+   * Replica router: the HorizontalPodAutoscaler of the stable Deployment as it was before the
+   * rollout (null: there is none), stored before its bounds are pinned to the counts the router
+   * sets, and put back exactly when the rollout ends (promoted, aborted, or finished after a crash).
+   */
+  hpaBackup?: {name: string; minReplicas?: number; maxReplicas: number} | null
   /** The route or Ingress as it was before the rollout, restored at the end. */
   routeBackup?: Record<string, unknown>
   analysisRuns: AnalysisRun[]
@@ -200,7 +219,8 @@ export interface RolloutState {
 /** What `rollout history` lists: one line per finished rollout. */
 export interface HistoryEntry {
   id: string
-  strategy: Strategy | 'undo'
+  /** rolling: a plain deploy, recorded when it overrode a release gate. */
+  strategy: Strategy | 'undo' | 'rolling'
   phase: Phase
   startedAt: string
   finishedAt?: string
