@@ -405,15 +405,3 @@ export async function undoRollout(options: {namespace: string; service: string; 
   await store.appendHistory(options.namespace, options.service, entry)
   return {service: options.service, kind: 'rollback', from: target.from, to: target.version, rollouts: [], exit: 'OK', ...(forced ? {forced} : {})}
 }
-
-/**
- * The gate override on the Deployment, owned by retailops' field manager like the rest of what it
- * applies (so the next release that is not forced removes it; the history keeps it).
- */
-export async function recordForcedOnDeployment(kube: RolloutKube, namespace: string, name: string, forced: ForcedRelease): Promise<void> {
-  await kube.http.request('PATCH', `${PATHS.deployments(namespace)}/${name}`, {
-    query: {fieldManager: FIELD_MANAGER},
-    body: {metadata: {annotations: {[FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)}}},
-    contentType: 'application/merge-patch+json',
-  })
-}

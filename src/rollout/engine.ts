@@ -14,6 +14,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {FIELD_MANAGER} from '../deploy/labels.js'
+import type {KubeObject} from '../kubernetes/resources.js'
+import {withIntentHash} from '../kubernetes/unchanged.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
@@ -688,7 +690,9 @@ export class Driver {
       await this.persist()
     }
     if (this.state.stage === 'update-stable') {
-      const desired = JSON.parse(JSON.stringify(this.state.desired)) as Obj
+      // With the intent hash a deploy computes for the same render, so the next deploy of the same
+      // version finds the Deployment unchanged and leaves it alone.
+      const desired = withIntentHash(JSON.parse(JSON.stringify(this.state.desired)) as KubeObject) as unknown as Obj
       desired.metadata = {...desired.metadata, name: this.state.service, namespace: ns}
       // The replica router scaled the stable Deployment itself: it gets the count the rollout began
       // with back. Otherwise the rollout never touched it, and the live count stands (an autoscaler

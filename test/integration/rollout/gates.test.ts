@@ -73,7 +73,7 @@ describe('release gates beyond canaries (freeze window)', () => {
 
   it('refuses promote --full in the freeze (rollout untouched), forced it promotes and records it', async () => {
     const started = await p.deploy(['checkout'], 'v4', ['--canary', '--steps', '50,pause,100', '--force-release', '--reason', 'release train'])
-    expect(started.exitCode, JSON.stringify(started.json.error ?? started.json.result?.release)).toBe(21)
+    expect(started.exitCode, JSON.stringify(started.json.error ?? started.json.result)).toBe(21)
     const paused = (await p.state('checkout'))!
     expect(paused).toMatchObject({phase: 'Paused', weight: 50})
 

@@ -63,6 +63,12 @@ describe('the rollout lease', () => {
       return s?.canary.version === 'v4' && s.phase === 'Paused' && s.weight === 50 ? s : undefined
     }, 60_000, 200)
 
+    // Without --take-over, resume waits for the lease to expire; a lease that is renewed never does.
+    const waited = await p.cli(['rollout', 'resume', 'checkout'])
+    expect(waited.exitCode).toBe(13)
+    expect(waited.json.error.message).toContain(`pid ${held.lease!.pid}, run ${held.lease!.id}`)
+    expect((await p.state('checkout'))).toMatchObject({phase: 'Paused', weight: 50, lease: {id: held.lease!.id}})
+
     const noReason = await p.cli(['rollout', 'resume', 'checkout', '--take-over'])
     expect(noReason.exitCode).toBe(2)
     expect((await p.state('checkout'))?.lease?.id).toBe(held.lease!.id)
