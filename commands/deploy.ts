@@ -17,7 +17,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
   static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.`
 
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'ROLLOUT_HELD', 'INTERRUPTED'] as const
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_HELD', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',
