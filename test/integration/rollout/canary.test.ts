@@ -157,7 +157,8 @@ describe('deploy --canary with other routers and gates', () => {
   })
 
   beforeAll(async () => {
-    const first = await p.deploy(['catalog', 'checkout'], 'v1')
+    // The freeze gates rolling deploys of revenue-critical services too (a first one included).
+    const first = await p.deploy(['catalog', 'checkout'], 'v1', ['--force-release', '--reason', 'first deploy of the test'])
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
   })
   afterAll(() => p.cleanup())
