@@ -97,7 +97,8 @@ describe('every command\'s help', () => {
     for (const args of [['help', 'rollout', 'status'], ['rollout', 'status', '-h']]) {
       expect((await run(args)).stdout, args.join(' ')).toMatch(/\nEXIT CODES\n {2}0 +OK: Success/)
     }
-  })
+    // One process per command (30 and more): 17 s on a 2-core machine that also runs the integration suite.
+  }, 120_000)
 })
 
 describe('the start-up fast path', () => {
