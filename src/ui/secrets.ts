@@ -145,6 +145,8 @@ function walk(value: unknown, key: string | undefined): unknown {
   if (Array.isArray(value)) return value.map((v) => walk(v, undefined))
   if (value === null || typeof value !== 'object') return value
   if (value instanceof Date) return value
+  // What JSON.stringify would print: a URL, a Buffer or any object with toJSON is masked as that.
+  if (typeof (value as {toJSON?: unknown}).toJSON === 'function') return walk((value as {toJSON: () => unknown}).toJSON(), key)
   const record = value as Record<string, unknown>
   const envEntry = typeof record.name === 'string' && typeof record.value === 'string' && isSecretName(record.name)
   const out: Record<string, unknown> = {}

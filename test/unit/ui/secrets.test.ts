@@ -144,4 +144,9 @@ describe('redactDeep', () => {
     })
     expect(input.credentials.password).toBe('x')
   })
+
+  it('masks what JSON would print for objects with toJSON (URL), and keeps dates', () => {
+    const at = new Date('2026-11-27T00:00:00Z')
+    expect(redactDeep({source: new URL('postgres://app:pw1@db:5432/shop'), at})).toEqual({source: 'postgres://app:***@db:5432/shop', at})
+  })
 })
