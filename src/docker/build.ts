@@ -556,3 +556,47 @@ async function runBuild(docker: Docker, plan: Plan, builder: Builder, options: B
   }
   return {imageId: progress.failure ? undefined : progress.imageId, failure: progress.failure, started}
 }
+
+export interface ContextBuildInput {
+  /** Names the build in progress output and the io.retailops.service label. */
+  name: string
+  scanned: ScannedContext
+  /** `registry/repository:tag` */
+  image: string
+  buildArgs: Record<string, string>
+  builder?: BuilderChoice
+}
+
+/**
+ * One image from a context retailops scanned itself (the runner image): the same builder choice,
+ * local-base fallback and BuildKit retry as service builds. BUILD_FAILED with the failing step.
+ */
+export async function buildFromContext(input: ContextBuildInput, ctx: RunContext): Promise<{imageId: string; builder: Builder}> {
+  const docker = await dockerClient()
+  let used = await resolveBuilder(input.builder)
+  const dockerfileText = await readFile(input.scanned.entries.find((e) => e.name === input.scanned.dockerfile)!.source, 'utf8')
+  const localBases = used === 'buildkit' ? await localOnlyImages(docker, baseImages(dockerfileText, input.buildArgs)) : []
+  if (used === 'buildkit' && input.builder !== 'buildkit' && localBases.length > 0) used = 'classic'
+  const ref = parseReference(input.image)
+  const plan: Plan = {
+    service: input.name,
+    repository: `${ref.registry}/${ref.repository}`,
+    scanned: input.scanned,
+    buildArgs: input.buildArgs,
+    buildHash: input.scanned.digest,
+    tag: ref.tag!,
+    image: input.image,
+    localBases,
+  }
+  const options = {buildArgs: input.buildArgs} as BuildOptions
+  let outcome = await runBuild(docker, plan, used, options, ctx)
+  if (used === 'buildkit' && input.builder !== 'buildkit' && outcome.failure && ((!outcome.started && buildkitUnavailable(outcome.failure.message)) || buildkitNetworkMissing(outcome.failure.message))) {
+    used = 'classic'
+    outcome = await runBuild(docker, plan, used, options, ctx)
+  }
+  if (outcome.failure || !outcome.imageId) {
+    const failure = outcome.failure ?? {message: 'the engine reported no image ID', output: []}
+    throw new RetailOpsError('BUILD_FAILED', `Building ${input.name} failed${failure.step ? ` at ${failure.step}` : ''}: ${failure.message}`, {details: {failure}})
+  }
+  return {imageId: outcome.imageId, builder: used}
+}

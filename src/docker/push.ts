@@ -185,3 +185,28 @@ async function followPush(docker: Docker, image: string, tag: string, authconfig
   const stream = (await docker.getImage(name).push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0])) as NodeJS.ReadableStream
   await followJsonStream(stream, (event) => progress.handle(event))
 }
+
+/**
+ * Pushes one tagged image (`registry/repository:tag`) through the engine with the registry's
+ * credentials and reads its manifest digest back from the registry.
+ */
+export async function pushTaggedImage(image: string, options: {insecure?: boolean}, ctx: RunContext): Promise<{digest: string; image: string}> {
+  const ref = parseReference(image)
+  const docker = await dockerClient()
+  const client = await registryClient(ref.registry, {insecure: options.insecure, signal: ctx.signal})
+  await client.ping(ref.repository, true)
+  const auth = engineAuthConfig(await registryCredentials(ref.registry), ref.registry)
+  const progress = new PushProgress((line) => ctx.out.stream(ref.repository, line))
+  try {
+    await followPush(docker, image, ref.tag!, auth, progress, ctx.signal)
+  } catch (error) {
+    throwIfAborted(ctx.signal)
+    const e = error as {json?: {message?: string}; message: string}
+    const reason = e.json?.message ?? e.message
+    throw new RetailOpsError(classifyPushError(reason), `Pushing ${image} failed: ${reason}`)
+  }
+  if (progress.outcome.failure) throw new RetailOpsError(classifyPushError(progress.outcome.failure), `Pushing ${image} failed: ${progress.outcome.failure}`)
+  const head = await client.headManifest(ref.repository, ref.tag!)
+  if (!head) throw new RetailOpsError('PUSH_FAILED', `The engine reported success, but the registry has no ${ref.repository}:${ref.tag}.`)
+  return {digest: head.digest, image: `${ref.registry}/${ref.repository}@${head.digest}`}
+}

@@ -1,0 +1,173 @@
+import {existsSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import type {LoadedConfig} from '../config/load.js'
+import {imageRepository} from '../config/resolve.js'
+import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter, readArtifactsLock} from '../docker/artifacts.js'
+import {buildFromContext, type Builder} from '../docker/build.js'
+import {type ContextEntry, scanContext, type ScannedContext} from '../docker/context.js'
+import {pushTaggedImage} from '../docker/push.js'
+import {sanitizeTag} from '../docker/revision.js'
+import {NotFoundError, UsageError} from '../errors/index.js'
+import {packageRoot} from '../scaffold/paths.js'
+import {readTemplate, renderTemplate} from '../scaffold/template.js'
+import {signImages, verifyImages} from '../signing/images.js'
+import type {PassphraseSource} from '../signing/keys.js'
+import type {RunContext} from '../ui/context.js'
+
+/** The artifacts lock's entry for the runner image (services use their own names). */
+export const RUNNER_LOCK_ENTRY = 'runner'
+/** The runner's repository beside the services' (`<registry>/<prefix or project>/retailops-runner`). */
+export const RUNNER_REPOSITORY_NAME = 'retailops-runner'
+
+/** What the image holds from the package: the CLI, its manifest, schema and templates. */
+const PACKAGE_ENTRIES = ['package.json', 'bin/run.js', 'dist', 'templates', 'oclif.manifest.json', 'schema']
+
+/**
+ * The runner's build context: the package's own files (PACKAGE_ENTRIES) and its production
+ * dependencies. A checkout's package-lock.json marks devDependencies (`dev: true`): TypeScript,
+ * the test runner and the like stay out, so the image has no compiler. An installed package has
+ * no lock and only production dependencies in node_modules already. node_modules is scanned at
+ * its real path (it may be a symlink to a shared install) and placed under node_modules/.
+ */
+export async function runnerContext(root: string, dockerfile: string): Promise<{scanned: ScannedContext; devPackages: number}> {
+  const lockFile = path.join(root, 'package-lock.json')
+  const dev: string[] = []
+  if (existsSync(lockFile)) {
+    const lock = JSON.parse(await readFile(lockFile, 'utf8')) as {packages?: Record<string, {dev?: boolean}>}
+    for (const [key, entry] of Object.entries(lock.packages ?? {})) if (key.startsWith('node_modules/') && entry.dev) dev.push(key.slice('node_modules/'.length))
+  }
+  const ignoreFile = `${dockerfile}.dockerignore`
+  await writeFile(ignoreFile, `${['*', ...PACKAGE_ENTRIES.map((e) => `!${e}`), 'dist/**/*.tsbuildinfo'].join('\n')}\n`)
+  const own = await scanContext({context: root, dockerfile})
+  // Links to executables (tsc among them), npm's bookkeeping and caches stay out too.
+  await writeFile(ignoreFile, `${['.*', '**/.bin', ...dev].join('\n')}\n`)
+  const modules = await scanContext({context: await realpath(path.join(root, 'node_modules')), dockerfile})
+  const dependencies = modules.entries.filter((e) => e.name !== modules.dockerfile)
+  // A scope folder whose packages are all devDependencies (@esbuild, @vitest) is left out too.
+  const used = dependencies.filter((e) => e.type !== 'directory' || dependencies.some((f) => f.type !== 'directory' && f.name.startsWith(`${e.name}/`)))
+  const entries: ContextEntry[] = [
+    ...own.entries,
+    {name: 'node_modules', type: 'directory' as const, mode: 0o755, size: 0, source: modules.dir},
+    ...used.map((e) => ({...e, name: `node_modules/${e.name}`})),
+  ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  const h = createHash('sha256')
+  for (const e of entries) h.update(`${e.type}\0${e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
+  return {scanned: {...own, entries, digest: h.digest('hex')}, devPackages: dev.length}
+}
+
+export interface RunnerBuildOptions {
+  project: LoadedConfig
+  /** BASE_IMAGE: a Node 24 image (default node:24-slim; the sandbox's RETAILOPS_BASE_IMAGE). */
+  baseImage?: string
+  /** Private key (file or env://NAME); default signing.key. */
+  key?: string
+  /** Public key to verify with; default signing.publicKey. */
+  publicKey?: string
+  passphrase: PassphraseSource
+}
+
+export interface RunnerBuildResult {
+  /** `registry/repository@sha256:…`: what CronJobs and Jobs run. */
+  image: string
+  digest: string
+  tag: string
+  imageId: string
+  builder: Builder
+  version: string
+  keyId: string
+  signatureAdded: boolean
+  lock: string
+  /** Files in the context; devDependencies left out. */
+  files: number
+  devPackagesExcluded: number
+}
+
+/**
+ * Builds the runner image from this package (the CLI, templates, production dependencies), pushes
+ * it, signs it with the project's key, verifies the signature with the public key, and only then
+ * records it in the artifacts lock under `runner`: what scheduled jobs and detached rollouts run,
+ * by digest.
+ */
+export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunContext): Promise<RunnerBuildResult> {
+  const root = packageRoot()
+  if (!existsSync(path.join(root, 'dist', 'commands')) || !existsSync(path.join(root, 'oclif.manifest.json'))) {
+    throw new NotFoundError(`${root} has no built CLI (dist/, oclif.manifest.json).`, {nextSteps: ['In a checkout, run `npm run build` first; an installed retailops is built already.']})
+  }
+  if (!existsSync(path.join(root, 'node_modules', '@oclif', 'core'))) {
+    throw new NotFoundError(`${root}/node_modules has no @oclif/core: the runner image copies the CLI's installed dependencies.`, {nextSteps: ['Run `npm ci` in the checkout first.']})
+  }
+  const {version} = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {version: string}
+  const {config} = options.project
+  const repository = imageRepository({...config, services: {}}, RUNNER_REPOSITORY_NAME)
+  if (options.baseImage === '') throw new UsageError('--base-image is empty.')
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'retailops-runner-'))
+  try {
+    const dockerfile = path.join(staging, 'Dockerfile')
+    await writeFile(dockerfile, renderTemplate(await readTemplate('runner/Dockerfile.tmpl'), {version}))
+    const {scanned, devPackages} = await runnerContext(root, dockerfile)
+    const tag = sanitizeTag(`${version}-${scanned.digest.slice(0, 12)}`)
+    const image = `${repository}:${tag}`
+    const buildArgs: Record<string, string> = options.baseImage ? {BASE_IMAGE: options.baseImage} : {}
+
+    const building = ctx.out.task(`Building the runner image ${image}`)
+    const built = await buildFromContext({name: RUNNER_REPOSITORY_NAME, scanned, image, buildArgs}, ctx).catch((error: Error) => {
+      building.fail(error.message)
+      throw error
+    })
+    building.succeed(`Built ${image} (${built.imageId.slice(7, 19)}, ${scanned.entries.length} files)`)
+
+    const pushing = ctx.out.task(`Pushing ${image}`)
+    const pushed = await pushTaggedImage(image, {insecure: config.registry.insecure}, ctx).catch((error: Error) => {
+      pushing.fail(error.message)
+      throw error
+    })
+    pushing.succeed(`Pushed ${pushed.image}`)
+
+    const signed = await signImages({project: options.project, targets: [pushed.image], key: options.key, passphrase: options.passphrase}, ctx)
+    const verified = await verifyImages({project: options.project, targets: [pushed.image], key: options.publicKey}, ctx)
+
+    const entry: ArtifactEntry = {repository, digest: pushed.digest, image: pushed.image, tag, pushedAt: new Date().toISOString(), imageId: built.imageId}
+    await artifactsLockWriter(options.project.dir).record(RUNNER_LOCK_ENTRY, entry)
+    return {
+      image: pushed.image,
+      digest: pushed.digest,
+      tag,
+      imageId: built.imageId,
+      builder: built.builder,
+      version,
+      keyId: verified.keyId,
+      signatureAdded: signed.images[0]?.added ?? false,
+      lock: artifactsLockPath(options.project.dir),
+      files: scanned.entries.length,
+      devPackagesExcluded: devPackages,
+    }
+  } finally {
+    await rm(staging, {recursive: true, force: true})
+  }
+}
+
+/**
+ * The runner image jobs in the cluster run, by digest: `runner.image` in retailops.yaml when set
+ * (it must be digest-pinned), else the artifacts lock's `runner` entry. NOT_FOUND names both.
+ */
+export async function runnerImage(project: LoadedConfig): Promise<string> {
+  const configured = (project.config as {runner?: {image?: string}}).runner?.image
+  if (configured) {
+    if (!/@sha256:[0-9a-f]{64}$/.test(configured)) {
+      throw new UsageError(`runner.image ${configured} is not pinned by digest.`, {nextSteps: ['Write it as REGISTRY/REPO@sha256:…, or remove it to use the artifacts lock\'s runner entry (`retailops runner build`).']})
+    }
+    return configured
+  }
+  const lock = await readArtifactsLock(project.dir)
+  const entry = lock.artifacts[RUNNER_LOCK_ENTRY]
+  if (!entry) {
+    throw new NotFoundError('No runner image: runner.image is not set in retailops.yaml and the artifacts lock has no runner entry.', {
+      nextSteps: ['Run `retailops runner build` (builds, pushes, signs and records it), or set runner.image to a digest-pinned image.'],
+    })
+  }
+  return entry.image
+}

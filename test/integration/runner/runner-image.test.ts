@@ -1,0 +1,90 @@
+// `retailops runner build` against the sandbox: the image is built from this package, pushed,
+// signed and verified, recorded in the artifacts lock as `runner`; then the image itself is run
+// the way a restricted pod runs it (user 65532, read-only root filesystem, /tmp the only
+// writable place) and inspected: the CLI and templates are there, no compiler is.
+import {randomBytes} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {readArtifactsLock} from '../../../src/docker/artifacts.js'
+import {writeKeyPair} from '../../../src/signing/keys.js'
+import {sandboxEnv} from '../helpers/sandbox.js'
+
+const ROOT = path.resolve(import.meta.dirname, '../../..')
+
+describe('the runner image', () => {
+  const sandbox = sandboxEnv()
+  let dir: string
+  let project: string
+  const docker = (args: string[]) => execa('docker', args, {env: {DOCKER_HOST: sandbox.dockerHost}, reject: false})
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    execa(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args], {cwd: dir, reject: false, env: {CI: 'true', NO_COLOR: '1', ...env}})
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(ROOT, 'dist', 'commands', 'runner', 'build.js'))) throw new Error('dist/ is missing or stale: run `npm run build` first.')
+    dir = await mkdtemp(path.join(os.tmpdir(), 't-runner-'))
+    project = `t-runner-${randomBytes(3).toString('hex')}`
+    await writeFile(path.join(dir, 'retailops.yaml'), `project: ${project}\nregistry: {url: "${sandbox.registry}", insecure: true}\nservices: {}\n`)
+    await writeKeyPair({keyPath: path.join(dir, '.retailops/cosign.key'), publicKeyPath: path.join(dir, '.retailops/cosign.pub'), passphrase: 'runner-pass'})
+  })
+
+  afterAll(async () => {
+    const images = await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', `${sandbox.registry}/${project}/retailops-runner`])
+    for (const image of images.stdout.split('\n').filter(Boolean)) await docker(['rmi', '-f', image])
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('builds, pushes, signs, verifies and records it as "runner"; a wrong passphrase records nothing', async () => {
+    const wrong = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: 'nope'})
+    expect(wrong.exitCode, wrong.stdout).toBe(6)
+    expect((await readArtifactsLock(dir)).artifacts.runner).toBeUndefined()
+
+    const r = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: 'runner-pass'})
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    const result = JSON.parse(r.stdout).result
+    const lock = await readArtifactsLock(dir)
+    expect(lock.artifacts.runner).toMatchObject({image: result.image, digest: result.digest, repository: `${sandbox.registry}/${project}/retailops-runner`})
+    const head = await fetch(`http://${sandbox.registry}/v2/${project}/retailops-runner/manifests/${result.digest}`, {method: 'HEAD', headers: {accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json'}})
+    expect(head.status).toBe(200)
+    // cosign itself accepts the signature: the same check as the services' images.
+    const cosign = await execa(sandbox.cosign, ['verify', '--key', path.join(dir, '.retailops/cosign.pub'), '--insecure-ignore-tlog', '--allow-insecure-registry', result.image], {reject: false})
+    expect(cosign.exitCode, cosign.stderr).toBe(0)
+    expect(result.devPackagesExcluded).toBeGreaterThan(0)
+
+    // The same sources again: the same tag, and the signature is already there.
+    const again = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: 'runner-pass'})
+    expect(again.exitCode).toBe(0)
+    expect(JSON.parse(again.stdout).result).toMatchObject({tag: result.tag, digest: result.digest, signatureAdded: false})
+  }, 600_000)
+
+  it('runs as 65532 with a read-only root filesystem, holds the CLI and its templates, and no compiler', async () => {
+    const {image} = (await readArtifactsLock(dir)).artifacts.runner
+    const inspect = JSON.parse((await docker(['image', 'inspect', image])).stdout)[0].Config
+    expect(inspect.User).toBe('65532:65532')
+    expect(inspect.Entrypoint).toEqual(['node', '/opt/retailops/bin/run.js'])
+    const run = (args: string[], entrypoint?: string) =>
+      docker(['run', '--rm', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', 'none', ...(entrypoint ? ['--entrypoint', entrypoint] : []), image, ...args])
+    const version = await run(['--version'])
+    expect(version.exitCode, version.stderr).toBe(0)
+    expect(version.stdout).toMatch(/^retailops\/\d+\.\d+\.\d+/)
+    // A command that writes: init renders every template into /tmp, the one writable place.
+    const init = await run(['init', '--directory', '/tmp/p', '--project', 'shop', '--registry', 'r.example', '--kube-context', 'c', '--ci', 'gitlab', '--yes', '--json'])
+    expect(init.exitCode, init.stdout + init.stderr).toBe(0)
+    expect(JSON.parse(init.stdout).result.files).toEqual(expect.arrayContaining(['.gitlab-ci.yml', 'retailops.yaml', 'README.md']))
+    const probe = await run(['-e', `
+      const fs = require('node:fs'), path = require('node:path')
+      const compilers = ['tsc', 'gcc', 'cc', 'g++', 'c++', 'clang', 'make', 'go', 'esbuild']
+      const onPath = process.env.PATH.split(':').flatMap((d) => compilers.filter((c) => fs.existsSync(path.join(d, c))).map((c) => path.join(d, c)))
+      const modules = ['typescript', 'esbuild', 'vitest', 'tsx'].filter((m) => fs.existsSync('/opt/retailops/node_modules/' + m))
+      let writable = true; try { fs.writeFileSync('/opt/retailops/x', '') } catch { writable = false }
+      console.log(JSON.stringify({uid: process.getuid(), onPath, modules, writable, templates: fs.existsSync('/opt/retailops/templates/ci/github-actions.yml.tmpl'), src: fs.existsSync('/opt/retailops/src')}))
+    `], 'node')
+    expect(probe.exitCode, probe.stderr).toBe(0)
+    expect(JSON.parse(probe.stdout)).toEqual({uid: 65532, onPath: [], modules: [], writable: false, templates: true, src: false})
+  }, 300_000)
+})
