@@ -584,6 +584,8 @@ export async function buildFromContext(input: ContextBuildInput, ctx: RunContext
     scanned: input.scanned,
     buildArgs: input.buildArgs,
     buildHash: input.scanned.digest,
+    inputsHash: input.scanned.digest,
+    bases: [],
     tag: ref.tag!,
     image: input.image,
     localBases,

@@ -6,10 +6,13 @@ import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
 import {imageRepository} from '../config/resolve.js'
-import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter, readArtifactsLock} from '../docker/artifacts.js'
+import {RUNNER_ARTIFACT} from '../capacity/runner.js'
+import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter} from '../docker/artifacts.js'
 import {buildFromContext, type Builder} from '../docker/build.js'
 import {type ContextEntry, scanContext, type ScannedContext} from '../docker/context.js'
 import {pushTaggedImage} from '../docker/push.js'
+import {parseReference} from '../docker/reference.js'
+import {usesPlainHttp} from '../docker/registry.js'
 import {sanitizeTag} from '../docker/revision.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {packageRoot} from '../scaffold/paths.js'
@@ -18,8 +21,6 @@ import {signImages, verifyImages} from '../signing/images.js'
 import type {PassphraseSource} from '../signing/keys.js'
 import type {RunContext} from '../ui/context.js'
 
-/** The artifacts lock's entry for the runner image (services use their own names). */
-export const RUNNER_LOCK_ENTRY = 'runner'
 /** The runner's repository beside the services' (`<registry>/<prefix or project>/retailops-runner`). */
 export const RUNNER_REPOSITORY_NAME = 'retailops-runner'
 
@@ -121,7 +122,7 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
     building.succeed(`Built ${image} (${built.imageId.slice(7, 19)}, ${scanned.entries.length} files)`)
 
     const pushing = ctx.out.task(`Pushing ${image}`)
-    const pushed = await pushTaggedImage(image, {insecure: config.registry.insecure}, ctx).catch((error: Error) => {
+    const pushed = await pushTaggedImage(image, {insecure: usesPlainHttp(parseReference(image).registry, config.registry)}, ctx).catch((error: Error) => {
       pushing.fail(error.message)
       throw error
     })
@@ -131,7 +132,7 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
     const verified = await verifyImages({project: options.project, targets: [pushed.image], key: options.publicKey}, ctx)
 
     const entry: ArtifactEntry = {repository, digest: pushed.digest, image: pushed.image, tag, pushedAt: new Date().toISOString(), imageId: built.imageId}
-    await artifactsLockWriter(options.project.dir).record(RUNNER_LOCK_ENTRY, entry)
+    await artifactsLockWriter(options.project.dir).record(RUNNER_ARTIFACT, entry)
     return {
       image: pushed.image,
       digest: pushed.digest,
@@ -148,26 +149,4 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
   } finally {
     await rm(staging, {recursive: true, force: true})
   }
-}
-
-/**
- * The runner image jobs in the cluster run, by digest: `runner.image` in retailops.yaml when set
- * (it must be digest-pinned), else the artifacts lock's `runner` entry. NOT_FOUND names both.
- */
-export async function runnerImage(project: LoadedConfig): Promise<string> {
-  const configured = (project.config as {runner?: {image?: string}}).runner?.image
-  if (configured) {
-    if (!/@sha256:[0-9a-f]{64}$/.test(configured)) {
-      throw new UsageError(`runner.image ${configured} is not pinned by digest.`, {nextSteps: ['Write it as REGISTRY/REPO@sha256:…, or remove it to use the artifacts lock\'s runner entry (`retailops runner build`).']})
-    }
-    return configured
-  }
-  const lock = await readArtifactsLock(project.dir)
-  const entry = lock.artifacts[RUNNER_LOCK_ENTRY]
-  if (!entry) {
-    throw new NotFoundError('No runner image: runner.image is not set in retailops.yaml and the artifacts lock has no runner entry.', {
-      nextSteps: ['Run `retailops runner build` (builds, pushes, signs and records it), or set runner.image to a digest-pinned image.'],
-    })
-  }
-  return entry.image
 }
