@@ -11,6 +11,7 @@ export default class RunnerBuild extends RetailOpsCommand<typeof RunnerBuild> {
     'is signed with the project\'s key (signing.key, or --key env://NAME) and verified with its public key like the services\' images;',
     'scheduled jobs and detached rollouts run it by digest (runner.image in retailops.yaml wins when set).',
   ].join(' ')
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'BUILD_FAILED', 'PUSH_FAILED', 'SIGNATURE', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     'COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %> --base-image 127.0.0.1:5000/retailops/node-base:24 --key env://COSIGN_PRIVATE_KEY --json',
