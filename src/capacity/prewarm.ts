@@ -13,7 +13,7 @@ import type {RunContext} from '../ui/context.js'
 import {type ApplyResult, applyPlan} from './apply.js'
 import {findWorkloads, hpaFacts, namespaceQuotas, nodeInventory, workloadFacts} from './cluster.js'
 import {campaignServiceConfig, type CapacityPlan, computePlan, type ServiceFacts} from './plan.js'
-import {prometheusProvider} from '../rollout/analysis.js'
+import {PrometheusClient} from '../prometheus/client.js'
 import {observedPeakQuery} from './prometheus.js'
 import {type RestoreResult, restoreCampaign} from './restore.js'
 import {readState} from './state.js'
@@ -130,11 +130,12 @@ async function observedPeaks(options: PrewarmOptions, services: {service: string
   }
   const lookback = options.lookbackMs ?? parseDuration('7d')!
   const window = options.rateWindowMs ?? parseDuration('5m')!
-  const prometheus = prometheusProvider(url)
+  // 'keep' as analysis reads it: a peak of +Inf is not hidden as "no traffic observed".
+  const prometheus = new PrometheusClient(url, {infinity: 'keep', timeoutMs: 10_000, signal: ctx.signal})
   for (const s of needsPrometheus) {
     const query = observedPeakQuery(s.service, window, lookback, options.trafficLabels)
     ctx.out.debug(`PromQL: ${query}`)
-    observed.set(s.service, (await prometheus.query(query, ctx.signal)) ?? undefined)
+    observed.set(s.service, (await prometheus.scalar(query)) ?? undefined)
   }
   return observed
 }

@@ -3,7 +3,8 @@ import {toPromDuration} from '../config/duration.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import {kubeClients, kubeHttp, type KubeTarget} from '../kubernetes/client.js'
-import {matchers, PrometheusClient} from '../slo/prometheus.js'
+import {PrometheusClient} from '../prometheus/client.js'
+import {matchers} from '../prometheus/promql.js'
 import type {RunContext} from '../ui/context.js'
 import {aggregate, allocate, type AllocationRow, type ContainerAllocation, HOURS_PER_MONTH, idleTotals, type NodeCost, type Price, type PricedNode, type ShareIdle, shareIdleWeighted, UNALLOCATED, type UsageSample} from './allocate.js'
 import {collectCluster, metricsApiUsage, type PodRecord} from './collect.js'
@@ -179,13 +180,13 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
     if (!wantUsage) return {}
     // Any sample in the last hour of the window (an instant count would only look back 5 minutes).
     const recent = toPromDuration(Math.min(options.windowMs, 3_600_000))
-    const present = await prom.scalar(`count(count_over_time(container_cpu_usage_seconds_total${sel}[${recent}]))`, end)
+    const present = await prom.scalar(`count(count_over_time(container_cpu_usage_seconds_total${sel}[${recent}]))`, {time: end})
     if (!present) return {usageDetail: 'no container_cpu_usage_seconds_total series'}
     const [cpu, mem, cpuPeak, memPeak] = await Promise.all([
-      prom.query(`sum by (${by}) (rate(container_cpu_usage_seconds_total${sel}[${w}]))`, end),
-      prom.query(`sum by (${by}) (avg_over_time(container_memory_working_set_bytes${sel}[${w}]))`, end),
-      prom.query(`quantile_over_time(0.95, sum by (${by}) (rate(container_cpu_usage_seconds_total${sel}[5m]))[${w}:${step(300, 288)}])`, end),
-      prom.query(`max by (${by}) (max_over_time(container_memory_working_set_bytes${sel}[${w}]))`, end),
+      prom.query(`sum by (${by}) (rate(container_cpu_usage_seconds_total${sel}[${w}]))`, {time: end}),
+      prom.query(`sum by (${by}) (avg_over_time(container_memory_working_set_bytes${sel}[${w}]))`, {time: end}),
+      prom.query(`quantile_over_time(0.95, sum by (${by}) (rate(container_cpu_usage_seconds_total${sel}[5m]))[${w}:${step(300, 288)}])`, {time: end}),
+      prom.query(`max by (${by}) (max_over_time(container_memory_working_set_bytes${sel}[${w}]))`, {time: end}),
     ])
     const map = new Map<string, UsageSample>()
     const key = (l: Record<string, string>) => `${l.namespace}/${l.pod}/${l.container}`
@@ -202,13 +203,13 @@ async function fromPrometheus(prom: PrometheusClient, options: CostOptions, end:
     return {usage: map, usageDetail: `Prometheus ${prom.url}: container_cpu_usage_seconds_total, container_memory_working_set_bytes over ${w}`}
   }
   const traffic = async (): Promise<Pick<PromData, 'traffic' | 'trafficDetail'>> => {
-    if (!(await prom.scalar(`count(count_over_time(http_requests_total[${w}]))`, end))) return {trafficDetail: `no http_requests_total series in ${prom.url} over ${w}`}
+    if (!(await prom.scalar(`count(count_over_time(http_requests_total[${w}]))`, {time: end}))) return {trafficDetail: `no http_requests_total series in ${prom.url} over ${w}`}
     const [avg, peak, synthetic] = await Promise.all([
       // Real traffic only: warm-ups (synthetic="true") are not demand the replicas must serve.
-      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[${w}]))`, end),
-      prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[5m]))[${w}:${step(60, 2000)}])`, end),
+      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[${w}]))`, {time: end}),
+      prom.query(`max_over_time(sum by (service, namespace) (rate(http_requests_total{synthetic!="true"}[5m]))[${w}:${step(60, 2000)}])`, {time: end}),
       // ...but shown, so the cost of a warm-up can be told apart.
-      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic="true"}[${w}]))`, end),
+      prom.query(`sum by (service, namespace) (rate(http_requests_total{synthetic="true"}[${w}]))`, {time: end}),
     ])
     const key = (l: Record<string, string>) => `${l.service}/${l.namespace ?? ''}`
     const peaks = new Map(peak.map((s) => [key(s.labels), s.value ?? 0]))
@@ -245,7 +246,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
   const start = new Date(end.getTime() - options.windowMs)
   const k = kubeClients(options.kube)
   const http = kubeHttp(options.kube)
-  const prom = options.prometheusUrl ? new PrometheusClient(options.prometheusUrl, {signal: ctx.signal, timeoutMs: 60_000}) : undefined
+  const prom = options.prometheusUrl ? new PrometheusClient(options.prometheusUrl, {infinity: 'no-data', signal: ctx.signal, timeoutMs: 60_000}) : undefined
   if (options.usage === 'prometheus' && !prom) {
     throw new UsageError('--usage prometheus needs a Prometheus URL.', {nextSteps: ['Set environments.<name>.prometheus in retailops.yaml, or RETAILOPS_PROMETHEUS_URL.']})
   }

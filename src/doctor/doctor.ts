@@ -5,7 +5,6 @@ import {resolveEnvironment} from '../config/resolve.js'
 import {envReferenceName, resolveFileOrEnv} from '../config/secret-ref.js'
 import {UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
-import {prometheusApiUrl} from '../prometheus/url.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -206,13 +205,15 @@ async function checkRbac(context: string | undefined, kubeconfig: string | undef
 
 async function checkPrometheus(url?: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
   if (!url) return {status: 'warn', detail: 'no Prometheus URL configured', fix: 'Set environments.<name>.prometheus in retailops.yaml; canary analysis and slo need it.'}
+  const {PrometheusClient} = await import('../prometheus/client.js')
+  const prometheus = new PrometheusClient(url, {infinity: 'no-data', timeoutMs: 5000})
   try {
-    const ready = await fetch(prometheusApiUrl(url, '/-/ready'), {signal: AbortSignal.timeout(5000)})
-    if (!ready.ok) return {status: 'fail', detail: `${url} answered ${ready.status} to /-/ready`, fix: 'Wait for Prometheus to finish starting, or check its logs.'}
-    const info = (await (await fetch(prometheusApiUrl(url, '/api/v1/status/buildinfo'), {signal: AbortSignal.timeout(5000)})).json()) as {data?: {version?: string}}
-    return {status: 'ok', detail: `${url}: Prometheus ${info.data?.version ?? 'unknown version'}`}
+    const status = await prometheus.readiness()
+    if (status < 200 || status > 299) return {status: 'fail', detail: `${url} answered ${status} to /-/ready`, fix: 'Wait for Prometheus to finish starting, or check its logs.'}
+    const info = await prometheus.buildInfo()
+    return {status: 'ok', detail: `${url}: Prometheus ${info.version ?? 'unknown version'}`}
   } catch (error) {
-    return {status: 'fail', detail: `${url}: ${(error as Error).cause ? String((error as {cause: {code?: string}}).cause.code) : (error as Error).message}`, fix: 'Start Prometheus or fix the URL in retailops.yaml.'}
+    return {status: 'fail', detail: (error as Error).message, fix: 'Start Prometheus or fix the URL in retailops.yaml.'}
   }
 }
 

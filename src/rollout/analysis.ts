@@ -8,10 +8,11 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration, toPromDuration} from '../config/duration.js'
 import type {AnalysisConfig, ServiceConfig} from '../config/schema.js'
-import {ConfigError, UnavailableError} from '../errors/index.js'
+import {ConfigError} from '../errors/index.js'
+import {PrometheusClient} from '../prometheus/client.js'
+import {promEscape} from '../prometheus/promql.js'
 import {compileCondition, ConditionError, MissingValueError} from './condition.js'
 import type {AnalysisRun, AnalysisSpec, Measurement, MeasurementPhase, MetricResult, MetricSpec} from './types.js'
-import {prometheusApiUrl} from '../prometheus/url.js'
 
 // Warm-up traffic (synthetic="true") is not the canary's users: it is left out of the judgement.
 const SELECTOR = 'service="{{service}}",namespace="{{namespace}}",version="{{version}}",synthetic!="true"'
@@ -97,11 +98,12 @@ export interface QueryVars {
   windowMs: number
 }
 
+/** A query template with its values; they go between the template's quotes, escaped as PromQL strings. */
 export function renderQuery(template: string, vars: QueryVars): string {
   return template
-    .replaceAll('{{service}}', vars.service)
-    .replaceAll('{{namespace}}', vars.namespace)
-    .replaceAll('{{version}}', vars.version)
+    .replaceAll('{{service}}', promEscape(vars.service))
+    .replaceAll('{{namespace}}', promEscape(vars.namespace))
+    .replaceAll('{{version}}', promEscape(vars.version))
     .replaceAll('{{window}}', toPromDuration(vars.windowMs))
 }
 
@@ -201,35 +203,18 @@ export interface MetricsProvider {
 }
 
 /**
- * Instant queries against the Prometheus HTTP API, for analysis. Unlike the SLO client (which
- * reads ±Inf as no data), +Inf stays a number here: histogram_quantile answers +Inf when requests
- * land beyond the last bucket, and a canary that slow must fail its condition, not count as missing.
+ * Analysis measurements from Prometheus (src/prometheus): one value per query. +Inf stays a
+ * number (`infinity: 'keep'`): histogram_quantile answers +Inf when requests land beyond the last
+ * bucket, and a canary that slow must fail its condition, not count as missing data.
  */
 export function prometheusProvider(baseUrl: string): MetricsProvider {
+  const client = new PrometheusClient(baseUrl, {infinity: 'keep', timeoutMs: 10_000})
   return {
     name: `prometheus ${baseUrl}`,
     async query(promql, signal) {
-      const url = prometheusApiUrl(baseUrl, '/api/v1/query')
-      url.searchParams.set('query', promql)
-      let res: Response
-      try {
-        res = await fetch(url, {signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000)})
-      } catch (error) {
-        throw new UnavailableError(`Prometheus at ${baseUrl} did not answer: ${(error as {cause?: {code?: string}}).cause?.code ?? (error as Error).message}`)
-      }
-      const body = (await res.json().catch(() => ({}))) as {status?: string; error?: string; data?: {resultType?: string; result?: {value?: [number, string]}[] | [number, string]}}
-      if (!res.ok || body.status !== 'success') throw new Error(`Prometheus answered ${res.status}: ${body.error ?? 'no error text'}`)
-      const data = body.data!
-      let raw: string | undefined
-      if (data.resultType === 'scalar') raw = (data.result as [number, string])[1]
-      else {
-        const series = data.result as {value?: [number, string]}[]
-        if (series.length === 0) return null
-        if (series.length > 1) throw new Error(`the query returned ${series.length} series; aggregate it to one (sum, max, histogram_quantile by (le))`)
-        raw = series[0].value?.[1]
-      }
-      const v = Number(raw)
-      return raw === undefined || Number.isNaN(v) ? null : v
+      const samples = await client.query(promql, {signal})
+      if (samples.length > 1) throw new Error(`the query returned ${samples.length} series; aggregate it to one (sum, max, histogram_quantile by (le))`)
+      return samples[0]?.value ?? null
     },
   }
 }

@@ -8,6 +8,7 @@ import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import type {RunContext} from '../ui/context.js'
+import {matchers} from '../prometheus/promql.js'
 import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
 import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
 import {changeGates, enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
@@ -265,7 +266,7 @@ export async function startRollouts(planned: RolloutState[], options: RolloutOpt
 export function observedRpsFrom(prometheusUrl?: string, config?: RetailOpsConfig): DriveDeps['observedRps'] {
   const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
   return async (state) => {
-    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total{service="${state.service}",namespace="${state.namespace}",synthetic!="true"}[5m]))`).catch(() => null)) ?? undefined) : undefined
+    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total${matchers([['service', state.service], ['namespace', state.namespace], ['synthetic', 'true', '!=']])}[5m]))`).catch(() => null)) ?? undefined) : undefined
     const expected = config ? expectedPeakRps(config, state.service, new Date(), observed) : undefined
     return expected === undefined ? observed : Math.max(expected, observed ?? 0)
   }

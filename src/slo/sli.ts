@@ -1,5 +1,5 @@
 import type {SloConfig} from '../config/schema.js'
-import {matchers} from './prometheus.js'
+import {matchers} from '../prometheus/promql.js'
 
 /**
  * PromQL for an SLO's indicator at any window: the error ratio (bad ÷ all events) and the event

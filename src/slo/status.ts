@@ -6,7 +6,7 @@ import type {RetailOpsConfig, SloConfig, Tier} from '../config/schema.js'
 import {UnavailableError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {type AlertEvaluation, blocksReleases, budgetRemaining, burnRate, errorBudget, evaluateAlerts, SLI_WINDOWS, sloState, type SloState, timeToExhaustionMs} from './maths.js'
-import {PrometheusClient, PromQueryError} from './prometheus.js'
+import {PrometheusClient, PromQueryError} from '../prometheus/client.js'
 import {sliExpressions} from './sli.js'
 
 export interface SloWindowValue {
@@ -114,7 +114,7 @@ function targets(config: RetailOpsConfig, services?: string[]): SloTarget[] {
  */
 export async function sloStatus(options: SloStatusOptions, ctx: RunContext): Promise<SloReport> {
   const list = targets(options.config, options.services)
-  const prom = new PrometheusClient(options.prometheusUrl, {signal: ctx.signal, timeoutMs: options.timeoutMs})
+  const prom = new PrometheusClient(options.prometheusUrl, {infinity: 'no-data', signal: ctx.signal, timeoutMs: options.timeoutMs})
   const at = options.at ?? new Date()
   const limit = pLimit(options.concurrency ?? 8)
   const task = ctx.out.task(`Querying ${list.length} SLO${list.length === 1 ? '' : 's'} in ${options.prometheusUrl}`)
@@ -192,7 +192,7 @@ async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit
   const period = toPromDuration(periodMs)
   const budget = errorBudget(t.slo.objective)
   const windows = [...new Set([...SLI_WINDOWS, period])]
-  const q = (expr: string) => limit(() => prom.scalar(expr, at))
+  const q = (expr: string) => limit(() => prom.scalar(expr, {time: at}))
   const [measured, timeAveraged, historyPoints] = await Promise.all([
     Promise.all(
       windows.map(async (w) => {
