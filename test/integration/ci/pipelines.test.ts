@@ -19,6 +19,7 @@ import {parseDocument} from 'yaml'
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {kubeConfig, sandboxEnv} from '../helpers/sandbox.js'
 import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
+import {BUNDLE_MEDIA_TYPE} from '../../../src/signing/bundle.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 const PASSWORD = `ci-${randomBytes(6).toString('hex')}`
@@ -129,13 +130,16 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     return Object.fromEntries(list.items.map((d) => [d.metadata!.name!, {image: d.spec!.template.spec!.containers[0].image!, generation: d.metadata!.generation!}]))
   }
 
+  // retailops signs as cosign v3 does: a Sigstore bundle referrer, listed (Debian's registry has no
+  // referrers API) in the image index at the tag `sha256-<hex>`.
   const signatureExists = async (image: string) => {
     const [repo, digest] = image.replace(`${registry.registry}/`, '').split('@')
-    const res = await fetch(`http://${registry.registry}/v2/${repo}/manifests/${digest.replace(':', '-')}.sig`, {
-      method: 'HEAD',
-      headers: {authorization: `Basic ${Buffer.from(`ci:${PASSWORD}`).toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json'},
+    const res = await fetch(`http://${registry.registry}/v2/${repo}/manifests/${digest.replace(':', '-')}`, {
+      headers: {authorization: `Basic ${Buffer.from(`ci:${PASSWORD}`).toString('base64')}`, accept: 'application/vnd.oci.image.index.v1+json'},
     })
-    return res.status === 200
+    if (res.status !== 200) return false
+    const index = (await res.json()) as {manifests?: {artifactType?: string}[]}
+    return (index.manifests ?? []).some((m) => m.artifactType === BUNDLE_MEDIA_TYPE)
   }
 
   /** The demo's traffic helper: stable and canary processes registered with Prometheus, load until the rollout ends. */
