@@ -90,7 +90,7 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
   const registryHead = async (repository: string, reference: string) =>
     fetch(`http://${registry}/v2/${repository}/manifests/${reference}`, {
       method: 'HEAD',
-      headers: {authorization: `Basic ${Buffer.from('ci:right-password').toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
+      headers: {authorization: `Basic ${Buffer.from('ci:right-password').toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
     })
 
   it('REGISTRY_USERNAME and REGISTRY_PASSWORD alone push; a wrong password is 6, one variable alone is 2, and the lock is untouched', async () => {
@@ -145,8 +145,10 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
     expect(JSON.parse(noKey.stdout).error.message).toContain('COSIGN_PRIVATE_KEY is not set')
     const badPass = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'nope'})
     expect(badPass.exitCode).toBe(6)
-    const sigTag = `${lock.artifacts.solo.digest.replace(':', '-')}.sig`
-    // The earlier test signed this digest with another key: the signature manifest changes only when this key signs.
+    // retailops signs as cosign v3 does: a bundle referrer listed in the index at the tag sha256-<hex>
+    // (Debian's registry has no referrers API). An earlier test may have signed this digest with
+    // another key: the index changes only when this key's signature is added to it.
+    const sigTag = lock.artifacts.solo.digest.replace(':', '-')
     const sigBefore = (await registryHead(`${p.name}/solo`, sigTag)).headers.get('docker-content-digest')
     const signed = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'ci-pass-1'})
     expect(signed.exitCode, signed.stdout).toBe(0)
