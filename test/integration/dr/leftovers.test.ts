@@ -44,7 +44,7 @@ afterAll(async () => {
 describe('dr drill: a leftovers check that fails', () => {
   it('says the check failed for the unreachable server (why, how to look by hand), and what it did check', async () => {
     const p = writeProject(config)
-    const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env})
+    const result = await cli(['dr', 'drill', '--json', '--no-recoverability', '--allow-source-server', 'the sandbox has one PostgreSQL server'], {cwd: p.dir, env})
     const doc = JSON.parse(result.stdout)
     const record = doc.result ?? doc.error?.details?.record
     expect(record, result.stdout.slice(0, 2000)).toBeTruthy()
