@@ -3,8 +3,6 @@
 // a shared ingress would). Canary analysis and prewarm (prometheusProvider), slo and cost
 // (PrometheusClient) and doctor must all keep the prefix.
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
-import http from 'node:http'
-import type {AddressInfo} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -14,36 +12,22 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {prometheusProvider} from '../../src/rollout/analysis.js'
 import {PrometheusClient} from '../../src/prometheus/client.js'
+import {type PrefixProxy, startPrefixProxy} from './helpers/prefix-proxy.js'
 import {sandboxEnv} from './helpers/sandbox.js'
 
 const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 describe('Prometheus behind a path prefix', () => {
-  let server: http.Server
+  let proxy: PrefixProxy
   let base: string
   const seen: string[] = []
 
   beforeAll(async () => {
     const upstream = sandboxEnv().prometheusUrl
-    server = http.createServer(async (req, res) => {
-      seen.push(req.url ?? '')
-      if (!req.url?.startsWith('/prometheus/')) {
-        res.writeHead(404).end('404 page not found')
-        return
-      }
-      const chunks: Buffer[] = []
-      for await (const c of req) chunks.push(c as Buffer)
-      const answer = await fetch(`${upstream}${req.url.slice('/prometheus'.length)}`, {
-        method: req.method,
-        headers: {'content-type': req.headers['content-type'] ?? 'text/plain'},
-        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
-      })
-      res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prometheus`
+    proxy = await startPrefixProxy(upstream, '/prometheus', (req) => seen.push(req.url))
+    base = proxy.base
   })
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  afterAll(() => proxy.close())
 
   it('canary analysis and prewarm queries keep the prefix', async () => {
     expect(await prometheusProvider(base).query('vector(42)')).toBe(42)

@@ -1,6 +1,7 @@
 // The one Prometheus client (src/prometheus/client.ts) against the sandbox's real Prometheus:
 // the ±Inf option, a base URL with a path prefix (a reverse proxy on 127.0.0.1 serves the real
 // Prometheus under /prom/ only, as a shared ingress would), and errors as UNAVAILABLE (exit 5).
+
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 
@@ -8,35 +9,21 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PrometheusClient, PromQueryError} from '../../../src/prometheus/client.js'
 import {prometheusProvider} from '../../../src/rollout/analysis.js'
+import {type PrefixProxy, startPrefixProxy} from '../helpers/prefix-proxy.js'
 import {sandboxEnv} from '../helpers/sandbox.js'
 
 const upstream = sandboxEnv().prometheusUrl
 
 describe('the Prometheus client against the sandbox Prometheus', () => {
-  let server: http.Server
+  let proxy: PrefixProxy
   let prefixed: string
   const seen: {method: string; url: string}[] = []
 
   beforeAll(async () => {
-    server = http.createServer(async (req, res) => {
-      seen.push({method: req.method ?? '', url: req.url ?? ''})
-      if (!req.url?.startsWith('/prom/')) {
-        res.writeHead(404).end('404 page not found')
-        return
-      }
-      const chunks: Buffer[] = []
-      for await (const c of req) chunks.push(c as Buffer)
-      const answer = await fetch(`${upstream}${req.url.slice('/prom'.length)}`, {
-        method: req.method,
-        headers: {'content-type': req.headers['content-type'] ?? 'text/plain'},
-        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
-      })
-      res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
-    })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    prefixed = `http://127.0.0.1:${(server.address() as AddressInfo).port}/prom`
+    proxy = await startPrefixProxy(upstream, '/prom', (req) => seen.push(req))
+    prefixed = proxy.base
   })
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  afterAll(() => proxy.close())
 
   it('reads ±Inf as no data or as numbers, as the caller says; NaN and an empty vector are always no data', async () => {
     const noData = new PrometheusClient(upstream, {infinity: 'no-data'})
