@@ -1,5 +1,6 @@
 import {isNotFound, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {restrictedPodSecurity} from '../kubernetes/runner-job.js'
 import type {PoolPlan} from './plan.js'
 import {formatCpu, formatMemory} from './quantity.js'
 import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
@@ -18,14 +19,6 @@ export const HEADROOM_LABEL = 'retailops.io/headroom'
 export const DEFAULT_PLACEHOLDER_IMAGE = 'registry.k8s.io/pause:3.10'
 /** pause runs as any user: the conventional nobody. */
 const PLACEHOLDER_UID = 65_535
-
-/** Pod Security `restricted`: non-root, RuntimeDefault seccomp, no privilege escalation, no capabilities. */
-export function restrictedPodSecurity(uid: number) {
-  return {
-    pod: {runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: {type: 'RuntimeDefault'}},
-    container: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: uid, capabilities: {drop: ['ALL']}, seccompProfile: {type: 'RuntimeDefault'}},
-  }
-}
 
 export function priorityClassName(namespace: string, campaign: string): string {
   return `retailops-headroom-${namespace}-${campaign}`.slice(0, 253).replace(/-+$/, '')

@@ -17,7 +17,7 @@ import {PrometheusClient} from '../prometheus/client.js'
 import {observedPeakQuery} from './prometheus.js'
 import {type RestoreResult, restoreCampaign} from './restore.js'
 import {readState} from './state.js'
-import {verifiedRunnerImage} from './runner.js'
+import {verifiedRunnerImage} from '../runner/resolve.js'
 import {removeRunnerRbac, type ScheduleResult, scheduleCampaign, unscheduleCampaign} from './schedule.js'
 import {BEHAVIOURS, planWarmup, runWarmup, type WarmupPlan, type WarmupResult} from './warm.js'
 

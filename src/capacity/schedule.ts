@@ -1,13 +1,12 @@
 import {readFile} from 'node:fs/promises'
 
-import {CREDENTIALS_ENV, formatKeyPath, splitCredentials} from '../config/credentials.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
-import {isNotFound, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {applyJobObjects, bindingObject, bindingsLeft, cronForMinute, deleteJobObjects, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
-import {applyOwned, priorityClassName, restrictedPodSecurity} from './headroom.js'
+import {FIELD_MANAGER, priorityClassName} from './headroom.js'
 import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
 
 /**
@@ -23,11 +22,6 @@ import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
  * never fires. The RBAC stays (a job cannot delete what authorises it): `prewarm --unschedule`
  * from a workstation, or removeRunnerRbac(), deletes it.
  */
-
-/** The uid/gid the runner runs as (the runner image's non-root user). */
-export const RUNNER_UID = 10_001
-const CONFIG_DIR = '/etc/retailops'
-const CREDENTIALS_DIR = '/etc/retailops-credentials'
 
 export interface ScheduleOptions {
   http: KubeHttp
@@ -68,9 +62,7 @@ export interface ScheduleResult {
 }
 
 /** "M H D Mon *" for the minute of t in UTC: a one-shot schedule (it would repeat a year later). */
-export function cronFor(t: Date): string {
-  return `${t.getUTCMinutes()} ${t.getUTCHours()} ${t.getUTCDate()} ${t.getUTCMonth() + 1} *`
-}
+export const cronFor = cronForMinute
 
 export function scheduleNames(namespace: string, campaign: string) {
   const short = (s: string, n: number) => s.slice(0, n).replace(/-+$/, '')
@@ -106,66 +98,16 @@ export function scheduleTimes(campaign: CampaignConfig, now: Date, restoreDelayM
 function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[], deadlineSeconds: number) {
   const n = scheduleNames(options.namespace, options.campaign.name)
   const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
-  const security = restrictedPodSecurity(RUNNER_UID)
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'CronJob',
-    metadata: {name, namespace: options.namespace, labels, annotations: {'retailops.io/runs-at': at.toISOString()}},
-    spec: {
-      schedule: cronFor(at),
-      timeZone: 'Etc/UTC',
-      concurrencyPolicy: 'Forbid',
-      startingDeadlineSeconds: deadlineSeconds,
-      successfulJobsHistoryLimit: 1,
-      failedJobsHistoryLimit: 3,
-      jobTemplate: {
-        metadata: {labels},
-        spec: {
-          backoffLimit: 2,
-          ttlSecondsAfterFinished: 7 * 86_400,
-          template: {
-            metadata: {labels},
-            spec: {
-              serviceAccountName: n.serviceAccount,
-              // The job talks to the API server as that ServiceAccount (in-cluster configuration).
-              automountServiceAccountToken: true,
-              enableServiceLinks: false,
-              restartPolicy: 'Never',
-              securityContext: security.pod,
-              containers: [
-                {
-                  name: 'retailops',
-                  image: options.runnerImage,
-                  imagePullPolicy: 'IfNotPresent',
-                  args,
-                  env: [
-                    {name: 'RETAILOPS_CONFIG', value: `${CONFIG_DIR}/retailops.yaml`},
-                    {name: CREDENTIALS_ENV, value: `${CREDENTIALS_DIR}/credentials.json`},
-                    {name: 'HOME', value: '/tmp'},
-                    {name: 'CI', value: 'true'},
-                    {name: 'NO_COLOR', value: '1'},
-                  ],
-                  volumeMounts: [
-                    {name: 'config', mountPath: CONFIG_DIR, readOnly: true},
-                    {name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true},
-                    {name: 'tmp', mountPath: '/tmp'},
-                  ],
-                  resources: {requests: {cpu: '100m', memory: '256Mi'}, limits: {cpu: '1', memory: '512Mi'}},
-                  securityContext: security.container,
-                },
-              ],
-              volumes: [
-                {name: 'config', configMap: {name: n.configMap}},
-                // Readable by the runner's group only (fsGroup), never world-readable.
-                {name: 'credentials', secret: {secretName: n.credentials, defaultMode: 0o440}},
-                {name: 'tmp', emptyDir: {sizeLimit: '256Mi'}},
-              ],
-            },
-          },
-        },
-      },
-    },
-  }
+  return runnerCronJob({
+    name,
+    namespace: options.namespace,
+    labels,
+    annotations: {'retailops.io/runs-at': at.toISOString()},
+    schedule: cronFor(at),
+    timeZone: 'Etc/UTC',
+    startingDeadlineSeconds: deadlineSeconds,
+    pod: runnerPodSpec({serviceAccount: n.serviceAccount, image: options.runnerImage, args, configMap: n.configMap, credentialsSecret: n.credentials}),
+  })
 }
 
 /**
@@ -179,9 +121,9 @@ export function rbac(namespace: string, campaign: string) {
   const n = scheduleNames(namespace, campaign)
   const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: campaign, 'app.kubernetes.io/component': 'prewarm-runner'}
   const ns = namespace
-  const subject = [{kind: 'ServiceAccount', name: n.serviceAccount, namespace: ns}]
+  const serviceAccount = {name: n.serviceAccount, namespace: ns}
   return [
-    {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace: ns, labels: {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-runner'}}},
+    serviceAccountObject(n.serviceAccount, ns, {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-runner'}),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
@@ -196,7 +138,7 @@ export function rbac(namespace: string, campaign: string) {
         {apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['get', 'delete'], resourceNames: [n.prewarm, n.restore]},
       ],
     },
-    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace: ns, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: n.role}, subjects: subject},
+    bindingObject({name: n.role, namespace: ns, labels, roleKind: 'Role', role: n.role, serviceAccount}),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
@@ -206,18 +148,8 @@ export function rbac(namespace: string, campaign: string) {
         {apiGroups: ['scheduling.k8s.io'], resources: ['priorityclasses'], verbs: ['get', 'create', 'patch', 'delete'], resourceNames: [priorityClassName(namespace, campaign)]},
       ],
     },
-    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole, labels}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: n.clusterRole}, subjects: subject},
+    bindingObject({name: n.clusterRole, labels, roleKind: 'ClusterRole', role: n.clusterRole, serviceAccount}),
   ]
-}
-
-export function objectApiPath(obj: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}): string {
-  const plural: Record<string, string> = {
-    ServiceAccount: 'serviceaccounts', ConfigMap: 'configmaps', Secret: 'secrets', Role: 'roles', RoleBinding: 'rolebindings',
-    ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', CronJob: 'cronjobs',
-  }
-  const root = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`
-  const ns = obj.metadata.namespace ? `/namespaces/${encodeURIComponent(obj.metadata.namespace)}` : ''
-  return `${root}${ns}/${plural[obj.kind]}/${encodeURIComponent(obj.metadata.name)}`
 }
 
 /** The objects --schedule creates, in apply order. */
@@ -228,18 +160,17 @@ export async function scheduleObjects(options: ScheduleOptions) {
   const prewarmArgs = ['prewarm', ...common, '--allow-below-current', ...options.prewarmFlags]
   const restoreArgs = ['prewarm', 'restore', ...common, '--unschedule']
   const lead = parseDuration(options.campaign.prewarmLead)!
-  const {stripped, credentials} = splitCredentials(await readFile(options.configFile, 'utf8'))
   const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
+  const config = runnerConfigObjects({namespace: options.namespace, labels, configMap: n.configMap, credentialsSecret: n.credentials, configText: await readFile(options.configFile, 'utf8')})
   return {
     prewarmAt,
     restoreAt,
     prewarmArgs,
     restoreArgs,
-    credentials: credentials.map((c) => c.path),
+    credentials: config.credentials,
     objects: [
       ...rbac(options.namespace, options.campaign.name),
-      {apiVersion: 'v1', kind: 'Secret', metadata: {name: n.credentials, namespace: options.namespace, labels}, type: 'Opaque', stringData: {'credentials.json': JSON.stringify(credentials)}},
-      {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace: options.namespace, labels}, data: {'retailops.yaml': stripped}},
+      ...config.objects,
       cronJob(options, n.prewarm, prewarmAt, prewarmArgs, Math.max(300, Math.round(lead / 1000))),
       cronJob(options, n.restore, restoreAt, restoreArgs, 6 * 3600),
     ],
@@ -250,16 +181,10 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
   const built = await scheduleObjects(options)
   const n = scheduleNames(options.namespace, options.campaign.name)
   const task = ctx.out.task(`Scheduling the pre-warm at ${built.prewarmAt.toISOString()} and the restore at ${built.restoreAt.toISOString()}`)
-  const applied: string[] = []
-  for (const obj of built.objects) {
-    try {
-      await applyOwned(options.http, objectApiPath(obj), obj)
-    } catch (error) {
-      task.fail()
-      throw kubeError(error, `creating ${obj.kind} ${obj.metadata.name}`)
-    }
-    applied.push(`${obj.kind}/${obj.metadata.name}`)
-  }
+  const applied = await applyJobObjects(options.http, built.objects, FIELD_MANAGER).catch((error: unknown) => {
+    task.fail()
+    throw error
+  })
   task.succeed(`Scheduled: CronJob ${n.prewarm} (${cronFor(built.prewarmAt)} UTC) and CronJob ${n.restore} (${cronFor(built.restoreAt)} UTC)`)
   const job = (name: string, at: Date, args: string[]): ScheduledJob => ({name, schedule: cronFor(at), timeZone: 'Etc/UTC', runsAt: at.toISOString(), command: ['retailops', ...args]})
   return {
@@ -269,7 +194,7 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
     serviceAccount: n.serviceAccount,
     configMap: n.configMap,
     credentialsSecret: n.credentials,
-    credentials: built.credentials.map(formatKeyPath),
+    credentials: built.credentials,
     runnerImage: options.runnerImage,
     objects: applied,
   }
@@ -278,7 +203,7 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
 /** Deletes the campaign's CronJobs, config and credentials (CronJobs orphan their running Jobs, so a job can remove its own). */
 export async function unscheduleCampaign(http: KubeHttp, namespace: string, campaign: string): Promise<string[]> {
   const n = scheduleNames(namespace, campaign)
-  return deleteAll(http, [
+  return deleteJobObjects(http, [
     {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.prewarm, namespace}},
     {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: n.restore, namespace}},
     {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: n.configMap, namespace}},
@@ -289,26 +214,12 @@ export async function unscheduleCampaign(http: KubeHttp, namespace: string, camp
 /** Deletes the campaign's runner permissions (ClusterRole, Role and their bindings); the namespace's ServiceAccount goes with the last campaign's. */
 export async function removeRunnerRbac(http: KubeHttp, namespace: string, campaign: string): Promise<string[]> {
   const n = scheduleNames(namespace, campaign)
-  const deleted = await deleteAll(http, [
+  const deleted = await deleteJobObjects(http, [
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name: n.clusterRole}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: {name: n.clusterRole}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: n.role, namespace}},
   ])
-  const others = await http.request<{items: unknown[]}>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {query: {labelSelector: 'app.kubernetes.io/component=prewarm-runner'}}).catch(() => ({items: [{}]}))
-  if (others.items.length === 0) deleted.push(...(await deleteAll(http, [{apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}}])))
-  return deleted
-}
-
-async function deleteAll(http: KubeHttp, targets: {apiVersion: string; kind: string; metadata: {name: string; namespace?: string}}[]): Promise<string[]> {
-  const deleted: string[] = []
-  for (const t of targets) {
-    try {
-      await http.request('DELETE', objectApiPath(t), {query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'}})
-      deleted.push(`${t.kind}/${t.metadata.name}`)
-    } catch (error) {
-      if (!isNotFound(error)) throw kubeError(error, `deleting ${t.kind} ${t.metadata.name}`)
-    }
-  }
+  if (!(await bindingsLeft(http, namespace, 'app.kubernetes.io/component=prewarm-runner'))) deleted.push(...(await deleteJobObjects(http, [{apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}}])))
   return deleted
 }

@@ -6,7 +6,7 @@ import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
 import {imageRepository} from '../config/resolve.js'
-import {RUNNER_ARTIFACT} from '../capacity/runner.js'
+import {RUNNER_ARTIFACT} from './resolve.js'
 import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter} from '../docker/artifacts.js'
 import {buildFromContext, type Builder} from '../docker/build.js'
 import {type ContextEntry, scanContext, type ScannedContext} from '../docker/context.js'

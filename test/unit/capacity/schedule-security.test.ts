@@ -7,7 +7,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {placeholderDeployment} from '../../../src/capacity/headroom.js'
-import {resolveRunnerImage} from '../../../src/capacity/runner.js'
+import {resolveRunnerImage} from '../../../src/runner/resolve.js'
 import {rbac, scheduleObjects} from '../../../src/capacity/schedule.js'
 import {credentialPlaceholder, splitCredentials} from '../../../src/config/credentials.js'
 import {parseConfig} from '../../../src/config/load.js'
