@@ -35,7 +35,7 @@ const {values} = parseArgs({
   },
 })
 const ROOT = path.resolve(import.meta.dirname, '..')
-const BIN = path.resolve(ROOT, values.bin!)
+const BIN = path.resolve(ROOT, values.bin)
 const RUN = `bench-cost-${randomBytes(3).toString('hex')}`
 const LABEL = 'retailops.dev/bench'
 const NODES = Number(values.nodes)

@@ -26,7 +26,7 @@ import {kubeHttp} from '../src/kubernetes/client.js'
 
 const {values} = parseArgs({options: {rounds: {type: 'string', default: '3'}, bin: {type: 'string', default: 'bin/dev.js'}}})
 const ROOT = path.resolve(import.meta.dirname, '..')
-const BIN = path.resolve(ROOT, values.bin!)
+const BIN = path.resolve(ROOT, values.bin)
 const CONTEXT = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
 const SERVICES = ['catalog', 'cart', 'inventory', 'payments', 'orders', 'checkout', 'search']
 const DIGEST = `sha256:${'e'.repeat(64)}`

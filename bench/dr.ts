@@ -41,7 +41,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const rows: string[] = ['| rows | dump size | drill | backup | create | restore | validate | cleanup | RTO |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
-for (const n of values.rows!.split(',').map(Number)) {
+for (const n of values.rows.split(',').map(Number)) {
   const db = `bench_dr_${n}`
   await sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
   await sql('postgres', `CREATE DATABASE ${db}`)

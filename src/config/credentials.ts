@@ -1,4 +1,4 @@
-import {isMap, isPair, isScalar, isSeq, parseDocument, type Node} from 'yaml'
+import {isMap, isPair, isScalar, isSeq, parseDocument} from 'yaml'
 
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 
@@ -54,7 +54,7 @@ export function splitCredentials(text: string): {stripped: string; credentials: 
       node.value = credentialPlaceholder(path)
     }
   }
-  visit(doc.contents as Node | null, [])
+  visit(doc.contents, [])
   return {stripped: doc.toString(), credentials}
 }
 

@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {isMap, isNode, isScalar, LineCounter, parseDocument, visit, type Document, type Node} from 'yaml'
+import {isNode, isScalar, LineCounter, parseDocument, visit, type Document, type Node} from 'yaml'
 import type {z} from 'zod'
 
 import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN, NotFoundError} from '../errors/index.js'

@@ -577,5 +577,5 @@ export type RolloutStep = z.output<typeof rolloutStep>
 export type AnalysisConfig = z.output<typeof analysis>
 
 export function jsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, {io: 'input', unrepresentable: 'any'}) as Record<string, unknown>
+  return z.toJSONSchema(configSchema, {io: 'input', unrepresentable: 'any'})
 }

@@ -104,6 +104,7 @@ export async function listPaged(http: KubeHttp, path: string, each: (item: any) 
       if (error instanceof KubeHttpError && error.statusCode === 410 && token) throw new RestartList(`${path}: the list's continue token expired (HTTP 410)`)
       throw error
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the caller's `each` threw, as it was
     if (failure) throw failure
     options.onPage?.(path, count)
     token = next

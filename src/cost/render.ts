@@ -126,7 +126,7 @@ function runRateBars(rows: AllocationRow[], title: string, currency: string, lim
     title,
     limit,
     format: (n) => money(n, 0),
-    bars: rows.filter((a) => a.name !== IDLE).map((a) => ({label: a.name, value: a.monthlyCost, tone: 'info' as Tone, note: `${money(a.monthlyCost)} ${currency}/month`})),
+    bars: rows.filter((a) => a.name !== IDLE).map((a) => ({label: a.name, value: a.monthlyCost, tone: 'info', note: `${money(a.monthlyCost)} ${currency}/month`})),
   })
 }
 

@@ -553,7 +553,7 @@ function databaseTenants(input: ServiceInput): TenantConfig[] {
 }
 
 function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): Record<string, unknown>[] {
-  const {service, svc, image} = input
+  const {service, svc} = input
   const vars: Record<string, unknown>[] = [
     {name: 'SERVICE_NAME', value: service},
     // The services label their metrics with APP_VERSION; taken from the pod's own version label, it

@@ -242,7 +242,7 @@ async function pullImage(docker: Docker, image: string, signal?: AbortSignal): P
   const ref = parseReference(image)
   const auth = await registryCredentials(ref.registry)
   assertCredentialsMayReachEngine(ref.registry, Boolean(auth))
-  const stream = (await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal})) as NodeJS.ReadableStream
+  const stream = (await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal}))
   let failure: string | undefined
   await followJsonStream(stream, (event) => {
     if (event.error) failure = String(event.error)
@@ -444,7 +444,7 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
           ? plan.bases.filter((b) => previous.bases?.[b.ref] !== (b.digest ?? 'unresolved'))
           : []
         const why = changedBases.length > 0
-          ? `rebuilt: base image changed (${changedBases.map((b) => `${b.ref} ${short(previous!.bases?.[b.ref])} → ${short(b.digest)}`).join(', ')})`
+          ? `rebuilt: base image changed (${changedBases.map((b) => `${b.ref} ${short(previous.bases?.[b.ref])} → ${short(b.digest)}`).join(', ')})`
           : undefined
         const task = ctx.out.task(`Building ${plan.service} → ${plan.image}${why ? ` (${why})` : ''}`)
         // The engine builds FROM its own copy: a stale or missing one is pulled first.
@@ -529,7 +529,7 @@ async function runBuild(docker: Docker, plan: Plan, builder: Builder, options: B
   const progress = new BuildProgress((line) => ctx.out.stream(plan.service, line))
   let started = false
   try {
-    const stream = await docker.buildImage(contextTar(plan.scanned) as unknown as NodeJS.ReadableStream, {
+    const stream = await docker.buildImage(contextTar(plan.scanned), {
       t: plan.image,
       dockerfile: plan.scanned.dockerfile,
       buildargs: plan.buildArgs,

@@ -94,7 +94,7 @@ function decodeStatus(base64: string): DecodedStatus {
     statusType = protobuf.loadSync(file).lookupType('moby.buildkit.v1.StatusResponse')
   }
   if (!base64) return {}
-  return statusType.toObject(statusType.decode(Buffer.from(base64, 'base64')), {defaults: false}) as DecodedStatus
+  return statusType.toObject(statusType.decode(Buffer.from(base64, 'base64')), {defaults: false})
 }
 
 interface Vertex {

@@ -92,7 +92,7 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
       if (!image) {
         throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {nextSteps: [`Run \`retailops build ${service}\` again.`]})
       }
-      return {service, source: entry.image, ref, imageId: image.Id as string | undefined, buildHash: entry.buildHash, registryDigest: undefined as string | undefined, registryTag: undefined as string | undefined}
+      return {service, source: entry.image, ref, imageId: image.Id, buildHash: entry.buildHash, registryDigest: undefined as string | undefined, registryTag: undefined as string | undefined}
     }),
   )
 
@@ -182,7 +182,7 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
 
 async function followPush(docker: Docker, image: string, tag: string, authconfig: Record<string, string>, progress: PushProgress, signal?: AbortSignal): Promise<void> {
   const name = image.slice(0, image.length - tag.length - 1)
-  const stream = (await docker.getImage(name).push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0])) as NodeJS.ReadableStream
+  const stream = (await docker.getImage(name).push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0]))
   await followJsonStream(stream, (event) => progress.handle(event))
 }
 

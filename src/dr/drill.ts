@@ -120,7 +120,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     await Promise.all(
       plan.datastores.map((p) => {
         const ds = options.project.config.datastores.find((d) => d.name === p.name)!
-        return providers[ds.provider].preflight?.(ds, p, {drillId, project: options.project, environment: options.environment, env, allowSourceServer: options.allowSourceServer, signal}) ?? []
+        return providers[ds.provider].preflight?.(ds, p, {drillId, project: options.project, environment: options.environment, env, allowSourceServer: options.allowSourceServer, signal}) ?? Promise.resolve([])
       }),
     )
   ).flat()

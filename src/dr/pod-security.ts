@@ -80,7 +80,7 @@ function allContainers(spec: PodSpec): {where: string; c: Container}[] {
  * workload from the one backed up.
  */
 export function checkRestricted(template: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}): RestrictedResult {
-  const spec = structuredClone(template.spec ?? {}) as PodSpec
+  const spec = structuredClone<PodSpec>(template.spec ?? {})
   const violations: string[] = []
   const fixes: string[] = []
   for (const key of ['hostNetwork', 'hostPID', 'hostIPC'] as const) if (spec[key]) violations.push(`${key}: true`)

@@ -117,7 +117,7 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
   }
 
   // The cluster: deployed images and referenced Secrets and ConfigMaps.
-  let deployments: DeploymentLike[] = []
+  let deployments: DeploymentLike[]
   let kube: {get: (p: string) => Promise<unknown>; close: () => void} | undefined
   try {
     const {kubeClients} = await import('../kubernetes/client.js')
@@ -135,7 +135,7 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
 
   try {
     const {readArtifactsLock} = await import('../deploy/images.js')
-    const lock = await readArtifactsLock(project.dir).catch(() => ({}) as Record<string, {image: string; digest?: string}>)
+    const lock = await readArtifactsLock(project.dir).catch((): Record<string, {image: string; digest?: string}> => ({}))
     for (const service of services) {
       const s = config.services[service]
       const mine = deployments.filter((d) => d.metadata.labels?.['retailops.dev/service'] === service || d.metadata.labels?.['app.kubernetes.io/name'] === service)

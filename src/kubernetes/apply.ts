@@ -127,7 +127,7 @@ export async function applyKeepingOwned<T = KubeObject>(http: KubeHttp, path: st
       throw error
     })
     const body = live
-      ? keepOwned(ownedByManager(live, options.fieldManager), change as Parameters<typeof keepOwned>[1])
+      ? keepOwned(ownedByManager(live, options.fieldManager), change)
       : (JSON.parse(JSON.stringify(change)) as Record<string, unknown>)
     if (live) (body.metadata as Record<string, unknown>).resourceVersion = live.metadata.resourceVersion
     try {

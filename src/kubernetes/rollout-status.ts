@@ -102,7 +102,7 @@ export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], 
   while (Date.now() < deadline) {
     throwIfAborted(options.signal)
     const list = await k.apps.listDeploymentForAllNamespaces({labelSelector: options.labelSelector})
-    for (const d of list.items) observe(d as DeploymentLike)
+    for (const d of list.items) observe(d)
     for (const id of pending.keys()) if (!states.has(id)) states.set(id, {state: {phase: 'progressing', message: 'not found yet'}, at: Date.now()})
     if (settled() || (failFast && anyFailed())) break
     const rv = list.metadata?.resourceVersion
@@ -271,5 +271,5 @@ export async function explainDeployment(k: KubeClients, namespace: string, name:
     k.core.listNamespacedPod({namespace, labelSelector: selector}),
     k.core.listNamespacedEvent({namespace}),
   ])
-  return diagnose({deployment, replicaSets: rs.items as never, pods: pods.items as PodLike[], events: events.items as EventLike[]})
+  return diagnose({deployment, replicaSets: rs.items, pods: pods.items, events: events.items})
 }

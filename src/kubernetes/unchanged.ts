@@ -14,7 +14,7 @@ export const APPLIED_HASH = 'retailops.dev/applied-hash'
 
 function stable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stable)
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value as object).sort().map((k) => [k, stable((value as Record<string, unknown>)[k])]))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, stable((value as Record<string, unknown>)[k])]))
   return value
 }
 

@@ -89,12 +89,12 @@ function parse(tokens: Token[]): Node {
       if (prec === undefined || prec < min) break
       pos++
       const right = binary(prec + 1)
-      left = {type: 'binary', op: String(t!.value), left, right}
+      left = {type: 'binary', op: String(t.value), left, right}
     }
     return left
   }
   const node = binary(0)
-  if (pos < tokens.length) throw new ConditionError(`unexpected "${(tokens[pos] as {value: unknown}).value}"`)
+  if (pos < tokens.length) throw new ConditionError(`unexpected "${String((tokens[pos] as {value: unknown}).value)}"`)
   return node
 }
 

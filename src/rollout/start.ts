@@ -205,7 +205,7 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
       weight: 0,
       desiredWeight: 0,
       canaryReplicas: 0,
-      desired: t.desired as unknown as Record<string, unknown>,
+      desired: t.desired,
       stableTemplate: stable.spec.template,
       analysisRuns: [],
       events: [],

@@ -67,7 +67,7 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
       }
       const deployments = plan.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment'))
       const result = await planRollouts(
-        deployments.map((d) => ({service: d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name, namespace: d.metadata.namespace!, desired: d as unknown as Obj})),
+        deployments.map((d) => ({service: d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name, namespace: d.metadata.namespace!, desired: d})),
         {...options, prometheusUrl},
         {kube, config: options.project.config, envRouter: options.env.router},
       )
@@ -171,7 +171,7 @@ export function gatedRollingStrategy(options: {project: LoadedConfig; env: Resol
           const service = o.metadata.labels?.['retailops.dev/service'] ?? o.metadata.name
           if (config.services[service]?.tier !== 'revenue-critical') continue
           const live = await kubeFor(t).get(PATHS.deployments(o.metadata.namespace!), o.metadata.name)
-          if (!templateChanges(o as unknown as Obj, live)) continue
+          if (!templateChanges(o, live)) continue
           changing.push({service, object: o})
           before.set(`${o.metadata.namespace}/${o.metadata.name}`, live)
         }

@@ -65,7 +65,7 @@ export async function rolloutTree(kube: RolloutKube, namespace: string, service:
   const n = names(service)
   const canaryName = state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment
   const [stable, canary] = await Promise.all([kube.get(PATHS.deployments(namespace), service), kube.get(PATHS.deployments(namespace), canaryName)])
-  const selector = Object.entries(stable?.spec?.selector?.matchLabels ?? {'app.kubernetes.io/name': service}).map(([k, v]) => `${k}=${v}`).join(',')
+  const selector = Object.entries(stable?.spec?.selector?.matchLabels ?? {'app.kubernetes.io/name': service}).map(([k, v]) => `${k}=${String(v)}`).join(',')
   const [sets, pods] = await Promise.all([kube.list(PATHS.replicasets(namespace), selector), kube.list(PATHS.pods(namespace), selector)])
   const owned = (d: Obj | undefined) => (d ? sets.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid)) : [])
   const byHash = (hash?: string) => (rs: Obj) => hash !== undefined && rs.metadata.labels?.['pod-template-hash'] === hash
@@ -152,7 +152,7 @@ export async function watchTree(kube: RolloutKube, namespace: string, service: s
       clearTimeout(deadline)
       clearInterval(fallback)
       ctx.signal?.removeEventListener('abort', onAbort)
-      if (error) reject(error)
+      if (error) reject(error instanceof Error ? error : new Error(String(error)))
       else resolve(tree)
     }
     const refresh = async () => {

@@ -76,7 +76,7 @@ export function parseBundle(bytes: Uint8Array): ParsedBundle {
     bundle = bundleFromJSON(json)
     assertBundle(bundle)
   } catch (error) {
-    throw new Error(`not a valid Sigstore bundle (${(error as Error).message})`)
+    throw new Error(`not a valid Sigstore bundle (${(error as Error).message})`, {cause: error})
   }
   if (bundle.content.$case !== 'dsseEnvelope') throw new Error(`the bundle holds a ${bundle.content.$case}, not a DSSE envelope`)
   const envelope = bundle.content.dsseEnvelope

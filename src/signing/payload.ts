@@ -63,7 +63,7 @@ export function parseSimpleSigning(bytes: Uint8Array): ParsedPayload {
   if (!obj(image) || typeof image['docker-manifest-digest'] !== 'string') throw new Error('critical.image.docker-manifest-digest is missing')
   exactly(image, ['docker-manifest-digest'], 'critical.image')
   if (optional !== null && !obj(optional)) throw new Error('optional is neither null nor an object')
-  return {dockerReference: identity['docker-reference'], digest: image['docker-manifest-digest'], optional: optional as Record<string, unknown> | null}
+  return {dockerReference: identity['docker-reference'], digest: image['docker-manifest-digest'], optional: optional}
 }
 
 /** Where cosign keeps an image's signatures: the tag `sha256-<hex>.sig` in the same repository. */

@@ -204,7 +204,7 @@ async function checkLegacyLayer(
   if (!signature) return {...at, check: 'unsigned', reason: `${what} has no ${SIGNATURE_ANNOTATION} annotation`}
   const payload = await client.getBlob(c.repository, layer.digest)
   if (sha256Digest(payload) !== layer.digest) return {...at, check: 'tampered-payload', reason: `${what}: the payload blob does not hash to its descriptor's digest ${layer.digest}`}
-  let ok = false
+  let ok: boolean
   try {
     ok = cryptoVerify('sha256', payload, c.publicKey, Buffer.from(signature, 'base64'))
   } catch {

@@ -56,7 +56,7 @@ async function watchUntil<T extends k8s.KubernetesObject>(apiPath: string, name:
             if (phase === 'DELETED') reject(new Error(`${name} was deleted`))
             else if (done(obj)) resolve(obj)
           },
-          (err) => reject(err ?? new Error(`watch of ${apiPath} closed before ${name} was ready (${events} events)`)),
+          (err) => reject(err instanceof Error ? err : new Error(`watch of ${apiPath} closed before ${name} was ready (${events} events)`)),
         )
         .then((c) => (controller = c), reject)
     })
@@ -208,7 +208,7 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
       },
     }
     await custom.createNamespacedCustomObject({group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'httproutes', body: route})
-    const back = (await custom.getNamespacedCustomObject({group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'httproutes', name: 'web'})) as any
+    const back = (await custom.getNamespacedCustomObject({group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'httproutes', name: 'web'}))
     expect(back.spec.rules[0].backendRefs.map((b: any) => b.weight)).toEqual([90, 10])
     // The CRD's validation is real: a negative weight is refused.
     await expect(

@@ -40,11 +40,11 @@ async function start(name: string, env: Record<string, string> = {}): Promise<Pr
   })
   const logs: Array<Record<string, unknown>> = []
   const stderr: string[] = []
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk))
   const exited = exitOf(child)
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not listen within 15 s: ${stderr.join('')}`)), 15_000)
-    createInterface({input: child.stdout!}).on('line', (line) => {
+    createInterface({input: child.stdout}).on('line', (line) => {
       let record: Record<string, unknown>
       try {
         record = JSON.parse(line)
@@ -292,7 +292,7 @@ describe('bundled services, as real processes', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
     expect((await exitOf(child)).code).toBe(1)
     expect(JSON.parse(out.trim())).toMatchObject({level: 'error', msg: 'invalid configuration', error: expect.stringMatching(/^FAULT_ERROR_RATE="lots" is invalid/)})
   })

@@ -9,7 +9,7 @@ import {throwIfAborted} from '../../ui/context.js'
 import {drillResourceName} from '../naming.js'
 import {sleep} from '../sleep.js'
 import type {ValidationResult} from '../types.js'
-import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 /**
  * AWS Backup restore drill: the newest COMPLETED recovery point of the datastore's resource,

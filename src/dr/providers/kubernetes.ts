@@ -16,7 +16,7 @@ import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace
 import {sleep} from '../sleep.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
-import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 const FIELD_MANAGER = 'retailops-dr'
 
@@ -107,13 +107,13 @@ export const POD_SECURITY_LABELS = {
 export function isolationPolicies(namespace: string, drillId: string, datastore: string): KubeObject[] {
   const metadata = (name: string) => ({name, namespace, labels: {[DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore}})
   return [
-    {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: metadata(DEFAULT_DENY_POLICY), spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress']}} as KubeObject,
+    {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: metadata(DEFAULT_DENY_POLICY), spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress']}},
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: metadata(SAME_NAMESPACE_POLICY),
       spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: [{podSelector: {}}]}], egress: [{to: [{podSelector: {}}]}]},
-    } as KubeObject,
+    },
   ]
 }
 
@@ -394,7 +394,7 @@ export const kubernetesProvider: DrillProvider = {
       })
       await ctx.steps.run(scope, 'validate', 'wait for the Deployments to become available', async (step) => {
         const deadline = ctx.clock() + timeoutMs
-        let last: {name: string; available: boolean; detail: string}[] = []
+        let last: {name: string; available: boolean; detail: string}[]
         for (;;) {
           throwIfAborted(ctx.signal)
           const list = await api.request<{items: DeploymentLike[]}>('GET', collectionPath('Deployment', targetNs), {signal: ctx.signal})

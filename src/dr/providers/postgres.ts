@@ -13,7 +13,7 @@ import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
 import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
 import {pgBinary, pgConnect, pgDumpArgs, pgError, pgPlainEnv, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
 import type {ValidationResult} from '../types.js'
-import {type DrillContext, type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 type Validation = DatastoreConfig['validation'][number]
 

@@ -68,12 +68,12 @@ export async function startService(name: string, env: Record<string, string> = {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const stderr: string[] = []
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c))
+  child.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c))
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not listen within 20 s: ${stderr.join('')}`)), 20_000)
     child.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${stderr.join('')}`)))
     // Every line is read (so the pipe never fills); the "listening" one carries the port.
-    createInterface({input: child.stdout!}).on('line', (line) => {
+    createInterface({input: child.stdout}).on('line', (line) => {
       if (!line.includes('"listening"')) return
       try {
         const record = JSON.parse(line) as {msg?: string; port?: number}

@@ -149,7 +149,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       env: {...process.env, RETAILOPS_KUBE_CONTEXT: sandbox.context},
       stdio: ['ignore', 'ignore', 'pipe'],
     })
-    child.stderr!.on('data', (d) => (log += String(d)))
+    child.stderr.on('data', (d) => (log += String(d)))
     return {child, log: () => log}
   }
 

@@ -37,7 +37,7 @@ describe.skipIf(!sandboxReady())('base images: a patched base under the same tag
 
   const pushTag = async (ref: string) => {
     const docker = await dockerClient()
-    const stream = (await docker.getImage(ref).push({authconfig: {serveraddress: REGISTRY}})) as NodeJS.ReadableStream
+    const stream = (await docker.getImage(ref).push({authconfig: {serveraddress: REGISTRY}}))
     let error: string | undefined
     await followJsonStream(stream, (e) => {
       if (e.error) error = String(e.error)

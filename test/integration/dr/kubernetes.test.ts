@@ -311,7 +311,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       ]),
     )
     // Deleted (or on its way out), and the work folder gone.
-    const after = await core.readNamespace({name: left!}).catch((error: {code?: number}) => (error.code === 404 ? undefined : Promise.reject(error)))
+    const after = await core.readNamespace({name: left!}).catch((error: Error & {code?: number}) => (error.code === 404 ? undefined : Promise.reject(error)))
     expect(after === undefined || Boolean(after.metadata?.deletionTimestamp)).toBe(true)
     expect(readdirSync(workRoot)).toEqual([])
   })

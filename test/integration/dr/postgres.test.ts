@@ -147,8 +147,8 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       task: (title) => {
         const t = recording.task(title)
         return {
-          update: t.update,
-          fail: t.fail,
+          update: (m) => t.update(m),
+          fail: (m) => t.fail(m),
           succeed: (m) => {
             t.succeed(m)
             if (title.includes('create retailops_drill_')) {

@@ -12,7 +12,7 @@ export interface PrefixProxy {
 }
 
 export async function startPrefixProxy(upstream: string, prefix: string, onRequest: (req: {method: string; url: string}) => void): Promise<PrefixProxy> {
-  const server = http.createServer(async (req, res) => {
+  const forward = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     onRequest({method: req.method ?? '', url: req.url ?? ''})
     if (!req.url?.startsWith(`${prefix}/`)) {
       res.writeHead(404).end('404 page not found')
@@ -26,6 +26,10 @@ export async function startPrefixProxy(upstream: string, prefix: string, onReque
       body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
     })
     res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
+  }
+  // A failed forward answers 502 rather than leaving the request hanging and the rejection unhandled.
+  const server = http.createServer((req, res) => {
+    forward(req, res).catch((error: Error) => res.writeHead(502).end(`prefix proxy: ${error.message}`))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {

@@ -4,7 +4,7 @@
 // writable place) and inspected: the CLI and templates are there, no compiler is.
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 

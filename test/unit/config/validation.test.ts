@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {loadConfig, MAX_CONFIG_BYTES, parseConfig} from '../../../src/config/load.js'
+import {MAX_CONFIG_BYTES, parseConfig} from '../../../src/config/load.js'
 import {ConfigError, ExitCode, MAX_ISSUES_SHOWN} from '../../../src/errors/index.js'
 
 const HEAD = 'project: shop\nregistry: {url: 127.0.0.1:5000, insecure: true}\n'

@@ -41,7 +41,7 @@ const ok = (recoveryPointAgoMs: number, passed = true) => async (ctx: DrillConte
 async function drill(behaviour: Parameters<typeof provider>[0], options: {signal?: AbortSignal; removed?: string[]} = {}) {
   const p = project(ONE)
   const out = new RecordingOutput()
-  const record = await runDrill({project: p, environment, filters: {}, recoverability: false, leftovers: false, providers: provider(behaviour, options.removed) as never}, {out, signal: options.signal})
+  const record = await runDrill({project: p, environment, filters: {}, recoverability: false, leftovers: false, providers: provider(behaviour, options.removed)}, {out, signal: options.signal})
   return {record, out, dir: p.dir}
 }
 

@@ -9,7 +9,7 @@ const intent: KubeObject = {apiVersion: 'v1', kind: 'Service', metadata: {name: 
 describe('skipping unchanged objects', () => {
   const hashed = withIntentHash(intent)
   // What the server returns: our fields, plus defaults and server metadata.
-  const live = mergePatch(hashed, {metadata: {resourceVersion: '7', uid: 'u', managedFields: [{}]}, spec: {clusterIP: '10.0.0.1', ports: [{name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080}], type: 'ClusterIP'}}) as KubeObject
+  const live = mergePatch<KubeObject>(hashed, {metadata: {resourceVersion: '7', uid: 'u', managedFields: [{}]}, spec: {clusterIP: '10.0.0.1', ports: [{name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080}], type: 'ClusterIP'}})
 
   it('skips when the intent hash matches and every intended value is live', () => {
     expect(unchangedSince(live, hashed)).toBe(true)
