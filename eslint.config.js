@@ -36,8 +36,8 @@ const LAYER_EXCEPTIONS = [
   ['src/dr/recoverability.ts', 'src/deploy/images.ts'],
   // rollout's error-budget gate reads SLO status
   ['src/rollout/gates.ts', 'src/slo/status.ts'],
-  // the runner artifact contract (RUNNER_ARTIFACT) lives in capacity
-  ['src/runner/image.ts', 'src/capacity/runner.ts'],
+  // the runner image a job runs: capacity's jobs resolve and verify it through src/runner
+  ['src/capacity/prewarm.ts', 'src/runner/resolve.ts'],
 ]
 for (const pair of LAYER_EXCEPTIONS) {
   for (const file of pair) {
