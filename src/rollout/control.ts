@@ -10,14 +10,14 @@ import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
 import {ANNOTATION, FIELD_MANAGER, LABEL} from '../deploy/labels.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
-import {drive, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type DriveDeps} from './engine.js'
+import {drive, type DriveDeps} from './engine.js'
 import {deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {formatSteps} from './steps.js'
 import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {makeRouter} from './traffic.js'
-import {changeGates, enforceGates, recordRollback, type ErrorBudgetSource, type GateCheck} from './gates.js'
-import {isTerminal, type ForcedRelease, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState} from './types.js'
+import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, recordRollback, type ErrorBudgetSource, type GateCheck} from './gates.js'
+import {isTerminal, type ForcedRelease, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState, type Stage} from './types.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 
 export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
@@ -81,7 +81,7 @@ export interface RolloutStatus {
   waiting: boolean
   step: number
   steps: string
-  stage?: string
+  stage?: Stage
   /** The weight stored in the state and the weight read back from the route, the Ingress or the pods. */
   weight: number
   actualWeight?: number

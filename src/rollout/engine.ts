@@ -1,14 +1,16 @@
 /**
- * The rollout driver. Without a controller in the cluster, the CLI runs each rollout as an
+ * The rollout driver's loop. Without a controller in the cluster, the CLI runs each rollout as an
  * explicit state machine: every transition is written to the state ConfigMap before the CLI
  * acts on it, and every action is idempotent (server-side apply, merge patches to absolute
  * values), so a CLI killed at any point can be resumed, or aborted, from any machine.
  *
- * Canary: setup (pinned stable Service, canary Deployment at 0, route at 0 %) → steps → promote
- * (canary carries 100 %, the stable Deployment gets the new template, traffic returns to it,
- * the canary goes away, the route is restored). Blue-green compiles to steps too: pre-promotion
- * analysis → [pause] → switch the active Service → post-promotion analysis → scale-down delay
- * → finalise. Abort: all traffic back to stable first, then the canary is scaled down.
+ * This file holds what every rollout shares: the lease, persist-then-act, requests from other
+ * CLIs, the release group, steps, analysis, and the order of promotion and abort. How the new
+ * version gets traffic is the strategy's (rollout-strategy.ts): canary.ts (setup → weighted steps
+ * → 100 % → the stable Deployment gets the new template → traffic back to it → route restored) and
+ * bluegreen.ts (preview → pre-promotion analysis → [pause] → switch the active Service →
+ * post-promotion analysis → scale-down delay → finalise). Abort: all traffic back to stable first,
+ * then the new version's Deployment goes.
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -18,17 +20,18 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import {withIntentHash} from '../kubernetes/unchanged.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
+import type {Output} from '../ui/output.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
-import {canaryReplicasFor} from './capacity.js'
-import {currentReplicaSet, deploymentProgress, PATHS, podProblems, selectorString, type Obj, type RolloutKube} from './kube.js'
-import {scaleAt, formatStep} from './steps.js'
+import {BlueGreen} from './bluegreen.js'
+import {Canary} from './canary.js'
+import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
+import {PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
+import {formatStep} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
-import {ensureService, makeRouter, names, pinAutoscaler, ROLLOUT_LABEL, TRACK_LABEL, type TrafficRouter} from './traffic.js'
 import {isTerminal, type HistoryEntry, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
+import {CanaryNotReady, Workload} from './workload.js'
 
-export const FORCED_ANNOTATION = 'retailops.dev/forced-release-reason'
-/** The whole gate override on the Deployment: who, when, and which gates it overrode (JSON). */
-export const FORCED_DETAIL_ANNOTATION = 'retailops.dev/forced-release'
 const POLL_MS = 100
 const MAX_EVENTS = 60
 
@@ -107,8 +110,9 @@ class GroupBarrier {
 
 class Interrupted extends Error {}
 
-export class Driver {
-  private router: TrafficRouter
+export class Driver implements RolloutHost {
+  private readonly strategy: RolloutStrategy
+  readonly workload: Workload
   private writing: Promise<void> = Promise.resolve()
   private renewTimer?: NodeJS.Timeout
   private readonly startedAt = Date.now()
@@ -120,19 +124,20 @@ export class Driver {
     private readonly ctx: RunContext,
     private readonly options: DriveOptions,
   ) {
-    this.router = makeRouter(state.spec.router, deps.kube)
+    this.strategy = state.spec.strategy === 'blue-green' ? new BlueGreen(this) : new Canary(this)
+    this.workload = new Workload(this, this.strategy.workloadName, this.strategy.track)
   }
 
-  private get n() {
-    return names(this.state.service)
+  get kube(): RolloutKube {
+    return this.deps.kube
   }
 
-  private get canaryName(): string {
-    return this.state.spec.strategy === 'blue-green' ? this.n.previewDeployment : this.n.canaryDeployment
+  get out(): Output {
+    return this.ctx.out
   }
 
-  private get track(): string {
-    return this.state.spec.strategy === 'blue-green' ? 'preview' : 'canary'
+  async observedRps(): Promise<number | undefined> {
+    return this.deps.observedRps?.(this.state).catch(() => undefined)
   }
 
   // ---------------------------------------------------------------- persistence and lease
@@ -201,7 +206,7 @@ export class Driver {
     return next
   }
 
-  private event(message: string): void {
+  event(message: string): void {
     const e: RolloutEvent = {at: new Date().toISOString(), phase: this.state.phase, step: this.state.step, message}
     this.state.events = [...this.state.events, e].slice(-MAX_EVENTS)
     this.state.message = message
@@ -209,7 +214,7 @@ export class Driver {
   }
 
   /** Records a transition, then persists it: nothing acts on a phase that is not stored. */
-  private async transition(phase: Phase, message: string, patch: Partial<RolloutState> = {}): Promise<void> {
+  async transition(phase: Phase, message: string, patch: Partial<RolloutState> = {}): Promise<void> {
     Object.assign(this.state, patch, {phase})
     this.event(message)
     await this.persist()
@@ -218,6 +223,11 @@ export class Driver {
   /** A pending request from another CLI (promote, abort) for this rollout. */
   private async pendingRequest(): Promise<RolloutRequest | undefined> {
     return (await this.pending())?.request
+  }
+
+  /** An abort asked for by a request or by another member of the release. */
+  async abortRequested(): Promise<boolean> {
+    return (await this.pendingRequest())?.action === 'abort' || Boolean(this.group?.abortReason)
   }
 
   private async pending(): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
@@ -370,7 +380,7 @@ export class Driver {
     }
   }
 
-  private async wait(ms: number): Promise<void> {
+  async wait(ms: number): Promise<void> {
     await sleep(ms, undefined, {signal: this.ctx.signal}).catch(() => {
       throw new Interrupted('interrupted')
     })
@@ -378,150 +388,24 @@ export class Driver {
 
   // ---------------------------------------------------------------- setup
 
-  private async stableDeployment(): Promise<Obj> {
-    const d = await this.deps.kube.get(PATHS.deployments(this.state.namespace), this.state.service)
-    if (!d) throw new Error(`Deployment ${this.state.namespace}/${this.state.service} (stable) has disappeared`)
-    return d
-  }
-
-  private selector(stable: Obj): Record<string, string> {
-    return {...(stable.spec?.selector?.matchLabels ?? {})}
-  }
-
   private async setup(): Promise<void> {
     if (this.state.stage !== 'setup') {
       this.state.stage = 'setup'
       await this.persist()
     }
-    const stable = await this.stableDeployment()
-    await this.router.validate(this.state)
-    const selector = this.selector(stable)
-    if (this.state.spec.strategy === 'blue-green') {
-      const active = await this.deps.kube.get(PATHS.services(this.state.namespace), this.state.service)
-      if (!active) throw new Error(`Service ${this.state.namespace}/${this.state.service} (active) does not exist`)
-      if (!this.state.routeBackup) {
-        this.state.routeBackup = {selector: active.spec.selector}
-        await this.persist()
-      }
-      await this.setActiveSelector({...(this.state.routeBackup.selector as Record<string, string>), 'pod-template-hash': this.state.stable.podTemplateHash!})
-      await ensureService(this.deps.kube, this.state, this.n.previewService, {...selector, [TRACK_LABEL]: 'preview'})
-      this.state.activeColour = 'stable'
-    } else {
-      if (!this.state.routeBackup && this.state.spec.router !== 'replicas') {
-        await this.router.backup(this.state)
-        await this.persist()
-      }
-      if (this.state.spec.router === 'replicas' && this.state.hpaBackup === undefined) {
-        // The autoscaler's bounds are stored before the router pins them: restored even after a crash.
-        await this.router.backup(this.state)
-        await this.persist()
-      }
-      await this.router.prepare(this.state, selector)
-    }
-    const initial = this.state.spec.strategy === 'blue-green' ? (this.state.spec.previewReplicas ?? this.state.spec.replicas) : 0
-    await this.applyCanary(stable, initial)
+    const stable = await this.workload.stable()
+    const {replicas: initial, message} = await this.strategy.setup(stable)
+    await this.workload.apply(stable, initial)
     this.state.canaryReplicas = initial
-    if (initial > 0) await this.waitCanaryReady(initial)
+    if (initial > 0) await this.workload.waitReady(initial)
     this.state.stage = 'steps'
     this.state.stepStartedAt = new Date().toISOString()
-    await this.transition('Progressing', this.state.spec.strategy === 'blue-green'
-      ? `preview ${this.n.previewDeployment} is up (${initial} pods, ${this.state.canary.version}); active Service still on ${this.state.stable.version}`
-      : `canary ${this.n.canaryDeployment} created; ${this.state.spec.router} router sends 0 % to it`)
+    await this.transition('Progressing', message)
   }
 
-  /** The canary (or preview) Deployment: the new pod template, its own selector and track label. */
-  private canaryObject(stable: Obj, replicas: number): Obj {
-    const desired = this.state.desired as Obj
-    const labels = {...(desired.metadata.labels ?? {})}
-    delete labels['retailops.dev/applyset']
-    const selector = {...this.selector(stable), [TRACK_LABEL]: this.track}
-    const template = JSON.parse(JSON.stringify(desired.spec.template))
-    template.metadata = template.metadata ?? {}
-    template.metadata.labels = {...template.metadata.labels, ...selector, [ROLLOUT_LABEL]: this.state.id}
-    return {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: {
-        name: this.canaryName,
-        namespace: this.state.namespace,
-        labels: {...labels, [TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id},
-        annotations: {'retailops.dev/rollout-id': this.state.id, ...(this.state.forced ? {[FORCED_ANNOTATION]: this.state.forced.reason} : {})},
-      },
-      spec: {
-        replicas,
-        selector: {matchLabels: selector},
-        template,
-        strategy: desired.spec.strategy,
-        revisionHistoryLimit: 2,
-        progressDeadlineSeconds: Math.max(1, Math.round(this.state.spec.progressDeadlineMs / 1000)),
-      },
-    }
-  }
-
-  private async applyCanary(stable: Obj, replicas: number): Promise<void> {
-    await this.deps.kube.apply(PATHS.deployments(this.state.namespace), this.canaryObject(stable, replicas))
-  }
-
-  private async scaleCanary(replicas: number): Promise<void> {
-    const existing = await this.deps.kube.get(PATHS.deployments(this.state.namespace), this.canaryName)
-    if (existing) await this.deps.kube.mergePatch(PATHS.deployments(this.state.namespace), this.canaryName, {spec: {replicas}})
-    else await this.applyCanary(await this.stableDeployment(), replicas)
-    this.state.canaryReplicas = replicas
-  }
-
-  /**
-   * Waits until `replicas` canary pods are Ready. Past progressDeadline it throws with the pods'
-   * own reasons (CrashLoopBackOff, ImagePullBackOff, Unschedulable), which aborts the rollout.
-   */
-  private async waitCanaryReady(replicas: number): Promise<void> {
-    const since = Date.now()
-    for (;;) {
-      const d = await this.deps.kube.get(PATHS.deployments(this.state.namespace), this.canaryName)
-      const p = deploymentProgress(d)
-      if (d && p.ready >= replicas && p.updated >= replicas && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)) {
-        if (!this.state.canary.podTemplateHash) {
-          const rs = await currentReplicaSet(this.deps.kube, d)
-          this.state.canary.podTemplateHash = rs?.metadata.labels?.['pod-template-hash']
-        }
-        return
-      }
-      if (Date.now() - since > this.state.spec.progressDeadlineMs) {
-        const pods = await this.deps.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
-        const problems = podProblems(pods)
-        if (problems.length === 0) {
-          const conditions = (d?.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string}[]
-          problems.push(...conditions.filter((c) => c.status === 'False' || c.type === 'ReplicaFailure').map((c) => `${c.type}: ${c.message ?? c.reason}`))
-          if (pods.length < replicas) problems.push(`${pods.length} of ${replicas} pods exist`)
-        }
-        throw new CanaryNotReady(`${this.track} pods not Ready within progressDeadline ${formatDuration(this.state.spec.progressDeadlineMs)}: ${p.ready}/${replicas} ready${problems.length ? `; ${problems.join('; ')}` : ''}`)
-      }
-      const request = await this.pendingRequest()
-      if (request?.action === 'abort' || this.group?.abortReason) return
-      await this.wait(POLL_MS)
-    }
-  }
-
-  private unreadySince?: number
-
-  /**
-   * While the canary takes traffic (pauses, analysis), its pods must stay Ready: a canary whose
-   * Ready pods stay below what its weight needs for longer than progressDeadline is aborted.
-   */
-  private async checkCanaryStillReady(): Promise<void> {
-    if (this.state.weight === 0 || this.state.canaryReplicas === 0) return
-    if (this.state.spec.strategy === 'blue-green' && this.state.activeColour !== 'preview') return
-    const d = await this.deps.kube.get(PATHS.deployments(this.state.namespace), this.canaryName)
-    const ready = d?.status?.readyReplicas ?? 0
-    if (ready >= this.state.canaryReplicas) {
-      this.unreadySince = undefined
-      return
-    }
-    this.unreadySince ??= Date.now()
-    if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
-      const pods = await this.deps.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
-      const problems = podProblems(pods)
-      throw new CanaryNotReady(`${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`)
-    }
+  /** While the new version takes traffic, its pods must stay Ready (an abort otherwise). */
+  private async checkStillReady(): Promise<void> {
+    if (this.strategy.takesTraffic()) await this.workload.checkStillReady()
   }
 
   // ---------------------------------------------------------------- steps
@@ -530,12 +414,10 @@ export class Driver {
     const i = this.state.step
     const step = this.state.spec.steps[i]
     if ('setWeight' in step) {
-      if (this.state.spec.strategy === 'blue-green') await this.switchActive()
-      else await this.setWeight(step.setWeight)
       // Stopped early by an abort (a request or the group): the main loop acts on it.
-      if (this.state.spec.strategy === 'blue-green' ? this.state.activeColour !== 'preview' : this.state.weight !== step.setWeight) return
+      if (!(await this.strategy.setWeight(step.setWeight))) return
     } else if ('setCanaryScale' in step) {
-      await this.setWeight(this.state.weight)
+      await this.strategy.rescale()
     } else if ('pause' in step) {
       const ms = step.pause.duration ? parseDuration(step.pause.duration)! : undefined
       if (this.state.phase !== 'Paused') {
@@ -547,7 +429,7 @@ export class Driver {
         await this.wait(Math.min(1000, until - Date.now()))
         if (await this.pendingRequest()) return
         if (group.abortReason || this.deadlinePassed()) return
-        await this.checkCanaryStillReady()
+        await this.checkStillReady()
       }
     } else if ('analysis' in step) {
       const verdict = await this.analyse(i, step.analysis.count, group)
@@ -563,28 +445,9 @@ export class Driver {
     await this.transition('Progressing', next ? `step ${this.state.step + 1}/${this.state.spec.steps.length}: ${formatStep(next)}` : 'all steps done')
   }
 
-  /** Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it. */
-  private async setWeight(weight: number): Promise<void> {
-    const rps = await this.deps.observedRps?.(this.state).catch(() => undefined)
-    const scale = canaryReplicasFor(this.state.spec, weight, scaleAt(this.state.spec.steps, this.state.step), rps)
-    if (scale.capped) this.ctx.out.warn(`${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`)
-    this.state.desiredWeight = weight
-    if (scale.replicas !== this.state.canaryReplicas || this.state.phase !== 'Progressing') {
-      await this.transition('Progressing', `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`)
-    }
-    await this.scaleCanary(scale.replicas)
-    await this.persist()
-    if (scale.replicas > 0) await this.waitCanaryReady(scale.replicas)
-    if ((await this.pendingRequest())?.action === 'abort' || this.group?.abortReason) return
-    await this.router.setWeight(this.state, weight)
-    this.state.weight = weight
-    this.event(`${weight} % of traffic to the ${this.track} (${scale.replicas} Ready pods)`)
-    await this.persist()
-  }
-
   /** Runs (or resumes) the analysis of a step; a failure aborts, an inconclusive verdict pauses. */
   private async analyse(stepIndex: number, count: number | undefined, group: GroupBarrier): Promise<'next' | 'stop'> {
-    const kind = this.state.spec.strategy === 'blue-green' ? (this.state.activeColour === 'preview' ? 'post-promotion' : 'pre-promotion') : `step ${stepIndex + 1}`
+    const kind = this.strategy.analysisKind(stepIndex)
     if (!this.deps.provider) {
       const policy = this.state.spec.analysis.missingData
       if (policy !== 'pass') {
@@ -615,7 +478,7 @@ export class Driver {
       },
       interrupt: async () => {
         if (group.abortReason || this.deadlinePassed()) return 'stopping'
-        await this.checkCanaryStillReady()
+        await this.checkStillReady()
         const request = await this.pendingRequest()
         if (request?.action === 'promote' || request?.action === 'promote-full') return `promoted by ${request.by}`
         if (request?.action === 'abort') return 'abort requested'
@@ -644,46 +507,13 @@ export class Driver {
     return 'next'
   }
 
-  // ---------------------------------------------------------------- blue-green
-
-  private async setActiveSelector(selector: Record<string, string>): Promise<void> {
-    // A merge patch cannot remove keys it does not name: replace the selector whole with null first.
-    const active = await this.deps.kube.get(PATHS.services(this.state.namespace), this.state.service)
-    const remove = Object.fromEntries(Object.keys(active?.spec?.selector ?? {}).filter((k) => !(k in selector)).map((k) => [k, null]))
-    await this.deps.kube.mergePatch(PATHS.services(this.state.namespace), this.state.service, {spec: {selector: {...remove, ...selector}}})
-  }
-
-  /** Blue-green promotion: the new colour at full scale and Ready, then the active Service switches. */
-  private async switchActive(): Promise<void> {
-    const n = this.state.spec.replicas
-    if (this.state.canaryReplicas < n) {
-      await this.transition('Progressing', `scaling preview to ${n} pods before switching the active Service`)
-      await this.scaleCanary(n)
-      await this.persist()
-    }
-    await this.waitCanaryReady(n)
-    if ((await this.pendingRequest())?.action === 'abort' || this.group?.abortReason) return
-    await this.setActiveSelector({...(this.state.routeBackup!.selector as Record<string, string>), 'pod-template-hash': this.state.canary.podTemplateHash!})
-    this.state.activeColour = 'preview'
-    this.state.weight = 100
-    this.state.desiredWeight = 100
-    this.state.promotedAt = new Date().toISOString()
-    this.event(`active Service ${this.state.service} switched to ${this.state.canary.version} (${this.state.canary.podTemplateHash}); ${this.state.stable.version} stays up for instant rollback`)
-    await this.persist()
-  }
 
   // ---------------------------------------------------------------- promotion
 
   private async runPromotion(): Promise<void> {
     const ns = this.state.namespace
-    const n = this.state.spec.replicas
     if (this.state.stage === 'full-weight') {
-      if (this.state.spec.strategy === 'blue-green') {
-        if (this.state.activeColour !== 'preview') await this.switchActive()
-      } else {
-        await this.setWeight(100)
-        if (this.state.spec.router === 'replicas') await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: 0}})
-      }
+      await this.strategy.carryAllTraffic()
       if ((await this.pendingRequest())?.action === 'abort') return
       this.state.stage = 'update-stable'
       this.event(`the new version carries all traffic; updating Deployment ${this.state.service} to it`)
@@ -694,52 +524,24 @@ export class Driver {
       // version finds the Deployment unchanged and leaves it alone.
       const desired = withIntentHash(JSON.parse(JSON.stringify(this.state.desired)) as KubeObject) as unknown as Obj
       desired.metadata = {...desired.metadata, name: this.state.service, namespace: ns}
-      // The replica router scaled the stable Deployment itself: it gets the count the rollout began
-      // with back. Otherwise the rollout never touched it, and the live count stands (an autoscaler
-      // or a campaign's prewarm may have raised it meanwhile: 30 stays 30).
-      const live = await this.stableDeployment()
-      desired.spec.replicas = this.state.spec.strategy === 'canary' && this.state.spec.router === 'replicas' ? n : (live.spec?.replicas ?? n)
-      // The replica router's autoscaler is held at the full count while the new template rolls out, then restored at cleanup.
-      if (this.state.spec.strategy === 'canary' && this.state.spec.router === 'replicas') await pinAutoscaler(this.deps.kube, this.state, n)
+      desired.spec.replicas = await this.strategy.stableReplicas(await this.workload.stable())
       if (this.state.forced) desired.metadata.annotations = {...desired.metadata.annotations, [FORCED_ANNOTATION]: this.state.forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(this.state.forced)}
       await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
-      await this.waitStableComplete()
+      await this.workload.waitStableComplete()
       this.state.stage = 'repin'
       await this.persist()
     }
     if (this.state.stage === 'repin') {
-      const stable = await this.stableDeployment()
-      const rs = await currentReplicaSet(this.deps.kube, stable)
-      const hash = rs?.metadata.labels?.['pod-template-hash']
-      if (this.state.spec.strategy === 'blue-green') {
-        await this.setActiveSelector(this.state.routeBackup!.selector as Record<string, string>)
-      } else if (this.state.spec.router !== 'replicas' && hash) {
-        await ensureService(this.deps.kube, this.state, this.n.stableService, {...this.selector(stable), 'pod-template-hash': hash})
-        await this.router.setWeight(this.state, 0)
-      }
+      await this.strategy.repin(await this.workload.stable())
       this.state.weight = 0
       this.state.stage = 'cleanup'
       await this.persist()
     }
     if (this.state.stage === 'cleanup') {
-      await this.deps.kube.delete(PATHS.deployments(ns), this.canaryName)
-      if (this.state.spec.strategy === 'blue-green') await this.deps.kube.delete(PATHS.services(ns), this.n.previewService)
-      else await this.router.restore(this.state)
+      await this.workload.remove()
+      await this.strategy.cleanUpAfterPromotion()
       this.state.canaryReplicas = 0
       await this.finish('Healthy', `promoted: ${this.state.canary.version} is stable`)
-    }
-  }
-
-  private async waitStableComplete(): Promise<void> {
-    const since = Date.now()
-    for (;;) {
-      const d = await this.stableDeployment()
-      if (deploymentProgress(d).complete) return
-      if (Date.now() - since > this.state.spec.progressDeadlineMs) {
-        const pods = await this.deps.kube.list(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
-        throw new Error(`Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${podProblems(pods).join('; ') || 'no pod reasons'}`)
-      }
-      await this.wait(POLL_MS)
     }
   }
 
@@ -750,36 +552,6 @@ export class Driver {
     await this.transition('Aborting', `aborting: ${reason}`, {reason, stage: final === 'TimedOut' ? 'abort:timeout' : 'abort'})
   }
 
-  /** Sends all traffic back to stable and reads it back; throws when either fails. */
-  private async returnTraffic(): Promise<void> {
-    const ns = this.state.namespace
-    if (this.state.spec.strategy === 'blue-green') {
-      const selector = this.state.routeBackup?.selector as Record<string, string> | undefined
-      if (!selector || !this.state.stable.podTemplateHash) return
-      const stable = await this.stableDeployment()
-      const stillStable = (await currentReplicaSet(this.deps.kube, stable))?.metadata.labels?.['pod-template-hash'] === this.state.stable.podTemplateHash
-      const active = await this.deps.kube.get(PATHS.services(ns), this.state.service)
-      const onPreview = Boolean(this.state.canary.podTemplateHash) && active?.spec?.selector?.['pod-template-hash'] === this.state.canary.podTemplateHash
-      if (!stillStable) {
-        if (onPreview) throw new Error(`the active Service selects the preview and the stable Deployment no longer runs ${this.state.stable.version} (pod-template-hash ${this.state.stable.podTemplateHash}) to switch back to`)
-        return
-      }
-      await this.setActiveSelector({...selector, 'pod-template-hash': this.state.stable.podTemplateHash})
-      const now = await this.deps.kube.get(PATHS.services(ns), this.state.service)
-      if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash) throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
-      this.state.activeColour = 'stable'
-    } else if (this.state.spec.router === 'replicas') {
-      await pinAutoscaler(this.deps.kube, this.state, this.state.spec.replicas)
-      await this.deps.kube.mergePatch(PATHS.deployments(ns), this.state.service, {spec: {replicas: this.state.spec.replicas}})
-      // The canary's pods share the Service with stable: they go only once stable carries it all again.
-      await this.waitStableComplete()
-    } else if (this.state.routeBackup) {
-      await this.router.setWeight(this.state, 0)
-      const actual = await this.router.actualWeight(this.state)
-      if (actual !== 0) throw new Error(`the ${this.state.spec.router} router still gives the canary ${actual} % after setting 0 %`)
-    }
-  }
-
   /**
    * All traffic back to stable first, then the canary goes away, then the route is restored.
    * Traffic back is a precondition: when it cannot be done (or read back), the canary is kept,
@@ -787,29 +559,24 @@ export class Driver {
    */
   private async runAbort(): Promise<void> {
     if (this.state.phase !== 'Aborting') return
-    const ns = this.state.namespace
     const final: Phase = this.state.stage === 'abort:timeout' ? 'TimedOut' : 'Aborted'
+    const {track, workloadName} = this.strategy
     try {
-      await this.returnTraffic()
+      await this.strategy.returnTraffic()
     } catch (error) {
       const cause = error instanceof Error ? error.message : String(error)
       this.state.trafficNotReturned = cause
-      this.event(`abort stopped before removing the ${this.track}: traffic could not be returned to stable (${cause}); the ${this.track} ${this.canaryName} is kept and may still receive traffic`)
+      this.event(`abort stopped before removing the ${track}: traffic could not be returned to stable (${cause}); the ${track} ${workloadName} is kept and may still receive traffic`)
       await this.persist().catch(() => {})
-      throw new TrafficNotReturned(this.state, this.canaryName, cause)
+      throw new TrafficNotReturned(this.state, workloadName, cause)
     }
     this.state.trafficNotReturned = undefined
     this.state.weight = 0
     this.event('all traffic is back on stable; scaling the canary down')
     await this.persist()
-    await this.deps.kube.delete(PATHS.deployments(ns), this.canaryName)
+    await this.workload.remove()
     this.state.canaryReplicas = 0
-    if (this.state.spec.strategy === 'blue-green') {
-      await this.deps.kube.delete(PATHS.services(ns), this.n.previewService)
-      if (this.state.routeBackup?.selector) await this.setActiveSelector(this.state.routeBackup.selector as Record<string, string>)
-    } else {
-      await this.router.restore(this.state)
-    }
+    await this.strategy.cleanUpAfterAbort()
     await this.finish(final, `${final === 'TimedOut' ? 'timed out' : 'aborted'}: ${this.state.reason}; traffic is on ${this.state.stable.version}`)
   }
 
@@ -839,8 +606,6 @@ export class Driver {
     await this.persist({history})
   }
 }
-
-export class CanaryNotReady extends Error {}
 
 /** Abort could not return traffic to stable: the canary was kept (exit 24). */
 export class TrafficNotReturned extends RetailOpsError {

@@ -14,6 +14,11 @@ import {errorBudgetStatus} from '../slo/status.js'
 import {redact} from '../ui/secrets.js'
 import type {ForcedRelease} from './types.js'
 
+/** A gate override on a Deployment: its reason. */
+export const FORCED_ANNOTATION = 'retailops.dev/forced-release-reason'
+/** The whole gate override on the Deployment: who, when, and which gates it overrode (JSON). */
+export const FORCED_DETAIL_ANNOTATION = 'retailops.dev/forced-release'
+
 export interface GateCheck {
   gate: 'freeze' | 'error-budget'
   service: string

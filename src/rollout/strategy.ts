@@ -13,11 +13,10 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import type {WaitResult} from '../kubernetes/rollout-status.js'
 import type {RunContext} from '../ui/context.js'
 import {prometheusProvider} from './analysis.js'
-import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './engine.js'
 import {PATHS, RolloutKube, type Obj} from './kube.js'
 import {claimRollouts, observedRpsFrom, planRollouts, revisionOf, templateChanges, type RolloutOptions} from './start.js'
 import {ownsLease, StateStore} from './store.js'
-import {changeGates, enforceGates, type ErrorBudgetSource} from './gates.js'
+import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type ErrorBudgetSource} from './gates.js'
 import type {ForcedRelease, RolloutState} from './types.js'
 
 export interface ReleaseResult {

@@ -15,7 +15,7 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {ownedReplicaSets, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {names} from './traffic.js'
-import type {RolloutState} from './types.js'
+import {STAGES, type RolloutState} from './types.js'
 
 export interface TrustOptions {
   project: LoadedConfig
@@ -45,6 +45,7 @@ export function bindToCommand(state: RolloutState, namespace: string, service: s
   if (state.service !== service) problems.push(`it names service "${state.service}" but is stored for ${service}`)
   const unknown = state.group.filter((s) => project && !project.config.services[s])
   if (unknown.length > 0) problems.push(`its release group names ${unknown.join(', ')}, not services of this project`)
+  if (state.stage !== undefined && !(STAGES as readonly string[]).includes(state.stage)) problems.push(`its stage "${state.stage}" is none the driver knows (${STAGES.join(', ')})`)
   if (problems.length > 0) throw new UntrustedState(service, problems)
   return {...state, namespace}
 }

@@ -27,6 +27,14 @@ export const PHASES = [
 ] as const
 export type Phase = (typeof PHASES)[number]
 
+/**
+ * Where the driver is inside a phase, stored before it acts so a restart resumes there (none yet:
+ * setup has not started). setup → steps → (Promoting) full-weight → update-stable → repin →
+ * cleanup → done; an abort is at abort (ends Aborted) or abort:timeout (ends TimedOut) until done.
+ */
+export const STAGES = ['setup', 'steps', 'full-weight', 'update-stable', 'repin', 'cleanup', 'abort', 'abort:timeout', 'done'] as const
+export type Stage = (typeof STAGES)[number]
+
 /** Phases in which nothing more happens without a person (or a new deploy). */
 export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set(['Healthy', 'Aborted', 'TimedOut'])
 
@@ -177,7 +185,7 @@ export interface RolloutState {
   /** Index of the current step (== steps.length when every step is done). */
   step: number
   /** Sub-stage of setup, promotion or abort, recorded before it acts so a restart resumes there. */
-  stage?: string
+  stage?: Stage
   /** When the current step started (for pauses and deadlines). */
   stepStartedAt: string
   message: string

@@ -1,0 +1,156 @@
+/**
+ * The two Deployments of a rollout: the stable one (the service's own) and the one that runs the
+ * new version meanwhile (the canary, or blue-green's preview), with its own selector and track
+ * label. Both strategies scale and wait on them the same way; the loop removes the new one at the end.
+ */
+import {formatDuration} from '../config/duration.js'
+import {FORCED_ANNOTATION} from './gates.js'
+import {currentReplicaSet, deploymentProgress, PATHS, podProblems, selectorString, type Obj, type RolloutKube} from './kube.js'
+import {ROLLOUT_LABEL, TRACK_LABEL} from './traffic.js'
+import type {RolloutState} from './types.js'
+
+const POLL_MS = 100
+
+/** The new version's pods did not become (or stay) Ready: an abort reason, said as it is. */
+export class CanaryNotReady extends Error {}
+
+/** What a Workload needs from the loop (the state is read at each call: the loop replaces it when it takes the lease). */
+interface WorkloadHost {
+  readonly state: RolloutState
+  readonly kube: RolloutKube
+  abortRequested(): Promise<boolean>
+  wait(ms: number): Promise<void>
+}
+
+export class Workload {
+  private unreadySince?: number
+
+  constructor(
+    private readonly host: WorkloadHost,
+    /** The new version's Deployment. */
+    readonly name: string,
+    readonly track: 'canary' | 'preview',
+  ) {}
+
+  private get state(): RolloutState {
+    return this.host.state
+  }
+
+  async stable(): Promise<Obj> {
+    const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.state.service)
+    if (!d) throw new Error(`Deployment ${this.state.namespace}/${this.state.service} (stable) has disappeared`)
+    return d
+  }
+
+  selector(stable: Obj): Record<string, string> {
+    return {...(stable.spec?.selector?.matchLabels ?? {})}
+  }
+
+  /** The new version's Deployment: the new pod template, its own selector and track label. */
+  private object(stable: Obj, replicas: number): Obj {
+    const desired = this.state.desired as Obj
+    const labels = {...(desired.metadata.labels ?? {})}
+    delete labels['retailops.dev/applyset']
+    const selector = {...this.selector(stable), [TRACK_LABEL]: this.track}
+    const template = JSON.parse(JSON.stringify(desired.spec.template))
+    template.metadata = template.metadata ?? {}
+    template.metadata.labels = {...template.metadata.labels, ...selector, [ROLLOUT_LABEL]: this.state.id}
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: this.name,
+        namespace: this.state.namespace,
+        labels: {...labels, [TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id},
+        annotations: {'retailops.dev/rollout-id': this.state.id, ...(this.state.forced ? {[FORCED_ANNOTATION]: this.state.forced.reason} : {})},
+      },
+      spec: {
+        replicas,
+        selector: {matchLabels: selector},
+        template,
+        strategy: desired.spec.strategy,
+        revisionHistoryLimit: 2,
+        progressDeadlineSeconds: Math.max(1, Math.round(this.state.spec.progressDeadlineMs / 1000)),
+      },
+    }
+  }
+
+  async apply(stable: Obj, replicas: number): Promise<void> {
+    await this.host.kube.apply(PATHS.deployments(this.state.namespace), this.object(stable, replicas))
+  }
+
+  async scale(replicas: number): Promise<void> {
+    const existing = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+    if (existing) await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {spec: {replicas}})
+    else await this.apply(await this.stable(), replicas)
+    this.state.canaryReplicas = replicas
+  }
+
+  async remove(): Promise<void> {
+    await this.host.kube.delete(PATHS.deployments(this.state.namespace), this.name)
+  }
+
+  /**
+   * Waits until `replicas` new pods are Ready (or an abort is asked for). Past progressDeadline it
+   * throws with the pods' own reasons (CrashLoopBackOff, ImagePullBackOff, Unschedulable), which aborts the rollout.
+   */
+  async waitReady(replicas: number): Promise<void> {
+    const since = Date.now()
+    for (;;) {
+      const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+      const p = deploymentProgress(d)
+      if (d && p.ready >= replicas && p.updated >= replicas && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)) {
+        if (!this.state.canary.podTemplateHash) {
+          const rs = await currentReplicaSet(this.host.kube, d)
+          this.state.canary.podTemplateHash = rs?.metadata.labels?.['pod-template-hash']
+        }
+        return
+      }
+      if (Date.now() - since > this.state.spec.progressDeadlineMs) {
+        const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
+        const problems = podProblems(pods)
+        if (problems.length === 0) {
+          const conditions = (d?.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string}[]
+          problems.push(...conditions.filter((c) => c.status === 'False' || c.type === 'ReplicaFailure').map((c) => `${c.type}: ${c.message ?? c.reason}`))
+          if (pods.length < replicas) problems.push(`${pods.length} of ${replicas} pods exist`)
+        }
+        throw new CanaryNotReady(`${this.track} pods not Ready within progressDeadline ${formatDuration(this.state.spec.progressDeadlineMs)}: ${p.ready}/${replicas} ready${problems.length ? `; ${problems.join('; ')}` : ''}`)
+      }
+      if (await this.host.abortRequested()) return
+      await this.host.wait(POLL_MS)
+    }
+  }
+
+  /**
+   * While the new version takes traffic (pauses, analysis), its pods must stay Ready: when its
+   * Ready pods stay below what it runs for longer than progressDeadline, this throws (an abort).
+   */
+  async checkStillReady(): Promise<void> {
+    const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+    const ready = d?.status?.readyReplicas ?? 0
+    if (ready >= this.state.canaryReplicas) {
+      this.unreadySince = undefined
+      return
+    }
+    this.unreadySince ??= Date.now()
+    if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
+      const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
+      const problems = podProblems(pods)
+      throw new CanaryNotReady(`${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`)
+    }
+  }
+
+  /** Waits until the stable Deployment has rolled out; past progressDeadline it throws with the pods' reasons. */
+  async waitStableComplete(): Promise<void> {
+    const since = Date.now()
+    for (;;) {
+      const d = await this.stable()
+      if (deploymentProgress(d).complete) return
+      if (Date.now() - since > this.state.spec.progressDeadlineMs) {
+        const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
+        throw new Error(`Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${podProblems(pods).join('; ') || 'no pod reasons'}`)
+      }
+      await this.host.wait(POLL_MS)
+    }
+  }
+}
