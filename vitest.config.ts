@@ -10,6 +10,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Checks once that the sandbox is up and loaded; fails the run with the fix if not.
+          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           // One cluster, one Docker Engine: files run one after another in one process, so

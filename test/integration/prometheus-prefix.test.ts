@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {prometheusProvider} from '../../src/rollout/analysis.js'
 import {PrometheusClient} from '../../src/prometheus/client.js'
 import {type PrefixProxy, startPrefixProxy} from './helpers/prefix-proxy.js'
-import {sandboxEnv} from './helpers/sandbox.js'
+import {sandboxEnv} from '../support/sandbox.js'
 
 const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 

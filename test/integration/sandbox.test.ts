@@ -13,7 +13,7 @@ import Docker from 'dockerode'
 import {pack} from 'tar-stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {eventually, kubeConfig, sandboxEnv, type SandboxEnv} from './helpers/sandbox.js'
+import {eventually, kubeConfig, sandboxEnv, type SandboxEnv} from '../support/sandbox.js'
 
 const run = promisify(execFile)
 const suffix = randomBytes(3).toString('hex')
@@ -224,7 +224,7 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
 })
 
 describe('sandbox: Docker Engine, registry and base image', () => {
-  const repo = `${process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'}/sandbox-smoke/app-${suffix}`
+  const repo = `${sandboxEnv().registry}/sandbox-smoke/app-${suffix}`
   const tag = `${repo}:1`
 
   afterAll(async () => {

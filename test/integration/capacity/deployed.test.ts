@@ -7,7 +7,7 @@ import {renderPlan} from '../../../src/deploy/render.js'
 import {applyObjects} from '../../../src/kubernetes/apply.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
-import {cli, CONTEXT, hours, randomName, sandboxReady, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
 
 const NS = randomName('t-capacity')
 
@@ -35,7 +35,7 @@ campaigns:
     peak: {catalog: {rps: 40}, checkout: {rps: 10}}
 `
 
-describe.skipIf(!sandboxReady())('prewarm on what retailops deploy applied', () => {
+describe('prewarm on what retailops deploy applied', () => {
   const k = () => kubeClients({context: CONTEXT})
   let project: Awaited<ReturnType<typeof writeProject>>
   let http: KubeHttp

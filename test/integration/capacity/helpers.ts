@@ -1,56 +1,32 @@
 import {spawn, type ChildProcess} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
-import {mkdtemp, writeFile} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
-import {fileURLToPath} from 'node:url'
 
-import {execa} from 'execa'
+import {runCli} from '../../support/cli.js'
+import {ROOT} from '../../support/paths.js'
+import {tempProject, type TempProject} from '../../support/project.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
-import type {RunContext} from '../../../src/ui/context.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
-
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-export const CONTEXT = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
-export const PROMETHEUS = process.env.RETAILOPS_PROMETHEUS_URL ?? 'http://127.0.0.1:9090'
-
-export function sandboxReady(): boolean {
-  return Boolean(process.env.KUBECONFIG && process.env.RETAILOPS_K6)
-}
-
-export function ctx(): RunContext & {out: RecordingOutput} {
-  return {out: new RecordingOutput()}
-}
+export {ROOT}
+const sandbox = sandboxEnv()
+export const CONTEXT = sandbox.context
+export const PROMETHEUS = sandbox.prometheusUrl
 
 /** An ISO timestamp h hours from now, without milliseconds (as people write them in retailops.yaml). */
 export function hours(h: number): string {
   return new Date(Date.now() + h * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z')
 }
 
-export function randomName(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString('hex')}`
-}
+export {randomName} from '../../support/names.js'
 
 /** Writes retailops.yaml into a temp folder and loads it. */
-export async function writeProject(yaml: string): Promise<{dir: string; file: string; load: () => Promise<LoadedConfig>}> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 't-capacity-'))
-  const file = path.join(dir, 'retailops.yaml')
-  await writeFile(file, yaml)
-  return {dir, file, load: () => loadConfig(file)}
+export function writeProject(yaml: string): Promise<TempProject> {
+  return tempProject(yaml, {}, 't-capacity')
 }
 
 /** Runs the CLI from the sources (bin/dev.js) with --json; returns exit code and the parsed document. */
 export async function cli(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = await execa(path.join(ROOT, 'bin/dev.js'), [...args, '--json'], {cwd, env: {CI: 'true', ...env}, reject: false, timeout: 280_000})
-  let doc: {status: number; result?: any; error?: any; warnings: string[]} | undefined
-  try {
-    doc = JSON.parse(r.stdout)
-  } catch {
-    doc = undefined
-  }
-  return {exitCode: r.exitCode, doc, stdout: r.stdout, stderr: r.stderr}
+  return runCli(args, {cwd, env, json: true})
 }
 
 export interface ServiceProc {

@@ -11,9 +11,9 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
 import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
-import {cli, CONTEXT, ctx, hours, PROMETHEUS, randomName, ROOT, sandboxReady, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, PROMETHEUS, randomName, ROOT, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
-const ready = sandboxReady()
 const NS = randomName('t-capacity')
 
 const CONFIG = `
@@ -137,7 +137,7 @@ function hpa(w: Workload): k8s.V2HorizontalPodAutoscaler {
   }
 }
 
-describe.skipIf(!ready)('prewarm against the sandbox', () => {
+describe('prewarm against the sandbox', () => {
   const k = () => kubeClients({context: CONTEXT})
   let project: Awaited<ReturnType<typeof writeProject>>
   let http: KubeHttp
@@ -265,14 +265,14 @@ describe.skipIf(!ready)('prewarm against the sandbox', () => {
       runPrewarm({project: loaded, env, campaign: 'bf', noWarm: true, afterChange: () => {
         changes += 1
         throw new Error('simulated crash')
-      }}, ctx()),
+      }}, testContext()),
     ).rejects.toThrow('simulated crash')
     expect(changes).toBe(1)
     expect(await stateExists()).toBe(true)
     expect((await rawHpa('catalog')).spec.minReplicas).toBe(5)
 
     // Re-run: the saved state is kept (catalog's saved minReplicas is 2, not the 5 it has now).
-    const rerun = await runPrewarm({project: loaded, env, campaign: 'bf', noWarm: true, timeoutMs: 120_000}, ctx())
+    const rerun = await runPrewarm({project: loaded, env, campaign: 'bf', noWarm: true, timeoutMs: 120_000}, testContext())
     expect(rerun.apply!.resumed).toBe(true)
     const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS})
     const saved = JSON.parse(cm.data!['state.json'])

@@ -18,11 +18,12 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
-import {cli, CONTEXT, ctx, hours, randomName, sandboxReady, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-const ready = sandboxReady()
 const NS = randomName('t-sched')
-const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const REGISTRY = sandboxEnv().registry
 const REPO = `t-sched-${randomBytes(3).toString('hex')}/retailops-runner`
 const SECRETS = ['tok-live-9f8e7d', 'hunter22-db', 'pr0m-pw']
 
@@ -70,7 +71,7 @@ async function pushRunnerImage(): Promise<string> {
   return `${REGISTRY}/${REPO}@${digest}`
 }
 
-describe.skipIf(!ready)('prewarm --schedule: least privilege, restricted pods, a verified runner by digest', () => {
+describe('prewarm --schedule: least privilege, restricted pods, a verified runner by digest', () => {
   const k = () => kubeClients({context: CONTEXT})
   let http: KubeHttp
   let project: Awaited<ReturnType<typeof writeProject>>
@@ -148,7 +149,7 @@ describe.skipIf(!ready)('prewarm --schedule: least privilege, restricted pods, a
 
   it('a signed runner by digest: CronJobs run it; RBAC, ConfigMap and Secret read back as least privilege and without credentials', async () => {
     process.env.T_SCHED_PW = 'sched-pw'
-    await signImages({project: await project.load(), targets: [runner], passphrase: {env: 'T_SCHED_PW'}}, ctx())
+    await signImages({project: await project.load(), targets: [runner], passphrase: {env: 'T_SCHED_PW'}}, testContext())
     delete process.env.T_SCHED_PW
     const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--rate-window', '10m', '--lookback', '3d'], project.dir)
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)

@@ -17,7 +17,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseDocument} from 'yaml'
 
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
-import {kubeConfig, sandboxEnv} from '../helpers/sandbox.js'
+import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
 import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
 import {BUNDLE_MEDIA_TYPE} from '../../../src/signing/bundle.js'
 

@@ -8,7 +8,8 @@ import {dockerClient} from '../../../src/docker/engine.js'
 import {followJsonStream} from '../../../src/docker/progress.js'
 import {pushImages} from '../../../src/docker/push.js'
 import {registryClient} from '../../../src/docker/registry.js'
-import {BASE_IMAGE, ctx, fileInImage, REGISTRY, sandboxReady, testProject, type TestProject} from './helpers.js'
+import {BASE_IMAGE, fileInImage, REGISTRY, testProject, type TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const SERVICE_DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nCOPY ${dir}/ /app/${dir}/\n`
 
@@ -18,14 +19,14 @@ const SERVICE_DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}
  * service FROM it (and only those), says why, and the new images are built on the new base, read
  * back from the registry.
  */
-describe.skipIf(!sandboxReady())('base images: a patched base under the same tag is a change', () => {
+describe('base images: a patched base under the same tag is a change', () => {
   let p: TestProject
   let baseTag: string
 
   /** Builds the "base" service (the local sandbox base plus a marker file) and pushes it as base:1. */
   const publishBase = async (marker: string): Promise<{digest: string; imageId: string}> => {
     await p.write({'base/base/marker.txt': marker})
-    const built = await buildImages({project: await p.project(), services: ['base'], builder: 'classic'}, ctx())
+    const built = await buildImages({project: await p.project(), services: ['base'], builder: 'classic'}, testContext())
     expect(built.failed).toEqual([])
     const docker = await dockerClient()
     const imageId = built.services[0].imageId!
@@ -87,15 +88,15 @@ describe.skipIf(!sandboxReady())('base images: a patched base under the same tag
     const v1 = await publishBase('v1\n')
     const project = await p.project()
     const services = ['alpha', 'beta', 'gamma']
-    const first = await buildImages({project, services, builder: 'classic'}, ctx())
+    const first = await buildImages({project, services, builder: 'classic'}, testContext())
     expect(first.built.sort()).toEqual(services)
     expect(first.services.find((s) => s.service === 'alpha')!.baseImages).toEqual([{ref: baseTag, digest: v1.digest, source: 'registry', pulled: false}])
-    expect((await buildImages({project, services, builder: 'classic'}, ctx())).skipped.sort()).toEqual(services)
+    expect((await buildImages({project, services, builder: 'classic'}, testContext())).skipped.sort()).toEqual(services)
 
     // The same tag, new content: only the services FROM it rebuild, and the reason says so.
     const v2 = await publishBase('v2\n')
     expect(v2.digest).not.toBe(v1.digest)
-    const c = ctx()
+    const c = testContext()
     const next = await buildImages({project, services, builder: 'classic'}, c)
     expect(next.built.sort()).toEqual(['alpha', 'beta'])
     expect(next.skipped).toEqual(['gamma'])
@@ -107,7 +108,7 @@ describe.skipIf(!sandboxReady())('base images: a patched base under the same tag
     expect(c.out.events.some((e) => e.type === 'task' && /rebuilt: base image changed/.test(JSON.stringify(e)))).toBe(true)
 
     // Read back from the registry: the pushed image's layers are the new base's plus its own.
-    const pushed = await pushImages({project, services: ['alpha']}, ctx())
+    const pushed = await pushImages({project, services: ['alpha']}, testContext())
     expect(pushed.failed).toEqual([])
     const alpha = await diffIds(`${p.name}/alpha`, next.services.find((s) => s.service === 'alpha')!.tag)
     const base2 = await diffIds(`${p.name}/base`, v2.digest)
@@ -123,14 +124,14 @@ describe.skipIf(!sandboxReady())('base images: a patched base under the same tag
     const v3 = await publishBase('v3\n')
     // Make the engine's base:1 the old one again, as on a build machine that pulled it last week.
     await (await dockerClient()).getImage(v2.imageId).tag({repo: `${REGISTRY}/${p.name}/base`, tag: '1'})
-    const r = await buildImages({project, services: ['alpha'], builder: 'classic', pull: true}, ctx())
+    const r = await buildImages({project, services: ['alpha'], builder: 'classic', pull: true}, testContext())
     expect(r.built).toEqual(['alpha'])
     expect(r.services[0].baseImages).toEqual([{ref: baseTag, digest: v3.digest, source: 'registry', pulled: true}])
     expect(r.services[0].reason).toMatch(/^rebuilt: base image changed/)
     expect(await fileInImage(r.services[0].imageId!, '/marker.txt')).toContain('v3')
     expect((await (await dockerClient()).getImage(baseTag).inspect()).Id).toBe(v3.imageId)
     // Nothing moved since: --pull re-resolves, finds the same digest, and rebuilds nothing.
-    const again = await buildImages({project, services: ['alpha', 'beta'], builder: 'classic', pull: true}, ctx())
+    const again = await buildImages({project, services: ['alpha', 'beta'], builder: 'classic', pull: true}, testContext())
     expect(again.built).toEqual(['beta'])
     expect(again.skipped).toEqual(['alpha'])
   })

@@ -8,12 +8,13 @@ import {BUILD_STATE, buildImages, sourceTag} from '../../../src/docker/build.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {pushImages} from '../../../src/docker/push.js'
 import {registryClient} from '../../../src/docker/registry.js'
-import {BASE_IMAGE, BASE_IMAGE_REMOTE, ctx, fileInImage, REGISTRY, sandboxReady, testProject, type TestProject} from './helpers.js'
+import {BASE_IMAGE, BASE_IMAGE_REMOTE, fileInImage, REGISTRY, testProject, type TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nWORKDIR /app\nCOPY ${dir}/ ./${dir}/\nCMD ["node", "${dir}/main.js"]\n`
 
 
-describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engine and registry', () => {
+describe('build and push against the sandbox Docker Engine and registry', () => {
   let p: TestProject
 
   beforeAll(async () => {
@@ -44,7 +45,7 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
   })
 
   it('refuses before building anything when a Dockerfile is missing (NOT_FOUND)', async () => {
-    await expect(buildImages({project: await p.project(), services: ['alpha', 'nofile'], baseImage: BASE_IMAGE}, ctx())).rejects.toMatchObject({
+    await expect(buildImages({project: await p.project(), services: ['alpha', 'nofile'], baseImage: BASE_IMAGE}, testContext())).rejects.toMatchObject({
       exit: 'NOT_FOUND',
       message: expect.stringContaining('nofile/Dockerfile does not exist'),
     })
@@ -53,7 +54,7 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
   })
 
   it('builds in parallel with the local base image (classic builder), tags with version and commit, and keeps ignored files out', async () => {
-    const c = ctx()
+    const c = testContext()
     const result = await buildImages({project: await p.project(), services: ['alpha', 'beta'], baseImage: BASE_IMAGE, concurrency: 2}, c)
     expect(result.failed).toEqual([])
     expect(result.built.sort()).toEqual(['alpha', 'beta'])
@@ -73,26 +74,26 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
 
   it('skips unchanged services, rebuilds only the changed one, and rebuilds when its image is gone', async () => {
     const project = await p.project()
-    const again = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
+    const again = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, testContext())
     expect(again.skipped.sort()).toEqual(['alpha', 'beta'])
     await writeFile(path.join(p.dir, 'b/beta/main.js'), 'console.log("beta 2")\n')
-    const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
+    const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, testContext())
     expect(changed.built).toEqual(['beta'])
     expect(changed.skipped).toEqual(['alpha'])
     // A changed build argument is a change too.
-    const args = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, ctx())
+    const args = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, testContext())
     expect(args.built).toEqual(['alpha'])
     const docker = await dockerClient()
     const gone = args.services[0]
     await docker.getImage(gone.imageId!).remove({force: true})
-    const rebuilt = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, ctx())
+    const rebuilt = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, testContext())
     expect(rebuilt.built).toEqual(['alpha'])
     // Back to the plain arguments for the push tests.
-    await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())
+    await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())
   })
 
   it('builds with BuildKit through the API when the base image is in a registry', async () => {
-    const result = await buildImages({project: await p.project(), services: ['beta'], baseImage: BASE_IMAGE_REMOTE, builder: 'auto', force: true}, ctx())
+    const result = await buildImages({project: await p.project(), services: ['beta'], baseImage: BASE_IMAGE_REMOTE, builder: 'auto', force: true}, testContext())
     expect(result.failed).toEqual([])
     expect(result.services[0].builder).toBe('buildkit')
     expect(await fileInImage(result.services[0].imageId!, '/app/beta/main.js')).toContain('beta 2')
@@ -106,7 +107,7 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
       {baseImage: BASE_IMAGE_REMOTE, builder: 'auto', network: undefined, expected: ['buildkit', 'classic']},
     ] as const
     for (const c of cases) {
-      const result = await buildImages({project: await p.project(), services: ['broken', 'beta'], baseImage: c.baseImage, builder: c.builder, network: c.network}, ctx())
+      const result = await buildImages({project: await p.project(), services: ['broken', 'beta'], baseImage: c.baseImage, builder: c.builder, network: c.network}, testContext())
       expect(result.failed).toEqual(['broken'])
       const broken = result.services.find((s) => s.service === 'broken')!
       expect(c.expected).toContain(broken.builder)
@@ -118,8 +119,8 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
 
   it('pushes, reads the digest back from the registry and locks service → repository@digest', async () => {
     const project = await p.project()
-    await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
-    const result = await pushImages({project, services: ['alpha', 'beta']}, ctx())
+    await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, testContext())
+    const result = await pushImages({project, services: ['alpha', 'beta']}, testContext())
     expect(result.failed).toEqual([])
     const lock = await readArtifactsLock(p.dir)
     expect(Object.keys(lock.artifacts).sort()).toEqual(['alpha', 'beta'])
@@ -140,28 +141,28 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     const project = await p.project()
     const before = await readArtifactsLock(p.dir)
     const client = await registryClient(REGISTRY)
-    const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())).services[0]
+    const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())).services[0]
     expect((await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash, before.artifacts.alpha.tag)))?.digest).toBe(before.artifacts.alpha.digest)
     // A fresh runner: no build state, no artifacts lock, no local image.
     await rm(path.join(p.dir, BUILD_STATE))
     await rm(path.join(p.dir, ARTIFACTS_LOCK))
     const docker = await dockerClient()
     await docker.getImage(alphaBuild.imageId!).remove({force: true})
-    const build = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, ctx())
+    const build = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())
     expect(build.skipped).toEqual(['alpha'])
     expect(build.services[0]).toMatchObject({registryDigest: before.artifacts.alpha.digest, image: before.artifacts.alpha.image})
     expect(await docker.getImage(alphaBuild.imageId!).inspect().catch(() => undefined)).toBeUndefined()
-    const push = await pushImages({project, services: ['alpha']}, ctx())
+    const push = await pushImages({project, services: ['alpha']}, testContext())
     expect(push.unchanged).toEqual(['alpha'])
     expect(push.pushed).toEqual([])
     // The same image and the tag it was first pushed as, so it renders with the same version label.
     expect((await readArtifactsLock(p.dir)).artifacts.alpha).toMatchObject({image: before.artifacts.alpha.image, tag: before.artifacts.alpha.tag})
     // A change of its sources is a new build again.
     await writeFile(path.join(p.dir, 'a/alpha/main.js'), 'console.log("alpha 2")\n')
-    const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, ctx())
+    const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, testContext())
     expect(changed.built).toEqual(['alpha'])
     expect(changed.skipped).toEqual(['beta'])
-    const again = await pushImages({project, services: ['alpha', 'beta']}, ctx())
+    const again = await pushImages({project, services: ['alpha', 'beta']}, testContext())
     expect(again).toMatchObject({pushed: ['alpha'], unchanged: ['beta'], failed: []})
     expect((await readArtifactsLock(p.dir)).artifacts.alpha.digest).not.toBe(before.artifacts.alpha.digest)
   })
@@ -170,7 +171,7 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     const services = path.resolve('services')
     const bundled = await testProject({catalog: {context: services, dockerfile: 'catalog/Dockerfile'}}, {})
     try {
-      const result = await buildImages({project: await bundled.project(), baseImage: BASE_IMAGE}, ctx())
+      const result = await buildImages({project: await bundled.project(), baseImage: BASE_IMAGE}, testContext())
       expect(result.failed).toEqual([])
       const id = result.services[0].imageId!
       expect(await fileInImage(id, '/app/catalog/src/main.ts')).toBeDefined()
@@ -188,8 +189,8 @@ describe.skipIf(!sandboxReady())('build and push against the sandbox Docker Engi
     await writeFile(path.join(p.dir, 'retailops.yaml'), yaml.replace(REGISTRY, '127.0.0.1:5999'))
     try {
       const project = await p.project()
-      await buildImages({project, services: ['beta'], baseImage: BASE_IMAGE}, ctx())
-      await expect(pushImages({project, services: ['beta']}, ctx())).rejects.toMatchObject({exit: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:5999')})
+      await buildImages({project, services: ['beta'], baseImage: BASE_IMAGE}, testContext())
+      await expect(pushImages({project, services: ['beta']}, testContext())).rejects.toMatchObject({exit: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:5999')})
       expect(await readFile(path.join(p.dir, ARTIFACTS_LOCK), 'utf8')).toBe(before)
     } finally {
       await writeFile(path.join(p.dir, 'retailops.yaml'), yaml)

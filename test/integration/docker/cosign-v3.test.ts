@@ -12,8 +12,9 @@ import {signImages, verifyImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {signatureTag} from '../../../src/signing/payload.js'
 import {OCI_EMPTY_DESCRIPTOR, referrersTag, type ReferrerManifest} from '../../../src/signing/referrers.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
-import {ctx, pushMinimalImage} from './helpers.js'
+import {sandboxEnv} from '../../support/sandbox.js'
+import {pushMinimalImage} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const PASSWORD = 'retailops-test-passphrase'
 const env = sandboxEnv()
@@ -51,7 +52,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
    * empty one (written in beforeAll) serves, and keeps cosign from reaching for the public TUF CDN.
    */
   const cosign2Verify = (pub: string, img: string) => execa(env.cosign, ['verify', '--key', pub, '--insecure-ignore-tlog', '--allow-insecure-registry', '--trusted-root', 'empty-trusted-root.json', img], {cwd: dir, env: cosignEnv, reject: false})
-  const verify = (r: string, key = '.retailops/cosign.pub') => verifyImages({project, targets: [image(r)], key: path.join(dir, key)}, ctx())
+  const verify = (r: string, key = '.retailops/cosign.pub') => verifyImages({project, targets: [image(r)], key: path.join(dir, key)}, testContext())
   const index = async (r: string) => (await client.getManifest(repo(r), referrersTag(digests[r]), MEDIA_TYPES.ociIndex))?.json as unknown as Index | undefined
 
   beforeAll(async () => {
@@ -114,7 +115,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   })
 
   it('retailops writes what cosign v3 writes by default; cosign v3 verifies it, and so does cosign v2 given a trusted root', async () => {
-    const signed = await signImages({project, targets: [image('ours')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const signed = await signImages({project, targets: [image('ours')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(signed.format).toBe('bundle')
     expect(signed.images[0]).toMatchObject({format: 'bundle', added: true, via: 'tag-schema', signatures: 1})
     // The same layout as cosign's, read back from the registry.
@@ -132,13 +133,13 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
     expect(v2.exitCode, v2.stderr).toBe(0)
     expect(v2.stderr).toContain('The signatures were verified against the specified public key')
     // Signing again with the same key adds nothing.
-    const again = await signImages({project, targets: [image('ours')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const again = await signImages({project, targets: [image('ours')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(again.images[0]).toMatchObject({added: false, signatures: 1})
     expect((await index('ours'))!.manifests).toHaveLength(1)
   })
 
   it('--signature-format legacy (signing.format: legacy) writes the .sig tag; cosign v2 and cosign v3 both verify it', async () => {
-    const signed = await signImages({project, targets: [image('ourslegacy')], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const signed = await signImages({project, targets: [image('ourslegacy')], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(signed.images[0]).toMatchObject({format: 'legacy', signature: `${REGISTRY}/${repo('ourslegacy')}:${signatureTag(digests.ourslegacy)}`})
     expect(await index('ourslegacy')).toBeUndefined()
     for (const run of [cosign2Verify, cosign3Verify]) {
@@ -149,7 +150,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   })
 
   it('cosign v3, retailops and cosign v2 sign the same image: one index plus the .sig; retailops accepts each key, cosign each bundle key', async () => {
-    await signImages({project, targets: [image('both')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: [image('both')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     const r = await cosign3Sign('v3.key', image('both'))
     expect(r.exitCode, r.stderr).toBe(0)
     expect((await index('both'))!.manifests).toHaveLength(2)
@@ -194,7 +195,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   }
 
   it('refuses a bundle whose statement was changed after signing (tampered-payload); cosign v3 and v2 refuse it too', async () => {
-    await signImages({project, targets: [image('tampered')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: [image('tampered')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     await rewriteBundle('tampered', (b) => {
       const statement = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString())
       statement.predicate = {approved: 'yes'}
@@ -214,7 +215,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
 
   it('refuses a valid bundle made for another digest, listed for this one (other-digest); cosign v3 and v2 refuse it too', async () => {
     // `source`'s bundle (statement for source's digest) re-attached to otherdigest, subject rewritten.
-    await signImages({project, targets: [image('source')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: [image('source')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     const fromIdx = (await index('source'))!
     const m = (await client.getManifest(repo('source'), fromIdx.manifests[0].digest))!.json as unknown as ReferrerManifest
     await client.uploadBlob(repo('otherdigest'), await client.getBlob(repo('source'), m.layers[0].digest))
@@ -228,7 +229,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   })
 
   it('refuses a bundle copied with its image into another repository (other-repository), which cosign accepts', async () => {
-    await signImages({project, targets: [image('source')], passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: [image('source')], passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     // The same image bytes under `copy`, with source's referrer index and bundle copied along.
     const src = (await client.getManifest(repo('source'), digests.source))!
     const img = src.json as unknown as ReferrerManifest
@@ -243,7 +244,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
     }
     await client.putManifest(repo('copy'), referrersTag(digests.source), idx.body, MEDIA_TYPES.ociIndex)
     const copied = `${REGISTRY}/${repo('copy')}@${digests.source}`
-    await expect(verifyImages({project, targets: [copied], key: path.join(dir, '.retailops/cosign.pub')}, ctx())).rejects.toMatchObject({
+    await expect(verifyImages({project, targets: [copied], key: path.join(dir, '.retailops/cosign.pub')}, testContext())).rejects.toMatchObject({
       exit: 'SIGNATURE',
       check: 'other-repository',
       details: expect.objectContaining({signedRepository: `${REGISTRY}/${repo('source')}`}),

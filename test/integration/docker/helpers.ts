@@ -7,21 +7,13 @@ import {gzipSync} from 'node:zlib'
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {MEDIA_TYPES, type RegistryClient} from '../../../src/docker/registry.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
-import type {RunContext} from '../../../src/ui/context.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-export const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
-export const BASE_IMAGE = process.env.RETAILOPS_BASE_IMAGE ?? 'retailops/node-base:24'
-export const BASE_IMAGE_REMOTE = process.env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${REGISTRY}/retailops/node-base:24`
-export const COSIGN = process.env.RETAILOPS_COSIGN ?? 'cosign'
-
-export function sandboxReady(): boolean {
-  return Boolean(process.env.DOCKER_HOST && process.env.RETAILOPS_REGISTRY)
-}
-
-export function ctx(): RunContext & {out: RecordingOutput} {
-  return {out: new RecordingOutput()}
-}
+const sandbox = sandboxEnv()
+export const REGISTRY = sandbox.registry
+export const BASE_IMAGE = sandbox.baseImage
+export const BASE_IMAGE_REMOTE = sandbox.baseImageRemote
+export const COSIGN = sandbox.cosign
 
 export interface TestProject {
   dir: string

@@ -11,7 +11,8 @@ import {pushImages} from '../../../src/docker/push.js'
 import {signImages, verifyImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
-import {BASE_IMAGE, ctx, sandboxReady, testProject, type TestProject} from './helpers.js'
+import {BASE_IMAGE, testProject, type TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -20,7 +21,7 @@ const ROOT = path.resolve(import.meta.dirname, '../../..')
  * free loopback port: the registry refuses anonymous and wrong credentials with 401, and the
  * Docker config under DOCKER_CONFIG supplies the right ones.
  */
-describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
+describe('a registry that requires credentials', () => {
   let work: string
   let registry: string
   let p: TestProject
@@ -38,7 +39,7 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
     process.env.DOCKER_CONFIG = path.join(work, 'docker')
     process.env.RETAILOPS_AUTH_FILE = path.join(work, 'retailops', 'auth.json')
     p = await testProject({solo: {context: 'solo', dockerfile: 'Dockerfile'}}, {'solo/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY id.txt /id.txt\n', 'solo/id.txt': 'solo\n'}, registry)
-    await buildImages({project: await p.project(), baseImage: BASE_IMAGE}, ctx())
+    await buildImages({project: await p.project(), baseImage: BASE_IMAGE}, testContext())
   })
 
   afterAll(async () => {
@@ -51,7 +52,7 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
 
   it('without credentials: PERMISSION before anything is pushed, and no lock entry', async () => {
     await writeFile(path.join(work, 'docker', 'config.json'), '{}')
-    await expect(pushImages({project: await p.project()}, ctx())).rejects.toMatchObject({
+    await expect(pushImages({project: await p.project()}, testContext())).rejects.toMatchObject({
       exit: 'PERMISSION',
       message: expect.stringContaining(`The registry ${registry} refused GET /v2/ (HTTP 401`),
       nextSteps: [expect.stringContaining(`docker login ${registry}`)],
@@ -61,21 +62,21 @@ describe.skipIf(!sandboxReady())('a registry that requires credentials', () => {
 
   it('with a wrong password: PERMISSION', async () => {
     await useCredentials('ci', 'wrong-password')
-    await expect(pushImages({project: await p.project()}, ctx())).rejects.toMatchObject({exit: 'PERMISSION'})
+    await expect(pushImages({project: await p.project()}, testContext())).rejects.toMatchObject({exit: 'PERMISSION'})
   })
 
   it('with the credentials from the Docker config: pushes through the engine, reads the digest back, signs and verifies with Basic auth', async () => {
     await useCredentials('ci', 'right-password')
     const project = await p.project()
-    const pushed = await pushImages({project}, ctx())
+    const pushed = await pushImages({project}, testContext())
     expect(pushed.failed).toEqual([])
     const lock = await readArtifactsLock(p.dir)
     expect(lock.artifacts.solo.image).toMatch(new RegExp(`^${registry.replace(/\./g, '\\.')}/${p.name}/solo@sha256:[0-9a-f]{64}$`))
     await writeKeyPair({keyPath: path.join(p.dir, '.retailops/cosign.key'), publicKeyPath: path.join(p.dir, '.retailops/cosign.pub'), passphrase: 'pw'})
     process.env.RO_AUTH_TEST_PW = 'pw'
-    await signImages({project, targets: ['solo'], passphrase: {env: 'RO_AUTH_TEST_PW'}}, ctx())
+    await signImages({project, targets: ['solo'], passphrase: {env: 'RO_AUTH_TEST_PW'}}, testContext())
     delete process.env.RO_AUTH_TEST_PW
-    const verified = await verifyImages({project, targets: ['solo']}, ctx())
+    const verified = await verifyImages({project, targets: ['solo']}, testContext())
     expect(verified.images[0].digest).toBe(lock.artifacts.solo.digest)
   })
 

@@ -18,7 +18,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadConfig} from '../../../src/config/load.js'
 import {defaultImageVerifier} from '../../../src/deploy/signature.js'
 import {registryClient, usesPlainHttp} from '../../../src/docker/registry.js'
-import {ctx, REGISTRY, sandboxReady} from './helpers.js'
+import {REGISTRY} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const REGISTRY_BIN = '/usr/bin/docker-registry'
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -38,7 +39,7 @@ interface Received {
   authorization?: string
 }
 
-describe.skipIf(!sandboxReady())('registries: credentials never travel over plain HTTP', () => {
+describe('registries: credentials never travel over plain HTTP', () => {
   let work: string
   let registry: string
   let server: ResultPromise | undefined
@@ -135,7 +136,7 @@ describe.skipIf(!sandboxReady())('registries: credentials never travel over plai
     await useCredentials({[REGISTRY]: {auth: Buffer.from('ci:secret-password').toString('base64')}})
     const config = await project(registry)
     const image = `${REGISTRY}/shop/catalog@${DIGEST}`
-    const results = await defaultImageVerifier({...config, config: {...config.config, signing: {...config.config.signing, publicKey}}})([image], ctx())
+    const results = await defaultImageVerifier({...config, config: {...config.config, signing: {...config.config.signing, publicKey}}})([image], testContext())
     // Before the fix registry.insecure applied here too: plain HTTP, and a 404 ("invalid").
     expect(results[image]).toMatchObject({status: 'unavailable', message: expect.stringContaining(`https://${REGISTRY}`)})
     const client = await registryClient(REGISTRY, {insecure: usesPlainHttp(REGISTRY, config.config.registry)})

@@ -14,12 +14,13 @@ import {decryptPrivateKey, keyId, writeKeyPair} from '../../../src/signing/keys.
 import {signatureTag, simpleSigningPayload} from '../../../src/signing/payload.js'
 import {signatureConfig, type SignatureManifest} from '../../../src/signing/sign.js'
 import {verifyImage} from '../../../src/signing/verify.js'
-import {BASE_IMAGE, COSIGN, ctx, REGISTRY, sandboxReady, testProject, type TestProject} from './helpers.js'
+import {BASE_IMAGE, COSIGN, REGISTRY, testProject, type TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const PASSWORD = 'retailops-test-passphrase'
 const cosignEnv = {COSIGN_PASSWORD: PASSWORD, COSIGN_YES: 'true', COSIGN_EXPERIMENTAL: '0', TUF_ROOT: '/tmp/retailops-cosign-tuf'}
 
-describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, both ways, and every refusal', () => {
+describe('signatures: retailops and the real cosign, both ways, and every refusal', () => {
   let p: TestProject
   let lock: Awaited<ReturnType<typeof readArtifactsLock>>['artifacts']
   const image = (s: string) => lock[s].image
@@ -36,9 +37,9 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
     await p.write({'.retailops/.keep': ''})
     process.env.COSIGN_PASSWORD = PASSWORD
     const project = await p.project()
-    const built = await buildImages({project, baseImage: BASE_IMAGE}, ctx())
+    const built = await buildImages({project, baseImage: BASE_IMAGE}, testContext())
     expect(built.failed).toEqual([])
-    const pushed = await pushImages({project}, ctx())
+    const pushed = await pushImages({project}, testContext())
     expect(pushed.failed).toEqual([])
     lock = (await readArtifactsLock(p.dir)).artifacts
     // The project's key pair, made by retailops (signing.key / signing.publicKey defaults).
@@ -54,7 +55,7 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
 
   it('retailops signs; `cosign verify --key` (a key retailops generated) accepts it', async () => {
     const project = await p.project()
-    const signed = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const signed = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(signed.images[0]).toMatchObject({image: image('alpha'), signature: `${REGISTRY}/${p.name}/alpha:${signatureTag(lock.alpha.digest)}`, signatures: 1, added: true})
     const r = await execa(COSIGN, ['verify', '--key', '.retailops/cosign.pub', '--insecure-ignore-tlog', '--allow-insecure-registry', image('alpha')], {cwd: p.dir, env: cosignEnv, reject: false})
     expect(r.stderr).toContain('The signatures were verified against the specified public key')
@@ -62,16 +63,16 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
     const out = JSON.parse(r.stdout) as {critical: {image: {'docker-manifest-digest': string}}}[]
     expect(out[0].critical.image['docker-manifest-digest']).toBe(lock.alpha.digest)
     // And retailops' own verifier agrees.
-    const v = await verifyImages({project, targets: ['alpha']}, ctx())
+    const v = await verifyImages({project, targets: ['alpha']}, testContext())
     expect(v.images[0].image).toBe(image('alpha'))
   })
 
   it('signing again appends to the .sig manifest (as cosign does) instead of replacing it; an identical signature is not added twice', async () => {
     const project = await p.project()
-    const again = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const again = await signImages({project, targets: ['alpha'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(again.images[0]).toMatchObject({added: false, signatures: 1})
     // Another key (cosign's pair, loaded from cosign's encrypted format) adds a second layer.
-    const other = await signImages({project, targets: ['alpha'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    const other = await signImages({project, targets: ['alpha'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     expect(other.images[0]).toMatchObject({added: true, signatures: 2})
     for (const pub of ['.retailops/cosign.pub', 'cosign-made.pub']) {
       const r = await execa(COSIGN, ['verify', '--key', pub, '--insecure-ignore-tlog', '--allow-insecure-registry', image('alpha')], {cwd: p.dir, env: cosignEnv, reject: false})
@@ -86,12 +87,12 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
     expect(keyId(key)).toBe(keyId(createPublicKey(await readFile(path.join(p.dir, 'cosign-made.pub'), 'utf8'))))
     const r = await execa(COSIGN, ['sign', '--key', 'cosign-made.key', '--tlog-upload=false', '--allow-insecure-registry', image('beta')], {cwd: p.dir, env: cosignEnv, reject: false})
     expect(r.exitCode, r.stderr).toBe(0)
-    const v = await verifyImage({image: image('beta'), publicKey: path.join(p.dir, 'cosign-made.pub')}, ctx())
+    const v = await verifyImage({image: image('beta'), publicKey: path.join(p.dir, 'cosign-made.pub')}, testContext())
     expect(v).toMatchObject({image: image('beta'), digest: lock.beta.digest, signatures: 1})
   })
 
   it('refuses an unsigned image (SIGNATURE, check unsigned)', async () => {
-    await expect(verifyImages({project: await p.project(), targets: ['gamma']}, ctx())).rejects.toMatchObject({
+    await expect(verifyImages({project: await p.project(), targets: ['gamma']}, testContext())).rejects.toMatchObject({
       exit: 'SIGNATURE',
       message: `${image('gamma')} is not signed: no signature bundle among its referrers (${REGISTRY}/${p.name}/gamma:${lock.gamma.digest.replace(':', '-')}) and no signature at ${REGISTRY}/${p.name}/gamma:${signatureTag(lock.gamma.digest)}.`,
       details: expect.objectContaining({check: 'unsigned'}),
@@ -100,19 +101,19 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
 
   it('refuses a signature by another key (check wrong-key), for retailops and cosign signatures alike', async () => {
     // beta carries only cosign-made's signature; the project's key did not sign it.
-    await expect(verifyImages({project: await p.project(), targets: ['beta']}, ctx())).rejects.toMatchObject({
+    await expect(verifyImages({project: await p.project(), targets: ['beta']}, testContext())).rejects.toMatchObject({
       exit: 'SIGNATURE',
       details: expect.objectContaining({check: 'wrong-key'}),
       message: expect.stringContaining('is signed, but not by the key'),
     })
     const project = await p.project()
-    await signImages({project, targets: ['delta'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
-    await expect(verifyImage({image: image('delta'), publicKey: path.join(p.dir, '.retailops/cosign.pub')}, ctx())).rejects.toMatchObject({details: expect.objectContaining({check: 'wrong-key'})})
+    await signImages({project, targets: ['delta'], format: 'legacy', key: path.join(p.dir, 'cosign-made.key'), passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
+    await expect(verifyImage({image: image('delta'), publicKey: path.join(p.dir, '.retailops/cosign.pub')}, testContext())).rejects.toMatchObject({details: expect.objectContaining({check: 'wrong-key'})})
   })
 
   it('refuses a payload changed after signing (check tampered-payload); cosign refuses it too', async () => {
     const project = await p.project()
-    await signImages({project, targets: ['gamma'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, ctx())
+    await signImages({project, targets: ['gamma'], format: 'legacy', passphrase: {env: 'COSIGN_PASSWORD'}}, testContext())
     const client = await registryClient(REGISTRY)
     const repo = `${p.name}/gamma`
     const tag = signatureTag(lock.gamma.digest)
@@ -124,7 +125,7 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
     const config = await client.uploadBlob(repo, signatureConfig(manifest.layers))
     manifest.config = {...manifest.config, digest: config.digest, size: config.size}
     await client.putManifest(repo, tag, Buffer.from(JSON.stringify(manifest)), manifest.mediaType!)
-    await expect(verifyImages({project, targets: ['gamma']}, ctx())).rejects.toMatchObject({
+    await expect(verifyImages({project, targets: ['gamma']}, testContext())).rejects.toMatchObject({
       exit: 'SIGNATURE',
       details: expect.objectContaining({check: 'tampered-payload'}),
       message: expect.stringContaining('payload was changed after signing'),
@@ -145,7 +146,7 @@ describe.skipIf(!sandboxReady())('signatures: retailops and the real cosign, bot
     }
     await client.uploadBlob(to, signatureConfig(manifest.layers))
     await client.putManifest(to, signatureTag(lock.epsilon.digest), Buffer.from(JSON.stringify(manifest)), manifest.mediaType!)
-    await expect(verifyImages({project: await p.project(), targets: ['epsilon']}, ctx())).rejects.toMatchObject({
+    await expect(verifyImages({project: await p.project(), targets: ['epsilon']}, testContext())).rejects.toMatchObject({
       exit: 'SIGNATURE',
       details: expect.objectContaining({check: 'other-digest', signedDigest: lock.alpha.digest}),
       message: expect.stringContaining(`made for another image (${lock.alpha.digest})`),

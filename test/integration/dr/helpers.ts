@@ -8,13 +8,12 @@ import {execa, type ResultPromise} from 'execa'
 import pg from 'pg'
 
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
 export const dev = fileURLToPath(new URL('../../../bin/dev.js', import.meta.url))
 
 export function sandboxUrl(): string {
-  const url = process.env.RETAILOPS_POSTGRES_URL ?? process.env.DATABASE_URL
-  if (!url) throw new Error('The sandbox environment is not loaded: eval "$(bash scripts/sandbox.sh env)"')
-  return url
+  return sandboxEnv().postgresUrl
 }
 
 export function dbUrl(database: string): string {

@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {registryClient} from '../../../src/docker/registry.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 import {cli, random, writeProject} from './helpers.js'
 
 // A namespace of retailops-managed objects on the sandbox cluster, restored into a drill

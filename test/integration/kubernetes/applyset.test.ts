@@ -15,7 +15,8 @@ import {applyStep, renderStep} from '../../../src/deploy/engine.js'
 import {applySetId, legacyApplySetId} from '../../../src/deploy/render.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
-import {CONTEXT, ctx, digest, randomId} from './helpers.js'
+import {CONTEXT, digest, randomId} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const BIN = path.resolve(import.meta.dirname, '../../../bin/dev.js')
 const APPLYSET = 'retailops.dev/applyset'
@@ -113,7 +114,7 @@ describe('applyset scope: a second environment never deletes the first', () => {
       t.legacyApplySet = legacy
       for (const o of t.objects) o.metadata.labels = {...o.metadata.labels, [APPLYSET]: legacy}
     }
-    const old = await applyStep(plan, {prune: false}, ctx())
+    const old = await applyStep(plan, {prune: false}, testContext())
     expect(old.failed).toEqual([])
     for (const d of (await deployments(nsA)).values()) expect(d.metadata.labels?.[APPLYSET]).toBe(legacy)
     const copyBefore = await deployments(nsB)

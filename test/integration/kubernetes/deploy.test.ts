@@ -4,7 +4,8 @@ import {runDeploy, runDiff} from '../../../src/deploy/engine.js'
 import {applySetId} from '../../../src/deploy/render.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
-import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 /**
  * The deploy engine against the sandbox's real kube-apiserver: all four tenancy models, a second
@@ -32,7 +33,7 @@ describe('deploy (sandbox)', () => {
   afterAll(async () => t.cleanup())
 
   it('deploys every tenancy model and waits for the rollouts', async () => {
-    const c = ctx()
+    const c = testContext()
     const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, c)
     expect(r.outcome).toBe('OK')
     expect(r.targets.map((x) => [x.namespace, x.model, x.context])).toEqual([
@@ -70,7 +71,7 @@ describe('deploy (sandbox)', () => {
     const main = applySetId(t.project, 'production', t.ns(), 'main')
     const eu = applySetId(t.project, 'production', t.ns(), 'eu')
     const before = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
-    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, ctx())
+    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, testContext())
     expect(r.outcome).toBe('OK')
     expect(r.apply.created + r.apply.configured).toBe(0)
     expect(r.apply.unchanged).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
@@ -83,7 +84,7 @@ describe('deploy (sandbox)', () => {
   it('dry-runs on the server and shows the diff without changing anything', async () => {
     const main = applySetId(t.project, 'production', t.ns(), 'main')
     const before = await snapshot(main)
-    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'}, ctx())
+    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'}, testContext())
     expect(r.outcome).toBe('OK')
     const changed = r.diffs!.filter((d) => d.action !== 'unchanged')
     expect(changed.map((d) => d.ref).sort()).toEqual([`Deployment ${t.ns('initech')}/catalog`, `Deployment ${t.ns('initech')}/payments`])
@@ -92,7 +93,7 @@ describe('deploy (sandbox)', () => {
     expect(changed[0].diff).not.toMatch(/managedFields|resourceVersion/)
     expect(await snapshot(main)).toEqual(before)
 
-    const diff = await runDiff({project: await t.load(), images: t.images(services)}, ctx())
+    const diff = await runDiff({project: await t.load(), images: t.images(services)}, testContext())
     expect(diff.changed).toBe(0)
   })
 
@@ -101,18 +102,18 @@ describe('deploy (sandbox)', () => {
     const path = `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`
     // What the HPA controller does: an update (not an apply) of spec.replicas under its own manager.
     await http.request('PATCH', path, {body: {spec: {replicas: 3}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'kube-controller-manager'}})
-    const unchanged = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())
+    const unchanged = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, testContext())
     expect(unchanged.outcome).toBe('OK')
     expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
     // A new image is applied (the Deployment is sent), and the count the autoscaler set survives it.
-    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'}, ctx())
+    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'}, testContext())
     expect(r.outcome).toBe('OK')
     expect(r.apply.configured).toBeGreaterThanOrEqual(2)
     const d = await http.request<KubeObject & {spec: {replicas: number; template: {spec: {containers: {image: string}[]}}}}>('GET', path)
     expect(d.spec.template.spec.containers[0].image).toContain('@sha256:bbbb')
     expect(d.spec.replicas).toBe(3)
     // Back to the images the other tests expect.
-    expect((await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, ctx())).outcome).toBe('OK')
+    expect((await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, testContext())).outcome).toBe('OK')
     expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
   })
 
@@ -124,7 +125,7 @@ describe('deploy (sandbox)', () => {
     ;(t.config as {clusters: Record<string, unknown>}).clusters = {main: {context: CONTEXT}, eu: (saved as {clusters?: Record<string, unknown>}).clusters?.eu ?? {}}
     t.write()
     try {
-      const r = await runDeploy({project: await t.load(), images: t.images(['catalog']), skipVerify: true}, ctx())
+      const r = await runDeploy({project: await t.load(), images: t.images(['catalog']), skipVerify: true}, testContext())
       expect(r.outcome).toBe('OK')
       const pruned = r.pruned.map((p) => p.ref).sort()
       expect(pruned).toContain(`Deployment ${t.ns('initech')}/payments`)

@@ -5,7 +5,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
-import {baseConfig, CONTEXT, ctx, digest, FAILING_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, digest, FAILING_SERVICE, TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -44,7 +45,7 @@ describe('deploy failures (sandbox)', () => {
   })
 
   it('refuses an image whose signature cannot be verified unless --skip-verify', async () => {
-    const r = await runDeploy({project: await t.load(), services: ['catalog'], images: t.images(['catalog'])}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['catalog'], images: t.images(['catalog'])}, testContext())
     expect(r.outcome).toBe('POLICY')
     expect(r.signatureVerification).toBe('failed')
     expect(r.policy.findings.find((f) => f.rule === 'signature')).toMatchObject({severity: 'error', object: `Deployment ${t.ns()}/catalog`})
@@ -71,7 +72,7 @@ describe('deploy failures (sandbox)', () => {
     t.overlay('cart', [{kind: 'Deployment', patch: {spec: {progressDeadlineSeconds: 600, template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}])
     try {
       const started = Date.now()
-      const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart'], 'd'), skipVerify: true, timeoutMs: 8000}, ctx())
+      const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart'], 'd'), skipVerify: true, timeoutMs: 8000}, testContext())
       expect(Date.now() - started).toBeLessThan(60_000)
       expect(r.outcome).toBe('DEPLOY_FAILED')
       const rollout = r.rollouts.find((x) => x.name === 'cart')!
@@ -83,7 +84,7 @@ describe('deploy failures (sandbox)', () => {
   })
 
   it('explains pods the scheduler cannot place for lack of CPU', async () => {
-    const r = await runDeploy({project: await t.load(), services: ['search'], tenant: 'main', images: t.images(['search']), skipVerify: true}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['search'], tenant: 'main', images: t.images(['search']), skipVerify: true}, testContext())
     expect(r.outcome).toBe('DEPLOY_FAILED')
     const reasons = r.rollouts.find((x) => x.name === 'search')!.reasons.join('\n')
     expect(reasons).toMatch(/Unschedulable: 0\/\d+ nodes are available: .*Insufficient cpu/)
@@ -91,7 +92,7 @@ describe('deploy failures (sandbox)', () => {
   })
 
   it('explains a rollout the namespace quota refuses (FailedCreate on the ReplicaSet)', async () => {
-    const c = ctx()
+    const c = testContext()
     const r = await runDeploy({project: await t.load(), tenant: 'tight', images: t.images(['cart']), skipVerify: true}, c)
     expect(r.outcome).toBe('DEPLOY_FAILED')
     const reasons = r.rollouts.find((x) => x.name === 'cart')!.reasons.join('\n')
@@ -100,19 +101,19 @@ describe('deploy failures (sandbox)', () => {
 
   it('reports field conflicts with another manager, and takes them over with forceConflicts', async () => {
     const http = kubeHttp({context: CONTEXT})
-    await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, testContext())
     // Someone else applies a different value to a field retailops owns.
     await http.request('PATCH', `/api/v1/namespaces/${t.ns()}/services/cart`, {
       body: {apiVersion: 'v1', kind: 'Service', metadata: {name: 'cart', namespace: t.ns()}, spec: {ports: [{name: 'http', port: 8080, targetPort: 9090, protocol: 'TCP'}]}},
       contentType: 'application/apply-patch+yaml',
       query: {fieldManager: 'hand-edit', force: true},
     })
-    const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, testContext())
     expect(r.outcome).toBe('DEPLOY_FAILED')
     const failure = r.apply.failed.find((f) => f.ref === `Service ${t.ns()}/cart`)!
     expect(failure.statusCode).toBe(409)
     expect(failure.conflicts?.join('\n')).toMatch(/hand-edit/)
-    const forced = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false, forceConflicts: true}, ctx())
+    const forced = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false, forceConflicts: true}, testContext())
     expect(forced.outcome).toBe('OK')
     const svc = await http.request<{spec: {ports: {targetPort: string}[]}}>('GET', `/api/v1/namespaces/${t.ns()}/services/cart`)
     expect(svc.spec.ports[0].targetPort).toBe('http')
@@ -120,14 +121,14 @@ describe('deploy failures (sandbox)', () => {
 
   it('takes back, without force, the fields a finished rollout of its own still holds', async () => {
     const http = kubeHttp({context: CONTEXT})
-    await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, testContext())
     // A rollout that ended left its manager owning a field deploy renders (as a route restore does).
     await http.request('PATCH', `/api/v1/namespaces/${t.ns()}/services/cart`, {
       body: {apiVersion: 'v1', kind: 'Service', metadata: {name: 'cart', namespace: t.ns()}, spec: {ports: [{name: 'http', port: 8080, targetPort: 9191, protocol: 'TCP'}]}},
       contentType: 'application/apply-patch+yaml',
       query: {fieldManager: 'retailops-rollout', force: true},
     })
-    const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['cart'], tenant: 'main', images: t.images(['cart']), skipVerify: true, wait: false}, testContext())
     expect(r.outcome).toBe('OK')
     const svc = await http.request<{spec: {ports: {targetPort: string}[]}; metadata: {managedFields: {manager: string; fieldsV1?: unknown}[]}}>('GET', `/api/v1/namespaces/${t.ns()}/services/cart`)
     expect(svc.spec.ports[0].targetPort).toBe('http')
@@ -137,7 +138,7 @@ describe('deploy failures (sandbox)', () => {
   it('an apply the API server rejects fails the deploy with its message', async () => {
     t.overlay('catalog', [{kind: 'Service', patch: {spec: {type: 'NoSuchType'}}}])
     try {
-      const r = await runDeploy({project: await t.load(), services: ['catalog'], tenant: 'main', images: t.images(['catalog']), skipVerify: true, wait: false}, ctx())
+      const r = await runDeploy({project: await t.load(), services: ['catalog'], tenant: 'main', images: t.images(['catalog']), skipVerify: true, wait: false}, testContext())
       expect(r.outcome).toBe('DEPLOY_FAILED')
       expect(r.apply.failed[0]).toMatchObject({ref: `Service ${t.ns()}/catalog`, statusCode: 422})
       expect(r.apply.failed[0].message).toMatch(/NoSuchType/)

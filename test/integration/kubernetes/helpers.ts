@@ -8,10 +8,10 @@ import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {listManaged} from '../../../src/kubernetes/apply.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
-import type {RunContext} from '../../../src/ui/context.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-export const CONTEXT = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
+const sandbox = sandboxEnv()
+export const CONTEXT = sandbox.context
 
 export function randomId(): string {
   return Math.random().toString(36).slice(2, 8)
@@ -48,7 +48,7 @@ export class TestProject {
 
   /** A kubeconfig with a second context onto the same sandbox cluster: a "dedicated cluster" for tests. */
   secondContext(name: string): string {
-    const file = process.env.KUBECONFIG!.split(path.delimiter)[0]
+    const file = sandbox.kubeconfig.split(path.delimiter)[0]
     const kc = parse(readFileSync(file, 'utf8')) as {contexts: {name: string; context: Record<string, unknown>}[]; 'current-context'?: string}
     const base = kc.contexts.find((c) => c.name === CONTEXT)!
     kc.contexts.push({name, context: {...base.context}})
@@ -74,9 +74,6 @@ export class TestProject {
   }
 }
 
-export function ctx(): RunContext & {out: RecordingOutput} {
-  return {out: new RecordingOutput()}
-}
 
 /** resourceVersion and generation of everything carrying the applyset label. */
 export async function snapshot(applySet: string, context = CONTEXT, kubeconfig?: string): Promise<Map<string, {rv?: string; gen?: number}>> {
@@ -94,7 +91,7 @@ export const FAILING_SERVICE = {...SECURE_SERVICE, rollout: {progressDeadline: '
 export function baseConfig(t: TestProject, services: Record<string, unknown>, tenants: unknown[] = []): Record<string, unknown> {
   return {
     project: t.project,
-    registry: {url: process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000', insecure: true},
+    registry: {url: sandbox.registry, insecure: true},
     clusters: {main: {context: CONTEXT}},
     environments: {production: {cluster: 'main', namespace: t.ns()}},
     services,

@@ -5,7 +5,8 @@ import {fileURLToPath} from 'node:url'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
-import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
@@ -53,7 +54,7 @@ describe('tenant isolation (sandbox)', () => {
   }
 
   it('every namespace denies by default and allows only DNS, the gateway\'s pods on service ports, dependsOn and each tenant\'s own database', async () => {
-    const r = await runDeploy({project: await t.load(), images: t.images(['catalog', 'payments', 'checkout']), skipVerify: true, wait: false}, ctx())
+    const r = await runDeploy({project: await t.load(), images: t.images(['catalog', 'payments', 'checkout']), skipVerify: true, wait: false}, testContext())
     expect(r.apply.failed).toEqual([])
     const tcp = (port: number) => ({port, protocol: 'TCP'})
     const dns = {podSelector: {}, policyTypes: ['Egress'], egress: [{to: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}], ports: [{port: 53, protocol: 'UDP'}, tcp(53)]}]}

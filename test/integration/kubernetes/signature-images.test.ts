@@ -15,9 +15,11 @@ import {signatureTag} from '../../../src/signing/payload.js'
 import {referrersTag} from '../../../src/signing/referrers.js'
 import {signImage, type SignatureManifest} from '../../../src/signing/sign.js'
 import {pushMinimalImage} from '../docker/helpers.js'
-import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const REGISTRY = sandboxEnv().registry
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 /**
@@ -85,10 +87,10 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     for (const [name, seed] of Object.entries({catalog: 'catalog', payments: 'payments', proxy: 'proxy', migrate: 'migrate', debugger: 'debugger'})) {
       digests[name] = await pushMinimalImage(client, repo(name), seed)
       images[name] = ref(name, digests[name])
-      if (name !== 'debugger') await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, ctx())
+      if (name !== 'debugger') await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, testContext())
     }
     // checkout's repository receives payments' image and its (valid, payments-made) signatures, in both formats.
-    await signImage({registry: REGISTRY, repository: repo('payments'), digest: digests.payments}, key, client, ctx(), 'legacy')
+    await signImage({registry: REGISTRY, repository: repo('payments'), digest: digests.payments}, key, client, testContext(), 'legacy')
     await copyWithSignatures(client, repo('payments'), repo('checkout'), digests.payments)
     images.checkout = ref('checkout', digests.payments)
     const lock = Object.fromEntries(
@@ -105,7 +107,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   it('deploys an overlay whose sidecar and init container are signed, and records the verification', async () => {
     t.overlay('catalog', sidecarOverlay(images.proxy, images.migrate))
-    const r = await runDeploy({project: await t.load(), services: ['catalog', 'payments']}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['catalog', 'payments']}, testContext())
     expect(r.policy.findings.filter((f) => f.severity === 'error')).toEqual([])
     expect({outcome: r.outcome, failed: r.apply.failed, rollouts: r.rollouts.filter((x) => x.phase !== 'complete')}).toEqual({outcome: 'OK', failed: [], rollouts: []})
     expect(Object.fromEntries(r.signatures.map((s) => [s.image, s.status]))).toEqual({[images.catalog]: 'verified', [images.proxy]: 'verified', [images.migrate]: 'verified', [images.payments]: 'verified'})
@@ -135,7 +137,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   it('refuses an unsigned init container in a fresh namespace and creates nothing there', async () => {
     t.overlay('catalog', sidecarOverlay(images.proxy, images.debugger))
-    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog', 'payments']}, ctx())
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog', 'payments']}, testContext())
     expect(r.outcome).toBe('POLICY')
     expect(r.signatures.find((s) => s.image === images.debugger)).toMatchObject({status: 'unsigned'})
     expect(r.policy.findings.find((f) => f.rule === 'signature')!.message).toContain(`init container "migrate": image ${images.debugger} has no valid signature`)
@@ -149,7 +151,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   it('refuses a sidecar referenced by tag: it cannot be verified', async () => {
     t.overlay('catalog', sidecarOverlay(`${REGISTRY}/${repo('proxy')}:test`))
-    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog']}, ctx())
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog']}, testContext())
     expect(r.outcome).toBe('POLICY')
     expect(r.signatureVerification).toBe('failed')
     expect(r.policy.findings.find((f) => f.rule === 'image-digest')!.message).toMatch(/container "proxy" uses image ".*proxy:test" by tag.*a tag cannot be verified/)
@@ -158,7 +160,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   it('refuses payments\' signed digest deployed as checkout: the signature names the payments repository', async () => {
     t.overlay('catalog', undefined)
-    const r = await runDeploy({project: await t.load(), services: ['checkout']}, ctx())
+    const r = await runDeploy({project: await t.load(), services: ['checkout']}, testContext())
     expect(r.outcome).toBe('POLICY')
     const sig = r.signatures.find((s) => s.image === images.checkout)!
     expect(sig.status).toBe('invalid')
@@ -167,22 +169,21 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     expect(r.apply.objects).toEqual([])
     await expect(kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()})).rejects.toMatchObject({code: 404})
     // `retailops verify` says the same, with its own check name.
-    await expect(verifyImages({project: await t.load(), targets: [images.checkout]}, ctx())).rejects.toMatchObject({exit: 'SIGNATURE', check: 'other-repository', details: {signedRepository: `${REGISTRY}/${repo('payments')}`}})
+    await expect(verifyImages({project: await t.load(), targets: [images.checkout]}, testContext())).rejects.toMatchObject({exit: 'SIGNATURE', check: 'other-repository', details: {signedRepository: `${REGISTRY}/${repo('payments')}`}})
     // The very same bytes in their own repository verify.
-    const v = await verifyImages({project: await t.load(), targets: [images.payments]}, ctx())
+    const v = await verifyImages({project: await t.load(), targets: [images.payments]}, testContext())
     expect(v.images[0]).toMatchObject({dockerReference: `${REGISTRY}/${repo('payments')}`, repositoryBound: true})
   })
 
   it('accepts a sidecar cosign v3 signed with its defaults, warning that its signature names no repository', async () => {
-    const cosign3 = process.env.RETAILOPS_COSIGN3
-    expect(cosign3, 'RETAILOPS_COSIGN3 is not set: eval "$(bash scripts/sandbox.sh env)"').toBeTruthy()
+    const cosign3 = sandboxEnv().cosign3
     const digest = await pushMinimalImage(client, repo('v3proxy'), 'v3proxy')
     const v3proxy = ref('v3proxy', digest)
     writeFileSync(path.join(t.dir, 'project.key'), keys.privateKeyPem)
-    const signed = await execa(cosign3!, ['sign', '--key', 'project.key', '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry', '--allow-insecure-registry', '-y', v3proxy], {cwd: t.dir, reject: false, env: {COSIGN_PASSWORD: passphrase, HOME: t.dir}})
+    const signed = await execa(cosign3, ['sign', '--key', 'project.key', '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry', '--allow-insecure-registry', '-y', v3proxy], {cwd: t.dir, reject: false, env: {COSIGN_PASSWORD: passphrase, HOME: t.dir}})
     expect(signed.exitCode, signed.stderr).toBe(0)
     t.overlay('catalog', sidecarOverlay(v3proxy))
-    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog'], dryRun: true}, ctx())
+    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog'], dryRun: true}, testContext())
     expect(r.signatures.find((s) => s.image === v3proxy)).toMatchObject({status: 'verified', repositoryBound: false})
     expect(r.policy.ok).toBe(true)
     expect(r.policy.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.message.split(':')[0]])).toEqual([['warning', 'container "proxy"']])
@@ -194,7 +195,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
       {apiVersion: 'batch/v1', kind: 'Job', metadata: {name: 'seed', namespace: t.ns()}, spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}}},
       {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: 'nightly', namespace: t.ns()}, spec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {initContainers: [{name: 'fetch', image: images.migrate}], containers: [{name: 'run', image: images.proxy}]}}}}}},
     ] as KubeObject[]
-    const r = await verifyRenderedImages(objects, {project: await t.load()}, ctx())
+    const r = await verifyRenderedImages(objects, {project: await t.load()}, testContext())
     expect(Object.fromEntries(Object.values(r.signatures).map((s) => [s.image, s.status]))).toEqual({[images.debugger]: 'unsigned', [images.migrate]: 'verified', [images.proxy]: 'verified'})
     expect(r.verification).toBe('failed')
     expect(objects.map((o) => o.metadata.annotations?.['retailops.dev/signature-verification'])).toEqual(['unverified', 'verified'])

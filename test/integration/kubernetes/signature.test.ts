@@ -10,9 +10,11 @@ import {registryClient} from '../../../src/docker/registry.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {decryptPrivateKey, generateKeyPair} from '../../../src/signing/keys.js'
 import {signImage} from '../../../src/signing/sign.js'
-import {baseConfig, CONTEXT, ctx, SECURE_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const REGISTRY = sandboxEnv().registry
 
 /**
  * Signature verification through the signing engine, against the sandbox registry: an image
@@ -52,7 +54,7 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
   afterAll(async () => t.cleanup())
 
   it('refuses the unsigned image, naming it, and applies nothing', async () => {
-    const r = await runDeploy({project: await t.load()}, ctx())
+    const r = await runDeploy({project: await t.load()}, testContext())
     expect(r.images.map((i) => [i.ref, i.source])).toEqual([[image, 'lock']])
     expect(r.outcome).toBe('POLICY')
     expect(r.signatures).toEqual([expect.objectContaining({image, status: 'unsigned'})])
@@ -64,8 +66,8 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
 
   it('deploys it once signed, and records the verification on the Deployment', async () => {
     const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
-    await signImage({registry: REGISTRY, repository: `${t.project}/catalog`, digest}, key, await registryClient(REGISTRY, {insecure: true}), ctx())
-    const r = await runDeploy({project: await t.load()}, ctx())
+    await signImage({registry: REGISTRY, repository: `${t.project}/catalog`, digest}, key, await registryClient(REGISTRY, {insecure: true}), testContext())
+    const r = await runDeploy({project: await t.load()}, testContext())
     expect(r.signatureVerification).toBe('verified')
     expect({outcome: r.outcome, failed: r.apply.failed, rollouts: r.rollouts.filter((x) => x.phase !== 'complete')}).toEqual({outcome: 'OK', failed: [], rollouts: []})
     const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})

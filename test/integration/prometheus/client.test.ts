@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PrometheusClient, PromQueryError} from '../../../src/prometheus/client.js'
 import {prometheusProvider} from '../../../src/rollout/analysis.js'
 import {type PrefixProxy, startPrefixProxy} from '../helpers/prefix-proxy.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
 const upstream = sandboxEnv().prometheusUrl
 

@@ -5,7 +5,7 @@
 // what Prometheus scraped.
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {generateLoad, registerTargets, RolloutProject, runService, waitForMetrics, type RunningService} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}

@@ -3,7 +3,7 @@
 // scaleDownDelay, and an instant switch back while the old colour is still up.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {RolloutProject} from './helpers.js'
 
 describe('deploy --blue-green', () => {

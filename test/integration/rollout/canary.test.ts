@@ -3,7 +3,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {RolloutProject, routeWeights} from './helpers.js'
 
 const service = (extra: Record<string, unknown> = {}) => ({

@@ -15,7 +15,7 @@ import {stringify} from 'yaml'
 import {PATHS, RolloutKube, type Obj} from '../../../src/rollout/kube.js'
 import {StateStore} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
-import {eventually, sandboxEnv} from '../helpers/sandbox.js'
+import {eventually, sandboxEnv} from '../../support/sandbox.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 export const BIN = path.join(ROOT, 'bin/dev.js')

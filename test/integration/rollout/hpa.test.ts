@@ -8,7 +8,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {RolloutProject} from './helpers.js'
 
 describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => {

@@ -12,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PATHS} from '../../../src/rollout/kube.js'
 import {stateName} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
-import {eventually, sandboxEnv} from '../helpers/sandbox.js'
+import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {BIN, RolloutProject, routeWeights, type CliResult} from './helpers.js'
 
 const OWNED_LABELS = ['retailops.dev/applyset', 'app.kubernetes.io/managed-by', 'retailops.dev/tier', 'app.kubernetes.io/part-of', 'retailops.dev/service']

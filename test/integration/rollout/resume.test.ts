@@ -2,7 +2,7 @@
 // promoted; another is aborted by `rollout abort`, which restores a consistent state.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {RolloutProject, routeWeights} from './helpers.js'
 
 describe('a killed CLI', () => {

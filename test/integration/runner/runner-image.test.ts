@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {readArtifactsLock} from '../../../src/docker/artifacts.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 

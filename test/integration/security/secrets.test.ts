@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {deploymentProgress, PATHS, type Obj} from '../../../src/rollout/kube.js'
 import {cli as drCli, createSourceDb, dbUrl, dropDb, random, sandboxUrl, writeProject} from '../dr/helpers.js'
-import {eventually} from '../helpers/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
 import {BIN, RolloutProject} from '../rollout/helpers.js'
 
 // Distinctive values, short ones included: none of them may appear in any output.

@@ -10,9 +10,11 @@ import {mkdir, mkdtemp, readdir, rename, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {execa} from 'execa'
+import {sandboxEnv} from '../../support/sandbox.js'
 
-export const PROMETHEUS = process.env.RETAILOPS_PROMETHEUS_URL ?? 'http://127.0.0.1:9090'
-export const SD_DIR = process.env.RETAILOPS_PROMETHEUS_SD_DIR ?? ''
+const sandbox = sandboxEnv()
+export const PROMETHEUS = sandbox.prometheusUrl
+export const SD_DIR = sandbox.prometheusSdDir
 export const PROMTOOL = process.env.RETAILOPS_PROMTOOL ?? '/usr/bin/promtool'
 
 async function api<T>(pathAndQuery: string, init?: RequestInit): Promise<T> {

@@ -1,15 +1,13 @@
 import {mkdtemp, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
-import {execa} from 'execa'
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {runCli, type CliOptions} from '../../support/cli.js'
+
 // The built CLI, run as users run it: these tests need `npm run build` (scripts/test.sh does it).
-const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
-const run = (args: string[], options: {cwd?: string; env?: Record<string, string>} = {}) =>
-  execa(process.execPath, [bin, ...args], {reject: false, cwd: options.cwd, env: {CI: 'true', ...options.env}, stdin: 'ignore'})
+const run = (args: string[], options: CliOptions = {}) => runCli(args, {...options, built: true})
 
 let project: string
 

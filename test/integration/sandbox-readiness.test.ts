@@ -1,0 +1,38 @@
+// The integration project's globalSetup (test/support/global-setup.ts) relies on sandboxProblems:
+// it must find nothing wrong with the loaded sandbox, and name each missing or silent part of a
+// half-loaded one, asking the real components.
+import {createServer, type AddressInfo} from 'node:net'
+
+import {describe, expect, it} from 'vitest'
+
+import {sandboxProblems} from '../support/sandbox.js'
+
+describe('sandbox readiness', () => {
+  it('finds the loaded sandbox complete and answering', async () => {
+    expect(await sandboxProblems()).toEqual([])
+  })
+
+  it('names every variable a half-loaded environment lacks', async () => {
+    const env = {...process.env, RETAILOPS_K6: '', KUBECONFIG: undefined}
+    expect(await sandboxProblems(env)).toEqual(['not loaded into this environment: KUBECONFIG, RETAILOPS_K6'])
+  })
+
+  it('names each component that does not answer, and only those', async () => {
+    // A port nothing listens on: taken from the kernel, then released.
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const closed = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    await new Promise((resolve) => server.close(resolve))
+    const env = {...process.env, RETAILOPS_PROMETHEUS_URL: `http://${closed}`, RETAILOPS_REGISTRY: closed, RETAILOPS_COSIGN3: '/nonexistent/cosign3'}
+    const problems = await sandboxProblems(env)
+    expect(problems).toHaveLength(4)
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        `registry (${closed}): fetch failed (ECONNREFUSED)`,
+        expect.stringMatching(/^base image \(.*\): fetch failed \(ECONNREFUSED\)$/),
+        `Prometheus (http://${closed}): fetch failed (ECONNREFUSED)`,
+        expect.stringMatching(/^cosign3 \(\/nonexistent\/cosign3\): ENOENT/),
+      ]),
+    )
+  })
+})

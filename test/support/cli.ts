@@ -1,0 +1,88 @@
+// The one way tests run the retailops CLI: a real process, as users and CI run it.
+// `built: true` runs bin/run.js (dist/, the manifest: what npm publishes; `npm run build` first);
+// the default runs bin/dev.js (the TypeScript sources through tsx), so no build is needed.
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+
+import {execa, type ResultPromise} from 'execa'
+
+import {ROOT} from './paths.js'
+
+export interface CliOptions {
+  cwd?: string
+  /** Added to this process's environment; CI=true always (no prompts, no spinners). */
+  env?: Record<string, string | undefined>
+  /** Run the built package (bin/run.js) instead of the sources (bin/dev.js). */
+  built?: boolean
+  /** Append --json. */
+  json?: boolean
+  /** Kill the CLI after this long (default 280 s, under the integration test timeout). */
+  timeoutMs?: number
+}
+
+/** The --json envelope every command prints (commands/_base). */
+export interface JsonDocument {
+  status: number
+  // The result's shape is each command's; tests read what they assert.
+  result?: any
+  error?: any
+  warnings: string[]
+}
+
+export interface CliRun {
+  exitCode: number
+  stdout: string
+  stderr: string
+  /** stdout parsed as JSON, when it is JSON. */
+  doc: JsonDocument | undefined
+}
+
+function command(built = false): string {
+  const bin = path.join(ROOT, 'bin', built ? 'run.js' : 'dev.js')
+  if (built && !existsSync(path.join(ROOT, 'dist', 'commands'))) {
+    throw new Error(`${bin} needs the built CLI (dist/ is missing): run \`npm run build\` first`)
+  }
+  return bin
+}
+
+// This process's Node (not whichever `node` PATH finds first), with bin/dev.js's shebang flag.
+function argv(args: string[], options: CliOptions): string[] {
+  const node = options.built ? [] : ['--disable-warning=ExperimentalWarning']
+  return [...node, command(options.built), ...args, ...(options.json ? ['--json'] : [])]
+}
+
+function execaOptions(options: CliOptions) {
+  return {
+    cwd: options.cwd,
+    env: {CI: 'true', ...options.env},
+    reject: false,
+    stdin: 'ignore',
+    timeout: options.timeoutMs ?? 280_000,
+  } as const
+}
+
+function parse(stdout: string): JsonDocument | undefined {
+  try {
+    return JSON.parse(stdout) as JsonDocument
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs the CLI to its end; never throws on a non-zero exit. */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  const r = await execa(process.execPath, argv(args, options), execaOptions(options))
+  return {exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, doc: parse(r.stdout)}
+}
+
+/** Runs the CLI with --json and fails the test when it printed no JSON document. */
+export async function runCliJson(args: string[], options: CliOptions = {}): Promise<CliRun & {doc: JsonDocument}> {
+  const run = await runCli(args, {...options, json: true})
+  if (!run.doc) throw new Error(`retailops ${args.join(' ')} printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`)
+  return run as CliRun & {doc: JsonDocument}
+}
+
+/** Starts the CLI in the background (to interrupt or kill it mid-run); await it for the result. */
+export function startCli(args: string[], options: CliOptions = {}): ResultPromise<ReturnType<typeof execaOptions>> {
+  return execa(process.execPath, argv(args, options), execaOptions(options))
+}

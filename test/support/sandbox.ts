@@ -1,0 +1,197 @@
+// The sandbox's endpoints, read from the environment that `scripts/sandbox.sh env` prints:
+//   eval "$(bash scripts/sandbox.sh env)"
+// Integration tests import these instead of re-reading process.env themselves. The integration
+// project's globalSetup (test/support/global-setup.ts) checks once that every one is there and
+// answers: a half-loaded sandbox fails the run with the fix, it never skips tests.
+import {constants, existsSync} from 'node:fs'
+import {access} from 'node:fs/promises'
+
+import * as k8s from '@kubernetes/client-node'
+
+export interface SandboxEnv {
+  kubeconfig: string
+  context: string
+  dockerHost: string
+  registry: string
+  prometheusUrl: string
+  prometheusSdDir: string
+  postgresUrl: string
+  k6: string
+  cosign: string
+  /** cosign v3 (`cosign3`), beside v2 (`cosign`). */
+  cosign3: string
+  kubeScore: string
+  baseImage: string
+  baseImageRemote: string
+}
+
+const REQUIRED = [
+  'KUBECONFIG',
+  'RETAILOPS_KUBE_CONTEXT',
+  'DOCKER_HOST',
+  'RETAILOPS_REGISTRY',
+  'RETAILOPS_PROMETHEUS_URL',
+  'RETAILOPS_PROMETHEUS_SD_DIR',
+  'RETAILOPS_POSTGRES_URL',
+  'RETAILOPS_K6',
+  'RETAILOPS_COSIGN',
+  'RETAILOPS_COSIGN3',
+  'RETAILOPS_KUBE_SCORE',
+  'RETAILOPS_BASE_IMAGE',
+] as const
+
+/** What to do when the sandbox is not (fully) there: the last lines of every readiness failure. */
+export const SANDBOX_FIX = 'Start it (idempotent): bash scripts/sandbox.sh up\nLoad it into this shell: eval "$(bash scripts/sandbox.sh env)"'
+
+/** True when `sandbox.sh env` has been loaded into this process's environment. */
+export function sandboxLoaded(env: NodeJS.ProcessEnv = process.env): boolean {
+  return REQUIRED.every((k) => Boolean(env[k]))
+}
+
+/** The sandbox's endpoints; throws with the fix when the environment is not loaded. */
+export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
+  const missing = REQUIRED.filter((k) => !env[k])
+  if (missing.length > 0) {
+    throw new Error(`The sandbox environment is not loaded (missing ${missing.join(', ')}).\n${SANDBOX_FIX}`)
+  }
+  return {
+    kubeconfig: env.KUBECONFIG!,
+    context: env.RETAILOPS_KUBE_CONTEXT!,
+    dockerHost: env.DOCKER_HOST!,
+    registry: env.RETAILOPS_REGISTRY!,
+    prometheusUrl: env.RETAILOPS_PROMETHEUS_URL!.replace(/\/+$/, ''),
+    prometheusSdDir: env.RETAILOPS_PROMETHEUS_SD_DIR!,
+    postgresUrl: env.RETAILOPS_POSTGRES_URL!,
+    k6: env.RETAILOPS_K6!,
+    cosign: env.RETAILOPS_COSIGN!,
+    cosign3: env.RETAILOPS_COSIGN3!,
+    kubeScore: env.RETAILOPS_KUBE_SCORE!,
+    baseImage: env.RETAILOPS_BASE_IMAGE!,
+    baseImageRemote: env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${env.RETAILOPS_REGISTRY}/${env.RETAILOPS_BASE_IMAGE}`,
+  }
+}
+
+/** A KubeConfig for the sandbox cluster: its kubeconfig file, its context selected. */
+export function kubeConfig(env: SandboxEnv = sandboxEnv()): k8s.KubeConfig {
+  if (!existsSync(env.kubeconfig)) throw new Error(`No kubeconfig at ${env.kubeconfig}: is the sandbox up? (bash scripts/sandbox.sh up)`)
+  const kc = new k8s.KubeConfig()
+  kc.loadFromFile(env.kubeconfig)
+  kc.setCurrentContext(env.context)
+  return kc
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v !== undefined) return v
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+async function within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([work(), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * What is missing or not answering in the loaded sandbox, one line each (empty: all there).
+ * Every component is asked for real: the cluster's readiness, Docker's ping, the registry's /v2/
+ * and the base image in it, Prometheus' readiness, a PostgreSQL query, the tools' executables.
+ */
+export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  const missing = REQUIRED.filter((k) => !env[k])
+  if (missing.length > 0) return [`not loaded into this environment: ${missing.join(', ')}`]
+  const s = sandboxEnv(env)
+  const checks: [string, () => Promise<unknown>][] = [
+    [
+      `Kubernetes API (${s.context})`,
+      async () => {
+        const kc = kubeConfig(s)
+        const cluster = kc.getCurrentCluster()
+        if (!cluster) throw new Error(`context ${s.context} is not in ${s.kubeconfig}`)
+        await kc.makeApiClient(k8s.CoreV1Api).listNamespace({limit: 1})
+      },
+    ],
+    [
+      `Docker Engine (${s.dockerHost})`,
+      async () => {
+        const {default: Docker} = await import('dockerode')
+        await new Docker().ping()
+      },
+    ],
+    [
+      `registry (${s.registry})`,
+      async () => {
+        const answer = await fetch(`http://${s.registry}/v2/`)
+        if (answer.status !== 200 && answer.status !== 401) throw new Error(`GET /v2/ answered ${answer.status}`)
+      },
+    ],
+    [
+      `base image (${s.baseImageRemote})`,
+      async () => {
+        const [, repository, tag] = /^[^/]+\/(.+):([^:/]+)$/.exec(s.baseImageRemote) ?? []
+        const answer = await fetch(`http://${s.registry}/v2/${repository}/manifests/${tag}`, {
+          method: 'HEAD',
+          headers: {accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
+        })
+        if (answer.status !== 200) throw new Error(`not in the registry (HEAD manifest answered ${answer.status})`)
+      },
+    ],
+    [
+      `Prometheus (${s.prometheusUrl})`,
+      async () => {
+        const answer = await fetch(`${s.prometheusUrl}/-/ready`)
+        if (answer.status !== 200) throw new Error(`/-/ready answered ${answer.status}`)
+      },
+    ],
+    [
+      'PostgreSQL (RETAILOPS_POSTGRES_URL)',
+      async () => {
+        const {default: pg} = await import('pg')
+        const client = new pg.Client({connectionString: s.postgresUrl, connectionTimeoutMillis: 5000})
+        try {
+          await client.connect()
+          await client.query('select 1')
+        } finally {
+          await client.end().catch(() => undefined)
+        }
+      },
+    ],
+    ...(
+      [
+        ['k6', s.k6],
+        ['cosign', s.cosign],
+        ['cosign3', s.cosign3],
+        ['kube-score', s.kubeScore],
+      ] as const
+    ).map(([tool, file]): [string, () => Promise<unknown>] => [`${tool} (${file})`, () => access(file, constants.X_OK)]),
+  ]
+  const results = await Promise.all(
+    checks.map(async ([what, check]) => {
+      try {
+        await within(10_000, what, check)
+        return undefined
+      } catch (error) {
+        const cause = (error as Error & {cause?: {code?: string; message?: string}}).cause
+        const why = cause?.code ?? cause?.message
+        return `${what}: ${(error as Error).message.split('\n')[0]}${why ? ` (${why})` : ''}`
+      }
+    }),
+  )
+  return results.filter((r): r is string => r !== undefined)
+}
