@@ -7,12 +7,12 @@ import path from 'node:path'
 import type {LoadedConfig} from '../config/load.js'
 import {imageRepository} from '../config/resolve.js'
 import {RUNNER_ARTIFACT} from './resolve.js'
-import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter} from '../docker/artifacts.js'
+import {type ArtifactEntry, artifactsLockPath, artifactsLockWriter, readArtifactsLock} from '../docker/artifacts.js'
 import {buildFromContext, type Builder} from '../docker/build.js'
 import {type ContextEntry, scanContext, type ScannedContext} from '../docker/context.js'
 import {pushTaggedImage} from '../docker/push.js'
 import {parseReference} from '../docker/reference.js'
-import {usesPlainHttp} from '../docker/registry.js'
+import {registryClient, usesPlainHttp} from '../docker/registry.js'
 import {sanitizeTag} from '../docker/revision.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {packageRoot} from '../scaffold/paths.js'
@@ -69,6 +69,8 @@ export interface RunnerBuildOptions {
   /** Public key to verify with; default signing.publicKey. */
   publicKey?: string
   passphrase: PassphraseSource
+  /** Build even when the lock's runner was built from the same package files and still verifies. */
+  force?: boolean
 }
 
 export interface RunnerBuildResult {
@@ -77,7 +79,8 @@ export interface RunnerBuildResult {
   digest: string
   tag: string
   imageId: string
-  builder: Builder
+  /** none: the lock's runner was current (upToDate). */
+  builder: Builder | 'none'
   version: string
   keyId: string
   signatureAdded: boolean
@@ -85,6 +88,11 @@ export interface RunnerBuildResult {
   /** Files in the context; devDependencies left out. */
   files: number
   devPackagesExcluded: number
+  /**
+   * True when nothing was built: the lock's runner has this package's version and context digest
+   * in its tag, the registry still serves that digest under the tag, and it verifies.
+   */
+  upToDate: boolean
 }
 
 /**
@@ -113,6 +121,12 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
     const tag = sanitizeTag(`${version}-${scanned.digest.slice(0, 12)}`)
     const image = `${repository}:${tag}`
     const buildArgs: Record<string, string> = options.baseImage ? {BASE_IMAGE: options.baseImage} : {}
+    const common = {tag, version, lock: artifactsLockPath(options.project.dir), files: scanned.entries.length, devPackagesExcluded: devPackages}
+
+    if (!options.force) {
+      const current = await currentRunner(options, repository, tag, ctx)
+      if (current) return {...common, ...current, upToDate: true}
+    }
 
     const building = ctx.out.task(`Building the runner image ${image}`)
     const built = await buildFromContext({name: RUNNER_REPOSITORY_NAME, scanned, image, buildArgs}, ctx).catch((error: Error) => {
@@ -134,19 +148,35 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
     const entry: ArtifactEntry = {repository, digest: pushed.digest, image: pushed.image, tag, pushedAt: new Date().toISOString(), imageId: built.imageId}
     await artifactsLockWriter(options.project.dir).record(RUNNER_ARTIFACT, entry)
     return {
+      ...common,
       image: pushed.image,
       digest: pushed.digest,
-      tag,
       imageId: built.imageId,
       builder: built.builder,
-      version,
       keyId: verified.keyId,
       signatureAdded: signed.images[0]?.added ?? false,
-      lock: artifactsLockPath(options.project.dir),
-      files: scanned.entries.length,
-      devPackagesExcluded: devPackages,
+      upToDate: false,
     }
   } finally {
     await rm(staging, {recursive: true, force: true})
   }
+}
+
+/**
+ * The lock's runner when it was built from exactly these files (the tag carries the version and
+ * the context digest), the registry still serves that digest under the tag, and its signature
+ * verifies with the project's public key: building again would only produce the same files
+ * under a new digest (image builds are not byte-reproducible) and force every CronJob to follow.
+ */
+async function currentRunner(options: RunnerBuildOptions, repository: string, tag: string, ctx: RunContext) {
+  const locked = (await readArtifactsLock(options.project.dir)).artifacts[RUNNER_ARTIFACT]
+  if (!locked || locked.repository !== repository || locked.tag !== tag) return undefined
+  const {registry, repository: name} = parseReference(locked.image)
+  const client = await registryClient(registry, {insecure: usesPlainHttp(registry, options.project.config.registry), signal: ctx.signal})
+  const head = await client.headManifest(name, tag)
+  if (head?.digest !== locked.digest) return undefined
+  const verified = await verifyImages({project: options.project, targets: [locked.image], key: options.publicKey}, ctx).catch(() => undefined)
+  if (!verified) return undefined
+  ctx.out.info(`The runner ${locked.image} (${tag}) was built from these files and verifies; nothing to build (--force builds anyway).`)
+  return {image: locked.image, digest: locked.digest, imageId: locked.imageId ?? '', builder: 'none' as const, keyId: verified.images[0].keyId, signatureAdded: false}
 }
