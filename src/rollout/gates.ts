@@ -75,7 +75,13 @@ export async function changeGates(config: RetailOpsConfig, services: string[], o
 }
 
 export function forcedBy(): string {
-  return `${os.userInfo().username}@${os.hostname()}`
+  let user = process.env.USER ?? process.env.LOGNAME ?? `uid ${process.getuid?.() ?? '?'}`
+  try {
+    user = os.userInfo().username
+  } catch {
+    // no passwd entry (a Job's pod runs as any uid): keep the variable's value or the uid
+  }
+  return `${user}@${os.hostname()}`
 }
 
 /**

@@ -11,6 +11,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {RUNNER_UID} from '../../../src/kubernetes/runner-job.js'
 import {readArtifactsLock} from '../../../src/docker/artifacts.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -77,6 +78,9 @@ describe('the runner image', () => {
     const init = await run(['init', '--directory', '/tmp/p', '--project', 'shop', '--registry', 'r.example', '--kube-context', 'c', '--ci', 'gitlab', '--yes', '--json'])
     expect(init.exitCode, init.stdout + init.stderr).toBe(0)
     expect(JSON.parse(init.stdout).result.files).toEqual(expect.arrayContaining(['.gitlab-ci.yml', 'retailops.yaml', 'README.md']))
+    // A pod's runAsUser is usually a uid without a passwd entry (the CronJobs' RUNNER_UID): commands still run.
+    const anyUid = await docker(['run', '--rm', '--read-only', '--tmpfs', '/tmp:rw,mode=1777', '--cap-drop', 'ALL', '--user', `${RUNNER_UID}:${RUNNER_UID}`, '--network', 'none', image, 'init', '--directory', '/tmp/q', '--project', 'shop', '--registry', 'r.example', '--kube-context', 'c', '--yes', '--json'])
+    expect(anyUid.exitCode, anyUid.stdout + anyUid.stderr).toBe(0)
     const probe = await run(['-e', `
       const fs = require('node:fs'), path = require('node:path')
       const compilers = ['tsc', 'gcc', 'cc', 'g++', 'c++', 'clang', 'make', 'go', 'esbuild']
