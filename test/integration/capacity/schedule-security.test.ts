@@ -2,10 +2,11 @@
 // and registry: the runner image is verified by digest before anything is created; the jobs' pods
 // and the headroom placeholders are admitted by a namespace that enforces Pod Security
 // `restricted` (a non-compliant pod is rejected there, so the check is real); the runner's RBAC is
-// read back and exercised with a token of its ServiceAccount, running the CronJob's exact
-// arguments with the ConfigMap's retailops.yaml and the Secret's credentials.
+// read back and exercised: the CronJobs' pod templates run in the real runner image (Docker on the
+// host network, test/integration/helpers/run-job-pod.ts) with the mounts, environment, security
+// context and in-cluster ServiceAccount token a pod gets, and the cluster state they leave is read back.
 import {randomBytes} from 'node:crypto'
-import {mkdir, writeFile} from 'node:fs/promises'
+import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -13,11 +14,12 @@ import {stringify} from 'yaml'
 
 import {placeholderDeployment} from '../../../src/capacity/headroom.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
-import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
+import {runPodTemplate} from '../helpers/run-job-pod.js'
+import {copyRunnerImage, sandboxRunnerImage} from '../helpers/runner-image.js'
 import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -61,16 +63,6 @@ campaigns:
     peak: {catalog: {rps: 40}}
 `
 
-/** A tiny real image (one layer) in a repository of its own: kwok runs no containers, the bytes only need to exist and be signed. */
-async function pushRunnerImage(): Promise<string> {
-  const client = new RegistryClient({registry: REGISTRY, insecure: true})
-  const layer = await client.uploadBlob(REPO, Buffer.from(`retailops runner test ${NS}\n`))
-  const configBlob = await client.uploadBlob(REPO, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {User: '10001'}, rootfs: {type: 'layers', diff_ids: [layer.digest]}})))
-  const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: {mediaType: MEDIA_TYPES.ociConfig, digest: configBlob.digest, size: configBlob.size}, layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size}]}))
-  const digest = await client.putManifest(REPO, 'test', manifest, MEDIA_TYPES.ociManifest)
-  return `${REGISTRY}/${REPO}@${digest}`
-}
-
 describe('prewarm --schedule: least privilege, restricted pods, a verified runner by digest', () => {
   const k = () => kubeClients({context: CONTEXT})
   let http: KubeHttp
@@ -105,7 +97,8 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
       await new Promise((r) => setTimeout(r, 1000))
     }
     await writeKeyPair({keyPath: path.join(project.dir, '.retailops/cosign.key'), publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'), passphrase: 'sched-pw'})
-    runner = await pushRunnerImage()
+    // The real runner image, copied unsigned into a repository of this test's own (same digest).
+    runner = await copyRunnerImage(await sandboxRunnerImage(), REPO)
   })
 
   afterAll(async () => {
@@ -216,28 +209,27 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     await expect(create('violates-admission', {...rest, securityContext: {...podSecurity, seccompProfile: undefined}, containers: [container]})).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
   })
 
-  it('the scheduled pre-warm and restore run as the job would, with the ServiceAccount\'s token: enough permission, and no more', async () => {
+  it('the scheduled pre-warm and restore run as their pods would (runner image, mounts, in-cluster token): enough permission, and no more', async () => {
     const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
     const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
-    const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`, {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}})
-    const cluster = k().kc.getCurrentCluster()!
-    const work = path.join(project.dir, 'job')
-    await mkdir(work, {recursive: true})
-    const kubeconfig = path.join(work, 'kubeconfig')
-    await writeFile(kubeconfig, stringify({apiVersion: 'v1', kind: 'Config', clusters: [{name: 'in-cluster', cluster: {server: cluster.server, ...(cluster.caData ? {'certificate-authority-data': cluster.caData} : {'certificate-authority': cluster.caFile})}}], users: [{name: 'sa', user: {token: token.status.token}}], contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}], 'current-context': 'inClusterContext'}), {mode: 0o600})
-    const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf-config', namespace: NS})
-    const secret = await k().core.readNamespacedSecret({name: 'retailops-prewarm-bf-credentials', namespace: NS})
-    await writeFile(path.join(work, 'retailops.yaml'), cm.data!['retailops.yaml'])
-    await writeFile(path.join(work, 'credentials.json'), Buffer.from(secret.data!['credentials.json'], 'base64'))
-    const env = {KUBECONFIG: kubeconfig, RETAILOPS_CONFIG: path.join(work, 'retailops.yaml'), RETAILOPS_CONFIG_CREDENTIALS: path.join(work, 'credentials.json'), RETAILOPS_KUBE_CONTEXT: ''}
 
-    const run = await cli(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args!, work, env)
+    // The pre-warm job's pod, exactly as the CronJob would create it.
+    const run = await runPodTemplate({namespace: NS, template: pre.spec!.jobTemplate.spec!.template})
     expect(run.exitCode, run.stdout + run.stderr).toBe(0)
+    for (const secret of SECRETS) expect(run.stdout + run.stderr).not.toContain(secret)
     const hpa = await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})
     // ceil(40 × 1.2 / (20 × 0.5)) = 5
     expect(hpa.spec!.minReplicas).toBe(5)
+    // The job recorded what the restore puts back (the HPA's minReplicas 1) in the campaign's state ConfigMap.
+    const state = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS})
+    const saved = JSON.parse(Object.values(state.data!)[0]) as {targets: Record<string, {minReplicas?: {present: boolean; value?: number}}>}
+    expect(saved.targets['HorizontalPodAutoscaler/catalog'].minReplicas).toEqual({present: true, value: 1})
 
-    // The same token may not write elsewhere: another ConfigMap, another namespace, another PriorityClass.
+    // The same ServiceAccount's token may not write elsewhere: another ConfigMap, another namespace, another PriorityClass.
+    const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`, {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}})
+    const cluster = k().kc.getCurrentCluster()!
+    const kubeconfig = path.join(project.dir, 'runner.kubeconfig')
+    await writeFile(kubeconfig, stringify({apiVersion: 'v1', kind: 'Config', clusters: [{name: 'in-cluster', cluster: {server: cluster.server, ...(cluster.caData ? {'certificate-authority-data': cluster.caData} : {'certificate-authority': cluster.caFile})}}], users: [{name: 'sa', user: {token: token.status.token}}], contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}], 'current-context': 'inClusterContext'}), {mode: 0o600})
     const asRunner = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
     await expect(asRunner.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/someone-elses`, {body: {data: {a: 'b'}}, contentType: 'application/merge-patch+json'})).rejects.toMatchObject({statusCode: 403})
     await expect(asRunner.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}})).rejects.toMatchObject({statusCode: 403})
@@ -249,12 +241,16 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     await asRunner.request('DELETE', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`)
     asRunner.close()
 
-    const restore = await cli(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args!, work, env)
+    // The restore job's pod: the HPA is back, and --unschedule removed the CronJobs, the ConfigMap
+    // and the Secret with the runner's own permissions (its RBAC stays: a job cannot delete what authorises it).
+    const restore = await runPodTemplate({namespace: NS, template: post.spec!.jobTemplate.spec!.template})
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0)
     expect((await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})).spec!.minReplicas).toBe(1)
-    // --unschedule removed the CronJobs, the ConfigMap and the Secret with the runner's own permissions.
-    expect(restore.doc!.result.unscheduled).toEqual(['CronJob/retailops-prewarm-bf', 'CronJob/retailops-restore-bf', 'ConfigMap/retailops-prewarm-bf-config', 'Secret/retailops-prewarm-bf-credentials'])
+    expect(await exists(`/apis/batch/v1/namespaces/${NS}/cronjobs/retailops-prewarm-bf`)).toBe(false)
+    expect(await exists(`/apis/batch/v1/namespaces/${NS}/cronjobs/retailops-restore-bf`)).toBe(false)
+    expect(await exists(`/api/v1/namespaces/${NS}/configmaps/retailops-prewarm-bf-config`)).toBe(false)
     expect(await exists(`/api/v1/namespaces/${NS}/secrets/retailops-prewarm-bf-credentials`)).toBe(false)
+    expect(await exists(`/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`)).toBe(true)
   })
 
   it('--unschedule from a workstation also removes the campaign\'s runner permissions', async () => {
