@@ -12,6 +12,10 @@ export interface CliOptions {
   cwd?: string
   /** Added to this process's environment; CI=true always (no prompts, no spinners). */
   env?: Record<string, string | undefined>
+  /** Start from an empty environment instead of this process's: only PATH, CI and `env`. */
+  cleanEnv?: boolean
+  /** Written to the CLI's standard input (otherwise it has none). */
+  input?: string
   /** Run the built package (bin/run.js) instead of the sources (bin/dev.js). */
   built?: boolean
   /** Append --json. */
@@ -54,11 +58,12 @@ function argv(args: string[], options: CliOptions): string[] {
 function execaOptions(options: CliOptions) {
   return {
     cwd: options.cwd,
-    env: {CI: 'true', ...options.env},
+    env: {...(options.cleanEnv ? {PATH: process.env.PATH} : {}), CI: 'true', ...options.env},
+    extendEnv: !options.cleanEnv,
     reject: false,
-    stdin: 'ignore',
+    ...(options.input === undefined ? {stdin: 'ignore' as const} : {input: options.input}),
     timeout: options.timeoutMs ?? 280_000,
-  } as const
+  }
 }
 
 function parse(stdout: string): JsonDocument | undefined {

@@ -15,11 +15,11 @@ import {OCI_EMPTY_DESCRIPTOR, referrersTag, type ReferrerManifest} from '../../.
 import {sandboxEnv} from '../../support/sandbox.js'
 import {pushMinimalImage} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
 const PASSWORD = 'retailops-test-passphrase'
 const env = sandboxEnv()
 const REGISTRY = env.registry
-const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 interface Index {
   manifests: {mediaType: string; digest: string; size: number; artifactType?: string}[]
@@ -254,7 +254,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   })
 
   it('the CLI: sign --signature-format and signing.format choose the layout; verify --json names the format', async () => {
-    const cli = (args: string[]) => execa(path.join(ROOT, 'bin/dev.js'), [...args, '--config', path.join(dir, 'retailops.yaml')], {cwd: dir, reject: false, env: {CI: 'true', COSIGN_PASSWORD: PASSWORD, NO_COLOR: '1'}})
+    const cli = (args: string[]) => runCli([...args, '--config', path.join(dir, 'retailops.yaml')], {cwd: dir, env: {COSIGN_PASSWORD: PASSWORD, NO_COLOR: '1'}})
     const legacy = await cli(['sign', image('cli'), '--signature-format', 'legacy', '--json'])
     expect(legacy.exitCode, legacy.stderr).toBe(0)
     expect(JSON.parse(legacy.stdout).result).toMatchObject({format: 'legacy', images: [{format: 'legacy', added: true}]})

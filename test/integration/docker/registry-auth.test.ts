@@ -2,7 +2,6 @@ import {existsSync} from 'node:fs'
 import {readFile, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ARTIFACTS_LOCK, readArtifactsLock} from '../../../src/docker/artifacts.js'
@@ -13,8 +12,8 @@ import {writeKeyPair} from '../../../src/signing/keys.js'
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {BASE_IMAGE, testProject, type TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
-const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 /**
  * A second, real distribution registry (the sandbox's binary) with htpasswd authentication on a
@@ -82,11 +81,10 @@ describe('a registry that requires credentials', () => {
 
   /** The CLI as a CI job runs it: no Docker config entry for the registry, only what env gives. */
   const cli = (args: string[], env: Record<string, string | undefined> = {}, input?: string) =>
-    execa(path.join(ROOT, 'bin/dev.js'), [...args, '--config', path.join(p.dir, 'retailops.yaml')], {
-      reject: false,
+    runCli([...args, '--config', path.join(p.dir, 'retailops.yaml')], {
       input,
-      extendEnv: false,
-      env: {PATH: process.env.PATH, HOME: work, DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_CONFIG: path.join(work, 'docker'), RETAILOPS_AUTH_FILE: path.join(work, 'retailops', 'auth.json'), CI: 'true', NO_COLOR: '1', ...env},
+      cleanEnv: true,
+      env: {HOME: work, DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_CONFIG: path.join(work, 'docker'), RETAILOPS_AUTH_FILE: path.join(work, 'retailops', 'auth.json'), NO_COLOR: '1', ...env},
     })
   const registryHead = async (repository: string, reference: string) =>
     fetch(`http://${registry}/v2/${repository}/manifests/${reference}`, {

@@ -10,7 +10,6 @@ import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {execa, type ResultPromise} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -20,9 +19,9 @@ import {defaultImageVerifier} from '../../../src/deploy/signature.js'
 import {registryClient, usesPlainHttp} from '../../../src/docker/registry.js'
 import {REGISTRY} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
 const REGISTRY_BIN = '/usr/bin/docker-registry'
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const DIGEST = `sha256:${'ab'.repeat(32)}`
 
 async function freePort(): Promise<number> {
@@ -110,7 +109,7 @@ describe('registries: credentials never travel over plain HTTP', () => {
     received.length = 0
     await useCredentials({[registry]: {auth: Buffer.from('ci:secret-password').toString('base64')}})
     await project(registry)
-    const r = await execa(path.join(ROOT, 'bin/dev.js'), ['verify', `${registry}/shop/catalog@${DIGEST}`, '--key', publicKey, '--json'], {cwd: work, reject: false, env: {CI: 'true', DOCKER_CONFIG: path.join(work, 'docker')}})
+    const r = await runCli(['verify', `${registry}/shop/catalog@${DIGEST}`, '--key', publicKey, '--json'], {cwd: work, env: {DOCKER_CONFIG: path.join(work, 'docker')}})
     const doc = JSON.parse(r.stdout) as {error?: {message: string}}
     expect(r.exitCode, r.stdout).toBe(12)
     expect(doc.error?.message).toContain('plain HTTP')

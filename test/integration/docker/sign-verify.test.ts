@@ -16,6 +16,7 @@ import {signatureConfig, type SignatureManifest} from '../../../src/signing/sign
 import {verifyImage} from '../../../src/signing/verify.js'
 import {BASE_IMAGE, COSIGN, REGISTRY, testProject, type TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
 const PASSWORD = 'retailops-test-passphrase'
 const cosignEnv = {COSIGN_PASSWORD: PASSWORD, COSIGN_YES: 'true', COSIGN_EXPERIMENTAL: '0', TUF_ROOT: '/tmp/retailops-cosign-tuf'}
@@ -154,8 +155,7 @@ describe('signatures: retailops and the real cosign, both ways, and every refusa
   })
 
   it('the CLI: verify exits 9 with details.check in --json; sign with a wrong passphrase exits 6 and writes nothing', async () => {
-    const bin = path.resolve('bin/dev.js')
-    const run = (args: string[], env: Record<string, string> = {}) => execa(bin, args, {cwd: p.dir, env: {...env, CI: 'true'}, reject: false})
+    const run = (args: string[], env: Record<string, string> = {}) => runCli(args, {cwd: p.dir, env})
     const verified = await run(['verify', 'alpha', '--json'])
     expect(verified.exitCode, verified.stderr).toBe(0)
     expect(JSON.parse(verified.stdout).result.images[0].image).toBe(image('alpha'))

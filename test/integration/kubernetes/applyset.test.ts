@@ -6,7 +6,6 @@ import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {execa} from 'execa'
 import {parse, stringify} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -17,8 +16,8 @@ import {kubeHttp} from '../../../src/kubernetes/client.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {CONTEXT, digest, randomId} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli, runCliJson} from '../../support/cli.js'
 
-const BIN = path.resolve(import.meta.dirname, '../../../bin/dev.js')
 const APPLYSET = 'retailops.dev/applyset'
 const SERVICES = ['catalog', 'cart', 'inventory']
 
@@ -35,8 +34,8 @@ describe('applyset scope: a second environment never deletes the first', () => {
   const http = kubeHttp({context: CONTEXT})
 
   const cli = async (dir: string, args: string[]) => {
-    const r = await execa(process.execPath, [BIN, ...args, '--json'], {cwd: dir, reject: false, timeout: 300_000, env: {...process.env, CI: '1'}})
-    return {exitCode: r.exitCode, json: JSON.parse(r.stdout) as {result?: any; error?: any}, stderr: r.stderr}
+    const r = await runCliJson(args, {cwd: dir})
+    return {exitCode: r.exitCode, json: r.doc, stderr: r.stderr}
   }
   const images = (services: string[]) => services.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${digest('a')}`])
   const deploy = (dir: string, services = SERVICES) => cli(dir, ['deploy', ...images(services), '--skip-verify', '--timeout', '4m'])
@@ -50,7 +49,7 @@ describe('applyset scope: a second environment never deletes the first', () => {
   }
 
   beforeAll(async () => {
-    const init = await execa(process.execPath, [BIN, 'init', '--directory', dirA, '--project', project, '--target-namespace', nsA, '--kube-context', CONTEXT, '--services', SERVICES.join(','), '--ci', 'none', '--yes', '--json'], {reject: false})
+    const init = await runCli(['init', '--directory', dirA, '--project', project, '--target-namespace', nsA, '--kube-context', CONTEXT, '--services', SERVICES.join(','), '--ci', 'none', '--yes', '--json'])
     expect(init.exitCode, init.stdout + init.stderr).toBe(0)
     // The copy: the same project, only environments.production.namespace changed.
     cpSync(dirA, dirB, {recursive: true})

@@ -5,18 +5,17 @@ import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseAllDocuments} from 'yaml'
 
 import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {runCli} from '../../support/cli.js'
 
-const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 /** render, diff and deploy --dry-run through the CLI, as a user or a pipeline runs them. */
 describe('render, diff and deploy --dry-run (CLI)', () => {
   let t: TestProject
-  const cli = (args: string[]) => execa(path.join(ROOT, 'bin/dev.js'), [...args, '--config', path.join(t.dir, 'retailops.yaml')], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+  const cli = (args: string[]) => runCli([...args, '--config', path.join(t.dir, 'retailops.yaml')], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
 
   beforeAll(() => {
     t = new TestProject({})
@@ -71,8 +70,7 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 't-kube-tmp-'))
     try {
       const images = t.images(['catalog'], 'c').flatMap((i) => ['--image', i])
-      const run = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')], {
-        reject: false,
+      const run = await runCli(['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')], {
         env: {KUBECONFIG: contents, RETAILOPS_KUBE_CONTEXT: CONTEXT, HOME: home, TMPDIR: tmp, NO_COLOR: '1'},
       })
       expect(run.exitCode, run.stdout).toBe(0)

@@ -1,14 +1,13 @@
 import path from 'node:path'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {baseConfig, CONTEXT, digest, FAILING_SERVICE, TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
-const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 /** What a failed deploy reports, against the sandbox: policy refusals, crash loops, quota, scheduling, field conflicts. */
 describe('deploy failures (sandbox)', () => {
@@ -34,7 +33,7 @@ describe('deploy failures (sandbox)', () => {
   afterAll(async () => t.cleanup())
 
   it('blocks on policy errors and applies nothing (CLI: exit 10, findings in --json)', async () => {
-    const r = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', '--config', path.join(t.dir, 'retailops.yaml'), '--json', '--image', `catalog=127.0.0.1:5000/${t.project}/catalog:latest`], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}})
+    const r = await runCli(['deploy', 'catalog', '--config', path.join(t.dir, 'retailops.yaml'), '--json', '--image', `catalog=127.0.0.1:5000/${t.project}/catalog:latest`], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}})
     expect(r.exitCode).toBe(10)
     const doc = JSON.parse(r.stdout)
     expect(doc.status).toBe(10)
@@ -55,7 +54,7 @@ describe('deploy failures (sandbox)', () => {
   it('explains a crash-looping rollout (CLI: exit 11 with the container and restart count)', async () => {
     t.overlay('catalog', [{kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}])
     try {
-      const r = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', '--tenant', 'main', '--config', path.join(t.dir, 'retailops.yaml'), '--json', '--skip-verify', '--image', `catalog=127.0.0.1:5000/${t.project}/catalog@${digest('c')}`], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}})
+      const r = await runCli(['deploy', 'catalog', '--tenant', 'main', '--config', path.join(t.dir, 'retailops.yaml'), '--json', '--skip-verify', '--image', `catalog=127.0.0.1:5000/${t.project}/catalog@${digest('c')}`], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}})
       expect(r.exitCode).toBe(11)
       const doc = JSON.parse(r.stdout)
       const rollout = doc.result.rollouts.find((x: {ref: string}) => x.ref === `Deployment ${t.ns()}/catalog`)

@@ -1,14 +1,11 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {execa} from 'execa'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
 import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {runCli} from '../../support/cli.js'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 /**
  * Tenant isolation read back from the sandbox's real kube-apiserver after a deploy of every
@@ -124,7 +121,7 @@ describe('tenant isolation (sandbox)', () => {
     t.config = colliding
     t.write()
     try {
-      const r = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', ...t.images(['catalog', 'payments', 'checkout']).flatMap((i) => ['--image', i]), '--skip-verify', '--json'], {cwd: t.dir, reject: false, env: {CI: 'true'}})
+      const r = await runCli(['deploy', ...t.images(['catalog', 'payments', 'checkout']).flatMap((i) => ['--image', i]), '--skip-verify', '--json'], {cwd: t.dir})
       expect(r.exitCode, r.stdout).toBe(3)
       const doc = JSON.parse(r.stdout) as {error: {message: string}}
       expect(r.stdout).toContain('tenants[0].namespace')

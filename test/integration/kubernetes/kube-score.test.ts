@@ -4,6 +4,8 @@ import path from 'node:path'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {runCli} from '../../support/cli.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 const DIGEST = `sha256:${'a'.repeat(64)}`
@@ -42,14 +44,13 @@ async function justifiedChecks(): Promise<Map<string, string>> {
 describe('kube-score on the scaffolded project\'s render', () => {
   let dir: string
   let manifests: string
-  const kubeScore = process.env.RETAILOPS_KUBE_SCORE
+  const kubeScore = sandboxEnv().kubeScore
 
   beforeAll(async () => {
-    if (!kubeScore) throw new Error('RETAILOPS_KUBE_SCORE is not set: eval "$(bash scripts/sandbox.sh env)" (scripts/build-binaries.sh kube-score builds it)')
     dir = await mkdtemp(path.join(os.tmpdir(), 't-kube-score-'))
-    const init = await execa(path.join(ROOT, 'bin/dev.js'), ['init', '--directory', path.join(dir, 'shop'), '--project', 'shop', '--yes', '--json'], {reject: false, env: {CI: 'true'}})
+    const init = await runCli(['init', '--directory', path.join(dir, 'shop'), '--project', 'shop', '--yes', '--json'])
     expect(init.exitCode, init.stderr).toBe(0)
-    const render = await execa(path.join(ROOT, 'bin/dev.js'), ['render', ...SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/shop/${s}@${DIGEST}`])], {cwd: path.join(dir, 'shop'), reject: false, env: {CI: 'true', NO_COLOR: '1'}})
+    const render = await runCli(['render', ...SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/shop/${s}@${DIGEST}`])], {cwd: path.join(dir, 'shop'), env: {NO_COLOR: '1'}})
     expect(render.exitCode, render.stderr).toBe(0)
     manifests = path.join(dir, 'render.yaml')
     await writeFile(manifests, render.stdout)
@@ -59,7 +60,7 @@ describe('kube-score on the scaffolded project\'s render', () => {
   })
 
   const score = async (file: string) => {
-    const r = await execa(kubeScore!, ['score', file, '--output-format', 'json'], {reject: false})
+    const r = await execa(kubeScore, ['score', file, '--output-format', 'json'], {reject: false})
     if (r.exitCode !== 0 && !r.stdout.startsWith('[')) throw new Error(`kube-score failed (${r.exitCode}): ${r.stderr}`)
     const objects = JSON.parse(r.stdout) as {object_name: string; type_meta: {kind: string}; object_meta: {namespace?: string}; checks: KubeScoreCheck[]}[]
     const findings: Finding[] = []

@@ -18,9 +18,9 @@ import {pushMinimalImage} from '../docker/helpers.js'
 import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {sandboxEnv} from '../../support/sandbox.js'
+import {runCli} from '../../support/cli.js'
 
 const REGISTRY = sandboxEnv().registry
-const ROOT = path.resolve(import.meta.dirname, '../../..')
 
 /**
  * What `cosign copy` does: the image manifest and its blobs, the legacy .sig manifest, and the
@@ -121,7 +121,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const applySet = (await liveCatalog()).metadata!.labels!['retailops.dev/applyset']
     const live = await snapshot(applySet)
     t.overlay('catalog', sidecarOverlay(images.debugger, images.migrate))
-    const cli = await execa(path.join(ROOT, 'bin/dev.js'), ['deploy', 'catalog', 'payments', '--json', '--config', path.join(t.dir, 'retailops.yaml')], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+    const cli = await runCli(['deploy', 'catalog', 'payments', '--json', '--config', path.join(t.dir, 'retailops.yaml')], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
     expect(cli.exitCode, cli.stderr).toBe(10)
     const doc = JSON.parse(cli.stdout) as {result: {outcome: string; signatures: {image: string; status: string}[]; policy: {findings: {rule: string; severity: string; message: string; object: string}[]}; apply: {objects: unknown[]}}}
     expect(doc.result.outcome).toBe('POLICY')
