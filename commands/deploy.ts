@@ -10,6 +10,8 @@ import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {gatedRollingStrategy, releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
 import type {ForcedRelease} from '../src/rollout/types.js'
+import {verifiedRunnerImage} from '../src/runner/resolve.js'
+import {UsageError} from '../src/errors/index.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
@@ -17,7 +19,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
   static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.`
 
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_HELD', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
+  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_HELD', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',
@@ -42,12 +44,21 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     router: Flags.string({description: 'Traffic router (default: rollout.router, else the environment\'s).', options: ['gateway', 'nginx', 'replicas'], helpGroup: 'RELEASE'}),
     'force-release': Flags.boolean({description: 'Release despite a freeze window or an exhausted error budget (needs --reason; recorded). Gates apply to canary and blue-green releases, and to rolling deploys that change the pods of a revenue-critical service.', helpGroup: 'RELEASE'}),
     reason: Flags.string({description: 'Why the release is forced (recorded in the rollout state or history and on the Deployment).', dependsOn: ['force-release'], helpGroup: 'RELEASE'}),
+    detach: Flags.boolean({
+      description: 'With --canary or --blue-green: set the release up here, then hand it to a Job in the cluster that drives it to the end (the runner image by digest, Pod Security restricted, a ServiceAccount allowed only what driving needs), and exit 0. Follow it from anywhere with `rollout status --watch`.',
+      helpGroup: 'RELEASE',
+    }),
+    'runner-image': Flags.string({description: 'With --detach: the runner image the Job runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.', dependsOn: ['detach'], helpGroup: 'RELEASE'}),
   }
 
   async run(): Promise<DeployResult & {release?: ReleaseResult; forced?: ForcedRelease}> {
     const project = await this.loadProject()
     const env = this.target(project)
     const strategyName = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
+    if (this.flags.detach && !strategyName) throw new UsageError('--detach hands a canary or blue-green release to a Job in the cluster: add --canary or --blue-green (a rolling deploy has nothing to drive).')
+    if (this.flags.detach && this.flags.wait === false) throw new UsageError('--detach and --no-wait both leave the rollout to someone else: --detach hands it to a Job in the cluster, --no-wait to `rollout resume`. Choose one.')
+    // Before anything is written: the image the Job will run must be pinned and verified.
+    const runner = this.flags.detach ? await verifiedRunnerImage(project, this.flags['runner-image'], this.ctx) : undefined
     const strategy = strategyName
       ? releaseStrategy({
           strategy: strategyName,
@@ -58,6 +69,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
           timeoutMs: timeoutMs(this.flags.timeout),
           force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
           errorBudget: sloErrorBudget(project.config, env.prometheus, env.namespace),
+          detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
         })
       : undefined
     if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)

@@ -1,3 +1,5 @@
+import {isMap, isScalar, parseDocument} from 'yaml'
+
 import {CREDENTIALS_ENV, formatKeyPath, splitCredentials} from '../config/credentials.js'
 import {isNotFound, kubeError} from './client.js'
 import type {KubeHttp} from './http.js'
@@ -144,6 +146,26 @@ export interface RunnerConfigOptions {
   configText: string
   /** Further Secret keys (e.g. the variables a job needs), referenced by the pod with secretKeyRef. */
   secretData?: Record<string, string>
+  /** The public key a job verifies signatures with: stored next to retailops.yaml, which then names it in signing.publicKey. */
+  publicKey?: string
+}
+
+/** The ConfigMap key (and file next to retailops.yaml in the pod) of the public key a job verifies signatures with. */
+export const RUNNER_PUBLIC_KEY_FILE = 'signing.pub'
+/** @kubernetes/client-node's name for in-cluster credentials: jobs pass `--context inClusterContext`. */
+export const IN_CLUSTER_CONTEXT = 'inClusterContext'
+
+/**
+ * The copy a job reads: clusters.*.kubeconfig name files (or variables) of the workstation, and a
+ * job talks to its own cluster with its ServiceAccount, so they go; a public key given is named
+ * where the pod has it.
+ */
+function forTheJob(stripped: string, publicKey: string | undefined): string {
+  const doc = parseDocument(stripped)
+  const clusters = doc.get('clusters')
+  if (isMap(clusters)) for (const pair of clusters.items) doc.deleteIn(['clusters', isScalar(pair.key) ? pair.key.value : pair.key, 'kubeconfig'])
+  if (publicKey !== undefined) doc.setIn(['signing', 'publicKey'], RUNNER_PUBLIC_KEY_FILE)
+  return doc.toString()
 }
 
 /**
@@ -154,7 +176,7 @@ export interface RunnerConfigOptions {
 export function runnerConfigObjects(o: RunnerConfigOptions): {objects: [ReturnType<typeof secretObject>, ReturnType<typeof configMapObject>]; credentials: string[]} {
   const {stripped, credentials} = splitCredentials(o.configText)
   return {
-    objects: [secretObject(o, {'credentials.json': JSON.stringify(credentials), ...o.secretData}), configMapObject(o, stripped)],
+    objects: [secretObject(o, {'credentials.json': JSON.stringify(credentials), ...o.secretData}), configMapObject(o, forTheJob(stripped, o.publicKey))],
     credentials: credentials.map((c) => formatKeyPath(c.path)),
   }
 }
@@ -164,7 +186,8 @@ function secretObject(o: RunnerConfigOptions, stringData: Record<string, string>
 }
 
 function configMapObject(o: RunnerConfigOptions, stripped: string) {
-  return {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: o.configMap, namespace: o.namespace, labels: o.labels}, data: {'retailops.yaml': stripped}}
+  const data: Record<string, string> = {'retailops.yaml': stripped, ...(o.publicKey !== undefined ? {[RUNNER_PUBLIC_KEY_FILE]: o.publicKey} : {})}
+  return {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: o.configMap, namespace: o.namespace, labels: o.labels}, data}
 }
 
 export function serviceAccountObject(name: string, namespace: string, labels: Record<string, string>) {

@@ -14,6 +14,7 @@ import {drive, type DriveDeps} from './engine.js'
 import {deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {formatSteps} from './steps.js'
 import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
+import {jobDriver, type JobDriver} from './detach.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {makeRouter} from './traffic.js'
 import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, recordRollback, type ErrorBudgetSource, type GateCheck} from './gates.js'
@@ -94,6 +95,8 @@ export interface RolloutStatus {
   driver?: {holder: string; id?: string; host: string; pid: number; ci?: string; acquiredAt: string; alive: boolean; renewedAt: string; takenOver?: {from: string; reason: string; at: string}}
   /** Non-terminal, nobody drives it, and it does not wait for a person: it needs `rollout resume`. */
   orphaned: boolean
+  /** A detached rollout (`deploy --detach`): the Job that drives it, as the cluster sees it now. */
+  job?: JobDriver
   group: string[]
   forced?: RolloutState['forced']
   updatedAt: string
@@ -106,9 +109,9 @@ export function waitsForPerson(state: Pick<RolloutState, 'phase' | 'step' | 'spe
   return state.phase === 'Paused' && Boolean(step && 'pause' in step && !step.pause.duration)
 }
 
-export function statusOf(state: RolloutState, actualWeight?: number): RolloutStatus {
+export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDriver): RolloutStatus {
   const run = state.analysisRuns.at(-1)
-  const alive = leaseAlive(state.lease)
+  const alive = leaseAlive(state.lease) && !job?.gone
   const waiting = waitsForPerson(state)
   return {
     service: state.service,
@@ -133,6 +136,7 @@ export function statusOf(state: RolloutState, actualWeight?: number): RolloutSta
     analysisSpec: describeSpec(state.spec.analysis),
     driver: state.lease && {holder: state.lease.holder, id: state.lease.id, host: state.lease.host, pid: state.lease.pid, ci: state.lease.ci, acquiredAt: state.lease.acquiredAt, alive, renewedAt: state.lease.renewedAt, takenOver: state.lease.takenOver && {from: state.lease.takenOver.from.holder, reason: state.lease.takenOver.reason, at: state.lease.takenOver.at}},
     orphaned: !isTerminal(state.phase) && !waiting && !alive,
+    ...(job ? {job} : {}),
     group: state.group,
     forced: state.forced,
     updatedAt: state.updatedAt,
@@ -172,14 +176,21 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
   let last = ''
   for (;;) {
     const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : (await store.list(options.namespace)).map((s) => ({...s, namespace: options.namespace}))
-    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeightOf(deps.kube, s))))
-    const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message]))
+    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeightOf(deps.kube, s), isTerminal(s.phase) ? undefined : await jobDriver(deps.kube, s.lease))))
+    const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message, r.job?.phase, r.orphaned]))
     if (key !== last) options.onUpdate?.(rollouts)
     last = key
     const settled = rollouts.every((r) => isTerminal(r.phase) || r.waiting || r.orphaned)
     if (!options.watch || settled) {
-      for (const r of rollouts.filter((x) => x.orphaned)) ctx.out.warn(`${r.service}: ${r.phase} but no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'}); run \`retailops rollout resume ${r.service}\` or \`rollout abort ${r.service}\`.`)
-      return {rollouts, exit: groupExit(rollouts), timedOut: false}
+      for (const r of rollouts.filter((x) => x.orphaned)) {
+        const why = r.job
+          ? `Job ${r.job.namespace}/${r.job.name}, which drove it, ${r.job.phase === 'deleted' ? 'was deleted' : r.job.phase === 'failed' ? `failed (${r.job.reason})` : `is ${r.job.phase} but stopped renewing its lease (last ${r.driver?.renewedAt ?? 'never'})`}`
+          : `no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'})`
+        ctx.out.warn(`${r.service}: ${r.phase}, but ${why}; run \`retailops rollout resume ${r.service}\` to continue it or \`rollout abort ${r.service}\` to roll it back.`)
+      }
+      // --watch waited for an outcome and there will be none without a driver: say so in the exit code.
+      const orphaned = options.watch && rollouts.some((r) => r.orphaned)
+      return {rollouts, exit: orphaned && groupExit(rollouts) === 'OK' ? 'ROLLOUT_ORPHANED' : groupExit(rollouts), timedOut: false}
     }
     if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs) return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
     await sleep(1000, undefined, {signal: ctx.signal})
@@ -274,15 +285,20 @@ export async function resumeRollout(options: {namespace: string; service: string
   if (group.every((s) => isTerminal(s.phase))) {
     return {action: 'resume', rollouts: group.map((s) => statusOf(s)), exit: groupExit(group), drivenBy: 'this CLI'}
   }
-  // A lease held by a CLI on another machine that stopped renewing expires after its TTL.
+  // A lease held by a CLI on another machine that stopped renewing expires after its TTL; a lease
+  // handed to a detached Job that failed or was deleted is taken over at once (recorded).
   const until = Date.now() + (LEASE_TTL_SECONDS + 5) * 1000
-  const heldByOther = (s: RolloutState) => s.lease && !ownsLease(s) && leaseAlive(s.lease)
+  const goneJobs = async () => (await Promise.all(group.map((s) => (ownsLease(s) ? Promise.resolve(undefined) : jobDriver(deps.kube, s.lease))))).filter((j): j is JobDriver => Boolean(j?.gone))
+  let gone = await goneJobs()
+  const heldByOther = (s: RolloutState) => s.lease && !ownsLease(s) && leaseAlive(s.lease) && !gone.some((j) => j.name === s.lease?.job?.name)
   while (!options.takeOver && group.some(heldByOther) && Date.now() < until) {
     ctx.out.info(`waiting for the lease of ${describeLease(group.find(heldByOther)!.lease!)} to expire…`)
     await sleep(2000, undefined, {signal: ctx.signal})
     group = await loadGroup(store, options.namespace, options.service)
+    gone = await goneJobs()
   }
-  const takeOver = options.takeOver?.reason ? {reason: options.takeOver.reason} : undefined
+  const jobGone = !options.takeOver && gone.length > 0 && !group.some(heldByOther) ? {reason: `Job ${gone[0].namespace}/${gone[0].name}, which drove it, ${gone[0].phase === 'deleted' ? 'was deleted' : `failed (${gone[0].reason ?? gone[0].phase})`}`} : undefined
+  const takeOver = options.takeOver?.reason ? {reason: options.takeOver.reason} : jobGone
   const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store, verify: verifierFor(deps, ctx, true)}, ctx, {timeoutMs: options.timeoutMs, takeOver})
   const all = group.map((g) => states.find((s) => s.service === g.service) ?? g)
   return {action: 'resume', rollouts: all.map((s) => statusOf(s)), exit: groupExit(all), drivenBy: 'this CLI'}

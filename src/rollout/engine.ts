@@ -29,7 +29,7 @@ import {PATHS, type Obj, type RolloutKube} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {formatStep} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
-import {isTerminal, type HistoryEntry, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
+import {isTerminal, type HistoryEntry, type Lease, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
 import {CanaryNotReady, Workload} from './workload.js'
 
 const POLL_MS = 100
@@ -53,6 +53,10 @@ export interface DriveOptions {
   timeoutMs?: number
   /** Take the lease from a live holder (a hung job), recording why: `rollout resume --take-over --reason`. */
   takeOver?: {reason: string}
+  /** Stop driving (without ending the rollout) once this holds: `deploy --detach` stops after setup. */
+  until?: (state: RolloutState) => boolean
+  /** Instead of giving the lease up at the end, hand it to this holder (a detached Job), in the same write. */
+  handOver?: Lease
 }
 
 /** Why the driver stopped: a terminal phase, or a phase that waits for a person. */
@@ -160,7 +164,12 @@ export class Driver implements RolloutHost {
     // The namespace is where this CLI was told to work, never what the stored state says.
     this.state = {...fresh.state, namespace: this.state.namespace}
     if (this.deps.verify) this.state = await this.deps.verify(this.state, {namespace: this.state.namespace, service: this.state.service})
-    if (!ownsLease(this.state)) {
+    if (ownsLease(this.state) && this.state.lease!.job?.pending) {
+      // A detached Job's pod takes the lease the CLI handed to it: from now on it is renewed like any CLI's.
+      const job = this.state.lease!.job
+      this.state.lease = {...newLease(), job: {...job, pending: false}}
+      this.event(`Job ${job.namespace}/${job.name} drives the rollout (pod ${this.state.lease.host})`)
+    } else if (!ownsLease(this.state)) {
       const previous = this.state.lease
       const live = previous && leaseAlive(previous)
       if (live && this.options.takeOver) {
@@ -182,8 +191,16 @@ export class Driver implements RolloutHost {
   async release(): Promise<void> {
     clearInterval(this.renewTimer)
     if (!this.lost && ownsLease(this.state)) {
-      this.state.lease = undefined
-      await this.persist().catch(() => {})
+      // Handed over only when driving stopped where it was meant to (not interrupted, not ended).
+      const handOver = this.options.handOver && !isTerminal(this.state.phase) && this.options.until?.(this.state) ? this.options.handOver : undefined
+      this.state.lease = handOver && {...handOver}
+      if (!handOver) {
+        await this.persist().catch(() => {})
+        return
+      }
+      this.event(`handed over to Job ${handOver.job?.namespace}/${handOver.job?.name}, which drives it from here`)
+      // The handover must be stored: a Job started without it would find the lease held (exit 13).
+      await this.persist()
     }
   }
 
@@ -251,6 +268,7 @@ export class Driver implements RolloutHost {
     try {
       for (;;) {
         if (isTerminal(this.state.phase)) return
+        if (this.options.until?.(this.state)) return
         if (this.ctx.signal?.aborted) throw new Interrupted('interrupted')
         await this.takeRequest()
         if (group.abortReason && !this.isAborting()) await this.beginAbort(group.abortReason)

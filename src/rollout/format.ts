@@ -36,6 +36,7 @@ export function formatStatuses(rollouts: RolloutStatus[]): string {
     if (r.reason && !r.message.includes(r.reason)) lines.push(`  reason: ${r.reason}`)
     if (r.analysis) lines.push(`  analysis (${r.analysis.kind}): ${r.analysis.message ?? r.analysis.phase}`)
     if (r.forced) lines.push(`  forced release: ${r.forced.reason} (by ${r.forced.by})`)
+    if (r.job) lines.push(`  driven by Job ${r.job.namespace}/${r.job.name}: ${r.job.phase}${r.job.reason ? ` (${r.job.reason})` : ''}${r.orphaned ? '; it no longer drives the rollout: `retailops rollout resume ' + r.service + '` continues it' : ''}`)
     return lines.join('\n')
   })
   return `${table}\n\n${details.join('\n')}`
@@ -76,5 +77,10 @@ export function formatRelease(release: ReleaseResult | undefined): string {
   for (const s of release.unchanged ?? []) lines.push(`  = ${s}: unchanged (runs these images already), not released`)
   if (release.rollouts.length === 0 && release.initial.length === 0) lines.push('  nothing to release: every service already runs its images')
   if (release.forced) lines.push(`  forced: ${release.forced.reason}${release.forced.overridden.length ? ` (overrode: ${release.forced.overridden.join('; ')})` : ''}`)
+  if (release.detached) {
+    const j = release.detached
+    lines.push(`  detached: Job ${j.namespace}/${j.name} drives it from here (runner ${j.runnerImage}, ServiceAccount ${j.serviceAccount}, at most ${formatDuration(j.activeDeadlineSeconds * 1000)})`)
+    lines.push(`  follow it: ${j.follow}`)
+  }
   return lines.join('\n')
 }

@@ -31,8 +31,15 @@ export function requestName(service: string): string {
   return `${STATE_PREFIX}${service}.request`
 }
 
-/** This run of the CLI: unique per process (two CI containers may share a hostname and a pid). */
-export const RUN_ID = randomUUID()
+/** The variable a detached Job's pod gets: the run id the lease was handed over to (`deploy --detach`). */
+export const RUN_ID_ENV = 'RETAILOPS_RUN_ID'
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * This run of the CLI: unique per process (two CI containers may share a hostname and a pid). A
+ * detached rollout's Job is given its id in RETAILOPS_RUN_ID, so the lease handed to it is its own.
+ */
+export const RUN_ID = UUID.test(process.env[RUN_ID_ENV] ?? '') ? process.env[RUN_ID_ENV]! : randomUUID()
 
 /** The CI job this CLI runs in, from the usual CI variables, if any. */
 export function ciJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -82,7 +89,9 @@ function parse<T>(text: string | undefined): T | undefined {
 
 /** A lease in words: "host ci-7 (pid 42, run 3f2a…, github run 99 job deploy) since …, renewed …". */
 export function describeLease(l: Lease): string {
-  return `${l.host} (pid ${l.pid}, run ${l.id ?? l.holder}${l.ci ? `, ${l.ci}` : ''}) since ${l.acquiredAt}, last renewed ${l.renewedAt}`
+  if (l.job?.pending) return `Job ${l.job.namespace}/${l.job.name} (detached${l.job.by ? ` by ${l.job.by}` : ''}; its pod has not started driving yet, run ${l.id}) since ${l.acquiredAt}`
+  const job = l.job ? `Job ${l.job.namespace}/${l.job.name}, pod ` : ''
+  return `${job}${l.host} (pid ${l.pid}, run ${l.id ?? l.holder}${l.ci ? `, ${l.ci}` : ''}) since ${l.acquiredAt}, last renewed ${l.renewedAt}`
 }
 
 /** Another CLI drives (or has just claimed) the rollout: exit 13, naming it and how to take over. */

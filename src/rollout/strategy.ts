@@ -5,7 +5,7 @@
  * usual), and the rollout engine releases the new template through canary steps or colours.
  * Services deployed for the first time have nothing to compare with and roll out directly.
  */
-import {applyStep, waitStep, type ApplyStepOptions, type ApplyStepResult, type DeployPlan, type DeployStrategy, type WaitStepOptions} from '../deploy/engine.js'
+import {applyStep, defaultWaitTimeout, waitStep, type ApplyStepOptions, type ApplyStepResult, type DeployPlan, type DeployStrategy, type WaitStepOptions} from '../deploy/engine.js'
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
 import {UsageError} from '../errors/index.js'
@@ -17,7 +17,10 @@ import {PATHS, RolloutKube, type Obj} from './kube.js'
 import {claimRollouts, observedRpsFrom, planRollouts, revisionOf, templateChanges, type RolloutOptions} from './start.js'
 import {ownsLease, StateStore} from './store.js'
 import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type ErrorBudgetSource} from './gates.js'
-import type {ForcedRelease, RolloutState} from './types.js'
+import {isTerminal, type ForcedRelease, type RolloutState} from './types.js'
+import {DetachFailed, prepareDetachedJob, type DetachedJob, type DetachSpec, type PreparedJob} from './detach.js'
+import type {DriveDeps} from './engine.js'
+import {toRetailOpsError} from '../errors/index.js'
 
 export interface ReleaseResult {
   strategy: 'canary' | 'blue-green'
@@ -28,6 +31,8 @@ export interface ReleaseResult {
   /** Services whose images are the ones running: nothing released (their other objects applied as usual). */
   unchanged: string[]
   forced?: ForcedRelease
+  /** --detach: the Job that drives the release in the cluster from here. */
+  detached?: DetachedJob
 }
 
 export interface ReleaseStrategy extends DeployStrategy {
@@ -38,7 +43,7 @@ export interface ReleaseStrategy extends DeployStrategy {
   releaseLeases(): Promise<void>
 }
 
-export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig; env: ResolvedEnvironment}): ReleaseStrategy {
+export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig; env: ResolvedEnvironment; detach?: DetachSpec}): ReleaseStrategy {
   const kube = new RolloutKube({context: options.env.context, kubeconfig: options.env.kubeconfig})
   // One store from the claim to the end: its resourceVersions are the preconditions of every write.
   const store = new StateStore(kube)
@@ -47,6 +52,8 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
   let initial: string[] = []
   let unchanged: string[] = []
   let forced: ForcedRelease | undefined
+  let job: PreparedJob | undefined
+  let detached: DetachedJob | undefined
   const strategy: ReleaseStrategy = {
     name: options.strategy,
     states: [],
@@ -97,13 +104,20 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
       // Claimed before anything is applied: of two CLIs releasing the same service, the one whose
       // compare-and-swap lost stops here (exit 13) with nothing changed. Visible to `rollout status`
       // from any machine from now on; driven in wait().
-      const {unclaim} = await claimRollouts(planned, store)
+      // --detach: the Job (suspended) and its permissions first, so a refusal changes nothing.
+      if (options.detach && planned.length > 0) job = await prepareDetachedJob(kube, planned, options.detach, {timeoutMs: options.timeoutMs ?? defaultWaitTimeout(plan)}, ctx)
+      const claimed = await claimRollouts(planned, store).catch(async (error) => {
+        await job?.remove()
+        throw error
+      })
       const applied = await applyStep(heldPlan, applyOptions, ctx).catch(async (error) => {
-        await unclaim()
+        await claimed.unclaim()
+        await job?.remove()
         throw error
       })
       if (applied.failed.length > 0) {
-        await unclaim()
+        await claimed.unclaim()
+        await job?.remove()
         return applied
       }
       strategy.states = planned
@@ -118,12 +132,52 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
       if (strategy.states.length > 0) {
         const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
         const {drive} = await import('./engine.js')
-        const outcome = await drive(strategy.states, {kube, store, provider, observedRps: observedRpsFrom(prometheusUrl, options.project.config)}, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
-        strategy.states = outcome.states
+        const deps = {kube, store, provider, observedRps: observedRpsFrom(prometheusUrl, options.project.config)}
+        if (job) {
+          strategy.states = await detach(job, deps, drive, ctx)
+        } else {
+          const outcome = await drive(strategy.states, deps, ctx, {timeoutMs: options.timeoutMs ?? waitOptions.timeoutMs})
+          strategy.states = outcome.states
+        }
       }
       strategy.release = summarize()
       return results
     },
+  }
+  /**
+   * --detach: drives the setup here (canary created at 0 %, route backed up), hands the lease to
+   * the Job in the same write, then lets the Job run. A setup that ended the rollout (aborted)
+   * needs no Job; a Job that cannot be started gets the lease back and is removed.
+   */
+  const detach = async (prepared: PreparedJob, deps: DriveDeps, drive: typeof import('./engine.js').drive, ctx: RunContext): Promise<RolloutState[]> => {
+    const handOver = prepared.lease()
+    const settingUp = (s: RolloutState) => s.stage === undefined || s.stage === 'setup'
+    let outcome
+    try {
+      outcome = await drive(strategy.states, deps, ctx, {until: (s) => !settingUp(s), handOver})
+    } catch (error) {
+      await prepared.remove()
+      throw error
+    }
+    const states = outcome.states
+    if (!states.every((s) => !isTerminal(s.phase) && !settingUp(s) && s.lease?.id === handOver.id)) {
+      await prepared.remove()
+      return states
+    }
+    try {
+      await prepared.start()
+    } catch (error) {
+      for (const s of states) {
+        s.lease = undefined
+        await store.write(s).catch(() => undefined)
+      }
+      await prepared.remove()
+      throw new DetachFailed(toRetailOpsError(error), `${prepared.namespace}/${prepared.name}`, states.map((s) => s.service))
+    }
+    const {args, lease: _l, start: _s, remove: _r, ...job} = prepared
+    detached = {...job, args}
+    ctx.out.info(`Detached: Job ${prepared.namespace}/${prepared.name} drives the rollout of ${states.map((s) => s.service).join(', ')} from here; follow it with \`${prepared.follow}\`.`)
+    return states
   }
   const summarize = (): ReleaseResult => ({
     strategy: options.strategy,
@@ -131,6 +185,7 @@ export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig
     initial,
     unchanged,
     forced,
+    ...(detached ? {detached} : {}),
   })
   return strategy
 }

@@ -120,6 +120,11 @@ export interface Lease {
   processSpace?: string
   /** The CI job, from the CI's variables (GitHub run/job, GitLab job, …). */
   ci?: string
+  /**
+   * A detached rollout: the Job in the cluster this lease was handed to (`deploy --detach`). While
+   * `pending`, the Job has not taken it yet (its pod is starting) and the lease lasts the start grace.
+   */
+  job?: {namespace: string; name: string; uid?: string; pending?: boolean; handedOverAt: string; by?: string}
   /** Set when this lease was taken from a live holder with `rollout resume --take-over --reason`. */
   takenOver?: {from: Lease; reason: string; at: string}
   acquiredAt: string
