@@ -4,7 +4,7 @@ import {type DeployResult, runDeploy, timeoutMs} from '../src/deploy/engine.js'
 import {formatDeploy} from '../src/deploy/format.js'
 import {groupExit} from '../src/rollout/control.js'
 import {formatRelease} from '../src/rollout/format.js'
-import {sloErrorBudget} from '../src/rollout/gates.js'
+import {errorBudgetSource} from '../src/slo/status.js'
 import {RolloutKube} from '../src/rollout/kube.js'
 import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
@@ -68,7 +68,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
           router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
           timeoutMs: timeoutMs(this.flags.timeout),
           force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
-          errorBudget: sloErrorBudget(project.config, env.prometheus, env.namespace),
+          errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace),
           detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
         })
       : undefined
@@ -77,7 +77,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     // in a freeze or with an exhausted error budget, unless forced with a reason (recorded).
     const rolling = strategy
       ? undefined
-      : gatedRollingStrategy({project, env, force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined, errorBudget: sloErrorBudget(project.config, env.prometheus, env.namespace), dryRun: this.flags['dry-run']})
+      : gatedRollingStrategy({project, env, force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined, errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace), dryRun: this.flags['dry-run']})
     const result = await runDeploy(
       {
         project,

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {durationFlag, parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
-import {renderApply, renderPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
+import {renderApply, renderCapacityPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {prometheusFlag} from './_base/flags.js'
 
@@ -105,7 +105,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
       },
       this.ctx,
     )
-    if (result.plan) this.log(renderPlan(result.plan))
+    if (result.plan) this.log(renderCapacityPlan(result.plan))
     if (result.plan?.problems.length) this.setOutcome('REFUSED')
     if (result.apply) this.log(`\n${renderApply(result.apply)}`)
     if (result.schedule) {

@@ -6,7 +6,7 @@ import {checkPolicy, type PolicyReport} from '../src/kubernetes/policy.js'
 import type {KubeObject} from '../src/kubernetes/resources.js'
 import type {DeployTargetSummary} from '../src/deploy/engine.js'
 import {summarizeTargets} from '../src/deploy/engine.js'
-import {LABEL} from '../src/deploy/labels.js'
+import {LABEL} from '../src/kubernetes/labels.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {planOnly} from '../../src/dr/drill.js'
 import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'
-import {renderPlan} from '../../src/dr/render.js'
+import {renderDrillPlan} from '../../src/dr/render.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {drillSelectionFlags} from '../_base/flags.js'
 
@@ -29,7 +29,7 @@ export default class DrPlan extends RetailOpsCommand<typeof DrPlan> {
       recoverability: this.flags.recoverability,
       allowSourceServer: allowSourceServerReason(this.flags['allow-source-server']),
     })
-    this.log(renderPlan(plan))
+    this.log(renderDrillPlan(plan))
     if (plan.problems.length > 0) this.setOutcome('CONFIG')
     else if (plan.refusals.length > 0) this.setOutcome('REFUSED')
     return plan

@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {abortRollout, type ActionResult} from '../../src/rollout/control.js'
-import {controlDeps, formatAction} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
+import {formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutAbort extends RetailOpsCommand<typeof RolloutAbort> {

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
-import {controlDeps} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
 import {renderTree, rolloutTree, watchTree, type Health, type RolloutTree} from '../../src/rollout/tree.js'
 import {makeChalk} from '../../src/ui/terminal.js'
 import {RetailOpsCommand} from '../_base/base-command.js'

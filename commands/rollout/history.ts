@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {rolloutHistory, type HistoryResult} from '../../src/rollout/control.js'
-import {controlDeps, formatHistory} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
+import {formatHistory} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutHistory extends RetailOpsCommand<typeof RolloutHistory> {

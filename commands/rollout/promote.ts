@@ -2,7 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {promoteRollout, type ActionResult} from '../../src/rollout/control.js'
-import {controlDeps, formatAction} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
+import {formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {driveTimeoutFlag, stateSkipVerifyFlag} from '../_base/flags.js'
 

@@ -2,7 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {rolloutStatus, type RolloutStatus} from '../../src/rollout/control.js'
-import {controlDeps, formatStatuses} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
+import {formatStatuses} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 
 export default class RolloutStatusCommand extends RetailOpsCommand<typeof RolloutStatusCommand> {

@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {undoRollout, type UndoResult} from '../../src/rollout/control.js'
-import {controlDeps, formatUndo} from '../../src/rollout/format.js'
+import {controlDeps} from '../_base/rollout-deps.js'
+import {formatUndo} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {stateSkipVerifyFlag} from '../_base/flags.js'
 

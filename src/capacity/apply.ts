@@ -3,10 +3,10 @@ import type * as k8s from '@kubernetes/client-node'
 import {RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
 import {
   applyOwned,
-  FIELD_MANAGER,
   DEFAULT_PLACEHOLDER_IMAGE,
   headroomDeploymentName,
   placeholderDeployment,
@@ -134,7 +134,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
           },
         }
         try {
-          await http.request('PATCH', hpaPath(namespace, s.hpa!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER}})
+          await http.request('PATCH', hpaPath(namespace, s.hpa!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
         } catch (error) {
           throw kubeError(error, `raising HPA ${namespace}/${s.hpa}`, k.server)
         }
@@ -149,7 +149,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
       } else {
         const patch = {metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}}, spec: {replicas: s.newMin}}
         try {
-          await http.request('PATCH', deploymentPath(namespace, s.deployment!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER}})
+          await http.request('PATCH', deploymentPath(namespace, s.deployment!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
         } catch (error) {
           throw kubeError(error, `scaling Deployment ${namespace}/${s.deployment}`, k.server)
         }

@@ -4,8 +4,8 @@ import type {RetailOpsConfig} from '../config/schema.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import {isSpotNode, nodeInstanceType, nodeZone, POOL_LABELS} from '../kubernetes/nodes.js'
 import type {HpaFacts, PoolFacts, QuotaFacts, WorkloadFacts} from './plan.js'
-import {poolPrice} from './pricing.js'
-import {parseQuantity, type Resources} from './quantity.js'
+import {poolPrice} from '../config/prices.js'
+import {parseQuantity, type Resources} from '../kubernetes/quantity.js'
 
 // Pool, zone, instance-type and spot labels are read as cost allocation reads them (src/kubernetes/nodes.ts).
 

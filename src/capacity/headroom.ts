@@ -1,8 +1,9 @@
 import {isNotFound, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {restrictedPodSecurity} from '../kubernetes/runner-job.js'
 import type {PoolPlan} from './plan.js'
-import {formatCpu, formatMemory} from './quantity.js'
+import {formatCpu, formatMemory} from '../kubernetes/quantity.js'
 import {CAMPAIGN_LABEL, MANAGED_BY} from './state.js'
 
 /**
@@ -88,15 +89,12 @@ export function placeholderDeployment(spec: PlaceholderSpec) {
   }
 }
 
-/** The field manager of every change the pre-warm makes: a deploy during a campaign names it in its conflict. */
-export const FIELD_MANAGER = 'retailops-prewarm'
-
 /** Server-side apply of an object retailops owns outright. */
 export async function applyOwned(http: KubeHttp, path: string, body: object): Promise<void> {
   await http.request('PATCH', path, {
     body,
     contentType: 'application/apply-patch+yaml',
-    query: {fieldManager: FIELD_MANAGER, force: true},
+    query: {fieldManager: FIELD_MANAGER_PREWARM, force: true},
   })
 }
 

@@ -1,6 +1,6 @@
 import type {CampaignConfig, RetailOpsConfig, Tier} from '../config/schema.js'
-import {type Resources, ZERO, addResources} from './quantity.js'
-import {type PoolPrice, podHourlyCost} from './pricing.js'
+import {type Resources, ZERO, addResources} from '../kubernetes/quantity.js'
+import {type PoolPrice, podHourlyCost} from '../config/prices.js'
 
 /**
  * The capacity plan for a campaign: pure arithmetic over facts gathered from the configuration,

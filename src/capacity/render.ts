@@ -1,7 +1,7 @@
 import {renderTable} from '../ui/table.js'
 import type {ApplyResult} from './apply.js'
 import type {CapacityPlan} from './plan.js'
-import {formatCpu, formatMemory} from './quantity.js'
+import {formatCpu, formatMemory} from '../kubernetes/quantity.js'
 import type {RestoreResult} from './restore.js'
 import type {ScheduleResult} from './schedule.js'
 import type {WarmupResult} from './warm.js'
@@ -10,7 +10,7 @@ import type {WarmupResult} from './warm.js'
 
 const money = (n: number, currency: string) => `${n.toFixed(n < 10 ? 3 : 2)} ${currency}`
 
-export function renderPlan(plan: CapacityPlan): string {
+export function renderCapacityPlan(plan: CapacityPlan): string {
   const out: string[] = []
   out.push(`Campaign ${plan.campaign}: ${plan.start} → ${plan.end}, buffer ${Math.round(plan.buffer * 100)} %, ${plan.zones} zone(s)`)
   out.push('')

@@ -1,9 +1,10 @@
 import {RetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import type {RunContext} from '../ui/context.js'
 import {PREWARM_ANNOTATION} from './apply.js'
-import {deleteIfOurs, FIELD_MANAGER, readRaw} from './headroom.js'
+import {deleteIfOurs, readRaw} from './headroom.js'
 import {deleteState, readState, type SavedField, type SavedTarget, stateName} from './state.js'
 
 export interface RestoreOptions {
@@ -146,7 +147,7 @@ async function restoreTarget(http: KubeHttp, namespace: string, t: SavedTarget):
     const ops = restorePatch(t, current)
     if (ops.length === 1) return {service: t.service, kind: t.kind, name: t.name, outcome: 'unchanged', values}
     try {
-      await http.request('PATCH', pathOf(t, namespace), {body: ops, contentType: 'application/json-patch+json', query: {fieldManager: FIELD_MANAGER}})
+      await http.request('PATCH', pathOf(t, namespace), {body: ops, contentType: 'application/json-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
       return {service: t.service, kind: t.kind, name: t.name, outcome: 'restored', values}
     } catch (error) {
       // 409/422 from the resourceVersion test: it changed between read and patch; read again.

@@ -4,9 +4,10 @@ import {formatDuration, parseDuration} from '../config/duration.js'
 import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
 import type {KubeHttp} from '../kubernetes/http.js'
+import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {applyJobObjects, bindingObject, bindingsLeft, cronForMinute, deleteJobObjects, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
-import {FIELD_MANAGER, priorityClassName} from './headroom.js'
+import {priorityClassName} from './headroom.js'
 import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
 
 /**
@@ -181,7 +182,7 @@ export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext
   const built = await scheduleObjects(options)
   const n = scheduleNames(options.namespace, options.campaign.name)
   const task = ctx.out.task(`Scheduling the pre-warm at ${built.prewarmAt.toISOString()} and the restore at ${built.restoreAt.toISOString()}`)
-  const applied = await applyJobObjects(options.http, built.objects, FIELD_MANAGER).catch((error: unknown) => {
+  const applied = await applyJobObjects(options.http, built.objects, FIELD_MANAGER_PREWARM).catch((error: unknown) => {
     task.fail()
     throw error
   })

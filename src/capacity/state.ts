@@ -3,6 +3,7 @@ import type * as k8s from '@kubernetes/client-node'
 
 import {RetailOpsError} from '../errors/index.js'
 import {isNotFound, type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
+import {FIELD_MANAGER_PREWARM, LABEL, MANAGED_BY as MANAGER} from '../kubernetes/labels.js'
 import {redactDeep} from '../ui/secrets.js'
 
 /**
@@ -12,7 +13,7 @@ import {redactDeep} from '../ui/secrets.js'
  */
 
 export const STATE_KEY = 'state.json'
-export const MANAGED_BY = {'app.kubernetes.io/managed-by': 'retailops'}
+export const MANAGED_BY = {[LABEL.managedBy]: MANAGER}
 export const CAMPAIGN_LABEL = 'retailops.io/campaign'
 
 /** A field as it was: present with a value, or absent (restore removes it). */
@@ -141,7 +142,7 @@ export async function recordState(
       // writer got there first, and then we read and merge again.
       if (current) {
         await k.core.patchNamespacedConfigMap(
-          {name: stateName(campaign), namespace, body: {metadata: {resourceVersion: current.resourceVersion}, data: body(state).data}, fieldManager: 'retailops-prewarm'},
+          {name: stateName(campaign), namespace, body: {metadata: {resourceVersion: current.resourceVersion}, data: body(state).data}, fieldManager: FIELD_MANAGER_PREWARM},
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         )
       }

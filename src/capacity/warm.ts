@@ -5,7 +5,7 @@ import path from 'node:path'
 import {parseDuration} from '../config/duration.js'
 import type {CampaignConfig, RetailOpsConfig} from '../config/schema.js'
 import {ConfigError, RetailOpsError, UnavailableError, UsageError} from '../errors/index.js'
-import {readTemplate, renderTemplate} from '../scaffold/template.js'
+import {readTemplate, renderTemplate} from '../assets/templates.js'
 import type {RunContext} from '../ui/context.js'
 
 /**

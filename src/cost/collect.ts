@@ -1,7 +1,7 @@
 import {JSONParser} from '@streamparser/json'
 
-import {parseQuantity, type Resources} from '../capacity/quantity.js'
-import {LABEL} from '../deploy/labels.js'
+import {parseQuantity, type Resources} from '../kubernetes/quantity.js'
+import {LABEL} from '../kubernetes/labels.js'
 import {RetailOpsError, UnavailableError} from '../errors/index.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {kubeError} from '../kubernetes/client.js'

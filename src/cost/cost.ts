@@ -1,4 +1,4 @@
-import {poolPrice} from '../capacity/pricing.js'
+import {poolPrice} from '../config/prices.js'
 import {toPromDuration} from '../config/duration.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'

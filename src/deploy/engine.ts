@@ -13,11 +13,11 @@ import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../ku
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
-import {parseImageOverrides, readArtifactsLock, resolveImages, type ResolvedImage} from './images.js'
+import {lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
 import {objectsOf} from './format.js'
-import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from './labels.js'
+import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from '../kubernetes/labels.js'
 import {readOverlays, type Overlay} from './overlays.js'
-import {renderPlan, type RenderedTarget, type RenderResult} from './render.js'
+import {renderManifests, type RenderedTarget, type RenderResult} from './render.js'
 import {type ImageVerifier, type SignatureVerification, verifyRenderedImages} from './signature.js'
 
 /**
@@ -49,11 +49,11 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   const env = options.env ?? resolveEnvironment(config, options.environment, dir)
   const overrides = parseImageOverrides(options.images, config)
   const services = options.services?.length ? options.services : Object.keys(config.services)
-  const lock = await readArtifactsLock(dir)
+  const lock = await lockedImages(dir)
   const images = resolveImages(config, services.filter((s) => config.services[s]), lock, overrides)
   const overlays: Record<string, Overlay[]> = {}
   for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
-  const render = renderPlan({project: options.project, environment: env.name, namespace: env.namespace, context: env.context, services: options.services, tenant: options.tenant, images, overlays})
+  const render = renderManifests({project: options.project, environment: env.name, namespace: env.namespace, context: env.context, services: options.services, tenant: options.tenant, images, overlays})
   return {...render, images, selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant}}
 }
 

@@ -1,6 +1,6 @@
 import {imageRepository} from '../config/resolve.js'
 import type {RetailOpsConfig} from '../config/schema.js'
-import {readArtifactsLock as readLockFile} from '../docker/artifacts.js'
+import {readArtifactsLock} from '../docker/artifacts.js'
 import {UsageError} from '../errors/index.js'
 
 export interface ResolvedImage {
@@ -26,8 +26,8 @@ export function digestOf(ref: string): string | undefined {
 }
 
 /** The images `retailops push` recorded in .retailops/artifacts.lock.json (read by src/docker/artifacts.ts), by service. */
-export async function readArtifactsLock(dir: string): Promise<Record<string, LockedImage>> {
-  const lock = await readLockFile(dir)
+export async function lockedImages(dir: string): Promise<Record<string, LockedImage>> {
+  const lock = await readArtifactsLock(dir)
   return Object.fromEntries(Object.entries(lock.artifacts).map(([service, a]) => [service, {image: a.image, digest: a.digest, version: a.tag}]))
 }
 

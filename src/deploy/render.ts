@@ -10,12 +10,12 @@ import {type RetailOpsConfig, type ServiceConfig, type TenantConfig, tenantNames
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
-import {packagePath} from '../scaffold/paths.js'
+import {packagePath} from '../assets/paths.js'
 import {isSecretName, registerSecret, secretsInValue} from '../ui/secrets.js'
 import {type ResolvedImage} from './images.js'
-import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from './labels.js'
+import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from '../kubernetes/labels.js'
 import {applyOverlays, mergePatch, type Overlay} from './overlays.js'
-import {formatCpu, formatMemory, quantityNumber} from './quantity.js'
+import {formatCpu, formatMemory, quantityNumber} from '../kubernetes/quantity.js'
 
 export type TargetModel = 'single' | 'shared' | 'dedicated-namespace' | 'dedicated-cluster'
 
@@ -109,7 +109,7 @@ export function envName(tenant: string): string {
 }
 
 /** Turns the configuration into the namespaces and objects a deploy applies. Pure: no cluster access. */
-export function renderPlan(options: RenderOptions): RenderResult {
+export function renderManifests(options: RenderOptions): RenderResult {
   const {config, dir} = options.project
   const env = resolveEnvironment(config, options.environment, dir)
   const services = selectServices(config, options.services)

@@ -14,7 +14,7 @@ import {loadPublicKey} from '../signing/keys.js'
 import {SignatureError, verifyImage} from '../signing/verify.js'
 import type {RunContext} from '../ui/context.js'
 import {digestOf} from './images.js'
-import {ANNOTATION} from './labels.js'
+import {ANNOTATION} from '../kubernetes/labels.js'
 
 /**
  * The hook deploy calls to verify image signatures before anything is applied. The default is

@@ -1,6 +1,6 @@
 import {formatDuration} from '../config/duration.js'
 import type {RecoveryTargets} from '../config/resolve.js'
-import type {Expectation, Measurement, RpoMeasurement} from './types.js'
+import type {Expectation, ObjectiveMeasurement, RpoMeasurement} from './types.js'
 
 /**
  * RTO and RPO as the drill measures them (AWS Well-Architected REL13-BP01):
@@ -8,7 +8,7 @@ import type {Expectation, Measurement, RpoMeasurement} from './types.js'
  * - RPO: from the restored data's newest point to the drill's start (the data a real incident at
  *   that moment would have lost).
  */
-export function measureRto(targets: RecoveryTargets, drillStartMs: number, validatedAtMs: number | undefined, why = 'the restore did not finish validation'): Measurement {
+export function measureRto(targets: RecoveryTargets, drillStartMs: number, validatedAtMs: number | undefined, why = 'the restore did not finish validation'): ObjectiveMeasurement {
   if (validatedAtMs === undefined) return {target: targets.rto, targetMs: targets.rtoMs, status: 'not-measured', detail: why}
   const actualMs = Math.max(0, validatedAtMs - drillStartMs)
   return {
@@ -51,7 +51,7 @@ export function notApplicable(targets: RecoveryTargets, which: 'rto' | 'rpo', de
 }
 
 /** The worst of several measurements of one kind (a service's datastores): a fail wins, then the largest actual. */
-export function worst<T extends Measurement>(items: T[], fallback: T): T {
+export function worst<T extends ObjectiveMeasurement>(items: T[], fallback: T): T {
   const measured = items.filter((m) => m.actualMs !== undefined)
   const failing = items.filter((m) => m.status === 'fail')
   const pool = failing.length > 0 ? failing : measured

@@ -1,5 +1,7 @@
 import {createHash, randomBytes} from 'node:crypto'
 
+import {LABEL, MANAGED_BY} from '../kubernetes/labels.js'
+
 /**
  * Everything a drill creates carries the drill prefix and its id, so it can never be mistaken for
  * (or collide with) a source, and a forgotten leftover is recognisable at a glance.
@@ -8,7 +10,7 @@ export const DRILL_PREFIX = 'retailops-drill'
 export const DRILL_DB_PREFIX = 'retailops_drill_'
 export const DRILL_LABEL = 'retailops.dev/drill'
 export const DRILL_DATASTORE_LABEL = 'retailops.dev/drill-datastore'
-export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=retailops'
+export const MANAGED_BY_SELECTOR = `${LABEL.managedBy}=${MANAGED_BY}`
 
 /** A drill id: UTC time plus 4 random hex digits, e.g. 20260509-120301-7f3a (sortable, DNS-safe). */
 export function newDrillId(now = new Date(), random = randomBytes(2).toString('hex')): string {

@@ -134,8 +134,8 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
   }
 
   try {
-    const {readArtifactsLock} = await import('../deploy/images.js')
-    const lock = await readArtifactsLock(project.dir).catch((): Record<string, {image: string; digest?: string}> => ({}))
+    const {readArtifactsLock} = await import('../docker/artifacts.js')
+    const {artifacts: lock} = await readArtifactsLock(project.dir).catch((): {artifacts: Record<string, {image: string}>} => ({artifacts: {}}))
     for (const service of services) {
       const s = config.services[service]
       const mine = deployments.filter((d) => d.metadata.labels?.['retailops.dev/service'] === service || d.metadata.labels?.['app.kubernetes.io/name'] === service)

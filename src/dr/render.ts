@@ -4,11 +4,11 @@ import {renderTable} from '../ui/table.js'
 import type {DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
 import {inventorySummary} from './report.js'
-import type {DrillRecord, Measurement} from './types.js'
+import type {DrillRecord, ObjectiveMeasurement} from './types.js'
 
 /** Terminal renderings for the dr commands (strings; the command prints them). */
 
-function measure(m: Measurement): string {
+function measure(m: ObjectiveMeasurement): string {
   const c = makeChalk()
   const value = m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
   const text = `${value} / ${m.target}`
@@ -77,7 +77,7 @@ export function renderDrillSummary(r: DrillRecord): string {
   return lines.join('\n')
 }
 
-export function renderPlan(plan: DrillPlan): string {
+export function renderDrillPlan(plan: DrillPlan): string {
   const c = makeChalk()
   const lines: string[] = [`${c.bold('Drill plan')} for ${plan.project} / ${plan.environment} (namespace ${plan.namespace}); the id shown (${plan.drillId}) changes on each run.`, '']
   for (const d of plan.datastores) {

@@ -1,7 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import {timeline, type TimelineLane} from '../report/charts.js'
 import {badge, type Html, html, kpis, note, renderPage, type ReportSection, table, type Tone} from '../report/html.js'
-import type {DatastoreDrillResult, DrillRecord, DrillStep, Measurement, StepStatus} from './types.js'
+import type {DatastoreDrillResult, DrillRecord, DrillStep, ObjectiveMeasurement, StepStatus} from './types.js'
 
 const STATUS_TEXT: Record<DrillRecord['status'], string> = {
   passed: 'PASSED',
@@ -11,11 +11,11 @@ const STATUS_TEXT: Record<DrillRecord['status'], string> = {
   interrupted: 'INTERRUPTED',
 }
 
-const MEASURE_TEXT: Record<Measurement['status'], string> = {pass: 'pass', fail: 'FAIL', 'not-measured': 'not measured', 'not-applicable': 'n/a'}
+const MEASURE_TEXT: Record<ObjectiveMeasurement['status'], string> = {pass: 'pass', fail: 'FAIL', 'not-measured': 'not measured', 'not-applicable': 'n/a'}
 
 const LEFTOVERS_INTRO = 'Found when this drill started. What a drill killed on this host left was removed (its process is gone); the rest is left alone, because another drill may be using it'
 
-function actual(m: Measurement): string {
+function actual(m: ObjectiveMeasurement): string {
   return m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
 }
 
@@ -133,9 +133,9 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
 
 const STEP_TONE: Record<StepStatus, Tone> = {ok: 'good', failed: 'bad', warning: 'warn', skipped: 'muted', interrupted: 'neutral'}
 const STATUS_TONE: Record<DrillRecord['status'], Tone> = {passed: 'good', 'target-missed': 'bad', 'validation-failed': 'bad', error: 'bad', interrupted: 'warn'}
-const MEASURE_TONE: Record<Measurement['status'], Tone> = {pass: 'good', fail: 'bad', 'not-measured': 'warn', 'not-applicable': 'muted'}
+const MEASURE_TONE: Record<ObjectiveMeasurement['status'], Tone> = {pass: 'good', fail: 'bad', 'not-measured': 'warn', 'not-applicable': 'muted'}
 
-function measureBadge(m: Measurement): Html {
+function measureBadge(m: ObjectiveMeasurement): Html {
   return badge(MEASURE_TEXT[m.status], MEASURE_TONE[m.status])
 }
 

@@ -4,7 +4,8 @@ import type {ExitCodeName} from '../errors/index.js'
 /** How one measured value compares with its target. */
 export type MeasureStatus = 'pass' | 'fail' | 'not-measured' | 'not-applicable'
 
-export interface Measurement {
+/** An RTO or RPO measured against its objective (not a rollout analysis measurement). */
+export interface ObjectiveMeasurement {
   /** The target as written in retailops.yaml (e.g. "15m"). */
   target: string
   targetMs: number
@@ -14,7 +15,7 @@ export interface Measurement {
   detail: string
 }
 
-export interface RpoMeasurement extends Measurement {
+export interface RpoMeasurement extends ObjectiveMeasurement {
   /** The restored data's newest point (ISO 8601). */
   recoveryPoint?: string
   /** Where the recovery point comes from: a validation query, a recovery point's creation date, a backup file's time. */
@@ -85,7 +86,7 @@ export interface DatastoreDrillResult {
   status: DatastoreStatus
   startedAt: string
   validatedAt?: string
-  rto: Measurement
+  rto: ObjectiveMeasurement
   rpo: RpoMeasurement
   validations: ValidationResult[]
   /** Job ids, dump checksums, object counts: what an auditor checks. */
@@ -109,7 +110,7 @@ export interface ServiceSummary {
   service: string
   tier: Tier
   datastores: string[]
-  rto: Measurement
+  rto: ObjectiveMeasurement
   rpo: RpoMeasurement
   recoverability: {passed: number; failed: number; warned: number}
   status: 'passed' | 'failed'

@@ -21,15 +21,15 @@ export interface DeploymentLike {
   }
 }
 
-export type RolloutPhase = 'progressing' | 'complete' | 'failed'
+export type DeploymentRolloutPhase = 'progressing' | 'complete' | 'failed'
 
-export interface RolloutState {
-  phase: RolloutPhase
+export interface DeploymentRolloutState {
+  phase: DeploymentRolloutPhase
   message: string
 }
 
 /** kubectl's rollout-status logic (DeploymentStatusViewer), plus ProgressDeadlineExceeded as failure. */
-export function deploymentRolloutState(d: DeploymentLike): RolloutState {
+export function deploymentRolloutState(d: DeploymentLike): DeploymentRolloutState {
   const name = d.metadata?.name ?? '?'
   const generation = d.metadata?.generation ?? 0
   const st = d.status ?? {}
@@ -55,7 +55,7 @@ export interface WaitTarget {
 
 export interface WaitResult extends WaitTarget {
   ref: string
-  phase: RolloutPhase | 'timeout'
+  phase: DeploymentRolloutPhase | 'timeout'
   message: string
   /** Why it failed, from pod status and events (only when it did not complete). */
   reasons: string[]
@@ -67,7 +67,7 @@ export interface WaitOptions {
   /** Label selector narrowing the watch (e.g. the applyset label). */
   labelSelector?: string
   signal?: AbortSignal
-  onUpdate?: (ref: string, state: RolloutState) => void
+  onUpdate?: (ref: string, state: DeploymentRolloutState) => void
   /** Stop waiting for the others as soon as one fails (default true). */
   failFast?: boolean
 }
@@ -82,7 +82,7 @@ const key = (ns: string | undefined, name: string | undefined) => `${ns}/${name}
 export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], options: WaitOptions): Promise<WaitResult[]> {
   const started = Date.now()
   const pending = new Map(targets.map((t) => [key(t.namespace, t.name), t]))
-  const states = new Map<string, {state: RolloutState; at: number; obj?: DeploymentLike}>()
+  const states = new Map<string, {state: DeploymentRolloutState; at: number; obj?: DeploymentLike}>()
   const failFast = options.failFast ?? true
   if (pending.size === 0) return []
 

@@ -7,7 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ExitCodeName} from '../errors/index.js'
 import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
-import {ANNOTATION, FIELD_MANAGER, LABEL} from '../deploy/labels.js'
+import {ANNOTATION, FIELD_MANAGER, LABEL} from '../kubernetes/labels.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'

@@ -15,7 +15,7 @@
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
-import {FIELD_MANAGER} from '../deploy/labels.js'
+import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import {withIntentHash} from '../kubernetes/unchanged.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'

@@ -1,22 +1,9 @@
 /** Human renderings of rollout results (the commands print them; --json returns the data). */
 import {formatDuration} from '../config/duration.js'
-import type {ResolvedEnvironment} from '../config/resolve.js'
-import type {RetailOpsConfig} from '../config/schema.js'
 import {renderTable} from '../ui/table.js'
-import {prometheusProvider} from './analysis.js'
-import {sloErrorBudget} from './gates.js'
-import type {ActionResult, ControlDeps, HistoryResult, RolloutStatus, UndoResult} from './control.js'
-import {RolloutKube} from './kube.js'
-import {observedRpsFrom} from './start.js'
+import type {ActionResult, HistoryResult, RolloutStatus, UndoResult} from './control.js'
 import {stepLabel} from './tree.js'
 import type {ReleaseResult} from './strategy.js'
-import type {TrustOptions} from './trust.js'
-
-/** The clients and metrics provider every rollout command needs for an environment. */
-export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig, trust?: TrustOptions): ControlDeps {
-  const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust, gates: config ? {config, errorBudget: sloErrorBudget(config, env.prometheus, env.namespace)} : undefined}
-}
 
 const ICON: Record<string, string> = {Healthy: '✔', Progressing: '◌', Analyzing: '◌', Promoting: '◌', Paused: '॥', Inconclusive: '⚠', Aborting: '✖', Aborted: '✖', TimedOut: '◷'}
 

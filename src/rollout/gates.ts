@@ -10,7 +10,6 @@ import os from 'node:os'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RefusedError, UsageError} from '../errors/index.js'
-import {errorBudgetStatus} from '../slo/status.js'
 import {redact} from '../ui/secrets.js'
 import type {ForcedRelease} from './types.js'
 
@@ -26,13 +25,8 @@ export interface GateCheck {
   detail: string
 }
 
-/** The error budget of a service; src/slo provides it (swappable in tests). */
+/** The error budget of a service: the commands pass src/slo's `errorBudgetSource` (tests their own). */
 export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reasons: string[]}>
-
-/** The SLO engine's `errorBudgetStatus` (src/slo/status.ts) for services with SLOs. */
-export function sloErrorBudget(config: RetailOpsConfig, prometheusUrl?: string, namespace?: string): ErrorBudgetSource {
-  return (service) => errorBudgetStatus(service, {config, prometheusUrl, namespace})
-}
 
 /** Campaign freezes that contain `now` and apply to the service (revenue-critical only). */
 export function freezeCheck(config: RetailOpsConfig, service: string, now: Date): GateCheck {

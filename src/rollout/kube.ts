@@ -16,8 +16,8 @@ export type Obj = {
   data?: Record<string, string>
 }
 
-export {FIELD_MANAGER_ROLLOUT} from '../deploy/labels.js'
-import {FIELD_MANAGER_ROLLOUT} from '../deploy/labels.js'
+export {FIELD_MANAGER_ROLLOUT} from '../kubernetes/labels.js'
+import {FIELD_MANAGER_ROLLOUT} from '../kubernetes/labels.js'
 
 export const PATHS = {
   deployments: (ns: string) => `/apis/apps/v1/namespaces/${ns}/deployments`,

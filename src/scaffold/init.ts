@@ -8,8 +8,8 @@ import {jsonSchema} from '../config/schema.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {BUNDLED_NAMES, BUNDLED_SERVICES, serviceYaml} from './defaults.js'
-import {packagePath} from './paths.js'
-import {readTemplate, renderTemplate, yamlString} from './template.js'
+import {packagePath} from '../assets/paths.js'
+import {readTemplate, renderTemplate, yamlString} from '../assets/templates.js'
 
 export type CiProvider = 'github' | 'gitlab' | 'none'
 

@@ -9,7 +9,7 @@ import {SERVICE_NAME, type Tier} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {DEFAULT_SERVICE_PORT, serviceYaml} from './defaults.js'
-import {readTemplate, renderTemplate} from './template.js'
+import {readTemplate, renderTemplate} from '../assets/templates.js'
 
 export interface AddServiceOptions {
   name: string

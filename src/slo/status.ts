@@ -291,6 +291,11 @@ export async function errorBudgetStatus(service: string, options: ErrorBudgetOpt
   return {service, ok: report.gate.pass, reasons, slos: report.slos}
 }
 
+/** errorBudgetStatus for one project and environment: what the release gates (src/rollout/gates.ts) ask per service. */
+export function errorBudgetSource(config: RetailOpsConfig, prometheusUrl?: string, namespace?: string): (service: string) => Promise<ErrorBudgetStatus> {
+  return (service) => errorBudgetStatus(service, {config, prometheusUrl, namespace})
+}
+
 export function formatPercent(ratio: number | null, digits = 1): string {
   if (ratio === null) return 'n/a'
   return `${(ratio * 100).toFixed(digits)} %`

@@ -8,6 +8,7 @@ import {stringify} from 'yaml'
 import {RetailOpsError} from '../../errors/index.js'
 import {isNotFound, kubeClients, kubeError} from '../../kubernetes/client.js'
 import {KubeHttp} from '../../kubernetes/http.js'
+import {FIELD_MANAGER_DR} from '../../kubernetes/labels.js'
 import {applyObjects} from '../../kubernetes/apply.js'
 import {collectionPath, type KubeObject} from '../../kubernetes/resources.js'
 import {throwIfAborted} from '../../ui/context.js'
@@ -18,7 +19,6 @@ import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
 import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
-const FIELD_MANAGER = 'retailops-dr'
 
 /** The retailops-managed kinds a namespace snapshot holds, in restore order. */
 export const SNAPSHOT_KINDS: {kind: string; apiVersion: string; plural: string}[] = [
@@ -333,12 +333,12 @@ export const kubernetesProvider: DrillProvider = {
         for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
           throwIfAborted(ctx.signal)
           await api
-            .request('PATCH', secretPath(object), {query: {fieldManager: FIELD_MANAGER, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
+            .request('PATCH', secretPath(object), {query: {fieldManager: FIELD_MANAGER_DR, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
             .catch((error) => {
               throw new RetailOpsError(RESTORE_FAILED, `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`)
             })
         }
-        const report = await applyObjects(api, restore.objects.filter((o) => o.kind !== 'Secret'), {fieldManager: FIELD_MANAGER, force: true, signal: ctx.signal})
+        const report = await applyObjects(api, restore.objects.filter((o) => o.kind !== 'Secret'), {fieldManager: FIELD_MANAGER_DR, force: true, signal: ctx.signal})
         if (report.failed.length > 0) {
           throw new RetailOpsError(RESTORE_FAILED, `Restoring ${report.failed.length} object(s) failed: ${report.failed.map((f) => `${f.ref}: ${f.message}`).join('; ')}`, {details: {failed: report.failed, skipped: report.skipped}})
         }

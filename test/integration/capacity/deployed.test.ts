@@ -3,7 +3,7 @@
 // deploy's HPA behaviour, and restores exactly what the deploy applied.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {renderPlan} from '../../../src/deploy/render.js'
+import {renderManifests} from '../../../src/deploy/render.js'
 import {applyObjects} from '../../../src/kubernetes/apply.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
@@ -39,14 +39,14 @@ describe('prewarm on what retailops deploy applied', () => {
   const k = () => kubeClients({context: CONTEXT})
   let project: Awaited<ReturnType<typeof writeProject>>
   let http: KubeHttp
-  let rendered: Awaited<ReturnType<typeof renderPlan>>['targets'][number]['objects']
+  let rendered: Awaited<ReturnType<typeof renderManifests>>['targets'][number]['objects']
   const before = new Map<string, unknown>()
   const hpaSpec = async (name: string) => (await http.request<{spec: Record<string, unknown>}>('GET', `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`)).spec
 
   beforeAll(async () => {
     project = await writeProject(CONFIG)
     http = new KubeHttp(k().kc)
-    const plan = renderPlan({
+    const plan = renderManifests({
       project: await project.load(),
       images: {
         catalog: {service: 'catalog', ref: '127.0.0.1:5000/shop/catalog:it', source: 'flag'},

@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {computePlan, type PlanInput, requiredReplicas, type ServiceFacts, withRedundancy} from '../../../src/capacity/plan.js'
-import {poolPrice, podHourlyCost} from '../../../src/capacity/pricing.js'
-import {formatCpu, formatMemory, GiB, parseQuantity} from '../../../src/capacity/quantity.js'
+import {poolPrice, podHourlyCost} from '../../../src/config/prices.js'
+import {formatCpu, formatMemory, GiB, parseQuantity} from '../../../src/kubernetes/quantity.js'
 import {parseConfig} from '../../../src/config/load.js'
 
 const Mi = 1024 ** 2

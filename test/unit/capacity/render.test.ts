@@ -1,9 +1,9 @@
 import {describe, expect, it} from 'vitest'
 
 import {computePlan} from '../../../src/capacity/plan.js'
-import {poolPrice} from '../../../src/capacity/pricing.js'
-import {GiB} from '../../../src/capacity/quantity.js'
-import {renderPlan, renderRestore, renderWarmup} from '../../../src/capacity/render.js'
+import {poolPrice} from '../../../src/config/prices.js'
+import {GiB} from '../../../src/kubernetes/quantity.js'
+import {renderCapacityPlan, renderRestore, renderWarmup} from '../../../src/capacity/render.js'
 import {parseConfig} from '../../../src/config/load.js'
 
 const prices = parseConfig('project: p\nregistry: {url: r}\nservices: {a: {tier: tolerant}}\n').prices
@@ -26,7 +26,7 @@ describe('human rendering', () => {
       raiseMax: false,
       allowBelowCurrent: false,
     })
-    const text = renderPlan(plan)
+    const text = renderCapacityPlan(plan)
     expect(text).toContain('Campaign bf: 2030-11-27T00:00:00Z → 2030-11-28T00:00:00Z, buffer 30 %, 3 zone(s)')
     expect(text).toMatch(/catalog\s+operational\s+general\s+400\s+50\s+15\s+2 \(min 2, max 10\)\s+min 15/)
     expect(text).toMatch(/general\s+2\s+1\s+24576Mi\s+3250m/)

@@ -7,7 +7,7 @@ import {cronFor, scheduleObjects, scheduleTimes} from '../../../src/capacity/sch
 import {saveHpa} from '../../../src/capacity/state.js'
 import {k6Options, parseSummary, planWarmup, renderWarmupScript} from '../../../src/capacity/warm.js'
 import {parseConfig} from '../../../src/config/load.js'
-import {GiB} from '../../../src/capacity/quantity.js'
+import {GiB} from '../../../src/kubernetes/quantity.js'
 import {observedPeakQuery} from '../../../src/capacity/prometheus.js'
 import {durationFlag, parseServiceUrls, parseTrafficLabels} from '../../../src/capacity/prewarm.js'
 

@@ -4,7 +4,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {parseConfig} from '../../../src/config/load.js'
-import {renderPlan} from '../../../src/deploy/render.js'
+import {renderManifests} from '../../../src/deploy/render.js'
 import {ConfigError} from '../../../src/errors/index.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {digestImages, project} from './fixtures.js'
@@ -38,7 +38,7 @@ tenants:
 
 describe('tenant isolation: network policies per tenancy model', () => {
   const p = project(CONFIG('{name: public}'))
-  const plan = renderPlan({project: p, images: digestImages(p)})
+  const plan = renderManifests({project: p, images: digestImages(p)})
   const all = plan.targets.flatMap((t) => t.objects)
 
   it('every namespace of every model denies all ingress and egress, and allows DNS to kube-dns only', () => {
@@ -47,7 +47,7 @@ describe('tenant isolation: network policies per tenancy model', () => {
       expect(find(all, 'NetworkPolicy', 'allow-dns', ns).spec, ns).toEqual(DNS)
     }
     const single = project('project: shop\nregistry: {url: 127.0.0.1:5000}\nservices:\n  catalog: {tier: operational}\n')
-    const objects = renderPlan({project: single, images: digestImages(single)}).targets[0].objects
+    const objects = renderManifests({project: single, images: digestImages(single)}).targets[0].objects
     expect(find(objects, 'NetworkPolicy', 'default-deny', 'retail').spec).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
     expect(find(objects, 'NetworkPolicy', 'allow-dns', 'retail').spec).toEqual(DNS)
   })
@@ -74,11 +74,11 @@ describe('tenant isolation: network policies per tenancy model', () => {
 
   it('a gateway in a namespace of its own is selected as a namespace, or by gateway.podLabels', () => {
     const own = project(CONFIG('{name: public, namespace: gateway}'))
-    const objects = renderPlan({project: own, images: digestImages(own)}).targets.flatMap((t) => t.objects)
+    const objects = renderManifests({project: own, images: digestImages(own)}).targets.flatMap((t) => t.objects)
     expect(find(objects, 'NetworkPolicy', 'checkout', 'shop').spec.ingress[0].from).toEqual([{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'gateway'}}}])
     expect(objects.some((o) => o.metadata.name === 'allow-gateway')).toBe(false)
     const labelled = project(CONFIG('{name: public, namespace: gateway, podLabels: {app: envoy}}'))
-    const lo = renderPlan({project: labelled, images: digestImages(labelled)}).targets.flatMap((t) => t.objects)
+    const lo = renderManifests({project: labelled, images: digestImages(labelled)}).targets.flatMap((t) => t.objects)
     expect(find(lo, 'NetworkPolicy', 'checkout', 'shop').spec.ingress[0].from).toEqual([{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'gateway'}}, podSelector: {matchLabels: {app: 'envoy'}}}])
   })
 
@@ -119,11 +119,11 @@ describe('tenant isolation: network policies per tenancy model', () => {
 
   it('says when a tenant\'s database has no egress destination (its pods could not reach it)', () => {
     const p2 = project(CONFIG('{name: public}').replace(', egress: {cidrs: [10.20.1.0/24], ports: [5432]}', ''))
-    expect(renderPlan({project: p2, images: digestImages(p2)}).notes).toContain('Tenant globex\'s pods cannot reach its database under default-deny egress until tenants[].database.egress says where it is (cidrs or namespace, and ports).')
+    expect(renderManifests({project: p2, images: digestImages(p2)}).notes).toContain('Tenant globex\'s pods cannot reach its database under default-deny egress until tenants[].database.egress says where it is (cidrs or namespace, and ports).')
   })
 
   it('--namespace onto a tenant\'s namespace is refused before anything is rendered', () => {
-    expect(() => renderPlan({project: p, images: digestImages(p), namespace: 'shop-initech'})).toThrow(/Namespace shop-initech would hold both the shared tenants \(acme, globex, hooli\) and tenant initech/)
+    expect(() => renderManifests({project: p, images: digestImages(p), namespace: 'shop-initech'})).toThrow(/Namespace shop-initech would hold both the shared tenants \(acme, globex, hooli\) and tenant initech/)
   })
 })
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {renderPlan} from '../../../src/deploy/render.js'
+import {renderManifests} from '../../../src/deploy/render.js'
 import {mergePatch} from '../../../src/deploy/overlays.js'
 import {checkPolicy, selectorMatches} from '../../../src/kubernetes/policy.js'
 import {containerImages} from '../../../src/kubernetes/pods.js'
@@ -8,7 +8,7 @@ import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {DIGEST, digestImages, project} from './fixtures.js'
 
 const p = project()
-const base = () => renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
+const base = () => renderManifests({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
 const patch = (objects: KubeObject[], kind: string, name: string, change: unknown) => objects.map((o) => (o.kind === kind && o.metadata.name === name ? mergePatch(o, change) : o))
 const container = (c: Record<string, unknown>) => ({spec: {template: {spec: {containers: [c]}}}})
 const rules = (objects: KubeObject[], options = {}) => checkPolicy(objects, options).findings.map((f) => `${f.severity} ${f.rule} ${f.object}`)
@@ -150,7 +150,7 @@ describe('checkPolicy', () => {
   })
 
   it('merges the same finding across tenant namespaces into one, listing every object', () => {
-    const all = renderPlan({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    const all = renderManifests({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
     const image = `127.0.0.1:5000/shop/catalog@${DIGEST}`
     const f = checkPolicy(all, {signatures: {...allVerified(all), [image]: {image, status: 'unsigned'}}}).findings.filter((x) => x.rule === 'signature')
     expect(f).toHaveLength(1)

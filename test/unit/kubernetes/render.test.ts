@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {applySetId, quotaFor, renderPlan} from '../../../src/deploy/render.js'
+import {applySetId, quotaFor, renderManifests} from '../../../src/deploy/render.js'
 import {resolveImages} from '../../../src/deploy/images.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {checkPolicy} from '../../../src/kubernetes/policy.js'
@@ -9,9 +9,9 @@ import {CONFIG, digestImages, project} from './fixtures.js'
 const find = (objects: KubeObject[], kind: string, name: string, namespace?: string) =>
   objects.find((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace))
 
-describe('renderPlan', () => {
+describe('renderManifests', () => {
   const p = project()
-  const plan = renderPlan({project: p, images: digestImages(p)})
+  const plan = renderManifests({project: p, images: digestImages(p)})
   const all = plan.targets.flatMap((t) => t.objects)
 
   it('renders one target per tenancy placement: shared namespace, dedicated namespace, dedicated cluster', () => {
@@ -63,7 +63,7 @@ describe('renderPlan', () => {
   it('sets ephemeral storage from the service, else its tier\'s configuration, else the built-in tier default', () => {
     const storage = (config: string, service: string) => {
       const q = project(config)
-      const d = find(renderPlan({project: q, images: digestImages(q)}).targets[0].objects, 'Deployment', service) as any
+      const d = find(renderManifests({project: q, images: digestImages(q)}).targets[0].objects, 'Deployment', service) as any
       const r = d.spec.template.spec.containers[0].resources
       return [r.requests['ephemeral-storage'], r.limits['ephemeral-storage']]
     }
@@ -87,7 +87,7 @@ services:`)
   })
 
   it('mounts the API token only for services that need it, and skips HPA and PDB for a single fixed replica', () => {
-    const objects = renderPlan({project: p, images: digestImages(p), services: ['recs']}).targets[0].objects
+    const objects = renderManifests({project: p, images: digestImages(p), services: ['recs']}).targets[0].objects
     expect((find(objects, 'Deployment', 'recs') as any).spec.template.spec.automountServiceAccountToken).toBe(true)
     expect(find(objects, 'HorizontalPodAutoscaler', 'recs')).toBeUndefined()
     expect(find(objects, 'PodDisruptionBudget', 'recs')).toBeUndefined()
@@ -135,10 +135,10 @@ services:`)
   })
 
   it('--tenant selects one tenant; a shared tenant deploys the shared namespace with all its tenants', () => {
-    expect(renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets.map((t) => t.id)).toEqual(['main/shop-initech'])
-    const shared = renderPlan({project: p, images: digestImages(p), tenant: 'acme'}).targets
+    expect(renderManifests({project: p, images: digestImages(p), tenant: 'initech'}).targets.map((t) => t.id)).toEqual(['main/shop-initech'])
+    const shared = renderManifests({project: p, images: digestImages(p), tenant: 'acme'}).targets
     expect(shared.map((t) => [t.id, t.tenants])).toEqual([['main/shop', ['acme', 'globex']]])
-    expect(() => renderPlan({project: p, images: digestImages(p), tenant: 'nope'})).toThrow(/Unknown tenant "nope"/)
+    expect(() => renderManifests({project: p, images: digestImages(p), tenant: 'nope'})).toThrow(/Unknown tenant "nope"/)
   })
 
   it('without tenants renders one namespace and no quota', () => {
@@ -148,13 +148,13 @@ registry: {url: 127.0.0.1:5000}
 services:
   catalog: {tier: operational}
 `)
-    const r = renderPlan({project: single, images: digestImages(single), namespace: 'shop-dev'})
+    const r = renderManifests({project: single, images: digestImages(single), namespace: 'shop-dev'})
     expect(r.targets.map((t) => [t.id, t.model])).toEqual([['default/shop-dev', 'single']])
     expect(r.targets[0].objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'])
   })
 
   it('applies overlays after rendering and reports those that match nothing', () => {
-    const r = renderPlan({
+    const r = renderManifests({
       project: p,
       images: digestImages(p),
       services: ['catalog'],
@@ -180,8 +180,8 @@ services:
 describe('partial renders', () => {
   it('size the quota and network policies for every service of the namespace, not only the selected ones', () => {
     const p = project()
-    const full = renderPlan({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
-    const one = renderPlan({project: p, images: digestImages(p), tenant: 'initech', services: ['payments']}).targets[0].objects
+    const full = renderManifests({project: p, images: digestImages(p), tenant: 'initech'}).targets[0].objects
+    const one = renderManifests({project: p, images: digestImages(p), tenant: 'initech', services: ['payments']}).targets[0].objects
     const q = (objs: KubeObject[]) => objs.find((o) => o.kind === 'ResourceQuota')
     expect(q(one)).toEqual(q(full))
     const np = (objs: KubeObject[]) => objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'payments')
@@ -201,7 +201,7 @@ services:
 tenants:
   - {name: globex, model: isolated-database, database: {url: 'postgres://app:hunter22@db:5432/globex'}}
 `)
-    const objects = renderPlan({project: p, images: digestImages(p)}).targets[0].objects
+    const objects = renderManifests({project: p, images: digestImages(p)}).targets[0].objects
     const text = JSON.stringify(objects)
     expect(redact(text)).not.toContain('hunter22')
     expect(redact(text)).not.toContain('s3cr3t-value')
@@ -215,10 +215,10 @@ tenants:
 describe('applyset scope', () => {
   it('gives a deploy moved by --namespace its own applyset, so its prune never reaches the environment namespace', () => {
     const p = project()
-    const label = (plan: ReturnType<typeof renderPlan>) => new Set(plan.targets.flatMap((t) => t.objects.map((o) => o.metadata.labels?.['retailops.dev/applyset'])))
-    const usual = label(renderPlan({project: p, images: digestImages(p)}))
-    const moved = label(renderPlan({project: p, images: digestImages(p), namespace: 'shop-preview'}))
-    const same = label(renderPlan({project: p, images: digestImages(p), namespace: 'shop'}))
+    const label = (plan: ReturnType<typeof renderManifests>) => new Set(plan.targets.flatMap((t) => t.objects.map((o) => o.metadata.labels?.['retailops.dev/applyset'])))
+    const usual = label(renderManifests({project: p, images: digestImages(p)}))
+    const moved = label(renderManifests({project: p, images: digestImages(p), namespace: 'shop-preview'}))
+    const same = label(renderManifests({project: p, images: digestImages(p), namespace: 'shop'}))
     expect([...moved].some((id) => usual.has(id))).toBe(false)
     expect(same).toEqual(usual)
   })
@@ -227,12 +227,12 @@ describe('applyset scope', () => {
     const p = project()
     const [name, env] = Object.entries(p.config.environments)[0]
     const copy = {...p, config: {...p.config, environments: {...p.config.environments, [name]: {...env, namespace: 'shop-staging'}}}}
-    const ids = (plan: ReturnType<typeof renderPlan>) => new Set(plan.targets.map((t) => t.applySet))
-    const first = ids(renderPlan({project: p, images: digestImages(p)}))
-    const second = ids(renderPlan({project: copy, images: digestImages(p)}))
+    const ids = (plan: ReturnType<typeof renderManifests>) => new Set(plan.targets.map((t) => t.applySet))
+    const first = ids(renderManifests({project: p, images: digestImages(p)}))
+    const second = ids(renderManifests({project: copy, images: digestImages(p)}))
     expect([...second].some((id) => first.has(id))).toBe(false)
     // Both still recognise what versions before the namespace was part of the id applied.
-    expect(renderPlan({project: copy, images: digestImages(p)}).targets[0].legacyApplySet).toBe(renderPlan({project: p, images: digestImages(p)}).targets[0].legacyApplySet)
+    expect(renderManifests({project: copy, images: digestImages(p)}).targets[0].legacyApplySet).toBe(renderManifests({project: p, images: digestImages(p)}).targets[0].legacyApplySet)
   })
 })
 
@@ -241,7 +241,7 @@ describe('gateway routes', () => {
     const p = project()
     const env = Object.values(p.config.environments)[0]
     const withGateway = {...p, config: {...p.config, environments: Object.fromEntries(Object.entries(p.config.environments).map(([k, e]) => [k, {...e, router: 'gateway' as const, gateway: {name: 'storefront'}}]))}}
-    const objects = renderPlan({project: withGateway, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    const objects = renderManifests({project: withGateway, images: digestImages(p)}).targets.flatMap((t) => t.objects)
     const route = objects.find((o) => o.kind === 'HTTPRoute' && o.metadata.name === 'payments')!
     expect(route.spec).toMatchObject({
       parentRefs: [{name: 'storefront'}],
@@ -249,7 +249,7 @@ describe('gateway routes', () => {
     })
     expect(route.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('retailops')
     expect(env).toBeDefined()
-    const without = renderPlan({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    const without = renderManifests({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
     expect(without.some((o) => o.kind === 'HTTPRoute')).toBe(Boolean(Object.values(p.config.environments)[0].gateway))
   })
 })
@@ -257,7 +257,7 @@ describe('gateway routes', () => {
 describe('the version the services report', () => {
   it('comes from the pod\'s own version label, the one canary analysis queries', () => {
     const p = project()
-    const d = renderPlan({project: p, images: digestImages(p)}).targets[0].objects.find((o) => o.kind === 'Deployment')!
+    const d = renderManifests({project: p, images: digestImages(p)}).targets[0].objects.find((o) => o.kind === 'Deployment')!
     const container = (d.spec as {template: {spec: {containers: {env: {name: string; valueFrom?: unknown}[]}[]}}}).template.spec.containers[0]
     expect(container.env.find((e) => e.name === 'APP_VERSION')?.valueFrom).toEqual({fieldRef: {fieldPath: "metadata.labels['app.kubernetes.io/version']"}})
   })

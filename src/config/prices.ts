@@ -1,9 +1,9 @@
-import type {RetailOpsConfig} from '../config/schema.js'
-import {GiB, type Resources} from './quantity.js'
+import type {RetailOpsConfig} from './schema.js'
 
 /**
  * Hourly prices the plan's cost uses: OpenCost's allocation formula (CPU core-hours × CPU price +
- * RAM GiB-hours × RAM price), with prices from retailops.yaml `prices`.
+ * RAM GiB-hours × RAM price), with prices from retailops.yaml `prices`. Both the capacity plan and
+ * the cost report price pods with them, so they live with the configuration they resolve.
  */
 export interface PoolPrice {
   cpuHour: number
@@ -31,6 +31,7 @@ export function poolPrice(prices: RetailOpsConfig['prices'], pool: PoolPricing):
   return {cpuHour: base.cpuHour * factor, memoryGiBHour: base.memoryGiBHour * factor, source: `${source} × (1 − spotDiscount ${prices.spotDiscount})`}
 }
 
-export function podHourlyCost(requests: Resources, price: Pick<PoolPrice, 'cpuHour' | 'memoryGiBHour'>): number {
-  return requests.cpu * price.cpuHour + (requests.memory / GiB) * price.memoryGiBHour
+/** requests: cores and bytes. */
+export function podHourlyCost(requests: {cpu: number; memory: number}, price: Pick<PoolPrice, 'cpuHour' | 'memoryGiBHour'>): number {
+  return requests.cpu * price.cpuHour + (requests.memory / 1024 ** 3) * price.memoryGiBHour
 }

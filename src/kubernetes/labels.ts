@@ -28,6 +28,10 @@ export const MANAGED_BY = 'retailops'
 export const FIELD_MANAGER = 'retailops'
 /** The rollout driver's manager: it owns route weights and canary scale only while a rollout runs. */
 export const FIELD_MANAGER_ROLLOUT = 'retailops-rollout'
+/** The field manager of every change the pre-warm makes: a deploy during a campaign names it in its conflict. */
+export const FIELD_MANAGER_PREWARM = 'retailops-prewarm'
+/** The restore drill's manager for the objects it restores into a scratch namespace. */
+export const FIELD_MANAGER_DR = 'retailops-dr'
 
 /** A string made safe for a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
 export function labelValue(value: string): string {
