@@ -4,6 +4,7 @@ import {RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
+import {namedPath} from '../kubernetes/resources.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
 import {
   applyOwned,
@@ -71,9 +72,9 @@ export interface ApplyResult {
   waitedMs: number
 }
 
-const hpaPath = (ns: string, name: string) => `/apis/autoscaling/v2/namespaces/${encodeURIComponent(ns)}/horizontalpodautoscalers/${encodeURIComponent(name)}`
-const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments/${encodeURIComponent(name)}`
-const pcPath = (name: string) => `/apis/scheduling.k8s.io/v1/priorityclasses/${encodeURIComponent(name)}`
+const hpaPath = (ns: string, name: string) => namedPath('HorizontalPodAutoscaler', name, ns)
+const deploymentPath = (ns: string, name: string) => namedPath('Deployment', name, ns)
+const pcPath = (name: string) => namedPath('PriorityClass', name)
 
 /**
  * Saves what it will change (crash-safe: the state is written before the first change and never

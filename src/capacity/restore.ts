@@ -2,6 +2,7 @@ import {RetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
+import {namedPath} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {PREWARM_ANNOTATION} from './apply.js'
 import {deleteIfOurs, readRaw} from './headroom.js'
@@ -36,10 +37,7 @@ export interface RestoreResult {
 
 type JsonPatchOp = {op: 'add' | 'remove' | 'test' | 'replace'; path: string; value?: unknown}
 
-const pathOf = (t: SavedTarget, ns: string) =>
-  t.kind === 'HorizontalPodAutoscaler'
-    ? `/apis/autoscaling/v2/namespaces/${encodeURIComponent(ns)}/horizontalpodautoscalers/${encodeURIComponent(t.name)}`
-    : `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments/${encodeURIComponent(t.name)}`
+const pathOf = (t: SavedTarget, ns: string) => namedPath(t.kind, t.name, ns)
 
 function fieldsOf(t: SavedTarget): [string, SavedField<unknown>][] {
   return t.kind === 'HorizontalPodAutoscaler'
@@ -103,13 +101,13 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
   }
   const deleted: string[] = []
   for (const name of state.headroom.deployments) {
-    const outcome = await deleteIfOurs(http, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`, campaign)
+    const outcome = await deleteIfOurs(http, namedPath('Deployment', name, namespace), campaign)
     if (outcome === 'deleted') deleted.push(`Deployment/${name}`)
     if (outcome === 'not-ours') ctx.out.warn(`Deployment ${namespace}/${name} is not labelled as this campaign's placeholder; left alone.`)
   }
   const pc = state.headroom.priorityClass
   if (pc?.createdByUs) {
-    const outcome = await deleteIfOurs(http, `/apis/scheduling.k8s.io/v1/priorityclasses/${encodeURIComponent(pc.name)}`, campaign)
+    const outcome = await deleteIfOurs(http, namedPath('PriorityClass', pc.name), campaign)
     if (outcome === 'deleted') deleted.push(`PriorityClass/${pc.name}`)
   }
 

@@ -6,6 +6,7 @@ import {RetailOpsError, UnavailableError} from '../errors/index.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {kubeError} from '../kubernetes/client.js'
 import {firstLabel, isSpotNode, nodeInstanceType, nodePool, nodeZone} from '../kubernetes/nodes.js'
+import {collectionPath} from '../kubernetes/resources.js'
 import {throwIfAborted} from '../ui/context.js'
 
 /**
@@ -197,14 +198,14 @@ export async function collectCluster(http: KubeHttp, server: string, options: Co
     const namespaces: NamespaceRecord[] = []
     const pods: PodRecord[] = []
     await Promise.all([
-      listPaged(http, '/api/v1/nodes', (n) => nodes.push(toNodeRecord(n)), {...options, query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined}),
-      listPaged(http, '/api/v1/namespaces', (n) => namespaces.push(toNamespaceRecord(n)), options),
+      listPaged(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {...options, query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined}),
+      listPaged(http, collectionPath('Namespace'), (n) => namespaces.push(toNamespaceRecord(n)), options),
     ])
     const nodeNames = new Set(nodes.map((n) => n.name))
     const onlySelected = Boolean(options.nodeSelector)
     await listPaged(
       http,
-      '/api/v1/pods',
+      collectionPath('Pod'),
       (p) => {
         if (onlySelected && !nodeNames.has(p.spec?.nodeName)) return
         pods.push(toPodRecord(p, options.keepLabels))
@@ -240,7 +241,7 @@ export async function metricsApiUsage(http: KubeHttp, signal?: AbortSignal): Pro
   try {
     await listPaged(
       http,
-      '/apis/metrics.k8s.io/v1beta1/pods',
+      collectionPath('PodMetrics'),
       (m: {metadata: {namespace: string; name: string}; window?: string; containers?: {name: string; usage: Record<string, string>}[]}) => {
         window ??= m.window
         for (const c of m.containers ?? []) usage.set(`${m.metadata.namespace}/${m.metadata.name}/${c.name}`, resources(c.usage))

@@ -124,7 +124,8 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
     const {KubeHttp} = await import('../kubernetes/http.js')
     const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
     kube = {get: (p) => http.request('GET', p, {signal: options.signal}), close: () => http.close()}
-    const list = (await kube.get(`/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=retailops')}`)) as {items: DeploymentLike[]}
+    const {collectionPath} = await import('../kubernetes/resources.js')
+    const list = (await kube.get(`${collectionPath('Deployment', namespace)}?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=retailops')}`)) as {items: DeploymentLike[]}
     deployments = list.items
   } catch (error) {
     const detail = `cannot read Deployments in ${namespace}: ${(error as Error).message.split('\n')[0]}`
@@ -164,9 +165,9 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
 }
 
 async function checkObject(kube: {get: (p: string) => Promise<unknown>}, service: string, kind: 'secret' | 'configMap', namespace: string, name: string, optional: boolean): Promise<RecoverabilityCheck> {
-  const plural = kind === 'secret' ? 'secrets' : 'configmaps'
+  const {namedPath} = await import('../kubernetes/resources.js')
   try {
-    await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}`)
+    await kube.get(namedPath(kind === 'secret' ? 'Secret' : 'ConfigMap', name, namespace))
     return {service, kind, subject: name, status: 'pass', detail: `exists in ${namespace}`}
   } catch (error) {
     const code = (error as {statusCode?: number}).statusCode

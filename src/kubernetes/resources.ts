@@ -20,12 +20,16 @@ export interface KubeObject {
   [key: string]: unknown
 }
 
-export interface KindInfo {
+/** What the API server needs to address objects of a kind. */
+export interface ApiKind {
   kind: string
   apiVersion: string
   /** Lowercase plural used in URLs. */
   plural: string
   namespaced: boolean
+}
+
+export interface KindInfo extends ApiKind {
   /** Apply order: lower waves are applied (and finish) before higher ones start. */
   wave: number
   /** Objects of this kind are deleted when no longer rendered (never namespaces: that would delete their contents). */
@@ -48,7 +52,29 @@ export const MANAGED_KINDS: KindInfo[] = [
   {kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'httproutes', namespaced: true, wave: 4, prunable: true, optional: true},
 ]
 
+/** Kinds retailops reads or writes outside a deploy (rollouts, prewarm, drills, cost): addressed, never pruned. */
+const OTHER_KINDS: ApiKind[] = [
+  {kind: 'Secret', apiVersion: 'v1', plural: 'secrets', namespaced: true},
+  {kind: 'Pod', apiVersion: 'v1', plural: 'pods', namespaced: true},
+  {kind: 'Event', apiVersion: 'v1', plural: 'events', namespaced: true},
+  {kind: 'Node', apiVersion: 'v1', plural: 'nodes', namespaced: false},
+  {kind: 'ReplicaSet', apiVersion: 'apps/v1', plural: 'replicasets', namespaced: true},
+  {kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', plural: 'ingresses', namespaced: true},
+  {kind: 'CronJob', apiVersion: 'batch/v1', plural: 'cronjobs', namespaced: true},
+  {kind: 'Job', apiVersion: 'batch/v1', plural: 'jobs', namespaced: true},
+  {kind: 'Role', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true},
+  {kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true},
+  {kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false},
+  {kind: 'ClusterRoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings', namespaced: false},
+  {kind: 'PriorityClass', apiVersion: 'scheduling.k8s.io/v1', plural: 'priorityclasses', namespaced: false},
+  {kind: 'ValidatingAdmissionPolicy', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicies', namespaced: false},
+  {kind: 'ValidatingAdmissionPolicyBinding', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicybindings', namespaced: false},
+  /** metrics-server's resource metrics. */
+  {kind: 'PodMetrics', apiVersion: 'metrics.k8s.io/v1beta1', plural: 'pods', namespaced: true},
+]
+
 const byKind = new Map(MANAGED_KINDS.map((k) => [k.kind, k]))
+const addressable = new Map<string, ApiKind>([...OTHER_KINDS, ...MANAGED_KINDS].map((k) => [k.kind, k]))
 
 export function kindInfo(kind: string): KindInfo {
   const info = byKind.get(kind)
@@ -56,21 +82,36 @@ export function kindInfo(kind: string): KindInfo {
   return info
 }
 
+/** How to address a kind retailops manages or otherwise reads and writes. */
+export function apiKind(kind: string): ApiKind {
+  const info = addressable.get(kind)
+  if (!info) throw new Error(`retailops does not address objects of kind ${kind}`)
+  return info
+}
+
 function apiRoot(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
 }
 
-/** URL path of a collection: all namespaces when namespace is undefined for a namespaced kind. */
+/**
+ * URL path of a collection: all namespaces when namespace is undefined for a namespaced kind.
+ * The one builder of API paths: every object retailops reads or writes is addressed through it.
+ */
 export function collectionPath(kind: string, namespace?: string): string {
-  const info = kindInfo(kind)
+  const info = apiKind(kind)
   const ns = info.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''
   return `${apiRoot(info.apiVersion)}${ns}/${info.plural}`
 }
 
 export function objectPath(obj: Pick<KubeObject, 'kind'> & {metadata: {name: string; namespace?: string}}): string {
-  const info = kindInfo(obj.kind)
+  const info = apiKind(obj.kind)
   if (info.namespaced && !obj.metadata.namespace) throw new Error(`${obj.kind}/${obj.metadata.name} has no namespace`)
   return `${collectionPath(obj.kind, obj.metadata.namespace)}/${encodeURIComponent(obj.metadata.name)}`
+}
+
+/** objectPath by kind, name and namespace (leave it out for cluster-scoped kinds). */
+export function namedPath(kind: string, name: string, namespace?: string): string {
+  return objectPath({kind, metadata: {name, namespace}})
 }
 
 /** "Deployment payments/checkout": how findings, diffs and errors name an object. */

@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node'
 
 import {throwIfAborted} from '../ui/context.js'
 import type {KubeClients} from './client.js'
+import {collectionPath} from './resources.js'
 
 /**
  * Waiting for Deployments to finish rolling out, the way `kubectl rollout status` decides it,
@@ -122,7 +123,7 @@ export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], 
       options.signal?.addEventListener('abort', onAbort)
       watcher
         .watch(
-          '/apis/apps/v1/deployments',
+          collectionPath('Deployment'),
           {labelSelector: options.labelSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds: Math.max(1, Math.ceil((deadline - Date.now()) / 1000))},
           (phase, obj) => {
             if (phase === 'ADDED' || phase === 'MODIFIED') observe(obj as DeploymentLike)

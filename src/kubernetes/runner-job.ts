@@ -3,6 +3,7 @@ import {isMap, isScalar, parseDocument} from 'yaml'
 import {CREDENTIALS_ENV, formatKeyPath, splitCredentials} from '../config/credentials.js'
 import {isNotFound, kubeError} from './client.js'
 import type {KubeHttp} from './http.js'
+import {collectionPath, objectPath} from './resources.js'
 
 /**
  * The pieces every job retailops runs in the cluster shares (scheduled pre-warms, scheduled
@@ -206,34 +207,12 @@ export function bindingObject(o: {name: string; namespace?: string; labels: Reco
   }
 }
 
-const PLURALS: Record<string, string> = {
-  ServiceAccount: 'serviceaccounts',
-  ConfigMap: 'configmaps',
-  Secret: 'secrets',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-  ClusterRole: 'clusterroles',
-  ClusterRoleBinding: 'clusterrolebindings',
-  CronJob: 'cronjobs',
-  Job: 'jobs',
-  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
-  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
-}
-
-export function objectApiPath(obj: KubeRef): string {
-  const plural = PLURALS[obj.kind]
-  if (!plural) throw new Error(`objectApiPath: no plural known for ${obj.kind}`)
-  const root = obj.apiVersion.includes('/') ? `/apis/${obj.apiVersion}` : `/api/${obj.apiVersion}`
-  const ns = obj.metadata.namespace ? `/namespaces/${encodeURIComponent(obj.metadata.namespace)}` : ''
-  return `${root}${ns}/${plural}/${encodeURIComponent(obj.metadata.name)}`
-}
-
 /** Server-side applies each object in order with the given field manager; answers Kind/name of each. */
 export async function applyJobObjects(http: KubeHttp, objects: KubeRef[], fieldManager: string): Promise<string[]> {
   const applied: string[] = []
   for (const obj of objects) {
     try {
-      await http.request('PATCH', objectApiPath(obj), {body: obj, contentType: 'application/apply-patch+yaml', query: {fieldManager, force: true}})
+      await http.request('PATCH', objectPath(obj), {body: obj, contentType: 'application/apply-patch+yaml', query: {fieldManager, force: true}})
     } catch (error) {
       throw kubeError(error, `creating ${obj.kind} ${obj.metadata.name}`)
     }
@@ -250,7 +229,7 @@ export async function deleteJobObjects(http: KubeHttp, targets: KubeRef[]): Prom
   const deleted: string[] = []
   for (const t of targets) {
     try {
-      await http.request('DELETE', objectApiPath(t), {query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'}})
+      await http.request('DELETE', objectPath(t), {query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'}})
       deleted.push(`${t.kind}/${t.metadata.name}`)
     } catch (error) {
       if (!isNotFound(error)) throw kubeError(error, `deleting ${t.kind} ${t.metadata.name}`)
@@ -262,7 +241,7 @@ export async function deleteJobObjects(http: KubeHttp, targets: KubeRef[]): Prom
 /** Whether any RoleBinding in the namespace still carries the label (another schedule still uses its ServiceAccount). */
 export async function bindingsLeft(http: KubeHttp, namespace: string, labelSelector: string): Promise<boolean> {
   const others = await http
-    .request<{items: unknown[]}>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {query: {labelSelector}})
+    .request<{items: unknown[]}>('GET', collectionPath('RoleBinding', namespace), {query: {labelSelector}})
     .catch(() => ({items: [{}]}))
   return others.items.length > 0
 }

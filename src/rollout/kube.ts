@@ -6,6 +6,7 @@
 import {kubeClients, kubeError, type KubeTarget} from '../kubernetes/client.js'
 import {applyKeepingOwned} from '../kubernetes/apply.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
+import {collectionPath} from '../kubernetes/resources.js'
 
 export type Obj = {
   apiVersion?: string
@@ -20,15 +21,15 @@ export {FIELD_MANAGER_ROLLOUT} from '../kubernetes/labels.js'
 import {FIELD_MANAGER_ROLLOUT} from '../kubernetes/labels.js'
 
 export const PATHS = {
-  deployments: (ns: string) => `/apis/apps/v1/namespaces/${ns}/deployments`,
-  replicasets: (ns: string) => `/apis/apps/v1/namespaces/${ns}/replicasets`,
-  pods: (ns: string) => `/api/v1/namespaces/${ns}/pods`,
-  events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
-  services: (ns: string) => `/api/v1/namespaces/${ns}/services`,
-  configmaps: (ns: string) => `/api/v1/namespaces/${ns}/configmaps`,
-  httproutes: (ns: string) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`,
-  ingresses: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`,
-  hpas: (ns: string) => `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`,
+  deployments: (ns: string) => collectionPath('Deployment', ns),
+  replicasets: (ns: string) => collectionPath('ReplicaSet', ns),
+  pods: (ns: string) => collectionPath('Pod', ns),
+  events: (ns: string) => collectionPath('Event', ns),
+  services: (ns: string) => collectionPath('Service', ns),
+  configmaps: (ns: string) => collectionPath('ConfigMap', ns),
+  httproutes: (ns: string) => collectionPath('HTTPRoute', ns),
+  ingresses: (ns: string) => collectionPath('Ingress', ns),
+  hpas: (ns: string) => collectionPath('HorizontalPodAutoscaler', ns),
 }
 
 export class RolloutKube {

@@ -11,7 +11,7 @@ import type {LoadedConfig} from '../config/load.js'
 import {policyStep, type DeployPlan} from '../deploy/engine.js'
 import type {ImageVerifier} from '../deploy/signature.js'
 import {RetailOpsError} from '../errors/index.js'
-import type {KubeObject} from '../kubernetes/resources.js'
+import {collectionPath, type KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {ownedReplicaSets, PATHS, type Obj, type RolloutKube} from './kube.js'
 import {names} from './traffic.js'
@@ -52,9 +52,9 @@ export function bindToCommand(state: RolloutState, namespace: string, service: s
 
 /** The objects policy judges a Deployment with (its disruption budget, network policies, autoscaler), as they are live. */
 const COMPANIONS = [
-  {kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', path: (ns: string) => `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`},
-  {kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', path: (ns: string) => `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`},
-  {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', path: (ns: string) => `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`},
+  {kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', path: (ns: string) => collectionPath('PodDisruptionBudget', ns)},
+  {kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', path: (ns: string) => collectionPath('NetworkPolicy', ns)},
+  {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', path: (ns: string) => collectionPath('HorizontalPodAutoscaler', ns)},
 ]
 
 /**
@@ -125,7 +125,7 @@ export async function verifyStoredState(state: RolloutState, kube: RolloutKube, 
   if (!stable) problems.push(`Deployment ${namespace}/${service} does not exist`)
   // A campaign's prewarm may have raised the autoscaler's ceiling above the configured one: that counts too.
   // (An identity that may not read autoscalers gets no such allowance.)
-  const hpa = await kube.get(`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`, service).catch(() => undefined)
+  const hpa = await kube.get(collectionPath('HorizontalPodAutoscaler', namespace), service).catch(() => undefined)
   const maxReplicas = Math.max(config?.scaling.maxReplicas ?? 0, stable?.spec?.replicas ?? 0, hpa?.spec?.maxReplicas ?? 0)
   if (!Number.isInteger(state.spec.replicas) || state.spec.replicas < 0 || state.spec.replicas > maxReplicas) problems.push(`it would scale ${service} to ${state.spec.replicas} replicas (at most ${maxReplicas}: scaling.maxReplicas, the live count or the autoscaler's ceiling)`)
   if (state.spec.maxReplicas > maxReplicas) problems.push(`its canary may grow to ${state.spec.maxReplicas} replicas (at most ${maxReplicas}: scaling.maxReplicas, the live count or the autoscaler's ceiling)`)

@@ -10,7 +10,7 @@ import {isNotFound, kubeClients, kubeError} from '../../kubernetes/client.js'
 import {KubeHttp} from '../../kubernetes/http.js'
 import {FIELD_MANAGER_DR} from '../../kubernetes/labels.js'
 import {applyObjects} from '../../kubernetes/apply.js'
-import {collectionPath, type KubeObject} from '../../kubernetes/resources.js'
+import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kubernetes/resources.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
 import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace, MANAGED_BY_SELECTOR} from '../naming.js'
@@ -31,16 +31,6 @@ export const SNAPSHOT_KINDS: {kind: string; apiVersion: string; plural: string}[
   {kind: 'Deployment', apiVersion: 'apps/v1', plural: 'deployments'},
   {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers'},
 ]
-
-function listPath(kind: string, namespace: string): string {
-  // Secrets are not among the kinds deploys manage; address them directly.
-  if (kind === 'Secret') return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`
-  return collectionPath(kind, namespace)
-}
-
-function secretPath(obj: KubeObject): string {
-  return `${listPath('Secret', obj.metadata.namespace!)}/${encodeURIComponent(obj.metadata.name)}`
-}
 
 const SERVER_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'ownerReferences', 'selfLink', 'finalizers']
 const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 'deployment.kubernetes.io/revision']
@@ -272,7 +262,7 @@ export const kubernetesProvider: DrillProvider = {
         const objects: KubeObject[] = []
         for (const kind of SNAPSHOT_KINDS) {
           const list = await api
-            .request<{items: KubeObject[]}>('GET', listPath(kind.kind, sourceNs), {query: {labelSelector: MANAGED_BY_SELECTOR}, signal: ctx.signal})
+            .request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, sourceNs), {query: {labelSelector: MANAGED_BY_SELECTOR}, signal: ctx.signal})
             .catch((error) => {
               throw kubeError(error, `listing ${kind.plural} in ${sourceNs}`, k.server)
             })
@@ -306,7 +296,7 @@ export const kubernetesProvider: DrillProvider = {
       await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
       await ctx.steps.run(scope, 'create-target', `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`, async () => {
         const namespace = await api
-          .request<KubeObject>('POST', '/api/v1/namespaces', {body: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: targetNs, labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS}}}})
+          .request<KubeObject>('POST', collectionPath('Namespace'), {body: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: targetNs, labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS}}}})
           .catch((error) => {
             if ((error as {statusCode?: number}).statusCode === 409) throw new RetailOpsError('REFUSED', `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`)
             throw kubeError(error, `creating namespace ${targetNs}`, k.server)
@@ -333,7 +323,7 @@ export const kubernetesProvider: DrillProvider = {
         for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
           throwIfAborted(ctx.signal)
           await api
-            .request('PATCH', secretPath(object), {query: {fieldManager: FIELD_MANAGER_DR, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
+            .request('PATCH', objectPath(object), {query: {fieldManager: FIELD_MANAGER_DR, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
             .catch((error) => {
               throw new RetailOpsError(RESTORE_FAILED, `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`)
             })
@@ -349,7 +339,7 @@ export const kubernetesProvider: DrillProvider = {
       const validations: ValidationResult[] = []
       const started = ctx.clock()
       const present = await Promise.all(
-        SNAPSHOT_KINDS.map(async (kind) => (await api.request<{items: KubeObject[]}>('GET', listPath(kind.kind, targetNs), {query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`}})).items),
+        SNAPSHOT_KINDS.map(async (kind) => (await api.request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, targetNs), {query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`}})).items),
       )
       const byKind = new Map(SNAPSHOT_KINDS.map((kind, i) => [kind.kind, present[i]]))
       const missing = restore.objects.filter((o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name))
@@ -428,7 +418,7 @@ export const kubernetesProvider: DrillProvider = {
 
 /** The drill namespace's Pod Security labels and default-deny policy, read back from the cluster. */
 async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boolean; detail: string}> {
-  const ns = await api.request<KubeObject>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`)
+  const ns = await api.request<KubeObject>('GET', namedPath('Namespace', namespace))
   const policies = await api.request<{items: (KubeObject & {spec?: {podSelector?: Record<string, unknown>; policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[]}})[]}>('GET', collectionPath('NetworkPolicy', namespace))
   const enforce = ns.metadata.labels?.['pod-security.kubernetes.io/enforce']
   const deny = policies.items.find((p) => p.metadata.name === DEFAULT_DENY_POLICY)
@@ -439,7 +429,7 @@ async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boo
 }
 
 async function podProblems(api: KubeHttp, namespace: string): Promise<string[]> {
-  const pods = await api.request<{items: {metadata: {name: string}; status?: {phase?: string; conditions?: {type: string; status: string; reason?: string; message?: string}[]}}[]}>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`).catch(() => ({items: []}))
+  const pods = await api.request<{items: {metadata: {name: string}; status?: {phase?: string; conditions?: {type: string; status: string; reason?: string; message?: string}[]}}[]}>('GET', collectionPath('Pod', namespace)).catch(() => ({items: []}))
   return pods.items
     .filter((p) => p.status?.phase !== 'Running' || p.status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True'))
     .map((p) => {
@@ -455,7 +445,7 @@ export async function deleteNamespace(kc: KubeConfig, name: string, options: {wa
   const api = new KubeHttp(kc)
   try {
     try {
-      await api.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(name)}`, {body: {propagationPolicy: 'Background'}})
+      await api.request('DELETE', namedPath('Namespace', name), {body: {propagationPolicy: 'Background'}})
     } catch (error) {
       if (isNotFound(error)) return {status: 'absent'}
       throw error
@@ -464,7 +454,7 @@ export async function deleteNamespace(kc: KubeConfig, name: string, options: {wa
     const deadline = Date.now() + 120_000
     while (Date.now() < deadline) {
       try {
-        await api.request('GET', `/api/v1/namespaces/${encodeURIComponent(name)}`)
+        await api.request('GET', namedPath('Namespace', name))
       } catch (error) {
         if (isNotFound(error)) return {status: 'removed'}
         throw error
