@@ -5,6 +5,7 @@ import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {namedPath} from '../kubernetes/resources.js'
+import {waitFor} from '../kubernetes/wait.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
 import {
   applyOwned,
@@ -17,7 +18,7 @@ import {
 } from './headroom.js'
 import type {CapacityPlan, ServicePlan} from './plan.js'
 import {CAMPAIGN_LABEL, readState, recordState, saveDeployment, saveHpa, type SavedTarget, stateName} from './state.js'
-import {explainNotReady, waitFor} from './wait.js'
+import {explainNotReady} from './wait.js'
 
 export const PREWARM_ANNOTATION = 'retailops.io/prewarm-campaign'
 

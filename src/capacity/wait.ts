@@ -2,46 +2,6 @@ import type * as k8s from '@kubernetes/client-node'
 
 import type {KubeClients} from '../kubernetes/client.js'
 
-export interface WaitOptions {
-  timeoutMs: number
-  pollMs: number
-  signal?: AbortSignal
-}
-
-/** Polls until check() says done, the deadline passes or the signal aborts; returns the last value. */
-export async function waitFor<T>(check: () => Promise<{done: boolean; value: T}>, options: WaitOptions): Promise<{done: boolean; value: T}> {
-  const deadline = Date.now() + options.timeoutMs
-  for (;;) {
-    const result = await check()
-    if (result.done || Date.now() >= deadline) return result
-    if (options.signal?.aborted) {
-      const error = new Error('Interrupted') as NodeJS.ErrnoException
-      error.code = 'ABORT_ERR'
-      throw error
-    }
-    await pause(Math.min(options.pollMs, Math.max(0, deadline - Date.now())), options.signal)
-  }
-}
-
-/**
- * Sleeps `ms`, or less when the signal aborts. The abort listener is removed when the timer fires:
- * one listener per poll left behind would pile up on a long wait (MaxListenersExceededWarning).
- */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const onAbort = () => {
-      clearTimeout(timer)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
-}
-
 /** Why pods of these Deployments are not Ready: scheduling failures, waiting reasons, readiness. */
 export async function explainNotReady(k: KubeClients, namespace: string, deployments: string[]): Promise<string[]> {
   const reasons = new Map<string, number>()

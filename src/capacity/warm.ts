@@ -6,7 +6,7 @@ import {parseDuration} from '../config/duration.js'
 import type {CampaignConfig, RetailOpsConfig} from '../config/schema.js'
 import {ConfigError, RetailOpsError, UnavailableError, UsageError} from '../errors/index.js'
 import {readTemplate, renderTemplate} from '../assets/templates.js'
-import type {RunContext} from '../ui/context.js'
+import {type RunContext, throwIfAborted} from '../ui/context.js'
 
 /**
  * The k6 warm-up: a generated script with one ramping-arrival-rate scenario per retail behaviour,
@@ -414,11 +414,7 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
         nextSteps: ['Install k6 (https://grafana.com/docs/k6/latest/set-up/install-k6/, or `go install go.k6.io/k6@v1.8.1`) or set RETAILOPS_K6 to its path; or skip the warm-up with --no-warm.'],
       })
     }
-    if (ctx.signal?.aborted) {
-      const error = new Error('Interrupted') as NodeJS.ErrnoException
-      error.code = 'ABORT_ERR'
-      throw error
-    }
+    throwIfAborted(ctx.signal)
     let summary: unknown
     try {
       summary = JSON.parse(await readFile(summaryPath, 'utf8'))

@@ -5,6 +5,7 @@ import {throwIfAborted} from '../ui/context.js'
 import {KubeHttp, KubeHttpError} from './http.js'
 import {keepOwned, ownedByManager} from './managed-fields.js'
 import {collectionPath, kindInfo, type KubeObject, MANAGED_KINDS, objectKey, objectPath, objectRef} from './resources.js'
+import {sleep} from './wait.js'
 
 /**
  * Server-side apply of many objects: ordered in waves (namespaces, then quotas, then
@@ -195,7 +196,7 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
                   const cause = error instanceof KubeHttpError ? (error.statusCode >= 500 ? '5xx' : String(error.statusCode)) : 'network'
                   report.retries[cause] = (report.retries[cause] ?? 0) + 1
                   const wait = retryAfterMs(error)
-                  if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+                  if (wait > 0) await sleep(wait, options.signal).catch((abort: Error) => Promise.reject(new AbortError(abort)))
                   throw error
                 }
               },

@@ -3,6 +3,7 @@ import * as k8s from '@kubernetes/client-node'
 import {throwIfAborted} from '../ui/context.js'
 import type {KubeClients} from './client.js'
 import {collectionPath} from './resources.js'
+import {sleep} from './wait.js'
 
 /**
  * Waiting for Deployments to finish rolling out, the way `kubectl rollout status` decides it,
@@ -139,7 +140,7 @@ export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], 
     })
     if (outcome !== 'closed') break
     // The server ended the watch (timeout, compaction): list again, without hammering it.
-    await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))))
+    await sleep(Math.min(500, Math.max(0, deadline - Date.now())), options.signal)
   }
   throwIfAborted(options.signal)
 

@@ -4,13 +4,13 @@
  * limits; an explicit policy for missing data (a canary that receives no traffic never passes
  * silently). Every measurement carries the values and the sentence that explains it.
  */
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration, toPromDuration} from '../config/duration.js'
 import type {AnalysisConfig, ServiceConfig} from '../config/schema.js'
 import {ConfigError} from '../errors/index.js'
 import {PrometheusClient} from '../prometheus/client.js'
 import {promEscape} from '../prometheus/promql.js'
+import {sleep} from '../kubernetes/wait.js'
 import {compileCondition, ConditionError, MissingValueError} from './condition.js'
 import type {AnalysisRun, AnalysisSpec, Measurement, MeasurementPhase, MetricResult, MetricSpec} from './types.js'
 
@@ -304,7 +304,7 @@ async function measure(provider: MetricsProvider, metric: MetricSpec, target: An
 }
 
 async function wait(ms: number, options: Pick<RunAnalysisOptions, 'signal'>): Promise<void> {
-  if (ms > 0) await sleep(ms, undefined, {signal: options.signal})
+  if (ms > 0) await sleep(ms, options.signal)
 }
 
 /** Sleeps the interval in slices, asking `interrupt` between them (a promote skips the rest). */

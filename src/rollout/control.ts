@@ -3,11 +3,11 @@
  * (promote, abort) are written into the state ConfigMap; when a live CLI drives the rollout it
  * acts on them, otherwise the command drives the rollout itself. Either way, any machine can.
  */
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ExitCodeName} from '../errors/index.js'
 import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
 import {ANNOTATION, FIELD_MANAGER, LABEL} from '../kubernetes/labels.js'
+import {sleep} from '../kubernetes/wait.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
@@ -193,7 +193,7 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
       return {rollouts, exit: orphaned && groupExit(rollouts) === 'OK' ? 'ROLLOUT_ORPHANED' : groupExit(rollouts), timedOut: false}
     }
     if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs) return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
-    await sleep(1000, undefined, {signal: ctx.signal})
+    await sleep(1000, ctx.signal)
   }
 }
 
@@ -256,7 +256,7 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
           nextSteps: ['The request stays stored; it is acted on when that CLI next checks, or by `retailops rollout resume` once its lease expires.'],
         })
       }
-      await sleep(500, undefined, {signal: ctx.signal})
+      await sleep(500, ctx.signal)
     }
   }
   const fresh = await loadGroup(store, options.namespace, options.service)
@@ -293,7 +293,7 @@ export async function resumeRollout(options: {namespace: string; service: string
   const heldByOther = (s: RolloutState) => s.lease && !ownsLease(s) && leaseAlive(s.lease) && !gone.some((j) => j.name === s.lease?.job?.name)
   while (!options.takeOver && group.some(heldByOther) && Date.now() < until) {
     ctx.out.info(`waiting for the lease of ${describeLease(group.find(heldByOther)!.lease!)} to expire…`)
-    await sleep(2000, undefined, {signal: ctx.signal})
+    await sleep(2000, ctx.signal)
     group = await loadGroup(store, options.namespace, options.service)
     gone = await goneJobs()
   }
@@ -401,7 +401,7 @@ export async function undoRollout(options: {namespace: string; service: string; 
       task.fail()
       throw new RefusedError(`${options.service} did not become available on ${target.version} in time.`)
     }
-    await sleep(250, undefined, {signal: ctx.signal})
+    await sleep(250, ctx.signal)
   }
   task.succeed(`${options.service} runs ${target.version} again`)
   const now = new Date().toISOString()

@@ -12,12 +12,12 @@
  * post-promotion analysis → scale-down delay → finalise). Abort: all traffic back to stable first,
  * then the new version's Deployment goes.
  */
-import {setTimeout as sleep} from 'node:timers/promises'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import {withIntentHash} from '../kubernetes/unchanged.js'
+import {sleep} from '../kubernetes/wait.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import type {Output} from '../ui/output.js'
@@ -399,7 +399,7 @@ export class Driver implements RolloutHost {
   }
 
   async wait(ms: number): Promise<void> {
-    await sleep(ms, undefined, {signal: this.ctx.signal}).catch(() => {
+    await sleep(ms, this.ctx.signal).catch(() => {
       throw new Interrupted('interrupted')
     })
   }

@@ -7,10 +7,11 @@ export interface RunContext {
   signal?: AbortSignal
 }
 
+/** An ABORT_ERR, as Node's own abortable APIs raise it: toRetailOpsError turns it into INTERRUPTED. */
+export function interrupted(): NodeJS.ErrnoException {
+  return Object.assign(new Error('Interrupted'), {code: 'ABORT_ERR'})
+}
+
 export function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    const error = new Error('Interrupted') as NodeJS.ErrnoException
-    error.code = 'ABORT_ERR'
-    throw error
-  }
+  if (signal?.aborted) throw interrupted()
 }

@@ -7,7 +7,7 @@ import type {DatastoreConfig} from '../../config/schema.js'
 import {PermissionError, RetailOpsError, UnavailableError} from '../../errors/index.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {drillResourceName} from '../naming.js'
-import {sleep} from '../sleep.js'
+import {sleep} from '../../kubernetes/wait.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 

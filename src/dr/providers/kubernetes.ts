@@ -14,7 +14,7 @@ import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kube
 import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
 import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace, MANAGED_BY_SELECTOR} from '../naming.js'
-import {sleep} from '../sleep.js'
+import {sleep} from '../../kubernetes/wait.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
 import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'

@@ -2,9 +2,9 @@ import {getEventListeners} from 'node:events'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {pause, waitFor} from '../../../src/capacity/wait.js'
+import {sleep, waitFor} from '../../../src/kubernetes/wait.js'
 
-describe('capacity waitFor', () => {
+describe('the one abortable wait (sleep, waitFor)', () => {
   const warnings: Error[] = []
   const onWarning = (w: Error) => warnings.push(w)
   afterEach(() => {
@@ -33,11 +33,24 @@ describe('capacity waitFor', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
   })
 
-  it('pause resolves at once on an aborted signal', async () => {
+  it('sleep rejects with ABORT_ERR at once on an aborted signal, and as soon as it aborts', async () => {
     const controller = new AbortController()
     controller.abort()
     const started = Date.now()
-    await pause(10_000, controller.signal)
+    await expect(sleep(10_000, controller.signal)).rejects.toMatchObject({code: 'ABORT_ERR', message: 'Interrupted'})
+    const later = new AbortController()
+    const waiting = sleep(10_000, later.signal)
+    setTimeout(() => later.abort(), 20)
+    await expect(waiting).rejects.toMatchObject({code: 'ABORT_ERR'})
     expect(Date.now() - started).toBeLessThan(1000)
+    expect(getEventListeners(later.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('sleep waits the time without a signal and leaves no listener when it ends', async () => {
+    const controller = new AbortController()
+    const started = Date.now()
+    await sleep(30, controller.signal)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25)
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
   })
 })
