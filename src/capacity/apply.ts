@@ -5,6 +5,7 @@ import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {namedPath} from '../kubernetes/resources.js'
+import {explainDeployments} from '../kubernetes/rollout-status.js'
 import {waitFor} from '../kubernetes/wait.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
 import {
@@ -18,7 +19,6 @@ import {
 } from './headroom.js'
 import type {CapacityPlan, ServicePlan} from './plan.js'
 import {CAMPAIGN_LABEL, readState, recordState, saveDeployment, saveHpa, type SavedTarget, stateName} from './state.js'
-import {explainNotReady} from './wait.js'
 
 export const PREWARM_ANNOTATION = 'retailops.io/prewarm-campaign'
 
@@ -206,7 +206,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
     if (!ready.done) {
       wait.fail('Capacity did not become Ready in time')
       const lagging = ready.value.filter((s) => s.ready < s.desired)
-      const reasons = await explainNotReady(k, namespace, lagging.map((l) => l.deployment))
+      const reasons = await explainDeployments(http, namespace, lagging.map((l) => l.deployment))
       throw new RetailOpsError('CAPACITY_NOT_READY', `Pre-scaled capacity was not Ready within ${Math.round(options.timeoutMs / 1000)}s: ${lagging.map((l) => `${l.service} ${l.ready}/${l.desired}`).join(', ')}.`, {
         nextSteps: [
           ...reasons.slice(0, 5),

@@ -178,7 +178,11 @@ const httpCache = new WeakMap<KubeClients, KubeHttp>()
 
 /** Raw JSON requests over keep-alive connections, for bulk work (apply, prune, list by label). */
 export function kubeHttp(target: KubeTarget = {}): KubeHttp {
-  const clients = kubeClients(target)
+  return kubeHttpOf(kubeClients(target))
+}
+
+/** The keep-alive HTTP client beside a set of API clients (same kubeconfig and context). */
+export function kubeHttpOf(clients: KubeClients): KubeHttp {
   let h = httpCache.get(clients)
   if (!h) {
     h = new KubeHttp(clients.kc)

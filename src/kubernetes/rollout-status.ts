@@ -1,8 +1,9 @@
 import * as k8s from '@kubernetes/client-node'
 
 import {throwIfAborted} from '../ui/context.js'
-import type {KubeClients} from './client.js'
-import {collectionPath} from './resources.js'
+import {type KubeClients, kubeHttpOf} from './client.js'
+import type {KubeHttp} from './http.js'
+import {collectionPath, namedPath} from './resources.js'
 import {sleep} from './wait.js'
 
 /**
@@ -154,14 +155,14 @@ export async function waitForDeployments(k: KubeClients, targets: WaitTarget[], 
     results
       .filter((r) => r.phase === 'failed' || r.phase === 'timeout')
       .map(async (r) => {
-        r.reasons = await explainDeployment(k, r.namespace, r.name).catch((error: Error) => [`could not read pod status: ${error.message}`])
+        r.reasons = await explainDeployment(kubeHttpOf(k), r.namespace, r.name).catch((error: Error) => [`could not read pod status: ${error.message}`])
       }),
   )
   return results
 }
 
-interface PodLike {
-  metadata?: {name?: string; labels?: Record<string, string>; ownerReferences?: {name: string; kind: string}[]}
+export interface PodLike {
+  metadata?: {name?: string; labels?: Record<string, string>; ownerReferences?: {name: string; kind: string}[]; deletionTimestamp?: string | Date}
   spec?: {nodeSelector?: Record<string, string>; containers?: {name: string; resources?: {requests?: Record<string, string>}}[]}
   status?: {
     phase?: string
@@ -176,7 +177,7 @@ interface PodLike {
   }
 }
 
-interface EventLike {
+export interface EventLike {
   involvedObject?: {kind?: string; name?: string}
   reason?: string
   message?: string
@@ -184,6 +185,57 @@ interface EventLike {
   count?: number
   lastTimestamp?: Date | string
   eventTime?: Date | string
+}
+
+/**
+ * Why these pods are not Ready, grouped: "2 pods (a, b): container "x" is in CrashLoopBackOff:
+ * restarted 4 times, last exit code 1 (Error)". The one explainer of not-Ready pods: a deploy's
+ * wait (through diagnose), a rollout's canary and stable pods, a pre-warm's and a drill's
+ * Deployments all say it the same way. Events (optional) add the scheduler's and kubelet's words.
+ */
+export function explainPods(pods: PodLike[], events: EventLike[] = []): string[] {
+  const grouped = new Map<string, string[]>()
+  const note = (text: string, pod: string) => {
+    if (!grouped.has(text)) grouped.set(text, [])
+    grouped.get(text)!.push(pod)
+  }
+  for (const p of pods) {
+    // A terminating pod (scaled down, replaced) is not why the workload is not Ready.
+    if (p.metadata?.deletionTimestamp) continue
+    const pod = p.metadata?.name ?? '?'
+    const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled')
+    if (scheduled?.status === 'False') {
+      const ev = latest(events.filter((e) => e.involvedObject?.name === pod && e.reason === 'FailedScheduling'))
+      const selector = Object.entries(p.spec?.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')
+      const req = p.spec?.containers?.map((c) => `${c.resources?.requests?.cpu ?? '?'} CPU / ${c.resources?.requests?.memory ?? '?'} memory`).join(' + ')
+      note(`Unschedulable: ${ev?.message ?? scheduled.message ?? scheduled.reason}${selector ? ` (node selector ${selector})` : ''}${req ? `; each pod requests ${req}` : ''}`, pod)
+      continue
+    }
+    const before = grouped.size
+    for (const cs of p.status?.containerStatuses ?? []) {
+      const waiting = cs.state?.waiting
+      const last = cs.lastState?.terminated ?? cs.state?.terminated
+      if (waiting?.reason === 'CrashLoopBackOff') {
+        note(`container "${cs.name}" is in CrashLoopBackOff: restarted ${cs.restartCount ?? 0} time${cs.restartCount === 1 ? '' : 's'}${last ? `, last exit code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}` : ''}`, pod)
+      } else if (waiting?.reason === 'ImagePullBackOff' || waiting?.reason === 'ErrImagePull' || waiting?.reason === 'InvalidImageName') {
+        const ev = latest(events.filter((e) => e.involvedObject?.name === pod && (e.reason === 'Failed' || e.reason === 'BackOff')))
+        note(`container "${cs.name}" cannot pull its image (${waiting.reason}): ${waiting.message ?? ev?.message ?? ''}`.trim(), pod)
+      } else if (waiting?.reason) {
+        note(`container "${cs.name}" is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`, pod)
+      } else if (cs.state?.running && !cs.ready) {
+        const ev = latest(events.filter((e) => e.involvedObject?.name === pod && e.reason === 'Unhealthy'))
+        note(`container "${cs.name}" is running but not ready${ev?.message ? `: ${ev.message}` : ' (readiness probe not passing)'}`, pod)
+      }
+    }
+    // Scheduled, but no container reported anything yet: the node has not started the pod.
+    if (grouped.size === before && p.status?.phase === 'Pending' && scheduled?.status === 'True' && !p.status?.containerStatuses?.length) {
+      note('scheduled but not started yet (Pending, no container status from the node): the node is slow or not running pods', pod)
+    }
+  }
+  const reasons: string[] = []
+  for (const [text, names] of grouped) reasons.push(`${names.length} pod${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}): ${text}`)
+
+  return reasons
 }
 
 /**
@@ -203,43 +255,7 @@ export function diagnose(input: {deployment: DeploymentLike; replicaSets: {metad
   const rsNames = new Set((newest ? [newest] : owned).map((rs) => rs.metadata?.name))
   const podNames = new Set(pods.map((p) => p.metadata?.name))
 
-  const grouped = new Map<string, string[]>()
-  const note = (text: string, pod: string) => {
-    if (!grouped.has(text)) grouped.set(text, [])
-    grouped.get(text)!.push(pod)
-  }
-  for (const p of pods) {
-    const pod = p.metadata?.name ?? '?'
-    const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled')
-    if (scheduled?.status === 'False') {
-      const ev = latest(input.events.filter((e) => e.involvedObject?.name === pod && e.reason === 'FailedScheduling'))
-      const selector = Object.entries(p.spec?.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')
-      const req = p.spec?.containers?.map((c) => `${c.resources?.requests?.cpu ?? '?'} CPU / ${c.resources?.requests?.memory ?? '?'} memory`).join(' + ')
-      note(`Unschedulable: ${ev?.message ?? scheduled.message ?? scheduled.reason}${selector ? ` (node selector ${selector})` : ''}${req ? `; each pod requests ${req}` : ''}`, pod)
-      continue
-    }
-    const before = grouped.size
-    for (const cs of p.status?.containerStatuses ?? []) {
-      const waiting = cs.state?.waiting
-      const last = cs.lastState?.terminated ?? cs.state?.terminated
-      if (waiting?.reason === 'CrashLoopBackOff') {
-        note(`container "${cs.name}" is in CrashLoopBackOff: restarted ${cs.restartCount ?? 0} time${cs.restartCount === 1 ? '' : 's'}${last ? `, last exit code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}` : ''}`, pod)
-      } else if (waiting?.reason === 'ImagePullBackOff' || waiting?.reason === 'ErrImagePull' || waiting?.reason === 'InvalidImageName') {
-        const ev = latest(input.events.filter((e) => e.involvedObject?.name === pod && (e.reason === 'Failed' || e.reason === 'BackOff')))
-        note(`container "${cs.name}" cannot pull its image (${waiting.reason}): ${waiting.message ?? ev?.message ?? ''}`.trim(), pod)
-      } else if (waiting?.reason) {
-        note(`container "${cs.name}" is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`, pod)
-      } else if (cs.state?.running && !cs.ready) {
-        const ev = latest(input.events.filter((e) => e.involvedObject?.name === pod && e.reason === 'Unhealthy'))
-        note(`container "${cs.name}" is running but not ready${ev?.message ? `: ${ev.message}` : ' (readiness probe not passing)'}`, pod)
-      }
-    }
-    // Scheduled, but no container reported anything yet: the node has not started the pod.
-    if (grouped.size === before && p.status?.phase === 'Pending' && scheduled?.status === 'True' && !p.status?.containerStatuses?.length) {
-      note('scheduled but not started yet (Pending, no container status from the node): the node is slow or not running pods', pod)
-    }
-  }
-  for (const [text, names] of grouped) reasons.push(`${names.length} pod${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}): ${text}`)
+  reasons.push(...explainPods(pods, input.events))
 
   // ReplicaSet events carry quota and admission refusals (FailedCreate); the Deployment's ReplicaFailure condition says the same in short.
   const latestFailure = latest(input.events.filter((e) => e.involvedObject?.kind === 'ReplicaSet' && rsNames.has(e.involvedObject.name) && e.reason === 'FailedCreate'))
@@ -264,14 +280,22 @@ function latest(events: EventLike[]): EventLike | undefined {
   return [...events].sort((a, b) => t(b) - t(a))[0]
 }
 
+type List<T> = {items: T[]}
+
 /** Reads what diagnose() needs: the Deployment, its ReplicaSets and pods, and the namespace's events. */
-export async function explainDeployment(k: KubeClients, namespace: string, name: string): Promise<string[]> {
-  const deployment = (await k.apps.readNamespacedDeployment({name, namespace})) as DeploymentLike
-  const selector = Object.entries(deployment.spec?.selector?.matchLabels ?? {}).map(([a, b]) => `${a}=${b}`).join(',')
+export async function explainDeployment(http: KubeHttp, namespace: string, name: string): Promise<string[]> {
+  const deployment = await http.request<DeploymentLike>('GET', namedPath('Deployment', name, namespace))
+  const labelSelector = Object.entries(deployment.spec?.selector?.matchLabels ?? {}).map(([a, b]) => `${a}=${b}`).join(',')
   const [rs, pods, events] = await Promise.all([
-    k.apps.listNamespacedReplicaSet({namespace, labelSelector: selector}),
-    k.core.listNamespacedPod({namespace, labelSelector: selector}),
-    k.core.listNamespacedEvent({namespace}),
+    http.request<List<Parameters<typeof diagnose>[0]['replicaSets'][number]>>('GET', collectionPath('ReplicaSet', namespace), {query: {labelSelector}}),
+    http.request<List<PodLike>>('GET', collectionPath('Pod', namespace), {query: {labelSelector}}),
+    http.request<List<EventLike>>('GET', collectionPath('Event', namespace)),
   ])
   return diagnose({deployment, replicaSets: rs.items, pods: pods.items, events: events.items})
+}
+
+/** Why each of these Deployments is not Ready, each reason prefixed with its name. Best effort: the timeout itself is the error. */
+export async function explainDeployments(http: KubeHttp, namespace: string, names: string[]): Promise<string[]> {
+  const explained = await Promise.all(names.map((name) => explainDeployment(http, namespace, name).then((reasons) => reasons.map((r) => `${name}: ${r}`), () => [])))
+  return explained.flat()
 }

@@ -144,24 +144,4 @@ export function deploymentProgress(d: Obj | undefined): DeploymentProgress {
   return {desired, updated, ready, available, complete}
 }
 
-/** Why pods are not Ready, from their container states: "CrashLoopBackOff (exit 1, 1 restart)". */
-export function podProblems(pods: Obj[]): string[] {
-  const problems = new Set<string>()
-  for (const pod of pods) {
-    if (pod.metadata.deletionTimestamp) continue
-    const ready = pod.status?.conditions?.find((c: {type: string}) => c.type === 'Ready')?.status === 'True'
-    if (ready) continue
-    for (const cs of pod.status?.containerStatuses ?? []) {
-      const waiting = cs.state?.waiting
-      const exit = cs.lastState?.terminated?.exitCode
-      if (waiting?.reason) problems.add(`${waiting.reason}${exit === undefined ? '' : ` (last exit code ${exit}, ${cs.restartCount ?? 0} restarts)`}`)
-      else if (!cs.ready) problems.add(`container ${cs.name} not ready`)
-    }
-    const unscheduled = pod.status?.conditions?.find((c: {type: string; status: string}) => c.type === 'PodScheduled' && c.status === 'False')
-    if (unscheduled) problems.add(`Unschedulable: ${unscheduled.message ?? unscheduled.reason}`)
-    if (!pod.status?.containerStatuses?.length && !unscheduled) problems.add(`pod ${pod.status?.phase ?? 'Pending'}`)
-  }
-  return [...problems]
-}
-
 export {KubeHttpError}

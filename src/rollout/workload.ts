@@ -4,8 +4,9 @@
  * label. Both strategies scale and wait on them the same way; the loop removes the new one at the end.
  */
 import {formatDuration} from '../config/duration.js'
+import {explainPods} from '../kubernetes/rollout-status.js'
 import {FORCED_ANNOTATION} from './gates.js'
-import {currentReplicaSet, deploymentProgress, PATHS, podProblems, selectorString, type Obj, type RolloutKube} from './kube.js'
+import {currentReplicaSet, deploymentProgress, PATHS, selectorString, type Obj, type RolloutKube} from './kube.js'
 import {ROLLOUT_LABEL, TRACK_LABEL} from './traffic.js'
 import type {RolloutState} from './types.js'
 
@@ -108,7 +109,7 @@ export class Workload {
       }
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
         const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
-        const problems = podProblems(pods)
+        const problems = explainPods(pods)
         if (problems.length === 0) {
           const conditions = (d?.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string}[]
           problems.push(...conditions.filter((c) => c.status === 'False' || c.type === 'ReplicaFailure').map((c) => `${c.type}: ${c.message ?? c.reason}`))
@@ -135,7 +136,7 @@ export class Workload {
     this.unreadySince ??= Date.now()
     if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
       const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
-      const problems = podProblems(pods)
+      const problems = explainPods(pods)
       throw new CanaryNotReady(`${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`)
     }
   }
@@ -148,7 +149,7 @@ export class Workload {
       if (deploymentProgress(d).complete) return
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
         const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
-        throw new Error(`Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${podProblems(pods).join('; ') || 'no pod reasons'}`)
+        throw new Error(`Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${explainPods(pods).join('; ') || 'no pod reasons'}`)
       }
       await this.host.wait(POLL_MS)
     }

@@ -11,6 +11,7 @@ import {KubeHttp} from '../../kubernetes/http.js'
 import {FIELD_MANAGER_DR} from '../../kubernetes/labels.js'
 import {applyObjects} from '../../kubernetes/apply.js'
 import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kubernetes/resources.js'
+import {explainDeployments} from '../../kubernetes/rollout-status.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
 import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace, MANAGED_BY_SELECTOR} from '../naming.js'
@@ -396,7 +397,7 @@ export const kubernetesProvider: DrillProvider = {
           validations.push({name: `available-${d.name}`, query: `Deployment ${targetNs}/${d.name} available`, value: d.detail, passed: d.available, message: d.available ? d.detail : `${d.detail} after ${Math.round(timeoutMs / 1000)}s`, durationMs: ctx.clock() - started})
         }
         if (last.some((d) => !d.available)) {
-          const reasons = await podProblems(api, targetNs)
+          const reasons = await explainDeployments(api, targetNs, last.filter((d) => !d.available).map((d) => d.name))
           if (reasons.length > 0) evidence.podProblems = reasons
           step.fail(`${last.filter((d) => !d.available).map((d) => `${d.name} ${d.detail}`).join('; ')} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`)
         }
@@ -428,16 +429,6 @@ async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boo
   return {ok, detail: `enforce=${enforce ?? 'unset'}; ${denies ? `${DEFAULT_DENY_POLICY} denies all ingress and egress` : `no ${DEFAULT_DENY_POLICY}`}${others.length ? `; unexpected NetworkPolicies: ${others.join(', ')}` : ''}`}
 }
 
-async function podProblems(api: KubeHttp, namespace: string): Promise<string[]> {
-  const pods = await api.request<{items: {metadata: {name: string}; status?: {phase?: string; conditions?: {type: string; status: string; reason?: string; message?: string}[]}}[]}>('GET', collectionPath('Pod', namespace)).catch(() => ({items: []}))
-  return pods.items
-    .filter((p) => p.status?.phase !== 'Running' || p.status.conditions?.some((c) => c.type === 'Ready' && c.status !== 'True'))
-    .map((p) => {
-      const c = p.status?.conditions?.find((x) => x.status !== 'True' && x.message)
-      return `${p.metadata.name}: ${p.status?.phase ?? 'Unknown'}${c ? ` (${c.reason}: ${c.message})` : ''}`
-    })
-    .slice(0, 10)
-}
 
 /** Deletes a drill namespace (nothing else) and, unless told not to, waits until it is gone. */
 export async function deleteNamespace(kc: KubeConfig, name: string, options: {wait?: boolean} = {}): Promise<{status: 'removed' | 'absent'; detail?: string}> {

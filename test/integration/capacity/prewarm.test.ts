@@ -363,7 +363,7 @@ describe('prewarm against the sandbox', () => {
     const r = await cli(['prewarm', '--campaign', 'spotty', '--no-warm', '--timeout', '20s'], project.dir)
     expect(r.exitCode, r.stderr).toBe(31)
     expect(r.doc!.error.code).toBe('CAPACITY_NOT_READY')
-    expect(r.doc!.error.nextSteps.join('\n')).toMatch(/orders: Pending: 0\/\d+ nodes are available: .*Insufficient cpu/)
+    expect(r.doc!.error.nextSteps.join('\n')).toMatch(/orders: \d+ pods? \([^)]+\): Unschedulable: 0\/\d+ nodes are available: .*Insufficient cpu/)
     expect(r.doc!.error.nextSteps.join('\n')).toContain('retailops prewarm restore --campaign spotty')
     const pcName = `retailops-headroom-${NS}-spotty`
     const pc = await k().scheduling.readPriorityClass({name: pcName})

@@ -68,7 +68,7 @@ describe('deploy --canary (gateway router)', () => {
       const state = (await p.state('broken'))!
       expect(r.exitCode, state.reason).toBe(20)
       expect(state.phase).toBe('Aborted')
-      expect(state.reason).toMatch(/not Ready within progressDeadline 40s: 0\/1 ready; CrashLoopBackOff \(last exit code 1/)
+      expect(state.reason).toMatch(/not Ready within progressDeadline 40s: 0\/1 ready; 1 pod \([^)]+\): container "[^"]+" is in CrashLoopBackOff: restarted \d+ times?, last exit code 1/)
       expect(await p.deployment('broken-canary')).toBeUndefined()
       expect((await p.route('broken'))?.spec.rules).toEqual(before?.spec.rules)
       expect((await p.deployment('broken'))?.spec.template.spec.containers[0].image).toContain(':v1@')

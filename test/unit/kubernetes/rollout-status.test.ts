@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {deploymentRolloutState, diagnose} from '../../../src/kubernetes/rollout-status.js'
+import {deploymentRolloutState, diagnose, explainPods} from '../../../src/kubernetes/rollout-status.js'
 
 const dep = (status: Record<string, unknown>, generation = 2, replicas = 3) => ({metadata: {name: 'checkout', namespace: 'shop', generation, uid: 'u1'}, spec: {replicas}, status: {observedGeneration: 2, ...status}})
 
@@ -66,5 +66,23 @@ describe('diagnose slow nodes', () => {
   it('says when pods were scheduled but never started', () => {
     const pod = {metadata: {name: 'checkout-7d-a', labels: {'pod-template-hash': '7d'}}, status: {phase: 'Pending', conditions: [{type: 'PodScheduled', status: 'True'}]}}
     expect(diagnose({deployment: dep({}), replicaSets: [rs], pods: [pod], events: []})).toEqual(['1 pod (checkout-7d-a): scheduled but not started yet (Pending, no container status from the node): the node is slow or not running pods'])
+  })
+})
+
+describe('explainPods: the one not-Ready explainer (deploy, rollout, prewarm, drill)', () => {
+  const pod = (name: string, extra: Record<string, unknown> = {}) => ({
+    metadata: {name, ...extra},
+    status: {phase: 'Running', conditions: [{type: 'PodScheduled', status: 'True'}, {type: 'Ready', status: 'False'}], containerStatuses: [{name: 'app', ready: false, restartCount: 1, state: {waiting: {reason: 'CrashLoopBackOff'}}, lastState: {terminated: {exitCode: 1}}}]},
+  })
+
+  it('groups pods with the same reason and says nothing about Ready or terminating pods', () => {
+    const ready = {metadata: {name: 'ok'}, status: {phase: 'Running', conditions: [{type: 'PodScheduled', status: 'True'}, {type: 'Ready', status: 'True'}], containerStatuses: [{name: 'app', ready: true, state: {running: {}}}]}}
+    expect(explainPods([pod('a'), pod('b'), pod('gone', {deletionTimestamp: '2026-12-06T18:00:00Z'}), ready])).toEqual(['2 pods (a, b): container "app" is in CrashLoopBackOff: restarted 1 time, last exit code 1'])
+  })
+
+  it('uses the scheduler event for an unschedulable pod', () => {
+    const pending = {metadata: {name: 'p'}, spec: {containers: [{name: 'app', resources: {requests: {cpu: '4', memory: '1Gi'}}}]}, status: {phase: 'Pending', conditions: [{type: 'PodScheduled', status: 'False', reason: 'Unschedulable'}]}}
+    const events = [{involvedObject: {kind: 'Pod', name: 'p'}, reason: 'FailedScheduling', message: '0/3 nodes are available: 3 Insufficient cpu.', lastTimestamp: '2026-12-06T18:00:00Z'}]
+    expect(explainPods([pending], events)).toEqual(['1 pod (p): Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.; each pod requests 4 CPU / 1Gi memory'])
   })
 })
