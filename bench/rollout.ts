@@ -23,7 +23,8 @@ import {stringify} from 'yaml'
 
 import {loadConfig} from '../src/config/load.js'
 import {kubeClients} from '../src/kubernetes/client.js'
-import {PATHS, RolloutKube, type Obj} from '../src/rollout/kube.js'
+import {KubeObjects, type Obj} from '../src/kubernetes/objects.js'
+import {PATHS} from '../src/rollout/kube.js'
 import {planRollouts, startRollouts} from '../src/rollout/start.js'
 import {StateStore} from '../src/rollout/store.js'
 import type {Output} from '../src/ui/output.js'
@@ -64,7 +65,7 @@ class TimedOutput implements Output {
 async function run(index: number): Promise<{steps: StepSample[]; promotion: StepSample; wallMs: number}> {
   const ns = `bench-rollout-${Math.random().toString(36).slice(2, 7)}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-bench-'))
-  const kube = new RolloutKube({context})
+  const kube = new KubeObjects({context})
   try {
     writeFileSync(path.join(dir, 'retailops.yaml'), stringify({
       project: 'bench',

@@ -5,7 +5,7 @@ import {formatDeploy} from '../src/deploy/format.js'
 import {groupExit} from '../src/rollout/control.js'
 import {formatRelease} from '../src/rollout/format.js'
 import {errorBudgetSource} from '../src/slo/status.js'
-import {RolloutKube} from '../src/rollout/kube.js'
+import {KubeObjects} from '../src/kubernetes/objects.js'
 import {assertNoRolloutInProgress} from '../src/rollout/start.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {gatedRollingStrategy, releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
@@ -72,7 +72,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
           detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
         })
       : undefined
-    if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)
+    if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new KubeObjects({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)
     // A rolling deploy is gated too: a revenue-critical service whose pods would change is refused
     // in a freeze or with an exhausted error budget, unless forced with a reason (recorded).
     const rolling = strategy

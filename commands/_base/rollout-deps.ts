@@ -2,7 +2,7 @@ import type {ResolvedEnvironment} from '../../src/config/resolve.js'
 import type {RetailOpsConfig} from '../../src/config/schema.js'
 import {prometheusProvider} from '../../src/rollout/analysis.js'
 import type {ControlDeps} from '../../src/rollout/control.js'
-import {RolloutKube} from '../../src/rollout/kube.js'
+import {KubeObjects} from '../../src/kubernetes/objects.js'
 import {observedRpsFrom} from '../../src/rollout/start.js'
 import type {TrustOptions} from '../../src/rollout/trust.js'
 import {errorBudgetSource} from '../../src/slo/status.js'
@@ -14,5 +14,5 @@ import {errorBudgetSource} from '../../src/slo/status.js'
  */
 export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig, trust?: TrustOptions): ControlDeps {
   const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new RolloutKube({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust, gates: config ? {config, errorBudget: errorBudgetSource(config, env.prometheus, env.namespace)} : undefined}
+  return {kube: new KubeObjects({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust, gates: config ? {config, errorBudget: errorBudgetSource(config, env.prometheus, env.namespace)} : undefined}
 }

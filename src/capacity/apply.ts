@@ -4,18 +4,17 @@ import {RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
+import {applyOwned, readObject} from '../kubernetes/objects.js'
 import {namedPath} from '../kubernetes/resources.js'
 import {explainDeployments} from '../kubernetes/rollout-status.js'
 import {waitFor} from '../kubernetes/wait.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
 import {
-  applyOwned,
   DEFAULT_PLACEHOLDER_IMAGE,
   headroomDeploymentName,
   placeholderDeployment,
   priorityClassBody,
   priorityClassName,
-  readRaw,
 } from './headroom.js'
 import type {CapacityPlan, ServicePlan} from './plan.js'
 import {CAMPAIGN_LABEL, readState, recordState, saveDeployment, saveHpa, type SavedTarget, stateName} from './state.js'
@@ -91,11 +90,11 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   const current = new Map<string, {plan: ServicePlan; hpa?: k8s.V2HorizontalPodAutoscaler; deployment?: k8s.V1Deployment}>()
   for (const s of toRaise) {
     if (s.hpa) {
-      const hpa = await readRaw<k8s.V2HorizontalPodAutoscaler>(http, hpaPath(namespace, s.hpa))
+      const hpa = await readObject<k8s.V2HorizontalPodAutoscaler>(http, hpaPath(namespace, s.hpa))
       if (!hpa) throw new RetailOpsError('NOT_FOUND', `HPA ${namespace}/${s.hpa} of ${s.service} disappeared while planning.`)
       current.set(s.service, {plan: s, hpa})
     } else {
-      const deployment = await readRaw<k8s.V1Deployment>(http, deploymentPath(namespace, s.deployment!))
+      const deployment = await readObject<k8s.V1Deployment>(http, deploymentPath(namespace, s.deployment!))
       if (!deployment) throw new RetailOpsError('NOT_FOUND', `Deployment ${namespace}/${s.deployment} of ${s.service} disappeared while planning.`)
       current.set(s.service, {plan: s, deployment})
     }
@@ -104,7 +103,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   let priorityClass: {name: string; createdByUs: boolean} | undefined
   if (headroomPools.length > 0) {
     const name = priorityClassName(namespace, plan.campaign)
-    const existing = await readRaw<{metadata?: {labels?: Record<string, string>}}>(http, pcPath(name))
+    const existing = await readObject<{metadata?: {labels?: Record<string, string>}}>(http, pcPath(name))
     priorityClass = {name, createdByUs: !existing || existing.metadata?.labels?.[CAMPAIGN_LABEL] === plan.campaign}
   }
 
@@ -165,7 +164,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
     if (priorityClass && headroomPools.length > 0) {
       throwIfAborted(ctx.signal)
       try {
-        if (priorityClass.createdByUs) await applyOwned(http, pcPath(priorityClass.name), priorityClassBody(priorityClass.name, namespace, plan.campaign))
+        if (priorityClass.createdByUs) await applyOwned(http, pcPath(priorityClass.name), priorityClassBody(priorityClass.name, namespace, plan.campaign), FIELD_MANAGER_PREWARM)
         for (const pool of headroomPools) {
           const tolerations = plan.services
             .filter((s) => s.pool === pool.pool)
@@ -179,7 +178,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
             image: options.placeholderImage ?? DEFAULT_PLACEHOLDER_IMAGE,
             tolerations: dedupe(tolerations),
           })
-          await applyOwned(http, deploymentPath(namespace, body.metadata.name), body)
+          await applyOwned(http, deploymentPath(namespace, body.metadata.name), body, FIELD_MANAGER_PREWARM)
           ctx.out.info(`Headroom in pool ${pool.pool}: ${pool.placeholder.replicas} placeholder pod(s) (${body.spec.template.spec.containers[0].resources.requests.cpu} CPU, ${body.spec.template.spec.containers[0].resources.requests.memory} each)`)
           await options.afterChange?.(`headroom ${pool.pool}`)
         }
@@ -195,7 +194,7 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
       async () => {
         const statuses: ReadyStatus[] = []
         for (const d of desired) {
-          const dep = await readRaw<k8s.V1Deployment>(http, deploymentPath(namespace, d.deployment))
+          const dep = await readObject<k8s.V1Deployment>(http, deploymentPath(namespace, d.deployment))
           statuses.push({...d, ready: Math.min(dep?.status?.readyReplicas ?? 0, dep?.status?.availableReplicas ?? 0)})
         }
         wait.update(statuses.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', '))

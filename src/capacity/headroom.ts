@@ -1,6 +1,3 @@
-import {isNotFound, kubeError} from '../kubernetes/client.js'
-import type {KubeHttp} from '../kubernetes/http.js'
-import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {restrictedPodSecurity} from '../kubernetes/runner-job.js'
 import type {PoolPlan} from './plan.js'
 import {formatCpu, formatMemory} from '../kubernetes/quantity.js'
@@ -87,36 +84,4 @@ export function placeholderDeployment(spec: PlaceholderSpec) {
       },
     },
   }
-}
-
-/** Server-side apply of an object retailops owns outright. */
-export async function applyOwned(http: KubeHttp, path: string, body: object): Promise<void> {
-  await http.request('PATCH', path, {
-    body,
-    contentType: 'application/apply-patch+yaml',
-    query: {fieldManager: FIELD_MANAGER_PREWARM, force: true},
-  })
-}
-
-export async function readRaw<T>(http: KubeHttp, path: string): Promise<T | undefined> {
-  try {
-    return await http.request<T>('GET', path)
-  } catch (error) {
-    if (isNotFound(error)) return undefined
-    throw kubeError(error, `reading ${path}`)
-  }
-}
-
-/** Deletes an object only if it carries our campaign label (never someone else's of the same name). */
-export async function deleteIfOurs(http: KubeHttp, path: string, campaign: string): Promise<'deleted' | 'absent' | 'not-ours'> {
-  const current = await readRaw<{metadata?: {labels?: Record<string, string>}}>(http, path)
-  if (!current) return 'absent'
-  if (current.metadata?.labels?.[CAMPAIGN_LABEL] !== campaign) return 'not-ours'
-  try {
-    await http.request('DELETE', path, {query: {propagationPolicy: 'Background'}})
-  } catch (error) {
-    if (isNotFound(error)) return 'absent'
-    throw kubeError(error, `deleting ${path}`)
-  }
-  return 'deleted'
 }

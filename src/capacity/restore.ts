@@ -2,11 +2,11 @@ import {RetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
+import {deleteIfLabelled, readObject} from '../kubernetes/objects.js'
 import {namedPath} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {PREWARM_ANNOTATION} from './apply.js'
-import {deleteIfOurs, readRaw} from './headroom.js'
-import {deleteState, readState, type SavedField, type SavedTarget, stateName} from './state.js'
+import {CAMPAIGN_LABEL, deleteState, readState, type SavedField, type SavedTarget, stateName} from './state.js'
 
 export interface RestoreOptions {
   k: KubeClients
@@ -101,20 +101,20 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
   }
   const deleted: string[] = []
   for (const name of state.headroom.deployments) {
-    const outcome = await deleteIfOurs(http, namedPath('Deployment', name, namespace), campaign)
+    const outcome = await deleteIfLabelled(http, namedPath('Deployment', name, namespace), CAMPAIGN_LABEL, campaign)
     if (outcome === 'deleted') deleted.push(`Deployment/${name}`)
     if (outcome === 'not-ours') ctx.out.warn(`Deployment ${namespace}/${name} is not labelled as this campaign's placeholder; left alone.`)
   }
   const pc = state.headroom.priorityClass
   if (pc?.createdByUs) {
-    const outcome = await deleteIfOurs(http, namedPath('PriorityClass', pc.name), campaign)
+    const outcome = await deleteIfLabelled(http, namedPath('PriorityClass', pc.name), CAMPAIGN_LABEL, campaign)
     if (outcome === 'deleted') deleted.push(`PriorityClass/${pc.name}`)
   }
 
   // Verify before forgetting what was saved.
   const wrong: string[] = []
   for (const t of Object.values(state.targets)) {
-    const obj = await readRaw<{spec?: Record<string, unknown>}>(http, pathOf(t, namespace))
+    const obj = await readObject<{spec?: Record<string, unknown>}>(http, pathOf(t, namespace))
     if (obj && !matchesSaved(t, obj.spec)) wrong.push(`${t.kind}/${t.name}`)
   }
   if (wrong.length > 0) {
@@ -140,7 +140,7 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
 async function restoreTarget(http: KubeHttp, namespace: string, t: SavedTarget): Promise<RestoredTarget> {
   const values = Object.fromEntries(fieldsOf(t).map(([f, s]) => [f, s.present ? s.value : '(absent)']))
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await readRaw<{metadata?: {resourceVersion?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>}>(http, pathOf(t, namespace))
+    const current = await readObject<{metadata?: {resourceVersion?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>}>(http, pathOf(t, namespace))
     if (!current) return {service: t.service, kind: t.kind, name: t.name, outcome: 'gone', values}
     const ops = restorePatch(t, current)
     if (ops.length === 1) return {service: t.service, kind: t.kind, name: t.name, outcome: 'unchanged', values}
@@ -151,7 +151,7 @@ async function restoreTarget(http: KubeHttp, namespace: string, t: SavedTarget):
       // 409/422 from the resourceVersion test: it changed between read and patch; read again.
       const code = statusCode(error)
       if (code === 409 || code === 422) {
-        const again = await readRaw<{metadata?: {resourceVersion?: string}}>(http, pathOf(t, namespace))
+        const again = await readObject<{metadata?: {resourceVersion?: string}}>(http, pathOf(t, namespace))
         if (again?.metadata?.resourceVersion !== current.metadata?.resourceVersion) continue
       }
       throw kubeError(error, `restoring ${t.kind} ${namespace}/${t.name}`)

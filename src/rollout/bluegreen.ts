@@ -6,7 +6,8 @@
  * Deployment gets the new template and the active Service its own selector back. Abort switches
  * the active Service back to the stable pods, which stayed up for exactly that.
  */
-import {currentReplicaSet, PATHS, type Obj} from './kube.js'
+import type {Obj} from '../kubernetes/objects.js'
+import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {ensureService, names, TRACK_LABEL} from './traffic.js'
 import type {RolloutState} from './types.js'

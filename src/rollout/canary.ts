@@ -6,7 +6,8 @@
  * traffic returns to it, the route is restored.
  */
 import {canaryReplicasFor} from './capacity.js'
-import {currentReplicaSet, PATHS, type Obj} from './kube.js'
+import type {Obj} from '../kubernetes/objects.js'
+import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {scaleAt} from './steps.js'
 import {ensureService, makeRouter, names, pinAutoscaler, type TrafficRouter} from './traffic.js'

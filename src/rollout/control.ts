@@ -11,7 +11,8 @@ import {sleep} from '../kubernetes/wait.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
-import {deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {deploymentProgress, PATHS} from './kube.js'
 import {formatSteps} from './steps.js'
 import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
 import {jobDriver, type JobDriver} from './detach.js'
@@ -41,7 +42,7 @@ export function groupExit(states: ({phase: Phase; trafficNotReturned?: string} |
 }
 
 export interface ControlDeps {
-  kube: RolloutKube
+  kube: KubeObjects
   store?: StateStore
   provider?: MetricsProvider
   observedRps?: DriveDeps['observedRps']
@@ -197,7 +198,7 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
   }
 }
 
-export async function actualWeightOf(kube: RolloutKube, state: RolloutState): Promise<number | undefined> {
+export async function actualWeightOf(kube: KubeObjects, state: RolloutState): Promise<number | undefined> {
   if (isTerminal(state.phase) || state.spec.strategy === 'blue-green') return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
   return makeRouter(state.spec.router, kube).actualWeight(state).catch(() => undefined)
 }

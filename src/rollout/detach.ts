@@ -19,9 +19,11 @@ import type {LoadedConfig} from '../config/load.js'
 import {readEnvReference, isEnvReference, resolveFileOrEnv} from '../config/secret-ref.js'
 import {RetailOpsError} from '../errors/index.js'
 import {kubeError} from '../kubernetes/client.js'
-import {applyJobObjects, bindingObject, IN_CLUSTER_CONTEXT, objectApiPath, runnerConfigObjects, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import type {KubeObjects, Obj} from '../kubernetes/objects.js'
+import {objectPath} from '../kubernetes/resources.js'
+import {applyJobObjects, bindingObject, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
-import {PATHS, type Obj, type RolloutKube} from './kube.js'
+import {PATHS} from './kube.js'
 import {ciJob, HOLDER, leaseAlive, requestName, RUN_ID_ENV, stateName} from './store.js'
 import {names} from './traffic.js'
 import type {Lease, RolloutState} from './types.js'
@@ -114,7 +116,7 @@ export function driverRules(states: RolloutState[], autoscalers: string[]): Rule
 }
 
 /** The autoscalers that scale the released Deployments (found by their target, whatever their names). */
-async function autoscalersOf(kube: RolloutKube, namespace: string, services: string[]): Promise<string[]> {
+async function autoscalersOf(kube: KubeObjects, namespace: string, services: string[]): Promise<string[]> {
   const hpas = await kube.list(PATHS.hpas(namespace))
   return hpas.filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name)).map((h) => h.metadata.name)
 }
@@ -150,7 +152,7 @@ export interface PreparedJob extends DetachedJob {
  * ConfigMap and the Secret. Every refusal (403: the deploying identity may not create them) comes
  * before anything of the release is written.
  */
-export async function prepareDetachedJob(kube: RolloutKube, states: RolloutState[], spec: DetachSpec, options: {timeoutMs?: number}, ctx: RunContext): Promise<PreparedJob> {
+export async function prepareDetachedJob(kube: KubeObjects, states: RolloutState[], spec: DetachSpec, options: {timeoutMs?: number}, ctx: RunContext): Promise<PreparedJob> {
   const namespace = states[0].namespace
   const n = detachNames(states[0].releaseId)
   const runId = randomUUID()
@@ -191,7 +193,7 @@ export async function prepareDetachedJob(kube: RolloutKube, states: RolloutState
   const binding = bindingObject({name: n.role, namespace, labels, roleKind: 'Role', role: n.role, serviceAccount: {name: DRIVER_SERVICE_ACCOUNT, namespace}})
   const dependents = [own(role), own(binding), ...config.objects.map(own)]
   const remove = async () => {
-    for (const o of [job, ...dependents]) await kube.http.request('DELETE', objectApiPath(o as never), {body: {propagationPolicy: 'Background'}}).catch(() => undefined)
+    for (const o of [job, ...dependents]) await kube.http.request('DELETE', objectPath(o as never), {body: {propagationPolicy: 'Background'}}).catch(() => undefined)
   }
   try {
     await applyJobObjects(kube.http, [serviceAccountObject(DRIVER_SERVICE_ACCOUNT, namespace, {'app.kubernetes.io/managed-by': 'retailops', 'app.kubernetes.io/component': COMPONENT}), ...dependents], 'retailops')
@@ -253,7 +255,7 @@ export interface JobDriver {
 }
 
 /** Reads the Job behind a lease (none for a CLI's lease). */
-export async function jobDriver(kube: RolloutKube, lease: Lease | undefined): Promise<JobDriver | undefined> {
+export async function jobDriver(kube: KubeObjects, lease: Lease | undefined): Promise<JobDriver | undefined> {
   const ref = lease?.job
   if (!lease || !ref) return undefined
   let job: Obj | undefined

@@ -25,7 +25,8 @@ import {runAnalysis, type MetricsProvider} from './analysis.js'
 import {BlueGreen} from './bluegreen.js'
 import {Canary} from './canary.js'
 import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
-import {PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {formatStep} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
@@ -36,7 +37,7 @@ const POLL_MS = 100
 const MAX_EVENTS = 60
 
 export interface DriveDeps {
-  kube: RolloutKube
+  kube: KubeObjects
   store: StateStore
   /**
    * Checks a state read back from the cluster before the driver acts on it (see trust.ts); runs
@@ -132,7 +133,7 @@ export class Driver implements RolloutHost {
     this.workload = new Workload(this, this.strategy.workloadName, this.strategy.track)
   }
 
-  get kube(): RolloutKube {
+  get kube(): KubeObjects {
     return this.deps.kube
   }
 

@@ -5,14 +5,14 @@
  * Service. Argo Rollouts keeps canary and blue-green behind one reconcile loop the same way.
  */
 import type {Output} from '../ui/output.js'
-import type {Obj, RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
 import type {Phase, RolloutState} from './types.js'
 import type {Workload} from './workload.js'
 
 /** What the loop gives a strategy. Every change a strategy makes is persisted through it before the next one. */
 export interface RolloutHost {
   readonly state: RolloutState
-  readonly kube: RolloutKube
+  readonly kube: KubeObjects
   /** The new version's Deployment and the stable one. */
   readonly workload: Workload
   readonly out: Output

@@ -13,7 +13,8 @@ import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
 import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
 import {changeGates, enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
 import {contains} from '../kubernetes/unchanged.js'
-import {currentReplicaSet, deploymentProgress, PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {currentReplicaSet, deploymentProgress, PATHS} from './kube.js'
 import {DEFAULT_CANARY_STEPS, formatSteps} from './steps.js'
 import {newLease, StateStore, type Stored} from './store.js'
 import {makeRouter} from './traffic.js'
@@ -123,7 +124,7 @@ function assertNoPlainTextSecrets(namespace: string, service: string, template: 
 }
 
 export interface PlanContext {
-  kube: RolloutKube
+  kube: KubeObjects
   config: RetailOpsConfig
   envRouter: RouterKind
 }
@@ -289,7 +290,7 @@ export function expectedPeakRps(config: RetailOpsConfig, service: string, now: D
  * A plain (rolling) deploy would change a Deployment under a canary or blue-green rollout that is
  * still running: refuse it, naming the rollouts (read-only; runs before anything is applied).
  */
-export async function assertNoRolloutInProgress(kube: RolloutKube, namespace: string, services: string[]): Promise<void> {
+export async function assertNoRolloutInProgress(kube: KubeObjects, namespace: string, services: string[]): Promise<void> {
   const store = new StateStore(kube)
   const states = await store.list(namespace).catch(() => [])
   const busy = states.filter((s) => (services.length === 0 || services.includes(s.service)) && !['Healthy', 'Aborted', 'TimedOut'].includes(s.phase))

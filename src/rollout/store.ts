@@ -14,7 +14,9 @@ import {randomUUID} from 'node:crypto'
 import {RetailOpsError} from '../errors/index.js'
 import {kubeError} from '../kubernetes/client.js'
 import {redactDeep} from '../ui/secrets.js'
-import {KubeHttpError, PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {KubeHttpError} from '../kubernetes/http.js'
+import {PATHS} from './kube.js'
 import type {HistoryEntry, Lease, RolloutRequest, RolloutState} from './types.js'
 
 export const STATE_PREFIX = 'retailops-rollout-'
@@ -132,7 +134,7 @@ export class StateStore {
   private versions = new Map<string, string>()
   private histories = new Map<string, HistoryEntry[]>()
 
-  constructor(private readonly kube: RolloutKube) {}
+  constructor(private readonly kube: KubeObjects) {}
 
   /**
    * The stored rollout of a service. With `forWrite`, what was read becomes the precondition of

@@ -13,7 +13,8 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import type {WaitResult} from '../kubernetes/rollout-status.js'
 import type {RunContext} from '../ui/context.js'
 import {prometheusProvider} from './analysis.js'
-import {PATHS, RolloutKube, type Obj} from './kube.js'
+import {KubeObjects, type Obj} from '../kubernetes/objects.js'
+import {PATHS} from './kube.js'
 import {claimRollouts, observedRpsFrom, planRollouts, revisionOf, templateChanges, type RolloutOptions} from './start.js'
 import {ownsLease, StateStore} from './store.js'
 import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type ErrorBudgetSource} from './gates.js'
@@ -44,7 +45,7 @@ export interface ReleaseStrategy extends DeployStrategy {
 }
 
 export function releaseStrategy(options: RolloutOptions & {project: LoadedConfig; env: ResolvedEnvironment; detach?: DetachSpec}): ReleaseStrategy {
-  const kube = new RolloutKube({context: options.env.context, kubeconfig: options.env.kubeconfig})
+  const kube = new KubeObjects({context: options.env.context, kubeconfig: options.env.kubeconfig})
   // One store from the claim to the end: its resourceVersions are the preconditions of every write.
   const store = new StateStore(kube)
   const prometheusUrl = options.prometheusUrl ?? options.env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
@@ -204,12 +205,12 @@ export interface GatedRolling extends DeployStrategy {
  * unless forced with a reason, which is recorded on its Deployment and in its rollout history.
  */
 export function gatedRollingStrategy(options: {project: LoadedConfig; env: ResolvedEnvironment; force?: {reason?: string}; errorBudget?: ErrorBudgetSource; dryRun?: boolean}): GatedRolling {
-  const kube = new RolloutKube({context: options.env.context, kubeconfig: options.env.kubeconfig})
-  const clusters = new Map<string, RolloutKube>()
-  const kubeFor = (t: {context?: string; kubeconfig?: string}): RolloutKube => {
+  const kube = new KubeObjects({context: options.env.context, kubeconfig: options.env.kubeconfig})
+  const clusters = new Map<string, KubeObjects>()
+  const kubeFor = (t: {context?: string; kubeconfig?: string}): KubeObjects => {
     if ((t.context ?? options.env.context) === options.env.context && (t.kubeconfig ?? options.env.kubeconfig) === options.env.kubeconfig) return kube
     const key = `${t.kubeconfig ?? ''}|${t.context ?? ''}`
-    if (!clusters.has(key)) clusters.set(key, new RolloutKube({context: t.context, kubeconfig: t.kubeconfig}))
+    if (!clusters.has(key)) clusters.set(key, new KubeObjects({context: t.context, kubeconfig: t.kubeconfig}))
     return clusters.get(key)!
   }
   /** What each changing Deployment ran before this deploy (for the history entry of a forced one). */

@@ -7,7 +7,8 @@
  * it was when the rollout ends.
  */
 import {NotFoundError} from '../errors/index.js'
-import {PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {PATHS} from './kube.js'
 import type {RolloutState, RouterKind} from './types.js'
 
 export const TRACK_LABEL = 'retailops.dev/track'
@@ -39,7 +40,7 @@ export interface TrafficRouter {
 }
 
 /** A Service like the service's own (same ports), selecting `selector`. */
-export async function ensureService(kube: RolloutKube, state: RolloutState, name: string, selector: Record<string, string>): Promise<void> {
+export async function ensureService(kube: KubeObjects, state: RolloutState, name: string, selector: Record<string, string>): Promise<void> {
   const ns = state.namespace
   const base = await kube.get(PATHS.services(ns), state.service)
   if (!base) throw new NotFoundError(`Service ${ns}/${state.service} does not exist; deploy renders it.`)
@@ -59,7 +60,7 @@ const isServiceRef = (ref: BackendRef, name: string) => ref.name === name && (re
 
 class GatewayRouter implements TrafficRouter {
   readonly kind = 'gateway' as const
-  constructor(private readonly kube: RolloutKube) {}
+  constructor(private readonly kube: KubeObjects) {}
 
   private async route(state: RolloutState): Promise<Obj> {
     const route = await this.kube.get(PATHS.httproutes(state.namespace), state.spec.routeName)
@@ -153,7 +154,7 @@ export function gatewayWeight(route: Obj | undefined, service: string): number {
 
 class NginxRouter implements TrafficRouter {
   readonly kind = 'nginx' as const
-  constructor(private readonly kube: RolloutKube) {}
+  constructor(private readonly kube: KubeObjects) {}
 
   private async ingress(state: RolloutState): Promise<Obj> {
     const ing = await this.kube.get(PATHS.ingresses(state.namespace), state.spec.routeName)
@@ -226,7 +227,7 @@ class NginxRouter implements TrafficRouter {
  */
 class ReplicaRouter implements TrafficRouter {
   readonly kind = 'replicas' as const
-  constructor(private readonly kube: RolloutKube) {}
+  constructor(private readonly kube: KubeObjects) {}
 
   async validate(): Promise<void> {}
 
@@ -266,7 +267,7 @@ class ReplicaRouter implements TrafficRouter {
 }
 
 /** The HorizontalPodAutoscaler whose target is the service's (stable) Deployment. */
-export async function findAutoscaler(kube: RolloutKube, state: RolloutState): Promise<Obj | undefined> {
+export async function findAutoscaler(kube: KubeObjects, state: RolloutState): Promise<Obj | undefined> {
   const hpas = await kube.list(PATHS.hpas(state.namespace))
   return hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === state.service)
 }
@@ -276,14 +277,14 @@ export async function findAutoscaler(kube: RolloutKube, state: RolloutState): Pr
  * held at exactly the count the router sets (min = max), so it can neither undo the split nor
  * drift from it. At 0 stable pods it is held at 1: an autoscaler leaves a target at 0 alone.
  */
-export async function pinAutoscaler(kube: RolloutKube, state: RolloutState, replicas: number): Promise<void> {
+export async function pinAutoscaler(kube: KubeObjects, state: RolloutState, replicas: number): Promise<void> {
   if (!state.hpaBackup) return
   const n = Math.max(1, replicas)
   await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {spec: {minReplicas: n, maxReplicas: n}})
 }
 
 /** Puts the autoscaler's bounds back as they were before the rollout (idempotent). */
-export async function restoreAutoscaler(kube: RolloutKube, state: RolloutState): Promise<void> {
+export async function restoreAutoscaler(kube: KubeObjects, state: RolloutState): Promise<void> {
   if (!state.hpaBackup) return
   const exists = await kube.get(PATHS.hpas(state.namespace), state.hpaBackup.name)
   if (!exists) return
@@ -301,7 +302,7 @@ export function canaryReplicasByRatio(replicas: number, weight: number): number 
   return Math.min(replicas, Math.max(1, Math.round((replicas * weight) / 100)))
 }
 
-export function makeRouter(kind: RouterKind, kube: RolloutKube): TrafficRouter {
+export function makeRouter(kind: RouterKind, kube: KubeObjects): TrafficRouter {
   if (kind === 'gateway') return new GatewayRouter(kube)
   if (kind === 'nginx') return new NginxRouter(kube)
   return new ReplicaRouter(kube)

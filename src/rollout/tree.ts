@@ -8,7 +8,8 @@ import * as k8s from '@kubernetes/client-node'
 import {kubeClients} from '../kubernetes/client.js'
 import type {RunContext} from '../ui/context.js'
 import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
-import {PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {PATHS} from './kube.js'
 import {stateName, StateStore} from './store.js'
 import {names} from './traffic.js'
 import {isTerminal, type RolloutState} from './types.js'
@@ -55,7 +56,7 @@ function rsNode(rs: Obj, pods: Obj[], role: string[]): TreeNode {
 }
 
 /** Reads the state, the Deployments, ReplicaSets and pods of a rollout and arranges them. */
-export async function rolloutTree(kube: RolloutKube, namespace: string, service: string, store = new StateStore(kube)): Promise<RolloutTree> {
+export async function rolloutTree(kube: KubeObjects, namespace: string, service: string, store = new StateStore(kube)): Promise<RolloutTree> {
   const stored = await store.read(namespace, service)
   if (!stored.state) {
     const {NotFoundError} = await import('../errors/index.js')
@@ -135,7 +136,7 @@ export function renderTree(tree: RolloutTree, colour: {icon: (h: Health, s: stri
  * Re-reads and re-renders the tree whenever the state ConfigMap, the ReplicaSets or the pods
  * change (Kubernetes watches), until the rollout ends or waits for a person, or Ctrl-C.
  */
-export async function watchTree(kube: RolloutKube, namespace: string, service: string, onTree: (tree: RolloutTree) => void, ctx: RunContext, options: {timeoutMs?: number} = {}): Promise<RolloutTree> {
+export async function watchTree(kube: KubeObjects, namespace: string, service: string, onTree: (tree: RolloutTree) => void, ctx: RunContext, options: {timeoutMs?: number} = {}): Promise<RolloutTree> {
   const watch = new k8s.Watch(kubeClients(kube.target).kc)
   let tree = await rolloutTree(kube, namespace, service)
   onTree(tree)

@@ -13,7 +13,8 @@ import type {ImageVerifier} from '../deploy/signature.js'
 import {RetailOpsError} from '../errors/index.js'
 import {collectionPath, type KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
-import {ownedReplicaSets, PATHS, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {ownedReplicaSets, PATHS} from './kube.js'
 import {names} from './traffic.js'
 import {STAGES, type RolloutState} from './types.js'
 
@@ -61,7 +62,7 @@ const COMPANIONS = [
  * A Deployment (stored, or the live one with a stored template) run through the deploy's policy
  * step, with its live companions: every image's signature and every policy rule.
  */
-export async function checkDeployment(deployment: Obj, service: string, kube: RolloutKube, options: TrustOptions, ctx: RunContext): Promise<Obj> {
+export async function checkDeployment(deployment: Obj, service: string, kube: KubeObjects, options: TrustOptions, ctx: RunContext): Promise<Obj> {
   const d = JSON.parse(JSON.stringify(deployment)) as Obj
   const ns = d.metadata.namespace!
   const companions = (await Promise.all(COMPANIONS.map(async (k) => (await kube.list(k.path(ns))).map((o) => ({...o, kind: k.kind, apiVersion: k.apiVersion}))))).flat()
@@ -107,7 +108,7 @@ function ingressBackends(rules: unknown): string[] {
  * Everything the driver would apply from the stored state, checked against the cluster and the
  * project. Returns the state with the checked Deployment (its name and namespace the command's).
  */
-export async function verifyStoredState(state: RolloutState, kube: RolloutKube, options: TrustOptions & {
+export async function verifyStoredState(state: RolloutState, kube: KubeObjects, options: TrustOptions & {
   /** Check the new Deployment too (not for an abort, which never applies it: an abort must stay possible). */
   deployment: boolean
 }, ctx: RunContext): Promise<RolloutState> {

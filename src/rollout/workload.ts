@@ -6,7 +6,8 @@
 import {formatDuration} from '../config/duration.js'
 import {explainPods} from '../kubernetes/rollout-status.js'
 import {FORCED_ANNOTATION} from './gates.js'
-import {currentReplicaSet, deploymentProgress, PATHS, selectorString, type Obj, type RolloutKube} from './kube.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import {currentReplicaSet, deploymentProgress, PATHS, selectorString} from './kube.js'
 import {ROLLOUT_LABEL, TRACK_LABEL} from './traffic.js'
 import type {RolloutState} from './types.js'
 
@@ -18,7 +19,7 @@ export class CanaryNotReady extends Error {}
 /** What a Workload needs from the loop (the state is read at each call: the loop replaces it when it takes the lease). */
 interface WorkloadHost {
   readonly state: RolloutState
-  readonly kube: RolloutKube
+  readonly kube: KubeObjects
   abortRequested(): Promise<boolean>
   wait(ms: number): Promise<void>
 }

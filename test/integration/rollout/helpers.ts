@@ -12,7 +12,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {execa} from 'execa'
 import {stringify} from 'yaml'
 
-import {PATHS, RolloutKube, type Obj} from '../../../src/rollout/kube.js'
+import {KubeObjects, type Obj} from '../../../src/kubernetes/objects.js'
+import {PATHS} from '../../../src/rollout/kube.js'
 import {StateStore} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
@@ -33,7 +34,7 @@ export interface CliResult {
 export class RolloutProject {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-rollout-'))
   readonly ns = `t-rollout-${Math.random().toString(36).slice(2, 8)}`
-  readonly kube = new RolloutKube({context: sandboxEnv().context})
+  readonly kube = new KubeObjects({context: sandboxEnv().context})
   readonly store = new StateStore(this.kube)
   private children: ChildProcess[] = []
 

@@ -1,0 +1,119 @@
+/**
+ * The one way retailops reads and writes Kubernetes objects outside a deploy's bulk apply:
+ * KubeObjects (a client over one keep-alive connection pool, KubeHttp, with one field manager)
+ * and the same operations as functions over a KubeHttp a caller already holds (readObject,
+ * applyOwned, deleteObject, deleteIfLabelled). Paths come from resources.ts; a missing object is
+ * undefined on read and nothing to do on delete; other failures are kubeError()s.
+ */
+import {applyKeepingOwned} from './apply.js'
+import {isNotFound, kubeClients, kubeError, type KubeTarget} from './client.js'
+import {KubeHttp} from './http.js'
+import {FIELD_MANAGER_ROLLOUT} from './labels.js'
+
+/** An object as the API returns it: typed metadata; spec and status as each kind has them. */
+export type Obj = {
+  apiVersion?: string
+  kind?: string
+  metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; uid?: string; generation?: number; ownerReferences?: {uid: string; kind: string; name: string}[]; creationTimestamp?: string; deletionTimestamp?: string}
+  spec?: any
+  status?: any
+  data?: Record<string, string>
+}
+
+export class KubeObjects {
+  readonly http: KubeHttp
+  readonly server: string
+
+  /** fieldManager: whose changes these are (labels.ts: FIELD_MANAGER_ROLLOUT for a rollout, FIELD_MANAGER_PREWARM...). */
+  constructor(
+    readonly target: KubeTarget = {},
+    readonly fieldManager: string = FIELD_MANAGER_ROLLOUT,
+  ) {
+    const clients = kubeClients(target)
+    this.http = new KubeHttp(clients.kc)
+    this.server = clients.server
+  }
+
+  private async call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (error) {
+      throw kubeError(error, doing, this.server)
+    }
+  }
+
+  async get(collection: string, name: string): Promise<Obj | undefined> {
+    return readObject<Obj>(this.http, `${collection}/${name}`, this.server)
+  }
+
+  async list(collection: string, labelSelector?: string): Promise<Obj[]> {
+    const body = await this.call(`listing ${collection}`, () => this.http.request<{items: Obj[]}>('GET', collection, {query: {labelSelector}}))
+    return body.items ?? []
+  }
+
+  /**
+   * Server-side apply of what `obj` sets, keeping every other field the manager owns (labels,
+   * strategy, replicas...): see applyKeepingOwned. Idempotent, so running a step again after a
+   * crash is harmless.
+   */
+  async apply(collection: string, obj: Obj, fieldManager = this.fieldManager): Promise<Obj> {
+    return this.call(`applying ${collection}/${obj.metadata.name}`, () => applyKeepingOwned<Obj>(this.http, `${collection}/${obj.metadata.name}`, obj, {fieldManager, force: true}))
+  }
+
+  async mergePatch(collection: string, name: string, patch: unknown): Promise<Obj> {
+    return this.call(`patching ${collection}/${name}`, () =>
+      this.http.request<Obj>('PATCH', `${collection}/${name}`, {query: {fieldManager: this.fieldManager}, body: patch, contentType: 'application/merge-patch+json'}),
+    )
+  }
+
+  async create(collection: string, obj: Obj): Promise<Obj> {
+    return this.http.request<Obj>('POST', collection, {body: obj, query: {fieldManager: this.fieldManager}})
+  }
+
+  /** PUT with the object's resourceVersion: throws KubeHttpError 409 when someone wrote in between. */
+  async replace(collection: string, obj: Obj): Promise<Obj> {
+    return this.http.request<Obj>('PUT', `${collection}/${obj.metadata.name}`, {body: obj, query: {fieldManager: this.fieldManager}})
+  }
+
+  async delete(collection: string, name: string): Promise<void> {
+    await deleteObject(this.http, `${collection}/${name}`, this.server)
+  }
+
+  close(): void {
+    this.http.close()
+  }
+}
+
+/** GET an object; undefined when it does not exist. */
+export async function readObject<T>(http: KubeHttp, path: string, server?: string): Promise<T | undefined> {
+  try {
+    return await http.request<T>('GET', path)
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw kubeError(error, `reading ${path}`, server)
+  }
+}
+
+/** Server-side apply of an object retailops owns outright (its whole intent, conflicts forced). */
+export async function applyOwned(http: KubeHttp, path: string, body: object, fieldManager: string): Promise<void> {
+  await http.request('PATCH', path, {body, contentType: 'application/apply-patch+yaml', query: {fieldManager, force: true}})
+}
+
+/** DELETE in the background; an object already gone is not an error. Answers whether it was there. */
+export async function deleteObject(http: KubeHttp, path: string, server?: string): Promise<'deleted' | 'absent'> {
+  try {
+    await http.request('DELETE', path, {query: {propagationPolicy: 'Background'}})
+    return 'deleted'
+  } catch (error) {
+    if (isNotFound(error)) return 'absent'
+    throw kubeError(error, `deleting ${path}`, server)
+  }
+}
+
+/** Deletes an object only if it carries label=value (never someone else's object of the same name). */
+export async function deleteIfLabelled(http: KubeHttp, path: string, label: string, value: string): Promise<'deleted' | 'absent' | 'not-ours'> {
+  const current = await readObject<{metadata?: {labels?: Record<string, string>}}>(http, path)
+  if (!current) return 'absent'
+  if (current.metadata?.labels?.[label] !== value) return 'not-ours'
+  return deleteObject(http, path)
+}
