@@ -4,8 +4,8 @@ import {RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {type KubeClients, kubeError} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
-import {applyOwned, readObject} from '../kubernetes/objects.js'
-import {namedPath} from '../kubernetes/resources.js'
+import {applyOwned, listObjects, readObject} from '../kubernetes/objects.js'
+import {collectionPath, namedPath} from '../kubernetes/resources.js'
 import {explainDeployments} from '../kubernetes/rollout-status.js'
 import {waitFor} from '../kubernetes/wait.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
@@ -218,13 +218,13 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
 
     for (const pool of headroomPools) {
       const name = headroomDeploymentName(plan.campaign, pool.pool)
-      const pods = await k.core.listNamespacedPod({namespace, labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`}).catch((error: unknown) => {
+      const pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod', namespace), {labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`}).catch((error: unknown) => {
         throw kubeError(error, `listing headroom pods in ${namespace}`, k.server)
       })
-      const scheduled = pods.items.filter((p) => p.spec?.nodeName).length
-      headroom.push({pool: pool.pool, deployment: name, replicas: pool.placeholder.replicas, scheduled, pending: pods.items.length - scheduled})
-      if (pods.items.length - scheduled > 0) {
-        ctx.out.warn(`${pods.items.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`)
+      const scheduled = pods.filter((p) => p.spec?.nodeName).length
+      headroom.push({pool: pool.pool, deployment: name, replicas: pool.placeholder.replicas, scheduled, pending: pods.length - scheduled})
+      if (pods.length - scheduled > 0) {
+        ctx.out.warn(`${pods.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`)
       }
     }
   } catch (error) {

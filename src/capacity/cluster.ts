@@ -1,8 +1,10 @@
 import type * as k8s from '@kubernetes/client-node'
 
 import type {RetailOpsConfig} from '../config/schema.js'
-import {type KubeClients, kubeError} from '../kubernetes/client.js'
+import {type KubeClients, kubeError, kubeHttpOf} from '../kubernetes/client.js'
 import {isSpotNode, nodeInstanceType, nodeZone, POOL_LABELS} from '../kubernetes/nodes.js'
+import {listObjects} from '../kubernetes/objects.js'
+import {collectionPath} from '../kubernetes/resources.js'
 import type {HpaFacts, PoolFacts, QuotaFacts, WorkloadFacts} from './plan.js'
 import {poolPrice} from '../config/prices.js'
 import {parseQuantity, type Resources} from '../kubernetes/quantity.js'
@@ -81,8 +83,9 @@ export async function nodeInventory(k: KubeClients, options: NodeInventoryOption
   let nodes: k8s.V1Node[]
   let pods: k8s.V1Pod[]
   try {
-    nodes = (await k.core.listNode()).items
-    pods = (await k.core.listPodForAllNamespaces({fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed'})).items
+    const http = kubeHttpOf(k)
+    nodes = await listObjects<k8s.V1Node>(http, collectionPath('Node'))
+    pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod'), {fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed'})
   } catch (error) {
     throw kubeError(error, 'listing nodes and pods', k.server)
   }
@@ -152,8 +155,9 @@ export async function findWorkloads(k: KubeClients, namespace: string, project: 
   let deployments: k8s.V1Deployment[]
   let hpas: k8s.V2HorizontalPodAutoscaler[]
   try {
-    deployments = (await k.apps.listNamespacedDeployment({namespace})).items
-    hpas = (await k.autoscaling.listNamespacedHorizontalPodAutoscaler({namespace})).items
+    const http = kubeHttpOf(k)
+    deployments = await listObjects<k8s.V1Deployment>(http, collectionPath('Deployment', namespace))
+    hpas = await listObjects<k8s.V2HorizontalPodAutoscaler>(http, collectionPath('HorizontalPodAutoscaler', namespace))
   } catch (error) {
     throw kubeError(error, `listing Deployments and HPAs in ${namespace}`, k.server)
   }
@@ -191,8 +195,8 @@ export function hpaFacts(h: k8s.V2HorizontalPodAutoscaler): HpaFacts {
 
 export async function namespaceQuotas(k: KubeClients, namespace: string): Promise<QuotaFacts[]> {
   try {
-    const list = await k.core.listNamespacedResourceQuota({namespace})
-    return list.items.map((q) => ({
+    const quotas = await listObjects<k8s.V1ResourceQuota>(kubeHttpOf(k), collectionPath('ResourceQuota', namespace))
+    return quotas.map((q) => ({
       name: q.metadata!.name!,
       hard: numbers(q.status?.hard ?? q.spec?.hard ?? {}),
       used: numbers(q.status?.used ?? {}),

@@ -101,10 +101,12 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
   if (project.config.datastores.some((d) => d.provider === 'kubernetes')) {
     const what = `drill namespaces in ${environment.context ?? 'the current context'}`
     try {
-      const {kubeClients} = await import('../kubernetes/client.js')
+      const {kubeClients, kubeHttpOf} = await import('../kubernetes/client.js')
+      const {listObjects} = await import('../kubernetes/objects.js')
+      const {collectionPath} = await import('../kubernetes/resources.js')
       const k = kubeClients({context: environment.context, kubeconfig: environment.kubeconfig})
-      const list = await k.core.listNamespace({labelSelector: DRILL_LABEL})
-      for (const ns of list.items) {
+      const list = await listObjects<{metadata?: {name?: string; labels?: Record<string, string>; deletionTimestamp?: string}}>(kubeHttpOf(k), collectionPath('Namespace'), {labelSelector: DRILL_LABEL})
+      for (const ns of list) {
         const id = ns.metadata?.labels?.[DRILL_LABEL]
         if (id === currentId || ns.metadata?.deletionTimestamp) continue
         found.push({kind: 'namespace', name: ns.metadata!.name!, where: k.context, drillId: id, command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`, status: 'present'})

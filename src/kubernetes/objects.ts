@@ -47,8 +47,7 @@ export class KubeObjects {
   }
 
   async list(collection: string, labelSelector?: string): Promise<Obj[]> {
-    const body = await this.call(`listing ${collection}`, () => this.http.request<{items: Obj[]}>('GET', collection, {query: {labelSelector}}))
-    return body.items ?? []
+    return this.call(`listing ${collection}`, () => listObjects<Obj>(this.http, collection, {labelSelector}))
   }
 
   /**
@@ -82,6 +81,24 @@ export class KubeObjects {
   close(): void {
     this.http.close()
   }
+}
+
+export interface ListOptions {
+  labelSelector?: string
+  fieldSelector?: string
+  signal?: AbortSignal
+}
+
+/** Every object of a collection, page by page (500 a page), typed as the caller reads it; failures as the API raised them, for the caller's kubeError(). */
+export async function listObjects<T>(http: KubeHttp, path: string, options: ListOptions = {}): Promise<T[]> {
+  const items: T[] = []
+  let token: string | undefined
+  do {
+    const page = await http.request<{items?: T[]; metadata?: {continue?: string}}>('GET', path, {query: {labelSelector: options.labelSelector, fieldSelector: options.fieldSelector, limit: 500, continue: token}, signal: options.signal})
+    items.push(...(page.items ?? []))
+    token = page.metadata?.continue || undefined
+  } while (token)
+  return items
 }
 
 /** GET an object; undefined when it does not exist. */
