@@ -1,9 +1,10 @@
-import {PatchStrategy, setHeaderOptions} from '@kubernetes/client-node'
 import type * as k8s from '@kubernetes/client-node'
 
 import {RetailOpsError} from '../errors/index.js'
-import {isNotFound, type KubeClients, kubeError, statusCode} from '../kubernetes/client.js'
+import {type KubeClients, kubeError, kubeHttpOf, statusCode} from '../kubernetes/client.js'
 import {FIELD_MANAGER_PREWARM, LABEL, MANAGED_BY as MANAGER} from '../kubernetes/labels.js'
+import {deleteObject, readObject} from '../kubernetes/objects.js'
+import {collectionPath, namedPath} from '../kubernetes/resources.js'
 import {redactDeep} from '../ui/secrets.js'
 
 /**
@@ -69,13 +70,13 @@ export interface StateHandle {
 }
 
 export async function readState(k: KubeClients, namespace: string, campaign: string): Promise<StateHandle | undefined> {
-  let cm: k8s.V1ConfigMap
+  let cm: k8s.V1ConfigMap | undefined
   try {
-    cm = await k.core.readNamespacedConfigMap({name: stateName(campaign), namespace})
+    cm = await readObject<k8s.V1ConfigMap>(kubeHttpOf(k), namedPath('ConfigMap', stateName(campaign), namespace))
   } catch (error) {
-    if (isNotFound(error)) return undefined
     throw kubeError(error, `reading the saved state ConfigMap ${stateName(campaign)}`, k.server)
   }
+  if (!cm) return undefined
   const text = cm.data?.[STATE_KEY]
   let state: SavedState
   try {
@@ -140,13 +141,14 @@ export async function recordState(
     try {
       // A merge patch carrying the resourceVersion it read: the server refuses it (409) if another
       // writer got there first, and then we read and merge again.
+      const http = kubeHttpOf(k)
       if (current) {
-        await k.core.patchNamespacedConfigMap(
-          {name: stateName(campaign), namespace, body: {metadata: {resourceVersion: current.resourceVersion}, data: body(state).data}, fieldManager: FIELD_MANAGER_PREWARM},
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        )
-      }
-      else await k.core.createNamespacedConfigMap({namespace, body: body(state)})
+        await http.request('PATCH', namedPath('ConfigMap', stateName(campaign), namespace), {
+          body: {metadata: {resourceVersion: current.resourceVersion}, data: body(state).data},
+          contentType: 'application/merge-patch+json',
+          query: {fieldManager: FIELD_MANAGER_PREWARM},
+        })
+      } else await http.request('POST', collectionPath('ConfigMap', namespace), {body: body(state), query: {fieldManager: FIELD_MANAGER_PREWARM}})
       return state
     } catch (error) {
       if (statusCode(error) === 409) continue
@@ -159,11 +161,9 @@ export async function recordState(
 }
 
 export async function deleteState(k: KubeClients, namespace: string, campaign: string): Promise<void> {
-  try {
-    await k.core.deleteNamespacedConfigMap({name: stateName(campaign), namespace})
-  } catch (error) {
-    if (!isNotFound(error)) throw kubeError(error, `deleting ConfigMap ${namespace}/${stateName(campaign)}`, k.server)
-  }
+  await deleteObject(kubeHttpOf(k), namedPath('ConfigMap', stateName(campaign), namespace)).catch((error: unknown) => {
+    throw kubeError(error, `deleting ConfigMap ${namespace}/${stateName(campaign)}`, k.server)
+  })
 }
 
 export function saveHpa(service: string, hpa: k8s.V2HorizontalPodAutoscaler): SavedHpa {
