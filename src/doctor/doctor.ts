@@ -166,12 +166,15 @@ async function checkRegistry(url?: string, insecure?: boolean): Promise<Omit<Che
 }
 
 async function checkCluster(context?: string, kubeconfig?: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
-  const {kubeClients, kubeError} = await import('../kubernetes/client.js')
+  const {kubeClients, kubeError, kubeHttpOf} = await import('../kubernetes/client.js')
+  const {listObjects} = await import('../kubernetes/objects.js')
+  const {collectionPath} = await import('../kubernetes/resources.js')
   try {
     const k = kubeClients({context, kubeconfig})
-    const v = await k.version.getCode()
-    const nodes = await k.core.listNode()
-    return {status: 'ok', detail: `${k.context} at ${k.server}: Kubernetes ${v.gitVersion}, ${nodes.items.length} nodes`}
+    const http = kubeHttpOf(k)
+    const v = await http.request<{gitVersion?: string}>('GET', '/version')
+    const nodes = await listObjects(http, collectionPath('Node'))
+    return {status: 'ok', detail: `${k.context} at ${k.server}: Kubernetes ${v.gitVersion}, ${nodes.length} nodes`}
   } catch (error) {
     const e = kubeError(error, 'reading the server version')
     return {status: 'fail', detail: e.message, fix: e.nextSteps[0] ?? 'Check KUBECONFIG and --context.'}
@@ -179,13 +182,14 @@ async function checkCluster(context?: string, kubeconfig?: string): Promise<Omit
 }
 
 async function checkRbac(context: string | undefined, kubeconfig: string | undefined, namespace: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
-  const {kubeClients, kubeError} = await import('../kubernetes/client.js')
+  const {kubeClients, kubeError, kubeHttpOf} = await import('../kubernetes/client.js')
+  const {collectionPath} = await import('../kubernetes/resources.js')
   try {
-    const k = kubeClients({context, kubeconfig})
+    const http = kubeHttpOf(kubeClients({context, kubeconfig}))
     const reviews = REQUIRED_PERMISSIONS.flatMap((p) => p.verbs.map((verb) => ({...p, verb})))
     const answers = await Promise.all(
       reviews.map(async (r) => {
-        const review = await k.authorization.createSelfSubjectAccessReview({
+        const review = await http.request<{status?: {allowed?: boolean}}>('POST', collectionPath('SelfSubjectAccessReview'), {
           body: {apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: {resourceAttributes: {group: r.group, resource: r.resource, verb: r.verb, namespace}}},
         })
         return {...r, allowed: Boolean(review.status?.allowed)}

@@ -69,6 +69,7 @@ const OTHER_KINDS: ApiKind[] = [
   {kind: 'PriorityClass', apiVersion: 'scheduling.k8s.io/v1', plural: 'priorityclasses', namespaced: false},
   {kind: 'ValidatingAdmissionPolicy', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicies', namespaced: false},
   {kind: 'ValidatingAdmissionPolicyBinding', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicybindings', namespaced: false},
+  {kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', plural: 'selfsubjectaccessreviews', namespaced: false},
   /** metrics-server's resource metrics. */
   {kind: 'PodMetrics', apiVersion: 'metrics.k8s.io/v1beta1', plural: 'pods', namespaced: true},
 ]
