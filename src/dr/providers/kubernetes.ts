@@ -429,7 +429,6 @@ async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boo
   return {ok, detail: `enforce=${enforce ?? 'unset'}; ${denies ? `${DEFAULT_DENY_POLICY} denies all ingress and egress` : `no ${DEFAULT_DENY_POLICY}`}${others.length ? `; unexpected NetworkPolicies: ${others.join(', ')}` : ''}`}
 }
 
-
 /** Deletes a drill namespace (nothing else) and, unless told not to, waits until it is gone. */
 export async function deleteNamespace(kc: KubeConfig, name: string, options: {wait?: boolean} = {}): Promise<{status: 'removed' | 'absent'; detail?: string}> {
   if (!isDrillNamespace(name)) throw new Error(`refusing to delete ${name}: not a drill namespace`)
