@@ -20,7 +20,7 @@ import {readEnvReference, isEnvReference, resolveFileOrEnv} from '../config/secr
 import {RetailOpsError} from '../errors/index.js'
 import {kubeError} from '../kubernetes/client.js'
 import type {KubeObjects, Obj} from '../kubernetes/objects.js'
-import {objectPath} from '../kubernetes/resources.js'
+import {collectionPath, objectPath} from '../kubernetes/resources.js'
 import {applyJobObjects, bindingObject, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
 import {PATHS} from './kube.js'
@@ -39,7 +39,7 @@ const DEFAULT_DRIVE_MS = 24 * 3_600_000
 /** One ServiceAccount per namespace drives every detached rollout there; its permissions are per Job. */
 export const DRIVER_SERVICE_ACCOUNT = 'retailops-rollout-driver'
 const COMPONENT = 'rollout-driver'
-const JOB_PATH = (ns: string) => `/apis/batch/v1/namespaces/${ns}/jobs`
+const JOB_PATH = (ns: string) => collectionPath('Job', ns)
 
 export interface DetachSpec {
   /** REGISTRY/REPOSITORY@sha256:…, verified before anything is created (verifiedRunnerImage). */
