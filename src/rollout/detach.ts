@@ -19,6 +19,7 @@ import type {LoadedConfig} from '../config/load.js'
 import {readEnvReference, isEnvReference, resolveFileOrEnv} from '../config/secret-ref.js'
 import {RetailOpsError} from '../errors/index.js'
 import {kubeError} from '../kubernetes/client.js'
+import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObjects, Obj} from '../kubernetes/objects.js'
 import {collectionPath, objectPath} from '../kubernetes/resources.js'
 import {applyJobObjects, bindingObject, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
@@ -180,7 +181,7 @@ export async function prepareDetachedJob(kube: KubeObjects, states: RolloutState
   const task = ctx.out.task(`Creating Job ${namespace}/${n.job} (suspended) to drive the rollout in the cluster`)
   let created: Obj
   try {
-    created = await kube.http.request<Obj>('POST', JOB_PATH(namespace), {body: job, query: {fieldManager: 'retailops'}})
+    created = await kube.http.request<Obj>('POST', JOB_PATH(namespace), {body: job, query: {fieldManager: FIELD_MANAGER}})
   } catch (error) {
     task.fail()
     throw kubeError(error, `creating Job ${namespace}/${n.job}`, kube.server)
