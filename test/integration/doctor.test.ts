@@ -1,16 +1,14 @@
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import * as k8s from '@kubernetes/client-node'
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {runCli} from '../support/cli.js'
+import {sandboxEnv} from '../support/sandbox.js'
 
 // Doctor against the sandbox's real Docker Engine, registry, cluster, RBAC and Prometheus.
-const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
-const doctor = (cwd: string, env: Record<string, string> = {}, args: string[] = []) =>
-  execa(process.execPath, [bin, 'doctor', '--json', ...args], {cwd, reject: false, env: {CI: 'true', ...env}, stdin: 'ignore'})
+const doctor = (cwd: string, env: Record<string, string> = {}, args: string[] = []) => runCli(['doctor', '--json', ...args], {cwd, env, built: true})
 
 type Check = {id: string; status: string; detail: string; fix?: string}
 const checksOf = (stdout: string): Record<string, Check> =>
@@ -25,7 +23,7 @@ let project: string
 
 beforeAll(async () => {
   project = await mkdtemp(path.join(os.tmpdir(), 'ro-doctor-'))
-  const init = await execa(process.execPath, [bin, 'init', '--directory', project, '--project', 'doc', '--target-namespace', namespace, '--kube-context', process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops', '--yes', '--json'], {reject: false})
+  const init = await runCli(['init', '--directory', project, '--project', 'doc', '--target-namespace', namespace, '--kube-context', sandboxEnv().context, '--yes', '--json'], {built: true})
   expect(init.exitCode).toBe(0)
   await core.createNamespace({body: {metadata: {name: namespace}}})
 })

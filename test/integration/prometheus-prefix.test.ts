@@ -5,17 +5,15 @@
 import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {prometheusProvider} from '../../src/rollout/analysis.js'
 import {PrometheusClient} from '../../src/prometheus/client.js'
 import {type PrefixProxy, startPrefixProxy} from './helpers/prefix-proxy.js'
 import {sandboxEnv} from '../support/sandbox.js'
+import {runCli} from '../support/cli.js'
 
-const bin = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
 describe('Prometheus behind a path prefix', () => {
   let proxy: PrefixProxy
@@ -44,13 +42,13 @@ describe('Prometheus behind a path prefix', () => {
 
   it('doctor checks Prometheus under the prefix', async () => {
     const project = await mkdtemp(path.join(os.tmpdir(), 'ro-prefix-'))
-    const init = await execa(process.execPath, [bin, 'init', '--directory', project, '--project', 'pfx', '--target-namespace', 't-prefix', '--kube-context', sandboxEnv().context, '--yes', '--json'], {reject: false})
+    const init = await runCli(['init', '--directory', project, '--project', 'pfx', '--target-namespace', 't-prefix', '--kube-context', sandboxEnv().context, '--yes', '--json'], {built: true})
     expect(init.exitCode, init.stderr).toBe(0)
     const file = path.join(project, 'retailops.yaml')
     const yaml = await readFile(file, 'utf8')
     expect(yaml).toContain(sandboxEnv().prometheusUrl)
     await writeFile(file, yaml.replaceAll(sandboxEnv().prometheusUrl, base))
-    const r = await execa(process.execPath, [bin, 'doctor', '--json'], {cwd: project, reject: false, env: {CI: 'true'}, stdin: 'ignore'})
+    const r = await runCli(['doctor', '--json'], {cwd: project, built: true})
     const checks = Object.fromEntries((JSON.parse(r.stdout).result.checks as {id: string; status: string; detail: string}[]).map((c) => [c.id, c]))
     expect(checks.prometheus.status, checks.prometheus.detail).toBe('ok')
     expect(checks.prometheus.detail).toContain(`${base}: Prometheus`)

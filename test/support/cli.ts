@@ -87,7 +87,13 @@ export async function runCliJson(args: string[], options: CliOptions = {}): Prom
   return run as CliRun & {doc: JsonDocument}
 }
 
-/** Starts the CLI in the background (to interrupt or kill it mid-run); await it for the result. */
-export function startCli(args: string[], options: CliOptions = {}): ResultPromise<ReturnType<typeof execaOptions>> {
-  return execa(process.execPath, argv(args, options), execaOptions(options))
+/**
+ * Starts the CLI in the background, to interrupt or kill it mid-run; await it for the result.
+ * No timeout unless one is given, and a signal sent to it is the only one (no SIGKILL after a
+ * grace period): what a test sees after SIGINT is the CLI's own cleanup.
+ */
+export function startCli(args: string[], options: CliOptions = {}): BackgroundCli {
+  return execa(process.execPath, argv(args, options), {...execaOptions(options), timeout: options.timeoutMs, forceKillAfterDelay: false})
 }
+
+export type BackgroundCli = ResultPromise<ReturnType<typeof execaOptions> & {forceKillAfterDelay: false}>

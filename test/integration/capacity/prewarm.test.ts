@@ -1,7 +1,6 @@
 // prewarm against the sandbox: the real kube-apiserver and kube-controller-manager (whose HPA
 // controller enforces a raised minReplicas even without metrics), kwok nodes in three pools over
 // three zones, and the real k6 against the bundled services running as local processes.
-import {execa} from 'execa'
 import type * as k8s from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -11,8 +10,9 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
 import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
-import {cli, CONTEXT, hours, PROMETHEUS, randomName, ROOT, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, PROMETHEUS, randomName, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
+import {startCli} from '../../support/cli.js'
 
 const NS = randomName('t-capacity')
 
@@ -329,7 +329,7 @@ describe('prewarm against the sandbox', () => {
   })
 
   it('restores exactly after the CLI is killed (SIGKILL) while waiting for capacity, and after Ctrl-C (exit 130)', async () => {
-    const child = execa(`${ROOT}/bin/dev.js`, ['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir, env: {CI: 'true'}, reject: false})
+    const child = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir})
     // Kill it once the floor is raised: its pods never become Ready (a crash-looping image).
     for (let i = 0; i < 120; i++) {
       if ((await rawHpa('cart')).spec.minReplicas !== 1) break
@@ -343,7 +343,7 @@ describe('prewarm against the sandbox', () => {
     expect((await rawHpa('cart')).spec).toEqual(original.get('cart'))
 
     // Ctrl-C while waiting: exit 130, and the error says how to put things back.
-    const again = execa(`${ROOT}/bin/dev.js`, ['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir, env: {CI: 'true'}, reject: false})
+    const again = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir})
     for (let i = 0; i < 120; i++) {
       if ((await rawHpa('cart')).spec.minReplicas !== 1) break
       await new Promise((r) => setTimeout(r, 250))

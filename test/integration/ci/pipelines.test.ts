@@ -20,6 +20,7 @@ import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
 import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
 import {BUNDLE_MEDIA_TYPE} from '../../../src/signing/bundle.js'
+import {runCli} from '../../support/cli.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 const PASSWORD = `ci-${randomBytes(6).toString('hex')}`
@@ -63,11 +64,16 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     const namespace = project
     namespaces.push(namespace)
     const origin = path.join(work, `${ci}-origin`)
-    const cli = (args: string[], env: Record<string, string> = {}) => execa(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args], {cwd: origin, env: {CI: 'true', ...env}})
-    await execa(process.execPath, [
-      path.join(ROOT, 'bin/run.js'), 'init', '--directory', origin, '--project', project, '--registry', registry.registry, '--kube-context', sandbox.context,
+    // Every step of the scaffold must succeed: a failed one throws with its output.
+    const cli = async (args: string[], env: Record<string, string> = {}, cwd = origin) => {
+      const r = await runCli(args, {cwd, env, built: true})
+      if (r.exitCode !== 0) throw new Error(`retailops ${args.join(' ')} exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`)
+      return r
+    }
+    await cli([
+      'init', '--directory', origin, '--project', project, '--registry', registry.registry, '--kube-context', sandbox.context,
       '--target-namespace', namespace, '--prometheus', sandbox.prometheusUrl, '--services', 'catalog,inventory', '--ci', ci, '--yes', '--json',
-    ], {env: {CI: 'true'}})
+    ], {}, work)
     // The project's own choices: the sandbox's Node 24 base image (no Docker Hub here) and a short canary for catalog.
     const doc = parseDocument(await readFile(path.join(origin, 'retailops.yaml'), 'utf8'))
     for (const s of ['catalog', 'inventory']) doc.setIn(['services', s, 'build', 'args'], {BASE_IMAGE: sandbox.baseImageRemote})

@@ -17,6 +17,7 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
 import {cli, randomName} from '../capacity/helpers.js'
 import {backfill, counter, deleteSeries, gauge, PROMETHEUS, scalar, waitFor} from '../slo/prometheus.js'
+import {runCli} from '../../support/cli.js'
 
 const RUN = randomName('t-cost')
 const NS = {prod: RUN, staging: `${RUN}-staging`, acme: `${RUN}-acme`, batch: `${RUN}-batch`}
@@ -367,8 +368,8 @@ describe('cost against the sandbox cluster', () => {
     expect(page).not.toMatch(/<script|<link /)
     await writeFile(path.join(os.tmpdir(), 'retailops-cost-report.html'), page)
 
-    const {execa} = await import('execa')
-    const csv = await execa(path.join(process.cwd(), 'bin/dev.js'), ['cost', '--window', '1h', '--by', 'namespace', '--format', 'csv', '--usage', 'requests', '--node-selector', `${TEST_LABEL}=${RUN}`], {cwd: dir, env: {CI: 'true'}})
+    const csv = await runCli(['cost', '--window', '1h', '--by', 'namespace', '--format', 'csv', '--usage', 'requests', '--node-selector', `${TEST_LABEL}=${RUN}`], {cwd: dir})
+    expect(csv.exitCode, csv.stderr).toBe(0)
     const lines = csv.stdout.trim().split('\r\n')
     expect(lines[0]).toBe('windowStart,windowEnd,aggregation,name,pods,containers,cpuCoreRequestAverage,cpuCoreUsageAverage,cpuCoreHours,cpuCost,cpuEfficiency,ramByteRequestAverage,ramByteUsageAverage,ramByteHours,ramCost,ramEfficiency,sharedCost,totalCost,totalEfficiency,hourlyCost,monthlyCost,currency')
     expect(lines.some((l) => l.includes(`,${NS.staging},40,`))).toBe(true)

@@ -2,15 +2,12 @@ import {randomBytes} from 'node:crypto'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
-import {execa, type ResultPromise} from 'execa'
 import pg from 'pg'
 
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {sandboxEnv} from '../../support/sandbox.js'
-
-export const dev = fileURLToPath(new URL('../../../bin/dev.js', import.meta.url))
+import {startCli, type BackgroundCli} from '../../support/cli.js'
 
 export function sandboxUrl(): string {
   return sandboxEnv().postgresUrl
@@ -75,6 +72,6 @@ export async function loadProject(file: string): Promise<LoadedConfig> {
   return loadConfig(file)
 }
 
-export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): ResultPromise<{reject: false; cwd: string; env: Record<string, string>; stdin: 'ignore'; forceKillAfterDelay: false}> {
-  return execa(process.execPath, [dev, ...args], {reject: false, cwd: options.cwd, env: {CI: 'true', ...options.env}, stdin: 'ignore', forceKillAfterDelay: false})
+export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): BackgroundCli {
+  return startCli(args, options)
 }

@@ -9,7 +9,6 @@ import os from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {execa} from 'execa'
 import {stringify} from 'yaml'
 
 import {KubeObjects, type Obj} from '../../../src/kubernetes/objects.js'
@@ -17,9 +16,9 @@ import {PATHS} from '../../../src/rollout/kube.js'
 import {StateStore} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
+import {runCliJson, startCli, type BackgroundCli} from '../../support/cli.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
-export const BIN = path.join(ROOT, 'bin/dev.js')
 
 export function imageDigest(version: string): string {
   return `sha256:${createHash('sha256').update(version).digest('hex')}`
@@ -36,7 +35,7 @@ export class RolloutProject {
   readonly ns = `t-rollout-${Math.random().toString(36).slice(2, 8)}`
   readonly kube = new KubeObjects({context: sandboxEnv().context})
   readonly store = new StateStore(this.kube)
-  private children: ChildProcess[] = []
+  private children: BackgroundCli[] = []
 
   constructor(public services: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}) {
     this.writeConfig(extra)
@@ -68,21 +67,13 @@ export class RolloutProject {
 
   /** Runs the real CLI with --json; never throws on a non-zero exit. */
   async cli(args: string[], options: {timeoutMs?: number} = {}): Promise<CliResult> {
-    const r = await execa(process.execPath, [BIN, ...args, '--json'], {cwd: this.dir, reject: false, timeout: options.timeoutMs ?? 240_000, env: {...process.env, CI: '1'}})
-    let json: CliResult['json']
-    try {
-      json = JSON.parse(r.stdout)
-    } catch {
-      throw new Error(`retailops ${args.join(' ')} printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`)
-    }
-    return {exitCode: r.exitCode ?? -1, json, stderr: r.stderr}
+    const r = await runCliJson(args, {cwd: this.dir, timeoutMs: options.timeoutMs ?? 240_000})
+    return {exitCode: r.exitCode, json: r.doc, stderr: r.stderr}
   }
 
   /** Starts the CLI in the background (to kill it mid-rollout). */
-  spawnCli(args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [BIN, ...args], {cwd: this.dir, env: {...process.env, CI: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
-    child.stdout?.resume()
-    child.stderr?.resume()
+  spawnCli(args: string[]): BackgroundCli {
+    const child = startCli(args, {cwd: this.dir})
     this.children.push(child)
     return child
   }

@@ -1,13 +1,13 @@
 // Two pipelines releasing one service at once (issue 12, item 3): the rollout's lease is a
 // compare-and-swap on the state ConfigMap, so exactly one CLI drives; the other is refused with
 // exit 13 naming the holder. A hung driver can be taken over on purpose, and then stops.
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
 import {stateName} from '../../../src/rollout/store.js'
 import {eventually} from '../../support/sandbox.js'
-import {BIN, RolloutProject, routeWeights, type CliResult} from './helpers.js'
+import {RolloutProject, routeWeights, type CliResult} from './helpers.js'
+import {runCli} from '../../support/cli.js'
 
 describe('the rollout lease', () => {
   const p = new RolloutProject({checkout: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s'}}})
@@ -21,7 +21,7 @@ describe('the rollout lease', () => {
 
   /** The real CLI as a CI job would run it (same host name for both jobs, a job id each). */
   async function job(args: string[], jobId: string): Promise<CliResult> {
-    const r = await execa(process.execPath, [BIN, ...args, '--json'], {cwd: p.dir, reject: false, timeout: 240_000, env: {...process.env, CI: '1', GITLAB_CI: 'true', CI_JOB_ID: jobId}})
+    const r = await runCli([...args, '--json'], {cwd: p.dir, timeoutMs: 240_000, env: {GITLAB_CI: 'true', CI_JOB_ID: jobId}})
     return {exitCode: r.exitCode ?? -1, json: JSON.parse(r.stdout), stderr: r.stderr}
   }
 

@@ -6,14 +6,14 @@ import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
 import {stateName} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
-import {BIN, RolloutProject, routeWeights, type CliResult} from './helpers.js'
+import {RolloutProject, routeWeights, type CliResult} from './helpers.js'
+import {runCli} from '../../support/cli.js'
 
 const OWNED_LABELS = ['retailops.dev/applyset', 'app.kubernetes.io/managed-by', 'retailops.dev/tier', 'app.kubernetes.io/part-of', 'retailops.dev/service']
 
@@ -211,7 +211,7 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
   afterAll(() => p.cleanup())
 
   async function cliAs(kubeconfig: string, context: string, args: string[]): Promise<CliResult> {
-    const r = await execa(process.execPath, [BIN, ...args, '--context', context, '--json'], {cwd: p.dir, reject: false, timeout: 240_000, env: {...process.env, CI: '1', KUBECONFIG: kubeconfig}})
+    const r = await runCli([...args, '--context', context, '--json'], {cwd: p.dir, timeoutMs: 240_000, env: {KUBECONFIG: kubeconfig}})
     return {exitCode: r.exitCode ?? -1, json: JSON.parse(r.stdout), stderr: r.stderr}
   }
 

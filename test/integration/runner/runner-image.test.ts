@@ -15,6 +15,7 @@ import {RUNNER_UID} from '../../../src/kubernetes/runner-job.js'
 import {readArtifactsLock} from '../../../src/docker/artifacts.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {sandboxEnv} from '../../support/sandbox.js'
+import {runCli} from '../../support/cli.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -23,8 +24,7 @@ describe('the runner image', () => {
   let dir: string
   let project: string
   const docker = (args: string[]) => execa('docker', args, {env: {DOCKER_HOST: sandbox.dockerHost}, reject: false})
-  const cli = (args: string[], env: Record<string, string> = {}) =>
-    execa(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args], {cwd: dir, reject: false, env: {CI: 'true', NO_COLOR: '1', ...env}})
+  const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, {cwd: dir, env: {NO_COLOR: '1', ...env}, built: true})
 
   beforeAll(async () => {
     if (!existsSync(path.join(ROOT, 'dist', 'commands', 'runner', 'build.js'))) throw new Error('dist/ is missing or stale: run `npm run build` first.')

@@ -3,14 +3,14 @@
 // sandbox's apiserver. The masking itself is unit-tested in test/unit/ui/secrets.test.ts.
 import {readFileSync} from 'node:fs'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Obj} from '../../../src/kubernetes/objects.js'
 import {deploymentProgress, PATHS} from '../../../src/rollout/kube.js'
 import {cli as drCli, createSourceDb, dbUrl, dropDb, random, sandboxUrl, writeProject} from '../dr/helpers.js'
 import {eventually} from '../../support/sandbox.js'
-import {BIN, RolloutProject} from '../rollout/helpers.js'
+import {RolloutProject} from '../rollout/helpers.js'
+import {runCli} from '../../support/cli.js'
 
 // Distinctive values, short ones included: none of them may appear in any output.
 const SECRETS = {
@@ -53,7 +53,7 @@ describe('render masks secrets in every format', () => {
   })
 
   it('plain render (YAML on stdout, policy on stderr) holds none either', async () => {
-    const r = await execa(process.execPath, [BIN, 'render', 'catalog', '--image', p.image('catalog', 'v1')], {cwd: p.dir, reject: false, env: {...process.env, CI: '1', NO_COLOR: '1'}})
+    const r = await runCli(['render', 'catalog', '--image', p.image('catalog', 'v1')], {cwd: p.dir, env: {NO_COLOR: '1'}})
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toContain('name: DB_PASSWORD')
     expect(leaked(r.stdout + r.stderr)).toEqual([])
