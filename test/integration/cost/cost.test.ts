@@ -14,10 +14,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {type CostReport, runCost} from '../../../src/cost/cost.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
 import {cli, randomName} from '../capacity/helpers.js'
 import {backfill, counter, deleteSeries, gauge, PROMETHEUS, scalar, waitFor} from '../slo/prometheus.js'
 import {runCli} from '../../support/cli.js'
+import {testContext} from '../../support/context.js'
 
 const RUN = randomName('t-cost')
 const NS = {prod: RUN, staging: `${RUN}-staging`, acme: `${RUN}-acme`, batch: `${RUN}-batch`}
@@ -222,7 +222,7 @@ describe('cost against the sandbox cluster', () => {
         nodeSelector: `${TEST_LABEL}=${RUN}`,
         now: new Date(to),
       },
-      {out: new RecordingOutput()},
+      testContext(),
     )
   }, 480_000)
 
@@ -350,7 +350,7 @@ describe('cost against the sandbox cluster', () => {
   it('shares idle proportionally with --share-idle, and the shares add up to the idle cost', async () => {
     const shared = await runCost(
       {config: project.config, kube: {}, prometheusUrl: PROMETHEUS, windowMs: H, window: '1h', by: ['namespace'], shareIdle: 'weighted', usage: 'auto', nodeSelector: `${TEST_LABEL}=${RUN}`, now: new Date(report.window.end)},
-      {out: new RecordingOutput()},
+      testContext(),
     )
     expect(shared.allocations.some((r) => r.name === '__idle__')).toBe(false)
     close(shared.allocations.reduce((s, r) => s + r.sharedCost, 0), shared.totals.idle, 1e-6)

@@ -5,8 +5,8 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {runDrill} from '../../../src/dr/drill.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
 import {loadProject, writeProject} from './helpers.js'
+import {testContext} from '../../support/context.js'
 
 // AWS cannot be reached from the sandbox: the provider is unit-tested with aws-sdk-client-mock
 // (test/unit/dr/aws-backup.test.ts). This file runs against a real account when credentials are
@@ -49,7 +49,7 @@ datastores:
 `)
     const record = await runDrill(
       {project: await loadProject(p.file), environment: {name: 'default', cluster: 'default', namespace: 'default', router: 'replicas', production: false}, filters: {}, recoverability: false},
-      {out: new RecordingOutput()},
+      testContext(),
     )
     const ds = record.datastores[0]
     expect(ds.evidence.restoreJobId).toBeTruthy()

@@ -12,9 +12,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {generateRules, renderRulesYaml} from '../../../src/slo/rules.js'
 import {errorBudgetStatus, type SloReport, sloStatus} from '../../../src/slo/status.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
 import {cli, randomName, type ServiceProc, startService} from '../capacity/helpers.js'
 import {backfill, counter, deleteSeries, instant, PROMETHEUS, registerTargets, reload, rulesDir, SD_DIR, scalar, waitFor, waitForTargets} from './prometheus.js'
+import {testContext} from '../../support/context.js'
 
 const RUN = randomName('t-slo')
 const H = 3_600_000
@@ -154,7 +154,7 @@ describe('slo against the sandbox Prometheus', () => {
     await new Promise((r) => setTimeout(r, 11_000))
     await backfilled
     await waitFor('the recorded series to load', async () => (await scalar(`sum(rate(http_requests_total{retailops_test="${RUN}",slo_case="ticket"}[3d]))`)) ?? undefined, 150_000, 2000)
-    report = await sloStatus({config: project.config, prometheusUrl: PROMETHEUS, history: true}, {out: new RecordingOutput()})
+    report = await sloStatus({config: project.config, prometheusUrl: PROMETHEUS, history: true}, testContext())
   })
 
   afterAll(async () => {

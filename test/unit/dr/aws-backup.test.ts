@@ -19,6 +19,7 @@ import type {DrillContext} from '../../../src/dr/providers/types.js'
 import {CleanupStack, StepRecorder} from '../../../src/dr/recorder.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
 import {CONFIG, environment, project} from './fixtures.js'
+import {testContext} from '../../support/context.js'
 
 const backup = mockClient(BackupClient)
 const provider = createAwsBackupProvider({pollMs: 2, maxPollMs: 5})
@@ -203,7 +204,7 @@ describe('aws-backup drills never touch the source (aws-sdk-client-mock)', () =>
   it('refuses, before any AWS call or file, restoreMetadata that names the source or drops the drill naming (exit CONFIG)', async () => {
     const p = project(s3Config('{DestinationBucketName: prod-orders, NewBucket: "false"}'))
     const drills = path.join(p.dir, 'drills')
-    const error = await runDrill({project: p, environment, filters: {datastores: ['payments-rds']}, recoverability: false, leftovers: false, drillsDir: drills, providers: {...PROVIDERS, 'aws-backup': provider}, env: {}}, {out: new RecordingOutput()}).catch((e: unknown) => e)
+    const error = await runDrill({project: p, environment, filters: {datastores: ['payments-rds']}, recoverability: false, leftovers: false, drillsDir: drills, providers: {...PROVIDERS, 'aws-backup': provider}, env: {}}, testContext()).catch((e: unknown) => e)
     expect(error).toMatchObject({exit: 'CONFIG'})
     const message = (error as Error).message
     expect(message).toContain('payments-rds: awsBackup.restoreMetadata.DestinationBucketName is set (to "prod-orders"), but the drill sets DestinationBucketName itself')

@@ -8,6 +8,7 @@ import {listDrills, loadDrill} from '../../../src/dr/history.js'
 import type {DrillContext, DrillProvider, ProviderResult} from '../../../src/dr/providers/types.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
 import {environment, project} from './fixtures.js'
+import {testContext} from '../../support/context.js'
 
 const ONE = `
 project: shop
@@ -105,7 +106,7 @@ describe('runDrill', () => {
 
   it('refuses to start when the plan has problems (nothing written)', async () => {
     const p = project(ONE.replace('postgres: {url: "postgres://u:pw@127.0.0.1/orders"}', 'postgres: {urlEnv: NOT_SET_ANYWHERE}'))
-    await expect(runDrill({project: p, environment, filters: {}, recoverability: false, env: {}}, {out: new RecordingOutput()})).rejects.toMatchObject({exit: 'CONFIG'})
+    await expect(runDrill({project: p, environment, filters: {}, recoverability: false, env: {}}, testContext())).rejects.toMatchObject({exit: 'CONFIG'})
     expect(existsSync(`${p.dir}/.retailops/drills`)).toBe(false)
   })
 })

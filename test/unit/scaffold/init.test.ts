@@ -8,9 +8,9 @@ import {describe, expect, it} from 'vitest'
 import {loadConfig} from '../../../src/config/load.js'
 import {initProject, nextBlackFriday} from '../../../src/scaffold/init.js'
 import {addService} from '../../../src/scaffold/service-add.js'
-import {RecordingOutput} from '../../../src/ui/output.js'
+import {testContext} from '../../support/context.js'
 
-const ctx = () => ({out: new RecordingOutput()})
+const ctx = testContext
 const base = {project: 'shop', registry: '127.0.0.1:5000', context: 'kwok-retailops', now: new Date('2026-11-25T08:00:00Z')}
 
 describe('nextBlackFriday', () => {
