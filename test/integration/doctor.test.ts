@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../support/cli.js'
 import {sandboxEnv} from '../support/sandbox.js'
+import {randomName} from '../support/names.js'
 
 // Doctor against the sandbox's real Docker Engine, registry, cluster, RBAC and Prometheus.
 const doctor = (cwd: string, env: Record<string, string> = {}, args: string[] = []) => runCli(['doctor', '--json', ...args], {cwd, env, built: true})
@@ -18,7 +19,7 @@ const kc = new k8s.KubeConfig()
 kc.loadFromDefault()
 const core = kc.makeApiClient(k8s.CoreV1Api)
 const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api)
-const namespace = `t-doctor-${Math.random().toString(36).slice(2, 8)}`
+const namespace = randomName('t-doctor')
 let project: string
 
 beforeAll(async () => {

@@ -14,9 +14,10 @@ import {pack} from 'tar-stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {eventually, kubeConfig, sandboxEnv, type SandboxEnv} from '../support/sandbox.js'
+import {randomSuffix} from '../support/names.js'
 
 const run = promisify(execFile)
-const suffix = randomBytes(3).toString('hex')
+const suffix = randomSuffix()
 
 let env: SandboxEnv
 let kc: k8s.KubeConfig

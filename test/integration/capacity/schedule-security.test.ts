@@ -5,7 +5,6 @@
 // read back and exercised: the CronJobs' pod templates run in the real runner image (Docker on the
 // host network, test/integration/helpers/run-job-pod.ts) with the mounts, environment, security
 // context and in-cluster ServiceAccount token a pod gets, and the cluster state they leave is read back.
-import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -26,7 +25,7 @@ import {sandboxEnv} from '../../support/sandbox.js'
 
 const NS = randomName('t-sched')
 const REGISTRY = sandboxEnv().registry
-const REPO = `t-sched-${randomBytes(3).toString('hex')}/retailops-runner`
+const REPO = `${randomName('t-sched')}/retailops-runner`
 const SECRETS = ['tok-live-9f8e7d', 'hunter22-db', 'pr0m-pw']
 
 interface Role {

@@ -21,6 +21,7 @@ import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
 import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
 import {BUNDLE_MEDIA_TYPE} from '../../../src/signing/bundle.js'
 import {runCli} from '../../support/cli.js'
+import {randomName} from '../../support/names.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 const PASSWORD = `ci-${randomBytes(6).toString('hex')}`
@@ -60,7 +61,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
 
   /** A project as a user scaffolds it, with its signing key made, committed to a repository the runner clones. */
   async function scaffold(ci: 'github' | 'gitlab'): Promise<{origin: string; project: string; namespace: string; secrets: Record<string, string>}> {
-    const project = `t-ci-${ci}-${randomBytes(3).toString('hex')}`
+    const project = randomName(`t-ci-${ci}`)
     const namespace = project
     namespaces.push(namespace)
     const origin = path.join(work, `${ci}-origin`)
@@ -101,7 +102,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   }
 
   function runnerOptions(origin: string, secrets: Record<string, string>, onStep?: RunnerOptions['onStep']): RunnerOptions {
-    const home = path.join(work, `home-${randomBytes(3).toString('hex')}`)
+    const home = path.join(work, randomName('home'))
     const prefix = path.join(home, 'npm-global')
     return {
       origin,

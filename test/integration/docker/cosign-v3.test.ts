@@ -16,6 +16,7 @@ import {sandboxEnv} from '../../support/sandbox.js'
 import {pushMinimalImage} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
+import {randomName} from '../../support/names.js'
 
 const PASSWORD = 'retailops-test-passphrase'
 const env = sandboxEnv()
@@ -37,7 +38,7 @@ describe('cosign v3 and v2 both ways: Sigstore bundles as OCI referrers and the 
   let dir: string
   let project: LoadedConfig
   let client: RegistryClient
-  const name = `t-cosign-${Math.random().toString(36).slice(2, 8)}`
+  const name = randomName('t-cosign')
   const repo = (r: string) => `${name}/${r}`
   const digests: Record<string, string> = {}
   const image = (r: string) => `${REGISTRY}/${repo(r)}@${digests[r]}`

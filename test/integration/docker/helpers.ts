@@ -1,4 +1,4 @@
-import {createHash, randomBytes} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -8,6 +8,7 @@ import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {MEDIA_TYPES, type RegistryClient} from '../../../src/docker/registry.js'
 import {sandboxEnv} from '../../support/sandbox.js'
+import {randomName} from '../../support/names.js'
 
 const sandbox = sandboxEnv()
 export const REGISTRY = sandbox.registry
@@ -30,7 +31,7 @@ export interface TestProject {
  */
 export async function testProject(services: Record<string, {context: string; dockerfile?: string; args?: Record<string, string>}>, files: Record<string, string>, registry = REGISTRY): Promise<TestProject> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 't-docker-'))
-  const name = `t-docker-${randomBytes(3).toString('hex')}`
+  const name = randomName('t-docker')
   const write = async (tree: Record<string, string>) => {
     for (const [file, content] of Object.entries(tree)) {
       await mkdir(path.dirname(path.join(dir, file)), {recursive: true})

@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -29,9 +28,7 @@ export async function query<T extends pg.QueryResultRow = Record<string, unknown
   }
 }
 
-export function random(): string {
-  return randomBytes(3).toString('hex')
-}
+export {randomSuffix as random} from '../../support/names.js'
 
 /** A source database with an orders table: `rows` orders, the newest `newestAgoSec` seconds old. */
 export async function createSourceDb(name: string, rows: number, newestAgoSec: number): Promise<void> {

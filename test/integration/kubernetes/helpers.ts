@@ -8,14 +8,13 @@ import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {listManaged} from '../../../src/kubernetes/apply.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
+import {randomSuffix as randomId} from '../../support/names.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
 const sandbox = sandboxEnv()
 export const CONTEXT = sandbox.context
 
-export function randomId(): string {
-  return Math.random().toString(36).slice(2, 8)
-}
+export {randomId}
 
 export function digest(seed: string): string {
   return `sha256:${seed.repeat(64).slice(0, 64)}`

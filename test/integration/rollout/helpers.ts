@@ -17,6 +17,7 @@ import {StateStore} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {runCliJson, startCli, type BackgroundCli} from '../../support/cli.js'
+import {randomName} from '../../support/names.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -32,7 +33,7 @@ export interface CliResult {
 
 export class RolloutProject {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-rollout-'))
-  readonly ns = `t-rollout-${Math.random().toString(36).slice(2, 8)}`
+  readonly ns = randomName('t-rollout')
   readonly kube = new KubeObjects({context: sandboxEnv().context})
   readonly store = new StateStore(this.kube)
   private children: BackgroundCli[] = []

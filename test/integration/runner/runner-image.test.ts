@@ -2,7 +2,6 @@
 // signed and verified, recorded in the artifacts lock as `runner`; then the image itself is run
 // the way a restricted pod runs it (user 65532, read-only root filesystem, /tmp the only
 // writable place) and inspected: the CLI and templates are there, no compiler is.
-import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
@@ -16,6 +15,7 @@ import {readArtifactsLock} from '../../../src/docker/artifacts.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {runCli} from '../../support/cli.js'
+import {randomName} from '../../support/names.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -29,7 +29,7 @@ describe('the runner image', () => {
   beforeAll(async () => {
     if (!existsSync(path.join(ROOT, 'dist', 'commands', 'runner', 'build.js'))) throw new Error('dist/ is missing or stale: run `npm run build` first.')
     dir = await mkdtemp(path.join(os.tmpdir(), 't-runner-'))
-    project = `t-runner-${randomBytes(3).toString('hex')}`
+    project = randomName('t-runner')
     await writeFile(path.join(dir, 'retailops.yaml'), `project: ${project}\nregistry: {url: "${sandbox.registry}", insecure: true}\nservices:\n  api: {tier: tolerant}\n`)
     await writeKeyPair({keyPath: path.join(dir, '.retailops/cosign.key'), publicKeyPath: path.join(dir, '.retailops/cosign.pub'), passphrase: 'runner-pass'})
   })
