@@ -1,12 +1,10 @@
 import {createHash} from 'node:crypto'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import {gzipSync} from 'node:zlib'
 
-import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
+import type {LoadedConfig} from '../../../src/config/load.js'
 import {dockerClient} from '../../../src/docker/engine.js'
 import {MEDIA_TYPES, type RegistryClient} from '../../../src/docker/registry.js'
+import {tempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {randomName} from '../../support/names.js'
 
@@ -30,34 +28,24 @@ export interface TestProject {
  * sandbox registry has no garbage collection run, and the repositories are unique per run).
  */
 export async function testProject(services: Record<string, {context: string; dockerfile?: string; args?: Record<string, string>}>, files: Record<string, string>, registry = REGISTRY): Promise<TestProject> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 't-docker-'))
   const name = randomName('t-docker')
-  const write = async (tree: Record<string, string>) => {
-    for (const [file, content] of Object.entries(tree)) {
-      await mkdir(path.dirname(path.join(dir, file)), {recursive: true})
-      await writeFile(path.join(dir, file), content)
-    }
-  }
   const svc = Object.entries(services)
     .map(([s, b]) => {
       const args = b.args ? `, args: ${JSON.stringify(b.args)}` : ''
       return `  ${s}:\n    tier: tolerant\n    build: {context: ${b.context}${b.dockerfile ? `, dockerfile: ${b.dockerfile}` : ''}${args}}`
     })
     .join('\n')
-  await write({
-    'retailops.yaml': `project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`,
-    ...files,
-  })
+  const project = await tempProject(`project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`, files, 't-docker')
   return {
-    dir,
+    dir: project.dir,
     name,
-    write,
-    project: () => loadConfig(path.join(dir, 'retailops.yaml')),
+    write: project.write,
+    project: project.load,
     async cleanup() {
       const docker = await dockerClient()
       const images = await docker.listImages({filters: JSON.stringify({reference: [`${registry}/${name}/*`]})})
       for (const image of images) await docker.getImage(image.Id).remove({force: true}).catch(() => undefined)
-      await rm(dir, {recursive: true, force: true})
+      await project.remove()
     },
   }
 }
