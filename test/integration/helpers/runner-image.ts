@@ -9,13 +9,12 @@ import {mkdir, readdir, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {execa} from 'execa'
-
 import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
 import {parseReference} from '../../../src/docker/reference.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {ROOT} from '../../support/paths.js'
 import {sandboxEnv} from '../../support/sandbox.js'
+import {runCli} from '../../support/cli.js'
 
 const PASSPHRASE = 'retailops-it-runner'
 
@@ -77,18 +76,13 @@ async function buildOnce(): Promise<SandboxRunner> {
   await writeFile(path.join(dir, 'retailops.yaml'), `project: retailops-it\nregistry: {url: "${sandbox.registry}", insecure: true}\nservices:\n  runner: {tier: tolerant}\n`)
   if (!existsSync(key) || !existsSync(publicKey)) await writeKeyPair({keyPath: key, publicKeyPath: publicKey, passphrase: PASSPHRASE})
 
-  const r = await execa(process.execPath, [path.join(ROOT, 'bin/run.js'), 'runner', 'build', '--base-image', sandbox.baseImage, '--json'], {
+  const r = await runCli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {
     cwd: dir,
-    reject: false,
-    timeout: 600_000,
-    env: {CI: 'true', NO_COLOR: '1', COSIGN_PASSWORD: PASSPHRASE, DOCKER_HOST: sandbox.dockerHost},
+    built: true,
+    timeoutMs: 600_000,
+    env: {NO_COLOR: '1', COSIGN_PASSWORD: PASSPHRASE, DOCKER_HOST: sandbox.dockerHost},
   })
-  let result: {image: string; digest: string; upToDate: boolean} | undefined
-  try {
-    result = JSON.parse(r.stdout).result
-  } catch {
-    result = undefined
-  }
+  const result = r.doc?.result as {image: string; digest: string; upToDate: boolean} | undefined
   if (r.exitCode !== 0 || !result) {
     throw new Error(`\`retailops runner build\` failed in ${dir} (exit ${r.exitCode}); the Jobs' pods cannot run without the runner image. Is the sandbox up (bash scripts/sandbox.sh status) and the base image ${sandbox.baseImage} there?\n${r.stdout}\n${r.stderr}`)
   }
