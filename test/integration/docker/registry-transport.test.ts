@@ -17,7 +17,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadConfig} from '../../../src/config/load.js'
 import {defaultImageVerifier} from '../../../src/deploy/signature.js'
 import {registryClient, usesPlainHttp} from '../../../src/docker/registry.js'
-import {REGISTRY} from './helpers.js'
+import {BASE_IMAGE_REMOTE, REGISTRY} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
 
@@ -149,7 +149,7 @@ describe('registries: credentials never travel over plain HTTP', () => {
     const client = await registryClient(REGISTRY, {insecure: usesPlainHttp(REGISTRY, config.config.registry)})
     expect(client.base).toBe(`http://${REGISTRY}`)
     await client.ping()
-    const base = process.env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${REGISTRY}/retailops/node-base:24`
+    const base = BASE_IMAGE_REMOTE
     const ref = base.slice(REGISTRY.length + 1)
     const [repository, tag] = ref.split(':')
     const head = await client.headManifest(repository, tag)
