@@ -12,6 +12,7 @@ export default class Init extends RetailOpsCommand<typeof Init> {
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --project shop --registry 127.0.0.1:5000 --context kwok-retailops --yes',
     '<%= config.bin %> <%= command.id %> --directory shop --services catalog,cart --ci gitlab --yes',
+    '<%= config.bin %> <%= command.id %> --ci gitlab --runner-image 127.0.0.1:5000/shop/retailops-runner@sha256:… --yes',
   ]
   static override flags = {
     directory: Flags.string({char: 'd', description: 'Where to create the project.', default: '.'}),
@@ -22,6 +23,7 @@ export default class Init extends RetailOpsCommand<typeof Init> {
     prometheus: Flags.string({description: 'Prometheus URL.', default: 'http://127.0.0.1:9090'}),
     services: Flags.string({description: `Bundled services to include (comma-separated): ${BUNDLED_NAMES.join(', ')}.`, delimiter: ',', multiple: true}),
     ci: Flags.string({description: 'CI pipeline file to write.', options: ['github', 'gitlab', 'none'], default: 'github'}),
+    'runner-image': Flags.string({description: 'With --ci gitlab: the retailops runner image its jobs run, REGISTRY/REPOSITORY@sha256:… (never a tag). Default: `retailops runner build` pins it later.'}),
     force: Flags.boolean({description: 'Overwrite files that already exist.'}),
   }
 
@@ -56,6 +58,7 @@ export default class Init extends RetailOpsCommand<typeof Init> {
         prometheus: f.prometheus,
         services,
         ci: f.ci as CiProvider,
+        runnerImage: f['runner-image'],
         force: f.force,
       },
       this.ctx,

@@ -12,6 +12,8 @@ export default class RunnerBuild extends RetailOpsCommand<typeof RunnerBuild> {
     'scheduled jobs and detached rollouts run it by digest (runner.image in retailops.yaml wins when set).',
     'When the lock\'s runner was built from the same package files (its tag holds the version and the context digest), the registry still',
     'serves it and it verifies, nothing is built and the digest stays (result upToDate); --force builds anyway.',
+    'The project\'s GitLab pipeline (.gitlab-ci.yml from `retailops init --ci gitlab`) runs its jobs in this image: its image line is pinned',
+    'to the digest (result pinned); commit it.',
   ].join(' ')
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'BUILD_FAILED', 'PUSH_FAILED', 'SIGNATURE', 'INTERRUPTED'] as const
   static override examples = [
@@ -35,10 +37,14 @@ export default class RunnerBuild extends RetailOpsCommand<typeof RunnerBuild> {
       this.ctx,
     )
     if (result.upToDate) {
-      this.log(`Runner image ${result.image}\n  retailops ${result.version}, built from the same ${result.files} files (${result.tag}) and verified (key ${result.keyId.slice(0, 19)}…): nothing to build; --force rebuilds`)
+      this.log(`Runner image ${result.image}\n  retailops ${result.version}, built from the same ${result.files} files (${result.tag}) and verified (key ${result.keyId.slice(0, 19)}…): nothing to build; --force rebuilds${pinnedLine(result)}`)
       return result
     }
-    this.log(`Runner image ${result.image}\n  retailops ${result.version}, ${result.files} files (${result.devPackagesExcluded} devDependencies left out), built with ${result.builder}\n  signed (key ${result.keyId.slice(0, 19)}…${result.signatureAdded ? '' : ', already signed'}) and verified; recorded as "runner" in ${result.lock}`)
+    this.log(`Runner image ${result.image}\n  retailops ${result.version}, ${result.files} files (${result.devPackagesExcluded} devDependencies left out), built with ${result.builder}\n  signed (key ${result.keyId.slice(0, 19)}…${result.signatureAdded ? '' : ', already signed'}) and verified; recorded as "runner" in ${result.lock}${pinnedLine(result)}`)
     return result
   }
+}
+
+function pinnedLine(result: RunnerBuildResult): string {
+  return result.pinned.length > 0 ? `\n  pinned in ${result.pinned.join(', ')} (commit it)` : ''
 }

@@ -52,6 +52,8 @@ export async function runnerContext(root: string, dockerfile: string): Promise<{
   const used = dependencies.filter((e) => e.type !== 'directory' || dependencies.some((f) => f.type !== 'directory' && f.name.startsWith(`${e.name}/`)))
   const entries: ContextEntry[] = [
     ...own.entries,
+    // `retailops` on PATH in the image (the Dockerfile puts bin/ there), as npm links a package's bin.
+    {name: 'bin/retailops', type: 'symlink' as const, mode: 0o777, size: 0, source: '', linkname: 'run.js'},
     {name: 'node_modules', type: 'directory' as const, mode: 0o755, size: 0, source: modules.dir},
     ...used.map((e) => ({...e, name: `node_modules/${e.name}`})),
   ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -88,6 +90,8 @@ export interface RunnerBuildResult {
   /** Files in the context; devDependencies left out. */
   files: number
   devPackagesExcluded: number
+  /** Pipelines in the project that now run this image (their marked image line rewritten, or already it). */
+  pinned: string[]
   /**
    * True when nothing was built: the lock's runner has this package's version and context digest
    * in its tag, the registry still serves that digest under the tag, and it verifies.
@@ -125,7 +129,7 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
 
     if (!options.force) {
       const current = await currentRunner(options, repository, tag, ctx)
-      if (current) return {...common, ...current, upToDate: true}
+      if (current) return {...common, ...current, pinned: await pinPipelines(options.project.dir, current.image, version, ctx), upToDate: true}
     }
 
     const building = ctx.out.task(`Building the runner image ${image}`)
@@ -147,6 +151,7 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
 
     const entry: ArtifactEntry = {repository, digest: pushed.digest, image: pushed.image, tag, pushedAt: new Date().toISOString(), imageId: built.imageId}
     await artifactsLockWriter(options.project.dir).record(RUNNER_ARTIFACT, entry)
+    const pinned = await pinPipelines(options.project.dir, pushed.image, version, ctx)
     return {
       ...common,
       image: pushed.image,
@@ -155,6 +160,7 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
       builder: built.builder,
       keyId: verified.keyId,
       signatureAdded: signed.images[0]?.added ?? false,
+      pinned,
       upToDate: false,
     }
   } finally {
@@ -179,4 +185,34 @@ async function currentRunner(options: RunnerBuildOptions, repository: string, ta
   if (!verified) return undefined
   ctx.out.info(`The runner ${locked.image} (${tag}) was built from these files and verifies; nothing to build (--force builds anyway).`)
   return {image: locked.image, digest: locked.digest, imageId: locked.imageId ?? '', builder: 'none' as const, keyId: verified.images[0].keyId, signatureAdded: false}
+}
+
+/** Pipelines `retailops init` writes that run in the runner image; the image line carries RUNNER_IMAGE_MARKER. */
+const PIPELINES = ['.gitlab-ci.yml']
+export const RUNNER_IMAGE_MARKER = '# retailops runner image'
+const MARKED_LINE = /^(\s*(?:name|image):[ \t]*)\S[^\n]*?([ \t]+# retailops runner image)\b[^\n]*$/m
+
+/**
+ * Pins the runner image, by digest, on the marked image line of the project's pipelines (the GitLab
+ * jobs run in it), so the pipeline runs exactly the bytes just verified. Only that line changes;
+ * a pipeline without the marker (written by hand, or edited away) is left alone and named.
+ */
+export async function pinPipelines(dir: string, image: string, version: string, ctx: RunContext): Promise<string[]> {
+  const pinned: string[] = []
+  for (const file of PIPELINES) {
+    const p = path.join(dir, file)
+    if (!existsSync(p)) continue
+    const text = await readFile(p, 'utf8')
+    if (!MARKED_LINE.test(text)) {
+      ctx.out.warn(`${file} has no image line marked "${RUNNER_IMAGE_MARKER}"; set its jobs' image to ${image} yourself.`)
+      continue
+    }
+    const next = text.replace(MARKED_LINE, (_, lead: string, marker: string) => `${lead}${image}${marker} (retailops ${version}): pinned by \`retailops runner build\``)
+    if (next !== text) {
+      await writeFile(p, next)
+      ctx.out.info(`Pinned ${image} in ${file}: commit it.`)
+    }
+    pinned.push(file)
+  }
+  return pinned
 }

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {parseConfig} from '../config/load.js'
 import {isLoopbackHost} from '../config/loopback.js'
 import {jsonSchema} from '../config/schema.js'
+import {parseReference} from '../docker/reference.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {BUNDLED_NAMES, BUNDLED_SERVICES, serviceYaml} from './defaults.js'
@@ -23,6 +24,8 @@ export interface InitOptions {
   prometheus?: string
   services?: string[]
   ci?: CiProvider
+  /** The retailops runner image the GitLab jobs run, REGISTRY/REPOSITORY@sha256:… (else `retailops runner build` pins it later). */
+  runnerImage?: string
   /** Overwrite files that already exist. */
   force?: boolean
   now?: Date
@@ -70,6 +73,18 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     }
   }
 
+  const ci = options.ci ?? 'github'
+  if (options.runnerImage !== undefined) {
+    if (ci !== 'gitlab') {
+      throw new UsageError(`--runner-image is for the GitLab pipeline, whose jobs run in the runner image; --ci ${ci} does not use it.`, {nextSteps: ['Pass --ci gitlab, or leave --runner-image out.']})
+    }
+    if (!parseReference(options.runnerImage).digest) {
+      throw new UsageError(`--runner-image ${options.runnerImage}: the pipeline runs the runner image pinned by digest, REGISTRY/REPOSITORY@sha256:…, never a tag (a tag can point at other bytes on the next push).`, {
+        nextSteps: ['Pass the image `retailops runner build` printed, or leave the flag out and run `retailops runner build` in the project afterwards: it pins the digest in .gitlab-ci.yml.'],
+      })
+    }
+  }
+
   const now = options.now ?? new Date()
   const campaign = nextBlackFriday(now)
   const files = new Map<string, string>()
@@ -93,20 +108,28 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
   files.set('retailops.schema.json', `${JSON.stringify(jsonSchema(), null, 2)}\n`)
   files.set('k6/smoke.js', renderTemplate(await readTemplate('k6/smoke.js.tmpl'), {project: options.project}))
   files.set('overlays/README.md', await readTemplate('overlays/README.md.tmpl'))
-  const ci = options.ci ?? 'github'
   const version = await cliVersion()
   // These land in comments at the top of the pipeline: a line break must not end the comment.
   const oneLine = (v: string) => v.replace(/[\r\n]+/g, ' ')
   const ciValues = {version, registry: oneLine(options.registry), context: oneLine(options.context)}
   if (ci === 'github') files.set('.github/workflows/release.yml', renderTemplate(await readTemplate('ci/github-actions.yml.tmpl'), ciValues))
-  if (ci === 'gitlab') files.set('.gitlab-ci.yml', renderTemplate(await readTemplate('ci/gitlab-ci.yml.tmpl'), ciValues))
+  if (ci === 'gitlab') {
+    const runner = options.runnerImage
+      ? {runnerImage: options.runnerImage, runnerVersion: 'given to retailops init'}
+      : {runnerImage: yamlString('run `retailops runner build` to pin the runner image here'), runnerVersion: 'not pinned yet'}
+    files.set('.gitlab-ci.yml', renderTemplate(await readTemplate('ci/gitlab-ci.yml.tmpl'), {...ciValues, ...runner}))
+  }
   const ciSection = {
     github: 'The GitHub Actions workflow `.github/workflows/release.yml` runs on every push to main.',
-    gitlab: 'The GitLab pipeline `.gitlab-ci.yml` runs on every push to the default branch: the build job passes the artifacts lock to the release job as an artifact.',
+    gitlab: [
+      'The GitLab pipeline `.gitlab-ci.yml` runs on every push to the default branch: the build job passes the artifacts lock to the release job as an artifact.',
+      'Its jobs run the retailops runner image, pinned by digest: run `retailops runner build` once (and again after upgrading retailops), which builds, pushes and signs it and pins it in `.gitlab-ci.yml`; commit that file.',
+      'If the GitLab runner needs credentials to pull from the registry, give it the CI/CD variable `DOCKER_AUTH_CONFIG` (see the top of `.gitlab-ci.yml`).',
+    ].join(' '),
     none: 'No pipeline was scaffolded (`retailops init --ci github` or `--ci gitlab` writes one); these are the secrets one needs.',
   }[ci]
   const readme = renderTemplate(await readTemplate('project/README.md.tmpl'), {...ciValues, project: options.project, ciSection})
-  files.set('.gitignore', 'node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n')
+  files.set('.gitignore', `node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n${ci === 'gitlab' ? '.npm/\n' : ''}`)
 
   const copies = ['lib', 'package.json', 'package-lock.json', '.dockerignore', 'README.md', ...services]
     .filter((entry) => existsSync(packagePath('services', entry)))
@@ -154,6 +177,7 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
       '(cd services && npm ci)',
       'retailops doctor',
       'retailops keys generate',
+      ...(ci === 'gitlab' && !options.runnerImage ? ['retailops runner build   # the image the GitLab jobs run; it pins its digest in .gitlab-ci.yml: commit it'] : []),
       'retailops build && retailops push && retailops sign',
       'retailops deploy --canary',
     ],

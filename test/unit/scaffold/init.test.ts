@@ -4,9 +4,11 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
 
 import {loadConfig} from '../../../src/config/load.js'
 import {initProject, nextBlackFriday} from '../../../src/scaffold/init.js'
+import {pinPipelines} from '../../../src/runner/image.js'
 import {addService} from '../../../src/scaffold/service-add.js'
 import {testContext} from '../../support/context.js'
 
@@ -48,10 +50,17 @@ describe('initProject', () => {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
       await initProject({...base, directory: dir, ci}, ctx())
       const text = await readFile(path.join(dir, ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'), 'utf8')
-      expect(text).toContain(`RETAILOPS_VERSION: "${version}"`)
-      expect(text).toContain('npm install --global "retailops@${RETAILOPS_VERSION}"')
       expect(text).toContain('npm ci --omit=dev --prefix services')
       expect(text).toContain('--key env://COSIGN_PRIVATE_KEY')
+      if (ci === 'github') {
+        expect(text).toContain(`RETAILOPS_VERSION: "${version}"`)
+        expect(text).toContain('npm install --global "retailops@${RETAILOPS_VERSION}"')
+      } else {
+        // The GitLab jobs run the runner image (which holds the CLI), pinned later by `retailops runner build`.
+        expect(text).not.toContain('npm install')
+        expect(parse(text).default.image).toEqual({name: 'run `retailops runner build` to pin the runner image here', entrypoint: ['']})
+        expect(text).toMatch(/^ {4}name: .* # retailops runner image \(not pinned yet\)/m)
+      }
       const header = text.slice(0, text.search(/^(name|stages):/m))
       for (const secret of secrets) expect(header).toContain(secret)
       if (ci === 'github') {
@@ -64,6 +73,49 @@ describe('initProject', () => {
       const readme = await readFile(path.join(dir, 'README.md'), 'utf8')
       for (const secret of secrets) expect(readme).toContain(`\`${secret}\``)
     }
+  })
+
+  it('--runner-image pins the GitLab jobs\' image by digest; a tag, or another pipeline, is refused before anything is written', async () => {
+    const image = `127.0.0.1:5000/shop/retailops-runner@sha256:${'a'.repeat(64)}`
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    const result = await initProject({...base, directory: dir, ci: 'gitlab', runnerImage: image}, ctx())
+    expect(parse(await readFile(path.join(dir, '.gitlab-ci.yml'), 'utf8')).default.image.name).toBe(image)
+    expect(result.nextSteps.join('\n')).not.toContain('runner build')
+    const fresh = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    const gitlab = await initProject({...base, directory: path.join(fresh, 'g'), ci: 'gitlab'}, ctx())
+    expect(gitlab.nextSteps.join('\n')).toContain('retailops runner build')
+    for (const [ci, runnerImage, message] of [
+      ['gitlab', '127.0.0.1:5000/shop/retailops-runner:0.1.0', /never a tag/],
+      ['gitlab', 'not a reference!', /is not an image reference/],
+      ['github', image, /--ci github does not use it/],
+    ] as const) {
+      const target = path.join(fresh, `refused-${ci}-${runnerImage.length}`)
+      await expect(initProject({...base, directory: target, ci, runnerImage}, ctx())).rejects.toMatchObject({exit: 'USAGE', message: expect.stringMatching(message)})
+      expect(existsSync(target)).toBe(false)
+    }
+  })
+
+  it('runner build pins the runner image on the GitLab pipeline\'s marked line only, and names a pipeline without the marker', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await initProject({...base, directory: dir, ci: 'gitlab'}, ctx())
+    const file = path.join(dir, '.gitlab-ci.yml')
+    const before = await readFile(file, 'utf8')
+    const image = `127.0.0.1:5000/shop/retailops-runner@sha256:${'b'.repeat(64)}`
+    expect(await pinPipelines(dir, image, '9.9.9', ctx())).toEqual(['.gitlab-ci.yml'])
+    const after = await readFile(file, 'utf8')
+    expect(parse(after).default.image).toEqual({name: image, entrypoint: ['']})
+    // One line changed, and it keeps its marker for the next pin.
+    const changed = after.split('\n').filter((line, i) => line !== before.split('\n')[i])
+    expect(changed).toEqual([`    name: ${image}  # retailops runner image (retailops 9.9.9): pinned by \`retailops runner build\``])
+    const newer = image.replace(/b{64}/, 'c'.repeat(64))
+    await pinPipelines(dir, newer, '9.9.10', ctx())
+    expect(parse(await readFile(file, 'utf8')).default.image.name).toBe(newer)
+    // Without the marker: left alone, and said so.
+    await writeFile(file, 'default:\n  image: node:24\n')
+    const c = ctx()
+    expect(await pinPipelines(dir, image, '9.9.9', c)).toEqual([])
+    expect(await readFile(file, 'utf8')).toBe('default:\n  image: node:24\n')
+    expect(c.out.warnings.join('\n')).toContain(`set its jobs' image to ${image}`)
   })
 
   it('keeps a README.md the folder already has (warning), and writes the rest', async () => {
