@@ -3,7 +3,10 @@
 // sandbox: the first releases everything, the second changes catalog only, which is rebuilt,
 // pushed, signed and released by canary while real load reaches both versions; inventory is
 // reported unchanged and left alone. Only the five documented secrets come from outside the
-// repository. Needs `npm run build` first (the pipeline installs `npm pack` of this repository).
+// repository (for GitLab also DOCKER_AUTH_CONFIG, which the GitLab runner itself reads to pull the
+// job image). The GitLab jobs run inside the retailops runner image the pipeline pins by digest,
+// built by `retailops runner build` in the scaffolded project. Needs `npm run build` first (the
+// GitHub workflow installs `npm pack` of this repository; the runner image copies dist/).
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
@@ -14,7 +17,7 @@ import path from 'node:path'
 import * as k8s from '@kubernetes/client-node'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {parseDocument} from 'yaml'
+import {parseDocument, stringify} from 'yaml'
 
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
@@ -46,10 +49,22 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     const pack = await execa('npm', ['pack', '--pack-destination', work, '--json'], {cwd: ROOT})
     tarball = path.join(work, (JSON.parse(pack.stdout) as {filename: string}[])[0].filename)
     registry = await startAuthRegistry('ci', PASSWORD)
+    // The secret a user pastes: `kubectl config view --raw --minify --flatten` (certificates inline,
+    // no file paths of this machine: the GitLab jobs run in a container that has none of them).
     const own = new k8s.KubeConfig()
     own.loadFromFile(sandbox.kubeconfig)
     own.setCurrentContext(sandbox.context)
-    kubeconfigContents = own.exportConfig()
+    const cluster = own.getCurrentCluster()!
+    const user = own.getCurrentUser()!
+    const inline = async (data: string | undefined, file: string | undefined) => data ?? (file ? (await readFile(file)).toString('base64') : undefined)
+    kubeconfigContents = stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{name: cluster.name, cluster: {server: cluster.server, 'certificate-authority-data': await inline(cluster.caData, cluster.caFile)}}],
+      users: [{name: user.name, user: {'client-certificate-data': await inline(user.certData, user.certFile), 'client-key-data': await inline(user.keyData, user.keyFile), ...(user.token ? {token: user.token} : {})}}],
+      contexts: [{name: sandbox.context, context: {cluster: cluster.name, user: user.name}}],
+      'current-context': sandbox.context,
+    })
   }, 180_000)
 
   afterAll(async () => {
@@ -81,6 +96,19 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     doc.setIn(['services', 'catalog', 'rollout'], {strategy: 'canary', steps: [{setWeight: 50}, {analysis: {count: 3}}], analysis: {interval: '20s', count: 3}})
     await writeFile(path.join(origin, 'retailops.yaml'), doc.toString())
     await cli(['keys', 'generate', '--json'], {COSIGN_PASSWORD: PASSWORD})
+    if (ci === 'gitlab') {
+      await cp(path.join(os.homedir(), '.npm'), path.join(work, 'gitlab-cache', 'npm', '.npm'), {recursive: true})
+      // The GitLab jobs run the runner image: the user builds, pushes and signs it once, which pins its digest in .gitlab-ci.yml.
+      const built = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: PASSWORD, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD, DOCKER_HOST: sandbox.dockerHost})
+      const runner = JSON.parse(built.stdout).result as {image: string; pinned: string[]}
+      expect(runner.pinned).toEqual(['.gitlab-ci.yml'])
+      const pinned = parseDocument(await readFile(path.join(origin, '.gitlab-ci.yml'), 'utf8')).getIn(['default', 'image', 'name'])
+      expect(pinned).toBe(runner.image)
+      expect(runner.image).toMatch(new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/retailops-runner@sha256:[0-9a-f]{64}$`))
+      // The CLI in that image is the version that scaffolded the pipeline.
+      const env = JSON.parse((await execa('docker', ['image', 'inspect', '--format', '{{json .Config.Env}}', runner.image], {env: {DOCKER_HOST: sandbox.dockerHost}})).stdout) as string[]
+      expect(env).toContain(`RETAILOPS_RUNNER=${version}`)
+    }
     const COSIGN_PRIVATE_KEY = await readFile(path.join(origin, '.retailops/cosign.key'), 'utf8')
     await rm(path.join(origin, '.retailops/cosign.key'))
     await execa('git', ['init', '--quiet', '--initial-branch', 'main'], {cwd: origin})
@@ -92,7 +120,11 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       origin,
       project,
       namespace,
-      secrets: {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: PASSWORD, KUBECONFIG: kubeconfigContents, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD},
+      secrets: {
+        COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: PASSWORD, KUBECONFIG: kubeconfigContents, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD,
+        // GitLab's own variable for pulling job images from a registry that needs credentials (documented in the pipeline).
+        ...(ci === 'gitlab' ? {DOCKER_AUTH_CONFIG: JSON.stringify({auths: {[registry.registry]: {auth: Buffer.from(`ci:${PASSWORD}`).toString('base64')}}})} : {}),
+      },
     }
   }
 
@@ -104,9 +136,12 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   function runnerOptions(origin: string, secrets: Record<string, string>, onStep?: RunnerOptions['onStep']): RunnerOptions {
     const home = path.join(work, randomName('home'))
     const prefix = path.join(home, 'npm-global')
+    // GitLab's runner cache, as a previous pipeline left it: this machine's npm cache (no downloads here).
+    const gitlabCache = path.join(work, 'gitlab-cache')
     return {
       origin,
       secrets,
+      gitlabCache,
       tarball,
       version,
       nodeMajor: NODE_MAJOR,

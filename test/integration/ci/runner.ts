@@ -4,15 +4,23 @@
 //   GitHub  actions/checkout     → the job runs in a fresh `git clone` of the pushed commit
 //           actions/setup-node   → the local Node 24 (the node-version the step asks for is checked)
 //           `run:`               → bash -e -o pipefail, the job's env with ${{ secrets.X }} and ${{ github.sha }} substituted
-//   GitLab  image: node:24       → the local Node 24 (checked)
-//           services: docker:dind → the sandbox's Docker Engine (DOCKER_HOST)
-//           each job             → a fresh clone; artifacts of earlier stages' jobs copied in as declared
-//           before_script+script → each line with bash -e -o pipefail, global and job variables plus the CI/CD variables
-// and one substitution, documented where it happens: retailops is not published to npm here, so the
-// install step's package spec `retailops@<pinned version>` becomes the tarball `npm pack` made of
-// this repository (the pinned version is checked to be this CLI's version first).
+//   GitLab  (the Docker executor) each job runs in a container of the job's `image:`, which must be
+//           pinned by digest: pulled from the registry as the GitLab runner pulls it (with
+//           DOCKER_AUTH_CONFIG when that variable is set), entrypoint as the file says, the user
+//           the image declares, --network host (the sandbox is on loopback);
+//           each job             → a fresh clone, world-writable as GitLab's umask 0000 leaves it,
+//                                  mounted as the job's working directory /builds/<project>; artifacts of
+//                                  earlier stages' jobs copied in as declared; `cache:` paths restored
+//                                  from the runner's cache (seeded with this machine's npm cache)
+//           services: docker:dind → the sandbox's Docker Engine: its socket mounted, DOCKER_HOST pointing at it
+//           before_script+script → each line with sh -e in that container (`docker exec`), global and job
+//                                  variables plus the CI/CD variables and CI_* as the environment
+// and, for GitHub only, one substitution, documented where it happens: retailops is not published
+// to npm here, so the install step's package spec `retailops@<pinned version>` becomes the tarball
+// `npm pack` made of this repository (the pinned version is checked to be this CLI's version first).
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {cp, mkdir, mkdtemp} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -53,6 +61,8 @@ export interface RunnerOptions {
   nodeMajor: number
   /** Called before each step (e.g. to start load when the release step begins). */
   onStep?: (name: string, cwd: string) => void | Promise<void>
+  /** GitLab: the runner's cache folder per cache path (what `cache:` restores before a job and saves after it). */
+  gitlabCache?: string
 }
 
 async function clone(origin: string): Promise<string> {
@@ -127,20 +137,51 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
 
 const GITLAB_RESERVED = new Set(['stages', 'variables', 'default', 'workflow', 'include', 'image', 'services', 'before_script', 'after_script', 'cache'])
 
+type GitlabImage = string | {name: string; entrypoint?: string[]}
+
 interface GitlabJob {
   stage?: string
-  image?: string
+  image?: GitlabImage
   services?: (string | {name: string; alias?: string})[]
   variables?: Record<string, string>
   before_script?: string[]
   script: string[]
   needs?: (string | {job: string; artifacts?: boolean})[]
   artifacts?: {paths?: string[]}
+  cache?: {key?: string; paths?: string[]}
+}
+
+const BY_DIGEST = /^[^@\s]+@sha256:[0-9a-f]{64}$/
+
+function docker(args: string[], options: {env?: Record<string, string>; dockerHost: string; timeout?: number}) {
+  return execa('docker', args, {env: {DOCKER_HOST: options.dockerHost, ...options.env}, reject: false, all: true, timeout: options.timeout})
+}
+
+/** What the GitLab runner does before a job: pull its image, with DOCKER_AUTH_CONFIG's credentials when that variable is set. */
+async function pullJobImage(image: string, secrets: Record<string, string>, dockerHost: string): Promise<void> {
+  const config = await mkdtemp(path.join(os.tmpdir(), 't-ci-docker-config-'))
+  try {
+    if (secrets.DOCKER_AUTH_CONFIG) await writeFile(path.join(config, 'config.json'), secrets.DOCKER_AUTH_CONFIG, {mode: 0o600})
+    const pull = await docker(['pull', image], {dockerHost, env: {DOCKER_CONFIG: config}, timeout: 300_000})
+    if (pull.exitCode !== 0) throw new StepFailed(`pull ${image}`, pull.exitCode ?? -1, `the GitLab runner cannot pull the job image: ${pull.all}`)
+  } finally {
+    await rm(config, {recursive: true, force: true})
+  }
+}
+
+async function makeWorldWritable(dir: string): Promise<void> {
+  await chmod(dir, 0o777)
+  for (const entry of await readdir(dir, {withFileTypes: true, recursive: true})) {
+    const p = path.join(entry.parentPath, entry.name)
+    if (entry.isSymbolicLink()) continue
+    await chmod(p, entry.isDirectory() ? 0o777 : (await stat(p)).mode & 0o111 ? 0o777 : 0o666)
+  }
 }
 
 /**
- * Runs a GitLab pipeline: jobs in stage order, each in a fresh clone with the artifacts of the
- * earlier stages' jobs it needs (all earlier jobs when `needs` is absent) copied in.
+ * Runs a GitLab pipeline as the Docker executor does: jobs in stage order, each in a container of
+ * its image (by digest) with a fresh clone as its working directory, the artifacts of the earlier
+ * stages' jobs it needs (all earlier jobs when `needs` is absent) copied in.
  */
 export async function runGitlabPipeline(file: string, text: string, options: RunnerOptions): Promise<StepResult[]> {
   const doc = parse(text) as Record<string, unknown> & {stages?: string[]; variables?: Record<string, string>; default?: Partial<GitlabJob>}
@@ -150,6 +191,9 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
     .map(([name, job]) => ({name, job: job as GitlabJob}))
   for (const j of jobs) if (!stages.includes(j.job.stage ?? 'test')) throw new Error(`job ${j.name} is in stage ${j.job.stage}, which stages does not list`)
   jobs.sort((a, b) => stages.indexOf(a.job.stage ?? 'test') - stages.indexOf(b.job.stage ?? 'test'))
+  const dockerHost = options.runnerEnv.DOCKER_HOST
+  const socket = new URL(dockerHost).pathname
+  const socketGroup = (await stat(socket)).gid
   const results: StepResult[] = []
   const finished = new Map<string, {dir: string; paths: string[]}>()
   for (const {name, job} of jobs) {
@@ -165,20 +209,56 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
         await cp(path.join(from.dir, p), path.join(dir, p), {recursive: true})
       }
     }
-    const image = job.image ?? doc.default?.image ?? (doc.image as string | undefined)
-    if (image !== `node:${options.nodeMajor}`) throw new Error(`job ${name} runs in ${image}; the runner provides node:${options.nodeMajor}`)
+    const cache = job.cache ?? doc.default?.cache ?? (doc.cache as GitlabJob['cache'])
+    for (const p of cache?.paths ?? []) {
+      const saved = options.gitlabCache && path.join(options.gitlabCache, cache?.key ?? 'default', p)
+      if (saved && existsSync(saved)) await cp(saved, path.join(dir, p), {recursive: true})
+    }
+    await makeWorldWritable(dir)
+
+    const declared = job.image ?? doc.default?.image ?? (doc.image as GitlabImage | undefined)
+    const image = typeof declared === 'string' ? declared : declared?.name
+    if (!image || !BY_DIGEST.test(image)) throw new Error(`job ${name} runs in ${image ?? 'no image'}; the GitLab jobs must run the retailops runner image by digest (REGISTRY/REPOSITORY@sha256:…)`)
+    const entrypoint = typeof declared === 'string' ? undefined : declared?.entrypoint
+    await pullJobImage(image, options.secrets, dockerHost)
+
     const services = job.services ?? doc.default?.services ?? (doc.services as GitlabJob['services']) ?? []
     const dind = services.some((s) => /^docker:[\w.-]*dind$/.test(typeof s === 'string' ? s : s.name))
     const variables = {...doc.variables, ...job.variables}
-    // The runner's docker:dind service is the sandbox's Docker Engine.
-    const env: Record<string, string> = {...options.runnerEnv, ...variables, ...options.secrets, CI_COMMIT_SHA: sha, CI_JOB_NAME: name}
-    if (dind) env.DOCKER_HOST = options.runnerEnv.DOCKER_HOST
-    else delete env.DOCKER_HOST
-    const lines = [...(job.before_script ?? doc.default?.before_script ?? []), ...job.script]
-    for (const [i, line] of lines.entries()) {
-      const stepName = `${file} ${name}: ${line} (line ${i + 1})`
-      await options.onStep?.(stepName, dir)
-      await runStep(stepName, substituteInstall(line, options, env), dir, env, results)
+    const workdir = `/builds/${path.basename(options.origin)}`
+    const env: Record<string, string> = {...variables, ...options.secrets, CI_COMMIT_SHA: sha, CI_JOB_NAME: name, CI_PROJECT_DIR: workdir, GITLAB_CI: 'true'}
+    const args = ['run', '--detach', '--name', `t-ci-${name}-${randomBytes(3).toString('hex')}`, '--network', 'host', '--volume', `${dir}:${workdir}`, '--workdir', workdir]
+    // The runner's docker:dind service is the sandbox's Docker Engine, reached through its socket.
+    if (dind) {
+      env.DOCKER_HOST = 'unix:///var/run/docker.sock'
+      args.push('--volume', `${socket}:/var/run/docker.sock`, '--group-add', String(socketGroup))
+    } else delete env.DOCKER_HOST
+    for (const [k, v] of Object.entries(env)) args.push('--env', `${k}=${v}`)
+    // GitLab runs the job's shell in the image; an image entrypoint of [""] is cleared, as the file asks.
+    if (entrypoint && entrypoint.filter(Boolean).length > 0) throw new Error(`job ${name}: image entrypoint ${JSON.stringify(entrypoint)}; the runner image's node entrypoint must be cleared with entrypoint: [""]`)
+    args.push('--entrypoint', 'sh', image, '-c', 'trap "exit 0" TERM; while :; do sleep 1; done')
+    const started = await docker(args, {dockerHost})
+    if (started.exitCode !== 0) throw new StepFailed(`${file} ${name}: start`, started.exitCode ?? -1, started.all ?? '')
+    const container = started.stdout.trim()
+    try {
+      const lines = [...(job.before_script ?? doc.default?.before_script ?? []), ...job.script]
+      for (const [i, line] of lines.entries()) {
+        const stepName = `${file} ${name}: ${line} (line ${i + 1})`
+        await options.onStep?.(stepName, dir)
+        const t = Date.now()
+        const r = await docker(['exec', container, 'sh', '-e', '-c', line], {dockerHost, timeout: 900_000})
+        results.push({name: stepName, exitCode: r.exitCode ?? -1, ms: Date.now() - t, output: r.all ?? '', stdout: r.stdout})
+        if (r.exitCode !== 0) throw new StepFailed(stepName, r.exitCode ?? -1, r.all ?? '')
+      }
+    } finally {
+      await docker(['rm', '--force', container], {dockerHost})
+    }
+    for (const p of cache?.paths ?? []) {
+      if (!options.gitlabCache || !existsSync(path.join(dir, p))) continue
+      const saved = path.join(options.gitlabCache, cache?.key ?? 'default', p)
+      await rm(saved, {recursive: true, force: true})
+      await mkdir(path.dirname(saved), {recursive: true})
+      await cp(path.join(dir, p), saved, {recursive: true})
     }
     for (const p of job.artifacts?.paths ?? []) {
       if (!existsSync(path.join(dir, p))) throw new StepFailed(`${file} ${name}: artifacts`, 1, `the job declares the artifact ${p}, which it did not produce`)
