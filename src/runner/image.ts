@@ -58,7 +58,9 @@ export async function runnerContext(root: string, dockerfile: string): Promise<{
     ...used.map((e) => ({...e, name: `node_modules/${e.name}`})),
   ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const h = createHash('sha256')
-  for (const e of entries) h.update(`${e.type}\0${e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
+  // The Dockerfile's generated name follows its (temporary) path: hashed by content only, so the
+  // same package files give the same digest, and tag, on every build.
+  for (const e of entries) h.update(`${e.type}\0${e.name === own.dockerfile ? 'Dockerfile' : e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
   return {scanned: {...own, entries, digest: h.digest('hex')}, devPackages: dev.length}
 }
 

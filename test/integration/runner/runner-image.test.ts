@@ -3,7 +3,7 @@
 // the way a restricted pod runs it (user 65532, read-only root filesystem, /tmp the only
 // writable place) and inspected: the CLI and templates are there, no compiler is.
 import {existsSync} from 'node:fs'
-import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -57,11 +57,27 @@ describe('the runner image', () => {
     expect(verify.exitCode, verify.stdout).toBe(0)
     expect(result.devPackagesExcluded).toBeGreaterThan(0)
 
-    // Again: the lock follows the newest verified build (the engine's builds are not byte-reproducible).
+    // Again from the same files: nothing is built, the digest stays (CronJobs keep running the same bytes).
     const again = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: 'runner-pass'})
-    expect(again.exitCode).toBe(0)
-    const second = JSON.parse(again.stdout).result
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).result).toMatchObject({upToDate: true, builder: 'none', digest: result.digest, tag: result.tag})
+    expect((await readArtifactsLock(dir)).artifacts.runner.digest).toBe(result.digest)
+    // --force builds anyway, and the lock follows the newest verified build (engine builds are not byte-reproducible).
+    const forced = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--force', '--json'], {COSIGN_PASSWORD: 'runner-pass'})
+    expect(forced.exitCode, forced.stdout + forced.stderr).toBe(0)
+    const second = JSON.parse(forced.stdout).result
+    expect(second.upToDate).toBe(false)
     expect((await readArtifactsLock(dir)).artifacts.runner.digest).toBe(second.digest)
+    // A lock entry whose digest the registry no longer serves under its tag is rebuilt, not trusted.
+    const lockFile = path.join(dir, '.retailops/artifacts.lock.json')
+    const edited = JSON.parse(await readFile(lockFile, 'utf8'))
+    edited.artifacts.runner.digest = `sha256:${'0'.repeat(64)}`
+    edited.artifacts.runner.image = `${edited.artifacts.runner.repository}@${edited.artifacts.runner.digest}`
+    await writeFile(lockFile, JSON.stringify(edited))
+    const stale = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: 'runner-pass'})
+    expect(stale.exitCode, stale.stdout + stale.stderr).toBe(0)
+    expect(JSON.parse(stale.stdout).result.upToDate).toBe(false)
+    expect((await readArtifactsLock(dir)).artifacts.runner.digest).toBe(JSON.parse(stale.stdout).result.digest)
   }, 600_000)
 
   it('runs as 65532 with a read-only root filesystem, holds the CLI and its templates, and no compiler', async () => {
