@@ -11,7 +11,8 @@
 //    networking makes 127.0.0.1:6443 the "service" address, and the server's certificate names it.
 //  - ConfigMap and Secret volumes: read back from the cluster (items and keys honoured, modes from
 //    defaultMode or the item, group fsGroup as the kubelet sets it) into folders bind-mounted
-//    read-only; emptyDir: a tmpfs (sizeLimit kept); subPath: that file or folder only.
+//    read-only; emptyDir: a tmpfs (sizeLimit kept; a host folder when the working directory is in it,
+//    see below); subPath: that file or folder only.
 //  - env: value, valueFrom secretKeyRef / configMapKeyRef / fieldRef (metadata.namespace, name,
 //    spec.serviceAccountName, status.podIP), envFrom, and $(VAR) expansion in env, command and args.
 //  - securityContext (pod, overridden by the container's): runAsUser/runAsGroup → --user,
@@ -148,7 +149,7 @@ class Cluster {
   }
 }
 
-/** Writes files with the kubelet's modes; group-owned by fsGroup when the pod sets one (as the kubelet does). */
+/** Writes files with the kubelet's modes; group-owned by fsGroup, and group-readable, when the pod sets one (as the kubelet does). */
 async function materialise(dir: string, files: {path: string; content: Buffer; mode: number}[], fsGroup?: number): Promise<void> {
   await mkdir(dir, {recursive: true, mode: 0o755})
   await chmod(dir, fsGroup === undefined ? 0o755 : 0o2775)
@@ -158,7 +159,8 @@ async function materialise(dir: string, files: {path: string; content: Buffer; m
     if (!target.startsWith(dir + path.sep)) throw new Error(`volume item path "${file.path}" leaves the volume`)
     await mkdir(path.dirname(target), {recursive: true, mode: 0o755})
     await writeFile(target, file.content)
-    await chmod(target, file.mode)
+    // With fsGroup the kubelet hands the files to that group, readable by it (SetVolumeOwnership: mode | 0440).
+    await chmod(target, fsGroup === undefined ? file.mode : file.mode | 0o440)
     if (fsGroup !== undefined) await chown(target, 0, fsGroup)
   }
 }
@@ -300,8 +302,19 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
     const sub = mount.subPath ? expandVars(mount.subPath, env) : undefined
     if (volume.emptyDir) {
       if (sub) throw new Error(`${what}: subPath on the emptyDir ${mount.name} is not supported by the pod runner`)
+      const mode = fsGroup === undefined ? 0o1777 : 0o2777
+      const wd = container.workingDir
+      if (wd && (wd === mount.mountPath || wd.startsWith(`${mount.mountPath.replace(/\/+$/, '')}/`))) {
+        // Docker 20.10 resets a tmpfs to 0755 root when it creates the working directory in it;
+        // a host folder (what the kubelet uses for an emptyDir on disk) keeps its mode.
+        const dir = path.join(work, `${container.name}-emptydir-${mount.name}`)
+        await materialise(dir, [], fsGroup)
+        await chmod(dir, mode)
+        args.push('--mount', `type=bind,source=${dir},target=${mount.mountPath}`)
+        continue
+      }
       const size = volume.emptyDir.sizeLimit ? `,size=${bytes(String(volume.emptyDir.sizeLimit))}` : ''
-      args.push('--tmpfs', `${mount.mountPath}:rw,exec,mode=${fsGroup === undefined ? '1777' : '2777'}${size}`)
+      args.push('--tmpfs', `${mount.mountPath}:rw,exec,mode=${mode.toString(8)}${size}`)
       continue
     }
     let files: {path: string; content: Buffer; mode: number}[]
