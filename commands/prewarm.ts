@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {durationFlag, parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
+import {parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
 import {renderApply, renderCapacityPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
+import {durationFlag} from '../src/config/duration.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-import {prometheusFlag} from './_base/flags.js'
+import {passThroughFlags, prometheusFlag} from './_base/flags.js'
 
 /**
  * Flags of this run that only make sense here (or are given to the scheduled job by the schedule
@@ -11,19 +12,6 @@ import {prometheusFlag} from './_base/flags.js'
  * a flag added later cannot be forgotten again (as --rate-window was).
  */
 const NOT_SCHEDULED = new Set(['campaign', 'dry-run', 'warm-only', 'schedule', 'unschedule', 'runner-image', 'k6-script-out', 'allow-below-current', 'config', 'environment', 'context', 'namespace', 'yes', 'verbose', 'json'])
-
-/** The flags the scheduled pre-warm runs with: those given here, as given (defaults stay the job's own). */
-function scheduledFlags(flags: Record<string, unknown>, explicit: Set<string>): string[] {
-  const pass: string[] = []
-  for (const name of Object.keys(flags).sort()) {
-    const value = flags[name]
-    if (NOT_SCHEDULED.has(name) || !explicit.has(name) || value === undefined) continue
-    if (typeof value === 'boolean') pass.push(value ? `--${name}` : `--no-${name}`)
-    else if (Array.isArray(value)) for (const v of value) pass.push(`--${name}`, String(v))
-    else pass.push(`--${name}`, String(value))
-  }
-  return pass
-}
 
 export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
   static override summary = 'Plan, pre-scale and warm capacity for a campaign (HPA floors, node headroom, a k6 warm-up).'
@@ -74,7 +62,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     const project = await this.loadProject()
     const env = this.target(project)
     const f = this.flags
-    const pass = scheduledFlags(f, this.explicitFlags)
+    const pass = passThroughFlags(f, this.explicitFlags, NOT_SCHEDULED)
     const result = await runPrewarm(
       {
         project,

@@ -32,3 +32,20 @@ export const stateSkipVerifyFlag = Flags.boolean({
 
 /** rollout promote and resume: how long they drive the rollout on. */
 export const driveTimeoutFlag = Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'})
+
+/**
+ * The flags a scheduled job runs with: those given on this command line, as given (defaults stay
+ * the job's own), except the ones in `notPassed` (flags of the scheduling itself, or set by the
+ * schedule). Every other flag is passed on, so a flag added later cannot be forgotten.
+ */
+export function passThroughFlags(flags: Record<string, unknown>, explicit: Set<string>, notPassed: Set<string>): string[] {
+  const pass: string[] = []
+  for (const name of Object.keys(flags).sort()) {
+    const value = flags[name]
+    if (notPassed.has(name) || !explicit.has(name) || value === undefined) continue
+    if (typeof value === 'boolean') pass.push(value ? `--${name}` : `--no-${name}`)
+    else if (Array.isArray(value)) for (const v of value) pass.push(`--${name}`, String(v))
+    else pass.push(`--${name}`, String(value))
+  }
+  return pass
+}

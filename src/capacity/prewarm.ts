@@ -341,13 +341,6 @@ export async function runRestore(options: RestoreCommandOptions, ctx: RunContext
 }
 
 /** A duration flag's value in ms (undefined when not given); a bad one is a usage error. */
-export function durationFlag(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const ms = parseDuration(value)
-  if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
-  return ms
-}
-
 /** --traffic-label KEY=VALUE (repeatable) → label matchers. */
 export function parseTrafficLabels(values: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {}

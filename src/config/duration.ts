@@ -1,3 +1,5 @@
+import {UsageError} from '../errors/index.js'
+
 /** Durations as people write them in YAML and flags: 90s, 15m, 1h30m, 28d, 500ms. */
 const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000}
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
@@ -30,4 +32,12 @@ export function toPromDuration(ms: number): string {
   if (s % 3600 === 0) return `${s / 3600}h`
   if (s % 60 === 0) return `${s / 60}m`
   return `${s}s`
+}
+
+/** A duration flag's value in ms (undefined when not given); anything else is a usage error naming the flag. */
+export function durationFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
+  return ms
 }

@@ -6,12 +6,16 @@ import path from 'node:path'
 
 import pLimit from 'p-limit'
 
+import {formatDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
 import {recoveryTargets, type ResolvedEnvironment} from '../config/resolve.js'
 import type {DatastoreConfig} from '../config/schema.js'
 import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {packagePath} from '../assets/paths.js'
+import {kubeClients} from '../kubernetes/client.js'
+import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
+import {recordConfigMapName, saveDrillToCluster} from './cluster-history.js'
 import {drillsDir, saveDrill} from './history.js'
 import {describeCheckFailures, findLeftovers, type Leftover, type LeftoverCheck, reclaimDeadDrills} from './leftovers.js'
 import {measureRpo, measureRto, notApplicable, worst} from './measure.js'
@@ -42,6 +46,10 @@ export interface DrillOptions {
   env?: NodeJS.ProcessEnv
   /** --allow-source-server: why production datastores may be restored on their source's server. */
   allowSourceServer?: string
+  /** --timeout: the drill is interrupted (and cleans up) after this long. */
+  timeoutMs?: number
+  /** --record-in-cluster: also keep the record in a ConfigMap in the environment's namespace (drills that run in the cluster). */
+  recordInCluster?: boolean
 }
 
 /** What `dr plan` shows: the same planning the drill does, and nothing else. */
@@ -82,7 +90,9 @@ function ranBy(env: NodeJS.ProcessEnv): DrillRecord['ranBy'] {
   } catch {
     // no passwd entry (a container): keep the variable's value
   }
-  const ci = env.GITHUB_ACTIONS
+  const ci = env.RETAILOPS_RUN_BY
+    ? env.RETAILOPS_RUN_BY
+    : env.GITHUB_ACTIONS
     ? `GitHub Actions ${env.GITHUB_REPOSITORY ?? ''} run ${env.GITHUB_RUN_ID ?? '?'} by ${env.GITHUB_ACTOR ?? '?'}`
     : env.GITLAB_CI
       ? `GitLab CI ${env.CI_PROJECT_PATH ?? ''} job ${env.CI_JOB_ID ?? '?'} by ${env.GITLAB_USER_LOGIN ?? '?'}`
@@ -114,7 +124,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
       details: {problems: plan.problems, refusals: plan.refusals},
     })
   }
-  const signal = ctx.signal ?? new AbortController().signal
+  const timer = options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined
+  const signal = timer ? AbortSignal.any([ctx.signal ?? new AbortController().signal, timer]) : (ctx.signal ?? new AbortController().signal)
   // Checks that read the systems (is the restore server another server?) but write nothing.
   const preflight = plan.refusals.length > 0 ? [] : (
     await Promise.all(
@@ -132,7 +143,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     })
   }
   for (const w of plan.warnings) ctx.out.warn(w)
-  const dir = path.join(options.drillsDir ?? drillsDir(options.project.dir), drillId)
+  const dir = path.join(options.drillsDir ?? drillsDir(options.project.dir, env), drillId)
   await mkdir(dir, {recursive: true})
 
   // What drills killed outright on this host left (dumps, scratch databases, namespaces) is
@@ -263,6 +274,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
   const services = summarise(options, plan, datastores, recoverability.checks, startMs, recoverability.endedAt)
   const verdict = drillVerdict(datastores, recoverability.checks, signal.aborted, errors)
   const configText = readFileSync(options.project.file)
+  const expired = timer?.aborted === true
+  if (expired) errors.unshift(new RetailOpsError('INTERRUPTED', `The drill ran out of its --timeout (${formatDuration(options.timeoutMs!)}) and was stopped; what it created was cleaned up.`))
   const record: DrillRecord = {
     apiVersion: 'retailops.dev/drill/v1',
     id: drillId,
@@ -286,9 +299,33 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     leftoverCheck,
     warnings: [...plan.warnings, ...leftoverCheckWarnings, ...leftovers.filter((l) => l.status !== 'removed').map((l) => `leftover ${l.kind} ${l.name} (${l.where}) from drill ${l.drillId ?? '?'}: ${l.command}`), ...errors.map((e) => e.message.split('\n')[0])],
     files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')},
+    ...(options.timeoutMs ? {timeout: {ms: options.timeoutMs, expired}} : {}),
   }
   await saveDrill(record)
+  if (options.recordInCluster) {
+    record.clusterRecord = await keepInCluster(options.environment, record, ctx)
+    await saveDrill(record)
+  }
   return record
+}
+
+/** The record in a ConfigMap where `dr history` finds it; a failure is reported in the record, never lost silently. */
+async function keepInCluster(environment: ResolvedEnvironment, record: DrillRecord, ctx: RunContext): Promise<NonNullable<DrillRecord['clusterRecord']>> {
+  const namespace = environment.namespace
+  try {
+    const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
+    try {
+      const kept = await saveDrillToCluster(http, namespace, {...record, clusterRecord: {namespace, configMap: recordConfigMapName(record.id)}})
+      ctx.out.info(`Record kept in ConfigMap ${namespace}/${kept.configMap}${kept.evidenceLeftOut.length ? ` (evidence left out, too large: ${kept.evidenceLeftOut.join(', ')})` : ''}`)
+      return {namespace, configMap: kept.configMap, ...(kept.evidenceLeftOut.length ? {evidenceLeftOut: kept.evidenceLeftOut} : {})}
+    } finally {
+      http.close()
+    }
+  } catch (error) {
+    const e = toRetailOpsError(error)
+    ctx.out.warn(`The drill's record could not be kept in the cluster: ${e.message.split('\n')[0]}`)
+    return {namespace, error: {code: e.exitCode, exit: e.exit, message: e.message}}
+  }
 }
 
 function summarise(options: DrillOptions, plan: DrillPlan, datastores: DatastoreDrillResult[], checks: RecoverabilityCheck[], startMs: number, checksEndedAt: number): ServiceSummary[] {

@@ -17,9 +17,11 @@ import type {DrillRecord} from './types.js'
  * would not hold a report.
  */
 export const DRILLS_DIR = '.retailops/drills'
+/** Where records go instead, when the project's folder is read-only (a job in the cluster mounts retailops.yaml from a ConfigMap). */
+export const DRILLS_DIR_ENV = 'RETAILOPS_DRILLS_DIR'
 
-export function drillsDir(projectDir: string): string {
-  return path.join(projectDir, DRILLS_DIR)
+export function drillsDir(projectDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env[DRILLS_DIR_ENV] ? path.resolve(env[DRILLS_DIR_ENV]) : path.join(projectDir, DRILLS_DIR)
 }
 
 export async function saveDrill(record: DrillRecord): Promise<void> {
@@ -46,6 +48,8 @@ export interface DrillSummary {
   validationsFailed: number
   ranBy: string
   report: string
+  /** Where the record is: the project's files, or a ConfigMap in the cluster (a drill that ran there). */
+  where: 'files' | 'cluster'
 }
 
 export function summariseDrill(r: DrillRecord): DrillSummary {
@@ -65,6 +69,7 @@ export function summariseDrill(r: DrillRecord): DrillSummary {
     validationsFailed: r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0) + r.recoverability.filter((c) => c.status === 'fail').length,
     ranBy: r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`,
     report: r.files.html,
+    where: 'files',
   }
 }
 
@@ -73,6 +78,13 @@ export interface HistoryFilter {
   datastore?: string
   service?: string
   status?: string
+}
+
+export function matchesFilter(s: DrillSummary, filter: HistoryFilter): boolean {
+  if (filter.datastore && !s.datastores.includes(filter.datastore)) return false
+  if (filter.service && !s.services.includes(filter.service)) return false
+  if (filter.status && s.status !== filter.status) return false
+  return true
 }
 
 /** Past drills, newest first; unreadable records are reported, not fatal. */
@@ -93,9 +105,7 @@ export async function listDrills(projectDir: string, filter: HistoryFilter = {})
       continue
     }
     const s = summariseDrill(record)
-    if (filter.datastore && !s.datastores.includes(filter.datastore)) continue
-    if (filter.service && !s.services.includes(filter.service)) continue
-    if (filter.status && s.status !== filter.status) continue
+    if (!matchesFilter(s, filter)) continue
     drills.push(s)
     if (filter.limit !== undefined && drills.length >= filter.limit) break
   }

@@ -3,6 +3,7 @@ import {makeChalk} from '../ui/terminal.js'
 import {renderTable} from '../ui/table.js'
 import type {DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
+import type {DrillScheduleResult, ScheduledDrill} from './schedule.js'
 import {inventorySummary} from './report.js'
 import type {DrillRecord, ObjectiveMeasurement} from './types.js'
 
@@ -112,4 +113,32 @@ export function renderHistory(drills: DrillSummary[]): string {
     {header: 'STATUS', value: (d) => (d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status))},
     {header: 'BY', value: (d) => d.ranBy},
   ])
+}
+
+export function renderSchedules(schedules: ScheduledDrill[]): string {
+  if (schedules.length === 0) return ''
+  const c = makeChalk()
+  return [
+    c.bold('Scheduled drills'),
+    renderTable(schedules, [
+      {header: 'NAME', value: (s) => s.name},
+      {header: 'SCHEDULE', value: (s) => `${s.schedule} (${s.timeZone})`},
+      {header: 'NEXT RUN', value: (s) => (s.suspended ? c.yellow('suspended') : (s.nextRun?.replace(/\.\d+Z$/, 'Z') ?? '–'))},
+      {header: 'LAST RUN', value: (s) => s.lastScheduleTime ?? '–'},
+      {header: 'LAST SUCCESS', value: (s) => s.lastSuccessfulTime ?? '–'},
+      {header: 'RUNNING', value: (s) => String(s.active), align: 'right'},
+    ]),
+  ].join('\n')
+}
+
+export function renderDrillSchedule(r: DrillScheduleResult): string {
+  const s = r.scheduled
+  const lines = [
+    `CronJob ${s.namespace}/${s.cronJob}: "${s.schedule}" (${s.timeZone}), next runs ${s.nextRuns.join(', ')}`,
+    `  runs: ${s.command.join(' ')}`,
+    `  as ServiceAccount ${r.serviceAccount} with ${r.runnerImage}; each run may take ${formatDuration(r.timeoutMs)} (the Job is stopped after ${formatDuration(r.activeDeadlineSeconds * 1000)}), never two at once`,
+    `  retailops.yaml from ConfigMap ${r.configMap}${r.credentials.length + r.variables.length ? `; from Secret ${r.credentialsSecret}: ${[...r.credentials, ...r.variables].join(', ')}` : ''}`,
+    'Each run keeps its record in the cluster: `retailops dr history` lists them with the next run; `retailops dr drill --unschedule` with the same selection removes the schedule.',
+  ]
+  return lines.join('\n')
 }

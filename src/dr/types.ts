@@ -157,4 +157,8 @@ export interface DrillRecord {
   warnings: string[]
   /** Where the record and reports were written. */
   files: {dir: string; record: string; markdown: string; html: string}
+  /** --record-in-cluster: the ConfigMap the record was kept in (what `dr history` reads from anywhere), or why it could not be. */
+  clusterRecord?: {namespace: string; configMap?: string; evidenceLeftOut?: string[]; error?: {code: number; exit: ExitCodeName; message: string}}
+  /** --timeout: how long the drill was allowed, and whether it ran out. */
+  timeout?: {ms: number; expired: boolean}
 }

@@ -50,6 +50,8 @@ export interface RunnerPodOptions {
   /** Further variables (credentials only as secretKeyRef, never as values). */
   env?: EnvVar[]
   resources?: {requests: Record<string, string>; limits: Record<string, string>}
+  /** sizeLimit of /tmp, the only writable place (default 256Mi). */
+  tmpSize?: string
 }
 
 /** The runner's pod: retailops.yaml and its credentials mounted read-only, /tmp the only writable place. */
@@ -89,7 +91,7 @@ export function runnerPodSpec(o: RunnerPodOptions) {
       {name: 'config', configMap: {name: o.configMap}},
       // Readable by the runner's group only (fsGroup), never world-readable.
       {name: 'credentials', secret: {secretName: o.credentialsSecret, defaultMode: 0o440}},
-      {name: 'tmp', emptyDir: {sizeLimit: '256Mi'}},
+      {name: 'tmp', emptyDir: {sizeLimit: o.tmpSize ?? '256Mi'}},
     ],
   }
 }

@@ -18,7 +18,7 @@ import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace
 import {sleep} from '../../kubernetes/wait.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
-import {type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 
 /** The retailops-managed kinds a namespace snapshot holds, in restore order. */
@@ -302,9 +302,11 @@ export const kubernetesProvider: DrillProvider = {
             if ((error as {statusCode?: number}).statusCode === 409) throw new RetailOpsError('REFUSED', `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`)
             throw kubeError(error, `creating namespace ${targetNs}`, k.server)
           })
+        const bound = await bindRestoreRole(api, targetNs, ctx)
+        if (bound) evidence.restoreRole = bound
         const policies: string[] = []
         for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
-          const created = await api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {body: policy, signal: ctx.signal}).catch((error) => {
+          const created = await createAllowingForBinding(() => api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {body: policy, signal: ctx.signal}), Boolean(bound), ctx.signal).catch((error) => {
             throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
           })
           policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
@@ -415,6 +417,42 @@ export const kubernetesProvider: DrillProvider = {
       api.close()
     }
   },
+}
+
+/**
+ * A drill run by a scheduled job may write only inside the namespace it created: its
+ * ServiceAccount binds the restore role there (RETAILOPS_DR_RESTORE_ROLE, set by `dr drill
+ * --schedule`), and nowhere else (an admission policy confines the binding to drill namespaces).
+ * Answers the binding, or nothing when the drill runs with its user's own permissions.
+ */
+async function bindRestoreRole(api: KubeHttp, namespace: string, ctx: DrillContext): Promise<string | undefined> {
+  const role = ctx.env.RETAILOPS_DR_RESTORE_ROLE
+  const account = ctx.env.RETAILOPS_DR_SERVICE_ACCOUNT
+  if (!role || !account) return undefined
+  const [saNamespace, saName] = account.split(':')
+  const body = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {name: 'retailops-dr-restore', namespace, labels: {[DRILL_LABEL]: ctx.drillId}},
+    roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role},
+    subjects: [{kind: 'ServiceAccount', name: saName, namespace: saNamespace}],
+  }
+  await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {body, signal: ctx.signal}).catch((error) => {
+    throw kubeError(error, `binding ${role} to ServiceAccount ${account} in ${namespace}`)
+  })
+  return `ClusterRole ${role} bound to ServiceAccount ${account} in ${namespace}`
+}
+
+/** A fresh RoleBinding reaches the API server's authorizer within moments: a 403 right after binding is retried briefly. */
+async function createAllowingForBinding<T>(create: () => Promise<T>, justBound: boolean, signal: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await create()
+    } catch (error) {
+      if (!justBound || (error as {statusCode?: number}).statusCode !== 403 || attempt >= 20) throw error
+      await sleep(500, signal)
+    }
+  }
 }
 
 /** The drill namespace's Pod Security labels and default-deny policy, read back from the cluster. */

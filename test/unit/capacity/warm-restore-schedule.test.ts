@@ -9,7 +9,8 @@ import {k6Options, parseSummary, planWarmup, renderWarmupScript} from '../../../
 import {parseConfig} from '../../../src/config/load.js'
 import {GiB} from '../../../src/kubernetes/quantity.js'
 import {observedPeakQuery} from '../../../src/capacity/prometheus.js'
-import {durationFlag, parseServiceUrls, parseTrafficLabels} from '../../../src/capacity/prewarm.js'
+import {parseServiceUrls, parseTrafficLabels} from '../../../src/capacity/prewarm.js'
+import {durationFlag} from '../../../src/config/duration.js'
 
 describe('flag values', () => {
   it('parses NAME=URL, KEY=VALUE and durations, and names the flag when one is wrong', () => {
