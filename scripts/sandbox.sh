@@ -48,6 +48,9 @@ fi
 PG_DB="retailops"
 BASE_IMAGE="retailops/node-base:24"
 BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
+# The base image with the PostgreSQL client (pg_dump, pg_restore): what a runner image is built on
+# when scheduled drills of PostgreSQL datastores run in the cluster (`runner build --base-image`).
+BASE_PG_IMAGE="retailops/node-base-pg:24"
 
 DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15)
 
@@ -285,6 +288,31 @@ EOF
       { tail -20 "$LOGS/base-image.log" >&2; die "push of $BASE_IMAGE_REMOTE failed"; }
     echo "$local_id" >"$STATE/base-image.pushed"
   fi
+}
+
+# The base image plus the sandbox's own PostgreSQL 15 client (pg_dump and pg_restore from the
+# Debian package, with the shared libraries ldd lists), at the path retailops looks in
+# (/usr/lib/postgresql/<major>/bin). Rebuilt when the base image or the client changes.
+build_base_pg_image() {
+  local base_id pgver want have
+  base_id="$(docker_c image inspect -f '{{.Id}}' "$BASE_IMAGE")"
+  pgver="$("$PG_BIN/pg_dump" --version | awk '{print $3}')"
+  want="$base_id pg $pgver"
+  have="$(docker_c image inspect -f '{{index .Config.Labels "retailops.sandbox/built-from"}}' "$BASE_PG_IMAGE" 2>/dev/null || true)"
+  if [ "$have" = "$want" ]; then log "base image $BASE_PG_IMAGE (pg_dump $pgver) present"; return; fi
+  log "building base image $BASE_PG_IMAGE (pg_dump $pgver)"
+  local d; d="$(mktemp -d "$STATE/base-pg.XXXXXX")"
+  mkdir -p "$d/rootfs$PG_BIN"
+  local bin lib
+  for bin in pg_dump pg_restore; do cp "$PG_BIN/$bin" "$d/rootfs$PG_BIN/$bin"; done
+  for lib in $(ldd "$PG_BIN/pg_dump" "$PG_BIN/pg_restore" | grep -o '/[^ :]*\.so[^ :]*' | sort -u); do
+    mkdir -p "$d/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$d/rootfs$lib"
+  done
+  printf 'FROM %s\nCOPY rootfs/ /\nLABEL retailops.sandbox/built-from="%s"\n' "$BASE_IMAGE" "$want" >"$d/Dockerfile"
+  DOCKER_BUILDKIT=0 docker_c build -q -t "$BASE_PG_IMAGE" "$d" >>"$LOGS/base-image.log" 2>&1 ||
+    { rm -rf "$d"; tail -20 "$LOGS/base-image.log" >&2; die "building $BASE_PG_IMAGE failed"; }
+  rm -rf "$d"
 }
 
 # ---------------------------------------------------------------- Prometheus
@@ -566,6 +594,7 @@ cmd_up() {
   start_postgres
   start_kube
   build_base_image
+  build_base_pg_image
   log "sandbox up in $((SECONDS - t0))s"
   cmd_status
 }
@@ -634,6 +663,9 @@ status_table() {
   s="$(st docker_c image inspect "$BASE_IMAGE")"
   v="$(docker_c image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$BASE_IMAGE" 2>/dev/null | sed -n 's/^NODE_VERSION=/node /p')"
   row "base image" "$s" "${v:-?}" "$BASE_IMAGE, $BASE_IMAGE_REMOTE"
+  s="$(st docker_c image inspect "$BASE_PG_IMAGE")"
+  v="$(docker_c image inspect -f '{{index .Config.Labels "retailops.sandbox/built-from"}}' "$BASE_PG_IMAGE" 2>/dev/null | awk '{print $2, $3}')"
+  row "base image (pg)" "$s" "${v:-?}" "$BASE_PG_IMAGE (pg_dump, pg_restore for drills in the runner)"
   s="$(st prom_ready_and_ingesting)"
   v="$(/usr/bin/prometheus --version 2>&1 | sed -n '1s/prometheus, version \([^ ]*\).*/\1/p')"
   row prometheus "$s" "${v:-?}" "http://$PROM_ADDR (file SD: $SD_DIR)"
@@ -671,6 +703,7 @@ cmd_env() {
   q RETAILOPS_COSIGN3 "$COSIGN3_BIN/cosign3"
   q RETAILOPS_BASE_IMAGE "$BASE_IMAGE"
   q RETAILOPS_BASE_IMAGE_REMOTE "$BASE_IMAGE_REMOTE"
+  q RETAILOPS_BASE_PG_IMAGE "$BASE_PG_IMAGE"
   q RETAILOPS_SANDBOX_STATE "$STATE"
   printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN"
 }

@@ -131,6 +131,21 @@ export function pgBinary(name: 'pg_dump' | 'pg_restore', serverMajor: number, en
   return name
 }
 
+/**
+ * A pg tool that could not be started (not installed: ENOENT) is a missing prerequisite, not a
+ * failed restore. A scheduled drill runs in the runner image, which has no PostgreSQL client
+ * unless it was built on a base image that has one.
+ */
+export function assertPgToolStarted(result: {code?: string; failed?: boolean}, bin: string): void {
+  if (result.code !== 'ENOENT') return
+  throw new NotFoundError(`${bin} is not installed here (looked in RETAILOPS_PG_BIN, /usr/lib/postgresql/<major>/bin and PATH); PostgreSQL drills need pg_dump and pg_restore at least as new as the server.`, {
+    nextSteps: [
+      'Install the PostgreSQL client tools (Debian: postgresql-client-<major>), or point RETAILOPS_PG_BIN at their folder.',
+      'For a scheduled drill (the runner image): build the runner on a Node 24 base image that has them, `retailops runner build --base-image <image with postgresql-client>`, and schedule again.',
+    ],
+  })
+}
+
 /** A line of a libpq password file matching any server: ':' and '\\' escaped. */
 export function passfileLine(password: string): string {
   return `*:*:*:*:${password.replaceAll('\\', '\\\\').replaceAll(':', '\\:')}\n`

@@ -11,7 +11,7 @@ import {RetailOpsError} from '../../errors/index.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
 import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
-import {pgBinary, pgConnect, pgDumpArgs, pgError, pgPlainEnv, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
+import {assertPgToolStarted, pgBinary, pgConnect, pgDumpArgs, pgError, pgPlainEnv, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
@@ -205,6 +205,7 @@ export const postgresProvider: DrillProvider = {
             reject: false,
           })
           throwIfAborted(ctx.signal)
+          assertPgToolStarted(dump, bin)
           if (dump.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_dump failed (exit ${dump.exitCode}): ${String(dump.stderr).trim().split('\n').slice(-3).join(' ')}`)
           evidence.pgDump = (await execa(bin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
           for (const v of ds.validation.filter((x) => x.expect?.matchesSource)) {
@@ -224,6 +225,7 @@ export const postgresProvider: DrillProvider = {
     evidence.dumpSha256 = await sha256File(dumpFile)
     let restoreBin = pgBinary('pg_restore', serverMajor, ctx.env)
     const toc = await execa(restoreBin, ['--list', dumpFile], {env: pgPlainEnv(ctx.env), extendEnv: false, reject: false})
+    assertPgToolStarted(toc, restoreBin)
     if (toc.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`)
     evidence.tocEntries = String(toc.stdout).split('\n').filter((l) => l.trim() && !l.startsWith(';')).length
     throwIfAborted(ctx.signal)
@@ -263,6 +265,7 @@ export const postgresProvider: DrillProvider = {
         reject: false,
       })
       throwIfAborted(ctx.signal)
+      assertPgToolStarted(res, restoreBin)
       if (res.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_restore failed (exit ${res.exitCode}): ${String(res.stderr).trim().split('\n').slice(-3).join(' ')}`)
       evidence.pgRestore = (await execa(restoreBin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
     })

@@ -101,7 +101,7 @@ describe('what the scheduled drill may do', () => {
       {apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: ['retailops-dr-restore-shop-shop-config']},
     ])
     // The restore role is bound by nobody here: the drill binds it inside the namespace it creates.
-    expect(built.objects.filter((o: any) => o.roleRef?.name === names.restoreRole)).toEqual([])
+    expect((built.objects as any[]).filter((o) => o.roleRef?.name === names.restoreRole)).toEqual([])
     const restore = find(built.objects, 'ClusterRole', names.restoreRole)
     expect(restore.rules.flatMap((r: any) => r.verbs)).not.toContain('delete')
     const policy = find(built.objects, 'ValidatingAdmissionPolicy')
@@ -112,7 +112,7 @@ describe('what the scheduled drill may do', () => {
   it('a kubernetes datastore in another namespace gets a Role there, reads only', async () => {
     const text = CONFIG.replace('kubernetes: {namespace: shop}', 'kubernetes: {namespace: shop-config}')
     const built = await buildDrillSchedule(options({project: project(text), filters: {datastores: ['shop-config']}, recoverability: false}), IMAGE)
-    const roles = built.objects.filter((o: any) => o.kind === 'Role')
+    const roles = (built.objects as any[]).filter((o) => o.kind === 'Role')
     expect(roles.map((r: any) => r.metadata.namespace).sort()).toEqual(['shop', 'shop-config'])
     expect(roles.find((r: any) => r.metadata.namespace === 'shop-config').rules.every((r: any) => r.verbs.join() === 'list')).toBe(true)
     expect(find(built.objects, 'CronJob').metadata.annotations['retailops.dev/drill-source-namespaces']).toBe('shop-config')
