@@ -17,13 +17,17 @@ import {MEDIA_TYPES, RegistryClient, registryClient} from '../../../src/docker/r
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
-import {cli, CONTEXT, randomName, sandboxReady, writeProject} from '../capacity/helpers.js'
-import {sandboxEnv} from '../helpers/sandbox.js'
+import {runCli} from '../../support/cli.js'
+import {randomName} from '../../support/names.js'
+import {tempProject} from '../../support/project.js'
+import {sandboxEnv} from '../../support/sandbox.js'
 import {createSourceDb, dbUrl, drillDatabases, dropDb} from './helpers.js'
 
-const ready = sandboxReady()
+const sandbox = sandboxEnv()
+const CONTEXT = sandbox.context
+const cli = (args: string[], cwd: string, env: Record<string, string> = {}) => runCli(args, {cwd, env, json: true})
 const NS = randomName('t-drsched')
-const REGISTRY = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
+const REGISTRY = sandbox.registry
 const PROJECT = `t-drsched-${randomBytes(3).toString('hex')}`
 const SOURCE = `t_drsched_${randomBytes(3).toString('hex')}`
 const ORDERS_URL = 'T_DRSCHED_ORDERS_URL'
@@ -73,11 +77,10 @@ async function pushUnsignedImage(): Promise<string> {
   return `${REGISTRY}/${repo}@${await client.putManifest(repo, 'test', manifest, MEDIA_TYPES.ociManifest)}`
 }
 
-describe.skipIf(!ready)('dr drill --schedule: a CronJob running the drill in the cluster, least privilege, restricted, verified runner', () => {
-  const sandbox = sandboxEnv()
+describe('dr drill --schedule: a CronJob running the drill in the cluster, least privilege, restricted, verified runner', () => {
   const k = () => kubeClients({context: CONTEXT})
   let http: KubeHttp
-  let project: Awaited<ReturnType<typeof writeProject>>
+  let project: Awaited<ReturnType<typeof tempProject>>
   let runner: string
   const env = () => ({[ORDERS_URL]: dbUrl(SOURCE), T_DRSCHED_PW: PW})
   const exists = (p: string) => http.request('GET', p).then(() => true, () => false)
@@ -86,7 +89,7 @@ describe.skipIf(!ready)('dr drill --schedule: a CronJob running the drill in the
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
-    project = await writeProject(config())
+    project = await tempProject(config(), {}, 't-drsched')
     await writeKeyPair({keyPath: path.join(project.dir, '.retailops/cosign.key'), publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'), passphrase: PW})
     await createSourceDb(SOURCE, 300, 90)
     await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'drill-schedule', 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest'}}}})
@@ -177,10 +180,10 @@ describe.skipIf(!ready)('dr drill --schedule: a CronJob running the drill in the
   })
 
   it('builds and signs the runner image on the PostgreSQL-client base (pg_dump, pg_restore for the drill)', async () => {
-    const base = process.env.RETAILOPS_BASE_PG_IMAGE
-    expect(base, 'the sandbox has no PostgreSQL-client base image: run `bash scripts/sandbox.sh up` and `eval "$(bash scripts/sandbox.sh env)"`').toBeTruthy()
-    const built = await cli(['runner', 'build', '--base-image', base!], project.dir, {COSIGN_PASSWORD: PW, T_DRSCHED_PW: PW})
-    expect(built.exitCode, built.stdout + built.stderr).toBe(0)
+    // The sandbox builds it (scripts/sandbox.sh: build_base_pg_image).
+    const base = process.env.RETAILOPS_BASE_PG_IMAGE ?? 'retailops/node-base-pg:24'
+    const built = await cli(['runner', 'build', '--base-image', base], project.dir, {COSIGN_PASSWORD: PW, T_DRSCHED_PW: PW})
+    expect(built.exitCode, `${built.stdout}\n${built.stderr}\nNo ${base}? Run \`bash scripts/sandbox.sh up\` (it builds it) and \`eval "$(bash scripts/sandbox.sh env)"\`.`).toBe(0)
     runner = built.doc!.result.image
     expect(runner).toMatch(new RegExp(`^${REGISTRY}/${PROJECT}/retailops-runner@sha256:[0-9a-f]{64}$`))
   }, 600_000)
