@@ -5,7 +5,7 @@ import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
-import {applyJobObjects, bindingObject, bindingsLeft, cronForMinute, deleteJobObjects, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import {applyJobObjects, bindingObject, bindingsLeft, cronForMinute, deleteJobObjects, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
 import {priorityClassName} from './headroom.js'
 import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
@@ -157,7 +157,7 @@ export function rbac(namespace: string, campaign: string) {
 export async function scheduleObjects(options: ScheduleOptions) {
   const {prewarmAt, restoreAt} = scheduleTimes(options.campaign, options.now, options.restoreDelayMs)
   const n = scheduleNames(options.namespace, options.campaign.name)
-  const common = ['--campaign', options.campaign.name, '--environment', options.environment, '--namespace', options.namespace, '--context', 'inClusterContext', '--yes']
+  const common = ['--campaign', options.campaign.name, '--environment', options.environment, '--namespace', options.namespace, '--context', IN_CLUSTER_CONTEXT, '--yes']
   const prewarmArgs = ['prewarm', ...common, '--allow-below-current', ...options.prewarmFlags]
   const restoreArgs = ['prewarm', 'restore', ...common, '--unschedule']
   const lead = parseDuration(options.campaign.prewarmLead)!

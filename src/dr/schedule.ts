@@ -8,7 +8,7 @@ import {RefusedError, RetailOpsError, UsageError} from '../errors/index.js'
 import {kubeClients, kubeError} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {KubeHttp} from '../kubernetes/http.js'
-import {applyJobObjects, bindingObject, bindingsLeft, deleteJobObjects, type EnvVar, type KubeRef, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import {applyJobObjects, bindingObject, bindingsLeft, deleteJobObjects, type EnvVar, IN_CLUSTER_CONTEXT, type KubeRef, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import type {RunContext} from '../ui/context.js'
 import {DRILLS_DIR_ENV} from './history.js'
@@ -354,7 +354,7 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     'dr', 'drill',
     '--environment', options.environment.name,
     '--namespace', namespace,
-    '--context', 'inClusterContext',
+    '--context', IN_CLUSTER_CONTEXT,
     '--yes',
     '--record-in-cluster',
     '--timeout', formatDuration(timeoutMs),
