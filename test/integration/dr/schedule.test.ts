@@ -18,6 +18,7 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runCli} from '../../support/cli.js'
+import {runPodTemplate} from '../helpers/run-job-pod.js'
 import {randomName} from '../../support/names.js'
 import {tempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -318,49 +319,44 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     }
   })
 
-  it('the scheduled drill runs as the job would: data restored and validated, record in the cluster read by `dr history`, scratch objects gone', async () => {
+  it('the scheduled drill\'s pod runs in the runner image: data restored and validated, record in the cluster read by `dr history`, scratch objects gone', async () => {
     const cron = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
-    const container = cron.spec!.jobTemplate.spec!.template.spec!.containers[0]
-    const work = path.join(project.dir, 'job')
-    const kubeconfig = await runnerKubeconfig(work)
-    const cm = await k().core.readNamespacedConfigMap({name: names.configMap, namespace: NS})
-    const secret = await k().core.readNamespacedSecret({name: names.secret, namespace: NS})
-    await writeFile(path.join(work, 'retailops.yaml'), cm.data!['retailops.yaml'])
-    await writeFile(path.join(work, 'credentials.json'), Buffer.from(secret.data!['credentials.json'], 'base64'))
-    // The container's environment: values as given, secretKeyRef resolved from the Secret, paths moved into this folder.
-    const jobEnv: Record<string, string> = {KUBECONFIG: kubeconfig, RETAILOPS_KUBE_CONTEXT: ''}
-    for (const e of container.env ?? []) {
-      if (e.value !== undefined) jobEnv[e.name] = e.value
-      else if (e.valueFrom?.secretKeyRef) jobEnv[e.name] = Buffer.from(secret.data![e.valueFrom.secretKeyRef.key], 'base64').toString()
-    }
-    Object.assign(jobEnv, {RETAILOPS_CONFIG: path.join(work, 'retailops.yaml'), RETAILOPS_CONFIG_CREDENTIALS: path.join(work, 'credentials.json'), RETAILOPS_DRILLS_DIR: path.join(work, 'drills'), RETAILOPS_DR_WORK_DIR: path.join(work, 'dr-work'), HOME: work})
     const databasesBefore = await drillDatabases()
 
-    const run = await cli(container.args!, work, jobEnv)
-    expect(run.exitCode, run.stdout + run.stderr).toBe(0)
-    const record = run.doc!.result
+    // The CronJob's exact pod (image, args, env from the Secret, mounts, in-cluster token, securityContext) in Docker.
+    const run = await runPodTemplate({namespace: NS, template: cron.spec!.jobTemplate.spec!.template, timeoutMs: 280_000})
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0)
+    // What an operator sees in the Job's log.
+    expect(run.stdout).toMatch(/Drill \S+: PASSED/)
+    // The record is in the cluster: a workstation's `dr history` lists it, and `dr history <id>` copies it into its files.
+    const history = await cli(['dr', 'history'], project.dir, env())
+    expect(history.exitCode, history.stdout + history.stderr).toBe(0)
+    const listed = history.doc!.result.drills
+    expect(listed).toMatchObject([{status: 'passed', where: 'cluster', ranBy: `CronJob ${NS}/${names.cronJob}`, datastores: ['orders-db', 'shop-config']}])
+    const id: string = listed[0].id
+    expect(run.stdout).toContain(`Drill ${id}: PASSED`)
+    const shown = await cli(['dr', 'history', id], project.dir, env())
+    expect(shown.exitCode, shown.stdout + shown.stderr).toBe(0)
+    const record = shown.doc!.result
     expect(record.ranBy.ci).toBe(`CronJob ${NS}/${names.cronJob}`)
+    expect(record.clusterRecord).toEqual({namespace: NS, configMap: `retailops-dr-record-${id}`})
+    // The restored data, validated in the scratch database by the pod's own pg_dump and pg_restore.
     const orders = record.datastores.find((d: {name: string}) => d.name === 'orders-db')
     expect(orders.status).toBe('passed')
     expect(orders.validations.map((v: {name: string; value: string; passed: boolean}) => [v.name, v.passed])).toEqual([['order-count', true], ['checksum', true], ['newest-order', true]])
     expect(orders.validations[0].value).toBe('300')
+    expect(orders.evidence.pgDump).toMatch(/pg_dump \(PostgreSQL\) 15/)
     const config = record.datastores.find((d: {name: string}) => d.name === 'shop-config')
     expect(config.status).toBe('passed')
-    expect(config.evidence.restoreRole).toBe(`ClusterRole ${names.restoreRole} bound to ServiceAccount ${NS}:retailops-dr-drill in retailops-drill-${record.id}-shop-config`)
-    // Cleaned up: the scratch database and the drill namespace are gone.
+    expect(config.evidence.restoreRole).toBe(`ClusterRole ${names.restoreRole} bound to ServiceAccount ${NS}:retailops-dr-drill in retailops-drill-${id}-shop-config`)
+    // Cleaned up: the local dump, the scratch database and the drill namespace are gone.
     expect(record.cleanup.map((a: {kind: string; status: string}) => [a.kind, a.status]).sort()).toEqual([['local dump', 'removed'], ['namespace', 'removed'], ['scratch database', 'removed']])
+    expect(record.cleanup.find((a: {kind: string}) => a.kind === 'local dump').resource).toBe(`/tmp/dr-work/${id}/orders-db.dump`)
     expect((await drillDatabases()).filter((d) => !databasesBefore.includes(d))).toEqual([])
-    expect(await exists(`/api/v1/namespaces/retailops-drill-${record.id}-shop-config`)).toBe(false)
-    // The record is in the cluster, and a workstation's `dr history` lists it, then copies it into its files.
-    expect(record.clusterRecord).toEqual({namespace: NS, configMap: `retailops-dr-record-${record.id}`})
-    const history = await cli(['dr', 'history'], project.dir, env())
-    expect(history.exitCode, history.stdout + history.stderr).toBe(0)
-    expect(history.doc!.result.drills).toMatchObject([{id: record.id, status: 'passed', where: 'cluster', ranBy: `CronJob ${NS}/${names.cronJob}`, datastores: ['orders-db', 'shop-config']}])
-    const shown = await cli(['dr', 'history', record.id], project.dir, env())
-    expect(shown.exitCode, shown.stdout + shown.stderr).toBe(0)
-    expect(shown.doc!.result.files.dir).toBe(path.join(project.dir, '.retailops/drills', record.id))
-    for (const f of ['drill.json', 'report.md', 'report.html', 'shop-config-snapshot.yaml']) expect(existsSync(path.join(project.dir, '.retailops/drills', record.id, f)), f).toBe(true)
-    expect((await cli(['dr', 'history'], project.dir, env())).doc!.result.drills[0]).toMatchObject({id: record.id, where: 'files'})
+    expect(await exists(`/api/v1/namespaces/retailops-drill-${id}-shop-config`)).toBe(false)
+    expect(record.files.dir).toBe(path.join(project.dir, '.retailops/drills', id))
+    for (const f of ['drill.json', 'report.md', 'report.html', 'shop-config-snapshot.yaml']) expect(existsSync(path.join(project.dir, '.retailops/drills', id, f)), f).toBe(true)
+    expect((await cli(['dr', 'history'], project.dir, env())).doc!.result.drills[0]).toMatchObject({id, where: 'files'})
   })
 
   it('--unschedule removes the CronJob, its config and credentials, its permissions, admission policy and ServiceAccount', async () => {
