@@ -24,8 +24,9 @@ import {stringify} from 'yaml'
 import {loadConfig} from '../src/config/load.js'
 import {kubeClients} from '../src/kubernetes/client.js'
 import {KubeObjects, type Obj} from '../src/kubernetes/objects.js'
+import {drive} from '../src/rollout/engine.js'
 import {PATHS} from '../src/rollout/kube.js'
-import {planRollouts, startRollouts} from '../src/rollout/start.js'
+import {claimRollouts, planRollouts} from '../src/rollout/start.js'
 import {StateStore} from '../src/rollout/store.js'
 import type {Output} from '../src/ui/output.js'
 
@@ -98,7 +99,9 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
     const out = new TimedOutput()
     const started = Date.now()
     const planned = await planRollouts([{service: 'catalog', namespace: ns, desired: target}], {strategy: 'canary', steps, router: ROUTER}, {kube, config: project.config, envRouter: ROUTER})
-    const [state] = await startRollouts(planned.states, {strategy: 'canary'}, {kube, store: new StateStore(kube)}, {out})
+    const store = new StateStore(kube)
+    await claimRollouts(planned.states, store)
+    const [state] = (await drive(planned.states, {kube, store}, {out})).states
     const wallMs = Date.now() - started
     ;(req as {abort: () => void}).abort()
     if (state.phase !== 'Healthy') throw new Error(`run ${index}: rollout ended ${state.phase}: ${state.reason}`)

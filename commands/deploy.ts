@@ -1,17 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {type DeployResult, runDeploy, timeoutMs} from '../src/deploy/engine.js'
+import {timeoutMs} from '../src/deploy/engine.js'
 import {formatDeploy} from '../src/deploy/format.js'
-import {groupExit} from '../src/rollout/control.js'
-import {formatRelease} from '../src/rollout/format.js'
-import {errorBudgetSource} from '../src/slo/status.js'
-import {KubeObjects} from '../src/kubernetes/objects.js'
-import {assertNoRolloutInProgress} from '../src/rollout/start.js'
-import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
-import {gatedRollingStrategy, releaseStrategy, type ReleaseResult} from '../src/rollout/strategy.js'
-import type {ForcedRelease} from '../src/rollout/types.js'
-import {verifiedRunnerImage} from '../src/runner/resolve.js'
 import {UsageError} from '../src/errors/index.js'
+import {formatRelease} from '../src/rollout/format.js'
+import {release, type DeployReleaseResult} from '../src/rollout/release.js'
+import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
+import {verifiedRunnerImage} from '../src/runner/resolve.js'
+import {errorBudgetSource} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
@@ -51,38 +47,24 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     'runner-image': Flags.string({description: 'With --detach: the runner image the Job runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.', dependsOn: ['detach'], helpGroup: 'RELEASE'}),
   }
 
-  async run(): Promise<DeployResult & {release?: ReleaseResult; forced?: ForcedRelease}> {
+  async run(): Promise<DeployReleaseResult> {
     const project = await this.loadProject()
     const env = this.target(project)
-    const strategyName = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
-    if (this.flags.detach && !strategyName) throw new UsageError('--detach hands a canary or blue-green release to a Job in the cluster: add --canary or --blue-green (a rolling deploy has nothing to drive).')
+    const strategy = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
+    if (this.flags.detach && !strategy) throw new UsageError('--detach hands a canary or blue-green release to a Job in the cluster: add --canary or --blue-green (a rolling deploy has nothing to drive).')
     if (this.flags.detach && this.flags.wait === false) throw new UsageError('--detach and --no-wait both leave the rollout to someone else: --detach hands it to a Job in the cluster, --no-wait to `rollout resume`. Choose one.')
     // Before anything is written: the image the Job will run must be pinned and verified.
     const runner = this.flags.detach ? await verifiedRunnerImage(project, this.flags['runner-image'], this.ctx) : undefined
-    const strategy = strategyName
-      ? releaseStrategy({
-          strategy: strategyName,
-          project,
-          env,
-          steps: this.flags.steps ? parseStepsFlag(this.flags.steps) : undefined,
-          router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
-          timeoutMs: timeoutMs(this.flags.timeout),
-          force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
-          errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace),
-          detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
-        })
-      : undefined
-    if (!strategy && !this.flags['dry-run']) await assertNoRolloutInProgress(new KubeObjects({context: env.context, kubeconfig: env.kubeconfig}), env.namespace, this.positionals)
-    // A rolling deploy is gated too: a revenue-critical service whose pods would change is refused
-    // in a freeze or with an exhausted error budget, unless forced with a reason (recorded).
-    const rolling = strategy
-      ? undefined
-      : gatedRollingStrategy({project, env, force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined, errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace), dryRun: this.flags['dry-run']})
-    const result = await runDeploy(
+    const {result, exit} = await release(
       {
         project,
         env,
-        strategy: strategy ?? rolling,
+        strategy,
+        steps: this.flags.steps ? parseStepsFlag(this.flags.steps) : undefined,
+        router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
+        force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
+        errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace),
+        detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
         services: this.positionals,
         tenant: this.flags.tenant,
         images: this.flags.image,
@@ -97,14 +79,9 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
       this.ctx,
     )
     this.log(formatDeploy(result))
-    if (result.outcome !== 'OK') this.setOutcome(result.outcome)
-    if (!strategy) {
-      if (rolling?.forced) this.log(`forced release: ${rolling.forced.reason}${rolling.forced.overridden.length ? ` (overrode: ${rolling.forced.overridden.join('; ')})` : ''}`)
-      return rolling?.forced ? {...result, forced: rolling.forced} : result
-    }
-    if (this.flags.wait === false && !this.flags['dry-run']) await strategy.releaseLeases()
-    this.log(formatRelease(strategy.release))
-    if (result.outcome === 'OK' && strategy.states.length > 0) this.setOutcome(groupExit(strategy.states))
-    return {...result, release: strategy.release}
+    if (result.forced) this.log(`forced release: ${result.forced.reason}${result.forced.overridden.length ? ` (overrode: ${result.forced.overridden.join('; ')})` : ''}`)
+    if (result.strategy !== 'rolling') this.log(formatRelease(result.release))
+    if (exit !== 'OK') this.setOutcome(exit)
+    return result
   }
 }

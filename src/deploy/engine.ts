@@ -21,9 +21,9 @@ import {renderManifests, type RenderedTarget, type RenderResult} from './render.
 import {type ImageVerifier, type SignatureVerification, verifyRenderedImages} from './signature.js'
 
 /**
- * The deploy engine: render → policy → apply → wait, each step exported on its own so the
- * canary and blue-green strategies (src/rollout) reuse them, and composed by runDeploy() with a
- * strategy that may replace the apply and wait steps or transform the rendered plan.
+ * The deploy engine: render → policy → apply → wait, each step exported on its own. runDeploy()
+ * composes them into a plain rolling deploy; src/rollout/release.ts composes them into every
+ * release `retailops deploy` makes (rolling with release gates, canary, blue-green).
  */
 
 export interface DeployPlan extends RenderResult {
@@ -392,31 +392,9 @@ function keepAnnotations(obj: KubeObject, live: KubeObject | undefined, keys: st
   return {...obj, metadata: {...obj.metadata, annotations: {...obj.metadata.annotations, ...Object.fromEntries(kept.map((k) => [k, live!.metadata.annotations![k]]))}}}
 }
 
-/** A release strategy: rolling is the default; canary and blue-green replace steps. */
-export interface DeployStrategy {
-  name: string
-  /** Adjust the rendered plan before policy (e.g. add a canary Deployment). */
-  transform?(plan: DeployPlan, ctx: RunContext): DeployPlan | Promise<DeployPlan>
-  /** Replace the apply step (default: applyStep). */
-  apply?(plan: DeployPlan, options: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult>
-  /** Replace the wait step (default: waitStep). */
-  wait?(plan: DeployPlan, applied: ApplyStepResult, options: WaitStepOptions, ctx: RunContext): Promise<WaitResult[]>
-}
-
-export const rollingStrategy: DeployStrategy = {name: 'rolling'}
-
-export interface DeployHooks {
-  afterRender?(plan: DeployPlan, ctx: RunContext): void | Promise<void>
-  afterPolicy?(plan: DeployPlan, policy: PolicyStepResult, ctx: RunContext): void | Promise<void>
-  afterApply?(plan: DeployPlan, applied: ApplyStepResult, ctx: RunContext): void | Promise<void>
-  afterWait?(plan: DeployPlan, rollouts: WaitResult[], ctx: RunContext): void | Promise<void>
-}
-
 export interface DeployOptions extends RenderStepOptions, PolicyStepOptions, ApplyStepOptions, WaitStepOptions {
-  strategy?: DeployStrategy
   /** Wait for rollouts (default true; not under dryRun). */
   wait?: boolean
-  hooks?: DeployHooks
 }
 
 export type DeployOutcome = 'OK' | 'POLICY' | 'DEPLOY_FAILED'
@@ -457,36 +435,53 @@ export function summarizeTargets(plan: RenderResult): DeployTargetSummary[] {
   return plan.targets.map((t) => ({id: t.id, cluster: t.cluster, context: t.context, namespace: t.namespace, model: t.model, tenants: t.tenants, services: t.services, objects: t.objects.length}))
 }
 
-/** render → policy → apply (+prune) → wait. Stops after policy when it has errors: nothing is applied. */
-export async function runDeploy(options: DeployOptions, ctx: RunContext): Promise<DeployResult> {
-  const started = Date.now()
-  const timings: Record<string, number> = {}
-  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+/** Times the steps of one deploy (DeployResult.timings) and the whole of it (durationMs). */
+export class DeployTimer {
+  readonly timings: Record<string, number> = {}
+  private readonly started = Date.now()
+
+  async time<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const t = Date.now()
     try {
       return await fn()
     } finally {
-      timings[name] = Date.now() - t
+      this.timings[name] = Date.now() - t
     }
   }
-  const strategy = options.strategy ?? rollingStrategy
-  let plan = await time('render', () => renderStep(options))
-  if (strategy.transform) plan = await strategy.transform(plan, ctx)
-  await options.hooks?.afterRender?.(plan, ctx)
+
+  finish(result: DeployResult): DeployResult {
+    return {...result, durationMs: Date.now() - this.started}
+  }
+}
+
+/** Notes for a rolling deploy of services configured for canary or blue-green releases. */
+export function rollingNotes(plan: RenderResult, config: LoadedConfig['config']): string[] {
+  const notes: string[] = []
+  for (const s of new Set(plan.targets.flatMap((t) => t.services))) {
+    const configured = config.services[s]?.rollout?.strategy
+    if (configured && configured !== 'rolling') notes.push(`${s} is configured for ${configured} releases; this deploy rolls it out directly (rolling).`)
+  }
+  return notes
+}
+
+export interface CheckedPlan {
+  result: DeployResult
+  /** Nothing more to do: policy found errors (outcome POLICY, nothing may be applied) or it is a dry run (result.diffs). */
+  done: boolean
+}
+
+/**
+ * The plan's notes (warned), the policy step and, under dryRun, the diff: the deploy's result up
+ * to the apply. `notes`: more notes for the result, not warned (the plan's own are).
+ */
+export async function checkStep(plan: DeployPlan, options: PolicyStepOptions & ApplyStepOptions, ctx: RunContext, run: {strategy: string; notes?: string[]; timer: DeployTimer}): Promise<CheckedPlan> {
   for (const note of plan.notes) ctx.out.warn(note)
-  const notes = [...plan.notes]
-  if (strategy.name === 'rolling') {
-    for (const s of new Set(plan.targets.flatMap((t) => t.services))) {
-      const configured = options.project.config.services[s]?.rollout?.strategy
-      if (configured && configured !== 'rolling') notes.push(`${s} is configured for ${configured} releases; this deploy rolls it out directly (rolling).`)
-    }
-  }
-  const policy = await time('policy', () => policyStep(plan, options, ctx))
-  await options.hooks?.afterPolicy?.(plan, policy, ctx)
+  const notes = [...plan.notes, ...(run.notes ?? [])]
+  const policy = await run.timer.time('policy', () => policyStep(plan, options, ctx))
   const result: DeployResult = {
     outcome: 'OK',
     environment: plan.environment,
-    strategy: strategy.name,
+    strategy: run.strategy,
     dryRun: Boolean(options.dryRun),
     targets: summarizeTargets(plan),
     images: Object.values(plan.images),
@@ -498,24 +493,24 @@ export async function runDeploy(options: DeployOptions, ctx: RunContext): Promis
     orphanedNamespaces: [],
     rollouts: [],
     notes,
-    timings,
+    timings: run.timer.timings,
     durationMs: 0,
   }
-  const finish = () => ({...result, durationMs: Date.now() - started})
   for (const f of policy.report.findings.filter((x) => x.severity === 'warning')) ctx.out.warn(`policy: ${objectsOf(f)}: ${f.message}`)
   if (!policy.report.ok) {
     result.outcome = 'POLICY'
-    return finish()
+    return {result, done: true}
   }
   throwIfAborted(ctx.signal)
-
   if (options.dryRun) {
-    result.diffs = await time('diff', () => diffStep(plan, options, ctx))
-    return finish()
+    result.diffs = await run.timer.time('diff', () => diffStep(plan, options, ctx))
+    return {result, done: true}
   }
+  return {result, done: false}
+}
 
-  const applied = await time('apply', () => (strategy.apply ?? applyStep)(plan, options, ctx))
-  await options.hooks?.afterApply?.(plan, applied, ctx)
+/** What the apply step did, into the result. False when an object failed to apply or prune (outcome DEPLOY_FAILED). */
+export function recordApply(result: DeployResult, applied: ApplyStepResult): boolean {
   result.apply = {
     created: applied.applied.filter((a) => a.action === 'created').length,
     configured: applied.applied.filter((a) => a.action === 'configured').length,
@@ -529,13 +524,27 @@ export async function runDeploy(options: DeployOptions, ctx: RunContext): Promis
   result.orphanedNamespaces = applied.orphanedNamespaces
   if (applied.failed.length > 0 || applied.pruned.some((p) => !p.deleted)) {
     result.outcome = 'DEPLOY_FAILED'
-    return finish()
+    return false
   }
-  if (options.wait === false) return finish()
-  result.rollouts = await time('wait', () => (strategy.wait ? strategy.wait(plan, applied, options, ctx) : waitStep(plan, options, ctx)))
-  await options.hooks?.afterWait?.(plan, result.rollouts, ctx)
-  if (result.rollouts.some((r) => r.phase !== 'complete')) result.outcome = 'DEPLOY_FAILED'
-  return finish()
+  return true
+}
+
+/** What the wait step saw, into the result: DEPLOY_FAILED when a Deployment did not roll out. */
+export function recordRollouts(result: DeployResult, rollouts: WaitResult[]): void {
+  result.rollouts = rollouts
+  if (rollouts.some((r) => r.phase !== 'complete')) result.outcome = 'DEPLOY_FAILED'
+}
+
+/** A plain rolling deploy: render → policy → apply (+prune) → wait. Stops after policy when it has errors: nothing is applied. */
+export async function runDeploy(options: DeployOptions, ctx: RunContext): Promise<DeployResult> {
+  const timer = new DeployTimer()
+  const plan = await timer.time('render', () => renderStep(options))
+  const {result, done} = await checkStep(plan, options, ctx, {strategy: 'rolling', notes: rollingNotes(plan, options.project.config), timer})
+  if (done) return timer.finish(result)
+  const applied = await timer.time('apply', () => applyStep(plan, options, ctx))
+  if (!recordApply(result, applied) || options.wait === false) return timer.finish(result)
+  recordRollouts(result, await timer.time('wait', () => waitStep(plan, options, ctx)))
+  return timer.finish(result)
 }
 
 /** `retailops diff`: render, policy (reported, not blocking) and the server-side dry-run diff. */

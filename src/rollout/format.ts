@@ -3,7 +3,7 @@ import {formatDuration} from '../config/duration.js'
 import {renderTable} from '../ui/table.js'
 import type {ActionResult, HistoryResult, RolloutStatus, UndoResult} from './control.js'
 import {stepLabel} from './tree.js'
-import type {ReleaseResult} from './strategy.js'
+import type {ReleaseResult} from './release.js'
 
 const ICON: Record<string, string> = {Healthy: '✔', Progressing: '◌', Analyzing: '◌', Promoting: '◌', Paused: '॥', Inconclusive: '⚠', Aborting: '✖', Aborted: '✖', TimedOut: '◷'}
 

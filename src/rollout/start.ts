@@ -1,16 +1,15 @@
 /**
  * Starting rollouts: everything is checked (stable Deployment, no rollout in progress, route,
- * analysis conditions, release gates) before the first write; then each service's state is
- * stored and the group is driven.
+ * analysis conditions, release gates) before the first write (planRollouts); then each service's
+ * state is claimed (claimRollouts). release.ts drives the group (engine.ts).
  */
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
-import type {RunContext} from '../ui/context.js'
 import {matchers} from '../prometheus/promql.js'
 import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
-import {assertNoActiveRollout, drive, type DriveDeps} from './engine.js'
+import {assertNoActiveRollout, type DriveDeps} from './engine.js'
 import {changeGates, enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
 import {contains} from '../kubernetes/unchanged.js'
 import type {Obj, KubeObjects} from '../kubernetes/objects.js'
@@ -26,13 +25,9 @@ export interface RolloutOptions {
   router?: RouterKind
   analysis?: Partial<Pick<AnalysisSpec, 'intervalMs' | 'count' | 'missingData'>>
   progressDeadlineMs?: number
-  /** Stop driving after this long: the rollout times out (traffic back on stable). */
-  timeoutMs?: number
   force?: {reason?: string}
   errorBudget?: ErrorBudgetSource
   prometheusUrl?: string
-  /** Return once the rollouts are created, without driving them. */
-  noWait?: boolean
 }
 
 export interface RolloutTarget {
@@ -249,15 +244,6 @@ export async function claimRollouts(planned: RolloutState[], store: StateStore):
     throw error
   }
   return {unclaim}
-}
-
-/** Claims the planned states and drives the group until it ends or waits for a person. */
-export async function startRollouts(planned: RolloutState[], options: RolloutOptions, deps: Omit<DriveDeps, 'store'> & {store?: StateStore}, ctx: RunContext): Promise<RolloutState[]> {
-  const store = deps.store ?? new StateStore(deps.kube)
-  await claimRollouts(planned, store)
-  if (options.noWait) return planned
-  const {states} = await drive(planned, {...deps, store}, ctx, {timeoutMs: options.timeoutMs})
-  return states
 }
 
 /**
