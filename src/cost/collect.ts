@@ -1,13 +1,11 @@
-import {JSONParser} from '@streamparser/json'
-
 import {parseQuantity, type Resources} from '../kubernetes/quantity.js'
 import {LABEL} from '../kubernetes/labels.js'
 import {RetailOpsError, UnavailableError} from '../errors/index.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {kubeError} from '../kubernetes/client.js'
 import {firstLabel, isSpotNode, nodeInstanceType, nodePool, nodeZone} from '../kubernetes/nodes.js'
+import {ListExpired, streamObjects} from '../kubernetes/objects.js'
 import {collectionPath} from '../kubernetes/resources.js'
-import {throwIfAborted} from '../ui/context.js'
 
 /**
  * Streams nodes and pods from the API server page by page (limit + continue) and keeps only the
@@ -74,46 +72,6 @@ export interface CollectOptions {
   /** Called per page, for progress. */
   onPage?: (kind: string, count: number) => void
 }
-
-/**
- * Pages through a list (limit + continue). Each page is parsed as it streams in, and `each` sees
- * one item at a time: neither the page's text nor its whole object tree is ever held in memory.
- */
-export async function listPaged(http: KubeHttp, path: string, each: (item: any) => void, options: CollectOptions & {query?: Record<string, string>} = {}): Promise<number> {
-  let token: string | undefined
-  let count = 0
-  for (;;) {
-    throwIfAborted(options.signal)
-    let next: string | undefined
-    let failure: unknown
-    const parser = new JSONParser({paths: ['$.metadata', '$.items.*'], keepStack: false})
-    parser.onValue = ({value, key, stack}) => {
-      if (stack.length === 1 && key === 'metadata') next = (value as {continue?: string})?.continue || undefined
-      else if (stack.length === 2) {
-        count += 1
-        try {
-          each(value)
-        } catch (error) {
-          failure ??= error
-        }
-      }
-    }
-    try {
-      await http.request('GET', path, {query: {limit: options.pageSize ?? 500, continue: token, ...options.query}, signal: options.signal, onData: (chunk) => parser.write(chunk)})
-    } catch (error) {
-      // 410 Gone: the continue token expired (etcd compacted while we paged); the caller lists again.
-      if (error instanceof KubeHttpError && error.statusCode === 410 && token) throw new RestartList(`${path}: the list's continue token expired (HTTP 410)`)
-      throw error
-    }
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the caller's `each` threw, as it was
-    if (failure) throw failure
-    options.onPage?.(path, count)
-    token = next
-    if (!token) return count
-  }
-}
-
-class RestartList extends Error {}
 
 function resources(r: Record<string, string> | undefined): Resources {
   return {cpu: parseQuantity(r?.cpu), memory: parseQuantity(r?.memory)}
@@ -198,16 +156,16 @@ export async function collectCluster(http: KubeHttp, server: string, options: Co
     const namespaces: NamespaceRecord[] = []
     const pods: PodRecord[] = []
     await Promise.all([
-      listPaged(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {...options, query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined}),
-      listPaged(http, collectionPath('Namespace'), (n) => namespaces.push(toNamespaceRecord(n)), options),
+      streamObjects(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {...options, query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined}),
+      streamObjects(http, collectionPath('Namespace'), (n) => namespaces.push(toNamespaceRecord(n)), options),
     ])
     const nodeNames = new Set(nodes.map((n) => n.name))
     const onlySelected = Boolean(options.nodeSelector)
-    await listPaged(
+    await streamObjects<{spec?: {nodeName?: string}}>(
       http,
       collectionPath('Pod'),
       (p) => {
-        if (onlySelected && !nodeNames.has(p.spec?.nodeName)) return
+        if (onlySelected && !nodeNames.has(p.spec?.nodeName ?? '')) return
         pods.push(toPodRecord(p, options.keepLabels))
       },
       options,
@@ -218,7 +176,7 @@ export async function collectCluster(http: KubeHttp, server: string, options: Co
     try {
       return await attempt()
     } catch (error) {
-      if (error instanceof RestartList) return await attempt()
+      if (error instanceof ListExpired) return await attempt()
       throw error
     }
   } catch (error) {
@@ -239,7 +197,7 @@ export async function metricsApiUsage(http: KubeHttp, signal?: AbortSignal): Pro
   const usage = new Map<string, Resources>()
   let window: string | undefined
   try {
-    await listPaged(
+    await streamObjects(
       http,
       collectionPath('PodMetrics'),
       (m: {metadata: {namespace: string; name: string}; window?: string; containers?: {name: string; usage: Record<string, string>}[]}) => {

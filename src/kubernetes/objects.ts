@@ -5,9 +5,12 @@
  * applyOwned, deleteObject, deleteIfLabelled). Paths come from resources.ts; a missing object is
  * undefined on read and nothing to do on delete; other failures are kubeError()s.
  */
+import {JSONParser} from '@streamparser/json'
+
+import {throwIfAborted} from '../ui/context.js'
 import {applyKeepingOwned} from './apply.js'
 import {isNotFound, kubeClients, kubeError, type KubeTarget} from './client.js'
-import {KubeHttp} from './http.js'
+import {KubeHttp, KubeHttpError} from './http.js'
 import {FIELD_MANAGER_ROLLOUT} from './labels.js'
 
 /** An object as the API returns it: typed metadata; spec and status as each kind has them. */
@@ -99,6 +102,56 @@ export async function listObjects<T>(http: KubeHttp, path: string, options: List
     token = page.metadata?.continue || undefined
   } while (token)
   return items
+}
+
+export interface StreamOptions {
+  query?: Record<string, string | undefined>
+  /** Items a page (default 500, what kubectl uses). */
+  pageSize?: number
+  signal?: AbortSignal
+  /** Called after each page with the items seen so far, for progress. */
+  onPage?: (path: string, count: number) => void
+}
+
+/** The list's continue token expired (HTTP 410: etcd compacted while we paged): list again from the start. */
+export class ListExpired extends Error {}
+
+/**
+ * Pages through a list (limit + continue) for collections too large to hold (cost's nodes and
+ * pods). Each page is parsed as it streams in, and `each` sees one item at a time: neither the
+ * page's text nor its whole object tree is ever held in memory. Answers how many items there were.
+ */
+export async function streamObjects<T = unknown>(http: KubeHttp, path: string, each: (item: T) => void, options: StreamOptions = {}): Promise<number> {
+  let token: string | undefined
+  let count = 0
+  for (;;) {
+    throwIfAborted(options.signal)
+    let next: string | undefined
+    let failure: unknown
+    const parser = new JSONParser({paths: ['$.metadata', '$.items.*'], keepStack: false})
+    parser.onValue = ({value, key, stack}) => {
+      if (stack.length === 1 && key === 'metadata') next = (value as {continue?: string})?.continue || undefined
+      else if (stack.length === 2) {
+        count += 1
+        try {
+          each(value as T)
+        } catch (error) {
+          failure ??= error
+        }
+      }
+    }
+    try {
+      await http.request('GET', path, {query: {limit: options.pageSize ?? 500, continue: token, ...options.query}, signal: options.signal, onData: (chunk) => parser.write(chunk)})
+    } catch (error) {
+      if (error instanceof KubeHttpError && error.statusCode === 410 && token) throw new ListExpired(`${path}: the list's continue token expired (HTTP 410)`)
+      throw error
+    }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the caller's `each` threw, as it was
+    if (failure) throw failure
+    options.onPage?.(path, count)
+    token = next
+    if (!token) return count
+  }
 }
 
 /** GET an object; undefined when it does not exist. */
