@@ -13,7 +13,18 @@ import layers from './scripts/eslint/layers.mjs'
 // signatures kept in those registries, runner: the image every in-cluster job runs) and the
 // vocabulary every concept shares (config, errors, ui, report, assets: the package's own
 // templates and files). Every other folder under src/ is a concept.
-const INFRASTRUCTURE = ['config', 'errors', 'ui', 'report', 'assets', 'kubernetes', 'prometheus', 'docker', 'signing', 'runner']
+const INFRASTRUCTURE = [
+  'config',
+  'errors',
+  'ui',
+  'report',
+  'assets',
+  'kubernetes',
+  'prometheus',
+  'docker',
+  'signing',
+  'runner',
+]
 // The one concept-to-concept dependency: a release is a deploy with a rollout on top.
 const CONCEPT_IMPORTS = {rollout: ['deploy']}
 // Concept-to-concept imports allowed as [importing file, imported file]. Empty since the shared
@@ -22,7 +33,8 @@ const CONCEPT_IMPORTS = {rollout: ['deploy']}
 const LAYER_EXCEPTIONS = []
 for (const pair of LAYER_EXCEPTIONS) {
   for (const file of pair) {
-    if (!existsSync(new URL(file, import.meta.url))) throw new Error(`eslint.config.js: layer exception ${pair.join(' -> ')}: ${file} does not exist; delete the pair`)
+    if (!existsSync(new URL(file, import.meta.url)))
+      throw new Error(`eslint.config.js: layer exception ${pair.join(' -> ')}: ${file} does not exist; delete the pair`)
   }
 }
 
@@ -38,7 +50,10 @@ export default tseslint.config(
     linterOptions: {reportUnusedDisableDirectives: 'error'},
     rules: {
       // `const {resourceVersion: _rv, ...rest} = object` drops a field on purpose.
-      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true}],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true},
+      ],
       // An async method that does not await still turns a throw into a rejection, which callers
       // of a Promise-returning interface (providers, checks, test doubles) rely on.
       '@typescript-eslint/require-await': 'off',
@@ -77,8 +92,21 @@ export default tseslint.config(
     files: ['src/**'],
     plugins: {retailops: {rules: {layers}}},
     rules: {
-      'retailops/layers': ['error', {infrastructure: INFRASTRUCTURE, conceptImports: CONCEPT_IMPORTS, exceptions: LAYER_EXCEPTIONS}],
-      'no-restricted-imports': ['error', {patterns: [{group: ['@oclif/*', 'oclif'], message: 'src/ never imports oclif: commands/ parse and render, src/ returns results.'}]}],
+      'retailops/layers': [
+        'error',
+        {infrastructure: INFRASTRUCTURE, conceptImports: CONCEPT_IMPORTS, exceptions: LAYER_EXCEPTIONS},
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@oclif/*', 'oclif'],
+              message: 'src/ never imports oclif: commands/ parse and render, src/ returns results.',
+            },
+          ],
+        },
+      ],
       'no-console': 'error',
     },
   },
@@ -89,8 +117,16 @@ export default tseslint.config(
     rules: {
       'no-restricted-properties': [
         'error',
-        {object: 'process', property: 'stdout', message: 'src/ never prints: report through ctx.out (src/ui/output.ts).'},
-        {object: 'process', property: 'stderr', message: 'src/ never prints: report through ctx.out (src/ui/output.ts).'},
+        {
+          object: 'process',
+          property: 'stdout',
+          message: 'src/ never prints: report through ctx.out (src/ui/output.ts).',
+        },
+        {
+          object: 'process',
+          property: 'stderr',
+          message: 'src/ never prints: report through ctx.out (src/ui/output.ts).',
+        },
       ],
     },
   },

@@ -48,7 +48,10 @@ const registry = process.env.RETAILOPS_REGISTRY ?? '127.0.0.1:5000'
 await writeFile(
   path.join(dir, 'retailops.yaml'),
   `project: ${project}\nversion: "1"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${services
-    .map((s) => `  ${s}:\n    tier: tolerant\n    build: {context: ${JSON.stringify(servicesDir)}, dockerfile: ${s}/Dockerfile}`)
+    .map(
+      (s) =>
+        `  ${s}:\n    tier: tolerant\n    build: {context: ${JSON.stringify(servicesDir)}, dockerfile: ${s}/Dockerfile}`,
+    )
     .join('\n')}\n`,
 )
 const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
@@ -56,38 +59,62 @@ const ctx = {out: silentOutput}
 const concurrency = values.concurrency ? Number(values.concurrency) : services.length
 const builder = values.builder as BuilderChoice
 
-async function timed(label: string, fn: () => Promise<{failed: string[]; built: string[]; skipped: string[]; builder: string}>): Promise<number> {
+async function timed(
+  label: string,
+  fn: () => Promise<{failed: string[]; built: string[]; skipped: string[]; builder: string}>,
+): Promise<number> {
   const t0 = performance.now()
   const r = await fn()
   const ms = performance.now() - t0
   if (r.failed.length > 0) throw new Error(`${label}: ${r.failed.join(', ')} failed`)
-  console.log(`${label.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   built ${r.built.length}, unchanged ${r.skipped.length}`)
+  console.log(
+    `${label.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   built ${r.built.length}, unchanged ${r.skipped.length}`,
+  )
   return ms
 }
 
 const info = await engineInfo()
-console.log(`Docker Engine ${info.version} (API ${info.apiVersion}), ${os.availableParallelism()} CPUs, ${services.length} services (${services.join(', ')}), base ${baseImage}, builder ${builder}\n`)
+console.log(
+  `Docker Engine ${info.version} (API ${info.apiVersion}), ${os.availableParallelism()} CPUs, ${services.length} services (${services.join(', ')}), base ${baseImage}, builder ${builder}\n`,
+)
 const cold = {parallel: [] as number[], sequential: [] as number[]}
 try {
   for (let round = 1; round <= rounds; round++) {
     // Alternate the order so neither mode always runs on a warmer machine.
-    const order: ('parallel' | 'sequential')[] = round % 2 === 1 ? ['sequential', 'parallel'] : ['parallel', 'sequential']
+    const order: ('parallel' | 'sequential')[] =
+      round % 2 === 1 ? ['sequential', 'parallel'] : ['parallel', 'sequential']
     for (const mode of order) {
       const c = mode === 'parallel' ? concurrency : 1
-      cold[mode].push(await timed(`round ${round}: cold, ${mode} (concurrency ${c})`, () => buildImages({project: loaded, baseImage, builder, force: true, noCache: true, concurrency: c}, ctx)))
+      cold[mode].push(
+        await timed(`round ${round}: cold, ${mode} (concurrency ${c})`, () =>
+          buildImages({project: loaded, baseImage, builder, force: true, noCache: true, concurrency: c}, ctx),
+        ),
+      )
     }
   }
   await buildImages({project: loaded, baseImage, builder, concurrency}, ctx)
   const unchanged: number[] = []
-  for (let i = 0; i < 3; i++) unchanged.push(await timed(`unchanged rebuild (engine call) #${i + 1}`, () => buildImages({project: loaded, baseImage, builder, concurrency}, ctx)))
+  for (let i = 0; i < 3; i++)
+    unchanged.push(
+      await timed(`unchanged rebuild (engine call) #${i + 1}`, () =>
+        buildImages({project: loaded, baseImage, builder, concurrency}, ctx),
+      ),
+    )
   const cliRuns = async (entry: string): Promise<number[]> => {
     const out: number[] = []
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now()
-      const r = await execa(process.execPath, [path.join(repo, 'bin', entry), 'build', '--json', '--base-image', baseImage, '--builder', builder], {cwd: dir, reject: false})
+      const r = await execa(
+        process.execPath,
+        [path.join(repo, 'bin', entry), 'build', '--json', '--base-image', baseImage, '--builder', builder],
+        {cwd: dir, reject: false},
+      )
       const ms = performance.now() - t0
-      const skipped = r.exitCode === 0 ? (JSON.parse(r.stdout) as {result: {skipped: string[]}}).result.skipped.length : -1
-      console.log(`${`unchanged rebuild (${entry}) #${i + 1}`.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   unchanged ${skipped}`)
+      const skipped =
+        r.exitCode === 0 ? (JSON.parse(r.stdout) as {result: {skipped: string[]}}).result.skipped.length : -1
+      console.log(
+        `${`unchanged rebuild (${entry}) #${i + 1}`.padEnd(34)} ${(ms / 1000).toFixed(2).padStart(7)} s   unchanged ${skipped}`,
+      )
       out.push(ms)
     }
     return out
@@ -113,7 +140,10 @@ try {
 } finally {
   const docker = await dockerClient()
   for (const image of await docker.listImages({filters: JSON.stringify({reference: [`${registry}/${project}/*`]})})) {
-    await docker.getImage(image.Id).remove({force: true}).catch(() => undefined)
+    await docker
+      .getImage(image.Id)
+      .remove({force: true})
+      .catch(() => undefined)
   }
   await rm(dir, {recursive: true, force: true})
 }

@@ -65,7 +65,9 @@ try {
     )
   }
   const last = rows.at(-1)!
-  console.log(`linearity: time grew ${(last.ms / base.ms).toFixed(1)}x for ${(last.bytes / base.bytes).toFixed(1)}x the size (1.0 would be exactly linear: ${(last.ms / base.ms / (last.bytes / base.bytes)).toFixed(2)})`)
+  console.log(
+    `linearity: time grew ${(last.ms / base.ms).toFixed(1)}x for ${(last.bytes / base.bytes).toFixed(1)}x the size (1.0 would be exactly linear: ${(last.ms / base.ms / (last.bytes / base.bytes)).toFixed(2)})`,
+  )
 
   await writeFile(file, Buffer.alloc(10 * 1024 * 1024, 'x'))
   const big = await timeLoad(file)

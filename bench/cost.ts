@@ -45,7 +45,16 @@ const k = kubeClients()
 
 const POOLS = [
   {pool: 'general', type: 'm6i.xlarge', share: 0.6, cpu: '4', mem: '16Gi', acpu: '3920m', amem: '15Gi', spot: false},
-  {pool: 'memory-optimised', type: 'r6i.2xlarge', share: 0.2, cpu: '8', mem: '64Gi', acpu: '7910m', amem: '62Gi', spot: false},
+  {
+    pool: 'memory-optimised',
+    type: 'r6i.2xlarge',
+    share: 0.2,
+    cpu: '8',
+    mem: '64Gi',
+    acpu: '7910m',
+    amem: '62Gi',
+    spot: false,
+  },
   {pool: 'spot', type: 'm6i.2xlarge', share: 0.2, cpu: '8', mem: '32Gi', acpu: '7910m', amem: '30Gi', spot: true},
 ]
 const SERVICES = ['catalog', 'cart', 'inventory', 'payments', 'orders', 'checkout', 'search', 'reports']
@@ -66,17 +75,29 @@ async function setup(): Promise<string[]> {
               metadata: {
                 name,
                 annotations: {'kwok.x-k8s.io/node': 'fake'},
-                labels: {type: 'kwok', [LABEL]: RUN, 'kubernetes.io/hostname': name, 'node.kubernetes.io/instance-type': p.type, 'topology.kubernetes.io/zone': zones[i % 3], 'retailops.dev/pool': p.pool, 'retailops.dev/capacity-type': p.spot ? 'spot' : 'on-demand'},
+                labels: {
+                  type: 'kwok',
+                  [LABEL]: RUN,
+                  'kubernetes.io/hostname': name,
+                  'node.kubernetes.io/instance-type': p.type,
+                  'topology.kubernetes.io/zone': zones[i % 3],
+                  'retailops.dev/pool': p.pool,
+                  'retailops.dev/capacity-type': p.spot ? 'spot' : 'on-demand',
+                },
               },
               spec: {taints: [{key: LABEL, value: RUN, effect: 'NoSchedule'}]},
-              status: {capacity: {cpu: p.cpu, memory: p.mem, pods: '110'}, allocatable: {cpu: p.acpu, memory: p.amem, pods: '110'}},
+              status: {
+                capacity: {cpu: p.cpu, memory: p.mem, pods: '110'},
+                allocatable: {cpu: p.acpu, memory: p.amem, pods: '110'},
+              },
             },
           }),
         )
       }),
     ),
   )
-  for (let n = 0; n < NAMESPACES; n++) await k.core.createNamespace({body: {metadata: {name: `${RUN}-${n}`, labels: {[LABEL]: RUN}}}})
+  for (let n = 0; n < NAMESPACES; n++)
+    await k.core.createNamespace({body: {metadata: {name: `${RUN}-${n}`, labels: {[LABEL]: RUN}}}})
   await Promise.all(
     Array.from({length: PODS}, (_, i) => {
       const service = SERVICES[i % SERVICES.length]
@@ -84,13 +105,28 @@ async function setup(): Promise<string[]> {
         k.core.createNamespacedPod({
           namespace: `${RUN}-${i % NAMESPACES}`,
           body: {
-            metadata: {name: `${service}-${i}`, labels: {'retailops.dev/service': service, 'app.kubernetes.io/name': service, team: `team-${i % 7}`}},
+            metadata: {
+              name: `${service}-${i}`,
+              labels: {'retailops.dev/service': service, 'app.kubernetes.io/name': service, team: `team-${i % 7}`},
+            },
             spec: {
               nodeName: names[i % names.length],
               tolerations: [{key: LABEL, operator: 'Equal', value: RUN, effect: 'NoSchedule'}],
               containers: [
-                {name: 'app', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}}},
-                ...(i % 4 === 0 ? [{name: 'sidecar', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu: '10m', memory: '32Mi'}}}] : []),
+                {
+                  name: 'app',
+                  image: 'registry.k8s.io/pause:3.10',
+                  resources: {requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}},
+                },
+                ...(i % 4 === 0
+                  ? [
+                      {
+                        name: 'sidecar',
+                        image: 'registry.k8s.io/pause:3.10',
+                        resources: {requests: {cpu: '10m', memory: '32Mi'}},
+                      },
+                    ]
+                  : []),
               ],
             },
           },
@@ -98,9 +134,22 @@ async function setup(): Promise<string[]> {
       )
     }),
   )
-  process.stderr.write(`created ${names.length} nodes and ${PODS} pods in ${((Date.now() - started) / 1000).toFixed(0)} s; waiting for Running…\n`)
+  process.stderr.write(
+    `created ${names.length} nodes and ${PODS} pods in ${((Date.now() - started) / 1000).toFixed(0)} s; waiting for Running…\n`,
+  )
   for (;;) {
-    const r = await execa('kubectl', ['get', 'pods', '-A', '-l', 'retailops.dev/service', '--field-selector', 'status.phase=Running', '--no-headers', '-o', 'custom-columns=NS:.metadata.namespace'])
+    const r = await execa('kubectl', [
+      'get',
+      'pods',
+      '-A',
+      '-l',
+      'retailops.dev/service',
+      '--field-selector',
+      'status.phase=Running',
+      '--no-headers',
+      '-o',
+      'custom-columns=NS:.metadata.namespace',
+    ])
     const running = r.stdout.split('\n').filter((l) => l.startsWith(RUN)).length
     if (running >= PODS) break
     await new Promise((res) => setTimeout(res, 3000))
@@ -113,7 +162,9 @@ async function cleanup(): Promise<void> {
   await Promise.all(
     Array.from({length: NAMESPACES}, (_, n) =>
       limit(async () => {
-        await k.core.deleteCollectionNamespacedPod({namespace: `${RUN}-${n}`, gracePeriodSeconds: 0}).catch(() => undefined)
+        await k.core
+          .deleteCollectionNamespacedPod({namespace: `${RUN}-${n}`, gracePeriodSeconds: 0})
+          .catch(() => undefined)
         await k.core.deleteNamespace({name: `${RUN}-${n}`}).catch(() => undefined)
       }),
     ),
@@ -133,11 +184,19 @@ interface Measure {
 
 /** One run under /usr/bin/time -v: wall clock and maximum resident set size. */
 async function timed(cmd: string, args: string[], cwd: string): Promise<Measure> {
-  const r = await execa('/usr/bin/time', ['-v', cmd, ...args], {cwd, env: {CI: 'true'}, stdout: 'ignore', reject: false})
+  const r = await execa('/usr/bin/time', ['-v', cmd, ...args], {
+    cwd,
+    env: {CI: 'true'},
+    stdout: 'ignore',
+    reject: false,
+  })
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.slice(-2000)}`)
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr)!
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)!
-  return {seconds: Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]), maxRssMb: Number(rss[1]) / 1024}
+  return {
+    seconds: Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]),
+    maxRssMb: Number(rss[1]) / 1024,
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -160,7 +219,9 @@ async function main(): Promise<void> {
     for (let round = 0; round < Number(values.rounds) && !interrupted; round++) {
       kubectl.push(await timed('kubectl', ['get', 'pods', '-A', '-o', 'json'], dir))
       cost.push(await timed(process.execPath, [BIN, 'cost', '--window', '24h', '--json'], dir))
-      process.stderr.write(`round ${round + 1}: kubectl ${kubectl.at(-1)!.seconds.toFixed(2)} s ${kubectl.at(-1)!.maxRssMb.toFixed(0)} MB; retailops cost ${cost.at(-1)!.seconds.toFixed(2)} s ${cost.at(-1)!.maxRssMb.toFixed(0)} MB\n`)
+      process.stderr.write(
+        `round ${round + 1}: kubectl ${kubectl.at(-1)!.seconds.toFixed(2)} s ${kubectl.at(-1)!.maxRssMb.toFixed(0)} MB; retailops cost ${cost.at(-1)!.seconds.toFixed(2)} s ${cost.at(-1)!.maxRssMb.toFixed(0)} MB\n`,
+      )
     }
     const kt = median(kubectl.map((m) => m.seconds))
     const ct = median(cost.map((m) => m.seconds))

@@ -24,7 +24,9 @@ import {planObjects, renderStep} from '../src/deploy/engine.js'
 import {toYamlDocuments} from '../src/deploy/format.js'
 import {kubeHttp} from '../src/kubernetes/client.js'
 
-const {values} = parseArgs({options: {rounds: {type: 'string', default: '3'}, bin: {type: 'string', default: 'bin/dev.js'}}})
+const {values} = parseArgs({
+  options: {rounds: {type: 'string', default: '3'}, bin: {type: 'string', default: 'bin/dev.js'}},
+})
 const ROOT = path.resolve(import.meta.dirname, '..')
 const BIN = path.resolve(ROOT, values.bin)
 const CONTEXT = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
@@ -38,9 +40,19 @@ function projectConfig(project: string): Record<string, unknown> {
     clusters: {main: {context: CONTEXT}},
     environments: {bench: {cluster: 'main', namespace: `${project}-shared`}},
     services: Object.fromEntries(
-      SERVICES.map((s) => [s, {tier: ['payments', 'orders', 'checkout'].includes(s) ? 'revenue-critical' : 'operational', scaling: {minReplicas: 2, maxReplicas: 4}, dependsOn: s === 'checkout' ? ['payments', 'orders', 'inventory'] : []}]),
+      SERVICES.map((s) => [
+        s,
+        {
+          tier: ['payments', 'orders', 'checkout'].includes(s) ? 'revenue-critical' : 'operational',
+          scaling: {minReplicas: 2, maxReplicas: 4},
+          dependsOn: s === 'checkout' ? ['payments', 'orders', 'inventory'] : [],
+        },
+      ]),
     ),
-    tenants: Array.from({length: 20}, (_, i) => ({name: `t${String(i + 1).padStart(2, '0')}`, model: 'dedicated-namespace'})),
+    tenants: Array.from({length: 20}, (_, i) => ({
+      name: `t${String(i + 1).padStart(2, '0')}`,
+      model: 'dedicated-namespace',
+    })),
   }
 }
 
@@ -50,7 +62,8 @@ function writeProject(project: string): string {
   return dir
 }
 
-const imageFlags = (project: string) => SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${DIGEST}`])
+const imageFlags = (project: string) =>
+  SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${DIGEST}`])
 
 async function timed(label: string, fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now()
@@ -63,8 +76,12 @@ async function timed(label: string, fn: () => Promise<unknown>): Promise<number>
 async function cleanup(project: string): Promise<void> {
   const http = kubeHttp({context: CONTEXT})
   const selector = `app.kubernetes.io/part-of=${project}`
-  const list = await http.request<{items: {metadata: {name: string}}[]}>('GET', '/api/v1/namespaces', {query: {labelSelector: selector}})
-  await Promise.all(list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)))
+  const list = await http.request<{items: {metadata: {name: string}}[]}>('GET', '/api/v1/namespaces', {
+    query: {labelSelector: selector},
+  })
+  await Promise.all(
+    list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)),
+  )
   for (let i = 0; i < 300; i++) {
     const left = await http.request<{items: unknown[]}>('GET', '/api/v1/namespaces', {query: {labelSelector: selector}})
     if (left.items.length === 0) return
@@ -74,17 +91,41 @@ async function cleanup(project: string): Promise<void> {
 }
 
 async function retailops(dir: string, project: string, extra: string[]): Promise<void> {
-  const r = await execa(BIN, ['deploy', '--config', path.join(dir, 'retailops.yaml'), '--json', '--skip-verify', ...imageFlags(project), ...extra], {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}})
-  if (r.exitCode !== 0) throw new Error(`retailops deploy exited ${r.exitCode}: ${r.stdout.slice(0, 2000)}${r.stderr.slice(-2000)}`)
+  const r = await execa(
+    BIN,
+    [
+      'deploy',
+      '--config',
+      path.join(dir, 'retailops.yaml'),
+      '--json',
+      '--skip-verify',
+      ...imageFlags(project),
+      ...extra,
+    ],
+    {reject: false, env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}},
+  )
+  if (r.exitCode !== 0)
+    throw new Error(`retailops deploy exited ${r.exitCode}: ${r.stdout.slice(0, 2000)}${r.stderr.slice(-2000)}`)
 }
 
 async function kubectl(file: string): Promise<void> {
-  await execa('kubectl', ['--context', CONTEXT, 'apply', '--server-side', '--field-manager=bench-kubectl', '-f', file], {stdout: 'ignore'})
+  await execa(
+    'kubectl',
+    ['--context', CONTEXT, 'apply', '--server-side', '--field-manager=bench-kubectl', '-f', file],
+    {stdout: 'ignore'},
+  )
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-const results: Record<string, number[]> = {kubectlCold: [], kubectlUnchanged: [], retailopsCold: [], retailopsUnchanged: [], retailopsColdWait: [], retailopsUnchangedWait: []}
+const results: Record<string, number[]> = {
+  kubectlCold: [],
+  kubectlUnchanged: [],
+  retailopsCold: [],
+  retailopsUnchanged: [],
+  retailopsColdWait: [],
+  retailopsUnchangedWait: [],
+}
 const rounds = Number(values.rounds)
 let objects = 0
 const kubectlVersion = (await execa('kubectl', ['version', '--client', '-o', 'json'])).stdout
@@ -95,7 +136,10 @@ for (let round = 1; round <= rounds; round++) {
   // kubectl: the same manifests retailops renders, in one file, namespaces first.
   const kProject = `bench-k${id}`
   const kDir = writeProject(kProject)
-  const plan = await renderStep({project: await loadConfig(path.join(kDir, 'retailops.yaml')), images: imageFlags(kProject).filter((_, i) => i % 2 === 1)})
+  const plan = await renderStep({
+    project: await loadConfig(path.join(kDir, 'retailops.yaml')),
+    images: imageFlags(kProject).filter((_, i) => i % 2 === 1),
+  })
   const all = planObjects(plan)
   objects = all.length
   const file = path.join(kDir, 'manifests.yaml')
@@ -107,14 +151,22 @@ for (let round = 1; round <= rounds; round++) {
 
   const rProject = `bench-r${id}`
   const rDir = writeProject(rProject)
-  results.retailopsCold.push(await timed('retailops deploy --no-wait, cold', () => retailops(rDir, rProject, ['--no-wait'])))
-  results.retailopsUnchanged.push(await timed('retailops deploy --no-wait, unchanged', () => retailops(rDir, rProject, ['--no-wait'])))
+  results.retailopsCold.push(
+    await timed('retailops deploy --no-wait, cold', () => retailops(rDir, rProject, ['--no-wait'])),
+  )
+  results.retailopsUnchanged.push(
+    await timed('retailops deploy --no-wait, unchanged', () => retailops(rDir, rProject, ['--no-wait'])),
+  )
   await cleanup(rProject)
 
   const wProject = `bench-w${id}`
   const wDir = writeProject(wProject)
-  results.retailopsColdWait.push(await timed('retailops deploy (waits for 140 rollouts), cold', () => retailops(wDir, wProject, [])))
-  results.retailopsUnchangedWait.push(await timed('retailops deploy (waits), unchanged', () => retailops(wDir, wProject, [])))
+  results.retailopsColdWait.push(
+    await timed('retailops deploy (waits for 140 rollouts), cold', () => retailops(wDir, wProject, [])),
+  )
+  results.retailopsUnchangedWait.push(
+    await timed('retailops deploy (waits), unchanged', () => retailops(wDir, wProject, [])),
+  )
   await cleanup(wProject)
   rmSync(rDir, {recursive: true, force: true})
   rmSync(wDir, {recursive: true, force: true})

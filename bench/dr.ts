@@ -22,7 +22,9 @@ import {loadConfig} from '../src/config/load.js'
 import {runDrill} from '../src/dr/drill.js'
 import {silentOutput} from '../src/ui/output.js'
 
-const {values} = parseArgs({options: {rows: {type: 'string', default: '10000,100000,1000000'}, rounds: {type: 'string', default: '3'}}})
+const {values} = parseArgs({
+  options: {rows: {type: 'string', default: '10000,100000,1000000'}, rounds: {type: 'string', default: '3'}},
+})
 const base = process.env.RETAILOPS_POSTGRES_URL ?? process.env.DATABASE_URL
 if (!base) throw new Error('Load the sandbox environment first: eval "$(bash scripts/sandbox.sh env)"')
 const url = (db: string) => Object.assign(new URL(base), {pathname: `/${db}`}).toString()
@@ -40,7 +42,10 @@ async function sql(db: string, text: string): Promise<void> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
-const rows: string[] = ['| rows | dump size | drill | backup | create | restore | validate | cleanup | RTO |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+const rows: string[] = [
+  '| rows | dump size | drill | backup | create | restore | validate | cleanup | RTO |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+]
 for (const n of values.rows.split(',').map(Number)) {
   const db = `bench_dr_${n}`
   await sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
@@ -71,13 +76,28 @@ datastores:
   const project = await loadConfig(path.join(dir, 'retailops.yaml'))
   const runs: {total: number; steps: Record<string, number>; rto: number; bytes: number}[] = []
   for (let r = 0; r < Number(values.rounds); r++) {
-    const record = await runDrill({project, environment: {name: 'default', cluster: 'default', namespace: 'default', router: 'replicas', production: false}, filters: {}, recoverability: false}, {out: silentOutput})
+    const record = await runDrill(
+      {
+        project,
+        environment: {name: 'default', cluster: 'default', namespace: 'default', router: 'replicas', production: false},
+        filters: {},
+        recoverability: false,
+      },
+      {out: silentOutput},
+    )
     if (record.status !== 'passed') throw new Error(`drill ${record.id} ended ${record.status}`)
     const steps = Object.fromEntries(record.steps.map((st) => [st.name, st.durationMs ?? 0]))
-    runs.push({total: record.durationMs, steps, rto: record.datastores[0].rto.actualMs!, bytes: Number(record.datastores[0].evidence.dumpBytes)})
+    runs.push({
+      total: record.durationMs,
+      steps,
+      rto: record.datastores[0].rto.actualMs!,
+      bytes: Number(record.datastores[0].evidence.dumpBytes),
+    })
   }
   const m = (pick: (x: (typeof runs)[number]) => number) => s(median(runs.map(pick)))
-  rows.push(`| ${n.toLocaleString('en')} | ${(runs[0].bytes / 1e6).toFixed(1)} MB | ${m((x) => x.total)} | ${m((x) => x.steps.backup)} | ${m((x) => x.steps['create-target'])} | ${m((x) => x.steps.restore)} | ${m((x) => x.steps.validate)} | ${m((x) => x.steps.cleanup)} | ${m((x) => x.rto)} |`)
+  rows.push(
+    `| ${n.toLocaleString('en')} | ${(runs[0].bytes / 1e6).toFixed(1)} MB | ${m((x) => x.total)} | ${m((x) => x.steps.backup)} | ${m((x) => x.steps['create-target'])} | ${m((x) => x.steps.restore)} | ${m((x) => x.steps.validate)} | ${m((x) => x.steps.cleanup)} | ${m((x) => x.rto)} |`,
+  )
   await sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
 }
 process.stdout.write(`${rows.join('\n')}\n`)

@@ -42,12 +42,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const pools = ['general', 'memory-optimised', 'spot']
 const nodeCount = Number(values.nodes)
 const nodes = Array.from({length: nodeCount}, (_, i) => ({
-  metadata: {name: `n${i}`, labels: {'retailops.dev/pool': pools[i % 3], 'topology.kubernetes.io/zone': `z${i % 3}`, 'node.kubernetes.io/instance-type': 'm6i.xlarge'}},
+  metadata: {
+    name: `n${i}`,
+    labels: {
+      'retailops.dev/pool': pools[i % 3],
+      'topology.kubernetes.io/zone': `z${i % 3}`,
+      'node.kubernetes.io/instance-type': 'm6i.xlarge',
+    },
+  },
   spec: {},
-  status: {allocatable: {cpu: '3920m', memory: '15186460Ki', pods: '58'}, conditions: [{type: 'Ready', status: 'True'}]},
+  status: {
+    allocatable: {cpu: '3920m', memory: '15186460Ki', pods: '58'},
+    conditions: [{type: 'Ready', status: 'True'}],
+  },
 })) as unknown as k8s.V1Node[]
 const pods = Array.from({length: Number(values.pods)}, (_, i) => ({
-  spec: {nodeName: `n${i % nodeCount}`, containers: [{name: 'c', resources: {requests: {cpu: '100m', memory: '128Mi'}}}]},
+  spec: {
+    nodeName: `n${i % nodeCount}`,
+    containers: [{name: 'c', resources: {requests: {cpu: '100m', memory: '128Mi'}}}],
+  },
 })) as unknown as k8s.V1Pod[]
 const config = parseConfig('project: bench\nregistry: {url: r}\nservices: {a: {tier: tolerant}}\n')
 const serviceCount = Number(values.services)
@@ -59,7 +72,15 @@ const facts: ServiceFacts[] = Array.from({length: serviceCount}, (_, i) => ({
   targetUtilization: 0.7,
   configMinReplicas: 2,
   configMaxReplicas: 100,
-  workload: {name: `s${i}`, replicas: 3, readyReplicas: 3, requests: {cpu: 0.25, memory: 256 * 1024 ** 2}, limits: {cpu: 0.5, memory: 512 * 1024 ** 2}, pool: pools[i % 3], poolSource: 'nodeSelector'},
+  workload: {
+    name: `s${i}`,
+    replicas: 3,
+    readyReplicas: 3,
+    requests: {cpu: 0.25, memory: 256 * 1024 ** 2},
+    limits: {cpu: 0.5, memory: 512 * 1024 ** 2},
+    pool: pools[i % 3],
+    poolSource: 'nodeSelector',
+  },
   hpa: {name: `s${i}`, minReplicas: 3, maxReplicas: 100},
 }))
 const times: number[] = []
@@ -67,7 +88,16 @@ for (let r = 0; r < Number(values.rounds); r++) {
   const t0 = performance.now()
   const inv = summariseNodes(nodes, pods, {prices: config.prices})
   computePlan({
-    campaign: {name: 'bench', start: '2030-01-02T00:00:00Z', end: '2030-01-03T00:00:00Z', peak: {}, buffer: 0.3, prewarmLead: '2h', nodeHeadroom: true, warmup: {share: 0.5, duration: '2m', mix: {}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}}},
+    campaign: {
+      name: 'bench',
+      start: '2030-01-02T00:00:00Z',
+      end: '2030-01-03T00:00:00Z',
+      peak: {},
+      buffer: 0.3,
+      prewarmLead: '2h',
+      nodeHeadroom: true,
+      warmup: {share: 0.5, duration: '2m', mix: {}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}},
+    },
     now: new Date('2030-01-01T00:00:00Z'),
     services: facts,
     zones: inv.zones,
@@ -80,7 +110,9 @@ for (let r = 0; r < Number(values.rounds); r++) {
   })
   times.push(performance.now() - t0)
 }
-console.log(`plan: ${nodeCount} nodes, ${pods.length} pods, ${serviceCount} services: median ${median(times).toFixed(1)} ms over ${times.length} rounds`)
+console.log(
+  `plan: ${nodeCount} nodes, ${pods.length} pods, ${serviceCount} services: median ${median(times).toFixed(1)} ms over ${times.length} rounds`,
+)
 
 // 2. Against the sandbox.
 if (!process.env.KUBECONFIG) {
@@ -111,11 +143,27 @@ try {
         spec: {
           replicas: 2,
           selector: {matchLabels: {'app.kubernetes.io/name': s}},
-          template: {metadata: {labels: {'app.kubernetes.io/name': s}}, spec: {nodeSelector: {'retailops.dev/pool': 'general'}, containers: [{name: s, image: 'x', resources: {requests: {cpu: '10m', memory: '16Mi'}}}]}},
+          template: {
+            metadata: {labels: {'app.kubernetes.io/name': s}},
+            spec: {
+              nodeSelector: {'retailops.dev/pool': 'general'},
+              containers: [{name: s, image: 'x', resources: {requests: {cpu: '10m', memory: '16Mi'}}}],
+            },
+          },
         },
       },
     })
-    await k.autoscaling.createNamespacedHorizontalPodAutoscaler({namespace: ns, body: {metadata: {name: s}, spec: {scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: s}, minReplicas: 2, maxReplicas: replicas}}})
+    await k.autoscaling.createNamespacedHorizontalPodAutoscaler({
+      namespace: ns,
+      body: {
+        metadata: {name: s},
+        spec: {
+          scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: s},
+          minReplicas: 2,
+          maxReplicas: replicas,
+        },
+      },
+    })
   }
   const project = await loadConfig(path.join(dir, 'retailops.yaml'))
   const env = resolveEnvironment(project.config, 'b', dir)
@@ -126,7 +174,9 @@ try {
   const t1 = performance.now()
   await runRestore({project, env, campaign: 'bench'}, ctx)
   const restored = performance.now() - t1
-  console.log(`sandbox: ${n} services 2 → ${replicas} replicas (${n * (replicas - 2)} pods): plan + save + raise + Ready in ${(applied / 1000).toFixed(1)} s (wait ${(result.apply!.waitedMs / 1000).toFixed(1)} s); restore ${(restored / 1000).toFixed(2)} s`)
+  console.log(
+    `sandbox: ${n} services 2 → ${replicas} replicas (${n * (replicas - 2)} pods): plan + save + raise + Ready in ${(applied / 1000).toFixed(1)} s (wait ${(result.apply!.waitedMs / 1000).toFixed(1)} s); restore ${(restored / 1000).toFixed(2)} s`,
+  )
 } finally {
   await k.core.deleteNamespace({name: ns}).catch(() => {})
 }

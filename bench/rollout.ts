@@ -30,7 +30,14 @@ import {claimRollouts, planRollouts} from '../src/rollout/start.js'
 import {StateStore} from '../src/rollout/store.js'
 import type {Output} from '../src/ui/output.js'
 
-const {values} = parseArgs({options: {steps: {type: 'string', default: '10'}, replicas: {type: 'string', default: '10'}, runs: {type: 'string', default: '3'}, router: {type: 'string', default: 'gateway'}}})
+const {values} = parseArgs({
+  options: {
+    steps: {type: 'string', default: '10'},
+    replicas: {type: 'string', default: '10'},
+    runs: {type: 'string', default: '3'},
+    router: {type: 'string', default: 'gateway'},
+  },
+})
 const STEPS = Number(values.steps)
 const REPLICAS = Number(values.replicas)
 const RUNS = Number(values.runs)
@@ -68,37 +75,84 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-bench-'))
   const kube = new KubeObjects({context})
   try {
-    writeFileSync(path.join(dir, 'retailops.yaml'), stringify({
-      project: 'bench',
-      registry: {url: '127.0.0.1:5000', insecure: true},
-      signing: {required: false},
-      clusters: {sandbox: {context}},
-      environments: {bench: {cluster: 'sandbox', namespace: ns, router: ROUTER, production: false}},
-      services: {catalog: {tier: 'operational', scaling: {minReplicas: REPLICAS, maxReplicas: REPLICAS}, rollout: {progressDeadline: '2m'}}},
-    }))
-    execFileSync(process.execPath, [path.join(ROOT, 'bin/dev.js'), 'deploy', 'catalog', '--image', `catalog=127.0.0.1:5000/bench/catalog:v1@${digest('v1')}`, '--skip-verify', '--json'], {cwd: dir, stdio: 'ignore', env: {...process.env, CI: '1'}})
+    writeFileSync(
+      path.join(dir, 'retailops.yaml'),
+      stringify({
+        project: 'bench',
+        registry: {url: '127.0.0.1:5000', insecure: true},
+        signing: {required: false},
+        clusters: {sandbox: {context}},
+        environments: {bench: {cluster: 'sandbox', namespace: ns, router: ROUTER, production: false}},
+        services: {
+          catalog: {
+            tier: 'operational',
+            scaling: {minReplicas: REPLICAS, maxReplicas: REPLICAS},
+            rollout: {progressDeadline: '2m'},
+          },
+        },
+      }),
+    )
+    execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/dev.js'),
+        'deploy',
+        'catalog',
+        '--image',
+        `catalog=127.0.0.1:5000/bench/catalog:v1@${digest('v1')}`,
+        '--skip-verify',
+        '--json',
+      ],
+      {cwd: dir, stdio: 'ignore', env: {...process.env, CI: '1'}},
+    )
     if (ROUTER === 'gateway') {
-      await kube.apply(PATHS.httproutes(ns), {apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: {name: 'catalog', namespace: ns}, spec: {parentRefs: [{name: 'shop'}], rules: [{backendRefs: [{name: 'catalog', port: 8080}]}]}})
+      await kube.apply(PATHS.httproutes(ns), {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: {name: 'catalog', namespace: ns},
+        spec: {parentRefs: [{name: 'shop'}], rules: [{backendRefs: [{name: 'catalog', port: 8080}]}]},
+      })
     }
     const project = await loadConfig(path.join(dir, 'retailops.yaml'))
     const desired = (await kube.get(PATHS.deployments(ns), 'catalog'))!
     desired.spec.template.spec.containers[0].image = `127.0.0.1:5000/bench/catalog:v2@${digest('v2')}`
     desired.spec.template.metadata.labels['app.kubernetes.io/version'] = 'v2'
-    const target = {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'catalog', namespace: ns, labels: desired.metadata.labels}, spec: {replicas: REPLICAS, selector: desired.spec.selector, template: desired.spec.template}} as Obj
+    const target = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {name: 'catalog', namespace: ns, labels: desired.metadata.labels},
+      spec: {replicas: REPLICAS, selector: desired.spec.selector, template: desired.spec.template},
+    } as Obj
     const weights = Array.from({length: STEPS}, (_, i) => Math.round(((i + 1) * 100) / STEPS))
     const steps = weights.map((w) => ({setWeight: w}))
 
     // Ready replicas of the canary and of the stable Deployment over time, from a watch.
-    const ready: Record<string, {at: number; ready: number; updated: number; generation: number; observed: number}[]> = {}
+    const ready: Record<string, {at: number; ready: number; updated: number; generation: number; observed: number}[]> =
+      {}
     const watch = new k8s.Watch(kubeClients({context}).kc)
-    const req = await watch.watch(PATHS.deployments(ns), {}, (_type, obj: Obj) => {
-      const list = (ready[obj.metadata.name] ??= [])
-      list.push({at: performance.timeOrigin + performance.now(), ready: obj.status?.readyReplicas ?? 0, updated: obj.status?.updatedReplicas ?? 0, generation: obj.metadata.generation ?? 0, observed: obj.status?.observedGeneration ?? 0})
-    }, () => {})
+    const req = await watch.watch(
+      PATHS.deployments(ns),
+      {},
+      (_type, obj: Obj) => {
+        const list = (ready[obj.metadata.name] ??= [])
+        list.push({
+          at: performance.timeOrigin + performance.now(),
+          ready: obj.status?.readyReplicas ?? 0,
+          updated: obj.status?.updatedReplicas ?? 0,
+          generation: obj.metadata.generation ?? 0,
+          observed: obj.status?.observedGeneration ?? 0,
+        })
+      },
+      () => {},
+    )
 
     const out = new TimedOutput()
     const started = Date.now()
-    const planned = await planRollouts([{service: 'catalog', namespace: ns, desired: target}], {strategy: 'canary', steps, router: ROUTER}, {kube, config: project.config, envRouter: ROUTER})
+    const planned = await planRollouts(
+      [{service: 'catalog', namespace: ns, desired: target}],
+      {strategy: 'canary', steps, router: ROUTER},
+      {kube, config: project.config, envRouter: ROUTER},
+    )
     const store = new StateStore(kube)
     await claimRollouts(planned.states, store)
     const [state] = (await drive(planned.states, {kube, store}, {out})).states
@@ -106,8 +160,10 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
     ;(req as {abort: () => void}).abort()
     if (state.phase !== 'Healthy') throw new Error(`run ${index}: rollout ended ${state.phase}: ${state.reason}`)
 
-    const find = (prefix: string, after = 0) => out.lines.find((l) => l.at >= after && l.message.startsWith(`catalog: ${prefix}`))?.at
-    const readyAt = (name: string, n: number, after: number) => ready[name]?.find((r) => r.at >= after && r.ready >= n)?.at
+    const find = (prefix: string, after = 0) =>
+      out.lines.find((l) => l.at >= after && l.message.startsWith(`catalog: ${prefix}`))?.at
+    const readyAt = (name: string, n: number, after: number) =>
+      ready[name]?.find((r) => r.at >= after && r.ready >= n)?.at
     const samples: StepSample[] = []
     let stepStart = find('canary catalog-canary created')!
     for (const [i, w] of weights.entries()) {
@@ -116,16 +172,38 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
       const pods = Math.ceil((REPLICAS * w) / 100)
       const scaledAt = scaling && scaling.at < end ? scaling.at : undefined
       const podsReady = scaledAt ? Math.max(0, (readyAt('catalog-canary', pods, scaledAt) ?? scaledAt) - scaledAt) : 0
-      samples.push({step: `${w}%`, totalMs: end - stepStart, podsReadyMs: podsReady, overheadMs: end - stepStart - podsReady})
+      samples.push({
+        step: `${w}%`,
+        totalMs: end - stepStart,
+        podsReadyMs: podsReady,
+        overheadMs: end - stepStart - podsReady,
+      })
       stepStart = end
     }
     // Promotion: the stable Deployment rolls to the new template (Kubernetes time), the rest is ours.
     const promoteStart = find('all steps passed')!
     const promoteEnd = find('promoted:')!
     const updateAt = find('the new version carries all traffic')!
-    const stableDone = ready.catalog?.find((r) => r.at >= updateAt && r.updated >= REPLICAS && r.ready >= REPLICAS && r.observed >= r.generation && r.generation > 0)?.at ?? updateAt
+    const stableDone =
+      ready.catalog?.find(
+        (r) =>
+          r.at >= updateAt &&
+          r.updated >= REPLICAS &&
+          r.ready >= REPLICAS &&
+          r.observed >= r.generation &&
+          r.generation > 0,
+      )?.at ?? updateAt
     const podsReadyMs = stableDone - updateAt
-    return {steps: samples, promotion: {step: 'promote', totalMs: promoteEnd - promoteStart, podsReadyMs, overheadMs: promoteEnd - promoteStart - podsReadyMs}, wallMs}
+    return {
+      steps: samples,
+      promotion: {
+        step: 'promote',
+        totalMs: promoteEnd - promoteStart,
+        podsReadyMs,
+        overheadMs: promoteEnd - promoteStart - podsReadyMs,
+      },
+      wallMs,
+    }
   } finally {
     await kube.http.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined)
     kube.close()
@@ -146,14 +224,22 @@ for (let i = 1; i <= RUNS; i++) {
   all.push(...r.steps)
   promotions.push(r.promotion)
   const overheads = r.steps.map((s) => s.overheadMs)
-  console.log(`run ${i}: ${STEPS} steps in ${(r.wallMs / 1000).toFixed(1)} s; per-step overhead median ${median(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms; promotion overhead ${r.promotion.overheadMs.toFixed(0)} ms (pods ${r.promotion.podsReadyMs.toFixed(0)} ms)`)
+  console.log(
+    `run ${i}: ${STEPS} steps in ${(r.wallMs / 1000).toFixed(1)} s; per-step overhead median ${median(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms; promotion overhead ${r.promotion.overheadMs.toFixed(0)} ms (pods ${r.promotion.podsReadyMs.toFixed(0)} ms)`,
+  )
 }
 const overheads = all.map((s) => s.overheadMs)
 const podTimes = all.map((s) => s.podsReadyMs)
 console.log('')
 console.log(`router ${ROUTER}, ${REPLICAS} replicas, ${STEPS} setWeight steps × ${RUNS} runs (${all.length} steps)`)
-console.log(`  step overhead (CLI):        median ${median(overheads).toFixed(0)} ms, p95 ${p95(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms`)
-console.log(`  pods becoming Ready (k8s):  median ${median(podTimes).toFixed(0)} ms, max ${Math.max(...podTimes).toFixed(0)} ms`)
-console.log(`  promotion overhead (CLI):   median ${median(promotions.map((p) => p.overheadMs)).toFixed(0)} ms (stable rollout by k8s: median ${median(promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`)
+console.log(
+  `  step overhead (CLI):        median ${median(overheads).toFixed(0)} ms, p95 ${p95(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms`,
+)
+console.log(
+  `  pods becoming Ready (k8s):  median ${median(podTimes).toFixed(0)} ms, max ${Math.max(...podTimes).toFixed(0)} ms`,
+)
+console.log(
+  `  promotion overhead (CLI):   median ${median(promotions.map((p) => p.overheadMs)).toFixed(0)} ms (stable rollout by k8s: median ${median(promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`,
+)
 console.log(`  goal < 1000 ms per step: ${p95(overheads) < 1000 ? 'met' : 'NOT met'} (p95)`)
 process.exit(0)

@@ -34,12 +34,18 @@ function measure(label, args) {
   return {label, cold: median(cold), warm: median(warm)}
 }
 
-const rows = [measure('node -e 0', ['-e', '0']), measure('retailops --version', [bin, '--version']), measure('retailops --help', [bin, '--help'])]
+const rows = [
+  measure('node -e 0', ['-e', '0']),
+  measure('retailops --version', [bin, '--version']),
+  measure('retailops --help', [bin, '--help']),
+]
 const base = rows[0]
 console.log(`Node ${process.version}, ${os.cpus().length} cores, median of ${runs} runs each`)
 console.log('command                 cold ms   warm ms   cold / node   warm / node')
 for (const r of rows) {
-  console.log(`${r.label.padEnd(22)} ${r.cold.toFixed(0).padStart(7)}   ${r.warm.toFixed(0).padStart(7)}   ${(r.cold / base.cold).toFixed(2).padStart(11)}   ${(r.warm / base.warm).toFixed(2).padStart(11)}`)
+  console.log(
+    `${r.label.padEnd(22)} ${r.cold.toFixed(0).padStart(7)}   ${r.warm.toFixed(0).padStart(7)}   ${(r.cold / base.cold).toFixed(2).padStart(11)}   ${(r.warm / base.warm).toFixed(2).padStart(11)}`,
+  )
 }
 const worst = Math.max(...rows.slice(1).map((r) => r.cold / base.cold))
 console.log(`goal: at most 2.00x bare node cold; worst ${worst.toFixed(2)}x ${worst <= 2 ? 'MET' : 'MISSED'}`)

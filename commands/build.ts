@@ -5,13 +5,23 @@ import {makeChalk, renderTable} from '../src/ui/index.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Build extends RetailOpsCommand<typeof Build> {
-  static override summary = 'Build the services\' images through the Docker Engine (BuildKit where it works), in parallel, skipping unchanged ones.'
+  static override summary =
+    "Build the services' images through the Docker Engine (BuildKit where it works), in parallel, skipping unchanged ones."
   static override description = [
     'retailops makes each build context itself (honouring .dockerignore relative to the context), streams every step (shown with --verbose),',
     'and skips a service whose context files, Dockerfile and build arguments are unchanged since its last successful build.',
     'Tags are <config version>-<git commit>[-dirty]. Exit code 7 when a build fails; its failing step and output are shown.',
   ].join(' ')
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'BUILD_FAILED', 'INTERRUPTED'] as const
+  static override exitCodes = [
+    'OK',
+    'USAGE',
+    'CONFIG',
+    'NOT_FOUND',
+    'UNAVAILABLE',
+    'PERMISSION',
+    'BUILD_FAILED',
+    'INTERRUPTED',
+  ] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout cart --concurrency 2',
@@ -20,13 +30,30 @@ export default class Build extends RetailOpsCommand<typeof Build> {
   static override strict = false
   static override args = {service: Args.string({description: 'Services to build (default: all).'})}
   static override flags = {
-    concurrency: Flags.integer({description: 'Builds at once (default: the number of CPUs, at least 2).', min: 1, max: 32}),
-    'build-arg': Flags.string({description: 'Build argument KEY=VALUE (repeatable; overrides retailops.yaml).', multiple: true}),
-    'base-image': Flags.string({description: 'Value of the BASE_IMAGE build argument (the sandbox sets RETAILOPS_BASE_IMAGE).', env: 'RETAILOPS_BASE_IMAGE'}),
-    builder: Flags.string({description: 'auto: BuildKit when the engine supports it and the base image is in a registry, else classic.', options: ['auto', 'buildkit', 'classic'], default: 'auto'}),
+    concurrency: Flags.integer({
+      description: 'Builds at once (default: the number of CPUs, at least 2).',
+      min: 1,
+      max: 32,
+    }),
+    'build-arg': Flags.string({
+      description: 'Build argument KEY=VALUE (repeatable; overrides retailops.yaml).',
+      multiple: true,
+    }),
+    'base-image': Flags.string({
+      description: 'Value of the BASE_IMAGE build argument (the sandbox sets RETAILOPS_BASE_IMAGE).',
+      env: 'RETAILOPS_BASE_IMAGE',
+    }),
+    builder: Flags.string({
+      description: 'auto: BuildKit when the engine supports it and the base image is in a registry, else classic.',
+      options: ['auto', 'buildkit', 'classic'],
+      default: 'auto',
+    }),
     force: Flags.boolean({description: 'Build even services that are unchanged since their last build.'}),
-    'no-cache': Flags.boolean({description: 'Do not use the engine\'s layer cache.'}),
-    pull: Flags.boolean({description: 'Re-resolve every base image in its registry (Docker Hub names too), pull a newer one, and rebuild the services FROM it even if nothing else changed.'}),
+    'no-cache': Flags.boolean({description: "Do not use the engine's layer cache."}),
+    pull: Flags.boolean({
+      description:
+        'Re-resolve every base image in its registry (Docker Hub names too), pull a newer one, and rebuild the services FROM it even if nothing else changed.',
+    }),
     network: Flags.string({description: 'Network for RUN steps, as docker build --network (default, none, host).'}),
   }
 
@@ -58,13 +85,18 @@ export default class Build extends RetailOpsCommand<typeof Build> {
         {header: 'TIME', value: (r) => `${(r.durationMs / 1000).toFixed(1)}s`, align: 'right'},
       ]),
     )
-    for (const r of result.services.filter((x) => x.status === 'built' && x.reason)) this.log(`${r.service}: ${r.reason}`)
+    for (const r of result.services.filter((x) => x.status === 'built' && x.reason))
+      this.log(`${r.service}: ${r.reason}`)
     for (const failed of result.services.filter((r) => r.status === 'failed')) {
-      this.log(`\n${c.red(`✖ ${failed.service}`)}${failed.failure?.step ? ` failed at ${c.bold(failed.failure.step)}` : ''}:`)
+      this.log(
+        `\n${c.red(`✖ ${failed.service}`)}${failed.failure?.step ? ` failed at ${c.bold(failed.failure.step)}` : ''}:`,
+      )
       for (const line of failed.failure?.output ?? []) this.log(c.dim(`  │ ${line}`))
       this.log(`  ${failed.reason}`)
     }
-    this.log(`\n${result.built.length} built, ${result.skipped.length} unchanged, ${result.failed.length} failed in ${(result.durationMs / 1000).toFixed(1)}s.`)
+    this.log(
+      `\n${result.built.length} built, ${result.skipped.length} unchanged, ${result.failed.length} failed in ${(result.durationMs / 1000).toFixed(1)}s.`,
+    )
     if (result.failed.length > 0) this.setOutcome('BUILD_FAILED')
     return result
   }

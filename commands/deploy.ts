@@ -12,10 +12,29 @@ import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
-  static override summary = 'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
+  static override summary =
+    'Render, policy-check, server-side apply and roll out services (rolling, or --canary / --blue-green with analysis).'
   static override description = `Renders each service (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, ServiceAccount, NetworkPolicy; per tenant namespace a ResourceQuota and LimitRange), checks policy (errors stop the deploy before anything is applied), verifies image signatures, applies everything with server-side apply (field manager "retailops"), prunes what this deploy target (project, environment, namespace, cluster) applied before and no longer renders, never outside the namespaces it renders, and waits for every Deployment to roll out, explaining failures from pod status and events.`
 
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE', 'POLICY', 'DEPLOY_FAILED', 'REFUSED', 'ROLLOUT_HELD', 'ROLLOUT_ABORTED', 'ROLLOUT_PAUSED', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_TIMED_OUT', 'TRAFFIC_NOT_RETURNED', 'INTERRUPTED'] as const
+  static override exitCodes = [
+    'OK',
+    'USAGE',
+    'CONFIG',
+    'NOT_FOUND',
+    'UNAVAILABLE',
+    'PERMISSION',
+    'SIGNATURE',
+    'POLICY',
+    'DEPLOY_FAILED',
+    'REFUSED',
+    'ROLLOUT_HELD',
+    'ROLLOUT_ABORTED',
+    'ROLLOUT_PAUSED',
+    'ROLLOUT_INCONCLUSIVE',
+    'ROLLOUT_TIMED_OUT',
+    'TRAFFIC_NOT_RETURNED',
+    'INTERRUPTED',
+  ] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',
@@ -28,33 +47,81 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override flags = {
     ...renderFlags,
     'dry-run': Flags.boolean({description: 'Server-side dry run (dryRun=All): print the diff, change nothing.'}),
-    'force-conflicts': Flags.boolean({description: 'Take over fields another field manager owns (after a conflict was reported).'}),
-    'skip-verify': Flags.boolean({description: 'Do not verify image signatures (loud warning; recorded on each Deployment).'}),
-    prune: Flags.boolean({description: 'Delete what retailops applied before and no longer renders.', default: true, allowNo: true}),
+    'force-conflicts': Flags.boolean({
+      description: 'Take over fields another field manager owns (after a conflict was reported).',
+    }),
+    'skip-verify': Flags.boolean({
+      description: 'Do not verify image signatures (loud warning; recorded on each Deployment).',
+    }),
+    prune: Flags.boolean({
+      description: 'Delete what retailops applied before and no longer renders.',
+      default: true,
+      allowNo: true,
+    }),
     wait: Flags.boolean({description: 'Wait for every Deployment to roll out.', default: true, allowNo: true}),
-    timeout: Flags.string({description: 'How long to wait for rollouts (default: the longest progress deadline plus 1m).'}),
+    timeout: Flags.string({
+      description: 'How long to wait for rollouts (default: the longest progress deadline plus 1m).',
+    }),
     concurrency: Flags.integer({description: 'Requests in flight at once.', default: 32, min: 1, max: 256}),
-    canary: Flags.boolean({description: 'Release by canary: steps of traffic weights, pauses and metric analysis; automatic rollback.', exclusive: ['blue-green'], helpGroup: 'RELEASE'}),
-    'blue-green': Flags.boolean({description: 'Release by blue-green: preview Service, pre/post-promotion analysis, switch of the active Service.', exclusive: ['canary'], helpGroup: 'RELEASE'}),
-    steps: Flags.string({description: `Canary steps, comma-separated (default: rollout.steps, else 10,analysis,50,analysis,100):\n${STEPS_SYNTAX}`, dependsOn: ['canary'], helpGroup: 'RELEASE'}),
-    router: Flags.string({description: 'Traffic router (default: rollout.router, else the environment\'s).', options: ['gateway', 'nginx', 'replicas'], helpGroup: 'RELEASE'}),
-    'force-release': Flags.boolean({description: 'Release despite a freeze window or an exhausted error budget (needs --reason; recorded). Gates apply to canary and blue-green releases, and to rolling deploys that change the pods of a revenue-critical service.', helpGroup: 'RELEASE'}),
-    reason: Flags.string({description: 'Why the release is forced (recorded in the rollout state or history and on the Deployment).', dependsOn: ['force-release'], helpGroup: 'RELEASE'}),
-    detach: Flags.boolean({
-      description: 'With --canary or --blue-green: set the release up here, then hand it to a Job in the cluster that drives it to the end (the runner image by digest, Pod Security restricted, a ServiceAccount allowed only what driving needs), and exit 0. Follow it from anywhere with `rollout status --watch`.',
+    canary: Flags.boolean({
+      description: 'Release by canary: steps of traffic weights, pauses and metric analysis; automatic rollback.',
+      exclusive: ['blue-green'],
       helpGroup: 'RELEASE',
     }),
-    'runner-image': Flags.string({description: 'With --detach: the runner image the Job runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.', dependsOn: ['detach'], helpGroup: 'RELEASE'}),
+    'blue-green': Flags.boolean({
+      description: 'Release by blue-green: preview Service, pre/post-promotion analysis, switch of the active Service.',
+      exclusive: ['canary'],
+      helpGroup: 'RELEASE',
+    }),
+    steps: Flags.string({
+      description: `Canary steps, comma-separated (default: rollout.steps, else 10,analysis,50,analysis,100):\n${STEPS_SYNTAX}`,
+      dependsOn: ['canary'],
+      helpGroup: 'RELEASE',
+    }),
+    router: Flags.string({
+      description: "Traffic router (default: rollout.router, else the environment's).",
+      options: ['gateway', 'nginx', 'replicas'],
+      helpGroup: 'RELEASE',
+    }),
+    'force-release': Flags.boolean({
+      description:
+        'Release despite a freeze window or an exhausted error budget (needs --reason; recorded). Gates apply to canary and blue-green releases, and to rolling deploys that change the pods of a revenue-critical service.',
+      helpGroup: 'RELEASE',
+    }),
+    reason: Flags.string({
+      description: 'Why the release is forced (recorded in the rollout state or history and on the Deployment).',
+      dependsOn: ['force-release'],
+      helpGroup: 'RELEASE',
+    }),
+    detach: Flags.boolean({
+      description:
+        'With --canary or --blue-green: set the release up here, then hand it to a Job in the cluster that drives it to the end (the runner image by digest, Pod Security restricted, a ServiceAccount allowed only what driving needs), and exit 0. Follow it from anywhere with `rollout status --watch`.',
+      helpGroup: 'RELEASE',
+    }),
+    'runner-image': Flags.string({
+      description:
+        'With --detach: the runner image the Job runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.',
+      dependsOn: ['detach'],
+      helpGroup: 'RELEASE',
+    }),
   }
 
   async run(): Promise<DeployReleaseResult> {
     const project = await this.loadProject()
     const env = this.target(project)
     const strategy = this.flags.canary ? 'canary' : this.flags['blue-green'] ? 'blue-green' : undefined
-    if (this.flags.detach && !strategy) throw new UsageError('--detach hands a canary or blue-green release to a Job in the cluster: add --canary or --blue-green (a rolling deploy has nothing to drive).')
-    if (this.flags.detach && this.flags.wait === false) throw new UsageError('--detach and --no-wait both leave the rollout to someone else: --detach hands it to a Job in the cluster, --no-wait to `rollout resume`. Choose one.')
+    if (this.flags.detach && !strategy)
+      throw new UsageError(
+        '--detach hands a canary or blue-green release to a Job in the cluster: add --canary or --blue-green (a rolling deploy has nothing to drive).',
+      )
+    if (this.flags.detach && this.flags.wait === false)
+      throw new UsageError(
+        '--detach and --no-wait both leave the rollout to someone else: --detach hands it to a Job in the cluster, --no-wait to `rollout resume`. Choose one.',
+      )
     // Before anything is written: the image the Job will run must be pinned and verified.
-    const runner = this.flags.detach ? await verifiedRunnerImage(project, this.flags['runner-image'], this.ctx) : undefined
+    const runner = this.flags.detach
+      ? await verifiedRunnerImage(project, this.flags['runner-image'], this.ctx)
+      : undefined
     const {result, exit} = await release(
       {
         project,
@@ -64,7 +131,15 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
         router: this.flags.router as 'gateway' | 'nginx' | 'replicas' | undefined,
         force: this.flags['force-release'] ? {reason: this.flags.reason} : undefined,
         errorBudget: errorBudgetSource(project.config, env.prometheus, env.namespace),
-        detach: runner && !this.flags['dry-run'] ? {runnerImage: runner.image, environment: project.config.environments[env.name] ? env.name : undefined, project, skipVerify: this.flags['skip-verify']} : undefined,
+        detach:
+          runner && !this.flags['dry-run']
+            ? {
+                runnerImage: runner.image,
+                environment: project.config.environments[env.name] ? env.name : undefined,
+                project,
+                skipVerify: this.flags['skip-verify'],
+              }
+            : undefined,
         services: this.positionals,
         tenant: this.flags.tenant,
         images: this.flags.image,
@@ -79,7 +154,10 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
       this.ctx,
     )
     this.log(formatDeploy(result))
-    if (result.forced) this.log(`forced release: ${result.forced.reason}${result.forced.overridden.length ? ` (overrode: ${result.forced.overridden.join('; ')})` : ''}`)
+    if (result.forced)
+      this.log(
+        `forced release: ${result.forced.reason}${result.forced.overridden.length ? ` (overrode: ${result.forced.overridden.join('; ')})` : ''}`,
+      )
     if (result.strategy !== 'rolling') this.log(formatRelease(result.release))
     if (exit !== 'OK') this.setOutcome(exit)
     return result

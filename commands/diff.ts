@@ -11,8 +11,20 @@ export default class Diff extends RetailOpsCommand<typeof Diff> {
   static override summary = 'Show what deploy would change: live objects against a server-side dry-run apply.'
   static override description = `Each rendered object is applied with dryRun=All (admission, defaulting and field ownership run; nothing is stored) and compared with the live object, without managedFields, status and resourceVersion. Objects prune would delete are listed too. Exit code 0 whether or not there are changes; --json has the count in result.changed.`
 
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'DEPLOY_FAILED'] as const
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> checkout --tenant acme', '<%= config.bin %> <%= command.id %> --json | jq .result.changed']
+  static override exitCodes = [
+    'OK',
+    'USAGE',
+    'CONFIG',
+    'NOT_FOUND',
+    'UNAVAILABLE',
+    'PERMISSION',
+    'DEPLOY_FAILED',
+  ] as const
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> checkout --tenant acme',
+    '<%= config.bin %> <%= command.id %> --json | jq .result.changed',
+  ]
 
   static override strict = false
   static override args = {services: Args.string({description: 'Services to compare (default: all).'})}
@@ -21,9 +33,25 @@ export default class Diff extends RetailOpsCommand<typeof Diff> {
     prune: Flags.boolean({description: 'Include objects prune would delete.', default: true, allowNo: true}),
   }
 
-  async run(): Promise<{environment: string; targets: DeployTargetSummary[]; policy: PolicyReport; diffs: ObjectDiff[]; changed: number}> {
+  async run(): Promise<{
+    environment: string
+    targets: DeployTargetSummary[]
+    policy: PolicyReport
+    diffs: ObjectDiff[]
+    changed: number
+  }> {
     const project = await this.loadProject()
-    const result = await runDiff({project, env: this.target(project), services: this.positionals, tenant: this.flags.tenant, images: this.flags.image, prune: this.flags.prune}, this.ctx)
+    const result = await runDiff(
+      {
+        project,
+        env: this.target(project),
+        services: this.positionals,
+        tenant: this.flags.tenant,
+        images: this.flags.image,
+        prune: this.flags.prune,
+      },
+      this.ctx,
+    )
     if (result.policy.errors > 0) this.ctx.out.info(formatPolicy(result.policy))
     this.log(formatDiffs(result.diffs))
     return result

@@ -6,11 +6,20 @@ import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Doctor extends RetailOpsCommand<typeof Doctor> {
   static override summary = 'Check Docker, the registry, cluster access and RBAC, Prometheus, k6 and AWS credentials.'
-  static override description = 'Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails.'
+  static override description =
+    'Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails.'
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE'] as const
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --environment production --json', '<%= config.bin %> <%= command.id %> --skip k6 --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --environment production --json',
+    '<%= config.bin %> <%= command.id %> --skip k6 --json',
+  ]
   static override flags = {
-    skip: Flags.string({description: 'Do not run this check (repeatable): config, docker, registry, cluster, rbac, prometheus, k6, signing, aws, postgres-tools.', multiple: true}),
+    skip: Flags.string({
+      description:
+        'Do not run this check (repeatable): config, docker, registry, cluster, rbac, prometheus, k6, signing, aws, postgres-tools.',
+      multiple: true,
+    }),
   }
 
   async run(): Promise<DoctorResult> {
@@ -18,7 +27,16 @@ export default class Doctor extends RetailOpsCommand<typeof Doctor> {
       if (error.exit === 'NOT_FOUND') return undefined
       throw error
     })
-    const result = await runDoctor({project, environment: this.flags.environment, context: this.flags.context, namespace: this.flags.namespace, skip: this.flags.skip}, this.ctx)
+    const result = await runDoctor(
+      {
+        project,
+        environment: this.flags.environment,
+        context: this.flags.context,
+        namespace: this.flags.namespace,
+        skip: this.flags.skip,
+      },
+      this.ctx,
+    )
     const c = makeChalk()
     const mark = {ok: c.green('✔'), warn: c.yellow('▲'), fail: c.red('✖'), skip: c.dim('–')}
     for (const check of result.checks) {

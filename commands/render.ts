@@ -19,7 +19,8 @@ export interface RenderCommandResult {
 
 export default class Render extends RetailOpsCommand<typeof Render> {
   static override summary = 'Print the Kubernetes objects deploy would apply (YAML, or --json).'
-  static override description = 'Renders from retailops.yaml, templates/manifests, the artifacts lock and overlays/<service>.yaml, without contacting the cluster. Policy findings go to stderr; they do not change the exit code here.'
+  static override description =
+    'Renders from retailops.yaml, templates/manifests, the artifacts lock and overlays/<service>.yaml, without contacting the cluster. Policy findings go to stderr; they do not change the exit code here.'
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %> > manifests.yaml',
@@ -36,11 +37,19 @@ export default class Render extends RetailOpsCommand<typeof Render> {
 
   async run(): Promise<RenderCommandResult> {
     const project = await this.loadProject()
-    const plan = await renderStep({project, env: this.target(project), services: this.positionals, tenant: this.flags.tenant, images: this.flags.image})
+    const plan = await renderStep({
+      project,
+      env: this.target(project),
+      services: this.positionals,
+      tenant: this.flags.tenant,
+      images: this.flags.image,
+    })
     for (const note of plan.notes) this.warnUser(note)
     const all = planObjects(plan)
     const policy = checkPolicy(all, {signingRequired: project.config.signing.required, tierLabel: LABEL.tier})
-    const objects = this.flags.kind?.length ? all.filter((o) => this.flags.kind!.some((k) => k.toLowerCase() === o.kind.toLowerCase())) : all
+    const objects = this.flags.kind?.length
+      ? all.filter((o) => this.flags.kind!.some((k) => k.toLowerCase() === o.kind.toLowerCase()))
+      : all
     this.log(toYamlDocuments(objects).trimEnd())
     if (policy.findings.length > 0) this.ctx.out.info(formatPolicy(policy))
     return {environment: plan.environment, targets: summarizeTargets(plan), policy, objects}

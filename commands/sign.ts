@@ -5,12 +5,13 @@ import type {SignatureFormat} from '../src/signing/sign.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Sign extends RetailOpsCommand<typeof Sign> {
-  static override summary = 'Sign pushed images with the cosign key (cosign v3 bundles as OCI referrers, or cosign v2 .sig tags).'
+  static override summary =
+    'Sign pushed images with the cosign key (cosign v3 bundles as OCI referrers, or cosign v2 .sig tags).'
   static override description = [
-    'Signs each service\'s digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references) with ECDSA P-256,',
-    'stored as cosign v3 does by default: a Sigstore bundle (DSSE in-toto statement) attached as an OCI 1.1 referrer (the registry\'s',
+    "Signs each service's digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references) with ECDSA P-256,",
+    "stored as cosign v3 does by default: a Sigstore bundle (DSSE in-toto statement) attached as an OCI 1.1 referrer (the registry's",
     'referrers API, or the tag sha256-<digest> where it has none). `--signature-format legacy` (or signing.format: legacy) writes',
-    'cosign v2\'s layout at the tag sha256-<digest>.sig instead, for podman, CRI-O and older verifiers. The key passphrase comes from the variable named by signing.passwordEnv',
+    "cosign v2's layout at the tag sha256-<digest>.sig instead, for podman, CRI-O and older verifiers. The key passphrase comes from the variable named by signing.passwordEnv",
     '(default COSIGN_PASSWORD), or a prompt at a terminal. Exit code 6 for a wrong passphrase.',
   ].join(' ')
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE'] as const
@@ -22,10 +23,21 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     '<%= config.bin %> <%= command.id %> checkout --signature-format legacy',
   ]
   static override strict = false
-  static override args = {target: Args.string({description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).'})}
+  static override args = {
+    target: Args.string({
+      description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).',
+    }),
+  }
   static override flags = {
-    key: Flags.string({description: 'Encrypted cosign private key: a file, or env://NAME for a variable holding its contents (default: signing.key in retailops.yaml).'}),
-    'signature-format': Flags.string({options: ['bundle', 'legacy'], description: 'bundle (cosign v3\'s default: Sigstore bundle as an OCI referrer) or legacy (cosign v2\'s .sig tag). Default: signing.format in retailops.yaml, else bundle.'}),
+    key: Flags.string({
+      description:
+        'Encrypted cosign private key: a file, or env://NAME for a variable holding its contents (default: signing.key in retailops.yaml).',
+    }),
+    'signature-format': Flags.string({
+      options: ['bundle', 'legacy'],
+      description:
+        "bundle (cosign v3's default: Sigstore bundle as an OCI referrer) or legacy (cosign v2's .sig tag). Default: signing.format in retailops.yaml, else bundle.",
+    }),
   }
 
   async run(): Promise<SignImagesResult> {
@@ -37,8 +49,20 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     const prompt = this.interactive
       ? async (message: string) => (await import('@inquirer/prompts')).password({message, mask: true})
       : undefined
-    const result = await signImages({project, targets: this.positionals, key: this.flags.key, format: this.flags['signature-format'] as SignatureFormat | undefined, passphrase: {env: passwordEnv, prompt}}, this.ctx)
-    for (const i of result.images) this.log(`${i.added ? '✔ signed' : '= already signed'}  ${i.service ? `${i.service}  ` : ''}${i.image} → ${i.signature}`)
+    const result = await signImages(
+      {
+        project,
+        targets: this.positionals,
+        key: this.flags.key,
+        format: this.flags['signature-format'] as SignatureFormat | undefined,
+        passphrase: {env: passwordEnv, prompt},
+      },
+      this.ctx,
+    )
+    for (const i of result.images)
+      this.log(
+        `${i.added ? '✔ signed' : '= already signed'}  ${i.service ? `${i.service}  ` : ''}${i.image} → ${i.signature}`,
+      )
     return result
   }
 }

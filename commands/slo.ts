@@ -8,10 +8,11 @@ import {RetailOpsCommand} from './_base/base-command.js'
 import {prometheusFlag} from './_base/flags.js'
 
 export default class Slo extends RetailOpsCommand<typeof Slo> {
-  static override summary = 'SLO status: SLI over each SLO window, error budget left, multi-window burn rates, and a release gate.'
+  static override summary =
+    'SLO status: SLI over each SLO window, error budget left, multi-window burn rates, and a release gate.'
   static override description = [
     'For each SLO in retailops.yaml (availability, latency and ratio SLIs such as checkout success), queries Prometheus in parallel for the SLI over the SLO window,',
-    'the error budget remaining, and burn rates on the SRE workbook\'s pairs (1h/5m and 6h/30m page; 1d/2h and 3d/6h ticket).',
+    "the error budget remaining, and burn rates on the SRE workbook's pairs (1h/5m and 6h/30m page; 1d/2h and 3d/6h ticket).",
     'Status is ok, ticket, page, exhausted, or no-data (missing data is never shown as met). --gate exits 50 when a budget is exhausted or a page-level burn is on.',
   ].join(' ')
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'SLO_GATE', 'INTERRUPTED'] as const
@@ -26,13 +27,17 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     services: Args.string({description: 'Services to report on (default: all with SLOs).'}),
   }
   static override flags = {
-    gate: Flags.boolean({description: 'Exit 50 (SLO_GATE) when an error budget is exhausted or a page-level burn is on.'}),
+    gate: Flags.boolean({
+      description: 'Exit 50 (SLO_GATE) when an error budget is exhausted or a page-level burn is on.',
+    }),
     'fail-on-missing': Flags.boolean({description: 'With --gate, also fail when an SLO has no data.'}),
     html: Flags.string({description: 'Also write a self-contained HTML report (burn timeline, charts) to this file.'}),
     at: Flags.string({description: 'Evaluate at this time (RFC 3339) instead of now.'}),
     prometheus: prometheusFlag,
     concurrency: Flags.integer({description: 'Queries in flight at once.', default: 8, min: 1, max: 64}),
-    'all-namespaces': Flags.boolean({description: 'Count every namespace\'s series, not only the environment\'s namespace (label `namespace`).'}),
+    'all-namespaces': Flags.boolean({
+      description: "Count every namespace's series, not only the environment's namespace (label `namespace`).",
+    }),
   }
 
   async run(): Promise<SloReport> {
@@ -43,10 +48,20 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     let at: Date | undefined
     if (f.at) {
       at = new Date(f.at)
-      if (Number.isNaN(at.getTime())) throw new UsageError(`--at ${f.at}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z.`)
+      if (Number.isNaN(at.getTime()))
+        throw new UsageError(`--at ${f.at}: expected an RFC 3339 time such as 2026-11-27T12:00:00Z.`)
     }
     const report = await sloStatus(
-      {config: project.config, prometheusUrl: prometheusUrlFor(f.prometheus ?? env.prometheus), services, at, concurrency: f.concurrency, history: Boolean(f.html), failOnMissing: f['fail-on-missing'], namespace: f['all-namespaces'] ? undefined : env.namespace},
+      {
+        config: project.config,
+        prometheusUrl: prometheusUrlFor(f.prometheus ?? env.prometheus),
+        services,
+        at,
+        concurrency: f.concurrency,
+        history: Boolean(f.html),
+        failOnMissing: f['fail-on-missing'],
+        namespace: f['all-namespaces'] ? undefined : env.namespace,
+      },
       this.ctx,
     )
     if (f.html) {

@@ -4,10 +4,10 @@ import {verifyImages, type VerifyImagesResult} from '../src/signing/images.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
 export default class Verify extends RetailOpsCommand<typeof Verify> {
-  static override summary = 'Verify the images\' cosign signatures with the public key.'
+  static override summary = "Verify the images' cosign signatures with the public key."
   static override description = [
-    'Checks each service\'s digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references): Sigstore',
-    'bundles among the image\'s OCI referrers (what cosign v3 writes; referrers API or the sha256-<digest> tag) and cosign v2\'s',
+    "Checks each service's digest from .retailops/artifacts.lock.json (or the given REGISTRY/REPO@sha256:… references): Sigstore",
+    "bundles among the image's OCI referrers (what cosign v3 writes; referrers API or the sha256-<digest> tag) and cosign v2's",
     'sha256-<digest>.sig signatures. Exit code 9 when an image is unsigned, signed by another key, has a changed payload, carries a',
     'signature for another digest, or a signature that names another repository; details.check in --json names which.',
   ].join(' ')
@@ -18,9 +18,16 @@ export default class Verify extends RetailOpsCommand<typeof Verify> {
     '<%= config.bin %> <%= command.id %> 127.0.0.1:5000/shop/catalog@sha256:… --key cosign.pub',
   ]
   static override strict = false
-  static override args = {target: Args.string({description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).'})}
+  static override args = {
+    target: Args.string({
+      description: 'Services or REGISTRY/REPO@sha256:DIGEST references (default: every service in the lock).',
+    }),
+  }
   static override flags = {
-    key: Flags.string({description: 'Public key, PEM: a file, or env://NAME for a variable holding it (default: signing.publicKey in retailops.yaml).'}),
+    key: Flags.string({
+      description:
+        'Public key, PEM: a file, or env://NAME for a variable holding it (default: signing.publicKey in retailops.yaml).',
+    }),
   }
 
   async run(): Promise<VerifyImagesResult> {

@@ -8,5 +8,6 @@ const {BUNDLED_SERVICES, DEFAULT_SERVICE_PORT} = await import('../dist/src/scaff
 const {serviceImageFiles} = await import('../dist/src/scaffold/service-add.js')
 
 for (const {name} of BUNDLED_SERVICES) {
-  for (const [file, text] of Object.entries(await serviceImageFiles(name, DEFAULT_SERVICE_PORT))) writeFileSync(`services/${name}/${file}`, text)
+  for (const [file, text] of Object.entries(await serviceImageFiles(name, DEFAULT_SERVICE_PORT)))
+    writeFileSync(`services/${name}/${file}`, text)
 }

@@ -6,14 +6,23 @@ import {resolveEnvironment, type ResolvedEnvironment} from '../../src/config/res
 import {RecordingOutput, redact, redactDeep, silentOutput, TerminalOutput} from '../../src/ui/index.js'
 import type {RunContext} from '../../src/ui/context.js'
 
-export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RetailOpsCommand)['baseFlags'] & T['flags']>
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof RetailOpsCommand)['baseFlags'] & T['flags']
+>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /** The --json document: Salesforce-style envelope, same shape for success and failure. */
 export interface JsonEnvelope<T> {
   status: number
   result?: T
-  error?: {name: string; code: string; message: string; exitCode: number; nextSteps: string[]; details: Record<string, unknown>}
+  error?: {
+    name: string
+    code: string
+    message: string
+    exitCode: number
+    nextSteps: string[]
+    details: Record<string, unknown>
+  }
   warnings: string[]
 }
 
@@ -25,10 +34,23 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   static override enableJsonFlag = true
 
   static override baseFlags = {
-    config: Flags.string({helpGroup: 'GLOBAL', description: 'Path to retailops.yaml (default: nearest in this or a parent folder).', env: 'RETAILOPS_CONFIG'}),
-    environment: Flags.string({char: 'e', helpGroup: 'GLOBAL', description: 'Environment from retailops.yaml.', env: 'RETAILOPS_ENVIRONMENT'}),
-    context: Flags.string({helpGroup: 'GLOBAL', description: 'Kubernetes context (overrides the environment\'s).'}),
-    namespace: Flags.string({char: 'n', helpGroup: 'GLOBAL', description: 'Kubernetes namespace (overrides the environment\'s).'}),
+    config: Flags.string({
+      helpGroup: 'GLOBAL',
+      description: 'Path to retailops.yaml (default: nearest in this or a parent folder).',
+      env: 'RETAILOPS_CONFIG',
+    }),
+    environment: Flags.string({
+      char: 'e',
+      helpGroup: 'GLOBAL',
+      description: 'Environment from retailops.yaml.',
+      env: 'RETAILOPS_ENVIRONMENT',
+    }),
+    context: Flags.string({helpGroup: 'GLOBAL', description: "Kubernetes context (overrides the environment's)."}),
+    namespace: Flags.string({
+      char: 'n',
+      helpGroup: 'GLOBAL',
+      description: "Kubernetes namespace (overrides the environment's).",
+    }),
     yes: Flags.boolean({char: 'y', helpGroup: 'GLOBAL', description: 'Assume yes and use defaults; never prompt.'}),
     verbose: Flags.boolean({helpGroup: 'GLOBAL', description: 'Show debug output and streamed logs.'}),
   }
@@ -61,7 +83,11 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
     this.positionals = argv as string[]
-    this.explicitFlags = new Set(Object.keys(flags).filter((name) => (flags as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault))
+    this.explicitFlags = new Set(
+      Object.keys(flags).filter(
+        (name) => (flags as Record<string, unknown>)[name] !== undefined && !metadata.flags[name]?.setFromDefault,
+      ),
+    )
     const terminal = this.jsonEnabled() ? silentOutput : new TerminalOutput({verbose: this.flags.verbose})
     this.recorder = new RecordingOutput(terminal)
     let interrupts = 0
@@ -89,10 +115,13 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   /** Fails fast in non-interactive runs, naming every flag that would have been prompted for. */
   protected requireFlags(missing: {flag: string; description: string}[]): void {
     if (missing.length === 0) return
-    throw new UsageError(`Missing ${missing.map((m) => `--${m.flag}`).join(', ')} (no prompts in non-interactive mode).`, {
-      nextSteps: missing.map((m) => `--${m.flag}: ${m.description}`),
-      details: {missingFlags: missing.map((m) => m.flag)},
-    })
+    throw new UsageError(
+      `Missing ${missing.map((m) => `--${m.flag}`).join(', ')} (no prompts in non-interactive mode).`,
+      {
+        nextSteps: missing.map((m) => `--${m.flag}: ${m.description}`),
+        details: {missingFlags: missing.map((m) => m.flag)},
+      },
+    )
   }
 
   protected async loadProject(): Promise<LoadedConfig> {
@@ -127,7 +156,14 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     const e = toRetailOpsError(err)
     return {
       status: e.exitCode,
-      error: {name: e.name, code: e.code, message: redact(e.message), exitCode: e.exitCode, nextSteps: e.nextSteps.map(redact), details: redactDeep(e.details)},
+      error: {
+        name: e.name,
+        code: e.code,
+        message: redact(e.message),
+        exitCode: e.exitCode,
+        nextSteps: e.nextSteps.map(redact),
+        details: redactDeep(e.details),
+      },
       warnings: this.recorder?.warnings ?? [],
     }
   }
@@ -157,6 +193,8 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
 function fromOclif(err: Error & {oclif?: {exit?: number}}): RetailOpsError | undefined {
   if (err instanceof RetailOpsError || err.oclif?.exit === undefined) return undefined
   if (err.oclif.exit === 0) return undefined
-  const usage = new UsageError(err.message.replace(/\nSee more help with --help$/, ''), {nextSteps: ['Run the command with --help for its flags and examples.']})
+  const usage = new UsageError(err.message.replace(/\nSee more help with --help$/, ''), {
+    nextSteps: ['Run the command with --help for its flags and examples.'],
+  })
   return usage
 }

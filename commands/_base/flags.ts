@@ -8,37 +8,62 @@ import {TIERS} from '../../src/config/schema.js'
 /** deploy, render and diff: what is rendered. */
 export const renderFlags = {
   tenant: Flags.string({description: 'Deploy only this tenant (default: all tenants).'}),
-  image: Flags.string({description: 'Use this image for a service instead of the artifacts lock: SERVICE=REF (repeatable).', multiple: true}),
+  image: Flags.string({
+    description: 'Use this image for a service instead of the artifacts lock: SERVICE=REF (repeatable).',
+    multiple: true,
+  }),
 }
 
 /** slo, cost and prewarm: the Prometheus they query. */
-export const prometheusFlag = Flags.string({description: 'Prometheus URL (default: the environment\'s, or RETAILOPS_PROMETHEUS_URL).'})
+export const prometheusFlag = Flags.string({
+  description: "Prometheus URL (default: the environment's, or RETAILOPS_PROMETHEUS_URL).",
+})
 
 /** dr plan and dr drill: what a restore drill covers. */
 export const drillSelectionFlags = {
-  tier: Flags.string({description: 'Only datastores and services of this tier (repeatable).', options: [...TIERS], multiple: true}),
-  service: Flags.string({description: 'Only this service\'s datastores and checks (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
-  datastore: Flags.string({description: 'Only this datastore (repeatable, or comma-separated).', multiple: true, delimiter: ','}),
+  tier: Flags.string({
+    description: 'Only datastores and services of this tier (repeatable).',
+    options: [...TIERS],
+    multiple: true,
+  }),
+  service: Flags.string({
+    description: "Only this service's datastores and checks (repeatable, or comma-separated).",
+    multiple: true,
+    delimiter: ',',
+  }),
+  datastore: Flags.string({
+    description: 'Only this datastore (repeatable, or comma-separated).',
+    multiple: true,
+    delimiter: ',',
+  }),
   'allow-source-server': Flags.string({
-    description: 'Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source\'s own server; the reason is recorded in the drill\'s record.',
+    description:
+      "Let production PostgreSQL datastores without postgres.restoreUrlEnv be restored on their source's own server; the reason is recorded in the drill's record.",
     helpValue: '<reason>',
   }),
 }
 
 /** rollout promote, resume and undo: re-applying what the rollout state names. */
 export const stateSkipVerifyFlag = Flags.boolean({
-  description: 'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.',
+  description:
+    'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.',
 })
 
 /** rollout promote and resume: how long they drive the rollout on. */
-export const driveTimeoutFlag = Flags.string({description: 'Give up driving after this long (the rollout times out: traffic back on stable).'})
+export const driveTimeoutFlag = Flags.string({
+  description: 'Give up driving after this long (the rollout times out: traffic back on stable).',
+})
 
 /**
  * The flags a scheduled job runs with: those given on this command line, as given (defaults stay
  * the job's own), except the ones in `notPassed` (flags of the scheduling itself, or set by the
  * schedule). Every other flag is passed on, so a flag added later cannot be forgotten.
  */
-export function passThroughFlags(flags: Record<string, unknown>, explicit: Set<string>, notPassed: Set<string>): string[] {
+export function passThroughFlags(
+  flags: Record<string, unknown>,
+  explicit: Set<string>,
+  notPassed: Set<string>,
+): string[] {
   const pass: string[] = []
   for (const name of Object.keys(flags).sort()) {
     const value = flags[name]

@@ -10,7 +10,13 @@ export function exitCodeRows(names: readonly ExitCodeName[]): [string, string][]
 class RetailOpsCommandHelp extends CommandHelp {
   protected override sections(): ReturnType<CommandHelp['sections']> {
     const codes = (this.command as Command.Loadable & {exitCodes?: ExitCodeName[]}).exitCodes
-    return [...super.sections(), {header: 'EXIT CODES', generate: (_, header) => (codes?.length ? [{header, body: exitCodeRows(codes)}] : undefined)}]
+    return [
+      ...super.sections(),
+      {
+        header: 'EXIT CODES',
+        generate: (_, header) => (codes?.length ? [{header, body: exitCodeRows(codes)}] : undefined),
+      },
+    ]
   }
 }
 

@@ -14,5 +14,11 @@ import {errorBudgetSource} from '../../src/slo/status.js'
  */
 export function controlDeps(env: ResolvedEnvironment, config?: RetailOpsConfig, trust?: TrustOptions): ControlDeps {
   const url = env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
-  return {kube: new KubeObjects({context: env.context, kubeconfig: env.kubeconfig}), provider: url ? prometheusProvider(url) : undefined, observedRps: observedRpsFrom(url, config), trust, gates: config ? {config, errorBudget: errorBudgetSource(config, env.prometheus, env.namespace)} : undefined}
+  return {
+    kube: new KubeObjects({context: env.context, kubeconfig: env.kubeconfig}),
+    provider: url ? prometheusProvider(url) : undefined,
+    observedRps: observedRpsFrom(url, config),
+    trust,
+    gates: config ? {config, errorBudget: errorBudgetSource(config, env.prometheus, env.namespace)} : undefined,
+  }
 }

@@ -8,7 +8,10 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 export default class ConfigSchema extends RetailOpsCommand<typeof ConfigSchema> {
   static override summary = 'Print the JSON Schema of retailops.yaml (for editor completion).'
   static override exitCodes = ['OK', 'USAGE'] as const
-  static override examples = ['<%= config.bin %> <%= command.id %> > retailops.schema.json', '<%= config.bin %> <%= command.id %> --output retailops.schema.json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> > retailops.schema.json',
+    '<%= config.bin %> <%= command.id %> --output retailops.schema.json',
+  ]
   static override flags = {output: Flags.string({char: 'o', description: 'Write to this file instead of stdout.'})}
   static override enableJsonFlag = false
 

@@ -12,9 +12,13 @@ export interface ValidateResult {
 
 export default class ConfigValidate extends RetailOpsCommand<typeof ConfigValidate> {
   static override summary = 'Validate retailops.yaml and summarise it.'
-  static override description = 'Every problem is reported with its file, line and key path. Exit code 3 when the configuration is invalid.'
+  static override description =
+    'Every problem is reported with its file, line and key path. Exit code 3 when the configuration is invalid.'
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND'] as const
-  static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --config deploy/retailops.yaml --json']
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --config deploy/retailops.yaml --json',
+  ]
 
   async run(): Promise<ValidateResult> {
     const {file, config} = await this.loadProject()
@@ -27,7 +31,9 @@ export default class ConfigValidate extends RetailOpsCommand<typeof ConfigValida
       campaigns: config.campaigns.map((c) => c.name),
       datastores: config.datastores.map((d) => d.name),
     }
-    this.log(`✔ ${file} is valid: project ${result.project}, ${result.services.length} services, ${result.environments.length} environments, ${result.tenants} tenants, ${result.campaigns.length} campaigns, ${result.datastores.length} datastores.`)
+    this.log(
+      `✔ ${file} is valid: project ${result.project}, ${result.services.length} services, ${result.environments.length} environments, ${result.tenants} tenants, ${result.campaigns.length} campaigns, ${result.datastores.length} datastores.`,
+    )
     return result
   }
 }

@@ -14,21 +14,50 @@ import {drillSelectionFlags, passThroughFlags} from '../_base/flags.js'
  * Flags of the scheduling itself, or set by the schedule (environment, namespace, context,
  * --timeout, --record-in-cluster); every other flag given is passed on to the scheduled drill.
  */
-const NOT_SCHEDULED = new Set(['schedule', 'time-zone', 'schedule-name', 'unschedule', 'runner-image', 'scratch-size', 'record-in-cluster', 'timeout', 'config', 'environment', 'context', 'namespace', 'yes', 'verbose', 'json'])
+const NOT_SCHEDULED = new Set([
+  'schedule',
+  'time-zone',
+  'schedule-name',
+  'unschedule',
+  'runner-image',
+  'scratch-size',
+  'record-in-cluster',
+  'timeout',
+  'config',
+  'environment',
+  'context',
+  'namespace',
+  'yes',
+  'verbose',
+  'json',
+])
 
 type UnscheduleResult = Awaited<ReturnType<typeof unscheduleDrill>>
 
 export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
-  static override summary = 'Run a restore drill: restore backups into isolated targets, validate them, and measure RTO and RPO against the tier targets.'
+  static override summary =
+    'Run a restore drill: restore backups into isolated targets, validate them, and measure RTO and RPO against the tier targets.'
   static override description = [
     'Every selected datastore is restored into a drill-named target (retailops_drill_<id>_<name> databases, retailops-drill-<id>-<name> namespaces, new AWS resources) that never overlaps a source,',
-    'validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the start.',
+    "validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill's start to the validated copy; RPO from the restored data's newest point to the start.",
     'The recoverability checks (images pullable by digest, Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
     'The record and Markdown and HTML reports go to .retailops/drills/<id>/.',
-    '--schedule CRON instead creates a CronJob in the environment\'s namespace that runs the same drill (the same selection and flags) in the cluster with the runner image by digest,',
+    "--schedule CRON instead creates a CronJob in the environment's namespace that runs the same drill (the same selection and flags) in the cluster with the runner image by digest,",
     'as a ServiceAccount allowed only what that drill does; each run keeps its record in a ConfigMap there, which `dr history` reads. --unschedule removes it.',
   ].join(' ')
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE', 'REFUSED', 'DR_TARGET_MISSED', 'DR_VALIDATION_FAILED', 'INTERRUPTED'] as const
+  static override exitCodes = [
+    'OK',
+    'USAGE',
+    'CONFIG',
+    'NOT_FOUND',
+    'UNAVAILABLE',
+    'PERMISSION',
+    'SIGNATURE',
+    'REFUSED',
+    'DR_TARGET_MISSED',
+    'DR_VALIDATION_FAILED',
+    'INTERRUPTED',
+  ] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --tier revenue-critical --json',
@@ -38,16 +67,47 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
   ]
   static override flags = {
     ...drillSelectionFlags,
-    recoverability: Flags.boolean({description: 'Run the recoverability checks (images, Secrets, ConfigMaps, topics, search indexes).', default: true, allowNo: true}),
+    recoverability: Flags.boolean({
+      description: 'Run the recoverability checks (images, Secrets, ConfigMaps, topics, search indexes).',
+      default: true,
+      allowNo: true,
+    }),
     concurrency: Flags.integer({description: 'Datastores restored at once.', default: 4, min: 1, max: 16}),
-    timeout: Flags.string({description: 'Stop the drill after this long (it cleans up and ends INTERRUPTED). Scheduled drills default to the longest a selected datastore may take, at least 1h.'}),
-    'record-in-cluster': Flags.boolean({description: 'Also keep the record in a ConfigMap retailops-dr-record-<id> in the environment\'s namespace, where `dr history` finds it from anywhere (scheduled drills do).'}),
-    schedule: Flags.string({description: 'Instead of running now, create a CronJob that runs this drill on this cron schedule: five fields (minute hour day-of-month month day-of-week) or @daily, @weekly, ….', helpValue: '<cron>', exclusive: ['unschedule']}),
-    'time-zone': Flags.string({description: 'Time zone of --schedule (an IANA name; default Etc/UTC).', dependsOn: ['schedule']}),
-    'schedule-name': Flags.string({description: 'Name of the schedule (default: made from --tier/--service/--datastore, "all" without them); several schedules can live in one namespace.'}),
-    'runner-image': Flags.string({description: 'Runner image the scheduled drill runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.'}),
-    'scratch-size': Flags.string({description: 'Size of the scheduled drill\'s scratch space (its /tmp: dumps go there).', default: '10Gi'}),
-    unschedule: Flags.boolean({description: 'Delete the schedule (selected as --schedule would name it, or by --schedule-name), its ConfigMap and Secret, its permissions and admission policy.', exclusive: ['schedule']}),
+    timeout: Flags.string({
+      description:
+        'Stop the drill after this long (it cleans up and ends INTERRUPTED). Scheduled drills default to the longest a selected datastore may take, at least 1h.',
+    }),
+    'record-in-cluster': Flags.boolean({
+      description:
+        "Also keep the record in a ConfigMap retailops-dr-record-<id> in the environment's namespace, where `dr history` finds it from anywhere (scheduled drills do).",
+    }),
+    schedule: Flags.string({
+      description:
+        'Instead of running now, create a CronJob that runs this drill on this cron schedule: five fields (minute hour day-of-month month day-of-week) or @daily, @weekly, ….',
+      helpValue: '<cron>',
+      exclusive: ['unschedule'],
+    }),
+    'time-zone': Flags.string({
+      description: 'Time zone of --schedule (an IANA name; default Etc/UTC).',
+      dependsOn: ['schedule'],
+    }),
+    'schedule-name': Flags.string({
+      description:
+        'Name of the schedule (default: made from --tier/--service/--datastore, "all" without them); several schedules can live in one namespace.',
+    }),
+    'runner-image': Flags.string({
+      description:
+        'Runner image the scheduled drill runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.',
+    }),
+    'scratch-size': Flags.string({
+      description: "Size of the scheduled drill's scratch space (its /tmp: dumps go there).",
+      default: '10Gi',
+    }),
+    unschedule: Flags.boolean({
+      description:
+        'Delete the schedule (selected as --schedule would name it, or by --schedule-name), its ConfigMap and Secret, its permissions and admission policy.',
+      exclusive: ['schedule'],
+    }),
   }
 
   async run(): Promise<DrillRecord | DrillScheduleResult | UnscheduleResult> {
@@ -57,9 +117,11 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     const filters = {tiers: f.tier, services: f.service, datastores: f.datastore}
     const allowSourceServer = allowSourceServerReason(f['allow-source-server'])
     const timeoutMs = durationFlag('timeout', f.timeout)
-    if (timeoutMs !== undefined && timeoutMs < 60_000) throw new UsageError(`--timeout ${f.timeout}: a drill needs at least a minute.`)
+    if (timeoutMs !== undefined && timeoutMs < 60_000)
+      throw new UsageError(`--timeout ${f.timeout}: a drill needs at least a minute.`)
     if (!f.schedule && !f.unschedule) {
-      for (const name of ['schedule-name', 'runner-image'] as const) if (f[name] !== undefined) throw new UsageError(`--${name} goes with --schedule or --unschedule.`)
+      for (const name of ['schedule-name', 'runner-image'] as const)
+        if (f[name] !== undefined) throw new UsageError(`--${name} goes with --schedule or --unschedule.`)
     }
     if (f.unschedule) {
       const result = await unscheduleDrill({environment, filters, scheduleName: f['schedule-name']}, this.ctx)
@@ -88,7 +150,16 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
       return result
     }
     const record = await runDrill(
-      {project, environment, filters, recoverability: f.recoverability, concurrency: f.concurrency, allowSourceServer, timeoutMs, recordInCluster: f['record-in-cluster']},
+      {
+        project,
+        environment,
+        filters,
+        recoverability: f.recoverability,
+        concurrency: f.concurrency,
+        allowSourceServer,
+        timeoutMs,
+        recordInCluster: f['record-in-cluster'],
+      },
       this.ctx,
     )
     this.log(renderDrillSummary(record))

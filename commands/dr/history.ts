@@ -8,7 +8,7 @@ import {RetailOpsCommand} from '../_base/base-command.js'
 export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
   static override summary = 'List past restore drills and the scheduled ones, or show one.'
   static override description = [
-    'Reads the drill records kept in .retailops/drills/ next to retailops.yaml and those drills that ran in the cluster kept in ConfigMaps in the environment\'s namespace,',
+    "Reads the drill records kept in .retailops/drills/ next to retailops.yaml and those drills that ran in the cluster kept in ConfigMaps in the environment's namespace,",
     'newest first, and lists the drills scheduled there (`dr drill --schedule`) with their next run. With a drill id, shows that drill (--json: its whole record);',
     'one kept in the cluster is copied into .retailops/drills/<id>/ first.',
   ].join(' ')
@@ -24,8 +24,16 @@ export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
     limit: Flags.integer({description: 'At most this many drills.', default: 20, min: 1}),
     service: Flags.string({description: 'Only drills that covered this service.'}),
     datastore: Flags.string({description: 'Only drills that covered this datastore.'}),
-    status: Flags.string({description: 'Only drills that ended so.', options: ['passed', 'target-missed', 'validation-failed', 'error', 'interrupted']}),
-    cluster: Flags.boolean({description: 'Also read the drills kept and scheduled in the environment\'s namespace (--no-cluster: only the files here).', default: true, allowNo: true}),
+    status: Flags.string({
+      description: 'Only drills that ended so.',
+      options: ['passed', 'target-missed', 'validation-failed', 'error', 'interrupted'],
+    }),
+    cluster: Flags.boolean({
+      description:
+        "Also read the drills kept and scheduled in the environment's namespace (--no-cluster: only the files here).",
+      default: true,
+      allowNo: true,
+    }),
   }
 
   async run(): Promise<HistoryResult | DrillRecord> {
@@ -36,7 +44,20 @@ export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
       this.log(renderDrillSummary(record))
       return record
     }
-    const result = await readHistory({project, environment, cluster: this.flags.cluster, filter: {limit: this.flags.limit, service: this.flags.service, datastore: this.flags.datastore, status: this.flags.status}}, this.ctx)
+    const result = await readHistory(
+      {
+        project,
+        environment,
+        cluster: this.flags.cluster,
+        filter: {
+          limit: this.flags.limit,
+          service: this.flags.service,
+          datastore: this.flags.datastore,
+          status: this.flags.status,
+        },
+      },
+      this.ctx,
+    )
     for (const file of result.unreadable) this.warnUser(`${file} is not a readable drill record; skipped.`)
     this.log(renderHistory(result.drills))
     const schedules = renderSchedules(result.scheduled)

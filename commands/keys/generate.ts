@@ -22,7 +22,9 @@ export default class KeysGenerate extends RetailOpsCommand<typeof KeysGenerate> 
   static override flags = {
     key: Flags.string({description: 'Where to write the encrypted private key.'}),
     'public-key': Flags.string({description: 'Where to write the public key.'}),
-    force: Flags.boolean({description: 'Replace an existing key pair (images signed with it stop verifying with the new one).'}),
+    force: Flags.boolean({
+      description: 'Replace an existing key pair (images signed with it stop verifying with the new one).',
+    }),
   }
 
   async run(): Promise<GenerateKeysResult> {
@@ -31,16 +33,26 @@ export default class KeysGenerate extends RetailOpsCommand<typeof KeysGenerate> 
       throw error
     })
     const base = project?.dir ?? process.cwd()
-    for (const [flag, configured] of [['key', project?.config.signing.key], ['public-key', project?.config.signing.publicKey]] as const) {
+    for (const [flag, configured] of [
+      ['key', project?.config.signing.key],
+      ['public-key', project?.config.signing.publicKey],
+    ] as const) {
       const variable = envReferenceName(this.flags[flag] ?? configured)
       if (variable) {
-        throw new UsageError(`The ${flag === 'key' ? 'signing key' : 'public key'} is ${this.flags[flag] ?? configured}: a key pair is written to files, not to a variable.`, {
-          nextSteps: [`Pass --${flag} FILE, then store that file's contents in the CI secret ${variable} and delete the file.`],
-        })
+        throw new UsageError(
+          `The ${flag === 'key' ? 'signing key' : 'public key'} is ${this.flags[flag] ?? configured}: a key pair is written to files, not to a variable.`,
+          {
+            nextSteps: [
+              `Pass --${flag} FILE, then store that file's contents in the CI secret ${variable} and delete the file.`,
+            ],
+          },
+        )
       }
     }
     const keyPath = path.resolve(this.flags.key ?? path.join(base, project?.config.signing.key ?? 'cosign.key'))
-    const publicKeyPath = path.resolve(this.flags['public-key'] ?? path.join(base, project?.config.signing.publicKey ?? 'cosign.pub'))
+    const publicKeyPath = path.resolve(
+      this.flags['public-key'] ?? path.join(base, project?.config.signing.publicKey ?? 'cosign.pub'),
+    )
     checkKeyTargets(keyPath, publicKeyPath, this.flags.force)
     const env = project?.config.signing.passwordEnv ?? 'COSIGN_PASSWORD'
     const prompt = this.interactive
@@ -55,7 +67,9 @@ export default class KeysGenerate extends RetailOpsCommand<typeof KeysGenerate> 
     const secret = await passphrase({env, prompt}, 'the new key')
     if (secret === '') this.warnUser(`The key is encrypted with an empty passphrase (${env} is empty).`)
     const result = await writeKeyPair({keyPath, publicKeyPath, passphrase: secret, force: this.flags.force})
-    this.log(`Private key written to ${result.key} (mode 600, keep it secret)\nPublic key written to ${result.publicKey}\nKey id ${result.keyId}`)
+    this.log(
+      `Private key written to ${result.key} (mode 600, keep it secret)\nPublic key written to ${result.publicKey}\nKey id ${result.keyId}`,
+    )
     return result
   }
 }

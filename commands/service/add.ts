@@ -18,7 +18,17 @@ export default class ServiceAdd extends RetailOpsCommand<typeof ServiceAdd> {
 
   async run(): Promise<AddServiceResult> {
     const project = await this.loadProject()
-    const result = await addService(project, {name: this.args.name, tier: this.flags.tier as Tier, port: this.flags.port, rpsPerPod: this.flags['rps-per-pod'], force: this.flags.force}, this.ctx)
+    const result = await addService(
+      project,
+      {
+        name: this.args.name,
+        tier: this.flags.tier as Tier,
+        port: this.flags.port,
+        rpsPerPod: this.flags['rps-per-pod'],
+        force: this.flags.force,
+      },
+      this.ctx,
+    )
     this.log(`Created ${result.files.join(', ')}.`)
     return result
   }

@@ -22,13 +22,17 @@ const {values: opt} = parseArgs({
 })
 const cli = path.resolve(import.meta.dirname, '../../bin/run.js')
 const sdDir = process.env.RETAILOPS_PROMETHEUS_SD_DIR
-if (!opt.project || !opt.namespace || !sdDir) throw new Error('need --project, --namespace and RETAILOPS_PROMETHEUS_SD_DIR (eval "$(bash scripts/sandbox.sh env)")')
+if (!opt.project || !opt.namespace || !sdDir)
+  throw new Error('need --project, --namespace and RETAILOPS_PROMETHEUS_SD_DIR (eval "$(bash scripts/sandbox.sh env)")')
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const deadline = Date.now() + Number(opt['max-seconds']) * 1000
 const log = (m) => process.stderr.write(`[traffic] ${m}\n`)
 
 async function rollout() {
-  const child = spawn(process.execPath, [cli, 'rollout', 'status', opt.service, '--json'], {cwd: opt.project, stdio: ['ignore', 'pipe', 'ignore']})
+  const child = spawn(process.execPath, [cli, 'rollout', 'status', opt.service, '--json'], {
+    cwd: opt.project,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
   let out = ''
   for await (const chunk of child.stdout) out += chunk
   try {
@@ -70,10 +74,17 @@ while (Date.now() < deadline && !(state?.canary?.version && state.stable?.versio
 }
 if (!state?.canary) throw new Error('no canary rollout appeared')
 const canaryEnv = Object.fromEntries(opt['canary-env'].map((kv) => kv.split('=')))
-log(`stable ${state.stable.version}, canary ${state.canary.version}${opt['canary-env'].length ? ` (${opt['canary-env'].join(' ')})` : ''}`)
+log(
+  `stable ${state.stable.version}, canary ${state.canary.version}${opt['canary-env'].length ? ` (${opt['canary-env'].join(' ')})` : ''}`,
+)
 const procs = [await start(state.stable.version, {}), await start(state.canary.version, canaryEnv)]
 const sd = path.join(sdDir, `demo-${opt.namespace}-${opt.service}.json`)
-writeFileSync(sd, JSON.stringify(procs.map((p) => ({targets: [new URL(p.url).host], labels: {service: opt.service, namespace: opt.namespace}}))))
+writeFileSync(
+  sd,
+  JSON.stringify(
+    procs.map((p) => ({targets: [new URL(p.url).host], labels: {service: opt.service, namespace: opt.namespace}})),
+  ),
+)
 
 let stopping = false
 const cleanup = () => {

@@ -42,7 +42,7 @@ export default {
     ],
     messages: {
       conceptToConcept:
-        "src/{{from}} is a concept and may not import src/{{to}} ({{imported}}): move what both need down to infrastructure ({{infrastructure}}), or call it from the command. See docs/architecture.md, Layers.",
+        'src/{{from}} is a concept and may not import src/{{to}} ({{imported}}): move what both need down to infrastructure ({{infrastructure}}), or call it from the command. See docs/architecture.md, Layers.',
       infrastructureToConcept:
         'src/{{from}} is infrastructure and may not import the concept src/{{to}} ({{imported}}): infrastructure never depends on a concept. See docs/architecture.md, Layers.',
       outsideSrc: 'src/ may not import {{imported}}: src/ never depends on commands/, test/ or scripts/.',
@@ -66,7 +66,10 @@ export default {
 
     function check(node, source) {
       if (!source || typeof source.value !== 'string' || !source.value.startsWith('.')) return
-      const target = path.relative(root, path.resolve(path.dirname(context.filename), source.value)).split(path.sep).join('/')
+      const target = path
+        .relative(root, path.resolve(path.dirname(context.filename), source.value))
+        .split(path.sep)
+        .join('/')
       const imported = source.value
       if (!target.startsWith('src/')) {
         context.report({node, messageId: 'outsideSrc', data: {imported: target}})
@@ -82,7 +85,11 @@ export default {
         seen.add(moduleKey(target))
         return
       }
-      context.report({node, messageId, data: {from, to, imported, infrastructure: [...infra].map((name) => `src/${name}`).join(', ')}})
+      context.report({
+        node,
+        messageId,
+        data: {from, to, imported, infrastructure: [...infra].map((name) => `src/${name}`).join(', ')},
+      })
     }
 
     return {
@@ -94,7 +101,12 @@ export default {
         for (const [key, pair] of listed) {
           if (!seen.has(key)) {
             const [importing, imported] = pair.split(' -> ')
-            context.report({node: program, loc: {line: 1, column: 0}, messageId: 'staleException', data: {from: importing, to: imported}})
+            context.report({
+              node: program,
+              loc: {line: 1, column: 0},
+              messageId: 'staleException',
+              data: {from: importing, to: imported},
+            })
           }
         }
       },

@@ -88,7 +88,9 @@ function createInstruments(metrics: Metrics) {
     duration: metrics.histogram('downstream_request_duration_seconds', 'Duration of one attempt at a dependency.', [
       'downstream',
     ]),
-    retries: metrics.counter('downstream_retries_total', 'Retries of idempotent calls to a dependency.', ['downstream']),
+    retries: metrics.counter('downstream_retries_total', 'Retries of idempotent calls to a dependency.', [
+      'downstream',
+    ]),
     state: metrics.gauge('circuit_breaker_state', 'Circuit breaker state: 0 closed, 1 open, 2 half-open.', [
       'downstream',
     ]),
@@ -163,7 +165,9 @@ export function createDownstream(options: DownstreamOptions): Downstream {
       throw new DownstreamError(
         name,
         outcome as DownstreamFailure,
-        timedOut ? `${name} did not answer ${method} ${url} within ${timeoutMs} ms` : `${name} unreachable: ${describe(error)}`,
+        timedOut
+          ? `${name} did not answer ${method} ${url} within ${timeoutMs} ms`
+          : `${name} unreachable: ${describe(error)}`,
         {cause: error},
       )
     } finally {

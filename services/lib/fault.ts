@@ -22,7 +22,8 @@ export function createFaultInjector(
     active,
     async apply() {
       if (!active) return {fail: false, delayMs: 0}
-      const delayMs = config.latencyMs + (config.latencyJitterMs > 0 ? Math.round(random() * config.latencyJitterMs) : 0)
+      const delayMs =
+        config.latencyMs + (config.latencyJitterMs > 0 ? Math.round(random() * config.latencyJitterMs) : 0)
       if (delayMs > 0) await wait(delayMs)
       const fail = config.errorRate >= 1 || (config.errorRate > 0 && random() < config.errorRate)
       return {fail, delayMs}

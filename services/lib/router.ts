@@ -32,9 +32,7 @@ export class Router<T> {
     for (const segment of segments) {
       if (segment === ':') throw new Error(`route template has an unnamed parameter: ${template}`)
     }
-    const clash = this.#routes.find(
-      (route) => route.method === method.toUpperCase() && route.template === template,
-    )
+    const clash = this.#routes.find((route) => route.method === method.toUpperCase() && route.template === template)
     if (clash) throw new Error(`route defined twice: ${method} ${template}`)
     this.#routes.push({method: method.toUpperCase(), template, segments, value})
     return this

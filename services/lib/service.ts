@@ -113,7 +113,8 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
   const log = deps.log ?? createLogger({level: config.logLevel, fields: {service: name, version: config.version}})
   const metrics = deps.metrics ?? createMetrics({service: name, version: config.version})
   const idempotency = deps.idempotency ?? new IdempotencyStore()
-  const syntheticIdempotency = deps.syntheticIdempotency ?? new IdempotencyStore({ttlMs: 60 * 60 * 1000, maxEntries: 10_000})
+  const syntheticIdempotency =
+    deps.syntheticIdempotency ?? new IdempotencyStore({ttlMs: 60 * 60 * 1000, maxEntries: 10_000})
   const fault = createFaultInjector(config.fault, deps.random)
   const router = new Router<Route>()
   for (const route of routes) {
@@ -169,7 +170,15 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       metrics.observeRequest({method, route, code, synthetic}, seconds)
       metrics.inFlight.dec()
-      const fields = {requestId, method, route, path, status: code, durationMs: Math.round(seconds * 1e4) / 10, ...(synthetic ? {synthetic: true} : {})}
+      const fields = {
+        requestId,
+        method,
+        route,
+        path,
+        status: code,
+        durationMs: Math.round(seconds * 1e4) / 10,
+        ...(synthetic ? {synthetic: true} : {}),
+      }
       if (code >= 500) log.warn('request', fields)
       else log.info('request', fields)
       inFlight--
@@ -245,7 +254,8 @@ export function createService(name: string, config: BaseConfig, routes: Route[],
       send(res, {status: 200, body: {status: 'ok'}})
     } else if (path === '/readyz') {
       if (phase === 'ready') send(res, {status: 200, body: {status: 'ready'}})
-      else send(res, {status: 503, body: {status: phase === 'stopping' || phase === 'stopped' ? 'stopping' : 'starting'}})
+      else
+        send(res, {status: 503, body: {status: phase === 'stopping' || phase === 'stopped' ? 'stopping' : 'starting'}})
     } else {
       try {
         const {contentType, body} = await metrics.render()
@@ -373,7 +383,9 @@ function send(res: ServerResponse, reply: Reply): void {
 
 function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const tooLarge = (): HttpError =>
-    new HttpError(413, 'payload_too_large', `request body is larger than ${limit} bytes`, undefined, {connection: 'close'})
+    new HttpError(413, 'payload_too_large', `request body is larger than ${limit} bytes`, undefined, {
+      connection: 'close',
+    })
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     req.resume()
@@ -425,14 +437,22 @@ export function lookupRoute<T>(path: string, what: string, find: (id: string) =>
  * GET <path>: the newest records of a store, `limit` (1..100, default 20) of them, with the total,
  * so what a store holds can be read back (tests, a warm-up's before and after).
  */
-export function listRoute<T>(path: string, store: ReadonlyMap<string, T>, view: (key: string, value: T) => unknown = (_, v) => v): Route {
+export function listRoute<T>(
+  path: string,
+  store: ReadonlyMap<string, T>,
+  view: (key: string, value: T) => unknown = (_, v) => v,
+): Route {
   return {
     method: 'GET',
     path,
     handler: ({query}) => {
       const limit = query.has('limit') ? Number(query.get('limit')) : 20
-      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw badRequest('limit: expected an integer from 1 to 100')
-      const items = [...store].slice(-limit).reverse().map(([key, value]) => view(key, value))
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        throw badRequest('limit: expected an integer from 1 to 100')
+      const items = [...store]
+        .slice(-limit)
+        .reverse()
+        .map(([key, value]) => view(key, value))
       return {status: 200, body: {total: store.size, items, limit}}
     },
   }

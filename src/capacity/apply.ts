@@ -87,15 +87,23 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   const toRaise = plan.services.filter((s) => s.deployment && (s.action === 'raise' || s.raisesMax))
 
   // 1. Read every object as it is now (raw JSON: nothing the client's models do not know is lost).
-  const current = new Map<string, {plan: ServicePlan; hpa?: k8s.V2HorizontalPodAutoscaler; deployment?: k8s.V1Deployment}>()
+  const current = new Map<
+    string,
+    {plan: ServicePlan; hpa?: k8s.V2HorizontalPodAutoscaler; deployment?: k8s.V1Deployment}
+  >()
   for (const s of toRaise) {
     if (s.hpa) {
       const hpa = await readObject<k8s.V2HorizontalPodAutoscaler>(http, hpaPath(namespace, s.hpa))
-      if (!hpa) throw new RetailOpsError('NOT_FOUND', `HPA ${namespace}/${s.hpa} of ${s.service} disappeared while planning.`)
+      if (!hpa)
+        throw new RetailOpsError('NOT_FOUND', `HPA ${namespace}/${s.hpa} of ${s.service} disappeared while planning.`)
       current.set(s.service, {plan: s, hpa})
     } else {
       const deployment = await readObject<k8s.V1Deployment>(http, deploymentPath(namespace, s.deployment!))
-      if (!deployment) throw new RetailOpsError('NOT_FOUND', `Deployment ${namespace}/${s.deployment} of ${s.service} disappeared while planning.`)
+      if (!deployment)
+        throw new RetailOpsError(
+          'NOT_FOUND',
+          `Deployment ${namespace}/${s.deployment} of ${s.service} disappeared while planning.`,
+        )
       current.set(s.service, {plan: s, deployment})
     }
   }
@@ -109,14 +117,20 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
 
   // 2. Save before the first change. Entries already saved by an earlier run are kept as they are.
   const task = ctx.out.task(`Saving the current values in ConfigMap ${namespace}/${stateName(plan.campaign)}`)
-  const targets: SavedTarget[] = [...current.values()].map((c) => (c.hpa ? saveHpa(c.plan.service, c.hpa) : saveDeployment(c.plan.service, c.deployment!)))
+  const targets: SavedTarget[] = [...current.values()].map((c) =>
+    c.hpa ? saveHpa(c.plan.service, c.hpa) : saveDeployment(c.plan.service, c.deployment!),
+  )
   const before = await savedAtOfEarlierRun(options)
   const state = await recordState(k, namespace, plan.campaign, {
     targets,
     priorityClass,
     deployments: headroomPools.map((p) => headroomDeploymentName(plan.campaign, p.pool)),
   })
-  task.succeed(before ? `Kept the values saved by an earlier run (${before}) in ${stateName(plan.campaign)}` : `Saved the current values in ${stateName(plan.campaign)}`)
+  task.succeed(
+    before
+      ? `Kept the values saved by an earlier run (${before}) in ${stateName(plan.campaign)}`
+      : `Saved the current values in ${stateName(plan.campaign)}`,
+  )
 
   const changed: ChangedTarget[] = []
   const headroom: HeadroomStatus[] = []
@@ -135,7 +149,11 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
           },
         }
         try {
-          await http.request('PATCH', hpaPath(namespace, s.hpa!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
+          await http.request('PATCH', hpaPath(namespace, s.hpa!), {
+            body: patch,
+            contentType: 'application/merge-patch+json',
+            query: {fieldManager: FIELD_MANAGER_PREWARM},
+          })
         } catch (error) {
           throw kubeError(error, `raising HPA ${namespace}/${s.hpa}`, k.server)
         }
@@ -143,18 +161,34 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
           service: s.service,
           kind: 'HorizontalPodAutoscaler',
           name: s.hpa!,
-          before: {minReplicas: hpa.spec?.minReplicas ?? 1, maxReplicas: hpa.spec?.maxReplicas, scaleDownSelectPolicy: hpa.spec?.behavior?.scaleDown?.selectPolicy ?? 'Max'},
+          before: {
+            minReplicas: hpa.spec?.minReplicas ?? 1,
+            maxReplicas: hpa.spec?.maxReplicas,
+            scaleDownSelectPolicy: hpa.spec?.behavior?.scaleDown?.selectPolicy ?? 'Max',
+          },
           after: {minReplicas: s.newMin, maxReplicas: s.newMax, scaleDownSelectPolicy: 'Disabled'},
         })
-        ctx.out.info(`HPA ${s.hpa}: minReplicas ${hpa.spec?.minReplicas ?? 1} → ${s.newMin}${s.raisesMax ? `, maxReplicas ${hpa.spec?.maxReplicas} → ${s.newMax}` : ''}, scale-down disabled`)
+        ctx.out.info(
+          `HPA ${s.hpa}: minReplicas ${hpa.spec?.minReplicas ?? 1} → ${s.newMin}${s.raisesMax ? `, maxReplicas ${hpa.spec?.maxReplicas} → ${s.newMax}` : ''}, scale-down disabled`,
+        )
       } else {
         const patch = {metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}}, spec: {replicas: s.newMin}}
         try {
-          await http.request('PATCH', deploymentPath(namespace, s.deployment!), {body: patch, contentType: 'application/merge-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
+          await http.request('PATCH', deploymentPath(namespace, s.deployment!), {
+            body: patch,
+            contentType: 'application/merge-patch+json',
+            query: {fieldManager: FIELD_MANAGER_PREWARM},
+          })
         } catch (error) {
           throw kubeError(error, `scaling Deployment ${namespace}/${s.deployment}`, k.server)
         }
-        changed.push({service: s.service, kind: 'Deployment', name: s.deployment!, before: {replicas: deployment?.spec?.replicas}, after: {replicas: s.newMin}})
+        changed.push({
+          service: s.service,
+          kind: 'Deployment',
+          name: s.deployment!,
+          before: {replicas: deployment?.spec?.replicas},
+          after: {replicas: s.newMin},
+        })
         ctx.out.info(`Deployment ${s.deployment} (no HPA): replicas ${deployment?.spec?.replicas ?? 1} → ${s.newMin}`)
       }
       await options.afterChange?.(`${s.service}`)
@@ -164,11 +198,15 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
     if (priorityClass && headroomPools.length > 0) {
       throwIfAborted(ctx.signal)
       try {
-        if (priorityClass.createdByUs) await applyOwned(http, pcPath(priorityClass.name), priorityClassBody(priorityClass.name, namespace, plan.campaign), FIELD_MANAGER_PREWARM)
+        if (priorityClass.createdByUs)
+          await applyOwned(
+            http,
+            pcPath(priorityClass.name),
+            priorityClassBody(priorityClass.name, namespace, plan.campaign),
+            FIELD_MANAGER_PREWARM,
+          )
         for (const pool of headroomPools) {
-          const tolerations = plan.services
-            .filter((s) => s.pool === pool.pool)
-            .flatMap((s) => s.tolerations ?? [])
+          const tolerations = plan.services.filter((s) => s.pool === pool.pool).flatMap((s) => s.tolerations ?? [])
           const body = placeholderDeployment({
             namespace,
             campaign: plan.campaign,
@@ -179,7 +217,9 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
             tolerations: dedupe(tolerations),
           })
           await applyOwned(http, deploymentPath(namespace, body.metadata.name), body, FIELD_MANAGER_PREWARM)
-          ctx.out.info(`Headroom in pool ${pool.pool}: ${pool.placeholder.replicas} placeholder pod(s) (${body.spec.template.spec.containers[0].resources.requests.cpu} CPU, ${body.spec.template.spec.containers[0].resources.requests.memory} each)`)
+          ctx.out.info(
+            `Headroom in pool ${pool.pool}: ${pool.placeholder.replicas} placeholder pod(s) (${body.spec.template.spec.containers[0].resources.requests.cpu} CPU, ${body.spec.template.spec.containers[0].resources.requests.memory} each)`,
+          )
           await options.afterChange?.(`headroom ${pool.pool}`)
         }
       } catch (error) {
@@ -205,26 +245,46 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
     if (!ready.done) {
       wait.fail('Capacity did not become Ready in time')
       const lagging = ready.value.filter((s) => s.ready < s.desired)
-      const reasons = await explainDeployments(http, namespace, lagging.map((l) => l.deployment))
-      throw new RetailOpsError('CAPACITY_NOT_READY', `Pre-scaled capacity was not Ready within ${Math.round(options.timeoutMs / 1000)}s: ${lagging.map((l) => `${l.service} ${l.ready}/${l.desired}`).join(', ')}.`, {
-        nextSteps: [
-          ...reasons.slice(0, 5),
-          `The floors stay raised; run the command again to keep waiting, or \`retailops prewarm restore --campaign ${plan.campaign}\` to put the saved values back.`,
-        ],
-        details: {ready: ready.value, reasons},
-      })
+      const reasons = await explainDeployments(
+        http,
+        namespace,
+        lagging.map((l) => l.deployment),
+      )
+      throw new RetailOpsError(
+        'CAPACITY_NOT_READY',
+        `Pre-scaled capacity was not Ready within ${Math.round(options.timeoutMs / 1000)}s: ${lagging.map((l) => `${l.service} ${l.ready}/${l.desired}`).join(', ')}.`,
+        {
+          nextSteps: [
+            ...reasons.slice(0, 5),
+            `The floors stay raised; run the command again to keep waiting, or \`retailops prewarm restore --campaign ${plan.campaign}\` to put the saved values back.`,
+          ],
+          details: {ready: ready.value, reasons},
+        },
+      )
     }
-    wait.succeed(`Capacity Ready: ${ready.value.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', ') || 'nothing to raise'}`)
+    wait.succeed(
+      `Capacity Ready: ${ready.value.map((s) => `${s.service} ${s.ready}/${s.desired}`).join(', ') || 'nothing to raise'}`,
+    )
 
     for (const pool of headroomPools) {
       const name = headroomDeploymentName(plan.campaign, pool.pool)
-      const pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod', namespace), {labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`}).catch((error: unknown) => {
+      const pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod', namespace), {
+        labelSelector: `retailops.io/headroom=${pool.pool},${CAMPAIGN_LABEL}=${plan.campaign}`,
+      }).catch((error: unknown) => {
         throw kubeError(error, `listing headroom pods in ${namespace}`, k.server)
       })
       const scheduled = pods.filter((p) => p.spec?.nodeName).length
-      headroom.push({pool: pool.pool, deployment: name, replicas: pool.placeholder.replicas, scheduled, pending: pods.length - scheduled})
+      headroom.push({
+        pool: pool.pool,
+        deployment: name,
+        replicas: pool.placeholder.replicas,
+        scheduled,
+        pending: pods.length - scheduled,
+      })
       if (pods.length - scheduled > 0) {
-        ctx.out.warn(`${pods.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`)
+        ctx.out.warn(
+          `${pods.length - scheduled} placeholder pod(s) in pool ${pool.pool} are Pending: the pool needs ${pool.extraNodes > 0 ? `${pool.extraNodes} more node(s)` : 'more nodes'}; a cluster autoscaler adds them for priority -10 pods.`,
+        )
       }
     }
   } catch (error) {
@@ -247,7 +307,11 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
 function withRestoreHint(error: unknown, campaign: string, namespace: string): RetailOpsError {
   const e = toRetailOpsError(error)
   const hint = `The values from before are saved in ConfigMap ${namespace}/${stateName(campaign)}: \`retailops prewarm restore --campaign ${campaign}\` puts them back, or run the pre-warm again to finish it.`
-  if (e.exit === 'INTERRUPTED') return new RetailOpsError('INTERRUPTED', `Interrupted during the pre-warm of ${campaign}.`, {nextSteps: [hint], cause: error})
+  if (e.exit === 'INTERRUPTED')
+    return new RetailOpsError('INTERRUPTED', `Interrupted during the pre-warm of ${campaign}.`, {
+      nextSteps: [hint],
+      cause: error,
+    })
   if (!e.nextSteps.some((s) => s.includes('prewarm restore'))) e.nextSteps.push(hint)
   return e
 }

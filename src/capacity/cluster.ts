@@ -19,7 +19,9 @@ export interface ClusterFacts {
 }
 
 function nodeReady(node: k8s.V1Node): boolean {
-  return !node.spec?.unschedulable && (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  return (
+    !node.spec?.unschedulable && (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  )
 }
 
 /** The first known pool label every schedulable node carries (or most of them do). */
@@ -53,19 +55,28 @@ export function podRequests(spec: k8s.V1PodSpec | undefined): Resources {
 
 export function podLimits(spec: k8s.V1PodSpec | undefined): Resources {
   return (spec?.containers ?? []).reduce(
-    (acc, c) => ({cpu: acc.cpu + parseQuantity(c.resources?.limits?.cpu), memory: acc.memory + parseQuantity(c.resources?.limits?.memory)}),
+    (acc, c) => ({
+      cpu: acc.cpu + parseQuantity(c.resources?.limits?.cpu),
+      memory: acc.memory + parseQuantity(c.resources?.limits?.memory),
+    }),
     {cpu: 0, memory: 0},
   )
 }
 
 /** The pool a pod template lands on: its nodeSelector, a required node-affinity term on the pool label, or the default. */
-export function poolOf(spec: k8s.V1PodSpec | undefined, poolLabel: string | undefined, defaultPool: string): Pick<WorkloadFacts, 'pool' | 'poolSource'> {
+export function poolOf(
+  spec: k8s.V1PodSpec | undefined,
+  poolLabel: string | undefined,
+  defaultPool: string,
+): Pick<WorkloadFacts, 'pool' | 'poolSource'> {
   if (poolLabel) {
     const selected = spec?.nodeSelector?.[poolLabel]
     if (selected) return {pool: selected, poolSource: 'nodeSelector'}
     const terms = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []
     for (const term of terms) {
-      const expr = (term.matchExpressions ?? []).find((e) => e.key === poolLabel && e.operator === 'In' && e.values?.length)
+      const expr = (term.matchExpressions ?? []).find(
+        (e) => e.key === poolLabel && e.operator === 'In' && e.values?.length,
+      )
       if (expr) return {pool: expr.values![0], poolSource: 'affinity'}
     }
   }
@@ -85,7 +96,9 @@ export async function nodeInventory(k: KubeClients, options: NodeInventoryOption
   try {
     const http = kubeHttpOf(k)
     nodes = await listObjects<k8s.V1Node>(http, collectionPath('Node'))
-    pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod'), {fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed'})
+    pods = await listObjects<k8s.V1Pod>(http, collectionPath('Pod'), {
+      fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+    })
   } catch (error) {
     throw kubeError(error, 'listing nodes and pods', k.server)
   }
@@ -119,14 +132,23 @@ export function summariseNodes(nodes: k8s.V1Node[], pods: k8s.V1Pod[], options: 
     return {
       name,
       nodes: members.length,
-      allocatable: alloc.reduce((a, b) => ({cpu: a.cpu + b.cpu, memory: a.memory + b.memory, pods: a.pods + b.pods}), {cpu: 0, memory: 0, pods: 0}),
+      allocatable: alloc.reduce((a, b) => ({cpu: a.cpu + b.cpu, memory: a.memory + b.memory, pods: a.pods + b.pods}), {
+        cpu: 0,
+        memory: 0,
+        pods: 0,
+      }),
       requested: requested.get(name) ?? {cpu: 0, memory: 0, pods: 0},
-      nodeSize: alloc.reduce((a, b) => ({cpu: Math.max(a.cpu, b.cpu), memory: Math.max(a.memory, b.memory), pods: Math.max(a.pods, b.pods)}), {cpu: 0, memory: 0, pods: 0}),
+      nodeSize: alloc.reduce(
+        (a, b) => ({cpu: Math.max(a.cpu, b.cpu), memory: Math.max(a.memory, b.memory), pods: Math.max(a.pods, b.pods)}),
+        {cpu: 0, memory: 0, pods: 0},
+      ),
       price: poolPrice(options.prices, {pool: name, instanceType, spot}),
     }
   })
   pools.sort((a, b) => a.name.localeCompare(b.name))
-  const zones = [...new Set(ready.map((n) => nodeZone(n.metadata?.labels)).filter((z): z is string => Boolean(z)))].sort()
+  const zones = [
+    ...new Set(ready.map((n) => nodeZone(n.metadata?.labels)).filter((z): z is string => Boolean(z))),
+  ].sort()
   const defaultPool =
     options.defaultPool ??
     pools.find((p) => p.name === 'general')?.name ??
@@ -151,7 +173,12 @@ export interface ServiceWorkloads {
  * Each service's Deployment (label app.kubernetes.io/name=<service>, else named <service> or
  * <project>-<service>) and the HPA whose scaleTargetRef points at it.
  */
-export async function findWorkloads(k: KubeClients, namespace: string, project: string, services: string[]): Promise<Map<string, ServiceWorkloads>> {
+export async function findWorkloads(
+  k: KubeClients,
+  namespace: string,
+  project: string,
+  services: string[],
+): Promise<Map<string, ServiceWorkloads>> {
   let deployments: k8s.V1Deployment[]
   let hpas: k8s.V2HorizontalPodAutoscaler[]
   try {
@@ -165,11 +192,17 @@ export async function findWorkloads(k: KubeClients, namespace: string, project: 
   for (const service of services) {
     const candidates = deployments.filter((d) => !d.metadata?.labels?.['retailops.io/headroom'])
     const deployment =
-      candidates.find((d) => d.metadata?.labels?.['app.kubernetes.io/name'] === service && !d.metadata?.labels?.['retailops.io/track']) ??
+      candidates.find(
+        (d) =>
+          d.metadata?.labels?.['app.kubernetes.io/name'] === service && !d.metadata?.labels?.['retailops.io/track'],
+      ) ??
       candidates.find((d) => d.metadata?.name === service) ??
       candidates.find((d) => d.metadata?.name === `${project}-${service}`)
     const hpa = deployment
-      ? hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === deployment.metadata?.name)
+      ? hpas.find(
+          (h) =>
+            h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === deployment.metadata?.name,
+        )
       : undefined
     found.set(service, {deployment, hpa})
   }

@@ -53,8 +53,16 @@ export interface PlaceholderSpec {
 
 export function placeholderDeployment(spec: PlaceholderSpec) {
   const name = headroomDeploymentName(spec.campaign, spec.pool.pool)
-  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: spec.campaign, [HEADROOM_LABEL]: spec.pool.pool, 'app.kubernetes.io/name': name}
-  const resources = {cpu: formatCpu(spec.pool.placeholder.requests.cpu), memory: formatMemory(spec.pool.placeholder.requests.memory)}
+  const labels = {
+    ...MANAGED_BY,
+    [CAMPAIGN_LABEL]: spec.campaign,
+    [HEADROOM_LABEL]: spec.pool.pool,
+    'app.kubernetes.io/name': name,
+  }
+  const resources = {
+    cpu: formatCpu(spec.pool.placeholder.requests.cpu),
+    memory: formatMemory(spec.pool.placeholder.requests.memory),
+  }
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

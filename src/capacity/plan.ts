@@ -81,7 +81,14 @@ export interface PlanInput {
   allowBelowCurrent: boolean
 }
 
-export type ProblemCode = 'campaign-ended' | 'below-current' | 'missing-rps-per-pod' | 'beyond-max' | 'beyond-quota' | 'no-workload' | 'no-observed-traffic'
+export type ProblemCode =
+  | 'campaign-ended'
+  | 'below-current'
+  | 'missing-rps-per-pod'
+  | 'beyond-max'
+  | 'beyond-quota'
+  | 'no-workload'
+  | 'no-observed-traffic'
 
 export interface PlanProblem {
   code: ProblemCode
@@ -176,9 +183,14 @@ export interface CapacityPlan {
 
 const round = (n: number, digits = 4) => Math.round(n * 10 ** digits) / 10 ** digits
 
-export function requiredReplicas(peakRps: number, buffer: number, rpsPerPod: number, targetUtilization: number): number {
+export function requiredReplicas(
+  peakRps: number,
+  buffer: number,
+  rpsPerPod: number,
+  targetUtilization: number,
+): number {
   // A tiny epsilon keeps exact products (400 × 1.3 / 52 = 10) from rounding up through float noise.
-  return Math.max(1, Math.ceil(peakRps * (1 + buffer) / (rpsPerPod * targetUtilization) - 1e-9))
+  return Math.max(1, Math.ceil((peakRps * (1 + buffer)) / (rpsPerPod * targetUtilization) - 1e-9))
 }
 
 /** N+1 and at least one per zone for revenue-critical services; the plain capacity otherwise. */
@@ -195,10 +207,15 @@ export function computePlan(input: PlanInput): CapacityPlan {
   const warnings: string[] = []
   const end = Date.parse(campaign.end)
   if (end <= input.now.getTime()) {
-    problems.push({code: 'campaign-ended', message: `Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to pre-warm.`})
+    problems.push({
+      code: 'campaign-ended',
+      message: `Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to pre-warm.`,
+    })
   }
   if (end > input.now.getTime() && Date.parse(campaign.start) <= input.now.getTime()) {
-    warnings.push(`Campaign "${campaign.name}" started at ${campaign.start}: the pre-warm is late, and new pods meet live traffic while they warm up.`)
+    warnings.push(
+      `Campaign "${campaign.name}" started at ${campaign.start}: the pre-warm is late, and new pods meet live traffic while they warm up.`,
+    )
   }
   const zones = Math.max(1, input.zones.length)
   const poolPrices = new Map(input.pools.map((p) => [p.name, p.price]))
@@ -217,16 +234,25 @@ export function computePlan(input: PlanInput): CapacityPlan {
       peakRps = 0
     }
     if (!s.rpsPerPod) {
-      problems.push({code: 'missing-rps-per-pod', service: s.service, message: `${s.service}: services.${s.service}.scaling.rpsPerPod is not set, so the replicas for its peak cannot be computed.`})
+      problems.push({
+        code: 'missing-rps-per-pod',
+        service: s.service,
+        message: `${s.service}: services.${s.service}.scaling.rpsPerPod is not set, so the replicas for its peak cannot be computed.`,
+      })
     }
     if (!s.workload) {
-      problems.push({code: 'no-workload', service: s.service, message: `${s.service}: no Deployment for it in the namespace.`})
+      problems.push({
+        code: 'no-workload',
+        service: s.service,
+        message: `${s.service}: no Deployment for it in the namespace.`,
+      })
     }
     const w = s.workload
     const currentReplicas = w?.replicas ?? 0
     const currentMin = s.hpa?.minReplicas ?? currentReplicas
     const currentMax = s.hpa?.maxReplicas ?? s.configMaxReplicas
-    const capacityReplicas = s.rpsPerPod && peakRps > 0 ? requiredReplicas(peakRps, campaign.buffer, s.rpsPerPod, s.targetUtilization) : 0
+    const capacityReplicas =
+      s.rpsPerPod && peakRps > 0 ? requiredReplicas(peakRps, campaign.buffer, s.rpsPerPod, s.targetUtilization) : 0
     const red = withRedundancy(capacityReplicas, s.tier, zones)
     let replicas = red.replicas
     let reason = red.reason
@@ -246,7 +272,9 @@ export function computePlan(input: PlanInput): CapacityPlan {
       replicas = currentMin
       reason = 'peak fits current capacity'
     } else if (capacityReplicas > 0 && replicas < currentReplicas) {
-      warnings.push(`${s.service} runs ${currentReplicas} replicas now, more than the ${replicas} its campaign peak needs: the floor is raised to ${replicas}; check the peak if traffic is already above it.`)
+      warnings.push(
+        `${s.service} runs ${currentReplicas} replicas now, more than the ${replicas} its campaign peak needs: the floor is raised to ${replicas}; check the peak if traffic is already above it.`,
+      )
     }
     // The floor never goes down: a plan only adds capacity.
     const newMin = Math.max(replicas, currentMin)
@@ -266,7 +294,9 @@ export function computePlan(input: PlanInput): CapacityPlan {
       }
     } else if (newMax < newMin) newMax = newMin
     if (w && w.requests.cpu === 0 && w.requests.memory === 0) {
-      warnings.push(`${s.service}: its pods request no CPU or memory, so the node headroom and cost leave it out; set services.${s.service}.resources.requests.`)
+      warnings.push(
+        `${s.service}: its pods request no CPU or memory, so the node headroom and cost leave it out; set services.${s.service}.resources.requests.`,
+      )
     }
     const pool = w?.pool ?? '(unknown)'
     const price = poolPrices.get(pool) ?? defaultPrice
@@ -301,7 +331,10 @@ export function computePlan(input: PlanInput): CapacityPlan {
 
   // Node headroom per pool: what the added pods request against what the pool has free.
   const pools: PoolPlan[] = []
-  const poolNames = new Set([...input.pools.map((p) => p.name), ...services.filter((s) => s.deployment).map((s) => s.pool)])
+  const poolNames = new Set([
+    ...input.pools.map((p) => p.name),
+    ...services.filter((s) => s.deployment).map((s) => s.pool),
+  ])
   for (const name of poolNames) {
     const facts = input.pools.find((p) => p.name === name)
     const mine = services.filter((s) => s.pool === name && s.deployment)
@@ -326,13 +359,16 @@ export function computePlan(input: PlanInput): CapacityPlan {
       pods: Math.max(0, needed.pods - free.pods),
     }
     const size = facts?.nodeSize
-    const extraNodes = size && (size.cpu > 0 || size.memory > 0)
-      ? Math.max(
-          size.cpu > 0 ? Math.ceil(shortfall.cpu / size.cpu - 1e-9) : 0,
-          size.memory > 0 ? Math.ceil(shortfall.memory / size.memory - 1e-9) : 0,
-          size.pods > 0 ? Math.ceil(shortfall.pods / size.pods - 1e-9) : 0,
-        )
-      : shortfall.cpu > 0 || shortfall.memory > 0 ? Number.NaN : 0
+    const extraNodes =
+      size && (size.cpu > 0 || size.memory > 0)
+        ? Math.max(
+            size.cpu > 0 ? Math.ceil(shortfall.cpu / size.cpu - 1e-9) : 0,
+            size.memory > 0 ? Math.ceil(shortfall.memory / size.memory - 1e-9) : 0,
+            size.pods > 0 ? Math.ceil(shortfall.pods / size.pods - 1e-9) : 0,
+          )
+        : shortfall.cpu > 0 || shortfall.memory > 0
+          ? Number.NaN
+          : 0
     // Placeholders the size of the largest planned pod, as many as cover the shortfall: each
     // one a real pod can later take over by preemption.
     let placeholder = {replicas: 0, requests: {...ZERO}}
@@ -358,7 +394,13 @@ export function computePlan(input: PlanInput): CapacityPlan {
   }
 
   // Quota: what the plan adds (pods, requests, limits, placeholders included) against hard - used.
-  const added: Record<string, number> = {pods: 0, 'requests.cpu': 0, 'requests.memory': 0, 'limits.cpu': 0, 'limits.memory': 0}
+  const added: Record<string, number> = {
+    pods: 0,
+    'requests.cpu': 0,
+    'requests.memory': 0,
+    'limits.cpu': 0,
+    'limits.memory': 0,
+  }
   for (const s of services) {
     const w = input.services.find((f) => f.service === s.service)?.workload
     if (!w) continue

@@ -6,7 +6,14 @@ import {parseDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
 import {findCampaign, type ResolvedEnvironment} from '../config/resolve.js'
 import type {CampaignConfig} from '../config/schema.js'
-import {ConfigError, type ConfigIssue, RefusedError, RetailOpsError, UnavailableError, UsageError} from '../errors/index.js'
+import {
+  ConfigError,
+  type ConfigIssue,
+  RefusedError,
+  RetailOpsError,
+  UnavailableError,
+  UsageError,
+} from '../errors/index.js'
 import {kubeClients} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
@@ -91,10 +98,19 @@ async function locate(file: string, keyPath: (string | number)[]): Promise<{line
 }
 
 /** Input checks that need nothing but the configuration: ended campaign, missing rpsPerPod, unknown mix. */
-export async function validateCampaignInput(project: LoadedConfig, campaign: CampaignConfig, now: Date, warm: boolean, capacity = true): Promise<void> {
+export async function validateCampaignInput(
+  project: LoadedConfig,
+  campaign: CampaignConfig,
+  now: Date,
+  warm: boolean,
+  capacity = true,
+): Promise<void> {
   if (Date.parse(campaign.end) <= now.getTime()) {
     throw new RefusedError(`Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to pre-warm.`, {
-      nextSteps: ['Check the campaign name, or add the next campaign to campaigns[] in retailops.yaml.', `If its capacity is still raised, \`retailops prewarm restore --campaign ${campaign.name}\` puts it back.`],
+      nextSteps: [
+        'Check the campaign name, or add the next campaign to campaigns[] in retailops.yaml.',
+        `If its capacity is still raised, \`retailops prewarm restore --campaign ${campaign.name}\` puts it back.`,
+      ],
     })
   }
   const index = project.config.campaigns.indexOf(campaign)
@@ -102,31 +118,54 @@ export async function validateCampaignInput(project: LoadedConfig, campaign: Cam
   for (const service of capacity ? Object.keys(campaign.peak) : []) {
     if (!project.config.services[service].scaling.rpsPerPod) {
       const where = await locate(project.file, ['services', service, 'scaling'])
-      issues.push({file: project.file, ...where, path: `services.${service}.scaling.rpsPerPod`, message: `is required to pre-warm ${service} for campaign ${campaign.name}: the requests per second one pod serves within its latency SLO`})
+      issues.push({
+        file: project.file,
+        ...where,
+        path: `services.${service}.scaling.rpsPerPod`,
+        message: `is required to pre-warm ${service} for campaign ${campaign.name}: the requests per second one pod serves within its latency SLO`,
+      })
     }
   }
   if (warm) {
     for (const b of Object.keys(campaign.warmup.mix)) {
       if (BEHAVIOURS[b]) continue
       const where = await locate(project.file, ['campaigns', index, 'warmup', 'mix', b])
-      issues.push({file: project.file, ...where, path: `campaigns[${index}].warmup.mix.${b}`, message: `unknown behaviour "${b}"; known: ${Object.keys(BEHAVIOURS).join(', ')}`})
+      issues.push({
+        file: project.file,
+        ...where,
+        path: `campaigns[${index}].warmup.mix.${b}`,
+        message: `unknown behaviour "${b}"; known: ${Object.keys(BEHAVIOURS).join(', ')}`,
+      })
     }
   }
   if (issues.length > 0) {
-    throw new ConfigError(issues, {nextSteps: ['Measure one pod\'s throughput at the latency SLO (a k6 run against one replica) and set services.<name>.scaling.rpsPerPod.']})
+    throw new ConfigError(issues, {
+      nextSteps: [
+        "Measure one pod's throughput at the latency SLO (a k6 run against one replica) and set services.<name>.scaling.rpsPerPod.",
+      ],
+    })
   }
 }
 
 /** Observed peak rps of the services whose campaign peak is a multiple of observed traffic (Prometheus). */
-async function observedPeaks(options: PrewarmOptions, services: {service: string; peak: {rps: number} | {multiplier: number}}[], ctx: RunContext): Promise<Map<string, number | undefined>> {
+async function observedPeaks(
+  options: PrewarmOptions,
+  services: {service: string; peak: {rps: number} | {multiplier: number}}[],
+  ctx: RunContext,
+): Promise<Map<string, number | undefined>> {
   const observed = new Map<string, number | undefined>()
   const needsPrometheus = services.filter((s) => 'multiplier' in s.peak)
   if (needsPrometheus.length === 0) return observed
   const url = options.prometheusUrl ?? options.env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
   if (!url) {
-    throw new UnavailableError(`The peak of ${needsPrometheus.map((s) => s.service).join(', ')} is a multiple of observed traffic, and no Prometheus is configured.`, {
-      nextSteps: ['Set environments.<env>.prometheus in retailops.yaml (or --prometheus URL), or give the peak as {rps: N}.'],
-    })
+    throw new UnavailableError(
+      `The peak of ${needsPrometheus.map((s) => s.service).join(', ')} is a multiple of observed traffic, and no Prometheus is configured.`,
+      {
+        nextSteps: [
+          'Set environments.<env>.prometheus in retailops.yaml (or --prometheus URL), or give the peak as {rps: N}.',
+        ],
+      },
+    )
   }
   const lookback = options.lookbackMs ?? parseDuration('7d')!
   const window = options.rateWindowMs ?? parseDuration('5m')!
@@ -151,7 +190,12 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
   const services = campaignServiceConfig(config, campaign)
   const [inventory, workloads, quotas, saved] = await Promise.all([
     nodeInventory(k, {poolLabel: options.poolLabel, defaultPool: options.defaultPool, prices: config.prices}),
-    findWorkloads(k, namespace, config.project, services.map((s) => s.service)),
+    findWorkloads(
+      k,
+      namespace,
+      config.project,
+      services.map((s) => s.service),
+    ),
     namespaceQuotas(k, namespace),
     readState(k, namespace, campaign.name),
   ])
@@ -161,8 +205,13 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
     const field = t.kind === 'HorizontalPodAutoscaler' ? t.minReplicas : t.replicas
     savedFloors.set(t.service, field.present ? (field.value as number) : 1)
   }
-  if (saved) ctx.out.info(`A pre-warm of ${campaign.name} was already started at ${saved.state.savedAt}: its saved values are kept and count as the baseline.`)
-  task.update(`${inventory.pools.length} pool(s) over ${inventory.zones.length} zone(s)${inventory.poolLabel ? ` (pool label ${inventory.poolLabel})` : ''}`)
+  if (saved)
+    ctx.out.info(
+      `A pre-warm of ${campaign.name} was already started at ${saved.state.savedAt}: its saved values are kept and count as the baseline.`,
+    )
+  task.update(
+    `${inventory.pools.length} pool(s) over ${inventory.zones.length} zone(s)${inventory.poolLabel ? ` (pool label ${inventory.poolLabel})` : ''}`,
+  )
 
   const observed = await observedPeaks(options, services, ctx)
   const facts: ServiceFacts[] = services.map((s) => {
@@ -187,7 +236,9 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
     raiseMax: options.raiseMax ?? false,
     allowBelowCurrent: options.allowBelowCurrent ?? false,
   })
-  task.succeed(`Planned ${plan.services.length} service(s): ${plan.services.map((s) => `${s.service} ${s.currentReplicas}→${s.replicas}`).join(', ')}`)
+  task.succeed(
+    `Planned ${plan.services.length} service(s): ${plan.services.map((s) => `${s.service} ${s.currentReplicas}→${s.replicas}`).join(', ')}`,
+  )
   plan.poolLabel = inventory.poolLabel
   for (const warning of plan.warnings) ctx.out.warn(warning)
   return plan
@@ -199,15 +250,24 @@ export function refuseProblems(plan: CapacityPlan): void {
   const onlyMissing = plan.problems.every((p) => p.code === 'no-workload')
   const lines = plan.problems.map((p) => `  • ${p.message}`).join('\n')
   const nextSteps: string[] = []
-  if (plan.problems.some((p) => p.code === 'beyond-max')) nextSteps.push('Pass --raise-max to let the pre-warm raise maxReplicas for the campaign (restore puts it back).')
-  if (plan.problems.some((p) => p.code === 'beyond-quota')) nextSteps.push('Raise the namespace ResourceQuota, lower the peak or buffer, or pass --no-node-headroom if placeholders push it over.')
-  if (plan.problems.some((p) => p.code === 'below-current')) nextSteps.push('Check campaigns[].peak, or pass --allow-below-current to leave those services as they are.')
+  if (plan.problems.some((p) => p.code === 'beyond-max'))
+    nextSteps.push('Pass --raise-max to let the pre-warm raise maxReplicas for the campaign (restore puts it back).')
+  if (plan.problems.some((p) => p.code === 'beyond-quota'))
+    nextSteps.push(
+      'Raise the namespace ResourceQuota, lower the peak or buffer, or pass --no-node-headroom if placeholders push it over.',
+    )
+  if (plan.problems.some((p) => p.code === 'below-current'))
+    nextSteps.push('Check campaigns[].peak, or pass --allow-below-current to leave those services as they are.')
   if (onlyMissing) nextSteps.push('Deploy the services first (`retailops deploy`), or check --namespace.')
   nextSteps.push('`--dry-run` prints the whole plan.')
-  const error = new RetailOpsError(onlyMissing ? 'NOT_FOUND' : 'REFUSED', `The pre-warm plan for campaign ${plan.campaign} was refused; nothing was changed:\n${lines}`, {
-    nextSteps,
-    details: {problems: plan.problems, plan},
-  })
+  const error = new RetailOpsError(
+    onlyMissing ? 'NOT_FOUND' : 'REFUSED',
+    `The pre-warm plan for campaign ${plan.campaign} was refused; nothing was changed:\n${lines}`,
+    {
+      nextSteps,
+      details: {problems: plan.problems, plan},
+    },
+  )
   throw error
 }
 
@@ -217,9 +277,15 @@ async function checkK6(k6: string): Promise<void> {
     await execa(k6, ['version'], {timeout: 10_000})
   } catch (error) {
     const missing = (error as {code?: string}).code === 'ENOENT'
-    throw new UnavailableError(`k6 ${missing ? 'was not found' : 'does not run'} (${k6})${missing ? '' : `: ${(error as Error).message.split('\n')[0]}`}.`, {
-      nextSteps: ['Install k6 (`go install go.k6.io/k6@v1.8.1`, or a package from grafana.com) or set RETAILOPS_K6 to its path.', 'Or skip the warm-up with --no-warm.'],
-    })
+    throw new UnavailableError(
+      `k6 ${missing ? 'was not found' : 'does not run'} (${k6})${missing ? '' : `: ${(error as Error).message.split('\n')[0]}`}.`,
+      {
+        nextSteps: [
+          'Install k6 (`go install go.k6.io/k6@v1.8.1`, or a package from grafana.com) or set RETAILOPS_K6 to its path.',
+          'Or skip the warm-up with --no-warm.',
+        ],
+      },
+    )
   }
 }
 
@@ -235,8 +301,15 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
     const http = new KubeHttp(k().kc)
     try {
       // From a workstation the runner's permissions go too (the restore job cannot delete its own).
-      const unscheduled = [...(await unscheduleCampaign(http, namespace, campaign.name)), ...(await removeRunnerRbac(http, namespace, campaign.name))]
-      ctx.out.info(unscheduled.length ? `Removed ${unscheduled.join(', ')}` : `No schedule for campaign ${campaign.name} in ${namespace}.`)
+      const unscheduled = [
+        ...(await unscheduleCampaign(http, namespace, campaign.name)),
+        ...(await removeRunnerRbac(http, namespace, campaign.name)),
+      ]
+      ctx.out.info(
+        unscheduled.length
+          ? `Removed ${unscheduled.join(', ')}`
+          : `No schedule for campaign ${campaign.name} in ${namespace}.`,
+      )
       return {...base, mode: 'unschedule', unscheduled}
     } finally {
       http.close()
@@ -251,14 +324,32 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
     // The warm-up needs the peaks, not the cluster: it can run where only the services are reachable.
     const services = campaignServiceConfig(config, campaign)
     const observed = await observedPeaks(options, services, ctx)
-    const peakRps = Object.fromEntries(services.map((s) => [s.service, 'rps' in s.peak ? s.peak.rps : (observed.get(s.service) ?? 0) * s.peak.multiplier]))
-    const warmupPlan = planWarmup({config, campaign, campaignIndex: config.campaigns.indexOf(campaign), peakRps, baseUrl: options.baseUrl ?? options.env.baseUrl, serviceUrls: options.serviceUrls ?? {}})
+    const peakRps = Object.fromEntries(
+      services.map((s) => [
+        s.service,
+        'rps' in s.peak ? s.peak.rps : (observed.get(s.service) ?? 0) * s.peak.multiplier,
+      ]),
+    )
+    const warmupPlan = planWarmup({
+      config,
+      campaign,
+      campaignIndex: config.campaigns.indexOf(campaign),
+      peakRps,
+      baseUrl: options.baseUrl ?? options.env.baseUrl,
+      serviceUrls: options.serviceUrls ?? {},
+    })
     await checkK6(options.k6 ?? process.env.RETAILOPS_K6 ?? 'k6')
-    const warmup = await runWarmup({plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut}, ctx)
+    const warmup = await runWarmup(
+      {plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut},
+      ctx,
+    )
     return {...base, mode: 'warm', warmup, warmupPlan}
   }
   // The runner image is resolved and its signature verified before anything is read or written.
-  const runner = options.schedule && !options.dryRun ? await verifiedRunnerImage(options.project, options.runnerImage, ctx) : undefined
+  const runner =
+    options.schedule && !options.dryRun
+      ? await verifiedRunnerImage(options.project, options.runnerImage, ctx)
+      : undefined
   const plan = await planCampaign({...options, now}, ctx)
   if (options.dryRun) return {...base, mode: 'plan', plan}
   refuseProblems(plan)
@@ -296,21 +387,24 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
       return {...base, mode: 'schedule', plan, schedule}
     }
     const apply = await applyPlan(
-        {
-          k: k(),
-          http,
-          namespace,
-          plan,
-          poolLabel: plan.poolLabel,
-          nodeHeadroom: options.nodeHeadroom ?? campaign.nodeHeadroom,
-          placeholderImage: options.placeholderImage,
-          timeoutMs: options.timeoutMs ?? 600_000,
-          afterChange: options.afterChange,
-        },
-        ctx,
+      {
+        k: k(),
+        http,
+        namespace,
+        plan,
+        poolLabel: plan.poolLabel,
+        nodeHeadroom: options.nodeHeadroom ?? campaign.nodeHeadroom,
+        placeholderImage: options.placeholderImage,
+        timeoutMs: options.timeoutMs ?? 600_000,
+        afterChange: options.afterChange,
+      },
+      ctx,
     )
     if (!warmupPlan) return {...base, mode: 'apply', plan, apply}
-    const warmup = await runWarmup({plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut}, ctx)
+    const warmup = await runWarmup(
+      {plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut},
+      ctx,
+    )
     return {...base, mode: 'apply', plan, apply, warmup, warmupPlan}
   } finally {
     http.close()
@@ -324,7 +418,10 @@ export interface RestoreCommandOptions {
   unschedule?: boolean
 }
 
-export async function runRestore(options: RestoreCommandOptions, ctx: RunContext): Promise<RestoreResult & {unscheduled?: string[]}> {
+export async function runRestore(
+  options: RestoreCommandOptions,
+  ctx: RunContext,
+): Promise<RestoreResult & {unscheduled?: string[]}> {
   const known = options.project.config.campaigns.some((c) => c.name === options.campaign)
   const k = kubeClients({context: options.env.context, kubeconfig: options.env.kubeconfig})
   const http = new KubeHttp(k.kc)
@@ -346,7 +443,10 @@ export function parseTrafficLabels(values: string[] | undefined): Record<string,
   const out: Record<string, string> = {}
   for (const v of values ?? []) {
     const m = /^([a-zA-Z_]\w*)=(.*)$/.exec(v)
-    if (!m) throw new UsageError(`--traffic-label ${v}: expected KEY=VALUE with a Prometheus label name, e.g. namespace=shop.`)
+    if (!m)
+      throw new UsageError(
+        `--traffic-label ${v}: expected KEY=VALUE with a Prometheus label name, e.g. namespace=shop.`,
+      )
     out[m[1]] = m[2]
   }
   return out
@@ -357,7 +457,8 @@ export function parseServiceUrls(values: string[] | undefined): Record<string, s
   const out: Record<string, string> = {}
   for (const v of values ?? []) {
     const at = v.indexOf('=')
-    if (at <= 0 || !/^https?:\/\//.test(v.slice(at + 1))) throw new UsageError(`--service-url ${v}: expected NAME=URL, e.g. catalog=http://127.0.0.1:8081.`)
+    if (at <= 0 || !/^https?:\/\//.test(v.slice(at + 1)))
+      throw new UsageError(`--service-url ${v}: expected NAME=URL, e.g. catalog=http://127.0.0.1:8081.`)
     out[v.slice(0, at)] = v.slice(at + 1)
   }
   return out

@@ -5,7 +5,12 @@ import {type MatchOp, matchers} from '../prometheus/promql.js'
  * The PromQL for a service's observed peak: the largest per-second request rate over the lookback,
  * of real traffic only (an earlier warm-up's synthetic="true" requests would inflate the next plan).
  */
-export function observedPeakQuery(service: string, rateWindowMs: number, lookbackMs: number, labels: Record<string, string> = {}): string {
+export function observedPeakQuery(
+  service: string,
+  rateWindowMs: number,
+  lookbackMs: number,
+  labels: Record<string, string> = {},
+): string {
   const pairs: [string, string, MatchOp?][] = [['service', service], ...Object.entries(labels)]
   if (!('synthetic' in labels)) pairs.push(['synthetic', 'true', '!='])
   const selector = `http_requests_total${matchers(pairs)}`

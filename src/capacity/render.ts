@@ -12,14 +12,20 @@ const money = (n: number, currency: string) => `${n.toFixed(n < 10 ? 3 : 2)} ${c
 
 export function renderCapacityPlan(plan: CapacityPlan): string {
   const out: string[] = []
-  out.push(`Campaign ${plan.campaign}: ${plan.start} → ${plan.end}, buffer ${Math.round(plan.buffer * 100)} %, ${plan.zones} zone(s)`)
+  out.push(
+    `Campaign ${plan.campaign}: ${plan.start} → ${plan.end}, buffer ${Math.round(plan.buffer * 100)} %, ${plan.zones} zone(s)`,
+  )
   out.push('')
   out.push(
     renderTable(plan.services, [
       {header: 'SERVICE', value: (s) => s.service},
       {header: 'TIER', value: (s) => s.tier},
       {header: 'POOL', value: (s) => s.pool},
-      {header: 'PEAK RPS', value: (s) => (s.peakSource === 'multiplier' ? `${s.peakRps} (${s.observedRps}×)` : s.peakRps), align: 'right'},
+      {
+        header: 'PEAK RPS',
+        value: (s) => (s.peakSource === 'multiplier' ? `${s.peakRps} (${s.observedRps}×)` : s.peakRps),
+        align: 'right',
+      },
       {header: 'RPS/POD', value: (s) => s.rpsPerPod ?? '—', align: 'right'},
       {header: 'NEEDED', value: (s) => s.capacityReplicas, align: 'right'},
       {header: 'NOW', value: (s) => `${s.currentReplicas} (min ${s.currentMin}, max ${s.currentMax})`},
@@ -38,9 +44,21 @@ export function renderCapacityPlan(plan: CapacityPlan): string {
         {header: 'FREE MEM', value: (p) => formatMemory(p.free.memory), align: 'right'},
         {header: 'ADDS CPU', value: (p) => formatCpu(p.needed.cpu), align: 'right'},
         {header: 'ADDS MEM', value: (p) => formatMemory(p.needed.memory), align: 'right'},
-        {header: 'SHORTFALL', value: (p) => (p.shortfall.cpu > 0 || p.shortfall.memory > 0 || p.shortfall.pods > 0 ? `${formatCpu(p.shortfall.cpu)} CPU, ${formatMemory(p.shortfall.memory)}${p.shortfall.pods ? `, ${p.shortfall.pods} pods` : ''}` : 'none')},
+        {
+          header: 'SHORTFALL',
+          value: (p) =>
+            p.shortfall.cpu > 0 || p.shortfall.memory > 0 || p.shortfall.pods > 0
+              ? `${formatCpu(p.shortfall.cpu)} CPU, ${formatMemory(p.shortfall.memory)}${p.shortfall.pods ? `, ${p.shortfall.pods} pods` : ''}`
+              : 'none',
+        },
         {header: 'EXTRA NODES', value: (p) => (p.extraNodes < 0 ? '?' : p.extraNodes), align: 'right'},
-        {header: 'PLACEHOLDERS', value: (p) => (p.placeholder.replicas ? `${p.placeholder.replicas} × ${formatCpu(p.placeholder.requests.cpu)}/${formatMemory(p.placeholder.requests.memory)}` : '—')},
+        {
+          header: 'PLACEHOLDERS',
+          value: (p) =>
+            p.placeholder.replicas
+              ? `${p.placeholder.replicas} × ${formatCpu(p.placeholder.requests.cpu)}/${formatMemory(p.placeholder.requests.memory)}`
+              : '—',
+        },
       ]),
     )
   }
@@ -59,7 +77,9 @@ export function renderCapacityPlan(plan: CapacityPlan): string {
   }
   const c = plan.cost
   out.push('')
-  out.push(`Cost: ${money(c.plannedPerHour, c.currency)}/h planned (now ${money(c.currentPerHour, c.currency)}/h), headroom ${money(c.headroomPerHour, c.currency)}/h; extra ${money(c.extraPerHour, c.currency)}/h, ${money(c.extraForCampaign, c.currency)} over ${c.campaignHours} h.`)
+  out.push(
+    `Cost: ${money(c.plannedPerHour, c.currency)}/h planned (now ${money(c.currentPerHour, c.currency)}/h), headroom ${money(c.headroomPerHour, c.currency)}/h; extra ${money(c.extraPerHour, c.currency)}/h, ${money(c.extraForCampaign, c.currency)} over ${c.campaignHours} h.`,
+  )
   if (plan.problems.length > 0) {
     out.push('')
     out.push('Problems (nothing is applied while any remain):')
@@ -75,7 +95,9 @@ function fmt(resource: string, value: number): string {
 }
 
 export function renderApply(apply: ApplyResult): string {
-  const out = [`Saved state: ConfigMap ${apply.namespace}/${apply.stateConfigMap}${apply.resumed ? ' (kept from an earlier run)' : ''}`]
+  const out = [
+    `Saved state: ConfigMap ${apply.namespace}/${apply.stateConfigMap}${apply.resumed ? ' (kept from an earlier run)' : ''}`,
+  ]
   out.push(
     renderTable(apply.ready, [
       {header: 'SERVICE', value: (r) => r.service},
@@ -83,7 +105,8 @@ export function renderApply(apply: ApplyResult): string {
       {header: 'READY', value: (r) => `${r.ready}/${r.desired}`, align: 'right'},
     ]),
   )
-  for (const h of apply.headroom) out.push(`Headroom ${h.pool}: ${h.replicas} placeholder(s), ${h.scheduled} scheduled, ${h.pending} pending`)
+  for (const h of apply.headroom)
+    out.push(`Headroom ${h.pool}: ${h.replicas} placeholder(s), ${h.scheduled} scheduled, ${h.pending} pending`)
   out.push(`Capacity Ready after ${(apply.waitedMs / 1000).toFixed(1)}s.`)
   return out.join('\n')
 }
@@ -125,7 +148,11 @@ export function renderWarmup(w: WarmupResult): string {
     )
     out.push(`Warm-up STOPPED: ${w.aborted.reason}.`)
   } else {
-    out.push(w.passed ? 'Warm-up passed every SLO threshold.' : `Warm-up FAILED ${w.thresholds.filter((t) => !t.ok).length} SLO threshold(s).`)
+    out.push(
+      w.passed
+        ? 'Warm-up passed every SLO threshold.'
+        : `Warm-up FAILED ${w.thresholds.filter((t) => !t.ok).length} SLO threshold(s).`,
+    )
   }
   return out.join('\n')
 }
@@ -145,7 +172,13 @@ export function renderRestore(r: RestoreResult): string {
       {header: 'SERVICE', value: (t) => t.service},
       {header: 'OBJECT', value: (t) => `${t.kind}/${t.name}`},
       {header: 'OUTCOME', value: (t) => t.outcome},
-      {header: 'VALUES', value: (t) => Object.entries(t.values).map(([k, v]) => `${k}=${typeof v === 'object' ? 'saved' : String(v)}`).join(', ')},
+      {
+        header: 'VALUES',
+        value: (t) =>
+          Object.entries(t.values)
+            .map(([k, v]) => `${k}=${typeof v === 'object' ? 'saved' : String(v)}`)
+            .join(', '),
+      },
     ]),
   ]
   out.push(r.message)

@@ -41,21 +41,35 @@ const pathOf = (t: SavedTarget, ns: string) => namedPath(t.kind, t.name, ns)
 
 function fieldsOf(t: SavedTarget): [string, SavedField<unknown>][] {
   return t.kind === 'HorizontalPodAutoscaler'
-    ? [['minReplicas', t.minReplicas], ['maxReplicas', t.maxReplicas], ['behavior', t.behavior]]
+    ? [
+        ['minReplicas', t.minReplicas],
+        ['maxReplicas', t.maxReplicas],
+        ['behavior', t.behavior],
+      ]
     : [['replicas', t.replicas]]
 }
 
 /** JSON Patch that makes spec exactly the saved fields (absent ones removed) and drops our annotation. */
-export function restorePatch(t: SavedTarget, current: {metadata?: {resourceVersion?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>}): JsonPatchOp[] {
+export function restorePatch(
+  t: SavedTarget,
+  current: {
+    metadata?: {resourceVersion?: string; annotations?: Record<string, string>}
+    spec?: Record<string, unknown>
+  },
+): JsonPatchOp[] {
   const ops: JsonPatchOp[] = [{op: 'test', path: '/metadata/resourceVersion', value: current.metadata?.resourceVersion}]
   for (const [field, saved] of fieldsOf(t)) {
     const has = current.spec?.[field] !== undefined && current.spec?.[field] !== null
     if (saved.present) {
-      if (!has || JSON.stringify(current.spec?.[field]) !== JSON.stringify(saved.value)) ops.push({op: 'add', path: `/spec/${field}`, value: saved.value})
+      if (!has || JSON.stringify(current.spec?.[field]) !== JSON.stringify(saved.value))
+        ops.push({op: 'add', path: `/spec/${field}`, value: saved.value})
     } else if (has) ops.push({op: 'remove', path: `/spec/${field}`})
   }
   if (current.metadata?.annotations?.[PREWARM_ANNOTATION] !== undefined) {
-    ops.push({op: 'remove', path: `/metadata/annotations/${PREWARM_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`})
+    ops.push({
+      op: 'remove',
+      path: `/metadata/annotations/${PREWARM_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+    })
   }
   return ops
 }
@@ -71,7 +85,9 @@ export function matchesSaved(t: SavedTarget, spec: Record<string, unknown> | und
 
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   )
 }
 
@@ -94,7 +110,9 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
     }
   }
   const {state} = saved
-  const task = ctx.out.task(`Restoring the values saved at ${state.savedAt} (${Object.keys(state.targets).length} object(s))`)
+  const task = ctx.out.task(
+    `Restoring the values saved at ${state.savedAt} (${Object.keys(state.targets).length} object(s))`,
+  )
   const targets: RestoredTarget[] = []
   for (const t of Object.values(state.targets)) {
     targets.push(await restoreTarget(http, namespace, t))
@@ -103,7 +121,8 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
   for (const name of state.headroom.deployments) {
     const outcome = await deleteIfLabelled(http, namedPath('Deployment', name, namespace), CAMPAIGN_LABEL, campaign)
     if (outcome === 'deleted') deleted.push(`Deployment/${name}`)
-    if (outcome === 'not-ours') ctx.out.warn(`Deployment ${namespace}/${name} is not labelled as this campaign's placeholder; left alone.`)
+    if (outcome === 'not-ours')
+      ctx.out.warn(`Deployment ${namespace}/${name} is not labelled as this campaign's placeholder; left alone.`)
   }
   const pc = state.headroom.priorityClass
   if (pc?.createdByUs) {
@@ -119,13 +138,21 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
   }
   if (wrong.length > 0) {
     task.fail('Some objects do not match the saved values')
-    throw new RetailOpsError('DEPLOY_FAILED', `After restoring, ${wrong.join(', ')} still differ from the saved values; the saved state in ${stateName(campaign)} is kept.`, {
-      nextSteps: ['Something else may be changing them (a deploy, an operator); run the restore again once it has finished.'],
-      details: {targets},
-    })
+    throw new RetailOpsError(
+      'DEPLOY_FAILED',
+      `After restoring, ${wrong.join(', ')} still differ from the saved values; the saved state in ${stateName(campaign)} is kept.`,
+      {
+        nextSteps: [
+          'Something else may be changing them (a deploy, an operator); run the restore again once it has finished.',
+        ],
+        details: {targets},
+      },
+    )
   }
   await deleteState(k, namespace, campaign)
-  task.succeed(`Restored ${targets.filter((t) => t.outcome === 'restored').length} object(s) to the values saved at ${state.savedAt}`)
+  task.succeed(
+    `Restored ${targets.filter((t) => t.outcome === 'restored').length} object(s) to the values saved at ${state.savedAt}`,
+  )
   return {
     campaign,
     namespace,
@@ -140,12 +167,19 @@ export async function restoreCampaign(options: RestoreOptions, ctx: RunContext):
 async function restoreTarget(http: KubeHttp, namespace: string, t: SavedTarget): Promise<RestoredTarget> {
   const values = Object.fromEntries(fieldsOf(t).map(([f, s]) => [f, s.present ? s.value : '(absent)']))
   for (let attempt = 0; attempt < 5; attempt++) {
-    const current = await readObject<{metadata?: {resourceVersion?: string; annotations?: Record<string, string>}; spec?: Record<string, unknown>}>(http, pathOf(t, namespace))
+    const current = await readObject<{
+      metadata?: {resourceVersion?: string; annotations?: Record<string, string>}
+      spec?: Record<string, unknown>
+    }>(http, pathOf(t, namespace))
     if (!current) return {service: t.service, kind: t.kind, name: t.name, outcome: 'gone', values}
     const ops = restorePatch(t, current)
     if (ops.length === 1) return {service: t.service, kind: t.kind, name: t.name, outcome: 'unchanged', values}
     try {
-      await http.request('PATCH', pathOf(t, namespace), {body: ops, contentType: 'application/json-patch+json', query: {fieldManager: FIELD_MANAGER_PREWARM}})
+      await http.request('PATCH', pathOf(t, namespace), {
+        body: ops,
+        contentType: 'application/json-patch+json',
+        query: {fieldManager: FIELD_MANAGER_PREWARM},
+      })
       return {service: t.service, kind: t.kind, name: t.name, outcome: 'restored', values}
     } catch (error) {
       // 409/422 from the resourceVersion test: it changed between read and patch; read again.
@@ -157,7 +191,11 @@ async function restoreTarget(http: KubeHttp, namespace: string, t: SavedTarget):
       throw kubeError(error, `restoring ${t.kind} ${namespace}/${t.name}`)
     }
   }
-  throw new RetailOpsError('DEPLOY_FAILED', `${t.kind} ${namespace}/${t.name} kept changing while it was being restored.`, {
-    nextSteps: ['Run the restore again; the saved state is kept until every object is back.'],
-  })
+  throw new RetailOpsError(
+    'DEPLOY_FAILED',
+    `${t.kind} ${namespace}/${t.name} kept changing while it was being restored.`,
+    {
+      nextSteps: ['Run the restore again; the saved state is kept until every object is back.'],
+    },
+  )
 }

@@ -5,7 +5,18 @@ import type {CampaignConfig} from '../config/schema.js'
 import {RefusedError} from '../errors/index.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
-import {applyJobObjects, bindingObject, bindingsLeft, cronForMinute, deleteJobObjects, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import {
+  applyJobObjects,
+  bindingObject,
+  bindingsLeft,
+  cronForMinute,
+  deleteJobObjects,
+  IN_CLUSTER_CONTEXT,
+  runnerConfigObjects,
+  runnerCronJob,
+  runnerPodSpec,
+  serviceAccountObject,
+} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
 import {priorityClassName} from './headroom.js'
 import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'
@@ -80,17 +91,28 @@ export function scheduleNames(namespace: string, campaign: string) {
 }
 
 /** When the two jobs run; refuses times that have passed. */
-export function scheduleTimes(campaign: CampaignConfig, now: Date, restoreDelayMs = 60_000): {prewarmAt: Date; restoreAt: Date} {
+export function scheduleTimes(
+  campaign: CampaignConfig,
+  now: Date,
+  restoreDelayMs = 60_000,
+): {prewarmAt: Date; restoreAt: Date} {
   const start = Date.parse(campaign.start)
   const end = Date.parse(campaign.end)
-  if (end <= now.getTime()) throw new RefusedError(`Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to schedule.`)
+  if (end <= now.getTime())
+    throw new RefusedError(`Campaign "${campaign.name}" ended at ${campaign.end}; there is nothing to schedule.`)
   const lead = parseDuration(campaign.prewarmLead)!
   // Round down to the minute: cron has no seconds.
   const prewarmAt = new Date(Math.floor((start - lead) / 60_000) * 60_000)
   if (prewarmAt.getTime() <= now.getTime() + 60_000) {
-    throw new RefusedError(`The pre-warm of "${campaign.name}" was due at ${prewarmAt.toISOString()} (${formatDuration(lead)} before the start); it is too late to schedule it.`, {
-      nextSteps: [`Run \`retailops prewarm --campaign ${campaign.name}\` now, and \`retailops prewarm restore --campaign ${campaign.name}\` after ${campaign.end}.`, 'Or shorten campaigns[].prewarmLead.'],
-    })
+    throw new RefusedError(
+      `The pre-warm of "${campaign.name}" was due at ${prewarmAt.toISOString()} (${formatDuration(lead)} before the start); it is too late to schedule it.`,
+      {
+        nextSteps: [
+          `Run \`retailops prewarm --campaign ${campaign.name}\` now, and \`retailops prewarm restore --campaign ${campaign.name}\` after ${campaign.end}.`,
+          'Or shorten campaigns[].prewarmLead.',
+        ],
+      },
+    )
   }
   const restoreAt = new Date(Math.ceil((end + restoreDelayMs) / 60_000) * 60_000)
   return {prewarmAt, restoreAt}
@@ -98,7 +120,11 @@ export function scheduleTimes(campaign: CampaignConfig, now: Date, restoreDelayM
 
 function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[], deadlineSeconds: number) {
   const n = scheduleNames(options.namespace, options.campaign.name)
-  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
+  const labels = {
+    ...MANAGED_BY,
+    [CAMPAIGN_LABEL]: options.campaign.name,
+    'app.kubernetes.io/component': 'prewarm-schedule',
+  }
   return runnerCronJob({
     name,
     namespace: options.namespace,
@@ -107,7 +133,13 @@ function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[
     schedule: cronFor(at),
     timeZone: 'Etc/UTC',
     startingDeadlineSeconds: deadlineSeconds,
-    pod: runnerPodSpec({serviceAccount: n.serviceAccount, image: options.runnerImage, args, configMap: n.configMap, credentialsSecret: n.credentials}),
+    pod: runnerPodSpec({
+      serviceAccount: n.serviceAccount,
+      image: options.runnerImage,
+      args,
+      configMap: n.configMap,
+      credentialsSecret: n.credentials,
+    }),
   })
 }
 
@@ -133,10 +165,20 @@ export function rbac(namespace: string, campaign: string) {
         {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
         {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'create', 'delete']},
         {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
-        {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update', 'patch', 'delete'], resourceNames: [stateName(campaign), n.configMap]},
+        {
+          apiGroups: [''],
+          resources: ['configmaps'],
+          verbs: ['get', 'update', 'patch', 'delete'],
+          resourceNames: [stateName(campaign), n.configMap],
+        },
         {apiGroups: [''], resources: ['secrets'], verbs: ['delete'], resourceNames: [n.credentials]},
         {apiGroups: [''], resources: ['pods', 'events', 'resourcequotas'], verbs: ['get', 'list']},
-        {apiGroups: ['batch'], resources: ['cronjobs'], verbs: ['get', 'delete'], resourceNames: [n.prewarm, n.restore]},
+        {
+          apiGroups: ['batch'],
+          resources: ['cronjobs'],
+          verbs: ['get', 'delete'],
+          resourceNames: [n.prewarm, n.restore],
+        },
       ],
     },
     bindingObject({name: n.role, namespace: ns, labels, roleKind: 'Role', role: n.role, serviceAccount}),
@@ -146,7 +188,12 @@ export function rbac(namespace: string, campaign: string) {
       metadata: {name: n.clusterRole, labels},
       rules: [
         {apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['list']},
-        {apiGroups: ['scheduling.k8s.io'], resources: ['priorityclasses'], verbs: ['get', 'create', 'patch', 'delete'], resourceNames: [priorityClassName(namespace, campaign)]},
+        {
+          apiGroups: ['scheduling.k8s.io'],
+          resources: ['priorityclasses'],
+          verbs: ['get', 'create', 'patch', 'delete'],
+          resourceNames: [priorityClassName(namespace, campaign)],
+        },
       ],
     },
     bindingObject({name: n.clusterRole, labels, roleKind: 'ClusterRole', role: n.clusterRole, serviceAccount}),
@@ -157,12 +204,32 @@ export function rbac(namespace: string, campaign: string) {
 export async function scheduleObjects(options: ScheduleOptions) {
   const {prewarmAt, restoreAt} = scheduleTimes(options.campaign, options.now, options.restoreDelayMs)
   const n = scheduleNames(options.namespace, options.campaign.name)
-  const common = ['--campaign', options.campaign.name, '--environment', options.environment, '--namespace', options.namespace, '--context', IN_CLUSTER_CONTEXT, '--yes']
+  const common = [
+    '--campaign',
+    options.campaign.name,
+    '--environment',
+    options.environment,
+    '--namespace',
+    options.namespace,
+    '--context',
+    IN_CLUSTER_CONTEXT,
+    '--yes',
+  ]
   const prewarmArgs = ['prewarm', ...common, '--allow-below-current', ...options.prewarmFlags]
   const restoreArgs = ['prewarm', 'restore', ...common, '--unschedule']
   const lead = parseDuration(options.campaign.prewarmLead)!
-  const labels = {...MANAGED_BY, [CAMPAIGN_LABEL]: options.campaign.name, 'app.kubernetes.io/component': 'prewarm-schedule'}
-  const config = runnerConfigObjects({namespace: options.namespace, labels, configMap: n.configMap, credentialsSecret: n.credentials, configText: await readFile(options.configFile, 'utf8')})
+  const labels = {
+    ...MANAGED_BY,
+    [CAMPAIGN_LABEL]: options.campaign.name,
+    'app.kubernetes.io/component': 'prewarm-schedule',
+  }
+  const config = runnerConfigObjects({
+    namespace: options.namespace,
+    labels,
+    configMap: n.configMap,
+    credentialsSecret: n.credentials,
+    configText: await readFile(options.configFile, 'utf8'),
+  })
   return {
     prewarmAt,
     restoreAt,
@@ -181,13 +248,23 @@ export async function scheduleObjects(options: ScheduleOptions) {
 export async function scheduleCampaign(options: ScheduleOptions, ctx: RunContext): Promise<ScheduleResult> {
   const built = await scheduleObjects(options)
   const n = scheduleNames(options.namespace, options.campaign.name)
-  const task = ctx.out.task(`Scheduling the pre-warm at ${built.prewarmAt.toISOString()} and the restore at ${built.restoreAt.toISOString()}`)
+  const task = ctx.out.task(
+    `Scheduling the pre-warm at ${built.prewarmAt.toISOString()} and the restore at ${built.restoreAt.toISOString()}`,
+  )
   const applied = await applyJobObjects(options.http, built.objects, FIELD_MANAGER_PREWARM).catch((error: unknown) => {
     task.fail()
     throw error
   })
-  task.succeed(`Scheduled: CronJob ${n.prewarm} (${cronFor(built.prewarmAt)} UTC) and CronJob ${n.restore} (${cronFor(built.restoreAt)} UTC)`)
-  const job = (name: string, at: Date, args: string[]): ScheduledJob => ({name, schedule: cronFor(at), timeZone: 'Etc/UTC', runsAt: at.toISOString(), command: ['retailops', ...args]})
+  task.succeed(
+    `Scheduled: CronJob ${n.prewarm} (${cronFor(built.prewarmAt)} UTC) and CronJob ${n.restore} (${cronFor(built.restoreAt)} UTC)`,
+  )
+  const job = (name: string, at: Date, args: string[]): ScheduledJob => ({
+    name,
+    schedule: cronFor(at),
+    timeZone: 'Etc/UTC',
+    runsAt: at.toISOString(),
+    command: ['retailops', ...args],
+  })
   return {
     namespace: options.namespace,
     prewarm: job(n.prewarm, built.prewarmAt, built.prewarmArgs),
@@ -221,6 +298,11 @@ export async function removeRunnerRbac(http: KubeHttp, namespace: string, campai
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: n.role, namespace}},
     {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: n.role, namespace}},
   ])
-  if (!(await bindingsLeft(http, namespace, 'app.kubernetes.io/component=prewarm-runner'))) deleted.push(...(await deleteJobObjects(http, [{apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}}])))
+  if (!(await bindingsLeft(http, namespace, 'app.kubernetes.io/component=prewarm-runner')))
+    deleted.push(
+      ...(await deleteJobObjects(http, [
+        {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: n.serviceAccount, namespace}},
+      ])),
+    )
   return deleted
 }

@@ -82,9 +82,15 @@ export async function readState(k: KubeClients, namespace: string, campaign: str
   try {
     state = JSON.parse(text ?? '') as SavedState
   } catch {
-    throw new RetailOpsError('CONFIG', `ConfigMap ${namespace}/${stateName(campaign)} exists but holds no readable ${STATE_KEY}.`, {
-      nextSteps: [`Inspect it with \`kubectl -n ${namespace} get configmap ${stateName(campaign)} -o yaml\`; do not delete it before the values in it are back.`],
-    })
+    throw new RetailOpsError(
+      'CONFIG',
+      `ConfigMap ${namespace}/${stateName(campaign)} exists but holds no readable ${STATE_KEY}.`,
+      {
+        nextSteps: [
+          `Inspect it with \`kubectl -n ${namespace} get configmap ${stateName(campaign)} -o yaml\`; do not delete it before the values in it are back.`,
+        ],
+      },
+    )
   }
   return {state, resourceVersion: cm.metadata!.resourceVersion!}
 }
@@ -98,7 +104,9 @@ function body(state: SavedState, resourceVersion?: string): k8s.V1ConfigMap {
       namespace: state.namespace,
       resourceVersion,
       labels: {...MANAGED_BY, 'app.kubernetes.io/component': 'prewarm-state', [CAMPAIGN_LABEL]: state.campaign},
-      annotations: {'retailops.io/restore': `retailops prewarm restore --campaign ${state.campaign} --namespace ${state.namespace}`},
+      annotations: {
+        'retailops.io/restore': `retailops prewarm restore --campaign ${state.campaign} --namespace ${state.namespace}`,
+      },
     },
     data: {[STATE_KEY]: JSON.stringify(redactDeep(state), null, 2)},
   }
@@ -148,16 +156,24 @@ export async function recordState(
           contentType: 'application/merge-patch+json',
           query: {fieldManager: FIELD_MANAGER_PREWARM},
         })
-      } else await http.request('POST', collectionPath('ConfigMap', namespace), {body: body(state), query: {fieldManager: FIELD_MANAGER_PREWARM}})
+      } else
+        await http.request('POST', collectionPath('ConfigMap', namespace), {
+          body: body(state),
+          query: {fieldManager: FIELD_MANAGER_PREWARM},
+        })
       return state
     } catch (error) {
       if (statusCode(error) === 409) continue
       throw kubeError(error, `saving the pre-warm state in ConfigMap ${namespace}/${stateName(campaign)}`, k.server)
     }
   }
-  throw new RetailOpsError('DEPLOY_FAILED', `Could not save the pre-warm state in ${namespace}/${stateName(campaign)}: it kept changing under us.`, {
-    nextSteps: ['Check that no other pre-warm of this campaign is running, then run the command again.'],
-  })
+  throw new RetailOpsError(
+    'DEPLOY_FAILED',
+    `Could not save the pre-warm state in ${namespace}/${stateName(campaign)}: it kept changing under us.`,
+    {
+      nextSteps: ['Check that no other pre-warm of this campaign is running, then run the command again.'],
+    },
+  )
 }
 
 export async function deleteState(k: KubeClients, namespace: string, campaign: string): Promise<void> {
@@ -168,7 +184,10 @@ export async function deleteState(k: KubeClients, namespace: string, campaign: s
 
 export function saveHpa(service: string, hpa: k8s.V2HorizontalPodAutoscaler): SavedHpa {
   const spec = hpa.spec as unknown as Record<string, unknown>
-  const field = <T>(key: string): SavedField<T> => (spec && key in spec && spec[key] !== undefined && spec[key] !== null ? {present: true, value: structuredClone(spec[key]) as T} : {present: false})
+  const field = <T>(key: string): SavedField<T> =>
+    spec && key in spec && spec[key] !== undefined && spec[key] !== null
+      ? {present: true, value: structuredClone(spec[key]) as T}
+      : {present: false}
   return {
     kind: 'HorizontalPodAutoscaler',
     name: hpa.metadata!.name!,

@@ -33,7 +33,19 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
   checkout: {service: 'checkout', requestsPerIteration: 1, routes: ['/checkout'], writes: true},
 }
 
-const SKUS = ['SKU-1001', 'SKU-1002', 'SKU-1003', 'SKU-1004', 'SKU-1005', 'SKU-1006', 'SKU-1007', 'SKU-1008', 'SKU-1009', 'SKU-1010', 'SKU-1012']
+const SKUS = [
+  'SKU-1001',
+  'SKU-1002',
+  'SKU-1003',
+  'SKU-1004',
+  'SKU-1005',
+  'SKU-1006',
+  'SKU-1007',
+  'SKU-1008',
+  'SKU-1009',
+  'SKU-1010',
+  'SKU-1012',
+]
 const SEARCH_TERMS = ['shoe', 'running', 'jacket', 'camping', 'socks', 'bottle', 'hiking pack', 'headlamp', 'gift']
 
 export interface ScenarioPlan {
@@ -100,7 +112,13 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   const mix = campaign.warmup.mix
   const unknown = Object.keys(mix).filter((b) => !BEHAVIOURS[b])
   if (unknown.length > 0) {
-    throw new ConfigError(unknown.map((b) => ({file: 'retailops.yaml', path: `campaigns[${input.campaignIndex}].warmup.mix.${b}`, message: `unknown behaviour "${b}"; known: ${Object.keys(BEHAVIOURS).join(', ')}`})))
+    throw new ConfigError(
+      unknown.map((b) => ({
+        file: 'retailops.yaml',
+        path: `campaigns[${input.campaignIndex}].warmup.mix.${b}`,
+        message: `unknown behaviour "${b}"; known: ${Object.keys(BEHAVIOURS).join(', ')}`,
+      })),
+    )
   }
   const configured = Object.entries(mix).filter(([b, w]) => w > 0 && config.services[BEHAVIOURS[b].service])
   // Writing traffic only where every service it reaches promises to change nothing for it.
@@ -109,22 +127,31 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
     if (!BEHAVIOURS[b].writes) return true
     const unsupported = reachedServices(config, BEHAVIOURS[b].service).filter((s) => !config.services[s].synthetic)
     if (unsupported.length === 0) return true
-    excluded.push({behaviour: b, reason: `${unsupported.join(', ')} ${unsupported.length === 1 ? 'does' : 'do'} not declare synthetic: true (honouring X-Synthetic), so ${b} traffic would change real state`})
+    excluded.push({
+      behaviour: b,
+      reason: `${unsupported.join(', ')} ${unsupported.length === 1 ? 'does' : 'do'} not declare synthetic: true (honouring X-Synthetic), so ${b} traffic would change real state`,
+    })
     return false
   })
   if (active.length === 0) {
-    throw new UsageError(`The warm-up mix of campaign ${campaign.name} calls no configured service that can take it (browse/search → catalog, cart → cart, checkout → checkout).${excluded.map((e) => `\n  • ${e.behaviour} left out: ${e.reason}`).join('')}`, {
-      nextSteps: [
-        'Give a positive weight to a behaviour whose service is in retailops.yaml, or skip the warm-up with --no-warm.',
-        ...(excluded.length > 0 ? ['Set services.<name>.synthetic: true only for services that honour X-Synthetic (the bundled ones do).'] : []),
-      ],
-    })
+    throw new UsageError(
+      `The warm-up mix of campaign ${campaign.name} calls no configured service that can take it (browse/search → catalog, cart → cart, checkout → checkout).${excluded.map((e) => `\n  • ${e.behaviour} left out: ${e.reason}`).join('')}`,
+      {
+        nextSteps: [
+          'Give a positive weight to a behaviour whose service is in retailops.yaml, or skip the warm-up with --no-warm.',
+          ...(excluded.length > 0
+            ? ['Set services.<name>.synthetic: true only for services that honour X-Synthetic (the bundled ones do).']
+            : []),
+        ],
+      },
+    )
   }
   const share = campaign.warmup.share
   // Each service with a campaign peak warms to share × its peak, split over its behaviours by weight.
   const rps = new Map<string, number>()
   const byService = new Map<string, [string, number][]>()
-  for (const [b, w] of active) byService.set(BEHAVIOURS[b].service, [...(byService.get(BEHAVIOURS[b].service) ?? []), [b, w]])
+  for (const [b, w] of active)
+    byService.set(BEHAVIOURS[b].service, [...(byService.get(BEHAVIOURS[b].service) ?? []), [b, w]])
   for (const [service, list] of byService) {
     const peak = input.peakRps[service]
     if (!peak) continue
@@ -133,9 +160,10 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   }
   // Behaviours on services without a peak follow the mix: the same rate per unit of weight.
   const known = active.filter(([b]) => rps.has(b))
-  const perWeight = known.length > 0
-    ? known.reduce((sum, [b]) => sum + rps.get(b)!, 0) / known.reduce((sum, [, w]) => sum + w, 0)
-    : (share * Object.values(input.peakRps).reduce((a, b) => a + b, 0)) / active.reduce((sum, [, w]) => sum + w, 0)
+  const perWeight =
+    known.length > 0
+      ? known.reduce((sum, [b]) => sum + rps.get(b)!, 0) / known.reduce((sum, [, w]) => sum + w, 0)
+      : (share * Object.values(input.peakRps).reduce((a, b) => a + b, 0)) / active.reduce((sum, [, w]) => sum + w, 0)
   for (const [b, w] of active) if (!rps.has(b)) rps.set(b, perWeight * w)
 
   const urls: Record<string, string> = {}
@@ -147,7 +175,9 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   }
   if (missing.length > 0) {
     throw new UsageError(`No URL for ${missing.join(', ')}: the warm-up needs where the services answer.`, {
-      nextSteps: ['Set environments.<env>.baseUrl in retailops.yaml, or pass --base-url URL (a gateway routing every service) or --service-url NAME=URL per service.'],
+      nextSteps: [
+        'Set environments.<env>.baseUrl in retailops.yaml, or pass --base-url URL (a gateway routing every service) or --service-url NAME=URL per service.',
+      ],
     })
   }
 
@@ -166,7 +196,9 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   const skipped: string[] = []
   for (const service of byService.keys()) {
     for (const slo of config.services[service].slos) {
-      const routes = new Set(active.filter(([b]) => BEHAVIOURS[b].service === service).flatMap(([b]) => BEHAVIOURS[b].routes))
+      const routes = new Set(
+        active.filter(([b]) => BEHAVIOURS[b].service === service).flatMap(([b]) => BEHAVIOURS[b].routes),
+      )
       const sliRoute = 'route' in slo.sli ? slo.sli.route : undefined
       if (sliRoute && !routes.has(sliRoute)) {
         skipped.push(`${service}/${slo.name}: route ${sliRoute} is not in the warm-up mix`)
@@ -174,9 +206,17 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
       }
       const tags = `service:${service}${sliRoute ? `,route:${sliRoute}` : ''}`
       if (slo.sli.type === 'latency') {
-        thresholds.push({metric: `http_req_duration{${tags}}`, expression: `p(${trimNumber(slo.objective)})<${slo.sli.thresholdMs}`, slo: `${service}/${slo.name}`})
+        thresholds.push({
+          metric: `http_req_duration{${tags}}`,
+          expression: `p(${trimNumber(slo.objective)})<${slo.sli.thresholdMs}`,
+          slo: `${service}/${slo.name}`,
+        })
       } else if (slo.sli.type === 'availability') {
-        thresholds.push({metric: `http_req_failed{${tags}}`, expression: `rate<${trimNumber(1 - slo.objective / 100)}`, slo: `${service}/${slo.name}`})
+        thresholds.push({
+          metric: `http_req_failed{${tags}}`,
+          expression: `rate<${trimNumber(1 - slo.objective / 100)}`,
+          slo: `${service}/${slo.name}`,
+        })
       } else {
         skipped.push(`${service}/${slo.name}: a ratio SLI (PromQL counters) is not measured by k6`)
       }
@@ -184,11 +224,32 @@ export function planWarmup(input: WarmupInput): WarmupPlan {
   }
   const {abort} = campaign.warmup
   const aborts: AbortPlan[] = [...byService.keys()].flatMap((service) => [
-    {service, metric: `http_req_failed{service:${service}}`, expression: `rate<${trimNumber(abort.errorRate)}`, limit: 'error rate'},
-    {service, metric: `http_req_duration{service:${service}}`, expression: `p(95)<${trimNumber(abort.p95Ms)}`, limit: 'p95 latency'},
+    {
+      service,
+      metric: `http_req_failed{service:${service}}`,
+      expression: `rate<${trimNumber(abort.errorRate)}`,
+      limit: 'error rate',
+    },
+    {
+      service,
+      metric: `http_req_duration{service:${service}}`,
+      expression: `p(95)<${trimNumber(abort.p95Ms)}`,
+      limit: 'p95 latency',
+    },
   ])
   const durationMs = parseDuration(campaign.warmup.duration)!
-  return {campaign: campaign.name, share, durationMs, urls, scenarios, thresholds, aborts, abortAfterMs: parseDuration(abort.after)!, excluded, skipped}
+  return {
+    campaign: campaign.name,
+    share,
+    durationMs,
+    urls,
+    scenarios,
+    thresholds,
+    aborts,
+    abortAfterMs: parseDuration(abort.after)!,
+    excluded,
+    skipped,
+  }
 }
 
 /** A service and every configured service it depends on, directly or not. */
@@ -235,7 +296,11 @@ export function k6Options(plan: WarmupPlan, paymentToken: string) {
   const thresholds: Record<string, (string | {threshold: string; abortOnFail: boolean; delayAbortEval: string})[]> = {}
   for (const t of plan.thresholds) thresholds[t.metric] = [...(thresholds[t.metric] ?? []), t.expression]
   // k6 judges an abort limit from delayAbortEval on and stops the whole run when it is crossed.
-  for (const a of plan.aborts) thresholds[a.metric] = [...(thresholds[a.metric] ?? []), {threshold: a.expression, abortOnFail: true, delayAbortEval: seconds(plan.abortAfterMs)}]
+  for (const a of plan.aborts)
+    thresholds[a.metric] = [
+      ...(thresholds[a.metric] ?? []),
+      {threshold: a.expression, abortOnFail: true, delayAbortEval: seconds(plan.abortAfterMs)},
+    ]
   // Always-true thresholds make k6 keep per-behaviour sub-metrics for the report.
   for (const s of plan.scenarios) {
     thresholds[`http_reqs{behaviour:${s.behaviour}}`] = ['count>=0']
@@ -261,7 +326,10 @@ export function k6Options(plan: WarmupPlan, paymentToken: string) {
 
 export async function renderWarmupScript(plan: WarmupPlan, paymentToken: string): Promise<string> {
   const template = await readTemplate('k6/prewarm.js.tmpl')
-  return renderTemplate(template, {campaign: plan.campaign, plan: JSON.stringify(k6Options(plan, paymentToken), null, 2)})
+  return renderTemplate(template, {
+    campaign: plan.campaign,
+    plan: JSON.stringify(k6Options(plan, paymentToken), null, 2),
+  })
 }
 
 export interface ThresholdResult extends ThresholdPlan {
@@ -323,7 +391,10 @@ interface K6Metric {
 }
 
 /** Pure: k6's handleSummary data → our result. */
-export function parseSummary(plan: WarmupPlan, data: {metrics?: Record<string, K6Metric>; state?: {testRunDurationMs?: number}}): Omit<WarmupResult, 'k6' | 'exitCode' | 'urls' | 'skipped' | 'excluded' | 'passed'> & {allOk: boolean} {
+export function parseSummary(
+  plan: WarmupPlan,
+  data: {metrics?: Record<string, K6Metric>; state?: {testRunDurationMs?: number}},
+): Omit<WarmupResult, 'k6' | 'exitCode' | 'urls' | 'skipped' | 'excluded' | 'passed'> & {allOk: boolean} {
   const metrics = data.metrics ?? {}
   const runMs = data.state?.testRunDurationMs ?? plan.durationMs
   const judge = <T extends {metric: string; expression: string}>(t: T): T & {ok: boolean; observed?: number} => {
@@ -337,12 +408,15 @@ export function parseSummary(plan: WarmupPlan, data: {metrics?: Record<string, K
   // A limit on a service that got no request has no sub-metric: nothing was crossed.
   const aborts: AbortResult[] = plan.aborts.map((a) => (metrics[a.metric] ? judge(a) : {...a, ok: true}))
   const crossed = aborts.filter((a) => !a.ok)
-  const aborted = crossed.length === 0 ? undefined : {
-    crossed,
-    ranMs: Math.round(runMs),
-    plannedMs: plan.durationMs,
-    reason: `${crossed.map((a) => `${a.service} ${a.limit} ${a.limit === 'error rate' ? `${formatRatio(a.observed)}` : `${a.observed ?? '?'} ms`} crossed the limit ${a.expression}`).join('; ')}; ${runMs < plan.durationMs - 1000 ? `k6 stopped the warm-up after ${Math.round(runMs / 1000)} s of ${Math.round(plan.durationMs / 1000)} s` : 'at the end of the run'}`,
-  }
+  const aborted =
+    crossed.length === 0
+      ? undefined
+      : {
+          crossed,
+          ranMs: Math.round(runMs),
+          plannedMs: plan.durationMs,
+          reason: `${crossed.map((a) => `${a.service} ${a.limit} ${a.limit === 'error rate' ? `${formatRatio(a.observed)}` : `${a.observed ?? '?'} ms`} crossed the limit ${a.expression}`).join('; ')}; ${runMs < plan.durationMs - 1000 ? `k6 stopped the warm-up after ${Math.round(runMs / 1000)} s of ${Math.round(plan.durationMs / 1000)} s` : 'at the end of the run'}`,
+        }
   const behaviours: BehaviourResult[] = plan.scenarios.map((s) => {
     const reqs = metrics[`http_reqs{behaviour:${s.behaviour}}`]?.values
     const failed = metrics[`http_req_failed{behaviour:${s.behaviour}}`]?.values
@@ -394,7 +468,9 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
     const scriptPath = options.scriptOut ?? path.join(dir, `prewarm-${plan.campaign}.js`)
     await writeFile(scriptPath, script)
     const summaryPath = path.join(dir, 'summary.json')
-    const task = ctx.out.task(`k6: warming ${plan.scenarios.map((s) => `${s.behaviour} ${s.targetRps} rps`).join(', ')} for ${Math.round(plan.durationMs / 1000)}s`)
+    const task = ctx.out.task(
+      `k6: warming ${plan.scenarios.map((s) => `${s.behaviour} ${s.targetRps} rps`).join(', ')} for ${Math.round(plan.durationMs / 1000)}s`,
+    )
     const child = execa(k6, ['run', '--quiet', '--no-color', '--no-usage-report', '--address', '', scriptPath], {
       env: {RETAILOPS_SUMMARY: summaryPath, K6_NO_USAGE_REPORT: 'true'},
       cwd: dir,
@@ -408,10 +484,15 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
       for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) ctx.out.stream('k6', line)
     })
     const r = await child
-    if ((r as {code?: string}).code === 'ENOENT' || /ENOENT/.test(String((r as {originalMessage?: string}).originalMessage ?? ''))) {
+    if (
+      (r as {code?: string}).code === 'ENOENT' ||
+      /ENOENT/.test(String((r as {originalMessage?: string}).originalMessage ?? ''))
+    ) {
       task.fail('k6 not found')
       throw new UnavailableError(`k6 was not found (${k6}).`, {
-        nextSteps: ['Install k6 (https://grafana.com/docs/k6/latest/set-up/install-k6/, or `go install go.k6.io/k6@v1.8.1`) or set RETAILOPS_K6 to its path; or skip the warm-up with --no-warm.'],
+        nextSteps: [
+          'Install k6 (https://grafana.com/docs/k6/latest/set-up/install-k6/, or `go install go.k6.io/k6@v1.8.1`) or set RETAILOPS_K6 to its path; or skip the warm-up with --no-warm.',
+        ],
       })
     }
     throwIfAborted(ctx.signal)
@@ -421,15 +502,27 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
     } catch {
       task.fail(`k6 exited ${r.exitCode} without a summary`)
       throw new RetailOpsError('INTERNAL', `k6 exited with code ${r.exitCode} and wrote no summary.`, {
-        nextSteps: ['Run again with --verbose to see k6\'s output; keep the script with --k6-script-out FILE and run it by hand.'],
-        details: {output: String(r.all ?? '').split('\n').slice(-20)},
+        nextSteps: [
+          "Run again with --verbose to see k6's output; keep the script with --k6-script-out FILE and run it by hand.",
+        ],
+        details: {
+          output: String(r.all ?? '')
+            .split('\n')
+            .slice(-20),
+        },
       })
     }
     if (r.exitCode !== 0 && r.exitCode !== 99) {
       task.fail(`k6 exited ${r.exitCode}`)
       throw new RetailOpsError('INTERNAL', `k6 failed with exit code ${r.exitCode} (not a threshold failure).`, {
-        nextSteps: ['Run again with --verbose to see k6\'s output; keep the script with --k6-script-out FILE and run it by hand.'],
-        details: {output: String(r.all ?? '').split('\n').slice(-20)},
+        nextSteps: [
+          "Run again with --verbose to see k6's output; keep the script with --k6-script-out FILE and run it by hand.",
+        ],
+        details: {
+          output: String(r.all ?? '')
+            .split('\n')
+            .slice(-20),
+        },
       })
     }
     const parsed = parseSummary(plan, summary as Parameters<typeof parseSummary>[1])
@@ -437,7 +530,10 @@ export async function runWarmup(options: RunWarmupOptions, ctx: RunContext): Pro
     if (parsed.aborted) task.fail(`k6: warm-up stopped: ${parsed.aborted.reason}`)
     else if (passed) task.succeed(`k6: all ${parsed.thresholds.length} SLO threshold(s) passed`)
     else task.fail(`k6: ${parsed.thresholds.filter((t) => !t.ok).length} SLO threshold(s) failed`)
-    if (parsed.droppedIterations > 0) ctx.out.warn(`k6 dropped ${parsed.droppedIterations} iteration(s): it could not keep the arrival rate (not enough VUs for the latency seen).`)
+    if (parsed.droppedIterations > 0)
+      ctx.out.warn(
+        `k6 dropped ${parsed.droppedIterations} iteration(s): it could not keep the arrival rate (not enough VUs for the latency seen).`,
+      )
     const {allOk: _allOk, ...rest} = parsed
     return {
       passed,

@@ -33,7 +33,13 @@ export function isInlineCredential(path: KeyPath, value: string): boolean {
   if (hasEmbeddedSecret(value)) return true
   // services.<name>.env.<NAME>: the only free-form mapping whose keys name what the values are.
   const n = path.length
-  return n >= 4 && path[0] === 'services' && path[n - 2] === 'env' && typeof path[n - 1] === 'string' && isSecretName(path[n - 1] as string)
+  return (
+    n >= 4 &&
+    path[0] === 'services' &&
+    path[n - 2] === 'env' &&
+    typeof path[n - 1] === 'string' &&
+    isSecretName(path[n - 1] as string)
+  )
 }
 
 export function formatKeyPath(path: KeyPath): string {
@@ -46,7 +52,8 @@ export function splitCredentials(text: string): {stripped: string; credentials: 
   const credentials: InlineCredential[] = []
   const visit = (node: unknown, path: KeyPath) => {
     if (isMap(node)) {
-      for (const pair of node.items) if (isPair(pair) && isScalar(pair.key)) visit(pair.value, [...path, String(pair.key.value)])
+      for (const pair of node.items)
+        if (isPair(pair) && isScalar(pair.key)) visit(pair.value, [...path, String(pair.key.value)])
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => visit(item, [...path, i]))
     } else if (isScalar(node) && typeof node.value === 'string' && isInlineCredential(path, node.value)) {
@@ -59,7 +66,11 @@ export function splitCredentials(text: string): {stripped: string; credentials: 
 }
 
 /** Puts credentials back where their placeholders are; a path without its placeholder is reported. */
-export function restoreCredentials(setIn: (path: KeyPath, value: string) => void, getIn: (path: KeyPath) => unknown, credentials: InlineCredential[]): string[] {
+export function restoreCredentials(
+  setIn: (path: KeyPath, value: string) => void,
+  getIn: (path: KeyPath) => unknown,
+  credentials: InlineCredential[],
+): string[] {
   const problems: string[] = []
   for (const c of credentials) {
     if (!Array.isArray(c.path) || typeof c.value !== 'string') {

@@ -70,9 +70,16 @@ async function readCredentials(): Promise<InlineCredential[] | undefined> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'))
   } catch (error) {
-    throw new ConfigError([{file, path: '', message: `cannot read the credentials file ${CREDENTIALS_ENV} names: ${(error as Error).message}`}])
+    throw new ConfigError([
+      {
+        file,
+        path: '',
+        message: `cannot read the credentials file ${CREDENTIALS_ENV} names: ${(error as Error).message}`,
+      },
+    ])
   }
-  if (!Array.isArray(parsed)) throw new ConfigError([{file, path: '', message: 'expected a JSON list of {path, value} entries'}])
+  if (!Array.isArray(parsed))
+    throw new ConfigError([{file, path: '', message: 'expected a JSON list of {path, value} entries'}])
   return parsed as InlineCredential[]
 }
 
@@ -94,28 +101,59 @@ export function parseConfig(text: string, file = CONFIG_FILE, credentials?: Inli
   const duplicates = duplicateKeys(doc, lineCounter, file)
   if (duplicates.length > 0) throw new ConfigError(duplicates.slice(0, MAX_ISSUES_SHOWN), {total: duplicates.length})
   if (credentials) {
-    const problems = restoreCredentials((p, v) => doc.setIn(p, v), (p) => doc.getIn(p), credentials)
-    if (problems.length > 0) throw new ConfigError(problems.map((message) => ({file: process.env[CREDENTIALS_ENV] ?? file, path: '', message: `credential not restored: ${message}`})))
+    const problems = restoreCredentials(
+      (p, v) => doc.setIn(p, v),
+      (p) => doc.getIn(p),
+      credentials,
+    )
+    if (problems.length > 0)
+      throw new ConfigError(
+        problems.map((message) => ({
+          file: process.env[CREDENTIALS_ENV] ?? file,
+          path: '',
+          message: `credential not restored: ${message}`,
+        })),
+      )
   }
   let data: unknown
   try {
     data = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}
   } catch (error) {
     if (error instanceof ReferenceError && /alias/i.test(error.message)) {
-      throw new ConfigError([{file, path: '', message: `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} expansions, the pattern of a "billion laughs" attack): expand the anchors by hand or use fewer aliases of aliases`}])
+      throw new ConfigError([
+        {
+          file,
+          path: '',
+          message: `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} expansions, the pattern of a "billion laughs" attack): expand the anchors by hand or use fewer aliases of aliases`,
+        },
+      ])
     }
     throw error
   }
   const result = configSchema.safeParse(data)
-  if (!result.success) throw new ConfigError(toIssues(result.error.issues.slice(0, MAX_ISSUES_SHOWN), doc, lineCounter, file), {total: result.error.issues.length})
+  if (!result.success)
+    throw new ConfigError(toIssues(result.error.issues.slice(0, MAX_ISSUES_SHOWN), doc, lineCounter, file), {
+      total: result.error.issues.length,
+    })
   return result.data
 }
 
 function assertSize(bytes: number, file: string): void {
   if (bytes <= MAX_CONFIG_BYTES) return
-  throw new ConfigError([{file, path: '', message: `the file is ${(bytes / 1024 / 1024).toFixed(1)} MiB; a configuration may be at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`}], {
-    nextSteps: [`Check that --config names retailops.yaml (not a data file); a real project's configuration is far below ${MAX_CONFIG_BYTES / 1024 / 1024} MiB.`],
-  })
+  throw new ConfigError(
+    [
+      {
+        file,
+        path: '',
+        message: `the file is ${(bytes / 1024 / 1024).toFixed(1)} MiB; a configuration may be at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`,
+      },
+    ],
+    {
+      nextSteps: [
+        `Check that --config names retailops.yaml (not a data file); a real project's configuration is far below ${MAX_CONFIG_BYTES / 1024 / 1024} MiB.`,
+      ],
+    },
+  )
 }
 
 /** Keys that appear twice in one mapping (YAML forbids it; the later one would silently win). */
@@ -129,7 +167,13 @@ function duplicateKeys(doc: Document, lineCounter: LineCounter, file: string): C
         const k = String(pair.key.value)
         if (seen.has(k)) {
           const pos = pair.key.range ? lineCounter.linePos(pair.key.range[0]) : undefined
-          issues.push({file, line: pos?.line, column: pos?.col, path: '', message: `YAML syntax: duplicate key "${k}" in one mapping (remove one of them)`})
+          issues.push({
+            file,
+            line: pos?.line,
+            column: pos?.col,
+            path: '',
+            message: `YAML syntax: duplicate key "${k}" in one mapping (remove one of them)`,
+          })
         }
         seen.add(k)
       }
@@ -174,7 +218,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'unrecognized_keys':
       return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling; see \`retailops config schema\`)`
     case 'invalid_type':
-      return issue.input === undefined ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${typeOf(issue.input)}`
+      return issue.input === undefined
+        ? `is required (expected ${issue.expected})`
+        : `expected ${issue.expected}, got ${typeOf(issue.input)}`
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`
     case 'too_small':
@@ -199,4 +245,3 @@ function typeOf(value: unknown): string {
   if (typeof value === 'object') return 'a mapping'
   return `${typeof value} ${JSON.stringify(value)}`
 }
-

@@ -28,10 +28,17 @@ export function poolPrice(prices: RetailOpsConfig['prices'], pool: PoolPricing):
   const source = byType ? `prices.instanceTypes.${pool.instanceType}` : 'prices.default'
   if (!pool.spot) return {...base, source}
   const factor = 1 - prices.spotDiscount
-  return {cpuHour: base.cpuHour * factor, memoryGiBHour: base.memoryGiBHour * factor, source: `${source} × (1 − spotDiscount ${prices.spotDiscount})`}
+  return {
+    cpuHour: base.cpuHour * factor,
+    memoryGiBHour: base.memoryGiBHour * factor,
+    source: `${source} × (1 − spotDiscount ${prices.spotDiscount})`,
+  }
 }
 
 /** requests: cores and bytes. */
-export function podHourlyCost(requests: {cpu: number; memory: number}, price: Pick<PoolPrice, 'cpuHour' | 'memoryGiBHour'>): number {
+export function podHourlyCost(
+  requests: {cpu: number; memory: number},
+  price: Pick<PoolPrice, 'cpuHour' | 'memoryGiBHour'>,
+): number {
   return requests.cpu * price.cpuHour + (requests.memory / 1024 ** 3) * price.memoryGiBHour
 }

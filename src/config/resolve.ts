@@ -1,6 +1,13 @@
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {parseDuration} from './duration.js'
-import {type CampaignConfig, EPHEMERAL_STORAGE_DEFAULTS, type EnvironmentConfig, type RetailOpsConfig, type ServiceConfig, type Tier} from './schema.js'
+import {
+  type CampaignConfig,
+  EPHEMERAL_STORAGE_DEFAULTS,
+  type EnvironmentConfig,
+  type RetailOpsConfig,
+  type ServiceConfig,
+  type Tier,
+} from './schema.js'
 import {resolveFileOrEnv} from './secret-ref.js'
 
 /** Validates requested service names up front; none means all, in configuration order. */
@@ -23,13 +30,25 @@ export interface ResolvedEnvironment extends EnvironmentConfig {
 }
 
 /** --environment, then defaultEnvironment, then the only environment, then the cluster's default context. */
-export function resolveEnvironment(config: RetailOpsConfig, name?: string, baseDir = process.cwd()): ResolvedEnvironment {
+export function resolveEnvironment(
+  config: RetailOpsConfig,
+  name?: string,
+  baseDir = process.cwd(),
+): ResolvedEnvironment {
   const names = Object.keys(config.environments)
   const chosen = name ?? config.defaultEnvironment ?? (names.length === 1 ? names[0] : undefined)
   if (!chosen) {
     if (names.length === 0) {
       const cluster = config.clusters[Object.keys(config.clusters)[0]] ?? {}
-      return {name: 'default', cluster: Object.keys(config.clusters)[0] ?? 'default', namespace: 'retail', router: 'gateway', production: true, context: cluster.context, kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir)}
+      return {
+        name: 'default',
+        cluster: Object.keys(config.clusters)[0] ?? 'default',
+        namespace: 'retail',
+        router: 'gateway',
+        production: true,
+        context: cluster.context,
+        kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
+      }
     }
     throw new UsageError(`Several environments are configured (${names.join(', ')}) and none was chosen.`, {
       nextSteps: ['Pass --environment NAME, or set defaultEnvironment in retailops.yaml.'],
@@ -37,10 +56,17 @@ export function resolveEnvironment(config: RetailOpsConfig, name?: string, baseD
   }
   const env = config.environments[chosen]
   if (!env) {
-    throw new NotFoundError(`Unknown environment "${chosen}".`, {nextSteps: [`Known environments: ${names.join(', ') || '(none)'}.`]})
+    throw new NotFoundError(`Unknown environment "${chosen}".`, {
+      nextSteps: [`Known environments: ${names.join(', ') || '(none)'}.`],
+    })
   }
   const cluster = config.clusters[env.cluster] ?? {}
-  return {...env, name: chosen, context: cluster.context, kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir)}
+  return {
+    ...env,
+    name: chosen,
+    context: cluster.context,
+    kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
+  }
 }
 
 export function findCampaign(config: RetailOpsConfig, name: string): CampaignConfig {

@@ -32,7 +32,10 @@ export const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 export const MAX_NAMESPACE = 63
 const namespace = z
   .string()
-  .regex(NAMESPACE, 'a Kubernetes namespace: lowercase letters, digits and dashes, starting and ending with a letter or digit')
+  .regex(
+    NAMESPACE,
+    'a Kubernetes namespace: lowercase letters, digits and dashes, starting and ending with a letter or digit',
+  )
   .max(MAX_NAMESPACE, `at most ${MAX_NAMESPACE} characters (a Kubernetes namespace is a DNS-1123 label)`)
 
 export const duration = z
@@ -48,20 +51,35 @@ export const positiveDuration = z
   .describe('A duration longer than zero: 500ms, 30s, 15m, 2h, 28d.')
 
 const quantity = z
-  .union([z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'a Kubernetes quantity such as 250m, 512Mi or 2'), z.number()])
+  .union([
+    z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'a Kubernetes quantity such as 250m, 512Mi or 2'),
+    z.number(),
+  ])
   .describe('A Kubernetes resource quantity: 250m, 1, 512Mi, 2Gi.')
 
 const dateTime = z.iso.datetime({offset: true, message: 'an ISO 8601 timestamp such as 2026-11-27T00:00:00Z'})
 
 export const TIERS = ['revenue-critical', 'operational', 'tolerant'] as const
-export const tier = z.enum(TIERS).describe('Service class: drives replicas, PDBs, gates, DR targets and release scrutiny.')
+export const tier = z
+  .enum(TIERS)
+  .describe('Service class: drives replicas, PDBs, gates, DR targets and release scrutiny.')
 
-const ephemeralStorage = quantity.optional().describe('Local disk (logs, the /tmp emptyDir); default from tiers.<tier>.ephemeralStorage, else the built-in per-tier default.')
+const ephemeralStorage = quantity
+  .optional()
+  .describe(
+    'Local disk (logs, the /tmp emptyDir); default from tiers.<tier>.ephemeralStorage, else the built-in per-tier default.',
+  )
 
 const resources = z
   .object({
-    requests: z.object({cpu: quantity.default('100m'), memory: quantity.default('128Mi'), ephemeralStorage}).strict().default({cpu: '100m', memory: '128Mi'}),
-    limits: z.object({cpu: quantity.default('500m'), memory: quantity.default('256Mi'), ephemeralStorage}).strict().default({cpu: '500m', memory: '256Mi'}),
+    requests: z
+      .object({cpu: quantity.default('100m'), memory: quantity.default('128Mi'), ephemeralStorage})
+      .strict()
+      .default({cpu: '100m', memory: '128Mi'}),
+    limits: z
+      .object({cpu: quantity.default('500m'), memory: quantity.default('256Mi'), ephemeralStorage})
+      .strict()
+      .default({cpu: '500m', memory: '256Mi'}),
   })
   .strict()
 
@@ -70,7 +88,18 @@ const resources = z
  * emptyDir plus rotated container logs; revenue-critical services get the most, so a burst of error
  * logs during an incident does not get their pods evicted.
  */
-const BYTES: Record<string, number> = {'': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40}
+const BYTES: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+}
 
 /** A quantity the schema accepted, as a number (bytes for storage). */
 function quantityBytes(q: string | number): number {
@@ -99,36 +128,68 @@ const scaling = z
     minReplicas: z.number().int().min(1).default(2),
     maxReplicas: z.number().int().min(1).default(10),
     /** Requests per second one pod serves while meeting its latency SLO. */
-    rpsPerPod: z.number().positive().optional().describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
+    rpsPerPod: z
+      .number()
+      .positive()
+      .optional()
+      .describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
     targetUtilization: z.number().gt(0).max(1).default(0.7).describe('Share of rpsPerPod to plan for (headroom).'),
     targetCPUUtilization: z.number().int().min(1).max(100).default(70).describe('HPA CPU target, percent of requests.'),
   })
   .strict()
-  .refine((s) => s.maxReplicas >= s.minReplicas, {message: 'maxReplicas must be at least minReplicas', path: ['maxReplicas']})
+  .refine((s) => s.maxReplicas >= s.minReplicas, {
+    message: 'maxReplicas must be at least minReplicas',
+    path: ['maxReplicas'],
+  })
 
-const cidr = z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/, 'a CIDR block such as 10.20.0.0/16 or 203.0.113.7/32')
+const cidr = z
+  .string()
+  .regex(
+    /^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/,
+    'a CIDR block such as 10.20.0.0/16 or 203.0.113.7/32',
+  )
 const port = z.number().int().min(1).max(65_535)
 
 /** A destination outside the namespace's services that NetworkPolicy egress allows (everything else is denied). */
 const egressPeer = z
   .object({
-    cidrs: z.array(cidr).min(1).optional().describe('IP ranges, e.g. a managed database\'s subnet.'),
+    cidrs: z.array(cidr).min(1).optional().describe("IP ranges, e.g. a managed database's subnet."),
     namespace: z.string().optional().describe('A namespace in the cluster (its pods, or those matching podLabels).'),
-    podLabels: z.record(z.string(), z.string()).optional().describe('Labels of the pods reached (with namespace: in that namespace; alone: in the same namespace).'),
+    podLabels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Labels of the pods reached (with namespace: in that namespace; alone: in the same namespace).'),
     ports: z.array(port).min(1).describe('TCP ports.'),
   })
   .strict()
-  .refine((e) => Boolean(e.cidrs || e.namespace || e.podLabels), {message: 'name where the traffic goes: cidrs, namespace or podLabels'})
+  .refine((e) => Boolean(e.cidrs || e.namespace || e.podLabels), {
+    message: 'name where the traffic goes: cidrs, namespace or podLabels',
+  })
 
-const sliLabels = z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name'), z.string()).optional()
-  .describe('Extra label matchers on the SLI\'s series, e.g. {namespace: shop} when one Prometheus scrapes several environments.')
+const sliLabels = z
+  .record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name'), z.string())
+  .optional()
+  .describe(
+    "Extra label matchers on the SLI's series, e.g. {namespace: shop} when one Prometheus scrapes several environments.",
+  )
 
 const sli = z.discriminatedUnion('type', [
-  z.object({type: z.literal('availability'), route: z.string().optional(), labels: sliLabels}).strict()
+  z
+    .object({type: z.literal('availability'), route: z.string().optional(), labels: sliLabels})
+    .strict()
     .describe('Share of requests that did not answer 5xx.'),
-  z.object({type: z.literal('latency'), thresholdMs: z.number().positive(), route: z.string().optional(), labels: sliLabels}).strict()
+  z
+    .object({
+      type: z.literal('latency'),
+      thresholdMs: z.number().positive(),
+      route: z.string().optional(),
+      labels: sliLabels,
+    })
+    .strict()
     .describe('Share of requests faster than thresholdMs (must be a histogram bucket bound).'),
-  z.object({type: z.literal('ratio'), good: z.string().min(1), total: z.string().min(1)}).strict()
+  z
+    .object({type: z.literal('ratio'), good: z.string().min(1), total: z.string().min(1)})
+    .strict()
     .describe('A business SLI from two PromQL counters, e.g. successful checkouts over attempted ones.'),
 ])
 
@@ -148,12 +209,28 @@ const drTargets = z.object({rto: positiveDuration, rpo: duration}).strict()
 const analysisMetric = z
   .object({
     name,
-    query: z.string().min(1).describe('PromQL; {{service}}, {{namespace}}, {{version}} and {{window}} are substituted.'),
+    query: z
+      .string()
+      .min(1)
+      .describe('PromQL; {{service}}, {{namespace}}, {{version}} and {{window}} are substituted.'),
     successCondition: z.string().optional().describe('e.g. "result < 0.01"'),
     failureCondition: z.string().optional(),
-    compareWithStable: z.boolean().default(false).describe('Also fail when the canary is worse than stable by more than tolerance.'),
-    tolerance: z.number().min(0).default(0.2).describe('Allowed relative regression against stable (0.2 = 20 % worse).'),
-    minDifference: z.number().min(0).default(0).describe('Absolute difference from stable that never counts as a regression (e.g. 0.01 error rate, 0.05 s latency).'),
+    compareWithStable: z
+      .boolean()
+      .default(false)
+      .describe('Also fail when the canary is worse than stable by more than tolerance.'),
+    tolerance: z
+      .number()
+      .min(0)
+      .default(0.2)
+      .describe('Allowed relative regression against stable (0.2 = 20 % worse).'),
+    minDifference: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe(
+        'Absolute difference from stable that never counts as a regression (e.g. 0.01 error rate, 0.05 s latency).',
+      ),
   })
   .strict()
 
@@ -163,33 +240,77 @@ const analysis = z
     count: z.number().int().min(1).default(5),
     failureLimit: z.number().int().min(0).default(1),
     inconclusiveLimit: z.number().int().min(0).default(1),
-    missingData: z.enum(['fail', 'inconclusive', 'pass']).default('inconclusive')
+    missingData: z
+      .enum(['fail', 'inconclusive', 'pass'])
+      .default('inconclusive')
       .describe('What a measurement without data counts as: never a silent pass unless chosen here.'),
     metrics: z.array(analysisMetric).optional().describe('Defaults: error rate, p95 and p99 latency against stable.'),
-    window: positiveDuration.optional().describe('Range of rate() and histogram queries ({{window}}); default the interval, at least 30s.'),
-    consecutiveErrorLimit: z.number().int().min(0).default(4).describe('Failed queries (Prometheus unreachable, bad PromQL) in a row before the analysis errors.'),
+    window: positiveDuration
+      .optional()
+      .describe('Range of rate() and histogram queries ({{window}}); default the interval, at least 30s.'),
+    consecutiveErrorLimit: z
+      .number()
+      .int()
+      .min(0)
+      .default(4)
+      .describe('Failed queries (Prometheus unreachable, bad PromQL) in a row before the analysis errors.'),
   })
   .strict()
 
 export const rolloutStep = z.union([
   z.object({setWeight: z.number().int().min(0).max(100)}).strict(),
   z.object({pause: z.object({duration: duration.optional()}).strict()}).strict(),
-  z.object({analysis: z.object({count: z.number().int().min(1).optional()}).strict().default({})}).strict(),
-  z.object({setCanaryScale: z.object({replicas: z.number().int().min(0).optional(), weight: z.number().int().min(0).max(100).optional(), matchTrafficWeight: z.boolean().optional()}).strict()}).strict(),
+  z
+    .object({
+      analysis: z
+        .object({count: z.number().int().min(1).optional()})
+        .strict()
+        .default({}),
+    })
+    .strict(),
+  z
+    .object({
+      setCanaryScale: z
+        .object({
+          replicas: z.number().int().min(0).optional(),
+          weight: z.number().int().min(0).max(100).optional(),
+          matchTrafficWeight: z.boolean().optional(),
+        })
+        .strict(),
+    })
+    .strict(),
 ])
 
 const rollout = z
   .object({
     strategy: z.enum(['rolling', 'canary', 'blue-green']).default('rolling'),
-    router: z.enum(['gateway', 'nginx', 'replicas']).optional().describe('Traffic router; default from the environment.'),
+    router: z
+      .enum(['gateway', 'nginx', 'replicas'])
+      .optional()
+      .describe('Traffic router; default from the environment.'),
     steps: z.array(rolloutStep).optional(),
     analysis: analysis.optional(),
     progressDeadline: positiveDuration.default('10m'),
     scaleDownDelay: duration.default('30s').describe('Blue-green: how long the old colour stays up after promotion.'),
-    autoPromotion: z.boolean().default(true).describe('Blue-green: switch the active Service after pre-promotion analysis without waiting for `rollout promote`.'),
-    previewReplicas: z.number().int().min(1).optional().describe('Blue-green: replicas of the new colour before promotion; default the full count.'),
-    routeName: z.string().optional().describe('HTTPRoute (gateway router) or Ingress (nginx router) carrying the service; default the service name.'),
-    deadline: positiveDuration.optional().describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
+    autoPromotion: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Blue-green: switch the active Service after pre-promotion analysis without waiting for `rollout promote`.',
+      ),
+    previewReplicas: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('Blue-green: replicas of the new colour before promotion; default the full count.'),
+    routeName: z
+      .string()
+      .optional()
+      .describe('HTTPRoute (gateway router) or Ingress (nginx router) carrying the service; default the service name.'),
+    deadline: positiveDuration
+      .optional()
+      .describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
   })
   .strict()
 
@@ -212,26 +333,47 @@ const service = z
     resources: resources.default({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}}),
     scaling: scaling.default({minReplicas: 2, maxReplicas: 10, targetUtilization: 0.7, targetCPUUtilization: 70}),
     env: z.record(z.string(), z.string()).default({}),
-    secrets: z.array(z.string()).default([]).describe('Secrets the service mounts as environment; they must exist in the namespace.'),
+    secrets: z
+      .array(z.string())
+      .default([])
+      .describe('Secrets the service mounts as environment; they must exist in the namespace.'),
     configMaps: z.array(z.string()).default([]),
     dependsOn: z.array(serviceName).default([]),
     needsServiceAccountToken: z.boolean().default(false),
-    synthetic: z.boolean().default(false)
-      .describe('The service honours X-Synthetic (changes nothing, labels its metrics synthetic="true", passes the header on): only then do warm-ups send it writing traffic (cart, checkout).'),
-    egress: z.array(egressPeer).default([]).describe('Destinations outside retailops\' services this service calls (a payment provider, a shared database): egress is denied by default, except DNS and dependsOn.'),
+    synthetic: z
+      .boolean()
+      .default(false)
+      .describe(
+        'The service honours X-Synthetic (changes nothing, labels its metrics synthetic="true", passes the header on): only then do warm-ups send it writing traffic (cart, checkout).',
+      ),
+    egress: z
+      .array(egressPeer)
+      .default([])
+      .describe(
+        "Destinations outside retailops' services this service calls (a payment provider, a shared database): egress is denied by default, except DNS and dependsOn.",
+      ),
     route: z
       .object({
-        pathPrefix: z.string().startsWith('/').optional().describe('Path on the gateway; default /<service>, rewritten to / for the service.'),
+        pathPrefix: z
+          .string()
+          .startsWith('/')
+          .optional()
+          .describe('Path on the gateway; default /<service>, rewritten to / for the service.'),
         hostnames: z.array(z.string()).default([]),
       })
       .strict()
       .optional()
-      .describe('How the environment\'s gateway routes to the service (an HTTPRoute is rendered when the environment has a gateway).'),
+      .describe(
+        "How the environment's gateway routes to the service (an HTTPRoute is rendered when the environment has a gateway).",
+      ),
     slos: z.array(slo).default([]),
-    dr: drTargets.optional().describe('Overrides the tier\'s RTO and RPO.'),
+    dr: drTargets.optional().describe("Overrides the tier's RTO and RPO."),
     rollout: rollout.optional(),
     /** Share of the k6 warm-up mix that targets this service's routes. */
-    traffic: z.record(z.string(), z.number().min(0)).optional().describe('Route → weight for load generation, e.g. {"/products": 60}.'),
+    traffic: z
+      .record(z.string(), z.number().min(0))
+      .optional()
+      .describe('Route → weight for load generation, e.g. {"/products": 60}.'),
     topics: z.array(z.string()).default([]).describe('Message topics the service owns (DR recoverability).'),
     searchIndexes: z.array(z.string()).default([]).describe('Search indexes the service owns (DR recoverability).'),
   })
@@ -240,21 +382,35 @@ const service = z
 const tenant = z
   .object({
     name,
-    model: z.enum(['shared', 'isolated-database', 'dedicated-namespace', 'dedicated-cluster'])
-      .describe('shared: shared app and database; isolated-database: shared app, own database; dedicated-namespace; dedicated-cluster.'),
-    namespace: namespace.optional().describe('dedicated-namespace: default <project>-<tenant> (at most 63 characters).'),
+    model: z
+      .enum(['shared', 'isolated-database', 'dedicated-namespace', 'dedicated-cluster'])
+      .describe(
+        'shared: shared app and database; isolated-database: shared app, own database; dedicated-namespace; dedicated-cluster.',
+      ),
+    namespace: namespace
+      .optional()
+      .describe('dedicated-namespace: default <project>-<tenant> (at most 63 characters).'),
     cluster: z.string().optional().describe('dedicated-cluster: a key of clusters.'),
     database: z
       .object({
         url: z.string().optional(),
         urlEnv: z.string().optional(),
         name: z.string().optional(),
-        egress: egressPeer.optional().describe('Where the database is on the network: the only database this tenant\'s pods may reach (egress is denied by default).'),
+        egress: egressPeer
+          .optional()
+          .describe(
+            "Where the database is on the network: the only database this tenant's pods may reach (egress is denied by default).",
+          ),
       })
       .strict()
       .optional()
-      .describe('isolated-database: where this tenant\'s database is (urlEnv names a Secret key or variable, never the password itself).'),
-    quota: z.object({cpu: quantity.optional(), memory: quantity.optional(), pods: z.number().int().min(1).optional()}).strict().optional(),
+      .describe(
+        "isolated-database: where this tenant's database is (urlEnv names a Secret key or variable, never the password itself).",
+      ),
+    quota: z
+      .object({cpu: quantity.optional(), memory: quantity.optional(), pods: z.number().int().min(1).optional()})
+      .strict()
+      .optional(),
     services: z.array(serviceName).optional().describe('Services this tenant runs; default all.'),
   })
   .strict()
@@ -271,7 +427,11 @@ const campaign = z
     end: dateTime,
     peak: z.record(z.string(), peak).describe('Expected peak per service.'),
     buffer: z.number().min(0).max(5).default(0.3).describe('Extra capacity over the peak (0.3 = 30 %).'),
-    freeze: z.object({start: dateTime, end: dateTime}).strict().optional().describe('No canaries of revenue-critical services inside it.'),
+    freeze: z
+      .object({start: dateTime, end: dateTime})
+      .strict()
+      .optional()
+      .describe('No canaries of revenue-critical services inside it.'),
     prewarmLead: duration.default('2h').describe('How long before start --schedule runs the pre-warm.'),
     nodeHeadroom: z.boolean().default(true).describe('Add low-priority placeholder pods for the node shortfall.'),
     warmup: z
@@ -281,16 +441,36 @@ const campaign = z
         mix: z.record(z.string(), z.number().min(0)).default({browse: 60, search: 20, cart: 15, checkout: 5}),
         abort: z
           .object({
-            errorRate: z.number().gt(0).max(1).default(0.05).describe('Share of a service\'s warm-up requests failing (5xx, transport errors) that stops the warm-up.'),
-            p95Ms: z.number().positive().default(2000).describe('p95 latency of a service\'s warm-up requests, in ms, that stops the warm-up.'),
-            after: duration.default('10s').describe('How long the warm-up runs before these limits are judged (k6 delayAbortEval).'),
+            errorRate: z
+              .number()
+              .gt(0)
+              .max(1)
+              .default(0.05)
+              .describe(
+                "Share of a service's warm-up requests failing (5xx, transport errors) that stops the warm-up.",
+              ),
+            p95Ms: z
+              .number()
+              .positive()
+              .default(2000)
+              .describe("p95 latency of a service's warm-up requests, in ms, that stops the warm-up."),
+            after: duration
+              .default('10s')
+              .describe('How long the warm-up runs before these limits are judged (k6 delayAbortEval).'),
           })
           .strict()
           .default({errorRate: 0.05, p95Ms: 2000, after: '10s'})
-          .describe('Limits that stop the warm-up early (k6 abortOnFail): an environment degrading under the load is not pushed further.'),
+          .describe(
+            'Limits that stop the warm-up early (k6 abortOnFail): an environment degrading under the load is not pushed further.',
+          ),
       })
       .strict()
-      .default({share: 0.5, duration: '2m', mix: {browse: 60, search: 20, cart: 15, checkout: 5}, abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'}}),
+      .default({
+        share: 0.5,
+        duration: '2m',
+        mix: {browse: 60, search: 20, cart: 15, checkout: 5},
+        abort: {errorRate: 0.05, p95Ms: 2000, after: '10s'},
+      }),
   })
   .strict()
   .refine((c) => Date.parse(c.end) > Date.parse(c.start), {message: 'end must be after start', path: ['end']})
@@ -304,7 +484,12 @@ const validation = z
         min: z.number().optional(),
         max: z.number().optional(),
         equals: z.union([z.string(), z.number()]).optional(),
-        matchesSource: z.boolean().optional().describe('postgres: the restored result must equal the same query on the source, read in the snapshot pg_dump took.'),
+        matchesSource: z
+          .boolean()
+          .optional()
+          .describe(
+            'postgres: the restored result must equal the same query on the source, read in the snapshot pg_dump took.',
+          ),
       })
       .strict()
       .optional(),
@@ -317,7 +502,7 @@ const datastore = z
   .object({
     name,
     service: serviceName.optional(),
-    tier: tier.optional().describe('Default: the owning service\'s tier.'),
+    tier: tier.optional().describe("Default: the owning service's tier."),
     provider: z.enum(['postgres', 'aws-backup', 'kubernetes']),
     postgres: z
       .object({
@@ -325,7 +510,12 @@ const datastore = z
         url: z.string().optional(),
         database: z.string().optional(),
         backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
-        restoreUrlEnv: z.string().optional().describe('Variable holding the URL of the server the scratch database is restored on (dr drill); default: the source server.'),
+        restoreUrlEnv: z
+          .string()
+          .optional()
+          .describe(
+            'Variable holding the URL of the server the scratch database is restored on (dr drill); default: the source server.',
+          ),
       })
       .strict()
       .optional(),
@@ -343,7 +533,9 @@ const datastore = z
     kubernetes: z
       .object({
         namespace: namespace.optional(),
-        waitTimeout: positiveDuration.default('5m').describe('dr drill: how long restored workloads may take to become available.'),
+        waitTimeout: positiveDuration
+          .default('5m')
+          .describe('dr drill: how long restored workloads may take to become available.'),
       })
       .strict()
       .optional(),
@@ -351,9 +543,14 @@ const datastore = z
   })
   .strict()
   .superRefine((d, ctx) => {
-    const key = {postgres: 'postgres', 'aws-backup': 'awsBackup', kubernetes: 'kubernetes'}[d.provider] as 'postgres' | 'awsBackup' | 'kubernetes'
+    const key = {postgres: 'postgres', 'aws-backup': 'awsBackup', kubernetes: 'kubernetes'}[d.provider] as
+      'postgres' | 'awsBackup' | 'kubernetes'
     if (d.provider === 'aws-backup' && !d.awsBackup) {
-      ctx.addIssue({code: 'custom', message: `provider aws-backup needs an ${key} section (vaultName, iamRoleArn)`, path: [key]})
+      ctx.addIssue({
+        code: 'custom',
+        message: `provider aws-backup needs an ${key} section (vaultName, iamRoleArn)`,
+        path: [key],
+      })
     }
   })
 
@@ -362,7 +559,9 @@ const pricePair = z.object({cpuHour: z.number().min(0), memoryGiBHour: z.number(
 const prices = z
   .object({
     currency: z.string().default('USD'),
-    default: pricePair.default({cpuHour: 0.031611, memoryGiBHour: 0.004237}).describe('OpenCost\'s default on-demand prices.'),
+    default: pricePair
+      .default({cpuHour: 0.031611, memoryGiBHour: 0.004237})
+      .describe("OpenCost's default on-demand prices."),
     pools: z.record(z.string(), pricePair).default({}),
     instanceTypes: z.record(z.string(), pricePair).default({}),
     spotDiscount: z.number().min(0).max(1).default(0.7),
@@ -372,7 +571,12 @@ const prices = z
 const cluster = z
   .object({
     context: z.string().optional().describe('kube context; default the current context.'),
-    kubeconfig: z.string().optional().describe('kubeconfig file relative to retailops.yaml, or env://NAME for a variable holding its contents; default KUBECONFIG (a path or the contents) or ~/.kube/config.'),
+    kubeconfig: z
+      .string()
+      .optional()
+      .describe(
+        'kubeconfig file relative to retailops.yaml, or env://NAME for a variable holding its contents; default KUBECONFIG (a path or the contents) or ~/.kube/config.',
+      ),
   })
   .strict()
 
@@ -384,8 +588,13 @@ const environment = z
     gateway: z
       .object({
         name: z.string(),
-        namespace: namespace.optional().describe('Where the Gateway runs; default the environment\'s namespace.'),
-        podLabels: z.record(z.string(), z.string()).optional().describe('Labels of the gateway\'s pods (default gateway.networking.k8s.io/gateway-name: <name>): only they may reach the services, on their ports.'),
+        namespace: namespace.optional().describe("Where the Gateway runs; default the environment's namespace."),
+        podLabels: z
+          .record(z.string(), z.string())
+          .optional()
+          .describe(
+            "Labels of the gateway's pods (default gateway.networking.k8s.io/gateway-name: <name>): only they may reach the services, on their ports.",
+          ),
       })
       .strict()
       .optional(),
@@ -395,47 +604,84 @@ const environment = z
   })
   .strict()
 
-const tierDefaults = z.object({
-  rto: positiveDuration,
-  rpo: duration,
-  minReplicas: z.number().int().min(1),
-  ephemeralStorage: z.object({request: quantity, limit: quantity}).strict().optional()
-    .describe('Ephemeral-storage request and limit of the tier\'s containers (services.<name>.resources override them).'),
-}).strict()
+const tierDefaults = z
+  .object({
+    rto: positiveDuration,
+    rpo: duration,
+    minReplicas: z.number().int().min(1),
+    ephemeralStorage: z
+      .object({request: quantity, limit: quantity})
+      .strict()
+      .optional()
+      .describe(
+        "Ephemeral-storage request and limit of the tier's containers (services.<name>.resources override them).",
+      ),
+  })
+  .strict()
 
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
     apiVersion: z.literal('retailops/v1').default('retailops/v1'),
     project: name.describe('Prefix of images, namespaces and labels.'),
-    version: z.union([z.string(), z.number()]).transform(String).default('1').describe('Configuration version, carried in image tags.'),
+    version: z
+      .union([z.string(), z.number()])
+      .transform(String)
+      .default('1')
+      .describe('Configuration version, carried in image tags.'),
     registry: z
       .object({
         url: z.string().min(1).describe('host[:port] of the OCI registry, e.g. 127.0.0.1:5000'),
         repositoryPrefix: z.string().optional(),
-        insecure: z.boolean().default(false).describe('Plain HTTP: allowed only when url is a loopback registry (127.0.0.0/8, localhost, [::1]); credentials never travel over plain HTTP anywhere else.'),
+        insecure: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Plain HTTP: allowed only when url is a loopback registry (127.0.0.0/8, localhost, [::1]); credentials never travel over plain HTTP anywhere else.',
+          ),
       })
       .strict(),
     signing: z
       .object({
-        key: z.string().default('.retailops/cosign.key').describe('Encrypted cosign private key: a path relative to retailops.yaml, or env://NAME for a variable holding its contents (CI).'),
-        publicKey: z.string().default('.retailops/cosign.pub').describe('Public key (PEM): a path relative to retailops.yaml, or env://NAME.'),
+        key: z
+          .string()
+          .default('.retailops/cosign.key')
+          .describe(
+            'Encrypted cosign private key: a path relative to retailops.yaml, or env://NAME for a variable holding its contents (CI).',
+          ),
+        publicKey: z
+          .string()
+          .default('.retailops/cosign.pub')
+          .describe('Public key (PEM): a path relative to retailops.yaml, or env://NAME.'),
         passwordEnv: z.string().default('COSIGN_PASSWORD').describe('Variable holding the key passphrase.'),
         required: z.boolean().default(true),
         format: z
           .enum(['bundle', 'legacy'])
           .default('bundle')
-          .describe('How `retailops sign` stores signatures: bundle (what cosign v3 writes: a Sigstore bundle as an OCI 1.1 referrer) or legacy (cosign v2\'s `sha256-<hex>.sig` tag, for podman, CRI-O and other verifiers that read only that). Verification reads both.'),
+          .describe(
+            "How `retailops sign` stores signatures: bundle (what cosign v3 writes: a Sigstore bundle as an OCI 1.1 referrer) or legacy (cosign v2's `sha256-<hex>.sig` tag, for podman, CRI-O and other verifiers that read only that). Verification reads both.",
+          ),
       })
       .strict()
-      .default({key: '.retailops/cosign.key', publicKey: '.retailops/cosign.pub', passwordEnv: 'COSIGN_PASSWORD', required: true, format: 'bundle'}),
+      .default({
+        key: '.retailops/cosign.key',
+        publicKey: '.retailops/cosign.pub',
+        passwordEnv: 'COSIGN_PASSWORD',
+        required: true,
+        format: 'bundle',
+      }),
     runner: z
       .object({
         image: z
           .string()
-          .regex(/^[^@\s]+@sha256:[0-9a-f]{64}$/, 'an image pinned by digest, REGISTRY/REPOSITORY@sha256:<64 hex> (a tag such as :latest can change under the same name)')
+          .regex(
+            /^[^@\s]+@sha256:[0-9a-f]{64}$/,
+            'an image pinned by digest, REGISTRY/REPOSITORY@sha256:<64 hex> (a tag such as :latest can change under the same name)',
+          )
           .optional()
-          .describe('The retailops runner image scheduled jobs run, by digest; default the `runner` entry `retailops runner build` records in .retailops/artifacts.lock.json. Verified with signing.publicKey before a CronJob is created.'),
+          .describe(
+            'The retailops runner image scheduled jobs run, by digest; default the `runner` entry `retailops runner build` records in .retailops/artifacts.lock.json. Verified with signing.publicKey before a CronJob is created.',
+          ),
       })
       .strict()
       .optional()
@@ -443,70 +689,123 @@ export const configSchema = z
     clusters: z.record(z.string(), cluster).default({default: {}}),
     environments: z.record(z.string(), environment).default({}),
     defaultEnvironment: z.string().optional(),
-    tiers: z
-      .record(z.enum(TIERS), tierDefaults)
-      .default({
-        'revenue-critical': {rto: '15m', rpo: '5m', minReplicas: 2},
-        operational: {rto: '1h', rpo: '15m', minReplicas: 2},
-        tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
-      }),
+    tiers: z.record(z.enum(TIERS), tierDefaults).default({
+      'revenue-critical': {rto: '15m', rpo: '5m', minReplicas: 2},
+      operational: {rto: '1h', rpo: '15m', minReplicas: 2},
+      tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
+    }),
     services: z.record(serviceName, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
     tenants: z.array(tenant).default([]),
     campaigns: z.array(campaign).default([]),
     datastores: z.array(datastore).default([]),
-    prices: prices.default({currency: 'USD', default: {cpuHour: 0.031611, memoryGiBHour: 0.004237}, pools: {}, instanceTypes: {}, spotDiscount: 0.7}),
+    prices: prices.default({
+      currency: 'USD',
+      default: {cpuHour: 0.031611, memoryGiBHour: 0.004237},
+      pools: {},
+      instanceTypes: {},
+      spotDiscount: 0.7,
+    }),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.registry.insecure && !isLoopbackHost(c.registry.url)) {
-      ctx.addIssue({code: 'custom', path: ['registry', 'insecure'], message: `plain HTTP is only allowed for a loopback registry (127.0.0.1, localhost, [::1]), and registry.url "${c.registry.url}" is not one: credentials would travel unencrypted. Serve the registry over HTTPS and remove registry.insecure`})
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'insecure'],
+        message: `plain HTTP is only allowed for a loopback registry (127.0.0.1, localhost, [::1]), and registry.url "${c.registry.url}" is not one: credentials would travel unencrypted. Serve the registry over HTTPS and remove registry.insecure`,
+      })
     }
     for (const [svc, s] of Object.entries(c.services)) {
       for (const suffix of ROLLOUT_SUFFIXES) {
         const base = svc.slice(0, -suffix.length)
         if (svc.endsWith(suffix) && c.services[base]) {
-          ctx.addIssue({code: 'custom', path: ['services', svc], message: `collides with the ${suffix.slice(1)} objects rollouts of service "${base}" create (Deployment and Service ${svc}): rename the service`})
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', svc],
+            message: `collides with the ${suffix.slice(1)} objects rollouts of service "${base}" create (Deployment and Service ${svc}): rename the service`,
+          })
         }
       }
       for (const dep of s.dependsOn) {
-        if (!c.services[dep]) ctx.addIssue({code: 'custom', path: ['services', svc, 'dependsOn'], message: `names "${dep}", which is not a service`})
+        if (!c.services[dep])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', svc, 'dependsOn'],
+            message: `names "${dep}", which is not a service`,
+          })
       }
       const storage = {
-        request: s.resources.requests.ephemeralStorage ?? c.tiers[s.tier]?.ephemeralStorage?.request ?? EPHEMERAL_STORAGE_DEFAULTS[s.tier].request,
-        limit: s.resources.limits.ephemeralStorage ?? c.tiers[s.tier]?.ephemeralStorage?.limit ?? EPHEMERAL_STORAGE_DEFAULTS[s.tier].limit,
+        request:
+          s.resources.requests.ephemeralStorage ??
+          c.tiers[s.tier]?.ephemeralStorage?.request ??
+          EPHEMERAL_STORAGE_DEFAULTS[s.tier].request,
+        limit:
+          s.resources.limits.ephemeralStorage ??
+          c.tiers[s.tier]?.ephemeralStorage?.limit ??
+          EPHEMERAL_STORAGE_DEFAULTS[s.tier].limit,
       }
       if (quantityBytes(storage.request) > quantityBytes(storage.limit)) {
-        ctx.addIssue({code: 'custom', path: ['services', svc, 'resources', 'limits', 'ephemeralStorage'], message: `is ${storage.limit}, below the ephemeral-storage request ${storage.request}`})
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', svc, 'resources', 'limits', 'ephemeralStorage'],
+          message: `is ${storage.limit}, below the ephemeral-storage request ${storage.request}`,
+        })
       }
     }
     for (const [env, e] of Object.entries(c.environments)) {
-      if (!c.clusters[e.cluster]) ctx.addIssue({code: 'custom', path: ['environments', env, 'cluster'], message: `names cluster "${e.cluster}"; known: ${Object.keys(c.clusters).join(', ')}`})
+      if (!c.clusters[e.cluster])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', env, 'cluster'],
+          message: `names cluster "${e.cluster}"; known: ${Object.keys(c.clusters).join(', ')}`,
+        })
     }
     if (c.defaultEnvironment && !c.environments[c.defaultEnvironment]) {
-      ctx.addIssue({code: 'custom', path: ['defaultEnvironment'], message: `"${c.defaultEnvironment}" is not an environment`})
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultEnvironment'],
+        message: `"${c.defaultEnvironment}" is not an environment`,
+      })
     }
     c.tenants.forEach((t, i) => {
       const ns = `${c.project}-${t.name}`
       if (t.model === 'dedicated-namespace' && !t.namespace && ns.length > MAX_NAMESPACE) {
-        ctx.addIssue({code: 'custom', path: ['tenants', i, 'name'], message: `gives namespace "${ns}" (${ns.length} characters; Kubernetes allows ${MAX_NAMESPACE}): shorten the project or tenant name, or set tenants[${i}].namespace`})
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', i, 'name'],
+          message: `gives namespace "${ns}" (${ns.length} characters; Kubernetes allows ${MAX_NAMESPACE}): shorten the project or tenant name, or set tenants[${i}].namespace`,
+        })
       }
       if (t.model === 'dedicated-cluster' && (!t.cluster || !c.clusters[t.cluster])) {
-        ctx.addIssue({code: 'custom', path: ['tenants', i, 'cluster'], message: 'dedicated-cluster tenants name a key of clusters'})
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', i, 'cluster'],
+          message: 'dedicated-cluster tenants name a key of clusters',
+        })
       }
-      for (const s of t.services ?? []) if (!c.services[s]) ctx.addIssue({code: 'custom', path: ['tenants', i, 'services'], message: `names "${s}", which is not a service`})
+      for (const s of t.services ?? [])
+        if (!c.services[s])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tenants', i, 'services'],
+            message: `names "${s}", which is not a service`,
+          })
     })
     c.campaigns.forEach((camp, i) => {
       for (const s of Object.keys(camp.peak)) {
-        if (!c.services[s]) ctx.addIssue({code: 'custom', path: ['campaigns', i, 'peak', s], message: `"${s}" is not a service`})
+        if (!c.services[s])
+          ctx.addIssue({code: 'custom', path: ['campaigns', i, 'peak', s], message: `"${s}" is not a service`})
       }
     })
     c.datastores.forEach((d, i) => {
-      if (d.service && !c.services[d.service]) ctx.addIssue({code: 'custom', path: ['datastores', i, 'service'], message: `"${d.service}" is not a service`})
+      if (d.service && !c.services[d.service])
+        ctx.addIssue({code: 'custom', path: ['datastores', i, 'service'], message: `"${d.service}" is not a service`})
     })
     const dup = (items: {name: string}[], key: string) => {
       const seen = new Set<string>()
       items.forEach((it, i) => {
-        if (seen.has(it.name)) ctx.addIssue({code: 'custom', path: [key, i, 'name'], message: `duplicate name "${it.name}"`})
+        if (seen.has(it.name))
+          ctx.addIssue({code: 'custom', path: [key, i, 'name'], message: `duplicate name "${it.name}"`})
         seen.add(it.name)
       })
     }
@@ -517,7 +816,11 @@ export const configSchema = z
   })
 
 /** The namespace a dedicated tenant deploys into, as deploy renders it. */
-export function tenantNamespace(config: {project: string}, tenant: {name: string; model: string; namespace?: string}, environmentNamespace: string): string | undefined {
+export function tenantNamespace(
+  config: {project: string},
+  tenant: {name: string; model: string; namespace?: string},
+  environmentNamespace: string,
+): string | undefined {
   if (tenant.model === 'dedicated-namespace') return tenant.namespace ?? `${config.project}-${tenant.name}`
   if (tenant.model === 'dedicated-cluster') return tenant.namespace ?? environmentNamespace
   return undefined
@@ -535,9 +838,18 @@ interface NamespaceLayout {
  * would overwrite each other's objects and share each other's pods: refused, naming both keys.
  */
 function tenantNamespaceCollisions(c: NamespaceLayout, ctx: z.RefinementCtx): void {
-  const envs = Object.entries(c.environments).map(([name, e]) => ({cluster: e.cluster, namespace: e.namespace, key: `environments.${name}.namespace`}))
+  const envs = Object.entries(c.environments).map(([name, e]) => ({
+    cluster: e.cluster,
+    namespace: e.namespace,
+    key: `environments.${name}.namespace`,
+  }))
   // Without environments, deploy uses the first cluster and the namespace "retail".
-  if (envs.length === 0) envs.push({cluster: Object.keys(c.clusters)[0] ?? 'default', namespace: 'retail', key: 'the default namespace "retail" (no environments are configured)'})
+  if (envs.length === 0)
+    envs.push({
+      cluster: Object.keys(c.clusters)[0] ?? 'default',
+      namespace: 'retail',
+      key: 'the default namespace "retail" (no environments are configured)',
+    })
   const taken = new Map<string, string>()
   for (const e of envs) if (!taken.has(`${e.cluster}/${e.namespace}`)) taken.set(`${e.cluster}/${e.namespace}`, e.key)
   c.tenants.forEach((t, i) => {

@@ -32,15 +32,20 @@ export function readEnvReference(reference: string, what: string): string {
   const name = envReferenceName(reference)
   if (!name) {
     throw new UsageError(`${reference} is not a valid variable reference for ${what}.`, {
-      nextSteps: ['Write env://NAME, where NAME is a variable name (letters, digits, underscore), e.g. env://COSIGN_PRIVATE_KEY.'],
+      nextSteps: [
+        'Write env://NAME, where NAME is a variable name (letters, digits, underscore), e.g. env://COSIGN_PRIVATE_KEY.',
+      ],
     })
   }
   const value = process.env[name]
   if (value === undefined || value.trim() === '') {
-    throw new UsageError(`${what} comes from ${reference}, but ${name} is ${value === undefined ? 'not set' : 'empty'}.`, {
-      nextSteps: [`Set ${name} to the ${what}'s contents (in CI: a secret mapped to the variable ${name}).`],
-      details: {variable: name},
-    })
+    throw new UsageError(
+      `${what} comes from ${reference}, but ${name} is ${value === undefined ? 'not set' : 'empty'}.`,
+      {
+        nextSteps: [`Set ${name} to the ${what}'s contents (in CI: a secret mapped to the variable ${name}).`],
+        details: {variable: name},
+      },
+    )
   }
   registerSecret(value)
   return normalizeSecretText(value)
@@ -52,10 +57,15 @@ export function readEnvReference(reference: string, what: string): string {
  */
 export function normalizeSecretText(value: string): string {
   const trimmed = value.trim()
-  if (/^-----BEGIN /.test(trimmed) && !trimmed.includes('\n') && trimmed.includes('\\n')) return `${trimmed.replaceAll('\\n', '\n')}\n`
+  if (/^-----BEGIN /.test(trimmed) && !trimmed.includes('\n') && trimmed.includes('\\n'))
+    return `${trimmed.replaceAll('\\n', '\n')}\n`
   if (/^[A-Za-z0-9+/=\s]+$/.test(trimmed) && trimmed.length >= 16 && !trimmed.includes(' ')) {
     const decoded = Buffer.from(trimmed.replace(/\s+/g, ''), 'base64').toString('utf8')
-    if (/^-----BEGIN |^apiVersion:|^\{|^(clusters|kind|contexts|current-context):/m.test(decoded.trimStart()) && !decoded.includes('\uFFFD')) return decoded
+    if (
+      /^-----BEGIN |^apiVersion:|^\{|^(clusters|kind|contexts|current-context):/m.test(decoded.trimStart()) &&
+      !decoded.includes('\uFFFD')
+    )
+      return decoded
   }
   return value
 }

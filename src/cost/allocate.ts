@@ -196,11 +196,20 @@ export function allocate(input: AllocateInput): AllocateResult {
       })
     }
   }
-  return {containers, nodes: nodeCosts(input.nodes, containers, ws, we), unscheduledPods: unscheduled, orphanPods: orphans, usageCoverage: {containers: containers.length, withUsage}}
+  return {
+    containers,
+    nodes: nodeCosts(input.nodes, containers, ws, we),
+    unscheduledPods: unscheduled,
+    orphanPods: orphans,
+    usageCoverage: {containers: containers.length, withUsage},
+  }
 }
 
 export function nodeCosts(nodes: PricedNode[], containers: ContainerAllocation[], ws: number, we: number): NodeCost[] {
-  const perNode = new Map<string, {cpuCost: number; ramCost: number; hourly: number; cpu: number; memory: number; pods: Set<string>}>()
+  const perNode = new Map<
+    string,
+    {cpuCost: number; ramCost: number; hourly: number; cpu: number; memory: number; pods: Set<string>}
+  >()
   for (const c of containers) {
     const acc = perNode.get(c.node) ?? {cpuCost: 0, ramCost: 0, hourly: 0, cpu: 0, memory: 0, pods: new Set<string>()}
     acc.cpuCost += c.cpuCost
@@ -220,7 +229,10 @@ export function nodeCosts(nodes: PricedNode[], containers: ContainerAllocation[]
     const allocCpuHourly = n.allocatable.cpu * n.price.cpuHour
     const allocRamHourly = (n.allocatable.memory / GIB) * n.price.memoryGiBHour
     const used = perNode.get(n.name) ?? {cpuCost: 0, ramCost: 0, hourly: 0, cpu: 0, memory: 0, pods: new Set<string>()}
-    const idle = {cpuCost: Math.max(0, allocCpuHourly * hours - used.cpuCost), ramCost: Math.max(0, allocRamHourly * hours - used.ramCost)}
+    const idle = {
+      cpuCost: Math.max(0, allocCpuHourly * hours - used.cpuCost),
+      ramCost: Math.max(0, allocRamHourly * hours - used.ramCost),
+    }
     return {
       name: n.name,
       pool: n.pool,
@@ -250,7 +262,14 @@ export interface IdleTotals {
 }
 
 export function idleTotals(nodes: NodeCost[]): IdleTotals {
-  return nodes.reduce((a, n) => ({cpuCost: a.cpuCost + n.idle.cpuCost, ramCost: a.ramCost + n.idle.ramCost, hourly: a.hourly + n.idleHourly}), {cpuCost: 0, ramCost: 0, hourly: 0})
+  return nodes.reduce(
+    (a, n) => ({
+      cpuCost: a.cpuCost + n.idle.cpuCost,
+      ramCost: a.ramCost + n.idle.ramCost,
+      hourly: a.hourly + n.idleHourly,
+    }),
+    {cpuCost: 0, ramCost: 0, hourly: 0},
+  )
 }
 
 /** Weighted sharing (Kubecost): each container takes idle CPU by its share of CPU cost, idle RAM by its share of RAM cost. */
@@ -259,7 +278,8 @@ export function shareIdleWeighted(containers: ContainerAllocation[], idle: IdleT
   const ram = containers.reduce((s, c) => s + c.ramCost, 0)
   const hourly = containers.reduce((s, c) => s + c.hourlyCost, 0)
   for (const c of containers) {
-    c.sharedIdleCost = (cpu > 0 ? (c.cpuCost / cpu) * idle.cpuCost : 0) + (ram > 0 ? (c.ramCost / ram) * idle.ramCost : 0)
+    c.sharedIdleCost =
+      (cpu > 0 ? (c.cpuCost / cpu) * idle.cpuCost : 0) + (ram > 0 ? (c.ramCost / ram) * idle.ramCost : 0)
     c.sharedIdleHourly = hourly > 0 ? (c.hourlyCost / hourly) * idle.hourly : 0
   }
 }
@@ -304,7 +324,11 @@ function efficiency(usageHours: number | null, requestHours: number): number | n
 }
 
 /** Groups containers by key (OpenCost's aggregate=…); adds an __idle__ row unless idle is shared. */
-export function aggregate(containers: ContainerAllocation[], key: (c: ContainerAllocation) => string, options: AggregateOptions): AllocationRow[] {
+export function aggregate(
+  containers: ContainerAllocation[],
+  key: (c: ContainerAllocation) => string,
+  options: AggregateOptions,
+): AllocationRow[] {
   interface Acc {
     cpuReqH: number
     cpuUseH: number
@@ -330,7 +354,26 @@ export function aggregate(containers: ContainerAllocation[], key: (c: ContainerA
     const k = key(c) || UNALLOCATED
     let a = groups.get(k)
     if (!a) {
-      a = {cpuReqH: 0, cpuUseH: 0, cpuMeasured: false, cpuAllocH: 0, cpuCost: 0, ramReqH: 0, ramUseH: 0, ramMeasured: false, ramAllocH: 0, ramCost: 0, shared: 0, sharedHourly: 0, hourly: 0, pods: new Set(), containers: 0, unmeasured: false, from: c.fromMs, to: c.toMs}
+      a = {
+        cpuReqH: 0,
+        cpuUseH: 0,
+        cpuMeasured: false,
+        cpuAllocH: 0,
+        cpuCost: 0,
+        ramReqH: 0,
+        ramUseH: 0,
+        ramMeasured: false,
+        ramAllocH: 0,
+        ramCost: 0,
+        shared: 0,
+        sharedHourly: 0,
+        hourly: 0,
+        pods: new Set(),
+        containers: 0,
+        unmeasured: false,
+        from: c.fromMs,
+        to: c.toMs,
+      }
       groups.set(k, a)
     }
     a.cpuReqH += c.cpuRequest * c.hours
@@ -365,7 +408,8 @@ export function aggregate(containers: ContainerAllocation[], key: (c: ContainerA
     const cost = a.cpuCost + a.ramCost
     const wh = a.to > a.from ? (a.to - a.from) / 3_600_000 : 1
     const shared = options.shareIdle === 'weighted' ? a.shared : evenShare ? idleTotal / groups.size : 0
-    const sharedHourly = options.shareIdle === 'weighted' ? a.sharedHourly : evenShare ? options.idle.hourly / groups.size : 0
+    const sharedHourly =
+      options.shareIdle === 'weighted' ? a.sharedHourly : evenShare ? options.idle.hourly / groups.size : 0
     return {
       name,
       cpuCoreRequestAverage: a.cpuReqH / wh,
@@ -380,7 +424,8 @@ export function aggregate(containers: ContainerAllocation[], key: (c: ContainerA
       ramEfficiency: ramEff,
       sharedCost: shared,
       totalCost: cost + shared,
-      totalEfficiency: cpuEff === null || ramEff === null || cost === 0 ? null : (cpuEff * a.cpuCost + ramEff * a.ramCost) / cost,
+      totalEfficiency:
+        cpuEff === null || ramEff === null || cost === 0 ? null : (cpuEff * a.cpuCost + ramEff * a.ramCost) / cost,
       hourlyCost: a.hourly + sharedHourly,
       monthlyCost: (a.hourly + sharedHourly) * HOURS_PER_MONTH,
       pods: a.pods.size,
@@ -388,7 +433,10 @@ export function aggregate(containers: ContainerAllocation[], key: (c: ContainerA
     }
   })
   rows.sort((x, y) => y.totalCost - x.totalCost || x.name.localeCompare(y.name))
-  if (options.shareIdle === 'none' && (options.idle.cpuCost > 0 || options.idle.ramCost > 0 || options.idle.hourly > 0)) {
+  if (
+    options.shareIdle === 'none' &&
+    (options.idle.cpuCost > 0 || options.idle.ramCost > 0 || options.idle.hourly > 0)
+  ) {
     rows.push({
       name: IDLE,
       cpuCoreRequestAverage: 0,

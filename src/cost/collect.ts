@@ -95,12 +95,16 @@ export function toNodeRecord(n: any): NodeRecord {
 
 /** ReplicaSet "checkout-7d9f8c6b5" with pod-template-hash "7d9f8c6b5" → Deployment "checkout". */
 function controllerOf(pod: any): {kind?: string; name?: string} {
-  const owner = (pod.metadata?.ownerReferences ?? []).find((o: {controller?: boolean}) => o.controller) ?? pod.metadata?.ownerReferences?.[0]
+  const owner =
+    (pod.metadata?.ownerReferences ?? []).find((o: {controller?: boolean}) => o.controller) ??
+    pod.metadata?.ownerReferences?.[0]
   if (!owner) return {}
   const hash = pod.metadata?.labels?.['pod-template-hash']
-  if (owner.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`)) return {kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1)}
+  if (owner.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`))
+    return {kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1)}
   // CronJob-made Jobs are named <cronjob>-<minutes since epoch>.
-  if (owner.kind === 'Job' && /-\d{8,}$/.test(owner.name)) return {kind: 'CronJob', name: owner.name.replace(/-\d{8,}$/, '')}
+  if (owner.kind === 'Job' && /-\d{8,}$/.test(owner.name))
+    return {kind: 'CronJob', name: owner.name.replace(/-\d{8,}$/, '')}
   return {kind: owner.kind, name: owner.name}
 }
 
@@ -111,10 +115,14 @@ export function toPodRecord(p: any, keepLabels: string[] = []): PodRecord {
   const phase: string = p.status?.phase ?? 'Unknown'
   let endMs: number | undefined
   if (phase === 'Succeeded' || phase === 'Failed') {
-    const ends = statuses.map((s) => Date.parse(s.state?.terminated?.finishedAt ?? '')).filter((t) => Number.isFinite(t))
+    const ends = statuses
+      .map((s) => Date.parse(s.state?.terminated?.finishedAt ?? ''))
+      .filter((t) => Number.isFinite(t))
     endMs = ends.length ? Math.max(...ends) : Date.parse(p.metadata?.creationTimestamp ?? '') || undefined
   }
-  const kept = keepLabels.length ? Object.fromEntries(keepLabels.filter((k) => labels?.[k] !== undefined).map((k) => [k, labels![k]])) : undefined
+  const kept = keepLabels.length
+    ? Object.fromEntries(keepLabels.filter((k) => labels?.[k] !== undefined).map((k) => [k, labels![k]]))
+    : undefined
   return {
     namespace: p.metadata.namespace,
     name: p.metadata.name,
@@ -127,7 +135,12 @@ export function toPodRecord(p: any, keepLabels: string[] = []): PodRecord {
     tenantLabel: labels?.[LABEL.tenant],
     controllerKind: ctl.kind,
     controller: ctl.name,
-    containers: (p.spec?.containers ?? []).map((c: {name: string; resources?: {requests?: Record<string, string>}}) => ({name: c.name, requests: resources(c.resources?.requests)})),
+    containers: (p.spec?.containers ?? []).map(
+      (c: {name: string; resources?: {requests?: Record<string, string>}}) => ({
+        name: c.name,
+        requests: resources(c.resources?.requests),
+      }),
+    ),
     ...(kept && Object.keys(kept).length ? {labels: kept} : {}),
   }
 }
@@ -150,13 +163,20 @@ export interface ClusterSnapshot {
 }
 
 /** Nodes, namespaces and pods, streamed. Pods of nodes outside the selector are skipped as they arrive. */
-export async function collectCluster(http: KubeHttp, server: string, options: CollectOptions = {}): Promise<ClusterSnapshot> {
+export async function collectCluster(
+  http: KubeHttp,
+  server: string,
+  options: CollectOptions = {},
+): Promise<ClusterSnapshot> {
   const attempt = async (): Promise<ClusterSnapshot> => {
     const nodes: NodeRecord[] = []
     const namespaces: NamespaceRecord[] = []
     const pods: PodRecord[] = []
     await Promise.all([
-      streamObjects(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {...options, query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined}),
+      streamObjects(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {
+        ...options,
+        query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined,
+      }),
       streamObjects(http, collectionPath('Namespace'), (n) => namespaces.push(toNamespaceRecord(n)), options),
     ])
     const nodeNames = new Set(nodes.map((n) => n.name))
@@ -200,16 +220,24 @@ export async function metricsApiUsage(http: KubeHttp, signal?: AbortSignal): Pro
     await streamObjects(
       http,
       collectionPath('PodMetrics'),
-      (m: {metadata: {namespace: string; name: string}; window?: string; containers?: {name: string; usage: Record<string, string>}[]}) => {
+      (m: {
+        metadata: {namespace: string; name: string}
+        window?: string
+        containers?: {name: string; usage: Record<string, string>}[]
+      }) => {
         window ??= m.window
-        for (const c of m.containers ?? []) usage.set(`${m.metadata.namespace}/${m.metadata.name}/${c.name}`, resources(c.usage))
+        for (const c of m.containers ?? [])
+          usage.set(`${m.metadata.namespace}/${m.metadata.name}/${c.name}`, resources(c.usage))
       },
       {signal, pageSize: 2000},
     )
   } catch (error) {
     if (error instanceof KubeHttpError && (error.statusCode === 404 || error.statusCode === 503)) return undefined
     if (error instanceof KubeHttpError && error.statusCode === 403) {
-      throw new UnavailableError('The metrics API refused listing pod metrics (RBAC).', {nextSteps: ['Grant list on pods.metrics.k8s.io, or pass --usage requests.'], cause: error})
+      throw new UnavailableError('The metrics API refused listing pod metrics (RBAC).', {
+        nextSteps: ['Grant list on pods.metrics.k8s.io, or pass --usage requests.'],
+        cause: error,
+      })
     }
     throw error
   }

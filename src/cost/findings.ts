@@ -12,7 +12,8 @@
 import type {RetailOpsConfig} from '../config/schema.js'
 import {type ContainerAllocation, GIB, HOURS_PER_MONTH, type NodeCost} from './allocate.js'
 
-export type FindingKind = 'excess-replicas' | 'overprovisioned-requests' | 'idle-node-pool' | 'idle-non-production' | 'spot-eligible-batch'
+export type FindingKind =
+  'excess-replicas' | 'overprovisioned-requests' | 'idle-node-pool' | 'idle-non-production' | 'spot-eligible-batch'
 
 export interface Finding {
   kind: FindingKind
@@ -116,7 +117,9 @@ export function findSavings(input: FindingsInput): FindingsResult {
         skipped.push(`excess-replicas: ${service} has no scaling.rpsPerPod`)
         continue
       }
-      const obs = input.traffic.find((t) => t.service === service && t.namespace === namespace) ?? input.traffic.find((t) => t.service === service && !t.namespace)
+      const obs =
+        input.traffic.find((t) => t.service === service && t.namespace === namespace) ??
+        input.traffic.find((t) => t.service === service && !t.namespace)
       if (!obs) continue
       const replicas = podCount(cs)
       const minReplicas = Math.max(svc.scaling.minReplicas, input.config.tiers[svc.tier]?.minReplicas ?? 1)
@@ -136,7 +139,14 @@ export function findSavings(input: FindingsInput): FindingsResult {
         detail: `Peak ${obs.peakRps.toFixed(1)} req/s (average ${obs.avgRps.toFixed(1)}) over the window at ${svc.scaling.rpsPerPod} req/s per pod and ${Math.round(svc.scaling.targetUtilization * 100)} % target utilisation needs ${byTraffic} pod${byTraffic === 1 ? '' : 's'}; the floor is ${minReplicas}.`,
         action: `Scale ${service} to ${need} (an HPA with minReplicas ${minReplicas} keeps peak readiness; pre-warm before campaigns with retailops prewarm).`,
         monthlySaving: saving,
-        evidence: {replicas, need, peakRps: obs.peakRps, avgRps: obs.avgRps, rpsPerPod: svc.scaling.rpsPerPod, podHourlyCost: perPod},
+        evidence: {
+          replicas,
+          need,
+          peakRps: obs.peakRps,
+          avgRps: obs.avgRps,
+          rpsPerPod: svc.scaling.rpsPerPod,
+          podHourlyCost: perPod,
+        },
       })
     }
   }
@@ -145,7 +155,10 @@ export function findSavings(input: FindingsInput): FindingsResult {
   if (input.usageSource === 'requests') {
     skipped.push('overprovisioned-requests: no usage data (Prometheus cAdvisor metrics or the metrics API)')
   } else {
-    for (const [key, cs] of groupBy(running.filter((c) => c.cpuUsage !== null && c.memUsage !== null), (c) => `${c.namespace}\u0000${c.controller ?? c.service}\u0000${c.container}`)) {
+    for (const [key, cs] of groupBy(
+      running.filter((c) => c.cpuUsage !== null && c.memUsage !== null),
+      (c) => `${c.namespace}\u0000${c.controller ?? c.service}\u0000${c.container}`,
+    )) {
       const [namespace, controller, container] = key.split('\u0000')
       const replicas = cs.length
       const cpuReq = cs.reduce((s, c) => s + c.cpuRequest, 0) / replicas
@@ -158,7 +171,11 @@ export function findSavings(input: FindingsInput): FindingsResult {
       const memOver = memReq >= memRec * THRESHOLDS.overprovisionFactor
       if (!cpuOver && !memOver) continue
       const price = cs[0].price
-      const saving = replicas * ((cpuOver ? (cpuReq - cpuRec) * price.cpuHour : 0) + (memOver ? ((memReq - memRec) / GIB) * price.memoryGiBHour : 0)) * HOURS_PER_MONTH
+      const saving =
+        replicas *
+        ((cpuOver ? (cpuReq - cpuRec) * price.cpuHour : 0) +
+          (memOver ? ((memReq - memRec) / GIB) * price.memoryGiBHour : 0)) *
+        HOURS_PER_MONTH
       if (saving < THRESHOLDS.minMonthlySaving) continue
       const parts = [
         ...(cpuOver ? [`CPU request ${cores(cpuReq)} vs peak use ${cores(cpuPeak)}`] : []),
@@ -175,7 +192,15 @@ export function findSavings(input: FindingsInput): FindingsResult {
         detail: `${parts.join('; ')}, per replica, ${replicas} replica${replicas === 1 ? '' : 's'}.`,
         action: `Set requests to ${[cpuOver ? `cpu ${cores(cpuRec)}` : '', memOver ? `memory ${mib(memRec)}` : ''].filter(Boolean).join(', ')} (peak × ${THRESHOLDS.cpuHeadroom} CPU, × ${THRESHOLDS.memoryHeadroom} memory headroom).`,
         monthlySaving: saving,
-        evidence: {replicas, cpuRequest: cpuReq, cpuPeak, cpuRecommended: cpuRec, memoryRequest: memReq, memoryPeak: memPeak, memoryRecommended: memRec},
+        evidence: {
+          replicas,
+          cpuRequest: cpuReq,
+          cpuPeak,
+          cpuRecommended: cpuRec,
+          memoryRequest: memReq,
+          memoryPeak: memPeak,
+          memoryRecommended: memRec,
+        },
       })
     }
   }
@@ -183,8 +208,12 @@ export function findSavings(input: FindingsInput): FindingsResult {
   // Idle non-production namespaces, and namespaces of configured services without traffic.
   const trafficByNamespace = new Map<string, number>()
   const namespaced = input.traffic?.filter((t) => t.namespace) ?? []
-  for (const t of namespaced) trafficByNamespace.set(t.namespace!, (trafficByNamespace.get(t.namespace!) ?? 0) + t.avgRps)
-  if (namespaced.length === 0) skipped.push('idle-non-production (no traffic): http_requests_total has no namespace label, so traffic per namespace is unknown')
+  for (const t of namespaced)
+    trafficByNamespace.set(t.namespace!, (trafficByNamespace.get(t.namespace!) ?? 0) + t.avgRps)
+  if (namespaced.length === 0)
+    skipped.push(
+      'idle-non-production (no traffic): http_requests_total has no namespace label, so traffic per namespace is unknown',
+    )
   // Only services seen serving requests somewhere count: a batch worker never has HTTP traffic.
   const serving = new Set(namespaced.map((t) => t.service))
   for (const [namespace, cs] of groupBy(running, (c) => c.namespace)) {
@@ -199,7 +228,9 @@ export function findSavings(input: FindingsInput): FindingsResult {
       kind: 'idle-non-production',
       area: 'Non-production environments',
       wastePattern: 'Idle staging clusters',
-      title: noTraffic ? `${namespace} served no requests in the window` : `${namespace} (environment ${env}, not production) runs around the clock`,
+      title: noTraffic
+        ? `${namespace} served no requests in the window`
+        : `${namespace} (environment ${env}, not production) runs around the clock`,
       namespace,
       detail: `${podCount(cs)} pods cost ${money(monthly)} a month${noTraffic ? '; Prometheus saw no requests to them' : ''}${env ? ` in non-production environment ${env}` : ''}.`,
       action: noTraffic
@@ -211,17 +242,21 @@ export function findSavings(input: FindingsInput): FindingsResult {
   }
 
   // Spot-eligible batch work (Jobs, CronJobs, tolerant tier) on on-demand nodes.
-  const batch = input.containers.filter((c) => !c.spot && (c.controllerKind === 'Job' || c.controllerKind === 'CronJob' || c.tier === 'tolerant'))
+  const batch = input.containers.filter(
+    (c) => !c.spot && (c.controllerKind === 'Job' || c.controllerKind === 'CronJob' || c.tier === 'tolerant'),
+  )
   for (const [key, cs] of groupBy(batch, (c) => `${c.namespace}\u0000${c.controller ?? c.service}`)) {
     const [namespace, controller] = key.split('\u0000')
     const hourlyNow = hourlyOf(cs)
     const windowCost = cs.reduce((s, c) => s + c.cpuCost + c.ramCost, 0)
     // Running work at its hourly rate; finished runs (batch) at the window's cost extrapolated to a month.
     const finishedCost = cs.filter((c) => !c.running).reduce((s, c) => s + c.cpuCost + c.ramCost, 0)
-    const monthly = hourlyNow * HOURS_PER_MONTH + (input.windowHours > 0 ? (finishedCost * HOURS_PER_MONTH) / input.windowHours : 0)
+    const monthly =
+      hourlyNow * HOURS_PER_MONTH + (input.windowHours > 0 ? (finishedCost * HOURS_PER_MONTH) / input.windowHours : 0)
     const saving = monthly * input.spotDiscount
     if (saving < THRESHOLDS.minMonthlySaving) continue
-    const kind = cs[0].controllerKind === 'Job' || cs[0].controllerKind === 'CronJob' ? cs[0].controllerKind : `${cs[0].tier} tier`
+    const kind =
+      cs[0].controllerKind === 'Job' || cs[0].controllerKind === 'CronJob' ? cs[0].controllerKind : `${cs[0].tier} tier`
     findings.push({
       kind: 'spot-eligible-batch',
       area: 'Compute',
@@ -240,13 +275,25 @@ export function findSavings(input: FindingsInput): FindingsResult {
 
   // Overprovisioned node pools: nodes the pool could lose and still fit every request.
   for (const [pool, ns] of groupBy(input.nodes, (n) => n.pool)) {
-    const alloc = ns.reduce((a, n) => ({cpu: a.cpu + n.allocatable.cpu, memory: a.memory + n.allocatable.memory}), {cpu: 0, memory: 0})
-    const req = ns.reduce((a, n) => ({cpu: a.cpu + n.requested.cpu, memory: a.memory + n.requested.memory}), {cpu: 0, memory: 0})
-    const size = ns.reduce((a, n) => ({cpu: Math.max(a.cpu, n.allocatable.cpu), memory: Math.max(a.memory, n.allocatable.memory)}), {cpu: 0, memory: 0})
+    const alloc = ns.reduce((a, n) => ({cpu: a.cpu + n.allocatable.cpu, memory: a.memory + n.allocatable.memory}), {
+      cpu: 0,
+      memory: 0,
+    })
+    const req = ns.reduce((a, n) => ({cpu: a.cpu + n.requested.cpu, memory: a.memory + n.requested.memory}), {
+      cpu: 0,
+      memory: 0,
+    })
+    const size = ns.reduce(
+      (a, n) => ({cpu: Math.max(a.cpu, n.allocatable.cpu), memory: Math.max(a.memory, n.allocatable.memory)}),
+      {cpu: 0, memory: 0},
+    )
     const cpuUtil = alloc.cpu > 0 ? req.cpu / alloc.cpu : 0
     const memUtil = alloc.memory > 0 ? req.memory / alloc.memory : 0
     if (Math.max(cpuUtil, memUtil) >= THRESHOLDS.idlePoolUtilisation || size.cpu === 0 || size.memory === 0) continue
-    const spare = Math.min(Math.floor((alloc.cpu - req.cpu) / size.cpu), Math.floor((alloc.memory - req.memory) / size.memory))
+    const spare = Math.min(
+      Math.floor((alloc.cpu - req.cpu) / size.cpu),
+      Math.floor((alloc.memory - req.memory) / size.memory),
+    )
     const removable = Math.max(0, Math.min(spare - 1, ns.length - 1))
     if (removable < 1) continue
     const nodeHourly = ns.reduce((s, n) => s + n.hourlyCost, 0) / ns.length
@@ -259,9 +306,16 @@ export function findSavings(input: FindingsInput): FindingsResult {
       title: `Pool ${pool} is ${Math.round(Math.max(cpuUtil, memUtil) * 100)} % requested: ${removable} of ${ns.length} nodes are spare`,
       pool,
       detail: `Requests fill ${Math.round(cpuUtil * 100)} % of the pool's CPU and ${Math.round(memUtil * 100)} % of its memory; ${removable} node${removable === 1 ? '' : 's'} could go and every pod would still fit, one node of headroom kept.`,
-      action: 'Lower the pool\'s minimum size and let the cluster autoscaler remove empty nodes (pre-warm before campaigns instead of keeping peak capacity).',
+      action:
+        "Lower the pool's minimum size and let the cluster autoscaler remove empty nodes (pre-warm before campaigns instead of keeping peak capacity).",
       monthlySaving: saving,
-      evidence: {nodes: ns.length, removable, cpuUtilisation: cpuUtil, memoryUtilisation: memUtil, nodeHourlyCost: nodeHourly},
+      evidence: {
+        nodes: ns.length,
+        removable,
+        cpuUtilisation: cpuUtil,
+        memoryUtilisation: memUtil,
+        nodeHourlyCost: nodeHourly,
+      },
     })
   }
 

@@ -5,7 +5,15 @@ import {parseDuration} from '../config/duration.js'
 import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
 import {UsageError} from '../errors/index.js'
 import {kubeClients, kubeError, kubeHttp} from '../kubernetes/client.js'
-import {applyObjects, applyOne, deleteObjects, listManaged, type AppliedObject, type ApplyFailure, type PruneResult} from '../kubernetes/apply.js'
+import {
+  applyObjects,
+  applyOne,
+  deleteObjects,
+  listManaged,
+  type AppliedObject,
+  type ApplyFailure,
+  type PruneResult,
+} from '../kubernetes/apply.js'
 import {objectDiff} from '../kubernetes/diff.js'
 import {KubeHttpError, type KubeHttp} from '../kubernetes/http.js'
 import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
@@ -50,11 +58,29 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   const overrides = parseImageOverrides(options.images, config)
   const services = options.services?.length ? options.services : Object.keys(config.services)
   const lock = await lockedImages(dir)
-  const images = resolveImages(config, services.filter((s) => config.services[s]), lock, overrides)
+  const images = resolveImages(
+    config,
+    services.filter((s) => config.services[s]),
+    lock,
+    overrides,
+  )
   const overlays: Record<string, Overlay[]> = {}
   for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
-  const render = renderManifests({project: options.project, environment: env.name, namespace: env.namespace, context: env.context, services: options.services, tenant: options.tenant, images, overlays})
-  return {...render, images, selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant}}
+  const render = renderManifests({
+    project: options.project,
+    environment: env.name,
+    namespace: env.namespace,
+    context: env.context,
+    services: options.services,
+    tenant: options.tenant,
+    images,
+    overlays,
+  })
+  return {
+    ...render,
+    images,
+    selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant},
+  }
 }
 
 export function planObjects(plan: RenderResult): KubeObject[] {
@@ -81,10 +107,18 @@ export interface PolicyStepOptions {
  * checks. Records the outcome on every workload (annotation retailops.dev/signature-verification).
  * Never throws for findings: the caller decides (runDeploy stops on errors).
  */
-export async function policyStep(plan: DeployPlan, options: PolicyStepOptions, ctx: RunContext): Promise<PolicyStepResult> {
+export async function policyStep(
+  plan: DeployPlan,
+  options: PolicyStepOptions,
+  ctx: RunContext,
+): Promise<PolicyStepResult> {
   const objects = planObjects(plan)
   const verified = await verifyRenderedImages(objects, options, ctx)
-  const report = checkPolicy(objects, {signatures: verified.signatures, signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
+  const report = checkPolicy(objects, {
+    signatures: verified.signatures,
+    signingRequired: options.project.config.signing.required,
+    tierLabel: LABEL.tier,
+  })
   return {report, signatures: Object.values(verified.signatures), signatureVerification: verified.verification}
 }
 
@@ -102,7 +136,15 @@ export function clusterGroups(plan: RenderResult): ClusterGroup[] {
   const groups = new Map<string, ClusterGroup>()
   for (const t of plan.targets) {
     const key = `${t.kubeconfig ?? ''}|${t.context ?? ''}|${t.applySet}`
-    if (!groups.has(key)) groups.set(key, {key, context: t.context, kubeconfig: t.kubeconfig, applySet: t.applySet, legacyApplySet: t.legacyApplySet, targets: []})
+    if (!groups.has(key))
+      groups.set(key, {
+        key,
+        context: t.context,
+        kubeconfig: t.kubeconfig,
+        applySet: t.applySet,
+        legacyApplySet: t.legacyApplySet,
+        targets: [],
+      })
     groups.get(key)!.targets.push(t)
   }
   return [...groups.values()]
@@ -114,17 +156,27 @@ export function clusterGroups(plan: RenderResult): ClusterGroup[] {
  * in the namespaces this deploy renders, plus the Namespace objects carrying its own label (for
  * the orphaned-namespace report). Anything in another namespace is out of reach, whatever its label.
  */
-export function applySetMembers(live: Map<string, KubeObject>, group: Pick<ClusterGroup, 'applySet' | 'targets'>): Map<string, KubeObject> {
+export function applySetMembers(
+  live: Map<string, KubeObject>,
+  group: Pick<ClusterGroup, 'applySet' | 'targets'>,
+): Map<string, KubeObject> {
   const namespaces = new Set(group.targets.map((t) => t.namespace))
   const out = new Map<string, KubeObject>()
   for (const [key, obj] of live) {
-    const inScope = obj.kind === 'Namespace' ? namespaces.has(obj.metadata.name) || obj.metadata.labels?.[LABEL.applySet] === group.applySet : namespaces.has(obj.metadata.namespace ?? '\0')
+    const inScope =
+      obj.kind === 'Namespace'
+        ? namespaces.has(obj.metadata.name) || obj.metadata.labels?.[LABEL.applySet] === group.applySet
+        : namespaces.has(obj.metadata.namespace ?? '\0')
     if (inScope) out.set(key, obj)
   }
   return out
 }
 
-async function listApplySet(http: KubeHttp, group: ClusterGroup, signal?: AbortSignal): Promise<Map<string, KubeObject>> {
+async function listApplySet(
+  http: KubeHttp,
+  group: ClusterGroup,
+  signal?: AbortSignal,
+): Promise<Map<string, KubeObject>> {
   const values = [...new Set([group.applySet, group.legacyApplySet])]
   const selector = `${LABEL.applySet} in (${values.join(',')})`
   const live = await listManaged(http, selector, signal).catch((error) => {
@@ -146,7 +198,11 @@ export interface PruneScope {
  * scope. Never an object outside the namespaces this deploy renders, whatever the scope (a
  * namespace no longer rendered, e.g. of a removed tenant, is reported as orphaned instead). Pure.
  */
-export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<string>, scope: PruneScope): {prune: KubeObject[]; orphanedNamespaces: string[]} {
+export function pruneCandidates(
+  live: Map<string, KubeObject>,
+  rendered: Set<string>,
+  scope: PruneScope,
+): {prune: KubeObject[]; orphanedNamespaces: string[]} {
   const prune: KubeObject[] = []
   const orphanedNamespaces: string[] = []
   for (const [key, obj] of live) {
@@ -157,7 +213,8 @@ export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<str
     }
     if (!kindInfo(obj.kind).prunable) continue
     if (!obj.metadata.namespace || !scope.namespaces.has(obj.metadata.namespace)) continue
-    if (!scope.full && scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0')) continue
+    if (!scope.full && scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0'))
+      continue
     prune.push(obj)
   }
   return {prune, orphanedNamespaces}
@@ -172,11 +229,17 @@ export function pruneCandidates(live: Map<string, KubeObject>, rendered: Set<str
 export function preserveReplicas(objects: KubeObject[], live: Map<string, KubeObject>): KubeObject[] {
   return objects.map((obj) => {
     if (obj.kind !== 'Deployment') return obj
-    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === obj.metadata.namespace && (o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name === obj.metadata.name)
+    const hpa = objects.find(
+      (o) =>
+        o.kind === 'HorizontalPodAutoscaler' &&
+        o.metadata.namespace === obj.metadata.namespace &&
+        (o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name === obj.metadata.name,
+    )
     if (!hpa) return obj
     const current = (live.get(objectKey(obj))?.spec as {replicas?: number} | undefined)?.replicas
     const {minReplicas = 1, maxReplicas} = hpa.spec as {minReplicas?: number; maxReplicas?: number}
-    const replicas = current === undefined ? minReplicas : Math.min(Math.max(current, minReplicas), maxReplicas ?? current)
+    const replicas =
+      current === undefined ? minReplicas : Math.min(Math.max(current, minReplicas), maxReplicas ?? current)
     return {...obj, spec: {...(obj.spec as object), replicas}}
   })
 }
@@ -199,7 +262,11 @@ export interface ApplyStepResult {
 }
 
 function scopeOf(plan: DeployPlan, group: ClusterGroup): PruneScope {
-  return {namespaces: new Set(group.targets.map((t) => t.namespace)), full: !plan.selection.services && !plan.selection.tenant, services: plan.selection.services}
+  return {
+    namespaces: new Set(group.targets.map((t) => t.namespace)),
+    full: !plan.selection.services && !plan.selection.tenant,
+    services: plan.selection.services,
+  }
 }
 
 async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
@@ -207,7 +274,11 @@ async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
 }
 
 /** Step 3: server-side apply in waves, then prune what the applyset has and the render no longer does. */
-export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx: RunContext): Promise<ApplyStepResult> {
+export async function applyStep(
+  plan: DeployPlan,
+  options: ApplyStepOptions,
+  ctx: RunContext,
+): Promise<ApplyStepResult> {
   const out: ApplyStepResult = {applied: [], failed: [], skipped: [], retries: {}, pruned: [], orphanedNamespaces: []}
   await Promise.all(
     clusterGroups(plan).map(async (group) => {
@@ -215,36 +286,59 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
       const objects = group.targets.flatMap((t) => t.objects)
       const live = await listApplySet(http, group, ctx.signal)
       // Objects whose intent hash and values match the live object are not sent again (force re-sends all).
-      const intents = preserveReplicas(objects.map((o) => withIntentHash(o)), live)
+      const intents = preserveReplicas(
+        objects.map((o) => withIntentHash(o)),
+        live,
+      )
       const unchanged = options.forceConflicts ? [] : intents.filter((o) => unchangedSince(live.get(objectKey(o)), o))
       const skip = new Set(unchanged.map(objectKey))
-      const task = ctx.out.task(`Applying ${objects.length} objects to ${group.targets.map((t) => t.id).join(', ')}${skip.size ? ` (${skip.size} unchanged)` : ''}`)
+      const task = ctx.out.task(
+        `Applying ${objects.length} objects to ${group.targets.map((t) => t.id).join(', ')}${skip.size ? ` (${skip.size} unchanged)` : ''}`,
+      )
       let done = 0
       for (const o of unchanged) {
         const l = live.get(objectKey(o))!
-        out.applied.push({ref: objectRef(o), kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, action: 'unchanged', resourceVersion: l.metadata.resourceVersion, generation: l.metadata.generation, result: l})
+        out.applied.push({
+          ref: objectRef(o),
+          kind: o.kind,
+          name: o.metadata.name,
+          namespace: o.metadata.namespace,
+          action: 'unchanged',
+          resourceVersion: l.metadata.resourceVersion,
+          generation: l.metadata.generation,
+          result: l,
+        })
       }
-      const report = await applyObjects(http, intents.filter((o) => !skip.has(objectKey(o))), {
-        fieldManager: FIELD_MANAGER,
-        force: options.forceConflicts,
-        // A deploy runs only when no rollout is in progress: what a finished one still owns comes back.
-        reclaimFrom: [FIELD_MANAGER_ROLLOUT],
-        dryRun: options.dryRun,
-        concurrency: options.concurrency,
-        signal: ctx.signal,
-        live,
-        beforeAttempt: async (obj, attempt) => {
-          // After a conflict on a Deployment, re-read the live replica count (the autoscaler may have moved it).
-          if (attempt === 1 || obj.kind !== 'Deployment') return obj
-          const fresh = await http.request<KubeObject>('GET', objectPath(obj)).catch(() => undefined)
-          return fresh ? preserveReplicas([obj, ...intents.filter((o) => o.kind === 'HorizontalPodAutoscaler')], new Map([[objectKey(obj), fresh]]))[0] : obj
+      const report = await applyObjects(
+        http,
+        intents.filter((o) => !skip.has(objectKey(o))),
+        {
+          fieldManager: FIELD_MANAGER,
+          force: options.forceConflicts,
+          // A deploy runs only when no rollout is in progress: what a finished one still owns comes back.
+          reclaimFrom: [FIELD_MANAGER_ROLLOUT],
+          dryRun: options.dryRun,
+          concurrency: options.concurrency,
+          signal: ctx.signal,
+          live,
+          beforeAttempt: async (obj, attempt) => {
+            // After a conflict on a Deployment, re-read the live replica count (the autoscaler may have moved it).
+            if (attempt === 1 || obj.kind !== 'Deployment') return obj
+            const fresh = await http.request<KubeObject>('GET', objectPath(obj)).catch(() => undefined)
+            return fresh
+              ? preserveReplicas(
+                  [obj, ...intents.filter((o) => o.kind === 'HorizontalPodAutoscaler')],
+                  new Map([[objectKey(obj), fresh]]),
+                )[0]
+              : obj
+          },
+          onApplied: (r) => {
+            done += 1
+            if (r.action !== 'unchanged') ctx.out.debug(`${r.ref} ${r.action}`)
+            if (done % 100 === 0) task.update(`${done} of ${objects.length}`)
+          },
         },
-        onApplied: (r) => {
-          done += 1
-          if (r.action !== 'unchanged') ctx.out.debug(`${r.ref} ${r.action}`)
-          if (done % 100 === 0) task.update(`${done} of ${objects.length}`)
-        },
-      })
+      )
       out.applied.push(...report.applied)
       out.failed.push(...report.failed)
       out.skipped.push(...report.skipped)
@@ -254,13 +348,17 @@ export async function applyStep(plan: DeployPlan, options: ApplyStepOptions, ctx
         return
       }
       const changed = report.applied.filter((a) => a.action !== 'unchanged').length
-      task.succeed(`${objects.length} objects applied to ${group.targets.length} namespace${group.targets.length === 1 ? '' : 's'} (${changed} changed)`)
+      task.succeed(
+        `${objects.length} objects applied to ${group.targets.length} namespace${group.targets.length === 1 ? '' : 's'} (${changed} changed)`,
+      )
       if (options.prune === false) return
       const rendered = new Set(objects.map(objectKey))
       const {prune, orphanedNamespaces} = pruneCandidates(live, rendered, scopeOf(plan, group))
       out.orphanedNamespaces.push(...orphanedNamespaces)
       if (prune.length > 0) {
-        const pruneTask = ctx.out.task(`Pruning ${prune.length} object${prune.length === 1 ? '' : 's'} retailops applied before and no longer renders`)
+        const pruneTask = ctx.out.task(
+          `Pruning ${prune.length} object${prune.length === 1 ? '' : 's'} retailops applied before and no longer renders`,
+        )
         const results = await deleteObjects(http, prune, {dryRun: options.dryRun, signal: ctx.signal})
         out.pruned.push(...results)
         const failed = results.filter((r) => !r.deleted)
@@ -289,9 +387,15 @@ export async function waitStep(plan: DeployPlan, options: WaitStepOptions, ctx: 
   const results: WaitResult[] = []
   await Promise.all(
     clusterGroups(plan).map(async (group) => {
-      const targets = group.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment').map((d) => ({namespace: d.metadata.namespace!, name: d.metadata.name})))
+      const targets = group.targets.flatMap((t) =>
+        t.objects
+          .filter((o) => o.kind === 'Deployment')
+          .map((d) => ({namespace: d.metadata.namespace!, name: d.metadata.name})),
+      )
       if (targets.length === 0) return
-      const task = ctx.out.task(`Waiting for ${targets.length} Deployment${targets.length === 1 ? '' : 's'} to roll out`)
+      const task = ctx.out.task(
+        `Waiting for ${targets.length} Deployment${targets.length === 1 ? '' : 's'} to roll out`,
+      )
       const k = kubeClients({context: group.context, kubeconfig: group.kubeconfig})
       const r = await waitForDeployments(k, targets, {
         timeoutMs: options.timeoutMs ?? defaultWaitTimeout(plan),
@@ -302,7 +406,13 @@ export async function waitStep(plan: DeployPlan, options: WaitStepOptions, ctx: 
         throw kubeError(error, 'watching Deployments roll out')
       })
       const bad = r.filter((x) => x.phase !== 'complete')
-      if (bad.length > 0) task.fail(`${bad.filter((x) => x.phase === 'failed' || x.phase === 'timeout').map((x) => x.ref).join(', ')} did not roll out`)
+      if (bad.length > 0)
+        task.fail(
+          `${bad
+            .filter((x) => x.phase === 'failed' || x.phase === 'timeout')
+            .map((x) => x.ref)
+            .join(', ')} did not roll out`,
+        )
       else task.succeed(`${targets.length} Deployment${targets.length === 1 ? '' : 's'} rolled out`)
       results.push(...r)
     }),
@@ -325,7 +435,11 @@ export interface ObjectDiff {
  * What a deploy would change, per object: the live object against the server's dry-run apply
  * (dryRun=All), with server-managed fields stripped; and what prune would delete.
  */
-export async function diffStep(plan: DeployPlan, options: {forceConflicts?: boolean; prune?: boolean; concurrency?: number; keepLiveAnnotations?: string[]}, ctx: RunContext): Promise<ObjectDiff[]> {
+export async function diffStep(
+  plan: DeployPlan,
+  options: {forceConflicts?: boolean; prune?: boolean; concurrency?: number; keepLiveAnnotations?: string[]},
+  ctx: RunContext,
+): Promise<ObjectDiff[]> {
   const out: ObjectDiff[] = []
   await Promise.all(
     clusterGroups(plan).map(async (group) => {
@@ -339,17 +453,23 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
           .filter((o) => !live.has(objectKey(o)))
           .map((o) =>
             limit(async () => {
-              const found = await http.request<KubeObject>('GET', objectPath(o), {signal: ctx.signal}).catch((error) => {
-                if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
-                throw kubeError(error, `reading ${objectRef(o)}`)
-              })
+              const found = await http
+                .request<KubeObject>('GET', objectPath(o), {signal: ctx.signal})
+                .catch((error) => {
+                  if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
+                  throw kubeError(error, `reading ${objectRef(o)}`)
+                })
               if (found) live.set(objectKey(o), {...found, kind: o.kind, apiVersion: o.apiVersion})
             }),
           ),
       )
-      const liveNamespaces = new Set([...live.values()].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name))
+      const liveNamespaces = new Set(
+        [...live.values()].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name),
+      )
       const prepared = preserveReplicas(
-        objects.map((o) => withIntentHash(keepAnnotations(o, live.get(objectKey(o)), options.keepLiveAnnotations ?? []))),
+        objects.map((o) =>
+          withIntentHash(keepAnnotations(o, live.get(objectKey(o)), options.keepLiveAnnotations ?? [])),
+        ),
         live,
       )
       await Promise.all(
@@ -366,7 +486,12 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
               out.push({ref: objectRef(obj), action: 'unchanged', diff: '', source: 'live'})
               return
             } else {
-              after = await applyOne(http, obj, {fieldManager: FIELD_MANAGER, force: options.forceConflicts, dryRun: true, signal: ctx.signal}).catch((error) => {
+              after = await applyOne(http, obj, {
+                fieldManager: FIELD_MANAGER,
+                force: options.forceConflicts,
+                dryRun: true,
+                signal: ctx.signal,
+              }).catch((error) => {
                 throw kubeError(error, `dry-running the apply of ${objectRef(obj)}`)
               })
             }
@@ -377,7 +502,8 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
       )
       if (options.prune !== false) {
         const {prune} = pruneCandidates(live, new Set(objects.map(objectKey)), scopeOf(plan, group))
-        for (const obj of prune) out.push({ref: objectRef(obj), action: 'delete', diff: objectDiff(obj, undefined), source: 'live'})
+        for (const obj of prune)
+          out.push({ref: objectRef(obj), action: 'delete', diff: objectDiff(obj, undefined), source: 'live'})
       }
     }),
   )
@@ -387,9 +513,20 @@ export async function diffStep(plan: DeployPlan, options: {forceConflicts?: bool
 
 /** Annotations a step does not decide (diff does not verify signatures) keep their live values. */
 function keepAnnotations(obj: KubeObject, live: KubeObject | undefined, keys: string[]): KubeObject {
-  const kept = keys.filter((k) => live?.metadata.annotations?.[k] !== undefined && obj.metadata.annotations?.[k] === undefined)
+  const kept = keys.filter(
+    (k) => live?.metadata.annotations?.[k] !== undefined && obj.metadata.annotations?.[k] === undefined,
+  )
   if (kept.length === 0) return obj
-  return {...obj, metadata: {...obj.metadata, annotations: {...obj.metadata.annotations, ...Object.fromEntries(kept.map((k) => [k, live!.metadata.annotations![k]]))}}}
+  return {
+    ...obj,
+    metadata: {
+      ...obj.metadata,
+      annotations: {
+        ...obj.metadata.annotations,
+        ...Object.fromEntries(kept.map((k) => [k, live!.metadata.annotations![k]])),
+      },
+    },
+  }
 }
 
 export interface DeployOptions extends RenderStepOptions, PolicyStepOptions, ApplyStepOptions, WaitStepOptions {
@@ -420,7 +557,15 @@ export interface DeployResult {
   policy: PolicyReport
   signatureVerification: SignatureVerification
   signatures: SignatureResult[]
-  apply: {created: number; configured: number; unchanged: number; failed: ApplyFailure[]; skipped: string[]; retries: Record<string, number>; objects: {ref: string; action: string}[]}
+  apply: {
+    created: number
+    configured: number
+    unchanged: number
+    failed: ApplyFailure[]
+    skipped: string[]
+    retries: Record<string, number>
+    objects: {ref: string; action: string}[]
+  }
   pruned: PruneResult[]
   orphanedNamespaces: string[]
   rollouts: WaitResult[]
@@ -432,7 +577,16 @@ export interface DeployResult {
 }
 
 export function summarizeTargets(plan: RenderResult): DeployTargetSummary[] {
-  return plan.targets.map((t) => ({id: t.id, cluster: t.cluster, context: t.context, namespace: t.namespace, model: t.model, tenants: t.tenants, services: t.services, objects: t.objects.length}))
+  return plan.targets.map((t) => ({
+    id: t.id,
+    cluster: t.cluster,
+    context: t.context,
+    namespace: t.namespace,
+    model: t.model,
+    tenants: t.tenants,
+    services: t.services,
+    objects: t.objects.length,
+  }))
 }
 
 /** Times the steps of one deploy (DeployResult.timings) and the whole of it (durationMs). */
@@ -459,7 +613,8 @@ export function rollingNotes(plan: RenderResult, config: LoadedConfig['config'])
   const notes: string[] = []
   for (const s of new Set(plan.targets.flatMap((t) => t.services))) {
     const configured = config.services[s]?.rollout?.strategy
-    if (configured && configured !== 'rolling') notes.push(`${s} is configured for ${configured} releases; this deploy rolls it out directly (rolling).`)
+    if (configured && configured !== 'rolling')
+      notes.push(`${s} is configured for ${configured} releases; this deploy rolls it out directly (rolling).`)
   }
   return notes
 }
@@ -474,7 +629,12 @@ export interface CheckedPlan {
  * The plan's notes (warned), the policy step and, under dryRun, the diff: the deploy's result up
  * to the apply. `notes`: more notes for the result, not warned (the plan's own are).
  */
-export async function checkStep(plan: DeployPlan, options: PolicyStepOptions & ApplyStepOptions, ctx: RunContext, run: {strategy: string; notes?: string[]; timer: DeployTimer}): Promise<CheckedPlan> {
+export async function checkStep(
+  plan: DeployPlan,
+  options: PolicyStepOptions & ApplyStepOptions,
+  ctx: RunContext,
+  run: {strategy: string; notes?: string[]; timer: DeployTimer},
+): Promise<CheckedPlan> {
   for (const note of plan.notes) ctx.out.warn(note)
   const notes = [...plan.notes, ...(run.notes ?? [])]
   const policy = await run.timer.time('policy', () => policyStep(plan, options, ctx))
@@ -496,7 +656,8 @@ export async function checkStep(plan: DeployPlan, options: PolicyStepOptions & A
     timings: run.timer.timings,
     durationMs: 0,
   }
-  for (const f of policy.report.findings.filter((x) => x.severity === 'warning')) ctx.out.warn(`policy: ${objectsOf(f)}: ${f.message}`)
+  for (const f of policy.report.findings.filter((x) => x.severity === 'warning'))
+    ctx.out.warn(`policy: ${objectsOf(f)}: ${f.message}`)
   if (!policy.report.ok) {
     result.outcome = 'POLICY'
     return {result, done: true}
@@ -539,7 +700,11 @@ export function recordRollouts(result: DeployResult, rollouts: WaitResult[]): vo
 export async function runDeploy(options: DeployOptions, ctx: RunContext): Promise<DeployResult> {
   const timer = new DeployTimer()
   const plan = await timer.time('render', () => renderStep(options))
-  const {result, done} = await checkStep(plan, options, ctx, {strategy: 'rolling', notes: rollingNotes(plan, options.project.config), timer})
+  const {result, done} = await checkStep(plan, options, ctx, {
+    strategy: 'rolling',
+    notes: rollingNotes(plan, options.project.config),
+    timer,
+  })
   if (done) return timer.finish(result)
   const applied = await timer.time('apply', () => applyStep(plan, options, ctx))
   if (!recordApply(result, applied) || options.wait === false) return timer.finish(result)
@@ -548,12 +713,30 @@ export async function runDeploy(options: DeployOptions, ctx: RunContext): Promis
 }
 
 /** `retailops diff`: render, policy (reported, not blocking) and the server-side dry-run diff. */
-export async function runDiff(options: RenderStepOptions & PolicyStepOptions & {forceConflicts?: boolean; prune?: boolean; concurrency?: number}, ctx: RunContext): Promise<{environment: string; targets: DeployTargetSummary[]; policy: PolicyReport; diffs: ObjectDiff[]; changed: number}> {
+export async function runDiff(
+  options: RenderStepOptions & PolicyStepOptions & {forceConflicts?: boolean; prune?: boolean; concurrency?: number},
+  ctx: RunContext,
+): Promise<{
+  environment: string
+  targets: DeployTargetSummary[]
+  policy: PolicyReport
+  diffs: ObjectDiff[]
+  changed: number
+}> {
   const plan = await renderStep(options)
   for (const note of plan.notes) ctx.out.warn(note)
-  const policy = checkPolicy(planObjects(plan), {signingRequired: options.project.config.signing.required, tierLabel: LABEL.tier})
+  const policy = checkPolicy(planObjects(plan), {
+    signingRequired: options.project.config.signing.required,
+    tierLabel: LABEL.tier,
+  })
   const diffs = await diffStep(plan, {...options, keepLiveAnnotations: [ANNOTATION.signature]}, ctx)
-  return {environment: plan.environment, targets: summarizeTargets(plan), policy, diffs, changed: diffs.filter((d) => d.action !== 'unchanged').length}
+  return {
+    environment: plan.environment,
+    targets: summarizeTargets(plan),
+    policy,
+    diffs,
+    changed: diffs.filter((d) => d.action !== 'unchanged').length,
+  }
 }
 
 /** Parses a --timeout value (a duration such as 90s or 10m). */

@@ -12,14 +12,20 @@ export function toYamlDocuments(objects: KubeObject[]): string {
 }
 
 export function objectsOf(f: PolicyFinding): string {
-  return f.objects.length <= 1 ? f.object : `${f.object} (and ${f.objects.length - 1} more: ${f.objects.slice(1, 4).join(', ')}${f.objects.length > 4 ? ', …' : ''})`
+  return f.objects.length <= 1
+    ? f.object
+    : `${f.object} (and ${f.objects.length - 1} more: ${f.objects.slice(1, 4).join(', ')}${f.objects.length > 4 ? ', …' : ''})`
 }
 
 export function formatPolicy(report: PolicyReport, severities: Severity[] = ['error', 'warning']): string {
   if (report.findings.length === 0) return 'Policy: no findings.'
   const c = makeChalk()
-  const lines = [`Policy: ${report.errors} error${report.errors === 1 ? '' : 's'}, ${report.warnings} warning${report.warnings === 1 ? '' : 's'}`]
-  for (const f of [...report.findings].filter((x) => severities.includes(x.severity)).sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))) {
+  const lines = [
+    `Policy: ${report.errors} error${report.errors === 1 ? '' : 's'}, ${report.warnings} warning${report.warnings === 1 ? '' : 's'}`,
+  ]
+  for (const f of [...report.findings]
+    .filter((x) => severities.includes(x.severity))
+    .sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))) {
     const mark = f.severity === 'error' ? c.red('✖ error  ') : c.yellow('▲ warning')
     lines.push(`${mark} ${objectsOf(f)}: ${f.message} [${f.rule}]`, `            ${c.dim('fix:')} ${f.fix}`)
   }
@@ -43,7 +49,9 @@ export function formatDiffs(diffs: ObjectDiff[]): string {
   }
   const counts = {create: 0, update: 0, delete: 0, unchanged: 0}
   for (const d of diffs) counts[d.action] += 1
-  out.push(`${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete, ${counts.unchanged} unchanged.`)
+  out.push(
+    `${counts.create} to create, ${counts.update} to update, ${counts.delete} to delete, ${counts.unchanged} unchanged.`,
+  )
   return out.join('\n')
 }
 
@@ -53,7 +61,11 @@ export function formatDeploy(result: DeployResult): string {
   // Warnings already went to stderr as they were found; errors are listed here with their fixes.
   if (result.policy.errors > 0) lines.push(formatPolicy(result.policy, ['error']), '')
   if (result.outcome === 'POLICY') {
-    lines.push(c.red(`✖ Policy checks found ${result.policy.errors} error${result.policy.errors === 1 ? '' : 's'}: nothing was applied.`))
+    lines.push(
+      c.red(
+        `✖ Policy checks found ${result.policy.errors} error${result.policy.errors === 1 ? '' : 's'}: nothing was applied.`,
+      ),
+    )
     return lines.join('\n')
   }
   if (result.diffs) {
@@ -71,18 +83,32 @@ export function formatDeploy(result: DeployResult): string {
     '',
     `Applied: ${result.apply.created} created, ${result.apply.configured} configured, ${result.apply.unchanged} unchanged${result.pruned.length ? `; pruned ${result.pruned.filter((p) => p.deleted).length}` : ''}.`,
   )
-  if (result.signatureVerification === 'skipped') lines.push(c.yellow.bold('▲ Image signatures were NOT verified (--skip-verify); recorded on each Deployment.'))
+  if (result.signatureVerification === 'skipped')
+    lines.push(c.yellow.bold('▲ Image signatures were NOT verified (--skip-verify); recorded on each Deployment.'))
   for (const f of result.apply.failed) {
     lines.push(c.red(`✖ ${f.ref}: ${f.statusCode ? `HTTP ${f.statusCode}: ` : ''}${f.message}`))
     for (const conflict of f.conflicts ?? []) lines.push(`    conflict: ${conflict}`)
   }
   for (const p of result.pruned.filter((x) => !x.deleted)) lines.push(c.red(`✖ prune ${p.ref}: ${p.error}`))
-  for (const ns of result.orphanedNamespaces) lines.push(c.yellow(`▲ Namespace ${ns} was created by retailops and is no longer rendered; it was kept (delete it with \`kubectl delete namespace ${ns}\` once its data is safe).`))
+  for (const ns of result.orphanedNamespaces)
+    lines.push(
+      c.yellow(
+        `▲ Namespace ${ns} was created by retailops and is no longer rendered; it was kept (delete it with \`kubectl delete namespace ${ns}\` once its data is safe).`,
+      ),
+    )
   const failed = result.rollouts.filter((r) => r.phase !== 'complete')
   if (result.rollouts.length > 0) {
-    lines.push(failed.length === 0 ? c.green(`✔ ${result.rollouts.length} Deployment${result.rollouts.length === 1 ? '' : 's'} rolled out.`) : '')
+    lines.push(
+      failed.length === 0
+        ? c.green(`✔ ${result.rollouts.length} Deployment${result.rollouts.length === 1 ? '' : 's'} rolled out.`)
+        : '',
+    )
     for (const r of failed) {
-      lines.push(c.red(`✖ ${r.ref}: ${r.phase === 'timeout' ? 'did not finish in time' : r.phase === 'failed' ? 'failed' : 'stopped waiting'}: ${r.message}`))
+      lines.push(
+        c.red(
+          `✖ ${r.ref}: ${r.phase === 'timeout' ? 'did not finish in time' : r.phase === 'failed' ? 'failed' : 'stopped waiting'}: ${r.message}`,
+        ),
+      )
       for (const reason of r.reasons) lines.push(`    ${reason}`)
     }
   }

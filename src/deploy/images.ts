@@ -28,7 +28,9 @@ export function digestOf(ref: string): string | undefined {
 /** The images `retailops push` recorded in .retailops/artifacts.lock.json (read by src/docker/artifacts.ts), by service. */
 export async function lockedImages(dir: string): Promise<Record<string, LockedImage>> {
   const lock = await readArtifactsLock(dir)
-  return Object.fromEntries(Object.entries(lock.artifacts).map(([service, a]) => [service, {image: a.image, digest: a.digest, version: a.tag}]))
+  return Object.fromEntries(
+    Object.entries(lock.artifacts).map(([service, a]) => [service, {image: a.image, digest: a.digest, version: a.tag}]),
+  )
 }
 
 /** Parses repeated `--image SERVICE=REF` flags, checking service names. */
@@ -36,10 +38,13 @@ export function parseImageOverrides(values: string[] = [], config: RetailOpsConf
   const out: Record<string, string> = {}
   for (const v of values) {
     const eq = v.indexOf('=')
-    if (eq <= 0 || eq === v.length - 1) throw new UsageError(`--image ${v}: expected SERVICE=REF, e.g. checkout=127.0.0.1:5000/shop/checkout@sha256:…`)
+    if (eq <= 0 || eq === v.length - 1)
+      throw new UsageError(`--image ${v}: expected SERVICE=REF, e.g. checkout=127.0.0.1:5000/shop/checkout@sha256:…`)
     const service = v.slice(0, eq)
     if (!config.services[service]) {
-      throw new UsageError(`--image ${v}: "${service}" is not a service`, {nextSteps: [`Known services: ${Object.keys(config.services).join(', ')}.`]})
+      throw new UsageError(`--image ${v}: "${service}" is not a service`, {
+        nextSteps: [`Known services: ${Object.keys(config.services).join(', ')}.`],
+      })
     }
     out[service] = v.slice(eq + 1)
   }
@@ -47,7 +52,12 @@ export function parseImageOverrides(values: string[] = [], config: RetailOpsConf
 }
 
 /** The image each service deploys: --image, then the lock, then repository:version (which policy rejects as a tag). */
-export function resolveImages(config: RetailOpsConfig, services: string[], lock: Record<string, LockedImage>, overrides: Record<string, string> = {}): Record<string, ResolvedImage> {
+export function resolveImages(
+  config: RetailOpsConfig,
+  services: string[],
+  lock: Record<string, LockedImage>,
+  overrides: Record<string, string> = {},
+): Record<string, ResolvedImage> {
   const out: Record<string, ResolvedImage> = {}
   for (const service of services) {
     const flag = overrides[service]
@@ -57,10 +67,21 @@ export function resolveImages(config: RetailOpsConfig, services: string[], lock:
     }
     const locked = lock[service]
     if (locked) {
-      out[service] = {service, ref: locked.image, digest: locked.digest, version: locked.version ?? tagOf(locked.image), source: 'lock'}
+      out[service] = {
+        service,
+        ref: locked.image,
+        digest: locked.digest,
+        version: locked.version ?? tagOf(locked.image),
+        source: 'lock',
+      }
       continue
     }
-    out[service] = {service, ref: `${imageRepository(config, service)}:${config.version}`, version: config.version, source: 'default'}
+    out[service] = {
+      service,
+      ref: `${imageRepository(config, service)}:${config.version}`,
+      version: config.version,
+      source: 'default',
+    }
   }
   return out
 }

@@ -23,7 +23,10 @@ export type Overlay = z.output<typeof overlayEntry>
 /** RFC 7386 JSON merge patch: objects merge, null deletes a key, anything else (arrays too) replaces. */
 export function mergePatch<T>(target: T, patch: unknown): T {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch) as T
-  const base: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? {...(target as Record<string, unknown>)} : {}
+  const base: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? {...(target as Record<string, unknown>)}
+      : {}
   for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
     if (value === null) delete base[key]
     else base[key] = mergePatch(base[key], value)
@@ -38,18 +41,35 @@ export async function readOverlays(dir: string, service: string): Promise<Overla
   const lineCounter = new LineCounter()
   const doc = parseDocument(await readFile(file, 'utf8'), {lineCounter})
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({file, line: lineCounter.linePos(e.pos[0]).line, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`})))
+    throw new ConfigError(
+      doc.errors.map((e) => ({
+        file,
+        line: lineCounter.linePos(e.pos[0]).line,
+        path: '',
+        message: `YAML syntax: ${e.message.split('\n')[0]}`,
+      })),
+    )
   }
   const parsed = overlayFile.safeParse(doc.toJS() ?? [])
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => ({file, path: i.path.join('.'), message: i.message})), {
-      nextSteps: ['Each entry is {kind, name?, patch}: see overlays/README.md.'],
-    })
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({file, path: i.path.join('.'), message: i.message})),
+      {
+        nextSteps: ['Each entry is {kind, name?, patch}: see overlays/README.md.'],
+      },
+    )
   }
   parsed.data.forEach((o, i) => {
     const meta = o.patch.metadata as Record<string, unknown> | undefined
-    if (o.patch.kind !== undefined || o.patch.apiVersion !== undefined || meta?.name !== undefined || meta?.namespace !== undefined) {
-      throw new ConfigError([{file, path: `${i}.patch`, message: 'an overlay may not change kind, apiVersion, name or namespace'}])
+    if (
+      o.patch.kind !== undefined ||
+      o.patch.apiVersion !== undefined ||
+      meta?.name !== undefined ||
+      meta?.namespace !== undefined
+    ) {
+      throw new ConfigError([
+        {file, path: `${i}.patch`, message: 'an overlay may not change kind, apiVersion, name or namespace'},
+      ])
     }
   })
   return parsed.data
@@ -59,7 +79,11 @@ export async function readOverlays(dir: string, service: string): Promise<Overla
  * Applies a service's overlays to its rendered objects, in file order. An overlay that matches
  * nothing is reported, since it is usually a typo in kind or name.
  */
-export function applyOverlays(objects: KubeObject[], overlays: Overlay[], source: string): {objects: KubeObject[]; unmatched: string[]} {
+export function applyOverlays(
+  objects: KubeObject[],
+  overlays: Overlay[],
+  source: string,
+): {objects: KubeObject[]; unmatched: string[]} {
   const unmatched: string[] = []
   let out = objects
   for (const overlay of overlays) {
@@ -68,10 +92,12 @@ export function applyOverlays(objects: KubeObject[], overlays: Overlay[], source
       if (obj.kind !== overlay.kind || (overlay.name !== undefined && obj.metadata.name !== overlay.name)) return obj
       hit = true
       const patched = mergePatch(obj, overlay.patch)
-      if (patched.kind !== obj.kind || patched.metadata?.name !== obj.metadata.name) throw new Error(`overlay changed the identity of ${objectRef(obj)}`)
+      if (patched.kind !== obj.kind || patched.metadata?.name !== obj.metadata.name)
+        throw new Error(`overlay changed the identity of ${objectRef(obj)}`)
       return patched
     })
-    if (!hit) unmatched.push(`${source}: ${overlay.kind}${overlay.name ? `/${overlay.name}` : ''} matches no rendered object`)
+    if (!hit)
+      unmatched.push(`${source}: ${overlay.kind}${overlay.name ? `/${overlay.name}` : ''} matches no rendered object`)
   }
   return {objects: out, unmatched}
 }

@@ -86,7 +86,9 @@ function shortHash(text: string): string {
 }
 
 function readableId(project: string, readable: string): string {
-  return readable.length <= 63 && labelValue(readable) === readable ? readable : `${labelValue(project).slice(0, 40)}-${shortHash(readable)}`
+  return readable.length <= 63 && labelValue(readable) === readable
+    ? readable
+    : `${labelValue(project).slice(0, 40)}-${shortHash(readable)}`
 }
 
 /**
@@ -120,7 +122,8 @@ export function renderManifests(options: RenderOptions): RenderResult {
   const mainNamespace = options.namespace ?? env.namespace
   const mainContext = options.context ?? env.context
 
-  const wantsMain = config.tenants.length === 0 || selected.some((t) => t.model === 'shared' || t.model === 'isolated-database')
+  const wantsMain =
+    config.tenants.length === 0 || selected.some((t) => t.model === 'shared' || t.model === 'isolated-database')
   if (wantsMain) {
     targets.push(
       renderTarget(config, env, {
@@ -168,9 +171,16 @@ export function renderManifests(options: RenderOptions): RenderResult {
     const key = `${t.context ?? ''}|${t.kubeconfig ?? ''}|${t.namespace}`
     const other = seen.get(key)
     if (other) {
-      throw new UsageError(`Namespace ${t.namespace} would hold both ${describeTarget(other)} and ${describeTarget(t)}: their objects would overwrite each other.`, {
-        nextSteps: [options.namespace ? `Pick another --namespace than ${options.namespace}.` : 'Give each tenant a namespace of its own (tenants[].namespace).'],
-      })
+      throw new UsageError(
+        `Namespace ${t.namespace} would hold both ${describeTarget(other)} and ${describeTarget(t)}: their objects would overwrite each other.`,
+        {
+          nextSteps: [
+            options.namespace
+              ? `Pick another --namespace than ${options.namespace}.`
+              : 'Give each tenant a namespace of its own (tenants[].namespace).',
+          ],
+        },
+      )
     }
     seen.set(key, t)
   }
@@ -178,14 +188,20 @@ export function renderManifests(options: RenderOptions): RenderResult {
 }
 
 function describeTarget(t: RenderedTarget): string {
-  return t.model === 'single' ? 'the services' : t.model === 'shared' ? `the shared tenants (${t.tenants.join(', ') || 'none'})` : `tenant ${t.tenants[0]}`
+  return t.model === 'single'
+    ? 'the services'
+    : t.model === 'shared'
+      ? `the shared tenants (${t.tenants.join(', ') || 'none'})`
+      : `tenant ${t.tenants[0]}`
 }
 
 function selectTenants(config: RetailOpsConfig, name?: string): TenantConfig[] {
   if (!name) return config.tenants
   const t = config.tenants.find((x) => x.name === name)
   if (!t) {
-    throw new NotFoundError(`Unknown tenant "${name}".`, {nextSteps: [`Known tenants: ${config.tenants.map((x) => x.name).join(', ') || '(none configured)'}.`]})
+    throw new NotFoundError(`Unknown tenant "${name}".`, {
+      nextSteps: [`Known tenants: ${config.tenants.map((x) => x.name).join(', ') || '(none configured)'}.`],
+    })
   }
   return [t]
 }
@@ -227,7 +243,10 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   if (input.model !== 'single') {
     const tenancy = {...common, [LABEL.component]: 'tenancy'}
     objects.push(
-      fromTemplate('resourcequota.yaml', {metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy}, spec: {hard: quotaFor(config, input.allServices, input.tenants)}}),
+      fromTemplate('resourcequota.yaml', {
+        metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy},
+        spec: {hard: quotaFor(config, input.allServices, input.tenants)},
+      }),
       fromTemplate('limitrange.yaml', {metadata: {name: 'tenant-limits', namespace: ns, labels: tenancy}}),
     )
   }
@@ -243,7 +262,17 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
   for (const service of input.services) {
     const svc = config.services[service]
     const image = input.images[service]
-    let rendered = renderService(config, env, {service, svc, image, namespace: ns, common, model: input.model, tenants: input.tenants, dependents: dependentsOf(config, service, input.allServices), present: input.allServices})
+    let rendered = renderService(config, env, {
+      service,
+      svc,
+      image,
+      namespace: ns,
+      common,
+      model: input.model,
+      tenants: input.tenants,
+      dependents: dependentsOf(config, service, input.allServices),
+      present: input.allServices,
+    })
     const overlays = input.overlays?.[service] ?? []
     if (overlays.length > 0) {
       const result = applyOverlays(rendered, overlays, `overlays/${service}.yaml`)
@@ -281,10 +310,30 @@ export function canonicalOrder(obj: KubeObject): KubeObject {
   const spec = top.spec as Record<string, unknown> | undefined
   const template = spec?.template as {metadata?: Record<string, unknown>; spec?: Record<string, unknown>} | undefined
   if (spec && template?.spec) {
-    top.spec = ordered(spec, ['replicas', 'selector', 'progressDeadlineSeconds', 'revisionHistoryLimit', 'strategy', 'template'])
+    top.spec = ordered(spec, [
+      'replicas',
+      'selector',
+      'progressDeadlineSeconds',
+      'revisionHistoryLimit',
+      'strategy',
+      'template',
+    ])
     const t = ordered(template as Record<string, unknown>, ['metadata', 'spec']) as typeof template
     const ps = ordered(t.spec!, ['serviceAccountName', 'automountServiceAccountToken', 'securityContext', 'containers'])
-    ps.containers = ((ps.containers as Record<string, unknown>[]) ?? []).map((c) => ordered(c, ['name', 'image', 'imagePullPolicy', 'ports', 'env', 'envFrom', 'resources', 'readinessProbe', 'livenessProbe', 'securityContext']))
+    ps.containers = ((ps.containers as Record<string, unknown>[]) ?? []).map((c) =>
+      ordered(c, [
+        'name',
+        'image',
+        'imagePullPolicy',
+        'ports',
+        'env',
+        'envFrom',
+        'resources',
+        'readinessProbe',
+        'livenessProbe',
+        'securityContext',
+      ]),
+    )
     t.spec = ps
     ;(top.spec as Record<string, unknown>).template = t
   }
@@ -319,7 +368,10 @@ export function quotaFor(config: RetailOpsConfig, services: string[], tenants: T
     pods: String(pods),
   }
   // A tenant's own quota wins; a shared namespace gets the sum of its tenants' quotas when all set one.
-  const sum = (key: 'cpu' | 'memory' | 'pods') => (tenants.length > 0 && tenants.every((t) => t.quota?.[key] !== undefined) ? tenants.reduce((a, t) => a + quantityNumber(t.quota![key]!), 0) : undefined)
+  const sum = (key: 'cpu' | 'memory' | 'pods') =>
+    tenants.length > 0 && tenants.every((t) => t.quota?.[key] !== undefined)
+      ? tenants.reduce((a, t) => a + quantityNumber(t.quota![key]!), 0)
+      : undefined
   const cpu = sum('cpu')
   const memory = sum('memory')
   const podCount = sum('pods')
@@ -339,11 +391,21 @@ export const GATEWAY_POD_LABEL = 'gateway.networking.k8s.io/gateway-name'
  * gateway-name label) whenever it shares a namespace with services, so the rest of that namespace
  * never counts as "the gateway"; a namespace of its own is selected as a whole unless podLabels says.
  */
-export function gatewayPeer(env: ResolvedEnvironment): {namespace: string; peer: Record<string, unknown>; podLabels?: Record<string, string>} | undefined {
+export function gatewayPeer(
+  env: ResolvedEnvironment,
+): {namespace: string; peer: Record<string, unknown>; podLabels?: Record<string, string>} | undefined {
   if (!env.gateway) return undefined
   const namespace = env.gateway.namespace ?? env.namespace
-  const podLabels = env.gateway.podLabels ?? (namespace === env.namespace ? {[GATEWAY_POD_LABEL]: env.gateway.name} : undefined)
-  return {namespace, podLabels, peer: {namespaceSelector: {matchLabels: {[METADATA_NAME]: namespace}}, ...(podLabels ? {podSelector: {matchLabels: podLabels}} : {})}}
+  const podLabels =
+    env.gateway.podLabels ?? (namespace === env.namespace ? {[GATEWAY_POD_LABEL]: env.gateway.name} : undefined)
+  return {
+    namespace,
+    podLabels,
+    peer: {
+      namespaceSelector: {matchLabels: {[METADATA_NAME]: namespace}},
+      ...(podLabels ? {podSelector: {matchLabels: podLabels}} : {}),
+    },
+  }
 }
 
 /**
@@ -351,14 +413,37 @@ export function gatewayPeer(env: ResolvedEnvironment): {namespace: string; peer:
  * the cluster's resolver. Per-service policies (renderService) add each service's own paths; a
  * gateway running in this namespace gets its own entry and exit.
  */
-function isolationPolicies(config: RetailOpsConfig, env: ResolvedEnvironment, ns: string, labels: Record<string, string>): KubeObject[] {
-  const base = (name: string, spec: Record<string, unknown>): KubeObject => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name, namespace: ns, labels}, spec})
+function isolationPolicies(
+  config: RetailOpsConfig,
+  env: ResolvedEnvironment,
+  ns: string,
+  labels: Record<string, string>,
+): KubeObject[] {
+  const base = (name: string, spec: Record<string, unknown>): KubeObject => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {name, namespace: ns, labels},
+    spec,
+  })
   const out = [
     base('default-deny', {podSelector: {}, policyTypes: ['Ingress', 'Egress']}),
     base('allow-dns', {
       podSelector: {},
       policyTypes: ['Egress'],
-      egress: [{to: [{namespaceSelector: {matchLabels: {[METADATA_NAME]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}], ports: [{port: 53, protocol: 'UDP'}, {port: 53, protocol: 'TCP'}]}],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: {matchLabels: {[METADATA_NAME]: 'kube-system'}},
+              podSelector: {matchLabels: {'k8s-app': 'kube-dns'}},
+            },
+          ],
+          ports: [
+            {port: 53, protocol: 'UDP'},
+            {port: 53, protocol: 'TCP'},
+          ],
+        },
+      ],
     }),
   ]
   const gw = gatewayPeer(env)
@@ -372,7 +457,12 @@ function isolationPolicies(config: RetailOpsConfig, env: ResolvedEnvironment, ns
         ingress: [{}],
         egress: [
           {
-            to: [{namespaceSelector: {matchLabels: {[LABEL.partOf]: config.project}}, podSelector: {matchExpressions: [{key: LABEL.service, operator: 'Exists'}]}}],
+            to: [
+              {
+                namespaceSelector: {matchLabels: {[LABEL.partOf]: config.project}},
+                podSelector: {matchExpressions: [{key: LABEL.service, operator: 'Exists'}]},
+              },
+            ],
             ports: ports.map((port) => ({port, protocol: 'TCP'})),
           },
         ],
@@ -397,7 +487,8 @@ interface ServiceInput {
 
 function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): KubeObject[] {
   const {service, svc, image, namespace, common} = input
-  const tenantSuffix = input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster' ? `-${input.tenants[0].name}` : ''
+  const tenantSuffix =
+    input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster' ? `-${input.tenants[0].name}` : ''
   const instance = labelValue(`${service}${tenantSuffix}`)
   const selector = {[LABEL.name]: service, [LABEL.instance]: instance}
   const version = labelValue(image.version ?? config.version) || 'unknown'
@@ -415,10 +506,25 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
   const revenueCritical = svc.tier === 'revenue-critical'
   const progressDeadline = Math.round((parseDuration(svc.rollout?.progressDeadline ?? '10m') ?? 600_000) / 1000)
 
-  const podLabels = {...selector, [LABEL.version]: version, [LABEL.partOf]: config.project, [LABEL.service]: service, [LABEL.tier]: svc.tier, ...(common[LABEL.tenant] ? {[LABEL.tenant]: common[LABEL.tenant]} : {})}
+  const podLabels = {
+    ...selector,
+    [LABEL.version]: version,
+    [LABEL.partOf]: config.project,
+    [LABEL.service]: service,
+    [LABEL.tier]: svc.tier,
+    ...(common[LABEL.tenant] ? {[LABEL.tenant]: common[LABEL.tenant]} : {}),
+  }
   // initialDelaySeconds 0 is omitted: the API server drops zero values, and the live object should read back as rendered.
-  const probe = (p: string) => ({httpGet: {path: p, port: 'http'}, ...(svc.probes.initialDelaySeconds > 0 ? {initialDelaySeconds: svc.probes.initialDelaySeconds} : {}), periodSeconds: svc.probes.periodSeconds, timeoutSeconds: 2, failureThreshold: 3})
-  const base = manifestTemplate('deployment.yaml') as {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
+  const probe = (p: string) => ({
+    httpGet: {path: p, port: 'http'},
+    ...(svc.probes.initialDelaySeconds > 0 ? {initialDelaySeconds: svc.probes.initialDelaySeconds} : {}),
+    periodSeconds: svc.probes.periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: 3,
+  })
+  const base = manifestTemplate('deployment.yaml') as {
+    spec: {template: {spec: {containers: Record<string, unknown>[]}}}
+  }
   // Without it a pod's logs and /tmp can fill its node's disk and get other pods evicted.
   const storage = ephemeralStorage(config, svc)
   const container = {
@@ -428,11 +534,24 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
     ports: [{name: 'http', containerPort: svc.port, protocol: 'TCP'}],
     env: containerEnv(config, env, input),
     ...(svc.secrets.length + svc.configMaps.length > 0
-      ? {envFrom: [...svc.configMaps.map((name) => ({configMapRef: {name}})), ...svc.secrets.map((name) => ({secretRef: {name}}))]}
+      ? {
+          envFrom: [
+            ...svc.configMaps.map((name) => ({configMapRef: {name}})),
+            ...svc.secrets.map((name) => ({secretRef: {name}})),
+          ],
+        }
       : {}),
     resources: {
-      requests: {cpu: String(svc.resources.requests.cpu), memory: String(svc.resources.requests.memory), 'ephemeral-storage': storage.request},
-      limits: {cpu: String(svc.resources.limits.cpu), memory: String(svc.resources.limits.memory), 'ephemeral-storage': storage.limit},
+      requests: {
+        cpu: String(svc.resources.requests.cpu),
+        memory: String(svc.resources.requests.memory),
+        'ephemeral-storage': storage.request,
+      },
+      limits: {
+        cpu: String(svc.resources.limits.cpu),
+        memory: String(svc.resources.limits.memory),
+        'ephemeral-storage': storage.limit,
+      },
     },
     readinessProbe: probe(svc.probes.readiness),
     livenessProbe: probe(svc.probes.liveness),
@@ -454,7 +573,12 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
           automountServiceAccountToken: svc.needsServiceAccountToken,
           containers: [container],
           topologySpreadConstraints: [
-            {maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: {matchLabels: selector}},
+            {
+              maxSkew: 1,
+              topologyKey: 'topology.kubernetes.io/zone',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: {matchLabels: selector},
+            },
           ],
         },
       },
@@ -463,8 +587,19 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
 
   const objects: KubeObject[] = [
     fromTemplate('serviceaccount.yaml', {metadata: meta(), automountServiceAccountToken: svc.needsServiceAccountToken}),
-    fromTemplate('service.yaml', {metadata: meta(), spec: {selector, ports: [{name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP'}]}}),
-    fromTemplate('networkpolicy.yaml', {metadata: meta(), spec: {podSelector: {matchLabels: selector}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}], ...egressRules(config, input)}}),
+    fromTemplate('service.yaml', {
+      metadata: meta(),
+      spec: {selector, ports: [{name: 'http', port: svc.port, targetPort: 'http', protocol: 'TCP'}]},
+    }),
+    fromTemplate('networkpolicy.yaml', {
+      metadata: meta(),
+      spec: {
+        podSelector: {matchLabels: selector},
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{from: ingressPeers(env, input), ports: [{port: svc.port, protocol: 'TCP'}]}],
+        ...egressRules(config, input),
+      },
+    }),
     deployment,
   ]
   if (minReplicas >= 2) {
@@ -478,7 +613,15 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
           scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: service},
           minReplicas,
           maxReplicas,
-          metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: svc.scaling.targetCPUUtilization}}}],
+          metrics: [
+            {
+              type: 'Resource',
+              resource: {
+                name: 'cpu',
+                target: {type: 'Utilization', averageUtilization: svc.scaling.targetCPUUtilization},
+              },
+            },
+          ],
         },
       }),
     )
@@ -492,12 +635,25 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
       metadata: meta(),
       spec: {
         // A tenant namespace's route names the gateway's namespace (default the environment's), never its own.
-        parentRefs: [{name: env.gateway.name, ...(env.gateway.namespace || gatewayPeer(env)!.namespace !== namespace ? {namespace: gatewayPeer(env)!.namespace} : {})}],
+        parentRefs: [
+          {
+            name: env.gateway.name,
+            ...(env.gateway.namespace || gatewayPeer(env)!.namespace !== namespace
+              ? {namespace: gatewayPeer(env)!.namespace}
+              : {}),
+          },
+        ],
         ...(svc.route?.hostnames.length ? {hostnames: svc.route.hostnames} : {}),
         rules: [
           {
             matches: [{path: {type: 'PathPrefix', value: prefix}}],
-            ...(prefix === '/' ? {} : {filters: [{type: 'URLRewrite', urlRewrite: {path: {type: 'ReplacePrefixMatch', replacePrefixMatch: '/'}}}]}),
+            ...(prefix === '/'
+              ? {}
+              : {
+                  filters: [
+                    {type: 'URLRewrite', urlRewrite: {path: {type: 'ReplacePrefixMatch', replacePrefixMatch: '/'}}},
+                  ],
+                }),
             backendRefs: [{name: service, port: svc.port}],
           },
         ],
@@ -519,10 +675,20 @@ function ingressPeers(env: ResolvedEnvironment, input: ServiceInput): Record<str
   return peers
 }
 
-function peerRule(peer: {cidrs?: string[]; namespace?: string; podLabels?: Record<string, string>; ports: number[]}): Record<string, unknown> {
+function peerRule(peer: {
+  cidrs?: string[]
+  namespace?: string
+  podLabels?: Record<string, string>
+  ports: number[]
+}): Record<string, unknown> {
   const to = peer.cidrs
     ? peer.cidrs.map((cidr) => ({ipBlock: {cidr}}))
-    : [{...(peer.namespace ? {namespaceSelector: {matchLabels: {[METADATA_NAME]: peer.namespace}}} : {}), ...(peer.podLabels ? {podSelector: {matchLabels: peer.podLabels}} : {})}]
+    : [
+        {
+          ...(peer.namespace ? {namespaceSelector: {matchLabels: {[METADATA_NAME]: peer.namespace}}} : {}),
+          ...(peer.podLabels ? {podSelector: {matchLabels: peer.podLabels}} : {}),
+        },
+      ]
   return {to, ports: peer.ports.map((port) => ({port, protocol: 'TCP'}))}
 }
 
@@ -534,7 +700,10 @@ function peerRule(peer: {cidrs?: string[]; namespace?: string; podLabels?: Recor
 function egressRules(config: RetailOpsConfig, input: ServiceInput): {egress?: Record<string, unknown>[]} {
   const rules: Record<string, unknown>[] = []
   for (const dep of input.svc.dependsOn.filter((d) => input.present.includes(d))) {
-    rules.push({to: [{podSelector: {matchLabels: {[LABEL.service]: dep}}}], ports: [{port: config.services[dep].port, protocol: 'TCP'}]})
+    rules.push({
+      to: [{podSelector: {matchLabels: {[LABEL.service]: dep}}}],
+      ports: [{port: config.services[dep].port, protocol: 'TCP'}],
+    })
   }
   for (const peer of input.svc.egress) rules.push(peerRule(peer))
   for (const t of databaseTenants(input)) if (t.database?.egress) rules.push(peerRule(t.database.egress))
@@ -549,10 +718,16 @@ function egressRules(config: RetailOpsConfig, input: ServiceInput): {egress?: Re
 function databaseTenants(input: ServiceInput): TenantConfig[] {
   if (input.model === 'single') return []
   if (input.model !== 'shared') return input.tenants[0].database ? [input.tenants[0]] : []
-  return input.tenants.filter((t) => t.model === 'isolated-database' && (!t.services || t.services.includes(input.service)))
+  return input.tenants.filter(
+    (t) => t.model === 'isolated-database' && (!t.services || t.services.includes(input.service)),
+  )
 }
 
-function containerEnv(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): Record<string, unknown>[] {
+function containerEnv(
+  config: RetailOpsConfig,
+  env: ResolvedEnvironment,
+  input: ServiceInput,
+): Record<string, unknown>[] {
   const {service, svc} = input
   const vars: Record<string, unknown>[] = [
     {name: 'SERVICE_NAME', value: service},
@@ -597,13 +772,18 @@ export function tenantDatabaseSecret(config: RetailOpsConfig, tenant: string): s
 /** Per-tenant database settings: the name in plain text, the URL only ever by Secret reference. */
 function databaseEnv(config: RetailOpsConfig, t: TenantConfig, prefix: string): Record<string, unknown>[] {
   const db = t.database ?? {}
-  const out: Record<string, unknown>[] = [{name: `${prefix}DATABASE_NAME`, value: db.name ?? `${config.project}_${t.name}`.replace(/-/g, '_')}]
+  const out: Record<string, unknown>[] = [
+    {name: `${prefix}DATABASE_NAME`, value: db.name ?? `${config.project}_${t.name}`.replace(/-/g, '_')},
+  ]
   if (db.url) maskSecret('DATABASE_URL', db.url)
   if (db.url && !db.urlEnv) {
     // A URL without credentials may be inlined; policy rejects one with a password.
     out.push({name: `${prefix}DATABASE_URL`, value: db.url})
   } else {
-    out.push({name: `${prefix}DATABASE_URL`, valueFrom: {secretKeyRef: {name: tenantDatabaseSecret(config, t.name), key: db.urlEnv ?? 'DATABASE_URL'}}})
+    out.push({
+      name: `${prefix}DATABASE_URL`,
+      valueFrom: {secretKeyRef: {name: tenantDatabaseSecret(config, t.name), key: db.urlEnv ?? 'DATABASE_URL'}},
+    })
   }
   return out
 }

@@ -27,7 +27,8 @@ export type ImageVerifier = (images: string[], ctx: RunContext) => Promise<Recor
 export function signatureStatusOf(error: unknown): SignatureStatus {
   if (error instanceof SignatureError) return error.check === 'unsigned' ? 'unsigned' : 'invalid'
   const e = toRetailOpsError(error)
-  if (e.exit === 'UNAVAILABLE' || e.exit === 'PERMISSION' || e.exit === 'CONFIG' || e.exit === 'USAGE') return 'unavailable'
+  if (e.exit === 'UNAVAILABLE' || e.exit === 'PERMISSION' || e.exit === 'CONFIG' || e.exit === 'USAGE')
+    return 'unavailable'
   // NOT_FOUND (the digest is not in the registry) and anything else: it cannot be trusted.
   return 'invalid'
 }
@@ -50,7 +51,10 @@ export function defaultImageVerifier(project: LoadedConfig): ImageVerifier {
         limit(async () => {
           try {
             // Plain HTTP only to the configured loopback registry, never to every registry an image names.
-            const verified = await verifyImage({image, publicKey: key, insecure: usesPlainHttp(parseReference(image).registry, project.config.registry)}, ctx)
+            const verified = await verifyImage(
+              {image, publicKey: key, insecure: usesPlainHttp(parseReference(image).registry, project.config.registry)},
+              ctx,
+            )
             out[image] = {image, status: 'verified', repositoryBound: verified.repositoryBound}
           } catch (error) {
             out[image] = {image, status: signatureStatusOf(error), message: toRetailOpsError(error).message}
@@ -91,13 +95,19 @@ export interface VerifyRenderedImagesOptions {
  * the image came from the artifacts lock, and records the outcome on each workload object
  * (annotation retailops.dev/signature-verification: verified only when all its images are).
  */
-export async function verifyRenderedImages(objects: KubeObject[], options: VerifyRenderedImagesOptions, ctx: RunContext): Promise<RenderedImageVerification> {
+export async function verifyRenderedImages(
+  objects: KubeObject[],
+  options: VerifyRenderedImagesOptions,
+  ctx: RunContext,
+): Promise<RenderedImageVerification> {
   const used = containerImages(objects)
   const digests = [...new Set(used.map((c) => c.image).filter((image) => digestOf(image)))]
   const tagged = [...new Set(used.map((c) => c.image).filter((image) => !digestOf(image)))]
   let signatures: Record<string, SignatureResult> = {}
   if (options.skipVerify) {
-    ctx.out.warn(`SIGNATURE VERIFICATION SKIPPED (--skip-verify) for ${digests.length} image${digests.length === 1 ? '' : 's'}: unsigned or tampered images would deploy. This is recorded on each workload (${ANNOTATION.signature}: skipped).`)
+    ctx.out.warn(
+      `SIGNATURE VERIFICATION SKIPPED (--skip-verify) for ${digests.length} image${digests.length === 1 ? '' : 's'}: unsigned or tampered images would deploy. This is recorded on each workload (${ANNOTATION.signature}: skipped).`,
+    )
     signatures = Object.fromEntries(digests.map((image) => [image, {image, status: 'skipped' as const}]))
   } else if (digests.length > 0) {
     const task = ctx.out.task(`Verifying ${digests.length} image signature${digests.length === 1 ? '' : 's'}`)
@@ -118,7 +128,11 @@ export async function verifyRenderedImages(objects: KubeObject[], options: Verif
   const byObject = new Map<KubeObject, string[]>()
   for (const c of used) byObject.set(c.object, [...(byObject.get(c.object) ?? []), c.image])
   for (const [object, images] of byObject) {
-    const status = options.skipVerify ? 'skipped' : images.every((image) => signatures[image]?.status === 'verified') ? 'verified' : 'unverified'
+    const status = options.skipVerify
+      ? 'skipped'
+      : images.every((image) => signatures[image]?.status === 'verified')
+        ? 'verified'
+        : 'unverified'
     object.metadata.annotations = {...object.metadata.annotations, [ANNOTATION.signature]: status}
   }
   return {signatures, tagged, verification}

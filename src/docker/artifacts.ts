@@ -41,19 +41,29 @@ const emptyLock = (): ArtifactsLock => ({lockfileVersion: 1, artifacts: {}})
 export async function readArtifactsLock(projectDir: string): Promise<ArtifactsLock> {
   const file = artifactsLockPath(projectDir)
   const lock = await readJsonFile<ArtifactsLock>(file).catch((error: Error) => {
-    throw new ConfigError([{file, path: '', message: `not valid JSON (${error.message}); delete it and run \`retailops push\` again`}])
+    throw new ConfigError([
+      {file, path: '', message: `not valid JSON (${error.message}); delete it and run \`retailops push\` again`},
+    ])
   })
   if (!lock) return emptyLock()
   for (const [service, entry] of Object.entries(lock.artifacts ?? {})) {
     if (!entry || !isDigest(entry.digest) || entry.image !== `${entry.repository}@${entry.digest}`) {
-      throw new ConfigError([{file, path: `artifacts.${service}`, message: 'is not a repository@sha256 digest entry; run `retailops push` again'}])
+      throw new ConfigError([
+        {
+          file,
+          path: `artifacts.${service}`,
+          message: 'is not a repository@sha256 digest entry; run `retailops push` again',
+        },
+      ])
     }
   }
   return {lockfileVersion: 1, artifacts: lock.artifacts ?? {}}
 }
 
 /** Records completely pushed images, one atomic write each (temporary file + rename). */
-export function artifactsLockWriter(projectDir: string): {record(service: string, entry: ArtifactEntry): Promise<void>} {
+export function artifactsLockWriter(projectDir: string): {
+  record(service: string, entry: ArtifactEntry): Promise<void>
+} {
   const updater = new SerialUpdater<ArtifactsLock>(artifactsLockPath(projectDir), emptyLock)
   return {
     async record(service, entry) {
@@ -70,7 +80,10 @@ export function artifactsLockWriter(projectDir: string): {record(service: string
  * The pushed image of each service, by digest, for deploy and the other features: throws
  * NOT_FOUND naming the services that were never pushed.
  */
-export async function resolveArtifacts(project: LoadedConfig, services?: string[]): Promise<Record<string, ArtifactEntry>> {
+export async function resolveArtifacts(
+  project: LoadedConfig,
+  services?: string[],
+): Promise<Record<string, ArtifactEntry>> {
   const names = selectServices(project.config, services)
   const lock = await readArtifactsLock(project.dir)
   const missing = names.filter((s) => !lock.artifacts[s])

@@ -120,17 +120,26 @@ function sourceTagPrefix(buildHash: string): string {
 }
 
 /** An earlier push of the same build, when the registry has one; any failure to ask means "not known". */
-async function pushedBuild(project: LoadedConfig, plan: {repository: string; buildHash: string}, ctx: RunContext): Promise<{digest: string; tag: string} | undefined> {
+async function pushedBuild(
+  project: LoadedConfig,
+  plan: {repository: string; buildHash: string},
+  ctx: RunContext,
+): Promise<{digest: string; tag: string} | undefined> {
   try {
     const ref = parseReference(plan.repository)
-    const client = await registryClient(ref.registry, {insecure: usesPlainHttp(ref.registry, project.config.registry), signal: ctx.signal})
+    const client = await registryClient(ref.registry, {
+      insecure: usesPlainHttp(ref.registry, project.config.registry),
+      signal: ctx.signal,
+    })
     const prefix = sourceTagPrefix(plan.buildHash)
     const found = (await client.listTags(ref.repository)).find((t) => t.startsWith(prefix) && t.length > prefix.length)
     if (!found) return undefined
     const head = await client.headManifest(ref.repository, found)
     return head && {digest: head.digest, tag: found.slice(prefix.length)}
   } catch (error) {
-    ctx.out.debug(`registry lookup of ${plan.repository}:${sourceTagPrefix(plan.buildHash)}* failed (${(error as Error).message}); building`)
+    ctx.out.debug(
+      `registry lookup of ${plan.repository}:${sourceTagPrefix(plan.buildHash)}* failed (${(error as Error).message}); building`,
+    )
     return undefined
   }
 }
@@ -169,10 +178,13 @@ export function parseBuildArgs(pairs: string[] = [], env: NodeJS.ProcessEnv = pr
     const eq = pair.indexOf('=')
     const key = eq < 0 ? pair : pair.slice(0, eq)
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
-      throw new UsageError(`--build-arg "${pair}" is not KEY=VALUE.`, {nextSteps: ['Pass build arguments as --build-arg NAME=VALUE (repeatable).']})
+      throw new UsageError(`--build-arg "${pair}" is not KEY=VALUE.`, {
+        nextSteps: ['Pass build arguments as --build-arg NAME=VALUE (repeatable).'],
+      })
     }
     if (eq < 0) {
-      if (env[key] === undefined) throw new UsageError(`--build-arg ${key} has no value and ${key} is not set in the environment.`)
+      if (env[key] === undefined)
+        throw new UsageError(`--build-arg ${key} has no value and ${key} is not set in the environment.`)
       out[key] = env[key]!
     } else {
       out[key] = pair.slice(eq + 1)
@@ -185,14 +197,28 @@ export function parseBuildArgs(pairs: string[] = [], env: NodeJS.ProcessEnv = pr
  * The build's identity: context content, Dockerfile name, sorted build arguments and target, and
  * the digest each base image resolved to, so a base patched under the same tag is a change too.
  */
-export function buildHash(input: {contextDigest: string; dockerfile: string; buildArgs: Record<string, string>; target?: string; bases?: Record<string, string>}): string {
+export function buildHash(input: {
+  contextDigest: string
+  dockerfile: string
+  buildArgs: Record<string, string>
+  target?: string
+  bases?: Record<string, string>
+}): string {
   const args = Object.keys(input.buildArgs)
     .sort()
     .map((k) => [k, input.buildArgs[k]])
-  const identity: Record<string, unknown> = {v: 1, context: input.contextDigest, dockerfile: input.dockerfile, args, target: input.target ?? null}
+  const identity: Record<string, unknown> = {
+    v: 1,
+    context: input.contextDigest,
+    dockerfile: input.dockerfile,
+    args,
+    target: input.target ?? null,
+  }
   if (input.bases) {
     identity.v = 2
-    identity.bases = Object.keys(input.bases).sort().map((k) => [k, input.bases![k]])
+    identity.bases = Object.keys(input.bases)
+      .sort()
+      .map((k) => [k, input.bases![k]])
   }
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex')
 }
@@ -210,7 +236,16 @@ function namesRegistry(image: string): boolean {
  * registry that cannot answer, is what the local engine has (its image ID). A digest-pinned
  * reference is its own identity.
  */
-export async function resolveBaseImage(docker: Docker, image: string, options: {pull?: boolean; insecure?: (registry: string) => boolean; signal?: AbortSignal; warn?: (message: string) => void}): Promise<BaseImage> {
+export async function resolveBaseImage(
+  docker: Docker,
+  image: string,
+  options: {
+    pull?: boolean
+    insecure?: (registry: string) => boolean
+    signal?: AbortSignal
+    warn?: (message: string) => void
+  },
+): Promise<BaseImage> {
   let ref: ReturnType<typeof parseReference>
   try {
     ref = parseReference(image)
@@ -218,19 +253,29 @@ export async function resolveBaseImage(docker: Docker, image: string, options: {
     return {ref: image, source: 'unresolved'}
   }
   if (ref.digest) return {ref: image, digest: ref.digest, source: 'pinned'}
-  const local = await docker.getImage(image).inspect().catch(() => undefined)
+  const local = await docker
+    .getImage(image)
+    .inspect()
+    .catch(() => undefined)
   if (namesRegistry(image) || options.pull) {
     try {
-      const client = await registryClient(ref.registry, {insecure: options.insecure?.(ref.registry), signal: options.signal})
+      const client = await registryClient(ref.registry, {
+        insecure: options.insecure?.(ref.registry),
+        signal: options.signal,
+      })
       const head = await client.headManifest(ref.repository, ref.tag ?? 'latest')
       if (head) {
         const repo = `${ref.registry}/${ref.repository}`
-        const localDigests = (local?.RepoDigests ?? []).filter((d) => repositoryOf(d) === repo).map((d) => d.slice(d.indexOf('@') + 1))
+        const localDigests = (local?.RepoDigests ?? [])
+          .filter((d) => repositoryOf(d) === repo)
+          .map((d) => d.slice(d.indexOf('@') + 1))
         return {ref: image, digest: head.digest, source: 'registry', pulled: !localDigests.includes(head.digest)}
       }
       options.warn?.(`Base image ${image} is not in ${ref.registry}; using the local engine's copy.`)
     } catch (error) {
-      options.warn?.(`Base image ${image}: ${ref.registry} could not be asked (${(error as Error).message.split('\n')[0]}); using the local engine's copy.`)
+      options.warn?.(
+        `Base image ${image}: ${ref.registry} could not be asked (${(error as Error).message.split('\n')[0]}); using the local engine's copy.`,
+      )
     }
   }
   if (local) return {ref: image, digest: local.Id, source: 'local'}
@@ -242,7 +287,7 @@ async function pullImage(docker: Docker, image: string, signal?: AbortSignal): P
   const ref = parseReference(image)
   const auth = await registryCredentials(ref.registry)
   assertCredentialsMayReachEngine(ref.registry, Boolean(auth))
-  const stream = (await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal}))
+  const stream = await docker.pull(image, {authconfig: engineAuthConfig(auth, ref.registry), abortSignal: signal})
   let failure: string | undefined
   await followJsonStream(stream, (event) => {
     if (event.error) failure = String(event.error)
@@ -257,7 +302,10 @@ export async function resolveBuilder(choice: BuilderChoice = 'auto'): Promise<Bu
   if (choice !== 'auto') {
     if (choice === 'buildkit') {
       const info = await engineInfo()
-      if (!info.buildkit) throw new UsageError(`The Docker Engine (API ${info.apiVersion}) has no BuildKit API; use --builder classic or auto.`)
+      if (!info.buildkit)
+        throw new UsageError(
+          `The Docker Engine (API ${info.apiVersion}) has no BuildKit API; use --builder classic or auto.`,
+        )
     }
     return choice
   }
@@ -267,7 +315,9 @@ export async function resolveBuilder(choice: BuilderChoice = 'auto'): Promise<Bu
 
 /** Errors that mean "BuildKit could not start here", as opposed to a failing build step. */
 function buildkitUnavailable(message: string): boolean {
-  return /no active sessions|session|buildkit.*not (enabled|supported)|not implemented|unsupported builder|builder version/i.test(message)
+  return /no active sessions|session|buildkit.*not (enabled|supported)|not implemented|unsupported builder|builder version/i.test(
+    message,
+  )
 }
 
 /** BuildKit's RUN needs the engine's default bridge network; an engine started with --bridge=none has none (the classic builder copes). */
@@ -284,7 +334,11 @@ export function baseImages(dockerfile: string, buildArgs: Record<string, string>
   const stages = new Set<string>()
   const images: string[] = []
   const lines = dockerfile.replace(/\\\r?\n/g, ' ').split(/\r?\n/)
-  const subst = (v: string) => v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?/g, (_, k: string, dflt?: string) => buildArgs[k] ?? args[k] ?? dflt ?? '')
+  const subst = (v: string) =>
+    v.replace(
+      /\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?/g,
+      (_, k: string, dflt?: string) => buildArgs[k] ?? args[k] ?? dflt ?? '',
+    )
   for (const raw of lines) {
     const line = raw.trim()
     const arg = /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?/i.exec(line)
@@ -319,7 +373,10 @@ function repositoryOf(image: string): string | undefined {
 async function localOnlyImages(docker: Docker, images: string[]): Promise<string[]> {
   const out: string[] = []
   for (const image of images) {
-    const info = await docker.getImage(image).inspect().catch(() => undefined)
+    const info = await docker
+      .getImage(image)
+      .inspect()
+      .catch(() => undefined)
     if (!info) continue
     // RepoDigests name the registries the image was pulled from or pushed to; BuildKit looks under the image's own name.
     const wanted = repositoryOf(image)
@@ -340,7 +397,8 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
   const {config, dir} = options.project
   const services = selectServices(config, options.services)
   const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism())
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a whole number of at least 1 (got ${concurrency}).`)
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new UsageError(`--concurrency must be a whole number of at least 1 (got ${concurrency}).`)
 
   // Everything is read and validated before the first build: a missing Dockerfile stops the run here.
   const scans = new Map<string, Promise<ScannedContext>>()
@@ -354,17 +412,24 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
     engineInfo(),
     ...services.map((s) => {
       const b = config.services[s].build
-      return scanFor(path.resolve(dir, b.context), b.dockerfile ?? `${s}/Dockerfile`).catch((error: unknown) => error as Error)
+      return scanFor(path.resolve(dir, b.context), b.dockerfile ?? `${s}/Dockerfile`).catch(
+        (error: unknown) => error as Error,
+      )
     }),
   ])
-  const missing = scanned.map((s, i) => (s instanceof Error ? `${services[i]}: ${s.message}` : undefined)).filter(Boolean) as string[]
+  const missing = scanned
+    .map((s, i) => (s instanceof Error ? `${services[i]}: ${s.message}` : undefined))
+    .filter(Boolean) as string[]
   if (missing.length > 0) {
     const first = scanned.find((s) => s instanceof Error) as Error
     if (!(first instanceof RetailOpsError)) throw first
-    throw new NotFoundError(missing.length === 1 ? missing[0] : `Cannot build ${missing.length} services:\n  ${missing.join('\n  ')}`, {
-      nextSteps: first.nextSteps,
-      details: {problems: missing},
-    })
+    throw new NotFoundError(
+      missing.length === 1 ? missing[0] : `Cannot build ${missing.length} services:\n  ${missing.join('\n  ')}`,
+      {
+        nextSteps: first.nextSteps,
+        details: {problems: missing},
+      },
+    )
   }
   const builder = await resolveBuilder(options.builder)
   ctx.out.debug(`Docker Engine ${info.version} (API ${info.apiVersion}); builder ${builder}`)
@@ -374,29 +439,53 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
   const resolved = new Map<string, Promise<BaseImage>>()
   const resolve = (image: string) => {
     if (!resolved.has(image)) {
-      resolved.set(image, resolveBaseImage(docker, image, {
-        pull: options.pull,
-        insecure: (registry) => usesPlainHttp(registry, config.registry),
-        signal: ctx.signal,
-        warn: (m) => ctx.out.warn(m),
-      }))
+      resolved.set(
+        image,
+        resolveBaseImage(docker, image, {
+          pull: options.pull,
+          insecure: (registry) => usesPlainHttp(registry, config.registry),
+          signal: ctx.signal,
+          warn: (m) => ctx.out.warn(m),
+        }),
+      )
     }
     return resolved.get(image)!
   }
-  const plans: Plan[] = await Promise.all(services.map(async (service, i) => {
-    const s = config.services[service]
-    const sc = scanned[i] as ScannedContext
-    const buildArgs = {...s.build.args, ...(options.baseImage ? {BASE_IMAGE: options.baseImage} : {}), ...options.buildArgs}
-    const dockerfileText = await readFile(sc.entries.find((e) => e.name === sc.dockerfile)!.source, 'utf8')
-    const froms = baseImages(dockerfileText, buildArgs)
-    const bases = await Promise.all(froms.map(resolve))
-    const inputs = {contextDigest: sc.digest, dockerfile: sc.dockerfile, buildArgs, target: s.build.target}
-    const hash = buildHash({...inputs, bases: Object.fromEntries(bases.map((b) => [b.ref, b.digest ?? 'unresolved']))})
-    const full = imageRepository(config, service)
-    const tag = imageTag(config.version, revision, hash)
-    const localBases = builder === 'buildkit' ? await localOnlyImages(docker, froms) : []
-    return {service, repository: full, scanned: sc, buildArgs, target: s.build.target, buildHash: hash, inputsHash: buildHash(inputs), bases, tag, image: `${full}:${tag}`, localBases}
-  }))
+  const plans: Plan[] = await Promise.all(
+    services.map(async (service, i) => {
+      const s = config.services[service]
+      const sc = scanned[i] as ScannedContext
+      const buildArgs = {
+        ...s.build.args,
+        ...(options.baseImage ? {BASE_IMAGE: options.baseImage} : {}),
+        ...options.buildArgs,
+      }
+      const dockerfileText = await readFile(sc.entries.find((e) => e.name === sc.dockerfile)!.source, 'utf8')
+      const froms = baseImages(dockerfileText, buildArgs)
+      const bases = await Promise.all(froms.map(resolve))
+      const inputs = {contextDigest: sc.digest, dockerfile: sc.dockerfile, buildArgs, target: s.build.target}
+      const hash = buildHash({
+        ...inputs,
+        bases: Object.fromEntries(bases.map((b) => [b.ref, b.digest ?? 'unresolved'])),
+      })
+      const full = imageRepository(config, service)
+      const tag = imageTag(config.version, revision, hash)
+      const localBases = builder === 'buildkit' ? await localOnlyImages(docker, froms) : []
+      return {
+        service,
+        repository: full,
+        scanned: sc,
+        buildArgs,
+        target: s.build.target,
+        buildHash: hash,
+        inputsHash: buildHash(inputs),
+        bases,
+        tag,
+        image: `${full}:${tag}`,
+        localBases,
+      }
+    }),
+  )
 
   const stateFile = path.join(dir, BUILD_STATE)
   const state = (await readJsonFile<BuildState>(stateFile).catch(() => undefined)) ?? {version: 1, services: {}}
@@ -408,11 +497,22 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
     plans.map((plan) =>
       limit(async (): Promise<ServiceBuild> => {
         const t0 = Date.now()
-        const base = {service: plan.service, image: plan.image, repository: plan.repository, tag: plan.tag, buildHash: plan.buildHash, baseImages: plan.bases}
-        if (ctx.signal?.aborted) return {...base, status: 'failed', reason: 'interrupted before it started', durationMs: 0}
+        const base = {
+          service: plan.service,
+          image: plan.image,
+          repository: plan.repository,
+          tag: plan.tag,
+          buildHash: plan.buildHash,
+          baseImages: plan.bases,
+        }
+        if (ctx.signal?.aborted)
+          return {...base, status: 'failed', reason: 'interrupted before it started', durationMs: 0}
         const previous = state.services[plan.service]
         if (!options.force && previous?.buildHash === plan.buildHash && previous.imageId) {
-          const image = await docker.getImage(previous.imageId).inspect().catch(() => undefined)
+          const image = await docker
+            .getImage(previous.imageId)
+            .inspect()
+            .catch(() => undefined)
           if (image) {
             if (!image.RepoTags?.includes(plan.image)) {
               await docker.getImage(previous.imageId).tag({repo: plan.repository, tag: plan.tag})
@@ -420,8 +520,18 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
                 s.services[plan.service] = {...s.services[plan.service], image: plan.image}
               })
             }
-            ctx.out.stream(plan.service, `unchanged since ${previous.builtAt}: ${previous.imageId.slice(0, 19)} tagged ${plan.image}`)
-            return {...base, status: 'skipped', imageId: previous.imageId, builder: previous.builder, reason: 'context, Dockerfile, build arguments and base images unchanged', durationMs: Date.now() - t0}
+            ctx.out.stream(
+              plan.service,
+              `unchanged since ${previous.builtAt}: ${previous.imageId.slice(0, 19)} tagged ${plan.image}`,
+            )
+            return {
+              ...base,
+              status: 'skipped',
+              imageId: previous.imageId,
+              builder: previous.builder,
+              reason: 'context, Dockerfile, build arguments and base images unchanged',
+              durationMs: Date.now() - t0,
+            }
           }
         }
         if (!options.force) {
@@ -431,21 +541,37 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
             const image = `${plan.repository}@${digest}`
             await stateWriter.update((s) => {
               s.services[plan.service] = {
-                buildHash: plan.buildHash, imageId: '', image, builtAt: new Date().toISOString(), builder: previous?.builder ?? builder,
-                inputsHash: plan.inputsHash, bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])), registryDigest: digest, registryTag: pushed.tag,
+                buildHash: plan.buildHash,
+                imageId: '',
+                image,
+                builtAt: new Date().toISOString(),
+                builder: previous?.builder ?? builder,
+                inputsHash: plan.inputsHash,
+                bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])),
+                registryDigest: digest,
+                registryTag: pushed.tag,
               }
             })
             ctx.out.stream(plan.service, `unchanged: the registry already has this build as ${image}`)
-            return {...base, status: 'skipped', image, registryDigest: digest, reason: `already pushed as ${image} (same context, Dockerfile, build arguments and base images)`, durationMs: Date.now() - t0}
+            return {
+              ...base,
+              status: 'skipped',
+              image,
+              registryDigest: digest,
+              reason: `already pushed as ${image} (same context, Dockerfile, build arguments and base images)`,
+              durationMs: Date.now() - t0,
+            }
           }
         }
         // Only the base moved: say so (a patched base under the same tag is the usual cause).
-        const changedBases = previous?.inputsHash === plan.inputsHash && previous.buildHash !== plan.buildHash
-          ? plan.bases.filter((b) => previous.bases?.[b.ref] !== (b.digest ?? 'unresolved'))
-          : []
-        const why = changedBases.length > 0
-          ? `rebuilt: base image changed (${changedBases.map((b) => `${b.ref} ${short(previous.bases?.[b.ref])} → ${short(b.digest)}`).join(', ')})`
-          : undefined
+        const changedBases =
+          previous?.inputsHash === plan.inputsHash && previous.buildHash !== plan.buildHash
+            ? plan.bases.filter((b) => previous.bases?.[b.ref] !== (b.digest ?? 'unresolved'))
+            : []
+        const why =
+          changedBases.length > 0
+            ? `rebuilt: base image changed (${changedBases.map((b) => `${b.ref} ${short(previous.bases?.[b.ref])} → ${short(b.digest)}`).join(', ')})`
+            : undefined
         const task = ctx.out.task(`Building ${plan.service} → ${plan.image}${why ? ` (${why})` : ''}`)
         // The engine builds FROM its own copy: a stale or missing one is pulled first.
         for (const b of plan.bases.filter((x) => x.pulled)) {
@@ -457,21 +583,41 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
           } catch (error) {
             const message = `could not pull the base image ${b.ref}: ${(error as Error).message}`
             task.fail(`${plan.service}: ${message}`)
-            return {...base, status: 'failed', reason: message, failure: {message, output: []}, durationMs: Date.now() - t0}
+            return {
+              ...base,
+              status: 'failed',
+              reason: message,
+              failure: {message, output: []},
+              durationMs: Date.now() - t0,
+            }
           }
         }
         let used = builder
         if (used === 'buildkit' && options.builder !== 'buildkit' && plan.localBases.length > 0) {
-          ctx.out.stream(plan.service, `classic builder: ${plan.localBases.join(', ')} exists only in the engine's local store, which BuildKit does not read`)
+          ctx.out.stream(
+            plan.service,
+            `classic builder: ${plan.localBases.join(', ')} exists only in the engine's local store, which BuildKit does not read`,
+          )
           used = 'classic'
         }
         let outcome = await runBuild(docker, plan, used, options, ctx)
         if (used === 'buildkit' && options.builder !== 'buildkit' && outcome.failure) {
           const unresolved = /load metadata for (\S+)/.exec(outcome.failure.step ?? '')?.[1]
-          const exists = unresolved ? await docker.getImage(unresolved.replace(/^docker\.io\/(library\/)?/, '')).inspect().then(() => true, () => false) : false
+          const exists = unresolved
+            ? await docker
+                .getImage(unresolved.replace(/^docker\.io\/(library\/)?/, ''))
+                .inspect()
+                .then(
+                  () => true,
+                  () => false,
+                )
+            : false
           const noNetwork = !options.network && buildkitNetworkMissing(outcome.failure.message)
           if ((!outcome.started && buildkitUnavailable(outcome.failure.message)) || exists || noNetwork) {
-            ctx.out.stream(plan.service, `BuildKit failed (${outcome.failure.message}); retrying with the classic builder`)
+            ctx.out.stream(
+              plan.service,
+              `BuildKit failed (${outcome.failure.message}); retrying with the classic builder`,
+            )
             if (!outcome.started || noNetwork) builderDecision = Promise.resolve('classic')
             used = 'classic'
             outcome = await runBuild(docker, plan, used, options, ctx)
@@ -495,7 +641,14 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
             bases: Object.fromEntries(plan.bases.map((b) => [b.ref, b.digest ?? 'unresolved'])),
           }
         })
-        return {...base, status: 'built', imageId: outcome.imageId, builder: used, ...(why ? {reason: why} : {}), durationMs}
+        return {
+          ...base,
+          status: 'built',
+          imageId: outcome.imageId,
+          builder: used,
+          ...(why ? {reason: why} : {}),
+          durationMs,
+        }
       }),
     ),
   )
@@ -525,7 +678,13 @@ interface RunOutcome {
   started: boolean
 }
 
-async function runBuild(docker: Docker, plan: Plan, builder: Builder, options: BuildOptions, ctx: RunContext): Promise<RunOutcome> {
+async function runBuild(
+  docker: Docker,
+  plan: Plan,
+  builder: Builder,
+  options: BuildOptions,
+  ctx: RunContext,
+): Promise<RunOutcome> {
   const progress = new BuildProgress((line) => ctx.out.stream(plan.service, line))
   let started = false
   try {
@@ -571,11 +730,18 @@ export interface ContextBuildInput {
  * One image from a context retailops scanned itself (the runner image): the same builder choice,
  * local-base fallback and BuildKit retry as service builds. BUILD_FAILED with the failing step.
  */
-export async function buildFromContext(input: ContextBuildInput, ctx: RunContext): Promise<{imageId: string; builder: Builder}> {
+export async function buildFromContext(
+  input: ContextBuildInput,
+  ctx: RunContext,
+): Promise<{imageId: string; builder: Builder}> {
   const docker = await dockerClient()
   let used = await resolveBuilder(input.builder)
-  const dockerfileText = await readFile(input.scanned.entries.find((e) => e.name === input.scanned.dockerfile)!.source, 'utf8')
-  const localBases = used === 'buildkit' ? await localOnlyImages(docker, baseImages(dockerfileText, input.buildArgs)) : []
+  const dockerfileText = await readFile(
+    input.scanned.entries.find((e) => e.name === input.scanned.dockerfile)!.source,
+    'utf8',
+  )
+  const localBases =
+    used === 'buildkit' ? await localOnlyImages(docker, baseImages(dockerfileText, input.buildArgs)) : []
   if (used === 'buildkit' && input.builder !== 'buildkit' && localBases.length > 0) used = 'classic'
   const ref = parseReference(input.image)
   const plan: Plan = {
@@ -592,13 +758,23 @@ export async function buildFromContext(input: ContextBuildInput, ctx: RunContext
   }
   const options = {buildArgs: input.buildArgs} as BuildOptions
   let outcome = await runBuild(docker, plan, used, options, ctx)
-  if (used === 'buildkit' && input.builder !== 'buildkit' && outcome.failure && ((!outcome.started && buildkitUnavailable(outcome.failure.message)) || buildkitNetworkMissing(outcome.failure.message))) {
+  if (
+    used === 'buildkit' &&
+    input.builder !== 'buildkit' &&
+    outcome.failure &&
+    ((!outcome.started && buildkitUnavailable(outcome.failure.message)) ||
+      buildkitNetworkMissing(outcome.failure.message))
+  ) {
     used = 'classic'
     outcome = await runBuild(docker, plan, used, options, ctx)
   }
   if (outcome.failure || !outcome.imageId) {
     const failure = outcome.failure ?? {message: 'the engine reported no image ID', output: []}
-    throw new RetailOpsError('BUILD_FAILED', `Building ${input.name} failed${failure.step ? ` at ${failure.step}` : ''}: ${failure.message}`, {details: {failure}})
+    throw new RetailOpsError(
+      'BUILD_FAILED',
+      `Building ${input.name} failed${failure.step ? ` at ${failure.step}` : ''}: ${failure.message}`,
+      {details: {failure}},
+    )
   }
   return {imageId: outcome.imageId, builder: used}
 }

@@ -62,7 +62,10 @@ const ALWAYS_SENT = ['.dockerignore']
  * The ignore rules for a build: `<Dockerfile>.dockerignore` beside the Dockerfile when it exists
  * (BuildKit's per-Dockerfile ignore file), else `.dockerignore` at the context root.
  */
-export async function readIgnoreRules(contextDir: string, dockerfileAbs: string): Promise<{file?: string; patterns: string[]}> {
+export async function readIgnoreRules(
+  contextDir: string,
+  dockerfileAbs: string,
+): Promise<{file?: string; patterns: string[]}> {
   for (const file of [`${dockerfileAbs}.dockerignore`, path.join(contextDir, '.dockerignore')]) {
     const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined
@@ -143,7 +146,14 @@ export async function scanContext(options: ScanOptions): Promise<ScannedContext>
           entries.push({name: childRel, type: 'symlink', mode: 0o777, size: 0, source: childAbs, linkname})
         } else if (child.isFile()) {
           const st = await lstat(childAbs)
-          entries.push({name: childRel, type: 'file', mode: st.mode & 0o7777, size: st.size, source: childAbs, stamp: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`})
+          entries.push({
+            name: childRel,
+            type: 'file',
+            mode: st.mode & 0o7777,
+            size: st.size,
+            source: childAbs,
+            stamp: `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`,
+          })
         }
         // Sockets, FIFOs and devices are never sent (Docker skips them too).
       }
@@ -161,7 +171,11 @@ export async function scanContext(options: ScanOptions): Promise<ScannedContext>
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
   const limit = pLimit(32)
-  await Promise.all(entries.filter((e) => e.type === 'file').map((e) => limit(async () => (e.sha256 = await hashFileCached(e.source, e.stamp)))))
+  await Promise.all(
+    entries
+      .filter((e) => e.type === 'file')
+      .map((e) => limit(async () => (e.sha256 = await hashFileCached(e.source, e.stamp)))),
+  )
 
   const h = createHash('sha256')
   for (const e of entries) h.update(`${e.type}\0${e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
@@ -205,7 +219,10 @@ export function contextTar(scanned: ScannedContext): Readable {
           pack.entry({...common, name: e.name, type: 'symlink', linkname: e.linkname, mode: e.mode})
         } else {
           // Streamed with backpressure; tar-stream fails the entry if the size changed since the scan.
-          await pipeline(createReadStream(e.source), pack.entry({...common, name: e.name, type: 'file', mode: e.mode, size: e.size}))
+          await pipeline(
+            createReadStream(e.source),
+            pack.entry({...common, name: e.name, type: 'file', mode: e.mode, size: e.size}),
+          )
         }
       }
       pack.finalize()

@@ -60,16 +60,24 @@ export function environmentCredentials(registry: string): RegistryAuth | undefin
   if (!username && !password) return undefined
   if (!username || !password) {
     const missing = username ? REGISTRY_PASSWORD_ENV : REGISTRY_USERNAME_ENV
-    throw new UsageError(`${username ? REGISTRY_USERNAME_ENV : REGISTRY_PASSWORD_ENV} is set but ${missing} is not: registry credentials from the environment need both.`, {
-      nextSteps: [`Set ${missing} as well (in CI: map the secret ${missing}), or unset the other to use \`retailops registry login\` / the Docker config.`],
-      details: {missing},
-    })
+    throw new UsageError(
+      `${username ? REGISTRY_USERNAME_ENV : REGISTRY_PASSWORD_ENV} is set but ${missing} is not: registry credentials from the environment need both.`,
+      {
+        nextSteps: [
+          `Set ${missing} as well (in CI: map the secret ${missing}), or unset the other to use \`retailops registry login\` / the Docker config.`,
+        ],
+        details: {missing},
+      },
+    )
   }
   registerSecret(password)
   return {username, password, serveraddress: registry === 'docker.io' ? DOCKER_HUB : registry}
 }
 
-function authFromEntry(entry: NonNullable<DockerConfigFile['auths']>[string], serverKey: string): RegistryAuth | undefined {
+function authFromEntry(
+  entry: NonNullable<DockerConfigFile['auths']>[string],
+  serverKey: string,
+): RegistryAuth | undefined {
   if (entry.identitytoken) {
     registerSecret(entry.identitytoken)
     return {identitytoken: entry.identitytoken, serveraddress: serverKey}
@@ -100,11 +108,17 @@ export type CredentialSource = 'environment' | 'retailops' | 'docker'
  * `credsStore` helper, `auths[host]` as base64 user:password or an identity token). Helpers are
  * run as `docker-credential-<name> get` with the server address on stdin. Undefined when none.
  */
-export async function registryCredentials(registry: string, options: CredentialOptions = {}): Promise<RegistryAuth | undefined> {
+export async function registryCredentials(
+  registry: string,
+  options: CredentialOptions = {},
+): Promise<RegistryAuth | undefined> {
   return (await locateRegistryCredentials(registry, options))?.auth
 }
 
-export async function locateRegistryCredentials(registry: string, options: CredentialOptions = {}): Promise<{auth: RegistryAuth; source: CredentialSource} | undefined> {
+export async function locateRegistryCredentials(
+  registry: string,
+  options: CredentialOptions = {},
+): Promise<{auth: RegistryAuth; source: CredentialSource} | undefined> {
   const host = normalizeHost(registry === 'docker.io' ? DOCKER_HUB : registry)
   const serverKey = registry === 'docker.io' ? DOCKER_HUB : registry
 
@@ -133,7 +147,9 @@ export async function storeRegistryLogin(registry: string, username: string, pas
   const file = retailopsAuthPath()
   await mkdir(path.dirname(file), {recursive: true, mode: 0o700})
   const current = (await readJsonFile<DockerConfigFile>(file)) ?? {}
-  const auths = Object.fromEntries(Object.entries(current.auths ?? {}).filter(([k]) => normalizeHost(k) !== normalizeHost(registry)))
+  const auths = Object.fromEntries(
+    Object.entries(current.auths ?? {}).filter(([k]) => normalizeHost(k) !== normalizeHost(registry)),
+  )
   auths[registry] = {auth: Buffer.from(`${username}:${password}`).toString('base64')}
   await writeFileAtomic(file, `${JSON.stringify({...current, auths}, null, 2)}\n`, 0o600)
   return file
@@ -163,15 +179,23 @@ export async function runCredentialHelper(helper: string, server: string): Promi
     const text = `${e.stdout ?? ''} ${e.stderr ?? ''}`
     if (/credentials not found/i.test(text)) return undefined
     if (e.code === 'ENOENT') {
-      throw new PermissionError(`The Docker credential helper ${bin} named in ${dockerConfigPath()} is not installed.`, {
-        nextSteps: [`Install ${bin}, or remove "${helper}" from credsStore/credHelpers in the Docker config.`],
-        details: {helper: bin, registry: server},
-      })
+      throw new PermissionError(
+        `The Docker credential helper ${bin} named in ${dockerConfigPath()} is not installed.`,
+        {
+          nextSteps: [`Install ${bin}, or remove "${helper}" from credsStore/credHelpers in the Docker config.`],
+          details: {helper: bin, registry: server},
+        },
+      )
     }
-    throw new PermissionError(`The Docker credential helper ${bin} failed for ${server}: ${(e.stderr || e.message).split('\n')[0]}`, {
-      nextSteps: [`Run \`${bin} get\` by hand with "${server}" on stdin to see what it needs, or \`docker login ${server}\` again.`],
-      details: {helper: bin, registry: server},
-    })
+    throw new PermissionError(
+      `The Docker credential helper ${bin} failed for ${server}: ${(e.stderr || e.message).split('\n')[0]}`,
+      {
+        nextSteps: [
+          `Run \`${bin} get\` by hand with "${server}" on stdin to see what it needs, or \`docker login ${server}\` again.`,
+        ],
+        details: {helper: bin, registry: server},
+      },
+    )
   }
 }
 

@@ -35,7 +35,9 @@ export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndp
     return {options: {socketPath}, describe: `unix://${socketPath}`, cleartextRemote: false}
   }
   if (!host.startsWith('tcp://')) {
-    throw new UsageError(`DOCKER_HOST=${host} is not supported: use unix:///path/to/docker.sock or tcp://host:port.`, {details: {DOCKER_HOST: host}})
+    throw new UsageError(`DOCKER_HOST=${host} is not supported: use unix:///path/to/docker.sock or tcp://host:port.`, {
+      details: {DOCKER_HOST: host},
+    })
   }
   const url = new URL(host.replace(/^tcp:/, 'http:'))
   const tls = Boolean(env.DOCKER_TLS_VERIFY)
@@ -52,14 +54,26 @@ export function engineEndpoint(env: NodeJS.ProcessEnv = process.env): EngineEndp
     try {
       return readFileSync(full)
     } catch (error) {
-      throw new UnavailableError(`DOCKER_TLS_VERIFY is set, but ${full} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {
-        nextSteps: [`Put the engine's CA (ca.pem) and this client's certificate and key (cert.pem, key.pem) in ${certPath}, or set DOCKER_CERT_PATH to the folder holding them.`],
-        details: {DOCKER_HOST: host, DOCKER_CERT_PATH: certPath, file: full},
-      })
+      throw new UnavailableError(
+        `DOCKER_TLS_VERIFY is set, but ${full} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+        {
+          nextSteps: [
+            `Put the engine's CA (ca.pem) and this client's certificate and key (cert.pem, key.pem) in ${certPath}, or set DOCKER_CERT_PATH to the folder holding them.`,
+          ],
+          details: {DOCKER_HOST: host, DOCKER_CERT_PATH: certPath, file: full},
+        },
+      )
     }
   }
   return {
-    options: {host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem')},
+    options: {
+      host: url.hostname,
+      port: Number(url.port || 2376),
+      protocol: 'https',
+      ca: read('ca.pem'),
+      cert: read('cert.pem'),
+      key: read('key.pem'),
+    },
     describe: `tcp://${url.hostname}:${url.port || 2376} (TLS, certificates from ${certPath})`,
     cleartextRemote: false,
   }
@@ -81,10 +95,15 @@ export async function dockerClient(): Promise<Docker> {
 export function assertCredentialsMayReachEngine(registry: string, hasCredentials: boolean): void {
   const engine = currentEngineEndpoint()
   if (!hasCredentials || !engine.cleartextRemote) return
-  throw new RefusedError(`Refusing to hand registry credentials for ${registry} to the Docker Engine at ${engine.describe}: the connection is unencrypted.`, {
-    nextSteps: ['Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) for the tcp:// engine, or use a local engine (unix socket).'],
-    details: {registry, engine: engine.describe},
-  })
+  throw new RefusedError(
+    `Refusing to hand registry credentials for ${registry} to the Docker Engine at ${engine.describe}: the connection is unencrypted.`,
+    {
+      nextSteps: [
+        'Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) for the tcp:// engine, or use a local engine (unix socket).',
+      ],
+      details: {registry, engine: engine.describe},
+    },
+  )
 }
 
 /** How the engine dockerClient() talks to is reached. */
@@ -106,12 +125,23 @@ export async function engineInfo(): Promise<EngineInfo> {
   const docker = await dockerClient()
   try {
     const v = await docker.version()
-    return {version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch, buildkit: compareApi(v.ApiVersion, '1.39') >= 0}
+    return {
+      version: v.Version,
+      apiVersion: v.ApiVersion,
+      os: v.Os,
+      arch: v.Arch,
+      buildkit: compareApi(v.ApiVersion, '1.39') >= 0,
+    }
   } catch (error) {
-    throw new UnavailableError(`Cannot reach the Docker Engine at ${currentEngineEndpoint().describe}: ${(error as Error).message}`, {
-      nextSteps: ['Start Docker (for the local sandbox: `bash scripts/sandbox.sh up`), or set DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a tcp:// engine).'],
-      cause: error,
-    })
+    throw new UnavailableError(
+      `Cannot reach the Docker Engine at ${currentEngineEndpoint().describe}: ${(error as Error).message}`,
+      {
+        nextSteps: [
+          'Start Docker (for the local sandbox: `bash scripts/sandbox.sh up`), or set DOCKER_HOST (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for a tcp:// engine).',
+        ],
+        cause: error,
+      },
+    )
   }
 }
 

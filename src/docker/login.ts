@@ -26,7 +26,9 @@ const HOST = /^(localhost|\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9
 export function registryHost(value: string): string {
   const host = value.trim().replace(/\/+$/, '')
   if (/^[a-z]+:\/\//i.test(host) || host.includes('/') || !HOST.test(host)) {
-    throw new UsageError(`"${value}" is not a registry host: give host[:port] without a scheme or path.`, {nextSteps: ['For example: retailops registry login 127.0.0.1:5000, or registry.example.com.']})
+    throw new UsageError(`"${value}" is not a registry host: give host[:port] without a scheme or path.`, {
+      nextSteps: ['For example: retailops registry login 127.0.0.1:5000, or registry.example.com.'],
+    })
   }
   return host === 'docker.io' || host === 'index.docker.io' ? 'docker.io' : host
 }
@@ -37,8 +39,12 @@ export function registryHost(value: string): string {
  */
 export async function registryLogin(options: RegistryLoginOptions, ctx: RunContext): Promise<RegistryLoginResult> {
   const registry = registryHost(options.registry)
-  if (!options.username) throw new UsageError('The username is empty.', {nextSteps: ['Pass --username or set REGISTRY_USERNAME.']})
-  if (!options.password) throw new UsageError('The password is empty.', {nextSteps: ['Pipe it to --password-stdin or set REGISTRY_PASSWORD.']})
+  if (!options.username)
+    throw new UsageError('The username is empty.', {nextSteps: ['Pass --username or set REGISTRY_USERNAME.']})
+  if (!options.password)
+    throw new UsageError('The password is empty.', {
+      nextSteps: ['Pipe it to --password-stdin or set REGISTRY_PASSWORD.'],
+    })
   let challenged = false
   const client = new RegistryClient({
     registry: registry === 'docker.io' ? 'registry-1.docker.io' : registry,

@@ -67,7 +67,10 @@ export class JsonLines {
 }
 
 /** Reads an engine message stream to its end, one event per JSON line; rejects only on a transport error. */
-export async function followJsonStream(stream: NodeJS.ReadableStream, onEvent: (event: StreamEvent) => void): Promise<void> {
+export async function followJsonStream(
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: StreamEvent) => void,
+): Promise<void> {
   const lines = new JsonLines(onEvent)
   await new Promise<void>((resolve, reject) => {
     stream.on('data', (chunk: Buffer) => lines.push(chunk))
@@ -231,7 +234,11 @@ export class BuildProgress {
     }
     for (const log of status.logs ?? []) {
       const v = this.vertex(log.vertex)
-      const text = v.partial + (typeof log.msg === 'string' ? Buffer.from(log.msg, 'base64').toString('utf8') : Buffer.from(log.msg).toString('utf8'))
+      const text =
+        v.partial +
+        (typeof log.msg === 'string'
+          ? Buffer.from(log.msg, 'base64').toString('utf8')
+          : Buffer.from(log.msg).toString('utf8'))
       const parts = text.split('\n')
       v.partial = parts.pop() ?? ''
       for (const line of parts) {
@@ -244,7 +251,10 @@ export class BuildProgress {
     }
     for (const w of status.warnings ?? []) {
       const v = this.vertex(w.vertex)
-      const text = typeof w.short === 'string' ? Buffer.from(w.short, 'base64').toString('utf8') : Buffer.from(w.short).toString('utf8')
+      const text =
+        typeof w.short === 'string'
+          ? Buffer.from(w.short, 'base64').toString('utf8')
+          : Buffer.from(w.short).toString('utf8')
       this.out(`#${v.n} WARNING: ${text}`)
     }
   }

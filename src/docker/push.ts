@@ -54,8 +54,14 @@ interface BuildStateFile {
 
 /** How a push error reads → which exit code. */
 export function classifyPushError(message: string): ExitCodeName {
-  if (/unauthorized|authentication required|denied|forbidden|\b40[13]\b|insufficient_scope/i.test(message)) return 'PERMISSION'
-  if (/connection refused|no such host|i\/o timeout|dial tcp|tls handshake|server gave http response|no route to host|network is unreachable|EOF$/i.test(message)) return 'UNAVAILABLE'
+  if (/unauthorized|authentication required|denied|forbidden|\b40[13]\b|insufficient_scope/i.test(message))
+    return 'PERMISSION'
+  if (
+    /connection refused|no such host|i\/o timeout|dial tcp|tls handshake|server gave http response|no route to host|network is unreachable|EOF$/i.test(
+      message,
+    )
+  )
+    return 'UNAVAILABLE'
   return 'PUSH_FAILED'
 }
 
@@ -73,7 +79,10 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
   const state = (await readJsonFile<BuildStateFile>(path.join(dir, BUILD_STATE)).catch(() => undefined)) ?? {}
   const unbuilt = services.filter((s) => !state.services?.[s])
   if (unbuilt.length > 0) {
-    throw new NotFoundError(`No built image for ${unbuilt.join(', ')}.`, {nextSteps: [`Run \`retailops build ${unbuilt.join(' ')}\` first.`], details: {unbuilt}})
+    throw new NotFoundError(`No built image for ${unbuilt.join(', ')}.`, {
+      nextSteps: [`Run \`retailops build ${unbuilt.join(' ')}\` first.`],
+      details: {unbuilt},
+    })
   }
   await engineInfo()
   const docker = await dockerClient()
@@ -83,22 +92,51 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
       const expected = imageRepository(config, service)
       const ref = parseReference(entry.image)
       if (`${ref.registry}/${ref.repository}` !== expected) {
-        throw new RetailOpsError('USAGE', `${service} was last built as ${entry.image}, but retailops.yaml now names ${expected}.`, {
+        throw new RetailOpsError(
+          'USAGE',
+          `${service} was last built as ${entry.image}, but retailops.yaml now names ${expected}.`,
+          {
+            nextSteps: [`Run \`retailops build ${service}\` again.`],
+          },
+        )
+      }
+      if (entry.registryDigest)
+        return {
+          service,
+          source: entry.image,
+          ref,
+          imageId: undefined,
+          buildHash: entry.buildHash,
+          registryDigest: entry.registryDigest,
+          registryTag: entry.registryTag,
+        }
+      const image = await docker
+        .getImage(entry.image)
+        .inspect()
+        .catch(() => undefined)
+      if (!image) {
+        throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {
           nextSteps: [`Run \`retailops build ${service}\` again.`],
         })
       }
-      if (entry.registryDigest) return {service, source: entry.image, ref, imageId: undefined, buildHash: entry.buildHash, registryDigest: entry.registryDigest, registryTag: entry.registryTag}
-      const image = await docker.getImage(entry.image).inspect().catch(() => undefined)
-      if (!image) {
-        throw new NotFoundError(`The image ${entry.image} of ${service} is no longer in the Docker Engine.`, {nextSteps: [`Run \`retailops build ${service}\` again.`]})
+      return {
+        service,
+        source: entry.image,
+        ref,
+        imageId: image.Id,
+        buildHash: entry.buildHash,
+        registryDigest: undefined as string | undefined,
+        registryTag: undefined as string | undefined,
       }
-      return {service, source: entry.image, ref, imageId: image.Id, buildHash: entry.buildHash, registryDigest: undefined as string | undefined, registryTag: undefined as string | undefined}
     }),
   )
 
   // Reachability and credentials are checked before anything is pushed.
   const registry = config.registry.url
-  const client = await registryClient(registry, {insecure: usesPlainHttp(registry, config.registry), signal: ctx.signal})
+  const client = await registryClient(registry, {
+    insecure: usesPlainHttp(registry, config.registry),
+    signal: ctx.signal,
+  })
   await client.ping(sources[0]?.ref.repository, true)
   const credentials = await registryCredentials(registry)
   assertCredentialsMayReachEngine(registry, Boolean(credentials))
@@ -110,7 +148,15 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
     sources.map((s) =>
       limit(async (): Promise<ServicePush> => {
         const t0 = Date.now()
-        if (ctx.signal?.aborted) return {service: s.service, status: 'failed', source: s.source, reason: 'interrupted before it started', exit: 'INTERRUPTED', durationMs: 0}
+        if (ctx.signal?.aborted)
+          return {
+            service: s.service,
+            status: 'failed',
+            source: s.source,
+            reason: 'interrupted before it started',
+            exit: 'INTERRUPTED',
+            durationMs: 0,
+          }
         const task = ctx.out.task(`Pushing ${s.source}`)
         const fail = (reason: string, exit: ExitCodeName = classifyPushError(reason)): ServicePush => {
           task.fail(`${s.service}: ${reason}`)
@@ -118,13 +164,32 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
         }
         if (s.registryDigest) {
           // Built and pushed before (a fresh CI clone of unchanged sources): record what the registry holds.
-          const held = await client.headManifest(s.ref.repository, s.registryDigest).catch((error: RetailOpsError) => error)
+          const held = await client
+            .headManifest(s.ref.repository, s.registryDigest)
+            .catch((error: RetailOpsError) => error)
           if (held instanceof Error) return fail(held.message, held.exit ?? 'PUSH_FAILED')
-          if (!held) return fail(`the registry no longer has ${s.source}; run \`retailops build ${s.service} --force\``, 'PUSH_FAILED')
-          const entry: ArtifactEntry = {repository: `${s.ref.registry}/${s.ref.repository}`, digest: s.registryDigest, image: s.source, tag: s.registryTag ?? s.ref.tag ?? 'unknown', pushedAt: new Date().toISOString()}
+          if (!held)
+            return fail(
+              `the registry no longer has ${s.source}; run \`retailops build ${s.service} --force\``,
+              'PUSH_FAILED',
+            )
+          const entry: ArtifactEntry = {
+            repository: `${s.ref.registry}/${s.ref.repository}`,
+            digest: s.registryDigest,
+            image: s.source,
+            tag: s.registryTag ?? s.ref.tag ?? 'unknown',
+            pushedAt: new Date().toISOString(),
+          }
           await lock.record(s.service, entry)
           task.succeed(`Unchanged ${entry.image} (already in the registry)`)
-          return {service: s.service, status: 'unchanged', source: s.source, image: entry.image, digest: s.registryDigest, durationMs: Date.now() - t0}
+          return {
+            service: s.service,
+            status: 'unchanged',
+            source: s.source,
+            image: entry.image,
+            digest: s.registryDigest,
+            durationMs: Date.now() - t0,
+          }
         }
         const progress = new PushProgress((line) => ctx.out.stream(s.service, line))
         try {
@@ -142,16 +207,31 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
           const e = error as RetailOpsError
           return fail(`pushed, but reading the digest back failed: ${e.message}`, e.exit ?? 'PUSH_FAILED')
         }
-        if (!head) return fail(`the engine reported success, but the registry has no ${s.ref.repository}:${s.ref.tag}`, 'PUSH_FAILED')
+        if (!head)
+          return fail(
+            `the engine reported success, but the registry has no ${s.ref.repository}:${s.ref.tag}`,
+            'PUSH_FAILED',
+          )
         if (progress.outcome.digest && progress.outcome.digest !== head.digest) {
-          return fail(`the engine pushed ${progress.outcome.digest}, but the registry's ${s.ref.tag} is now ${head.digest} (another push of the same tag?)`, 'PUSH_FAILED')
+          return fail(
+            `the engine pushed ${progress.outcome.digest}, but the registry's ${s.ref.tag} is now ${head.digest} (another push of the same tag?)`,
+            'PUSH_FAILED',
+          )
         }
         try {
           // The source tag lets a later build of the same sources (another clone, a CI runner) find this image instead of rebuilding it.
           const manifest = await client.getManifest(s.ref.repository, head.digest)
-          if (manifest) await client.putManifest(s.ref.repository, sourceTag(s.buildHash, s.ref.tag!), manifest.body, manifest.mediaType)
+          if (manifest)
+            await client.putManifest(
+              s.ref.repository,
+              sourceTag(s.buildHash, s.ref.tag!),
+              manifest.body,
+              manifest.mediaType,
+            )
         } catch (error) {
-          ctx.out.warn(`${s.service}: pushed, but tagging it ${sourceTag(s.buildHash, s.ref.tag!)} failed (${(error as Error).message}); the next build in a fresh clone rebuilds it.`)
+          ctx.out.warn(
+            `${s.service}: pushed, but tagging it ${sourceTag(s.buildHash, s.ref.tag!)} failed (${(error as Error).message}); the next build in a fresh clone rebuilds it.`,
+          )
         }
         const entry: ArtifactEntry = {
           repository: `${s.ref.registry}/${s.ref.repository}`,
@@ -163,7 +243,14 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
         }
         await lock.record(s.service, entry)
         task.succeed(`Pushed ${entry.image}`)
-        return {service: s.service, status: 'pushed', source: s.source, image: entry.image, digest: head.digest, durationMs: Date.now() - t0}
+        return {
+          service: s.service,
+          status: 'pushed',
+          source: s.source,
+          image: entry.image,
+          digest: head.digest,
+          durationMs: Date.now() - t0,
+        }
       }),
     ),
   )
@@ -176,13 +263,22 @@ export async function pushImages(options: PushOptions, ctx: RunContext): Promise
     pushed: results.filter((r) => r.status === 'pushed').map((r) => r.service),
     unchanged: results.filter((r) => r.status === 'unchanged').map((r) => r.service),
     failed: failed.map((r) => r.service),
-    exit: failed.length === 0 ? undefined : SEVERITY.find((x) => failed.some((f) => f.exit === x)) ?? 'PUSH_FAILED',
+    exit: failed.length === 0 ? undefined : (SEVERITY.find((x) => failed.some((f) => f.exit === x)) ?? 'PUSH_FAILED'),
   }
 }
 
-async function followPush(docker: Docker, image: string, tag: string, authconfig: Record<string, string>, progress: PushProgress, signal?: AbortSignal): Promise<void> {
+async function followPush(
+  docker: Docker,
+  image: string,
+  tag: string,
+  authconfig: Record<string, string>,
+  progress: PushProgress,
+  signal?: AbortSignal,
+): Promise<void> {
   const name = image.slice(0, image.length - tag.length - 1)
-  const stream = (await docker.getImage(name).push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0]))
+  const stream = await docker
+    .getImage(name)
+    .push({tag, authconfig, abortSignal: signal} as Parameters<Docker.Image['push']>[0])
   await followJsonStream(stream, (event) => progress.handle(event))
 }
 
@@ -190,7 +286,11 @@ async function followPush(docker: Docker, image: string, tag: string, authconfig
  * Pushes one tagged image (`registry/repository:tag`) through the engine with the registry's
  * credentials and reads its manifest digest back from the registry.
  */
-export async function pushTaggedImage(image: string, options: {insecure?: boolean}, ctx: RunContext): Promise<{digest: string; image: string}> {
+export async function pushTaggedImage(
+  image: string,
+  options: {insecure?: boolean},
+  ctx: RunContext,
+): Promise<{digest: string; image: string}> {
   const ref = parseReference(image)
   const docker = await dockerClient()
   const client = await registryClient(ref.registry, {insecure: options.insecure, signal: ctx.signal})
@@ -205,8 +305,16 @@ export async function pushTaggedImage(image: string, options: {insecure?: boolea
     const reason = e.json?.message ?? e.message
     throw new RetailOpsError(classifyPushError(reason), `Pushing ${image} failed: ${reason}`)
   }
-  if (progress.outcome.failure) throw new RetailOpsError(classifyPushError(progress.outcome.failure), `Pushing ${image} failed: ${progress.outcome.failure}`)
+  if (progress.outcome.failure)
+    throw new RetailOpsError(
+      classifyPushError(progress.outcome.failure),
+      `Pushing ${image} failed: ${progress.outcome.failure}`,
+    )
   const head = await client.headManifest(ref.repository, ref.tag!)
-  if (!head) throw new RetailOpsError('PUSH_FAILED', `The engine reported success, but the registry has no ${ref.repository}:${ref.tag}.`)
+  if (!head)
+    throw new RetailOpsError(
+      'PUSH_FAILED',
+      `The engine reported success, but the registry has no ${ref.repository}:${ref.tag}.`,
+    )
   return {digest: head.digest, image: `${ref.registry}/${ref.repository}@${head.digest}`}
 }

@@ -16,7 +16,9 @@ const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 /** Parses `registry/repo[:tag][@sha256:…]` the way Docker does (the first part is a registry if it has a dot, a colon or is localhost). */
 export function parseReference(text: string): ImageReference {
   const bad = (why: string) =>
-    new UsageError(`"${text}" is not an image reference: ${why}.`, {nextSteps: ['Use REGISTRY/REPOSITORY@sha256:DIGEST, e.g. 127.0.0.1:5000/shop/catalog@sha256:…']})
+    new UsageError(`"${text}" is not an image reference: ${why}.`, {
+      nextSteps: ['Use REGISTRY/REPOSITORY@sha256:DIGEST, e.g. 127.0.0.1:5000/shop/catalog@sha256:…'],
+    })
   let rest = text.trim()
   let digest: string | undefined
   const at = rest.indexOf('@')
@@ -35,9 +37,11 @@ export function parseReference(text: string): ImageReference {
   }
   const parts = rest.split('/')
   let registry = 'docker.io'
-  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost')) registry = parts.shift()!
+  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost'))
+    registry = parts.shift()!
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library')
-  if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) throw bad('repository names are lowercase letters, digits and separators')
+  if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p)))
+    throw bad('repository names are lowercase letters, digits and separators')
   return {registry, repository: parts.join('/'), tag, digest}
 }
 

@@ -21,7 +21,12 @@ export const MEDIA_TYPES = {
 } as const
 
 /** Everything a pull may get: indexes first, so a multi-arch image answers with its index digest. */
-export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', ')
+export const MANIFEST_ACCEPT = [
+  MEDIA_TYPES.ociIndex,
+  MEDIA_TYPES.dockerList,
+  MEDIA_TYPES.ociManifest,
+  MEDIA_TYPES.dockerManifest,
+].join(', ')
 
 export interface RegistryClientOptions {
   /** host[:port] */
@@ -60,7 +65,8 @@ export function parseChallenge(header: string): Challenge | undefined {
   const m = /^\s*(\w+)\s*(.*)$/.exec(header)
   if (!m) return undefined
   const params: Record<string, string> = {}
-  for (const p of m[2].matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params[p[1].toLowerCase()] = p[2] ?? p[3]
+  for (const p of m[2].matchAll(/(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g))
+    params[p[1].toLowerCase()] = p[2] ?? p[3]
   return {scheme: m[1].toLowerCase(), params}
 }
 
@@ -74,10 +80,13 @@ export class RegistryClient {
   constructor(private readonly options: RegistryClientOptions) {
     this.registry = options.registry
     if (options.insecure && !isLoopbackHost(options.registry)) {
-      throw new RefusedError(`Refusing to speak plain HTTP to the registry ${options.registry}: plain HTTP is only ever used for a loopback registry (127.0.0.1, localhost, [::1]).`, {
-        nextSteps: ['Serve the registry over HTTPS and remove registry.insecure from retailops.yaml.'],
-        details: {registry: options.registry},
-      })
+      throw new RefusedError(
+        `Refusing to speak plain HTTP to the registry ${options.registry}: plain HTTP is only ever used for a loopback registry (127.0.0.1, localhost, [::1]).`,
+        {
+          nextSteps: ['Serve the registry over HTTPS and remove registry.insecure from retailops.yaml.'],
+          details: {registry: options.registry},
+        },
+      )
     }
     this.base = `${options.insecure ? 'http' : 'https'}://${options.registry}`
   }
@@ -89,17 +98,24 @@ export class RegistryClient {
    */
   credentialsAllowed(url: URL): boolean {
     if (url.protocol === 'https:') return true
-    return url.protocol === 'http:' && Boolean(this.options.insecure) && normalizeHostPort(url.host) === normalizeHostPort(this.registry)
+    return (
+      url.protocol === 'http:' &&
+      Boolean(this.options.insecure) &&
+      normalizeHostPort(url.host) === normalizeHostPort(this.registry)
+    )
   }
 
   private refuseCleartext(url: URL, what: string): RefusedError {
-    return new RefusedError(`Refusing to send ${what} for ${this.registry} to ${url.origin}: it is plain HTTP, and credentials never travel unencrypted (only a loopback registry that retailops.yaml names as registry.url is spoken to over HTTP).`, {
-      nextSteps: [
-        `Serve ${url.host} over HTTPS (for a token service: make the registry's auth.token.realm an https:// URL).`,
-        `Or, for an anonymous pull, remove the credentials for ${this.registry} from the Docker config.`,
-      ],
-      details: {registry: this.registry, url: `${url.origin}${url.pathname}`},
-    })
+    return new RefusedError(
+      `Refusing to send ${what} for ${this.registry} to ${url.origin}: it is plain HTTP, and credentials never travel unencrypted (only a loopback registry that retailops.yaml names as registry.url is spoken to over HTTP).`,
+      {
+        nextSteps: [
+          `Serve ${url.host} over HTTPS (for a token service: make the registry's auth.token.realm an https:// URL).`,
+          `Or, for an anonymous pull, remove the credentials for ${this.registry} from the Docker config.`,
+        ],
+        details: {registry: this.registry, url: `${url.origin}${url.pathname}`},
+      },
+    )
   }
 
   private creds(): Promise<RegistryAuth | undefined> {
@@ -108,7 +124,11 @@ export class RegistryClient {
   }
 
   /** One request with the auth flow: on 401 answer the challenge and retry once. */
-  async request(method: string, pathOrUrl: string, init: {headers?: Record<string, string>; body?: Uint8Array | string; scope?: string} = {}): Promise<Response> {
+  async request(
+    method: string,
+    pathOrUrl: string,
+    init: {headers?: Record<string, string>; body?: Uint8Array | string; scope?: string} = {},
+  ): Promise<Response> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${this.base}${pathOrUrl}`
     const send = async () => {
       const headers: Record<string, string> = {...init.headers}
@@ -116,7 +136,8 @@ export class RegistryClient {
       if (token) headers.authorization = `Bearer ${token}`
       else if (this.authHeader) headers.authorization = this.authHeader
       // An upload Location may name another host: credentials follow only where they are safe.
-      if (headers.authorization && !this.credentialsAllowed(new URL(url))) throw this.refuseCleartext(new URL(url), 'credentials')
+      if (headers.authorization && !this.credentialsAllowed(new URL(url)))
+        throw this.refuseCleartext(new URL(url), 'credentials')
       try {
         return await fetch(url, {
           method,
@@ -161,7 +182,9 @@ export class RegistryClient {
     return new UnavailableError(`Cannot reach the registry ${this.base}: ${why}.`, {
       nextSteps: this.options.insecure
         ? ['Start the registry (`bash scripts/sandbox.sh up` for the sandbox) or fix registry.url in retailops.yaml.']
-        : [`Check registry.url; plain HTTP is only spoken to a loopback registry that retailops.yaml names as registry.url${isLoopbackRegistry(this.registry) ? ` (${this.registry} is not it)` : ''}.`],
+        : [
+            `Check registry.url; plain HTTP is only spoken to a loopback registry that retailops.yaml names as registry.url${isLoopbackRegistry(this.registry) ? ` (${this.registry} is not it)` : ''}.`,
+          ],
       details: {registry: this.registry, cause: why},
       cause: error,
     })
@@ -176,17 +199,23 @@ export class RegistryClient {
         return body.slice(0, 200)
       }
     })()
-    return new PermissionError(`The registry ${this.registry} refused ${method} ${new URL(url).pathname} (HTTP ${status}${detail ? `: ${detail}` : ''}).`, {
-      nextSteps: [`Log in with an account that may push there: \`retailops registry login ${this.registry}\`, REGISTRY_USERNAME and REGISTRY_PASSWORD, or \`docker login ${this.registry}\` (retailops reads ~/.docker/config.json and its credential helpers).`],
-      details: {registry: this.registry, status, method, path: new URL(url).pathname},
-    })
+    return new PermissionError(
+      `The registry ${this.registry} refused ${method} ${new URL(url).pathname} (HTTP ${status}${detail ? `: ${detail}` : ''}).`,
+      {
+        nextSteps: [
+          `Log in with an account that may push there: \`retailops registry login ${this.registry}\`, REGISTRY_USERNAME and REGISTRY_PASSWORD, or \`docker login ${this.registry}\` (retailops reads ~/.docker/config.json and its credential helpers).`,
+        ],
+        details: {registry: this.registry, status, method, path: new URL(url).pathname},
+      },
+    )
   }
 
   private async answer(challenge: Challenge, scope?: string): Promise<void> {
     const creds = await this.creds()
     if (challenge.scheme === 'basic') {
       if (!creds?.username) return
-      if (!this.credentialsAllowed(new URL(this.base))) throw this.refuseCleartext(new URL(this.base), 'Basic credentials')
+      if (!this.credentialsAllowed(new URL(this.base)))
+        throw this.refuseCleartext(new URL(this.base), 'Basic credentials')
       this.authHeader = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`
       registerSecret(this.authHeader.slice(6))
       return
@@ -196,13 +225,20 @@ export class RegistryClient {
     try {
       realm = new URL(challenge.params.realm)
     } catch {
-      throw new UnavailableError(`The registry ${this.registry} named a token service that is not a URL: "${challenge.params.realm}".`, {details: {registry: this.registry}})
+      throw new UnavailableError(
+        `The registry ${this.registry} named a token service that is not a URL: "${challenge.params.realm}".`,
+        {details: {registry: this.registry}},
+      )
     }
     if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
-      throw new UnavailableError(`The registry ${this.registry} named a token service with an unsupported scheme: ${realm.protocol}.`, {details: {registry: this.registry}})
+      throw new UnavailableError(
+        `The registry ${this.registry} named a token service with an unsupported scheme: ${realm.protocol}.`,
+        {details: {registry: this.registry}},
+      )
     }
     const sendsCredentials = Boolean(creds?.identitytoken || creds?.username)
-    if (sendsCredentials && !this.credentialsAllowed(realm)) throw this.refuseCleartext(realm, creds?.identitytoken ? 'a refresh token' : 'Basic credentials')
+    if (sendsCredentials && !this.credentialsAllowed(realm))
+      throw this.refuseCleartext(realm, creds?.identitytoken ? 'a refresh token' : 'Basic credentials')
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service)
     const wanted = scope ?? challenge.params.scope
     if (wanted) realm.searchParams.set('scope', wanted)
@@ -211,18 +247,33 @@ export class RegistryClient {
     try {
       if (creds?.identitytoken) {
         // OAuth2 refresh-token grant, as the Docker CLI does with identity tokens.
-        const form = new URLSearchParams({grant_type: 'refresh_token', refresh_token: creds.identitytoken, service: challenge.params.service ?? '', client_id: 'retailops'})
+        const form = new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: creds.identitytoken,
+          service: challenge.params.service ?? '',
+          client_id: 'retailops',
+        })
         if (wanted) form.set('scope', wanted)
-        res = await fetch(challenge.params.realm, {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: form, signal: this.signal()})
+        res = await fetch(challenge.params.realm, {
+          method: 'POST',
+          headers: {'content-type': 'application/x-www-form-urlencoded'},
+          body: form,
+          signal: this.signal(),
+        })
       } else {
-        if (creds?.username) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`
+        if (creds?.username)
+          headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`
         res = await fetch(realm, {headers, signal: this.signal()})
       }
     } catch (error) {
       throw this.unreachable(error)
     }
-    if (res.status === 401 || res.status === 403) throw this.refused(res.status, 'GET', realm.toString(), await res.text().catch(() => ''))
-    if (!res.ok) throw new UnavailableError(`The registry's token service ${realm.origin} answered HTTP ${res.status}.`, {details: {registry: this.registry}})
+    if (res.status === 401 || res.status === 403)
+      throw this.refused(res.status, 'GET', realm.toString(), await res.text().catch(() => ''))
+    if (!res.ok)
+      throw new UnavailableError(`The registry's token service ${realm.origin} answered HTTP ${res.status}.`, {
+        details: {registry: this.registry},
+      })
     const body = (await res.json()) as {token?: string; access_token?: string}
     const token = body.token ?? body.access_token
     if (!token) throw new UnavailableError(`The registry's token service ${realm.origin} returned no token.`)
@@ -248,7 +299,9 @@ export class RegistryClient {
     const res = await this.request('GET', '/v2/', {scope: repository ? this.scope(repository, push) : undefined})
     await res.arrayBuffer()
     if (res.status === 404) {
-      throw new UnavailableError(`${this.base} is not an OCI registry (GET /v2/ answered 404).`, {nextSteps: ['Check registry.url in retailops.yaml.']})
+      throw new UnavailableError(`${this.base} is not an OCI registry (GET /v2/ answered 404).`, {
+        nextSteps: ['Check registry.url in retailops.yaml.'],
+      })
     }
     if (!res.ok && res.status !== 401) await this.check(res, 'GET /v2/')
   }
@@ -271,8 +324,15 @@ export class RegistryClient {
   }
 
   /** HEAD a manifest: its digest (Docker-Content-Digest) and media type; undefined when it does not exist. */
-  async headManifest(repository: string, reference: string, accept = MANIFEST_ACCEPT): Promise<ManifestHead | undefined> {
-    const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, {headers: {accept}, scope: this.scope(repository)})
+  async headManifest(
+    repository: string,
+    reference: string,
+    accept = MANIFEST_ACCEPT,
+  ): Promise<ManifestHead | undefined> {
+    const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, {
+      headers: {accept},
+      scope: this.scope(repository),
+    })
     if (res.status === 404) return undefined
     await this.check(res, `HEAD ${repository}:${reference}`)
     const digest = res.headers.get('docker-content-digest')
@@ -281,12 +341,19 @@ export class RegistryClient {
       const m = await this.getManifest(repository, reference, accept)
       return m && {digest: m.digest, mediaType: m.mediaType, size: m.size}
     }
-    return {digest, mediaType: res.headers.get('content-type') ?? '', size: Number(res.headers.get('content-length') ?? 0)}
+    return {
+      digest,
+      mediaType: res.headers.get('content-type') ?? '',
+      size: Number(res.headers.get('content-length') ?? 0),
+    }
   }
 
   /** GET a manifest; the digest is computed from the bytes (and must match Docker-Content-Digest). */
   async getManifest(repository: string, reference: string, accept = MANIFEST_ACCEPT): Promise<Manifest | undefined> {
-    const res = await this.request('GET', `/v2/${repository}/manifests/${reference}`, {headers: {accept}, scope: this.scope(repository)})
+    const res = await this.request('GET', `/v2/${repository}/manifests/${reference}`, {
+      headers: {accept},
+      scope: this.scope(repository),
+    })
     if (res.status === 404) {
       await res.arrayBuffer()
       return undefined
@@ -296,20 +363,38 @@ export class RegistryClient {
     const digest = sha256Digest(body)
     const header = res.headers.get('docker-content-digest')
     if (header && header !== digest) {
-      throw new RetailOpsError('SIGNATURE', `The registry sent a manifest for ${repository}:${reference} whose content does not match its digest (${header} vs ${digest}).`, {
-        details: {repository, reference, header, computed: digest},
-      })
+      throw new RetailOpsError(
+        'SIGNATURE',
+        `The registry sent a manifest for ${repository}:${reference} whose content does not match its digest (${header} vs ${digest}).`,
+        {
+          details: {repository, reference, header, computed: digest},
+        },
+      )
     }
     if (reference.startsWith('sha256:') && reference !== digest) {
-      throw new RetailOpsError('SIGNATURE', `The manifest the registry returned for ${repository}@${reference} hashes to ${digest}.`, {details: {repository, reference, computed: digest}})
+      throw new RetailOpsError(
+        'SIGNATURE',
+        `The manifest the registry returned for ${repository}@${reference} hashes to ${digest}.`,
+        {details: {repository, reference, computed: digest}},
+      )
     }
     const json = JSON.parse(body.toString('utf8')) as Record<string, unknown>
-    return {digest, body, json, size: body.length, mediaType: (json.mediaType as string) ?? res.headers.get('content-type') ?? ''}
+    return {
+      digest,
+      body,
+      json,
+      size: body.length,
+      mediaType: (json.mediaType as string) ?? res.headers.get('content-type') ?? '',
+    }
   }
 
   /** PUT a manifest; Content-Type must equal the body's mediaType (distribution answers MANIFEST_INVALID otherwise). */
   async putManifest(repository: string, reference: string, body: Buffer, mediaType: string): Promise<string> {
-    const res = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, {headers: {'content-type': mediaType}, body, scope: this.scope(repository, true)})
+    const res = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, {
+      headers: {'content-type': mediaType},
+      body,
+      scope: this.scope(repository, true),
+    })
     await this.check(res, `PUT ${repository}:${reference}`)
     await res.arrayBuffer()
     return res.headers.get('docker-content-digest') ?? sha256Digest(body)
@@ -320,11 +405,23 @@ export class RegistryClient {
    * OCI 1.1 referrers API answers with an OCI-Subject header; others leave the referrers tag
    * schema to the client.
    */
-  async putManifestWithSubject(repository: string, reference: string, body: Buffer, mediaType: string): Promise<{digest: string; subjectIndexed: boolean}> {
-    const res = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, {headers: {'content-type': mediaType}, body, scope: this.scope(repository, true)})
+  async putManifestWithSubject(
+    repository: string,
+    reference: string,
+    body: Buffer,
+    mediaType: string,
+  ): Promise<{digest: string; subjectIndexed: boolean}> {
+    const res = await this.request('PUT', `/v2/${repository}/manifests/${reference}`, {
+      headers: {'content-type': mediaType},
+      body,
+      scope: this.scope(repository, true),
+    })
     await this.check(res, `PUT ${repository}:${reference}`)
     await res.arrayBuffer()
-    return {digest: res.headers.get('docker-content-digest') ?? sha256Digest(body), subjectIndexed: res.headers.has('oci-subject')}
+    return {
+      digest: res.headers.get('docker-content-digest') ?? sha256Digest(body),
+      subjectIndexed: res.headers.has('oci-subject'),
+    }
   }
 
   /**
@@ -333,7 +430,10 @@ export class RegistryClient {
    * 404, as distribution 2.8 does; the caller then reads the `sha256-<hex>` tag schema instead).
    */
   async getReferrers(repository: string, digest: string): Promise<{manifests: Record<string, unknown>[]} | undefined> {
-    const res = await this.request('GET', `/v2/${repository}/referrers/${digest}`, {headers: {accept: MEDIA_TYPES.ociIndex}, scope: this.scope(repository)})
+    const res = await this.request('GET', `/v2/${repository}/referrers/${digest}`, {
+      headers: {accept: MEDIA_TYPES.ociIndex},
+      scope: this.scope(repository),
+    })
     if (res.status === 404 || res.status === 405) {
       await res.arrayBuffer()
       return undefined
@@ -368,7 +468,11 @@ export class RegistryClient {
     await this.check(start, `POST ${repository}/blobs/uploads/`)
     await start.arrayBuffer()
     const location = start.headers.get('location')
-    if (!location) throw new RetailOpsError('PUSH_FAILED', `The registry ${this.registry} started an upload without a Location header.`)
+    if (!location)
+      throw new RetailOpsError(
+        'PUSH_FAILED',
+        `The registry ${this.registry} started an upload without a Location header.`,
+      )
     const url = new URL(location, this.base)
     url.searchParams.set('digest', digest)
     const put = await this.request('PUT', url.toString(), {
@@ -399,7 +503,10 @@ export function usesPlainHttp(registry: string, configured: {url: string} | unde
 }
 
 /** A client for a registry host with Docker's credentials; plain HTTP when `insecure` (callers with a configuration decide with usesPlainHttp; a non-loopback registry is refused). */
-export async function registryClient(registry: string, options: {insecure?: boolean; signal?: AbortSignal} = {}): Promise<RegistryClient> {
+export async function registryClient(
+  registry: string,
+  options: {insecure?: boolean; signal?: AbortSignal} = {},
+): Promise<RegistryClient> {
   const {registryCredentials} = await import('./credentials.js')
   return new RegistryClient({
     registry,

@@ -11,7 +11,10 @@ export interface Revision {
 export async function gitRevision(dir: string): Promise<Revision> {
   try {
     const head = await execa('git', ['rev-parse', '--short=7', 'HEAD'], {cwd: dir, timeout: 10_000})
-    const status = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], {cwd: dir, timeout: 30_000})
+    const status = await execa('git', ['status', '--porcelain', '--untracked-files=normal'], {
+      cwd: dir,
+      timeout: 30_000,
+    })
     return {commit: head.stdout.trim(), dirty: status.stdout.trim() !== ''}
   } catch {
     return {dirty: false}

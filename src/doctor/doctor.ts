@@ -37,25 +37,85 @@ type Check = {id: string; title: string; run: () => Promise<Omit<CheckResult, 'i
 
 /** The permissions commands need, as (group, resource, verb) triples for SelfSubjectAccessReview. */
 export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: string[]; usedBy: string}[] = [
-  {group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'create', 'patch', 'delete', 'watch'], usedBy: 'deploy, rollout'},
-  {group: 'apps', resource: 'replicasets', verbs: ['list', 'watch'], usedBy: 'deploy (rollout status), rollout get --watch'},
+  {
+    group: 'apps',
+    resource: 'deployments',
+    verbs: ['get', 'list', 'create', 'patch', 'delete', 'watch'],
+    usedBy: 'deploy, rollout',
+  },
+  {
+    group: 'apps',
+    resource: 'replicasets',
+    verbs: ['list', 'watch'],
+    usedBy: 'deploy (rollout status), rollout get --watch',
+  },
   {group: '', resource: 'services', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy, rollout'},
-  {group: '', resource: 'configmaps', verbs: ['get', 'list', 'create', 'update', 'patch', 'delete'], usedBy: 'rollout state (update: compare-and-swap writes), prewarm, dr drill'},
+  {
+    group: '',
+    resource: 'configmaps',
+    verbs: ['get', 'list', 'create', 'update', 'patch', 'delete'],
+    usedBy: 'rollout state (update: compare-and-swap writes), prewarm, dr drill',
+  },
   {group: '', resource: 'serviceaccounts', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {group: '', resource: 'pods', verbs: ['list', 'watch'], usedBy: 'deploy (failure reasons), cost, rollout get --watch'},
+  {
+    group: '',
+    resource: 'pods',
+    verbs: ['list', 'watch'],
+    usedBy: 'deploy (failure reasons), cost, rollout get --watch',
+  },
   {group: '', resource: 'events', verbs: ['list'], usedBy: 'deploy (failure reasons)'},
   {group: '', resource: 'nodes', verbs: ['list'], usedBy: 'prewarm, cost'},
-  {group: '', resource: 'namespaces', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy (tenants), dr drill (drill namespaces)'},
-  {group: '', resource: 'secrets', verbs: ['get', 'list', 'create'], usedBy: 'dr drill (restores Secrets inside the cluster, never to disk)'},
-  {group: '', resource: 'resourcequotas', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy (tenants)'},
+  {
+    group: '',
+    resource: 'namespaces',
+    verbs: ['get', 'list', 'create', 'patch', 'delete'],
+    usedBy: 'deploy (tenants), dr drill (drill namespaces)',
+  },
+  {
+    group: '',
+    resource: 'secrets',
+    verbs: ['get', 'list', 'create'],
+    usedBy: 'dr drill (restores Secrets inside the cluster, never to disk)',
+  },
+  {
+    group: '',
+    resource: 'resourcequotas',
+    verbs: ['get', 'list', 'create', 'patch', 'delete'],
+    usedBy: 'deploy (tenants)',
+  },
   {group: '', resource: 'limitranges', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy (tenants)'},
-  {group: 'autoscaling', resource: 'horizontalpodautoscalers', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy, prewarm'},
+  {
+    group: 'autoscaling',
+    resource: 'horizontalpodautoscalers',
+    verbs: ['get', 'list', 'create', 'patch', 'delete'],
+    usedBy: 'deploy, prewarm',
+  },
   {group: 'policy', resource: 'poddisruptionbudgets', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {group: 'networking.k8s.io', resource: 'networkpolicies', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'create', 'patch'], usedBy: 'rollout (gateway router)'},
-  {group: 'networking.k8s.io', resource: 'ingresses', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'rollout (nginx router)'},
+  {
+    group: 'networking.k8s.io',
+    resource: 'networkpolicies',
+    verbs: ['list', 'create', 'patch', 'delete'],
+    usedBy: 'deploy',
+  },
+  {
+    group: 'gateway.networking.k8s.io',
+    resource: 'httproutes',
+    verbs: ['get', 'create', 'patch'],
+    usedBy: 'rollout (gateway router)',
+  },
+  {
+    group: 'networking.k8s.io',
+    resource: 'ingresses',
+    verbs: ['get', 'create', 'patch', 'delete'],
+    usedBy: 'rollout (nginx router)',
+  },
   {group: 'batch', resource: 'cronjobs', verbs: ['create', 'patch', 'delete'], usedBy: 'prewarm --schedule'},
-  {group: 'scheduling.k8s.io', resource: 'priorityclasses', verbs: ['get', 'create', 'patch', 'delete'], usedBy: 'prewarm (node headroom), prewarm restore'},
+  {
+    group: 'scheduling.k8s.io',
+    resource: 'priorityclasses',
+    verbs: ['get', 'create', 'patch', 'delete'],
+    usedBy: 'prewarm (node headroom), prewarm restore',
+  },
 ]
 
 async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
@@ -70,7 +130,13 @@ async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
     ])
     return {id: check.id, title: check.title, ...result, ms: Date.now() - started}
   } catch (error) {
-    return {id: check.id, title: check.title, status: 'fail', detail: (error as Error).message.split('\n')[0], ms: Date.now() - started}
+    return {
+      id: check.id,
+      title: check.title,
+      status: 'fail',
+      detail: (error as Error).message.split('\n')[0],
+      ms: Date.now() - started,
+    }
   } finally {
     clearTimeout(timer)
   }
@@ -92,11 +158,28 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
           : {status: 'warn', detail: 'no retailops.yaml found', fix: 'Run `retailops init`, or pass --config.'},
     },
     {id: 'docker', title: 'Docker Engine', run: checkDocker},
-    {id: 'registry', title: 'Registry', run: () => checkRegistry(config?.registry.url ?? process.env.RETAILOPS_REGISTRY, config?.registry.insecure)},
+    {
+      id: 'registry',
+      title: 'Registry',
+      run: () => checkRegistry(config?.registry.url ?? process.env.RETAILOPS_REGISTRY, config?.registry.insecure),
+    },
     {id: 'cluster', title: 'Kubernetes cluster', run: () => checkCluster(context, env?.kubeconfig)},
     {id: 'rbac', title: 'RBAC permissions', run: () => checkRbac(context, env?.kubeconfig, namespace)},
-    {id: 'prometheus', title: 'Prometheus', run: () => checkPrometheus(env?.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL)},
-    {id: 'k6', title: 'k6', run: () => checkBinary(process.env.RETAILOPS_K6 ?? 'k6', ['version'], 'Install k6 (go install go.k6.io/k6@latest) or set RETAILOPS_K6.')},
+    {
+      id: 'prometheus',
+      title: 'Prometheus',
+      run: () => checkPrometheus(env?.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL),
+    },
+    {
+      id: 'k6',
+      title: 'k6',
+      run: () =>
+        checkBinary(
+          process.env.RETAILOPS_K6 ?? 'k6',
+          ['version'],
+          'Install k6 (go install go.k6.io/k6@latest) or set RETAILOPS_K6.',
+        ),
+    },
     {
       id: 'signing',
       title: 'Signing key',
@@ -108,14 +191,26 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
           // The key is a CI secret: present means the variable is set; it is decrypted when sign runs.
           return process.env[variable]?.trim()
             ? {status: 'ok', detail: `${key} (${variable} is set)`}
-            : {status: config!.signing.required ? 'warn' : 'skip', detail: `${key}: ${variable} is not set`, fix: `Set ${variable} to the encrypted key's contents (cosign.key).`}
+            : {
+                status: config!.signing.required ? 'warn' : 'skip',
+                detail: `${key}: ${variable} is not set`,
+                fix: `Set ${variable} to the encrypted key's contents (cosign.key).`,
+              }
         }
         return existsSync(key)
           ? {status: 'ok', detail: key}
-          : {status: config!.signing.required ? 'warn' : 'skip', detail: `${key} does not exist`, fix: 'Run `retailops keys generate`.'}
+          : {
+              status: config!.signing.required ? 'warn' : 'skip',
+              detail: `${key} does not exist`,
+              fix: 'Run `retailops keys generate`.',
+            }
       },
     },
-    {id: 'aws', title: 'AWS credentials', run: () => checkAws(config?.datastores.some((d) => d.provider === 'aws-backup') ?? false)},
+    {
+      id: 'aws',
+      title: 'AWS credentials',
+      run: () => checkAws(config?.datastores.some((d) => d.provider === 'aws-backup') ?? false),
+    },
     {
       id: 'postgres-tools',
       title: 'PostgreSQL tools',
@@ -127,7 +222,9 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
   ]
   const unknown = (options.skip ?? []).filter((id) => !checks.some((c) => c.id === id))
   if (unknown.length > 0) {
-    throw new UsageError(`Unknown check${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in --skip.`, {nextSteps: [`Checks: ${checks.map((c) => c.id).join(', ')}.`]})
+    throw new UsageError(`Unknown check${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} in --skip.`, {
+      nextSteps: [`Checks: ${checks.map((c) => c.id).join(', ')}.`],
+    })
   }
   for (const c of checks) {
     if (options.skip?.includes(c.id)) c.run = async () => ({status: 'skip', detail: 'skipped (--skip)'})
@@ -153,9 +250,16 @@ async function checkDocker(): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> 
   const {engineInfo} = await import('../docker/engine.js')
   try {
     const info = await engineInfo()
-    return {status: 'ok', detail: `Engine ${info.version} (API ${info.apiVersion}, ${info.buildkit ? 'BuildKit' : 'classic builder'})`}
+    return {
+      status: 'ok',
+      detail: `Engine ${info.version} (API ${info.apiVersion}, ${info.buildkit ? 'BuildKit' : 'classic builder'})`,
+    }
   } catch (error) {
-    return {status: 'fail', detail: (error as Error).message, fix: 'Start Docker (`bash scripts/sandbox.sh up` for the sandbox) or set DOCKER_HOST.'}
+    return {
+      status: 'fail',
+      detail: (error as Error).message,
+      fix: 'Start Docker (`bash scripts/sandbox.sh up` for the sandbox) or set DOCKER_HOST.',
+    }
   }
 }
 
@@ -181,7 +285,11 @@ async function checkCluster(context?: string, kubeconfig?: string): Promise<Omit
   }
 }
 
-async function checkRbac(context: string | undefined, kubeconfig: string | undefined, namespace: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+async function checkRbac(
+  context: string | undefined,
+  kubeconfig: string | undefined,
+  namespace: string,
+): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
   const {kubeClients, kubeError, kubeHttpOf} = await import('../kubernetes/client.js')
   const {collectionPath} = await import('../kubernetes/resources.js')
   try {
@@ -189,14 +297,23 @@ async function checkRbac(context: string | undefined, kubeconfig: string | undef
     const reviews = REQUIRED_PERMISSIONS.flatMap((p) => p.verbs.map((verb) => ({...p, verb})))
     const answers = await Promise.all(
       reviews.map(async (r) => {
-        const review = await http.request<{status?: {allowed?: boolean}}>('POST', collectionPath('SelfSubjectAccessReview'), {
-          body: {apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: {resourceAttributes: {group: r.group, resource: r.resource, verb: r.verb, namespace}}},
-        })
+        const review = await http.request<{status?: {allowed?: boolean}}>(
+          'POST',
+          collectionPath('SelfSubjectAccessReview'),
+          {
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: {resourceAttributes: {group: r.group, resource: r.resource, verb: r.verb, namespace}},
+            },
+          },
+        )
         return {...r, allowed: Boolean(review.status?.allowed)}
       }),
     )
     const denied = answers.filter((a) => !a.allowed)
-    if (denied.length === 0) return {status: 'ok', detail: `all ${answers.length} permissions granted in namespace ${namespace}`}
+    if (denied.length === 0)
+      return {status: 'ok', detail: `all ${answers.length} permissions granted in namespace ${namespace}`}
     return {
       status: 'fail',
       detail: `missing in ${namespace}: ${denied.map((d) => `${d.verb} ${d.resource}${d.group ? `.${d.group}` : ''} (${d.usedBy})`).join('; ')}`,
@@ -208,12 +325,22 @@ async function checkRbac(context: string | undefined, kubeconfig: string | undef
 }
 
 async function checkPrometheus(url?: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
-  if (!url) return {status: 'warn', detail: 'no Prometheus URL configured', fix: 'Set environments.<name>.prometheus in retailops.yaml; canary analysis and slo need it.'}
+  if (!url)
+    return {
+      status: 'warn',
+      detail: 'no Prometheus URL configured',
+      fix: 'Set environments.<name>.prometheus in retailops.yaml; canary analysis and slo need it.',
+    }
   const {PrometheusClient} = await import('../prometheus/client.js')
   const prometheus = new PrometheusClient(url, {infinity: 'no-data', timeoutMs: 5000})
   try {
     const status = await prometheus.readiness()
-    if (status < 200 || status > 299) return {status: 'fail', detail: `${url} answered ${status} to /-/ready`, fix: 'Wait for Prometheus to finish starting, or check its logs.'}
+    if (status < 200 || status > 299)
+      return {
+        status: 'fail',
+        detail: `${url} answered ${status} to /-/ready`,
+        fix: 'Wait for Prometheus to finish starting, or check its logs.',
+      }
     const info = await prometheus.buildInfo()
     return {status: 'ok', detail: `${url}: Prometheus ${info.version ?? 'unknown version'}`}
   } catch (error) {
@@ -221,13 +348,21 @@ async function checkPrometheus(url?: string): Promise<Omit<CheckResult, 'id' | '
   }
 }
 
-async function checkBinary(bin: string, args: string[], fix: string): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
+async function checkBinary(
+  bin: string,
+  args: string[],
+  fix: string,
+): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
   const {execa} = await import('execa')
   try {
     const r = await execa(bin, args, {timeout: 5000})
     return {status: 'ok', detail: `${bin}: ${(r.stdout || r.stderr).split('\n')[0]}`}
   } catch (error) {
-    return {status: 'fail', detail: `${bin}: ${(error as {code?: string}).code === 'ENOENT' ? 'not found' : (error as Error).message.split('\n')[0]}`, fix}
+    return {
+      status: 'fail',
+      detail: `${bin}: ${(error as {code?: string}).code === 'ENOENT' ? 'not found' : (error as Error).message.split('\n')[0]}`,
+      fix,
+    }
   }
 }
 
@@ -238,6 +373,10 @@ async function checkAws(needed: boolean): Promise<Omit<CheckResult, 'id' | 'titl
     const creds = await defaultProvider({timeout: 3000, maxRetries: 0})()
     return {status: 'ok', detail: `credentials found (access key ${creds.accessKeyId.slice(0, 4)}…)`}
   } catch (error) {
-    return {status: 'fail', detail: `no AWS credentials: ${(error as Error).message.split('\n')[0]}`, fix: 'Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use an instance/workload role.'}
+    return {
+      status: 'fail',
+      detail: `no AWS credentials: ${(error as Error).message.split('\n')[0]}`,
+      fix: 'Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or use an instance/workload role.',
+    }
   }
 }

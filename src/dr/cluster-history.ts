@@ -9,7 +9,16 @@ import {isNotFound, kubeClients, kubeError} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
 import {redactDeep} from '../ui/secrets.js'
-import {type DrillSummary, drillsDir, type HistoryFilter, listDrills, loadDrill, matchesFilter, saveDrill, summariseDrill} from './history.js'
+import {
+  type DrillSummary,
+  drillsDir,
+  type HistoryFilter,
+  listDrills,
+  loadDrill,
+  matchesFilter,
+  saveDrill,
+  summariseDrill,
+} from './history.js'
 import {isDrillId} from './naming.js'
 import {listDrillSchedules, type ScheduledDrill} from './schedule.js'
 import type {DrillRecord} from './types.js'
@@ -32,9 +41,15 @@ export function recordConfigMapName(drillId: string): string {
 }
 
 /** Stores the record and the evidence files of its folder (not the reports: they are rendered from the record). */
-export async function saveDrillToCluster(http: KubeHttp, namespace: string, record: DrillRecord): Promise<{configMap: string; evidenceLeftOut: string[]}> {
+export async function saveDrillToCluster(
+  http: KubeHttp,
+  namespace: string,
+  record: DrillRecord,
+): Promise<{configMap: string; evidenceLeftOut: string[]}> {
   const name = recordConfigMapName(record.id)
-  const binaryData: Record<string, string> = {[RECORD_KEY]: gzipSync(JSON.stringify(redactDeep(record))).toString('base64')}
+  const binaryData: Record<string, string> = {
+    [RECORD_KEY]: gzipSync(JSON.stringify(redactDeep(record))).toString('base64'),
+  }
   let size = binaryData[RECORD_KEY].length
   const evidenceLeftOut: string[] = []
   const own = new Set([record.files.record, record.files.markdown, record.files.html].map((f) => path.basename(f)))
@@ -55,8 +70,16 @@ export async function saveDrillToCluster(http: KubeHttp, namespace: string, reco
     metadata: {
       name,
       namespace,
-      labels: {'app.kubernetes.io/managed-by': 'retailops', 'app.kubernetes.io/component': 'dr-record', [RECORD_LABEL]: record.id, 'retailops.dev/drill-status': record.status},
-      annotations: {'retailops.dev/drill-started-at': record.startedAt, ...(evidenceLeftOut.length ? {'retailops.dev/evidence-left-out': evidenceLeftOut.join(',')} : {})},
+      labels: {
+        'app.kubernetes.io/managed-by': 'retailops',
+        'app.kubernetes.io/component': 'dr-record',
+        [RECORD_LABEL]: record.id,
+        'retailops.dev/drill-status': record.status,
+      },
+      annotations: {
+        'retailops.dev/drill-started-at': record.startedAt,
+        ...(evidenceLeftOut.length ? {'retailops.dev/evidence-left-out': evidenceLeftOut.join(',')} : {}),
+      },
     },
     immutable: true,
     binaryData,
@@ -88,14 +111,20 @@ function decode(cm: RecordConfigMap): ClusterRecord | undefined {
   const record = JSON.parse(gunzipSync(Buffer.from(data, 'base64')).toString('utf8')) as DrillRecord
   if (!isDrillId(record.id)) return undefined
   const evidence: Record<string, Buffer> = {}
-  for (const [key, value] of Object.entries(cm.binaryData ?? {})) if (key !== RECORD_KEY && key.endsWith('.gz')) evidence[key.slice(0, -3)] = gunzipSync(Buffer.from(value, 'base64'))
+  for (const [key, value] of Object.entries(cm.binaryData ?? {}))
+    if (key !== RECORD_KEY && key.endsWith('.gz')) evidence[key.slice(0, -3)] = gunzipSync(Buffer.from(value, 'base64'))
   return {record, configMap: cm.metadata.name, namespace: cm.metadata.namespace, evidence}
 }
 
 /** The records kept in the namespace, newest first; unreadable ones are named. */
-export async function listClusterDrills(http: KubeHttp, namespace: string): Promise<{records: ClusterRecord[]; unreadable: string[]}> {
+export async function listClusterDrills(
+  http: KubeHttp,
+  namespace: string,
+): Promise<{records: ClusterRecord[]; unreadable: string[]}> {
   const list = await http
-    .request<{items: RecordConfigMap[]}>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {query: {labelSelector: RECORD_LABEL}})
+    .request<{items: RecordConfigMap[]}>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {
+      query: {labelSelector: RECORD_LABEL},
+    })
     .catch((error: unknown) => {
       throw kubeError(error, `listing drill records in ${namespace}`)
     })
@@ -114,10 +143,19 @@ export async function listClusterDrills(http: KubeHttp, namespace: string): Prom
   return {records, unreadable}
 }
 
-export async function loadClusterDrill(http: KubeHttp, namespace: string, id: string): Promise<ClusterRecord | undefined> {
+export async function loadClusterDrill(
+  http: KubeHttp,
+  namespace: string,
+  id: string,
+): Promise<ClusterRecord | undefined> {
   if (!isDrillId(id)) return undefined
   try {
-    return decode(await http.request<RecordConfigMap>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${recordConfigMapName(id)}`))
+    return decode(
+      await http.request<RecordConfigMap>(
+        'GET',
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${recordConfigMapName(id)}`,
+      ),
+    )
   } catch (error) {
     if (isNotFound(error)) return undefined
     throw kubeError(error, `reading drill ${id}'s record in ${namespace}`)
@@ -150,38 +188,73 @@ function withHttp<T>(environment: ResolvedEnvironment, fn: (http: KubeHttp) => P
 export async function readHistory(options: HistoryOptions, ctx: RunContext): Promise<HistoryResult> {
   const namespace = options.environment.namespace
   const local = await listDrills(options.project.dir, {...options.filter, limit: undefined})
-  if (!options.cluster) return {...local, drills: local.drills.slice(0, options.filter.limit), scheduled: [], cluster: {namespace, read: false}}
+  if (!options.cluster)
+    return {
+      ...local,
+      drills: local.drills.slice(0, options.filter.limit),
+      scheduled: [],
+      cluster: {namespace, read: false},
+    }
   try {
-    const [kept, scheduled] = await withHttp(options.environment, async (http) => Promise.all([listClusterDrills(http, namespace), listDrillSchedules(http, namespace)]))
+    const [kept, scheduled] = await withHttp(options.environment, async (http) =>
+      Promise.all([listClusterDrills(http, namespace), listDrillSchedules(http, namespace)]),
+    )
     const ids = new Set(local.drills.map((d) => d.id))
     const remote = kept.records
       .filter((r) => !ids.has(r.record.id))
-      .map((r): DrillSummary => ({...summariseDrill(r.record), report: `ConfigMap ${r.namespace}/${r.configMap} (\`retailops dr history ${r.record.id}\` copies it to ${drillsDir(options.project.dir)})`, where: 'cluster'}))
+      .map((r): DrillSummary => ({
+        ...summariseDrill(r.record),
+        report: `ConfigMap ${r.namespace}/${r.configMap} (\`retailops dr history ${r.record.id}\` copies it to ${drillsDir(options.project.dir)})`,
+        where: 'cluster',
+      }))
       .filter((s) => matchesFilter(s, options.filter))
     const drills = [...local.drills, ...remote].sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, options.filter.limit)
     return {drills, unreadable: [...local.unreadable, ...kept.unreadable], scheduled, cluster: {namespace, read: true}}
   } catch (error) {
     const message = toRetailOpsError(error).message.split('\n')[0]
-    ctx.out.warn(`Drills kept in the cluster (namespace ${namespace}) were not read: ${message}. Pass --no-cluster to list only the files here.`)
-    return {...local, drills: local.drills.slice(0, options.filter.limit), scheduled: [], cluster: {namespace, read: false, error: message}}
+    ctx.out.warn(
+      `Drills kept in the cluster (namespace ${namespace}) were not read: ${message}. Pass --no-cluster to list only the files here.`,
+    )
+    return {
+      ...local,
+      drills: local.drills.slice(0, options.filter.limit),
+      scheduled: [],
+      cluster: {namespace, read: false, error: message},
+    }
   }
 }
 
 /** One drill: from the files, else from the cluster, copied into the files (record, reports, evidence) so it outlives the cluster. */
-export async function showDrill(options: {project: LoadedConfig; environment: ResolvedEnvironment; id: string; cluster: boolean}, ctx: RunContext): Promise<DrillRecord> {
+export async function showDrill(
+  options: {project: LoadedConfig; environment: ResolvedEnvironment; id: string; cluster: boolean},
+  ctx: RunContext,
+): Promise<DrillRecord> {
   try {
     return await loadDrill(options.project.dir, options.id)
   } catch (error) {
     if (!options.cluster || !(error instanceof NotFoundError)) throw error
   }
-  const kept = await withHttp(options.environment, (http) => loadClusterDrill(http, options.environment.namespace, options.id))
+  const kept = await withHttp(options.environment, (http) =>
+    loadClusterDrill(http, options.environment.namespace, options.id),
+  )
   if (!kept) {
-    throw new NotFoundError(`No drill ${options.id} in ${drillsDir(options.project.dir)} or in namespace ${options.environment.namespace}.`, {nextSteps: ['`retailops dr history` lists the drills kept here and in the cluster.']})
+    throw new NotFoundError(
+      `No drill ${options.id} in ${drillsDir(options.project.dir)} or in namespace ${options.environment.namespace}.`,
+      {nextSteps: ['`retailops dr history` lists the drills kept here and in the cluster.']},
+    )
   }
   const dir = path.join(drillsDir(options.project.dir), kept.record.id)
   await mkdir(dir, {recursive: true})
   for (const [file, data] of Object.entries(kept.evidence)) await writeFile(path.join(dir, path.basename(file)), data)
-  const record: DrillRecord = {...kept.record, files: {dir, record: path.join(dir, 'drill.json'), markdown: path.join(dir, 'report.md'), html: path.join(dir, 'report.html')}}
+  const record: DrillRecord = {
+    ...kept.record,
+    files: {
+      dir,
+      record: path.join(dir, 'drill.json'),
+      markdown: path.join(dir, 'report.md'),
+      html: path.join(dir, 'report.html'),
+    },
+  }
   await saveDrill(record)
   ctx.out.info(`Copied drill ${record.id} from ConfigMap ${kept.namespace}/${kept.configMap} to ${dir}`)
   return record

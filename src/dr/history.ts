@@ -66,7 +66,9 @@ export function summariseDrill(r: DrillRecord): DrillSummary {
     rtoMs: rtos.length > 0 ? Math.max(...rtos) : undefined,
     rpoMs: rpos.length > 0 ? Math.max(...rpos) : undefined,
     targetsMissed: r.datastores.filter((d) => d.rto.status === 'fail' || d.rpo.status === 'fail').length,
-    validationsFailed: r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0) + r.recoverability.filter((c) => c.status === 'fail').length,
+    validationsFailed:
+      r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0) +
+      r.recoverability.filter((c) => c.status === 'fail').length,
     ranBy: r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`,
     report: r.files.html,
     where: 'files',
@@ -88,7 +90,10 @@ export function matchesFilter(s: DrillSummary, filter: HistoryFilter): boolean {
 }
 
 /** Past drills, newest first; unreadable records are reported, not fatal. */
-export async function listDrills(projectDir: string, filter: HistoryFilter = {}): Promise<{drills: DrillSummary[]; unreadable: string[]}> {
+export async function listDrills(
+  projectDir: string,
+  filter: HistoryFilter = {},
+): Promise<{drills: DrillSummary[]; unreadable: string[]}> {
   const dir = drillsDir(projectDir)
   if (!existsSync(dir)) return {drills: [], unreadable: []}
   const ids = (await readdir(dir)).filter(isDrillId).sort().reverse()
@@ -115,7 +120,9 @@ export async function listDrills(projectDir: string, filter: HistoryFilter = {})
 export async function loadDrill(projectDir: string, id: string): Promise<DrillRecord> {
   const file = path.join(drillsDir(projectDir), id, 'drill.json')
   if (!isDrillId(id) || !existsSync(file)) {
-    throw new NotFoundError(`No drill ${id} in ${drillsDir(projectDir)}.`, {nextSteps: ['`retailops dr history` lists the drills kept here.']})
+    throw new NotFoundError(`No drill ${id} in ${drillsDir(projectDir)}.`, {
+      nextSteps: ['`retailops dr history` lists the drills kept here.'],
+    })
   }
   return JSON.parse(await readFile(file, 'utf8')) as DrillRecord
 }

@@ -38,11 +38,17 @@ export interface LeftoverCheck {
   failures: LeftoverCheckFailure[]
 }
 
-const reasonOf = (error: unknown) => (error as {code?: string}).code && !(error as Error).message?.includes((error as {code: string}).code) ? `${(error as {code: string}).code}: ${(error as Error).message}` : ((error as Error).message ?? String(error))
+const reasonOf = (error: unknown) =>
+  (error as {code?: string}).code && !(error as Error).message?.includes((error as {code: string}).code)
+    ? `${(error as {code: string}).code}: ${(error as Error).message}`
+    : ((error as Error).message ?? String(error))
 
 /** "The check … failed for …" for each place the check could not look into. */
 export function describeCheckFailures(check: LeftoverCheck): string[] {
-  return check.failures.map((f) => `The check for leftovers of earlier drills failed for ${f.what} (${f.reason}): leftovers there are unknown, not absent; look by hand with: ${f.command}`)
+  return check.failures.map(
+    (f) =>
+      `The check for leftovers of earlier drills failed for ${f.what} (${f.reason}): leftovers there are unknown, not absent; look by hand with: ${f.command}`,
+  )
 }
 
 /** The servers the configuration reaches, by host:port, with credentials (for the postgres database). */
@@ -50,7 +56,10 @@ function configuredServers(project: LoadedConfig, env: NodeJS.ProcessEnv): Map<s
   const servers = new Map<string, PgTarget>()
   for (const ds of project.config.datastores.filter((d) => d.provider === 'postgres')) {
     const cfg = ds.postgres
-    for (const url of [cfg?.restoreUrlEnv && env[cfg.restoreUrlEnv], cfg?.url ?? env[cfg?.urlEnv ?? 'DATABASE_URL'] ?? env.RETAILOPS_POSTGRES_URL]) {
+    for (const url of [
+      cfg?.restoreUrlEnv && env[cfg.restoreUrlEnv],
+      cfg?.url ?? env[cfg?.urlEnv ?? 'DATABASE_URL'] ?? env.RETAILOPS_POSTGRES_URL,
+    ]) {
       if (!url) continue
       try {
         const t = pgTarget(url, 'postgres')
@@ -68,7 +77,12 @@ function configuredServers(project: LoadedConfig, env: NodeJS.ProcessEnv): Map<s
  * OOM kill, a lost CI runner) cannot clean up. They are reported, never removed, because another
  * drill may be running right now.
  */
-export async function findLeftovers(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, currentId: string): Promise<{leftovers: Leftover[]; check: LeftoverCheck}> {
+export async function findLeftovers(
+  project: LoadedConfig,
+  environment: ResolvedEnvironment,
+  env: NodeJS.ProcessEnv,
+  currentId: string,
+): Promise<{leftovers: Leftover[]; check: LeftoverCheck}> {
   const found: Leftover[] = []
   const checked: string[] = []
   const failures: LeftoverCheckFailure[] = []
@@ -84,11 +98,21 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
         return
       }
       try {
-        const rows = await client.query<{datname: string}>('select datname from pg_database where starts_with(datname, $1) order by datname', [DRILL_DB_PREFIX])
+        const rows = await client.query<{datname: string}>(
+          'select datname from pg_database where starts_with(datname, $1) order by datname',
+          [DRILL_DB_PREFIX],
+        )
         for (const {datname} of rows.rows) {
           const id = /^retailops_drill_(\d{8}_\d{6}_[0-9a-f]{4})_/.exec(datname)?.[1]?.replaceAll('_', '-')
           if (id === currentId) continue
-          found.push({kind: 'scratch database', name: datname, where: server, drillId: id, command: `psql "$URL" -c 'DROP DATABASE "${datname}" WITH (FORCE)'`, status: 'present'})
+          found.push({
+            kind: 'scratch database',
+            name: datname,
+            where: server,
+            drillId: id,
+            command: `psql "$URL" -c 'DROP DATABASE "${datname}" WITH (FORCE)'`,
+            status: 'present',
+          })
         }
         checked.push(what)
       } catch (error) {
@@ -105,15 +129,28 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
       const {listObjects} = await import('../kubernetes/objects.js')
       const {collectionPath} = await import('../kubernetes/resources.js')
       const k = kubeClients({context: environment.context, kubeconfig: environment.kubeconfig})
-      const list = await listObjects<{metadata?: {name?: string; labels?: Record<string, string>; deletionTimestamp?: string}}>(kubeHttpOf(k), collectionPath('Namespace'), {labelSelector: DRILL_LABEL})
+      const list = await listObjects<{
+        metadata?: {name?: string; labels?: Record<string, string>; deletionTimestamp?: string}
+      }>(kubeHttpOf(k), collectionPath('Namespace'), {labelSelector: DRILL_LABEL})
       for (const ns of list) {
         const id = ns.metadata?.labels?.[DRILL_LABEL]
         if (id === currentId || ns.metadata?.deletionTimestamp) continue
-        found.push({kind: 'namespace', name: ns.metadata!.name!, where: k.context, drillId: id, command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`, status: 'present'})
+        found.push({
+          kind: 'namespace',
+          name: ns.metadata!.name!,
+          where: k.context,
+          drillId: id,
+          command: `kubectl --context ${k.context} delete namespace ${ns.metadata!.name}`,
+          status: 'present',
+        })
       }
       checked.push(what)
     } catch (error) {
-      failures.push({what, reason: reasonOf(error), command: `kubectl${environment.context ? ` --context ${environment.context}` : ''} get namespaces -l ${DRILL_LABEL}`})
+      failures.push({
+        what,
+        reason: reasonOf(error),
+        command: `kubectl${environment.context ? ` --context ${environment.context}` : ''} get namespaces -l ${DRILL_LABEL}`,
+      })
     }
   }
   const status = failures.length === 0 ? 'checked' : checked.length === 0 ? 'failed' : 'partial'
@@ -126,7 +163,13 @@ export async function findLeftovers(project: LoadedConfig, environment: Resolved
  * name. Only drills whose process is certainly gone are touched; a target whose server this
  * configuration cannot reach stays (reported failed), and so does the lease, for the next drill.
  */
-export async function reclaimDeadDrills(project: LoadedConfig, environment: ResolvedEnvironment, env: NodeJS.ProcessEnv, root: string, currentId: string): Promise<Leftover[]> {
+export async function reclaimDeadDrills(
+  project: LoadedConfig,
+  environment: ResolvedEnvironment,
+  env: NodeJS.ProcessEnv,
+  root: string,
+  currentId: string,
+): Promise<Leftover[]> {
   const dead = await findDeadDrills(root, currentId)
   if (dead.length === 0) return []
   const servers = configuredServers(project, env)
@@ -140,14 +183,25 @@ export async function reclaimDeadDrills(project: LoadedConfig, environment: Reso
         if (t.kind === 'scratch database') {
           const command = `psql "$URL" -c 'DROP DATABASE "${t.name}" WITH (FORCE)'`
           const server = servers.get(t.where)
-          if (!isDrillDatabase(t.name) || !t.name.includes(drill.drillId.replaceAll('-', '_'))) throw new Error(`${t.name} is not a scratch database of drill ${drill.drillId}`)
+          if (!isDrillDatabase(t.name) || !t.name.includes(drill.drillId.replaceAll('-', '_')))
+            throw new Error(`${t.name} is not a scratch database of drill ${drill.drillId}`)
           if (!server) {
             failed = true
-            done.push({...base, command, status: 'failed', detail: `no datastore in this configuration reaches ${t.where}`})
+            done.push({
+              ...base,
+              command,
+              status: 'failed',
+              detail: `no datastore in this configuration reaches ${t.where}`,
+            })
             continue
           }
           const result = await dropDatabase(server, t.name)
-          done.push({...base, command, status: 'removed', detail: result.status === 'absent' ? 'already gone' : 'dropped'})
+          done.push({
+            ...base,
+            command,
+            status: 'removed',
+            detail: result.status === 'absent' ? 'already gone' : 'dropped',
+          })
         } else {
           const command = `kubectl --context ${t.where} delete namespace ${t.name}`
           if (!isDrillNamespace(t.name)) throw new Error(`${t.name} is not a drill namespace`)
@@ -155,12 +209,22 @@ export async function reclaimDeadDrills(project: LoadedConfig, environment: Reso
           const k = kubeClients({context: environment.context, kubeconfig: environment.kubeconfig})
           if (k.context !== t.where) {
             failed = true
-            done.push({...base, command, status: 'failed', detail: `it is on context ${t.where}; this drill uses ${k.context}`})
+            done.push({
+              ...base,
+              command,
+              status: 'failed',
+              detail: `it is on context ${t.where}; this drill uses ${k.context}`,
+            })
             continue
           }
           const {deleteNamespace} = await import('./providers/kubernetes.js')
           const result = await deleteNamespace(k.kc, t.name, {wait: false})
-          done.push({...base, command, status: 'removed', detail: result.status === 'absent' ? 'already gone' : 'deletion accepted'})
+          done.push({
+            ...base,
+            command,
+            status: 'removed',
+            detail: result.status === 'absent' ? 'already gone' : 'deletion accepted',
+          })
         }
       } catch (error) {
         failed = true
@@ -171,7 +235,15 @@ export async function reclaimDeadDrills(project: LoadedConfig, environment: Reso
     const files = (await readdir(drill.dir).catch(() => [] as string[])).filter((f) => !(failed && f === 'lease.json'))
     for (const f of files) await rm(path.join(drill.dir, f), {recursive: true, force: true})
     if (!failed) await rm(drill.dir, {recursive: true, force: true})
-    done.push({kind: 'work folder', name: drill.dir, where: 'this host', drillId: drill.drillId, command: `rm -rf ${drill.dir}`, status: 'removed', detail: files.length > 0 ? `held ${files.join(', ')}` : 'empty'})
+    done.push({
+      kind: 'work folder',
+      name: drill.dir,
+      where: 'this host',
+      drillId: drill.drillId,
+      command: `rm -rf ${drill.dir}`,
+      status: 'removed',
+      detail: files.length > 0 ? `held ${files.join(', ')}` : 'empty',
+    })
   }
   return done
 }

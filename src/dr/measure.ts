@@ -8,8 +8,14 @@ import type {Expectation, ObjectiveMeasurement, RpoMeasurement} from './types.js
  * - RPO: from the restored data's newest point to the drill's start (the data a real incident at
  *   that moment would have lost).
  */
-export function measureRto(targets: RecoveryTargets, drillStartMs: number, validatedAtMs: number | undefined, why = 'the restore did not finish validation'): ObjectiveMeasurement {
-  if (validatedAtMs === undefined) return {target: targets.rto, targetMs: targets.rtoMs, status: 'not-measured', detail: why}
+export function measureRto(
+  targets: RecoveryTargets,
+  drillStartMs: number,
+  validatedAtMs: number | undefined,
+  why = 'the restore did not finish validation',
+): ObjectiveMeasurement {
+  if (validatedAtMs === undefined)
+    return {target: targets.rto, targetMs: targets.rtoMs, status: 'not-measured', detail: why}
   const actualMs = Math.max(0, validatedAtMs - drillStartMs)
   return {
     target: targets.rto,
@@ -25,14 +31,15 @@ export function measureRpo(
   drillStartMs: number,
   recoveryPoint: Date | undefined,
   source: string | undefined,
-  why = 'no recovery point: add a validation with recoveryPoint: true (the newest row\'s timestamp)',
+  why = "no recovery point: add a validation with recoveryPoint: true (the newest row's timestamp)",
 ): RpoMeasurement {
   if (!recoveryPoint || Number.isNaN(recoveryPoint.getTime())) {
     return {target: targets.rpo, targetMs: targets.rpoMs, status: 'not-measured', detail: why}
   }
   const raw = drillStartMs - recoveryPoint.getTime()
   const actualMs = Math.max(0, raw)
-  const skew = raw < 0 ? ` (the recovery point is ${formatDuration(-raw)} after the drill start: clock skew; counted as 0)` : ''
+  const skew =
+    raw < 0 ? ` (the recovery point is ${formatDuration(-raw)} after the drill start: clock skew; counted as 0)` : ''
   return {
     target: targets.rpo,
     targetMs: targets.rpoMs,
@@ -80,7 +87,11 @@ export function valueText(value: unknown): string | null {
 }
 
 /** Checks a query's value against expect: min/max are numeric bounds, equals compares as text or number. */
-export function checkExpectation(value: string | null, expect: Expectation | undefined, sourceValue?: string | null): {passed: boolean; message: string} {
+export function checkExpectation(
+  value: string | null,
+  expect: Expectation | undefined,
+  sourceValue?: string | null,
+): {passed: boolean; message: string} {
   const problems: string[] = []
   const ok: string[] = []
   const num = value === null ? Number.NaN : Number(value)
@@ -93,14 +104,25 @@ export function checkExpectation(value: string | null, expect: Expectation | und
     else problems.push(`expected at most ${expect.max}, got ${value ?? 'NULL'}`)
   }
   if (expect?.equals !== undefined) {
-    const same = typeof expect.equals === 'number' ? Number.isFinite(num) && num === expect.equals : value === expect.equals
+    const same =
+      typeof expect.equals === 'number' ? Number.isFinite(num) && num === expect.equals : value === expect.equals
     if (same) ok.push(`= ${String(expect.equals)}`)
-    else problems.push(`expected ${JSON.stringify(expect.equals)}, got ${value === null ? 'NULL' : JSON.stringify(value)}`)
+    else
+      problems.push(`expected ${JSON.stringify(expect.equals)}, got ${value === null ? 'NULL' : JSON.stringify(value)}`)
   }
   if (expect?.matchesSource) {
     if (value === sourceValue) ok.push('matches the source')
-    else problems.push(`source has ${sourceValue === null || sourceValue === undefined ? 'NULL' : JSON.stringify(sourceValue)}, restored copy has ${value === null ? 'NULL' : JSON.stringify(value)}`)
+    else
+      problems.push(
+        `source has ${sourceValue === null || sourceValue === undefined ? 'NULL' : JSON.stringify(sourceValue)}, restored copy has ${value === null ? 'NULL' : JSON.stringify(value)}`,
+      )
   }
   if (problems.length > 0) return {passed: false, message: problems.join('; ')}
-  return {passed: true, message: ok.length > 0 ? `${value ?? 'NULL'} (${ok.join(', ')})` : `${value ?? 'NULL'} (no expectation; recorded as evidence)`}
+  return {
+    passed: true,
+    message:
+      ok.length > 0
+        ? `${value ?? 'NULL'} (${ok.join(', ')})`
+        : `${value ?? 'NULL'} (no expectation; recorded as evidence)`,
+  }
 }

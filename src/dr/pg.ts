@@ -21,7 +21,10 @@ export function pgTarget(connection: string, database?: string): PgTarget {
   try {
     u = new URL(connection)
   } catch {
-    throw new RetailOpsError('CONFIG', 'A PostgreSQL URL in the configuration or environment is not a URL (expected postgres://user:password@host:port/database).')
+    throw new RetailOpsError(
+      'CONFIG',
+      'A PostgreSQL URL in the configuration or environment is not a URL (expected postgres://user:password@host:port/database).',
+    )
   }
   if (!/^postgres(ql)?:$/.test(u.protocol)) {
     throw new RetailOpsError('CONFIG', `A PostgreSQL URL must start with postgres:// (got ${u.protocol}//).`)
@@ -37,20 +40,36 @@ export function pgTarget(connection: string, database?: string): PgTarget {
   u.searchParams.delete('password')
   if (u.searchParams.has('sslpassword')) {
     registerSecret(u.searchParams.get('sslpassword') ?? undefined)
-    throw new RetailOpsError('CONFIG', 'A PostgreSQL URL carries ?sslpassword=…, which pg_dump and pg_restore would show on their command line (visible in ps).', {
-      nextSteps: ['Use a client key without a passphrase, readable only by you (sslkey=… with mode 0600), or drop sslpassword from the URL.'],
-    })
+    throw new RetailOpsError(
+      'CONFIG',
+      'A PostgreSQL URL carries ?sslpassword=…, which pg_dump and pg_restore would show on their command line (visible in ps).',
+      {
+        nextSteps: [
+          'Use a client key without a passphrase, readable only by you (sslkey=… with mode 0600), or drop sslpassword from the URL.',
+        ],
+      },
+    )
   }
   if (database) u.pathname = `/${encodeURIComponent(database)}`
   const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres'
-  return {url: u.toString(), password, database: db, display: `${decodeURIComponent(u.username) || '(default user)'}@${u.host}/${db}`}
+  return {
+    url: u.toString(),
+    password,
+    database: db,
+    display: `${decodeURIComponent(u.username) || '(default user)'}@${u.host}/${db}`,
+  }
 }
 
 /** The same server, another database. */
 export function withDatabase(target: PgTarget, database: string): PgTarget {
   const u = new URL(target.url)
   u.pathname = `/${encodeURIComponent(database)}`
-  return {url: u.toString(), password: target.password, database, display: target.display.replace(/\/[^/]*$/, `/${database}`)}
+  return {
+    url: u.toString(),
+    password: target.password,
+    database,
+    display: target.display.replace(/\/[^/]*$/, `/${database}`),
+  }
 }
 
 /** host:port of a target, to tell whether two targets are on one server. */
@@ -63,13 +82,21 @@ export function serverOf(target: PgTarget): string {
  * A connected client. With a signal, an abort closes the connection, so a long query stops the
  * drill at once (the scratch database's DROP ... WITH (FORCE) ends whatever still runs server-side).
  */
-export async function pgConnect(target: PgTarget, applicationName = 'retailops-dr', signal?: AbortSignal): Promise<pg.Client> {
+export async function pgConnect(
+  target: PgTarget,
+  applicationName = 'retailops-dr',
+  signal?: AbortSignal,
+): Promise<pg.Client> {
   const {default: pgModule} = await import('pg')
   // node-postgres lets the connection string override a separate password option, so the
   // password goes into the in-process URL (never onto a command line or into a report).
   const url = new URL(target.url)
   if (target.password !== undefined) url.password = encodeURIComponent(target.password)
-  const client = new pgModule.Client({connectionString: url.toString(), application_name: applicationName, connectionTimeoutMillis: 10_000})
+  const client = new pgModule.Client({
+    connectionString: url.toString(),
+    application_name: applicationName,
+    connectionTimeoutMillis: 10_000,
+  })
   client.on('error', () => {})
   try {
     await client.connect()
@@ -95,7 +122,9 @@ export async function serverIdentity(client: pg.Client): Promise<string> {
     const res = await client.query<{id: string}>('select system_identifier::text as id from pg_control_system()')
     return `system identifier:${res.rows[0].id}`
   } catch {
-    const res = await client.query<{id: string}>("select pg_postmaster_start_time()::text || ' ' || coalesce(inet_server_port()::text, 'socket') || ' ' || version() as id")
+    const res = await client.query<{id: string}>(
+      "select pg_postmaster_start_time()::text || ' ' || coalesce(inet_server_port()::text, 'socket') || ' ' || version() as id",
+    )
     return `postmaster start time, port and version:${res.rows[0].id}`
   }
 }
@@ -105,11 +134,25 @@ export function pgError(error: unknown, doing: string): RetailOpsError {
   const e = error as {code?: string; message?: string}
   const message = `PostgreSQL error while ${doing}: ${e.message ?? String(error)}`
   if (e.code === '28P01' || e.code === '28000' || e.code === '42501') {
-    return new PermissionError(message, {nextSteps: ['Check the user and password in the connection URL, and that the user may CREATE DATABASE on the restore server.'], cause: error})
+    return new PermissionError(message, {
+      nextSteps: [
+        'Check the user and password in the connection URL, and that the user may CREATE DATABASE on the restore server.',
+      ],
+      cause: error,
+    })
   }
-  if (e.code === '3D000') return new NotFoundError(message, {nextSteps: ['Check the database name in datastores[].postgres.'], cause: error})
-  if (e.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ECONNRESET)$/.test(e.code) || /timeout|terminated unexpectedly/i.test(e.message ?? '')) {
-    return new UnavailableError(message, {nextSteps: ['Check PostgreSQL is running (for the sandbox: `bash scripts/sandbox.sh status`) and the URL in DATABASE_URL or datastores[].postgres.'], cause: error})
+  if (e.code === '3D000')
+    return new NotFoundError(message, {nextSteps: ['Check the database name in datastores[].postgres.'], cause: error})
+  if (
+    (e.code && /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ECONNRESET)$/.test(e.code)) ||
+    /timeout|terminated unexpectedly/i.test(e.message ?? '')
+  ) {
+    return new UnavailableError(message, {
+      nextSteps: [
+        'Check PostgreSQL is running (for the sandbox: `bash scripts/sandbox.sh status`) and the URL in DATABASE_URL or datastores[].postgres.',
+      ],
+      cause: error,
+    })
   }
   return new RetailOpsError('INTERNAL', message, {cause: error})
 }
@@ -118,11 +161,18 @@ export function pgError(error: unknown, doing: string): RetailOpsError {
  * pg_dump and pg_restore must be at least as new as the server. RETAILOPS_PG_BIN wins; then
  * Debian's /usr/lib/postgresql/<major>/bin for the server's major version or newer; then PATH.
  */
-export function pgBinary(name: 'pg_dump' | 'pg_restore', serverMajor: number, env: NodeJS.ProcessEnv = process.env): string {
+export function pgBinary(
+  name: 'pg_dump' | 'pg_restore',
+  serverMajor: number,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   if (env.RETAILOPS_PG_BIN) return path.join(env.RETAILOPS_PG_BIN, name)
   const root = '/usr/lib/postgresql'
   if (existsSync(root)) {
-    const majors = readdirSync(root).map(Number).filter((n) => Number.isInteger(n) && n >= serverMajor).sort((a, b) => a - b)
+    const majors = readdirSync(root)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n >= serverMajor)
+      .sort((a, b) => a - b)
     for (const major of majors) {
       const bin = path.join(root, String(major), 'bin', name)
       if (existsSync(bin)) return bin
@@ -138,12 +188,15 @@ export function pgBinary(name: 'pg_dump' | 'pg_restore', serverMajor: number, en
  */
 export function assertPgToolStarted(result: {code?: string; failed?: boolean}, bin: string): void {
   if (result.code !== 'ENOENT') return
-  throw new NotFoundError(`${bin} is not installed here (looked in RETAILOPS_PG_BIN, /usr/lib/postgresql/<major>/bin and PATH); PostgreSQL drills need pg_dump and pg_restore at least as new as the server.`, {
-    nextSteps: [
-      'Install the PostgreSQL client tools (Debian: postgresql-client-<major>), or point RETAILOPS_PG_BIN at their folder.',
-      'For a scheduled drill (the runner image): build the runner on a Node 24 base image that has them, `retailops runner build --base-image <image with postgresql-client>`, and schedule again.',
-    ],
-  })
+  throw new NotFoundError(
+    `${bin} is not installed here (looked in RETAILOPS_PG_BIN, /usr/lib/postgresql/<major>/bin and PATH); PostgreSQL drills need pg_dump and pg_restore at least as new as the server.`,
+    {
+      nextSteps: [
+        'Install the PostgreSQL client tools (Debian: postgresql-client-<major>), or point RETAILOPS_PG_BIN at their folder.',
+        'For a scheduled drill (the runner image): build the runner on a Node 24 base image that has them, `retailops runner build --base-image <image with postgresql-client>`, and schedule again.',
+      ],
+    },
+  )
 }
 
 /** A line of a libpq password file matching any server: ':' and '\\' escaped. */
@@ -159,7 +212,12 @@ const PG_SECRET_ENV = ['PGPASSWORD', 'PGPASSFILE']
  * password file, mode 0600, in the drill's private work folder, named by PGPASSFILE. Inherited
  * PGPASSWORD/PGPASSFILE are dropped so they cannot override it.
  */
-export async function pgToolEnv(target: PgTarget, workDir: string, label: string, base: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
+export async function pgToolEnv(
+  target: PgTarget,
+  workDir: string,
+  label: string,
+  base: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, string>> {
   const env = pgPlainEnv(base)
   if (target.password !== undefined) {
     const {writeFile, rm} = await import('node:fs/promises')

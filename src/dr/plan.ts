@@ -45,7 +45,9 @@ export interface DrillPlan {
 export function allowSourceServerReason(reason: string | undefined): string | undefined {
   if (reason === undefined) return undefined
   if (reason.trim().length < 3) {
-    throw new UsageError('--allow-source-server needs a reason, which the drill records.', {nextSteps: ['e.g. --allow-source-server "staging has no separate restore server"']})
+    throw new UsageError('--allow-source-server needs a reason, which the drill records.', {
+      nextSteps: ['e.g. --allow-source-server "staging has no separate restore server"'],
+    })
   }
   return reason.trim()
 }
@@ -67,20 +69,32 @@ export function datastoreTargets(config: RetailOpsConfig, ds: DatastoreConfig): 
  * services whose recoverability is checked (the filtered services; with only --datastore, the
  * services owning the chosen datastores). Unknown names fail before anything else happens.
  */
-export function selectScope(config: RetailOpsConfig, filters: DrillFilters): {datastores: DatastoreConfig[]; services: string[]} {
+export function selectScope(
+  config: RetailOpsConfig,
+  filters: DrillFilters,
+): {datastores: DatastoreConfig[]; services: string[]} {
   const tiers = filters.tiers ?? []
   const services = filters.services ?? []
   const names = filters.datastores ?? []
   const badTiers = tiers.filter((t) => !(TIERS as readonly string[]).includes(t))
-  if (badTiers.length > 0) throw new UsageError(`Unknown tier${badTiers.length > 1 ? 's' : ''}: ${badTiers.join(', ')}.`, {nextSteps: [`Tiers: ${TIERS.join(', ')}.`]})
+  if (badTiers.length > 0)
+    throw new UsageError(`Unknown tier${badTiers.length > 1 ? 's' : ''}: ${badTiers.join(', ')}.`, {
+      nextSteps: [`Tiers: ${TIERS.join(', ')}.`],
+    })
   const badServices = services.filter((s) => !config.services[s])
   if (badServices.length > 0) {
-    throw new NotFoundError(`Unknown service${badServices.length > 1 ? 's' : ''}: ${badServices.join(', ')}.`, {nextSteps: [`Known services: ${Object.keys(config.services).join(', ')}.`]})
+    throw new NotFoundError(`Unknown service${badServices.length > 1 ? 's' : ''}: ${badServices.join(', ')}.`, {
+      nextSteps: [`Known services: ${Object.keys(config.services).join(', ')}.`],
+    })
   }
   const badNames = names.filter((n) => !config.datastores.some((d) => d.name === n))
   if (badNames.length > 0) {
     throw new NotFoundError(`Unknown datastore${badNames.length > 1 ? 's' : ''}: ${badNames.join(', ')}.`, {
-      nextSteps: [config.datastores.length > 0 ? `Known datastores: ${config.datastores.map((d) => d.name).join(', ')}.` : 'No datastores are configured: add them under datastores: in retailops.yaml (see docs/dr.md).'],
+      nextSteps: [
+        config.datastores.length > 0
+          ? `Known datastores: ${config.datastores.map((d) => d.name).join(', ')}.`
+          : 'No datastores are configured: add them under datastores: in retailops.yaml (see docs/dr.md).',
+      ],
     })
   }
   const datastores = config.datastores.filter(
@@ -92,7 +106,10 @@ export function selectScope(config: RetailOpsConfig, filters: DrillFilters): {da
   let scopeServices: string[]
   if (services.length > 0 || tiers.length > 0 || names.length === 0) {
     scopeServices = Object.entries(config.services)
-      .filter(([name, s]) => (services.length === 0 || services.includes(name)) && (tiers.length === 0 || tiers.includes(s.tier)))
+      .filter(
+        ([name, s]) =>
+          (services.length === 0 || services.includes(name)) && (tiers.length === 0 || tiers.includes(s.tier)),
+      )
       .map(([name]) => name)
     if (names.length > 0) scopeServices = scopeServices.filter((s) => datastores.some((d) => d.service === s))
   } else {
@@ -116,7 +133,13 @@ export interface PlanOptions {
 export function planDrill(options: PlanOptions): DrillPlan {
   const config = options.project.config
   const scope = selectScope(config, options.filters)
-  const ctx: PlanContext = {drillId: options.drillId, project: options.project, environment: options.environment, env: options.env ?? process.env, allowSourceServer: options.allowSourceServer}
+  const ctx: PlanContext = {
+    drillId: options.drillId,
+    project: options.project,
+    environment: options.environment,
+    env: options.env ?? process.env,
+    allowSourceServer: options.allowSourceServer,
+  }
   const problems: string[] = []
   const refusals: string[] = []
   const warnings: string[] = []
@@ -126,7 +149,8 @@ export function planDrill(options: PlanOptions): DrillPlan {
     refusals.push(...(p.refusals ?? []))
     warnings.push(...p.warnings)
     for (const v of ds.validation) {
-      if (v.expect?.matchesSource && ds.provider !== 'postgres') problems.push(`${ds.name}: validation ${v.name}: expect.matchesSource is for postgres datastores`)
+      if (v.expect?.matchesSource && ds.provider !== 'postgres')
+        problems.push(`${ds.name}: validation ${v.name}: expect.matchesSource is for postgres datastores`)
     }
     return {
       name: ds.name,
@@ -134,7 +158,12 @@ export function planDrill(options: PlanOptions): DrillPlan {
       tier: datastoreTier(config, ds),
       provider: ds.provider,
       targets: datastoreTargets(config, ds),
-      validations: ds.validation.map((v) => ({name: v.name, query: v.query, expect: v.expect, recoveryPoint: v.recoveryPoint})),
+      validations: ds.validation.map((v) => ({
+        name: v.name,
+        query: v.query,
+        expect: v.expect,
+        recoveryPoint: v.recoveryPoint,
+      })),
       ...p,
     }
   })
@@ -154,7 +183,11 @@ export function planDrill(options: PlanOptions): DrillPlan {
           }
         })
   if (datastores.length === 0 && recoverability.length === 0) {
-    problems.push(config.datastores.length === 0 ? 'No datastores are configured, and no services are in scope: nothing to drill.' : 'The filters select no datastore and no service: nothing to drill.')
+    problems.push(
+      config.datastores.length === 0
+        ? 'No datastores are configured, and no services are in scope: nothing to drill.'
+        : 'The filters select no datastore and no service: nothing to drill.',
+    )
   } else if (datastores.length === 0) {
     warnings.push('The filters select no datastore: only the recoverability checks will run.')
   }
@@ -164,7 +197,11 @@ export function planDrill(options: PlanOptions): DrillPlan {
     environment: options.environment.name,
     namespace: options.environment.namespace,
     context: options.environment.context,
-    filters: {tiers: options.filters.tiers ?? [], services: options.filters.services ?? [], datastores: options.filters.datastores ?? []},
+    filters: {
+      tiers: options.filters.tiers ?? [],
+      services: options.filters.services ?? [],
+      datastores: options.filters.datastores ?? [],
+    },
     datastores,
     recoverability,
     problems,

@@ -40,7 +40,16 @@ export interface PodSpec {
   automountServiceAccountToken?: boolean
 }
 
-const ALLOWED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret']
+const ALLOWED_VOLUMES = [
+  'configMap',
+  'csi',
+  'downwardAPI',
+  'emptyDir',
+  'ephemeral',
+  'persistentVolumeClaim',
+  'projected',
+  'secret',
+]
 const SAFE_SYSCTLS = new Set([
   'kernel.shm_rmid_forced',
   'net.ipv4.ip_local_port_range',
@@ -79,7 +88,10 @@ function allContainers(spec: PodSpec): {where: string; c: Container}[] {
  * set explicitly to a forbidden value is a violation, never changed: that would run a different
  * workload from the one backed up.
  */
-export function checkRestricted(template: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}): RestrictedResult {
+export function checkRestricted(template: {
+  metadata?: {annotations?: Record<string, string>}
+  spec?: PodSpec
+}): RestrictedResult {
   const spec = structuredClone<PodSpec>(template.spec ?? {})
   const violations: string[] = []
   const fixes: string[] = []
@@ -90,16 +102,22 @@ export function checkRestricted(template: {metadata?: {annotations?: Record<stri
     if (type && !ALLOWED_VOLUMES.includes(type)) violations.push(`volume ${v.name} is ${type}`)
   }
   for (const [key, value] of Object.entries(template.metadata?.annotations ?? {})) {
-    if (key.startsWith(APPARMOR_ANNOTATION) && value === 'unconfined') violations.push(`AppArmor unconfined for ${key.slice(APPARMOR_ANNOTATION.length)}`)
+    if (key.startsWith(APPARMOR_ANNOTATION) && value === 'unconfined')
+      violations.push(`AppArmor unconfined for ${key.slice(APPARMOR_ANNOTATION.length)}`)
   }
   const pod = spec.securityContext ?? {}
   for (const s of pod.sysctls ?? []) if (!SAFE_SYSCTLS.has(s.name)) violations.push(`sysctl ${s.name}`)
   const contextViolations = (where: string, sc: SecurityContext) => {
     if (sc.runAsNonRoot === false) violations.push(`${where}: runAsNonRoot: false`)
     if (sc.runAsUser === 0) violations.push(`${where}: runAsUser: 0`)
-    if (sc.seccompProfile?.type && !['RuntimeDefault', 'Localhost'].includes(sc.seccompProfile.type)) violations.push(`${where}: seccompProfile ${sc.seccompProfile.type}`)
+    if (sc.seccompProfile?.type && !['RuntimeDefault', 'Localhost'].includes(sc.seccompProfile.type))
+      violations.push(`${where}: seccompProfile ${sc.seccompProfile.type}`)
     if (sc.appArmorProfile?.type === 'Unconfined') violations.push(`${where}: appArmorProfile Unconfined`)
-    if (sc.seLinuxOptions && (!SELINUX_TYPES.has(sc.seLinuxOptions.type ?? '') || sc.seLinuxOptions.user || sc.seLinuxOptions.role)) violations.push(`${where}: custom seLinuxOptions`)
+    if (
+      sc.seLinuxOptions &&
+      (!SELINUX_TYPES.has(sc.seLinuxOptions.type ?? '') || sc.seLinuxOptions.user || sc.seLinuxOptions.role)
+    )
+      violations.push(`${where}: custom seLinuxOptions`)
     if (sc.windowsOptions?.hostProcess) violations.push(`${where}: windowsOptions.hostProcess`)
   }
   contextViolations('pod', pod)

@@ -44,14 +44,21 @@ export class StepRecorder {
   }
 
   /** Runs fn as a step: ok when it resolves, failed (or interrupted) when it throws, and rethrows. */
-  async run<T>(scope: string, name: string, title: string, fn: (step: StepHandle) => Promise<T>, detail?: (value: T) => string | undefined): Promise<T> {
+  async run<T>(
+    scope: string,
+    name: string,
+    title: string,
+    fn: (step: StepHandle) => Promise<T>,
+    detail?: (value: T) => string | undefined,
+  ): Promise<T> {
     const handle = this.start(scope, name, title)
     try {
       const value = await fn(handle)
       handle.ok(detail?.(value))
       return value
     } catch (error) {
-      const aborted = (error as {code?: string}).code === 'ABORT_ERR' || (error as {exit?: string}).exit === 'INTERRUPTED'
+      const aborted =
+        (error as {code?: string}).code === 'ABORT_ERR' || (error as {exit?: string}).exit === 'INTERRUPTED'
       handle.end(aborted ? 'interrupted' : 'failed', (error as Error).message.split('\n')[0])
       throw error
     }
@@ -98,7 +105,13 @@ export class CleanupStack {
       } catch (error) {
         result = {status: 'failed', detail: (error as Error).message.split('\n')[0]}
       }
-      const action: CleanupAction = {kind: task.kind, resource: task.resource, action: task.action, ...result, at: new Date(this.clock()).toISOString()}
+      const action: CleanupAction = {
+        kind: task.kind,
+        resource: task.resource,
+        action: task.action,
+        ...result,
+        at: new Date(this.clock()).toISOString(),
+      }
       actions.push(action)
       this.done.push(action)
       const line = `cleanup: ${task.action} ${task.kind} ${task.resource}: ${action.status}${action.detail ? ` (${action.detail})` : ''}`

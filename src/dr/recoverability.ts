@@ -20,9 +20,25 @@ export const DEFINITION_DIRS = {topic: 'definitions/topics', searchIndex: 'defin
 const EXTENSIONS = ['.yaml', '.yml', '.json']
 
 export interface PodSpecLike {
-  containers?: {name: string; image?: string; env?: {valueFrom?: {secretKeyRef?: {name?: string; optional?: boolean}; configMapKeyRef?: {name?: string; optional?: boolean}}}[]; envFrom?: {secretRef?: {name?: string; optional?: boolean}; configMapRef?: {name?: string; optional?: boolean}}[]}[]
+  containers?: {
+    name: string
+    image?: string
+    env?: {
+      valueFrom?: {
+        secretKeyRef?: {name?: string; optional?: boolean}
+        configMapKeyRef?: {name?: string; optional?: boolean}
+      }
+    }[]
+    envFrom?: {secretRef?: {name?: string; optional?: boolean}; configMapRef?: {name?: string; optional?: boolean}}[]
+  }[]
   initContainers?: PodSpecLike['containers']
-  volumes?: {secret?: {secretName?: string; optional?: boolean}; configMap?: {name?: string; optional?: boolean}; projected?: {sources?: {secret?: {name?: string; optional?: boolean}; configMap?: {name?: string; optional?: boolean}}[]}}[]
+  volumes?: {
+    secret?: {secretName?: string; optional?: boolean}
+    configMap?: {name?: string; optional?: boolean}
+    projected?: {
+      sources?: {secret?: {name?: string; optional?: boolean}; configMap?: {name?: string; optional?: boolean}}[]
+    }
+  }[]
   imagePullSecrets?: {name?: string}[]
 }
 
@@ -32,7 +48,11 @@ export interface DeploymentLike {
 }
 
 /** Every image, Secret and ConfigMap a pod spec refers to (optional references are marked). */
-export function podReferences(spec: PodSpecLike | undefined): {images: string[]; secrets: Map<string, boolean>; configMaps: Map<string, boolean>} {
+export function podReferences(spec: PodSpecLike | undefined): {
+  images: string[]
+  secrets: Map<string, boolean>
+  configMaps: Map<string, boolean>
+} {
   const images = new Set<string>()
   const secrets = new Map<string, boolean>()
   const configMaps = new Map<string, boolean>()
@@ -64,35 +84,70 @@ export function podReferences(spec: PodSpecLike | undefined): {images: string[];
 }
 
 /** Checks one topic or search-index definition file's content. */
-export function checkDefinition(kind: 'topic' | 'searchIndex', name: string, data: unknown): {ok: boolean; detail: string} {
+export function checkDefinition(
+  kind: 'topic' | 'searchIndex',
+  name: string,
+  data: unknown,
+): {ok: boolean; detail: string} {
   if (!data || typeof data !== 'object' || Array.isArray(data)) return {ok: false, detail: 'not a mapping'}
   const d = data as Record<string, unknown>
   if (d.name !== undefined && d.name !== name) return {ok: false, detail: `defines "${String(d.name)}", not "${name}"`}
   if (kind === 'topic') {
-    if (!Number.isInteger(d.partitions) || (d.partitions as number) < 1) return {ok: false, detail: 'needs partitions: a positive integer'}
-    return {ok: true, detail: `${String(d.partitions)} partitions${d.replicationFactor ? `, replication ${String(d.replicationFactor)}` : ''}`}
+    if (!Number.isInteger(d.partitions) || (d.partitions as number) < 1)
+      return {ok: false, detail: 'needs partitions: a positive integer'}
+    return {
+      ok: true,
+      detail: `${String(d.partitions)} partitions${d.replicationFactor ? `, replication ${String(d.replicationFactor)}` : ''}`,
+    }
   }
   const isObject = (v: unknown) => Boolean(v) && typeof v === 'object' && !Array.isArray(v)
   if (!isObject(d.mappings) && !isObject(d.settings)) return {ok: false, detail: 'needs a mappings or settings object'}
-  return {ok: true, detail: `${isObject(d.mappings) ? `${Object.keys((d.mappings as {properties?: object}).properties ?? d.mappings as object).length} mapped fields` : 'settings only'}`}
+  return {
+    ok: true,
+    detail: `${isObject(d.mappings) ? `${Object.keys((d.mappings as {properties?: object}).properties ?? (d.mappings as object)).length} mapped fields` : 'settings only'}`,
+  }
 }
 
-export async function checkDefinitions(project: LoadedConfig, service: string, kind: 'topic' | 'searchIndex', names: string[]): Promise<RecoverabilityCheck[]> {
+export async function checkDefinitions(
+  project: LoadedConfig,
+  service: string,
+  kind: 'topic' | 'searchIndex',
+  names: string[],
+): Promise<RecoverabilityCheck[]> {
   const dir = path.join(project.dir, DEFINITION_DIRS[kind])
   return Promise.all(
     names.map(async (name): Promise<RecoverabilityCheck> => {
       const file = EXTENSIONS.map((ext) => path.join(dir, `${name}${ext}`)).find((f) => existsSync(f))
       const rel = path.join(DEFINITION_DIRS[kind], name)
-      if (!file) return {service, kind, subject: name, status: 'fail', detail: `no definition at ${rel}.{yaml,yml,json}: it could not be recreated after a loss`}
+      if (!file)
+        return {
+          service,
+          kind,
+          subject: name,
+          status: 'fail',
+          detail: `no definition at ${rel}.{yaml,yml,json}: it could not be recreated after a loss`,
+        }
       let data: unknown
       try {
         const text = await readFile(file, 'utf8')
         data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
       } catch (error) {
-        return {service, kind, subject: name, status: 'fail', detail: `${path.relative(project.dir, file)}: unreadable (${(error as Error).message.split('\n')[0]})`}
+        return {
+          service,
+          kind,
+          subject: name,
+          status: 'fail',
+          detail: `${path.relative(project.dir, file)}: unreadable (${(error as Error).message.split('\n')[0]})`,
+        }
       }
       const check = checkDefinition(kind, name, data)
-      return {service, kind, subject: name, status: check.ok ? 'pass' : 'fail', detail: `${path.relative(project.dir, file)}: ${check.detail}`}
+      return {
+        service,
+        kind,
+        subject: name,
+        status: check.ok ? 'pass' : 'fail',
+        detail: `${path.relative(project.dir, file)}: ${check.detail}`,
+      }
     }),
   )
 }
@@ -125,21 +180,30 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
     const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
     kube = {get: (p) => http.request('GET', p, {signal: options.signal}), close: () => http.close()}
     const {collectionPath} = await import('../kubernetes/resources.js')
-    const list = (await kube.get(`${collectionPath('Deployment', namespace)}?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=retailops')}`)) as {items: DeploymentLike[]}
+    const list = (await kube.get(
+      `${collectionPath('Deployment', namespace)}?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=retailops')}`,
+    )) as {items: DeploymentLike[]}
     deployments = list.items
   } catch (error) {
     const detail = `cannot read Deployments in ${namespace}: ${(error as Error).message.split('\n')[0]}`
-    for (const service of services) results.push({service, kind: 'image', subject: `${service} (deployed images)`, status: 'fail', detail})
+    for (const service of services)
+      results.push({service, kind: 'image', subject: `${service} (deployed images)`, status: 'fail', detail})
     kube?.close()
     return results
   }
 
   try {
     const {readArtifactsLock} = await import('../docker/artifacts.js')
-    const {artifacts: lock} = await readArtifactsLock(project.dir).catch((): {artifacts: Record<string, {image: string}>} => ({artifacts: {}}))
+    const {artifacts: lock} = await readArtifactsLock(project.dir).catch(
+      (): {artifacts: Record<string, {image: string}>} => ({artifacts: {}}),
+    )
     for (const service of services) {
       const s = config.services[service]
-      const mine = deployments.filter((d) => d.metadata.labels?.['retailops.dev/service'] === service || d.metadata.labels?.['app.kubernetes.io/name'] === service)
+      const mine = deployments.filter(
+        (d) =>
+          d.metadata.labels?.['retailops.dev/service'] === service ||
+          d.metadata.labels?.['app.kubernetes.io/name'] === service,
+      )
       const secrets = new Map<string, boolean>(s.secrets.map((n) => [n, false]))
       const configMaps = new Map<string, boolean>(s.configMaps.map((n) => [n, false]))
       const images = new Set<string>()
@@ -152,11 +216,21 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
       if (images.size === 0) {
         const locked = lock[service]
         if (locked?.image) images.add(locked.image)
-        else results.push({service, kind: 'image', subject: service, status: 'skip', detail: `not deployed in ${namespace} and not in the artifacts lock`})
+        else
+          results.push({
+            service,
+            kind: 'image',
+            subject: service,
+            status: 'skip',
+            detail: `not deployed in ${namespace} and not in the artifacts lock`,
+          })
       }
-      for (const image of images) results.push(await checkImage(service, image, config.registry, mine.length === 0, options.signal))
-      for (const [name, optional] of secrets) results.push(await checkObject(kube, service, 'secret', namespace, name, optional))
-      for (const [name, optional] of configMaps) results.push(await checkObject(kube, service, 'configMap', namespace, name, optional))
+      for (const image of images)
+        results.push(await checkImage(service, image, config.registry, mine.length === 0, options.signal))
+      for (const [name, optional] of secrets)
+        results.push(await checkObject(kube, service, 'secret', namespace, name, optional))
+      for (const [name, optional] of configMaps)
+        results.push(await checkObject(kube, service, 'configMap', namespace, name, optional))
     }
   } finally {
     kube.close()
@@ -164,19 +238,45 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
   return results
 }
 
-async function checkObject(kube: {get: (p: string) => Promise<unknown>}, service: string, kind: 'secret' | 'configMap', namespace: string, name: string, optional: boolean): Promise<RecoverabilityCheck> {
+async function checkObject(
+  kube: {get: (p: string) => Promise<unknown>},
+  service: string,
+  kind: 'secret' | 'configMap',
+  namespace: string,
+  name: string,
+  optional: boolean,
+): Promise<RecoverabilityCheck> {
   const {namedPath} = await import('../kubernetes/resources.js')
   try {
     await kube.get(namedPath(kind === 'secret' ? 'Secret' : 'ConfigMap', name, namespace))
     return {service, kind, subject: name, status: 'pass', detail: `exists in ${namespace}`}
   } catch (error) {
     const code = (error as {statusCode?: number}).statusCode
-    if (code === 404) return {service, kind, subject: name, status: optional ? 'warn' : 'fail', detail: `missing from ${namespace}${optional ? ' (referenced as optional)' : ''}`}
-    return {service, kind, subject: name, status: 'fail', detail: `cannot read it: ${(error as Error).message.split('\n')[0]}`}
+    if (code === 404)
+      return {
+        service,
+        kind,
+        subject: name,
+        status: optional ? 'warn' : 'fail',
+        detail: `missing from ${namespace}${optional ? ' (referenced as optional)' : ''}`,
+      }
+    return {
+      service,
+      kind,
+      subject: name,
+      status: 'fail',
+      detail: `cannot read it: ${(error as Error).message.split('\n')[0]}`,
+    }
   }
 }
 
-async function checkImage(service: string, image: string, registry: {url: string; insecure: boolean}, fromLock: boolean, signal?: AbortSignal): Promise<RecoverabilityCheck> {
+async function checkImage(
+  service: string,
+  image: string,
+  registry: {url: string; insecure: boolean},
+  fromLock: boolean,
+  signal?: AbortSignal,
+): Promise<RecoverabilityCheck> {
   const origin = fromLock ? ' (from the artifacts lock; not deployed)' : ''
   try {
     const {parseReference} = await import('../docker/reference.js')
@@ -194,10 +294,36 @@ async function checkImage(service: string, image: string, registry: {url: string
       }
     }
     const head = await client.headManifest(ref.repository, ref.digest)
-    if (!head) return {service, kind: 'image', subject: image, status: 'fail', detail: `manifest ${ref.digest} is gone from ${ref.registry}/${ref.repository}${origin}`}
-    if (head.digest !== ref.digest) return {service, kind: 'image', subject: image, status: 'fail', detail: `the registry answered digest ${head.digest}${origin}`}
-    return {service, kind: 'image', subject: image, status: 'pass', detail: `HEAD manifest ${ref.digest.slice(0, 19)}… answered 200 (${head.mediaType || 'unknown media type'})${origin}`}
+    if (!head)
+      return {
+        service,
+        kind: 'image',
+        subject: image,
+        status: 'fail',
+        detail: `manifest ${ref.digest} is gone from ${ref.registry}/${ref.repository}${origin}`,
+      }
+    if (head.digest !== ref.digest)
+      return {
+        service,
+        kind: 'image',
+        subject: image,
+        status: 'fail',
+        detail: `the registry answered digest ${head.digest}${origin}`,
+      }
+    return {
+      service,
+      kind: 'image',
+      subject: image,
+      status: 'pass',
+      detail: `HEAD manifest ${ref.digest.slice(0, 19)}… answered 200 (${head.mediaType || 'unknown media type'})${origin}`,
+    }
   } catch (error) {
-    return {service, kind: 'image', subject: image, status: 'fail', detail: `${(error as Error).message.split('\n')[0]}${origin}`}
+    return {
+      service,
+      kind: 'image',
+      subject: image,
+      status: 'fail',
+      detail: `${(error as Error).message.split('\n')[0]}${origin}`,
+    }
   }
 }

@@ -37,15 +37,27 @@ export function renderDrillSummary(r: DrillRecord): string {
         {header: 'TIER', value: (d) => d.tier},
         {header: 'RTO (actual / target)', value: (d) => measure(d.rto)},
         {header: 'RPO (actual / target)', value: (d) => measure(d.rpo)},
-        {header: 'VALIDATIONS', value: (d) => `${d.validations.filter((v) => v.passed).length}/${d.validations.length}`},
-        {header: 'STATUS', value: (d) => (d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status))},
+        {
+          header: 'VALIDATIONS',
+          value: (d) => `${d.validations.filter((v) => v.passed).length}/${d.validations.length}`,
+        },
+        {
+          header: 'STATUS',
+          value: (d) =>
+            d.status === 'passed'
+              ? c.green(d.status)
+              : d.status === 'interrupted'
+                ? c.yellow(d.status)
+                : c.red(d.status),
+        },
       ]),
     )
   }
   for (const d of r.datastores) {
     if (d.inventory) {
       lines.push(`  ${d.name}: ${inventorySummary(d)}`)
-      for (const i of d.inventory.filter((x) => x.outcome === 'not-restored')) lines.push(c.yellow(`    ▲ ${i.kind} ${i.name} not restored: ${i.reason}`))
+      for (const i of d.inventory.filter((x) => x.outcome === 'not-restored'))
+        lines.push(c.yellow(`    ▲ ${i.kind} ${i.name} not restored: ${i.reason}`))
     }
     for (const v of d.validations.filter((x) => !x.passed)) lines.push(c.red(`  ✖ ${d.name} ${v.name}: ${v.message}`))
     if (d.error) lines.push(c.red(`  ✖ ${d.name}: ${d.error.message.split('\n')[0]}`))
@@ -58,15 +70,26 @@ export function renderDrillSummary(r: DrillRecord): string {
         {header: 'TIER', value: (s) => s.tier},
         {header: 'RTO', value: (s) => measure(s.rto)},
         {header: 'RPO', value: (s) => measure(s.rpo)},
-        {header: 'CHECKS', value: (s) => `${s.recoverability.passed} ok${s.recoverability.warned ? `, ${s.recoverability.warned} warn` : ''}${s.recoverability.failed ? c.red(`, ${s.recoverability.failed} failed`) : ''}`},
+        {
+          header: 'CHECKS',
+          value: (s) =>
+            `${s.recoverability.passed} ok${s.recoverability.warned ? `, ${s.recoverability.warned} warn` : ''}${s.recoverability.failed ? c.red(`, ${s.recoverability.failed} failed`) : ''}`,
+        },
         {header: 'RESULT', value: (s) => (s.status === 'passed' ? c.green('pass') : c.red('FAIL'))},
       ]),
     )
   }
   for (const check of r.recoverability.filter((x) => x.status === 'fail' || x.status === 'warn')) {
-    lines.push(`  ${check.status === 'fail' ? c.red('✖') : c.yellow('▲')} ${check.service} ${check.kind} ${check.subject}: ${check.detail}`)
+    lines.push(
+      `  ${check.status === 'fail' ? c.red('✖') : c.yellow('▲')} ${check.service} ${check.kind} ${check.subject}: ${check.detail}`,
+    )
   }
-  for (const f of r.leftoverCheck?.failures ?? []) lines.push(c.yellow(`  ▲ leftovers check failed for ${f.what} (${f.reason}): unknown, not absent; look by hand with: ${f.command}`))
+  for (const f of r.leftoverCheck?.failures ?? [])
+    lines.push(
+      c.yellow(
+        `  ▲ leftovers check failed for ${f.what} (${f.reason}): unknown, not absent; look by hand with: ${f.command}`,
+      ),
+    )
   if (r.cleanup.length > 0) {
     lines.push('', c.bold('Cleanup:'))
     for (const a of r.cleanup) {
@@ -80,12 +103,18 @@ export function renderDrillSummary(r: DrillRecord): string {
 
 export function renderDrillPlan(plan: DrillPlan): string {
   const c = makeChalk()
-  const lines: string[] = [`${c.bold('Drill plan')} for ${plan.project} / ${plan.environment} (namespace ${plan.namespace}); the id shown (${plan.drillId}) changes on each run.`, '']
+  const lines: string[] = [
+    `${c.bold('Drill plan')} for ${plan.project} / ${plan.environment} (namespace ${plan.namespace}); the id shown (${plan.drillId}) changes on each run.`,
+    '',
+  ]
   for (const d of plan.datastores) {
-    lines.push(`${c.bold(d.name)} (${d.provider}, tier ${d.tier}${d.service ? `, service ${d.service}` : ''}): RTO ${d.targets.rto}, RPO ${d.targets.rpo}`)
+    lines.push(
+      `${c.bold(d.name)} (${d.provider}, tier ${d.tier}${d.service ? `, service ${d.service}` : ''}): RTO ${d.targets.rto}, RPO ${d.targets.rpo}`,
+    )
     lines.push(`  from ${d.source}`, `  into ${d.target}`)
     d.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s}`))
-    for (const v of d.validations) lines.push(c.dim(`     validation ${v.name}${v.recoveryPoint ? ' (recovery point)' : ''}: ${v.query}`))
+    for (const v of d.validations)
+      lines.push(c.dim(`     validation ${v.name}${v.recoveryPoint ? ' (recovery point)' : ''}: ${v.query}`))
     lines.push('')
   }
   if (plan.recoverability.length > 0) {
@@ -96,7 +125,11 @@ export function renderDrillPlan(plan: DrillPlan): string {
   for (const w of plan.warnings) lines.push(c.yellow(`▲ ${w}`))
   for (const p of [...plan.problems, ...plan.refusals]) lines.push(c.red(`✖ ${p}`))
   const stops = plan.problems.length + plan.refusals.length
-  lines.push(stops > 0 ? c.red(`${stops} problem(s) would stop the drill before its first write.`) : c.green('The drill can run: `retailops dr drill` with the same flags.'))
+  lines.push(
+    stops > 0
+      ? c.red(`${stops} problem(s) would stop the drill before its first write.`)
+      : c.green('The drill can run: `retailops dr drill` with the same flags.'),
+  )
   return lines.join('\n')
 }
 
@@ -110,7 +143,11 @@ export function renderHistory(drills: DrillSummary[]): string {
     {header: 'DATASTORES', value: (d) => d.datastores.join(', ') || '–'},
     {header: 'RTO', value: (d) => (d.rtoMs === undefined ? '–' : formatDuration(d.rtoMs)), align: 'right'},
     {header: 'RPO', value: (d) => (d.rpoMs === undefined ? '–' : formatDuration(d.rpoMs)), align: 'right'},
-    {header: 'STATUS', value: (d) => (d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status))},
+    {
+      header: 'STATUS',
+      value: (d) =>
+        d.status === 'passed' ? c.green(d.status) : d.status === 'interrupted' ? c.yellow(d.status) : c.red(d.status),
+    },
     {header: 'BY', value: (d) => d.ranBy},
   ])
 }
@@ -123,7 +160,10 @@ export function renderSchedules(schedules: ScheduledDrill[]): string {
     renderTable(schedules, [
       {header: 'NAME', value: (s) => s.name},
       {header: 'SCHEDULE', value: (s) => `${s.schedule} (${s.timeZone})`},
-      {header: 'NEXT RUN', value: (s) => (s.suspended ? c.yellow('suspended') : (s.nextRun?.replace(/\.\d+Z$/, 'Z') ?? '–'))},
+      {
+        header: 'NEXT RUN',
+        value: (s) => (s.suspended ? c.yellow('suspended') : (s.nextRun?.replace(/\.\d+Z$/, 'Z') ?? '–')),
+      },
       {header: 'LAST RUN', value: (s) => s.lastScheduleTime ?? '–'},
       {header: 'LAST SUCCESS', value: (s) => s.lastSuccessfulTime ?? '–'},
       {header: 'RUNNING', value: (s) => String(s.active), align: 'right'},

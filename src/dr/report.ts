@@ -11,9 +11,15 @@ const STATUS_TEXT: Record<DrillRecord['status'], string> = {
   interrupted: 'INTERRUPTED',
 }
 
-const MEASURE_TEXT: Record<ObjectiveMeasurement['status'], string> = {pass: 'pass', fail: 'FAIL', 'not-measured': 'not measured', 'not-applicable': 'n/a'}
+const MEASURE_TEXT: Record<ObjectiveMeasurement['status'], string> = {
+  pass: 'pass',
+  fail: 'FAIL',
+  'not-measured': 'not measured',
+  'not-applicable': 'n/a',
+}
 
-const LEFTOVERS_INTRO = 'Found when this drill started. What a drill killed on this host left was removed (its process is gone); the rest is left alone, because another drill may be using it'
+const LEFTOVERS_INTRO =
+  'Found when this drill started. What a drill killed on this host left was removed (its process is gone); the rest is left alone, because another drill may be using it'
 
 function actual(m: ObjectiveMeasurement): string {
   return m.actualMs === undefined ? '–' : formatDuration(m.actualMs)
@@ -30,7 +36,12 @@ function offset(record: DrillRecord, iso: string | undefined): string {
 export function inventorySummary(d: Pick<DatastoreDrillResult, 'inventory'>): string {
   const counts = new Map<string, number>()
   for (const i of d.inventory ?? []) counts.set(i.outcome, (counts.get(i.outcome) ?? 0) + 1)
-  return ['restored', 'modified', 'placeholder', 'not-restored'].filter((o) => counts.has(o)).map((o) => `${counts.get(o)} ${o.replace('-', ' ')}`).join(', ') || 'nothing'
+  return (
+    ['restored', 'modified', 'placeholder', 'not-restored']
+      .filter((o) => counts.has(o))
+      .map((o) => `${counts.get(o)} ${o.replace('-', ' ')}`)
+      .join(', ') || 'nothing'
+  )
 }
 
 function evidenceText(value: unknown): string {
@@ -41,12 +52,22 @@ function evidenceText(value: unknown): string {
 
 /** Escapes what Markdown tables and text would otherwise interpret. */
 function md(text: unknown): string {
-  return String(text ?? '').replaceAll('\\', '\\\\').replaceAll('|', '\\|').replaceAll('\n', ' ').replaceAll('`', '\\`')
+  return String(text ?? '')
+    .replaceAll('\\', '\\\\')
+    .replaceAll('|', '\\|')
+    .replaceAll('\n', ' ')
+    .replaceAll('`', '\\`')
 }
 
 function mdTable(headers: string[], rows: unknown[][]): string {
   if (rows.length === 0) return '_none_\n'
-  return [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(md).join(' | ')} |`)].join('\n') + '\n'
+  return (
+    [
+      `| ${headers.join(' | ')} |`,
+      `| ${headers.map(() => '---').join(' | ')} |`,
+      ...rows.map((r) => `| ${r.map(md).join(' | ')} |`),
+    ].join('\n') + '\n'
+  )
 }
 
 function expectText(expect: Record<string, unknown> | undefined): string {
@@ -70,7 +91,16 @@ export function renderMarkdown(r: DrillRecord): string {
         ['Ran by', r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`],
         ['Tool', `${r.tool.name} ${r.tool.version} (Node ${r.tool.node})`],
         ['Configuration', `${r.config.file} sha256:${r.config.sha256}`],
-        ['Scope', [r.filters.tiers.length ? `tiers ${r.filters.tiers.join(', ')}` : '', r.filters.services.length ? `services ${r.filters.services.join(', ')}` : '', r.filters.datastores.length ? `datastores ${r.filters.datastores.join(', ')}` : ''].filter(Boolean).join('; ') || 'everything configured'],
+        [
+          'Scope',
+          [
+            r.filters.tiers.length ? `tiers ${r.filters.tiers.join(', ')}` : '',
+            r.filters.services.length ? `services ${r.filters.services.join(', ')}` : '',
+            r.filters.datastores.length ? `datastores ${r.filters.datastores.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join('; ') || 'everything configured',
+        ],
         ['Exit', r.exit],
       ],
     ),
@@ -79,28 +109,86 @@ export function renderMarkdown(r: DrillRecord): string {
   out.push(
     mdTable(
       ['service', 'tier', 'RTO target', 'RTO actual', 'RTO', 'RPO target', 'RPO actual', 'RPO', 'result'],
-      r.services.map((s) => [s.service, s.tier, s.rto.target, actual(s.rto), MEASURE_TEXT[s.rto.status], s.rpo.target, actual(s.rpo), MEASURE_TEXT[s.rpo.status], s.status === 'passed' ? 'pass' : 'FAIL']),
+      r.services.map((s) => [
+        s.service,
+        s.tier,
+        s.rto.target,
+        actual(s.rto),
+        MEASURE_TEXT[s.rto.status],
+        s.rpo.target,
+        actual(s.rpo),
+        MEASURE_TEXT[s.rpo.status],
+        s.status === 'passed' ? 'pass' : 'FAIL',
+      ]),
     ),
   )
   out.push('## Datastores', '')
   for (const d of r.datastores) out.push(...datastoreMarkdown(r, d))
   if (r.datastores.length === 0) out.push('_none selected_', '')
   out.push('## Recoverability', '')
-  out.push(mdTable(['service', 'check', 'subject', 'result', 'detail'], r.recoverability.map((c) => [c.service, c.kind, c.subject, c.status, c.detail])))
+  out.push(
+    mdTable(
+      ['service', 'check', 'subject', 'result', 'detail'],
+      r.recoverability.map((c) => [c.service, c.kind, c.subject, c.status, c.detail]),
+    ),
+  )
   out.push('## Timeline', '')
-  out.push(mdTable(['scope', 'step', 'start', 'end', 'took', 'status', 'detail'], r.steps.map((s) => [s.scope, s.title, offset(r, s.startedAt), offset(r, s.endedAt), s.durationMs === undefined ? '–' : formatDuration(s.durationMs), s.status, s.detail ?? ''])))
+  out.push(
+    mdTable(
+      ['scope', 'step', 'start', 'end', 'took', 'status', 'detail'],
+      r.steps.map((s) => [
+        s.scope,
+        s.title,
+        offset(r, s.startedAt),
+        offset(r, s.endedAt),
+        s.durationMs === undefined ? '–' : formatDuration(s.durationMs),
+        s.status,
+        s.detail ?? '',
+      ]),
+    ),
+  )
   out.push(`Times are from the drill's start, ${r.startedAt}.`, '')
   out.push('## Cleanup', '')
-  out.push(mdTable(['what', 'resource', 'action', 'result', 'detail', 'at'], r.cleanup.map((c) => [c.kind, c.resource, c.action, c.status, c.detail ?? '', c.at])))
+  out.push(
+    mdTable(
+      ['what', 'resource', 'action', 'result', 'detail', 'at'],
+      r.cleanup.map((c) => [c.kind, c.resource, c.action, c.status, c.detail ?? '', c.at]),
+    ),
+  )
   if (r.leftovers?.length) {
     out.push('## Left by earlier drills', '', `${LEFTOVERS_INTRO}:`, '')
-    out.push(mdTable(['what', 'name', 'where', 'drill', 'result', 'remove with'], r.leftovers.map((l) => [l.kind, l.name, l.where, l.drillId ?? '?', `${l.status ?? 'present'}${l.detail ? `: ${l.detail}` : ''}`, l.status === 'removed' ? '' : l.command])))
+    out.push(
+      mdTable(
+        ['what', 'name', 'where', 'drill', 'result', 'remove with'],
+        r.leftovers.map((l) => [
+          l.kind,
+          l.name,
+          l.where,
+          l.drillId ?? '?',
+          `${l.status ?? 'present'}${l.detail ? `: ${l.detail}` : ''}`,
+          l.status === 'removed' ? '' : l.command,
+        ]),
+      ),
+    )
   }
   if (r.leftoverCheck?.failures.length) {
-    out.push('## Leftovers check failed', '', `The look for targets left by earlier drills failed${r.leftoverCheck.checked.length ? ` for part of them (checked: ${r.leftoverCheck.checked.map(md).join(', ')})` : ''}: leftovers there are unknown, not absent.`, '')
-    out.push(mdTable(['could not check', 'why', 'look by hand with'], r.leftoverCheck.failures.map((f) => [f.what, f.reason, f.command])))
+    out.push(
+      '## Leftovers check failed',
+      '',
+      `The look for targets left by earlier drills failed${r.leftoverCheck.checked.length ? ` for part of them (checked: ${r.leftoverCheck.checked.map(md).join(', ')})` : ''}: leftovers there are unknown, not absent.`,
+      '',
+    )
+    out.push(
+      mdTable(
+        ['could not check', 'why', 'look by hand with'],
+        r.leftoverCheck.failures.map((f) => [f.what, f.reason, f.command]),
+      ),
+    )
   } else if (r.leftoverCheck?.status === 'checked' && !r.leftovers?.length) {
-    out.push(`No targets left by earlier drills (checked: ${r.leftoverCheck.checked.map(md).join(', ') || 'nothing to check'}).`, '')
+    out.push(
+      `No targets left by earlier drills (checked: ${r.leftoverCheck.checked.map(md).join(', ') || 'nothing to check'}).`,
+      '',
+    )
   }
   if (r.warnings.length > 0) out.push('## Warnings', '', ...r.warnings.map((w) => `- ${md(w)}`), '')
   return `${out.join('\n')}\n`
@@ -115,15 +203,38 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
       ['', 'target', 'actual', 'result', 'how'],
       [
         ['RTO', d.rto.target, actual(d.rto), MEASURE_TEXT[d.rto.status], d.rto.detail],
-        ['RPO', d.rpo.target, actual(d.rpo), MEASURE_TEXT[d.rpo.status], `${d.rpo.detail}${d.rpo.source ? ` (from ${d.rpo.source})` : ''}`],
+        [
+          'RPO',
+          d.rpo.target,
+          actual(d.rpo),
+          MEASURE_TEXT[d.rpo.status],
+          `${d.rpo.detail}${d.rpo.source ? ` (from ${d.rpo.source})` : ''}`,
+        ],
       ],
     ),
   )
   out.push('Validations:', '')
-  out.push(mdTable(['name', 'query', 'expect', 'value', 'source value', 'result'], d.validations.map((v) => [v.name, v.query, expectText(v.expect as Record<string, unknown>), v.value ?? 'NULL', v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'), `${v.passed ? 'pass' : 'FAIL'}: ${v.message}`])))
+  out.push(
+    mdTable(
+      ['name', 'query', 'expect', 'value', 'source value', 'result'],
+      d.validations.map((v) => [
+        v.name,
+        v.query,
+        expectText(v.expect as Record<string, unknown>),
+        v.value ?? 'NULL',
+        v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'),
+        `${v.passed ? 'pass' : 'FAIL'}: ${v.message}`,
+      ]),
+    ),
+  )
   if (d.inventory) {
     out.push(`What was restored (${inventorySummary(d)}):`, '')
-    out.push(mdTable(['kind', 'name', 'outcome', 'why'], d.inventory.map((i) => [i.kind, i.name, i.outcome, i.reason ?? ''])))
+    out.push(
+      mdTable(
+        ['kind', 'name', 'outcome', 'why'],
+        d.inventory.map((i) => [i.kind, i.name, i.outcome, i.reason ?? '']),
+      ),
+    )
   }
   out.push('Evidence:', '')
   out.push(...Object.entries(d.evidence).map(([k, v]) => `- ${k}: \`${evidenceText(v).replaceAll('`', "'")}\``), '')
@@ -131,9 +242,26 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
   return out
 }
 
-const STEP_TONE: Record<StepStatus, Tone> = {ok: 'good', failed: 'bad', warning: 'warn', skipped: 'muted', interrupted: 'neutral'}
-const STATUS_TONE: Record<DrillRecord['status'], Tone> = {passed: 'good', 'target-missed': 'bad', 'validation-failed': 'bad', error: 'bad', interrupted: 'warn'}
-const MEASURE_TONE: Record<ObjectiveMeasurement['status'], Tone> = {pass: 'good', fail: 'bad', 'not-measured': 'warn', 'not-applicable': 'muted'}
+const STEP_TONE: Record<StepStatus, Tone> = {
+  ok: 'good',
+  failed: 'bad',
+  warning: 'warn',
+  skipped: 'muted',
+  interrupted: 'neutral',
+}
+const STATUS_TONE: Record<DrillRecord['status'], Tone> = {
+  passed: 'good',
+  'target-missed': 'bad',
+  'validation-failed': 'bad',
+  error: 'bad',
+  interrupted: 'warn',
+}
+const MEASURE_TONE: Record<ObjectiveMeasurement['status'], Tone> = {
+  pass: 'good',
+  fail: 'bad',
+  'not-measured': 'warn',
+  'not-applicable': 'muted',
+}
 
 function measureBadge(m: ObjectiveMeasurement): Html {
   return badge(MEASURE_TEXT[m.status], MEASURE_TONE[m.status])
@@ -147,8 +275,21 @@ export function timelineLanes(r: DrillRecord): TimelineLane[] {
     const d = r.datastores.find((x) => x.name === scope)
     return {
       label: d ? `${scope} (RTO ${d.rto.target})` : scope,
-      spans: steps.map((s: DrillStep) => ({start: Date.parse(s.startedAt), end: Date.parse(s.endedAt ?? r.endedAt), label: s.name, tone: STEP_TONE[s.status]})),
-      markers: d?.validatedAt ? [{at: Date.parse(d.validatedAt), label: `validated, RTO ${actual(d.rto)}`, tone: d.rto.status === 'pass' ? 'good' : 'bad'}] : [],
+      spans: steps.map((s: DrillStep) => ({
+        start: Date.parse(s.startedAt),
+        end: Date.parse(s.endedAt ?? r.endedAt),
+        label: s.name,
+        tone: STEP_TONE[s.status],
+      })),
+      markers: d?.validatedAt
+        ? [
+            {
+              at: Date.parse(d.validatedAt),
+              label: `validated, RTO ${actual(d.rto)}`,
+              tone: d.rto.status === 'pass' ? 'good' : 'bad',
+            },
+          ]
+        : [],
     }
   })
 }
@@ -163,13 +304,26 @@ export function renderHtml(r: DrillRecord): string {
   const sections: ReportSection[] = [
     {
       title: 'Targets against actuals',
-      intro: 'RTO runs from the drill\'s start to the validated copy; RPO from the restored data\'s newest point to the drill\'s start.',
+      intro:
+        "RTO runs from the drill's start to the validated copy; RPO from the restored data's newest point to the drill's start.",
       body: [
         kpis([
           {label: 'Result', value: STATUS_TEXT[r.status], tone: STATUS_TONE[r.status], hint: `exit ${r.exit}`},
-          {label: 'Longest RTO', value: longest(rtos), tone: r.datastores.some((d) => d.rto.status === 'fail') ? 'bad' : rtos.length > 0 ? 'good' : 'muted'},
-          {label: 'Largest RPO', value: longest(rpos), tone: r.datastores.some((d) => d.rpo.status === 'fail') ? 'bad' : rpos.length > 0 ? 'good' : 'muted'},
-          {label: 'Failed validations', value: String(failedValidations + failedChecks), tone: failedValidations + failedChecks > 0 ? 'bad' : 'good'},
+          {
+            label: 'Longest RTO',
+            value: longest(rtos),
+            tone: r.datastores.some((d) => d.rto.status === 'fail') ? 'bad' : rtos.length > 0 ? 'good' : 'muted',
+          },
+          {
+            label: 'Largest RPO',
+            value: longest(rpos),
+            tone: r.datastores.some((d) => d.rpo.status === 'fail') ? 'bad' : rpos.length > 0 ? 'good' : 'muted',
+          },
+          {
+            label: 'Failed validations',
+            value: String(failedValidations + failedChecks),
+            tone: failedValidations + failedChecks > 0 ? 'bad' : 'good',
+          },
         ]),
         table(r.services, [
           {header: 'Service', value: (s) => s.service},
@@ -180,7 +334,10 @@ export function renderHtml(r: DrillRecord): string {
           {header: 'RPO target', value: (s) => s.rpo.target, numeric: true},
           {header: 'RPO actual', value: (s) => actual(s.rpo), numeric: true},
           {header: 'RPO', value: (s) => measureBadge(s.rpo)},
-          {header: 'Result', value: (s) => badge(s.status === 'passed' ? 'pass' : 'FAIL', s.status === 'passed' ? 'good' : 'bad')},
+          {
+            header: 'Result',
+            value: (s) => badge(s.status === 'passed' ? 'pass' : 'FAIL', s.status === 'passed' ? 'good' : 'bad'),
+          },
         ]),
       ],
     },
@@ -206,7 +363,11 @@ export function renderHtml(r: DrillRecord): string {
               {header: 'Step', value: (s) => s.title},
               {header: 'Start', value: (s) => offset(r, s.startedAt), numeric: true},
               {header: 'End', value: (s) => offset(r, s.endedAt), numeric: true},
-              {header: 'Took', value: (s) => (s.durationMs === undefined ? '–' : formatDuration(s.durationMs)), numeric: true},
+              {
+                header: 'Took',
+                value: (s) => (s.durationMs === undefined ? '–' : formatDuration(s.durationMs)),
+                numeric: true,
+              },
               {header: 'Status', value: (s) => badge(s.status, STEP_TONE[s.status])},
               {header: 'Detail', value: (s) => s.detail ?? ''},
             ]),
@@ -216,13 +377,21 @@ export function renderHtml(r: DrillRecord): string {
     ...r.datastores.map((d) => datastoreSection(d)),
     {
       title: 'Recoverability',
-      intro: 'Deployed images pullable by digest, referenced Secrets and ConfigMaps present, topic and search-index definitions kept as code.',
+      intro:
+        'Deployed images pullable by digest, referenced Secrets and ConfigMaps present, topic and search-index definitions kept as code.',
       body: r.recoverability.length
         ? table(r.recoverability, [
             {header: 'Service', value: (c) => c.service},
             {header: 'Check', value: (c) => c.kind},
             {header: 'Subject', value: (c) => breakable(c.subject)},
-            {header: 'Result', value: (c) => badge(c.status, c.status === 'pass' ? 'good' : c.status === 'fail' ? 'bad' : c.status === 'warn' ? 'warn' : 'muted')},
+            {
+              header: 'Result',
+              value: (c) =>
+                badge(
+                  c.status,
+                  c.status === 'pass' ? 'good' : c.status === 'fail' ? 'bad' : c.status === 'warn' ? 'warn' : 'muted',
+                ),
+            },
             {header: 'Detail', value: (c) => c.detail},
           ])
         : note('No recoverability checks ran.', 'muted'),
@@ -235,7 +404,14 @@ export function renderHtml(r: DrillRecord): string {
             {header: 'What', value: (c) => c.kind},
             {header: 'Resource', value: (c) => html`<code>${c.resource}</code>`},
             {header: 'Action', value: (c) => c.action},
-            {header: 'Result', value: (c) => badge(c.status, c.status === 'removed' || c.status === 'absent' ? 'good' : c.status === 'manual' ? 'warn' : 'bad')},
+            {
+              header: 'Result',
+              value: (c) =>
+                badge(
+                  c.status,
+                  c.status === 'removed' || c.status === 'absent' ? 'good' : c.status === 'manual' ? 'warn' : 'bad',
+                ),
+            },
             {header: 'Detail', value: (c) => c.detail ?? ''},
             {header: 'At', value: (c) => offset(r, c.at), numeric: true},
           ])
@@ -251,7 +427,12 @@ export function renderHtml(r: DrillRecord): string {
         {header: 'Name', value: (l) => breakable(l.name)},
         {header: 'Where', value: (l) => l.where},
         {header: 'Drill', value: (l) => l.drillId ?? '?'},
-        {header: 'Result', value: (l) => html`${badge(l.status ?? 'present', l.status === 'removed' ? 'good' : l.status === 'failed' ? 'bad' : 'warn')} ${l.detail ?? ''}`},
+        {
+          header: 'Result',
+          value: (l) =>
+            html`${badge(l.status ?? 'present', l.status === 'removed' ? 'good' : l.status === 'failed' ? 'bad' : 'warn')}
+            ${l.detail ?? ''}`,
+        },
         {header: 'Remove with', value: (l) => (l.status === 'removed' ? '' : breakable(l.command))},
       ]),
     })
@@ -285,7 +466,7 @@ export function renderHtml(r: DrillRecord): string {
 
 /** Code that may wrap after / @ : , (digests, ARNs and paths are long): the table stays on the page. */
 function breakable(text: string): Html {
-  return html`<code>${text.split(/(?<=[/@:,])/).map((part, i) => (i === 0 ? part : html`<wbr>${part}`))}</code>`
+  return html`<code>${text.split(/(?<=[/@:,])/).map((part, i) => (i === 0 ? part : html`<wbr />${part}`))}</code>`
 }
 
 function datastoreSection(d: DatastoreDrillResult): ReportSection {
@@ -315,7 +496,10 @@ function datastoreSection(d: DatastoreDrillResult): ReportSection {
             {header: 'Expect', value: (v) => expectText(v.expect as Record<string, unknown>)},
             {header: 'Value', value: (v) => v.value ?? 'NULL'},
             {header: 'Source', value: (v) => (v.sourceValue === undefined ? '' : (v.sourceValue ?? 'NULL'))},
-            {header: 'Result', value: (v) => html`${badge(v.passed ? 'pass' : 'FAIL', v.passed ? 'good' : 'bad')} ${v.message}`},
+            {
+              header: 'Result',
+              value: (v) => html`${badge(v.passed ? 'pass' : 'FAIL', v.passed ? 'good' : 'bad')} ${v.message}`,
+            },
           ])
         : note('No validation ran.', 'warn'),
       ...(d.inventory
@@ -324,7 +508,14 @@ function datastoreSection(d: DatastoreDrillResult): ReportSection {
             table(d.inventory, [
               {header: 'Kind', value: (i) => i.kind},
               {header: 'Name', value: (i) => i.name},
-              {header: 'Outcome', value: (i) => badge(i.outcome, i.outcome === 'not-restored' ? 'warn' : i.outcome === 'restored' ? 'good' : 'neutral')},
+              {
+                header: 'Outcome',
+                value: (i) =>
+                  badge(
+                    i.outcome,
+                    i.outcome === 'not-restored' ? 'warn' : i.outcome === 'restored' ? 'good' : 'neutral',
+                  ),
+              },
               {header: 'Why', value: (i) => i.reason ?? ''},
             ]),
           ]

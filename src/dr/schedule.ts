@@ -8,7 +8,19 @@ import {RefusedError, RetailOpsError, UsageError} from '../errors/index.js'
 import {kubeClients, kubeError} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {KubeHttp} from '../kubernetes/http.js'
-import {applyJobObjects, bindingObject, bindingsLeft, deleteJobObjects, type EnvVar, IN_CLUSTER_CONTEXT, type KubeRef, runnerConfigObjects, runnerCronJob, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import {
+  applyJobObjects,
+  bindingObject,
+  bindingsLeft,
+  deleteJobObjects,
+  type EnvVar,
+  IN_CLUSTER_CONTEXT,
+  type KubeRef,
+  runnerConfigObjects,
+  runnerCronJob,
+  runnerPodSpec,
+  serviceAccountObject,
+} from '../kubernetes/runner-job.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import type {RunContext} from '../ui/context.js'
 import {DRILLS_DIR_ENV} from './history.js'
@@ -67,13 +79,21 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 export function scheduleNameFor(filters: DrillFilters, given?: string): string {
   if (given !== undefined) {
     if (!DNS_LABEL.test(given) || given.length > 30) {
-      throw new UsageError(`--schedule-name ${given}: a schedule name is up to 30 lowercase letters, digits and dashes, starting and ending with a letter or digit.`, {nextSteps: ['e.g. --schedule-name nightly-orders']})
+      throw new UsageError(
+        `--schedule-name ${given}: a schedule name is up to 30 lowercase letters, digits and dashes, starting and ending with a letter or digit.`,
+        {nextSteps: ['e.g. --schedule-name nightly-orders']},
+      )
     }
     return given
   }
   const parts = [...(filters.tiers ?? []), ...(filters.services ?? []), ...(filters.datastores ?? [])]
   if (parts.length === 0) return 'all'
-  const slug = parts.join('-').toLowerCase().replaceAll(/[^a-z0-9-]+/g, '-').replaceAll(/-+/g, '-').replace(/^-|-$/g, '')
+  const slug = parts
+    .join('-')
+    .toLowerCase()
+    .replaceAll(/[^a-z0-9-]+/g, '-')
+    .replaceAll(/-+/g, '-')
+    .replace(/^-|-$/g, '')
   if (slug.length <= 30 && slug) return slug
   return `${slug.slice(0, 23).replace(/-+$/, '')}-${createHash('sha256').update(parts.join(',')).digest('hex').slice(0, 6)}`
 }
@@ -106,7 +126,8 @@ const group = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.spl
 /** The snapshot kinds, grouped by API group, with the given verbs. */
 function snapshotRules(verbs: string[]): Rule[] {
   const byGroup = new Map<string, string[]>()
-  for (const k of SNAPSHOT_KINDS) byGroup.set(group(k.apiVersion), [...(byGroup.get(group(k.apiVersion)) ?? []), k.plural])
+  for (const k of SNAPSHOT_KINDS)
+    byGroup.set(group(k.apiVersion), [...(byGroup.get(group(k.apiVersion)) ?? []), k.plural])
   return [...byGroup].map(([g, resources]) => ({apiGroups: [g], resources, verbs}))
 }
 
@@ -129,19 +150,39 @@ export function drillRbac(names: DrillScheduleNames, scope: DrillRbacScope): Kub
     {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
   ]
   if (scope.recoverability) {
-    home.push({apiGroups: ['apps'], resources: ['deployments'], verbs: ['list']}, {apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get']})
+    home.push(
+      {apiGroups: ['apps'], resources: ['deployments'], verbs: ['list']},
+      {apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get']},
+    )
   }
   const restores = scope.sourceNamespaces.length > 0
   if (scope.sourceNamespaces.includes(ns)) home.push(...snapshotRules(['list']))
   const objects: KubeRef[] = [
     serviceAccountObject(names.serviceAccount, ns, {...LABELS, 'app.kubernetes.io/component': RUNNER_COMPONENT}),
-    {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: names.role, namespace: ns, labels}, rules: home} as KubeRef,
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: {name: names.role, namespace: ns, labels},
+      rules: home,
+    } as KubeRef,
     bindingObject({name: names.role, namespace: ns, labels, roleKind: 'Role', role: names.role, serviceAccount}),
   ]
   for (const source of scope.sourceNamespaces.filter((s) => s !== ns)) {
     objects.push(
-      {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: names.clusterRole, namespace: source, labels}, rules: snapshotRules(['list'])} as KubeRef,
-      bindingObject({name: names.clusterRole, namespace: source, labels, roleKind: 'Role', role: names.clusterRole, serviceAccount}),
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: {name: names.clusterRole, namespace: source, labels},
+        rules: snapshotRules(['list']),
+      } as KubeRef,
+      bindingObject({
+        name: names.clusterRole,
+        namespace: source,
+        labels,
+        roleKind: 'Role',
+        role: names.clusterRole,
+        serviceAccount,
+      }),
     )
   }
   if (restores || scope.listNamespaces) {
@@ -154,11 +195,22 @@ export function drillRbac(names: DrillScheduleNames, scope: DrillRbacScope): Kub
           ? [
               {apiGroups: [''], resources: ['namespaces'], verbs: ['create', 'get', 'list', 'delete']},
               {apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create']},
-              {apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [names.restoreRole]},
+              {
+                apiGroups: ['rbac.authorization.k8s.io'],
+                resources: ['clusterroles'],
+                verbs: ['bind'],
+                resourceNames: [names.restoreRole],
+              },
             ]
           : [{apiGroups: [''], resources: ['namespaces'], verbs: ['list']}],
       } as KubeRef,
-      bindingObject({name: names.clusterRole, labels, roleKind: 'ClusterRole', role: names.clusterRole, serviceAccount}),
+      bindingObject({
+        name: names.clusterRole,
+        labels,
+        roleKind: 'ClusterRole',
+        role: names.clusterRole,
+        serviceAccount,
+      }),
     )
   }
   if (restores) {
@@ -181,11 +233,26 @@ export function drillRbac(names: DrillScheduleNames, scope: DrillRbacScope): Kub
           failurePolicy: 'Fail',
           matchConstraints: {
             resourceRules: [
-              {apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['namespaces']},
-              {apiGroups: ['rbac.authorization.k8s.io'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['rolebindings']},
+              {
+                apiGroups: [''],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE', 'DELETE'],
+                resources: ['namespaces'],
+              },
+              {
+                apiGroups: ['rbac.authorization.k8s.io'],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE', 'DELETE'],
+                resources: ['rolebindings'],
+              },
             ],
           },
-          matchConditions: [{name: 'drill-runner', expression: `request.userInfo.username == 'system:serviceaccount:${ns}:${names.serviceAccount}'`}],
+          matchConditions: [
+            {
+              name: 'drill-runner',
+              expression: `request.userInfo.username == 'system:serviceaccount:${ns}:${names.serviceAccount}'`,
+            },
+          ],
           validations: [
             {
               expression: `request.resource.resource == 'namespaces' ? request.name.startsWith('${DRILL_PREFIX}-') : request.namespace.startsWith('${DRILL_PREFIX}-')`,
@@ -200,14 +267,24 @@ export function drillRbac(names: DrillScheduleNames, scope: DrillRbacScope): Kub
           ],
         },
       } as KubeRef,
-      {apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: {name: names.policy, labels}, spec: {policyName: names.policy, validationActions: ['Deny']}} as KubeRef,
+      {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: {name: names.policy, labels},
+        spec: {policyName: names.policy, validationActions: ['Deny']},
+      } as KubeRef,
     )
   }
   return objects
 }
 
 /** Variables the selected datastores and checks read, and whether each is a secret. */
-export function neededVariables(project: LoadedConfig, datastores: string[], recoverability: boolean, env: NodeJS.ProcessEnv): {secret: string[]; plain: string[]; warnings: string[]} {
+export function neededVariables(
+  project: LoadedConfig,
+  datastores: string[],
+  recoverability: boolean,
+  env: NodeJS.ProcessEnv,
+): {secret: string[]; plain: string[]; warnings: string[]} {
   const secret = new Set<string>()
   const plain = new Set<string>()
   const warnings: string[] = []
@@ -225,8 +302,14 @@ export function neededVariables(project: LoadedConfig, datastores: string[], rec
     if (ds.provider === 'aws-backup') {
       for (const v of ['AWS_REGION', 'AWS_DEFAULT_REGION']) if (env[v]) plain.add(v)
       for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) if (env[v]) secret.add(v)
-      if (env.AWS_SESSION_TOKEN) warnings.push(`${ds.name}: AWS_SESSION_TOKEN is a temporary credential and is not given to the scheduled drill (it would expire before the job runs): give the job an identity of its own (IRSA or EKS Pod Identity on ServiceAccount ${SERVICE_ACCOUNT}), or long-lived keys.`)
-      else if (!env.AWS_ACCESS_KEY_ID) warnings.push(`${ds.name}: no AWS keys in the environment: the scheduled drill uses the pod's own identity (IRSA or EKS Pod Identity on ServiceAccount ${SERVICE_ACCOUNT}).`)
+      if (env.AWS_SESSION_TOKEN)
+        warnings.push(
+          `${ds.name}: AWS_SESSION_TOKEN is a temporary credential and is not given to the scheduled drill (it would expire before the job runs): give the job an identity of its own (IRSA or EKS Pod Identity on ServiceAccount ${SERVICE_ACCOUNT}), or long-lived keys.`,
+        )
+      else if (!env.AWS_ACCESS_KEY_ID)
+        warnings.push(
+          `${ds.name}: no AWS keys in the environment: the scheduled drill uses the pod's own identity (IRSA or EKS Pod Identity on ServiceAccount ${SERVICE_ACCOUNT}).`,
+        )
     }
   }
   if (recoverability && env.REGISTRY_USERNAME && env.REGISTRY_PASSWORD) {
@@ -317,29 +400,56 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
   const now = options.now ?? new Date()
   const cron = parseCron(options.cron)
   const timeZone = checkTimeZone(options.timeZone ?? 'Etc/UTC')
-  if (!quantityOk(options.scratchSize)) throw new UsageError(`--scratch-size ${options.scratchSize} is not a size.`, {nextSteps: ['e.g. --scratch-size 20Gi (room for the largest dump the drill takes).']})
+  if (!quantityOk(options.scratchSize))
+    throw new UsageError(`--scratch-size ${options.scratchSize} is not a size.`, {
+      nextSteps: ['e.g. --scratch-size 20Gi (room for the largest dump the drill takes).'],
+    })
   const runs = nextRuns(cron, timeZone, now, 3)
   if (runs.length === 0) throw new UsageError(`--schedule "${options.cron}" never runs in the next five years.`)
   const name = scheduleNameFor(options.filters, options.scheduleName)
   const namespace = options.environment.namespace
   const names = drillScheduleNames(namespace, name)
-  const plan = planDrill({project: options.project, environment: options.environment, drillId: 'schedule', filters: options.filters, providers: PROVIDERS, recoverability: options.recoverability, env, allowSourceServer: options.allowSourceServer})
+  const plan = planDrill({
+    project: options.project,
+    environment: options.environment,
+    drillId: 'schedule',
+    filters: options.filters,
+    providers: PROVIDERS,
+    recoverability: options.recoverability,
+    env,
+    allowSourceServer: options.allowSourceServer,
+  })
   if (plan.problems.length > 0) {
-    throw new RetailOpsError('CONFIG', `The scheduled drill could not start:\n${plan.problems.map((p) => `  - ${p}`).join('\n')}`, {
-      nextSteps: ['Fix these first (`retailops dr plan` with the same flags lists them); the variables the drill reads must be set here, where they are put into the schedule\'s Secret.'],
-    })
+    throw new RetailOpsError(
+      'CONFIG',
+      `The scheduled drill could not start:\n${plan.problems.map((p) => `  - ${p}`).join('\n')}`,
+      {
+        nextSteps: [
+          "Fix these first (`retailops dr plan` with the same flags lists them); the variables the drill reads must be set here, where they are put into the schedule's Secret.",
+        ],
+      },
+    )
   }
   if (plan.refusals.length > 0) {
-    throw new RefusedError(`The scheduled drill would be refused:\n${plan.refusals.map((p) => `  - ${p}`).join('\n')}`, {
-      nextSteps: ['Name a non-production restore server (datastores[].postgres.restoreUrlEnv), or pass --allow-source-server "<reason>".'],
-    })
+    throw new RefusedError(
+      `The scheduled drill would be refused:\n${plan.refusals.map((p) => `  - ${p}`).join('\n')}`,
+      {
+        nextSteps: [
+          'Name a non-production restore server (datastores[].postgres.restoreUrlEnv), or pass --allow-source-server "<reason>".',
+        ],
+      },
+    )
   }
   const datastores = plan.datastores.map((d) => d.name)
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs(options.project, datastores)
   const activeDeadlineSeconds = Math.ceil(timeoutMs / 1000) + CLEANUP_GRACE_SECONDS
   const variables = neededVariables(options.project, datastores, options.recoverability, env)
   const sourceNamespaces = [
-    ...new Set(options.project.config.datastores.filter((d) => datastores.includes(d.name) && d.provider === 'kubernetes').map((d) => d.kubernetes?.namespace ?? namespace)),
+    ...new Set(
+      options.project.config.datastores
+        .filter((d) => datastores.includes(d.name) && d.provider === 'kubernetes')
+        .map((d) => d.kubernetes?.namespace ?? namespace),
+    ),
   ].sort()
   const labels = {...LABELS, 'app.kubernetes.io/component': SCHEDULE_COMPONENT, [NAME_LABEL]: name}
   const config = runnerConfigObjects({
@@ -351,13 +461,18 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     secretData: Object.fromEntries(variables.secret.map((v) => [`env.${v}`, env[v]!])),
   })
   const args = [
-    'dr', 'drill',
-    '--environment', options.environment.name,
-    '--namespace', namespace,
-    '--context', IN_CLUSTER_CONTEXT,
+    'dr',
+    'drill',
+    '--environment',
+    options.environment.name,
+    '--namespace',
+    namespace,
+    '--context',
+    IN_CLUSTER_CONTEXT,
     '--yes',
     '--record-in-cluster',
-    '--timeout', formatDuration(timeoutMs),
+    '--timeout',
+    formatDuration(timeoutMs),
     ...options.drillFlags,
   ]
   const podEnv: EnvVar[] = [
@@ -366,7 +481,12 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     {name: RUN_BY_ENV, value: `CronJob ${namespace}/${names.cronJob}`},
     ...variables.plain.map((v) => ({name: v, value: env[v]!})),
     ...variables.secret.map((v) => ({name: v, valueFrom: {secretKeyRef: {name: names.credentials, key: `env.${v}`}}})),
-    ...(sourceNamespaces.length > 0 ? [{name: RESTORE_ROLE_ENV, value: names.restoreRole}, {name: SERVICE_ACCOUNT_ENV, value: `${namespace}:${names.serviceAccount}`}] : []),
+    ...(sourceNamespaces.length > 0
+      ? [
+          {name: RESTORE_ROLE_ENV, value: names.restoreRole},
+          {name: SERVICE_ACCOUNT_ENV, value: `${namespace}:${names.serviceAccount}`},
+        ]
+      : []),
   ]
   const pod = runnerPodSpec({
     serviceAccount: names.serviceAccount,
@@ -382,7 +502,10 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     name: names.cronJob,
     namespace,
     labels,
-    annotations: {[SOURCE_NAMESPACES]: sourceNamespaces.join(','), 'retailops.dev/drill-timeout': formatDuration(timeoutMs)},
+    annotations: {
+      [SOURCE_NAMESPACES]: sourceNamespaces.join(','),
+      'retailops.dev/drill-timeout': formatDuration(timeoutMs),
+    },
     schedule: options.cron.trim(),
     timeZone,
     startingDeadlineSeconds: startingDeadlineSeconds(runs),
@@ -394,8 +517,25 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     pod,
   })
   const listNamespaces = options.project.config.datastores.some((d) => d.provider === 'kubernetes')
-  const objects = [...drillRbac(names, {namespace, recoverability: options.recoverability, sourceNamespaces, listNamespaces}), ...config.objects, cronJob]
-  return {names, cron, timeZone, runs, args, objects, cronJob, credentials: config.credentials, variables, timeoutMs, activeDeadlineSeconds, plan}
+  const objects = [
+    ...drillRbac(names, {namespace, recoverability: options.recoverability, sourceNamespaces, listNamespaces}),
+    ...config.objects,
+    cronJob,
+  ]
+  return {
+    names,
+    cron,
+    timeZone,
+    runs,
+    args,
+    objects,
+    cronJob,
+    credentials: config.credentials,
+    variables,
+    timeoutMs,
+    activeDeadlineSeconds,
+    plan,
+  }
 }
 
 /** Stands in for the runner image while the input is checked, before its signature is. */
@@ -408,8 +548,12 @@ export async function scheduleDrill(options: DrillScheduleOptions, ctx: RunConte
   for (const w of checked.plan.warnings) ctx.out.warn(w)
   const runner = await verifiedRunnerImage(options.project, options.runnerImage, ctx)
   const built = await buildDrillSchedule(options, runner.image)
-  const http = new KubeHttp(kubeClients({context: options.environment.context, kubeconfig: options.environment.kubeconfig}).kc)
-  const task = ctx.out.task(`Scheduling drill ${built.names.schedule} in ${options.environment.namespace}: "${options.cron.trim()}" (${built.timeZone})`)
+  const http = new KubeHttp(
+    kubeClients({context: options.environment.context, kubeconfig: options.environment.kubeconfig}).kc,
+  )
+  const task = ctx.out.task(
+    `Scheduling drill ${built.names.schedule} in ${options.environment.namespace}: "${options.cron.trim()}" (${built.timeZone})`,
+  )
   let applied: string[]
   try {
     applied = await applyJobObjects(http, built.objects, FIELD_MANAGER)
@@ -419,7 +563,9 @@ export async function scheduleDrill(options: DrillScheduleOptions, ctx: RunConte
   } finally {
     http.close()
   }
-  task.succeed(`Scheduled CronJob ${built.names.cronJob}: "${options.cron.trim()}" (${built.timeZone}); next run ${built.runs[0].toISOString()}`)
+  task.succeed(
+    `Scheduled CronJob ${built.names.cronJob}: "${options.cron.trim()}" (${built.timeZone}); next run ${built.runs[0].toISOString()}`,
+  )
   return {
     mode: 'schedule',
     scheduled: {
@@ -450,7 +596,12 @@ export async function scheduleDrill(options: DrillScheduleOptions, ctx: RunConte
 
 interface CronJobRead {
   metadata: {name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>}
-  spec: {schedule: string; timeZone?: string; suspend?: boolean; jobTemplate: {spec: {template: {spec: {containers: {image: string; args?: string[]}[]}}}}}
+  spec: {
+    schedule: string
+    timeZone?: string
+    suspend?: boolean
+    jobTemplate: {spec: {template: {spec: {containers: {image: string; args?: string[]}[]}}}}
+  }
   status?: {lastScheduleTime?: string; lastSuccessfulTime?: string; active?: unknown[]}
 }
 
@@ -481,9 +632,15 @@ function describe(cj: CronJobRead, now: Date): ScheduledDrill {
 }
 
 /** The drills scheduled in the namespace, with their next runs. */
-export async function listDrillSchedules(http: KubeHttp, namespace: string, now = new Date()): Promise<ScheduledDrill[]> {
+export async function listDrillSchedules(
+  http: KubeHttp,
+  namespace: string,
+  now = new Date(),
+): Promise<ScheduledDrill[]> {
   const list = await http
-    .request<{items: CronJobRead[]}>('GET', `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs`, {query: {labelSelector: `app.kubernetes.io/component=${SCHEDULE_COMPONENT}`}})
+    .request<{items: CronJobRead[]}>('GET', `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs`, {
+      query: {labelSelector: `app.kubernetes.io/component=${SCHEDULE_COMPONENT}`},
+    })
     .catch((error: unknown) => {
       throw kubeError(error, `listing the drills scheduled in ${namespace}`)
     })
@@ -491,15 +648,29 @@ export async function listDrillSchedules(http: KubeHttp, namespace: string, now 
 }
 
 /** Removes a schedule: its CronJob, config and credentials, permissions and admission policy; the ServiceAccount with the last one. */
-export async function unscheduleDrill(options: {environment: ResolvedEnvironment; filters: DrillFilters; scheduleName?: string}, ctx: RunContext): Promise<{mode: 'unschedule'; name: string; namespace: string; unscheduled: string[]; remaining: string[]}> {
+export async function unscheduleDrill(
+  options: {environment: ResolvedEnvironment; filters: DrillFilters; scheduleName?: string},
+  ctx: RunContext,
+): Promise<{mode: 'unschedule'; name: string; namespace: string; unscheduled: string[]; remaining: string[]}> {
   const name = scheduleNameFor(options.filters, options.scheduleName)
   const namespace = options.environment.namespace
   const names = drillScheduleNames(namespace, name)
-  const http = new KubeHttp(kubeClients({context: options.environment.context, kubeconfig: options.environment.kubeconfig}).kc)
+  const http = new KubeHttp(
+    kubeClients({context: options.environment.context, kubeconfig: options.environment.kubeconfig}).kc,
+  )
   try {
-    const existing = await http.request<CronJobRead>('GET', `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs/${names.cronJob}`).catch(() => undefined)
+    const existing = await http
+      .request<CronJobRead>(
+        'GET',
+        `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs/${names.cronJob}`,
+      )
+      .catch(() => undefined)
     const sources = existing?.metadata.annotations?.[SOURCE_NAMESPACES]?.split(',').filter(Boolean) ?? []
-    const rbac = (kind: string, apiVersion: string, n: string, ns?: string): KubeRef => ({apiVersion, kind, metadata: {name: n, ...(ns ? {namespace: ns} : {})}})
+    const rbac = (kind: string, apiVersion: string, n: string, ns?: string): KubeRef => ({
+      apiVersion,
+      kind,
+      metadata: {name: n, ...(ns ? {namespace: ns} : {})},
+    })
     const R = 'rbac.authorization.k8s.io/v1'
     const A = 'admissionregistration.k8s.io/v1'
     const unscheduled = await deleteJobObjects(http, [
@@ -508,7 +679,9 @@ export async function unscheduleDrill(options: {environment: ResolvedEnvironment
       rbac('Secret', 'v1', names.credentials, namespace),
       rbac('RoleBinding', R, names.role, namespace),
       rbac('Role', R, names.role, namespace),
-      ...sources.filter((s) => s !== namespace).flatMap((s) => [rbac('RoleBinding', R, names.clusterRole, s), rbac('Role', R, names.clusterRole, s)]),
+      ...sources
+        .filter((s) => s !== namespace)
+        .flatMap((s) => [rbac('RoleBinding', R, names.clusterRole, s), rbac('Role', R, names.clusterRole, s)]),
       rbac('ClusterRoleBinding', R, names.clusterRole),
       rbac('ClusterRole', R, names.clusterRole),
       rbac('ClusterRole', R, names.restoreRole),
@@ -516,10 +689,15 @@ export async function unscheduleDrill(options: {environment: ResolvedEnvironment
       rbac('ValidatingAdmissionPolicy', A, names.policy),
     ])
     if (!(await bindingsLeft(http, namespace, `app.kubernetes.io/component=${RUNNER_COMPONENT}`))) {
-      unscheduled.push(...(await deleteJobObjects(http, [rbac('ServiceAccount', 'v1', names.serviceAccount, namespace)])))
+      unscheduled.push(
+        ...(await deleteJobObjects(http, [rbac('ServiceAccount', 'v1', names.serviceAccount, namespace)])),
+      )
     }
     const remaining = (await listDrillSchedules(http, namespace).catch(() => [])).map((s) => s.name)
-    if (unscheduled.length === 0) ctx.out.info(`No drill schedule "${name}" in ${namespace}${remaining.length ? ` (scheduled: ${remaining.join(', ')}; pass --schedule-name)` : ''}.`)
+    if (unscheduled.length === 0)
+      ctx.out.info(
+        `No drill schedule "${name}" in ${namespace}${remaining.length ? ` (scheduled: ${remaining.join(', ')}; pass --schedule-name)` : ''}.`,
+      )
     return {mode: 'unschedule', name, namespace, unscheduled, remaining}
   } finally {
     http.close()

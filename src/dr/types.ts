@@ -151,14 +151,31 @@ export interface DrillRecord {
    * Targets of earlier drills found when this one started: removed when their drill is known to be
    * dead (killed on this host), otherwise reported (another drill may be using them).
    */
-  leftovers: {kind: string; name: string; where: string; drillId?: string; command: string; status?: 'present' | 'removed' | 'failed'; detail?: string}[]
+  leftovers: {
+    kind: string
+    name: string
+    where: string
+    drillId?: string
+    command: string
+    status?: 'present' | 'removed' | 'failed'
+    detail?: string
+  }[]
   /** Whether the look for leftovers worked: a failed check means leftovers are unknown, not absent. Absent in records of older versions. */
-  leftoverCheck?: {status: 'checked' | 'partial' | 'failed' | 'skipped'; checked: string[]; failures: {what: string; reason: string; command: string}[]}
+  leftoverCheck?: {
+    status: 'checked' | 'partial' | 'failed' | 'skipped'
+    checked: string[]
+    failures: {what: string; reason: string; command: string}[]
+  }
   warnings: string[]
   /** Where the record and reports were written. */
   files: {dir: string; record: string; markdown: string; html: string}
   /** --record-in-cluster: the ConfigMap the record was kept in (what `dr history` reads from anywhere), or why it could not be. */
-  clusterRecord?: {namespace: string; configMap?: string; evidenceLeftOut?: string[]; error?: {code: number; exit: ExitCodeName; message: string}}
+  clusterRecord?: {
+    namespace: string
+    configMap?: string
+    evidenceLeftOut?: string[]
+    error?: {code: number; exit: ExitCodeName; message: string}
+  }
   /** --timeout: how long the drill was allowed, and whether it ran out. */
   timeout?: {ms: number; expired: boolean}
 }

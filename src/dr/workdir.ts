@@ -18,7 +18,10 @@ export const WORK_DIR_ENV = 'RETAILOPS_DR_WORK_DIR'
 /** $RETAILOPS_DR_WORK_DIR, else $XDG_STATE_HOME/retailops/dr-work, else ~/.local/state/retailops/dr-work. */
 export function workRoot(env: NodeJS.ProcessEnv): string {
   if (env[WORK_DIR_ENV]) return path.resolve(env[WORK_DIR_ENV])
-  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state')
+  const state =
+    env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME)
+      ? env.XDG_STATE_HOME
+      : path.join(os.homedir(), '.local', 'state')
   return path.join(state, 'retailops', 'dr-work')
 }
 
@@ -76,9 +79,13 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   const info = await lstat(dir)
   const uid = process.getuid?.()
   if (!info.isDirectory() || info.isSymbolicLink() || (uid !== undefined && info.uid !== uid)) {
-    throw new RetailOpsError('PERMISSION', `${dir} is not a private folder of this user (${info.isSymbolicLink() ? 'a symbolic link' : !info.isDirectory() ? 'not a folder' : `owned by uid ${info.uid}`}); drills keep database dumps there.`, {
-      nextSteps: [`Remove it, or point ${WORK_DIR_ENV} at a folder only you can use.`],
-    })
+    throw new RetailOpsError(
+      'PERMISSION',
+      `${dir} is not a private folder of this user (${info.isSymbolicLink() ? 'a symbolic link' : !info.isDirectory() ? 'not a folder' : `owned by uid ${info.uid}`}); drills keep database dumps there.`,
+      {
+        nextSteps: [`Remove it, or point ${WORK_DIR_ENV} at a folder only you can use.`],
+      },
+    )
   }
   if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
 }
@@ -95,7 +102,14 @@ export class DrillWorkDir {
     const dir = path.join(root, drillId)
     await mkdir(dir, {mode: 0o700})
     await chmod(dir, 0o700)
-    const work = new DrillWorkDir(dir, {drillId, pid: process.pid, processStart: processStart(process.pid), host: os.hostname(), startedAt: new Date().toISOString(), targets: []})
+    const work = new DrillWorkDir(dir, {
+      drillId,
+      pid: process.pid,
+      processStart: processStart(process.pid),
+      host: os.hostname(),
+      startedAt: new Date().toISOString(),
+      targets: [],
+    })
     await work.save()
     return work
   }
@@ -118,7 +132,8 @@ export class DrillWorkDir {
       await rm(this.dir, {recursive: true, force: true})
       return
     }
-    for (const entry of await readdir(this.dir)) if (entry !== 'lease.json') await rm(path.join(this.dir, entry), {recursive: true, force: true})
+    for (const entry of await readdir(this.dir))
+      if (entry !== 'lease.json') await rm(path.join(this.dir, entry), {recursive: true, force: true})
   }
 }
 

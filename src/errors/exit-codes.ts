@@ -44,23 +44,30 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
   NOT_FOUND: 'A named service, campaign, tenant, datastore, rollout or artifact does not exist.',
   UNAVAILABLE: 'A system could not be reached: Docker Engine, registry, cluster, Prometheus, PostgreSQL, k6 or AWS.',
   PERMISSION: 'Credentials were refused: registry login, Kubernetes RBAC, AWS, or a wrong key passphrase.',
-  BUILD_FAILED: 'An image build failed; the failing step\'s output is shown.',
+  BUILD_FAILED: "An image build failed; the failing step's output is shown.",
   PUSH_FAILED: 'An image push failed; nothing unfinished was written to the artifacts lock.',
-  SIGNATURE: 'Signature verification failed: unsigned, wrong key, tampered payload, another digest, or a signature made for another repository.',
+  SIGNATURE:
+    'Signature verification failed: unsigned, wrong key, tampered payload, another digest, or a signature made for another repository.',
   POLICY: 'Policy checks found errors; nothing was applied.',
-  DEPLOY_FAILED: 'Apply failed, or a workload did not become available; the reason is explained from pod status and events.',
+  DEPLOY_FAILED:
+    'Apply failed, or a workload did not become available; the reason is explained from pod status and events.',
   REFUSED: 'Refused by a safety gate: freeze window, exhausted error budget, ended campaign, plan beyond quota.',
-  ROLLOUT_HELD: 'Another CLI drives this rollout (it holds the rollout\'s lease), or took it over from this one; the message names it (host, pid, run id, CI job, since) and how to take over safely.',
-  ROLLOUT_ORPHANED: 'The rollout is in progress but nothing drives it any more: the CLI or the detached Job (`deploy --detach`) that drove it stopped (the Job failed or was deleted, or its lease expired). `retailops rollout resume` continues it from where its state says; `rollout abort` rolls it back.',
+  ROLLOUT_HELD:
+    "Another CLI drives this rollout (it holds the rollout's lease), or took it over from this one; the message names it (host, pid, run id, CI job, since) and how to take over safely.",
+  ROLLOUT_ORPHANED:
+    'The rollout is in progress but nothing drives it any more: the CLI or the detached Job (`deploy --detach`) that drove it stopped (the Job failed or was deleted, or its lease expired). `retailops rollout resume` continues it from where its state says; `rollout abort` rolls it back.',
   ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',
   ROLLOUT_PAUSED: 'The rollout is paused and waits for `retailops rollout promote`.',
   ROLLOUT_INCONCLUSIVE: 'Analysis was inconclusive; the rollout is paused for a human decision.',
   ROLLOUT_TIMED_OUT: 'The rollout did not finish within its deadline.',
-  TRAFFIC_NOT_RETURNED: 'Abort could not send all traffic back to stable (route weight, blue-green active Service, or stable scale-up failed): the canary was kept and traffic may still reach it. The state records it; fix the cause and run `rollout abort` again.',
-  STATE_UNTRUSTED: 'Rollout state read back from the cluster failed the checks of a fresh deploy (image signature, policy, a route backup or selector that points elsewhere, or another namespace or service): nothing was applied.',
+  TRAFFIC_NOT_RETURNED:
+    'Abort could not send all traffic back to stable (route weight, blue-green active Service, or stable scale-up failed): the canary was kept and traffic may still reach it. The state records it; fix the cause and run `rollout abort` again.',
+  STATE_UNTRUSTED:
+    'Rollout state read back from the cluster failed the checks of a fresh deploy (image signature, policy, a route backup or selector that points elsewhere, or another namespace or service): nothing was applied.',
   WARMUP_THRESHOLD: 'The k6 warm-up ran but failed an SLO threshold.',
   CAPACITY_NOT_READY: 'Pre-scaled capacity did not become Ready in time.',
-  WARMUP_ABORTED: 'The k6 warm-up was stopped early: a service crossed its error-rate or latency abort limit (warmup.abort) under the load; the result names the limit and the values.',
+  WARMUP_ABORTED:
+    'The k6 warm-up was stopped early: a service crossed its error-rate or latency abort limit (warmup.abort) under the load; the result names the limit and the values.',
   DR_TARGET_MISSED: 'A restore drill missed its RTO or RPO target.',
   DR_VALIDATION_FAILED: 'A restored copy failed its validation.',
   SLO_GATE: 'An error budget is exhausted or a page-level burn rate is on (slo --gate).',

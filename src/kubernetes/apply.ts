@@ -4,7 +4,15 @@ import pRetry, {AbortError} from 'p-retry'
 import {throwIfAborted} from '../ui/context.js'
 import {KubeHttp, KubeHttpError} from './http.js'
 import {keepOwned, ownedByManager} from './managed-fields.js'
-import {collectionPath, kindInfo, type KubeObject, MANAGED_KINDS, objectKey, objectPath, objectRef} from './resources.js'
+import {
+  collectionPath,
+  kindInfo,
+  type KubeObject,
+  MANAGED_KINDS,
+  objectKey,
+  objectPath,
+  objectRef,
+} from './resources.js'
 import {sleep} from './wait.js'
 
 /**
@@ -66,9 +74,13 @@ export interface ApplyReport {
 }
 
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof KubeHttpError) return error.statusCode === 409 || error.statusCode === 429 || error.statusCode >= 500
+  if (error instanceof KubeHttpError)
+    return error.statusCode === 409 || error.statusCode === 429 || error.statusCode >= 500
   const code = (error as {code?: string})?.code
-  return typeof code === 'string' && ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_SOCKET'].includes(code)
+  return (
+    typeof code === 'string' &&
+    ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'UND_ERR_SOCKET'].includes(code)
+  )
 }
 
 function retryAfterMs(error: unknown): number {
@@ -87,21 +99,38 @@ export function conflictCauses(error: unknown): string[] {
 
 /** Field managers named in a 409 apply conflict. */
 export function conflictManagers(error: unknown): string[] {
-  return [...new Set(conflictCauses(error).flatMap((c) => [...c.matchAll(/conflict with "([^"]+)"/g)].map((m) => m[1])))]
+  return [
+    ...new Set(conflictCauses(error).flatMap((c) => [...c.matchAll(/conflict with "([^"]+)"/g)].map((m) => m[1]))),
+  ]
 }
 
 /** Strips what the server adds, so an apply body is exactly the intent. */
 function applyBody(obj: KubeObject): KubeObject {
   const {metadata, ...rest} = obj
-  const {resourceVersion: _rv, uid: _uid, managedFields: _mf, generation: _g, creationTimestamp: _ct, ...meta} = metadata as Record<string, unknown>
+  const {
+    resourceVersion: _rv,
+    uid: _uid,
+    managedFields: _mf,
+    generation: _g,
+    creationTimestamp: _ct,
+    ...meta
+  } = metadata as Record<string, unknown>
   const body = {...rest, metadata: meta} as KubeObject
   delete (body as Record<string, unknown>).status
   return body
 }
 
-export async function applyOne(http: KubeHttp, obj: KubeObject, options: Pick<ApplyOptions, 'fieldManager' | 'force' | 'dryRun' | 'signal'>): Promise<KubeObject> {
+export async function applyOne(
+  http: KubeHttp,
+  obj: KubeObject,
+  options: Pick<ApplyOptions, 'fieldManager' | 'force' | 'dryRun' | 'signal'>,
+): Promise<KubeObject> {
   return http.request<KubeObject>('PATCH', objectPath(obj), {
-    query: {fieldManager: options.fieldManager, force: options.force ? true : undefined, dryRun: options.dryRun ? 'All' : undefined},
+    query: {
+      fieldManager: options.fieldManager,
+      force: options.force ? true : undefined,
+      dryRun: options.dryRun ? 'All' : undefined,
+    },
     contentType: 'application/apply-patch+yaml',
     // JSON is valid YAML: the apply-patch+yaml content type accepts it.
     body: applyBody(obj),
@@ -109,7 +138,12 @@ export async function applyOne(http: KubeHttp, obj: KubeObject, options: Pick<Ap
   })
 }
 
-type Writable = {apiVersion?: string; kind?: string; metadata: {name: string; namespace?: string; [k: string]: unknown}; [k: string]: unknown}
+type Writable = {
+  apiVersion?: string
+  kind?: string
+  metadata: {name: string; namespace?: string; [k: string]: unknown}
+  [k: string]: unknown
+}
 
 /**
  * Server-side apply of a change to one object that keeps every other field `fieldManager` owns:
@@ -120,13 +154,22 @@ type Writable = {apiVersion?: string; kind?: string; metadata: {name: string; na
  * Every write of an object that retailops changes part of (rollout undo, promotion, the canary's
  * objects) goes through here; the deploy's own apply sends the whole intent instead.
  */
-export async function applyKeepingOwned<T = KubeObject>(http: KubeHttp, path: string, change: Writable, options: {fieldManager: string; force?: boolean; signal?: AbortSignal; attempts?: number}): Promise<T> {
+export async function applyKeepingOwned<T = KubeObject>(
+  http: KubeHttp,
+  path: string,
+  change: Writable,
+  options: {fieldManager: string; force?: boolean; signal?: AbortSignal; attempts?: number},
+): Promise<T> {
   const attempts = options.attempts ?? 6
   for (let attempt = 1; ; attempt++) {
-    const live = await http.request<Writable & {metadata: {resourceVersion?: string; managedFields?: unknown}}>('GET', path, {signal: options.signal}).catch((error) => {
-      if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
-      throw error
-    })
+    const live = await http
+      .request<Writable & {metadata: {resourceVersion?: string; managedFields?: unknown}}>('GET', path, {
+        signal: options.signal,
+      })
+      .catch((error) => {
+        if (error instanceof KubeHttpError && error.statusCode === 404) return undefined
+        throw error
+      })
     const body = live
       ? keepOwned(ownedByManager(live, options.fieldManager), change)
       : (JSON.parse(JSON.stringify(change)) as Record<string, unknown>)
@@ -193,18 +236,32 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
                     throw error
                   }
                   if (!isRetryable(error)) throw new AbortError(error as Error)
-                  const cause = error instanceof KubeHttpError ? (error.statusCode >= 500 ? '5xx' : String(error.statusCode)) : 'network'
+                  const cause =
+                    error instanceof KubeHttpError
+                      ? error.statusCode >= 500
+                        ? '5xx'
+                        : String(error.statusCode)
+                      : 'network'
                   report.retries[cause] = (report.retries[cause] ?? 0) + 1
                   const wait = retryAfterMs(error)
-                  if (wait > 0) await sleep(wait, options.signal).catch((abort: Error) => Promise.reject(new AbortError(abort)))
+                  if (wait > 0)
+                    await sleep(wait, options.signal).catch((abort: Error) => Promise.reject(new AbortError(abort)))
                   throw error
                 }
               },
-              {retries: options.retries ?? 4, minTimeout: 200, maxTimeout: 3000, factor: 2, randomize: true, signal: options.signal},
+              {
+                retries: options.retries ?? 4,
+                minTimeout: 200,
+                maxTimeout: 3000,
+                factor: 2,
+                randomize: true,
+                signal: options.signal,
+              },
             )
             const live = options.live?.get(objectKey(original))
             const action: ApplyAction = live
-              ? live.metadata.resourceVersion === result.metadata.resourceVersion || sameApplyEntry(live, result, options.fieldManager)
+              ? live.metadata.resourceVersion === result.metadata.resourceVersion ||
+                sameApplyEntry(live, result, options.fieldManager)
                 ? 'unchanged'
                 : 'configured'
               : wasCreated(result, started)
@@ -242,7 +299,11 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
  * between): the manager's Apply entry keeps its time and fields unless the apply changed something.
  */
 function sameApplyEntry(before: KubeObject, after: KubeObject, manager: string): boolean {
-  const entry = (o: KubeObject) => (o.metadata.managedFields as {manager?: string; operation?: string; time?: string; fieldsV1?: unknown}[] | undefined)?.find((m) => m.manager === manager && m.operation === 'Apply')
+  const entry = (o: KubeObject) =>
+    (
+      o.metadata.managedFields as
+        {manager?: string; operation?: string; time?: string; fieldsV1?: unknown}[] | undefined
+    )?.find((m) => m.manager === manager && m.operation === 'Apply')
   const a = entry(before)
   const b = entry(after)
   return Boolean(a && b && a.time === b.time && JSON.stringify(a.fieldsV1) === JSON.stringify(b.fieldsV1))
@@ -255,17 +316,26 @@ function wasCreated(result: KubeObject, started: number): boolean {
 }
 
 /** Every object carrying `selector`, of every managed kind, in all namespaces (one list per kind). */
-export async function listManaged(http: KubeHttp, labelSelector: string, signal?: AbortSignal): Promise<Map<string, KubeObject>> {
+export async function listManaged(
+  http: KubeHttp,
+  labelSelector: string,
+  signal?: AbortSignal,
+): Promise<Map<string, KubeObject>> {
   const out = new Map<string, KubeObject>()
   await Promise.all(
     MANAGED_KINDS.map(async (k) => {
       let cont: string | undefined
       do {
         const list = await pRetry(
-          () => http.request<{items: KubeObject[]; metadata?: {continue?: string}}>('GET', collectionPath(k.kind), {query: {labelSelector, limit: 500, continue: cont}, signal}),
+          () =>
+            http.request<{items: KubeObject[]; metadata?: {continue?: string}}>('GET', collectionPath(k.kind), {
+              query: {labelSelector, limit: 500, continue: cont},
+              signal,
+            }),
           {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e)},
         ).catch((error: unknown) => {
-          if (k.optional && error instanceof KubeHttpError && error.statusCode === 404) return {items: [] as KubeObject[], metadata: {continue: undefined}}
+          if (k.optional && error instanceof KubeHttpError && error.statusCode === 404)
+            return {items: [] as KubeObject[], metadata: {continue: undefined}}
           throw error
         })
         for (const item of list.items) {
@@ -289,7 +359,11 @@ export interface PruneResult {
 }
 
 /** Deletes objects in reverse apply order (autoscalers before workloads before accounts). */
-export async function deleteObjects(http: KubeHttp, objects: KubeObject[], options: {dryRun?: boolean; concurrency?: number; signal?: AbortSignal}): Promise<PruneResult[]> {
+export async function deleteObjects(
+  http: KubeHttp,
+  objects: KubeObject[],
+  options: {dryRun?: boolean; concurrency?: number; signal?: AbortSignal},
+): Promise<PruneResult[]> {
   const limit = pLimit(options.concurrency ?? 32)
   const out: PruneResult[] = []
   for (const group of waves(objects).reverse()) {
@@ -302,10 +376,19 @@ export async function deleteObjects(http: KubeHttp, objects: KubeObject[], optio
               () =>
                 http.request('DELETE', objectPath(obj), {
                   query: {dryRun: options.dryRun ? 'All' : undefined},
-                  body: {kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: obj.metadata.uid ? {uid: obj.metadata.uid} : undefined},
+                  body: {
+                    kind: 'DeleteOptions',
+                    apiVersion: 'v1',
+                    propagationPolicy: 'Background',
+                    preconditions: obj.metadata.uid ? {uid: obj.metadata.uid} : undefined,
+                  },
                   signal: options.signal,
                 }),
-              {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e) && (e as unknown as KubeHttpError).statusCode !== 409},
+              {
+                retries: 3,
+                minTimeout: 200,
+                shouldRetry: (e) => isRetryable(e) && (e as unknown as KubeHttpError).statusCode !== 409,
+              },
             )
             out.push({...base, deleted: true})
           } catch (error) {

@@ -40,7 +40,9 @@ export interface KubeClients {
  */
 export function inlineKubeconfig(target: KubeTarget = {}): {text: string; source: string} | undefined {
   if (target.kubeconfig !== undefined) {
-    return isEnvReference(target.kubeconfig) ? {text: readEnvReference(target.kubeconfig, 'kubeconfig'), source: target.kubeconfig} : undefined
+    return isEnvReference(target.kubeconfig)
+      ? {text: readEnvReference(target.kubeconfig, 'kubeconfig'), source: target.kubeconfig}
+      : undefined
   }
   const value = process.env.KUBECONFIG
   if (!value || !looksLikeKubeconfigContent(value)) return undefined
@@ -51,7 +53,12 @@ export function inlineKubeconfig(target: KubeTarget = {}): {text: string; source
 /** A path list never holds a newline or starts a YAML/JSON document; a one-line base64 document is not an existing file. */
 export function looksLikeKubeconfigContent(value: string): boolean {
   const v = value.trim()
-  if (v.includes('\n') || /^(apiVersion|kind|clusters|contexts|current-context|users|preferences)\s*:/.test(v) || v.startsWith('{')) return true
+  if (
+    v.includes('\n') ||
+    /^(apiVersion|kind|clusters|contexts|current-context|users|preferences)\s*:/.test(v) ||
+    v.startsWith('{')
+  )
+    return true
   if (existsSync(v) || v.includes(path.delimiter)) return false
   return normalizeSecretText(v) !== v
 }
@@ -63,38 +70,60 @@ export function loadKubeConfig(target: KubeTarget = {}): k8s.KubeConfig {
     try {
       kc.loadFromString(inline.text)
     } catch (error) {
-      throw new UnavailableError(`Cannot read the kubeconfig from ${inline.source}: ${(error as Error).message.split('\n')[0]}`, {
-        nextSteps: ['The variable must hold a whole kubeconfig (YAML, or that YAML base64-encoded), e.g. the output of `kubectl config view --raw --minify`.'],
-      })
+      throw new UnavailableError(
+        `Cannot read the kubeconfig from ${inline.source}: ${(error as Error).message.split('\n')[0]}`,
+        {
+          nextSteps: [
+            'The variable must hold a whole kubeconfig (YAML, or that YAML base64-encoded), e.g. the output of `kubectl config view --raw --minify`.',
+          ],
+        },
+      )
     }
   } else {
-    const files = (target.kubeconfig ?? process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter).filter(Boolean)
+    const files = (target.kubeconfig ?? process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config'))
+      .split(path.delimiter)
+      .filter(Boolean)
     if (!process.env.KUBERNETES_SERVICE_HOST && !files.some((f) => existsSync(f))) {
       throw new UnavailableError(`No kubeconfig found (looked for ${files.join(', ')}).`, {
-        nextSteps: ['Set KUBECONFIG to a file or to the kubeconfig\'s contents (for the sandbox: `eval "$(bash scripts/sandbox.sh env)"`), or clusters.<name>.kubeconfig in retailops.yaml (a path or env://NAME).'],
+        nextSteps: [
+          'Set KUBECONFIG to a file or to the kubeconfig\'s contents (for the sandbox: `eval "$(bash scripts/sandbox.sh env)"`), or clusters.<name>.kubeconfig in retailops.yaml (a path or env://NAME).',
+        ],
       })
     }
     try {
       if (target.kubeconfig) kc.loadFromFile(target.kubeconfig)
       else kc.loadFromDefault()
     } catch (error) {
-      throw new UnavailableError(`Cannot read kubeconfig${target.kubeconfig ? ` ${target.kubeconfig}` : ''}: ${(error as Error).message}`, {
-        nextSteps: ['Set KUBECONFIG or clusters.<name>.kubeconfig in retailops.yaml.'],
-      })
+      throw new UnavailableError(
+        `Cannot read kubeconfig${target.kubeconfig ? ` ${target.kubeconfig}` : ''}: ${(error as Error).message}`,
+        {
+          nextSteps: ['Set KUBECONFIG or clusters.<name>.kubeconfig in retailops.yaml.'],
+        },
+      )
     }
   }
-  for (const user of kc.getUsers()) for (const secret of [user.token, user.password, user.keyData]) registerSecret(secret)
+  for (const user of kc.getUsers())
+    for (const secret of [user.token, user.password, user.keyData]) registerSecret(secret)
   const context = target.context ?? process.env.RETAILOPS_KUBE_CONTEXT
   if (context) {
     if (!kc.getContextObject(context)) {
       throw new NotFoundError(`kube context "${context}" is not in the kubeconfig.`, {
-        nextSteps: [`Known contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}.`],
+        nextSteps: [
+          `Known contexts: ${
+            kc
+              .getContexts()
+              .map((c) => c.name)
+              .join(', ') || '(none)'
+          }.`,
+        ],
       })
     }
     kc.setCurrentContext(context)
   }
   if (!kc.getCurrentCluster()) {
-    throw new UnavailableError('The kubeconfig has no current cluster.', {nextSteps: ['Pass --context, or set clusters.<name>.context in retailops.yaml.']})
+    throw new UnavailableError('The kubeconfig has no current cluster.', {
+      nextSteps: ['Pass --context, or set clusters.<name>.context in retailops.yaml.'],
+    })
   }
   return kc
 }
@@ -159,10 +188,15 @@ export function kubeError(error: unknown, doing: string, server?: string): Retai
   const code = statusCode(error)
   const cause = (error as {cause?: {code?: string}})?.cause?.code ?? (error as {code?: unknown})?.code
   if (code === undefined && typeof cause === 'string') {
-    return new UnavailableError(`Cannot reach the Kubernetes API${server ? ` at ${server}` : ''} while ${doing} (${cause}).`, {
-      nextSteps: ['Check the cluster is up (`scripts/sandbox.sh status` for the local one) and that --context names it.'],
-      cause: error,
-    })
+    return new UnavailableError(
+      `Cannot reach the Kubernetes API${server ? ` at ${server}` : ''} while ${doing} (${cause}).`,
+      {
+        nextSteps: [
+          'Check the cluster is up (`scripts/sandbox.sh status` for the local one) and that --context names it.',
+        ],
+        cause: error,
+      },
+    )
   }
   if (code === 401 || code === 403) {
     return new PermissionError(`Kubernetes refused ${doing}: ${serverMessage(error)}`, {
@@ -171,7 +205,11 @@ export function kubeError(error: unknown, doing: string, server?: string): Retai
     })
   }
   if (code === 404) return new NotFoundError(`Not found while ${doing}: ${serverMessage(error)}`, {cause: error})
-  return new RetailOpsError('DEPLOY_FAILED', `Kubernetes API error while ${doing}${code ? ` (HTTP ${code})` : ''}: ${serverMessage(error)}`, {cause: error})
+  return new RetailOpsError(
+    'DEPLOY_FAILED',
+    `Kubernetes API error while ${doing}${code ? ` (HTTP ${code})` : ''}: ${serverMessage(error)}`,
+    {cause: error},
+  )
 }
 
 const httpCache = new WeakMap<KubeClients, KubeHttp>()

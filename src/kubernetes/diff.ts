@@ -30,7 +30,15 @@ export function objectDiff(live: KubeObject | undefined, desired: KubeObject | u
   const before = toYaml(normalizeForDiff(live))
   const after = toYaml(normalizeForDiff(desired))
   if (before === after) return ''
-  return createTwoFilesPatch(live ? `live/${ref}` : '/dev/null', desired ? `applied/${ref}` : '/dev/null', before, after, undefined, undefined, {context: 3})
+  return createTwoFilesPatch(
+    live ? `live/${ref}` : '/dev/null',
+    desired ? `applied/${ref}` : '/dev/null',
+    before,
+    after,
+    undefined,
+    undefined,
+    {context: 3},
+  )
     .split('\n')
     .filter((line) => !line.startsWith('====='))
     .join('\n')

@@ -20,7 +20,9 @@ export class KubeHttpError extends Error {
     readonly path: string,
     readonly headers: http.IncomingHttpHeaders = {},
   ) {
-    super(`${method} ${path}: HTTP ${statusCode}: ${(body as {message?: string})?.message ?? String(body).slice(0, 300)}`)
+    super(
+      `${method} ${path}: HTTP ${statusCode}: ${(body as {message?: string})?.message ?? String(body).slice(0, 300)}`,
+    )
     this.name = 'KubeHttpError'
   }
 
@@ -85,7 +87,12 @@ export class KubeHttp {
     const {agent, headers} = await this.prepare()
     const url = new URL(path, this.base)
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
-    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+    const payload =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body)
     const transport = url.protocol === 'http:' ? http : https
     return new Promise<T>((resolve, reject) => {
       const req = transport.request(
@@ -98,7 +105,12 @@ export class KubeHttp {
           headers: {
             ...headers,
             Accept: 'application/json',
-            ...(payload === undefined ? {} : {'Content-Type': options.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(payload)}),
+            ...(payload === undefined
+              ? {}
+              : {
+                  'Content-Type': options.contentType ?? 'application/json',
+                  'Content-Length': Buffer.byteLength(payload),
+                }),
           },
         },
         (res) => {
@@ -125,7 +137,9 @@ export class KubeHttp {
           })
         },
       )
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`${method} ${url.pathname}: no answer`), {code: 'ETIMEDOUT'})))
+      req.on('timeout', () =>
+        req.destroy(Object.assign(new Error(`${method} ${url.pathname}: no answer`), {code: 'ETIMEDOUT'})),
+      )
       req.on('error', reject)
       if (payload !== undefined) req.write(payload)
       req.end()

@@ -68,15 +68,27 @@ function extract(value: Json, set: FieldSet): Json {
  * The fields `manager` holds through server-side apply on `live` (main resource, not status),
  * with their live values; apiVersion, kind, name and namespace included. Empty when it holds none.
  */
-export function ownedByManager<T extends {apiVersion?: string; kind?: string; metadata: {name: string; namespace?: string; managedFields?: unknown}}>(live: T, manager: string): Record<string, Json> {
+export function ownedByManager<
+  T extends {apiVersion?: string; kind?: string; metadata: {name: string; namespace?: string; managedFields?: unknown}},
+>(live: T, manager: string): Record<string, Json> {
   const entries = ((live.metadata.managedFields ?? []) as ManagedFieldsEntry[]).filter(
-    (e) => e.manager === manager && e.operation === 'Apply' && !e.subresource && e.fieldsType === 'FieldsV1' && e.fieldsV1,
+    (e) =>
+      e.manager === manager && e.operation === 'Apply' && !e.subresource && e.fieldsType === 'FieldsV1' && e.fieldsV1,
   )
   const owned: Record<string, Json> = {}
   for (const e of entries) Object.assign(owned, mergeOwned(owned, extract(live, e.fieldsV1!) as Record<string, Json>))
   const {metadata: m = {}, ...rest} = owned as {metadata?: Record<string, Json>}
   delete (rest as Record<string, Json>).status
-  return {...rest, apiVersion: live.apiVersion, kind: live.kind, metadata: {...m, name: live.metadata.name, ...(live.metadata.namespace ? {namespace: live.metadata.namespace} : {})}}
+  return {
+    ...rest,
+    apiVersion: live.apiVersion,
+    kind: live.kind,
+    metadata: {
+      ...m,
+      name: live.metadata.name,
+      ...(live.metadata.namespace ? {namespace: live.metadata.namespace} : {}),
+    },
+  }
 }
 
 function mergeOwned(a: Json, b: Json): Json {
@@ -94,7 +106,10 @@ function mergeOwned(a: Json, b: Json): Json {
  * `spec` in `change` replaces the owned one whole (a pod template is restored exactly, not
  * merged with the current one), and any other top-level field of `change` replaces the owned one.
  */
-export function keepOwned(owned: Record<string, Json>, change: Record<string, Json> & {metadata: Record<string, Json>}): Record<string, Json> {
+export function keepOwned(
+  owned: Record<string, Json>,
+  change: Record<string, Json> & {metadata: Record<string, Json>},
+): Record<string, Json> {
   const out: Record<string, Json> = {...owned}
   for (const [k, v] of Object.entries(change)) {
     if (k === 'metadata' || k === 'status') continue
@@ -103,7 +118,10 @@ export function keepOwned(owned: Record<string, Json>, change: Record<string, Js
   const ownedMeta = (owned.metadata ?? {}) as Record<string, Json>
   const meta: Record<string, Json> = {...ownedMeta, ...change.metadata}
   for (const map of ['labels', 'annotations']) {
-    const merged = {...(ownedMeta[map] as Record<string, Json> | undefined), ...(change.metadata[map] as Record<string, Json> | undefined)}
+    const merged = {
+      ...(ownedMeta[map] as Record<string, Json> | undefined),
+      ...(change.metadata[map] as Record<string, Json> | undefined),
+    }
     for (const [key, value] of Object.entries(merged)) if (value === null || value === undefined) delete merged[key]
     if (Object.keys(merged).length > 0) meta[map] = merged
     else delete meta[map]

@@ -17,7 +17,18 @@ import {FIELD_MANAGER_ROLLOUT} from './labels.js'
 export type Obj = {
   apiVersion?: string
   kind?: string
-  metadata: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; uid?: string; generation?: number; ownerReferences?: {uid: string; kind: string; name: string}[]; creationTimestamp?: string; deletionTimestamp?: string}
+  metadata: {
+    name: string
+    namespace?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    resourceVersion?: string
+    uid?: string
+    generation?: number
+    ownerReferences?: {uid: string; kind: string; name: string}[]
+    creationTimestamp?: string
+    deletionTimestamp?: string
+  }
   spec?: any
   status?: any
   data?: Record<string, string>
@@ -59,12 +70,18 @@ export class KubeObjects {
    * crash is harmless.
    */
   async apply(collection: string, obj: Obj, fieldManager = this.fieldManager): Promise<Obj> {
-    return this.call(`applying ${collection}/${obj.metadata.name}`, () => applyKeepingOwned<Obj>(this.http, `${collection}/${obj.metadata.name}`, obj, {fieldManager, force: true}))
+    return this.call(`applying ${collection}/${obj.metadata.name}`, () =>
+      applyKeepingOwned<Obj>(this.http, `${collection}/${obj.metadata.name}`, obj, {fieldManager, force: true}),
+    )
   }
 
   async mergePatch(collection: string, name: string, patch: unknown): Promise<Obj> {
     return this.call(`patching ${collection}/${name}`, () =>
-      this.http.request<Obj>('PATCH', `${collection}/${name}`, {query: {fieldManager: this.fieldManager}, body: patch, contentType: 'application/merge-patch+json'}),
+      this.http.request<Obj>('PATCH', `${collection}/${name}`, {
+        query: {fieldManager: this.fieldManager},
+        body: patch,
+        contentType: 'application/merge-patch+json',
+      }),
     )
   }
 
@@ -74,7 +91,10 @@ export class KubeObjects {
 
   /** PUT with the object's resourceVersion: throws KubeHttpError 409 when someone wrote in between. */
   async replace(collection: string, obj: Obj): Promise<Obj> {
-    return this.http.request<Obj>('PUT', `${collection}/${obj.metadata.name}`, {body: obj, query: {fieldManager: this.fieldManager}})
+    return this.http.request<Obj>('PUT', `${collection}/${obj.metadata.name}`, {
+      body: obj,
+      query: {fieldManager: this.fieldManager},
+    })
   }
 
   async delete(collection: string, name: string): Promise<void> {
@@ -97,7 +117,10 @@ export async function listObjects<T>(http: KubeHttp, path: string, options: List
   const items: T[] = []
   let token: string | undefined
   do {
-    const page = await http.request<{items?: T[]; metadata?: {continue?: string}}>('GET', path, {query: {labelSelector: options.labelSelector, fieldSelector: options.fieldSelector, limit: 500, continue: token}, signal: options.signal})
+    const page = await http.request<{items?: T[]; metadata?: {continue?: string}}>('GET', path, {
+      query: {labelSelector: options.labelSelector, fieldSelector: options.fieldSelector, limit: 500, continue: token},
+      signal: options.signal,
+    })
     items.push(...(page.items ?? []))
     token = page.metadata?.continue || undefined
   } while (token)
@@ -121,7 +144,12 @@ export class ListExpired extends Error {}
  * pods). Each page is parsed as it streams in, and `each` sees one item at a time: neither the
  * page's text nor its whole object tree is ever held in memory. Answers how many items there were.
  */
-export async function streamObjects<T = unknown>(http: KubeHttp, path: string, each: (item: T) => void, options: StreamOptions = {}): Promise<number> {
+export async function streamObjects<T = unknown>(
+  http: KubeHttp,
+  path: string,
+  each: (item: T) => void,
+  options: StreamOptions = {},
+): Promise<number> {
   let token: string | undefined
   let count = 0
   for (;;) {
@@ -141,9 +169,14 @@ export async function streamObjects<T = unknown>(http: KubeHttp, path: string, e
       }
     }
     try {
-      await http.request('GET', path, {query: {limit: options.pageSize ?? 500, continue: token, ...options.query}, signal: options.signal, onData: (chunk) => parser.write(chunk)})
+      await http.request('GET', path, {
+        query: {limit: options.pageSize ?? 500, continue: token, ...options.query},
+        signal: options.signal,
+        onData: (chunk) => parser.write(chunk),
+      })
     } catch (error) {
-      if (error instanceof KubeHttpError && error.statusCode === 410 && token) throw new ListExpired(`${path}: the list's continue token expired (HTTP 410)`)
+      if (error instanceof KubeHttpError && error.statusCode === 410 && token)
+        throw new ListExpired(`${path}: the list's continue token expired (HTTP 410)`)
       throw error
     }
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the caller's `each` threw, as it was
@@ -166,7 +199,11 @@ export async function readObject<T>(http: KubeHttp, path: string, server?: strin
 
 /** Server-side apply of an object retailops owns outright (its whole intent, conflicts forced). */
 export async function applyOwned(http: KubeHttp, path: string, body: object, fieldManager: string): Promise<void> {
-  await http.request('PATCH', path, {body, contentType: 'application/apply-patch+yaml', query: {fieldManager, force: true}})
+  await http.request('PATCH', path, {
+    body,
+    contentType: 'application/apply-patch+yaml',
+    query: {fieldManager, force: true},
+  })
 }
 
 /** DELETE in the background; an object already gone is not an error. Answers whether it was there. */
@@ -181,7 +218,12 @@ export async function deleteObject(http: KubeHttp, path: string, server?: string
 }
 
 /** Deletes an object only if it carries label=value (never someone else's object of the same name). */
-export async function deleteIfLabelled(http: KubeHttp, path: string, label: string, value: string): Promise<'deleted' | 'absent' | 'not-ours'> {
+export async function deleteIfLabelled(
+  http: KubeHttp,
+  path: string,
+  label: string,
+  value: string,
+): Promise<'deleted' | 'absent' | 'not-ours'> {
   const current = await readObject<{metadata?: {labels?: Record<string, string>}}>(http, path)
   if (!current) return 'absent'
   if (current.metadata?.labels?.[label] !== value) return 'not-ours'

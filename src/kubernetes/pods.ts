@@ -55,7 +55,8 @@ export function containerImages(objects: KubeObject[]): ContainerImage[] {
     for (const field of CONTAINER_FIELDS) {
       const list = spec[field]
       if (!Array.isArray(list)) continue
-      for (const c of list) out.push({object, field, container: String(c?.name ?? ''), image: typeof c?.image === 'string' ? c.image : ''})
+      for (const c of list)
+        out.push({object, field, container: String(c?.name ?? ''), image: typeof c?.image === 'string' ? c.image : ''})
     }
   }
   return out

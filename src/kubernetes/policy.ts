@@ -75,7 +75,12 @@ interface PodSpec {
 const DIGEST_REF = /@sha256:[a-f0-9]{64}$/
 
 /** A label selector (matchLabels and matchExpressions) tested against labels. */
-export function selectorMatches(selector: {matchLabels?: Record<string, string>; matchExpressions?: {key: string; operator: string; values?: string[]}[]} | undefined, labels: Record<string, string>): boolean {
+export function selectorMatches(
+  selector:
+    | {matchLabels?: Record<string, string>; matchExpressions?: {key: string; operator: string; values?: string[]}[]}
+    | undefined,
+  labels: Record<string, string>,
+): boolean {
   if (!selector) return false
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false
   for (const e of selector.matchExpressions ?? []) {
@@ -100,112 +105,344 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
 
   const workloads = objects.filter((o) => o.kind === 'Deployment')
   for (const d of workloads) {
-    const spec = d.spec as {replicas?: number; template?: {metadata?: {labels?: Record<string, string>}; spec?: PodSpec}}
+    const spec = d.spec as {
+      replicas?: number
+      template?: {metadata?: {labels?: Record<string, string>}; spec?: PodSpec}
+    }
     const pod = spec?.template?.spec ?? {}
     const podLabels = spec?.template?.metadata?.labels ?? {}
     const ns = d.metadata.namespace
     const tier = d.metadata.labels?.[tierLabel] ?? podLabels[tierLabel]
     const podSc = pod.securityContext ?? {}
 
-    if (pod.hostNetwork) add('error', 'host-network', d, 'uses the host network namespace (hostNetwork: true)', 'Remove hostNetwork; reach the pod through a Service.')
-    if (pod.hostPID || pod.hostIPC) add('error', 'host-namespaces', d, 'shares the host PID or IPC namespace', 'Remove hostPID and hostIPC.')
+    if (pod.hostNetwork)
+      add(
+        'error',
+        'host-network',
+        d,
+        'uses the host network namespace (hostNetwork: true)',
+        'Remove hostNetwork; reach the pod through a Service.',
+      )
+    if (pod.hostPID || pod.hostIPC)
+      add('error', 'host-namespaces', d, 'shares the host PID or IPC namespace', 'Remove hostPID and hostIPC.')
     for (const v of pod.volumes ?? []) {
-      if (v.hostPath) add('error', 'host-path', d, `mounts a hostPath volume "${v.name}"`, 'Use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead of hostPath.')
+      if (v.hostPath)
+        add(
+          'error',
+          'host-path',
+          d,
+          `mounts a hostPath volume "${v.name}"`,
+          'Use an emptyDir, a ConfigMap or a PersistentVolumeClaim instead of hostPath.',
+        )
     }
     if (pod.automountServiceAccountToken !== false) {
-      add('warning', 'service-account-token', d, 'mounts a Kubernetes API token into its pods', 'Set services.<name>.needsServiceAccountToken: false unless the service calls the Kubernetes API.')
+      add(
+        'warning',
+        'service-account-token',
+        d,
+        'mounts a Kubernetes API token into its pods',
+        'Set services.<name>.needsServiceAccountToken: false unless the service calls the Kubernetes API.',
+      )
     }
 
     for (const c of [...(pod.containers ?? []), ...(pod.initContainers ?? [])]) {
       const sc = c.securityContext ?? {}
       const where = `container "${c.name}"`
-      if (sc.privileged === true) add('error', 'privileged', d, `${where} runs privileged`, 'Remove securityContext.privileged.')
+      if (sc.privileged === true)
+        add('error', 'privileged', d, `${where} runs privileged`, 'Remove securityContext.privileged.')
       const nonRoot = (sc.runAsNonRoot ?? podSc.runAsNonRoot) === true
       const uid = (sc.runAsUser ?? podSc.runAsUser) as number | undefined
-      if (!nonRoot || uid === 0) add('error', 'run-as-root', d, `${where} may run as root (runAsNonRoot is not true${uid === 0 ? ', runAsUser is 0' : ''})`, 'Set securityContext.runAsNonRoot: true and runAsUser: 65532 (the images are built to run as a non-root user).')
-      if (sc.allowPrivilegeEscalation !== false) add('error', 'privilege-escalation', d, `${where} allows privilege escalation`, 'Set securityContext.allowPrivilegeEscalation: false.')
+      if (!nonRoot || uid === 0)
+        add(
+          'error',
+          'run-as-root',
+          d,
+          `${where} may run as root (runAsNonRoot is not true${uid === 0 ? ', runAsUser is 0' : ''})`,
+          'Set securityContext.runAsNonRoot: true and runAsUser: 65532 (the images are built to run as a non-root user).',
+        )
+      if (sc.allowPrivilegeEscalation !== false)
+        add(
+          'error',
+          'privilege-escalation',
+          d,
+          `${where} allows privilege escalation`,
+          'Set securityContext.allowPrivilegeEscalation: false.',
+        )
       const drop = sc.capabilities?.drop ?? []
-      if (!drop.includes('ALL')) add('error', 'capabilities', d, `${where} does not drop all Linux capabilities`, 'Set securityContext.capabilities.drop: [ALL].')
+      if (!drop.includes('ALL'))
+        add(
+          'error',
+          'capabilities',
+          d,
+          `${where} does not drop all Linux capabilities`,
+          'Set securityContext.capabilities.drop: [ALL].',
+        )
       const added = (sc.capabilities?.add ?? []).filter((cap) => cap !== 'NET_BIND_SERVICE')
-      if (added.length > 0) add('error', 'capabilities', d, `${where} adds capabilities ${added.join(', ')}`, 'Remove capabilities.add (only NET_BIND_SERVICE is allowed).')
-      if (sc.readOnlyRootFilesystem !== true) add('warning', 'read-only-root', d, `${where} has a writable root filesystem`, 'Set securityContext.readOnlyRootFilesystem: true and write to the /tmp emptyDir.')
+      if (added.length > 0)
+        add(
+          'error',
+          'capabilities',
+          d,
+          `${where} adds capabilities ${added.join(', ')}`,
+          'Remove capabilities.add (only NET_BIND_SERVICE is allowed).',
+        )
+      if (sc.readOnlyRootFilesystem !== true)
+        add(
+          'warning',
+          'read-only-root',
+          d,
+          `${where} has a writable root filesystem`,
+          'Set securityContext.readOnlyRootFilesystem: true and write to the /tmp emptyDir.',
+        )
       const seccomp = ((sc.seccompProfile ?? podSc.seccompProfile) as {type?: string} | undefined)?.type
-      if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') add('warning', 'seccomp', d, `${where} has no seccomp profile`, 'Set securityContext.seccompProfile.type: RuntimeDefault.')
+      if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost')
+        add(
+          'warning',
+          'seccomp',
+          d,
+          `${where} has no seccomp profile`,
+          'Set securityContext.seccompProfile.type: RuntimeDefault.',
+        )
       for (const kind of ['cpu', 'memory']) {
-        if (c.resources?.limits?.[kind] === undefined) add('error', 'limits', d, `${where} has no ${kind} limit`, `Set services.<name>.resources.limits.${kind} in retailops.yaml.`)
-        if (c.resources?.requests?.[kind] === undefined) add('error', 'requests', d, `${where} has no ${kind} request`, `Set services.<name>.resources.requests.${kind} in retailops.yaml.`)
+        if (c.resources?.limits?.[kind] === undefined)
+          add(
+            'error',
+            'limits',
+            d,
+            `${where} has no ${kind} limit`,
+            `Set services.<name>.resources.limits.${kind} in retailops.yaml.`,
+          )
+        if (c.resources?.requests?.[kind] === undefined)
+          add(
+            'error',
+            'requests',
+            d,
+            `${where} has no ${kind} request`,
+            `Set services.<name>.resources.requests.${kind} in retailops.yaml.`,
+          )
       }
-      if (c.resources?.requests?.['ephemeral-storage'] === undefined || c.resources?.limits?.['ephemeral-storage'] === undefined) {
-        add('warning', 'ephemeral-storage', d, `${where} has no ephemeral-storage request and limit: its logs and emptyDirs can fill the node's disk`, 'Set services.<name>.resources.requests/limits.ephemeralStorage (or tiers.<tier>.ephemeralStorage) in retailops.yaml.')
+      if (
+        c.resources?.requests?.['ephemeral-storage'] === undefined ||
+        c.resources?.limits?.['ephemeral-storage'] === undefined
+      ) {
+        add(
+          'warning',
+          'ephemeral-storage',
+          d,
+          `${where} has no ephemeral-storage request and limit: its logs and emptyDirs can fill the node's disk`,
+          'Set services.<name>.resources.requests/limits.ephemeralStorage (or tiers.<tier>.ephemeralStorage) in retailops.yaml.',
+        )
       }
       if ((pod.containers ?? []).includes(c)) {
-        if (!c.readinessProbe) add('error', 'probes', d, `${where} has no readiness probe`, 'Set services.<name>.probes.readiness (an HTTP path).')
-        if (!c.livenessProbe) add('error', 'probes', d, `${where} has no liveness probe`, 'Set services.<name>.probes.liveness (an HTTP path).')
+        if (!c.readinessProbe)
+          add(
+            'error',
+            'probes',
+            d,
+            `${where} has no readiness probe`,
+            'Set services.<name>.probes.readiness (an HTTP path).',
+          )
+        if (!c.livenessProbe)
+          add(
+            'error',
+            'probes',
+            d,
+            `${where} has no liveness probe`,
+            'Set services.<name>.probes.liveness (an HTTP path).',
+          )
       }
       for (const p of c.ports ?? []) {
-        if (p.hostPort) add('error', 'host-port', d, `${where} binds host port ${p.hostPort}`, 'Remove hostPort; expose the port through a Service.')
+        if (p.hostPort)
+          add(
+            'error',
+            'host-port',
+            d,
+            `${where} binds host port ${p.hostPort}`,
+            'Remove hostPort; expose the port through a Service.',
+          )
       }
       for (const e of c.env ?? []) {
         if (typeof e.value !== 'string' || e.value === '') continue
-        if (hasEmbeddedSecret(e.value)) add('error', 'plain-text-secret', d, `${where} env ${e.name} holds a URL with a password in plain text`, 'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.')
-        else if (isSecretName(e.name)) add('error', 'plain-text-secret', d, `${where} env ${e.name} looks like a secret in plain text`, `Move ${e.name} into a Secret listed in services.<name>.secrets.`)
+        if (hasEmbeddedSecret(e.value))
+          add(
+            'error',
+            'plain-text-secret',
+            d,
+            `${where} env ${e.name} holds a URL with a password in plain text`,
+            'Put the URL in a Secret and reference it (for tenants: database.urlEnv), never inline it.',
+          )
+        else if (isSecretName(e.name))
+          add(
+            'error',
+            'plain-text-secret',
+            d,
+            `${where} env ${e.name} looks like a secret in plain text`,
+            `Move ${e.name} into a Secret listed in services.<name>.secrets.`,
+          )
       }
     }
 
     // Availability: revenue-critical services keep two replicas and a disruption budget.
-    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === ns && (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name)
+    const hpa = objects.find(
+      (o) =>
+        o.kind === 'HorizontalPodAutoscaler' &&
+        o.metadata.namespace === ns &&
+        (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name,
+    )
     const minReplicas = hpa ? ((hpa.spec as {minReplicas?: number}).minReplicas ?? 1) : (spec.replicas ?? 1)
-    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget' && o.metadata.namespace === ns && selectorMatches((o.spec as {selector?: never})?.selector, podLabels))
+    const pdb = objects.find(
+      (o) =>
+        o.kind === 'PodDisruptionBudget' &&
+        o.metadata.namespace === ns &&
+        selectorMatches((o.spec as {selector?: never})?.selector, podLabels),
+    )
     if (tier === 'revenue-critical') {
-      if (minReplicas < 2) add('error', 'replicas', d, `is revenue-critical but runs ${minReplicas} replica${minReplicas === 1 ? '' : 's'}`, 'Set services.<name>.scaling.minReplicas to 2 or more (3 spreads over three zones).')
-      if (!pdb) add('error', 'disruption-budget', d, 'is revenue-critical but has no PodDisruptionBudget', 'Keep minReplicas at 2 or more so retailops renders a PodDisruptionBudget (maxUnavailable: 1).')
+      if (minReplicas < 2)
+        add(
+          'error',
+          'replicas',
+          d,
+          `is revenue-critical but runs ${minReplicas} replica${minReplicas === 1 ? '' : 's'}`,
+          'Set services.<name>.scaling.minReplicas to 2 or more (3 spreads over three zones).',
+        )
+      if (!pdb)
+        add(
+          'error',
+          'disruption-budget',
+          d,
+          'is revenue-critical but has no PodDisruptionBudget',
+          'Keep minReplicas at 2 or more so retailops renders a PodDisruptionBudget (maxUnavailable: 1).',
+        )
     } else if (minReplicas >= 2 && !pdb) {
-      add('warning', 'disruption-budget', d, 'has no PodDisruptionBudget: a node drain may evict every replica at once', 'Restore the rendered PodDisruptionBudget (an overlay may have removed it).')
+      add(
+        'warning',
+        'disruption-budget',
+        d,
+        'has no PodDisruptionBudget: a node drain may evict every replica at once',
+        'Restore the rendered PodDisruptionBudget (an overlay may have removed it).',
+      )
     }
     if (pdb) {
       const ps = pdb.spec as {maxUnavailable?: number | string; minAvailable?: number | string}
-      if (ps.maxUnavailable === 0 || ps.maxUnavailable === '0%' || (typeof ps.minAvailable === 'number' && ps.minAvailable >= minReplicas) || ps.minAvailable === '100%') {
-        add('warning', 'disruption-budget', pdb, 'allows no voluntary disruption: node drains and cluster upgrades will block', 'Use maxUnavailable: 1.')
+      if (
+        ps.maxUnavailable === 0 ||
+        ps.maxUnavailable === '0%' ||
+        (typeof ps.minAvailable === 'number' && ps.minAvailable >= minReplicas) ||
+        ps.minAvailable === '100%'
+      ) {
+        add(
+          'warning',
+          'disruption-budget',
+          pdb,
+          'allows no voluntary disruption: node drains and cluster upgrades will block',
+          'Use maxUnavailable: 1.',
+        )
       }
     }
 
     // Network: some NetworkPolicy must select these pods.
-    const netpol = objects.some((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === ns && selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels))
-    if (!netpol) add('error', 'network-policy', d, 'no NetworkPolicy selects its pods: any pod in the cluster can reach them', 'Restore the rendered NetworkPolicy (an overlay may have removed it).')
+    const netpol = objects.some(
+      (o) =>
+        o.kind === 'NetworkPolicy' &&
+        o.metadata.namespace === ns &&
+        selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels),
+    )
+    if (!netpol)
+      add(
+        'error',
+        'network-policy',
+        d,
+        'no NetworkPolicy selects its pods: any pod in the cluster can reach them',
+        'Restore the rendered NetworkPolicy (an overlay may have removed it).',
+      )
   }
 
   // Images of every pod template (Deployments, Jobs, CronJobs, Pods…), ephemeral containers too.
-  for (const c of containerImages(objects)) checkImage(c.image, c.object, `${CONTAINER_WORDS[c.field]} "${c.container}"`, options, add)
+  for (const c of containerImages(objects))
+    checkImage(c.image, c.object, `${CONTAINER_WORDS[c.field]} "${c.container}"`, options, add)
 
   for (const s of objects.filter((o) => o.kind === 'Service')) {
     const st = (s.spec as {type?: string})?.type
-    if (st === 'NodePort' || st === 'LoadBalancer') add('warning', 'service-exposure', s, `is of type ${st} and reachable from outside the cluster`, 'Use ClusterIP and route external traffic through the gateway.')
+    if (st === 'NodePort' || st === 'LoadBalancer')
+      add(
+        'warning',
+        'service-exposure',
+        s,
+        `is of type ${st} and reachable from outside the cluster`,
+        'Use ClusterIP and route external traffic through the gateway.',
+      )
   }
 
   const errors = findings.filter((f) => f.severity === 'error').length
   return {ok: errors === 0, errors, warnings: findings.length - errors, findings}
 }
 
-const CONTAINER_WORDS: Record<ContainerField, string> = {containers: 'container', initContainers: 'init container', ephemeralContainers: 'ephemeral container'}
+const CONTAINER_WORDS: Record<ContainerField, string> = {
+  containers: 'container',
+  initContainers: 'init container',
+  ephemeralContainers: 'ephemeral container',
+}
 
-function checkImage(image: string, d: KubeObject, where: string, options: PolicyOptions, add: (s: Severity, rule: string, obj: KubeObject, message: string, fix: string) => void): void {
+function checkImage(
+  image: string,
+  d: KubeObject,
+  where: string,
+  options: PolicyOptions,
+  add: (s: Severity, rule: string, obj: KubeObject, message: string, fix: string) => void,
+): void {
   const required = options.signingRequired ?? true
   if (!DIGEST_REF.test(image)) {
     const unverifiable = options.signatures && required ? '; a tag cannot be verified, and signing is required' : ''
-    add('error', 'image-digest', d, `${where} uses image "${image}" by tag, not by digest: what runs could change under the same name${unverifiable}`, 'Run `retailops push` (it records digests in .retailops/artifacts.lock.json) or pass --image SERVICE=REPO@sha256:…; in an overlay, write the image as REPO@sha256:….')
+    add(
+      'error',
+      'image-digest',
+      d,
+      `${where} uses image "${image}" by tag, not by digest: what runs could change under the same name${unverifiable}`,
+      'Run `retailops push` (it records digests in .retailops/artifacts.lock.json) or pass --image SERVICE=REPO@sha256:…; in an overlay, write the image as REPO@sha256:….',
+    )
     return
   }
   if (!options.signatures) return
   const sig = options.signatures[image]
   if (!sig) {
-    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} has no signature verification result (it was never verified)`, 'Verify every image of the rendered objects before policy (deploy does); `retailops verify IMAGE` checks one by hand.')
+    add(
+      required ? 'error' : 'warning',
+      'signature',
+      d,
+      `${where}: image ${image} has no signature verification result (it was never verified)`,
+      'Verify every image of the rendered objects before policy (deploy does); `retailops verify IMAGE` checks one by hand.',
+    )
   } else if (sig.status === 'verified' && sig.repositoryBound === false) {
-    add('warning', 'signature', d, `${where}: the signature of ${image} names no repository (cosign v3's default), so it is not bound to this one: the same signed content copied into another repository would verify there too`, 'Sign with `retailops sign` (its bundles and .sig payloads name the repository), or accept the risk.')
+    add(
+      'warning',
+      'signature',
+      d,
+      `${where}: the signature of ${image} names no repository (cosign v3's default), so it is not bound to this one: the same signed content copied into another repository would verify there too`,
+      'Sign with `retailops sign` (its bundles and .sig payloads name the repository), or accept the risk.',
+    )
   } else if (sig.status === 'skipped') {
-    add('warning', 'signature', d, `${where}: signature verification of ${image} was SKIPPED (--skip-verify)`, 'Deploy without --skip-verify once the image is signed (`retailops sign`).')
+    add(
+      'warning',
+      'signature',
+      d,
+      `${where}: signature verification of ${image} was SKIPPED (--skip-verify)`,
+      'Deploy without --skip-verify once the image is signed (`retailops sign`).',
+    )
   } else if (sig.status === 'unsigned' || sig.status === 'invalid') {
-    add(required ? 'error' : 'warning', 'signature', d, `${where}: image ${image} ${sig.status === 'unsigned' ? 'has no valid signature' : 'failed signature verification'}${sig.message ? ` (${sig.message})` : ''}`, 'Sign it with `retailops sign` (or `retailops sign REGISTRY/REPO@sha256:…` for an image outside the lock), or check signing.publicKey.')
+    add(
+      required ? 'error' : 'warning',
+      'signature',
+      d,
+      `${where}: image ${image} ${sig.status === 'unsigned' ? 'has no valid signature' : 'failed signature verification'}${sig.message ? ` (${sig.message})` : ''}`,
+      'Sign it with `retailops sign` (or `retailops sign REGISTRY/REPO@sha256:…` for an image outside the lock), or check signing.publicKey.',
+    )
   } else if (sig.status === 'unavailable') {
-    add(required ? 'error' : 'warning', 'signature', d, `${where}: the signature of ${image} could not be verified${sig.message ? ` (${sig.message})` : ''}`, 'Check that the registry is reachable and signing.publicKey exists; --skip-verify deploys anyway (recorded on the Deployment).')
+    add(
+      required ? 'error' : 'warning',
+      'signature',
+      d,
+      `${where}: the signature of ${image} could not be verified${sig.message ? ` (${sig.message})` : ''}`,
+      'Check that the registry is reachable and signing.publicKey exists; --skip-verify deploys anyway (recorded on the Deployment).',
+    )
   }
 }

@@ -44,12 +44,41 @@ export const MANAGED_KINDS: KindInfo[] = [
   {kind: 'LimitRange', apiVersion: 'v1', plural: 'limitranges', namespaced: true, wave: 1, prunable: true},
   {kind: 'ServiceAccount', apiVersion: 'v1', plural: 'serviceaccounts', namespaced: true, wave: 2, prunable: true},
   {kind: 'ConfigMap', apiVersion: 'v1', plural: 'configmaps', namespaced: true, wave: 2, prunable: true},
-  {kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies', namespaced: true, wave: 2, prunable: true},
+  {
+    kind: 'NetworkPolicy',
+    apiVersion: 'networking.k8s.io/v1',
+    plural: 'networkpolicies',
+    namespaced: true,
+    wave: 2,
+    prunable: true,
+  },
   {kind: 'Service', apiVersion: 'v1', plural: 'services', namespaced: true, wave: 2, prunable: true},
-  {kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', plural: 'poddisruptionbudgets', namespaced: true, wave: 2, prunable: true},
+  {
+    kind: 'PodDisruptionBudget',
+    apiVersion: 'policy/v1',
+    plural: 'poddisruptionbudgets',
+    namespaced: true,
+    wave: 2,
+    prunable: true,
+  },
   {kind: 'Deployment', apiVersion: 'apps/v1', plural: 'deployments', namespaced: true, wave: 3, prunable: true},
-  {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers', namespaced: true, wave: 4, prunable: true},
-  {kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'httproutes', namespaced: true, wave: 4, prunable: true, optional: true},
+  {
+    kind: 'HorizontalPodAutoscaler',
+    apiVersion: 'autoscaling/v2',
+    plural: 'horizontalpodautoscalers',
+    namespaced: true,
+    wave: 4,
+    prunable: true,
+  },
+  {
+    kind: 'HTTPRoute',
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    plural: 'httproutes',
+    namespaced: true,
+    wave: 4,
+    prunable: true,
+    optional: true,
+  },
 ]
 
 /** Kinds retailops reads or writes outside a deploy (rollouts, prewarm, drills, cost): addressed, never pruned. */
@@ -65,11 +94,31 @@ const OTHER_KINDS: ApiKind[] = [
   {kind: 'Role', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true},
   {kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true},
   {kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false},
-  {kind: 'ClusterRoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings', namespaced: false},
+  {
+    kind: 'ClusterRoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    plural: 'clusterrolebindings',
+    namespaced: false,
+  },
   {kind: 'PriorityClass', apiVersion: 'scheduling.k8s.io/v1', plural: 'priorityclasses', namespaced: false},
-  {kind: 'ValidatingAdmissionPolicy', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicies', namespaced: false},
-  {kind: 'ValidatingAdmissionPolicyBinding', apiVersion: 'admissionregistration.k8s.io/v1', plural: 'validatingadmissionpolicybindings', namespaced: false},
-  {kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', plural: 'selfsubjectaccessreviews', namespaced: false},
+  {
+    kind: 'ValidatingAdmissionPolicy',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    plural: 'validatingadmissionpolicies',
+    namespaced: false,
+  },
+  {
+    kind: 'ValidatingAdmissionPolicyBinding',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    plural: 'validatingadmissionpolicybindings',
+    namespaced: false,
+  },
+  {
+    kind: 'SelfSubjectAccessReview',
+    apiVersion: 'authorization.k8s.io/v1',
+    plural: 'selfsubjectaccessreviews',
+    namespaced: false,
+  },
   /** metrics-server's resource metrics. */
   {kind: 'PodMetrics', apiVersion: 'metrics.k8s.io/v1beta1', plural: 'pods', namespaced: true},
 ]
@@ -117,7 +166,9 @@ export function namedPath(kind: string, name: string, namespace?: string): strin
 
 /** "Deployment payments/checkout": how findings, diffs and errors name an object. */
 export function objectRef(obj: {kind: string; metadata: {name: string; namespace?: string}}): string {
-  return obj.metadata.namespace ? `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}` : `${obj.kind} ${obj.metadata.name}`
+  return obj.metadata.namespace
+    ? `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`
+    : `${obj.kind} ${obj.metadata.name}`
 }
 
 /** Stable identity of an object inside one cluster. */

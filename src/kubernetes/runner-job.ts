@@ -29,7 +29,14 @@ export interface KubeRef {
 export function restrictedPodSecurity(uid: number) {
   return {
     pod: {runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: {type: 'RuntimeDefault'}},
-    container: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: uid, capabilities: {drop: ['ALL']}, seccompProfile: {type: 'RuntimeDefault'}},
+    container: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: uid,
+      capabilities: {drop: ['ALL']},
+      seccompProfile: {type: 'RuntimeDefault'},
+    },
   }
 }
 
@@ -119,7 +126,12 @@ export function runnerCronJob(o: RunnerCronJobOptions) {
   return {
     apiVersion: 'batch/v1',
     kind: 'CronJob',
-    metadata: {name: o.name, namespace: o.namespace, labels: o.labels, ...(o.annotations ? {annotations: o.annotations} : {})},
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      labels: o.labels,
+      ...(o.annotations ? {annotations: o.annotations} : {}),
+    },
     spec: {
       schedule: o.schedule,
       timeZone: o.timeZone,
@@ -166,7 +178,9 @@ export const IN_CLUSTER_CONTEXT = 'inClusterContext'
 function forTheJob(stripped: string, publicKey: string | undefined): string {
   const doc = parseDocument(stripped)
   const clusters = doc.get('clusters')
-  if (isMap(clusters)) for (const pair of clusters.items) doc.deleteIn(['clusters', isScalar(pair.key) ? pair.key.value : pair.key, 'kubeconfig'])
+  if (isMap(clusters))
+    for (const pair of clusters.items)
+      doc.deleteIn(['clusters', isScalar(pair.key) ? pair.key.value : pair.key, 'kubeconfig'])
   if (publicKey !== undefined) doc.setIn(['signing', 'publicKey'], RUNNER_PUBLIC_KEY_FILE)
   return doc.toString()
 }
@@ -176,30 +190,62 @@ function forTheJob(stripped: string, publicKey: string | undefined): string {
  * placeholders, the Secret holds the credentials (credentials.json, put back when the job loads
  * the file) and any further secret values. Answers the credentials' key paths, never their values.
  */
-export function runnerConfigObjects(o: RunnerConfigOptions): {objects: [ReturnType<typeof secretObject>, ReturnType<typeof configMapObject>]; credentials: string[]} {
+export function runnerConfigObjects(o: RunnerConfigOptions): {
+  objects: [ReturnType<typeof secretObject>, ReturnType<typeof configMapObject>]
+  credentials: string[]
+} {
   const {stripped, credentials} = splitCredentials(o.configText)
   return {
-    objects: [secretObject(o, {'credentials.json': JSON.stringify(credentials), ...o.secretData}), configMapObject(o, forTheJob(stripped, o.publicKey))],
+    objects: [
+      secretObject(o, {'credentials.json': JSON.stringify(credentials), ...o.secretData}),
+      configMapObject(o, forTheJob(stripped, o.publicKey)),
+    ],
     credentials: credentials.map((c) => formatKeyPath(c.path)),
   }
 }
 
 function secretObject(o: RunnerConfigOptions, stringData: Record<string, string>) {
-  return {apiVersion: 'v1', kind: 'Secret', metadata: {name: o.credentialsSecret, namespace: o.namespace, labels: o.labels}, type: 'Opaque', stringData}
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {name: o.credentialsSecret, namespace: o.namespace, labels: o.labels},
+    type: 'Opaque',
+    stringData,
+  }
 }
 
 function configMapObject(o: RunnerConfigOptions, stripped: string) {
-  const data: Record<string, string> = {'retailops.yaml': stripped, ...(o.publicKey !== undefined ? {[RUNNER_PUBLIC_KEY_FILE]: o.publicKey} : {})}
-  return {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: o.configMap, namespace: o.namespace, labels: o.labels}, data}
+  const data: Record<string, string> = {
+    'retailops.yaml': stripped,
+    ...(o.publicKey !== undefined ? {[RUNNER_PUBLIC_KEY_FILE]: o.publicKey} : {}),
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {name: o.configMap, namespace: o.namespace, labels: o.labels},
+    data,
+  }
 }
 
 export function serviceAccountObject(name: string, namespace: string, labels: Record<string, string>) {
   // No token Secret and no automount by default: the runner's pod asks for its projected token itself.
-  return {apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name, namespace, labels}, automountServiceAccountToken: false}
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: {name, namespace, labels},
+    automountServiceAccountToken: false,
+  }
 }
 
 /** A RoleBinding (namespace given) or ClusterRoleBinding of a Role or ClusterRole to one ServiceAccount. */
-export function bindingObject(o: {name: string; namespace?: string; labels: Record<string, string>; roleKind: 'Role' | 'ClusterRole'; role: string; serviceAccount: {name: string; namespace: string}}) {
+export function bindingObject(o: {
+  name: string
+  namespace?: string
+  labels: Record<string, string>
+  roleKind: 'Role' | 'ClusterRole'
+  role: string
+  serviceAccount: {name: string; namespace: string}
+}) {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: o.namespace ? 'RoleBinding' : 'ClusterRoleBinding',
@@ -214,7 +260,11 @@ export async function applyJobObjects(http: KubeHttp, objects: KubeRef[], fieldM
   const applied: string[] = []
   for (const obj of objects) {
     try {
-      await http.request('PATCH', objectPath(obj), {body: obj, contentType: 'application/apply-patch+yaml', query: {fieldManager, force: true}})
+      await http.request('PATCH', objectPath(obj), {
+        body: obj,
+        contentType: 'application/apply-patch+yaml',
+        query: {fieldManager, force: true},
+      })
     } catch (error) {
       throw kubeError(error, `creating ${obj.kind} ${obj.metadata.name}`)
     }
@@ -231,7 +281,9 @@ export async function deleteJobObjects(http: KubeHttp, targets: KubeRef[]): Prom
   const deleted: string[] = []
   for (const t of targets) {
     try {
-      await http.request('DELETE', objectPath(t), {query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'}})
+      await http.request('DELETE', objectPath(t), {
+        query: {propagationPolicy: t.kind === 'CronJob' ? 'Orphan' : 'Background'},
+      })
       deleted.push(`${t.kind}/${t.metadata.name}`)
     } catch (error) {
       if (!isNotFound(error)) throw kubeError(error, `deleting ${t.kind} ${t.metadata.name}`)

@@ -14,7 +14,12 @@ export const APPLIED_HASH = 'retailops.dev/applied-hash'
 
 function stable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stable)
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, stable((value as Record<string, unknown>)[k])]))
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
+    )
   return value
 }
 
@@ -23,7 +28,10 @@ export function intentHash(obj: KubeObject): string {
   const annotations = {...metadata.annotations}
   delete annotations[APPLIED_HASH]
   const body = {...rest, metadata: {...metadata, annotations}}
-  return createHash('sha256').update(JSON.stringify(stable(body))).digest('hex').slice(0, 32)
+  return createHash('sha256')
+    .update(JSON.stringify(stable(body)))
+    .digest('hex')
+    .slice(0, 32)
 }
 
 export function withIntentHash(obj: KubeObject, hash = intentHash(obj)): KubeObject {
@@ -37,7 +45,9 @@ export function contains(live: unknown, intent: unknown): boolean {
   }
   if (intent && typeof intent === 'object') {
     if (!live || typeof live !== 'object' || Array.isArray(live)) return false
-    return Object.entries(intent as Record<string, unknown>).every(([k, v]) => contains((live as Record<string, unknown>)[k], v))
+    return Object.entries(intent as Record<string, unknown>).every(([k, v]) =>
+      contains((live as Record<string, unknown>)[k], v),
+    )
   }
   return live === intent
 }

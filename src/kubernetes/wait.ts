@@ -31,7 +31,10 @@ export interface WaitOptions {
 }
 
 /** Polls until check() says done or the deadline passes, and returns the last value; an abort rejects with ABORT_ERR. */
-export async function waitFor<T>(check: () => Promise<{done: boolean; value: T}>, options: WaitOptions): Promise<{done: boolean; value: T}> {
+export async function waitFor<T>(
+  check: () => Promise<{done: boolean; value: T}>,
+  options: WaitOptions,
+): Promise<{done: boolean; value: T}> {
   const deadline = Date.now() + options.timeoutMs
   for (;;) {
     const result = await check()

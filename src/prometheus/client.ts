@@ -66,7 +66,8 @@ function toSeconds(time: Date | number): string {
   return (ms / 1000).toFixed(3)
 }
 
-const reachHint = 'Check environments.<name>.prometheus in retailops.yaml (or RETAILOPS_PROMETHEUS_URL) and that Prometheus is up (`retailops doctor`).'
+const reachHint =
+  'Check environments.<name>.prometheus in retailops.yaml (or RETAILOPS_PROMETHEUS_URL) and that Prometheus is up (`retailops doctor`).'
 
 export class PrometheusClient {
   /** The base URL as configured, without trailing slashes (any path prefix kept). */
@@ -97,12 +98,22 @@ export class PrometheusClient {
       return await fetch(prometheusApiUrl(this.url, path), {...init, signal: AbortSignal.any(signals)})
     } catch (error) {
       if (this.signal?.aborted || init.signal?.aborted) throw error
-      const code = (error as {cause?: {code?: string}}).cause?.code ?? (timeout.aborted ? `no answer in ${this.timeoutMs / 1000}s` : (error as Error).message)
-      throw new UnavailableError(`Cannot reach Prometheus at ${this.url} (${code}).`, {nextSteps: [reachHint], cause: error})
+      const code =
+        (error as {cause?: {code?: string}}).cause?.code ??
+        (timeout.aborted ? `no answer in ${this.timeoutMs / 1000}s` : (error as Error).message)
+      throw new UnavailableError(`Cannot reach Prometheus at ${this.url} (${code}).`, {
+        nextSteps: [reachHint],
+        cause: error,
+      })
     }
   }
 
-  private async call(path: string, form: Record<string, string>, query: string, signal?: AbortSignal): Promise<ApiBody['data']> {
+  private async call(
+    path: string,
+    form: Record<string, string>,
+    query: string,
+    signal?: AbortSignal,
+  ): Promise<ApiBody['data']> {
     const response = await this.fetch(path, {
       method: 'POST',
       headers: {'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json'},
@@ -112,19 +123,33 @@ export class PrometheusClient {
     const body = (await response.json().catch(() => ({}))) as ApiBody
     if (response.ok && body.status === 'success') return body.data
     if (response.status === 400 || response.status === 422 || response.status === 503) {
-      throw new PromQueryError(`Prometheus rejected the query (${body.errorType ?? response.status}): ${body.error ?? response.statusText}`, query)
+      throw new PromQueryError(
+        `Prometheus rejected the query (${body.errorType ?? response.status}): ${body.error ?? response.statusText}`,
+        query,
+      )
     }
-    throw new UnavailableError(`Prometheus at ${this.url} answered ${response.status} to ${path}: ${body.error ?? response.statusText}`, {details: {query}, nextSteps: [reachHint]})
+    throw new UnavailableError(
+      `Prometheus at ${this.url} answered ${response.status} to ${path}: ${body.error ?? response.statusText}`,
+      {details: {query}, nextSteps: [reachHint]},
+    )
   }
 
   /** An instant query; scalars come back as one sample without labels. */
   async query(expr: string, options: QueryOptions = {}): Promise<PromSample[]> {
-    const data = await this.call('/api/v1/query', {query: expr, ...(options.time === undefined ? {} : {time: toSeconds(options.time)})}, expr, options.signal)
+    const data = await this.call(
+      '/api/v1/query',
+      {query: expr, ...(options.time === undefined ? {} : {time: toSeconds(options.time)})},
+      expr,
+      options.signal,
+    )
     if (data?.resultType === 'scalar' || data?.resultType === 'string') {
       const [, v] = data.result as [number, string]
       return [{labels: {}, value: this.toNumber(v)}]
     }
-    return ((data?.result ?? []) as {metric: Record<string, string>; value: [number, string]}[]).map((r) => ({labels: r.metric ?? {}, value: this.toNumber(r.value?.[1])}))
+    return ((data?.result ?? []) as {metric: Record<string, string>; value: [number, string]}[]).map((r) => ({
+      labels: r.metric ?? {},
+      value: this.toNumber(r.value?.[1]),
+    }))
   }
 
   /** The first sample's value, or null when the vector is empty or the value is no data. */
@@ -133,8 +158,19 @@ export class PrometheusClient {
     return samples[0]?.value ?? null
   }
 
-  async queryRange(expr: string, start: Date | number, end: Date | number, stepSeconds: number, options: Pick<QueryOptions, 'signal'> = {}): Promise<PromSeries[]> {
-    const data = await this.call('/api/v1/query_range', {query: expr, start: toSeconds(start), end: toSeconds(end), step: String(stepSeconds)}, expr, options.signal)
+  async queryRange(
+    expr: string,
+    start: Date | number,
+    end: Date | number,
+    stepSeconds: number,
+    options: Pick<QueryOptions, 'signal'> = {},
+  ): Promise<PromSeries[]> {
+    const data = await this.call(
+      '/api/v1/query_range',
+      {query: expr, start: toSeconds(start), end: toSeconds(end), step: String(stepSeconds)},
+      expr,
+      options.signal,
+    )
     return ((data?.result ?? []) as {metric: Record<string, string>; values: [number, string][]}[]).map((r) => ({
       labels: r.metric ?? {},
       points: (r.values ?? []).map(([t, v]) => [Math.round(t * 1000), this.toNumber(v)] as [number, number | null]),

@@ -6,7 +6,8 @@
  */
 import {escapeHtml, Html, html, legend, raw, type Tone} from './html.js'
 
-const fmtDefault = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toPrecision(2))
+const fmtDefault = (n: number) =>
+  Math.abs(n) >= 100 ? n.toFixed(0) : Math.abs(n) >= 1 ? n.toFixed(2) : n.toPrecision(2)
 
 function figure(title: string | undefined, svg: string, extra?: Html): Html {
   return html`<figure>${title ? html`<figcaption>${title}</figcaption>` : ''}${extra ?? ''}${raw(svg)}</figure>`
@@ -79,21 +80,32 @@ export function barChart(options: BarChartOptions): Html {
   }
   bars.forEach((bar, i) => {
     const y = top + i * rowH
-    parts.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${escapeHtml(truncate(bar.label, 24))}<title>${escapeHtml(bar.label)}</title></text>`)
+    parts.push(
+      `<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${escapeHtml(truncate(bar.label, 24))}<title>${escapeHtml(bar.label)}</title></text>`,
+    )
     const segments = bar.segments ?? [{label: bar.label, value: bar.value ?? 0, tone: bar.tone ?? 'info'}]
     let x = labelW
     for (const seg of segments) {
       const w = scale(seg.value)
-      if (w > 0) parts.push(`<rect class="fill-${seg.tone}" x="${x.toFixed(2)}" y="${y + 4}" width="${Math.max(w, 1).toFixed(2)}" height="${rowH - 8}" rx="2"><title>${escapeHtml(`${bar.label} · ${seg.label}: ${fmt(seg.value)}`)}</title></rect>`)
+      if (w > 0)
+        parts.push(
+          `<rect class="fill-${seg.tone}" x="${x.toFixed(2)}" y="${y + 4}" width="${Math.max(w, 1).toFixed(2)}" height="${rowH - 8}" rx="2"><title>${escapeHtml(`${bar.label} · ${seg.label}: ${fmt(seg.value)}`)}</title></rect>`,
+        )
       x += w
     }
-    parts.push(`<text class="dim" x="${(x + 6).toFixed(2)}" y="${y + 15}">${escapeHtml(bar.note ?? fmt(barTotal(bar)))}</text>`)
+    parts.push(
+      `<text class="dim" x="${(x + 6).toFixed(2)}" y="${y + 15}">${escapeHtml(bar.note ?? fmt(barTotal(bar)))}</text>`,
+    )
   })
   parts.push(`<line class="axis" x1="${labelW}" y1="${top}" x2="${labelW}" y2="${top + bars.length * rowH}"/>`)
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(options.title ?? 'bar chart')}">${parts.join('')}</svg>`
   const seen = new Map<string, Tone>()
   for (const b of bars) for (const s of b.segments ?? []) seen.set(s.label, s.tone)
-  return figure(options.title, svg, seen.size > 1 ? legend([...seen].map(([label, tone]) => ({label, tone}))) : undefined)
+  return figure(
+    options.title,
+    svg,
+    seen.size > 1 ? legend([...seen].map(([label, tone]) => ({label, tone}))) : undefined,
+  )
 }
 
 function barTotal(bar: Bar): number {
@@ -129,7 +141,9 @@ export function lineChart(options: LineChartOptions): Html {
   const fmtY = options.yFormat ?? fmtDefault
   const fmtX = options.xFormat ?? ((ms: number) => new Date(ms).toISOString().slice(5, 16).replace('T', ' '))
   const xs = options.series.flatMap((s) => s.points.map((p) => p[0]))
-  const ys = options.series.flatMap((s) => s.points.map((p) => p[1]).filter((v): v is number => v !== null && Number.isFinite(v)))
+  const ys = options.series.flatMap((s) =>
+    s.points.map((p) => p[1]).filter((v): v is number => v !== null && Number.isFinite(v)),
+  )
   const x0 = Math.min(...xs)
   const x1 = Math.max(...xs)
   const yMax = options.yMax ?? Math.max(0, ...ys, ...(options.thresholds ?? []).map((t) => t.value))
@@ -141,20 +155,30 @@ export function lineChart(options: LineChartOptions): Html {
   const sy = (v: number) => top + plotH - (Math.min(v, yTop) / yTop) * plotH
   const parts: string[] = []
   for (const t of ticks) {
-    parts.push(`<line class="grid" x1="${left}" y1="${sy(t).toFixed(1)}" x2="${width - right}" y2="${sy(t).toFixed(1)}"/>`)
-    parts.push(`<text class="dim" x="${left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end">${escapeHtml(fmtY(t))}</text>`)
+    parts.push(
+      `<line class="grid" x1="${left}" y1="${sy(t).toFixed(1)}" x2="${width - right}" y2="${sy(t).toFixed(1)}"/>`,
+    )
+    parts.push(
+      `<text class="dim" x="${left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end">${escapeHtml(fmtY(t))}</text>`,
+    )
   }
   if (xs.length > 0) {
     for (let i = 0; i <= 4; i++) {
       const t = x0 + ((x1 - x0) * i) / 4
-      parts.push(`<text class="dim" x="${sx(t).toFixed(1)}" y="${height - 8}" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${escapeHtml(fmtX(t))}</text>`)
+      parts.push(
+        `<text class="dim" x="${sx(t).toFixed(1)}" y="${height - 8}" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${escapeHtml(fmtX(t))}</text>`,
+      )
     }
   }
   for (const th of options.thresholds ?? []) {
     if (th.value > yTop) continue
     const y = sy(th.value).toFixed(1)
-    parts.push(`<line class="stroke-${th.tone}" stroke-dasharray="5 4" x1="${left}" y1="${y}" x2="${width - right}" y2="${y}"/>`)
-    parts.push(`<text class="dim" x="${width - right - 4}" y="${Number(y) - 3}" text-anchor="end">${escapeHtml(th.label)}</text>`)
+    parts.push(
+      `<line class="stroke-${th.tone}" stroke-dasharray="5 4" x1="${left}" y1="${y}" x2="${width - right}" y2="${y}"/>`,
+    )
+    parts.push(
+      `<text class="dim" x="${width - right - 4}" y="${Number(y) - 3}" text-anchor="end">${escapeHtml(th.label)}</text>`,
+    )
   }
   for (const s of options.series) {
     let d = ''
@@ -167,12 +191,20 @@ export function lineChart(options: LineChartOptions): Html {
       d += `${pen ? 'L' : 'M'}${sx(t).toFixed(1)},${sy(v).toFixed(1)}`
       pen = true
     }
-    if (d) parts.push(`<path class="stroke-${s.tone}" fill="none" stroke-width="1.8" d="${d}"><title>${escapeHtml(s.label)}</title></path>`)
+    if (d)
+      parts.push(
+        `<path class="stroke-${s.tone}" fill="none" stroke-width="1.8" d="${d}"><title>${escapeHtml(s.label)}</title></path>`,
+      )
   }
-  if (ys.length === 0) parts.push(`<text class="dim" x="${left + plotW / 2}" y="${top + plotH / 2}" text-anchor="middle">no data</text>`)
+  if (ys.length === 0)
+    parts.push(`<text class="dim" x="${left + plotW / 2}" y="${top + plotH / 2}" text-anchor="middle">no data</text>`)
   parts.push(`<line class="axis" x1="${left}" y1="${top + plotH}" x2="${width - right}" y2="${top + plotH}"/>`)
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(options.title ?? 'line chart')}">${parts.join('')}</svg>`
-  return figure(options.title, svg, options.series.length > 1 ? legend(options.series.map((s) => ({label: s.label, tone: s.tone}))) : undefined)
+  return figure(
+    options.title,
+    svg,
+    options.series.length > 1 ? legend(options.series.map((s) => ({label: s.label, tone: s.tone}))) : undefined,
+  )
 }
 
 export interface TimelineSpan {
@@ -217,12 +249,15 @@ export function timeline(options: TimelineOptions): Html {
   const laneH = 26
   const top = 8
   const axisH = 26
-  const all = options.lanes.flatMap((l) => [...l.spans.flatMap((s) => [s.start, s.end]), ...(l.markers ?? []).map((m) => m.at)])
+  const all = options.lanes.flatMap((l) => [
+    ...l.spans.flatMap((s) => [s.start, s.end]),
+    ...(l.markers ?? []).map((m) => m.at),
+  ])
   const start = options.start ?? Math.min(...all)
   const end = options.end ?? Math.max(...all)
   const span = end > start ? end - start : 1
   const plotW = width - labelW - right
-  const sx = (t: number) => labelW + (Math.min(Math.max(t, start), end) - start) / span * plotW
+  const sx = (t: number) => labelW + ((Math.min(Math.max(t, start), end) - start) / span) * plotW
   const height = top + options.lanes.length * laneH + axisH
   const fmtX = options.xFormat ?? defaultTimeFormat(span)
   const parts: string[] = []
@@ -230,23 +265,34 @@ export function timeline(options: TimelineOptions): Html {
     const t = start + (span * i) / 4
     const x = sx(t).toFixed(1)
     parts.push(`<line class="grid" x1="${x}" y1="${top}" x2="${x}" y2="${top + options.lanes.length * laneH}"/>`)
-    parts.push(`<text class="dim" x="${x}" y="${height - 8}" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${escapeHtml(fmtX(t))}</text>`)
+    parts.push(
+      `<text class="dim" x="${x}" y="${height - 8}" text-anchor="${i === 0 ? 'start' : i === 4 ? 'end' : 'middle'}">${escapeHtml(fmtX(t))}</text>`,
+    )
   }
   options.lanes.forEach((lane, i) => {
     const y = top + i * laneH
-    parts.push(`<text x="${labelW - 8}" y="${y + 17}" text-anchor="end">${escapeHtml(truncate(lane.label, 24))}<title>${escapeHtml(lane.label)}</title></text>`)
+    parts.push(
+      `<text x="${labelW - 8}" y="${y + 17}" text-anchor="end">${escapeHtml(truncate(lane.label, 24))}<title>${escapeHtml(lane.label)}</title></text>`,
+    )
     parts.push(`<line class="axis" x1="${labelW}" y1="${y + laneH / 2}" x2="${width - right}" y2="${y + laneH / 2}"/>`)
     for (const s of lane.spans) {
       const x = sx(s.start)
       const w = Math.max(2, sx(s.end) - x)
       const title = `${lane.label}${s.label ? ` · ${s.label}` : ''}: ${fmtX(s.start)} → ${fmtX(s.end)}`
-      parts.push(`<rect class="fill-${s.tone}" x="${x.toFixed(1)}" y="${y + 5}" width="${w.toFixed(1)}" height="${laneH - 10}" rx="3"><title>${escapeHtml(title)}</title></rect>`)
-      if (s.label && w > s.label.length * 6.5 + 8) parts.push(`<text x="${(x + 5).toFixed(1)}" y="${y + 17}" style="fill:#fff">${escapeHtml(s.label)}</text>`)
+      parts.push(
+        `<rect class="fill-${s.tone}" x="${x.toFixed(1)}" y="${y + 5}" width="${w.toFixed(1)}" height="${laneH - 10}" rx="3"><title>${escapeHtml(title)}</title></rect>`,
+      )
+      if (s.label && w > s.label.length * 6.5 + 8)
+        parts.push(`<text x="${(x + 5).toFixed(1)}" y="${y + 17}" style="fill:#fff">${escapeHtml(s.label)}</text>`)
     }
     for (const m of lane.markers ?? []) {
       const x = sx(m.at).toFixed(1)
-      parts.push(`<path class="fill-${m.tone}" d="M${x},${y + 3} l5,-0 l-5,8 l-5,-8 z"><title>${escapeHtml(`${m.label}: ${fmtX(m.at)}`)}</title></path>`)
-      parts.push(`<line class="stroke-${m.tone}" x1="${x}" y1="${y + 3}" x2="${x}" y2="${y + laneH - 3}" stroke-width="1.5"/>`)
+      parts.push(
+        `<path class="fill-${m.tone}" d="M${x},${y + 3} l5,-0 l-5,8 l-5,-8 z"><title>${escapeHtml(`${m.label}: ${fmtX(m.at)}`)}</title></path>`,
+      )
+      parts.push(
+        `<line class="stroke-${m.tone}" x1="${x}" y1="${y + 3}" x2="${x}" y2="${y + laneH - 3}" stroke-width="1.5"/>`,
+      )
     }
   })
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${escapeHtml(options.title ?? 'timeline')}">${parts.join('')}</svg>`
@@ -277,5 +323,7 @@ export function meter(options: MeterOptions): Html {
     v === null
       ? `<rect x="0" y="0" width="${width}" height="${h}" rx="3" class="fill-muted" opacity="0.35"/><text x="${width / 2}" y="10" text-anchor="middle" style="font-size:9px" class="dim">no data</text>`
       : `<rect x="0" y="0" width="${width}" height="${h}" rx="3" class="fill-muted" opacity="0.35"/><rect x="0" y="0" width="${filled.toFixed(1)}" height="${h}" rx="3" class="fill-${options.tone}"/>`
-  return raw(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${h}" width="${width}" height="${h}" role="img" aria-label="${escapeHtml(options.label ?? (v === null ? 'no data' : `${Math.round(v * 100)} %`))}" style="vertical-align:-2px">${body}</svg>`)
+  return raw(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${h}" width="${width}" height="${h}" role="img" aria-label="${escapeHtml(options.label ?? (v === null ? 'no data' : `${Math.round(v * 100)} %`))}" style="vertical-align:-2px">${body}</svg>`,
+  )
 }

@@ -51,11 +51,22 @@ export function defaultMetrics(service?: ServiceConfig): MetricSpec[] {
 }
 
 /** The analysis of a service: its configuration with defaults, overridden by flags. */
-export function buildAnalysisSpec(service: ServiceConfig | undefined, overrides: Partial<Pick<AnalysisSpec, 'intervalMs' | 'count' | 'missingData'>> = {}): AnalysisSpec {
+export function buildAnalysisSpec(
+  service: ServiceConfig | undefined,
+  overrides: Partial<Pick<AnalysisSpec, 'intervalMs' | 'count' | 'missingData'>> = {},
+): AnalysisSpec {
   const a: Partial<AnalysisConfig> = service?.rollout?.analysis ?? {}
   const intervalMs = overrides.intervalMs ?? parseDuration(a.interval ?? '30s')!
   const metrics: MetricSpec[] = a.metrics?.length
-    ? a.metrics.map((m) => ({name: m.name, query: m.query, successCondition: m.successCondition, failureCondition: m.failureCondition, compareWithStable: m.compareWithStable, tolerance: m.tolerance, minDifference: m.minDifference ?? 0}))
+    ? a.metrics.map((m) => ({
+        name: m.name,
+        query: m.query,
+        successCondition: m.successCondition,
+        failureCondition: m.failureCondition,
+        compareWithStable: m.compareWithStable,
+        tolerance: m.tolerance,
+        minDifference: m.minDifference ?? 0,
+      }))
     : defaultMetrics(service)
   const spec: AnalysisSpec = {
     intervalMs,
@@ -81,11 +92,19 @@ export function validateAnalysisSpec(spec: AnalysisSpec): void {
       try {
         compileCondition(source)
       } catch (error) {
-        issues.push({file: 'retailops.yaml', path: `rollout.analysis.metrics.${m.name}.${key}`, message: `"${source}": ${(error as Error).message}`})
+        issues.push({
+          file: 'retailops.yaml',
+          path: `rollout.analysis.metrics.${m.name}.${key}`,
+          message: `"${source}": ${(error as Error).message}`,
+        })
       }
     }
     if (!m.successCondition && !m.failureCondition && !m.compareWithStable) {
-      issues.push({file: 'retailops.yaml', path: `rollout.analysis.metrics.${m.name}`, message: 'needs a successCondition, a failureCondition or compareWithStable'})
+      issues.push({
+        file: 'retailops.yaml',
+        path: `rollout.analysis.metrics.${m.name}`,
+        message: 'needs a successCondition, a failureCondition or compareWithStable',
+      })
     }
   }
   if (issues.length > 0) throw new ConfigError(issues)
@@ -118,20 +137,35 @@ const fmt = (v: number | null | undefined): string => {
  * Decides one measurement from the values Prometheus returned. Pure: the values in, the phase
  * and the sentence that explains it out. `null` means the query returned no data (empty or NaN).
  */
-export function evaluateMeasurement(metric: MetricSpec, canary: number | null, stable: number | null | undefined, missingData: AnalysisSpec['missingData']): Pick<Measurement, 'phase' | 'reason'> {
+export function evaluateMeasurement(
+  metric: MetricSpec,
+  canary: number | null,
+  stable: number | null | undefined,
+  missingData: AnalysisSpec['missingData'],
+): Pick<Measurement, 'phase' | 'reason'> {
   const missing = (what: string): Pick<Measurement, 'phase' | 'reason'> => {
-    const phase: MeasurementPhase = missingData === 'fail' ? 'Failed' : missingData === 'pass' ? 'Successful' : 'Inconclusive'
-    return {phase, reason: `${metric.name}: ${what} returned no data (no traffic?); missingData=${missingData} counts it as ${phase}`}
+    const phase: MeasurementPhase =
+      missingData === 'fail' ? 'Failed' : missingData === 'pass' ? 'Successful' : 'Inconclusive'
+    return {
+      phase,
+      reason: `${metric.name}: ${what} returned no data (no traffic?); missingData=${missingData} counts it as ${phase}`,
+    }
   }
   if (canary === null) return missing('the canary query')
   const vars = {result: canary, canary, stable: stable ?? null}
   const values = `canary ${fmt(canary)}${stable === undefined ? '' : `, stable ${fmt(stable)}`}`
   try {
     if (metric.failureCondition && compileCondition(metric.failureCondition).test(vars)) {
-      return {phase: 'Failed', reason: `${metric.name}: ${values}; failureCondition "${metric.failureCondition}" is true`}
+      return {
+        phase: 'Failed',
+        reason: `${metric.name}: ${values}; failureCondition "${metric.failureCondition}" is true`,
+      }
     }
     if (metric.successCondition && !compileCondition(metric.successCondition).test(vars)) {
-      return {phase: 'Failed', reason: `${metric.name}: ${values}; successCondition "${metric.successCondition}" is false`}
+      return {
+        phase: 'Failed',
+        reason: `${metric.name}: ${values}; successCondition "${metric.successCondition}" is false`,
+      }
     }
   } catch (error) {
     if (error instanceof MissingValueError) return missing(`the ${error.variable} query`)
@@ -146,13 +180,19 @@ export function evaluateMeasurement(metric: MetricSpec, canary: number | null, s
         reason: `${metric.name}: canary ${fmt(canary)} is worse than stable ${fmt(stable)} beyond the allowed ${fmt(limit)} (tolerance ${Math.round(metric.tolerance * 100)} %, minDifference ${fmt(metric.minDifference)})`,
       }
     }
-    return {phase: 'Successful', reason: `${metric.name}: canary ${fmt(canary)} within ${fmt(limit)} of stable ${fmt(stable)}${conditionsNote(metric)}`}
+    return {
+      phase: 'Successful',
+      reason: `${metric.name}: canary ${fmt(canary)} within ${fmt(limit)} of stable ${fmt(stable)}${conditionsNote(metric)}`,
+    }
   }
   return {phase: 'Successful', reason: `${metric.name}: ${values}${conditionsNote(metric)}`}
 }
 
 function conditionsNote(metric: MetricSpec): string {
-  const parts = [metric.successCondition && `"${metric.successCondition}" holds`, metric.failureCondition && `"${metric.failureCondition}" does not`].filter(Boolean)
+  const parts = [
+    metric.successCondition && `"${metric.successCondition}" holds`,
+    metric.failureCondition && `"${metric.failureCondition}" does not`,
+  ].filter(Boolean)
   return parts.length > 0 ? `; ${parts.join(', ')}` : ''
 }
 
@@ -172,7 +212,8 @@ export function tally(result: MetricResult, m: Measurement, spec: AnalysisSpec):
   else if (next.consecutiveErrors > spec.consecutiveErrorLimit) next.phase = 'Error'
   else if (next.inconclusive > spec.inconclusiveLimit) next.phase = 'Inconclusive'
   // Every measurement taken, within the limits; but with not one success it proves nothing.
-  else if (next.successful + next.failed + next.inconclusive >= spec.count) next.phase = next.successful > 0 ? 'Successful' : 'Inconclusive'
+  else if (next.successful + next.failed + next.inconclusive >= spec.count)
+    next.phase = next.successful > 0 ? 'Successful' : 'Inconclusive'
   return next
 }
 
@@ -186,12 +227,22 @@ export function summarize(run: AnalysisRun): Pick<AnalysisRun, 'phase' | 'messag
   const done = run.metrics.every((m) => m.phase !== 'Running')
   const worst = [...run.metrics].sort((a, b) => RANK[b.phase] - RANK[a.phase])[0]
   if (!worst) return {phase: 'Successful', message: 'no metrics'}
-  const decisive = (m: MetricResult) => [...m.measurements].reverse().find((x) => x.phase === m.phase) ?? m.measurements.at(-1)
+  const decisive = (m: MetricResult) =>
+    [...m.measurements].reverse().find((x) => x.phase === m.phase) ?? m.measurements.at(-1)
   if (worst.phase === 'Failed' || worst.phase === 'Error' || (done && worst.phase === 'Inconclusive')) {
-    const count = worst.phase === 'Failed' ? `${worst.failed} failed of ${worst.measurements.length}` : worst.phase === 'Error' ? `${worst.consecutiveErrors} errors in a row` : `${worst.inconclusive} inconclusive`
+    const count =
+      worst.phase === 'Failed'
+        ? `${worst.failed} failed of ${worst.measurements.length}`
+        : worst.phase === 'Error'
+          ? `${worst.consecutiveErrors} errors in a row`
+          : `${worst.inconclusive} inconclusive`
     return {phase: worst.phase, message: `${worst.phase}: ${decisive(worst)?.reason ?? worst.name} (${count})`}
   }
-  if (!done) return {phase: 'Running', message: `measuring (${run.metrics.map((m) => `${m.name} ${m.successful}✔ ${m.failed}✖ ${m.inconclusive}?`).join(', ')})`}
+  if (!done)
+    return {
+      phase: 'Running',
+      message: `measuring (${run.metrics.map((m) => `${m.name} ${m.successful}✔ ${m.failed}✖ ${m.inconclusive}?`).join(', ')})`,
+    }
   const lines = run.metrics.map((m) => m.measurements.at(-1)?.reason ?? m.name)
   return {phase: 'Successful', message: `Successful: ${lines.join('; ')}`}
 }
@@ -213,7 +264,10 @@ export function prometheusProvider(baseUrl: string): MetricsProvider {
     name: `prometheus ${baseUrl}`,
     async query(promql, signal) {
       const samples = await client.query(promql, {signal})
-      if (samples.length > 1) throw new Error(`the query returned ${samples.length} series; aggregate it to one (sum, max, histogram_quantile by (le))`)
+      if (samples.length > 1)
+        throw new Error(
+          `the query returned ${samples.length} series; aggregate it to one (sum, max, histogram_quantile by (le))`,
+        )
       return samples[0]?.value ?? null
     },
   }
@@ -248,7 +302,16 @@ export function newRun(spec: AnalysisSpec, kind: string, now = new Date()): Anal
     phase: 'Running',
     startedAt: now.toISOString(),
     spec,
-    metrics: spec.metrics.map((m) => ({name: m.name, phase: 'Running', successful: 0, failed: 0, inconclusive: 0, errors: 0, consecutiveErrors: 0, measurements: []})),
+    metrics: spec.metrics.map((m) => ({
+      name: m.name,
+      phase: 'Running',
+      successful: 0,
+      failed: 0,
+      inconclusive: 0,
+      errors: 0,
+      consecutiveErrors: 0,
+      measurements: [],
+    })),
   }
 }
 
@@ -286,20 +349,44 @@ export async function runAnalysis(options: RunAnalysisOptions): Promise<Analysis
   }
 }
 
-async function measure(provider: MetricsProvider, metric: MetricSpec, target: AnalysisTarget, spec: AnalysisSpec, at: string, signal?: AbortSignal): Promise<Measurement> {
+async function measure(
+  provider: MetricsProvider,
+  metric: MetricSpec,
+  target: AnalysisTarget,
+  spec: AnalysisSpec,
+  at: string,
+  signal?: AbortSignal,
+): Promise<Measurement> {
   const base = {service: target.service, namespace: target.namespace, windowMs: spec.windowMs}
   const canaryQuery = renderQuery(metric.query, {...base, version: target.canaryVersion})
-  const stableQuery = metric.compareWithStable || /\bstable\b/.test(`${metric.successCondition ?? ''} ${metric.failureCondition ?? ''}`)
-    ? target.stableVersion === undefined ? undefined : renderQuery(metric.query, {...base, version: target.stableVersion})
-    : undefined
+  const stableQuery =
+    metric.compareWithStable || /\bstable\b/.test(`${metric.successCondition ?? ''} ${metric.failureCondition ?? ''}`)
+      ? target.stableVersion === undefined
+        ? undefined
+        : renderQuery(metric.query, {...base, version: target.stableVersion})
+      : undefined
   try {
-    const [canary, stable] = await Promise.all([provider.query(canaryQuery, signal), stableQuery ? provider.query(stableQuery, signal) : Promise.resolve(undefined)])
+    const [canary, stable] = await Promise.all([
+      provider.query(canaryQuery, signal),
+      stableQuery ? provider.query(stableQuery, signal) : Promise.resolve(undefined),
+    ])
     const decision = evaluateMeasurement(metric, canary, stable, spec.missingData)
-    return {at, ...decision, canary, ...(stable === undefined ? {} : {stable}), queries: {canary: canaryQuery, ...(stableQuery ? {stable: stableQuery} : {})}}
+    return {
+      at,
+      ...decision,
+      canary,
+      ...(stable === undefined ? {} : {stable}),
+      queries: {canary: canaryQuery, ...(stableQuery ? {stable: stableQuery} : {})},
+    }
   } catch (error) {
     if (signal?.aborted) throw error
     const text = error instanceof ConditionError ? `bad condition: ${error.message}` : (error as Error).message
-    return {at, phase: 'Error', reason: `${metric.name}: query failed: ${text}`, queries: {canary: canaryQuery, ...(stableQuery ? {stable: stableQuery} : {})}}
+    return {
+      at,
+      phase: 'Error',
+      reason: `${metric.name}: query failed: ${text}`,
+      queries: {canary: canaryQuery, ...(stableQuery ? {stable: stableQuery} : {})},
+    }
   }
 }
 

@@ -36,11 +36,20 @@ export class BlueGreen implements RolloutStrategy {
       this.state.routeBackup = {selector: active.spec.selector}
       await this.host.persist()
     }
-    await this.setActiveSelector({...(this.state.routeBackup.selector as Record<string, string>), 'pod-template-hash': this.state.stable.podTemplateHash!})
-    await ensureService(this.host.kube, this.state, this.previewService, {...this.host.workload.selector(stable), [TRACK_LABEL]: 'preview'})
+    await this.setActiveSelector({
+      ...(this.state.routeBackup.selector as Record<string, string>),
+      'pod-template-hash': this.state.stable.podTemplateHash!,
+    })
+    await ensureService(this.host.kube, this.state, this.previewService, {
+      ...this.host.workload.selector(stable),
+      [TRACK_LABEL]: 'preview',
+    })
     this.state.activeColour = 'stable'
     const replicas = this.state.spec.previewReplicas ?? this.state.spec.replicas
-    return {replicas, message: `preview ${this.workloadName} is up (${replicas} pods, ${this.state.canary.version}); active Service still on ${this.state.stable.version}`}
+    return {
+      replicas,
+      message: `preview ${this.workloadName} is up (${replicas} pods, ${this.state.canary.version}); active Service still on ${this.state.stable.version}`,
+    }
   }
 
   /** The one weight step (100): the switch of the active Service. */
@@ -83,29 +92,44 @@ export class BlueGreen implements RolloutStrategy {
     const selector = this.state.routeBackup?.selector as Record<string, string> | undefined
     if (!selector || !this.state.stable.podTemplateHash) return
     const stable = await this.host.workload.stable()
-    const stillStable = (await currentReplicaSet(this.host.kube, stable))?.metadata.labels?.['pod-template-hash'] === this.state.stable.podTemplateHash
+    const stillStable =
+      (await currentReplicaSet(this.host.kube, stable))?.metadata.labels?.['pod-template-hash'] ===
+      this.state.stable.podTemplateHash
     const active = await this.host.kube.get(PATHS.services(ns), this.state.service)
-    const onPreview = Boolean(this.state.canary.podTemplateHash) && active?.spec?.selector?.['pod-template-hash'] === this.state.canary.podTemplateHash
+    const onPreview =
+      Boolean(this.state.canary.podTemplateHash) &&
+      active?.spec?.selector?.['pod-template-hash'] === this.state.canary.podTemplateHash
     if (!stillStable) {
-      if (onPreview) throw new Error(`the active Service selects the preview and the stable Deployment no longer runs ${this.state.stable.version} (pod-template-hash ${this.state.stable.podTemplateHash}) to switch back to`)
+      if (onPreview)
+        throw new Error(
+          `the active Service selects the preview and the stable Deployment no longer runs ${this.state.stable.version} (pod-template-hash ${this.state.stable.podTemplateHash}) to switch back to`,
+        )
       return
     }
     await this.setActiveSelector({...selector, 'pod-template-hash': this.state.stable.podTemplateHash})
     const now = await this.host.kube.get(PATHS.services(ns), this.state.service)
-    if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash) throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
+    if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash)
+      throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
     this.state.activeColour = 'stable'
   }
 
   async cleanUpAfterAbort(): Promise<void> {
     await this.host.kube.delete(PATHS.services(this.state.namespace), this.previewService)
-    if (this.state.routeBackup?.selector) await this.setActiveSelector(this.state.routeBackup.selector as Record<string, string>)
+    if (this.state.routeBackup?.selector)
+      await this.setActiveSelector(this.state.routeBackup.selector as Record<string, string>)
   }
 
   private async setActiveSelector(selector: Record<string, string>): Promise<void> {
     // A merge patch cannot remove keys it does not name: replace the selector whole with null first.
     const active = await this.host.kube.get(PATHS.services(this.state.namespace), this.state.service)
-    const remove = Object.fromEntries(Object.keys(active?.spec?.selector ?? {}).filter((k) => !(k in selector)).map((k) => [k, null]))
-    await this.host.kube.mergePatch(PATHS.services(this.state.namespace), this.state.service, {spec: {selector: {...remove, ...selector}}})
+    const remove = Object.fromEntries(
+      Object.keys(active?.spec?.selector ?? {})
+        .filter((k) => !(k in selector))
+        .map((k) => [k, null]),
+    )
+    await this.host.kube.mergePatch(PATHS.services(this.state.namespace), this.state.service, {
+      spec: {selector: {...remove, ...selector}},
+    })
   }
 
   /** Blue-green promotion: the new colour at full scale and Ready, then the active Service switches. */
@@ -118,12 +142,17 @@ export class BlueGreen implements RolloutStrategy {
     }
     await this.host.workload.waitReady(n)
     if (await this.host.abortRequested()) return
-    await this.setActiveSelector({...(this.state.routeBackup!.selector as Record<string, string>), 'pod-template-hash': this.state.canary.podTemplateHash!})
+    await this.setActiveSelector({
+      ...(this.state.routeBackup!.selector as Record<string, string>),
+      'pod-template-hash': this.state.canary.podTemplateHash!,
+    })
     this.state.activeColour = 'preview'
     this.state.weight = 100
     this.state.desiredWeight = 100
     this.state.promotedAt = new Date().toISOString()
-    this.host.event(`active Service ${this.state.service} switched to ${this.state.canary.version} (${this.state.canary.podTemplateHash}); ${this.state.stable.version} stays up for instant rollback`)
+    this.host.event(
+      `active Service ${this.state.service} switched to ${this.state.canary.version} (${this.state.canary.podTemplateHash}); ${this.state.stable.version} stays up for instant rollback`,
+    )
     await this.host.persist()
   }
 }

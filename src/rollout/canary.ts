@@ -41,17 +41,26 @@ export class Canary implements RolloutStrategy {
       await this.host.persist()
     }
     await this.router.prepare(this.state, this.host.workload.selector(stable))
-    return {replicas: 0, message: `canary ${this.workloadName} created; ${this.state.spec.router} router sends 0 % to it`}
+    return {
+      replicas: 0,
+      message: `canary ${this.workloadName} created; ${this.state.spec.router} router sends 0 % to it`,
+    }
   }
 
   /** Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it. */
   async setWeight(weight: number): Promise<boolean> {
     const rps = await this.host.observedRps()
     const scale = canaryReplicasFor(this.state.spec, weight, scaleAt(this.state.spec.steps, this.state.step), rps)
-    if (scale.capped) this.host.out.warn(`${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`)
+    if (scale.capped)
+      this.host.out.warn(
+        `${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`,
+      )
     this.state.desiredWeight = weight
     if (scale.replicas !== this.state.canaryReplicas || this.state.phase !== 'Progressing') {
-      await this.host.transition('Progressing', `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`)
+      await this.host.transition(
+        'Progressing',
+        `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`,
+      )
     }
     await this.host.workload.scale(scale.replicas)
     await this.host.persist()
@@ -79,7 +88,10 @@ export class Canary implements RolloutStrategy {
 
   async carryAllTraffic(): Promise<void> {
     await this.setWeight(100)
-    if (this.state.spec.router === 'replicas') await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {spec: {replicas: 0}})
+    if (this.state.spec.router === 'replicas')
+      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
+        spec: {replicas: 0},
+      })
   }
 
   async stableReplicas(live: Obj): Promise<number> {
@@ -98,7 +110,10 @@ export class Canary implements RolloutStrategy {
     const rs = await currentReplicaSet(this.host.kube, stable)
     const hash = rs?.metadata.labels?.['pod-template-hash']
     if (!hash) return
-    await ensureService(this.host.kube, this.state, names(this.state.service).stableService, {...this.host.workload.selector(stable), 'pod-template-hash': hash})
+    await ensureService(this.host.kube, this.state, names(this.state.service).stableService, {
+      ...this.host.workload.selector(stable),
+      'pod-template-hash': hash,
+    })
     await this.router.setWeight(this.state, 0)
   }
 
@@ -109,13 +124,16 @@ export class Canary implements RolloutStrategy {
   async returnTraffic(): Promise<void> {
     if (this.state.spec.router === 'replicas') {
       await pinAutoscaler(this.host.kube, this.state, this.state.spec.replicas)
-      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {spec: {replicas: this.state.spec.replicas}})
+      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
+        spec: {replicas: this.state.spec.replicas},
+      })
       // The canary's pods share the Service with stable: they go only once stable carries it all again.
       await this.host.workload.waitStableComplete()
     } else if (this.state.routeBackup) {
       await this.router.setWeight(this.state, 0)
       const actual = await this.router.actualWeight(this.state)
-      if (actual !== 0) throw new Error(`the ${this.state.spec.router} router still gives the canary ${actual} % after setting 0 %`)
+      if (actual !== 0)
+        throw new Error(`the ${this.state.spec.router} router still gives the canary ${actual} % after setting 0 %`)
     }
   }
 

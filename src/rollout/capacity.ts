@@ -14,7 +14,12 @@ export interface CanaryScale {
  * its share of the replicas, nor fewer than the observed (or expected) traffic at that weight
  * needs at the configured per-pod capacity; setCanaryScale raises it, never lowers it.
  */
-export function canaryReplicasFor(spec: RolloutSpec, weight: number, scale?: Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'], rps?: number): CanaryScale {
+export function canaryReplicasFor(
+  spec: RolloutSpec,
+  weight: number,
+  scale?: Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'],
+  rps?: number,
+): CanaryScale {
   const n = spec.replicas
   if (spec.router === 'replicas') {
     const r = canaryReplicasByRatio(n, weight)

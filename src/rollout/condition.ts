@@ -48,7 +48,20 @@ type Node =
   | {type: 'unary'; op: string; arg: Node}
   | {type: 'binary'; op: string; left: Node; right: Node}
 
-const PRECEDENCE: Record<string, number> = {'||': 1, '&&': 2, '==': 3, '!=': 3, '<': 4, '<=': 4, '>': 4, '>=': 4, '+': 5, '-': 5, '*': 6, '/': 6}
+const PRECEDENCE: Record<string, number> = {
+  '||': 1,
+  '&&': 2,
+  '==': 3,
+  '!=': 3,
+  '<': 4,
+  '<=': 4,
+  '>': 4,
+  '>=': 4,
+  '+': 5,
+  '-': 5,
+  '*': 6,
+  '/': 6,
+}
 const VARIABLES = new Set(['result', 'canary', 'stable'])
 
 function parse(tokens: Token[]): Node {
@@ -126,16 +139,26 @@ function evaluate(node: Node, vars: Vars): number | boolean {
       const a = Number(evaluate(node.left, vars))
       const b = Number(evaluate(node.right, vars))
       switch (node.op) {
-        case '<': return a < b
-        case '<=': return a <= b
-        case '>': return a > b
-        case '>=': return a >= b
-        case '==': return a === b
-        case '!=': return a !== b
-        case '+': return a + b
-        case '-': return a - b
-        case '*': return a * b
-        case '/': return a / b
+        case '<':
+          return a < b
+        case '<=':
+          return a <= b
+        case '>':
+          return a > b
+        case '>=':
+          return a >= b
+        case '==':
+          return a === b
+        case '!=':
+          return a !== b
+        case '+':
+          return a + b
+        case '-':
+          return a - b
+        case '*':
+          return a * b
+        case '/':
+          return a / b
       }
     }
   }
@@ -153,6 +176,8 @@ export interface CompiledCondition {
 export function compileCondition(source: string): CompiledCondition {
   const tokens = tokenize(source)
   const tree = parse(tokens)
-  const variables = [...new Set(tokens.filter((t) => t.kind === 'id' && VARIABLES.has(t.value)).map((t) => t.value as string))]
+  const variables = [
+    ...new Set(tokens.filter((t) => t.kind === 'id' && VARIABLES.has(t.value)).map((t) => t.value as string)),
+  ]
   return {source, variables, test: (vars) => Boolean(evaluate(tree, vars))}
 }

@@ -18,8 +18,24 @@ import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateSt
 import {jobDriver, type JobDriver} from './detach.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {makeRouter} from './traffic.js'
-import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, recordRollback, type ErrorBudgetSource, type GateCheck} from './gates.js'
-import {isTerminal, type ForcedRelease, type HistoryEntry, type Phase, type RolloutRequest, type RolloutState, type Stage} from './types.js'
+import {
+  changeGates,
+  enforceGates,
+  FORCED_ANNOTATION,
+  FORCED_DETAIL_ANNOTATION,
+  recordRollback,
+  type ErrorBudgetSource,
+  type GateCheck,
+} from './gates.js'
+import {
+  isTerminal,
+  type ForcedRelease,
+  type HistoryEntry,
+  type Phase,
+  type RolloutRequest,
+  type RolloutState,
+  type Stage,
+} from './types.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 
 export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
@@ -35,9 +51,23 @@ export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
 }
 
 /** The exit of a group: the worst member decides (aborted > timed out > inconclusive > paused). */
-export function groupExit(states: ({phase: Phase; trafficNotReturned?: string} | {exit: ExitCodeName})[]): ExitCodeName {
-  const order: ExitCodeName[] = ['TRAFFIC_NOT_RETURNED', 'ROLLOUT_ABORTED', 'ROLLOUT_TIMED_OUT', 'ROLLOUT_INCONCLUSIVE', 'ROLLOUT_PAUSED']
-  const exits = states.map((s) => ('exit' in s ? s.exit : s.phase === 'Aborting' && (s as {trafficNotReturned?: string}).trafficNotReturned ? 'TRAFFIC_NOT_RETURNED' : PHASE_EXIT[s.phase]))
+export function groupExit(
+  states: ({phase: Phase; trafficNotReturned?: string} | {exit: ExitCodeName})[],
+): ExitCodeName {
+  const order: ExitCodeName[] = [
+    'TRAFFIC_NOT_RETURNED',
+    'ROLLOUT_ABORTED',
+    'ROLLOUT_TIMED_OUT',
+    'ROLLOUT_INCONCLUSIVE',
+    'ROLLOUT_PAUSED',
+  ]
+  const exits = states.map((s) =>
+    'exit' in s
+      ? s.exit
+      : s.phase === 'Aborting' && (s as {trafficNotReturned?: string}).trafficNotReturned
+        ? 'TRAFFIC_NOT_RETURNED'
+        : PHASE_EXIT[s.phase],
+  )
   return order.find((e) => exits.includes(e)) ?? 'OK'
 }
 
@@ -93,7 +123,17 @@ export interface RolloutStatus {
   reason?: string
   analysis?: {kind: string; phase: string; message?: string}
   analysisSpec: string
-  driver?: {holder: string; id?: string; host: string; pid: number; ci?: string; acquiredAt: string; alive: boolean; renewedAt: string; takenOver?: {from: string; reason: string; at: string}}
+  driver?: {
+    holder: string
+    id?: string
+    host: string
+    pid: number
+    ci?: string
+    acquiredAt: string
+    alive: boolean
+    renewedAt: string
+    takenOver?: {from: string; reason: string; at: string}
+  }
   /** Non-terminal, nobody drives it, and it does not wait for a person: it needs `rollout resume`. */
   orphaned: boolean
   /** A detached rollout (`deploy --detach`): the Job that drives it, as the cluster sees it now. */
@@ -122,7 +162,12 @@ export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDr
     router: state.spec.strategy === 'blue-green' ? 'service selector' : state.spec.router,
     phase: state.phase,
     // A timed pause is progress, not a wait for a person; an abort that could not return traffic is not an abort yet.
-    exit: state.phase === 'Paused' && !waiting ? 'OK' : state.phase === 'Aborting' && state.trafficNotReturned ? 'TRAFFIC_NOT_RETURNED' : PHASE_EXIT[state.phase],
+    exit:
+      state.phase === 'Paused' && !waiting
+        ? 'OK'
+        : state.phase === 'Aborting' && state.trafficNotReturned
+          ? 'TRAFFIC_NOT_RETURNED'
+          : PHASE_EXIT[state.phase],
     waiting,
     step: state.step,
     steps: formatSteps(state.spec.steps),
@@ -135,7 +180,21 @@ export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDr
     reason: state.reason,
     analysis: run && {kind: run.kind, phase: run.phase, message: run.message},
     analysisSpec: describeSpec(state.spec.analysis),
-    driver: state.lease && {holder: state.lease.holder, id: state.lease.id, host: state.lease.host, pid: state.lease.pid, ci: state.lease.ci, acquiredAt: state.lease.acquiredAt, alive, renewedAt: state.lease.renewedAt, takenOver: state.lease.takenOver && {from: state.lease.takenOver.from.holder, reason: state.lease.takenOver.reason, at: state.lease.takenOver.at}},
+    driver: state.lease && {
+      holder: state.lease.holder,
+      id: state.lease.id,
+      host: state.lease.host,
+      pid: state.lease.pid,
+      ci: state.lease.ci,
+      acquiredAt: state.lease.acquiredAt,
+      alive,
+      renewedAt: state.lease.renewedAt,
+      takenOver: state.lease.takenOver && {
+        from: state.lease.takenOver.from.holder,
+        reason: state.lease.takenOver.reason,
+        at: state.lease.takenOver.at,
+      },
+    },
     orphaned: !isTerminal(state.phase) && !waiting && !alive,
     ...(job ? {job} : {}),
     group: state.group,
@@ -148,7 +207,9 @@ async function readState(store: StateStore, namespace: string, service: string):
   const stored = await store.read(namespace, service)
   if (!stored.state) {
     throw new NotFoundError(`No rollout of ${service} in namespace ${namespace}.`, {
-      nextSteps: [`Start one with \`retailops deploy --canary ${service}\`; \`retailops rollout status\` lists the rollouts of a namespace.`],
+      nextSteps: [
+        `Start one with \`retailops deploy --canary ${service}\`; \`retailops rollout status\` lists the rollouts of a namespace.`,
+      ],
     })
   }
   return bindToCommand(stored.state, namespace, service)
@@ -159,7 +220,12 @@ export async function loadGroup(store: StateStore, namespace: string, service: s
   const state = await readState(store, namespace, service)
   const members = state.group.filter((s) => s !== service)
   const others = await Promise.all(members.map((s) => store.read(namespace, s)))
-  return [state, ...others.flatMap((o, i) => (o.state && o.state.releaseId === state.releaseId ? [bindToCommand(o.state, namespace, members[i])] : []))]
+  return [
+    state,
+    ...others.flatMap((o, i) =>
+      o.state && o.state.releaseId === state.releaseId ? [bindToCommand(o.state, namespace, members[i])] : [],
+    ),
+  ]
 }
 
 export interface StatusOptions {
@@ -171,14 +237,31 @@ export interface StatusOptions {
   onUpdate?: (statuses: RolloutStatus[]) => void
 }
 
-export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, ctx: RunContext): Promise<{rollouts: RolloutStatus[]; exit: ExitCodeName; timedOut: boolean}> {
+export async function rolloutStatus(
+  options: StatusOptions,
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<{rollouts: RolloutStatus[]; exit: ExitCodeName; timedOut: boolean}> {
   const store = deps.store ?? new StateStore(deps.kube)
   const started = Date.now()
   let last = ''
   for (;;) {
-    const states = options.services.length > 0 ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s))) : (await store.list(options.namespace)).map((s) => ({...s, namespace: options.namespace}))
-    const rollouts = await Promise.all(states.map(async (s) => statusOf(s, await actualWeightOf(deps.kube, s), isTerminal(s.phase) ? undefined : await jobDriver(deps.kube, s.lease))))
-    const key = JSON.stringify(rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message, r.job?.phase, r.orphaned]))
+    const states =
+      options.services.length > 0
+        ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s)))
+        : (await store.list(options.namespace)).map((s) => ({...s, namespace: options.namespace}))
+    const rollouts = await Promise.all(
+      states.map(async (s) =>
+        statusOf(
+          s,
+          await actualWeightOf(deps.kube, s),
+          isTerminal(s.phase) ? undefined : await jobDriver(deps.kube, s.lease),
+        ),
+      ),
+    )
+    const key = JSON.stringify(
+      rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message, r.job?.phase, r.orphaned]),
+    )
     if (key !== last) options.onUpdate?.(rollouts)
     last = key
     const settled = rollouts.every((r) => isTerminal(r.phase) || r.waiting || r.orphaned)
@@ -187,20 +270,30 @@ export async function rolloutStatus(options: StatusOptions, deps: ControlDeps, c
         const why = r.job
           ? `Job ${r.job.namespace}/${r.job.name}, which drove it, ${r.job.phase === 'deleted' ? 'was deleted' : r.job.phase === 'failed' ? `failed (${r.job.reason})` : `is ${r.job.phase} but stopped renewing its lease (last ${r.driver?.renewedAt ?? 'never'})`}`
           : `no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'})`
-        ctx.out.warn(`${r.service}: ${r.phase}, but ${why}; run \`retailops rollout resume ${r.service}\` to continue it or \`rollout abort ${r.service}\` to roll it back.`)
+        ctx.out.warn(
+          `${r.service}: ${r.phase}, but ${why}; run \`retailops rollout resume ${r.service}\` to continue it or \`rollout abort ${r.service}\` to roll it back.`,
+        )
       }
       // --watch waited for an outcome and there will be none without a driver: say so in the exit code.
       const orphaned = options.watch && rollouts.some((r) => r.orphaned)
-      return {rollouts, exit: orphaned && groupExit(rollouts) === 'OK' ? 'ROLLOUT_ORPHANED' : groupExit(rollouts), timedOut: false}
+      return {
+        rollouts,
+        exit: orphaned && groupExit(rollouts) === 'OK' ? 'ROLLOUT_ORPHANED' : groupExit(rollouts),
+        timedOut: false,
+      }
     }
-    if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs) return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
+    if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs)
+      return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
     await sleep(1000, ctx.signal)
   }
 }
 
 export async function actualWeightOf(kube: KubeObjects, state: RolloutState): Promise<number | undefined> {
-  if (isTerminal(state.phase) || state.spec.strategy === 'blue-green') return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
-  return makeRouter(state.spec.router, kube).actualWeight(state).catch(() => undefined)
+  if (isTerminal(state.phase) || state.spec.strategy === 'blue-green')
+    return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
+  return makeRouter(state.spec.router, kube)
+    .actualWeight(state)
+    .catch(() => undefined)
 }
 
 export interface ActionResult {
@@ -215,13 +308,21 @@ export interface ActionResult {
  * Writes a request (promote, promote --full, abort) to every member of the release. When a
  * live CLI drives it, waits for that CLI to act; otherwise drives the group here.
  */
-async function request(action: RolloutRequest['action'], options: {namespace: string; service: string; reason?: string; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+async function request(
+  action: RolloutRequest['action'],
+  options: {namespace: string; service: string; reason?: string; timeoutMs?: number; force?: {reason?: string}},
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<ActionResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const group = await loadGroup(store, options.namespace, options.service)
   const primary = group[0]
   if (isTerminal(primary.phase)) {
     throw new RefusedError(`The rollout of ${options.service} has already ended (${primary.phase}).`, {
-      nextSteps: action === 'abort' ? [`\`retailops rollout undo ${options.service}\` goes back to the previous stable version.`] : [`Start a new one with \`retailops deploy --canary ${options.service}\`.`],
+      nextSteps:
+        action === 'abort'
+          ? [`\`retailops rollout undo ${options.service}\` goes back to the previous stable version.`]
+          : [`Start a new one with \`retailops deploy --canary ${options.service}\`.`],
     })
   }
   // promote (one step) concerns the named service; --full and abort concern the whole release.
@@ -229,18 +330,46 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
   // promote --full skips the remaining analysis: gated like a release. An abort goes back to the
   // stable version: never refused, recorded as forced when a gate is closed.
   let forced: ForcedRelease | undefined
-  if (action === 'promote-full') forced = enforceGates(await gateChecks(deps, targets.map((s) => s.service)), options.force)
-  if (action === 'abort') forced = recordRollback(await gateChecks(deps, targets.map((s) => s.service)), 'abort (traffic back on the stable version)', options.reason)
-  if (forced) ctx.out.warn(`${action === 'abort' ? 'Aborting' : 'Promoting'} despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`)
-  const req: RolloutRequest = {action, by: HOLDER, at: new Date().toISOString(), reason: options.reason, ...(forced ? {forced} : {})}
+  if (action === 'promote-full')
+    forced = enforceGates(
+      await gateChecks(
+        deps,
+        targets.map((s) => s.service),
+      ),
+      options.force,
+    )
+  if (action === 'abort')
+    forced = recordRollback(
+      await gateChecks(
+        deps,
+        targets.map((s) => s.service),
+      ),
+      'abort (traffic back on the stable version)',
+      options.reason,
+    )
+  if (forced)
+    ctx.out.warn(
+      `${action === 'abort' ? 'Aborting' : 'Promoting'} despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`,
+    )
+  const req: RolloutRequest = {
+    action,
+    by: HOLDER,
+    at: new Date().toISOString(),
+    reason: options.reason,
+    ...(forced ? {forced} : {}),
+  }
   const driven = group.some((s) => s.lease && !ownsLease(s) && leaseAlive(s.lease))
   // This CLI will drive: check what it would apply before the request is even written.
   const verify = verifierFor(deps, ctx, action !== 'abort')
-  if (!driven && verify) for (const s of group.filter((x) => !isTerminal(x.phase))) await verify(s, {namespace: s.namespace, service: s.service})
+  if (!driven && verify)
+    for (const s of group.filter((x) => !isTerminal(x.phase)))
+      await verify(s, {namespace: s.namespace, service: s.service})
   for (const s of targets) await store.request(s.namespace, s.service, {...req, rolloutId: s.id})
   if (driven) {
     const driver = group.find((s) => s.lease && leaseAlive(s.lease))?.lease
-    ctx.out.info(`A CLI drives this rollout (${driver ? describeLease(driver) : 'another CLI'}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`)
+    ctx.out.info(
+      `A CLI drives this rollout (${driver ? describeLease(driver) : 'another CLI'}): it will ${action === 'abort' ? 'abort' : 'promote'} now.`,
+    )
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
     for (;;) {
       const now = await Promise.all(targets.map((s) => store.read(s.namespace, s.service)))
@@ -248,29 +377,57 @@ async function request(action: RolloutRequest['action'], options: {namespace: st
       const done = action === 'abort' ? now.every((x) => x.state && isTerminal(x.state.phase)) : consumed
       if (done) {
         const states = await loadGroup(store, options.namespace, options.service)
-        return {action, rollouts: states.map((s) => statusOf(s)), exit: action === 'abort' ? 'OK' : groupExit(states), drivenBy: 'the running CLI'}
+        return {
+          action,
+          rollouts: states.map((s) => statusOf(s)),
+          exit: action === 'abort' ? 'OK' : groupExit(states),
+          drivenBy: 'the running CLI',
+        }
       }
       // The driver died meanwhile: take over.
       if (!now.some((x) => x.state?.lease && leaseAlive(x.state.lease))) break
       if (Date.now() > deadline) {
-        throw new RefusedError(`The CLI driving ${options.service} did not act on the ${action} request within ${Math.round((options.timeoutMs ?? 120_000) / 1000)}s.`, {
-          nextSteps: ['The request stays stored; it is acted on when that CLI next checks, or by `retailops rollout resume` once its lease expires.'],
-        })
+        throw new RefusedError(
+          `The CLI driving ${options.service} did not act on the ${action} request within ${Math.round((options.timeoutMs ?? 120_000) / 1000)}s.`,
+          {
+            nextSteps: [
+              'The request stays stored; it is acted on when that CLI next checks, or by `retailops rollout resume` once its lease expires.',
+            ],
+          },
+        )
       }
       await sleep(500, ctx.signal)
     }
   }
   const fresh = await loadGroup(store, options.namespace, options.service)
-  const {states} = await drive(fresh.filter((s) => !isTerminal(s.phase)), {...deps, store, verify}, ctx, {timeoutMs: options.timeoutMs})
+  const {states} = await drive(
+    fresh.filter((s) => !isTerminal(s.phase)),
+    {...deps, store, verify},
+    ctx,
+    {timeoutMs: options.timeoutMs},
+  )
   const all = await loadGroup(store, options.namespace, options.service).catch(() => states)
-  return {action, rollouts: all.map((s) => statusOf(s)), exit: action === 'abort' ? (all.every((s) => s.phase === 'Aborted') ? 'OK' : groupExit(all)) : groupExit(all), drivenBy: 'this CLI'}
+  return {
+    action,
+    rollouts: all.map((s) => statusOf(s)),
+    exit: action === 'abort' ? (all.every((s) => s.phase === 'Aborted') ? 'OK' : groupExit(all)) : groupExit(all),
+    drivenBy: 'this CLI',
+  }
 }
 
-export function promoteRollout(options: {namespace: string; service: string; full?: boolean; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+export function promoteRollout(
+  options: {namespace: string; service: string; full?: boolean; timeoutMs?: number; force?: {reason?: string}},
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<ActionResult> {
   return request(options.full ? 'promote-full' : 'promote', options, deps, ctx)
 }
 
-export function abortRollout(options: {namespace: string; service: string; reason?: string; timeoutMs?: number}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
+export function abortRollout(
+  options: {namespace: string; service: string; reason?: string; timeoutMs?: number},
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<ActionResult> {
   return request('abort', options, deps, ctx)
 }
 
@@ -279,8 +436,13 @@ export function abortRollout(options: {namespace: string; service: string; reaso
  * its lease to expire, then takes it by compare-and-swap. `takeOver` takes a lease that is still
  * renewed (a hung job) at once, recording who, when and why; the other CLI stops at its next write.
  */
-export async function resumeRollout(options: {namespace: string; service: string; timeoutMs?: number; takeOver?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<ActionResult> {
-  if (options.takeOver && !options.takeOver.reason?.trim()) throw new UsageError('--take-over needs --reason "why" (it is recorded in the rollout state).')
+export async function resumeRollout(
+  options: {namespace: string; service: string; timeoutMs?: number; takeOver?: {reason?: string}},
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<ActionResult> {
+  if (options.takeOver && !options.takeOver.reason?.trim())
+    throw new UsageError('--take-over needs --reason "why" (it is recorded in the rollout state).')
   const store = deps.store ?? new StateStore(deps.kube)
   let group = await loadGroup(store, options.namespace, options.service)
   if (group.every((s) => isTerminal(s.phase))) {
@@ -289,18 +451,32 @@ export async function resumeRollout(options: {namespace: string; service: string
   // A lease held by a CLI on another machine that stopped renewing expires after its TTL; a lease
   // handed to a detached Job that failed or was deleted is taken over at once (recorded).
   const until = Date.now() + (LEASE_TTL_SECONDS + 5) * 1000
-  const goneJobs = async () => (await Promise.all(group.map((s) => (ownsLease(s) ? Promise.resolve(undefined) : jobDriver(deps.kube, s.lease))))).filter((j): j is JobDriver => Boolean(j?.gone))
+  const goneJobs = async () =>
+    (
+      await Promise.all(group.map((s) => (ownsLease(s) ? Promise.resolve(undefined) : jobDriver(deps.kube, s.lease))))
+    ).filter((j): j is JobDriver => Boolean(j?.gone))
   let gone = await goneJobs()
-  const heldByOther = (s: RolloutState) => s.lease && !ownsLease(s) && leaseAlive(s.lease) && !gone.some((j) => j.name === s.lease?.job?.name)
+  const heldByOther = (s: RolloutState) =>
+    s.lease && !ownsLease(s) && leaseAlive(s.lease) && !gone.some((j) => j.name === s.lease?.job?.name)
   while (!options.takeOver && group.some(heldByOther) && Date.now() < until) {
     ctx.out.info(`waiting for the lease of ${describeLease(group.find(heldByOther)!.lease!)} to expire…`)
     await sleep(2000, ctx.signal)
     group = await loadGroup(store, options.namespace, options.service)
     gone = await goneJobs()
   }
-  const jobGone = !options.takeOver && gone.length > 0 && !group.some(heldByOther) ? {reason: `Job ${gone[0].namespace}/${gone[0].name}, which drove it, ${gone[0].phase === 'deleted' ? 'was deleted' : `failed (${gone[0].reason ?? gone[0].phase})`}`} : undefined
+  const jobGone =
+    !options.takeOver && gone.length > 0 && !group.some(heldByOther)
+      ? {
+          reason: `Job ${gone[0].namespace}/${gone[0].name}, which drove it, ${gone[0].phase === 'deleted' ? 'was deleted' : `failed (${gone[0].reason ?? gone[0].phase})`}`,
+        }
+      : undefined
   const takeOver = options.takeOver?.reason ? {reason: options.takeOver.reason} : jobGone
-  const {states} = await drive(group.filter((s) => !isTerminal(s.phase)), {...deps, store, verify: verifierFor(deps, ctx, true)}, ctx, {timeoutMs: options.timeoutMs, takeOver})
+  const {states} = await drive(
+    group.filter((s) => !isTerminal(s.phase)),
+    {...deps, store, verify: verifierFor(deps, ctx, true)},
+    ctx,
+    {timeoutMs: options.timeoutMs, takeOver},
+  )
   const all = group.map((g) => states.find((s) => s.service === g.service) ?? g)
   return {action: 'resume', rollouts: all.map((s) => statusOf(s)), exit: groupExit(all), drivenBy: 'this CLI'}
 }
@@ -312,7 +488,10 @@ export interface HistoryResult {
   current?: RolloutStatus
 }
 
-export async function rolloutHistory(options: {namespace: string; service: string}, deps: ControlDeps): Promise<HistoryResult> {
+export async function rolloutHistory(
+  options: {namespace: string; service: string},
+  deps: ControlDeps,
+): Promise<HistoryResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const stored = await store.read(options.namespace, options.service)
   if (!stored.state && stored.history.length === 0) await readState(store, options.namespace, options.service)
@@ -341,37 +520,83 @@ export interface UndoResult {
  * the active Service back at once while the old colour is up); after a promotion the Deployment
  * gets the previous stable pod template back (or the one of history entry --to-revision).
  */
-export async function undoRollout(options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number; force?: {reason?: string}}, deps: ControlDeps, ctx: RunContext): Promise<UndoResult> {
+export async function undoRollout(
+  options: {namespace: string; service: string; toRevision?: number; timeoutMs?: number; force?: {reason?: string}},
+  deps: ControlDeps,
+  ctx: RunContext,
+): Promise<UndoResult> {
   const store = deps.store ?? new StateStore(deps.kube)
   const stored = await store.read(options.namespace, options.service)
   const state = stored.state && bindToCommand(stored.state, options.namespace, options.service)
   if (state && !isTerminal(state.phase) && options.toRevision === undefined) {
-    const result = await abortRollout({namespace: options.namespace, service: options.service, reason: options.force?.reason ? `rollout undo: ${options.force.reason}` : 'rollout undo', timeoutMs: options.timeoutMs}, deps, ctx)
-    return {service: options.service, kind: 'abort', from: state.canary.version, to: state.stable.version, rollouts: result.rollouts, exit: result.exit}
+    const result = await abortRollout(
+      {
+        namespace: options.namespace,
+        service: options.service,
+        reason: options.force?.reason ? `rollout undo: ${options.force.reason}` : 'rollout undo',
+        timeoutMs: options.timeoutMs,
+      },
+      deps,
+      ctx,
+    )
+    return {
+      service: options.service,
+      kind: 'abort',
+      from: state.canary.version,
+      to: state.stable.version,
+      rollouts: result.rollouts,
+      exit: result.exit,
+    }
   }
-  if (state && !isTerminal(state.phase)) throw new RefusedError(`A rollout of ${options.service} is in progress (${state.phase}); abort it before undoing to another revision.`)
+  if (state && !isTerminal(state.phase))
+    throw new RefusedError(
+      `A rollout of ${options.service} is in progress (${state.phase}); abort it before undoing to another revision.`,
+    )
   let target: {template?: Record<string, unknown>; version: string; from?: string}
   if (options.toRevision !== undefined) {
     const entry = stored.history[options.toRevision - 1]
-    if (!entry) throw new NotFoundError(`History entry ${options.toRevision} of ${options.service} does not exist (there are ${stored.history.length}).`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists them.`]})
+    if (!entry)
+      throw new NotFoundError(
+        `History entry ${options.toRevision} of ${options.service} does not exist (there are ${stored.history.length}).`,
+        {nextSteps: [`\`retailops rollout history ${options.service}\` lists them.`]},
+      )
     target = {template: entry.canaryTemplate, version: entry.canary.version}
   } else {
     const last = [...stored.history].reverse().find((h) => h.phase === 'Healthy' && h.stableTemplate)
-    if (!last) throw new NotFoundError(`${options.service} has no promoted rollout to undo.`, {nextSteps: [`\`retailops rollout history ${options.service}\` lists its rollouts.`]})
+    if (!last)
+      throw new NotFoundError(`${options.service} has no promoted rollout to undo.`, {
+        nextSteps: [`\`retailops rollout history ${options.service}\` lists its rollouts.`],
+      })
     target = {template: last.stableTemplate, version: last.stable.version, from: last.canary.version}
   }
   if (!target.template) throw new UsageError('That history entry has no pod template recorded.')
   // Back to the previous version is always possible (an incident in a freeze), recorded as forced
   // when a gate is closed; to any other revision it is a release like any other, and gated.
   const checks = await gateChecks(deps, [options.service])
-  const forced = options.toRevision === undefined ? (options.force ? enforceGates(checks, options.force) : recordRollback(checks, `rollback to the previous version ${target.version}`)) : enforceGates(checks, options.force)
-  if (forced) ctx.out.warn(`${options.service}: rolling back despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`)
+  const forced =
+    options.toRevision === undefined
+      ? options.force
+        ? enforceGates(checks, options.force)
+        : recordRollback(checks, `rollback to the previous version ${target.version}`)
+      : enforceGates(checks, options.force)
+  if (forced)
+    ctx.out.warn(
+      `${options.service}: rolling back despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`,
+    )
   const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
   if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
   // The template comes from the stored history: it passes signature and policy checks as on a deploy first.
-  const candidate: Obj = {apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: options.service, namespace: options.namespace, labels: current.metadata.labels}, spec: {...current.spec, template: target.template}}
+  const candidate: Obj = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {name: options.service, namespace: options.namespace, labels: current.metadata.labels},
+    spec: {...current.spec, template: target.template},
+  }
   const checked = deps.trust ? await checkDeployment(candidate, options.service, deps.kube, deps.trust, ctx) : candidate
-  const template = checked.spec.template as {metadata?: {labels?: Record<string, string>}; spec?: {containers?: {image?: string}[]}}
+  const template = checked.spec.template as {
+    metadata?: {labels?: Record<string, string>}
+    spec?: {containers?: {image?: string}[]}
+  }
   const task = ctx.out.task(`Rolling ${options.service} back to ${target.version}`)
   // Only the template and what describes it change; every other field retailops owns (labels, strategy, replicas) stays as it is.
   await deps.kube.apply(
@@ -382,10 +607,14 @@ export async function undoRollout(options: {namespace: string; service: string; 
       metadata: {
         name: options.service,
         namespace: options.namespace,
-        labels: template.metadata?.labels?.[LABEL.version] ? {[LABEL.version]: template.metadata.labels[LABEL.version]} : {},
+        labels: template.metadata?.labels?.[LABEL.version]
+          ? {[LABEL.version]: template.metadata.labels[LABEL.version]}
+          : {},
         annotations: {
           ...(template.spec?.containers?.[0]?.image ? {[ANNOTATION.image]: template.spec.containers[0].image} : {}),
-          ...(checked.metadata.annotations?.[ANNOTATION.signature] ? {[ANNOTATION.signature]: checked.metadata.annotations[ANNOTATION.signature]} : {}),
+          ...(checked.metadata.annotations?.[ANNOTATION.signature]
+            ? {[ANNOTATION.signature]: checked.metadata.annotations[ANNOTATION.signature]}
+            : {}),
           // A gate override, owned like the rest: the next release that is not forced drops it (the history keeps it).
           ...(forced ? {[FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)} : {}),
         },
@@ -420,5 +649,13 @@ export async function undoRollout(options: {namespace: string; service: string; 
     ...(forced ? {forced, reason: forced.reason} : {}),
   }
   await store.appendHistory(options.namespace, options.service, entry)
-  return {service: options.service, kind: 'rollback', from: target.from, to: target.version, rollouts: [], exit: 'OK', ...(forced ? {forced} : {})}
+  return {
+    service: options.service,
+    kind: 'rollback',
+    from: target.from,
+    to: target.version,
+    rollouts: [],
+    exit: 'OK',
+    ...(forced ? {forced} : {}),
+  }
 }

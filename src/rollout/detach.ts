@@ -22,7 +22,14 @@ import {kubeError} from '../kubernetes/client.js'
 import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObjects, Obj} from '../kubernetes/objects.js'
 import {collectionPath, objectPath} from '../kubernetes/resources.js'
-import {applyJobObjects, bindingObject, IN_CLUSTER_CONTEXT, runnerConfigObjects, runnerPodSpec, serviceAccountObject} from '../kubernetes/runner-job.js'
+import {
+  applyJobObjects,
+  bindingObject,
+  IN_CLUSTER_CONTEXT,
+  runnerConfigObjects,
+  runnerPodSpec,
+  serviceAccountObject,
+} from '../kubernetes/runner-job.js'
 import type {RunContext} from '../ui/context.js'
 import {PATHS} from './kube.js'
 import {ciJob, HOLDER, leaseAlive, requestName, RUN_ID_ENV, stateName} from './store.js'
@@ -89,37 +96,101 @@ export function driverRules(states: RolloutState[], autoscalers: string[]): Rule
   const services = states.map((s) => s.service)
   const all = services.map((s) => ({s, n: names(s), state: states.find((x) => x.service === s)!}))
   const rules: Rule[] = [
-    {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update', 'delete'], resourceNames: services.flatMap((s) => [stateName(s), requestName(s)])},
-    {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: all.flatMap(({s, n, state}) => [s, state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment])},
-    {apiGroups: ['apps'], resources: ['deployments'], verbs: ['create', 'delete'], resourceNames: all.map(({n, state}) => (state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment))},
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['get', 'update', 'delete'],
+      resourceNames: services.flatMap((s) => [stateName(s), requestName(s)]),
+    },
+    {
+      apiGroups: ['apps'],
+      resources: ['deployments'],
+      verbs: ['get', 'patch'],
+      resourceNames: all.flatMap(({s, n, state}) => [
+        s,
+        state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment,
+      ]),
+    },
+    {
+      apiGroups: ['apps'],
+      resources: ['deployments'],
+      verbs: ['create', 'delete'],
+      resourceNames: all.map(({n, state}) =>
+        state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment,
+      ),
+    },
     {apiGroups: ['apps'], resources: ['replicasets'], verbs: ['list']},
     {apiGroups: [''], resources: ['pods'], verbs: ['list']},
     {apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['list']},
     {apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list']},
     {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['list']},
   ]
-  const pinned = all.flatMap(({s, n, state}) => (state.spec.strategy === 'blue-green' ? [s, n.previewService] : state.spec.router === 'replicas' ? [] : [n.stableService, n.canaryService]))
-  const services_ = all.flatMap(({s, state}) => (state.spec.strategy === 'blue-green' || state.spec.router !== 'replicas' ? [s] : []))
+  const pinned = all.flatMap(({s, n, state}) =>
+    state.spec.strategy === 'blue-green'
+      ? [s, n.previewService]
+      : state.spec.router === 'replicas'
+        ? []
+        : [n.stableService, n.canaryService],
+  )
+  const services_ = all.flatMap(({s, state}) =>
+    state.spec.strategy === 'blue-green' || state.spec.router !== 'replicas' ? [s] : [],
+  )
   if (pinned.length > 0) {
-    rules.push({apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'], resourceNames: [...new Set([...services_, ...pinned])]})
-    rules.push({apiGroups: [''], resources: ['services'], verbs: ['create', 'delete'], resourceNames: pinned.filter((x) => !services.includes(x))})
+    rules.push({
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['get', 'patch'],
+      resourceNames: [...new Set([...services_, ...pinned])],
+    })
+    rules.push({
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['create', 'delete'],
+      resourceNames: pinned.filter((x) => !services.includes(x)),
+    })
   }
-  const routes = all.filter(({state}) => state.spec.strategy === 'canary' && state.spec.router === 'gateway').map(({state}) => state.spec.routeName)
-  if (routes.length > 0) rules.push({apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['get', 'patch'], resourceNames: routes})
+  const routes = all
+    .filter(({state}) => state.spec.strategy === 'canary' && state.spec.router === 'gateway')
+    .map(({state}) => state.spec.routeName)
+  if (routes.length > 0)
+    rules.push({
+      apiGroups: ['gateway.networking.k8s.io'],
+      resources: ['httproutes'],
+      verbs: ['get', 'patch'],
+      resourceNames: routes,
+    })
   const ingresses = all.filter(({state}) => state.spec.strategy === 'canary' && state.spec.router === 'nginx')
   if (ingresses.length > 0) {
-    rules.push({apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['get', 'patch'], resourceNames: ingresses.flatMap(({n, state}) => [state.spec.routeName, n.canaryIngress])})
-    rules.push({apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['create', 'delete'], resourceNames: ingresses.map(({n}) => n.canaryIngress)})
+    rules.push({
+      apiGroups: ['networking.k8s.io'],
+      resources: ['ingresses'],
+      verbs: ['get', 'patch'],
+      resourceNames: ingresses.flatMap(({n, state}) => [state.spec.routeName, n.canaryIngress]),
+    })
+    rules.push({
+      apiGroups: ['networking.k8s.io'],
+      resources: ['ingresses'],
+      verbs: ['create', 'delete'],
+      resourceNames: ingresses.map(({n}) => n.canaryIngress),
+    })
   }
   // The replica router pins the stable autoscaler (and the trust check reads it); by name.
-  if (autoscalers.length > 0) rules.push({apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'patch'], resourceNames: autoscalers})
+  if (autoscalers.length > 0)
+    rules.push({
+      apiGroups: ['autoscaling'],
+      resources: ['horizontalpodautoscalers'],
+      verbs: ['get', 'patch'],
+      resourceNames: autoscalers,
+    })
   return rules
 }
 
 /** The autoscalers that scale the released Deployments (found by their target, whatever their names). */
 async function autoscalersOf(kube: KubeObjects, namespace: string, services: string[]): Promise<string[]> {
   const hpas = await kube.list(PATHS.hpas(namespace))
-  return hpas.filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name)).map((h) => h.metadata.name)
+  return hpas
+    .filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name))
+    .map((h) => h.metadata.name)
 }
 
 /** The public key the Job verifies signatures with (none with --skip-verify, or when signing is optional and there is none). */
@@ -153,21 +224,63 @@ export interface PreparedJob extends DetachedJob {
  * ConfigMap and the Secret. Every refusal (403: the deploying identity may not create them) comes
  * before anything of the release is written.
  */
-export async function prepareDetachedJob(kube: KubeObjects, states: RolloutState[], spec: DetachSpec, options: {timeoutMs?: number}, ctx: RunContext): Promise<PreparedJob> {
+export async function prepareDetachedJob(
+  kube: KubeObjects,
+  states: RolloutState[],
+  spec: DetachSpec,
+  options: {timeoutMs?: number},
+  ctx: RunContext,
+): Promise<PreparedJob> {
   const namespace = states[0].namespace
   const n = detachNames(states[0].releaseId)
   const runId = randomUUID()
   const timeoutMs = timeoutOf(states, options.timeoutMs)
   const seconds = Math.ceil(timeoutMs / 1000)
-  const args = ['rollout', 'resume', states[0].service, ...(spec.environment ? ['--environment', spec.environment] : []), '--namespace', namespace, '--context', IN_CLUSTER_CONTEXT, '--timeout', `${seconds}s`, '--json', ...(spec.skipVerify ? ['--skip-verify'] : [])]
-  const labels = {'app.kubernetes.io/managed-by': 'retailops', 'app.kubernetes.io/component': COMPONENT, 'retailops.dev/release': states[0].releaseId}
-  const config = runnerConfigObjects({namespace, labels, configMap: n.configMap, credentialsSecret: n.credentials, configText: await readFile(spec.project.file, 'utf8'), publicKey: await publicKeyText(spec.project, spec.skipVerify)})
-  const autoscalers = await autoscalersOf(kube, namespace, states.map((s) => s.service))
+  const args = [
+    'rollout',
+    'resume',
+    states[0].service,
+    ...(spec.environment ? ['--environment', spec.environment] : []),
+    '--namespace',
+    namespace,
+    '--context',
+    IN_CLUSTER_CONTEXT,
+    '--timeout',
+    `${seconds}s`,
+    '--json',
+    ...(spec.skipVerify ? ['--skip-verify'] : []),
+  ]
+  const labels = {
+    'app.kubernetes.io/managed-by': 'retailops',
+    'app.kubernetes.io/component': COMPONENT,
+    'retailops.dev/release': states[0].releaseId,
+  }
+  const config = runnerConfigObjects({
+    namespace,
+    labels,
+    configMap: n.configMap,
+    credentialsSecret: n.credentials,
+    configText: await readFile(spec.project.file, 'utf8'),
+    publicKey: await publicKeyText(spec.project, spec.skipVerify),
+  })
+  const autoscalers = await autoscalersOf(
+    kube,
+    namespace,
+    states.map((s) => s.service),
+  )
   const activeDeadlineSeconds = seconds + DEADLINE_MARGIN_SECONDS
   const job: Obj = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: {name: n.job, namespace, labels, annotations: {'retailops.dev/services': states.map((s) => s.service).join(','), 'retailops.dev/detached-by': ciJob() ?? HOLDER}},
+    metadata: {
+      name: n.job,
+      namespace,
+      labels,
+      annotations: {
+        'retailops.dev/services': states.map((s) => s.service).join(','),
+        'retailops.dev/detached-by': ciJob() ?? HOLDER,
+      },
+    },
     spec: {
       // Resumed once the lease is handed over: a pod started earlier would find the lease held.
       suspend: true,
@@ -175,13 +288,26 @@ export async function prepareDetachedJob(kube: KubeObjects, states: RolloutState
       backoffLimit: 0,
       activeDeadlineSeconds,
       ttlSecondsAfterFinished: DETACHED_JOB_TTL_SECONDS,
-      template: {metadata: {labels}, spec: runnerPodSpec({image: spec.runnerImage, args, serviceAccount: DRIVER_SERVICE_ACCOUNT, configMap: n.configMap, credentialsSecret: n.credentials, env: [{name: RUN_ID_ENV, value: runId}]})},
+      template: {
+        metadata: {labels},
+        spec: runnerPodSpec({
+          image: spec.runnerImage,
+          args,
+          serviceAccount: DRIVER_SERVICE_ACCOUNT,
+          configMap: n.configMap,
+          credentialsSecret: n.credentials,
+          env: [{name: RUN_ID_ENV, value: runId}],
+        }),
+      },
     },
   }
   const task = ctx.out.task(`Creating Job ${namespace}/${n.job} (suspended) to drive the rollout in the cluster`)
   let created: Obj
   try {
-    created = await kube.http.request<Obj>('POST', JOB_PATH(namespace), {body: job, query: {fieldManager: FIELD_MANAGER}})
+    created = await kube.http.request<Obj>('POST', JOB_PATH(namespace), {
+      body: job,
+      query: {fieldManager: FIELD_MANAGER},
+    })
   } catch (error) {
     task.fail()
     throw kubeError(error, `creating Job ${namespace}/${n.job}`, kube.server)
@@ -190,20 +316,47 @@ export async function prepareDetachedJob(kube: KubeObjects, states: RolloutState
   const owner = [{apiVersion: 'batch/v1', kind: 'Job', name: n.job, uid}]
   // Owned by the Job: deleting it (by hand, or ttlSecondsAfterFinished) removes them; the ServiceAccount stays for the namespace's next one.
   const own = <T extends {metadata: object}>(o: T): T => ({...o, metadata: {...o.metadata, ownerReferences: owner}})
-  const role = {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: {name: n.role, namespace, labels}, rules: driverRules(states, autoscalers)}
-  const binding = bindingObject({name: n.role, namespace, labels, roleKind: 'Role', role: n.role, serviceAccount: {name: DRIVER_SERVICE_ACCOUNT, namespace}})
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: {name: n.role, namespace, labels},
+    rules: driverRules(states, autoscalers),
+  }
+  const binding = bindingObject({
+    name: n.role,
+    namespace,
+    labels,
+    roleKind: 'Role',
+    role: n.role,
+    serviceAccount: {name: DRIVER_SERVICE_ACCOUNT, namespace},
+  })
   const dependents = [own(role), own(binding), ...config.objects.map(own)]
   const remove = async () => {
-    for (const o of [job, ...dependents]) await kube.http.request('DELETE', objectPath(o as never), {body: {propagationPolicy: 'Background'}}).catch(() => undefined)
+    for (const o of [job, ...dependents])
+      await kube.http
+        .request('DELETE', objectPath(o as never), {body: {propagationPolicy: 'Background'}})
+        .catch(() => undefined)
   }
   try {
-    await applyJobObjects(kube.http, [serviceAccountObject(DRIVER_SERVICE_ACCOUNT, namespace, {'app.kubernetes.io/managed-by': 'retailops', 'app.kubernetes.io/component': COMPONENT}), ...dependents], 'retailops')
+    await applyJobObjects(
+      kube.http,
+      [
+        serviceAccountObject(DRIVER_SERVICE_ACCOUNT, namespace, {
+          'app.kubernetes.io/managed-by': 'retailops',
+          'app.kubernetes.io/component': COMPONENT,
+        }),
+        ...dependents,
+      ],
+      'retailops',
+    )
   } catch (error) {
     task.fail()
     await remove()
     throw kubeError(error, `creating the objects of Job ${namespace}/${n.job}`, kube.server)
   }
-  task.succeed(`Job ${namespace}/${n.job} created (suspended), runner ${spec.runnerImage}, ServiceAccount ${DRIVER_SERVICE_ACCOUNT}`)
+  task.succeed(
+    `Job ${namespace}/${n.job} created (suspended), runner ${spec.runnerImage}, ServiceAccount ${DRIVER_SERVICE_ACCOUNT}`,
+  )
   return {
     namespace,
     name: n.job,
@@ -264,27 +417,66 @@ export async function jobDriver(kube: KubeObjects, lease: Lease | undefined): Pr
     job = await kube.get(JOB_PATH(ref.namespace), ref.name)
   } catch (error) {
     // No permission to read Jobs (a status-only identity): say so, decide by the lease alone.
-    return {namespace: ref.namespace, name: ref.name, phase: 'unknown', reason: (error as Error).message, gone: !leaseAlive(lease)}
+    return {
+      namespace: ref.namespace,
+      name: ref.name,
+      phase: 'unknown',
+      reason: (error as Error).message,
+      gone: !leaseAlive(lease),
+    }
   }
   if (job && ref.uid && job.metadata.uid !== ref.uid) job = undefined
-  if (!job) return {namespace: ref.namespace, name: ref.name, phase: 'deleted', gone: Boolean(ref.pending) || !leaseAlive(lease)}
-  const conditions = (job.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string}[]
+  if (!job)
+    return {
+      namespace: ref.namespace,
+      name: ref.name,
+      phase: 'deleted',
+      gone: Boolean(ref.pending) || !leaseAlive(lease),
+    }
+  const conditions = (job.status?.conditions ?? []) as {
+    type: string
+    status: string
+    reason?: string
+    message?: string
+    lastTransitionTime?: string
+  }[]
   const failed = conditions.find((c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True')
   if (failed) {
     const at = Date.parse(failed.lastTransitionTime ?? '') || Date.now()
-    return {namespace: ref.namespace, name: ref.name, phase: 'failed', reason: `${failed.reason ?? 'Failed'}${failed.message ? `: ${failed.message}` : ''}`, gone: Boolean(ref.pending) || !leaseAlive(lease) || Date.parse(lease.renewedAt) <= at}
+    return {
+      namespace: ref.namespace,
+      name: ref.name,
+      phase: 'failed',
+      reason: `${failed.reason ?? 'Failed'}${failed.message ? `: ${failed.message}` : ''}`,
+      gone: Boolean(ref.pending) || !leaseAlive(lease) || Date.parse(lease.renewedAt) <= at,
+    }
   }
   const succeeded = conditions.some((c) => c.type === 'Complete' && c.status === 'True')
-  const phase: JobPhase = job.spec?.suspend ? 'suspended' : succeeded ? 'succeeded' : (job.status?.active ?? 0) > 0 ? (ref.pending ? 'pending' : 'running') : 'pending'
+  const phase: JobPhase = job.spec?.suspend
+    ? 'suspended'
+    : succeeded
+      ? 'succeeded'
+      : (job.status?.active ?? 0) > 0
+        ? ref.pending
+          ? 'pending'
+          : 'running'
+        : 'pending'
   return {namespace: ref.namespace, name: ref.name, phase, gone: !leaseAlive(lease)}
 }
 
 /** The Job could not be started after the handover: the lease is given back, the Job removed. */
 export class DetachFailed extends RetailOpsError {
   constructor(cause: RetailOpsError, job: string, services: string[]) {
-    super(cause.exit, `${cause.message} The rollout of ${services.join(', ')} is set up but not driven: its lease was given back, Job ${job} was removed.`, {
-      nextSteps: [...cause.nextSteps, `\`retailops rollout resume ${services[0]}\` drives it from here (or \`retailops rollout abort ${services[0]}\` rolls it back).`],
-      details: cause.details,
-    })
+    super(
+      cause.exit,
+      `${cause.message} The rollout of ${services.join(', ')} is set up but not driven: its lease was given back, Job ${job} was removed.`,
+      {
+        nextSteps: [
+          ...cause.nextSteps,
+          `\`retailops rollout resume ${services[0]}\` drives it from here (or \`retailops rollout abort ${services[0]}\` rolls it back).`,
+        ],
+        details: cause.details,
+      },
+    )
   }
 }

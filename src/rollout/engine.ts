@@ -30,7 +30,15 @@ import {PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {formatStep} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
-import {isTerminal, type HistoryEntry, type Lease, type Phase, type RolloutEvent, type RolloutRequest, type RolloutState} from './types.js'
+import {
+  isTerminal,
+  type HistoryEntry,
+  type Lease,
+  type Phase,
+  type RolloutEvent,
+  type RolloutRequest,
+  type RolloutState,
+} from './types.js'
 import {CanaryNotReady, Workload} from './workload.js'
 
 const POLL_MS = 100
@@ -66,7 +74,12 @@ export interface DriveOutcome {
 }
 
 /** Runs a group of rollouts (released together) until each is terminal or waits for a person. */
-export async function drive(states: RolloutState[], deps: DriveDeps, ctx: RunContext, options: DriveOptions = {}): Promise<DriveOutcome> {
+export async function drive(
+  states: RolloutState[],
+  deps: DriveDeps,
+  ctx: RunContext,
+  options: DriveOptions = {},
+): Promise<DriveOutcome> {
   const drivers = states.map((s) => new Driver(s, deps, ctx, options))
   const acquired: Driver[] = []
   try {
@@ -85,9 +98,15 @@ export async function drive(states: RolloutState[], deps: DriveDeps, ctx: RunCon
   if (failed) throw failed.reason
   if (ctx.signal?.aborted && drivers.some((d) => !isTerminal(d.state.phase))) {
     const names = drivers.map((d) => d.state.service).join(' ')
-    throw new RetailOpsError('INTERRUPTED', `Interrupted: the rollout of ${names} stays where it is (${drivers.map((d) => `${d.state.service} ${d.state.phase} at step ${d.state.step + 1}`).join(', ')}).`, {
-      nextSteps: [`\`retailops rollout resume ${drivers[0].state.service}\` continues it; \`retailops rollout abort ${drivers[0].state.service}\` rolls it back.`],
-    })
+    throw new RetailOpsError(
+      'INTERRUPTED',
+      `Interrupted: the rollout of ${names} stays where it is (${drivers.map((d) => `${d.state.service} ${d.state.phase} at step ${d.state.step + 1}`).join(', ')}).`,
+      {
+        nextSteps: [
+          `\`retailops rollout resume ${drivers[0].state.service}\` continues it; \`retailops rollout abort ${drivers[0].state.service}\` rolls it back.`,
+        ],
+      },
+    )
   }
   return {states: drivers.map((d) => d.state)}
 }
@@ -104,12 +123,19 @@ class GroupBarrier {
 
   /** Every member has finished its steps (or is already promoted): promotion may start. */
   allReady(): boolean {
-    return this.drivers.every((d) => d.state.phase === 'Healthy' || d.state.phase === 'Promoting' || (d.state.step >= d.state.spec.steps.length && !isTerminal(d.state.phase)))
+    return this.drivers.every(
+      (d) =>
+        d.state.phase === 'Healthy' ||
+        d.state.phase === 'Promoting' ||
+        (d.state.step >= d.state.spec.steps.length && !isTerminal(d.state.phase)),
+    )
   }
 
   /** A member that waits for a person, or has ended without promotion: the others cannot promote now. */
   blocker(self: Driver): Driver | undefined {
-    return this.drivers.find((d) => d !== self && (d.state.phase === 'Paused' || d.state.phase === 'Inconclusive') && d.stopped)
+    return this.drivers.find(
+      (d) => d !== self && (d.state.phase === 'Paused' || d.state.phase === 'Inconclusive') && d.stopped,
+    )
   }
 }
 
@@ -157,14 +183,17 @@ export class Driver implements RolloutHost {
     if (!fresh.state || fresh.state.id !== this.state.id) {
       const other = fresh.state
       throw new RolloutHeldError(
-        other ? `The rollout of ${this.state.service} is now ${other.id} (${other.phase})${other.lease ? `, driven by ${describeLease(other.lease)}` : ''}, not ${this.state.id}.` : `The rollout state of ${this.state.service} has been removed.`,
+        other
+          ? `The rollout of ${this.state.service} is now ${other.id} (${other.phase})${other.lease ? `, driven by ${describeLease(other.lease)}` : ''}, not ${this.state.id}.`
+          : `The rollout state of ${this.state.service} has been removed.`,
         this.state.service,
         other?.lease,
       )
     }
     // The namespace is where this CLI was told to work, never what the stored state says.
     this.state = {...fresh.state, namespace: this.state.namespace}
-    if (this.deps.verify) this.state = await this.deps.verify(this.state, {namespace: this.state.namespace, service: this.state.service})
+    if (this.deps.verify)
+      this.state = await this.deps.verify(this.state, {namespace: this.state.namespace, service: this.state.service})
     if (ownsLease(this.state) && this.state.lease!.job?.pending) {
       // A detached Job's pod takes the lease the CLI handed to it: from now on it is renewed like any CLI's.
       const job = this.state.lease!.job
@@ -174,7 +203,10 @@ export class Driver implements RolloutHost {
       const previous = this.state.lease
       const live = previous && leaseAlive(previous)
       if (live && this.options.takeOver) {
-        this.state.lease = {...newLease(), takenOver: {from: previous, reason: this.options.takeOver.reason, at: new Date().toISOString()}}
+        this.state.lease = {
+          ...newLease(),
+          takenOver: {from: previous, reason: this.options.takeOver.reason, at: new Date().toISOString()},
+        }
         this.event(`taken over from ${describeLease(previous)}: ${this.options.takeOver.reason}`)
       } else {
         assertLeaseFree(this.state)
@@ -193,7 +225,10 @@ export class Driver implements RolloutHost {
     clearInterval(this.renewTimer)
     if (!this.lost && ownsLease(this.state)) {
       // Handed over only when driving stopped where it was meant to (not interrupted, not ended).
-      const handOver = this.options.handOver && !isTerminal(this.state.phase) && this.options.until?.(this.state) ? this.options.handOver : undefined
+      const handOver =
+        this.options.handOver && !isTerminal(this.state.phase) && this.options.until?.(this.state)
+          ? this.options.handOver
+          : undefined
       this.state.lease = handOver && {...handOver}
       if (!handOver) {
         await this.persist().catch(() => {})
@@ -273,7 +308,8 @@ export class Driver implements RolloutHost {
         if (this.ctx.signal?.aborted) throw new Interrupted('interrupted')
         await this.takeRequest()
         if (group.abortReason && !this.isAborting()) await this.beginAbort(group.abortReason)
-        if (this.deadlinePassed() && !this.isAborting()) await this.beginAbort(`the rollout did not finish within ${formatDuration(this.deadline()!)}`, 'TimedOut')
+        if (this.deadlinePassed() && !this.isAborting())
+          await this.beginAbort(`the rollout did not finish within ${formatDuration(this.deadline()!)}`, 'TimedOut')
         if (this.isAborting()) {
           await this.runAbort()
           continue
@@ -298,7 +334,9 @@ export class Driver implements RolloutHost {
         if (!group.allReady()) {
           const blocker = group.blocker(this)
           if (blocker) {
-            this.event(`steps done; waits for ${blocker.state.service} (${blocker.state.phase}) before promoting together`)
+            this.event(
+              `steps done; waits for ${blocker.state.service} (${blocker.state.phase}) before promoting together`,
+            )
             await this.persist()
             this.stopped = true
             return
@@ -312,7 +350,9 @@ export class Driver implements RolloutHost {
       // Another CLI took the rollout over: it decides from now on; this one changes nothing more.
       if (error instanceof RolloutHeldError || this.lost) throw this.lost ?? error
       if (error instanceof Interrupted || this.ctx.signal?.aborted) {
-        this.event('interrupted: the rollout stays where it is; `retailops rollout resume` continues it, `rollout abort` rolls it back')
+        this.event(
+          'interrupted: the rollout stays where it is; `retailops rollout resume` continues it, `rollout abort` rolls it back',
+        )
         await this.persist().catch(() => {})
         return
       }
@@ -324,14 +364,17 @@ export class Driver implements RolloutHost {
         await this.runAbort().catch(async (e) => {
           // Traffic that may still reach the canary is not a detail to log: the command must say so (exit 24).
           if (e instanceof TrafficNotReturned) throw e
-          this.event(`abort could not finish: ${(e as Error).message}; run \`retailops rollout abort ${this.state.service}\``)
+          this.event(
+            `abort could not finish: ${(e as Error).message}; run \`retailops rollout abort ${this.state.service}\``,
+          )
           await this.persist().catch(() => {})
         })
         return
       }
       throw error
     } finally {
-      if (this.state.phase === 'Aborted' || this.state.phase === 'TimedOut') group.abortAll(this, this.state.reason ?? this.state.message)
+      if (this.state.phase === 'Aborted' || this.state.phase === 'TimedOut')
+        group.abortAll(this, this.state.reason ?? this.state.message)
     }
   }
 
@@ -363,8 +406,15 @@ export class Driver implements RolloutHost {
     this.state.request = undefined
     if (request.forced) {
       const before = this.state.forced
-      this.state.forced = {...request.forced, reason: before ? `${request.forced.reason} (the release was forced before: ${before.reason})` : request.forced.reason}
-      this.event(`${request.action} by ${request.by} despite closed release gates (recorded): ${request.forced.overridden.join('; ') || request.forced.reason}`)
+      this.state.forced = {
+        ...request.forced,
+        reason: before
+          ? `${request.forced.reason} (the release was forced before: ${before.reason})`
+          : request.forced.reason,
+      }
+      this.event(
+        `${request.action} by ${request.by} despite closed release gates (recorded): ${request.forced.overridden.join('; ') || request.forced.reason}`,
+      )
     }
     if (request.action === 'abort') {
       await this.beginAbort(`aborted by ${request.by}${request.reason ? `: ${request.reason}` : ''}`)
@@ -389,13 +439,16 @@ export class Driver implements RolloutHost {
     const step = this.state.spec.steps[this.state.step]
     if (this.state.phase === 'Inconclusive' || (step && ('pause' in step || 'analysis' in step))) {
       const run = this.state.analysisRuns.at(-1)
-      if (run && run.phase === 'Running') Object.assign(run, {phase: 'Successful', finishedAt: new Date().toISOString(), message: `Skipped: ${message}`})
+      if (run && run.phase === 'Running')
+        Object.assign(run, {phase: 'Successful', finishedAt: new Date().toISOString(), message: `Skipped: ${message}`})
       this.state.step = Math.min(this.state.step + 1, this.state.spec.steps.length)
       this.state.stepStartedAt = new Date().toISOString()
       this.state.phase = 'Progressing'
       this.event(`${message}: step ${this.state.step} of ${this.state.spec.steps.length} next`)
     } else {
-      this.event(`${message}: the current step (${step ? formatStep(step) : 'promotion'}) cannot be skipped; it goes on`)
+      this.event(
+        `${message}: the current step (${step ? formatStep(step) : 'promotion'}) cannot be skipped; it goes on`,
+      )
     }
   }
 
@@ -440,7 +493,13 @@ export class Driver implements RolloutHost {
     } else if ('pause' in step) {
       const ms = step.pause.duration ? parseDuration(step.pause.duration)! : undefined
       if (this.state.phase !== 'Paused') {
-        await this.transition('Paused', ms === undefined ? `paused at step ${i + 1}: waiting for \`retailops rollout promote ${this.state.service}\`` : `paused ${formatDuration(ms)} at step ${i + 1}`, {stepStartedAt: new Date().toISOString()})
+        await this.transition(
+          'Paused',
+          ms === undefined
+            ? `paused at step ${i + 1}: waiting for \`retailops rollout promote ${this.state.service}\``
+            : `paused ${formatDuration(ms)} at step ${i + 1}`,
+          {stepStartedAt: new Date().toISOString()},
+        )
       }
       if (ms === undefined) return
       const until = Date.parse(this.state.stepStartedAt) + ms
@@ -461,7 +520,10 @@ export class Driver implements RolloutHost {
     this.state.step += 1
     this.state.stepStartedAt = new Date().toISOString()
     const next = this.state.spec.steps[this.state.step]
-    await this.transition('Progressing', next ? `step ${this.state.step + 1}/${this.state.spec.steps.length}: ${formatStep(next)}` : 'all steps done')
+    await this.transition(
+      'Progressing',
+      next ? `step ${this.state.step + 1}/${this.state.spec.steps.length}: ${formatStep(next)}` : 'all steps done',
+    )
   }
 
   /** Runs (or resumes) the analysis of a step; a failure aborts, an inconclusive verdict pauses. */
@@ -470,7 +532,11 @@ export class Driver implements RolloutHost {
     if (!this.deps.provider) {
       const policy = this.state.spec.analysis.missingData
       if (policy !== 'pass') {
-        await this.transition('Inconclusive', `no metrics provider (Prometheus URL) for the ${kind} analysis; missingData=${policy}`, {reason: 'no Prometheus configured'})
+        await this.transition(
+          'Inconclusive',
+          `no metrics provider (Prometheus URL) for the ${kind} analysis; missingData=${policy}`,
+          {reason: 'no Prometheus configured'},
+        )
         return 'stop'
       }
       this.event(`no metrics provider; missingData=pass lets the ${kind} analysis pass`)
@@ -479,10 +545,19 @@ export class Driver implements RolloutHost {
     const spec = count ? {...this.state.spec.analysis, count} : this.state.spec.analysis
     const last = this.state.analysisRuns.at(-1)
     const resume = last && last.kind === kind && last.phase === 'Running' ? last : undefined
-    if (this.state.phase !== 'Analyzing') await this.transition('Analyzing', `${kind} analysis: ${spec.metrics.map((m) => m.name).join(', ')} every ${formatDuration(spec.intervalMs)} × ${spec.count}`)
+    if (this.state.phase !== 'Analyzing')
+      await this.transition(
+        'Analyzing',
+        `${kind} analysis: ${spec.metrics.map((m) => m.name).join(', ')} every ${formatDuration(spec.intervalMs)} × ${spec.count}`,
+      )
     const run = await runAnalysis({
       provider: this.deps.provider,
-      target: {service: this.state.service, namespace: this.state.namespace, canaryVersion: this.state.canary.version, stableVersion: this.state.stable.version},
+      target: {
+        service: this.state.service,
+        namespace: this.state.namespace,
+        canaryVersion: this.state.canary.version,
+        stableVersion: this.state.stable.version,
+      },
       spec,
       kind,
       resume,
@@ -519,13 +594,16 @@ export class Driver implements RolloutHost {
       return 'stop'
     }
     if (run.phase === 'Inconclusive') {
-      await this.transition('Inconclusive', `${kind} analysis inconclusive: ${run.message}; \`retailops rollout promote\` accepts it, \`rollout abort\` rolls back`, {reason: run.message})
+      await this.transition(
+        'Inconclusive',
+        `${kind} analysis inconclusive: ${run.message}; \`retailops rollout promote\` accepts it, \`rollout abort\` rolls back`,
+        {reason: run.message},
+      )
       return 'stop'
     }
     this.event(`${kind} analysis passed: ${run.message}`)
     return 'next'
   }
-
 
   // ---------------------------------------------------------------- promotion
 
@@ -544,7 +622,12 @@ export class Driver implements RolloutHost {
       const desired = withIntentHash(JSON.parse(JSON.stringify(this.state.desired)) as KubeObject) as unknown as Obj
       desired.metadata = {...desired.metadata, name: this.state.service, namespace: ns}
       desired.spec.replicas = await this.strategy.stableReplicas(await this.workload.stable())
-      if (this.state.forced) desired.metadata.annotations = {...desired.metadata.annotations, [FORCED_ANNOTATION]: this.state.forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(this.state.forced)}
+      if (this.state.forced)
+        desired.metadata.annotations = {
+          ...desired.metadata.annotations,
+          [FORCED_ANNOTATION]: this.state.forced.reason,
+          [FORCED_DETAIL_ANNOTATION]: JSON.stringify(this.state.forced),
+        }
       await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
       await this.workload.waitStableComplete()
       this.state.stage = 'repin'
@@ -568,7 +651,10 @@ export class Driver implements RolloutHost {
 
   async beginAbort(reason: string, final: 'Aborted' | 'TimedOut' = 'Aborted'): Promise<void> {
     if (this.isAborting()) return
-    await this.transition('Aborting', `aborting: ${reason}`, {reason, stage: final === 'TimedOut' ? 'abort:timeout' : 'abort'})
+    await this.transition('Aborting', `aborting: ${reason}`, {
+      reason,
+      stage: final === 'TimedOut' ? 'abort:timeout' : 'abort',
+    })
   }
 
   /**
@@ -585,7 +671,9 @@ export class Driver implements RolloutHost {
     } catch (error) {
       const cause = error instanceof Error ? error.message : String(error)
       this.state.trafficNotReturned = cause
-      this.event(`abort stopped before removing the ${track}: traffic could not be returned to stable (${cause}); the ${track} ${workloadName} is kept and may still receive traffic`)
+      this.event(
+        `abort stopped before removing the ${track}: traffic could not be returned to stable (${cause}); the ${track} ${workloadName} is kept and may still receive traffic`,
+      )
       await this.persist().catch(() => {})
       throw new TrafficNotReturned(this.state, workloadName, cause)
     }
@@ -596,7 +684,10 @@ export class Driver implements RolloutHost {
     await this.workload.remove()
     this.state.canaryReplicas = 0
     await this.strategy.cleanUpAfterAbort()
-    await this.finish(final, `${final === 'TimedOut' ? 'timed out' : 'aborted'}: ${this.state.reason}; traffic is on ${this.state.stable.version}`)
+    await this.finish(
+      final,
+      `${final === 'TimedOut' ? 'timed out' : 'aborted'}: ${this.state.reason}; traffic is on ${this.state.stable.version}`,
+    )
   }
 
   // ---------------------------------------------------------------- the end
@@ -629,13 +720,17 @@ export class Driver implements RolloutHost {
 /** Abort could not return traffic to stable: the canary was kept (exit 24). */
 export class TrafficNotReturned extends RetailOpsError {
   constructor(state: RolloutState, canaryName: string, cause: string) {
-    super('TRAFFIC_NOT_RETURNED', `${state.service}: abort could not send all traffic back to stable, so ${canaryName} was kept and traffic may still reach it (${cause}).`, {
-      nextSteps: [
-        `Fix the cause (permissions on the route or Service, an admission webhook, the stable Deployment), then run \`retailops rollout abort ${state.service}\` again: it starts with the traffic.`,
-        `\`retailops rollout status ${state.service}\` shows the weight the router really has now.`,
-      ],
-      details: {service: state.service, namespace: state.namespace, canary: canaryName, weight: state.weight, cause},
-    })
+    super(
+      'TRAFFIC_NOT_RETURNED',
+      `${state.service}: abort could not send all traffic back to stable, so ${canaryName} was kept and traffic may still reach it (${cause}).`,
+      {
+        nextSteps: [
+          `Fix the cause (permissions on the route or Service, an admission webhook, the stable Deployment), then run \`retailops rollout abort ${state.service}\` again: it starts with the traffic.`,
+          `\`retailops rollout status ${state.service}\` shows the weight the router really has now.`,
+        ],
+        details: {service: state.service, namespace: state.namespace, canary: canaryName, weight: state.weight, cause},
+      },
+    )
   }
 }
 
@@ -643,13 +738,21 @@ export class TrafficNotReturned extends RetailOpsError {
 export function assertNoActiveRollout(state: RolloutState | undefined): void {
   if (state && !isTerminal(state.phase)) {
     if (state.lease && !ownsLease(state) && leaseAlive(state.lease)) {
-      throw new RolloutHeldError(`A ${state.spec.strategy} rollout of ${state.service} (${state.id}, ${state.canary.version} over ${state.stable.version}) is in progress, driven by ${describeLease(state.lease)}.`, state.service, state.lease, [
-        `Wait for it to end (\`retailops rollout status ${state.service} --watch\`), then deploy again.`,
-      ])
+      throw new RolloutHeldError(
+        `A ${state.spec.strategy} rollout of ${state.service} (${state.id}, ${state.canary.version} over ${state.stable.version}) is in progress, driven by ${describeLease(state.lease)}.`,
+        state.service,
+        state.lease,
+        [`Wait for it to end (\`retailops rollout status ${state.service} --watch\`), then deploy again.`],
+      )
     }
-    throw new RefusedError(`A ${state.spec.strategy} rollout of ${state.service} is in progress (${state.phase}, step ${state.step}/${state.spec.steps.length}).`, {
-      nextSteps: [`\`retailops rollout promote ${state.service}\` or \`retailops rollout abort ${state.service}\` first; \`retailops rollout status ${state.service}\` shows where it is.`],
-      details: {rolloutId: state.id, phase: state.phase},
-    })
+    throw new RefusedError(
+      `A ${state.spec.strategy} rollout of ${state.service} is in progress (${state.phase}, step ${state.step}/${state.spec.steps.length}).`,
+      {
+        nextSteps: [
+          `\`retailops rollout promote ${state.service}\` or \`retailops rollout abort ${state.service}\` first; \`retailops rollout status ${state.service}\` shows where it is.`,
+        ],
+        details: {rolloutId: state.id, phase: state.phase},
+      },
+    )
   }
 }

@@ -31,14 +31,33 @@ export type ErrorBudgetSource = (service: string) => Promise<{ok: boolean; reaso
 /** Campaign freezes that contain `now` and apply to the service (revenue-critical only). */
 export function freezeCheck(config: RetailOpsConfig, service: string, now: Date): GateCheck {
   const tier = config.services[service]?.tier
-  if (tier !== 'revenue-critical') return {gate: 'freeze', service, ok: true, detail: `${tier ?? 'unknown'} tier: freezes apply to revenue-critical services`}
+  if (tier !== 'revenue-critical')
+    return {
+      gate: 'freeze',
+      service,
+      ok: true,
+      detail: `${tier ?? 'unknown'} tier: freezes apply to revenue-critical services`,
+    }
   const t = now.getTime()
-  const active = config.campaigns.filter((c) => c.freeze && Date.parse(c.freeze.start) <= t && t <= Date.parse(c.freeze.end))
+  const active = config.campaigns.filter(
+    (c) => c.freeze && Date.parse(c.freeze.start) <= t && t <= Date.parse(c.freeze.end),
+  )
   if (active.length === 0) return {gate: 'freeze', service, ok: true, detail: 'no campaign freeze now'}
-  return {gate: 'freeze', service, ok: false, detail: active.map((c) => `inside the freeze of campaign ${c.name} (${c.freeze!.start} – ${c.freeze!.end})`).join('; ')}
+  return {
+    gate: 'freeze',
+    service,
+    ok: false,
+    detail: active
+      .map((c) => `inside the freeze of campaign ${c.name} (${c.freeze!.start} – ${c.freeze!.end})`)
+      .join('; '),
+  }
 }
 
-export async function releaseGates(config: RetailOpsConfig, services: string[], options: {now?: Date; errorBudget?: ErrorBudgetSource}): Promise<GateCheck[]> {
+export async function releaseGates(
+  config: RetailOpsConfig,
+  services: string[],
+  options: {now?: Date; errorBudget?: ErrorBudgetSource},
+): Promise<GateCheck[]> {
   const now = options.now ?? new Date()
   const checks: GateCheck[] = []
   await Promise.all(
@@ -50,9 +69,19 @@ export async function releaseGates(config: RetailOpsConfig, services: string[], 
       }
       try {
         const budget = await options.errorBudget(service)
-        checks.push({gate: 'error-budget', service, ok: budget.ok, detail: budget.ok ? 'error budget left' : budget.reasons.join('; ')})
+        checks.push({
+          gate: 'error-budget',
+          service,
+          ok: budget.ok,
+          detail: budget.ok ? 'error budget left' : budget.reasons.join('; '),
+        })
       } catch (error) {
-        checks.push({gate: 'error-budget', service, ok: false, detail: `error budget unknown: ${(error as Error).message}`})
+        checks.push({
+          gate: 'error-budget',
+          service,
+          ok: false,
+          detail: `error budget unknown: ${(error as Error).message}`,
+        })
       }
     }),
   )
@@ -63,7 +92,11 @@ export async function releaseGates(config: RetailOpsConfig, services: string[], 
  * Gates for every other change to what a service runs (a rolling deploy, `rollout undo
  * --to-revision`, `rollout promote --full`): the same gates, for revenue-critical services.
  */
-export async function changeGates(config: RetailOpsConfig, services: string[], options: {now?: Date; errorBudget?: ErrorBudgetSource}): Promise<GateCheck[]> {
+export async function changeGates(
+  config: RetailOpsConfig,
+  services: string[],
+  options: {now?: Date; errorBudget?: ErrorBudgetSource},
+): Promise<GateCheck[]> {
   const critical = [...new Set(services)].filter((s) => config.services[s]?.tier === 'revenue-critical')
   return critical.length > 0 ? releaseGates(config, critical, options) : []
 }
@@ -86,24 +119,37 @@ export function forcedBy(): string {
 export function recordRollback(checks: GateCheck[], what: string, reason?: string): ForcedRelease | undefined {
   const failed = checks.filter((c) => !c.ok)
   if (failed.length === 0) return undefined
-  return {reason: reason?.trim() ? redact(reason) : `${what} while a release gate was closed`, by: forcedBy(), at: new Date().toISOString(), overridden: failed.map((c) => `${c.service}: ${c.detail}`)}
+  return {
+    reason: reason?.trim() ? redact(reason) : `${what} while a release gate was closed`,
+    by: forcedBy(),
+    at: new Date().toISOString(),
+    overridden: failed.map((c) => `${c.service}: ${c.detail}`),
+  }
 }
 
 /** Throws REFUSED when a gate fails and the release is not forced; returns the override record. */
 export function enforceGates(checks: GateCheck[], force?: {reason?: string}): ForcedRelease | undefined {
   const failed = checks.filter((c) => !c.ok)
   if (force && !force.reason?.trim()) {
-    throw new UsageError('--force-release needs --reason "why" (it is recorded in the rollout state and on the Deployment).')
+    throw new UsageError(
+      '--force-release needs --reason "why" (it is recorded in the rollout state and on the Deployment).',
+    )
   }
   // The reason is free text recorded on the Deployment and in the state ConfigMap: masked once, here.
   const reason = force?.reason ? redact(force.reason) : ''
-  if (failed.length === 0) return force ? {reason, by: forcedBy(), at: new Date().toISOString(), overridden: []} : undefined
+  if (failed.length === 0)
+    return force ? {reason, by: forcedBy(), at: new Date().toISOString(), overridden: []} : undefined
   const lines = failed.map((c) => `${c.service}: ${c.detail}`)
   if (!force) {
-    throw new RefusedError(`Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`, {
-      nextSteps: ['Wait for the freeze to end or the error budget to recover, or override with --force-release --reason "…" (recorded).'],
-      details: {gates: checks},
-    })
+    throw new RefusedError(
+      `Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`,
+      {
+        nextSteps: [
+          'Wait for the freeze to end or the error budget to recover, or override with --force-release --reason "…" (recorded).',
+        ],
+        details: {gates: checks},
+      },
+    )
   }
   return {reason, by: forcedBy(), at: new Date().toISOString(), overridden: lines}
 }

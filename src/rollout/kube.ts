@@ -19,7 +19,9 @@ export const PATHS = {
 }
 
 export function selectorString(labels: Record<string, string>): string {
-  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
 }
 
 /** The ReplicaSet a Deployment currently rolls to (its revision annotation matches). */
@@ -27,7 +29,10 @@ export async function currentReplicaSet(kube: KubeObjects, deployment: Obj): Pro
   const ns = deployment.metadata.namespace!
   const rev = deployment.metadata.annotations?.['deployment.kubernetes.io/revision']
   const sets = await ownedReplicaSets(kube, deployment)
-  return sets.find((rs) => rs.metadata.annotations?.['deployment.kubernetes.io/revision'] === rev) ?? (ns ? sets.sort(byRevision).at(-1) : undefined)
+  return (
+    sets.find((rs) => rs.metadata.annotations?.['deployment.kubernetes.io/revision'] === rev) ??
+    (ns ? sets.sort(byRevision).at(-1) : undefined)
+  )
 }
 
 export async function ownedReplicaSets(kube: KubeObjects, deployment: Obj): Promise<Obj[]> {
@@ -37,7 +42,10 @@ export async function ownedReplicaSets(kube: KubeObjects, deployment: Obj): Prom
 }
 
 function byRevision(a: Obj, b: Obj): number {
-  return Number(a.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0) - Number(b.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0)
+  return (
+    Number(a.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0) -
+    Number(b.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0)
+  )
 }
 
 export interface DeploymentProgress {
@@ -56,7 +64,10 @@ export function deploymentProgress(d: Obj | undefined): DeploymentProgress {
   const updated = s.updatedReplicas ?? 0
   const ready = s.readyReplicas ?? 0
   const available = s.availableReplicas ?? 0
-  const complete = (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && updated >= desired && (s.replicas ?? 0) === desired && available >= desired
+  const complete =
+    (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+    updated >= desired &&
+    (s.replicas ?? 0) === desired &&
+    available >= desired
   return {desired, updated, ready, available, complete}
 }
-

@@ -16,7 +16,21 @@
  */
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
-import {applyStep, checkStep, defaultWaitTimeout, DeployTimer, recordApply, recordRollouts, renderStep, rollingNotes, waitStep, type ApplyStepResult, type DeployOptions, type DeployPlan, type DeployResult} from '../deploy/engine.js'
+import {
+  applyStep,
+  checkStep,
+  defaultWaitTimeout,
+  DeployTimer,
+  recordApply,
+  recordRollouts,
+  renderStep,
+  rollingNotes,
+  waitStep,
+  type ApplyStepResult,
+  type DeployOptions,
+  type DeployPlan,
+  type DeployResult,
+} from '../deploy/engine.js'
 import {toRetailOpsError, UsageError, type ExitCodeName} from '../errors/index.js'
 import {KubeObjects, type Obj} from '../kubernetes/objects.js'
 import type {KubeObject} from '../kubernetes/resources.js'
@@ -25,9 +39,22 @@ import {prometheusProvider} from './analysis.js'
 import {groupExit} from './control.js'
 import {DetachFailed, prepareDetachedJob, type DetachedJob, type DetachSpec, type PreparedJob} from './detach.js'
 import {drive, type DriveDeps} from './engine.js'
-import {changeGates, enforceGates, FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION, type ErrorBudgetSource} from './gates.js'
+import {
+  changeGates,
+  enforceGates,
+  FORCED_ANNOTATION,
+  FORCED_DETAIL_ANNOTATION,
+  type ErrorBudgetSource,
+} from './gates.js'
 import {PATHS} from './kube.js'
-import {assertNoRolloutInProgress, claimRollouts, observedRpsFrom, planRollouts, revisionOf, templateChanges} from './start.js'
+import {
+  assertNoRolloutInProgress,
+  claimRollouts,
+  observedRpsFrom,
+  planRollouts,
+  revisionOf,
+  templateChanges,
+} from './start.js'
 import {ownsLease, StateStore} from './store.js'
 import {isTerminal, type ForcedRelease, type RolloutState, type RouterKind, type Step, type Strategy} from './types.js'
 
@@ -52,7 +79,17 @@ export interface ReleaseOptions extends DeployOptions {
 export interface ReleaseResult {
   strategy: 'canary' | 'blue-green'
   /** Services released by the rollout engine, with their final (or waiting) state. */
-  rollouts: {service: string; namespace: string; phase: string; message: string; reason?: string; stable: string; canary: string; weight: number; id: string}[]
+  rollouts: {
+    service: string
+    namespace: string
+    phase: string
+    message: string
+    reason?: string
+    stable: string
+    canary: string
+    weight: number
+    id: string
+  }[]
   /** Services without a running version: rolled out directly. */
   initial: string[]
   /** Services whose images are the ones running: nothing released (their other objects applied as usual). */
@@ -91,7 +128,11 @@ async function rollingRelease(options: ReleaseOptions, ctx: RunContext): Promise
   const rendered = await timer.time('render', () => renderStep(options))
   const gated = await gateRolling(rendered, options, kubes, ctx)
   const {plan} = gated
-  const checked = await checkStep(plan, options, ctx, {strategy: 'rolling', notes: rollingNotes(plan, options.project.config), timer})
+  const checked = await checkStep(plan, options, ctx, {
+    strategy: 'rolling',
+    notes: rollingNotes(plan, options.project.config),
+    timer,
+  })
   const done = (result: DeployResult): ReleaseOutcome => {
     const final = timer.finish(result)
     return {result: gated.forced ? {...final, forced: gated.forced} : final, exit: final.outcome}
@@ -123,7 +164,12 @@ interface GatedPlan {
  * template would change. Refused (REFUSED, nothing applied) unless forced; a forced release marks
  * those Deployments with its reason. A dry run warns what the real deploy would be refused for.
  */
-async function gateRolling(plan: DeployPlan, options: ReleaseOptions, kubes: ClusterClients, ctx: RunContext): Promise<GatedPlan> {
+async function gateRolling(
+  plan: DeployPlan,
+  options: ReleaseOptions,
+  kubes: ClusterClients,
+  ctx: RunContext,
+): Promise<GatedPlan> {
   const config = options.project.config
   const changing: {service: string; object: KubeObject}[] = []
   const before = new Map<string, Obj | undefined>()
@@ -141,19 +187,44 @@ async function gateRolling(plan: DeployPlan, options: ReleaseOptions, kubes: Clu
   const checks = await changeGates(config, services, {errorBudget: options.errorBudget})
   if (options.dryRun && !options.force) {
     // A dry run changes nothing: say what the real deploy would be refused for.
-    for (const c of checks.filter((x) => !x.ok)) ctx.out.warn(`${c.service}: this deploy would be refused (${c.detail}); --force-release --reason overrides it (recorded).`)
+    for (const c of checks.filter((x) => !x.ok))
+      ctx.out.warn(
+        `${c.service}: this deploy would be refused (${c.detail}); --force-release --reason overrides it (recorded).`,
+      )
     return {plan, services, before}
   }
   const forced = enforceGates(checks, options.force)
   if (!forced) return {plan, services, before}
   const marked = new Set(changing.map((c) => c.object))
   const mark = (o: KubeObject): KubeObject =>
-    marked.has(o) ? {...o, metadata: {...o.metadata, annotations: {...o.metadata.annotations, [FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)}}} : o
-  return {plan: {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.map(mark)}))}, forced, services, before}
+    marked.has(o)
+      ? {
+          ...o,
+          metadata: {
+            ...o.metadata,
+            annotations: {
+              ...o.metadata.annotations,
+              [FORCED_ANNOTATION]: forced.reason,
+              [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced),
+            },
+          },
+        }
+      : o
+  return {
+    plan: {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.map(mark)}))},
+    forced,
+    services,
+    before,
+  }
 }
 
 /** A forced rolling deploy, applied: recorded in the rollout history of each service it forced (`rollout undo` goes back from there). */
-async function recordForcedRolling(plan: DeployPlan, gated: GatedPlan, kubes: ClusterClients, ctx: RunContext): Promise<void> {
+async function recordForcedRolling(
+  plan: DeployPlan,
+  gated: GatedPlan,
+  kubes: ClusterClients,
+  ctx: RunContext,
+): Promise<void> {
   const forced = gated.forced!
   const now = new Date().toISOString()
   for (const t of plan.targets) {
@@ -179,7 +250,9 @@ async function recordForcedRolling(plan: DeployPlan, gated: GatedPlan, kubes: Cl
         canaryTemplate: rendered.spec?.template,
         stableTemplate: previous?.spec?.template,
       })
-      ctx.out.warn(`${service}: released despite closed gates (--force-release): ${forced.reason}; recorded on Deployment ${o.metadata.name} and in \`retailops rollout history ${service}\`.`)
+      ctx.out.warn(
+        `${service}: released despite closed gates (--force-release): ${forced.reason}; recorded on Deployment ${o.metadata.name} and in \`retailops rollout history ${service}\`.`,
+      )
     }
   }
 }
@@ -204,7 +277,11 @@ function clusterClients(env: ResolvedEnvironment): ClusterClients {
 
 // ---------------------------------------------------------------- canary and blue-green
 
-async function progressiveRelease(options: ReleaseOptions, strategy: Strategy, ctx: RunContext): Promise<ReleaseOutcome> {
+async function progressiveRelease(
+  options: ReleaseOptions,
+  strategy: Strategy,
+  ctx: RunContext,
+): Promise<ReleaseOutcome> {
   const {env} = options
   const kube = new KubeObjects({context: env.context, kubeconfig: env.kubeconfig})
   // One store from the claim to the end: its resourceVersions are the preconditions of every write.
@@ -217,9 +294,14 @@ async function progressiveRelease(options: ReleaseOptions, strategy: Strategy, c
   if (checked.done) return {result: timer.finish(checked.result), exit: checked.result.outcome}
   const {result} = checked
   // The rollouts claimed are visible to `rollout status` from any machine from here on.
-  const {applied, claimed, job} = await timer.time('apply', () => applyHolding(plan, planned, kube, store, options, ctx))
+  const {applied, claimed, job} = await timer.time('apply', () =>
+    applyHolding(plan, planned, kube, store, options, ctx),
+  )
   const done = (states: RolloutState[], detached?: DetachedJob): ReleaseOutcome => {
-    const final: DeployReleaseResult = {...timer.finish(result), release: applied.failed.length === 0 ? releaseResult(strategy, planned, states, detached) : undefined}
+    const final: DeployReleaseResult = {
+      ...timer.finish(result),
+      release: applied.failed.length === 0 ? releaseResult(strategy, planned, states, detached) : undefined,
+    }
     return {result: final, exit: final.outcome !== 'OK' ? final.outcome : states.length > 0 ? groupExit(states) : 'OK'}
   }
   if (options.wait === false) {
@@ -233,7 +315,13 @@ async function progressiveRelease(options: ReleaseOptions, strategy: Strategy, c
   const {waited, driven, detached} = await timer.time('wait', async () => {
     // Services not released (first deploy, images unchanged) roll out as in a rolling deploy; the others are driven.
     const notReleased = [...planned.initial, ...planned.unchanged]
-    const direct = {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.filter((o) => o.kind !== 'Deployment' || notReleased.includes(o.metadata.name))}))}
+    const direct = {
+      ...plan,
+      targets: plan.targets.map((t) => ({
+        ...t,
+        objects: t.objects.filter((o) => o.kind !== 'Deployment' || notReleased.includes(o.metadata.name)),
+      })),
+    }
     const waited = notReleased.length > 0 ? await waitStep(direct, options, ctx) : []
     if (claimed.length === 0) return {waited, driven: claimed}
     const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
@@ -251,7 +339,13 @@ async function progressiveRelease(options: ReleaseOptions, strategy: Strategy, c
  * the Job in the same write, then lets the Job run. A setup that ended the rollout (aborted)
  * needs no Job; a Job that cannot be started gets the lease back and is removed.
  */
-async function handToJob(prepared: PreparedJob, claimed: RolloutState[], deps: DriveDeps, store: StateStore, ctx: RunContext): Promise<{driven: RolloutState[]; detached?: DetachedJob}> {
+async function handToJob(
+  prepared: PreparedJob,
+  claimed: RolloutState[],
+  deps: DriveDeps,
+  store: StateStore,
+  ctx: RunContext,
+): Promise<{driven: RolloutState[]; detached?: DetachedJob}> {
   const handOver = prepared.lease()
   const settingUp = (s: RolloutState) => s.stage === undefined || s.stage === 'setup'
   let outcome
@@ -274,17 +368,38 @@ async function handToJob(prepared: PreparedJob, claimed: RolloutState[], deps: D
       await store.write(s).catch(() => undefined)
     }
     await prepared.remove()
-    throw new DetachFailed(toRetailOpsError(error), `${prepared.namespace}/${prepared.name}`, states.map((s) => s.service))
+    throw new DetachFailed(
+      toRetailOpsError(error),
+      `${prepared.namespace}/${prepared.name}`,
+      states.map((s) => s.service),
+    )
   }
   const {args, lease: _l, start: _s, remove: _r, ...job} = prepared
-  ctx.out.info(`Detached: Job ${prepared.namespace}/${prepared.name} drives the rollout of ${states.map((s) => s.service).join(', ')} from here; follow it with \`${prepared.follow}\`.`)
+  ctx.out.info(
+    `Detached: Job ${prepared.namespace}/${prepared.name} drives the rollout of ${states.map((s) => s.service).join(', ')} from here; follow it with \`${prepared.follow}\`.`,
+  )
   return {driven: states, detached: {...job, args}}
 }
 
-function releaseResult(strategy: Strategy, planned: PlannedRelease, states: RolloutState[], detached?: DetachedJob): ReleaseResult {
+function releaseResult(
+  strategy: Strategy,
+  planned: PlannedRelease,
+  states: RolloutState[],
+  detached?: DetachedJob,
+): ReleaseResult {
   return {
     strategy,
-    rollouts: states.map((s) => ({service: s.service, namespace: s.namespace, id: s.id, phase: s.phase, message: s.message, reason: s.reason, stable: s.stable.version, canary: s.canary.version, weight: s.weight})),
+    rollouts: states.map((s) => ({
+      service: s.service,
+      namespace: s.namespace,
+      id: s.id,
+      phase: s.phase,
+      message: s.message,
+      reason: s.reason,
+      stable: s.stable.version,
+      canary: s.canary.version,
+      weight: s.weight,
+    })),
     initial: planned.initial,
     unchanged: planned.unchanged,
     forced: planned.forced,
@@ -300,16 +415,27 @@ interface PlannedRelease {
 }
 
 /** Checks (reads only) before policy: one cluster, gates, stable versions, routes, analysis conditions. */
-async function planRelease(plan: DeployPlan, options: ReleaseOptions & {strategy: Strategy}, kube: KubeObjects): Promise<PlannedRelease> {
+async function planRelease(
+  plan: DeployPlan,
+  options: ReleaseOptions & {strategy: Strategy},
+  kube: KubeObjects,
+): Promise<PlannedRelease> {
   const foreign = plan.targets.filter((t) => t.context !== options.env.context && t.context !== undefined)
   if (foreign.length > 0) {
-    throw new UsageError(`--${options.strategy} releases into the environment's cluster only; ${foreign.map((t) => t.id).join(', ')} ${foreign.length === 1 ? 'is' : 'are'} in another cluster.`, {
-      nextSteps: ['Deploy those tenants with a rolling deploy (--tenant NAME), or one cluster at a time.'],
-    })
+    throw new UsageError(
+      `--${options.strategy} releases into the environment's cluster only; ${foreign.map((t) => t.id).join(', ')} ${foreign.length === 1 ? 'is' : 'are'} in another cluster.`,
+      {
+        nextSteps: ['Deploy those tenants with a rolling deploy (--tenant NAME), or one cluster at a time.'],
+      },
+    )
   }
   const deployments = plan.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment'))
   return planRollouts(
-    deployments.map((d) => ({service: d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name, namespace: d.metadata.namespace!, desired: d})),
+    deployments.map((d) => ({
+      service: d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name,
+      namespace: d.metadata.namespace!,
+      desired: d,
+    })),
     options,
     {kube, config: options.project.config, envRouter: options.env.router},
   )
@@ -321,7 +447,14 @@ async function planRelease(plan: DeployPlan, options: ReleaseOptions & {strategy
  * compare-and-swap lost stops here (exit 13) with nothing changed. A failed apply gives the claims
  * back. --detach: the Job (suspended) and its permissions come first, so a refusal changes nothing.
  */
-async function applyHolding(plan: DeployPlan, {states: planned, forced}: PlannedRelease, kube: KubeObjects, store: StateStore, options: ReleaseOptions, ctx: RunContext): Promise<{applied: ApplyStepResult; claimed: RolloutState[]; job?: PreparedJob}> {
+async function applyHolding(
+  plan: DeployPlan,
+  {states: planned, forced}: PlannedRelease,
+  kube: KubeObjects,
+  store: StateStore,
+  options: ReleaseOptions,
+  ctx: RunContext,
+): Promise<{applied: ApplyStepResult; claimed: RolloutState[]; job?: PreparedJob}> {
   const held = new Map(planned.map((s) => [`${s.namespace}/${s.service}`, s]))
   const live = new Map<string, Obj>()
   for (const s of planned) {
@@ -332,12 +465,36 @@ async function applyHolding(plan: DeployPlan, {states: planned, forced}: Planned
     const state = held.get(`${o.metadata.namespace}/${o.metadata.name}`)
     const current = live.get(`${o.metadata.namespace}/${o.metadata.name}`)
     if (o.kind !== 'Deployment' || !state || !current) return o
-    const spec = {...(o.spec as Record<string, unknown>), template: current.spec.template, replicas: current.spec.replicas}
+    const spec = {
+      ...(o.spec as Record<string, unknown>),
+      template: current.spec.template,
+      replicas: current.spec.replicas,
+    }
     const annotations = {...o.metadata.annotations, ...(forced ? {[FORCED_ANNOTATION]: forced.reason} : {})}
-    return {...o, metadata: {...o.metadata, annotations, labels: {...o.metadata.labels, 'app.kubernetes.io/version': current.metadata.labels?.['app.kubernetes.io/version'] ?? ''}}, spec}
+    return {
+      ...o,
+      metadata: {
+        ...o.metadata,
+        annotations,
+        labels: {
+          ...o.metadata.labels,
+          'app.kubernetes.io/version': current.metadata.labels?.['app.kubernetes.io/version'] ?? '',
+        },
+      },
+      spec,
+    }
   }
   const heldPlan: DeployPlan = {...plan, targets: plan.targets.map((t) => ({...t, objects: t.objects.map(hold)}))}
-  const job = options.detach && planned.length > 0 ? await prepareDetachedJob(kube, planned, options.detach, {timeoutMs: options.timeoutMs ?? defaultWaitTimeout(plan)}, ctx) : undefined
+  const job =
+    options.detach && planned.length > 0
+      ? await prepareDetachedJob(
+          kube,
+          planned,
+          options.detach,
+          {timeoutMs: options.timeoutMs ?? defaultWaitTimeout(plan)},
+          ctx,
+        )
+      : undefined
   const {unclaim} = await claimRollouts(planned, store).catch(async (error) => {
     await job?.remove()
     throw error

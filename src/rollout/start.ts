@@ -17,7 +17,16 @@ import {currentReplicaSet, deploymentProgress, PATHS} from './kube.js'
 import {DEFAULT_CANARY_STEPS, formatSteps} from './steps.js'
 import {newLease, StateStore, type Stored} from './store.js'
 import {makeRouter} from './traffic.js'
-import {type AnalysisSpec, type ForcedRelease, type Revision, type RolloutSpec, type RolloutState, type RouterKind, type Step, type Strategy} from './types.js'
+import {
+  type AnalysisSpec,
+  type ForcedRelease,
+  type Revision,
+  type RolloutSpec,
+  type RolloutState,
+  type RouterKind,
+  type Step,
+  type Strategy,
+} from './types.js'
 
 export interface RolloutOptions {
   strategy: Strategy
@@ -55,7 +64,9 @@ export function templateChanges(rendered: Obj, live: Obj | undefined): boolean {
 }
 
 /** Every image of a pod template (containers and initContainers), in order. */
-export function templateImages(template: {spec?: {containers?: {image?: string}[]; initContainers?: {image?: string}[]}} | undefined): string[] {
+export function templateImages(
+  template: {spec?: {containers?: {image?: string}[]; initContainers?: {image?: string}[]}} | undefined,
+): string[] {
   return [...(template?.spec?.initContainers ?? []), ...(template?.spec?.containers ?? [])].map((c) => c.image ?? '')
 }
 
@@ -66,11 +77,23 @@ export function revisionOf(deployment: Obj): Revision {
   const digests = images.map((i) => /@(sha256:[a-f0-9]{64})/.exec(i)?.[1]).filter((d): d is string => Boolean(d))
   const first = images[0] ?? ''
   const tag = /:([^/:@]+)(@|$)/.exec(first)?.[1]
-  const version = template.metadata?.labels?.['app.kubernetes.io/version'] ?? tag ?? digests[0]?.slice(7, 19) ?? 'unknown'
-  return {version, images, digests, deploymentRevision: deployment.metadata.annotations?.['deployment.kubernetes.io/revision']}
+  const version =
+    template.metadata?.labels?.['app.kubernetes.io/version'] ?? tag ?? digests[0]?.slice(7, 19) ?? 'unknown'
+  return {
+    version,
+    images,
+    digests,
+    deploymentRevision: deployment.metadata.annotations?.['deployment.kubernetes.io/revision'],
+  }
 }
 
-export function rolloutSpec(service: ServiceConfig | undefined, options: RolloutOptions, envRouter: RouterKind, name: string, replicas: number): RolloutSpec {
+export function rolloutSpec(
+  service: ServiceConfig | undefined,
+  options: RolloutOptions,
+  envRouter: RouterKind,
+  name: string,
+  replicas: number,
+): RolloutSpec {
   const r = service?.rollout
   const strategy = options.strategy
   const analysis = buildAnalysisSpec(service, options.analysis)
@@ -78,7 +101,13 @@ export function rolloutSpec(service: ServiceConfig | undefined, options: Rollout
   const autoPromotion = r?.autoPromotion ?? true
   const steps: Step[] =
     strategy === 'blue-green'
-      ? [{analysis: {}}, ...(autoPromotion ? [] : [{pause: {}}]), {setWeight: 100}, {analysis: {}}, {pause: {duration: formatDuration(scaleDownDelayMs)}}]
+      ? [
+          {analysis: {}},
+          ...(autoPromotion ? [] : [{pause: {}}]),
+          {setWeight: 100},
+          {analysis: {}},
+          {pause: {duration: formatDuration(scaleDownDelayMs)}},
+        ]
       : (options.steps ?? r?.steps ?? DEFAULT_CANARY_STEPS)
   return {
     strategy,
@@ -105,17 +134,28 @@ export function rolloutSpec(service: ServiceConfig | undefined, options: Rollout
  * them) is refused before anything is written.
  */
 function assertNoPlainTextSecrets(namespace: string, service: string, template: Obj | undefined): void {
-  const containers = [...(template?.spec?.containers ?? []), ...(template?.spec?.initContainers ?? [])] as {name: string; env?: {name: string; value?: unknown}[]}[]
+  const containers = [...(template?.spec?.containers ?? []), ...(template?.spec?.initContainers ?? [])] as {
+    name: string
+    env?: {name: string; value?: unknown}[]
+  }[]
   const found = containers.flatMap((c) =>
-    (c.env ?? []).filter((e) => typeof e.value === 'string' && e.value !== '' && (isSecretName(e.name) || hasEmbeddedSecret(e.value))).map((e) => `${c.name}: ${e.name}`),
+    (c.env ?? [])
+      .filter(
+        (e) => typeof e.value === 'string' && e.value !== '' && (isSecretName(e.name) || hasEmbeddedSecret(e.value)),
+      )
+      .map((e) => `${c.name}: ${e.name}`),
   )
   if (found.length === 0) return
-  throw new RetailOpsError('POLICY', `Deployment ${namespace}/${service} holds secrets in plain text in its pod template (${found.join(', ')}); a rollout would have to store that template in its state ConfigMap, so nothing was started.`, {
-    nextSteps: [
-      `Move each value into a Secret and reference it: \`kubectl -n ${namespace} create secret generic ${service}-env --from-literal=NAME=...\`, then list the Secret in services.${service}.secrets in retailops.yaml and deploy without --canary once.`,
-    ],
-    details: {variables: found},
-  })
+  throw new RetailOpsError(
+    'POLICY',
+    `Deployment ${namespace}/${service} holds secrets in plain text in its pod template (${found.join(', ')}); a rollout would have to store that template in its state ConfigMap, so nothing was started.`,
+    {
+      nextSteps: [
+        `Move each value into a Secret and reference it: \`kubectl -n ${namespace} create secret generic ${service}-env --from-literal=NAME=...\`, then list the Secret in services.${service}.secrets in retailops.yaml and deploy without --canary once.`,
+      ],
+      details: {variables: found},
+    },
+  )
 }
 
 export interface PlanContext {
@@ -130,8 +170,15 @@ export interface PlanContext {
  * it is reported as unchanged and not canaried (any other change to its objects is applied as by
  * a plain deploy). Gates are checked for the services that do change.
  */
-export async function planRollouts(targets: RolloutTarget[], options: RolloutOptions, ctx: PlanContext): Promise<{states: RolloutState[]; initial: string[]; unchanged: string[]; forced?: ForcedRelease}> {
-  if (options.strategy === 'blue-green' && options.steps) throw new UsageError('--steps is for --canary; blue-green runs pre-promotion analysis, the switch, post-promotion analysis and the scale-down delay.')
+export async function planRollouts(
+  targets: RolloutTarget[],
+  options: RolloutOptions,
+  ctx: PlanContext,
+): Promise<{states: RolloutState[]; initial: string[]; unchanged: string[]; forced?: ForcedRelease}> {
+  if (options.strategy === 'blue-green' && options.steps)
+    throw new UsageError(
+      '--steps is for --canary; blue-green runs pre-promotion analysis, the switch, post-promotion analysis and the scale-down delay.',
+    )
   const store = new StateStore(ctx.kube)
   const states: RolloutState[] = []
   const initial: string[] = []
@@ -158,18 +205,26 @@ export async function planRollouts(targets: RolloutTarget[], options: RolloutOpt
     const progress = deploymentProgress(stable)
     if (!progress.complete) {
       const {RefusedError} = await import('../errors/index.js')
-      throw new RefusedError(`Deployment ${t.namespace}/${t.service} is not stable now (${progress.updated}/${progress.desired} updated, ${progress.available} available): a canary needs one healthy version to compare with.`, {
-        nextSteps: ['Wait until it is available (`retailops rollout status`, `kubectl rollout status`), or deploy without --canary.'],
-        details: {progress},
-      })
+      throw new RefusedError(
+        `Deployment ${t.namespace}/${t.service} is not stable now (${progress.updated}/${progress.desired} updated, ${progress.available} available): a canary needs one healthy version to compare with.`,
+        {
+          nextSteps: [
+            'Wait until it is available (`retailops rollout status`, `kubectl rollout status`), or deploy without --canary.',
+          ],
+          details: {progress},
+        },
+      )
     }
     assertNoPlainTextSecrets(t.namespace, t.service, stable.spec?.template)
     const rs = await currentReplicaSet(ctx.kube, stable)
     const stableRev = {...revisionOf(stable), podTemplateHash: rs?.metadata.labels?.['pod-template-hash']}
     if (canaryRev.version === stableRev.version) {
-      throw new UsageError(`${t.service}: the new image (${canaryRev.images.join(', ')}) has the same version (${canaryRev.version}) as the running one (${stableRev.images.join(', ')}); analysis could not tell them apart.`, {
-        nextSteps: ['Deploy a new image tag or set a new app.kubernetes.io/version label.'],
-      })
+      throw new UsageError(
+        `${t.service}: the new image (${canaryRev.images.join(', ')}) has the same version (${canaryRev.version}) as the running one (${stableRev.images.join(', ')}); analysis could not tell them apart.`,
+        {
+          nextSteps: ['Deploy a new image tag or set a new app.kubernetes.io/version label.'],
+        },
+      )
     }
     planned.push({t, stable, stableRev, canaryRev})
   }
@@ -225,7 +280,10 @@ function sameImages(a: string[], b: string[]): boolean {
  * CLI started a rollout of the service meanwhile, its write wins and this claim is refused (exit
  * 13, naming it); the services of the release claimed before are put back as they were.
  */
-export async function claimRollouts(planned: RolloutState[], store: StateStore): Promise<{unclaim: () => Promise<void>}> {
+export async function claimRollouts(
+  planned: RolloutState[],
+  store: StateStore,
+): Promise<{unclaim: () => Promise<void>}> {
   const claimed: {state: RolloutState; previous: Stored}[] = []
   const unclaim = async () => {
     for (const c of claimed.reverse()) await store.restore(c.state.namespace, c.state.service, c.previous)
@@ -253,14 +311,29 @@ export async function claimRollouts(planned: RolloutState[], store: StateStore):
 export function observedRpsFrom(prometheusUrl?: string, config?: RetailOpsConfig): DriveDeps['observedRps'] {
   const provider = prometheusUrl ? prometheusProvider(prometheusUrl) : undefined
   return async (state) => {
-    const observed = provider ? ((await provider.query(`sum(rate(http_requests_total${matchers([['service', state.service], ['namespace', state.namespace], ['synthetic', 'true', '!=']])}[5m]))`).catch(() => null)) ?? undefined) : undefined
+    const observed = provider
+      ? ((await provider
+          .query(
+            `sum(rate(http_requests_total${matchers([
+              ['service', state.service],
+              ['namespace', state.namespace],
+              ['synthetic', 'true', '!='],
+            ])}[5m]))`,
+          )
+          .catch(() => null)) ?? undefined)
+      : undefined
     const expected = config ? expectedPeakRps(config, state.service, new Date(), observed) : undefined
     return expected === undefined ? observed : Math.max(expected, observed ?? 0)
   }
 }
 
 /** The expected peak of a service in the campaigns running at `now` (rps, or multiplier × observed). */
-export function expectedPeakRps(config: RetailOpsConfig, service: string, now: Date, observed?: number): number | undefined {
+export function expectedPeakRps(
+  config: RetailOpsConfig,
+  service: string,
+  now: Date,
+  observed?: number,
+): number | undefined {
   const t = now.getTime()
   const peaks = config.campaigns
     .filter((c) => Date.parse(c.start) <= t && t <= Date.parse(c.end) && c.peak[service])
@@ -276,14 +349,26 @@ export function expectedPeakRps(config: RetailOpsConfig, service: string, now: D
  * A plain (rolling) deploy would change a Deployment under a canary or blue-green rollout that is
  * still running: refuse it, naming the rollouts (read-only; runs before anything is applied).
  */
-export async function assertNoRolloutInProgress(kube: KubeObjects, namespace: string, services: string[]): Promise<void> {
+export async function assertNoRolloutInProgress(
+  kube: KubeObjects,
+  namespace: string,
+  services: string[],
+): Promise<void> {
   const store = new StateStore(kube)
   const states = await store.list(namespace).catch(() => [])
-  const busy = states.filter((s) => (services.length === 0 || services.includes(s.service)) && !['Healthy', 'Aborted', 'TimedOut'].includes(s.phase))
+  const busy = states.filter(
+    (s) =>
+      (services.length === 0 || services.includes(s.service)) && !['Healthy', 'Aborted', 'TimedOut'].includes(s.phase),
+  )
   if (busy.length === 0) return
   const {RefusedError} = await import('../errors/index.js')
-  throw new RefusedError(`A rollout is in progress for ${busy.map((s) => `${s.service} (${s.spec.strategy}, ${s.phase})`).join(', ')}; a rolling deploy would change its Deployment underneath it.`, {
-    nextSteps: busy.map((s) => `\`retailops rollout promote ${s.service} --full\` or \`retailops rollout abort ${s.service}\` first.`),
-    details: {rollouts: busy.map((s) => ({service: s.service, phase: s.phase, id: s.id}))},
-  })
+  throw new RefusedError(
+    `A rollout is in progress for ${busy.map((s) => `${s.service} (${s.spec.strategy}, ${s.phase})`).join(', ')}; a rolling deploy would change its Deployment underneath it.`,
+    {
+      nextSteps: busy.map(
+        (s) => `\`retailops rollout promote ${s.service} --full\` or \`retailops rollout abort ${s.service}\` first.`,
+      ),
+      details: {rollouts: busy.map((s) => ({service: s.service, phase: s.phase, id: s.id}))},
+    },
+  )
 }

@@ -26,7 +26,10 @@ export const STEPS_SYNTAX = [
  * Every item is checked, and all problems are reported at once.
  */
 export function parseStepsFlag(text: string): Step[] {
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
   const steps: Step[] = []
   const problems: string[] = []
   for (const item of items) {
@@ -36,7 +39,9 @@ export function parseStepsFlag(text: string): Step[] {
   }
   if (items.length === 0) problems.push('no steps given')
   if (problems.length > 0) {
-    throw new UsageError(`Invalid --steps: ${problems.join('; ')}.`, {nextSteps: ['Steps, comma-separated:', ...STEPS_SYNTAX.split('\n')]})
+    throw new UsageError(`Invalid --steps: ${problems.join('; ')}.`, {
+      nextSteps: ['Steps, comma-separated:', ...STEPS_SYNTAX.split('\n')],
+    })
   }
   return steps
 }
@@ -57,7 +62,9 @@ function parseStep(item: string): Step | string {
     case 'analysis': {
       if (arg === undefined) return {analysis: {}}
       const count = Number(arg)
-      return Number.isInteger(count) && count >= 1 ? {analysis: {count}} : 'analysis:N takes a whole number of measurements ≥ 1'
+      return Number.isInteger(count) && count >= 1
+        ? {analysis: {count}}
+        : 'analysis:N takes a whole number of measurements ≥ 1'
     }
     case 'scale': {
       if (arg === 'match') return {setCanaryScale: {matchTrafficWeight: true}}
@@ -98,7 +105,10 @@ export function weightAfter(steps: Step[], index: number): number {
 }
 
 /** The setCanaryScale in force at step `index`, if any. */
-export function scaleAt(steps: Step[], index: number): Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'] | undefined {
+export function scaleAt(
+  steps: Step[],
+  index: number,
+): Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'] | undefined {
   let scale: Extract<Step, {setCanaryScale: unknown}>['setCanaryScale'] | undefined
   for (let i = 0; i <= index && i < steps.length; i++) {
     const s = steps[i]

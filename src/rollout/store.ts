@@ -45,10 +45,15 @@ export const RUN_ID = UUID.test(process.env[RUN_ID_ENV] ?? '') ? process.env[RUN
 
 /** The CI job this CLI runs in, from the usual CI variables, if any. */
 export function ciJob(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.GITHUB_RUN_ID) return `github ${env.GITHUB_REPOSITORY ?? ''} run ${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `.${env.GITHUB_RUN_ATTEMPT}` : ''}${env.GITHUB_JOB ? ` job ${env.GITHUB_JOB}` : ''}`.replace(/\s+/g, ' ')
+  if (env.GITHUB_RUN_ID)
+    return `github ${env.GITHUB_REPOSITORY ?? ''} run ${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `.${env.GITHUB_RUN_ATTEMPT}` : ''}${env.GITHUB_JOB ? ` job ${env.GITHUB_JOB}` : ''}`.replace(
+      /\s+/g,
+      ' ',
+    )
   if (env.GITLAB_CI && env.CI_JOB_ID) return `gitlab job ${env.CI_JOB_ID}${env.CI_JOB_URL ? ` ${env.CI_JOB_URL}` : ''}`
   if (env.BUILDKITE_JOB_ID) return `buildkite job ${env.BUILDKITE_JOB_ID}`
-  if (env.CIRCLE_WORKFLOW_JOB_ID ?? env.CIRCLE_BUILD_NUM) return `circleci job ${env.CIRCLE_WORKFLOW_JOB_ID ?? env.CIRCLE_BUILD_NUM}`
+  if (env.CIRCLE_WORKFLOW_JOB_ID ?? env.CIRCLE_BUILD_NUM)
+    return `circleci job ${env.CIRCLE_WORKFLOW_JOB_ID ?? env.CIRCLE_BUILD_NUM}`
   if (env.JENKINS_URL && env.BUILD_TAG) return `jenkins ${env.BUILD_TAG}`
   if (env.TF_BUILD && env.BUILD_BUILDID) return `azure build ${env.BUILD_BUILDID}`
   if (env.CI_JOB_ID) return `ci job ${env.CI_JOB_ID}`
@@ -68,7 +73,11 @@ function readQuietly(read: () => string): string | undefined {
  * see: the same host name, boot and pid namespace (a container on the same host name has its
  * own pid namespace, so its pids say nothing here).
  */
-const PROCESS_SPACE = [os.hostname(), readQuietly(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')) ?? '', readQuietly(() => readlinkSync('/proc/self/ns/pid')) ?? ''].join('|')
+const PROCESS_SPACE = [
+  os.hostname(),
+  readQuietly(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')) ?? '',
+  readQuietly(() => readlinkSync('/proc/self/ns/pid')) ?? '',
+].join('|')
 
 /** Who this process is, for leases and requests: "host/pid/run-id prefix". */
 export const HOLDER = `${os.hostname()}/${process.pid}/${RUN_ID.slice(0, 8)}`
@@ -91,7 +100,8 @@ function parse<T>(text: string | undefined): T | undefined {
 
 /** A lease in words: "host ci-7 (pid 42, run 3f2a…, github run 99 job deploy) since …, renewed …". */
 export function describeLease(l: Lease): string {
-  if (l.job?.pending) return `Job ${l.job.namespace}/${l.job.name} (detached${l.job.by ? ` by ${l.job.by}` : ''}; its pod has not started driving yet, run ${l.id}) since ${l.acquiredAt}`
+  if (l.job?.pending)
+    return `Job ${l.job.namespace}/${l.job.name} (detached${l.job.by ? ` by ${l.job.by}` : ''}; its pod has not started driving yet, run ${l.id}) since ${l.acquiredAt}`
   const job = l.job ? `Job ${l.job.namespace}/${l.job.name}, pod ` : ''
   return `${job}${l.host} (pid ${l.pid}, run ${l.id ?? l.holder}${l.ci ? `, ${l.ci}` : ''}) since ${l.acquiredAt}, last renewed ${l.renewedAt}`
 }
@@ -114,14 +124,22 @@ export class RolloutHeldError extends RetailOpsError {
 }
 
 /** The state ConfigMap of a service; with a resourceVersion, a replace conditional on it. */
-function stateConfigMap(namespace: string, service: string, parts: {annotations: Record<string, string>; resourceVersion?: string; data: Record<string, string>}): Obj {
+function stateConfigMap(
+  namespace: string,
+  service: string,
+  parts: {annotations: Record<string, string>; resourceVersion?: string; data: Record<string, string>},
+): Obj {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
       name: stateName(service),
       namespace,
-      labels: {'app.kubernetes.io/managed-by': 'retailops', 'retailops.dev/service': service, 'retailops.dev/rollout-state': 'true'},
+      labels: {
+        'app.kubernetes.io/managed-by': 'retailops',
+        'retailops.dev/service': service,
+        'retailops.dev/rollout-state': 'true',
+      },
       annotations: parts.annotations,
       ...(parts.resourceVersion ? {resourceVersion: parts.resourceVersion} : {}),
     },
@@ -144,7 +162,10 @@ export class StateStore {
    */
   async read(namespace: string, service: string, options: {forWrite?: boolean} = {}): Promise<Stored> {
     const key = `${namespace}/${service}`
-    const [cm, request] = await Promise.all([this.kube.get(PATHS.configmaps(namespace), stateName(service)), this.readRequest(namespace, service)])
+    const [cm, request] = await Promise.all([
+      this.kube.get(PATHS.configmaps(namespace), stateName(service)),
+      this.readRequest(namespace, service),
+    ])
     if (!cm) {
       if (options.forWrite) {
         this.versions.delete(key)
@@ -166,7 +187,10 @@ export class StateStore {
   }
 
   /** The pending request for a service, with the resourceVersion that deleting it is conditional on. */
-  async readRequest(namespace: string, service: string): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
+  async readRequest(
+    namespace: string,
+    service: string,
+  ): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
     const cm = await this.kube.get(PATHS.configmaps(namespace), requestName(service))
     const request = parse<RolloutRequest>(cm?.data?.['request.json'])
     return cm && request ? {request, resourceVersion: cm.metadata.resourceVersion!} : undefined
@@ -189,13 +213,19 @@ export class StateStore {
     const version = this.versions.get(key)
     const history = (options.history ?? this.histories.get(key) ?? []).slice(-HISTORY_LIMIT)
     const cm = stateConfigMap(state.namespace, state.service, {
-      annotations: {'retailops.dev/phase': state.phase, 'retailops.dev/rollout-id': state.id, ...(state.lease ? {'retailops.dev/driven-by': describeLease(state.lease)} : {})},
+      annotations: {
+        'retailops.dev/phase': state.phase,
+        'retailops.dev/rollout-id': state.id,
+        ...(state.lease ? {'retailops.dev/driven-by': describeLease(state.lease)} : {}),
+      },
       resourceVersion: version,
       // Masked like every output: a ConfigMap is readable by anyone who may list the namespace.
       data: {'state.json': JSON.stringify(redactDeep(state)), 'history.json': JSON.stringify(redactDeep(history))},
     })
     try {
-      const saved = version ? await this.kube.replace(PATHS.configmaps(state.namespace), cm) : await this.kube.create(PATHS.configmaps(state.namespace), cm)
+      const saved = version
+        ? await this.kube.replace(PATHS.configmaps(state.namespace), cm)
+        : await this.kube.create(PATHS.configmaps(state.namespace), cm)
       this.versions.set(key, saved.metadata.resourceVersion!)
       this.histories.set(key, history)
     } catch (error) {
@@ -226,14 +256,23 @@ export class StateStore {
     const version = this.versions.get(key)
     if (!version) return
     if (!previous.state && previous.history.length === 0) {
-      await this.kube.http.request('DELETE', `${PATHS.configmaps(namespace)}/${stateName(service)}`, {body: {preconditions: {resourceVersion: version}}}).catch(() => undefined)
+      await this.kube.http
+        .request('DELETE', `${PATHS.configmaps(namespace)}/${stateName(service)}`, {
+          body: {preconditions: {resourceVersion: version}},
+        })
+        .catch(() => undefined)
       this.versions.delete(key)
       return
     }
     const cm = stateConfigMap(namespace, service, {
-      annotations: previous.state ? {'retailops.dev/phase': previous.state.phase, 'retailops.dev/rollout-id': previous.state.id} : {},
+      annotations: previous.state
+        ? {'retailops.dev/phase': previous.state.phase, 'retailops.dev/rollout-id': previous.state.id}
+        : {},
       resourceVersion: version,
-      data: {...(previous.state ? {'state.json': JSON.stringify(previous.state)} : {}), 'history.json': JSON.stringify(previous.history)},
+      data: {
+        ...(previous.state ? {'state.json': JSON.stringify(previous.state)} : {}),
+        'history.json': JSON.stringify(previous.history),
+      },
     })
     const saved = await this.kube.replace(PATHS.configmaps(namespace), cm).catch(() => undefined)
     if (saved) this.versions.set(key, saved.metadata.resourceVersion!)
@@ -248,18 +287,32 @@ export class StateStore {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cm = await this.kube.get(PATHS.configmaps(namespace), stateName(service))
       const state = parse<RolloutState>(cm?.data?.['state.json'])
-      if (state && !TERMINAL.has(state.phase)) throw new RolloutHeldError(`A rollout of ${service} (${state.id}, ${state.phase}) started meanwhile; the history entry of this deploy was not written.`, service, state.lease)
+      if (state && !TERMINAL.has(state.phase))
+        throw new RolloutHeldError(
+          `A rollout of ${service} (${state.id}, ${state.phase}) started meanwhile; the history entry of this deploy was not written.`,
+          service,
+          state.lease,
+        )
       const history = [...(parse<HistoryEntry[]>(cm?.data?.['history.json']) ?? []), entry].slice(-HISTORY_LIMIT)
-      const body = stateConfigMap(namespace, service, {annotations: cm?.metadata.annotations ?? {}, resourceVersion: cm?.metadata.resourceVersion, data: {...cm?.data, 'history.json': JSON.stringify(redactDeep(history))}})
+      const body = stateConfigMap(namespace, service, {
+        annotations: cm?.metadata.annotations ?? {},
+        resourceVersion: cm?.metadata.resourceVersion,
+        data: {...cm?.data, 'history.json': JSON.stringify(redactDeep(history))},
+      })
       try {
-        await (cm ? this.kube.replace(PATHS.configmaps(namespace), body) : this.kube.create(PATHS.configmaps(namespace), body))
+        await (cm
+          ? this.kube.replace(PATHS.configmaps(namespace), body)
+          : this.kube.create(PATHS.configmaps(namespace), body))
         return
       } catch (error) {
         if (error instanceof KubeHttpError && error.statusCode === 409) continue
         throw kubeError(error, `saving rollout history ${stateName(service)}`)
       }
     }
-    throw new RolloutHeldError(`The rollout history of ${service} kept changing while this CLI appended to it.`, service)
+    throw new RolloutHeldError(
+      `The rollout history of ${service} kept changing while this CLI appended to it.`,
+      service,
+    )
   }
 
   /** A request from another CLI: its own ConfigMap, so it never races the driver's writes of the state. */
@@ -267,7 +320,15 @@ export class StateStore {
     await this.kube.apply(PATHS.configmaps(namespace), {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: {name: requestName(service), namespace, labels: {'app.kubernetes.io/managed-by': 'retailops', 'retailops.dev/service': service, 'retailops.dev/rollout-request': 'true'}},
+      metadata: {
+        name: requestName(service),
+        namespace,
+        labels: {
+          'app.kubernetes.io/managed-by': 'retailops',
+          'retailops.dev/service': service,
+          'retailops.dev/rollout-request': 'true',
+        },
+      },
       data: {'request.json': JSON.stringify(redactDeep(request))},
     })
   }
@@ -275,7 +336,9 @@ export class StateStore {
   /** Removes a request that was acted on; a newer one (another resourceVersion) stays. */
   async clearRequest(namespace: string, service: string, resourceVersion?: string): Promise<void> {
     try {
-      await this.kube.http.request('DELETE', `${PATHS.configmaps(namespace)}/${requestName(service)}`, {body: resourceVersion ? {preconditions: {resourceVersion}} : {}})
+      await this.kube.http.request('DELETE', `${PATHS.configmaps(namespace)}/${requestName(service)}`, {
+        body: resourceVersion ? {preconditions: {resourceVersion}} : {},
+      })
     } catch (error) {
       const code = error instanceof KubeHttpError ? error.statusCode : undefined
       if (code === 404 || code === 409) return
@@ -306,7 +369,17 @@ export function leaseAlive(lease: Lease | undefined, now = Date.now()): boolean 
 }
 
 export function newLease(now = new Date()): Lease {
-  return {holder: HOLDER, id: RUN_ID, host: os.hostname(), pid: process.pid, processSpace: PROCESS_SPACE, ci: ciJob(), acquiredAt: now.toISOString(), renewedAt: now.toISOString(), ttlSeconds: LEASE_TTL_SECONDS}
+  return {
+    holder: HOLDER,
+    id: RUN_ID,
+    host: os.hostname(),
+    pid: process.pid,
+    processSpace: PROCESS_SPACE,
+    ci: ciJob(),
+    acquiredAt: now.toISOString(),
+    renewedAt: now.toISOString(),
+    ttlSeconds: LEASE_TTL_SECONDS,
+  }
 }
 
 export function ownsLease(state: RolloutState): boolean {
@@ -316,6 +389,10 @@ export function ownsLease(state: RolloutState): boolean {
 /** Refuses to drive a rollout another live CLI drives (exit 13, naming it). */
 export function assertLeaseFree(state: RolloutState): void {
   if (state.lease && !ownsLease(state) && leaseAlive(state.lease)) {
-    throw new RolloutHeldError(`The rollout of ${state.service} (${state.id}) is driven by ${describeLease(state.lease)}.`, state.service, state.lease)
+    throw new RolloutHeldError(
+      `The rollout of ${state.service} (${state.id}) is driven by ${describeLease(state.lease)}.`,
+      state.service,
+      state.lease,
+    )
   }
 }

@@ -40,15 +40,33 @@ export interface TrafficRouter {
 }
 
 /** A Service like the service's own (same ports), selecting `selector`. */
-export async function ensureService(kube: KubeObjects, state: RolloutState, name: string, selector: Record<string, string>): Promise<void> {
+export async function ensureService(
+  kube: KubeObjects,
+  state: RolloutState,
+  name: string,
+  selector: Record<string, string>,
+): Promise<void> {
   const ns = state.namespace
   const base = await kube.get(PATHS.services(ns), state.service)
   if (!base) throw new NotFoundError(`Service ${ns}/${state.service} does not exist; deploy renders it.`)
-  const ports = (base.spec.ports ?? []).map((p: Record<string, unknown>) => ({name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP'}))
+  const ports = (base.spec.ports ?? []).map((p: Record<string, unknown>) => ({
+    name: p.name,
+    port: p.port,
+    targetPort: p.targetPort,
+    protocol: p.protocol ?? 'TCP',
+  }))
   await kube.apply(PATHS.services(ns), {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {name, namespace: ns, labels: {'app.kubernetes.io/managed-by': 'retailops', 'retailops.dev/service': state.service, [ROLLOUT_LABEL]: state.id}},
+    metadata: {
+      name,
+      namespace: ns,
+      labels: {
+        'app.kubernetes.io/managed-by': 'retailops',
+        'retailops.dev/service': state.service,
+        [ROLLOUT_LABEL]: state.id,
+      },
+    },
     spec: {type: 'ClusterIP', selector, ports},
   })
 }
@@ -56,7 +74,8 @@ export async function ensureService(kube: KubeObjects, state: RolloutState, name
 type BackendRef = {name: string; kind?: string; group?: string; port?: number; weight?: number; namespace?: string}
 type Rule = {backendRefs?: BackendRef[]; [k: string]: unknown}
 
-const isServiceRef = (ref: BackendRef, name: string) => ref.name === name && (ref.kind ?? 'Service') === 'Service' && !ref.group && !ref.namespace
+const isServiceRef = (ref: BackendRef, name: string) =>
+  ref.name === name && (ref.kind ?? 'Service') === 'Service' && !ref.group && !ref.namespace
 
 class GatewayRouter implements TrafficRouter {
   readonly kind = 'gateway' as const
@@ -66,7 +85,9 @@ class GatewayRouter implements TrafficRouter {
     const route = await this.kube.get(PATHS.httproutes(state.namespace), state.spec.routeName)
     if (!route) {
       throw new NotFoundError(`HTTPRoute ${state.namespace}/${state.spec.routeName} does not exist (router gateway).`, {
-        nextSteps: ['Create the HTTPRoute for the service (deploy renders one when the environment has a gateway), set rollout.routeName, or use --router replicas.'],
+        nextSteps: [
+          'Create the HTTPRoute for the service (deploy renders one when the environment has a gateway), set rollout.routeName, or use --router replicas.',
+        ],
       })
     }
     return route
@@ -74,18 +95,26 @@ class GatewayRouter implements TrafficRouter {
 
   async validate(state: RolloutState): Promise<void> {
     const route = await this.route(state)
-    const rules: Rule[] = state.routeBackup ? (state.routeBackup.rules as Rule[]) : route.spec?.rules ?? []
+    const rules: Rule[] = state.routeBackup ? (state.routeBackup.rules as Rule[]) : (route.spec?.rules ?? [])
     const n = names(state.service)
-    if (!rules.some((r) => r.backendRefs?.some((b) => isServiceRef(b, state.service) || isServiceRef(b, n.stableService)))) {
-      throw new NotFoundError(`HTTPRoute ${state.namespace}/${state.spec.routeName} has no backendRef to Service ${state.service}.`, {
-        nextSteps: [`Add a rule with backendRefs: [{name: ${state.service}, port: …}] to the HTTPRoute.`],
-      })
+    if (
+      !rules.some((r) => r.backendRefs?.some((b) => isServiceRef(b, state.service) || isServiceRef(b, n.stableService)))
+    ) {
+      throw new NotFoundError(
+        `HTTPRoute ${state.namespace}/${state.spec.routeName} has no backendRef to Service ${state.service}.`,
+        {
+          nextSteps: [`Add a rule with backendRefs: [{name: ${state.service}, port: …}] to the HTTPRoute.`],
+        },
+      )
     }
   }
 
   async prepare(state: RolloutState, selector: Record<string, string>): Promise<void> {
     const n = names(state.service)
-    await ensureService(this.kube, state, n.stableService, {...selector, 'pod-template-hash': state.stable.podTemplateHash!})
+    await ensureService(this.kube, state, n.stableService, {
+      ...selector,
+      'pod-template-hash': state.stable.podTemplateHash!,
+    })
     await ensureService(this.kube, state, n.canaryService, {...selector, [TRACK_LABEL]: 'canary'})
     await this.setWeight(state, 0)
   }
@@ -160,7 +189,7 @@ class NginxRouter implements TrafficRouter {
     const ing = await this.kube.get(PATHS.ingresses(state.namespace), state.spec.routeName)
     if (!ing) {
       throw new NotFoundError(`Ingress ${state.namespace}/${state.spec.routeName} does not exist (router nginx).`, {
-        nextSteps: ['Create the service\'s Ingress, set rollout.routeName, or use --router replicas.'],
+        nextSteps: ["Create the service's Ingress, set rollout.routeName, or use --router replicas."],
       })
     }
     return ing
@@ -173,28 +202,42 @@ class NginxRouter implements TrafficRouter {
   /** The Ingress rules with backends renamed from one Service to another. */
   private renamed(rules: unknown[], from: string, to: string): unknown[] {
     return JSON.parse(JSON.stringify(rules), (key, value) =>
-      key === 'service' && value && typeof value === 'object' && (value as {name?: string}).name === from ? {...value, name: to} : value,
+      key === 'service' && value && typeof value === 'object' && (value as {name?: string}).name === from
+        ? {...value, name: to}
+        : value,
     ) as unknown[]
   }
 
   async prepare(state: RolloutState, selector: Record<string, string>): Promise<void> {
     const n = names(state.service)
-    await ensureService(this.kube, state, n.stableService, {...selector, 'pod-template-hash': state.stable.podTemplateHash!})
+    await ensureService(this.kube, state, n.stableService, {
+      ...selector,
+      'pod-template-hash': state.stable.podTemplateHash!,
+    })
     await ensureService(this.kube, state, n.canaryService, {...selector, [TRACK_LABEL]: 'canary'})
     const ing = await this.ingress(state)
     const rules = state.routeBackup!.rules as unknown[]
     // The stable Ingress sends to the pinned stable Service; the canary Ingress mirrors it for the canary.
-    await this.kube.mergePatch(PATHS.ingresses(state.namespace), state.spec.routeName, {spec: {rules: this.renamed(rules, state.service, n.stableService)}})
+    await this.kube.mergePatch(PATHS.ingresses(state.namespace), state.spec.routeName, {
+      spec: {rules: this.renamed(rules, state.service, n.stableService)},
+    })
     await this.kube.apply(PATHS.ingresses(state.namespace), {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: {
         name: n.canaryIngress,
         namespace: state.namespace,
-        labels: {'app.kubernetes.io/managed-by': 'retailops', 'retailops.dev/service': state.service, [ROLLOUT_LABEL]: state.id},
+        labels: {
+          'app.kubernetes.io/managed-by': 'retailops',
+          'retailops.dev/service': state.service,
+          [ROLLOUT_LABEL]: state.id,
+        },
         annotations: {[`${NGINX}/canary`]: 'true', [`${NGINX}/canary-weight`]: '0'},
       },
-      spec: {...(ing.spec?.ingressClassName ? {ingressClassName: ing.spec.ingressClassName} : {}), rules: this.renamed(rules, state.service, n.canaryService)},
+      spec: {
+        ...(ing.spec?.ingressClassName ? {ingressClassName: ing.spec.ingressClassName} : {}),
+        rules: this.renamed(rules, state.service, n.canaryService),
+      },
     })
   }
 
@@ -203,7 +246,9 @@ class NginxRouter implements TrafficRouter {
   }
 
   async setWeight(state: RolloutState, weight: number): Promise<void> {
-    await this.kube.mergePatch(PATHS.ingresses(state.namespace), names(state.service).canaryIngress, {metadata: {annotations: {[`${NGINX}/canary-weight`]: String(weight)}}})
+    await this.kube.mergePatch(PATHS.ingresses(state.namespace), names(state.service).canaryIngress, {
+      metadata: {annotations: {[`${NGINX}/canary-weight`]: String(weight)}},
+    })
   }
 
   async actualWeight(state: RolloutState): Promise<number> {
@@ -214,7 +259,10 @@ class NginxRouter implements TrafficRouter {
   async restore(state: RolloutState): Promise<void> {
     const n = names(state.service)
     await this.kube.delete(PATHS.ingresses(state.namespace), n.canaryIngress)
-    if (state.routeBackup) await this.kube.mergePatch(PATHS.ingresses(state.namespace), state.spec.routeName, {spec: {rules: state.routeBackup.rules}})
+    if (state.routeBackup)
+      await this.kube.mergePatch(PATHS.ingresses(state.namespace), state.spec.routeName, {
+        spec: {rules: state.routeBackup.rules},
+      })
     await this.kube.delete(PATHS.services(state.namespace), n.stableService)
     await this.kube.delete(PATHS.services(state.namespace), n.canaryService)
   }
@@ -235,7 +283,13 @@ class ReplicaRouter implements TrafficRouter {
   async backup(state: RolloutState): Promise<void> {
     if (state.hpaBackup !== undefined) return
     const hpa = await findAutoscaler(this.kube, state)
-    state.hpaBackup = hpa ? {name: hpa.metadata.name, ...(hpa.spec.minReplicas === undefined ? {} : {minReplicas: hpa.spec.minReplicas}), maxReplicas: hpa.spec.maxReplicas} : null
+    state.hpaBackup = hpa
+      ? {
+          name: hpa.metadata.name,
+          ...(hpa.spec.minReplicas === undefined ? {} : {minReplicas: hpa.spec.minReplicas}),
+          maxReplicas: hpa.spec.maxReplicas,
+        }
+      : null
   }
 
   async prepare(state: RolloutState): Promise<void> {
@@ -288,7 +342,9 @@ export async function restoreAutoscaler(kube: KubeObjects, state: RolloutState):
   if (!state.hpaBackup) return
   const exists = await kube.get(PATHS.hpas(state.namespace), state.hpaBackup.name)
   if (!exists) return
-  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {spec: {minReplicas: state.hpaBackup.minReplicas ?? null, maxReplicas: state.hpaBackup.maxReplicas}})
+  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {
+    spec: {minReplicas: state.hpaBackup.minReplicas ?? null, maxReplicas: state.hpaBackup.maxReplicas},
+  })
 }
 
 /** Stable pods when the canary should get `weight` % by pod count (Argo's rounding). */

@@ -29,7 +29,15 @@ export interface RolloutTree {
   root: TreeNode
 }
 
-const ICON: Record<Health, string> = {healthy: '✔', progressing: '◌', paused: '॥', degraded: '✖', inconclusive: '⚠', 'scaled-down': '•', unknown: '?'}
+const ICON: Record<Health, string> = {
+  healthy: '✔',
+  progressing: '◌',
+  paused: '॥',
+  degraded: '✖',
+  inconclusive: '⚠',
+  'scaled-down': '•',
+  unknown: '?',
+}
 
 function phaseHealth(state: RolloutState): Health {
   if (state.phase === 'Healthy') return 'healthy'
@@ -41,48 +49,128 @@ function phaseHealth(state: RolloutState): Health {
 
 function podNode(pod: Obj): TreeNode {
   const ready = pod.status?.conditions?.find((c: {type: string}) => c.type === 'Ready')?.status === 'True'
-  const waiting = (pod.status?.containerStatuses ?? []).map((c: {state?: {waiting?: {reason?: string}}}) => c.state?.waiting?.reason).find(Boolean)
-  const restarts = (pod.status?.containerStatuses ?? []).reduce((n: number, c: {restartCount?: number}) => n + (c.restartCount ?? 0), 0)
-  const health: Health = pod.metadata.deletionTimestamp ? 'scaled-down' : ready ? 'healthy' : waiting ? 'degraded' : 'progressing'
-  return {kind: 'Pod', name: pod.metadata.name, health, info: [waiting ?? (ready ? 'ready' : (pod.status?.phase ?? 'Pending')), ...(restarts ? [`restarts: ${restarts}`] : [])], children: []}
+  const waiting = (pod.status?.containerStatuses ?? [])
+    .map((c: {state?: {waiting?: {reason?: string}}}) => c.state?.waiting?.reason)
+    .find(Boolean)
+  const restarts = (pod.status?.containerStatuses ?? []).reduce(
+    (n: number, c: {restartCount?: number}) => n + (c.restartCount ?? 0),
+    0,
+  )
+  const health: Health = pod.metadata.deletionTimestamp
+    ? 'scaled-down'
+    : ready
+      ? 'healthy'
+      : waiting
+        ? 'degraded'
+        : 'progressing'
+  return {
+    kind: 'Pod',
+    name: pod.metadata.name,
+    health,
+    info: [
+      waiting ?? (ready ? 'ready' : (pod.status?.phase ?? 'Pending')),
+      ...(restarts ? [`restarts: ${restarts}`] : []),
+    ],
+    children: [],
+  }
 }
 
 function rsNode(rs: Obj, pods: Obj[], role: string[]): TreeNode {
   const desired = rs.spec?.replicas ?? 0
   const ready = rs.status?.readyReplicas ?? 0
   const own = pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === rs.metadata.uid))
-  const health: Health = desired === 0 ? 'scaled-down' : ready >= desired ? 'healthy' : own.some((p) => podNode(p).health === 'degraded') ? 'degraded' : 'progressing'
-  return {kind: 'ReplicaSet', name: rs.metadata.name, health, info: [...role, `${ready}/${desired} ready`], children: own.map(podNode)}
+  const health: Health =
+    desired === 0
+      ? 'scaled-down'
+      : ready >= desired
+        ? 'healthy'
+        : own.some((p) => podNode(p).health === 'degraded')
+          ? 'degraded'
+          : 'progressing'
+  return {
+    kind: 'ReplicaSet',
+    name: rs.metadata.name,
+    health,
+    info: [...role, `${ready}/${desired} ready`],
+    children: own.map(podNode),
+  }
 }
 
 /** Reads the state, the Deployments, ReplicaSets and pods of a rollout and arranges them. */
-export async function rolloutTree(kube: KubeObjects, namespace: string, service: string, store = new StateStore(kube)): Promise<RolloutTree> {
+export async function rolloutTree(
+  kube: KubeObjects,
+  namespace: string,
+  service: string,
+  store = new StateStore(kube),
+): Promise<RolloutTree> {
   const stored = await store.read(namespace, service)
   if (!stored.state) {
     const {NotFoundError} = await import('../errors/index.js')
-    throw new NotFoundError(`No rollout of ${service} in namespace ${namespace}.`, {nextSteps: [`Start one with \`retailops deploy --canary ${service}\`.`]})
+    throw new NotFoundError(`No rollout of ${service} in namespace ${namespace}.`, {
+      nextSteps: [`Start one with \`retailops deploy --canary ${service}\`.`],
+    })
   }
   const state = stored.state
   const n = names(service)
   const canaryName = state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment
-  const [stable, canary] = await Promise.all([kube.get(PATHS.deployments(namespace), service), kube.get(PATHS.deployments(namespace), canaryName)])
-  const selector = Object.entries(stable?.spec?.selector?.matchLabels ?? {'app.kubernetes.io/name': service}).map(([k, v]) => `${k}=${String(v)}`).join(',')
-  const [sets, pods] = await Promise.all([kube.list(PATHS.replicasets(namespace), selector), kube.list(PATHS.pods(namespace), selector)])
-  const owned = (d: Obj | undefined) => (d ? sets.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid)) : [])
-  const byHash = (hash?: string) => (rs: Obj) => hash !== undefined && rs.metadata.labels?.['pod-template-hash'] === hash
-  const stableSets = owned(stable).filter((rs) => (rs.spec?.replicas ?? 0) > 0 || byHash(state.stable.podTemplateHash)(rs))
+  const [stable, canary] = await Promise.all([
+    kube.get(PATHS.deployments(namespace), service),
+    kube.get(PATHS.deployments(namespace), canaryName),
+  ])
+  const selector = Object.entries(stable?.spec?.selector?.matchLabels ?? {'app.kubernetes.io/name': service})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',')
+  const [sets, pods] = await Promise.all([
+    kube.list(PATHS.replicasets(namespace), selector),
+    kube.list(PATHS.pods(namespace), selector),
+  ])
+  const owned = (d: Obj | undefined) =>
+    d ? sets.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid)) : []
+  const byHash = (hash?: string) => (rs: Obj) =>
+    hash !== undefined && rs.metadata.labels?.['pod-template-hash'] === hash
+  const stableSets = owned(stable).filter(
+    (rs) => (rs.spec?.replicas ?? 0) > 0 || byHash(state.stable.podTemplateHash)(rs),
+  )
   const canarySets = owned(canary)
-  const role = (name: string) => (state.spec.strategy === 'blue-green' ? (name === 'stable' ? (state.activeColour === 'preview' ? 'previous' : 'active') : state.activeColour === 'preview' ? 'active' : 'preview') : name)
+  const role = (name: string) =>
+    state.spec.strategy === 'blue-green'
+      ? name === 'stable'
+        ? state.activeColour === 'preview'
+          ? 'previous'
+          : 'active'
+        : state.activeColour === 'preview'
+          ? 'active'
+          : 'preview'
+      : name
   const revision = (label: string, rev: RolloutState['stable'], rsList: Obj[], tag: string): TreeNode => {
     const nodes = rsList.map((rs) => rsNode(rs, pods, [tag]))
-    const health: Health = nodes.length === 0 ? 'scaled-down' : nodes.some((x) => x.health === 'degraded') ? 'degraded' : nodes.every((x) => x.health === 'healthy' || x.health === 'scaled-down') ? 'healthy' : 'progressing'
+    const health: Health =
+      nodes.length === 0
+        ? 'scaled-down'
+        : nodes.some((x) => x.health === 'degraded')
+          ? 'degraded'
+          : nodes.every((x) => x.health === 'healthy' || x.health === 'scaled-down')
+            ? 'healthy'
+            : 'progressing'
     return {kind: 'Revision', name: `${label} ${rev.version}`, health, info: [tag, ...rev.images], children: nodes}
   }
   const runs: TreeNode[] = state.analysisRuns.map((r) => ({
     kind: 'AnalysisRun',
     name: `${r.kind} (${r.id})`,
-    health: r.phase === 'Successful' ? 'healthy' : r.phase === 'Running' ? 'progressing' : r.phase === 'Inconclusive' ? 'inconclusive' : 'degraded',
-    info: [r.metrics.map((m) => `${m.name} ✔${m.successful} ✖${m.failed} ?${m.inconclusive}${m.errors ? ` ⚠${m.errors}` : ''}`).join(', '), ...(r.message ? [r.message] : [])],
+    health:
+      r.phase === 'Successful'
+        ? 'healthy'
+        : r.phase === 'Running'
+          ? 'progressing'
+          : r.phase === 'Inconclusive'
+            ? 'inconclusive'
+            : 'degraded',
+    info: [
+      r.metrics
+        .map((m) => `${m.name} ✔${m.successful} ✖${m.failed} ?${m.inconclusive}${m.errors ? ` ⚠${m.errors}` : ''}`)
+        .join(', '),
+      ...(r.message ? [r.message] : []),
+    ],
     children: [],
   }))
   const status = statusOf(state, isTerminal(state.phase) ? undefined : await actualWeightOf(kube, state))
@@ -91,7 +179,11 @@ export async function rolloutTree(kube: KubeObjects, namespace: string, service:
     name: service,
     health: phaseHealth(state),
     info: [`${state.phase}${state.reason ? `: ${state.reason}` : ''}`],
-    children: [revision(role('canary'), state.canary, canarySets, role('canary')), revision('stable', state.stable, stableSets, role('stable')), ...runs],
+    children: [
+      revision(role('canary'), state.canary, canarySets, role('canary')),
+      revision('stable', state.stable, stableSets, role('stable')),
+      ...runs,
+    ],
   }
   return {status, root}
 }
@@ -103,7 +195,10 @@ export function stepLabel(s: Pick<RolloutStatus, 'step' | 'steps'>): string {
 }
 
 /** The tree as text: a header like `kubectl argo rollouts get`, then the indented tree. */
-export function renderTree(tree: RolloutTree, colour: {icon: (h: Health, s: string) => string} = {icon: (_h, s) => s}): string {
+export function renderTree(
+  tree: RolloutTree,
+  colour: {icon: (h: Health, s: string) => string} = {icon: (_h, s) => s},
+): string {
   const s = tree.status
   const lines = [
     `Name:         ${s.service}`,
@@ -124,7 +219,9 @@ export function renderTree(tree: RolloutTree, colour: {icon: (h: Health, s: stri
     const branch = root ? '' : `${prefix}${last ? '└──' : '├──'}`
     const symbol = {Rollout: '⟳', Revision: '#', ReplicaSet: '⧉', Pod: '□', AnalysisRun: 'α', Service: '⇄'}[node.kind]
     const name = `${branch}${symbol} ${node.name}`
-    lines.push(`${name.padEnd(52)}${node.kind.padEnd(13)}${colour.icon(node.health, ICON[node.health])} ${node.health.padEnd(13)}${node.info.join('  ')}`)
+    lines.push(
+      `${name.padEnd(52)}${node.kind.padEnd(13)}${colour.icon(node.health, ICON[node.health])} ${node.health.padEnd(13)}${node.info.join('  ')}`,
+    )
     const childPrefix = root ? '' : `${prefix}${last ? '    ' : '│   '}`
     node.children.forEach((c, i) => walk(c, childPrefix, i === node.children.length - 1, false))
   }
@@ -136,7 +233,14 @@ export function renderTree(tree: RolloutTree, colour: {icon: (h: Health, s: stri
  * Re-reads and re-renders the tree whenever the state ConfigMap, the ReplicaSets or the pods
  * change (Kubernetes watches), until the rollout ends or waits for a person, or Ctrl-C.
  */
-export async function watchTree(kube: KubeObjects, namespace: string, service: string, onTree: (tree: RolloutTree) => void, ctx: RunContext, options: {timeoutMs?: number} = {}): Promise<RolloutTree> {
+export async function watchTree(
+  kube: KubeObjects,
+  namespace: string,
+  service: string,
+  onTree: (tree: RolloutTree) => void,
+  ctx: RunContext,
+  options: {timeoutMs?: number} = {},
+): Promise<RolloutTree> {
   const watch = new k8s.Watch(kubeClients(kube.target).kc)
   let tree = await rolloutTree(kube, namespace, service)
   onTree(tree)
@@ -193,7 +297,12 @@ export async function watchTree(kube: KubeObjects, namespace: string, service: s
     ] as const
     for (const [path, query] of paths) {
       void watch
-        .watch(path, {...query}, () => schedule(), () => {})
+        .watch(
+          path,
+          {...query},
+          () => schedule(),
+          () => {},
+        )
         .then((req) => requests.push(req as unknown as {abort: () => void}))
         .catch(() => {})
     }

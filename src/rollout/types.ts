@@ -32,7 +32,17 @@ export type Phase = (typeof PHASES)[number]
  * setup has not started). setup → steps → (Promoting) full-weight → update-stable → repin →
  * cleanup → done; an abort is at abort (ends Aborted) or abort:timeout (ends TimedOut) until done.
  */
-export const STAGES = ['setup', 'steps', 'full-weight', 'update-stable', 'repin', 'cleanup', 'abort', 'abort:timeout', 'done'] as const
+export const STAGES = [
+  'setup',
+  'steps',
+  'full-weight',
+  'update-stable',
+  'repin',
+  'cleanup',
+  'abort',
+  'abort:timeout',
+  'done',
+] as const
 export type Stage = (typeof STAGES)[number]
 
 /** Phases in which nothing more happens without a person (or a new deploy). */

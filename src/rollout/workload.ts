@@ -64,7 +64,10 @@ export class Workload {
         name: this.name,
         namespace: this.state.namespace,
         labels: {...labels, [TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id},
-        annotations: {'retailops.dev/rollout-id': this.state.id, ...(this.state.forced ? {[FORCED_ANNOTATION]: this.state.forced.reason} : {})},
+        annotations: {
+          'retailops.dev/rollout-id': this.state.id,
+          ...(this.state.forced ? {[FORCED_ANNOTATION]: this.state.forced.reason} : {}),
+        },
       },
       spec: {
         replicas,
@@ -83,7 +86,8 @@ export class Workload {
 
   async scale(replicas: number): Promise<void> {
     const existing = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
-    if (existing) await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {spec: {replicas}})
+    if (existing)
+      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {spec: {replicas}})
     else await this.apply(await this.stable(), replicas)
     this.state.canaryReplicas = replicas
   }
@@ -101,7 +105,12 @@ export class Workload {
     for (;;) {
       const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
       const p = deploymentProgress(d)
-      if (d && p.ready >= replicas && p.updated >= replicas && (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)) {
+      if (
+        d &&
+        p.ready >= replicas &&
+        p.updated >= replicas &&
+        (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)
+      ) {
         if (!this.state.canary.podTemplateHash) {
           const rs = await currentReplicaSet(this.host.kube, d)
           this.state.canary.podTemplateHash = rs?.metadata.labels?.['pod-template-hash']
@@ -109,14 +118,28 @@ export class Workload {
         return
       }
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
-        const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
+        const pods = await this.host.kube.list(
+          PATHS.pods(this.state.namespace),
+          selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}),
+        )
         const problems = explainPods(pods)
         if (problems.length === 0) {
-          const conditions = (d?.status?.conditions ?? []) as {type: string; status: string; reason?: string; message?: string}[]
-          problems.push(...conditions.filter((c) => c.status === 'False' || c.type === 'ReplicaFailure').map((c) => `${c.type}: ${c.message ?? c.reason}`))
+          const conditions = (d?.status?.conditions ?? []) as {
+            type: string
+            status: string
+            reason?: string
+            message?: string
+          }[]
+          problems.push(
+            ...conditions
+              .filter((c) => c.status === 'False' || c.type === 'ReplicaFailure')
+              .map((c) => `${c.type}: ${c.message ?? c.reason}`),
+          )
           if (pods.length < replicas) problems.push(`${pods.length} of ${replicas} pods exist`)
         }
-        throw new CanaryNotReady(`${this.track} pods not Ready within progressDeadline ${formatDuration(this.state.spec.progressDeadlineMs)}: ${p.ready}/${replicas} ready${problems.length ? `; ${problems.join('; ')}` : ''}`)
+        throw new CanaryNotReady(
+          `${this.track} pods not Ready within progressDeadline ${formatDuration(this.state.spec.progressDeadlineMs)}: ${p.ready}/${replicas} ready${problems.length ? `; ${problems.join('; ')}` : ''}`,
+        )
       }
       if (await this.host.abortRequested()) return
       await this.host.wait(POLL_MS)
@@ -136,9 +159,14 @@ export class Workload {
     }
     this.unreadySince ??= Date.now()
     if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
-      const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}))
+      const pods = await this.host.kube.list(
+        PATHS.pods(this.state.namespace),
+        selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}),
+      )
       const problems = explainPods(pods)
-      throw new CanaryNotReady(`${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`)
+      throw new CanaryNotReady(
+        `${this.track} pods stopped being Ready while taking ${this.state.weight} % of traffic: ${ready}/${this.state.canaryReplicas} ready for over ${formatDuration(this.state.spec.progressDeadlineMs)}${problems.length ? `; ${problems.join('; ')}` : ''}`,
+      )
     }
   }
 
@@ -150,7 +178,9 @@ export class Workload {
       if (deploymentProgress(d).complete) return
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
         const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
-        throw new Error(`Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${explainPods(pods).join('; ') || 'no pod reasons'}`)
+        throw new Error(
+          `Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${explainPods(pods).join('; ') || 'no pod reasons'}`,
+        )
       }
       await this.host.wait(POLL_MS)
     }

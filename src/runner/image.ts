@@ -34,12 +34,16 @@ const PACKAGE_ENTRIES = ['package.json', 'bin/run.js', 'dist', 'templates', 'ocl
  * no lock and only production dependencies in node_modules already. node_modules is scanned at
  * its real path (it may be a symlink to a shared install) and placed under node_modules/.
  */
-export async function runnerContext(root: string, dockerfile: string): Promise<{scanned: ScannedContext; devPackages: number}> {
+export async function runnerContext(
+  root: string,
+  dockerfile: string,
+): Promise<{scanned: ScannedContext; devPackages: number}> {
   const lockFile = path.join(root, 'package-lock.json')
   const dev: string[] = []
   if (existsSync(lockFile)) {
     const lock = JSON.parse(await readFile(lockFile, 'utf8')) as {packages?: Record<string, {dev?: boolean}>}
-    for (const [key, entry] of Object.entries(lock.packages ?? {})) if (key.startsWith('node_modules/') && entry.dev) dev.push(key.slice('node_modules/'.length))
+    for (const [key, entry] of Object.entries(lock.packages ?? {}))
+      if (key.startsWith('node_modules/') && entry.dev) dev.push(key.slice('node_modules/'.length))
   }
   const ignoreFile = `${dockerfile}.dockerignore`
   await writeFile(ignoreFile, `${['*', ...PACKAGE_ENTRIES.map((e) => `!${e}`), 'dist/**/*.tsbuildinfo'].join('\n')}\n`)
@@ -49,7 +53,10 @@ export async function runnerContext(root: string, dockerfile: string): Promise<{
   const modules = await scanContext({context: await realpath(path.join(root, 'node_modules')), dockerfile})
   const dependencies = modules.entries.filter((e) => e.name !== modules.dockerfile)
   // A scope folder whose packages are all devDependencies (@esbuild, @vitest) is left out too.
-  const used = dependencies.filter((e) => e.type !== 'directory' || dependencies.some((f) => f.type !== 'directory' && f.name.startsWith(`${e.name}/`)))
+  const used = dependencies.filter(
+    (e) =>
+      e.type !== 'directory' || dependencies.some((f) => f.type !== 'directory' && f.name.startsWith(`${e.name}/`)),
+  )
   const entries: ContextEntry[] = [
     ...own.entries,
     // `retailops` on PATH in the image (the Dockerfile puts bin/ there), as npm links a package's bin.
@@ -60,7 +67,10 @@ export async function runnerContext(root: string, dockerfile: string): Promise<{
   const h = createHash('sha256')
   // The Dockerfile's generated name follows its (temporary) path: hashed by content only, so the
   // same package files give the same digest, and tag, on every build.
-  for (const e of entries) h.update(`${e.type}\0${e.name === own.dockerfile ? 'Dockerfile' : e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`)
+  for (const e of entries)
+    h.update(
+      `${e.type}\0${e.name === own.dockerfile ? 'Dockerfile' : e.name}\0${e.mode.toString(8)}\0${e.sha256 ?? e.linkname ?? ''}\n`,
+    )
   return {scanned: {...own, entries, digest: h.digest('hex')}, devPackages: dev.length}
 }
 
@@ -110,10 +120,15 @@ export interface RunnerBuildResult {
 export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunContext): Promise<RunnerBuildResult> {
   const root = packageRoot()
   if (!existsSync(path.join(root, 'dist', 'commands')) || !existsSync(path.join(root, 'oclif.manifest.json'))) {
-    throw new NotFoundError(`${root} has no built CLI (dist/, oclif.manifest.json).`, {nextSteps: ['In a checkout, run `npm run build` first; an installed retailops is built already.']})
+    throw new NotFoundError(`${root} has no built CLI (dist/, oclif.manifest.json).`, {
+      nextSteps: ['In a checkout, run `npm run build` first; an installed retailops is built already.'],
+    })
   }
   if (!existsSync(path.join(root, 'node_modules', '@oclif', 'core'))) {
-    throw new NotFoundError(`${root}/node_modules has no @oclif/core: the runner image copies the CLI's installed dependencies.`, {nextSteps: ['Run `npm ci` in the checkout first.']})
+    throw new NotFoundError(
+      `${root}/node_modules has no @oclif/core: the runner image copies the CLI's installed dependencies.`,
+      {nextSteps: ['Run `npm ci` in the checkout first.']},
+    )
   }
   const {version} = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as {version: string}
   const {config} = options.project
@@ -127,31 +142,62 @@ export async function buildRunnerImage(options: RunnerBuildOptions, ctx: RunCont
     const tag = sanitizeTag(`${version}-${scanned.digest.slice(0, 12)}`)
     const image = `${repository}:${tag}`
     const buildArgs: Record<string, string> = options.baseImage ? {BASE_IMAGE: options.baseImage} : {}
-    const common = {tag, version, lock: artifactsLockPath(options.project.dir), files: scanned.entries.length, devPackagesExcluded: devPackages}
+    const common = {
+      tag,
+      version,
+      lock: artifactsLockPath(options.project.dir),
+      files: scanned.entries.length,
+      devPackagesExcluded: devPackages,
+    }
 
     if (!options.force) {
       const current = await currentRunner(options, repository, tag, ctx)
-      if (current) return {...common, ...current, pinned: await pinPipelines(options.project.dir, current.image, version, ctx), upToDate: true}
+      if (current)
+        return {
+          ...common,
+          ...current,
+          pinned: await pinPipelines(options.project.dir, current.image, version, ctx),
+          upToDate: true,
+        }
     }
 
     const building = ctx.out.task(`Building the runner image ${image}`)
-    const built = await buildFromContext({name: RUNNER_REPOSITORY_NAME, scanned, image, buildArgs}, ctx).catch((error: Error) => {
-      building.fail(error.message)
-      throw error
-    })
+    const built = await buildFromContext({name: RUNNER_REPOSITORY_NAME, scanned, image, buildArgs}, ctx).catch(
+      (error: Error) => {
+        building.fail(error.message)
+        throw error
+      },
+    )
     building.succeed(`Built ${image} (${built.imageId.slice(7, 19)}, ${scanned.entries.length} files)`)
 
     const pushing = ctx.out.task(`Pushing ${image}`)
-    const pushed = await pushTaggedImage(image, {insecure: usesPlainHttp(parseReference(image).registry, config.registry)}, ctx).catch((error: Error) => {
+    const pushed = await pushTaggedImage(
+      image,
+      {insecure: usesPlainHttp(parseReference(image).registry, config.registry)},
+      ctx,
+    ).catch((error: Error) => {
       pushing.fail(error.message)
       throw error
     })
     pushing.succeed(`Pushed ${pushed.image}`)
 
-    const signed = await signImages({project: options.project, targets: [pushed.image], key: options.key, passphrase: options.passphrase}, ctx)
-    const verified = await verifyImages({project: options.project, targets: [pushed.image], key: options.publicKey}, ctx)
+    const signed = await signImages(
+      {project: options.project, targets: [pushed.image], key: options.key, passphrase: options.passphrase},
+      ctx,
+    )
+    const verified = await verifyImages(
+      {project: options.project, targets: [pushed.image], key: options.publicKey},
+      ctx,
+    )
 
-    const entry: ArtifactEntry = {repository, digest: pushed.digest, image: pushed.image, tag, pushedAt: new Date().toISOString(), imageId: built.imageId}
+    const entry: ArtifactEntry = {
+      repository,
+      digest: pushed.digest,
+      image: pushed.image,
+      tag,
+      pushedAt: new Date().toISOString(),
+      imageId: built.imageId,
+    }
     await artifactsLockWriter(options.project.dir).record(RUNNER_ARTIFACT, entry)
     const pinned = await pinPipelines(options.project.dir, pushed.image, version, ctx)
     return {
@@ -180,13 +226,28 @@ async function currentRunner(options: RunnerBuildOptions, repository: string, ta
   const locked = (await readArtifactsLock(options.project.dir)).artifacts[RUNNER_ARTIFACT]
   if (!locked || locked.repository !== repository || locked.tag !== tag) return undefined
   const {registry, repository: name} = parseReference(locked.image)
-  const client = await registryClient(registry, {insecure: usesPlainHttp(registry, options.project.config.registry), signal: ctx.signal})
+  const client = await registryClient(registry, {
+    insecure: usesPlainHttp(registry, options.project.config.registry),
+    signal: ctx.signal,
+  })
   const head = await client.headManifest(name, tag)
   if (head?.digest !== locked.digest) return undefined
-  const verified = await verifyImages({project: options.project, targets: [locked.image], key: options.publicKey}, ctx).catch(() => undefined)
+  const verified = await verifyImages(
+    {project: options.project, targets: [locked.image], key: options.publicKey},
+    ctx,
+  ).catch(() => undefined)
   if (!verified) return undefined
-  ctx.out.info(`The runner ${locked.image} (${tag}) was built from these files and verifies; nothing to build (--force builds anyway).`)
-  return {image: locked.image, digest: locked.digest, imageId: locked.imageId ?? '', builder: 'none' as const, keyId: verified.images[0].keyId, signatureAdded: false}
+  ctx.out.info(
+    `The runner ${locked.image} (${tag}) was built from these files and verifies; nothing to build (--force builds anyway).`,
+  )
+  return {
+    image: locked.image,
+    digest: locked.digest,
+    imageId: locked.imageId ?? '',
+    builder: 'none' as const,
+    keyId: verified.images[0].keyId,
+    signatureAdded: false,
+  }
 }
 
 /** Pipelines `retailops init` writes that run in the runner image; the image line carries RUNNER_IMAGE_MARKER. */
@@ -206,10 +267,16 @@ export async function pinPipelines(dir: string, image: string, version: string, 
     if (!existsSync(p)) continue
     const text = await readFile(p, 'utf8')
     if (!MARKED_LINE.test(text)) {
-      ctx.out.warn(`${file} has no image line marked "${RUNNER_IMAGE_MARKER}"; set its jobs' image to ${image} yourself.`)
+      ctx.out.warn(
+        `${file} has no image line marked "${RUNNER_IMAGE_MARKER}"; set its jobs' image to ${image} yourself.`,
+      )
       continue
     }
-    const next = text.replace(MARKED_LINE, (_, lead: string, marker: string) => `${lead}${image}${marker} (retailops ${version}): pinned by \`retailops runner build\``)
+    const next = text.replace(
+      MARKED_LINE,
+      (_, lead: string, marker: string) =>
+        `${lead}${image}${marker} (retailops ${version}): pinned by \`retailops runner build\``,
+    )
     if (next !== text) {
       await writeFile(p, next)
       ctx.out.info(`Pinned ${image} in ${file}: commit it.`)

@@ -13,12 +13,66 @@ export interface BundledService {
 
 /** The bundled retail services and the production defaults a new project starts from. */
 export const BUNDLED_SERVICES: BundledService[] = [
-  {name: 'catalog', tier: 'operational', description: 'Product listing, detail and search.', rpsPerPod: 200, minReplicas: 2, maxReplicas: 20, dependsOn: [], latencyMs: 300},
-  {name: 'cart', tier: 'operational', description: 'Shopping carts.', rpsPerPod: 150, minReplicas: 2, maxReplicas: 20, dependsOn: ['catalog'], latencyMs: 300},
-  {name: 'inventory', tier: 'operational', description: 'Stock levels and idempotent reservations.', rpsPerPod: 150, minReplicas: 2, maxReplicas: 20, dependsOn: [], latencyMs: 250},
-  {name: 'payments', tier: 'revenue-critical', description: 'Idempotent payment authorisations.', rpsPerPod: 60, minReplicas: 3, maxReplicas: 30, dependsOn: [], latencyMs: 500},
-  {name: 'orders', tier: 'revenue-critical', description: 'Order capture.', rpsPerPod: 100, minReplicas: 3, maxReplicas: 30, dependsOn: [], latencyMs: 300},
-  {name: 'checkout', tier: 'revenue-critical', description: 'Checkout orchestration with timeouts and circuit breakers.', rpsPerPod: 50, minReplicas: 3, maxReplicas: 30, dependsOn: ['inventory', 'payments', 'orders'], latencyMs: 1000},
+  {
+    name: 'catalog',
+    tier: 'operational',
+    description: 'Product listing, detail and search.',
+    rpsPerPod: 200,
+    minReplicas: 2,
+    maxReplicas: 20,
+    dependsOn: [],
+    latencyMs: 300,
+  },
+  {
+    name: 'cart',
+    tier: 'operational',
+    description: 'Shopping carts.',
+    rpsPerPod: 150,
+    minReplicas: 2,
+    maxReplicas: 20,
+    dependsOn: ['catalog'],
+    latencyMs: 300,
+  },
+  {
+    name: 'inventory',
+    tier: 'operational',
+    description: 'Stock levels and idempotent reservations.',
+    rpsPerPod: 150,
+    minReplicas: 2,
+    maxReplicas: 20,
+    dependsOn: [],
+    latencyMs: 250,
+  },
+  {
+    name: 'payments',
+    tier: 'revenue-critical',
+    description: 'Idempotent payment authorisations.',
+    rpsPerPod: 60,
+    minReplicas: 3,
+    maxReplicas: 30,
+    dependsOn: [],
+    latencyMs: 500,
+  },
+  {
+    name: 'orders',
+    tier: 'revenue-critical',
+    description: 'Order capture.',
+    rpsPerPod: 100,
+    minReplicas: 3,
+    maxReplicas: 30,
+    dependsOn: [],
+    latencyMs: 300,
+  },
+  {
+    name: 'checkout',
+    tier: 'revenue-critical',
+    description: 'Checkout orchestration with timeouts and circuit breakers.',
+    rpsPerPod: 50,
+    minReplicas: 3,
+    maxReplicas: 30,
+    dependsOn: ['inventory', 'payments', 'orders'],
+    latencyMs: 1000,
+  },
 ]
 
 export const BUNDLED_NAMES = BUNDLED_SERVICES.map((s) => s.name)
@@ -27,7 +81,13 @@ export const BUNDLED_NAMES = BUNDLED_SERVICES.map((s) => s.name)
 export const DEFAULT_SERVICE_PORT = 8080
 
 /** YAML for one service entry, indented under `services:`. */
-export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {description?: string; synthetic?: boolean}, port = DEFAULT_SERVICE_PORT): string {
+export function serviceYaml(
+  s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod' | 'minReplicas' | 'maxReplicas' | 'dependsOn' | 'latencyMs'> & {
+    description?: string
+    synthetic?: boolean
+  },
+  port = DEFAULT_SERVICE_PORT,
+): string {
   const objective = s.tier === 'revenue-critical' ? 99.9 : s.tier === 'operational' ? 99.5 : 99
   const lines = [
     `  ${s.name}:`,
@@ -44,10 +104,16 @@ export function serviceYaml(s: Pick<BundledService, 'name' | 'tier' | 'rpsPerPod
     `      - {name: latency, objective: 99, window: 28d, sli: {type: latency, thresholdMs: ${s.latencyMs}}}`,
   ]
   if (s.name === 'checkout') {
-    lines.push('      - {name: checkout-success, objective: 99.5, window: 28d, sli: {type: ratio, good: \'sum(rate(checkout_success_total{service="checkout"}[{{window}}]))\', total: \'sum(rate(checkout_attempts_total{service="checkout"}[{{window}}]))\'}}')
+    lines.push(
+      '      - {name: checkout-success, objective: 99.5, window: 28d, sli: {type: ratio, good: \'sum(rate(checkout_success_total{service="checkout"}[{{window}}]))\', total: \'sum(rate(checkout_attempts_total{service="checkout"}[{{window}}]))\'}}',
+    )
   }
   if (s.tier === 'revenue-critical') {
-    lines.push(`    rollout:`, `      strategy: canary`, `      steps: [{setWeight: 10}, {analysis: {}}, {setWeight: 50}, {analysis: {}}]`)
+    lines.push(
+      `    rollout:`,
+      `      strategy: canary`,
+      `      steps: [{setWeight: 10}, {analysis: {}}, {setWeight: 50}, {analysis: {}}]`,
+    )
   }
   return `${lines.join('\n')}\n`
 }

@@ -60,28 +60,41 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
   const unknown = services.filter((s) => !BUNDLED_NAMES.includes(s))
   if (unknown.length > 0) {
     throw new NotFoundError(`Not a bundled service: ${unknown.join(', ')}.`, {
-      nextSteps: [`Bundled services: ${BUNDLED_NAMES.join(', ')}. Add your own later with \`retailops service add NAME\`.`],
+      nextSteps: [
+        `Bundled services: ${BUNDLED_NAMES.join(', ')}. Add your own later with \`retailops service add NAME\`.`,
+      ],
     })
   }
   const chosen = BUNDLED_SERVICES.filter((s) => services.includes(s.name))
   for (const s of chosen) {
     const missing = s.dependsOn.filter((d) => !services.includes(d))
     if (missing.length > 0) {
-      throw new UsageError(`${s.name} depends on ${missing.join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not selected.`, {
-        nextSteps: [`Add ${missing.join(', ')} to --services, or leave ${s.name} out.`],
-      })
+      throw new UsageError(
+        `${s.name} depends on ${missing.join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not selected.`,
+        {
+          nextSteps: [`Add ${missing.join(', ')} to --services, or leave ${s.name} out.`],
+        },
+      )
     }
   }
 
   const ci = options.ci ?? 'github'
   if (options.runnerImage !== undefined) {
     if (ci !== 'gitlab') {
-      throw new UsageError(`--runner-image is for the GitLab pipeline, whose jobs run in the runner image; --ci ${ci} does not use it.`, {nextSteps: ['Pass --ci gitlab, or leave --runner-image out.']})
+      throw new UsageError(
+        `--runner-image is for the GitLab pipeline, whose jobs run in the runner image; --ci ${ci} does not use it.`,
+        {nextSteps: ['Pass --ci gitlab, or leave --runner-image out.']},
+      )
     }
     if (!parseReference(options.runnerImage).digest) {
-      throw new UsageError(`--runner-image ${options.runnerImage}: the pipeline runs the runner image pinned by digest, REGISTRY/REPOSITORY@sha256:…, never a tag (a tag can point at other bytes on the next push).`, {
-        nextSteps: ['Pass the image `retailops runner build` printed, or leave the flag out and run `retailops runner build` in the project afterwards: it pins the digest in .gitlab-ci.yml.'],
-      })
+      throw new UsageError(
+        `--runner-image ${options.runnerImage}: the pipeline runs the runner image pinned by digest, REGISTRY/REPOSITORY@sha256:…, never a tag (a tag can point at other bytes on the next push).`,
+        {
+          nextSteps: [
+            'Pass the image `retailops runner build` printed, or leave the flag out and run `retailops runner build` in the project afterwards: it pins the digest in .gitlab-ci.yml.',
+          ],
+        },
+      )
     }
   }
 
@@ -112,11 +125,18 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
   // These land in comments at the top of the pipeline: a line break must not end the comment.
   const oneLine = (v: string) => v.replace(/[\r\n]+/g, ' ')
   const ciValues = {version, registry: oneLine(options.registry), context: oneLine(options.context)}
-  if (ci === 'github') files.set('.github/workflows/release.yml', renderTemplate(await readTemplate('ci/github-actions.yml.tmpl'), ciValues))
+  if (ci === 'github')
+    files.set(
+      '.github/workflows/release.yml',
+      renderTemplate(await readTemplate('ci/github-actions.yml.tmpl'), ciValues),
+    )
   if (ci === 'gitlab') {
     const runner = options.runnerImage
       ? {runnerImage: options.runnerImage, runnerVersion: 'given to retailops init'}
-      : {runnerImage: yamlString('run `retailops runner build` to pin the runner image here'), runnerVersion: 'not pinned yet'}
+      : {
+          runnerImage: yamlString('run `retailops runner build` to pin the runner image here'),
+          runnerVersion: 'not pinned yet',
+        }
     files.set('.gitlab-ci.yml', renderTemplate(await readTemplate('ci/gitlab-ci.yml.tmpl'), {...ciValues, ...runner}))
   }
   const ciSection = {
@@ -128,8 +148,15 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     ].join(' '),
     none: 'No pipeline was scaffolded (`retailops init --ci github` or `--ci gitlab` writes one); these are the secrets one needs.',
   }[ci]
-  const readme = renderTemplate(await readTemplate('project/README.md.tmpl'), {...ciValues, project: options.project, ciSection})
-  files.set('.gitignore', `node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n${ci === 'gitlab' ? '.npm/\n' : ''}`)
+  const readme = renderTemplate(await readTemplate('project/README.md.tmpl'), {
+    ...ciValues,
+    project: options.project,
+    ciSection,
+  })
+  files.set(
+    '.gitignore',
+    `node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n${ci === 'gitlab' ? '.npm/\n' : ''}`,
+  )
 
   const copies = ['lib', 'package.json', 'package-lock.json', '.dockerignore', 'README.md', ...services]
     .filter((entry) => existsSync(packagePath('services', entry)))
@@ -137,7 +164,10 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
 
   // A project's own README is never replaced without --force: the CI secrets are also at the top of the pipeline.
   const keepReadme = existsSync(path.join(directory, 'README.md')) && !options.force
-  if (keepReadme) ctx.out.warn(`${path.join(directory, 'README.md')} exists and was kept; the pipeline's secrets are documented at the top of the pipeline file.`)
+  if (keepReadme)
+    ctx.out.warn(
+      `${path.join(directory, 'README.md')} exists and was kept; the pipeline's secrets are documented at the top of the pipeline file.`,
+    )
   else files.set('README.md', readme)
 
   const targets = [...files.keys(), ...copies]
@@ -161,7 +191,8 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     await cp(packagePath(relative), path.join(directory, relative), {
       recursive: true,
       force: true,
-      filter: (src) => !/(^|\/)(node_modules|coverage|dist)(\/|$)|\.test\.ts$/.test(path.relative(packagePath('services'), src)),
+      filter: (src) =>
+        !/(^|\/)(node_modules|coverage|dist)(\/|$)|\.test\.ts$/.test(path.relative(packagePath('services'), src)),
     })
   }
   const written = [...files.keys(), ...(await listFiles(directory, copies))]
@@ -177,7 +208,9 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
       '(cd services && npm ci)',
       'retailops doctor',
       'retailops keys generate',
-      ...(ci === 'gitlab' && !options.runnerImage ? ['retailops runner build   # the image the GitLab jobs run; it pins its digest in .gitlab-ci.yml: commit it'] : []),
+      ...(ci === 'gitlab' && !options.runnerImage
+        ? ['retailops runner build   # the image the GitLab jobs run; it pins its digest in .gitlab-ci.yml: commit it']
+        : []),
       'retailops build && retailops push && retailops sign',
       'retailops deploy --canary',
     ],

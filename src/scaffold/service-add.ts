@@ -31,7 +31,10 @@ export interface AddServiceResult {
  * `service add` writes, and what the bundled services' files are generated from
  * (scripts/gen-dockerfiles.mjs, run by `npm run build`).
  */
-export async function serviceImageFiles(name: string, port: number): Promise<Record<'Dockerfile' | 'Dockerfile.dockerignore', string>> {
+export async function serviceImageFiles(
+  name: string,
+  port: number,
+): Promise<Record<'Dockerfile' | 'Dockerfile.dockerignore', string>> {
   return {
     Dockerfile: renderTemplate(await readTemplate('service/Dockerfile.tmpl'), {name, port}),
     'Dockerfile.dockerignore': renderTemplate(await readTemplate('service/Dockerfile.dockerignore.tmpl'), {name}),
@@ -39,29 +42,45 @@ export async function serviceImageFiles(name: string, port: number): Promise<Rec
 }
 
 /** Adds a service from the skeleton and registers it in retailops.yaml, keeping the file's comments. */
-export async function addService(project: LoadedConfig, options: AddServiceOptions, ctx: RunContext): Promise<AddServiceResult> {
+export async function addService(
+  project: LoadedConfig,
+  options: AddServiceOptions,
+  ctx: RunContext,
+): Promise<AddServiceResult> {
   const {name, tier} = options
   if (!SERVICE_NAME.test(name) || name.length > 50) {
-    throw new UsageError(`"${name}" is not a valid service name.`, {nextSteps: ['Use a DNS-1035 label such as "recommendations" (a lowercase letter first, then letters, digits and dashes; at most 50).']})
+    throw new UsageError(`"${name}" is not a valid service name.`, {
+      nextSteps: [
+        'Use a DNS-1035 label such as "recommendations" (a lowercase letter first, then letters, digits and dashes; at most 50).',
+      ],
+    })
   }
   if (project.config.services[name] && !options.force) {
-    throw new RetailOpsError('USAGE', `Service "${name}" already exists in ${project.file}.`, {nextSteps: ['Choose another name, or pass --force to re-create its files.']})
+    throw new RetailOpsError('USAGE', `Service "${name}" already exists in ${project.file}.`, {
+      nextSteps: ['Choose another name, or pass --force to re-create its files.'],
+    })
   }
   const port = options.port ?? DEFAULT_SERVICE_PORT
   const servicesDir = path.join(project.dir, 'services')
   const files = new Map<string, string>([
-    ...Object.entries(await serviceImageFiles(name, port)).map(([file, text]) => [`${name}/${file}`, text] as [string, string]),
+    ...Object.entries(await serviceImageFiles(name, port)).map(
+      ([file, text]) => [`${name}/${file}`, text] as [string, string],
+    ),
     [`${name}/src/main.ts`, renderTemplate(await readTemplate('service/main.ts.tmpl'), {name})],
   ])
   const clashes = [...files.keys()].filter((f) => existsSync(path.join(servicesDir, f)))
   if (clashes.length > 0 && !options.force) {
-    throw new RetailOpsError('USAGE', `services/${clashes.join(', services/')} already exist.`, {nextSteps: ['Pass --force to overwrite them.']})
+    throw new RetailOpsError('USAGE', `services/${clashes.join(', services/')} already exist.`, {
+      nextSteps: ['Pass --force to overwrite them.'],
+    })
   }
 
   // Edit the YAML document in place so comments and ordering survive, then validate the result.
   const original = await readFile(project.file, 'utf8')
   const doc = parseDocument(original)
-  const entry = parseDocument(`services:\n${serviceYaml({name, tier, rpsPerPod: options.rpsPerPod ?? 100, minReplicas: tier === 'revenue-critical' ? 3 : tier === 'operational' ? 2 : 1, maxReplicas: 10, dependsOn: [], latencyMs: 300}, port)}`)
+  const entry = parseDocument(
+    `services:\n${serviceYaml({name, tier, rpsPerPod: options.rpsPerPod ?? 100, minReplicas: tier === 'revenue-critical' ? 3 : tier === 'operational' ? 2 : 1, maxReplicas: 10, dependsOn: [], latencyMs: 300}, port)}`,
+  )
   const services = doc.get('services', true)
   if (!(services instanceof YAMLMap)) throw new UsageError(`${project.file} has no services mapping to add to.`)
   services.set(name, (entry.get('services', true) as YAMLMap).get(name, true))

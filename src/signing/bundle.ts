@@ -1,6 +1,13 @@
 import {createHash, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject} from 'node:crypto'
 
-import {assertBundle, type Bundle, BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, bundleToJSON, type SerializedBundle} from '@sigstore/bundle'
+import {
+  assertBundle,
+  type Bundle,
+  BUNDLE_V03_MEDIA_TYPE,
+  bundleFromJSON,
+  bundleToJSON,
+  type SerializedBundle,
+} from '@sigstore/bundle'
 import {dsse} from '@sigstore/core'
 
 /**
@@ -19,7 +26,9 @@ export const STATEMENT_TYPES = ['https://in-toto.io/Statement/v1', 'https://in-t
 /** cosign's public-key hint: base64 of SHA-256 over the key's DER SubjectPublicKeyInfo. */
 export function publicKeyHint(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key
-  return createHash('sha256').update(pub.export({format: 'der', type: 'spki'})).digest('base64')
+  return createHash('sha256')
+    .update(pub.export({format: 'der', type: 'spki'}))
+    .digest('base64')
 }
 
 /**
@@ -49,8 +58,15 @@ function toBundle(statement: Buffer, signature: Buffer, hint: string): Bundle {
   // What cosign v3 writes for a key: the hint in verificationMaterial, an empty keyid in the envelope.
   return {
     mediaType: BUNDLE_MEDIA_TYPE,
-    verificationMaterial: {content: {$case: 'publicKey', publicKey: {hint}}, tlogEntries: [], timestampVerificationData: {rfc3161Timestamps: []}},
-    content: {$case: 'dsseEnvelope', dsseEnvelope: {payloadType: INTOTO_PAYLOAD_TYPE, payload: statement, signatures: [{keyid: '', sig: signature}]}},
+    verificationMaterial: {
+      content: {$case: 'publicKey', publicKey: {hint}},
+      tlogEntries: [],
+      timestampVerificationData: {rfc3161Timestamps: []},
+    },
+    content: {
+      $case: 'dsseEnvelope',
+      dsseEnvelope: {payloadType: INTOTO_PAYLOAD_TYPE, payload: statement, signatures: [{keyid: '', sig: signature}]},
+    },
   }
 }
 
@@ -78,7 +94,8 @@ export function parseBundle(bytes: Uint8Array): ParsedBundle {
   } catch (error) {
     throw new Error(`not a valid Sigstore bundle (${(error as Error).message})`, {cause: error})
   }
-  if (bundle.content.$case !== 'dsseEnvelope') throw new Error(`the bundle holds a ${bundle.content.$case}, not a DSSE envelope`)
+  if (bundle.content.$case !== 'dsseEnvelope')
+    throw new Error(`the bundle holds a ${bundle.content.$case}, not a DSSE envelope`)
   const envelope = bundle.content.dsseEnvelope
   const material = bundle.verificationMaterial.content
   return {
@@ -109,7 +126,8 @@ export interface ParsedStatement {
 
 /** Parses an in-toto Statement (v1 or v0.1); throws with the reason. */
 export function parseStatement(payloadType: string, payload: Buffer): ParsedStatement {
-  if (payloadType !== INTOTO_PAYLOAD_TYPE) throw new Error(`the envelope's payloadType is ${payloadType}, not ${INTOTO_PAYLOAD_TYPE}`)
+  if (payloadType !== INTOTO_PAYLOAD_TYPE)
+    throw new Error(`the envelope's payloadType is ${payloadType}, not ${INTOTO_PAYLOAD_TYPE}`)
   let doc: {_type?: unknown; subject?: unknown; predicateType?: unknown}
   try {
     doc = JSON.parse(payload.toString('utf8')) as typeof doc
@@ -117,12 +135,17 @@ export function parseStatement(payloadType: string, payload: Buffer): ParsedStat
     throw new Error('the statement is not JSON')
   }
   if (typeof doc !== 'object' || doc === null) throw new Error('the statement is not a JSON object')
-  if (!STATEMENT_TYPES.includes(String(doc._type))) throw new Error(`_type is "${String(doc._type)}", not an in-toto Statement`)
+  if (!STATEMENT_TYPES.includes(String(doc._type)))
+    throw new Error(`_type is "${String(doc._type)}", not an in-toto Statement`)
   if (typeof doc.predicateType !== 'string') throw new Error('predicateType is missing')
   if (!Array.isArray(doc.subject) || doc.subject.length === 0) throw new Error('the statement has no subject')
   const subjects = doc.subject.map((s: {name?: unknown; digest?: unknown}) => {
-    if (typeof s !== 'object' || s === null || typeof s.digest !== 'object' || s.digest === null) throw new Error('a subject has no digest')
-    return {name: typeof s.name === 'string' && s.name !== '' ? s.name : undefined, digest: s.digest as Record<string, string>}
+    if (typeof s !== 'object' || s === null || typeof s.digest !== 'object' || s.digest === null)
+      throw new Error('a subject has no digest')
+    return {
+      name: typeof s.name === 'string' && s.name !== '' ? s.name : undefined,
+      digest: s.digest as Record<string, string>,
+    }
   })
   return {predicateType: doc.predicateType, subjects}
 }

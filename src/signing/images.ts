@@ -23,13 +23,23 @@ export function isReferenceArg(arg: string): boolean {
   return arg.includes('/') || arg.includes('@')
 }
 
-export async function resolveTargets(project: LoadedConfig | undefined, args: string[], ctx: RunContext, clients: ClientPool): Promise<ImageTarget[]> {
+export async function resolveTargets(
+  project: LoadedConfig | undefined,
+  args: string[],
+  ctx: RunContext,
+  clients: ClientPool,
+): Promise<ImageTarget[]> {
   const refs = args.filter(isReferenceArg)
   const services = args.filter((a) => !isReferenceArg(a))
   if (!project && (services.length > 0 || args.length === 0)) {
-    throw new UsageError(args.length === 0 ? 'Name images (REGISTRY/REPO@sha256:…) or run inside a retailops project.' : `"${services[0]}" looks like a service name, but there is no retailops.yaml here.`, {
-      nextSteps: ['Run it in the project folder (or pass --config), or give full image references.'],
-    })
+    throw new UsageError(
+      args.length === 0
+        ? 'Name images (REGISTRY/REPO@sha256:…) or run inside a retailops project.'
+        : `"${services[0]}" looks like a service name, but there is no retailops.yaml here.`,
+      {
+        nextSteps: ['Run it in the project folder (or pass --config), or give full image references.'],
+      },
+    )
   }
   const targets: ImageTarget[] = []
   if (project && (services.length > 0 || refs.length === 0)) {
@@ -46,9 +56,16 @@ export async function resolveTargets(project: LoadedConfig | undefined, args: st
       const head = await (await clients.get(ref.registry)).headManifest(ref.repository, ref.tag ?? 'latest')
       if (!head) throw new NotFoundError(`${arg} does not exist in the registry.`, {details: {image: arg}})
       digest = head.digest
-      ctx.out.warn(`${arg} is a tag; using the digest it points to now, ${digest}. Tags move: pass REPO@sha256:… instead.`)
+      ctx.out.warn(
+        `${arg} is a tag; using the digest it points to now, ${digest}. Tags move: pass REPO@sha256:… instead.`,
+      )
     }
-    targets.push({registry: ref.registry, repository: ref.repository, digest, image: `${ref.registry}/${ref.repository}@${digest}`})
+    targets.push({
+      registry: ref.registry,
+      repository: ref.repository,
+      digest,
+      image: `${ref.registry}/${ref.repository}@${digest}`,
+    })
   }
   return targets
 }
@@ -90,7 +107,12 @@ export interface SignImagesResult {
 }
 
 /** The key's file (resolved against the project for configured ones), or its `env://NAME` reference as given. */
-function projectPath(project: LoadedConfig | undefined, file: string | undefined, fallback: (p: LoadedConfig) => string, what: string): string {
+function projectPath(
+  project: LoadedConfig | undefined,
+  file: string | undefined,
+  fallback: (p: LoadedConfig) => string,
+  what: string,
+): string {
   if (file) return resolveFileOrEnv(file, process.cwd())
   if (!project) throw new UsageError(`No ${what}: pass --key, or run inside a retailops project.`)
   return resolveFileOrEnv(fallback(project), project.dir)
@@ -102,11 +124,16 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
   const clients = new ClientPool(options.project, ctx.signal)
   const targets = await resolveTargets(options.project, options.targets, ctx, clients)
   const format = options.format ?? options.project?.config.signing.format ?? 'bundle'
-  if (!SIGNATURE_FORMATS.includes(format)) throw new UsageError(`Unknown signature format "${format}": use ${SIGNATURE_FORMATS.join(' or ')}.`)
+  if (!SIGNATURE_FORMATS.includes(format))
+    throw new UsageError(`Unknown signature format "${format}": use ${SIGNATURE_FORMATS.join(' or ')}.`)
   const privateKey = await loadPrivateKey(keyFile, options.passphrase)
   for (const t of targets) {
     const head = await (await clients.get(t.registry)).headManifest(t.repository, t.digest)
-    if (!head) throw new NotFoundError(`${t.image} does not exist in the registry; nothing was signed.`, {nextSteps: ['Push it again: `retailops push`.'], details: {image: t.image}})
+    if (!head)
+      throw new NotFoundError(`${t.image} does not exist in the registry; nothing was signed.`, {
+        nextSteps: ['Push it again: `retailops push`.'],
+        details: {image: t.image},
+      })
   }
   const images: SignImagesResult['images'] = []
   for (const t of targets) {
@@ -157,7 +184,9 @@ export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext
     if (!head) throw new NotFoundError(`${t.image} does not exist in the registry.`, {details: {image: t.image}})
     try {
       const v = await verifySignatures(t, publicKey, client)
-      ctx.out.info(`✔ ${t.service ? `${t.service}: ` : ''}${t.image} ${v.format === 'bundle' ? 'signature bundle' : 'signature (.sig)'} verified (key ${v.keyId.slice(0, 19)}…)${v.repositoryBound ? '' : '; the signature names no repository (cosign v3 default), so it is not bound to this one'}`)
+      ctx.out.info(
+        `✔ ${t.service ? `${t.service}: ` : ''}${t.image} ${v.format === 'bundle' ? 'signature bundle' : 'signature (.sig)'} verified (key ${v.keyId.slice(0, 19)}…)${v.repositoryBound ? '' : '; the signature names no repository (cosign v3 default), so it is not bound to this one'}`,
+      )
       images.push({...v, service: t.service})
     } catch (error) {
       if (!(error instanceof SignatureError)) throw error
@@ -168,10 +197,15 @@ export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext
   if (refused.length === 1 && targets.length === 1) throw refused[0].error
   if (refused.length > 0) {
     const lines = refused.map((r) => `  ${r.service ?? r.image}: ${r.check}: ${r.message}`)
-    const error = new SignatureError(refused[0].check, `${refused.length} of ${targets.length} images are refused:\n${lines.join('\n')}`, {
-      refused: refused.map(({error: e, ...r}) => ({...r, details: e.details})),
-      verified: images.map((i) => i.image),
-    }, refused[0].error.nextSteps)
+    const error = new SignatureError(
+      refused[0].check,
+      `${refused.length} of ${targets.length} images are refused:\n${lines.join('\n')}`,
+      {
+        refused: refused.map(({error: e, ...r}) => ({...r, details: e.details})),
+        verified: images.map((i) => i.image),
+      },
+      refused[0].error.nextSteps,
+    )
     throw error
   }
   return {key: keyFile, keyId: keyId(publicKey), images}

@@ -1,4 +1,12 @@
-import {createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, scryptSync} from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  scryptSync,
+} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -37,7 +45,10 @@ export interface KeyPairPem {
 }
 
 function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`
 }
 
@@ -49,7 +60,10 @@ function unpem(text: string): {label: string; der: Buffer} | undefined {
 
 function scryptKey(passphrase: string, salt: Buffer, params: {N: number; r: number; p: number}): Buffer {
   // scrypt needs 128·N·r bytes; Node's default cap (32 MiB) is too small for N ≥ 32768.
-  return scryptSync(Buffer.from(passphrase, 'utf8'), salt, 32, {...params, maxmem: 256 * params.N * params.r + 1024 * 1024})
+  return scryptSync(Buffer.from(passphrase, 'utf8'), salt, 32, {
+    ...params,
+    maxmem: 256 * params.N * params.r + 1024 * 1024,
+  })
 }
 
 /** Encrypts PKCS#8 DER as cosign does and wraps it in the SIGSTORE PEM block. */
@@ -69,10 +83,15 @@ export function encryptPrivateKey(pkcs8: Buffer, passphrase: string, label = SIG
 /** Decrypts a cosign private key: wrong passphrase → PERMISSION; anything malformed → USAGE. */
 export function decryptPrivateKey(text: string, passphrase: string, source = 'the private key'): KeyObject {
   const block = unpem(text)
-  if (!block) throw new UsageError(`${source} is not a PEM file.`, {nextSteps: ['Use a key written by `retailops keys generate` or `cosign generate-key-pair`.']})
+  if (!block)
+    throw new UsageError(`${source} is not a PEM file.`, {
+      nextSteps: ['Use a key written by `retailops keys generate` or `cosign generate-key-pair`.'],
+    })
   if (block.label !== SIGSTORE_PEM_LABEL && block.label !== COSIGN_PEM_LABEL) {
     throw new UsageError(`${source} is a PEM "${block.label}", not an encrypted cosign private key.`, {
-      nextSteps: ['Import it first with `cosign import-key-pair --key FILE`, or generate one with `retailops keys generate`.'],
+      nextSteps: [
+        'Import it first with `cosign import-key-pair --key FILE`, or generate one with `retailops keys generate`.',
+      ],
     })
   }
   let json: EncryptedKeyJson
@@ -83,18 +102,28 @@ export function decryptPrivateKey(text: string, passphrase: string, source = 'th
   }
   const params = json.kdf?.params
   if (json.kdf?.name !== 'scrypt' || json.cipher?.name !== 'nacl/secretbox') {
-    throw new UsageError(`${source} uses kdf "${json.kdf?.name}" / cipher "${json.cipher?.name}"; cosign keys use scrypt and nacl/secretbox.`)
+    throw new UsageError(
+      `${source} uses kdf "${json.kdf?.name}" / cipher "${json.cipher?.name}"; cosign keys use scrypt and nacl/secretbox.`,
+    )
   }
   if (!params || !SCRYPT_READ_N.has(params.N) || params.r !== 8 || params.p !== 1) {
-    throw new UsageError(`${source} has unsupported scrypt parameters (N=${params?.N}, r=${params?.r}, p=${params?.p}).`)
+    throw new UsageError(
+      `${source} has unsupported scrypt parameters (N=${params?.N}, r=${params?.r}, p=${params?.p}).`,
+    )
   }
   const nonce = Buffer.from(json.cipher.nonce, 'base64')
   if (nonce.length !== 24) throw new UsageError(`${source} is damaged: the secretbox nonce is not 24 bytes.`)
   const key = scryptKey(passphrase, Buffer.from(json.kdf.salt, 'base64'), params)
-  const opened = nacl.secretbox.open(new Uint8Array(Buffer.from(json.ciphertext, 'base64')), new Uint8Array(nonce), new Uint8Array(key))
+  const opened = nacl.secretbox.open(
+    new Uint8Array(Buffer.from(json.ciphertext, 'base64')),
+    new Uint8Array(nonce),
+    new Uint8Array(key),
+  )
   if (!opened) {
     throw new PermissionError(`Wrong passphrase for ${source}: it could not be decrypted.`, {
-      nextSteps: ['Set the passphrase variable named by signing.passwordEnv (default COSIGN_PASSWORD) to the passphrase the key was created with.'],
+      nextSteps: [
+        'Set the passphrase variable named by signing.passwordEnv (default COSIGN_PASSWORD) to the passphrase the key was created with.',
+      ],
       details: {key: source},
     })
   }
@@ -102,7 +131,9 @@ export function decryptPrivateKey(text: string, passphrase: string, source = 'th
   try {
     privateKey = createPrivateKey({key: Buffer.from(opened), format: 'der', type: 'pkcs8'})
   } catch (error) {
-    throw new UsageError(`${source} decrypted, but its content is not a PKCS#8 private key: ${(error as Error).message}`)
+    throw new UsageError(
+      `${source} decrypted, but its content is not a PKCS#8 private key: ${(error as Error).message}`,
+    )
   }
   assertP256(privateKey, source)
   return privateKey
@@ -111,9 +142,12 @@ export function decryptPrivateKey(text: string, passphrase: string, source = 'th
 function assertP256(key: KeyObject, source: string): void {
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     const kind = key.asymmetricKeyType === 'ec' ? `EC ${key.asymmetricKeyDetails?.namedCurve}` : key.asymmetricKeyType
-    throw new UsageError(`${source} is a ${kind} key; retailops signs and verifies with ECDSA P-256 keys (cosign's default).`, {
-      nextSteps: ['Generate a P-256 pair with `retailops keys generate` or `cosign generate-key-pair`.'],
-    })
+    throw new UsageError(
+      `${source} is a ${kind} key; retailops signs and verifies with ECDSA P-256 keys (cosign's default).`,
+      {
+        nextSteps: ['Generate a P-256 pair with `retailops keys generate` or `cosign generate-key-pair`.'],
+      },
+    )
   }
 }
 
@@ -132,7 +166,9 @@ export function publicKeyPem(key: KeyObject): string {
 /** sha256 of the SPKI DER: names a key in messages and annotations. */
 export function keyId(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key
-  return `sha256:${createHash('sha256').update(pub.export({format: 'der', type: 'spki'})).digest('hex')}`
+  return `sha256:${createHash('sha256')
+    .update(pub.export({format: 'der', type: 'spki'}))
+    .digest('hex')}`
 }
 
 export function parsePublicKey(text: string, source = 'the public key'): KeyObject {
@@ -156,7 +192,9 @@ export async function loadPublicKey(file: string): Promise<KeyObject> {
   if (isEnvReference(file)) return parsePublicKey(readEnvReference(file, 'public key'), file)
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
-      throw new NotFoundError(`Public key ${file} does not exist.`, {nextSteps: ['Run `retailops keys generate`, or set signing.publicKey in retailops.yaml / pass --key.']})
+      throw new NotFoundError(`Public key ${file} does not exist.`, {
+        nextSteps: ['Run `retailops keys generate`, or set signing.publicKey in retailops.yaml / pass --key.'],
+      })
     }
     throw error
   })
@@ -178,10 +216,13 @@ export async function passphrase(source: PassphraseSource, purpose: string): Pro
     return value
   }
   if (!source.prompt) {
-    throw new UsageError(`No passphrase for ${purpose}: ${source.env} is not set and prompts are off (no TTY, CI, --json or --yes).`, {
-      nextSteps: [`Set ${source.env} (signing.passwordEnv in retailops.yaml names the variable).`],
-      details: {passwordEnv: source.env},
-    })
+    throw new UsageError(
+      `No passphrase for ${purpose}: ${source.env} is not set and prompts are off (no TTY, CI, --json or --yes).`,
+      {
+        nextSteps: [`Set ${source.env} (signing.passwordEnv in retailops.yaml names the variable).`],
+        details: {passwordEnv: source.env},
+      },
+    )
   }
   const answer = await source.prompt(`Passphrase for ${purpose}:`)
   registerSecret(answer)
@@ -200,7 +241,9 @@ export async function loadPrivateKey(file: string, source: PassphraseSource): Pr
   }
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') {
-      throw new NotFoundError(`Signing key ${file} does not exist.`, {nextSteps: ['Run `retailops keys generate`, or set signing.key in retailops.yaml / pass --key.']})
+      throw new NotFoundError(`Signing key ${file} does not exist.`, {
+        nextSteps: ['Run `retailops keys generate`, or set signing.key in retailops.yaml / pass --key.'],
+      })
     }
     throw error
   })
@@ -225,10 +268,14 @@ export interface GenerateKeysResult {
 export function checkKeyTargets(keyPath: string, publicKeyPath: string, force = false): string[] {
   const existing = [keyPath, publicKeyPath].filter((f) => existsSync(f))
   if (existing.length > 0 && !force) {
-    throw new RetailOpsError('USAGE', `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; not overwriting a signing key.`, {
-      nextSteps: ['Images signed with the old key stop verifying with a new one. Pass --force to replace it anyway.'],
-      details: {existing},
-    })
+    throw new RetailOpsError(
+      'USAGE',
+      `${existing.join(' and ')} already exist${existing.length === 1 ? 's' : ''}; not overwriting a signing key.`,
+      {
+        nextSteps: ['Images signed with the old key stop verifying with a new one. Pass --force to replace it anyway.'],
+        details: {existing},
+      },
+    )
   }
   return existing
 }
@@ -239,5 +286,10 @@ export async function writeKeyPair(options: GenerateKeysOptions): Promise<Genera
   const pair = generateKeyPair(options.passphrase)
   await writeFileAtomic(options.keyPath, pair.privateKeyPem, 0o600)
   await writeFileAtomic(options.publicKeyPath, pair.publicKeyPem, 0o644)
-  return {key: path.resolve(options.keyPath), publicKey: path.resolve(options.publicKeyPath), keyId: keyId(createPublicKey(pair.publicKeyPem)), overwritten: existing.length > 0}
+  return {
+    key: path.resolve(options.keyPath),
+    publicKey: path.resolve(options.publicKeyPath),
+    keyId: keyId(createPublicKey(pair.publicKeyPem)),
+    overwritten: existing.length > 0,
+  }
 }

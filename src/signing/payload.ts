@@ -21,9 +21,17 @@ export interface SimpleSigning {
   optional: Record<string, unknown> | null
 }
 
-export function simpleSigningPayload(dockerReference: string, digest: string, optional: Record<string, string> | null = null): Buffer {
+export function simpleSigningPayload(
+  dockerReference: string,
+  digest: string,
+  optional: Record<string, string> | null = null,
+): Buffer {
   const doc: SimpleSigning = {
-    critical: {identity: {'docker-reference': dockerReference}, image: {'docker-manifest-digest': digest}, type: SIGNATURE_TYPE},
+    critical: {
+      identity: {'docker-reference': dockerReference},
+      image: {'docker-manifest-digest': digest},
+      type: SIGNATURE_TYPE,
+    },
     optional: optional && Object.keys(optional).length > 0 ? optional : null,
   }
   return Buffer.from(JSON.stringify(doc))
@@ -49,18 +57,22 @@ export function parseSimpleSigning(bytes: Uint8Array): ParsedPayload {
   const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   const exactly = (v: Record<string, unknown>, keys: string[], where: string) => {
     const got = Object.keys(v).sort()
-    if (got.join(',') !== [...keys].sort().join(',')) throw new Error(`${where} has keys ${got.join(', ') || '(none)'}; expected ${keys.join(', ')}`)
+    if (got.join(',') !== [...keys].sort().join(','))
+      throw new Error(`${where} has keys ${got.join(', ') || '(none)'}; expected ${keys.join(', ')}`)
   }
   if (!obj(doc)) throw new Error('the payload is not a JSON object')
   exactly(doc, ['critical', 'optional'], 'the payload')
   const {critical, optional} = doc
   if (!obj(critical)) throw new Error('critical is not an object')
   exactly(critical, ['identity', 'image', 'type'], 'critical')
-  if (critical.type !== SIGNATURE_TYPE) throw new Error(`critical.type is "${String(critical.type)}", not "${SIGNATURE_TYPE}"`)
+  if (critical.type !== SIGNATURE_TYPE)
+    throw new Error(`critical.type is "${String(critical.type)}", not "${SIGNATURE_TYPE}"`)
   const {identity, image} = critical
-  if (!obj(identity) || typeof identity['docker-reference'] !== 'string') throw new Error('critical.identity.docker-reference is missing')
+  if (!obj(identity) || typeof identity['docker-reference'] !== 'string')
+    throw new Error('critical.identity.docker-reference is missing')
   exactly(identity, ['docker-reference'], 'critical.identity')
-  if (!obj(image) || typeof image['docker-manifest-digest'] !== 'string') throw new Error('critical.image.docker-manifest-digest is missing')
+  if (!obj(image) || typeof image['docker-manifest-digest'] !== 'string')
+    throw new Error('critical.image.docker-manifest-digest is missing')
   exactly(image, ['docker-manifest-digest'], 'critical.image')
   if (optional !== null && !obj(optional)) throw new Error('optional is neither null nor an object')
   return {dockerReference: identity['docker-reference'], digest: image['docker-manifest-digest'], optional: optional}

@@ -10,7 +10,11 @@ import {RetailOpsError} from '../errors/index.js'
 
 /** The OCI empty descriptor: the config of an artifact manifest that has none. */
 export const OCI_EMPTY_BLOB = Buffer.from('{}')
-export const OCI_EMPTY_DESCRIPTOR = {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(OCI_EMPTY_BLOB), size: 2}
+export const OCI_EMPTY_DESCRIPTOR = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: sha256Digest(OCI_EMPTY_BLOB),
+  size: 2,
+}
 
 export interface ReferrerDescriptor {
   mediaType: string
@@ -44,13 +48,25 @@ export interface FoundReferrers {
 
 function asDescriptors(list: unknown): ReferrerDescriptor[] {
   if (!Array.isArray(list)) return []
-  return list.filter((d): d is ReferrerDescriptor => typeof d === 'object' && d !== null && typeof (d as ReferrerDescriptor).digest === 'string')
+  return list.filter(
+    (d): d is ReferrerDescriptor =>
+      typeof d === 'object' && d !== null && typeof (d as ReferrerDescriptor).digest === 'string',
+  )
 }
 
 /** Every referrer of the digest: the referrers API when the registry has one, else the tag schema. */
-export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrers> {
+export async function findReferrers(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<FoundReferrers> {
   const api = await client.getReferrers(repository, digest)
-  if (api) return {via: 'referrers-api', where: `${client.registry}/${repository}/referrers/${digest}`, descriptors: asDescriptors(api.manifests)}
+  if (api)
+    return {
+      via: 'referrers-api',
+      where: `${client.registry}/${repository}/referrers/${digest}`,
+      descriptors: asDescriptors(api.manifests),
+    }
   const tag = referrersTag(digest)
   const index = await client.getManifest(repository, tag, MEDIA_TYPES.ociIndex)
   const descriptors = index && index.mediaType === MEDIA_TYPES.ociIndex ? asDescriptors(index.json.manifests) : []
@@ -78,7 +94,10 @@ export interface AttachedReferrer {
  * it itself (no OCI-Subject answer), adds it to the `sha256-<hex>` index, as cosign v3 and
  * go-containerregistry do.
  */
-export async function attachReferrer(client: RegistryClient, options: AttachReferrerOptions): Promise<AttachedReferrer> {
+export async function attachReferrer(
+  client: RegistryClient,
+  options: AttachReferrerOptions,
+): Promise<AttachedReferrer> {
   const {repository, subject} = options
   await client.uploadBlob(repository, OCI_EMPTY_BLOB)
   const layer = await client.uploadBlob(repository, options.layer.content)
@@ -95,15 +114,22 @@ export async function attachReferrer(client: RegistryClient, options: AttachRefe
   const body = Buffer.from(JSON.stringify(manifest))
   const digest = sha256Digest(body)
   const put = await client.putManifestWithSubject(repository, digest, body, MEDIA_TYPES.ociManifest)
-  if (put.subjectIndexed) return {digest, manifest, via: 'referrers-api', where: `${client.registry}/${repository}@${digest}`}
+  if (put.subjectIndexed)
+    return {digest, manifest, via: 'referrers-api', where: `${client.registry}/${repository}@${digest}`}
 
   const tag = referrersTag(subject.digest)
   const existing = await client.getManifest(repository, tag, MEDIA_TYPES.ociIndex)
   if (existing && existing.mediaType !== MEDIA_TYPES.ociIndex) {
-    throw new RetailOpsError('SIGNATURE', `${client.registry}/${repository}:${tag} exists but is not an OCI image index (${existing.mediaType}); it cannot list referrers.`, {
-      details: {tag, mediaType: existing.mediaType},
-      nextSteps: ['Something else uses the referrers tag schema\'s tag; remove it, or sign in the legacy format (`--signature-format legacy`).'],
-    })
+    throw new RetailOpsError(
+      'SIGNATURE',
+      `${client.registry}/${repository}:${tag} exists but is not an OCI image index (${existing.mediaType}); it cannot list referrers.`,
+      {
+        details: {tag, mediaType: existing.mediaType},
+        nextSteps: [
+          "Something else uses the referrers tag schema's tag; remove it, or sign in the legacy format (`--signature-format legacy`).",
+        ],
+      },
+    )
   }
   const index = existing ? (existing.json as {manifests?: unknown}) : {}
   const entries = asDescriptors(index.manifests).filter((d) => d.digest !== digest)
@@ -112,7 +138,16 @@ export async function attachReferrer(client: RegistryClient, options: AttachRefe
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.ociIndex,
     // cosign lists mediaType, size, digest and artifactType; the annotations are the manifest's own (OCI: "SHOULD" copy them).
-    manifests: [...entries, {mediaType: MEDIA_TYPES.ociManifest, size: body.length, digest, artifactType: options.artifactType, annotations: options.annotations}],
+    manifests: [
+      ...entries,
+      {
+        mediaType: MEDIA_TYPES.ociManifest,
+        size: body.length,
+        digest,
+        artifactType: options.artifactType,
+        annotations: options.annotations,
+      },
+    ],
   }
   await client.putManifest(repository, tag, Buffer.from(JSON.stringify(next)), MEDIA_TYPES.ociIndex)
   return {digest, manifest, via: 'tag-schema', where: `${client.registry}/${repository}@${digest}`}

@@ -3,9 +3,24 @@ import {createPublicKey, sign as cryptoSign, type KeyObject} from 'node:crypto'
 import {NotFoundError, RetailOpsError} from '../errors/index.js'
 import {MEDIA_TYPES, type RegistryClient, sha256Digest} from '../docker/registry.js'
 import type {RunContext} from '../ui/context.js'
-import {BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, envelopeVerifies, parseBundle, parseStatement, signatureStatement, signStatementBundle} from './bundle.js'
+import {
+  BUNDLE_MEDIA_TYPE,
+  COSIGN_SIGN_PREDICATE,
+  envelopeVerifies,
+  parseBundle,
+  parseStatement,
+  signatureStatement,
+  signStatementBundle,
+} from './bundle.js'
 import {keyId} from './keys.js'
-import {KEY_ID_ANNOTATION, sameRepository, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signatureTag, simpleSigningPayload} from './payload.js'
+import {
+  KEY_ID_ANNOTATION,
+  sameRepository,
+  SIGNATURE_ANNOTATION,
+  SIMPLESIGNING_MEDIA_TYPE,
+  signatureTag,
+  simpleSigningPayload,
+} from './payload.js'
 import {attachReferrer, findReferrers, type ReferrerManifest} from './referrers.js'
 
 /**
@@ -82,8 +97,16 @@ export function signPayload(payload: Buffer, privateKey: KeyObject): string {
   return cryptoSign('sha256', payload, privateKey).toString('base64')
 }
 
-export async function signImage(target: SignTarget, privateKey: KeyObject, client: RegistryClient, ctx: RunContext, format: SignatureFormat = 'bundle'): Promise<SignResult> {
-  return format === 'legacy' ? signImageLegacy(target, privateKey, client, ctx) : signImageBundle(target, privateKey, client, ctx)
+export async function signImage(
+  target: SignTarget,
+  privateKey: KeyObject,
+  client: RegistryClient,
+  ctx: RunContext,
+  format: SignatureFormat = 'bundle',
+): Promise<SignResult> {
+  return format === 'legacy'
+    ? signImageLegacy(target, privateKey, client, ctx)
+    : signImageBundle(target, privateKey, client, ctx)
 }
 
 /**
@@ -92,7 +115,12 @@ export async function signImage(target: SignTarget, privateKey: KeyObject, clien
  * subject also names the repository. A bundle by the same key for this digest and repository
  * already there is not added twice.
  */
-export async function signImageBundle(target: SignTarget, privateKey: KeyObject, client: RegistryClient, ctx: RunContext): Promise<SignResult> {
+export async function signImageBundle(
+  target: SignTarget,
+  privateKey: KeyObject,
+  client: RegistryClient,
+  ctx: RunContext,
+): Promise<SignResult> {
   const {registry, repository, digest} = target
   const image = `${registry}/${repository}@${digest}`
   const subject = await client.getManifest(repository, digest)
@@ -104,11 +132,25 @@ export async function signImageBundle(target: SignTarget, privateKey: KeyObject,
   }
   const id = keyId(privateKey)
   const found = await findReferrers(client, repository, digest)
-  const bundles = found.descriptors.filter((d) => d.artifactType === BUNDLE_MEDIA_TYPE && (d.annotations?.[BUNDLE_PREDICATE_ANNOTATION] ?? COSIGN_SIGN_PREDICATE) === COSIGN_SIGN_PREDICATE)
+  const bundles = found.descriptors.filter(
+    (d) =>
+      d.artifactType === BUNDLE_MEDIA_TYPE &&
+      (d.annotations?.[BUNDLE_PREDICATE_ANNOTATION] ?? COSIGN_SIGN_PREDICATE) === COSIGN_SIGN_PREDICATE,
+  )
   for (const d of bundles) {
     if (await isOwnBundle(client, target, d.digest, privateKey)) {
       ctx.out.debug(`${image}: already signed with key ${id} (${d.digest})`)
-      return {image, digest, format: 'bundle', signature: `${registry}/${repository}@${d.digest}`, signatureManifest: d.digest, signatures: bundles.length, added: false, keyId: id, via: found.via}
+      return {
+        image,
+        digest,
+        format: 'bundle',
+        signature: `${registry}/${repository}@${d.digest}`,
+        signatureManifest: d.digest,
+        signatures: bundles.length,
+        added: false,
+        keyId: id,
+        via: found.via,
+      }
     }
   }
   const bundle = signStatementBundle(signatureStatement(`${registry}/${repository}`, digest), privateKey)
@@ -124,15 +166,32 @@ export async function signImageBundle(target: SignTarget, privateKey: KeyObject,
     },
   })
   ctx.out.debug(`${image}: signature bundle ${attached.digest} attached (${attached.via})`)
-  return {image, digest, format: 'bundle', signature: attached.where, signatureManifest: attached.digest, signatures: bundles.length + 1, added: true, keyId: id, via: attached.via}
+  return {
+    image,
+    digest,
+    format: 'bundle',
+    signature: attached.where,
+    signatureManifest: attached.digest,
+    signatures: bundles.length + 1,
+    added: true,
+    keyId: id,
+    via: attached.via,
+  }
 }
 
 /** Whether a referrer holds a signature bundle this key made for this digest and repository. */
-async function isOwnBundle(client: RegistryClient, target: SignTarget, manifestDigest: string, privateKey: KeyObject): Promise<boolean> {
+async function isOwnBundle(
+  client: RegistryClient,
+  target: SignTarget,
+  manifestDigest: string,
+  privateKey: KeyObject,
+): Promise<boolean> {
   const {registry, repository, digest} = target
   try {
     const m = await client.getManifest(repository, manifestDigest, MEDIA_TYPES.ociManifest)
-    const layer = (m?.json as unknown as ReferrerManifest | undefined)?.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE)
+    const layer = (m?.json as unknown as ReferrerManifest | undefined)?.layers?.find(
+      (l) => l.mediaType === BUNDLE_MEDIA_TYPE,
+    )
     if (!layer) return false
     const blob = await client.getBlob(repository, layer.digest)
     if (sha256Digest(blob) !== layer.digest) return false
@@ -140,7 +199,9 @@ async function isOwnBundle(client: RegistryClient, target: SignTarget, manifestD
     if (!envelopeVerifies(parsed, createPublicKey(privateKey))) return false
     const statement = parseStatement(parsed.payloadType, parsed.payload)
     const hex = digest.split(':')[1]
-    return statement.subjects.some((s) => s.digest.sha256 === hex && s.name !== undefined && sameRepository(s.name, registry, repository))
+    return statement.subjects.some(
+      (s) => s.digest.sha256 === hex && s.name !== undefined && sameRepository(s.name, registry, repository),
+    )
   } catch {
     return false
   }
@@ -151,7 +212,12 @@ async function isOwnBundle(client: RegistryClient, target: SignTarget, manifestD
  * blob, config blob, and the OCI manifest at `sha256-<hex>.sig`. An existing .sig manifest gets
  * one more layer, as cosign appends; an identical signature is not added twice.
  */
-export async function signImageLegacy(target: SignTarget, privateKey: KeyObject, client: RegistryClient, ctx: RunContext): Promise<SignResult> {
+export async function signImageLegacy(
+  target: SignTarget,
+  privateKey: KeyObject,
+  client: RegistryClient,
+  ctx: RunContext,
+): Promise<SignResult> {
   const {registry, repository, digest} = target
   const image = `${registry}/${repository}@${digest}`
   const head = await client.headManifest(repository, digest)
@@ -166,28 +232,58 @@ export async function signImageLegacy(target: SignTarget, privateKey: KeyObject,
   const signature = signPayload(payload, privateKey)
   const tag = signatureTag(digest)
 
-  const existing = await client.getManifest(repository, tag, [MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', '))
+  const existing = await client.getManifest(
+    repository,
+    tag,
+    [MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', '),
+  )
   const manifest: SignatureManifest = existing
     ? (existing.json as unknown as SignatureManifest)
-    : {schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: {mediaType: MEDIA_TYPES.ociConfig, size: 0, digest: ''}, layers: []}
+    : {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociManifest,
+        config: {mediaType: MEDIA_TYPES.ociConfig, size: 0, digest: ''},
+        layers: [],
+      }
   if (existing && !Array.isArray(manifest.layers)) {
-    throw new RetailOpsError('SIGNATURE', `${registry}/${repository}:${tag} exists but is not a signature manifest (no layers).`, {details: {tag}})
+    throw new RetailOpsError(
+      'SIGNATURE',
+      `${registry}/${repository}:${tag} exists but is not a signature manifest (no layers).`,
+      {details: {tag}},
+    )
   }
   const payloadDigest = sha256Digest(payload)
   // ECDSA signatures are randomised: the same key signing the same payload again is a duplicate.
   const duplicate = manifest.layers.some((l) => l.digest === payloadDigest && l.annotations?.[KEY_ID_ANNOTATION] === id)
   if (duplicate) {
     ctx.out.debug(`${image}: already signed with key ${id}`)
-    return {image, digest, format: 'legacy', signature: `${registry}/${repository}:${tag}`, signatureManifest: existing!.digest, signatures: manifest.layers.length, added: false, keyId: id}
+    return {
+      image,
+      digest,
+      format: 'legacy',
+      signature: `${registry}/${repository}:${tag}`,
+      signatureManifest: existing!.digest,
+      signatures: manifest.layers.length,
+      added: false,
+      keyId: id,
+    }
   }
   if (manifest.layers.length >= 1000) {
-    throw new RetailOpsError('SIGNATURE', `${registry}/${repository}:${tag} already holds 1000 signatures (cosign's limit).`)
+    throw new RetailOpsError(
+      'SIGNATURE',
+      `${registry}/${repository}:${tag} already holds 1000 signatures (cosign's limit).`,
+    )
   }
 
   await client.uploadBlob(repository, payload)
   const layers: Descriptor[] = [
     ...manifest.layers,
-    {mediaType: SIMPLESIGNING_MEDIA_TYPE, size: payload.length, digest: payloadDigest, annotations: {[SIGNATURE_ANNOTATION]: signature, [KEY_ID_ANNOTATION]: id}},
+    {
+      mediaType: SIMPLESIGNING_MEDIA_TYPE,
+      size: payload.length,
+      digest: payloadDigest,
+      annotations: {[SIGNATURE_ANNOTATION]: signature, [KEY_ID_ANNOTATION]: id},
+    },
   ]
   const config = signatureConfig(layers)
   const uploaded = await client.uploadBlob(repository, config)
@@ -196,11 +292,24 @@ export async function signImageLegacy(target: SignTarget, privateKey: KeyObject,
     ...manifest,
     schemaVersion: 2,
     mediaType,
-    config: {mediaType: manifest.config?.mediaType || MEDIA_TYPES.ociConfig, size: uploaded.size, digest: uploaded.digest},
+    config: {
+      mediaType: manifest.config?.mediaType || MEDIA_TYPES.ociConfig,
+      size: uploaded.size,
+      digest: uploaded.digest,
+    },
     layers,
   }
   const body = Buffer.from(JSON.stringify(next))
   const manifestDigest = await client.putManifest(repository, tag, body, mediaType)
   ctx.out.debug(`${image}: signature ${layers.length} written to ${tag}`)
-  return {image, digest, format: 'legacy', signature: `${registry}/${repository}:${tag}`, signatureManifest: manifestDigest, signatures: layers.length, added: true, keyId: id}
+  return {
+    image,
+    digest,
+    format: 'legacy',
+    signature: `${registry}/${repository}:${tag}`,
+    signatureManifest: manifestDigest,
+    signatures: layers.length,
+    added: true,
+    keyId: id,
+  }
 }

@@ -40,7 +40,7 @@ export function windowMs(window: string): number {
 
 /** The burn-rate factor of an alert window for an SLO period (Sloth's getBurnRateFactor). */
 export function burnFactor(periodMs: number, budgetPercent: number, longWindowMs: number): number {
-  return Number(((budgetPercent / 100) * periodMs / longWindowMs).toPrecision(12))
+  return Number((((budgetPercent / 100) * periodMs) / longWindowMs).toPrecision(12))
 }
 
 /** 99.9 → 0.001 (computed from 100 − objective so 99.9 does not give 0.0009999999999999432). */

@@ -1,11 +1,29 @@
 /** Human renderings of an SloReport: the terminal table and the self-contained HTML report. */
-import {badge, html, kpis, lineChart, meter, note, renderPage, table, timeline, type Html, type Tone} from '../report/index.js'
+import {
+  badge,
+  html,
+  kpis,
+  lineChart,
+  meter,
+  note,
+  renderPage,
+  table,
+  timeline,
+  type Html,
+  type Tone,
+} from '../report/index.js'
 import {makeChalk} from '../ui/terminal.js'
 import {renderTable} from '../ui/table.js'
 import type {SloState} from './maths.js'
 import type {SloReport, SloResult} from './status.js'
 
-export const STATE_TONE: Record<SloState, Tone> = {ok: 'good', ticket: 'warn', page: 'bad', exhausted: 'bad', 'no-data': 'muted'}
+export const STATE_TONE: Record<SloState, Tone> = {
+  ok: 'good',
+  ticket: 'warn',
+  page: 'bad',
+  exhausted: 'bad',
+  'no-data': 'muted',
+}
 
 export function percent(ratio: number | null, digits = 2): string {
   return ratio === null ? 'no data' : `${(ratio * 100).toFixed(digits)} %`
@@ -22,7 +40,13 @@ function sliText(s: SloResult): string {
 
 export function renderSloTable(r: SloReport): string {
   const c = makeChalk()
-  const colour: Record<SloState, (t: string) => string> = {ok: c.green, ticket: c.yellow, page: c.red, exhausted: c.red.bold, 'no-data': c.dim}
+  const colour: Record<SloState, (t: string) => string> = {
+    ok: c.green,
+    ticket: c.yellow,
+    page: c.red,
+    exhausted: c.red.bold,
+    'no-data': c.dim,
+  }
   const burnOf = (s: SloResult, w: string) => burn(s.burnRates.find((b) => b.window === w)?.burnRate ?? null)
   const rows = renderTable(r.slos, [
     {header: 'SERVICE', value: (s) => s.service},
@@ -40,10 +64,20 @@ export function renderSloTable(r: SloReport): string {
   const lines = [`SLO status at ${r.at} from ${r.prometheus} (burn rates: error ratio ÷ error budget)`, '', rows]
   for (const s of r.slos) {
     const firing = s.alerts.filter((a) => a.active)
-    if (firing.length) lines.push(`${colour[s.status]('▲')} ${s.service}/${s.slo}: ${firing.map((a) => `${a.severity} ${a.long}/${a.short} > ${burn(a.factor)}`).join(', ')}${s.timeToExhaustion ? `; budget gone in ${s.timeToExhaustion} at the 1h rate` : ''}`)
+    if (firing.length)
+      lines.push(
+        `${colour[s.status]('▲')} ${s.service}/${s.slo}: ${firing.map((a) => `${a.severity} ${a.long}/${a.short} > ${burn(a.factor)}`).join(', ')}${s.timeToExhaustion ? `; budget gone in ${s.timeToExhaustion} at the 1h rate` : ''}`,
+      )
     if (s.status === 'no-data') lines.push(`${c.dim('–')} ${s.service}/${s.slo}: ${s.missing.join('; ') || 'no data'}`)
   }
-  lines.push('', r.gate.pass ? c.green('Gate: pass (no exhausted budget, no page-level burn).') : c.red(`Gate: fail (${r.gate.blocking.map((b) => `${b.service}/${b.slo} ${b.status}`).join(', ') || 'SLOs without data'}).`))
+  lines.push(
+    '',
+    r.gate.pass
+      ? c.green('Gate: pass (no exhausted budget, no page-level burn).')
+      : c.red(
+          `Gate: fail (${r.gate.blocking.map((b) => `${b.service}/${b.slo} ${b.status}`).join(', ') || 'SLOs without data'}).`,
+        ),
+  )
   return lines.join('\n')
 }
 
@@ -87,14 +121,48 @@ export function renderSloHtml(r: SloReport, generatedAt = new Date()): string {
           {label: 'Release gate', value: r.gate.pass ? 'pass' : 'fail', tone: r.gate.pass ? 'good' : 'bad'},
         ]),
         table(r.slos, [
-          {header: 'Service / SLO', value: (s) => html`<b>${s.service} / ${s.slo}</b><br><span class="subtitle">${s.errorDefinition}</span>`},
-          {header: 'SLI (objective, window)', value: (s) => html`<span class="nowrap">${sliText(s)}</span><br><span class="subtitle nowrap">${s.objective} % · ${s.window}</span>`, numeric: true},
-          {header: 'Budget left', value: (s) => html`<span class="nowrap">${meter({value: s.budgetRemaining, tone: STATE_TONE[s.status] === 'muted' ? 'good' : STATE_TONE[s.status], width: 64})} ${percent(s.budgetRemaining, 1)}</span>`},
-          {header: 'Burn 1h · 6h · 1d · 3d', value: (s) => html`<span class="nowrap">${['1h', '6h', '1d', '3d'].map((w) => html`${burnCell(s.burnRates.find((b) => b.window === w)?.burnRate ?? null)} `)}</span>`},
+          {
+            header: 'Service / SLO',
+            value: (s) => html`<b>${s.service} / ${s.slo}</b><br /><span class="subtitle">${s.errorDefinition}</span>`,
+          },
+          {
+            header: 'SLI (objective, window)',
+            value: (s) =>
+              html`<span class="nowrap">${sliText(s)}</span><br /><span class="subtitle nowrap"
+                  >${s.objective} % · ${s.window}</span
+                >`,
+            numeric: true,
+          },
+          {
+            header: 'Budget left',
+            value: (s) =>
+              html`<span class="nowrap"
+                >${meter({value: s.budgetRemaining, tone: STATE_TONE[s.status] === 'muted' ? 'good' : STATE_TONE[s.status], width: 64})}
+                ${percent(s.budgetRemaining, 1)}</span
+              >`,
+          },
+          {
+            header: 'Burn 1h · 6h · 1d · 3d',
+            value: (s) =>
+              html`<span class="nowrap"
+                >${['1h', '6h', '1d', '3d'].map((w) => html`${burnCell(s.burnRates.find((b) => b.window === w)?.burnRate ?? null)} `)}</span
+              >`,
+          },
           {header: 'Status', value: (s) => badge(s.status, STATE_TONE[s.status])},
         ]),
-        ...(r.gate.pass ? [] : [note(`Releases are blocked by: ${r.gate.blocking.map((b) => `${b.service}/${b.slo} (${b.status})`).join(', ') || 'SLOs without data'}.`, 'bad')]),
-        ...r.slos.filter((s) => s.status === 'no-data').map((s) => note(`${s.service}/${s.slo}: ${s.missing.join('; ') || 'no data'} — shown as missing, not as met.`, 'warn')),
+        ...(r.gate.pass
+          ? []
+          : [
+              note(
+                `Releases are blocked by: ${r.gate.blocking.map((b) => `${b.service}/${b.slo} (${b.status})`).join(', ') || 'SLOs without data'}.`,
+                'bad',
+              ),
+            ]),
+        ...r.slos
+          .filter((s) => s.status === 'no-data')
+          .map((s) =>
+            note(`${s.service}/${s.slo}: ${s.missing.join('; ') || 'no data'} — shown as missing, not as met.`, 'warn'),
+          ),
       ],
     },
   ]
@@ -103,7 +171,8 @@ export function renderSloHtml(r: SloReport, generatedAt = new Date()): string {
     const start = Math.min(...withHistory.map((s) => s.history![0][0]))
     sections.push({
       title: 'Burn timeline',
-      intro: 'Periods when the 1-hour burn rate was above the page (red) or ticket (amber) factor of the fast pairs, across each SLO window.',
+      intro:
+        'Periods when the 1-hour burn rate was above the page (red) or ticket (amber) factor of the fast pairs, across each SLO window.',
       body: [
         timeline({
           start,
@@ -126,14 +195,34 @@ export function renderSloHtml(r: SloReport, generatedAt = new Date()): string {
       {header: 'Factor', value: (a) => burn(a.factor), numeric: true},
       {header: 'Long burn', value: (a) => burnCell(a.longBurn, a.factor), numeric: true},
       {header: 'Short burn', value: (a) => burnCell(a.shortBurn, a.factor), numeric: true},
-      {header: 'Firing', value: (a) => (a.active === null ? badge('no data', 'muted') : a.active ? badge('yes', a.severity === 'page' ? 'bad' : 'warn') : badge('no', 'good'))},
+      {
+        header: 'Firing',
+        value: (a) =>
+          a.active === null
+            ? badge('no data', 'muted')
+            : a.active
+              ? badge('yes', a.severity === 'page' ? 'bad' : 'warn')
+              : badge('no', 'good'),
+      },
     ])
     const body: Html[] = [
       kpis([
         {label: 'Status', value: s.status, tone: STATE_TONE[s.status]},
         {label: `SLI over ${s.window}`, value: sliText(s), hint: `objective ${s.objective} %`},
-        {label: 'Budget left', value: percent(s.budgetRemaining, 1), hint: s.timeToExhaustion ? `gone in ${s.timeToExhaustion} at the 1h rate` : undefined, tone: STATE_TONE[s.status]},
-        {label: 'Events', value: s.events === null ? 'no data' : Math.round(s.events).toLocaleString('en-US'), hint: s.timeAveragedErrorRatio === null ? undefined : `time-averaged SLI ${((1 - s.timeAveragedErrorRatio) * 100).toFixed(3)} %`},
+        {
+          label: 'Budget left',
+          value: percent(s.budgetRemaining, 1),
+          hint: s.timeToExhaustion ? `gone in ${s.timeToExhaustion} at the 1h rate` : undefined,
+          tone: STATE_TONE[s.status],
+        },
+        {
+          label: 'Events',
+          value: s.events === null ? 'no data' : Math.round(s.events).toLocaleString('en-US'),
+          hint:
+            s.timeAveragedErrorRatio === null
+              ? undefined
+              : `time-averaged SLI ${((1 - s.timeAveragedErrorRatio) * 100).toFixed(3)} %`,
+        },
       ]),
       pairs,
     ]
@@ -153,7 +242,11 @@ export function renderSloHtml(r: SloReport, generatedAt = new Date()): string {
         }),
       )
     }
-    sections.push({title: `${s.service} / ${s.slo}`, intro: `${s.description ? `${s.description}. ` : ''}Errors: ${s.errorDefinition}. Error budget ${(s.errorBudget * 100).toPrecision(3)} % of events.`, body})
+    sections.push({
+      title: `${s.service} / ${s.slo}`,
+      intro: `${s.description ? `${s.description}. ` : ''}Errors: ${s.errorDefinition}. Error budget ${(s.errorBudget * 100).toPrecision(3)} % of events.`,
+      body,
+    })
   }
   return renderPage({
     title: 'SLO report',
@@ -161,6 +254,7 @@ export function renderSloHtml(r: SloReport, generatedAt = new Date()): string {
     generatedAt,
     meta: [{label: 'Prometheus', value: r.prometheus}],
     sections,
-    footer: 'Generated by retailops slo. Burn-rate pairs: SRE workbook (2 % of the budget in 1h/5m, 5 % in 6h/30m for pages; 10 % in 1d/2h and 3d/6h for tickets).',
+    footer:
+      'Generated by retailops slo. Burn-rate pairs: SRE workbook (2 % of the budget in 1h/5m, 5 % in 6h/30m for pages; 10 % in 1d/2h and 3d/6h for tickets).',
   })
 }

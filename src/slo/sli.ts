@@ -29,7 +29,9 @@ const WINDOW_PLACEHOLDER = /\{\{\s*\.?window\s*\}\}/g
 
 /** The first metric name in a PromQL expression (for descriptions). */
 function metricName(expr: string): string {
-  const names = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[)/g)].map((m) => m[1]).filter((n) => !['sum', 'rate', 'increase', 'by', 'without'].includes(n))
+  const names = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?=\{|\[)/g)]
+    .map((m) => m[1])
+    .filter((n) => !['sum', 'rate', 'increase', 'by', 'without'].includes(n))
   return names[0] ?? expr
 }
 
@@ -54,7 +56,11 @@ export function expandCounter(expr: string, window: string): string {
  * services) are left out unless the SLI names the synthetic label itself (labels: {synthetic: "true"}
  * for an SLO of the synthetic traffic alone).
  */
-function baseMatchers(service: string, sli: {route?: string; labels?: Record<string, string>}, scope: Record<string, string>): [string, string, ('=' | '!=')?][] {
+function baseMatchers(
+  service: string,
+  sli: {route?: string; labels?: Record<string, string>},
+  scope: Record<string, string>,
+): [string, string, ('=' | '!=')?][] {
   const labels = {...scope, ...(sli.labels ?? {})}
   return [
     ['service', service],
@@ -64,7 +70,11 @@ function baseMatchers(service: string, sli: {route?: string; labels?: Record<str
   ]
 }
 
-export function sliExpressions(service: string, sli: SloConfig['sli'], scope: Record<string, string> = {}): SliExpressions {
+export function sliExpressions(
+  service: string,
+  sli: SloConfig['sli'],
+  scope: Record<string, string> = {},
+): SliExpressions {
   switch (sli.type) {
     case 'availability': {
       const base = baseMatchers(service, sli, scope)
@@ -79,7 +89,8 @@ export function sliExpressions(service: string, sli: SloConfig['sli'], scope: Re
     case 'latency': {
       const base = baseMatchers(service, sli, scope)
       const total = (w: string) => `sum(rate(${DURATION_METRIC}_count${matchers(base)}[${w}]))`
-      const good = (w: string) => `sum(rate(${DURATION_METRIC}_bucket${matchers([...base, ['le', leLabel(sli.thresholdMs)]])}[${w}]))`
+      const good = (w: string) =>
+        `sum(rate(${DURATION_METRIC}_bucket${matchers([...base, ['le', leLabel(sli.thresholdMs)]])}[${w}]))`
       return {
         errorRatio: (w) => `1 - (\n${good(w)}\n/\n${total(w)}\n)`,
         eventRate: total,

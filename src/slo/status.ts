@@ -5,7 +5,18 @@ import {selectServices} from '../config/resolve.js'
 import type {RetailOpsConfig, SloConfig, Tier} from '../config/schema.js'
 import {UnavailableError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
-import {type AlertEvaluation, blocksReleases, budgetRemaining, burnRate, errorBudget, evaluateAlerts, SLI_WINDOWS, sloState, type SloState, timeToExhaustionMs} from './maths.js'
+import {
+  type AlertEvaluation,
+  blocksReleases,
+  budgetRemaining,
+  burnRate,
+  errorBudget,
+  evaluateAlerts,
+  SLI_WINDOWS,
+  sloState,
+  type SloState,
+  timeToExhaustionMs,
+} from './maths.js'
 import {PrometheusClient, PromQueryError} from '../prometheus/client.js'
 import {sliExpressions} from './sli.js'
 
@@ -91,7 +102,9 @@ export function prometheusUrlFor(environmentUrl?: string): string {
   const url = environmentUrl ?? process.env.RETAILOPS_PROMETHEUS_URL
   if (!url) {
     throw new UnavailableError('No Prometheus is configured.', {
-      nextSteps: ['Set environments.<name>.prometheus in retailops.yaml, or RETAILOPS_PROMETHEUS_URL (the sandbox: `eval "$(bash scripts/sandbox.sh env)"`).'],
+      nextSteps: [
+        'Set environments.<name>.prometheus in retailops.yaml, or RETAILOPS_PROMETHEUS_URL (the sandbox: `eval "$(bash scripts/sandbox.sh env)"`).',
+      ],
     })
   }
   return url
@@ -105,7 +118,9 @@ interface SloTarget {
 
 function targets(config: RetailOpsConfig, services?: string[]): SloTarget[] {
   const names = selectServices(config, services ?? [])
-  return names.flatMap((service) => config.services[service].slos.map((slo) => ({service, tier: config.services[service].tier, slo})))
+  return names.flatMap((service) =>
+    config.services[service].slos.map((slo) => ({service, tier: config.services[service].tier, slo})),
+  )
 }
 
 /**
@@ -114,7 +129,11 @@ function targets(config: RetailOpsConfig, services?: string[]): SloTarget[] {
  */
 export async function sloStatus(options: SloStatusOptions, ctx: RunContext): Promise<SloReport> {
   const list = targets(options.config, options.services)
-  const prom = new PrometheusClient(options.prometheusUrl, {infinity: 'no-data', signal: ctx.signal, timeoutMs: options.timeoutMs})
+  const prom = new PrometheusClient(options.prometheusUrl, {
+    infinity: 'no-data',
+    signal: ctx.signal,
+    timeoutMs: options.timeoutMs,
+  })
   const at = options.at ?? new Date()
   const limit = pLimit(options.concurrency ?? 8)
   const task = ctx.out.task(`Querying ${list.length} SLO${list.length === 1 ? '' : 's'} in ${options.prometheusUrl}`)
@@ -139,19 +158,51 @@ export async function sloStatus(options: SloStatusOptions, ctx: RunContext): Pro
   const counts: Record<SloState, number> = {ok: 0, ticket: 0, page: 0, exhausted: 0, 'no-data': 0}
   for (const r of results) counts[r.status] += 1
   const noData = results.filter((r) => r.status === 'no-data')
-  if (noData.length) ctx.out.warn(`${noData.length} SLO${noData.length === 1 ? ' has' : 's have'} no data (shown as missing, not as met): ${noData.map((r) => `${r.service}/${r.slo}`).join(', ')}.`)
-  task.succeed(`${results.length} SLOs: ${Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(', ') || 'none'}${failed ? ` (${failed} rejected queries)` : ''}`)
-  return {prometheus: options.prometheusUrl, at: at.toISOString(), slos: results, counts, gate: gateOf(results, options.failOnMissing ?? false)}
+  if (noData.length)
+    ctx.out.warn(
+      `${noData.length} SLO${noData.length === 1 ? ' has' : 's have'} no data (shown as missing, not as met): ${noData.map((r) => `${r.service}/${r.slo}`).join(', ')}.`,
+    )
+  task.succeed(
+    `${results.length} SLOs: ${
+      Object.entries(counts)
+        .filter(([, n]) => n > 0)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ') || 'none'
+    }${failed ? ` (${failed} rejected queries)` : ''}`,
+  )
+  return {
+    prometheus: options.prometheusUrl,
+    at: at.toISOString(),
+    slos: results,
+    counts,
+    gate: gateOf(results, options.failOnMissing ?? false),
+  }
 }
 
 export function gateOf(results: SloResult[], failOnMissing: boolean): GateResult {
-  const blocking = results.filter((r) => blocksReleases(r.status)).map((r) => ({service: r.service, slo: r.slo, status: r.status}))
+  const blocking = results
+    .filter((r) => blocksReleases(r.status))
+    .map((r) => ({service: r.service, slo: r.slo, status: r.status}))
   const missing = results.filter((r) => r.status === 'no-data').map((r) => ({service: r.service, slo: r.slo}))
   return {pass: blocking.length === 0 && (!failOnMissing || missing.length === 0), blocking, missing}
 }
 
 /** The fields that come from the configuration alone. */
-function describeTarget(t: SloTarget): Pick<SloResult, 'service' | 'tier' | 'slo' | 'id' | 'description' | 'sliType' | 'errorDefinition' | 'objective' | 'window' | 'errorBudget'> {
+function describeTarget(
+  t: SloTarget,
+): Pick<
+  SloResult,
+  | 'service'
+  | 'tier'
+  | 'slo'
+  | 'id'
+  | 'description'
+  | 'sliType'
+  | 'errorDefinition'
+  | 'objective'
+  | 'window'
+  | 'errorBudget'
+> {
   return {
     service: t.service,
     tier: t.tier,
@@ -186,7 +237,14 @@ function scopeOf(namespace?: string): Record<string, string> {
   return namespace ? {namespace} : {}
 }
 
-async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit: ReturnType<typeof pLimit>, history: boolean, scope: Record<string, string>): Promise<SloResult> {
+async function evaluateSlo(
+  t: SloTarget,
+  prom: PrometheusClient,
+  at: Date,
+  limit: ReturnType<typeof pLimit>,
+  history: boolean,
+  scope: Record<string, string>,
+): Promise<SloResult> {
   const exprs = sliExpressions(t.service, t.slo.sli, scope)
   const periodMs = parseDuration(t.slo.window)!
   const period = toPromDuration(periodMs)
@@ -206,10 +264,17 @@ async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit
   const byWindow = new Map(measured.map((m) => [m.window, m]))
   const missing: string[] = []
   const periodValue = byWindow.get(period)!
-  const ratioOf = (m: {errorRatio: number | null; eventRate: number | null}) => (m.eventRate === 0 ? null : m.errorRatio)
-  if (periodValue.eventRate === null) missing.push(`no ${t.slo.sli.type === 'ratio' ? 'total-events' : 'request'} series in ${period}`)
+  const ratioOf = (m: {errorRatio: number | null; eventRate: number | null}) =>
+    m.eventRate === 0 ? null : m.errorRatio
+  if (periodValue.eventRate === null)
+    missing.push(`no ${t.slo.sli.type === 'ratio' ? 'total-events' : 'request'} series in ${period}`)
   else if (periodValue.eventRate === 0) missing.push(`no events in ${period}`)
-  else if (periodValue.errorRatio === null) missing.push(t.slo.sli.type === 'latency' ? `no histogram bucket le matching ${t.slo.sli.thresholdMs} ms (is it a bucket bound?)` : 'good-events series missing')
+  else if (periodValue.errorRatio === null)
+    missing.push(
+      t.slo.sli.type === 'latency'
+        ? `no histogram bucket le matching ${t.slo.sli.thresholdMs} ms (is it a bucket bound?)`
+        : 'good-events series missing',
+    )
   const errorRatio = ratioOf(periodValue)
   const burns: Record<string, number | null> = {}
   const burnRates = SLI_WINDOWS.map((w) => {
@@ -239,7 +304,13 @@ async function evaluateSlo(t: SloTarget, prom: PrometheusClient, at: Date, limit
 }
 
 /** The 1h burn rate at ~2,000 points across the window, ending exactly at `at` (null where there is no data). */
-async function burnHistory(prom: PrometheusClient, errorRatio1h: string, budget: number, at: Date, periodMs: number): Promise<[number, number | null][]> {
+async function burnHistory(
+  prom: PrometheusClient,
+  errorRatio1h: string,
+  budget: number,
+  at: Date,
+  periodMs: number,
+): Promise<[number, number | null][]> {
   const stepMs = Math.max(300, Math.ceil(periodMs / 1000 / 2000)) * 1000
   const end = at.getTime()
   const steps = Math.floor(periodMs / stepMs)
@@ -276,15 +347,37 @@ export interface ErrorBudgetOptions {
  * The release gate for one service (used by rollouts): ok unless a budget is exhausted or a
  * page-level burn is on. A service without SLOs passes with a reason saying so.
  */
-export async function errorBudgetStatus(service: string, options: ErrorBudgetOptions, ctx?: RunContext): Promise<ErrorBudgetStatus> {
+export async function errorBudgetStatus(
+  service: string,
+  options: ErrorBudgetOptions,
+  ctx?: RunContext,
+): Promise<ErrorBudgetStatus> {
   const {silentOutput} = await import('../ui/output.js')
   const run: RunContext = ctx ?? {out: silentOutput}
   selectServices(options.config, [service])
-  if (options.config.services[service].slos.length === 0) return {service, ok: true, reasons: [`${service} has no SLOs configured`], slos: []}
-  const report = await sloStatus({config: options.config, prometheusUrl: prometheusUrlFor(options.prometheusUrl), services: [service], at: options.at, failOnMissing: options.failOnMissing, namespace: options.namespace}, run)
+  if (options.config.services[service].slos.length === 0)
+    return {service, ok: true, reasons: [`${service} has no SLOs configured`], slos: []}
+  const report = await sloStatus(
+    {
+      config: options.config,
+      prometheusUrl: prometheusUrlFor(options.prometheusUrl),
+      services: [service],
+      at: options.at,
+      failOnMissing: options.failOnMissing,
+      namespace: options.namespace,
+    },
+    run,
+  )
   const reasons = report.slos.flatMap((s) => {
-    if (s.status === 'exhausted') return [`${s.slo}: error budget exhausted (${formatPercent(s.budgetRemaining)} left of ${s.window})`]
-    if (s.status === 'page') return [`${s.slo}: page-level burn (${s.alerts.filter((a) => a.severity === 'page' && a.active).map((a) => `${a.long}/${a.short} over ${a.factor}×`).join(', ')})`]
+    if (s.status === 'exhausted')
+      return [`${s.slo}: error budget exhausted (${formatPercent(s.budgetRemaining)} left of ${s.window})`]
+    if (s.status === 'page')
+      return [
+        `${s.slo}: page-level burn (${s.alerts
+          .filter((a) => a.severity === 'page' && a.active)
+          .map((a) => `${a.long}/${a.short} over ${a.factor}×`)
+          .join(', ')})`,
+      ]
     if (s.status === 'no-data' && options.failOnMissing) return [`${s.slo}: no data`]
     return []
   })
@@ -292,7 +385,11 @@ export async function errorBudgetStatus(service: string, options: ErrorBudgetOpt
 }
 
 /** errorBudgetStatus for one project and environment: what the release gates (src/rollout/gates.ts) ask per service. */
-export function errorBudgetSource(config: RetailOpsConfig, prometheusUrl?: string, namespace?: string): (service: string) => Promise<ErrorBudgetStatus> {
+export function errorBudgetSource(
+  config: RetailOpsConfig,
+  prometheusUrl?: string,
+  namespace?: string,
+): (service: string) => Promise<ErrorBudgetStatus> {
   return (service) => errorBudgetStatus(service, {config, prometheusUrl, namespace})
 }
 

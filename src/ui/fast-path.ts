@@ -43,16 +43,22 @@ export function fastPath(argv: string[], root: URL): string | undefined {
   }
   const section = (title: string, rows: [string, string][]) => {
     const pad = Math.max(...rows.map(([name]) => name.length)) + 2
-    const lines = rows.sort(([a], [b]) => a.localeCompare(b)).flatMap(([name, text]) => wrap(text, width - pad - 2).map((line, i) => `  ${(i === 0 ? name : '').padEnd(pad)}${line}`.trimEnd()))
+    const lines = rows
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([name, text]) =>
+        wrap(text, width - pad - 2).map((line, i) => `  ${(i === 0 ? name : '').padEnd(pad)}${line}`.trimEnd()),
+      )
     return `${title}\n${lines.join('\n')}\n`
   }
-  return [
-    `${pkg.description}\n`,
-    `VERSION\n  ${version}\n`,
-    `USAGE\n  $ ${pkg.name} [COMMAND]\n`,
-    section('TOPICS', [...topics.entries()]),
-    section('COMMANDS', rootCommands),
-  ].join('\n') + '\n'
+  return (
+    [
+      `${pkg.description}\n`,
+      `VERSION\n  ${version}\n`,
+      `USAGE\n  $ ${pkg.name} [COMMAND]\n`,
+      section('TOPICS', [...topics.entries()]),
+      section('COMMANDS', rootCommands),
+    ].join('\n') + '\n'
+  )
 }
 
 function firstLine(text: string): string {

@@ -67,7 +67,12 @@ export class RecordingOutput implements Output {
   task(title: string): Task {
     const inner = this.next?.task(title)
     const push = (state: 'start' | 'update' | 'succeed' | 'fail', message?: string) =>
-      this.events.push({type: 'task', title: redact(title), state, message: message === undefined ? undefined : redact(message)})
+      this.events.push({
+        type: 'task',
+        title: redact(title),
+        state,
+        message: message === undefined ? undefined : redact(message),
+      })
     push('start')
     return {
       update: (m) => (push('update', m), inner?.update(m)),

@@ -22,11 +22,33 @@ export const MASK = '***'
 export const MIN_LITERAL = 4
 
 // Whole words that make a name secret wherever they appear in it (PGPASSWORD, clientSecret).
-const SECRET_WORDS = /PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|APIKEY|API_KEY|PRIVATE_?KEY|ACCESS_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|AUTHORIZATION|CONNECTION_?STRING/
+const SECRET_WORDS =
+  /PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|APIKEY|API_KEY|PRIVATE_?KEY|ACCESS_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|AUTHORIZATION|CONNECTION_?STRING/
 // Short words that only count as a whole part of the name (DB_PASS, SENTRY_DSN, STRIPE_SK, PWD).
 const SECRET_PARTS = new Set(['PASS', 'PWD', 'DSN', 'SK'])
 // Names that merely point at a secret (secretKeyRef, passwordEnv, TOKEN_FILE, imagePullSecrets).
-const REFERENCE_SUFFIXES = new Set(['REF', 'KEYREF', 'REFS', 'NAME', 'NAMES', 'ENV', 'FILE', 'PATH', 'DIR', 'SECRETS', 'TTL', 'TYPE', 'KIND', 'EXPIRY', 'EXPIRES', 'LENGTH', 'ID', 'HASH', 'SHA256', 'DIGEST'])
+const REFERENCE_SUFFIXES = new Set([
+  'REF',
+  'KEYREF',
+  'REFS',
+  'NAME',
+  'NAMES',
+  'ENV',
+  'FILE',
+  'PATH',
+  'DIR',
+  'SECRETS',
+  'TTL',
+  'TYPE',
+  'KIND',
+  'EXPIRY',
+  'EXPIRES',
+  'LENGTH',
+  'ID',
+  'HASH',
+  'SHA256',
+  'DIGEST',
+])
 // Process environment names that look secret but are not (the working directory).
 const NOT_SECRET = new Set(['PWD', 'OLDPWD'])
 
@@ -58,10 +80,12 @@ export function isSecretName(name: string): boolean {
 // scheme://[user]:password@ — the password is everything up to the last '@' before the host part.
 const URL_USERINFO = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s/@:'"<>]*:)([^\s/'"<>]+)@/gi
 // key=value (query strings, JDBC ;key=value, libpq DSNs, env assignments, --flag=value).
-const KEY_EQUALS = /(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-)([A-Za-z_][A-Za-z0-9_.-]*)(\s*=\s*)("[^"]*"|'[^']*'|[^\s&;,'"<>]+)/g
+const KEY_EQUALS =
+  /(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-)([A-Za-z_][A-Za-z0-9_.-]*)(\s*=\s*)("[^"]*"|'[^']*'|[^\s&;,'"<>]+)/g
 // key: value and "key": "value" (YAML, JSON, log lines): a quoted value, or one word (a sentence
 // such as "Secret: checkout-db is missing" loses only its first word).
-const KEY_COLON = /(?<![A-Za-z0-9_.\-/])(["']?)([A-Za-z_][A-Za-z0-9_.\-/]*)\1([ \t]*:[ \t]*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"',}{\][]+)/g
+const KEY_COLON =
+  /(?<![A-Za-z0-9_.\-/])(["']?)([A-Za-z_][A-Za-z0-9_.\-/]*)\1([ \t]*:[ \t]*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"',}{\][]+)/g
 // A Kubernetes env entry, as YAML (name: X, then value: Y) or as JSON ("name":"X","value":"Y").
 const ENV_YAML = /(name:[ \t]*["']?)([A-Za-z_][A-Za-z0-9_.-]*)(["']?[ \t]*\n[ \t]*value:[ \t]*)([^\n]+)/g
 const ENV_JSON = /("name"\s*:\s*")([A-Za-z_][A-Za-z0-9_.-]*)("\s*,\s*"value"\s*:\s*)("(?:[^"\\]|\\.)*")/g
@@ -71,7 +95,7 @@ const BENIGN = /^(["']?)(true|false|null|~|\*\*\*|)\1$/i
 function maskValue(value: string): string {
   const v = value.trimEnd()
   if (BENIGN.test(v)) return value
-  const q = v[0] === '"' || v[0] === '\'' ? v[0] : ''
+  const q = v[0] === '"' || v[0] === "'" ? v[0] : ''
   return `${q}${MASK}${q}${value.slice(v.length)}`
 }
 
@@ -124,10 +148,18 @@ export function redact(text: string): string {
   const lit = literals()
   if (lit) out = out.replace(lit, MASK)
   out = out.replace(URL_USERINFO, (_m, head: string) => `${head}${MASK}@`)
-  out = out.replace(ENV_YAML, (m, a: string, name: string, b: string, value: string) => (isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m))
-  out = out.replace(ENV_JSON, (m, a: string, name: string, b: string, value: string) => (isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m))
-  out = out.replace(KEY_EQUALS, (m, key: string, eq: string, value: string) => (isSecretName(key) ? `${key}${eq}${maskValue(value)}` : m))
-  out = out.replace(KEY_COLON, (m, q: string, key: string, colon: string, value: string) => (isSecretName(key) ? `${q}${key}${q}${colon}${maskValue(value)}` : m))
+  out = out.replace(ENV_YAML, (m, a: string, name: string, b: string, value: string) =>
+    isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
+  )
+  out = out.replace(ENV_JSON, (m, a: string, name: string, b: string, value: string) =>
+    isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
+  )
+  out = out.replace(KEY_EQUALS, (m, key: string, eq: string, value: string) =>
+    isSecretName(key) ? `${key}${eq}${maskValue(value)}` : m,
+  )
+  out = out.replace(KEY_COLON, (m, q: string, key: string, colon: string, value: string) =>
+    isSecretName(key) ? `${q}${key}${q}${colon}${maskValue(value)}` : m,
+  )
   return out
 }
 
@@ -141,12 +173,14 @@ export function redactDeep<T>(value: T): T {
 }
 
 function walk(value: unknown, key: string | undefined): unknown {
-  if (typeof value === 'string') return key !== undefined && isSecretName(key) && !BENIGN.test(value) ? MASK : redact(value)
+  if (typeof value === 'string')
+    return key !== undefined && isSecretName(key) && !BENIGN.test(value) ? MASK : redact(value)
   if (Array.isArray(value)) return value.map((v) => walk(v, undefined))
   if (value === null || typeof value !== 'object') return value
   if (value instanceof Date) return value
   // What JSON.stringify would print: a URL, a Buffer or any object with toJSON is masked as that.
-  if (typeof (value as {toJSON?: unknown}).toJSON === 'function') return walk((value as {toJSON: () => unknown}).toJSON(), key)
+  if (typeof (value as {toJSON?: unknown}).toJSON === 'function')
+    return walk((value as {toJSON: () => unknown}).toJSON(), key)
   const record = value as Record<string, unknown>
   const envEntry = typeof record.name === 'string' && typeof record.value === 'string' && isSecretName(record.name)
   const out: Record<string, unknown> = {}

@@ -14,7 +14,23 @@ export function renderTable<T>(rows: T[], columns: Column<T>[]): string {
   const table = new Table({
     head: columns.map((col) => c.bold(col.header)),
     colAligns: columns.map((col) => col.align ?? 'left'),
-    chars: {top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  '},
+    chars: {
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '',
+      'left-mid': '',
+      mid: '',
+      'mid-mid': '',
+      right: '',
+      'right-mid': '',
+      middle: '  ',
+    },
     style: {head: [], border: [], 'padding-left': 0, 'padding-right': 0},
   })
   for (const row of rows) table.push(columns.map((col) => String(col.value(row) ?? '')))

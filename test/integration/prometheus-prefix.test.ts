@@ -14,7 +14,6 @@ import {type PrefixProxy, startPrefixProxy} from './helpers/prefix-proxy.js'
 import {sandboxEnv} from '../support/sandbox.js'
 import {runCli} from '../support/cli.js'
 
-
 describe('Prometheus behind a path prefix', () => {
   let proxy: PrefixProxy
   let base: string
@@ -42,14 +41,31 @@ describe('Prometheus behind a path prefix', () => {
 
   it('doctor checks Prometheus under the prefix', async () => {
     const project = await mkdtemp(path.join(os.tmpdir(), 'ro-prefix-'))
-    const init = await runCli(['init', '--directory', project, '--project', 'pfx', '--target-namespace', 't-prefix', '--kube-context', sandboxEnv().context, '--yes', '--json'], {built: true})
+    const init = await runCli(
+      [
+        'init',
+        '--directory',
+        project,
+        '--project',
+        'pfx',
+        '--target-namespace',
+        't-prefix',
+        '--kube-context',
+        sandboxEnv().context,
+        '--yes',
+        '--json',
+      ],
+      {built: true},
+    )
     expect(init.exitCode, init.stderr).toBe(0)
     const file = path.join(project, 'retailops.yaml')
     const yaml = await readFile(file, 'utf8')
     expect(yaml).toContain(sandboxEnv().prometheusUrl)
     await writeFile(file, yaml.replaceAll(sandboxEnv().prometheusUrl, base))
     const r = await runCli(['doctor', '--json'], {cwd: project, built: true})
-    const checks = Object.fromEntries((JSON.parse(r.stdout).result.checks as {id: string; status: string; detail: string}[]).map((c) => [c.id, c]))
+    const checks = Object.fromEntries(
+      (JSON.parse(r.stdout).result.checks as {id: string; status: string; detail: string}[]).map((c) => [c.id, c]),
+    )
     expect(checks.prometheus.status, checks.prometheus.detail).toBe('ok')
     expect(checks.prometheus.detail).toContain(`${base}: Prometheus`)
     expect(seen).toContain('/prometheus/-/ready')

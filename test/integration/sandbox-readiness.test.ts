@@ -23,7 +23,12 @@ describe('sandbox readiness', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const closed = `127.0.0.1:${(server.address() as AddressInfo).port}`
     await new Promise((resolve) => server.close(resolve))
-    const env = {...process.env, RETAILOPS_PROMETHEUS_URL: `http://${closed}`, RETAILOPS_REGISTRY: closed, RETAILOPS_COSIGN3: '/nonexistent/cosign3'}
+    const env = {
+      ...process.env,
+      RETAILOPS_PROMETHEUS_URL: `http://${closed}`,
+      RETAILOPS_REGISTRY: closed,
+      RETAILOPS_COSIGN3: '/nonexistent/cosign3',
+    }
     const problems = await sandboxProblems(env)
     expect(problems).toHaveLength(4)
     expect(problems).toEqual(

@@ -32,7 +32,9 @@ beforeAll(async () => {
   apps = kc.makeApiClient(k8s.AppsV1Api)
   await core.createNamespace({body: {metadata: {name: namespace, labels: {'retailops.dev/test': 'sandbox-smoke'}}}})
   // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
-  await eventually('the default service account', async () => (await core.readNamespacedServiceAccount({name: 'default', namespace}).catch(() => undefined)) ? true : undefined)
+  await eventually('the default service account', async () =>
+    (await core.readNamespacedServiceAccount({name: 'default', namespace}).catch(() => undefined)) ? true : undefined,
+  )
 })
 
 afterAll(async () => {
@@ -40,14 +42,23 @@ afterAll(async () => {
 })
 
 /** Watches one object through client-node's Watch until `done(obj)` holds; resolves with it. */
-async function watchUntil<T extends k8s.KubernetesObject>(apiPath: string, name: string, done: (obj: T) => boolean, timeoutMs = 120_000): Promise<T> {
+async function watchUntil<T extends k8s.KubernetesObject>(
+  apiPath: string,
+  name: string,
+  done: (obj: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
   const watch = new k8s.Watch(kc)
   let controller: AbortController | undefined
   let timer: NodeJS.Timeout | undefined
   let events = 0
   try {
     return await new Promise<T>((resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`watch of ${apiPath}/${name}: condition not met in ${timeoutMs} ms after ${events} events`)), timeoutMs)
+      timer = setTimeout(
+        () =>
+          reject(new Error(`watch of ${apiPath}/${name}: condition not met in ${timeoutMs} ms after ${events} events`)),
+        timeoutMs,
+      )
       watch
         .watch(
           apiPath,
@@ -57,7 +68,12 @@ async function watchUntil<T extends k8s.KubernetesObject>(apiPath: string, name:
             if (phase === 'DELETED') reject(new Error(`${name} was deleted`))
             else if (done(obj)) resolve(obj)
           },
-          (err) => reject(err instanceof Error ? err : new Error(`watch of ${apiPath} closed before ${name} was ready (${events} events)`)),
+          (err) =>
+            reject(
+              err instanceof Error
+                ? err
+                : new Error(`watch of ${apiPath} closed before ${name} was ready (${events} events)`),
+            ),
         )
         .then((c) => (controller = c), reject)
     })
@@ -74,7 +90,9 @@ function dockerClient(): Docker {
 }
 
 async function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<any[]> {
-  const events: any[] = await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: any[]) => (err ? reject(err) : resolve(out))))
+  const events: any[] = await new Promise((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: any[]) => (err ? reject(err) : resolve(out))),
+  )
   const failed = events.find((e) => e.error || e.errorDetail)
   if (failed) throw new Error(failed.error ?? failed.errorDetail?.message)
   return events
@@ -140,14 +158,25 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
             spec: {
               nodeSelector: {'retailops.dev/sandbox-node': 'true'},
               containers: [{name, image: env.baseImageRemote, resources: {requests: {cpu: '250m', memory: '256Mi'}}}],
-              topologySpreadConstraints: [{maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: {matchLabels: {app: name}}}],
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'topology.kubernetes.io/zone',
+                  whenUnsatisfiable: 'DoNotSchedule',
+                  labelSelector: {matchLabels: {app: name}},
+                },
+              ],
             },
           },
         },
       },
     })
-    const available = await watchUntil<k8s.V1Deployment>(`/apis/apps/v1/namespaces/${namespace}/deployments`, name, (d) =>
-      d.status?.availableReplicas === 3 && Boolean(d.status.conditions?.some((c) => c.type === 'Available' && c.status === 'True')),
+    const available = await watchUntil<k8s.V1Deployment>(
+      `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      name,
+      (d) =>
+        d.status?.availableReplicas === 3 &&
+        Boolean(d.status.conditions?.some((c) => c.type === 'Available' && c.status === 'True')),
     )
     expect(available.status!.readyReplicas).toBe(3)
 
@@ -171,11 +200,17 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
       namespace,
       body: {
         metadata: {name, labels: {app: name, 'retailops.dev/simulate': 'crashloop'}},
-        spec: {nodeSelector: {'retailops.dev/sandbox-node': 'true'}, containers: [{name: 'app', image: env.baseImageRemote}]},
+        spec: {
+          nodeSelector: {'retailops.dev/sandbox-node': 'true'},
+          containers: [{name: 'app', image: env.baseImageRemote}],
+        },
       },
     })
-    const crashing = await watchUntil<k8s.V1Pod>(`/api/v1/namespaces/${namespace}/pods`, name, (p) =>
-      p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff',
+    const crashing = await watchUntil<k8s.V1Pod>(
+      `/api/v1/namespaces/${namespace}/pods`,
+      name,
+      (p) =>
+        p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff',
     )
     expect(crashing.status!.containerStatuses![0].restartCount).toBeGreaterThan(0)
     expect(crashing.status!.containerStatuses![0].lastState?.terminated?.exitCode).toBe(1)
@@ -186,14 +221,20 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
     expect(later.status!.conditions!.find((c) => c.type === 'Ready')?.status).toBe('False')
     expect(later.status!.containerStatuses![0].ready).toBe(false)
     expect(later.status!.containerStatuses![0].state?.waiting?.reason).toBe('CrashLoopBackOff')
-    expect(later.status!.containerStatuses![0].restartCount).toBeGreaterThanOrEqual(crashing.status!.containerStatuses![0].restartCount)
+    expect(later.status!.containerStatuses![0].restartCount).toBeGreaterThanOrEqual(
+      crashing.status!.containerStatuses![0].restartCount,
+    )
   })
 
   it('has the Gateway API standard CRDs established and serving v1 HTTPRoutes', async () => {
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api)
-    const crds = (await ext.listCustomResourceDefinition()).items.filter((c) => c.spec.group === 'gateway.networking.k8s.io')
+    const crds = (await ext.listCustomResourceDefinition()).items.filter(
+      (c) => c.spec.group === 'gateway.networking.k8s.io',
+    )
     const names = crds.map((c) => c.spec.names.plural).sort()
-    expect(names).toEqual(expect.arrayContaining(['gatewayclasses', 'gateways', 'grpcroutes', 'httproutes', 'referencegrants']))
+    expect(names).toEqual(
+      expect.arrayContaining(['gatewayclasses', 'gateways', 'grpcroutes', 'httproutes', 'referencegrants']),
+    )
     for (const crd of crds) {
       expect(crd.status!.conditions!.find((c) => c.type === 'Established')?.status).toBe('True')
       expect(crd.metadata!.annotations!['gateway.networking.k8s.io/channel']).toBe('standard')
@@ -205,11 +246,30 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
       metadata: {name: 'web', namespace},
       spec: {
         parentRefs: [{name: 'public'}],
-        rules: [{backendRefs: [{name: 'web-stable', port: 80, weight: 90}, {name: 'web-canary', port: 80, weight: 10}]}],
+        rules: [
+          {
+            backendRefs: [
+              {name: 'web-stable', port: 80, weight: 90},
+              {name: 'web-canary', port: 80, weight: 10},
+            ],
+          },
+        ],
       },
     }
-    await custom.createNamespacedCustomObject({group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'httproutes', body: route})
-    const back = (await custom.getNamespacedCustomObject({group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'httproutes', name: 'web'}))
+    await custom.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'httproutes',
+      body: route,
+    })
+    const back = await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace,
+      plural: 'httproutes',
+      name: 'web',
+    })
     expect(back.spec.rules[0].backendRefs.map((b: any) => b.weight)).toEqual([90, 10])
     // The CRD's validation is real: a negative weight is refused.
     await expect(
@@ -218,7 +278,11 @@ describe('sandbox: Kubernetes control plane and kwok nodes', () => {
         version: 'v1',
         namespace,
         plural: 'httproutes',
-        body: {...route, metadata: {name: 'bad', namespace}, spec: {rules: [{backendRefs: [{name: 'x', port: 80, weight: -1}]}]}},
+        body: {
+          ...route,
+          metadata: {name: 'bad', namespace},
+          spec: {rules: [{backendRefs: [{name: 'x', port: 80, weight: -1}]}]},
+        },
       }),
     ).rejects.toThrow()
   })
@@ -230,7 +294,11 @@ describe('sandbox: Docker Engine, registry and base image', () => {
 
   afterAll(async () => {
     const docker = dockerClient()
-    for (const ref of [tag]) await docker.getImage(ref).remove({force: true}).catch(() => undefined)
+    for (const ref of [tag])
+      await docker
+        .getImage(ref)
+        .remove({force: true})
+        .catch(() => undefined)
   })
 
   it('builds an image from the local base image, pushes it, and pulls it back by digest', async () => {
@@ -240,10 +308,21 @@ describe('sandbox: Docker Engine, registry and base image', () => {
     const token = randomBytes(8).toString('hex')
 
     const context = pack()
-    context.entry({name: 'Dockerfile'}, 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY smoke.js /app/smoke.js\nCMD ["node", "/app/smoke.js"]\n')
+    context.entry(
+      {name: 'Dockerfile'},
+      'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY smoke.js /app/smoke.js\nCMD ["node", "/app/smoke.js"]\n',
+    )
     context.entry({name: 'smoke.js'}, `console.log('smoke ${token} ' + process.version + ' uid=' + process.getuid())\n`)
     context.finalize()
-    await follow(docker, await docker.buildImage(context as unknown as NodeJS.ReadableStream, {t: tag, networkmode: 'host', buildargs: {BASE_IMAGE: env.baseImage}, rm: true}))
+    await follow(
+      docker,
+      await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        t: tag,
+        networkmode: 'host',
+        buildargs: {BASE_IMAGE: env.baseImage},
+        rm: true,
+      }),
+    )
 
     const pushed = await follow(docker, await docker.getImage(tag).push({authconfig: {serveraddress: env.registry}}))
     const digest: string | undefined = pushed.find((e) => e.aux?.Digest)?.aux.Digest
@@ -251,7 +330,9 @@ describe('sandbox: Docker Engine, registry and base image', () => {
 
     // The registry itself serves the manifest under that digest.
     const manifest = await fetch(`http://${env.registry}/v2/sandbox-smoke/app-${suffix}/manifests/${digest}`, {
-      headers: {accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json'},
+      headers: {
+        accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
+      },
     })
     expect(manifest.status).toBe(200)
     expect(manifest.headers.get('docker-content-digest')).toBe(digest)
@@ -264,7 +345,10 @@ describe('sandbox: Docker Engine, registry and base image', () => {
     const pulled = await docker.getImage(byDigest).inspect()
     expect(pulled.RepoDigests).toContain(byDigest)
 
-    const container = await docker.createContainer({Image: byDigest, HostConfig: {NetworkMode: 'host', ReadonlyRootfs: true}})
+    const container = await docker.createContainer({
+      Image: byDigest,
+      HostConfig: {NetworkMode: 'host', ReadonlyRootfs: true},
+    })
     try {
       await container.start()
       const exit = await container.wait()
@@ -274,7 +358,10 @@ describe('sandbox: Docker Engine, registry and base image', () => {
       expect(logs).toContain('uid=65532')
     } finally {
       await container.remove({force: true})
-      await docker.getImage(pulled.Id).remove({force: true}).catch(() => undefined)
+      await docker
+        .getImage(pulled.Id)
+        .remove({force: true})
+        .catch(() => undefined)
     }
   })
 })
@@ -289,7 +376,9 @@ describe('sandbox: Prometheus with file-based service discovery', () => {
     server = createServer((req, res) => {
       if (req.url !== '/metrics') return void res.writeHead(404).end()
       res.writeHead(200, {'content-type': 'text/plain; version=0.0.4'})
-      res.end(`# HELP retailops_sandbox_smoke A value only this test serves.\n# TYPE retailops_sandbox_smoke gauge\nretailops_sandbox_smoke{token="${token}"} 42\n`)
+      res.end(
+        `# HELP retailops_sandbox_smoke A value only this test serves.\n# TYPE retailops_sandbox_smoke gauge\nretailops_sandbox_smoke{token="${token}"} 42\n`,
+      )
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     sdFile = path.join(env.prometheusSdDir, `${job}.json`)
@@ -306,10 +395,15 @@ describe('sandbox: Prometheus with file-based service discovery', () => {
     await writeFile(tmp, JSON.stringify([{targets: [`127.0.0.1:${port}`], labels: {job, env: 'sandbox'}}]))
     await rename(tmp, sdFile)
 
-    const up = await eventually(`up{job="${job}"} == 1`, async () => {
-      const r = await prom(`up{job="${job}"}`)
-      return r.length === 1 && r[0].value[1] === '1' ? r[0] : undefined
-    }, 90_000, 1000)
+    const up = await eventually(
+      `up{job="${job}"} == 1`,
+      async () => {
+        const r = await prom(`up{job="${job}"}`)
+        return r.length === 1 && r[0].value[1] === '1' ? r[0] : undefined
+      },
+      90_000,
+      1000,
+    )
     expect(up.metric.instance).toBe(`127.0.0.1:${port}`)
     const value = await prom(`retailops_sandbox_smoke{job="${job}"}`)
     expect(value).toHaveLength(1)
@@ -322,14 +416,22 @@ describe('sandbox: Prometheus with file-based service discovery', () => {
 
     // Removing the file removes the target.
     await rm(sdFile)
-    await eventually('the target to be dropped', async () => {
-      const res = await fetch(`${env.prometheusUrl}/api/v1/targets?state=active`)
-      const body = (await res.json()) as {data: {activeTargets: Array<{labels: Record<string, string>}>}}
-      return body.data.activeTargets.some((t) => t.labels.job === job) ? undefined : true
-    }, 60_000, 1000)
+    await eventually(
+      'the target to be dropped',
+      async () => {
+        const res = await fetch(`${env.prometheusUrl}/api/v1/targets?state=active`)
+        const body = (await res.json()) as {data: {activeTargets: Array<{labels: Record<string, string>}>}}
+        return body.data.activeTargets.some((t) => t.labels.job === job) ? undefined : true
+      },
+      60_000,
+      1000,
+    )
 
     // The admin API is on (tests may delete their series).
-    const del = await fetch(`${env.prometheusUrl}/api/v1/admin/tsdb/delete_series?match[]=${encodeURIComponent(`{job="${job}"}`)}`, {method: 'POST'})
+    const del = await fetch(
+      `${env.prometheusUrl}/api/v1/admin/tsdb/delete_series?match[]=${encodeURIComponent(`{job="${job}"}`)}`,
+      {method: 'POST'},
+    )
     expect(del.status).toBe(204)
     expect(await prom(`up{job="${job}"}`)).toHaveLength(0)
   })
@@ -339,7 +441,11 @@ describe('sandbox: PostgreSQL, k6 and cosign', () => {
   it('accepts the superuser URL on 127.0.0.1', async () => {
     const url = new URL(env.postgresUrl)
     expect(url.hostname).toBe('127.0.0.1')
-    const {stdout} = await run('psql', [env.postgresUrl, '-XAtc', "select current_setting('server_version_num'), rolsuper from pg_roles where rolname = current_user"])
+    const {stdout} = await run('psql', [
+      env.postgresUrl,
+      '-XAtc',
+      "select current_setting('server_version_num'), rolsuper from pg_roles where rolname = current_user",
+    ])
     const [version, superuser] = stdout.trim().split('|')
     expect(Number(version)).toBeGreaterThanOrEqual(150000)
     expect(superuser).toBe('t')

@@ -35,7 +35,14 @@ async function start(name: string, env: Record<string, string> = {}): Promise<Pr
   const child = spawn(process.execPath, [`${name}/src/main.ts`], {
     cwd: SERVICES_DIR,
     // A clean environment: nothing from the test runner leaks into the service's config.
-    env: {PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', APP_VERSION: VERSION, SHUTDOWN_DELAY_MS: '0', ...env},
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      APP_VERSION: VERSION,
+      SHUTDOWN_DELAY_MS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const logs: Array<Record<string, unknown>> = []
@@ -59,14 +66,19 @@ async function start(name: string, env: Record<string, string> = {}): Promise<Pr
     })
     void exited.then(({code, signal}) => {
       clearTimeout(timer)
-      reject(new Error(`${name} exited (${code ?? signal}) before listening: ${stderr.join('')}${JSON.stringify(logs)}`))
+      reject(
+        new Error(`${name} exited (${code ?? signal}) before listening: ${stderr.join('')}${JSON.stringify(logs)}`),
+      )
     })
   })
   const proc: Proc = {name, url: `http://127.0.0.1:${port}`, child, logs, exited}
   procs.push(proc)
   const deadline = Date.now() + 15_000
   for (;;) {
-    const ready = await fetch(`${proc.url}/readyz`).then((r) => r.status === 200, () => false)
+    const ready = await fetch(`${proc.url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
     if (ready) return proc
     if (Date.now() > deadline) throw new Error(`${name} never turned ready`)
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -89,7 +101,10 @@ describe('bundled services, as real processes', () => {
 
   beforeAll(async () => {
     const major = Number(process.versions.node.split('.')[0])
-    if (major < 24) throw new Error(`the services need Node 24 (type stripping); this is ${process.version}: put $(bash scripts/setup-node.sh) first on PATH`)
+    if (major < 24)
+      throw new Error(
+        `the services need Node 24 (type stripping); this is ${process.version}: put $(bash scripts/setup-node.sh) first on PATH`,
+      )
     if (!existsSync(`${SERVICES_DIR}node_modules/prom-client/package.json`)) {
       throw new Error('services/node_modules is missing: run `npm ci --prefix services` first')
     }
@@ -105,7 +120,8 @@ describe('bundled services, as real processes', () => {
   })
 
   afterAll(async () => {
-    for (const proc of procs) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL')
+    for (const proc of procs)
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL')
   })
 
   it('every service answers its probes', async () => {
@@ -130,7 +146,8 @@ describe('bundled services, as real processes', () => {
 
   it('a real checkout reserves, authorizes and orders; a retry with the same key changes nothing', async () => {
     const before = (await call(`${shop.inventory.url}/stock/SKU-1006`)).body
-    const authorizedBefore = sample(await metricsOf(shop.payments), 'payments_authorizations_total', {result: 'authorized'}) ?? 0
+    const authorizedBefore =
+      sample(await metricsOf(shop.payments), 'payments_authorizations_total', {result: 'authorized'}) ?? 0
     const headers = {'idempotency-key': 'it-checkout-1', 'x-request-id': 'it-req-1'}
 
     const first = await call(`${shop.checkout.url}/checkout`, {body: basket, headers})
@@ -147,7 +164,9 @@ describe('bundled services, as real processes', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true')
     expect(again.body.orderId).toBe(first.body.orderId)
     expect((await call(`${shop.inventory.url}/stock/SKU-1006`)).body.reserved).toBe(after.reserved)
-    expect(sample(await metricsOf(shop.payments), 'payments_authorizations_total', {result: 'authorized'})).toBe(authorizedBefore + 1)
+    expect(sample(await metricsOf(shop.payments), 'payments_authorizations_total', {result: 'authorized'})).toBe(
+      authorizedBefore + 1,
+    )
 
     // The same key with another basket is refused rather than silently replayed.
     const reused = await call(`${shop.checkout.url}/checkout`, {body: {...basket, customerId: 'someone-else'}, headers})
@@ -164,7 +183,9 @@ describe('bundled services, as real processes', () => {
     const labels = {service: 'checkout', version: VERSION, route: '/checkout', code: '201'}
     expect(sample(text, 'http_requests_total', labels)).toBeGreaterThanOrEqual(2)
     for (const le of ['0.05', '0.1', '0.25', '0.3', '0.5', '1', '2.5']) {
-      expect(text).toContain(`http_request_duration_seconds_bucket{le="${le}",service="checkout",version="${VERSION}",method="POST",route="/checkout",code="201",synthetic="false"}`)
+      expect(text).toContain(
+        `http_request_duration_seconds_bucket{le="${le}",service="checkout",version="${VERSION}",method="POST",route="/checkout",code="201",synthetic="false"}`,
+      )
     }
     expect(sample(text, 'checkout_attempts_total')).toBeGreaterThanOrEqual(1)
     expect(sample(text, 'checkout_success_total')).toBeGreaterThanOrEqual(1)
@@ -172,7 +193,9 @@ describe('bundled services, as real processes', () => {
     expect(sample(text, 'downstream_requests_total', {downstream: 'orders', outcome: '201'})).toBeGreaterThanOrEqual(1)
     expect(text).toMatch(/^process_resident_memory_bytes\{service="checkout",version="it-1.0.0"\} \d+/m)
     const payments = await metricsOf(shop.payments)
-    expect(sample(payments, 'http_requests_total', {service: 'payments', route: '/authorizations', code: '201'})).toBeGreaterThanOrEqual(1)
+    expect(
+      sample(payments, 'http_requests_total', {service: 'payments', route: '/authorizations', code: '201'}),
+    ).toBeGreaterThanOrEqual(1)
   })
 
   it('a synthetic shopper (X-Synthetic) goes through cart and checkout and leaves every store as it was', async () => {
@@ -187,17 +210,35 @@ describe('bundled services, as real processes', () => {
     const headers = {'x-synthetic': 'it-warmup', 'x-request-id': 'it-syn-1'}
     const cart = await call(`${shop.cart.url}/carts`, {body: {customerId: 'synthetic'}, headers})
     expect(cart.status).toBe(201)
-    expect((await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}, headers})).status).toBe(200)
+    expect(
+      (await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}, headers}))
+        .status,
+    ).toBe(200)
     // A real request cannot change a synthetic cart, nor a synthetic one a real cart.
-    expect((await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}})).status).toBe(404)
-    const answer = await call(`${shop.checkout.url}/checkout`, {body: basket, headers: {...headers, 'idempotency-key': 'it-syn-1'}})
+    expect(
+      (await call(`${shop.cart.url}/carts/${cart.body.id}/items`, {body: {sku: 'SKU-1003', quantity: 1}})).status,
+    ).toBe(404)
+    const answer = await call(`${shop.checkout.url}/checkout`, {
+      body: basket,
+      headers: {...headers, 'idempotency-key': 'it-syn-1'},
+    })
     expect(answer.status).toBe(201)
     expect(answer.body.synthetic).toBe(true)
     expect(await read()).toEqual(before)
     // Passed on: the dependencies saw it as synthetic, with the request id.
-    for (const [proc, route] of [[shop.inventory, '/reservations'], [shop.payments, '/authorizations'], [shop.orders, '/orders']] as const) {
-      expect(proc.logs.some((r) => r.requestId === 'it-syn-1' && r.route === route && r.synthetic === true), proc.name).toBe(true)
-      expect(sample(await metricsOf(proc), 'http_requests_total', {route, code: '201', synthetic: 'true'}), proc.name).toBe(1)
+    for (const [proc, route] of [
+      [shop.inventory, '/reservations'],
+      [shop.payments, '/authorizations'],
+      [shop.orders, '/orders'],
+    ] as const) {
+      expect(
+        proc.logs.some((r) => r.requestId === 'it-syn-1' && r.route === route && r.synthetic === true),
+        proc.name,
+      ).toBe(true)
+      expect(
+        sample(await metricsOf(proc), 'http_requests_total', {route, code: '201', synthetic: 'true'}),
+        proc.name,
+      ).toBe(1)
     }
   })
 
@@ -242,7 +283,10 @@ describe('bundled services, as real processes', () => {
     }
     // Two attempts per checkout (one retry): the third failure opens the circuit mid-second checkout.
     expect(reasons).toEqual(['status', 'circuit_open'])
-    const attemptsAtPayments = sample(await metricsOf(badPayments), 'http_requests_total', {route: '/authorizations', code: '500'})
+    const attemptsAtPayments = sample(await metricsOf(badPayments), 'http_requests_total', {
+      route: '/authorizations',
+      code: '500',
+    })
     expect(attemptsAtPayments).toBe(3)
 
     const started = performance.now()
@@ -294,7 +338,11 @@ describe('bundled services, as real processes', () => {
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
     expect((await exitOf(child)).code).toBe(1)
-    expect(JSON.parse(out.trim())).toMatchObject({level: 'error', msg: 'invalid configuration', error: expect.stringMatching(/^FAULT_ERROR_RATE="lots" is invalid/)})
+    expect(JSON.parse(out.trim())).toMatchObject({
+      level: 'error',
+      msg: 'invalid configuration',
+      error: expect.stringMatching(/^FAULT_ERROR_RATE="lots" is invalid/),
+    })
   })
 
   it('every service shuts down cleanly on SIGTERM (SIGINT too)', async () => {

@@ -83,7 +83,8 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
 /** Runs the CLI with --json and fails the test when it printed no JSON document. */
 export async function runCliJson(args: string[], options: CliOptions = {}): Promise<CliRun & {doc: JsonDocument}> {
   const run = await runCli(args, {...options, json: true})
-  if (!run.doc) throw new Error(`retailops ${args.join(' ')} printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`)
+  if (!run.doc)
+    throw new Error(`retailops ${args.join(' ')} printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`)
   return run as CliRun & {doc: JsonDocument}
 }
 
@@ -93,7 +94,11 @@ export async function runCliJson(args: string[], options: CliOptions = {}): Prom
  * grace period): what a test sees after SIGINT is the CLI's own cleanup.
  */
 export function startCli(args: string[], options: CliOptions = {}): BackgroundCli {
-  return execa(process.execPath, argv(args, options), {...execaOptions(options), timeout: options.timeoutMs, forceKillAfterDelay: false})
+  return execa(process.execPath, argv(args, options), {
+    ...execaOptions(options),
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: false,
+  })
 }
 
 export type BackgroundCli = ResultPromise<ReturnType<typeof execaOptions> & {forceKillAfterDelay: false}>

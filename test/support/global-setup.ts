@@ -6,6 +6,8 @@ import {SANDBOX_FIX, sandboxProblems} from './sandbox.js'
 export default async function checkSandbox(): Promise<void> {
   const problems = await sandboxProblems()
   if (problems.length > 0) {
-    throw new Error(`The sandbox is not ready for the integration tests:\n${problems.map((p) => `  - ${p}`).join('\n')}\n${SANDBOX_FIX}`)
+    throw new Error(
+      `The sandbox is not ready for the integration tests:\n${problems.map((p) => `  - ${p}`).join('\n')}\n${SANDBOX_FIX}`,
+    )
   }
 }

@@ -15,7 +15,11 @@ export interface TempProject {
 }
 
 /** A project in a fresh temp folder (`<prefix>-XXXXXX`): retailops.yaml plus any other files. */
-export async function tempProject(yaml: string, files: Record<string, string> = {}, prefix = 't-project'): Promise<TempProject> {
+export async function tempProject(
+  yaml: string,
+  files: Record<string, string> = {},
+  prefix = 't-project',
+): Promise<TempProject> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `${prefix}-`))
   const file = path.join(dir, 'retailops.yaml')
   const write = async (tree: Record<string, string>) => {

@@ -41,7 +41,8 @@ const REQUIRED = [
 ] as const
 
 /** What to do when the sandbox is not (fully) there: the last lines of every readiness failure. */
-export const SANDBOX_FIX = 'Start it (idempotent): bash scripts/sandbox.sh up\nLoad it into this shell: eval "$(bash scripts/sandbox.sh env)"'
+export const SANDBOX_FIX =
+  'Start it (idempotent): bash scripts/sandbox.sh up\nLoad it into this shell: eval "$(bash scripts/sandbox.sh env)"'
 
 /** True when `sandbox.sh env` has been loaded into this process's environment. */
 export function sandboxLoaded(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -73,7 +74,8 @@ export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
 
 /** A KubeConfig for the sandbox cluster: its kubeconfig file, its context selected. */
 export function kubeConfig(env: SandboxEnv = sandboxEnv()): k8s.KubeConfig {
-  if (!existsSync(env.kubeconfig)) throw new Error(`No kubeconfig at ${env.kubeconfig}: is the sandbox up? (bash scripts/sandbox.sh up)`)
+  if (!existsSync(env.kubeconfig))
+    throw new Error(`No kubeconfig at ${env.kubeconfig}: is the sandbox up? (bash scripts/sandbox.sh up)`)
   const kc = new k8s.KubeConfig()
   kc.loadFromFile(env.kubeconfig)
   kc.setCurrentContext(env.context)
@@ -81,7 +83,12 @@ export function kubeConfig(env: SandboxEnv = sandboxEnv()): k8s.KubeConfig {
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 500): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 500,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -91,7 +98,10 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (error) {
       last = error
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      )
     await new Promise((r) => setTimeout(r, intervalMs))
   }
 }
@@ -147,7 +157,10 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
         const [, repository, tag] = /^[^/]+\/(.+):([^:/]+)$/.exec(s.baseImageRemote) ?? []
         const answer = await fetch(`http://${s.registry}/v2/${repository}/manifests/${tag}`, {
           method: 'HEAD',
-          headers: {accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
+          headers: {
+            accept:
+              'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+          },
         })
         if (answer.status !== 200) throw new Error(`not in the registry (HEAD manifest answered ${answer.status})`)
       },
@@ -179,7 +192,10 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
         ['cosign3', s.cosign3],
         ['kube-score', s.kubeScore],
       ] as const
-    ).map(([tool, file]): [string, () => Promise<unknown>] => [`${tool} (${file})`, () => access(file, constants.X_OK)]),
+    ).map(([tool, file]): [string, () => Promise<unknown>] => [
+      `${tool} (${file})`,
+      () => access(file, constants.X_OK),
+    ]),
   ]
   const results = await Promise.all(
     checks.map(async ([what, check]) => {

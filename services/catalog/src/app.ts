@@ -52,7 +52,10 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
           const found = PRODUCTS.filter((product) => matches(product, terms))
           const {limit, offset} = page(query, found.length)
           searches.inc({result: found.length > 0 ? 'hit' : 'miss'})
-          return {status: 200, body: {query: q, items: found.slice(offset, offset + limit), total: found.length, limit, offset}}
+          return {
+            status: 200,
+            body: {query: q, items: found.slice(offset, offset + limit), total: found.length, limit, offset},
+          }
         },
       },
     ],

@@ -32,7 +32,8 @@ export interface CheckoutDeps extends ServiceDeps {
   fetch?: typeof fetch
 }
 
-type FailureReason = 'invalid_request' | 'out_of_stock' | 'payment_declined' | 'dependency_unavailable' | 'unexpected_response'
+type FailureReason =
+  'invalid_request' | 'out_of_stock' | 'payment_declined' | 'dependency_unavailable' | 'unexpected_response'
 
 interface PricedLine {
   sku: string
@@ -69,9 +70,14 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
     deps,
   )
   const {metrics, log} = service
-  const attempts = metrics.counter('checkout_attempts_total', 'Checkouts attempted (replays of an idempotent checkout not counted).')
+  const attempts = metrics.counter(
+    'checkout_attempts_total',
+    'Checkouts attempted (replays of an idempotent checkout not counted).',
+  )
   const successes = metrics.counter('checkout_success_total', 'Checkouts that ended in a confirmed order.')
-  const failures = metrics.counter('checkout_failures_total', 'Checkouts that did not end in an order, by reason.', ['reason'])
+  const failures = metrics.counter('checkout_failures_total', 'Checkouts that did not end in an order, by reason.', [
+    'reason',
+  ])
 
   const downstream = (name: string, baseUrl: string): Downstream =>
     createDownstream({...downstreamBase, name, baseUrl, log, metrics})
@@ -195,7 +201,12 @@ export function createApp(env: Env = process.env, deps: CheckoutDeps = {}): Serv
   }
 
   function syntheticUnsupported(dependency: string): HttpError {
-    return new HttpError(502, 'synthetic_unsupported', `${dependency} does not honour X-Synthetic: a synthetic checkout cannot go on without side effects`, {dependency})
+    return new HttpError(
+      502,
+      'synthetic_unsupported',
+      `${dependency} does not honour X-Synthetic: a synthetic checkout cannot go on without side effects`,
+      {dependency},
+    )
   }
 
   function expect(response: DownstreamResponse, status: number): void {

@@ -32,7 +32,10 @@ interface Reservation {
 
 export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Service {
   const config = loadBaseConfig(SERVICE, env)
-  const seedOverride = env.INVENTORY_SEED_STOCK === undefined ? undefined : envNumber(env, 'INVENTORY_SEED_STOCK', 0, {min: 0, integer: true})
+  const seedOverride =
+    env.INVENTORY_SEED_STOCK === undefined
+      ? undefined
+      : envNumber(env, 'INVENTORY_SEED_STOCK', 0, {min: 0, integer: true})
   const stock = new Map<string, Stock>(
     Object.entries(SEED_STOCK).map(([sku, units]) => [sku, {onHand: seedOverride ?? units, reserved: 0}]),
   )
@@ -76,7 +79,9 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
             const level = stock.get(item.sku)
             if (!level) {
               outcome('unknown_sku')
-              throw new HttpError(422, 'unknown_sku', `no stock record for SKU ${JSON.stringify(item.sku)}`, {sku: item.sku})
+              throw new HttpError(422, 'unknown_sku', `no stock record for SKU ${JSON.stringify(item.sku)}`, {
+                sku: item.sku,
+              })
             }
             const available = level.onHand - level.reserved
             if (available < item.quantity) {
@@ -90,7 +95,15 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
           }
           if (synthetic) {
             const id = `res_synthetic_${randomUUID()}`
-            const body = {id, status: 'reserved', reference, items, createdAt: new Date().toISOString(), releasedAt: null, synthetic: true}
+            const body = {
+              id,
+              status: 'reserved',
+              reference,
+              items,
+              createdAt: new Date().toISOString(),
+              releasedAt: null,
+              synthetic: true,
+            }
             return {status: 201, body}
           }
           for (const item of items) stock.get(item.sku)!.reserved += item.quantity
@@ -116,7 +129,11 @@ export function createApp(env: Env = process.env, deps: ServiceDeps = {}): Servi
         path: '/reservations/:id/release',
         handler: ({params, synthetic}) => {
           // A synthetic release touches nothing, a real reservation least of all.
-          if (synthetic) return {status: 200, body: {id: params.id, status: 'released', releasedAt: new Date().toISOString(), synthetic: true}}
+          if (synthetic)
+            return {
+              status: 200,
+              body: {id: params.id, status: 'released', releasedAt: new Date().toISOString(), synthetic: true},
+            }
           const reservation = reservations.get(params.id)
           if (!reservation) throw notFound('reservation', params.id)
           if (reservation.status === 'reserved') {

@@ -31,7 +31,8 @@ interface Order {
 }
 
 function orderLines(value: unknown): OrderLine[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > 100) throw invalid('items', 'a list of 1 to 100 items')
+  if (!Array.isArray(value) || value.length === 0 || value.length > 100)
+    throw invalid('items', 'a list of 1 to 100 items')
   return value.map((entry, index) => {
     const line = object(entry, `items[${index}]`)
     return {

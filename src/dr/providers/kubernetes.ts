@@ -14,12 +14,17 @@ import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kube
 import {explainDeployments} from '../../kubernetes/rollout-status.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
-import {DRILL_DATASTORE_LABEL, DRILL_LABEL, drillNamespaceName, isDrillNamespace, MANAGED_BY_SELECTOR} from '../naming.js'
+import {
+  DRILL_DATASTORE_LABEL,
+  DRILL_LABEL,
+  drillNamespaceName,
+  isDrillNamespace,
+  MANAGED_BY_SELECTOR,
+} from '../naming.js'
 import {sleep} from '../../kubernetes/wait.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
 import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
-
 
 /** The retailops-managed kinds a namespace snapshot holds, in restore order. */
 export const SNAPSHOT_KINDS: {kind: string; apiVersion: string; plural: string}[] = [
@@ -33,7 +38,18 @@ export const SNAPSHOT_KINDS: {kind: string; apiVersion: string; plural: string}[
   {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers'},
 ]
 
-const SERVER_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'ownerReferences', 'selfLink', 'finalizers']
+const SERVER_METADATA = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'ownerReferences',
+  'selfLink',
+  'finalizers',
+]
 const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 'deployment.kubernetes.io/revision']
 
 /**
@@ -41,8 +57,17 @@ const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 
  * the drill namespace and labelled with the drill. Services lose their cluster IPs and node ports
  * and never become LoadBalancers (a drill must not expose anything or allocate cloud resources).
  */
-export function prepareForRestore(obj: KubeObject, namespace: string, drillId: string, datastore: string): {object: KubeObject; notes: string[]} {
-  const copy = structuredClone(obj) as KubeObject & {spec?: Record<string, unknown>; status?: unknown; secrets?: unknown}
+export function prepareForRestore(
+  obj: KubeObject,
+  namespace: string,
+  drillId: string,
+  datastore: string,
+): {object: KubeObject; notes: string[]} {
+  const copy = structuredClone(obj) as KubeObject & {
+    spec?: Record<string, unknown>
+    status?: unknown
+    secrets?: unknown
+  }
   const notes: string[] = []
   for (const key of SERVER_METADATA) delete copy.metadata[key]
   delete copy.status
@@ -56,7 +81,17 @@ export function prepareForRestore(obj: KubeObject, namespace: string, drillId: s
   }
   if (Object.keys(annotations).length === 0) delete copy.metadata.annotations
   if (copy.kind === 'Service' && copy.spec) {
-    const spec = copy.spec as {clusterIP?: string; clusterIPs?: string[]; type?: string; healthCheckNodePort?: number; ports?: {nodePort?: number}[]; loadBalancerIP?: string; externalIPs?: string[]; externalTrafficPolicy?: string; allocateLoadBalancerNodePorts?: boolean}
+    const spec = copy.spec as {
+      clusterIP?: string
+      clusterIPs?: string[]
+      type?: string
+      healthCheckNodePort?: number
+      ports?: {nodePort?: number}[]
+      loadBalancerIP?: string
+      externalIPs?: string[]
+      externalTrafficPolicy?: string
+      allocateLoadBalancerNodePorts?: boolean
+    }
     const headless = spec.clusterIP === 'None'
     delete spec.clusterIP
     delete spec.clusterIPs
@@ -96,14 +131,28 @@ export const POD_SECURITY_LABELS = {
  * talk to each other.
  */
 export function isolationPolicies(namespace: string, drillId: string, datastore: string): KubeObject[] {
-  const metadata = (name: string) => ({name, namespace, labels: {[DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore}})
+  const metadata = (name: string) => ({
+    name,
+    namespace,
+    labels: {[DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore},
+  })
   return [
-    {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: metadata(DEFAULT_DENY_POLICY), spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress']}},
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: metadata(DEFAULT_DENY_POLICY),
+      spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress']},
+    },
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
       metadata: metadata(SAME_NAMESPACE_POLICY),
-      spec: {podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{from: [{podSelector: {}}]}], egress: [{to: [{podSelector: {}}]}]},
+      spec: {
+        podSelector: {},
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{from: [{podSelector: {}}]}],
+        egress: [{to: [{podSelector: {}}]}],
+      },
     },
   ]
 }
@@ -113,7 +162,12 @@ export function isolationPolicies(namespace: string, drillId: string, datastore:
  * without a single production credential. Types that cannot be empty (docker config, service
  * account tokens) become Opaque.
  */
-export function placeholderSecret(secret: KubeObject & {type?: string; data?: Record<string, string>; stringData?: Record<string, string>}, namespace: string, drillId: string, datastore: string): {object: KubeObject; reason: string} {
+export function placeholderSecret(
+  secret: KubeObject & {type?: string; data?: Record<string, string>; stringData?: Record<string, string>},
+  namespace: string,
+  drillId: string,
+  datastore: string,
+): {object: KubeObject; reason: string} {
   const keys = [...new Set([...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})])].sort()
   const type = secret.type ?? 'Opaque'
   const keepType = EMPTY_VALUE_TYPES.has(type)
@@ -124,12 +178,17 @@ export function placeholderSecret(secret: KubeObject & {type?: string; data?: Re
       name: secret.metadata.name,
       namespace,
       labels: {...secret.metadata.labels, [DRILL_LABEL]: drillId, [DRILL_DATASTORE_LABEL]: datastore},
-      annotations: {[PLACEHOLDER_ANNOTATION]: `same keys as the source, empty values${keepType ? '' : `; the source's type is ${type}`}`},
+      annotations: {
+        [PLACEHOLDER_ANNOTATION]: `same keys as the source, empty values${keepType ? '' : `; the source's type is ${type}`}`,
+      },
     },
     type: keepType ? type : 'Opaque',
     data: Object.fromEntries(keys.map((k) => [k, ''])),
   } as KubeObject
-  return {object, reason: `placeholder: ${keys.length} key(s) (${keys.join(', ') || 'none'}) with empty values; the value was not copied${keepType ? '' : ` (type ${type} cannot be empty: Opaque instead)`}`}
+  return {
+    object,
+    reason: `placeholder: ${keys.length} key(s) (${keys.join(', ') || 'none'}) with empty values; the value was not copied${keepType ? '' : ` (type ${type} cannot be empty: Opaque instead)`}`,
+  }
 }
 
 /**
@@ -139,7 +198,12 @@ export function placeholderSecret(secret: KubeObject & {type?: string; data?: Re
  * pod templates filled in to pass Pod Security restricted, and workloads that explicitly break it
  * left out with the reasons.
  */
-export function planRestore(snapshot: KubeObject[], namespace: string, drillId: string, datastore: string): {objects: KubeObject[]; inventory: RestoredObject[]; notes: string[]} {
+export function planRestore(
+  snapshot: KubeObject[],
+  namespace: string,
+  drillId: string,
+  datastore: string,
+): {objects: KubeObject[]; inventory: RestoredObject[]; notes: string[]} {
   const objects: KubeObject[] = []
   const inventory: RestoredObject[] = []
   const notes: string[] = []
@@ -148,7 +212,12 @@ export function planRestore(snapshot: KubeObject[], namespace: string, drillId: 
     if (source.kind === 'Secret') {
       const type = (source as {type?: string}).type
       if (type === 'kubernetes.io/service-account-token') {
-        inventory.push({...entry, outcome: 'not-restored', reason: 'a service account token the cluster minted for the source: never copied, and the drill\'s ServiceAccounts get none'})
+        inventory.push({
+          ...entry,
+          outcome: 'not-restored',
+          reason:
+            "a service account token the cluster minted for the source: never copied, and the drill's ServiceAccounts get none",
+        })
         continue
       }
       const {object, reason} = placeholderSecret(source, namespace, drillId, datastore)
@@ -157,12 +226,19 @@ export function planRestore(snapshot: KubeObject[], namespace: string, drillId: 
       continue
     }
     if (source.kind === 'NetworkPolicy') {
-      inventory.push({...entry, outcome: 'not-restored', reason: `its allow rules could open paths out of the drill namespace, which has only ${DEFAULT_DENY_POLICY} and ${SAME_NAMESPACE_POLICY}`})
+      inventory.push({
+        ...entry,
+        outcome: 'not-restored',
+        reason: `its allow rules could open paths out of the drill namespace, which has only ${DEFAULT_DENY_POLICY} and ${SAME_NAMESPACE_POLICY}`,
+      })
       continue
     }
     const prepared = prepareForRestore(source, namespace, drillId, datastore)
     notes.push(...prepared.notes)
-    const object = prepared.object as KubeObject & {spec?: {template?: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}}; automountServiceAccountToken?: boolean}
+    const object = prepared.object as KubeObject & {
+      spec?: {template?: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}}
+      automountServiceAccountToken?: boolean
+    }
     const changes = [...prepared.notes.map((n) => n.replace(/^Service [^:]+: /, ''))]
     if (object.kind === 'ServiceAccount' && object.automountServiceAccountToken !== false) {
       object.automountServiceAccountToken = false
@@ -171,7 +247,11 @@ export function planRestore(snapshot: KubeObject[], namespace: string, drillId: 
     if (object.kind === 'Deployment' && object.spec?.template) {
       const check = checkRestricted(object.spec.template)
       if (check.violations.length > 0) {
-        inventory.push({...entry, outcome: 'not-restored', reason: `violates Pod Security restricted, which the drill namespace enforces: ${check.violations.join('; ')}`})
+        inventory.push({
+          ...entry,
+          outcome: 'not-restored',
+          reason: `violates Pod Security restricted, which the drill namespace enforces: ${check.violations.join('; ')}`,
+        })
         continue
       }
       if (check.spec.automountServiceAccountToken !== false) {
@@ -182,13 +262,19 @@ export function planRestore(snapshot: KubeObject[], namespace: string, drillId: 
       changes.push(...check.fixes.map((f) => `set ${f}`))
     }
     objects.push(object)
-    inventory.push(changes.length > 0 ? {...entry, outcome: 'modified', reason: changes.join('; ')} : {...entry, outcome: 'restored'})
+    inventory.push(
+      changes.length > 0
+        ? {...entry, outcome: 'modified', reason: changes.join('; ')}
+        : {...entry, outcome: 'restored'},
+    )
   }
   return {objects, inventory, notes}
 }
 
 /** Per kind, how many objects had each outcome: {Secret: {placeholder: 2}, NetworkPolicy: {'not-restored': 1}}. */
-export function restoredByKind(inventory: RestoredObject[]): Record<string, Partial<Record<RestoredObject['outcome'], number>>> {
+export function restoredByKind(
+  inventory: RestoredObject[],
+): Record<string, Partial<Record<RestoredObject['outcome'], number>>> {
   const byKind: Record<string, Partial<Record<RestoredObject['outcome'], number>>> = {}
   for (const i of inventory) {
     const kind = (byKind[i.kind] ??= {})
@@ -198,16 +284,30 @@ export function restoredByKind(inventory: RestoredObject[]): Record<string, Part
 }
 
 /** What the snapshot file keeps of a Secret: a reference (name, type, keys, a hash of the data), never a value. */
-export function secretReference(secret: KubeObject & {type?: string; data?: Record<string, string>}): Record<string, unknown> {
+export function secretReference(
+  secret: KubeObject & {type?: string; data?: Record<string, string>},
+): Record<string, unknown> {
   const keys = Object.keys(secret.data ?? {}).sort()
   const hash = createHash('sha256')
   for (const k of keys) hash.update(`${k}\0${secret.data![k]}\0`)
-  return {kind: 'Secret', name: secret.metadata.name, type: secret.type ?? 'Opaque', keys, dataSha256: hash.digest('hex')}
+  return {
+    kind: 'Secret',
+    name: secret.metadata.name,
+    type: secret.type ?? 'Opaque',
+    keys,
+    dataSha256: hash.digest('hex'),
+  }
 }
 
 interface DeploymentLike extends KubeObject {
   spec?: {replicas?: number}
-  status?: {replicas?: number; availableReplicas?: number; updatedReplicas?: number; observedGeneration?: number; conditions?: {type: string; status: string; reason?: string; message?: string}[]}
+  status?: {
+    replicas?: number
+    availableReplicas?: number
+    updatedReplicas?: number
+    observedGeneration?: number
+    conditions?: {type: string; status: string; reason?: string; message?: string}[]
+  }
 }
 
 /** Available = every desired replica updated and available, for the current generation. */
@@ -217,7 +317,10 @@ export function deploymentAvailable(d: DeploymentLike): {available: boolean; det
   const current = (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)
   const available = current && (s.availableReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want
   const failing = s.conditions?.find((c) => c.status === 'False' && c.type !== 'Available')
-  return {available, detail: `${s.availableReplicas ?? 0}/${want} available${failing?.message ? ` (${failing.reason}: ${failing.message})` : ''}`}
+  return {
+    available,
+    detail: `${s.availableReplicas ?? 0}/${want} available${failing?.message ? ` (${failing.reason}: ${failing.message})` : ''}`,
+  }
 }
 
 function sourceNamespace(ds: {kubernetes?: {namespace?: string}}, envNamespace: string): string {
@@ -231,7 +334,10 @@ export const kubernetesProvider: DrillProvider = {
     const ns = sourceNamespace(ds, ctx.environment.namespace)
     const target = drillNamespaceName(ctx.drillId, ds.name)
     const problems: string[] = []
-    if (ds.validation.length > 0) problems.push(`${ds.name}: kubernetes datastores take no validation queries (the built-in checks are: every object restored, every Deployment available)`)
+    if (ds.validation.length > 0)
+      problems.push(
+        `${ds.name}: kubernetes datastores take no validation queries (the built-in checks are: every object restored, every Deployment available)`,
+      )
     if (isDrillNamespace(ns)) problems.push(`${ds.name}: the source namespace ${ns} is itself a drill namespace`)
     return {
       source: `namespace ${ns} (context ${ctx.environment.context ?? 'current'})`,
@@ -239,7 +345,7 @@ export const kubernetesProvider: DrillProvider = {
       steps: [
         `snapshot the ${MANAGED_BY_SELECTOR} objects of ${ns} (${SNAPSHOT_KINDS.map((k) => k.kind).join(', ')}; Secrets as references) (read-only)`,
         `create namespace ${target} labelled ${DRILL_LABEL}=${ctx.drillId}, enforcing Pod Security restricted, then NetworkPolicies ${DEFAULT_DENY_POLICY} (all ingress and egress) and ${SAME_NAMESPACE_POLICY}, before anything is restored`,
-        'server-side apply the snapshot there: Secrets as placeholders with the same keys and empty values (never their values), the source\'s NetworkPolicies left out, no service account tokens, Services as ClusterIP, pod templates filled in to pass restricted (a template that explicitly breaks it is left out and fails the drill)',
+        "server-side apply the snapshot there: Secrets as placeholders with the same keys and empty values (never their values), the source's NetworkPolicies left out, no service account tokens, Services as ClusterIP, pod templates filled in to pass restricted (a template that explicitly breaks it is left out and fails the drill)",
         `check that no Secret value was copied and the isolation stands; wait until every restored Deployment is available (at most ${ds.kubernetes?.waitTimeout ?? '5m'})`,
         `delete namespace ${target}`,
       ],
@@ -251,7 +357,8 @@ export const kubernetesProvider: DrillProvider = {
   async run(ds, _plan, ctx): Promise<ProviderResult> {
     const sourceNs = sourceNamespace(ds, ctx.environment.namespace)
     const targetNs = drillNamespaceName(ctx.drillId, ds.name)
-    if (!isDrillNamespace(targetNs) || targetNs === sourceNs) throw new RetailOpsError('INTERNAL', `Refusing to restore into ${targetNs}.`)
+    if (!isDrillNamespace(targetNs) || targetNs === sourceNs)
+      throw new RetailOpsError('INTERNAL', `Refusing to restore into ${targetNs}.`)
     const k = kubeClients({context: ctx.environment.context, kubeconfig: ctx.environment.kubeconfig})
     const api = new KubeHttp(k.kc)
     const scope = ds.name
@@ -259,28 +366,50 @@ export const kubernetesProvider: DrillProvider = {
     const timeoutMs = parseDuration(ds.kubernetes?.waitTimeout ?? '5m')!
     try {
       // 1. Snapshot (reads only).
-      const snapshot = await ctx.steps.run(scope, 'backup', `snapshot ${sourceNs}`, async () => {
-        const objects: KubeObject[] = []
-        for (const kind of SNAPSHOT_KINDS) {
-          const list = await api
-            .request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, sourceNs), {query: {labelSelector: MANAGED_BY_SELECTOR}, signal: ctx.signal})
-            .catch((error) => {
-              throw kubeError(error, `listing ${kind.plural} in ${sourceNs}`, k.server)
-            })
-          for (const item of list.items) objects.push({...item, apiVersion: kind.apiVersion, kind: kind.kind})
-        }
-        return objects
-      }, (objects) => `${objects.length} objects`)
+      const snapshot = await ctx.steps.run(
+        scope,
+        'backup',
+        `snapshot ${sourceNs}`,
+        async () => {
+          const objects: KubeObject[] = []
+          for (const kind of SNAPSHOT_KINDS) {
+            const list = await api
+              .request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, sourceNs), {
+                query: {labelSelector: MANAGED_BY_SELECTOR},
+                signal: ctx.signal,
+              })
+              .catch((error) => {
+                throw kubeError(error, `listing ${kind.plural} in ${sourceNs}`, k.server)
+              })
+            for (const item of list.items) objects.push({...item, apiVersion: kind.apiVersion, kind: kind.kind})
+          }
+          return objects
+        },
+        (objects) => `${objects.length} objects`,
+      )
       const counts: Record<string, number> = {}
       for (const o of snapshot) counts[o.kind] = (counts[o.kind] ?? 0) + 1
       evidence.snapshotCounts = counts
       const snapshotFile = path.join(ctx.recordDir, `${ds.name}-snapshot.yaml`)
-      await writeFile(snapshotFile, snapshot.map((o) => stringify(o.kind === 'Secret' ? secretReference(o) : prepareForRestore(o, sourceNs, ctx.drillId, ds.name).object)).join('---\n'))
+      await writeFile(
+        snapshotFile,
+        snapshot
+          .map((o) =>
+            stringify(
+              o.kind === 'Secret' ? secretReference(o) : prepareForRestore(o, sourceNs, ctx.drillId, ds.name).object,
+            ),
+          )
+          .join('---\n'),
+      )
       evidence.snapshotFile = path.basename(snapshotFile)
       if (snapshot.length === 0) {
-        throw new RetailOpsError(RESTORE_FAILED, `Namespace ${sourceNs} has no objects labelled ${MANAGED_BY_SELECTOR}: nothing to restore.`, {
-          nextSteps: ['Check datastores[].kubernetes.namespace, or deploy the services there first.'],
-        })
+        throw new RetailOpsError(
+          RESTORE_FAILED,
+          `Namespace ${sourceNs} has no objects labelled ${MANAGED_BY_SELECTOR}: nothing to restore.`,
+          {
+            nextSteps: ['Check datastores[].kubernetes.namespace, or deploy the services there first.'],
+          },
+        )
       }
       throwIfAborted(ctx.signal)
 
@@ -293,59 +422,125 @@ export const kubernetesProvider: DrillProvider = {
       // 2. The drill namespace, registered for cleanup (and in the drill's lease) before it exists,
       // created with Pod Security restricted enforced and, before anything is restored into it,
       // default-deny ingress and egress.
-      ctx.cleanup.push({kind: 'namespace', resource: targetNs, action: 'delete', run: () => deleteNamespace(k.kc, targetNs)})
-      await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
-      await ctx.steps.run(scope, 'create-target', `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`, async () => {
-        const namespace = await api
-          .request<KubeObject>('POST', collectionPath('Namespace'), {body: {apiVersion: 'v1', kind: 'Namespace', metadata: {name: targetNs, labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS}}}})
-          .catch((error) => {
-            if ((error as {statusCode?: number}).statusCode === 409) throw new RetailOpsError('REFUSED', `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`)
-            throw kubeError(error, `creating namespace ${targetNs}`, k.server)
-          })
-        const bound = await bindRestoreRole(api, targetNs, ctx)
-        if (bound) evidence.restoreRole = bound
-        const policies: string[] = []
-        for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
-          const created = await createAllowingForBinding(() => api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {body: policy, signal: ctx.signal}), Boolean(bound), ctx.signal).catch((error) => {
-            throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
-          })
-          policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
-        }
-        evidence.isolation = {
-          podSecurity: Object.fromEntries(Object.entries(namespace.metadata.labels ?? {}).filter(([key]) => key.startsWith('pod-security.kubernetes.io/'))),
-          networkPolicies: policies,
-          namespaceResourceVersion: namespace.metadata.resourceVersion,
-        }
+      ctx.cleanup.push({
+        kind: 'namespace',
+        resource: targetNs,
+        action: 'delete',
+        run: () => deleteNamespace(k.kc, targetNs),
       })
+      await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
+      await ctx.steps.run(
+        scope,
+        'create-target',
+        `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`,
+        async () => {
+          const namespace = await api
+            .request<KubeObject>('POST', collectionPath('Namespace'), {
+              body: {
+                apiVersion: 'v1',
+                kind: 'Namespace',
+                metadata: {
+                  name: targetNs,
+                  labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS},
+                },
+              },
+            })
+            .catch((error) => {
+              if ((error as {statusCode?: number}).statusCode === 409)
+                throw new RetailOpsError(
+                  'REFUSED',
+                  `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`,
+                )
+              throw kubeError(error, `creating namespace ${targetNs}`, k.server)
+            })
+          const bound = await bindRestoreRole(api, targetNs, ctx)
+          if (bound) evidence.restoreRole = bound
+          const policies: string[] = []
+          for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
+            const created = await createAllowingForBinding(
+              () =>
+                api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {
+                  body: policy,
+                  signal: ctx.signal,
+                }),
+              Boolean(bound),
+              ctx.signal,
+            ).catch((error) => {
+              throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
+            })
+            policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
+          }
+          evidence.isolation = {
+            podSecurity: Object.fromEntries(
+              Object.entries(namespace.metadata.labels ?? {}).filter(([key]) =>
+                key.startsWith('pod-security.kubernetes.io/'),
+              ),
+            ),
+            networkPolicies: policies,
+            namespaceResourceVersion: namespace.metadata.resourceVersion,
+          }
+        },
+      )
       throwIfAborted(ctx.signal)
 
       // 3. Restore by server-side apply: Secret placeholders first (deploys do not manage Secrets,
       // so the shared apply does not address them), then everything else through the deploy
       // engine's server-side apply, in its waves.
-      await ctx.steps.run(scope, 'restore', `apply ${restore.objects.length} of ${snapshot.length} objects to ${targetNs}`, async () => {
-        for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
-          throwIfAborted(ctx.signal)
-          await api
-            .request('PATCH', objectPath(object), {query: {fieldManager: FIELD_MANAGER_DR, force: true}, body: object, contentType: 'application/apply-patch+yaml', signal: ctx.signal})
-            .catch((error) => {
-              throw new RetailOpsError(RESTORE_FAILED, `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`)
-            })
-        }
-        const report = await applyObjects(api, restore.objects.filter((o) => o.kind !== 'Secret'), {fieldManager: FIELD_MANAGER_DR, force: true, signal: ctx.signal})
-        if (report.failed.length > 0) {
-          throw new RetailOpsError(RESTORE_FAILED, `Restoring ${report.failed.length} object(s) failed: ${report.failed.map((f) => `${f.ref}: ${f.message}`).join('; ')}`, {details: {failed: report.failed, skipped: report.skipped}})
-        }
-      }, () => `${restore.objects.length} restored, ${notRestored.length} left out`)
+      await ctx.steps.run(
+        scope,
+        'restore',
+        `apply ${restore.objects.length} of ${snapshot.length} objects to ${targetNs}`,
+        async () => {
+          for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
+            throwIfAborted(ctx.signal)
+            await api
+              .request('PATCH', objectPath(object), {
+                query: {fieldManager: FIELD_MANAGER_DR, force: true},
+                body: object,
+                contentType: 'application/apply-patch+yaml',
+                signal: ctx.signal,
+              })
+              .catch((error) => {
+                throw new RetailOpsError(
+                  RESTORE_FAILED,
+                  `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`,
+                )
+              })
+          }
+          const report = await applyObjects(
+            api,
+            restore.objects.filter((o) => o.kind !== 'Secret'),
+            {fieldManager: FIELD_MANAGER_DR, force: true, signal: ctx.signal},
+          )
+          if (report.failed.length > 0) {
+            throw new RetailOpsError(
+              RESTORE_FAILED,
+              `Restoring ${report.failed.length} object(s) failed: ${report.failed.map((f) => `${f.ref}: ${f.message}`).join('; ')}`,
+              {details: {failed: report.failed, skipped: report.skipped}},
+            )
+          }
+        },
+        () => `${restore.objects.length} restored, ${notRestored.length} left out`,
+      )
 
       // 4. Validate: what was meant to be restored is there, no Secret value came along, the
       // isolation still stands, no workload was left out for Pod Security, the workloads run.
       const validations: ValidationResult[] = []
       const started = ctx.clock()
       const present = await Promise.all(
-        SNAPSHOT_KINDS.map(async (kind) => (await api.request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, targetNs), {query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`}})).items),
+        SNAPSHOT_KINDS.map(
+          async (kind) =>
+            (
+              await api.request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, targetNs), {
+                query: {labelSelector: `${DRILL_LABEL}=${ctx.drillId}`},
+              })
+            ).items,
+        ),
       )
       const byKind = new Map(SNAPSHOT_KINDS.map((kind, i) => [kind.kind, present[i]]))
-      const missing = restore.objects.filter((o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name))
+      const missing = restore.objects.filter(
+        (o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name),
+      )
       validations.push({
         name: 'objects-restored',
         query: `every object of ${sourceNs} the drill restores exists in ${targetNs}`,
@@ -363,7 +558,10 @@ export const kubernetesProvider: DrillProvider = {
         value: String(withValues.length),
         expect: {equals: 0},
         passed: withValues.length === 0,
-        message: withValues.length === 0 ? `${secrets.length} placeholder Secret(s), all values empty` : `Secrets with values: ${withValues.map((x) => x.metadata.name).join(', ')}`,
+        message:
+          withValues.length === 0
+            ? `${secrets.length} placeholder Secret(s), all values empty`
+            : `Secrets with values: ${withValues.map((x) => x.metadata.name).join(', ')}`,
         durationMs: ctx.clock() - started,
       })
       const isolation = await readIsolation(api, targetNs)
@@ -378,33 +576,62 @@ export const kubernetesProvider: DrillProvider = {
       const blocked = notRestored.filter((i) => i.kind === 'Deployment')
       validations.push({
         name: 'pod-security-restricted',
-        query: 'every Deployment\'s pod template can run under Pod Security restricted',
+        query: "every Deployment's pod template can run under Pod Security restricted",
         value: String(blocked.length),
         expect: {equals: 0},
         passed: blocked.length === 0,
-        message: blocked.length === 0 ? 'every pod template passes (after filling in unset fields)' : `not restored, so not proven recoverable: ${blocked.map((b) => `Deployment ${b.name} (${b.reason})`).join('; ')}`,
+        message:
+          blocked.length === 0
+            ? 'every pod template passes (after filling in unset fields)'
+            : `not restored, so not proven recoverable: ${blocked.map((b) => `Deployment ${b.name} (${b.reason})`).join('; ')}`,
         durationMs: ctx.clock() - started,
       })
-      await ctx.steps.run(scope, 'validate', 'wait for the Deployments to become available', async (step) => {
-        const deadline = ctx.clock() + timeoutMs
-        let last: {name: string; available: boolean; detail: string}[]
-        for (;;) {
-          throwIfAborted(ctx.signal)
-          const list = await api.request<{items: DeploymentLike[]}>('GET', collectionPath('Deployment', targetNs), {signal: ctx.signal})
-          last = list.items.map((d) => ({name: d.metadata.name, ...deploymentAvailable(d)}))
-          if (last.every((d) => d.available) || ctx.clock() >= deadline) break
-          await sleep(1000, ctx.signal)
-        }
-        for (const d of last) {
-          validations.push({name: `available-${d.name}`, query: `Deployment ${targetNs}/${d.name} available`, value: d.detail, passed: d.available, message: d.available ? d.detail : `${d.detail} after ${Math.round(timeoutMs / 1000)}s`, durationMs: ctx.clock() - started})
-        }
-        if (last.some((d) => !d.available)) {
-          const reasons = await explainDeployments(api, targetNs, last.filter((d) => !d.available).map((d) => d.name))
-          if (reasons.length > 0) evidence.podProblems = reasons
-          step.fail(`${last.filter((d) => !d.available).map((d) => `${d.name} ${d.detail}`).join('; ')} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`)
-        }
-        return last
-      }, (last) => `${last.filter((d) => d.available).length}/${last.length} Deployments available`)
+      await ctx.steps.run(
+        scope,
+        'validate',
+        'wait for the Deployments to become available',
+        async (step) => {
+          const deadline = ctx.clock() + timeoutMs
+          let last: {name: string; available: boolean; detail: string}[]
+          for (;;) {
+            throwIfAborted(ctx.signal)
+            const list = await api.request<{items: DeploymentLike[]}>('GET', collectionPath('Deployment', targetNs), {
+              signal: ctx.signal,
+            })
+            last = list.items.map((d) => ({name: d.metadata.name, ...deploymentAvailable(d)}))
+            if (last.every((d) => d.available) || ctx.clock() >= deadline) break
+            await sleep(1000, ctx.signal)
+          }
+          for (const d of last) {
+            validations.push({
+              name: `available-${d.name}`,
+              query: `Deployment ${targetNs}/${d.name} available`,
+              value: d.detail,
+              passed: d.available,
+              message: d.available ? d.detail : `${d.detail} after ${Math.round(timeoutMs / 1000)}s`,
+              durationMs: ctx.clock() - started,
+            })
+          }
+          if (last.some((d) => !d.available)) {
+            const reasons = await explainDeployments(
+              api,
+              targetNs,
+              last.filter((d) => !d.available).map((d) => d.name),
+            )
+            if (reasons.length > 0) evidence.podProblems = reasons
+            step.fail(
+              `${last
+                .filter((d) => !d.available)
+                .map((d) => `${d.name} ${d.detail}`)
+                .join(
+                  '; ',
+                )} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`,
+            )
+          }
+          return last
+        },
+        (last) => `${last.filter((d) => d.available).length}/${last.length} Deployments available`,
+      )
       return {
         target: `namespace ${targetNs}`,
         rpoNotApplicable: 'a configuration snapshot taken at drill time: there is no older recovery point',
@@ -437,14 +664,23 @@ async function bindRestoreRole(api: KubeHttp, namespace: string, ctx: DrillConte
     roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role},
     subjects: [{kind: 'ServiceAccount', name: saName, namespace: saNamespace}],
   }
-  await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {body, signal: ctx.signal}).catch((error) => {
-    throw kubeError(error, `binding ${role} to ServiceAccount ${account} in ${namespace}`)
-  })
+  await api
+    .request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {
+      body,
+      signal: ctx.signal,
+    })
+    .catch((error) => {
+      throw kubeError(error, `binding ${role} to ServiceAccount ${account} in ${namespace}`)
+    })
   return `ClusterRole ${role} bound to ServiceAccount ${account} in ${namespace}`
 }
 
 /** A fresh RoleBinding reaches the API server's authorizer within moments: a 403 right after binding is retried briefly. */
-async function createAllowingForBinding<T>(create: () => Promise<T>, justBound: boolean, signal: AbortSignal): Promise<T> {
+async function createAllowingForBinding<T>(
+  create: () => Promise<T>,
+  justBound: boolean,
+  signal: AbortSignal,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await create()
@@ -458,17 +694,37 @@ async function createAllowingForBinding<T>(create: () => Promise<T>, justBound: 
 /** The drill namespace's Pod Security labels and default-deny policy, read back from the cluster. */
 async function readIsolation(api: KubeHttp, namespace: string): Promise<{ok: boolean; detail: string}> {
   const ns = await api.request<KubeObject>('GET', namedPath('Namespace', namespace))
-  const policies = await api.request<{items: (KubeObject & {spec?: {podSelector?: Record<string, unknown>; policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[]}})[]}>('GET', collectionPath('NetworkPolicy', namespace))
+  const policies = await api.request<{
+    items: (KubeObject & {
+      spec?: {podSelector?: Record<string, unknown>; policyTypes?: string[]; ingress?: unknown[]; egress?: unknown[]}
+    })[]
+  }>('GET', collectionPath('NetworkPolicy', namespace))
   const enforce = ns.metadata.labels?.['pod-security.kubernetes.io/enforce']
   const deny = policies.items.find((p) => p.metadata.name === DEFAULT_DENY_POLICY)
-  const denies = Boolean(deny && Object.keys(deny.spec?.podSelector ?? {}).length === 0 && deny.spec?.policyTypes?.includes('Ingress') && deny.spec.policyTypes.includes('Egress') && !deny.spec.ingress?.length && !deny.spec.egress?.length)
-  const others = policies.items.map((p) => p.metadata.name).filter((n) => n !== DEFAULT_DENY_POLICY && n !== SAME_NAMESPACE_POLICY)
+  const denies = Boolean(
+    deny &&
+    Object.keys(deny.spec?.podSelector ?? {}).length === 0 &&
+    deny.spec?.policyTypes?.includes('Ingress') &&
+    deny.spec.policyTypes.includes('Egress') &&
+    !deny.spec.ingress?.length &&
+    !deny.spec.egress?.length,
+  )
+  const others = policies.items
+    .map((p) => p.metadata.name)
+    .filter((n) => n !== DEFAULT_DENY_POLICY && n !== SAME_NAMESPACE_POLICY)
   const ok = enforce === 'restricted' && denies && others.length === 0
-  return {ok, detail: `enforce=${enforce ?? 'unset'}; ${denies ? `${DEFAULT_DENY_POLICY} denies all ingress and egress` : `no ${DEFAULT_DENY_POLICY}`}${others.length ? `; unexpected NetworkPolicies: ${others.join(', ')}` : ''}`}
+  return {
+    ok,
+    detail: `enforce=${enforce ?? 'unset'}; ${denies ? `${DEFAULT_DENY_POLICY} denies all ingress and egress` : `no ${DEFAULT_DENY_POLICY}`}${others.length ? `; unexpected NetworkPolicies: ${others.join(', ')}` : ''}`,
+  }
 }
 
 /** Deletes a drill namespace (nothing else) and, unless told not to, waits until it is gone. */
-export async function deleteNamespace(kc: KubeConfig, name: string, options: {wait?: boolean} = {}): Promise<{status: 'removed' | 'absent'; detail?: string}> {
+export async function deleteNamespace(
+  kc: KubeConfig,
+  name: string,
+  options: {wait?: boolean} = {},
+): Promise<{status: 'removed' | 'absent'; detail?: string}> {
   if (!isDrillNamespace(name)) throw new Error(`refusing to delete ${name}: not a drill namespace`)
   const api = new KubeHttp(kc)
   try {

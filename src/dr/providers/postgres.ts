@@ -11,7 +11,21 @@ import {RetailOpsError} from '../../errors/index.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {checkExpectation, toRecoveryPoint, valueText} from '../measure.js'
 import {isDrillDatabase, scratchDatabaseName} from '../naming.js'
-import {assertPgToolStarted, pgBinary, pgConnect, pgDumpArgs, pgError, pgPlainEnv, pgRestoreArgs, pgTarget, type PgTarget, pgToolEnv, serverIdentity, serverOf, withDatabase} from '../pg.js'
+import {
+  assertPgToolStarted,
+  pgBinary,
+  pgConnect,
+  pgDumpArgs,
+  pgError,
+  pgPlainEnv,
+  pgRestoreArgs,
+  pgTarget,
+  type PgTarget,
+  pgToolEnv,
+  serverIdentity,
+  serverOf,
+  withDatabase,
+} from '../pg.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
@@ -46,7 +60,9 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
       problems.push(`${ds.name}: ${(error as Error).message}`)
     }
   } else {
-    problems.push(`${ds.name}: no source URL: set ${urlEnv}${urlEnv === 'DATABASE_URL' ? ' (or RETAILOPS_POSTGRES_URL)' : ''}, or datastores[].postgres.url`)
+    problems.push(
+      `${ds.name}: no source URL: set ${urlEnv}${urlEnv === 'DATABASE_URL' ? ' (or RETAILOPS_POSTGRES_URL)' : ''}, or datastores[].postgres.url`,
+    )
   }
   let restoreServer = source
   let restoreExplicit = false
@@ -70,10 +86,13 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
   }
   for (const v of ds.validation) {
     if (v.expect?.matchesSource && backupFile) {
-      problems.push(`${ds.name}: validation ${v.name} uses expect.matchesSource, which needs a backup taken by the drill (not postgres.backupFile)`)
+      problems.push(
+        `${ds.name}: validation ${v.name} uses expect.matchesSource, which needs a backup taken by the drill (not postgres.backupFile)`,
+      )
     }
   }
-  if (source && isDrillDatabase(source.database)) problems.push(`${ds.name}: the source database ${source.database} is itself a drill copy`)
+  if (source && isDrillDatabase(source.database))
+    problems.push(`${ds.name}: the source database ${source.database} is itself a drill copy`)
   // Production data restored next to production data: the primary carries a full extra copy for
   // the drill's length (for ever, if the drill is killed). Production needs another server, or
   // a stated reason.
@@ -84,7 +103,9 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
         `${ds.name}: the scratch copy would be restored on the source's own server ${serverOf(source)}, and environment ${ctx.environment.name} is production. Set datastores[].postgres.restoreUrlEnv to a variable holding the URL of a non-production restore server, or pass ${allowFlag()} to accept a full copy of the data on the source's server`,
       )
     } else if (serverOf(restoreServer) === serverOf(source)) {
-      refusals.push(`${ds.name}: postgres.restoreUrlEnv (${cfg.restoreUrlEnv}) names the source's own server ${serverOf(source)}, and environment ${ctx.environment.name} is production. Point it at another server, or pass ${allowFlag()}`)
+      refusals.push(
+        `${ds.name}: postgres.restoreUrlEnv (${cfg.restoreUrlEnv}) names the source's own server ${serverOf(source)}, and environment ${ctx.environment.name} is production. Point it at another server, or pass ${allowFlag()}`,
+      )
     }
   }
   return {source, restoreServer, restoreExplicit, backupFile, problems, refusals}
@@ -98,13 +119,18 @@ export const postgresProvider: DrillProvider = {
     const scratch = scratchDatabaseName(ctx.drillId, ds.name)
     const server = r.restoreServer ? serverOf(r.restoreServer) : '(restore server)'
     const warnings: string[] = []
-    if (ds.validation.length === 0) warnings.push(`${ds.name}: no validation queries: only pg_restore's success is checked`)
+    if (ds.validation.length === 0)
+      warnings.push(`${ds.name}: no validation queries: only pg_restore's success is checked`)
     if (!ds.validation.some((v) => v.recoveryPoint) && !r.backupFile) {
-      warnings.push(`${ds.name}: no validation with recoveryPoint: true, so the RPO cannot be measured (add one returning the newest order's timestamp)`)
+      warnings.push(
+        `${ds.name}: no validation with recoveryPoint: true, so the RPO cannot be measured (add one returning the newest order's timestamp)`,
+      )
     }
     const matches = ds.validation.filter((v) => v.expect?.matchesSource).length
     if (ctx.allowSourceServer && r.source && r.restoreServer && serverOf(r.source) === serverOf(r.restoreServer)) {
-      warnings.push(`${ds.name}: the scratch copy goes on the source's own server ${serverOf(r.source)} (--allow-source-server: ${ctx.allowSourceServer})`)
+      warnings.push(
+        `${ds.name}: the scratch copy goes on the source's own server ${serverOf(r.source)} (--allow-source-server: ${ctx.allowSourceServer})`,
+      )
     }
     return {
       source: r.source?.display ?? '(no source URL)',
@@ -128,9 +154,21 @@ export const postgresProvider: DrillProvider = {
   // 127.0.0.1, a DNS alias): compare the servers themselves before anything is written.
   async preflight(ds, _plan, ctx): Promise<string[]> {
     const r = resolve(ds, ctx)
-    if (!r.source || !r.restoreServer || !r.restoreExplicit || !ctx.environment.production || ctx.allowSourceServer || r.refusals.length > 0) return []
+    if (
+      !r.source ||
+      !r.restoreServer ||
+      !r.restoreExplicit ||
+      !ctx.environment.production ||
+      ctx.allowSourceServer ||
+      r.refusals.length > 0
+    )
+      return []
     const identify = async (target: PgTarget) => {
-      const client = await pgConnect(withDatabase(target, target === r.source ? target.database : 'postgres'), 'retailops-dr-preflight', ctx.signal)
+      const client = await pgConnect(
+        withDatabase(target, target === r.source ? target.database : 'postgres'),
+        'retailops-dr-preflight',
+        ctx.signal,
+      )
       try {
         return await serverIdentity(client)
       } finally {
@@ -146,7 +184,8 @@ export const postgresProvider: DrillProvider = {
 
   async run(ds, _plan, ctx): Promise<ProviderResult> {
     const r = resolve(ds, ctx)
-    if (r.problems.length > 0 || !r.source || !r.restoreServer) throw new RetailOpsError('CONFIG', r.problems.join('; '))
+    if (r.problems.length > 0 || !r.source || !r.restoreServer)
+      throw new RetailOpsError('CONFIG', r.problems.join('; '))
     const source = r.source
     const scratchName = scratchDatabaseName(ctx.drillId, ds.name)
     const scratch = withDatabase(r.restoreServer, scratchName)
@@ -154,13 +193,16 @@ export const postgresProvider: DrillProvider = {
       throw new RetailOpsError('INTERNAL', `Refusing to restore over the source database ${source.database}.`)
     }
     const evidence: Record<string, unknown> = {scratchDatabase: scratchName, restoreServer: serverOf(scratch)}
-    if (ctx.allowSourceServer && serverOf(scratch) === serverOf(source)) evidence.allowSourceServer = ctx.allowSourceServer
+    if (ctx.allowSourceServer && serverOf(scratch) === serverOf(source))
+      evidence.allowSourceServer = ctx.allowSourceServer
     const scope = ds.name
     const {execa} = await import('execa')
 
     // 1. The backup: a dump taken now in one exported snapshot, or the configured file. The dump
     // and the password files live in the drill's private work folder (0700), nowhere else.
-    const local = [`${ds.name}.dump`, `${ds.name}-dump.pgpass`, `${ds.name}-restore.pgpass`].map((f) => path.join(ctx.workDir, f))
+    const local = [`${ds.name}.dump`, `${ds.name}-dump.pgpass`, `${ds.name}-restore.pgpass`].map((f) =>
+      path.join(ctx.workDir, f),
+    )
     ctx.cleanup.push({
       kind: 'local dump',
       resource: local[0],
@@ -182,52 +224,79 @@ export const postgresProvider: DrillProvider = {
       evidence.backupFile = dumpFile
       evidence.backupFileModified = info.mtime.toISOString()
       recoveryPoint = info.mtime
-      recoveryPointSource = 'the backup file\'s modification time (no recoveryPoint validation ran yet)'
+      recoveryPointSource = "the backup file's modification time (no recoveryPoint validation ran yet)"
     } else {
       dumpFile = local[0]
-      await ctx.steps.run(scope, 'backup', `pg_dump ${source.display}`, async () => {
-        const client = await pgConnect(source, 'retailops-dr', ctx.signal)
-        try {
-          const version = await client.query<{v: string; n: string}>("select version() as v, current_setting('server_version_num') as n")
-          serverMajor = Math.floor(Number(version.rows[0].n) / 10_000)
-          evidence.sourceServer = version.rows[0].v
-          // One read-only REPEATABLE READ transaction: its exported snapshot is what pg_dump copies
-          // and what expect.matchesSource compares against.
-          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-          const snap = await client.query<{id: string; at: Date}>('select pg_export_snapshot() as id, now() as at')
-          evidence.snapshot = snap.rows[0].id
-          evidence.snapshotAt = snap.rows[0].at.toISOString()
-          const bin = pgBinary('pg_dump', serverMajor, ctx.env)
-          const dump = await execa(bin, pgDumpArgs(source, snap.rows[0].id, dumpFile), {
-            env: await pgToolEnv(source, ctx.workDir, `${ds.name}-dump`, ctx.env),
-            extendEnv: false,
-            cancelSignal: ctx.signal,
-            reject: false,
-          })
-          throwIfAborted(ctx.signal)
-          assertPgToolStarted(dump, bin)
-          if (dump.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_dump failed (exit ${dump.exitCode}): ${String(dump.stderr).trim().split('\n').slice(-3).join(' ')}`)
-          evidence.pgDump = (await execa(bin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
-          for (const v of ds.validation.filter((x) => x.expect?.matchesSource)) {
-            sourceValues.set(v.name, await firstValue(client, v.query).catch((error: Error) => `error: ${error.message}`))
+      await ctx.steps.run(
+        scope,
+        'backup',
+        `pg_dump ${source.display}`,
+        async () => {
+          const client = await pgConnect(source, 'retailops-dr', ctx.signal)
+          try {
+            const version = await client.query<{v: string; n: string}>(
+              "select version() as v, current_setting('server_version_num') as n",
+            )
+            serverMajor = Math.floor(Number(version.rows[0].n) / 10_000)
+            evidence.sourceServer = version.rows[0].v
+            // One read-only REPEATABLE READ transaction: its exported snapshot is what pg_dump copies
+            // and what expect.matchesSource compares against.
+            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+            const snap = await client.query<{id: string; at: Date}>('select pg_export_snapshot() as id, now() as at')
+            evidence.snapshot = snap.rows[0].id
+            evidence.snapshotAt = snap.rows[0].at.toISOString()
+            const bin = pgBinary('pg_dump', serverMajor, ctx.env)
+            const dump = await execa(bin, pgDumpArgs(source, snap.rows[0].id, dumpFile), {
+              env: await pgToolEnv(source, ctx.workDir, `${ds.name}-dump`, ctx.env),
+              extendEnv: false,
+              cancelSignal: ctx.signal,
+              reject: false,
+            })
+            throwIfAborted(ctx.signal)
+            assertPgToolStarted(dump, bin)
+            if (dump.exitCode !== 0)
+              throw new RetailOpsError(
+                RESTORE_FAILED,
+                `pg_dump failed (exit ${dump.exitCode}): ${String(dump.stderr).trim().split('\n').slice(-3).join(' ')}`,
+              )
+            evidence.pgDump = (
+              await execa(bin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})
+            ).stdout.trim()
+            for (const v of ds.validation.filter((x) => x.expect?.matchesSource)) {
+              sourceValues.set(
+                v.name,
+                await firstValue(client, v.query).catch((error: Error) => `error: ${error.message}`),
+              )
+            }
+            await client.query('COMMIT')
+          } catch (error) {
+            await client.query('ROLLBACK').catch(() => {})
+            throw pgError(error, `dumping ${source.display}`)
+          } finally {
+            await client.end().catch(() => {})
           }
-          await client.query('COMMIT')
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {})
-          throw pgError(error, `dumping ${source.display}`)
-        } finally {
-          await client.end().catch(() => {})
-        }
-      }, () => `${ds.name}.dump`)
+        },
+        () => `${ds.name}.dump`,
+      )
     }
     const info = await stat(dumpFile)
     evidence.dumpBytes = info.size
     evidence.dumpSha256 = await sha256File(dumpFile)
     let restoreBin = pgBinary('pg_restore', serverMajor, ctx.env)
-    const toc = await execa(restoreBin, ['--list', dumpFile], {env: pgPlainEnv(ctx.env), extendEnv: false, reject: false})
+    const toc = await execa(restoreBin, ['--list', dumpFile], {
+      env: pgPlainEnv(ctx.env),
+      extendEnv: false,
+      reject: false,
+    })
     assertPgToolStarted(toc, restoreBin)
-    if (toc.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`)
-    evidence.tocEntries = String(toc.stdout).split('\n').filter((l) => l.trim() && !l.startsWith(';')).length
+    if (toc.exitCode !== 0)
+      throw new RetailOpsError(
+        RESTORE_FAILED,
+        `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`,
+      )
+    evidence.tocEntries = String(toc.stdout)
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith(';')).length
     throwIfAborted(ctx.signal)
 
     // 2. The scratch database, registered for cleanup (and in the drill's lease, for a killed
@@ -244,10 +313,16 @@ export const postgresProvider: DrillProvider = {
       const client = await pgConnect(admin)
       try {
         const version = await client.query<{n: string}>("select current_setting('server_version_num') as n")
-        restoreBin = pgBinary('pg_restore', Math.max(serverMajor, Math.floor(Number(version.rows[0].n) / 10_000)), ctx.env)
+        restoreBin = pgBinary(
+          'pg_restore',
+          Math.max(serverMajor, Math.floor(Number(version.rows[0].n) / 10_000)),
+          ctx.env,
+        )
         const ident = client.escapeIdentifier(scratchName)
         await client.query(`CREATE DATABASE ${ident}`)
-        await client.query(`COMMENT ON DATABASE ${ident} IS ${client.escapeLiteral(`retailops dr drill ${ctx.drillId} of datastore ${ds.name}; safe to drop`)}`)
+        await client.query(
+          `COMMENT ON DATABASE ${ident} IS ${client.escapeLiteral(`retailops dr drill ${ctx.drillId} of datastore ${ds.name}; safe to drop`)}`,
+        )
       } catch (error) {
         throw pgError(error, `creating ${scratchName}`)
       } finally {
@@ -266,39 +341,59 @@ export const postgresProvider: DrillProvider = {
       })
       throwIfAborted(ctx.signal)
       assertPgToolStarted(res, restoreBin)
-      if (res.exitCode !== 0) throw new RetailOpsError(RESTORE_FAILED, `pg_restore failed (exit ${res.exitCode}): ${String(res.stderr).trim().split('\n').slice(-3).join(' ')}`)
-      evidence.pgRestore = (await execa(restoreBin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})).stdout.trim()
+      if (res.exitCode !== 0)
+        throw new RetailOpsError(
+          RESTORE_FAILED,
+          `pg_restore failed (exit ${res.exitCode}): ${String(res.stderr).trim().split('\n').slice(-3).join(' ')}`,
+        )
+      evidence.pgRestore = (
+        await execa(restoreBin, ['--version'], {env: pgPlainEnv(ctx.env), extendEnv: false})
+      ).stdout.trim()
     })
 
     // 4. Validation, read-only.
-    const validations = await ctx.steps.run(scope, 'validate', `${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'}`, async () => {
-      const client = await pgConnect(scratch, 'retailops-dr', ctx.signal)
-      try {
-        await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
-        await client.query('BEGIN READ ONLY')
-        const tables = await client.query<{n: string}>("select count(*) as n from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')")
-        evidence.restoredTables = Number(tables.rows[0].n)
-        const results: ValidationResult[] = []
-        for (const v of ds.validation) {
-          throwIfAborted(ctx.signal)
-          results.push(await runValidation(client, v, sourceValues.get(v.name), ctx.clock))
+    const validations = await ctx.steps.run(
+      scope,
+      'validate',
+      `${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'}`,
+      async () => {
+        const client = await pgConnect(scratch, 'retailops-dr', ctx.signal)
+        try {
+          await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
+          await client.query('BEGIN READ ONLY')
+          const tables = await client.query<{n: string}>(
+            "select count(*) as n from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')",
+          )
+          evidence.restoredTables = Number(tables.rows[0].n)
+          const results: ValidationResult[] = []
+          for (const v of ds.validation) {
+            throwIfAborted(ctx.signal)
+            results.push(await runValidation(client, v, sourceValues.get(v.name), ctx.clock))
+          }
+          await client.query('COMMIT')
+          return results
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {})
+          throw pgError(error, `validating ${scratchName}`)
+        } finally {
+          await client.end().catch(() => {})
         }
-        await client.query('COMMIT')
-        return results
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw pgError(error, `validating ${scratchName}`)
-      } finally {
-        await client.end().catch(() => {})
-      }
-    }, (results) => `${results.filter((x) => x.passed).length}/${results.length} passed`)
+      },
+      (results) => `${results.filter((x) => x.passed).length}/${results.length} passed`,
+    )
 
     // The restored data's newest point: the newest of the recoveryPoint queries (each is a lower
     // bound on the snapshot's time).
-    const points = validations.map((v) => v.recoveryPoint).filter((p): p is string => Boolean(p)).map((p) => new Date(p))
+    const points = validations
+      .map((v) => v.recoveryPoint)
+      .filter((p): p is string => Boolean(p))
+      .map((p) => new Date(p))
     if (points.length > 0) {
       recoveryPoint = new Date(Math.max(...points.map((p) => p.getTime())))
-      recoveryPointSource = `validation ${validations.filter((v) => v.recoveryPoint).map((v) => v.name).join(', ')}`
+      recoveryPointSource = `validation ${validations
+        .filter((v) => v.recoveryPoint)
+        .map((v) => v.name)
+        .join(', ')}`
     }
     return {
       target: `${scratchName} on ${serverOf(scratch)}`,
@@ -315,7 +410,12 @@ async function firstValue(client: pg.Client, query: string): Promise<string | nu
   return valueText((res.rows[0] as unknown[] | undefined)?.[0])
 }
 
-async function runValidation(client: pg.Client, v: Validation, sourceValue: string | null | undefined, clock: () => number): Promise<ValidationResult> {
+async function runValidation(
+  client: pg.Client,
+  v: Validation,
+  sourceValue: string | null | undefined,
+  clock: () => number,
+): Promise<ValidationResult> {
   const started = clock()
   const base = {name: v.name, query: v.query, expect: v.expect}
   let raw: unknown
@@ -326,7 +426,13 @@ async function runValidation(client: pg.Client, v: Validation, sourceValue: stri
     await client.query('RELEASE SAVEPOINT validation')
   } catch (error) {
     await client.query('ROLLBACK TO SAVEPOINT validation').catch(() => {})
-    return {...base, value: null, passed: false, message: `query failed: ${(error as Error).message}`, durationMs: clock() - started}
+    return {
+      ...base,
+      value: null,
+      passed: false,
+      message: `query failed: ${(error as Error).message}`,
+      durationMs: clock() - started,
+    }
   }
   const value = valueText(raw)
   const check = checkExpectation(value, v.expect, sourceValue)
@@ -334,12 +440,31 @@ async function runValidation(client: pg.Client, v: Validation, sourceValue: stri
   if (v.recoveryPoint) {
     const point = toRecoveryPoint(raw)
     if (point) recoveryPoint = point.toISOString()
-    else return {...base, value, sourceValue, passed: false, message: `recoveryPoint query returned ${value ?? 'NULL'}, not a timestamp (an empty table?)`, durationMs: clock() - started}
+    else
+      return {
+        ...base,
+        value,
+        sourceValue,
+        passed: false,
+        message: `recoveryPoint query returned ${value ?? 'NULL'}, not a timestamp (an empty table?)`,
+        durationMs: clock() - started,
+      }
   }
-  return {...base, value, ...(sourceValue === undefined ? {} : {sourceValue}), recoveryPoint, passed: check.passed, message: check.message, durationMs: clock() - started}
+  return {
+    ...base,
+    value,
+    ...(sourceValue === undefined ? {} : {sourceValue}),
+    recoveryPoint,
+    passed: check.passed,
+    message: check.message,
+    durationMs: clock() - started,
+  }
 }
 
-export async function dropDatabase(admin: PgTarget, name: string): Promise<{status: 'removed' | 'absent'; detail?: string}> {
+export async function dropDatabase(
+  admin: PgTarget,
+  name: string,
+): Promise<{status: 'removed' | 'absent'; detail?: string}> {
   if (!isDrillDatabase(name)) throw new Error(`refusing to drop ${name}: not a drill database`)
   const client = await pgConnect(admin, 'retailops-dr-cleanup')
   try {

@@ -67,7 +67,11 @@ export interface DrillProvider {
   readonly name: DatastoreConfig['provider']
   plan(datastore: DatastoreConfig, ctx: PlanContext): ProviderPlan
   /** Checks that need the systems but write nothing (is the restore server really another server?); answers refusals. */
-  preflight?(datastore: DatastoreConfig, plan: ProviderPlan, ctx: PlanContext & {signal: AbortSignal}): Promise<string[]>
+  preflight?(
+    datastore: DatastoreConfig,
+    plan: ProviderPlan,
+    ctx: PlanContext & {signal: AbortSignal},
+  ): Promise<string[]>
   /** Restores into an isolated target, validates it and registers its cleanup; never writes to the source. */
   run(datastore: DatastoreConfig, plan: ProviderPlan, ctx: DrillContext): Promise<ProviderResult>
 }

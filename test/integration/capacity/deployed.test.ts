@@ -41,7 +41,13 @@ describe('prewarm on what retailops deploy applied', () => {
   let http: KubeHttp
   let rendered: Awaited<ReturnType<typeof renderManifests>>['targets'][number]['objects']
   const before = new Map<string, unknown>()
-  const hpaSpec = async (name: string) => (await http.request<{spec: Record<string, unknown>}>('GET', `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`)).spec
+  const hpaSpec = async (name: string) =>
+    (
+      await http.request<{spec: Record<string, unknown>}>(
+        'GET',
+        `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`,
+      )
+    ).spec
 
   beforeAll(async () => {
     project = await writeProject(CONFIG)
@@ -60,18 +66,23 @@ describe('prewarm on what retailops deploy applied', () => {
   })
 
   afterAll(async () => {
-    await k().core.deleteNamespace({name: NS}).catch(() => {})
+    await k()
+      .core.deleteNamespace({name: NS})
+      .catch(() => {})
     http?.close()
   })
 
-  it('raises the deployed HPAs\' floors over their behaviour, reaches Ready, and restores them exactly', async () => {
+  it("raises the deployed HPAs' floors over their behaviour, reaches Ready, and restores them exactly", async () => {
     expect((before.get('catalog') as {behavior?: unknown}).behavior).toBeDefined()
     const r = await cli(['prewarm', '--campaign', 'launch', '--no-warm', '--timeout', '2m'], project.dir)
     expect(r.exitCode, r.stderr).toBe(0)
     const ready = Object.fromEntries(r.doc!.result.apply.ready.map((x: {service: string}) => [x.service, x]))
     expect(ready.catalog).toMatchObject({deployment: 'catalog', desired: 5, ready: 5})
     expect(ready.checkout).toMatchObject({deployment: 'checkout', desired: 4, ready: 4})
-    const raised = (await hpaSpec('catalog')) as {minReplicas: number; behavior: {scaleDown: {selectPolicy: string; stabilizationWindowSeconds: number}; scaleUp: unknown}}
+    const raised = (await hpaSpec('catalog')) as {
+      minReplicas: number
+      behavior: {scaleDown: {selectPolicy: string; stabilizationWindowSeconds: number}; scaleUp: unknown}
+    }
     expect(raised.minReplicas).toBe(5)
     expect(raised.behavior.scaleDown.selectPolicy).toBe('Disabled')
     // The deploy's own scale-down settings and scale-up are kept while scale-down is held.
@@ -79,7 +90,11 @@ describe('prewarm on what retailops deploy applied', () => {
     expect(raised.behavior.scaleUp).toEqual((before.get('catalog') as {behavior: {scaleUp: unknown}}).behavior.scaleUp)
 
     // A deploy during the campaign does not silently drop the floor: its apply conflicts, naming the pre-warm.
-    const during = await applyObjects(http, rendered.filter((o) => o.kind === 'HorizontalPodAutoscaler'), {fieldManager: 'retailops', retries: 1})
+    const during = await applyObjects(
+      http,
+      rendered.filter((o) => o.kind === 'HorizontalPodAutoscaler'),
+      {fieldManager: 'retailops', retries: 1},
+    )
     expect(during.failed.map((f) => f.statusCode)).toEqual([409, 409])
     expect(during.failed[0].conflicts?.join(' ')).toContain('retailops-prewarm')
 
@@ -87,7 +102,11 @@ describe('prewarm on what retailops deploy applied', () => {
     expect(restored.exitCode, restored.stderr).toBe(0)
     for (const name of ['catalog', 'checkout']) expect(await hpaSpec(name)).toEqual(before.get(name))
     // After the restore the values agree again, and the deploy's HPAs apply cleanly.
-    const after = await applyObjects(http, rendered.filter((o) => o.kind === 'HorizontalPodAutoscaler'), {fieldManager: 'retailops'})
+    const after = await applyObjects(
+      http,
+      rendered.filter((o) => o.kind === 'HorizontalPodAutoscaler'),
+      {fieldManager: 'retailops'},
+    )
     expect(after.failed).toEqual([])
   })
 })

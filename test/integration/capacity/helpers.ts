@@ -40,7 +40,16 @@ export interface ServiceProc {
 export async function startService(name: string, env: Record<string, string> = {}): Promise<ServiceProc> {
   const child = spawn(process.execPath, [`${name}/src/main.ts`], {
     cwd: path.join(ROOT, 'services'),
-    env: {PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000', APP_VERSION: 'prewarm-it', ...env},
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      SHUTDOWN_DELAY_MS: '0',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+      APP_VERSION: 'prewarm-it',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const stderr: string[] = []
@@ -64,7 +73,10 @@ export async function startService(name: string, env: Record<string, string> = {
   })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false)
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) break
     await new Promise((r) => setTimeout(r, 100))
   }
@@ -90,7 +102,11 @@ export async function startShop(started: ServiceProc[]): Promise<Record<string, 
     started.push(s)
     urls[name] = s.url
   }
-  const checkout = await startService('checkout', {INVENTORY_URL: urls.inventory, PAYMENTS_URL: urls.payments, ORDERS_URL: urls.orders})
+  const checkout = await startService('checkout', {
+    INVENTORY_URL: urls.inventory,
+    PAYMENTS_URL: urls.payments,
+    ORDERS_URL: urls.orders,
+  })
   started.push(checkout)
   urls.checkout = checkout.url
   return urls

@@ -10,7 +10,17 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
 import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
-import {cli, CONTEXT, hours, PROMETHEUS, randomName, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
+import {
+  cli,
+  CONTEXT,
+  hours,
+  PROMETHEUS,
+  randomName,
+  startService,
+  startShop,
+  type ServiceProc,
+  writeProject,
+} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {startCli} from '../../support/cli.js'
 
@@ -92,7 +102,16 @@ interface Workload {
 }
 
 const WORKLOADS: Workload[] = [
-  {name: 'catalog', replicas: 2, pool: 'general', hpa: {min: 2, max: 10, behavior: {scaleDown: {stabilizationWindowSeconds: 120, policies: [{type: 'Pods', value: 1, periodSeconds: 60}]}}}},
+  {
+    name: 'catalog',
+    replicas: 2,
+    pool: 'general',
+    hpa: {
+      min: 2,
+      max: 10,
+      behavior: {scaleDown: {stabilizationWindowSeconds: 120, policies: [{type: 'Pods', value: 1, periodSeconds: 60}]}},
+    },
+  },
   {name: 'checkout', replicas: 2, pool: 'general', hpa: {min: 2, max: 20}},
   {name: 'inventory', replicas: 2},
   // orders lives on a pool of its own (one tainted 3-CPU kwok node this test creates), so the
@@ -114,8 +133,19 @@ function deployment(w: Workload): k8s.V1Deployment {
         metadata: {labels},
         spec: {
           ...(w.pool ? {nodeSelector: {'retailops.dev/pool': w.pool}} : {}),
-          ...(w.spot ? {tolerations: [{key: 'retailops.dev/test', operator: 'Equal', value: NS, effect: 'NoSchedule'}]} : {}),
-          containers: [{name: w.name, image: `127.0.0.1:5000/shop/${w.name}:it`, resources: {requests: {cpu: w.cpu ?? '50m', memory: '64Mi'}, limits: {cpu: w.cpu ?? '200m', memory: '128Mi'}}}],
+          ...(w.spot
+            ? {tolerations: [{key: 'retailops.dev/test', operator: 'Equal', value: NS, effect: 'NoSchedule'}]}
+            : {}),
+          containers: [
+            {
+              name: w.name,
+              image: `127.0.0.1:5000/shop/${w.name}:it`,
+              resources: {
+                requests: {cpu: w.cpu ?? '50m', memory: '64Mi'},
+                limits: {cpu: w.cpu ?? '200m', memory: '128Mi'},
+              },
+            },
+          ],
         },
       },
     },
@@ -144,8 +174,18 @@ describe('prewarm against the sandbox', () => {
   /** Raw spec of each HPA as created (server-defaulted), to compare restores with. */
   const original = new Map<string, Record<string, unknown>>()
   const services: ServiceProc[] = []
-  const rawHpa = (name: string) => http.request<{metadata: {annotations?: Record<string, string>}; spec: Record<string, unknown>}>('GET', `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`)
-  const stateExists = () => k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS}).then(() => true, () => false)
+  const rawHpa = (name: string) =>
+    http.request<{metadata: {annotations?: Record<string, string>}; spec: Record<string, unknown>}>(
+      'GET',
+      `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`,
+    )
+  const stateExists = () =>
+    k()
+      .core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS})
+      .then(
+        () => true,
+        () => false,
+      )
 
   beforeAll(async () => {
     project = await writeProject(CONFIG)
@@ -156,7 +196,13 @@ describe('prewarm against the sandbox', () => {
         metadata: {
           name: `${NS}-0`,
           annotations: {'kwok.x-k8s.io/node': 'fake'},
-          labels: {type: 'kwok', 'kubernetes.io/hostname': `${NS}-0`, 'retailops.dev/pool': NS, 'topology.kubernetes.io/zone': 'eu-west-1a', 'node.kubernetes.io/instance-type': 'm6i.large'},
+          labels: {
+            type: 'kwok',
+            'kubernetes.io/hostname': `${NS}-0`,
+            'retailops.dev/pool': NS,
+            'topology.kubernetes.io/zone': 'eu-west-1a',
+            'node.kubernetes.io/instance-type': 'm6i.large',
+          },
         },
         spec: {taints: [{key: 'retailops.dev/test', value: NS, effect: 'NoSchedule'}]},
         status: {capacity: {cpu: '3', memory: '8Gi', pods: '20'}, allocatable: {cpu: '3', memory: '8Gi', pods: '20'}},
@@ -175,7 +221,12 @@ describe('prewarm against the sandbox', () => {
     // Wait for the starting replicas (the spot pod is one 4-CPU pod: it fits).
     for (let i = 0; i < 60; i++) {
       const list = await k().apps.listNamespacedDeployment({namespace: NS})
-      if (list.items.filter((d) => !d.spec?.template?.metadata?.labels?.['retailops.dev/simulate']).every((d) => (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 0))) break
+      if (
+        list.items
+          .filter((d) => !d.spec?.template?.metadata?.labels?.['retailops.dev/simulate'])
+          .every((d) => (d.status?.readyReplicas ?? 0) >= (d.spec?.replicas ?? 0))
+      )
+        break
       await new Promise((r) => setTimeout(r, 1000))
     }
   })
@@ -183,10 +234,19 @@ describe('prewarm against the sandbox', () => {
   afterAll(async () => {
     await Promise.all(services.map((s) => s.stop()))
     if (!http) return
-    await k().core.deleteNamespace({name: NS}).catch(() => {})
-    await k().core.deleteNode({name: `${NS}-0`}).catch(() => {})
-    const pcs = await k().scheduling.listPriorityClass({labelSelector: `retailops.io/namespace=${NS}`}).catch(() => ({items: []}))
-    for (const pc of pcs.items) await k().scheduling.deletePriorityClass({name: pc.metadata!.name!}).catch(() => {})
+    await k()
+      .core.deleteNamespace({name: NS})
+      .catch(() => {})
+    await k()
+      .core.deleteNode({name: `${NS}-0`})
+      .catch(() => {})
+    const pcs = await k()
+      .scheduling.listPriorityClass({labelSelector: `retailops.io/namespace=${NS}`})
+      .catch(() => ({items: []}))
+    for (const pc of pcs.items)
+      await k()
+        .scheduling.deletePriorityClass({name: pc.metadata!.name!})
+        .catch(() => {})
     await removeRunnerRbac(http, NS, 'bf').catch(() => {})
     http.close()
   })
@@ -203,7 +263,9 @@ describe('prewarm against the sandbox', () => {
     expect(by.inventory.hpa).toBeUndefined()
     expect(plan.zones).toBe(3)
     expect(plan.poolLabel).toBe('retailops.dev/pool')
-    expect(plan.pools.map((p: {pool: string}) => p.pool)).toEqual(expect.arrayContaining(['general', 'memory-optimised', 'spot', NS]))
+    expect(plan.pools.map((p: {pool: string}) => p.pool)).toEqual(
+      expect.arrayContaining(['general', 'memory-optimised', 'spot', NS]),
+    )
     expect(plan.cost.plannedPerHour).toBeGreaterThan(plan.cost.currentPerHour)
     expect(plan.problems).toEqual([])
     expect((await rawHpa('catalog')).spec).toEqual(original.get('catalog'))
@@ -217,22 +279,32 @@ describe('prewarm against the sandbox', () => {
 
     const below = await cli(['prewarm', '--campaign', 'small', '--no-warm'], project.dir)
     expect(below.exitCode).toBe(12)
-    expect(below.doc!.error.message).toContain('catalog: the peak of 1 rps needs 1 replicas, no more than the 2 its HPA keeps at least now')
+    expect(below.doc!.error.message).toContain(
+      'catalog: the peak of 1 rps needs 1 replicas, no more than the 2 its HPA keeps at least now',
+    )
 
     const norps = await cli(['prewarm', '--campaign', 'norps', '--no-warm'], project.dir)
     expect(norps.exitCode).toBe(3)
-    expect(norps.doc!.error.details.issues[0]).toMatchObject({path: 'services.payments.scaling.rpsPerPod', file: project.file})
+    expect(norps.doc!.error.details.issues[0]).toMatchObject({
+      path: 'services.payments.scaling.rpsPerPod',
+      file: project.file,
+    })
     expect(norps.doc!.error.details.issues[0].line).toBeGreaterThan(0)
 
     const huge = await cli(['prewarm', '--campaign', 'huge', '--no-warm'], project.dir)
     expect(huge.exitCode).toBe(12)
-    expect(huge.doc!.error.message).toContain("the plan needs 26 replicas, more than the HPA catalog's maxReplicas (10)")
+    expect(huge.doc!.error.message).toContain(
+      "the plan needs 26 replicas, more than the HPA catalog's maxReplicas (10)",
+    )
     const raised = await cli(['prewarm', '--campaign', 'huge', '--raise-max', '--dry-run'], project.dir)
     expect(raised.exitCode).toBe(0)
     expect(raised.doc!.result.plan.services[0]).toMatchObject({newMin: 26, newMax: 26, raisesMax: true})
 
     // A quota that the plan's extra pods would break.
-    await k().core.createNamespacedResourceQuota({namespace: NS, body: {metadata: {name: 'pods'}, spec: {hard: {pods: '12'}}}})
+    await k().core.createNamespacedResourceQuota({
+      namespace: NS,
+      body: {metadata: {name: 'pods'}, spec: {hard: {pods: '12'}}},
+    })
     for (let i = 0; i < 30; i++) {
       const q = await k().core.readNamespacedResourceQuota({name: 'pods', namespace: NS})
       if (q.status?.used?.pods) break
@@ -247,7 +319,9 @@ describe('prewarm against the sandbox', () => {
     const noUrl = await cli(['prewarm', '--campaign', 'bf'], project.dir)
     expect(noUrl.exitCode).toBe(2)
     expect(noUrl.doc!.error.message).toContain('No URL for catalog, cart, checkout')
-    const noK6 = await cli(['prewarm', '--campaign', 'bf', '--base-url', 'http://127.0.0.1:9'], project.dir, {RETAILOPS_K6: '/nonexistent/k6'})
+    const noK6 = await cli(['prewarm', '--campaign', 'bf', '--base-url', 'http://127.0.0.1:9'], project.dir, {
+      RETAILOPS_K6: '/nonexistent/k6',
+    })
     expect(noK6.exitCode).toBe(5)
     expect(noK6.doc!.error.message).toContain('k6 was not found (/nonexistent/k6)')
     expect(noK6.doc!.error.nextSteps[0]).toContain('RETAILOPS_K6')
@@ -262,17 +336,29 @@ describe('prewarm against the sandbox', () => {
     // A crash right after the first HPA was changed (the process dies: no cleanup runs).
     let changes = 0
     await expect(
-      runPrewarm({project: loaded, env, campaign: 'bf', noWarm: true, afterChange: () => {
-        changes += 1
-        throw new Error('simulated crash')
-      }}, testContext()),
+      runPrewarm(
+        {
+          project: loaded,
+          env,
+          campaign: 'bf',
+          noWarm: true,
+          afterChange: () => {
+            changes += 1
+            throw new Error('simulated crash')
+          },
+        },
+        testContext(),
+      ),
     ).rejects.toThrow('simulated crash')
     expect(changes).toBe(1)
     expect(await stateExists()).toBe(true)
     expect((await rawHpa('catalog')).spec.minReplicas).toBe(5)
 
     // Re-run: the saved state is kept (catalog's saved minReplicas is 2, not the 5 it has now).
-    const rerun = await runPrewarm({project: loaded, env, campaign: 'bf', noWarm: true, timeoutMs: 120_000}, testContext())
+    const rerun = await runPrewarm(
+      {project: loaded, env, campaign: 'bf', noWarm: true, timeoutMs: 120_000},
+      testContext(),
+    )
     expect(rerun.apply!.resumed).toBe(true)
     const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS})
     const saved = JSON.parse(cm.data!['state.json'])
@@ -286,7 +372,11 @@ describe('prewarm against the sandbox', () => {
     expect(ready.catalog).toMatchObject({desired: 5, ready: 5})
     expect(ready.checkout).toMatchObject({desired: 4, ready: 4})
     expect(ready.inventory).toMatchObject({desired: 6, ready: 6})
-    for (const [name, want] of [['catalog', 5], ['checkout', 4], ['inventory', 6]] as const) {
+    for (const [name, want] of [
+      ['catalog', 5],
+      ['checkout', 4],
+      ['inventory', 6],
+    ] as const) {
       const d = await k().apps.readNamespacedDeployment({name, namespace: NS})
       expect(d.status?.readyReplicas).toBe(want)
     }
@@ -314,7 +404,14 @@ describe('prewarm against the sandbox', () => {
   })
 
   it('the saved state only grows: entries are never overwritten, concurrent writers both land', async () => {
-    const hpaTarget = (name: string, min: number) => ({kind: 'HorizontalPodAutoscaler' as const, name, service: name, minReplicas: {present: true, value: min}, maxReplicas: {present: true, value: 10}, behavior: {present: false}})
+    const hpaTarget = (name: string, min: number) => ({
+      kind: 'HorizontalPodAutoscaler' as const,
+      name,
+      service: name,
+      minReplicas: {present: true, value: min},
+      maxReplicas: {present: true, value: 10},
+      behavior: {present: false},
+    })
     await recordState(k(), NS, 'ledger', {targets: [hpaTarget('a', 2)]})
     await recordState(k(), NS, 'ledger', {targets: [hpaTarget('a', 9), hpaTarget('b', 3)]})
     await Promise.all([
@@ -322,14 +419,21 @@ describe('prewarm against the sandbox', () => {
       recordState(k(), NS, 'ledger', {targets: [hpaTarget('d', 5)], deployments: ['x']}),
     ])
     const {state} = (await readState(k(), NS, 'ledger'))!
-    expect(Object.keys(state.targets).sort()).toEqual(['HorizontalPodAutoscaler/a', 'HorizontalPodAutoscaler/b', 'HorizontalPodAutoscaler/c', 'HorizontalPodAutoscaler/d'])
+    expect(Object.keys(state.targets).sort()).toEqual([
+      'HorizontalPodAutoscaler/a',
+      'HorizontalPodAutoscaler/b',
+      'HorizontalPodAutoscaler/c',
+      'HorizontalPodAutoscaler/d',
+    ])
     expect(state.targets['HorizontalPodAutoscaler/a']).toMatchObject({minReplicas: {present: true, value: 2}})
     expect(state.headroom.deployments).toEqual(['x'])
     await deleteState(k(), NS, 'ledger')
   })
 
   it('restores exactly after the CLI is killed (SIGKILL) while waiting for capacity, and after Ctrl-C (exit 130)', async () => {
-    const child = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir})
+    const child = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {
+      cwd: project.dir,
+    })
     // Kill it once the floor is raised: its pods never become Ready (a crash-looping image).
     for (let i = 0; i < 120; i++) {
       if ((await rawHpa('cart')).spec.minReplicas !== 1) break
@@ -343,7 +447,9 @@ describe('prewarm against the sandbox', () => {
     expect((await rawHpa('cart')).spec).toEqual(original.get('cart'))
 
     // Ctrl-C while waiting: exit 130, and the error says how to put things back.
-    const again = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {cwd: project.dir})
+    const again = startCli(['prewarm', '--campaign', 'stuck', '--no-warm', '--timeout', '3m', '--json'], {
+      cwd: project.dir,
+    })
     for (let i = 0; i < 120; i++) {
       if ((await rawHpa('cart')).spec.minReplicas !== 1) break
       await new Promise((r) => setTimeout(r, 250))
@@ -363,13 +469,18 @@ describe('prewarm against the sandbox', () => {
     const r = await cli(['prewarm', '--campaign', 'spotty', '--no-warm', '--timeout', '20s'], project.dir)
     expect(r.exitCode, r.stderr).toBe(31)
     expect(r.doc!.error.code).toBe('CAPACITY_NOT_READY')
-    expect(r.doc!.error.nextSteps.join('\n')).toMatch(/orders: \d+ pods? \([^)]+\): Unschedulable: 0\/\d+ nodes are available: .*Insufficient cpu/)
+    expect(r.doc!.error.nextSteps.join('\n')).toMatch(
+      /orders: \d+ pods? \([^)]+\): Unschedulable: 0\/\d+ nodes are available: .*Insufficient cpu/,
+    )
     expect(r.doc!.error.nextSteps.join('\n')).toContain('retailops prewarm restore --campaign spotty')
     const pcName = `retailops-headroom-${NS}-spotty`
     const pc = await k().scheduling.readPriorityClass({name: pcName})
     expect(pc.value).toBe(-10)
     expect(pc.preemptionPolicy).toBe('Never')
-    const placeholders = await k().apps.readNamespacedDeployment({name: `retailops-headroom-spotty-${NS}`.slice(0, 63).replace(/-+$/, ''), namespace: NS})
+    const placeholders = await k().apps.readNamespacedDeployment({
+      name: `retailops-headroom-spotty-${NS}`.slice(0, 63).replace(/-+$/, ''),
+      namespace: NS,
+    })
     // 5 more pods × 1 CPU against 3 − 1 = 2 CPU free: 3 CPU short → 3 placeholders of 1 CPU.
     expect(placeholders.spec?.replicas).toBe(3)
     const pod = placeholders.spec!.template.spec!
@@ -380,7 +491,10 @@ describe('prewarm against the sandbox', () => {
 
     const restored = await cli(['prewarm', 'restore', '--campaign', 'spotty'], project.dir)
     expect(restored.exitCode, restored.stderr).toBe(0)
-    expect(restored.doc!.result.deleted).toEqual([`Deployment/${placeholders.metadata!.name}`, `PriorityClass/${pcName}`])
+    expect(restored.doc!.result.deleted).toEqual([
+      `Deployment/${placeholders.metadata!.name}`,
+      `PriorityClass/${pcName}`,
+    ])
     await expect(k().scheduling.readPriorityClass({name: pcName})).rejects.toBeTruthy()
     expect((await rawHpa('orders')).spec).toEqual(original.get('orders'))
   })
@@ -405,25 +519,43 @@ describe('prewarm against the sandbox', () => {
       expect(r.exitCode, r.stderr + r.stdout.slice(0, 2000)).toBe(0)
       const w = r.doc!.result.warmup
       expect(w.passed).toBe(true)
-      expect(w.behaviours.map((b: {behaviour: string}) => b.behaviour)).toEqual(['browse', 'search', 'cart', 'checkout'])
+      expect(w.behaviours.map((b: {behaviour: string}) => b.behaviour)).toEqual([
+        'browse',
+        'search',
+        'cart',
+        'checkout',
+      ])
       for (const b of w.behaviours) {
         expect(b.requests, b.behaviour).toBeGreaterThan(0)
         expect(b.failedRate, b.behaviour).toBe(0)
       }
-      expect(w.thresholds.map((t: {slo: string}) => t.slo)).toEqual(['catalog/latency', 'catalog/availability', 'checkout/latency'])
+      expect(w.thresholds.map((t: {slo: string}) => t.slo)).toEqual([
+        'catalog/latency',
+        'catalog/availability',
+        'checkout/latency',
+      ])
       expect(w.thresholds.every((t: {ok: boolean}) => t.ok)).toBe(true)
       // The checkouts were synthetic: no stock reserved, no payment, no order.
       expect(await stores()).toEqual(before)
-      expect(r.doc!.result.apply.ready.find((x: {service: string}) => x.service === 'catalog')).toMatchObject({desired: 5, ready: 5})
+      expect(r.doc!.result.apply.ready.find((x: {service: string}) => x.service === 'catalog')).toMatchObject({
+        desired: 5,
+        ready: 5,
+      })
       const restored = await cli(['prewarm', 'restore', '--campaign', 'bf'], project.dir)
       expect(restored.exitCode).toBe(0)
       expect((await rawHpa('catalog')).spec).toEqual(original.get('catalog'))
     })
 
-    it('a slow service fails its latency threshold: exit 30 (WARMUP_THRESHOLD), with k6\'s numbers', async () => {
+    it("a slow service fails its latency threshold: exit 30 (WARMUP_THRESHOLD), with k6's numbers", async () => {
       const slow = await startService('catalog', {FAULT_LATENCY_MS: '400'})
       services.push(slow)
-      const args = ['prewarm', '--campaign', 'bf', '--warm-only', ...flags().map((f) => (f === `catalog=${urls.catalog}` ? `catalog=${slow.url}` : f))]
+      const args = [
+        'prewarm',
+        '--campaign',
+        'bf',
+        '--warm-only',
+        ...flags().map((f) => (f === `catalog=${urls.catalog}` ? `catalog=${slow.url}` : f)),
+      ]
       const r = await cli(args, project.dir)
       expect(r.exitCode, r.stderr).toBe(30)
       const w = r.doc!.result.warmup
@@ -444,11 +576,29 @@ describe('prewarm against the sandbox', () => {
         // ~20 rps for 40 s, so rate() over 30 s has samples (scrape interval 5 s).
         const until = Date.now() + 40_000
         while (Date.now() < until) {
-          await Promise.all(Array.from({length: 4}, () => fetch(`${urls.catalog}/products`).then((x) => x.arrayBuffer())))
+          await Promise.all(
+            Array.from({length: 4}, () => fetch(`${urls.catalog}/products`).then((x) => x.arrayBuffer())),
+          )
           await new Promise((r) => setTimeout(r, 200))
         }
         // --traffic-label keeps other tests' catalogs (same Prometheus) out of the observed rate.
-        const r = await cli(['prewarm', '--campaign', 'observed', '--dry-run', '--rate-window', '30s', '--lookback', '10m', '--traffic-label', `job=${NS}`, '--raise-max', '--allow-below-current'], project.dir)
+        const r = await cli(
+          [
+            'prewarm',
+            '--campaign',
+            'observed',
+            '--dry-run',
+            '--rate-window',
+            '30s',
+            '--lookback',
+            '10m',
+            '--traffic-label',
+            `job=${NS}`,
+            '--raise-max',
+            '--allow-below-current',
+          ],
+          project.dir,
+        )
         expect(r.exitCode, r.stderr).toBe(0)
         const s = r.doc!.result.plan.services[0]
         expect(s.peakSource).toBe('multiplier')

@@ -68,12 +68,27 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
   let project: Awaited<ReturnType<typeof writeProject>>
   let runner: string
   const setConfig = (runnerLine: string) => writeFile(project.file, config(runnerLine))
-  const exists = (p: string) => http.request('GET', p).then(() => true, () => false)
+  const exists = (p: string) =>
+    http.request('GET', p).then(
+      () => true,
+      () => false,
+    )
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
     project = await writeProject(config(''))
-    await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'schedule', 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest'}}}})
+    await k().core.createNamespace({
+      body: {
+        metadata: {
+          name: NS,
+          labels: {
+            'retailops.dev/test': 'schedule',
+            'pod-security.kubernetes.io/enforce': 'restricted',
+            'pod-security.kubernetes.io/enforce-version': 'latest',
+          },
+        },
+      },
+    })
     const security = {runAsNonRoot: true, runAsUser: 65_532, seccompProfile: {type: 'RuntimeDefault'}}
     await k().apps.createNamespacedDeployment({
       namespace: NS,
@@ -84,25 +99,52 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
           selector: {matchLabels: {'app.kubernetes.io/name': 'catalog'}},
           template: {
             metadata: {labels: {'app.kubernetes.io/name': 'catalog'}},
-            spec: {securityContext: security, containers: [{name: 'catalog', image: `${REGISTRY}/shop/catalog:it`, resources: {requests: {cpu: '50m', memory: '64Mi'}, limits: {cpu: '200m', memory: '128Mi'}}, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}}}]},
+            spec: {
+              securityContext: security,
+              containers: [
+                {
+                  name: 'catalog',
+                  image: `${REGISTRY}/shop/catalog:it`,
+                  resources: {requests: {cpu: '50m', memory: '64Mi'}, limits: {cpu: '200m', memory: '128Mi'}},
+                  securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}},
+                },
+              ],
+            },
           },
         },
       },
     })
-    await k().autoscaling.createNamespacedHorizontalPodAutoscaler({namespace: NS, body: {metadata: {name: 'catalog'}, spec: {scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'catalog'}, minReplicas: 1, maxReplicas: 10, metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: 70}}}]}}})
+    await k().autoscaling.createNamespacedHorizontalPodAutoscaler({
+      namespace: NS,
+      body: {
+        metadata: {name: 'catalog'},
+        spec: {
+          scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'catalog'},
+          minReplicas: 1,
+          maxReplicas: 10,
+          metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: 70}}}],
+        },
+      },
+    })
     for (let i = 0; i < 60; i++) {
       const d = await k().apps.readNamespacedDeployment({name: 'catalog', namespace: NS})
       if ((d.status?.readyReplicas ?? 0) >= 1) break
       await new Promise((r) => setTimeout(r, 1000))
     }
-    await writeKeyPair({keyPath: path.join(project.dir, '.retailops/cosign.key'), publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'), passphrase: 'sched-pw'})
+    await writeKeyPair({
+      keyPath: path.join(project.dir, '.retailops/cosign.key'),
+      publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'),
+      passphrase: 'sched-pw',
+    })
     // The real runner image, copied unsigned into a repository of this test's own (same digest).
     runner = await copyRunnerImage(await sandboxRunnerImage(), REPO)
   })
 
   afterAll(async () => {
     if (!http) return
-    await k().core.deleteNamespace({name: NS}).catch(() => {})
+    await k()
+      .core.deleteNamespace({name: NS})
+      .catch(() => {})
     await removeRunnerRbac(http, NS, 'bf').catch(() => {})
     http.close()
   })
@@ -122,7 +164,10 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
   })
 
   it('a tag is refused (--runner-image: USAGE; runner.image: CONFIG), nothing created', async () => {
-    const flag = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--runner-image', `${REGISTRY}/retailops:latest`], project.dir)
+    const flag = await cli(
+      ['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--runner-image', `${REGISTRY}/retailops:latest`],
+      project.dir,
+    )
     expect(flag.exitCode, flag.stdout).toBe(2)
     await setConfig(`runner: {image: "${REGISTRY}/retailops:latest"}`)
     const conf = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
@@ -143,7 +188,10 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     process.env.T_SCHED_PW = 'sched-pw'
     await signImages({project: await project.load(), targets: [runner], passphrase: {env: 'T_SCHED_PW'}}, testContext())
     delete process.env.T_SCHED_PW
-    const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--rate-window', '10m', '--lookback', '3d'], project.dir)
+    const r = await cli(
+      ['prewarm', '--campaign', 'bf', '--schedule', '--no-warm', '--rate-window', '10m', '--lookback', '3d'],
+      project.dir,
+    )
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)
     for (const secret of SECRETS) expect(r.stdout).not.toContain(secret)
 
@@ -162,25 +210,72 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     const pre = await k().batch.readNamespacedCronJob({name: 'retailops-prewarm-bf', namespace: NS})
     expect(pre.spec!.schedule).toBe(cron(at))
     // Every flag given is passed on as given (--rate-window was once dropped); defaults stay the job's own.
-    expect(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--allow-below-current', '--lookback', '3d', '--rate-window', '10m', '--no-warm'])
+    expect(pre.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual([
+      'prewarm',
+      '--campaign',
+      'bf',
+      '--environment',
+      'test',
+      '--namespace',
+      NS,
+      '--context',
+      'inClusterContext',
+      '--yes',
+      '--allow-below-current',
+      '--lookback',
+      '3d',
+      '--rate-window',
+      '10m',
+      '--no-warm',
+    ])
     const post = await k().batch.readNamespacedCronJob({name: 'retailops-restore-bf', namespace: NS})
     expect(post.spec!.schedule).toBe(cron(end))
-    expect(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual(['prewarm', 'restore', '--campaign', 'bf', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--unschedule'])
-    const role = await http.request<Role>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`)
-    const binding = await http.request<Binding>('GET', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/rolebindings/retailops-prewarm-bf`)
+    expect(post.spec!.jobTemplate.spec!.template.spec!.containers[0].args).toEqual([
+      'prewarm',
+      'restore',
+      '--campaign',
+      'bf',
+      '--environment',
+      'test',
+      '--namespace',
+      NS,
+      '--context',
+      'inClusterContext',
+      '--yes',
+      '--unschedule',
+    ])
+    const role = await http.request<Role>(
+      'GET',
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`,
+    )
+    const binding = await http.request<Binding>(
+      'GET',
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/rolebindings/retailops-prewarm-bf`,
+    )
     expect(binding.roleRef).toMatchObject({kind: 'Role', name: 'retailops-prewarm-bf'})
     expect(binding.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-prewarm', namespace: NS}])
     for (const rule of role.rules) {
-      if (rule.resources.includes('configmaps') && rule.verbs.some((v) => ['update', 'patch', 'delete'].includes(v))) expect(rule.resourceNames).toEqual(['retailops-prewarm-bf', 'retailops-prewarm-bf-config'])
-      if (rule.resources.includes('secrets')) expect(rule).toMatchObject({verbs: ['delete'], resourceNames: ['retailops-prewarm-bf-credentials']})
+      if (rule.resources.includes('configmaps') && rule.verbs.some((v) => ['update', 'patch', 'delete'].includes(v)))
+        expect(rule.resourceNames).toEqual(['retailops-prewarm-bf', 'retailops-prewarm-bf-config'])
+      if (rule.resources.includes('secrets'))
+        expect(rule).toMatchObject({verbs: ['delete'], resourceNames: ['retailops-prewarm-bf-credentials']})
     }
-    const clusterRole = await http.request<Role>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/retailops-prewarm-${NS}-bf`)
-    expect(clusterRole.rules.some((rule) => rule.resources.includes('configmaps') || rule.resources.includes('*'))).toBe(false)
+    const clusterRole = await http.request<Role>(
+      'GET',
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/retailops-prewarm-${NS}-bf`,
+    )
+    expect(
+      clusterRole.rules.some((rule) => rule.resources.includes('configmaps') || rule.resources.includes('*')),
+    ).toBe(false)
     for (const rule of clusterRole.rules) {
-      if (rule.resources.includes('priorityclasses')) expect(rule.resourceNames).toEqual([`retailops-headroom-${NS}-bf`])
+      if (rule.resources.includes('priorityclasses'))
+        expect(rule.resourceNames).toEqual([`retailops-headroom-${NS}-bf`])
       else expect(rule.verbs).toEqual(['list'])
     }
-    const crb = await http.request<Binding>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/retailops-prewarm-${NS}-bf`)
+    const crb = await http.request<Binding>(
+      'GET',
+      `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/retailops-prewarm-${NS}-bf`,
+    )
     expect(crb.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-prewarm', namespace: NS}])
 
     const cm = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf-config', namespace: NS})
@@ -191,21 +286,45 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     for (const s of SECRETS) expect(stored).toContain(s)
   })
 
-  it('Pod Security restricted admits the jobs\' pods and the headroom placeholders (and rejects a non-compliant pod)', async () => {
-    const create = (name: string, spec: unknown) => http.request('POST', `/api/v1/namespaces/${NS}/pods`, {body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec}})
+  it("Pod Security restricted admits the jobs' pods and the headroom placeholders (and rejects a non-compliant pod)", async () => {
+    const create = (name: string, spec: unknown) =>
+      http.request('POST', `/api/v1/namespaces/${NS}/pods`, {
+        body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec},
+      })
     for (const name of ['retailops-prewarm-bf', 'retailops-restore-bf']) {
       const cron = await k().batch.readNamespacedCronJob({name, namespace: NS})
       await create(`${name}-admission`, cron.spec!.jobTemplate.spec!.template.spec)
     }
-    const placeholder = placeholderDeployment({namespace: NS, campaign: 'bf', pool: {pool: 'general', placeholder: {replicas: 1, requests: {cpu: 0.01, memory: 16 * 2 ** 20}}} as never, priorityClass: '', image: 'registry.k8s.io/pause:3.10', tolerations: []})
+    const placeholder = placeholderDeployment({
+      namespace: NS,
+      campaign: 'bf',
+      pool: {pool: 'general', placeholder: {replicas: 1, requests: {cpu: 0.01, memory: 16 * 2 ** 20}}} as never,
+      priorityClass: '',
+      image: 'registry.k8s.io/pause:3.10',
+      tolerations: [],
+    })
     const {priorityClassName: _, ...placeholderPod} = placeholder.spec.template.spec
     await create('headroom-admission', placeholderPod)
     const created = await k().core.listNamespacedPod({namespace: NS})
-    expect(created.items.map((p) => p.metadata!.name).filter((n) => n!.endsWith('-admission')).sort()).toEqual(['headroom-admission', 'retailops-prewarm-bf-admission', 'retailops-restore-bf-admission'])
+    expect(
+      created.items
+        .map((p) => p.metadata!.name)
+        .filter((n) => n!.endsWith('-admission'))
+        .sort(),
+    ).toEqual(['headroom-admission', 'retailops-prewarm-bf-admission', 'retailops-restore-bf-admission'])
     // The control: the same placeholder pod without its seccomp profile is rejected by admission.
     const {securityContext: podSecurity, ...rest} = placeholderPod
-    const container = {...rest.containers[0], securityContext: {...rest.containers[0].securityContext, seccompProfile: undefined}}
-    await expect(create('violates-admission', {...rest, securityContext: {...podSecurity, seccompProfile: undefined}, containers: [container]})).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
+    const container = {
+      ...rest.containers[0],
+      securityContext: {...rest.containers[0].securityContext, seccompProfile: undefined},
+    }
+    await expect(
+      create('violates-admission', {
+        ...rest,
+        securityContext: {...podSecurity, seccompProfile: undefined},
+        containers: [container],
+      }),
+    ).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
   })
 
   it('the scheduled pre-warm and restore run as their pods would (runner image, mounts, in-cluster token): enough permission, and no more', async () => {
@@ -221,22 +340,74 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     expect(hpa.spec!.minReplicas).toBe(5)
     // The job recorded what the restore puts back (the HPA's minReplicas 1) in the campaign's state ConfigMap.
     const state = await k().core.readNamespacedConfigMap({name: 'retailops-prewarm-bf', namespace: NS})
-    const saved = JSON.parse(Object.values(state.data!)[0]) as {targets: Record<string, {minReplicas?: {present: boolean; value?: number}}>}
+    const saved = JSON.parse(Object.values(state.data!)[0]) as {
+      targets: Record<string, {minReplicas?: {present: boolean; value?: number}}>
+    }
     expect(saved.targets['HorizontalPodAutoscaler/catalog'].minReplicas).toEqual({present: true, value: 1})
 
     // The same ServiceAccount's token may not write elsewhere: another ConfigMap, another namespace, another PriorityClass.
-    const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`, {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}})
+    const token = await http.request<{status: {token: string}}>(
+      'POST',
+      `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`,
+      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}},
+    )
     const cluster = k().kc.getCurrentCluster()!
     const kubeconfig = path.join(project.dir, 'runner.kubeconfig')
-    await writeFile(kubeconfig, stringify({apiVersion: 'v1', kind: 'Config', clusters: [{name: 'in-cluster', cluster: {server: cluster.server, ...(cluster.caData ? {'certificate-authority-data': cluster.caData} : {'certificate-authority': cluster.caFile})}}], users: [{name: 'sa', user: {token: token.status.token}}], contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}], 'current-context': 'inClusterContext'}), {mode: 0o600})
+    await writeFile(
+      kubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'in-cluster',
+            cluster: {
+              server: cluster.server,
+              ...(cluster.caData
+                ? {'certificate-authority-data': cluster.caData}
+                : {'certificate-authority': cluster.caFile}),
+            },
+          },
+        ],
+        users: [{name: 'sa', user: {token: token.status.token}}],
+        contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}],
+        'current-context': 'inClusterContext',
+      }),
+      {mode: 0o600},
+    )
     const asRunner = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
-    await expect(asRunner.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/someone-elses`, {body: {data: {a: 'b'}}, contentType: 'application/merge-patch+json'})).rejects.toMatchObject({statusCode: 403})
-    await expect(asRunner.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}})).rejects.toMatchObject({statusCode: 403})
-    await expect(asRunner.request('DELETE', '/apis/scheduling.k8s.io/v1/priorityclasses/system-cluster-critical')).rejects.toMatchObject({statusCode: 403})
+    await expect(
+      asRunner.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/someone-elses`, {
+        body: {data: {a: 'b'}},
+        contentType: 'application/merge-patch+json',
+      }),
+    ).rejects.toMatchObject({statusCode: 403})
+    await expect(
+      asRunner.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}}),
+    ).rejects.toMatchObject({statusCode: 403})
+    await expect(
+      asRunner.request('DELETE', '/apis/scheduling.k8s.io/v1/priorityclasses/system-cluster-critical'),
+    ).rejects.toMatchObject({statusCode: 403})
     // Its own PriorityClass it may create by server-side apply (create is authorised with the name).
     const pc = `retailops-headroom-${NS}-bf`
-    await asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`, {body: {apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: {name: pc, labels: {'retailops.io/campaign': 'bf', 'retailops.io/namespace': NS}}, value: -10, preemptionPolicy: 'Never'}, contentType: 'application/apply-patch+yaml', query: {fieldManager: 'test', force: true}})
-    await expect(asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}-other`, {body: {apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: {name: `${pc}-other`}, value: -10}, contentType: 'application/apply-patch+yaml', query: {fieldManager: 'test', force: true}})).rejects.toMatchObject({statusCode: 403})
+    await asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`, {
+      body: {
+        apiVersion: 'scheduling.k8s.io/v1',
+        kind: 'PriorityClass',
+        metadata: {name: pc, labels: {'retailops.io/campaign': 'bf', 'retailops.io/namespace': NS}},
+        value: -10,
+        preemptionPolicy: 'Never',
+      },
+      contentType: 'application/apply-patch+yaml',
+      query: {fieldManager: 'test', force: true},
+    })
+    await expect(
+      asRunner.request('PATCH', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}-other`, {
+        body: {apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: {name: `${pc}-other`}, value: -10},
+        contentType: 'application/apply-patch+yaml',
+        query: {fieldManager: 'test', force: true},
+      }),
+    ).rejects.toMatchObject({statusCode: 403})
     await asRunner.request('DELETE', `/apis/scheduling.k8s.io/v1/priorityclasses/${pc}`)
     asRunner.close()
 
@@ -244,7 +415,9 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     // and the Secret with the runner's own permissions (its RBAC stays: a job cannot delete what authorises it).
     const restore = await runPodTemplate({namespace: NS, template: post.spec!.jobTemplate.spec!.template})
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0)
-    expect((await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})).spec!.minReplicas).toBe(1)
+    expect(
+      (await k().autoscaling.readNamespacedHorizontalPodAutoscaler({name: 'catalog', namespace: NS})).spec!.minReplicas,
+    ).toBe(1)
     expect(await exists(`/apis/batch/v1/namespaces/${NS}/cronjobs/retailops-prewarm-bf`)).toBe(false)
     expect(await exists(`/apis/batch/v1/namespaces/${NS}/cronjobs/retailops-restore-bf`)).toBe(false)
     expect(await exists(`/api/v1/namespaces/${NS}/configmaps/retailops-prewarm-bf-config`)).toBe(false)
@@ -252,14 +425,21 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     expect(await exists(`/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/retailops-prewarm-bf`)).toBe(true)
   })
 
-  it('--unschedule from a workstation also removes the campaign\'s runner permissions', async () => {
+  it("--unschedule from a workstation also removes the campaign's runner permissions", async () => {
     const r = await cli(['prewarm', '--campaign', 'bf', '--schedule', '--no-warm'], project.dir)
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)
     const un = await cli(['prewarm', '--campaign', 'bf', '--unschedule'], project.dir)
     expect(un.exitCode, un.stdout + un.stderr).toBe(0)
     expect(un.doc!.result.unscheduled).toEqual([
-      'CronJob/retailops-prewarm-bf', 'CronJob/retailops-restore-bf', 'ConfigMap/retailops-prewarm-bf-config', 'Secret/retailops-prewarm-bf-credentials',
-      `ClusterRoleBinding/retailops-prewarm-${NS}-bf`, `ClusterRole/retailops-prewarm-${NS}-bf`, 'RoleBinding/retailops-prewarm-bf', 'Role/retailops-prewarm-bf', 'ServiceAccount/retailops-prewarm',
+      'CronJob/retailops-prewarm-bf',
+      'CronJob/retailops-restore-bf',
+      'ConfigMap/retailops-prewarm-bf-config',
+      'Secret/retailops-prewarm-bf-credentials',
+      `ClusterRoleBinding/retailops-prewarm-${NS}-bf`,
+      `ClusterRole/retailops-prewarm-${NS}-bf`,
+      'RoleBinding/retailops-prewarm-bf',
+      'Role/retailops-prewarm-bf',
+      'ServiceAccount/retailops-prewarm',
     ])
     await nothingScheduled()
   })

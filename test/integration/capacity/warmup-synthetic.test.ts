@@ -42,7 +42,8 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   const services: ServiceProc[] = []
   const urls: Record<string, string> = {}
   let project: Awaited<ReturnType<typeof writeProject>>
-  const flags = (overrides: Record<string, string> = {}) => ['catalog', 'cart', 'checkout'].flatMap((s) => ['--service-url', `${s}=${overrides[s] ?? urls[s]}`])
+  const flags = (overrides: Record<string, string> = {}) =>
+    ['catalog', 'cart', 'checkout'].flatMap((s) => ['--service-url', `${s}=${overrides[s] ?? urls[s]}`])
   const get = async (url: string): Promise<any> => (await fetch(url)).json()
   const metric = async (url: string, name: string, labels: Record<string, string>) => {
     const text = await (await fetch(`${url}/metrics`)).text()
@@ -63,7 +64,8 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   })
 
   beforeAll(async () => {
-    if (!process.env.RETAILOPS_K6) throw new Error('RETAILOPS_K6 is not set: eval "$(bash scripts/sandbox.sh env)" first (the sandbox builds k6)')
+    if (!process.env.RETAILOPS_K6)
+      throw new Error('RETAILOPS_K6 is not set: eval "$(bash scripts/sandbox.sh env)" first (the sandbox builds k6)')
     project = await writeProject(CONFIG)
     Object.assign(urls, await startShop(services))
     // Real business first, so "as before" is not just "empty".
@@ -94,8 +96,14 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
 
     expect(await stores()).toEqual(before)
     // Every checkout was answered as synthetic and passed on as such: each dependency counted them under synthetic="true".
-    expect(await metric(urls.checkout, 'http_requests_total', {route: '/checkout', code: '201', synthetic: 'true'})).toBe(checkout.requests)
-    for (const [name, route] of [['inventory', '/reservations'], ['payments', '/authorizations'], ['orders', '/orders']]) {
+    expect(
+      await metric(urls.checkout, 'http_requests_total', {route: '/checkout', code: '201', synthetic: 'true'}),
+    ).toBe(checkout.requests)
+    for (const [name, route] of [
+      ['inventory', '/reservations'],
+      ['payments', '/authorizations'],
+      ['orders', '/orders'],
+    ]) {
       expect(await metric(urls[name], 'http_requests_total', {route, synthetic: 'true'}), name).toBe(checkout.requests)
     }
     expect(await metric(urls.checkout, 'checkout_attempts_total', {})).toBe(1)
@@ -103,14 +111,24 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   })
 
   it('leaves writing behaviours out when a service they reach does not declare synthetic support', async () => {
-    const unsupported = await writeProject(CONFIG.replace('  payments: {tier: revenue-critical, synthetic: true}', '  payments: {tier: revenue-critical}'))
+    const unsupported = await writeProject(
+      CONFIG.replace('  payments: {tier: revenue-critical, synthetic: true}', '  payments: {tier: revenue-critical}'),
+    )
     const checkoutsBefore = await metric(urls.checkout, 'http_requests_total', {route: '/checkout'})
     const r = await cli(['prewarm', '--campaign', 'bf', '--warm-only', ...flags()], unsupported.dir)
     expect(r.exitCode, r.stderr).toBe(0)
     const w = r.doc!.result.warmup
     expect(w.behaviours.map((b: {behaviour: string}) => b.behaviour)).toEqual(['browse', 'search', 'cart'])
-    expect(w.excluded).toEqual([{behaviour: 'checkout', reason: 'payments does not declare synthetic: true (honouring X-Synthetic), so checkout traffic would change real state'}])
-    expect(r.doc!.warnings.join('\n')).toContain('checkout left out of the mix: payments does not declare synthetic: true')
+    expect(w.excluded).toEqual([
+      {
+        behaviour: 'checkout',
+        reason:
+          'payments does not declare synthetic: true (honouring X-Synthetic), so checkout traffic would change real state',
+      },
+    ])
+    expect(r.doc!.warnings.join('\n')).toContain(
+      'checkout left out of the mix: payments does not declare synthetic: true',
+    )
     expect(await metric(urls.checkout, 'http_requests_total', {route: '/checkout'})).toBe(checkoutsBefore)
   })
 
@@ -119,11 +137,16 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
     services.push(failing)
     const before = await stores()
     const started = Date.now()
-    const r = await cli(['prewarm', '--campaign', 'guarded', '--warm-only', ...flags({catalog: failing.url})], project.dir)
+    const r = await cli(
+      ['prewarm', '--campaign', 'guarded', '--warm-only', ...flags({catalog: failing.url})],
+      project.dir,
+    )
     expect(r.exitCode, r.stderr + r.stdout.slice(0, 2000)).toBe(32)
     const w = r.doc!.result.warmup
     expect(w.passed).toBe(false)
-    expect(w.aborted.crossed.map((a: {service: string; limit: string}) => `${a.service} ${a.limit}`)).toEqual(['catalog error rate'])
+    expect(w.aborted.crossed.map((a: {service: string; limit: string}) => `${a.service} ${a.limit}`)).toEqual([
+      'catalog error rate',
+    ])
     const crossed = w.aborted.crossed[0]
     expect(crossed).toMatchObject({metric: 'http_req_failed{service:catalog}', expression: 'rate<0.1', ok: false})
     expect(crossed.observed).toBeGreaterThan(0.3)
@@ -131,7 +154,9 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
     expect(w.aborted.plannedMs).toBe(40_000)
     expect(w.aborted.ranMs).toBeLessThan(20_000)
     expect(Date.now() - started).toBeLessThan(35_000)
-    expect(w.aborted.reason).toMatch(/^catalog error rate \d+(\.\d+)? % crossed the limit rate<0\.1; k6 stopped the warm-up after \d+ s of 40 s$/)
+    expect(w.aborted.reason).toMatch(
+      /^catalog error rate \d+(\.\d+)? % crossed the limit rate<0\.1; k6 stopped the warm-up after \d+ s of 40 s$/,
+    )
     expect(await stores()).toEqual(before)
   })
 
@@ -141,7 +166,9 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
     const r = await cli(['prewarm', '--campaign', 'guarded', '--warm-only', ...flags({catalog: slow.url})], project.dir)
     expect(r.exitCode, r.stderr + r.stdout.slice(0, 2000)).toBe(32)
     const w = r.doc!.result.warmup
-    expect(w.aborted.crossed.map((a: {service: string; limit: string}) => `${a.service} ${a.limit}`)).toEqual(['catalog p95 latency'])
+    expect(w.aborted.crossed.map((a: {service: string; limit: string}) => `${a.service} ${a.limit}`)).toEqual([
+      'catalog p95 latency',
+    ])
     expect(w.aborted.crossed[0].observed).toBeGreaterThanOrEqual(400)
     expect(w.aborted.ranMs).toBeLessThan(20_000)
   })

@@ -42,8 +42,14 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   const apps = kc.makeApiClient(k8s.AppsV1Api)
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist', 'commands', 'init.js'))) throw new Error('dist/ is missing: run `npm run build` first (the pipelines install `npm pack` of this repository).')
-    if (NODE_MAJOR !== 24) throw new Error(`the runner stands in with this Node (${process.versions.node}); run the tests with Node 24 (scripts/setup-node.sh)`)
+    if (!existsSync(path.join(ROOT, 'dist', 'commands', 'init.js')))
+      throw new Error(
+        'dist/ is missing: run `npm run build` first (the pipelines install `npm pack` of this repository).',
+      )
+    if (NODE_MAJOR !== 24)
+      throw new Error(
+        `the runner stands in with this Node (${process.versions.node}); run the tests with Node 24 (scripts/setup-node.sh)`,
+      )
     work = await mkdtemp(path.join(os.tmpdir(), 't-ci-'))
     version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {version: string}).version
     const pack = await execa('npm', ['pack', '--pack-destination', work, '--json'], {cwd: ROOT})
@@ -56,12 +62,27 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     own.setCurrentContext(sandbox.context)
     const cluster = own.getCurrentCluster()!
     const user = own.getCurrentUser()!
-    const inline = async (data: string | undefined, file: string | undefined) => data ?? (file ? (await readFile(file)).toString('base64') : undefined)
+    const inline = async (data: string | undefined, file: string | undefined) =>
+      data ?? (file ? (await readFile(file)).toString('base64') : undefined)
     kubeconfigContents = stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{name: cluster.name, cluster: {server: cluster.server, 'certificate-authority-data': await inline(cluster.caData, cluster.caFile)}}],
-      users: [{name: user.name, user: {'client-certificate-data': await inline(user.certData, user.certFile), 'client-key-data': await inline(user.keyData, user.keyFile), ...(user.token ? {token: user.token} : {})}}],
+      clusters: [
+        {
+          name: cluster.name,
+          cluster: {server: cluster.server, 'certificate-authority-data': await inline(cluster.caData, cluster.caFile)},
+        },
+      ],
+      users: [
+        {
+          name: user.name,
+          user: {
+            'client-certificate-data': await inline(user.certData, user.certFile),
+            'client-key-data': await inline(user.keyData, user.keyFile),
+            ...(user.token ? {token: user.token} : {}),
+          },
+        },
+      ],
       contexts: [{name: sandbox.context, context: {cluster: cluster.name, user: user.name}}],
       'current-context': sandbox.context,
     })
@@ -75,7 +96,9 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   })
 
   /** A project as a user scaffolds it, with its signing key made, committed to a repository the runner clones. */
-  async function scaffold(ci: 'github' | 'gitlab'): Promise<{origin: string; project: string; namespace: string; secrets: Record<string, string>}> {
+  async function scaffold(
+    ci: 'github' | 'gitlab',
+  ): Promise<{origin: string; project: string; namespace: string; secrets: Record<string, string>}> {
     const project = randomName(`t-ci-${ci}`)
     const namespace = project
     namespaces.push(namespace)
@@ -83,57 +106,128 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     // Every step of the scaffold must succeed: a failed one throws with its output.
     const cli = async (args: string[], env: Record<string, string> = {}, cwd = origin) => {
       const r = await runCli(args, {cwd, env, built: true})
-      if (r.exitCode !== 0) throw new Error(`retailops ${args.join(' ')} exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`)
+      if (r.exitCode !== 0)
+        throw new Error(`retailops ${args.join(' ')} exited ${r.exitCode}:\n${r.stdout}\n${r.stderr}`)
       return r
     }
-    await cli([
-      'init', '--directory', origin, '--project', project, '--registry', registry.registry, '--kube-context', sandbox.context,
-      '--target-namespace', namespace, '--prometheus', sandbox.prometheusUrl, '--services', 'catalog,inventory', '--ci', ci, '--yes', '--json',
-    ], {}, work)
+    await cli(
+      [
+        'init',
+        '--directory',
+        origin,
+        '--project',
+        project,
+        '--registry',
+        registry.registry,
+        '--kube-context',
+        sandbox.context,
+        '--target-namespace',
+        namespace,
+        '--prometheus',
+        sandbox.prometheusUrl,
+        '--services',
+        'catalog,inventory',
+        '--ci',
+        ci,
+        '--yes',
+        '--json',
+      ],
+      {},
+      work,
+    )
     // The project's own choices: the sandbox's Node 24 base image (no Docker Hub here) and a short canary for catalog.
     const doc = parseDocument(await readFile(path.join(origin, 'retailops.yaml'), 'utf8'))
-    for (const s of ['catalog', 'inventory']) doc.setIn(['services', s, 'build', 'args'], {BASE_IMAGE: sandbox.baseImageRemote})
-    doc.setIn(['services', 'catalog', 'rollout'], {strategy: 'canary', steps: [{setWeight: 50}, {analysis: {count: 3}}], analysis: {interval: '20s', count: 3}})
+    for (const s of ['catalog', 'inventory'])
+      doc.setIn(['services', s, 'build', 'args'], {BASE_IMAGE: sandbox.baseImageRemote})
+    doc.setIn(['services', 'catalog', 'rollout'], {
+      strategy: 'canary',
+      steps: [{setWeight: 50}, {analysis: {count: 3}}],
+      analysis: {interval: '20s', count: 3},
+    })
     await writeFile(path.join(origin, 'retailops.yaml'), doc.toString())
     await cli(['keys', 'generate', '--json'], {COSIGN_PASSWORD: PASSWORD})
     if (ci === 'gitlab') {
       await cp(path.join(os.homedir(), '.npm'), path.join(work, 'gitlab-cache', 'npm', '.npm'), {recursive: true})
       // The GitLab jobs run the runner image: the user builds, pushes and signs it once, which pins its digest in .gitlab-ci.yml.
-      const built = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {COSIGN_PASSWORD: PASSWORD, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD, DOCKER_HOST: sandbox.dockerHost})
+      const built = await cli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {
+        COSIGN_PASSWORD: PASSWORD,
+        REGISTRY_USERNAME: 'ci',
+        REGISTRY_PASSWORD: PASSWORD,
+        DOCKER_HOST: sandbox.dockerHost,
+      })
       const runner = JSON.parse(built.stdout).result as {image: string; pinned: string[]}
       expect(runner.pinned).toEqual(['.gitlab-ci.yml'])
-      const pinned = parseDocument(await readFile(path.join(origin, '.gitlab-ci.yml'), 'utf8')).getIn(['default', 'image', 'name'])
+      const pinned = parseDocument(await readFile(path.join(origin, '.gitlab-ci.yml'), 'utf8')).getIn([
+        'default',
+        'image',
+        'name',
+      ])
       expect(pinned).toBe(runner.image)
-      expect(runner.image).toMatch(new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/retailops-runner@sha256:[0-9a-f]{64}$`))
+      expect(runner.image).toMatch(
+        new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/retailops-runner@sha256:[0-9a-f]{64}$`),
+      )
       // The CLI in that image is the version that scaffolded the pipeline.
-      const env = JSON.parse((await execa('docker', ['image', 'inspect', '--format', '{{json .Config.Env}}', runner.image], {env: {DOCKER_HOST: sandbox.dockerHost}})).stdout) as string[]
+      const env = JSON.parse(
+        (
+          await execa('docker', ['image', 'inspect', '--format', '{{json .Config.Env}}', runner.image], {
+            env: {DOCKER_HOST: sandbox.dockerHost},
+          })
+        ).stdout,
+      ) as string[]
       expect(env).toContain(`RETAILOPS_RUNNER=${version}`)
     }
     const COSIGN_PRIVATE_KEY = await readFile(path.join(origin, '.retailops/cosign.key'), 'utf8')
     await rm(path.join(origin, '.retailops/cosign.key'))
     await execa('git', ['init', '--quiet', '--initial-branch', 'main'], {cwd: origin})
     await execa('git', ['add', '-A'], {cwd: origin})
-    await execa('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-m', 'scaffold'], {cwd: origin})
+    await execa(
+      'git',
+      ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-m', 'scaffold'],
+      {cwd: origin},
+    )
     // Load for the canary runs the services from here (test infrastructure, not the pipeline).
-    await cp(path.join(ROOT, 'services', 'node_modules'), path.join(origin, 'services', 'node_modules'), {recursive: true})
+    await cp(path.join(ROOT, 'services', 'node_modules'), path.join(origin, 'services', 'node_modules'), {
+      recursive: true,
+    })
     return {
       origin,
       project,
       namespace,
       secrets: {
-        COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: PASSWORD, KUBECONFIG: kubeconfigContents, REGISTRY_USERNAME: 'ci', REGISTRY_PASSWORD: PASSWORD,
+        COSIGN_PRIVATE_KEY,
+        COSIGN_PASSWORD: PASSWORD,
+        KUBECONFIG: kubeconfigContents,
+        REGISTRY_USERNAME: 'ci',
+        REGISTRY_PASSWORD: PASSWORD,
         // GitLab's own variable for pulling job images from a registry that needs credentials (documented in the pipeline).
-        ...(ci === 'gitlab' ? {DOCKER_AUTH_CONFIG: JSON.stringify({auths: {[registry.registry]: {auth: Buffer.from(`ci:${PASSWORD}`).toString('base64')}}})} : {}),
+        ...(ci === 'gitlab'
+          ? {
+              DOCKER_AUTH_CONFIG: JSON.stringify({
+                auths: {[registry.registry]: {auth: Buffer.from(`ci:${PASSWORD}`).toString('base64')}},
+              }),
+            }
+          : {}),
       },
     }
   }
 
   async function commitChange(origin: string): Promise<void> {
-    await appendFile(path.join(origin, 'services/catalog/src/main.ts'), `\n// release ${randomBytes(4).toString('hex')}\n`)
-    await execa('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-am', 'catalog: a change'], {cwd: origin})
+    await appendFile(
+      path.join(origin, 'services/catalog/src/main.ts'),
+      `\n// release ${randomBytes(4).toString('hex')}\n`,
+    )
+    await execa(
+      'git',
+      ['-c', 'user.name=ci', '-c', 'user.email=ci@example.invalid', 'commit', '--quiet', '-am', 'catalog: a change'],
+      {cwd: origin},
+    )
   }
 
-  function runnerOptions(origin: string, secrets: Record<string, string>, onStep?: RunnerOptions['onStep']): RunnerOptions {
+  function runnerOptions(
+    origin: string,
+    secrets: Record<string, string>,
+    onStep?: RunnerOptions['onStep'],
+  ): RunnerOptions {
     const home = path.join(work, randomName('home'))
     const prefix = path.join(home, 'npm-global')
     // GitLab's runner cache, as a previous pipeline left it: this machine's npm cache (no downloads here).
@@ -148,7 +242,9 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       onStep,
       runnerEnv: {
         // The hosted runner's machine: Node 24 (setup-node / image node:24) with npm's global bin on PATH, a home, a Docker Engine.
-        PATH: [path.join(prefix, 'bin'), path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+        PATH: [path.join(prefix, 'bin'), path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(
+          ':',
+        ),
         HOME: home,
         DOCKER_HOST: sandbox.dockerHost,
         npm_config_prefix: prefix,
@@ -169,7 +265,12 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
 
   const deployed = async (namespace: string) => {
     const list = await apps.listNamespacedDeployment({namespace})
-    return Object.fromEntries(list.items.map((d) => [d.metadata!.name!, {image: d.spec!.template.spec!.containers[0].image!, generation: d.metadata!.generation!}]))
+    return Object.fromEntries(
+      list.items.map((d) => [
+        d.metadata!.name!,
+        {image: d.spec!.template.spec!.containers[0].image!, generation: d.metadata!.generation!},
+      ]),
+    )
   }
 
   // retailops signs as cosign v3 does: a Sigstore bundle referrer, listed (Debian's registry has no
@@ -177,7 +278,10 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   const signatureExists = async (image: string) => {
     const [repo, digest] = image.replace(`${registry.registry}/`, '').split('@')
     const res = await fetch(`http://${registry.registry}/v2/${repo}/manifests/${digest.replace(':', '-')}`, {
-      headers: {authorization: `Basic ${Buffer.from(`ci:${PASSWORD}`).toString('base64')}`, accept: 'application/vnd.oci.image.index.v1+json'},
+      headers: {
+        authorization: `Basic ${Buffer.from(`ci:${PASSWORD}`).toString('base64')}`,
+        accept: 'application/vnd.oci.image.index.v1+json',
+      },
     })
     if (res.status !== 200) return false
     const index = (await res.json()) as {manifests?: {artifactType?: string}[]}
@@ -187,10 +291,24 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   /** The demo's traffic helper: stable and canary processes registered with Prometheus, load until the rollout ends. */
   function startLoad(projectDir: string, namespace: string): {child: ChildProcess; log: () => string} {
     let log = ''
-    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/demo/traffic.mjs'), '--project', projectDir, '--service', 'catalog', '--namespace', namespace, '--max-seconds', '600'], {
-      env: {...process.env, RETAILOPS_KUBE_CONTEXT: sandbox.context},
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'scripts/demo/traffic.mjs'),
+        '--project',
+        projectDir,
+        '--service',
+        'catalog',
+        '--namespace',
+        namespace,
+        '--max-seconds',
+        '600',
+      ],
+      {
+        env: {...process.env, RETAILOPS_KUBE_CONTEXT: sandbox.context},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
     child.stderr.on('data', (d) => (log += String(d)))
     return {child, log: () => log}
   }
@@ -200,7 +318,8 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     const file = ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'
     const {origin, project, namespace, secrets} = await scaffold(ci)
     const pipeline = await readFile(path.join(origin, file), 'utf8')
-    for (const secret of Object.keys(secrets)) expect(pipeline.split('\n').slice(0, 30).join('\n'), `${secret} documented at the top`).toContain(secret)
+    for (const secret of Object.keys(secrets))
+      expect(pipeline.split('\n').slice(0, 30).join('\n'), `${secret} documented at the top`).toContain(secret)
     expect(await readFile(path.join(origin, 'README.md'), 'utf8')).toContain('COSIGN_PRIVATE_KEY')
 
     // Push 1: everything is new.
@@ -211,16 +330,22 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     const after1 = await deployed(namespace)
     expect(Object.keys(after1).sort()).toEqual(['catalog', 'inventory'])
     for (const s of ['catalog', 'inventory']) {
-      expect(after1[s].image).toMatch(new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/${s}@sha256:[0-9a-f]{64}$`))
+      expect(after1[s].image).toMatch(
+        new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/${s}@sha256:[0-9a-f]{64}$`),
+      )
       expect(await signatureExists(after1[s].image), `${s} signed`).toBe(true)
     }
 
     // Push 2: catalog changes; it is released by canary under load, inventory is left alone.
     await commitChange(origin)
     let load: ReturnType<typeof startLoad> | undefined
-    const second = await run(file, pipeline, runnerOptions(origin, secrets, (name) => {
-      if (/deploy --canary/.test(name) && !load) load = startLoad(origin, namespace)
-    })).finally(async () => {
+    const second = await run(
+      file,
+      pipeline,
+      runnerOptions(origin, secrets, (name) => {
+        if (/deploy --canary/.test(name) && !load) load = startLoad(origin, namespace)
+      }),
+    ).finally(async () => {
       // The helper stops by itself once it sees the rollout end; a failed pipeline may leave it waiting.
       if (load && load.child.exitCode === null) {
         const exited = new Promise((r) => load!.child.once('exit', r))

@@ -72,17 +72,39 @@ async function clone(origin: string): Promise<string> {
 }
 
 /** The install step's package spec pinned to the scaffolding version, swapped for the local tarball. */
-export function substituteInstall(script: string, options: Pick<RunnerOptions, 'tarball' | 'version'>, env: Record<string, string>): string {
-  const spec = /"retailops@\$\{RETAILOPS_VERSION\}"|retailops@\$\{?RETAILOPS_VERSION\}?|retailops@([0-9][^\s"']*)/.exec(script)
+export function substituteInstall(
+  script: string,
+  options: Pick<RunnerOptions, 'tarball' | 'version'>,
+  env: Record<string, string>,
+): string {
+  const spec = /"retailops@\$\{RETAILOPS_VERSION\}"|retailops@\$\{?RETAILOPS_VERSION\}?|retailops@([0-9][^\s"']*)/.exec(
+    script,
+  )
   if (!spec) return script
   const pinned = spec[1] ?? env.RETAILOPS_VERSION
-  if (pinned !== options.version) throw new Error(`the pipeline installs retailops@${pinned}, not the version that scaffolded it (${options.version})`)
+  if (pinned !== options.version)
+    throw new Error(
+      `the pipeline installs retailops@${pinned}, not the version that scaffolded it (${options.version})`,
+    )
   return script.replace(spec[0], JSON.stringify(options.tarball))
 }
 
-async function runStep(name: string, script: string, cwd: string, env: Record<string, string>, results: StepResult[]): Promise<void> {
+async function runStep(
+  name: string,
+  script: string,
+  cwd: string,
+  env: Record<string, string>,
+  results: StepResult[],
+): Promise<void> {
   const started = Date.now()
-  const r = await execa('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {cwd, env, extendEnv: false, reject: false, all: true, stdin: 'ignore'})
+  const r = await execa('bash', ['--noprofile', '--norc', '-e', '-o', 'pipefail', '-c', script], {
+    cwd,
+    env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  })
   results.push({name, exitCode: r.exitCode ?? -1, ms: Date.now() - started, output: r.all ?? '', stdout: r.stdout})
   if (r.exitCode !== 0) throw new StepFailed(name, r.exitCode ?? -1, r.all ?? '')
 }
@@ -92,7 +114,8 @@ function expression(value: string, secrets: Record<string, string>, sha: string)
   return value.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, expr: string) => {
     const secret = /^secrets\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(expr)
     if (secret) {
-      if (!(secret[1] in secrets)) throw new Error(`the workflow reads secrets.${secret[1]}, which is not one of the documented secrets`)
+      if (!(secret[1] in secrets))
+        throw new Error(`the workflow reads secrets.${secret[1]}, which is not one of the documented secrets`)
       return secrets[secret[1]]
     }
     if (expr === 'github.sha') return sha
@@ -101,7 +124,19 @@ function expression(value: string, secrets: Record<string, string>, sha: string)
 }
 
 interface GithubWorkflow {
-  jobs: Record<string, {env?: Record<string, string>; steps: {name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string>}[]}>
+  jobs: Record<
+    string,
+    {
+      env?: Record<string, string>
+      steps: {
+        name?: string
+        uses?: string
+        run?: string
+        with?: Record<string, unknown>
+        env?: Record<string, string>
+      }[]
+    }
+  >
 }
 
 /** Runs every job of a GitHub Actions workflow, in file order, in a fresh clone each. */
@@ -111,7 +146,9 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
   for (const [jobName, job] of Object.entries(workflow.jobs)) {
     const dir = await clone(options.origin)
     const sha = (await execa('git', ['rev-parse', 'HEAD'], {cwd: dir})).stdout.trim()
-    const jobEnv = Object.fromEntries(Object.entries(job.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]))
+    const jobEnv = Object.fromEntries(
+      Object.entries(job.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]),
+    )
     for (const [i, step] of job.steps.entries()) {
       const name = `${file} ${jobName} step ${i + 1}: ${[step.name, step.uses ?? step.run?.trim()].filter(Boolean).join(' | ')}`
       await options.onStep?.(name, dir)
@@ -121,21 +158,49 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
           results.push({name, exitCode: 0, ms: 0, output: `cloned ${sha}`, stdout: ''})
         } else if (action === 'actions/setup-node') {
           const wanted = Number(step.with?.['node-version'])
-          if (wanted !== options.nodeMajor) throw new StepFailed(name, 1, `asks for Node ${String(step.with?.['node-version'])}; the runner has Node ${options.nodeMajor}`)
+          if (wanted !== options.nodeMajor)
+            throw new StepFailed(
+              name,
+              1,
+              `asks for Node ${String(step.with?.['node-version'])}; the runner has Node ${options.nodeMajor}`,
+            )
           results.push({name, exitCode: 0, ms: 0, output: `node ${options.nodeMajor}`, stdout: ''})
         } else {
           throw new StepFailed(name, 1, `uses ${step.uses}: only actions/checkout and actions/setup-node are allowed`)
         }
         continue
       }
-      const env = {...options.runnerEnv, ...jobEnv, ...Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]))}
-      await runStep(name, substituteInstall(expression(step.run ?? '', options.secrets, sha), options, env), dir, env, results)
+      const env = {
+        ...options.runnerEnv,
+        ...jobEnv,
+        ...Object.fromEntries(
+          Object.entries(step.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]),
+        ),
+      }
+      await runStep(
+        name,
+        substituteInstall(expression(step.run ?? '', options.secrets, sha), options, env),
+        dir,
+        env,
+        results,
+      )
     }
   }
   return results
 }
 
-const GITLAB_RESERVED = new Set(['stages', 'variables', 'default', 'workflow', 'include', 'image', 'services', 'before_script', 'after_script', 'cache'])
+const GITLAB_RESERVED = new Set([
+  'stages',
+  'variables',
+  'default',
+  'workflow',
+  'include',
+  'image',
+  'services',
+  'before_script',
+  'after_script',
+  'cache',
+])
 
 type GitlabImage = string | {name: string; entrypoint?: string[]}
 
@@ -154,16 +219,27 @@ interface GitlabJob {
 const BY_DIGEST = /^[^@\s]+@sha256:[0-9a-f]{64}$/
 
 function docker(args: string[], options: {env?: Record<string, string>; dockerHost: string; timeout?: number}) {
-  return execa('docker', args, {env: {DOCKER_HOST: options.dockerHost, ...options.env}, reject: false, all: true, timeout: options.timeout})
+  return execa('docker', args, {
+    env: {DOCKER_HOST: options.dockerHost, ...options.env},
+    reject: false,
+    all: true,
+    timeout: options.timeout,
+  })
 }
 
 /** What the GitLab runner does before a job: pull its image, with DOCKER_AUTH_CONFIG's credentials when that variable is set. */
 async function pullJobImage(image: string, secrets: Record<string, string>, dockerHost: string): Promise<void> {
   const config = await mkdtemp(path.join(os.tmpdir(), 't-ci-docker-config-'))
   try {
-    if (secrets.DOCKER_AUTH_CONFIG) await writeFile(path.join(config, 'config.json'), secrets.DOCKER_AUTH_CONFIG, {mode: 0o600})
+    if (secrets.DOCKER_AUTH_CONFIG)
+      await writeFile(path.join(config, 'config.json'), secrets.DOCKER_AUTH_CONFIG, {mode: 0o600})
     const pull = await docker(['pull', image], {dockerHost, env: {DOCKER_CONFIG: config}, timeout: 300_000})
-    if (pull.exitCode !== 0) throw new StepFailed(`pull ${image}`, pull.exitCode ?? -1, `the GitLab runner cannot pull the job image: ${pull.all}`)
+    if (pull.exitCode !== 0)
+      throw new StepFailed(
+        `pull ${image}`,
+        pull.exitCode ?? -1,
+        `the GitLab runner cannot pull the job image: ${pull.all}`,
+      )
   } finally {
     await rm(config, {recursive: true, force: true})
   }
@@ -184,12 +260,18 @@ async function makeWorldWritable(dir: string): Promise<void> {
  * stages' jobs it needs (all earlier jobs when `needs` is absent) copied in.
  */
 export async function runGitlabPipeline(file: string, text: string, options: RunnerOptions): Promise<StepResult[]> {
-  const doc = parse(text) as Record<string, unknown> & {stages?: string[]; variables?: Record<string, string>; default?: Partial<GitlabJob>}
+  const doc = parse(text) as Record<string, unknown> & {
+    stages?: string[]
+    variables?: Record<string, string>
+    default?: Partial<GitlabJob>
+  }
   const stages = doc.stages ?? ['build', 'test', 'deploy']
   const jobs = Object.entries(doc)
     .filter(([k]) => !GITLAB_RESERVED.has(k) && !k.startsWith('.'))
     .map(([name, job]) => ({name, job: job as GitlabJob}))
-  for (const j of jobs) if (!stages.includes(j.job.stage ?? 'test')) throw new Error(`job ${j.name} is in stage ${j.job.stage}, which stages does not list`)
+  for (const j of jobs)
+    if (!stages.includes(j.job.stage ?? 'test'))
+      throw new Error(`job ${j.name} is in stage ${j.job.stage}, which stages does not list`)
   jobs.sort((a, b) => stages.indexOf(a.job.stage ?? 'test') - stages.indexOf(b.job.stage ?? 'test'))
   const dockerHost = options.runnerEnv.DOCKER_HOST
   const socket = new URL(dockerHost).pathname
@@ -218,7 +300,10 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
 
     const declared = job.image ?? doc.default?.image ?? (doc.image as GitlabImage | undefined)
     const image = typeof declared === 'string' ? declared : declared?.name
-    if (!image || !BY_DIGEST.test(image)) throw new Error(`job ${name} runs in ${image ?? 'no image'}; the GitLab jobs must run the retailops runner image by digest (REGISTRY/REPOSITORY@sha256:…)`)
+    if (!image || !BY_DIGEST.test(image))
+      throw new Error(
+        `job ${name} runs in ${image ?? 'no image'}; the GitLab jobs must run the retailops runner image by digest (REGISTRY/REPOSITORY@sha256:…)`,
+      )
     const entrypoint = typeof declared === 'string' ? undefined : declared?.entrypoint
     await pullJobImage(image, options.secrets, dockerHost)
 
@@ -226,8 +311,26 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
     const dind = services.some((s) => /^docker:[\w.-]*dind$/.test(typeof s === 'string' ? s : s.name))
     const variables = {...doc.variables, ...job.variables}
     const workdir = `/builds/${path.basename(options.origin)}`
-    const env: Record<string, string> = {...variables, ...options.secrets, CI_COMMIT_SHA: sha, CI_JOB_NAME: name, CI_PROJECT_DIR: workdir, GITLAB_CI: 'true'}
-    const args = ['run', '--detach', '--name', `t-ci-${name}-${randomBytes(3).toString('hex')}`, '--network', 'host', '--volume', `${dir}:${workdir}`, '--workdir', workdir]
+    const env: Record<string, string> = {
+      ...variables,
+      ...options.secrets,
+      CI_COMMIT_SHA: sha,
+      CI_JOB_NAME: name,
+      CI_PROJECT_DIR: workdir,
+      GITLAB_CI: 'true',
+    }
+    const args = [
+      'run',
+      '--detach',
+      '--name',
+      `t-ci-${name}-${randomBytes(3).toString('hex')}`,
+      '--network',
+      'host',
+      '--volume',
+      `${dir}:${workdir}`,
+      '--workdir',
+      workdir,
+    ]
     // The runner's docker:dind service is the sandbox's Docker Engine, reached through its socket.
     if (dind) {
       env.DOCKER_HOST = 'unix:///var/run/docker.sock'
@@ -235,10 +338,14 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
     } else delete env.DOCKER_HOST
     for (const [k, v] of Object.entries(env)) args.push('--env', `${k}=${v}`)
     // GitLab runs the job's shell in the image; an image entrypoint of [""] is cleared, as the file asks.
-    if (entrypoint && entrypoint.filter(Boolean).length > 0) throw new Error(`job ${name}: image entrypoint ${JSON.stringify(entrypoint)}; the runner image's node entrypoint must be cleared with entrypoint: [""]`)
+    if (entrypoint && entrypoint.filter(Boolean).length > 0)
+      throw new Error(
+        `job ${name}: image entrypoint ${JSON.stringify(entrypoint)}; the runner image's node entrypoint must be cleared with entrypoint: [""]`,
+      )
     args.push('--entrypoint', 'sh', image, '-c', 'trap "exit 0" TERM; while :; do sleep 1; done')
     const started = await docker(args, {dockerHost})
-    if (started.exitCode !== 0) throw new StepFailed(`${file} ${name}: start`, started.exitCode ?? -1, started.all ?? '')
+    if (started.exitCode !== 0)
+      throw new StepFailed(`${file} ${name}: start`, started.exitCode ?? -1, started.all ?? '')
     const container = started.stdout.trim()
     try {
       const lines = [...(job.before_script ?? doc.default?.before_script ?? []), ...job.script]
@@ -247,7 +354,13 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
         await options.onStep?.(stepName, dir)
         const t = Date.now()
         const r = await docker(['exec', container, 'sh', '-e', '-c', line], {dockerHost, timeout: 900_000})
-        results.push({name: stepName, exitCode: r.exitCode ?? -1, ms: Date.now() - t, output: r.all ?? '', stdout: r.stdout})
+        results.push({
+          name: stepName,
+          exitCode: r.exitCode ?? -1,
+          ms: Date.now() - t,
+          output: r.all ?? '',
+          stdout: r.stdout,
+        })
         if (r.exitCode !== 0) throw new StepFailed(stepName, r.exitCode ?? -1, r.all ?? '')
       }
     } finally {
@@ -261,7 +374,12 @@ export async function runGitlabPipeline(file: string, text: string, options: Run
       await cp(path.join(dir, p), saved, {recursive: true})
     }
     for (const p of job.artifacts?.paths ?? []) {
-      if (!existsSync(path.join(dir, p))) throw new StepFailed(`${file} ${name}: artifacts`, 1, `the job declares the artifact ${p}, which it did not produce`)
+      if (!existsSync(path.join(dir, p)))
+        throw new StepFailed(
+          `${file} ${name}: artifacts`,
+          1,
+          `the job declares the artifact ${p}, which it did not produce`,
+        )
     }
     finished.set(name, {dir, paths: job.artifacts?.paths ?? []})
   }

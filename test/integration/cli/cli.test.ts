@@ -22,7 +22,11 @@ describe('the JSON envelope and exit codes', () => {
     const r = await run(['config', 'validate', '--json'], {cwd: project})
     expect(r.exitCode).toBe(0)
     const doc = JSON.parse(r.stdout)
-    expect(doc).toMatchObject({status: 0, result: {project: 'shop', services: [{name: 'catalog'}, {name: 'cart'}]}, warnings: []})
+    expect(doc).toMatchObject({
+      status: 0,
+      result: {project: 'shop', services: [{name: 'catalog'}, {name: 'cart'}]},
+      warnings: [],
+    })
   })
 
   it('reports a configuration error once, with exit code 3, file and line', async () => {
@@ -76,9 +80,11 @@ describe('the JSON envelope and exit codes', () => {
   })
 })
 
-describe('every command\'s help', () => {
+describe("every command's help", () => {
   it('ends with the exit codes the command declares, as --help, -h and help COMMAND', async () => {
-    const manifest = (await import('../../../oclif.manifest.json', {with: {type: 'json'}})).default as {commands: Record<string, {exitCodes?: string[]}>}
+    const manifest = (await import('../../../oclif.manifest.json', {with: {type: 'json'}})).default as {
+      commands: Record<string, {exitCodes?: string[]}>
+    }
     const {ExitCode} = await import('../../../src/errors/exit-codes.js')
     const ids = Object.keys(manifest.commands)
     expect(ids.length).toBeGreaterThanOrEqual(28)
@@ -92,7 +98,10 @@ describe('every command\'s help', () => {
       const listed = [...section.matchAll(/^\s+(\d+)\s+([A-Z_]+):/gm)].map((m) => [Number(m[1]), m[2]])
       expect(listed, id).toEqual(codes.map((name) => [ExitCode[name as keyof typeof ExitCode], name]))
     }
-    for (const args of [['help', 'rollout', 'status'], ['rollout', 'status', '-h']]) {
+    for (const args of [
+      ['help', 'rollout', 'status'],
+      ['rollout', 'status', '-h'],
+    ]) {
       expect((await run(args)).stdout, args.join(' ')).toMatch(/\nEXIT CODES\n {2}0 +OK: Success/)
     }
     // One process per command (30 and more): 17 s on a 2-core machine that also runs the integration suite.
@@ -107,6 +116,8 @@ describe('the start-up fast path', () => {
       expect(fast.stdout).toBe(oclif.stdout)
     }
     const v = await run(['-v'])
-    expect(v.stdout.trim()).toBe(`retailops/${(await import('../../../package.json', {with: {type: 'json'}})).default.version} ${process.platform}-${process.arch} node-${process.version}`)
+    expect(v.stdout.trim()).toBe(
+      `retailops/${(await import('../../../package.json', {with: {type: 'json'}})).default.version} ${process.platform}-${process.arch} node-${process.version}`,
+    )
   })
 })

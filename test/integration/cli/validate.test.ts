@@ -20,7 +20,9 @@ describe('through the CLI', () => {
   }
 
   it('exits 3 (CONFIG) for an alias bomb', async () => {
-    const r = await validate(`project: shop\nregistry: {url: r}\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nservices: {cart: {tier: operational}}\n`)
+    const r = await validate(
+      `project: shop\nregistry: {url: r}\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nservices: {cart: {tier: operational}}\n`,
+    )
     expect(r.exitCode).toBe(3)
     expect(JSON.parse(r.stdout).error.code).toBe('CONFIG')
   })

@@ -56,7 +56,16 @@ const PRICE: Record<string, {cpu: number; mem: number}> = {
 
 const POOLS = [
   {pool: 'general', type: 'm6i.xlarge', count: 6, cpu: '4', mem: '16Gi', acpu: '3920m', amem: '15Gi', spot: false},
-  {pool: 'memory-optimised', type: 'r6i.2xlarge', count: 2, cpu: '8', mem: '64Gi', acpu: '7910m', amem: '62Gi', spot: false},
+  {
+    pool: 'memory-optimised',
+    type: 'r6i.2xlarge',
+    count: 2,
+    cpu: '8',
+    mem: '64Gi',
+    acpu: '7910m',
+    amem: '62Gi',
+    spot: false,
+  },
   {pool: 'spot', type: 'm6i.2xlarge', count: 1, cpu: '8', mem: '32Gi', acpu: '7910m', amem: '30Gi', spot: true},
 ]
 
@@ -87,12 +96,24 @@ function nodeManifest(name: string, p: (typeof POOLS)[number], zone: string): k8
 
 const toleration = [{key: TEST_LABEL, operator: 'Equal', value: RUN, effect: 'NoSchedule'}]
 
-function barePod(ns: string, name: string, node: string, service: string, cpu: string, mem: string, extraLabels: Record<string, string> = {}): k8s.V1Pod {
+function barePod(
+  ns: string,
+  name: string,
+  node: string,
+  service: string,
+  cpu: string,
+  mem: string,
+  extraLabels: Record<string, string> = {},
+): k8s.V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {name, namespace: ns, labels: {'retailops.dev/service': service, ...extraLabels}},
-    spec: {nodeName: node, tolerations: toleration, containers: [{name: 'app', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu, memory: mem}}}]},
+    spec: {
+      nodeName: node,
+      tolerations: toleration,
+      containers: [{name: 'app', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu, memory: mem}}}],
+    },
   }
 }
 
@@ -118,7 +139,8 @@ describe('cost against the sandbox cluster', () => {
     await writeFile(path.join(dir, 'retailops.yaml'), yaml)
     project = await loadConfig(path.join(dir, 'retailops.yaml'))
 
-    for (const ns of Object.values(NS)) await k.core.createNamespace({body: {metadata: {name: ns, labels: {[TEST_LABEL]: RUN}}}})
+    for (const ns of Object.values(NS))
+      await k.core.createNamespace({body: {metadata: {name: ns, labels: {[TEST_LABEL]: RUN}}}})
     const zones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c']
     for (const p of POOLS) {
       for (let i = 0; i < p.count; i++) {
@@ -128,10 +150,17 @@ describe('cost against the sandbox cluster', () => {
       }
     }
     const inPool = (pool: string) => nodeNames.filter((n) => n.includes(`-${pool}-`))
-    await waitFor('the test nodes to be Ready', async () => {
-      const nodes = await k.core.listNode({labelSelector: `${TEST_LABEL}=${RUN}`})
-      return nodes.items.length === nodeNames.length && nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-    }, 60_000)
+    await waitFor(
+      'the test nodes to be Ready',
+      async () => {
+        const nodes = await k.core.listNode({labelSelector: `${TEST_LABEL}=${RUN}`})
+        return (
+          nodes.items.length === nodeNames.length &&
+          nodes.items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        )
+      },
+      60_000,
+    )
 
     // A Deployment the scheduler places on the general pool, and a Job that runs to completion.
     const selector = {[TEST_LABEL]: RUN, 'retailops.dev/pool': 'general'}
@@ -144,7 +173,17 @@ describe('cost against the sandbox cluster', () => {
           selector: {matchLabels: {'app.kubernetes.io/name': 'catalog'}},
           template: {
             metadata: {labels: {'app.kubernetes.io/name': 'catalog', 'retailops.dev/service': 'catalog'}},
-            spec: {nodeSelector: selector, tolerations: toleration, containers: [{name: 'app', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu: '250m', memory: '256Mi'}}}]},
+            spec: {
+              nodeSelector: selector,
+              tolerations: toleration,
+              containers: [
+                {
+                  name: 'app',
+                  image: 'registry.k8s.io/pause:3.10',
+                  resources: {requests: {cpu: '250m', memory: '256Mi'}},
+                },
+              ],
+            },
           },
         },
       },
@@ -158,7 +197,14 @@ describe('cost against the sandbox cluster', () => {
           parallelism: 3,
           template: {
             metadata: {labels: {'retailops.dev/service': 'nightly-export'}},
-            spec: {restartPolicy: 'Never', nodeSelector: selector, tolerations: toleration, containers: [{name: 'job', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu: '1', memory: '1Gi'}}}]},
+            spec: {
+              restartPolicy: 'Never',
+              nodeSelector: selector,
+              tolerations: toleration,
+              containers: [
+                {name: 'job', image: 'registry.k8s.io/pause:3.10', resources: {requests: {cpu: '1', memory: '1Gi'}}},
+              ],
+            },
           },
         },
       },
@@ -168,21 +214,47 @@ describe('cost against the sandbox cluster', () => {
     const memory = inPool('memory-optimised')
     const spot = inPool('spot')
     const pods: k8s.V1Pod[] = [
-      ...Array.from({length: 30}, (_, i) => barePod(NS.prod, `checkout-${i}`, i % 2 ? general[i % general.length] : memory[i % memory.length], 'checkout', '500m', '512Mi')),
-      ...Array.from({length: 4}, (_, i) => barePod(NS.prod, `reports-${i}`, general[i % general.length], 'reports', '1', '1Gi')),
-      ...Array.from({length: 40}, (_, i) => barePod(NS.staging, `catalog-${i}`, memory[i % memory.length], 'catalog', '100m', '128Mi')),
-      ...Array.from({length: 60}, (_, i) => barePod(NS.acme, `checkout-${i}`, general[i % general.length], 'checkout', '100m', '128Mi')),
-      ...Array.from({length: 150}, (_, i) => barePod(NS.batch, `worker-${i}`, spot[0], 'worker', '30m', '64Mi', {team: i % 3 ? 'data' : 'ml'})),
+      ...Array.from({length: 30}, (_, i) =>
+        barePod(
+          NS.prod,
+          `checkout-${i}`,
+          i % 2 ? general[i % general.length] : memory[i % memory.length],
+          'checkout',
+          '500m',
+          '512Mi',
+        ),
+      ),
+      ...Array.from({length: 4}, (_, i) =>
+        barePod(NS.prod, `reports-${i}`, general[i % general.length], 'reports', '1', '1Gi'),
+      ),
+      ...Array.from({length: 40}, (_, i) =>
+        barePod(NS.staging, `catalog-${i}`, memory[i % memory.length], 'catalog', '100m', '128Mi'),
+      ),
+      ...Array.from({length: 60}, (_, i) =>
+        barePod(NS.acme, `checkout-${i}`, general[i % general.length], 'checkout', '100m', '128Mi'),
+      ),
+      ...Array.from({length: 150}, (_, i) =>
+        barePod(NS.batch, `worker-${i}`, spot[0], 'worker', '30m', '64Mi', {team: i % 3 ? 'data' : 'ml'}),
+      ),
     ]
     const limit = pLimit(16)
-    await Promise.all(pods.map((p) => limit(() => k.core.createNamespacedPod({namespace: p.metadata!.namespace!, body: p}))))
-    await waitFor('every pod to run (the Job\'s to finish)', async () => {
-      const all = await k.core.listPodForAllNamespaces({labelSelector: 'retailops.dev/service'})
-      const mine = all.items.filter((p) => Object.values(NS).includes(p.metadata!.namespace!))
-      const job = mine.filter((p) => p.metadata!.namespace === NS.batch && p.metadata!.name!.startsWith('nightly-export'))
-      const running = mine.filter((p) => p.status?.phase === 'Running').length
-      return running === pods.length + 12 && job.length >= 3 && job.every((p) => p.status?.phase === 'Succeeded')
-    }, 180_000, 2000)
+    await Promise.all(
+      pods.map((p) => limit(() => k.core.createNamespacedPod({namespace: p.metadata!.namespace!, body: p}))),
+    )
+    await waitFor(
+      "every pod to run (the Job's to finish)",
+      async () => {
+        const all = await k.core.listPodForAllNamespaces({labelSelector: 'retailops.dev/service'})
+        const mine = all.items.filter((p) => Object.values(NS).includes(p.metadata!.namespace!))
+        const job = mine.filter(
+          (p) => p.metadata!.namespace === NS.batch && p.metadata!.name!.startsWith('nightly-export'),
+        )
+        const running = mine.filter((p) => p.status?.phase === 'Running').length
+        return running === pods.length + 12 && job.length >= 3 && job.every((p) => p.status?.phase === 'Succeeded')
+      },
+      180_000,
+      2000,
+    )
 
     // Usage (cAdvisor's metrics) and traffic for the last two hours, recorded into Prometheus.
     // The recording ends exactly where the cost window ends (cost runs "at" that time), so rate() sees
@@ -197,7 +269,11 @@ describe('cost against the sandbox cluster', () => {
     for (const p of live.items) {
       const name = p.metadata!.name!
       // catalog uses more CPU than it asks for (usage wins); checkout far less (overprovisioned).
-      const u = name.startsWith('catalog-') ? {cpu: 0.4, mem: 200 * MIB} : name.startsWith('checkout-') ? {cpu: 0.05, mem: 100 * MIB} : undefined
+      const u = name.startsWith('catalog-')
+        ? {cpu: 0.4, mem: 200 * MIB}
+        : name.startsWith('checkout-')
+          ? {cpu: 0.05, mem: 100 * MIB}
+          : undefined
       if (!u) continue
       usage.set(`${NS.prod}/${name}/app`, u)
       const labels = {namespace: NS.prod, pod: name, container: 'app', retailops_test: RUN}
@@ -205,9 +281,25 @@ describe('cost against the sandbox cluster', () => {
       series.push(gauge('container_memory_working_set_bytes', labels, from, to, 60_000, u.mem))
     }
     // 30 req/s at most: catalog needs 2 pods (its floor), not 12.
-    series.push(counter('http_requests_total', {service: 'catalog', namespace: NS.prod, code: '200', retailops_test: RUN}, from, to, 60_000, () => 30))
+    series.push(
+      counter(
+        'http_requests_total',
+        {service: 'catalog', namespace: NS.prod, code: '200', retailops_test: RUN},
+        from,
+        to,
+        60_000,
+        () => 30,
+      ),
+    )
     await backfill(series)
-    await waitFor('the recorded usage to load', async () => (await scalar(`count(count_over_time(container_cpu_usage_seconds_total{retailops_test="${RUN}"}[1h]))`)) === usage.size, 150_000, 2000)
+    await waitFor(
+      'the recorded usage to load',
+      async () =>
+        (await scalar(`count(count_over_time(container_cpu_usage_seconds_total{retailops_test="${RUN}"}[1h]))`)) ===
+        usage.size,
+      150_000,
+      2000,
+    )
 
     report = await runCost(
       {
@@ -232,10 +324,15 @@ describe('cost against the sandbox cluster', () => {
       await k.core.deleteCollectionNamespacedPod({namespace: ns, gracePeriodSeconds: 0}).catch(() => undefined)
       await k.core.deleteNamespace({name: ns}).catch(() => undefined)
     }
-    await waitFor('the test namespaces to go', async () => {
-      const left = (await k.core.listNamespace({labelSelector: `${TEST_LABEL}=${RUN}`})).items.length
-      return left === 0
-    }, 120_000, 1000).catch(() => undefined)
+    await waitFor(
+      'the test namespaces to go',
+      async () => {
+        const left = (await k.core.listNamespace({labelSelector: `${TEST_LABEL}=${RUN}`})).items.length
+        return left === 0
+      },
+      120_000,
+      1000,
+    ).catch(() => undefined)
     for (const n of nodeNames) await k.core.deleteNode({name: n}).catch(() => undefined)
     await deleteSeries(`{retailops_test="${RUN}"}`).catch(() => undefined)
     if (dir) await rm(dir, {recursive: true, force: true})
@@ -263,7 +360,9 @@ describe('cost against the sandbox cluster', () => {
         if (!node) continue
         pods += 1
         const start = Date.parse(String(p.status!.startTime ?? p.metadata!.creationTimestamp))
-        const ends = (p.status!.containerStatuses ?? []).map((c) => (c.state?.terminated?.finishedAt ? Date.parse(String(c.state.terminated.finishedAt)) : NaN)).filter(Number.isFinite)
+        const ends = (p.status!.containerStatuses ?? [])
+          .map((c) => (c.state?.terminated?.finishedAt ? Date.parse(String(c.state.terminated.finishedAt)) : NaN))
+          .filter(Number.isFinite)
         const end = ['Succeeded', 'Failed'].includes(p.status!.phase!) ? Math.max(...ends) : we
         const hours = overlapH(start, end, ws, we)
         for (const c of p.spec!.containers) {
@@ -283,15 +382,18 @@ describe('cost against the sandbox cluster', () => {
     let overhead = 0
     for (const n of nodeInfo.values()) {
       total += (n.cap.cpu * n.price.cpu + (n.cap.mem / GIB) * n.price.mem) * n.hours
-      idle += Math.max(0, n.alloc.cpu * n.price.cpu * n.hours - n.usedCpu) + Math.max(0, (n.alloc.mem / GIB) * n.price.mem * n.hours - n.usedMem)
+      idle +=
+        Math.max(0, n.alloc.cpu * n.price.cpu * n.hours - n.usedCpu) +
+        Math.max(0, (n.alloc.mem / GIB) * n.price.mem * n.hours - n.usedMem)
       overhead += ((n.cap.cpu - n.alloc.cpu) * n.price.cpu + ((n.cap.mem - n.alloc.mem) / GIB) * n.price.mem) * n.hours
     }
     return {byNamespace, total, idle, overhead, pods, nodes: nodes.length}
   }
 
-  const close = (actual: number, want: number, rel = 1e-3) => expect(Math.abs(actual - want)).toBeLessThanOrEqual(Math.abs(want) * rel + 1e-9)
+  const close = (actual: number, want: number, rel = 1e-3) =>
+    expect(Math.abs(actual - want)).toBeLessThanOrEqual(Math.abs(want) * rel + 1e-9)
 
-  it('reads this run\'s nodes and every pod on them, with usage from Prometheus', async () => {
+  it("reads this run's nodes and every pod on them, with usage from Prometheus", async () => {
     const want = await expected()
     expect(report.counts.nodes).toBe(want.nodes)
     expect(report.counts.pods).toBe(want.pods)
@@ -306,15 +408,24 @@ describe('cost against the sandbox cluster', () => {
     close(report.totals.cost, want.total, 1e-9)
     close(report.totals.overhead, want.overhead, 1e-9)
     close(report.totals.idle, want.idle)
-    for (const [ns, cost] of want.byNamespace) close(report.breakdowns.namespace.find((r) => r.name === ns)!.totalCost, cost)
+    for (const [ns, cost] of want.byNamespace)
+      close(report.breakdowns.namespace.find((r) => r.name === ns)!.totalCost, cost)
     // Allocated + idle + overhead is the node cost, except where usage above requests overfills a node
     // (idle is never negative): then the allocations exceed it.
-    expect(report.totals.allocated + report.totals.idle + report.totals.overhead).toBeGreaterThanOrEqual(report.totals.cost * (1 - 1e-9))
+    expect(report.totals.allocated + report.totals.idle + report.totals.overhead).toBeGreaterThanOrEqual(
+      report.totals.cost * (1 - 1e-9),
+    )
   })
 
   it('prices each pool from the configuration: pools, then instance types, then the default with the spot discount', () => {
     const price = (pool: string) => report.pricing.pools.find((p) => p.pool === pool)!
-    expect(price('general')).toMatchObject({cpuHour: 0.04, memoryGiBHour: 0.005, source: 'prices.instanceTypes.m6i.xlarge', nodes: 6, spot: false})
+    expect(price('general')).toMatchObject({
+      cpuHour: 0.04,
+      memoryGiBHour: 0.005,
+      source: 'prices.instanceTypes.m6i.xlarge',
+      nodes: 6,
+      spot: false,
+    })
     expect(price('memory-optimised')).toMatchObject({cpuHour: 0.05, source: 'prices.pools.memory-optimised', nodes: 2})
     expect(price('spot').spot).toBe(true)
     close(price('spot').cpuHour, 0.031611 * 0.4, 1e-12)
@@ -344,21 +455,42 @@ describe('cost against the sandbox cluster', () => {
     expect(staging.evidence.environment).toBe('staging')
     const spot = kinds('spot-eligible-batch').find((f) => f.service === 'reports')!
     close(spot.monthlySaving, 4 * (1 * 0.04 + 1 * 0.005) * 730 * 0.6)
-    expect(report.potentialMonthlySaving).toBeCloseTo(report.findings.reduce((s, f) => s + f.monthlySaving, 0), 9)
+    expect(report.potentialMonthlySaving).toBeCloseTo(
+      report.findings.reduce((s, f) => s + f.monthlySaving, 0),
+      9,
+    )
   })
 
   it('shares idle proportionally with --share-idle, and the shares add up to the idle cost', async () => {
     const shared = await runCost(
-      {config: project.config, kube: {}, prometheusUrl: PROMETHEUS, windowMs: H, window: '1h', by: ['namespace'], shareIdle: 'weighted', usage: 'auto', nodeSelector: `${TEST_LABEL}=${RUN}`, now: new Date(report.window.end)},
+      {
+        config: project.config,
+        kube: {},
+        prometheusUrl: PROMETHEUS,
+        windowMs: H,
+        window: '1h',
+        by: ['namespace'],
+        shareIdle: 'weighted',
+        usage: 'auto',
+        nodeSelector: `${TEST_LABEL}=${RUN}`,
+        now: new Date(report.window.end),
+      },
       testContext(),
     )
     expect(shared.allocations.some((r) => r.name === '__idle__')).toBe(false)
-    close(shared.allocations.reduce((s, r) => s + r.sharedCost, 0), shared.totals.idle, 1e-6)
+    close(
+      shared.allocations.reduce((s, r) => s + r.sharedCost, 0),
+      shared.totals.idle,
+      1e-6,
+    )
   })
 
   it('the CLI: --json, --format csv, --html, and requests as the usage source when asked', async () => {
     const html = path.join(dir, 'cost.html')
-    const json = await cli(['cost', '--window', '1h', '--by', 'label:team', '--node-selector', `${TEST_LABEL}=${RUN}`, '--html', html], dir)
+    const json = await cli(
+      ['cost', '--window', '1h', '--by', 'label:team', '--node-selector', `${TEST_LABEL}=${RUN}`, '--html', html],
+      dir,
+    )
     expect(json.exitCode, json.stderr).toBe(0)
     const rows = json.doc!.result.allocations as {name: string; pods: number}[]
     expect(rows.find((r) => r.name === 'data')!.pods).toBe(100)
@@ -368,10 +500,27 @@ describe('cost against the sandbox cluster', () => {
     expect(page).not.toMatch(/<script|<link /)
     await writeFile(path.join(os.tmpdir(), 'retailops-cost-report.html'), page)
 
-    const csv = await runCli(['cost', '--window', '1h', '--by', 'namespace', '--format', 'csv', '--usage', 'requests', '--node-selector', `${TEST_LABEL}=${RUN}`], {cwd: dir})
+    const csv = await runCli(
+      [
+        'cost',
+        '--window',
+        '1h',
+        '--by',
+        'namespace',
+        '--format',
+        'csv',
+        '--usage',
+        'requests',
+        '--node-selector',
+        `${TEST_LABEL}=${RUN}`,
+      ],
+      {cwd: dir},
+    )
     expect(csv.exitCode, csv.stderr).toBe(0)
     const lines = csv.stdout.trim().split('\r\n')
-    expect(lines[0]).toBe('windowStart,windowEnd,aggregation,name,pods,containers,cpuCoreRequestAverage,cpuCoreUsageAverage,cpuCoreHours,cpuCost,cpuEfficiency,ramByteRequestAverage,ramByteUsageAverage,ramByteHours,ramCost,ramEfficiency,sharedCost,totalCost,totalEfficiency,hourlyCost,monthlyCost,currency')
+    expect(lines[0]).toBe(
+      'windowStart,windowEnd,aggregation,name,pods,containers,cpuCoreRequestAverage,cpuCoreUsageAverage,cpuCoreHours,cpuCost,cpuEfficiency,ramByteRequestAverage,ramByteUsageAverage,ramByteHours,ramCost,ramEfficiency,sharedCost,totalCost,totalEfficiency,hourlyCost,monthlyCost,currency',
+    )
     expect(lines.some((l) => l.includes(`,${NS.staging},40,`))).toBe(true)
     // With --usage requests nothing is measured: efficiency columns are empty, not 100 %.
     const prodRow = lines.find((l) => l.includes(`,${NS.prod},`))!.split(',')

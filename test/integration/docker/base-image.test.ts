@@ -13,7 +13,6 @@ import {testContext} from '../../support/context.js'
 
 const SERVICE_DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nCOPY ${dir}/ /app/${dir}/\n`
 
-
 /**
  * A base image patched under the same tag in the sandbox registry: the next build rebuilds every
  * service FROM it (and only those), says why, and the new images are built on the new base, read
@@ -38,7 +37,7 @@ describe('base images: a patched base under the same tag is a change', () => {
 
   const pushTag = async (ref: string) => {
     const docker = await dockerClient()
-    const stream = (await docker.getImage(ref).push({authconfig: {serveraddress: REGISTRY}}))
+    const stream = await docker.getImage(ref).push({authconfig: {serveraddress: REGISTRY}})
     let error: string | undefined
     await followJsonStream(stream, (e) => {
       if (e.error) error = String(e.error)
@@ -50,7 +49,9 @@ describe('base images: a patched base under the same tag is a change', () => {
   const diffIds = async (repository: string, reference: string): Promise<string[]> => {
     const client = await registryClient(REGISTRY)
     const manifest = await client.getManifest(repository, reference)
-    const config = JSON.parse((await client.getBlob(repository, (manifest!.json.config as {digest: string}).digest)).toString('utf8'))
+    const config = JSON.parse(
+      (await client.getBlob(repository, (manifest!.json.config as {digest: string}).digest)).toString('utf8'),
+    )
     return config.rootfs.diff_ids
   }
 
@@ -80,7 +81,10 @@ describe('base images: a patched base under the same tag is a change', () => {
 
   afterAll(async () => {
     const docker = await dockerClient()
-    await docker.getImage(baseTag).remove({force: true}).catch(() => undefined)
+    await docker
+      .getImage(baseTag)
+      .remove({force: true})
+      .catch(() => undefined)
     await p?.cleanup()
   })
 
@@ -90,7 +94,9 @@ describe('base images: a patched base under the same tag is a change', () => {
     const services = ['alpha', 'beta', 'gamma']
     const first = await buildImages({project, services, builder: 'classic'}, testContext())
     expect(first.built.sort()).toEqual(services)
-    expect(first.services.find((s) => s.service === 'alpha')!.baseImages).toEqual([{ref: baseTag, digest: v1.digest, source: 'registry', pulled: false}])
+    expect(first.services.find((s) => s.service === 'alpha')!.baseImages).toEqual([
+      {ref: baseTag, digest: v1.digest, source: 'registry', pulled: false},
+    ])
     expect((await buildImages({project, services, builder: 'classic'}, testContext())).skipped.sort()).toEqual(services)
 
     // The same tag, new content: only the services FROM it rebuild, and the reason says so.
@@ -105,7 +111,9 @@ describe('base images: a patched base under the same tag is a change', () => {
       expect(s.reason).toBe(`rebuilt: base image changed (${baseTag} ${short(v1.digest)} → ${short(v2.digest)})`)
       expect(await fileInImage(s.imageId!, '/marker.txt')).toContain('v2')
     }
-    expect(c.out.events.some((e) => e.type === 'task' && /rebuilt: base image changed/.test(JSON.stringify(e)))).toBe(true)
+    expect(c.out.events.some((e) => e.type === 'task' && /rebuilt: base image changed/.test(JSON.stringify(e)))).toBe(
+      true,
+    )
 
     // Read back from the registry: the pushed image's layers are the new base's plus its own.
     const pushed = await pushImages({project, services: ['alpha']}, testContext())
@@ -131,7 +139,10 @@ describe('base images: a patched base under the same tag is a change', () => {
     expect(await fileInImage(r.services[0].imageId!, '/marker.txt')).toContain('v3')
     expect((await (await dockerClient()).getImage(baseTag).inspect()).Id).toBe(v3.imageId)
     // Nothing moved since: --pull re-resolves, finds the same digest, and rebuilds nothing.
-    const again = await buildImages({project, services: ['alpha', 'beta'], builder: 'classic', pull: true}, testContext())
+    const again = await buildImages(
+      {project, services: ['alpha', 'beta'], builder: 'classic', pull: true},
+      testContext(),
+    )
     expect(again.built).toEqual(['beta'])
     expect(again.skipped).toEqual(['alpha'])
   })

@@ -11,8 +11,8 @@ import {registryClient} from '../../../src/docker/registry.js'
 import {BASE_IMAGE, BASE_IMAGE_REMOTE, fileInImage, REGISTRY, testProject, type TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 
-const DOCKERFILE = (dir: string) => `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nWORKDIR /app\nCOPY ${dir}/ ./${dir}/\nCMD ["node", "${dir}/main.js"]\n`
-
+const DOCKERFILE = (dir: string) =>
+  `ARG BASE_IMAGE\nFROM \${BASE_IMAGE}\nWORKDIR /app\nCOPY ${dir}/ ./${dir}/\nCMD ["node", "${dir}/main.js"]\n`
 
 describe('build and push against the sandbox Docker Engine and registry', () => {
   let p: TestProject
@@ -34,7 +34,8 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
         'a/.dockerignore': 'alpha/secret.txt\n**/*.md\n!alpha/notes/keep.md\n',
         'b/beta/Dockerfile': DOCKERFILE('beta'),
         'b/beta/main.js': 'console.log("beta")\n',
-        'c/broken/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY broken/ /broken/\nRUN ["node", "-e", "console.error(\'tests failed: 3 of 10\'); process.exit(3)"]\n',
+        'c/broken/Dockerfile':
+          'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY broken/ /broken/\nRUN ["node", "-e", "console.error(\'tests failed: 3 of 10\'); process.exit(3)"]\n',
         'c/broken/x.js': '1\n',
       },
     )
@@ -45,7 +46,9 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
   })
 
   it('refuses before building anything when a Dockerfile is missing (NOT_FOUND)', async () => {
-    await expect(buildImages({project: await p.project(), services: ['alpha', 'nofile'], baseImage: BASE_IMAGE}, testContext())).rejects.toMatchObject({
+    await expect(
+      buildImages({project: await p.project(), services: ['alpha', 'nofile'], baseImage: BASE_IMAGE}, testContext()),
+    ).rejects.toMatchObject({
       exit: 'NOT_FOUND',
       message: expect.stringContaining('nofile/Dockerfile does not exist'),
     })
@@ -55,7 +58,10 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
 
   it('builds in parallel with the local base image (classic builder), tags with version and commit, and keeps ignored files out', async () => {
     const c = testContext()
-    const result = await buildImages({project: await p.project(), services: ['alpha', 'beta'], baseImage: BASE_IMAGE, concurrency: 2}, c)
+    const result = await buildImages(
+      {project: await p.project(), services: ['alpha', 'beta'], baseImage: BASE_IMAGE, concurrency: 2},
+      c,
+    )
     expect(result.failed).toEqual([])
     expect(result.built.sort()).toEqual(['alpha', 'beta'])
     for (const s of result.services) {
@@ -81,19 +87,28 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
     expect(changed.built).toEqual(['beta'])
     expect(changed.skipped).toEqual(['alpha'])
     // A changed build argument is a change too.
-    const args = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, testContext())
+    const args = await buildImages(
+      {project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}},
+      testContext(),
+    )
     expect(args.built).toEqual(['alpha'])
     const docker = await dockerClient()
     const gone = args.services[0]
     await docker.getImage(gone.imageId!).remove({force: true})
-    const rebuilt = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}}, testContext())
+    const rebuilt = await buildImages(
+      {project, services: ['alpha'], baseImage: BASE_IMAGE, buildArgs: {EXTRA: '1'}},
+      testContext(),
+    )
     expect(rebuilt.built).toEqual(['alpha'])
     // Back to the plain arguments for the push tests.
     await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())
   })
 
   it('builds with BuildKit through the API when the base image is in a registry', async () => {
-    const result = await buildImages({project: await p.project(), services: ['beta'], baseImage: BASE_IMAGE_REMOTE, builder: 'auto', force: true}, testContext())
+    const result = await buildImages(
+      {project: await p.project(), services: ['beta'], baseImage: BASE_IMAGE_REMOTE, builder: 'auto', force: true},
+      testContext(),
+    )
     expect(result.failed).toEqual([])
     expect(result.services[0].builder).toBe('buildkit')
     expect(await fileInImage(result.services[0].imageId!, '/app/beta/main.js')).toContain('beta 2')
@@ -107,7 +122,16 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
       {baseImage: BASE_IMAGE_REMOTE, builder: 'auto', network: undefined, expected: ['buildkit', 'classic']},
     ] as const
     for (const c of cases) {
-      const result = await buildImages({project: await p.project(), services: ['broken', 'beta'], baseImage: c.baseImage, builder: c.builder, network: c.network}, testContext())
+      const result = await buildImages(
+        {
+          project: await p.project(),
+          services: ['broken', 'beta'],
+          baseImage: c.baseImage,
+          builder: c.builder,
+          network: c.network,
+        },
+        testContext(),
+      )
       expect(result.failed).toEqual(['broken'])
       const broken = result.services.find((s) => s.service === 'broken')!
       expect(c.expected).toContain(broken.builder)
@@ -141,8 +165,12 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
     const project = await p.project()
     const before = await readArtifactsLock(p.dir)
     const client = await registryClient(REGISTRY)
-    const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())).services[0]
-    expect((await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash, before.artifacts.alpha.tag)))?.digest).toBe(before.artifacts.alpha.digest)
+    const alphaBuild = (await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext()))
+      .services[0]
+    expect(
+      (await client.headManifest(`${p.name}/alpha`, sourceTag(alphaBuild.buildHash, before.artifacts.alpha.tag)))
+        ?.digest,
+    ).toBe(before.artifacts.alpha.digest)
     // A fresh runner: no build state, no artifacts lock, no local image.
     await rm(path.join(p.dir, BUILD_STATE))
     await rm(path.join(p.dir, ARTIFACTS_LOCK))
@@ -150,13 +178,24 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
     await docker.getImage(alphaBuild.imageId!).remove({force: true})
     const build = await buildImages({project, services: ['alpha'], baseImage: BASE_IMAGE}, testContext())
     expect(build.skipped).toEqual(['alpha'])
-    expect(build.services[0]).toMatchObject({registryDigest: before.artifacts.alpha.digest, image: before.artifacts.alpha.image})
-    expect(await docker.getImage(alphaBuild.imageId!).inspect().catch(() => undefined)).toBeUndefined()
+    expect(build.services[0]).toMatchObject({
+      registryDigest: before.artifacts.alpha.digest,
+      image: before.artifacts.alpha.image,
+    })
+    expect(
+      await docker
+        .getImage(alphaBuild.imageId!)
+        .inspect()
+        .catch(() => undefined),
+    ).toBeUndefined()
     const push = await pushImages({project, services: ['alpha']}, testContext())
     expect(push.unchanged).toEqual(['alpha'])
     expect(push.pushed).toEqual([])
     // The same image and the tag it was first pushed as, so it renders with the same version label.
-    expect((await readArtifactsLock(p.dir)).artifacts.alpha).toMatchObject({image: before.artifacts.alpha.image, tag: before.artifacts.alpha.tag})
+    expect((await readArtifactsLock(p.dir)).artifacts.alpha).toMatchObject({
+      image: before.artifacts.alpha.image,
+      tag: before.artifacts.alpha.tag,
+    })
     // A change of its sources is a new build again.
     await writeFile(path.join(p.dir, 'a/alpha/main.js'), 'console.log("alpha 2")\n')
     const changed = await buildImages({project, services: ['alpha', 'beta'], baseImage: BASE_IMAGE}, testContext())
@@ -190,7 +229,10 @@ describe('build and push against the sandbox Docker Engine and registry', () => 
     try {
       const project = await p.project()
       await buildImages({project, services: ['beta'], baseImage: BASE_IMAGE}, testContext())
-      await expect(pushImages({project, services: ['beta']}, testContext())).rejects.toMatchObject({exit: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:5999')})
+      await expect(pushImages({project, services: ['beta']}, testContext())).rejects.toMatchObject({
+        exit: 'UNAVAILABLE',
+        message: expect.stringContaining('127.0.0.1:5999'),
+      })
       expect(await readFile(path.join(p.dir, ARTIFACTS_LOCK), 'utf8')).toBe(before)
     } finally {
       await writeFile(path.join(p.dir, 'retailops.yaml'), yaml)

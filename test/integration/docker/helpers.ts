@@ -27,7 +27,11 @@ export interface TestProject {
  * sandbox registry; cleanup removes the folder and the local images (registry blobs stay: the
  * sandbox registry has no garbage collection run, and the repositories are unique per run).
  */
-export async function testProject(services: Record<string, {context: string; dockerfile?: string; args?: Record<string, string>}>, files: Record<string, string>, registry = REGISTRY): Promise<TestProject> {
+export async function testProject(
+  services: Record<string, {context: string; dockerfile?: string; args?: Record<string, string>}>,
+  files: Record<string, string>,
+  registry = REGISTRY,
+): Promise<TestProject> {
   const name = randomName('t-docker')
   const svc = Object.entries(services)
     .map(([s, b]) => {
@@ -35,7 +39,11 @@ export async function testProject(services: Record<string, {context: string; doc
       return `  ${s}:\n    tier: tolerant\n    build: {context: ${b.context}${b.dockerfile ? `, dockerfile: ${b.dockerfile}` : ''}${args}}`
     })
     .join('\n')
-  const project = await tempProject(`project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`, files, 't-docker')
+  const project = await tempProject(
+    `project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`,
+    files,
+    't-docker',
+  )
   return {
     dir: project.dir,
     name,
@@ -44,7 +52,11 @@ export async function testProject(services: Record<string, {context: string; doc
     async cleanup() {
       const docker = await dockerClient()
       const images = await docker.listImages({filters: JSON.stringify({reference: [`${registry}/${name}/*`]})})
-      for (const image of images) await docker.getImage(image.Id).remove({force: true}).catch(() => undefined)
+      for (const image of images)
+        await docker
+          .getImage(image.Id)
+          .remove({force: true})
+          .catch(() => undefined)
       await project.remove()
     },
   }
@@ -72,7 +84,17 @@ export async function fileInImage(image: string, file: string): Promise<string |
 export async function pushMinimalImage(client: RegistryClient, repository: string, seed: string): Promise<string> {
   const tar = Buffer.concat([Buffer.from(seed), Buffer.alloc(Math.max(0, 1024 - seed.length))])
   const layer = await client.uploadBlob(repository, gzipSync(tar))
-  const config = await client.uploadBlob(repository, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]}})))
+  const config = await client.uploadBlob(
+    repository,
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]},
+      }),
+    ),
+  )
   const manifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.ociManifest,

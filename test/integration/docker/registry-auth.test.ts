@@ -14,7 +14,6 @@ import {BASE_IMAGE, testProject, type TestProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
 
-
 /**
  * A second, real distribution registry (the sandbox's binary) with htpasswd authentication on a
  * free loopback port: the registry refuses anonymous and wrong credentials with 401, and the
@@ -28,7 +27,10 @@ describe('a registry that requires credentials', () => {
 
   let auth: AuthRegistry
   const useCredentials = async (user: string, password: string) => {
-    await writeFile(path.join(work, 'docker', 'config.json'), JSON.stringify({auths: {[registry]: {auth: Buffer.from(`${user}:${password}`).toString('base64')}}}))
+    await writeFile(
+      path.join(work, 'docker', 'config.json'),
+      JSON.stringify({auths: {[registry]: {auth: Buffer.from(`${user}:${password}`).toString('base64')}}}),
+    )
   }
 
   beforeAll(async () => {
@@ -37,7 +39,11 @@ describe('a registry that requires credentials', () => {
     registry = auth.registry
     process.env.DOCKER_CONFIG = path.join(work, 'docker')
     process.env.RETAILOPS_AUTH_FILE = path.join(work, 'retailops', 'auth.json')
-    p = await testProject({solo: {context: 'solo', dockerfile: 'Dockerfile'}}, {'solo/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY id.txt /id.txt\n', 'solo/id.txt': 'solo\n'}, registry)
+    p = await testProject(
+      {solo: {context: 'solo', dockerfile: 'Dockerfile'}},
+      {'solo/Dockerfile': 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY id.txt /id.txt\n', 'solo/id.txt': 'solo\n'},
+      registry,
+    )
     await buildImages({project: await p.project(), baseImage: BASE_IMAGE}, testContext())
   })
 
@@ -70,8 +76,14 @@ describe('a registry that requires credentials', () => {
     const pushed = await pushImages({project}, testContext())
     expect(pushed.failed).toEqual([])
     const lock = await readArtifactsLock(p.dir)
-    expect(lock.artifacts.solo.image).toMatch(new RegExp(`^${registry.replace(/\./g, '\\.')}/${p.name}/solo@sha256:[0-9a-f]{64}$`))
-    await writeKeyPair({keyPath: path.join(p.dir, '.retailops/cosign.key'), publicKeyPath: path.join(p.dir, '.retailops/cosign.pub'), passphrase: 'pw'})
+    expect(lock.artifacts.solo.image).toMatch(
+      new RegExp(`^${registry.replace(/\./g, '\\.')}/${p.name}/solo@sha256:[0-9a-f]{64}$`),
+    )
+    await writeKeyPair({
+      keyPath: path.join(p.dir, '.retailops/cosign.key'),
+      publicKeyPath: path.join(p.dir, '.retailops/cosign.pub'),
+      passphrase: 'pw',
+    })
     process.env.RO_AUTH_TEST_PW = 'pw'
     await signImages({project, targets: ['solo'], passphrase: {env: 'RO_AUTH_TEST_PW'}}, testContext())
     delete process.env.RO_AUTH_TEST_PW
@@ -84,12 +96,23 @@ describe('a registry that requires credentials', () => {
     runCli([...args, '--config', path.join(p.dir, 'retailops.yaml')], {
       input,
       cleanEnv: true,
-      env: {HOME: work, DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_CONFIG: path.join(work, 'docker'), RETAILOPS_AUTH_FILE: path.join(work, 'retailops', 'auth.json'), NO_COLOR: '1', ...env},
+      env: {
+        HOME: work,
+        DOCKER_HOST: process.env.DOCKER_HOST,
+        DOCKER_CONFIG: path.join(work, 'docker'),
+        RETAILOPS_AUTH_FILE: path.join(work, 'retailops', 'auth.json'),
+        NO_COLOR: '1',
+        ...env,
+      },
     })
   const registryHead = async (repository: string, reference: string) =>
     fetch(`http://${registry}/v2/${repository}/manifests/${reference}`, {
       method: 'HEAD',
-      headers: {authorization: `Basic ${Buffer.from('ci:right-password').toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
+      headers: {
+        authorization: `Basic ${Buffer.from('ci:right-password').toString('base64')}`,
+        accept:
+          'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+      },
     })
 
   it('REGISTRY_USERNAME and REGISTRY_PASSWORD alone push; a wrong password is 6, one variable alone is 2, and the lock is untouched', async () => {
@@ -114,18 +137,28 @@ describe('a registry that requires credentials', () => {
     const authFile = path.join(work, 'retailops', 'auth.json')
     await writeFile(path.join(work, 'docker', 'config.json'), '{}')
     await rm(path.join(work, 'retailops'), {recursive: true, force: true})
-    const refused = await cli(['registry', 'login', '--username', 'ci', '--password-stdin', '--json'], {}, 'wrong-password\n')
+    const refused = await cli(
+      ['registry', 'login', '--username', 'ci', '--password-stdin', '--json'],
+      {},
+      'wrong-password\n',
+    )
     expect(refused.exitCode, refused.stdout).toBe(6)
     expect(existsSync(authFile)).toBe(false)
     const missing = await cli(['registry', 'login', '--json'])
     expect(missing.exitCode).toBe(2)
     expect(JSON.parse(missing.stdout).error.details.missingFlags).toEqual(['username', 'password-stdin'])
 
-    const login = await cli(['registry', 'login', '--username', 'ci', '--password-stdin', '--json'], {}, 'right-password\n')
+    const login = await cli(
+      ['registry', 'login', '--username', 'ci', '--password-stdin', '--json'],
+      {},
+      'right-password\n',
+    )
     expect(login.exitCode, login.stdout).toBe(0)
     expect(JSON.parse(login.stdout).result).toMatchObject({registry, username: 'ci', verified: true, file: authFile})
     expect((await stat(authFile)).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(await readFile(authFile, 'utf8')).auths[registry].auth).toBe(Buffer.from('ci:right-password').toString('base64'))
+    expect(JSON.parse(await readFile(authFile, 'utf8')).auths[registry].auth).toBe(
+      Buffer.from('ci:right-password').toString('base64'),
+    )
     expect(await readFile(path.join(work, 'docker', 'config.json'), 'utf8')).toBe('{}')
 
     await rm(path.join(p.dir, ARTIFACTS_LOCK), {force: true})
@@ -142,21 +175,29 @@ describe('a registry that requires credentials', () => {
     const noKey = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PASSWORD: 'ci-pass-1'})
     expect(noKey.exitCode).toBe(2)
     expect(JSON.parse(noKey.stdout).error.message).toContain('COSIGN_PRIVATE_KEY is not set')
-    const badPass = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'nope'})
+    const badPass = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {
+      COSIGN_PRIVATE_KEY,
+      COSIGN_PASSWORD: 'nope',
+    })
     expect(badPass.exitCode).toBe(6)
     // retailops signs as cosign v3 does: a bundle referrer listed in the index at the tag sha256-<hex>
     // (Debian's registry has no referrers API). An earlier test may have signed this digest with
     // another key: the index changes only when this key's signature is added to it.
     const sigTag = lock.artifacts.solo.digest.replace(':', '-')
     const sigBefore = (await registryHead(`${p.name}/solo`, sigTag)).headers.get('docker-content-digest')
-    const signed = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {COSIGN_PRIVATE_KEY, COSIGN_PASSWORD: 'ci-pass-1'})
+    const signed = await cli(['sign', '--key', 'env://COSIGN_PRIVATE_KEY', '--json'], {
+      COSIGN_PRIVATE_KEY,
+      COSIGN_PASSWORD: 'ci-pass-1',
+    })
     expect(signed.exitCode, signed.stdout).toBe(0)
     expect(signed.stdout + signed.stderr).not.toContain('ci-pass-1')
     expect(JSON.parse(signed.stdout).result.images[0]).toMatchObject({added: true, digest: lock.artifacts.solo.digest})
     const sigAfter = await registryHead(`${p.name}/solo`, sigTag)
     expect(sigAfter.status).toBe(200)
     expect(sigAfter.headers.get('docker-content-digest')).not.toBe(sigBefore)
-    const verified = await cli(['verify', '--key', 'env://COSIGN_PUBLIC_KEY', '--json'], {COSIGN_PUBLIC_KEY: await readFile(pubFile, 'utf8')})
+    const verified = await cli(['verify', '--key', 'env://COSIGN_PUBLIC_KEY', '--json'], {
+      COSIGN_PUBLIC_KEY: await readFile(pubFile, 'utf8'),
+    })
     expect(verified.exitCode, verified.stdout).toBe(0)
     expect(JSON.parse(verified.stdout).result.images[0].digest).toBe(lock.artifacts.solo.digest)
 

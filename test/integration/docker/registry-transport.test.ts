@@ -48,9 +48,13 @@ describe('registries: credentials never travel over plain HTTP', () => {
   let publicKey: string
   const oldDockerConfig = process.env.DOCKER_CONFIG
 
-  const useCredentials = (auths: Record<string, unknown>) => writeFile(path.join(work, 'docker', 'config.json'), JSON.stringify({auths}))
+  const useCredentials = (auths: Record<string, unknown>) =>
+    writeFile(path.join(work, 'docker', 'config.json'), JSON.stringify({auths}))
   const project = async (registryUrl: string) => {
-    await writeFile(path.join(work, 'retailops.yaml'), `project: shop\nregistry: {url: "${registryUrl}", insecure: true}\nservices:\n  catalog: {tier: tolerant}\n`)
+    await writeFile(
+      path.join(work, 'retailops.yaml'),
+      `project: shop\nregistry: {url: "${registryUrl}", insecure: true}\nservices:\n  catalog: {tier: tolerant}\n`,
+    )
     return loadConfig(path.join(work, 'retailops.yaml'))
   }
 
@@ -58,7 +62,10 @@ describe('registries: credentials never travel over plain HTTP', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 't-registry-transport-'))
     await mkdir(path.join(work, 'docker'))
     publicKey = path.join(work, 'cosign.pub')
-    await writeFile(publicKey, generateKeyPairSync('ec', {namedCurve: 'P-256'}).publicKey.export({type: 'spki', format: 'pem'}))
+    await writeFile(
+      publicKey,
+      generateKeyPairSync('ec', {namedCurve: 'P-256'}).publicKey.export({type: 'spki', format: 'pem'}),
+    )
     receiver = http.createServer((req, res) => {
       received.push({path: req.url ?? '', authorization: req.headers.authorization})
       res.writeHead(200, {'content-type': 'application/json'})
@@ -68,7 +75,27 @@ describe('registries: credentials never travel over plain HTTP', () => {
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
     realm = `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/token`
     // The registry validates tokens against a certificate bundle: one throwaway self-signed certificate.
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=retailops-test', '-keyout', path.join(work, 'token.key'), '-out', path.join(work, 'token.crt')], {stdio: 'ignore'})
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=retailops-test',
+        '-keyout',
+        path.join(work, 'token.key'),
+        '-out',
+        path.join(work, 'token.crt'),
+      ],
+      {stdio: 'ignore'},
+    )
     registry = `127.0.0.1:${await freePort()}`
     await writeFile(
       path.join(work, 'config.yml'),
@@ -77,7 +104,10 @@ describe('registries: credentials never travel over plain HTTP', () => {
     server = execa(REGISTRY_BIN, ['serve', path.join(work, 'config.yml')], {reject: false})
     let challenge = ''
     for (let i = 0; i < 100 && !challenge; i++) {
-      challenge = await fetch(`http://${registry}/v2/`).then((r) => r.headers.get('www-authenticate') ?? '', () => '')
+      challenge = await fetch(`http://${registry}/v2/`).then(
+        (r) => r.headers.get('www-authenticate') ?? '',
+        () => '',
+      )
       if (!challenge) await new Promise((r) => setTimeout(r, 100))
     }
     expect(challenge).toContain(`realm="${realm}"`)
@@ -93,14 +123,18 @@ describe('registries: credentials never travel over plain HTTP', () => {
     await rm(work, {recursive: true, force: true})
   })
 
-  it('refuses to send the Docker config\'s credentials to a plain-HTTP bearer realm: the realm receives nothing', async () => {
+  it("refuses to send the Docker config's credentials to a plain-HTTP bearer realm: the realm receives nothing", async () => {
     received.length = 0
     await useCredentials({[registry]: {auth: Buffer.from('ci:secret-password').toString('base64')}})
     const config = await project(registry)
     const client = await registryClient(registry, {insecure: usesPlainHttp(registry, config.config.registry)})
     await expect(client.headManifest('shop/catalog', DIGEST)).rejects.toMatchObject({
       exit: 'REFUSED',
-      message: expect.stringMatching(new RegExp(`Refusing to send Basic credentials for ${registry.replace(/\./g, '\\.')} to http://127\\.0\\.0\\.1:\\d+: it is plain HTTP`)),
+      message: expect.stringMatching(
+        new RegExp(
+          `Refusing to send Basic credentials for ${registry.replace(/\./g, '\\.')} to http://127\\.0\\.0\\.1:\\d+: it is plain HTTP`,
+        ),
+      ),
     })
     expect(received).toEqual([])
   })
@@ -109,7 +143,10 @@ describe('registries: credentials never travel over plain HTTP', () => {
     received.length = 0
     await useCredentials({[registry]: {auth: Buffer.from('ci:secret-password').toString('base64')}})
     await project(registry)
-    const r = await runCli(['verify', `${registry}/shop/catalog@${DIGEST}`, '--key', publicKey, '--json'], {cwd: work, env: {DOCKER_CONFIG: path.join(work, 'docker')}})
+    const r = await runCli(['verify', `${registry}/shop/catalog@${DIGEST}`, '--key', publicKey, '--json'], {
+      cwd: work,
+      env: {DOCKER_CONFIG: path.join(work, 'docker')},
+    })
     const doc = JSON.parse(r.stdout) as {error?: {message: string}}
     expect(r.exitCode, r.stdout).toBe(12)
     expect(doc.error?.message).toContain('plain HTTP')
@@ -135,12 +172,21 @@ describe('registries: credentials never travel over plain HTTP', () => {
     await useCredentials({[REGISTRY]: {auth: Buffer.from('ci:secret-password').toString('base64')}})
     const config = await project(registry)
     const image = `${REGISTRY}/shop/catalog@${DIGEST}`
-    const results = await defaultImageVerifier({...config, config: {...config.config, signing: {...config.config.signing, publicKey}}})([image], testContext())
+    const results = await defaultImageVerifier({
+      ...config,
+      config: {...config.config, signing: {...config.config.signing, publicKey}},
+    })([image], testContext())
     // Before the fix registry.insecure applied here too: plain HTTP, and a 404 ("invalid").
-    expect(results[image]).toMatchObject({status: 'unavailable', message: expect.stringContaining(`https://${REGISTRY}`)})
+    expect(results[image]).toMatchObject({
+      status: 'unavailable',
+      message: expect.stringContaining(`https://${REGISTRY}`),
+    })
     const client = await registryClient(REGISTRY, {insecure: usesPlainHttp(REGISTRY, config.config.registry)})
     expect(client.base).toBe(`https://${REGISTRY}`)
-    await expect(client.ping()).rejects.toMatchObject({exit: 'UNAVAILABLE', message: expect.stringContaining(`https://${REGISTRY}`)})
+    await expect(client.ping()).rejects.toMatchObject({
+      exit: 'UNAVAILABLE',
+      message: expect.stringContaining(`https://${REGISTRY}`),
+    })
   })
 
   it('the real sandbox registry, named by the configuration, still works over plain HTTP', async () => {

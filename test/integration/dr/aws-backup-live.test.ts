@@ -16,7 +16,11 @@ import {testContext} from '../../support/context.js'
 //   RETAILOPS_DR_AWS_RESTORE_METADATA (JSON overrides), AWS_REGION.
 const env = process.env
 const credentials = Boolean(
-  env.AWS_ACCESS_KEY_ID || env.AWS_PROFILE || env.AWS_WEB_IDENTITY_TOKEN_FILE || env.AWS_CONTAINER_CREDENTIALS_FULL_URI || existsSync(path.join(os.homedir(), '.aws', 'credentials')),
+  env.AWS_ACCESS_KEY_ID ||
+  env.AWS_PROFILE ||
+  env.AWS_WEB_IDENTITY_TOKEN_FILE ||
+  env.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
+  existsSync(path.join(os.homedir(), '.aws', 'credentials')),
 )
 const vault = env.RETAILOPS_DR_AWS_VAULT
 const role = env.RETAILOPS_DR_AWS_ROLE_ARN
@@ -29,9 +33,13 @@ describe.runIf(credentials)('aws-backup against a real AWS account', () => {
     expect(Array.isArray(res.BackupVaultList)).toBe(true)
   })
 
-  it.runIf(Boolean(vault && role))('drills the newest recovery point of the opted-in vault end to end', async () => {
-    const overrides = env.RETAILOPS_DR_AWS_RESTORE_METADATA ? (JSON.parse(env.RETAILOPS_DR_AWS_RESTORE_METADATA) as Record<string, string>) : {}
-    const p = writeProject(`
+  it.runIf(Boolean(vault && role))(
+    'drills the newest recovery point of the opted-in vault end to end',
+    async () => {
+      const overrides = env.RETAILOPS_DR_AWS_RESTORE_METADATA
+        ? (JSON.parse(env.RETAILOPS_DR_AWS_RESTORE_METADATA) as Record<string, string>)
+        : {}
+      const p = writeProject(`
 project: shop
 registry: {url: 127.0.0.1:5000}
 services: {orders: {tier: tolerant}}
@@ -47,14 +55,27 @@ datastores:
       restoreMetadata: ${JSON.stringify(overrides)}
       timeout: 4h
 `)
-    const record = await runDrill(
-      {project: await loadProject(p.file), environment: {name: 'default', cluster: 'default', namespace: 'default', router: 'replicas', production: false}, filters: {}, recoverability: false},
-      testContext(),
-    )
-    const ds = record.datastores[0]
-    expect(ds.evidence.restoreJobId).toBeTruthy()
-    expect(ds.rpo.recoveryPoint).toBeTruthy()
-    expect(['passed', 'target-missed']).toContain(ds.status)
-    expect(record.cleanup[0]).toMatchObject({status: 'manual'})
-  }, 4.5 * 3600_000)
+      const record = await runDrill(
+        {
+          project: await loadProject(p.file),
+          environment: {
+            name: 'default',
+            cluster: 'default',
+            namespace: 'default',
+            router: 'replicas',
+            production: false,
+          },
+          filters: {},
+          recoverability: false,
+        },
+        testContext(),
+      )
+      const ds = record.datastores[0]
+      expect(ds.evidence.restoreJobId).toBeTruthy()
+      expect(ds.rpo.recoveryPoint).toBeTruthy()
+      expect(['passed', 'target-missed']).toContain(ds.status)
+      expect(record.cleanup[0]).toMatchObject({status: 'manual'})
+    },
+    4.5 * 3600_000,
+  )
 })

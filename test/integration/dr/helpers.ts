@@ -18,7 +18,11 @@ export function dbUrl(database: string): string {
   return u.toString()
 }
 
-export async function query<T extends pg.QueryResultRow = Record<string, unknown>>(database: string, text: string, values: unknown[] = []): Promise<T[]> {
+export async function query<T extends pg.QueryResultRow = Record<string, unknown>>(
+  database: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({connectionString: dbUrl(database)})
   await client.connect()
   try {
@@ -47,7 +51,12 @@ export async function dropDb(name: string): Promise<void> {
 }
 
 export async function drillDatabases(): Promise<string[]> {
-  return (await query<{datname: string}>('postgres', "select datname from pg_database where datname like 'retailops\\_drill\\_%'")).map((r) => r.datname)
+  return (
+    await query<{datname: string}>(
+      'postgres',
+      "select datname from pg_database where datname like 'retailops\\_drill\\_%'",
+    )
+  ).map((r) => r.datname)
 }
 
 export async function sourceFingerprint(name: string): Promise<{count: string; sum: string; tables: string}> {

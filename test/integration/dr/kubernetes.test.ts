@@ -19,7 +19,11 @@ const core = kc.makeApiClient(k8s.CoreV1Api)
 const apps = kc.makeApiClient(k8s.AppsV1Api)
 const objects = k8s.KubernetesObjectApi.makeApiClient(kc)
 const ns = `t-dr-${random()}`
-const labels = {'app.kubernetes.io/managed-by': 'retailops', 'app.kubernetes.io/name': 'orders', 'retailops.dev/service': 'orders'}
+const labels = {
+  'app.kubernetes.io/managed-by': 'retailops',
+  'app.kubernetes.io/name': 'orders',
+  'retailops.dev/service': 'orders',
+}
 let image: string
 
 function config(extra = ''): string {
@@ -45,8 +49,14 @@ const DATASTORE = `datastores:
 function definitions(dir: string): void {
   mkdirSync(path.join(dir, 'definitions/topics'), {recursive: true})
   mkdirSync(path.join(dir, 'definitions/search-indexes'), {recursive: true})
-  writeFileSync(path.join(dir, 'definitions/topics/order-events.yaml'), 'name: order-events\npartitions: 6\nreplicationFactor: 3\n')
-  writeFileSync(path.join(dir, 'definitions/search-indexes/orders.json'), JSON.stringify({mappings: {properties: {id: {type: 'keyword'}, total: {type: 'double'}}}}))
+  writeFileSync(
+    path.join(dir, 'definitions/topics/order-events.yaml'),
+    'name: order-events\npartitions: 6\nreplicationFactor: 3\n',
+  )
+  writeFileSync(
+    path.join(dir, 'definitions/search-indexes/orders.json'),
+    JSON.stringify({mappings: {properties: {id: {type: 'keyword'}, total: {type: 'double'}}}}),
+  )
 }
 
 interface Seen {
@@ -87,7 +97,14 @@ async function watchDrills(): Promise<{events: Seen[]; stop: () => void}> {
         (type, obj: Seen['object']) => {
           const namespace = kind === 'Namespace' ? obj.metadata!.name! : (obj.metadata!.namespace ?? '')
           if (!namespace.startsWith('retailops-drill-')) return
-          events.push({type, kind, namespace, name: obj.metadata!.name!, rv: Number(obj.metadata!.resourceVersion), object: obj})
+          events.push({
+            type,
+            kind,
+            namespace,
+            name: obj.metadata!.name!,
+            rv: Number(obj.metadata!.resourceVersion),
+            object: obj,
+          })
         },
         () => {},
       ),
@@ -98,7 +115,9 @@ async function watchDrills(): Promise<{events: Seen[]; stop: () => void}> {
 }
 
 async function drillNamespaces(): Promise<string[]> {
-  return (await core.listNamespace({labelSelector: 'retailops.dev/drill'})).items.map((n) => n.metadata!.name!).filter((n) => !n.startsWith('t-'))
+  return (await core.listNamespace({labelSelector: 'retailops.dev/drill'})).items
+    .map((n) => n.metadata!.name!)
+    .filter((n) => !n.startsWith('t-'))
 }
 
 beforeAll(async () => {
@@ -111,11 +130,36 @@ beforeAll(async () => {
   const meta = (name: string) => ({name, namespace: ns, labels})
   const specs: k8s.KubernetesObject[] = [
     {apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('orders')},
-    {apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('orders-config'), data: {LOG_LEVEL: 'info'}} as k8s.KubernetesObject,
-    {apiVersion: 'v1', kind: 'Secret', metadata: meta('orders-db'), stringData: {DATABASE_URL: 'postgres://orders:not-a-real-password@db/orders'}} as k8s.KubernetesObject,
-    {apiVersion: 'v1', kind: 'Service', metadata: meta('orders'), spec: {type: 'NodePort', selector: {'app.kubernetes.io/name': 'orders'}, ports: [{port: 80, targetPort: 8080}]}} as k8s.KubernetesObject,
-    {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta('orders'), spec: {minAvailable: 1, selector: {matchLabels: {'app.kubernetes.io/name': 'orders'}}}} as k8s.KubernetesObject,
-    {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta('orders'), spec: {podSelector: {matchLabels: {'app.kubernetes.io/name': 'orders'}}, policyTypes: ['Ingress']}} as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta('orders-config'),
+      data: {LOG_LEVEL: 'info'},
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: meta('orders-db'),
+      stringData: {DATABASE_URL: 'postgres://orders:not-a-real-password@db/orders'},
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta('orders'),
+      spec: {type: 'NodePort', selector: {'app.kubernetes.io/name': 'orders'}, ports: [{port: 80, targetPort: 8080}]},
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta('orders'),
+      spec: {minAvailable: 1, selector: {matchLabels: {'app.kubernetes.io/name': 'orders'}}},
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: meta('orders'),
+      spec: {podSelector: {matchLabels: {'app.kubernetes.io/name': 'orders'}}, policyTypes: ['Ingress']},
+    } as k8s.KubernetesObject,
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -125,11 +169,30 @@ beforeAll(async () => {
         selector: {matchLabels: {'app.kubernetes.io/name': 'orders'}},
         template: {
           metadata: {labels},
-          spec: {serviceAccountName: 'orders', containers: [{name: 'app', image, envFrom: [{configMapRef: {name: 'orders-config'}}, {secretRef: {name: 'orders-db'}}]}]},
+          spec: {
+            serviceAccountName: 'orders',
+            containers: [
+              {
+                name: 'app',
+                image,
+                envFrom: [{configMapRef: {name: 'orders-config'}}, {secretRef: {name: 'orders-db'}}],
+              },
+            ],
+          },
         },
       },
     } as k8s.KubernetesObject,
-    {apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: meta('orders'), spec: {scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'orders'}, minReplicas: 2, maxReplicas: 4, metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: 70}}}]}} as k8s.KubernetesObject,
+    {
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: meta('orders'),
+      spec: {
+        scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'orders'},
+        minReplicas: 2,
+        maxReplicas: 4,
+        metrics: [{type: 'Resource', resource: {name: 'cpu', target: {type: 'Utilization', averageUtilization: 70}}}],
+      },
+    } as k8s.KubernetesObject,
   ]
   for (const o of specs) await objects.create(o)
 })
@@ -150,12 +213,29 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     const record = JSON.parse(result.stdout).result
     const ds = record.datastores[0]
     const drillNs = `retailops-drill-${record.id}-shop-config`
-    expect(ds).toMatchObject({name: 'shop-config', provider: 'kubernetes', status: 'passed', rto: {status: 'pass'}, rpo: {status: 'not-applicable'}})
+    expect(ds).toMatchObject({
+      name: 'shop-config',
+      provider: 'kubernetes',
+      status: 'passed',
+      rto: {status: 'pass'},
+      rpo: {status: 'not-applicable'},
+    })
     expect(ds.target).toBe(`namespace ${drillNs}`)
-    expect(ds.evidence.snapshotCounts).toEqual({ServiceAccount: 1, ConfigMap: 1, Secret: 1, NetworkPolicy: 1, Service: 1, PodDisruptionBudget: 1, Deployment: 1, HorizontalPodAutoscaler: 1})
+    expect(ds.evidence.snapshotCounts).toEqual({
+      ServiceAccount: 1,
+      ConfigMap: 1,
+      Secret: 1,
+      NetworkPolicy: 1,
+      Service: 1,
+      PodDisruptionBudget: 1,
+      Deployment: 1,
+      HorizontalPodAutoscaler: 1,
+    })
     expect(ds.evidence.restoreNotes).toEqual(['Service orders: NodePort restored as ClusterIP'])
     // The report says exactly what was and was not restored, with reasons.
-    expect(ds.inventory.map((i: {kind: string; name: string; outcome: string}) => `${i.kind} ${i.name}: ${i.outcome}`)).toEqual([
+    expect(
+      ds.inventory.map((i: {kind: string; name: string; outcome: string}) => `${i.kind} ${i.name}: ${i.outcome}`),
+    ).toEqual([
       'ServiceAccount orders: modified',
       'ConfigMap orders-config: restored',
       'Secret orders-db: placeholder',
@@ -175,7 +255,9 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       Deployment: {modified: 1},
       HorizontalPodAutoscaler: {restored: 1},
     })
-    expect(ds.inventory[2].reason).toBe('placeholder: 1 key(s) (DATABASE_URL) with empty values; the value was not copied')
+    expect(ds.inventory[2].reason).toBe(
+      'placeholder: 1 key(s) (DATABASE_URL) with empty values; the value was not copied',
+    )
     expect(ds.validations.map((v: {name: string; passed: boolean}) => [v.name, v.passed])).toEqual([
       ['objects-restored', true],
       ['no-secret-values', true],
@@ -184,17 +266,29 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       ['available-orders', true],
     ])
     expect(ds.validations[0].value).toBe('7')
-    expect(readFileSync(record.files.markdown, 'utf8')).toContain('| NetworkPolicy | orders | not-restored | its allow rules could open paths out of the drill namespace')
+    expect(readFileSync(record.files.markdown, 'utf8')).toContain(
+      '| NetworkPolicy | orders | not-restored | its allow rules could open paths out of the drill namespace',
+    )
 
     // Read back from the cluster, as it happened: the namespace was created enforcing restricted.
     const seen = watching.events.filter((e) => e.namespace === drillNs)
     const added = (kind: string) => seen.filter((e) => e.type === 'ADDED' && e.kind === kind)
     const [namespace] = added('Namespace')
-    expect(namespace.object.metadata!.labels).toMatchObject({'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest', 'retailops.dev/drill': record.id})
+    expect(namespace.object.metadata!.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+      'retailops.dev/drill': record.id,
+    })
     // Its NetworkPolicies: default-deny of all ingress and egress, and pod-to-pod inside it; the source's own policy was not copied.
     const policies = added('NetworkPolicy')
-    expect(policies.map((e) => e.name).sort()).toEqual(['retailops-drill-allow-same-namespace', 'retailops-drill-default-deny'])
-    expect(policies.find((e) => e.name === 'retailops-drill-default-deny')!.object.spec).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
+    expect(policies.map((e) => e.name).sort()).toEqual([
+      'retailops-drill-allow-same-namespace',
+      'retailops-drill-default-deny',
+    ])
+    expect(policies.find((e) => e.name === 'retailops-drill-default-deny')!.object.spec).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    })
     expect(policies.find((e) => e.name === 'retailops-drill-allow-same-namespace')!.object.spec).toEqual({
       podSelector: {},
       policyTypes: ['Ingress', 'Egress'],
@@ -204,22 +298,40 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     // Ordering: both policies existed (etcd revision) before the first restored object and the first pod.
     // (The cluster's own controllers add a default ServiceAccount and kube-root-ca.crt to every new
     // namespace, racing the policies: only what the drill restored carries its label.)
-    const restored = seen.filter((e) => e.type === 'ADDED' && !['Namespace', 'NetworkPolicy'].includes(e.kind) && (e.kind === 'Pod' || e.object.metadata!.labels?.['retailops.dev/drill'] === record.id))
-    expect(restored.map((e) => e.kind)).toEqual(expect.arrayContaining(['Secret', 'ConfigMap', 'ServiceAccount', 'Service', 'Deployment', 'Pod']))
+    const restored = seen.filter(
+      (e) =>
+        e.type === 'ADDED' &&
+        !['Namespace', 'NetworkPolicy'].includes(e.kind) &&
+        (e.kind === 'Pod' || e.object.metadata!.labels?.['retailops.dev/drill'] === record.id),
+    )
+    expect(restored.map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['Secret', 'ConfigMap', 'ServiceAccount', 'Service', 'Deployment', 'Pod']),
+    )
     expect(Math.max(...policies.map((e) => e.rv))).toBeLessThan(Math.min(...restored.map((e) => e.rv)))
     expect(namespace.rv).toBeLessThan(Math.min(...policies.map((e) => e.rv)))
     // The Secret: same name and keys, empty values; the source's value never reached the drill namespace.
     const secrets = added('Secret')
-    expect(secrets.map((e) => [e.name, e.object.type, e.object.data ?? {}])).toEqual([['orders-db', 'Opaque', {DATABASE_URL: ''}]])
-    expect(JSON.stringify(seen.map((e) => e.object))).not.toContain(Buffer.from('postgres://orders:not-a-real-password@db/orders').toString('base64'))
+    expect(secrets.map((e) => [e.name, e.object.type, e.object.data ?? {}])).toEqual([
+      ['orders-db', 'Opaque', {DATABASE_URL: ''}],
+    ])
+    expect(JSON.stringify(seen.map((e) => e.object))).not.toContain(
+      Buffer.from('postgres://orders:not-a-real-password@db/orders').toString('base64'),
+    )
     // The pods the API server admitted under restricted carry the filled-in security context, and no API token.
     const pods = added('Pod')
     expect(pods).toHaveLength(2)
     for (const pod of pods) {
-      const spec = pod.object.spec as {securityContext: object; automountServiceAccountToken: boolean; containers: {securityContext: object}[]}
+      const spec = pod.object.spec as {
+        securityContext: object
+        automountServiceAccountToken: boolean
+        containers: {securityContext: object}[]
+      }
       expect(spec.securityContext).toMatchObject({runAsNonRoot: true, seccompProfile: {type: 'RuntimeDefault'}})
       expect(spec.automountServiceAccountToken).toBe(false)
-      expect(spec.containers[0].securityContext).toMatchObject({allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}})
+      expect(spec.containers[0].securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        capabilities: {drop: ['ALL']},
+      })
     }
 
     expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: drillNs, status: 'removed'}])
@@ -228,7 +340,11 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     // (Status updates move resourceVersion; the spec's generation and the field managers show writes.)
     const after = await apps.readNamespacedDeployment({name: 'orders', namespace: ns})
     expect(after.metadata!.generation).toBe(before)
-    for (const o of [after, await core.readNamespacedService({name: 'orders', namespace: ns}), await core.readNamespacedSecret({name: 'orders-db', namespace: ns})]) {
+    for (const o of [
+      after,
+      await core.readNamespacedService({name: 'orders', namespace: ns}),
+      await core.readNamespacedSecret({name: 'orders-db', namespace: ns}),
+    ]) {
       expect(o.metadata!.managedFields!.map((m) => m.manager)).not.toContain('retailops-dr')
     }
     // The snapshot evidence holds the Secret as a reference, never its value.
@@ -237,7 +353,9 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     expect(snapshot).not.toContain('not-a-real-password')
     expect(snapshot).not.toContain(Buffer.from('postgres://orders:not-a-real-password@db/orders').toString('base64'))
     // Recoverability: the deployed digest, the Secret and ConfigMap, the definitions.
-    expect(record.recoverability.map((c: {kind: string; subject: string; status: string}) => [c.kind, c.subject, c.status])).toEqual([
+    expect(
+      record.recoverability.map((c: {kind: string; subject: string; status: string}) => [c.kind, c.subject, c.status]),
+    ).toEqual([
       ['topic', 'order-events', 'pass'],
       ['searchIndex', 'orders', 'pass'],
       ['image', image, 'pass'],
@@ -255,7 +373,10 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       spec: {
         replicas: 1,
         selector: {matchLabels: {app: 'agent'}},
-        template: {metadata: {labels: {app: 'agent'}}, spec: {hostNetwork: true, containers: [{name: 'agent', image, securityContext: {privileged: true}}]}},
+        template: {
+          metadata: {labels: {app: 'agent'}},
+          spec: {hostNetwork: true, containers: [{name: 'agent', image, securityContext: {privileged: true}}]},
+        },
       },
     } as k8s.KubernetesObject
     await objects.create(agent)
@@ -263,18 +384,33 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       const p = writeProject(config(DATASTORE))
       definitions(p.dir)
       const watching = await watchDrills()
-      const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() => setTimeout(watching.stop, 1000))
+      const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() =>
+        setTimeout(watching.stop, 1000),
+      )
       await new Promise((r) => setTimeout(r, 1500))
       expect(result.exitCode, result.stdout + result.stderr).toBe(41)
       const record = JSON.parse(result.stdout).result
       const ds = record.datastores[0]
       expect(ds.status).toBe('validation-failed')
-      expect(ds.inventory).toContainEqual({kind: 'Deployment', name: 'agent', outcome: 'not-restored', reason: 'violates Pod Security restricted, which the drill namespace enforces: hostNetwork: true; container agent: privileged: true'})
-      expect(ds.validations.find((v: {name: string}) => v.name === 'pod-security-restricted')).toMatchObject({passed: false, message: expect.stringMatching(/^not restored, so not proven recoverable: Deployment agent \(violates Pod Security restricted/)})
+      expect(ds.inventory).toContainEqual({
+        kind: 'Deployment',
+        name: 'agent',
+        outcome: 'not-restored',
+        reason:
+          'violates Pod Security restricted, which the drill namespace enforces: hostNetwork: true; container agent: privileged: true',
+      })
+      expect(ds.validations.find((v: {name: string}) => v.name === 'pod-security-restricted')).toMatchObject({
+        passed: false,
+        message: expect.stringMatching(
+          /^not restored, so not proven recoverable: Deployment agent \(violates Pod Security restricted/,
+        ),
+      })
       // The compliant workload was still restored and became available; the other never reached the cluster.
       expect(ds.validations.find((v: {name: string}) => v.name === 'available-orders')).toMatchObject({passed: true})
       const drillNs = `retailops-drill-${record.id}-shop-config`
-      const deployments = watching.events.filter((e) => e.namespace === drillNs && e.kind === 'Deployment' && e.type === 'ADDED').map((e) => e.name)
+      const deployments = watching.events
+        .filter((e) => e.namespace === drillNs && e.kind === 'Deployment' && e.type === 'ADDED')
+        .map((e) => e.name)
       expect(deployments).toEqual(['orders'])
       expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: drillNs, status: 'removed'}])
     } finally {
@@ -287,7 +423,10 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     const p = writeProject(config(DATASTORE))
     definitions(p.dir)
     const existing = new Set(await drillNamespaces())
-    const child = cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {RETAILOPS_DR_WORK_DIR: workRoot}})
+    const child = cli(['dr', 'drill', '--json', '--no-recoverability'], {
+      cwd: p.dir,
+      env: {RETAILOPS_DR_WORK_DIR: workRoot},
+    })
     // Kill it once its Deployment is in the drill namespace (it is then waiting for availability).
     let left: string | undefined
     for (let i = 0; i < 600 && !left; i++) {
@@ -299,9 +438,14 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     child.kill('SIGKILL')
     expect((await child).signal).toBe('SIGKILL')
     const id = (await core.readNamespace({name: left!})).metadata!.labels!['retailops.dev/drill']
-    expect(JSON.parse(readFileSync(path.join(workRoot, id, 'lease.json'), 'utf8')).targets).toEqual([{kind: 'namespace', name: left, where: sandbox.context}])
+    expect(JSON.parse(readFileSync(path.join(workRoot, id, 'lease.json'), 'utf8')).targets).toEqual([
+      {kind: 'namespace', name: left, where: sandbox.context},
+    ])
 
-    const next = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {RETAILOPS_DR_WORK_DIR: workRoot}})
+    const next = await cli(['dr', 'drill', '--json', '--no-recoverability'], {
+      cwd: p.dir,
+      env: {RETAILOPS_DR_WORK_DIR: workRoot},
+    })
     expect(next.exitCode, next.stdout + next.stderr).toBe(0)
     const record = JSON.parse(next.stdout).result
     expect(record.leftovers).toEqual(
@@ -311,26 +455,43 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
       ]),
     )
     // Deleted (or on its way out), and the work folder gone.
-    const after = await core.readNamespace({name: left!}).catch((error: Error & {code?: number}) => (error.code === 404 ? undefined : Promise.reject(error)))
+    const after = await core
+      .readNamespace({name: left!})
+      .catch((error: Error & {code?: number}) => (error.code === 404 ? undefined : Promise.reject(error)))
     expect(after === undefined || Boolean(after.metadata?.deletionTimestamp)).toBe(true)
     expect(readdirSync(workRoot)).toEqual([])
   })
 
   it('fails recoverability (exit 41) for a missing Secret, a missing topic definition and an image whose digest is gone', async () => {
     const gone = `${sandbox.registry}/retailops/node-base@sha256:${'0'.repeat(64)}`
-    await apps.patchNamespacedDeployment(
-      {name: 'orders', namespace: ns, body: [{op: 'replace', path: '/spec/template/spec/initContainers', value: [{name: 'migrate', image: gone}]}]},
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-    ).catch(async () =>
-      apps.patchNamespacedDeployment({name: 'orders', namespace: ns, body: [{op: 'add', path: '/spec/template/spec/initContainers', value: [{name: 'migrate', image: gone}]}]}, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch)),
-    )
+    await apps
+      .patchNamespacedDeployment(
+        {
+          name: 'orders',
+          namespace: ns,
+          body: [{op: 'replace', path: '/spec/template/spec/initContainers', value: [{name: 'migrate', image: gone}]}],
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      )
+      .catch(async () =>
+        apps.patchNamespacedDeployment(
+          {
+            name: 'orders',
+            namespace: ns,
+            body: [{op: 'add', path: '/spec/template/spec/initContainers', value: [{name: 'migrate', image: gone}]}],
+          },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+        ),
+      )
     const p = writeProject(config().replace('secrets: [orders-db]', 'secrets: [orders-db, payments-key]'))
     definitions(p.dir)
     ;(await import('node:fs')).rmSync(path.join(p.dir, 'definitions/topics/order-events.yaml'))
     const result = await cli(['dr', 'drill', '--json', '--service', 'orders'], {cwd: p.dir})
     expect(result.exitCode, result.stdout + result.stderr).toBe(41)
     const record = JSON.parse(result.stdout).result
-    const failed = record.recoverability.filter((c: {status: string}) => c.status === 'fail').map((c: {kind: string; subject: string}) => `${c.kind} ${c.subject}`)
+    const failed = record.recoverability
+      .filter((c: {status: string}) => c.status === 'fail')
+      .map((c: {kind: string; subject: string}) => `${c.kind} ${c.subject}`)
     expect(failed.sort()).toEqual([`image ${gone}`, 'secret payments-key', 'topic order-events'].sort())
     expect(record.services[0]).toMatchObject({service: 'orders', status: 'failed', rto: {status: 'not-measured'}})
   })

@@ -44,16 +44,32 @@ afterAll(async () => {
 describe('dr drill: a leftovers check that fails', () => {
   it('says the check failed for the unreachable server (why, how to look by hand), and what it did check', async () => {
     const p = writeProject(config)
-    const result = await cli(['dr', 'drill', '--json', '--no-recoverability', '--allow-source-server', 'the sandbox has one PostgreSQL server'], {cwd: p.dir, env})
+    const result = await cli(
+      [
+        'dr',
+        'drill',
+        '--json',
+        '--no-recoverability',
+        '--allow-source-server',
+        'the sandbox has one PostgreSQL server',
+      ],
+      {cwd: p.dir, env},
+    )
     const doc = JSON.parse(result.stdout)
     const record = doc.result ?? doc.error?.details?.record
     expect(record, result.stdout.slice(0, 2000)).toBeTruthy()
     expect(record.leftoverCheck.status).toBe('partial')
     expect(record.leftoverCheck.checked).toEqual(['scratch databases on 127.0.0.1:5432'])
     expect(record.leftoverCheck.failures).toEqual([
-      {what: 'scratch databases on 127.0.0.1:1', reason: expect.stringMatching(/ECONNREFUSED|connect/), command: expect.stringContaining("select datname from pg_database where datname like 'retailops_drill_%'")},
+      {
+        what: 'scratch databases on 127.0.0.1:1',
+        reason: expect.stringMatching(/ECONNREFUSED|connect/),
+        command: expect.stringContaining("select datname from pg_database where datname like 'retailops_drill_%'"),
+      },
     ])
-    expect(doc.warnings.join('\n')).toMatch(/The check for leftovers of earlier drills failed for scratch databases on 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\): leftovers there are unknown, not absent/)
+    expect(doc.warnings.join('\n')).toMatch(
+      /The check for leftovers of earlier drills failed for scratch databases on 127\.0\.0\.1:1 \(.*ECONNREFUSED.*\): leftovers there are unknown, not absent/,
+    )
     const markdown = readFileSync(record.files.markdown, 'utf8')
     expect(markdown).toContain('## Leftovers check failed')
     expect(markdown).toContain('scratch databases on 127.0.0.1:1')

@@ -6,7 +6,18 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDrill} from '../../../src/dr/drill.js'
 import {RecordingOutput, type Output} from '../../../src/ui/output.js'
-import {cli, createSourceDb, dbUrl, drillDatabases, dropDb, loadProject, query, random, sourceFingerprint, writeProject} from './helpers.js'
+import {
+  cli,
+  createSourceDb,
+  dbUrl,
+  drillDatabases,
+  dropDb,
+  loadProject,
+  query,
+  random,
+  sourceFingerprint,
+  writeProject,
+} from './helpers.js'
 
 // A real source database on the sandbox's PostgreSQL, drilled with the real pg_dump and
 // pg_restore: the scratch database must appear, validate, and be gone afterwards; the source must
@@ -48,7 +59,10 @@ async function drillUntilScratch(big: string): Promise<{child: ReturnType<typeof
   await createSourceDb(big, 400_000, 60)
   const p = writeProject(config({count: 400_000}))
   const existing = new Set(await drillDatabases())
-  const child = cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env: {...env, T_DR_SOURCE_URL: dbUrl(big)}})
+  const child = cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
+    cwd: p.dir,
+    env: {...env, T_DR_SOURCE_URL: dbUrl(big)},
+  })
   let scratch: string | undefined
   for (let i = 0; i < 600 && !scratch; i++) {
     scratch = (await drillDatabases()).find((d) => !existing.has(d))
@@ -76,23 +90,51 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     const record = doc.result
     expect(doc.status).toBe(0)
     const ds = record.datastores[0]
-    expect(ds).toMatchObject({name: 'orders-db', status: 'passed', rto: {status: 'pass'}, rpo: {status: 'pass', source: 'validation newest-order'}})
-    expect(ds.target).toMatch(new RegExp(`^retailops_drill_${record.id.replaceAll('-', '_')}_orders_db on 127\\.0\\.0\\.1:5432$`))
+    expect(ds).toMatchObject({
+      name: 'orders-db',
+      status: 'passed',
+      rto: {status: 'pass'},
+      rpo: {status: 'pass', source: 'validation newest-order'},
+    })
+    expect(ds.target).toMatch(
+      new RegExp(`^retailops_drill_${record.id.replaceAll('-', '_')}_orders_db on 127\\.0\\.0\\.1:5432$`),
+    )
     // The newest order is 2 minutes older than the drill's start.
     expect(ds.rpo.actualMs).toBeGreaterThanOrEqual(120_000)
     expect(ds.rpo.actualMs).toBeLessThan(180_000)
-    expect(ds.validations.map((v: {name: string; value: string; passed: boolean}) => [v.name, v.passed])).toEqual([['order-count', true], ['checksum', true], ['newest-order', true]])
+    expect(ds.validations.map((v: {name: string; value: string; passed: boolean}) => [v.name, v.passed])).toEqual([
+      ['order-count', true],
+      ['checksum', true],
+      ['newest-order', true],
+    ])
     expect(ds.validations[1].value).toBe(ds.validations[1].sourceValue)
-    expect(ds.evidence).toMatchObject({restoredTables: 1, pgDump: expect.stringMatching(/pg_dump \(PostgreSQL\) 15/), pgRestore: expect.stringMatching(/pg_restore/)})
+    expect(ds.evidence).toMatchObject({
+      restoredTables: 1,
+      pgDump: expect.stringMatching(/pg_dump \(PostgreSQL\) 15/),
+      pgRestore: expect.stringMatching(/pg_restore/),
+    })
     expect(ds.evidence.dumpSha256).toMatch(/^[0-9a-f]{64}$/)
     expect(ds.evidence.allowSourceServer).toBe('the sandbox has a single PostgreSQL server')
-    expect(doc.warnings).toContainEqual(expect.stringContaining('--allow-source-server: the sandbox has a single PostgreSQL server'))
+    expect(doc.warnings).toContainEqual(
+      expect.stringContaining('--allow-source-server: the sandbox has a single PostgreSQL server'),
+    )
     // The dump went to the drill's private work folder, which is gone with it.
-    expect(record.cleanup.find((c: {kind: string}) => c.kind === 'local dump').resource).toBe(path.join(workRoot, record.id, 'orders-db.dump'))
+    expect(record.cleanup.find((c: {kind: string}) => c.kind === 'local dump').resource).toBe(
+      path.join(workRoot, record.id, 'orders-db.dump'),
+    )
     expect(readdirSync(workRoot)).toEqual([])
     expect(statSync(workRoot).mode & 0o777).toBe(0o700)
-    expect(record.cleanup.map((c: {kind: string; status: string}) => [c.kind, c.status])).toEqual([['scratch database', 'removed'], ['local dump', 'removed']])
-    expect(record.steps.map((s: {name: string}) => s.name)).toEqual(['backup', 'create-target', 'restore', 'validate', 'cleanup'])
+    expect(record.cleanup.map((c: {kind: string; status: string}) => [c.kind, c.status])).toEqual([
+      ['scratch database', 'removed'],
+      ['local dump', 'removed'],
+    ])
+    expect(record.steps.map((s: {name: string}) => s.name)).toEqual([
+      'backup',
+      'create-target',
+      'restore',
+      'validate',
+      'cleanup',
+    ])
     // Gone afterwards; the source is as it was.
     expect(await drillDatabases()).not.toContain(ds.target.split(' ')[0])
     expect(await sourceFingerprint(source)).toEqual(before)
@@ -103,7 +145,9 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     }
     expect(result.stdout).not.toContain(`:${new URL(dbUrl(source)).password}@`)
     const history = await cli(['dr', 'history', '--json'], {cwd: p.dir, env})
-    expect(JSON.parse(history.stdout).result.drills).toMatchObject([{id: record.id, status: 'passed', datastores: ['orders-db']}])
+    expect(JSON.parse(history.stdout).result.drills).toMatchObject([
+      {id: record.id, status: 'passed', datastores: ['orders-db']},
+    ])
   })
 
   it('exits 41 (DR_VALIDATION_FAILED) when a validation fails, and still drops the scratch database', async () => {
@@ -112,7 +156,12 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     expect(result.exitCode, result.stderr).toBe(41)
     const record = JSON.parse(result.stdout).result
     expect(record).toMatchObject({status: 'validation-failed', exit: 'DR_VALIDATION_FAILED'})
-    expect(record.datastores[0].validations[0]).toMatchObject({name: 'order-count', passed: false, value: '500', message: 'expected 499, got "500"'})
+    expect(record.datastores[0].validations[0]).toMatchObject({
+      name: 'order-count',
+      passed: false,
+      value: '500',
+      message: 'expected 499, got "500"',
+    })
     expect(await drillDatabases()).not.toContain(record.datastores[0].target.split(' ')[0])
   })
 
@@ -121,14 +170,21 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(40)
     const record = JSON.parse(result.stdout).result
-    expect(record.datastores[0]).toMatchObject({status: 'target-missed', rpo: {status: 'fail', target: '1m'}, rto: {status: 'pass'}})
+    expect(record.datastores[0]).toMatchObject({
+      status: 'target-missed',
+      rpo: {status: 'fail', target: '1m'},
+      rto: {status: 'pass'},
+    })
   })
 
   it('exits 40 when the RTO target is tighter than the restore took', async () => {
     const p = writeProject(config({rto: '10ms'}))
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(40)
-    expect(JSON.parse(result.stdout).result.datastores[0]).toMatchObject({rto: {status: 'fail', target: '10ms'}, rpo: {status: 'pass'}})
+    expect(JSON.parse(result.stdout).result.datastores[0]).toMatchObject({
+      rto: {status: 'fail', target: '10ms'},
+      rpo: {status: 'pass'},
+    })
   })
 
   it('an interrupted drill still drops its scratch database and says so', async () => {
@@ -161,13 +217,24 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
         }
       },
     }
-    const record = await runDrill({project, environment: {name: 'default', cluster: 'default', namespace: 'shop', router: 'replicas', production: false}, filters: {}, recoverability: false, env: {...process.env, ...env}}, {out, signal: controller.signal})
+    const record = await runDrill(
+      {
+        project,
+        environment: {name: 'default', cluster: 'default', namespace: 'shop', router: 'replicas', production: false},
+        filters: {},
+        recoverability: false,
+        env: {...process.env, ...env},
+      },
+      {out, signal: controller.signal},
+    )
     const scratch = record.datastores[0].target.split(' ')[0]
     expect(seen).toContain(scratch)
     expect(record).toMatchObject({status: 'interrupted', exit: 'INTERRUPTED'})
     expect(record.cleanup).toContainEqual(expect.objectContaining({kind: 'scratch database', status: 'removed'}))
     // (The sandbox's password is "retailops", so output masks that word: match around it.)
-    expect(recording.messages('info').join('\n')).toMatch(/cleanup: drop scratch database .*_drill_.*_orders_db on .*: removed/)
+    expect(recording.messages('info').join('\n')).toMatch(
+      /cleanup: drop scratch database .*_drill_.*_orders_db on .*: removed/,
+    )
     expect(await drillDatabases()).not.toContain(scratch)
     expect(await sourceFingerprint(source)).toEqual(before)
   })
@@ -196,9 +263,16 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
       expect(result.exitCode, result.stderr).toBe(0)
       const doc = JSON.parse(result.stdout)
-      expect(doc.result.leftovers).toContainEqual(expect.objectContaining({kind: 'scratch database', name: leftover, where: '127.0.0.1:5432', drillId: leftover.slice(16, 36).replaceAll('_', '-')}))
+      expect(doc.result.leftovers).toContainEqual(
+        expect.objectContaining({
+          kind: 'scratch database',
+          name: leftover,
+          where: '127.0.0.1:5432',
+          drillId: leftover.slice(16, 36).replaceAll('_', '-'),
+        }),
+      )
       // (Output masks the sandbox password, "retailops": match what follows it.)
-      expect(doc.warnings.join("\n")).toContain(`${leftover.slice(9)} (127.0.0.1:5432); remove it with: psql`)
+      expect(doc.warnings.join('\n')).toContain(`${leftover.slice(9)} (127.0.0.1:5432); remove it with: psql`)
       expect(await drillDatabases()).toContain(leftover)
     } finally {
       await dropDb(leftover)
@@ -217,14 +291,19 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     expect(count[0].n).toBe('500')
   })
 
-  it('refuses (exit 12) a production datastore on its source\'s own server, before writing anything', async () => {
+  it("refuses (exit 12) a production datastore on its source's own server, before writing anything", async () => {
     const p = writeProject(config())
     const dbs = await drillDatabases()
     const root = path.join(mkdtempSync(path.join(os.tmpdir(), 't-dr-work-')), 'never')
-    const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {...env, RETAILOPS_DR_WORK_DIR: root}})
+    const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {
+      cwd: p.dir,
+      env: {...env, RETAILOPS_DR_WORK_DIR: root},
+    })
     expect(result.exitCode, result.stderr).toBe(12)
     const doc = JSON.parse(result.stdout)
-    expect(doc.error.message).toMatch(/orders-db: the scratch copy would be restored on the source's own server 127\.0\.0\.1:\d+, and environment default is production/)
+    expect(doc.error.message).toMatch(
+      /orders-db: the scratch copy would be restored on the source's own server 127\.0\.0\.1:\d+, and environment default is production/,
+    )
     expect(doc.error.message).toMatch(/restoreUrlEnv/)
     expect(doc.error.message).toMatch(/--allow-source-server "<reason>"/)
     // Nothing written: no record, no work folder, no scratch database.
@@ -237,19 +316,29 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     expect(JSON.parse(plan.stdout).result.refusals).toHaveLength(1)
   })
 
-  it('refuses (exit 12) a restore server that is the source\'s server under another address', async () => {
+  it("refuses (exit 12) a restore server that is the source's server under another address", async () => {
     const other = new URL(dbUrl('postgres'))
     other.hostname = 'localhost'
-    const p = writeProject(config().replace('postgres: {urlEnv: T_DR_SOURCE_URL}', 'postgres: {urlEnv: T_DR_SOURCE_URL, restoreUrlEnv: T_DR_RESTORE_URL}'))
+    const p = writeProject(
+      config().replace(
+        'postgres: {urlEnv: T_DR_SOURCE_URL}',
+        'postgres: {urlEnv: T_DR_SOURCE_URL, restoreUrlEnv: T_DR_RESTORE_URL}',
+      ),
+    )
     const dbs = await drillDatabases()
-    const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir, env: {...env, T_DR_RESTORE_URL: other.toString()}})
+    const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {
+      cwd: p.dir,
+      env: {...env, T_DR_RESTORE_URL: other.toString()},
+    })
     expect(result.exitCode, result.stderr).toBe(12)
-    expect(JSON.parse(result.stdout).error.message).toMatch(/orders-db: the restore server localhost:\d+ \(postgres\.restoreUrlEnv T_DR_RESTORE_URL\) is the source's own server 127\.0\.0\.1:\d+ under another address/)
+    expect(JSON.parse(result.stdout).error.message).toMatch(
+      /orders-db: the restore server localhost:\d+ \(postgres\.restoreUrlEnv T_DR_RESTORE_URL\) is the source's own server 127\.0\.0\.1:\d+ under another address/,
+    )
     expect(existsSync(path.join(p.dir, '.retailops'))).toBe(false)
     expect(await drillDatabases()).toEqual(dbs)
   })
 
-  it('never puts the password on pg_dump\'s or pg_restore\'s command line, even from ?password= (argv read by the tools themselves)', async () => {
+  it("never puts the password on pg_dump's or pg_restore's command line, even from ?password= (argv read by the tools themselves)", async () => {
     // Wrappers named by RETAILOPS_PG_BIN record the argv and environment they were really started
     // with, then exec the real tools.
     const bin = mkdtempSync(path.join(os.tmpdir(), 't-dr-pgbin-'))
@@ -267,17 +356,31 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     u.password = ''
     u.searchParams.set('password', password)
     const p = writeProject(config())
-    const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env: {...env, T_DR_SOURCE_URL: u.toString(), RETAILOPS_PG_BIN: bin, PGPASSWORD: 'inherited-must-not-win'}})
+    const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
+      cwd: p.dir,
+      env: {...env, T_DR_SOURCE_URL: u.toString(), RETAILOPS_PG_BIN: bin, PGPASSWORD: 'inherited-must-not-win'},
+    })
     expect(result.exitCode, result.stderr).toBe(0)
     const calls = readFileSync(log, 'utf8')
     // pg_dump and pg_restore --list, --version and the restore itself all ran through the wrappers.
     expect(calls.match(/^pg_dump .*--dbname=postgresql:\/\/retailops@127\.0\.0\.1:\d+\/t_dr_/gm)).toHaveLength(1)
-    expect(calls.match(/^pg_restore .*--dbname=postgresql:\/\/retailops@127\.0\.0\.1:\d+\/retailops_drill_/gm)).toHaveLength(1)
+    expect(
+      calls.match(/^pg_restore .*--dbname=postgresql:\/\/retailops@127\.0\.0\.1:\d+\/retailops_drill_/gm),
+    ).toHaveLength(1)
     expect(calls).not.toContain(`password=`)
-    expect(calls.split('\n').filter((l) => /^pg_(dump|restore) /.test(l)).join('\n')).not.toContain(password)
+    expect(
+      calls
+        .split('\n')
+        .filter((l) => /^pg_(dump|restore) /.test(l))
+        .join('\n'),
+    ).not.toContain(password)
     expect(calls).not.toMatch(/PGPASSWORD=set/)
-    expect(calls).toMatch(new RegExp(`PGPASSFILE=${workRoot}/\\d{8}-\\d{6}-[0-9a-f]{4}/orders-db-dump\\.pgpass\\nmode=600`))
-    expect(calls).toMatch(new RegExp(`PGPASSFILE=${workRoot}/\\d{8}-\\d{6}-[0-9a-f]{4}/orders-db-restore\\.pgpass\\nmode=600`))
+    expect(calls).toMatch(
+      new RegExp(`PGPASSFILE=${workRoot}/\\d{8}-\\d{6}-[0-9a-f]{4}/orders-db-dump\\.pgpass\\nmode=600`),
+    )
+    expect(calls).toMatch(
+      new RegExp(`PGPASSFILE=${workRoot}/\\d{8}-\\d{6}-[0-9a-f]{4}/orders-db-restore\\.pgpass\\nmode=600`),
+    )
     // The password files went with the work folder.
     expect(readdirSync(workRoot)).toEqual([])
   })
@@ -294,17 +397,28 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       const dir = path.join(workRoot, id)
       expect(statSync(dir).mode & 0o777).toBe(0o700)
       expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(['lease.json', 'orders-db.dump']))
-      expect(JSON.parse(readFileSync(path.join(dir, 'lease.json'), 'utf8')).targets).toEqual([{kind: 'scratch database', name: scratch, where: expect.stringMatching(/^127\.0\.0\.1:\d+$/)}])
+      expect(JSON.parse(readFileSync(path.join(dir, 'lease.json'), 'utf8')).targets).toEqual([
+        {kind: 'scratch database', name: scratch, where: expect.stringMatching(/^127\.0\.0\.1:\d+$/)},
+      ])
       expect(await drillDatabases()).toContain(scratch)
 
       // The next drill (of the small source) cleans up after it.
-      const next = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: writeProject(config()).dir, env})
+      const next = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
+        cwd: writeProject(config()).dir,
+        env,
+      })
       expect(next.exitCode, next.stderr).toBe(0)
       const record = JSON.parse(next.stdout).result
       expect(record.leftovers).toEqual(
         expect.arrayContaining([
           expect.objectContaining({kind: 'scratch database', name: scratch, drillId: id, status: 'removed'}),
-          expect.objectContaining({kind: 'work folder', name: dir, drillId: id, status: 'removed', detail: expect.stringContaining('orders-db.dump')}),
+          expect.objectContaining({
+            kind: 'work folder',
+            name: dir,
+            drillId: id,
+            status: 'removed',
+            detail: expect.stringContaining('orders-db.dump'),
+          }),
         ]),
       )
       expect(await drillDatabases()).not.toContain(scratch)

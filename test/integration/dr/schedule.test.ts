@@ -73,8 +73,25 @@ async function pushUnsignedImage(): Promise<string> {
   const client = new RegistryClient({registry: REGISTRY, insecure: true})
   const repo = `${PROJECT}/unsigned-runner`
   const layer = await client.uploadBlob(repo, Buffer.from(`unsigned ${NS}\n`))
-  const configBlob = await client.uploadBlob(repo, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [layer.digest]}})))
-  const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config: {mediaType: MEDIA_TYPES.ociConfig, digest: configBlob.digest, size: configBlob.size}, layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size}]}))
+  const configBlob = await client.uploadBlob(
+    repo,
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: {type: 'layers', diff_ids: [layer.digest]},
+      }),
+    ),
+  )
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.ociManifest,
+      config: {mediaType: MEDIA_TYPES.ociConfig, digest: configBlob.digest, size: configBlob.size},
+      layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size}],
+    }),
+  )
   return `${REGISTRY}/${repo}@${await client.putManifest(repo, 'test', manifest, MEDIA_TYPES.ociManifest)}`
 }
 
@@ -84,21 +101,43 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
   let project: Awaited<ReturnType<typeof tempProject>>
   let runner: string
   const env = () => ({[ORDERS_URL]: dbUrl(SOURCE), T_DRSCHED_PW: PW})
-  const exists = (p: string) => http.request('GET', p).then(() => true, () => false)
+  const exists = (p: string) =>
+    http.request('GET', p).then(
+      () => true,
+      () => false,
+    )
   const RBAC = '/apis/rbac.authorization.k8s.io/v1'
   const VAP = '/apis/admissionregistration.k8s.io/v1'
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
     project = await tempProject(config(), {}, 't-drsched')
-    await writeKeyPair({keyPath: path.join(project.dir, '.retailops/cosign.key'), publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'), passphrase: PW})
+    await writeKeyPair({
+      keyPath: path.join(project.dir, '.retailops/cosign.key'),
+      publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'),
+      passphrase: PW,
+    })
     await createSourceDb(SOURCE, 300, 90)
-    await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'drill-schedule', 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest'}}}})
+    await k().core.createNamespace({
+      body: {
+        metadata: {
+          name: NS,
+          labels: {
+            'retailops.dev/test': 'drill-schedule',
+            'pod-security.kubernetes.io/enforce': 'restricted',
+            'pod-security.kubernetes.io/enforce-version': 'latest',
+          },
+        },
+      },
+    })
     // What the kubernetes datastore snapshots: a ConfigMap and a Deployment (restricted) of the base image by digest.
     const client = await registryClient(sandbox.registry, {insecure: true})
     const [repo, tag] = sandbox.baseImage.split(':')
     const image = `${sandbox.registry}/${repo}@${(await client.headManifest(repo, tag))!.digest}`
-    await k().core.createNamespacedConfigMap({namespace: NS, body: {metadata: {name: 'orders-config', labels}, data: {LOG_LEVEL: 'info'}}})
+    await k().core.createNamespacedConfigMap({
+      namespace: NS,
+      body: {metadata: {name: 'orders-config', labels}, data: {LOG_LEVEL: 'info'}},
+    })
     await k().apps.createNamespacedDeployment({
       namespace: NS,
       body: {
@@ -110,7 +149,14 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
             metadata: {labels},
             spec: {
               securityContext: {runAsNonRoot: true, runAsUser: 65_532, seccompProfile: {type: 'RuntimeDefault'}},
-              containers: [{name: 'app', image, envFrom: [{configMapRef: {name: 'orders-config'}}], securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}}}],
+              containers: [
+                {
+                  name: 'app',
+                  image,
+                  envFrom: [{configMapRef: {name: 'orders-config'}}],
+                  securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ['ALL']}},
+                },
+              ],
             },
           },
         },
@@ -121,7 +167,9 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
   afterAll(async () => {
     if (!http) return
     await cli(['dr', 'drill', '--unschedule'], project.dir, env()).catch(() => {})
-    await k().core.deleteNamespace({name: NS}).catch(() => {})
+    await k()
+      .core.deleteNamespace({name: NS})
+      .catch(() => {})
     await dropDb(SOURCE).catch(() => {})
     http.close()
   })
@@ -157,7 +205,8 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
   }
 
   it('bad input, a missing variable, no runner image and an unsigned one: a clear error each, nothing created', async () => {
-    const schedule = (args: string[], extra: Record<string, string> = env()) => cli(['dr', 'drill', ...args], project.dir, extra)
+    const schedule = (args: string[], extra: Record<string, string> = env()) =>
+      cli(['dr', 'drill', ...args], project.dir, extra)
     const fields = await schedule(['--schedule', '0 3 * *'])
     expect(fields.exitCode, fields.stdout).toBe(2)
     expect(fields.doc!.error.message).toContain('it has 4 fields, not 5')
@@ -183,24 +232,58 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
   it('builds and signs the runner image on the PostgreSQL-client base (pg_dump, pg_restore for the drill)', async () => {
     // The sandbox builds it (scripts/sandbox.sh: build_base_pg_image).
     const base = process.env.RETAILOPS_BASE_PG_IMAGE ?? 'retailops/node-base-pg:24'
-    const built = await cli(['runner', 'build', '--base-image', base], project.dir, {COSIGN_PASSWORD: PW, T_DRSCHED_PW: PW})
-    expect(built.exitCode, `${built.stdout}\n${built.stderr}\nNo ${base}? Run \`bash scripts/sandbox.sh up\` (it builds it) and \`eval "$(bash scripts/sandbox.sh env)"\`.`).toBe(0)
+    const built = await cli(['runner', 'build', '--base-image', base], project.dir, {
+      COSIGN_PASSWORD: PW,
+      T_DRSCHED_PW: PW,
+    })
+    expect(
+      built.exitCode,
+      `${built.stdout}\n${built.stderr}\nNo ${base}? Run \`bash scripts/sandbox.sh up\` (it builds it) and \`eval "$(bash scripts/sandbox.sh env)"\`.`,
+    ).toBe(0)
     runner = built.doc!.result.image
     expect(runner).toMatch(new RegExp(`^${REGISTRY}/${PROJECT}/retailops-runner@sha256:[0-9a-f]{64}$`))
   }, 600_000)
 
   it('a signed runner: the CronJob, its Secret and ConfigMap, RBAC and admission policy read back; the JSON and `dr history` give the next run', async () => {
-    const r = await cli(['dr', 'drill', '--schedule', '0 3 * * *', '--time-zone', 'Europe/Berlin', '--concurrency', '2', '--no-recoverability'], project.dir, env())
+    const r = await cli(
+      [
+        'dr',
+        'drill',
+        '--schedule',
+        '0 3 * * *',
+        '--time-zone',
+        'Europe/Berlin',
+        '--concurrency',
+        '2',
+        '--no-recoverability',
+      ],
+      project.dir,
+      env(),
+    )
     expect(r.exitCode, r.stdout + r.stderr).toBe(0)
     const result = r.doc!.result
-    expect(result.scheduled).toMatchObject({name: 'all', namespace: NS, cronJob: names.cronJob, schedule: '0 3 * * *', timeZone: 'Europe/Berlin'})
+    expect(result.scheduled).toMatchObject({
+      name: 'all',
+      namespace: NS,
+      cronJob: names.cronJob,
+      schedule: '0 3 * * *',
+      timeZone: 'Europe/Berlin',
+    })
     // 03:00 in Berlin is 01:00 or 02:00 UTC.
     expect(result.scheduled.nextRun).toMatch(/T0[12]:00:00\.000Z$/)
     expect(Date.parse(result.scheduled.nextRun) - Date.now()).toBeLessThanOrEqual(86_400_000)
-    for (const s of ['drsched-pw', 'tok-live-drsched', new URL(dbUrl(SOURCE)).password]) expect(r.stdout).not.toContain(s)
+    for (const s of ['drsched-pw', 'tok-live-drsched', new URL(dbUrl(SOURCE)).password])
+      expect(r.stdout).not.toContain(s)
 
     const cron = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
-    expect(cron.spec).toMatchObject({schedule: '0 3 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3})
+    expect(cron.spec).toMatchObject({
+      schedule: '0 3 * * *',
+      timeZone: 'Europe/Berlin',
+      concurrencyPolicy: 'Forbid',
+      startingDeadlineSeconds: 3600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+    })
     const job = cron.spec!.jobTemplate.spec!
     expect(job.backoffLimit).toBe(0)
     // No --timeout: the kubernetes datastore's 1m wait + 30m, at least 1h; the Job gets 15 more minutes to clean up.
@@ -210,7 +293,23 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     expect(c.image).toBe(runner)
     expect(pod.serviceAccountName).toBe('retailops-dr-drill')
     // The same drill as the scheduling command line: its flags passed on, the rest set by the schedule.
-    expect(c.args).toEqual(['dr', 'drill', '--environment', 'test', '--namespace', NS, '--context', 'inClusterContext', '--yes', '--record-in-cluster', '--timeout', '1h', '--concurrency', '2', '--no-recoverability'])
+    expect(c.args).toEqual([
+      'dr',
+      'drill',
+      '--environment',
+      'test',
+      '--namespace',
+      NS,
+      '--context',
+      'inClusterContext',
+      '--yes',
+      '--record-in-cluster',
+      '--timeout',
+      '1h',
+      '--concurrency',
+      '2',
+      '--no-recoverability',
+    ])
     // Credentials only by reference; their values are in the Secret, never in the ConfigMap or the CronJob.
     const spec = JSON.stringify(cron)
     const cm = await k().core.readNamespacedConfigMap({name: names.configMap, namespace: NS})
@@ -218,7 +317,10 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
       expect(spec).not.toContain(s)
       expect(cm.data!['retailops.yaml']).not.toContain(s)
     }
-    expect(c.env).toContainEqual({name: ORDERS_URL, valueFrom: {secretKeyRef: {name: names.secret, key: `env.${ORDERS_URL}`}}})
+    expect(c.env).toContainEqual({
+      name: ORDERS_URL,
+      valueFrom: {secretKeyRef: {name: names.secret, key: `env.${ORDERS_URL}`}},
+    })
     const secret = await k().core.readNamespacedSecret({name: names.secret, namespace: NS})
     expect(Buffer.from(secret.data![`env.${ORDERS_URL}`], 'base64').toString()).toBe(dbUrl(SOURCE))
     expect(Buffer.from(secret.data!['credentials.json'], 'base64').toString()).toContain('tok-live-drsched')
@@ -231,46 +333,112 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     expect(clusterRole.rules).toEqual([
       {apiGroups: [''], resources: ['namespaces'], verbs: ['create', 'get', 'list', 'delete']},
       {apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create']},
-      {apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: [names.restoreRole]},
+      {
+        apiGroups: ['rbac.authorization.k8s.io'],
+        resources: ['clusterroles'],
+        verbs: ['bind'],
+        resourceNames: [names.restoreRole],
+      },
     ])
     const crb = await http.request<{subjects: unknown[]}>('GET', `${RBAC}/clusterrolebindings/${names.clusterRole}`)
     expect(crb.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-dr-drill', namespace: NS}])
     // Nothing binds the restore role yet: the drill binds it inside the namespace it creates.
     const bindings = await http.request<{items: {roleRef: {name: string}}[]}>('GET', `${RBAC}/clusterrolebindings`)
     expect(bindings.items.filter((b) => b.roleRef.name === names.restoreRole)).toEqual([])
-    const policy = await http.request<{spec: {matchConditions: unknown[]}}>('GET', `${VAP}/validatingadmissionpolicies/${names.policy}`)
-    expect(policy.spec.matchConditions).toEqual([{name: 'drill-runner', expression: `request.userInfo.username == 'system:serviceaccount:${NS}:retailops-dr-drill'`}])
+    const policy = await http.request<{spec: {matchConditions: unknown[]}}>(
+      'GET',
+      `${VAP}/validatingadmissionpolicies/${names.policy}`,
+    )
+    expect(policy.spec.matchConditions).toEqual([
+      {
+        name: 'drill-runner',
+        expression: `request.userInfo.username == 'system:serviceaccount:${NS}:retailops-dr-drill'`,
+      },
+    ])
 
     const history = await cli(['dr', 'history'], project.dir, env())
     expect(history.exitCode, history.stdout + history.stderr).toBe(0)
-    expect(history.doc!.result.scheduled).toMatchObject([{name: 'all', cronJob: names.cronJob, schedule: '0 3 * * *', timeZone: 'Europe/Berlin', nextRun: result.scheduled.nextRun, suspended: false}])
+    expect(history.doc!.result.scheduled).toMatchObject([
+      {
+        name: 'all',
+        cronJob: names.cronJob,
+        schedule: '0 3 * * *',
+        timeZone: 'Europe/Berlin',
+        nextRun: result.scheduled.nextRun,
+        suspended: false,
+      },
+    ])
 
     // Scheduling again with the same selection updates the schedule in place.
-    const again = await cli(['dr', 'drill', '--schedule', '30 2 * * 1-5', '--concurrency', '2', '--no-recoverability'], project.dir, env())
+    const again = await cli(
+      ['dr', 'drill', '--schedule', '30 2 * * 1-5', '--concurrency', '2', '--no-recoverability'],
+      project.dir,
+      env(),
+    )
     expect(again.exitCode, again.stdout + again.stderr).toBe(0)
     const updated = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
     expect(updated.spec).toMatchObject({schedule: '30 2 * * 1-5', timeZone: 'Etc/UTC'})
     expect(updated.metadata!.uid).toBe(cron.metadata!.uid)
   })
 
-  it('Pod Security restricted admits the job\'s pod (and rejects a non-compliant one)', async () => {
+  it("Pod Security restricted admits the job's pod (and rejects a non-compliant one)", async () => {
     const cron = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
     const spec = cron.spec!.jobTemplate.spec!.template.spec!
-    const create = (name: string, podSpec: unknown) => http.request('POST', `/api/v1/namespaces/${NS}/pods`, {body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec: podSpec}})
+    const create = (name: string, podSpec: unknown) =>
+      http.request('POST', `/api/v1/namespaces/${NS}/pods`, {
+        body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec: podSpec},
+      })
     await create('drill-admission', spec)
-    expect((await k().core.readNamespacedPod({name: 'drill-admission', namespace: NS})).spec!.serviceAccountName).toBe('retailops-dr-drill')
-    const loose = {...spec, containers: [{...spec.containers[0], securityContext: {...spec.containers[0].securityContext, allowPrivilegeEscalation: true}}]}
-    await expect(create('drill-violates', loose)).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
+    expect((await k().core.readNamespacedPod({name: 'drill-admission', namespace: NS})).spec!.serviceAccountName).toBe(
+      'retailops-dr-drill',
+    )
+    const loose = {
+      ...spec,
+      containers: [
+        {
+          ...spec.containers[0],
+          securityContext: {...spec.containers[0].securityContext, allowPrivilegeEscalation: true},
+        },
+      ],
+    }
+    await expect(create('drill-violates', loose)).rejects.toMatchObject({
+      message: expect.stringContaining('PodSecurity'),
+    })
     await k().core.deleteNamespacedPod({name: 'drill-admission', namespace: NS, gracePeriodSeconds: 0})
   })
 
   /** A kubeconfig with a token of the drill's ServiceAccount, as the pod gets it. */
   async function runnerKubeconfig(dir: string): Promise<string> {
-    const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${NS}/serviceaccounts/retailops-dr-drill/token`, {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 900}}})
+    const token = await http.request<{status: {token: string}}>(
+      'POST',
+      `/api/v1/namespaces/${NS}/serviceaccounts/retailops-dr-drill/token`,
+      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 900}}},
+    )
     const cluster = k().kc.getCurrentCluster()!
     const file = path.join(dir, 'kubeconfig')
     await mkdir(dir, {recursive: true})
-    await writeFile(file, stringify({apiVersion: 'v1', kind: 'Config', clusters: [{name: 'in-cluster', cluster: {server: cluster.server, ...(cluster.caData ? {'certificate-authority-data': cluster.caData} : {'certificate-authority': cluster.caFile})}}], users: [{name: 'sa', user: {token: token.status.token}}], contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}], 'current-context': 'inClusterContext'}), {mode: 0o600})
+    await writeFile(
+      file,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'in-cluster',
+            cluster: {
+              server: cluster.server,
+              ...(cluster.caData
+                ? {'certificate-authority-data': cluster.caData}
+                : {'certificate-authority': cluster.caFile}),
+            },
+          },
+        ],
+        users: [{name: 'sa', user: {token: token.status.token}}],
+        contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}],
+        'current-context': 'inClusterContext',
+      }),
+      {mode: 0o600},
+    )
     return file
   }
 
@@ -278,13 +446,30 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     const kubeconfig = await runnerKubeconfig(path.join(project.dir, 'token'))
     const as = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
     const drillNs = `retailops-drill-t${randomBytes(3).toString('hex')}-probe`
-    const status = (p: Promise<unknown>) => p.then(() => 200, (e: {statusCode?: number}) => e.statusCode ?? 0)
+    const status = (p: Promise<unknown>) =>
+      p.then(
+        () => 200,
+        (e: {statusCode?: number}) => e.statusCode ?? 0,
+      )
     try {
       // Allowed: its record, reading the source namespace's snapshot kinds, a drill namespace and binding the restore role inside it.
-      expect(await status(as.request('POST', `/api/v1/namespaces/${NS}/configmaps`, {body: {metadata: {name: 'retailops-dr-record-probe'}}}))).toBe(200)
+      expect(
+        await status(
+          as.request('POST', `/api/v1/namespaces/${NS}/configmaps`, {
+            body: {metadata: {name: 'retailops-dr-record-probe'}},
+          }),
+        ),
+      ).toBe(200)
       expect(await status(as.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments`))).toBe(200)
       expect(await status(as.request('POST', '/api/v1/namespaces', {body: {metadata: {name: drillNs}}}))).toBe(200)
-      const bind = (roleName: string, ns = drillNs) => as.request('POST', `${RBAC}/namespaces/${ns}/rolebindings`, {body: {metadata: {name: `b-${roleName.slice(0, 40)}`}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName}, subjects: [{kind: 'ServiceAccount', name: 'retailops-dr-drill', namespace: NS}]}})
+      const bind = (roleName: string, ns = drillNs) =>
+        as.request('POST', `${RBAC}/namespaces/${ns}/rolebindings`, {
+          body: {
+            metadata: {name: `b-${roleName.slice(0, 40)}`},
+            roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName},
+            subjects: [{kind: 'ServiceAccount', name: 'retailops-dr-drill', namespace: NS}],
+          },
+        })
       expect(await status(bind(names.restoreRole))).toBe(200)
       // Refused: another role (RBAC escalation), binding outside drill namespaces, other namespaces (admission policy).
       expect(await status(bind('admin'))).toBe(403)
@@ -294,16 +479,36 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
       expect(await status(as.request('DELETE', `/api/v1/namespaces/${NS}`))).toBe(403)
       expect(await status(as.request('DELETE', '/api/v1/namespaces/default'))).toBe(403)
       // Refused by RBAC: writes in the source namespace, Secrets anywhere, other ConfigMaps, the schedule itself.
-      expect(await status(as.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/orders`, {body: {spec: {replicas: 0}}, contentType: 'application/merge-patch+json'}))).toBe(403)
+      expect(
+        await status(
+          as.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/orders`, {
+            body: {spec: {replicas: 0}},
+            contentType: 'application/merge-patch+json',
+          }),
+        ),
+      ).toBe(403)
       expect(await status(as.request('GET', `/api/v1/namespaces/${NS}/secrets/${names.secret}`))).toBe(403)
       expect(await status(as.request('GET', '/api/v1/secrets'))).toBe(403)
-      expect(await status(as.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/orders-config`, {body: {data: {a: 'b'}}, contentType: 'application/merge-patch+json'}))).toBe(403)
+      expect(
+        await status(
+          as.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/orders-config`, {
+            body: {data: {a: 'b'}},
+            contentType: 'application/merge-patch+json',
+          }),
+        ),
+      ).toBe(403)
       expect(await status(as.request('DELETE', `/apis/batch/v1/namespaces/${NS}/cronjobs/${names.cronJob}`))).toBe(403)
-      expect(await status(as.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}}))).toBe(403)
+      expect(
+        await status(
+          as.request('POST', '/api/v1/namespaces/default/configmaps', {body: {metadata: {name: `${NS}-x`}}}),
+        ),
+      ).toBe(403)
       // Inside the drill namespace it bound the restore role to: restore writes, but not deletes.
       const inDrill = async (): Promise<number> => {
         for (let i = 0; i < 20; i++) {
-          const s = await status(as.request('POST', `/api/v1/namespaces/${drillNs}/configmaps`, {body: {metadata: {name: 'restored'}}}))
+          const s = await status(
+            as.request('POST', `/api/v1/namespaces/${drillNs}/configmaps`, {body: {metadata: {name: 'restored'}}}),
+          )
           if (s !== 403) return s
           await new Promise((r) => setTimeout(r, 250))
         }
@@ -319,12 +524,16 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     }
   })
 
-  it('the scheduled drill\'s pod runs in the runner image: data restored and validated, record in the cluster read by `dr history`, scratch objects gone', async () => {
+  it("the scheduled drill's pod runs in the runner image: data restored and validated, record in the cluster read by `dr history`, scratch objects gone", async () => {
     const cron = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
     const databasesBefore = await drillDatabases()
 
     // The CronJob's exact pod (image, args, env from the Secret, mounts, in-cluster token, securityContext) in Docker.
-    const run = await runPodTemplate({namespace: NS, template: cron.spec!.jobTemplate.spec!.template, timeoutMs: 280_000})
+    const run = await runPodTemplate({
+      namespace: NS,
+      template: cron.spec!.jobTemplate.spec!.template,
+      timeoutMs: 280_000,
+    })
     expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0)
     // What an operator sees in the Job's log.
     expect(run.stdout).toMatch(/Drill \S+: PASSED/)
@@ -332,7 +541,14 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     const history = await cli(['dr', 'history'], project.dir, env())
     expect(history.exitCode, history.stdout + history.stderr).toBe(0)
     const listed = history.doc!.result.drills
-    expect(listed).toMatchObject([{status: 'passed', where: 'cluster', ranBy: `CronJob ${NS}/${names.cronJob}`, datastores: ['orders-db', 'shop-config']}])
+    expect(listed).toMatchObject([
+      {
+        status: 'passed',
+        where: 'cluster',
+        ranBy: `CronJob ${NS}/${names.cronJob}`,
+        datastores: ['orders-db', 'shop-config'],
+      },
+    ])
     const id: string = listed[0].id
     expect(run.stdout).toContain(`Drill ${id}: PASSED`)
     const shown = await cli(['dr', 'history', id], project.dir, env())
@@ -343,19 +559,32 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     // The restored data, validated in the scratch database by the pod's own pg_dump and pg_restore.
     const orders = record.datastores.find((d: {name: string}) => d.name === 'orders-db')
     expect(orders.status).toBe('passed')
-    expect(orders.validations.map((v: {name: string; value: string; passed: boolean}) => [v.name, v.passed])).toEqual([['order-count', true], ['checksum', true], ['newest-order', true]])
+    expect(orders.validations.map((v: {name: string; value: string; passed: boolean}) => [v.name, v.passed])).toEqual([
+      ['order-count', true],
+      ['checksum', true],
+      ['newest-order', true],
+    ])
     expect(orders.validations[0].value).toBe('300')
     expect(orders.evidence.pgDump).toMatch(/pg_dump \(PostgreSQL\) 15/)
     const config = record.datastores.find((d: {name: string}) => d.name === 'shop-config')
     expect(config.status).toBe('passed')
-    expect(config.evidence.restoreRole).toBe(`ClusterRole ${names.restoreRole} bound to ServiceAccount ${NS}:retailops-dr-drill in retailops-drill-${id}-shop-config`)
+    expect(config.evidence.restoreRole).toBe(
+      `ClusterRole ${names.restoreRole} bound to ServiceAccount ${NS}:retailops-dr-drill in retailops-drill-${id}-shop-config`,
+    )
     // Cleaned up: the local dump, the scratch database and the drill namespace are gone.
-    expect(record.cleanup.map((a: {kind: string; status: string}) => [a.kind, a.status]).sort()).toEqual([['local dump', 'removed'], ['namespace', 'removed'], ['scratch database', 'removed']])
-    expect(record.cleanup.find((a: {kind: string}) => a.kind === 'local dump').resource).toBe(`/tmp/dr-work/${id}/orders-db.dump`)
+    expect(record.cleanup.map((a: {kind: string; status: string}) => [a.kind, a.status]).sort()).toEqual([
+      ['local dump', 'removed'],
+      ['namespace', 'removed'],
+      ['scratch database', 'removed'],
+    ])
+    expect(record.cleanup.find((a: {kind: string}) => a.kind === 'local dump').resource).toBe(
+      `/tmp/dr-work/${id}/orders-db.dump`,
+    )
     expect((await drillDatabases()).filter((d) => !databasesBefore.includes(d))).toEqual([])
     expect(await exists(`/api/v1/namespaces/retailops-drill-${id}-shop-config`)).toBe(false)
     expect(record.files.dir).toBe(path.join(project.dir, '.retailops/drills', id))
-    for (const f of ['drill.json', 'report.md', 'report.html', 'shop-config-snapshot.yaml']) expect(existsSync(path.join(project.dir, '.retailops/drills', id, f)), f).toBe(true)
+    for (const f of ['drill.json', 'report.md', 'report.html', 'shop-config-snapshot.yaml'])
+      expect(existsSync(path.join(project.dir, '.retailops/drills', id, f)), f).toBe(true)
     expect((await cli(['dr', 'history'], project.dir, env())).doc!.result.drills[0]).toMatchObject({id, where: 'files'})
   })
 
@@ -363,9 +592,17 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
     const un = await cli(['dr', 'drill', '--unschedule'], project.dir, env())
     expect(un.exitCode, un.stdout + un.stderr).toBe(0)
     expect(un.doc!.result.unscheduled).toEqual([
-      `CronJob/${names.cronJob}`, `ConfigMap/${names.configMap}`, `Secret/${names.secret}`, `RoleBinding/${names.role}`, `Role/${names.role}`,
-      `ClusterRoleBinding/${names.clusterRole}`, `ClusterRole/${names.clusterRole}`, `ClusterRole/${names.restoreRole}`,
-      `ValidatingAdmissionPolicyBinding/${names.policy}`, `ValidatingAdmissionPolicy/${names.policy}`, 'ServiceAccount/retailops-dr-drill',
+      `CronJob/${names.cronJob}`,
+      `ConfigMap/${names.configMap}`,
+      `Secret/${names.secret}`,
+      `RoleBinding/${names.role}`,
+      `Role/${names.role}`,
+      `ClusterRoleBinding/${names.clusterRole}`,
+      `ClusterRole/${names.clusterRole}`,
+      `ClusterRole/${names.restoreRole}`,
+      `ValidatingAdmissionPolicyBinding/${names.policy}`,
+      `ValidatingAdmissionPolicy/${names.policy}`,
+      'ServiceAccount/retailops-dr-drill',
     ])
     await nothingScheduled()
     const again = await cli(['dr', 'drill', '--unschedule'], project.dir, env())

@@ -18,7 +18,13 @@ export async function freePort(): Promise<number> {
 
 /** bcrypt for htpasswd (distribution accepts only bcrypt), via the system crypt(3) that Python exposes. */
 async function bcrypt(password: string): Promise<string> {
-  const r = await execa('python3', ['-W', 'ignore', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))', password])
+  const r = await execa('python3', [
+    '-W',
+    'ignore',
+    '-c',
+    'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))',
+    password,
+  ])
   return r.stdout.trim()
 }
 
@@ -45,7 +51,10 @@ export async function startAuthRegistry(user: string, password: string): Promise
   )
   const server: ResultPromise = execa(REGISTRY_BIN, ['serve', path.join(work, 'config.yml')], {reject: false})
   for (let i = 0; i < 50; i++) {
-    const ok = await fetch(`http://${registry}/v2/`).then((r) => r.status === 401, () => false)
+    const ok = await fetch(`http://${registry}/v2/`).then(
+      (r) => r.status === 401,
+      () => false,
+    )
     if (ok) break
     if (i === 49) throw new Error(`${REGISTRY_BIN} did not answer on ${registry}`)
     await new Promise((r) => setTimeout(r, 100))

@@ -11,7 +11,11 @@ export interface PrefixProxy {
   close(): Promise<void>
 }
 
-export async function startPrefixProxy(upstream: string, prefix: string, onRequest: (req: {method: string; url: string}) => void): Promise<PrefixProxy> {
+export async function startPrefixProxy(
+  upstream: string,
+  prefix: string,
+  onRequest: (req: {method: string; url: string}) => void,
+): Promise<PrefixProxy> {
   const forward = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     onRequest({method: req.method ?? '', url: req.url ?? ''})
     if (!req.url?.startsWith(`${prefix}/`)) {
@@ -25,7 +29,9 @@ export async function startPrefixProxy(upstream: string, prefix: string, onReque
       headers: {'content-type': req.headers['content-type'] ?? 'text/plain'},
       body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
     })
-    res.writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'}).end(Buffer.from(await answer.arrayBuffer()))
+    res
+      .writeHead(answer.status, {'content-type': answer.headers.get('content-type') ?? 'text/plain'})
+      .end(Buffer.from(await answer.arrayBuffer()))
   }
   // A failed forward answers 502 rather than leaving the request hanging and the rejection unhandled.
   const server = http.createServer((req, res) => {

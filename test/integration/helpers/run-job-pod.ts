@@ -61,13 +61,21 @@ function docker(args: string[], options: {timeout?: number} = {}) {
 }
 
 /** The pod spec of a Job, a CronJob's job template, or a Pod, read back from the cluster. */
-export async function jobPodTemplate(namespace: string, kind: 'Job' | 'CronJob' | 'Pod', name: string): Promise<PodSpec> {
+export async function jobPodTemplate(
+  namespace: string,
+  kind: 'Job' | 'CronJob' | 'Pod',
+  name: string,
+): Promise<PodSpec> {
   const http = new KubeHttp(kubeConfig())
   try {
     const ns = `/namespaces/${encodeURIComponent(namespace)}`
-    if (kind === 'Pod') return (await http.request<k8s.V1Pod>('GET', `/api/v1${ns}/pods/${encodeURIComponent(name)}`)).spec!
-    if (kind === 'Job') return (await http.request<k8s.V1Job>('GET', `/apis/batch/v1${ns}/jobs/${encodeURIComponent(name)}`)).spec!.template.spec!
-    return (await http.request<k8s.V1CronJob>('GET', `/apis/batch/v1${ns}/cronjobs/${encodeURIComponent(name)}`)).spec!.jobTemplate.spec!.template.spec!
+    if (kind === 'Pod')
+      return (await http.request<k8s.V1Pod>('GET', `/api/v1${ns}/pods/${encodeURIComponent(name)}`)).spec!
+    if (kind === 'Job')
+      return (await http.request<k8s.V1Job>('GET', `/apis/batch/v1${ns}/jobs/${encodeURIComponent(name)}`)).spec!
+        .template.spec!
+    return (await http.request<k8s.V1CronJob>('GET', `/apis/batch/v1${ns}/cronjobs/${encodeURIComponent(name)}`)).spec!
+      .jobTemplate.spec!.template.spec!
   } finally {
     http.close()
   }
@@ -85,7 +93,16 @@ export function expandVars(text: string, vars: Record<string, string>): string {
 function bytes(quantity: string): number {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity.trim())
   if (!m) throw new Error(`quantity "${quantity}" is not understood by the pod runner`)
-  const scale: Record<string, number> = {Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12}
+  const scale: Record<string, number> = {
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+  }
   return Math.round(Number(m[1]) * (m[2] ? scale[m[2]] : 1))
 }
 
@@ -111,36 +128,52 @@ class Cluster {
       const plural = kind === 'ConfigMap' ? 'configmaps' : 'secrets'
       this.cache.set(
         key,
-        this.http.request<{data?: Record<string, string>; binaryData?: Record<string, string>}>('GET', `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/${plural}/${encodeURIComponent(name)}`).then(
-          (obj) => {
-            const data: Record<string, Buffer> = {}
-            for (const [k, v] of Object.entries(obj.data ?? {})) data[k] = kind === 'Secret' ? Buffer.from(v, 'base64') : Buffer.from(v, 'utf8')
-            for (const [k, v] of Object.entries(obj.binaryData ?? {})) data[k] = Buffer.from(v, 'base64')
-            return {data}
-          },
-          (error: {statusCode?: number}) => {
-            if (error.statusCode === 404) return undefined
-            throw error
-          },
-        ),
+        this.http
+          .request<{data?: Record<string, string>; binaryData?: Record<string, string>}>(
+            'GET',
+            `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/${plural}/${encodeURIComponent(name)}`,
+          )
+          .then(
+            (obj) => {
+              const data: Record<string, Buffer> = {}
+              for (const [k, v] of Object.entries(obj.data ?? {}))
+                data[k] = kind === 'Secret' ? Buffer.from(v, 'base64') : Buffer.from(v, 'utf8')
+              for (const [k, v] of Object.entries(obj.binaryData ?? {})) data[k] = Buffer.from(v, 'base64')
+              return {data}
+            },
+            (error: {statusCode?: number}) => {
+              if (error.statusCode === 404) return undefined
+              throw error
+            },
+          ),
       )
     }
     return this.cache.get(key)!
   }
 
-  async key(kind: 'ConfigMap' | 'Secret', ref: {name?: string; key: string; optional?: boolean}, what: string): Promise<string | undefined> {
+  async key(
+    kind: 'ConfigMap' | 'Secret',
+    ref: {name?: string; key: string; optional?: boolean},
+    what: string,
+  ): Promise<string | undefined> {
     const found = await this.source(kind, ref.name ?? '')
     const value = found?.data[ref.key]
     if (value === undefined && !ref.optional) {
-      throw new Error(`${what}: ${kind} ${this.namespace}/${ref.name} ${found ? `has no key "${ref.key}"` : 'does not exist'}; the kubelet would not start this container (CreateContainerConfigError).`)
+      throw new Error(
+        `${what}: ${kind} ${this.namespace}/${ref.name} ${found ? `has no key "${ref.key}"` : 'does not exist'}; the kubelet would not start this container (CreateContainerConfigError).`,
+      )
     }
     return value?.toString('utf8')
   }
 
   async token(serviceAccount: string): Promise<string> {
-    const r = await this.http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`, {
-      body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}},
-    })
+    const r = await this.http.request<{status: {token: string}}>(
+      'POST',
+      `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
+      {
+        body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}},
+      },
+    )
     return r.status.token
   }
 
@@ -150,7 +183,11 @@ class Cluster {
 }
 
 /** Writes files with the kubelet's modes; group-owned by fsGroup, and group-readable, when the pod sets one (as the kubelet does). */
-async function materialise(dir: string, files: {path: string; content: Buffer; mode: number}[], fsGroup?: number): Promise<void> {
+async function materialise(
+  dir: string,
+  files: {path: string; content: Buffer; mode: number}[],
+  fsGroup?: number,
+): Promise<void> {
   await mkdir(dir, {recursive: true, mode: 0o755})
   await chmod(dir, fsGroup === undefined ? 0o755 : 0o2775)
   if (fsGroup !== undefined) await chown(dir, 0, fsGroup)
@@ -171,7 +208,10 @@ function pick(container: Container[], name?: string): Container {
     if (!c) throw new Error(`the pod has no container "${name}" (it has ${container.map((x) => x.name).join(', ')})`)
     return c
   }
-  if (container.length !== 1) throw new Error(`the pod has ${container.length} containers (${container.map((x) => x.name).join(', ')}): say which to run (container)`)
+  if (container.length !== 1)
+    throw new Error(
+      `the pod has ${container.length} containers (${container.map((x) => x.name).join(', ')}): say which to run (container)`,
+    )
   return container[0]
 }
 
@@ -200,7 +240,13 @@ export async function runPodTemplate(options: RunPodOptions): Promise<PodRun> {
   }
 }
 
-async function runContainer(spec: PodSpec, container: Container, options: RunPodOptions, cluster: Cluster, work: string): Promise<PodRun> {
+async function runContainer(
+  spec: PodSpec,
+  container: Container,
+  options: RunPodOptions,
+  cluster: Cluster,
+  work: string,
+): Promise<PodRun> {
   const name = `retailops-pod-${options.namespace}-${container.name}-${randomBytes(3).toString('hex')}`.slice(0, 120)
   const podName = name
   const args: string[] = ['create', '--name', name, '--network', 'host', '--hostname', podName.slice(0, 63)]
@@ -213,13 +259,18 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
   if (!image) throw new Error(`container ${container.name} has no image`)
   const present = (await docker(['image', 'inspect', image])).exitCode === 0
   if (container.imagePullPolicy === 'Always' || !present) {
-    if (container.imagePullPolicy === 'Never' && !present) throw new Error(`${image} is not in the Docker Engine and imagePullPolicy is Never (ErrImageNeverPull)`)
+    if (container.imagePullPolicy === 'Never' && !present)
+      throw new Error(`${image} is not in the Docker Engine and imagePullPolicy is Never (ErrImageNeverPull)`)
     const pull = await docker(['pull', image], {timeout: 300_000})
     if (pull.exitCode !== 0) {
-      throw new Error(`Cannot pull ${image} from the sandbox registry (ErrImagePull): ${pull.stderr.trim()}\nThe Job's image must be pushed there first: for the runner, sandboxRunnerImage() (test/integration/helpers/runner-image.ts) builds and pushes it with \`retailops runner build\`.`)
+      throw new Error(
+        `Cannot pull ${image} from the sandbox registry (ErrImagePull): ${pull.stderr.trim()}\nThe Job's image must be pushed there first: for the runner, sandboxRunnerImage() (test/integration/helpers/runner-image.ts) builds and pushes it with \`retailops runner build\`.`,
+      )
     }
   }
-  const inspected = JSON.parse((await docker(['image', 'inspect', image])).stdout)[0] as {Config: {User?: string; Env?: string[]}}
+  const inspected = JSON.parse((await docker(['image', 'inspect', image])).stdout)[0] as {
+    Config: {User?: string; Env?: string[]}
+  }
 
   // Identity and privileges.
   const uid = own.runAsUser ?? pod.runAsUser
@@ -227,13 +278,21 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
   const runAsNonRoot = own.runAsNonRoot ?? pod.runAsNonRoot
   const imageUser = (inspected.Config.User ?? '').split(':')[0]
   if (runAsNonRoot) {
-    if (uid === 0) throw new Error(`container ${container.name}: runAsNonRoot and runAsUser 0 (CreateContainerConfigError)`)
-    if (uid === undefined && (imageUser === '' || imageUser === '0' || imageUser === 'root')) throw new Error(`container ${container.name}: runAsNonRoot and the image ${image} runs as root (CreateContainerConfigError)`)
-    if (uid === undefined && !/^\d+$/.test(imageUser)) throw new Error(`container ${container.name}: runAsNonRoot and the image's user "${imageUser}" is not numeric (the kubelet cannot verify it is non-root)`)
+    if (uid === 0)
+      throw new Error(`container ${container.name}: runAsNonRoot and runAsUser 0 (CreateContainerConfigError)`)
+    if (uid === undefined && (imageUser === '' || imageUser === '0' || imageUser === 'root'))
+      throw new Error(
+        `container ${container.name}: runAsNonRoot and the image ${image} runs as root (CreateContainerConfigError)`,
+      )
+    if (uid === undefined && !/^\d+$/.test(imageUser))
+      throw new Error(
+        `container ${container.name}: runAsNonRoot and the image's user "${imageUser}" is not numeric (the kubelet cannot verify it is non-root)`,
+      )
   }
   if (uid !== undefined) args.push('--user', `${uid}:${gid ?? 0}`)
   else if (gid !== undefined) args.push('--user', `${imageUser || 0}:${gid}`)
-  for (const group of [...(fsGroup === undefined ? [] : [fsGroup]), ...(pod.supplementalGroups ?? [])]) args.push('--group-add', String(group))
+  for (const group of [...(fsGroup === undefined ? [] : [fsGroup]), ...(pod.supplementalGroups ?? [])])
+    args.push('--group-add', String(group))
   if (own.readOnlyRootFilesystem) args.push('--read-only')
   if (own.privileged) args.push('--privileged')
   for (const cap of own.capabilities?.drop ?? []) args.push('--cap-drop', cap)
@@ -262,7 +321,9 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
     const found = await cluster.source(kind, ref?.name ?? '')
     if (!found) {
       if (ref?.optional) continue
-      throw new Error(`${what}: envFrom ${kind} ${options.namespace}/${ref?.name} does not exist (CreateContainerConfigError)`)
+      throw new Error(
+        `${what}: envFrom ${kind} ${options.namespace}/${ref?.name} does not exist (CreateContainerConfigError)`,
+      )
     }
     for (const [k, v] of Object.entries(found.data)) env[`${from.prefix ?? ''}${k}`] = v.toString('utf8')
   }
@@ -271,12 +332,26 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
     let value: string | undefined
     if (!from) value = expandVars(variable.value ?? '', env)
     else if (from.secretKeyRef) value = await cluster.key('Secret', from.secretKeyRef, `${what}, env ${variable.name}`)
-    else if (from.configMapKeyRef) value = await cluster.key('ConfigMap', from.configMapKeyRef, `${what}, env ${variable.name}`)
+    else if (from.configMapKeyRef)
+      value = await cluster.key('ConfigMap', from.configMapKeyRef, `${what}, env ${variable.name}`)
     else if (from.fieldRef) {
-      const fields: Record<string, string> = {'metadata.namespace': options.namespace, 'metadata.name': podName, 'spec.serviceAccountName': spec.serviceAccountName ?? 'default', 'spec.nodeName': os.hostname(), 'status.podIP': '127.0.0.1', 'status.hostIP': '127.0.0.1'}
+      const fields: Record<string, string> = {
+        'metadata.namespace': options.namespace,
+        'metadata.name': podName,
+        'spec.serviceAccountName': spec.serviceAccountName ?? 'default',
+        'spec.nodeName': os.hostname(),
+        'status.podIP': '127.0.0.1',
+        'status.hostIP': '127.0.0.1',
+      }
       value = fields[from.fieldRef.fieldPath]
-      if (value === undefined) throw new Error(`${what}, env ${variable.name}: fieldRef ${from.fieldRef.fieldPath} is not supported by the pod runner`)
-    } else throw new Error(`${what}, env ${variable.name}: valueFrom ${Object.keys(from).join(', ')} is not supported by the pod runner`)
+      if (value === undefined)
+        throw new Error(
+          `${what}, env ${variable.name}: fieldRef ${from.fieldRef.fieldPath} is not supported by the pod runner`,
+        )
+    } else
+      throw new Error(
+        `${what}, env ${variable.name}: valueFrom ${Object.keys(from).join(', ')} is not supported by the pod runner`,
+      )
     if (value !== undefined) env[variable.name] = value
   }
   Object.assign(env, options.env ?? {})
@@ -289,11 +364,15 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
     const caBytes = ca.caData ? Buffer.from(ca.caData, 'base64') : await readFile(ca.caFile!)
     const dir = path.join(work, `${container.name}-serviceaccount`)
     const token = await cluster.token(spec.serviceAccountName ?? 'default')
-    await materialise(dir, [
-      {path: 'token', content: Buffer.from(token), mode: 0o644},
-      {path: 'ca.crt', content: caBytes, mode: 0o644},
-      {path: 'namespace', content: Buffer.from(options.namespace), mode: 0o644},
-    ], fsGroup)
+    await materialise(
+      dir,
+      [
+        {path: 'token', content: Buffer.from(token), mode: 0o644},
+        {path: 'ca.crt', content: caBytes, mode: 0o644},
+        {path: 'namespace', content: Buffer.from(options.namespace), mode: 0o644},
+      ],
+      fsGroup,
+    )
     args.push('--mount', `type=bind,source=${dir},target=${SERVICE_ACCOUNT_DIR},readonly`)
   }
   for (const mount of mounts) {
@@ -324,20 +403,29 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
       const sourceName = volume.configMap ? volume.configMap.name : volume.secret!.secretName
       const defaultMode = source.defaultMode ?? 0o644
       const found = await cluster.source(kind, sourceName ?? '')
-      if (!found && !source.optional) throw new Error(`${what}: volume ${mount.name}: ${kind} ${options.namespace}/${sourceName} does not exist; the kubelet would leave the pod in ContainerCreating (FailedMount).`)
+      if (!found && !source.optional)
+        throw new Error(
+          `${what}: volume ${mount.name}: ${kind} ${options.namespace}/${sourceName} does not exist; the kubelet would leave the pod in ContainerCreating (FailedMount).`,
+        )
       const data = found?.data ?? {}
       if (source.items?.length) {
         files = []
         for (const item of source.items) {
           if (data[item.key] === undefined) {
             if (source.optional) continue
-            throw new Error(`${what}: volume ${mount.name}: ${kind} ${options.namespace}/${sourceName} has no key "${item.key}" (FailedMount)`)
+            throw new Error(
+              `${what}: volume ${mount.name}: ${kind} ${options.namespace}/${sourceName} has no key "${item.key}" (FailedMount)`,
+            )
           }
           files.push({path: item.path, content: data[item.key], mode: item.mode ?? defaultMode})
         }
       } else files = Object.entries(data).map(([k, v]) => ({path: k, content: v, mode: defaultMode}))
     } else {
-      throw new Error(`${what}: volume ${mount.name} is ${Object.keys(volume).filter((k) => k !== 'name').join(', ')}; the pod runner materialises configMap, secret and emptyDir volumes`)
+      throw new Error(
+        `${what}: volume ${mount.name} is ${Object.keys(volume)
+          .filter((k) => k !== 'name')
+          .join(', ')}; the pod runner materialises configMap, secret and emptyDir volumes`,
+      )
     }
     const dir = path.join(work, `${container.name}-volume-${mount.name}`)
     await materialise(dir, files, fsGroup)
@@ -357,10 +445,18 @@ async function runContainer(spec: PodSpec, container: Container, options: RunPod
   try {
     const timeoutMs = options.timeoutMs ?? 240_000
     const started = await docker(['start', '--attach', name], {timeout: timeoutMs})
-    if (started.timedOut) throw new Error(`${what} did not finish within ${timeoutMs} ms (activeDeadlineSeconds of the test); output so far:\n${started.stdout}\n${started.stderr}`)
-    const state = JSON.parse((await docker(['inspect', '--format', '{{json .State}}', name])).stdout) as {ExitCode: number; OOMKilled: boolean; Error: string}
+    if (started.timedOut)
+      throw new Error(
+        `${what} did not finish within ${timeoutMs} ms (activeDeadlineSeconds of the test); output so far:\n${started.stdout}\n${started.stderr}`,
+      )
+    const state = JSON.parse((await docker(['inspect', '--format', '{{json .State}}', name])).stdout) as {
+      ExitCode: number
+      OOMKilled: boolean
+      Error: string
+    }
     if (state.Error) throw new Error(`${what} could not run: ${state.Error}`)
-    if (state.OOMKilled) throw new Error(`${what} was OOM-killed at its memory limit ${limits.memory}\n${started.stderr}`)
+    if (state.OOMKilled)
+      throw new Error(`${what} was OOM-killed at its memory limit ${limits.memory}\n${started.stderr}`)
     // Logs are read from the engine, not the attach stream, so stdout and stderr stay apart and complete.
     const logs = await docker(['logs', name])
     return {exitCode: state.ExitCode, stdout: logs.stdout, stderr: logs.stderr, container: name}

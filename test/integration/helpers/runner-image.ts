@@ -67,14 +67,24 @@ async function buildOnce(): Promise<SandboxRunner> {
   const built = statSync(manifest).mtimeMs
   for (const folder of ['src', 'commands']) {
     const newest = await newestSource(path.join(ROOT, folder))
-    if (newest.mtimeMs > built) throw new Error(`dist/ is older than ${path.relative(ROOT, newest.file)}: the runner image would run old code. Run \`npm run build\` first.`)
+    if (newest.mtimeMs > built)
+      throw new Error(
+        `dist/ is older than ${path.relative(ROOT, newest.file)}: the runner image would run old code. Run \`npm run build\` first.`,
+      )
   }
-  const dir = path.join(os.tmpdir(), `retailops-it-runner-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`)
+  const dir = path.join(
+    os.tmpdir(),
+    `retailops-it-runner-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`,
+  )
   const key = path.join(dir, '.retailops', 'cosign.key')
   const publicKey = path.join(dir, '.retailops', 'cosign.pub')
   await mkdir(dir, {recursive: true})
-  await writeFile(path.join(dir, 'retailops.yaml'), `project: retailops-it\nregistry: {url: "${sandbox.registry}", insecure: true}\nservices:\n  runner: {tier: tolerant}\n`)
-  if (!existsSync(key) || !existsSync(publicKey)) await writeKeyPair({keyPath: key, publicKeyPath: publicKey, passphrase: PASSPHRASE})
+  await writeFile(
+    path.join(dir, 'retailops.yaml'),
+    `project: retailops-it\nregistry: {url: "${sandbox.registry}", insecure: true}\nservices:\n  runner: {tier: tolerant}\n`,
+  )
+  if (!existsSync(key) || !existsSync(publicKey))
+    await writeKeyPair({keyPath: key, publicKeyPath: publicKey, passphrase: PASSPHRASE})
 
   const r = await runCli(['runner', 'build', '--base-image', sandbox.baseImage, '--json'], {
     cwd: dir,
@@ -84,9 +94,19 @@ async function buildOnce(): Promise<SandboxRunner> {
   })
   const result = r.doc?.result as {image: string; digest: string; upToDate: boolean} | undefined
   if (r.exitCode !== 0 || !result) {
-    throw new Error(`\`retailops runner build\` failed in ${dir} (exit ${r.exitCode}); the Jobs' pods cannot run without the runner image. Is the sandbox up (bash scripts/sandbox.sh status) and the base image ${sandbox.baseImage} there?\n${r.stdout}\n${r.stderr}`)
+    throw new Error(
+      `\`retailops runner build\` failed in ${dir} (exit ${r.exitCode}); the Jobs' pods cannot run without the runner image. Is the sandbox up (bash scripts/sandbox.sh status) and the base image ${sandbox.baseImage} there?\n${r.stdout}\n${r.stderr}`,
+    )
   }
-  return {image: result.image, digest: result.digest, dir, key, publicKey, passphrase: PASSPHRASE, built: !result.upToDate}
+  return {
+    image: result.image,
+    digest: result.digest,
+    dir,
+    key,
+    publicKey,
+    passphrase: PASSPHRASE,
+    built: !result.upToDate,
+  }
 }
 
 /**
@@ -98,14 +118,27 @@ export async function copyRunnerImage(runner: SandboxRunner, repository: string)
   const from = parseReference(runner.image)
   const client = new RegistryClient({registry: from.registry, insecure: true})
   const manifest = await client.getManifest(from.repository, runner.digest)
-  if (!manifest) throw new Error(`${runner.image} is gone from the registry: delete ${runner.dir}/.retailops/artifacts.lock.json and run again (runner build rebuilds it).`)
+  if (!manifest)
+    throw new Error(
+      `${runner.image} is gone from the registry: delete ${runner.dir}/.retailops/artifacts.lock.json and run again (runner build rebuilds it).`,
+    )
   const json = manifest.json as {config: {digest: string}; layers: {digest: string}[]}
   for (const digest of [json.config.digest, ...json.layers.map((l) => l.digest)]) {
-    const res = await client.request('POST', `/v2/${repository}/blobs/uploads/?mount=${digest}&from=${from.repository}`, {scope: `repository:${repository}:pull,push`})
+    const res = await client.request(
+      'POST',
+      `/v2/${repository}/blobs/uploads/?mount=${digest}&from=${from.repository}`,
+      {scope: `repository:${repository}:pull,push`},
+    )
     await res.arrayBuffer()
-    if (res.status !== 201) throw new Error(`mounting ${digest} from ${from.repository} into ${repository}: HTTP ${res.status}`)
+    if (res.status !== 201)
+      throw new Error(`mounting ${digest} from ${from.repository} into ${repository}: HTTP ${res.status}`)
   }
-  const digest = await client.putManifest(repository, 'runner', manifest.body, manifest.mediaType || MEDIA_TYPES.dockerManifest)
+  const digest = await client.putManifest(
+    repository,
+    'runner',
+    manifest.body,
+    manifest.mediaType || MEDIA_TYPES.dockerManifest,
+  )
   if (digest !== runner.digest) throw new Error(`the copy of ${runner.image} in ${repository} has digest ${digest}`)
   return `${from.registry}/${repository}@${digest}`
 }

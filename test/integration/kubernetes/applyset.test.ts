@@ -37,8 +37,10 @@ describe('applyset scope: a second environment never deletes the first', () => {
     const r = await runCliJson(args, {cwd: dir})
     return {exitCode: r.exitCode, json: r.doc, stderr: r.stderr}
   }
-  const images = (services: string[]) => services.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${digest('a')}`])
-  const deploy = (dir: string, services = SERVICES) => cli(dir, ['deploy', ...images(services), '--skip-verify', '--timeout', '4m'])
+  const images = (services: string[]) =>
+    services.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${digest('a')}`])
+  const deploy = (dir: string, services = SERVICES) =>
+    cli(dir, ['deploy', ...images(services), '--skip-verify', '--timeout', '4m'])
   const deployments = async (ns: string): Promise<Map<string, Deployment>> => {
     const list = await http.request<{items: Deployment[]}>('GET', `/apis/apps/v1/namespaces/${ns}/deployments`)
     return new Map(list.items.map((d) => [d.metadata.name, d]))
@@ -49,7 +51,23 @@ describe('applyset scope: a second environment never deletes the first', () => {
   }
 
   beforeAll(async () => {
-    const init = await runCli(['init', '--directory', dirA, '--project', project, '--target-namespace', nsA, '--kube-context', CONTEXT, '--services', SERVICES.join(','), '--ci', 'none', '--yes', '--json'])
+    const init = await runCli([
+      'init',
+      '--directory',
+      dirA,
+      '--project',
+      project,
+      '--target-namespace',
+      nsA,
+      '--kube-context',
+      CONTEXT,
+      '--services',
+      SERVICES.join(','),
+      '--ci',
+      'none',
+      '--yes',
+      '--json',
+    ])
     expect(init.exitCode, init.stdout + init.stderr).toBe(0)
     // The copy: the same project, only environments.production.namespace changed.
     cpSync(dirA, dirB, {recursive: true})
@@ -58,7 +76,10 @@ describe('applyset scope: a second environment never deletes the first', () => {
     const namespaceLine = new RegExp(`(\\n {4}namespace: "?)${nsA}("?\\n)`)
     expect(text).toMatch(namespaceLine)
     writeFileSync(file, text.replace(namespaceLine, `$1${nsB}$2`))
-    expect((parse(readFileSync(file, 'utf8')) as {environments: {production: {namespace: string}}}).environments.production.namespace).toBe(nsB)
+    expect(
+      (parse(readFileSync(file, 'utf8')) as {environments: {production: {namespace: string}}}).environments.production
+        .namespace,
+    ).toBe(nsB)
   })
 
   afterAll(async () => {
@@ -92,7 +113,8 @@ describe('applyset scope: a second environment never deletes the first', () => {
     // The copy has its own applyset.
     const copy = await deployments(nsB)
     expect([...copy.keys()].sort()).toEqual([...SERVICES].sort())
-    for (const d of copy.values()) expect(d.metadata.labels?.[APPLYSET]).toBe(applySetId(project, 'production', nsB, 'main'))
+    for (const d of copy.values())
+      expect(d.metadata.labels?.[APPLYSET]).toBe(applySetId(project, 'production', nsB, 'main'))
 
     // And the other way round: deploying the first again leaves the copy alone.
     const again = await deploy(dirA)
@@ -107,7 +129,10 @@ describe('applyset scope: a second environment never deletes the first', () => {
     // What a version before the namespace was part of the id applied into the first namespace:
     // the same render and field manager, every object labelled project.environment.cluster.
     const legacy = legacyApplySetId(project, 'production', 'main')
-    const plan = await renderStep({project: await loadConfig(path.join(dirA, 'retailops.yaml')), images: SERVICES.map((s) => `${s}=127.0.0.1:5000/${project}/${s}@${digest('a')}`)})
+    const plan = await renderStep({
+      project: await loadConfig(path.join(dirA, 'retailops.yaml')),
+      images: SERVICES.map((s) => `${s}=127.0.0.1:5000/${project}/${s}@${digest('a')}`),
+    })
     for (const t of plan.targets) {
       t.applySet = legacy
       t.legacyApplySet = legacy
@@ -139,7 +164,8 @@ describe('applyset scope: a second environment never deletes the first', () => {
       expect(pruned.every((ref) => ref.includes(` ${nsA}/`))).toBe(true)
       const first = await deployments(nsA)
       expect([...first.keys()].sort()).toEqual(['catalog', 'inventory'])
-      for (const d of first.values()) expect(d.metadata.labels?.[APPLYSET]).toBe(applySetId(project, 'production', nsA, 'main'))
+      for (const d of first.values())
+        expect(d.metadata.labels?.[APPLYSET]).toBe(applySetId(project, 'production', nsA, 'main'))
       // The copy is whole: every Deployment, same uid, same replicas.
       const copyAfter = await deployments(nsB)
       expect([...copyAfter.keys()].sort()).toEqual([...SERVICES].sort())

@@ -11,15 +11,21 @@ import {parseAllDocuments} from 'yaml'
 import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
 import {runCli} from '../../support/cli.js'
 
-
 /** render, diff and deploy --dry-run through the CLI, as a user or a pipeline runs them. */
 describe('render, diff and deploy --dry-run (CLI)', () => {
   let t: TestProject
-  const cli = (args: string[]) => runCli([...args, '--config', path.join(t.dir, 'retailops.yaml')], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+  const cli = (args: string[]) =>
+    runCli([...args, '--config', path.join(t.dir, 'retailops.yaml')], {
+      env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'},
+    })
 
   beforeAll(() => {
     t = new TestProject({})
-    t.config = baseConfig(t, {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}}, [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}])
+    t.config = baseConfig(
+      t,
+      {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
+      [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}],
+    )
     t.write()
   })
   afterAll(async () => t.cleanup())
@@ -27,9 +33,20 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
   it('render prints every object as YAML documents, and --json as result.objects', async () => {
     const yaml = await cli(['render', ...t.images(['catalog', 'checkout']).flatMap((i) => ['--image', i])])
     expect(yaml.exitCode).toBe(0)
-    const docs = parseAllDocuments(yaml.stdout).map((d) => d.toJS() as {kind: string; metadata: {namespace?: string; name: string}})
-    expect(docs.filter((d) => d.kind === 'Deployment').map((d) => `${d.metadata.namespace}/${d.metadata.name}`)).toEqual([`${t.ns('acme')}/catalog`, `${t.ns('acme')}/checkout`])
-    const json = await cli(['render', 'checkout', '--kind', 'Deployment', '--json', ...t.images(['checkout']).flatMap((i) => ['--image', i])])
+    const docs = parseAllDocuments(yaml.stdout).map(
+      (d) => d.toJS() as {kind: string; metadata: {namespace?: string; name: string}},
+    )
+    expect(
+      docs.filter((d) => d.kind === 'Deployment').map((d) => `${d.metadata.namespace}/${d.metadata.name}`),
+    ).toEqual([`${t.ns('acme')}/catalog`, `${t.ns('acme')}/checkout`])
+    const json = await cli([
+      'render',
+      'checkout',
+      '--kind',
+      'Deployment',
+      '--json',
+      ...t.images(['checkout']).flatMap((i) => ['--image', i]),
+    ])
     const doc = JSON.parse(json.stdout)
     expect(doc.status).toBe(0)
     expect(doc.result.objects.map((o: {kind: string}) => o.kind)).toEqual(['Deployment'])
@@ -54,10 +71,17 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
     const diff = await cli(['diff', ...images])
     expect(diff.exitCode).toBe(0)
     expect(diff.stdout.trim().split('\n').at(-1)).toMatch(/^0 to create, 0 to update, 0 to delete, \d+ unchanged\.$/)
-    const changed = await cli(['diff', 'checkout', '--json', ...t.images(['checkout'], 'f').flatMap((i) => ['--image', i])])
+    const changed = await cli([
+      'diff',
+      'checkout',
+      '--json',
+      ...t.images(['checkout'], 'f').flatMap((i) => ['--image', i]),
+    ])
     const doc = JSON.parse(changed.stdout)
     expect(doc.result.changed).toBe(1)
-    expect(doc.result.diffs.find((d: {action: string}) => d.action === 'update').diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/checkout@sha256:ffff`)
+    expect(doc.result.diffs.find((d: {action: string}) => d.action === 'update').diff).toContain(
+      `+          image: 127.0.0.1:5000/${t.project}/checkout@sha256:ffff`,
+    )
   })
 
   it('KUBECONFIG holding the kubeconfig itself (a CI secret): deploy works and writes no file anywhere', async () => {
@@ -70,12 +94,17 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 't-kube-tmp-'))
     try {
       const images = t.images(['catalog'], 'c').flatMap((i) => ['--image', i])
-      const run = await runCli(['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')], {
-        env: {KUBECONFIG: contents, RETAILOPS_KUBE_CONTEXT: CONTEXT, HOME: home, TMPDIR: tmp, NO_COLOR: '1'},
-      })
+      const run = await runCli(
+        ['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')],
+        {
+          env: {KUBECONFIG: contents, RETAILOPS_KUBE_CONTEXT: CONTEXT, HOME: home, TMPDIR: tmp, NO_COLOR: '1'},
+        },
+      )
       expect(run.exitCode, run.stdout).toBe(0)
       expect(run.stdout).not.toContain(readFileSync(kubeconfig, 'utf8').match(/token: (\S+)/)?.[1] ?? '\u0000never')
-      const deployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({name: 'catalog', namespace: t.ns('acme')})
+      const deployment = await kc
+        .makeApiClient(k8s.AppsV1Api)
+        .readNamespacedDeployment({name: 'catalog', namespace: t.ns('acme')})
       expect(deployment.spec?.template.spec?.containers[0].image).toBe(t.images(['catalog'], 'c')[0].split('=')[1])
       expect(await readdir(home, {recursive: true})).toEqual([])
       // bin/dev.js runs through tsx, which keeps its compile cache in TMPDIR/tsx-<uid>: that is not ours.

@@ -20,12 +20,16 @@ describe('deploy (sandbox)', () => {
     t = new TestProject({})
     tenantKubeconfig = t.secondContext(`${t.project}-eu`)
     t.config = {
-      ...baseConfig(t, {catalog: SECURE_SERVICE, payments: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}}, [
-        {name: 'acme', model: 'shared', quota: {cpu: 4, memory: '8Gi', pods: 40}},
-        {name: 'globex', model: 'isolated-database', database: {name: 'globex', urlEnv: 'GLOBEX_URL'}},
-        {name: 'initech', model: 'dedicated-namespace', namespace: t.ns('initech')},
-        {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
-      ]),
+      ...baseConfig(
+        t,
+        {catalog: SECURE_SERVICE, payments: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
+        [
+          {name: 'acme', model: 'shared', quota: {cpu: 4, memory: '8Gi', pods: 40}},
+          {name: 'globex', model: 'isolated-database', database: {name: 'globex', urlEnv: 'GLOBEX_URL'}},
+          {name: 'initech', model: 'dedicated-namespace', namespace: t.ns('initech')},
+          {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
+        ],
+      ),
       clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
     }
     t.write()
@@ -44,7 +48,9 @@ describe('deploy (sandbox)', () => {
     expect(r.apply.failed).toEqual([])
     expect(r.apply.created).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
     expect(r.rollouts.map((x) => [x.ref, x.phase]).sort()).toEqual(
-      [t.ns(), t.ns('initech'), t.ns('umbrella')].flatMap((ns) => services.map((s) => [`Deployment ${ns}/${s}`, 'complete'])).sort(),
+      [t.ns(), t.ns('initech'), t.ns('umbrella')]
+        .flatMap((ns) => services.map((s) => [`Deployment ${ns}/${s}`, 'complete']))
+        .sort(),
     )
     expect(c.out.warnings.join('\n')).toMatch(/SIGNATURE VERIFICATION SKIPPED/)
 
@@ -54,17 +60,34 @@ describe('deploy (sandbox)', () => {
     expect(d.status?.availableReplicas).toBe(2)
     // Rendered without replicas (the HPA scales it); created at the HPA's minReplicas all the same.
     expect(d.spec?.replicas).toBe(2)
-    expect(d.spec?.template.spec?.containers[0].securityContext).toMatchObject({readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true})
+    expect(d.spec?.template.spec?.containers[0].securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      runAsNonRoot: true,
+    })
     expect(d.metadata?.managedFields?.some((m) => m.manager === 'retailops' && m.operation === 'Apply')).toBe(true)
     const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: t.ns('initech')})
     expect(quota.status?.used?.pods).toBe('4')
     const policies = await k.networking.listNamespacedNetworkPolicy({namespace: t.ns('initech')})
-    expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual(['allow-dns', 'catalog', 'default-deny', 'payments'])
+    expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual([
+      'allow-dns',
+      'catalog',
+      'default-deny',
+      'payments',
+    ])
     await k.core.readNamespacedLimitRange({name: 'tenant-limits', namespace: t.ns('umbrella')})
     const shared = await k.apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
-    expect(shared.spec?.template.spec?.containers[0].env).toContainEqual(expect.objectContaining({name: 'TENANT_GLOBEX_DATABASE_URL', valueFrom: {secretKeyRef: {name: `${t.project}-globex-database`, key: 'GLOBEX_URL'}}}))
+    expect(shared.spec?.template.spec?.containers[0].env).toContainEqual(
+      expect.objectContaining({
+        name: 'TENANT_GLOBEX_DATABASE_URL',
+        valueFrom: {secretKeyRef: {name: `${t.project}-globex-database`, key: 'GLOBEX_URL'}},
+      }),
+    )
     const ns = await k.core.readNamespace({name: t.ns('initech')})
-    expect(ns.metadata?.labels).toMatchObject({'retailops.dev/tenant': 'initech', 'pod-security.kubernetes.io/enforce': 'restricted'})
+    expect(ns.metadata?.labels).toMatchObject({
+      'retailops.dev/tenant': 'initech',
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    })
   })
 
   it('changes nothing on a second deploy with nothing changed', async () => {
@@ -84,10 +107,16 @@ describe('deploy (sandbox)', () => {
   it('dry-runs on the server and shows the diff without changing anything', async () => {
     const main = applySetId(t.project, 'production', t.ns(), 'main')
     const before = await snapshot(main)
-    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'}, testContext())
+    const r = await runDeploy(
+      {project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'},
+      testContext(),
+    )
     expect(r.outcome).toBe('OK')
     const changed = r.diffs!.filter((d) => d.action !== 'unchanged')
-    expect(changed.map((d) => d.ref).sort()).toEqual([`Deployment ${t.ns('initech')}/catalog`, `Deployment ${t.ns('initech')}/payments`])
+    expect(changed.map((d) => d.ref).sort()).toEqual([
+      `Deployment ${t.ns('initech')}/catalog`,
+      `Deployment ${t.ns('initech')}/payments`,
+    ])
     expect(changed[0].source).toBe('server-dry-run')
     expect(changed[0].diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/catalog@sha256:bbbb`)
     expect(changed[0].diff).not.toMatch(/managedFields|resourceVersion/)
@@ -101,19 +130,38 @@ describe('deploy (sandbox)', () => {
     const http = kubeHttp({context: CONTEXT})
     const path = `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`
     // What the HPA controller does: an update (not an apply) of spec.replicas under its own manager.
-    await http.request('PATCH', path, {body: {spec: {replicas: 3}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'kube-controller-manager'}})
-    const unchanged = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, testContext())
+    await http.request('PATCH', path, {
+      body: {spec: {replicas: 3}},
+      contentType: 'application/merge-patch+json',
+      query: {fieldManager: 'kube-controller-manager'},
+    })
+    const unchanged = await runDeploy(
+      {project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'},
+      testContext(),
+    )
     expect(unchanged.outcome).toBe('OK')
     expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
     // A new image is applied (the Deployment is sent), and the count the autoscaler set survives it.
-    const r = await runDeploy({project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'}, testContext())
+    const r = await runDeploy(
+      {project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'},
+      testContext(),
+    )
     expect(r.outcome).toBe('OK')
     expect(r.apply.configured).toBeGreaterThanOrEqual(2)
-    const d = await http.request<KubeObject & {spec: {replicas: number; template: {spec: {containers: {image: string}[]}}}}>('GET', path)
+    const d = await http.request<
+      KubeObject & {spec: {replicas: number; template: {spec: {containers: {image: string}[]}}}}
+    >('GET', path)
     expect(d.spec.template.spec.containers[0].image).toContain('@sha256:bbbb')
     expect(d.spec.replicas).toBe(3)
     // Back to the images the other tests expect.
-    expect((await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'}, testContext())).outcome).toBe('OK')
+    expect(
+      (
+        await runDeploy(
+          {project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'},
+          testContext(),
+        )
+      ).outcome,
+    ).toBe('OK')
     expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
   })
 
@@ -122,10 +170,16 @@ describe('deploy (sandbox)', () => {
     const saved = structuredClone(config)
     delete config.services.payments
     config.tenants = config.tenants.filter((x) => x.name !== 'umbrella')
-    ;(t.config as {clusters: Record<string, unknown>}).clusters = {main: {context: CONTEXT}, eu: (saved as {clusters?: Record<string, unknown>}).clusters?.eu ?? {}}
+    ;(t.config as {clusters: Record<string, unknown>}).clusters = {
+      main: {context: CONTEXT},
+      eu: (saved as {clusters?: Record<string, unknown>}).clusters?.eu ?? {},
+    }
     t.write()
     try {
-      const r = await runDeploy({project: await t.load(), images: t.images(['catalog']), skipVerify: true}, testContext())
+      const r = await runDeploy(
+        {project: await t.load(), images: t.images(['catalog']), skipVerify: true},
+        testContext(),
+      )
       expect(r.outcome).toBe('OK')
       const pruned = r.pruned.map((p) => p.ref).sort()
       expect(pruned).toContain(`Deployment ${t.ns('initech')}/payments`)
@@ -133,7 +187,9 @@ describe('deploy (sandbox)', () => {
       expect(pruned.filter((p) => p.includes('umbrella'))).toEqual([])
       expect(r.pruned.every((p) => p.deleted)).toBe(true)
       const http = kubeHttp({context: CONTEXT})
-      await expect(http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/payments`)).rejects.toMatchObject({statusCode: 404})
+      await expect(
+        http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/payments`),
+      ).rejects.toMatchObject({statusCode: 404})
       await http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`)
     } finally {
       t.config = saved

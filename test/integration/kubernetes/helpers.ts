@@ -48,7 +48,10 @@ export class TestProject {
   /** A kubeconfig with a second context onto the same sandbox cluster: a "dedicated cluster" for tests. */
   secondContext(name: string): string {
     const file = sandbox.kubeconfig.split(path.delimiter)[0]
-    const kc = parse(readFileSync(file, 'utf8')) as {contexts: {name: string; context: Record<string, unknown>}[]; 'current-context'?: string}
+    const kc = parse(readFileSync(file, 'utf8')) as {
+      contexts: {name: string; context: Record<string, unknown>}[]
+      'current-context'?: string
+    }
     const base = kc.contexts.find((c) => c.name === CONTEXT)!
     kc.contexts.push({name, context: {...base.context}})
     const out = path.join(this.dir, 'tenant-kubeconfig.yaml')
@@ -67,27 +70,42 @@ export class TestProject {
   /** Deletes every namespace this project's deploys created (and the temp folder). */
   async cleanup(): Promise<void> {
     const http = kubeHttp({context: CONTEXT})
-    const list = await http.request<{items: KubeObject[]}>('GET', '/api/v1/namespaces', {query: {labelSelector: `app.kubernetes.io/part-of=${this.project}`}})
-    await Promise.all(list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)))
+    const list = await http.request<{items: KubeObject[]}>('GET', '/api/v1/namespaces', {
+      query: {labelSelector: `app.kubernetes.io/part-of=${this.project}`},
+    })
+    await Promise.all(
+      list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)),
+    )
     rmSync(this.dir, {recursive: true, force: true})
   }
 }
 
-
 /** resourceVersion and generation of everything carrying the applyset label. */
-export async function snapshot(applySet: string, context = CONTEXT, kubeconfig?: string): Promise<Map<string, {rv?: string; gen?: number}>> {
+export async function snapshot(
+  applySet: string,
+  context = CONTEXT,
+  kubeconfig?: string,
+): Promise<Map<string, {rv?: string; gen?: number}>> {
   const live = await listManaged(kubeHttp({context, kubeconfig}), `retailops.dev/applyset=${applySet}`)
   return new Map([...live].map(([k, o]) => [k, {rv: o.metadata.resourceVersion, gen: o.metadata.generation}]))
 }
 
 /** A service expected to roll out: a generous deadline, since the sandbox is shared and kwok can lag under load. */
-export const SECURE_SERVICE = {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 3}, rollout: {progressDeadline: '2m'}}
+export const SECURE_SERVICE = {
+  tier: 'operational',
+  scaling: {minReplicas: 2, maxReplicas: 3},
+  rollout: {progressDeadline: '2m'},
+}
 
 /** A service a test expects to fail: a short progress deadline so the failure comes quickly. */
 export const FAILING_SERVICE = {...SECURE_SERVICE, rollout: {progressDeadline: '12s'}}
 
 /** retailops.yaml of a test project: one environment in the sandbox cluster, namespace t-kubernetes-<id>. */
-export function baseConfig(t: TestProject, services: Record<string, unknown>, tenants: unknown[] = []): Record<string, unknown> {
+export function baseConfig(
+  t: TestProject,
+  services: Record<string, unknown>,
+  tenants: unknown[] = [],
+): Record<string, unknown> {
   return {
     project: t.project,
     registry: {url: sandbox.registry, insecure: true},

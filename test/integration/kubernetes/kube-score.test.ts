@@ -41,7 +41,7 @@ async function justifiedChecks(): Promise<Map<string, string>> {
  * The real kube-score (built from its Go module by scripts/build-binaries.sh) on what `retailops
  * render` prints for a freshly scaffolded project.
  */
-describe('kube-score on the scaffolded project\'s render', () => {
+describe("kube-score on the scaffolded project's render", () => {
   let dir: string
   let manifests: string
   const kubeScore = sandboxEnv().kubeScore
@@ -50,7 +50,10 @@ describe('kube-score on the scaffolded project\'s render', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 't-kube-score-'))
     const init = await runCli(['init', '--directory', path.join(dir, 'shop'), '--project', 'shop', '--yes', '--json'])
     expect(init.exitCode, init.stderr).toBe(0)
-    const render = await runCli(['render', ...SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/shop/${s}@${DIGEST}`])], {cwd: path.join(dir, 'shop'), env: {NO_COLOR: '1'}})
+    const render = await runCli(
+      ['render', ...SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/shop/${s}@${DIGEST}`])],
+      {cwd: path.join(dir, 'shop'), env: {NO_COLOR: '1'}},
+    )
     expect(render.exitCode, render.stderr).toBe(0)
     manifests = path.join(dir, 'render.yaml')
     await writeFile(manifests, render.stdout)
@@ -62,14 +65,24 @@ describe('kube-score on the scaffolded project\'s render', () => {
   const score = async (file: string) => {
     const r = await execa(kubeScore, ['score', file, '--output-format', 'json'], {reject: false})
     if (r.exitCode !== 0 && !r.stdout.startsWith('[')) throw new Error(`kube-score failed (${r.exitCode}): ${r.stderr}`)
-    const objects = JSON.parse(r.stdout) as {object_name: string; type_meta: {kind: string}; object_meta: {namespace?: string}; checks: KubeScoreCheck[]}[]
+    const objects = JSON.parse(r.stdout) as {
+      object_name: string
+      type_meta: {kind: string}
+      object_meta: {namespace?: string}
+      checks: KubeScoreCheck[]
+    }[]
     const findings: Finding[] = []
     for (const o of objects) {
       for (const c of o.checks) {
         // kube-score grades: 1 critical, 5 warning, 7 almost OK, 10 OK.
         if (c.skipped || c.grade >= 7) continue
         for (const comment of c.comments ?? [{path: '', summary: c.check.name, description: ''}]) {
-          findings.push({object: `${o.type_meta.kind} ${o.object_meta.namespace ?? ''}/${o.object_name}`, check: c.check.id, grade: c.grade <= 1 ? 'CRITICAL' : 'WARNING', summary: comment.summary})
+          findings.push({
+            object: `${o.type_meta.kind} ${o.object_meta.namespace ?? ''}/${o.object_name}`,
+            check: c.check.id,
+            grade: c.grade <= 1 ? 'CRITICAL' : 'WARNING',
+            summary: comment.summary,
+          })
         }
       }
     }
@@ -82,11 +95,15 @@ describe('kube-score on the scaffolded project\'s render', () => {
     const {objects, findings} = await score(manifests)
     expect(objects).toBeGreaterThanOrEqual(SERVICES.length * 5)
     const unjustified = findings.filter((f) => justified.get(f.check) !== f.grade)
-    expect(unjustified, unjustified.map((f) => `${f.grade} ${f.object}: ${f.check}: ${f.summary}`).join('\n')).toEqual([])
+    expect(unjustified, unjustified.map((f) => `${f.grade} ${f.object}: ${f.check}: ${f.summary}`).join('\n')).toEqual(
+      [],
+    )
     // The two fixed here: no ephemeral-storage finding, no replicas beside an HPA.
     expect(findings.filter((f) => /ephemeral-storage|hpa/.test(f.check))).toEqual([])
     // The gateway's pods are the only ones outside the render (docs/deploy.md says why).
-    expect(findings.filter((f) => f.check === 'networkpolicy-targets-pod' && !f.object.endsWith('/allow-gateway'))).toEqual([])
+    expect(
+      findings.filter((f) => f.check === 'networkpolicy-targets-pod' && !f.object.endsWith('/allow-gateway')),
+    ).toEqual([])
     // Every justified check still occurs, so the docs describe the render as it is.
     expect([...justified.keys()].filter((id) => !findings.some((f) => f.check === id))).toEqual([])
   })

@@ -36,7 +36,8 @@ async function copyWithSignatures(client: RegistryClient, from: string, to: stri
   await copyManifest(digest, 'copied')
   await copyManifest(signatureTag(digest), signatureTag(digest))
   const index = (await client.getManifest(from, referrersTag(digest), MEDIA_TYPES.ociIndex))!
-  for (const entry of (index.json as {manifests: {digest: string}[]}).manifests) await copyManifest(entry.digest, entry.digest)
+  for (const entry of (index.json as {manifests: {digest: string}[]}).manifests)
+    await copyManifest(entry.digest, entry.digest)
   await client.putManifest(to, referrersTag(digest), index.body, MEDIA_TYPES.ociIndex)
 }
 
@@ -76,7 +77,10 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   beforeAll(async () => {
     t = new TestProject({})
-    t.config = {...baseConfig(t, {catalog: SECURE_SERVICE, payments: SECURE_SERVICE, checkout: SECURE_SERVICE}), defaultEnvironment: 'production'}
+    t.config = {
+      ...baseConfig(t, {catalog: SECURE_SERVICE, payments: SECURE_SERVICE, checkout: SECURE_SERVICE}),
+      defaultEnvironment: 'production',
+    }
     ;(t.config.environments as Record<string, unknown>).staging = {cluster: 'main', namespace: t.ns('staging')}
     t.write()
     mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
@@ -84,35 +88,75 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     client = await registryClient(REGISTRY, {insecure: true})
     const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
     const digests: Record<string, string> = {}
-    for (const [name, seed] of Object.entries({catalog: 'catalog', payments: 'payments', proxy: 'proxy', migrate: 'migrate', debugger: 'debugger'})) {
+    for (const [name, seed] of Object.entries({
+      catalog: 'catalog',
+      payments: 'payments',
+      proxy: 'proxy',
+      migrate: 'migrate',
+      debugger: 'debugger',
+    })) {
       digests[name] = await pushMinimalImage(client, repo(name), seed)
       images[name] = ref(name, digests[name])
-      if (name !== 'debugger') await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, testContext())
+      if (name !== 'debugger')
+        await signImage({registry: REGISTRY, repository: repo(name), digest: digests[name]}, key, client, testContext())
     }
     // checkout's repository receives payments' image and its (valid, payments-made) signatures, in both formats.
-    await signImage({registry: REGISTRY, repository: repo('payments'), digest: digests.payments}, key, client, testContext(), 'legacy')
+    await signImage(
+      {registry: REGISTRY, repository: repo('payments'), digest: digests.payments},
+      key,
+      client,
+      testContext(),
+      'legacy',
+    )
     await copyWithSignatures(client, repo('payments'), repo('checkout'), digests.payments)
     images.checkout = ref('checkout', digests.payments)
     const lock = Object.fromEntries(
-      ['catalog', 'payments', 'checkout'].map((s) => [s, {repository: `${REGISTRY}/${repo(s)}`, digest: s === 'checkout' ? digests.payments : digests[s], image: images[s], tag: 'test', pushedAt: new Date().toISOString()}]),
+      ['catalog', 'payments', 'checkout'].map((s) => [
+        s,
+        {
+          repository: `${REGISTRY}/${repo(s)}`,
+          digest: s === 'checkout' ? digests.payments : digests[s],
+          image: images[s],
+          tag: 'test',
+          pushedAt: new Date().toISOString(),
+        },
+      ]),
     )
-    writeFileSync(path.join(t.dir, '.retailops/artifacts.lock.json'), JSON.stringify({lockfileVersion: 1, artifacts: lock}))
+    writeFileSync(
+      path.join(t.dir, '.retailops/artifacts.lock.json'),
+      JSON.stringify({lockfileVersion: 1, artifacts: lock}),
+    )
     const plan = await renderStep({project: await t.load(), services: ['catalog']})
-    const d = plan.targets[0].objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'catalog') as KubeObject & {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
+    const d = plan.targets[0].objects.find(
+      (o) => o.kind === 'Deployment' && o.metadata.name === 'catalog',
+    ) as KubeObject & {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}
     appContainer = d.spec.template.spec.containers[0]
   })
   afterAll(async () => t.cleanup())
 
-  const liveCatalog = async (namespace = t.ns()) => kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace})
+  const liveCatalog = async (namespace = t.ns()) =>
+    kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace})
 
   it('deploys an overlay whose sidecar and init container are signed, and records the verification', async () => {
     t.overlay('catalog', sidecarOverlay(images.proxy, images.migrate))
     const r = await runDeploy({project: await t.load(), services: ['catalog', 'payments']}, testContext())
     expect(r.policy.findings.filter((f) => f.severity === 'error')).toEqual([])
-    expect({outcome: r.outcome, failed: r.apply.failed, rollouts: r.rollouts.filter((x) => x.phase !== 'complete')}).toEqual({outcome: 'OK', failed: [], rollouts: []})
-    expect(Object.fromEntries(r.signatures.map((s) => [s.image, s.status]))).toEqual({[images.catalog]: 'verified', [images.proxy]: 'verified', [images.migrate]: 'verified', [images.payments]: 'verified'})
+    expect({
+      outcome: r.outcome,
+      failed: r.apply.failed,
+      rollouts: r.rollouts.filter((x) => x.phase !== 'complete'),
+    }).toEqual({outcome: 'OK', failed: [], rollouts: []})
+    expect(Object.fromEntries(r.signatures.map((s) => [s.image, s.status]))).toEqual({
+      [images.catalog]: 'verified',
+      [images.proxy]: 'verified',
+      [images.migrate]: 'verified',
+      [images.payments]: 'verified',
+    })
     const d = await liveCatalog()
-    expect(d.spec?.template.spec?.containers.map((c) => [c.name, c.image])).toEqual([['catalog', images.catalog], ['proxy', images.proxy]])
+    expect(d.spec?.template.spec?.containers.map((c) => [c.name, c.image])).toEqual([
+      ['catalog', images.catalog],
+      ['proxy', images.proxy],
+    ])
     expect(d.spec?.template.spec?.initContainers?.map((c) => [c.name, c.image])).toEqual([['migrate', images.migrate]])
     expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('verified')
   })
@@ -121,9 +165,19 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const applySet = (await liveCatalog()).metadata!.labels!['retailops.dev/applyset']
     const live = await snapshot(applySet)
     t.overlay('catalog', sidecarOverlay(images.debugger, images.migrate))
-    const cli = await runCli(['deploy', 'catalog', 'payments', '--json', '--config', path.join(t.dir, 'retailops.yaml')], {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}})
+    const cli = await runCli(
+      ['deploy', 'catalog', 'payments', '--json', '--config', path.join(t.dir, 'retailops.yaml')],
+      {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'}},
+    )
     expect(cli.exitCode, cli.stderr).toBe(10)
-    const doc = JSON.parse(cli.stdout) as {result: {outcome: string; signatures: {image: string; status: string}[]; policy: {findings: {rule: string; severity: string; message: string; object: string}[]}; apply: {objects: unknown[]}}}
+    const doc = JSON.parse(cli.stdout) as {
+      result: {
+        outcome: string
+        signatures: {image: string; status: string}[]
+        policy: {findings: {rule: string; severity: string; message: string; object: string}[]}
+        apply: {objects: unknown[]}
+      }
+    }
     expect(doc.result.outcome).toBe('POLICY')
     expect(doc.result.signatures.find((s) => s.image === images.debugger)?.status).toBe('unsigned')
     const finding = doc.result.policy.findings.find((f) => f.rule === 'signature')!
@@ -137,16 +191,29 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
 
   it('refuses an unsigned init container in a fresh namespace and creates nothing there', async () => {
     t.overlay('catalog', sidecarOverlay(images.proxy, images.debugger))
-    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog', 'payments']}, testContext())
+    const r = await runDeploy(
+      {project: await t.load(), environment: 'staging', services: ['catalog', 'payments']},
+      testContext(),
+    )
     expect(r.outcome).toBe('POLICY')
     expect(r.signatures.find((s) => s.image === images.debugger)).toMatchObject({status: 'unsigned'})
-    expect(r.policy.findings.find((f) => f.rule === 'signature')!.message).toContain(`init container "migrate": image ${images.debugger} has no valid signature`)
+    expect(r.policy.findings.find((f) => f.rule === 'signature')!.message).toContain(
+      `init container "migrate": image ${images.debugger} has no valid signature`,
+    )
     expect(r.apply.objects).toEqual([])
     const http = kubeHttp({context: CONTEXT})
-    const ns = await http.request('GET', `/api/v1/namespaces/${t.ns('staging')}`).then(() => 'exists', (e: {statusCode?: number}) => (e.statusCode === 404 ? 'absent' : `error ${String(e.statusCode)}`))
+    const ns = await http.request('GET', `/api/v1/namespaces/${t.ns('staging')}`).then(
+      () => 'exists',
+      (e: {statusCode?: number}) => (e.statusCode === 404 ? 'absent' : `error ${String(e.statusCode)}`),
+    )
     expect(ns).toBe('absent')
-    const deployments = await http.request<{items: KubeObject[]}>('GET', '/apis/apps/v1/deployments', {query: {labelSelector: `app.kubernetes.io/part-of=${t.project}`}})
-    expect(deployments.items.map((d) => `${d.metadata.namespace}/${d.metadata.name}`).sort()).toEqual([`${t.ns()}/catalog`, `${t.ns()}/payments`])
+    const deployments = await http.request<{items: KubeObject[]}>('GET', '/apis/apps/v1/deployments', {
+      query: {labelSelector: `app.kubernetes.io/part-of=${t.project}`},
+    })
+    expect(deployments.items.map((d) => `${d.metadata.namespace}/${d.metadata.name}`).sort()).toEqual([
+      `${t.ns()}/catalog`,
+      `${t.ns()}/payments`,
+    ])
   })
 
   it('refuses a sidecar referenced by tag: it cannot be verified', async () => {
@@ -154,11 +221,13 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog']}, testContext())
     expect(r.outcome).toBe('POLICY')
     expect(r.signatureVerification).toBe('failed')
-    expect(r.policy.findings.find((f) => f.rule === 'image-digest')!.message).toMatch(/container "proxy" uses image ".*proxy:test" by tag.*a tag cannot be verified/)
+    expect(r.policy.findings.find((f) => f.rule === 'image-digest')!.message).toMatch(
+      /container "proxy" uses image ".*proxy:test" by tag.*a tag cannot be verified/,
+    )
     expect(r.apply.objects).toEqual([])
   })
 
-  it('refuses payments\' signed digest deployed as checkout: the signature names the payments repository', async () => {
+  it("refuses payments' signed digest deployed as checkout: the signature names the payments repository", async () => {
     t.overlay('catalog', undefined)
     const r = await runDeploy({project: await t.load(), services: ['checkout']}, testContext())
     expect(r.outcome).toBe('POLICY')
@@ -167,9 +236,17 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     expect(sig.message).toContain(`was made for ${REGISTRY}/${repo('payments')}`)
     expect(sig.message).toContain('not for')
     expect(r.apply.objects).toEqual([])
-    await expect(kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()})).rejects.toMatchObject({code: 404})
+    await expect(
+      kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()}),
+    ).rejects.toMatchObject({code: 404})
     // `retailops verify` says the same, with its own check name.
-    await expect(verifyImages({project: await t.load(), targets: [images.checkout]}, testContext())).rejects.toMatchObject({exit: 'SIGNATURE', check: 'other-repository', details: {signedRepository: `${REGISTRY}/${repo('payments')}`}})
+    await expect(
+      verifyImages({project: await t.load(), targets: [images.checkout]}, testContext()),
+    ).rejects.toMatchObject({
+      exit: 'SIGNATURE',
+      check: 'other-repository',
+      details: {signedRepository: `${REGISTRY}/${repo('payments')}`},
+    })
     // The very same bytes in their own repository verify.
     const v = await verifyImages({project: await t.load(), targets: [images.payments]}, testContext())
     expect(v.images[0]).toMatchObject({dockerReference: `${REGISTRY}/${repo('payments')}`, repositoryBound: true})
@@ -180,25 +257,73 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     const digest = await pushMinimalImage(client, repo('v3proxy'), 'v3proxy')
     const v3proxy = ref('v3proxy', digest)
     writeFileSync(path.join(t.dir, 'project.key'), keys.privateKeyPem)
-    const signed = await execa(cosign3, ['sign', '--key', 'project.key', '--tlog-upload=false', '--use-signing-config=false', '--allow-http-registry', '--allow-insecure-registry', '-y', v3proxy], {cwd: t.dir, reject: false, env: {COSIGN_PASSWORD: passphrase, HOME: t.dir}})
+    const signed = await execa(
+      cosign3,
+      [
+        'sign',
+        '--key',
+        'project.key',
+        '--tlog-upload=false',
+        '--use-signing-config=false',
+        '--allow-http-registry',
+        '--allow-insecure-registry',
+        '-y',
+        v3proxy,
+      ],
+      {cwd: t.dir, reject: false, env: {COSIGN_PASSWORD: passphrase, HOME: t.dir}},
+    )
     expect(signed.exitCode, signed.stderr).toBe(0)
     t.overlay('catalog', sidecarOverlay(v3proxy))
-    const r = await runDeploy({project: await t.load(), environment: 'staging', services: ['catalog'], dryRun: true}, testContext())
+    const r = await runDeploy(
+      {project: await t.load(), environment: 'staging', services: ['catalog'], dryRun: true},
+      testContext(),
+    )
     expect(r.signatures.find((s) => s.image === v3proxy)).toMatchObject({status: 'verified', repositoryBound: false})
     expect(r.policy.ok).toBe(true)
-    expect(r.policy.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.message.split(':')[0]])).toEqual([['warning', 'container "proxy"']])
+    expect(
+      r.policy.findings.filter((f) => f.rule === 'signature').map((f) => [f.severity, f.message.split(':')[0]]),
+    ).toEqual([['warning', 'container "proxy"']])
     t.overlay('catalog', undefined)
   })
 
   it('verifyRenderedImages covers Jobs and CronJobs too (the entry point rollout resume/abort/undo share)', async () => {
     const objects = [
-      {apiVersion: 'batch/v1', kind: 'Job', metadata: {name: 'seed', namespace: t.ns()}, spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}}},
-      {apiVersion: 'batch/v1', kind: 'CronJob', metadata: {name: 'nightly', namespace: t.ns()}, spec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {initContainers: [{name: 'fetch', image: images.migrate}], containers: [{name: 'run', image: images.proxy}]}}}}}},
+      {
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: {name: 'seed', namespace: t.ns()},
+        spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}},
+      },
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: {name: 'nightly', namespace: t.ns()},
+        spec: {
+          schedule: '@daily',
+          jobTemplate: {
+            spec: {
+              template: {
+                spec: {
+                  initContainers: [{name: 'fetch', image: images.migrate}],
+                  containers: [{name: 'run', image: images.proxy}],
+                },
+              },
+            },
+          },
+        },
+      },
     ] as KubeObject[]
     const r = await verifyRenderedImages(objects, {project: await t.load()}, testContext())
-    expect(Object.fromEntries(Object.values(r.signatures).map((s) => [s.image, s.status]))).toEqual({[images.debugger]: 'unsigned', [images.migrate]: 'verified', [images.proxy]: 'verified'})
+    expect(Object.fromEntries(Object.values(r.signatures).map((s) => [s.image, s.status]))).toEqual({
+      [images.debugger]: 'unsigned',
+      [images.migrate]: 'verified',
+      [images.proxy]: 'verified',
+    })
     expect(r.verification).toBe('failed')
-    expect(objects.map((o) => o.metadata.annotations?.['retailops.dev/signature-verification'])).toEqual(['unverified', 'verified'])
+    expect(objects.map((o) => o.metadata.annotations?.['retailops.dev/signature-verification'])).toEqual([
+      'unverified',
+      'verified',
+    ])
   })
 })
 

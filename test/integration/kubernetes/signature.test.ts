@@ -39,7 +39,17 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
     const client = await registryClient(REGISTRY, {insecure: true})
     const tar = Buffer.alloc(1024)
     const layer = await client.uploadBlob(repository, gzipSync(tar))
-    const config = await client.uploadBlob(repository, Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {}, rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]}})))
+    const config = await client.uploadBlob(
+      repository,
+      Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          config: {},
+          rootfs: {type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(tar).digest('hex')}`]},
+        }),
+      ),
+    )
     const manifest = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -49,7 +59,21 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
     digest = await client.putManifest(repository, 'test', Buffer.from(JSON.stringify(manifest)), manifest.mediaType)
     image = `${REGISTRY}/${repository}@${digest}`
     // What `retailops push` records.
-    writeFileSync(path.join(t.dir, '.retailops/artifacts.lock.json'), JSON.stringify({lockfileVersion: 1, artifacts: {catalog: {repository: `${REGISTRY}/${repository}`, digest, image, tag: 'test', pushedAt: new Date().toISOString()}}}))
+    writeFileSync(
+      path.join(t.dir, '.retailops/artifacts.lock.json'),
+      JSON.stringify({
+        lockfileVersion: 1,
+        artifacts: {
+          catalog: {
+            repository: `${REGISTRY}/${repository}`,
+            digest,
+            image,
+            tag: 'test',
+            pushedAt: new Date().toISOString(),
+          },
+        },
+      }),
+    )
   })
   afterAll(async () => t.cleanup())
 
@@ -66,10 +90,19 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
 
   it('deploys it once signed, and records the verification on the Deployment', async () => {
     const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
-    await signImage({registry: REGISTRY, repository: `${t.project}/catalog`, digest}, key, await registryClient(REGISTRY, {insecure: true}), testContext())
+    await signImage(
+      {registry: REGISTRY, repository: `${t.project}/catalog`, digest},
+      key,
+      await registryClient(REGISTRY, {insecure: true}),
+      testContext(),
+    )
     const r = await runDeploy({project: await t.load()}, testContext())
     expect(r.signatureVerification).toBe('verified')
-    expect({outcome: r.outcome, failed: r.apply.failed, rollouts: r.rollouts.filter((x) => x.phase !== 'complete')}).toEqual({outcome: 'OK', failed: [], rollouts: []})
+    expect({
+      outcome: r.outcome,
+      failed: r.apply.failed,
+      rollouts: r.rollouts.filter((x) => x.phase !== 'complete'),
+    }).toEqual({outcome: 'OK', failed: [], rollouts: []})
     const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
     expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('verified')
     expect(d.spec?.template.spec?.containers[0].image).toBe(image)

@@ -49,7 +49,9 @@ describe('the Prometheus client against the sandbox Prometheus', () => {
   it('canary analysis keeps +Inf (a canary slower than the last bucket fails, it is not missing) and wants one series', async () => {
     const provider = prometheusProvider(upstream)
     expect(await provider.query('vector(+Inf)')).toBe(Infinity)
-    await expect(provider.query('label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")')).rejects.toThrow(/returned 2 series/)
+    await expect(
+      provider.query('label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")'),
+    ).rejects.toThrow(/returned 2 series/)
   })
 
   it('keeps a path prefix of the base URL for queries, range queries, readiness and build info', async () => {
@@ -63,7 +65,13 @@ describe('the Prometheus client against the sandbox Prometheus', () => {
       expect(await prometheusProvider(base).query('vector(7)')).toBe(7)
     }
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(
-      Array.from({length: 2}, () => ['POST /prom/api/v1/query', 'POST /prom/api/v1/query_range', 'GET /prom/-/ready', 'GET /prom/api/v1/status/buildinfo', 'POST /prom/api/v1/query']).flat(),
+      Array.from({length: 2}, () => [
+        'POST /prom/api/v1/query',
+        'POST /prom/api/v1/query_range',
+        'GET /prom/-/ready',
+        'GET /prom/api/v1/status/buildinfo',
+        'POST /prom/api/v1/query',
+      ]).flat(),
     )
   })
 
@@ -75,17 +83,30 @@ describe('the Prometheus client against the sandbox Prometheus', () => {
       })
     })
     const unreachable = new PrometheusClient(`http://127.0.0.1:${closed}/prom`, {infinity: 'no-data'})
-    await expect(unreachable.query('vector(1)')).rejects.toMatchObject({exit: 'UNAVAILABLE', exitCode: 5, message: expect.stringMatching(/Cannot reach Prometheus at http:\/\/127\.0\.0\.1:\d+\/prom \(ECONNREFUSED\)/)})
+    await expect(unreachable.query('vector(1)')).rejects.toMatchObject({
+      exit: 'UNAVAILABLE',
+      exitCode: 5,
+      message: expect.stringMatching(/Cannot reach Prometheus at http:\/\/127\.0\.0\.1:\d+\/prom \(ECONNREFUSED\)/),
+    })
     await expect(unreachable.readiness()).rejects.toMatchObject({exitCode: 5})
-    await expect(prometheusProvider(`http://127.0.0.1:${closed}`).query('vector(1)')).rejects.toMatchObject({exitCode: 5})
+    await expect(prometheusProvider(`http://127.0.0.1:${closed}`).query('vector(1)')).rejects.toMatchObject({
+      exitCode: 5,
+    })
 
     // The prefix left out: the proxy answers 404, which is not Prometheus' API.
     const noPrefix = new PrometheusClient(prefixed.replace(/\/prom$/, ''), {infinity: 'no-data'})
-    await expect(noPrefix.query('vector(1)')).rejects.toMatchObject({exitCode: 5, message: expect.stringContaining('answered 404 to /api/v1/query')})
+    await expect(noPrefix.query('vector(1)')).rejects.toMatchObject({
+      exitCode: 5,
+      message: expect.stringContaining('answered 404 to /api/v1/query'),
+    })
 
     const bad = new PrometheusClient(upstream, {infinity: 'no-data'}).query('sum(rate(foo[5m]')
     await expect(bad).rejects.toBeInstanceOf(PromQueryError)
-    await expect(bad).rejects.toMatchObject({exitCode: 5, query: 'sum(rate(foo[5m]', message: expect.stringContaining('bad_data')})
+    await expect(bad).rejects.toMatchObject({
+      exitCode: 5,
+      query: 'sum(rate(foo[5m]',
+      message: expect.stringContaining('bad_data'),
+    })
   })
 
   it('stops at once when the caller aborts', async () => {

@@ -6,7 +6,14 @@
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {eventually} from '../../support/sandbox.js'
-import {generateLoad, registerTargets, RolloutProject, runService, waitForMetrics, type RunningService} from './helpers.js'
+import {
+  generateLoad,
+  registerTargets,
+  RolloutProject,
+  runService,
+  waitForMetrics,
+  type RunningService,
+} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
 let serial = 0
@@ -14,7 +21,13 @@ let serial = 0
 const freshVersion = () => `c${Date.now().toString(36)}${serial++}`
 
 describe('canary analysis against Prometheus', () => {
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s', analysis: ANALYSIS}}})
+  const p = new RolloutProject({
+    catalog: {
+      tier: 'operational',
+      scaling: {minReplicas: 2, maxReplicas: 2},
+      rollout: {progressDeadline: '90s', analysis: ANALYSIS},
+    },
+  })
   let running: RunningService[] = []
   let unregister: (() => void) | undefined
   let load: ReturnType<typeof generateLoad> | undefined
@@ -33,7 +46,8 @@ describe('canary analysis against Prometheus', () => {
   afterAll(() => p.cleanup())
 
   /** Stable (the running version) and canary processes with traffic, scraped by Prometheus. */
-  const runningVersion = async () => (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
+  const runningVersion = async () =>
+    (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
 
   async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
     const stable = await runningVersion()
@@ -41,9 +55,17 @@ describe('canary analysis against Prometheus', () => {
     const s = await runService('catalog', {APP_VERSION: stable})
     const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
     running = [s, c]
-    unregister = registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
+    unregister = registerTargets(
+      `${p.ns}-catalog`,
+      [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
+    )
     load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
-    await waitForMetrics('catalog', p.ns, [stable, canary], [s, c].map((r) => new URL(r.url).host))
+    await waitForMetrics(
+      'catalog',
+      p.ns,
+      [stable, canary],
+      [s, c].map((r) => new URL(r.url).host),
+    )
     return {stable, canary}
   }
 
@@ -75,7 +97,9 @@ describe('canary analysis against Prometheus', () => {
     expect(m.phase).toBe('Failed')
     expect(m.canary).toBeGreaterThan(0.3)
     expect(m.stable).toBe(0)
-    expect(state.reason).toMatch(/analysis failed: Failed: error-rate: canary 0\.\d+, stable 0; failureCondition "result > 0.05" is true/)
+    expect(state.reason).toMatch(
+      /analysis failed: Failed: error-rate: canary 0\.\d+, stable 0; failureCondition "result > 0.05" is true/,
+    )
     expect(r.json.result.release.rollouts[0].reason).toBe(state.reason)
     expect(await p.deployment('catalog-canary')).toBeUndefined()
     expect(await runningVersion()).toBe(stable)
@@ -113,20 +137,39 @@ describe('canary analysis against Prometheus', () => {
     const stable = await runningVersion()
     const next = freshVersion()
     // Only the old colour has traffic before the switch: pre-promotion has no data, and passes only because missingData says so.
-    p.services.catalog.rollout = {progressDeadline: '90s', scaleDownDelay: '1m', analysis: {...ANALYSIS, count: 12, interval: '3s', missingData: 'pass'}}
+    p.services.catalog.rollout = {
+      progressDeadline: '90s',
+      scaleDownDelay: '1m',
+      analysis: {...ANALYSIS, count: 12, interval: '3s', missingData: 'pass'},
+    }
     p.writeConfig()
     const s = await runService('catalog', {APP_VERSION: stable})
     running = [s]
     unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
     load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 240_000})
     try {
-      const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', next), '--skip-verify', '--blue-green'])
+      const child = p.spawnCli([
+        'deploy',
+        'catalog',
+        '--image',
+        p.image('catalog', next),
+        '--skip-verify',
+        '--blue-green',
+      ])
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-      const switched = await eventually('the switch to the new colour', async () => ((await p.state('catalog'))?.activeColour === 'preview' ? (await p.state('catalog'))! : undefined), 120_000, 200)
+      const switched = await eventually(
+        'the switch to the new colour',
+        async () => ((await p.state('catalog'))?.activeColour === 'preview' ? (await p.state('catalog'))! : undefined),
+        120_000,
+        200,
+      )
       // Now the new colour takes the traffic, and fails half of it.
       const c = await runService('catalog', {APP_VERSION: next, FAULT_ERROR_RATE: '0.5'})
       running.push(c)
-      registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
+      registerTargets(
+        `${p.ns}-catalog`,
+        [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
+      )
       await load.stop()
       load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
       expect(await exited).toBe(20)

@@ -12,7 +12,12 @@ describe('deploy --blue-green', () => {
     catalog: {
       tier: 'operational',
       scaling: {minReplicas: 2, maxReplicas: 2},
-      rollout: {progressDeadline: '90s', scaleDownDelay: '20s', autoPromotion: false, analysis: {interval: '1s', count: 1, missingData: 'pass'}},
+      rollout: {
+        progressDeadline: '90s',
+        scaleDownDelay: '20s',
+        autoPromotion: false,
+        analysis: {interval: '1s', count: 1, missingData: 'pass'},
+      },
     },
   })
 
@@ -35,10 +40,15 @@ describe('deploy --blue-green', () => {
 
     const child = p.spawnCli(['rollout', 'promote', 'catalog'])
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    const switched = await eventually('the active Service to switch to the new colour', async () => {
-      const s = await p.state('catalog')
-      return s?.activeColour === 'preview' ? s : undefined
-    }, 60_000, 200)
+    const switched = await eventually(
+      'the active Service to switch to the new colour',
+      async () => {
+        const s = await p.state('catalog')
+        return s?.activeColour === 'preview' ? s : undefined
+      },
+      60_000,
+      200,
+    )
     expect((await p.service('catalog'))!.spec.selector['pod-template-hash']).toBe(switched.canary.podTemplateHash)
     // During the scale-down delay the old colour is still up.
     expect((await p.deployment('catalog'))?.status?.readyReplicas).toBe(2)
@@ -59,7 +69,12 @@ describe('deploy --blue-green', () => {
     expect(r.exitCode).toBe(21)
     const child = p.spawnCli(['rollout', 'promote', 'catalog'])
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    const switched = await eventually('the switch', async () => ((await p.state('catalog'))?.activeColour === 'preview' ? (await p.state('catalog'))! : undefined), 60_000, 200)
+    const switched = await eventually(
+      'the switch',
+      async () => ((await p.state('catalog'))?.activeColour === 'preview' ? (await p.state('catalog'))! : undefined),
+      60_000,
+      200,
+    )
     const started = Date.now()
     const undo = await p.cli(['rollout', 'undo', 'catalog'])
     expect(undo.exitCode, undo.stderr).toBe(0)

@@ -16,7 +16,9 @@ const service = (extra: Record<string, unknown> = {}) => ({
 describe('deploy --canary (gateway router)', () => {
   // broken: its releases crash-loop (overlay), so it has a short progress deadline.
   const p = new RolloutProject({catalog: service(), cart: service(), broken: service({progressDeadline: '40s'})})
-  const crashloop = [{kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}}]
+  const crashloop = [
+    {kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}},
+  ]
 
   beforeAll(async () => {
     const first = await p.deploy(['catalog', 'cart', 'broken'], 'v1')
@@ -29,13 +31,21 @@ describe('deploy --canary (gateway router)', () => {
     const before = await p.route('catalog')
     const paused = await p.deploy(['catalog'], 'v2', ['--canary', '--steps', '50,pause,100'])
     expect(paused.exitCode).toBe(21)
-    expect(paused.json.result.release.rollouts[0]).toMatchObject({service: 'catalog', phase: 'Paused', stable: 'v1', canary: 'v2', weight: 50})
+    expect(paused.json.result.release.rollouts[0]).toMatchObject({
+      service: 'catalog',
+      phase: 'Paused',
+      stable: 'v1',
+      canary: 'v2',
+      weight: 50,
+    })
 
     // The route sends 50 % to the canary Service, whose pods are Ready; stable is pinned by pod-template-hash.
     expect(routeWeights(await p.route('catalog'))).toEqual({'catalog-stable': 50, 'catalog-canary': 50})
     const canary = await p.deployment('catalog-canary')
     expect(canary?.status?.readyReplicas).toBeGreaterThanOrEqual(1)
-    expect((await p.service('catalog-stable'))?.spec.selector['pod-template-hash']).toBe((await p.state('catalog'))!.stable.podTemplateHash)
+    expect((await p.service('catalog-stable'))?.spec.selector['pod-template-hash']).toBe(
+      (await p.state('catalog'))!.stable.podTemplateHash,
+    )
     expect((await p.deployment('catalog'))?.spec.template.spec.containers[0].image).toContain(':v1@')
 
     const status = await p.cli(['rollout', 'status', 'catalog'])
@@ -57,10 +67,15 @@ describe('deploy --canary (gateway router)', () => {
     expect(await p.service('catalog-stable')).toBeUndefined()
     expect((await p.route('catalog'))?.spec.rules).toEqual(before?.spec.rules)
     const history = await p.cli(['rollout', 'history', 'catalog'])
-    expect(history.json.result.entries.at(-1)).toMatchObject({strategy: 'canary', phase: 'Healthy', stable: {version: 'v1'}, canary: {version: 'v2'}})
+    expect(history.json.result.entries.at(-1)).toMatchObject({
+      strategy: 'canary',
+      phase: 'Healthy',
+      stable: {version: 'v1'},
+      canary: {version: 'v2'},
+    })
   })
 
-  it('aborts a release whose pods never become Ready, with the pods\' reason, traffic back on stable', async () => {
+  it("aborts a release whose pods never become Ready, with the pods' reason, traffic back on stable", async () => {
     p.overlay('broken', crashloop)
     const before = await p.route('broken')
     try {
@@ -68,7 +83,9 @@ describe('deploy --canary (gateway router)', () => {
       const state = (await p.state('broken'))!
       expect(r.exitCode, state.reason).toBe(20)
       expect(state.phase).toBe('Aborted')
-      expect(state.reason).toMatch(/not Ready within progressDeadline 40s: 0\/1 ready; 1 pod \([^)]+\): container "[^"]+" is in CrashLoopBackOff: restarted \d+ times?, last exit code 1/)
+      expect(state.reason).toMatch(
+        /not Ready within progressDeadline 40s: 0\/1 ready; 1 pod \([^)]+\): container "[^"]+" is in CrashLoopBackOff: restarted \d+ times?, last exit code 1/,
+      )
       expect(await p.deployment('broken-canary')).toBeUndefined()
       expect((await p.route('broken'))?.spec.rules).toEqual(before?.spec.rules)
       expect((await p.deployment('broken'))?.spec.template.spec.containers[0].image).toContain(':v1@')
@@ -100,20 +117,46 @@ describe('deploy --canary (gateway router)', () => {
   })
 
   it('aborts a canary whose pods stop being Ready while it takes traffic', async () => {
-    const child = p.spawnCli(['deploy', 'broken', '--image', p.image('broken', 'v9'), '--skip-verify', '--canary', '--steps', '50,pause:5m,100'])
+    const child = p.spawnCli([
+      'deploy',
+      'broken',
+      '--image',
+      p.image('broken', 'v9'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '50,pause:5m,100',
+    ])
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    await eventually('the canary to take 50 %', async () => ((await p.state('broken'))?.canary.version === 'v9' && (await p.state('broken'))?.phase === 'Paused' ? true : undefined), 60_000, 200)
+    await eventually(
+      'the canary to take 50 %',
+      async () =>
+        (await p.state('broken'))?.canary.version === 'v9' && (await p.state('broken'))?.phase === 'Paused'
+          ? true
+          : undefined,
+      60_000,
+      200,
+    )
     // The canary's pod turns NotReady (as a failing readiness probe would make it).
     const pods = await p.kube.list(PATHS.pods(p.ns), 'retailops.dev/track=canary,app.kubernetes.io/name=broken')
     for (const pod of pods) {
       await p.kube.http.request('PATCH', `${PATHS.pods(p.ns)}/${pod.metadata.name}/status`, {
-        body: {status: {conditions: [{type: 'Ready', status: 'False', reason: 'ReadinessProbeFailed'}, {type: 'ContainersReady', status: 'False'}]}},
+        body: {
+          status: {
+            conditions: [
+              {type: 'Ready', status: 'False', reason: 'ReadinessProbeFailed'},
+              {type: 'ContainersReady', status: 'False'},
+            ],
+          },
+        },
         contentType: 'application/strategic-merge-patch+json',
       })
     }
     expect(await exited).toBe(20)
     const state = (await p.state('broken'))!
-    expect(state.reason).toMatch(/canary pods stopped being Ready while taking 50 % of traffic: 0\/1 ready for over 40s/)
+    expect(state.reason).toMatch(
+      /canary pods stopped being Ready while taking 50 % of traffic: 0\/1 ready for over 40s/,
+    )
     expect(routeWeights(await p.route('broken'))).toEqual({broken: 1})
     expect(await p.deployment('broken-canary')).toBeUndefined()
   })
@@ -124,7 +167,8 @@ describe('deploy --canary (gateway router)', () => {
     const full = await p.cli(['rollout', 'promote', 'catalog', '--full'])
     expect(full.exitCode, full.stderr).toBe(0)
     expect(full.json.result.rollouts.map((x: {phase: string}) => x.phase)).toEqual(['Healthy', 'Healthy'])
-    for (const s of ['catalog', 'cart']) expect((await p.deployment(s))?.spec.template.spec.containers[0].image).toContain(':v5@')
+    for (const s of ['catalog', 'cart'])
+      expect((await p.deployment(s))?.spec.template.spec.containers[0].image).toContain(':v5@')
   })
 
   it('refuses a second rollout while one is in progress, and aborts by hand', async () => {
@@ -134,7 +178,10 @@ describe('deploy --canary (gateway router)', () => {
     expect(again.json.error.message).toContain('in progress')
     const abort = await p.cli(['rollout', 'abort', 'catalog', '--reason', 'wrong build'])
     expect(abort.exitCode, abort.stderr).toBe(0)
-    expect(abort.json.result.rollouts[0]).toMatchObject({phase: 'Aborted', reason: expect.stringContaining('wrong build')})
+    expect(abort.json.result.rollouts[0]).toMatchObject({
+      phase: 'Aborted',
+      reason: expect.stringContaining('wrong build'),
+    })
     expect(await p.deployment('catalog-canary')).toBeUndefined()
     // Nobody has to babysit a stuck rollout: past --timeout it times out, traffic back on stable.
     const timedOut = await p.deploy(['catalog'], 'v8', ['--canary', '--steps', '50,pause:5m,100', '--timeout', '8s'])
@@ -152,13 +199,32 @@ describe('deploy --canary (gateway router)', () => {
 })
 
 describe('deploy --canary with other routers and gates', () => {
-  const p = new RolloutProject({catalog: {...service(), scaling: {minReplicas: 4, maxReplicas: 4}}, checkout: {...service(), tier: 'revenue-critical'}, search: service()}, {
-    campaigns: [{name: 'black-friday', start: '2020-01-02T00:00:00Z', end: '2099-01-01T00:00:00Z', peak: {checkout: {rps: 100}}, freeze: {start: '2020-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z'}}],
-  })
+  const p = new RolloutProject(
+    {
+      catalog: {...service(), scaling: {minReplicas: 4, maxReplicas: 4}},
+      checkout: {...service(), tier: 'revenue-critical'},
+      search: service(),
+    },
+    {
+      campaigns: [
+        {
+          name: 'black-friday',
+          start: '2020-01-02T00:00:00Z',
+          end: '2099-01-01T00:00:00Z',
+          peak: {checkout: {rps: 100}},
+          freeze: {start: '2020-01-01T00:00:00Z', end: '2099-01-01T00:00:00Z'},
+        },
+      ],
+    },
+  )
 
   beforeAll(async () => {
     // The freeze gates rolling deploys of revenue-critical services too (a first one included).
-    const first = await p.deploy(['catalog', 'checkout'], 'v1', ['--force-release', '--reason', 'first deploy of the test'])
+    const first = await p.deploy(['catalog', 'checkout'], 'v1', [
+      '--force-release',
+      '--reason',
+      'first deploy of the test',
+    ])
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
   })
   afterAll(() => p.cleanup())
@@ -187,17 +253,36 @@ describe('deploy --canary with other routers and gates', () => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: {name: 'catalog', namespace: p.ns},
-      spec: {ingressClassName: 'nginx', rules: [{host: 'shop.test', http: {paths: [{path: '/catalog', pathType: 'Prefix', backend: {service: {name: 'catalog', port: {number: 8080}}}}]}}]},
+      spec: {
+        ingressClassName: 'nginx',
+        rules: [
+          {
+            host: 'shop.test',
+            http: {
+              paths: [
+                {path: '/catalog', pathType: 'Prefix', backend: {service: {name: 'catalog', port: {number: 8080}}}},
+              ],
+            },
+          },
+        ],
+      },
     })
     const r = await p.deploy(['catalog'], 'v3', ['--canary', '--router', 'nginx', '--steps', '30,pause,100'])
     expect(r.exitCode, (await p.state('catalog'))?.reason).toBe(21)
     const canary = await p.kube.get(PATHS.ingresses(p.ns), 'catalog-canary')
-    expect(canary?.metadata.annotations).toMatchObject({'nginx.ingress.kubernetes.io/canary': 'true', 'nginx.ingress.kubernetes.io/canary-weight': '30'})
+    expect(canary?.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/canary': 'true',
+      'nginx.ingress.kubernetes.io/canary-weight': '30',
+    })
     expect(canary?.spec.rules[0].http.paths[0].backend.service.name).toBe('catalog-canary')
-    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe('catalog-stable')
+    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe(
+      'catalog-stable',
+    )
     expect((await p.cli(['rollout', 'abort', 'catalog'])).exitCode).toBe(0)
     expect(await p.kube.get(PATHS.ingresses(p.ns), 'catalog-canary')).toBeUndefined()
-    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe('catalog')
+    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe(
+      'catalog',
+    )
   })
 
   it('refuses a canary of a revenue-critical service inside a freeze unless forced with a reason', async () => {
@@ -208,11 +293,20 @@ describe('deploy --canary with other routers and gates', () => {
     expect(await p.state('checkout')).toBeUndefined()
     expect((await p.deployment('checkout'))?.spec.template.spec.containers[0].image).toContain(':v1@')
 
-    const forced = await p.deploy(['checkout'], 'v2', ['--canary', '--steps', '100', '--force-release', '--reason', 'payment outage hotfix'])
+    const forced = await p.deploy(['checkout'], 'v2', [
+      '--canary',
+      '--steps',
+      '100',
+      '--force-release',
+      '--reason',
+      'payment outage hotfix',
+    ])
     expect(forced.exitCode, JSON.stringify(forced.json.error)).toBe(0)
     const state = (await p.state('checkout'))!
     expect(state.forced).toMatchObject({reason: 'payment outage hotfix'})
     expect(state.forced?.overridden.join(' ')).toContain('black-friday')
-    expect((await p.deployment('checkout'))?.metadata.annotations?.['retailops.dev/forced-release-reason']).toBe('payment outage hotfix')
+    expect((await p.deployment('checkout'))?.metadata.annotations?.['retailops.dev/forced-release-reason']).toBe(
+      'payment outage hotfix',
+    )
   })
 })

@@ -11,16 +11,30 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../../support/sandbox.js'
 import {jobPodTemplate, runPodTemplate} from '../helpers/run-job-pod.js'
 import {sandboxRunnerImage, type SandboxRunner} from '../helpers/runner-image.js'
-import {generateLoad, registerTargets, RolloutProject, routeWeights, runService, waitForMetrics, type RunningService} from './helpers.js'
+import {
+  generateLoad,
+  registerTargets,
+  RolloutProject,
+  routeWeights,
+  runService,
+  waitForMetrics,
+  type RunningService,
+} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
 let serial = 0
 /** A version no earlier test used: Prometheus keeps old series inside the query window. */
 const freshVersion = () => `d${Date.now().toString(36)}${serial++}`
 
-describe('deploy --canary --detach: the Job\'s pod drives the canary on real metrics', () => {
+describe("deploy --canary --detach: the Job's pod drives the canary on real metrics", () => {
   let runner: SandboxRunner
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s', analysis: ANALYSIS}}})
+  const p = new RolloutProject({
+    catalog: {
+      tier: 'operational',
+      scaling: {minReplicas: 2, maxReplicas: 2},
+      rollout: {progressDeadline: '90s', analysis: ANALYSIS},
+    },
+  })
   let running: RunningService[] = []
   let unregister: (() => void) | undefined
   let load: ReturnType<typeof generateLoad> | undefined
@@ -41,7 +55,8 @@ describe('deploy --canary --detach: the Job\'s pod drives the canary on real met
   })
   afterAll(() => p.cleanup())
 
-  const runningVersion = async () => (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
+  const runningVersion = async () =>
+    (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
 
   /** Stable and canary processes with traffic, scraped by Prometheus with the labels of the Kubernetes objects. */
   async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
@@ -50,16 +65,31 @@ describe('deploy --canary --detach: the Job\'s pod drives the canary on real met
     const s = await runService('catalog', {APP_VERSION: stable})
     const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
     running = [s, c]
-    unregister = registerTargets(`${p.ns}-catalog`, [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})))
+    unregister = registerTargets(
+      `${p.ns}-catalog`,
+      [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
+    )
     load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 300_000})
-    await waitForMetrics('catalog', p.ns, [stable, canary], [s, c].map((r) => new URL(r.url).host))
+    await waitForMetrics(
+      'catalog',
+      p.ns,
+      [stable, canary],
+      [s, c].map((r) => new URL(r.url).host),
+    )
     return {stable, canary}
   }
 
   /** deploy --detach, then the Job's pod (as the kubelet would run it) and `rollout status --watch` side by side. */
   async function detachAndDrive(canary: string) {
     const before = await p.route('catalog')
-    const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100', '--detach', '--runner-image', runner.image])
+    const r = await p.deploy(['catalog'], canary, [
+      '--canary',
+      '--steps',
+      '50,analysis,100',
+      '--detach',
+      '--runner-image',
+      runner.image,
+    ])
     expect(r.exitCode, JSON.stringify(r.json.error ?? r.json.result?.release)).toBe(0)
     expect(r.json.warnings.join(' ')).not.toContain('not verified')
     const job = r.json.result.release.detached as {name: string; runId: string}
@@ -108,6 +138,11 @@ describe('deploy --canary --detach: the Job\'s pod drives the canary on real met
     expect(await p.deployment('catalog-canary')).toBeUndefined()
     expect((await p.route('catalog'))?.spec.rules).toEqual(before?.spec.rules)
     // Nothing of the rollout is left to drive: a new release may start.
-    await eventually('the lease to be released', async () => ((await p.state('catalog'))?.lease === undefined ? true : undefined), 10_000, 200)
+    await eventually(
+      'the lease to be released',
+      async () => ((await p.state('catalog'))?.lease === undefined ? true : undefined),
+      10_000,
+      200,
+    )
   }, 900_000)
 })

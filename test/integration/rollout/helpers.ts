@@ -38,7 +38,10 @@ export class RolloutProject {
   readonly store = new StateStore(this.kube)
   private children: BackgroundCli[] = []
 
-  constructor(public services: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}) {
+  constructor(
+    public services: Record<string, Record<string, unknown>>,
+    extra: Record<string, unknown> = {},
+  ) {
     this.writeConfig(extra)
   }
 
@@ -48,7 +51,15 @@ export class RolloutProject {
       registry: {url: '127.0.0.1:5000', insecure: true},
       signing: {required: false},
       clusters: {sandbox: {context: sandboxEnv().context}},
-      environments: {test: {cluster: 'sandbox', namespace: this.ns, router: 'gateway', production: false, prometheus: sandboxEnv().prometheusUrl}},
+      environments: {
+        test: {
+          cluster: 'sandbox',
+          namespace: this.ns,
+          router: 'gateway',
+          production: false,
+          prometheus: sandboxEnv().prometheusUrl,
+        },
+      },
       services: this.services,
       ...extra,
     }
@@ -80,7 +91,13 @@ export class RolloutProject {
   }
 
   deploy(services: string[], version: string, extra: string[] = []): Promise<CliResult> {
-    return this.cli(['deploy', ...services, ...services.flatMap((s) => ['--image', this.image(s, version)]), '--skip-verify', ...extra])
+    return this.cli([
+      'deploy',
+      ...services,
+      ...services.flatMap((s) => ['--image', this.image(s, version)]),
+      '--skip-verify',
+      ...extra,
+    ])
   }
 
   async state(service: string): Promise<RolloutState | undefined> {
@@ -111,7 +128,10 @@ export class RolloutProject {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
       metadata: {name: service, namespace: this.ns},
-      spec: {parentRefs: [{name: 'shop'}], rules: [{matches: [{path: {type: 'PathPrefix', value: `/${service}`}}], backendRefs: [{name: service, port}]}]},
+      spec: {
+        parentRefs: [{name: 'shop'}],
+        rules: [{matches: [{path: {type: 'PathPrefix', value: `/${service}`}}], backendRefs: [{name: service, port}]}],
+      },
     })
   }
 
@@ -156,7 +176,12 @@ export async function runService(name: string, env: Record<string, string>): Pro
   let stderr = ''
   child.stderr?.on('data', (d) => (stderr += String(d)))
   const url = `http://127.0.0.1:${port}`
-  await eventually(`${name} on ${url} to be ready (${stderr})`, async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok ? true : undefined), 20_000, 200)
+  await eventually(
+    `${name} on ${url} to be ready (${stderr})`,
+    async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.ok ? true : undefined),
+    20_000,
+    200,
+  )
   return {
     url,
     process: child,
@@ -177,7 +202,10 @@ export function registerTargets(file: string, targets: {url: string; labels: Rec
 }
 
 /** A bounded load generator: `rps` GET requests per second to each URL until stopped (at most `maxMs`). */
-export function generateLoad(urls: string[], options: {rps: number; maxMs: number}): {stop: () => Promise<{sent: number; errors: number}>} {
+export function generateLoad(
+  urls: string[],
+  options: {rps: number; maxMs: number},
+): {stop: () => Promise<{sent: number; errors: number}>} {
   let running = true
   let sent = 0
   let errors = 0
@@ -210,7 +238,12 @@ export function generateLoad(urls: string[], options: {rps: number; maxMs: numbe
 }
 
 /** Waits until Prometheus has a request rate for each version of a service in a namespace. */
-export async function waitForMetrics(service: string, namespace: string, versions: string[], instances: string[] = []): Promise<void> {
+export async function waitForMetrics(
+  service: string,
+  namespace: string,
+  versions: string[],
+  instances: string[] = [],
+): Promise<void> {
   const url = sandboxEnv().prometheusUrl
   // Wait for the processes just started (by instance), not for a stopped process of an earlier
   // test that reported the same version: its samples linger in the window and would answer first.
@@ -220,7 +253,9 @@ export async function waitForMetrics(service: string, namespace: string, version
       `Prometheus to scrape ${service} ${version} in ${namespace}${instance}`,
       async () => {
         const q = `sum(rate(http_requests_total{service="${service}",namespace="${namespace}",version="${version}"${instance}}[20s]))`
-        const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {data: {result: {value: [number, string]}[]}}
+        const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {
+          data: {result: {value: [number, string]}[]}
+        }
         const v = Number(body.data.result[0]?.value[1])
         return v > 0 ? v : undefined
       },

@@ -12,7 +12,13 @@ import {eventually} from '../../support/sandbox.js'
 import {RolloutProject} from './helpers.js'
 
 describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => {
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 3, maxReplicas: 6}, rollout: {progressDeadline: '90s', router: 'replicas'}}})
+  const p = new RolloutProject({
+    catalog: {
+      tier: 'operational',
+      scaling: {minReplicas: 3, maxReplicas: 6},
+      rollout: {progressDeadline: '90s', router: 'replicas'},
+    },
+  })
   const hpa = () => p.kube.get(PATHS.hpas(p.ns), 'catalog')
   let original: Record<string, unknown>
 
@@ -21,7 +27,11 @@ describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => 
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
     // As deploy renders it (a deploy re-applies it, so that is what each rollout starts from).
     original = (await hpa())!.spec
-    expect(original).toMatchObject({minReplicas: 3, maxReplicas: 6, behavior: {scaleDown: {stabilizationWindowSeconds: 300}}})
+    expect(original).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 6,
+      behavior: {scaleDown: {stabilizationWindowSeconds: 300}},
+    })
   })
   afterAll(() => p.cleanup())
 
@@ -37,7 +47,10 @@ describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => 
     const stable = await p.deployment('catalog')
     expect(stable?.spec.replicas).toBe(2)
     expect((await p.deployment('catalog-canary'))?.spec.replicas).toBe(1)
-    expect((await p.cli(['rollout', 'status', 'catalog'])).json.result.rollouts[0]).toMatchObject({weight: 34, actualWeight: 33})
+    expect((await p.cli(['rollout', 'status', 'catalog'])).json.result.rollouts[0]).toMatchObject({
+      weight: 34,
+      actualWeight: 33,
+    })
 
     const promoted = await p.cli(['rollout', 'promote', 'catalog'])
     expect(promoted.exitCode, promoted.stderr).toBe(0)
@@ -60,11 +73,25 @@ describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => 
   })
 
   it('restores the HPA exactly when `rollout abort` finishes the rollout of a killed CLI', async () => {
-    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v4'), '--skip-verify', '--canary', '--steps', '34,pause:10m,100'])
-    await eventually('the rollout to pause at 34 %', async () => {
-      const s = await p.state('catalog')
-      return s?.canary.version === 'v4' && s.phase === 'Paused' && s.weight === 34 ? s : undefined
-    }, 60_000, 200)
+    const child = p.spawnCli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', 'v4'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '34,pause:10m,100',
+    ])
+    await eventually(
+      'the rollout to pause at 34 %',
+      async () => {
+        const s = await p.state('catalog')
+        return s?.canary.version === 'v4' && s.phase === 'Paused' && s.weight === 34 ? s : undefined
+      },
+      60_000,
+      200,
+    )
     child.kill('SIGKILL')
     await new Promise((r) => child.once('exit', r))
     expect((await hpa())?.spec).toMatchObject({minReplicas: 2, maxReplicas: 2})

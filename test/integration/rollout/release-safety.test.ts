@@ -15,7 +15,13 @@ import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {RolloutProject, routeWeights, type CliResult} from './helpers.js'
 import {runCli} from '../../support/cli.js'
 
-const OWNED_LABELS = ['retailops.dev/applyset', 'app.kubernetes.io/managed-by', 'retailops.dev/tier', 'app.kubernetes.io/part-of', 'retailops.dev/service']
+const OWNED_LABELS = [
+  'retailops.dev/applyset',
+  'app.kubernetes.io/managed-by',
+  'retailops.dev/tier',
+  'app.kubernetes.io/part-of',
+  'retailops.dev/service',
+]
 
 const service = (tier: string, replicas: number, extra: Record<string, unknown> = {}) => ({
   tier,
@@ -66,11 +72,15 @@ describe('release safety: undo, promotion, stored state and abort', () => {
     expect(back.status?.availableReplicas).toBe(3)
   })
 
-  it('a campaign\'s raised replica count stays through promotion and undo', async () => {
+  it("a campaign's raised replica count stays through promotion and undo", async () => {
     const paused = await p.deploy(['checkout'], 'v3', ['--canary', '--steps', '50,pause,100'])
     expect(paused.exitCode, JSON.stringify(paused.json.result?.release ?? paused.json.error)).toBe(21)
     // Prewarm raises a Deployment without an autoscaler while the canary is paused (a merge patch of replicas, as src/capacity does).
-    await p.kube.http.request('PATCH', `${PATHS.deployments(p.ns)}/checkout`, {body: {metadata: {annotations: {'retailops.io/prewarm-campaign': 'black-friday'}}, spec: {replicas: 6}}, contentType: 'application/merge-patch+json', query: {fieldManager: 'retailops-prewarm'}})
+    await p.kube.http.request('PATCH', `${PATHS.deployments(p.ns)}/checkout`, {
+      body: {metadata: {annotations: {'retailops.io/prewarm-campaign': 'black-friday'}}, spec: {replicas: 6}},
+      contentType: 'application/merge-patch+json',
+      query: {fieldManager: 'retailops-prewarm'},
+    })
     const raised = (await p.deployment('checkout'))!
     const r = await p.cli(['rollout', 'promote', 'checkout'])
     expect(r.exitCode, JSON.stringify(r.json.error)).toBe(0)
@@ -94,7 +104,9 @@ describe('release safety: undo, promotion, stored state and abort', () => {
     const cm = (await p.kube.get(PATHS.configmaps(p.ns), stateName(serviceName)))!
     const state = JSON.parse(cm.data!['state.json']) as RolloutState
     change(state)
-    await p.kube.mergePatch(PATHS.configmaps(p.ns), stateName(serviceName), {data: {'state.json': JSON.stringify(state)}})
+    await p.kube.mergePatch(PATHS.configmaps(p.ns), stateName(serviceName), {
+      data: {'state.json': JSON.stringify(state)},
+    })
   }
 
   it('refuses a stored state that fails policy, points the route elsewhere or names another namespace, and applies nothing', async () => {
@@ -128,7 +140,10 @@ describe('release safety: undo, promotion, stored state and abort', () => {
       ;(s.desired as any).spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation = false
       ;(s.routeBackup as any).rules[0].backendRefs = [{name: 'payments', namespace: 'elsewhere', port: 8080}]
     })
-    for (const args of [['rollout', 'abort', 'orders'], ['rollout', 'promote', 'orders']]) {
+    for (const args of [
+      ['rollout', 'abort', 'orders'],
+      ['rollout', 'promote', 'orders'],
+    ]) {
       const r = await p.cli(args)
       expect(r.exitCode, args.join(' ')).toBe(25)
       expect(r.json.error.message).toMatch(/route backup sends traffic to elsewhere\/payments/)
@@ -176,17 +191,32 @@ describe('release safety: undo, promotion, stored state and abort', () => {
 async function restrictedIdentity(p: RolloutProject, name: string, rules: k8s.V1PolicyRule[]): Promise<string> {
   const http = p.kube.http
   await http.request('POST', `/api/v1/namespaces/${p.ns}/serviceaccounts`, {body: {metadata: {name}}})
-  await http.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${p.ns}/roles`, {body: {metadata: {name}, rules}})
-  await http.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${p.ns}/rolebindings`, {
-    body: {metadata: {name}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name}, subjects: [{kind: 'ServiceAccount', name, namespace: p.ns}]},
+  await http.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${p.ns}/roles`, {
+    body: {metadata: {name}, rules},
   })
-  const token = await http.request<{status: {token: string}}>('POST', `/api/v1/namespaces/${p.ns}/serviceaccounts/${name}/token`, {body: {spec: {expirationSeconds: 900}}})
+  await http.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${p.ns}/rolebindings`, {
+    body: {
+      metadata: {name},
+      roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name},
+      subjects: [{kind: 'ServiceAccount', name, namespace: p.ns}],
+    },
+  })
+  const token = await http.request<{status: {token: string}}>(
+    'POST',
+    `/api/v1/namespaces/${p.ns}/serviceaccounts/${name}/token`,
+    {body: {spec: {expirationSeconds: 900}}},
+  )
   const kc = new k8s.KubeConfig()
   kc.loadFromFile(sandboxEnv().kubeconfig)
   const context = kc.getContextObject(sandboxEnv().context)!
   const cluster = kc.getCluster(context.cluster)!
   const restricted = new k8s.KubeConfig()
-  restricted.loadFromOptions({clusters: [cluster], users: [{name, token: token.status.token}], contexts: [{name, cluster: cluster.name, user: name, namespace: p.ns}], currentContext: name})
+  restricted.loadFromOptions({
+    clusters: [cluster],
+    users: [{name, token: token.status.token}],
+    contexts: [{name, cluster: cluster.name, user: name, namespace: p.ns}],
+    currentContext: name,
+  })
   const file = path.join(p.dir, `${name}.kubeconfig`)
   writeFileSync(file, restricted.exportConfig())
   return file
@@ -200,7 +230,11 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
     catalog: service('operational', 2),
     cart: service('operational', 2),
     // No Prometheus data for these versions: the blue-green analyses pass only because missingData says so here.
-    search: service('operational', 2, {scaleDownDelay: '5m', autoPromotion: false, analysis: {interval: '1s', count: 1, missingData: 'pass'}}),
+    search: service('operational', 2, {
+      scaleDownDelay: '5m',
+      autoPromotion: false,
+      analysis: {interval: '1s', count: 1, missingData: 'pass'},
+    }),
   })
 
   beforeAll(async () => {
@@ -211,7 +245,11 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
   afterAll(() => p.cleanup())
 
   async function cliAs(kubeconfig: string, context: string, args: string[]): Promise<CliResult> {
-    const r = await runCli([...args, '--context', context, '--json'], {cwd: p.dir, timeoutMs: 240_000, env: {KUBECONFIG: kubeconfig}})
+    const r = await runCli([...args, '--context', context, '--json'], {
+      cwd: p.dir,
+      timeoutMs: 240_000,
+      env: {KUBECONFIG: kubeconfig},
+    })
     return {exitCode: r.exitCode ?? -1, json: JSON.parse(r.stdout), stderr: r.stderr}
   }
 
@@ -284,10 +322,15 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
     expect(paused.exitCode, JSON.stringify(paused.json.result?.release ?? paused.json.error)).toBe(21)
     // A CLI promotes (switches the active Service to the new colour), then dies during the scale-down delay.
     const child = p.spawnCli(['rollout', 'promote', 'search'])
-    const switched = await eventually('the active Service to switch to the new colour', async () => {
-      const s = await p.state('search')
-      return s?.activeColour === 'preview' && s.step >= 3 ? s : undefined
-    }, 90_000, 200)
+    const switched = await eventually(
+      'the active Service to switch to the new colour',
+      async () => {
+        const s = await p.state('search')
+        return s?.activeColour === 'preview' && s.step >= 3 ? s : undefined
+      },
+      90_000,
+      200,
+    )
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
     expect((await p.service('search'))!.spec.selector['pod-template-hash']).toBe(switched.canary.podTemplateHash)

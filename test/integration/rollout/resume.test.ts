@@ -6,7 +6,9 @@ import {eventually} from '../../support/sandbox.js'
 import {RolloutProject, routeWeights} from './helpers.js'
 
 describe('a killed CLI', () => {
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s'}}})
+  const p = new RolloutProject({
+    catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s'}},
+  })
 
   beforeAll(async () => {
     const first = await p.deploy(['catalog'], 'v1')
@@ -16,12 +18,26 @@ describe('a killed CLI', () => {
   afterAll(() => p.cleanup())
 
   async function killMidRollout(version: string): Promise<void> {
-    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', version), '--skip-verify', '--canary', '--steps', '50,pause:30s,100'])
+    const child = p.spawnCli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', version),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '50,pause:30s,100',
+    ])
     // Killed while it pauses at 50 %: the canary is up and takes traffic.
-    await eventually('the rollout to pause at 50 %', async () => {
-      const s = await p.state('catalog')
-      return s?.canary.version === version && s.phase === 'Paused' && s.weight === 50 ? s : undefined
-    }, 60_000, 200)
+    await eventually(
+      'the rollout to pause at 50 %',
+      async () => {
+        const s = await p.state('catalog')
+        return s?.canary.version === version && s.phase === 'Paused' && s.weight === 50 ? s : undefined
+      },
+      60_000,
+      200,
+    )
     child.kill('SIGKILL')
     await new Promise((r) => child.once('exit', r))
   }
@@ -60,9 +76,23 @@ describe('a killed CLI', () => {
   })
 
   it('is watched from another CLI: get --watch redraws the tree until the rollout ends', async () => {
-    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v5'), '--skip-verify', '--canary', '--steps', '50,pause:6s,100'])
+    const child = p.spawnCli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', 'v5'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '50,pause:6s,100',
+    ])
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await eventually('the rollout to start', async () => ((await p.state('catalog'))?.canary.version === 'v5' ? true : undefined), 60_000, 200)
+    await eventually(
+      'the rollout to start',
+      async () => ((await p.state('catalog'))?.canary.version === 'v5' ? true : undefined),
+      60_000,
+      200,
+    )
     const watcher = p.spawnCli(['rollout', 'get', 'catalog', '--watch'])
     let text = ''
     watcher.stdout?.removeAllListeners('data')
@@ -77,9 +107,26 @@ describe('a killed CLI', () => {
   })
 
   it('lets another CLI promote a rollout that a live CLI drives', async () => {
-    const child = p.spawnCli(['deploy', 'catalog', '--image', p.image('catalog', 'v6'), '--skip-verify', '--canary', '--steps', '50,pause:5m,100'])
+    const child = p.spawnCli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', 'v6'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '50,pause:5m,100',
+    ])
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    await eventually('the rollout to pause', async () => ((await p.state('catalog'))?.canary.version === 'v6' && (await p.state('catalog'))?.phase === 'Paused' ? true : undefined), 60_000, 200)
+    await eventually(
+      'the rollout to pause',
+      async () =>
+        (await p.state('catalog'))?.canary.version === 'v6' && (await p.state('catalog'))?.phase === 'Paused'
+          ? true
+          : undefined,
+      60_000,
+      200,
+    )
     const promote = await p.cli(['rollout', 'promote', 'catalog', '--full'])
     expect(promote.exitCode, promote.stderr).toBe(0)
     expect(promote.json.result.drivenBy).toBe('the running CLI')

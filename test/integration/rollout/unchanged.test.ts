@@ -37,21 +37,47 @@ describe('deploy --canary with unchanged services', () => {
   it('releases only the service whose image changed and leaves the others untouched', async () => {
     const cartBefore = await footprint('cart')
     expect(cartBefore.state).toBeUndefined()
-    const r = await p.cli(['deploy', 'catalog', 'cart', '--image', p.image('catalog', 'v2'), '--image', p.image('cart', 'v1'), '--skip-verify', '--canary', '--steps', '50,100'])
+    const r = await p.cli([
+      'deploy',
+      'catalog',
+      'cart',
+      '--image',
+      p.image('catalog', 'v2'),
+      '--image',
+      p.image('cart', 'v1'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '50,100',
+    ])
     expect(r.exitCode, JSON.stringify(r.json.error ?? r.json.result?.release)).toBe(0)
     expect(r.json.result.release).toMatchObject({unchanged: ['cart'], initial: []})
-    expect(r.json.result.release.rollouts.map((x: {service: string; phase: string}) => [x.service, x.phase])).toEqual([['catalog', 'Healthy']])
+    expect(r.json.result.release.rollouts.map((x: {service: string; phase: string}) => [x.service, x.phase])).toEqual([
+      ['catalog', 'Healthy'],
+    ])
 
     // catalog went through a canary to v2.
     expect((await p.deployment('catalog'))?.spec.template.spec.containers[0].image).toContain(':v2@')
-    expect((await p.state('catalog'))?.events.some((e) => e.message.startsWith('50 % of traffic to the canary'))).toBe(true)
+    expect((await p.state('catalog'))?.events.some((e) => e.message.startsWith('50 % of traffic to the canary'))).toBe(
+      true,
+    )
     // cart: no rollout state was ever written, no canary objects, the Deployment and route not written to.
     expect(await footprint('cart')).toEqual(cartBefore)
   })
 
   it('exits 0 and changes nothing when no service changed', async () => {
     const before = {catalog: await footprint('catalog'), cart: await footprint('cart')}
-    const r = await p.cli(['deploy', 'catalog', 'cart', '--image', p.image('catalog', 'v2'), '--image', p.image('cart', 'v1'), '--skip-verify', '--canary'])
+    const r = await p.cli([
+      'deploy',
+      'catalog',
+      'cart',
+      '--image',
+      p.image('catalog', 'v2'),
+      '--image',
+      p.image('cart', 'v1'),
+      '--skip-verify',
+      '--canary',
+    ])
     expect(r.exitCode, JSON.stringify(r.json.error)).toBe(0)
     expect(r.json.result.release).toMatchObject({rollouts: [], initial: [], unchanged: ['catalog', 'cart']})
     expect({catalog: await footprint('catalog'), cart: await footprint('cart')}).toEqual(before)
@@ -60,6 +86,8 @@ describe('deploy --canary with unchanged services', () => {
   it('rollout status takes flag values for flags, not for service names (--watch --timeout 15m)', async () => {
     const r = await p.cli(['rollout', 'status', 'catalog', '--watch', '--timeout', '15m'])
     expect(r.exitCode, JSON.stringify(r.json.error)).toBe(0)
-    expect(r.json.result.rollouts.map((x: {service: string; phase: string}) => [x.service, x.phase])).toEqual([['catalog', 'Healthy']])
+    expect(r.json.result.rollouts.map((x: {service: string; phase: string}) => [x.service, x.phase])).toEqual([
+      ['catalog', 'Healthy'],
+    ])
   })
 })

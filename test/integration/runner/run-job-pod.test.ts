@@ -45,7 +45,7 @@ const call = (method, path, body) => new Promise((resolve, reject) => {
 })().catch((e) => { console.error(e); process.exit(3) })
 `
 
-describe('runPodTemplate: a Job\'s pod as the kubelet would run it, in the runner image', () => {
+describe("runPodTemplate: a Job's pod as the kubelet would run it, in the runner image", () => {
   const kc = kubeConfig()
   const core = kc.makeApiClient(k8s.CoreV1Api)
   const batch = kc.makeApiClient(k8s.BatchV1Api)
@@ -55,7 +55,13 @@ describe('runPodTemplate: a Job\'s pod as the kubelet would run it, in the runne
   const podSpec = (overrides: Partial<k8s.V1Container> = {}, pod: Partial<k8s.V1PodSpec> = {}): k8s.V1PodSpec => ({
     serviceAccountName: 'probe',
     restartPolicy: 'Never',
-    securityContext: {runAsNonRoot: true, runAsUser: 10_001, runAsGroup: 10_002, fsGroup: 10_003, seccompProfile: {type: 'RuntimeDefault'}},
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 10_001,
+      runAsGroup: 10_002,
+      fsGroup: 10_003,
+      seccompProfile: {type: 'RuntimeDefault'},
+    },
     containers: [
       {
         name: 'probe',
@@ -92,14 +98,40 @@ describe('runPodTemplate: a Job\'s pod as the kubelet would run it, in the runne
 
   beforeAll(async () => {
     image = (await sandboxRunnerImage()).image
-    await core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'podrun', 'pod-security.kubernetes.io/enforce': 'restricted'}}}})
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name: NS,
+          labels: {'retailops.dev/test': 'podrun', 'pod-security.kubernetes.io/enforce': 'restricted'},
+        },
+      },
+    })
     await core.createNamespacedServiceAccount({namespace: NS, body: {metadata: {name: 'probe'}}})
-    await rbac.createNamespacedRole({namespace: NS, body: {metadata: {name: 'probe'}, rules: [{apiGroups: [''], resources: ['configmaps'], verbs: ['create']}]}})
-    await rbac.createNamespacedRoleBinding({namespace: NS, body: {metadata: {name: 'probe'}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'probe'}, subjects: [{kind: 'ServiceAccount', name: 'probe', namespace: NS}]}})
-    await core.createNamespacedConfigMap({namespace: NS, body: {metadata: {name: 'probe-config'}, data: {a: 'alpha', b: 'beta'}}})
-    await core.createNamespacedSecret({namespace: NS, body: {metadata: {name: 'probe-secret'}, stringData: {token: 's3cret', other: 'x'}}})
+    await rbac.createNamespacedRole({
+      namespace: NS,
+      body: {metadata: {name: 'probe'}, rules: [{apiGroups: [''], resources: ['configmaps'], verbs: ['create']}]},
+    })
+    await rbac.createNamespacedRoleBinding({
+      namespace: NS,
+      body: {
+        metadata: {name: 'probe'},
+        roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'probe'},
+        subjects: [{kind: 'ServiceAccount', name: 'probe', namespace: NS}],
+      },
+    })
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: {metadata: {name: 'probe-config'}, data: {a: 'alpha', b: 'beta'}},
+    })
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: {metadata: {name: 'probe-secret'}, stringData: {token: 's3cret', other: 'x'}},
+    })
     // A real Job (admitted by Pod Security restricted); kwok never starts it, the runner does.
-    await batch.createNamespacedJob({namespace: NS, body: {metadata: {name: 'probe'}, spec: {backoffLimit: 0, template: {spec: podSpec()}}}})
+    await batch.createNamespacedJob({
+      namespace: NS,
+      body: {metadata: {name: 'probe'}, spec: {backoffLimit: 0, template: {spec: podSpec()}}},
+    })
   }, 600_000)
 
   afterAll(async () => {
@@ -146,10 +178,18 @@ describe('runPodTemplate: a Job\'s pod as the kubelet would run it, in the runne
 
   it('fails as the kubelet would: a missing Secret, a root user under runAsNonRoot, an image the registry does not have', async () => {
     const missingSecret = podSpec()
-    missingSecret.volumes = missingSecret.volumes!.map((v) => (v.name === 'secret' ? {name: 'secret', secret: {secretName: 'nope'}} : v))
-    await expect(runPodTemplate({namespace: NS, template: missingSecret})).rejects.toThrow(`Secret ${NS}/nope does not exist`)
-    await expect(runPodTemplate({namespace: NS, template: podSpec({securityContext: {runAsUser: 0}})})).rejects.toThrow('runAsNonRoot and runAsUser 0')
+    missingSecret.volumes = missingSecret.volumes!.map((v) =>
+      v.name === 'secret' ? {name: 'secret', secret: {secretName: 'nope'}} : v,
+    )
+    await expect(runPodTemplate({namespace: NS, template: missingSecret})).rejects.toThrow(
+      `Secret ${NS}/nope does not exist`,
+    )
+    await expect(runPodTemplate({namespace: NS, template: podSpec({securityContext: {runAsUser: 0}})})).rejects.toThrow(
+      'runAsNonRoot and runAsUser 0',
+    )
     const absent = `${sandboxEnv().registry}/t-podrun/none@sha256:${'0'.repeat(64)}`
-    await expect(runPodTemplate({namespace: NS, template: podSpec({image: absent})})).rejects.toThrow(/Cannot pull .*sandboxRunnerImage/s)
+    await expect(runPodTemplate({namespace: NS, template: podSpec({image: absent})})).rejects.toThrow(
+      /Cannot pull .*sandboxRunnerImage/s,
+    )
   })
 })

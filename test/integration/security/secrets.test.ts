@@ -48,19 +48,26 @@ describe('render masks secrets in every format', () => {
       LOG_LEVEL: 'info',
     })
     // Policy still refuses each of them by name.
-    const refused = r.json.result.policy.findings.filter((f: {rule: string}) => f.rule === 'plain-text-secret').map((f: {message: string}) => f.message)
+    const refused = r.json.result.policy.findings
+      .filter((f: {rule: string}) => f.rule === 'plain-text-secret')
+      .map((f: {message: string}) => f.message)
     for (const name of Object.keys(SECRETS)) expect(refused.join('\n')).toContain(`env ${name} `)
   })
 
   it('plain render (YAML on stdout, policy on stderr) holds none either', async () => {
-    const r = await runCli(['render', 'catalog', '--image', p.image('catalog', 'v1')], {cwd: p.dir, env: {NO_COLOR: '1'}})
+    const r = await runCli(['render', 'catalog', '--image', p.image('catalog', 'v1')], {
+      cwd: p.dir,
+      env: {NO_COLOR: '1'},
+    })
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toContain('name: DB_PASSWORD')
     expect(leaked(r.stdout + r.stderr)).toEqual([])
   })
 
   it('the --json error envelope masks a password in a URL it names', async () => {
-    p.writeConfig({environments: {test: {cluster: 'sandbox', namespace: p.ns, prometheus: 'http://admin:promPw9@127.0.0.1:9/'}}})
+    p.writeConfig({
+      environments: {test: {cluster: 'sandbox', namespace: p.ns, prometheus: 'http://admin:promPw9@127.0.0.1:9/'}},
+    })
     const r = await p.cli(['slo'])
     p.writeConfig()
     expect(r.exitCode).not.toBe(0)
@@ -72,7 +79,9 @@ describe('render masks secrets in every format', () => {
 })
 
 describe('rollout state written to the cluster', () => {
-  const p = new RolloutProject({catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s'}}})
+  const p = new RolloutProject({
+    catalog: {tier: 'operational', scaling: {minReplicas: 2, maxReplicas: 2}, rollout: {progressDeadline: '90s'}},
+  })
 
   beforeAll(async () => {
     const first = await p.deploy(['catalog'], 'v1')
@@ -88,14 +97,31 @@ describe('rollout state written to the cluster', () => {
     await p.kube.http.request('PATCH', `${PATHS.deployments(p.ns)}/catalog`, {
       query: {fieldManager: 'kubectl-set'},
       contentType: 'application/strategic-merge-patch+json',
-      body: {spec: {template: {spec: {containers: [{name: container, env: env ?? [{name: 'DB_PASSWORD', $patch: 'delete'}]}]}}}},
+      body: {
+        spec: {
+          template: {spec: {containers: [{name: container, env: env ?? [{name: 'DB_PASSWORD', $patch: 'delete'}]}]}},
+        },
+      },
     })
-    await eventually('the Deployment to settle', async () => (deploymentProgress(await p.deployment('catalog')).complete ? true : undefined), 90_000)
+    await eventually(
+      'the Deployment to settle',
+      async () => (deploymentProgress(await p.deployment('catalog')).complete ? true : undefined),
+      90_000,
+    )
   }
 
   it('a rollout over a pod template with a plain-text secret is refused before anything is written', async () => {
     await setEnv([{name: 'DB_PASSWORD', value: 'pw1'}])
-    const r = await p.cli(['deploy', 'catalog', '--image', p.image('catalog', 'v2'), '--skip-verify', '--canary', '--steps', '100'])
+    const r = await p.cli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', 'v2'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '100',
+    ])
     expect(r.exitCode, JSON.stringify(r.json)).toBe(10)
     expect(r.json.error.message).toContain('catalog: DB_PASSWORD')
     expect(leaked(JSON.stringify(r.json) + r.stderr)).toEqual([])
@@ -107,7 +133,19 @@ describe('rollout state written to the cluster', () => {
 
   it('the state ConfigMap and the Deployment hold no secret from a forced release reason', async () => {
     const reason = 'hotfix; failing DSN was postgres://app:pw1@db/shop and the hook ?token=t0k3nz'
-    const r = await p.cli(['deploy', 'catalog', '--image', p.image('catalog', 'v2'), '--skip-verify', '--canary', '--steps', '100', '--force-release', '--reason', reason])
+    const r = await p.cli([
+      'deploy',
+      'catalog',
+      '--image',
+      p.image('catalog', 'v2'),
+      '--skip-verify',
+      '--canary',
+      '--steps',
+      '100',
+      '--force-release',
+      '--reason',
+      reason,
+    ])
     expect(r.exitCode, JSON.stringify(r.json.error)).toBe(0)
     const cm = (await p.kube.get(PATHS.configmaps(p.ns), 'retailops-rollout-catalog')) as Obj
     const raw = JSON.stringify(cm.data)
@@ -128,7 +166,7 @@ describe('DR drill evidence files', () => {
   beforeAll(() => createSourceDb(source, 50, 60))
   afterAll(() => dropDb(source))
 
-  it('record.json, report.md and report.html hold no password: not the source URL\'s, not one inside a validation query', async () => {
+  it("record.json, report.md and report.html hold no password: not the source URL's, not one inside a validation query", async () => {
     // A dblink-style connection string inside a validation query is free text that lands in the evidence.
     const p = writeProject(`
 project: shop
@@ -143,7 +181,17 @@ datastores:
     validation:
       - {name: order-count, query: "select count(*) from orders where 'host=replica password=dbl9x' <> ''", expect: {equals: 50}}
 `)
-    const r = await drCli(['dr', 'drill', '--json', '--no-recoverability', '--allow-source-server', 'the sandbox has one PostgreSQL server'], {cwd: p.dir, env: {T_SEC_SOURCE_URL: dbUrl(source)}})
+    const r = await drCli(
+      [
+        'dr',
+        'drill',
+        '--json',
+        '--no-recoverability',
+        '--allow-source-server',
+        'the sandbox has one PostgreSQL server',
+      ],
+      {cwd: p.dir, env: {T_SEC_SOURCE_URL: dbUrl(source)}},
+    )
     const doc = JSON.parse(r.stdout)
     expect(r.exitCode, r.stderr).toBe(0)
     const password = decodeURIComponent(new URL(sandboxUrl()).password)

@@ -25,7 +25,9 @@ async function api<T>(pathAndQuery: string, init?: RequestInit): Promise<T> {
 }
 
 export async function instant(query: string): Promise<{metric: Record<string, string>; value: [number, string]}[]> {
-  const body = await api<{data: {result: {metric: Record<string, string>; value: [number, string]}[]}}>(`/api/v1/query?query=${encodeURIComponent(query)}`)
+  const body = await api<{data: {result: {metric: Record<string, string>; value: [number, string]}[]}}>(
+    `/api/v1/query?query=${encodeURIComponent(query)}`,
+  )
   return body.data.result
 }
 
@@ -34,7 +36,12 @@ export async function scalar(query: string): Promise<number | null> {
   return r.length ? Number(r[0].value[1]) : null
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 1000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 1000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await probe().catch(() => undefined)
@@ -45,7 +52,10 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Registers scrape targets (host:port on 127.0.0.1) with labels; returns a function that removes them. */
-export async function registerTargets(name: string, groups: {targets: string[]; labels: Record<string, string>}[]): Promise<() => Promise<void>> {
+export async function registerTargets(
+  name: string,
+  groups: {targets: string[]; labels: Record<string, string>}[],
+): Promise<() => Promise<void>> {
   if (!SD_DIR) throw new Error('RETAILOPS_PROMETHEUS_SD_DIR is not set: eval "$(bash scripts/sandbox.sh env)"')
   const file = path.join(SD_DIR, `${name}.json`)
   const tmp = `${file}.tmp`
@@ -57,7 +67,9 @@ export async function registerTargets(name: string, groups: {targets: string[]; 
 /** Waits until every target with this label value is scraped and up. */
 export async function waitForTargets(label: string, value: string, count: number): Promise<void> {
   await waitFor(`${count} targets with ${label}=${value} up`, async () => {
-    const body = await api<{data: {activeTargets: {labels: Record<string, string>; health: string; lastScrape: string}[]}}>('/api/v1/targets?state=active')
+    const body = await api<{
+      data: {activeTargets: {labels: Record<string, string>; health: string; lastScrape: string}[]}
+    }>('/api/v1/targets?state=active')
     const mine = body.data.activeTargets.filter((t) => t.labels[label] === value)
     return mine.length === count && mine.every((t) => t.health === 'up')
   })
@@ -92,7 +104,14 @@ function openMetrics(series: RecordedSeries[]): string {
 }
 
 /** A counter growing at `rate(t)` per second, sampled every stepMs from startMs to endMs. */
-export function counter(name: string, labels: Record<string, string>, startMs: number, endMs: number, stepMs: number, rate: (t: number) => number): RecordedSeries {
+export function counter(
+  name: string,
+  labels: Record<string, string>,
+  startMs: number,
+  endMs: number,
+  stepMs: number,
+  rate: (t: number) => number,
+): RecordedSeries {
   const samples: [number, number][] = []
   let v = 0
   for (let t = startMs; t <= endMs; t += stepMs) {
@@ -103,7 +122,14 @@ export function counter(name: string, labels: Record<string, string>, startMs: n
 }
 
 /** A gauge holding one value, sampled every stepMs. */
-export function gauge(name: string, labels: Record<string, string>, startMs: number, endMs: number, stepMs: number, value: number): RecordedSeries {
+export function gauge(
+  name: string,
+  labels: Record<string, string>,
+  startMs: number,
+  endMs: number,
+  stepMs: number,
+  value: number,
+): RecordedSeries {
   const samples: [number, number][] = []
   for (let t = startMs; t <= endMs; t += stepMs) samples.push([t, value])
   return {name, type: 'gauge', labels, samples}
@@ -114,7 +140,10 @@ export async function backfill(series: RecordedSeries[]): Promise<string[]> {
   // A block that ends after "now" moves the head's lower bound into the future: Prometheus then
   // rejects every scrape (of every target) as out of bounds until that time has passed.
   const newest = Math.max(...series.flatMap((s) => s.samples.map(([t]) => t)))
-  if (newest > Date.now()) throw new Error(`refusing to record samples in the future (${new Date(newest).toISOString()}): Prometheus would drop every scrape until then`)
+  if (newest > Date.now())
+    throw new Error(
+      `refusing to record samples in the future (${new Date(newest).toISOString()}): Prometheus would drop every scrape until then`,
+    )
   const flags = await api<{data: Record<string, string>}>('/api/v1/status/flags')
   const dataDir = flags.data['storage.tsdb.path']
   // Work next to the data folder so the final move is a rename on one filesystem.

@@ -13,7 +13,20 @@ import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {generateRules, renderRulesYaml} from '../../../src/slo/rules.js'
 import {errorBudgetStatus, type SloReport, sloStatus} from '../../../src/slo/status.js'
 import {cli, randomName, type ServiceProc, startService} from '../capacity/helpers.js'
-import {backfill, counter, deleteSeries, instant, PROMETHEUS, registerTargets, reload, rulesDir, SD_DIR, scalar, waitFor, waitForTargets} from './prometheus.js'
+import {
+  backfill,
+  counter,
+  deleteSeries,
+  instant,
+  PROMETHEUS,
+  registerTargets,
+  reload,
+  rulesDir,
+  SD_DIR,
+  scalar,
+  waitFor,
+  waitForTargets,
+} from './prometheus.js'
 import {testContext} from '../../support/context.js'
 
 const RUN = randomName('t-slo')
@@ -56,7 +69,10 @@ interface Counts {
 }
 
 /** Sends requests for a while (bounded in time and count) and counts the answers by status. */
-async function drive(send: (i: number) => Promise<number>, {ms, concurrency, max}: {ms: number; concurrency: number; max: number}): Promise<Counts> {
+async function drive(
+  send: (i: number) => Promise<number>,
+  {ms, concurrency, max}: {ms: number; concurrency: number; max: number},
+): Promise<Counts> {
   const counts: Counts = {total: 0, byStatus: {}}
   const end = Date.now() + ms
   let i = 0
@@ -92,13 +108,41 @@ describe('slo against the sandbox Prometheus', () => {
 
     // Recorded history, written while the services start.
     const now = Date.now()
-    const base = {service: 'catalog', method: 'GET', route: '/products', retailops_test: RUN, instance: 'recorded', job: 'recorded'}
+    const base = {
+      service: 'catalog',
+      method: 'GET',
+      route: '/products',
+      retailops_test: RUN,
+      instance: 'recorded',
+      job: 'recorded',
+    }
     const backfilled = backfill([
       // burning: six clean days up to 65 minutes ago; the live errors are all the last hour sees.
-      counter('http_requests_total', {...base, slo_case: 'burning', code: '200'}, now - 6 * D, now - 65 * 60_000, 60_000, () => 20),
+      counter(
+        'http_requests_total',
+        {...base, slo_case: 'burning', code: '200'},
+        now - 6 * D,
+        now - 65 * 60_000,
+        60_000,
+        () => 20,
+      ),
       // ticket: 3.5 clean days, then 3 days at 1.2x the budget (0.12 % errors on a 99.9 % SLO).
-      counter('http_requests_total', {...base, slo_case: 'ticket', code: '200'}, now - 6.5 * D, now - 60_000, 60_000, (t) => (t < now - 3 * D ? 20 : 10 * (1 - 0.0012))),
-      counter('http_requests_total', {...base, slo_case: 'ticket', code: '500'}, now - 3 * D, now - 60_000, 60_000, () => 10 * 0.0012),
+      counter(
+        'http_requests_total',
+        {...base, slo_case: 'ticket', code: '200'},
+        now - 6.5 * D,
+        now - 60_000,
+        60_000,
+        (t) => (t < now - 3 * D ? 20 : 10 * (1 - 0.0012)),
+      ),
+      counter(
+        'http_requests_total',
+        {...base, slo_case: 'ticket', code: '500'},
+        now - 3 * D,
+        now - 60_000,
+        60_000,
+        () => 10 * 0.0012,
+      ),
     ])
 
     const [healthy, failing, slow, burning, inventory, payments, orders] = await Promise.all([
@@ -110,7 +154,12 @@ describe('slo against the sandbox Prometheus', () => {
       startService('payments', {APP_VERSION: RUN}),
       startService('orders', {APP_VERSION: RUN}),
     ])
-    const checkout = await startService('checkout', {APP_VERSION: RUN, INVENTORY_URL: inventory.url, PAYMENTS_URL: payments.url, ORDERS_URL: orders.url})
+    const checkout = await startService('checkout', {
+      APP_VERSION: RUN,
+      INVENTORY_URL: inventory.url,
+      PAYMENTS_URL: payments.url,
+      ORDERS_URL: orders.url,
+    })
     procs.push(healthy, failing, slow, burning, inventory, payments, orders, checkout)
     const host = (p: ServiceProc) => new URL(p.url).host
     unregister = await registerTargets(RUN, [
@@ -118,7 +167,10 @@ describe('slo against the sandbox Prometheus', () => {
       {targets: [host(failing)], labels: {retailops_test: RUN, slo_case: 'failing'}},
       {targets: [host(slow)], labels: {retailops_test: RUN, slo_case: 'slow'}},
       {targets: [host(burning)], labels: {retailops_test: RUN, slo_case: 'burning'}},
-      {targets: [host(checkout), host(inventory), host(payments), host(orders)], labels: {retailops_test: RUN, slo_case: 'business'}},
+      {
+        targets: [host(checkout), host(inventory), host(payments), host(orders)],
+        labels: {retailops_test: RUN, slo_case: 'business'},
+      },
     ])
     await waitForTargets('retailops_test', RUN, 8)
 
@@ -130,7 +182,11 @@ describe('slo against the sandbox Prometheus', () => {
         method: 'POST',
         headers: {'content-type': 'application/json', 'idempotency-key': `${RUN}-${key++}`},
         // One checkout in ten is declined: the business SLI sees about 90 % success.
-        body: JSON.stringify({customerId: 'cust-slo', paymentToken: i % 10 === 9 ? 'tok_decline' : 'tok_visa', items: [{sku: 'SKU-1001', quantity: 1}]}),
+        body: JSON.stringify({
+          customerId: 'cust-slo',
+          paymentToken: i % 10 === 9 ? 'tok_decline' : 'tok_visa',
+          items: [{sku: 'SKU-1001', quantity: 1}],
+        }),
       })
       await r.arrayBuffer()
       return r.status
@@ -153,7 +209,13 @@ describe('slo against the sandbox Prometheus', () => {
     // Two more scrapes so Prometheus holds the final counts.
     await new Promise((r) => setTimeout(r, 11_000))
     await backfilled
-    await waitFor('the recorded series to load', async () => (await scalar(`sum(rate(http_requests_total{retailops_test="${RUN}",slo_case="ticket"}[3d]))`)) ?? undefined, 150_000, 2000)
+    await waitFor(
+      'the recorded series to load',
+      async () =>
+        (await scalar(`sum(rate(http_requests_total{retailops_test="${RUN}",slo_case="ticket"}[3d]))`)) ?? undefined,
+      150_000,
+      2000,
+    )
     report = await sloStatus({config: project.config, prometheusUrl: PROMETHEUS, history: true}, testContext())
   })
 
@@ -192,7 +254,10 @@ describe('slo against the sandbox Prometheus', () => {
     expect(seen).toBeGreaterThan(0.2)
     // The warm-up's few requests and rate()'s per-series extrapolation keep them a little apart.
     expect(Math.abs(f.errorRatio! - seen)).toBeLessThan(0.03)
-    expect(f.burnRates.find((b) => b.window === '5m')!.burnRate!).toBeCloseTo(f.burnRates.find((b) => b.window === '5m')!.errorRatio! / 0.01, 6)
+    expect(f.burnRates.find((b) => b.window === '5m')!.burnRate!).toBeCloseTo(
+      f.burnRates.find((b) => b.window === '5m')!.errorRatio! / 0.01,
+      6,
+    )
     expect(f.budgetRemaining!).toBeLessThan(0)
     expect(f.status).toBe('exhausted')
   })
@@ -252,7 +317,11 @@ describe('slo against the sandbox Prometheus', () => {
 
   it('the release gate: catalog is blocked, checkout may release (errorBudgetStatus for rollouts)', async () => {
     expect(report.gate.pass).toBe(false)
-    expect(report.gate.blocking.map((b) => b.slo).sort()).toEqual(['burning-availability', 'failing-availability', 'slow-latency'])
+    expect(report.gate.blocking.map((b) => b.slo).sort()).toEqual([
+      'burning-availability',
+      'failing-availability',
+      'slow-latency',
+    ])
     const catalog = await errorBudgetStatus('catalog', {config: project.config, prometheusUrl: PROMETHEUS})
     expect(catalog.ok).toBe(false)
     expect(catalog.reasons.join('\n')).toMatch(/failing-availability: error budget exhausted/)
@@ -286,17 +355,34 @@ describe('slo against the sandbox Prometheus', () => {
     const check = await execa('/usr/bin/promtool', ['check', 'rules', file], {reject: false})
     expect(check.exitCode, check.stdout + check.stderr).toBe(0)
     await reload()
-    const recorded = await waitFor('the SLI recording rule', async () => (await scalar(`slo:sli_error:ratio_rate1h{sloth_id="catalog-burning-availability",retailops_test="${RUN}"}`)) ?? undefined, 60_000)
+    const recorded = await waitFor(
+      'the SLI recording rule',
+      async () =>
+        (await scalar(`slo:sli_error:ratio_rate1h{sloth_id="catalog-burning-availability",retailops_test="${RUN}"}`)) ??
+        undefined,
+      60_000,
+    )
     const ours = slo('catalog', 'burning-availability').burnRates.find((w) => w.window === '1h')!.errorRatio!
     expect(Math.abs(recorded - ours)).toBeLessThan(0.05)
-    const alerts = await waitFor('the page alert', async () => {
-      const a = await instant(`ALERTS{alertname="CatalogBurningAvailabilitySLOBurnRate",retailops_test="${RUN}"}`)
-      return a.length ? a : undefined
-    }, 60_000)
+    const alerts = await waitFor(
+      'the page alert',
+      async () => {
+        const a = await instant(`ALERTS{alertname="CatalogBurningAvailabilitySLOBurnRate",retailops_test="${RUN}"}`)
+        return a.length ? a : undefined
+      },
+      60_000,
+    )
     expect(alerts.map((a) => a.metric.sloth_severity)).toContain('page')
-    expect(alerts[0].metric).toMatchObject({sloth_id: 'catalog-burning-availability', sloth_service: 'catalog', sloth_slo: 'burning-availability'})
+    expect(alerts[0].metric).toMatchObject({
+      sloth_id: 'catalog-burning-availability',
+      sloth_service: 'catalog',
+      sloth_slo: 'burning-availability',
+    })
     // Every group evaluates on its own 5 s tick: wait for all the SLOs' info series.
-    await waitFor('sloth_slo_info of every SLO', async () => (await instant(`sloth_slo_info{retailops_test="${RUN}"}`)).length === result.slos.length, 30_000)
+    await waitFor(
+      'sloth_slo_info of every SLO',
+      async () => (await instant(`sloth_slo_info{retailops_test="${RUN}"}`)).length === result.slos.length,
+      30_000,
+    )
   })
 }, 600_000)
-

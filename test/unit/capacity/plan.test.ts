@@ -1,6 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
-import {computePlan, type PlanInput, requiredReplicas, type ServiceFacts, withRedundancy} from '../../../src/capacity/plan.js'
+import {
+  computePlan,
+  type PlanInput,
+  requiredReplicas,
+  type ServiceFacts,
+  withRedundancy,
+} from '../../../src/capacity/plan.js'
 import {poolPrice, podHourlyCost} from '../../../src/config/prices.js'
 import {formatCpu, formatMemory, GiB, parseQuantity} from '../../../src/kubernetes/quantity.js'
 import {parseConfig} from '../../../src/config/load.js'
@@ -50,7 +56,15 @@ function svc(overrides: Partial<ServiceFacts> = {}): ServiceFacts {
     targetUtilization: 0.7,
     configMinReplicas: 2,
     configMaxReplicas: 50,
-    workload: {name: 'checkout', replicas: 3, readyReplicas: 3, requests: {cpu: 0.5, memory: GiB}, limits: {cpu: 1, memory: GiB}, pool: 'general', poolSource: 'nodeSelector'},
+    workload: {
+      name: 'checkout',
+      replicas: 3,
+      readyReplicas: 3,
+      requests: {cpu: 0.5, memory: GiB},
+      limits: {cpu: 1, memory: GiB},
+      pool: 'general',
+      poolSource: 'nodeSelector',
+    },
     hpa: {name: 'checkout', minReplicas: 3, maxReplicas: 40},
     ...overrides,
   }
@@ -95,7 +109,10 @@ describe('computePlan', () => {
     expect(pool.placeholder.replicas).toBe(15)
     expect(pool.placeholder.requests).toEqual({cpu: 0.5, memory: GiB})
     expect(plan.cost.campaignHours).toBe(24)
-    expect(plan.cost.extraPerHour).toBeCloseTo(plan.cost.plannedPerHour + plan.cost.headroomPerHour - plan.cost.currentPerHour, 4)
+    expect(plan.cost.extraPerHour).toBeCloseTo(
+      plan.cost.plannedPerHour + plan.cost.headroomPerHour - plan.cost.currentPerHour,
+      4,
+    )
   })
 
   it('refuses an ended campaign', () => {
@@ -104,7 +121,11 @@ describe('computePlan', () => {
   })
 
   it('refuses a peak below current capacity unless allowed, and then leaves the floor alone', () => {
-    const small = svc({peak: {rps: 50}, hpa: {name: 'checkout', minReplicas: 4, maxReplicas: 10}, workload: {...svc().workload!, replicas: 6}})
+    const small = svc({
+      peak: {rps: 50},
+      hpa: {name: 'checkout', minReplicas: 4, maxReplicas: 10},
+      workload: {...svc().workload!, replicas: 6},
+    })
     const refused = computePlan(input({services: [small]}))
     expect(refused.problems).toHaveLength(1)
     expect(refused.problems[0]).toMatchObject({code: 'below-current', service: 'checkout'})
@@ -115,7 +136,11 @@ describe('computePlan', () => {
   })
 
   it('raises a floor below the plan even when more replicas run now (the HPA scaled up), with a warning', () => {
-    const scaled = svc({peak: {rps: 50}, hpa: {name: 'checkout', minReplicas: 2, maxReplicas: 10}, workload: {...svc().workload!, replicas: 6}})
+    const scaled = svc({
+      peak: {rps: 50},
+      hpa: {name: 'checkout', minReplicas: 2, maxReplicas: 10},
+      workload: {...svc().workload!, replicas: 6},
+    })
     const plan = computePlan(input({services: [scaled]}))
     expect(plan.problems).toEqual([])
     expect(plan.services[0]).toMatchObject({action: 'raise', newMin: 3})
@@ -143,7 +168,13 @@ describe('computePlan', () => {
   })
 
   it('refuses a plan beyond the namespace quota, placeholders included', () => {
-    const quotas = [{name: 'compute', hard: {pods: 30, 'requests.cpu': 100, 'requests.memory': 100 * GiB}, used: {pods: 3, 'requests.cpu': 1.5, 'requests.memory': 3 * GiB}}]
+    const quotas = [
+      {
+        name: 'compute',
+        hard: {pods: 30, 'requests.cpu': 100, 'requests.memory': 100 * GiB},
+        used: {pods: 3, 'requests.cpu': 1.5, 'requests.memory': 3 * GiB},
+      },
+    ]
     const plan = computePlan(input({services: [svc()], quotas}))
     const pods = plan.quota.find((q) => q.resource === 'pods')!
     // 22 more service pods + 15 placeholders.
@@ -156,7 +187,12 @@ describe('computePlan', () => {
 
   it('multiplies observed traffic, and says so when there is none', () => {
     const plan = computePlan(input({services: [svc({peak: {multiplier: 3}, observedRps: 400})]}))
-    expect(plan.services[0]).toMatchObject({peakRps: 1200, peakSource: 'multiplier', observedRps: 400, capacityReplicas: 24})
+    expect(plan.services[0]).toMatchObject({
+      peakRps: 1200,
+      peakSource: 'multiplier',
+      observedRps: 400,
+      capacityReplicas: 24,
+    })
     const none = computePlan(input({services: [svc({peak: {multiplier: 3}})]}))
     expect(none.problems.map((p) => p.code)).toContain('no-observed-traffic')
   })
@@ -185,9 +221,16 @@ describe('quantities and prices', () => {
   })
 
   it('prices pools from pools, instance types or the default, with the spot discount', () => {
-    const custom = {...prices, pools: {gpu: {cpuHour: 1, memoryGiBHour: 0.1}}, instanceTypes: {'m6i.xlarge': {cpuHour: 0.05, memoryGiBHour: 0.006}}}
+    const custom = {
+      ...prices,
+      pools: {gpu: {cpuHour: 1, memoryGiBHour: 0.1}},
+      instanceTypes: {'m6i.xlarge': {cpuHour: 0.05, memoryGiBHour: 0.006}},
+    }
     expect(poolPrice(custom, {pool: 'gpu', spot: true})).toMatchObject({cpuHour: 1, source: 'prices.pools.gpu'})
-    expect(poolPrice(custom, {pool: 'general', instanceType: 'm6i.xlarge', spot: false})).toMatchObject({cpuHour: 0.05, source: 'prices.instanceTypes.m6i.xlarge'})
+    expect(poolPrice(custom, {pool: 'general', instanceType: 'm6i.xlarge', spot: false})).toMatchObject({
+      cpuHour: 0.05,
+      source: 'prices.instanceTypes.m6i.xlarge',
+    })
     const spot = poolPrice(custom, {pool: 'spot', spot: true})
     expect(spot.cpuHour).toBeCloseTo(0.031611 * 0.3)
     expect(spot.source).toContain('spotDiscount')

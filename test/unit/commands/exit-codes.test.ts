@@ -18,7 +18,12 @@ const ALWAYS_POSSIBLE: ExitCodeName[] = ['OK', 'USAGE', 'INTERRUPTED']
 
 const errorsIndex = readFileSync(path.resolve('src/errors/index.ts'), 'utf8')
 /** UsageError → USAGE, …: the error classes with a fixed code, as src/errors/index.ts defines them. */
-const ERROR_CLASSES = new Map([...errorsIndex.matchAll(/class (\w+) extends RetailOpsError \{[\s\S]*?super\('([A-Z_]+)'/g)].map((m) => [m[1], m[2] as ExitCodeName]))
+const ERROR_CLASSES = new Map(
+  [...errorsIndex.matchAll(/class (\w+) extends RetailOpsError \{[\s\S]*?super\('([A-Z_]+)'/g)].map((m) => [
+    m[1],
+    m[2] as ExitCodeName,
+  ]),
+)
 
 function commandFiles(dir = path.resolve('commands')): string[] {
   return readdirSync(dir)
@@ -36,7 +41,8 @@ function commandFiles(dir = path.resolve('commands')): string[] {
  */
 function producedBy(text: string): Set<ExitCodeName> {
   const found = new Set<ExitCodeName>()
-  for (const m of text.matchAll(/(?<![!=]==\s*)'([A-Z_]+)'/g)) if ((NAMES as string[]).includes(m[1])) found.add(m[1] as ExitCodeName)
+  for (const m of text.matchAll(/(?<![!=]==\s*)'([A-Z_]+)'/g))
+    if ((NAMES as string[]).includes(m[1])) found.add(m[1] as ExitCodeName)
   for (const [cls, name] of ERROR_CLASSES) if (new RegExp(`new ${cls}\\(`).test(text)) found.add(name)
   return found
 }
@@ -49,7 +55,8 @@ function moduleClosure(file: string): string[] {
     const current = queue.pop()!
     for (const m of readFileSync(current, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
       const target = path.resolve(path.dirname(current), m[1]).replace(/\.js$/, '.ts')
-      if (!existsSync(target) || seen.has(target) || target.includes(`${path.sep}src${path.sep}errors${path.sep}`)) continue
+      if (!existsSync(target) || seen.has(target) || target.includes(`${path.sep}src${path.sep}errors${path.sep}`))
+        continue
       seen.add(target)
       queue.push(target)
     }
@@ -59,7 +66,7 @@ function moduleClosure(file: string): string[] {
 
 const files = commandFiles()
 
-describe('exit codes in every command\'s help', () => {
+describe("exit codes in every command's help", () => {
   it('finds every command', () => {
     expect(files.length).toBeGreaterThanOrEqual(28)
   })
@@ -68,9 +75,13 @@ describe('exit codes in every command\'s help', () => {
     const id = path.relative('commands', file).replace(/\.ts$/, '').split(path.sep).join(' ')
     it(`${id} lists its exit codes`, async () => {
       const command = (await import(pathToFileURL(file).href)).default as {exitCodes?: readonly ExitCodeName[]}
-      expect(Object.hasOwn(command, 'exitCodes'), `${id}: declare static override exitCodes = [...] as const`).toBe(true)
+      expect(Object.hasOwn(command, 'exitCodes'), `${id}: declare static override exitCodes = [...] as const`).toBe(
+        true,
+      )
       const declared = [...command.exitCodes!]
-      expect(declared, `${id}: every command can end with OK and USAGE (flag parsing)`).toEqual(expect.arrayContaining(['OK', 'USAGE']))
+      expect(declared, `${id}: every command can end with OK and USAGE (flag parsing)`).toEqual(
+        expect.arrayContaining(['OK', 'USAGE']),
+      )
       expect(declared, `${id}: sorted by code, each once`).toEqual([...new Set(declared)].sort(byCode))
 
       const source = readFileSync(file, 'utf8').replace(/static override exitCodes = \[[^\]]*\]/, '')
@@ -79,8 +90,12 @@ describe('exit codes in every command\'s help', () => {
       expect(declared, `${id}: ends with these itself`).toEqual(expect.arrayContaining([...own]))
 
       const possible = new Set<ExitCodeName>(ALWAYS_POSSIBLE)
-      for (const f of moduleClosure(file)) for (const name of producedBy(f === file ? source : readFileSync(f, 'utf8'))) possible.add(name)
-      expect(declared.filter((name) => !possible.has(name)), `${id}: listed, but nothing it runs produces them`).toEqual([])
+      for (const f of moduleClosure(file))
+        for (const name of producedBy(f === file ? source : readFileSync(f, 'utf8'))) possible.add(name)
+      expect(
+        declared.filter((name) => !possible.has(name)),
+        `${id}: listed, but nothing it runs produces them`,
+      ).toEqual([])
     })
   }
 })

@@ -58,7 +58,15 @@ campaigns:
   - {name: bf, start: "2026-11-27T00:00:00Z", end: "2026-11-26T00:00:00Z", peak: {search: {rps: 10}}}
 `)
     const paths = issues.map((i) => i.path)
-    expect(paths).toEqual(expect.arrayContaining(['project', 'services.cart.scaling.maxReplicas', 'services.cart.dependsOn', 'campaigns[0].end', 'campaigns[0].peak.search']))
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'project',
+        'services.cart.scaling.maxReplicas',
+        'services.cart.dependsOn',
+        'campaigns[0].end',
+        'campaigns[0].peak.search',
+      ]),
+    )
     expect(issues.find((i) => i.path === 'services.cart.dependsOn')?.message).toContain('"pricing"')
   })
 
@@ -70,7 +78,9 @@ campaigns:
 
   it('rejects bad durations and quantities with what is expected', () => {
     const issues = issuesOf(`${minimal}    dr: {rto: fast, rpo: 5m}\n    resources: {requests: {cpu: lots}}\n`)
-    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['services.checkout.dr.rto', 'services.checkout.resources.requests.cpu']))
+    expect(issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['services.checkout.dr.rto', 'services.checkout.resources.requests.cpu']),
+    )
     expect(issues.find((i) => i.path === 'services.checkout.dr.rto')?.message).toContain('30s, 15m, 2h or 28d')
   })
 })

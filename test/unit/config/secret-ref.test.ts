@@ -4,8 +4,18 @@ import path from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {envReferenceName, normalizeSecretText, readEnvReference, resolveFileOrEnv} from '../../../src/config/secret-ref.js'
-import {environmentCredentials, locateRegistryCredentials, removeRegistryLogin, storeRegistryLogin} from '../../../src/docker/credentials.js'
+import {
+  envReferenceName,
+  normalizeSecretText,
+  readEnvReference,
+  resolveFileOrEnv,
+} from '../../../src/config/secret-ref.js'
+import {
+  environmentCredentials,
+  locateRegistryCredentials,
+  removeRegistryLogin,
+  storeRegistryLogin,
+} from '../../../src/docker/credentials.js'
 import {registryHost} from '../../../src/docker/login.js'
 import {inlineKubeconfig, loadKubeConfig, looksLikeKubeconfigContent} from '../../../src/kubernetes/client.js'
 import {generateKeyPair, keyId, loadPrivateKey, loadPublicKey} from '../../../src/signing/keys.js'
@@ -41,9 +51,13 @@ describe('env://NAME references', () => {
 
   it('an unset, empty or malformed reference is USAGE naming the variable', () => {
     delete process.env.RO_T_UNSET
-    expect(() => readEnvReference('env://RO_T_UNSET', 'signing key')).toThrow(expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('RO_T_UNSET is not set')}))
+    expect(() => readEnvReference('env://RO_T_UNSET', 'signing key')).toThrow(
+      expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('RO_T_UNSET is not set')}),
+    )
     process.env.RO_T_EMPTY = ' '
-    expect(() => readEnvReference('env://RO_T_EMPTY', 'signing key')).toThrow(expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('RO_T_EMPTY is empty')}))
+    expect(() => readEnvReference('env://RO_T_EMPTY', 'signing key')).toThrow(
+      expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('RO_T_EMPTY is empty')}),
+    )
     expect(() => readEnvReference('env://1-bad', 'signing key')).toThrow(expect.objectContaining({exit: 'USAGE'}))
   })
 
@@ -92,7 +106,9 @@ describe('kubeconfig given as contents', () => {
     expect(loadKubeConfig({kubeconfig: 'env://RO_T_KUBE'}).getCurrentContext()).toBe('ci')
     expect(() => loadKubeConfig({kubeconfig: 'env://RO_T_NOPE'})).toThrow(expect.objectContaining({exit: 'USAGE'}))
     process.env.RO_T_KUBE = 'apiVersion: v1\nclusters: [oops'
-    expect(() => loadKubeConfig({kubeconfig: 'env://RO_T_KUBE'})).toThrow(expect.objectContaining({exit: 'UNAVAILABLE', message: expect.stringContaining('env://RO_T_KUBE')}))
+    expect(() => loadKubeConfig({kubeconfig: 'env://RO_T_KUBE'})).toThrow(
+      expect.objectContaining({exit: 'UNAVAILABLE', message: expect.stringContaining('env://RO_T_KUBE')}),
+    )
   })
 })
 
@@ -102,16 +118,26 @@ describe('registry credentials without a Docker config', () => {
     process.env.DOCKER_CONFIG = dir
     process.env.RETAILOPS_AUTH_FILE = path.join(dir, 'ro', 'auth.json')
     process.env.REGISTRY_USERNAME = 'ci'
-    expect(() => environmentCredentials('r.example')).toThrow(expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('REGISTRY_PASSWORD is not')}))
+    expect(() => environmentCredentials('r.example')).toThrow(
+      expect.objectContaining({exit: 'USAGE', message: expect.stringContaining('REGISTRY_PASSWORD is not')}),
+    )
     process.env.REGISTRY_PASSWORD = 'from-env-secret'
     await storeRegistryLogin('r.example:5000', 'stored', 'stored-secret')
-    expect(await locateRegistryCredentials('r.example:5000')).toMatchObject({source: 'environment', auth: {username: 'ci', password: 'from-env-secret'}})
+    expect(await locateRegistryCredentials('r.example:5000')).toMatchObject({
+      source: 'environment',
+      auth: {username: 'ci', password: 'from-env-secret'},
+    })
     delete process.env.REGISTRY_USERNAME
     delete process.env.REGISTRY_PASSWORD
-    expect(await locateRegistryCredentials('r.example:5000')).toMatchObject({source: 'retailops', auth: {username: 'stored', password: 'stored-secret'}})
+    expect(await locateRegistryCredentials('r.example:5000')).toMatchObject({
+      source: 'retailops',
+      auth: {username: 'stored', password: 'stored-secret'},
+    })
     expect((await stat(process.env.RETAILOPS_AUTH_FILE)).mode & 0o777).toBe(0o600)
     expect((await stat(path.dirname(process.env.RETAILOPS_AUTH_FILE))).mode & 0o777).toBe(0o700)
-    expect(JSON.parse(await readFile(process.env.RETAILOPS_AUTH_FILE, 'utf8')).auths['r.example:5000'].auth).toBe(Buffer.from('stored:stored-secret').toString('base64'))
+    expect(JSON.parse(await readFile(process.env.RETAILOPS_AUTH_FILE, 'utf8')).auths['r.example:5000'].auth).toBe(
+      Buffer.from('stored:stored-secret').toString('base64'),
+    )
     expect(await removeRegistryLogin('r.example:5000')).toBe(true)
     expect(await removeRegistryLogin('r.example:5000')).toBe(false)
     expect(await locateRegistryCredentials('r.example:5000')).toBeUndefined()

@@ -18,46 +18,70 @@ function refused(text: string): ConfigError {
 const paths = (e: ConfigError) => e.issues.map((i) => i.path)
 
 describe('service names', () => {
-  it.each(['1checkout', '9', '-cart', 'cart-', 'Cart', 'cart_1'])('refuses %j (not a DNS-1035 label) naming the key', (name) => {
-    const e = refused(`${HEAD}services:\n  ${JSON.stringify(name)}: {tier: operational}\n`)
-    expect(e.exitCode).toBe(ExitCode.CONFIG)
-    expect(paths(e)).toEqual([`services.${name}`])
-    expect(e.message).toContain('DNS-1035 label')
-  })
+  it.each(['1checkout', '9', '-cart', 'cart-', 'Cart', 'cart_1'])(
+    'refuses %j (not a DNS-1035 label) naming the key',
+    (name) => {
+      const e = refused(`${HEAD}services:\n  ${JSON.stringify(name)}: {tier: operational}\n`)
+      expect(e.exitCode).toBe(ExitCode.CONFIG)
+      expect(paths(e)).toEqual([`services.${name}`])
+      expect(e.message).toContain('DNS-1035 label')
+    },
+  )
 
   it('refuses a digit-first name in dependsOn and tenants.services too', () => {
-    const e = refused(`${HEAD}services:\n  cart: {tier: operational, dependsOn: [2pricing]}\ntenants:\n  - {name: acme, model: shared, services: [3cart]}\n`)
+    const e = refused(
+      `${HEAD}services:\n  cart: {tier: operational, dependsOn: [2pricing]}\ntenants:\n  - {name: acme, model: shared, services: [3cart]}\n`,
+    )
     expect(paths(e)).toEqual(expect.arrayContaining(['services.cart.dependsOn[0]', 'tenants[0].services[0]']))
     expect(e.issues.find((i) => i.path === 'services.cart.dependsOn[0]')?.message).toContain('DNS-1035 label')
   })
 
   it('accepts letters first, digits later', () => {
-    expect(Object.keys(parseConfig(`${HEAD}services:\n  checkout2: {tier: operational}\n  a-1: {tier: tolerant}\n`).services)).toEqual(['checkout2', 'a-1'])
+    expect(
+      Object.keys(
+        parseConfig(`${HEAD}services:\n  checkout2: {tier: operational}\n  a-1: {tier: tolerant}\n`).services,
+      ),
+    ).toEqual(['checkout2', 'a-1'])
   })
 
-  it.each(['canary', 'stable', 'preview'])('refuses checkout-%s next to checkout (a rollout object of checkout)', (suffix) => {
-    const e = refused(`${HEAD}services:\n  checkout: {tier: operational}\n  checkout-${suffix}: {tier: operational}\n`)
-    expect(paths(e)).toEqual([`services.checkout-${suffix}`])
-    expect(e.issues[0].message).toContain(`rollouts of service "checkout"`)
-    expect(e.issues[0].line).toBe(5)
-  })
+  it.each(['canary', 'stable', 'preview'])(
+    'refuses checkout-%s next to checkout (a rollout object of checkout)',
+    (suffix) => {
+      const e = refused(
+        `${HEAD}services:\n  checkout: {tier: operational}\n  checkout-${suffix}: {tier: operational}\n`,
+      )
+      expect(paths(e)).toEqual([`services.checkout-${suffix}`])
+      expect(e.issues[0].message).toContain(`rollouts of service "checkout"`)
+      expect(e.issues[0].line).toBe(5)
+    },
+  )
 
   it('accepts a -canary name when no service owns that prefix', () => {
-    expect(Object.keys(parseConfig(`${HEAD}services:\n  checkout-canary: {tier: operational}\n  canary: {tier: tolerant}\n`).services)).toHaveLength(2)
+    expect(
+      Object.keys(
+        parseConfig(`${HEAD}services:\n  checkout-canary: {tier: operational}\n  canary: {tier: tolerant}\n`).services,
+      ),
+    ).toHaveLength(2)
   })
 })
 
 describe('namespaces', () => {
   const project = 'p'.repeat(40)
   it('refuses a <project>-<tenant> namespace longer than 63 characters, naming the tenant', () => {
-    const e = refused(`project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(23)}, model: dedicated-namespace}\n`)
+    const e = refused(
+      `project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(23)}, model: dedicated-namespace}\n`,
+    )
     expect(paths(e)).toEqual(['tenants[0].name'])
     expect(e.issues[0].message).toContain('64 characters; Kubernetes allows 63')
   })
 
   it('accepts exactly 63, and an explicit shorter namespace for a long name', () => {
-    parseConfig(`project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(22)}, model: dedicated-namespace}\n`)
-    parseConfig(`project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(40)}, model: dedicated-namespace, namespace: acme}\n`)
+    parseConfig(
+      `project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(22)}, model: dedicated-namespace}\n`,
+    )
+    parseConfig(
+      `project: ${project}\nregistry: {url: r}\nservices: {cart: {tier: operational}}\ntenants:\n  - {name: ${'t'.repeat(40)}, model: dedicated-namespace, namespace: acme}\n`,
+    )
   })
 
   it('refuses explicit namespaces that are not DNS-1123 labels of at most 63 characters', () => {
@@ -67,7 +91,11 @@ environments: {prod: {cluster: main, namespace: Retail_Prod, gateway: {name: gw,
 tenants:
   - {name: acme, model: dedicated-namespace, namespace: ${'n'.repeat(64)}}
 `)
-    expect(paths(e).sort()).toEqual(['environments.prod.gateway.namespace', 'environments.prod.namespace', 'tenants[0].namespace'])
+    expect(paths(e).sort()).toEqual([
+      'environments.prod.gateway.namespace',
+      'environments.prod.namespace',
+      'tenants[0].namespace',
+    ])
   })
 })
 
@@ -86,7 +114,9 @@ describe('durations that must be longer than zero', () => {
   })
 
   it('keeps zero where it means something: an RPO of 0 and a scale-down delay of 0', () => {
-    parseConfig(`${HEAD}services:\n  cart: {tier: operational, dr: {rto: 5m, rpo: 0s}, rollout: {scaleDownDelay: 0s}}\n`)
+    parseConfig(
+      `${HEAD}services:\n  cart: {tier: operational, dr: {rto: 5m, rpo: 0s}, rollout: {scaleDownDelay: 0s}}\n`,
+    )
   })
 })
 

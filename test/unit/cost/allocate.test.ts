@@ -1,6 +1,15 @@
 import {describe, expect, it} from 'vitest'
 
-import {aggregate, allocate, GIB, IDLE, idleTotals, type PricedNode, shareIdleWeighted, UNALLOCATED} from '../../../src/cost/allocate.js'
+import {
+  aggregate,
+  allocate,
+  GIB,
+  IDLE,
+  idleTotals,
+  type PricedNode,
+  shareIdleWeighted,
+  UNALLOCATED,
+} from '../../../src/cost/allocate.js'
 import type {PodRecord} from '../../../src/cost/collect.js'
 
 const H = 3_600_000
@@ -35,11 +44,21 @@ const pod = (name: string, extra: Partial<PodRecord>): PodRecord => ({
 const pods: PodRecord[] = [
   pod('checkout-a', {}),
   pod('catalog-b', {startMs: END - 5 * H, containers: [{name: 'app', requests: {cpu: 0.5, memory: GIB}}]}),
-  pod('report-c', {phase: 'Succeeded', startMs: END - 8 * H, endMs: END - 6 * H, controllerKind: 'Job', controller: 'report', containers: [{name: 'job', requests: {cpu: 1, memory: GIB}}]}),
+  pod('report-c', {
+    phase: 'Succeeded',
+    startMs: END - 8 * H,
+    endMs: END - 6 * H,
+    controllerKind: 'Job',
+    controller: 'report',
+    containers: [{name: 'job', requests: {cpu: 1, memory: GIB}}],
+  }),
   pod('pending-d', {node: undefined, phase: 'Pending'}),
 ]
 const usage = new Map([['shop/checkout-a/app', {cpu: 1.5, memory: 1 * GIB}]])
-const attribute = (p: PodRecord) => ({tenant: p.service === 'checkout' ? 'acme' : UNALLOCATED, tier: p.service === 'checkout' ? 'revenue-critical' : 'operational'})
+const attribute = (p: PodRecord) => ({
+  tenant: p.service === 'checkout' ? 'acme' : UNALLOCATED,
+  tier: p.service === 'checkout' ? 'revenue-critical' : 'operational',
+})
 
 function run() {
   return allocate({nodes: [node('n1')], pods, usage, windowStartMs: START, windowEndMs: END, attribute})
@@ -79,7 +98,10 @@ describe('OpenCost allocation', () => {
     expect(n.idle.ramCost).toBeCloseTo(14 * 0.004 * 10 - allocRam, 12)
     expect(n.overheadCost).toBeCloseTo(0.5 * 0.03 * 10 + 2 * 0.004 * 10, 12)
     // Everything adds up to the node's cost.
-    expect(n.allocated.cpuCost + n.allocated.ramCost + n.idle.cpuCost + n.idle.ramCost + n.overheadCost).toBeCloseTo(n.cost, 12)
+    expect(n.allocated.cpuCost + n.allocated.ramCost + n.idle.cpuCost + n.idle.ramCost + n.overheadCost).toBeCloseTo(
+      n.cost,
+      12,
+    )
     expect(n.requested).toEqual({cpu: 1.5, memory: 3 * GIB})
     expect(n.pods).toBe(3)
   })
@@ -101,7 +123,10 @@ describe('OpenCost allocation', () => {
     const checkout = rows.find((x) => x.name === 'checkout')!
     expect(checkout.cpuEfficiency).toBeCloseTo(1.5, 12)
     expect(checkout.ramEfficiency).toBeCloseTo(0.5, 12)
-    expect(checkout.totalEfficiency).toBeCloseTo((1.5 * checkout.cpuCost + 0.5 * checkout.ramCost) / (checkout.cpuCost + checkout.ramCost), 12)
+    expect(checkout.totalEfficiency).toBeCloseTo(
+      (1.5 * checkout.cpuCost + 0.5 * checkout.ramCost) / (checkout.cpuCost + checkout.ramCost),
+      12,
+    )
     expect(checkout.cpuCoreRequestAverage).toBeCloseTo(1, 12)
     expect(checkout.monthlyCost).toBeCloseTo(checkout.hourlyCost * 730, 12)
     // Unmeasured rows have no efficiency rather than a made-up one.
@@ -113,7 +138,7 @@ describe('OpenCost allocation', () => {
     expect(sum).toBeCloseTo(r.nodes[0].cost - r.nodes[0].overheadCost, 12)
   })
 
-  it('shares idle by each allocation\'s CPU and RAM cost (Kubecost\'s formula), or evenly', () => {
+  it("shares idle by each allocation's CPU and RAM cost (Kubecost's formula), or evenly", () => {
     const r = run()
     const idle = idleTotals(r.nodes)
     shareIdleWeighted(r.containers, idle)
@@ -122,7 +147,10 @@ describe('OpenCost allocation', () => {
     const cpuTotal = r.containers.reduce((s, c) => s + c.cpuCost, 0)
     const ramTotal = r.containers.reduce((s, c) => s + c.ramCost, 0)
     const checkout = weighted.find((x) => x.name === 'checkout')!
-    expect(checkout.sharedCost).toBeCloseTo((checkout.cpuCost / cpuTotal) * idle.cpuCost + (checkout.ramCost / ramTotal) * idle.ramCost, 12)
+    expect(checkout.sharedCost).toBeCloseTo(
+      (checkout.cpuCost / cpuTotal) * idle.cpuCost + (checkout.ramCost / ramTotal) * idle.ramCost,
+      12,
+    )
     expect(weighted.reduce((s, x) => s + x.sharedCost, 0)).toBeCloseTo(idle.cpuCost + idle.ramCost, 12)
     const even = aggregate(r.containers, (c) => c.tier, {windowHours: 10, idle, shareIdle: 'even'})
     for (const row of even) expect(row.sharedCost).toBeCloseTo((idle.cpuCost + idle.ramCost) / 2, 12)

@@ -51,8 +51,18 @@ const mk = (ns: string, name: string, extra: Partial<PodRecord> = {}): PodRecord
   ...extra,
 })
 
-function findingsFor(pods: PodRecord[], opts: {usage?: Map<string, any>; traffic?: any[]; source?: 'prometheus' | 'requests'} = {}) {
-  const r = allocate({nodes, pods, usage: opts.usage, windowStartMs: START, windowEndMs: END, attribute: attributionFor(config, new Map())})
+function findingsFor(
+  pods: PodRecord[],
+  opts: {usage?: Map<string, any>; traffic?: any[]; source?: 'prometheus' | 'requests'} = {},
+) {
+  const r = allocate({
+    nodes,
+    pods,
+    usage: opts.usage,
+    windowStartMs: START,
+    windowEndMs: END,
+    attribute: attributionFor(config, new Map()),
+  })
   return findSavings({
     containers: r.containers,
     nodes: r.nodes,
@@ -76,7 +86,11 @@ describe('savings findings', () => {
     expect(f.monthlySaving).toBeCloseTo(5 * perPod * 730, 9)
     expect(f.area).toBe('Compute')
     // Close to need: no finding.
-    expect(findingsFor(pods.slice(0, 4), {traffic: [{service: 'catalog', namespace: 'shop', avgRps: 40, peakRps: 120}]}).findings.some((x) => x.kind === 'excess-replicas')).toBe(false)
+    expect(
+      findingsFor(pods.slice(0, 4), {
+        traffic: [{service: 'catalog', namespace: 'shop', avgRps: 40, peakRps: 120}],
+      }).findings.some((x) => x.kind === 'excess-replicas'),
+    ).toBe(false)
   })
 
   it('says when traffic is unknown instead of guessing', () => {
@@ -87,8 +101,12 @@ describe('savings findings', () => {
   })
 
   it('rightsizes requests far above the measured peak', () => {
-    const pods = [0, 1].map((i) => mk('shop', `catalog-${i}`, {containers: [{name: 'app', requests: {cpu: 2, memory: 4 * GIB}}]}))
-    const usage = new Map(pods.map((p) => [`shop/${p.name}/app`, {cpu: 0.1, memory: 512 * 1024 ** 2, cpuPeak: 0.2, memoryPeak: GIB}]))
+    const pods = [0, 1].map((i) =>
+      mk('shop', `catalog-${i}`, {containers: [{name: 'app', requests: {cpu: 2, memory: 4 * GIB}}]}),
+    )
+    const usage = new Map(
+      pods.map((p) => [`shop/${p.name}/app`, {cpu: 0.1, memory: 512 * 1024 ** 2, cpuPeak: 0.2, memoryPeak: GIB}]),
+    )
     const f = findingsFor(pods, {usage}).findings.find((x) => x.kind === 'overprovisioned-requests')!
     const cpuRec = 0.2 * THRESHOLDS.cpuHeadroom
     const memRec = GIB * THRESHOLDS.memoryHeadroom
@@ -103,14 +121,24 @@ describe('savings findings', () => {
     const f = findingsFor(staging).findings.find((x) => x.kind === 'idle-non-production')!
     expect(f.monthlySaving).toBeCloseTo(monthly * (1 - 50 / 168), 9)
     // With per-namespace traffic, a production namespace of configured services with no requests is idle too.
-    const quiet = findingsFor([mk('shop-old', 'catalog-0')], {traffic: [{service: 'catalog', namespace: 'shop', avgRps: 5, peakRps: 9}]}).findings
+    const quiet = findingsFor([mk('shop-old', 'catalog-0')], {
+      traffic: [{service: 'catalog', namespace: 'shop', avgRps: 5, peakRps: 9}],
+    }).findings
     const q = quiet.find((x) => x.kind === 'idle-non-production' && x.namespace === 'shop-old')!
     expect(q.monthlySaving).toBeCloseTo(monthly / 2, 9)
     expect(q.evidence.noTraffic).toBe(true)
   })
 
   it('batch work and tolerant services on on-demand nodes could run on spot', () => {
-    const job = mk('shop', 'nightly-1', {service: 'nightly', controllerKind: 'CronJob', controller: 'nightly', phase: 'Succeeded', startMs: END - 3 * H, endMs: END - H, containers: [{name: 'job', requests: {cpu: 2, memory: 2 * GIB}}]})
+    const job = mk('shop', 'nightly-1', {
+      service: 'nightly',
+      controllerKind: 'CronJob',
+      controller: 'nightly',
+      phase: 'Succeeded',
+      startMs: END - 3 * H,
+      endMs: END - H,
+      containers: [{name: 'job', requests: {cpu: 2, memory: 2 * GIB}}],
+    })
     const reports = mk('shop', 'reports-0', {service: 'reports', controller: 'reports'})
     const fs = findingsFor([job, reports]).findings.filter((x) => x.kind === 'spot-eligible-batch')
     const nightly = fs.find((x) => x.controller === 'nightly')!
@@ -142,11 +170,23 @@ describe('aggregation keys and attribution', () => {
   })
 
   it('attributes tenants by label, dedicated namespace, or namespace tenant labels; tiers by label or config', () => {
-    const attr = attributionFor(config, new Map([['shared', ['acme', 'globex']], ['one', ['globex']]]))
+    const attr = attributionFor(
+      config,
+      new Map([
+        ['shared', ['acme', 'globex']],
+        ['one', ['globex']],
+      ]),
+    )
     expect(attr(mk('shop-acme', 'x'))).toEqual({tenant: 'acme', tier: 'operational'})
-    expect(attr(mk('shop', 'x', {tenantLabel: 'initech', tierLabel: 'revenue-critical'}))).toEqual({tenant: 'initech', tier: 'revenue-critical'})
+    expect(attr(mk('shop', 'x', {tenantLabel: 'initech', tierLabel: 'revenue-critical'}))).toEqual({
+      tenant: 'initech',
+      tier: 'revenue-critical',
+    })
     expect(attr(mk('shared', 'x')).tenant).toBe('__shared__')
     expect(attr(mk('one', 'x')).tenant).toBe('globex')
-    expect(attr(mk('kube-system', 'x', {service: 'coredns'}))).toEqual({tenant: '__unallocated__', tier: '__unallocated__'})
+    expect(attr(mk('kube-system', 'x', {service: 'coredns'}))).toEqual({
+      tenant: '__unallocated__',
+      tier: '__unallocated__',
+    })
   })
 })

@@ -7,14 +7,49 @@ import {money, renderCostCsv, renderCostHtml, renderCostTable} from '../../../sr
 const H = 3_600_000
 const END = Date.UTC(2026, 10, 25, 12)
 const price = {cpuHour: 0.03, memoryGiBHour: 0.004, source: 'prices.default'}
-const nodes: PricedNode[] = [{name: 'n1', pool: 'general', zone: 'a', instanceType: 'm6i.xlarge', spot: false, capacity: {cpu: 4, memory: 16 * GIB}, allocatable: {cpu: 4, memory: 16 * GIB}, createdMs: END - 48 * H, ready: true, price}]
+const nodes: PricedNode[] = [
+  {
+    name: 'n1',
+    pool: 'general',
+    zone: 'a',
+    instanceType: 'm6i.xlarge',
+    spot: false,
+    capacity: {cpu: 4, memory: 16 * GIB},
+    allocatable: {cpu: 4, memory: 16 * GIB},
+    createdMs: END - 48 * H,
+    ready: true,
+    price,
+  },
+]
 const pods = [
-  {namespace: 'shop', name: 'a', node: 'n1', phase: 'Running', startMs: END - 48 * H, service: 'checkout, "eu"', containers: [{name: 'app', requests: {cpu: 1, memory: GIB}}]},
-  {namespace: 'shop', name: 'b', node: 'n1', phase: 'Running', startMs: END - 48 * H, service: '<script>', containers: [{name: 'app', requests: {cpu: 0.5, memory: GIB}}]},
+  {
+    namespace: 'shop',
+    name: 'a',
+    node: 'n1',
+    phase: 'Running',
+    startMs: END - 48 * H,
+    service: 'checkout, "eu"',
+    containers: [{name: 'app', requests: {cpu: 1, memory: GIB}}],
+  },
+  {
+    namespace: 'shop',
+    name: 'b',
+    node: 'n1',
+    phase: 'Running',
+    startMs: END - 48 * H,
+    service: '<script>',
+    containers: [{name: 'app', requests: {cpu: 0.5, memory: GIB}}],
+  },
 ]
 
 function report(): CostReport {
-  const r = allocate({nodes, pods, windowStartMs: END - 24 * H, windowEndMs: END, attribute: () => ({tenant: 'acme', tier: 'operational'})})
+  const r = allocate({
+    nodes,
+    pods,
+    windowStartMs: END - 24 * H,
+    windowEndMs: END,
+    attribute: () => ({tenant: 'acme', tier: 'operational'}),
+  })
   const idle = idleTotals(r.nodes)
   const opts = {windowHours: 24, idle, shareIdle: 'none' as const}
   return {
@@ -26,9 +61,20 @@ function report(): CostReport {
     traffic: {source: 'none', detail: 'none'},
     aggregation: 'service',
     shareIdle: 'none',
-    totals: {cost: 1, allocated: 0.5, idle: 0.4, overhead: 0.1, idlePercent: 0.44, hourly: 0.1, monthly: 73, efficiency: {cpu: null, ram: null, total: null}},
+    totals: {
+      cost: 1,
+      allocated: 0.5,
+      idle: 0.4,
+      overhead: 0.1,
+      idlePercent: 0.44,
+      hourly: 0.1,
+      monthly: 73,
+      efficiency: {cpu: null, ram: null, total: null},
+    },
     allocations: aggregate(r.containers, keyFunction(['service']), opts),
-    breakdowns: Object.fromEntries(BREAKDOWNS.map((b) => [b, aggregate(r.containers, keyFunction([b]), opts)])) as CostReport['breakdowns'],
+    breakdowns: Object.fromEntries(
+      BREAKDOWNS.map((b) => [b, aggregate(r.containers, keyFunction([b]), opts)]),
+    ) as CostReport['breakdowns'],
     pools: poolSummaries(r.nodes),
     findings: [],
     findingsSkipped: ['excess-replicas: no traffic'],

@@ -34,9 +34,13 @@ describe('build arguments and the build hash', () => {
   })
 
   it('finds base images with ARG defaults and build arguments substituted, skipping stages and scratch', () => {
-    const df = 'ARG BASE_IMAGE=node:24-slim\nFROM ${BASE_IMAGE} AS deps\nFROM deps\nFROM --platform=linux/amd64 $OTHER\nFROM scratch\n'
+    const df =
+      'ARG BASE_IMAGE=node:24-slim\nFROM ${BASE_IMAGE} AS deps\nFROM deps\nFROM --platform=linux/amd64 $OTHER\nFROM scratch\n'
     expect(baseImages(df, {})).toEqual(['node:24-slim'])
-    expect(baseImages(df, {BASE_IMAGE: 'retailops/node-base:24', OTHER: 'alpine:3'})).toEqual(['retailops/node-base:24', 'alpine:3'])
+    expect(baseImages(df, {BASE_IMAGE: 'retailops/node-base:24', OTHER: 'alpine:3'})).toEqual([
+      'retailops/node-base:24',
+      'alpine:3',
+    ])
   })
 })
 
@@ -73,13 +77,20 @@ describe('build progress', () => {
         {stream: 'Step 2/3 : RUN npm test\n'},
         {stream: ' ---> Running in abc\n'},
         {stream: 'FAIL cart.test.ts\n'},
-        {errorDetail: {code: 1, message: "The command '/bin/sh -c npm test' returned a non-zero code: 1"}, error: "The command '/bin/sh -c npm test' returned a non-zero code: 1"},
+        {
+          errorDetail: {code: 1, message: "The command '/bin/sh -c npm test' returned a non-zero code: 1"},
+          error: "The command '/bin/sh -c npm test' returned a non-zero code: 1",
+        },
       ]
         .map((e) => JSON.stringify(e))
         .join('\r\n'),
     )
     p.finish()
-    expect(p.failure).toEqual({message: "The command '/bin/sh -c npm test' returned a non-zero code: 1", step: 'Step 2/3 : RUN npm test', output: [' ---> Running in abc', 'FAIL cart.test.ts']})
+    expect(p.failure).toEqual({
+      message: "The command '/bin/sh -c npm test' returned a non-zero code: 1",
+      step: 'Step 2/3 : RUN npm test',
+      output: [' ---> Running in abc', 'FAIL cart.test.ts'],
+    })
     expect(lines).toContain('FAIL cart.test.ts')
   })
 
@@ -90,23 +101,55 @@ describe('build progress', () => {
     expect(p.imageId).toBe('sha256:abc')
   })
 
-  it('BuildKit: decodes traces, keeps each step\'s logs and reports the failing vertex', () => {
+  it("BuildKit: decodes traces, keeps each step's logs and reports the failing vertex", () => {
     const require = createRequire(import.meta.url)
-    const type = protobuf.loadSync(require.resolve('dockerode/lib/proto/buildkit_status.proto')).lookupType('moby.buildkit.v1.StatusResponse')
-    const trace = (msg: object) => ({id: 'moby.buildkit.trace', aux: Buffer.from(type.encode(type.fromObject(msg)).finish()).toString('base64')})
+    const type = protobuf
+      .loadSync(require.resolve('dockerode/lib/proto/buildkit_status.proto'))
+      .lookupType('moby.buildkit.v1.StatusResponse')
+    const trace = (msg: object) => ({
+      id: 'moby.buildkit.trace',
+      aux: Buffer.from(type.encode(type.fromObject(msg)).finish()).toString('base64'),
+    })
     const lines: string[] = []
     const p = new BuildProgress((l) => lines.push(l))
     const events = [
       trace({vertexes: [{digest: 'sha256:v1', name: '[1/2] FROM base', started: {seconds: 1}}]}),
-      trace({vertexes: [{digest: 'sha256:v1', name: '[1/2] FROM base', started: {seconds: 1}, completed: {seconds: 2}, cached: true}]}),
+      trace({
+        vertexes: [
+          {digest: 'sha256:v1', name: '[1/2] FROM base', started: {seconds: 1}, completed: {seconds: 2}, cached: true},
+        ],
+      }),
       trace({vertexes: [{digest: 'sha256:v2', name: '[2/2] RUN make', started: {seconds: 3}}]}),
       trace({logs: [{vertex: 'sha256:v2', msg: Buffer.from('compiling\nerror: boom\n')}]}),
-      trace({vertexes: [{digest: 'sha256:v2', name: '[2/2] RUN make', started: {seconds: 3}, completed: {seconds: 4}, error: 'exit code: 2'}]}),
+      trace({
+        vertexes: [
+          {
+            digest: 'sha256:v2',
+            name: '[2/2] RUN make',
+            started: {seconds: 3},
+            completed: {seconds: 4},
+            error: 'exit code: 2',
+          },
+        ],
+      }),
       {errorDetail: {message: 'process "/bin/sh -c make" did not complete successfully: exit code: 2'}, error: 'x'},
     ]
     feed(p, events.map((e) => JSON.stringify(e)).join('\n'))
-    expect(lines).toEqual(expect.arrayContaining(['#1 [1/2] FROM base', '#1 CACHED', '#2 [2/2] RUN make', '#2 compiling', '#2 error: boom', '#2 ERROR: exit code: 2']))
-    expect(p.failure).toEqual({message: 'process "/bin/sh -c make" did not complete successfully: exit code: 2', step: '#2 [2/2] RUN make', output: ['compiling', 'error: boom']})
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        '#1 [1/2] FROM base',
+        '#1 CACHED',
+        '#2 [2/2] RUN make',
+        '#2 compiling',
+        '#2 error: boom',
+        '#2 ERROR: exit code: 2',
+      ]),
+    )
+    expect(p.failure).toEqual({
+      message: 'process "/bin/sh -c make" did not complete successfully: exit code: 2',
+      step: '#2 [2/2] RUN make',
+      output: ['compiling', 'error: boom'],
+    })
   })
 })
 
@@ -123,14 +166,27 @@ describe('push progress', () => {
 
   it('an error event is a failure even though the stream ended normally', () => {
     const p = new PushProgress()
-    feed(p, [{status: 'Preparing', id: 'l1'}, {errorDetail: {message: 'unauthorized: authentication required'}, error: 'unauthorized: authentication required'}].map((e) => JSON.stringify(e)).join('\n'))
+    feed(
+      p,
+      [
+        {status: 'Preparing', id: 'l1'},
+        {
+          errorDetail: {message: 'unauthorized: authentication required'},
+          error: 'unauthorized: authentication required',
+        },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    )
     expect(p.outcome.failure).toBe('unauthorized: authentication required')
   })
 
   it('maps registry errors to exit codes', () => {
     expect(classifyPushError('unauthorized: authentication required')).toBe('PERMISSION')
     expect(classifyPushError('denied: requested access to the resource is denied')).toBe('PERMISSION')
-    expect(classifyPushError('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused')).toBe('UNAVAILABLE')
+    expect(
+      classifyPushError('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused'),
+    ).toBe('UNAVAILABLE')
     expect(classifyPushError('blob upload invalid')).toBe('PUSH_FAILED')
   })
 })

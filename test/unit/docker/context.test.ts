@@ -16,7 +16,9 @@ async function files(tree: Record<string, string>): Promise<void> {
   }
 }
 
-async function untar(stream: NodeJS.ReadableStream): Promise<Map<string, {type: string; mode?: number; mtime?: Date; uid?: number; content: string}>> {
+async function untar(
+  stream: NodeJS.ReadableStream,
+): Promise<Map<string, {type: string; mode?: number; mtime?: Date; uid?: number; content: string}>> {
   const extract = tar.extract()
   const out = new Map<string, {type: string; mode?: number; mtime?: Date; uid?: number; content: string}>()
   extract.on('entry', (header, body, next) => {
@@ -25,7 +27,13 @@ async function untar(stream: NodeJS.ReadableStream): Promise<Map<string, {type: 
       chunks.push(c as Buffer)
     })
     body.on('end', () => {
-      out.set(header.name, {type: header.type ?? 'file', mode: header.mode, mtime: header.mtime, uid: header.uid, content: Buffer.concat(chunks).toString()})
+      out.set(header.name, {
+        type: header.type ?? 'file',
+        mode: header.mode,
+        mtime: header.mtime,
+        uid: header.uid,
+        content: Buffer.concat(chunks).toString(),
+      })
       next()
     })
     body.resume()
@@ -121,7 +129,13 @@ describe('scanContext and contextTar', () => {
   })
 
   it('uses <Dockerfile>.dockerignore over the context .dockerignore', async () => {
-    await files({'svc/Dockerfile': 'FROM scratch\n', 'svc/Dockerfile.dockerignore': 'other\n', '.dockerignore': 'svc\n', 'other/x': 'x', 'svc/y': 'y'})
+    await files({
+      'svc/Dockerfile': 'FROM scratch\n',
+      'svc/Dockerfile.dockerignore': 'other\n',
+      '.dockerignore': 'svc\n',
+      'other/x': 'x',
+      'svc/y': 'y',
+    })
     const scanned = await scanContext({context: dir, dockerfile: 'svc/Dockerfile'})
     expect(scanned.ignoreFile).toBe(path.join(dir, 'svc/Dockerfile.dockerignore'))
     expect(contextNames(scanned)).toContain('svc/y')
@@ -151,6 +165,9 @@ describe('scanContext and contextTar', () => {
 
   it('names a missing Dockerfile (exit NOT_FOUND)', async () => {
     await files({'a.txt': 'a'})
-    await expect(scanContext({context: dir, dockerfile: 'svc/Dockerfile'})).rejects.toMatchObject({exit: 'NOT_FOUND', message: expect.stringContaining('svc/Dockerfile does not exist')})
+    await expect(scanContext({context: dir, dockerfile: 'svc/Dockerfile'})).rejects.toMatchObject({
+      exit: 'NOT_FOUND',
+      message: expect.stringContaining('svc/Dockerfile does not exist'),
+    })
   })
 })

@@ -13,8 +13,16 @@ const D = `sha256:${'0123456789abcdef'.repeat(4)}`
 
 describe('image references', () => {
   it('parses registry, repository, tag and digest like Docker', () => {
-    expect(parseReference(`127.0.0.1:5000/shop/catalog@${D}`)).toEqual({registry: '127.0.0.1:5000', repository: 'shop/catalog', tag: undefined, digest: D})
-    expect(parseReference('127.0.0.1:5000/shop/catalog:1-abc')).toMatchObject({registry: '127.0.0.1:5000', tag: '1-abc'})
+    expect(parseReference(`127.0.0.1:5000/shop/catalog@${D}`)).toEqual({
+      registry: '127.0.0.1:5000',
+      repository: 'shop/catalog',
+      tag: undefined,
+      digest: D,
+    })
+    expect(parseReference('127.0.0.1:5000/shop/catalog:1-abc')).toMatchObject({
+      registry: '127.0.0.1:5000',
+      tag: '1-abc',
+    })
     expect(parseReference('localhost/x')).toMatchObject({registry: 'localhost', repository: 'x'})
     expect(parseReference('node:24')).toMatchObject({registry: 'docker.io', repository: 'library/node', tag: '24'})
     expect(formatReference(parseReference(`reg.example.com/a/b:t@${D}`))).toBe(`reg.example.com/a/b:t@${D}`)
@@ -34,9 +42,17 @@ describe('image references', () => {
 
 describe('WWW-Authenticate challenges', () => {
   it('parses Bearer and Basic', () => {
-    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/node:pull"')).toEqual({
+    expect(
+      parseChallenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/node:pull"',
+      ),
+    ).toEqual({
       scheme: 'bearer',
-      params: {realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/node:pull'},
+      params: {
+        realm: 'https://auth.docker.io/token',
+        service: 'registry.docker.io',
+        scope: 'repository:library/node:pull',
+      },
     })
     expect(parseChallenge('Basic realm="Registry Realm"')).toEqual({scheme: 'basic', params: {realm: 'Registry Realm'}})
   })
@@ -76,16 +92,30 @@ describe('Docker credentials', () => {
     const creds = await registryCredentials('plain.example.com', {configDir: dir})
     expect(creds).toEqual({username: 'alice', password: 's3cret-pw', serveraddress: 'plain.example.com'})
     expect(redact('password s3cret-pw')).toBe('password ***')
-    expect(engineAuthConfig(creds, 'plain.example.com')).toEqual({username: 'alice', password: 's3cret-pw', serveraddress: 'plain.example.com'})
+    expect(engineAuthConfig(creds, 'plain.example.com')).toEqual({
+      username: 'alice',
+      password: 's3cret-pw',
+      serveraddress: 'plain.example.com',
+    })
   })
 
   it('reads identity tokens', async () => {
-    expect(await registryCredentials('idt.example.com', {configDir: dir})).toEqual({identitytoken: 'idtoken-xyz', serveraddress: 'idt.example.com'})
+    expect(await registryCredentials('idt.example.com', {configDir: dir})).toEqual({
+      identitytoken: 'idtoken-xyz',
+      serveraddress: 'idt.example.com',
+    })
   })
 
   it('runs credHelpers with `get`, including "<token>" answers; none found is anonymous', async () => {
-    expect(await registryCredentials('helped.example.com', {configDir: dir})).toEqual({username: 'ci', password: 'helper-secret-1', serveraddress: 'helped.example.com'})
-    expect(await registryCredentials('token.example.com', {configDir: dir})).toEqual({identitytoken: 'refresh-tok-9', serveraddress: 'token.example.com'})
+    expect(await registryCredentials('helped.example.com', {configDir: dir})).toEqual({
+      username: 'ci',
+      password: 'helper-secret-1',
+      serveraddress: 'helped.example.com',
+    })
+    expect(await registryCredentials('token.example.com', {configDir: dir})).toEqual({
+      identitytoken: 'refresh-tok-9',
+      serveraddress: 'token.example.com',
+    })
     expect(await registryCredentials('missing.example.com', {configDir: dir})).toBeUndefined()
     expect(await registryCredentials('other.example.com', {configDir: dir})).toBeUndefined()
     expect(engineAuthConfig(undefined, 'other.example.com')).toEqual({serveraddress: 'other.example.com'})
@@ -94,7 +124,10 @@ describe('Docker credentials', () => {
   it('a helper that is not installed is a PERMISSION error naming it', async () => {
     const d2 = await mkdtemp(path.join(os.tmpdir(), 'ro-creds2-'))
     await writeFile(path.join(d2, 'config.json'), JSON.stringify({credsStore: 'does-not-exist'}))
-    await expect(registryCredentials('x.example.com', {configDir: d2})).rejects.toMatchObject({exit: 'PERMISSION', message: expect.stringContaining('docker-credential-does-not-exist')})
+    await expect(registryCredentials('x.example.com', {configDir: d2})).rejects.toMatchObject({
+      exit: 'PERMISSION',
+      message: expect.stringContaining('docker-credential-does-not-exist'),
+    })
     await rm(d2, {recursive: true, force: true})
   })
 })

@@ -5,7 +5,16 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {decryptPrivateKey, encryptPrivateKey, generateKeyPair, keyId, parsePublicKey, passphrase, SIGSTORE_PEM_LABEL, writeKeyPair} from '../../../src/signing/keys.js'
+import {
+  decryptPrivateKey,
+  encryptPrivateKey,
+  generateKeyPair,
+  keyId,
+  parsePublicKey,
+  passphrase,
+  SIGSTORE_PEM_LABEL,
+  writeKeyPair,
+} from '../../../src/signing/keys.js'
 import {parseSimpleSigning, signatureTag, simpleSigningPayload} from '../../../src/signing/payload.js'
 import {signatureConfig, signPayload} from '../../../src/signing/sign.js'
 
@@ -16,15 +25,43 @@ describe('simple-signing payload', () => {
     expect(simpleSigningPayload('127.0.0.1:5000/shop/catalog', D).toString()).toBe(
       `{"critical":{"identity":{"docker-reference":"127.0.0.1:5000/shop/catalog"},"image":{"docker-manifest-digest":"${D}"},"type":"cosign container image signature"},"optional":null}`,
     )
-    expect(JSON.parse(simpleSigningPayload('r/x', D, {team: 'checkout'}).toString()).optional).toEqual({team: 'checkout'})
+    expect(JSON.parse(simpleSigningPayload('r/x', D, {team: 'checkout'}).toString()).optional).toEqual({
+      team: 'checkout',
+    })
   })
 
   it('parses strictly', () => {
-    expect(parseSimpleSigning(simpleSigningPayload('r/x', D))).toEqual({dockerReference: 'r/x', digest: D, optional: null})
+    expect(parseSimpleSigning(simpleSigningPayload('r/x', D))).toEqual({
+      dockerReference: 'r/x',
+      digest: D,
+      optional: null,
+    })
     const bad = (o: unknown) => () => parseSimpleSigning(Buffer.from(JSON.stringify(o)))
-    expect(bad({critical: {identity: {'docker-reference': 'x'}, image: {'docker-manifest-digest': D}, type: 'cosign container image signature'}})).toThrow(/keys/)
-    expect(bad({critical: {identity: {'docker-reference': 'x'}, image: {'Docker-manifest-digest': D}, type: 'cosign container image signature'}, optional: null})).toThrow(/docker-manifest-digest/)
-    expect(bad({critical: {identity: {'docker-reference': 'x'}, image: {'docker-manifest-digest': D}, type: 'other'}, optional: null})).toThrow(/type/)
+    expect(
+      bad({
+        critical: {
+          identity: {'docker-reference': 'x'},
+          image: {'docker-manifest-digest': D},
+          type: 'cosign container image signature',
+        },
+      }),
+    ).toThrow(/keys/)
+    expect(
+      bad({
+        critical: {
+          identity: {'docker-reference': 'x'},
+          image: {'Docker-manifest-digest': D},
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
+    ).toThrow(/docker-manifest-digest/)
+    expect(
+      bad({
+        critical: {identity: {'docker-reference': 'x'}, image: {'docker-manifest-digest': D}, type: 'other'},
+        optional: null,
+      }),
+    ).toThrow(/type/)
     expect(() => parseSimpleSigning(Buffer.from('not json'))).toThrow(/not JSON/)
   })
 
@@ -33,7 +70,10 @@ describe('simple-signing payload', () => {
   })
 
   it('writes a config whose diff_ids are the payload digests', () => {
-    expect(JSON.parse(signatureConfig([{mediaType: 'x', size: 1, digest: D}]).toString()).rootfs).toEqual({type: 'layers', diff_ids: [D]})
+    expect(JSON.parse(signatureConfig([{mediaType: 'x', size: 1, digest: D}]).toString()).rootfs).toEqual({
+      type: 'layers',
+      diff_ids: [D],
+    })
   })
 })
 
@@ -58,7 +98,12 @@ describe('cosign key format', () => {
 
   it('refuses a wrong passphrase with PERMISSION', () => {
     const pair = generateKeyPair('right')
-    expect(() => decryptPrivateKey(pair.privateKeyPem, 'wrong', 'cosign.key')).toThrow(expect.objectContaining({exit: 'PERMISSION', message: 'Wrong passphrase for cosign.key: it could not be decrypted.'}))
+    expect(() => decryptPrivateKey(pair.privateKeyPem, 'wrong', 'cosign.key')).toThrow(
+      expect.objectContaining({
+        exit: 'PERMISSION',
+        message: 'Wrong passphrase for cosign.key: it could not be decrypted.',
+      }),
+    )
   })
 
   it('reads the older COSIGN label and N=65536, rejects other KDF parameters and non-P-256 keys', () => {
@@ -73,11 +118,18 @@ describe('cosign key format', () => {
       fn(o)
       return `${lines[0]}\n${Buffer.from(JSON.stringify(o)).toString('base64')}\n${lines.at(-1)}\n`
     }
-    expect(() => decryptPrivateKey(tweak(legacy, (o) => (o.kdf.params.N = 1024)), 'pw')).toThrow(/unsupported scrypt parameters/)
+    expect(() =>
+      decryptPrivateKey(
+        tweak(legacy, (o) => (o.kdf.params.N = 1024)),
+        'pw',
+      ),
+    ).toThrow(/unsupported scrypt parameters/)
 
     const rsa = generateKeyPairSync('rsa', {modulusLength: 2048}).privateKey.export({format: 'der', type: 'pkcs8'})
     expect(() => decryptPrivateKey(encryptPrivateKey(rsa, 'pw'), 'pw')).toThrow(/ECDSA P-256/)
-    expect(() => decryptPrivateKey('-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n', 'pw')).toThrow(/not an encrypted cosign private key/)
+    expect(() =>
+      decryptPrivateKey('-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n', 'pw'),
+    ).toThrow(/not an encrypted cosign private key/)
     expect(() => parsePublicKey(legacy)).toThrow(/private key/)
     expect(SIGSTORE_PEM_LABEL).toBe('ENCRYPTED SIGSTORE PRIVATE KEY')
   })
@@ -100,7 +152,10 @@ describe('cosign key format', () => {
     process.env.RO_TEST_PW = 'from-env'
     expect(await passphrase({env: 'RO_TEST_PW'}, 'k')).toBe('from-env')
     delete process.env.RO_TEST_PW
-    await expect(passphrase({env: 'RO_TEST_PW'}, 'k')).rejects.toMatchObject({exit: 'USAGE', message: expect.stringContaining('RO_TEST_PW is not set')})
+    await expect(passphrase({env: 'RO_TEST_PW'}, 'k')).rejects.toMatchObject({
+      exit: 'USAGE',
+      message: expect.stringContaining('RO_TEST_PW is not set'),
+    })
     expect(await passphrase({env: 'RO_TEST_PW', prompt: async () => 'typed'}, 'k')).toBe('typed')
   })
 })

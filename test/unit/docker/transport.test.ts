@@ -15,8 +15,28 @@ import {ConfigError, RefusedError} from '../../../src/errors/index.js'
 
 describe('loopback hosts', () => {
   it('parses hosts instead of matching prefixes', () => {
-    for (const h of ['127.0.0.1', '127.0.0.1:5000', '127.1.2.3:80', 'localhost', 'LOCALHOST:5000', '[::1]:5000', '::1', '[0:0:0:0:0:0:0:1]:443']) expect(isLoopbackHost(h), h).toBe(true)
-    for (const h of ['127.example.com', '127.example.com:5000', 'localhost.example.com', '10.0.0.1:5000', 'registry.example.com', '[::2]:5000', '1270.0.0.1', 'ghcr.io']) expect(isLoopbackHost(h), h).toBe(false)
+    for (const h of [
+      '127.0.0.1',
+      '127.0.0.1:5000',
+      '127.1.2.3:80',
+      'localhost',
+      'LOCALHOST:5000',
+      '[::1]:5000',
+      '::1',
+      '[0:0:0:0:0:0:0:1]:443',
+    ])
+      expect(isLoopbackHost(h), h).toBe(true)
+    for (const h of [
+      '127.example.com',
+      '127.example.com:5000',
+      'localhost.example.com',
+      '10.0.0.1:5000',
+      'registry.example.com',
+      '[::2]:5000',
+      '1270.0.0.1',
+      'ghcr.io',
+    ])
+      expect(isLoopbackHost(h), h).toBe(false)
   })
 
   it('normalises host:port for comparison', () => {
@@ -60,7 +80,8 @@ describe('plain HTTP to registries', () => {
   })
 
   it('registry.insecure with a registry that is not loopback is a configuration error naming the key', () => {
-    const text = (url: string) => `project: shop\nregistry: {url: ${url}, insecure: true}\nservices:\n  checkout: {tier: operational}\n`
+    const text = (url: string) =>
+      `project: shop\nregistry: {url: ${url}, insecure: true}\nservices:\n  checkout: {tier: operational}\n`
     let error: unknown
     try {
       parseConfig(text('registry.example.com:5000'), 'retailops.yaml')
@@ -92,23 +113,41 @@ describe('DOCKER_HOST', () => {
   })
 
   it('tcp:// with DOCKER_TLS_VERIFY: https with the CA, certificate and key from DOCKER_CERT_PATH', () => {
-    const e = engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs})
+    const e = engineEndpoint({
+      DOCKER_HOST: 'tcp://docker.example.com:2376',
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: certs,
+    })
     expect(e.options).toMatchObject({host: 'docker.example.com', port: 2376, protocol: 'https'})
     expect(String(e.options.ca)).toBe('CA')
     expect(String(e.options.cert)).toBe('CERT')
     expect(String(e.options.key)).toBe('KEY')
     expect(e.cleartextRemote).toBe(false)
     // The TLS port is the default when none is given; the certificates default to ~/.docker.
-    expect(engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs}).options.port).toBe(2376)
-    expect(() => engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com', DOCKER_TLS_VERIFY: '1', HOME: certs})).toThrow(/DOCKER_TLS_VERIFY is set, but .*\.docker\/ca\.pem cannot be read/)
+    expect(
+      engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs}).options
+        .port,
+    ).toBe(2376)
+    expect(() =>
+      engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com', DOCKER_TLS_VERIFY: '1', HOME: certs}),
+    ).toThrow(/DOCKER_TLS_VERIFY is set, but .*\.docker\/ca\.pem cannot be read/)
   })
 
   it('a missing certificate is a clear error naming the file', () => {
-    expect(() => engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: path.join(certs, 'nope')})).toThrow(/nope\/ca\.pem cannot be read/)
+    expect(() =>
+      engineEndpoint({
+        DOCKER_HOST: 'tcp://docker.example.com:2376',
+        DOCKER_TLS_VERIFY: '1',
+        DOCKER_CERT_PATH: path.join(certs, 'nope'),
+      }),
+    ).toThrow(/nope\/ca\.pem cannot be read/)
   })
 
   it('tcp:// without TLS is plain http, flagged as cleartext unless the engine is on loopback', () => {
-    expect(engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com:2375'})).toMatchObject({options: {host: 'docker.example.com', port: 2375, protocol: 'http'}, cleartextRemote: true})
+    expect(engineEndpoint({DOCKER_HOST: 'tcp://docker.example.com:2375'})).toMatchObject({
+      options: {host: 'docker.example.com', port: 2375, protocol: 'http'},
+      cleartextRemote: true,
+    })
     expect(engineEndpoint({DOCKER_HOST: 'tcp://127.0.0.1:2375'}).cleartextRemote).toBe(false)
     expect(() => engineEndpoint({DOCKER_HOST: 'ssh://me@host'})).toThrow(/not supported/)
   })

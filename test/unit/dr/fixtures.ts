@@ -41,4 +41,10 @@ export function project(text = CONFIG): LoadedConfig {
   return {file, dir, config: parseConfig(text, file)}
 }
 
-export const environment: ResolvedEnvironment = {name: 'default', cluster: 'default', namespace: 'shop', router: 'replicas', production: false}
+export const environment: ResolvedEnvironment = {
+  name: 'default',
+  cluster: 'default',
+  namespace: 'shop',
+  router: 'replicas',
+  production: false,
+}

@@ -32,7 +32,11 @@ describe('prepareForRestore', () => {
       metadata: {
         name: 'orders',
         namespace: 'retailops-drill-x-shop',
-        labels: {'app.kubernetes.io/managed-by': 'retailops', 'retailops.dev/drill': '20260509-120301-7f3a', 'retailops.dev/drill-datastore': 'shop-config'},
+        labels: {
+          'app.kubernetes.io/managed-by': 'retailops',
+          'retailops.dev/drill': '20260509-120301-7f3a',
+          'retailops.dev/drill-datastore': 'shop-config',
+        },
         annotations: {'retailops.dev/image': 'x'},
       },
       spec: {replicas: 2},
@@ -40,18 +44,41 @@ describe('prepareForRestore', () => {
   })
   it('gives Services new cluster IPs and never a load balancer or node port', () => {
     const {object, notes} = prepareForRestore(
-      {apiVersion: 'v1', kind: 'Service', metadata: {name: 'web', namespace: 'shop'}, spec: {type: 'LoadBalancer', clusterIP: '10.0.0.4', clusterIPs: ['10.0.0.4'], ports: [{port: 80, nodePort: 30080}], externalTrafficPolicy: 'Local', healthCheckNodePort: 31000}},
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {name: 'web', namespace: 'shop'},
+        spec: {
+          type: 'LoadBalancer',
+          clusterIP: '10.0.0.4',
+          clusterIPs: ['10.0.0.4'],
+          ports: [{port: 80, nodePort: 30080}],
+          externalTrafficPolicy: 'Local',
+          healthCheckNodePort: 31000,
+        },
+      },
       'd',
       'id',
       'ds',
     )
     expect(object.spec).toEqual({type: 'ClusterIP', ports: [{port: 80}]})
     expect(notes).toEqual(['Service web: LoadBalancer restored as ClusterIP'])
-    const headless = prepareForRestore({apiVersion: 'v1', kind: 'Service', metadata: {name: 'h'}, spec: {clusterIP: 'None', clusterIPs: ['None']}}, 'd', 'id', 'ds').object
+    const headless = prepareForRestore(
+      {apiVersion: 'v1', kind: 'Service', metadata: {name: 'h'}, spec: {clusterIP: 'None', clusterIPs: ['None']}},
+      'd',
+      'id',
+      'ds',
+    ).object
     expect(headless.spec).toEqual({clusterIP: 'None'})
   })
   it('keeps Secrets in the snapshot file as references only', () => {
-    const ref = secretReference({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'db'}, type: 'Opaque', data: {password: 'c2VjcmV0', user: 'YXBw'}})
+    const ref = secretReference({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {name: 'db'},
+      type: 'Opaque',
+      data: {password: 'c2VjcmV0', user: 'YXBw'},
+    })
     expect(ref).toMatchObject({kind: 'Secret', name: 'db', type: 'Opaque', keys: ['password', 'user']})
     expect(JSON.stringify(ref)).not.toContain('c2VjcmV0')
     expect(ref.dataSha256).toMatch(/^[0-9a-f]{64}$/)
@@ -60,10 +87,30 @@ describe('prepareForRestore', () => {
 
 describe('deploymentAvailable', () => {
   it('needs every replica available and updated for the current generation', () => {
-    const d = (status: object, generation = 1) => ({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'x', generation}, spec: {replicas: 2}, status})
-    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 2, updatedReplicas: 2})).available).toBe(true)
-    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 1, updatedReplicas: 2})).available).toBe(false)
-    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 2, updatedReplicas: 2}, 2)).available).toBe(false)
-    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 0, conditions: [{type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'too slow'}]})).detail).toBe('0/2 available (ProgressDeadlineExceeded: too slow)')
+    const d = (status: object, generation = 1) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {name: 'x', generation},
+      spec: {replicas: 2},
+      status,
+    })
+    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 2, updatedReplicas: 2})).available).toBe(
+      true,
+    )
+    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 1, updatedReplicas: 2})).available).toBe(
+      false,
+    )
+    expect(deploymentAvailable(d({observedGeneration: 1, availableReplicas: 2, updatedReplicas: 2}, 2)).available).toBe(
+      false,
+    )
+    expect(
+      deploymentAvailable(
+        d({
+          observedGeneration: 1,
+          availableReplicas: 0,
+          conditions: [{type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'too slow'}],
+        }),
+      ).detail,
+    ).toBe('0/2 available (ProgressDeadlineExceeded: too slow)')
   })
 })

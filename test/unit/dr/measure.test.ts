@@ -22,9 +22,14 @@ describe('RTO', () => {
 })
 
 describe('RPO', () => {
-  it('runs from the restored data\'s newest point to the drill start', () => {
+  it("runs from the restored data's newest point to the drill start", () => {
     const m = measureRpo(targets, start, new Date(start - 4 * 60_000), 'validation newest-order')
-    expect(m).toMatchObject({actualMs: 4 * 60_000, status: 'pass', recoveryPoint: '2026-05-09T11:56:00.000Z', source: 'validation newest-order'})
+    expect(m).toMatchObject({
+      actualMs: 4 * 60_000,
+      status: 'pass',
+      recoveryPoint: '2026-05-09T11:56:00.000Z',
+      source: 'validation newest-order',
+    })
   })
   it('fails when the data is older than the target allows', () => {
     expect(measureRpo(targets, start, new Date(start - 6 * 60_000), 'x').status).toBe('fail')
@@ -77,11 +82,14 @@ describe('expectations', () => {
     expect(checkExpectation('abc', {equals: 'abc'}).passed).toBe(true)
     expect(checkExpectation('abd', {equals: 'abc'}).passed).toBe(false)
   })
-  it('compares with the source value read in the dump\'s snapshot', () => {
+  it("compares with the source value read in the dump's snapshot", () => {
     expect(checkExpectation('d41d8', {matchesSource: true}, 'd41d8').passed).toBe(true)
     expect(checkExpectation('d41d8', {matchesSource: true}, 'ffff').message).toMatch(/source has "ffff"/)
   })
   it('records a value without expectation as evidence', () => {
-    expect(checkExpectation('7', undefined)).toEqual({passed: true, message: '7 (no expectation; recorded as evidence)'})
+    expect(checkExpectation('7', undefined)).toEqual({
+      passed: true,
+      message: '7 (no expectation; recorded as evidence)',
+    })
   })
 })

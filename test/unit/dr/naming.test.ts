@@ -1,6 +1,14 @@
 import {describe, expect, it} from 'vitest'
 
-import {drillNamespaceName, drillResourceName, isDrillDatabase, isDrillId, isDrillNamespace, newDrillId, scratchDatabaseName} from '../../../src/dr/naming.js'
+import {
+  drillNamespaceName,
+  drillResourceName,
+  isDrillDatabase,
+  isDrillId,
+  isDrillNamespace,
+  newDrillId,
+  scratchDatabaseName,
+} from '../../../src/dr/naming.js'
 
 describe('drill names', () => {
   const id = newDrillId(new Date('2026-05-09T12:03:01.123Z'), '7f3a')
@@ -10,7 +18,7 @@ describe('drill names', () => {
     expect(isDrillId('../etc')).toBe(false)
     expect(isDrillId(newDrillId())).toBe(true)
   })
-  it('scratch databases carry the prefix and fit PostgreSQL\'s 63 bytes', () => {
+  it("scratch databases carry the prefix and fit PostgreSQL's 63 bytes", () => {
     expect(scratchDatabaseName(id, 'orders-db')).toBe('retailops_drill_20260509_120301_7f3a_orders_db')
     const long = scratchDatabaseName(id, 'a-very-long-datastore-name-that-goes-on-and-on')
     expect(long.length).toBeLessThanOrEqual(63)

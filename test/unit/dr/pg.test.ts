@@ -9,11 +9,18 @@ import {passfileLine, pgDumpArgs, pgRestoreArgs, pgTarget, pgToolEnv, withDataba
 describe('PostgreSQL passwords never reach a command line', () => {
   it('takes the password out of the URL, from user info or ?password=', () => {
     const a = pgTarget('postgres://app:s3cret@db.internal:5432/orders?sslmode=require')
-    expect(a).toMatchObject({url: 'postgres://app@db.internal:5432/orders?sslmode=require', password: 's3cret', database: 'orders', display: 'app@db.internal:5432/orders'})
+    expect(a).toMatchObject({
+      url: 'postgres://app@db.internal:5432/orders?sslmode=require',
+      password: 's3cret',
+      database: 'orders',
+      display: 'app@db.internal:5432/orders',
+    })
     const b = pgTarget('postgresql://app@db.internal/orders?password=q%3Duery-pw&sslmode=require')
     expect(b.password).toBe('q=uery-pw')
     expect(b.url).toBe('postgresql://app@db.internal/orders?sslmode=require')
-    expect(withDatabase(b, 'retailops_drill_x').url).toBe('postgresql://app@db.internal/retailops_drill_x?sslmode=require')
+    expect(withDatabase(b, 'retailops_drill_x').url).toBe(
+      'postgresql://app@db.internal/retailops_drill_x?sslmode=require',
+    )
   })
   it('builds pg_dump and pg_restore argv without the password', () => {
     const source = pgTarget('postgres://app@db:5432/orders?password=hunter2-pw')
@@ -34,11 +41,17 @@ describe('PostgreSQL passwords never reach a command line', () => {
     expect(argv.join(' ')).not.toMatch(/hunter/)
   })
   it('refuses ?sslpassword=, which would have to go on the command line', () => {
-    expect(() => pgTarget('postgres://app@db/orders?sslpassword=k3y-pw')).toThrow(expect.objectContaining({exit: 'CONFIG', message: expect.stringMatching(/sslpassword/)}))
+    expect(() => pgTarget('postgres://app@db/orders?sslpassword=k3y-pw')).toThrow(
+      expect.objectContaining({exit: 'CONFIG', message: expect.stringMatching(/sslpassword/)}),
+    )
   })
   it('hands the password over in a 0600 password file, and drops inherited PGPASSWORD/PGPASSFILE', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ro-pgpass-'))
-    const env = await pgToolEnv(pgTarget('postgres://app:pa:ss\\word@db/orders'), dir, 'orders-dump', {PATH: '/usr/bin', PGPASSWORD: 'inherited', PGPASSFILE: '/elsewhere'})
+    const env = await pgToolEnv(pgTarget('postgres://app:pa:ss\\word@db/orders'), dir, 'orders-dump', {
+      PATH: '/usr/bin',
+      PGPASSWORD: 'inherited',
+      PGPASSFILE: '/elsewhere',
+    })
     expect(Object.keys(env).sort()).toEqual(['PATH', 'PGPASSFILE'])
     expect(env.PGPASSFILE).toBe(path.join(dir, 'orders-dump.pgpass'))
     expect(statSync(env.PGPASSFILE).mode & 0o777).toBe(0o600)

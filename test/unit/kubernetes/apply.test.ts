@@ -7,12 +7,31 @@ import {objectDiff} from '../../../src/kubernetes/diff.js'
 import {collectionPath, objectKey, objectPath, type KubeObject} from '../../../src/kubernetes/resources.js'
 import {mergePatch} from '../../../src/deploy/overlays.js'
 
-const obj = (kind: string, name: string, namespace?: string, labels: Record<string, string> = {}, spec: unknown = {}): KubeObject => ({apiVersion: 'v1', kind, metadata: {name, namespace, labels}, spec})
+const obj = (
+  kind: string,
+  name: string,
+  namespace?: string,
+  labels: Record<string, string> = {},
+  spec: unknown = {},
+): KubeObject => ({apiVersion: 'v1', kind, metadata: {name, namespace, labels}, spec})
 
 describe('apply ordering and retries', () => {
   it('applies namespaces, then quotas, then accounts and policies, then workloads, then autoscalers', () => {
-    const order = waves([obj('HorizontalPodAutoscaler', 'a', 'n'), obj('Deployment', 'a', 'n'), obj('ServiceAccount', 'a', 'n'), obj('ResourceQuota', 'q', 'n'), obj('Namespace', 'n'), obj('NetworkPolicy', 'a', 'n')])
-    expect(order.map((w) => w.map((o) => o.kind))).toEqual([['Namespace'], ['ResourceQuota'], ['ServiceAccount', 'NetworkPolicy'], ['Deployment'], ['HorizontalPodAutoscaler']])
+    const order = waves([
+      obj('HorizontalPodAutoscaler', 'a', 'n'),
+      obj('Deployment', 'a', 'n'),
+      obj('ServiceAccount', 'a', 'n'),
+      obj('ResourceQuota', 'q', 'n'),
+      obj('Namespace', 'n'),
+      obj('NetworkPolicy', 'a', 'n'),
+    ])
+    expect(order.map((w) => w.map((o) => o.kind))).toEqual([
+      ['Namespace'],
+      ['ResourceQuota'],
+      ['ServiceAccount', 'NetworkPolicy'],
+      ['Deployment'],
+      ['HorizontalPodAutoscaler'],
+    ])
   })
 
   it('retries conflicts, throttling, server errors and dropped connections only', () => {
@@ -23,13 +42,20 @@ describe('apply ordering and retries', () => {
   })
 
   it('reads the conflicting managers from a 409', () => {
-    const e = new KubeHttpError(409, {details: {causes: [{field: '.spec.replicas', message: 'conflict with "kubectl-edit" using apps/v1'}]}}, 'PATCH', '/x')
+    const e = new KubeHttpError(
+      409,
+      {details: {causes: [{field: '.spec.replicas', message: 'conflict with "kubectl-edit" using apps/v1'}]}},
+      'PATCH',
+      '/x',
+    )
     expect(conflictCauses(e)).toEqual(['.spec.replicas conflict with "kubectl-edit" using apps/v1'])
     expect(conflictManagers(e)).toEqual(['kubectl-edit'])
   })
 
   it('builds API paths', () => {
-    expect(objectPath({kind: 'Deployment', metadata: {name: 'a', namespace: 'n'}})).toBe('/apis/apps/v1/namespaces/n/deployments/a')
+    expect(objectPath({kind: 'Deployment', metadata: {name: 'a', namespace: 'n'}})).toBe(
+      '/apis/apps/v1/namespaces/n/deployments/a',
+    )
     expect(objectPath({kind: 'Namespace', metadata: {name: 'n'}})).toBe('/api/v1/namespaces/n')
     expect(collectionPath('HorizontalPodAutoscaler')).toBe('/apis/autoscaling/v2/horizontalpodautoscalers')
   })
@@ -37,7 +63,14 @@ describe('apply ordering and retries', () => {
 
 describe('prune scope', () => {
   const live = new Map<string, KubeObject>()
-  for (const o of [obj('Namespace', 't1'), obj('Namespace', 'gone'), obj('Deployment', 'a', 't1', {'retailops.dev/service': 'a'}), obj('Deployment', 'old', 't1', {'retailops.dev/service': 'old'}), obj('Service', 'a', 'gone', {'retailops.dev/service': 'a'})]) live.set(objectKey(o), o)
+  for (const o of [
+    obj('Namespace', 't1'),
+    obj('Namespace', 'gone'),
+    obj('Deployment', 'a', 't1', {'retailops.dev/service': 'a'}),
+    obj('Deployment', 'old', 't1', {'retailops.dev/service': 'old'}),
+    obj('Service', 'a', 'gone', {'retailops.dev/service': 'a'}),
+  ])
+    live.set(objectKey(o), o)
   const rendered = new Set([objectKey(obj('Namespace', 't1')), objectKey(obj('Deployment', 'a', 't1'))])
 
   it('a full deploy prunes what it no longer renders in its namespaces; a namespace it no longer renders is reported, never reached', () => {
@@ -58,19 +91,37 @@ describe('prune scope', () => {
       obj('Deployment', 'b', 'shop-staging', label('p.prod.shop-staging.main')),
     ])
       found.set(objectKey(o), o)
-    const members = applySetMembers(found, {applySet: 'p.prod.shop-staging.main', targets: [{namespace: 'shop-staging'}] as never})
-    expect([...members.keys()].sort()).toEqual(['Deployment/shop-staging/a', 'Deployment/shop-staging/b', 'Namespace//removed-tenant', 'Namespace//shop-staging'])
+    const members = applySetMembers(found, {
+      applySet: 'p.prod.shop-staging.main',
+      targets: [{namespace: 'shop-staging'}] as never,
+    })
+    expect([...members.keys()].sort()).toEqual([
+      'Deployment/shop-staging/a',
+      'Deployment/shop-staging/b',
+      'Namespace//removed-tenant',
+      'Namespace//shop-staging',
+    ])
   })
 
   it('a partial deploy prunes only inside its namespaces and services', () => {
-    expect(pruneCandidates(live, rendered, {namespaces: new Set(['t1']), full: false}).prune.map(objectKey)).toEqual(['Deployment/t1/old'])
-    expect(pruneCandidates(live, rendered, {namespaces: new Set(['t1']), full: false, services: ['a']}).prune).toEqual([])
+    expect(pruneCandidates(live, rendered, {namespaces: new Set(['t1']), full: false}).prune.map(objectKey)).toEqual([
+      'Deployment/t1/old',
+    ])
+    expect(pruneCandidates(live, rendered, {namespaces: new Set(['t1']), full: false, services: ['a']}).prune).toEqual(
+      [],
+    )
   })
 })
 
 describe('replicas under an autoscaler', () => {
   const d = obj('Deployment', 'a', 'n', {}, {replicas: 2})
-  const hpa = obj('HorizontalPodAutoscaler', 'a', 'n', {}, {scaleTargetRef: {name: 'a'}, minReplicas: 2, maxReplicas: 6})
+  const hpa = obj(
+    'HorizontalPodAutoscaler',
+    'a',
+    'n',
+    {},
+    {scaleTargetRef: {name: 'a'}, minReplicas: 2, maxReplicas: 6},
+  )
   it('keeps the live count within the new bounds, starts new Deployments at min', () => {
     const live = (n: number) => new Map([[objectKey(d), obj('Deployment', 'a', 'n', {}, {replicas: n})]])
     expect((preserveReplicas([d, hpa], new Map())[0].spec as any).replicas).toBe(2)
@@ -83,7 +134,10 @@ describe('replicas under an autoscaler', () => {
 describe('diff and merge patch', () => {
   it('ignores server-managed fields', () => {
     const a = {...obj('ConfigMap', 'c', 'n'), data: {x: '1'}}
-    const live = mergePatch(a, {metadata: {resourceVersion: '5', uid: 'u', managedFields: [{}], creationTimestamp: 'now'}, status: {}})
+    const live = mergePatch(a, {
+      metadata: {resourceVersion: '5', uid: 'u', managedFields: [{}], creationTimestamp: 'now'},
+      status: {},
+    })
     expect(objectDiff(live, a)).toBe('')
     const changed = objectDiff(live, {...a, data: {x: '2'}})
     expect(changed).toContain('-  x: "1"')

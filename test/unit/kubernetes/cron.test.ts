@@ -4,11 +4,26 @@ import {describe, expect, it} from 'vitest'
 
 import {checkTimeZone, nextRuns, parseCron} from '../../../src/kubernetes/cron.js'
 
-const next = (expr: string, tz: string, from: string, n = 1) => nextRuns(parseCron(expr), tz, new Date(from), n).map((d) => d.toISOString())
+const next = (expr: string, tz: string, from: string, n = 1) =>
+  nextRuns(parseCron(expr), tz, new Date(from), n).map((d) => d.toISOString())
 
 describe('parseCron', () => {
   it('accepts the standard five fields, names, lists, ranges, steps and the macros', () => {
-    for (const ok of ['0 3 * * *', '*/15 * * * *', '30 2 * * 1-5', '0 4 1 * *', '0 0 * JAN,JUL SUN', '5-55/10 8-18 * * MON-FRI', '0 0 29 2 *', '0 12 * * 7', '@daily', '@weekly', '@HOURLY', '@yearly', ' 0 3 * * * ']) {
+    for (const ok of [
+      '0 3 * * *',
+      '*/15 * * * *',
+      '30 2 * * 1-5',
+      '0 4 1 * *',
+      '0 0 * JAN,JUL SUN',
+      '5-55/10 8-18 * * MON-FRI',
+      '0 0 29 2 *',
+      '0 12 * * 7',
+      '@daily',
+      '@weekly',
+      '@HOURLY',
+      '@yearly',
+      ' 0 3 * * * ',
+    ]) {
       expect(() => parseCron(ok), ok).not.toThrow()
     }
   })
@@ -59,16 +74,30 @@ describe('nextRuns', () => {
     expect(next('0 3 * * *', 'Europe/Berlin', '2026-01-10T12:00:00Z')).toEqual(['2026-01-11T02:00:00.000Z'])
     expect(next('0 3 * * *', 'Europe/Berlin', '2026-07-10T12:00:00Z')).toEqual(['2026-07-11T01:00:00.000Z'])
     // 2026-03-29: Berlin skips 02:00-03:00; 02:30 does not exist that day.
-    expect(next('30 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', 2)).toEqual(['2026-03-30T00:30:00.000Z', '2026-03-31T00:30:00.000Z'])
+    expect(next('30 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', 2)).toEqual([
+      '2026-03-30T00:30:00.000Z',
+      '2026-03-31T00:30:00.000Z',
+    ])
     expect(next('0 3 * * *', 'Etc/UTC', '2026-01-10T03:00:00Z')).toEqual(['2026-01-11T03:00:00.000Z'])
   })
 
   it('lists, steps, weekdays, and day of month OR day of week when both are restricted', () => {
-    expect(next('*/20 9 * * *', 'Etc/UTC', '2026-05-01T09:05:00Z', 3)).toEqual(['2026-05-01T09:20:00.000Z', '2026-05-01T09:40:00.000Z', '2026-05-02T09:00:00.000Z'])
+    expect(next('*/20 9 * * *', 'Etc/UTC', '2026-05-01T09:05:00Z', 3)).toEqual([
+      '2026-05-01T09:20:00.000Z',
+      '2026-05-01T09:40:00.000Z',
+      '2026-05-02T09:00:00.000Z',
+    ])
     // 2026-05-01 is a Friday: the next weekday runs are Mon 4 and Tue 5.
-    expect(next('30 2 * * 1-5', 'Etc/UTC', '2026-05-01T12:00:00Z', 2)).toEqual(['2026-05-04T02:30:00.000Z', '2026-05-05T02:30:00.000Z'])
+    expect(next('30 2 * * 1-5', 'Etc/UTC', '2026-05-01T12:00:00Z', 2)).toEqual([
+      '2026-05-04T02:30:00.000Z',
+      '2026-05-05T02:30:00.000Z',
+    ])
     // The 15th or any Sunday (Vixie cron): Sun 3 May, Sun 10 May, Fri 15 May.
-    expect(next('0 0 15 * SUN', 'Etc/UTC', '2026-05-01T12:00:00Z', 3)).toEqual(['2026-05-03T00:00:00.000Z', '2026-05-10T00:00:00.000Z', '2026-05-15T00:00:00.000Z'])
+    expect(next('0 0 15 * SUN', 'Etc/UTC', '2026-05-01T12:00:00Z', 3)).toEqual([
+      '2026-05-03T00:00:00.000Z',
+      '2026-05-10T00:00:00.000Z',
+      '2026-05-15T00:00:00.000Z',
+    ])
     expect(next('@weekly', 'Etc/UTC', '2026-05-01T12:00:00Z')).toEqual(['2026-05-03T00:00:00.000Z'])
     expect(next('0 0 29 2 *', 'Etc/UTC', '2026-03-01T00:00:00Z')).toEqual(['2028-02-29T00:00:00.000Z'])
     expect(next('0 12 * * 7', 'Etc/UTC', '2026-05-01T00:00:00Z')).toEqual(['2026-05-03T12:00:00.000Z'])

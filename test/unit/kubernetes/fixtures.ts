@@ -32,5 +32,11 @@ export function project(text = CONFIG): LoadedConfig {
 
 export function digestImages(p: LoadedConfig): Record<string, ResolvedImage> {
   const services = Object.keys(p.config.services)
-  return resolveImages(p.config, services, Object.fromEntries(services.map((s) => [s, {image: `127.0.0.1:5000/shop/${s}@${DIGEST}`, digest: DIGEST, version: '1.4.2'}])))
+  return resolveImages(
+    p.config,
+    services,
+    Object.fromEntries(
+      services.map((s) => [s, {image: `127.0.0.1:5000/shop/${s}@${DIGEST}`, digest: DIGEST, version: '1.4.2'}]),
+    ),
+  )
 }

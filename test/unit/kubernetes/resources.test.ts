@@ -6,7 +6,9 @@ describe('object paths: one builder for every kind retailops addresses', () => {
   it('builds core, grouped, cluster-scoped and all-namespace paths', () => {
     expect(namedPath('Deployment', 'checkout', 'shop')).toBe('/apis/apps/v1/namespaces/shop/deployments/checkout')
     expect(namedPath('Secret', 'db', 'shop')).toBe('/api/v1/namespaces/shop/secrets/db')
-    expect(namedPath('PriorityClass', 'retailops-headroom-shop-bf')).toBe('/apis/scheduling.k8s.io/v1/priorityclasses/retailops-headroom-shop-bf')
+    expect(namedPath('PriorityClass', 'retailops-headroom-shop-bf')).toBe(
+      '/apis/scheduling.k8s.io/v1/priorityclasses/retailops-headroom-shop-bf',
+    )
     expect(namedPath('ClusterRoleBinding', 'r')).toBe('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/r')
     expect(collectionPath('CronJob', 'shop')).toBe('/apis/batch/v1/namespaces/shop/cronjobs')
     expect(collectionPath('Pod')).toBe('/api/v1/pods')
@@ -16,7 +18,9 @@ describe('object paths: one builder for every kind retailops addresses', () => {
   })
 
   it('encodes names and refuses a namespaced object without a namespace', () => {
-    expect(objectPath({kind: 'ConfigMap', metadata: {name: 'a b', namespace: 'shop'}})).toBe('/api/v1/namespaces/shop/configmaps/a%20b')
+    expect(objectPath({kind: 'ConfigMap', metadata: {name: 'a b', namespace: 'shop'}})).toBe(
+      '/api/v1/namespaces/shop/configmaps/a%20b',
+    )
     expect(() => objectPath({kind: 'Role', metadata: {name: 'r'}})).toThrow('Role/r has no namespace')
   })
 

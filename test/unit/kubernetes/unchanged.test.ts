@@ -4,12 +4,24 @@ import {APPLIED_HASH, contains, intentHash, unchangedSince, withIntentHash} from
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {mergePatch} from '../../../src/deploy/overlays.js'
 
-const intent: KubeObject = {apiVersion: 'v1', kind: 'Service', metadata: {name: 'a', namespace: 'n', labels: {x: '1'}}, spec: {ports: [{name: 'http', port: 8080}], selector: {app: 'a'}}}
+const intent: KubeObject = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: {name: 'a', namespace: 'n', labels: {x: '1'}},
+  spec: {ports: [{name: 'http', port: 8080}], selector: {app: 'a'}},
+}
 
 describe('skipping unchanged objects', () => {
   const hashed = withIntentHash(intent)
   // What the server returns: our fields, plus defaults and server metadata.
-  const live = mergePatch<KubeObject>(hashed, {metadata: {resourceVersion: '7', uid: 'u', managedFields: [{}]}, spec: {clusterIP: '10.0.0.1', ports: [{name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080}], type: 'ClusterIP'}})
+  const live = mergePatch<KubeObject>(hashed, {
+    metadata: {resourceVersion: '7', uid: 'u', managedFields: [{}]},
+    spec: {
+      clusterIP: '10.0.0.1',
+      ports: [{name: 'http', port: 8080, protocol: 'TCP', targetPort: 8080}],
+      type: 'ClusterIP',
+    },
+  })
 
   it('skips when the intent hash matches and every intended value is live', () => {
     expect(unchangedSince(live, hashed)).toBe(true)
@@ -33,7 +45,9 @@ describe('skipping unchanged objects', () => {
 
   it('the hash ignores its own annotation and key order', () => {
     expect(intentHash(hashed)).toBe(intentHash(intent))
-    expect(intentHash({kind: 'Service', apiVersion: 'v1', spec: intent.spec, metadata: intent.metadata})).toBe(intentHash(intent))
+    expect(intentHash({kind: 'Service', apiVersion: 'v1', spec: intent.spec, metadata: intent.metadata})).toBe(
+      intentHash(intent),
+    )
   })
 
   it('compares lists item by item', () => {

@@ -16,7 +16,11 @@ describe('the one abortable wait (sleep, waitFor)', () => {
     process.on('warning', onWarning)
     const controller = new AbortController()
     let polls = 0
-    const result = await waitFor(async () => ({done: ++polls >= 200, value: polls}), {timeoutMs: 60_000, pollMs: 1, signal: controller.signal})
+    const result = await waitFor(async () => ({done: ++polls >= 200, value: polls}), {
+      timeoutMs: 60_000,
+      pollMs: 1,
+      signal: controller.signal,
+    })
     expect(result).toEqual({done: true, value: 200})
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
     await new Promise((r) => setImmediate(r))
@@ -26,7 +30,11 @@ describe('the one abortable wait (sleep, waitFor)', () => {
   it('still ends a poll at once when the signal aborts', async () => {
     const controller = new AbortController()
     const started = Date.now()
-    const waiting = waitFor(async () => ({done: false, value: 0}), {timeoutMs: 60_000, pollMs: 30_000, signal: controller.signal})
+    const waiting = waitFor(async () => ({done: false, value: 0}), {
+      timeoutMs: 60_000,
+      pollMs: 30_000,
+      signal: controller.signal,
+    })
     setTimeout(() => controller.abort(), 50)
     await expect(waiting).rejects.toMatchObject({code: 'ABORT_ERR'})
     expect(Date.now() - started).toBeLessThan(5000)

@@ -4,9 +4,15 @@ import {prometheusApiUrl} from '../../../src/prometheus/url.js'
 
 describe('prometheusApiUrl', () => {
   it('keeps a path prefix (Prometheus behind https://host/prometheus)', () => {
-    expect(prometheusApiUrl('https://host/prometheus', '/api/v1/query').href).toBe('https://host/prometheus/api/v1/query')
-    expect(prometheusApiUrl('https://host/prometheus/', '/api/v1/query').href).toBe('https://host/prometheus/api/v1/query')
-    expect(prometheusApiUrl('https://host/a/b//', 'api/v1/query_range').href).toBe('https://host/a/b/api/v1/query_range')
+    expect(prometheusApiUrl('https://host/prometheus', '/api/v1/query').href).toBe(
+      'https://host/prometheus/api/v1/query',
+    )
+    expect(prometheusApiUrl('https://host/prometheus/', '/api/v1/query').href).toBe(
+      'https://host/prometheus/api/v1/query',
+    )
+    expect(prometheusApiUrl('https://host/a/b//', 'api/v1/query_range').href).toBe(
+      'https://host/a/b/api/v1/query_range',
+    )
   })
 
   it('works without a prefix and drops a query string of the base', () => {

@@ -1,6 +1,18 @@
 import {describe, expect, it} from 'vitest'
 
-import {badge, barChart, html, kpis, lineChart, meter, niceTicks, raw, renderPage, table, timeline} from '../../../src/report/index.js'
+import {
+  badge,
+  barChart,
+  html,
+  kpis,
+  lineChart,
+  meter,
+  niceTicks,
+  raw,
+  renderPage,
+  table,
+  timeline,
+} from '../../../src/report/index.js'
 
 describe('report shell', () => {
   it('escapes interpolated text and passes trusted markup through', () => {
@@ -16,8 +28,22 @@ describe('report shell', () => {
       meta: [{label: 'Cluster', value: 'kwok'}],
       sections: [
         {title: 'Summary', body: [kpis([{label: 'RTO', value: '12m', tone: 'good'}]), badge('met', 'good')]},
-        {title: 'Phases', body: timeline({lanes: [{label: 'restore', spans: [{start: 0, end: 60_000, tone: 'info', label: 'restore'}], markers: [{at: 30_000, label: 'RPO', tone: 'warn'}]}]})},
-        {title: 'Rows', body: table([{a: 1}, {a: 2}, {a: 3}], [{header: 'A', value: (r) => r.a, numeric: true}], {limit: 2})},
+        {
+          title: 'Phases',
+          body: timeline({
+            lanes: [
+              {
+                label: 'restore',
+                spans: [{start: 0, end: 60_000, tone: 'info', label: 'restore'}],
+                markers: [{at: 30_000, label: 'RPO', tone: 'warn'}],
+              },
+            ],
+          }),
+        },
+        {
+          title: 'Rows',
+          body: table([{a: 1}, {a: 2}, {a: 3}], [{header: 'A', value: (r) => r.a, numeric: true}], {limit: 2}),
+        },
       ],
     })
     expect(page.startsWith('<!doctype html>')).toBe(true)
@@ -32,14 +58,37 @@ describe('report shell', () => {
   })
 
   it('draws bars proportionally and folds the tail into "others"', () => {
-    const svg = barChart({bars: [{label: 'a', value: 10}, {label: 'b', value: 5}, {label: 'c', value: 1}, {label: 'd', value: 1}], limit: 3, width: 500}).value
+    const svg = barChart({
+      bars: [
+        {label: 'a', value: 10},
+        {label: 'b', value: 5},
+        {label: 'c', value: 1},
+        {label: 'd', value: 1},
+      ],
+      limit: 3,
+      width: 500,
+    }).value
     const widths = [...svg.matchAll(/<rect[^>]* width="([\d.]+)"/g)].map((m) => Number(m[1]))
     expect(widths[0] / widths[1]).toBeCloseTo(2, 5)
     expect(svg).toContain('2 others')
   })
 
   it('breaks a line at missing points instead of drawing them as zero', () => {
-    const svg = lineChart({series: [{label: 's', tone: 'info', points: [[0, 1], [1, 2], [2, null], [3, 1]]}], thresholds: [{label: 'page', value: 14.4, tone: 'bad'}]}).value
+    const svg = lineChart({
+      series: [
+        {
+          label: 's',
+          tone: 'info',
+          points: [
+            [0, 1],
+            [1, 2],
+            [2, null],
+            [3, 1],
+          ],
+        },
+      ],
+      thresholds: [{label: 'page', value: 14.4, tone: 'bad'}],
+    }).value
     const d = /<path class="stroke-info"[^>]* d="([^"]+)"/.exec(svg)![1]
     expect(d.match(/M/g)!.length).toBe(2)
     expect(lineChart({series: [{label: 's', tone: 'info', points: [[0, null]]}]}).value).toContain('no data')

@@ -12,12 +12,15 @@ describe('writeReport', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-report-'))
     try {
       registerSecret('registry-pass-77')
-      const file = await writeReport(path.join(dir, 'nested', 'report.html'), [
-        '<td>postgres://app:pw1@db/shop</td>',
-        '<td>jdbc:postgresql://db/shop?user=app&amp;password=jpw7</td>',
-        '<td>login with registry-pass-77</td>',
-        '<td>SENTRY_DSN=https://k3y@sentry.example/1</td>',
-      ].join('\n'))
+      const file = await writeReport(
+        path.join(dir, 'nested', 'report.html'),
+        [
+          '<td>postgres://app:pw1@db/shop</td>',
+          '<td>jdbc:postgresql://db/shop?user=app&amp;password=jpw7</td>',
+          '<td>login with registry-pass-77</td>',
+          '<td>SENTRY_DSN=https://k3y@sentry.example/1</td>',
+        ].join('\n'),
+      )
       const text = await readFile(file, 'utf8')
       for (const secret of ['pw1', 'jpw7', 'registry-pass-77', 'k3y']) expect(text).not.toContain(secret)
       expect(text).toContain('postgres://app:***@db/shop')

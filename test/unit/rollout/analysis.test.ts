@@ -1,13 +1,33 @@
 import {describe, expect, it} from 'vitest'
 
-import {buildAnalysisSpec, defaultMetrics, evaluateMeasurement, newRun, renderQuery, runAnalysis, summarize, tally, type MetricsProvider} from '../../../src/rollout/analysis.js'
+import {
+  buildAnalysisSpec,
+  defaultMetrics,
+  evaluateMeasurement,
+  newRun,
+  renderQuery,
+  runAnalysis,
+  summarize,
+  tally,
+  type MetricsProvider,
+} from '../../../src/rollout/analysis.js'
 import type {AnalysisSpec, MetricSpec} from '../../../src/rollout/types.js'
 
 const errorRate = defaultMetrics()[0]
 const p95 = defaultMetrics()[1]
 
 function spec(over: Partial<AnalysisSpec> = {}): AnalysisSpec {
-  return {intervalMs: 1, count: 3, failureLimit: 0, inconclusiveLimit: 0, consecutiveErrorLimit: 2, missingData: 'inconclusive', windowMs: 30_000, metrics: [errorRate], ...over}
+  return {
+    intervalMs: 1,
+    count: 3,
+    failureLimit: 0,
+    inconclusiveLimit: 0,
+    consecutiveErrorLimit: 2,
+    missingData: 'inconclusive',
+    windowMs: 30_000,
+    metrics: [errorRate],
+    ...over,
+  }
 }
 
 describe('one measurement', () => {
@@ -50,7 +70,14 @@ describe('one measurement', () => {
 })
 
 describe('limits', () => {
-  const metric: MetricSpec = {name: 'x', query: 'x', failureCondition: 'result > 1', compareWithStable: false, tolerance: 0, minDifference: 0}
+  const metric: MetricSpec = {
+    name: 'x',
+    query: 'x',
+    failureCondition: 'result > 1',
+    compareWithStable: false,
+    tolerance: 0,
+    minDifference: 0,
+  }
 
   it('fails when failures exceed failureLimit and succeeds after count', () => {
     const s = spec({metrics: [metric], failureLimit: 1, count: 4})
@@ -101,7 +128,12 @@ describe('a whole run', () => {
   const target = {service: 's', namespace: 'n', canaryVersion: 'canary', stableVersion: 'stable'}
 
   it('succeeds with every measurement explained', async () => {
-    const run = await runAnalysis({provider: values({canary: [0, 0.001, 0], stable: [0, 0, 0]}), target, spec: spec(), kind: 'step 1'})
+    const run = await runAnalysis({
+      provider: values({canary: [0, 0.001, 0], stable: [0, 0, 0]}),
+      target,
+      spec: spec(),
+      kind: 'step 1',
+    })
     expect(run.phase).toBe('Successful')
     expect(run.metrics[0].measurements).toHaveLength(3)
     expect(run.message).toContain('error-rate: canary 0')
@@ -122,7 +154,12 @@ describe('a whole run', () => {
   })
 
   it('is inconclusive when the canary gets no traffic', async () => {
-    const run = await runAnalysis({provider: values({canary: [null], stable: [0]}), target, spec: spec(), kind: 'step 1'})
+    const run = await runAnalysis({
+      provider: values({canary: [null], stable: [0]}),
+      target,
+      spec: spec(),
+      kind: 'step 1',
+    })
     expect(run.phase).toBe('Inconclusive')
     expect(summarize(run).message).toContain('no data')
   })

@@ -9,10 +9,13 @@ import {expectedPeakRps, revisionOf, rolloutSpec} from '../../../src/rollout/sta
 import {canaryReplicasByRatio, gatewayWeight, stableReplicasFor} from '../../../src/rollout/traffic.js'
 import type {RolloutSpec} from '../../../src/rollout/types.js'
 
-const spec = (over: Partial<RolloutSpec> = {}): RolloutSpec => ({...rolloutSpec(undefined, {strategy: 'canary'}, 'gateway', 'checkout', 4), ...over})
+const spec = (over: Partial<RolloutSpec> = {}): RolloutSpec => ({
+  ...rolloutSpec(undefined, {strategy: 'canary'}, 'gateway', 'checkout', 4),
+  ...over,
+})
 
 describe('canary capacity', () => {
-  it('runs at least the weight\'s share of the replicas', () => {
+  it("runs at least the weight's share of the replicas", () => {
     expect(canaryReplicasFor(spec(), 0).replicas).toBe(0)
     expect(canaryReplicasFor(spec(), 10).replicas).toBe(1)
     expect(canaryReplicasFor(spec(), 50).replicas).toBe(2)
@@ -43,9 +46,26 @@ describe('canary capacity', () => {
 
 describe('route weights', () => {
   it('reads the canary share of an HTTPRoute', () => {
-    const route = {metadata: {name: 'r'}, spec: {rules: [{backendRefs: [{name: 'checkout-stable', port: 80, weight: 75}, {name: 'checkout-canary', port: 80, weight: 25}]}]}}
+    const route = {
+      metadata: {name: 'r'},
+      spec: {
+        rules: [
+          {
+            backendRefs: [
+              {name: 'checkout-stable', port: 80, weight: 75},
+              {name: 'checkout-canary', port: 80, weight: 25},
+            ],
+          },
+        ],
+      },
+    }
     expect(gatewayWeight(route, 'checkout')).toBe(25)
-    expect(gatewayWeight({metadata: {name: 'r'}, spec: {rules: [{backendRefs: [{name: 'checkout', port: 80}]}]}}, 'checkout')).toBe(0)
+    expect(
+      gatewayWeight(
+        {metadata: {name: 'r'}, spec: {rules: [{backendRefs: [{name: 'checkout', port: 80}]}]}},
+        'checkout',
+      ),
+    ).toBe(0)
   })
 })
 
@@ -73,7 +93,10 @@ campaigns:
   })
 
   it('refuses with REFUSED unless forced with a reason, and records the override', async () => {
-    const checks = await releaseGates(config, ['checkout'], {now: inside, errorBudget: async () => ({ok: false, reasons: ['availability: error budget exhausted']})})
+    const checks = await releaseGates(config, ['checkout'], {
+      now: inside,
+      errorBudget: async () => ({ok: false, reasons: ['availability: error budget exhausted']}),
+    })
     expect(() => enforceGates(checks)).toThrow(expect.objectContaining({exit: 'REFUSED'}))
     expect(() => enforceGates(checks, {})).toThrow(expect.objectContaining({exit: 'USAGE'}))
     const forced = enforceGates(checks, {reason: 'hotfix for payment outage'})
@@ -81,7 +104,7 @@ campaigns:
     expect(forced?.overridden.join(' ')).toContain('black-friday')
   })
 
-  it('plans canary capacity for a running campaign\'s expected peak', () => {
+  it("plans canary capacity for a running campaign's expected peak", () => {
     expect(expectedPeakRps(config, 'checkout', inside)).toBe(100)
     expect(expectedPeakRps(config, 'checkout', new Date('2026-12-05T00:00:00Z'))).toBeUndefined()
     expect(expectedPeakRps(config, 'catalog', inside)).toBeUndefined()
@@ -96,14 +119,22 @@ services:
     tier: operational
     slos: [{name: availability, objective: 99.9, sli: {type: availability}}]
 `)
-    const checks = await releaseGates(withSlo, ['checkout'], {errorBudget: async () => ({ok: false, reasons: ['availability: error budget exhausted (0.0 % left of 28d)']})})
-    expect(checks.find((c) => c.gate === 'error-budget')).toMatchObject({ok: false, detail: expect.stringContaining('exhausted')})
+    const checks = await releaseGates(withSlo, ['checkout'], {
+      errorBudget: async () => ({ok: false, reasons: ['availability: error budget exhausted (0.0 % left of 28d)']}),
+    })
+    expect(checks.find((c) => c.gate === 'error-budget')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('exhausted'),
+    })
   })
 })
 
 describe('revisions and exits', () => {
   it('takes the version from app.kubernetes.io/version, else the tag', () => {
-    const d = (labels: Record<string, string>, image: string) => ({metadata: {name: 'x'}, spec: {template: {metadata: {labels}, spec: {containers: [{image}]}}}})
+    const d = (labels: Record<string, string>, image: string) => ({
+      metadata: {name: 'x'},
+      spec: {template: {metadata: {labels}, spec: {containers: [{image}]}}},
+    })
     expect(revisionOf(d({'app.kubernetes.io/version': 'v7'}, 'r/x:v6')).version).toBe('v7')
     expect(revisionOf(d({}, '127.0.0.1:5000/shop/x:v6')).version).toBe('v6')
     const digest = `sha256:${'a'.repeat(64)}`
@@ -120,7 +151,9 @@ describe('revisions and exits', () => {
     expect(groupExit([{phase: 'Aborted'}, {phase: 'Inconclusive'}])).toBe('ROLLOUT_ABORTED')
     expect(groupExit([{phase: 'Healthy'}])).toBe('OK')
     // An abort that could not return traffic is worse than any abort: the canary may still take traffic.
-    expect(groupExit([{phase: 'Aborted'}, {phase: 'Aborting', trafficNotReturned: 'forbidden'}])).toBe('TRAFFIC_NOT_RETURNED')
+    expect(groupExit([{phase: 'Aborted'}, {phase: 'Aborting', trafficNotReturned: 'forbidden'}])).toBe(
+      'TRAFFIC_NOT_RETURNED',
+    )
     expect(groupExit([{phase: 'Aborting'}])).toBe('ROLLOUT_ABORTED')
   })
 })
@@ -131,8 +164,12 @@ describe('stored state identity', () => {
     expect(bindToCommand(state, 'shop', 'checkout').namespace).toBe('shop')
   })
   it('refuses a state stored for one service that names another, or a group of unknown services', () => {
-    expect(() => bindToCommand(state, 'shop', 'payments')).toThrow(/names service "checkout" but is stored for payments/)
+    expect(() => bindToCommand(state, 'shop', 'payments')).toThrow(
+      /names service "checkout" but is stored for payments/,
+    )
     const project = {config: {services: {checkout: {}}}} as never
-    expect(() => bindToCommand(state, 'shop', 'checkout', project)).toThrowError(expect.objectContaining({exit: 'STATE_UNTRUSTED'}))
+    expect(() => bindToCommand(state, 'shop', 'checkout', project)).toThrowError(
+      expect.objectContaining({exit: 'STATE_UNTRUSTED'}),
+    )
   })
 })

@@ -5,17 +5,52 @@ import {runnerConfigObjects} from '../../../src/kubernetes/runner-job.js'
 import {detachNames, driverRules} from '../../../src/rollout/detach.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 
-const state = (service: string, strategy: 'canary' | 'blue-green', router: 'gateway' | 'nginx' | 'replicas', routeName = service) =>
-  ({service, namespace: 'shop', releaseId: 'release-abc', spec: {strategy, router, routeName}}) as unknown as RolloutState
+const state = (
+  service: string,
+  strategy: 'canary' | 'blue-green',
+  router: 'gateway' | 'nginx' | 'replicas',
+  routeName = service,
+) =>
+  ({
+    service,
+    namespace: 'shop',
+    releaseId: 'release-abc',
+    spec: {strategy, router, routeName},
+  }) as unknown as RolloutState
 
 describe('driverRules', () => {
   it('gateway canary: its state and request, its Deployments, its pinned Services and its route, by name', () => {
     const rules = driverRules([state('catalog', 'canary', 'gateway', 'shop-route')], [])
-    expect(rules).toContainEqual({apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update', 'delete'], resourceNames: ['retailops-rollout-catalog', 'retailops-rollout-catalog.request']})
-    expect(rules).toContainEqual({apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch'], resourceNames: ['catalog', 'catalog-canary']})
-    expect(rules).toContainEqual({apiGroups: ['apps'], resources: ['deployments'], verbs: ['create', 'delete'], resourceNames: ['catalog-canary']})
-    expect(rules).toContainEqual({apiGroups: [''], resources: ['services'], verbs: ['create', 'delete'], resourceNames: ['catalog-stable', 'catalog-canary']})
-    expect(rules).toContainEqual({apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: ['get', 'patch'], resourceNames: ['shop-route']})
+    expect(rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      verbs: ['get', 'update', 'delete'],
+      resourceNames: ['retailops-rollout-catalog', 'retailops-rollout-catalog.request'],
+    })
+    expect(rules).toContainEqual({
+      apiGroups: ['apps'],
+      resources: ['deployments'],
+      verbs: ['get', 'patch'],
+      resourceNames: ['catalog', 'catalog-canary'],
+    })
+    expect(rules).toContainEqual({
+      apiGroups: ['apps'],
+      resources: ['deployments'],
+      verbs: ['create', 'delete'],
+      resourceNames: ['catalog-canary'],
+    })
+    expect(rules).toContainEqual({
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['create', 'delete'],
+      resourceNames: ['catalog-stable', 'catalog-canary'],
+    })
+    expect(rules).toContainEqual({
+      apiGroups: ['gateway.networking.k8s.io'],
+      resources: ['httproutes'],
+      verbs: ['get', 'patch'],
+      resourceNames: ['shop-route'],
+    })
     expect(rules.some((r) => r.resources.includes('ingresses') || r.resources.includes('secrets'))).toBe(false)
     // Unnamed verbs are reads only.
     for (const r of rules.filter((x) => !x.resourceNames)) expect(r.verbs).toEqual(['list'])
@@ -23,15 +58,40 @@ describe('driverRules', () => {
 
   it('nginx, replicas and blue-green get their own objects and nothing of the others', () => {
     const nginx = driverRules([state('cart', 'canary', 'nginx')], [])
-    expect(nginx).toContainEqual({apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['create', 'delete'], resourceNames: ['cart-canary']})
+    expect(nginx).toContainEqual({
+      apiGroups: ['networking.k8s.io'],
+      resources: ['ingresses'],
+      verbs: ['create', 'delete'],
+      resourceNames: ['cart-canary'],
+    })
     expect(nginx.some((r) => r.resources.includes('httproutes'))).toBe(false)
     const replicas = driverRules([state('search', 'canary', 'replicas')], ['search-hpa'])
     expect(replicas.some((r) => r.resources.includes('services'))).toBe(false)
-    expect(replicas).toContainEqual({apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'patch'], resourceNames: ['search-hpa']})
+    expect(replicas).toContainEqual({
+      apiGroups: ['autoscaling'],
+      resources: ['horizontalpodautoscalers'],
+      verbs: ['get', 'patch'],
+      resourceNames: ['search-hpa'],
+    })
     const blueGreen = driverRules([state('checkout', 'blue-green', 'replicas')], [])
-    expect(blueGreen).toContainEqual({apiGroups: ['apps'], resources: ['deployments'], verbs: ['create', 'delete'], resourceNames: ['checkout-preview']})
-    expect(blueGreen).toContainEqual({apiGroups: [''], resources: ['services'], verbs: ['get', 'patch'], resourceNames: ['checkout', 'checkout-preview']})
-    expect(blueGreen).toContainEqual({apiGroups: [''], resources: ['services'], verbs: ['create', 'delete'], resourceNames: ['checkout-preview']})
+    expect(blueGreen).toContainEqual({
+      apiGroups: ['apps'],
+      resources: ['deployments'],
+      verbs: ['create', 'delete'],
+      resourceNames: ['checkout-preview'],
+    })
+    expect(blueGreen).toContainEqual({
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['get', 'patch'],
+      resourceNames: ['checkout', 'checkout-preview'],
+    })
+    expect(blueGreen).toContainEqual({
+      apiGroups: [''],
+      resources: ['services'],
+      verbs: ['create', 'delete'],
+      resourceNames: ['checkout-preview'],
+    })
   })
 })
 
@@ -51,7 +111,14 @@ clusters: {main: {context: prod, kubeconfig: /home/me/.kube/prod}, dr: {kubeconf
 signing: {publicKey: .retailops/cosign.pub}
 datastores: [{name: orders, provider: postgres, postgres: {url: "postgres://app:s3cret-pw@db/orders"}}]
 `
-    const {objects, credentials} = runnerConfigObjects({namespace: 'shop', labels: {}, configMap: 'cm', credentialsSecret: 'sec', configText: text, publicKey: 'PUBLIC KEY'})
+    const {objects, credentials} = runnerConfigObjects({
+      namespace: 'shop',
+      labels: {},
+      configMap: 'cm',
+      credentialsSecret: 'sec',
+      configText: text,
+      publicKey: 'PUBLIC KEY',
+    })
     const [secret, cm] = objects
     const copy = parse(cm.data['retailops.yaml'])
     expect(copy.clusters).toEqual({main: {context: 'prod'}, dr: {}})

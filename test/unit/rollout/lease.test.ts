@@ -12,7 +12,9 @@ describe('rollout lease identity', () => {
   })
 
   it('names the CI job from the usual variables', () => {
-    expect(ciJob({GITHUB_RUN_ID: '99', GITHUB_RUN_ATTEMPT: '2', GITHUB_JOB: 'deploy', GITHUB_REPOSITORY: 'shop/app'})).toBe('github shop/app run 99.2 job deploy')
+    expect(
+      ciJob({GITHUB_RUN_ID: '99', GITHUB_RUN_ATTEMPT: '2', GITHUB_JOB: 'deploy', GITHUB_REPOSITORY: 'shop/app'}),
+    ).toBe('github shop/app run 99.2 job deploy')
     expect(ciJob({GITLAB_CI: 'true', CI_JOB_ID: '7'})).toBe('gitlab job 7')
     expect(ciJob({})).toBeUndefined()
   })

@@ -4,7 +4,9 @@ import {formatSteps, parseStepsFlag, scaleAt, weightAfter} from '../../../src/ro
 
 describe('--steps syntax', () => {
   it('parses weights, pauses, analysis and scale', () => {
-    const steps = parseStepsFlag('10, analysis, 50%, pause:30s, scale:3, scale:20%, scale:match, analysis:2, pause, 100')
+    const steps = parseStepsFlag(
+      '10, analysis, 50%, pause:30s, scale:3, scale:20%, scale:match, analysis:2, pause, 100',
+    )
     expect(steps).toEqual([
       {setWeight: 10},
       {analysis: {}},

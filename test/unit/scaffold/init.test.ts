@@ -13,7 +13,12 @@ import {addService} from '../../../src/scaffold/service-add.js'
 import {testContext} from '../../support/context.js'
 
 const ctx = testContext
-const base = {project: 'shop', registry: '127.0.0.1:5000', context: 'kwok-retailops', now: new Date('2026-11-25T08:00:00Z')}
+const base = {
+  project: 'shop',
+  registry: '127.0.0.1:5000',
+  context: 'kwok-retailops',
+  now: new Date('2026-11-25T08:00:00Z'),
+}
 
 describe('nextBlackFriday', () => {
   it('is the day after the fourth Thursday of November, or next year once over', () => {
@@ -28,7 +33,15 @@ describe('initProject', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     const result = await initProject({...base, directory: dir, services: ['catalog', 'cart'], ci: 'gitlab'}, ctx())
     expect(result.services).toEqual(['catalog', 'cart'])
-    expect(result.files).toEqual(expect.arrayContaining(['retailops.yaml', 'retailops.schema.json', 'k6/smoke.js', '.gitlab-ci.yml', 'overlays/README.md']))
+    expect(result.files).toEqual(
+      expect.arrayContaining([
+        'retailops.yaml',
+        'retailops.schema.json',
+        'k6/smoke.js',
+        '.gitlab-ci.yml',
+        'overlays/README.md',
+      ]),
+    )
     const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
     expect(Object.keys(loaded.config.services)).toEqual(['catalog', 'cart'])
     expect(loaded.config.registry.insecure).toBe(true)
@@ -40,16 +53,22 @@ describe('initProject', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     await initProject({...base, directory: dir}, ctx())
     const ci = await readFile(path.join(dir, '.github/workflows/release.yml'), 'utf8')
-    for (const step of ['retailops build', 'retailops sign', 'retailops deploy --canary', 'retailops slo --gate']) expect(ci).toContain(step)
+    for (const step of ['retailops build', 'retailops sign', 'retailops deploy --canary', 'retailops slo --gate'])
+      expect(ci).toContain(step)
   })
 
   it('pipelines pin the scaffolding CLI version, use only checkout and setup-node, and document exactly the five secrets', async () => {
-    const {version} = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}
+    const {version} = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
     const secrets = ['COSIGN_PRIVATE_KEY', 'COSIGN_PASSWORD', 'KUBECONFIG', 'REGISTRY_USERNAME', 'REGISTRY_PASSWORD']
     for (const ci of ['github', 'gitlab'] as const) {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
       await initProject({...base, directory: dir, ci}, ctx())
-      const text = await readFile(path.join(dir, ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'), 'utf8')
+      const text = await readFile(
+        path.join(dir, ci === 'github' ? '.github/workflows/release.yml' : '.gitlab-ci.yml'),
+        'utf8',
+      )
       expect(text).toContain('npm ci --omit=dev --prefix services')
       expect(text).toContain('--key env://COSIGN_PRIVATE_KEY')
       if (ci === 'github') {
@@ -58,13 +77,19 @@ describe('initProject', () => {
       } else {
         // The GitLab jobs run the runner image (which holds the CLI), pinned later by `retailops runner build`.
         expect(text).not.toContain('npm install')
-        expect(parse(text).default.image).toEqual({name: 'run `retailops runner build` to pin the runner image here', entrypoint: ['']})
+        expect(parse(text).default.image).toEqual({
+          name: 'run `retailops runner build` to pin the runner image here',
+          entrypoint: [''],
+        })
         expect(text).toMatch(/^ {4}name: .* # retailops runner image \(not pinned yet\)/m)
       }
       const header = text.slice(0, text.search(/^(name|stages):/m))
       for (const secret of secrets) expect(header).toContain(secret)
       if (ci === 'github') {
-        expect([...text.matchAll(/uses: (\S+)/g)].map((m) => m[1])).toEqual(['actions/checkout@v4', 'actions/setup-node@v4'])
+        expect([...text.matchAll(/uses: (\S+)/g)].map((m) => m[1])).toEqual([
+          'actions/checkout@v4',
+          'actions/setup-node@v4',
+        ])
         expect([...text.matchAll(/\$\{\{ secrets\.(\w+) \}\}/g)].map((m) => m[1]).sort()).toEqual([...secrets].sort())
       } else {
         expect(text).toContain('.retailops/artifacts.lock.json')
@@ -75,7 +100,7 @@ describe('initProject', () => {
     }
   })
 
-  it('--runner-image pins the GitLab jobs\' image by digest; a tag, or another pipeline, is refused before anything is written', async () => {
+  it("--runner-image pins the GitLab jobs' image by digest; a tag, or another pipeline, is refused before anything is written", async () => {
     const image = `127.0.0.1:5000/shop/retailops-runner@sha256:${'a'.repeat(64)}`
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     const result = await initProject({...base, directory: dir, ci: 'gitlab', runnerImage: image}, ctx())
@@ -90,12 +115,15 @@ describe('initProject', () => {
       ['github', image, /--ci github does not use it/],
     ] as const) {
       const target = path.join(fresh, `refused-${ci}-${runnerImage.length}`)
-      await expect(initProject({...base, directory: target, ci, runnerImage}, ctx())).rejects.toMatchObject({exit: 'USAGE', message: expect.stringMatching(message)})
+      await expect(initProject({...base, directory: target, ci, runnerImage}, ctx())).rejects.toMatchObject({
+        exit: 'USAGE',
+        message: expect.stringMatching(message),
+      })
       expect(existsSync(target)).toBe(false)
     }
   })
 
-  it('runner build pins the runner image on the GitLab pipeline\'s marked line only, and names a pipeline without the marker', async () => {
+  it("runner build pins the runner image on the GitLab pipeline's marked line only, and names a pipeline without the marker", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     await initProject({...base, directory: dir, ci: 'gitlab'}, ctx())
     const file = path.join(dir, '.gitlab-ci.yml')
@@ -106,7 +134,9 @@ describe('initProject', () => {
     expect(parse(after).default.image).toEqual({name: image, entrypoint: ['']})
     // One line changed, and it keeps its marker for the next pin.
     const changed = after.split('\n').filter((line, i) => line !== before.split('\n')[i])
-    expect(changed).toEqual([`    name: ${image}  # retailops runner image (retailops 9.9.9): pinned by \`retailops runner build\``])
+    expect(changed).toEqual([
+      `    name: ${image}  # retailops runner image (retailops 9.9.9): pinned by \`retailops runner build\``,
+    ])
     const newer = image.replace(/b{64}/, 'c'.repeat(64))
     await pinPipelines(dir, newer, '9.9.10', ctx())
     expect(parse(await readFile(file, 'utf8')).default.image.name).toBe(newer)
@@ -138,8 +168,12 @@ describe('initProject', () => {
 
   it('refuses unknown services and missing dependencies before writing', async () => {
     const dir = path.join(await mkdtemp(path.join(os.tmpdir(), 'ro-init-')), 'p')
-    await expect(initProject({...base, directory: dir, services: ['search']}, ctx())).rejects.toMatchObject({exit: 'NOT_FOUND'})
-    await expect(initProject({...base, directory: dir, services: ['checkout']}, ctx())).rejects.toThrow(/depends on inventory, payments, orders/)
+    await expect(initProject({...base, directory: dir, services: ['search']}, ctx())).rejects.toMatchObject({
+      exit: 'NOT_FOUND',
+    })
+    await expect(initProject({...base, directory: dir, services: ['checkout']}, ctx())).rejects.toThrow(
+      /depends on inventory, payments, orders/,
+    )
     expect(existsSync(dir)).toBe(false)
   })
 })
@@ -156,7 +190,10 @@ describe('initProject with hostile flag values', () => {
 
   it.each(tricky)('keeps %j exactly as the kube context, adding no key', async (value) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
-    await initProject({...base, directory: dir, services: ['catalog'], context: value, prometheus: 'http://127.0.0.1:9090/#frag'}, ctx())
+    await initProject(
+      {...base, directory: dir, services: ['catalog'], context: value, prometheus: 'http://127.0.0.1:9090/#frag'},
+      ctx(),
+    )
     const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
     expect(loaded.config.clusters.main.context).toBe(value)
     expect(loaded.config.project).toBe('shop')
@@ -166,20 +203,40 @@ describe('initProject with hostile flag values', () => {
 
   it('quotes the registry, and refuses a project or namespace that is not a DNS label before writing anything', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
-    await initProject({...base, directory: dir, services: ['catalog'], registry: 'registry.example.com:5000 # mirror'}, ctx())
-    expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry).toMatchObject({url: 'registry.example.com:5000 # mirror', insecure: false})
+    await initProject(
+      {...base, directory: dir, services: ['catalog'], registry: 'registry.example.com:5000 # mirror'},
+      ctx(),
+    )
+    expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry).toMatchObject({
+      url: 'registry.example.com:5000 # mirror',
+      insecure: false,
+    })
 
     const empty = path.join(await mkdtemp(path.join(os.tmpdir(), 'ro-init-')), 'p')
-    await expect(initProject({...base, directory: empty, project: 'shop\nregistry: {url: evil}'}, ctx())).rejects.toMatchObject({exit: 'CONFIG', message: expect.stringContaining('project')})
-    await expect(initProject({...base, directory: empty, namespace: 'ns: x'}, ctx())).rejects.toMatchObject({exit: 'CONFIG', message: expect.stringContaining('environments.production.namespace')})
+    await expect(
+      initProject({...base, directory: empty, project: 'shop\nregistry: {url: evil}'}, ctx()),
+    ).rejects.toMatchObject({exit: 'CONFIG', message: expect.stringContaining('project')})
+    await expect(initProject({...base, directory: empty, namespace: 'ns: x'}, ctx())).rejects.toMatchObject({
+      exit: 'CONFIG',
+      message: expect.stringContaining('environments.production.namespace'),
+    })
     expect(existsSync(empty)).toBe(false)
   })
 
   it('marks only a loopback registry insecure (127.example.com is not one)', async () => {
-    for (const [registry, insecure] of [['127.0.0.1:5000', true], ['[::1]:5000', true], ['localhost:5000', true], ['127.example.com:5000', false], ['localhost.example.com', false]] as const) {
+    for (const [registry, insecure] of [
+      ['127.0.0.1:5000', true],
+      ['[::1]:5000', true],
+      ['localhost:5000', true],
+      ['127.example.com:5000', false],
+      ['localhost.example.com', false],
+    ] as const) {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
       await initProject({...base, directory: dir, services: ['catalog'], registry}, ctx())
-      expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry, registry).toEqual({url: registry, insecure})
+      expect((await loadConfig(path.join(dir, 'retailops.yaml'))).config.registry, registry).toEqual({
+        url: registry,
+        insecure,
+      })
     }
   })
 })
@@ -190,13 +247,24 @@ describe('addService', () => {
     await initProject({...base, directory: dir, services: ['catalog']}, ctx())
     const project = await loadConfig(path.join(dir, 'retailops.yaml'))
     const result = await addService(project, {name: 'recommendations', tier: 'tolerant', rpsPerPod: 300}, ctx())
-    expect(result.files).toEqual(['services/recommendations/Dockerfile', 'services/recommendations/Dockerfile.dockerignore', 'services/recommendations/src/main.ts'])
+    expect(result.files).toEqual([
+      'services/recommendations/Dockerfile',
+      'services/recommendations/Dockerfile.dockerignore',
+      'services/recommendations/src/main.ts',
+    ])
     const text = await readFile(path.join(dir, 'retailops.yaml'), 'utf8')
     expect(text).toContain('# retailops configuration.')
     const reloaded = await loadConfig(path.join(dir, 'retailops.yaml'))
-    expect(reloaded.config.services.recommendations).toMatchObject({tier: 'tolerant', scaling: {rpsPerPod: 300, minReplicas: 1}})
-    await expect(addService(reloaded, {name: 'recommendations', tier: 'tolerant'}, ctx())).rejects.toThrow(/already exists/)
-    await expect(addService(reloaded, {name: 'Bad_Name', tier: 'tolerant'}, ctx())).rejects.toMatchObject({exit: 'USAGE'})
+    expect(reloaded.config.services.recommendations).toMatchObject({
+      tier: 'tolerant',
+      scaling: {rpsPerPod: 300, minReplicas: 1},
+    })
+    await expect(addService(reloaded, {name: 'recommendations', tier: 'tolerant'}, ctx())).rejects.toThrow(
+      /already exists/,
+    )
+    await expect(addService(reloaded, {name: 'Bad_Name', tier: 'tolerant'}, ctx())).rejects.toMatchObject({
+      exit: 'USAGE',
+    })
   })
 })
 
@@ -211,7 +279,11 @@ describe('the service skeleton', () => {
     const {symlink} = await import('node:fs/promises')
     await symlink(path.resolve('services/node_modules'), path.join(dir, 'services/node_modules'))
     const port = 20_000 + Math.floor(Math.random() * 10_000)
-    const child = execa(process.execPath, ['hello/src/main.ts'], {cwd: path.join(dir, 'services'), env: {PORT: String(port), HOST: '127.0.0.1'}, reject: false})
+    const child = execa(process.execPath, ['hello/src/main.ts'], {
+      cwd: path.join(dir, 'services'),
+      env: {PORT: String(port), HOST: '127.0.0.1'},
+      reject: false,
+    })
     try {
       let ready: Response | undefined
       // Up to 30 s: Node's type stripping of the service on a loaded 2-core machine can take seconds.
@@ -221,7 +293,9 @@ describe('the service skeleton', () => {
       }
       expect(ready?.status).toBe(200)
       expect(await (await fetch(`http://127.0.0.1:${port}/hello`)).json()).toEqual({service: 'hello', message: 'hello'})
-      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/http_requests_total\{[^}]*route="\/hello"/)
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
+        /http_requests_total\{[^}]*route="\/hello"/,
+      )
     } finally {
       child.kill('SIGTERM')
       expect((await child).exitCode).toBe(0)

@@ -9,7 +9,10 @@ import type {ServiceDeps} from '../../../services/lib/service.ts'
 import {json, launch, sample} from './helpers.ts'
 
 /** The four services of a checkout, in this process, on loopback. */
-async function shop(env: {checkout?: Env; payments?: Env; inventory?: Env; orders?: Env} = {}, paymentsDeps: Partial<ServiceDeps> = {}) {
+async function shop(
+  env: {checkout?: Env; payments?: Env; inventory?: Env; orders?: Env} = {},
+  paymentsDeps: Partial<ServiceDeps> = {},
+) {
   const inventory = await launch(createInventory, env.inventory)
   const payments = await launch(createPayments, env.payments, paymentsDeps)
   const orders = await launch(createOrders, env.orders)
@@ -51,7 +54,11 @@ describe('checkout', () => {
     const reservation = await json(`${s.inventory.url}/reservations/${answer.body.reservationId}`)
     expect(reservation.body.reference).toBe('checkout:co-1')
     const auth = await json(`${s.payments.url}/authorizations/${answer.body.authorizationId}`)
-    expect(auth.body).toMatchObject({status: 'authorized', amountCents: answer.body.totalCents, reference: answer.body.reservationId})
+    expect(auth.body).toMatchObject({
+      status: 'authorized',
+      amountCents: answer.body.totalCents,
+      reference: answer.body.reservationId,
+    })
   })
 
   it('needs an idempotency key and a valid basket', async () => {
@@ -92,7 +99,10 @@ describe('checkout', () => {
     // breaker's ratio is set to 1 so only the retries are under test here.
     let draw = 0
     const random = () => (draw++ % 3 === 2 ? 0.9 : 0.1)
-    const s = await shop({payments: {FAULT_ERROR_RATE: '0.5'}, checkout: {DOWNSTREAM_RETRIES: '2', BREAKER_FAILURE_RATIO: '1'}}, {random})
+    const s = await shop(
+      {payments: {FAULT_ERROR_RATE: '0.5'}, checkout: {DOWNSTREAM_RETRIES: '2', BREAKER_FAILURE_RATIO: '1'}},
+      {random},
+    )
     for (let i = 0; i < 4; i++) expect((await post(s.checkout.url, `flaky-${i}`, basket())).status).toBe(201)
     const text = (await json(`${s.payments.url}/metrics`)).body
     expect(sample(text, 'payments_authorizations_total', {result: 'authorized'})).toBe(4)
@@ -133,7 +143,12 @@ describe('checkout', () => {
     const inventory = await launch(createInventory)
     const orders = await launch(createOrders)
     const payments = await launch(createPayments)
-    const env = {INVENTORY_URL: inventory.url, ORDERS_URL: orders.url, DOWNSTREAM_RETRIES: '0', DOWNSTREAM_BACKOFF_MS: '1'}
+    const env = {
+      INVENTORY_URL: inventory.url,
+      ORDERS_URL: orders.url,
+      DOWNSTREAM_RETRIES: '0',
+      DOWNSTREAM_BACKOFF_MS: '1',
+    }
     const broken = await launch(createCheckout, {...env, PAYMENTS_URL: 'http://127.0.0.1:9'})
     const body = basket({items: [{sku: 'SKU-1011', quantity: 2}]})
     const first = await post(broken.url, 'retry-me', body)
@@ -171,13 +186,22 @@ describe('synthetic checkout (X-Synthetic)', () => {
     expect(answer.headers.get('location')).toBeNull()
     // A retry with the same key replays; out of stock and declines still answer as for real.
     expect((await synthetic(s.checkout.url, 'syn-1', basket())).headers.get('idempotent-replayed')).toBe('true')
-    expect((await synthetic(s.checkout.url, 'syn-2', basket({items: [{sku: 'SKU-1011', quantity: 6}]}))).body.error).toBe('out_of_stock')
-    expect((await synthetic(s.checkout.url, 'syn-3', basket({paymentToken: 'tok_decline'}))).body.error).toBe('payment_declined')
+    expect(
+      (await synthetic(s.checkout.url, 'syn-2', basket({items: [{sku: 'SKU-1011', quantity: 6}]}))).body.error,
+    ).toBe('out_of_stock')
+    expect((await synthetic(s.checkout.url, 'syn-3', basket({paymentToken: 'tok_decline'}))).body.error).toBe(
+      'payment_declined',
+    )
     expect(await state(s)).toEqual(before)
     expect((await json(`${s.orders.url}/orders/${answer.body.orderId}`)).status).toBe(404)
 
     // Every service counted it as synthetic, and no business counter moved.
-    for (const [name, svc, route] of [['checkout', s.checkout, '/checkout'], ['inventory', s.inventory, '/reservations'], ['payments', s.payments, '/authorizations'], ['orders', s.orders, '/orders']] as const) {
+    for (const [name, svc, route] of [
+      ['checkout', s.checkout, '/checkout'],
+      ['inventory', s.inventory, '/reservations'],
+      ['payments', s.payments, '/authorizations'],
+      ['orders', s.orders, '/orders'],
+    ] as const) {
       const text = (await json(`${svc.url}/metrics`)).body
       expect(sample(text, 'http_requests_total', {route, synthetic: 'true'}), name).toBeGreaterThanOrEqual(1)
     }
@@ -185,7 +209,9 @@ describe('synthetic checkout (X-Synthetic)', () => {
     expect(sample(checkoutMetrics, 'checkout_attempts_total')).toBe(1)
     expect(sample(checkoutMetrics, 'checkout_success_total')).toBe(1)
     expect(sample((await json(`${s.orders.url}/metrics`)).body, 'orders_created_total')).toBe(1)
-    expect(sample((await json(`${s.payments.url}/metrics`)).body, 'payments_authorizations_total', {result: 'authorized'})).toBe(1)
+    expect(
+      sample((await json(`${s.payments.url}/metrics`)).body, 'payments_authorizations_total', {result: 'authorized'}),
+    ).toBe(1)
   })
 
   it('a synthetic key never collides with a real one, nor pushes it out', async () => {
@@ -210,7 +236,11 @@ describe('synthetic checkout (X-Synthetic)', () => {
     const inventory = await launch(createInventory)
     const payments = await launch(createPayments)
     const orders = await launch(createOrders)
-    const checkout = await launch<CheckoutDeps>(createCheckout, {INVENTORY_URL: inventory.url, PAYMENTS_URL: payments.url, ORDERS_URL: orders.url}, {fetch: stripInventory})
+    const checkout = await launch<CheckoutDeps>(
+      createCheckout,
+      {INVENTORY_URL: inventory.url, PAYMENTS_URL: payments.url, ORDERS_URL: orders.url},
+      {fetch: stripInventory},
+    )
     const answer = await synthetic(checkout.url, 'old-inventory', basket())
     expect(answer.status).toBe(502)
     expect(answer.body).toMatchObject({error: 'synthetic_unsupported', dependency: 'inventory'})

@@ -64,9 +64,17 @@ describe('downstream client', () => {
       reply(res, 201, {id: 'auth_1'})
     })
     const {downstream} = client(target.url)
-    const answer = await downstream.request('POST', '/authorizations', {body: {a: 1}, idempotencyKey: 'k1', requestId: 'r1'})
+    const answer = await downstream.request('POST', '/authorizations', {
+      body: {a: 1},
+      idempotencyKey: 'k1',
+      requestId: 'r1',
+    })
     expect(answer).toMatchObject({status: 201, body: {id: 'auth_1'}})
-    expect(seen?.headers).toMatchObject({'idempotency-key': 'k1', 'x-request-id': 'r1', 'content-type': 'application/json'})
+    expect(seen?.headers).toMatchObject({
+      'idempotency-key': 'k1',
+      'x-request-id': 'r1',
+      'content-type': 'application/json',
+    })
   })
 
   it('retries idempotent calls on 5xx, a bounded number of times, with the same key', async () => {
@@ -119,7 +127,9 @@ describe('downstream client', () => {
     const target = await peer((_req, res) => setTimeout(() => reply(res, 200), 1_000).unref())
     const {downstream} = client(target.url, {timeoutMs: 500, retries: 5})
     const started = performance.now()
-    await expect(downstream.request('GET', '/slow', {deadline: Date.now() + 120})).rejects.toMatchObject({kind: 'timeout'})
+    await expect(downstream.request('GET', '/slow', {deadline: Date.now() + 120})).rejects.toMatchObject({
+      kind: 'timeout',
+    })
     expect(performance.now() - started).toBeLessThan(450)
   })
 

@@ -15,7 +15,11 @@ describe('fault injector', () => {
   it('fails the share of requests the error rate says', async () => {
     let i = 0
     const sequence = [0.05, 0.5, 0.24, 0.99]
-    const injector = createFaultInjector({errorRate: 0.25, latencyMs: 0, latencyJitterMs: 0}, () => sequence[i++], noWait)
+    const injector = createFaultInjector(
+      {errorRate: 0.25, latencyMs: 0, latencyJitterMs: 0},
+      () => sequence[i++],
+      noWait,
+    )
     const outcomes = []
     for (let n = 0; n < sequence.length; n++) outcomes.push((await injector.apply()).fail)
     expect(outcomes).toEqual([true, false, true, false])

@@ -58,7 +58,9 @@ describe('idempotency store', () => {
     const store = new IdempotencyStore()
     let runs = 0
     await store.execute('k', 'fp', async () => ({status: 503, body: {n: ++runs}}))
-    await expect(store.execute('k', 'fp', async () => Promise.reject(new Error(`run ${++runs}`)))).rejects.toThrow('run 2')
+    await expect(store.execute('k', 'fp', async () => Promise.reject(new Error(`run ${++runs}`)))).rejects.toThrow(
+      'run 2',
+    )
     const third = await store.execute('k', 'fp', async () => ({status: 201, body: {n: ++runs}}))
     expect(third).toEqual({reply: {status: 201, body: {n: 3}}, replayed: false})
     expect(store.size).toBe(1)
@@ -101,7 +103,10 @@ describe('idempotent routes', () => {
     const stock = await json(`${url}/stock/SKU-1002`)
     expect(stock.body).toMatchObject({reserved: 3, available: stock.body.onHand - 3})
 
-    const other = await json(`${url}/reservations`, {body: reservation, headers: {'idempotency-key': 'checkout-2:reservation'}})
+    const other = await json(`${url}/reservations`, {
+      body: reservation,
+      headers: {'idempotency-key': 'checkout-2:reservation'},
+    })
     expect(other.body.id).not.toBe(first.body.id)
     expect((await json(`${url}/stock/SKU-1002`)).body.reserved).toBe(6)
   })
@@ -131,7 +136,12 @@ describe('idempotent routes', () => {
 
   it('inventory: a reservation is all or nothing, and 409 is replayed as 409', async () => {
     const {url} = await launch(createInventory)
-    const body = {items: [{sku: 'SKU-1001', quantity: 1}, {sku: 'SKU-1011', quantity: 6}]}
+    const body = {
+      items: [
+        {sku: 'SKU-1001', quantity: 1},
+        {sku: 'SKU-1011', quantity: 6},
+      ],
+    }
     const first = await json(`${url}/reservations`, {body, headers: {'idempotency-key': 'too-many'}})
     expect(first.status).toBe(409)
     expect(first.body).toMatchObject({error: 'insufficient_stock', sku: 'SKU-1011', available: 5, requested: 6})
@@ -162,7 +172,10 @@ describe('idempotent routes', () => {
     const metrics = await service.metrics.registry.getSingleMetricAsString('payments_authorizations_total')
     expect(metrics).toContain('payments_authorizations_total{result="authorized",service="payments",version="dev"} 1')
 
-    const declined = await json(`${url}/authorizations`, {body: {...body, token: 'tok_decline'}, headers: {'idempotency-key': 'pay-2'}})
+    const declined = await json(`${url}/authorizations`, {
+      body: {...body, token: 'tok_decline'},
+      headers: {'idempotency-key': 'pay-2'},
+    })
     expect(declined.status).toBe(402)
     expect(declined.body).toMatchObject({status: 'declined', declineReason: 'card_declined'})
   })

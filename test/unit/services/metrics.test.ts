@@ -14,7 +14,9 @@ describe('metrics', () => {
     metrics.observeRequest({method: 'GET', route: '/products/:id', code: 404}, 0.012)
     const {body, contentType} = await metrics.render()
     expect(contentType).toMatch(/^text\/plain/)
-    expect(sample(body, 'http_requests_total', {service: 'catalog', version: 'dev', route: '/products/:id', code: '404'})).toBe(1)
+    expect(
+      sample(body, 'http_requests_total', {service: 'catalog', version: 'dev', route: '/products/:id', code: '404'}),
+    ).toBe(1)
     expect(sample(body, 'http_request_duration_seconds_bucket', {route: '/products/:id', le: '0.01'})).toBe(0)
     expect(sample(body, 'http_request_duration_seconds_bucket', {route: '/products/:id', le: '0.025'})).toBe(1)
   })
@@ -40,7 +42,9 @@ describe('metrics', () => {
     await json(`${url}/healthz`)
     expect(await (await fetch(`${url}/metrics`)).text()).not.toMatch(/route="\/(healthz|readyz|metrics)"/)
     // Process metrics come with the same labels.
-    expect(sample(text, 'process_cpu_user_seconds_total', {service: 'catalog', version: '1.4.2'})).toBeGreaterThanOrEqual(0)
+    expect(
+      sample(text, 'process_cpu_user_seconds_total', {service: 'catalog', version: '1.4.2'}),
+    ).toBeGreaterThanOrEqual(0)
   })
 
   it('business counters move with the business', async () => {

@@ -23,7 +23,11 @@ describe('router', () => {
   })
 
   it('tells 405 from 404', () => {
-    expect(router.match('DELETE', '/products/1')).toEqual({kind: 'method_not_allowed', template: '/products/:id', allow: ['GET']})
+    expect(router.match('DELETE', '/products/1')).toEqual({
+      kind: 'method_not_allowed',
+      template: '/products/:id',
+      allow: ['GET'],
+    })
     expect(router.match('GET', '/products/1/extra')).toEqual({kind: 'not_found'})
     expect(router.match('GET', '/products/%E0%A4%A')).toEqual({kind: 'not_found'})
   })
@@ -48,12 +52,16 @@ describe('configuration', () => {
 
   it('waits for endpoints to drop the pod when running in Kubernetes', () => {
     expect(loadBaseConfig('catalog', {KUBERNETES_SERVICE_HOST: '10.96.0.1'}).shutdownDelayMs).toBe(5_000)
-    expect(loadBaseConfig('catalog', {KUBERNETES_SERVICE_HOST: '10.96.0.1', SHUTDOWN_DELAY_MS: '0'}).shutdownDelayMs).toBe(0)
+    expect(
+      loadBaseConfig('catalog', {KUBERNETES_SERVICE_HOST: '10.96.0.1', SHUTDOWN_DELAY_MS: '0'}).shutdownDelayMs,
+    ).toBe(0)
   })
 
   it('names the variable and what is expected when a value is wrong', () => {
     expect(() => loadBaseConfig('x', {FAULT_ERROR_RATE: '1.5'})).toThrow(ConfigError)
-    expect(() => loadBaseConfig('x', {FAULT_ERROR_RATE: '1.5'})).toThrow(/FAULT_ERROR_RATE="1.5" is invalid: expected a number >= 0 and <= 1/)
+    expect(() => loadBaseConfig('x', {FAULT_ERROR_RATE: '1.5'})).toThrow(
+      /FAULT_ERROR_RATE="1.5" is invalid: expected a number >= 0 and <= 1/,
+    )
     expect(() => loadBaseConfig('x', {PORT: 'http'})).toThrow(/PORT/)
     expect(() => loadBaseConfig('x', {FAULT_LATENCY_MS: '-5'})).toThrow(/FAULT_LATENCY_MS/)
     expect(() => loadBaseConfig('x', {LOG_LEVEL: 'loud'})).toThrow(/LOG_LEVEL/)
@@ -78,7 +86,11 @@ describe('http service', () => {
     const list = await json(`${url}/products?limit=5&offset=0`)
     expect(list.body.items).toHaveLength(5)
     expect(list.body.total).toBeGreaterThanOrEqual(12)
-    expect((await json(`${url}/products?category=camping`)).body.items.every((p: {category: string}) => p.category === 'camping')).toBe(true)
+    expect(
+      (await json(`${url}/products?category=camping`)).body.items.every(
+        (p: {category: string}) => p.category === 'camping',
+      ),
+    ).toBe(true)
     expect((await json(`${url}/products/NOPE`)).status).toBe(404)
     const search = await json(`${url}/search?q=running%20shoes`)
     expect(search.body.items.map((p: {sku: string}) => p.sku)).toEqual(['SKU-1001'])
@@ -105,9 +117,19 @@ describe('http service', () => {
 
   it('turns an unexpected handler error into a 500 and logs it', async () => {
     const lines: string[] = []
-    const routes: Route[] = [{method: 'GET', path: '/boom', handler: () => { throw new Error('kaboom') }}]
+    const routes: Route[] = [
+      {
+        method: 'GET',
+        path: '/boom',
+        handler: () => {
+          throw new Error('kaboom')
+        },
+      },
+    ]
     const config = loadBaseConfig('boom', {HOST: '127.0.0.1', PORT: '0'})
-    const service = createService('boom', config, routes, {log: createLogger({write: (line) => lines.push(line), fields: {service: 'boom'}})})
+    const service = createService('boom', config, routes, {
+      log: createLogger({write: (line) => lines.push(line), fields: {service: 'boom'}}),
+    })
     const {url} = await service.start()
     try {
       const answer = await json(`${url}/boom`, {headers: {'x-request-id': 'r-1'}})
@@ -117,7 +139,11 @@ describe('http service', () => {
       await service.stop()
     }
     const records = lines.map((line) => JSON.parse(line))
-    expect(records.find((r) => r.msg === 'unhandled error')).toMatchObject({level: 'error', requestId: 'r-1', err: {message: 'kaboom'}})
+    expect(records.find((r) => r.msg === 'unhandled error')).toMatchObject({
+      level: 'error',
+      requestId: 'r-1',
+      err: {message: 'kaboom'},
+    })
     expect(records.find((r) => r.msg === 'request')).toMatchObject({
       level: 'warn',
       service: 'boom',
@@ -130,9 +156,14 @@ describe('http service', () => {
 
 describe('lifecycle', () => {
   it('is not ready while starting', async () => {
-    const service = createCatalog({HOST: '127.0.0.1', PORT: '0', STARTUP_DELAY_MS: '200'}, {log: createLogger({write: () => {}})})
+    const service = createCatalog(
+      {HOST: '127.0.0.1', PORT: '0', STARTUP_DELAY_MS: '200'},
+      {log: createLogger({write: () => {}})},
+    )
     const starting = service.start()
-    await new Promise<void>((resolve) => (service.server.listening ? resolve() : service.server.once('listening', () => resolve())))
+    await new Promise<void>((resolve) =>
+      service.server.listening ? resolve() : service.server.once('listening', () => resolve()),
+    )
     const url = service.url()
     const early = await json(`${url}/readyz`)
     expect(early.status).toBe(503)

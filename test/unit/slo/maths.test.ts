@@ -1,9 +1,21 @@
 import {describe, expect, it} from 'vitest'
 
-import {ALERT_WINDOWS, blocksReleases, budgetRemaining, burnFactor, burnRate, errorBudget, evaluateAlerts, sloState, timeToExhaustionMs, windowMs} from '../../../src/slo/maths.js'
+import {
+  ALERT_WINDOWS,
+  blocksReleases,
+  budgetRemaining,
+  burnFactor,
+  burnRate,
+  errorBudget,
+  evaluateAlerts,
+  sloState,
+  timeToExhaustionMs,
+  windowMs,
+} from '../../../src/slo/maths.js'
 
 const DAY = 86_400_000
-const burnsAll = (v: number | null) => Object.fromEntries(['5m', '30m', '1h', '2h', '6h', '1d', '3d'].map((w) => [w, v]))
+const burnsAll = (v: number | null) =>
+  Object.fromEntries(['5m', '30m', '1h', '2h', '6h', '1d', '3d'].map((w) => [w, v]))
 
 describe('error budget maths', () => {
   it('computes the budget without float noise', () => {
@@ -24,7 +36,7 @@ describe('error budget maths', () => {
     expect(budgetRemaining(null, 0.001)).toBeNull()
   })
 
-  it('gives the SRE workbook factors for a 30-day window and Sloth\'s for 28 days', () => {
+  it("gives the SRE workbook factors for a 30-day window and Sloth's for 28 days", () => {
     const f30 = ALERT_WINDOWS.map((w) => burnFactor(30 * DAY, w.budgetPercent, windowMs(w.long)))
     expect(f30).toEqual([14.4, 6, 3, 1])
     const f28 = ALERT_WINDOWS.map((w) => burnFactor(28 * DAY, w.budgetPercent, windowMs(w.long)))
@@ -79,6 +91,9 @@ describe('multi-window alerts and status', () => {
   })
 
   it('only exhausted and page block releases', () => {
-    expect(['ok', 'ticket', 'page', 'exhausted', 'no-data'].filter((s) => blocksReleases(s as never))).toEqual(['page', 'exhausted'])
+    expect(['ok', 'ticket', 'page', 'exhausted', 'no-data'].filter((s) => blocksReleases(s as never))).toEqual([
+      'page',
+      'exhausted',
+    ])
   })
 })

@@ -24,7 +24,12 @@ function result(slo: string, burn: number | null, remaining: number | null, stat
     timeAveragedErrorRatio: null,
     events: remaining === null ? null : 1_000_000,
     budgetRemaining: remaining,
-    burnRates: SLI_WINDOWS.map((window) => ({window, errorRatio: burn === null ? null : burn * 0.001, burnRate: burn, eventRate: burn === null ? null : 10})),
+    burnRates: SLI_WINDOWS.map((window) => ({
+      window,
+      errorRatio: burn === null ? null : burn * 0.001,
+      burnRate: burn,
+      eventRate: burn === null ? null : 10,
+    })),
     alerts: evaluateAlerts(burns, 30 * D),
     status,
     timeToExhaustion: status === 'page' ? '1d2h' : null,
@@ -38,11 +43,21 @@ function result(slo: string, burn: number | null, remaining: number | null, stat
 }
 
 const slos = [result('availability', 20, 0.5, 'page'), result('latency', null, null, 'no-data')]
-const report: SloReport = {prometheus: 'http://127.0.0.1:9090', at: new Date(AT).toISOString(), slos, counts: {ok: 0, ticket: 0, page: 1, exhausted: 0, 'no-data': 1}, gate: gateOf(slos, false)}
+const report: SloReport = {
+  prometheus: 'http://127.0.0.1:9090',
+  at: new Date(AT).toISOString(),
+  slos,
+  counts: {ok: 0, ticket: 0, page: 1, exhausted: 0, 'no-data': 1},
+  gate: gateOf(slos, false),
+}
 
 describe('SLO renderings', () => {
   it('the gate blocks on page, and lists missing SLOs without blocking on them by default', () => {
-    expect(report.gate).toEqual({pass: false, blocking: [{service: 'checkout', slo: 'availability', status: 'page'}], missing: [{service: 'checkout', slo: 'latency'}]})
+    expect(report.gate).toEqual({
+      pass: false,
+      blocking: [{service: 'checkout', slo: 'availability', status: 'page'}],
+      missing: [{service: 'checkout', slo: 'latency'}],
+    })
     expect(gateOf([slos[1]], true).pass).toBe(false)
     expect(gateOf([slos[1]], false).pass).toBe(true)
   })

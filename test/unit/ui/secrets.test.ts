@@ -1,6 +1,14 @@
 import {describe, expect, it} from 'vitest'
 
-import {hasEmbeddedSecret, isSecretName, MASK, redact, redactDeep, registerSecret, secretsInValue} from '../../../src/ui/secrets.js'
+import {
+  hasEmbeddedSecret,
+  isSecretName,
+  MASK,
+  redact,
+  redactDeep,
+  registerSecret,
+  secretsInValue,
+} from '../../../src/ui/secrets.js'
 
 describe('isSecretName', () => {
   it.each([
@@ -81,8 +89,14 @@ describe('redact', () => {
     ['token: t1', 'token: ***'],
     ['{"apiKey":"k1","name":"shop"}', '{"apiKey":"***","name":"shop"}'],
     ['{"name":"DB_PASSWORD","value":"pw1"}', '{"name":"DB_PASSWORD","value":"***"}'],
-    ['- name: STRIPE_SK\n  value: sk1\n- name: LOG_LEVEL\n  value: info', '- name: STRIPE_SK\n  value: ***\n- name: LOG_LEVEL\n  value: info'],
-    ['- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: pw}', '- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: pw}'],
+    [
+      '- name: STRIPE_SK\n  value: sk1\n- name: LOG_LEVEL\n  value: info',
+      '- name: STRIPE_SK\n  value: ***\n- name: LOG_LEVEL\n  value: info',
+    ],
+    [
+      '- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: pw}',
+      '- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db, key: pw}',
+    ],
     ['automountServiceAccountToken: false', 'automountServiceAccountToken: false'],
     ['secretName: checkout-db', 'secretName: checkout-db'],
     ['Missing secrets: checkout-db', 'Missing secrets: checkout-db'],
@@ -119,25 +133,55 @@ describe('redact', () => {
 describe('redactDeep', () => {
   it('masks secret-named fields, env entries and URLs, and keeps the shape', () => {
     const input = {
-      objects: [{kind: 'Deployment', spec: {template: {spec: {containers: [{env: [
-        {name: 'SENTRY_DSN', value: 'https://k3y@sentry.example/1'},
-        {name: 'DB_PASSWORD', value: 'pw'},
-        {name: 'DB_PASSWORD_FILE', value: '/run/secrets/pw'},
-        {name: 'REDIS_URL', value: 'redis://:rpw@cache:6379'},
-        {name: 'TOKEN', valueFrom: {secretKeyRef: {name: 'tok', key: 'TOKEN'}}},
-      ]}]}}}}],
+      objects: [
+        {
+          kind: 'Deployment',
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  {
+                    env: [
+                      {name: 'SENTRY_DSN', value: 'https://k3y@sentry.example/1'},
+                      {name: 'DB_PASSWORD', value: 'pw'},
+                      {name: 'DB_PASSWORD_FILE', value: '/run/secrets/pw'},
+                      {name: 'REDIS_URL', value: 'redis://:rpw@cache:6379'},
+                      {name: 'TOKEN', valueFrom: {secretKeyRef: {name: 'tok', key: 'TOKEN'}}},
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      ],
       replicas: 3,
       enabled: true,
       credentials: {password: 'x', username: 'u'},
     }
     expect(redactDeep(input)).toEqual({
-      objects: [{kind: 'Deployment', spec: {template: {spec: {containers: [{env: [
-        {name: 'SENTRY_DSN', value: MASK},
-        {name: 'DB_PASSWORD', value: MASK},
-        {name: 'DB_PASSWORD_FILE', value: '/run/secrets/pw'},
-        {name: 'REDIS_URL', value: 'redis://:***@cache:6379'},
-        {name: 'TOKEN', valueFrom: {secretKeyRef: {name: 'tok', key: 'TOKEN'}}},
-      ]}]}}}}],
+      objects: [
+        {
+          kind: 'Deployment',
+          spec: {
+            template: {
+              spec: {
+                containers: [
+                  {
+                    env: [
+                      {name: 'SENTRY_DSN', value: MASK},
+                      {name: 'DB_PASSWORD', value: MASK},
+                      {name: 'DB_PASSWORD_FILE', value: '/run/secrets/pw'},
+                      {name: 'REDIS_URL', value: 'redis://:***@cache:6379'},
+                      {name: 'TOKEN', valueFrom: {secretKeyRef: {name: 'tok', key: 'TOKEN'}}},
+                    ],
+                  },
+                ],
+              },
+            },
+          },
+        },
+      ],
       replicas: 3,
       enabled: true,
       credentials: {password: MASK, username: 'u'},
@@ -147,6 +191,9 @@ describe('redactDeep', () => {
 
   it('masks what JSON would print for objects with toJSON (URL), and keeps dates', () => {
     const at = new Date('2026-11-27T00:00:00Z')
-    expect(redactDeep({source: new URL('postgres://app:pw1@db:5432/shop'), at})).toEqual({source: 'postgres://app:***@db:5432/shop', at})
+    expect(redactDeep({source: new URL('postgres://app:pw1@db:5432/shop'), at})).toEqual({
+      source: 'postgres://app:***@db:5432/shop',
+      at,
+    })
   })
 })
