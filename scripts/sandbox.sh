@@ -12,6 +12,9 @@
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
 # k6, cosign (v2 as cosign, v3 as cosign3) and kube-score. See docs/sandbox.md.
 set -euo pipefail
+# runuser, sysctl and other system tools live in the sbin directories, which a minimal PATH
+# (cron, `env -i`, some CI runners) leaves out.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/scripts/sandbox"

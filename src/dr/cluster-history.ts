@@ -22,6 +22,7 @@ import {
 import {isDrillId} from './naming.js'
 import {listDrillSchedules, type ScheduledDrill} from './schedule.js'
 import type {DrillRecord} from './types.js'
+import {collectionPath, namedPath} from '../kubernetes/resources.js'
 
 /**
  * Drill records kept in the cluster, for drills that run there (`dr drill --schedule`): the pod's
@@ -85,7 +86,7 @@ export async function saveDrillToCluster(
     binaryData,
   }
   try {
-    await http.request('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {body})
+    await http.request('POST', collectionPath('ConfigMap', namespace), {body})
   } catch (error) {
     throw kubeError(error, `keeping drill ${record.id}'s record in ConfigMap ${namespace}/${name}`)
   }
@@ -122,7 +123,7 @@ export async function listClusterDrills(
   namespace: string,
 ): Promise<{records: ClusterRecord[]; unreadable: string[]}> {
   const list = await http
-    .request<{items: RecordConfigMap[]}>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, {
+    .request<{items: RecordConfigMap[]}>('GET', collectionPath('ConfigMap', namespace), {
       query: {labelSelector: RECORD_LABEL},
     })
     .catch((error: unknown) => {
@@ -151,10 +152,7 @@ export async function loadClusterDrill(
   if (!isDrillId(id)) return undefined
   try {
     return decode(
-      await http.request<RecordConfigMap>(
-        'GET',
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${recordConfigMapName(id)}`,
-      ),
+      await http.request<RecordConfigMap>('GET', namedPath('ConfigMap', recordConfigMapName(id), namespace)),
     )
   } catch (error) {
     if (isNotFound(error)) return undefined

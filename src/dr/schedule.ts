@@ -29,6 +29,7 @@ import {type DrillFilters, planDrill} from './plan.js'
 import {PROVIDERS} from './providers/index.js'
 import {SNAPSHOT_KINDS} from './providers/kubernetes.js'
 import {WORK_DIR_ENV} from './workdir.js'
+import {collectionPath, namedPath} from '../kubernetes/resources.js'
 
 /**
  * `dr drill --schedule CRON`: a CronJob that runs the same drill (same selection and flags) in the
@@ -638,7 +639,7 @@ export async function listDrillSchedules(
   now = new Date(),
 ): Promise<ScheduledDrill[]> {
   const list = await http
-    .request<{items: CronJobRead[]}>('GET', `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs`, {
+    .request<{items: CronJobRead[]}>('GET', collectionPath('CronJob', namespace), {
       query: {labelSelector: `app.kubernetes.io/component=${SCHEDULE_COMPONENT}`},
     })
     .catch((error: unknown) => {
@@ -660,10 +661,7 @@ export async function unscheduleDrill(
   )
   try {
     const existing = await http
-      .request<CronJobRead>(
-        'GET',
-        `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs/${names.cronJob}`,
-      )
+      .request<CronJobRead>('GET', namedPath('CronJob', names.cronJob, namespace))
       .catch(() => undefined)
     const sources = existing?.metadata.annotations?.[SOURCE_NAMESPACES]?.split(',').filter(Boolean) ?? []
     const rbac = (kind: string, apiVersion: string, n: string, ns?: string): KubeRef => ({

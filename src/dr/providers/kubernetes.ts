@@ -665,7 +665,7 @@ async function bindRestoreRole(api: KubeHttp, namespace: string, ctx: DrillConte
     subjects: [{kind: 'ServiceAccount', name: saName, namespace: saNamespace}],
   }
   await api
-    .request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/rolebindings`, {
+    .request('POST', collectionPath('RoleBinding', namespace), {
       body,
       signal: ctx.signal,
     })

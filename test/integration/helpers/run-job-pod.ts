@@ -21,7 +21,6 @@
 //    that would run as root, as the kubelet does.
 //  - command → entrypoint, args → cmd, exactly (a command without args drops the image's CMD);
 //    resources.limits → --memory/--cpus; the image exactly as written (pulled when missing).
-import {randomBytes} from 'node:crypto'
 import {chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -31,6 +30,7 @@ import {execa} from 'execa'
 
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
+import {randomSuffix} from '../../support/names.js'
 
 type PodSpec = k8s.V1PodSpec
 type Container = k8s.V1Container
@@ -247,7 +247,7 @@ async function runContainer(
   cluster: Cluster,
   work: string,
 ): Promise<PodRun> {
-  const name = `retailops-pod-${options.namespace}-${container.name}-${randomBytes(3).toString('hex')}`.slice(0, 120)
+  const name = `retailops-pod-${options.namespace}-${container.name}-${randomSuffix()}`.slice(0, 120)
   const podName = name
   const args: string[] = ['create', '--name', name, '--network', 'host', '--hostname', podName.slice(0, 63)]
   const pod = spec.securityContext ?? {}

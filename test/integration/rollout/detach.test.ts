@@ -4,7 +4,6 @@
 // ServiceAccount's RBAC exercised with a real token (what driving needs works, the rest is 403),
 // the lease held for the Job, a second deploy refused, and `rollout status --watch` noticing a
 // deleted Job (exit 14) before `rollout resume` takes over and finishes.
-import {randomBytes} from 'node:crypto'
 
 import {KubeConfig} from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -13,6 +12,7 @@ import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {PATHS} from '../../../src/rollout/kube.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
+import {randomName} from '../../support/names.js'
 import {RolloutProject, routeWeights} from './helpers.js'
 
 const JOBS = (ns: string) => `/apis/batch/v1/namespaces/${ns}/jobs`
@@ -21,7 +21,7 @@ const ROLES = (ns: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${n
 /** A tiny real image in a repository of its own (kwok runs no containers: the spec tests need bytes that exist, by digest). */
 async function pushTinyImage(): Promise<string> {
   const registry = sandboxEnv().registry
-  const repo = `t-detach-${randomBytes(3).toString('hex')}/retailops-runner`
+  const repo = `${randomName('t-detach')}/retailops-runner`
   const client = new RegistryClient({registry, insecure: true})
   const layer = await client.uploadBlob(repo, Buffer.from(`retailops runner detach test ${repo}\n`))
   const config = await client.uploadBlob(
