@@ -9,7 +9,7 @@ import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {verifiedRunnerImage} from '../src/runner/resolve.js'
 import {errorBudgetSource} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-import {renderFlags} from './_base/flags.js'
+import {renderFlags, runnerImageFlag} from './_base/flags.js'
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary =
@@ -98,9 +98,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
         'With --canary or --blue-green: set the release up here, then hand it to a Job in the cluster that drives it to the end (the runner image by digest, Pod Security restricted, a ServiceAccount allowed only what driving needs), and exit 0. Follow it from anywhere with `rollout status --watch`.',
       helpGroup: 'RELEASE',
     }),
-    'runner-image': Flags.string({
-      description:
-        'With --detach: the runner image the Job runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.',
+    'runner-image': runnerImageFlag('With --detach: the runner image the Job runs', {
       dependsOn: ['detach'],
       helpGroup: 'RELEASE',
     }),

@@ -4,7 +4,7 @@ import {parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} fr
 import {renderApply, renderCapacityPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'
 import {durationFlag} from '../src/config/duration.js'
 import {RetailOpsCommand} from './_base/base-command.js'
-import {passThroughFlags, prometheusFlag} from './_base/flags.js'
+import {passThroughFlags, prometheusFlag, runnerImageFlag} from './_base/flags.js'
 
 /**
  * Flags of this run that only make sense here (or are given to the scheduled job by the schedule
@@ -126,10 +126,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     schedule: Flags.boolean({
       description: 'Create CronJobs that run the pre-warm prewarmLead before the start and the restore after the end.',
     }),
-    'runner-image': Flags.string({
-      description:
-        'Runner image the scheduled jobs run, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.',
-    }),
+    'runner-image': runnerImageFlag('Runner image the scheduled jobs run'),
     unschedule: Flags.boolean({
       description: "Delete the campaign's CronJobs, their ConfigMap and Secret, and the runner's permissions for it.",
       exclusive: ['schedule', 'dry-run', 'warm-only'],

@@ -74,3 +74,11 @@ export function passThroughFlags(
   }
   return pass
 }
+
+/** prewarm --schedule, dr drill --schedule and deploy --detach: the image their in-cluster jobs run. */
+export function runnerImageFlag(whatRunsIt: string, options: {dependsOn?: string[]; helpGroup?: string} = {}) {
+  return Flags.string({
+    description: `${whatRunsIt}, by digest (default: runner.image, else the \`runner\` entry of the artifacts lock); its signature is verified first.`,
+    ...options,
+  })
+}

@@ -8,7 +8,7 @@ import {type DrillScheduleResult, scheduleDrill, unscheduleDrill} from '../../sr
 import type {DrillRecord} from '../../src/dr/types.js'
 import {UsageError} from '../../src/errors/index.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
-import {drillSelectionFlags, passThroughFlags} from '../_base/flags.js'
+import {drillSelectionFlags, passThroughFlags, runnerImageFlag} from '../_base/flags.js'
 
 /**
  * Flags of the scheduling itself, or set by the schedule (environment, namespace, context,
@@ -95,10 +95,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
       description:
         'Name of the schedule (default: made from --tier/--service/--datastore, "all" without them); several schedules can live in one namespace.',
     }),
-    'runner-image': Flags.string({
-      description:
-        'Runner image the scheduled drill runs, by digest (default: runner.image, else the `runner` entry of the artifacts lock); its signature is verified first.',
-    }),
+    'runner-image': runnerImageFlag('Runner image the scheduled drill runs'),
     'scratch-size': Flags.string({
       description: "Size of the scheduled drill's scratch space (its /tmp: dumps go there).",
       default: '10Gi',
