@@ -261,7 +261,7 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
             const live = options.live?.get(objectKey(original))
             const action: ApplyAction = live
               ? live.metadata.resourceVersion === result.metadata.resourceVersion ||
-                sameApplyEntry(live, result, options.fieldManager)
+                (sameApplyEntry(live, result, options.fieldManager) && sameContent(live, result))
                 ? 'unchanged'
                 : 'configured'
               : wasCreated(result, started)
@@ -307,6 +307,24 @@ function sameApplyEntry(before: KubeObject, after: KubeObject, manager: string):
   const a = entry(before)
   const b = entry(after)
   return Boolean(a && b && a.time === b.time && JSON.stringify(a.fieldsV1) === JSON.stringify(b.fieldsV1))
+}
+
+/**
+ * The Apply entry alone cannot tell: its time has one-second resolution and its fieldsV1 lists fields, not values,
+ * so a new image applied within the second of the previous apply leaves the entry as it was. What the object holds
+ * (everything but status and the server's bookkeeping) can.
+ */
+function sameContent(before: KubeObject, after: KubeObject): boolean {
+  const content = (o: KubeObject) => {
+    const {status: _status, metadata, ...rest} = o as KubeObject & {status?: unknown}
+    return JSON.stringify({
+      ...rest,
+      generation: metadata.generation,
+      labels: metadata.labels,
+      annotations: metadata.annotations,
+    })
+  }
+  return content(before) === content(after)
 }
 
 function wasCreated(result: KubeObject, started: number): boolean {
