@@ -6,7 +6,7 @@
  * Deployment gets the new template and the active Service its own selector back. Abort switches
  * the active Service back to the stable pods, which stayed up for exactly that.
  */
-import type {Obj} from '../kubernetes/objects.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {ensureService, names, TRACK_LABEL} from './traffic.js'
@@ -16,6 +16,19 @@ export class BlueGreen implements RolloutStrategy {
   readonly track = 'preview'
 
   constructor(private readonly host: RolloutHost) {}
+
+  static create(host: RolloutHost): RolloutStrategy {
+    return new BlueGreen(host)
+  }
+
+  static routerName(): string {
+    return 'service selector'
+  }
+
+  /** All or nothing: the active Service selects the preview's pods (100) or the stable ones (0), also once the rollout ended. */
+  static async actualWeight(state: RolloutState, _kube?: KubeObjects): Promise<number | undefined> {
+    return state.activeColour === 'preview' ? 100 : 0
+  }
 
   private get state(): RolloutState {
     return this.host.state

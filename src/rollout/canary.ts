@@ -6,12 +6,12 @@
  * traffic returns to it, the route is restored.
  */
 import {canaryReplicasFor} from './capacity.js'
-import type {Obj} from '../kubernetes/objects.js'
+import type {Obj, KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {scaleAt} from './steps.js'
 import {ensureService, makeRouter, names, pinAutoscaler, type TrafficRouter} from './traffic.js'
-import type {RolloutState} from './types.js'
+import {isTerminal, type RolloutState} from './types.js'
 
 export class Canary implements RolloutStrategy {
   readonly track = 'canary'
@@ -19,6 +19,22 @@ export class Canary implements RolloutStrategy {
 
   constructor(private readonly host: RolloutHost) {
     this.router = makeRouter(host.state.spec.router, host.kube)
+  }
+
+  static create(host: RolloutHost): RolloutStrategy {
+    return new Canary(host)
+  }
+
+  static routerName(state: RolloutState): string {
+    return state.spec.router
+  }
+
+  /** The weight the router gives the canary now; none once the rollout ended (the canary is gone). */
+  static async actualWeight(state: RolloutState, kube: KubeObjects): Promise<number | undefined> {
+    if (isTerminal(state.phase)) return undefined
+    return makeRouter(state.spec.router, kube)
+      .actualWeight(state)
+      .catch(() => undefined)
   }
 
   private get state(): RolloutState {

@@ -13,11 +13,11 @@ import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
 import type {Obj, KubeObjects} from '../kubernetes/objects.js'
 import {deploymentProgress, PATHS} from './kube.js'
-import {formatSteps} from './steps.js'
+import {strategyKind} from './rollout-strategy.js'
+import {formatSteps, waitsForPerson} from './steps.js'
 import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
 import {jobDriver, type JobDriver} from './detach.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
-import {makeRouter} from './traffic.js'
 import {
   changeGates,
   enforceGates,
@@ -143,13 +143,6 @@ export interface RolloutStatus {
   updatedAt: string
 }
 
-/** Inconclusive, or paused at a pause without a duration: only `promote` or `abort` moves it. */
-export function waitsForPerson(state: Pick<RolloutState, 'phase' | 'step' | 'spec'>): boolean {
-  if (state.phase === 'Inconclusive') return true
-  const step = state.spec.steps[state.step]
-  return state.phase === 'Paused' && Boolean(step && 'pause' in step && !step.pause.duration)
-}
-
 export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDriver): RolloutStatus {
   const run = state.analysisRuns.at(-1)
   const alive = leaseAlive(state.lease) && !job?.gone
@@ -159,7 +152,7 @@ export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDr
     namespace: state.namespace,
     id: state.id,
     strategy: state.spec.strategy,
-    router: state.spec.strategy === 'blue-green' ? 'service selector' : state.spec.router,
+    router: strategyKind(state).routerName(state),
     phase: state.phase,
     // A timed pause is progress, not a wait for a person; an abort that could not return traffic is not an abort yet.
     exit:
@@ -289,11 +282,7 @@ export async function rolloutStatus(
 }
 
 export async function actualWeightOf(kube: KubeObjects, state: RolloutState): Promise<number | undefined> {
-  if (isTerminal(state.phase) || state.spec.strategy === 'blue-green')
-    return state.spec.strategy === 'blue-green' ? (state.activeColour === 'preview' ? 100 : 0) : undefined
-  return makeRouter(state.spec.router, kube)
-    .actualWeight(state)
-    .catch(() => undefined)
+  return strategyKind(state).actualWeight(state, kube)
 }
 
 export interface ActionResult {

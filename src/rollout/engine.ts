@@ -22,13 +22,11 @@ import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import type {Output} from '../ui/output.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
-import {BlueGreen} from './bluegreen.js'
-import {Canary} from './canary.js'
 import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
 import type {Obj, KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
-import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
-import {formatStep} from './steps.js'
+import {strategyKind, type RolloutHost, type RolloutStrategy} from './rollout-strategy.js'
+import {formatStep, waitsForPerson} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
 import {
   isTerminal,
@@ -155,7 +153,7 @@ export class Driver implements RolloutHost {
     private readonly ctx: RunContext,
     private readonly options: DriveOptions,
   ) {
-    this.strategy = state.spec.strategy === 'blue-green' ? new BlueGreen(this) : new Canary(this)
+    this.strategy = strategyKind(state).create(this)
     this.workload = new Workload(this, this.strategy.workloadName, this.strategy.track)
   }
 
@@ -318,7 +316,7 @@ export class Driver implements RolloutHost {
           await this.runPromotion()
           continue
         }
-        if (this.state.phase === 'Inconclusive' || (this.state.phase === 'Paused' && this.waitsForPerson())) {
+        if (waitsForPerson(this.state)) {
           this.stopped = true
           return
         }
@@ -391,11 +389,6 @@ export class Driver implements RolloutHost {
     const spec = this.state.spec.deadlineMs
     if (spec !== undefined && Date.now() > Date.parse(this.state.createdAt) + spec) return true
     return this.options.timeoutMs !== undefined && Date.now() > this.startedAt + this.options.timeoutMs
-  }
-
-  private waitsForPerson(): boolean {
-    const step = this.state.spec.steps[this.state.step]
-    return Boolean(step && 'pause' in step && !step.pause.duration)
   }
 
   /** Acts on a request another CLI wrote, then clears it. */

@@ -6,7 +6,9 @@
  */
 import type {Output} from '../ui/output.js'
 import type {Obj, KubeObjects} from '../kubernetes/objects.js'
-import type {Phase, RolloutState} from './types.js'
+import {BlueGreen} from './bluegreen.js'
+import {Canary} from './canary.js'
+import type {Phase, RolloutState, Strategy} from './types.js'
 import type {Workload} from './workload.js'
 
 /** What the loop gives a strategy. Every change a strategy makes is persisted through it before the next one. */
@@ -62,4 +64,23 @@ export interface RolloutStrategy {
   returnTraffic(): Promise<void>
   /** Abort, last (the new version's Deployment is gone): the routing is as it was before the rollout. */
   cleanUpAfterAbort(): Promise<void>
+}
+
+/**
+ * A strategy as the loop creates it and as status readers see it without driving it (rollout
+ * status, the release tree): each strategy file answers for itself, so neither the loop nor the
+ * readers ask which strategy a rollout uses.
+ */
+export interface StrategyKind {
+  create(host: RolloutHost): RolloutStrategy
+  /** What moves traffic, as status shows it. */
+  routerName(state: RolloutState): string
+  /** The share of traffic the new version gets now, read back (undefined when it cannot be read). */
+  actualWeight(state: RolloutState, kube: KubeObjects): Promise<number | undefined>
+}
+
+const KINDS: Record<Strategy, StrategyKind> = {canary: Canary, 'blue-green': BlueGreen}
+
+export function strategyKind(state: Pick<RolloutState, 'spec'>): StrategyKind {
+  return KINDS[state.spec.strategy]
 }

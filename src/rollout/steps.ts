@@ -1,6 +1,6 @@
 import {parseDuration} from '../config/duration.js'
 import {UsageError} from '../errors/index.js'
-import type {Step} from './types.js'
+import type {RolloutState, Step} from './types.js'
 
 /** Used when neither the configuration nor --steps gives any. */
 export const DEFAULT_CANARY_STEPS: Step[] = [
@@ -115,4 +115,11 @@ export function scaleAt(
     if ('setCanaryScale' in s) scale = s.setCanaryScale
   }
   return scale
+}
+
+/** Inconclusive, or paused at a pause without a duration: only `promote` or `abort` moves it. */
+export function waitsForPerson(state: Pick<RolloutState, 'phase' | 'step' | 'spec'>): boolean {
+  if (state.phase === 'Inconclusive') return true
+  const step = state.spec.steps[state.step]
+  return state.phase === 'Paused' && Boolean(step && 'pause' in step && !step.pause.duration)
 }
