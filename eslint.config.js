@@ -24,6 +24,9 @@ const INFRASTRUCTURE = [
   'docker',
   'signing',
   'runner',
+  // What is known about an image beyond its signature: SBOMs, provenance, attestations, vulnerability
+  // matching and the supply-chain policy; deploy, promote, scan and build use it.
+  'supplychain',
 ]
 // The one concept-to-concept dependency: a release is a deploy with a rollout on top.
 const CONCEPT_IMPORTS = {rollout: ['deploy']}

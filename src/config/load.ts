@@ -138,6 +138,40 @@ export function parseConfig(text: string, file = CONFIG_FILE, credentials?: Inli
   return result.data
 }
 
+/**
+ * Another YAML file of the repository read like retailops.yaml (the supply-chain waivers): syntax,
+ * duplicate keys and alias expansion checked, then the schema, every problem with file, line and
+ * key path (exit CONFIG).
+ */
+export function parseYamlFile<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
+  assertSize(Buffer.byteLength(text, 'utf8'), file)
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: false})
+  const syntax = doc.errors.map((e) => {
+    const pos = lineCounter.linePos(e.pos[0])
+    return {file, line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}`}
+  })
+  const problems = [...syntax, ...duplicateKeys(doc, lineCounter, file)]
+  if (problems.length > 0) throw new ConfigError(problems.slice(0, MAX_ISSUES_SHOWN), {total: problems.length})
+  let data: unknown
+  try {
+    data = doc.toJS({maxAliasCount: MAX_ALIAS_COUNT}) ?? {}
+  } catch (error) {
+    if (error instanceof ReferenceError && /alias/i.test(error.message))
+      throw new ConfigError([
+        {file, path: '', message: `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} expansions)`},
+      ])
+    throw error
+  }
+  const result = schema.safeParse(data)
+  if (!result.success)
+    throw new ConfigError(toIssues(result.error.issues.slice(0, MAX_ISSUES_SHOWN), doc, lineCounter, file), {
+      total: result.error.issues.length,
+      nextSteps: [`Fix the entries above in ${file}.`],
+    })
+  return result.data
+}
+
 function assertSize(bytes: number, file: string): void {
   if (bytes <= MAX_CONFIG_BYTES) return
   throw new ConfigError(

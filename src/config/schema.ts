@@ -619,6 +619,57 @@ const tierDefaults = z
   })
   .strict()
 
+/** Vulnerability severities from lowest to highest (CVSS v3/v4 qualitative ranges). */
+export const SEVERITY_THRESHOLDS = ['low', 'medium', 'high', 'critical'] as const
+export type VulnerabilitySeverity = (typeof SEVERITY_THRESHOLDS)[number]
+
+const supplyChainPolicy = z
+  .object({
+    requireSignature: z
+      .boolean()
+      .default(true)
+      .describe('Refuse an image without a signature made with signing.publicKey.'),
+    requireSbom: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Refuse an image without a CycloneDX SBOM attestation signed with signing.publicKey (`retailops sign` attaches it).',
+      ),
+    requireProvenance: z
+      .boolean()
+      .default(true)
+      .describe('Refuse an image without a SLSA provenance v1 attestation signed with signing.publicKey.'),
+    failOn: z
+      .enum(SEVERITY_THRESHOLDS)
+      .optional()
+      .describe(
+        'Refuse an image whose attested SBOM has a vulnerability at or above this severity (as `retailops scan --fail-on`) that no waiver covers. Needs supplyChain.vulnerabilityDatabase. Omitted: vulnerabilities do not refuse (scan still reports them).',
+      ),
+    waivers: z
+      .string()
+      .default('.retailops/waivers.yaml')
+      .describe(
+        'The waivers file, relative to retailops.yaml: `waivers: [{id, service, reason, expires: YYYY-MM-DD}]`. A waiver lets one vulnerability (its id or an alias such as a CVE) through for one service until the end of its expiry day (UTC); expired waivers are reported and waive nothing. A missing file has no waivers.',
+      ),
+  })
+  .strict()
+
+const supplyChain = z
+  .object({
+    vulnerabilityDatabase: z
+      .string()
+      .optional()
+      .describe(
+        "An OSV vulnerability database, relative to retailops.yaml: a directory of OSV JSON records or OSV's ecosystem zip (npm/all.zip). `retailops scan` and supplyChain.policy.failOn read it.",
+      ),
+    policy: supplyChainPolicy
+      .optional()
+      .describe(
+        'Admission before deploy: every image the rendered objects run (init containers and sidecars included) is checked before anything is applied; a refused image stops the deploy (exit SUPPLY_CHAIN_REFUSED) with nothing applied. Omitted: no supply-chain admission (signing.required still applies).',
+      ),
+  })
+  .strict()
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -670,6 +721,9 @@ export const configSchema = z
         required: true,
         format: 'bundle',
       }),
+    supplyChain: supplyChain
+      .optional()
+      .describe('Supply chain: the vulnerability database and the admission policy deploy enforces.'),
     runner: z
       .object({
         image: z
@@ -759,6 +813,14 @@ export const configSchema = z
           path: ['environments', env, 'cluster'],
           message: `names cluster "${e.cluster}"; known: ${Object.keys(c.clusters).join(', ')}`,
         })
+    }
+    if (c.supplyChain?.policy?.failOn && !c.supplyChain.vulnerabilityDatabase) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['supplyChain', 'policy', 'failOn'],
+        message:
+          'refusing vulnerabilities needs a database: set supplyChain.vulnerabilityDatabase (a directory of OSV records or the OSV npm zip), or remove failOn',
+      })
     }
     if (c.defaultEnvironment && !c.environments[c.defaultEnvironment]) {
       ctx.addIssue({
@@ -887,6 +949,7 @@ export type EnvironmentConfig = RetailOpsConfig['environments'][string]
 export type SloConfig = ServiceConfig['slos'][number]
 export type RolloutStep = z.output<typeof rolloutStep>
 export type AnalysisConfig = z.output<typeof analysis>
+export type SupplyChainPolicyConfig = z.output<typeof supplyChainPolicy>
 
 export function jsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(configSchema, {io: 'input', unrepresentable: 'any'})

@@ -18,6 +18,7 @@ export const ExitCode = {
   REFUSED: 12,
   ROLLOUT_HELD: 13,
   ROLLOUT_ORPHANED: 14,
+  SUPPLY_CHAIN_REFUSED: 15,
   ROLLOUT_ABORTED: 20,
   ROLLOUT_PAUSED: 21,
   ROLLOUT_INCONCLUSIVE: 22,
@@ -56,6 +57,8 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     "Another CLI drives this rollout (it holds the rollout's lease), or took it over from this one; the message names it (host, pid, run id, CI job, since) and how to take over safely.",
   ROLLOUT_ORPHANED:
     'The rollout is in progress but nothing drives it any more: the CLI or the detached Job (`deploy --detach`) that drove it stopped (the Job failed or was deleted, or its lease expired). `retailops rollout resume` continues it from where its state says; `rollout abort` rolls it back.',
+  SUPPLY_CHAIN_REFUSED:
+    'The supply-chain policy (supplyChain.policy) refused an image the deploy would run: no signature, SBOM or SLSA provenance attestation that verifies with the project key, or a vulnerability at or above supplyChain.policy.failOn that no current waiver covers, or --skip-verify without --force-release --reason. Each refusal names the image, the rule and the fix; nothing was applied.',
   ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',
   ROLLOUT_PAUSED: 'The rollout is paused and waits for `retailops rollout promote`.',
   ROLLOUT_INCONCLUSIVE: 'Analysis was inconclusive; the rollout is paused for a human decision.',
