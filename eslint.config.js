@@ -10,8 +10,8 @@ import layers from './scripts/eslint/layers.mjs'
 
 // docs/architecture.md, Layers. Infrastructure: one client per external system (kubernetes,
 // prometheus, docker: the Docker Engine and OCI registries, signing: cosign-compatible
-// signatures kept in those registries, runner: the image every in-cluster job runs) and the
-// vocabulary every concept shares (config, errors, ui, report, assets: the package's own
+// signatures kept in those registries, runner: the image every in-cluster job runs, supplychain:
+// see below) and the vocabulary every concept shares (config, errors, ui, report, assets: the package's own
 // templates and files). Every other folder under src/ is a concept.
 const INFRASTRUCTURE = [
   'config',

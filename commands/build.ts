@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {buildImages, type BuildResult, parseBuildArgs} from '../src/docker/build.js'
+import {parseBuildArgs} from '../src/docker/build.js'
+import {buildWithSboms, type BuildWithSbomsResult} from '../src/supplychain/build.js'
 import {makeChalk, renderTable} from '../src/ui/index.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
@@ -11,6 +12,8 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     'retailops makes each build context itself (honouring .dockerignore relative to the context), streams every step (shown with --verbose),',
     'and skips a service whose context files, Dockerfile and build arguments are unchanged since its last successful build.',
     'Tags are <config version>-<git commit>[-dirty]. Exit code 7 when a build fails; its failing step and output are shown.',
+    'Each image built or found unchanged gets a CycloneDX SBOM at .retailops/sbom/<service>.cdx.json (its locked npm packages and its base image);',
+    '`retailops sign` attests it.',
   ].join(' ')
   static override exitCodes = [
     'OK',
@@ -57,9 +60,9 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     network: Flags.string({description: 'Network for RUN steps, as docker build --network (default, none, host).'}),
   }
 
-  async run(): Promise<BuildResult> {
+  async run(): Promise<BuildWithSbomsResult> {
     const project = await this.loadProject()
-    const result = await buildImages(
+    const result = await buildWithSboms(
       {
         project,
         services: this.positionals,
@@ -94,6 +97,8 @@ export default class Build extends RetailOpsCommand<typeof Build> {
       for (const line of failed.failure?.output ?? []) this.log(c.dim(`  │ ${line}`))
       this.log(`  ${failed.reason}`)
     }
+    for (const s of result.sboms.filter((x) => x.written))
+      this.log(c.dim(`${s.service}: SBOM ${s.file} (${s.components} components)`))
     this.log(
       `\n${result.built.length} built, ${result.skipped.length} unchanged, ${result.failed.length} failed in ${(result.durationMs / 1000).toFixed(1)}s.`,
     )
