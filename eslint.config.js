@@ -28,8 +28,9 @@ const INFRASTRUCTURE = [
   // matching and the supply-chain policy; deploy, promote, scan and build use it.
   'supplychain',
 ]
-// The one concept-to-concept dependency: a release is a deploy with a rollout on top.
-const CONCEPT_IMPORTS = {rollout: ['deploy']}
+// The concept-to-concept dependencies: a release is a deploy with a rollout on top, and a preview
+// environment is a deploy into a namespace of its own.
+const CONCEPT_IMPORTS = {rollout: ['deploy'], env: ['deploy']}
 // Concept-to-concept imports allowed as [importing file, imported file]. Empty since the shared
 // helpers moved down to infrastructure (issue 14, item 2); keep it so: a new crossing fails CI,
 // and a pair listed here whose import is gone fails too.

@@ -26,6 +26,8 @@ export interface Finding {
   pool?: string
   detail: string
   action: string
+  /** The retailops command that acts on the finding, when there is one (idle non-production: \`retailops sleep\`). */
+  command?: string
   /** Estimated saving per month (730 h), in the configured currency. */
   monthlySaving: number
   evidence: Record<string, string | number | boolean | null>
@@ -81,6 +83,13 @@ export const THRESHOLDS = {
 } as const
 
 const WORKING_SHARE = THRESHOLDS.workingHoursPerWeek / 168
+/** The working hours THRESHOLDS assumes (10 h on 5 days), as `retailops sleep --at` takes them: asleep from 18:00 to 08:00 and the weekend. */
+export const SLEEP_AT = 'Mon-Fri 18:00-08:00'
+
+/** The command that acts on an idle non-production finding: sleep now, or on the working-hours schedule. */
+function sleepCommand(environment: string, at?: string): string {
+  return `retailops sleep --environment ${environment}${at ? ` --at "${at}"` : ''}`
+}
 
 function money(n: number): string {
   return n.toFixed(2)
@@ -234,8 +243,9 @@ export function findSavings(input: FindingsInput): FindingsResult {
       namespace,
       detail: `${podCount(cs)} pods cost ${money(monthly)} a month${noTraffic ? '; Prometheus saw no requests to them' : ''}${env ? ` in non-production environment ${env}` : ''}.`,
       action: noTraffic
-        ? 'Scale it to zero or delete it, and create it on demand (an ephemeral environment).'
-        : `Schedule shutdowns outside working hours (${THRESHOLDS.workingHoursPerWeek} of 168 hours a week), or use ephemeral environments.`,
+        ? `Scale it to zero${env ? ` (\`${sleepCommand(env)}\`, saving ${money(saving)} a month)` : ''} or delete it, and create it on demand (\`retailops env create\`, a preview with a TTL).`
+        : `Put it to sleep outside working hours (awake ${THRESHOLDS.workingHoursPerWeek} of 168 hours a week): \`${sleepCommand(env!, SLEEP_AT)}\` saves ${money(saving)} a month; or use ephemeral environments (\`retailops env create\`).`,
+      command: env ? sleepCommand(env, noTraffic ? undefined : SLEEP_AT) : undefined,
       monthlySaving: saving,
       evidence: {pods: podCount(cs), monthlyCost: monthly, environment: env ?? null, noTraffic},
     })

@@ -21,7 +21,7 @@ import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../ku
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
-import {lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
+import {type LockedImage, lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
 import {objectsOf} from './format.js'
 import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from '../kubernetes/labels.js'
 import {readOverlays, type Overlay} from './overlays.js'
@@ -49,6 +49,10 @@ export interface RenderStepOptions {
   tenant?: string
   /** Raw --image SERVICE=REF values. */
   images?: string[]
+  /** The images to deploy instead of the project's artifacts lock (a preview from a branch: that branch's lock). */
+  lock?: Record<string, LockedImage>
+  /** Render `env` as given rather than resolving its name in retailops.yaml (a preview is no configured environment). */
+  envAsGiven?: boolean
 }
 
 /** Step 1: the artifacts lock, --image overrides and overlays, rendered into objects. */
@@ -57,7 +61,7 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   const env = options.env ?? resolveEnvironment(config, options.environment, dir)
   const overrides = parseImageOverrides(options.images, config)
   const services = options.services?.length ? options.services : Object.keys(config.services)
-  const lock = await lockedImages(dir)
+  const lock = options.lock ?? (await lockedImages(dir))
   const images = resolveImages(
     config,
     services.filter((s) => config.services[s]),
@@ -69,6 +73,7 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   const render = renderManifests({
     project: options.project,
     environment: env.name,
+    env: options.envAsGiven ? env : undefined,
     namespace: env.namespace,
     context: env.context,
     services: options.services,

@@ -46,6 +46,8 @@ export interface RenderedTarget {
 export interface RenderOptions {
   project: LoadedConfig
   environment?: string
+  /** The environment itself, when it is not one of retailops.yaml's (a preview's); else `environment` is resolved. */
+  env?: ResolvedEnvironment
   /** Overrides the environment's namespace (the shared namespace; tenants keep theirs). */
   namespace?: string
   /** Overrides the environment's kube context (not dedicated-cluster tenants'). */
@@ -113,7 +115,7 @@ export function envName(tenant: string): string {
 /** Turns the configuration into the namespaces and objects a deploy applies. Pure: no cluster access. */
 export function renderManifests(options: RenderOptions): RenderResult {
   const {config, dir} = options.project
-  const env = resolveEnvironment(config, options.environment, dir)
+  const env = options.env ?? resolveEnvironment(config, options.environment, dir)
   const services = selectServices(config, options.services)
   const selected = selectTenants(config, options.tenant)
   const notes: string[] = []

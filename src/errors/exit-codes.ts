@@ -28,6 +28,9 @@ export const ExitCode = {
   WARMUP_THRESHOLD: 30,
   CAPACITY_NOT_READY: 31,
   WARMUP_ABORTED: 32,
+  PRODUCTION_REFUSED: 33,
+  WAKE_INCOMPLETE: 34,
+  PREVIEW_EXISTS: 35,
   DR_TARGET_MISSED: 40,
   DR_VALIDATION_FAILED: 41,
   SLO_GATE: 50,
@@ -71,6 +74,12 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
   CAPACITY_NOT_READY: 'Pre-scaled capacity did not become Ready in time.',
   WARMUP_ABORTED:
     'The k6 warm-up was stopped early: a service crossed its error-rate or latency abort limit (warmup.abort) under the load; the result names the limit and the values.',
+  PRODUCTION_REFUSED:
+    'The environment is production (environments.<name>.production is not false): sleep, wake and their schedules are refused there, and nothing was changed.',
+  WAKE_INCOMPLETE:
+    'Wake could not put every Deployment and HPA back exactly as saved (something else changed them, or they kept changing); the saved state is kept: run `retailops wake` again.',
+  PREVIEW_EXISTS:
+    'A preview environment of that name already exists, or its namespace belongs to something else; nothing was changed (`retailops env extend` or `env destroy` it, or pick another name).',
   DR_TARGET_MISSED: 'A restore drill missed its RTO or RPO target.',
   DR_VALIDATION_FAILED: 'A restored copy failed its validation.',
   SLO_GATE: 'An error budget is exhausted or a page-level burn rate is on (slo --gate).',

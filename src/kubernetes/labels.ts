@@ -30,6 +30,10 @@ export const FIELD_MANAGER = 'retailops'
 export const FIELD_MANAGER_ROLLOUT = 'retailops-rollout'
 /** The field manager of every change the pre-warm makes: a deploy during a campaign names it in its conflict. */
 export const FIELD_MANAGER_PREWARM = 'retailops-prewarm'
+/** The manager of `retailops sleep` and `wake` (Deployment replicas, HPA bounds, the saved state). */
+export const FIELD_MANAGER_SLEEP = 'retailops-sleep'
+/** The manager of preview environments' own objects outside the deploy (expiry, extension). */
+export const FIELD_MANAGER_ENV = 'retailops-env'
 /** The restore drill's manager for the objects it restores into a scratch namespace. */
 export const FIELD_MANAGER_DR = 'retailops-dr'
 

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {allocate, GIB, type PricedNode} from '../../../src/cost/allocate.js'
 import type {PodRecord} from '../../../src/cost/collect.js'
 import {attributionFor, keyFunction, parseAggregation} from '../../../src/cost/cost.js'
-import {findSavings, THRESHOLDS} from '../../../src/cost/findings.js'
+import {findSavings, SLEEP_AT, THRESHOLDS} from '../../../src/cost/findings.js'
 import {parseConfig} from '../../../src/config/load.js'
 
 const H = 3_600_000
@@ -120,6 +120,9 @@ describe('savings findings', () => {
     const monthly = 2 * (0.1 * 0.03 + (128 / 1024) * 0.004) * 730
     const f = findingsFor(staging).findings.find((x) => x.kind === 'idle-non-production')!
     expect(f.monthlySaving).toBeCloseTo(monthly * (1 - 50 / 168), 9)
+    // It names the command that acts on it, with the working hours the saving assumes, and the saving.
+    expect(f.command).toBe(`retailops sleep --environment staging --at "${SLEEP_AT}"`)
+    expect(f.action).toContain(`\`${f.command}\` saves ${f.monthlySaving.toFixed(2)} a month`)
     // With per-namespace traffic, a production namespace of configured services with no requests is idle too.
     const quiet = findingsFor([mk('shop-old', 'catalog-0')], {
       traffic: [{service: 'catalog', namespace: 'shop', avgRps: 5, peakRps: 9}],
