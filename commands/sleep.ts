@@ -53,7 +53,8 @@ export default class Sleep extends RetailOpsCommand<typeof Sleep> {
     }),
     'runner-image': runnerImageFlag('Runner image the sleep and wake CronJobs run', {dependsOn: ['at']}),
     unschedule: Flags.boolean({
-      description: "Delete the environment's sleep and wake CronJobs and their permissions (an asleep environment stays asleep: wake it).",
+      description:
+        "Delete the environment's sleep and wake CronJobs and their permissions (an asleep environment stays asleep: wake it).",
     }),
   }
 

@@ -46,7 +46,9 @@ export interface SleepWindow {
 
 function badAt(at: string, why: string): UsageError {
   return new UsageError(`--at "${at}": ${why}.`, {
-    nextSteps: [`Give DAYS SLEEP-WAKE with 24-hour times, e.g. ${EXAMPLES}; days are Mon…Sun, ranges and lists, or daily.`],
+    nextSteps: [
+      `Give DAYS SLEEP-WAKE with 24-hour times, e.g. ${EXAMPLES}; days are Mon…Sun, ranges and lists, or daily.`,
+    ],
   })
 }
 
@@ -113,9 +115,15 @@ const COMPONENT = 'sleep-schedule'
 /** Per namespace of the environment: read and scale the project's Deployments, read and restore HPA bounds, write only the sleep state. */
 export function sleepRbac(environment: string, home: string, namespaces: string[]): KubeRef[] {
   const n = sleepScheduleNames(environment)
-  const labels = {[LABEL.managedBy]: MANAGED_BY, [LABEL.component]: COMPONENT, 'retailops.dev/sleep-environment': environment}
+  const labels = {
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.component]: COMPONENT,
+    'retailops.dev/sleep-environment': environment,
+  }
   const serviceAccount = {name: n.serviceAccount, namespace: home}
-  const objects: KubeRef[] = [serviceAccountObject(n.serviceAccount, home, {[LABEL.managedBy]: MANAGED_BY, [LABEL.component]: COMPONENT})]
+  const objects: KubeRef[] = [
+    serviceAccountObject(n.serviceAccount, home, {[LABEL.managedBy]: MANAGED_BY, [LABEL.component]: COMPONENT}),
+  ]
   for (const ns of namespaces) {
     objects.push(
       {
@@ -173,7 +181,11 @@ export async function scheduleSleep(options: SleepScheduleOptions, ctx: RunConte
   const namespaces = environmentNamespaces(project, env)
   const home = env.namespace
   const n = sleepScheduleNames(env.name)
-  const labels = {[LABEL.managedBy]: MANAGED_BY, [LABEL.component]: COMPONENT, 'retailops.dev/sleep-environment': env.name}
+  const labels = {
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.component]: COMPONENT,
+    'retailops.dev/sleep-environment': env.name,
+  }
   const common = ['--environment', env.name, '--namespace', env.namespace, '--context', IN_CLUSTER_CONTEXT, '--yes']
   const config = runnerConfigObjects({
     namespace: home,

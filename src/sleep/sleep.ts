@@ -111,7 +111,9 @@ export function patchTo(t: SavedTarget, current: Workload): {op: string; path: s
     if (saved.present && value !== saved.value) ops.push({op: 'add', path: `/spec/${f}`, value: saved.value})
     if (!saved.present && has) ops.push({op: 'remove', path: `/spec/${f}`})
   }
-  return ops.length ? [{op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion}, ...ops] : []
+  return ops.length
+    ? [{op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion}, ...ops]
+    : []
 }
 
 export function matchesSaved(t: SavedTarget, spec: Record<string, unknown> | undefined): boolean {
@@ -147,7 +149,9 @@ async function patchFields(
     }
   }
   throw new RetailOpsError('WAKE_INCOMPLETE', `${t.kind} ${namespace}/${t.name} kept changing while it was patched.`, {
-    nextSteps: ['Check what else scales it (a deploy, an operator), then run the command again; the saved state is kept.'],
+    nextSteps: [
+      'Check what else scales it (a deploy, an operator), then run the command again; the saved state is kept.',
+    ],
   })
 }
 
@@ -203,7 +207,9 @@ export async function sleepEnvironment(
           outcome: outcome === 'changed' ? 'slept' : outcome === 'gone' ? 'gone' : 'asleep',
         })
       }
-      scale.succeed(`${namespace}: ${targets.filter((t) => t.namespace === namespace && t.outcome === 'slept').length} Deployment(s) scaled to 0`)
+      scale.succeed(
+        `${namespace}: ${targets.filter((t) => t.namespace === namespace && t.outcome === 'slept').length} Deployment(s) scaled to 0`,
+      )
     }
   } finally {
     http.close()
@@ -240,9 +246,13 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
       woke = true
       savedAt ??= saved.state.savedAt
       const list = Object.values(saved.state.targets)
-      const task = ctx.out.task(`Waking ${namespace}: ${list.length} object(s) back to the values saved at ${saved.state.savedAt}`)
+      const task = ctx.out.task(
+        `Waking ${namespace}: ${list.length} object(s) back to the values saved at ${saved.state.savedAt}`,
+      )
       // HPA bounds first, so a Deployment woken under its HPA meets the bounds it had.
-      list.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'HorizontalPodAutoscaler' ? -1 : 1))
+      list.sort((a, b) =>
+        a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'HorizontalPodAutoscaler' ? -1 : 1,
+      )
       for (const t of list) {
         const outcome = await patchFields(http, namespace, t, (current) => patchTo(t, current))
         targets.push({
@@ -274,7 +284,9 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
       await deleteSleepState(http, namespace).catch((error: unknown) => {
         throw kubeError(error, `deleting the sleep state of ${namespace}`)
       })
-      task.succeed(`${namespace}: ${targets.filter((t) => t.namespace === namespace && t.outcome === 'restored').length} object(s) restored`)
+      task.succeed(
+        `${namespace}: ${targets.filter((t) => t.namespace === namespace && t.outcome === 'restored').length} object(s) restored`,
+      )
     }
   } finally {
     http.close()

@@ -83,11 +83,15 @@ export async function readSleepState(http: KubeHttp, namespace: string): Promise
   try {
     return {state: JSON.parse(cm.data?.[STATE_KEY] ?? '') as SleepState, resourceVersion: cm.metadata.resourceVersion}
   } catch {
-    throw new RetailOpsError('CONFIG', `ConfigMap ${namespace}/${SLEEP_STATE} exists but holds no readable ${STATE_KEY}.`, {
-      nextSteps: [
-        `Inspect it with \`kubectl -n ${namespace} get configmap ${SLEEP_STATE} -o yaml\`; do not delete it before the replica counts in it are back.`,
-      ],
-    })
+    throw new RetailOpsError(
+      'CONFIG',
+      `ConfigMap ${namespace}/${SLEEP_STATE} exists but holds no readable ${STATE_KEY}.`,
+      {
+        nextSteps: [
+          `Inspect it with \`kubectl -n ${namespace} get configmap ${SLEEP_STATE} -o yaml\`; do not delete it before the replica counts in it are back.`,
+        ],
+      },
+    )
   }
 }
 
@@ -156,9 +160,13 @@ export async function recordSleepState(
       throw kubeError(error, `saving the sleep state in ConfigMap ${namespace}/${SLEEP_STATE}`)
     }
   }
-  throw new RetailOpsError('DEPLOY_FAILED', `Could not save the sleep state in ${namespace}/${SLEEP_STATE}: it kept changing.`, {
-    nextSteps: ['Check that no other `retailops sleep` of this environment is running, then run the command again.'],
-  })
+  throw new RetailOpsError(
+    'DEPLOY_FAILED',
+    `Could not save the sleep state in ${namespace}/${SLEEP_STATE}: it kept changing.`,
+    {
+      nextSteps: ['Check that no other `retailops sleep` of this environment is running, then run the command again.'],
+    },
+  )
 }
 
 export async function deleteSleepState(http: KubeHttp, namespace: string): Promise<void> {
