@@ -9,7 +9,6 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 
 import {placeholderDeployment} from '../../../src/capacity/headroom.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
@@ -18,6 +17,7 @@ import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runPodTemplate} from '../helpers/run-job-pod.js'
+import {expectRestrictedAdmission, serviceAccountClient} from '../helpers/service-account.js'
 import {copyRunnerImage, sandboxRunnerImage} from '../helpers/runner-image.js'
 import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
@@ -287,13 +287,10 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
   })
 
   it("Pod Security restricted admits the jobs' pods and the headroom placeholders (and rejects a non-compliant pod)", async () => {
-    const create = (name: string, spec: unknown) =>
-      http.request('POST', `/api/v1/namespaces/${NS}/pods`, {
-        body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec},
-      })
+    const admitted: Record<string, unknown> = {}
     for (const name of ['retailops-prewarm-bf', 'retailops-restore-bf']) {
       const cron = await k().batch.readNamespacedCronJob({name, namespace: NS})
-      await create(`${name}-admission`, cron.spec!.jobTemplate.spec!.template.spec)
+      admitted[`${name}-admission`] = cron.spec!.jobTemplate.spec!.template.spec
     }
     const placeholder = placeholderDeployment({
       namespace: NS,
@@ -304,27 +301,18 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
       tolerations: [],
     })
     const {priorityClassName: _, ...placeholderPod} = placeholder.spec.template.spec
-    await create('headroom-admission', placeholderPod)
-    const created = await k().core.listNamespacedPod({namespace: NS})
-    expect(
-      created.items
-        .map((p) => p.metadata!.name)
-        .filter((n) => n!.endsWith('-admission'))
-        .sort(),
-    ).toEqual(['headroom-admission', 'retailops-prewarm-bf-admission', 'retailops-restore-bf-admission'])
-    // The control: the same placeholder pod without its seccomp profile is rejected by admission.
+    admitted['headroom-admission'] = placeholderPod
+    // The control: the same placeholder pod without its seccomp profile.
     const {securityContext: podSecurity, ...rest} = placeholderPod
     const container = {
       ...rest.containers[0],
       securityContext: {...rest.containers[0].securityContext, seccompProfile: undefined},
     }
-    await expect(
-      create('violates-admission', {
-        ...rest,
-        securityContext: {...podSecurity, seccompProfile: undefined},
-        containers: [container],
-      }),
-    ).rejects.toMatchObject({message: expect.stringContaining('PodSecurity')})
+    await expectRestrictedAdmission(http, NS, admitted, {
+      ...rest,
+      securityContext: {...podSecurity, seccompProfile: undefined},
+      containers: [container],
+    })
   })
 
   it('the scheduled pre-warm and restore run as their pods would (runner image, mounts, in-cluster token): enough permission, and no more', async () => {
@@ -346,36 +334,12 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
     expect(saved.targets['HorizontalPodAutoscaler/catalog'].minReplicas).toEqual({present: true, value: 1})
 
     // The same ServiceAccount's token may not write elsewhere: another ConfigMap, another namespace, another PriorityClass.
-    const token = await http.request<{status: {token: string}}>(
-      'POST',
-      `/api/v1/namespaces/${NS}/serviceaccounts/retailops-prewarm/token`,
-      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}},
+    const {http: asRunner} = await serviceAccountClient(
+      http,
+      NS,
+      'retailops-prewarm',
+      path.join(project.dir, 'runner.kubeconfig'),
     )
-    const cluster = k().kc.getCurrentCluster()!
-    const kubeconfig = path.join(project.dir, 'runner.kubeconfig')
-    await writeFile(
-      kubeconfig,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'in-cluster',
-            cluster: {
-              server: cluster.server,
-              ...(cluster.caData
-                ? {'certificate-authority-data': cluster.caData}
-                : {'certificate-authority': cluster.caFile}),
-            },
-          },
-        ],
-        users: [{name: 'sa', user: {token: token.status.token}}],
-        contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}],
-        'current-context': 'inClusterContext',
-      }),
-      {mode: 0o600},
-    )
-    const asRunner = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
     await expect(
       asRunner.request('PATCH', `/api/v1/namespaces/${NS}/configmaps/someone-elses`, {
         body: {data: {a: 'b'}},

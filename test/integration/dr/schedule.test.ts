@@ -7,11 +7,9 @@
 // workstation, scratch database and namespace gone); --unschedule removes every object.
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 
 import {MEDIA_TYPES, RegistryClient, registryClient} from '../../../src/docker/registry.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
@@ -19,6 +17,12 @@ import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runCli} from '../../support/cli.js'
 import {runPodTemplate} from '../helpers/run-job-pod.js'
+import {
+  expectRestrictedAdmission,
+  SERVICE_ACCOUNT_CONTEXT,
+  serviceAccountClient,
+  statusOf,
+} from '../helpers/service-account.js'
 import {randomName} from '../../support/names.js'
 import {tempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -384,14 +388,6 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
   it("Pod Security restricted admits the job's pod (and rejects a non-compliant one)", async () => {
     const cron = await k().batch.readNamespacedCronJob({name: names.cronJob, namespace: NS})
     const spec = cron.spec!.jobTemplate.spec!.template.spec!
-    const create = (name: string, podSpec: unknown) =>
-      http.request('POST', `/api/v1/namespaces/${NS}/pods`, {
-        body: {apiVersion: 'v1', kind: 'Pod', metadata: {name}, spec: podSpec},
-      })
-    await create('drill-admission', spec)
-    expect((await k().core.readNamespacedPod({name: 'drill-admission', namespace: NS})).spec!.serviceAccountName).toBe(
-      'retailops-dr-drill',
-    )
     const loose = {
       ...spec,
       containers: [
@@ -401,56 +397,30 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
         },
       ],
     }
-    await expect(create('drill-violates', loose)).rejects.toMatchObject({
-      message: expect.stringContaining('PodSecurity'),
-    })
+    await expectRestrictedAdmission(http, NS, {'drill-admission': spec}, loose)
+    expect((await k().core.readNamespacedPod({name: 'drill-admission', namespace: NS})).spec!.serviceAccountName).toBe(
+      'retailops-dr-drill',
+    )
     await k().core.deleteNamespacedPod({name: 'drill-admission', namespace: NS, gracePeriodSeconds: 0})
   })
 
   /** A kubeconfig with a token of the drill's ServiceAccount, as the pod gets it. */
   async function runnerKubeconfig(dir: string): Promise<string> {
-    const token = await http.request<{status: {token: string}}>(
-      'POST',
-      `/api/v1/namespaces/${NS}/serviceaccounts/retailops-dr-drill/token`,
-      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 900}}},
+    const {http: client, kubeconfig} = await serviceAccountClient(
+      http,
+      NS,
+      'retailops-dr-drill',
+      path.join(dir, 'kubeconfig'),
     )
-    const cluster = k().kc.getCurrentCluster()!
-    const file = path.join(dir, 'kubeconfig')
-    await mkdir(dir, {recursive: true})
-    await writeFile(
-      file,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'in-cluster',
-            cluster: {
-              server: cluster.server,
-              ...(cluster.caData
-                ? {'certificate-authority-data': cluster.caData}
-                : {'certificate-authority': cluster.caFile}),
-            },
-          },
-        ],
-        users: [{name: 'sa', user: {token: token.status.token}}],
-        contexts: [{name: 'inClusterContext', context: {cluster: 'in-cluster', user: 'sa'}}],
-        'current-context': 'inClusterContext',
-      }),
-      {mode: 0o600},
-    )
-    return file
+    client.close()
+    return kubeconfig
   }
 
   it('the ServiceAccount can do what the drill does, and is refused everything else', async () => {
     const kubeconfig = await runnerKubeconfig(path.join(project.dir, 'token'))
-    const as = new KubeHttp(kubeClients({kubeconfig, context: 'inClusterContext'}).kc)
+    const as = new KubeHttp(kubeClients({kubeconfig, context: SERVICE_ACCOUNT_CONTEXT}).kc)
     const drillNs = `retailops-drill-t${randomBytes(3).toString('hex')}-probe`
-    const status = (p: Promise<unknown>) =>
-      p.then(
-        () => 200,
-        (e: {statusCode?: number}) => e.statusCode ?? 0,
-      )
+    const status = statusOf
     try {
       // Allowed: its record, reading the source namespace's snapshot kinds, a drill namespace and binding the restore role inside it.
       expect(

@@ -6,19 +6,9 @@
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {eventually} from '../../support/sandbox.js'
-import {
-  generateLoad,
-  registerTargets,
-  RolloutProject,
-  runService,
-  waitForMetrics,
-  type RunningService,
-} from './helpers.js'
+import {RolloutProject, ServiceTraffic} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
-let serial = 0
-/** A version no earlier test used: Prometheus keeps old series inside the query window. */
-const freshVersion = () => `c${Date.now().toString(36)}${serial++}`
 
 describe('canary analysis against Prometheus', () => {
   const p = new RolloutProject({
@@ -28,46 +18,18 @@ describe('canary analysis against Prometheus', () => {
       rollout: {progressDeadline: '90s', analysis: ANALYSIS},
     },
   })
-  let running: RunningService[] = []
-  let unregister: (() => void) | undefined
-  let load: ReturnType<typeof generateLoad> | undefined
+  const traffic = new ServiceTraffic(p, 'catalog', {versionPrefix: 'c', maxMs: 240_000})
+  const runningVersion = () => traffic.runningVersion()
+  const freshVersion = () => traffic.freshVersion()
+  const serve = (canaryFault: Record<string, string>) => traffic.serve(canaryFault)
 
   beforeAll(async () => {
     const first = await p.deploy(['catalog'], 'v1')
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
     await p.gatewayRoute('catalog')
   })
-  afterEach(async () => {
-    await load?.stop()
-    unregister?.()
-    await Promise.all(running.map((r) => r.stop()))
-    running = []
-  })
+  afterEach(() => traffic.stop())
   afterAll(() => p.cleanup())
-
-  /** Stable (the running version) and canary processes with traffic, scraped by Prometheus. */
-  const runningVersion = async () =>
-    (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
-
-  async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
-    const stable = await runningVersion()
-    const canary = freshVersion()
-    const s = await runService('catalog', {APP_VERSION: stable})
-    const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
-    running = [s, c]
-    unregister = registerTargets(
-      `${p.ns}-catalog`,
-      [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
-    )
-    load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
-    await waitForMetrics(
-      'catalog',
-      p.ns,
-      [stable, canary],
-      [s, c].map((r) => new URL(r.url).host),
-    )
-    return {stable, canary}
-  }
 
   it('promotes a good canary after its analysis passes, with every measurement explained', async () => {
     const {canary} = await serve({})
@@ -122,11 +84,9 @@ describe('canary analysis against Prometheus', () => {
   it('does not pass a canary that gets no traffic: missing data fails it', async () => {
     // Only stable serves; the canary version has no series at all.
     const stable = await runningVersion()
-    const s = await runService('catalog', {APP_VERSION: stable})
-    running = [s]
-    unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
-    load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 120_000})
-    await waitForMetrics('catalog', p.ns, [stable], [new URL(s.url).host])
+    const s = await traffic.run(stable)
+    await traffic.send([s])
+    await traffic.scraped([s], [stable])
     const r = await p.deploy(['catalog'], freshVersion(), ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
@@ -143,10 +103,8 @@ describe('canary analysis against Prometheus', () => {
       analysis: {...ANALYSIS, count: 12, interval: '3s', missingData: 'pass'},
     }
     p.writeConfig()
-    const s = await runService('catalog', {APP_VERSION: stable})
-    running = [s]
-    unregister = registerTargets(`${p.ns}-catalog`, [{url: s.url, labels: {service: 'catalog', namespace: p.ns}}])
-    load = generateLoad([`${s.url}/products`], {rps: 20, maxMs: 240_000})
+    const s = await traffic.run(stable)
+    await traffic.send([s])
     try {
       const child = p.spawnCli([
         'deploy',
@@ -164,14 +122,8 @@ describe('canary analysis against Prometheus', () => {
         200,
       )
       // Now the new colour takes the traffic, and fails half of it.
-      const c = await runService('catalog', {APP_VERSION: next, FAULT_ERROR_RATE: '0.5'})
-      running.push(c)
-      registerTargets(
-        `${p.ns}-catalog`,
-        [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
-      )
-      await load.stop()
-      load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 240_000})
+      const c = await traffic.run(next, {FAULT_ERROR_RATE: '0.5'})
+      await traffic.send([s, c])
       expect(await exited).toBe(20)
       const state = (await p.state('catalog'))!
       expect(state.phase).toBe('Aborted')

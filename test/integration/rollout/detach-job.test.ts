@@ -11,20 +11,9 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {eventually} from '../../support/sandbox.js'
 import {jobPodTemplate, runPodTemplate} from '../helpers/run-job-pod.js'
 import {sandboxRunnerImage, type SandboxRunner} from '../helpers/runner-image.js'
-import {
-  generateLoad,
-  registerTargets,
-  RolloutProject,
-  routeWeights,
-  runService,
-  waitForMetrics,
-  type RunningService,
-} from './helpers.js'
+import {RolloutProject, routeWeights, ServiceTraffic} from './helpers.js'
 
 const ANALYSIS = {interval: '5s', count: 3, window: '20s', failureLimit: 0, inconclusiveLimit: 0, missingData: 'fail'}
-let serial = 0
-/** A version no earlier test used: Prometheus keeps old series inside the query window. */
-const freshVersion = () => `d${Date.now().toString(36)}${serial++}`
 
 describe("deploy --canary --detach: the Job's pod drives the canary on real metrics", () => {
   let runner: SandboxRunner
@@ -35,9 +24,9 @@ describe("deploy --canary --detach: the Job's pod drives the canary on real metr
       rollout: {progressDeadline: '90s', analysis: ANALYSIS},
     },
   })
-  let running: RunningService[] = []
-  let unregister: (() => void) | undefined
-  let load: ReturnType<typeof generateLoad> | undefined
+  const traffic = new ServiceTraffic(p, 'catalog', {versionPrefix: 'd', maxMs: 300_000})
+  const runningVersion = () => traffic.runningVersion()
+  const serve = (canaryFault: Record<string, string>) => traffic.serve(canaryFault)
 
   beforeAll(async () => {
     runner = await sandboxRunnerImage()
@@ -47,37 +36,8 @@ describe("deploy --canary --detach: the Job's pod drives the canary on real metr
     expect(first.exitCode, JSON.stringify(first.json.error)).toBe(0)
     await p.gatewayRoute('catalog')
   }, 900_000)
-  afterEach(async () => {
-    await load?.stop()
-    unregister?.()
-    await Promise.all(running.map((r) => r.stop()))
-    running = []
-  })
+  afterEach(() => traffic.stop())
   afterAll(() => p.cleanup())
-
-  const runningVersion = async () =>
-    (await p.deployment('catalog'))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
-
-  /** Stable and canary processes with traffic, scraped by Prometheus with the labels of the Kubernetes objects. */
-  async function serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
-    const stable = await runningVersion()
-    const canary = freshVersion()
-    const s = await runService('catalog', {APP_VERSION: stable})
-    const c = await runService('catalog', {APP_VERSION: canary, ...canaryFault})
-    running = [s, c]
-    unregister = registerTargets(
-      `${p.ns}-catalog`,
-      [s, c].map((r) => ({url: r.url, labels: {service: 'catalog', namespace: p.ns}})),
-    )
-    load = generateLoad([`${s.url}/products`, `${c.url}/products`], {rps: 20, maxMs: 300_000})
-    await waitForMetrics(
-      'catalog',
-      p.ns,
-      [stable, canary],
-      [s, c].map((r) => new URL(r.url).host),
-    )
-    return {stable, canary}
-  }
 
   /** deploy --detach, then the Job's pod (as the kubelet would run it) and `rollout status --watch` side by side. */
   async function detachAndDrive(canary: string) {

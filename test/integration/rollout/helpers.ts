@@ -264,3 +264,81 @@ export async function waitForMetrics(
     )
   }
 }
+
+/**
+ * Real processes of one service with traffic, scraped by Prometheus with the labels of the
+ * Kubernetes objects (service, namespace): what a canary analysis reads. One per test file;
+ * stop() after each test.
+ */
+export class ServiceTraffic {
+  private running: RunningService[] = []
+  private unregister: (() => void) | undefined
+  private load: ReturnType<typeof generateLoad> | undefined
+  private serial = 0
+
+  constructor(
+    private readonly p: RolloutProject,
+    private readonly service: string,
+    private readonly options: {versionPrefix: string; maxMs: number},
+  ) {}
+
+  /** A version no earlier test used: Prometheus keeps old series inside the query window. */
+  freshVersion(): string {
+    return `${this.options.versionPrefix}${Date.now().toString(36)}${this.serial++}`
+  }
+
+  /** The version the stable Deployment runs. */
+  async runningVersion(): Promise<string> {
+    return (await this.p.deployment(this.service))!.spec.template.metadata.labels['app.kubernetes.io/version'] as string
+  }
+
+  /** Starts a process of `version` (env: fault injection), not yet scraped or loaded: see send(). */
+  async run(version: string, env: Record<string, string> = {}): Promise<RunningService> {
+    const r = await runService(this.service, {APP_VERSION: version, ...env})
+    this.running.push(r)
+    return r
+  }
+
+  /** Scrapes these processes and sends them load (replacing what was sent before). */
+  async send(processes: RunningService[]): Promise<void> {
+    await this.load?.stop()
+    this.unregister = registerTargets(
+      `${this.p.ns}-${this.service}`,
+      processes.map((r) => ({url: r.url, labels: {service: this.service, namespace: this.p.ns}})),
+    )
+    this.load = generateLoad(
+      processes.map((r) => `${r.url}/products`),
+      {rps: 20, maxMs: this.options.maxMs},
+    )
+  }
+
+  /** Waits until Prometheus has a request rate for each of these processes. */
+  scraped(processes: RunningService[], versions: string[]): Promise<void> {
+    return waitForMetrics(
+      this.service,
+      this.p.ns,
+      versions,
+      processes.map((r) => new URL(r.url).host),
+    )
+  }
+
+  /** Stable (the running version) and a fresh canary version (with canaryFault), both with traffic and scraped. */
+  async serve(canaryFault: Record<string, string>): Promise<{stable: string; canary: string}> {
+    const stable = await this.runningVersion()
+    const canary = this.freshVersion()
+    const s = await this.run(stable)
+    const c = await this.run(canary, canaryFault)
+    await this.send([s, c])
+    await this.scraped([s, c], [stable, canary])
+    return {stable, canary}
+  }
+
+  async stop(): Promise<void> {
+    await this.load?.stop()
+    this.load = undefined
+    this.unregister?.()
+    this.unregister = undefined
+    await Promise.all(this.running.map((r) => r.stop()))
+    this.running = []
+  }
+}
