@@ -7,7 +7,8 @@ import {renderManifests} from '../../../src/deploy/render.js'
 import {applyObjects} from '../../../src/kubernetes/apply.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
-import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, randomName} from './helpers.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 
 const NS = randomName('t-capacity')
 
@@ -37,7 +38,7 @@ campaigns:
 
 describe('prewarm on what retailops deploy applied', () => {
   const k = () => kubeClients({context: CONTEXT})
-  let project: Awaited<ReturnType<typeof writeProject>>
+  let project: TempProject
   let http: KubeHttp
   let rendered: Awaited<ReturnType<typeof renderManifests>>['targets'][number]['objects']
   const before = new Map<string, unknown>()
@@ -50,7 +51,7 @@ describe('prewarm on what retailops deploy applied', () => {
     ).spec
 
   beforeAll(async () => {
-    project = await writeProject(CONFIG)
+    project = tempProject(CONFIG, {prefix: 't-capacity'})
     http = new KubeHttp(k().kc)
     const plan = renderManifests({
       project: await project.load(),

@@ -4,7 +4,6 @@ import {createInterface} from 'node:readline'
 
 import {runCli} from '../../support/cli.js'
 import {ROOT} from '../../support/paths.js'
-import {tempProject, type TempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
 export {ROOT}
@@ -18,11 +17,6 @@ export function hours(h: number): string {
 }
 
 export {randomName} from '../../support/names.js'
-
-/** Writes retailops.yaml into a temp folder and loads it. */
-export function writeProject(yaml: string): Promise<TempProject> {
-  return tempProject(yaml, {}, 't-capacity')
-}
 
 /** Runs the CLI from the sources (bin/dev.js) with --json; returns exit code and the parsed document. */
 export async function cli(args: string[], cwd: string, env: Record<string, string> = {}) {

@@ -10,17 +10,8 @@ import {kubeClients} from '../../../src/kubernetes/client.js'
 import {KubeHttp} from '../../../src/kubernetes/http.js'
 import {removeRunnerRbac} from '../../../src/capacity/schedule.js'
 import {deleteState, readState, recordState} from '../../../src/capacity/state.js'
-import {
-  cli,
-  CONTEXT,
-  hours,
-  PROMETHEUS,
-  randomName,
-  startService,
-  startShop,
-  type ServiceProc,
-  writeProject,
-} from './helpers.js'
+import {cli, CONTEXT, hours, PROMETHEUS, randomName, startService, startShop, type ServiceProc} from './helpers.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 import {testContext} from '../../support/context.js'
 import {startCli} from '../../support/cli.js'
 
@@ -169,7 +160,7 @@ function hpa(w: Workload): k8s.V2HorizontalPodAutoscaler {
 
 describe('prewarm against the sandbox', () => {
   const k = () => kubeClients({context: CONTEXT})
-  let project: Awaited<ReturnType<typeof writeProject>>
+  let project: TempProject
   let http: KubeHttp
   /** Raw spec of each HPA as created (server-defaulted), to compare restores with. */
   const original = new Map<string, Record<string, unknown>>()
@@ -188,7 +179,7 @@ describe('prewarm against the sandbox', () => {
       )
 
   beforeAll(async () => {
-    project = await writeProject(CONFIG)
+    project = tempProject(CONFIG, {prefix: 't-capacity'})
     http = new KubeHttp(k().kc)
     await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'capacity'}}}})
     await k().core.createNode({

@@ -19,7 +19,8 @@ import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runPodTemplate} from '../helpers/run-job-pod.js'
 import {expectRestrictedAdmission, serviceAccountClient} from '../helpers/service-account.js'
 import {copyRunnerImage, sandboxRunnerImage} from '../helpers/runner-image.js'
-import {cli, CONTEXT, hours, randomName, writeProject} from './helpers.js'
+import {cli, CONTEXT, hours, randomName} from './helpers.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 import {testContext} from '../../support/context.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
@@ -65,7 +66,7 @@ campaigns:
 describe('prewarm --schedule: least privilege, restricted pods, a verified runner by digest', () => {
   const k = () => kubeClients({context: CONTEXT})
   let http: KubeHttp
-  let project: Awaited<ReturnType<typeof writeProject>>
+  let project: TempProject
   let runner: string
   const setConfig = (runnerLine: string) => writeFile(project.file, config(runnerLine))
   const exists = (p: string) =>
@@ -76,7 +77,7 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
-    project = await writeProject(config(''))
+    project = tempProject(config(''), {prefix: 't-capacity'})
     await k().core.createNamespace({
       body: {
         metadata: {

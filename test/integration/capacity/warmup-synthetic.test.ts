@@ -5,7 +5,8 @@
 // Needs only k6 (--warm-only touches no cluster).
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {cli, hours, startService, startShop, type ServiceProc, writeProject} from './helpers.js'
+import {cli, hours, startService, startShop, type ServiceProc} from './helpers.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 
 const SERVICES = `
   catalog:
@@ -41,7 +42,7 @@ campaigns:${campaign('bf', '{share: 0.5, duration: 10s, mix: {browse: 50, search
 describe('k6 warm-up: synthetic traffic and abort limits', () => {
   const services: ServiceProc[] = []
   const urls: Record<string, string> = {}
-  let project: Awaited<ReturnType<typeof writeProject>>
+  let project: TempProject
   const flags = (overrides: Record<string, string> = {}) =>
     ['catalog', 'cart', 'checkout'].flatMap((s) => ['--service-url', `${s}=${overrides[s] ?? urls[s]}`])
   const get = async (url: string): Promise<any> => (await fetch(url)).json()
@@ -66,7 +67,7 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   beforeAll(async () => {
     if (!process.env.RETAILOPS_K6)
       throw new Error('RETAILOPS_K6 is not set: eval "$(bash scripts/sandbox.sh env)" first (the sandbox builds k6)')
-    project = await writeProject(CONFIG)
+    project = tempProject(CONFIG, {prefix: 't-capacity'})
     Object.assign(urls, await startShop(services))
     // Real business first, so "as before" is not just "empty".
     const order = await fetch(`${urls.checkout}/checkout`, {
@@ -111,7 +112,7 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   })
 
   it('leaves writing behaviours out when a service they reach does not declare synthetic support', async () => {
-    const unsupported = await writeProject(
+    const unsupported = tempProject(
       CONFIG.replace('  payments: {tier: revenue-critical, synthetic: true}', '  payments: {tier: revenue-critical}'),
     )
     const checkoutsBefore = await metric(urls.checkout, 'http_requests_total', {route: '/checkout'})

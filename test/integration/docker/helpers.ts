@@ -39,16 +39,15 @@ export async function testProject(
       return `  ${s}:\n    tier: tolerant\n    build: {context: ${b.context}${b.dockerfile ? `, dockerfile: ${b.dockerfile}` : ''}${args}}`
     })
     .join('\n')
-  const project = await tempProject(
+  const project = tempProject(
     `project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`,
-    files,
-    't-docker',
+    {files, prefix: 't-docker'},
   )
   return {
     dir: project.dir,
     name,
-    write: project.write,
-    project: project.load,
+    write: (tree: Record<string, string>) => project.write(tree),
+    project: () => project.load(),
     async cleanup() {
       const docker = await dockerClient()
       const images = await docker.listImages({filters: JSON.stringify({reference: [`${registry}/${name}/*`]})})

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {runDrill} from '../../../src/dr/drill.js'
-import {loadProject, writeProject} from './helpers.js'
+import {drProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 
 // AWS cannot be reached from the sandbox: the provider is unit-tested with aws-sdk-client-mock
@@ -39,7 +39,7 @@ describe.runIf(credentials)('aws-backup against a real AWS account', () => {
       const overrides = env.RETAILOPS_DR_AWS_RESTORE_METADATA
         ? (JSON.parse(env.RETAILOPS_DR_AWS_RESTORE_METADATA) as Record<string, string>)
         : {}
-      const p = writeProject(`
+      const p = drProject(`
 project: shop
 registry: {url: 127.0.0.1:5000}
 services: {orders: {tier: tolerant}}
@@ -57,7 +57,7 @@ datastores:
 `)
       const record = await runDrill(
         {
-          project: await loadProject(p.file),
+          project: await p.load(),
           environment: {
             name: 'default',
             cluster: 'default',

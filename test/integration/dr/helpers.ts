@@ -1,12 +1,8 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-
 import pg from 'pg'
 
-import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {startCli, type BackgroundCli} from '../../support/cli.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 
 export function sandboxUrl(): string {
   return sandboxEnv().postgresUrl
@@ -67,15 +63,9 @@ export async function sourceFingerprint(name: string): Promise<{count: string; s
   return row
 }
 
-export function writeProject(yaml: string): {dir: string; file: string} {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 't-dr-'))
-  const file = path.join(dir, 'retailops.yaml')
-  writeFileSync(file, yaml)
-  return {dir, file}
-}
-
-export async function loadProject(file: string): Promise<LoadedConfig> {
-  return loadConfig(file)
+/** A project of the dr suite (test/support/project.ts). */
+export function drProject(yaml: string): TempProject {
+  return tempProject(yaml, {prefix: 't-dr'})
 }
 
 export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): BackgroundCli {

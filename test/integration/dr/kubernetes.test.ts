@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {registryClient} from '../../../src/docker/registry.js'
 import {sandboxEnv} from '../../support/sandbox.js'
-import {cli, random, writeProject} from './helpers.js'
+import {cli, random, drProject} from './helpers.js'
 
 // A namespace of retailops-managed objects on the sandbox cluster, restored into a drill
 // namespace and checked for recoverability against the sandbox registry.
@@ -204,7 +204,7 @@ afterAll(async () => {
 describe('kubernetes restore drill and recoverability checks (sandbox cluster and registry)', () => {
   it('restores into a namespace locked down first (restricted, default-deny) with placeholder Secrets, reports every object, deletes it; the source is untouched', async () => {
     const before = (await apps.readNamespacedDeployment({name: 'orders', namespace: ns})).metadata!.generation
-    const p = writeProject(config(DATASTORE))
+    const p = drProject(config(DATASTORE))
     definitions(p.dir)
     const watching = await watchDrills()
     const result = await cli(['dr', 'drill', '--json'], {cwd: p.dir}).finally(() => setTimeout(watching.stop, 1000))
@@ -381,7 +381,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     } as k8s.KubernetesObject
     await objects.create(agent)
     try {
-      const p = writeProject(config(DATASTORE))
+      const p = drProject(config(DATASTORE))
       definitions(p.dir)
       const watching = await watchDrills()
       const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() =>
@@ -420,7 +420,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
 
   it('after a SIGKILL mid-drill, the next drill on the host deletes the namespace the killed one left', async () => {
     const workRoot = path.join(mkdtempSync(path.join(os.tmpdir(), 't-dr-work-')), 'dr-work')
-    const p = writeProject(config(DATASTORE))
+    const p = drProject(config(DATASTORE))
     definitions(p.dir)
     const existing = new Set(await drillNamespaces())
     const child = cli(['dr', 'drill', '--json', '--no-recoverability'], {
@@ -483,7 +483,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
         ),
       )
-    const p = writeProject(config().replace('secrets: [orders-db]', 'secrets: [orders-db, payments-key]'))
+    const p = drProject(config().replace('secrets: [orders-db]', 'secrets: [orders-db, payments-key]'))
     definitions(p.dir)
     ;(await import('node:fs')).rmSync(path.join(p.dir, 'definitions/topics/order-events.yaml'))
     const result = await cli(['dr', 'drill', '--json', '--service', 'orders'], {cwd: p.dir})

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {cli, createSourceDb, dbUrl, dropDb, random, writeProject} from './helpers.js'
+import {cli, createSourceDb, dbUrl, dropDb, random, drProject} from './helpers.js'
 
 // The look for targets earlier drills left behind (issue 12, item 10): when it cannot look into a
 // server, the drill says that check failed, where, why and how to look by hand, instead of
@@ -43,7 +43,7 @@ afterAll(async () => {
 
 describe('dr drill: a leftovers check that fails', () => {
   it('says the check failed for the unreachable server (why, how to look by hand), and what it did check', async () => {
-    const p = writeProject(config)
+    const p = drProject(config)
     const result = await cli(
       [
         'dr',

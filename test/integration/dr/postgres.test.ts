@@ -12,11 +12,10 @@ import {
   dbUrl,
   drillDatabases,
   dropDb,
-  loadProject,
   query,
   random,
   sourceFingerprint,
-  writeProject,
+  drProject,
 } from './helpers.js'
 
 // A real source database on the sandbox's PostgreSQL, drilled with the real pg_dump and
@@ -57,7 +56,7 @@ let before: Awaited<ReturnType<typeof sourceFingerprint>>
  */
 async function drillUntilScratch(big: string): Promise<{child: ReturnType<typeof cli>; scratch: string}> {
   await createSourceDb(big, 400_000, 60)
-  const p = writeProject(config({count: 400_000}))
+  const p = drProject(config({count: 400_000}))
   const existing = new Set(await drillDatabases())
   const child = cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
     cwd: p.dir,
@@ -83,7 +82,7 @@ afterAll(async () => {
 
 describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)', () => {
   it('restores into a scratch database, validates it, measures RPO, drops it and leaves the source untouched', async () => {
-    const p = writeProject(config())
+    const p = drProject(config())
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(0)
     const doc = JSON.parse(result.stdout)
@@ -151,7 +150,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it('exits 41 (DR_VALIDATION_FAILED) when a validation fails, and still drops the scratch database', async () => {
-    const p = writeProject(config({count: 499}))
+    const p = drProject(config({count: 499}))
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(41)
     const record = JSON.parse(result.stdout).result
@@ -166,7 +165,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it('exits 40 (DR_TARGET_MISSED) when the RPO target is tighter than the data restored', async () => {
-    const p = writeProject(config({rpo: '1m'}))
+    const p = drProject(config({rpo: '1m'}))
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(40)
     const record = JSON.parse(result.stdout).result
@@ -178,7 +177,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it('exits 40 when the RTO target is tighter than the restore took', async () => {
-    const p = writeProject(config({rto: '10ms'}))
+    const p = drProject(config({rto: '10ms'}))
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(40)
     expect(JSON.parse(result.stdout).result.datastores[0]).toMatchObject({
@@ -188,8 +187,8 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it('an interrupted drill still drops its scratch database and says so', async () => {
-    const p = writeProject(config())
-    const project = await loadProject(p.file)
+    const p = drProject(config())
+    const project = await p.load()
     const controller = new AbortController()
     const recording = new RecordingOutput()
     let seen: string[] = []
@@ -259,7 +258,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     const leftover = `retailops_drill_20200101_000000_${random().slice(0, 4)}_orders_db`
     await query('postgres', `CREATE DATABASE ${leftover}`)
     try {
-      const p = writeProject(config())
+      const p = drProject(config())
       const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {cwd: p.dir, env})
       expect(result.exitCode, result.stderr).toBe(0)
       const doc = JSON.parse(result.stdout)
@@ -280,7 +279,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it('dr plan writes nothing', async () => {
-    const p = writeProject(config())
+    const p = drProject(config())
     const dbs = await drillDatabases()
     const result = await cli(['dr', 'plan', '--json', ...ALLOW], {cwd: p.dir, env})
     expect(result.exitCode, result.stderr).toBe(0)
@@ -292,7 +291,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   })
 
   it("refuses (exit 12) a production datastore on its source's own server, before writing anything", async () => {
-    const p = writeProject(config())
+    const p = drProject(config())
     const dbs = await drillDatabases()
     const root = path.join(mkdtempSync(path.join(os.tmpdir(), 't-dr-work-')), 'never')
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {
@@ -319,7 +318,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
   it("refuses (exit 12) a restore server that is the source's server under another address", async () => {
     const other = new URL(dbUrl('postgres'))
     other.hostname = 'localhost'
-    const p = writeProject(
+    const p = drProject(
       config().replace(
         'postgres: {urlEnv: T_DR_SOURCE_URL}',
         'postgres: {urlEnv: T_DR_SOURCE_URL, restoreUrlEnv: T_DR_RESTORE_URL}',
@@ -355,7 +354,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
     const password = decodeURIComponent(u.password)
     u.password = ''
     u.searchParams.set('password', password)
-    const p = writeProject(config())
+    const p = drProject(config())
     const result = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
       cwd: p.dir,
       env: {...env, T_DR_SOURCE_URL: u.toString(), RETAILOPS_PG_BIN: bin, PGPASSWORD: 'inherited-must-not-win'},
@@ -404,7 +403,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
 
       // The next drill (of the small source) cleans up after it.
       const next = await cli(['dr', 'drill', '--json', '--no-recoverability', ...ALLOW], {
-        cwd: writeProject(config()).dir,
+        cwd: drProject(config()).dir,
         env,
       })
       expect(next.exitCode, next.stderr).toBe(0)

@@ -24,7 +24,7 @@ import {
   statusOf,
 } from '../helpers/service-account.js'
 import {randomName} from '../../support/names.js'
-import {tempProject} from '../../support/project.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {createSourceDb, dbUrl, drillDatabases, dropDb} from './helpers.js'
 
@@ -102,7 +102,7 @@ async function pushUnsignedImage(): Promise<string> {
 describe('dr drill --schedule: a CronJob running the drill in the cluster, least privilege, restricted, verified runner', () => {
   const k = () => kubeClients({context: CONTEXT})
   let http: KubeHttp
-  let project: Awaited<ReturnType<typeof tempProject>>
+  let project: TempProject
   let runner: string
   const env = () => ({[ORDERS_URL]: dbUrl(SOURCE), T_DRSCHED_PW: PW})
   const exists = (p: string) =>
@@ -115,7 +115,7 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
-    project = await tempProject(config(), {}, 't-drsched')
+    project = tempProject(config(), {prefix: 't-drsched'})
     await writeKeyPair({
       keyPath: path.join(project.dir, '.retailops/cosign.key'),
       publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'),

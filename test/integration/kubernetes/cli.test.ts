@@ -8,44 +8,52 @@ import * as k8s from '@kubernetes/client-node'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseAllDocuments} from 'yaml'
 
-import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {
+  baseConfig,
+  CONTEXT,
+  kubeProject,
+  projectImages,
+  projectNs,
+  SECURE_SERVICE,
+  type KubeProject,
+} from './helpers.js'
 import {runCli} from '../../support/cli.js'
 
 /** render, diff and deploy --dry-run through the CLI, as a user or a pipeline runs them. */
 describe('render, diff and deploy --dry-run (CLI)', () => {
-  let t: TestProject
+  let t: KubeProject
   const cli = (args: string[]) =>
     runCli([...args, '--config', path.join(t.dir, 'retailops.yaml')], {
       env: {RETAILOPS_KUBE_CONTEXT: CONTEXT, NO_COLOR: '1'},
     })
 
   beforeAll(() => {
-    t = new TestProject({})
+    t = kubeProject()
     t.config = baseConfig(
       t,
       {catalog: SECURE_SERVICE, checkout: {...SECURE_SERVICE, tier: 'revenue-critical', dependsOn: ['catalog']}},
-      [{name: 'acme', model: 'dedicated-namespace', namespace: t.ns('acme')}],
+      [{name: 'acme', model: 'dedicated-namespace', namespace: projectNs(t, 'acme')}],
     )
-    t.write()
+    t.writeConfig()
   })
   afterAll(async () => t.cleanup())
 
   it('render prints every object as YAML documents, and --json as result.objects', async () => {
-    const yaml = await cli(['render', ...t.images(['catalog', 'checkout']).flatMap((i) => ['--image', i])])
+    const yaml = await cli(['render', ...projectImages(t, ['catalog', 'checkout']).flatMap((i) => ['--image', i])])
     expect(yaml.exitCode).toBe(0)
     const docs = parseAllDocuments(yaml.stdout).map(
       (d) => d.toJS() as {kind: string; metadata: {namespace?: string; name: string}},
     )
     expect(
       docs.filter((d) => d.kind === 'Deployment').map((d) => `${d.metadata.namespace}/${d.metadata.name}`),
-    ).toEqual([`${t.ns('acme')}/catalog`, `${t.ns('acme')}/checkout`])
+    ).toEqual([`${projectNs(t, 'acme')}/catalog`, `${projectNs(t, 'acme')}/checkout`])
     const json = await cli([
       'render',
       'checkout',
       '--kind',
       'Deployment',
       '--json',
-      ...t.images(['checkout']).flatMap((i) => ['--image', i]),
+      ...projectImages(t, ['checkout']).flatMap((i) => ['--image', i]),
     ])
     const doc = JSON.parse(json.stdout)
     expect(doc.status).toBe(0)
@@ -61,10 +69,10 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
   })
 
   it('deploy --dry-run and diff show what would change; after a deploy, diff shows nothing', async () => {
-    const images = t.images(['catalog', 'checkout']).flatMap((i) => ['--image', i])
+    const images = projectImages(t, ['catalog', 'checkout']).flatMap((i) => ['--image', i])
     const dry = await cli(['deploy', '--dry-run', '--skip-verify', ...images])
     expect(dry.exitCode).toBe(0)
-    expect(dry.stdout).toContain(`create Namespace ${t.ns('acme')}`)
+    expect(dry.stdout).toContain(`create Namespace ${projectNs(t, 'acme')}`)
     expect(dry.stdout).toMatch(/Dry run \(server-side, dryRun=All\): nothing was changed\./)
     const deploy = await cli(['deploy', '--skip-verify', '--json', ...images])
     expect(JSON.parse(deploy.stdout).result.outcome).toBe('OK')
@@ -75,12 +83,12 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
       'diff',
       'checkout',
       '--json',
-      ...t.images(['checkout'], 'f').flatMap((i) => ['--image', i]),
+      ...projectImages(t, ['checkout'], 'f').flatMap((i) => ['--image', i]),
     ])
     const doc = JSON.parse(changed.stdout)
     expect(doc.result.changed).toBe(1)
     expect(doc.result.diffs.find((d: {action: string}) => d.action === 'update').diff).toContain(
-      `+          image: 127.0.0.1:5000/${t.project}/checkout@sha256:ffff`,
+      `+          image: 127.0.0.1:5000/${t.name}/checkout@sha256:ffff`,
     )
   })
 
@@ -93,7 +101,7 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
     const home = await mkdtemp(path.join(os.tmpdir(), 't-kube-home-'))
     const tmp = await mkdtemp(path.join(os.tmpdir(), 't-kube-tmp-'))
     try {
-      const images = t.images(['catalog'], 'c').flatMap((i) => ['--image', i])
+      const images = projectImages(t, ['catalog'], 'c').flatMap((i) => ['--image', i])
       const run = await runCli(
         ['deploy', 'catalog', '--skip-verify', '--json', ...images, '--config', path.join(t.dir, 'retailops.yaml')],
         {
@@ -104,8 +112,10 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
       expect(run.stdout).not.toContain(readFileSync(kubeconfig, 'utf8').match(/token: (\S+)/)?.[1] ?? '\u0000never')
       const deployment = await kc
         .makeApiClient(k8s.AppsV1Api)
-        .readNamespacedDeployment({name: 'catalog', namespace: t.ns('acme')})
-      expect(deployment.spec?.template.spec?.containers[0].image).toBe(t.images(['catalog'], 'c')[0].split('=')[1])
+        .readNamespacedDeployment({name: 'catalog', namespace: projectNs(t, 'acme')})
+      expect(deployment.spec?.template.spec?.containers[0].image).toBe(
+        projectImages(t, ['catalog'], 'c')[0].split('=')[1],
+      )
       expect(await readdir(home, {recursive: true})).toEqual([])
       // bin/dev.js runs through tsx, which keeps its compile cache in TMPDIR/tsx-<uid>: that is not ours.
       expect((await readdir(tmp)).filter((f) => !f.startsWith('tsx-'))).toEqual([])

@@ -4,7 +4,17 @@ import {runDeploy, runDiff} from '../../../src/deploy/engine.js'
 import {applySetId} from '../../../src/deploy/render.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
-import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {
+  baseConfig,
+  CONTEXT,
+  kubeProject,
+  projectImages,
+  projectNs,
+  secondContext,
+  SECURE_SERVICE,
+  snapshot,
+  type KubeProject,
+} from './helpers.js'
 import {testContext} from '../../support/context.js'
 
 /**
@@ -12,13 +22,13 @@ import {testContext} from '../../support/context.js'
  * deploy that changes nothing, dry run, diff, prune, and replicas an autoscaler moved.
  */
 describe('deploy (sandbox)', () => {
-  let t: TestProject
+  let t: KubeProject
   let tenantKubeconfig: string
   const services = ['catalog', 'payments']
 
   beforeAll(() => {
-    t = new TestProject({})
-    tenantKubeconfig = t.secondContext(`${t.project}-eu`)
+    t = kubeProject()
+    tenantKubeconfig = secondContext(t, `${t.name}-eu`)
     t.config = {
       ...baseConfig(
         t,
@@ -26,36 +36,36 @@ describe('deploy (sandbox)', () => {
         [
           {name: 'acme', model: 'shared', quota: {cpu: 4, memory: '8Gi', pods: 40}},
           {name: 'globex', model: 'isolated-database', database: {name: 'globex', urlEnv: 'GLOBEX_URL'}},
-          {name: 'initech', model: 'dedicated-namespace', namespace: t.ns('initech')},
-          {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
+          {name: 'initech', model: 'dedicated-namespace', namespace: projectNs(t, 'initech')},
+          {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: projectNs(t, 'umbrella')},
         ],
       ),
-      clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
+      clusters: {main: {context: CONTEXT}, eu: {context: `${t.name}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
     }
-    t.write()
+    t.writeConfig()
   })
   afterAll(async () => t.cleanup())
 
   it('deploys every tenancy model and waits for the rollouts', async () => {
     const c = testContext()
-    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, c)
+    const r = await runDeploy({project: await t.load(), images: projectImages(t, services), skipVerify: true}, c)
     expect(r.outcome).toBe('OK')
     expect(r.targets.map((x) => [x.namespace, x.model, x.context])).toEqual([
-      [t.ns(), 'shared', CONTEXT],
-      [t.ns('initech'), 'dedicated-namespace', CONTEXT],
-      [t.ns('umbrella'), 'dedicated-cluster', `${t.project}-eu`],
+      [projectNs(t), 'shared', CONTEXT],
+      [projectNs(t, 'initech'), 'dedicated-namespace', CONTEXT],
+      [projectNs(t, 'umbrella'), 'dedicated-cluster', `${t.name}-eu`],
     ])
     expect(r.apply.failed).toEqual([])
     expect(r.apply.created).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
     expect(r.rollouts.map((x) => [x.ref, x.phase]).sort()).toEqual(
-      [t.ns(), t.ns('initech'), t.ns('umbrella')]
+      [projectNs(t), projectNs(t, 'initech'), projectNs(t, 'umbrella')]
         .flatMap((ns) => services.map((s) => [`Deployment ${ns}/${s}`, 'complete']))
         .sort(),
     )
     expect(c.out.warnings.join('\n')).toMatch(/SIGNATURE VERIFICATION SKIPPED/)
 
     const k = kubeClients({context: CONTEXT})
-    const d = await k.apps.readNamespacedDeployment({name: 'payments', namespace: t.ns('initech')})
+    const d = await k.apps.readNamespacedDeployment({name: 'payments', namespace: projectNs(t, 'initech')})
     expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('skipped')
     expect(d.status?.availableReplicas).toBe(2)
     // Rendered without replicas (the HPA scales it); created at the HPA's minReplicas all the same.
@@ -66,24 +76,24 @@ describe('deploy (sandbox)', () => {
       runAsNonRoot: true,
     })
     expect(d.metadata?.managedFields?.some((m) => m.manager === 'retailops' && m.operation === 'Apply')).toBe(true)
-    const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: t.ns('initech')})
+    const quota = await k.core.readNamespacedResourceQuota({name: 'tenant-quota', namespace: projectNs(t, 'initech')})
     expect(quota.status?.used?.pods).toBe('4')
-    const policies = await k.networking.listNamespacedNetworkPolicy({namespace: t.ns('initech')})
+    const policies = await k.networking.listNamespacedNetworkPolicy({namespace: projectNs(t, 'initech')})
     expect(policies.items.map((p) => p.metadata?.name).sort()).toEqual([
       'allow-dns',
       'catalog',
       'default-deny',
       'payments',
     ])
-    await k.core.readNamespacedLimitRange({name: 'tenant-limits', namespace: t.ns('umbrella')})
-    const shared = await k.apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    await k.core.readNamespacedLimitRange({name: 'tenant-limits', namespace: projectNs(t, 'umbrella')})
+    const shared = await k.apps.readNamespacedDeployment({name: 'catalog', namespace: projectNs(t)})
     expect(shared.spec?.template.spec?.containers[0].env).toContainEqual(
       expect.objectContaining({
         name: 'TENANT_GLOBEX_DATABASE_URL',
-        valueFrom: {secretKeyRef: {name: `${t.project}-globex-database`, key: 'GLOBEX_URL'}},
+        valueFrom: {secretKeyRef: {name: `${t.name}-globex-database`, key: 'GLOBEX_URL'}},
       }),
     )
-    const ns = await k.core.readNamespace({name: t.ns('initech')})
+    const ns = await k.core.readNamespace({name: projectNs(t, 'initech')})
     expect(ns.metadata?.labels).toMatchObject({
       'retailops.dev/tenant': 'initech',
       'pod-security.kubernetes.io/enforce': 'restricted',
@@ -91,44 +101,53 @@ describe('deploy (sandbox)', () => {
   })
 
   it('changes nothing on a second deploy with nothing changed', async () => {
-    const main = applySetId(t.project, 'production', t.ns(), 'main')
-    const eu = applySetId(t.project, 'production', t.ns(), 'eu')
-    const before = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
-    const r = await runDeploy({project: await t.load(), images: t.images(services), skipVerify: true}, testContext())
+    const main = applySetId(t.name, 'production', projectNs(t), 'main')
+    const eu = applySetId(t.name, 'production', projectNs(t), 'eu')
+    const before = [await snapshot(main), await snapshot(eu, `${t.name}-eu`, tenantKubeconfig)]
+    const r = await runDeploy(
+      {project: await t.load(), images: projectImages(t, services), skipVerify: true},
+      testContext(),
+    )
     expect(r.outcome).toBe('OK')
     expect(r.apply.created + r.apply.configured).toBe(0)
     expect(r.apply.unchanged).toBe(r.targets.reduce((a, x) => a + x.objects, 0))
     expect(r.pruned).toEqual([])
-    const after = [await snapshot(main), await snapshot(eu, `${t.project}-eu`, tenantKubeconfig)]
+    const after = [await snapshot(main), await snapshot(eu, `${t.name}-eu`, tenantKubeconfig)]
     expect(after).toEqual(before)
     expect(before[0].size).toBeGreaterThan(20)
   })
 
   it('dry-runs on the server and shows the diff without changing anything', async () => {
-    const main = applySetId(t.project, 'production', t.ns(), 'main')
+    const main = applySetId(t.name, 'production', projectNs(t), 'main')
     const before = await snapshot(main)
     const r = await runDeploy(
-      {project: await t.load(), images: t.images(services, 'b'), skipVerify: true, dryRun: true, tenant: 'initech'},
+      {
+        project: await t.load(),
+        images: projectImages(t, services, 'b'),
+        skipVerify: true,
+        dryRun: true,
+        tenant: 'initech',
+      },
       testContext(),
     )
     expect(r.outcome).toBe('OK')
     const changed = r.diffs!.filter((d) => d.action !== 'unchanged')
     expect(changed.map((d) => d.ref).sort()).toEqual([
-      `Deployment ${t.ns('initech')}/catalog`,
-      `Deployment ${t.ns('initech')}/payments`,
+      `Deployment ${projectNs(t, 'initech')}/catalog`,
+      `Deployment ${projectNs(t, 'initech')}/payments`,
     ])
     expect(changed[0].source).toBe('server-dry-run')
-    expect(changed[0].diff).toContain(`+          image: 127.0.0.1:5000/${t.project}/catalog@sha256:bbbb`)
+    expect(changed[0].diff).toContain(`+          image: 127.0.0.1:5000/${t.name}/catalog@sha256:bbbb`)
     expect(changed[0].diff).not.toMatch(/managedFields|resourceVersion/)
     expect(await snapshot(main)).toEqual(before)
 
-    const diff = await runDiff({project: await t.load(), images: t.images(services)}, testContext())
+    const diff = await runDiff({project: await t.load(), images: projectImages(t, services)}, testContext())
     expect(diff.changed).toBe(0)
   })
 
   it('keeps the replica count an autoscaler set, through a deploy that changes the Deployment', async () => {
     const http = kubeHttp({context: CONTEXT})
-    const path = `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`
+    const path = `/apis/apps/v1/namespaces/${projectNs(t, 'initech')}/deployments/catalog`
     // What the HPA controller does: an update (not an apply) of spec.replicas under its own manager.
     await http.request('PATCH', path, {
       body: {spec: {replicas: 3}},
@@ -136,14 +155,14 @@ describe('deploy (sandbox)', () => {
       query: {fieldManager: 'kube-controller-manager'},
     })
     const unchanged = await runDeploy(
-      {project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'},
+      {project: await t.load(), images: projectImages(t, services), skipVerify: true, tenant: 'initech'},
       testContext(),
     )
     expect(unchanged.outcome).toBe('OK')
     expect((await http.request<KubeObject & {spec: {replicas: number}}>('GET', path)).spec.replicas).toBe(3)
     // A new image is applied (the Deployment is sent), and the count the autoscaler set survives it.
     const r = await runDeploy(
-      {project: await t.load(), images: t.images(services, 'b'), skipVerify: true, tenant: 'initech'},
+      {project: await t.load(), images: projectImages(t, services, 'b'), skipVerify: true, tenant: 'initech'},
       testContext(),
     )
     expect(r.outcome).toBe('OK')
@@ -157,7 +176,7 @@ describe('deploy (sandbox)', () => {
     expect(
       (
         await runDeploy(
-          {project: await t.load(), images: t.images(services), skipVerify: true, tenant: 'initech'},
+          {project: await t.load(), images: projectImages(t, services), skipVerify: true, tenant: 'initech'},
           testContext(),
         )
       ).outcome,
@@ -174,26 +193,26 @@ describe('deploy (sandbox)', () => {
       main: {context: CONTEXT},
       eu: (saved as {clusters?: Record<string, unknown>}).clusters?.eu ?? {},
     }
-    t.write()
+    t.writeConfig()
     try {
       const r = await runDeploy(
-        {project: await t.load(), images: t.images(['catalog']), skipVerify: true},
+        {project: await t.load(), images: projectImages(t, ['catalog']), skipVerify: true},
         testContext(),
       )
       expect(r.outcome).toBe('OK')
       const pruned = r.pruned.map((p) => p.ref).sort()
-      expect(pruned).toContain(`Deployment ${t.ns('initech')}/payments`)
-      expect(pruned).toContain(`PodDisruptionBudget ${t.ns()}/payments`)
+      expect(pruned).toContain(`Deployment ${projectNs(t, 'initech')}/payments`)
+      expect(pruned).toContain(`PodDisruptionBudget ${projectNs(t)}/payments`)
       expect(pruned.filter((p) => p.includes('umbrella'))).toEqual([])
       expect(r.pruned.every((p) => p.deleted)).toBe(true)
       const http = kubeHttp({context: CONTEXT})
       await expect(
-        http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/payments`),
+        http.request('GET', `/apis/apps/v1/namespaces/${projectNs(t, 'initech')}/deployments/payments`),
       ).rejects.toMatchObject({statusCode: 404})
-      await http.request('GET', `/apis/apps/v1/namespaces/${t.ns('initech')}/deployments/catalog`)
+      await http.request('GET', `/apis/apps/v1/namespaces/${projectNs(t, 'initech')}/deployments/catalog`)
     } finally {
       t.config = saved
-      t.write()
+      t.writeConfig()
     }
   })
 })

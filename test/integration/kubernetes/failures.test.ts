@@ -4,16 +4,25 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
-import {baseConfig, CONTEXT, digest, FAILING_SERVICE, TestProject} from './helpers.js'
+import {
+  baseConfig,
+  CONTEXT,
+  digest,
+  FAILING_SERVICE,
+  kubeProject,
+  projectImages,
+  projectNs,
+  type KubeProject,
+} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
 
 /** What a failed deploy reports, against the sandbox: policy refusals, crash loops, quota, scheduling, field conflicts. */
 describe('deploy failures (sandbox)', () => {
-  let t: TestProject
+  let t: KubeProject
 
   beforeAll(() => {
-    t = new TestProject({})
+    t = kubeProject()
     t.config = baseConfig(
       t,
       {
@@ -26,11 +35,17 @@ describe('deploy failures (sandbox)', () => {
         },
       },
       [
-        {name: 'tight', model: 'dedicated-namespace', namespace: t.ns('tight'), services: ['cart'], quota: {pods: 1}},
+        {
+          name: 'tight',
+          model: 'dedicated-namespace',
+          namespace: projectNs(t, 'tight'),
+          services: ['cart'],
+          quota: {pods: 1},
+        },
         {name: 'main', model: 'shared'},
       ],
     )
-    t.write()
+    t.writeConfig()
   })
   afterAll(async () => t.cleanup())
 
@@ -43,7 +58,7 @@ describe('deploy failures (sandbox)', () => {
         path.join(t.dir, 'retailops.yaml'),
         '--json',
         '--image',
-        `catalog=127.0.0.1:5000/${t.project}/catalog:latest`,
+        `catalog=127.0.0.1:5000/${t.name}/catalog:latest`,
       ],
       {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}},
     )
@@ -52,24 +67,26 @@ describe('deploy failures (sandbox)', () => {
     expect(doc.status).toBe(10)
     expect(doc.result.outcome).toBe('POLICY')
     expect(doc.result.policy.findings).toContainEqual(
-      expect.objectContaining({severity: 'error', rule: 'image-digest', object: `Deployment ${t.ns()}/catalog`}),
+      expect.objectContaining({severity: 'error', rule: 'image-digest', object: `Deployment ${projectNs(t)}/catalog`}),
     )
     expect(doc.result.apply.objects).toEqual([])
-    await expect(kubeHttp({context: CONTEXT}).request('GET', `/api/v1/namespaces/${t.ns()}`)).rejects.toMatchObject({
+    await expect(
+      kubeHttp({context: CONTEXT}).request('GET', `/api/v1/namespaces/${projectNs(t)}`),
+    ).rejects.toMatchObject({
       statusCode: 404,
     })
   })
 
   it('refuses an image whose signature cannot be verified unless --skip-verify', async () => {
     const r = await runDeploy(
-      {project: await t.load(), services: ['catalog'], images: t.images(['catalog'])},
+      {project: await t.load(), services: ['catalog'], images: projectImages(t, ['catalog'])},
       testContext(),
     )
     expect(r.outcome).toBe('POLICY')
     expect(r.signatureVerification).toBe('failed')
     expect(r.policy.findings.find((f) => f.rule === 'signature')).toMatchObject({
       severity: 'error',
-      object: `Deployment ${t.ns()}/catalog`,
+      object: `Deployment ${projectNs(t)}/catalog`,
     })
     expect(r.apply.objects).toEqual([])
   })
@@ -90,13 +107,13 @@ describe('deploy failures (sandbox)', () => {
           '--json',
           '--skip-verify',
           '--image',
-          `catalog=127.0.0.1:5000/${t.project}/catalog@${digest('c')}`,
+          `catalog=127.0.0.1:5000/${t.name}/catalog@${digest('c')}`,
         ],
         {env: {RETAILOPS_KUBE_CONTEXT: CONTEXT}},
       )
       expect(r.exitCode).toBe(11)
       const doc = JSON.parse(r.stdout)
-      const rollout = doc.result.rollouts.find((x: {ref: string}) => x.ref === `Deployment ${t.ns()}/catalog`)
+      const rollout = doc.result.rollouts.find((x: {ref: string}) => x.ref === `Deployment ${projectNs(t)}/catalog`)
       expect(rollout.phase).toBe('failed')
       expect(rollout.message).toMatch(/exceeded its progress deadline/)
       expect(rollout.reasons.join('\n')).toMatch(
@@ -124,7 +141,7 @@ describe('deploy failures (sandbox)', () => {
           project: await t.load(),
           services: ['cart'],
           tenant: 'main',
-          images: t.images(['cart'], 'd'),
+          images: projectImages(t, ['cart'], 'd'),
           skipVerify: true,
           timeoutMs: 8000,
         },
@@ -142,7 +159,13 @@ describe('deploy failures (sandbox)', () => {
 
   it('explains pods the scheduler cannot place for lack of CPU', async () => {
     const r = await runDeploy(
-      {project: await t.load(), services: ['search'], tenant: 'main', images: t.images(['search']), skipVerify: true},
+      {
+        project: await t.load(),
+        services: ['search'],
+        tenant: 'main',
+        images: projectImages(t, ['search']),
+        skipVerify: true,
+      },
       testContext(),
     )
     expect(r.outcome).toBe('DEPLOY_FAILED')
@@ -154,7 +177,7 @@ describe('deploy failures (sandbox)', () => {
   it('explains a rollout the namespace quota refuses (FailedCreate on the ReplicaSet)', async () => {
     const c = testContext()
     const r = await runDeploy(
-      {project: await t.load(), tenant: 'tight', images: t.images(['cart']), skipVerify: true},
+      {project: await t.load(), tenant: 'tight', images: projectImages(t, ['cart']), skipVerify: true},
       c,
     )
     expect(r.outcome).toBe('DEPLOY_FAILED')
@@ -171,18 +194,18 @@ describe('deploy failures (sandbox)', () => {
         project: await t.load(),
         services: ['cart'],
         tenant: 'main',
-        images: t.images(['cart']),
+        images: projectImages(t, ['cart']),
         skipVerify: true,
         wait: false,
       },
       testContext(),
     )
     // Someone else applies a different value to a field retailops owns.
-    await http.request('PATCH', `/api/v1/namespaces/${t.ns()}/services/cart`, {
+    await http.request('PATCH', `/api/v1/namespaces/${projectNs(t)}/services/cart`, {
       body: {
         apiVersion: 'v1',
         kind: 'Service',
-        metadata: {name: 'cart', namespace: t.ns()},
+        metadata: {name: 'cart', namespace: projectNs(t)},
         spec: {ports: [{name: 'http', port: 8080, targetPort: 9090, protocol: 'TCP'}]},
       },
       contentType: 'application/apply-patch+yaml',
@@ -193,14 +216,14 @@ describe('deploy failures (sandbox)', () => {
         project: await t.load(),
         services: ['cart'],
         tenant: 'main',
-        images: t.images(['cart']),
+        images: projectImages(t, ['cart']),
         skipVerify: true,
         wait: false,
       },
       testContext(),
     )
     expect(r.outcome).toBe('DEPLOY_FAILED')
-    const failure = r.apply.failed.find((f) => f.ref === `Service ${t.ns()}/cart`)!
+    const failure = r.apply.failed.find((f) => f.ref === `Service ${projectNs(t)}/cart`)!
     expect(failure.statusCode).toBe(409)
     expect(failure.conflicts?.join('\n')).toMatch(/hand-edit/)
     const forced = await runDeploy(
@@ -208,7 +231,7 @@ describe('deploy failures (sandbox)', () => {
         project: await t.load(),
         services: ['cart'],
         tenant: 'main',
-        images: t.images(['cart']),
+        images: projectImages(t, ['cart']),
         skipVerify: true,
         wait: false,
         forceConflicts: true,
@@ -218,7 +241,7 @@ describe('deploy failures (sandbox)', () => {
     expect(forced.outcome).toBe('OK')
     const svc = await http.request<{spec: {ports: {targetPort: string}[]}}>(
       'GET',
-      `/api/v1/namespaces/${t.ns()}/services/cart`,
+      `/api/v1/namespaces/${projectNs(t)}/services/cart`,
     )
     expect(svc.spec.ports[0].targetPort).toBe('http')
   })
@@ -230,18 +253,18 @@ describe('deploy failures (sandbox)', () => {
         project: await t.load(),
         services: ['cart'],
         tenant: 'main',
-        images: t.images(['cart']),
+        images: projectImages(t, ['cart']),
         skipVerify: true,
         wait: false,
       },
       testContext(),
     )
     // A rollout that ended left its manager owning a field deploy renders (as a route restore does).
-    await http.request('PATCH', `/api/v1/namespaces/${t.ns()}/services/cart`, {
+    await http.request('PATCH', `/api/v1/namespaces/${projectNs(t)}/services/cart`, {
       body: {
         apiVersion: 'v1',
         kind: 'Service',
-        metadata: {name: 'cart', namespace: t.ns()},
+        metadata: {name: 'cart', namespace: projectNs(t)},
         spec: {ports: [{name: 'http', port: 8080, targetPort: 9191, protocol: 'TCP'}]},
       },
       contentType: 'application/apply-patch+yaml',
@@ -252,7 +275,7 @@ describe('deploy failures (sandbox)', () => {
         project: await t.load(),
         services: ['cart'],
         tenant: 'main',
-        images: t.images(['cart']),
+        images: projectImages(t, ['cart']),
         skipVerify: true,
         wait: false,
       },
@@ -262,7 +285,7 @@ describe('deploy failures (sandbox)', () => {
     const svc = await http.request<{
       spec: {ports: {targetPort: string}[]}
       metadata: {managedFields: {manager: string; fieldsV1?: unknown}[]}
-    }>('GET', `/api/v1/namespaces/${t.ns()}/services/cart`)
+    }>('GET', `/api/v1/namespaces/${projectNs(t)}/services/cart`)
     expect(svc.spec.ports[0].targetPort).toBe('http')
     expect(
       JSON.stringify(svc.metadata.managedFields.find((m) => m.manager === 'retailops-rollout')?.fieldsV1 ?? {}),
@@ -277,16 +300,16 @@ describe('deploy failures (sandbox)', () => {
           project: await t.load(),
           services: ['catalog'],
           tenant: 'main',
-          images: t.images(['catalog']),
+          images: projectImages(t, ['catalog']),
           skipVerify: true,
           wait: false,
         },
         testContext(),
       )
       expect(r.outcome).toBe('DEPLOY_FAILED')
-      expect(r.apply.failed[0]).toMatchObject({ref: `Service ${t.ns()}/catalog`, statusCode: 422})
+      expect(r.apply.failed[0]).toMatchObject({ref: `Service ${projectNs(t)}/catalog`, statusCode: 422})
       expect(r.apply.failed[0].message).toMatch(/NoSuchType/)
-      expect(r.apply.skipped).toContain(`Deployment ${t.ns()}/catalog`)
+      expect(r.apply.skipped).toContain(`Deployment ${projectNs(t)}/catalog`)
     } finally {
       t.overlay('catalog', undefined)
     }

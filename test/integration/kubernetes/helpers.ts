@@ -1,14 +1,13 @@
-import {mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {stringify, parse} from 'yaml'
 
-import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {listManaged} from '../../../src/kubernetes/apply.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {randomSuffix as randomId} from '../../support/names.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
 const sandbox = sandboxEnv()
@@ -20,64 +19,47 @@ export function digest(seed: string): string {
   return `sha256:${seed.repeat(64).slice(0, 64)}`
 }
 
-/** A throwaway retailops project in a temp folder; `write` rewrites retailops.yaml (and overlays). */
-export class TestProject {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-kube-'))
-  readonly id = randomId()
-  readonly project = `t-kubernetes-${this.id}`
+/**
+ * A project of the kubernetes suite (test/support/project.ts): named t-kubernetes-<id>, which is
+ * also its namespace; cleanup() deletes every namespace its deploys created.
+ */
+export type KubeProject = TempProject<Record<string, unknown>>
 
-  constructor(public config: Record<string, unknown>) {
-    this.write()
-  }
-
-  ns(suffix = ''): string {
-    return suffix ? `${this.project}-${suffix}` : this.project
-  }
-
-  write(): void {
-    writeFileSync(path.join(this.dir, 'retailops.yaml'), stringify(this.config))
-  }
-
-  overlay(service: string, entries: unknown[] | undefined): void {
-    mkdirSync(path.join(this.dir, 'overlays'), {recursive: true})
-    const file = path.join(this.dir, 'overlays', `${service}.yaml`)
-    if (entries) writeFileSync(file, stringify(entries))
-    else rmSync(file, {force: true})
-  }
-
-  /** A kubeconfig with a second context onto the same sandbox cluster: a "dedicated cluster" for tests. */
-  secondContext(name: string): string {
-    const file = sandbox.kubeconfig.split(path.delimiter)[0]
-    const kc = parse(readFileSync(file, 'utf8')) as {
-      contexts: {name: string; context: Record<string, unknown>}[]
-      'current-context'?: string
-    }
-    const base = kc.contexts.find((c) => c.name === CONTEXT)!
-    kc.contexts.push({name, context: {...base.context}})
-    const out = path.join(this.dir, 'tenant-kubeconfig.yaml')
-    writeFileSync(out, stringify(kc))
-    return out
-  }
-
-  async load(): Promise<LoadedConfig> {
-    return loadConfig(path.join(this.dir, 'retailops.yaml'))
-  }
-
-  images(services: string[], seed = 'a'): string[] {
-    return services.map((s) => `${s}=127.0.0.1:5000/${this.project}/${s}@${digest(seed)}`)
-  }
-
-  /** Deletes every namespace this project's deploys created (and the temp folder). */
-  async cleanup(): Promise<void> {
+export function kubeProject(config: Record<string, unknown> = {}): KubeProject {
+  const t = tempProject(config, {prefix: 't-kubernetes'})
+  t.onCleanup(async () => {
     const http = kubeHttp({context: CONTEXT})
     const list = await http.request<{items: KubeObject[]}>('GET', '/api/v1/namespaces', {
-      query: {labelSelector: `app.kubernetes.io/part-of=${this.project}`},
+      query: {labelSelector: `app.kubernetes.io/part-of=${t.name}`},
     })
     await Promise.all(
       list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)),
     )
-    rmSync(this.dir, {recursive: true, force: true})
+  })
+  return t
+}
+
+/** The project's namespace, or `<project>-<suffix>`. */
+export function projectNs(t: KubeProject, suffix = ''): string {
+  return suffix ? `${t.name}-${suffix}` : t.name
+}
+
+/** --image values for these services, all at one digest. */
+export function projectImages(t: KubeProject, services: string[], seed = 'a'): string[] {
+  return services.map((s) => `${s}=127.0.0.1:5000/${t.name}/${s}@${digest(seed)}`)
+}
+
+/** A kubeconfig (in the project folder) with a second context onto the same sandbox cluster: a "dedicated cluster" for tests. */
+export function secondContext(t: KubeProject, name: string): string {
+  const file = sandbox.kubeconfig.split(path.delimiter)[0]
+  const kc = parse(readFileSync(file, 'utf8')) as {
+    contexts: {name: string; context: Record<string, unknown>}[]
+    'current-context'?: string
   }
+  const base = kc.contexts.find((c) => c.name === CONTEXT)!
+  kc.contexts.push({name, context: {...base.context}})
+  t.writeFiles({'tenant-kubeconfig.yaml': stringify(kc)})
+  return path.join(t.dir, 'tenant-kubeconfig.yaml')
 }
 
 /** resourceVersion and generation of everything carrying the applyset label. */
@@ -102,15 +84,15 @@ export const FAILING_SERVICE = {...SECURE_SERVICE, rollout: {progressDeadline: '
 
 /** retailops.yaml of a test project: one environment in the sandbox cluster, namespace t-kubernetes-<id>. */
 export function baseConfig(
-  t: TestProject,
+  t: KubeProject,
   services: Record<string, unknown>,
   tenants: unknown[] = [],
 ): Record<string, unknown> {
   return {
-    project: t.project,
+    project: t.name,
     registry: {url: sandbox.registry, insecure: true},
     clusters: {main: {context: CONTEXT}},
-    environments: {production: {cluster: 'main', namespace: t.ns()}},
+    environments: {production: {cluster: 'main', namespace: projectNs(t)}},
     services,
     tenants,
   }

@@ -2,7 +2,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDeploy} from '../../../src/deploy/engine.js'
 import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
-import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {
+  baseConfig,
+  CONTEXT,
+  kubeProject,
+  projectImages,
+  projectNs,
+  secondContext,
+  SECURE_SERVICE,
+  type KubeProject,
+} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
 
@@ -13,12 +22,12 @@ import {runCli} from '../../support/cli.js'
  * Deployments each namespace holds.
  */
 describe('tenant isolation (sandbox)', () => {
-  let t: TestProject
+  let t: KubeProject
   const k = () => kubeClients({context: CONTEXT})
 
   beforeAll(() => {
-    t = new TestProject({})
-    t.secondContext(`${t.project}-eu`)
+    t = kubeProject()
+    secondContext(t, `${t.name}-eu`)
     t.config = {
       ...baseConfig(
         t,
@@ -46,18 +55,18 @@ describe('tenant isolation (sandbox)', () => {
           {
             name: 'initech',
             model: 'dedicated-namespace',
-            namespace: t.ns('initech'),
+            namespace: projectNs(t, 'initech'),
             services: ['catalog', 'checkout'],
             database: {urlEnv: 'INITECH_URL', egress: {cidrs: ['10.30.0.5/32'], ports: [5432]}},
           },
-          {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: t.ns('umbrella')},
+          {name: 'umbrella', model: 'dedicated-cluster', cluster: 'eu', namespace: projectNs(t, 'umbrella')},
         ],
       ),
-      clusters: {main: {context: CONTEXT}, eu: {context: `${t.project}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
+      clusters: {main: {context: CONTEXT}, eu: {context: `${t.name}-eu`, kubeconfig: 'tenant-kubeconfig.yaml'}},
     }
     // A gateway without a namespace: it runs in the shared namespace.
     ;(t.config.environments as Record<string, Record<string, unknown>>).production.gateway = {name: 'public'}
-    t.write()
+    t.writeConfig()
   })
   afterAll(async () => t.cleanup())
 
@@ -78,7 +87,12 @@ describe('tenant isolation (sandbox)', () => {
 
   it("every namespace denies by default and allows only DNS, the gateway's pods on service ports, dependsOn and each tenant's own database", async () => {
     const r = await runDeploy(
-      {project: await t.load(), images: t.images(['catalog', 'payments', 'checkout']), skipVerify: true, wait: false},
+      {
+        project: await t.load(),
+        images: projectImages(t, ['catalog', 'payments', 'checkout']),
+        skipVerify: true,
+        wait: false,
+      },
       testContext(),
     )
     expect(r.apply.failed).toEqual([])
@@ -99,12 +113,12 @@ describe('tenant isolation (sandbox)', () => {
       ],
     }
     const gateway = {
-      namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': t.ns()}},
+      namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': projectNs(t)}},
       podSelector: {matchLabels: {'gateway.networking.k8s.io/gateway-name': 'public'}},
     }
     const byService = (service: string) => ({podSelector: {matchLabels: {'retailops.dev/service': service}}})
 
-    const shared = await policies(t.ns())
+    const shared = await policies(projectNs(t))
     expect(Object.keys(shared).sort()).toEqual([
       'allow-dns',
       'allow-gateway',
@@ -123,7 +137,7 @@ describe('tenant isolation (sandbox)', () => {
         {
           to: [
             {
-              namespaceSelector: {matchLabels: {'app.kubernetes.io/part-of': t.project}},
+              namespaceSelector: {matchLabels: {'app.kubernetes.io/part-of': t.name}},
               podSelector: {matchExpressions: [{key: 'retailops.dev/service', operator: 'Exists'}]},
             },
           ],
@@ -184,7 +198,7 @@ describe('tenant isolation (sandbox)', () => {
       },
     ])
 
-    const initech = await policies(t.ns('initech'))
+    const initech = await policies(projectNs(t, 'initech'))
     expect(Object.keys(initech).sort()).toEqual(['allow-dns', 'catalog', 'checkout', 'default-deny'])
     expect(initech['default-deny']).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
     expect(initech['allow-dns']).toEqual(dns)
@@ -203,34 +217,34 @@ describe('tenant isolation (sandbox)', () => {
       {to: [{ipBlock: {cidr: '10.30.0.5/32'}}], ports: [tcp(5432)]},
     ])
 
-    const umbrella = await policies(t.ns('umbrella'))
+    const umbrella = await policies(projectNs(t, 'umbrella'))
     expect(Object.keys(umbrella).sort()).toEqual(['allow-dns', 'catalog', 'checkout', 'default-deny', 'payments'])
     expect(umbrella.catalog.egress).toBeUndefined()
   })
 
   it('each Deployment references only the database Secrets of the tenants it serves', async () => {
-    expect(await secretRefs(t.ns(), 'checkout')).toEqual([
-      `TENANT_GLOBEX_DATABASE_URL=${t.project}-globex-database/GLOBEX_URL`,
-      `TENANT_HOOLI_DATABASE_URL=${t.project}-hooli-database/HOOLI_URL`,
+    expect(await secretRefs(projectNs(t), 'checkout')).toEqual([
+      `TENANT_GLOBEX_DATABASE_URL=${t.name}-globex-database/GLOBEX_URL`,
+      `TENANT_HOOLI_DATABASE_URL=${t.name}-hooli-database/HOOLI_URL`,
     ])
-    expect(await secretRefs(t.ns(), 'catalog')).toEqual([
-      `TENANT_HOOLI_DATABASE_URL=${t.project}-hooli-database/HOOLI_URL`,
+    expect(await secretRefs(projectNs(t), 'catalog')).toEqual([
+      `TENANT_HOOLI_DATABASE_URL=${t.name}-hooli-database/HOOLI_URL`,
     ])
-    expect(await secretRefs(t.ns(), 'payments')).toEqual([
-      `TENANT_HOOLI_DATABASE_URL=${t.project}-hooli-database/HOOLI_URL`,
+    expect(await secretRefs(projectNs(t), 'payments')).toEqual([
+      `TENANT_HOOLI_DATABASE_URL=${t.name}-hooli-database/HOOLI_URL`,
     ])
-    expect(await secretRefs(t.ns('initech'), 'checkout')).toEqual([
-      `DATABASE_URL=${t.project}-initech-database/INITECH_URL`,
+    expect(await secretRefs(projectNs(t, 'initech'), 'checkout')).toEqual([
+      `DATABASE_URL=${t.name}-initech-database/INITECH_URL`,
     ])
-    expect(await secretRefs(t.ns('initech'), 'catalog')).toEqual([
-      `DATABASE_URL=${t.project}-initech-database/INITECH_URL`,
+    expect(await secretRefs(projectNs(t, 'initech'), 'catalog')).toEqual([
+      `DATABASE_URL=${t.name}-initech-database/INITECH_URL`,
     ])
-    expect(await secretRefs(t.ns('umbrella'), 'checkout')).toEqual([])
+    expect(await secretRefs(projectNs(t, 'umbrella'), 'checkout')).toEqual([])
     // No Deployment in a tenant namespace names another tenant's Secret.
-    for (const ns of [t.ns('initech'), t.ns('umbrella')]) {
+    for (const ns of [projectNs(t, 'initech'), projectNs(t, 'umbrella')]) {
       const list = await k().apps.listNamespacedDeployment({namespace: ns})
       const text = JSON.stringify(list.items.map((d) => d.spec?.template))
-      for (const other of ['globex', 'hooli', 'acme']) expect(text, ns).not.toContain(`${t.project}-${other}-database`)
+      for (const other of ['globex', 'hooli', 'acme']) expect(text, ns).not.toContain(`${t.name}-${other}-database`)
     }
   })
 
@@ -238,19 +252,19 @@ describe('tenant isolation (sandbox)', () => {
     const colliding = {
       ...t.config,
       tenants: [
-        {name: 'initech', model: 'dedicated-namespace', namespace: t.ns()},
-        {name: 'hooli', model: 'dedicated-namespace', namespace: t.ns('fresh')},
-        {name: 'other', model: 'dedicated-namespace', namespace: t.ns('fresh')},
+        {name: 'initech', model: 'dedicated-namespace', namespace: projectNs(t)},
+        {name: 'hooli', model: 'dedicated-namespace', namespace: projectNs(t, 'fresh')},
+        {name: 'other', model: 'dedicated-namespace', namespace: projectNs(t, 'fresh')},
       ],
     }
     const saved = t.config
     t.config = colliding
-    t.write()
+    t.writeConfig()
     try {
       const r = await runCli(
         [
           'deploy',
-          ...t.images(['catalog', 'payments', 'checkout']).flatMap((i) => ['--image', i]),
+          ...projectImages(t, ['catalog', 'payments', 'checkout']).flatMap((i) => ['--image', i]),
           '--skip-verify',
           '--json',
         ],
@@ -261,10 +275,10 @@ describe('tenant isolation (sandbox)', () => {
       expect(r.stdout).toContain('tenants[0].namespace')
       expect(r.stdout).toContain('tenants[2].namespace')
       expect(doc.error.message).toContain('environments.production.namespace')
-      await expect(k().core.readNamespace({name: t.ns('fresh')})).rejects.toBeTruthy()
+      await expect(k().core.readNamespace({name: projectNs(t, 'fresh')})).rejects.toBeTruthy()
     } finally {
       t.config = saved
-      t.write()
+      t.writeConfig()
     }
   })
 })

@@ -15,7 +15,7 @@ import {signatureTag} from '../../../src/signing/payload.js'
 import {referrersTag} from '../../../src/signing/referrers.js'
 import {signImage, type SignatureManifest} from '../../../src/signing/sign.js'
 import {pushMinimalImage} from '../docker/helpers.js'
-import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, kubeProject, projectNs, SECURE_SERVICE, snapshot, type KubeProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {runCli} from '../../support/cli.js'
@@ -48,12 +48,12 @@ async function copyWithSignatures(client: RegistryClient, from: string, to: stri
  * the cluster is read back to show nothing was applied.
  */
 describe('deploy verifies every image of the rendered objects (sandbox registry and apiserver)', () => {
-  let t: TestProject
+  let t: KubeProject
   let client: RegistryClient
   const passphrase = 'test-passphrase'
   const keys = generateKeyPair(passphrase)
   const images: Record<string, string> = {}
-  const repo = (name: string) => `${t.project}/${name}`
+  const repo = (name: string) => `${t.name}/${name}`
   const ref = (name: string, digest: string) => `${REGISTRY}/${repo(name)}@${digest}`
   /** The rendered app container of a service, to build overlay containers that pass every other policy rule. */
   let appContainer: Record<string, unknown>
@@ -76,13 +76,13 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
   ]
 
   beforeAll(async () => {
-    t = new TestProject({})
+    t = kubeProject()
     t.config = {
       ...baseConfig(t, {catalog: SECURE_SERVICE, payments: SECURE_SERVICE, checkout: SECURE_SERVICE}),
       defaultEnvironment: 'production',
     }
-    ;(t.config.environments as Record<string, unknown>).staging = {cluster: 'main', namespace: t.ns('staging')}
-    t.write()
+    ;(t.config.environments as Record<string, unknown>).staging = {cluster: 'main', namespace: projectNs(t, 'staging')}
+    t.writeConfig()
     mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
     writeFileSync(path.join(t.dir, '.retailops/cosign.pub'), keys.publicKeyPem)
     client = await registryClient(REGISTRY, {insecure: true})
@@ -134,7 +134,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
   })
   afterAll(async () => t.cleanup())
 
-  const liveCatalog = async (namespace = t.ns()) =>
+  const liveCatalog = async (namespace = projectNs(t)) =>
     kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace})
 
   it('deploys an overlay whose sidecar and init container are signed, and records the verification', async () => {
@@ -181,7 +181,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     expect(doc.result.outcome).toBe('POLICY')
     expect(doc.result.signatures.find((s) => s.image === images.debugger)?.status).toBe('unsigned')
     const finding = doc.result.policy.findings.find((f) => f.rule === 'signature')!
-    expect(finding).toMatchObject({severity: 'error', object: `Deployment ${t.ns()}/catalog`})
+    expect(finding).toMatchObject({severity: 'error', object: `Deployment ${projectNs(t)}/catalog`})
     expect(finding.message).toContain(`container "proxy": image ${images.debugger} has no valid signature`)
     expect(doc.result.apply.objects).toEqual([])
     // Read back: not one object changed (resourceVersion and generation), the sidecar is still the signed one.
@@ -202,17 +202,17 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     )
     expect(r.apply.objects).toEqual([])
     const http = kubeHttp({context: CONTEXT})
-    const ns = await http.request('GET', `/api/v1/namespaces/${t.ns('staging')}`).then(
+    const ns = await http.request('GET', `/api/v1/namespaces/${projectNs(t, 'staging')}`).then(
       () => 'exists',
       (e: {statusCode?: number}) => (e.statusCode === 404 ? 'absent' : `error ${String(e.statusCode)}`),
     )
     expect(ns).toBe('absent')
     const deployments = await http.request<{items: KubeObject[]}>('GET', '/apis/apps/v1/deployments', {
-      query: {labelSelector: `app.kubernetes.io/part-of=${t.project}`},
+      query: {labelSelector: `app.kubernetes.io/part-of=${t.name}`},
     })
     expect(deployments.items.map((d) => `${d.metadata.namespace}/${d.metadata.name}`).sort()).toEqual([
-      `${t.ns()}/catalog`,
-      `${t.ns()}/payments`,
+      `${projectNs(t)}/catalog`,
+      `${projectNs(t)}/payments`,
     ])
   })
 
@@ -237,7 +237,7 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
     expect(sig.message).toContain('not for')
     expect(r.apply.objects).toEqual([])
     await expect(
-      kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: t.ns()}),
+      kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'checkout', namespace: projectNs(t)}),
     ).rejects.toMatchObject({code: 404})
     // `retailops verify` says the same, with its own check name.
     await expect(
@@ -291,13 +291,13 @@ describe('deploy verifies every image of the rendered objects (sandbox registry 
       {
         apiVersion: 'batch/v1',
         kind: 'Job',
-        metadata: {name: 'seed', namespace: t.ns()},
+        metadata: {name: 'seed', namespace: projectNs(t)},
         spec: {template: {spec: {containers: [{name: 'seed', image: images.debugger}]}}},
       },
       {
         apiVersion: 'batch/v1',
         kind: 'CronJob',
-        metadata: {name: 'nightly', namespace: t.ns()},
+        metadata: {name: 'nightly', namespace: projectNs(t)},
         spec: {
           schedule: '@daily',
           jobTemplate: {

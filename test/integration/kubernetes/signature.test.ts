@@ -10,7 +10,7 @@ import {registryClient} from '../../../src/docker/registry.js'
 import {kubeClients} from '../../../src/kubernetes/client.js'
 import {decryptPrivateKey, generateKeyPair} from '../../../src/signing/keys.js'
 import {signImage} from '../../../src/signing/sign.js'
-import {baseConfig, CONTEXT, SECURE_SERVICE, TestProject} from './helpers.js'
+import {baseConfig, CONTEXT, kubeProject, projectNs, SECURE_SERVICE, type KubeProject} from './helpers.js'
 import {testContext} from '../../support/context.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
@@ -22,20 +22,20 @@ const REGISTRY = sandboxEnv().registry
  * the Deployment records `verified`.
  */
 describe('deploy verifies image signatures (sandbox registry)', () => {
-  let t: TestProject
+  let t: KubeProject
   let image: string
   let digest: string
   const passphrase = 'test-passphrase'
   const keys = generateKeyPair(passphrase)
 
   beforeAll(async () => {
-    t = new TestProject({})
+    t = kubeProject()
     t.config = baseConfig(t, {catalog: SECURE_SERVICE})
-    t.write()
+    t.writeConfig()
     mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
     writeFileSync(path.join(t.dir, '.retailops/cosign.pub'), keys.publicKeyPem)
     // A minimal image of our own (one empty layer), pushed by digest.
-    const repository = `${t.project}/catalog`
+    const repository = `${t.name}/catalog`
     const client = await registryClient(REGISTRY, {insecure: true})
     const tar = Buffer.alloc(1024)
     const layer = await client.uploadBlob(repository, gzipSync(tar))
@@ -83,7 +83,7 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
     expect(r.outcome).toBe('POLICY')
     expect(r.signatures).toEqual([expect.objectContaining({image, status: 'unsigned'})])
     const finding = r.policy.findings.find((f) => f.rule === 'signature')!
-    expect(finding).toMatchObject({severity: 'error', object: `Deployment ${t.ns()}/catalog`})
+    expect(finding).toMatchObject({severity: 'error', object: `Deployment ${projectNs(t)}/catalog`})
     expect(finding.message).toMatch(/has no valid signature/)
     expect(r.apply.objects).toEqual([])
   })
@@ -91,7 +91,7 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
   it('deploys it once signed, and records the verification on the Deployment', async () => {
     const key = decryptPrivateKey(keys.privateKeyPem, passphrase)
     await signImage(
-      {registry: REGISTRY, repository: `${t.project}/catalog`, digest},
+      {registry: REGISTRY, repository: `${t.name}/catalog`, digest},
       key,
       await registryClient(REGISTRY, {insecure: true}),
       testContext(),
@@ -103,7 +103,10 @@ describe('deploy verifies image signatures (sandbox registry)', () => {
       failed: r.apply.failed,
       rollouts: r.rollouts.filter((x) => x.phase !== 'complete'),
     }).toEqual({outcome: 'OK', failed: [], rollouts: []})
-    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
+      name: 'catalog',
+      namespace: projectNs(t),
+    })
     expect(d.metadata?.annotations?.['retailops.dev/signature-verification']).toBe('verified')
     expect(d.spec?.template.spec?.containers[0].image).toBe(image)
   })

@@ -3,13 +3,10 @@
 // Prometheus through file-SD, with a bounded load generator.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
-
-import {stringify} from 'yaml'
 
 import {KubeObjects, type Obj} from '../../../src/kubernetes/objects.js'
 import {PATHS} from '../../../src/rollout/kube.js'
@@ -18,6 +15,7 @@ import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {runCliJson, startCli, type BackgroundCli} from '../../support/cli.js'
 import {randomName} from '../../support/names.js'
+import {tempProject, type TempProject} from '../../support/project.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -31,22 +29,31 @@ export interface CliResult {
   stderr: string
 }
 
+/**
+ * The rollout suite's fixture: a project (test/support/project.ts) named shop with one environment
+ * `test` in its own namespace (Gateway API router, the sandbox's Prometheus), the state store, and
+ * the real CLI run in the project's folder.
+ */
 export class RolloutProject {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-rollout-'))
   readonly ns = randomName('t-rollout')
   readonly kube = new KubeObjects({context: sandboxEnv().context})
   readonly store = new StateStore(this.kube)
+  readonly project: TempProject<Record<string, unknown>>
   private children: BackgroundCli[] = []
 
   constructor(
     public services: Record<string, Record<string, unknown>>,
     extra: Record<string, unknown> = {},
   ) {
-    this.writeConfig(extra)
+    this.project = tempProject(this.config(extra), {prefix: 't-rollout'})
   }
 
-  writeConfig(extra: Record<string, unknown> = {}): void {
-    const config = {
+  get dir(): string {
+    return this.project.dir
+  }
+
+  private config(extra: Record<string, unknown>): Record<string, unknown> {
+    return {
       project: 'shop',
       registry: {url: '127.0.0.1:5000', insecure: true},
       signing: {required: false},
@@ -63,14 +70,15 @@ export class RolloutProject {
       services: this.services,
       ...extra,
     }
-    writeFileSync(path.join(this.dir, 'retailops.yaml'), stringify(config))
+  }
+
+  /** Writes retailops.yaml again from `services` (which a test may have changed) and `extra`. */
+  writeConfig(extra: Record<string, unknown> = {}): void {
+    this.project.writeConfig(this.config(extra))
   }
 
   overlay(service: string, entries: unknown[] | undefined): void {
-    mkdirSync(path.join(this.dir, 'overlays'), {recursive: true})
-    const file = path.join(this.dir, 'overlays', `${service}.yaml`)
-    if (entries) writeFileSync(file, stringify(entries))
-    else rmSync(file, {force: true})
+    this.project.overlay(service, entries)
   }
 
   image(service: string, version: string): string {
@@ -138,7 +146,7 @@ export class RolloutProject {
   async cleanup(): Promise<void> {
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL')
     await this.kube.http.request('DELETE', `/api/v1/namespaces/${this.ns}`).catch(() => undefined)
-    rmSync(this.dir, {recursive: true, force: true})
+    await this.project.cleanup()
     this.kube.close()
   }
 }

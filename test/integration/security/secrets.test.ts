@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Obj} from '../../../src/kubernetes/objects.js'
 import {deploymentProgress, PATHS} from '../../../src/rollout/kube.js'
-import {cli as drCli, createSourceDb, dbUrl, dropDb, random, sandboxUrl, writeProject} from '../dr/helpers.js'
+import {cli as drCli, createSourceDb, dbUrl, dropDb, random, sandboxUrl, drProject} from '../dr/helpers.js'
 import {eventually} from '../../support/sandbox.js'
 import {RolloutProject} from '../rollout/helpers.js'
 import {runCli} from '../../support/cli.js'
@@ -168,7 +168,7 @@ describe('DR drill evidence files', () => {
 
   it("record.json, report.md and report.html hold no password: not the source URL's, not one inside a validation query", async () => {
     // A dblink-style connection string inside a validation query is free text that lands in the evidence.
-    const p = writeProject(`
+    const p = drProject(`
 project: shop
 registry: {url: 127.0.0.1:5000, insecure: true}
 services:
