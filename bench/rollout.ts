@@ -11,6 +11,7 @@
  * the CLI's overhead: state writes, route patches, reads and polling. The promotion (new template
  * on the stable Deployment, traffic back, clean-up) is measured the same way.
  */
+import type {Deployment} from '../src/kubernetes/kinds.js'
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -23,7 +24,7 @@ import {stringify} from 'yaml'
 
 import {loadConfig} from '../src/config/load.js'
 import {kubeClients} from '../src/kubernetes/client.js'
-import {KubeObjects, type Obj} from '../src/kubernetes/objects.js'
+import {KubeObjects} from '../src/kubernetes/objects.js'
 import {drive} from '../src/rollout/engine.js'
 import {PATHS} from '../src/rollout/kube.js'
 import {claimRollouts, planRollouts} from '../src/rollout/start.js'
@@ -114,15 +115,15 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
       })
     }
     const project = await loadConfig(path.join(dir, 'retailops.yaml'))
-    const desired = (await kube.get(PATHS.deployments(ns), 'catalog'))!
-    desired.spec.template.spec.containers[0].image = `127.0.0.1:5000/bench/catalog:v2@${digest('v2')}`
-    desired.spec.template.metadata.labels['app.kubernetes.io/version'] = 'v2'
+    const desired = (await kube.get<Deployment>(PATHS.deployments(ns), 'catalog'))!
+    desired.spec!.template!.spec!.containers[0].image = `127.0.0.1:5000/bench/catalog:v2@${digest('v2')}`
+    desired.spec!.template!.metadata!.labels!['app.kubernetes.io/version'] = 'v2'
     const target = {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: {name: 'catalog', namespace: ns, labels: desired.metadata.labels},
-      spec: {replicas: REPLICAS, selector: desired.spec.selector, template: desired.spec.template},
-    } as Obj
+      spec: {replicas: REPLICAS, selector: desired.spec!.selector, template: desired.spec!.template},
+    } as Deployment
     const weights = Array.from({length: STEPS}, (_, i) => Math.round(((i + 1) * 100) / STEPS))
     const steps = weights.map((w) => ({setWeight: w}))
 
@@ -133,7 +134,7 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
     const req = await watch.watch(
       PATHS.deployments(ns),
       {},
-      (_type, obj: Obj) => {
+      (_type, obj: Deployment) => {
         const list = (ready[obj.metadata.name] ??= [])
         list.push({
           at: performance.timeOrigin + performance.now(),

@@ -13,8 +13,12 @@ import {isNotFound, kubeClients, kubeError, type KubeTarget} from './client.js'
 import {KubeHttp, KubeHttpError} from './http.js'
 import {FIELD_MANAGER_ROLLOUT} from './labels.js'
 
-/** An object as the API returns it: typed metadata; spec and status as each kind has them. */
-export type Obj = {
+/**
+ * An object as the API returns it: typed metadata; spec and status as each kind has them
+ * (kinds.ts: Deployment, Service, HorizontalPodAutoscaler... for the kinds retailops reads).
+ * Unknown until a kind says: what is written (apply bodies) may carry any spec.
+ */
+export type Obj<Spec = unknown, Status = unknown> = {
   apiVersion?: string
   kind?: string
   metadata: {
@@ -29,8 +33,8 @@ export type Obj = {
     creationTimestamp?: string
     deletionTimestamp?: string
   }
-  spec?: any
-  status?: any
+  spec?: Spec
+  status?: Status
   data?: Record<string, string>
 }
 
@@ -56,12 +60,13 @@ export class KubeObjects {
     }
   }
 
-  async get(collection: string, name: string): Promise<Obj | undefined> {
-    return readObject<Obj>(this.http, `${collection}/${name}`, this.server)
+  /** T: the kind read (kinds.ts), as the collection holds it. */
+  async get<T extends Obj = Obj>(collection: string, name: string): Promise<T | undefined> {
+    return readObject<T>(this.http, `${collection}/${name}`, this.server)
   }
 
-  async list(collection: string, labelSelector?: string): Promise<Obj[]> {
-    return this.call(`listing ${collection}`, () => listObjects<Obj>(this.http, collection, {labelSelector}))
+  async list<T extends Obj = Obj>(collection: string, labelSelector?: string): Promise<T[]> {
+    return this.call(`listing ${collection}`, () => listObjects<T>(this.http, collection, {labelSelector}))
   }
 
   /**

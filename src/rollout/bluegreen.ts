@@ -6,7 +6,8 @@
  * Deployment gets the new template and the active Service its own selector back. Abort switches
  * the active Service back to the stable pods, which stayed up for exactly that.
  */
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {Deployment, Service} from '../kubernetes/kinds.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {ensureService, names, TRACK_LABEL} from './traffic.js'
@@ -42,11 +43,11 @@ export class BlueGreen implements RolloutStrategy {
     return names(this.state.service).previewService
   }
 
-  async setup(stable: Obj): Promise<{replicas: number; message: string}> {
-    const active = await this.host.kube.get(PATHS.services(this.state.namespace), this.state.service)
+  async setup(stable: Deployment): Promise<{replicas: number; message: string}> {
+    const active = await this.host.kube.get<Service>(PATHS.services(this.state.namespace), this.state.service)
     if (!active) throw new Error(`Service ${this.state.namespace}/${this.state.service} (active) does not exist`)
     if (!this.state.routeBackup) {
-      this.state.routeBackup = {selector: active.spec.selector}
+      this.state.routeBackup = {selector: active.spec?.selector}
       await this.host.persist()
     }
     await this.setActiveSelector({
@@ -87,7 +88,7 @@ export class BlueGreen implements RolloutStrategy {
   }
 
   /** The rollout never scaled the stable Deployment: its live count stands. */
-  async stableReplicas(live: Obj): Promise<number> {
+  async stableReplicas(live: Deployment): Promise<number> {
     return live.spec?.replicas ?? this.state.spec.replicas
   }
 
@@ -108,7 +109,7 @@ export class BlueGreen implements RolloutStrategy {
     const stillStable =
       (await currentReplicaSet(this.host.kube, stable))?.metadata.labels?.['pod-template-hash'] ===
       this.state.stable.podTemplateHash
-    const active = await this.host.kube.get(PATHS.services(ns), this.state.service)
+    const active = await this.host.kube.get<Service>(PATHS.services(ns), this.state.service)
     const onPreview =
       Boolean(this.state.canary.podTemplateHash) &&
       active?.spec?.selector?.['pod-template-hash'] === this.state.canary.podTemplateHash
@@ -120,7 +121,7 @@ export class BlueGreen implements RolloutStrategy {
       return
     }
     await this.setActiveSelector({...selector, 'pod-template-hash': this.state.stable.podTemplateHash})
-    const now = await this.host.kube.get(PATHS.services(ns), this.state.service)
+    const now = await this.host.kube.get<Service>(PATHS.services(ns), this.state.service)
     if (now?.spec?.selector?.['pod-template-hash'] !== this.state.stable.podTemplateHash)
       throw new Error(`Service ${ns}/${this.state.service} does not select the stable pods after the switch back`)
     this.state.activeColour = 'stable'
@@ -134,7 +135,7 @@ export class BlueGreen implements RolloutStrategy {
 
   private async setActiveSelector(selector: Record<string, string>): Promise<void> {
     // A merge patch cannot remove keys it does not name: replace the selector whole with null first.
-    const active = await this.host.kube.get(PATHS.services(this.state.namespace), this.state.service)
+    const active = await this.host.kube.get<Service>(PATHS.services(this.state.namespace), this.state.service)
     const remove = Object.fromEntries(
       Object.keys(active?.spec?.selector ?? {})
         .filter((k) => !(k in selector))

@@ -5,8 +5,9 @@
  * before they go. Promotion: 100 % to the canary, the stable Deployment gets the new template,
  * traffic returns to it, the route is restored.
  */
+import type {Deployment} from '../kubernetes/kinds.js'
 import {canaryReplicasFor} from './capacity.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
 import {scaleAt} from './steps.js'
@@ -45,7 +46,7 @@ export class Canary implements RolloutStrategy {
     return names(this.state.service).canaryDeployment
   }
 
-  async setup(stable: Obj): Promise<{replicas: number; message: string}> {
+  async setup(stable: Deployment): Promise<{replicas: number; message: string}> {
     await this.router.validate(this.state)
     if (!this.state.routeBackup && this.state.spec.router !== 'replicas') {
       await this.router.backup(this.state)
@@ -110,7 +111,7 @@ export class Canary implements RolloutStrategy {
       })
   }
 
-  async stableReplicas(live: Obj): Promise<number> {
+  async stableReplicas(live: Deployment): Promise<number> {
     const n = this.state.spec.replicas
     // The replica router scaled the stable Deployment itself: it gets the count the rollout began
     // with back, its autoscaler held at that count while the new template rolls out (restored at
@@ -121,7 +122,7 @@ export class Canary implements RolloutStrategy {
     return n
   }
 
-  async repin(stable: Obj): Promise<void> {
+  async repin(stable: Deployment): Promise<void> {
     if (this.state.spec.router === 'replicas') return
     const rs = await currentReplicaSet(this.host.kube, stable)
     const hash = rs?.metadata.labels?.['pod-template-hash']

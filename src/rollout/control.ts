@@ -4,6 +4,7 @@
  * acts on them, otherwise the command drives the rollout itself. Either way, any machine can.
  */
 
+import type {Deployment} from '../kubernetes/kinds.js'
 import type {ExitCodeName} from '../errors/index.js'
 import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
 import {ANNOTATION, FIELD_MANAGER, LABEL} from '../kubernetes/labels.js'
@@ -11,7 +12,7 @@ import {sleep} from '../kubernetes/wait.js'
 import type {RunContext} from '../ui/context.js'
 import {describeSpec, type MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {deploymentProgress, PATHS} from './kube.js'
 import {strategyKind} from './rollout-strategy.js'
 import {formatSteps, waitsForPerson} from './steps.js'
@@ -572,17 +573,17 @@ export async function undoRollout(
     ctx.out.warn(
       `${options.service}: rolling back despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`,
     )
-  const current = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
+  const current = await deps.kube.get<Deployment>(PATHS.deployments(options.namespace), options.service)
   if (!current) throw new NotFoundError(`Deployment ${options.namespace}/${options.service} does not exist.`)
   // The template comes from the stored history: it passes signature and policy checks as on a deploy first.
-  const candidate: Obj = {
+  const candidate: Deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {name: options.service, namespace: options.namespace, labels: current.metadata.labels},
     spec: {...current.spec, template: target.template},
   }
   const checked = deps.trust ? await checkDeployment(candidate, options.service, deps.kube, deps.trust, ctx) : candidate
-  const template = checked.spec.template as {
+  const template = checked.spec!.template as {
     metadata?: {labels?: Record<string, string>}
     spec?: {containers?: {image?: string}[]}
   }
@@ -608,13 +609,13 @@ export async function undoRollout(
           ...(forced ? {[FORCED_ANNOTATION]: forced.reason, [FORCED_DETAIL_ANNOTATION]: JSON.stringify(forced)} : {}),
         },
       },
-      spec: {selector: current.spec.selector, template: target.template},
+      spec: {selector: current.spec?.selector, template: target.template},
     },
     FIELD_MANAGER,
   )
   const deadline = Date.now() + (options.timeoutMs ?? 600_000)
   for (;;) {
-    const d = await deps.kube.get(PATHS.deployments(options.namespace), options.service)
+    const d = await deps.kube.get<Deployment>(PATHS.deployments(options.namespace), options.service)
     if (deploymentProgress(d).complete) break
     if (Date.now() > deadline) {
       task.fail()
@@ -634,7 +635,7 @@ export async function undoRollout(
     canary: {version: target.version, images: [], digests: []},
     message: `undo: back to ${target.version}`,
     canaryTemplate: target.template,
-    stableTemplate: current.spec.template,
+    stableTemplate: current.spec?.template,
     ...(forced ? {forced, reason: forced.reason} : {}),
   }
   await store.appendHistory(options.namespace, options.service, entry)

@@ -12,6 +12,7 @@
  * then the Job is resumed. backoffLimit 0: a second pod never drives alongside a first one; a
  * Job that dies stops renewing, its lease expires and `rollout resume` takes over from the state.
  */
+import type {HorizontalPodAutoscaler, Job} from '../kubernetes/kinds.js'
 import {randomUUID} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
@@ -187,7 +188,7 @@ export function driverRules(states: RolloutState[], autoscalers: string[]): Rule
 
 /** The autoscalers that scale the released Deployments (found by their target, whatever their names). */
 async function autoscalersOf(kube: KubeObjects, namespace: string, services: string[]): Promise<string[]> {
-  const hpas = await kube.list(PATHS.hpas(namespace))
+  const hpas = await kube.list<HorizontalPodAutoscaler>(PATHS.hpas(namespace))
   return hpas
     .filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name))
     .map((h) => h.metadata.name)
@@ -412,7 +413,7 @@ export interface JobDriver {
 export async function jobDriver(kube: KubeObjects, lease: Lease | undefined): Promise<JobDriver | undefined> {
   const ref = lease?.job
   if (!lease || !ref) return undefined
-  let job: Obj | undefined
+  let job: Job | undefined
   try {
     job = await kube.get(JOB_PATH(ref.namespace), ref.name)
   } catch (error) {

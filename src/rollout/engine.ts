@@ -13,6 +13,7 @@
  * then the new version's Deployment goes.
  */
 
+import type {Deployment} from '../kubernetes/kinds.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObject} from '../kubernetes/resources.js'
@@ -23,7 +24,7 @@ import type {RunContext} from '../ui/context.js'
 import type {Output} from '../ui/output.js'
 import {runAnalysis, type MetricsProvider} from './analysis.js'
 import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
 import {strategyKind, type RolloutHost, type RolloutStrategy} from './rollout-strategy.js'
 import {formatStep, waitsForPerson} from './steps.js'
@@ -612,9 +613,11 @@ export class Driver implements RolloutHost {
     if (this.state.stage === 'update-stable') {
       // With the intent hash a deploy computes for the same render, so the next deploy of the same
       // version finds the Deployment unchanged and leaves it alone.
-      const desired = withIntentHash(JSON.parse(JSON.stringify(this.state.desired)) as KubeObject) as unknown as Obj
+      const desired = withIntentHash(
+        JSON.parse(JSON.stringify(this.state.desired)) as KubeObject,
+      ) as unknown as Deployment
       desired.metadata = {...desired.metadata, name: this.state.service, namespace: ns}
-      desired.spec.replicas = await this.strategy.stableReplicas(await this.workload.stable())
+      desired.spec!.replicas = await this.strategy.stableReplicas(await this.workload.stable())
       if (this.state.forced)
         desired.metadata.annotations = {
           ...desired.metadata.annotations,
@@ -702,7 +705,7 @@ export class Driver implements RolloutHost {
       reason: this.state.reason,
       message,
       forced: this.state.forced,
-      canaryTemplate: (this.state.desired as Obj).spec?.template,
+      canaryTemplate: (this.state.desired as Deployment).spec?.template,
       stableTemplate: this.state.stableTemplate,
     }
     const history = [...stored.history.filter((h) => h.id !== entry.id), entry]

@@ -3,7 +3,8 @@
  * the stable and canary Deployments, their ReplicaSets and pods, the stable/canary/preview
  * Services, the HTTPRoute or Ingress, and the state ConfigMap.
  */
-import type {KubeObjects, Obj} from '../kubernetes/objects.js'
+import type {Deployment, ReplicaSet} from '../kubernetes/kinds.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {collectionPath} from '../kubernetes/resources.js'
 
 export const PATHS = {
@@ -25,7 +26,7 @@ export function selectorString(labels: Record<string, string>): string {
 }
 
 /** The ReplicaSet a Deployment currently rolls to (its revision annotation matches). */
-export async function currentReplicaSet(kube: KubeObjects, deployment: Obj): Promise<Obj | undefined> {
+export async function currentReplicaSet(kube: KubeObjects, deployment: Deployment): Promise<ReplicaSet | undefined> {
   const ns = deployment.metadata.namespace!
   const rev = deployment.metadata.annotations?.['deployment.kubernetes.io/revision']
   const sets = await ownedReplicaSets(kube, deployment)
@@ -35,13 +36,13 @@ export async function currentReplicaSet(kube: KubeObjects, deployment: Obj): Pro
   )
 }
 
-export async function ownedReplicaSets(kube: KubeObjects, deployment: Obj): Promise<Obj[]> {
+export async function ownedReplicaSets(kube: KubeObjects, deployment: Deployment): Promise<ReplicaSet[]> {
   const labels = deployment.spec?.selector?.matchLabels ?? {}
-  const sets = await kube.list(PATHS.replicasets(deployment.metadata.namespace!), selectorString(labels))
+  const sets = await kube.list<ReplicaSet>(PATHS.replicasets(deployment.metadata.namespace!), selectorString(labels))
   return sets.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === deployment.metadata.uid))
 }
 
-function byRevision(a: Obj, b: Obj): number {
+function byRevision(a: ReplicaSet, b: ReplicaSet): number {
   return (
     Number(a.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0) -
     Number(b.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0)
@@ -57,7 +58,7 @@ export interface DeploymentProgress {
   complete: boolean
 }
 
-export function deploymentProgress(d: Obj | undefined): DeploymentProgress {
+export function deploymentProgress(d: Deployment | undefined): DeploymentProgress {
   if (!d) return {desired: 0, updated: 0, ready: 0, available: 0, complete: false}
   const desired = d.spec?.replicas ?? 1
   const s = d.status ?? {}

@@ -14,6 +14,7 @@
  * Services deployed for the first time, and services whose images did not change, are waited for
  * as by a rolling deploy.
  */
+import type {Deployment} from '../kubernetes/kinds.js'
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
 import {
@@ -32,7 +33,7 @@ import {
   type DeployResult,
 } from '../deploy/engine.js'
 import {toRetailOpsError, UsageError, type ExitCodeName} from '../errors/index.js'
-import {KubeObjects, type Obj} from '../kubernetes/objects.js'
+import {KubeObjects} from '../kubernetes/objects.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {prometheusProvider} from './analysis.js'
@@ -156,7 +157,7 @@ interface GatedPlan {
   /** Revenue-critical services whose pods this deploy changes: the ones the gates were checked for. */
   services: string[]
   /** What each changing Deployment ran before this deploy (for the history entry of a forced one). */
-  before: Map<string, Obj | undefined>
+  before: Map<string, Deployment | undefined>
 }
 
 /**
@@ -172,12 +173,12 @@ async function gateRolling(
 ): Promise<GatedPlan> {
   const config = options.project.config
   const changing: {service: string; object: KubeObject}[] = []
-  const before = new Map<string, Obj | undefined>()
+  const before = new Map<string, Deployment | undefined>()
   for (const t of plan.targets) {
     for (const o of t.objects.filter((x) => x.kind === 'Deployment')) {
       const service = o.metadata.labels?.['retailops.dev/service'] ?? o.metadata.name
       if (config.services[service]?.tier !== 'revenue-critical') continue
-      const live = await kubes.of(t).get(PATHS.deployments(o.metadata.namespace!), o.metadata.name)
+      const live = await kubes.of(t).get<Deployment>(PATHS.deployments(o.metadata.namespace!), o.metadata.name)
       if (!templateChanges(o, live)) continue
       changing.push({service, object: o})
       before.set(`${o.metadata.namespace}/${o.metadata.name}`, live)
@@ -232,7 +233,7 @@ async function recordForcedRolling(
     for (const o of t.objects.filter((x) => x.kind === 'Deployment' && x.metadata.annotations?.[FORCED_ANNOTATION])) {
       const service = o.metadata.labels?.['retailops.dev/service'] ?? o.metadata.name
       if (!gated.services.includes(service)) continue
-      const rendered = o as unknown as Obj
+      const rendered = o as unknown as Deployment
       const revision = revisionOf(rendered)
       const previous = gated.before.get(`${o.metadata.namespace}/${o.metadata.name}`)
       await store.appendHistory(o.metadata.namespace!, service, {
@@ -456,9 +457,9 @@ async function applyHolding(
   ctx: RunContext,
 ): Promise<{applied: ApplyStepResult; claimed: RolloutState[]; job?: PreparedJob}> {
   const held = new Map(planned.map((s) => [`${s.namespace}/${s.service}`, s]))
-  const live = new Map<string, Obj>()
+  const live = new Map<string, Deployment>()
   for (const s of planned) {
-    const d = await kube.get(PATHS.deployments(s.namespace), s.service)
+    const d = await kube.get<Deployment>(PATHS.deployments(s.namespace), s.service)
     if (d) live.set(`${s.namespace}/${s.service}`, d)
   }
   const hold = (o: KubeObject): KubeObject => {
@@ -467,8 +468,8 @@ async function applyHolding(
     if (o.kind !== 'Deployment' || !state || !current) return o
     const spec = {
       ...(o.spec as Record<string, unknown>),
-      template: current.spec.template,
-      replicas: current.spec.replicas,
+      template: current.spec?.template,
+      replicas: current.spec?.replicas,
     }
     const annotations = {...o.metadata.annotations, ...(forced ? {[FORCED_ANNOTATION]: forced.reason} : {})}
     return {

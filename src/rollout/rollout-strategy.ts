@@ -4,8 +4,9 @@
  * weights through a traffic router; bluegreen.ts brings up a preview and switches the active
  * Service. Argo Rollouts keeps canary and blue-green behind one reconcile loop the same way.
  */
+import type {Deployment} from '../kubernetes/kinds.js'
 import type {Output} from '../ui/output.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {BlueGreen} from './bluegreen.js'
 import {Canary} from './canary.js'
 import type {Phase, RolloutState, Strategy} from './types.js'
@@ -40,7 +41,7 @@ export interface RolloutStrategy {
    * Backs up the routing (persisted before it is changed) and prepares it so the new version gets
    * no traffic yet. Returns how many pods the new version starts with, and what to say once they are up.
    */
-  setup(stable: Obj): Promise<{replicas: number; message: string}>
+  setup(stable: Deployment): Promise<{replicas: number; message: string}>
   /** A setWeight step. True when it took effect; false when an abort stopped it first (the loop acts on the abort). */
   setWeight(weight: number): Promise<boolean>
   /** A setCanaryScale step. */
@@ -55,9 +56,9 @@ export interface RolloutStrategy {
    * Promotion: the replica count the stable Deployment gets with the new template (`live`: the
    * stable Deployment now), holding anything that must not move it while the template rolls out.
    */
-  stableReplicas(live: Obj): Promise<number>
+  stableReplicas(live: Deployment): Promise<number>
   /** Promotion: traffic goes back to the stable Deployment, which now runs the new version. */
-  repin(stable: Obj): Promise<void>
+  repin(stable: Deployment): Promise<void>
   /** Promotion, last (the new version's Deployment is gone): what the rollout added to the routing goes. */
   cleanUpAfterPromotion(): Promise<void>
   /** Abort, first: all traffic back to stable, read back. Throws when either fails: the new version's pods are then kept. */

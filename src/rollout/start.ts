@@ -3,6 +3,7 @@
  * analysis conditions, release gates) before the first write (planRollouts); then each service's
  * state is claimed (claimRollouts). release.ts drives the group (engine.ts).
  */
+import type {Deployment, PodTemplate} from '../kubernetes/kinds.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
@@ -12,7 +13,7 @@ import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
 import {assertNoActiveRollout, type DriveDeps} from './engine.js'
 import {changeGates, enforceGates, releaseGates, type ErrorBudgetSource} from './gates.js'
 import {contains} from '../kubernetes/unchanged.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, deploymentProgress, PATHS} from './kube.js'
 import {DEFAULT_CANARY_STEPS, formatSteps} from './steps.js'
 import {newLease, StateStore, type Stored} from './store.js'
@@ -43,7 +44,7 @@ export interface RolloutTarget {
   service: string
   namespace: string
   /** The Deployment deploy rendered for the new version. */
-  desired: Obj
+  desired: Deployment
 }
 
 export interface StartResult {
@@ -59,7 +60,7 @@ export interface StartResult {
  * The pod template a deploy renders would change what the live Deployment runs (a new one, a new
  * image, any other template change): the server-side apply would start new pods.
  */
-export function templateChanges(rendered: Obj, live: Obj | undefined): boolean {
+export function templateChanges(rendered: Deployment, live: Deployment | undefined): boolean {
   return !live || !contains(live.spec?.template, rendered.spec?.template)
 }
 
@@ -71,9 +72,9 @@ export function templateImages(
 }
 
 /** The version label value of a revision: app.kubernetes.io/version, else the image tag. */
-export function revisionOf(deployment: Obj): Revision {
+export function revisionOf(deployment: Deployment): Revision {
   const template = deployment.spec?.template ?? {}
-  const images: string[] = (template.spec?.containers ?? []).map((c: {image: string}) => c.image)
+  const images: string[] = (template.spec?.containers ?? []).map((c) => c.image ?? '')
   const digests = images.map((i) => /@(sha256:[a-f0-9]{64})/.exec(i)?.[1]).filter((d): d is string => Boolean(d))
   const first = images[0] ?? ''
   const tag = /:([^/:@]+)(@|$)/.exec(first)?.[1]
@@ -133,7 +134,7 @@ export function rolloutSpec(
  * restored). A template with a plain-text secret (set outside retailops: render's policy refuses
  * them) is refused before anything is written.
  */
-function assertNoPlainTextSecrets(namespace: string, service: string, template: Obj | undefined): void {
+function assertNoPlainTextSecrets(namespace: string, service: string, template: PodTemplate | undefined): void {
   const containers = [...(template?.spec?.containers ?? []), ...(template?.spec?.initContainers ?? [])] as {
     name: string
     env?: {name: string; value?: unknown}[]
@@ -186,9 +187,9 @@ export async function planRollouts(
   const rolled: string[] = []
   const now = new Date().toISOString()
   const releaseId = `release-${Date.now().toString(36)}`
-  const planned: {t: RolloutTarget; stable: Obj; stableRev: Revision; canaryRev: Revision}[] = []
+  const planned: {t: RolloutTarget; stable: Deployment; stableRev: Revision; canaryRev: Revision}[] = []
   for (const t of targets) {
-    const stable = await ctx.kube.get(PATHS.deployments(t.namespace), t.service)
+    const stable = await ctx.kube.get<Deployment>(PATHS.deployments(t.namespace), t.service)
     if (!stable) {
       initial.push(t.service)
       continue
@@ -257,7 +258,7 @@ export async function planRollouts(
       desiredWeight: 0,
       canaryReplicas: 0,
       desired: t.desired,
-      stableTemplate: stable.spec.template,
+      stableTemplate: stable.spec?.template ?? {},
       analysisRuns: [],
       events: [],
       forced,

@@ -6,8 +6,9 @@
  * so canary pods never receive traffic the router did not give them, and restores the route as
  * it was when the rollout ends.
  */
+import type {Deployment, HTTPRoute, HorizontalPodAutoscaler, Ingress, Service} from '../kubernetes/kinds.js'
 import {NotFoundError} from '../errors/index.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
 import type {RolloutState, RouterKind} from './types.js'
 
@@ -47,9 +48,9 @@ export async function ensureService(
   selector: Record<string, string>,
 ): Promise<void> {
   const ns = state.namespace
-  const base = await kube.get(PATHS.services(ns), state.service)
+  const base = await kube.get<Service>(PATHS.services(ns), state.service)
   if (!base) throw new NotFoundError(`Service ${ns}/${state.service} does not exist; deploy renders it.`)
-  const ports = (base.spec.ports ?? []).map((p: Record<string, unknown>) => ({
+  const ports = (base.spec?.ports ?? []).map((p) => ({
     name: p.name,
     port: p.port,
     targetPort: p.targetPort,
@@ -81,8 +82,8 @@ class GatewayRouter implements TrafficRouter {
   readonly kind = 'gateway' as const
   constructor(private readonly kube: KubeObjects) {}
 
-  private async route(state: RolloutState): Promise<Obj> {
-    const route = await this.kube.get(PATHS.httproutes(state.namespace), state.spec.routeName)
+  private async route(state: RolloutState): Promise<HTTPRoute> {
+    const route = await this.kube.get<HTTPRoute>(PATHS.httproutes(state.namespace), state.spec.routeName)
     if (!route) {
       throw new NotFoundError(`HTTPRoute ${state.namespace}/${state.spec.routeName} does not exist (router gateway).`, {
         nextSteps: [
@@ -150,7 +151,7 @@ class GatewayRouter implements TrafficRouter {
   }
 
   async actualWeight(state: RolloutState): Promise<number> {
-    const route = await this.kube.get(PATHS.httproutes(state.namespace), state.spec.routeName)
+    const route = await this.kube.get<HTTPRoute>(PATHS.httproutes(state.namespace), state.spec.routeName)
     return gatewayWeight(route, state.service)
   }
 
@@ -168,7 +169,7 @@ class GatewayRouter implements TrafficRouter {
 }
 
 /** Canary share of the weights an HTTPRoute gives the service's stable and canary Services. */
-export function gatewayWeight(route: Obj | undefined, service: string): number {
+export function gatewayWeight(route: HTTPRoute | undefined, service: string): number {
   const n = names(service)
   let stable = 0
   let canary = 0
@@ -185,8 +186,8 @@ class NginxRouter implements TrafficRouter {
   readonly kind = 'nginx' as const
   constructor(private readonly kube: KubeObjects) {}
 
-  private async ingress(state: RolloutState): Promise<Obj> {
-    const ing = await this.kube.get(PATHS.ingresses(state.namespace), state.spec.routeName)
+  private async ingress(state: RolloutState): Promise<Ingress> {
+    const ing = await this.kube.get<Ingress>(PATHS.ingresses(state.namespace), state.spec.routeName)
     if (!ing) {
       throw new NotFoundError(`Ingress ${state.namespace}/${state.spec.routeName} does not exist (router nginx).`, {
         nextSteps: ["Create the service's Ingress, set rollout.routeName, or use --router replicas."],
@@ -252,7 +253,7 @@ class NginxRouter implements TrafficRouter {
   }
 
   async actualWeight(state: RolloutState): Promise<number> {
-    const ing = await this.kube.get(PATHS.ingresses(state.namespace), names(state.service).canaryIngress)
+    const ing = await this.kube.get<Ingress>(PATHS.ingresses(state.namespace), names(state.service).canaryIngress)
     return ing ? Number(ing.metadata.annotations?.[`${NGINX}/canary-weight`] ?? 0) : 0
   }
 
@@ -283,7 +284,8 @@ class ReplicaRouter implements TrafficRouter {
   async backup(state: RolloutState): Promise<void> {
     if (state.hpaBackup !== undefined) return
     const hpa = await findAutoscaler(this.kube, state)
-    state.hpaBackup = hpa
+    // An autoscaler always has a spec with maxReplicas (the API requires it).
+    state.hpaBackup = hpa?.spec
       ? {
           name: hpa.metadata.name,
           ...(hpa.spec.minReplicas === undefined ? {} : {minReplicas: hpa.spec.minReplicas}),
@@ -305,8 +307,8 @@ class ReplicaRouter implements TrafficRouter {
 
   async actualWeight(state: RolloutState): Promise<number> {
     const [stable, canary] = await Promise.all([
-      this.kube.get(PATHS.deployments(state.namespace), state.service),
-      this.kube.get(PATHS.deployments(state.namespace), names(state.service).canaryDeployment),
+      this.kube.get<Deployment>(PATHS.deployments(state.namespace), state.service),
+      this.kube.get<Deployment>(PATHS.deployments(state.namespace), names(state.service).canaryDeployment),
     ])
     const s = stable?.status?.readyReplicas ?? 0
     const c = canary?.status?.readyReplicas ?? 0
@@ -321,8 +323,11 @@ class ReplicaRouter implements TrafficRouter {
 }
 
 /** The HorizontalPodAutoscaler whose target is the service's (stable) Deployment. */
-export async function findAutoscaler(kube: KubeObjects, state: RolloutState): Promise<Obj | undefined> {
-  const hpas = await kube.list(PATHS.hpas(state.namespace))
+export async function findAutoscaler(
+  kube: KubeObjects,
+  state: RolloutState,
+): Promise<HorizontalPodAutoscaler | undefined> {
+  const hpas = await kube.list<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace))
   return hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === state.service)
 }
 
@@ -340,7 +345,7 @@ export async function pinAutoscaler(kube: KubeObjects, state: RolloutState, repl
 /** Puts the autoscaler's bounds back as they were before the rollout (idempotent). */
 export async function restoreAutoscaler(kube: KubeObjects, state: RolloutState): Promise<void> {
   if (!state.hpaBackup) return
-  const exists = await kube.get(PATHS.hpas(state.namespace), state.hpaBackup.name)
+  const exists = await kube.get<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace), state.hpaBackup.name)
   if (!exists) return
   await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {
     spec: {minReplicas: state.hpaBackup.minReplicas ?? null, maxReplicas: state.hpaBackup.maxReplicas},

@@ -3,12 +3,13 @@
  * ReplicaSets → pods, each with a status icon, plus the analysis runs. Built as data (the --json
  * result) and rendered to text separately.
  */
+import type {Deployment, Pod, ReplicaSet} from '../kubernetes/kinds.js'
 import * as k8s from '@kubernetes/client-node'
 
 import {kubeClients} from '../kubernetes/client.js'
 import type {RunContext} from '../ui/context.js'
 import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
 import {stateName, StateStore} from './store.js'
 import {names} from './traffic.js'
@@ -47,7 +48,7 @@ function phaseHealth(state: RolloutState): Health {
   return 'progressing'
 }
 
-function podNode(pod: Obj): TreeNode {
+function podNode(pod: Pod): TreeNode {
   const ready = pod.status?.conditions?.find((c: {type: string}) => c.type === 'Ready')?.status === 'True'
   const waiting = (pod.status?.containerStatuses ?? [])
     .map((c: {state?: {waiting?: {reason?: string}}}) => c.state?.waiting?.reason)
@@ -75,7 +76,7 @@ function podNode(pod: Obj): TreeNode {
   }
 }
 
-function rsNode(rs: Obj, pods: Obj[], role: string[]): TreeNode {
+function rsNode(rs: ReplicaSet, pods: Pod[], role: string[]): TreeNode {
   const desired = rs.spec?.replicas ?? 0
   const ready = rs.status?.readyReplicas ?? 0
   const own = pods.filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === rs.metadata.uid))
@@ -114,19 +115,19 @@ export async function rolloutTree(
   const n = names(service)
   const canaryName = state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment
   const [stable, canary] = await Promise.all([
-    kube.get(PATHS.deployments(namespace), service),
-    kube.get(PATHS.deployments(namespace), canaryName),
+    kube.get<Deployment>(PATHS.deployments(namespace), service),
+    kube.get<Deployment>(PATHS.deployments(namespace), canaryName),
   ])
   const selector = Object.entries(stable?.spec?.selector?.matchLabels ?? {'app.kubernetes.io/name': service})
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(',')
   const [sets, pods] = await Promise.all([
-    kube.list(PATHS.replicasets(namespace), selector),
-    kube.list(PATHS.pods(namespace), selector),
+    kube.list<ReplicaSet>(PATHS.replicasets(namespace), selector),
+    kube.list<Pod>(PATHS.pods(namespace), selector),
   ])
-  const owned = (d: Obj | undefined) =>
+  const owned = (d: Deployment | undefined) =>
     d ? sets.filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === d.metadata.uid)) : []
-  const byHash = (hash?: string) => (rs: Obj) =>
+  const byHash = (hash?: string) => (rs: ReplicaSet) =>
     hash !== undefined && rs.metadata.labels?.['pod-template-hash'] === hash
   const stableSets = owned(stable).filter(
     (rs) => (rs.spec?.replicas ?? 0) > 0 || byHash(state.stable.podTemplateHash)(rs),
@@ -142,7 +143,7 @@ export async function rolloutTree(
           ? 'active'
           : 'preview'
       : name
-  const revision = (label: string, rev: RolloutState['stable'], rsList: Obj[], tag: string): TreeNode => {
+  const revision = (label: string, rev: RolloutState['stable'], rsList: ReplicaSet[], tag: string): TreeNode => {
     const nodes = rsList.map((rs) => rsNode(rs, pods, [tag]))
     const health: Health =
       nodes.length === 0

@@ -7,13 +7,22 @@
  * routing it would restore must point only where the route or Service points now. The namespace
  * and the service always come from the command; the stored ones are never used to address anything.
  */
+import type {
+  Container,
+  Deployment,
+  HTTPRoute,
+  HorizontalPodAutoscaler,
+  Ingress,
+  PodSpec,
+  Service,
+} from '../kubernetes/kinds.js'
 import type {LoadedConfig} from '../config/load.js'
 import {policyStep, type DeployPlan} from '../deploy/engine.js'
 import type {ImageVerifier} from '../deploy/signature.js'
 import {RetailOpsError} from '../errors/index.js'
 import {collectionPath, type KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {ownedReplicaSets, PATHS} from './kube.js'
 import {names} from './traffic.js'
 import {STAGES, type RolloutState} from './types.js'
@@ -85,13 +94,13 @@ const COMPANIONS = [
  * step, with its live companions: every image's signature and every policy rule.
  */
 export async function checkDeployment(
-  deployment: Obj,
+  deployment: Deployment,
   service: string,
   kube: KubeObjects,
   options: TrustOptions,
   ctx: RunContext,
-): Promise<Obj> {
-  const d = JSON.parse(JSON.stringify(deployment)) as Obj
+): Promise<Deployment> {
+  const d = JSON.parse(JSON.stringify(deployment)) as Deployment
   const ns = d.metadata.namespace!
   const companions = (
     await Promise.all(
@@ -141,10 +150,11 @@ export async function checkDeployment(
   return d
 }
 
-function podImages(d: Obj): string[] {
-  const spec = d.spec?.template?.spec ?? {}
-  return [...(spec.containers ?? []), ...(spec.initContainers ?? []), ...(spec.ephemeralContainers ?? [])]
-    .map((c: {image?: string}) => c.image)
+function podImages(d: Deployment): string[] {
+  const spec: Partial<PodSpec> = d.spec?.template?.spec ?? {}
+  const ephemeral = (spec.ephemeralContainers ?? []) as Container[]
+  return [...(spec.containers ?? []), ...(spec.initContainers ?? []), ...ephemeral]
+    .map((c) => c.image)
     .filter((i: string | undefined): i is string => Boolean(i))
 }
 
@@ -190,11 +200,13 @@ export async function verifyStoredState(
       `it weights route "${state.spec.routeName}", but the project's route for ${service} is "${routeName}"`,
     )
 
-  const stable = await kube.get(PATHS.deployments(namespace), service)
+  const stable = await kube.get<Deployment>(PATHS.deployments(namespace), service)
   if (!stable) problems.push(`Deployment ${namespace}/${service} does not exist`)
   // A campaign's prewarm may have raised the autoscaler's ceiling above the configured one: that counts too.
   // (An identity that may not read autoscalers gets no such allowance.)
-  const hpa = await kube.get(collectionPath('HorizontalPodAutoscaler', namespace), service).catch(() => undefined)
+  const hpa = await kube
+    .get<HorizontalPodAutoscaler>(collectionPath('HorizontalPodAutoscaler', namespace), service)
+    .catch(() => undefined)
   const maxReplicas = Math.max(
     config?.scaling.maxReplicas ?? 0,
     stable?.spec?.replicas ?? 0,
@@ -218,7 +230,9 @@ export async function verifyStoredState(
       )
   }
   const canaryName = state.spec.strategy === 'blue-green' ? n.previewDeployment : n.canaryDeployment
-  const canary = state.canary.podTemplateHash ? await kube.get(PATHS.deployments(namespace), canaryName) : undefined
+  const canary = state.canary.podTemplateHash
+    ? await kube.get<Deployment>(PATHS.deployments(namespace), canaryName)
+    : undefined
   if (canary && state.canary.podTemplateHash) {
     const hashes = (await ownedReplicaSets(kube, canary)).map((rs) => rs.metadata.labels?.['pod-template-hash'])
     if (!hashes.includes(state.canary.podTemplateHash))
@@ -231,7 +245,7 @@ export async function verifyStoredState(
   if (state.routeBackup) {
     if (state.spec.strategy === 'blue-green') {
       const selector = state.routeBackup.selector as Record<string, string> | undefined
-      const active = await kube.get(PATHS.services(namespace), service)
+      const active = await kube.get<Service>(PATHS.services(namespace), service)
       const now = {...(active?.spec?.selector ?? {})} as Record<string, string>
       delete now['pod-template-hash']
       const podLabels = (stable?.spec?.template?.metadata?.labels ?? {}) as Record<string, string>
@@ -248,7 +262,7 @@ export async function verifyStoredState(
         )
       }
     } else if (state.spec.router === 'gateway') {
-      const route = await kube.get(PATHS.httproutes(namespace), routeName)
+      const route = await kube.get<HTTPRoute>(PATHS.httproutes(namespace), routeName)
       const allowed = new Set([
         service,
         ...gatewayBackends(route?.spec?.rules)
@@ -268,7 +282,7 @@ export async function verifyStoredState(
           `its route backup sends traffic to ${bad.map((b) => `${b.namespace ? `${b.namespace}/` : ''}${b.name}`).join(', ') || 'nothing valid'}, where HTTPRoute ${routeName} does not`,
         )
     } else if (state.spec.router === 'nginx') {
-      const ingress = await kube.get(PATHS.ingresses(namespace), routeName)
+      const ingress = await kube.get<Ingress>(PATHS.ingresses(namespace), routeName)
       const allowed = new Set([service, ...ingressBackends(ingress?.spec?.rules).filter((x) => x !== n.stableService)])
       const bad = ingressBackends(state.routeBackup.rules).filter((name) => !allowed.has(name))
       if (!Array.isArray(state.routeBackup.rules) || bad.length > 0)
@@ -279,7 +293,7 @@ export async function verifyStoredState(
   }
 
   // The new Deployment: the command's name and namespace, then signatures and policy as on a deploy.
-  const desired = state.desired as Obj
+  const desired = state.desired as Deployment
   if (options.deployment && (!desired || desired.kind !== 'Deployment' || !desired.spec?.template))
     problems.push('its new Deployment is missing or not a Deployment')
   if (problems.length > 0) throw new UntrustedState(service, problems)

@@ -3,10 +3,11 @@
  * new version meanwhile (the canary, or blue-green's preview), with its own selector and track
  * label. Both strategies scale and wait on them the same way; the loop removes the new one at the end.
  */
+import type {Deployment, Pod, PodTemplate} from '../kubernetes/kinds.js'
 import {formatDuration} from '../config/duration.js'
 import {explainPods} from '../kubernetes/rollout-status.js'
 import {FORCED_ANNOTATION} from './gates.js'
-import type {Obj, KubeObjects} from '../kubernetes/objects.js'
+import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, deploymentProgress, PATHS, selectorString} from './kube.js'
 import {ROLLOUT_LABEL, TRACK_LABEL} from './traffic.js'
 import type {RolloutState} from './types.js'
@@ -38,23 +39,23 @@ export class Workload {
     return this.host.state
   }
 
-  async stable(): Promise<Obj> {
-    const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.state.service)
+  async stable(): Promise<Deployment> {
+    const d = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.state.service)
     if (!d) throw new Error(`Deployment ${this.state.namespace}/${this.state.service} (stable) has disappeared`)
     return d
   }
 
-  selector(stable: Obj): Record<string, string> {
+  selector(stable: Deployment): Record<string, string> {
     return {...(stable.spec?.selector?.matchLabels ?? {})}
   }
 
   /** The new version's Deployment: the new pod template, its own selector and track label. */
-  private object(stable: Obj, replicas: number): Obj {
-    const desired = this.state.desired as Obj
+  private object(stable: Deployment, replicas: number): Deployment {
+    const desired = this.state.desired as Deployment
     const labels = {...(desired.metadata.labels ?? {})}
     delete labels['retailops.dev/applyset']
     const selector = {...this.selector(stable), [TRACK_LABEL]: this.track}
-    const template = JSON.parse(JSON.stringify(desired.spec.template))
+    const template = JSON.parse(JSON.stringify(desired.spec?.template ?? {})) as PodTemplate
     template.metadata = template.metadata ?? {}
     template.metadata.labels = {...template.metadata.labels, ...selector, [ROLLOUT_LABEL]: this.state.id}
     return {
@@ -73,19 +74,19 @@ export class Workload {
         replicas,
         selector: {matchLabels: selector},
         template,
-        strategy: desired.spec.strategy,
+        strategy: desired.spec?.strategy,
         revisionHistoryLimit: 2,
         progressDeadlineSeconds: Math.max(1, Math.round(this.state.spec.progressDeadlineMs / 1000)),
       },
     }
   }
 
-  async apply(stable: Obj, replicas: number): Promise<void> {
+  async apply(stable: Deployment, replicas: number): Promise<void> {
     await this.host.kube.apply(PATHS.deployments(this.state.namespace), this.object(stable, replicas))
   }
 
   async scale(replicas: number): Promise<void> {
-    const existing = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+    const existing = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
     if (existing)
       await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {spec: {replicas}})
     else await this.apply(await this.stable(), replicas)
@@ -103,7 +104,7 @@ export class Workload {
   async waitReady(replicas: number): Promise<void> {
     const since = Date.now()
     for (;;) {
-      const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+      const d = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
       const p = deploymentProgress(d)
       if (
         d &&
@@ -118,7 +119,7 @@ export class Workload {
         return
       }
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
-        const pods = await this.host.kube.list(
+        const pods = await this.host.kube.list<Pod>(
           PATHS.pods(this.state.namespace),
           selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}),
         )
@@ -151,7 +152,7 @@ export class Workload {
    * Ready pods stay below what it runs for longer than progressDeadline, this throws (an abort).
    */
   async checkStillReady(): Promise<void> {
-    const d = await this.host.kube.get(PATHS.deployments(this.state.namespace), this.name)
+    const d = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
     const ready = d?.status?.readyReplicas ?? 0
     if (ready >= this.state.canaryReplicas) {
       this.unreadySince = undefined
@@ -159,7 +160,7 @@ export class Workload {
     }
     this.unreadySince ??= Date.now()
     if (Date.now() - this.unreadySince > this.state.spec.progressDeadlineMs) {
-      const pods = await this.host.kube.list(
+      const pods = await this.host.kube.list<Pod>(
         PATHS.pods(this.state.namespace),
         selectorString({[TRACK_LABEL]: this.track, [ROLLOUT_LABEL]: this.state.id}),
       )
@@ -177,7 +178,7 @@ export class Workload {
       const d = await this.stable()
       if (deploymentProgress(d).complete) return
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
-        const pods = await this.host.kube.list(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
+        const pods = await this.host.kube.list<Pod>(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
         throw new Error(
           `Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${explainPods(pods).join('; ') || 'no pod reasons'}`,
         )

@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
 import {eventually} from '../../support/sandbox.js'
-import {RolloutProject, routeWeights} from './helpers.js'
+import {RolloutProject, routeWeights, type ReadBack} from './helpers.js'
 
 const service = (extra: Record<string, unknown> = {}) => ({
   tier: 'operational',
@@ -138,7 +138,10 @@ describe('deploy --canary (gateway router)', () => {
       200,
     )
     // The canary's pod turns NotReady (as a failing readiness probe would make it).
-    const pods = await p.kube.list(PATHS.pods(p.ns), 'retailops.dev/track=canary,app.kubernetes.io/name=broken')
+    const pods = await p.kube.list<ReadBack>(
+      PATHS.pods(p.ns),
+      'retailops.dev/track=canary,app.kubernetes.io/name=broken',
+    )
     for (const pod of pods) {
       await p.kube.http.request('PATCH', `${PATHS.pods(p.ns)}/${pod.metadata.name}/status`, {
         body: {
@@ -269,20 +272,20 @@ describe('deploy --canary with other routers and gates', () => {
     })
     const r = await p.deploy(['catalog'], 'v3', ['--canary', '--router', 'nginx', '--steps', '30,pause,100'])
     expect(r.exitCode, (await p.state('catalog'))?.reason).toBe(21)
-    const canary = await p.kube.get(PATHS.ingresses(p.ns), 'catalog-canary')
+    const canary = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'catalog-canary')
     expect(canary?.metadata.annotations).toMatchObject({
       'nginx.ingress.kubernetes.io/canary': 'true',
       'nginx.ingress.kubernetes.io/canary-weight': '30',
     })
     expect(canary?.spec.rules[0].http.paths[0].backend.service.name).toBe('catalog-canary')
-    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe(
-      'catalog-stable',
-    )
+    expect(
+      (await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name,
+    ).toBe('catalog-stable')
     expect((await p.cli(['rollout', 'abort', 'catalog'])).exitCode).toBe(0)
-    expect(await p.kube.get(PATHS.ingresses(p.ns), 'catalog-canary')).toBeUndefined()
-    expect((await p.kube.get(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name).toBe(
-      'catalog',
-    )
+    expect(await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'catalog-canary')).toBeUndefined()
+    expect(
+      (await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'catalog'))?.spec.rules[0].http.paths[0].backend.service.name,
+    ).toBe('catalog')
   })
 
   it('refuses a canary of a revenue-critical service inside a freeze unless forced with a reason', async () => {

@@ -19,6 +19,12 @@ import {tempProject, type TempProject} from '../../support/project.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 
+/**
+ * An object read back from the cluster for assertions: tests index into the JSON the API returned
+ * (and fail where it is not there) rather than narrowing each field as src/ does (kinds.ts).
+ */
+export type ReadBack = Obj<any, any>
+
 export function imageDigest(version: string): string {
   return `sha256:${createHash('sha256').update(version).digest('hex')}`
 }
@@ -112,16 +118,16 @@ export class RolloutProject {
     return (await this.store.read(this.ns, service)).state
   }
 
-  deployment(name: string): Promise<Obj | undefined> {
-    return this.kube.get(PATHS.deployments(this.ns), name)
+  deployment(name: string): Promise<ReadBack | undefined> {
+    return this.kube.get<ReadBack>(PATHS.deployments(this.ns), name)
   }
 
-  service(name: string): Promise<Obj | undefined> {
-    return this.kube.get(PATHS.services(this.ns), name)
+  service(name: string): Promise<ReadBack | undefined> {
+    return this.kube.get<ReadBack>(PATHS.services(this.ns), name)
   }
 
-  route(name: string): Promise<Obj | undefined> {
-    return this.kube.get(PATHS.httproutes(this.ns), name)
+  route(name: string): Promise<ReadBack | undefined> {
+    return this.kube.get<ReadBack>(PATHS.httproutes(this.ns), name)
   }
 
   /** A Gateway and an HTTPRoute sending /<service> to the service's Service (no gateway controller runs: weights are read back). */
@@ -152,7 +158,7 @@ export class RolloutProject {
 }
 
 /** Backend weights of an HTTPRoute's first rule, by Service name. */
-export function routeWeights(route: Obj | undefined): Record<string, number> {
+export function routeWeights(route: ReadBack | undefined): Record<string, number> {
   const refs = (route?.spec?.rules?.[0]?.backendRefs ?? []) as {name: string; weight?: number}[]
   return Object.fromEntries(refs.map((r) => [r.name, r.weight ?? 1]))
 }

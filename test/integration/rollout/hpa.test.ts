@@ -9,7 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {PATHS} from '../../../src/rollout/kube.js'
 import {eventually} from '../../support/sandbox.js'
-import {RolloutProject} from './helpers.js'
+import {RolloutProject, type ReadBack} from './helpers.js'
 
 describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => {
   const p = new RolloutProject({
@@ -19,7 +19,7 @@ describe('replica router with a HorizontalPodAutoscaler (min 3 < max 6)', () => 
       rollout: {progressDeadline: '90s', router: 'replicas'},
     },
   })
-  const hpa = () => p.kube.get(PATHS.hpas(p.ns), 'catalog')
+  const hpa = () => p.kube.get<ReadBack>(PATHS.hpas(p.ns), 'catalog')
   let original: Record<string, unknown>
 
   beforeAll(async () => {

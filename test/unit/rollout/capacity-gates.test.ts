@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
+import type {Deployment} from '../../../src/kubernetes/kinds.js'
 import {parseConfig} from '../../../src/config/load.js'
 import {canaryReplicasFor} from '../../../src/rollout/capacity.js'
 import {groupExit} from '../../../src/rollout/control.js'
@@ -131,9 +132,9 @@ services:
 
 describe('revisions and exits', () => {
   it('takes the version from app.kubernetes.io/version, else the tag', () => {
-    const d = (labels: Record<string, string>, image: string) => ({
+    const d = (labels: Record<string, string>, image: string): Deployment => ({
       metadata: {name: 'x'},
-      spec: {template: {metadata: {labels}, spec: {containers: [{image}]}}},
+      spec: {template: {metadata: {labels}, spec: {containers: [{name: 'x', image}]}}},
     })
     expect(revisionOf(d({'app.kubernetes.io/version': 'v7'}, 'r/x:v6')).version).toBe('v7')
     expect(revisionOf(d({}, '127.0.0.1:5000/shop/x:v6')).version).toBe('v6')
