@@ -90,7 +90,14 @@ export class TempProject<C extends ProjectConfig = ProjectConfig> {
   }
 }
 
-/** A project in a fresh temp folder: retailops.yaml (text or object) plus any other files. */
-export function tempProject<C extends ProjectConfig>(config: C, options: ProjectOptions = {}): TempProject<C> {
-  return new TempProject(config, options)
+/**
+ * A project in a fresh temp folder (`<prefix>-XXXXXX`): retailops.yaml (text or object) plus any
+ * other files. `new TempProject(config, {prefix, files})` is the same where a test needs it at once.
+ */
+export async function tempProject<C extends ProjectConfig>(
+  config: C,
+  files: Record<string, string> = {},
+  prefix = 't-project',
+): Promise<TempProject<C>> {
+  return new TempProject(config, {prefix, files})
 }

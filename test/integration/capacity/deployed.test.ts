@@ -51,7 +51,7 @@ describe('prewarm on what retailops deploy applied', () => {
     ).spec
 
   beforeAll(async () => {
-    project = tempProject(CONFIG, {prefix: 't-capacity'})
+    project = await tempProject(CONFIG, {}, 't-capacity')
     http = new KubeHttp(k().kc)
     const plan = renderManifests({
       project: await project.load(),

@@ -179,7 +179,7 @@ describe('prewarm against the sandbox', () => {
       )
 
   beforeAll(async () => {
-    project = tempProject(CONFIG, {prefix: 't-capacity'})
+    project = await tempProject(CONFIG, {}, 't-capacity')
     http = new KubeHttp(k().kc)
     await k().core.createNamespace({body: {metadata: {name: NS, labels: {'retailops.dev/test': 'capacity'}}}})
     await k().core.createNode({

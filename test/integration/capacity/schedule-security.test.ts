@@ -77,7 +77,7 @@ describe('prewarm --schedule: least privilege, restricted pods, a verified runne
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
-    project = tempProject(config(''), {prefix: 't-capacity'})
+    project = await tempProject(config(''), {}, 't-capacity')
     await k().core.createNamespace({
       body: {
         metadata: {

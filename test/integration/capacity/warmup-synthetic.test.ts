@@ -67,7 +67,7 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   beforeAll(async () => {
     if (!process.env.RETAILOPS_K6)
       throw new Error('RETAILOPS_K6 is not set: eval "$(bash scripts/sandbox.sh env)" first (the sandbox builds k6)')
-    project = tempProject(CONFIG, {prefix: 't-capacity'})
+    project = await tempProject(CONFIG, {}, 't-capacity')
     Object.assign(urls, await startShop(services))
     // Real business first, so "as before" is not just "empty".
     const order = await fetch(`${urls.checkout}/checkout`, {
@@ -112,7 +112,7 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
   })
 
   it('leaves writing behaviours out when a service they reach does not declare synthetic support', async () => {
-    const unsupported = tempProject(
+    const unsupported = await tempProject(
       CONFIG.replace('  payments: {tier: revenue-critical, synthetic: true}', '  payments: {tier: revenue-critical}'),
     )
     const checkoutsBefore = await metric(urls.checkout, 'http_requests_total', {route: '/checkout'})

@@ -39,9 +39,10 @@ export async function testProject(
       return `  ${s}:\n    tier: tolerant\n    build: {context: ${b.context}${b.dockerfile ? `, dockerfile: ${b.dockerfile}` : ''}${args}}`
     })
     .join('\n')
-  const project = tempProject(
+  const project = await tempProject(
     `project: ${name}\nversion: "7"\nregistry: {url: "${registry}", insecure: true}\nservices:\n${svc}\n`,
-    {files, prefix: 't-docker'},
+    files,
+    't-docker',
   )
   return {
     dir: project.dir,

@@ -2,7 +2,7 @@ import pg from 'pg'
 
 import {sandboxEnv} from '../../support/sandbox.js'
 import {startCli, type BackgroundCli} from '../../support/cli.js'
-import {tempProject, type TempProject} from '../../support/project.js'
+import {TempProject} from '../../support/project.js'
 
 export function sandboxUrl(): string {
   return sandboxEnv().postgresUrl
@@ -65,7 +65,7 @@ export async function sourceFingerprint(name: string): Promise<{count: string; s
 
 /** A project of the dr suite (test/support/project.ts). */
 export function drProject(yaml: string): TempProject {
-  return tempProject(yaml, {prefix: 't-dr'})
+  return new TempProject(yaml, {prefix: 't-dr'})
 }
 
 export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): BackgroundCli {

@@ -115,7 +115,7 @@ describe('dr drill --schedule: a CronJob running the drill in the cluster, least
 
   beforeAll(async () => {
     http = new KubeHttp(k().kc)
-    project = tempProject(config(), {prefix: 't-drsched'})
+    project = await tempProject(config(), {}, 't-drsched')
     await writeKeyPair({
       keyPath: path.join(project.dir, '.retailops/cosign.key'),
       publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'),

@@ -7,7 +7,7 @@ import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {listManaged} from '../../../src/kubernetes/apply.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {randomSuffix as randomId} from '../../support/names.js'
-import {tempProject, type TempProject} from '../../support/project.js'
+import {TempProject} from '../../support/project.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 
 const sandbox = sandboxEnv()
@@ -26,7 +26,7 @@ export function digest(seed: string): string {
 export type KubeProject = TempProject<Record<string, unknown>>
 
 export function kubeProject(config: Record<string, unknown> = {}): KubeProject {
-  const t = tempProject(config, {prefix: 't-kubernetes'})
+  const t = new TempProject(config, {prefix: 't-kubernetes'})
   t.onCleanup(async () => {
     const http = kubeHttp({context: CONTEXT})
     const list = await http.request<{items: KubeObject[]}>('GET', '/api/v1/namespaces', {

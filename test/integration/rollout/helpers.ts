@@ -15,7 +15,7 @@ import type {RolloutState} from '../../../src/rollout/types.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {runCliJson, startCli, type BackgroundCli} from '../../support/cli.js'
 import {randomName} from '../../support/names.js'
-import {tempProject, type TempProject} from '../../support/project.js'
+import {TempProject} from '../../support/project.js'
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..')
 
@@ -51,7 +51,7 @@ export class RolloutProject {
     public services: Record<string, Record<string, unknown>>,
     extra: Record<string, unknown> = {},
   ) {
-    this.project = tempProject(this.config(extra), {prefix: 't-rollout'})
+    this.project = new TempProject(this.config(extra), {prefix: 't-rollout'})
   }
 
   get dir(): string {

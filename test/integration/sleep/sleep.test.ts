@@ -161,7 +161,7 @@ describe('sleep and wake', () => {
         const settled = all.every(
           (d) =>
             (d.metadata as {annotations?: Record<string, string>}).annotations?.['deployment.kubernetes.io/revision'] &&
-            (d.status)?.observedGeneration === d.metadata.generation,
+            d.status?.observedGeneration === d.metadata.generation,
         )
         return settled ? true : undefined
       })
