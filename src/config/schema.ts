@@ -660,7 +660,12 @@ const supplyChain = z
       .string()
       .optional()
       .describe(
-        "An OSV vulnerability database, relative to retailops.yaml: a directory of OSV JSON records or OSV's ecosystem zip (npm/all.zip). `retailops scan` and supplyChain.policy.failOn read it.",
+        "An OSV vulnerability database, relative to retailops.yaml: a directory of OSV JSON records (searched recursively) or OSV's ecosystem zip (https://osv-vulnerabilities.storage.googleapis.com/npm/all.zip). `retailops scan` (unless --db) and supplyChain.policy.failOn read it; docs/scan.md says how to fetch and refresh it.",
+      ),
+    vulnerabilityDatabaseMaxAge: positiveDuration
+      .optional()
+      .describe(
+        "How old the database's newest record may be before `retailops scan` warns that it is stale (default 7d; --max-db-age overrides it).",
       ),
     policy: supplyChainPolicy
       .optional()

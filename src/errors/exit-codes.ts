@@ -25,6 +25,8 @@ export const ExitCode = {
   ROLLOUT_TIMED_OUT: 23,
   TRAFFIC_NOT_RETURNED: 24,
   STATE_UNTRUSTED: 25,
+  VULNERABILITIES_FOUND: 26,
+  VULNERABILITY_DATABASE_INVALID: 27,
   WARMUP_THRESHOLD: 30,
   CAPACITY_NOT_READY: 31,
   WARMUP_ABORTED: 32,
@@ -70,6 +72,10 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     'Abort could not send all traffic back to stable (route weight, blue-green active Service, or stable scale-up failed): the canary was kept and traffic may still reach it. The state records it; fix the cause and run `rollout abort` again.',
   STATE_UNTRUSTED:
     'Rollout state read back from the cluster failed the checks of a fresh deploy (image signature, policy, a route backup or selector that points elsewhere, or another namespace or service): nothing was applied.',
+  VULNERABILITIES_FOUND:
+    '`retailops scan --fail-on SEVERITY` found vulnerabilities at or above that severity (findings whose severity is unknown count as critical unless --unknown-as rates them otherwise); the findings are still printed.',
+  VULNERABILITY_DATABASE_INVALID:
+    'The OSV vulnerability database could not be read or holds bad records (the message names each file or zip entry and what is wrong); nothing was scanned, so no result is reported as clean.',
   WARMUP_THRESHOLD: 'The k6 warm-up ran but failed an SLO threshold.',
   CAPACITY_NOT_READY: 'Pre-scaled capacity did not become Ready in time.',
   WARMUP_ABORTED:
