@@ -3,17 +3,15 @@
 // delete this project's previews' namespaces and nothing else (the ValidatingAdmissionPolicy
 // refuses what RBAC cannot express); the CronJob's own pod, in the real runner image, deletes only
 // the expired preview; --unschedule removes everything.
-import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 
-import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
-import {KubeHttp} from '../../../src/kubernetes/http.js'
+import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runPodTemplate} from '../helpers/run-job-pod.js'
+import {serviceAccountClient, statusOf} from '../helpers/service-account.js'
 import {copyRunnerImage, sandboxRunnerImage} from '../helpers/runner-image.js'
 import {runCliJson} from '../../support/cli.js'
 import {testContext} from '../../support/context.js'
@@ -178,43 +176,13 @@ describe('env sweep --schedule', () => {
       },
     })
     await http.request('POST', '/api/v1/namespaces', {body: {metadata: {name: `${PROJECT}-bystander`}}})
-    const token = await http.request<{status: {token: string}}>(
-      'POST',
-      `/api/v1/namespaces/${HOME}/serviceaccounts/retailops-env-sweep/token`,
-      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}},
+    const {http: as} = await serviceAccountClient(
+      http,
+      HOME,
+      'retailops-env-sweep',
+      path.join(project.dir, 'token', 'kubeconfig'),
     )
-    const cluster = kubeClients({context: sandbox.context}).kc.getCurrentCluster()!
-    const dir = path.join(project.dir, 'token')
-    await mkdir(dir, {recursive: true})
-    const file = path.join(dir, 'kubeconfig')
-    await writeFile(
-      file,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'c',
-            cluster: {
-              server: cluster.server,
-              ...(cluster.caData
-                ? {'certificate-authority-data': cluster.caData}
-                : {'certificate-authority': cluster.caFile}),
-            },
-          },
-        ],
-        users: [{name: 'sa', user: {token: token.status.token}}],
-        contexts: [{name: 'sa', context: {cluster: 'c', user: 'sa'}}],
-        'current-context': 'sa',
-      }),
-      {mode: 0o600},
-    )
-    const as = new KubeHttp(kubeClients({kubeconfig: file, context: 'sa'}).kc)
-    const status = (p: Promise<unknown>) =>
-      p.then(
-        () => 200,
-        (e: {statusCode?: number}) => e.statusCode ?? 0,
-      )
+    const status = statusOf
     try {
       // A new admission policy takes effect once the API server has loaded it (about a second): a
       // server-side dry run tells when, and changes nothing.

@@ -3,17 +3,15 @@
 // the ServiceAccount's token may do what sleep and wake do in the environment's namespace and is
 // refused the rest; the CronJobs' own pods, run in the real runner image (Docker, in-cluster
 // token), put the environment to sleep and wake it exactly; --unschedule removes everything.
-import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {stringify} from 'yaml'
 
-import {kubeClients, kubeHttp} from '../../../src/kubernetes/client.js'
-import {KubeHttp} from '../../../src/kubernetes/http.js'
+import {kubeHttp} from '../../../src/kubernetes/client.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {runPodTemplate} from '../helpers/run-job-pod.js'
+import {serviceAccountClient, statusOf} from '../helpers/service-account.js'
 import {copyRunnerImage, sandboxRunnerImage} from '../helpers/runner-image.js'
 import {runCliJson} from '../../support/cli.js'
 import {testContext} from '../../support/context.js'
@@ -215,43 +213,13 @@ describe('sleep --at: scheduled sleep and wake in the cluster', () => {
   })
 
   it("the ServiceAccount's token may scale staging and is refused production, Secrets and other ConfigMaps", async () => {
-    const token = await http.request<{status: {token: string}}>(
-      'POST',
-      `/api/v1/namespaces/${STAGING}/serviceaccounts/retailops-sleep/token`,
-      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}},
+    const {http: as} = await serviceAccountClient(
+      http,
+      STAGING,
+      'retailops-sleep',
+      path.join(project.dir, 'token', 'kubeconfig'),
     )
-    const cluster = kubeClients({context: sandbox.context}).kc.getCurrentCluster()!
-    const dir = path.join(project.dir, 'token')
-    await mkdir(dir, {recursive: true})
-    const file = path.join(dir, 'kubeconfig')
-    await writeFile(
-      file,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'c',
-            cluster: {
-              server: cluster.server,
-              ...(cluster.caData
-                ? {'certificate-authority-data': cluster.caData}
-                : {'certificate-authority': cluster.caFile}),
-            },
-          },
-        ],
-        users: [{name: 'sa', user: {token: token.status.token}}],
-        contexts: [{name: 'sa', context: {cluster: 'c', user: 'sa'}}],
-        'current-context': 'sa',
-      }),
-      {mode: 0o600},
-    )
-    const as = new KubeHttp(kubeClients({kubeconfig: file, context: 'sa'}).kc)
-    const status = (p: Promise<unknown>) =>
-      p.then(
-        () => 200,
-        (e: {statusCode?: number}) => e.statusCode ?? 0,
-      )
+    const status = statusOf
     const scale = (ns: string) =>
       as.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/cart`, {
         body: {spec: {replicas: 2}},
