@@ -453,9 +453,12 @@ describe('cost against the sandbox cluster', () => {
     expect(over.monthlySaving).toBeGreaterThan(0)
     const staging = kinds('idle-non-production').find((f) => f.namespace === NS.staging)!
     expect(staging.evidence.environment).toBe('staging')
-    // The finding names the command that acts on it and its saving.
-    expect(staging.command).toBe('retailops sleep --environment staging --at "Mon-Fri 18:00-08:00"')
-    expect(staging.action).toContain(`saves ${staging.monthlySaving.toFixed(2)} a month`)
+    // The finding names the command that acts on it and its saving: staging served no requests, so sleep it now.
+    expect(staging.evidence.noTraffic).toBe(true)
+    expect(staging.command).toBe('retailops sleep --environment staging')
+    expect(staging.action).toContain(
+      `\`retailops sleep --environment staging\`, saving ${staging.monthlySaving.toFixed(2)} a month`,
+    )
     const spot = kinds('spot-eligible-batch').find((f) => f.service === 'reports')!
     close(spot.monthlySaving, 4 * (1 * 0.04 + 1 * 0.005) * 730 * 0.6)
     expect(report.potentialMonthlySaving).toBeCloseTo(
