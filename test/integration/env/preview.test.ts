@@ -259,6 +259,15 @@ describe('env: preview environments', () => {
     expect(again.doc.error.message).toContain('already exists')
   })
 
+  it('a production deploy (its prune) leaves the previews byte-for-byte unchanged', async () => {
+    const a = await contents(ns('a'))
+    const b = await contents(ns('b'))
+    const deployed = await cli(['deploy', '--skip-verify', '--timeout', '4m'])
+    expect(deployed.exitCode, deployed.stderr).toBe(0)
+    expect(await contents(ns('a'))).toBe(a)
+    expect(await contents(ns('b'))).toBe(b)
+  })
+
   it('lists each with owner, age, TTL left and cost so far; extend moves only the expiry', async () => {
     const c = await cli(['env', 'create', 'c', '--ttl', '1m', '--services', 'catalog'])
     expect(c.exitCode, c.stderr).toBe(0)
