@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {parseBuildArgs} from '../src/docker/build.js'
-import {buildWithSboms, type BuildWithSbomsResult} from '../src/supplychain/build.js'
+import {buildWithSupplyChain, type BuildWithSupplyChainResult} from '../src/supplychain/build.js'
 import {makeChalk, renderTable} from '../src/ui/index.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
@@ -12,8 +12,9 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     'retailops makes each build context itself (honouring .dockerignore relative to the context), streams every step (shown with --verbose),',
     'and skips a service whose context files, Dockerfile and build arguments are unchanged since its last successful build.',
     'Tags are <config version>-<git commit>[-dirty]. Exit code 7 when a build fails; its failing step and output are shown.',
-    'Each image built or found unchanged gets a CycloneDX SBOM at .retailops/sbom/<service>.cdx.json (its locked npm packages and its base image);',
-    '`retailops sign` attests it.',
+    'Each image built or found unchanged gets a CycloneDX SBOM at .retailops/sbom/<service>.cdx.json (its locked npm packages and its base image)',
+    'and a SLSA provenance v1 predicate at .retailops/provenance/<service>.slsa.json (source commit, build parameters, base image digest, builder);',
+    '`retailops sign` attests both for the pushed digest.',
   ].join(' ')
   static override exitCodes = [
     'OK',
@@ -60,9 +61,9 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     network: Flags.string({description: 'Network for RUN steps, as docker build --network (default, none, host).'}),
   }
 
-  async run(): Promise<BuildWithSbomsResult> {
+  async run(): Promise<BuildWithSupplyChainResult> {
     const project = await this.loadProject()
-    const result = await buildWithSboms(
+    const result = await buildWithSupplyChain(
       {
         project,
         services: this.positionals,
@@ -99,6 +100,7 @@ export default class Build extends RetailOpsCommand<typeof Build> {
     }
     for (const s of result.sboms.filter((x) => x.written))
       this.log(c.dim(`${s.service}: SBOM ${s.file} (${s.components} components)`))
+    for (const p of result.provenance.filter((x) => x.written)) this.log(c.dim(`${p.service}: provenance ${p.file}`))
     this.log(
       `\n${result.built.length} built, ${result.skipped.length} unchanged, ${result.failed.length} failed in ${(result.durationMs / 1000).toFixed(1)}s.`,
     )

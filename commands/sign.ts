@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {signImages, type SignImagesResult} from '../src/signing/images.js'
+import type {SignImagesResult} from '../src/signing/images.js'
+import {signAndAttest} from '../src/supplychain/sign.js'
 import type {SignatureFormat} from '../src/signing/sign.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 
@@ -13,8 +14,21 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     'referrers API, or the tag sha256-<digest> where it has none). `--signature-format legacy` (or signing.format: legacy) writes',
     "cosign v2's layout at the tag sha256-<digest>.sig instead, for podman, CRI-O and older verifiers. The key passphrase comes from the variable named by signing.passwordEnv",
     '(default COSIGN_PASSWORD), or a prompt at a terminal. Exit code 6 for a wrong passphrase.',
+    "With each service's signature it attaches that image's attestations, signed with the same key as in-toto statements (DSSE):",
+    'the CycloneDX SBOM (cosign --type cyclonedx) and the SLSA provenance v1 (--type slsaprovenance1) that `retailops build` wrote,',
+    "bound to the pushed digest; as Sigstore bundles among the image's referrers, or with --signature-format legacy as cosign v2's",
+    'sha256-<digest>.att tag. `--no-attest` signs only. Exit code 4 when the SBOM or provenance belongs to another build than the pushed image.',
   ].join(' ')
-  static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'PERMISSION', 'SIGNATURE'] as const
+  static override exitCodes = [
+    'OK',
+    'USAGE',
+    'CONFIG',
+    'NOT_FOUND',
+    'UNAVAILABLE',
+    'PERMISSION',
+    'SIGNATURE',
+    'ATTESTATION',
+  ] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     'COSIGN_PASSWORD=… <%= config.bin %> <%= command.id %> checkout --json',
@@ -33,6 +47,12 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
       description:
         'Encrypted cosign private key: a file, or env://NAME for a variable holding its contents (default: signing.key in retailops.yaml).',
     }),
+    attest: Flags.boolean({
+      description:
+        "Attach the SBOM and SLSA provenance attestations of each service's pushed image (--no-attest: the signature only).",
+      default: true,
+      allowNo: true,
+    }),
     'signature-format': Flags.string({
       options: ['bundle', 'legacy'],
       description:
@@ -49,8 +69,9 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
     const prompt = this.interactive
       ? async (message: string) => (await import('@inquirer/prompts')).password({message, mask: true})
       : undefined
-    const result = await signImages(
+    const result = await signAndAttest(
       {
+        attest: this.flags.attest,
         project,
         targets: this.positionals,
         key: this.flags.key,
@@ -59,10 +80,13 @@ export default class Sign extends RetailOpsCommand<typeof Sign> {
       },
       this.ctx,
     )
-    for (const i of result.images)
+    for (const i of result.images) {
       this.log(
         `${i.added ? '✔ signed' : '= already signed'}  ${i.service ? `${i.service}  ` : ''}${i.image} → ${i.signature}`,
       )
+      for (const a of i.attestations)
+        this.log(`  ${a.added ? '✔ attested' : '= already attested'}  ${a.predicateType} → ${a.attestation}`)
+    }
     return result
   }
 }

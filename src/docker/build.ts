@@ -61,6 +61,12 @@ export interface ServiceBuild {
   /** Skipped because the registry already holds this build: its digest. */
   registryDigest?: string
   failure?: StepFailure
+  /** When this service's build (or its check for an unchanged one) started. */
+  startedAt: string
+  /** The Dockerfile, relative to the context. */
+  dockerfile: string
+  /** The build arguments it was built with (configuration, --base-image, --build-arg). */
+  buildArgs: Record<string, string>
   durationMs: number
 }
 
@@ -504,6 +510,9 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
           tag: plan.tag,
           buildHash: plan.buildHash,
           baseImages: plan.bases,
+          startedAt: new Date(t0).toISOString(),
+          dockerfile: plan.scanned.dockerfile,
+          buildArgs: plan.buildArgs,
         }
         if (ctx.signal?.aborted)
           return {...base, status: 'failed', reason: 'interrupted before it started', durationMs: 0}

@@ -35,3 +35,25 @@ export function imageTag(version: string, revision: Revision, buildHash: string)
   const commit = revision.commit ?? `nogit.${buildHash.slice(0, 12)}`
   return sanitizeTag(`${version}-${commit}${revision.dirty ? '-dirty' : ''}`)
 }
+
+export interface GitSource {
+  /** The full commit of HEAD. */
+  commit: string
+  /** The `origin` remote's URL (credentials removed), when there is one. */
+  remote?: string
+  /** The branch or tag HEAD is on (`refs/heads/main`), when it is on one. */
+  ref?: string
+}
+
+/** Where the folder's sources come from, for provenance: full commit, origin remote, symbolic ref. Undefined outside git. */
+export async function gitSource(dir: string): Promise<GitSource | undefined> {
+  const git = (args: string[]) =>
+    execa('git', args, {cwd: dir, timeout: 10_000}).then(
+      (r) => r.stdout.trim() || undefined,
+      () => undefined,
+    )
+  const commit = await git(['rev-parse', 'HEAD'])
+  if (!commit) return undefined
+  const [remote, ref] = await Promise.all([git(['remote', 'get-url', 'origin']), git(['symbolic-ref', '-q', 'HEAD'])])
+  return {commit, remote: remote?.replace(/\/\/[^/@]*@/, '//'), ref}
+}

@@ -19,6 +19,7 @@ export const ExitCode = {
   ROLLOUT_HELD: 13,
   ROLLOUT_ORPHANED: 14,
   SUPPLY_CHAIN_REFUSED: 15,
+  ATTESTATION: 16,
   ROLLOUT_ABORTED: 20,
   ROLLOUT_PAUSED: 21,
   ROLLOUT_INCONCLUSIVE: 22,
@@ -64,6 +65,8 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     'The rollout is in progress but nothing drives it any more: the CLI or the detached Job (`deploy --detach`) that drove it stopped (the Job failed or was deleted, or its lease expired). `retailops rollout resume` continues it from where its state says; `rollout abort` rolls it back.',
   SUPPLY_CHAIN_REFUSED:
     'The supply-chain policy (supplyChain.policy) refused an image the deploy would run: no signature, SBOM or SLSA provenance attestation that verifies with the project key, or a vulnerability at or above supplyChain.policy.failOn that no current waiver covers, or --skip-verify without --force-release --reason. Each refusal names the image, the rule and the fix; nothing was applied.',
+  ATTESTATION:
+    'Attestation verification failed: an image has no attestation of a required type (SBOM, SLSA provenance), or its attestations are signed by another key, were changed after signing, or were made for another digest or repository; details.check and details.predicateType say which.',
   ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',
   ROLLOUT_PAUSED: 'The rollout is paused and waits for `retailops rollout promote`.',
   ROLLOUT_INCONCLUSIVE: 'Analysis was inconclusive; the rollout is paused for a human decision.',

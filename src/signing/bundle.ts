@@ -6,7 +6,10 @@ import {
   BUNDLE_V03_MEDIA_TYPE,
   bundleFromJSON,
   bundleToJSON,
+  envelopeFromJSON,
+  envelopeToJSON,
   type SerializedBundle,
+  type SerializedEnvelope,
 } from '@sigstore/bundle'
 import {dsse} from '@sigstore/core'
 
@@ -54,6 +57,38 @@ export function signStatementBundle(statement: Buffer, privateKey: KeyObject): S
   return bundleToJSON(toBundle(statement, signature, publicKeyHint(privateKey)))
 }
 
+/** Signs a statement as a bare DSSE envelope (what cosign v2 stores in a `.att` layer), as JSON. */
+export function signStatementEnvelope(statement: Buffer, privateKey: KeyObject): SerializedEnvelope {
+  const signature = cryptoSign('sha256', dsse.preAuthEncoding(INTOTO_PAYLOAD_TYPE, statement), privateKey)
+  return envelopeToJSON({
+    payloadType: INTOTO_PAYLOAD_TYPE,
+    payload: statement,
+    signatures: [{keyid: '', sig: signature}],
+  })
+}
+
+/** Parses a bare DSSE envelope (a cosign v2 `.att` layer); throws with the reason. */
+export function parseEnvelope(bytes: Uint8Array): ParsedBundle {
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch {
+    throw new Error('the DSSE envelope is not JSON')
+  }
+  let envelope
+  try {
+    envelope = envelopeFromJSON(json)
+  } catch (error) {
+    throw new Error(`not a DSSE envelope (${(error as Error).message})`, {cause: error})
+  }
+  if (!envelope.payloadType || envelope.signatures.length === 0) throw new Error('the DSSE envelope has no signature')
+  return {
+    payloadType: envelope.payloadType,
+    payload: Buffer.from(envelope.payload),
+    signatures: envelope.signatures.map((s) => Buffer.from(s.sig)),
+  }
+}
+
 function toBundle(statement: Buffer, signature: Buffer, hint: string): Bundle {
   // What cosign v3 writes for a key: the hint in verificationMaterial, an empty keyid in the envelope.
   return {
@@ -71,7 +106,8 @@ function toBundle(statement: Buffer, signature: Buffer, hint: string): Bundle {
 }
 
 export interface ParsedBundle {
-  bundle: Bundle
+  /** The bundle, when the envelope came in one. */
+  bundle?: Bundle
   payloadType: string
   payload: Buffer
   signatures: Buffer[]
@@ -120,15 +156,17 @@ export function envelopeVerifies(parsed: ParsedBundle, publicKey: KeyObject): bo
 }
 
 export interface ParsedStatement {
+  type: string
   predicateType: string
   subjects: {name?: string; digest: Record<string, string>}[]
+  predicate: unknown
 }
 
 /** Parses an in-toto Statement (v1 or v0.1); throws with the reason. */
 export function parseStatement(payloadType: string, payload: Buffer): ParsedStatement {
   if (payloadType !== INTOTO_PAYLOAD_TYPE)
     throw new Error(`the envelope's payloadType is ${payloadType}, not ${INTOTO_PAYLOAD_TYPE}`)
-  let doc: {_type?: unknown; subject?: unknown; predicateType?: unknown}
+  let doc: {_type?: unknown; subject?: unknown; predicateType?: unknown; predicate?: unknown}
   try {
     doc = JSON.parse(payload.toString('utf8')) as typeof doc
   } catch {
@@ -147,5 +185,5 @@ export function parseStatement(payloadType: string, payload: Buffer): ParsedStat
       digest: s.digest as Record<string, string>,
     }
   })
-  return {predicateType: doc.predicateType, subjects}
+  return {type: String(doc._type), predicateType: doc.predicateType, subjects, predicate: doc.predicate}
 }

@@ -8,6 +8,15 @@ import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {keyId, loadPrivateKey, loadPublicKey, type PassphraseSource} from './keys.js'
 import {SIGNATURE_FORMATS, type SignatureFormat, signImage, type SignResult} from './sign.js'
 import {SignatureError, type SignatureCheck, type VerifiedImage, verifySignatures} from './verify.js'
+import {type Attestation, attestImage, type AttestResult} from './attest.js'
+import {
+  AttestationError,
+  type AttestationFinding,
+  inspectAttestations,
+  predicateTypeOf,
+  type VerifiedAttestation,
+  verifyAttestations,
+} from './verify-attestations.js'
 
 /** One image to sign or verify: a service's pushed digest from the lock, or a reference given on the command line. */
 export interface ImageTarget {
@@ -97,13 +106,18 @@ export interface SignImagesOptions {
   passphrase: PassphraseSource
   /** Signature format; default signing.format of the project (bundle without a project). */
   format?: SignatureFormat
+  /**
+   * The attestations to attach with each image's signature (same key, same format), asked for
+   * every target before anything is written: a throw stops the run with nothing signed.
+   */
+  attestationsFor?: (target: ImageTarget) => Promise<Attestation[]>
 }
 
 export interface SignImagesResult {
   key: string
   keyId: string
   format: SignatureFormat
-  images: (SignResult & {service?: string})[]
+  images: (SignResult & {service?: string; attestations: AttestResult[]})[]
 }
 
 /** The key's file (resolved against the project for configured ones), or its `env://NAME` reference as given. */
@@ -135,14 +149,20 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
         details: {image: t.image},
       })
   }
+  const attestations = new Map<ImageTarget, Attestation[]>()
+  for (const t of targets) attestations.set(t, (await options.attestationsFor?.(t)) ?? [])
   const images: SignImagesResult['images'] = []
   for (const t of targets) {
     throwIfAborted(ctx.signal)
     const task = ctx.out.task(`Signing ${t.service ?? t.image}`)
     try {
-      const r = await signImage(t, privateKey, await clients.get(t.registry), ctx, format)
-      task.succeed(`${r.added ? 'Signed' : 'Already signed'} ${t.image}`)
-      images.push({...r, service: t.service})
+      const client = await clients.get(t.registry)
+      const r = await signImage(t, privateKey, client, ctx, format)
+      const attested: AttestResult[] = []
+      for (const a of attestations.get(t)!) attested.push(await attestImage(t, a, privateKey, client, ctx, format))
+      const what = attested.length > 0 ? ` (+ ${attested.map((a) => typeLabel(a.predicateType)).join(', ')})` : ''
+      task.succeed(`${r.added ? 'Signed' : 'Already signed'} ${t.image}${what}`)
+      images.push({...r, service: t.service, attestations: attested})
     } catch (error) {
       task.fail(`${t.service ?? t.image}: ${(error as Error).message}`)
       const e = toRetailOpsError(error)
@@ -153,17 +173,32 @@ export async function signImages(options: SignImagesOptions, ctx: RunContext): P
   return {key: keyFile, keyId: keyId(privateKey), format, images}
 }
 
+function typeLabel(predicateType: string): string {
+  if (predicateType === 'https://cyclonedx.org/bom') return 'SBOM'
+  if (predicateType === 'https://slsa.dev/provenance/v1') return 'provenance'
+  return predicateType
+}
+
 export interface VerifyImagesOptions {
   project?: LoadedConfig
   targets: string[]
   /** Public key file; default signing.publicKey of the project. */
   key?: string
+  /** Also list each image's attestations (verified with the same key, and the refused ones with why). */
+  attestations?: boolean
+  /** Attestation types each image must carry (cosign names: cyclonedx, slsaprovenance1; or predicate URIs); implies attestations. */
+  requireAttestations?: string[]
+}
+
+export interface ImageAttestations {
+  verified: Omit<VerifiedAttestation, 'predicate'>[]
+  refused: AttestationFinding[]
 }
 
 export interface VerifyImagesResult {
   key: string
   keyId: string
-  images: (VerifiedImage & {service?: string})[]
+  images: (VerifiedImage & {service?: string; attestations?: ImageAttestations})[]
 }
 
 /**
@@ -173,10 +208,18 @@ export interface VerifyImagesResult {
 export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext): Promise<VerifyImagesResult> {
   const keyFile = projectPath(options.project, options.key, (p) => p.config.signing.publicKey, 'public key')
   const publicKey = await loadPublicKey(keyFile)
+  const required = (options.requireAttestations ?? []).map(predicateTypeOf)
+  const listAttestations = options.attestations === true || required.length > 0
   const clients = new ClientPool(options.project, ctx.signal)
   const targets = await resolveTargets(options.project, options.targets, ctx, clients)
   const images: VerifyImagesResult['images'] = []
-  const refused: {service?: string; image: string; check: SignatureCheck; message: string; error: SignatureError}[] = []
+  const refused: {
+    service?: string
+    image: string
+    check: string
+    message: string
+    error: SignatureError | AttestationError
+  }[] = []
   for (const t of targets) {
     throwIfAborted(ctx.signal)
     const client = await clients.get(t.registry)
@@ -187,9 +230,22 @@ export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext
       ctx.out.info(
         `✔ ${t.service ? `${t.service}: ` : ''}${t.image} ${v.format === 'bundle' ? 'signature bundle' : 'signature (.sig)'} verified (key ${v.keyId.slice(0, 19)}…)${v.repositoryBound ? '' : '; the signature names no repository (cosign v3 default), so it is not bound to this one'}`,
       )
-      images.push({...v, service: t.service})
+      let attestations: ImageAttestations | undefined
+      if (listAttestations) {
+        const found = await (required.length > 0
+          ? verifyAttestations(t, publicKey, client, {types: required})
+          : inspectAttestations(t, publicKey, client))
+        attestations = {
+          verified: found.attestations.map(({predicate: _p, ...a}) => a),
+          refused: found.findings.filter((f) => f.check !== 'ok'),
+        }
+        for (const a of attestations.verified)
+          ctx.out.info(`  ✔ ${typeLabel(a.predicateType)} attestation (${a.format}) verified: ${a.source}`)
+        for (const f of attestations.refused) ctx.out.warn(`${t.image}: attestation refused (${f.check}): ${f.reason}`)
+      }
+      images.push({...v, service: t.service, ...(attestations ? {attestations} : {})})
     } catch (error) {
-      if (!(error instanceof SignatureError)) throw error
+      if (!(error instanceof SignatureError) && !(error instanceof AttestationError)) throw error
       ctx.out.info(`✖ ${t.service ? `${t.service}: ` : ''}${error.message}`)
       refused.push({service: t.service, image: t.image, check: error.check, message: error.message, error})
     }
@@ -197,16 +253,18 @@ export async function verifyImages(options: VerifyImagesOptions, ctx: RunContext
   if (refused.length === 1 && targets.length === 1) throw refused[0].error
   if (refused.length > 0) {
     const lines = refused.map((r) => `  ${r.service ?? r.image}: ${r.check}: ${r.message}`)
-    const error = new SignatureError(
-      refused[0].check,
-      `${refused.length} of ${targets.length} images are refused:\n${lines.join('\n')}`,
-      {
-        refused: refused.map(({error: e, ...r}) => ({...r, details: e.details})),
-        verified: images.map((i) => i.image),
-      },
-      refused[0].error.nextSteps,
-    )
-    throw error
+    const message = `${refused.length} of ${targets.length} images are refused:\n${lines.join('\n')}`
+    const details = {
+      refused: refused.map(({error: e, ...r}) => ({...r, details: e.details})),
+      verified: images.map((i) => i.image),
+    }
+    // A refused signature outranks a refused attestation: exit SIGNATURE when any signature failed.
+    const signature = refused.find((r) => r.error instanceof SignatureError)
+    if (signature) {
+      throw new SignatureError(signature.error.check as SignatureCheck, message, details, signature.error.nextSteps)
+    }
+    const first = refused[0].error as AttestationError
+    throw new AttestationError(first.check, first.predicateType, message, details, first.nextSteps)
   }
   return {key: keyFile, keyId: keyId(publicKey), images}
 }

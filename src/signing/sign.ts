@@ -92,6 +92,31 @@ export function signatureConfig(layers: Descriptor[]): Buffer {
   )
 }
 
+/**
+ * The manifest at a cosign v2 tag (`.sig`, `.att`) that a new layer is appended to, or an empty
+ * one when the tag does not exist yet.
+ */
+export async function readTagManifest(
+  client: RegistryClient,
+  repository: string,
+  tag: string,
+): Promise<{existing?: {digest: string}; manifest: SignatureManifest}> {
+  const existing = await client.getManifest(
+    repository,
+    tag,
+    [MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', '),
+  )
+  const manifest: SignatureManifest = existing
+    ? (existing.json as unknown as SignatureManifest)
+    : {
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociManifest,
+        config: {mediaType: MEDIA_TYPES.ociConfig, size: 0, digest: ''},
+        layers: [],
+      }
+  return {existing: existing ?? undefined, manifest}
+}
+
 /** ECDSA over SHA-256, DER-encoded, base64 (what cosign puts in the annotation). */
 export function signPayload(payload: Buffer, privateKey: KeyObject): string {
   return cryptoSign('sha256', payload, privateKey).toString('base64')
@@ -232,19 +257,7 @@ export async function signImageLegacy(
   const signature = signPayload(payload, privateKey)
   const tag = signatureTag(digest)
 
-  const existing = await client.getManifest(
-    repository,
-    tag,
-    [MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', '),
-  )
-  const manifest: SignatureManifest = existing
-    ? (existing.json as unknown as SignatureManifest)
-    : {
-        schemaVersion: 2,
-        mediaType: MEDIA_TYPES.ociManifest,
-        config: {mediaType: MEDIA_TYPES.ociConfig, size: 0, digest: ''},
-        layers: [],
-      }
+  const {existing, manifest} = await readTagManifest(client, repository, tag)
   if (existing && !Array.isArray(manifest.layers)) {
     throw new RetailOpsError(
       'SIGNATURE',

@@ -219,6 +219,10 @@ async function checkBundle(
   const manifest = await client.getManifest(c.repository, c.manifestDigest, MEDIA_TYPES.ociManifest)
   if (!manifest) return {...at, check: 'unsigned', reason: `${what}: the referrer manifest is listed but missing`}
   const m = manifest.json as unknown as ReferrerManifest
+  const annotated = m.annotations?.[BUNDLE_PREDICATE_ANNOTATION]
+  // An attestation (cosign's index entries carry no annotations; the manifest does): not a signature, whoever signed it.
+  if (annotated !== undefined && annotated !== COSIGN_SIGN_PREDICATE)
+    return {...at, check: 'unsigned', reason: `${what}: a ${annotated} attestation, not a signature`}
   if (m.subject?.digest !== undefined && m.subject.digest !== c.digest) {
     return {...at, check: 'other-digest', reason: `${what}: a referrer of another image, for ${m.subject.digest}`}
   }
@@ -370,10 +374,13 @@ export interface VerifyImageOptions {
 }
 
 /**
- * The check deploy runs before it applies anything: throws SignatureError (exit 9) unless a
- * signature by the key verifies for exactly this digest.
+ * The image reference's registry client, digest (a tag resolved, with a warning) and the key: what
+ * verifying one image by reference needs. NOT_FOUND when the image is not in the registry.
  */
-export async function verifyImage(options: VerifyImageOptions, ctx: RunContext): Promise<VerifiedImage> {
+export async function resolveVerifyTarget(
+  options: {image: string; publicKey: KeyObject | string; insecure?: boolean},
+  ctx: RunContext,
+): Promise<{target: VerifyTarget; key: KeyObject; client: RegistryClient}> {
   const ref = parseReference(options.image)
   const key = typeof options.publicKey === 'string' ? await loadPublicKey(options.publicKey) : options.publicKey
   const client = await registryClient(ref.registry, {insecure: options.insecure, signal: ctx.signal})
@@ -391,7 +398,16 @@ export async function verifyImage(options: VerifyImageOptions, ctx: RunContext):
       details: {image: options.image},
     })
   }
-  const verified = await verifySignatures({registry: ref.registry, repository: ref.repository, digest}, key, client)
+  return {target: {registry: ref.registry, repository: ref.repository, digest}, key, client}
+}
+
+/**
+ * The check deploy runs before it applies anything: throws SignatureError (exit 9) unless a
+ * signature by the key verifies for exactly this digest.
+ */
+export async function verifyImage(options: VerifyImageOptions, ctx: RunContext): Promise<VerifiedImage> {
+  const {target, key, client} = await resolveVerifyTarget(options, ctx)
+  const verified = await verifySignatures(target, key, client)
   ctx.out.debug(
     `${verified.image}: ${verified.format} signature ${verified.verifiedLayer + 1}/${verified.signatures} verified with ${verified.keyId}`,
   )

@@ -190,7 +190,7 @@ function serialNumber(seed: string): string {
 }
 
 let retailopsVersion: string | undefined
-async function toolVersion(): Promise<string> {
+export async function toolVersion(): Promise<string> {
   retailopsVersion ??= (JSON.parse(await readFile(packagePath('package.json'), 'utf8')) as {version: string}).version
   return retailopsVersion
 }
@@ -399,7 +399,7 @@ export async function readSbom(project: LoadedConfig, service: string): Promise<
   if (!stored) {
     throw new NotFoundError(`No SBOM for ${service} (${path.relative(project.dir, file)}).`, {
       nextSteps: [`Run \`retailops build ${service}\`: it writes the SBOM of each image it builds.`],
-      details: {service, file},
+      details: {service, file, absent: true},
     })
   }
   const pushed = (await readArtifactsLock(project.dir)).artifacts[service]

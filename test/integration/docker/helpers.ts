@@ -103,3 +103,26 @@ export async function pushMinimalImage(client: RegistryClient, repository: strin
   }
   return client.putManifest(repository, 'test', Buffer.from(JSON.stringify(manifest)), manifest.mediaType)
 }
+
+/** Pushes a referrer manifest and makes it the only entry of the subject's `sha256-<hex>` index (the tag schema), as a test rewrites one. */
+export async function putSoleReferrer(
+  client: RegistryClient,
+  repository: string,
+  subjectDigest: string,
+  manifest: Buffer,
+  artifactType: string,
+): Promise<void> {
+  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`
+  await client.putManifest(repository, digest, manifest, MEDIA_TYPES.ociManifest)
+  const index = {
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.ociIndex,
+    manifests: [{mediaType: MEDIA_TYPES.ociManifest, size: manifest.length, digest, artifactType}],
+  }
+  await client.putManifest(
+    repository,
+    subjectDigest.replace(':', '-'),
+    Buffer.from(JSON.stringify(index)),
+    MEDIA_TYPES.ociIndex,
+  )
+}

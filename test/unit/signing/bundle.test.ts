@@ -27,8 +27,10 @@ describe('Sigstore bundles (cosign v3 format) through sigstore-js', () => {
     expect(parsed.payloadType).toBe(INTOTO_PAYLOAD_TYPE)
     expect(envelopeVerifies(parsed, publicKey)).toBe(true)
     expect(parseStatement(parsed.payloadType, parsed.payload)).toEqual({
+      type: 'https://in-toto.io/Statement/v1',
       predicateType: COSIGN_SIGN_PREDICATE,
       subjects: [{name: '127.0.0.1:5000/shop/checkout', digest: {sha256: 'ab'.repeat(32)}}],
+      predicate: {},
     })
   })
 
