@@ -748,6 +748,24 @@ export const configSchema = z
     clusters: z.record(z.string(), cluster).default({default: {}}),
     environments: z.record(z.string(), environment).default({}),
     defaultEnvironment: z.string().optional(),
+    promotion: z
+      .object({
+        order: z
+          .array(z.string())
+          .min(2)
+          .optional()
+          .describe(
+            'The stages a release goes through, first to last, e.g. [staging, production]: `retailops promote` moves it one stage on, and a promotion that skips a stage is refused unless forced with --force --reason.',
+          ),
+        soak: duration
+          .default('30m')
+          .describe(
+            "How long the source environment must have run a service's digests (fully rolled out) before `retailops promote` moves them on.",
+          ),
+      })
+      .strict()
+      .default({soak: '30m'})
+      .describe('Promotion between environments (`retailops promote`): the order of the stages and the soak time.'),
     tiers: z.record(z.enum(TIERS), tierDefaults).default({
       'revenue-critical': {rto: '15m', rpo: '5m', minReplicas: 2},
       operational: {rto: '1h', rpo: '15m', minReplicas: 2},
@@ -827,6 +845,17 @@ export const configSchema = z
           'refusing vulnerabilities needs a database: set supplyChain.vulnerabilityDatabase (a directory of OSV records or the OSV npm zip), or remove failOn',
       })
     }
+    const stages = c.promotion.order ?? []
+    stages.forEach((stage, i) => {
+      if (!c.environments[stage])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['promotion', 'order', i],
+          message: `"${stage}" is not an environment; known: ${Object.keys(c.environments).join(', ') || 'none'}`,
+        })
+      if (stages.indexOf(stage) !== i)
+        ctx.addIssue({code: 'custom', path: ['promotion', 'order', i], message: `"${stage}" is listed twice`})
+    })
     if (c.defaultEnvironment && !c.environments[c.defaultEnvironment]) {
       ctx.addIssue({
         code: 'custom',

@@ -20,6 +20,8 @@ export const ExitCode = {
   ROLLOUT_ORPHANED: 14,
   SUPPLY_CHAIN_REFUSED: 15,
   ATTESTATION: 16,
+  PROMOTION_REFUSED: 18,
+  PROMOTION_OUT_OF_ORDER: 19,
   ROLLOUT_ABORTED: 20,
   ROLLOUT_PAUSED: 21,
   ROLLOUT_INCONCLUSIVE: 22,
@@ -67,6 +69,10 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     'The supply-chain policy (supplyChain.policy) refused an image the deploy would run: no signature, SBOM or SLSA provenance attestation that verifies with the project key, or a vulnerability at or above supplyChain.policy.failOn that no current waiver covers, or --skip-verify without --force-release --reason. Each refusal names the image, the rule and the fix; nothing was applied.',
   ATTESTATION:
     'Attestation verification failed: an image has no attestation of a required type (SBOM, SLSA provenance), or its attestations are signed by another key, were changed after signing, or were made for another digest or repository; details.check and details.predicateType say which.',
+  PROMOTION_REFUSED:
+    "`retailops promote` refused the source environment's digests: not held for the soak time (promotion.soak) or not fully rolled out, an SLO of the service burning in the source (exhausted budget or page-level burn), or a signature that does not verify. The refusal is recorded in the target's promotion history; nothing was applied.",
+  PROMOTION_OUT_OF_ORDER:
+    '`retailops promote` would skip a stage of promotion.order (or promote backwards): refused, nothing applied. Promote through each stage, or pass --force with --reason (recorded).',
   ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',
   ROLLOUT_PAUSED: 'The rollout is paused and waits for `retailops rollout promote`.',
   ROLLOUT_INCONCLUSIVE: 'Analysis was inconclusive; the rollout is paused for a human decision.',

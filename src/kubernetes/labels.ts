@@ -36,6 +36,8 @@ export const FIELD_MANAGER_SLEEP = 'retailops-sleep'
 export const FIELD_MANAGER_ENV = 'retailops-env'
 /** The restore drill's manager for the objects it restores into a scratch namespace. */
 export const FIELD_MANAGER_DR = 'retailops-dr'
+/** `retailops promote`: its records in the target namespace. */
+export const FIELD_MANAGER_PROMOTE = 'retailops-promote'
 
 /** A string made safe for a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
 export function labelValue(value: string): string {
