@@ -487,4 +487,34 @@ describe('SBOM and SLSA provenance attestations, both ways with cosign v2 and v3
     const shop = await pushed('shop')
     expect((await cosign3VerifyAtt(path.join(p.dir, 'v3.pub'), 'cyclonedx', shop.image)).exitCode).not.toBe(0)
   })
+  it('refuses to sign when the SBOM and provenance belong to a newer build than the pushed image: nothing is written (exit 4); --no-attest signs alone', async () => {
+    const shop = await pushed('shop')
+    const indexEntries = async () =>
+      (
+        (await client.getManifest(`${p.name}/shop`, referrersTag(shop.digest), MEDIA_TYPES.ociIndex))!
+          .json as unknown as {
+          manifests: {digest: string}[]
+        }
+      ).manifests.map((m) => m.digest)
+    const before = await indexEntries()
+    await p.write({'svc/shop/main.js': 'console.log("shop v2")\n'})
+    const build = await runCliJson(['build', 'shop', '--base-image', BASE_IMAGE], {cwd: p.dir})
+    expect(build.exitCode, build.stderr).toBe(0)
+    const sign = await runCliJson(['sign', 'shop', '--signature-format', 'legacy'], {
+      cwd: p.dir,
+      env: {COSIGN_PASSWORD: PASSWORD},
+    })
+    expect(sign.exitCode).toBe(4)
+    expect(sign.doc.error.message).toContain('not the pushed image')
+    // Nothing was written: no legacy .sig or .att appeared, the referrers are those of before.
+    expect(await client.headManifest(`${p.name}/shop`, attestationTag(shop.digest))).toBeUndefined()
+    expect(await client.headManifest(`${p.name}/shop`, `${shop.digest.replace(':', '-')}.sig`)).toBeUndefined()
+    expect(await indexEntries()).toEqual(before)
+    const only = await runCliJson(['sign', 'shop', '--no-attest'], {cwd: p.dir, env: {COSIGN_PASSWORD: PASSWORD}})
+    expect(only.exitCode, only.stderr).toBe(0)
+    expect(only.doc.result.images[0]).toMatchObject({added: false, attestations: []})
+    const bad = await runCliJson(['verify', 'shop', '--require-attestation', 'spdx-ish'], {cwd: p.dir})
+    expect(bad.exitCode).toBe(2)
+    expect(bad.doc.error.message).toContain('Unknown attestation type "spdx-ish"')
+  })
 })
