@@ -18,7 +18,7 @@ export default class Promote extends RetailOpsCommand<typeof Promote> {
     "and releases exactly those into the target with the target's own strategy (rollout.strategy: rolling, canary or blue-green) and release gates.",
     'Refused, with nothing applied (PROMOTION_REFUSED), unless every service has been fully rolled out in the source for at least promotion.soak',
     "(from the source deployment controller's record of when its current ReplicaSet finished rolling out), none of its SLOs burns in the source",
-    "(exhausted error budget or page-level burn), and every digest's signature verifies with signing.publicKey.",
+    "(exhausted error budget or page-level burn), and every digest's signature verifies with signing.publicKey, as do the attestations supplyChain.policy requires (SBOM, SLSA provenance).",
     'With promotion.order, a promotion that skips a stage or goes backwards is refused (PROMOTION_OUT_OF_ORDER) unless --force --reason.',
     'Every promotion, refused ones too, is recorded in a ConfigMap in the target namespace: `retailops promote history` lists them.',
   ].join(' ')

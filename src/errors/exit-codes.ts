@@ -70,7 +70,7 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
   ATTESTATION:
     'Attestation verification failed: an image has no attestation of a required type (SBOM, SLSA provenance), or its attestations are signed by another key, were changed after signing, or were made for another digest or repository; details.check and details.predicateType say which.',
   PROMOTION_REFUSED:
-    "`retailops promote` refused the source environment's digests: not held for the soak time (promotion.soak) or not fully rolled out, an SLO of the service burning in the source (exhausted budget or page-level burn), or a signature that does not verify. The refusal is recorded in the target's promotion history; nothing was applied.",
+    "`retailops promote` refused the source environment's digests: not held for the soak time (promotion.soak) or not fully rolled out, an SLO of the service burning in the source (exhausted budget or page-level burn), or a signature or an attestation supplyChain.policy requires that does not verify. The refusal is recorded in the target's promotion history; nothing was applied.",
   PROMOTION_OUT_OF_ORDER:
     '`retailops promote` would skip a stage of promotion.order (or promote backwards): refused, nothing applied. Promote through each stage, or pass --force with --reason (recorded).',
   ROLLOUT_ABORTED: 'The rollout was aborted (by analysis, by unready pods or by hand); traffic is back on stable.',

@@ -13,7 +13,8 @@
  *   never earlier than that ReplicaSet's creation;
  * - not burning: the slo engine's burn evaluation of the source (exhausted budget or page-level
  *   burn), handed in by the command (one concept never imports another);
- * - signed: every digest's signature verifies with signing.publicKey (the deploy's verifier).
+ * - signed and attested: every digest's signature verifies with signing.publicKey (the deploy's
+ *   verifier), and so do the attestations supplyChain.policy requires (SBOM, SLSA provenance).
  *
  * Then the target releases exactly those digests through the one release path with its own
  * strategy and gates (handed in by the command as `release`). Every promotion, refused ones
@@ -23,12 +24,14 @@
 import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
-import {NotFoundError, RetailOpsError, UsageError, type ExitCodeName} from '../errors/index.js'
+import {NotFoundError, RetailOpsError, toRetailOpsError, UsageError, type ExitCodeName} from '../errors/index.js'
 import type {Deployment, ReplicaSet} from '../kubernetes/kinds.js'
 import {FIELD_MANAGER_PROMOTE} from '../kubernetes/labels.js'
 import {KubeObjects} from '../kubernetes/objects.js'
 import {collectionPath} from '../kubernetes/resources.js'
+import {verifyImages} from '../signing/images.js'
 import type {RunContext} from '../ui/context.js'
+import {silentOutput} from '../ui/output.js'
 import {newPromotionId, PromotionRecords, type PromotionRecord, type ServiceChecks} from './records.js'
 
 /** Signature results by image, as the deploy's verifier gives them. */
@@ -127,7 +130,7 @@ export async function promote(options: PromoteOptions, deps: PromoteDeps, ctx: R
     const running = await readSource(source, from.namespace, options.services ?? [], Object.keys(config.services))
     task.succeed(`${running.map((r) => r.service).join(', ')} in ${from.name}`)
     const soakMs = parseDuration(config.promotion.soak) ?? 0
-    const checks = await runChecks(running, soakMs, deps, now(), ctx)
+    const checks = await runChecks(running, soakMs, deps, project, now(), ctx)
     const id = newPromotionId(now())
     const record: PromotionRecord = {
       id,
@@ -290,6 +293,7 @@ async function runChecks(
   running: SourceService[],
   soakMs: number,
   deps: PromoteDeps,
+  project: LoadedConfig,
   now: Date,
   ctx: RunContext,
 ): Promise<Record<string, ServiceChecks>> {
@@ -297,6 +301,7 @@ async function runChecks(
   const allImages = [...new Set(running.flatMap((r) => r.images))]
   const digested = allImages.filter((i) => /@sha256:[a-f0-9]{64}$/.test(i))
   const signatures = digested.length > 0 ? await deps.verify(digested, ctx) : {}
+  const attestations = await verifyAttestationsOf(digested, project, ctx)
   const out: Record<string, ServiceChecks> = {}
   for (const r of running) {
     const problems: string[] = []
@@ -333,6 +338,12 @@ async function runChecks(
       .map((i) => ({image: i, status: signatures[i]?.status ?? 'unavailable', message: signatures[i]?.message}))
     for (const sig of sigs.filter((x) => x.status !== 'verified'))
       problems.push(`${r.service}: signature of ${sig.image} ${sig.status}${sig.message ? `: ${sig.message}` : ''}`)
+    // Attestations the supply-chain policy requires (SBOM, SLSA provenance), signed with the same key.
+    const attested = r.images
+      .filter((i) => digested.includes(i))
+      .map((i) => attestations.results[i] ?? {image: i, status: 'not-required'})
+    for (const a of attested.filter((x) => x.status !== 'verified' && x.status !== 'not-required'))
+      problems.push(`${r.service}: attestations of ${a.image} ${a.status}${a.message ? `: ${a.message}` : ''}`)
     out[r.service] = {
       image: r.image,
       images: r.images,
@@ -340,6 +351,11 @@ async function runChecks(
       soak,
       slo: {ok: burn.ok, reasons: burn.reasons},
       signatures: {ok: sigs.length > 0 && sigs.every((x) => x.status === 'verified'), results: sigs},
+      attestations: {
+        required: attestations.required,
+        ok: attested.every((x) => x.status === 'verified' || x.status === 'not-required'),
+        results: attested,
+      },
       problems,
     }
   }
@@ -347,6 +363,37 @@ async function runChecks(
   if (failed) task.fail(`${failed} of ${running.length} service(s) may not be promoted`)
   else task.succeed('soak time, SLOs and signatures pass')
   return out
+}
+
+/**
+ * The attestations supplyChain.policy requires of every image (requireSbom: a CycloneDX SBOM,
+ * requireProvenance: SLSA provenance), verified for exactly each digest with signing.publicKey.
+ * Without a policy none are required.
+ */
+async function verifyAttestationsOf(
+  images: string[],
+  project: LoadedConfig,
+  ctx: RunContext,
+): Promise<{required: string[]; results: Record<string, {image: string; status: string; message?: string}>}> {
+  const policy = project.config.supplyChain?.policy
+  const required = [
+    ...(policy?.requireSbom ? ['cyclonedx'] : []),
+    ...(policy?.requireProvenance ? ['slsaprovenance1'] : []),
+  ]
+  const results: Record<string, {image: string; status: string; message?: string}> = {}
+  if (required.length === 0) return {required, results}
+  const quiet: RunContext = {...ctx, out: silentOutput}
+  for (const image of images) {
+    try {
+      await verifyImages({project, targets: [image], requireAttestations: required}, quiet)
+      results[image] = {image, status: 'verified'}
+    } catch (error) {
+      const e = toRetailOpsError(error)
+      const check = (error as {check?: unknown}).check
+      results[image] = {image, status: typeof check === 'string' ? check : e.exit.toLowerCase(), message: e.message}
+    }
+  }
+  return {required, results}
 }
 
 function nextStepsFor(checks: Record<string, ServiceChecks>): string[] {
@@ -361,6 +408,8 @@ function nextStepsFor(checks: Record<string, ServiceChecks>): string[] {
       'See `retailops slo --environment <source>`: promote once the budget recovers and no page-level burn is on.',
     )
   if (all.some((c) => !c.signatures.ok)) steps.push('Sign the images (`retailops sign`) and check signing.publicKey.')
+  if (all.some((c) => !c.attestations.ok))
+    steps.push('Attach the attestations supplyChain.policy requires: `retailops sign SERVICE` after `retailops build`.')
   return steps
 }
 

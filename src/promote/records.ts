@@ -29,6 +29,8 @@ export interface ServiceChecks {
   soak: {ok: boolean; heldSince?: string; heldFor?: string; required: string}
   slo: {ok: boolean; reasons: string[]}
   signatures: {ok: boolean; results: {image: string; status: string; message?: string}[]}
+  /** The attestation types supplyChain.policy requires (none without a policy), per image. */
+  attestations: {required: string[]; ok: boolean; results: {image: string; status: string; message?: string}[]}
   /** Why it may not be promoted; empty when every check passed. */
   problems: string[]
 }

@@ -12,7 +12,10 @@ export function renderPromotion(r: PromotionRecord): string {
     if (!c) continue
     lines.push(
       `    soak ${c.soak.ok ? 'ok' : 'NOT MET'} (held ${c.soak.heldFor ?? 'n/a'} of ${c.soak.required})` +
-        `  slo ${c.slo.ok ? 'ok' : 'BURNING'}  signatures ${c.signatures.ok ? 'verified' : 'NOT VERIFIED'}`,
+        `  slo ${c.slo.ok ? 'ok' : 'BURNING'}  signatures ${c.signatures.ok ? 'verified' : 'NOT VERIFIED'}` +
+        (c.attestations.required.length
+          ? `  attestations (${c.attestations.required.join(', ')}) ${c.attestations.ok ? 'verified' : 'NOT VERIFIED'}`
+          : ''),
     )
     for (const p of c.problems) lines.push(`    - ${p}`)
   }

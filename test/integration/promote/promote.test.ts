@@ -51,8 +51,13 @@ async function pushImage(repo: string, content: string): Promise<string> {
   return `${sandbox.registry}/${repo}@${digest}`
 }
 
-function config(soak: string, order = ['staging', 'production']): Record<string, unknown> {
+function config(
+  soak: string,
+  order = ['staging', 'production'],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
+    ...extra,
     project: 'shop',
     registry: {url: sandbox.registry, insecure: true},
     // Deploys do not insist on signatures here (the unsigned case reaches staging); promote always verifies them.
@@ -237,6 +242,26 @@ describe('retailops promote --from staging --to production', () => {
       unregister()
       await proc.stop()
       await deleteSeries(`{namespace="${STAGING}"}`)
+    }
+  })
+
+  it('refuses digests without the attestations supplyChain.policy requires (an SBOM), signed as they are', async () => {
+    project.writeConfig(config('1s', undefined, {supplyChain: {policy: {requireProvenance: false}}}))
+    try {
+      const productionBefore = (await deployment(PRODUCTION, 'catalog'))!.metadata.resourceVersion
+      const r = await cli(['promote', '--from', 'staging', '--to', 'production', 'catalog'])
+      expect(r.exitCode, r.stderr).toBe(18)
+      expect(r.doc.error.message).toContain(`catalog: attestations of ${images.catalog} missing`)
+      expect((await deployment(PRODUCTION, 'catalog'))!.metadata.resourceVersion).toBe(productionBefore)
+      const record = (await records())[0]
+      expect(record.checks.catalog.signatures.ok).toBe(true)
+      expect(record.checks.catalog.attestations).toMatchObject({
+        required: ['cyclonedx'],
+        ok: false,
+        results: [{image: images.catalog, status: 'missing'}],
+      })
+    } finally {
+      project.writeConfig(config('1s'))
     }
   })
 
