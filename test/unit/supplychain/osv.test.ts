@@ -52,7 +52,9 @@ const records: OsvRecord[] = [
 
 async function writeZip(file: string, entries: Record<string, string>): Promise<void> {
   const zip = new yazl.ZipFile()
-  for (const [name, text] of Object.entries(entries)) zip.addBuffer(Buffer.from(text), name)
+  // Stored and deflated entries both (zip tools store what does not compress).
+  for (const [i, [name, text]] of Object.entries(entries).entries())
+    zip.addBuffer(Buffer.from(text), name, {compress: i % 2 === 0})
   zip.end()
   await pipeline(zip.outputStream, createWriteStream(file))
 }
@@ -190,6 +192,18 @@ describe('loading an OSV database', () => {
     const cut = path.join(dir, 'cut.zip')
     await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)))
     await expect(loadOsvDatabase(cut)).rejects.toMatchObject({exit: 'VULNERABILITY_DATABASE_INVALID'})
+
+    // A flipped byte inside an entry (a stored one, so the JSON still parses): its CRC-32 says so.
+    const stored = Buffer.from(bytes)
+    const at = stored.indexOf('"versions":["15.1.3"]') + '"versions":["'.length
+    expect(at).toBeGreaterThan('"versions":["'.length)
+    stored[at] = '9'.charCodeAt(0)
+    const flipped = path.join(dir, 'flipped.zip')
+    await writeFile(flipped, stored)
+    await expect(loadOsvDatabase(flipped)).rejects.toMatchObject({
+      exit: 'VULNERABILITY_DATABASE_INVALID',
+      message: expect.stringContaining('does not match its recorded size and checksum'),
+    })
 
     await expect(loadOsvDatabase(path.join(dir, 'nowhere.zip'))).rejects.toMatchObject({exit: 'NOT_FOUND'})
   })
