@@ -1,13 +1,25 @@
 import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 
-import * as k8s from '@kubernetes/client-node'
+import type * as k8s from '@kubernetes/client-node'
 
 import {isEnvReference, normalizeSecretText, readEnvReference} from '../config/secret-ref.js'
 import {NotFoundError, PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
 import {registerSecret} from '../ui/output.js'
 import {KubeHttp} from './http.js'
+
+const requireModule = createRequire(import.meta.url)
+
+/**
+ * @kubernetes/client-node, loaded on first use: importing it costs about 600 ms, more than
+ * everything else a command loads, and render, config validate or slo rules never talk to a
+ * cluster. Synchronous (require of an ES module) so kubeClients() stays synchronous.
+ */
+export function kubernetesLibrary(): typeof k8s {
+  return requireModule('@kubernetes/client-node') as typeof k8s
+}
 
 export interface KubeTarget {
   /** kube context; default: the kubeconfig's current context. */
@@ -64,7 +76,7 @@ export function looksLikeKubeconfigContent(value: string): boolean {
 }
 
 export function loadKubeConfig(target: KubeTarget = {}): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig()
+  const kc = new (kubernetesLibrary().KubeConfig)()
   const inline = inlineKubeconfig(target)
   if (inline) {
     try {
@@ -136,6 +148,7 @@ export function kubeClients(target: KubeTarget = {}): KubeClients {
   const hit = cache.get(key)
   if (hit) return hit
   const kc = loadKubeConfig(target)
+  const k8s = kubernetesLibrary()
   const clients: KubeClients = {
     kc,
     context: kc.getCurrentContext(),

@@ -1,7 +1,5 @@
-import * as k8s from '@kubernetes/client-node'
-
 import {throwIfAborted} from '../ui/context.js'
-import {type KubeClients, kubeHttpOf} from './client.js'
+import {type KubeClients, kubeHttpOf, kubernetesLibrary} from './client.js'
 import type {KubeHttp} from './http.js'
 import {collectionPath, namedPath} from './resources.js'
 import {sleep} from './wait.js'
@@ -123,7 +121,7 @@ export async function waitForDeployments(
   const anyFailed = () => [...pending.keys()].some((id) => states.get(id)?.state.phase === 'failed')
 
   const deadline = started + options.timeoutMs
-  const watcher = new k8s.Watch(k.kc)
+  const watcher = new (kubernetesLibrary().Watch)(k.kc)
   while (Date.now() < deadline) {
     throwIfAborted(options.signal)
     const list = await k.apps.listDeploymentForAllNamespaces({labelSelector: options.labelSelector})

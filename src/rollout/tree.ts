@@ -4,9 +4,8 @@
  * result) and rendered to text separately.
  */
 import type {Deployment, Pod, ReplicaSet} from '../kubernetes/kinds.js'
-import * as k8s from '@kubernetes/client-node'
 
-import {kubeClients} from '../kubernetes/client.js'
+import {kubeClients, kubernetesLibrary} from '../kubernetes/client.js'
 import type {RunContext} from '../ui/context.js'
 import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
@@ -242,7 +241,7 @@ export async function watchTree(
   ctx: RunContext,
   options: {timeoutMs?: number} = {},
 ): Promise<RolloutTree> {
-  const watch = new k8s.Watch(kubeClients(kube.target).kc)
+  const watch = new (kubernetesLibrary().Watch)(kubeClients(kube.target).kc)
   let tree = await rolloutTree(kube, namespace, service)
   onTree(tree)
   const settled = (t: RolloutTree) => isTerminal(t.status.phase) || t.status.waiting

@@ -6,7 +6,6 @@ import {ARTIFACTS_LOCK, readArtifactsLock} from '../docker/artifacts.js'
 import {parseReference} from '../docker/reference.js'
 import {usesPlainHttp} from '../docker/registry.js'
 import {NotFoundError, toRetailOpsError, UsageError} from '../errors/index.js'
-import {verifyImage} from '../signing/verify.js'
 import type {RunContext} from '../ui/context.js'
 
 /** The artifacts lock entry `retailops runner build` records the runner image under. */
@@ -73,6 +72,8 @@ export async function verifiedRunnerImage(
   const runner = await resolveRunnerImage(project, flag)
   const {config} = project
   try {
+    // Loaded on use: plans and dry runs that only name the runner image never pay for the signing engine.
+    const {verifyImage} = await import('../signing/verify.js')
     await verifyImage(
       {
         image: runner.image,
