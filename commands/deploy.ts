@@ -25,6 +25,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     'PERMISSION',
     'SIGNATURE',
     'POLICY',
+    'SUPPLY_CHAIN_REFUSED',
     'DEPLOY_FAILED',
     'REFUSED',
     'ROLLOUT_HELD',
@@ -51,7 +52,8 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
       description: 'Take over fields another field manager owns (after a conflict was reported).',
     }),
     'skip-verify': Flags.boolean({
-      description: 'Do not verify image signatures (loud warning; recorded on each Deployment).',
+      description:
+        'Do not verify image signatures (loud warning; recorded on each Deployment). Under a supply-chain policy (supplyChain.policy) it is refused unless given with --force-release --reason, which overrides the policy and is recorded on every workload.',
     }),
     prune: Flags.boolean({
       description: 'Delete what retailops applied before and no longer renders.',

@@ -27,6 +27,7 @@ import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from '../kubern
 import {readOverlays, type Overlay} from './overlays.js'
 import {renderManifests, type RenderedTarget, type RenderResult} from './render.js'
 import {type ImageVerifier, type SignatureVerification, verifyRenderedImages} from './signature.js'
+import {admissionStep, type AdmissionStepOptions, type SupplyChainResult} from './admission.js'
 
 /**
  * The deploy engine: render → policy → apply → wait, each step exported on its own. runDeploy()
@@ -97,6 +98,8 @@ export type {SignatureVerification} from './signature.js'
 export interface PolicyStepResult {
   report: PolicyReport
   signatures: SignatureResult[]
+  /** By image: what the supply-chain admission reads. */
+  signaturesByImage: Record<string, SignatureResult>
   signatureVerification: SignatureVerification
 }
 
@@ -124,7 +127,12 @@ export async function policyStep(
     signingRequired: options.project.config.signing.required,
     tierLabel: LABEL.tier,
   })
-  return {report, signatures: Object.values(verified.signatures), signatureVerification: verified.verification}
+  return {
+    report,
+    signatures: Object.values(verified.signatures),
+    signaturesByImage: verified.signatures,
+    signatureVerification: verified.verification,
+  }
 }
 
 /** A cluster connection and the applyset label its objects carry. */
@@ -534,12 +542,18 @@ function keepAnnotations(obj: KubeObject, live: KubeObject | undefined, keys: st
   }
 }
 
-export interface DeployOptions extends RenderStepOptions, PolicyStepOptions, ApplyStepOptions, WaitStepOptions {
+export interface DeployOptions
+  extends
+    RenderStepOptions,
+    PolicyStepOptions,
+    Omit<AdmissionStepOptions, 'project'>,
+    ApplyStepOptions,
+    WaitStepOptions {
   /** Wait for rollouts (default true; not under dryRun). */
   wait?: boolean
 }
 
-export type DeployOutcome = 'OK' | 'POLICY' | 'DEPLOY_FAILED'
+export type DeployOutcome = 'OK' | 'POLICY' | 'SUPPLY_CHAIN_REFUSED' | 'DEPLOY_FAILED'
 
 export interface DeployTargetSummary {
   id: string
@@ -562,6 +576,8 @@ export interface DeployResult {
   policy: PolicyReport
   signatureVerification: SignatureVerification
   signatures: SignatureResult[]
+  /** supplyChain.policy's decision for every image (outcome not-configured without a policy). */
+  supplyChain: SupplyChainResult
   apply: {
     created: number
     configured: number
@@ -626,7 +642,7 @@ export function rollingNotes(plan: RenderResult, config: LoadedConfig['config'])
 
 export interface CheckedPlan {
   result: DeployResult
-  /** Nothing more to do: policy found errors (outcome POLICY, nothing may be applied) or it is a dry run (result.diffs). */
+  /** Nothing more to do: policy found errors (outcome POLICY), the supply-chain policy refused an image (SUPPLY_CHAIN_REFUSED): nothing may be applied; or it is a dry run (result.diffs). */
   done: boolean
 }
 
@@ -636,13 +652,17 @@ export interface CheckedPlan {
  */
 export async function checkStep(
   plan: DeployPlan,
-  options: PolicyStepOptions & ApplyStepOptions,
+  options: PolicyStepOptions & AdmissionStepOptions & ApplyStepOptions,
   ctx: RunContext,
   run: {strategy: string; notes?: string[]; timer: DeployTimer},
 ): Promise<CheckedPlan> {
   for (const note of plan.notes) ctx.out.warn(note)
   const notes = [...plan.notes, ...(run.notes ?? [])]
   const policy = await run.timer.time('policy', () => policyStep(plan, options, ctx))
+  // Every image the objects run, checked against supplyChain.policy before anything is applied.
+  const supplyChain = await run.timer.time('supplyChain', () =>
+    admissionStep(planObjects(plan), policy.signaturesByImage, options, ctx),
+  )
   const result: DeployResult = {
     outcome: 'OK',
     environment: plan.environment,
@@ -653,6 +673,7 @@ export async function checkStep(
     policy: policy.report,
     signatureVerification: policy.signatureVerification,
     signatures: policy.signatures,
+    supplyChain,
     apply: {created: 0, configured: 0, unchanged: 0, failed: [], skipped: [], retries: {}, objects: []},
     pruned: [],
     orphanedNamespaces: [],
@@ -663,6 +684,11 @@ export async function checkStep(
   }
   for (const f of policy.report.findings.filter((x) => x.severity === 'warning'))
     ctx.out.warn(`policy: ${objectsOf(f)}: ${f.message}`)
+  // A supply-chain refusal is the more specific answer; other policy errors are listed with it.
+  if (supplyChain.outcome === 'refused') {
+    result.outcome = 'SUPPLY_CHAIN_REFUSED'
+    return {result, done: true}
+  }
   if (!policy.report.ok) {
     result.outcome = 'POLICY'
     return {result, done: true}
@@ -734,7 +760,11 @@ export async function runDiff(
     signingRequired: options.project.config.signing.required,
     tierLabel: LABEL.tier,
   })
-  const diffs = await diffStep(plan, {...options, keepLiveAnnotations: [ANNOTATION.signature]}, ctx)
+  const diffs = await diffStep(
+    plan,
+    {...options, keepLiveAnnotations: [ANNOTATION.signature, ANNOTATION.supplyChain, ANNOTATION.supplyChainOverride]},
+    ctx,
+  )
   return {
     environment: plan.environment,
     targets: summarizeTargets(plan),

@@ -3,6 +3,7 @@ import {stringify} from 'yaml'
 import type {PolicyFinding, PolicyReport, Severity} from '../kubernetes/policy.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import {makeChalk, renderTable} from '../ui/index.js'
+import type {SupplyChainResult} from './admission.js'
 import type {DeployResult, ObjectDiff} from './engine.js'
 
 /** Human renderings of the engine's results; the commands print them, --json prints the results. */
@@ -29,6 +30,42 @@ export function formatPolicy(report: PolicyReport, severities: Severity[] = ['er
     const mark = f.severity === 'error' ? c.red('✖ error  ') : c.yellow('▲ warning')
     lines.push(`${mark} ${objectsOf(f)}: ${f.message} [${f.rule}]`, `            ${c.dim('fix:')} ${f.fix}`)
   }
+  return lines.join('\n')
+}
+
+/** The supply-chain policy's refusals (image, rule, fix), waivers used and expired: empty when there is nothing to say. */
+export function formatSupplyChain(result: SupplyChainResult): string {
+  if (result.outcome === 'not-configured') return ''
+  const c = makeChalk()
+  const lines: string[] = []
+  for (const r of result.refusals)
+    lines.push(`${c.red('✖ refused')} ${r.message} [supply-chain/${r.rule}]`, `            ${c.dim('fix:')} ${r.fix}`)
+  for (const d of result.decisions)
+    for (const r of d.refusals)
+      lines.push(
+        `${c.red('✖ refused')} ${r.message} [supply-chain/${r.rule}]`,
+        `            ${c.dim('run by:')} ${d.objects.slice(0, 3).join(', ')}${d.objects.length > 3 ? ', …' : ''}`,
+        `            ${c.dim('fix:')} ${r.fix}`,
+      )
+  for (const d of result.decisions)
+    for (const v of d.vulnerabilities.filter((x) => x.waiver && !x.waiver.expired))
+      lines.push(
+        `${c.yellow('▲ waived ')} ${v.id} (${v.severity}) in ${v.package}@${v.version} for ${v.service} until ${v.waiver!.expires}: ${v.waiver!.reason}`,
+      )
+  for (const w of result.expiredWaivers)
+    lines.push(
+      `${c.yellow('▲ expired')} waiver of ${w.id} for ${w.service} (${result.waiversFile}) expired on ${w.expires}: it waives nothing`,
+    )
+  if (result.override)
+    lines.push(
+      c.yellow.bold(`▲ Supply-chain policy OVERRIDDEN (--skip-verify --force-release): ${result.override.reason}`),
+    )
+  if (result.outcome === 'admitted')
+    lines.push(
+      c.green(
+        `✔ Supply chain: ${result.decisions.length} image${result.decisions.length === 1 ? '' : 's'} admitted by supplyChain.policy.`,
+      ),
+    )
   return lines.join('\n')
 }
 
@@ -60,6 +97,17 @@ export function formatDeploy(result: DeployResult): string {
   const lines: string[] = []
   // Warnings already went to stderr as they were found; errors are listed here with their fixes.
   if (result.policy.errors > 0) lines.push(formatPolicy(result.policy, ['error']), '')
+  const supplyChain = formatSupplyChain(result.supplyChain)
+  if (supplyChain) lines.push(supplyChain, '')
+  if (result.outcome === 'SUPPLY_CHAIN_REFUSED') {
+    const refused = result.supplyChain.decisions.filter((d) => !d.admitted).length
+    lines.push(
+      c.red(
+        `✖ The supply-chain policy refused ${refused > 0 ? `${refused} image${refused === 1 ? '' : 's'}` : 'this deploy'}: nothing was applied.`,
+      ),
+    )
+    return lines.join('\n')
+  }
   if (result.outcome === 'POLICY') {
     lines.push(
       c.red(

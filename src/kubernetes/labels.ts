@@ -19,6 +19,10 @@ export const LABEL = {
 export const ANNOTATION = {
   /** verified | skipped | unverified: how the image's signature was checked at deploy time. */
   signature: 'retailops.dev/signature-verification',
+  /** admitted | refused | overridden: what the supply-chain policy (supplyChain.policy) decided at deploy time. */
+  supplyChain: 'retailops.dev/supply-chain',
+  /** The reason of a recorded override of the supply-chain policy (--skip-verify --force-release --reason). */
+  supplyChainOverride: 'retailops.dev/supply-chain-override',
   image: 'retailops.dev/image',
   configVersion: 'retailops.dev/config-version',
   tenants: 'retailops.dev/tenants',

@@ -49,7 +49,14 @@ const waiverSchema = z
   })
   .strict()
 
-const waiversFileSchema = z.object({waivers: z.array(waiverSchema).default([])}).strict()
+const waiversFileSchema = z
+  .object({
+    waivers: z
+      .array(waiverSchema)
+      .nullish()
+      .transform((w) => w ?? []),
+  })
+  .strict()
 
 /** The end of a waiver's last day, UTC. */
 export function waiverEnds(waiver: Pick<Waiver, 'expires'>): Date {
