@@ -220,3 +220,54 @@ describe('admission decisions', () => {
     expect(decisions.map((d) => d.admitted)).toEqual([true, false])
   })
 })
+
+describe('the images deploy admits', () => {
+  it('lists every container, init container and ephemeral container image, with its services and objects', async () => {
+    const {admissionImages, signatureEvidence} = await import('../../../src/deploy/admission.js')
+    const digestRef = (n: string) => `127.0.0.1:5000/shop/${n}@sha256:${n[0].repeat(64)}`
+    const deployment = (name: string, service: string, spec: Record<string, unknown>) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {name, namespace: 'shop', labels: {'retailops.dev/service': service}},
+      spec: {template: {spec}},
+    })
+    const images = admissionImages([
+      deployment('checkout', 'checkout', {
+        containers: [
+          {name: 'checkout', image: digestRef('checkout')},
+          {name: 'proxy', image: digestRef('proxy')},
+        ],
+        initContainers: [{name: 'migrate', image: digestRef('migrate')}],
+      }),
+      deployment('catalog', 'catalog', {
+        containers: [
+          {name: 'catalog', image: digestRef('catalog')},
+          {name: 'proxy', image: digestRef('proxy')},
+        ],
+      }),
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: {name: 'report', namespace: 'shop'},
+        spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: 'r', image: 'busybox:1'}]}}}}},
+      },
+    ])
+    expect(
+      images.map((i) => [i.image.replace('127.0.0.1:5000/shop/', '').split('@')[0], i.services, i.objects.length]),
+    ).toEqual([
+      ['checkout', ['checkout'], 1],
+      ['proxy', ['checkout', 'catalog'], 2],
+      ['migrate', ['checkout'], 1],
+      ['catalog', ['catalog'], 1],
+      ['busybox:1', [], 1],
+    ])
+    expect(images[2].objects).toEqual(['Deployment shop/checkout (initContainers: migrate)'])
+    expect(signatureEvidence(undefined, 'busybox:1')).toMatchObject({
+      status: 'missing',
+      message: expect.stringContaining('tag'),
+    })
+    expect(signatureEvidence({image: digestRef('a'), status: 'unsigned'}, digestRef('a')).status).toBe('missing')
+    expect(signatureEvidence({image: digestRef('a'), status: 'invalid'}, digestRef('a')).status).toBe('invalid')
+    expect(signatureEvidence(undefined, digestRef('a')).status).toBe('missing')
+  })
+})
