@@ -14,7 +14,15 @@ import {resolveEnvironment} from '../../../src/config/resolve.js'
 import {decryptPrivateKey, writeKeyPair} from '../../../src/signing/keys.js'
 import {signImage} from '../../../src/signing/sign.js'
 import {pushMinimalImage} from '../docker/helpers.js'
-import {baseConfig, CONTEXT, SECURE_SERVICE, snapshot, TestProject} from '../kubernetes/helpers.js'
+import {
+  baseConfig,
+  CONTEXT,
+  kubeProject,
+  projectNs,
+  SECURE_SERVICE,
+  snapshot,
+  type KubeProject,
+} from '../kubernetes/helpers.js'
 import {testContext} from '../../support/context.js'
 import {runCli} from '../../support/cli.js'
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -36,10 +44,10 @@ const MEDIUM = 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N' // 4.2
  * nothing was created or changed.
  */
 describe('deploy admits images by the supply-chain policy (sandbox registry, cosign v3 and apiserver)', () => {
-  let t: TestProject
+  let t: KubeProject
   let client: RegistryClient
   let dir: string
-  const repo = (name: string) => `${t.project}/${name}`
+  const repo = (name: string) => `${t.name}/${name}`
   const images: Record<string, string> = {}
   const cosignEnv = {
     COSIGN_PASSWORD: PASSWORD,
@@ -148,7 +156,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
   const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10)
 
   beforeAll(async () => {
-    t = new TestProject({})
+    t = kubeProject()
     dir = t.dir
     t.config = {
       ...baseConfig(t, {catalog: SECURE_SERVICE}),
@@ -157,7 +165,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
         policy: {failOn: 'high'},
       },
     }
-    t.write()
+    t.writeConfig()
     mkdirSync(path.join(t.dir, '.retailops'), {recursive: true})
     await writeKeyPair({
       keyPath: path.join(dir, 'cosign.key'),
@@ -226,25 +234,25 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     const {refusal, decision} = await refused(images.unsigned, 'signature')
     expect(refusal.fix).toContain('retailops sign catalog')
     expect(decision.evidence).toMatchObject({signature: 'missing', sbom: 'verified', provenance: 'verified'})
-    expect(await namespaceObjects(t.ns())).toBeUndefined()
+    expect(await namespaceObjects(projectNs(t))).toBeUndefined()
   })
 
   it('refuses an image without an SBOM attestation (and so without a vulnerability check)', async () => {
     const {decision} = await refused(images['no-sbom'], 'sbom')
     expect(decision.refusals.map((x) => x.rule)).toEqual(['sbom', 'vulnerability'])
-    expect(await namespaceObjects(t.ns())).toBeUndefined()
+    expect(await namespaceObjects(projectNs(t))).toBeUndefined()
   })
 
   it('refuses an SBOM attestation signed with another key', async () => {
     const {decision} = await refused(images['other-key'], 'sbom')
     expect(decision.evidence.sbom).toBe('invalid')
-    expect(await namespaceObjects(t.ns())).toBeUndefined()
+    expect(await namespaceObjects(projectNs(t))).toBeUndefined()
   })
 
   it('refuses an image without a provenance attestation', async () => {
     const {decision} = await refused(images['no-provenance'], 'provenance')
     expect(decision.refusals.map((x) => x.rule)).toEqual(['provenance'])
-    expect(await namespaceObjects(t.ns())).toBeUndefined()
+    expect(await namespaceObjects(projectNs(t))).toBeUndefined()
   })
 
   it('refuses a vulnerability at or above failOn through the CLI: exit 15, the package, the id and the fix', async () => {
@@ -280,7 +288,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
       ['GHSA-tsta-high-0001', true],
       ['GHSA-tsta-medm-0002', false],
     ])
-    expect(await namespaceObjects(t.ns())).toBeUndefined()
+    expect(await namespaceObjects(projectNs(t))).toBeUndefined()
   })
 
   it('deploys the vulnerable image once a current waiver (by its CVE alias) covers it, and records the admission', async () => {
@@ -297,7 +305,10 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
       id: 'CVE-2099-0001',
       expired: false,
     })
-    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
+      name: 'catalog',
+      namespace: projectNs(t),
+    })
     expect(d.spec?.template.spec?.containers[0].image).toBe(images.vulnerable)
     expect(d.metadata?.annotations?.['retailops.dev/supply-chain']).toBe('admitted')
   })
@@ -305,7 +316,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
   it('an expired waiver waives nothing and is reported; the running Deployment is left exactly as it was', async () => {
     const live = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
       name: 'catalog',
-      namespace: t.ns(),
+      namespace: projectNs(t),
     })
     const applySet = live.metadata!.labels!['retailops.dev/applyset']
     const before = await snapshot(applySet)
@@ -342,13 +353,13 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     ])
     const live = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
       name: 'catalog',
-      namespace: t.ns(),
+      namespace: projectNs(t),
     })
     const before = await snapshot(live.metadata!.labels!['retailops.dev/applyset'])
     const r = await runDeploy({project: await t.load()}, testContext())
     expect(r.outcome).toBe('SUPPLY_CHAIN_REFUSED')
     const decision = r.supplyChain.decisions.find((d) => d.image === images.unsigned)!
-    expect(decision.objects).toEqual([`Deployment ${t.ns()}/catalog (initContainers: migrate)`])
+    expect(decision.objects).toEqual([`Deployment ${projectNs(t)}/catalog (initContainers: migrate)`])
     expect(decision.refusals.map((x) => x.rule)).toEqual(['signature'])
     expect(r.supplyChain.decisions.find((d) => d.image === images.clean)?.admitted).toBe(true)
     expect(await snapshot(live.metadata!.labels!['retailops.dev/applyset'])).toEqual(before)
@@ -359,7 +370,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     const project = await t.load()
     const live = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
       name: 'catalog',
-      namespace: t.ns(),
+      namespace: projectNs(t),
     })
     const before = await snapshot(live.metadata!.labels!['retailops.dev/applyset'])
     const {result, exit} = await release(
@@ -376,7 +387,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     expect(result.release).toBeUndefined()
     expect(result.supplyChain.decisions[0].refusals.map((x) => x.rule)).toEqual(['provenance'])
     expect(await snapshot(live.metadata!.labels!['retailops.dev/applyset'])).toEqual(before)
-    const configMaps = await kubeClients({context: CONTEXT}).core.listNamespacedConfigMap({namespace: t.ns()})
+    const configMaps = await kubeClients({context: CONTEXT}).core.listNamespacedConfigMap({namespace: projectNs(t)})
     expect(configMaps.items.map((c) => c.metadata?.name).filter((n) => n?.includes('rollout'))).toEqual([])
   })
 
@@ -390,7 +401,10 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     expect(doc.result.supplyChain.refusals).toEqual([
       expect.objectContaining({rule: 'skip-verify', fix: expect.stringContaining('--force-release --reason')}),
     ])
-    const d0 = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    const d0 = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
+      name: 'catalog',
+      namespace: projectNs(t),
+    })
     expect(d0.spec?.template.spec?.containers[0].image).toBe(images.vulnerable)
 
     const forced = await runDeploy(
@@ -402,7 +416,10 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
       outcome: 'overridden',
       override: {reason: 'INC-42: registry attestation outage'},
     })
-    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({name: 'catalog', namespace: t.ns()})
+    const d = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
+      name: 'catalog',
+      namespace: projectNs(t),
+    })
     expect(d.spec?.template.spec?.containers[0].image).toBe(images.unsigned)
     expect(d.metadata?.annotations).toMatchObject({
       'retailops.dev/supply-chain': 'overridden',
@@ -448,7 +465,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     expect((await client.getManifest(repo('catalog'), `${digest.replace(':', '-')}.att`))?.json).toBeDefined()
     const live = await kubeClients({context: CONTEXT}).apps.readNamespacedDeployment({
       name: 'catalog',
-      namespace: t.ns(),
+      namespace: projectNs(t),
     })
     const before = await snapshot(live.metadata!.labels!['retailops.dev/applyset'])
     const r = await runDeploy({project: await t.load(), images: [`catalog=${image}`], dryRun: true}, testContext())
