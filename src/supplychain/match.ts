@@ -11,6 +11,7 @@ import {
   type OsvRecord,
 } from './osv.js'
 import {displayRank, rate, type Severity, type SeveritySource} from './severity.js'
+import type {Waiver} from './waivers.js'
 
 /** The part of a CycloneDX BOM (JSON, 1.4 and later) matching reads. */
 export interface CycloneDxComponent {
@@ -55,6 +56,8 @@ export interface Finding {
   references: string[]
   modified: string
   published?: string
+  /** The waiver (supplyChain.policy.waivers) that covers it for its service; an expired one waives nothing. */
+  waiver?: Waiver & {expired: boolean}
 }
 
 export interface NpmComponent {

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 
-import {type SupplyChainPolicyConfig, type VulnerabilitySeverity} from '../config/schema.js'
+import type {SupplyChainPolicyConfig} from '../config/schema.js'
+import {atOrAbove, type Severity} from './severity.js'
 import {isExpired, findWaiver, type Waiver} from './waivers.js'
 
 /**
@@ -35,7 +36,8 @@ export interface VulnerabilityMatch {
   aliases: string[]
   package: string
   version: string
-  severity: VulnerabilitySeverity | 'none' | 'unknown'
+  /** As `retailops scan` rates it (the record's CVSS); unknown counts as critical, as scan's --fail-on does by default. */
+  severity: Severity
   /** Versions that fix it, when the record says. */
   fixed: string[]
 }
@@ -70,21 +72,6 @@ export interface Decision {
   evidence: {signature: EvidenceStatus; sbom: EvidenceStatus; provenance: EvidenceStatus}
   /** Every vulnerability found (below the threshold too), with whether it refused and the waiver that let it through. */
   vulnerabilities: VulnerabilityVerdict[]
-}
-
-const RANK: Record<VulnerabilitySeverity | 'none' | 'unknown', number> = {
-  none: 0,
-  low: 1,
-  medium: 2,
-  high: 3,
-  critical: 4,
-  // A record without a usable CVSS vector or severity: it cannot be shown to be below any threshold.
-  unknown: 5,
-}
-
-/** At or above the threshold (unknown severities count as at it: a record that names none cannot be shown below). */
-export function atOrAbove(severity: VulnerabilityMatch['severity'], threshold: VulnerabilitySeverity): boolean {
-  return RANK[severity] >= RANK[threshold]
 }
 
 export interface DecideOptions {

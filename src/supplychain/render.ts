@@ -33,6 +33,15 @@ export function renderScan(result: ScanResult): string {
         {header: 'ALIASES', value: (f) => f.aliases.join(', ') || '–'},
         {header: 'SEVERITY', value: severityCell},
         {header: 'FIXED IN', value: fixedCell},
+        ...(result.findings.some((f) => f.waiver)
+          ? [
+              {
+                header: 'WAIVED',
+                value: (f: Finding) =>
+                  f.waiver ? (f.waiver.expired ? `expired ${f.waiver.expires}` : `until ${f.waiver.expires}`) : '–',
+              },
+            ]
+          : []),
       ]),
       '',
     )
@@ -62,6 +71,14 @@ export function renderScan(result: ScanResult): string {
             `--fail-on ${result.gate.failOn}: ${result.gate.failing} finding${result.gate.failing === 1 ? '' : 's'} at or above ${result.gate.failOn} (unknown severities count as ${result.gate.unknownAs}).`,
           ),
     )
+    if (result.gate.waived > 0)
+      lines.push(
+        `${result.gate.waived} finding${result.gate.waived === 1 ? '' : 's'} at or above ${result.gate.failOn} waived (${result.waiversFile}).`,
+      )
   }
+  for (const w of result.expiredWaivers)
+    lines.push(
+      makeChalk().yellow(`Expired waiver: ${w.id} for ${w.service} expired on ${w.expires}; it waives nothing.`),
+    )
   return lines.join('\n')
 }

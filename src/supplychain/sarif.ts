@@ -50,6 +50,8 @@ interface SarifResult {
     }
   }[]
   partialFingerprints: Record<string, string>
+  /** A finding a current waiver covers: suppressed (code scanning shows it as dismissed), with the waiver's reason. */
+  suppressions?: {kind: 'external'; status: 'accepted'; justification: string}[]
   properties: Record<string, unknown>
 }
 
@@ -211,7 +213,19 @@ export async function renderSarif(result: ScanResult, options: SarifOptions): Pr
         fixedIn: f.fixedIn,
         aliases: f.aliases,
         severity: f.severity,
+        ...(f.waiver ? {waiver: f.waiver} : {}),
       },
+      ...(f.waiver && !f.waiver.expired
+        ? {
+            suppressions: [
+              {
+                kind: 'external' as const,
+                status: 'accepted' as const,
+                justification: `waived for ${f.waiver.service} until ${f.waiver.expires}: ${f.waiver.reason}`,
+              },
+            ],
+          }
+        : {}),
     })
   }
   return {

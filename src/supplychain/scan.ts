@@ -12,6 +12,8 @@ import {compareFindings, type CycloneDxBom, type Finding, matchVulnerabilities, 
 import {readSbom, SBOM_PROPERTIES} from './sbom.js'
 import {loadOsvDatabase, type OsvDatabaseInfo, parseNpmVersion, REFRESH_STEP} from './osv.js'
 import {atOrAbove, type KnownSeverity, type Severity, type Threshold} from './severity.js'
+import {expiredWaivers as expiredOf} from './policy.js'
+import {findWaiver, isExpired, loadWaivers, type Waiver} from './waivers.js'
 
 /** One SBOM to scan: a service's, or a file given with --sbom. */
 export interface ScanInput {
@@ -40,8 +42,10 @@ export interface ScanGate {
   failOn: Threshold
   /** How findings with an unknown severity count against failOn. */
   unknownAs: KnownSeverity
-  /** Findings at or above failOn. */
+  /** Findings at or above failOn that no current waiver covers. */
   failing: number
+  /** Findings at or above failOn that a current waiver lets through. */
+  waived: number
   pass: boolean
 }
 
@@ -60,6 +64,10 @@ export interface ScanResult {
   findings: Finding[]
   counts: Record<Severity, number>
   gate?: ScanGate
+  /** The waivers file read (supplyChain.policy.waivers, default .retailops/waivers.yaml), when scanning a project's services. */
+  waiversFile?: string
+  /** Waivers of the scanned services whose expiry day has passed: reported, and they waive nothing. */
+  expiredWaivers: Waiver[]
 }
 
 export interface ScanOptions {
@@ -78,6 +86,7 @@ export interface ScanOptions {
 }
 
 const DEFAULT_MAX_AGE = '7d'
+const DEFAULT_WAIVERS = '.retailops/waivers.yaml'
 
 /** The parts of a CycloneDX JSON document matching needs; anything else in it is kept as it is. */
 interface LooseComponent {
@@ -216,6 +225,21 @@ export async function scan(options: ScanOptions, ctx: RunContext): Promise<ScanR
     )
 
   const targets: ScanTarget[] = []
+  // The same waivers deploy's admission applies: a finding a current waiver covers does not fail --fail-on.
+  const scannedServices = [...new Set(inputs.flatMap((i) => (i.service ? [i.service] : [])))]
+  const waivers =
+    options.project && scannedServices.length > 0
+      ? await loadWaivers(
+          options.project.dir,
+          options.project.config.supplyChain?.policy?.waivers ?? DEFAULT_WAIVERS,
+          Object.keys(options.project.config.services),
+        )
+      : undefined
+  const expiredWaivers = waivers ? expiredOf(waivers.waivers, scannedServices, now) : []
+  for (const w of expiredWaivers)
+    ctx.out.warn(
+      `The waiver of ${w.id} for ${w.service} in ${waivers!.file} expired on ${w.expires} (reason: ${w.reason}); it waives nothing now.`,
+    )
   const findings: Finding[] = []
   for (const input of inputs) {
     const {components, other} = npmComponents(input.bom)
@@ -234,7 +258,10 @@ export async function scan(options: ScanOptions, ctx: RunContext): Promise<ScanR
       uncomparable,
       findings: found.length,
     })
-    findings.push(...found)
+    for (const f of found) {
+      const waiver = waivers && f.service ? findWaiver(waivers.waivers, f.service, [f.id, ...f.aliases]) : undefined
+      findings.push(waiver ? {...f, waiver: {...waiver, expired: isExpired(waiver, now)}} : f)
+    }
   }
   // Per target, then across targets: highest severity first.
   findings.sort(compareFindings)
@@ -244,8 +271,18 @@ export async function scan(options: ScanOptions, ctx: RunContext): Promise<ScanR
   let gate: ScanGate | undefined
   if (options.failOn) {
     const unknownAs = options.unknownAs ?? 'critical'
-    const failing = findings.filter((f) => atOrAbove(f.severity, options.failOn!, unknownAs)).length
-    gate = {failOn: options.failOn, unknownAs, failing, pass: failing === 0}
+    const over = findings.filter((f) => atOrAbove(f.severity, options.failOn!, unknownAs))
+    const waived = over.filter((f) => f.waiver && !f.waiver.expired).length
+    const failing = over.length - waived
+    gate = {failOn: options.failOn, unknownAs, failing, waived, pass: failing === 0}
   }
-  return {database, targets, findings, counts, ...(gate ? {gate} : {})}
+  return {
+    database,
+    targets,
+    findings,
+    counts,
+    ...(gate ? {gate} : {}),
+    ...(waivers ? {waiversFile: path.relative(options.project!.dir, waivers.file)} : {}),
+    expiredWaivers,
+  }
 }

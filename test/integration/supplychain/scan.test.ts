@@ -244,6 +244,36 @@ describe('retailops scan', () => {
     expect(human.stdout).toContain('--fail-on high: 2 findings at or above high (unknown severities count as critical)')
   })
 
+  it('honours the waivers deploy honours: a current waiver (by alias) passes --fail-on, an expired one is reported and does not', async () => {
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10)
+    const waive = (expires: string) =>
+      project.write({
+        '.retailops/waivers.yaml': `waivers:\n  - {id: CVE-2026-40001, service: checkout, reason: metrics are internal only, expires: ${expires}}\n`,
+      })
+    try {
+      await waive(day(10))
+      const passed = await scanJson(['checkout', '--fail-on', 'high', '--unknown-as', 'low'])
+      expect(passed.exitCode).toBe(0)
+      expect(passed.doc.result.gate).toMatchObject({failing: 0, waived: 1, pass: true})
+      const waived = passed.doc.result.findings.find((f: {id: string}) => f.id === 'GHSA-rops-prom-0001')
+      expect(waived.waiver).toMatchObject({id: 'CVE-2026-40001', service: 'checkout', expired: false})
+      // Only for its service: cart's same finding still fails.
+      const cart = await scanJson(['cart', '--fail-on', 'high', '--unknown-as', 'low'])
+      expect(cart.exitCode).toBe(26)
+
+      await waive(day(-1))
+      const expired = await scanJson(['checkout', '--fail-on', 'high', '--unknown-as', 'low'])
+      expect(expired.exitCode).toBe(26)
+      expect(expired.doc.result.gate).toMatchObject({failing: 1, waived: 0})
+      expect(expired.doc.result.expiredWaivers).toEqual([
+        expect.objectContaining({id: 'CVE-2026-40001', expires: day(-1)}),
+      ])
+      expect(JSON.stringify(expired.doc.warnings)).toMatch(/waiver of CVE-2026-40001 for checkout .* expired/)
+    } finally {
+      await rm(path.join(project.dir, '.retailops/waivers.yaml'), {force: true})
+    }
+  })
+
   it('writes SARIF 2.1.0 that the schema accepts, located at the lockfile entry of each package', async () => {
     const out = path.join(work, 'reports', 'scan.sarif')
     const run = await scanJson([...SERVICES, '--sarif', out])

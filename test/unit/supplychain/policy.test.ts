@@ -2,14 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {parseConfig} from '../../../src/config/load.js'
 import {ConfigError} from '../../../src/errors/index.js'
-import {
-  admit,
-  atOrAbove,
-  decide,
-  expiredWaivers,
-  type AdmissionImage,
-  type Evidence,
-} from '../../../src/supplychain/policy.js'
+import {atOrAbove} from '../../../src/supplychain/severity.js'
+import {admit, decide, expiredWaivers, type AdmissionImage, type Evidence} from '../../../src/supplychain/policy.js'
 import {isExpired, parseWaivers} from '../../../src/supplychain/waivers.js'
 
 const SERVICES = ['checkout', 'catalog']
@@ -200,7 +194,7 @@ describe('admission decisions', () => {
     expect(d.refusals.map((r) => r.message)).toEqual([expect.stringContaining('(catalog)')])
   })
 
-  it('unknown severities count as at the threshold', () => {
+  it("unknown severities count as critical (scan --fail-on's default)", () => {
     expect(atOrAbove('unknown', 'critical')).toBe(true)
     expect(atOrAbove('medium', 'high')).toBe(false)
     expect(atOrAbove('critical', 'high')).toBe(true)

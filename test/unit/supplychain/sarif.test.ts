@@ -89,6 +89,7 @@ function result(): ScanResult {
     ],
     findings,
     counts: {critical: 0, high: 1, medium: 0, low: 1, none: 0, unknown: 1},
+    expiredWaivers: [],
   }
 }
 
@@ -130,6 +131,36 @@ describe('SARIF output', () => {
         (r) => r.partialFingerprints['retailopsFinding/v1'],
       ),
     ).toEqual(prints)
+  })
+
+  it('a finding a current waiver covers is suppressed with its reason; an expired waiver suppresses nothing', async () => {
+    const waived = result()
+    const waiver = {
+      id: 'CVE-2026-4242',
+      service: 'checkout',
+      reason: 'metrics are internal only',
+      expires: '2099-01-01',
+    }
+    waived.findings = waived.findings.map((f) =>
+      f.id === 'GHSA-prom-0001' ? {...f, waiver: {...waiver, service: f.service!, expired: f.service === 'cart'}} : f,
+    )
+    const log = await renderSarif(waived, {projectDir: project, toolVersion: '0.1.0'})
+    const validate = await sarifValidator()
+    expect(validate(log), JSON.stringify(validate.errors)).toBe(true)
+    const prom = log.runs[0].results.filter((r) => r.ruleId === 'GHSA-prom-0001')
+    expect(prom.map((r) => [r.properties.service, r.suppressions])).toEqual([
+      [
+        'checkout',
+        [
+          {
+            kind: 'external',
+            status: 'accepted',
+            justification: 'waived for checkout until 2099-01-01: metrics are internal only',
+          },
+        ],
+      ],
+      ['cart', undefined],
+    ])
   })
 
   it('an empty scan is valid SARIF too (code scanning then closes earlier alerts)', async () => {
