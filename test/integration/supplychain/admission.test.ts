@@ -32,7 +32,7 @@ const REGISTRY = env.registry
 const PASSWORD = 'admission-test-passphrase'
 
 /** A vulnerable package of the SBOMs the test attests: a real package and version of the bundled services' lockfiles. */
-const VULNERABLE = {name: 'express', version: '4.21.2'}
+const VULNERABLE = {name: 'prom-client', version: '15.1.3'}
 const HIGH = 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N' // 7.5
 const MEDIUM = 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N' // 4.2
 
@@ -199,12 +199,12 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
     )
     writeFileSync(
       path.join(t.dir, 'osv/GHSA-tsta-medm-0002.json'),
-      JSON.stringify(record('GHSA-tsta-medm-0002', 'CVE-2099-0002', 'debug', MEDIUM)),
+      JSON.stringify(record('GHSA-tsta-medm-0002', 'CVE-2099-0002', 'tdigest', MEDIUM)),
     )
     client = await registryClient(REGISTRY, {insecure: true})
     const clean = [
-      {name: 'debug', version: '2.6.9'},
-      {name: 'ms', version: '2.0.0'},
+      {name: 'tdigest', version: '2.6.9'},
+      {name: 'bintrees', version: '1.0.2'},
     ]
     const vulnerable = [...clean, VULNERABLE]
     await prepare('unsigned', {sbom: clean, provenance: true})
@@ -438,7 +438,7 @@ describe('deploy admits images by the supply-chain policy (sandbox registry, cos
       testContext(),
     )
     for (const [type, predicate] of [
-      ['cyclonedx', sbom([{name: 'ms', version: '2.0.0'}])],
+      ['cyclonedx', sbom([{name: 'bintrees', version: '1.0.2'}])],
       ['slsaprovenance1', provenance(image)],
     ] as const) {
       const file = path.join(dir, `v2-${type}.json`)
