@@ -46,6 +46,7 @@ export default class Scan extends RetailOpsCommand<typeof Scan> {
   static override flags = {
     sbom: Flags.string({
       description: 'Scan this CycloneDX JSON SBOM (repeatable); works without retailops.yaml.',
+      helpValue: '<file>',
       multiple: true,
     }),
     db: Flags.string({

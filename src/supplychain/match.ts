@@ -21,6 +21,7 @@ export interface CycloneDxComponent {
   version?: string
   purl?: string
   'bom-ref'?: string
+  properties?: {name: string; value: string}[]
   components?: CycloneDxComponent[]
 }
 
@@ -48,6 +49,8 @@ export interface Finding {
   score?: number
   vector?: string
   severitySource: SeveritySource
+  /** Where the lockfile installs it (`node_modules/…`, CycloneDX's npm package path), when the SBOM says. */
+  paths?: string[]
   /** Versions that fix it, above the installed one (empty: no fix is known). */
   fixedIn: string[]
   /** The last affected version, when the record gives one instead of a fix. */
@@ -64,7 +67,12 @@ export interface NpmComponent {
   name: string
   version: string
   purl: string
+  /** `node_modules/…` paths of this name@version (CycloneDX npm taxonomy: cdx:npm:package:path). */
+  paths: string[]
 }
+
+/** CycloneDX's npm taxonomy: where a package sits under node_modules. */
+const NPM_PATH_PROPERTY = 'cdx:npm:package:path'
 
 /** Every npm component of a BOM (nested components included), once per name@version. */
 export function npmComponents(bom: CycloneDxBom): {components: NpmComponent[]; other: string[]} {
@@ -95,7 +103,10 @@ export function npmComponents(bom: CycloneDxBom): {components: NpmComponent[]; o
         continue
       }
       const key = `${name}@${version}`
-      if (!seen.has(key)) seen.set(key, {name, version, purl: c.purl})
+      const entry = seen.get(key) ?? {name, version, purl: c.purl, paths: []}
+      seen.set(key, entry)
+      for (const p of c.properties ?? [])
+        if (p.name === NPM_PATH_PROPERTY && !entry.paths.includes(p.value)) entry.paths.push(p.value)
     }
   }
   walk(bom.components)
@@ -203,6 +214,7 @@ function finding(record: OsvRecord, a: OsvAffected, c: NpmComponent, m: Affected
     severity: rating.severity,
     ...(rating.score === undefined ? {} : {score: rating.score, vector: rating.vector}),
     severitySource: rating.source,
+    ...(c.paths.length > 0 ? {paths: c.paths} : {}),
     fixedIn: m.fixedIn,
     ...(m.lastAffected ? {lastAffected: m.lastAffected} : {}),
     references: (record.references ?? []).map((r) => r.url),

@@ -140,12 +140,17 @@ function rule(f: Finding): SarifRule {
   }
 }
 
-/** The line of the package's entry in an npm lockfile (v2/v3 `"node_modules/<name>": {`), else 1. */
-export function lockfileLine(lockText: string | undefined, pkg: string): number {
+/**
+ * The line of the package's entry in an npm lockfile (v2/v3 `"node_modules/<name>": {`): the path
+ * the SBOM names when it has one (a nested copy), else the first entry of that name; else 1.
+ */
+export function lockfileLine(lockText: string | undefined, pkg: string, paths: string[] = []): number {
   if (!lockText) return 1
-  const needle = `node_modules/${pkg}": {`
   const lines = lockText.split('\n')
-  const at = lines.findIndex((line) => line.trimStart().startsWith('"') && line.includes(needle))
+  const find = (test: (line: string) => boolean) =>
+    lines.findIndex((line) => line.trimStart().startsWith('"') && test(line))
+  let at = paths.length > 0 ? find((line) => line.includes(`"${paths[0]}": {`)) : -1
+  if (at < 0) at = find((line) => line.includes(`node_modules/${pkg}": {`))
   return at >= 0 ? at + 1 : 1
 }
 
@@ -196,7 +201,9 @@ export async function renderSarif(result: ScanResult, options: SarifOptions): Pr
         {
           physicalLocation: {
             artifactLocation: {uri, uriBaseId: '%SRCROOT%'},
-            region: {startLine: target?.lockfile ? lockfileLine(lockTexts.get(target.lockfile), f.package) : 1},
+            region: {
+              startLine: target?.lockfile ? lockfileLine(lockTexts.get(target.lockfile), f.package, f.paths) : 1,
+            },
           },
         },
       ],

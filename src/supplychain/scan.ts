@@ -140,8 +140,7 @@ export async function readBomFile(file: string): Promise<CycloneDxBom> {
 
 /** retailops' SBOMs name the lockfile they were made from (project-relative). */
 function lockfileOf(bom: CycloneDxBom): string | undefined {
-  const props = (bom.metadata?.component as {properties?: {name: string; value: string}[]} | undefined)?.properties
-  return props?.find((p) => p.name === SBOM_PROPERTIES.lockfile)?.value
+  return bom.metadata?.component?.properties?.find((p) => p.name === SBOM_PROPERTIES.lockfile)?.value
 }
 
 /** A service's SBOM as `retailops build` wrote it, bound to the pushed digest when there is one. */

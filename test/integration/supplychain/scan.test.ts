@@ -183,6 +183,8 @@ describe('retailops scan', () => {
       vector: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H',
       severitySource: 'CVSS_V3',
       purl: `pkg:npm/prom-client@${PROM}`,
+      // Where the lockfile installs it, as the SBOM records it.
+      paths: ['node_modules/prom-client'],
     })
     expect(r.findings.find((f: any) => f.id === 'GHSA-rops-bint-0003')).toMatchObject({
       lastAffected: BINTREES,

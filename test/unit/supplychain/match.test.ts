@@ -190,9 +190,14 @@ describe('matchVulnerabilities', () => {
         {
           name: 'a',
           purl: 'pkg:npm/a@1.0.0',
+          properties: [{name: 'cdx:npm:package:path', value: 'node_modules/a'}],
           components: [
             {name: 'b', purl: 'pkg:npm/b@2.0.0'},
-            {name: 'a', purl: 'pkg:npm/a@1.0.0'},
+            {
+              name: 'a',
+              purl: 'pkg:npm/a@1.0.0',
+              properties: [{name: 'cdx:npm:package:path', value: 'node_modules/b/node_modules/a'}],
+            },
           ],
         },
         {name: 'node', purl: 'pkg:oci/node@sha256%3Aabc'},
@@ -201,6 +206,10 @@ describe('matchVulnerabilities', () => {
     }
     const {components, other} = npmComponents(nested)
     expect(components.map((c) => `${c.name}@${c.version}`).sort()).toEqual(['a@1.0.0', 'b@2.0.0'])
+    expect(components.find((c) => c.name === 'a')!.paths.sort()).toEqual([
+      'node_modules/a',
+      'node_modules/b/node_modules/a',
+    ])
     expect(other).toEqual(['pkg:oci/node@sha256%3Aabc', 'no-purl'])
   })
 })

@@ -182,5 +182,19 @@ describe('SARIF output', () => {
     const lock = await readFile(path.join(ROOT, 'services', 'package-lock.json'), 'utf8')
     expect(lockfileLine(lock, '@opentelemetry/api')).toBeGreaterThan(1)
     expect(lockfileLine(lock, 'not-installed')).toBe(1)
+    // A nested copy is found by the path the SBOM names, not by its first entry of that name.
+    const nested = [
+      '{',
+      '  "packages": {',
+      '    "node_modules/a": {',
+      '    },',
+      '    "node_modules/b/node_modules/a": {',
+      '    }',
+      '  }',
+      '}',
+    ].join('\n')
+    expect(lockfileLine(nested, 'a')).toBe(3)
+    expect(lockfileLine(nested, 'a', ['node_modules/b/node_modules/a'])).toBe(5)
+    expect(lockfileLine(nested, 'a', ['node_modules/c/node_modules/a'])).toBe(3)
   })
 })
