@@ -11,6 +11,7 @@ import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
 import {signImages} from '../../../src/signing/images.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
 import {KubeObjects} from '../../../src/kubernetes/objects.js'
+import {StateStore} from '../../../src/rollout/store.js'
 import {runCliJson} from '../../support/cli.js'
 import {testContext} from '../../support/context.js'
 import {randomName} from '../../support/names.js'
@@ -25,7 +26,8 @@ const STAGING = `${RUN}-staging`
 const PRODUCTION = `${RUN}-production`
 const PW = 'promote-pw'
 
-async function pushImage(repo: string, content: string): Promise<string> {
+/** Pushes a one-layer image as repo:tag; answers repo:tag@digest (a release's version is its tag). */
+async function pushImage(repo: string, tag: string, content: string): Promise<string> {
   const client = new RegistryClient({registry: sandbox.registry, insecure: true})
   const layer = await client.uploadBlob(repo, Buffer.from(content))
   const config = await client.uploadBlob(
@@ -42,13 +44,8 @@ async function pushImage(repo: string, content: string): Promise<string> {
       layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size}],
     }),
   )
-  const digest = await client.putManifest(
-    repo,
-    content.slice(0, 20).replace(/[^a-z0-9]/g, ''),
-    manifest,
-    MEDIA_TYPES.ociManifest,
-  )
-  return `${sandbox.registry}/${repo}@${digest}`
+  const digest = await client.putManifest(repo, tag, manifest, MEDIA_TYPES.ociManifest)
+  return `${sandbox.registry}/${repo}:${tag}@${digest}`
 }
 
 function config(
@@ -111,8 +108,8 @@ describe('retailops promote --from staging --to production', () => {
       publicKeyPath: path.join(project.dir, '.retailops/cosign.pub'),
       passphrase: PW,
     })
-    for (const s of ['catalog', 'cart']) images[s] = await pushImage(`${RUN}/${s}`, `promote ${RUN} ${s} v1\n`)
-    unsigned = await pushImage(`${RUN}/catalog`, `promote ${RUN} catalog v2 unsigned\n`)
+    for (const s of ['catalog', 'cart']) images[s] = await pushImage(`${RUN}/${s}`, 'v1', `promote ${RUN} ${s} v1\n`)
+    unsigned = await pushImage(`${RUN}/catalog`, 'v2', `promote ${RUN} catalog v2 unsigned\n`)
     process.env.T_PROMOTE_PW = PW
     await signImages(
       {project: await project.load(), targets: Object.values(images), passphrase: {env: 'T_PROMOTE_PW'}},
@@ -260,6 +257,43 @@ describe('retailops promote --from staging --to production', () => {
         ok: false,
         results: [{image: images.catalog, status: 'missing'}],
       })
+    } finally {
+      project.writeConfig(config('1s'))
+    }
+  })
+
+  it("releases with the target's strategy: catalog is a canary in production", async () => {
+    const v3 = await pushImage(`${RUN}/catalog`, 'v3', `promote ${RUN} catalog v3\n`)
+    process.env.T_PROMOTE_PW = PW
+    await signImages({project: await project.load(), targets: [v3], passphrase: {env: 'T_PROMOTE_PW'}}, testContext())
+    delete process.env.T_PROMOTE_PW
+    const canary = config('1s')
+    const services = canary.services as Record<string, Record<string, unknown>>
+    services.catalog.rollout = {
+      strategy: 'canary',
+      router: 'replicas',
+      progressDeadline: '2m',
+      steps: [{setWeight: 50}, {pause: {duration: '1s'}}],
+    }
+    project.writeConfig(canary)
+    try {
+      const staged = await cli(['deploy', '--environment', 'staging', 'catalog', '--image', `catalog=${v3}`])
+      expect(staged.exitCode, JSON.stringify(staged.doc.error)).toBe(0)
+      await new Promise((r) => setTimeout(r, 1500))
+      const r = await cli(['promote', '--from', 'staging', '--to', 'production', 'catalog'])
+      expect(r.exitCode, JSON.stringify(r.doc.error ?? r.doc.result?.record)).toBe(0)
+      expect(await image(PRODUCTION, 'catalog')).toBe(v3)
+      expect(await image(PRODUCTION, 'cart')).toBe(images.cart)
+      const state = (await new StateStore(kube).read(PRODUCTION, 'catalog')).state
+      expect(state).toMatchObject({phase: 'Healthy', spec: {strategy: 'canary'}})
+      expect(await deployment(PRODUCTION, 'catalog-canary')).toBeUndefined()
+      const record = (await records())[0]
+      expect(record).toMatchObject({
+        outcome: 'promoted',
+        images: {catalog: v3},
+        release: [{strategy: 'canary', services: ['catalog'], exit: 'OK'}],
+      })
+      images.catalog = v3
     } finally {
       project.writeConfig(config('1s'))
     }
