@@ -5,7 +5,7 @@ import {gunzipSync, gzipSync} from 'node:zlib'
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
 import {NotFoundError, toRetailOpsError} from '../errors/index.js'
-import {isNotFound, kubeClients, kubeError} from '../kubernetes/client.js'
+import {isNotFound, kubeCredentials, kubeError} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
 import {redactDeep} from '../ui/secrets.js'
@@ -178,7 +178,7 @@ export interface HistoryResult {
 }
 
 function withHttp<T>(environment: ResolvedEnvironment, fn: (http: KubeHttp) => Promise<T>): Promise<T> {
-  const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
+  const http = new KubeHttp(kubeCredentials({context: environment.context, kubeconfig: environment.kubeconfig}))
   return fn(http).finally(() => http.close())
 }
 

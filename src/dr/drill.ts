@@ -12,7 +12,7 @@ import {recoveryTargets, type ResolvedEnvironment} from '../config/resolve.js'
 import type {DatastoreConfig} from '../config/schema.js'
 import {type ExitCodeName, RetailOpsError, toRetailOpsError} from '../errors/index.js'
 import {packagePath} from '../assets/paths.js'
-import {kubeClients} from '../kubernetes/client.js'
+import {kubeCredentials} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
 import {recordConfigMapName, saveDrillToCluster} from './cluster-history.js'
@@ -458,7 +458,7 @@ async function keepInCluster(
 ): Promise<NonNullable<DrillRecord['clusterRecord']>> {
   const namespace = environment.namespace
   try {
-    const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
+    const http = new KubeHttp(kubeCredentials({context: environment.context, kubeconfig: environment.kubeconfig}))
     try {
       const kept = await saveDrillToCluster(http, namespace, {
         ...record,

@@ -175,9 +175,9 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
   let deployments: DeploymentLike[]
   let kube: {get: (p: string) => Promise<unknown>; close: () => void} | undefined
   try {
-    const {kubeClients} = await import('../kubernetes/client.js')
+    const {kubeCredentials} = await import('../kubernetes/client.js')
     const {KubeHttp} = await import('../kubernetes/http.js')
-    const http = new KubeHttp(kubeClients({context: environment.context, kubeconfig: environment.kubeconfig}).kc)
+    const http = new KubeHttp(kubeCredentials({context: environment.context, kubeconfig: environment.kubeconfig}))
     kube = {get: (p) => http.request('GET', p, {signal: options.signal}), close: () => http.close()}
     const {collectionPath} = await import('../kubernetes/resources.js')
     const list = (await kube.get(

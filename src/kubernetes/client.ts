@@ -9,6 +9,7 @@ import {isEnvReference, normalizeSecretText, readEnvReference} from '../config/s
 import {NotFoundError, PermissionError, RetailOpsError, UnavailableError} from '../errors/index.js'
 import {registerSecret} from '../ui/output.js'
 import {KubeHttp} from './http.js'
+import {type KubeCredentials, readPlainKubeconfig} from './kubeconfig.js'
 
 const requireModule = createRequire(import.meta.url)
 
@@ -240,4 +241,23 @@ export function kubeHttpOf(clients: KubeClients): KubeHttp {
     httpCache.set(clients, h)
   }
   return h
+}
+
+const credentialsCache = new Map<string, KubeCredentials>()
+
+/**
+ * The current cluster's server and credentials for raw requests (KubeHttp), without loading
+ * @kubernetes/client-node when the kubeconfig is a plain one (kubeconfig.ts); otherwise the
+ * client's KubeConfig, with everything it supports (exec plugins, auth providers, in-cluster).
+ */
+export function kubeCredentials(target: KubeTarget = {}): KubeCredentials {
+  const context = target.context ?? process.env.RETAILOPS_KUBE_CONTEXT
+  const key = `${target.kubeconfig ?? process.env.KUBECONFIG ?? ''}|${context ?? ''}`
+  let credentials = credentialsCache.get(key)
+  if (!credentials) {
+    credentials =
+      (!inlineKubeconfig(target) && readPlainKubeconfig(target.kubeconfig, context)) || kubeClients(target).kc
+    credentialsCache.set(key, credentials)
+  }
+  return credentials
 }

@@ -1,7 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 
-import type * as k8s from '@kubernetes/client-node'
+import type {KubeCredentials} from './kubeconfig.js'
 
 /**
  * Raw JSON requests to the API server over one pool of keep-alive connections.
@@ -48,7 +48,7 @@ export class KubeHttp {
   private readonly base: URL
 
   constructor(
-    private readonly kc: k8s.KubeConfig,
+    private readonly kc: KubeCredentials,
     private readonly maxSockets = 64,
   ) {
     this.base = new URL(kc.getCurrentCluster()!.server)

@@ -9,7 +9,7 @@ import {JSONParser} from '@streamparser/json'
 
 import {throwIfAborted} from '../ui/context.js'
 import {applyKeepingOwned} from './apply.js'
-import {isNotFound, kubeClients, kubeError, type KubeTarget} from './client.js'
+import {isNotFound, kubeCredentials, kubeError, type KubeTarget} from './client.js'
 import {KubeHttp, KubeHttpError} from './http.js'
 import {FIELD_MANAGER_ROLLOUT} from './labels.js'
 
@@ -47,9 +47,9 @@ export class KubeObjects {
     readonly target: KubeTarget = {},
     readonly fieldManager: string = FIELD_MANAGER_ROLLOUT,
   ) {
-    const clients = kubeClients(target)
-    this.http = new KubeHttp(clients.kc)
-    this.server = clients.server
+    const credentials = kubeCredentials(target)
+    this.http = new KubeHttp(credentials)
+    this.server = credentials.getCurrentCluster()!.server
   }
 
   private async call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
