@@ -10,7 +10,7 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {appendFile, cp, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {appendFile, cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -22,13 +22,27 @@ import {parseDocument, stringify} from 'yaml'
 import {type AuthRegistry, startAuthRegistry} from '../helpers/auth-registry.js'
 import {kubeConfig, sandboxEnv} from '../../support/sandbox.js'
 import {runGithubWorkflow, runGitlabPipeline, type RunnerOptions, type StepResult} from './runner.js'
+import {RegistryClient} from '../../../src/docker/registry.js'
 import {BUNDLE_MEDIA_TYPE} from '../../../src/signing/bundle.js'
+import {loadPublicKey} from '../../../src/signing/keys.js'
+import {PREDICATE_TYPES, readAttestations} from '../../../src/supplychain/evidence.js'
 import {runCli} from '../../support/cli.js'
 import {randomName} from '../../support/names.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../../..')
 const PASSWORD = `ci-${randomBytes(6).toString('hex')}`
 const NODE_MAJOR = Number(process.versions.node.split('.')[0])
+/** A real package version of the bundled services' lockfile, and an OSV record for it (medium: below the scaffold's failOn critical). */
+const OSV_VERSION = '0.1.3'
+const OSV_RECORD = {
+  schema_version: '1.6.0',
+  id: 'TEST-CI-0001',
+  aliases: ['CVE-2099-1001'],
+  modified: new Date().toISOString(),
+  summary: 'a record the pipeline test writes',
+  affected: [{package: {ecosystem: 'npm', name: 'tdigest'}, versions: [OSV_VERSION]}],
+  severity: [{type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N'}],
+}
 
 describe('the scaffolded CI pipelines, run as their runners run them', () => {
   const sandbox = sandboxEnv()
@@ -144,6 +158,11 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       steps: [{setWeight: 50}, {analysis: {count: 3}}],
       analysis: {interval: '20s', count: 3},
     })
+    // The OSV database, committed as the scaffold's retailops.yaml says (no internet here: one record
+    // the test writes, for a real package version of the services' lockfile, below the policy's failOn).
+    doc.setIn(['supplyChain', 'vulnerabilityDatabase'], '.retailops/osv')
+    await mkdir(path.join(origin, '.retailops/osv'), {recursive: true})
+    await writeFile(path.join(origin, '.retailops/osv', `${OSV_RECORD.id}.json`), JSON.stringify(OSV_RECORD))
     await writeFile(path.join(origin, 'retailops.yaml'), doc.toString())
     await cli(['keys', 'generate', '--json'], {COSIGN_PASSWORD: PASSWORD})
     if (ci === 'gitlab') {
@@ -288,6 +307,43 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     return (index.manifests ?? []).some((m) => m.artifactType === BUNDLE_MEDIA_TYPE)
   }
 
+  /** The image's SBOM and provenance attestations, read back from the registry and verified with the project's public key. */
+  const attestations = async (image: string, origin: string) => {
+    const [repository, digest] = image.replace(`${registry.registry}/`, '').split('@')
+    const client = new RegistryClient({
+      registry: registry.registry,
+      insecure: true,
+      credentials: async () => ({username: 'ci', password: PASSWORD, serveraddress: registry.registry}),
+    })
+    const found = await readAttestations(
+      client,
+      {repository, digest},
+      await loadPublicKey(path.join(origin, '.retailops/cosign.pub')),
+      [PREDICATE_TYPES.cyclonedx, PREDICATE_TYPES.slsaprovenance1],
+    )
+    return {
+      sbom: found[PREDICATE_TYPES.cyclonedx].status,
+      provenance: found[PREDICATE_TYPES.slsaprovenance1].status,
+      components: (
+        (found[PREDICATE_TYPES.cyclonedx].predicate as {components?: {purl?: string}[]} | undefined)?.components ?? []
+      ).map((c) => c.purl),
+    }
+  }
+
+  /** What the scan step reported, and (GitHub) the SARIF the upload step would send. */
+  const scanned = (results: StepResult[], ci: 'github' | 'gitlab') => {
+    const scan = json(results, /retailops scan/)
+    const ids = JSON.stringify(scan).includes(OSV_RECORD.id)
+    const upload = results.find((r) => /upload-sarif/.test(r.name))
+    if (ci === 'github') {
+      expect(upload, 'the SARIF upload step ran').toBeDefined()
+      const sarif = JSON.parse(upload!.stdout) as {version: string; runs: {results: {ruleId: string}[]}[]}
+      expect(sarif.version).toBe('2.1.0')
+      expect(sarif.runs[0].results.map((r) => r.ruleId)).toContain(OSV_RECORD.id)
+    }
+    return ids
+  }
+
   /** The demo's traffic helper: stable and canary processes registered with Prometheus, load until the rollout ends. */
   function startLoad(projectDir: string, namespace: string): {child: ChildProcess; log: () => string} {
     let log = ''
@@ -334,7 +390,18 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
         new RegExp(`^${registry.registry.replace(/\./g, '\\.')}/${project}/${s}@sha256:[0-9a-f]{64}$`),
       )
       expect(await signatureExists(after1[s].image), `${s} signed`).toBe(true)
+      const attested = await attestations(after1[s].image, origin)
+      expect({sbom: attested.sbom, provenance: attested.provenance}, `${s} attested`).toEqual({
+        sbom: 'verified',
+        provenance: 'verified',
+      })
+      expect(attested.components).toContain(`pkg:npm/${OSV_RECORD.affected[0].package.name}@${OSV_VERSION}`)
     }
+    // The scan found the committed record's vulnerability (below failOn: reported, not failing), and deploy admitted every image.
+    expect(scanned(first, ci)).toBe(true)
+    const deploy1 = json(first, /deploy --canary/)
+    expect(deploy1.supplyChain.outcome).toBe('admitted')
+    expect(deploy1.supplyChain.decisions.map((d: {admitted: boolean}) => d.admitted)).toEqual([true, true])
 
     // Push 2: catalog changes; it is released by canary under load, inventory is left alone.
     await commitChange(origin)
@@ -369,6 +436,8 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     expect(after2.catalog.image).not.toBe(after1.catalog.image)
     expect(after2.catalog.image).toBe(push2.services.find((s: {service: string}) => s.service === 'catalog').image)
     expect(await signatureExists(after2.catalog.image)).toBe(true)
+    expect(await attestations(after2.catalog.image, origin)).toMatchObject({sbom: 'verified', provenance: 'verified'})
+    expect(deploy2.supplyChain.outcome).toBe('admitted')
     expect(after2.inventory).toEqual(after1.inventory)
     expect(load?.log()).toMatch(/sent [1-9]\d* requests/)
   }

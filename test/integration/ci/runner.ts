@@ -3,6 +3,11 @@
 // from the scaffolded file. What a hosted runner provides is stood in for, and only that:
 //   GitHub  actions/checkout     → the job runs in a fresh `git clone` of the pushed commit
 //           actions/setup-node   → the local Node 24 (the node-version the step asks for is checked)
+//           github/codeql-action/upload-sarif → GitHub's code scanning is not reachable from here: the
+//                                  file the step names is read, must be SARIF 2.1.0, and is kept as the
+//                                  step's output (what would be uploaded)
+//           `if:`                → a failed step stops the job, so only conditions that hold on a
+//                                  green run are accepted (!cancelled(), always(), success())
 //           `run:`               → bash -e -o pipefail, the job's env with ${{ secrets.X }} and ${{ github.sha }} substituted
 //   GitLab  (the Docker executor) each job runs in a container of the job's `image:`, which must be
 //           pinned by digest: pulled from the registry as the GitLab runner pulls it (with
@@ -20,7 +25,7 @@
 // `npm pack` made of this repository (the pinned version is checked to be this CLI's version first).
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -131,6 +136,7 @@ interface GithubWorkflow {
       steps: {
         name?: string
         uses?: string
+        if?: string
         run?: string
         with?: Record<string, unknown>
         env?: Record<string, string>
@@ -138,6 +144,8 @@ interface GithubWorkflow {
     }
   >
 }
+
+const GREEN_RUN_CONDITIONS = /^\s*(\$\{\{\s*)?(!\s*cancelled\(\)|always\(\)|success\(\))(\s*\}\})?\s*$/
 
 /** Runs every job of a GitHub Actions workflow, in file order, in a fresh clone each. */
 export async function runGithubWorkflow(file: string, text: string, options: RunnerOptions): Promise<StepResult[]> {
@@ -152,6 +160,12 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
     for (const [i, step] of job.steps.entries()) {
       const name = `${file} ${jobName} step ${i + 1}: ${[step.name, step.uses ?? step.run?.trim()].filter(Boolean).join(' | ')}`
       await options.onStep?.(name, dir)
+      if (step.if !== undefined && !GREEN_RUN_CONDITIONS.test(step.if))
+        throw new StepFailed(
+          name,
+          1,
+          `if: ${step.if}: this runner stops at the first failed step and runs only conditions that hold on a green run`,
+        )
       if (step.uses) {
         const action = step.uses.replace(/@.*$/, '')
         if (action === 'actions/checkout') {
@@ -165,8 +179,26 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
               `asks for Node ${String(step.with?.['node-version'])}; the runner has Node ${options.nodeMajor}`,
             )
           results.push({name, exitCode: 0, ms: 0, output: `node ${options.nodeMajor}`, stdout: ''})
+        } else if (action === 'github/codeql-action/upload-sarif') {
+          const file = path.join(dir, String(step.with?.sarif_file ?? ''))
+          if (!existsSync(file)) throw new StepFailed(name, 1, `sarif_file ${file} does not exist`)
+          const text = await readFile(file, 'utf8')
+          const sarif = JSON.parse(text) as {version?: string; runs?: unknown[]}
+          if (sarif.version !== '2.1.0' || !Array.isArray(sarif.runs))
+            throw new StepFailed(name, 1, `${file} is not SARIF 2.1.0`)
+          results.push({
+            name,
+            exitCode: 0,
+            ms: 0,
+            output: `would upload ${file} (${sarif.runs.length} run)`,
+            stdout: text,
+          })
         } else {
-          throw new StepFailed(name, 1, `uses ${step.uses}: only actions/checkout and actions/setup-node are allowed`)
+          throw new StepFailed(
+            name,
+            1,
+            `uses ${step.uses}: only actions/checkout, actions/setup-node and github/codeql-action/upload-sarif are allowed`,
+          )
         }
         continue
       }

@@ -6,7 +6,7 @@ import {cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {parse, stringify} from 'yaml'
+import {parse, parseDocument, stringify} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../../src/config/load.js'
@@ -69,6 +69,10 @@ describe('applyset scope: a second environment never deletes the first', () => {
       '--json',
     ])
     expect(init.exitCode, init.stdout + init.stderr).toBe(0)
+    // Placeholder images (never built, so never attested): no supply-chain policy here; it has its own test.
+    const scaffolded = parseDocument(readFileSync(path.join(dirA, 'retailops.yaml'), 'utf8'))
+    scaffolded.deleteIn(['supplyChain', 'policy'])
+    writeFileSync(path.join(dirA, 'retailops.yaml'), scaffolded.toString())
     // The copy: the same project, only environments.production.namespace changed.
     cpSync(dirA, dirB, {recursive: true})
     const file = path.join(dirB, 'retailops.yaml')
