@@ -57,7 +57,7 @@ describe('initProject', () => {
       expect(ci).toContain(step)
   })
 
-  it('pipelines pin the scaffolding CLI version, use only checkout and setup-node, and document exactly the five secrets', async () => {
+  it('pipelines pin the scaffolding CLI version, use only checkout, setup-node and upload-sarif, scan and attest, and document exactly the five secrets', async () => {
     const {version} = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
       version: string
     }
@@ -71,6 +71,11 @@ describe('initProject', () => {
       )
       expect(text).toContain('npm ci --omit=dev --prefix services')
       expect(text).toContain('--key env://COSIGN_PRIVATE_KEY')
+      // Scan before signing (a failing scan signs nothing), SARIF for code scanning; sign attaches the attestations.
+      expect(text.indexOf('retailops scan --fail-on critical --sarif retailops-scan.sarif')).toBeGreaterThan(
+        text.indexOf('retailops push'),
+      )
+      expect(text.indexOf('retailops scan')).toBeLessThan(text.indexOf('retailops sign'))
       if (ci === 'github') {
         expect(text).toContain(`RETAILOPS_VERSION: "${version}"`)
         expect(text).toContain('npm install --global "retailops@${RETAILOPS_VERSION}"')
@@ -89,7 +94,9 @@ describe('initProject', () => {
         expect([...text.matchAll(/uses: (\S+)/g)].map((m) => m[1])).toEqual([
           'actions/checkout@v4',
           'actions/setup-node@v4',
+          'github/codeql-action/upload-sarif@v3',
         ])
+        expect(text).toContain('security-events: write')
         expect([...text.matchAll(/\$\{\{ secrets\.(\w+) \}\}/g)].map((m) => m[1]).sort()).toEqual([...secrets].sort())
       } else {
         expect(text).toContain('.retailops/artifacts.lock.json')
