@@ -9,7 +9,8 @@ export function packageRoot(): string {
   if (root) return root
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
     const pkg = path.join(dir, 'package.json')
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'retailops') return (root = dir)
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as {name?: string}).name === 'retailops')
+      return (root = dir)
   }
   throw new Error('retailops package root not found')
 }

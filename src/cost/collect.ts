@@ -73,13 +73,45 @@ export interface CollectOptions {
   onPage?: (kind: string, count: number) => void
 }
 
+/** The fields cost reads from listed nodes, pods and namespaces, as the API serves them (any may be absent). */
+interface ListedMetadata {
+  name: string
+  namespace?: string
+  labels?: Record<string, string>
+  creationTimestamp?: string
+  ownerReferences?: {kind: string; name: string; controller?: boolean}[]
+}
+
+export interface ListedNode {
+  metadata: ListedMetadata
+  status?: {
+    conditions?: {type: string; status: string}[]
+    capacity?: Record<string, string>
+    allocatable?: Record<string, string>
+  }
+}
+
+export interface ListedPod {
+  metadata: ListedMetadata
+  spec?: {nodeName?: string; containers?: {name: string; resources?: {requests?: Record<string, string>}}[]}
+  status?: {
+    phase?: string
+    startTime?: string
+    containerStatuses?: {state?: {terminated?: {finishedAt?: string}}}[]
+  }
+}
+
+export interface ListedNamespace {
+  metadata: ListedMetadata
+}
+
 function resources(r: Record<string, string> | undefined): Resources {
   return {cpu: parseQuantity(r?.cpu), memory: parseQuantity(r?.memory)}
 }
 
-export function toNodeRecord(n: any): NodeRecord {
-  const labels: Record<string, string> = n.metadata?.labels ?? {}
-  const conditions: {type: string; status: string}[] = n.status?.conditions ?? []
+export function toNodeRecord(n: ListedNode): NodeRecord {
+  const labels = n.metadata.labels ?? {}
+  const conditions = n.status?.conditions ?? []
   return {
     name: n.metadata.name,
     pool: nodePool(labels),
@@ -88,18 +120,17 @@ export function toNodeRecord(n: any): NodeRecord {
     spot: isSpotNode(labels),
     capacity: resources(n.status?.capacity),
     allocatable: resources(n.status?.allocatable ?? n.status?.capacity),
-    createdMs: Date.parse(n.metadata?.creationTimestamp ?? '') || Date.now(),
+    createdMs: Date.parse(n.metadata.creationTimestamp ?? '') || Date.now(),
     ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
   }
 }
 
 /** ReplicaSet "checkout-7d9f8c6b5" with pod-template-hash "7d9f8c6b5" → Deployment "checkout". */
-function controllerOf(pod: any): {kind?: string; name?: string} {
-  const owner =
-    (pod.metadata?.ownerReferences ?? []).find((o: {controller?: boolean}) => o.controller) ??
-    pod.metadata?.ownerReferences?.[0]
+function controllerOf(pod: ListedPod): {kind?: string; name?: string} {
+  const owners = pod.metadata.ownerReferences ?? []
+  const owner = owners.find((o) => o.controller) ?? owners[0]
   if (!owner) return {}
-  const hash = pod.metadata?.labels?.['pod-template-hash']
+  const hash = pod.metadata.labels?.['pod-template-hash']
   if (owner.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`))
     return {kind: 'Deployment', name: owner.name.slice(0, -hash.length - 1)}
   // CronJob-made Jobs are named <cronjob>-<minutes since epoch>.
@@ -108,45 +139,40 @@ function controllerOf(pod: any): {kind?: string; name?: string} {
   return {kind: owner.kind, name: owner.name}
 }
 
-export function toPodRecord(p: any, keepLabels: string[] = []): PodRecord {
-  const labels: Record<string, string> | undefined = p.metadata?.labels
+export function toPodRecord(p: ListedPod, keepLabels: string[] = []): PodRecord {
+  const labels = p.metadata.labels
   const ctl = controllerOf(p)
-  const statuses: {state?: {terminated?: {finishedAt?: string}}}[] = p.status?.containerStatuses ?? []
-  const phase: string = p.status?.phase ?? 'Unknown'
+  const statuses = p.status?.containerStatuses ?? []
+  const phase = p.status?.phase ?? 'Unknown'
   let endMs: number | undefined
   if (phase === 'Succeeded' || phase === 'Failed') {
     const ends = statuses
       .map((s) => Date.parse(s.state?.terminated?.finishedAt ?? ''))
       .filter((t) => Number.isFinite(t))
-    endMs = ends.length ? Math.max(...ends) : Date.parse(p.metadata?.creationTimestamp ?? '') || undefined
+    endMs = ends.length ? Math.max(...ends) : Date.parse(p.metadata.creationTimestamp ?? '') || undefined
   }
   const kept = keepLabels.length
     ? Object.fromEntries(keepLabels.filter((k) => labels?.[k] !== undefined).map((k) => [k, labels![k]]))
     : undefined
   return {
-    namespace: p.metadata.namespace,
+    namespace: p.metadata.namespace ?? '',
     name: p.metadata.name,
     node: p.spec?.nodeName || undefined,
     phase,
-    startMs: Date.parse(p.status?.startTime ?? p.metadata?.creationTimestamp ?? '') || Date.now(),
+    startMs: Date.parse(p.status?.startTime ?? p.metadata.creationTimestamp ?? '') || Date.now(),
     endMs,
     service: firstLabel(labels, SERVICE_LABELS) ?? ctl.name ?? p.metadata.name,
     tierLabel: labels?.[LABEL.tier],
     tenantLabel: labels?.[LABEL.tenant],
     controllerKind: ctl.kind,
     controller: ctl.name,
-    containers: (p.spec?.containers ?? []).map(
-      (c: {name: string; resources?: {requests?: Record<string, string>}}) => ({
-        name: c.name,
-        requests: resources(c.resources?.requests),
-      }),
-    ),
+    containers: (p.spec?.containers ?? []).map((c) => ({name: c.name, requests: resources(c.resources?.requests)})),
     ...(kept && Object.keys(kept).length ? {labels: kept} : {}),
   }
 }
 
-export function toNamespaceRecord(ns: any): NamespaceRecord {
-  const labels: Record<string, string> = ns.metadata?.labels ?? {}
+export function toNamespaceRecord(ns: ListedNamespace): NamespaceRecord {
+  const labels = ns.metadata.labels ?? {}
   const tenants = Object.keys(labels)
     .filter((k) => k.startsWith('tenant.retailops.dev/'))
     .map((k) => k.slice('tenant.retailops.dev/'.length))
@@ -173,15 +199,20 @@ export async function collectCluster(
     const namespaces: NamespaceRecord[] = []
     const pods: PodRecord[] = []
     await Promise.all([
-      streamObjects(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {
+      streamObjects<ListedNode>(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {
         ...options,
         query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined,
       }),
-      streamObjects(http, collectionPath('Namespace'), (n) => namespaces.push(toNamespaceRecord(n)), options),
+      streamObjects<ListedNamespace>(
+        http,
+        collectionPath('Namespace'),
+        (n) => namespaces.push(toNamespaceRecord(n)),
+        options,
+      ),
     ])
     const nodeNames = new Set(nodes.map((n) => n.name))
     const onlySelected = Boolean(options.nodeSelector)
-    await streamObjects<{spec?: {nodeName?: string}}>(
+    await streamObjects<ListedPod>(
       http,
       collectionPath('Pod'),
       (p) => {

@@ -202,7 +202,7 @@ class NginxRouter implements TrafficRouter {
 
   /** The Ingress rules with backends renamed from one Service to another. */
   private renamed(rules: unknown[], from: string, to: string): unknown[] {
-    return JSON.parse(JSON.stringify(rules), (key, value) =>
+    return JSON.parse(JSON.stringify(rules), (key, value: unknown) =>
       key === 'service' && value && typeof value === 'object' && (value as {name?: string}).name === from
         ? {...value, name: to}
         : value,

@@ -166,7 +166,7 @@ function gatewayBackends(rules: unknown): BackendRef[] {
 
 function ingressBackends(rules: unknown): string[] {
   const out: string[] = []
-  JSON.stringify(rules ?? [], (key, value) => {
+  JSON.stringify(rules ?? [], (key, value: unknown) => {
     if (key === 'service' && value && typeof value === 'object' && typeof (value as {name?: unknown}).name === 'string')
       out.push((value as {name: string}).name)
     return value

@@ -27,7 +27,7 @@ export function fastPath(argv: string[], root: URL): string | undefined {
 
   let manifest: {version: string; commands: Record<string, ManifestCommand>}
   try {
-    manifest = JSON.parse(readFileSync(new URL('oclif.manifest.json', root), 'utf8'))
+    manifest = JSON.parse(readFileSync(new URL('oclif.manifest.json', root), 'utf8')) as typeof manifest
   } catch {
     return undefined
   }
