@@ -5,7 +5,8 @@
 // the lease held for the Job, a second deploy refused, and `rollout status --watch` noticing a
 // deleted Job (exit 14) before `rollout resume` takes over and finishes.
 
-import {KubeConfig} from '@kubernetes/client-node'
+import path from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
@@ -14,6 +15,7 @@ import {PATHS} from '../../../src/rollout/kube.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
 import {randomName} from '../../support/names.js'
 import {RolloutProject, routeWeights} from './helpers.js'
+import {serviceAccountClient} from '../helpers/service-account.js'
 
 const JOBS = (ns: string) => `/apis/batch/v1/namespaces/${ns}/jobs`
 const ROLES = (ns: string) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`
@@ -71,23 +73,8 @@ describe('deploy --canary --detach', () => {
 
   /** A client acting as the driver's ServiceAccount, with a TokenRequest token (what the Job's pod gets). */
   async function asDriver(): Promise<KubeHttp> {
-    const token = await http.request<{status: {token: string}}>(
-      'POST',
-      `/api/v1/namespaces/${p.ns}/serviceaccounts/retailops-rollout-driver/token`,
-      {body: {apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {expirationSeconds: 600}}},
-    )
-    const base = new KubeConfig()
-    base.loadFromFile(sandboxEnv().kubeconfig)
-    base.setCurrentContext(sandboxEnv().context)
-    const cluster = base.getCurrentCluster()!
-    const driver = new KubeConfig()
-    driver.loadFromOptions({
-      clusters: [cluster],
-      users: [{name: 'driver', token: token.status.token}],
-      contexts: [{name: 'driver', cluster: cluster.name, user: 'driver'}],
-      currentContext: 'driver',
-    })
-    return new KubeHttp(driver)
+    const file = path.join(p.dir, 'driver.kubeconfig')
+    return (await serviceAccountClient(http, p.ns, 'retailops-rollout-driver', file)).http
   }
 
   beforeAll(async () => {

@@ -2,7 +2,6 @@
 // cluster afterwards: undo and promotion keep every field retailops owns (labels, strategy,
 // replicas); a tampered rollout state is refused before anything is applied; an abort that
 // cannot return traffic (real RBAC refusals) keeps the canary and exits 24.
-import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import * as k8s from '@kubernetes/client-node'
@@ -11,7 +10,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {PATHS} from '../../../src/rollout/kube.js'
 import {stateName} from '../../../src/rollout/store.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
-import {eventually, sandboxEnv} from '../../support/sandbox.js'
+import {eventually} from '../../support/sandbox.js'
+import {SERVICE_ACCOUNT_CONTEXT, serviceAccountClient} from '../helpers/service-account.js'
 import {RolloutProject, routeWeights, type CliResult} from './helpers.js'
 import {runCli} from '../../support/cli.js'
 
@@ -201,25 +201,7 @@ async function restrictedIdentity(p: RolloutProject, name: string, rules: k8s.V1
       subjects: [{kind: 'ServiceAccount', name, namespace: p.ns}],
     },
   })
-  const token = await http.request<{status: {token: string}}>(
-    'POST',
-    `/api/v1/namespaces/${p.ns}/serviceaccounts/${name}/token`,
-    {body: {spec: {expirationSeconds: 900}}},
-  )
-  const kc = new k8s.KubeConfig()
-  kc.loadFromFile(sandboxEnv().kubeconfig)
-  const context = kc.getContextObject(sandboxEnv().context)!
-  const cluster = kc.getCluster(context.cluster)!
-  const restricted = new k8s.KubeConfig()
-  restricted.loadFromOptions({
-    clusters: [cluster],
-    users: [{name, token: token.status.token}],
-    contexts: [{name, cluster: cluster.name, user: name, namespace: p.ns}],
-    currentContext: name,
-  })
-  const file = path.join(p.dir, `${name}.kubeconfig`)
-  writeFileSync(file, restricted.exportConfig())
-  return file
+  return (await serviceAccountClient(http, p.ns, name, path.join(p.dir, `${name}.kubeconfig`))).kubeconfig
 }
 
 const READ = ['get', 'list', 'watch']
@@ -244,8 +226,8 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
   })
   afterAll(() => p.cleanup())
 
-  async function cliAs(kubeconfig: string, context: string, args: string[]): Promise<CliResult> {
-    const r = await runCli([...args, '--context', context, '--json'], {
+  async function cliAs(kubeconfig: string, args: string[]): Promise<CliResult> {
+    const r = await runCli([...args, '--context', SERVICE_ACCOUNT_CONTEXT, '--json'], {
       cwd: p.dir,
       timeoutMs: 240_000,
       env: {KUBECONFIG: kubeconfig},
@@ -267,7 +249,7 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
       {apiGroups: ['apps'], resources: ['replicasets'], verbs: READ},
       {apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes'], verbs: READ},
     ])
-    const refused = await cliAs(kubeconfig, 'no-route-writes', ['rollout', 'abort', 'catalog'])
+    const refused = await cliAs(kubeconfig, ['rollout', 'abort', 'catalog'])
     expect(refused.exitCode, JSON.stringify(refused.json.error)).toBe(24)
     expect(refused.json.error.message).toMatch(/traffic may still reach it/)
 
@@ -304,7 +286,7 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
       {apiGroups: ['apps'], resources: ['deployments'], verbs: [...READ, 'delete']},
       {apiGroups: ['apps'], resources: ['replicasets'], verbs: READ},
     ])
-    const refused = await cliAs(kubeconfig, 'no-scaling', ['rollout', 'abort', 'cart'])
+    const refused = await cliAs(kubeconfig, ['rollout', 'abort', 'cart'])
     expect(refused.exitCode, JSON.stringify(refused.json.error)).toBe(24)
     expect((await p.deployment('cart-canary'))?.status?.readyReplicas).toBe(1)
     expect((await p.deployment('cart'))!.spec.replicas).toBe(1)
@@ -342,7 +324,7 @@ describe('abort returns traffic first, or keeps the canary and says so (exit 24)
       {apiGroups: ['apps'], resources: ['deployments'], verbs: WRITE},
       {apiGroups: ['apps'], resources: ['replicasets'], verbs: READ},
     ])
-    const refused = await cliAs(kubeconfig, 'no-service-writes', ['rollout', 'abort', 'search'])
+    const refused = await cliAs(kubeconfig, ['rollout', 'abort', 'search'])
     expect(refused.exitCode, JSON.stringify(refused.json.error)).toBe(24)
     // The active Service still sends everything to the new colour, which is still up: nothing is cut off.
     expect((await p.service('search'))!.spec.selector['pod-template-hash']).toBe(switched.canary.podTemplateHash)
