@@ -18,13 +18,15 @@
  * in size and the scan finds something.
  */
 import {randomBytes} from 'node:crypto'
-import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {createWriteStream, existsSync} from 'node:fs'
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {pipeline} from 'node:stream/promises'
 import {parseArgs} from 'node:util'
 
 import {execa} from 'execa'
+import yazl from 'yazl'
 
 import {dockerClient} from '../src/docker/engine.js'
 
@@ -57,57 +59,43 @@ const cli = async (args: string[]) => {
   return {ms, json: JSON.parse(r.stdout) as {result: Record<string, unknown>}}
 }
 
-/** The OSV database: made-up packages, plus a record for every locked package at a version above the locked one (so nothing matches) and one that matches. */
-async function writeDatabase(folder: string): Promise<void> {
-  await mkdir(folder, {recursive: true})
+/** The OSV database as OSV ships it (a zip of records): made-up packages, plus a record for every locked package at versions above the locked one (nothing matches) and one that matches. */
+async function writeDatabase(file: string): Promise<void> {
   const lock = JSON.parse(await readFile(path.join(servicesDir, 'package-lock.json'), 'utf8')) as {
     packages: Record<string, {version?: string}>
   }
-  const locked = Object.entries(lock.packages)
-    .filter(([k]) => k.startsWith('node_modules/'))
-    .map(([k, v]) => ({name: k.slice('node_modules/'.length), version: v.version!}))
-  const record = (id: string, name: string, events: Record<string, string>[], score: string) => ({
+  const locked = Object.keys(lock.packages)
+    .filter((k) => k.startsWith('node_modules/'))
+    .map((k) => k.slice(k.lastIndexOf('node_modules/') + 'node_modules/'.length))
+  const record = (id: string, name: string, events: Record<string, string>[]) => ({
     schema_version: '1.6.0',
     id,
     modified: new Date().toISOString(),
     affected: [{package: {ecosystem: 'npm', name}, ranges: [{type: 'SEMVER', events}]}],
-    severity: [{type: 'CVSS_V3', score}],
+    severity: [{type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N'}],
   })
-  const medium = 'CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N'
-  const writes: Promise<void>[] = []
+  const zip = new yazl.ZipFile()
+  const add = (r: ReturnType<typeof record>) => zip.addBuffer(Buffer.from(JSON.stringify(r)), `${r.id}.json`)
   for (let i = 0; i < records; i++)
-    writes.push(
-      writeFile(
-        path.join(folder, `BENCH-${i}.json`),
-        JSON.stringify(
-          record(`BENCH-${i}`, `bench-package-${i % 5000}`, [{introduced: '0'}, {fixed: '1.0.0'}], medium),
-        ),
-      ),
-    )
-  for (const [i, p] of locked.entries())
-    writes.push(
-      writeFile(
-        path.join(folder, `BENCH-LOCKED-${i}.json`),
-        JSON.stringify(
-          record(`BENCH-LOCKED-${i}`, p.name, i === 0 ? [{introduced: '0'}] : [{introduced: '9999.0.0'}], medium),
-        ),
-      ),
-    )
-  await Promise.all(writes)
+    add(record(`BENCH-${i}`, `bench-package-${i % 5000}`, [{introduced: '0'}, {fixed: '1.0.0'}]))
+  for (const [i, name] of locked.entries())
+    add(record(`BENCH-LOCKED-${i}`, name, i === 0 ? [{introduced: '0'}] : [{introduced: '9999.0.0'}]))
+  zip.end()
+  await pipeline(zip.outputStream, createWriteStream(file))
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 try {
   await writeFile(
     path.join(dir, 'retailops.yaml'),
-    `project: ${project}\nversion: "1"\nregistry: {url: "${registry}", insecure: true}\nsupplyChain:\n  vulnerabilityDatabase: osv\nservices:\n${services
+    `project: ${project}\nversion: "1"\nregistry: {url: "${registry}", insecure: true}\nsupplyChain:\n  vulnerabilityDatabase: osv-npm.zip\nservices:\n${services
       .map(
         (s) =>
           `  ${s}:\n    tier: tolerant\n    build: {context: ${JSON.stringify(servicesDir)}, dockerfile: ${s}/Dockerfile}`,
       )
       .join('\n')}\n`,
   )
-  await writeDatabase(path.join(dir, 'osv'))
+  await writeDatabase(path.join(dir, 'osv-npm.zip'))
   await cli(['keys', 'generate', '--json'])
   // The warm cache: built and pushed once, not timed.
   await cli(['build', '--base-image', baseImage, '--json'])
@@ -147,6 +135,7 @@ try {
         '--key',
         path.join(dir, '.retailops/cosign.key'),
         '--use-signing-config=false',
+        '--tlog-upload=false',
         '--allow-http-registry',
         '--allow-insecure-registry',
         '-y',
@@ -155,7 +144,7 @@ try {
         const r = await execa(cosign3, args, {cwd: dir, env: {...env, HOME: dir, COSIGN_YES: 'true'}, reject: false})
         if (r.exitCode !== 0) throw new Error(`cosign ${args.join(' ')}: ${r.stderr}`)
       }
-      await run(['sign', ...common, '--tlog-upload=false', image])
+      await run(['sign', ...common, image])
       for (const [type, file] of Object.entries(predicates))
         await run(['attest', ...common, '--type', type, '--predicate', file, image])
     }
