@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {defaultImageVerifier} from '../src/deploy/signature.js'
-import {UsageError, type ExitCodeName} from '../src/errors/index.js'
-import {promote, type PromoteResult, type TargetRelease} from '../src/promote/promote.js'
+import {UsageError} from '../src/errors/index.js'
+import {promote, type PromoteResult} from '../src/promote/promote.js'
 import {renderPromotion} from '../src/promote/render.js'
 import {durationFlag} from '../src/config/duration.js'
 import {resolveEnvironment} from '../src/config/resolve.js'
@@ -86,36 +86,21 @@ export default class Promote extends RetailOpsCommand<typeof Promote> {
         verify: defaultImageVerifier(project),
         // The slo engine's burn evaluation of the SOURCE: its namespace's series, its Prometheus.
         burn: errorBudgetSource(config, source?.prometheus, source?.namespace),
-        release: async (request, ctx): Promise<TargetRelease> => {
+        release: async ({strategy, services, images}, ctx) => {
           const env = resolveEnvironment(config, f.to, project.dir)
-          // Each service is released the way the target releases it: rolling, canary or blue-green.
-          const groups = new Map<string, string[]>()
-          for (const s of request.services) {
-            const strategy = config.services[s].rollout?.strategy ?? 'rolling'
-            groups.set(strategy, [...(groups.get(strategy) ?? []), s])
-          }
-          const releases: TargetRelease['releases'] = []
-          let exit: ExitCodeName = 'OK'
-          for (const [strategy, services] of groups) {
-            const outcome = await release(
-              {
-                project,
-                env,
-                strategy: strategy === 'rolling' ? undefined : (strategy as 'canary' | 'blue-green'),
-                errorBudget: errorBudgetSource(config, env.prometheus, env.namespace),
-                services,
-                images: services.map((s) => `${s}=${request.images[s]}`),
-                timeoutMs,
-              },
-              ctx,
-            )
-            releases.push({strategy, services, exit: outcome.exit})
-            if (outcome.exit !== 'OK') {
-              exit = outcome.exit
-              break
-            }
-          }
-          return {releases, exit}
+          const {exit} = await release(
+            {
+              project,
+              env,
+              strategy: strategy === 'rolling' ? undefined : strategy,
+              errorBudget: errorBudgetSource(config, env.prometheus, env.namespace),
+              services,
+              images,
+              timeoutMs,
+            },
+            ctx,
+          )
+          return {exit}
         },
       },
       this.ctx,

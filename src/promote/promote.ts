@@ -53,8 +53,40 @@ export interface PromoteDeps {
   verify: PromotionVerifier
   /** Built for the source environment. */
   burn: BurnCheck
-  /** The target's release of these digests (src/rollout/release.ts with the target's strategies and gates). */
-  release: (request: {services: string[]; images: Record<string, string>}, ctx: RunContext) => Promise<TargetRelease>
+  /**
+   * The target's release of one group of services that share a strategy (src/rollout/release.ts with the target's
+   * gates); `images` as `service=reference` pairs.
+   */
+  release: (
+    group: {strategy: ReleaseStrategy; services: string[]; images: string[]},
+    ctx: RunContext,
+  ) => Promise<{exit: ExitCodeName}>
+}
+
+export type ReleaseStrategy = 'rolling' | 'canary' | 'blue-green'
+
+/**
+ * Each service is released the way the target releases it (its rollout.strategy), one group per strategy; the first
+ * group that does not end OK stops the rest.
+ */
+async function releaseInTarget(
+  project: LoadedConfig,
+  request: {services: string[]; images: Record<string, string>},
+  release: PromoteDeps['release'],
+  ctx: RunContext,
+): Promise<TargetRelease> {
+  const groups = new Map<ReleaseStrategy, string[]>()
+  for (const s of request.services) {
+    const strategy = project.config.services[s]?.rollout?.strategy ?? 'rolling'
+    groups.set(strategy, [...(groups.get(strategy) ?? []), s])
+  }
+  const releases: TargetRelease['releases'] = []
+  for (const [strategy, services] of groups) {
+    const {exit} = await release({strategy, services, images: services.map((s) => `${s}=${request.images[s]}`)}, ctx)
+    releases.push({strategy, services, exit})
+    if (exit !== 'OK') return {releases, exit}
+  }
+  return {releases, exit: 'OK'}
 }
 
 export interface PromoteOptions {
@@ -169,7 +201,7 @@ export async function promote(options: PromoteOptions, deps: PromoteDeps, ctx: R
     const configMap = await records.save(record, ctx)
     let released: TargetRelease
     try {
-      released = await deps.release({services: record.services, images: record.images}, ctx)
+      released = await releaseInTarget(project, {services: record.services, images: record.images}, deps.release, ctx)
     } catch (error) {
       record.outcome = 'failed'
       record.error = error instanceof Error ? error.message : String(error)
