@@ -1,6 +1,7 @@
 /**
  * Supply-chain benchmark (issue 16): for the six bundled services, on a warm cache (images built
- * and pushed once before anything is timed), the time of the three supply-chain steps a pipeline
+ * and pushed once, and the OSV zip indexed by one scan, before anything is timed; that first scan's
+ * time is printed too), the time of the three supply-chain steps a pipeline
  * runs, each as the CLI process a user runs (the built CLI, bin/run.js):
  *   sbom   `retailops sbom --json`   the six CycloneDX SBOMs, bound to the pushed digests
  *   attest `retailops sign --json`   six signatures and twelve attestations (SBOM, SLSA provenance)
@@ -50,7 +51,8 @@ const services = (await readdir(servicesDir, {withFileTypes: true}))
 const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-supplychain-'))
 const project = `bench-sc-${randomBytes(3).toString('hex')}`
 const password = `bench-${randomBytes(6).toString('hex')}`
-const env = {...process.env, COSIGN_PASSWORD: password, NO_COLOR: '1'}
+// The OSV database's index (src/supplychain/osv-index.ts) goes in this run's own folder, never ~/.cache.
+const env = {...process.env, COSIGN_PASSWORD: password, NO_COLOR: '1', RETAILOPS_CACHE_DIR: path.join(dir, 'cache')}
 const cli = async (args: string[]) => {
   const t0 = performance.now()
   const r = await execa(process.execPath, [path.join(repo, 'bin/run.js'), ...args], {cwd: dir, env, reject: false})
@@ -100,13 +102,15 @@ try {
   // The warm cache: built and pushed once, not timed.
   await cli(['build', '--base-image', baseImage, '--json'])
   await cli(['push', '--json'])
+  // The first scan of a database reads the whole zip and writes its index; the timed scans read the index.
+  const coldScan = await cli(['scan', '--json'])
   const images = (
     JSON.parse(await readFile(path.join(dir, '.retailops/artifacts.lock.json'), 'utf8')) as {
       artifacts: Record<string, {image: string}>
     }
   ).artifacts
   console.log(
-    `${services.length} services (${services.join(', ')}), ${os.availableParallelism()} CPUs, OSV database of ${records.toLocaleString('en-US')} + locked-package records\n`,
+    `${services.length} services (${services.join(', ')}), ${os.availableParallelism()} CPUs, OSV database of ${records.toLocaleString('en-US')} + locked-package records; the first scan, which indexes it: ${(coldScan.ms / 1000).toFixed(2)} s\n`,
   )
   const ours: {sbom: number; attest: number; scan: number; total: number}[] = []
   const cosign: number[] = []
@@ -163,6 +167,7 @@ try {
     sbomSeconds: median(ours.map((o) => o.sbom)) / 1000,
     signAndAttestSeconds: attest / 1000,
     scanSeconds: median(ours.map((o) => o.scan)) / 1000,
+    firstScanSeconds: coldScan.ms / 1000,
     totalSeconds: total / 1000,
     cosignSignAndAttestSeconds: median(cosign) / 1000,
     attestRatioToCosign: attest / median(cosign),

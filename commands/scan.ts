@@ -21,6 +21,8 @@ export default class Scan extends RetailOpsCommand<typeof Scan> {
     'otherwise. A database with bad records exits 27 naming them, never a clean result. The database cannot be fetched by retailops:',
     `download it where there is internet access (curl -fsSL -o osv-npm.zip https://osv-vulnerabilities.storage.googleapis.com/npm/all.zip)`,
     'and cache or commit it for CI; scan warns when its newest record is older than --max-db-age (supplyChain.vulnerabilityDatabaseMaxAge, default 7d).',
+    'The first read of a zip also indexes it by package ($RETAILOPS_CACHE_DIR/osv, else $XDG_CACHE_HOME/retailops/osv or ~/.cache/retailops/osv):',
+    'later scans and deploys of the same, unchanged file read only their packages from the index.',
   ].join(' ')
   static override exitCodes = [
     'OK',

@@ -8,8 +8,9 @@ import {type RegistryClient, usesPlainHttp} from '../docker/registry.js'
 import {toRetailOpsError} from '../errors/index.js'
 import {loadPublicKey} from '../signing/keys.js'
 import {imageAttestations, PREDICATE_TYPES} from '../supplychain/evidence.js'
-import {type CycloneDxBom, matchVulnerabilities} from '../supplychain/match.js'
-import {loadOsvDatabase, type OsvDatabase} from '../supplychain/osv.js'
+import {type CycloneDxBom, matchVulnerabilities, npmComponents} from '../supplychain/match.js'
+import {osvIndexRoot} from '../supplychain/osv-index.js'
+import {loadOsvDatabase} from '../supplychain/osv.js'
 import {ANNOTATION, LABEL} from '../kubernetes/labels.js'
 import {containerImages} from '../kubernetes/pods.js'
 import type {SignatureResult} from '../kubernetes/policy.js'
@@ -203,14 +204,14 @@ function mark(objects: KubeObject[], status: (images: string[]) => string, overr
 /**
  * The default: the image's SBOM and provenance attestations read from its registry and verified
  * with signing.publicKey (src/supplychain/evidence.ts), and, when failOn is set, the verified
- * SBOM's components matched against supplyChain.vulnerabilityDatabase (loaded once per deploy).
+ * SBOM's components matched against supplyChain.vulnerabilityDatabase (its zip indexed on first use).
  */
 export function registryAttestations(project: LoadedConfig, ctx: RunContext): AttestationEvidenceSource {
   const {config, dir} = project
   const keyFile = resolveFileOrEnv(config.signing.publicKey, dir)
   const failOn = config.supplyChain?.policy?.failOn
   let key: Promise<KeyObject> | undefined
-  let database: Promise<OsvDatabase> | undefined
+  let loading: Promise<unknown> = Promise.resolve()
   const clients = new Map<string, Promise<RegistryClient>>()
   return async (image) => {
     let publicKey: KeyObject
@@ -233,12 +234,17 @@ export function registryAttestations(project: LoadedConfig, ctx: RunContext): At
     const strip = ({status, message}: AttestationEvidence) => ({status, ...(message ? {message} : {})})
     if (!failOn || sbom.status !== 'verified') return {sbom: strip(sbom), provenance: strip(provenance)}
     // A database that cannot be read stops the deploy (its own exit code): never "no vulnerabilities".
-    const db = await (database ??= loadOsvDatabase(
-      path.resolve(dir, config.supplyChain!.vulnerabilityDatabase!),
-      {},
-      ctx,
-    ))
-    const findings = matchVulnerabilities(sbom.predicate as CycloneDxBom, db)
+    // One load at a time: the first reads the zip and writes its index, the others read only their packages from it.
+    const bom = sbom.predicate as CycloneDxBom
+    const loaded = loading.then(() =>
+      loadOsvDatabase(
+        path.resolve(dir, config.supplyChain!.vulnerabilityDatabase!),
+        {packages: npmComponents(bom).components.map((c) => c.name), indexRoot: osvIndexRoot()},
+        ctx,
+      ),
+    )
+    loading = loaded.catch(() => undefined)
+    const findings = matchVulnerabilities(bom, await loaded)
     return {
       sbom: strip(sbom),
       provenance: strip(provenance),

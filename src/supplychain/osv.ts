@@ -1,3 +1,4 @@
+import type {Stats} from 'node:fs'
 import {readdir, readFile, stat} from 'node:fs/promises'
 import path from 'node:path'
 import {promisify} from 'node:util'
@@ -9,6 +10,7 @@ import {z} from 'zod'
 
 import {NotFoundError, RetailOpsError} from '../errors/index.js'
 import {interrupted, throwIfAborted, type RunContext} from '../ui/context.js'
+import {discardIndex, indexFolder, IndexWriter, npmPackages, readIndex, type IndexedDatabase} from './osv-index.js'
 
 // The OSV schema (https://ossf.github.io/osv-schema/), the fields retailops reads. Unknown fields
 // are allowed: minor schema versions only add fields.
@@ -160,6 +162,11 @@ export interface LoadOptions {
   /** Index only these npm packages (every record is still read and validated). Default: all. */
   packages?: Iterable<string>
   now?: Date
+  /**
+   * Where zips are indexed (osv-index.ts: osvIndexRoot() for the CLI). The first load of a zip writes its
+   * index there; later loads of the same unchanged file read only the shards of `packages`. Default: no index.
+   */
+  indexRoot?: string
 }
 
 /** A record withdrawn at or before `now` (a future withdrawal time is not yet in force). */
@@ -200,8 +207,7 @@ class IndexBuilder {
       this.withdrawn += 1
       return
     }
-    const names = new Set<string>()
-    for (const a of record.affected ?? []) if (a.package?.ecosystem === NPM) names.add(a.package.name)
+    const names = npmPackages(record)
     if (names.size > 0) this.npmRecords += 1
     for (const name of names) {
       if (this.wanted && !this.wanted.has(name)) continue
@@ -226,6 +232,30 @@ class IndexBuilder {
       },
       npm: this.npm,
     }
+  }
+}
+
+/** The database from a zip's index, with what is withdrawn decided at `now` as a full read would. */
+function fromIndex(
+  indexed: IndexedDatabase,
+  info: Pick<OsvDatabaseInfo, 'path' | 'format' | 'fileModified'>,
+  now: Date,
+): OsvDatabase {
+  const inForce = (times: string[]) => times.filter((t) => Date.parse(t) <= now.getTime()).length
+  const npm = new Map<string, OsvRecord[]>()
+  for (const [name, records] of indexed.npm) {
+    const current = records.filter((r) => !isWithdrawn(r, now))
+    if (current.length > 0) npm.set(name, current)
+  }
+  return {
+    info: {
+      ...info,
+      records: indexed.info.records,
+      withdrawn: inForce(indexed.info.withdrawnAt),
+      npmRecords: indexed.info.npmRecords - inForce(indexed.info.npmWithdrawnAt),
+      newestRecord: indexed.info.newestRecord,
+    },
+    npm,
   }
 }
 
@@ -275,17 +305,75 @@ export async function loadOsvDatabase(
       cause: error,
     })
   })
-  const builder = new IndexBuilder(options)
+  const now = options.now ?? new Date()
+  const index =
+    options.indexRoot && !stats.isDirectory()
+      ? await indexFolder(options.indexRoot, source, stats).catch(() => undefined)
+      : undefined
+  if (index) {
+    // A damaged index is deleted, and this read writes it again.
+    const indexed = await readIndex(index, options.packages).catch(() => discardIndex(index))
+    if (indexed) {
+      const db = fromIndex(indexed, {path: source, format: 'zip', fileModified: stats.mtime.toISOString()}, now)
+      const task = ctx?.out.task(`Reading the vulnerability database ${source}`)
+      task?.succeed(
+        `${db.info.records} record${db.info.records === 1 ? '' : 's'} in ${source}, from its index ${index}`,
+      )
+      return db
+    }
+  }
+  // No index yet: this read writes one (a failure to write only costs the next scan the full read).
+  let writer = index ? await IndexWriter.create(index).catch(() => undefined) : undefined
+  const writing = writer
+  const indexInfo = {withdrawnAt: [] as string[], npmWithdrawnAt: [] as string[], npmRecords: 0}
+  const toIndex = (record: OsvRecord) => {
+    const names = npmPackages(record)
+    if (record.withdrawn) indexInfo.withdrawnAt.push(record.withdrawn)
+    if (names.size === 0) return
+    indexInfo.npmRecords += 1
+    if (record.withdrawn) indexInfo.npmWithdrawnAt.push(record.withdrawn)
+    try {
+      writer?.add(record, names)
+    } catch {
+      writer = undefined
+    }
+  }
+  const builder = new IndexBuilder({...options, now})
   const bad: BadRecord[] = []
   let badCount = 0
   const take = (file: string, text: string) => {
     const parsed = parseOsvRecord(text)
-    if ('record' in parsed) builder.add(parsed.record)
-    else {
+    if ('record' in parsed) {
+      builder.add(parsed.record)
+      if (writing) toIndex(parsed.record)
+    } else {
       badCount += 1
       if (bad.length < BAD_KEPT) bad.push({file, problems: parsed.problems})
     }
   }
+  try {
+    const db = await readAll(source, stats, builder, take, () => ({bad, badCount}), ctx)
+    if (writer)
+      await writer
+        .finish({...indexInfo, records: db.info.records, newestRecord: db.info.newestRecord})
+        .catch(() => writing?.abort())
+    else await writing?.abort()
+    return db
+  } catch (error) {
+    await writing?.abort()
+    throw error
+  }
+}
+
+/** The full read of a folder or zip through `take`, and the refusals of a database with bad records or none. */
+async function readAll(
+  source: string,
+  stats: Stats,
+  builder: IndexBuilder,
+  take: Take,
+  badRecords: () => {bad: BadRecord[]; badCount: number},
+  ctx?: Pick<RunContext, 'signal' | 'out'>,
+): Promise<OsvDatabase> {
   const task = ctx?.out.task(`Reading the vulnerability database ${source}`)
   let fileModified: Date
   let format: OsvDatabaseInfo['format']
@@ -302,6 +390,7 @@ export async function loadOsvDatabase(
     task?.fail()
     throw error
   }
+  const {bad, badCount} = badRecords()
   if (badCount > 0) {
     task?.fail()
     const shown = bad

@@ -10,6 +10,7 @@ import {NotFoundError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {compareFindings, type CycloneDxBom, type Finding, matchVulnerabilities, npmComponents} from './match.js'
 import {readSbom, SBOM_PROPERTIES} from './sbom.js'
+import {osvIndexRoot} from './osv-index.js'
 import {loadOsvDatabase, type OsvDatabaseInfo, parseNpmVersion, REFRESH_STEP} from './osv.js'
 import {atOrAbove, type KnownSeverity, type Severity, type Threshold} from './severity.js'
 import {expiredWaivers as expiredOf} from './policy.js'
@@ -207,7 +208,7 @@ export async function scan(options: ScanOptions, ctx: RunContext): Promise<ScanR
     7 * 86_400_000
   const inputs = await collectInputs(options)
   const packages = new Set(inputs.flatMap((i) => npmComponents(i.bom).components.map((c) => c.name)))
-  const db = await loadOsvDatabase(dbPath, {packages, now}, ctx)
+  const db = await loadOsvDatabase(dbPath, {packages, now, indexRoot: osvIndexRoot()}, ctx)
 
   const ageMs = Math.max(0, now.getTime() - Date.parse(db.info.newestRecord))
   const database: ScanDatabase = {
