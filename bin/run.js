@@ -3,6 +3,11 @@
 import module from 'node:module'
 
 module.enableCompileCache?.()
+// `retailops … | head`: a reader that stops early is not an error of retailops (as for any Unix tool).
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 const root = new URL('../', import.meta.url)
 const argv = process.argv.slice(2)
 let answered = false
