@@ -131,7 +131,7 @@ describe('the index of an OSV zip', () => {
   it('is not written for a database that is refused, and leaves nothing half-written', async () => {
     const zip = path.join(dir, 'bad.zip')
     const root = path.join(dir, 'index-3')
-    await writeZip(zip, [...records(), {id: 'BAD', modified: 'yesterday'} as unknown as OsvRecord])
+    await writeZip(zip, [...records(), {id: 'BAD', modified: 'yesterday'}])
     await expect(loadOsvDatabase(zip, {now: NOW, indexRoot: root})).rejects.toMatchObject({
       exit: 'VULNERABILITY_DATABASE_INVALID',
     })
