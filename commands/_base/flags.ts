@@ -49,6 +49,25 @@ export const stateSkipVerifyFlag = Flags.boolean({
     'Do not verify the signatures of the images read back from the rollout state (loud warning; recorded on the Deployment). Policy is still checked.',
 })
 
+/** rollout promote and resume: the exits of a CLI that drives a rollout on from its stored state. */
+export const DRIVE_EXIT_CODES = [
+  'OK',
+  'USAGE',
+  'CONFIG',
+  'NOT_FOUND',
+  'UNAVAILABLE',
+  'PERMISSION',
+  'REFUSED',
+  'ROLLOUT_HELD',
+  'ROLLOUT_ABORTED',
+  'ROLLOUT_PAUSED',
+  'ROLLOUT_INCONCLUSIVE',
+  'ROLLOUT_TIMED_OUT',
+  'TRAFFIC_NOT_RETURNED',
+  'STATE_UNTRUSTED',
+  'INTERRUPTED',
+] as const
+
 /** rollout promote and resume: how long they drive the rollout on. */
 export const driveTimeoutFlag = Flags.string({
   description: 'Give up driving after this long (the rollout times out: traffic back on stable).',
