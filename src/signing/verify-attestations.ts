@@ -206,19 +206,9 @@ async function checkBundleReferrer(
     return {...at, check: 'other-digest', reason: `${what}: a referrer of another image, ${m.subject.digest}`}
   const layer = (m.layers ?? []).find((l) => l.mediaType === BUNDLE_MEDIA_TYPE)
   if (!layer) return undefined
-  const blob = await c.client.getBlob(c.repository, layer.digest)
-  if (sha256Digest(blob) !== layer.digest)
-    return {
-      ...at,
-      check: 'tampered-payload',
-      reason: `${what}: the bundle blob does not hash to its descriptor's digest`,
-    }
-  let parsed: ParsedBundle
-  try {
-    parsed = parseBundle(blob)
-  } catch (error) {
-    return {...at, check: 'tampered-payload', reason: `${what}: ${(error as Error).message}`}
-  }
+  const read = await readBlob(c, at, what, layer.digest, 'bundle', parseBundle)
+  if ('check' in read) return read
+  const parsed = read.parsed
   const checked = checkEnvelope(c, at, what, parsed, {hint: parsed.hint})
   // A bundle signature (cosign sign's statement) found without the annotation: not an attestation.
   if (isSignaturePredicate(checked.predicateType)) return undefined
@@ -233,20 +223,32 @@ async function checkLegacyLayer(
   const source = `${c.registry}/${c.repository}:${attestationTag(c.digest)}`
   const at = {index, format: 'legacy' as const, source, predicateType: layer.annotations?.[LEGACY_PREDICATE_ANNOTATION]}
   const what = `.att layer ${layer.digest.slice(7, 19)}`
-  const blob = await c.client.getBlob(c.repository, layer.digest)
-  if (sha256Digest(blob) !== layer.digest)
+  const read = await readBlob(c, at, what, layer.digest, 'envelope', parseEnvelope)
+  if ('check' in read) return read
+  return checkEnvelope(c, at, what, read.parsed, {id: layer.annotations?.[KEY_ID_ANNOTATION]})
+}
+
+/** A bundle's or envelope's blob, checked against its descriptor's digest and parsed; or why it cannot be. */
+async function readBlob(
+  c: CheckContext,
+  at: Omit<AttestationFinding, 'check' | 'reason'>,
+  what: string,
+  digest: string,
+  kind: 'bundle' | 'envelope',
+  parse: (blob: Buffer) => ParsedBundle,
+): Promise<{parsed: ParsedBundle} | Checked> {
+  const blob = await c.client.getBlob(c.repository, digest)
+  if (sha256Digest(blob) !== digest)
     return {
       ...at,
       check: 'tampered-payload',
-      reason: `${what}: the envelope blob does not hash to its descriptor's digest`,
+      reason: `${what}: the ${kind} blob does not hash to its descriptor's digest`,
     }
-  let parsed: ParsedBundle
   try {
-    parsed = parseEnvelope(blob)
+    return {parsed: parse(blob)}
   } catch (error) {
     return {...at, check: 'tampered-payload', reason: `${what}: ${(error as Error).message}`}
   }
-  return checkEnvelope(c, at, what, parsed, {id: layer.annotations?.[KEY_ID_ANNOTATION]})
 }
 
 /**
