@@ -10,7 +10,8 @@
 # etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
 # and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
-# k6, cosign (v2 as cosign, v3 as cosign3) and kube-score. See docs/sandbox.md.
+# k6, cosign (v2 as cosign, v3 as cosign3), kube-score and a Python venv with SciPy (test
+# reference values only). See docs/sandbox.md.
 set -euo pipefail
 # runuser, sysctl and other system tools live in the sbin directories, which a minimal PATH
 # (cron, `env -i`, some CI runners) leaves out.
@@ -55,7 +56,7 @@ BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
 # when scheduled drills of PostgreSQL datastores run in the cluster (`runner build --base-image`).
 BASE_PG_IMAGE="retailops/node-base-pg:24"
 
-DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15)
+DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv)
 
 log() { printf '[sandbox %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -116,6 +117,14 @@ start_daemon() { # start_daemon NAME COMMAND... : own session, logs to $LOGS/NAM
 }
 
 # ---------------------------------------------------------------- packages and binaries
+PY_VENV="$RETAILOPS_SANDBOX_CACHE/py"
+
+setup_python() { # SciPy in a cached venv: the reference values of the analysis statistics tests
+  log "python: scripts/setup-python.sh (SciPy venv cached in $PY_VENV)"
+  bash "$ROOT/scripts/setup-python.sh" >>"$LOGS/build.log" 2>&1 ||
+    { tail -30 "$LOGS/build.log" >&2; die "SciPy venv failed (log: $LOGS/build.log)"; }
+}
+
 install_packages() {
   local missing=() p
   for p in "${DEB_PACKAGES[@]}"; do
@@ -590,6 +599,7 @@ cmd_up() {
   exec 9>"$STATE/lock"; flock 9
   install_packages
   build_binaries
+  setup_python
   load_paths
   start_docker
   start_registry
@@ -683,6 +693,9 @@ status_table() {
   row kube-score "$s" "$KUBE_SCORE_VERSION" "$KUBE_SCORE_BIN/kube-score"
   s="$(st test -x "$COSIGN3_BIN/cosign3")"
   row cosign3 "$s" "$COSIGN3_VERSION" "$COSIGN3_BIN/cosign3"
+  s="$(st "$PY_VENV/bin/python" -c 'import scipy')"
+  v="$("$PY_VENV/bin/python" -c 'import scipy; print(scipy.__version__)' 2>/dev/null || echo '?')"
+  row "python scipy" "$s" "$v" "$PY_VENV/bin/python (reference values for test/unit/rollout/statistics)"
   s="$(st test -x "$NODE_BIN/node")"
   row node "$s" "$("$NODE_BIN/node" --version 2>/dev/null || echo '?')" "$NODE_BIN/node"
 }
