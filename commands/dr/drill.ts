@@ -40,7 +40,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
   static override description = [
     'Every selected datastore is restored into a drill-named target (retailops_drill_<id>_<name> databases, retailops-drill-<id>-<name> namespaces, new AWS resources) that never overlaps a source,',
     "validated, and cleaned up even when the drill fails or is interrupted. RTO runs from the drill's start to the validated copy; RPO from the restored data's newest point to the start.",
-    'The recoverability checks (images pullable by digest, Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
+    'The recoverability checks (images pullable by digest, every blob present, or rebuildable from the commit their provenance records; Secrets and ConfigMaps present, topic and search-index definitions kept) run alongside.',
     'The record and Markdown and HTML reports go to .retailops/drills/<id>/.',
     "--schedule CRON instead creates a CronJob in the environment's namespace that runs the same drill (the same selection and flags) in the cluster with the runner image by digest,",
     'as a ServiceAccount allowed only what that drill does; each run keeps its record in a ConfigMap there, which `dr history` reads. --unschedule removes it.',

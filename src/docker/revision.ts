@@ -57,3 +57,38 @@ export async function gitSource(dir: string): Promise<GitSource | undefined> {
   const [remote, ref] = await Promise.all([git(['remote', 'get-url', 'origin']), git(['symbolic-ref', '-q', 'HEAD'])])
   return {commit, remote: remote?.replace(/\/\/[^/@]*@/, '//'), ref}
 }
+
+/** Whether the repository around `dir` holds the commit (a full or abbreviated object name). */
+export async function gitHasCommit(dir: string, commit: string): Promise<boolean> {
+  if (!/^[0-9a-f]{7,64}$/i.test(commit)) return false
+  return execa('git', ['cat-file', '-e', `${commit}^{commit}`], {cwd: dir, timeout: 10_000}).then(
+    () => true,
+    () => false,
+  )
+}
+
+/**
+ * What a path (relative to `dir`, which may be a sub-folder of the repository) is at a commit:
+ * a file with its content, a folder, or nothing.
+ */
+export async function gitPathAt(
+  dir: string,
+  commit: string,
+  file: string,
+): Promise<{type: 'blob'; content: Buffer} | {type: 'tree'} | undefined> {
+  const spec = `${commit}:./${file.split('\\').join('/').replace(/^\.\//, '')}`
+  const type = await execa('git', ['cat-file', '-t', spec], {cwd: dir, timeout: 10_000}).then(
+    (r) => r.stdout.trim(),
+    () => undefined,
+  )
+  if (type === 'tree') return {type: 'tree'}
+  if (type !== 'blob') return undefined
+  const blob = await execa('git', ['cat-file', 'blob', spec], {
+    cwd: dir,
+    timeout: 30_000,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+    maxBuffer: 256 * 1024 * 1024,
+  })
+  return {type: 'blob', content: Buffer.from(blob.stdout)}
+}

@@ -175,7 +175,7 @@ export function planDrill(options: PlanOptions): DrillPlan {
           return {
             service,
             checks: [
-              `every image deployed for ${service} in ${options.environment.namespace} can be pulled by digest (HEAD manifest)`,
+              `every image deployed for ${service} in ${options.environment.namespace} can be pulled by digest (every manifest read, a HEAD on each blob) or rebuilt from the commit its provenance records`,
               `every Secret and ConfigMap it references exists${s.secrets.length + s.configMaps.length > 0 ? ` (${[...s.secrets, ...s.configMaps].join(', ')} and those in its pod spec)` : ''}`,
               ...s.topics.map((t) => `topic ${t}: definition in ${DEFINITION_DIRS.topic}/`),
               ...s.searchIndexes.map((i) => `search index ${i}: definition in ${DEFINITION_DIRS.searchIndex}/`),

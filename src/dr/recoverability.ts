@@ -1,3 +1,4 @@
+import type {KeyObject} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -195,8 +196,15 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
   try {
     const {readArtifactsLock} = await import('../docker/artifacts.js')
     const {artifacts: lock} = await readArtifactsLock(project.dir).catch(
-      (): {artifacts: Record<string, {image: string}>} => ({artifacts: {}}),
+      (): {artifacts: Record<string, {image: string; digest?: string}>} => ({artifacts: {}}),
     )
+    const imageContext: ImageCheckContext = {
+      project,
+      registry: config.registry,
+      lock,
+      publicKey: await projectPublicKey(project),
+      signal: options.signal,
+    }
     for (const service of services) {
       const s = config.services[service]
       const mine = deployments.filter(
@@ -225,8 +233,7 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
             detail: `not deployed in ${namespace} and not in the artifacts lock`,
           })
       }
-      for (const image of images)
-        results.push(await checkImage(service, image, config.registry, mine.length === 0, options.signal))
+      for (const image of images) results.push(await checkImage(imageContext, service, image, mine.length === 0))
       for (const [name, optional] of secrets)
         results.push(await checkObject(kube, service, 'secret', namespace, name, optional))
       for (const [name, optional] of configMaps)
@@ -236,6 +243,13 @@ export async function checkRecoverability(options: RecoverabilityOptions): Promi
     kube.close()
   }
   return results
+}
+
+/** The project's public key for provenance attestations, when it has one (a missing key is not an error here). */
+async function projectPublicKey(project: LoadedConfig): Promise<KeyObject | undefined> {
+  const {resolveFileOrEnv} = await import('../config/secret-ref.js')
+  const {loadPublicKey} = await import('../signing/keys.js')
+  return loadPublicKey(resolveFileOrEnv(project.config.signing.publicKey, project.dir)).catch(() => undefined)
 }
 
 async function checkObject(
@@ -270,60 +284,86 @@ async function checkObject(
   }
 }
 
+interface ImageCheckContext {
+  project: LoadedConfig
+  registry: {url: string; insecure: boolean}
+  lock: Record<string, {image: string; digest?: string}>
+  publicKey?: KeyObject
+  signal?: AbortSignal
+}
+
 async function checkImage(
+  c: ImageCheckContext,
   service: string,
   image: string,
-  registry: {url: string; insecure: boolean},
   fromLock: boolean,
-  signal?: AbortSignal,
 ): Promise<RecoverabilityCheck> {
   const origin = fromLock ? ' (from the artifacts lock; not deployed)' : ''
+  const result = (status: RecoverabilityCheck['status'], detail: string): RecoverabilityCheck => ({
+    service,
+    kind: 'image',
+    subject: image,
+    status,
+    detail: `${detail}${origin}`,
+  })
   try {
     const {parseReference} = await import('../docker/reference.js')
     const {registryClient, usesPlainHttp} = await import('../docker/registry.js')
+    const {baseImageLocation, checkPullable, findProvenance, proveRebuildable} =
+      await import('./image-recoverability.js')
+    const {readProvenanceFile} = await import('../supplychain/provenance.js')
     const ref = parseReference(image)
-    const client = await registryClient(ref.registry, {insecure: usesPlainHttp(ref.registry, registry), signal})
+    const client = await registryClient(ref.registry, {
+      insecure: usesPlainHttp(ref.registry, c.registry),
+      signal: c.signal,
+    })
     if (!ref.digest) {
       const head = ref.tag ? await client.headManifest(ref.repository, ref.tag) : undefined
-      return {
-        service,
-        kind: 'image',
-        subject: image,
-        status: 'warn',
-        detail: `deployed by tag, not digest${origin}: the running bytes cannot be proven pullable${head ? ` (the tag now points at ${head.digest})` : ' (and the tag is gone)'}`,
-      }
+      return result(
+        'warn',
+        `deployed by tag, not digest: the running bytes cannot be proven pullable${head ? ` (the tag now points at ${head.digest})` : ' (and the tag is gone)'}`,
+      )
     }
-    const head = await client.headManifest(ref.repository, ref.digest)
-    if (!head)
-      return {
-        service,
-        kind: 'image',
-        subject: image,
-        status: 'fail',
-        detail: `manifest ${ref.digest} is gone from ${ref.registry}/${ref.repository}${origin}`,
-      }
-    if (head.digest !== ref.digest)
-      return {
-        service,
-        kind: 'image',
-        subject: image,
-        status: 'fail',
-        detail: `the registry answered digest ${head.digest}${origin}`,
-      }
-    return {
-      service,
-      kind: 'image',
-      subject: image,
-      status: 'pass',
-      detail: `HEAD manifest ${ref.digest.slice(0, 19)}… answered 200 (${head.mediaType || 'unknown media type'})${origin}`,
-    }
+    const pull = await checkPullable(client, ref.repository, ref.digest)
+    if (pull.missingManifests.length === 0 && pull.missingBlobs.length === 0)
+      return result(
+        'pass',
+        `${pull.manifests.length} manifest(s) and ${pull.blobsPresent} blob(s) present in ${ref.registry}/${ref.repository} (HEAD on each blob)${pull.foreignLayers ? `; ${pull.foreignLayers} foreign layer(s) not checked` : ''}`,
+      )
+    const lost = [
+      ...pull.missingManifests.map((d) => `manifest ${d}`),
+      ...pull.missingBlobs.map(
+        (b) => `blob ${b.digest}${b.mediaType ? ` (${b.mediaType})` : ''} of manifest ${b.manifest}`,
+      ),
+    ]
+    const gone = `missing from ${ref.registry}/${ref.repository}: ${lost.join(', ')}`
+    // Not pullable: can it be built again from source?
+    const locked = Object.entries(c.lock).find(([s, e]) => s === service && e.digest === ref.digest)
+    const found = await findProvenance({
+      client,
+      registry: ref.registry,
+      repository: ref.repository,
+      digest: ref.digest,
+      publicKey: c.publicKey,
+      local: locked ? () => readProvenanceFile(c.project.dir, service) : undefined,
+    })
+    if (!found.provenance)
+      return result(
+        'fail',
+        `${gone}; and not provably rebuildable: no provenance for this digest (${found.why.join('; ')})`,
+      )
+    const proof = await proveRebuildable(c.project.dir, found.provenance, async (name, digest) => {
+      const where = baseImageLocation(name)
+      if (!where) return 'not an image reference'
+      const baseClient = await registryClient(where.registry, {
+        insecure: usesPlainHttp(where.registry, c.registry),
+        signal: c.signal,
+      })
+      return (await baseClient.headManifest(where.repository, digest)) !== undefined
+    })
+    if (!proof.ok) return result('fail', `${gone}; and not rebuildable from source (${found.source}): ${proof.detail}`)
+    return result('warn', `${gone}; rebuildable from source (${found.source}): ${proof.detail}`)
   } catch (error) {
-    return {
-      service,
-      kind: 'image',
-      subject: image,
-      status: 'fail',
-      detail: `${(error as Error).message.split('\n')[0]}${origin}`,
-    }
+    return result('fail', (error as Error).message.split('\n')[0])
   }
 }

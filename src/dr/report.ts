@@ -378,7 +378,7 @@ export function renderHtml(r: DrillRecord): string {
     {
       title: 'Recoverability',
       intro:
-        'Deployed images pullable by digest, referenced Secrets and ConfigMaps present, topic and search-index definitions kept as code.',
+        'Deployed images pullable by digest (every manifest and blob) or rebuildable from source, referenced Secrets and ConfigMaps present, topic and search-index definitions kept as code.',
       body: r.recoverability.length
         ? table(r.recoverability, [
             {header: 'Service', value: (c) => c.service},
