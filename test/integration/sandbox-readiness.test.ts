@@ -28,16 +28,25 @@ describe('sandbox readiness', () => {
       RETAILOPS_PROMETHEUS_URL: `http://${closed}`,
       RETAILOPS_REGISTRY: closed,
       RETAILOPS_COSIGN3: '/nonexistent/cosign3',
+      RETAILOPS_S3_ENDPOINT: `http://${closed}`,
     }
     const problems = await sandboxProblems(env)
-    expect(problems).toHaveLength(4)
+    expect(problems).toHaveLength(5)
     expect(problems).toEqual(
       expect.arrayContaining([
         `registry (${closed}): fetch failed (ECONNREFUSED)`,
         expect.stringMatching(/^base image \(.*\): fetch failed \(ECONNREFUSED\)$/),
         `Prometheus (http://${closed}): fetch failed (ECONNREFUSED)`,
         expect.stringMatching(/^cosign3 \(\/nonexistent\/cosign3\): ENOENT/),
+        `object store (http://${closed}, bucket ${process.env.RETAILOPS_S3_BUCKET}): fetch failed (ECONNREFUSED)`,
       ]),
     )
+  })
+
+  it('names an object store that refuses the credentials', async () => {
+    const env = {...process.env, AWS_SECRET_ACCESS_KEY: 'not-the-sandbox-secret'}
+    expect(await sandboxProblems(env)).toEqual([
+      `object store (${process.env.RETAILOPS_S3_ENDPOINT}, bucket ${process.env.RETAILOPS_S3_BUCKET}): HeadBucket answered 403`,
+    ])
   })
 })

@@ -23,6 +23,10 @@ export interface SandboxEnv {
   kubeScore: string
   baseImage: string
   baseImageRemote: string
+  /** The S3-compatible object store (versitygw): endpoint, the bucket `up` made, its region. */
+  s3Endpoint: string
+  s3Bucket: string
+  s3Region: string
 }
 
 const REQUIRED = [
@@ -38,6 +42,10 @@ const REQUIRED = [
   'RETAILOPS_COSIGN3',
   'RETAILOPS_KUBE_SCORE',
   'RETAILOPS_BASE_IMAGE',
+  'RETAILOPS_S3_ENDPOINT',
+  'RETAILOPS_S3_BUCKET',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
 ] as const
 
 /** What to do when the sandbox is not (fully) there: the last lines of every readiness failure. */
@@ -69,6 +77,9 @@ export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
     kubeScore: env.RETAILOPS_KUBE_SCORE!,
     baseImage: env.RETAILOPS_BASE_IMAGE!,
     baseImageRemote: env.RETAILOPS_BASE_IMAGE_REMOTE ?? `${env.RETAILOPS_REGISTRY}/${env.RETAILOPS_BASE_IMAGE}`,
+    s3Endpoint: env.RETAILOPS_S3_ENDPOINT!.replace(/\/+$/, ''),
+    s3Bucket: env.RETAILOPS_S3_BUCKET!,
+    s3Region: env.AWS_REGION ?? 'us-east-1',
   }
 }
 
@@ -182,6 +193,31 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
           await client.query('select 1')
         } finally {
           await client.end().catch(() => undefined)
+        }
+      },
+    ],
+    [
+      `object store (${s.s3Endpoint}, bucket ${s.s3Bucket})`,
+      async () => {
+        // Through the SDK's default credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+        // from the sandbox env), as retailops reads backups.
+        const {S3Client, HeadBucketCommand} = await import('@aws-sdk/client-s3')
+        const client = new S3Client({
+          endpoint: s.s3Endpoint,
+          region: s.s3Region,
+          forcePathStyle: true,
+          maxAttempts: 1,
+          credentials: {accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!},
+        })
+        try {
+          await client.send(new HeadBucketCommand({Bucket: s.s3Bucket}))
+        } catch (error) {
+          const e = error as Error & {$metadata?: {httpStatusCode?: number}}
+          const status = e.$metadata?.httpStatusCode
+          if (status) throw new Error(`HeadBucket answered ${status}`)
+          throw new Error('fetch failed', {cause: e})
+        } finally {
+          client.destroy()
         }
       },
     ],

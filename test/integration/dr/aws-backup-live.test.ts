@@ -15,8 +15,10 @@ import {testContext} from '../../support/context.js'
 //   RETAILOPS_DR_AWS_VAULT, RETAILOPS_DR_AWS_ROLE_ARN, optional RETAILOPS_DR_AWS_RESOURCE_ARN,
 //   RETAILOPS_DR_AWS_RESTORE_METADATA (JSON overrides), AWS_REGION.
 const env = process.env
+// The sandbox env exports its object store's keys as AWS_ACCESS_KEY_ID: those are not an account.
+const sandboxKeys = Boolean(env.RETAILOPS_S3_ENDPOINT) && env.AWS_ACCESS_KEY_ID === 'retailops-sandbox'
 const credentials = Boolean(
-  env.AWS_ACCESS_KEY_ID ||
+  (env.AWS_ACCESS_KEY_ID && !sandboxKeys) ||
   env.AWS_PROFILE ||
   env.AWS_WEB_IDENTITY_TOKEN_FILE ||
   env.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
