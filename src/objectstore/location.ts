@@ -59,8 +59,7 @@ export interface LocationOptions {
 }
 
 export type ParsedLocation =
-  | {kind: 's3'; bucket: string; prefix: string; url: string}
-  | {kind: 'directory'; dir: string; url: string}
+  {kind: 's3'; bucket: string; prefix: string; url: string} | {kind: 'directory'; dir: string; url: string}
 
 /** s3://bucket[/prefix] or a directory (absolute, or relative to baseDir); a malformed one is CONFIG. */
 export function parseLocation(spec: string, baseDir: string): ParsedLocation {
@@ -153,10 +152,7 @@ class S3Location implements BackupLocation {
     const out: StoredObject[] = []
     const Prefix = joinKey(this.prefix, sub)
     try {
-      for await (const page of this.sdk.paginateListObjectsV2(
-        {client: this.client},
-        {Bucket: this.bucket, Prefix},
-      )) {
+      for await (const page of this.sdk.paginateListObjectsV2({client: this.client}, {Bucket: this.bucket, Prefix})) {
         signal?.throwIfAborted()
         for (const o of page.Contents ?? []) {
           if (!o.Key || o.Key.endsWith('/')) continue
@@ -241,10 +237,9 @@ class S3Location implements BackupLocation {
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(
-        new this.sdk.DeleteObjectCommand({Bucket: this.bucket, Key: joinKey(this.prefix, key)}),
-        {abortSignal: signal},
-      )
+      await this.client.send(new this.sdk.DeleteObjectCommand({Bucket: this.bucket, Key: joinKey(this.prefix, key)}), {
+        abortSignal: signal,
+      })
     } catch (error) {
       if (isS3NotFound(error)) return
       this.fail(error, `deleting ${this.url}${key}`)
@@ -288,7 +283,7 @@ export function s3Error(error: unknown, what: string, where: string): RetailOpsE
   if (!status || status >= 500)
     return new UnavailableError(`${what}: ${where} could not be reached: ${detail}`, {
       cause: error,
-      nextSteps: ['Check the endpoint (RETAILOPS_S3_ENDPOINT or the location\'s endpoint) and that the store is up.'],
+      nextSteps: ["Check the endpoint (RETAILOPS_S3_ENDPOINT or the location's endpoint) and that the store is up."],
     })
   return new RetailOpsError('UNAVAILABLE', `${what}: ${where}: ${detail}`, {cause: error})
 }
@@ -366,11 +361,7 @@ class DirectoryLocation implements BackupLocation {
     return downloadTo(await this.read(key), file, signal)
   }
 
-  async put(
-    key: string,
-    body: Buffer | string | Readable,
-    options: {signal?: AbortSignal} = {},
-  ): Promise<void> {
+  async put(key: string, body: Buffer | string | Readable, options: {signal?: AbortSignal} = {}): Promise<void> {
     const file = this.file(key)
     await mkdir(path.dirname(file), {recursive: true})
     const tmp = `${file}.partial-${process.pid}`

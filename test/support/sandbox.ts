@@ -199,8 +199,8 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
     [
       `object store (${s.s3Endpoint}, bucket ${s.s3Bucket})`,
       async () => {
-        // Through the SDK's default credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
-        // from the sandbox env), as retailops reads backups.
+        // The keys of the environment being checked (the sandbox env's AWS_ACCESS_KEY_ID and
+        // AWS_SECRET_ACCESS_KEY, what the SDK's default chain finds when retailops reads backups).
         const {S3Client, HeadBucketCommand} = await import('@aws-sdk/client-s3')
         const client = new S3Client({
           endpoint: s.s3Endpoint,
@@ -209,16 +209,19 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
           maxAttempts: 1,
           credentials: {accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!},
         })
-        try {
-          await client.send(new HeadBucketCommand({Bucket: s.s3Bucket}))
-        } catch (error) {
-          const e = error as Error & {$metadata?: {httpStatusCode?: number}}
-          const status = e.$metadata?.httpStatusCode
-          if (status) throw new Error(`HeadBucket answered ${status}`)
-          throw new Error('fetch failed', {cause: e})
-        } finally {
-          client.destroy()
-        }
+        const failure = await client.send(new HeadBucketCommand({Bucket: s.s3Bucket})).then(
+          () => undefined,
+          (error: unknown) => error as Error & {$metadata?: {httpStatusCode?: number}},
+        )
+        client.destroy()
+        if (!failure) return
+        // An HTTP answer (403: wrong keys, 404: no bucket) says enough; no answer names the cause.
+        const status = failure.$metadata?.httpStatusCode
+        if (status)
+          throw new Error(
+            `HeadBucket answered ${status}${status === 404 ? ' (no such bucket: run sandbox.sh up)' : ''}`,
+          )
+        throw new Error('fetch failed', {cause: failure})
       },
     ],
     ...(

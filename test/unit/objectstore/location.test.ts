@@ -15,7 +15,12 @@ describe('parseLocation', () => {
       prefix: 'pg/orders/',
       url: 's3://backups/pg/orders/',
     })
-    expect(parseLocation('s3://backups', '/p')).toEqual({kind: 's3', bucket: 'backups', prefix: '', url: 's3://backups/'})
+    expect(parseLocation('s3://backups', '/p')).toEqual({
+      kind: 's3',
+      bucket: 'backups',
+      prefix: '',
+      url: 's3://backups/',
+    })
     expect(parseLocation('s3://backups//a/', '/p')).toMatchObject({prefix: 'a/'})
   })
 
