@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {parseDuration} from './duration.js'
 import {isLoopbackHost} from './loopback.js'
+import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from './route-match.js'
 
 /**
  * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
@@ -279,6 +280,28 @@ export const rolloutStep = z.union([
         .strict(),
     })
     .strict(),
+  z
+    .object({
+      setHeaderRoute: z
+        .union([
+          z.object({header: z.string(), value: z.string()}).strict(),
+          z.object({cookie: z.string(), value: z.string()}).strict(),
+        ])
+        .describe(
+          'Requests carrying this header (exact value) or cookie go to the canary from this step until promotion or abort.',
+        ),
+    })
+    .strict(),
+  z
+    .object({
+      setMirrorRoute: z
+        .object({percent: z.number().int().min(0).max(100)})
+        .strict()
+        .describe(
+          'Copies this share of live requests to the canary (responses discarded); 0 stops mirroring. Needs rollout.mirrorSafe.',
+        ),
+    })
+    .strict(),
 ])
 
 const rollout = z
@@ -311,6 +334,12 @@ const rollout = z
     deadline: positiveDuration
       .optional()
       .describe('Whole-rollout deadline; past it the rollout returns traffic to stable and ends TimedOut.'),
+    mirrorSafe: z
+      .boolean()
+      .optional()
+      .describe(
+        "The service's requests are safe to receive twice (read-only or idempotent, no side effects elsewhere): only then may canary steps mirror live traffic to it. Never assumed.",
+      ),
   })
   .strict()
 
@@ -803,6 +832,32 @@ export const configSchema = z
           })
         }
       }
+      const steps = s.rollout?.steps ?? []
+      steps.forEach((step, i) => {
+        const problem = 'setHeaderRoute' in step ? headerRouteProblem(step.setHeaderRoute) : undefined
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', svc, 'rollout', 'steps', i, 'setHeaderRoute'],
+            message: `${problem} (header: NAME, value: VALUE; or cookie: NAME, value: VALUE)`,
+          })
+        if ('setMirrorRoute' in step && step.setMirrorRoute.percent > 0) {
+          const refusal = mirrorRefusal(svc, s)
+          if (refusal)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['services', svc, 'rollout', 'steps', i, 'setMirrorRoute'],
+              message: `${refusal}. ${mirrorFix(svc)}`,
+            })
+        }
+      })
+      if (s.rollout?.router)
+        for (const problem of routingStepProblems(steps, s.rollout.router))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', svc, 'rollout', 'steps', problem.index],
+            message: `${problem.message} (rollout.router is ${s.rollout.router})`,
+          })
       for (const dep of s.dependsOn) {
         if (!c.services[dep])
           ctx.addIssue({

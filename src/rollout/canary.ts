@@ -10,9 +10,9 @@ import {canaryReplicasFor} from './capacity.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, PATHS} from './kube.js'
 import type {RolloutHost, RolloutStrategy} from './rollout-strategy.js'
-import {scaleAt} from './steps.js'
-import {ensureService, makeRouter, names, pinAutoscaler, type TrafficRouter} from './traffic.js'
-import {isTerminal, type RolloutState} from './types.js'
+import {formatStep, routingAt, scaleAt, weightOnly} from './steps.js'
+import {describeMatches, ensureService, makeRouter, names, pinAutoscaler, type TrafficRouter} from './traffic.js'
+import {isTerminal, type RolloutState, type Routing} from './types.js'
 
 export class Canary implements RolloutStrategy {
   readonly track = 'canary'
@@ -64,10 +64,24 @@ export class Canary implements RolloutStrategy {
     }
   }
 
-  /** Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it. */
-  async setWeight(weight: number): Promise<boolean> {
+  /** The weight with the header, cookie and mirror steps up to the current one (kept until promotion or abort). */
+  private routingFor(weight: number): Routing {
+    return routingAt(this.state.spec.steps, this.state.step, weight)
+  }
+
+  /**
+   * Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it.
+   * A mirrored share needs the pods that weight would; a header or cookie match at least one.
+   */
+  async setWeight(weight: number, routing: Routing = this.routingFor(weight)): Promise<boolean> {
     const rps = await this.host.observedRps()
-    const scale = canaryReplicasFor(this.state.spec, weight, scaleAt(this.state.spec.steps, this.state.step), rps)
+    const load = Math.max(weight, routing.mirrorPercent)
+    const scale = canaryReplicasFor(this.state.spec, load, scaleAt(this.state.spec.steps, this.state.step), rps)
+    if (scale.replicas === 0 && routing.headers.length > 0)
+      Object.assign(scale, {
+        replicas: 1,
+        reason: routing.headers.map((h) => formatStep({setHeaderRoute: h})).join(', '),
+      })
     if (scale.capped)
       this.host.out.warn(
         `${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`,
@@ -83,9 +97,12 @@ export class Canary implements RolloutStrategy {
     await this.host.persist()
     if (scale.replicas > 0) await this.host.workload.waitReady(scale.replicas)
     if (await this.host.abortRequested()) return this.state.weight === weight
-    await this.router.setWeight(this.state, weight)
+    await this.router.setRouting(this.state, routing)
     this.state.weight = weight
-    this.host.event(`${weight} % of traffic to the ${this.track} (${scale.replicas} Ready pods)`)
+    const matches = describeMatches(routing)
+    this.host.event(
+      `${weight} % of traffic to the ${this.track}${matches ? ` and ${matches.replaceAll(',', ', ')}` : ''} (${scale.replicas} Ready pods)`,
+    )
     await this.host.persist()
     return true
   }
@@ -100,11 +117,14 @@ export class Canary implements RolloutStrategy {
   }
 
   takesTraffic(): boolean {
-    return this.state.weight !== 0 && this.state.canaryReplicas !== 0
+    const routing = this.routingFor(this.state.weight)
+    const routed = this.state.weight !== 0 || routing.headers.length > 0 || routing.mirrorPercent > 0
+    return routed && this.state.canaryReplicas !== 0
   }
 
   async carryAllTraffic(): Promise<void> {
-    await this.setWeight(100)
+    // Mirroring stops: at 100 % the canary would receive its own requests twice. Header routes stay until the re-pin.
+    await this.setWeight(100, {...this.routingFor(100), mirrorPercent: 0})
     if (this.state.spec.router === 'replicas')
       await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
         spec: {replicas: 0},
@@ -131,7 +151,8 @@ export class Canary implements RolloutStrategy {
       ...this.host.workload.selector(stable),
       'pod-template-hash': hash,
     })
-    await this.router.setWeight(this.state, 0)
+    // Everything to the re-pinned stable Service (the new version now): header routes and mirror end here.
+    await this.router.setRouting(this.state, weightOnly(0))
   }
 
   async cleanUpAfterPromotion(): Promise<void> {
@@ -147,10 +168,17 @@ export class Canary implements RolloutStrategy {
       // The canary's pods share the Service with stable: they go only once stable carries it all again.
       await this.host.workload.waitStableComplete()
     } else if (this.state.routeBackup) {
-      await this.router.setWeight(this.state, 0)
-      const actual = await this.router.actualWeight(this.state)
-      if (actual !== 0)
-        throw new Error(`the ${this.state.spec.router} router still gives the canary ${actual} % after setting 0 %`)
+      // Header and cookie routes and the mirror go too: no request reaches the canary any more.
+      await this.router.setRouting(this.state, weightOnly(0))
+      const actual = await this.router.actualRouting(this.state)
+      if (actual.weight !== 0)
+        throw new Error(
+          `the ${this.state.spec.router} router still gives the canary ${actual.weight} % after setting 0 %`,
+        )
+      if (actual.headerRoutes > 0 || actual.mirrorPercent > 0)
+        throw new Error(
+          `the ${this.state.spec.router} router still sends ${actual.headerRoutes} header/cookie route(s) and ${actual.mirrorPercent} % mirrored requests to the canary after removing them`,
+        )
     }
   }
 

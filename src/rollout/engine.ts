@@ -482,7 +482,8 @@ export class Driver implements RolloutHost {
     if ('setWeight' in step) {
       // Stopped early by an abort (a request or the group): the main loop acts on it.
       if (!(await this.strategy.setWeight(step.setWeight))) return
-    } else if ('setCanaryScale' in step) {
+    } else if ('setCanaryScale' in step || 'setHeaderRoute' in step || 'setMirrorRoute' in step) {
+      // The weight stays; the canary's pods follow the step, then the router gets its matches or mirror.
       await this.strategy.rescale()
     } else if ('pause' in step) {
       const ms = step.pause.duration ? parseDuration(step.pause.duration)! : undefined

@@ -6,6 +6,7 @@
 import type {Deployment, PodTemplate} from '../kubernetes/kinds.js'
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
+import {mirrorFix, mirrorRefusal, routingStepProblems} from '../config/route-match.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import {matchers} from '../prometheus/promql.js'
@@ -239,6 +240,7 @@ export async function planRollouts(
   for (const {t, stable, stableRev, canaryRev} of planned) {
     const replicas = stable.spec?.replicas ?? t.desired.spec?.replicas ?? 1
     const spec = rolloutSpec(ctx.config.services[t.service], options, ctx.envRouter, t.service, replicas)
+    assertRoutingSteps(t.service, spec, ctx.config.services[t.service], options.steps ? '--steps' : 'rollout.steps')
     const id = `${t.service}-${Date.now().toString(36)}`
     const state: RolloutState = {
       apiVersion: 'retailops/v1',
@@ -269,6 +271,36 @@ export async function planRollouts(
     states.push(state)
   }
   return {states, initial, unchanged, forced}
+}
+
+/**
+ * Header, cookie and mirror steps the resolved router cannot carry, and mirror steps for a service
+ * that has not declared itself safe to mirror, are refused before anything is written: mirroring
+ * is exit 3 (the fix is `rollout.mirrorSafe` in retailops.yaml), a router mismatch exit 2 from
+ * --steps and 3 from retailops.yaml.
+ */
+export function assertRoutingSteps(
+  service: string,
+  spec: Pick<RolloutSpec, 'strategy' | 'router' | 'steps'>,
+  config: ServiceConfig | undefined,
+  source: '--steps' | 'rollout.steps',
+): void {
+  if (spec.strategy !== 'canary') return
+  const mirror = spec.steps.find((s) => 'setMirrorRoute' in s && s.setMirrorRoute.percent > 0)
+  const refusal = mirror && mirrorRefusal(service, config)
+  if (refusal)
+    throw new RetailOpsError('CONFIG', `${service}: ${source} asks for ${formatSteps([mirror])}, but ${refusal}.`, {
+      nextSteps: [mirrorFix(service)],
+      details: {service, step: formatSteps([mirror])},
+    })
+  const problems = routingStepProblems(spec.steps, spec.router)
+  if (problems.length === 0) return
+  const message = `${service}: ${source} cannot run with the ${spec.router} router: ${problems.map((p) => `step ${p.index + 1}: ${p.message}`).join('; ')}.`
+  const nextSteps = [
+    "Use the gateway router (rollout.router, the environment's router, or --router gateway), or drop those steps.",
+  ]
+  if (source === '--steps') throw new UsageError(message, {nextSteps})
+  throw new RetailOpsError('CONFIG', message, {nextSteps})
 }
 
 function sameImages(a: string[], b: string[]): boolean {

@@ -1,6 +1,7 @@
 import {parseDuration} from '../config/duration.js'
+import {formatHeaderRoute, headerRouteProblem, sameHeaderRoute, type HeaderRouteMatch} from '../config/route-match.js'
 import {UsageError} from '../errors/index.js'
-import type {RolloutState, Step} from './types.js'
+import type {RolloutState, Routing, Step} from './types.js'
 
 /** Used when neither the configuration nor --steps gives any. */
 export const DEFAULT_CANARY_STEPS: Step[] = [
@@ -19,6 +20,9 @@ export const STEPS_SYNTAX = [
   'scale:N          run at least N canary pods (setCanaryScale replicas)',
   'scale:N%         run at least N % of the replicas as canary pods (setCanaryScale weight)',
   'scale:match      canary pods follow the traffic weight (setCanaryScale matchTrafficWeight)',
+  'header:NAME=VAL  requests with header NAME: VAL go to the canary until promotion (setHeaderRoute)',
+  'cookie:NAME=VAL  requests with cookie NAME=VAL go to the canary until promotion (setHeaderRoute)',
+  'mirror:N%        copy N % of live requests to the canary, responses discarded; mirror:0% stops (setMirrorRoute)',
 ].join('\n')
 
 /**
@@ -52,6 +56,8 @@ function parseStep(item: string): Step | string {
     const n = Number(weight[1])
     return n <= 100 ? {setWeight: n} : 'a weight is 0 to 100'
   }
+  const match = /^(header|cookie):(.*)$/i.exec(item)
+  if (match) return parseHeaderRoute(match[1].toLowerCase() as 'header' | 'cookie', match[2])
   const [head, arg, ...rest] = item.split(':')
   if (rest.length > 0) return 'at most one ":" per step'
   switch (head.toLowerCase()) {
@@ -74,9 +80,25 @@ function parseStep(item: string): Step | string {
       if (m[2]) return n <= 100 ? {setCanaryScale: {weight: n}} : 'a scale weight is 0 to 100 %'
       return {setCanaryScale: {replicas: n}}
     }
+    case 'mirror': {
+      const m = /^(\d{1,3})%$/.exec(arg ?? '')
+      if (!m || Number(m[1]) > 100) return 'mirror takes a share of requests, 0% to 100% (e.g. mirror:10%)'
+      return {setMirrorRoute: {percent: Number(m[1])}}
+    }
     default:
-      return 'unknown step (expected a weight, pause, analysis or scale)'
+      return 'unknown step (expected a weight, pause, analysis, scale, header, cookie or mirror)'
   }
+}
+
+/** `header:X-Canary=staff` / `cookie:canary=always`: the name ends at the first "=". */
+function parseHeaderRoute(kind: 'header' | 'cookie', text: string): Step | string {
+  const eq = text.indexOf('=')
+  if (eq < 0)
+    return `${kind} takes NAME=VALUE (e.g. ${kind === 'header' ? 'header:X-Canary=staff' : 'cookie:canary=always'})`
+  const name = text.slice(0, eq)
+  const value = text.slice(eq + 1)
+  const route: HeaderRouteMatch = kind === 'cookie' ? {cookie: name, value} : {header: name, value}
+  return headerRouteProblem(route) ?? {setHeaderRoute: route}
 }
 
 /** The flag syntax for a step list: what status and history print. */
@@ -88,6 +110,8 @@ export function formatStep(step: Step): string {
   if ('setWeight' in step) return `${step.setWeight}%`
   if ('pause' in step) return step.pause.duration ? `pause:${step.pause.duration}` : 'pause'
   if ('analysis' in step) return step.analysis.count ? `analysis:${step.analysis.count}` : 'analysis'
+  if ('setHeaderRoute' in step) return formatHeaderRoute(step.setHeaderRoute)
+  if ('setMirrorRoute' in step) return `mirror:${step.setMirrorRoute.percent}%`
   const s = step.setCanaryScale
   if (s.matchTrafficWeight) return 'scale:match'
   if (s.weight !== undefined) return `scale:${s.weight}%`
@@ -103,6 +127,29 @@ export function weightAfter(steps: Step[], index: number): number {
   }
   return weight
 }
+
+/**
+ * The header and cookie matches and the mirror share in force at step `index` (every header or
+ * cookie step so far, a later one on the same name replacing an earlier; the last mirror step),
+ * with `weight`.
+ */
+export function routingAt(steps: Step[], index: number, weight: number): Routing {
+  const headers: HeaderRouteMatch[] = []
+  let mirrorPercent = 0
+  for (let i = 0; i <= index && i < steps.length; i++) {
+    const s = steps[i]
+    if ('setHeaderRoute' in s) {
+      const at = headers.findIndex((h) => sameHeaderRoute(h, s.setHeaderRoute))
+      if (at >= 0) headers.splice(at, 1)
+      headers.push(s.setHeaderRoute)
+    }
+    if ('setMirrorRoute' in s) mirrorPercent = s.setMirrorRoute.percent
+  }
+  return {weight, headers, mirrorPercent}
+}
+
+/** Only the weight: no header routes, no mirror (traffic back to stable, promotion's re-pin). */
+export const weightOnly = (weight: number): Routing => ({weight, headers: [], mirrorPercent: 0})
 
 /** The setCanaryScale in force at step `index`, if any. */
 export function scaleAt(

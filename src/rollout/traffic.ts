@@ -1,16 +1,19 @@
 /**
- * Traffic routers. Gateway API (the default) writes HTTPRoute backendRefs weights; nginx writes
- * a canary Ingress with ingress-nginx's canary annotations; replicas approximates the weight
+ * Traffic routers. Gateway API (the default) writes HTTPRoute backendRefs weights, rules ahead of
+ * them that send header or cookie matches to the canary, and a RequestMirror filter; nginx writes
+ * a canary Ingress with ingress-nginx's canary annotations (weight, by-header, by-cookie); replicas approximates the weight
  * with the ratio of canary to stable pods behind the service's own Service. Every router first
  * points traffic at a `<service>-stable` Service pinned to the stable pods' pod-template-hash,
  * so canary pods never receive traffic the router did not give them, and restores the route as
  * it was when the rollout ends.
  */
 import type {Deployment, HTTPRoute, HorizontalPodAutoscaler, Ingress, Service} from '../kubernetes/kinds.js'
-import {NotFoundError} from '../errors/index.js'
+import {cookieHeaderPattern, formatHeaderRoute, type HeaderRouteMatch} from '../config/route-match.js'
+import {NotFoundError, UsageError} from '../errors/index.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
-import type {RolloutState, RouterKind} from './types.js'
+import {routingAt, weightOnly} from './steps.js'
+import type {RolloutState, RouterKind, Routing} from './types.js'
 
 export const TRACK_LABEL = 'retailops.dev/track'
 export const ROLLOUT_LABEL = 'retailops.dev/rollout'
@@ -33,11 +36,33 @@ export interface TrafficRouter {
   backup(state: RolloutState): Promise<void>
   /** Points traffic at the pinned stable Service (weight 0 to canary). */
   prepare(state: RolloutState, selector: Record<string, string>): Promise<void>
-  setWeight(state: RolloutState, weight: number): Promise<void>
+  /** Writes the weight, the header/cookie matches and the mirror share (all of it, absolute: idempotent). */
+  setRouting(state: RolloutState, routing: Routing): Promise<void>
   /** The weight the cluster really has now (read back from the route, the Ingress or the pods). */
   actualWeight(state: RolloutState): Promise<number>
+  /** What the cluster really sends to the canary now: weight, header/cookie matches, mirror share. */
+  actualRouting(state: RolloutState): Promise<ActualRouting>
   /** Puts the route back as it was and removes what prepare created. */
   restore(state: RolloutState): Promise<void>
+}
+
+/** Read back from the cluster: the weight, how many header/cookie matches reach the canary, the mirrored share. */
+export interface ActualRouting {
+  weight: number
+  headerRoutes: number
+  mirrorPercent: number
+}
+
+/** The annotation on a route (or canary Ingress) naming the header, cookie and mirror steps in force, for people. */
+export const CANARY_MATCH_ANNOTATION = 'retailops.dev/canary-match'
+
+/** `header:X-Canary=staff,mirror:10%`, or null (the annotation goes) when there is neither. */
+export function describeMatches(routing: Routing): string | null {
+  const parts = [
+    ...routing.headers.map(formatHeaderRoute),
+    ...(routing.mirrorPercent > 0 ? [`mirror:${routing.mirrorPercent}%`] : []),
+  ]
+  return parts.length > 0 ? parts.join(',') : null
 }
 
 /** A Service like the service's own (same ports), selecting `selector`. */
@@ -73,10 +98,114 @@ export async function ensureService(
 }
 
 type BackendRef = {name: string; kind?: string; group?: string; port?: number; weight?: number; namespace?: string}
-type Rule = {backendRefs?: BackendRef[]; [k: string]: unknown}
+type HeaderMatch = {name: string; type?: string; value: string}
+type Match = {headers?: HeaderMatch[]; [k: string]: unknown}
+type Filter = {type: string; requestMirror?: {backendRef: BackendRef; percent?: number}; [k: string]: unknown}
+type Rule = {backendRefs?: BackendRef[]; matches?: Match[]; filters?: Filter[]; [k: string]: unknown}
 
 const isServiceRef = (ref: BackendRef, name: string) =>
   ref.name === name && (ref.kind ?? 'Service') === 'Service' && !ref.group && !ref.namespace
+
+/** Gateway API v1.3 limits (HTTPRoute CRD): rules, matches per rule and in all, headers per match, filters per rule. */
+export const GATEWAY_LIMITS = {rules: 16, matchesPerRule: 64, matches: 128, headersPerMatch: 16, filtersPerRule: 16}
+
+/** The HTTPRoute header match for a header step (Exact) or a cookie step (RegularExpression on Cookie). */
+export function gatewayHeaderMatch(match: HeaderRouteMatch): HeaderMatch {
+  return 'cookie' in match
+    ? {name: 'Cookie', type: 'RegularExpression', value: cookieHeaderPattern(match.cookie, match.value)}
+    : {name: match.header, type: 'Exact', value: match.value}
+}
+
+/**
+ * The route's rules for `routing`, from the rules as they were before the rollout: each rule that
+ * sent traffic to the service is preceded by one rule per header/cookie match (the same matches
+ * with the header added, the same filters, only the canary Service as backend) and gets the
+ * stable and canary Services, weighted, with a RequestMirror filter to the canary while mirroring.
+ * Rules that did not send traffic to the service are left exactly as they were.
+ */
+export function gatewayRules(original: Rule[], service: string, routing: Routing): Rule[] {
+  const n = names(service)
+  return original.flatMap((rule) => {
+    const ref = rule.backendRefs?.find((b) => isServiceRef(b, service))
+    if (!ref) return [rule]
+    const {weight: _weight, ...port} = ref
+    const canary: BackendRef = {...port, name: n.canaryService}
+    const staff = routing.headers.map((h): Rule => {
+      const header = gatewayHeaderMatch(h)
+      const matches = rule.matches && rule.matches.length > 0 ? rule.matches : [{}]
+      // A rule's `name` (experimental channel) must stay unique: the copy goes without it.
+      const {name: _name, backendRefs: _refs, matches: _matches, ...rest} = rule
+      return {
+        ...rest,
+        matches: matches.map((m) => ({...m, headers: [...(m.headers ?? []), header]})),
+        backendRefs: [canary],
+      }
+    })
+    const others = rule.backendRefs!.filter((b) => b !== ref)
+    const mirror: Filter[] =
+      routing.mirrorPercent > 0
+        ? [{type: 'RequestMirror', requestMirror: {backendRef: canary, percent: routing.mirrorPercent}}]
+        : []
+    const filters = [...(rule.filters ?? []), ...mirror]
+    const weighted: Rule = {
+      ...rule,
+      ...(filters.length > 0 ? {filters} : {}),
+      backendRefs: [
+        ...others,
+        {...ref, name: n.stableService, weight: 100 - routing.weight},
+        {...ref, name: n.canaryService, weight: routing.weight},
+      ],
+    }
+    return [...staff, weighted]
+  })
+}
+
+/**
+ * Why the route cannot carry the rollout's header, cookie and mirror steps (the Gateway API's
+ * limits, a header the rule already matches on), checked before the first write.
+ */
+export function gatewayRoutingProblems(original: Rule[], service: string, routing: Routing): string[] {
+  const problems: string[] = []
+  const rules = gatewayRules(original, service, routing)
+  if (rules.length > GATEWAY_LIMITS.rules)
+    problems.push(
+      `the header and cookie steps need ${rules.length} rules, and an HTTPRoute holds at most ${GATEWAY_LIMITS.rules} (${original.length} now)`,
+    )
+  const matches = rules.reduce((sum, r) => sum + Math.max(1, r.matches?.length ?? 0), 0)
+  if (matches > GATEWAY_LIMITS.matches)
+    problems.push(
+      `the rules would hold ${matches} matches in all; an HTTPRoute holds at most ${GATEWAY_LIMITS.matches}`,
+    )
+  for (const [i, rule] of original.entries()) {
+    if (!rule.backendRefs?.some((b) => isServiceRef(b, service))) continue
+    for (const h of routing.headers) {
+      const header = gatewayHeaderMatch(h).name.toLowerCase()
+      for (const m of rule.matches ?? []) {
+        if ((m.headers ?? []).some((x) => x.name.toLowerCase() === header))
+          problems.push(
+            `rule ${i + 1} already matches on header ${header}, so ${formatHeaderRoute(h)} could never match there: pick another header`,
+          )
+        else if ((m.headers?.length ?? 0) >= GATEWAY_LIMITS.headersPerMatch)
+          problems.push(
+            `rule ${i + 1} already matches ${GATEWAY_LIMITS.headersPerMatch} headers, the most a match may have`,
+          )
+      }
+    }
+    if (routing.mirrorPercent > 0 && (rule.filters?.length ?? 0) >= GATEWAY_LIMITS.filtersPerRule)
+      problems.push(
+        `rule ${i + 1} already has ${GATEWAY_LIMITS.filtersPerRule} filters; a mirror filter would exceed them`,
+      )
+  }
+  return [...new Set(problems)]
+}
+
+/** The fullest routing a rollout's steps ask for: every header step, and a mirror if any step mirrors. */
+export function fullestRouting(state: RolloutState): Routing {
+  const steps = state.spec.steps
+  const all = routingAt(steps, steps.length - 1, 0)
+  const mirrors = steps.some((s) => 'setMirrorRoute' in s && s.setMirrorRoute.percent > 0)
+  return {...all, mirrorPercent: mirrors ? 1 : 0}
+}
 
 class GatewayRouter implements TrafficRouter {
   readonly kind = 'gateway' as const
@@ -96,7 +225,7 @@ class GatewayRouter implements TrafficRouter {
 
   async validate(state: RolloutState): Promise<void> {
     const route = await this.route(state)
-    const rules: Rule[] = state.routeBackup ? (state.routeBackup.rules as Rule[]) : (route.spec?.rules ?? [])
+    const rules = (state.routeBackup ? state.routeBackup.rules : (route.spec?.rules ?? [])) as Rule[]
     const n = names(state.service)
     if (
       !rules.some((r) => r.backendRefs?.some((b) => isServiceRef(b, state.service) || isServiceRef(b, n.stableService)))
@@ -108,6 +237,12 @@ class GatewayRouter implements TrafficRouter {
         },
       )
     }
+    const problems = gatewayRoutingProblems(rules, state.service, fullestRouting(state))
+    if (problems.length > 0)
+      throw new UsageError(
+        `HTTPRoute ${state.namespace}/${state.spec.routeName} cannot carry the steps of ${state.service}: ${problems.join('; ')}.`,
+        {nextSteps: ['Use fewer header/cookie steps, or split the route; nothing was changed.']},
+      )
   }
 
   async prepare(state: RolloutState, selector: Record<string, string>): Promise<void> {
@@ -117,48 +252,45 @@ class GatewayRouter implements TrafficRouter {
       'pod-template-hash': state.stable.podTemplateHash!,
     })
     await ensureService(this.kube, state, n.canaryService, {...selector, [TRACK_LABEL]: 'canary'})
-    await this.setWeight(state, 0)
+    await this.setRouting(state, weightOnly(0))
   }
 
   async backup(state: RolloutState): Promise<void> {
     if (!state.routeBackup) state.routeBackup = {rules: (await this.route(state)).spec?.rules ?? []}
   }
 
-  /** Each rule that sent traffic to the service gets the stable and canary Services, weighted. */
-  private rules(state: RolloutState, weight: number): Rule[] {
-    const n = names(state.service)
-    const original = state.routeBackup!.rules as Rule[]
-    return original.map((rule) => {
-      const ref = rule.backendRefs?.find((b) => isServiceRef(b, state.service))
-      if (!ref) return rule
-      const others = rule.backendRefs!.filter((b) => b !== ref)
-      return {
-        ...rule,
-        backendRefs: [
-          ...others,
-          {...ref, name: n.stableService, weight: 100 - weight},
-          {...ref, name: n.canaryService, weight},
-        ],
-      }
-    })
-  }
-
-  async setWeight(state: RolloutState, weight: number): Promise<void> {
+  async setRouting(state: RolloutState, routing: Routing): Promise<void> {
     await this.kube.mergePatch(PATHS.httproutes(state.namespace), state.spec.routeName, {
-      metadata: {annotations: {'retailops.dev/canary-weight': String(weight), 'retailops.dev/rollout-id': state.id}},
-      spec: {rules: this.rules(state, weight)},
+      metadata: {
+        annotations: {
+          'retailops.dev/canary-weight': String(routing.weight),
+          'retailops.dev/rollout-id': state.id,
+          [CANARY_MATCH_ANNOTATION]: describeMatches(routing),
+        },
+      },
+      spec: {rules: gatewayRules(state.routeBackup!.rules as Rule[], state.service, routing)},
     })
   }
 
   async actualWeight(state: RolloutState): Promise<number> {
+    return (await this.actualRouting(state)).weight
+  }
+
+  async actualRouting(state: RolloutState): Promise<ActualRouting> {
     const route = await this.kube.get<HTTPRoute>(PATHS.httproutes(state.namespace), state.spec.routeName)
-    return gatewayWeight(route, state.service)
+    return gatewayRouting(route, state.service)
   }
 
   async restore(state: RolloutState): Promise<void> {
     if (state.routeBackup) {
       await this.kube.mergePatch(PATHS.httproutes(state.namespace), state.spec.routeName, {
-        metadata: {annotations: {'retailops.dev/canary-weight': null, 'retailops.dev/rollout-id': null}},
+        metadata: {
+          annotations: {
+            'retailops.dev/canary-weight': null,
+            'retailops.dev/rollout-id': null,
+            [CANARY_MATCH_ANNOTATION]: null,
+          },
+        },
         spec: {rules: state.routeBackup.rules},
       })
     }
@@ -170,16 +302,39 @@ class GatewayRouter implements TrafficRouter {
 
 /** Canary share of the weights an HTTPRoute gives the service's stable and canary Services. */
 export function gatewayWeight(route: HTTPRoute | undefined, service: string): number {
+  return gatewayRouting(route, service).weight
+}
+
+/**
+ * What an HTTPRoute sends to the service's canary: its share of the weighted rules (those that
+ * also send to stable), the rules that send only to it (header and cookie matches), and the
+ * largest share mirrored to it.
+ */
+export function gatewayRouting(route: HTTPRoute | undefined, service: string): ActualRouting {
   const n = names(service)
   let stable = 0
   let canary = 0
+  let headerRoutes = 0
+  let mirrorPercent = 0
   for (const rule of (route?.spec?.rules ?? []) as Rule[]) {
-    for (const b of rule.backendRefs ?? []) {
-      if (isServiceRef(b, n.canaryService)) canary += b.weight ?? 1
-      if (isServiceRef(b, n.stableService) || isServiceRef(b, service)) stable += b.weight ?? 1
+    const refs = rule.backendRefs ?? []
+    const toStable = refs.filter((b) => isServiceRef(b, n.stableService) || isServiceRef(b, service))
+    const toCanary = refs.filter((b) => isServiceRef(b, n.canaryService))
+    if (toStable.length > 0) {
+      for (const b of toStable) stable += b.weight ?? 1
+      for (const b of toCanary) canary += b.weight ?? 1
+    } else if (toCanary.some((b) => (b.weight ?? 1) > 0)) headerRoutes += 1
+    for (const f of rule.filters ?? []) {
+      const target = f.requestMirror?.backendRef
+      if (f.type === 'RequestMirror' && target && isServiceRef(target, n.canaryService))
+        mirrorPercent = Math.max(mirrorPercent, f.requestMirror?.percent ?? 100)
     }
   }
-  return canary + stable === 0 ? 0 : Math.round((canary / (canary + stable)) * 100)
+  return {
+    weight: canary + stable === 0 ? 0 : Math.round((canary / (canary + stable)) * 100),
+    headerRoutes,
+    mirrorPercent,
+  }
 }
 
 class NginxRouter implements TrafficRouter {
@@ -246,15 +401,27 @@ class NginxRouter implements TrafficRouter {
     if (!state.routeBackup) state.routeBackup = {rules: (await this.ingress(state)).spec?.rules ?? []}
   }
 
-  async setWeight(state: RolloutState, weight: number): Promise<void> {
+  /** canary-weight, and canary-by-header(-value) / canary-by-cookie for the header and cookie steps. */
+  async setRouting(state: RolloutState, routing: Routing): Promise<void> {
+    if (routing.mirrorPercent > 0)
+      throw new UsageError('the nginx router cannot mirror a share of traffic; mirror steps need the gateway router')
     await this.kube.mergePatch(PATHS.ingresses(state.namespace), names(state.service).canaryIngress, {
-      metadata: {annotations: {[`${NGINX}/canary-weight`]: String(weight)}},
+      metadata: {annotations: nginxCanaryAnnotations(routing)},
     })
   }
 
   async actualWeight(state: RolloutState): Promise<number> {
+    return (await this.actualRouting(state)).weight
+  }
+
+  async actualRouting(state: RolloutState): Promise<ActualRouting> {
     const ing = await this.kube.get<Ingress>(PATHS.ingresses(state.namespace), names(state.service).canaryIngress)
-    return ing ? Number(ing.metadata.annotations?.[`${NGINX}/canary-weight`] ?? 0) : 0
+    const a = ing?.metadata.annotations ?? {}
+    return {
+      weight: ing ? Number(a[`${NGINX}/canary-weight`] ?? 0) : 0,
+      headerRoutes: (a[`${NGINX}/canary-by-header`] ? 1 : 0) + (a[`${NGINX}/canary-by-cookie`] ? 1 : 0),
+      mirrorPercent: 0,
+    }
   }
 
   async restore(state: RolloutState): Promise<void> {
@@ -266,6 +433,23 @@ class NginxRouter implements TrafficRouter {
       })
     await this.kube.delete(PATHS.services(state.namespace), n.stableService)
     await this.kube.delete(PATHS.services(state.namespace), n.canaryService)
+  }
+}
+
+/**
+ * ingress-nginx's canary annotations for `routing` (null removes one): the header match as
+ * canary-by-header with canary-by-header-value (exact), the cookie as canary-by-cookie (ingress-nginx
+ * routes on the value "always"; steps with another value are refused before the rollout starts).
+ */
+export function nginxCanaryAnnotations(routing: Routing): Record<string, string | null> {
+  const header = routing.headers.find((h): h is {header: string; value: string} => 'header' in h)
+  const cookie = routing.headers.find((h): h is {cookie: string; value: string} => 'cookie' in h)
+  return {
+    [`${NGINX}/canary-weight`]: String(routing.weight),
+    [`${NGINX}/canary-by-header`]: header?.header ?? null,
+    [`${NGINX}/canary-by-header-value`]: header?.value ?? null,
+    [`${NGINX}/canary-by-cookie`]: cookie?.cookie ?? null,
+    [CANARY_MATCH_ANNOTATION]: describeMatches(routing),
   }
 }
 
@@ -298,7 +482,10 @@ class ReplicaRouter implements TrafficRouter {
     await pinAutoscaler(this.kube, state, state.spec.replicas)
   }
 
-  async setWeight(state: RolloutState, weight: number): Promise<void> {
+  async setRouting(state: RolloutState, routing: Routing): Promise<void> {
+    if (routing.headers.length > 0 || routing.mirrorPercent > 0)
+      throw new UsageError('the replicas router cannot match headers or mirror; those steps need the gateway router')
+    const weight = routing.weight
     const stable = stableReplicasFor(state.spec.replicas, weight)
     // The autoscaler first: with its bounds at the count set here it cannot move the split.
     await pinAutoscaler(this.kube, state, stable)
@@ -313,6 +500,10 @@ class ReplicaRouter implements TrafficRouter {
     const s = stable?.status?.readyReplicas ?? 0
     const c = canary?.status?.readyReplicas ?? 0
     return s + c === 0 ? 0 : Math.round((c / (s + c)) * 100)
+  }
+
+  async actualRouting(state: RolloutState): Promise<ActualRouting> {
+    return {weight: await this.actualWeight(state), headerRoutes: 0, mirrorPercent: 0}
   }
 
   async restore(state: RolloutState): Promise<void> {

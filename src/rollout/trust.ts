@@ -17,6 +17,7 @@ import type {
   Service,
 } from '../kubernetes/kinds.js'
 import type {LoadedConfig} from '../config/load.js'
+import {mirrorRefusal} from '../config/route-match.js'
 import {policyStep, type DeployPlan} from '../deploy/engine.js'
 import type {ImageVerifier} from '../deploy/signature.js'
 import {RetailOpsError} from '../errors/index.js'
@@ -24,6 +25,7 @@ import {collectionPath, type KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {ownedReplicaSets, PATHS} from './kube.js'
+import {formatStep} from './steps.js'
 import {names} from './traffic.js'
 import {STAGES, type RolloutState} from './types.js'
 
@@ -198,6 +200,13 @@ export async function verifyStoredState(
   if (state.spec.routeName !== routeName)
     problems.push(
       `it weights route "${state.spec.routeName}", but the project's route for ${service} is "${routeName}"`,
+    )
+
+  // Mirroring repeats live requests: only where the project says the service is safe for it (an abort removes it, so is allowed).
+  const mirror = state.spec.steps.find((s) => 'setMirrorRoute' in s && s.setMirrorRoute.percent > 0)
+  if (options.deployment && mirror && config && mirrorRefusal(service, config))
+    problems.push(
+      `it would mirror live traffic to the canary (${formatStep(mirror)}), but the project does not declare ${service} safe to mirror (rollout.mirrorSafe)`,
     )
 
   const stable = await kube.get<Deployment>(PATHS.deployments(namespace), service)

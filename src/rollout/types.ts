@@ -4,6 +4,9 @@
  * machine or CI job can see, resume, promote or abort it. These are the shapes stored there.
  */
 
+import type {HeaderRouteMatch} from '../config/route-match.js'
+
+export type {HeaderRouteMatch}
 export type Strategy = 'canary' | 'blue-green'
 export type RouterKind = 'gateway' | 'nginx' | 'replicas'
 
@@ -13,6 +16,20 @@ export type Step =
   | {pause: {duration?: string}}
   | {analysis: {count?: number}}
   | {setCanaryScale: {replicas?: number; weight?: number; matchTrafficWeight?: boolean}}
+  /** Requests with this header (exact value) or cookie go to the canary until promotion or abort. */
+  | {setHeaderRoute: HeaderRouteMatch}
+  /** This share of live requests is copied to the canary (its responses discarded); 0 stops it. */
+  | {setMirrorRoute: {percent: number}}
+
+/**
+ * What the router is asked to do beyond the weight: header/cookie matches sent to the canary and
+ * the share of requests mirrored to it. Rendered from the steps up to the current one.
+ */
+export interface Routing {
+  weight: number
+  headers: HeaderRouteMatch[]
+  mirrorPercent: number
+}
 
 export const PHASES = [
   'Progressing',

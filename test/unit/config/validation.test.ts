@@ -164,3 +164,40 @@ services: {cart: {tier: operational}}
     expect(e.issues[0]).toMatchObject({line: 5, message: expect.stringContaining('duplicate key "cart"')})
   })
 })
+
+describe('header, cookie and mirror steps', () => {
+  it('accepts header, cookie and mirror steps on a mirror-safe service', () => {
+    const config = parseConfig(
+      `${HEAD}services:\n  catalog:\n    tier: operational\n    rollout:\n      mirrorSafe: true\n      steps:\n        - setHeaderRoute: {header: X-Canary, value: staff}\n        - setHeaderRoute: {cookie: canary, value: always}\n        - setMirrorRoute: {percent: 10}\n        - setWeight: 20\n`,
+    )
+    expect(config.services.catalog.rollout?.steps).toEqual([
+      {setHeaderRoute: {header: 'X-Canary', value: 'staff'}},
+      {setHeaderRoute: {cookie: 'canary', value: 'always'}},
+      {setMirrorRoute: {percent: 10}},
+      {setWeight: 20},
+    ])
+  })
+
+  it('refuses a bad header name and a mirror on checkout, naming the key, line and fix', () => {
+    const e = refused(
+      `${HEAD}services:\n  checkout:\n    tier: revenue-critical\n    rollout:\n      steps:\n        - setHeaderRoute: {header: "X Canary", value: staff}\n        - setMirrorRoute: {percent: 10}\n`,
+    )
+    expect(e.exitCode).toBe(ExitCode.CONFIG)
+    const byPath = Object.fromEntries(e.issues.map((i) => [i.path, i]))
+    expect(byPath['services.checkout.rollout.steps[0].setHeaderRoute']?.message).toContain(
+      'header name "X Canary" has characters HTTP does not allow',
+    )
+    const mirror = byPath['services.checkout.rollout.steps[1].setMirrorRoute']
+    expect(mirror?.message).toContain('mirrored requests would place or charge real orders a second time')
+    expect(mirror?.message).toContain('set services.checkout.rollout.mirrorSafe: true')
+    expect(mirror?.line).toBe(9)
+  })
+
+  it("refuses header steps with the service's replicas router", () => {
+    const e = refused(
+      `${HEAD}services:\n  catalog:\n    tier: operational\n    rollout:\n      router: replicas\n      steps:\n        - setHeaderRoute: {header: X-Canary, value: staff}\n`,
+    )
+    expect(e.issues.map((i) => i.path)).toEqual(['services.catalog.rollout.steps[0]'])
+    expect(e.issues[0].message).toContain('(rollout.router is replicas)')
+  })
+})
