@@ -1,11 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {planObjects, renderStep} from '../src/deploy/engine.js'
+import {planObjects, renderStep, summarizeTargets, type DeployTargetSummary} from '../src/deploy/plan.js'
 import {formatPolicy, toYamlDocuments} from '../src/deploy/format.js'
 import {checkPolicy, type PolicyReport} from '../src/kubernetes/policy.js'
 import type {KubeObject} from '../src/kubernetes/resources.js'
-import type {DeployTargetSummary} from '../src/deploy/engine.js'
-import {summarizeTargets} from '../src/deploy/engine.js'
 import {LABEL} from '../src/kubernetes/labels.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'

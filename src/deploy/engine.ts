@@ -2,7 +2,6 @@ import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
-import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
 import {UsageError} from '../errors/index.js'
 import {kubeClients, kubeError, kubeHttp} from '../kubernetes/client.js'
 import {
@@ -21,11 +20,18 @@ import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../ku
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
-import {type LockedImage, lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
+import type {ResolvedImage} from './images.js'
 import {objectsOf} from './format.js'
 import {ANNOTATION, FIELD_MANAGER, FIELD_MANAGER_ROLLOUT, LABEL} from '../kubernetes/labels.js'
-import {readOverlays, type Overlay} from './overlays.js'
-import {renderManifests, type RenderedTarget, type RenderResult} from './render.js'
+import type {RenderedTarget, RenderResult} from './render.js'
+import {
+  planObjects,
+  renderStep,
+  summarizeTargets,
+  type DeployPlan,
+  type DeployTargetSummary,
+  type RenderStepOptions,
+} from './plan.js'
 import {type ImageVerifier, type SignatureVerification, verifyRenderedImages} from './signature.js'
 import {admissionStep, type AdmissionStepOptions, type SupplyChainResult} from './admission.js'
 
@@ -35,65 +41,8 @@ import {admissionStep, type AdmissionStepOptions, type SupplyChainResult} from '
  * release `retailops deploy` makes (rolling with release gates, canary, blue-green).
  */
 
-export interface DeployPlan extends RenderResult {
-  images: Record<string, ResolvedImage>
-  /** Services the plan was asked for (all when none were named). */
-  selection: {services?: string[]; tenant?: string}
-}
-
-export interface RenderStepOptions {
-  project: LoadedConfig
-  /** The resolved environment (the base command's target(): --context/--namespace applied). */
-  env?: ResolvedEnvironment
-  environment?: string
-  services?: string[]
-  tenant?: string
-  /** Raw --image SERVICE=REF values. */
-  images?: string[]
-  /** The images to deploy instead of the project's artifacts lock (a preview from a branch: that branch's lock). */
-  lock?: Record<string, LockedImage>
-  /** Render `env` as given rather than resolving its name in retailops.yaml (a preview is no configured environment). */
-  envAsGiven?: boolean
-}
-
-/** Step 1: the artifacts lock, --image overrides and overlays, rendered into objects. */
-export async function renderStep(options: RenderStepOptions): Promise<DeployPlan> {
-  const {config, dir} = options.project
-  const env = options.env ?? resolveEnvironment(config, options.environment, dir)
-  const overrides = parseImageOverrides(options.images, config)
-  const services = options.services?.length ? options.services : Object.keys(config.services)
-  const lock = options.lock ?? (await lockedImages(dir))
-  const images = resolveImages(
-    config,
-    services.filter((s) => config.services[s]),
-    lock,
-    overrides,
-  )
-  const overlays: Record<string, Overlay[]> = {}
-  for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
-  const render = renderManifests({
-    project: options.project,
-    environment: env.name,
-    env: options.envAsGiven ? env : undefined,
-    namespace: env.namespace,
-    context: env.context,
-    services: options.services,
-    tenant: options.tenant,
-    images,
-    overlays,
-  })
-  return {
-    ...render,
-    images,
-    selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant},
-  }
-}
-
-export function planObjects(plan: RenderResult): KubeObject[] {
-  return plan.targets.flatMap((t) => t.objects)
-}
-
 export type {SignatureVerification} from './signature.js'
+export {planObjects, renderStep, summarizeTargets, type DeployPlan, type DeployTargetSummary, type RenderStepOptions}
 
 export interface PolicyStepResult {
   report: PolicyReport
@@ -555,17 +504,6 @@ export interface DeployOptions
 
 export type DeployOutcome = 'OK' | 'POLICY' | 'SUPPLY_CHAIN_REFUSED' | 'DEPLOY_FAILED'
 
-export interface DeployTargetSummary {
-  id: string
-  cluster: string
-  context?: string
-  namespace: string
-  model: RenderedTarget['model']
-  tenants: string[]
-  services: string[]
-  objects: number
-}
-
 export interface DeployResult {
   outcome: DeployOutcome
   environment: string
@@ -595,19 +533,6 @@ export interface DeployResult {
   notes: string[]
   timings: Record<string, number>
   durationMs: number
-}
-
-export function summarizeTargets(plan: RenderResult): DeployTargetSummary[] {
-  return plan.targets.map((t) => ({
-    id: t.id,
-    cluster: t.cluster,
-    context: t.context,
-    namespace: t.namespace,
-    model: t.model,
-    tenants: t.tenants,
-    services: t.services,
-    objects: t.objects.length,
-  }))
 }
 
 /** Times the steps of one deploy (DeployResult.timings) and the whole of it (durationMs). */

@@ -1,0 +1,94 @@
+import type {LoadedConfig} from '../config/load.js'
+import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
+import type {KubeObject} from '../kubernetes/resources.js'
+import {type LockedImage, lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
+import {readOverlays, type Overlay} from './overlays.js'
+import {renderManifests, type RenderedTarget, type RenderResult} from './render.js'
+
+/**
+ * A deploy's first step on its own: retailops.yaml, the artifacts lock, --image overrides and
+ * overlays rendered into objects. `retailops render` needs only this, so it lives apart from the
+ * engine (engine.ts re-exports it), which loads the cluster, signing and supply-chain clients.
+ */
+
+export interface DeployPlan extends RenderResult {
+  images: Record<string, ResolvedImage>
+  /** Services the plan was asked for (all when none were named). */
+  selection: {services?: string[]; tenant?: string}
+}
+
+export interface RenderStepOptions {
+  project: LoadedConfig
+  /** The resolved environment (the base command's target(): --context/--namespace applied). */
+  env?: ResolvedEnvironment
+  environment?: string
+  services?: string[]
+  tenant?: string
+  /** Raw --image SERVICE=REF values. */
+  images?: string[]
+  /** The images to deploy instead of the project's artifacts lock (a preview from a branch: that branch's lock). */
+  lock?: Record<string, LockedImage>
+  /** Render `env` as given rather than resolving its name in retailops.yaml (a preview is no configured environment). */
+  envAsGiven?: boolean
+}
+
+/** Step 1: the artifacts lock, --image overrides and overlays, rendered into objects. */
+export async function renderStep(options: RenderStepOptions): Promise<DeployPlan> {
+  const {config, dir} = options.project
+  const env = options.env ?? resolveEnvironment(config, options.environment, dir)
+  const overrides = parseImageOverrides(options.images, config)
+  const services = options.services?.length ? options.services : Object.keys(config.services)
+  const lock = options.lock ?? (await lockedImages(dir))
+  const images = resolveImages(
+    config,
+    services.filter((s) => config.services[s]),
+    lock,
+    overrides,
+  )
+  const overlays: Record<string, Overlay[]> = {}
+  for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
+  const render = renderManifests({
+    project: options.project,
+    environment: env.name,
+    env: options.envAsGiven ? env : undefined,
+    namespace: env.namespace,
+    context: env.context,
+    services: options.services,
+    tenant: options.tenant,
+    images,
+    overlays,
+  })
+  return {
+    ...render,
+    images,
+    selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant},
+  }
+}
+
+export function planObjects(plan: RenderResult): KubeObject[] {
+  return plan.targets.flatMap((t) => t.objects)
+}
+
+export interface DeployTargetSummary {
+  id: string
+  cluster: string
+  context?: string
+  namespace: string
+  model: RenderedTarget['model']
+  tenants: string[]
+  services: string[]
+  objects: number
+}
+
+export function summarizeTargets(plan: RenderResult): DeployTargetSummary[] {
+  return plan.targets.map((t) => ({
+    id: t.id,
+    cluster: t.cluster,
+    context: t.context,
+    namespace: t.namespace,
+    model: t.model,
+    tenants: t.tenants,
+    services: t.services,
+    objects: t.objects.length,
+  }))
+}

@@ -1,0 +1,96 @@
+// Issue 18 (fast everyday commands): what a command loads before it runs is its static import
+// graph. These commands must not reach the heavy clients through it; the paths that need them load
+// them with `await import()` (or kubernetesLibrary()) when they get there.
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+
+import ts from 'typescript'
+import {describe, expect, it} from 'vitest'
+
+import {ROOT} from '../../support/paths.js'
+
+/** Every module a file loads before it runs: static imports and re-exports, type-only ones left out as tsc leaves them out. */
+function staticGraph(entry: string): Set<string> {
+  const seen = new Set<string>()
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    if (!file.startsWith(ROOT)) return
+    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+      compilerOptions: {module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023, verbatimModuleSyntax: false},
+      fileName: file,
+    }).outputText
+    for (const statement of ts.createSourceFile(file, js, ts.ScriptTarget.ES2023).statements) {
+      if (
+        (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) &&
+        statement.moduleSpecifier &&
+        ts.isStringLiteral(statement.moduleSpecifier)
+      )
+        visit(resolve(statement.moduleSpecifier.text, file))
+    }
+  }
+  visit(path.join(ROOT, entry))
+  return seen
+}
+
+function resolve(specifier: string, from: string): string {
+  if (!specifier.startsWith('.')) return specifier.startsWith('node:') ? specifier : packageName(specifier)
+  const js = path.resolve(path.dirname(from), specifier)
+  const ts = js.replace(/\.js$/, '.ts')
+  return existsSync(ts) ? ts : js
+}
+
+const packageName = (specifier: string) =>
+  specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]
+
+const relative = (graph: Set<string>) => [...graph].map((m) => (m.startsWith(ROOT) ? path.relative(ROOT, m) : m)).sort()
+
+/** Clients no everyday command needs before it does something with them. */
+const HEAVY = [
+  '@kubernetes/client-node',
+  'dockerode',
+  'execa',
+  '@aws-sdk/client-backup',
+  '@aws-sdk/credential-provider-node',
+  'pg',
+  'tweetnacl',
+  '@sigstore/bundle',
+  '@sigstore/core',
+  'yauzl',
+  '@cyclonedx/cyclonedx-library',
+]
+
+describe('the static import graph of the everyday commands', () => {
+  it.each(['commands/config/validate.ts', 'commands/slo/rules.ts', 'commands/dr/plan.ts', 'commands/render.ts'])(
+    '%s reaches none of the heavy clients',
+    (entry) => {
+      const graph = relative(staticGraph(entry))
+      // The walk itself works: the command reaches its base class and the configuration schema.
+      expect(graph).toContain('commands/_base/base-command.ts')
+      expect(graph).toContain('src/config/schema.ts')
+      expect(graph.filter((m) => HEAVY.includes(m))).toEqual([])
+    },
+  )
+
+  it('render needs neither the Kubernetes client nor the deploy engine, signing or the supply chain', () => {
+    const graph = relative(staticGraph('commands/render.ts'))
+    expect(graph).toContain('src/deploy/plan.ts')
+    expect(
+      graph.filter(
+        (m) =>
+          m === 'src/kubernetes/client.ts' ||
+          m === 'src/kubernetes/apply.ts' ||
+          m === 'src/deploy/engine.ts' ||
+          m.startsWith('src/signing/') ||
+          m.startsWith('src/supplychain/'),
+      ),
+    ).toEqual([])
+  })
+
+  it('finds a heavy client where one is imported statically (the check can fail)', () => {
+    // The deploy engine applies to the cluster and verifies signatures: its graph holds both.
+    const graph = relative(staticGraph('src/deploy/engine.ts'))
+    expect(graph).toContain('src/kubernetes/client.ts')
+    expect(graph).toContain('tweetnacl')
+  })
+})
