@@ -232,6 +232,47 @@ const analysisMetric = z
       .describe(
         'Absolute difference from stable that never counts as a regression (e.g. 0.01 error rate, 0.05 s latency).',
       ),
+    method: z
+      .enum(['tolerance', 'statistical'])
+      .optional()
+      .describe(
+        'How this metric is compared with stable; default analysis.method (statistical needs errors or buckets).',
+      ),
+    samples: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PromQL: the observations behind the value in {{window}} (e.g. sum(increase(…_total{…}[{{window}}]))); below minSamples a measurement is inconclusive.',
+      ),
+    errors: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PromQL: failed requests in {{window}}, of `samples`: the statistical method compares the two proportions.',
+      ),
+    buckets: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PromQL: sum by (le) (increase(…_bucket{…}[{{window}}])): the statistical method compares the distributions (Mann-Whitney U).',
+      ),
+    minSamples: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        'Observations each side needs per measurement; default analysis.minRequests (minObservations for buckets).',
+      ),
+    confidence: z.number().gt(0.5).lt(1).optional().describe('Default analysis.confidence.'),
+    minEffect: z
+      .number()
+      .min(0)
+      .optional()
+      .describe('Default analysis.minEffect.errorRate (errors) or .latency (buckets).'),
   })
   .strict()
 
@@ -255,6 +296,52 @@ const analysis = z
       .min(0)
       .default(4)
       .describe('Failed queries (Prometheus unreachable, bad PromQL) in a row before the analysis errors.'),
+    method: z
+      .enum(['tolerance', 'statistical'])
+      .default('statistical')
+      .describe(
+        'statistical: a one-sided test at `confidence` plus an effect size (two proportions for errors, Mann-Whitney U over histogram buckets for latency); tolerance: the tolerance/minDifference rule.',
+      ),
+    minRequests: z
+      .number()
+      .int()
+      .min(1)
+      .default(50)
+      .describe('Requests the canary and stable each need in a measurement window; fewer: inconclusive.'),
+    minObservations: z
+      .number()
+      .int()
+      .min(1)
+      .default(50)
+      .describe('Latency observations (histogram count) each side needs in a measurement window; fewer: inconclusive.'),
+    confidence: z
+      .number()
+      .gt(0.5)
+      .lt(1)
+      .default(0.95)
+      .describe('Statistical: confidence level of the one-sided tests (0.95: p-value below 0.05).'),
+    minEffect: z
+      .object({
+        errorRate: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.01)
+          .describe('Error-rate difference (canary − stable) that fails a canary: 0.01 = one percentage point.'),
+        latency: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.2)
+          .describe(
+            'Rank-biserial correlation that fails a canary: 0.2 = slower than stable in 60 % of request pairs.',
+          ),
+      })
+      .strict()
+      .default({errorRate: 0.01, latency: 0.2})
+      .describe(
+        'Statistical: the smallest difference that matters, so a significant but negligible one does not abort.',
+      ),
   })
   .strict()
 

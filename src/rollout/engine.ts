@@ -22,7 +22,7 @@ import {sleep} from '../kubernetes/wait.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import type {Output} from '../ui/output.js'
-import {runAnalysis, type MetricsProvider} from './analysis.js'
+import {forecastEvidence, requestRateQuery, runAnalysis, type MetricsProvider} from './analysis.js'
 import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
@@ -31,6 +31,8 @@ import {formatStep, waitsForPerson} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
 import {
   isTerminal,
+  type AnalysisSpec,
+  type EvidenceForecast,
   type HistoryEntry,
   type Lease,
   type Phase,
@@ -540,12 +542,20 @@ export class Driver implements RolloutHost {
     const spec = count ? {...this.state.spec.analysis, count} : this.state.spec.analysis
     const last = this.state.analysisRuns.at(-1)
     const resume = last && last.kind === kind && last.phase === 'Running' ? last : undefined
+    // Before the first measurement: can this weight and this traffic give the minimum evidence at all?
+    const forecast = resume ? undefined : await this.forecast(spec)
+    if (forecast) {
+      this.event(`${kind} analysis: ${forecast.message}`)
+      if (forecast.enough) this.out.info(`${this.state.service}: ${kind} analysis: ${forecast.message}`)
+      else this.out.warn(`${this.state.service}: ${kind} analysis: ${forecast.message}`)
+    }
     if (this.state.phase !== 'Analyzing')
       await this.transition(
         'Analyzing',
         `${kind} analysis: ${spec.metrics.map((m) => m.name).join(', ')} every ${formatDuration(spec.intervalMs)} × ${spec.count}`,
       )
     const run = await runAnalysis({
+      forecast,
       provider: this.deps.provider,
       target: {
         service: this.state.service,
@@ -598,6 +608,19 @@ export class Driver implements RolloutHost {
     }
     this.event(`${kind} analysis passed: ${run.message}`)
     return 'next'
+  }
+
+  /** The evidence forecast of an analysis: the service's observed request rate, split by the weight the canary takes. */
+  private async forecast(spec: AnalysisSpec): Promise<EvidenceForecast> {
+    const rps = await this.deps
+      .provider!.query(
+        // Over the measurement window itself: what each measurement will see, at this weight.
+        requestRateQuery(this.state.service, this.state.namespace, spec.windowMs),
+        this.ctx.signal,
+      )
+      .catch(() => null)
+    const weight = this.strategy.takesTraffic() ? this.state.weight : 0
+    return forecastEvidence(spec, weight, rps ?? undefined)
   }
 
   // ---------------------------------------------------------------- promotion

@@ -36,7 +36,7 @@ import {toRetailOpsError, UsageError, type ExitCodeName} from '../errors/index.j
 import {KubeObjects} from '../kubernetes/objects.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
-import {prometheusProvider} from './analysis.js'
+import {analysisVerdict, prometheusProvider, type AnalysisVerdict} from './analysis.js'
 import {groupExit} from './control.js'
 import {DetachFailed, prepareDetachedJob, type DetachedJob, type DetachSpec, type PreparedJob} from './detach.js'
 import {drive, type DriveDeps} from './engine.js'
@@ -90,6 +90,8 @@ export interface ReleaseResult {
     canary: string
     weight: number
     id: string
+    /** Every analysis run of the rollout with the numbers behind each metric's verdict. */
+    analysis: AnalysisVerdict[]
   }[]
   /** Services without a running version: rolled out directly. */
   initial: string[]
@@ -400,6 +402,7 @@ function releaseResult(
       stable: s.stable.version,
       canary: s.canary.version,
       weight: s.weight,
+      analysis: s.analysisRuns.map(analysisVerdict),
     })),
     initial: planned.initial,
     unchanged: planned.unchanged,

@@ -1,5 +1,6 @@
 /**
- * The statistics behind a canary verdict, pure: a pooled two-proportion z-test for error rates and
+ * The statistics behind a canary verdict, pure: a pooled two-proportion z-test for error rates
+ * (Fisher's exact test where too few failures are expected for its normal approximation) and
  * a Mann-Whitney U test over Prometheus histogram buckets for latency (observations in one bucket
  * are ties; tie-corrected normal approximation with continuity correction, as Kayenta and
  * scipy.stats.mannwhitneyu(method='asymptotic') do). Both are one-sided: the question is only
@@ -99,6 +100,44 @@ export interface ProportionSample {
   failures: number
 }
 
+/** ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9): about 15 significant digits. */
+function logGamma(x: number): number {
+  const g = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ]
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x)
+  const z = x - 1
+  let a = g[0]
+  const t = z + 7.5
+  for (let i = 1; i < 9; i++) a += g[i] / (z + i)
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a)
+}
+
+const logChoose = (n: number, k: number): number => logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1)
+
+/**
+ * Fisher's exact test, one-sided (the canary fails more often): P(X ≥ canary failures) for X
+ * hypergeometric with the table's margins (scipy.stats.fisher_exact(alternative='greater')).
+ */
+export function fisherExactGreater(canary: ProportionSample, stable: ProportionSample): number {
+  const n = canary.n + stable.n
+  const failures = canary.failures + stable.failures
+  const hi = Math.min(failures, canary.n)
+  const lo = Math.max(0, failures - stable.n)
+  const logP = (k: number) => logChoose(failures, k) + logChoose(n - failures, canary.n - k) - logChoose(n, canary.n)
+  let p = 0
+  for (let k = Math.max(canary.failures, lo); k <= hi; k++) p += Math.exp(logP(k))
+  return Math.min(1, p)
+}
+
+/**
+ * The normal approximation of the z-test holds when each side expects at least this many
+ * failures and successes under the pooled rate; below it the p-value comes from Fisher's exact
+ * test (one error among 60 canary requests is no evidence, though z says p = 0.001).
+ */
+export const MIN_EXPECTED_COUNT = 5
+
 export interface ProportionTest {
   canaryRate: number
   stableRate: number
@@ -110,9 +149,14 @@ export interface ProportionTest {
   z: number
   /** One-sided p-value for "the canary fails more often than stable". */
   pValue: number
+  /** z: the pooled z-test; fisher: Fisher's exact test, where too few failures are expected for z. */
+  test: 'z' | 'fisher'
 }
 
-/** Pooled two-proportion z-test, one-sided (canary worse). */
+/**
+ * Pooled two-proportion z-test, one-sided (canary worse); Fisher's exact test instead where the
+ * normal approximation does not hold (fewer than MIN_EXPECTED_COUNT expected failures or successes).
+ */
 export function twoProportionTest(
   canary: ProportionSample,
   stable: ProportionSample,
@@ -123,6 +167,8 @@ export function twoProportionTest(
   const pooled = (canary.failures + stable.failures) / (canary.n + stable.n)
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / canary.n + 1 / stable.n))
   const z = se > 0 ? (p1 - p2) / se : 0
+  const expected = Math.min(canary.n, stable.n) * Math.min(pooled, 1 - pooled)
+  const approximate = expected >= MIN_EXPECTED_COUNT
   const zc = normalPpf(1 - (1 - confidence) / 2)
   const seDiff = Math.sqrt((p1 * (1 - p1)) / canary.n + (p2 * (1 - p2)) / stable.n)
   return {
@@ -131,7 +177,8 @@ export function twoProportionTest(
     difference: p1 - p2,
     interval: [p1 - p2 - zc * seDiff, p1 - p2 + zc * seDiff],
     z,
-    pValue: se > 0 ? normalSf(z) : 1,
+    pValue: se === 0 ? 1 : approximate ? normalSf(z) : fisherExactGreater(canary, stable),
+    test: approximate || se === 0 ? 'z' : 'fisher',
   }
 }
 

@@ -7,17 +7,18 @@ import type {Deployment, Pod, ReplicaSet} from '../kubernetes/kinds.js'
 
 import {kubeClients, kubernetesLibrary} from '../kubernetes/client.js'
 import type {RunContext} from '../ui/context.js'
+import {analysisVerdict, type AnalysisVerdict} from './analysis.js'
 import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
 import {stateName, StateStore} from './store.js'
 import {names} from './traffic.js'
-import {isTerminal, type RolloutState} from './types.js'
+import {isTerminal, type AnalysisPhase, type RolloutState} from './types.js'
 
 export type Health = 'healthy' | 'progressing' | 'paused' | 'degraded' | 'inconclusive' | 'scaled-down' | 'unknown'
 
 export interface TreeNode {
-  kind: 'Rollout' | 'Revision' | 'ReplicaSet' | 'Pod' | 'AnalysisRun' | 'Service'
+  kind: 'Rollout' | 'Revision' | 'ReplicaSet' | 'Pod' | 'AnalysisRun' | 'Metric' | 'Service'
   name: string
   health: Health
   info: string[]
@@ -27,6 +28,8 @@ export interface TreeNode {
 export interface RolloutTree {
   status: RolloutStatus
   root: TreeNode
+  /** Every analysis run with each metric's decisive measurement and the numbers behind it. */
+  analysis: AnalysisVerdict[]
 }
 
 const ICON: Record<Health, string> = {
@@ -157,21 +160,20 @@ export async function rolloutTree(
   const runs: TreeNode[] = state.analysisRuns.map((r) => ({
     kind: 'AnalysisRun',
     name: `${r.kind} (${r.id})`,
-    health:
-      r.phase === 'Successful'
-        ? 'healthy'
-        : r.phase === 'Running'
-          ? 'progressing'
-          : r.phase === 'Inconclusive'
-            ? 'inconclusive'
-            : 'degraded',
+    health: analysisHealth(r.phase),
     info: [
       r.metrics
         .map((m) => `${m.name} ✔${m.successful} ✖${m.failed} ?${m.inconclusive}${m.errors ? ` ⚠${m.errors}` : ''}`)
         .join(', '),
-      ...(r.message ? [r.message] : []),
+      ...(r.forecast ? [`before: ${r.forecast.message}`] : []),
     ],
-    children: [],
+    children: analysisVerdict(r).metrics.map((m) => ({
+      kind: 'Metric',
+      name: m.name,
+      health: analysisHealth(m.phase),
+      info: m.decisive ? [m.decisive.reason] : [],
+      children: [],
+    })),
   }))
   const status = statusOf(state, isTerminal(state.phase) ? undefined : await actualWeightOf(kube, state))
   const root: TreeNode = {
@@ -185,7 +187,13 @@ export async function rolloutTree(
       ...runs,
     ],
   }
-  return {status, root}
+  return {status, root, analysis: state.analysisRuns.map(analysisVerdict)}
+}
+
+function analysisHealth(phase: AnalysisPhase): Health {
+  if (phase === 'Successful') return 'healthy'
+  if (phase === 'Running') return 'progressing'
+  return phase === 'Inconclusive' ? 'inconclusive' : 'degraded'
 }
 
 /** "2/5" while step 2 of 5 runs; "5/5" when every step is done. */
@@ -217,7 +225,15 @@ export function renderTree(
   ]
   const walk = (node: TreeNode, prefix: string, last: boolean, root: boolean) => {
     const branch = root ? '' : `${prefix}${last ? '└──' : '├──'}`
-    const symbol = {Rollout: '⟳', Revision: '#', ReplicaSet: '⧉', Pod: '□', AnalysisRun: 'α', Service: '⇄'}[node.kind]
+    const symbol = {
+      Rollout: '⟳',
+      Revision: '#',
+      ReplicaSet: '⧉',
+      Pod: '□',
+      AnalysisRun: 'α',
+      Metric: 'μ',
+      Service: '⇄',
+    }[node.kind]
     const name = `${branch}${symbol} ${node.name}`
     lines.push(
       `${name.padEnd(52)}${node.kind.padEnd(13)}${colour.icon(node.health, ICON[node.health])} ${node.health.padEnd(13)}${node.info.join('  ')}`,

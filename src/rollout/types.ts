@@ -68,6 +68,12 @@ export const TERMINAL_PHASES: ReadonlySet<Phase> = new Set(['Healthy', 'Aborted'
 export type MeasurementPhase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error'
 export type AnalysisPhase = 'Running' | MeasurementPhase
 
+/**
+ * How a metric is compared with stable: `tolerance` (canary ≤ stable × (1 + tolerance), or within
+ * minDifference), or `statistical` (a one-sided test at a confidence level, and an effect size).
+ */
+export type AnalysisMethod = 'tolerance' | 'statistical'
+
 export interface MetricSpec {
   name: string
   query: string
@@ -76,6 +82,24 @@ export interface MetricSpec {
   compareWithStable: boolean
   tolerance: number
   minDifference: number
+  /** Absent in states written before statistical analysis existed: tolerance. */
+  method?: AnalysisMethod
+  /** PromQL: the observations behind the value in the window (requests, histogram count). */
+  samplesQuery?: string
+  /** Statistical, error rates: the failed requests in the window (of samplesQuery). */
+  errorsQuery?: string
+  /** Statistical, latency: `sum by (le) (increase(…_bucket[{{window}}]))`; the +Inf bucket counts the samples. */
+  bucketsQuery?: string
+  /** Fewer observations than this, on the canary or on stable, make a measurement inconclusive. */
+  minSamples?: number
+  /** Statistical: 1 − the significance level of the one-sided test. */
+  confidence?: number
+  /**
+   * Statistical: the smallest effect that fails a canary: an error-rate difference (0.01 = one
+   * percentage point) or, for latency, the rank-biserial correlation (0.2: the canary is slower in
+   * 60 % of request pairs).
+   */
+  minEffect?: number
 }
 
 export interface AnalysisSpec {
@@ -87,6 +111,60 @@ export interface AnalysisSpec {
   missingData: 'fail' | 'inconclusive' | 'pass'
   windowMs: number
   metrics: MetricSpec[]
+  /** The configured method (each metric carries what applies to it). */
+  method?: AnalysisMethod
+}
+
+/** What a measurement's verdict rests on: the counts, and the test with its thresholds. */
+export interface Evidence {
+  /** Observations in the window on each side, and the minimum each needs. */
+  samples: {canary: number; stable?: number; needed: number}
+  proportion?: {
+    canary: {requests: number; failures: number; rate: number}
+    stable: {requests: number; failures: number; rate: number}
+    /** canary − stable error rate, with its two-sided confidence interval. */
+    difference: number
+    interval: [number, number]
+    z: number
+    /** z: pooled two-proportion z-test; fisher: Fisher's exact test (too few failures expected for z). */
+    test: 'z' | 'fisher'
+    pValue: number
+    confidence: number
+    minEffect: number
+    significant: boolean
+    material: boolean
+  }
+  distribution?: {
+    canary: {observations: number; p50: number | null; p95: number | null}
+    stable: {observations: number; p50: number | null; p95: number | null}
+    u: number
+    z: number
+    pValue: number
+    confidence: number
+    /** P(a canary request is slower than a stable one), ties half. */
+    commonLanguage: number
+    rankBiserial: number
+    minEffect: number
+    significant: boolean
+    material: boolean
+  }
+}
+
+/** How long an analysis must measure at the canary's weight for its minimum evidence, said before it starts. */
+export interface EvidenceForecast {
+  weight: number
+  /** Requests per second of the whole service (Prometheus), undefined when unknown. */
+  rps?: number
+  canaryRps?: number
+  stableRps?: number
+  needed: number
+  /** How long each side needs for `needed` requests; undefined: unknown or never (no traffic). */
+  canaryMs?: number
+  stableMs?: number
+  /** Each measurement's window. */
+  windowMs: number
+  enough: boolean
+  message: string
 }
 
 /** One evaluation of one metric: what was asked, what came back, and why it counts as it does. */
@@ -98,6 +176,8 @@ export interface Measurement {
   /** A sentence with the measured values: "error-rate 0.412 > 0.05 (failureCondition result > 0.05)". */
   reason: string
   queries?: {canary: string; stable?: string}
+  /** The counts and the test behind the verdict (metrics with a samples query). */
+  evidence?: Evidence
 }
 
 export interface MetricResult {
@@ -122,6 +202,8 @@ export interface AnalysisRun {
   message?: string
   metrics: MetricResult[]
   spec: AnalysisSpec
+  /** Said before the first measurement: whether the weight and traffic can give the minimum evidence. */
+  forecast?: EvidenceForecast
 }
 
 export interface Revision {

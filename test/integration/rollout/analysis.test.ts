@@ -42,8 +42,14 @@ describe('canary analysis against Prometheus', () => {
     const errorRate = run.metrics.find((m) => m.name === 'error-rate')!
     expect(errorRate.successful).toBe(3)
     expect(errorRate.measurements[0].canary).toBe(0)
-    expect(errorRate.measurements[0].reason).toMatch(/error-rate: canary 0 within .* of stable 0/)
-    expect(run.metrics.find((m) => m.name === 'latency-p95')!.measurements[0].stable).toBeGreaterThan(0)
+    // Statistical by default: the counts behind it, read from Prometheus, and the test.
+    expect(errorRate.measurements[0].reason).toMatch(
+      /^error-rate: canary 0 % \(0\/\d+\) vs stable 0 % \(0\/\d+\): .* p = 1 ≥ 0\.05: no evidence the canary fails more often/,
+    )
+    expect(errorRate.measurements[0].evidence!.samples.canary).toBeGreaterThanOrEqual(50)
+    const latency = run.metrics.find((m) => m.name === 'latency')!
+    expect(latency.measurements[0].stable).toBeGreaterThan(0)
+    expect(latency.measurements[0].evidence!.distribution!.stable.observations).toBeGreaterThanOrEqual(50)
     expect(await runningVersion()).toBe(canary)
   })
 
@@ -67,18 +73,20 @@ describe('canary analysis against Prometheus', () => {
     expect(await runningVersion()).toBe(stable)
   })
 
-  it('aborts a canary that answers slowly, compared with stable on p95 latency', async () => {
+  it('aborts a canary that answers slowly, compared with stable on its latency distribution', async () => {
     const {canary} = await serve({FAULT_LATENCY_MS: '300'})
     const r = await p.deploy(['catalog'], canary, ['--canary', '--steps', '50,analysis,100'])
     expect(r.exitCode).toBe(20)
     const state = (await p.state('catalog'))!
     expect(state.analysisRuns, state.reason).toHaveLength(1)
-    const p95 = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'latency-p95')!
-    const m = p95.measurements.at(-1)!
+    const latency = state.analysisRuns.at(-1)!.metrics.find((m) => m.name === 'latency')!
+    const m = latency.measurements.at(-1)!
     expect(m.phase).toBe('Failed')
     expect(m.canary).toBeGreaterThan(0.25)
     expect(m.stable).toBeLessThan(0.05)
-    expect(m.reason).toMatch(/latency-p95: canary 0\.\d+ is worse than stable/)
+    // Every canary request is slower than every stable one: Mann-Whitney over the buckets says so.
+    expect(m.evidence!.distribution!.rankBiserial).toBeGreaterThan(0.9)
+    expect(m.reason).toMatch(/^latency: canary p50 [\d.]+ ms, p95 [\d.]+ ms .* the canary is slower$/)
   })
 
   it('does not pass a canary that gets no traffic: missing data fails it', async () => {

@@ -12,6 +12,7 @@ import {
   alignBuckets,
   bucketQuantile,
   bucketsFromCumulative,
+  fisherExactGreater,
   mannWhitneyBuckets,
   normalCdf,
   normalPpf,
@@ -59,7 +60,7 @@ print(json.dumps(out))
 
 const PROPORTIONS = `
 import json, sys, math
-from scipy.stats import norm
+from scipy.stats import norm, fisher_exact
 out = []
 for c in json.load(sys.stdin):
     n1, x1, n2, x2, conf = c['n1'], c['x1'], c['n2'], c['x2'], c['confidence']
@@ -68,7 +69,8 @@ for c in json.load(sys.stdin):
     se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
     z = (p1 - p2) / se
     half = norm.ppf(1 - (1 - conf) / 2) * math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    out.append({'z': z, 'p': float(norm.sf(z)), 'lo': p1 - p2 - half, 'hi': p1 - p2 + half})
+    fisher = fisher_exact([[x1, n1 - x1], [x2, n2 - x2]], alternative='greater').pvalue
+    out.append({'z': z, 'p': float(norm.sf(z)), 'fisher': float(fisher), 'lo': p1 - p2 - half, 'hi': p1 - p2 + half})
 print(json.dumps(out))
 `
 
@@ -117,15 +119,46 @@ describe('pooled two-proportion z-test, against scipy.stats.norm', () => {
     {n1: 5000, x1: 50, n2: 45000, x2: 430, confidence: 0.99},
     {n1: 300, x1: 3, n2: 2700, x2: 40, confidence: 0.9},
     {n1: 120, x1: 60, n2: 1200, x2: 0, confidence: 0.95},
+    // Too few expected failures for the normal approximation: Fisher's exact test.
+    {n1: 60, x1: 1, n2: 540, x2: 0, confidence: 0.95},
+    {n1: 80, x1: 3, n2: 720, x2: 2, confidence: 0.95},
+    {n1: 200, x1: 4, n2: 1800, x2: 1, confidence: 0.99},
   ]
-  const reference: {z: number; p: number; lo: number; hi: number}[] = scipy(PROPORTIONS, cases)
+  const reference: {z: number; p: number; fisher: number; lo: number; hi: number}[] = scipy(PROPORTIONS, cases)
 
   it.each(cases.map((c, i) => [i, c] as const))('case %i: the same z, p-value and interval', (i, c) => {
     const r = twoProportionTest({n: c.n1, failures: c.x1}, {n: c.n2, failures: c.x2}, c.confidence)
     expect(r.z).toBeCloseTo(reference[i].z, 10)
-    expect(Math.abs(r.pValue - reference[i].p)).toBeLessThan(1e-14 + 1e-9 * reference[i].p)
+    // The rule: z where each side expects ≥ 5 failures and successes under the pooled rate.
+    const pooled = (c.x1 + c.x2) / (c.n1 + c.n2)
+    const expected = Math.min(c.n1, c.n2) * Math.min(pooled, 1 - pooled)
+    expect(r.test).toBe(expected >= 5 ? 'z' : 'fisher')
+    const p = r.test === 'z' ? reference[i].p : reference[i].fisher
+    expect(Math.abs(r.pValue - p)).toBeLessThan(1e-14 + 1e-9 * p)
     expect(r.interval[0]).toBeCloseTo(reference[i].lo, 9)
     expect(r.interval[1]).toBeCloseTo(reference[i].hi, 9)
+  })
+
+  it("Fisher's exact test on its own, against scipy.stats.fisher_exact(alternative='greater')", () => {
+    const tables = [
+      [1, 60, 0, 540],
+      [5, 50, 1, 500],
+      [0, 100, 3, 900],
+      [12, 400, 30, 3600],
+      [7, 7, 0, 10],
+    ]
+    const ref: number[] = scipy(
+      `
+import json, sys
+from scipy.stats import fisher_exact
+print(json.dumps([float(fisher_exact([[a, n1 - a], [b, n2 - b]], alternative='greater').pvalue) for a, n1, b, n2 in json.load(sys.stdin)]))
+`,
+      tables,
+    )
+    tables.forEach(([a, n1, b, n2], i) => {
+      const p = fisherExactGreater({n: n1, failures: a}, {n: n2, failures: b})
+      expect(Math.abs(p - ref[i])).toBeLessThan(1e-13 + 1e-9 * ref[i])
+    })
   })
 
   it('no failures on either side is no evidence: p = 1', () => {
