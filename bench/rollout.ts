@@ -66,6 +66,7 @@ class TimedOutput implements Output {
   }
   debug(): void {}
   stream(): void {}
+  event(): void {}
   task() {
     return {update() {}, succeed() {}, fail() {}}
   }

@@ -10,6 +10,7 @@ import {verifiedRunnerImage} from '../src/runner/resolve.js'
 import {errorBudgetSource} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags, runnerImageFlag} from './_base/flags.js'
+import {releaseEvents} from '../src/notify/events.js'
 
 export default class Deploy extends RetailOpsCommand<typeof Deploy> {
   static override summary =
@@ -36,6 +37,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
     'TRAFFIC_NOT_RETURNED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['rollout.*', 'release.refused.*'])
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --environment production',

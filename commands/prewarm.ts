@@ -5,6 +5,7 @@ import {renderApply, renderCapacityPlan, renderSchedule, renderWarmup} from '../
 import {durationFlag} from '../src/config/duration.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {passThroughFlags, prometheusFlag, runnerImageFlag} from './_base/flags.js'
+import {releaseEvents} from '../src/notify/events.js'
 
 /**
  * Flags of this run that only make sense here (or are given to the scheduled job by the schedule
@@ -55,6 +56,7 @@ export default class Prewarm extends RetailOpsCommand<typeof Prewarm> {
     'WARMUP_ABORTED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['prewarm.applied', 'prewarm.warmup-failed'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday --dry-run',
     '<%= config.bin %> <%= command.id %> --campaign black-friday',

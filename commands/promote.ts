@@ -9,6 +9,7 @@ import {resolveEnvironment} from '../src/config/resolve.js'
 import {release} from '../src/rollout/release.js'
 import {errorBudgetSource} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
+import {releaseEvents} from '../src/notify/events.js'
 
 export default class Promote extends RetailOpsCommand<typeof Promote> {
   static override summary =
@@ -43,6 +44,7 @@ export default class Promote extends RetailOpsCommand<typeof Promote> {
     'TRAFFIC_NOT_RETURNED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['rollout.*', 'release.refused.*'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> --from staging --to production',
     '<%= config.bin %> <%= command.id %> --from staging --to production checkout cart --json',

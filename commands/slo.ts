@@ -6,6 +6,7 @@ import {renderSloHtml, renderSloTable} from '../src/slo/render.js'
 import {prometheusUrlFor, type SloReport, sloStatus} from '../src/slo/status.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {prometheusFlag} from './_base/flags.js'
+import {releaseEvents} from '../src/notify/events.js'
 
 export default class Slo extends RetailOpsCommand<typeof Slo> {
   static override summary =
@@ -16,6 +17,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
     'Status is ok, ticket, page, exhausted, or no-data (missing data is never shown as met). --gate exits 50 when a budget is exhausted or a page-level burn is on.',
   ].join(' ')
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE', 'SLO_GATE', 'INTERRUPTED'] as const
+  static override releaseEvents = releaseEvents(['slo.gate-closed'])
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> checkout payments --gate',
@@ -61,6 +63,7 @@ export default class Slo extends RetailOpsCommand<typeof Slo> {
         history: Boolean(f.html),
         failOnMissing: f['fail-on-missing'],
         namespace: f['all-namespaces'] ? undefined : env.namespace,
+        announceGate: f.gate,
       },
       this.ctx,
     )

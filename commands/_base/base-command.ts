@@ -5,6 +5,8 @@ import {loadConfig, type LoadedConfig} from '../../src/config/load.js'
 import {resolveEnvironment, type ResolvedEnvironment} from '../../src/config/resolve.js'
 import {RecordingOutput, redact, redactDeep, silentOutput, TerminalOutput} from '../../src/ui/index.js'
 import type {RunContext} from '../../src/ui/context.js'
+import type {ReleaseEventType} from '../../src/ui/events.js'
+import {commandNotifier, type Notifier} from '../../src/notify/notifier.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof RetailOpsCommand)['baseFlags'] & T['flags']
@@ -61,6 +63,13 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
    */
   static exitCodes: readonly ExitCodeName[] = []
 
+  /**
+   * The release events the command's engines may raise (src/ui/events.ts). The notification
+   * destinations subscribed to them are checked when the project loads (a variable not set is
+   * exit 3, before anything changes); an event raised that is not listed is still delivered.
+   */
+  static releaseEvents: readonly ReleaseEventType[] = []
+
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
   /** Every positional argument, for commands with `strict = false` that take a list (e.g. services). */
@@ -70,6 +79,8 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   protected recorder!: RecordingOutput
   private readonly abort = new AbortController()
   private outcome: ExitCodeName = 'OK'
+  /** Delivers the release events the engines raise (retailops.yaml `notifications`); none without it. */
+  protected notifier?: Notifier
 
   public override async init(): Promise<void> {
     await super.init()
@@ -125,7 +136,19 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   }
 
   protected async loadProject(): Promise<LoadedConfig> {
-    return loadConfig(this.flags.config)
+    const project = await loadConfig(this.flags.config)
+    if (!this.notifier) {
+      const ctor = this.ctor as unknown as typeof RetailOpsCommand
+      this.notifier = commandNotifier(
+        project,
+        ctor.releaseEvents,
+        {project: project.config.project, environment: this.flags.environment ?? project.config.defaultEnvironment},
+        this.recorder,
+      )
+      const notifier = this.notifier
+      if (notifier) this.recorder.onEvent((event) => notifier.handle(event))
+    }
+    return project
   }
 
   /** The environment chosen by --environment, with --context and --namespace applied on top. */
@@ -171,6 +194,8 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   protected override async catch(err: Error & {oclif?: {exit?: number}}): Promise<void> {
     const e = fromOclif(err) ?? toRetailOpsError(err)
     process.exitCode = e.exitCode
+    // Deliveries still on their way end (or time out) first: a failed one is a warning in the envelope.
+    await this.notifier?.flush()
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(e))
       return
@@ -184,6 +209,8 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {
+    // Before the --json document is written (oclif writes it after finally): failures are its warnings.
+    await this.notifier?.flush()
     if (!err && this.outcome !== 'OK') process.exitCode = ExitCode[this.outcome]
     await super.finally(err)
   }

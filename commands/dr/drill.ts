@@ -9,6 +9,7 @@ import type {DrillRecord} from '../../src/dr/types.js'
 import {UsageError} from '../../src/errors/index.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {drillSelectionFlags, passThroughFlags, runnerImageFlag} from '../_base/flags.js'
+import {releaseEvents} from '../../src/notify/events.js'
 
 /**
  * Flags of the scheduling itself, or set by the schedule (environment, namespace, context,
@@ -58,6 +59,7 @@ export default class DrDrill extends RetailOpsCommand<typeof DrDrill> {
     'DR_VALIDATION_FAILED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['drill.passed', 'drill.missed'])
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --tier revenue-critical --json',

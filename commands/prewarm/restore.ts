@@ -4,6 +4,7 @@ import {runRestore} from '../../src/capacity/prewarm.js'
 import {renderRestore} from '../../src/capacity/render.js'
 import type {RestoreResult} from '../../src/capacity/restore.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {releaseEvents} from '../../src/notify/events.js'
 
 export default class PrewarmRestore extends RetailOpsCommand<typeof PrewarmRestore> {
   static override summary =
@@ -23,6 +24,7 @@ export default class PrewarmRestore extends RetailOpsCommand<typeof PrewarmResto
     'DEPLOY_FAILED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['prewarm.restored'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> --campaign black-friday',
     '<%= config.bin %> <%= command.id %> --campaign black-friday --namespace shop --json',

@@ -4,6 +4,7 @@ import {abortRollout, type ActionResult} from '../../src/rollout/control.js'
 import {controlDeps} from '../_base/rollout-deps.js'
 import {formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {releaseEvents} from '../../src/notify/events.js'
 
 export default class RolloutAbort extends RetailOpsCommand<typeof RolloutAbort> {
   static override summary = 'Abort a rollout: all traffic back to stable first, then the canary scaled down.'
@@ -23,6 +24,7 @@ export default class RolloutAbort extends RetailOpsCommand<typeof RolloutAbort> 
     'STATE_UNTRUSTED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['rollout.*'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> checkout',
     '<%= config.bin %> <%= command.id %> checkout --reason "payments latency"',

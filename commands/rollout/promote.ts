@@ -6,6 +6,7 @@ import {controlDeps} from '../_base/rollout-deps.js'
 import {formatAction} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {driveTimeoutFlag, stateSkipVerifyFlag, DRIVE_EXIT_CODES} from '../_base/flags.js'
+import {releaseEvents} from '../../src/notify/events.js'
 
 export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromote> {
   static override summary =
@@ -13,6 +14,7 @@ export default class RolloutPromote extends RetailOpsCommand<typeof RolloutPromo
   static override description = `--full skips the remaining analysis, so for a revenue-critical service it is gated like a release: refused (exit 12) inside a campaign's freeze window or with an exhausted error budget, unless --force-release --reason (recorded). When another CLI drives the rollout, it acts on the request at once. Otherwise this command drives the rollout (and the services released with it) until it is promoted, aborted, or waits again. What it applies from the stored state passes the checks of a fresh deploy first (signatures, policy, routing; exit 25 otherwise); promotion changes the stable Deployment's template and keeps its labels, strategy and live replica count.`
 
   static override exitCodes = DRIVE_EXIT_CODES
+  static override releaseEvents = releaseEvents(['rollout.*', 'release.refused.*'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> checkout',
     '<%= config.bin %> <%= command.id %> checkout --full',

@@ -5,6 +5,7 @@ import {controlDeps} from '../_base/rollout-deps.js'
 import {formatUndo} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 import {stateSkipVerifyFlag} from '../_base/flags.js'
+import {releaseEvents} from '../../src/notify/events.js'
 
 export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
   static override summary = 'Go back to the previous stable version (aborts a rollout in progress).'
@@ -23,6 +24,7 @@ export default class RolloutUndo extends RetailOpsCommand<typeof RolloutUndo> {
     'STATE_UNTRUSTED',
     'INTERRUPTED',
   ] as const
+  static override releaseEvents = releaseEvents(['release.refused.*'])
   static override examples = [
     '<%= config.bin %> <%= command.id %> checkout',
     '<%= config.bin %> <%= command.id %> checkout --to-revision 3',

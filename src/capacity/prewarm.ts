@@ -27,6 +27,7 @@ import {readState} from './state.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import {removeRunnerRbac, type ScheduleResult, scheduleCampaign, unscheduleCampaign} from './schedule.js'
 import {BEHAVIOURS, planWarmup, runWarmup, type WarmupPlan, type WarmupResult} from './warm.js'
+import {prewarmAppliedEvent, prewarmRestoredEvent, warmupFailedEvent} from './events.js'
 
 export interface PrewarmOptions {
   project: LoadedConfig
@@ -343,6 +344,7 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
       {plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut},
       ctx,
     )
+    if (!warmup.passed) ctx.out.event(warmupFailedEvent(campaign.name, namespace, warmup))
     return {...base, mode: 'warm', warmup, warmupPlan}
   }
   // The runner image is resolved and its signature verified before anything is read or written.
@@ -400,11 +402,13 @@ export async function runPrewarm(options: PrewarmOptions, ctx: RunContext): Prom
       },
       ctx,
     )
+    ctx.out.event(prewarmAppliedEvent(plan, apply))
     if (!warmupPlan) return {...base, mode: 'apply', plan, apply}
     const warmup = await runWarmup(
       {plan: warmupPlan, k6: options.k6, paymentToken: options.paymentToken, scriptOut: options.scriptOut},
       ctx,
     )
+    if (!warmup.passed) ctx.out.event(warmupFailedEvent(campaign.name, namespace, warmup))
     return {...base, mode: 'apply', plan, apply, warmup, warmupPlan}
   } finally {
     http.close()
@@ -429,6 +433,7 @@ export async function runRestore(
     const result = await restoreCampaign({k, http, namespace: options.env.namespace, campaign: options.campaign}, ctx)
     // A campaign removed from retailops.yaml can still be restored; a name that is neither is a typo.
     if (!known && !result.restored) findCampaign(options.project.config, options.campaign)
+    if (result.restored) ctx.out.event(prewarmRestoredEvent(result))
     if (!options.unschedule) return result
     const unscheduled = await unscheduleCampaign(http, options.env.namespace, options.campaign)
     return {...result, unscheduled}

@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {parseDuration} from './duration.js'
 import {isLoopbackHost} from './loopback.js'
 import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from './route-match.js'
+import {RELEASE_EVENT_NAMES} from '../ui/events.js'
 
 /**
  * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
@@ -791,6 +792,117 @@ const supplyChain = z
   })
   .strict()
 
+/** `env://NAME`: the value is read from the variable NAME when a command sends (never written in the file). */
+const envReference = z
+  .string()
+  .regex(
+    /^env:\/\/[A-Za-z_][A-Za-z0-9_]*$/,
+    'a variable reference env://NAME (the value is a secret: never written in the file)',
+  )
+
+/**
+ * An event name, or a wildcard over them: `*` (every event), `rollout.*`, `release.refused.*`
+ * (every event whose name starts with the part before `*`).
+ */
+export function eventPatternMatches(pattern: string, event: string): boolean {
+  if (pattern === '*') return true
+  if (pattern.endsWith('.*')) return event.startsWith(pattern.slice(0, -1))
+  return pattern === event
+}
+
+const eventPattern = z.string().refine((p) => RELEASE_EVENT_NAMES.some((e) => eventPatternMatches(p, e)), {
+  error: (issue) =>
+    `"${String(issue.input)}" is no event and matches none (wildcards: *, rollout.*, release.refused.*); events: ${RELEASE_EVENT_NAMES.join(', ')}`,
+})
+
+const notificationDestination = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('slack'),
+      url: envReference.describe('env://NAME of the variable holding the Slack incoming-webhook URL.'),
+    })
+    .strict()
+    .describe('A Slack incoming webhook: Block Kit blocks plus a plain-text fallback.'),
+  z
+    .object({
+      type: z.literal('teams'),
+      url: envReference.describe('env://NAME of the variable holding the Teams Workflows webhook URL.'),
+    })
+    .strict()
+    .describe(
+      'A Microsoft Teams Workflows webhook ("Post to a channel when a webhook request is received"): an Adaptive Card.',
+    ),
+  z
+    .object({
+      type: z.literal('webhook'),
+      url: envReference.describe('env://NAME of the variable holding the receiver URL.'),
+      secret: envReference
+        .optional()
+        .describe(
+          'env://NAME of the variable holding the HMAC-SHA256 key: each request carries X-Retailops-Signature: sha256=<hex of HMAC(body)>.',
+        ),
+      source: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('CloudEvents `source` attribute (a URI reference); default /retailops/<project>.'),
+    })
+    .strict()
+    .describe(
+      'A generic webhook: one CloudEvents 1.0 event per request, structured JSON (application/cloudevents+json).',
+    ),
+])
+
+const notifications = z
+  .object({
+    destinations: z
+      .record(name, notificationDestination)
+      .refine((d) => Object.keys(d).length > 0, 'at least one destination')
+      .describe('Where messages go, by a name of your choosing.'),
+    subscriptions: z
+      .array(
+        z
+          .object({
+            destinations: z.array(name).min(1).describe('Names from notifications.destinations.'),
+            events: z
+              .array(eventPattern)
+              .min(1)
+              .describe('Event names or wildcards: *, rollout.*, release.refused.*, rollout.aborted…'),
+            services: z
+              .array(serviceName)
+              .optional()
+              .describe('Only events about these services (default: any). Combined with tiers: either matches.'),
+            tiers: z.array(tier).optional().describe('Only events about services of these tiers (default: any).'),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe('Which events go where: an event goes to each destination of every subscription it matches, once.'),
+    delivery: z
+      .object({
+        attempts: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe('Attempts per message (retries on timeouts, 429 and 5xx).'),
+        timeout: positiveDuration.default('2s').describe('Time one attempt may take.'),
+        backoff: positiveDuration
+          .default('250ms')
+          .describe('Wait before the first retry; doubled before each next one.'),
+        deadline: positiveDuration
+          .default('5s')
+          .describe(
+            'Time all attempts of one message may take together; also the most a command waits at its end for deliveries.',
+          ),
+      })
+      .strict()
+      .default({attempts: 3, timeout: '2s', backoff: '250ms', deadline: '5s'})
+      .describe('Delivery never blocks or fails a release: a message not delivered within these bounds is a warning.'),
+  })
+  .strict()
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -891,6 +1003,11 @@ export const configSchema = z
     tenants: z.array(tenant).default([]),
     campaigns: z.array(campaign).default([]),
     datastores: z.array(datastore).default([]),
+    notifications: notifications
+      .optional()
+      .describe(
+        'Notifications on release events (rollouts, refused releases, pre-warms, drills, the SLO gate) to Slack, Teams and CloudEvents webhooks: docs/notifications.md.',
+      ),
     prices: prices.default({
       currency: 'USD',
       default: {cpuHour: 0.031611, memoryGiBHour: 0.004237},
@@ -1047,6 +1164,24 @@ export const configSchema = z
         seen.add(it.name)
       })
     }
+    c.notifications?.subscriptions.forEach((sub, i) => {
+      sub.destinations.forEach((d, j) => {
+        if (!c.notifications!.destinations[d])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['notifications', 'subscriptions', i, 'destinations', j],
+            message: `"${d}" is not a destination; known: ${Object.keys(c.notifications!.destinations).join(', ')}`,
+          })
+      })
+      sub.services?.forEach((svc, j) => {
+        if (!c.services[svc])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['notifications', 'subscriptions', i, 'services', j],
+            message: `"${svc}" is not a service`,
+          })
+      })
+    })
     tenantNamespaceCollisions(c, ctx)
     dup(c.tenants, 'tenants')
     dup(c.campaigns, 'campaigns')
@@ -1125,6 +1260,8 @@ export type EnvironmentConfig = RetailOpsConfig['environments'][string]
 export type SloConfig = ServiceConfig['slos'][number]
 export type RolloutStep = z.output<typeof rolloutStep>
 export type AnalysisConfig = z.output<typeof analysis>
+export type NotificationsConfig = z.output<typeof notifications>
+export type NotificationDestinationConfig = NotificationsConfig['destinations'][string]
 export type SupplyChainPolicyConfig = z.output<typeof supplyChainPolicy>
 
 export function jsonSchema(): Record<string, unknown> {

@@ -612,6 +612,7 @@ export async function checkStep(
   // A supply-chain refusal is the more specific answer; other policy errors are listed with it.
   if (supplyChain.outcome === 'refused') {
     result.outcome = 'SUPPLY_CHAIN_REFUSED'
+    announceSupplyChainRefusal(supplyChain, plan, ctx)
     return {result, done: true}
   }
   if (!policy.report.ok) {
@@ -705,4 +706,48 @@ export function timeoutMs(value: string | undefined): number | undefined {
   const ms = parseDuration(value)
   if (ms === undefined) throw new UsageError(`--timeout ${value}: not a duration (e.g. 90s, 10m)`)
   return ms
+}
+
+/** A release event per refused image (and one for a refusal about no image, e.g. --skip-verify): the rules and the fixes. */
+function announceSupplyChainRefusal(supplyChain: SupplyChainResult, plan: DeployPlan, ctx: RunContext): void {
+  const namespace = plan.targets[0]?.namespace
+  for (const d of supplyChain.decisions.filter((x) => !x.admitted)) {
+    const version = /:([^:/@]+)(@|$)/.exec(d.image)?.[1]
+    ctx.out.event({
+      type: 'release.refused.supply-chain',
+      severity: 'warning',
+      summary: `The supply-chain policy refused ${d.image} (${d.services.join(', ') || 'no service'}): ${d.refusals.map((r) => r.message).join('; ')}. Nothing was applied.`,
+      services: d.services,
+      version,
+      namespace,
+      facts: {Image: d.image},
+      measurements: [
+        ...d.refusals.map((r) => ({name: r.rule, value: r.message, verdict: 'refused'})),
+        ...d.vulnerabilities
+          .filter((v) => v.refused)
+          .slice(0, 10)
+          .map((v) => ({
+            name: v.id,
+            value: `${v.package}@${v.version}`,
+            condition: `severity ${v.severity}`,
+            verdict: 'refused',
+          })),
+      ],
+      actions: [...new Set(d.refusals.map((r) => r.fix))],
+    })
+  }
+  for (const r of supplyChain.refusals)
+    ctx.out.event({
+      type: 'release.refused.supply-chain',
+      severity: 'warning',
+      summary: `The supply-chain policy refused the deploy: ${r.message}. Nothing was applied.`,
+      services: [
+        ...new Set(
+          plan.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name)),
+        ),
+      ],
+      namespace,
+      measurements: [{name: r.rule, value: r.message, verdict: 'refused'}],
+      actions: [r.fix],
+    })
 }

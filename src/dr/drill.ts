@@ -40,6 +40,7 @@ import type {
   ServiceSummary,
 } from './types.js'
 import {DrillWorkDir, workRoot} from './workdir.js'
+import {drillEvent} from './events.js'
 
 export interface DrillOptions {
   project: LoadedConfig
@@ -447,6 +448,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     record.clusterRecord = await keepInCluster(options.environment, record, ctx)
     await saveDrill(record)
   }
+  const event = drillEvent(record)
+  if (event) ctx.out.event(event)
   return record
 }
 

@@ -30,6 +30,7 @@ export const ExitCode = {
   STATE_UNTRUSTED: 25,
   VULNERABILITIES_FOUND: 26,
   VULNERABILITY_DATABASE_INVALID: 27,
+  NOTIFICATION_FAILED: 28,
   WARMUP_THRESHOLD: 30,
   CAPACITY_NOT_READY: 31,
   WARMUP_ABORTED: 32,
@@ -85,6 +86,8 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     '`retailops scan --fail-on SEVERITY` found vulnerabilities at or above that severity (findings whose severity is unknown count as critical unless --unknown-as rates them otherwise); the findings are still printed.',
   VULNERABILITY_DATABASE_INVALID:
     'The OSV vulnerability database could not be read or holds bad records (the message names each file or zip entry and what is wrong); nothing was scanned, so no result is reported as clean.',
+  NOTIFICATION_FAILED:
+    '`retailops notify test`: a notification destination did not accept the test message within notifications.delivery (refused, unreachable or no answer in time); each destination is listed with its HTTP status and attempts. Release commands never end with it: a failed delivery there is a warning.',
   WARMUP_THRESHOLD: 'The k6 warm-up ran but failed an SLO threshold.',
   CAPACITY_NOT_READY: 'Pre-scaled capacity did not become Ready in time.',
   WARMUP_ABORTED:

@@ -327,6 +327,11 @@ async function request(
         targets.map((s) => s.service),
       ),
       options.force,
+      {
+        out: ctx.out,
+        namespace: primary.namespace,
+        versions: Object.fromEntries(targets.map((s) => [s.service, s.canary.version])),
+      },
     )
   if (action === 'abort')
     forced = recordRollback(
@@ -568,7 +573,11 @@ export async function undoRollout(
       ? options.force
         ? enforceGates(checks, options.force)
         : recordRollback(checks, `rollback to the previous version ${target.version}`)
-      : enforceGates(checks, options.force)
+      : enforceGates(checks, options.force, {
+          out: ctx.out,
+          namespace: options.namespace,
+          versions: {[options.service]: target.version},
+        })
   if (forced)
     ctx.out.warn(
       `${options.service}: rolling back despite closed release gates (recorded): ${forced.overridden.join('; ') || forced.reason}`,

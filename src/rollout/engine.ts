@@ -27,7 +27,8 @@ import {FORCED_ANNOTATION, FORCED_DETAIL_ANNOTATION} from './gates.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {PATHS} from './kube.js'
 import {strategyKind, type RolloutHost, type RolloutStrategy} from './rollout-strategy.js'
-import {formatStep, waitsForPerson} from './steps.js'
+import {analysisMeasurements, rolloutCommand, rolloutEvent} from './events.js'
+import {formatStep, formatSteps, waitsForPerson} from './steps.js'
 import {assertLeaseFree, describeLease, leaseAlive, newLease, ownsLease, RolloutHeldError, StateStore} from './store.js'
 import {
   isTerminal,
@@ -441,6 +442,15 @@ export class Driver implements RolloutHost {
       this.state.stepStartedAt = new Date().toISOString()
       this.state.phase = 'Progressing'
       this.event(`${message}: step ${this.state.step} of ${this.state.spec.steps.length} next`)
+      this.out.event(
+        rolloutEvent(
+          this.state,
+          'rollout.step-passed',
+          'info',
+          `Step ${this.state.step}/${this.state.spec.steps.length}${step ? ` (${formatStep(step)})` : ''} of the rollout of ${this.state.service} ${this.state.canary.version} passed: ${message}.`,
+          {actions: [rolloutCommand(this.state, 'status'), rolloutCommand(this.state, 'abort')]},
+        ),
+      )
     } else {
       this.event(
         `${message}: the current step (${step ? formatStep(step) : 'promotion'}) cannot be skipped; it goes on`,
@@ -469,6 +479,15 @@ export class Driver implements RolloutHost {
     this.state.stage = 'steps'
     this.state.stepStartedAt = new Date().toISOString()
     await this.transition('Progressing', message)
+    this.out.event(
+      rolloutEvent(
+        this.state,
+        'rollout.started',
+        'info',
+        `${this.state.spec.strategy} rollout of ${this.state.service} started: ${this.state.canary.version} runs next to ${this.state.stable.version} (${message}); steps ${formatSteps(this.state.spec.steps)}.`,
+        {actions: [rolloutCommand(this.state, 'status'), rolloutCommand(this.state, 'abort')]},
+      ),
+    )
   }
 
   /** While the new version takes traffic, its pods must stay Ready (an abort otherwise). */
@@ -497,6 +516,17 @@ export class Driver implements RolloutHost {
             : `paused ${formatDuration(ms)} at step ${i + 1}`,
           {stepStartedAt: new Date().toISOString()},
         )
+        this.out.event(
+          rolloutEvent(
+            this.state,
+            'rollout.paused',
+            ms === undefined ? 'warning' : 'info',
+            ms === undefined
+              ? `The rollout of ${this.state.service} ${this.state.canary.version} paused at step ${i + 1} with ${this.state.weight} % of traffic: it waits for a person to promote or abort it.`
+              : `The rollout of ${this.state.service} ${this.state.canary.version} pauses ${formatDuration(ms)} at step ${i + 1} with ${this.state.weight} % of traffic.`,
+            {actions: [rolloutCommand(this.state, 'promote'), rolloutCommand(this.state, 'abort')]},
+          ),
+        )
       }
       if (ms === undefined) return
       const until = Date.parse(this.state.stepStartedAt) + ms
@@ -514,6 +544,21 @@ export class Driver implements RolloutHost {
   }
 
   private async advance(): Promise<void> {
+    const passed = this.state.spec.steps[this.state.step]
+    const run = this.state.analysisRuns.at(-1)
+    const analysed = passed && 'analysis' in passed && run?.phase === 'Successful'
+    this.out.event(
+      rolloutEvent(
+        this.state,
+        'rollout.step-passed',
+        'info',
+        `Step ${this.state.step + 1}/${this.state.spec.steps.length} (${formatStep(passed)}) of the rollout of ${this.state.service} ${this.state.canary.version} passed${analysed ? `: ${run.message}` : ''}; ${this.state.weight} % of traffic on the new version.`,
+        {
+          measurements: analysed ? analysisMeasurements(run) : undefined,
+          actions: [rolloutCommand(this.state, 'status'), rolloutCommand(this.state, 'abort')],
+        },
+      ),
+    )
     this.state.step += 1
     this.state.stepStartedAt = new Date().toISOString()
     const next = this.state.spec.steps[this.state.step]
@@ -595,6 +640,18 @@ export class Driver implements RolloutHost {
       return 'stop'
     }
     if (run.phase === 'Failed' || run.phase === 'Error') {
+      this.out.event(
+        rolloutEvent(
+          this.state,
+          'rollout.analysis-failed',
+          'critical',
+          `The ${kind} analysis of ${this.state.service} ${this.state.canary.version} ${run.phase === 'Failed' ? 'failed' : 'errored'}: ${run.message}. The rollout aborts: traffic goes back to ${this.state.stable.version}.`,
+          {
+            measurements: analysisMeasurements(run),
+            actions: [rolloutCommand(this.state, 'status'), rolloutCommand(this.state, 'history')],
+          },
+        ),
+      )
       await this.beginAbort(`${kind} analysis ${run.phase.toLowerCase()}: ${run.message}`)
       return 'stop'
     }
@@ -603,6 +660,18 @@ export class Driver implements RolloutHost {
         'Inconclusive',
         `${kind} analysis inconclusive: ${run.message}; \`retailops rollout promote\` accepts it, \`rollout abort\` rolls back`,
         {reason: run.message},
+      )
+      this.out.event(
+        rolloutEvent(
+          this.state,
+          'rollout.paused',
+          'warning',
+          `The ${kind} analysis of ${this.state.service} ${this.state.canary.version} was inconclusive (${run.message}): the rollout is paused for a person's decision.`,
+          {
+            measurements: analysisMeasurements(run),
+            actions: [rolloutCommand(this.state, 'promote'), rolloutCommand(this.state, 'abort')],
+          },
+        ),
       )
       return 'stop'
     }
@@ -664,6 +733,19 @@ export class Driver implements RolloutHost {
       await this.strategy.cleanUpAfterPromotion()
       this.state.canaryReplicas = 0
       await this.finish('Healthy', `promoted: ${this.state.canary.version} is stable`)
+      const passed = this.state.analysisRuns.at(-1)
+      this.out.event(
+        rolloutEvent(
+          this.state,
+          'rollout.promoted',
+          'success',
+          `${this.state.service} ${this.state.canary.version} was promoted: it is stable and carries all traffic (was ${this.state.stable.version}).`,
+          {
+            measurements: passed?.phase === 'Successful' ? analysisMeasurements(passed) : undefined,
+            actions: [rolloutCommand(this.state, 'undo'), rolloutCommand(this.state, 'history')],
+          },
+        ),
+      )
     }
   }
 
@@ -695,6 +777,15 @@ export class Driver implements RolloutHost {
         `abort stopped before removing the ${track}: traffic could not be returned to stable (${cause}); the ${track} ${workloadName} is kept and may still receive traffic`,
       )
       await this.persist().catch(() => {})
+      this.out.event(
+        rolloutEvent(
+          this.state,
+          final === 'TimedOut' ? 'rollout.timed-out' : 'rollout.aborted',
+          'critical',
+          `The abort of ${this.state.service} ${this.state.canary.version} could not return traffic to stable (${cause}): ${workloadName} is kept and may still receive ${this.state.weight} % of traffic. Reason for the abort: ${this.state.reason}.`,
+          {actions: [rolloutCommand(this.state, 'abort'), rolloutCommand(this.state, 'status')]},
+        ),
+      )
       throw new TrafficNotReturned(this.state, workloadName, cause)
     }
     this.state.trafficNotReturned = undefined
@@ -707,6 +798,24 @@ export class Driver implements RolloutHost {
     await this.finish(
       final,
       `${final === 'TimedOut' ? 'timed out' : 'aborted'}: ${this.state.reason}; traffic is on ${this.state.stable.version}`,
+    )
+    const failedRun = this.state.analysisRuns.find(
+      (r) => (r.phase === 'Failed' || r.phase === 'Error') && this.state.reason?.includes(r.message ?? '\0'),
+    )
+    this.out.event(
+      rolloutEvent(
+        this.state,
+        final === 'TimedOut' ? 'rollout.timed-out' : 'rollout.aborted',
+        'critical',
+        `The rollout of ${this.state.service} ${this.state.canary.version} ${final === 'TimedOut' ? 'timed out' : 'was aborted'}: ${this.state.reason}. All traffic is back on ${this.state.stable.version}.`,
+        {
+          measurements: failedRun ? analysisMeasurements(failedRun) : undefined,
+          actions: [
+            rolloutCommand(this.state, 'history'),
+            `retailops deploy ${this.state.service} --canary -n ${this.state.namespace}  # once the cause is fixed`,
+          ],
+        },
+      ),
     )
   }
 

@@ -10,6 +10,7 @@ import os from 'node:os'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RefusedError, UsageError} from '../errors/index.js'
+import type {Output} from '../ui/output.js'
 import {redact} from '../ui/secrets.js'
 import type {ForcedRelease} from './types.js'
 
@@ -127,8 +128,39 @@ export function recordRollback(checks: GateCheck[], what: string, reason?: strin
   }
 }
 
+/** Who is told about a refusal (a release event per closed gate), and what the refused release was. */
+export interface GateNotice {
+  out: Output
+  namespace?: string
+  /** The version each service would have been released at. */
+  versions?: Record<string, string | undefined>
+}
+
+/** One release event per closed gate: the gate, its measured reason, and how to go on. */
+export function announceRefusals(failed: GateCheck[], notice: GateNotice): void {
+  for (const c of failed)
+    notice.out.event({
+      type: c.gate === 'freeze' ? 'release.refused.freeze' : 'release.refused.error-budget',
+      severity: 'warning',
+      summary: `The release of ${c.service}${notice.versions?.[c.service] ? ` ${notice.versions[c.service]}` : ''} was refused by the ${c.gate === 'freeze' ? 'freeze' : 'error-budget'} gate: ${c.detail}. Nothing was changed.`,
+      services: [c.service],
+      version: notice.versions?.[c.service],
+      namespace: notice.namespace,
+      facts: {Gate: c.gate},
+      measurements: [{name: c.gate, value: c.detail, verdict: 'closed'}],
+      actions: [
+        ...(c.gate === 'error-budget' ? [`retailops slo ${c.service}`] : []),
+        `retailops deploy ${c.service} --force-release --reason "…"  # recorded; only when the release must go out now`,
+      ],
+    })
+}
+
 /** Throws REFUSED when a gate fails and the release is not forced; returns the override record. */
-export function enforceGates(checks: GateCheck[], force?: {reason?: string}): ForcedRelease | undefined {
+export function enforceGates(
+  checks: GateCheck[],
+  force?: {reason?: string},
+  notice?: GateNotice,
+): ForcedRelease | undefined {
   const failed = checks.filter((c) => !c.ok)
   if (force && !force.reason?.trim()) {
     throw new UsageError(
@@ -141,6 +173,7 @@ export function enforceGates(checks: GateCheck[], force?: {reason?: string}): Fo
     return force ? {reason, by: forcedBy(), at: new Date().toISOString(), overridden: []} : undefined
   const lines = failed.map((c) => `${c.service}: ${c.detail}`)
   if (!force) {
+    if (notice) announceRefusals(failed, notice)
     throw new RefusedError(
       `Release refused by ${failed.length === 1 ? 'a gate' : `${failed.length} gates`}: ${lines.join('; ')}.`,
       {

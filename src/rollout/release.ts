@@ -196,7 +196,13 @@ async function gateRolling(
       )
     return {plan, services, before}
   }
-  const forced = enforceGates(checks, options.force)
+  const forced = enforceGates(checks, options.force, {
+    out: ctx.out,
+    namespace: changing[0]?.object.metadata.namespace,
+    versions: Object.fromEntries(
+      changing.map((c) => [c.service, c.object.metadata.labels?.['app.kubernetes.io/version']]),
+    ),
+  })
   if (!forced) return {plan, services, before}
   const marked = new Set(changing.map((c) => c.object))
   const mark = (o: KubeObject): KubeObject =>
@@ -292,7 +298,7 @@ async function progressiveRelease(
   const prometheusUrl = options.prometheusUrl ?? env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
   const timer = new DeployTimer()
   const plan = await timer.time('render', () => renderStep(options))
-  const planned = await planRelease(plan, {...options, strategy, prometheusUrl}, kube)
+  const planned = await planRelease(plan, {...options, strategy, prometheusUrl}, kube, ctx)
   const checked = await checkStep(plan, options, ctx, {strategy, timer})
   if (checked.done) return {result: timer.finish(checked.result), exit: checked.result.outcome}
   const {result} = checked
@@ -423,6 +429,7 @@ async function planRelease(
   plan: DeployPlan,
   options: ReleaseOptions & {strategy: Strategy},
   kube: KubeObjects,
+  ctx: RunContext,
 ): Promise<PlannedRelease> {
   const foreign = plan.targets.filter((t) => t.context !== options.env.context && t.context !== undefined)
   if (foreign.length > 0) {
@@ -441,7 +448,7 @@ async function planRelease(
       desired: d,
     })),
     options,
-    {kube, config: options.project.config, envRouter: options.env.router},
+    {kube, config: options.project.config, envRouter: options.env.router, out: ctx.out},
   )
 }
 

@@ -8,6 +8,7 @@ import {formatDuration, parseDuration} from '../config/duration.js'
 import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
 import {mirrorFix, mirrorRefusal, routingStepProblems} from '../config/route-match.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
+import type {Output} from '../ui/output.js'
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
 import {matchers} from '../prometheus/promql.js'
 import {buildAnalysisSpec, prometheusProvider} from './analysis.js'
@@ -164,6 +165,8 @@ export interface PlanContext {
   kube: KubeObjects
   config: RetailOpsConfig
   envRouter: RouterKind
+  /** Where a refused release is announced (a release event per closed gate). */
+  out?: Output
 }
 
 /**
@@ -235,7 +238,15 @@ export async function planRollouts(
     ...(released.length > 0 ? await releaseGates(ctx.config, released, {errorBudget: options.errorBudget}) : []),
     ...(await changeGates(ctx.config, rolled, {errorBudget: options.errorBudget})),
   ]
-  const forced = enforceGates(checks, options.force)
+  const forced = enforceGates(
+    checks,
+    options.force,
+    ctx.out && {
+      out: ctx.out,
+      namespace: planned[0]?.t.namespace,
+      versions: Object.fromEntries(planned.map((p) => [p.t.service, p.canaryRev.version])),
+    },
+  )
   const services = planned.map((p) => p.t.service)
   for (const {t, stable, stableRev, canaryRev} of planned) {
     const replicas = stable.spec?.replicas ?? t.desired.spec?.replicas ?? 1

@@ -18,6 +18,7 @@ import {
   timeToExhaustionMs,
 } from './maths.js'
 import {PrometheusClient, PromQueryError} from '../prometheus/client.js'
+import type {RaisedEvent} from '../ui/events.js'
 import {sliExpressions} from './sli.js'
 
 export interface SloWindowValue {
@@ -95,6 +96,8 @@ export interface SloStatusOptions {
   timeoutMs?: number
   /** The environment's namespace: SLIs count only its series (an SLI's own namespace label wins). */
   namespace?: string
+  /** `slo --gate`: a closed gate is a release event (slo.gate-closed) for whoever is notified. */
+  announceGate?: boolean
 }
 
 /** Resolves the Prometheus URL: the environment's, then RETAILOPS_PROMETHEUS_URL. */
@@ -170,12 +173,52 @@ export async function sloStatus(options: SloStatusOptions, ctx: RunContext): Pro
         .join(', ') || 'none'
     }${failed ? ` (${failed} rejected queries)` : ''}`,
   )
-  return {
+  const report: SloReport = {
     prometheus: options.prometheusUrl,
     at: at.toISOString(),
     slos: results,
     counts,
     gate: gateOf(results, options.failOnMissing ?? false),
+  }
+  if (options.announceGate && !report.gate.pass) ctx.out.event(gateClosedEvent(report, options.namespace))
+  return report
+}
+
+const burn = (x: number | null) => (x === null ? 'no data' : `${Number(x.toPrecision(3))}×`)
+const pct = (x: number | null) => (x === null ? 'no data' : `${Number((x * 100).toPrecision(4))} %`)
+
+/** slo.gate-closed: each blocking SLO with its budget left and burn rates against the alert thresholds. */
+export function gateClosedEvent(report: SloReport, namespace?: string): RaisedEvent {
+  const closing = report.slos.filter(
+    (r) =>
+      report.gate.blocking.some((b) => b.service === r.service && b.slo === r.slo) ||
+      report.gate.missing.some((m) => m.service === r.service && m.slo === r.slo),
+  )
+  const services = [...new Set(closing.map((r) => r.service))]
+  return {
+    type: 'slo.gate-closed',
+    severity: 'critical',
+    summary: `The SLO gate is closed: ${closing.map((r) => `${r.service}/${r.slo} ${r.status}`).join(', ')}. Releases of ${services.join(', ')} are refused until the budget recovers.`,
+    services,
+    namespace,
+    facts: {Prometheus: report.prometheus, At: report.at},
+    measurements: closing.flatMap((r) => [
+      {
+        name: `${r.service}/${r.slo} budget left`,
+        value: pct(r.budgetRemaining),
+        condition: `objective ${r.objective} % over ${r.window}; SLI ${r.sli === null ? 'no data' : `${Number(r.sli.toPrecision(6))} %`}`,
+        verdict: r.status,
+      },
+      ...r.alerts
+        .filter((a) => a.active)
+        .map((a) => ({
+          name: `${r.service}/${r.slo} ${a.severity} burn`,
+          value: `${a.long} ${burn(a.longBurn)}, ${a.short} ${burn(a.shortBurn)}`,
+          condition: `fires above ${a.factor}×`,
+          verdict: 'firing',
+        })),
+    ]),
+    actions: [`retailops slo ${services.join(' ')}${namespace ? ` -n ${namespace}` : ''} --html slo.html`],
   }
 }
 

@@ -1,3 +1,4 @@
+import {type RaisedEvent, releaseEvent, type ReleaseEvent} from './events.js'
 import {redact} from './secrets.js'
 
 export {redact, registerSecret} from './secrets.js'
@@ -15,6 +16,11 @@ export interface Output {
   task(title: string): Task
   /** A line of streamed output that belongs to one scope (a service's build, a k6 run). */
   stream(scope: string, line: string): void
+  /**
+   * A release event (src/ui/events.ts) for whoever is notified of it: the command layer delivers it
+   * to the configured destinations. Not printed: the engine reports the same thing with info/warn.
+   */
+  event(event: RaisedEvent): void
 }
 
 export interface Task {
@@ -27,12 +33,32 @@ export type OutputEvent =
   | {type: 'info' | 'warn' | 'debug'; message: string}
   | {type: 'task'; title: string; state: 'start' | 'update' | 'succeed' | 'fail'; message?: string}
   | {type: 'stream'; scope: string; line: string}
+  | {type: 'event'; event: ReleaseEvent}
 
 /** Keeps every event; used by tests and to collect warnings for the JSON envelope. */
 export class RecordingOutput implements Output {
   readonly events: OutputEvent[] = []
 
+  private readonly listeners: ((event: ReleaseEvent) => void)[] = []
+
   constructor(private readonly next?: Output) {}
+
+  /** Release events raised so far. */
+  get releaseEvents(): ReleaseEvent[] {
+    return this.events.flatMap((e) => (e.type === 'event' ? [e.event] : []))
+  }
+
+  /** Calls `listener` with every release event raised from now on. */
+  onEvent(listener: (event: ReleaseEvent) => void): void {
+    this.listeners.push(listener)
+  }
+
+  event(raised: RaisedEvent): void {
+    const event = releaseEvent(raised)
+    this.events.push({type: 'event', event})
+    this.next?.event(event)
+    for (const listener of this.listeners) listener(event)
+  }
 
   get warnings(): string[] {
     return this.events.filter((e) => e.type === 'warn').map((e) => (e as {message: string}).message)
@@ -40,7 +66,7 @@ export class RecordingOutput implements Output {
 
   messages(type?: OutputEvent['type']): string[] {
     return this.events
-      .filter((e) => !type || e.type === type)
+      .filter((e) => (type ? e.type === type : e.type !== 'event'))
       .map((e) => ('message' in e && e.message) || ('line' in e && e.line) || ('title' in e && e.title) || '')
   }
 
@@ -87,5 +113,6 @@ export const silentOutput: Output = {
   warn() {},
   debug() {},
   stream() {},
+  event() {},
   task: () => ({update() {}, succeed() {}, fail() {}}),
 }

@@ -45,6 +45,9 @@ export class TerminalOutput implements Output {
     this.write(this.c.yellow(`▲ Warning: ${message}`))
   }
 
+  /** Release events go to notification destinations; the engine's own info line already told the terminal. */
+  event(): void {}
+
   debug(message: string): void {
     if (this.options.verbose) this.write(this.c.dim(message))
   }

@@ -199,6 +199,7 @@ describe('postgres restore drill (sandbox PostgreSQL, real pg_dump/pg_restore)',
       warn: (m) => recording.warn(m),
       debug: (m) => recording.debug(m),
       stream: (s, l) => recording.stream(s, l),
+      event: (e) => recording.event(e),
       task: (title) => {
         const t = recording.task(title)
         return {
