@@ -11,6 +11,7 @@ import {
   bindingsLeft,
   cronForMinute,
   deleteJobObjects,
+  type EnvVar,
   IN_CLUSTER_CONTEXT,
   runnerConfigObjects,
   runnerCronJob,
@@ -118,7 +119,14 @@ export function scheduleTimes(
   return {prewarmAt, restoreAt}
 }
 
-function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[], deadlineSeconds: number) {
+function cronJob(
+  options: ScheduleOptions,
+  name: string,
+  at: Date,
+  args: string[],
+  deadlineSeconds: number,
+  env: EnvVar[],
+) {
   const n = scheduleNames(options.namespace, options.campaign.name)
   const labels = {
     ...MANAGED_BY,
@@ -139,6 +147,7 @@ function cronJob(options: ScheduleOptions, name: string, at: Date, args: string[
       args,
       configMap: n.configMap,
       credentialsSecret: n.credentials,
+      env,
     }),
   })
 }
@@ -239,8 +248,8 @@ export async function scheduleObjects(options: ScheduleOptions) {
     objects: [
       ...rbac(options.namespace, options.campaign.name),
       ...config.objects,
-      cronJob(options, n.prewarm, prewarmAt, prewarmArgs, Math.max(300, Math.round(lead / 1000))),
-      cronJob(options, n.restore, restoreAt, restoreArgs, 6 * 3600),
+      cronJob(options, n.prewarm, prewarmAt, prewarmArgs, Math.max(300, Math.round(lead / 1000)), config.env),
+      cronJob(options, n.restore, restoreAt, restoreArgs, 6 * 3600, config.env),
     ],
   }
 }

@@ -482,6 +482,7 @@ export async function buildDrillSchedule(options: DrillScheduleOptions, runnerIm
     {name: RUN_BY_ENV, value: `CronJob ${namespace}/${names.cronJob}`},
     ...variables.plain.map((v) => ({name: v, value: env[v]!})),
     ...variables.secret.map((v) => ({name: v, valueFrom: {secretKeyRef: {name: names.credentials, key: `env.${v}`}}})),
+    ...config.env.filter((e) => !variables.plain.includes(e.name) && !variables.secret.includes(e.name)),
     ...(sourceNamespaces.length > 0
       ? [
           {name: RESTORE_ROLE_ENV, value: names.restoreRole},

@@ -1,6 +1,7 @@
 import {isMap, isScalar, parseDocument} from 'yaml'
 
 import {CREDENTIALS_ENV, formatKeyPath, splitCredentials} from '../config/credentials.js'
+import {envReferenceName} from '../config/secret-ref.js'
 import {isNotFound, kubeError} from './client.js'
 import type {KubeHttp} from './http.js'
 import {collectionPath, objectPath} from './resources.js'
@@ -193,15 +194,42 @@ function forTheJob(stripped: string, publicKey: string | undefined): string {
 export function runnerConfigObjects(o: RunnerConfigOptions): {
   objects: [ReturnType<typeof secretObject>, ReturnType<typeof configMapObject>]
   credentials: string[]
+  /** The pod's variables from the Secret (notification destinations' URLs and secrets): spread into the pod's env. */
+  env: EnvVar[]
 } {
   const {stripped, credentials} = splitCredentials(o.configText)
+  const notify = notificationVariables(o.configText).filter((v) => process.env[v]?.trim())
   return {
     objects: [
-      secretObject(o, {'credentials.json': JSON.stringify(credentials), ...o.secretData}),
+      secretObject(o, {
+        'credentials.json': JSON.stringify(credentials),
+        ...Object.fromEntries(notify.map((v) => [`env.${v}`, process.env[v]!])),
+        ...o.secretData,
+      }),
       configMapObject(o, forTheJob(stripped, o.publicKey)),
     ],
     credentials: credentials.map((c) => formatKeyPath(c.path)),
+    env: notify.map((v) => ({name: v, valueFrom: {secretKeyRef: {name: o.credentialsSecret, key: `env.${v}`}}})),
   }
+}
+
+/**
+ * The variables retailops.yaml's notification destinations read (`env://NAME` in url and secret):
+ * a job that raises release events (a detached rollout, a scheduled pre-warm or drill) notifies
+ * too, so their values go into the job's Secret, copied from this CLI's environment, and reach the
+ * pod as secretKeyRef, never as values in the pod spec.
+ */
+export function notificationVariables(configText: string): string[] {
+  const destinations = parseDocument(configText).toJS() as {
+    notifications?: {destinations?: Record<string, {url?: unknown; secret?: unknown} | null>}
+  } | null
+  const names = new Set<string>()
+  for (const d of Object.values(destinations?.notifications?.destinations ?? {}))
+    for (const ref of [d?.url, d?.secret]) {
+      const name = typeof ref === 'string' ? envReferenceName(ref) : undefined
+      if (name) names.add(name)
+    }
+  return [...names].sort()
 }
 
 function secretObject(o: RunnerConfigOptions, stringData: Record<string, string>) {

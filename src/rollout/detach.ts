@@ -297,7 +297,7 @@ export async function prepareDetachedJob(
           serviceAccount: DRIVER_SERVICE_ACCOUNT,
           configMap: n.configMap,
           credentialsSecret: n.credentials,
-          env: [{name: RUN_ID_ENV, value: runId}],
+          env: [{name: RUN_ID_ENV, value: runId}, ...config.env],
         }),
       },
     },

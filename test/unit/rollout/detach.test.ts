@@ -128,4 +128,43 @@ datastores: [{name: orders, provider: postgres, postgres: {url: "postgres://app:
     expect(secret.stringData['credentials.json']).toContain('s3cret-pw')
     expect(credentials).toEqual(['datastores[0].postgres.url'])
   })
+
+  it("carries the notification destinations' variables in the Secret, referenced by the pod, never as values", () => {
+    const text = `project: shop
+notifications:
+  destinations:
+    ops: {type: slack, url: env://T_DETACH_SLACK}
+    audit: {type: webhook, url: env://T_DETACH_HOOK, secret: env://T_DETACH_SECRET}
+    unset: {type: teams, url: env://T_DETACH_NOT_SET}
+`
+    process.env.T_DETACH_SLACK = 'https://hooks.example.test/T/B/xyz'
+    process.env.T_DETACH_HOOK = 'https://audit.example.test/in'
+    process.env.T_DETACH_SECRET = 'hmac-key-value'
+    delete process.env.T_DETACH_NOT_SET
+    try {
+      const {objects, env} = runnerConfigObjects({
+        namespace: 'shop',
+        labels: {},
+        configMap: 'cm',
+        credentialsSecret: 'sec',
+        configText: text,
+      })
+      const [secret, cm] = objects
+      expect(secret.stringData).toMatchObject({
+        'env.T_DETACH_SLACK': 'https://hooks.example.test/T/B/xyz',
+        'env.T_DETACH_HOOK': 'https://audit.example.test/in',
+        'env.T_DETACH_SECRET': 'hmac-key-value',
+      })
+      expect(Object.keys(secret.stringData)).not.toContain('env.T_DETACH_NOT_SET')
+      expect(env).toEqual([
+        {name: 'T_DETACH_HOOK', valueFrom: {secretKeyRef: {name: 'sec', key: 'env.T_DETACH_HOOK'}}},
+        {name: 'T_DETACH_SECRET', valueFrom: {secretKeyRef: {name: 'sec', key: 'env.T_DETACH_SECRET'}}},
+        {name: 'T_DETACH_SLACK', valueFrom: {secretKeyRef: {name: 'sec', key: 'env.T_DETACH_SLACK'}}},
+      ])
+      expect(JSON.stringify(cm)).not.toContain('hooks.example.test')
+      expect(cm.data['retailops.yaml']).toContain('env://T_DETACH_SLACK')
+    } finally {
+      for (const v of ['T_DETACH_SLACK', 'T_DETACH_HOOK', 'T_DETACH_SECRET']) delete process.env[v]
+    }
+  })
 })
