@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(bash scripts/setup-node.sh):$PATH"
-eval "$(bash scripts/sandbox.sh env)"
+[ -n "${RETAILOPS_BENCH_KEEP_ENV:-}" ] || eval "$(bash scripts/sandbox.sh env)"
 OUT="$(mktemp -d /tmp/retailops-bench-cost.XXXXXX)"
 trap 'rm -rf "$OUT"' EXIT
 npx tsc -p tsconfig.build.json --outDir "$OUT/dist"

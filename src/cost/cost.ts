@@ -2,7 +2,8 @@ import {poolPrice} from '../config/prices.js'
 import {toPromDuration} from '../config/duration.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
-import {kubeClients, kubeHttp, type KubeTarget} from '../kubernetes/client.js'
+import {kubeCredentials, type KubeTarget} from '../kubernetes/client.js'
+import {KubeHttp} from '../kubernetes/http.js'
 import {PrometheusClient} from '../prometheus/client.js'
 import {matchers} from '../prometheus/promql.js'
 import type {RunContext} from '../ui/context.js'
@@ -318,8 +319,10 @@ async function fromPrometheus(
 export async function runCost(options: CostOptions, ctx: RunContext): Promise<CostReport> {
   const end = options.now ?? new Date()
   const start = new Date(end.getTime() - options.windowMs)
-  const k = kubeClients(options.kube)
-  const http = kubeHttp(options.kube)
+  // Raw requests only: @kubernetes/client-node is not loaded for a plain kubeconfig (time and memory).
+  const credentials = kubeCredentials(options.kube)
+  const http = new KubeHttp(credentials)
+  const k = {context: credentials.getCurrentContext(), server: credentials.getCurrentCluster()!.server}
   const prom = options.prometheusUrl
     ? new PrometheusClient(options.prometheusUrl, {infinity: 'no-data', signal: ctx.signal, timeoutMs: 60_000})
     : undefined
@@ -494,7 +497,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
     task.fail('Cost allocation failed')
     throw error
   } finally {
-    // Idle keep-alive sockets would hold the process open; the shared client reconnects if used again.
+    // Idle keep-alive sockets would hold the process open.
     http.close()
   }
 }

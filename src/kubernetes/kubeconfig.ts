@@ -14,6 +14,8 @@ import {registerSecret} from '../ui/output.js'
  */
 export interface KubeCredentials {
   getCurrentCluster(): {server: string} | null
+  /** The context's name, as reports show it. */
+  getCurrentContext(): string
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>
 }
 
@@ -105,6 +107,7 @@ export function readPlainKubeconfig(
   const server = cluster.server
   return {
     getCurrentCluster: () => ({server}),
+    getCurrentContext: () => String(name),
     applyToHTTPSOptions: (opts) => {
       if (cluster['insecure-skip-tls-verify'] === true) opts.rejectUnauthorized = false
       if (typeof cluster['tls-server-name'] === 'string') opts.servername = cluster['tls-server-name']

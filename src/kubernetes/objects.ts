@@ -5,13 +5,12 @@
  * applyOwned, deleteObject, deleteIfLabelled). Paths come from resources.ts; a missing object is
  * undefined on read and nothing to do on delete; other failures are kubeError()s.
  */
-import {JSONParser} from '@streamparser/json'
-
 import {throwIfAborted} from '../ui/context.js'
 import {applyKeepingOwned} from './apply.js'
 import {isNotFound, kubeCredentials, kubeError, type KubeTarget} from './client.js'
 import {KubeHttp, KubeHttpError} from './http.js'
 import {FIELD_MANAGER_ROLLOUT} from './labels.js'
+import {forEachListItem} from './list-page.js'
 
 /**
  * An object as the API returns it: typed metadata; spec and status as each kind has them
@@ -146,8 +145,10 @@ export class ListExpired extends Error {}
 
 /**
  * Pages through a list (limit + continue) for collections too large to hold (cost's nodes and
- * pods). Each page is parsed as it streams in, and `each` sees one item at a time: neither the
- * page's text nor its whole object tree is ever held in memory. Answers how many items there were.
+ * pods): one page (500 items by default) is read at a time and `each` sees its items one by one,
+ * each parsed on its own (list-page.ts), so memory holds one page's bytes and one item, never the
+ * list or a page's object tree. (A streaming JSON parser in JavaScript did the same in ten times
+ * the time: 365 against 38 ms for a 500-pod page of 1.5 MB.) Answers how many items there were.
  */
 export async function streamObjects<T = unknown>(
   http: KubeHttp,
@@ -159,35 +160,25 @@ export async function streamObjects<T = unknown>(
   let count = 0
   for (;;) {
     throwIfAborted(options.signal)
-    let next: string | undefined
-    let failure: unknown
-    const parser = new JSONParser({paths: ['$.metadata', '$.items.*'], keepStack: false})
-    parser.onValue = ({value, key, stack}) => {
-      if (stack.length === 1 && key === 'metadata') next = (value as {continue?: string})?.continue || undefined
-      else if (stack.length === 2) {
-        count += 1
-        try {
-          each(value as T)
-        } catch (error) {
-          failure ??= error
-        }
-      }
-    }
+    const chunks: Buffer[] = []
     try {
       await http.request('GET', path, {
         query: {limit: options.pageSize ?? 500, continue: token, ...options.query},
         signal: options.signal,
-        onData: (chunk) => parser.write(chunk),
+        onData: (chunk) => chunks.push(chunk),
       })
     } catch (error) {
       if (error instanceof KubeHttpError && error.statusCode === 410 && token)
         throw new ListExpired(`${path}: the list's continue token expired (HTTP 410)`)
       throw error
     }
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the caller's `each` threw, as it was
-    if (failure) throw failure
+    const meta = forEachListItem<T>(Buffer.concat(chunks), (item) => {
+      count += 1
+      each(item)
+    })
+    chunks.length = 0
     options.onPage?.(path, count)
-    token = next
+    token = meta.metadata?.continue || undefined
     if (!token) return count
   }
 }

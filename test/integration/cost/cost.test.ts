@@ -13,7 +13,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig, type LoadedConfig} from '../../../src/config/load.js'
 import {type CostReport, runCost} from '../../../src/cost/cost.js'
-import {kubeClients} from '../../../src/kubernetes/client.js'
+import {kubeClients, kubeCredentials} from '../../../src/kubernetes/client.js'
+import {KubeHttp} from '../../../src/kubernetes/http.js'
+import {listObjects, streamObjects} from '../../../src/kubernetes/objects.js'
 import {cli, randomName} from '../capacity/helpers.js'
 import {backfill, counter, deleteSeries, gauge, PROMETHEUS, scalar, waitFor} from '../slo/prometheus.js'
 import {runCli} from '../../support/cli.js'
@@ -489,6 +491,48 @@ describe('cost against the sandbox cluster', () => {
       shared.totals.idle,
       1e-6,
     )
+  })
+
+  it('reads the same cluster page by page: two items a page gives the report one page of 500 gives', async () => {
+    const options = {
+      config: project.config,
+      kube: {},
+      prometheusUrl: PROMETHEUS,
+      windowMs: H,
+      window: '1h',
+      by: ['namespace', 'service'],
+      shareIdle: 'none' as const,
+      usage: 'auto' as const,
+      nodeSelector: `${TEST_LABEL}=${RUN}`,
+      now: new Date(report.window.end),
+    }
+    const paged = await runCost({...options, pageSize: 2}, testContext())
+    // Each of this run's namespaces read two pods a page: every page a separate list request with a continue token.
+    const http = new KubeHttp(kubeCredentials())
+    let streamed = 0
+    let listed = 0
+    let mostPages = 0
+    try {
+      for (const ns of Object.values(NS)) {
+        const pages: number[] = []
+        streamed += await streamObjects(http, `/api/v1/namespaces/${ns}/pods`, () => undefined, {
+          pageSize: 2,
+          onPage: (_path, n) => pages.push(n),
+        })
+        listed += (await listObjects(http, `/api/v1/namespaces/${ns}/pods`)).length
+        expect(pages.slice(0, -1).every((n, i) => n === 2 * (i + 1))).toBe(true)
+        mostPages = Math.max(mostPages, pages.length)
+      }
+    } finally {
+      http.close()
+    }
+    expect(mostPages).toBeGreaterThan(1)
+    expect(streamed).toBe(listed)
+    expect(paged.counts).toEqual(report.counts)
+    expect(paged.allocations.map((r) => [r.name, r.totalCost.toFixed(9)])).toEqual(
+      report.allocations.map((r) => [r.name, r.totalCost.toFixed(9)]),
+    )
+    close(paged.totals.cost, report.totals.cost, 1e-9)
   })
 
   it('the CLI: --json, --format csv, --html, and requests as the usage source when asked', async () => {
