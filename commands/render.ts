@@ -48,7 +48,13 @@ export default class Render extends RetailOpsCommand<typeof Render> {
     const objects = this.flags.kind?.length
       ? all.filter((o) => this.flags.kind!.some((k) => k.toLowerCase() === o.kind.toLowerCase()))
       : all
-    this.log(toYamlDocuments(objects).trimEnd())
+    // 500 documents at a time: the text of 20,000 (and its redacted copies) is never held at once.
+    if (objects.length === 0) this.log('')
+    for (let i = 0; i < objects.length; i += 500) {
+      const chunk = toYamlDocuments(objects.slice(i, i + 500))
+      // Every document ends with a newline, which log() writes back; the last chunk is trimmed, as the whole was.
+      this.log(i + 500 >= objects.length ? chunk.trimEnd() : chunk.slice(0, -1))
+    }
     if (policy.findings.length > 0) this.ctx.out.info(formatPolicy(policy))
     return {environment: plan.environment, targets: summarizeTargets(plan), policy, objects}
   }

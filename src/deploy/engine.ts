@@ -189,14 +189,16 @@ export function pruneCandidates(
  * (clamped to the new min/max), so a deploy never undoes the autoscaler's scaling.
  */
 export function preserveReplicas(objects: KubeObject[], live: Map<string, KubeObject>): KubeObject[] {
+  // The first autoscaler of each namespace/Deployment, found once (a search per Deployment is quadratic).
+  const autoscalers = new Map<string, KubeObject>()
+  for (const o of objects) {
+    if (o.kind !== 'HorizontalPodAutoscaler') continue
+    const key = `${o.metadata.namespace}\0${(o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name}`
+    if (!autoscalers.has(key)) autoscalers.set(key, o)
+  }
   return objects.map((obj) => {
     if (obj.kind !== 'Deployment') return obj
-    const hpa = objects.find(
-      (o) =>
-        o.kind === 'HorizontalPodAutoscaler' &&
-        o.metadata.namespace === obj.metadata.namespace &&
-        (o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name === obj.metadata.name,
-    )
+    const hpa = autoscalers.get(`${obj.metadata.namespace}\0${obj.metadata.name}`)
     if (!hpa) return obj
     const current = (live.get(objectKey(obj))?.spec as {replicas?: number} | undefined)?.replicas
     const {minReplicas = 1, maxReplicas} = hpa.spec as {minReplicas?: number; maxReplicas?: number}

@@ -22,7 +22,9 @@ export type Overlay = z.output<typeof overlayEntry>
 
 /** RFC 7386 JSON merge patch: objects merge, null deletes a key, anything else (arrays too) replaces. */
 export function mergePatch<T>(target: T, patch: unknown): T {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch) as T
+  // A string, number or boolean is its own copy; structuredClone of each leaf cost a second of a 20,000-object render.
+  if (patch === null || typeof patch !== 'object') return patch as T
+  if (Array.isArray(patch)) return cloneData(patch) as T
   const base: Record<string, unknown> =
     target !== null && typeof target === 'object' && !Array.isArray(target)
       ? {...(target as Record<string, unknown>)}
@@ -32,6 +34,16 @@ export function mergePatch<T>(target: T, patch: unknown): T {
     else base[key] = mergePatch(base[key], value)
   }
   return base as T
+}
+
+/** A deep copy of plain data (what YAML and JSON parse to): several times faster than structuredClone for it. */
+export function cloneData<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map(cloneData) as T
+  if (Object.getPrototypeOf(value) !== Object.prototype) return structuredClone(value)
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[k] = cloneData(v)
+  return out as T
 }
 
 /** overlays/<service>.yaml of the project, validated; an absent file is no overlays. */

@@ -14,7 +14,7 @@ import {packagePath} from '../assets/paths.js'
 import {isSecretName, registerSecret, secretsInValue} from '../ui/secrets.js'
 import {type ResolvedImage} from './images.js'
 import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from '../kubernetes/labels.js'
-import {applyOverlays, mergePatch, type Overlay} from './overlays.js'
+import {applyOverlays, cloneData, mergePatch, type Overlay} from './overlays.js'
 import {formatCpu, formatMemory, quantityNumber} from '../kubernetes/quantity.js'
 
 export type TargetModel = 'single' | 'shared' | 'dedicated-namespace' | 'dedicated-cluster'
@@ -76,7 +76,7 @@ export function manifestTemplate(file: string): Record<string, unknown> {
     t = parseYaml(readFileSync(packagePath('templates', 'manifests', file), 'utf8')) as Record<string, unknown>
     templateCache.set(file, t)
   }
-  return structuredClone(t)
+  return cloneData(t)
 }
 
 function fromTemplate(file: string, fill: Record<string, unknown>): KubeObject {

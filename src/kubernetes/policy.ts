@@ -97,11 +97,33 @@ export function selectorMatches(
 export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}): PolicyReport {
   const findings: PolicyFinding[] = []
   const tierLabel = options.tierLabel ?? 'retailops.dev/tier'
+  // One finding per severity, rule and message, in the order first seen (a Map: 20,000 objects repeat a few findings).
+  const bySame = new Map<string, PolicyFinding>()
   const add = (severity: Severity, rule: string, obj: KubeObject, message: string, fix: string) => {
-    const same = findings.find((f) => f.severity === severity && f.rule === rule && f.message === message)
+    const key = `${severity}\0${rule}\0${message}`
+    const same = bySame.get(key)
     if (same) same.objects.push(objectRef(obj))
-    else findings.push({severity, rule, object: objectRef(obj), objects: [objectRef(obj)], message, fix})
+    else {
+      const finding = {severity, rule, object: objectRef(obj), objects: [objectRef(obj)], message, fix}
+      bySame.set(key, finding)
+      findings.push(finding)
+    }
   }
+  // Autoscalers, disruption budgets and network policies by namespace, in render order: looked up
+  // per Deployment (a search of every object per Deployment is quadratic in a large project).
+  const inNamespace = (kind: string) => {
+    const out = new Map<string | undefined, KubeObject[]>()
+    for (const o of objects) {
+      if (o.kind !== kind) continue
+      const list = out.get(o.metadata.namespace)
+      if (list) list.push(o)
+      else out.set(o.metadata.namespace, [o])
+    }
+    return out
+  }
+  const autoscalers = inNamespace('HorizontalPodAutoscaler')
+  const budgets = inNamespace('PodDisruptionBudget')
+  const networkPolicies = inNamespace('NetworkPolicy')
 
   const workloads = objects.filter((o) => o.kind === 'Deployment')
   for (const d of workloads) {
@@ -283,19 +305,11 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
     }
 
     // Availability: revenue-critical services keep two replicas and a disruption budget.
-    const hpa = objects.find(
-      (o) =>
-        o.kind === 'HorizontalPodAutoscaler' &&
-        o.metadata.namespace === ns &&
-        (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name,
-    )
+    const hpa = autoscalers
+      .get(ns)
+      ?.find((o) => (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name)
     const minReplicas = hpa ? ((hpa.spec as {minReplicas?: number}).minReplicas ?? 1) : (spec.replicas ?? 1)
-    const pdb = objects.find(
-      (o) =>
-        o.kind === 'PodDisruptionBudget' &&
-        o.metadata.namespace === ns &&
-        selectorMatches((o.spec as {selector?: never})?.selector, podLabels),
-    )
+    const pdb = budgets.get(ns)?.find((o) => selectorMatches((o.spec as {selector?: never})?.selector, podLabels))
     if (tier === 'revenue-critical') {
       if (minReplicas < 2)
         add(
@@ -341,11 +355,8 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
     }
 
     // Network: some NetworkPolicy must select these pods.
-    const netpol = objects.some(
-      (o) =>
-        o.kind === 'NetworkPolicy' &&
-        o.metadata.namespace === ns &&
-        selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels),
+    const netpol = (networkPolicies.get(ns) ?? []).some((o) =>
+      selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels),
     )
     if (!netpol)
       add(

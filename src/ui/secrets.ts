@@ -69,6 +69,19 @@ function normalize(name: string): string {
  * similar name a secret rather than hold one (`secretKeyRef`, `passwordEnv`, `TOKEN_FILE`).
  */
 export function isSecretName(name: string): boolean {
+  let answer = secretNameCache.get(name)
+  if (answer === undefined) {
+    answer = classifyName(name)
+    // Redacting a large render asks about the same few hundred keys hundreds of thousands of times.
+    if (secretNameCache.size >= 10_000) secretNameCache.clear()
+    secretNameCache.set(name, answer)
+  }
+  return answer
+}
+
+const secretNameCache = new Map<string, boolean>()
+
+function classifyName(name: string): boolean {
   const n = normalize(name)
   if (!n || NOT_SECRET.has(n)) return false
   const parts = n.split('_')
