@@ -173,7 +173,9 @@ async function createNodes(): Promise<void> {
     ),
   )
   for (let n = 0; n < NAMESPACES; n++)
-    await tolerateExisting('POST', '/api/v1/namespaces', {body: {metadata: {name: `${RUN}-${n}`, labels: {[LABEL]: RUN}}}})
+    await tolerateExisting('POST', '/api/v1/namespaces', {
+      body: {metadata: {name: `${RUN}-${n}`, labels: {[LABEL]: RUN}}},
+    })
   // Pods need their namespace's default ServiceAccount (made by the controller manager).
   for (let n = 0; n < NAMESPACES; n++)
     for (let i = 0; i < 120; i++) {

@@ -57,14 +57,19 @@ const WAIT_RUN = values['wait-run'] ?? !LARGE
 const DIGEST = `sha256:${'e'.repeat(64)}`
 let scratch: ScratchCluster | undefined
 if (!values.shared) {
+  // One ClusterIP per Service: 3,000 of them need more than kwokctl's default range (no traffic ever uses them).
+  const serviceRange = ['kube-apiserver=service-cluster-ip-range=10.96.0.0/16']
   scratch = await startScratchCluster({
     name: 'deploy',
     ...(LARGE && !WAIT_RUN
       ? {
           disable: ['kube-scheduler'],
-          extraArgs: ['kube-controller-manager=controllers=namespace,serviceaccount,serviceaccount-token'],
+          extraArgs: [
+            ...serviceRange,
+            'kube-controller-manager=controllers=namespace,serviceaccount,serviceaccount-token',
+          ],
         }
-      : {}),
+      : {extraArgs: serviceRange}),
   })
   Object.assign(process.env, scratch.env)
   if (WAIT_RUN) await scratch.addSandboxNodes()

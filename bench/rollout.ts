@@ -3,9 +3,14 @@
  *
  *   eval "$(bash scripts/sandbox.sh env)"
  *   npx tsx bench/rollout.ts [--steps 10] [--replicas 10] [--runs 3] [--router gateway|replicas]
+ *                            [--services 1] [--scratch]
+ *   npx tsx bench/rollout.ts --services 20 --replicas 4 --steps 5 --runs 2 --scratch   # issue 18 item 4
  *
- * Each run deploys a service (v1) with the real CLI, then drives a canary of v2 through
+ * Each run deploys `--services` services (v1) with the real CLI, then drives a canary of v2 of
+ * all of them together (as `deploy --canary` does: one drive() of every rollout) through
  * `--steps` setWeight steps with the rollout engine in this process (no analysis, no pauses).
+ * --scratch runs it in a control plane of its own (bench/lib/scratch-cluster.ts, with the
+ * sandbox's node pools and the Gateway API CRDs), so many services do not load the shared one.
  * A Kubernetes watch on the canary Deployment records when its Ready replicas reach each target;
  * every step's duration minus the time its pods took to become Ready (from the scale request) is
  * the CLI's overhead: state writes, route patches, reads and polling. The promotion (new template
@@ -30,6 +35,7 @@ import {PATHS} from '../src/rollout/kube.js'
 import {claimRollouts, planRollouts} from '../src/rollout/start.js'
 import {StateStore} from '../src/rollout/store.js'
 import type {Output} from '../src/ui/output.js'
+import {type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
 
 const {values} = parseArgs({
   options: {
@@ -37,13 +43,26 @@ const {values} = parseArgs({
     replicas: {type: 'string', default: '10'},
     runs: {type: 'string', default: '3'},
     router: {type: 'string', default: 'gateway'},
+    services: {type: 'string', default: '1'},
+    scratch: {type: 'boolean', default: false},
   },
 })
+const BASE_SERVICES = ['catalog', 'cart', 'inventory', 'payments', 'orders', 'checkout', 'search']
+const SERVICES = Array.from({length: Number(values.services)}, (_, i) =>
+  i < BASE_SERVICES.length ? BASE_SERVICES[i] : `svc${String(i + 1).padStart(2, '0')}`,
+)
 const STEPS = Number(values.steps)
 const REPLICAS = Number(values.replicas)
 const RUNS = Number(values.runs)
 const ROUTER = values.router as 'gateway' | 'replicas'
 const ROOT = path.resolve(import.meta.dirname, '..')
+let scratch: ScratchCluster | undefined
+if (values.scratch) {
+  scratch = await startScratchCluster({name: 'rollout'})
+  Object.assign(process.env, scratch.env)
+  await scratch.addSandboxNodes()
+  await scratch.addGatewayApi()
+}
 const context = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
 
 const digest = (v: string) => `sha256:${createHash('sha256').update(v).digest('hex')}`
@@ -72,7 +91,7 @@ class TimedOutput implements Output {
   }
 }
 
-async function run(index: number): Promise<{steps: StepSample[]; promotion: StepSample; wallMs: number}> {
+async function run(index: number): Promise<{steps: StepSample[]; promotions: StepSample[]; wallMs: number}> {
   const ns = `bench-rollout-${Math.random().toString(36).slice(2, 7)}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-bench-'))
   const kube = new KubeObjects({context})
@@ -85,13 +104,16 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
         signing: {required: false},
         clusters: {sandbox: {context}},
         environments: {bench: {cluster: 'sandbox', namespace: ns, router: ROUTER, production: false}},
-        services: {
-          catalog: {
-            tier: 'operational',
-            scaling: {minReplicas: REPLICAS, maxReplicas: REPLICAS},
-            rollout: {progressDeadline: '2m'},
-          },
-        },
+        services: Object.fromEntries(
+          SERVICES.map((svc) => [
+            svc,
+            {
+              tier: 'operational',
+              scaling: {minReplicas: REPLICAS, maxReplicas: REPLICAS},
+              rollout: {progressDeadline: '2m'},
+            },
+          ]),
+        ),
       }),
     )
     execFileSync(
@@ -99,32 +121,37 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
       [
         path.join(ROOT, 'bin/dev.js'),
         'deploy',
-        'catalog',
-        '--image',
-        `catalog=127.0.0.1:5000/bench/catalog:v1@${digest('v1')}`,
+        ...SERVICES.flatMap((svc) => ['--image', `${svc}=127.0.0.1:5000/bench/${svc}:v1@${digest(`${svc}v1`)}`]),
         '--skip-verify',
         '--json',
       ],
       {cwd: dir, stdio: 'ignore', env: {...process.env, CI: '1'}},
     )
-    if (ROUTER === 'gateway') {
-      await kube.apply(PATHS.httproutes(ns), {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'HTTPRoute',
-        metadata: {name: 'catalog', namespace: ns},
-        spec: {parentRefs: [{name: 'shop'}], rules: [{backendRefs: [{name: 'catalog', port: 8080}]}]},
+    const project = await loadConfig(path.join(dir, 'retailops.yaml'))
+    const targets = []
+    for (const svc of SERVICES) {
+      if (ROUTER === 'gateway') {
+        await kube.apply(PATHS.httproutes(ns), {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'HTTPRoute',
+          metadata: {name: svc, namespace: ns},
+          spec: {parentRefs: [{name: 'shop'}], rules: [{backendRefs: [{name: svc, port: 8080}]}]},
+        })
+      }
+      const desired = (await kube.get<Deployment>(PATHS.deployments(ns), svc))!
+      desired.spec!.template!.spec!.containers[0].image = `127.0.0.1:5000/bench/${svc}:v2@${digest(`${svc}v2`)}`
+      desired.spec!.template!.metadata!.labels!['app.kubernetes.io/version'] = 'v2'
+      targets.push({
+        service: svc,
+        namespace: ns,
+        desired: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: {name: svc, namespace: ns, labels: desired.metadata.labels},
+          spec: {replicas: REPLICAS, selector: desired.spec!.selector, template: desired.spec!.template},
+        } as Deployment,
       })
     }
-    const project = await loadConfig(path.join(dir, 'retailops.yaml'))
-    const desired = (await kube.get<Deployment>(PATHS.deployments(ns), 'catalog'))!
-    desired.spec!.template!.spec!.containers[0].image = `127.0.0.1:5000/bench/catalog:v2@${digest('v2')}`
-    desired.spec!.template!.metadata!.labels!['app.kubernetes.io/version'] = 'v2'
-    const target = {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: {name: 'catalog', namespace: ns, labels: desired.metadata.labels},
-      spec: {replicas: REPLICAS, selector: desired.spec!.selector, template: desired.spec!.template},
-    } as Deployment
     const weights = Array.from({length: STEPS}, (_, i) => Math.round(((i + 1) * 100) / STEPS))
     const steps = weights.map((w) => ({setWeight: w}))
 
@@ -151,61 +178,63 @@ async function run(index: number): Promise<{steps: StepSample[]; promotion: Step
     const out = new TimedOutput()
     const started = Date.now()
     const planned = await planRollouts(
-      [{service: 'catalog', namespace: ns, desired: target}],
+      targets,
       {strategy: 'canary', steps, router: ROUTER},
       {kube, config: project.config, envRouter: ROUTER},
     )
     const store = new StateStore(kube)
     await claimRollouts(planned.states, store)
-    const [state] = (await drive(planned.states, {kube, store}, {out})).states
+    const states = (await drive(planned.states, {kube, store}, {out})).states
     const wallMs = Date.now() - started
     ;(req as {abort: () => void}).abort()
-    if (state.phase !== 'Healthy') throw new Error(`run ${index}: rollout ended ${state.phase}: ${state.reason}`)
+    for (const state of states)
+      if (state.phase !== 'Healthy')
+        throw new Error(`run ${index}: rollout of ${state.service} ended ${state.phase}: ${state.reason}`)
 
-    const find = (prefix: string, after = 0) =>
-      out.lines.find((l) => l.at >= after && l.message.startsWith(`catalog: ${prefix}`))?.at
     const readyAt = (name: string, n: number, after: number) =>
       ready[name]?.find((r) => r.at >= after && r.ready >= n)?.at
     const samples: StepSample[] = []
-    let stepStart = find('canary catalog-canary created')!
-    for (const [i, w] of weights.entries()) {
-      const scaling = out.lines.find((l) => l.at >= stepStart && l.message.startsWith('catalog: scaling canary to'))
-      const end = find(i + 1 < weights.length ? `step ${i + 2}/` : 'all steps done', stepStart)!
-      const pods = Math.ceil((REPLICAS * w) / 100)
-      const scaledAt = scaling && scaling.at < end ? scaling.at : undefined
-      const podsReady = scaledAt ? Math.max(0, (readyAt('catalog-canary', pods, scaledAt) ?? scaledAt) - scaledAt) : 0
-      samples.push({
-        step: `${w}%`,
-        totalMs: end - stepStart,
-        podsReadyMs: podsReady,
-        overheadMs: end - stepStart - podsReady,
-      })
-      stepStart = end
-    }
-    // Promotion: the stable Deployment rolls to the new template (Kubernetes time), the rest is ours.
-    const promoteStart = find('all steps passed')!
-    const promoteEnd = find('promoted:')!
-    const updateAt = find('the new version carries all traffic')!
-    const stableDone =
-      ready.catalog?.find(
-        (r) =>
-          r.at >= updateAt &&
-          r.updated >= REPLICAS &&
-          r.ready >= REPLICAS &&
-          r.observed >= r.generation &&
-          r.generation > 0,
-      )?.at ?? updateAt
-    const podsReadyMs = stableDone - updateAt
-    return {
-      steps: samples,
-      promotion: {
-        step: 'promote',
+    const promotions: StepSample[] = []
+    for (const svc of SERVICES) {
+      const find = (prefix: string, after = 0) =>
+        out.lines.find((l) => l.at >= after && l.message.startsWith(`${svc}: ${prefix}`))?.at
+      let stepStart = find(`canary ${svc}-canary created`)!
+      for (const [i, w] of weights.entries()) {
+        const scaling = out.lines.find((l) => l.at >= stepStart && l.message.startsWith(`${svc}: scaling canary to`))
+        const end = find(i + 1 < weights.length ? `step ${i + 2}/` : 'all steps done', stepStart)!
+        const pods = Math.ceil((REPLICAS * w) / 100)
+        const scaledAt = scaling && scaling.at < end ? scaling.at : undefined
+        const podsReady = scaledAt ? Math.max(0, (readyAt(`${svc}-canary`, pods, scaledAt) ?? scaledAt) - scaledAt) : 0
+        samples.push({
+          step: `${svc} ${w}%`,
+          totalMs: end - stepStart,
+          podsReadyMs: podsReady,
+          overheadMs: end - stepStart - podsReady,
+        })
+        stepStart = end
+      }
+      // Promotion: the stable Deployment rolls to the new template (Kubernetes time), the rest is ours.
+      const promoteStart = find('all steps passed')!
+      const promoteEnd = find('promoted:')!
+      const updateAt = find('the new version carries all traffic')!
+      const stableDone =
+        ready[svc]?.find(
+          (r) =>
+            r.at >= updateAt &&
+            r.updated >= REPLICAS &&
+            r.ready >= REPLICAS &&
+            r.observed >= r.generation &&
+            r.generation > 0,
+        )?.at ?? updateAt
+      const podsReadyMs = stableDone - updateAt
+      promotions.push({
+        step: `${svc} promote`,
         totalMs: promoteEnd - promoteStart,
         podsReadyMs,
         overheadMs: promoteEnd - promoteStart - podsReadyMs,
-      },
-      wallMs,
+      })
     }
+    return {steps: samples, promotions, wallMs}
   } finally {
     await kube.http.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined)
     kube.close()
@@ -224,16 +253,18 @@ const promotions: StepSample[] = []
 for (let i = 1; i <= RUNS; i++) {
   const r = await run(i)
   all.push(...r.steps)
-  promotions.push(r.promotion)
+  promotions.push(...r.promotions)
   const overheads = r.steps.map((s) => s.overheadMs)
   console.log(
-    `run ${i}: ${STEPS} steps in ${(r.wallMs / 1000).toFixed(1)} s; per-step overhead median ${median(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms; promotion overhead ${r.promotion.overheadMs.toFixed(0)} ms (pods ${r.promotion.podsReadyMs.toFixed(0)} ms)`,
+    `run ${i}: ${SERVICES.length} services × ${STEPS} steps in ${(r.wallMs / 1000).toFixed(1)} s; per-step overhead median ${median(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms; promotion overhead median ${median(r.promotions.map((p) => p.overheadMs)).toFixed(0)} ms (pods ${median(r.promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`,
   )
 }
 const overheads = all.map((s) => s.overheadMs)
 const podTimes = all.map((s) => s.podsReadyMs)
 console.log('')
-console.log(`router ${ROUTER}, ${REPLICAS} replicas, ${STEPS} setWeight steps × ${RUNS} runs (${all.length} steps)`)
+console.log(
+  `router ${ROUTER}, ${SERVICES.length} service(s) together, ${REPLICAS} replicas each, ${STEPS} setWeight steps × ${RUNS} runs (${all.length} steps); ${scratch ? 'a scratch control plane of its own' : "the sandbox's shared apiserver"}`,
+)
 console.log(
   `  step overhead (CLI):        median ${median(overheads).toFixed(0)} ms, p95 ${p95(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms`,
 )
@@ -244,4 +275,5 @@ console.log(
   `  promotion overhead (CLI):   median ${median(promotions.map((p) => p.overheadMs)).toFixed(0)} ms (stable rollout by k8s: median ${median(promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`,
 )
 console.log(`  goal < 1000 ms per step: ${p95(overheads) < 1000 ? 'met' : 'NOT met'} (p95)`)
+await scratch?.stop()
 process.exit(0)

@@ -58,7 +58,8 @@ function binaryPaths(): Record<string, string> {
 export async function startScratchCluster(options: ScratchOptions): Promise<ScratchCluster> {
   const p = binaryPaths()
   for (const bin of [`${p.K8S_BIN}/kube-apiserver`, `${p.ETCD_BIN}/etcd`, `${p.KWOK_BIN}/kwokctl`])
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`bash scripts/sandbox.sh up\` first (it builds and caches it)`)
+    if (!existsSync(bin))
+      throw new Error(`${bin} is missing: run \`bash scripts/sandbox.sh up\` first (it builds and caches it)`)
   const name = `bench-${options.name}-${randomBytes(2).toString('hex')}`
   const dir = path.join('/tmp', `retailops-scratch-${name}`)
   mkdirSync(dir, {recursive: true})
@@ -122,7 +123,10 @@ options:
     // Last resort (an uncaught error): synchronous, so the components never outlive the run.
     if (!stopped)
       try {
-        execFileSync('kwokctl', ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], {env, stdio: 'ignore'})
+        execFileSync('kwokctl', ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], {
+          env,
+          stdio: 'ignore',
+        })
         rmSync(dir, {recursive: true, force: true})
       } catch {
         // nothing more to do on the way out
@@ -173,7 +177,9 @@ options:
     if (options.disable?.includes('kube-controller-manager')) break
     await new Promise((r) => setTimeout(r, 500))
   }
-  process.stderr.write(`scratch cluster ${name} up in ${((Date.now() - started) / 1000).toFixed(1)} s (${kubeconfig})\n`)
+  process.stderr.write(
+    `scratch cluster ${name} up in ${((Date.now() - started) / 1000).toFixed(1)} s (${kubeconfig})\n`,
+  )
   return {
     name,
     kubeconfig,
@@ -186,16 +192,22 @@ options:
         env: {...process.env, K8S_VERSION: p.K8S_VERSION, KWOK_VERSION: p.KWOK_VERSION},
       })
       await kubectl(['apply', '-f', '-'], {input: nodes})
-      await kubectl(['wait', '--for=condition=Ready', 'node', '-l', 'retailops.dev/sandbox-node=true', '--timeout=120s'])
+      await kubectl([
+        'wait',
+        '--for=condition=Ready',
+        'node',
+        '-l',
+        'retailops.dev/sandbox-node=true',
+        '--timeout=120s',
+      ])
     },
     async addGatewayApi() {
       await kubectl(['apply', '--server-side', '--force-conflicts', '-f', p.GATEWAY_API_CRDS])
       await kubectl([
         'wait',
         '--for=condition=Established',
-        'crd',
-        '-l',
-        'gateway.networking.k8s.io/bundle-version',
+        'crd/httproutes.gateway.networking.k8s.io',
+        'crd/gateways.gateway.networking.k8s.io',
         '--timeout=60s',
       ])
     },
