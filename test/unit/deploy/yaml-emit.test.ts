@@ -130,7 +130,9 @@ describe('toYaml', () => {
   it('writes nested sequences and maps in sequences as the package indents them', () => {
     const value = {a: [[1, [2, {b: [3]}]], {c: {}, d: []}, []], e: {f: {g: 'h'}}}
     expect(toYaml(value)).toBe(reference(value))
-    expect(toYaml(value)).toBe('a:\n  - - 1\n    - - 2\n      - b:\n          - 3\n  - c: {}\n    d: []\n  - []\ne:\n  f:\n    g: h\n')
+    expect(toYaml(value)).toBe(
+      'a:\n  - - 1\n    - - 2\n      - b:\n          - 3\n  - c: {}\n    d: []\n  - []\ne:\n  f:\n    g: h\n',
+    )
   })
 
   it('leaves multi-line strings, class instances and top-level scalars to the package', () => {

@@ -30,7 +30,10 @@ describe('forEachListItem', () => {
     expect(items).toEqual(page.items)
     expect(meta.metadata).toEqual({continue: ''})
     expect(read('{"items":[],"metadata":{}}').items).toEqual([])
-    expect(read('{"items":null,"metadata":{"continue":"t"}}')).toEqual({items: [], meta: {items: null, metadata: {continue: 't'}}})
+    expect(read('{"items":null,"metadata":{"continue":"t"}}')).toEqual({
+      items: [],
+      meta: {items: null, metadata: {continue: 't'}},
+    })
   })
 
   it('keeps multi-byte characters and escapes inside strings intact', () => {
@@ -42,7 +45,10 @@ describe('forEachListItem', () => {
     for (let n = 0; n < 50; n++) {
       const items = Array.from({length: n}, (_, i) => ({
         metadata: {name: `pod-${i}`, namespace: `ns-${i % 3}`, labels: {[`k${i}`]: `v{${i}]`}},
-        spec: {nodeName: i % 2 ? `node-${i}` : undefined, containers: [{name: 'c', resources: {requests: {cpu: `${i}m`}}}]},
+        spec: {
+          nodeName: i % 2 ? `node-${i}` : undefined,
+          containers: [{name: 'c', resources: {requests: {cpu: `${i}m`}}}],
+        },
         list: [[], {}, [[i]], 'x,y', i / 7],
       }))
       const text = JSON.stringify({kind: 'PodList', metadata: {continue: n % 2 ? `t${n}` : undefined}, items})
