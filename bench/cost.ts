@@ -332,7 +332,7 @@ async function main(): Promise<void> {
       )
     }
     const lines = [
-      `Cluster: ${NODES} bench nodes, ${values.shared ? "the sandbox's shared apiserver" : 'a scratch control plane of its own'}; ${Number(values.rounds)} rounds per size (set up in ${((Date.now() - setupStarted) / 1000).toFixed(0)} s including the runs).`,
+      `Cluster: ${NODES} bench nodes, ${values.shared ? 'the cluster of KUBECONFIG (--shared)' : 'a scratch control plane of its own'}; ${Number(values.rounds)} rounds per size (set up in ${((Date.now() - setupStarted) / 1000).toFixed(0)} s including the runs).`,
       '',
       '| pods | kubectl get pods -A -o json (median) | retailops cost --window 24h --json (median) | time ratio per round | cost peak RSS per round | goal (every round at most 0.5x, under 300 MB) |',
       '| ---: | ---: | ---: | ---: | ---: | --- |',
