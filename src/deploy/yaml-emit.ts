@@ -10,11 +10,13 @@ import {stringify} from 'yaml'
  * the package would write it plain (the same test of indicator characters, and anything that could
  * read as a number, boolean or null is left to the package), otherwise the package's own
  * rendering of that one string is used (memoised: quoted images and quantities repeat). Anything
- * else (a multi-line string, a class instance, undefined in a list, a very long key) makes the whole
+ * else (a multi-line string, a class instance, undefined in a list, a very long key, the same
+ * object twice in a document, which the package writes as an anchor and an alias) makes the whole
  * document go through the package.
  */
 export function toYaml(value: unknown): string {
   try {
+    seen.clear()
     const lines: string[] = []
     if (isEmptyCollection(value)) return `${Array.isArray(value) ? '[]' : '{}'}\n`
     if (Array.isArray(value)) emitSeq(value, '', lines)
@@ -24,10 +26,20 @@ export function toYaml(value: unknown): string {
   } catch (error) {
     if (error instanceof NotFast) return stringify(value, {lineWidth: 0})
     throw error
+  } finally {
+    seen.clear()
   }
 }
 
 class NotFast extends Error {}
+
+/** The collections of the document being written: one met twice is an alias in the package's output. */
+const seen = new Set<object>()
+
+function visit(collection: object): void {
+  if (seen.has(collection)) throw new NotFast()
+  seen.add(collection)
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
@@ -102,6 +114,7 @@ function inline(value: unknown): string | undefined {
 }
 
 function emitMap(map: Record<string, unknown>, indent: string, lines: string[], first?: string): void {
+  visit(map)
   let prefix = first
   for (const k in map) {
     const v = map[k]
@@ -119,6 +132,7 @@ function emitMap(map: Record<string, unknown>, indent: string, lines: string[], 
 }
 
 function emitSeq(seq: unknown[], indent: string, lines: string[], first?: string): void {
+  visit(seq)
   let prefix = first
   for (const v of seq) {
     if (v === undefined) throw new NotFast()

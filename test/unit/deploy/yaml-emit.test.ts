@@ -135,6 +135,16 @@ describe('toYaml', () => {
     )
   })
 
+  it('leaves an object met twice in a document to the package, which writes an anchor and an alias', () => {
+    const labels = {app: 'catalog'}
+    const value = {metadata: {labels}, spec: {selector: {matchLabels: labels}}}
+    expect(reference(value)).toContain('*a1')
+    expect(toYaml(value)).toBe(reference(value))
+    // Equal but distinct objects are written twice, as the package writes them.
+    const twice = {a: {x: 1}, b: {x: 1}}
+    expect(toYaml(twice)).toBe(reference(twice))
+  })
+
   it('leaves multi-line strings, class instances and top-level scalars to the package', () => {
     for (const value of [{script: 'line 1\nline 2\n'}, {when: new Date(0)}, 'top', 42, [undefined, 1], {}, []])
       expect(toYaml(value)).toBe(reference(value))
