@@ -2,6 +2,8 @@ import {Args, Flags} from '@oclif/core'
 
 import {timeoutMs} from '../../src/deploy/engine.js'
 import {controlDeps} from '../_base/rollout-deps.js'
+import {writeReport} from '../../src/report/index.js'
+import {renderRolloutHtml} from '../../src/rollout/report.js'
 import {renderTree, rolloutTree, watchTree, type Health, type RolloutTree} from '../../src/rollout/tree.js'
 import {makeChalk} from '../../src/ui/terminal.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
@@ -27,6 +29,7 @@ export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
   static override examples = [
     '<%= config.bin %> <%= command.id %> checkout',
     '<%= config.bin %> <%= command.id %> checkout --watch',
+    '<%= config.bin %> <%= command.id %> checkout --html rollout-checkout.html',
   ]
   static override args = {service: Args.string({description: 'Service.', required: true})}
   static override flags = {
@@ -35,6 +38,10 @@ export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
       description: 'Redraw on every change until the rollout ends or waits for a person.',
     }),
     timeout: Flags.string({description: 'With --watch: stop after this long.'}),
+    html: Flags.string({
+      description:
+        'Also write a self-contained HTML report of the analysis runs (counts, tests, p-values, effect sizes, thresholds) to this file.',
+    }),
   }
 
   async run(): Promise<RolloutTree> {
@@ -64,6 +71,10 @@ export default class RolloutGet extends RetailOpsCommand<typeof RolloutGet> {
       : await rolloutTree(kube, env.namespace, this.args.service)
     if (!this.flags.watch) draw(tree)
     kube.close()
+    if (this.flags.html) {
+      const file = await writeReport(this.flags.html, renderRolloutHtml(tree, new Date()))
+      this.ctx.out.info(`HTML report written to ${file}`)
+    }
     this.setOutcome(tree.status.exit)
     return tree
   }
