@@ -653,6 +653,24 @@ const datastore = z
         waitTimeout: positiveDuration
           .default('5m')
           .describe('dr drill: how long restored workloads may take to become available.'),
+        backup: z
+          .object({
+            location: z
+              .string()
+              .min(1)
+              .describe(
+                "Where the backups are: s3://bucket/prefix (the AWS SDK's credential chain; RETAILOPS_S3_ENDPOINT for an S3-compatible store) or a directory relative to retailops.yaml, holding Velero's layout (backups/<name>/velero-backup.json and <name>.tar.gz), as Velero and `retailops backup` write it.",
+              ),
+            name: z
+              .string()
+              .optional()
+              .describe('Restore this backup; default the newest Completed one that includes the namespace.'),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'dr drill: restore the namespace from an existing backup instead of a snapshot of the live objects taken at drill time.',
+          ),
       })
       .strict()
       .optional(),

@@ -317,14 +317,17 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
     }
     const validations = result?.validations ?? []
     const validationFailed = validations.some((v) => !v.passed)
-    const rto = validationFailed
-      ? measureRto(planned.targets, startMs, undefined, 'the restored copy failed validation')
-      : measureRto(
-          planned.targets,
-          startMs,
-          validatedAt,
-          interrupted ? 'interrupted' : failure ? `the restore failed: ${failure.message.split('\n')[0]}` : undefined,
-        )
+    if (result?.refused) validatedAt = undefined
+    const rto = result?.refused
+      ? measureRto(planned.targets, startMs, undefined, `not restored: ${result.refused}`)
+      : validationFailed
+        ? measureRto(planned.targets, startMs, undefined, 'the restored copy failed validation')
+        : measureRto(
+            planned.targets,
+            startMs,
+            validatedAt,
+            interrupted ? 'interrupted' : failure ? `the restore failed: ${failure.message.split('\n')[0]}` : undefined,
+          )
     const rpo = result?.rpoNotApplicable
       ? notApplicable(planned.targets, 'rpo', result.rpoNotApplicable)
       : measureRpo(
@@ -334,6 +337,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
           result?.recoveryPointSource,
           interrupted ? 'interrupted' : failure ? 'the restore failed' : result?.rpoNotMeasured,
         )
+    if (result?.refused) rpo.detail = `${rpo.detail}; ${result.refused}`
     let status: DatastoreDrillResult['status']
     if (interrupted) status = 'interrupted'
     else if (failure && failure.exit === 'DR_VALIDATION_FAILED') status = 'validation-failed'

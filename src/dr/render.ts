@@ -58,6 +58,8 @@ export function renderDrillSummary(r: DrillRecord): string {
       lines.push(`  ${d.name}: ${inventorySummary(d)}`)
       for (const i of d.inventory.filter((x) => x.outcome === 'not-restored'))
         lines.push(c.yellow(`    ▲ ${i.kind} ${i.name} not restored: ${i.reason}`))
+      for (const i of d.inventory.filter((x) => x.outcome === 'failed'))
+        lines.push(c.red(`    ✖ ${i.kind} ${i.name} failed: ${i.reason}`))
     }
     for (const v of d.validations.filter((x) => !x.passed)) lines.push(c.red(`  ✖ ${d.name} ${v.name}: ${v.message}`))
     if (d.error) lines.push(c.red(`  ✖ ${d.name}: ${d.error.message.split('\n')[0]}`))

@@ -513,7 +513,13 @@ function datastoreSection(d: DatastoreDrillResult): ReportSection {
                 value: (i) =>
                   badge(
                     i.outcome,
-                    i.outcome === 'not-restored' ? 'warn' : i.outcome === 'restored' ? 'good' : 'neutral',
+                    i.outcome === 'failed'
+                      ? 'bad'
+                      : i.outcome === 'not-restored'
+                        ? 'warn'
+                        : i.outcome === 'restored'
+                          ? 'good'
+                          : 'neutral',
                   ),
               },
               {header: 'Why', value: (i) => i.reason ?? ''},

@@ -66,9 +66,10 @@ export interface RestoredObject {
   /**
    * restored: as in the source (server fields stripped); modified: restored with changes (reason
    * says which); placeholder: a Secret recreated with the same keys and empty values; not-restored:
-   * left out (reason says why).
+   * left out (reason says why); failed: meant to be restored, refused by the API server (reason
+   * says what it answered).
    */
-  outcome: 'restored' | 'modified' | 'placeholder' | 'not-restored'
+  outcome: 'restored' | 'modified' | 'placeholder' | 'not-restored' | 'failed'
   reason?: string
 }
 

@@ -175,3 +175,13 @@ export function objectRef(obj: {kind: string; metadata: {name: string; namespace
 export function objectKey(obj: {kind: string; metadata: {name: string; namespace?: string}}): string {
   return `${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`
 }
+
+/**
+ * The path of an object a backup holds, of any kind: its apiVersion and the plural its backup
+ * files it under (Velero's `<resource>.<group>` folders), since a backup may hold kinds
+ * retailops does not otherwise address. Leave the namespace out for a cluster-scoped object.
+ */
+export function resourceObjectPath(apiVersion: string, plural: string, name: string, namespace?: string): string {
+  const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''
+  return `${apiRoot(apiVersion)}${ns}/${encodeURIComponent(plural)}/${encodeURIComponent(name)}`
+}

@@ -24,6 +24,7 @@ import {
 import {sleep} from '../../kubernetes/wait.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
+import {planFromBackup, runFromBackup} from './kubernetes-backup.js'
 import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
 
 /** The retailops-managed kinds a namespace snapshot holds, in restore order. */
@@ -50,6 +51,8 @@ const SERVER_METADATA = [
   'selfLink',
   'finalizers',
 ]
+const POD_SECURITY_REASON = 'violates Pod Security restricted, which the drill namespace enforces'
+
 const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 'deployment.kubernetes.io/revision']
 
 /**
@@ -235,22 +238,20 @@ export function planRestore(
     }
     const prepared = prepareForRestore(source, namespace, drillId, datastore)
     notes.push(...prepared.notes)
-    const object = prepared.object as KubeObject & {
-      spec?: {template?: {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}}
-      automountServiceAccountToken?: boolean
-    }
+    const object = prepared.object as KubeObject & {automountServiceAccountToken?: boolean}
     const changes = [...prepared.notes.map((n) => n.replace(/^Service [^:]+: /, ''))]
     if (object.kind === 'ServiceAccount' && object.automountServiceAccountToken !== false) {
       object.automountServiceAccountToken = false
       changes.push('automountServiceAccountToken: false')
     }
-    if (object.kind === 'Deployment' && object.spec?.template) {
-      const check = checkRestricted(object.spec.template)
+    const template = podTemplateOf(object)
+    if (template) {
+      const check = checkRestricted(template)
       if (check.violations.length > 0) {
         inventory.push({
           ...entry,
           outcome: 'not-restored',
-          reason: `violates Pod Security restricted, which the drill namespace enforces: ${check.violations.join('; ')}`,
+          reason: `${POD_SECURITY_REASON}: ${check.violations.join('; ')}`,
         })
         continue
       }
@@ -258,7 +259,7 @@ export function planRestore(
         check.spec.automountServiceAccountToken = false
         check.fixes.push('automountServiceAccountToken: false')
       }
-      object.spec.template.spec = check.spec
+      template.spec = check.spec
       changes.push(...check.fixes.map((f) => `set ${f}`))
     }
     objects.push(object)
@@ -269,6 +270,20 @@ export function planRestore(
     )
   }
   return {objects, inventory, notes}
+}
+
+type PodTemplate = {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}
+
+/** The kinds that run pods from a template, which the drill namespace's Pod Security applies to. */
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']
+
+/** A workload's pod template (a CronJob's through its job template), to check and fill in for restricted. */
+export function podTemplateOf(
+  object: KubeObject,
+): {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec} | undefined {
+  const spec = object.spec as {template?: PodTemplate; jobTemplate?: {spec?: {template?: PodTemplate}}} | undefined
+  if (!spec || !WORKLOAD_KINDS.includes(object.kind)) return undefined
+  return object.kind === 'CronJob' ? spec.jobTemplate?.spec?.template : spec.template
 }
 
 /** Per kind, how many objects had each outcome: {Secret: {placeholder: 2}, NetworkPolicy: {'not-restored': 1}}. */
@@ -331,6 +346,7 @@ export const kubernetesProvider: DrillProvider = {
   name: 'kubernetes',
 
   plan(ds, ctx) {
+    if (ds.kubernetes?.backup) return planFromBackup(ds, ctx)
     const ns = sourceNamespace(ds, ctx.environment.namespace)
     const target = drillNamespaceName(ctx.drillId, ds.name)
     const problems: string[] = []
@@ -354,7 +370,8 @@ export const kubernetesProvider: DrillProvider = {
     }
   },
 
-  async run(ds, _plan, ctx): Promise<ProviderResult> {
+  async run(ds, plan, ctx): Promise<ProviderResult> {
+    if (ds.kubernetes?.backup) return runFromBackup(ds, plan, ctx)
     const sourceNs = sourceNamespace(ds, ctx.environment.namespace)
     const targetNs = drillNamespaceName(ctx.drillId, ds.name)
     if (!isDrillNamespace(targetNs) || targetNs === sourceNs)
@@ -419,68 +436,7 @@ export const kubernetesProvider: DrillProvider = {
       if (restore.notes.length > 0) evidence.restoreNotes = restore.notes
       evidence.restoredByKind = restoredByKind(restore.inventory)
 
-      // 2. The drill namespace, registered for cleanup (and in the drill's lease) before it exists,
-      // created with Pod Security restricted enforced and, before anything is restored into it,
-      // default-deny ingress and egress.
-      ctx.cleanup.push({
-        kind: 'namespace',
-        resource: targetNs,
-        action: 'delete',
-        run: () => deleteNamespace(k.kc, targetNs),
-      })
-      await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
-      await ctx.steps.run(
-        scope,
-        'create-target',
-        `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`,
-        async () => {
-          const namespace = await api
-            .request<KubeObject>('POST', collectionPath('Namespace'), {
-              body: {
-                apiVersion: 'v1',
-                kind: 'Namespace',
-                metadata: {
-                  name: targetNs,
-                  labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS},
-                },
-              },
-            })
-            .catch((error) => {
-              if ((error as {statusCode?: number}).statusCode === 409)
-                throw new RetailOpsError(
-                  'REFUSED',
-                  `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`,
-                )
-              throw kubeError(error, `creating namespace ${targetNs}`, k.server)
-            })
-          const bound = await bindRestoreRole(api, targetNs, ctx)
-          if (bound) evidence.restoreRole = bound
-          const policies: string[] = []
-          for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
-            const created = await createAllowingForBinding(
-              () =>
-                api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {
-                  body: policy,
-                  signal: ctx.signal,
-                }),
-              Boolean(bound),
-              ctx.signal,
-            ).catch((error) => {
-              throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
-            })
-            policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
-          }
-          evidence.isolation = {
-            podSecurity: Object.fromEntries(
-              Object.entries(namespace.metadata.labels ?? {}).filter(([key]) =>
-                key.startsWith('pod-security.kubernetes.io/'),
-              ),
-            ),
-            networkPolicies: policies,
-            namespaceResourceVersion: namespace.metadata.resourceVersion,
-          }
-        },
-      )
+      await createDrillNamespace(api, k, targetNs, ds.name, ctx, evidence)
       throwIfAborted(ctx.signal)
 
       // 3. Restore by server-side apply: Secret placeholders first (deploys do not manage Secrets,
@@ -525,7 +481,6 @@ export const kubernetesProvider: DrillProvider = {
 
       // 4. Validate: what was meant to be restored is there, no Secret value came along, the
       // isolation still stands, no workload was left out for Pod Security, the workloads run.
-      const validations: ValidationResult[] = []
       const started = ctx.clock()
       const present = await Promise.all(
         SNAPSHOT_KINDS.map(
@@ -541,96 +496,22 @@ export const kubernetesProvider: DrillProvider = {
       const missing = restore.objects.filter(
         (o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name),
       )
-      validations.push({
-        name: 'objects-restored',
-        query: `every object of ${sourceNs} the drill restores exists in ${targetNs}`,
-        value: String(restore.objects.length - missing.length),
-        expect: {equals: restore.objects.length},
-        passed: missing.length === 0,
-        message: `${restore.objects.length - missing.length} of ${restore.objects.length} objects restored${missing.length ? ` (missing: ${missing.map((o) => `${o.kind} ${o.metadata.name}`).join(', ')})` : ''}; ${notRestored.length} of ${snapshot.length} left out by design`,
-        durationMs: ctx.clock() - started,
-      })
-      const secrets = (byKind.get('Secret') ?? []) as (KubeObject & {data?: Record<string, string>})[]
-      const withValues = secrets.filter((x) => Object.values(x.data ?? {}).some((v) => v !== ''))
-      validations.push({
-        name: 'no-secret-values',
-        query: `every Secret in ${targetNs} has empty values`,
-        value: String(withValues.length),
-        expect: {equals: 0},
-        passed: withValues.length === 0,
-        message:
-          withValues.length === 0
-            ? `${secrets.length} placeholder Secret(s), all values empty`
-            : `Secrets with values: ${withValues.map((x) => x.metadata.name).join(', ')}`,
-        durationMs: ctx.clock() - started,
-      })
-      const isolation = await readIsolation(api, targetNs)
-      validations.push({
-        name: 'isolated',
-        query: `namespace ${targetNs} enforces Pod Security restricted and has ${DEFAULT_DENY_POLICY}`,
-        value: isolation.detail,
-        passed: isolation.ok,
-        message: isolation.detail,
-        durationMs: ctx.clock() - started,
-      })
-      const blocked = notRestored.filter((i) => i.kind === 'Deployment')
-      validations.push({
-        name: 'pod-security-restricted',
-        query: "every Deployment's pod template can run under Pod Security restricted",
-        value: String(blocked.length),
-        expect: {equals: 0},
-        passed: blocked.length === 0,
-        message:
-          blocked.length === 0
-            ? 'every pod template passes (after filling in unset fields)'
-            : `not restored, so not proven recoverable: ${blocked.map((b) => `Deployment ${b.name} (${b.reason})`).join('; ')}`,
-        durationMs: ctx.clock() - started,
-      })
-      await ctx.steps.run(
-        scope,
-        'validate',
-        'wait for the Deployments to become available',
-        async (step) => {
-          const deadline = ctx.clock() + timeoutMs
-          let last: {name: string; available: boolean; detail: string}[]
-          for (;;) {
-            throwIfAborted(ctx.signal)
-            const list = await api.request<{items: DeploymentLike[]}>('GET', collectionPath('Deployment', targetNs), {
-              signal: ctx.signal,
-            })
-            last = list.items.map((d) => ({name: d.metadata.name, ...deploymentAvailable(d)}))
-            if (last.every((d) => d.available) || ctx.clock() >= deadline) break
-            await sleep(1000, ctx.signal)
-          }
-          for (const d of last) {
-            validations.push({
-              name: `available-${d.name}`,
-              query: `Deployment ${targetNs}/${d.name} available`,
-              value: d.detail,
-              passed: d.available,
-              message: d.available ? d.detail : `${d.detail} after ${Math.round(timeoutMs / 1000)}s`,
-              durationMs: ctx.clock() - started,
-            })
-          }
-          if (last.some((d) => !d.available)) {
-            const reasons = await explainDeployments(
-              api,
-              targetNs,
-              last.filter((d) => !d.available).map((d) => d.name),
-            )
-            if (reasons.length > 0) evidence.podProblems = reasons
-            step.fail(
-              `${last
-                .filter((d) => !d.available)
-                .map((d) => `${d.name} ${d.detail}`)
-                .join(
-                  '; ',
-                )} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`,
-            )
-          }
-          return last
+      const validations = await validateRestore(
+        api,
+        {
+          sourceNs,
+          targetNs,
+          meant: restore.objects.length,
+          missing: missing.map((o) => `${o.kind} ${o.metadata.name}`),
+          notRestored,
+          total: snapshot.length,
+          secrets: (byKind.get('Secret') ?? []),
+          timeoutMs,
+          started,
         },
-        (last) => `${last.filter((d) => d.available).length}/${last.length} Deployments available`,
+        ds.name,
+        ctx,
+        evidence,
       )
       return {
         target: `namespace ${targetNs}`,
@@ -644,6 +525,204 @@ export const kubernetesProvider: DrillProvider = {
       api.close()
     }
   },
+}
+
+/**
+ * The built-in validations of a restore: every object meant to be restored is there, no Secret
+ * value came along, the isolation still stands, no workload was left out for Pod Security, and
+ * every restored Deployment becomes available (waited for up to timeoutMs).
+ */
+export async function validateRestore(
+  api: KubeHttp,
+  r: {
+    sourceNs: string
+    targetNs: string
+    /** How many objects the drill meant to restore. */
+    meant: number
+    /** Those of them not found in the drill namespace ("Kind name"). */
+    missing: string[]
+    notRestored: RestoredObject[]
+    /** Objects in the snapshot or backup. */
+    total: number
+    /** The Secrets found in the drill namespace. */
+    secrets: (KubeObject & {data?: Record<string, string>})[]
+    timeoutMs: number
+    started: number
+  },
+  scope: string,
+  ctx: DrillContext,
+  evidence: Record<string, unknown>,
+): Promise<ValidationResult[]> {
+  const {sourceNs, targetNs, notRestored, timeoutMs, started} = r
+  const validations: ValidationResult[] = []
+  validations.push({
+    name: 'objects-restored',
+    query: `every object of ${sourceNs} the drill restores exists in ${targetNs}`,
+    value: String(r.meant - r.missing.length),
+    expect: {equals: r.meant},
+    passed: r.missing.length === 0,
+    message: `${r.meant - r.missing.length} of ${r.meant} objects restored${r.missing.length ? ` (missing: ${r.missing.join(', ')})` : ''}; ${notRestored.length} of ${r.total} left out by design`,
+    durationMs: ctx.clock() - started,
+  })
+  const secrets = r.secrets
+  const withValues = secrets.filter((x) => Object.values(x.data ?? {}).some((v) => v !== ''))
+  validations.push({
+    name: 'no-secret-values',
+    query: `every Secret in ${targetNs} has empty values`,
+    value: String(withValues.length),
+    expect: {equals: 0},
+    passed: withValues.length === 0,
+    message:
+      withValues.length === 0
+        ? `${secrets.length} placeholder Secret(s), all values empty`
+        : `Secrets with values: ${withValues.map((x) => x.metadata.name).join(', ')}`,
+    durationMs: ctx.clock() - started,
+  })
+  const isolation = await readIsolation(api, targetNs)
+  validations.push({
+    name: 'isolated',
+    query: `namespace ${targetNs} enforces Pod Security restricted and has ${DEFAULT_DENY_POLICY}`,
+    value: isolation.detail,
+    passed: isolation.ok,
+    message: isolation.detail,
+    durationMs: ctx.clock() - started,
+  })
+  const blocked = notRestored.filter((i) => i.reason?.startsWith(POD_SECURITY_REASON))
+  validations.push({
+    name: 'pod-security-restricted',
+    query: "every workload's pod template can run under Pod Security restricted",
+    value: String(blocked.length),
+    expect: {equals: 0},
+    passed: blocked.length === 0,
+    message:
+      blocked.length === 0
+        ? 'every pod template passes (after filling in unset fields)'
+        : `not restored, so not proven recoverable: ${blocked.map((b) => `${b.kind} ${b.name} (${b.reason})`).join('; ')}`,
+    durationMs: ctx.clock() - started,
+  })
+  await ctx.steps.run(
+    scope,
+    'validate',
+    'wait for the Deployments to become available',
+    async (step) => {
+      const deadline = ctx.clock() + timeoutMs
+      let last: {name: string; available: boolean; detail: string}[]
+      for (;;) {
+        throwIfAborted(ctx.signal)
+        const list = await api.request<{items: DeploymentLike[]}>('GET', collectionPath('Deployment', targetNs), {
+          signal: ctx.signal,
+        })
+        last = list.items.map((d) => ({name: d.metadata.name, ...deploymentAvailable(d)}))
+        if (last.every((d) => d.available) || ctx.clock() >= deadline) break
+        await sleep(1000, ctx.signal)
+      }
+      for (const d of last) {
+        validations.push({
+          name: `available-${d.name}`,
+          query: `Deployment ${targetNs}/${d.name} available`,
+          value: d.detail,
+          passed: d.available,
+          message: d.available ? d.detail : `${d.detail} after ${Math.round(timeoutMs / 1000)}s`,
+          durationMs: ctx.clock() - started,
+        })
+      }
+      if (last.some((d) => !d.available)) {
+        const reasons = await explainDeployments(
+          api,
+          targetNs,
+          last.filter((d) => !d.available).map((d) => d.name),
+        )
+        if (reasons.length > 0) evidence.podProblems = reasons
+        step.fail(
+          `${last
+            .filter((d) => !d.available)
+            .map((d) => `${d.name} ${d.detail}`)
+            .join(
+              '; ',
+            )} after ${Math.round(timeoutMs / 1000)}s${reasons.length ? ` (${reasons.slice(0, 3).join('; ')})` : ''}`,
+        )
+      }
+      return last
+    },
+    (last) => `${last.filter((d) => d.available).length}/${last.length} Deployments available`,
+  )
+  return validations
+}
+
+/**
+ * The drill namespace, registered for cleanup (and in the drill's lease) before it exists,
+ * created with Pod Security restricted enforced and, before anything is restored into it,
+ * default-deny ingress and egress. Its isolation goes into the evidence.
+ */
+export async function createDrillNamespace(
+  api: KubeHttp,
+  k: {kc: KubeConfig; context: string; server?: string},
+  targetNs: string,
+  datastore: string,
+  ctx: DrillContext,
+  evidence: Record<string, unknown>,
+): Promise<void> {
+  const scope = datastore
+  const ds = {name: datastore}
+  ctx.cleanup.push({
+    kind: 'namespace',
+    resource: targetNs,
+    action: 'delete',
+    run: () => deleteNamespace(k.kc, targetNs),
+  })
+  await ctx.lease({kind: 'namespace', name: targetNs, where: k.context})
+  await ctx.steps.run(
+    scope,
+    'create-target',
+    `create namespace ${targetNs} (Pod Security restricted, default-deny ingress and egress)`,
+    async () => {
+      const namespace = await api
+        .request<KubeObject>('POST', collectionPath('Namespace'), {
+          body: {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: targetNs,
+              labels: {[DRILL_LABEL]: ctx.drillId, [DRILL_DATASTORE_LABEL]: ds.name, ...POD_SECURITY_LABELS},
+            },
+          },
+        })
+        .catch((error) => {
+          if ((error as {statusCode?: number}).statusCode === 409)
+            throw new RetailOpsError(
+              'REFUSED',
+              `Namespace ${targetNs} already exists; a drill never restores into an existing namespace.`,
+            )
+          throw kubeError(error, `creating namespace ${targetNs}`, k.server)
+        })
+      const bound = await bindRestoreRole(api, targetNs, ctx)
+      if (bound) evidence.restoreRole = bound
+      const policies: string[] = []
+      for (const policy of isolationPolicies(targetNs, ctx.drillId, ds.name)) {
+        const created = await createAllowingForBinding(
+          () =>
+            api.request<KubeObject>('POST', collectionPath('NetworkPolicy', targetNs), {
+              body: policy,
+              signal: ctx.signal,
+            }),
+          Boolean(bound),
+          ctx.signal,
+        ).catch((error) => {
+          throw kubeError(error, `creating NetworkPolicy ${policy.metadata.name} in ${targetNs}`, k.server)
+        })
+        policies.push(`${created.metadata.name}@${created.metadata.resourceVersion}`)
+      }
+      evidence.isolation = {
+        podSecurity: Object.fromEntries(
+          Object.entries(namespace.metadata.labels ?? {}).filter(([key]) =>
+            key.startsWith('pod-security.kubernetes.io/'),
+          ),
+        ),
+        networkPolicies: policies,
+        namespaceResourceVersion: namespace.metadata.resourceVersion,
+      }
+    },
+  )
 }
 
 /**

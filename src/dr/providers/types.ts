@@ -59,6 +59,11 @@ export interface ProviderResult {
   rpoNotMeasured?: string
   validations: ValidationResult[]
   evidence: Record<string, unknown>
+  /**
+   * The backup was not restored: it is older than the RPO target (a clear finding instead of a
+   * silent restore of stale data). The RPO is measured from recoveryPoint; RTO is not measured.
+   */
+  refused?: string
   /** What was and was not restored, object by object (kubernetes). */
   inventory?: RestoredObject[]
 }

@@ -1,3 +1,4 @@
+import * as k8s from '@kubernetes/client-node'
 import pg from 'pg'
 
 import {sandboxEnv} from '../../support/sandbox.js'
@@ -70,4 +71,63 @@ export function drProject(yaml: string): TempProject {
 
 export function cli(args: string[], options: {cwd: string; env?: Record<string, string>}): BackgroundCli {
   return startCli(args, options)
+}
+
+export interface Seen {
+  type: string
+  kind: string
+  namespace: string
+  name: string
+  rv: number
+  object: k8s.KubernetesObject & {data?: Record<string, string>; type?: string; spec?: Record<string, unknown>}
+}
+
+/**
+ * Watches, from before the drill starts, what appears in drill namespaces: the namespace itself,
+ * its NetworkPolicies, every restored kind and the pods. Each first ADDED event carries the
+ * object as created, with the etcd revision of its creation (resourceVersion).
+ */
+export async function watchDrills(
+  kc: k8s.KubeConfig,
+  extra: [string, string][] = [],
+): Promise<{events: Seen[]; stop: () => void}> {
+  const events: Seen[] = []
+  const controllers: AbortController[] = []
+  const watch = new k8s.Watch(kc)
+  const paths: [string, string][] = [
+    ['Namespace', '/api/v1/namespaces'],
+    ['NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies'],
+    ['ServiceAccount', '/api/v1/serviceaccounts'],
+    ['ConfigMap', '/api/v1/configmaps'],
+    ['Secret', '/api/v1/secrets'],
+    ['Service', '/api/v1/services'],
+    ['PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets'],
+    ['Deployment', '/apis/apps/v1/deployments'],
+    ['HorizontalPodAutoscaler', '/apis/autoscaling/v2/horizontalpodautoscalers'],
+    ['Pod', '/api/v1/pods'],
+    ...extra,
+  ]
+  const ready = paths.map(async ([kind, apiPath]) => {
+    controllers.push(
+      await watch.watch(
+        apiPath,
+        {allowWatchBookmarks: false},
+        (type, obj: Seen['object']) => {
+          const namespace = kind === 'Namespace' ? obj.metadata!.name! : (obj.metadata!.namespace ?? '')
+          if (!namespace.startsWith('retailops-drill-')) return
+          events.push({
+            type,
+            kind,
+            namespace,
+            name: obj.metadata!.name!,
+            rv: Number(obj.metadata!.resourceVersion),
+            object: obj,
+          })
+        },
+        () => {},
+      ),
+    )
+  })
+  await Promise.all(ready)
+  return {events, stop: () => controllers.forEach((c) => c.abort())}
 }

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {registryClient} from '../../../src/docker/registry.js'
 import {sandboxEnv} from '../../support/sandbox.js'
-import {cli, random, drProject} from './helpers.js'
+import {cli, random, drProject, watchDrills} from './helpers.js'
 
 // A namespace of retailops-managed objects on the sandbox cluster, restored into a drill
 // namespace and checked for recoverability against the sandbox registry.
@@ -57,61 +57,6 @@ function definitions(dir: string): void {
     path.join(dir, 'definitions/search-indexes/orders.json'),
     JSON.stringify({mappings: {properties: {id: {type: 'keyword'}, total: {type: 'double'}}}}),
   )
-}
-
-interface Seen {
-  type: string
-  kind: string
-  namespace: string
-  name: string
-  rv: number
-  object: k8s.KubernetesObject & {data?: Record<string, string>; type?: string; spec?: Record<string, unknown>}
-}
-
-/**
- * Watches, from before the drill starts, what appears in drill namespaces: the namespace itself,
- * its NetworkPolicies, every restored kind and the pods. Each first ADDED event carries the
- * object as created, with the etcd revision of its creation (resourceVersion).
- */
-async function watchDrills(): Promise<{events: Seen[]; stop: () => void}> {
-  const events: Seen[] = []
-  const controllers: AbortController[] = []
-  const watch = new k8s.Watch(kc)
-  const paths: [string, string][] = [
-    ['Namespace', '/api/v1/namespaces'],
-    ['NetworkPolicy', '/apis/networking.k8s.io/v1/networkpolicies'],
-    ['ServiceAccount', '/api/v1/serviceaccounts'],
-    ['ConfigMap', '/api/v1/configmaps'],
-    ['Secret', '/api/v1/secrets'],
-    ['Service', '/api/v1/services'],
-    ['PodDisruptionBudget', '/apis/policy/v1/poddisruptionbudgets'],
-    ['Deployment', '/apis/apps/v1/deployments'],
-    ['HorizontalPodAutoscaler', '/apis/autoscaling/v2/horizontalpodautoscalers'],
-    ['Pod', '/api/v1/pods'],
-  ]
-  const ready = paths.map(async ([kind, apiPath]) => {
-    controllers.push(
-      await watch.watch(
-        apiPath,
-        {allowWatchBookmarks: false},
-        (type, obj: Seen['object']) => {
-          const namespace = kind === 'Namespace' ? obj.metadata!.name! : (obj.metadata!.namespace ?? '')
-          if (!namespace.startsWith('retailops-drill-')) return
-          events.push({
-            type,
-            kind,
-            namespace,
-            name: obj.metadata!.name!,
-            rv: Number(obj.metadata!.resourceVersion),
-            object: obj,
-          })
-        },
-        () => {},
-      ),
-    )
-  })
-  await Promise.all(ready)
-  return {events, stop: () => controllers.forEach((c) => c.abort())}
 }
 
 async function drillNamespaces(): Promise<string[]> {
@@ -206,7 +151,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     const before = (await apps.readNamespacedDeployment({name: 'orders', namespace: ns})).metadata!.generation
     const p = drProject(config(DATASTORE))
     definitions(p.dir)
-    const watching = await watchDrills()
+    const watching = await watchDrills(kc)
     const result = await cli(['dr', 'drill', '--json'], {cwd: p.dir}).finally(() => setTimeout(watching.stop, 1000))
     await new Promise((r) => setTimeout(r, 1500))
     expect(result.exitCode, result.stdout + result.stderr).toBe(0)
@@ -383,7 +328,7 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     try {
       const p = drProject(config(DATASTORE))
       definitions(p.dir)
-      const watching = await watchDrills()
+      const watching = await watchDrills(kc)
       const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() =>
         setTimeout(watching.stop, 1000),
       )
