@@ -1026,6 +1026,18 @@ export const configSchema = z
       .describe(
         'Notifications on release events (rollouts, refused releases, pre-warms, drills, the SLO gate) to Slack, Teams and CloudEvents webhooks: docs/notifications.md.',
       ),
+    backup: z
+      .object({
+        location: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "`retailops backup`: where snapshots of the objects retailops manages go (s3://bucket/prefix or a directory relative to retailops.yaml), in Velero's layout, so a kubernetes datastore's kubernetes.backup.location can drill them; --to overrides.",
+          ),
+      })
+      .strict()
+      .optional(),
     prices: prices.default({
       currency: 'USD',
       default: {cpuHour: 0.031611, memoryGiBHour: 0.004237},

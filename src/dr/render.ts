@@ -1,6 +1,8 @@
 import {formatDuration} from '../config/duration.js'
 import {makeChalk} from '../ui/terminal.js'
 import {renderTable} from '../ui/table.js'
+import type {BackupResult} from './backup.js'
+import type {BackupScheduleResult} from './backup-schedule.js'
 import type {DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
 import type {DrillScheduleResult, ScheduledDrill} from './schedule.js'
@@ -183,4 +185,25 @@ export function renderDrillSchedule(r: DrillScheduleResult): string {
     'Each run keeps its record in the cluster: `retailops dr history` lists them with the next run; `retailops dr drill --unschedule` with the same selection removes the schedule.',
   ]
   return lines.join('\n')
+}
+
+export function renderBackup(r: BackupResult): string {
+  const kinds = Object.entries(r.objects)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ')
+  return [
+    `Backup ${r.name} of ${r.namespace} written to ${r.folder}`,
+    `  ${kinds}`,
+    `  ${r.tarball.key}: ${r.tarball.size} bytes, SHA-256 ${r.tarball.sha256}`,
+  ].join('\n')
+}
+
+export function renderBackupSchedule(r: BackupScheduleResult): string {
+  return [
+    `CronJob ${r.namespace}/${r.cronJob} backs up ${r.namespace} to ${r.location} on "${r.schedule}" (${r.timeZone}).`,
+    `  next runs: ${r.nextRuns.join(', ')}`,
+    `  runs: ${r.command.join(' ')}`,
+    `  image: ${r.runnerImage}; ServiceAccount ${r.serviceAccount} (get and list of what it backs up, in ${r.namespace})`,
+    ...(r.variables.length ? [`  from Secret: ${r.variables.join(', ')}`] : []),
+  ].join('\n')
 }

@@ -263,17 +263,11 @@ export async function readBackupTarball(
   const sha256 = hash.digest('hex')
   const verified: string[] = ['gzip CRC-32 and length', `${items.length} resource entries parsed`]
   if (expected) {
-    if (expected.tarball.size !== bytes)
+    if (expected.tarball.sha256 !== sha256 || expected.tarball.size !== bytes)
       throw corrupt(
         location.url,
         info.name,
-        `${keys.tarball} has ${bytes} bytes, its manifest says ${expected.tarball.size}`,
-      )
-    if (expected.tarball.sha256 !== sha256)
-      throw corrupt(
-        location.url,
-        info.name,
-        `${keys.tarball} has SHA-256 ${sha256}, its manifest (${RETAILOPS_MANIFEST_FILE}) says ${expected.tarball.sha256}`,
+        `${keys.tarball} has SHA-256 ${sha256} (${bytes} bytes), its manifest (${RETAILOPS_MANIFEST_FILE}) says ${expected.tarball.sha256} (${expected.tarball.size} bytes)`,
       )
     verified.unshift(`SHA-256 and size match ${RETAILOPS_MANIFEST_FILE}`)
   }
