@@ -505,7 +505,7 @@ export const kubernetesProvider: DrillProvider = {
           missing: missing.map((o) => `${o.kind} ${o.metadata.name}`),
           notRestored,
           total: snapshot.length,
-          secrets: (byKind.get('Secret') ?? []),
+          secrets: byKind.get('Secret') ?? [],
           timeoutMs,
           started,
         },

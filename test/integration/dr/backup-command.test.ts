@@ -18,7 +18,7 @@ import {cli, drProject, random, watchDrills} from './helpers.js'
 // `backup --schedule` renders the CronJob like the runner's other jobs (read back from the
 // cluster), refuses a directory location, and --unschedule removes it.
 const sandbox = sandboxEnv()
-const bucket = process.env.RETAILOPS_S3_BUCKET!
+const bucket = sandbox.s3Bucket
 const kc = kubeConfig(sandbox)
 const core = kc.makeApiClient(k8s.CoreV1Api)
 const objects = k8s.KubernetesObjectApi.makeApiClient(kc)

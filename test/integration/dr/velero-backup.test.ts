@@ -16,7 +16,7 @@ import {cli, drProject, random, watchDrills} from './helpers.js'
 // A truncated tarball fails with 41 and leaves nothing behind; a backup older than the RPO target
 // is refused with 40 before anything is created.
 const sandbox = sandboxEnv()
-const bucket = process.env.RETAILOPS_S3_BUCKET!
+const bucket = sandbox.s3Bucket
 const kc = kubeConfig(sandbox)
 const core = kc.makeApiClient(k8s.CoreV1Api)
 const apps = kc.makeApiClient(k8s.AppsV1Api)
