@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {timeoutMs} from '../../src/deploy/engine.js'
+import {timeoutMs} from '../../src/config/duration.js'
 import {controlDeps} from '../_base/rollout-deps.js'
 import {writeReport} from '../../src/report/index.js'
 import {renderRolloutHtml} from '../../src/rollout/report.js'

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {timeoutMs} from '../../src/deploy/engine.js'
+import {timeoutMs} from '../../src/config/duration.js'
 import {rolloutStatus, type RolloutStatus} from '../../src/rollout/control.js'
 import {controlDeps} from '../_base/rollout-deps.js'
 import {formatStatuses} from '../../src/rollout/format.js'

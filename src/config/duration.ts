@@ -46,3 +46,11 @@ export function durationFlag(flag: string, value: string | undefined): number | 
   if (ms === undefined) throw new UsageError(`--${flag} ${value}: expected a duration such as 90s, 10m or 7d.`)
   return ms
 }
+
+/** A --timeout flag in milliseconds (undefined when not given); a value that is no duration is a usage error. */
+export function timeoutMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new UsageError(`--timeout ${value}: not a duration (e.g. 90s, 10m)`)
+  return ms
+}

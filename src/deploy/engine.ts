@@ -1,8 +1,6 @@
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
-import {parseDuration} from '../config/duration.js'
-import {UsageError} from '../errors/index.js'
 import {kubeClients, kubeError, kubeHttp} from '../kubernetes/client.js'
 import {
   applyObjects,
@@ -42,6 +40,7 @@ import {admissionStep, type AdmissionStepOptions, type SupplyChainResult} from '
  */
 
 export type {SignatureVerification} from './signature.js'
+export {timeoutMs} from '../config/duration.js'
 export {planObjects, renderStep, summarizeTargets, type DeployPlan, type DeployTargetSummary, type RenderStepOptions}
 
 export interface PolicyStepResult {
@@ -700,14 +699,6 @@ export async function runDiff(
     diffs,
     changed: diffs.filter((d) => d.action !== 'unchanged').length,
   }
-}
-
-/** Parses a --timeout value (a duration such as 90s or 10m). */
-export function timeoutMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  const ms = parseDuration(value)
-  if (ms === undefined) throw new UsageError(`--timeout ${value}: not a duration (e.g. 90s, 10m)`)
-  return ms
 }
 
 /** A release event per refused image (and one for a refusal about no image, e.g. --skip-verify): the rules and the fixes. */

@@ -18,7 +18,7 @@ import type {
 } from '../kubernetes/kinds.js'
 import type {LoadedConfig} from '../config/load.js'
 import {mirrorRefusal} from '../config/route-match.js'
-import {policyStep, type DeployPlan} from '../deploy/engine.js'
+import type {DeployPlan} from '../deploy/engine.js'
 import type {ImageVerifier} from '../deploy/signature.js'
 import {RetailOpsError} from '../errors/index.js'
 import {collectionPath, type KubeObject} from '../kubernetes/resources.js'
@@ -134,6 +134,9 @@ export async function checkDeployment(
     ),
     selection: {services: [service]},
   }
+  // The deploy's policy and signature checks load the signing and supply-chain clients: only here,
+  // not for every command that reads rollout state (rollout status).
+  const {policyStep} = await import('../deploy/engine.js')
   const result = await policyStep(
     plan,
     {project: options.project, skipVerify: options.skipVerify, verifyImages: options.verifyImages},
