@@ -52,7 +52,7 @@ if (argv.length <= 1 && (argv.length === 0 || /^(-v|--version|-h|--help)$/.test(
   }
 }
 if (!answered) {
-  const {execute} = await import('@oclif/core')
+  const {execute} = await import('@oclif/core/execute')
   // No user or dev plugins: retailops installs none (no @oclif/plugin-plugins), so looking for
   // them is only a read of ~/.local/share/retailops/package.json on every start (and a warning
   // when HOME is not a folder).

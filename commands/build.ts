@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {parseBuildArgs} from '../src/docker/build.js'
 import {buildWithSupplyChain, type BuildWithSupplyChainResult} from '../src/supplychain/build.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {timeoutMs} from '../src/deploy/engine.js'
 import {formatDeploy} from '../src/deploy/format.js'

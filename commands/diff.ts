@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {runDiff, type ObjectDiff} from '../src/deploy/engine.js'
 import {formatDiffs, formatPolicy} from '../src/deploy/format.js'

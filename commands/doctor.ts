@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {runDoctor, type DoctorResult} from '../src/doctor/doctor.js'
 import {makeChalk} from '../src/ui/terminal.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {BUNDLED_NAMES} from '../src/scaffold/defaults.js'
 import {type CiProvider, initProject, type InitResult} from '../src/scaffold/init.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {parseServiceUrls, parseTrafficLabels, type PrewarmResult, runPrewarm} from '../src/capacity/prewarm.js'
 import {renderApply, renderCapacityPlan, renderSchedule, renderWarmup} from '../src/capacity/render.js'

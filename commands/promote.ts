@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {defaultImageVerifier} from '../src/deploy/signature.js'
 import {UsageError} from '../src/errors/index.js'

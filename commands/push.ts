@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {pushImages, type PushResult} from '../src/docker/push.js'
 import {makeChalk, renderTable} from '../src/ui/index.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {planObjects, renderStep, summarizeTargets, type DeployTargetSummary} from '../src/deploy/plan.js'
 import {formatPolicy, toYamlDocuments} from '../src/deploy/format.js'

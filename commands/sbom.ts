@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 import {readSboms, type SbomSummary} from '../src/supplychain/sbom.js'
 import {renderTable} from '../src/ui/index.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {renderSleep, renderSleepSchedule} from '../src/sleep/render.js'
 import {scheduleSleep, type SleepScheduleResult, unscheduleSleep} from '../src/sleep/schedule.js'

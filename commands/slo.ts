@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {UsageError} from '../src/errors/index.js'
 import {writeReport} from '../src/report/index.js'

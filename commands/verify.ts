@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {verifyImages, type VerifyImagesResult} from '../src/signing/images.js'
 import {RetailOpsCommand} from './_base/base-command.js'

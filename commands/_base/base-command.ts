@@ -1,4 +1,6 @@
-import {Command, Flags, type Interfaces} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
+import type {Interfaces} from '@oclif/core'
 
 import {type ExitCodeName, ExitCode, RetailOpsError, toRetailOpsError, UsageError} from '../../src/errors/index.js'
 import {loadConfig, type LoadedConfig} from '../../src/config/load.js'

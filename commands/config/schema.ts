@@ -1,6 +1,6 @@
 import {writeFile} from 'node:fs/promises'
 
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {jsonSchema} from '../../src/config/schema.js'
 import {RetailOpsCommand} from '../_base/base-command.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {durationFlag} from '../../src/config/duration.js'
 import {runDrill} from '../../src/dr/drill.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {type HistoryResult, readHistory, showDrill} from '../../src/dr/cluster-history.js'
 import {renderDrillSummary, renderHistory, renderSchedules} from '../../src/dr/render.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {planOnly} from '../../src/dr/drill.js'
 import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {parseTtl, previewOwner} from '../../src/env/names.js'
 import {type CreatePreviewResult, createPreview} from '../../src/env/preview.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {type DestroyResult, destroyPreview} from '../../src/env/manage.js'
 import {previewNamespace} from '../../src/env/names.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {type ExtendResult, extendPreview} from '../../src/env/manage.js'
 import {parseTtl} from '../../src/env/names.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {listPreviews, type PreviewInfo} from '../../src/env/manage.js'
 import {renderPreviews} from '../../src/env/render.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {type SweepResult, sweepPreviews} from '../../src/env/manage.js'
 import {renderSweepSchedule, renderSwept} from '../../src/env/render.js'

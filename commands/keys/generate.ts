@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {envReferenceName} from '../../src/config/secret-ref.js'
 import {UsageError} from '../../src/errors/index.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {runRestore} from '../../src/capacity/prewarm.js'
 import {renderRestore} from '../../src/capacity/render.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {promotionHistory, type PromotionHistory} from '../../src/promote/records.js'
 import {renderPromotionHistory} from '../../src/promote/render.js'

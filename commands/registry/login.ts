@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {REGISTRY_PASSWORD_ENV, REGISTRY_USERNAME_ENV} from '../../src/docker/credentials.js'
 import {registryLogin, type RegistryLoginResult} from '../../src/docker/login.js'

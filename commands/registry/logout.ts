@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 import {registryLogout, type RegistryLogoutResult} from '../../src/docker/login.js'
 import {RetailOpsCommand} from '../_base/base-command.js'

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 import {rolloutHistory, type HistoryResult} from '../../src/rollout/control.js'
 import {controlDeps} from '../_base/rollout-deps.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {undoRollout, type UndoResult} from '../../src/rollout/control.js'
 import {controlDeps} from '../_base/rollout-deps.js'

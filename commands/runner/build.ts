@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {buildRunnerImage, type RunnerBuildResult} from '../../src/runner/image.js'
 import {RetailOpsCommand} from '../_base/base-command.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {TIERS, type Tier} from '../../src/config/schema.js'
 import {addService, type AddServiceResult} from '../../src/scaffold/service-add.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {writeReport} from '../../src/report/index.js'
 import {generateRules, renderRulesYaml, type RulesFormat, type RulesResult} from '../../src/slo/rules.js'
