@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {renderNotifyTest, sendTestMessages, type NotifyTestResult} from '../../src/notify/test-message.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
