@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {type BackupResult, backupNamespace} from '../src/dr/backup.js'
 import {type BackupScheduleResult, scheduleBackup, unscheduleBackup} from '../src/dr/backup-schedule.js'
