@@ -313,6 +313,13 @@ export function neededVariables(
         )
     }
   }
+  for (const ds of project.config.datastores.filter((d) => datastores.includes(d.name))) {
+    // A kubernetes datastore restored from backups in an object store reads it with the AWS SDK.
+    if (ds.provider !== 'kubernetes' || !/^s3:\/\//i.test(ds.kubernetes?.backup?.location ?? '')) continue
+    for (const v of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_ENDPOINT_URL_S3', 'RETAILOPS_S3_ENDPOINT'])
+      if (env[v]) plain.add(v)
+    for (const v of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) if (env[v]) secret.add(v)
+  }
   if (recoverability && env.REGISTRY_USERNAME && env.REGISTRY_PASSWORD) {
     secret.add('REGISTRY_USERNAME')
     secret.add('REGISTRY_PASSWORD')

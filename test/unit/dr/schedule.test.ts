@@ -248,6 +248,17 @@ describe('names, variables and bounds', () => {
     expect(v.warnings.join(' ')).toContain('AWS_SESSION_TOKEN')
   })
 
+  it("variables: a kubernetes datastore restored from an s3:// backup location gets the object store's", () => {
+    const withBackup = project(
+      `${CONFIG}\n  - {name: shop-backups, service: cart, provider: kubernetes, kubernetes: {backup: {location: "s3://b/velero"}}}\n`,
+    )
+    const env = {AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'key', RETAILOPS_S3_ENDPOINT: 'http://127.0.0.1:9000'}
+    const v = neededVariables(withBackup, ['shop-backups'], false, env)
+    expect(v.secret).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
+    expect(v.plain).toEqual(['RETAILOPS_S3_ENDPOINT'])
+    expect(neededVariables(project(), ['shop-config'], false, env)).toEqual({secret: [], plain: [], warnings: []})
+  })
+
   it('timeouts and starting deadlines', () => {
     expect(defaultTimeoutMs(project(), ['orders-db'])).toBe(3_600_000)
     expect(defaultTimeoutMs(project(), ['shop-config'])).toBe(3_600_000)
