@@ -23,14 +23,16 @@ export function analysisMeasurements(run: AnalysisRun): EventMeasurement[] {
       spec?.failureCondition && `failure if ${spec.failureCondition}`,
       spec?.successCondition && `success if ${spec.successCondition}`,
       spec?.compareWithStable &&
-        `within ${Math.round(spec.tolerance * 100)} % of stable (minDifference ${spec.minDifference})`,
+        (spec.method === 'statistical'
+          ? `not worse than stable at ${Math.round((spec.confidence ?? 0.95) * 100)} % confidence (minimum effect ${spec.minEffect ?? 0})`
+          : `within ${Math.round(spec.tolerance * 100)} % of stable (minDifference ${spec.minDifference})`),
     ].filter(Boolean)
     return [
       {
         name: metric.name,
         value: m.stable === undefined ? value(m.canary) : `canary ${value(m.canary)}, stable ${value(m.stable)}`,
         condition: conditions.join('; ') || undefined,
-        verdict: `${m.phase} (${metric.successful} passed, ${metric.failed} failed of ${run.spec.count})`,
+        verdict: `${m.phase} (${metric.successful} passed, ${metric.failed} failed of ${run.spec.count}): ${m.reason}`,
       },
     ]
   })
