@@ -707,6 +707,11 @@ function roundBuckets(b: Buckets): Buckets {
   return {bounds: b.bounds, counts, total: counts.reduce((x, y) => x + y, 0)}
 }
 
+/** The most observations any metric needs per side and window (0: no minimum). */
+function minimumEvidence(spec: AnalysisSpec): number {
+  return Math.max(0, ...spec.metrics.map((m) => (m.samplesQuery || m.bucketsQuery ? (m.minSamples ?? 0) : 0)))
+}
+
 /** The request rate of a service over all versions, customers only (warm-up traffic left out). */
 export function requestRateQuery(service: string, namespace: string, windowMs: number): string {
   return `sum(rate(http_requests_total{service="${promEscape(service)}",namespace="${promEscape(namespace)}",synthetic!="true"}[${toPromDuration(windowMs)}]))`
@@ -717,7 +722,7 @@ export function requestRateQuery(service: string, namespace: string, windowMs: n
  * the observed traffic, said before an analysis starts. Pure.
  */
 export function forecastEvidence(spec: AnalysisSpec, weight: number, rps: number | undefined): EvidenceForecast {
-  const needed = Math.max(0, ...spec.metrics.map((m) => (m.samplesQuery || m.bucketsQuery ? (m.minSamples ?? 0) : 0)))
+  const needed = minimumEvidence(spec)
   const compares = spec.metrics.some((m) => m.compareWithStable || m.method === 'statistical')
   const windowMs = spec.windowMs
   const base = {weight, needed, windowMs}
@@ -827,5 +832,11 @@ export function analysisVerdict(run: AnalysisRun): AnalysisVerdict {
 
 /** A one-line description of an analysis spec, for status output. */
 export function describeSpec(spec: AnalysisSpec): string {
-  return `${spec.metrics.map((m) => m.name).join(', ')} every ${formatDuration(spec.intervalMs)} × ${spec.count} (failureLimit ${spec.failureLimit}, inconclusiveLimit ${spec.inconclusiveLimit}, missingData ${spec.missingData})`
+  const minimum = minimumEvidence(spec)
+  const statistical = spec.metrics.find((m) => m.method === 'statistical')
+  const judgement = [
+    ...(statistical ? [`statistical at ${Math.round((statistical.confidence ?? 0.95) * 1000) / 10} %`] : []),
+    ...(minimum > 0 ? [`≥ ${minimum} per side`] : []),
+  ]
+  return `${spec.metrics.map((m) => m.name).join(', ')} every ${formatDuration(spec.intervalMs)} × ${spec.count} over ${formatDuration(spec.windowMs)} (${[...judgement, `failureLimit ${spec.failureLimit}`, `inconclusiveLimit ${spec.inconclusiveLimit}`, `missingData ${spec.missingData}`].join(', ')})`
 }

@@ -4,6 +4,7 @@ import {
   buildAnalysisSpec,
   DEFAULT_JUDGEMENT,
   defaultMetrics,
+  describeSpec,
   evaluateMeasurement,
   forecastEvidence,
   newRun,
@@ -303,6 +304,14 @@ describe('statistical judgement', () => {
     expect(bad({errors: 'e'})).toThrow()
     expect(bad({errors: 'e', samples: 's'})).not.toThrow()
     expect(bad({buckets: 'b', errors: 'e', samples: 's'})).toThrow()
+  })
+})
+
+describe('the spec in one line', () => {
+  it('names the method, confidence and minimum', () => {
+    expect(describeSpec(buildAnalysisSpec(undefined, {count: 2}))).toBe(
+      'error-rate, latency every 30s × 2 over 30s (statistical at 95 %, ≥ 50 per side, failureLimit 1, inconclusiveLimit 1, missingData inconclusive)',
+    )
   })
 })
 

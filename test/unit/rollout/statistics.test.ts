@@ -20,12 +20,15 @@ import {
   twoProportionTest,
 } from '../../../src/rollout/statistics.js'
 
-const PYTHON = path.join(
-  process.env.RETAILOPS_SANDBOX_CACHE ?? path.join(os.homedir(), '.cache', 'retailops-sandbox'),
-  'py',
-  'bin',
-  'python',
-)
+/** The SciPy venv's interpreter: RETAILOPS_PYTHON (scripts/sandbox.sh env), else where setup-python.sh caches it. */
+const PYTHON =
+  process.env.RETAILOPS_PYTHON ??
+  path.join(
+    process.env.RETAILOPS_SANDBOX_CACHE ?? path.join(os.homedir(), '.cache', 'retailops-sandbox'),
+    'py',
+    'bin',
+    'python',
+  )
 
 function scipy(script: string, input: unknown): any {
   if (!existsSync(PYTHON))
