@@ -68,7 +68,9 @@ BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
 # when scheduled drills of PostgreSQL datastores run in the cluster (`runner build --base-image`).
 BASE_PG_IMAGE="retailops/node-base-pg:24"
 
-DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv pgbackrest)
+# chromium: the headless browser the dashboard's browser test drives (playwright-core, no browser download).
+DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv pgbackrest chromium)
+CHROMIUM=/usr/bin/chromium
 
 log() { printf '[sandbox %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -746,6 +748,9 @@ status_table() {
   s="$(st "$PY_VENV/bin/python" -c 'import scipy')"
   v="$("$PY_VENV/bin/python" -c 'import scipy; print(scipy.__version__)' 2>/dev/null || echo '?')"
   row "python scipy" "$s" "$v" "$PY_VENV/bin/python (reference values for test/unit/rollout/statistics)"
+  s="$(st test -x "$CHROMIUM")"
+  v="$("$CHROMIUM" --version 2>/dev/null | awk '{print $2}')"
+  row chromium "$s" "${v:-?}" "$CHROMIUM (headless, for the dashboard's browser test)"
   s="$(st test -x "$NODE_BIN/node")"
   row node "$s" "$("$NODE_BIN/node" --version 2>/dev/null || echo '?')" "$NODE_BIN/node"
 }
@@ -775,6 +780,7 @@ cmd_env() {
   q AWS_ACCESS_KEY_ID "$S3_ACCESS_KEY"
   q AWS_SECRET_ACCESS_KEY "$S3_SECRET_KEY"
   q AWS_REGION "$S3_REGION"
+  q RETAILOPS_CHROMIUM "$CHROMIUM"
   q RETAILOPS_SANDBOX_STATE "$STATE"
   q RETAILOPS_PYTHON "$PY_VENV/bin/python"
   printf 'export PATH=%q:"$PATH"\n' "$K8S_BIN:$KWOK_BIN:$K6_BIN:$COSIGN_BIN:$COSIGN3_BIN:$NODE_BIN"

@@ -44,6 +44,9 @@ export interface DrillSummary {
   /** The largest RTO measured, and whether any missed its target. */
   rtoMs?: number
   rpoMs?: number
+  /** The strictest RTO and RPO targets the drill measured against (its datastores'). */
+  rtoTargetMs?: number
+  rpoTargetMs?: number
   targetsMissed: number
   validationsFailed: number
   ranBy: string
@@ -65,6 +68,8 @@ export function summariseDrill(r: DrillRecord): DrillSummary {
     services: r.services.map((s) => s.service),
     rtoMs: rtos.length > 0 ? Math.max(...rtos) : undefined,
     rpoMs: rpos.length > 0 ? Math.max(...rpos) : undefined,
+    rtoTargetMs: r.datastores.length > 0 ? Math.min(...r.datastores.map((d) => d.rto.targetMs)) : undefined,
+    rpoTargetMs: r.datastores.length > 0 ? Math.min(...r.datastores.map((d) => d.rpo.targetMs)) : undefined,
     targetsMissed: r.datastores.filter((d) => d.rto.status === 'fail' || d.rpo.status === 'fail').length,
     validationsFailed:
       r.datastores.reduce((n, d) => n + d.validations.filter((v) => !v.passed).length, 0) +

@@ -196,6 +196,15 @@ export class StateStore {
     return cm && request ? {request, resourceVersion: cm.metadata.resourceVersion!} : undefined
   }
 
+  /** Every rollout state in a namespace with its history, from one list call (the dashboard's view). */
+  async listStored(namespace: string): Promise<{state: RolloutState; history: HistoryEntry[]}[]> {
+    const items = await this.kube.list(PATHS.configmaps(namespace), 'retailops.dev/rollout-state=true')
+    return items.flatMap((cm) => {
+      const state = parse<RolloutState>(cm.data?.['state.json'])
+      return state ? [{state, history: parse<HistoryEntry[]>(cm.data?.['history.json']) ?? []}] : []
+    })
+  }
+
   /** Every rollout state in a namespace (for `rollout status` without a service). */
   async list(namespace: string): Promise<RolloutState[]> {
     const items = await this.kube.list(PATHS.configmaps(namespace), 'retailops.dev/rollout-state=true')

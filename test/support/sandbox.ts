@@ -27,6 +27,8 @@ export interface SandboxEnv {
   s3Endpoint: string
   s3Bucket: string
   s3Region: string
+  /** Debian's chromium, driven headless by playwright-core (the dashboard's browser test). */
+  chromium: string
 }
 
 const REQUIRED = [
@@ -80,6 +82,8 @@ export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
     s3Endpoint: env.RETAILOPS_S3_ENDPOINT!.replace(/\/+$/, ''),
     s3Bucket: env.RETAILOPS_S3_BUCKET!,
     s3Region: env.AWS_REGION ?? 'us-east-1',
+    // Not required in the environment (a shell loaded before it was added still works); the check below asks the file.
+    chromium: env.RETAILOPS_CHROMIUM || '/usr/bin/chromium',
   }
 }
 
@@ -230,6 +234,7 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
         ['cosign', s.cosign],
         ['cosign3', s.cosign3],
         ['kube-score', s.kubeScore],
+        ['chromium', s.chromium],
       ] as const
     ).map(([tool, file]): [string, () => Promise<unknown>] => [
       `${tool} (${file})`,
