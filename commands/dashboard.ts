@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {parseDuration} from '../src/config/duration.js'
 import {startDashboard} from '../src/dashboard/server.js'
