@@ -150,7 +150,9 @@ describe('statistical canary analysis against Prometheus: minimum evidence and e
     expect(d.rankBiserial).toBeGreaterThan(0)
     expect(d.rankBiserial).toBeLessThan(d.minEffect)
     expect(d.material).toBe(false)
-    if (d.significant) expect(m.reason).toContain('but the effect is below the effect threshold 0.2: negligible')
+    // Significant at this volume (p ≈ 1e-8 in the runs so far, rank-biserial ≈ 0.13): it passes on effect size alone.
+    expect(d.significant).toBe(true)
+    expect(m.reason).toContain('but the effect is below the effect threshold 0.2: negligible')
     expect(m.reason).toMatch(/^latency: canary p50 [\d.]+ ms, p95 [\d.]+ ms \(\d+\) vs stable .* rank-biserial 0\.\d+/)
     expect(run.phase).toBe('Successful')
   })
