@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
-import {kubeClients, kubeError, kubeHttp} from '../kubernetes/client.js'
+import {kubeClients, kubeCredentials, kubeError} from '../kubernetes/client.js'
 import {
   applyObjects,
   applyOne,
@@ -12,7 +12,7 @@ import {
   type PruneResult,
 } from '../kubernetes/apply.js'
 import {objectDiff} from '../kubernetes/diff.js'
-import {KubeHttpError, type KubeHttp} from '../kubernetes/http.js'
+import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
 import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../kubernetes/resources.js'
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
@@ -137,10 +137,11 @@ async function listApplySet(
   http: KubeHttp,
   group: ClusterGroup,
   signal?: AbortSignal,
+  options: {managedFields?: boolean} = {},
 ): Promise<Map<string, KubeObject>> {
   const values = [...new Set([group.applySet, group.legacyApplySet])]
   const selector = `${LABEL.applySet} in (${values.join(',')})`
-  const live = await listManaged(http, selector, signal).catch((error) => {
+  const live = await listManaged(http, selector, signal, options).catch((error) => {
     throw kubeError(error, `listing what retailops manages (${selector})`)
   })
   return applySetMembers(live, group)
@@ -232,8 +233,17 @@ function scopeOf(plan: DeployPlan, group: ClusterGroup): PruneScope {
   }
 }
 
+const groupClients = new Map<string, KubeHttp>()
+
+/** Raw requests to a group's cluster; a plain kubeconfig does not load @kubernetes/client-node (diff never needs it). */
 async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
-  return kubeHttp({context: group.context, kubeconfig: group.kubeconfig})
+  const key = `${group.kubeconfig ?? ''}|${group.context ?? ''}`
+  let http = groupClients.get(key)
+  if (!http) {
+    http = new KubeHttp(kubeCredentials({context: group.context, kubeconfig: group.kubeconfig}))
+    groupClients.set(key, http)
+  }
+  return http
 }
 
 /** Step 3: server-side apply in waves, then prune what the applyset has and the render no longer does. */
@@ -408,7 +418,8 @@ export async function diffStep(
     clusterGroups(plan).map(async (group) => {
       const http = await groupHttp(group)
       const objects = group.targets.flatMap((t) => t.objects)
-      const live = await listApplySet(http, group, ctx.signal)
+      // The diff compares without managedFields (objectDiff strips them): not kept for 20,000 objects.
+      const live = await listApplySet(http, group, ctx.signal, {managedFields: false})
       const limit = pLimit(options.concurrency ?? 32)
       // Objects without the label may still exist (created by hand, or before retailops): read them.
       await Promise.all(

@@ -333,11 +333,16 @@ function wasCreated(result: KubeObject, started: number): boolean {
   return Number.isNaN(created) || created >= started - 2000
 }
 
-/** Every object carrying `selector`, of every managed kind, in all namespaces (one list per kind). */
+/**
+ * Every object carrying `selector`, of every managed kind, in all namespaces (one list per kind).
+ * Without `managedFields` (diff, which never reads them) each object drops them as its page is
+ * read: they are often half of an object, and 20,000 objects are held at once.
+ */
 export async function listManaged(
   http: KubeHttp,
   labelSelector: string,
   signal?: AbortSignal,
+  options: {managedFields?: boolean} = {},
 ): Promise<Map<string, KubeObject>> {
   const out = new Map<string, KubeObject>()
   await Promise.all(
@@ -357,6 +362,7 @@ export async function listManaged(
           throw error
         })
         for (const item of list.items) {
+          if (options.managedFields === false) delete item.metadata.managedFields
           const obj = {...item, apiVersion: k.apiVersion, kind: k.kind}
           out.set(objectKey(obj), obj)
         }

@@ -1,6 +1,16 @@
 import {describe, expect, it} from 'vitest'
 
-import {APPLIED_HASH, contains, intentHash, unchangedSince, withIntentHash} from '../../../src/kubernetes/unchanged.js'
+import {
+  APPLIED_HASH,
+  contains,
+  intentHash,
+  stable,
+  stableJson,
+  unchangedSince,
+  withIntentHash,
+} from '../../../src/kubernetes/unchanged.js'
+import {renderManifests} from '../../../src/deploy/render.js'
+import {digestImages, project} from './fixtures.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'
 import {mergePatch} from '../../../src/deploy/overlays.js'
 
@@ -55,5 +65,24 @@ describe('skipping unchanged objects', () => {
     expect(contains({a: [1, 2, 3]}, {a: [1, 2]})).toBe(false)
     expect(contains({a: 0}, {a: 0})).toBe(true)
     expect(contains({}, {a: 0})).toBe(false)
+  })
+})
+
+describe('stableJson', () => {
+  it('writes exactly what JSON.stringify of the sorted copy wrote, so applied hashes stay the same', () => {
+    const p = project()
+    const objects = renderManifests({project: p, images: digestImages(p)}).targets.flatMap((t) => t.objects)
+    for (const o of objects) expect(stableJson(o)).toBe(JSON.stringify(stable(o)))
+    const edge = {
+      b: [1, undefined, () => 1, null, Number.NaN, {z: undefined, y: 'x'}],
+      a: {'10': 1, '9': 2, '01': 3, x: 4, '4294967295': 5, '4294967294': 6},
+      c: undefined,
+      d: new Date(0),
+      e: 'quote " and \u2028',
+      f: -0,
+      g: [[], {}],
+    }
+    expect(stableJson(edge)).toBe(JSON.stringify(stable(edge)))
+    for (const v of [1, 'x', null, true, undefined, [undefined]]) expect(stableJson(v)).toBe(JSON.stringify(stable(v)))
   })
 })
