@@ -45,7 +45,7 @@ export function stableJson(value: unknown): string | undefined {
     }
     return `{${parts.join(',')}}`
   }
-  return JSON.stringify(value) as string | undefined
+  return JSON.stringify(value)
 }
 
 export function intentHash(obj: KubeObject): string {
