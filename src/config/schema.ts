@@ -627,6 +627,53 @@ const datastore = z
         url: z.string().optional(),
         database: z.string().optional(),
         backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
+        backup: z
+          .object({
+            source: z
+              .enum(['pg-dump', 'pgbackrest', 'live'])
+              .optional()
+              .describe(
+                'dr drill: what is restored. pg-dump (default with a location): the newest pg_dump custom-format file in the location; pgbackrest: the newest backup of a pgBackRest repository (with archived WAL: point in time); live: a pg_dump of the source taken by the drill (the default without a location).',
+              ),
+            location: z
+              .string()
+              .optional()
+              .describe(
+                'Where the backups are: s3://bucket/prefix (an S3-compatible store) or a directory (relative to retailops.yaml). For pgbackrest, the repository (repo1-path in it).',
+              ),
+            endpoint: z
+              .url()
+              .optional()
+              .describe('S3 endpoint of an S3-compatible store; default RETAILOPS_S3_ENDPOINT, else AWS.'),
+            region: z.string().optional().describe('S3 region; default AWS_REGION, else us-east-1.'),
+            match: z
+              .string()
+              .default('*.dump')
+              .describe('pg-dump: which objects are backups (a glob on the file name).'),
+            stanza: z.string().optional().describe('pgbackrest: the stanza (default: the datastore name).'),
+            targetTime: dateTime
+              .optional()
+              .describe(
+                'pgbackrest: recover to this point in time (--type=time); default: replay all archived WAL.',
+              ),
+            osUser: z
+              .string()
+              .default('postgres')
+              .describe(
+                'pgbackrest, when the drill runs as root: the operating-system user the scratch server runs as.',
+              ),
+            dbUser: z
+              .string()
+              .default('postgres')
+              .describe('pgbackrest: the restored cluster role the validations connect as (over its own socket).'),
+            verifyTls: z
+              .boolean()
+              .default(true)
+              .describe("pgbackrest with an s3:// repository: verify the store's TLS certificate."),
+          })
+          .strict()
+          .optional()
+          .describe('dr drill: restore the backups you have, not a dump taken now.'),
         restoreUrlEnv: z
           .string()
           .optional()

@@ -31,6 +31,7 @@ import {PROVIDERS} from './providers/index.js'
 import type {DrillProvider, ProviderResult} from './providers/types.js'
 import {checkRecoverability} from './recoverability.js'
 import {CleanupStack, type Clock, StepRecorder} from './recorder.js'
+import type {BackupInfo} from './backups.js'
 import type {
   CleanupAction,
   DatastoreDrillResult,
@@ -290,6 +291,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
         env,
         allowSourceServer: options.allowSourceServer,
         drillStartMs: startMs,
+        targets: planned.targets,
         clock,
         signal,
         out: ctx.out,
@@ -299,7 +301,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
         workDir: work.dir,
         lease: (target) => work.addTarget(target),
       })
-      validatedAt = clock()
+      if (!result.refused) validatedAt = clock()
     } catch (error) {
       if (isAbort(error) || signal.aborted) interrupted = true
       else failure = toRetailOpsError(error)
@@ -316,6 +318,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
       }
     }
     const validations = result?.validations ?? []
+    // A backup that failed its checks is named in the error, so the record says which one it was.
+    const backup = result?.backup ?? (failure?.details.backup as BackupInfo | undefined)
     const validationFailed = validations.some((v) => !v.passed)
     if (result?.refused) validatedAt = undefined
     const rto = result?.refused
@@ -345,6 +349,7 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
       status = 'error'
       errors.push(failure)
     } else if (validationFailed) status = 'validation-failed'
+    else if (result?.refused) status = 'target-missed'
     else if (rto.status === 'fail' || rpo.status === 'fail') status = 'target-missed'
     else status = 'passed'
     return {
@@ -357,6 +362,8 @@ export async function runDrill(options: DrillOptions, ctx: RunContext): Promise<
       validations,
       evidence: result?.evidence ?? {},
       ...(result?.inventory ? {inventory: result.inventory} : {}),
+      ...(backup ? {backup} : {}),
+      ...(result?.refused ? {finding: result.refused} : {}),
       ...(failure ? {error: {code: failure.code, message: failure.message}} : {}),
     }
   }

@@ -3,6 +3,7 @@ import {makeChalk} from '../ui/terminal.js'
 import {renderTable} from '../ui/table.js'
 import type {BackupResult} from './backup.js'
 import type {BackupScheduleResult} from './backup-schedule.js'
+import {backupLine} from './backups.js'
 import type {DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
 import type {DrillScheduleResult, ScheduledDrill} from './schedule.js'
@@ -56,6 +57,8 @@ export function renderDrillSummary(r: DrillRecord): string {
     )
   }
   for (const d of r.datastores) {
+    if (d.backup) lines.push(`  ${d.name}: backup ${backupLine(d.backup)}`)
+    if (d.finding) lines.push(c.red(`  ✖ ${d.name} not restored: ${d.finding}`))
     if (d.inventory) {
       lines.push(`  ${d.name}: ${inventorySummary(d)}`)
       for (const i of d.inventory.filter((x) => x.outcome === 'not-restored'))

@@ -1,6 +1,7 @@
 import {formatDuration} from '../config/duration.js'
 import {timeline, type TimelineLane} from '../report/charts.js'
 import {badge, type Html, html, kpis, note, renderPage, type ReportSection, table, type Tone} from '../report/html.js'
+import {backupRows, stepsAgainstRto} from './backups.js'
 import type {DatastoreDrillResult, DrillRecord, DrillStep, ObjectiveMeasurement, StepStatus} from './types.js'
 
 const STATUS_TEXT: Record<DrillRecord['status'], string> = {
@@ -198,6 +199,24 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
   const out = [`### ${d.name} (${d.provider}, ${d.tier}${d.service ? `, service ${d.service}` : ''}): ${d.status}`, '']
   out.push(`Restored from ${md(d.source)} into ${md(d.target)}.`, '')
   if (d.error) out.push(`**Error** (${d.error.code}): ${md(d.error.message)}`, '')
+  if (d.finding) out.push(`**Not restored:** ${md(d.finding)}`, '')
+  if (d.backup) out.push('Backup restored:', '', mdTable(['', ''], backupRows(d.backup)))
+  const steps = stepsAgainstRto(r.steps, d.name, r.startedAt, d.rto.targetMs)
+  if (steps.length > 0)
+    out.push(
+      `Steps against the RTO target (${d.rto.target}):`,
+      '',
+      mdTable(
+        ['step', 'took', 'done at (from drill start)', 'share of RTO', 'status'],
+        steps.map((x) => [
+          `${x.name}: ${x.title}`,
+          x.durationMs === undefined ? '–' : formatDuration(x.durationMs),
+          x.endedAtMs === undefined ? '–' : `+${formatDuration(x.endedAtMs)}`,
+          x.shareOfRto === undefined ? '–' : `${(x.shareOfRto * 100).toFixed(1)}%`,
+          x.status,
+        ]),
+      ),
+    )
   out.push(
     mdTable(
       ['', 'target', 'actual', 'result', 'how'],
@@ -238,7 +257,6 @@ function datastoreMarkdown(r: DrillRecord, d: DatastoreDrillResult): string[] {
   }
   out.push('Evidence:', '')
   out.push(...Object.entries(d.evidence).map(([k, v]) => `- ${k}: \`${evidenceText(v).replaceAll('`', "'")}\``), '')
-  void r
   return out
 }
 
@@ -374,7 +392,7 @@ export function renderHtml(r: DrillRecord): string {
           ]
         : note('No step ran.', 'warn'),
     },
-    ...r.datastores.map((d) => datastoreSection(d)),
+    ...r.datastores.map((d) => datastoreSection(d, r)),
     {
       title: 'Recoverability',
       intro:
@@ -469,13 +487,52 @@ function breakable(text: string): Html {
   return html`<code>${text.split(/(?<=[/@:,])/).map((part, i) => (i === 0 ? part : html`<wbr />${part}`))}</code>`
 }
 
-function datastoreSection(d: DatastoreDrillResult): ReportSection {
+function datastoreSection(d: DatastoreDrillResult, r: DrillRecord): ReportSection {
+  const steps = stepsAgainstRto(r.steps, d.name, r.startedAt, d.rto.targetMs)
   const tone: Tone = d.status === 'passed' ? 'good' : d.status === 'interrupted' ? 'warn' : 'bad'
   return {
     title: `Datastore ${d.name}`,
     intro: `${d.provider}, tier ${d.tier}${d.service ? `, service ${d.service}` : ''}: restored from ${d.source} into ${d.target}.`,
     body: [
       html`<p>${badge(d.status, tone)}${d.error ? html` <b>${d.error.code}</b>: ${d.error.message}` : ''}</p>`,
+      ...(d.finding ? [note(`Not restored: ${d.finding}`, 'bad')] : []),
+      ...(d.backup
+        ? [
+            table(backupRows(d.backup), [
+              {header: 'Backup restored', value: ([k]) => k},
+              {header: '', value: ([, v]) => breakable(v)},
+            ]),
+          ]
+        : []),
+      ...(steps.length
+        ? [
+            table(steps, [
+              {header: `Step (RTO target ${d.rto.target})`, value: (x) => `${x.name}: ${x.title}`},
+              {
+                header: 'Took',
+                value: (x) => (x.durationMs === undefined ? '–' : formatDuration(x.durationMs)),
+                numeric: true,
+              },
+              {
+                header: 'Done at',
+                value: (x) => (x.endedAtMs === undefined ? '–' : `+${formatDuration(x.endedAtMs)}`),
+                numeric: true,
+              },
+              {
+                header: 'Share of RTO',
+                value: (x) =>
+                  x.shareOfRto === undefined
+                    ? '–'
+                    : badge(
+                        `${(x.shareOfRto * 100).toFixed(1)}%`,
+                        x.shareOfRto > 1 ? 'bad' : x.shareOfRto > 0.8 ? 'warn' : 'good',
+                      ),
+                numeric: true,
+              },
+              {header: 'Status', value: (x) => badge(x.status, STEP_TONE[x.status as StepStatus] ?? 'neutral')},
+            ]),
+          ]
+        : []),
       table(
         [
           {k: 'RTO', m: d.rto, how: d.rto.detail},

@@ -1,5 +1,6 @@
 import type {DatastoreConfig, Tier} from '../config/schema.js'
 import type {ExitCodeName} from '../errors/index.js'
+import type {BackupInfo} from './backups.js'
 
 /** How one measured value compares with its target. */
 export type MeasureStatus = 'pass' | 'fail' | 'not-measured' | 'not-applicable'
@@ -94,6 +95,10 @@ export interface DatastoreDrillResult {
   evidence: Record<string, unknown>
   /** What was and was not restored, object by object (kubernetes drills). */
   inventory?: RestoredObject[]
+  /** The backup restored (postgres from a backup location): where, its time, size, checksum and age against the RPO. */
+  backup?: BackupInfo
+  /** Why nothing was restored on purpose (the newest backup is older than the RPO target). */
+  finding?: string
   error?: {code: string; message: string}
 }
 

@@ -1,4 +1,4 @@
-import {createReadStream, createWriteStream} from 'node:fs'
+import {createWriteStream} from 'node:fs'
 import {mkdir, open, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
@@ -350,7 +350,7 @@ class DirectoryLocation implements BackupLocation {
       if (error.code === 'ENOENT') throw new NotFoundError(`${file} does not exist`)
       throw error
     })
-    return createReadStream('', {fd: handle.fd, autoClose: true})
+    return handle.createReadStream({autoClose: true})
   }
 
   async readText(key: string): Promise<string> {

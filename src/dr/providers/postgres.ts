@@ -26,14 +26,36 @@ import {
   serverOf,
   withDatabase,
 } from '../pg.js'
+import {parseLocation} from '../../objectstore/location.js'
+import {archiveCreatedAt, type BackupInfo} from '../backups.js'
+import {fetchNewestDump} from '../pg-backup.js'
 import type {ValidationResult} from '../types.js'
-import {type DrillProvider, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {pgBackRestPlan, restorePgBackRest} from './pgbackrest.js'
+import {
+  type DrillContext,
+  type DrillProvider,
+  type PlanContext,
+  type ProviderPlan,
+  type ProviderResult,
+  RESTORE_FAILED,
+} from './types.js'
 
 type Validation = DatastoreConfig['validation'][number]
 
 const STATEMENT_TIMEOUT_MS = 60_000
 
+/** What a drill restores: a pg_dump file from a backup location, a pgBackRest backup, a dump it takes now, or postgres.backupFile. */
+export type PostgresRestoreSource = 'pg-dump' | 'pgbackrest' | 'live' | 'file'
+
+export function restoreSource(ds: DatastoreConfig): PostgresRestoreSource {
+  const cfg = ds.postgres
+  if (cfg?.backupFile) return 'file'
+  if (cfg?.backup?.source) return cfg.backup.source
+  return cfg?.backup?.location ? 'pg-dump' : 'live'
+}
+
 interface Resolved {
+  mode: PostgresRestoreSource
   source?: PgTarget
   restoreServer?: PgTarget
   /** The restore server was named (postgres.restoreUrlEnv), not defaulted to the source's. */
@@ -50,23 +72,37 @@ function allowFlag(): string {
 function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
   const cfg = ds.postgres ?? {urlEnv: 'DATABASE_URL'}
   const problems: string[] = []
+  const mode = restoreSource(ds)
+  const fromBackups = mode === 'pg-dump' || mode === 'pgbackrest'
   const urlEnv = cfg.urlEnv ?? 'DATABASE_URL'
   const url = cfg.url ?? ctx.env[urlEnv] ?? (urlEnv === 'DATABASE_URL' ? ctx.env.RETAILOPS_POSTGRES_URL : undefined)
   let source: PgTarget | undefined
+  if (fromBackups && cfg.backup?.location) {
+    try {
+      parseLocation(cfg.backup.location, ctx.project.dir)
+    } catch (error) {
+      problems.push(`${ds.name}: postgres.backup.location ${(error as Error).message}`)
+    }
+  } else if (fromBackups) {
+    problems.push(
+      `${ds.name}: postgres.backup.source is ${mode} but postgres.backup.location is not set (s3://bucket/prefix or a directory)`,
+    )
+  }
   if (url) {
     try {
       source = pgTarget(url, cfg.database)
     } catch (error) {
       problems.push(`${ds.name}: ${(error as Error).message}`)
     }
-  } else {
+  } else if (!fromBackups) {
+    // A drill from backups reads no source; one is only needed to keep the scratch copy off its server.
     problems.push(
       `${ds.name}: no source URL: set ${urlEnv}${urlEnv === 'DATABASE_URL' ? ' (or RETAILOPS_POSTGRES_URL)' : ''}, or datastores[].postgres.url`,
     )
   }
-  let restoreServer = source
+  let restoreServer = mode === 'pgbackrest' ? undefined : source
   let restoreExplicit = false
-  if (cfg.restoreUrlEnv) {
+  if (cfg.restoreUrlEnv && mode !== 'pgbackrest') {
     const restoreUrl = ctx.env[cfg.restoreUrlEnv]
     if (restoreUrl) {
       try {
@@ -84,10 +120,14 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
     backupFile = path.resolve(ctx.project.dir, cfg.backupFile)
     if (!existsSync(backupFile)) problems.push(`${ds.name}: backup file ${backupFile} does not exist`)
   }
+  if (mode === 'pg-dump' && !restoreServer)
+    problems.push(
+      `${ds.name}: no restore server for the scratch database: set datastores[].postgres.restoreUrlEnv (or a source URL, ${urlEnv})`,
+    )
   for (const v of ds.validation) {
-    if (v.expect?.matchesSource && backupFile) {
+    if (v.expect?.matchesSource && mode !== 'live') {
       problems.push(
-        `${ds.name}: validation ${v.name} uses expect.matchesSource, which needs a backup taken by the drill (not postgres.backupFile)`,
+        `${ds.name}: validation ${v.name} uses expect.matchesSource, which needs a backup taken by the drill (postgres.backup.source: live), not ${mode === 'file' ? 'postgres.backupFile' : `a ${mode} backup`}`,
       )
     }
   }
@@ -108,7 +148,7 @@ function resolve(ds: DatastoreConfig, ctx: PlanContext): Resolved {
       )
     }
   }
-  return {source, restoreServer, restoreExplicit, backupFile, problems, refusals}
+  return {mode, source, restoreServer, restoreExplicit, backupFile, problems, refusals}
 }
 
 export const postgresProvider: DrillProvider = {
@@ -121,7 +161,7 @@ export const postgresProvider: DrillProvider = {
     const warnings: string[] = []
     if (ds.validation.length === 0)
       warnings.push(`${ds.name}: no validation queries: only pg_restore's success is checked`)
-    if (!ds.validation.some((v) => v.recoveryPoint) && !r.backupFile) {
+    if (!ds.validation.some((v) => v.recoveryPoint) && r.mode === 'live') {
       warnings.push(
         `${ds.name}: no validation with recoveryPoint: true, so the RPO cannot be measured (add one returning the newest order's timestamp)`,
       )
@@ -132,13 +172,24 @@ export const postgresProvider: DrillProvider = {
         `${ds.name}: the scratch copy goes on the source's own server ${serverOf(r.source)} (--allow-source-server: ${ctx.allowSourceServer})`,
       )
     }
+    if (r.mode === 'live' && !ds.postgres?.backup)
+      warnings.push(
+        `${ds.name}: restores a pg_dump the drill takes of the live database, which proves pg_restore works, not that your backups restore: set postgres.backup.location (or postgres.backup.source: live to keep this on purpose)`,
+      )
+    const location = ds.postgres?.backup?.location
+    if (r.mode === 'pgbackrest') return pgBackRestPlan(ds, ctx, r.problems, warnings)
     return {
-      source: r.source?.display ?? '(no source URL)',
+      source:
+        r.mode === 'pg-dump'
+          ? `newest ${ds.postgres?.backup?.match ?? '*.dump'} in ${location}`
+          : (r.source?.display ?? '(no source URL)'),
       target: `${scratch} on ${server}`,
       steps: [
-        r.backupFile
-          ? `use the backup file ${r.backupFile} (checksum and table of contents recorded)`
-          : `take a pg_dump custom-format backup of ${r.source?.display ?? 'the source'} in one exported snapshot${matches ? `, reading ${matches} source value(s) in that snapshot` : ''} (read-only)`,
+        r.mode === 'pg-dump'
+          ? `pick the newest complete ${ds.postgres?.backup?.match ?? '*.dump'} in ${location}; refuse it if older than the RPO target; download it and verify its size and SHA-256 (.sha256 sidecar, sha256 metadata or the store's checksum)`
+          : r.backupFile
+            ? `use the backup file ${r.backupFile} (checksum and table of contents recorded)`
+            : `take a pg_dump custom-format backup of ${r.source?.display ?? 'the source'} in one exported snapshot${matches ? `, reading ${matches} source value(s) in that snapshot` : ''} (read-only)`,
         `create the scratch database ${scratch} on ${server}`,
         'restore the backup into it with pg_restore --no-owner --no-privileges --exit-on-error',
         `run ${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'} in a read-only transaction${ds.validation.some((v) => v.recoveryPoint) ? ' (the recoveryPoint one gives the RPO)' : ''}`,
@@ -184,17 +235,21 @@ export const postgresProvider: DrillProvider = {
 
   async run(ds, _plan, ctx): Promise<ProviderResult> {
     const r = resolve(ds, ctx)
-    if (r.problems.length > 0 || !r.source || !r.restoreServer)
-      throw new RetailOpsError('CONFIG', r.problems.join('; '))
-    const source = r.source
+    if (r.problems.length > 0) throw new RetailOpsError('CONFIG', r.problems.join('; '))
+    if (r.mode === 'pgbackrest')
+      return restorePgBackRest(ds, ctx, (target, evidence) => validateScratch(ds, target, ctx, evidence, new Map()))
+    if (!r.restoreServer || (r.mode === 'live' && !r.source))
+      throw new RetailOpsError('CONFIG', `${ds.name}: no source or restore server`)
+    // Known for a live dump; for backups only when configured (to keep the copy off its server).
+    const sourceTarget = r.source
     const scratchName = scratchDatabaseName(ctx.drillId, ds.name)
     const scratch = withDatabase(r.restoreServer, scratchName)
-    if (serverOf(scratch) === serverOf(source) && scratch.database === source.database) {
-      throw new RetailOpsError('INTERNAL', `Refusing to restore over the source database ${source.database}.`)
+    const sameServer = sourceTarget !== undefined && serverOf(scratch) === serverOf(sourceTarget)
+    if (sameServer && scratch.database === sourceTarget.database) {
+      throw new RetailOpsError('INTERNAL', `Refusing to restore over the source database ${sourceTarget.database}.`)
     }
     const evidence: Record<string, unknown> = {scratchDatabase: scratchName, restoreServer: serverOf(scratch)}
-    if (ctx.allowSourceServer && serverOf(scratch) === serverOf(source))
-      evidence.allowSourceServer = ctx.allowSourceServer
+    if (ctx.allowSourceServer && sameServer) evidence.allowSourceServer = ctx.allowSourceServer
     const scope = ds.name
     const {execa} = await import('execa')
 
@@ -214,11 +269,29 @@ export const postgresProvider: DrillProvider = {
       },
     })
     let dumpFile: string
+    let backup: BackupInfo | undefined
     let recoveryPoint: Date | undefined
     let recoveryPointSource: string | undefined
     const sourceValues = new Map<string, string | null>()
     let serverMajor = 15
-    if (r.backupFile) {
+    if (r.mode === 'pg-dump') {
+      const fetched = await fetchNewestDump(ds, ds.postgres!.backup!, ctx)
+      Object.assign(evidence, fetched.evidence)
+      backup = fetched.backup
+      if (!fetched.restorable) {
+        ctx.out.warn(`${ds.name}: ${fetched.finding}`)
+        return {
+          target: `${scratchName} on ${serverOf(scratch)} (not created)`,
+          recoveryPoint: new Date(backup.time),
+          recoveryPointSource: backup.timeSource,
+          validations: [],
+          evidence,
+          backup,
+          refused: fetched.finding,
+        }
+      }
+      dumpFile = fetched.file
+    } else if (r.backupFile) {
       dumpFile = r.backupFile
       const info = statSync(dumpFile)
       evidence.backupFile = dumpFile
@@ -227,6 +300,7 @@ export const postgresProvider: DrillProvider = {
       recoveryPointSource = "the backup file's modification time (no recoveryPoint validation ran yet)"
     } else {
       dumpFile = local[0]
+      const source = sourceTarget!
       await ctx.steps.run(
         scope,
         'backup',
@@ -294,6 +368,29 @@ export const postgresProvider: DrillProvider = {
         RESTORE_FAILED,
         `${dumpFile} is not a readable pg_dump custom-format archive: ${String(toc.stderr).trim().split('\n')[0]}`,
       )
+    const createdAt = archiveCreatedAt(String(toc.stdout))
+    if (backup && createdAt) {
+      // pg_dump's own header: the snapshot it copied, the backup's real point in time.
+      backup.time = createdAt.toISOString()
+      backup.timeSource = "pg_dump's snapshot (the dump's header: Archive created at)"
+      backup.ageMs = Math.max(0, ctx.drillStartMs - createdAt.getTime())
+    }
+    if (r.mode === 'live' || r.mode === 'file') {
+      const sha = evidence.dumpSha256 as string
+      backup = {
+        kind: r.mode,
+        location: r.mode === 'live' ? sourceTarget!.display : path.dirname(dumpFile),
+        name: r.mode === 'live' ? `pg_dump of ${sourceTarget!.database}` : path.basename(dumpFile),
+        time: (createdAt ?? (evidence.snapshotAt ? new Date(evidence.snapshotAt as string) : info.mtime)).toISOString(),
+        timeSource: createdAt
+          ? "pg_dump's snapshot (the dump's header: Archive created at)"
+          : "the file's modification time",
+        sizeBytes: info.size,
+        checksum: {algorithm: 'sha256', actual: sha, status: 'unverified'},
+        ageMs: Math.max(0, ctx.drillStartMs - (createdAt ?? info.mtime).getTime()),
+        rpoTargetMs: ctx.targets.rpoMs,
+      }
+    }
     evidence.tocEntries = String(toc.stdout)
       .split('\n')
       .filter((l) => l.trim() && !l.startsWith(';')).length
@@ -352,35 +449,7 @@ export const postgresProvider: DrillProvider = {
     })
 
     // 4. Validation, read-only.
-    const validations = await ctx.steps.run(
-      scope,
-      'validate',
-      `${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'}`,
-      async () => {
-        const client = await pgConnect(scratch, 'retailops-dr', ctx.signal)
-        try {
-          await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
-          await client.query('BEGIN READ ONLY')
-          const tables = await client.query<{n: string}>(
-            "select count(*) as n from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')",
-          )
-          evidence.restoredTables = Number(tables.rows[0].n)
-          const results: ValidationResult[] = []
-          for (const v of ds.validation) {
-            throwIfAborted(ctx.signal)
-            results.push(await runValidation(client, v, sourceValues.get(v.name), ctx.clock))
-          }
-          await client.query('COMMIT')
-          return results
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {})
-          throw pgError(error, `validating ${scratchName}`)
-        } finally {
-          await client.end().catch(() => {})
-        }
-      },
-      (results) => `${results.filter((x) => x.passed).length}/${results.length} passed`,
-    )
+    const validations = await validateScratch(ds, scratch, ctx, evidence, sourceValues)
 
     // The restored data's newest point: the newest of the recoveryPoint queries (each is a lower
     // bound on the snapshot's time).
@@ -388,7 +457,11 @@ export const postgresProvider: DrillProvider = {
       .map((v) => v.recoveryPoint)
       .filter((p): p is string => Boolean(p))
       .map((p) => new Date(p))
-    if (points.length > 0) {
+    if (r.mode === 'pg-dump' && backup) {
+      // From a backup, the RPO is the backup's own point in time, not the age of its newest row.
+      recoveryPoint = new Date(backup.time)
+      recoveryPointSource = backup.timeSource
+    } else if (points.length > 0) {
       recoveryPoint = new Date(Math.max(...points.map((p) => p.getTime())))
       recoveryPointSource = `validation ${validations
         .filter((v) => v.recoveryPoint)
@@ -401,8 +474,48 @@ export const postgresProvider: DrillProvider = {
       recoveryPointSource,
       validations,
       evidence,
+      ...(backup ? {backup} : {}),
     }
   },
+}
+
+/** The validations on a restored copy, read-only (a step of the drill's timeline). */
+export async function validateScratch(
+  ds: DatastoreConfig,
+  scratch: PgTarget,
+  ctx: DrillContext,
+  evidence: Record<string, unknown>,
+  sourceValues: Map<string, string | null>,
+): Promise<ValidationResult[]> {
+  return ctx.steps.run(
+    ds.name,
+    'validate',
+    `${ds.validation.length} validation quer${ds.validation.length === 1 ? 'y' : 'ies'}`,
+    async () => {
+      const client = await pgConnect(scratch, 'retailops-dr', ctx.signal)
+      try {
+        await client.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`)
+        await client.query('BEGIN READ ONLY')
+        const tables = await client.query<{n: string}>(
+          "select count(*) as n from information_schema.tables where table_schema not in ('pg_catalog', 'information_schema')",
+        )
+        evidence.restoredTables = Number(tables.rows[0].n)
+        const results: ValidationResult[] = []
+        for (const v of ds.validation) {
+          throwIfAborted(ctx.signal)
+          results.push(await runValidation(client, v, sourceValues.get(v.name), ctx.clock))
+        }
+        await client.query('COMMIT')
+        return results
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw pgError(error, `validating ${scratch.database}`)
+      } finally {
+        await client.end().catch(() => {})
+      }
+    },
+    (results) => `${results.filter((x) => x.passed).length}/${results.length} passed`,
+  )
 }
 
 async function firstValue(client: pg.Client, query: string): Promise<string | null> {

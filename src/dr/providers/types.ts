@@ -1,8 +1,10 @@
 import type {LoadedConfig} from '../../config/load.js'
+import type {RecoveryTargets} from '../../config/resolve.js'
 import type {ResolvedEnvironment} from '../../config/resolve.js'
 import type {DatastoreConfig} from '../../config/schema.js'
 import type {Output} from '../../ui/output.js'
 import type {CleanupStack, Clock, StepRecorder} from '../recorder.js'
+import type {BackupInfo} from '../backups.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
 import type {LeaseTarget} from '../workdir.js'
 
@@ -35,6 +37,8 @@ export interface ProviderPlan {
 
 export interface DrillContext extends PlanContext {
   drillStartMs: number
+  /** The datastore's RTO and RPO targets (a backup older than the RPO is not restored). */
+  targets: RecoveryTargets
   clock: Clock
   signal: AbortSignal
   out: Output
@@ -66,6 +70,8 @@ export interface ProviderResult {
   refused?: string
   /** What was and was not restored, object by object (kubernetes). */
   inventory?: RestoredObject[]
+  /** The backup restored (or refused): location, time, size, checksum, age. */
+  backup?: BackupInfo
 }
 
 export interface DrillProvider {

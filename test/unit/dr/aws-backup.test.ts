@@ -52,6 +52,7 @@ function context(overrides: Partial<DrillContext> = {}) {
     environment,
     env: {},
     drillStartMs: start,
+    targets: {rto: '15m', rtoMs: 900_000, rpo: '5m', rpoMs: 300_000},
     clock: Date.now,
     signal: new AbortController().signal,
     out,
