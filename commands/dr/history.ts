@@ -2,7 +2,8 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {type HistoryResult, readHistory, showDrill} from '../../src/dr/cluster-history.js'
-import {renderDrillSummary, renderHistory, renderSchedules} from '../../src/dr/render.js'
+import {renderDrillSummary, renderHistory, renderSchedules, renderTrends} from '../../src/dr/render.js'
+import {writeHistoryReport} from '../../src/dr/history-report.js'
 import type {DrillRecord} from '../../src/dr/types.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 
@@ -19,6 +20,7 @@ export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
     '<%= config.bin %> <%= command.id %> --datastore orders-db --limit 5',
     '<%= config.bin %> <%= command.id %> 20260509-120301-7f3a --json',
     '<%= config.bin %> <%= command.id %> --no-cluster',
+    '<%= config.bin %> <%= command.id %> --datastore orders-db --limit 50 --html drills.html',
   ]
   static override args = {id: Args.string({description: 'A drill id: show that drill.'})}
   static override flags = {
@@ -28,6 +30,10 @@ export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
     status: Flags.string({
       description: 'Only drills that ended so.',
       options: ['passed', 'target-missed', 'validation-failed', 'error', 'interrupted'],
+    }),
+    html: Flags.string({
+      description:
+        "Also write an HTML report of each datastore's RTO and RPO over the drills listed (line charts against the targets) to this file.",
     }),
     cluster: Flags.boolean({
       description:
@@ -61,6 +67,12 @@ export default class DrHistory extends RetailOpsCommand<typeof DrHistory> {
     )
     for (const file of result.unreadable) this.warnUser(`${file} is not a readable drill record; skipped.`)
     this.log(renderHistory(result.drills))
+    const trends = renderTrends(result.trends)
+    if (trends) this.log(`\n${trends}`)
+    if (this.flags.html) {
+      await writeHistoryReport(this.flags.html, result.trends, project.config.project)
+      this.log(`\nTrend report: ${this.flags.html}`)
+    }
     const schedules = renderSchedules(result.scheduled)
     if (schedules) this.log(`\n${schedules}`)
     return result

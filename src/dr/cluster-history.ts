@@ -10,6 +10,8 @@ import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
 import {redactDeep} from '../ui/secrets.js'
 import {
+  type DatastoreTrend,
+  datastoreTrends,
   type DrillSummary,
   drillsDir,
   type HistoryFilter,
@@ -170,6 +172,8 @@ export interface HistoryOptions {
 
 export interface HistoryResult {
   drills: DrillSummary[]
+  /** Each datastore's RTO and RPO over the drills listed, oldest first. */
+  trends: DatastoreTrend[]
   unreadable: string[]
   /** The drills scheduled in the environment's namespace, with their next runs. */
   scheduled: ScheduledDrill[]
@@ -184,6 +188,11 @@ function withHttp<T>(environment: ResolvedEnvironment, fn: (http: KubeHttp) => P
 
 /** The project's records and the cluster's (one entry per drill, the files' when both), newest first, and the schedules. */
 export async function readHistory(options: HistoryOptions, ctx: RunContext): Promise<HistoryResult> {
+  const result = await readHistoryRecords(options, ctx)
+  return {...result, trends: datastoreTrends(result.drills)}
+}
+
+async function readHistoryRecords(options: HistoryOptions, ctx: RunContext): Promise<Omit<HistoryResult, 'trends'>> {
   const namespace = options.environment.namespace
   const local = await listDrills(options.project.dir, {...options.filter, limit: undefined})
   if (!options.cluster)

@@ -53,6 +53,60 @@ export interface DrillSummary {
   report: string
   /** Where the record is: the project's files, or a ConfigMap in the cluster (a drill that ran there). */
   where: 'files' | 'cluster'
+  /** Each datastore's RTO and RPO against its targets: what `dr history` trends. */
+  perDatastore?: DatastoreMeasures[]
+}
+
+export interface DatastoreMeasures {
+  name: string
+  status: DrillRecord['datastores'][number]['status']
+  rtoMs?: number
+  rtoTargetMs: number
+  rpoMs?: number
+  rpoTargetMs: number
+  /** The backup restored, when the drill restored one: its kind and point in time. */
+  backup?: {kind: string; time: string}
+}
+
+/** One datastore's RTO and RPO over the drills listed, oldest first. */
+export interface DatastoreTrend {
+  datastore: string
+  points: ({drillId: string; at: string} & Omit<DatastoreMeasures, 'name'>)[]
+  /** How many of the drills met each target (measured ones only). */
+  rtoMet: number
+  rpoMet: number
+  rtoMeasured: number
+  rpoMeasured: number
+}
+
+/** Per datastore, its measurements over the given drills, oldest first (the `dr history` trend). */
+export function datastoreTrends(drills: DrillSummary[]): DatastoreTrend[] {
+  const byName = new Map<string, DatastoreTrend>()
+  for (const d of [...drills].sort((a, b) => a.startedAt.localeCompare(b.startedAt))) {
+    for (const m of d.perDatastore ?? []) {
+      const t = byName.get(m.name) ?? {
+        datastore: m.name,
+        points: [],
+        rtoMet: 0,
+        rpoMet: 0,
+        rtoMeasured: 0,
+        rpoMeasured: 0,
+      }
+      const {name: _name, ...rest} = m
+      void _name
+      t.points.push({drillId: d.id, at: d.startedAt, ...rest})
+      if (m.rtoMs !== undefined) {
+        t.rtoMeasured++
+        if (m.rtoMs <= m.rtoTargetMs) t.rtoMet++
+      }
+      if (m.rpoMs !== undefined) {
+        t.rpoMeasured++
+        if (m.rpoMs <= m.rpoTargetMs) t.rpoMet++
+      }
+      byName.set(m.name, t)
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.datastore.localeCompare(b.datastore))
 }
 
 export function summariseDrill(r: DrillRecord): DrillSummary {
@@ -77,6 +131,15 @@ export function summariseDrill(r: DrillRecord): DrillSummary {
     ranBy: r.ranBy.ci ?? `${r.ranBy.user}@${r.ranBy.host}`,
     report: r.files.html,
     where: 'files',
+    perDatastore: r.datastores.map((d) => ({
+      name: d.name,
+      status: d.status,
+      ...(d.rto.actualMs === undefined ? {} : {rtoMs: d.rto.actualMs}),
+      rtoTargetMs: d.rto.targetMs,
+      ...(d.rpo.actualMs === undefined ? {} : {rpoMs: d.rpo.actualMs}),
+      rpoTargetMs: d.rpo.targetMs,
+      ...(d.backup ? {backup: {kind: d.backup.kind, time: d.backup.time}} : {}),
+    })),
   }
 }
 

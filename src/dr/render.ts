@@ -4,7 +4,7 @@ import {renderTable} from '../ui/table.js'
 import type {BackupResult} from './backup.js'
 import type {BackupScheduleResult} from './backup-schedule.js'
 import {backupLine} from './backups.js'
-import type {DrillSummary} from './history.js'
+import type {DatastoreTrend, DrillSummary} from './history.js'
 import type {DrillPlan} from './plan.js'
 import type {DrillScheduleResult, ScheduledDrill} from './schedule.js'
 import {inventorySummary} from './report.js'
@@ -208,5 +208,60 @@ export function renderBackupSchedule(r: BackupScheduleResult): string {
     `  runs: ${r.command.join(' ')}`,
     `  image: ${r.runnerImage}; ServiceAccount ${r.serviceAccount} (get and list of what it backs up, in ${r.namespace})`,
     ...(r.variables.length ? [`  from Secret: ${r.variables.join(', ')}`] : []),
+
+/** Each datastore's RTO and RPO over the drills listed: latest, worst and how often the targets were met. */
+export function renderTrends(trends: DatastoreTrend[]): string {
+  if (trends.length === 0) return ''
+  const c = makeChalk()
+  const fmt = (ms: number | undefined) => (ms === undefined ? '–' : formatDuration(ms))
+  const worst = (xs: (number | undefined)[]) => {
+    const m = xs.filter((x): x is number => x !== undefined)
+    return m.length ? Math.max(...m) : undefined
+  }
+  const spark = (xs: (number | undefined)[], target: number) =>
+    xs
+      .slice(-12)
+      .map((x) =>
+        x === undefined
+          ? c.dim('·')
+          : x <= target
+            ? c.green('▁▂▃▄▅▆▇'[Math.min(6, Math.floor((x / target) * 7))])
+            : c.red('█'),
+      )
+      .join('')
+  return [
+    c.bold('RTO and RPO per datastore (oldest → newest):'),
+    renderTable(trends, [
+      {header: 'DATASTORE', value: (t) => t.datastore},
+      {header: 'DRILLS', value: (t) => String(t.points.length)},
+      {header: 'RTO TARGET', value: (t) => fmt(t.points.at(-1)?.rtoTargetMs)},
+      {
+        header: 'RTO LATEST / WORST',
+        value: (t) => `${fmt(t.points.at(-1)?.rtoMs)} / ${fmt(worst(t.points.map((p) => p.rtoMs)))}`,
+      },
+      {header: 'RTO MET', value: (t) => `${t.rtoMet}/${t.rtoMeasured}`},
+      {
+        header: 'RTO TREND',
+        value: (t) =>
+          spark(
+            t.points.map((p) => p.rtoMs),
+            t.points.at(-1)?.rtoTargetMs ?? 1,
+          ),
+      },
+      {header: 'RPO TARGET', value: (t) => fmt(t.points.at(-1)?.rpoTargetMs)},
+      {
+        header: 'RPO LATEST / WORST',
+        value: (t) => `${fmt(t.points.at(-1)?.rpoMs)} / ${fmt(worst(t.points.map((p) => p.rpoMs)))}`,
+      },
+      {header: 'RPO MET', value: (t) => `${t.rpoMet}/${t.rpoMeasured}`},
+      {
+        header: 'RPO TREND',
+        value: (t) =>
+          spark(
+            t.points.map((p) => p.rpoMs),
+            t.points.at(-1)?.rpoTargetMs ?? 1,
+          ),
+      },
+    ]),
   ].join('\n')
 }

@@ -1,7 +1,8 @@
 import {formatDuration} from '../config/duration.js'
-import {timeline, type TimelineLane} from '../report/charts.js'
+import {lineChart, timeline, type TimelineLane} from '../report/charts.js'
 import {badge, type Html, html, kpis, note, renderPage, type ReportSection, table, type Tone} from '../report/html.js'
 import {backupRows, stepsAgainstRto} from './backups.js'
+import type {DatastoreTrend} from './history.js'
 import type {DatastoreDrillResult, DrillRecord, DrillStep, ObjectiveMeasurement, StepStatus} from './types.js'
 
 const STATUS_TEXT: Record<DrillRecord['status'], string> = {
@@ -589,4 +590,52 @@ function datastoreSection(d: DatastoreDrillResult, r: DrillRecord): ReportSectio
       ]),
     ],
   }
+}
+
+/** `dr history --html`: each datastore's RTO and RPO over time, as line charts against their targets. */
+export function renderHistoryHtml(trends: DatastoreTrend[], project: string, generatedAt = new Date()): string {
+  const seconds = (ms: number | undefined): number | null => (ms === undefined ? null : ms / 1000)
+  const sections: ReportSection[] = trends.map((t) => {
+    const latest = t.points.at(-1)!
+    const points = (pick: (p: DatastoreTrend['points'][number]) => number | undefined): [number, number | null][] =>
+      t.points.map((p) => [Date.parse(p.at), seconds(pick(p))])
+    return {
+      title: `Datastore ${t.datastore}`,
+      intro: `${t.points.length} drill(s); RTO met ${t.rtoMet} of ${t.rtoMeasured} measured, RPO met ${t.rpoMet} of ${t.rpoMeasured} measured.`,
+      body: [
+        lineChart({
+          title: `RTO (seconds), target ${formatDuration(latest.rtoTargetMs)}`,
+          series: [{label: 'RTO', tone: 'info', points: points((p) => p.rtoMs)}],
+          thresholds: [
+            {label: `target ${formatDuration(latest.rtoTargetMs)}`, value: latest.rtoTargetMs / 1000, tone: 'bad'},
+          ],
+          yFormat: (n) => `${n}s`,
+        }),
+        lineChart({
+          title: `RPO (seconds), target ${formatDuration(latest.rpoTargetMs)}`,
+          series: [{label: 'RPO', tone: 'info', points: points((p) => p.rpoMs)}],
+          thresholds: [
+            {label: `target ${formatDuration(latest.rpoTargetMs)}`, value: latest.rpoTargetMs / 1000, tone: 'bad'},
+          ],
+          yFormat: (n) => `${n}s`,
+        }),
+        table([...t.points].reverse(), [
+          {header: 'Drill', value: (p) => p.drillId},
+          {header: 'Started', value: (p) => p.at},
+          {
+            header: 'Status',
+            value: (p) => badge(p.status, p.status === 'passed' ? 'good' : p.status === 'interrupted' ? 'warn' : 'bad'),
+          },
+          {header: 'RTO', value: (p) => (p.rtoMs === undefined ? '–' : formatDuration(p.rtoMs)), numeric: true},
+          {header: 'RPO', value: (p) => (p.rpoMs === undefined ? '–' : formatDuration(p.rpoMs)), numeric: true},
+          {header: 'Backup', value: (p) => (p.backup ? `${p.backup.kind} ${p.backup.time}` : '')},
+        ]),
+      ],
+    }
+  })
+  return renderPage({
+    title: `Restore drills of ${project}: RTO and RPO over time`,
+    generatedAt,
+    sections: sections.length ? sections : [{title: 'No drills', body: [note('No drill record matched.', 'warn')]}],
+  })
 }

@@ -361,7 +361,8 @@ export async function restorePgBackRest(
       for (;;) {
         // "the database system is starting up" (57P03) while WAL is replayed.
         const client = await pgConnect(admin, 'retailops-dr', ctx.signal).catch((error: unknown) => {
-          if (/starting up|not (yet )?accepting connections|in recovery/i.test((error as Error).message)) return undefined
+          if (/starting up|not (yet )?accepting connections|in recovery/i.test((error as Error).message))
+            return undefined
           throw error
         })
         if (client) {

@@ -225,7 +225,9 @@ describe('postgres drill from pg_dump backups (sandbox object store and a direct
     expect(ds.backup.ageMs).toBeGreaterThan(2 * 3600_000 - 5000)
     // The backup's own time (the file's).
     expect(Math.abs(Date.parse(ds.rpo.recoveryPoint) - twoHoursAgo.getTime())).toBeLessThan(1000)
-    expect(record.steps.map((x: {name: string}) => x.name)).toEqual(['select-backup'])
+    // Chosen and refused: nothing downloaded, nothing created (the cleanup finds nothing to remove).
+    expect(record.steps.map((x: {name: string}) => x.name)).toEqual(['select-backup', 'cleanup'])
+    expect(record.cleanup.every((c: {status: string}) => c.status === 'absent')).toBe(true)
     expect(await drillDatabases()).toEqual(before)
   })
 })
