@@ -208,6 +208,8 @@ export function renderBackupSchedule(r: BackupScheduleResult): string {
     `  runs: ${r.command.join(' ')}`,
     `  image: ${r.runnerImage}; ServiceAccount ${r.serviceAccount} (get and list of what it backs up, in ${r.namespace})`,
     ...(r.variables.length ? [`  from Secret: ${r.variables.join(', ')}`] : []),
+  ].join('\n')
+}
 
 /** Each datastore's RTO and RPO over the drills listed: latest, worst and how often the targets were met. */
 export function renderTrends(trends: DatastoreTrend[]): string {
