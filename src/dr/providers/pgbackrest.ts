@@ -281,7 +281,8 @@ export async function restorePgBackRest(
       // The restored server must never archive into the source's repository.
       '--archive-mode=off',
       ...(cfg.targetTime
-        ? ['--type=time', `--target=${cfg.targetTime}`, '--target-action=promote']
+        ? // PostgreSQL's recovery_target_time does not take ISO 8601's T and Z.
+          ['--type=time', `--target=${pgTimestamp(cfg.targetTime)}`, '--target-action=promote']
         : ['--type=default']),
       'restore',
     ]
@@ -410,6 +411,11 @@ export async function restorePgBackRest(
     evidence,
     backup,
   }
+}
+
+/** 2026-12-07T01:48:33.841Z as 2026-12-07 01:48:33.841+00, the form recovery_target_time reads. */
+export function pgTimestamp(iso: string): string {
+  return new Date(iso).toISOString().replace('T', ' ').replace('Z', '+00')
 }
 
 function databaseOf(ds: DatastoreConfig): string {

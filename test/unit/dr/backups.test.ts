@@ -159,3 +159,39 @@ describe('pgBackRest info', () => {
     )
   })
 })
+
+describe('pgBackRest options', () => {
+  it('a directory is a posix repository; s3:// an s3 one with path-style requests and keys only in the environment', async () => {
+    const {pgBackRestRepoArgs, pgTimestamp} = await import('../../../src/dr/providers/pgbackrest.js')
+    expect(pgBackRestRepoArgs({location: 'repo', verifyTls: true}, '/p', {}).args).toEqual([
+      '--repo1-type=posix',
+      '--repo1-path=/p/repo',
+    ])
+    const s3 = pgBackRestRepoArgs(
+      {location: 's3://bkp/pg/orders/', endpoint: 'https://127.0.0.1:9443', verifyTls: false},
+      '/p',
+      {
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+      },
+    )
+    expect(s3.args).toEqual([
+      '--repo1-type=s3',
+      '--repo1-s3-bucket=bkp',
+      '--repo1-path=/pg/orders',
+      '--repo1-s3-region=us-east-1',
+      '--repo1-s3-endpoint=127.0.0.1',
+      '--repo1-s3-uri-style=path',
+      '--repo1-storage-port=9443',
+      '--no-repo1-storage-verify-tls',
+    ])
+    expect(s3.env).toEqual({PGBACKREST_REPO1_S3_KEY: 'k', PGBACKREST_REPO1_S3_KEY_SECRET: 's'})
+    // The secret never reaches the command line.
+    expect(s3.args.some((a) => a.includes('=s') && a.endsWith('=s'))).toBe(false)
+    expect(
+      pgBackRestRepoArgs({location: 's3://bkp/x', endpoint: 'http://127.0.0.1:9000', verifyTls: true}, '/p', {})
+        .problems[0],
+    ).toMatch(/over TLS only/)
+    expect(pgTimestamp('2026-12-07T01:48:33.841Z')).toBe('2026-12-07 01:48:33.841+00')
+  })
+})
