@@ -4,11 +4,13 @@
 // was on promote, on abort and after an undo; another service's route is never written.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {PATHS} from '../../../src/rollout/kube.js'
 import {RolloutProject, type ReadBack} from './helpers.js'
 
+// One pod each (tier tolerant allows it): the file stays short; the routes are what it checks.
 const service = (extra: Record<string, unknown> = {}) => ({
-  tier: 'operational',
-  scaling: {minReplicas: 2, maxReplicas: 2},
+  tier: 'tolerant',
+  scaling: {minReplicas: 1, maxReplicas: 1},
   rollout: {progressDeadline: '90s', ...extra},
 })
 
@@ -24,7 +26,7 @@ describe('header, cookie and mirror steps (gateway router)', () => {
   const p = new RolloutProject({
     catalog: service({mirrorSafe: true}),
     cart: service(),
-    checkout: {...service(), tier: 'revenue-critical'},
+    checkout: {...service(), tier: 'revenue-critical', scaling: {minReplicas: 2, maxReplicas: 2}},
   })
   let catalogBefore: ReturnType<typeof routeOf>
   let cartVersion: string
@@ -123,6 +125,54 @@ describe('header, cookie and mirror steps (gateway router)', () => {
     expect(messages.findIndex((m) => m.startsWith('all traffic is back on stable'))).toBeGreaterThan(
       messages.findIndex((m) => m.startsWith('aborting:')),
     )
+    expect((await p.route('cart'))!.metadata.resourceVersion).toBe(cartVersion)
+  })
+
+  it('writes canary-by-header and canary-by-cookie on the ingress-nginx canary Ingress, and restores the Ingress on abort', async () => {
+    await p.kube.apply(PATHS.ingresses(p.ns), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: {name: 'cart', namespace: p.ns},
+      spec: {
+        ingressClassName: 'nginx',
+        rules: [
+          {
+            host: 'shop.test',
+            http: {
+              paths: [{path: '/cart', pathType: 'Prefix', backend: {service: {name: 'cart', port: {number: 8080}}}}],
+            },
+          },
+        ],
+      },
+    })
+    const before = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'cart')
+    const paused = await p.deploy(['cart'], 'v2', [
+      '--canary',
+      '--router',
+      'nginx',
+      '--steps',
+      'header:X-Canary=staff,cookie:canary=always,pause,100',
+    ])
+    expect(paused.exitCode, JSON.stringify(paused.json.error ?? paused.json.result)).toBe(21)
+    const canary = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'cart-canary')
+    expect(canary?.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/canary': 'true',
+      'nginx.ingress.kubernetes.io/canary-weight': '0',
+      'nginx.ingress.kubernetes.io/canary-by-header': 'X-Canary',
+      'nginx.ingress.kubernetes.io/canary-by-header-value': 'staff',
+      'nginx.ingress.kubernetes.io/canary-by-cookie': 'canary',
+    })
+    expect((await p.deployment('cart-canary'))?.status?.readyReplicas).toBeGreaterThanOrEqual(1)
+
+    const abort = await p.cli(['rollout', 'abort', 'cart'])
+    expect(abort.exitCode, abort.stderr).toBe(0)
+    expect(await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'cart-canary')).toBeUndefined()
+    const after = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'cart')
+    expect({spec: after?.spec, annotations: after?.metadata.annotations}).toEqual({
+      spec: before?.spec,
+      annotations: before?.metadata.annotations,
+    })
+    // The cart HTTPRoute (gateway router) was never written by the nginx rollout.
     expect((await p.route('cart'))!.metadata.resourceVersion).toBe(cartVersion)
   })
 
