@@ -252,24 +252,7 @@ describe('deploy --canary with other routers and gates', () => {
   })
 
   it('writes ingress-nginx canary annotations on a canary Ingress', async () => {
-    await p.kube.apply(PATHS.ingresses(p.ns), {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: {name: 'catalog', namespace: p.ns},
-      spec: {
-        ingressClassName: 'nginx',
-        rules: [
-          {
-            host: 'shop.test',
-            http: {
-              paths: [
-                {path: '/catalog', pathType: 'Prefix', backend: {service: {name: 'catalog', port: {number: 8080}}}},
-              ],
-            },
-          },
-        ],
-      },
-    })
+    await p.nginxIngress('catalog')
     const r = await p.deploy(['catalog'], 'v3', ['--canary', '--router', 'nginx', '--steps', '30,pause,100'])
     expect(r.exitCode, (await p.state('catalog'))?.reason).toBe(21)
     const canary = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'catalog-canary')

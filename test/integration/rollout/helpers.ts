@@ -149,6 +149,28 @@ export class RolloutProject {
     })
   }
 
+  /** An ingress-nginx Ingress sending shop.test/<service> to the service's Service (no controller runs: annotations are read back). */
+  async nginxIngress(service: string, port = 8080): Promise<void> {
+    await this.kube.apply(PATHS.ingresses(this.ns), {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: {name: service, namespace: this.ns},
+      spec: {
+        ingressClassName: 'nginx',
+        rules: [
+          {
+            host: 'shop.test',
+            http: {
+              paths: [
+                {path: `/${service}`, pathType: 'Prefix', backend: {service: {name: service, port: {number: port}}}},
+              ],
+            },
+          },
+        ],
+      },
+    })
+  }
+
   async cleanup(): Promise<void> {
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL')
     await this.kube.http.request('DELETE', `/api/v1/namespaces/${this.ns}`).catch(() => undefined)

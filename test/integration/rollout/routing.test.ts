@@ -129,22 +129,7 @@ describe('header, cookie and mirror steps (gateway router)', () => {
   })
 
   it('writes canary-by-header and canary-by-cookie on the ingress-nginx canary Ingress, and restores the Ingress on abort', async () => {
-    await p.kube.apply(PATHS.ingresses(p.ns), {
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: {name: 'cart', namespace: p.ns},
-      spec: {
-        ingressClassName: 'nginx',
-        rules: [
-          {
-            host: 'shop.test',
-            http: {
-              paths: [{path: '/cart', pathType: 'Prefix', backend: {service: {name: 'cart', port: {number: 8080}}}}],
-            },
-          },
-        ],
-      },
-    })
+    await p.nginxIngress('cart')
     const before = await p.kube.get<ReadBack>(PATHS.ingresses(p.ns), 'cart')
     const paused = await p.deploy(['cart'], 'v2', [
       '--canary',
