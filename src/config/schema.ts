@@ -653,9 +653,7 @@ const datastore = z
             stanza: z.string().optional().describe('pgbackrest: the stanza (default: the datastore name).'),
             targetTime: dateTime
               .optional()
-              .describe(
-                'pgbackrest: recover to this point in time (--type=time); default: replay all archived WAL.',
-              ),
+              .describe('pgbackrest: recover to this point in time (--type=time); default: replay all archived WAL.'),
             osUser: z
               .string()
               .default('postgres')
