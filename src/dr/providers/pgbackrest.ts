@@ -280,6 +280,8 @@ export async function restorePgBackRest(
       `--set=${newest.label}`,
       // The restored server must never archive into the source's repository.
       '--archive-mode=off',
+      // A file that fails its check on a local repository fails again: no retries 15 s apart.
+      ...(repo.args.includes('--repo1-type=posix') ? ['--job-retry=0'] : []),
       ...(cfg.targetTime
         ? // PostgreSQL's recovery_target_time does not take ISO 8601's T and Z.
           ['--type=time', `--target=${pgTimestamp(cfg.targetTime)}`, '--target-action=promote']
