@@ -62,6 +62,11 @@ S3_ACCESS_KEY="retailops-sandbox"
 S3_SECRET_KEY="$(machine_secret "$STATE/objectstore.secret" 15)"
 # A bucket made by `up`, for backups that tests and the demo write.
 S3_BUCKET="retailops-backups"
+# The same store over TLS (a second versitygw on the same data directory): pgBackRest talks to S3
+# over TLS only. Its CA and server certificate are made once per machine (scripts: make_s3_tls).
+S3_TLS_ADDR="127.0.0.1:9443"
+S3_TLS_DIR="$STATE/objectstore/tls"
+S3_CA="$S3_TLS_DIR/ca.crt"
 BASE_IMAGE="retailops/node-base:24"
 BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
 # The base image with the PostgreSQL client (pg_dump, pg_restore): what a runner image is built on
@@ -69,7 +74,8 @@ BASE_IMAGE_REMOTE="$REGISTRY_ADDR/$BASE_IMAGE"
 BASE_PG_IMAGE="retailops/node-base-pg:24"
 
 # chromium: the headless browser the dashboard's browser test drives (playwright-core, no browser download).
-DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl postgresql-15 python3-venv pgbackrest chromium)
+# openssl: the object store's TLS certificates.
+DEB_PACKAGES=(docker.io docker-registry prometheus busybox-static ca-certificates curl openssl postgresql-15 python3-venv pgbackrest chromium)
 CHROMIUM=/usr/bin/chromium
 
 log() { printf '[sandbox %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -447,6 +453,61 @@ start_objectstore() {
   fi
 }
 
+# A CA and a server certificate for 127.0.0.1 and localhost, made once (kept while both files
+# exist and the certificate verifies against the CA); the private keys are 0600.
+# pgBackRest (2.45) matches the host only against DNS names in subjectAltName, never IP entries:
+# the certificate names 127.0.0.1 both as an IP (curl, Node) and as a DNS name (pgBackRest).
+make_s3_tls() {
+  if [ -s "$S3_CA" ] && [ -s "$S3_TLS_DIR/server.crt" ] && [ -s "$S3_TLS_DIR/server.key" ] &&
+    openssl verify -CAfile "$S3_CA" "$S3_TLS_DIR/server.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "making the object store's TLS CA and certificate in $S3_TLS_DIR"
+  mkdir -p "$S3_TLS_DIR" && chmod 700 "$S3_TLS_DIR"
+  local tmp="$S3_TLS_DIR/tmp.$$"
+  rm -rf "$tmp" && mkdir -m 700 "$tmp"
+  {
+    (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+      -subj "/CN=retailops sandbox object store CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$tmp/ca.key" -out "$tmp/ca.crt") &&
+      (umask 077 && openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=127.0.0.1" \
+        -keyout "$tmp/server.key" -out "$tmp/server.csr") &&
+      printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:127.0.0.1\n' >"$tmp/server.ext" &&
+      openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$tmp/server.ext" -out "$tmp/server.crt"
+  } >>"$LOGS/objectstore-tls.log" 2>&1 || { rm -rf "$tmp"; die "openssl failed (log: $LOGS/objectstore-tls.log)"; }
+  chmod 600 "$tmp/ca.key" "$tmp/server.key"
+  chmod 644 "$tmp/ca.crt" "$tmp/server.crt"
+  mv -f "$tmp/ca.key" "$tmp/ca.crt" "$tmp/server.key" "$tmp/server.crt" "$S3_TLS_DIR/"
+  rm -rf "$tmp"
+}
+
+s3_tls_answering() {
+  curl -fsS --max-time 5 --cacert "$S3_CA" "https://$S3_TLS_ADDR/health" >/dev/null 2>&1 &&
+    s3_curl --cacert "$S3_CA" -o /dev/null "https://$S3_TLS_ADDR/"
+}
+
+# The same store over TLS: a second versitygw on the same posix data directory and IAM directory
+# (the plain listener on 9000 is left as it is).
+start_objectstore_tls() {
+  make_s3_tls
+  if pid_alive "$PIDS/versitygw-tls.pid" versitygw && s3_tls_answering; then
+    log "object store over TLS (versitygw) already running"
+    return
+  fi
+  stop_pid versitygw-tls "$PIDS/versitygw-tls.pid" versitygw
+  port_open "${S3_TLS_ADDR##*:}" && die "$S3_TLS_ADDR is taken by a process this script did not start"
+  log "starting versitygw $VERSITYGW_VERSION over TLS (same data, $S3_DATA) on $S3_TLS_ADDR"
+  ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
+    start_daemon versitygw-tls "$VERSITYGW_BIN/versitygw" \
+    --port "$S3_TLS_ADDR" --region "$S3_REGION" --health /health --quiet \
+    --cert "$S3_TLS_DIR/server.crt" --key "$S3_TLS_DIR/server.key" \
+    --iam-dir "$STATE/objectstore/iam" \
+    posix "$S3_DATA"
+  wait_for 30 versitygw-tls s3_tls_answering || { tail -20 "$LOGS/versitygw-tls.log" >&2; die "versitygw (TLS) did not come up"; }
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 PG_BIN=/usr/lib/postgresql/15/bin
 pg_port() { cat "$STATE/postgres.port" 2>/dev/null || echo 5432; }
@@ -654,6 +715,7 @@ cmd_up() {
   start_prometheus
   start_postgres
   start_objectstore
+  start_objectstore_tls
   start_kube
   build_base_image
   build_base_pg_image
@@ -670,6 +732,7 @@ cmd_down() {
   stop_kube
   stop_pid prometheus "$PIDS/prometheus.pid" prometheus
   stop_postgres
+  stop_pid versitygw-tls "$PIDS/versitygw-tls.pid" versitygw
   stop_pid versitygw "$PIDS/versitygw.pid" versitygw
   stop_pid registry "$PIDS/registry.pid" docker-registry
   stop_pid dockerd "$PIDS/dockerd.pid" dockerd
@@ -737,6 +800,8 @@ status_table() {
   row postgres "$s" "${v:-?}" "127.0.0.1:$(pg_port) (user $PG_USER)"
   s="$(st s3_answering)"
   row "object store" "$s" "versitygw $VERSITYGW_VERSION" "http://$S3_ADDR (bucket $S3_BUCKET, data $S3_DATA)"
+  s="$(st s3_tls_answering)"
+  row "object store (TLS)" "$s" "versitygw $VERSITYGW_VERSION" "https://$S3_TLS_ADDR (same data; CA $S3_CA)"
   s="$(st test -x "$K6_BIN/k6")"
   row k6 "$s" "$K6_VERSION" "$K6_BIN/k6"
   s="$(st test -x "$COSIGN_BIN/cosign")"
@@ -777,6 +842,8 @@ cmd_env() {
   q RETAILOPS_BASE_PG_IMAGE "$BASE_PG_IMAGE"
   q RETAILOPS_S3_ENDPOINT "http://$S3_ADDR"
   q RETAILOPS_S3_BUCKET "$S3_BUCKET"
+  q RETAILOPS_S3_TLS_ENDPOINT "https://$S3_TLS_ADDR"
+  q RETAILOPS_S3_CA "$S3_CA"
   q AWS_ACCESS_KEY_ID "$S3_ACCESS_KEY"
   q AWS_SECRET_ACCESS_KEY "$S3_SECRET_KEY"
   q AWS_REGION "$S3_REGION"

@@ -47,6 +47,22 @@ describe('sandbox readiness', () => {
     const env = {...process.env, AWS_SECRET_ACCESS_KEY: 'not-the-sandbox-secret'}
     expect(await sandboxProblems(env)).toEqual([
       `object store (${process.env.RETAILOPS_S3_ENDPOINT}, bucket ${process.env.RETAILOPS_S3_BUCKET}): HeadBucket answered 403`,
+      `object store over TLS (${process.env.RETAILOPS_S3_TLS_ENDPOINT}, CA ${process.env.RETAILOPS_S3_CA}): HeadBucket answered 403`,
+    ])
+  })
+
+  it('names a TLS listener that is down, and one whose certificate the CA does not sign', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const closed = `127.0.0.1:${(server.address() as AddressInfo).port}`
+    await new Promise((resolve) => server.close(resolve))
+    expect(await sandboxProblems({...process.env, RETAILOPS_S3_TLS_ENDPOINT: `https://${closed}`})).toEqual([
+      `object store over TLS (https://${closed}, CA ${process.env.RETAILOPS_S3_CA}): fetch failed (ECONNREFUSED)`,
+    ])
+    // A CA that did not sign the listener's certificate (the system's bundle): verification fails.
+    const foreign = '/etc/ssl/certs/ca-certificates.crt'
+    expect(await sandboxProblems({...process.env, RETAILOPS_S3_CA: foreign})).toEqual([
+      `object store over TLS (${process.env.RETAILOPS_S3_TLS_ENDPOINT}, CA ${foreign}): fetch failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`,
     ])
   })
 })

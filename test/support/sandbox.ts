@@ -4,7 +4,8 @@
 // project's globalSetup (test/support/global-setup.ts) checks once that every one is there and
 // answers: a half-loaded sandbox fails the run with the fix, it never skips tests.
 import {constants, existsSync} from 'node:fs'
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
+import {Agent as HttpsAgent} from 'node:https'
 
 import * as k8s from '@kubernetes/client-node'
 
@@ -27,6 +28,9 @@ export interface SandboxEnv {
   s3Endpoint: string
   s3Bucket: string
   s3Region: string
+  /** The same store over TLS (what pgBackRest needs), and the CA its certificate is signed by. */
+  s3TlsEndpoint: string
+  s3Ca: string
   /** Debian's chromium, driven headless by playwright-core (the dashboard's browser test). */
   chromium: string
 }
@@ -46,6 +50,8 @@ const REQUIRED = [
   'RETAILOPS_BASE_IMAGE',
   'RETAILOPS_S3_ENDPOINT',
   'RETAILOPS_S3_BUCKET',
+  'RETAILOPS_S3_TLS_ENDPOINT',
+  'RETAILOPS_S3_CA',
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
 ] as const
@@ -82,6 +88,8 @@ export function sandboxEnv(env: NodeJS.ProcessEnv = process.env): SandboxEnv {
     s3Endpoint: env.RETAILOPS_S3_ENDPOINT!.replace(/\/+$/, ''),
     s3Bucket: env.RETAILOPS_S3_BUCKET!,
     s3Region: env.AWS_REGION ?? 'us-east-1',
+    s3TlsEndpoint: env.RETAILOPS_S3_TLS_ENDPOINT!.replace(/\/+$/, ''),
+    s3Ca: env.RETAILOPS_S3_CA!,
     // Not required in the environment (a shell loaded before it was added still works); the check below asks the file.
     chromium: env.RETAILOPS_CHROMIUM || '/usr/bin/chromium',
   }
@@ -131,6 +139,32 @@ async function within<T>(ms: number, what: string, work: () => Promise<T>): Prom
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** HeadBucket on the sandbox's bucket through `endpoint` (over TLS: trusting only `ca`). */
+async function headBucket(s: SandboxEnv, env: NodeJS.ProcessEnv, endpoint: string, ca?: string): Promise<void> {
+  // The keys of the environment being checked (the sandbox env's AWS_ACCESS_KEY_ID and
+  // AWS_SECRET_ACCESS_KEY, what the SDK's default chain finds when retailops reads backups).
+  const {S3Client, HeadBucketCommand} = await import('@aws-sdk/client-s3')
+  const client = new S3Client({
+    endpoint,
+    region: s.s3Region,
+    forcePathStyle: true,
+    maxAttempts: 1,
+    credentials: {accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!},
+    ...(ca ? {requestHandler: {httpsAgent: new HttpsAgent({ca})}} : {}),
+  })
+  const failure = await client.send(new HeadBucketCommand({Bucket: s.s3Bucket})).then(
+    () => undefined,
+    (error: unknown) => error as Error & {$metadata?: {httpStatusCode?: number}},
+  )
+  client.destroy()
+  if (!failure) return
+  // An HTTP answer (403: wrong keys, 404: no bucket) says enough; no answer names the cause.
+  const status = failure.$metadata?.httpStatusCode
+  if (status)
+    throw new Error(`HeadBucket answered ${status}${status === 404 ? ' (no such bucket: run sandbox.sh up)' : ''}`)
+  throw new Error('fetch failed', {cause: failure})
 }
 
 /**
@@ -200,33 +234,10 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
         }
       },
     ],
+    [`object store (${s.s3Endpoint}, bucket ${s.s3Bucket})`, () => headBucket(s, env, s.s3Endpoint)],
     [
-      `object store (${s.s3Endpoint}, bucket ${s.s3Bucket})`,
-      async () => {
-        // The keys of the environment being checked (the sandbox env's AWS_ACCESS_KEY_ID and
-        // AWS_SECRET_ACCESS_KEY, what the SDK's default chain finds when retailops reads backups).
-        const {S3Client, HeadBucketCommand} = await import('@aws-sdk/client-s3')
-        const client = new S3Client({
-          endpoint: s.s3Endpoint,
-          region: s.s3Region,
-          forcePathStyle: true,
-          maxAttempts: 1,
-          credentials: {accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!},
-        })
-        const failure = await client.send(new HeadBucketCommand({Bucket: s.s3Bucket})).then(
-          () => undefined,
-          (error: unknown) => error as Error & {$metadata?: {httpStatusCode?: number}},
-        )
-        client.destroy()
-        if (!failure) return
-        // An HTTP answer (403: wrong keys, 404: no bucket) says enough; no answer names the cause.
-        const status = failure.$metadata?.httpStatusCode
-        if (status)
-          throw new Error(
-            `HeadBucket answered ${status}${status === 404 ? ' (no such bucket: run sandbox.sh up)' : ''}`,
-          )
-        throw new Error('fetch failed', {cause: failure})
-      },
+      `object store over TLS (${s.s3TlsEndpoint}, CA ${s.s3Ca})`,
+      async () => headBucket(s, env, s.s3TlsEndpoint, await readFile(s.s3Ca, 'utf8')),
     ],
     ...(
       [
