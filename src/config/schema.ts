@@ -668,6 +668,13 @@ const datastore = z
               .boolean()
               .default(true)
               .describe("pgbackrest with an s3:// repository: verify the store's TLS certificate."),
+            caFile: z
+              .string()
+              .min(1)
+              .optional()
+              .describe(
+                "pgbackrest with an s3:// repository: the CA certificate file (PEM) the store's TLS certificate is verified against (--repo1-storage-ca-file), relative to retailops.yaml; default: the system's CAs.",
+              ),
           })
           .strict()
           .optional()

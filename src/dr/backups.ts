@@ -180,6 +180,7 @@ export function parsePgBackRestInfo(json: string, stanza: string): PgBackRestSta
     }[]
     archive?: {min?: string; max?: string; database?: {id?: number}}[]
     db?: {id?: number; 'system-id'?: number; version?: string}[]
+    repo?: {key?: number; status?: {code?: number; message?: string}}[]
   }
   const raw = (data as Raw[]).find((s) => s.name === stanza)
   if (!raw) throw new Error(`pgbackrest info knows no stanza ${stanza}`)
@@ -196,9 +197,17 @@ export function parsePgBackRestInfo(json: string, stanza: string): PgBackRestSta
   }))
   const archives = (raw.archive ?? []).filter((a) => a.min || a.max)
   const last = archives[archives.length - 1]
+  // Status 99 ("other") says only that a repository has its own problem: name each one's.
+  const repoProblems = (raw.repo ?? [])
+    .filter((r) => r.status?.code === 99 && r.status.message)
+    .map((r) => `repo${r.key ?? '?'}: ${r.status!.message}`)
   return {
     stanza,
-    status: {code: raw.status?.code ?? -1, message: raw.status?.message ?? 'unknown'},
+    status: {
+      code: raw.status?.code ?? -1,
+      message:
+        raw.status?.code === 99 && repoProblems.length ? repoProblems.join('; ') : (raw.status?.message ?? 'unknown'),
+    },
     backups,
     ...(last ? {archive: {min: last.min, max: last.max}} : {}),
     ...(raw.db?.length ? {dbVersion: raw.db[raw.db.length - 1].version} : {}),

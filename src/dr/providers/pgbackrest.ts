@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync} from 'node:fs'
-import {chmod, chown, mkdir, rm, writeFile} from 'node:fs/promises'
+import {accessSync, constants, existsSync, statSync} from 'node:fs'
+import {chmod, chown, copyFile, mkdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {DatastoreConfig} from '../../config/schema.js'
@@ -25,16 +25,36 @@ type BackupConfig = NonNullable<NonNullable<DatastoreConfig['postgres']>['backup
 const SCRATCH_PORT = 5432
 const RECOVERY_TIMEOUT_MS = 15 * 60_000
 
-/** The repository options pgBackRest gets for a location: posix for a directory, s3 for s3://bucket/prefix. */
+/**
+ * The repository options pgBackRest gets for a location: posix for a directory, s3 for s3://bucket/prefix.
+ * caFile is the absolute path of postgres.backup.caFile: the caller passes it as
+ * --repo1-storage-ca-file (the drill hands pgBackRest a copy it can read).
+ */
 export function pgBackRestRepoArgs(
-  cfg: Pick<BackupConfig, 'location' | 'endpoint' | 'region' | 'verifyTls'>,
+  cfg: Pick<BackupConfig, 'location' | 'endpoint' | 'region' | 'verifyTls' | 'caFile'>,
   baseDir: string,
   env: NodeJS.ProcessEnv,
-): {args: string[]; env: Record<string, string>; problems: string[]} {
+): {args: string[]; env: Record<string, string>; problems: string[]; caFile?: string} {
   const problems: string[] = []
   if (!cfg.location) return {args: [], env: {}, problems: ['postgres.backup.location is not set']}
   const loc = parseLocation(cfg.location, baseDir)
-  if (loc.kind === 'directory') return {args: ['--repo1-type=posix', `--repo1-path=${loc.dir}`], env: {}, problems}
+  if (loc.kind === 'directory') {
+    if (cfg.caFile)
+      problems.push(`postgres.backup.caFile is for an s3:// repository; ${cfg.location} is a directory (remove caFile)`)
+    return {args: ['--repo1-type=posix', `--repo1-path=${loc.dir}`], env: {}, problems}
+  }
+  let caFile: string | undefined
+  if (cfg.caFile) {
+    caFile = path.resolve(baseDir, cfg.caFile)
+    if (cfg.verifyTls === false)
+      problems.push(
+        'postgres.backup.caFile is set but verifyTls is false: nothing would be checked against it (remove one of them)',
+      )
+    else if (!isReadableFile(caFile))
+      problems.push(
+        `postgres.backup.caFile ${caFile} is not a readable file (the PEM CA certificate of the store's TLS certificate)`,
+      )
+  }
   const endpoint = s3Endpoint({endpoint: cfg.endpoint, env})
   const args = [
     '--repo1-type=s3',
@@ -60,7 +80,16 @@ export function pgBackRestRepoArgs(
     keys.PGBACKREST_REPO1_S3_KEY_SECRET = env.AWS_SECRET_ACCESS_KEY
     if (env.AWS_SESSION_TOKEN) keys.PGBACKREST_REPO1_S3_TOKEN = env.AWS_SESSION_TOKEN
   } else keys.PGBACKREST_REPO1_S3_KEY_TYPE = 'auto'
-  return {args, env: keys, problems}
+  return {args, env: keys, problems, ...(caFile ? {caFile} : {})}
+}
+
+function isReadableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK)
+    return statSync(file).isFile()
+  } catch {
+    return false
+  }
 }
 
 export function pgBackRestPlan(
@@ -196,9 +225,18 @@ export async function restorePgBackRest(
   await writeFile(path.join(dir, 'pgbackrest.conf'), '# retailops dr drill: every option is on the command line\n', {
     mode: 0o600,
   })
-  if (ids)
-    for (const p of [dir, path.join(dir, 'lock'), path.join(dir, 'log'), path.join(dir, 'pgbackrest.conf')])
-      await chown(p, ids.uid, ids.gid)
+  const owned = [dir, path.join(dir, 'lock'), path.join(dir, 'log'), path.join(dir, 'pgbackrest.conf')]
+  // A copy of the store's CA in the private directory: osUser may not be able to read the original
+  // (a CA under root's home, say).
+  if (repo.caFile) {
+    const ca = path.join(dir, 'repo-ca.pem')
+    await copyFile(repo.caFile, ca)
+    await chmod(ca, 0o600)
+    owned.push(ca)
+    common.push(`--repo1-storage-ca-file=${ca}`)
+    evidence.repositoryCaFile = repo.caFile
+  }
+  if (ids) for (const p of owned) await chown(p, ids.uid, ids.gid)
 
   // 1. The newest backup pgBackRest finished, from its own manifest.
   const chosen = await ctx.steps.run(
@@ -217,6 +255,17 @@ export async function restorePgBackRest(
           {nextSteps: [`Check the repository ${location} and the stanza ${stanza}.`]},
         )
       const info = parsePgBackRestInfo(String(res.stdout), stanza)
+      // 99: pgBackRest could not read the repository (TLS, keys, endpoint); it says why per repository.
+      if (info.status.code === 99)
+        throw new RetailOpsError(
+          'UNAVAILABLE',
+          `pgbackrest info could not read the repository ${location}: ${info.status.message}`,
+          {
+            nextSteps: [
+              "Check postgres.backup.endpoint, caFile (the CA that signed the store's certificate) and the store's keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
+            ],
+          },
+        )
       evidence.pgbackrestStatus = info.status
       evidence.pgbackrestArchive = info.archive
       const newest = newestPgBackRestBackup(info)

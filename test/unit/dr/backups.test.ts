@@ -160,6 +160,21 @@ describe('pgBackRest info', () => {
   })
 })
 
+describe('pgbackrest info of a repository it cannot read', () => {
+  it("status 99 carries each repository's own message (pgbackrest 2.45, a CA that did not sign the store's certificate)", () => {
+    const info = parsePgBackRestInfo(
+      `[{"archive":[],"backup":[],"cipher":"none","db":[],"name":"orders","repo":[{"cipher":"none","key":1,"status":{"code":99,"message":"[CryptoError] unable to verify certificate presented by '127.0.0.1:9443': [20] unable to get local issuer certificate"}}],"status":{"code":99,"lock":{"backup":{"held":false}},"message":"other"}}]`,
+      'orders',
+    )
+    expect(info.status).toEqual({
+      code: 99,
+      message:
+        "repo1: [CryptoError] unable to verify certificate presented by '127.0.0.1:9443': [20] unable to get local issuer certificate",
+    })
+    expect(info.backups).toEqual([])
+  })
+})
+
 describe('pgBackRest options', () => {
   it('a directory is a posix repository; s3:// an s3 one with path-style requests and keys only in the environment', async () => {
     const {pgBackRestRepoArgs, pgTimestamp} = await import('../../../src/dr/providers/pgbackrest.js')
@@ -193,5 +208,35 @@ describe('pgBackRest options', () => {
         .problems[0],
     ).toMatch(/over TLS only/)
     expect(pgTimestamp('2026-12-07T01:48:33.841Z')).toBe('2026-12-07 01:48:33.841+00')
+  })
+
+  it('postgres.backup.caFile: resolved from the project folder for an s3 repository, and refused where it cannot work', async () => {
+    const {pgBackRestRepoArgs} = await import('../../../src/dr/providers/pgbackrest.js')
+    const {mkdtempSync, writeFileSync, rmSync} = await import('node:fs')
+    const {tmpdir} = await import('node:os')
+    const path = await import('node:path')
+    const dir = mkdtempSync(path.join(tmpdir(), 'pgbr-ca-'))
+    try {
+      writeFileSync(path.join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n')
+      const s3 = {location: 's3://bkp/pg', endpoint: 'https://127.0.0.1:9443', verifyTls: true}
+      const ok = pgBackRestRepoArgs({...s3, caFile: 'ca.pem'}, dir, {})
+      expect(ok.problems).toEqual([])
+      expect(ok.caFile).toBe(path.join(dir, 'ca.pem'))
+      // TLS is still verified: no --no-repo1-storage-verify-tls.
+      expect(ok.args.filter((a) => a.includes('verify-tls'))).toEqual([])
+      expect(pgBackRestRepoArgs(s3, dir, {}).caFile).toBeUndefined()
+      expect(pgBackRestRepoArgs({...s3, caFile: 'missing.pem'}, dir, {}).problems).toEqual([
+        `postgres.backup.caFile ${path.join(dir, 'missing.pem')} is not a readable file (the PEM CA certificate of the store's TLS certificate)`,
+      ])
+      expect(pgBackRestRepoArgs({...s3, caFile: '.'}, dir, {}).problems[0]).toMatch(/is not a readable file/)
+      expect(pgBackRestRepoArgs({...s3, verifyTls: false, caFile: 'ca.pem'}, dir, {}).problems).toEqual([
+        'postgres.backup.caFile is set but verifyTls is false: nothing would be checked against it (remove one of them)',
+      ])
+      expect(pgBackRestRepoArgs({location: 'repo', verifyTls: true, caFile: 'ca.pem'}, dir, {}).problems).toEqual([
+        'postgres.backup.caFile is for an s3:// repository; repo is a directory (remove caFile)',
+      ])
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
