@@ -262,7 +262,9 @@ export async function restorePgBackRest(
           `pgbackrest info could not read the repository ${location}: ${info.status.message}`,
           {
             nextSteps: [
-              "Check postgres.backup.endpoint, caFile (the CA that signed the store's certificate) and the store's keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
+              repo.args.includes('--repo1-type=posix')
+                ? `Check that ${asRoot ? cfg.osUser : 'this user'} can read the repository directory ${location}.`
+                : "Check postgres.backup.endpoint, caFile (the CA that signed the store's certificate) and the store's keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
             ],
           },
         )
