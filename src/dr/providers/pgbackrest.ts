@@ -20,6 +20,14 @@ import {pgConnect, type PgTarget} from '../pg.js'
 import type {ValidationResult} from '../types.js'
 import {type DrillContext, type PlanContext, type ProviderPlan, type ProviderResult, RESTORE_FAILED} from './types.js'
 
+/**
+ * runuser by its full path: it lives in the sbin folders, which the minimal PATH of a cron job or
+ * a CI runner (/usr/local/bin:/usr/bin:/bin) leaves out.
+ */
+export function runuser(): string {
+  return ['/usr/sbin/runuser', '/sbin/runuser'].find((file) => existsSync(file)) ?? 'runuser'
+}
+
 type BackupConfig = NonNullable<NonNullable<DatastoreConfig['postgres']>['backup']>
 
 const SCRATCH_PORT = 5432
@@ -193,7 +201,7 @@ export async function restorePgBackRest(
   }
   // As root, pgBackRest and the server run as osUser (PostgreSQL refuses root).
   const run = (file: string, args: string[], extra: {timeout?: number} = {}) =>
-    execa(asRoot ? 'runuser' : file, asRoot ? ['-u', cfg.osUser, '--', file, ...args] : args, {
+    execa(asRoot ? runuser() : file, asRoot ? ['-u', cfg.osUser, '--', file, ...args] : args, {
       env: toolEnv,
       extendEnv: false,
       cancelSignal: ctx.signal,

@@ -20,6 +20,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runDrill} from '../../../src/dr/drill.js'
+import {runuser} from '../../../src/dr/providers/pgbackrest.js'
 import type {DrillRecord} from '../../../src/dr/types.js'
 import {openLocation} from '../../../src/objectstore/location.js'
 import {RecordingOutput} from '../../../src/ui/output.js'
@@ -44,7 +45,7 @@ const ids = {
 }
 
 const asPostgres = (file: string, args: string[]) =>
-  execFileSync('runuser', ['-u', 'postgres', '--', file, ...args], {cwd: '/tmp', encoding: 'utf8'})
+  execFileSync(runuser(), ['-u', 'postgres', '--', file, ...args], {cwd: '/tmp', encoding: 'utf8'})
 const psql = (sql: string) =>
   asPostgres(`${BIN}/psql`, ['-h', path.join(base, 'run'), '-p', String(port), '-U', 'postgres', '-Atc', sql]).trim()
 const pgbackrest = (...args: string[]) => asPostgres('pgbackrest', [`--config=${conf}`, '--stanza=orders', ...args])
