@@ -7,7 +7,7 @@ import {kubeHttp} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {FIELD_MANAGER_DR, LABEL, MANAGED_BY} from '../kubernetes/labels.js'
 import {
-  applyJobObjects,
+  applyScheduleObjects,
   bindingObject,
   deleteJobObjects,
   type EnvVar,
@@ -182,15 +182,7 @@ export async function scheduleBackup(options: BackupScheduleOptions, ctx: RunCon
   ]
   const task = ctx.out.task(`Scheduling backups of ${namespace} (${options.schedule}, ${timeZone}) to ${location}`)
   const http = kubeHttp({context: environment.context, kubeconfig: environment.kubeconfig})
-  let applied: string[]
-  try {
-    applied = await applyJobObjects(http, objects, FIELD_MANAGER_DR)
-  } catch (error) {
-    task.fail()
-    throw error
-  } finally {
-    http.close()
-  }
+  const applied = await applyScheduleObjects(http, objects, FIELD_MANAGER_DR, task)
   task.succeed(`Scheduled CronJob ${n.cronJob} in ${namespace}`)
   return {
     cronJob: n.cronJob,

@@ -9,7 +9,7 @@ import {kubeClients, kubeError} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {KubeHttp} from '../kubernetes/http.js'
 import {
-  applyJobObjects,
+  applyScheduleObjects,
   bindingObject,
   bindingsLeft,
   deleteJobObjects,
@@ -563,15 +563,7 @@ export async function scheduleDrill(options: DrillScheduleOptions, ctx: RunConte
   const task = ctx.out.task(
     `Scheduling drill ${built.names.schedule} in ${options.environment.namespace}: "${options.cron.trim()}" (${built.timeZone})`,
   )
-  let applied: string[]
-  try {
-    applied = await applyJobObjects(http, built.objects, FIELD_MANAGER)
-  } catch (error) {
-    task.fail()
-    throw error
-  } finally {
-    http.close()
-  }
+  const applied = await applyScheduleObjects(http, built.objects, FIELD_MANAGER, task)
   task.succeed(
     `Scheduled CronJob ${built.names.cronJob}: "${options.cron.trim()}" (${built.timeZone}); next run ${built.runs[0].toISOString()}`,
   )

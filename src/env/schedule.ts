@@ -6,7 +6,7 @@ import {kubeHttp} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {FIELD_MANAGER_ENV, LABEL, MANAGED_BY} from '../kubernetes/labels.js'
 import {
-  applyJobObjects,
+  applyScheduleObjects,
   bindingObject,
   deleteJobObjects,
   IN_CLUSTER_CONTEXT,
@@ -162,15 +162,7 @@ export async function scheduleSweep(
   ]
   const http = kubeHttp({context: env.context, kubeconfig: env.kubeconfig})
   const task = ctx.out.task(`Scheduling the preview sweep (${schedule.expression}, ${timeZone}) in ${home}`)
-  let applied: string[]
-  try {
-    applied = await applyJobObjects(http, objects, FIELD_MANAGER_ENV)
-  } catch (error) {
-    task.fail()
-    throw error
-  } finally {
-    http.close()
-  }
+  const applied = await applyScheduleObjects(http, objects, FIELD_MANAGER_ENV, task)
   task.succeed(`Scheduled CronJob ${n.cronJob} in ${home}`)
   return {
     namespace: home,

@@ -5,6 +5,7 @@ import {envReferenceName} from '../config/secret-ref.js'
 import {isNotFound, kubeError} from './client.js'
 import type {KubeHttp} from './http.js'
 import {collectionPath, objectPath} from './resources.js'
+import type {Task} from '../ui/output.js'
 
 /**
  * The pieces every job retailops runs in the cluster shares (scheduled pre-warms, scheduled
@@ -299,6 +300,26 @@ export async function applyJobObjects(http: KubeHttp, objects: KubeRef[], fieldM
     applied.push(`${obj.kind}/${obj.metadata.name}`)
   }
   return applied
+}
+
+/**
+ * Applies a schedule's objects under its task line, as every `--schedule` does: the task fails
+ * with the error, and the connection (made for this one apply) is closed either way.
+ */
+export async function applyScheduleObjects(
+  http: KubeHttp,
+  objects: KubeRef[],
+  fieldManager: string,
+  task: Task,
+): Promise<string[]> {
+  try {
+    return await applyJobObjects(http, objects, fieldManager)
+  } catch (error) {
+    task.fail()
+    throw error
+  } finally {
+    http.close()
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import {kubeHttp} from '../kubernetes/client.js'
 import {checkTimeZone, nextRuns, parseCron} from '../kubernetes/cron.js'
 import {FIELD_MANAGER_SLEEP, LABEL, MANAGED_BY} from '../kubernetes/labels.js'
 import {
-  applyJobObjects,
+  applyScheduleObjects,
   bindingObject,
   deleteJobObjects,
   IN_CLUSTER_CONTEXT,
@@ -224,15 +224,7 @@ export async function scheduleSleep(options: SleepScheduleOptions, ctx: RunConte
   ]
   const task = ctx.out.task(`Scheduling sleep (${window.sleepCron}) and wake (${window.wakeCron}) in ${timeZone}`)
   const http = kubeHttp({context: env.context, kubeconfig: env.kubeconfig})
-  let applied: string[]
-  try {
-    applied = await applyJobObjects(http, objects, FIELD_MANAGER_SLEEP)
-  } catch (error) {
-    task.fail()
-    throw error
-  } finally {
-    http.close()
-  }
+  const applied = await applyScheduleObjects(http, objects, FIELD_MANAGER_SLEEP, task)
   task.succeed(`Scheduled CronJobs ${n.sleep} and ${n.wake} in ${home}`)
   const job = (name: string, schedule: string, args: string[]): ScheduledSleepJob => ({
     name,
