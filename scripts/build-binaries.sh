@@ -146,9 +146,26 @@ fetch_gateway_crds() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+# KEDA's CRDs (ScaledObject and the rest of keda.sh) from the KEDA Go module zip at a pinned
+# release, so the apiserver validates the ScaledObjects retailops renders against KEDA's real
+# schema. Only the CRDs: the sandbox runs no KEDA operator (nothing scales on them there).
+# v2.20.2: v2.21 needs Go 1.27, this machine has 1.26 (go mod download refuses it).
+fetch_keda_crds() {
+  : "${KEDA_VERSION:=v2.20.2}"
+  local out="$RETAILOPS_SANDBOX_CACHE/keda-$KEDA_VERSION"
+  if [ -s "$out/crds.yaml" ]; then log "keda CRDs $KEDA_VERSION cached"; return; fi
+  log "keda CRDs $KEDA_VERSION: from the module zip"
+  local dir; dir="$(cd "$WORK_ROOT" && go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [ -n "$dir" ] && [ -d "$dir/config/crd/bases" ] || { log "keda $KEDA_VERSION: no config/crd/bases in the module"; return 1; }
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  local f; for f in "$dir"/config/crd/bases/*.yaml; do cat "$f"; printf '\n---\n'; done > "$out.tmp/crds.yaml"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
 # Prints where each cached binary lives, as shell assignments, for scripts/sandbox.sh.
 print_paths() {
   : "${GATEWAY_API_VERSION:=v1.3.0}"
+  : "${KEDA_VERSION:=v2.20.2}"
   cat <<EOF
 K8S_VERSION=$K8S_VERSION
 ETCD_VERSION=$ETCD_VERSION
@@ -159,6 +176,7 @@ KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
 COSIGN3_VERSION=$COSIGN3_VERSION
 VERSITYGW_VERSION=$VERSITYGW_VERSION
 GATEWAY_API_VERSION=$GATEWAY_API_VERSION
+KEDA_VERSION=$KEDA_VERSION
 K8S_BIN=$BIN_ROOT/kubernetes-$K8S_VERSION
 ETCD_BIN=$BIN_ROOT/etcd-$ETCD_VERSION
 KWOK_BIN=$BIN_ROOT/kwokctl-$KWOK_VERSION
@@ -168,6 +186,7 @@ KUBE_SCORE_BIN=$BIN_ROOT/kube-score-$KUBE_SCORE_VERSION
 COSIGN3_BIN=$BIN_ROOT/cosign3-$COSIGN3_VERSION
 VERSITYGW_BIN=$BIN_ROOT/versitygw-$VERSITYGW_VERSION
 GATEWAY_API_CRDS=$RETAILOPS_SANDBOX_CACHE/gateway-api-$GATEWAY_API_VERSION/standard.yaml
+KEDA_CRDS=$RETAILOPS_SANDBOX_CACHE/keda-$KEDA_VERSION/crds.yaml
 EOF
 }
 
@@ -175,12 +194,13 @@ main() {
   local what="${1:-all}"
   case "$what" in
     paths) print_paths ;;
-    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; build_k6; build_cosign; build_kube_score; build_cosign3; build_versitygw ;;
+    all) build_kubernetes; build_etcd; build_kwok; fetch_gateway_crds; fetch_keda_crds; build_k6; build_cosign; build_kube_score; build_cosign3; build_versitygw ;;
     kubernetes|etcd|kwok|k6|cosign|cosign3) "build_$what" ;;
     kube-score) build_kube_score ;;
     versitygw) build_versitygw ;;
     gateway) fetch_gateway_crds ;;
-    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|k6|cosign|cosign3|kube-score|versitygw|paths]" >&2; exit 2 ;;
+    keda) fetch_keda_crds ;;
+    *) echo "usage: $0 [all|kubernetes|etcd|kwok|gateway|keda|k6|cosign|cosign3|kube-score|versitygw|paths]" >&2; exit 2 ;;
   esac
 }
 main "$@"

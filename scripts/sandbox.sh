@@ -8,7 +8,7 @@
 #
 # Components: Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
 # etcd) started by kwokctl's binary runtime with locally built binaries, kwok simulated nodes
-# and stages, Gateway API CRDs, Docker Engine (Debian docker.io), an OCI registry (Debian
+# and stages, Gateway API CRDs, KEDA CRDs (schema only), Docker Engine (Debian docker.io), an OCI registry (Debian
 # docker-registry), a local Node 24 base image, Prometheus (Debian), PostgreSQL 15 (Debian),
 # k6, cosign (v2 as cosign, v3 as cosign3), kube-score, a Python venv with SciPy (test
 # reference values only), pgBackRest (Debian) and an S3-compatible object store (versitygw,
@@ -674,6 +674,15 @@ start_kube() {
     kctl apply --server-side --force-conflicts -f "$GATEWAY_API_CRDS" >>"$LOGS/kwokctl.log" 2>&1 || die "Gateway API CRDs failed"
     kctl wait --for=condition=Established crd -l gateway.networking.k8s.io/bundle-version --timeout=60s >>"$LOGS/kwokctl.log" 2>&1 || true
   fi
+  # KEDA's CRDs only (no operator): the apiserver validates ScaledObjects against KEDA's schema.
+  local keda_version
+  keda_version="$(kctl get crd scaledobjects.keda.sh -o jsonpath='{.metadata.annotations.retailops\.dev/keda-version}' 2>/dev/null || true)"
+  if [ "$keda_version" != "$KEDA_VERSION" ]; then
+    log "installing KEDA $KEDA_VERSION CRDs (keda.sh, eventing.keda.sh)"
+    kctl apply --server-side --force-conflicts -f "$KEDA_CRDS" >>"$LOGS/kwokctl.log" 2>&1 || die "KEDA CRDs failed"
+    kctl wait --for=condition=Established crd/scaledobjects.keda.sh crd/scaledjobs.keda.sh crd/triggerauthentications.keda.sh crd/clustertriggerauthentications.keda.sh --timeout=60s >>"$LOGS/kwokctl.log" 2>&1 || die "KEDA CRDs not Established"
+    kctl annotate crd scaledobjects.keda.sh "retailops.dev/keda-version=$KEDA_VERSION" --overwrite >>"$LOGS/kwokctl.log" 2>&1 || die "annotating the KEDA CRDs failed"
+  fi
   # The default ServiceAccount must exist before pods can be created in a namespace.
   wait_for 60 "default serviceaccount" kctl -n default get serviceaccount default || die "no default serviceaccount"
 }
@@ -780,6 +789,9 @@ status_table() {
   row "kwok nodes" "$s" "$KWOK_VERSION" "$nodes Ready nodes (pools general, memory-optimised, spot)"
   s="$(st kctl get crd httproutes.gateway.networking.k8s.io)"
   row "gateway-api CRDs" "$s" "$GATEWAY_API_VERSION" "standard channel"
+  v="$(kctl get crd scaledobjects.keda.sh -o jsonpath='{.metadata.annotations.retailops\.dev/keda-version}' 2>/dev/null || true)"
+  s=down; [ -n "$v" ] && s=up
+  row "keda CRDs" "$s" "${v:-$KEDA_VERSION}" "scaledobjects.keda.sh (CRDs only, no operator)"
   s="$(st docker_c version)"
   v="$(/usr/sbin/dockerd --version 2>/dev/null | sed -n 's/Docker version \([^,]*\),.*/\1/p')"
   row dockerd "$s" "${v:-?}" "unix://$DOCKER_SOCK"

@@ -5,7 +5,7 @@ import {createServer, type AddressInfo} from 'node:net'
 
 import {describe, expect, it} from 'vitest'
 
-import {sandboxProblems} from '../support/sandbox.js'
+import {crdEstablished, sandboxEnv, sandboxProblems} from '../support/sandbox.js'
 
 describe('sandbox readiness', () => {
   it('finds the loaded sandbox complete and answering', async () => {
@@ -64,5 +64,12 @@ describe('sandbox readiness', () => {
     expect(await sandboxProblems({...process.env, RETAILOPS_S3_CA: foreign})).toEqual([
       `object store over TLS (${process.env.RETAILOPS_S3_TLS_ENDPOINT}, CA ${foreign}): fetch failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`,
     ])
+  })
+
+  it("has KEDA's ScaledObject CRD Established, and names a CRD that is missing with the fix", async () => {
+    await expect(crdEstablished(sandboxEnv(), 'scaledobjects.keda.sh')).resolves.toBeUndefined()
+    await expect(crdEstablished(sandboxEnv(), 'notthere.keda.sh')).rejects.toThrow(
+      'not installed (bash scripts/sandbox.sh up installs it)',
+    )
   })
 })

@@ -141,6 +141,20 @@ async function within<T>(ms: number, what: string, work: () => Promise<T>): Prom
   }
 }
 
+/** The CRDs the sandbox installs (scripts/sandbox.sh up), each one Established in the cluster. */
+export const SANDBOX_CRDS = ['httproutes.gateway.networking.k8s.io', 'scaledobjects.keda.sh'] as const
+
+/** Throws when the CustomResourceDefinition `name` is missing or not Established, naming the fix. */
+export async function crdEstablished(s: SandboxEnv, name: string): Promise<void> {
+  const api = kubeConfig(s).makeApiClient(k8s.ApiextensionsV1Api)
+  const crd = await api.readCustomResourceDefinition({name}).catch((error: {code?: number}) => {
+    if (error.code === 404) throw new Error(`not installed (bash scripts/sandbox.sh up installs it)`)
+    throw error
+  })
+  const established = crd.status?.conditions?.find((c) => c.type === 'Established')
+  if (established?.status !== 'True') throw new Error(`not Established: ${established?.message ?? 'no condition yet'}`)
+}
+
 /** HeadBucket on the sandbox's bucket through `endpoint` (over TLS: trusting only `ca`). */
 async function headBucket(s: SandboxEnv, env: NodeJS.ProcessEnv, endpoint: string, ca?: string): Promise<void> {
   // The keys of the environment being checked (the sandbox env's AWS_ACCESS_KEY_ID and
@@ -234,6 +248,7 @@ export async function sandboxProblems(env: NodeJS.ProcessEnv = process.env): Pro
         }
       },
     ],
+    ...SANDBOX_CRDS.map((name): [string, () => Promise<unknown>] => [`CRD ${name}`, () => crdEstablished(s, name)]),
     [`object store (${s.s3Endpoint}, bucket ${s.s3Bucket})`, () => headBucket(s, env, s.s3Endpoint)],
     [
       `object store over TLS (${s.s3TlsEndpoint}, CA ${s.s3Ca})`,
