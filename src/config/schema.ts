@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import {parseDuration} from './duration.js'
 import {isLoopbackHost} from './loopback.js'
+import {nodePoolsSchema, placementSchema, tierPlacementIssues, workloadPlacementIssues} from './placement.js'
 import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from './route-match.js'
 import {RELEASE_EVENT_NAMES} from '../ui/events.js'
 
@@ -493,6 +494,11 @@ const service = z
       .describe('Route → weight for load generation, e.g. {"/products": 60}.'),
     topics: z.array(z.string()).default([]).describe('Message topics the service owns (DR recoverability).'),
     searchIndexes: z.array(z.string()).default([]).describe('Search indexes the service owns (DR recoverability).'),
+    placement: placementSchema
+      .optional()
+      .describe(
+        "Where the service's pods run: pools, spot policy and zone spread; each key overrides tiers.<tier>.placement (docs/placement.md).",
+      ),
   })
   .strict()
 
@@ -803,6 +809,11 @@ const tierDefaults = z
       .describe(
         "Ephemeral-storage request and limit of the tier's containers (services.<name>.resources override them).",
       ),
+    placement: placementSchema
+      .optional()
+      .describe(
+        "Default placement of the tier's workloads (services.<name>.placement overrides it key by key); a revenue-critical service's spot policy is never inherited.",
+      ),
   })
   .strict()
 
@@ -1064,6 +1075,7 @@ export const configSchema = z
       .strict()
       .default({soak: '30m'})
       .describe('Promotion between environments (`retailops promote`): the order of the stages and the soak time.'),
+    nodePools: nodePoolsSchema.optional(),
     tiers: z.record(z.enum(TIERS), tierDefaults).default({
       'revenue-critical': {rto: '15m', rpo: '5m', minReplicas: 2},
       operational: {rto: '1h', rpo: '15m', minReplicas: 2},
@@ -1144,6 +1156,8 @@ export const configSchema = z
             path: ['services', svc, 'rollout', 'steps', problem.index],
             message: `${problem.message} (rollout.router is ${s.rollout.router})`,
           })
+      for (const issue of workloadPlacementIssues(c, s, ['services', svc]))
+        ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
       for (const dep of s.dependsOn) {
         if (!c.services[dep])
           ctx.addIssue({
@@ -1170,6 +1184,7 @@ export const configSchema = z
         })
       }
     }
+    for (const issue of tierPlacementIssues(c)) ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
     for (const [env, e] of Object.entries(c.environments)) {
       if (!c.clusters[e.cluster])
         ctx.addIssue({

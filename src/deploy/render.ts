@@ -8,6 +8,7 @@ import {parseDuration} from '../config/duration.js'
 import {ephemeralStorage, resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
 import {type RetailOpsConfig, type ServiceConfig, type TenantConfig, tenantNamespace} from '../config/schema.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
+import {workloadPlacement} from '../config/placement.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
 import {packagePath} from '../assets/paths.js'
@@ -574,14 +575,8 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
           serviceAccountName: service,
           automountServiceAccountToken: svc.needsServiceAccountToken,
           containers: [container],
-          topologySpreadConstraints: [
-            {
-              maxSkew: 1,
-              topologyKey: 'topology.kubernetes.io/zone',
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: {matchLabels: selector},
-            },
-          ],
+          // Pools, spot policy and zone spread (tiers.<tier>.placement, services.<name>.placement).
+          ...workloadPlacement(config, svc, `services.${service}`, selector),
         },
       },
     },
