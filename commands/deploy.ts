@@ -9,6 +9,7 @@ import {release, type DeployReleaseResult} from '../src/rollout/release.js'
 import {parseStepsFlag, STEPS_SYNTAX} from '../src/rollout/steps.js'
 import {verifiedRunnerImage} from '../src/runner/resolve.js'
 import {errorBudgetSource} from '../src/slo/status.js'
+import type {ScalingProvider} from '../src/config/schema.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags, runnerImageFlag} from './_base/flags.js'
 import {releaseEvents} from '../src/notify/events.js'
@@ -145,6 +146,7 @@ export default class Deploy extends RetailOpsCommand<typeof Deploy> {
             : undefined,
         services: this.positionals,
         tenant: this.flags.tenant,
+        scalingProvider: this.flags['scaling-provider'] as ScalingProvider | undefined,
         images: this.flags.image,
         dryRun: this.flags['dry-run'],
         forceConflicts: this.flags['force-conflicts'],

@@ -5,6 +5,7 @@ import {runDiff, type ObjectDiff} from '../src/deploy/engine.js'
 import {formatDiffs, formatPolicy} from '../src/deploy/format.js'
 import type {DeployTargetSummary} from '../src/deploy/engine.js'
 import type {PolicyReport} from '../src/kubernetes/policy.js'
+import type {ScalingProvider} from '../src/config/schema.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
@@ -48,6 +49,7 @@ export default class Diff extends RetailOpsCommand<typeof Diff> {
         env: this.target(project),
         services: this.positionals,
         tenant: this.flags.tenant,
+        scalingProvider: this.flags['scaling-provider'] as ScalingProvider | undefined,
         images: this.flags.image,
         prune: this.flags.prune,
       },

@@ -6,6 +6,7 @@ import {formatPolicy, toYamlDocuments} from '../src/deploy/format.js'
 import {checkPolicy, type PolicyReport} from '../src/kubernetes/policy.js'
 import type {KubeObject} from '../src/kubernetes/resources.js'
 import {LABEL} from '../src/kubernetes/labels.js'
+import type {ScalingProvider} from '../src/config/schema.js'
 import {RetailOpsCommand} from './_base/base-command.js'
 import {renderFlags} from './_base/flags.js'
 
@@ -41,6 +42,7 @@ export default class Render extends RetailOpsCommand<typeof Render> {
       env: this.target(project),
       services: this.positionals,
       tenant: this.flags.tenant,
+      scalingProvider: this.flags['scaling-provider'] as ScalingProvider | undefined,
       images: this.flags.image,
     })
     for (const note of plan.notes) this.warnUser(note)

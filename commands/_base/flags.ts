@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 
-import {TIERS} from '../../src/config/schema.js'
+import {SCALING_PROVIDERS, TIERS} from '../../src/config/schema.js'
 
 // Flags more than one command takes, defined once so their names, descriptions and parsing stay
 // the same everywhere. (Flags every command takes are RetailOpsCommand.baseFlags.)
@@ -8,6 +8,11 @@ import {TIERS} from '../../src/config/schema.js'
 /** deploy, render and diff: what is rendered. */
 export const renderFlags = {
   tenant: Flags.string({description: 'Deploy only this tenant (default: all tenants).'}),
+  'scaling-provider': Flags.string({
+    description:
+      "Autoscaler of services with scaling.metrics: keda (ScaledObject), hpa (HPA with External metrics) or auto (keda where the cluster serves scaledobjects.keda.sh; render, which asks no cluster, renders keda). Default each service's scaling.provider.",
+    options: [...SCALING_PROVIDERS],
+  }),
   image: Flags.string({
     description: 'Use this image for a service instead of the artifacts lock: SERVICE=REF (repeatable).',
     multiple: true,

@@ -126,6 +126,46 @@ const probes = z
   })
   .strict()
 
+/** The ways a service's autoscaler is rendered: auto discovers KEDA's CRDs in the cluster at deploy time. */
+export const SCALING_PROVIDERS = ['auto', 'keda', 'hpa'] as const
+export type ScalingProvider = (typeof SCALING_PROVIDERS)[number]
+export const SCALING_METRIC_TYPES = ['AverageValue', 'Value'] as const
+
+/** A business signal the autoscaler follows: one PromQL query and the value per pod (or in all) it aims at. */
+const scalingMetric = z
+  .object({
+    name: z
+      .string()
+      .regex(
+        /^[a-z]([a-z0-9_]*[a-z0-9])?$/,
+        'lowercase letters, digits and underscores, starting with a letter (e.g. queue_depth): it names the KEDA trigger and the External metric',
+      )
+      .max(50)
+      .describe('Names the signal: the KEDA trigger, and the External metric <service>_<name> of the HPA fallback.'),
+    query: z
+      .string()
+      .refine((q) => q.trim().length > 0, 'an empty query: give the PromQL whose value the autoscaler follows')
+      .describe('PromQL returning one value, e.g. sum(rabbitmq_queue_messages_ready{queue="orders"}).'),
+    target: z
+      .number()
+      .positive()
+      .describe('The value the query should stay at: per pod for AverageValue, for the whole Deployment for Value.'),
+    type: z
+      .enum(SCALING_METRIC_TYPES)
+      .default('AverageValue')
+      .describe(
+        'AverageValue: replicas = ceil(value / target) (queue depth, carts per second); Value: scale by value / target (p95 latency).',
+      ),
+    activationTarget: z
+      .number()
+      .min(0)
+      .optional()
+      .describe(
+        "KEDA's activationThreshold: below it this signal does not wake the Deployment (it still counts once active).",
+      ),
+  })
+  .strict()
+
 const scaling = z
   .object({
     minReplicas: z.number().int().min(1).default(2),
@@ -138,11 +178,35 @@ const scaling = z
       .describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
     targetUtilization: z.number().gt(0).max(1).default(0.7).describe('Share of rpsPerPod to plan for (headroom).'),
     targetCPUUtilization: z.number().int().min(1).max(100).default(70).describe('HPA CPU target, percent of requests.'),
+    metrics: z
+      .array(scalingMetric)
+      .default([])
+      .describe(
+        'Business signals to scale on (queue depth, p95 latency, cart creations per second, payment backlog), each a Prometheus query with a target; CPU stays a floor signal at targetCPUUtilization. Rendered as a KEDA ScaledObject, or an autoscaling/v2 HPA with External metrics: docs/scaling.md.',
+      ),
+    provider: z
+      .enum(SCALING_PROVIDERS)
+      .default('auto')
+      .describe(
+        "What renders the autoscaler of a service with metrics: keda (ScaledObject), hpa (HPA with External metrics, for prometheus-adapter) or auto (keda when the cluster serves scaledobjects.keda.sh at deploy time). deploy's --scaling-provider overrides it.",
+      ),
   })
   .strict()
   .refine((s) => s.maxReplicas >= s.minReplicas, {
     message: 'maxReplicas must be at least minReplicas',
     path: ['maxReplicas'],
+  })
+  .refine((s) => s.metrics.length === 0 || s.maxReplicas > s.minReplicas, {
+    message: 'scaling on metrics needs room to scale: maxReplicas must be above minReplicas',
+    path: ['maxReplicas'],
+  })
+  .superRefine((s, ctx) => {
+    const seen = new Set<string>()
+    s.metrics.forEach((m, i) => {
+      if (seen.has(m.name))
+        ctx.addIssue({code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name "${m.name}"`})
+      seen.add(m.name)
+    })
   })
 
 const cidr = z
@@ -449,7 +513,14 @@ const service = z
     port: z.number().int().min(1).max(65_535).default(8080),
     probes: probes.default({readiness: '/readyz', liveness: '/healthz', initialDelaySeconds: 0, periodSeconds: 5}),
     resources: resources.default({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}}),
-    scaling: scaling.default({minReplicas: 2, maxReplicas: 10, targetUtilization: 0.7, targetCPUUtilization: 70}),
+    scaling: scaling.default({
+      minReplicas: 2,
+      maxReplicas: 10,
+      targetUtilization: 0.7,
+      targetCPUUtilization: 70,
+      metrics: [],
+      provider: 'auto',
+    }),
     env: z.record(z.string(), z.string()).default({}),
     secrets: z
       .array(z.string())
@@ -792,6 +863,13 @@ const environment = z
       .strict()
       .optional(),
     prometheus: z.string().url().optional(),
+    autoscalingPrometheus: z
+      .string()
+      .url()
+      .optional()
+      .describe(
+        "Prometheus as the autoscaler reaches it from inside the cluster (KEDA's serverAddress), when that differs from prometheus (which the CLI uses).",
+      ),
     baseUrl: z.string().url().optional().describe('Where load tests reach the services.'),
     production: z.boolean().default(true),
   })
@@ -1185,7 +1263,20 @@ export const configSchema = z
       }
     }
     for (const issue of tierPlacementIssues(c)) ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
+    const scaledOnMetrics = Object.keys(c.services).filter((svc) => c.services[svc].scaling.metrics.length > 0)
+    if (scaledOnMetrics.length > 0 && Object.keys(c.environments).length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environments'],
+        message: `${scaledOnMetrics.join(', ')} scale${scaledOnMetrics.length === 1 ? 's' : ''} on Prometheus queries (scaling.metrics), and no environment says where Prometheus is: add an environment with prometheus: URL`,
+      })
     for (const [env, e] of Object.entries(c.environments)) {
+      if (scaledOnMetrics.length > 0 && !e.prometheus && !e.autoscalingPrometheus)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', env, 'prometheus'],
+          message: `is not set, and ${scaledOnMetrics.join(', ')} scale${scaledOnMetrics.length === 1 ? 's' : ''} on Prometheus queries (scaling.metrics): set the Prometheus URL the autoscaler queries (or autoscalingPrometheus), or remove scaling.metrics`,
+        })
       if (!c.clusters[e.cluster])
         ctx.addIssue({
           code: 'custom',

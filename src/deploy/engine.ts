@@ -15,6 +15,8 @@ import {objectDiff} from '../kubernetes/diff.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
 import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../kubernetes/resources.js'
+import {type AutoscalerKind, BOUND_FIELDS, servesScaledObjects} from '../kubernetes/autoscalers.js'
+import {RetailOpsError} from '../errors/index.js'
 import {unchangedSince, withIntentHash} from '../kubernetes/unchanged.js'
 import {waitForDeployments, type WaitResult} from '../kubernetes/rollout-status.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
@@ -192,20 +194,46 @@ export function preserveReplicas(objects: KubeObject[], live: Map<string, KubeOb
   // The first autoscaler of each namespace/Deployment, found once (a search per Deployment is quadratic).
   const autoscalers = new Map<string, KubeObject>()
   for (const o of objects) {
-    if (o.kind !== 'HorizontalPodAutoscaler') continue
+    if (!isAutoscaler(o)) continue
     const key = `${o.metadata.namespace}\0${(o.spec as {scaleTargetRef?: {name?: string}}).scaleTargetRef?.name}`
     if (!autoscalers.has(key)) autoscalers.set(key, o)
   }
   return objects.map((obj) => {
     if (obj.kind !== 'Deployment') return obj
-    const hpa = autoscalers.get(`${obj.metadata.namespace}\0${obj.metadata.name}`)
-    if (!hpa) return obj
+    const autoscaler = autoscalers.get(`${obj.metadata.namespace}\0${obj.metadata.name}`)
+    if (!autoscaler) return obj
     const current = (live.get(objectKey(obj))?.spec as {replicas?: number} | undefined)?.replicas
-    const {minReplicas = 1, maxReplicas} = hpa.spec as {minReplicas?: number; maxReplicas?: number}
+    const fields = BOUND_FIELDS[autoscaler.kind as AutoscalerKind]
+    const spec = autoscaler.spec as Record<string, number | undefined>
+    const minReplicas = spec[fields.min] ?? 1
+    const maxReplicas = spec[fields.max]
     const replicas =
       current === undefined ? minReplicas : Math.min(Math.max(current, minReplicas), maxReplicas ?? current)
     return {...obj, spec: {...(obj.spec as object), replicas}}
   })
+}
+
+const isAutoscaler = (o: KubeObject) => o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject'
+
+/**
+ * Live autoscalers of this applyset that the rendered ones replace: the HPA of a Deployment that
+ * now gets a ScaledObject, the ScaledObject of one that now gets an HPA. Never both for one
+ * Deployment (KEDA's admission refuses a ScaledObject whose target an HPA scales, and two
+ * autoscalers would fight): the old one goes right before its replacement is applied. Pure.
+ */
+export function replacedAutoscalers(rendered: KubeObject[], live: Map<string, KubeObject>): Map<string, KubeObject> {
+  const target = (o: KubeObject) =>
+    `${o.metadata.namespace}\0${(o.spec as {scaleTargetRef?: {name?: string}} | undefined)?.scaleTargetRef?.name}`
+  const renderedKeys = new Set(rendered.filter(isAutoscaler).map(objectKey))
+  const liveByTarget = new Map<string, KubeObject[]>()
+  for (const o of live.values()) {
+    if (!isAutoscaler(o) || renderedKeys.has(objectKey(o))) continue
+    liveByTarget.set(target(o), [...(liveByTarget.get(target(o)) ?? []), o])
+  }
+  const out = new Map<string, KubeObject>()
+  for (const o of rendered.filter(isAutoscaler))
+    for (const old of liveByTarget.get(target(o)) ?? []) if (old.kind !== o.kind) out.set(objectKey(o), old)
+  return out
 }
 
 export interface ApplyStepOptions {
@@ -246,6 +274,31 @@ async function groupHttp(group: ClusterGroup): Promise<KubeHttp> {
   return http
 }
 
+/** ScaledObjects rendered for a cluster without KEDA's CRDs: refused before anything is written (or deleted). */
+async function requireScaledObjects(
+  http: KubeHttp,
+  group: ClusterGroup,
+  objects: KubeObject[],
+  signal?: AbortSignal,
+): Promise<void> {
+  const scaled = objects.filter((o) => o.kind === 'ScaledObject')
+  if (scaled.length === 0) return
+  const serves = await servesScaledObjects(http, signal).catch((error: unknown) => {
+    throw kubeError(error, 'asking the cluster whether it serves KEDA ScaledObjects')
+  })
+  if (serves) return
+  const services = scaled.map((o) => o.metadata.name).join(', ')
+  throw new RetailOpsError(
+    'CONFIG',
+    `${services} would get a KEDA ScaledObject, and ${group.targets.map((t) => t.id).join(', ')} does not serve scaledobjects.keda.sh (KEDA is not installed there). Nothing was applied.`,
+    {
+      nextSteps: [
+        'Install KEDA in the cluster, or deploy with --scaling-provider hpa (an HPA with External metrics, served by prometheus-adapter; docs/scaling.md), or set scaling.provider: auto.',
+      ],
+    },
+  )
+}
+
 /** Step 3: server-side apply in waves, then prune what the applyset has and the render no longer does. */
 export async function applyStep(
   plan: DeployPlan,
@@ -257,12 +310,14 @@ export async function applyStep(
     clusterGroups(plan).map(async (group) => {
       const http = await groupHttp(group)
       const objects = group.targets.flatMap((t) => t.objects)
+      await requireScaledObjects(http, group, objects, ctx.signal)
       const live = await listApplySet(http, group, ctx.signal)
       // Objects whose intent hash and values match the live object are not sent again (force re-sends all).
       const intents = preserveReplicas(
         objects.map((o) => withIntentHash(o)),
         live,
       )
+      const replaced = replacedAutoscalers(intents, live)
       const unchanged = options.forceConflicts ? [] : intents.filter((o) => unchangedSince(live.get(objectKey(o)), o))
       const skip = new Set(unchanged.map(objectKey))
       const task = ctx.out.task(
@@ -295,14 +350,18 @@ export async function applyStep(
           signal: ctx.signal,
           live,
           beforeAttempt: async (obj, attempt) => {
+            const old = replaced.get(objectKey(obj))
+            if (attempt === 1 && old && !options.dryRun) {
+              // The scaling provider changed: the other kind of autoscaler goes first (prune reports it).
+              const [result] = await deleteObjects(http, [old], {signal: ctx.signal})
+              if (!result.deleted) throw new Error(`could not delete ${result.ref} that it replaces: ${result.error}`)
+              ctx.out.info(`${result.ref} deleted: ${objectRef(obj)} replaces it`)
+            }
             // After a conflict on a Deployment, re-read the live replica count (the autoscaler may have moved it).
             if (attempt === 1 || obj.kind !== 'Deployment') return obj
             const fresh = await http.request<KubeObject>('GET', objectPath(obj)).catch(() => undefined)
             return fresh
-              ? preserveReplicas(
-                  [obj, ...intents.filter((o) => o.kind === 'HorizontalPodAutoscaler')],
-                  new Map([[objectKey(obj), fresh]]),
-                )[0]
+              ? preserveReplicas([obj, ...intents.filter(isAutoscaler)], new Map([[objectKey(obj), fresh]]))[0]
               : obj
           },
           onApplied: (r) => {
@@ -668,7 +727,7 @@ export function recordRollouts(result: DeployResult, rollouts: WaitResult[]): vo
 /** A plain rolling deploy: render → policy → apply (+prune) → wait. Stops after policy when it has errors: nothing is applied. */
 export async function runDeploy(options: DeployOptions, ctx: RunContext): Promise<DeployResult> {
   const timer = new DeployTimer()
-  const plan = await timer.time('render', () => renderStep(options))
+  const plan = await timer.time('render', () => renderStep({...options, discoverScaling: true}))
   const {result, done} = await checkStep(plan, options, ctx, {
     strategy: 'rolling',
     notes: rollingNotes(plan, options.project.config),
@@ -692,7 +751,7 @@ export async function runDiff(
   diffs: ObjectDiff[]
   changed: number
 }> {
-  const plan = await renderStep(options)
+  const plan = await renderStep({...options, discoverScaling: true})
   for (const note of plan.notes) ctx.out.warn(note)
   const policy = checkPolicy(planObjects(plan), {
     signingRequired: options.project.config.signing.required,

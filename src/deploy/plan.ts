@@ -4,6 +4,8 @@ import type {KubeObject} from '../kubernetes/resources.js'
 import {type LockedImage, lockedImages, parseImageOverrides, resolveImages, type ResolvedImage} from './images.js'
 import {readOverlays, type Overlay} from './overlays.js'
 import {renderManifests, type RenderedTarget, type RenderResult} from './render.js'
+import {type AutoscalerProvider, clusterConnectionKey} from './autoscaler.js'
+import type {ScalingProvider} from '../config/schema.js'
 
 /**
  * A deploy's first step on its own: retailops.yaml, the artifacts lock, --image overrides and
@@ -30,6 +32,10 @@ export interface RenderStepOptions {
   lock?: Record<string, LockedImage>
   /** Render `env` as given rather than resolving its name in retailops.yaml (a preview is no configured environment). */
   envAsGiven?: boolean
+  /** --scaling-provider: how services with scaling.metrics get their autoscaler (wins over scaling.provider). */
+  scalingProvider?: ScalingProvider
+  /** Ask each target cluster whether it serves KEDA's ScaledObjects, for scaling.provider auto (deploy, diff). */
+  discoverScaling?: boolean
 }
 
 /** Step 1: the artifacts lock, --image overrides and overlays, rendered into objects. */
@@ -47,22 +53,57 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   )
   const overlays: Record<string, Overlay[]> = {}
   for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
-  const render = renderManifests({
-    project: options.project,
-    environment: env.name,
-    env: options.envAsGiven ? env : undefined,
-    namespace: env.namespace,
-    context: env.context,
-    services: options.services,
-    tenant: options.tenant,
-    images,
-    overlays,
-  })
+  const renderWith = (discovered?: Record<string, AutoscalerProvider>) =>
+    renderManifests({
+      project: options.project,
+      environment: env.name,
+      env: options.envAsGiven ? env : undefined,
+      namespace: env.namespace,
+      context: env.context,
+      services: options.services,
+      tenant: options.tenant,
+      images,
+      overlays,
+      scaling: {override: options.scalingProvider, discovered},
+    })
+  let render = renderWith()
+  if (options.discoverScaling && needsDiscovery(options, services)) {
+    // `auto`: each target cluster is asked once whether it serves ScaledObjects, then rendered again with the answer.
+    render = renderWith(await discoverProviders(render.targets))
+  }
   return {
     ...render,
     images,
     selection: {services: options.services?.length ? options.services : undefined, tenant: options.tenant},
   }
+}
+
+function needsDiscovery(options: RenderStepOptions, services: string[]): boolean {
+  if (options.scalingProvider && options.scalingProvider !== 'auto') return false
+  return services.some((s) => {
+    const scaling = options.project.config.services[s]?.scaling
+    return scaling && scaling.metrics.length > 0 && scaling.provider === 'auto'
+  })
+}
+
+/** keda or hpa per cluster connection of the targets: whether scaledobjects.keda.sh is served there. */
+async function discoverProviders(targets: RenderedTarget[]): Promise<Record<string, AutoscalerProvider>> {
+  const [{kubeHttp, kubeError}, {servesScaledObjects}] = await Promise.all([
+    import('../kubernetes/client.js'),
+    import('../kubernetes/autoscalers.js'),
+  ])
+  const out: Record<string, AutoscalerProvider> = {}
+  for (const t of targets) {
+    const key = clusterConnectionKey(t)
+    if (out[key]) continue
+    const serves = await servesScaledObjects(kubeHttp({context: t.context, kubeconfig: t.kubeconfig})).catch(
+      (error: unknown) => {
+        throw kubeError(error, 'asking the cluster whether it serves KEDA ScaledObjects (scaling.provider auto)')
+      },
+    )
+    out[key] = serves ? 'keda' : 'hpa'
+  }
+  return out
 }
 
 export function planObjects(plan: RenderResult): KubeObject[] {

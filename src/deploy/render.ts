@@ -17,6 +17,7 @@ import {type ResolvedImage} from './images.js'
 import {ANNOTATION, LABEL, labelValue, MANAGED_BY} from '../kubernetes/labels.js'
 import {applyOverlays, cloneData, mergePatch, type Overlay} from './overlays.js'
 import {formatCpu, formatMemory, quantityNumber} from '../kubernetes/quantity.js'
+import {autoscalerProvider, renderAutoscaler, type ScalingChoice} from './autoscaler.js'
 
 export type TargetModel = 'single' | 'shared' | 'dedicated-namespace' | 'dedicated-cluster'
 
@@ -58,6 +59,8 @@ export interface RenderOptions {
   images: Record<string, ResolvedImage>
   /** Overlays per service (read by readOverlays); missing means none. */
   overlays?: Record<string, Overlay[]>
+  /** How services that scale on metrics get their autoscaler (--scaling-provider, what the deploy discovered). */
+  scaling?: ScalingChoice
 }
 
 export interface RenderResult {
@@ -140,6 +143,7 @@ export function renderManifests(options: RenderOptions): RenderResult {
         services,
         images: options.images,
         overlays: options.overlays,
+        scaling: options.scaling,
         mainNamespace,
         notes,
       }),
@@ -162,6 +166,7 @@ export function renderManifests(options: RenderOptions): RenderResult {
         services: own(services),
         images: options.images,
         overlays: options.overlays,
+        scaling: options.scaling,
         mainNamespace,
         notes,
       }),
@@ -221,6 +226,7 @@ interface TargetInput {
   services: string[]
   images: Record<string, ResolvedImage>
   overlays?: Record<string, Overlay[]>
+  scaling?: ScalingChoice
   /** The environment's namespace (after --namespace): part of the applyset identity of every target of this deploy. */
   mainNamespace: string
   notes: string[]
@@ -275,6 +281,9 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
       tenants: input.tenants,
       dependents: dependentsOf(config, service, input.allServices),
       present: input.allServices,
+      scaling: input.scaling,
+      cluster: {context: input.context, kubeconfig: input.kubeconfig},
+      notes: input.notes,
     })
     const overlays = input.overlays?.[service] ?? []
     if (overlays.length > 0) {
@@ -486,6 +495,10 @@ interface ServiceInput {
   dependents: string[]
   /** Every service the namespace runs (dependencies outside it are not reachable there). */
   present: string[]
+  scaling?: ScalingChoice
+  /** The cluster connection of the target (where `auto` was discovered). */
+  cluster: {context?: string; kubeconfig?: string}
+  notes: string[]
 }
 
 function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input: ServiceInput): KubeObject[] {
@@ -603,25 +616,13 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
     objects.push(fromTemplate('pdb.yaml', {metadata: meta(), spec: {selector: {matchLabels: selector}}}))
   }
   if (autoscaled) {
-    objects.push(
-      fromTemplate('hpa.yaml', {
-        metadata: meta(),
-        spec: {
-          scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: service},
-          minReplicas,
-          maxReplicas,
-          metrics: [
-            {
-              type: 'Resource',
-              resource: {
-                name: 'cpu',
-                target: {type: 'Utilization', averageUtilization: svc.scaling.targetCPUUtilization},
-              },
-            },
-          ],
-        },
-      }),
-    )
+    const {provider, discovered} = autoscalerProvider(svc, input.scaling, input.cluster)
+    if (svc.scaling.metrics.length > 0 && !discovered && (input.scaling?.override ?? svc.scaling.provider) === 'auto') {
+      const note = `${service} scales on metrics with scaling.provider auto and no cluster was asked: rendered as a KEDA ScaledObject (pass --scaling-provider hpa for a cluster without KEDA).`
+      if (!input.notes.includes(note)) input.notes.push(note)
+    }
+    const behavior = (manifestTemplate('hpa.yaml') as {spec: {behavior: Record<string, unknown>}}).spec.behavior
+    objects.push(renderAutoscaler({service, svc, metadata: meta(), provider, env, behavior}))
   }
   const router = svc.rollout?.router ?? env.router
   if (env.gateway && router === 'gateway') {

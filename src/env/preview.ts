@@ -244,6 +244,7 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
 
     const timer = new DeployTimer()
     const plan = await renderStep({
+      discoverScaling: true,
       project: previewProject(project),
       env,
       envAsGiven: true,

@@ -101,6 +101,24 @@ export type HorizontalPodAutoscaler = Obj<
   {currentReplicas?: number; desiredReplicas?: number; conditions?: Condition[]}
 >
 
+/**
+ * KEDA's ScaledObject (keda.sh/v1alpha1): KEDA makes and owns an HPA for it (keda-hpa-<name>).
+ * Absent minReplicaCount means 0 and absent maxReplicaCount 100 (KEDA's defaults).
+ */
+export interface ScaledObjectSpec {
+  scaleTargetRef: {apiVersion?: string; kind?: string; name: string}
+  minReplicaCount?: number
+  maxReplicaCount?: number
+  advanced?: {
+    horizontalPodAutoscalerConfig?: {name?: string; behavior?: Record<string, unknown>}
+    [field: string]: unknown
+  }
+  triggers: {type: string; name?: string; metricType?: string; metadata: Record<string, string>}[]
+  [field: string]: unknown
+}
+
+export type ScaledObject = Obj<ScaledObjectSpec, {conditions?: Condition[]; hpaName?: string; [field: string]: unknown}>
+
 export interface BackendRef {
   name: string
   port?: number

@@ -122,6 +122,7 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
     return out
   }
   const autoscalers = inNamespace('HorizontalPodAutoscaler')
+  for (const [ns, list] of inNamespace('ScaledObject')) autoscalers.set(ns, [...list, ...(autoscalers.get(ns) ?? [])])
   const budgets = inNamespace('PodDisruptionBudget')
   const networkPolicies = inNamespace('NetworkPolicy')
 
@@ -308,7 +309,12 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
     const hpa = autoscalers
       .get(ns)
       ?.find((o) => (o.spec as {scaleTargetRef?: {name?: string}})?.scaleTargetRef?.name === d.metadata.name)
-    const minReplicas = hpa ? ((hpa.spec as {minReplicas?: number}).minReplicas ?? 1) : (spec.replicas ?? 1)
+    // A ScaledObject without minReplicaCount scales to zero (KEDA's default).
+    const minReplicas = hpa
+      ? hpa.kind === 'ScaledObject'
+        ? ((hpa.spec as {minReplicaCount?: number}).minReplicaCount ?? 0)
+        : ((hpa.spec as {minReplicas?: number}).minReplicas ?? 1)
+      : (spec.replicas ?? 1)
     const pdb = budgets.get(ns)?.find((o) => selectorMatches((o.spec as {selector?: never})?.selector, podLabels))
     if (tier === 'revenue-critical') {
       if (minReplicas < 2)

@@ -52,3 +52,37 @@ export const ZERO: Resources = {cpu: 0, memory: 0}
 export function addResources(a: Resources, b: Resources, times = 1): Resources {
   return {cpu: a.cpu + b.cpu * times, memory: a.memory + b.memory * times}
 }
+
+const DECIMAL_SUFFIXES: [string, number][] = [
+  ['E', 18],
+  ['P', 15],
+  ['T', 12],
+  ['G', 9],
+  ['M', 6],
+  ['k', 3],
+  ['', 0],
+  ['m', -3],
+  ['u', -6],
+  ['n', -9],
+]
+
+/**
+ * A plain number as the API server writes a decimal quantity back (canonical form: the largest
+ * SI suffix that keeps the mantissa an integer, e.g. 250m, 1500m, 20, 100k), so a rendered metric
+ * target reads back as rendered. Rounded to nano units, the finest a quantity holds.
+ */
+export function formatDecimalQuantity(value: number): string {
+  if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`)
+  if (Number.isInteger(value) && value !== 0) {
+    // Whole numbers need no nano units (and large ones would not fit in them exactly).
+    for (const [suffix, exponent] of DECIMAL_SUFFIXES.filter(([, e]) => e >= 0))
+      if (value % 10 ** exponent === 0) return `${value / 10 ** exponent}${suffix}`
+  }
+  const nano = Math.round(value * 1e9)
+  if (nano === 0) return '0'
+  for (const [suffix, exponent] of DECIMAL_SUFFIXES) {
+    const unit = 10 ** (exponent + 9)
+    if (nano % unit === 0) return `${nano / unit}${suffix}`
+  }
+  return `${nano}n`
+}

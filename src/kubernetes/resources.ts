@@ -71,6 +71,15 @@ export const MANAGED_KINDS: KindInfo[] = [
     prunable: true,
   },
   {
+    kind: 'ScaledObject',
+    apiVersion: 'keda.sh/v1alpha1',
+    plural: 'scaledobjects',
+    namespaced: true,
+    wave: 4,
+    prunable: true,
+    optional: true,
+  },
+  {
     kind: 'HTTPRoute',
     apiVersion: 'gateway.networking.k8s.io/v1',
     plural: 'httproutes',

@@ -128,7 +128,7 @@ async function rollingRelease(options: ReleaseOptions, ctx: RunContext): Promise
   // A rolling deploy would change a Deployment under a canary or blue-green rollout: refused before anything is read for the deploy.
   if (!options.dryRun) await assertNoRolloutInProgress(kubes.of({}), env.namespace, options.services ?? [])
   const timer = new DeployTimer()
-  const rendered = await timer.time('render', () => renderStep(options))
+  const rendered = await timer.time('render', () => renderStep({...options, discoverScaling: true}))
   const gated = await gateRolling(rendered, options, kubes, ctx)
   const {plan} = gated
   const checked = await checkStep(plan, options, ctx, {
@@ -297,7 +297,7 @@ async function progressiveRelease(
   const store = new StateStore(kube)
   const prometheusUrl = options.prometheusUrl ?? env.prometheus ?? process.env.RETAILOPS_PROMETHEUS_URL
   const timer = new DeployTimer()
-  const plan = await timer.time('render', () => renderStep(options))
+  const plan = await timer.time('render', () => renderStep({...options, discoverScaling: true}))
   const planned = await planRelease(plan, {...options, strategy, prometheusUrl}, kube, ctx)
   const checked = await checkStep(plan, options, ctx, {strategy, timer})
   if (checked.done) return {result: timer.finish(checked.result), exit: checked.result.outcome}
