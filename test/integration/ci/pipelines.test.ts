@@ -10,9 +10,11 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
+import {createServer, type Server} from 'node:http'
 import {appendFile, cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {gunzipSync} from 'node:zlib'
 
 import * as k8s from '@kubernetes/client-node'
 import {execa} from 'execa'
@@ -54,8 +56,31 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
   const namespaces: string[] = []
   const kc = kubeConfig(sandbox)
   const apps = kc.makeApiClient(k8s.AppsV1Api)
+  // GitHub's code-scanning API as the upload step reaches it (api.github.com cannot be reached from
+  // here): a server on 127.0.0.1 that keeps every request and answers as GitHub does (202).
+  const GITHUB_TOKEN = `ghs_${randomBytes(12).toString('hex')}`
+  const uploads: {method: string; url: string; authorization?: string; body: string}[] = []
+  let codeScanning: Server
+  let codeScanningUrl: string
 
   beforeAll(async () => {
+    codeScanning = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        uploads.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          authorization: req.headers.authorization,
+          body: Buffer.concat(chunks).toString('utf8'),
+        })
+        const ok = req.headers.authorization === `Bearer ${GITHUB_TOKEN}`
+        res.writeHead(ok ? 202 : 401, {'content-type': 'application/json'})
+        res.end(JSON.stringify(ok ? {id: randomBytes(8).toString('hex')} : {message: 'Bad credentials'}))
+      })
+    })
+    await new Promise<void>((resolve) => codeScanning.listen(0, '127.0.0.1', resolve))
+    codeScanningUrl = `http://127.0.0.1:${(codeScanning.address() as {port: number}).port}`
     if (!existsSync(path.join(ROOT, 'dist', 'commands', 'init.js')))
       throw new Error(
         'dist/ is missing: run `npm run build` first (the pipelines install `npm pack` of this repository).',
@@ -106,6 +131,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     const core = kc.makeApiClient(k8s.CoreV1Api)
     for (const ns of namespaces) await core.deleteNamespace({name: ns}).catch(() => undefined)
     await registry?.stop()
+    await new Promise((resolve) => codeScanning?.close(resolve))
     if (work) await rm(work, {recursive: true, force: true})
   })
 
@@ -259,6 +285,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       version,
       nodeMajor: NODE_MAJOR,
       onStep,
+      github: {apiUrl: codeScanningUrl, repository: 'retail/shop', ref: 'refs/heads/main', token: GITHUB_TOKEN},
       runnerEnv: {
         // The hosted runner's machine: Node 24 (setup-node / image node:24) with npm's global bin on PATH, a home, a Docker Engine.
         PATH: [path.join(prefix, 'bin'), path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(
@@ -330,15 +357,28 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
     }
   }
 
-  /** What the scan step reported, and (GitHub) the SARIF the upload step would send. */
-  const scanned = (results: StepResult[], ci: 'github' | 'gitlab') => {
+  /** What the scan step reported, and (GitHub) the SARIF the upload step posted to code scanning for this commit. */
+  const scanned = async (results: StepResult[], ci: 'github' | 'gitlab', origin: string) => {
     const scan = json(results, /retailops scan/)
     const ids = JSON.stringify(scan).includes(OSV_RECORD.id)
-    const upload = results.find((r) => /upload-sarif/.test(r.name))
     if (ci === 'github') {
-      expect(upload, 'the SARIF upload step ran').toBeDefined()
-      const sarif = JSON.parse(upload!.stdout) as {version: string; runs: {results: {ruleId: string}[]}[]}
+      expect(results.some((r) => /Upload the findings to code scanning/.test(r.name))).toBe(true)
+      expect(uploads, 'one request to the code-scanning API').toHaveLength(1)
+      const [upload] = uploads.splice(0)
+      expect(upload).toMatchObject({
+        method: 'POST',
+        url: '/repos/retail/shop/code-scanning/sarifs',
+        authorization: `Bearer ${GITHUB_TOKEN}`,
+      })
+      const body = JSON.parse(upload.body) as {commit_sha: string; ref: string; sarif: string}
+      const head = (await execa('git', ['rev-parse', 'HEAD'], {cwd: origin})).stdout.trim()
+      expect({commit_sha: body.commit_sha, ref: body.ref}).toEqual({commit_sha: head, ref: 'refs/heads/main'})
+      const sarif = JSON.parse(gunzipSync(Buffer.from(body.sarif, 'base64')).toString('utf8')) as {
+        version: string
+        runs: {automationDetails: {id: string}; results: {ruleId: string}[]}[]
+      }
       expect(sarif.version).toBe('2.1.0')
+      expect(sarif.runs[0].automationDetails.id).toBe('retailops-scan/')
       expect(sarif.runs[0].results.map((r) => r.ruleId)).toContain(OSV_RECORD.id)
     }
     return ids
@@ -398,7 +438,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       expect(attested.components).toContain(`pkg:npm/${OSV_RECORD.affected[0].package.name}@${OSV_VERSION}`)
     }
     // The scan found the committed record's vulnerability (below failOn: reported, not failing), and deploy admitted every image.
-    expect(scanned(first, ci)).toBe(true)
+    expect(await scanned(first, ci, origin)).toBe(true)
     const deploy1 = json(first, /deploy --canary/)
     expect(deploy1.supplyChain.outcome).toBe('admitted')
     expect(deploy1.supplyChain.decisions.map((d: {admitted: boolean}) => d.admitted)).toEqual([true, true])
@@ -422,6 +462,7 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
       }
     })
     expect(second.every((s) => s.exitCode === 0)).toBe(true)
+    await scanned(second, ci, origin)
     const build2 = json(second, /retailops build/i)
     expect(build2.built).toEqual(['catalog'])
     expect(build2.skipped).toEqual(['inventory'])

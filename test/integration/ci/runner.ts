@@ -3,12 +3,13 @@
 // from the scaffolded file. What a hosted runner provides is stood in for, and only that:
 //   GitHub  actions/checkout     → the job runs in a fresh `git clone` of the pushed commit
 //           actions/setup-node   → the local Node 24 (the node-version the step asks for is checked)
-//           github/codeql-action/upload-sarif → GitHub's code scanning is not reachable from here: the
-//                                  file the step names is read, must be SARIF 2.1.0, and is kept as the
-//                                  step's output (what would be uploaded)
+//           GITHUB_* variables   → the default ones a hosted runner sets (GITHUB_ACTIONS, GITHUB_SHA,
+//                                  GITHUB_REF, GITHUB_REPOSITORY, GITHUB_API_URL); the API URL is the
+//                                  test's own server on 127.0.0.1, since GitHub is not reachable here
+//           ${{ github.token }}  → the token the test gives (that server checks it)
 //           `if:`                → a failed step stops the job, so only conditions that hold on a
 //                                  green run are accepted (!cancelled(), always(), success())
-//           `run:`               → bash -e -o pipefail, the job's env with ${{ secrets.X }} and ${{ github.sha }} substituted
+//           `run:`               → bash -e -o pipefail, the job's env with ${{ secrets.X }}, ${{ github.sha }} and ${{ github.token }} substituted
 //   GitLab  (the Docker executor) each job runs in a container of the job's `image:`, which must be
 //           pinned by digest: pulled from the registry as the GitLab runner pulls it (with
 //           DOCKER_AUTH_CONFIG when that variable is set), entrypoint as the file says, the user
@@ -66,6 +67,8 @@ export interface RunnerOptions {
   nodeMajor: number
   /** Called before each step (e.g. to start load when the release step begins). */
   onStep?: (name: string, cwd: string) => void | Promise<void>
+  /** GitHub: what the hosted runner's context provides: its API (here a server on 127.0.0.1), the repository, the ref and the job's token. */
+  github?: {apiUrl: string; repository: string; ref: string; token: string}
   /** GitLab: the runner's cache folder per cache path (what `cache:` restores before a job and saves after it). */
   gitlabCache?: string
 }
@@ -114,8 +117,8 @@ async function runStep(
   if (r.exitCode !== 0) throw new StepFailed(name, r.exitCode ?? -1, r.all ?? '')
 }
 
-/** `${{ secrets.X }}` and `${{ github.sha }}`; any other expression is a pipeline this runner cannot honestly run. */
-function expression(value: string, secrets: Record<string, string>, sha: string): string {
+/** `${{ secrets.X }}`, `${{ github.sha }}` and `${{ github.token }}`; any other expression is a pipeline this runner cannot honestly run. */
+function expression(value: string, secrets: Record<string, string>, sha: string, token?: string): string {
   return value.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, expr: string) => {
     const secret = /^secrets\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(expr)
     if (secret) {
@@ -124,6 +127,7 @@ function expression(value: string, secrets: Record<string, string>, sha: string)
       return secrets[secret[1]]
     }
     if (expr === 'github.sha') return sha
+    if (expr === 'github.token' && token !== undefined) return token
     throw new Error(`the workflow uses the expression \${{ ${expr} }}, which this runner does not provide`)
   })
 }
@@ -155,7 +159,7 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
     const dir = await clone(options.origin)
     const sha = (await execa('git', ['rev-parse', 'HEAD'], {cwd: dir})).stdout.trim()
     const jobEnv = Object.fromEntries(
-      Object.entries(job.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]),
+      Object.entries(job.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha, options.github?.token)]),
     )
     for (const [i, step] of job.steps.entries()) {
       const name = `${file} ${jobName} step ${i + 1}: ${[step.name, step.uses ?? step.run?.trim()].filter(Boolean).join(' | ')}`
@@ -179,39 +183,28 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
               `asks for Node ${String(step.with?.['node-version'])}; the runner has Node ${options.nodeMajor}`,
             )
           results.push({name, exitCode: 0, ms: 0, output: `node ${options.nodeMajor}`, stdout: ''})
-        } else if (action === 'github/codeql-action/upload-sarif') {
-          const file = path.join(dir, String(step.with?.sarif_file ?? ''))
-          if (!existsSync(file)) throw new StepFailed(name, 1, `sarif_file ${file} does not exist`)
-          const text = await readFile(file, 'utf8')
-          const sarif = JSON.parse(text) as {version?: string; runs?: unknown[]}
-          if (sarif.version !== '2.1.0' || !Array.isArray(sarif.runs))
-            throw new StepFailed(name, 1, `${file} is not SARIF 2.1.0`)
-          results.push({
-            name,
-            exitCode: 0,
-            ms: 0,
-            output: `would upload ${file} (${sarif.runs.length} run)`,
-            stdout: text,
-          })
         } else {
-          throw new StepFailed(
-            name,
-            1,
-            `uses ${step.uses}: only actions/checkout, actions/setup-node and github/codeql-action/upload-sarif are allowed`,
-          )
+          throw new StepFailed(name, 1, `uses ${step.uses}: only actions/checkout and actions/setup-node are allowed`)
         }
         continue
       }
       const env = {
         ...options.runnerEnv,
+        ...(options.github && {
+          GITHUB_ACTIONS: 'true',
+          GITHUB_SHA: sha,
+          GITHUB_REF: options.github.ref,
+          GITHUB_REPOSITORY: options.github.repository,
+          GITHUB_API_URL: options.github.apiUrl,
+        }),
         ...jobEnv,
         ...Object.fromEntries(
-          Object.entries(step.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha)]),
+          Object.entries(step.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha, options.github?.token)]),
         ),
       }
       await runStep(
         name,
-        substituteInstall(expression(step.run ?? '', options.secrets, sha), options, env),
+        substituteInstall(expression(step.run ?? '', options.secrets, sha, options.github?.token), options, env),
         dir,
         env,
         results,
