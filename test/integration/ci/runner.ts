@@ -26,7 +26,7 @@
 // `npm pack` made of this repository (the pinned version is checked to be this CLI's version first).
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -159,7 +159,10 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
     const dir = await clone(options.origin)
     const sha = (await execa('git', ['rev-parse', 'HEAD'], {cwd: dir})).stdout.trim()
     const jobEnv = Object.fromEntries(
-      Object.entries(job.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha, options.github?.token)]),
+      Object.entries(job.env ?? {}).map(([k, v]) => [
+        k,
+        expression(String(v), options.secrets, sha, options.github?.token),
+      ]),
     )
     for (const [i, step] of job.steps.entries()) {
       const name = `${file} ${jobName} step ${i + 1}: ${[step.name, step.uses ?? step.run?.trim()].filter(Boolean).join(' | ')}`
@@ -199,7 +202,10 @@ export async function runGithubWorkflow(file: string, text: string, options: Run
         }),
         ...jobEnv,
         ...Object.fromEntries(
-          Object.entries(step.env ?? {}).map(([k, v]) => [k, expression(String(v), options.secrets, sha, options.github?.token)]),
+          Object.entries(step.env ?? {}).map(([k, v]) => [
+            k,
+            expression(String(v), options.secrets, sha, options.github?.token),
+          ]),
         ),
       }
       await runStep(
