@@ -1,11 +1,17 @@
 // The one way tests run the retailops CLI: a real process, as users and CI run it.
-// `built: true` runs bin/run.js (dist/, the manifest: what npm publishes; `npm run build` first);
-// the default runs bin/dev.js (the TypeScript sources through tsx), so no build is needed.
+// bin/run.js runs the build (dist/, the manifest: what npm publishes); bin/dev.js runs the
+// TypeScript sources through tsx and, ignoring the manifest, loads every command on each start
+// (seconds per run, against well under one for bin/run.js: over a suite of hundreds of runs,
+// minutes). So the built CLI runs whenever dist/ is current (test/support/build.ts: CI builds
+// before it tests), and the sources run after an edit not yet built: a test never runs old code.
+// `built: true` insists on the build, `built: false` on the sources; RETAILOPS_TEST_CLI=built or
+// =sources sets the default for a whole run.
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import {execa, type ResultPromise} from 'execa'
 
+import {staleBuild} from './build.js'
 import {ROOT} from './paths.js'
 
 export interface CliOptions {
@@ -16,7 +22,10 @@ export interface CliOptions {
   cleanEnv?: boolean
   /** Written to the CLI's standard input (otherwise it has none). */
   input?: string
-  /** Run the built package (bin/run.js) instead of the sources (bin/dev.js). */
+  /**
+   * true: the built package (bin/run.js; dist/ must exist); false: the sources (bin/dev.js);
+   * default: the build when it is current, else the sources (see the top of this file).
+   */
   built?: boolean
   /** Append --json. */
   json?: boolean
@@ -41,7 +50,23 @@ export interface CliRun {
   doc: JsonDocument | undefined
 }
 
-function command(built = false): string {
+let buildIsCurrent: boolean | undefined
+
+/** Whether a run without `built` runs the build: RETAILOPS_TEST_CLI, else whether dist/ is current (checked once per file). */
+function defaultBuilt(): boolean {
+  const chosen = process.env.RETAILOPS_TEST_CLI
+  if (chosen === 'sources') return false
+  if (chosen === 'built') {
+    const stale = staleBuild()
+    if (stale) throw new Error(`RETAILOPS_TEST_CLI=built, but ${stale}`)
+    return true
+  }
+  if (chosen) throw new Error(`RETAILOPS_TEST_CLI is "${chosen}": use built, sources, or leave it unset`)
+  buildIsCurrent ??= staleBuild() === undefined
+  return buildIsCurrent
+}
+
+function command(built: boolean): string {
   const bin = path.join(ROOT, 'bin', built ? 'run.js' : 'dev.js')
   if (built && !existsSync(path.join(ROOT, 'dist', 'commands'))) {
     throw new Error(`${bin} needs the built CLI (dist/ is missing): run \`npm run build\` first`)
@@ -51,8 +76,9 @@ function command(built = false): string {
 
 // This process's Node (not whichever `node` PATH finds first), with bin/dev.js's shebang flag.
 function argv(args: string[], options: CliOptions): string[] {
-  const node = options.built ? [] : ['--disable-warning=ExperimentalWarning']
-  return [...node, command(options.built), ...args, ...(options.json ? ['--json'] : [])]
+  const built = options.built ?? defaultBuilt()
+  const node = built ? [] : ['--disable-warning=ExperimentalWarning']
+  return [...node, command(built), ...args, ...(options.json ? ['--json'] : [])]
 }
 
 function execaOptions(options: CliOptions) {

@@ -18,7 +18,7 @@ export function hours(h: number): string {
 
 export {randomName} from '../../support/names.js'
 
-/** Runs the CLI from the sources (bin/dev.js) with --json; returns exit code and the parsed document. */
+/** Runs the CLI (test/support/cli.ts) with --json; returns exit code and the parsed document. */
 export async function cli(args: string[], cwd: string, env: Record<string, string> = {}) {
   return runCli(args, {cwd, env, json: true})
 }

@@ -4,14 +4,15 @@
 // its own lock entry and answers upToDate (no build) while dist/, templates and dependencies are
 // unchanged: many test files, and many runs, share one build.
 import {createHash} from 'node:crypto'
-import {existsSync, statSync} from 'node:fs'
-import {mkdir, readdir, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {mkdir, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {MEDIA_TYPES, RegistryClient} from '../../../src/docker/registry.js'
 import {parseReference} from '../../../src/docker/reference.js'
 import {writeKeyPair} from '../../../src/signing/keys.js'
+import {staleBuild} from '../../support/build.js'
 import {ROOT} from '../../support/paths.js'
 import {sandboxEnv} from '../../support/sandbox.js'
 import {runCli} from '../../support/cli.js'
@@ -33,18 +34,6 @@ export interface SandboxRunner {
 
 let memo: Promise<SandboxRunner> | undefined
 
-/** Newest .ts under a folder (recursively): to tell a dist/ older than its sources. */
-async function newestSource(dir: string): Promise<{file: string; mtimeMs: number}> {
-  let newest = {file: '', mtimeMs: 0}
-  for (const entry of await readdir(dir, {withFileTypes: true, recursive: true})) {
-    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue
-    const file = path.join(entry.parentPath, entry.name)
-    const {mtimeMs} = statSync(file)
-    if (mtimeMs > newest.mtimeMs) newest = {file, mtimeMs}
-  }
-  return newest
-}
-
 /**
  * The runner image of this checkout, built, pushed, signed and verified in the sandbox (or the
  * one built before from the same files). Throws with the fix when dist/ is missing or older than
@@ -60,18 +49,9 @@ export function sandboxRunnerImage(): Promise<SandboxRunner> {
 
 async function buildOnce(): Promise<SandboxRunner> {
   const sandbox = sandboxEnv()
-  const manifest = path.join(ROOT, 'oclif.manifest.json')
-  if (!existsSync(path.join(ROOT, 'dist', 'commands')) || !existsSync(manifest)) {
-    throw new Error(`The runner image copies dist/, and ${ROOT} has none: run \`npm run build\` first.`)
-  }
-  const built = statSync(manifest).mtimeMs
-  for (const folder of ['src', 'commands']) {
-    const newest = await newestSource(path.join(ROOT, folder))
-    if (newest.mtimeMs > built)
-      throw new Error(
-        `dist/ is older than ${path.relative(ROOT, newest.file)}: the runner image would run old code. Run \`npm run build\` first.`,
-      )
-  }
+  const stale = staleBuild()
+  // The image copies dist/: a stale one would test old code.
+  if (stale) throw new Error(`The runner image copies dist/: ${stale}`)
   const dir = path.join(
     os.tmpdir(),
     `retailops-it-runner-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}`,

@@ -1,5 +1,5 @@
 // Shared set-up for the rollout integration tests: a throwaway project and namespace, the real
-// CLI (bin/dev.js), Gateway API objects, and real service processes scraped by the sandbox's
+// CLI (test/support/cli.ts), Gateway API objects, and real service processes scraped by the sandbox's
 // Prometheus through file-SD, with a bounded load generator.
 import {spawn, type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
