@@ -14,8 +14,9 @@ const service = (extra: Record<string, unknown> = {}) => ({
 })
 
 describe('deploy --canary (gateway router)', () => {
-  // broken: its releases crash-loop (overlay), so it has a short progress deadline.
-  const p = new RolloutProject({catalog: service(), cart: service(), broken: service({progressDeadline: '40s'})})
+  // broken: its releases crash-loop (overlay), so it has a short progress deadline. Three tests
+  // wait it out; the sandbox's crash-loop stage reports CrashLoopBackOff as soon as a pod starts.
+  const p = new RolloutProject({catalog: service(), cart: service(), broken: service({progressDeadline: '20s'})})
   const crashloop = [
     {kind: 'Deployment', patch: {spec: {template: {metadata: {labels: {'retailops.dev/simulate': 'crashloop'}}}}}},
   ]
@@ -84,7 +85,7 @@ describe('deploy --canary (gateway router)', () => {
       expect(r.exitCode, state.reason).toBe(20)
       expect(state.phase).toBe('Aborted')
       expect(state.reason).toMatch(
-        /not Ready within progressDeadline 40s: 0\/1 ready; 1 pod \([^)]+\): container "[^"]+" is in CrashLoopBackOff: restarted \d+ times?, last exit code 1/,
+        /not Ready within progressDeadline 20s: 0\/1 ready; 1 pod \([^)]+\): container "[^"]+" is in CrashLoopBackOff: restarted \d+ times?, last exit code 1/,
       )
       expect(await p.deployment('broken-canary')).toBeUndefined()
       expect((await p.route('broken'))?.spec.rules).toEqual(before?.spec.rules)
@@ -158,7 +159,7 @@ describe('deploy --canary (gateway router)', () => {
     expect(await exited).toBe(20)
     const state = (await p.state('broken'))!
     expect(state.reason).toMatch(
-      /canary pods stopped being Ready while taking 50 % of traffic: 0\/1 ready for over 40s/,
+      /canary pods stopped being Ready while taking 50 % of traffic: 0\/1 ready for over 20s/,
     )
     expect(routeWeights(await p.route('broken'))).toEqual({broken: 1})
     expect(await p.deployment('broken-canary')).toBeUndefined()
