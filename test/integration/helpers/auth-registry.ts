@@ -16,13 +16,18 @@ export async function freePort(): Promise<number> {
   })
 }
 
-/** bcrypt for htpasswd (distribution accepts only bcrypt), via the system crypt(3) that Python exposes. */
+/**
+ * bcrypt for htpasswd (distribution accepts only bcrypt), via the system crypt(3) that Python
+ * exposes, at cost 4 (rounds=16, bcrypt's minimum): the registry checks the password on every
+ * request it gets (there is no session), and at the default cost 12 each check is ~0.3 s of CPU,
+ * minutes over a pipeline's push and sign on 2 cores. How slow the hash is is not under test.
+ */
 async function bcrypt(password: string): Promise<string> {
   const r = await execa('python3', [
     '-W',
     'ignore',
     '-c',
-    'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))',
+    'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))',
     password,
   ])
   return r.stdout.trim()
