@@ -172,6 +172,16 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
     if (!this.jsonEnabled()) super.log(redact(message), ...args)
   }
 
+  /**
+   * The same pretty JSON oclif writes, without its colouring pass: with no JSON theme configured it
+   * colours nothing, yet it tokenises the whole document by regular expressions first (0.4 s of an
+   * 18,000-object diff's --json).
+   */
+  protected override logJson(json: unknown): void {
+    if (this.config.theme?.json) return super.logJson(json)
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {
     // The result is masked like every other channel: --json is what CI logs keep.
     return {status: ExitCode[this.outcome], result: redactDeep(result), warnings: this.recorder?.warnings ?? []}

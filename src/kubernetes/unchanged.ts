@@ -31,21 +31,40 @@ const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/
  * (as every JavaScript object orders them), then the others sorted. The hashes stay what they were.
  */
 export function stableJson(value: unknown): string | undefined {
-  if (Array.isArray(value)) return `[${value.map((v) => stableJson(v) ?? 'null').join(',')}]`
-  if (value && typeof value === 'object') {
-    const keys = Object.keys(value).sort()
-    const index = keys.filter((k) => ARRAY_INDEX.test(k) && Number(k) < 2 ** 32 - 1)
-    const ordered = index.length
-      ? [...index.sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !index.includes(k))]
-      : keys
-    const parts: string[] = []
-    for (const k of ordered) {
-      const v = stableJson((value as Record<string, unknown>)[k])
-      if (v !== undefined) parts.push(`${JSON.stringify(k)}:${v}`)
-    }
-    return `{${parts.join(',')}}`
+  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += `${i === 0 ? '' : ','}${stableJson(value[i]) ?? 'null'}`
+    return `${out}]`
   }
-  return JSON.stringify(value)
+  // Object.keys lists array-index keys first, in numeric order: only the others need sorting.
+  const keys = Object.keys(value)
+  let firstNamed = 0
+  while (firstNamed < keys.length && isArrayIndex(keys[firstNamed])) firstNamed++
+  const ordered = firstNamed === 0 ? keys.sort() : [...keys.slice(0, firstNamed), ...keys.slice(firstNamed).sort()]
+  let out = '{'
+  for (const k of ordered) {
+    const v = stableJson((value as Record<string, unknown>)[k])
+    if (v === undefined) continue
+    out += `${out.length === 1 ? '' : ','}${keyJson(k)}:${v}`
+  }
+  return `${out}}`
+}
+
+function isArrayIndex(key: string): boolean {
+  const c = key.charCodeAt(0)
+  return c >= 48 && c <= 57 && ARRAY_INDEX.test(key) && Number(key) < 2 ** 32 - 1
+}
+
+// The same few hundred keys recur in every object (metadata, spec, containers...): quoted once each.
+const quotedKeys = new Map<string, string>()
+function keyJson(key: string): string {
+  let quoted = quotedKeys.get(key)
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key)
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, quoted)
+  }
+  return quoted
 }
 
 export function intentHash(obj: KubeObject): string {
@@ -62,14 +81,19 @@ export function withIntentHash(obj: KubeObject, hash = intentHash(obj)): KubeObj
 
 /** Every value `intent` sets is the same in `live` (lists item by item, of equal length). */
 export function contains(live: unknown, intent: unknown): boolean {
+  // Plain loops: Object.entries and every() allocated an array and a closure per level, 20,000 objects deep.
   if (Array.isArray(intent)) {
-    return Array.isArray(live) && live.length === intent.length && intent.every((v, i) => contains(live[i], v))
+    if (!Array.isArray(live) || live.length !== intent.length) return false
+    for (let i = 0; i < intent.length; i++) if (!contains(live[i], intent[i])) return false
+    return true
   }
   if (intent && typeof intent === 'object') {
     if (!live || typeof live !== 'object' || Array.isArray(live)) return false
-    return Object.entries(intent as Record<string, unknown>).every(([k, v]) =>
-      contains((live as Record<string, unknown>)[k], v),
-    )
+    for (const k in intent as Record<string, unknown>) {
+      if (!Object.hasOwn(intent, k)) continue
+      if (!contains((live as Record<string, unknown>)[k], (intent as Record<string, unknown>)[k])) return false
+    }
+    return true
   }
   return live === intent
 }
