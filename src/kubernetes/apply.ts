@@ -3,6 +3,7 @@ import pRetry, {AbortError} from 'p-retry'
 
 import {throwIfAborted} from '../ui/context.js'
 import {KubeHttp, KubeHttpError} from './http.js'
+import {forEachListItem} from './list-page.js'
 import {keepOwned, ownedByManager} from './managed-fields.js'
 import {
   collectionPath,
@@ -49,7 +50,7 @@ export interface AppliedObject {
   action: ApplyAction
   resourceVersion?: string
   generation?: number
-  /** The object as the server returned it (after dry run: as it would be). */
+  /** The object as the server returned it (after dry run: as it would be); its metadata alone when it was not live before. */
   result: KubeObject
 }
 
@@ -120,22 +121,36 @@ function applyBody(obj: KubeObject): KubeObject {
   return body
 }
 
+/** The Accept header that asks for the answer's metadata alone (PartialObjectMetadata), JSON as the fallback. */
+export const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json'
+
 export async function applyOne(
   http: KubeHttp,
   obj: KubeObject,
-  options: Pick<ApplyOptions, 'fieldManager' | 'force' | 'dryRun' | 'signal'>,
+  options: Pick<ApplyOptions, 'fieldManager' | 'force' | 'dryRun' | 'signal'> & {
+    /** Only the answer's metadata is read (an object that did not exist: created or not is in its metadata). */
+    metadataOnly?: boolean
+  },
 ): Promise<KubeObject> {
-  return http.request<KubeObject>('PATCH', objectPath(obj), {
+  const answer = await http.request<KubeObject>('PATCH', objectPath(obj), {
     query: {
       fieldManager: options.fieldManager,
       force: options.force ? true : undefined,
       dryRun: options.dryRun ? 'All' : undefined,
+      // The server's default (Warn) parses every body a second time to find duplicate and unknown fields, for
+      // warnings nobody reads: a JSON body has no duplicates, and unknown fields are dropped either way.
+      fieldValidation: 'Ignore',
     },
     contentType: 'application/apply-patch+yaml',
+    // The server encodes, and the client parses, only the metadata (a Deployment's answer is several KB otherwise).
+    accept: options.metadataOnly ? PARTIAL_METADATA : undefined,
     // JSON is valid YAML: the apply-patch+yaml content type accepts it.
     body: applyBody(obj),
     signal: options.signal,
   })
+  return answer.kind === 'PartialObjectMetadata'
+    ? {apiVersion: obj.apiVersion, kind: obj.kind, metadata: answer.metadata}
+    : answer
 }
 
 type Writable = {
@@ -221,13 +236,15 @@ export async function applyObjects(http: KubeHttp, objects: KubeObject[], option
       groups[w].map((original) =>
         limit(async () => {
           let reclaim = false
+          // Telling created from configured needs the whole answer only where a live object is compared with it.
+          const metadataOnly = !options.live?.has(objectKey(original))
           try {
             const result = await pRetry(
               async (attempt) => {
                 throwIfAborted(options.signal)
                 const obj = options.beforeAttempt ? await options.beforeAttempt(original, attempt) : original
                 try {
-                  return await applyOne(http, obj, {...options, force: options.force || reclaim})
+                  return await applyOne(http, obj, {...options, force: options.force || reclaim, metadataOnly})
                 } catch (error) {
                   // Fields a finished rollout of ours still holds are ours to take back; anyone else's are a real conflict.
                   const managers = conflictManagers(error)
@@ -345,28 +362,37 @@ export async function listManaged(
   options: {managedFields?: boolean} = {},
 ): Promise<Map<string, KubeObject>> {
   const out = new Map<string, KubeObject>()
+  const keep = (k: (typeof MANAGED_KINDS)[number], item: KubeObject) => {
+    if (options.managedFields === false) delete item.metadata.managedFields
+    item.apiVersion = k.apiVersion
+    item.kind = k.kind
+    out.set(objectKey(item), item)
+  }
   await Promise.all(
     MANAGED_KINDS.map(async (k) => {
       let cont: string | undefined
       do {
-        const list = await pRetry(
-          () =>
-            http.request<{items: KubeObject[]; metadata?: {continue?: string}}>('GET', collectionPath(k.kind), {
+        // Each page is parsed item by item (list-page.ts): a 500-Deployment page's whole tree, managedFields and
+        // all, never lives at once, and what is dropped dies young.
+        const chunks: Buffer[] = []
+        const found = await pRetry(
+          async () => {
+            chunks.length = 0
+            await http.request('GET', collectionPath(k.kind), {
               query: {labelSelector, limit: 500, continue: cont},
               signal,
-            }),
+              onData: (chunk) => chunks.push(chunk),
+            })
+            return true
+          },
           {retries: 3, minTimeout: 200, shouldRetry: (e) => isRetryable(e)},
         ).catch((error: unknown) => {
-          if (k.optional && error instanceof KubeHttpError && error.statusCode === 404)
-            return {items: [] as KubeObject[], metadata: {continue: undefined}}
+          if (k.optional && error instanceof KubeHttpError && error.statusCode === 404) return false
           throw error
         })
-        for (const item of list.items) {
-          if (options.managedFields === false) delete item.metadata.managedFields
-          const obj = {...item, apiVersion: k.apiVersion, kind: k.kind}
-          out.set(objectKey(obj), obj)
-        }
-        cont = list.metadata?.continue || undefined
+        if (!found) break
+        const page = forEachListItem<KubeObject>(Buffer.concat(chunks), (item) => keep(k, item))
+        cont = page.metadata?.continue || undefined
       } while (cont)
     }),
   )

@@ -36,6 +36,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>
   body?: unknown
   contentType?: string
+  /** The Accept header (default application/json), e.g. metadata only: PARTIAL_METADATA. */
+  accept?: string
   signal?: AbortSignal
   timeoutMs?: number
   /** A 2xx body goes to this callback chunk by chunk instead of being buffered and parsed (large lists); the request then resolves undefined. */
@@ -104,7 +106,7 @@ export class KubeHttp {
           timeout: options.timeoutMs ?? 60_000,
           headers: {
             ...headers,
-            Accept: 'application/json',
+            Accept: options.accept ?? 'application/json',
             ...(payload === undefined
               ? {}
               : {
