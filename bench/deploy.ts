@@ -21,18 +21,21 @@
  * identically shaped project. Namespaces are deleted, and their deletion awaited, between runs.
  * Prints a Markdown table of medians and every run.
  */
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
 import {execa} from 'execa'
-import {stringify} from 'yaml'
 
 import {loadConfig} from '../src/config/load.js'
 import {planObjects, renderStep} from '../src/deploy/engine.js'
 import {toYamlDocuments} from '../src/deploy/format.js'
-import {kubeHttp} from '../src/kubernetes/client.js'
+import {
+  deleteProject,
+  imageFlags as benchImageFlags,
+  serviceNames,
+  writeProject as writeBenchProject,
+} from './lib/deploy-project.js'
 import {type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
 
 const {values} = parseArgs({
@@ -47,14 +50,10 @@ const {values} = parseArgs({
 })
 const ROOT = path.resolve(import.meta.dirname, '..')
 const BIN = path.resolve(ROOT, values.bin)
-const BASE_SERVICES = ['catalog', 'cart', 'inventory', 'payments', 'orders', 'checkout', 'search']
-const SERVICES = Array.from({length: Number(values.services)}, (_, i) =>
-  i < BASE_SERVICES.length ? BASE_SERVICES[i] : `svc${String(i + 1).padStart(2, '0')}`,
-)
+const SERVICES = serviceNames(Number(values.services))
 const TENANTS = Number(values.tenants)
 const LARGE = SERVICES.length * TENANTS > 200
 const WAIT_RUN = values['wait-run'] ?? !LARGE
-const DIGEST = `sha256:${'e'.repeat(64)}`
 let scratch: ScratchCluster | undefined
 if (!values.shared) {
   // One ClusterIP per Service: 3,000 of them need more than kwokctl's default range (no traffic ever uses them).
@@ -76,37 +75,9 @@ if (!values.shared) {
 }
 const CONTEXT = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
 
-function projectConfig(project: string): Record<string, unknown> {
-  return {
-    project,
-    registry: {url: '127.0.0.1:5000', insecure: true},
-    clusters: {main: {context: CONTEXT}},
-    environments: {bench: {cluster: 'main', namespace: `${project}-shared`}},
-    services: Object.fromEntries(
-      SERVICES.map((s) => [
-        s,
-        {
-          tier: ['payments', 'orders', 'checkout'].includes(s) ? 'revenue-critical' : 'operational',
-          scaling: {minReplicas: 2, maxReplicas: 4},
-          dependsOn: s === 'checkout' ? ['payments', 'orders', 'inventory'].filter((d) => SERVICES.includes(d)) : [],
-        },
-      ]),
-    ),
-    tenants: Array.from({length: TENANTS}, (_, i) => ({
-      name: `t${String(i + 1).padStart(3, '0')}`,
-      model: 'dedicated-namespace',
-    })),
-  }
-}
-
-function writeProject(project: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-bench-'))
-  writeFileSync(path.join(dir, 'retailops.yaml'), stringify(projectConfig(project)))
-  return dir
-}
-
-const imageFlags = (project: string) =>
-  SERVICES.flatMap((s) => ['--image', `${s}=127.0.0.1:5000/${project}/${s}@${DIGEST}`])
+const SHAPE = {services: SERVICES, tenants: TENANTS, context: CONTEXT}
+const writeProject = (project: string) => writeBenchProject(project, SHAPE)
+const imageFlags = (project: string) => benchImageFlags(project, SERVICES)
 
 async function timed(label: string, fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now()
@@ -116,22 +87,7 @@ async function timed(label: string, fn: () => Promise<unknown>): Promise<number>
   return ms
 }
 
-async function cleanup(project: string): Promise<void> {
-  const http = kubeHttp({context: CONTEXT})
-  const selector = `app.kubernetes.io/part-of=${project}`
-  const list = await http.request<{items: {metadata: {name: string}}[]}>('GET', '/api/v1/namespaces', {
-    query: {labelSelector: selector},
-  })
-  await Promise.all(
-    list.items.map((n) => http.request('DELETE', `/api/v1/namespaces/${n.metadata.name}`).catch(() => undefined)),
-  )
-  for (let i = 0; i < 900; i++) {
-    const left = await http.request<{items: unknown[]}>('GET', '/api/v1/namespaces', {query: {labelSelector: selector}})
-    if (left.items.length === 0) return
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-  throw new Error(`namespaces of ${project} were not deleted within 15 minutes`)
-}
+const cleanup = (project: string) => deleteProject(CONTEXT, project)
 
 function cliArgs(command: string, dir: string, project: string, extra: string[]): string[] {
   return [BIN, command, '--config', path.join(dir, 'retailops.yaml'), ...imageFlags(project), ...extra]
