@@ -79,6 +79,12 @@ export interface CreatePreviewResult {
   outcome: DeployResult['outcome']
   apply: DeployResult['apply']
   rollouts: DeployResult['rollouts']
+  /**
+   * The preview's objects could not all be applied, so its namespace (made by this run) was deleted
+   * rather than left half-made until its expiry. False when the apply succeeded, or when the pods
+   * only failed to become Ready (the preview is kept for looking into).
+   */
+  removed: boolean
 }
 
 /** The lock committed on a branch: `git show BRANCH:./.retailops/artifacts.lock.json`, every selected service by digest. */
@@ -287,8 +293,12 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
     // The namespace, then the services' Secrets and ConfigMaps (created empty, never copied), then the rest.
     const task = ctx.out.task(`Creating preview ${name} in namespace ${namespace}`)
     const createdEmpty: string[] = []
+    let namespaceCreated = false
+    const removeHalfMade = () =>
+      namespaceCreated ? removeFailedPreview(http, namespace, config.project, name, now, ctx) : Promise.resolve(false)
     try {
       await applyOwned(http, objectPath(nsObject), nsObject, FIELD_MANAGER)
+      namespaceCreated = true
       const previewLabels: Record<string, string> = {
         ...common,
         [LABEL.component]: 'preview-config',
@@ -323,6 +333,7 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
       }
     } catch (error) {
       task.fail()
+      await removeHalfMade()
       throw kubeError(error, `creating preview ${name}`)
     }
     task.succeed(`Namespace ${namespace} created (expires ${expires.toISOString()})`)
@@ -331,10 +342,17 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
         `${c} was created empty in ${namespace} (a preview never copies another environment's): fill it with kubectl if the service needs values.`,
       )
 
-    const applied = await timer.time('apply', () => applyStep(plan, {prune: true}, ctx))
+    const applied = await timer
+      .time('apply', () => applyStep(plan, {prune: true}, ctx))
+      .catch(async (error) => {
+        await removeHalfMade()
+        throw error
+      })
     const result = checked.result
-    if (recordApply(result, applied) && options.wait !== false)
+    const complete = recordApply(result, applied)
+    if (complete && options.wait !== false)
       recordRollouts(result, await timer.time('wait', () => waitStep(plan, {timeoutMs: options.timeoutMs}, ctx)))
+    const removed = complete ? false : await removeHalfMade()
 
     return {
       name,
@@ -358,8 +376,53 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
       outcome: result.outcome,
       apply: result.apply,
       rollouts: result.rollouts,
+      removed,
     }
   } finally {
     http.close()
+  }
+}
+
+/**
+ * Deletes the namespace a failed `env create` made, so that a preview is either whole or absent.
+ * Only the namespace this run created: same preview labels and the creation time this run wrote
+ * (a namespace recreated in between by someone else is left alone), deleted with its uid as the
+ * precondition. A failure to delete is a warning naming the command that finishes the job, never
+ * a second error hiding the first.
+ */
+async function removeFailedPreview(
+  http: KubeHttp,
+  namespace: string,
+  project: string,
+  name: string,
+  created: Date,
+  ctx: RunContext,
+): Promise<boolean> {
+  const leftover = `Preview ${name}'s namespace ${namespace} was left behind half-made: \`retailops env destroy ${name}\` removes it (the sweep would at its expiry).`
+  try {
+    const ns = await readNamespace(http, namespace)
+    if (!ns) return true
+    const labels = ns.metadata.labels ?? {}
+    if (
+      labels[PREVIEW.of] !== project ||
+      labels[PREVIEW.name] !== name ||
+      ns.metadata.annotations?.[PREVIEW.created] !== created.toISOString()
+    ) {
+      ctx.out.warn(`Namespace ${namespace} is no longer the one this run created; it was left alone.`)
+      return false
+    }
+    await http.request('DELETE', namedPath('Namespace', namespace), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        propagationPolicy: 'Background',
+        preconditions: {uid: ns.metadata.uid},
+      },
+    })
+    ctx.out.warn(`Preview ${name} could not be created whole; its namespace ${namespace} was deleted.`)
+    return true
+  } catch {
+    ctx.out.warn(leftover)
+    return false
   }
 }

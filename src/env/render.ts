@@ -6,6 +6,12 @@ import type {SweepScheduleResult} from './schedule.js'
 const ago = (ms?: number) => (ms === undefined ? '-' : formatDuration(Math.max(0, ms)))
 
 export function renderCreated(r: CreatePreviewResult): string {
+  if (r.removed)
+    return [
+      `Preview ${r.name} was not created: ${r.apply.failed.length} object(s) could not be applied, so its namespace ${r.namespace} was deleted.`,
+      ...r.apply.failed.map((f) => `  • ${f.ref}: ${f.message}`),
+      `Outcome: ${r.outcome}. Fix the cause and run \`retailops env create ${r.name}\` again.`,
+    ].join('\n')
   const lines = [
     `Preview ${r.name}: namespace ${r.namespace} (cluster ${r.cluster}), owner ${r.owner}, expires ${r.expires} (TTL ${r.ttl}); images from the ${r.source}.`,
     `Outcome: ${r.outcome} (${r.apply.created} created, ${r.apply.configured} configured, ${r.apply.unchanged} unchanged)`,

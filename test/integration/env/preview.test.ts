@@ -1,7 +1,8 @@
 // Preview environments against the sandbox's real kube-apiserver and controllers: two previews and
 // production of one project side by side (each its own namespace and applyset); bad input, a
 // branch without built images and unverifiable images refused before anything is created;
-// destroying a preview and sweeping an expired one leave the others byte-for-byte unchanged.
+// a preview refused part-way by admission is deleted rather than left half-made; destroying a
+// preview and sweeping an expired one leave the others byte-for-byte unchanged.
 import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import path from 'node:path'
@@ -149,7 +150,7 @@ describe('env: preview environments', () => {
   }, 300_000)
 
   afterAll(async () => {
-    for (const n of [PROD, ...['a', 'b', 'c', 'imposter'].map(ns)])
+    for (const n of [PROD, ...['a', 'b', 'c', 'imposter', 'broken'].map(ns)])
       await http.request('DELETE', `/api/v1/namespaces/${n}`).catch(() => undefined)
     http.close()
     await project?.remove()
@@ -299,6 +300,92 @@ describe('env: preview environments', () => {
     expect(strip(await contents(ns('b')))).toBe(strip(before))
     const missing = await cli(['env', 'extend', 'zz', '--ttl', '1h'])
     expect(missing.exitCode).toBe(4)
+  })
+
+  it('a preview that cannot be applied whole is deleted, not left half-made; production and the other previews are unchanged', async () => {
+    // A real admission policy refuses the cart Deployment of preview "broken" after its namespace,
+    // Secrets and other objects were written: the apply fails part-way, as a quota or webhook would.
+    const policy = randomName('t-env-refuse')
+    const rule = `object.metadata.namespace != '${ns('broken')}' || object.metadata.name != 'cart'`
+    await http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
+      body: {
+        metadata: {name: policy},
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments']},
+            ],
+          },
+          validations: [{expression: rule, message: 'the test refuses this Deployment'}],
+        },
+      },
+    })
+    await http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
+      body: {metadata: {name: policy}, spec: {policyName: policy, validationActions: ['Deny']}},
+    })
+    try {
+      // Policies take effect asynchronously: wait until a dry-run in the preview's namespace is refused.
+      await http.request('POST', '/api/v1/namespaces', {body: {metadata: {name: ns('broken')}}})
+      const probe = {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: {name: 'cart', namespace: ns('broken')},
+        spec: {
+          selector: {matchLabels: {app: 'probe'}},
+          template: {metadata: {labels: {app: 'probe'}}, spec: {containers: [{name: 'c', image: 'probe'}]}},
+        },
+      }
+      await eventually(
+        'the admission policy to refuse the probe',
+        async () =>
+          http
+            .request('POST', `/apis/apps/v1/namespaces/${ns('broken')}/deployments`, {
+              body: probe,
+              query: {dryRun: 'All'},
+            })
+            .then(
+              () => undefined,
+              (e: unknown) => (String(e).includes('the test refuses') ? true : undefined),
+            ),
+        30_000,
+        250,
+      )
+      await http.request('DELETE', `/api/v1/namespaces/${ns('broken')}`)
+      await eventually(
+        'the probe namespace to go',
+        async () => ((await get(`/api/v1/namespaces/${ns('broken')}`)) ? undefined : true),
+        60_000,
+        500,
+      )
+
+      const before = {prod: await contents(PROD), b: await contents(ns('b'))}
+      const r = await cli(['env', 'create', 'broken', '--ttl', '1h'])
+      expect(r.exitCode, r.stderr).toBe(11)
+      expect(r.doc.result).toMatchObject({outcome: 'DEPLOY_FAILED', removed: true})
+      expect(r.doc.result.apply.failed.map((f: {ref: string}) => f.ref)).toEqual([
+        expect.stringMatching(/Deployment.*cart/),
+      ])
+      // Read back: the namespace is deleted (gone, or going with everything in it), not kept half-made.
+      const left = await get<Obj>(`/api/v1/namespaces/${ns('broken')}`)
+      expect(left === undefined || left.metadata.deletionTimestamp !== undefined).toBe(true)
+      await eventually(
+        'the half-made preview to go',
+        async () => ((await get(`/api/v1/namespaces/${ns('broken')}`)) ? undefined : true),
+        120_000,
+        1000,
+      )
+      expect((await previewNamespaces()).map((n) => n.metadata.name)).not.toContain(ns('broken'))
+      expect(await contents(PROD)).toBe(before.prod)
+      expect(await contents(ns('b'))).toBe(before.b)
+    } finally {
+      await http
+        .request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`)
+        .catch(() => undefined)
+      await http
+        .request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`)
+        .catch(() => undefined)
+    }
   })
 
   it('destroying a preview deletes its namespace and leaves the other preview and production byte-for-byte unchanged', async () => {
