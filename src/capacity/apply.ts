@@ -6,6 +6,7 @@ import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_PREWARM} from '../kubernetes/labels.js'
 import {applyOwned, listObjects, readObject} from '../kubernetes/objects.js'
 import {collectionPath, namedPath} from '../kubernetes/resources.js'
+import {KEDA_DEFAULT_MAX, KEDA_DEFAULT_MIN} from '../kubernetes/autoscalers.js'
 import {explainDeployments} from '../kubernetes/rollout-status.js'
 import {waitFor} from '../kubernetes/wait.js'
 import {type RunContext, throwIfAborted} from '../ui/context.js'
@@ -17,7 +18,17 @@ import {
   priorityClassName,
 } from './headroom.js'
 import type {CapacityPlan, ServicePlan} from './plan.js'
-import {CAMPAIGN_LABEL, readState, recordState, saveDeployment, saveHpa, type SavedTarget, stateName} from './state.js'
+import {
+  CAMPAIGN_LABEL,
+  readState,
+  recordState,
+  saveDeployment,
+  saveHpa,
+  saveScaledObject,
+  type SavedTarget,
+  stateName,
+} from './state.js'
+import type {ScaledObject} from '../kubernetes/kinds.js'
 
 export const PREWARM_ANNOTATION = 'retailops.io/prewarm-campaign'
 
@@ -39,7 +50,7 @@ export interface ApplyOptions {
 
 export interface ChangedTarget {
   service: string
-  kind: 'HorizontalPodAutoscaler' | 'Deployment'
+  kind: 'HorizontalPodAutoscaler' | 'ScaledObject' | 'Deployment'
   name: string
   before: {minReplicas?: number; maxReplicas?: number; replicas?: number; scaleDownSelectPolicy?: string}
   after: {minReplicas?: number; maxReplicas?: number; replicas?: number; scaleDownSelectPolicy?: string}
@@ -73,6 +84,7 @@ export interface ApplyResult {
 }
 
 const hpaPath = (ns: string, name: string) => namedPath('HorizontalPodAutoscaler', name, ns)
+const scaledObjectPath = (ns: string, name: string) => namedPath('ScaledObject', name, ns)
 const deploymentPath = (ns: string, name: string) => namedPath('Deployment', name, ns)
 const pcPath = (name: string) => namedPath('PriorityClass', name)
 
@@ -89,10 +101,18 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   // 1. Read every object as it is now (raw JSON: nothing the client's models do not know is lost).
   const current = new Map<
     string,
-    {plan: ServicePlan; hpa?: k8s.V2HorizontalPodAutoscaler; deployment?: k8s.V1Deployment}
+    {plan: ServicePlan; hpa?: k8s.V2HorizontalPodAutoscaler; scaledObject?: ScaledObject; deployment?: k8s.V1Deployment}
   >()
   for (const s of toRaise) {
-    if (s.hpa) {
+    if (s.hpa && s.hpaKind === 'ScaledObject') {
+      const scaledObject = await readObject<ScaledObject>(http, scaledObjectPath(namespace, s.hpa))
+      if (!scaledObject)
+        throw new RetailOpsError(
+          'NOT_FOUND',
+          `ScaledObject ${namespace}/${s.hpa} of ${s.service} disappeared while planning.`,
+        )
+      current.set(s.service, {plan: s, scaledObject})
+    } else if (s.hpa) {
       const hpa = await readObject<k8s.V2HorizontalPodAutoscaler>(http, hpaPath(namespace, s.hpa))
       if (!hpa)
         throw new RetailOpsError('NOT_FOUND', `HPA ${namespace}/${s.hpa} of ${s.service} disappeared while planning.`)
@@ -118,7 +138,11 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   // 2. Save before the first change. Entries already saved by an earlier run are kept as they are.
   const task = ctx.out.task(`Saving the current values in ConfigMap ${namespace}/${stateName(plan.campaign)}`)
   const targets: SavedTarget[] = [...current.values()].map((c) =>
-    c.hpa ? saveHpa(c.plan.service, c.hpa) : saveDeployment(c.plan.service, c.deployment!),
+    c.scaledObject
+      ? saveScaledObject(c.plan.service, c.scaledObject)
+      : c.hpa
+        ? saveHpa(c.plan.service, c.hpa)
+        : saveDeployment(c.plan.service, c.deployment!),
   )
   const before = await savedAtOfEarlierRun(options)
   const state = await recordState(k, namespace, plan.campaign, {
@@ -137,9 +161,15 @@ export async function applyPlan(options: ApplyOptions, ctx: RunContext): Promise
   let ready: {done: boolean; value: ReadyStatus[]}
   try {
     // 3. Raise floors and stop scale-down.
-    for (const {plan: s, hpa, deployment} of current.values()) {
+    for (const {plan: s, hpa, scaledObject, deployment} of current.values()) {
       throwIfAborted(ctx.signal)
-      if (hpa) {
+      if (scaledObject) {
+        changed.push(await raiseScaledObject(options, s, scaledObject))
+        const before = changed.at(-1)!.before
+        ctx.out.info(
+          `ScaledObject ${s.hpa}: minReplicaCount ${before.minReplicas} → ${s.newMin}${s.raisesMax ? `, maxReplicaCount ${before.maxReplicas} → ${s.newMax}` : ''}, scale-down disabled`,
+        )
+      } else if (hpa) {
         const patch = {
           metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}},
           spec: {
@@ -319,6 +349,54 @@ function withRestoreHint(error: unknown, campaign: string, namespace: string): R
 async function savedAtOfEarlierRun(options: ApplyOptions): Promise<string | undefined> {
   const existing = await readState(options.k, options.namespace, options.plan.campaign)
   return existing?.state.savedAt
+}
+
+/**
+ * The same as an HPA, on the ScaledObject (KEDA owns its HPA and would put any change to it back):
+ * minReplicaCount raised (and maxReplicaCount when the plan must), scale-down disabled through
+ * advanced.horizontalPodAutoscalerConfig.behavior. The Deployment is scaled up to the new floor
+ * at once too, rather than after KEDA's next polling interval (the autoscaler then holds it there).
+ */
+async function raiseScaledObject(options: ApplyOptions, s: ServicePlan, so: ScaledObject): Promise<ChangedTarget> {
+  const {http, namespace, plan, k} = options
+  const before = {
+    minReplicas: so.spec?.minReplicaCount ?? KEDA_DEFAULT_MIN,
+    maxReplicas: so.spec?.maxReplicaCount ?? KEDA_DEFAULT_MAX,
+    scaleDownSelectPolicy:
+      (so.spec?.advanced?.horizontalPodAutoscalerConfig?.behavior as {scaleDown?: {selectPolicy?: string}} | undefined)
+        ?.scaleDown?.selectPolicy ?? 'Max',
+  }
+  const patch = {
+    metadata: {annotations: {[PREWARM_ANNOTATION]: plan.campaign}},
+    spec: {
+      minReplicaCount: s.newMin,
+      ...(s.newMax === before.maxReplicas && so.spec?.maxReplicaCount !== undefined ? {} : {maxReplicaCount: s.newMax}),
+      advanced: {horizontalPodAutoscalerConfig: {behavior: {scaleDown: {selectPolicy: 'Disabled'}}}},
+    },
+  }
+  try {
+    await http.request('PATCH', scaledObjectPath(namespace, s.hpa!), {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      query: {fieldManager: FIELD_MANAGER_PREWARM},
+    })
+    const d = await readObject<k8s.V1Deployment>(http, deploymentPath(namespace, s.deployment!))
+    if (d && (d.spec?.replicas ?? 1) < s.newMin)
+      await http.request('PATCH', deploymentPath(namespace, s.deployment!), {
+        body: {spec: {replicas: s.newMin}},
+        contentType: 'application/merge-patch+json',
+        query: {fieldManager: FIELD_MANAGER_PREWARM},
+      })
+  } catch (error) {
+    throw kubeError(error, `raising ScaledObject ${namespace}/${s.hpa}`, k.server)
+  }
+  return {
+    service: s.service,
+    kind: 'ScaledObject',
+    name: s.hpa!,
+    before,
+    after: {minReplicas: s.newMin, maxReplicas: s.newMax, scaleDownSelectPolicy: 'Disabled'},
+  }
 }
 
 function dedupe<T>(items: T[]): T[] {

@@ -1,4 +1,6 @@
 import type * as k8s from '@kubernetes/client-node'
+import {autoscalerOf, boundsOf, listScaledObjects} from '../kubernetes/autoscalers.js'
+import type {HorizontalPodAutoscaler, ScaledObject} from '../kubernetes/kinds.js'
 
 import type {RetailOpsConfig} from '../config/schema.js'
 import {type KubeClients, kubeError, kubeHttpOf} from '../kubernetes/client.js'
@@ -166,8 +168,11 @@ function mostCommon(values: string[]): string | undefined {
 
 export interface ServiceWorkloads {
   deployment?: k8s.V1Deployment
-  hpa?: k8s.V2HorizontalPodAutoscaler
+  /** Its autoscaler: a KEDA ScaledObject when it has one (KEDA's own HPA for it is not), else its HPA. */
+  autoscaler?: Autoscaler
 }
+
+export type Autoscaler = NonNullable<ReturnType<typeof autoscalerOf>>
 
 /**
  * Each service's Deployment (label app.kubernetes.io/name=<service>, else named <service> or
@@ -180,13 +185,15 @@ export async function findWorkloads(
   services: string[],
 ): Promise<Map<string, ServiceWorkloads>> {
   let deployments: k8s.V1Deployment[]
-  let hpas: k8s.V2HorizontalPodAutoscaler[]
+  let hpas: HorizontalPodAutoscaler[]
+  let scaledObjects: ScaledObject[]
   try {
     const http = kubeHttpOf(k)
     deployments = await listObjects<k8s.V1Deployment>(http, collectionPath('Deployment', namespace))
-    hpas = await listObjects<k8s.V2HorizontalPodAutoscaler>(http, collectionPath('HorizontalPodAutoscaler', namespace))
+    hpas = await listObjects<HorizontalPodAutoscaler>(http, collectionPath('HorizontalPodAutoscaler', namespace))
+    scaledObjects = await listScaledObjects(http, namespace)
   } catch (error) {
-    throw kubeError(error, `listing Deployments and HPAs in ${namespace}`, k.server)
+    throw kubeError(error, `listing Deployments, HPAs and ScaledObjects in ${namespace}`, k.server)
   }
   const found = new Map<string, ServiceWorkloads>()
   for (const service of services) {
@@ -198,13 +205,8 @@ export async function findWorkloads(
       ) ??
       candidates.find((d) => d.metadata?.name === service) ??
       candidates.find((d) => d.metadata?.name === `${project}-${service}`)
-    const hpa = deployment
-      ? hpas.find(
-          (h) =>
-            h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === deployment.metadata?.name,
-        )
-      : undefined
-    found.set(service, {deployment, hpa})
+    const autoscaler = deployment ? autoscalerOf(deployment.metadata!.name!, hpas, scaledObjects) : undefined
+    found.set(service, {deployment, autoscaler})
   }
   return found
 }
@@ -222,8 +224,8 @@ export function workloadFacts(d: k8s.V1Deployment, poolLabel: string | undefined
   }
 }
 
-export function hpaFacts(h: k8s.V2HorizontalPodAutoscaler): HpaFacts {
-  return {name: h.metadata!.name!, minReplicas: h.spec?.minReplicas ?? 1, maxReplicas: h.spec!.maxReplicas}
+export function hpaFacts(a: Autoscaler): HpaFacts {
+  return boundsOf(a)
 }
 
 export async function namespaceQuotas(k: KubeClients, namespace: string): Promise<QuotaFacts[]> {

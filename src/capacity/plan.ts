@@ -1,6 +1,7 @@
 import type {CampaignConfig, RetailOpsConfig, Tier} from '../config/schema.js'
 import {type Resources, ZERO, addResources} from '../kubernetes/quantity.js'
 import {type PoolPrice, podHourlyCost} from '../config/prices.js'
+import type {AutoscalerKind} from '../kubernetes/autoscalers.js'
 
 /**
  * The capacity plan for a campaign: pure arithmetic over facts gathered from the configuration,
@@ -25,7 +26,14 @@ export interface WorkloadFacts {
   poolSource: 'nodeSelector' | 'affinity' | 'default'
 }
 
+/** How messages name an autoscaler. */
+export function autoscalerWord(kind: AutoscalerKind | undefined): string {
+  return kind === 'ScaledObject' ? 'ScaledObject' : 'HPA'
+}
+
 export interface HpaFacts {
+  /** An HPA (absent), or a KEDA ScaledObject (minReplicaCount/maxReplicaCount). */
+  kind?: AutoscalerKind
   name: string
   minReplicas: number
   maxReplicas: number
@@ -99,9 +107,10 @@ export interface PlanProblem {
 export interface ServicePlan {
   service: string
   tier: Tier
-  /** Deployment and HPA it acts on. */
+  /** Deployment and autoscaler it acts on (an HPA, or a KEDA ScaledObject: hpaKind). */
   deployment?: string
   hpa?: string
+  hpaKind?: AutoscalerKind
   pool: string
   peakRps: number
   peakSource: 'rps' | 'multiplier'
@@ -265,7 +274,7 @@ export function computePlan(input: PlanInput): CapacityPlan {
         problems.push({
           code: 'below-current',
           service: s.service,
-          message: `${s.service}: the peak of ${round(peakRps, 1)} rps needs ${replicas} replicas, no more than the ${baseline} ${s.hpa ? `its HPA keeps at least` : 'it runs'} now; check the peak (or pass --allow-below-current to leave it as it is).`,
+          message: `${s.service}: the peak of ${round(peakRps, 1)} rps needs ${replicas} replicas, no more than the ${baseline} ${s.hpa ? `its ${autoscalerWord(s.hpa.kind)} keeps at least` : 'it runs'} now; check the peak (or pass --allow-below-current to leave it as it is).`,
         })
       }
       action = 'unchanged'
@@ -289,7 +298,7 @@ export function computePlan(input: PlanInput): CapacityPlan {
         problems.push({
           code: 'beyond-max',
           service: s.service,
-          message: `${s.service}: the plan needs ${newMin} replicas, more than ${s.hpa ? `the HPA ${s.hpa.name}'s maxReplicas` : `services.${s.service}.scaling.maxReplicas`} (${limit}); raise it, or pass --raise-max to let the pre-warm raise it for the campaign.`,
+          message: `${s.service}: the plan needs ${newMin} replicas, more than ${s.hpa ? `the ${autoscalerWord(s.hpa.kind)} ${s.hpa.name}'s ${s.hpa.kind === 'ScaledObject' ? 'maxReplicaCount' : 'maxReplicas'}` : `services.${s.service}.scaling.maxReplicas`} (${limit}); raise it, or pass --raise-max to let the pre-warm raise it for the campaign.`,
         })
       }
     } else if (newMax < newMin) newMax = newMin
@@ -306,6 +315,7 @@ export function computePlan(input: PlanInput): CapacityPlan {
       tier: s.tier,
       deployment: w?.name,
       hpa: s.hpa?.name,
+      hpaKind: s.hpa?.kind,
       pool,
       peakRps: round(peakRps, 3),
       peakSource,

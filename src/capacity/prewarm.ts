@@ -203,8 +203,10 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
   // After an interrupted run the floors are already (partly) raised: the saved values are the baseline.
   const savedFloors = new Map<string, number>()
   for (const t of Object.values(saved?.state.targets ?? {})) {
-    const field = t.kind === 'HorizontalPodAutoscaler' ? t.minReplicas : t.replicas
-    savedFloors.set(t.service, field.present ? (field.value as number) : 1)
+    const field =
+      t.kind === 'HorizontalPodAutoscaler' ? t.minReplicas : t.kind === 'ScaledObject' ? t.minReplicaCount : t.replicas
+    // Absent: the kind's default (HPA and Deployment 1, ScaledObject 0).
+    savedFloors.set(t.service, field.present ? (field.value as number) : t.kind === 'ScaledObject' ? 0 : 1)
   }
   if (saved)
     ctx.out.info(
@@ -221,7 +223,7 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
       ...s,
       observedRps: observed.get(s.service),
       workload: w?.deployment ? workloadFacts(w.deployment, inventory.poolLabel, inventory.defaultPool) : undefined,
-      hpa: w?.hpa ? hpaFacts(w.hpa) : undefined,
+      hpa: w?.autoscaler ? hpaFacts(w.autoscaler) : undefined,
       savedFloor: savedFloors.get(s.service),
     }
   })

@@ -40,13 +40,19 @@ type JsonPatchOp = {op: 'add' | 'remove' | 'test' | 'replace'; path: string; val
 const pathOf = (t: SavedTarget, ns: string) => namedPath(t.kind, t.name, ns)
 
 function fieldsOf(t: SavedTarget): [string, SavedField<unknown>][] {
-  return t.kind === 'HorizontalPodAutoscaler'
-    ? [
-        ['minReplicas', t.minReplicas],
-        ['maxReplicas', t.maxReplicas],
-        ['behavior', t.behavior],
-      ]
-    : [['replicas', t.replicas]]
+  if (t.kind === 'HorizontalPodAutoscaler')
+    return [
+      ['minReplicas', t.minReplicas],
+      ['maxReplicas', t.maxReplicas],
+      ['behavior', t.behavior],
+    ]
+  if (t.kind === 'ScaledObject')
+    return [
+      ['minReplicaCount', t.minReplicaCount],
+      ['maxReplicaCount', t.maxReplicaCount],
+      ['advanced', t.advanced],
+    ]
+  return [['replicas', t.replicas]]
 }
 
 /** JSON Patch that makes spec exactly the saved fields (absent ones removed) and drops our annotation. */

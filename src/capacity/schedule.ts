@@ -172,6 +172,8 @@ export function rbac(namespace: string, campaign: string) {
       metadata: {name: n.role, namespace: ns, labels},
       rules: [
         {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
+        // KEDA's ScaledObjects are raised and restored like HPAs (a cluster without KEDA ignores the rule).
+        {apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['get', 'list', 'patch']},
         {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'create', 'delete']},
         {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
         {

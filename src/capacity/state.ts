@@ -6,6 +6,7 @@ import {FIELD_MANAGER_PREWARM, LABEL, MANAGED_BY as MANAGER} from '../kubernetes
 import {deleteObject, readObject} from '../kubernetes/objects.js'
 import {collectionPath, namedPath} from '../kubernetes/resources.js'
 import {redactDeep} from '../ui/secrets.js'
+import type {ScaledObject} from '../kubernetes/kinds.js'
 
 /**
  * What `prewarm` changed, saved in the cluster BEFORE the first change: one ConfigMap per
@@ -32,6 +33,19 @@ export interface SavedHpa {
   behavior: SavedField<k8s.V2HorizontalPodAutoscalerBehavior>
 }
 
+/**
+ * A KEDA ScaledObject: its bounds and its `advanced` block (where the HPA behaviour lives), whole,
+ * so restore puts back exactly what was there (absent fields absent: KEDA's defaults apply again).
+ */
+export interface SavedScaledObject {
+  kind: 'ScaledObject'
+  name: string
+  service: string
+  minReplicaCount: SavedField<number>
+  maxReplicaCount: SavedField<number>
+  advanced: SavedField<Record<string, unknown>>
+}
+
 /** A Deployment without an HPA: its replicas are raised directly. */
 export interface SavedDeployment {
   kind: 'Deployment'
@@ -40,14 +54,14 @@ export interface SavedDeployment {
   replicas: SavedField<number>
 }
 
-export type SavedTarget = SavedHpa | SavedDeployment
+export type SavedTarget = SavedHpa | SavedScaledObject | SavedDeployment
 
 export interface SavedState {
   version: 1
   campaign: string
   namespace: string
   savedAt: string
-  /** Keyed "HorizontalPodAutoscaler/<name>" or "Deployment/<name>". */
+  /** Keyed "HorizontalPodAutoscaler/<name>", "ScaledObject/<name>" or "Deployment/<name>". */
   targets: Record<string, SavedTarget>
   /** Objects the pre-warm creates; recorded before they are created. */
   headroom: {
@@ -195,6 +209,22 @@ export function saveHpa(service: string, hpa: k8s.V2HorizontalPodAutoscaler): Sa
     minReplicas: field<number>('minReplicas'),
     maxReplicas: field<number>('maxReplicas'),
     behavior: field<k8s.V2HorizontalPodAutoscalerBehavior>('behavior'),
+  }
+}
+
+export function saveScaledObject(service: string, so: ScaledObject): SavedScaledObject {
+  const spec = (so.spec ?? {}) as Record<string, unknown>
+  const field = <T>(key: string): SavedField<T> =>
+    key in spec && spec[key] !== undefined && spec[key] !== null
+      ? {present: true, value: structuredClone(spec[key]) as T}
+      : {present: false}
+  return {
+    kind: 'ScaledObject',
+    name: so.metadata.name,
+    service,
+    minReplicaCount: field<number>('minReplicaCount'),
+    maxReplicaCount: field<number>('maxReplicaCount'),
+    advanced: field<Record<string, unknown>>('advanced'),
   }
 }
 

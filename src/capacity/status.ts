@@ -13,6 +13,8 @@ import {readObject} from '../kubernetes/objects.js'
 import {namedPath} from '../kubernetes/resources.js'
 import {scheduleNames} from './schedule.js'
 import {readState, stateName} from './state.js'
+import {KEDA_DEFAULT_MAX, KEDA_DEFAULT_MIN} from '../kubernetes/autoscalers.js'
+import type {ScaledObject} from '../kubernetes/kinds.js'
 
 export type CampaignWindow = 'upcoming' | 'active' | 'ended'
 
@@ -21,7 +23,7 @@ export interface ServiceCapacity {
   /** The campaign's peak for the service: requests per second, or a multiple of observed traffic. */
   peak: string
   /** HPA or Deployment the pre-warm raised (or would raise). */
-  target?: {kind: 'HorizontalPodAutoscaler' | 'Deployment'; name: string}
+  target?: {kind: 'HorizontalPodAutoscaler' | 'ScaledObject' | 'Deployment'; name: string}
   /** The floor now (HPA minReplicas, or the Deployment's replicas) and before the pre-warm (saved). */
   floor?: number
   savedFloor?: number
@@ -99,8 +101,13 @@ export async function prewarmStatus(options: PrewarmStatusOptions): Promise<Camp
           Object.entries(campaign.peak).map(async ([service, peak]): Promise<ServiceCapacity> => {
             const savedTarget = targets.find((t) => t.service === service)
             const hpaName = savedTarget?.kind === 'HorizontalPodAutoscaler' ? savedTarget.name : service
-            const [hpa, deployment] = await Promise.all([
-              savedTarget?.kind === 'Deployment'
+            const soName = savedTarget?.kind === 'ScaledObject' ? savedTarget.name : service
+            // A ScaledObject (KEDA) is the autoscaler where there is one; none is read where the cluster has no KEDA.
+            const [so, hpa, deployment] = await Promise.all([
+              savedTarget && savedTarget.kind !== 'ScaledObject'
+                ? undefined
+                : readObject<ScaledObject>(http, namedPath('ScaledObject', soName, ns)),
+              savedTarget && savedTarget.kind !== 'HorizontalPodAutoscaler'
                 ? undefined
                 : readObject<k8s.V2HorizontalPodAutoscaler>(http, namedPath('HorizontalPodAutoscaler', hpaName, ns)),
               readObject<k8s.V1Deployment>(
@@ -114,6 +121,14 @@ export async function prewarmStatus(options: PrewarmStatusOptions): Promise<Camp
               readyReplicas: deployment ? (deployment.status?.readyReplicas ?? 0) : undefined,
               replicas: deployment?.spec?.replicas,
             }
+            if (so)
+              return {
+                ...base,
+                target: {kind: 'ScaledObject', name: soName},
+                floor: so.spec?.minReplicaCount ?? KEDA_DEFAULT_MIN,
+                maxReplicas: so.spec?.maxReplicaCount ?? KEDA_DEFAULT_MAX,
+                savedFloor: savedTarget?.kind === 'ScaledObject' ? savedTarget.minReplicaCount.value : undefined,
+              }
             if (hpa)
               return {
                 ...base,

@@ -13,6 +13,7 @@
  * Job that dies stops renewing, its lease expires and `rollout resume` takes over from the state.
  */
 import type {HorizontalPodAutoscaler, Job} from '../kubernetes/kinds.js'
+import {listScaledObjects} from '../kubernetes/autoscalers.js'
 import {randomUUID} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
@@ -93,7 +94,7 @@ type Rule = {apiGroups: string[]; resources: string[]; verbs: string[]; resource
  * Ready); lists of the objects policy judges a Deployment with (PodDisruptionBudgets,
  * NetworkPolicies, autoscalers), and patches of the autoscalers the replica router pins.
  */
-export function driverRules(states: RolloutState[], autoscalers: string[]): Rule[] {
+export function driverRules(states: RolloutState[], autoscalers: string[], scaledObjects: string[] = []): Rule[] {
   const services = states.map((s) => s.service)
   const all = services.map((s) => ({s, n: names(s), state: states.find((x) => x.service === s)!}))
   const rules: Rule[] = [
@@ -125,6 +126,8 @@ export function driverRules(states: RolloutState[], autoscalers: string[]): Rule
     {apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['list']},
     {apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list']},
     {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['list']},
+    // A stable Deployment's autoscaler may be a KEDA ScaledObject (a cluster without KEDA ignores the rule).
+    {apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['list']},
   ]
   const pinned = all.flatMap(({s, n, state}) =>
     state.spec.strategy === 'blue-green'
@@ -183,15 +186,34 @@ export function driverRules(states: RolloutState[], autoscalers: string[]): Rule
       verbs: ['get', 'patch'],
       resourceNames: autoscalers,
     })
+  if (scaledObjects.length > 0)
+    rules.push({
+      apiGroups: ['keda.sh'],
+      resources: ['scaledobjects'],
+      verbs: ['get', 'patch'],
+      resourceNames: scaledObjects,
+    })
   return rules
 }
 
-/** The autoscalers that scale the released Deployments (found by their target, whatever their names). */
-async function autoscalersOf(kube: KubeObjects, namespace: string, services: string[]): Promise<string[]> {
+/** The autoscalers (HPAs, KEDA ScaledObjects) that scale the released Deployments (found by their target, whatever their names). */
+async function autoscalersOf(
+  kube: KubeObjects,
+  namespace: string,
+  services: string[],
+): Promise<{hpas: string[]; scaledObjects: string[]}> {
   const hpas = await kube.list<HorizontalPodAutoscaler>(PATHS.hpas(namespace))
-  return hpas
-    .filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name))
-    .map((h) => h.metadata.name)
+  const scaledObjects = await listScaledObjects(kube.http, namespace).catch((error: unknown) => {
+    throw kubeError(error, `listing ScaledObjects in ${namespace}`, kube.server)
+  })
+  return {
+    hpas: hpas
+      .filter((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && services.includes(h.spec.scaleTargetRef.name))
+      .map((h) => h.metadata.name),
+    scaledObjects: scaledObjects
+      .filter((so) => services.includes(so.spec?.scaleTargetRef?.name ?? '\0'))
+      .map((so) => so.metadata.name),
+  }
 }
 
 /** The public key the Job verifies signatures with (none with --skip-verify, or when signing is optional and there is none). */
@@ -321,7 +343,7 @@ export async function prepareDetachedJob(
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: {name: n.role, namespace, labels},
-    rules: driverRules(states, autoscalers),
+    rules: driverRules(states, autoscalers.hpas, autoscalers.scaledObjects),
   }
   const binding = bindingObject({
     name: n.role,

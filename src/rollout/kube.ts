@@ -17,6 +17,7 @@ export const PATHS = {
   httproutes: (ns: string) => collectionPath('HTTPRoute', ns),
   ingresses: (ns: string) => collectionPath('Ingress', ns),
   hpas: (ns: string) => collectionPath('HorizontalPodAutoscaler', ns),
+  scaledobjects: (ns: string) => collectionPath('ScaledObject', ns),
 }
 
 export function selectorString(labels: Record<string, string>): string {

@@ -11,6 +11,8 @@ import type {Deployment, HTTPRoute, HorizontalPodAutoscaler, Ingress, Service} f
 import {cookieHeaderPattern, formatHeaderRoute, type HeaderRouteMatch} from '../config/route-match.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
+import {autoscalerOf, BOUND_FIELDS, listScaledObjects} from '../kubernetes/autoscalers.js'
+import {kubeError} from '../kubernetes/client.js'
 import {PATHS} from './kube.js'
 import {routingAt, weightOnly} from './steps.js'
 import type {RolloutState, RouterKind, Routing} from './types.js'
@@ -467,8 +469,20 @@ class ReplicaRouter implements TrafficRouter {
   /** The stable Deployment's autoscaler, as it is, into state.hpaBackup (persisted before it is pinned). */
   async backup(state: RolloutState): Promise<void> {
     if (state.hpaBackup !== undefined) return
-    const hpa = await findAutoscaler(this.kube, state)
-    // An autoscaler always has a spec with maxReplicas (the API requires it).
+    const found = await findAutoscaler(this.kube, state)
+    if (found?.kind === 'ScaledObject') {
+      // Either bound may be absent (KEDA's defaults, 0 and 100): absent is saved as absent, and restored so.
+      const spec = found.object.spec
+      state.hpaBackup = {
+        kind: 'ScaledObject',
+        name: found.object.metadata.name,
+        ...(spec?.minReplicaCount === undefined ? {} : {minReplicas: spec.minReplicaCount}),
+        ...(spec?.maxReplicaCount === undefined ? {} : {maxReplicas: spec.maxReplicaCount}),
+      }
+      return
+    }
+    const hpa = found?.object
+    // An HPA always has a spec with maxReplicas (the API requires it).
     state.hpaBackup = hpa?.spec
       ? {
           name: hpa.metadata.name,
@@ -513,33 +527,49 @@ class ReplicaRouter implements TrafficRouter {
   }
 }
 
-/** The HorizontalPodAutoscaler whose target is the service's (stable) Deployment. */
-export async function findAutoscaler(
-  kube: KubeObjects,
-  state: RolloutState,
-): Promise<HorizontalPodAutoscaler | undefined> {
-  const hpas = await kube.list<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace))
-  return hpas.find((h) => h.spec?.scaleTargetRef?.kind === 'Deployment' && h.spec.scaleTargetRef.name === state.service)
+/**
+ * The autoscaler of the service's (stable) Deployment: its KEDA ScaledObject when it has one
+ * (KEDA's own HPA for it is KEDA's to set), else its HorizontalPodAutoscaler.
+ */
+export async function findAutoscaler(kube: KubeObjects, state: RolloutState) {
+  const [hpas, scaledObjects] = await Promise.all([
+    kube.list<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace)),
+    listScaledObjects(kube.http, state.namespace).catch((error: unknown) => {
+      throw kubeError(error, `listing ScaledObjects in ${state.namespace}`, kube.server)
+    }),
+  ])
+  return autoscalerOf(state.service, hpas, scaledObjects)
+}
+
+/** Where the saved autoscaler lives and the names of its bounds. */
+function autoscalerFields(backup: NonNullable<RolloutState['hpaBackup']>, namespace: string) {
+  return backup.kind === 'ScaledObject'
+    ? {path: PATHS.scaledobjects(namespace), ...BOUND_FIELDS.ScaledObject}
+    : {path: PATHS.hpas(namespace), ...BOUND_FIELDS.HorizontalPodAutoscaler}
 }
 
 /**
  * While the replica router splits traffic by pod count, the stable Deployment's autoscaler is
  * held at exactly the count the router sets (min = max), so it can neither undo the split nor
  * drift from it. At 0 stable pods it is held at 1: an autoscaler leaves a target at 0 alone.
+ * A ScaledObject is held the same way, on minReplicaCount and maxReplicaCount (docs/scaling.md
+ * says why not KEDA's paused-replicas annotation).
  */
 export async function pinAutoscaler(kube: KubeObjects, state: RolloutState, replicas: number): Promise<void> {
   if (!state.hpaBackup) return
   const n = Math.max(1, replicas)
-  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {spec: {minReplicas: n, maxReplicas: n}})
+  const f = autoscalerFields(state.hpaBackup, state.namespace)
+  await kube.mergePatch(f.path, state.hpaBackup.name, {spec: {[f.min]: n, [f.max]: n}})
 }
 
-/** Puts the autoscaler's bounds back as they were before the rollout (idempotent). */
+/** Puts the autoscaler's bounds back as they were before the rollout (idempotent; absent ones removed). */
 export async function restoreAutoscaler(kube: KubeObjects, state: RolloutState): Promise<void> {
   if (!state.hpaBackup) return
-  const exists = await kube.get<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace), state.hpaBackup.name)
+  const f = autoscalerFields(state.hpaBackup, state.namespace)
+  const exists = await kube.get(f.path, state.hpaBackup.name)
   if (!exists) return
-  await kube.mergePatch(PATHS.hpas(state.namespace), state.hpaBackup.name, {
-    spec: {minReplicas: state.hpaBackup.minReplicas ?? null, maxReplicas: state.hpaBackup.maxReplicas},
+  await kube.mergePatch(f.path, state.hpaBackup.name, {
+    spec: {[f.min]: state.hpaBackup.minReplicas ?? null, [f.max]: state.hpaBackup.maxReplicas ?? null},
   })
 }
 

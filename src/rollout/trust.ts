@@ -12,6 +12,7 @@ import type {
   Deployment,
   HTTPRoute,
   HorizontalPodAutoscaler,
+  ScaledObject,
   Ingress,
   PodSpec,
   Service,
@@ -219,10 +220,15 @@ export async function verifyStoredState(
   const hpa = await kube
     .get<HorizontalPodAutoscaler>(collectionPath('HorizontalPodAutoscaler', namespace), service)
     .catch(() => undefined)
+  // A KEDA ScaledObject's ceiling likewise (none where the cluster has no KEDA).
+  const scaledObject = await kube
+    .get<ScaledObject>(collectionPath('ScaledObject', namespace), service)
+    .catch(() => undefined)
   const maxReplicas = Math.max(
     config?.scaling.maxReplicas ?? 0,
     stable?.spec?.replicas ?? 0,
     hpa?.spec?.maxReplicas ?? 0,
+    scaledObject?.spec?.maxReplicaCount ?? 0,
   )
   if (!Number.isInteger(state.spec.replicas) || state.spec.replicas < 0 || state.spec.replicas > maxReplicas)
     problems.push(

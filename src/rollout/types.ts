@@ -319,11 +319,13 @@ export interface RolloutState {
   /** The stable Deployment's pod template before the rollout: what `rollout undo` goes back to. */
   stableTemplate: Record<string, unknown>
   /**
-   * Replica router: the HorizontalPodAutoscaler of the stable Deployment as it was before the
-   * rollout (null: there is none), stored before its bounds are pinned to the counts the router
-   * sets, and put back exactly when the rollout ends (promoted, aborted, or finished after a crash).
+   * Replica router: the autoscaler of the stable Deployment as it was before the rollout (null:
+   * there is none), stored before its bounds are pinned to the counts the router sets, and put back
+   * exactly when the rollout ends (promoted, aborted, or finished after a crash). A KEDA
+   * ScaledObject has kind ScaledObject (its minReplicaCount and maxReplicaCount, either may be
+   * absent); without kind it is a HorizontalPodAutoscaler.
    */
-  hpaBackup?: {name: string; minReplicas?: number; maxReplicas: number} | null
+  hpaBackup?: {kind?: 'ScaledObject'; name: string; minReplicas?: number; maxReplicas?: number} | null
   /** The route or Ingress as it was before the rollout, restored at the end. */
   routeBackup?: Record<string, unknown>
   analysisRuns: AnalysisRun[]

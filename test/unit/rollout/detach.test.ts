@@ -73,6 +73,16 @@ describe('driverRules', () => {
       verbs: ['get', 'patch'],
       resourceNames: ['search-hpa'],
     })
+    // A KEDA ScaledObject the router pins: by name, as an HPA; listing them is always allowed.
+    const keda = driverRules([state('search', 'canary', 'replicas')], [], ['search'])
+    expect(keda).toContainEqual({
+      apiGroups: ['keda.sh'],
+      resources: ['scaledobjects'],
+      verbs: ['get', 'patch'],
+      resourceNames: ['search'],
+    })
+    expect(keda).toContainEqual({apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['list']})
+    expect(replicas.some((r) => r.resources.includes('scaledobjects') && r.verbs.includes('patch'))).toBe(false)
     const blueGreen = driverRules([state('checkout', 'blue-green', 'replicas')], [])
     expect(blueGreen).toContainEqual({
       apiGroups: ['apps'],
