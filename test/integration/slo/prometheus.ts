@@ -75,6 +75,37 @@ export async function waitForTargets(label: string, value: string, count: number
   })
 }
 
+/**
+ * Waits until every target with this label value has been scraped `times` times since `since`
+ * (epoch ms): a scrape that started after a request was answered holds its count. Instead of a
+ * fixed sleep of that many scrape intervals, which the targets' last scrape says is over sooner.
+ */
+export async function waitForScrapes(label: string, value: string, since: number, times = 1): Promise<void> {
+  await waitFor(
+    `the targets with ${label}=${value} scraped ${times} time(s) after ${new Date(since).toISOString()}`,
+    async () => {
+      const body = await api<{
+        data: {activeTargets: {labels: Record<string, string>; lastScrape: string; scrapeInterval: string}[]}
+      }>('/api/v1/targets?state=active')
+      const mine = body.data.activeTargets.filter((t) => t.labels[label] === value)
+      // The last scrape started after since, and so did the times - 1 before it, one interval apart each.
+      return (
+        mine.length > 0 &&
+        mine.every((t) => Date.parse(t.lastScrape) - (times - 1) * parseSeconds(t.scrapeInterval) * 1000 > since)
+      )
+    },
+    60_000,
+    500,
+  )
+}
+
+/** A Prometheus duration in whole seconds or minutes ("5s", "1m"), as the targets API reports the interval. */
+function parseSeconds(duration: string): number {
+  const m = /^(\d+)(s|m)$/.exec(duration)
+  if (!m) throw new Error(`unexpected scrape interval ${duration}`)
+  return Number(m[1]) * (m[2] === 'm' ? 60 : 1)
+}
+
 export interface RecordedSeries {
   /** Counter name including _total, or a gauge's name. */
   name: string

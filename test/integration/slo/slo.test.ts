@@ -25,6 +25,7 @@ import {
   SD_DIR,
   scalar,
   waitFor,
+  waitForScrapes,
   waitForTargets,
 } from './prometheus.js'
 import {testContext} from '../../support/context.js'
@@ -197,7 +198,7 @@ describe('slo against the sandbox Prometheus', () => {
     const warm = {ms: 3000, concurrency: 2, max: 20}
     await Promise.all([healthy, failing, slow, burning].map((p) => drive(get(`${p.url}/products`), warm)))
     await drive(shopper, {...warm, max: 10})
-    await new Promise((r) => setTimeout(r, 11_000))
+    await waitForScrapes('retailops_test', RUN, Date.now())
     const [h, f, s, b, c] = await Promise.all([
       drive(get(`${healthy.url}/products`), opts),
       drive(get(`${failing.url}/products`), opts),
@@ -207,7 +208,7 @@ describe('slo against the sandbox Prometheus', () => {
     ])
     Object.assign(load, {healthy: h, failing: f, slow: s, burning: b, business: c})
     // Two more scrapes so Prometheus holds the final counts.
-    await new Promise((r) => setTimeout(r, 11_000))
+    await waitForScrapes('retailops_test', RUN, Date.now(), 2)
     await backfilled
     await waitFor(
       'the recorded series to load',
