@@ -112,24 +112,21 @@ async function renderProject(project: string): Promise<{project: string; dir: st
 
 /** One server-side apply per object, wave after wave, `concurrency` in flight: nothing but the requests. */
 async function minimalApply(objects: KubeObject[], concurrency: number): Promise<void> {
+  // The one keep-alive client of this context (kubeHttp is cached per context): the profile's request shares it.
   const http = kubeHttp({context: CONTEXT})
   const limit = pLimit(concurrency)
-  try {
-    for (const wave of waves(objects))
-      await Promise.all(
-        wave.map((o) =>
-          limit(() =>
-            http.request('PATCH', objectPath(o), {
-              query: {fieldManager: 'bench-minimal', fieldValidation: 'Ignore'},
-              contentType: 'application/apply-patch+yaml',
-              body: o,
-            }),
-          ),
+  for (const wave of waves(objects))
+    await Promise.all(
+      wave.map((o) =>
+        limit(() =>
+          http.request('PATCH', objectPath(o), {
+            query: {fieldManager: 'bench-minimal', fieldValidation: 'Ignore'},
+            contentType: 'application/apply-patch+yaml',
+            body: o,
+          }),
         ),
-      )
-  } finally {
-    http.close()
-  }
+      ),
+    )
 }
 
 /** The API server's CPU profile while `fn` runs, summarised by `go tool pprof -top -cum`. */
@@ -143,7 +140,6 @@ async function profiled(fn: () => Promise<void>): Promise<string> {
   })
   await fn()
   await profile
-  http.close()
   const file = path.join(scratch.kubeconfig, '..', 'apiserver.pprof')
   writeFileSync(file, Buffer.concat(chunks))
   const go = ['/usr/local/go/bin/go', '/usr/bin/go'].find((g) => existsSync(g))
