@@ -28,7 +28,7 @@ import {waves} from '../src/kubernetes/apply.js'
 import {kubeHttp} from '../src/kubernetes/client.js'
 import {type KubeObject, objectPath} from '../src/kubernetes/resources.js'
 import {imageFlags, serviceNames, writeProject} from './lib/deploy-project.js'
-import {startScratchCluster} from './lib/scratch-cluster.js'
+import {sandboxKubectl, startScratchCluster} from './lib/scratch-cluster.js'
 
 const {values} = parseArgs({
   options: {
@@ -172,7 +172,7 @@ try {
   writeFileSync(manifests, toYamlDocuments(k.objects))
   await measured('kubectl apply --server-side', k.objects.length, () =>
     execa(
-      'kubectl',
+      sandboxKubectl(),
       ['--context', CONTEXT, 'apply', '--server-side', '--field-manager=bench-kubectl', '-f', manifests],
       {stdout: 'ignore'},
     ),

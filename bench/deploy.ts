@@ -36,7 +36,7 @@ import {
   serviceNames,
   writeProject as writeBenchProject,
 } from './lib/deploy-project.js'
-import {type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
+import {sandboxKubectl, type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
 
 const {values} = parseArgs({
   options: {
@@ -123,11 +123,9 @@ async function timedCli(label: string, args: string[]): Promise<{ms: number; rss
 }
 
 async function kubectl(file: string): Promise<void> {
-  await execa(
-    'kubectl',
-    ['--context', CONTEXT, 'apply', '--server-side', '--field-manager=bench-kubectl', '-f', file],
-    {stdout: 'ignore'},
-  )
+  await execa(KUBECTL, ['--context', CONTEXT, 'apply', '--server-side', '--field-manager=bench-kubectl', '-f', file], {
+    stdout: 'ignore',
+  })
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -146,7 +144,8 @@ const results: Record<string, number[]> = {
 }
 const rounds = Number(values.rounds)
 let objects = 0
-const kubectlVersion = (await execa('kubectl', ['version', '--client', '-o', 'json'])).stdout
+const KUBECTL = sandboxKubectl()
+const kubectlVersion = (await execa(KUBECTL, ['version', '--client', '-o', 'json'])).stdout
 try {
   for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`round ${round} of ${rounds}\n`)

@@ -55,6 +55,11 @@ function binaryPaths(): Record<string, string> {
   )
 }
 
+/** The sandbox's kubectl (the cluster's version), not whichever `kubectl` comes first on PATH (a cloud SDK's dispatcher, say). */
+export function sandboxKubectl(): string {
+  return `${binaryPaths().K8S_BIN}/kubectl`
+}
+
 export async function startScratchCluster(options: ScratchOptions): Promise<ScratchCluster> {
   const p = binaryPaths()
   for (const bin of [`${p.K8S_BIN}/kube-apiserver`, `${p.ETCD_BIN}/etcd`, `${p.KWOK_BIN}/kwokctl`])
