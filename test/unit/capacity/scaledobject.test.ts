@@ -2,10 +2,10 @@
 // minReplicaCount, maxReplicaCount and the whole `advanced` block (absent fields stay absent).
 import {describe, expect, it} from 'vitest'
 
-import {findAutoscalerKind} from './scaledobject-helpers.js'
 import {matchesSaved, restorePatch} from '../../../src/capacity/restore.js'
 import {saveScaledObject} from '../../../src/capacity/state.js'
-import type {ScaledObject} from '../../../src/kubernetes/kinds.js'
+import {autoscalerOf, boundsOf} from '../../../src/kubernetes/autoscalers.js'
+import type {HorizontalPodAutoscaler, ScaledObject} from '../../../src/kubernetes/kinds.js'
 
 const so = (spec: Partial<NonNullable<ScaledObject['spec']>>): ScaledObject => ({
   metadata: {name: 'cart', namespace: 'shop', resourceVersion: '7'},
@@ -83,3 +83,21 @@ describe('a ScaledObject saved and restored by prewarm', () => {
     expect(findAutoscalerKind()).toEqual({kind: 'ScaledObject', name: 'cart', minReplicas: 0, maxReplicas: 100})
   })
 })
+
+/** A namespace with KEDA's own HPA for cart's ScaledObject (owned by it), and an HPA for another Deployment. */
+function findAutoscalerKind() {
+  const kedaHpa: HorizontalPodAutoscaler = {
+    metadata: {name: 'keda-hpa-cart', ownerReferences: [{uid: 'u', kind: 'ScaledObject', name: 'cart'}]},
+    spec: {scaleTargetRef: {kind: 'Deployment', name: 'cart'}, minReplicas: 3, maxReplicas: 9},
+  }
+  const other: HorizontalPodAutoscaler = {
+    metadata: {name: 'search'},
+    spec: {scaleTargetRef: {kind: 'Deployment', name: 'search'}, maxReplicas: 4},
+  }
+  const so: ScaledObject = {metadata: {name: 'cart'}, spec: {scaleTargetRef: {name: 'cart'}, triggers: []}}
+  const found = autoscalerOf('cart', [kedaHpa, other], [so])!
+  // Without the ScaledObject, KEDA's HPA is still not the Deployment's autoscaler.
+  if (autoscalerOf('cart', [kedaHpa], []) !== undefined) throw new Error('took the HPA KEDA owns')
+  if (boundsOf(autoscalerOf('search', [kedaHpa, other], [so])!).minReplicas !== 1) throw new Error('HPA default min')
+  return boundsOf(found)
+}
