@@ -449,11 +449,16 @@ export function listRoute<T>(
       const limit = query.has('limit') ? Number(query.get('limit')) : 20
       if (!Number.isInteger(limit) || limit < 1 || limit > 100)
         throw badRequest('limit: expected an integer from 1 to 100')
-      const items = [...store]
-        .slice(-limit)
+      // offset pages back from the newest: a reader (the reconcile job) walks the whole store 100 at a time.
+      const offset = query.has('offset') ? Number(query.get('offset')) : 0
+      if (!Number.isInteger(offset) || offset < 0) throw badRequest('offset: expected an integer of 0 or more')
+      const all = [...store]
+      const end = Math.max(0, all.length - offset)
+      const items = all
+        .slice(Math.max(0, end - limit), end)
         .reverse()
         .map(([key, value]) => view(key, value))
-      return {status: 200, body: {total: store.size, items, limit}}
+      return {status: 200, body: {total: store.size, items, limit, offset}}
     },
   }
 }

@@ -23,6 +23,62 @@ export function selectServices(config: RetailOpsConfig, requested: string[] = []
   return [...new Set(requested)]
 }
 
+/** What an image is built from: a service's or a job's build settings. */
+export interface ImageSource {
+  kind: 'service' | 'job'
+  build: ServiceConfig['build']
+  image?: string
+}
+
+/**
+ * Everything retailops builds an image for, by name: the services, then the jobs. Both go through
+ * the same build, push, sign, verify and lock entries; the schema keeps their names apart.
+ */
+export function imageSources(config: RetailOpsConfig): Record<string, ImageSource> {
+  const out: Record<string, ImageSource> = {}
+  for (const [name, s] of Object.entries(config.services)) out[name] = {kind: 'service', build: s.build, image: s.image}
+  for (const [name, j] of Object.entries(config.jobs ?? {})) out[name] = {kind: 'job', build: j.build, image: j.image}
+  return out
+}
+
+/** Validates requested image names (services and jobs) up front; none means all: services, then jobs. */
+export function selectImages(config: RetailOpsConfig, requested: string[] = []): string[] {
+  const sources = imageSources(config)
+  const known = Object.keys(sources)
+  if (requested.length === 0) return known
+  const unknown = requested.filter((s) => !sources[s])
+  if (unknown.length > 0) {
+    const jobs = Object.keys(config.jobs ?? {})
+    throw new NotFoundError(
+      `Unknown service${jobs.length ? ' or job' : ''}${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`,
+      {
+        nextSteps: [
+          `Known services: ${Object.keys(config.services).join(', ')}.`,
+          ...(jobs.length ? [`Known jobs: ${jobs.join(', ')}.`] : []),
+          'Add one with `retailops service add NAME`, or a job under jobs: in retailops.yaml.',
+        ],
+      },
+    )
+  }
+  return [...new Set(requested)]
+}
+
+/**
+ * What a deploy renders, from the names it was given (services and jobs; none: everything). A
+ * selection of services only renders no jobs, and a selection of jobs no services.
+ */
+export function selectWorkloads(
+  config: RetailOpsConfig,
+  requested: string[] = [],
+): {services: string[]; jobs: string[]} {
+  if (requested.length === 0) return {services: Object.keys(config.services), jobs: Object.keys(config.jobs ?? {})}
+  const names = selectImages(config, requested)
+  return {
+    services: names.filter((n) => config.services[n]),
+    jobs: names.filter((n) => !config.services[n] && config.jobs?.[n]),
+  }
+}
+
 export interface ResolvedEnvironment extends EnvironmentConfig {
   name: string
   context?: string
@@ -93,7 +149,10 @@ export function recoveryTargets(config: RetailOpsConfig, tier: Tier, service?: S
 }
 
 /** A service's ephemeral-storage request and limit: its own, else its tier's, else the built-in tier default. */
-export function ephemeralStorage(config: RetailOpsConfig, service: ServiceConfig): {request: string; limit: string} {
+export function ephemeralStorage(
+  config: RetailOpsConfig,
+  service: Pick<ServiceConfig, 'tier' | 'resources'>,
+): {request: string; limit: string} {
   const tier = config.tiers[service.tier]?.ephemeralStorage
   const builtIn = EPHEMERAL_STORAGE_DEFAULTS[service.tier]
   return {
@@ -103,6 +162,9 @@ export function ephemeralStorage(config: RetailOpsConfig, service: ServiceConfig
 }
 
 export function imageRepository(config: RetailOpsConfig, service: string): string {
-  const repo = config.services[service]?.image ?? `${config.registry.repositoryPrefix ?? config.project}/${service}`
+  const repo =
+    config.services[service]?.image ??
+    config.jobs?.[service]?.image ??
+    `${config.registry.repositoryPrefix ?? config.project}/${service}`
   return `${config.registry.url}/${repo}`
 }

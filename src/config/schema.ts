@@ -5,6 +5,8 @@ import {isLoopbackHost} from './loopback.js'
 import {nodePoolsSchema, placementSchema, tierPlacementIssues, workloadPlacementIssues} from './placement.js'
 import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from './route-match.js'
 import {RELEASE_EVENT_NAMES} from '../ui/events.js'
+import {RetailOpsError} from '../errors/index.js'
+import {checkTimeZone, parseCron} from '../kubernetes/cron.js'
 
 /**
  * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
@@ -496,19 +498,24 @@ const rollout = z
   })
   .strict()
 
+/** How an image is built: the same settings for a service and a job. */
+function buildSettings(what: 'service' | 'job') {
+  return z
+    .object({
+      context: z.string().default('services').describe('Build context, relative to retailops.yaml.'),
+      dockerfile: z.string().optional().describe(`Relative to the context; default <${what}>/Dockerfile.`),
+      args: z.record(z.string(), z.string()).default({}),
+      target: z.string().optional(),
+    })
+    .strict()
+    .default({context: 'services', args: {}})
+}
+
 const service = z
   .object({
     tier,
     description: z.string().optional(),
-    build: z
-      .object({
-        context: z.string().default('services').describe('Build context, relative to retailops.yaml.'),
-        dockerfile: z.string().optional().describe('Relative to the context; default <service>/Dockerfile.'),
-        args: z.record(z.string(), z.string()).default({}),
-        target: z.string().optional(),
-      })
-      .strict()
-      .default({context: 'services', args: {}}),
+    build: buildSettings('service'),
     image: z.string().optional().describe('Repository name inside the registry; default <project>/<service>.'),
     port: z.number().int().min(1).max(65_535).default(8080),
     probes: probes.default({readiness: '/readyz', liveness: '/healthz', initialDelaySeconds: 0, periodSeconds: 5}),
@@ -572,6 +579,117 @@ const service = z
       ),
   })
   .strict()
+
+/**
+ * A batch workload: a CronJob (with a schedule) or a one-off Job (without one: deployed as a
+ * suspended CronJob that only `retailops jobs run` starts). Its image is built, pushed, signed and
+ * verified exactly like a service's, under the job's name in the artifacts lock.
+ */
+const job = z
+  .object({
+    tier: tier
+      .default('tolerant')
+      .describe(
+        'Class of the job (default tolerant, the batch tier): ephemeral-storage defaults and, with placement, where it runs.',
+      ),
+    description: z.string().optional(),
+    build: buildSettings('job'),
+    image: z.string().optional().describe('Repository name inside the registry; default <project>/<job>.'),
+    schedule: z
+      .string()
+      .refine((v) => cronProblem(v) === undefined, {
+        error: (issue) => cronProblem(String(issue.input)) ?? 'a cron schedule',
+      })
+      .optional()
+      .describe(
+        'Cron schedule (five fields or @hourly/@daily/@weekly/@monthly/@yearly), e.g. "0 3 * * *". Without one the job is one-off: deployed suspended, started only by `retailops jobs run`.',
+      ),
+    timeZone: z
+      .string()
+      .refine((v) => timeZoneProblem(v) === undefined, {
+        error: (issue) => timeZoneProblem(String(issue.input)) ?? 'an IANA time zone',
+      })
+      .optional()
+      .describe(
+        'IANA time zone of the schedule (CronJob.spec.timeZone), e.g. Europe/Berlin; default the cluster’s (UTC).',
+      ),
+    suspend: z.boolean().default(false).describe('Pause the schedule (jobs run still starts it).'),
+    concurrencyPolicy: z
+      .enum(['Forbid', 'Replace', 'Allow'])
+      .default('Forbid')
+      .describe('A run due while the last still runs: Forbid skips it, Replace stops the old one, Allow runs both.'),
+    startingDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('A run missed by more than this (controller down, Forbid) is skipped instead of started late.'),
+    activeDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(3600)
+      .describe('A run still going (or still unscheduled) after this is stopped and fails with DeadlineExceeded.'),
+    backoffLimit: z.number().int().min(0).default(2).describe('Retries of a failed pod before the run fails.'),
+    ttlSecondsAfterFinished: z
+      .number()
+      .int()
+      .min(0)
+      .default(86_400)
+      .describe('How long a finished run (Job and pods) is kept for `jobs status` and logs before it is deleted.'),
+    successfulJobsHistoryLimit: z.number().int().min(0).default(3),
+    failedJobsHistoryLimit: z.number().int().min(0).default(3),
+    command: z.array(z.string()).optional().describe("Overrides the image's entrypoint."),
+    args: z.array(z.string()).optional().describe("Overrides the image's CMD."),
+    resources: resources.default({requests: {cpu: '100m', memory: '128Mi'}, limits: {cpu: '500m', memory: '256Mi'}}),
+    env: z.record(z.string(), z.string()).default({}),
+    secrets: z
+      .array(z.string())
+      .default([])
+      .describe('Secrets the job mounts as environment; they must exist in the namespace.'),
+    configMaps: z.array(z.string()).default([]),
+    dependsOn: z
+      .array(serviceName)
+      .default([])
+      .describe(
+        'Services the job calls: their URLs are set as <SERVICE>_URL and the network policies let it reach them.',
+      ),
+    egress: z
+      .array(egressPeer)
+      .default([])
+      .describe(
+        'Destinations outside retailops services the job calls (an ERP, a search cluster): egress is denied by default.',
+      ),
+    placement: placementSchema
+      .optional()
+      .describe(
+        "Where the job's pods run: pools, spot policy and zone spread; each key overrides tiers.<tier>.placement (the tolerant tier allows spot by default; spot: required puts a batch job on the spot pool only). docs/placement.md.",
+      ),
+  })
+  .strict()
+
+/** Why a cron schedule is refused, or undefined when it is valid (the CronJob controller's rules). */
+function cronProblem(value: string): string | undefined {
+  try {
+    parseCron(value)
+    return undefined
+  } catch (error) {
+    return error instanceof RetailOpsError
+      ? `${error.message.replace(/^--schedule /, 'schedule ')} ${error.nextSteps.join(' ')}`.trim()
+      : String(error)
+  }
+}
+
+function timeZoneProblem(value: string): string | undefined {
+  try {
+    checkTimeZone(value)
+    return undefined
+  } catch (error) {
+    return error instanceof RetailOpsError
+      ? `${error.message.replace(/^--time-zone /, '')} ${error.nextSteps.join(' ')}`.trim()
+      : String(error)
+  }
+}
 
 const tenant = z
   .object({
@@ -1160,6 +1278,12 @@ export const configSchema = z
       tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
     }),
     services: z.record(serviceName, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
+    jobs: z
+      .record(serviceName, job)
+      .default({})
+      .describe(
+        'Batch workloads (CronJobs, one-off Jobs): built, signed and deployed like services; `retailops jobs run` and `jobs status`. docs/jobs.md.',
+      ),
     tenants: z.array(tenant).default([]),
     campaigns: z.array(campaign).default([]),
     datastores: z.array(datastore).default([]),
@@ -1270,6 +1394,29 @@ export const configSchema = z
         path: ['environments'],
         message: `${scaledOnMetrics.join(', ')} scale${scaledOnMetrics.length === 1 ? 's' : ''} on Prometheus queries (scaling.metrics), and no environment says where Prometheus is: add an environment with prometheus: URL`,
       })
+    for (const [name, j] of Object.entries(c.jobs)) {
+      if (c.services[name])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jobs', name],
+          message: `is also a service: a job and a service share the image name and the artifacts lock entry, so rename the job (e.g. ${name}-sync)`,
+        })
+      for (const dep of j.dependsOn)
+        if (!c.services[dep])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['jobs', name, 'dependsOn'],
+            message: `names "${dep}", which is not a service`,
+          })
+      for (const issue of workloadPlacementIssues(c, j, ['jobs', name]))
+        ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
+      if (j.timeZone && !j.schedule)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['jobs', name, 'timeZone'],
+          message: 'has no schedule to apply to: set jobs.<name>.schedule, or remove timeZone',
+        })
+    }
     for (const [env, e] of Object.entries(c.environments)) {
       if (scaledOnMetrics.length > 0 && !e.prometheus && !e.autoscalingPrometheus)
         ctx.addIssue({
@@ -1440,6 +1587,7 @@ function tenantNamespaceCollisions(c: NamespaceLayout, ctx: z.RefinementCtx): vo
 export type RetailOpsConfigInput = z.input<typeof configSchema>
 export type RetailOpsConfig = z.output<typeof configSchema>
 export type ServiceConfig = RetailOpsConfig['services'][string]
+export type JobConfig = RetailOpsConfig['jobs'][string]
 export type Tier = (typeof TIERS)[number]
 export type TenantConfig = RetailOpsConfig['tenants'][number]
 export type CampaignConfig = RetailOpsConfig['campaigns'][number]

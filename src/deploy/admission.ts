@@ -2,6 +2,7 @@ import type {KeyObject} from 'node:crypto'
 import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
+import {selectImages} from '../config/resolve.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {parseReference} from '../docker/reference.js'
 import {type RegistryClient, usesPlainHttp} from '../docker/registry.js'
@@ -119,7 +120,7 @@ export async function admissionStep(
   const policy = config.supplyChain?.policy
   if (!policy) return {outcome: 'not-configured', decisions: [], expiredWaivers: [], refusals: []}
   const images = admissionImages(objects)
-  const services = Object.keys(config.services)
+  const services = selectImages(config)
   const deployed = [...new Set(images.flatMap((i) => i.services))]
   const now = options.now ?? new Date()
   // Read and validated before anything else: a bad waivers file is exit CONFIG with nothing applied.

@@ -177,7 +177,11 @@ export function pruneCandidates(
     }
     if (!kindInfo(obj.kind).prunable) continue
     if (!obj.metadata.namespace || !scope.namespaces.has(obj.metadata.namespace)) continue
-    if (!scope.full && scope.services && !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? '\0'))
+    if (
+      !scope.full &&
+      scope.services &&
+      !scope.services.includes(obj.metadata.labels?.[LABEL.service] ?? obj.metadata.labels?.[LABEL.job] ?? '\0')
+    )
       continue
     prune.push(obj)
   }

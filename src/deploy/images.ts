@@ -1,4 +1,4 @@
-import {imageRepository} from '../config/resolve.js'
+import {imageRepository, imageSources} from '../config/resolve.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {readArtifactsLock} from '../docker/artifacts.js'
 import {UsageError} from '../errors/index.js'
@@ -33,7 +33,7 @@ export async function lockedImages(dir: string): Promise<Record<string, LockedIm
   )
 }
 
-/** Parses repeated `--image SERVICE=REF` flags, checking service names. */
+/** Parses repeated `--image NAME=REF` flags, checking service and job names. */
 export function parseImageOverrides(values: string[] = [], config: RetailOpsConfig): Record<string, string> {
   const out: Record<string, string> = {}
   for (const v of values) {
@@ -41,9 +41,12 @@ export function parseImageOverrides(values: string[] = [], config: RetailOpsConf
     if (eq <= 0 || eq === v.length - 1)
       throw new UsageError(`--image ${v}: expected SERVICE=REF, e.g. checkout=127.0.0.1:5000/shop/checkout@sha256:…`)
     const service = v.slice(0, eq)
-    if (!config.services[service]) {
-      throw new UsageError(`--image ${v}: "${service}" is not a service`, {
-        nextSteps: [`Known services: ${Object.keys(config.services).join(', ')}.`],
+    if (!imageSources(config)[service]) {
+      throw new UsageError(`--image ${v}: "${service}" is neither a service nor a job`, {
+        nextSteps: [
+          `Known services: ${Object.keys(config.services).join(', ')}.`,
+          ...(Object.keys(config.jobs).length ? [`Known jobs: ${Object.keys(config.jobs).join(', ')}.`] : []),
+        ],
       })
     }
     out[service] = v.slice(eq + 1)

@@ -43,16 +43,19 @@ export async function renderStep(options: RenderStepOptions): Promise<DeployPlan
   const {config, dir} = options.project
   const env = options.env ?? resolveEnvironment(config, options.environment, dir)
   const overrides = parseImageOverrides(options.images, config)
-  const services = options.services?.length ? options.services : Object.keys(config.services)
+  const services = options.services?.length
+    ? options.services
+    : [...Object.keys(config.services), ...Object.keys(config.jobs)]
   const lock = options.lock ?? (await lockedImages(dir))
   const images = resolveImages(
     config,
-    services.filter((s) => config.services[s]),
+    services.filter((s) => config.services[s] || config.jobs[s]),
     lock,
     overrides,
   )
   const overlays: Record<string, Overlay[]> = {}
-  for (const s of Object.keys(config.services)) overlays[s] = await readOverlays(dir, s)
+  for (const s of [...Object.keys(config.services), ...Object.keys(config.jobs)])
+    overlays[s] = await readOverlays(dir, s)
   const renderWith = (discovered?: Record<string, AutoscalerProvider>) =>
     renderManifests({
       project: options.project,

@@ -5,8 +5,14 @@ import {parse as parseYaml} from 'yaml'
 
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
-import {ephemeralStorage, resolveEnvironment, selectServices, type ResolvedEnvironment} from '../config/resolve.js'
-import {type RetailOpsConfig, type ServiceConfig, type TenantConfig, tenantNamespace} from '../config/schema.js'
+import {ephemeralStorage, resolveEnvironment, selectWorkloads, type ResolvedEnvironment} from '../config/resolve.js'
+import {
+  type JobConfig,
+  type RetailOpsConfig,
+  type ServiceConfig,
+  type TenantConfig,
+  tenantNamespace,
+} from '../config/schema.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {workloadPlacement} from '../config/placement.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
@@ -42,6 +48,8 @@ export interface RenderedTarget {
    */
   legacyApplySet: string
   services: string[]
+  /** Jobs (CronJobs) this target renders. */
+  jobs: string[]
   objects: KubeObject[]
 }
 
@@ -120,7 +128,7 @@ export function envName(tenant: string): string {
 export function renderManifests(options: RenderOptions): RenderResult {
   const {config, dir} = options.project
   const env = options.env ?? resolveEnvironment(config, options.environment, dir)
-  const services = selectServices(config, options.services)
+  const {services, jobs} = selectWorkloads(config, options.services)
   const selected = selectTenants(config, options.tenant)
   const notes: string[] = []
   const shared = config.tenants.filter((t) => t.model === 'shared' || t.model === 'isolated-database')
@@ -141,6 +149,7 @@ export function renderManifests(options: RenderOptions): RenderResult {
         tenants: shared,
         allServices: Object.keys(config.services),
         services,
+        jobs,
         images: options.images,
         overlays: options.overlays,
         scaling: options.scaling,
@@ -164,6 +173,7 @@ export function renderManifests(options: RenderOptions): RenderResult {
         tenants: [t],
         allServices: own(Object.keys(config.services)),
         services: own(services),
+        jobs: jobs.filter((j) => config.jobs[j].dependsOn.every((d) => own([d]).length > 0)),
         images: options.images,
         overlays: options.overlays,
         scaling: options.scaling,
@@ -224,6 +234,7 @@ interface TargetInput {
   model: TargetModel
   tenants: TenantConfig[]
   services: string[]
+  jobs: string[]
   images: Record<string, ResolvedImage>
   overlays?: Record<string, Overlay[]>
   scaling?: ScalingChoice
@@ -254,7 +265,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
     objects.push(
       fromTemplate('resourcequota.yaml', {
         metadata: {name: 'tenant-quota', namespace: ns, labels: tenancy},
-        spec: {hard: quotaFor(config, input.allServices, input.tenants)},
+        spec: {hard: quotaFor(config, input.allServices, input.tenants, Object.keys(config.jobs))},
       }),
       fromTemplate('limitrange.yaml', {metadata: {name: 'tenant-limits', namespace: ns, labels: tenancy}}),
     )
@@ -280,6 +291,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
       model: input.model,
       tenants: input.tenants,
       dependents: dependentsOf(config, service, input.allServices),
+      jobDependents: input.jobs.filter((j) => config.jobs[j].dependsOn.includes(service)),
       present: input.allServices,
       scaling: input.scaling,
       cluster: {context: input.context, kubeconfig: input.kubeconfig},
@@ -288,6 +300,25 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
     const overlays = input.overlays?.[service] ?? []
     if (overlays.length > 0) {
       const result = applyOverlays(rendered, overlays, `overlays/${service}.yaml`)
+      rendered = result.objects
+      for (const n of result.unmatched) if (!input.notes.includes(n)) input.notes.push(n)
+    }
+    objects.push(...rendered)
+  }
+  for (const job of input.jobs) {
+    let rendered = renderJob(config, env, {
+      job,
+      spec: config.jobs[job],
+      image: input.images[job],
+      namespace: ns,
+      common,
+      model: input.model,
+      tenants: input.tenants,
+      present: input.allServices,
+    })
+    const overlays = input.overlays?.[job] ?? []
+    if (overlays.length > 0) {
+      const result = applyOverlays(rendered, overlays, `overlays/${job}.yaml`)
       rendered = result.objects
       for (const n of result.unmatched) if (!input.notes.includes(n)) input.notes.push(n)
     }
@@ -304,6 +335,7 @@ function renderTarget(config: RetailOpsConfig, env: ResolvedEnvironment, input: 
     applySet,
     legacyApplySet: legacyApplySetId(config.project, env.name, input.cluster),
     services: input.services,
+    jobs: input.jobs,
     objects: objects.map(canonicalOrder),
   }
 }
@@ -356,8 +388,16 @@ function dependentsOf(config: RetailOpsConfig, service: string, present: string[
   return present.filter((s) => config.services[s].dependsOn.includes(service))
 }
 
-/** Room for every service at maxReplicas plus a 25 % rolling-update surge, unless the tenant sets its own. */
-export function quotaFor(config: RetailOpsConfig, services: string[], tenants: TenantConfig[]): Record<string, string> {
+/**
+ * Room for every service at maxReplicas plus a 25 % rolling-update surge, and a pod per job (two
+ * when its concurrencyPolicy lets runs overlap), unless the tenant sets its own.
+ */
+export function quotaFor(
+  config: RetailOpsConfig,
+  services: string[],
+  tenants: TenantConfig[],
+  jobs: string[] = [],
+): Record<string, string> {
   let reqCpu = 0
   let reqMem = 0
   let limCpu = 0
@@ -370,6 +410,15 @@ export function quotaFor(config: RetailOpsConfig, services: string[], tenants: T
     reqMem += n * quantityNumber(svc.resources.requests.memory)
     limCpu += n * quantityNumber(svc.resources.limits.cpu)
     limMem += n * quantityNumber(svc.resources.limits.memory)
+    pods += n
+  }
+  for (const j of jobs) {
+    const job = config.jobs[j]
+    const n = job.concurrencyPolicy === 'Forbid' ? 1 : 2
+    reqCpu += n * quantityNumber(job.resources.requests.cpu)
+    reqMem += n * quantityNumber(job.resources.requests.memory)
+    limCpu += n * quantityNumber(job.resources.limits.cpu)
+    limMem += n * quantityNumber(job.resources.limits.memory)
     pods += n
   }
   const hard: Record<string, string> = {
@@ -493,6 +542,8 @@ interface ServiceInput {
   model: TargetModel
   tenants: TenantConfig[]
   dependents: string[]
+  /** Jobs of this namespace that call the service (jobs.<name>.dependsOn). */
+  jobDependents: string[]
   /** Every service the namespace runs (dependencies outside it are not reachable there). */
   present: string[]
   scaling?: ScalingChoice
@@ -549,26 +600,7 @@ function renderService(config: RetailOpsConfig, env: ResolvedEnvironment, input:
     image: image.ref,
     ports: [{name: 'http', containerPort: svc.port, protocol: 'TCP'}],
     env: containerEnv(config, env, input),
-    ...(svc.secrets.length + svc.configMaps.length > 0
-      ? {
-          envFrom: [
-            ...svc.configMaps.map((name) => ({configMapRef: {name}})),
-            ...svc.secrets.map((name) => ({secretRef: {name}})),
-          ],
-        }
-      : {}),
-    resources: {
-      requests: {
-        cpu: String(svc.resources.requests.cpu),
-        memory: String(svc.resources.requests.memory),
-        'ephemeral-storage': storage.request,
-      },
-      limits: {
-        cpu: String(svc.resources.limits.cpu),
-        memory: String(svc.resources.limits.memory),
-        'ephemeral-storage': storage.limit,
-      },
-    },
+    ...containerSources(svc, storage),
     readinessProbe: probe(svc.probes.readiness),
     livenessProbe: probe(svc.probes.liveness),
   }
@@ -665,6 +697,9 @@ function ingressPeers(env: ResolvedEnvironment, input: ServiceInput): Record<str
   const peers: Record<string, unknown>[] = []
   if (input.dependents.length > 0) {
     peers.push({podSelector: {matchExpressions: [{key: LABEL.service, operator: 'In', values: input.dependents}]}})
+  }
+  if (input.jobDependents.length > 0) {
+    peers.push({podSelector: {matchExpressions: [{key: LABEL.job, operator: 'In', values: input.jobDependents}]}})
   }
   const gw = gatewayPeer(env)
   if (gw) peers.push(gw.peer)
@@ -784,4 +819,164 @@ function databaseEnv(config: RetailOpsConfig, t: TenantConfig, prefix: string): 
     })
   }
   return out
+}
+
+interface JobInput {
+  job: string
+  spec: JobConfig
+  image: ResolvedImage
+  namespace: string
+  common: Record<string, string>
+  model: TargetModel
+  tenants: TenantConfig[]
+  /** Every service the namespace runs (a dependency elsewhere is not reachable from here). */
+  present: string[]
+}
+
+/**
+ * A schedule that can never fire (the 31st of February): a one-off job's CronJob is suspended and
+ * only ever instantiated by `retailops jobs run`, and stays inert even if someone unsuspends it.
+ */
+export const ONE_OFF_SCHEDULE = '0 0 31 2 *'
+
+/** The variable a job reads a service's URL from: ORDERS_URL for orders, SEARCH_INDEX_URL for search-index. */
+export function serviceUrlVariable(service: string): string {
+  return `${envName(service)}_URL`
+}
+
+/**
+ * A job's objects: its ServiceAccount (no token), a NetworkPolicy (no ingress; egress to the
+ * services it dependsOn and its declared egress) and the CronJob, whose pod template is Pod
+ * Security "restricted". A job without a schedule is a suspended CronJob that `jobs run` starts.
+ */
+function renderJob(config: RetailOpsConfig, env: ResolvedEnvironment, input: JobInput): KubeObject[] {
+  const {job, spec, image, namespace, common} = input
+  const tenantSuffix =
+    input.model === 'dedicated-namespace' || input.model === 'dedicated-cluster' ? `-${input.tenants[0].name}` : ''
+  const selector = {[LABEL.job]: job, [LABEL.instance]: labelValue(`${job}${tenantSuffix}`)}
+  const version = labelValue(image.version ?? config.version) || 'unknown'
+  const labels: Record<string, string> = {
+    ...common,
+    ...selector,
+    [LABEL.name]: job,
+    [LABEL.version]: version,
+    [LABEL.component]: 'job',
+    [LABEL.tier]: spec.tier,
+  }
+  const podLabels: Record<string, string> = {
+    ...selector,
+    [LABEL.name]: job,
+    [LABEL.version]: version,
+    [LABEL.partOf]: config.project,
+    [LABEL.tier]: spec.tier,
+    ...(common[LABEL.tenant] ? {[LABEL.tenant]: common[LABEL.tenant]} : {}),
+  }
+  const meta = (extra: Record<string, unknown> = {}) => ({name: job, namespace, labels, ...extra})
+  const reachable = spec.dependsOn.filter((d) => input.present.includes(d))
+  const storage = ephemeralStorage(config, spec)
+  const base = manifestTemplate('cronjob.yaml') as {
+    spec: {jobTemplate: {spec: {template: {spec: {containers: Record<string, unknown>[]}}}}}
+  }
+  const vars: Record<string, unknown>[] = [
+    {name: 'JOB_NAME', value: job},
+    {name: 'APP_VERSION', valueFrom: {fieldRef: {fieldPath: `metadata.labels['${LABEL.version}']`}}},
+    {name: 'RETAILOPS_ENVIRONMENT', value: env.name},
+    {name: 'POD_NAME', valueFrom: {fieldRef: {fieldPath: 'metadata.name'}}},
+    {name: 'POD_NAMESPACE', valueFrom: {fieldRef: {fieldPath: 'metadata.namespace'}}},
+    ...reachable.map((d) => ({name: serviceUrlVariable(d), value: `http://${d}:${config.services[d].port}`})),
+  ]
+  if (input.model === 'shared')
+    vars.push({name: 'RETAILOPS_TENANTS', value: input.tenants.map((t) => t.name).join(',')})
+  else if (input.model !== 'single') vars.push({name: 'RETAILOPS_TENANT', value: input.tenants[0].name})
+  for (const [name, value] of Object.entries(spec.env)) {
+    maskSecret(name, value)
+    const i = vars.findIndex((v) => v.name === name)
+    if (i >= 0) vars.splice(i, 1)
+    vars.push({name, value})
+  }
+  const container = {
+    ...base.spec.jobTemplate.spec.template.spec.containers[0],
+    name: job,
+    image: image.ref,
+    ...(spec.command ? {command: spec.command} : {}),
+    ...(spec.args ? {args: spec.args} : {}),
+    env: vars,
+    ...containerSources(spec, storage),
+  }
+  const egress: Record<string, unknown>[] = [
+    ...reachable.map((d) => ({
+      to: [{podSelector: {matchLabels: {[LABEL.service]: d}}}],
+      ports: [{port: config.services[d].port, protocol: 'TCP'}],
+    })),
+    ...spec.egress.map(peerRule),
+  ]
+  const cronJob = fromTemplate('cronjob.yaml', {
+    metadata: meta({annotations: {[ANNOTATION.image]: image.ref, [ANNOTATION.configVersion]: config.version}}),
+    spec: {
+      schedule: spec.schedule ?? ONE_OFF_SCHEDULE,
+      ...(spec.timeZone ? {timeZone: spec.timeZone} : {}),
+      suspend: spec.schedule ? spec.suspend : true,
+      concurrencyPolicy: spec.concurrencyPolicy,
+      ...(spec.startingDeadlineSeconds ? {startingDeadlineSeconds: spec.startingDeadlineSeconds} : {}),
+      successfulJobsHistoryLimit: spec.successfulJobsHistoryLimit,
+      failedJobsHistoryLimit: spec.failedJobsHistoryLimit,
+      jobTemplate: {
+        metadata: {labels: podLabels},
+        spec: {
+          backoffLimit: spec.backoffLimit,
+          activeDeadlineSeconds: spec.activeDeadlineSeconds,
+          ttlSecondsAfterFinished: spec.ttlSecondsAfterFinished,
+          template: {
+            metadata: {labels: podLabels},
+            spec: {
+              serviceAccountName: job,
+              containers: [container],
+              ...workloadPlacement(config, spec, `jobs.${job}`, selector),
+            },
+          },
+        },
+      },
+    },
+  })
+  return [
+    fromTemplate('serviceaccount.yaml', {metadata: meta(), automountServiceAccountToken: false}),
+    fromTemplate('networkpolicy.yaml', {
+      metadata: meta(),
+      spec: {
+        podSelector: {matchLabels: selector},
+        policyTypes: ['Ingress', 'Egress'],
+        ...(egress.length > 0 ? {egress} : {}),
+      },
+    }),
+    cronJob,
+  ]
+}
+
+/** A service's or job's container: its ConfigMaps and Secrets as environment, its requests and limits. */
+function containerSources(
+  w: Pick<ServiceConfig, 'secrets' | 'configMaps' | 'resources'>,
+  storage: {request: string; limit: string},
+): Record<string, unknown> {
+  return {
+    ...(w.secrets.length + w.configMaps.length > 0
+      ? {
+          envFrom: [
+            ...w.configMaps.map((name) => ({configMapRef: {name}})),
+            ...w.secrets.map((name) => ({secretRef: {name}})),
+          ],
+        }
+      : {}),
+    resources: {
+      requests: {
+        cpu: String(w.resources.requests.cpu),
+        memory: String(w.resources.requests.memory),
+        'ephemeral-storage': storage.request,
+      },
+      limits: {
+        cpu: String(w.resources.limits.cpu),
+        memory: String(w.resources.limits.memory),
+        'ephemeral-storage': storage.limit,
+      },
+    },
+  }
 }

@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import type {LoadedConfig} from '../config/load.js'
-import {selectServices} from '../config/resolve.js'
+import {selectImages} from '../config/resolve.js'
 import {ConfigError, NotFoundError} from '../errors/index.js'
 import {readJsonFile, SerialUpdater} from './files.js'
 import {isDigest} from './reference.js'
@@ -84,7 +84,7 @@ export async function resolveArtifacts(
   project: LoadedConfig,
   services?: string[],
 ): Promise<Record<string, ArtifactEntry>> {
-  const names = selectServices(project.config, services)
+  const names = selectImages(project.config, services)
   const lock = await readArtifactsLock(project.dir)
   const missing = names.filter((s) => !lock.artifacts[s])
   if (missing.length > 0) {

@@ -7,7 +7,7 @@ import type Docker from 'dockerode'
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
-import {imageRepository, selectServices} from '../config/resolve.js'
+import {imageRepository, imageSources, selectImages} from '../config/resolve.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {contextTar, scanContext, type ScannedContext} from './context.js'
@@ -401,7 +401,8 @@ async function localOnlyImages(docker: Docker, images: string[]): Promise<string
 export async function buildImages(options: BuildOptions, ctx: RunContext): Promise<BuildResult> {
   const started = Date.now()
   const {config, dir} = options.project
-  const services = selectServices(config, options.services)
+  const services = selectImages(config, options.services)
+  const sources = imageSources(config)
   const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism())
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new UsageError(`--concurrency must be a whole number of at least 1 (got ${concurrency}).`)
@@ -417,7 +418,7 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
     gitRevision(dir),
     engineInfo(),
     ...services.map((s) => {
-      const b = config.services[s].build
+      const b = sources[s].build
       return scanFor(path.resolve(dir, b.context), b.dockerfile ?? `${s}/Dockerfile`).catch(
         (error: unknown) => error as Error,
       )
@@ -459,7 +460,7 @@ export async function buildImages(options: BuildOptions, ctx: RunContext): Promi
   }
   const plans: Plan[] = await Promise.all(
     services.map(async (service, i) => {
-      const s = config.services[service]
+      const s = sources[service]
       const sc = scanned[i] as ScannedContext
       const buildArgs = {
         ...s.build.args,

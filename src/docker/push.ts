@@ -4,7 +4,7 @@ import type Docker from 'dockerode'
 import pLimit from 'p-limit'
 
 import type {LoadedConfig} from '../config/load.js'
-import {imageRepository, selectServices} from '../config/resolve.js'
+import {imageRepository, selectImages} from '../config/resolve.js'
 import {type ExitCodeName, NotFoundError, RetailOpsError} from '../errors/index.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {ARTIFACTS_LOCK, type ArtifactEntry, artifactsLockWriter} from './artifacts.js'
@@ -75,7 +75,7 @@ const SEVERITY: ExitCodeName[] = ['PERMISSION', 'UNAVAILABLE', 'PUSH_FAILED']
  */
 export async function pushImages(options: PushOptions, ctx: RunContext): Promise<PushResult> {
   const {config, dir} = options.project
-  const services = selectServices(config, options.services)
+  const services = selectImages(config, options.services)
   const state = (await readJsonFile<BuildStateFile>(path.join(dir, BUILD_STATE)).catch(() => undefined)) ?? {}
   const unbuilt = services.filter((s) => !state.services?.[s])
   if (unbuilt.length > 0) {

@@ -37,6 +37,8 @@ export const ExitCode = {
   PRODUCTION_REFUSED: 33,
   WAKE_INCOMPLETE: 34,
   PREVIEW_EXISTS: 35,
+  JOB_FAILED: 36,
+  JOB_TIMED_OUT: 37,
   DR_TARGET_MISSED: 40,
   DR_VALIDATION_FAILED: 41,
   SLO_GATE: 50,
@@ -98,6 +100,9 @@ export const EXIT_CODE_MEANINGS: Record<ExitCodeName, string> = {
     'Wake could not put every Deployment and HPA back exactly as saved (something else changed them, or they kept changing); the saved state is kept: run `retailops wake` again.',
   PREVIEW_EXISTS:
     'A preview environment of that name already exists, or its namespace belongs to something else; nothing was changed (`retailops env extend` or `env destroy` it, or pick another name).',
+  JOB_FAILED:
+    'A job run failed (its pods failed past backoffLimit, or it passed activeDeadlineSeconds, e.g. never scheduled): the result names the reason and the pods; `jobs status` exits with it when the newest finished run failed.',
+  JOB_TIMED_OUT: '`jobs run --timeout` passed before the run finished; the Job keeps running (see `jobs status NAME`).',
   DR_TARGET_MISSED: 'A restore drill missed its RTO or RPO target.',
   DR_VALIDATION_FAILED: 'A restored copy failed its validation.',
   SLO_GATE: 'An error budget is exhausted or a page-level burn rate is on (slo --gate).',

@@ -158,7 +158,17 @@ export interface JobSpec {
   [field: string]: unknown
 }
 
-export type Job = Obj<JobSpec, {active?: number; succeeded?: number; failed?: number; conditions?: Condition[]}>
+export type Job = Obj<
+  JobSpec,
+  {
+    active?: number
+    succeeded?: number
+    failed?: number
+    startTime?: string
+    completionTime?: string
+    conditions?: Condition[]
+  }
+>
 
 export type CronJob = Obj<
   {schedule: string; timeZone?: string; suspend?: boolean; jobTemplate: {spec?: JobSpec}; [field: string]: unknown},

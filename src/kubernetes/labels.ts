@@ -7,6 +7,8 @@ export const LABEL = {
   partOf: 'app.kubernetes.io/part-of',
   managedBy: 'app.kubernetes.io/managed-by',
   service: 'retailops.dev/service',
+  /** A job's CronJob, its pods and its other objects (never on a service's: gateway egress selects pods by the service label). */
+  job: 'retailops.dev/job',
   tier: 'retailops.dev/tier',
   tenant: 'retailops.dev/tenant',
   environment: 'retailops.dev/environment',

@@ -126,9 +126,12 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
   const budgets = inNamespace('PodDisruptionBudget')
   const networkPolicies = inNamespace('NetworkPolicy')
 
-  const workloads = objects.filter((o) => o.kind === 'Deployment')
+  // A job's CronJob gets the same pod-security, resource, secret and network checks as a service's
+  // Deployment; probes and availability (replicas, disruption budgets) are a long-running service's.
+  const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'CronJob')
   for (const d of workloads) {
-    const spec = d.spec as {
+    const batch = d.kind === 'CronJob'
+    const spec = (batch ? (d.spec as {jobTemplate?: {spec?: unknown}} | undefined)?.jobTemplate?.spec : d.spec) as {
       replicas?: number
       template?: {metadata?: {labels?: Record<string, string>}; spec?: PodSpec}
     }
@@ -256,7 +259,7 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
           'Set services.<name>.resources.requests/limits.ephemeralStorage (or tiers.<tier>.ephemeralStorage) in retailops.yaml.',
         )
       }
-      if ((pod.containers ?? []).includes(c)) {
+      if (!batch && (pod.containers ?? []).includes(c)) {
         if (!c.readinessProbe)
           add(
             'error',
@@ -304,6 +307,20 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
           )
       }
     }
+
+    // Network: some NetworkPolicy must select these pods.
+    const netpol = (networkPolicies.get(ns) ?? []).some((o) =>
+      selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels),
+    )
+    if (!netpol)
+      add(
+        'error',
+        'network-policy',
+        d,
+        'no NetworkPolicy selects its pods: any pod in the cluster can reach them',
+        'Restore the rendered NetworkPolicy (an overlay may have removed it).',
+      )
+    if (batch) continue
 
     // Availability: revenue-critical services keep two replicas and a disruption budget.
     const hpa = autoscalers
@@ -359,19 +376,6 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
         )
       }
     }
-
-    // Network: some NetworkPolicy must select these pods.
-    const netpol = (networkPolicies.get(ns) ?? []).some((o) =>
-      selectorMatches((o.spec as {podSelector?: never})?.podSelector ?? {}, podLabels),
-    )
-    if (!netpol)
-      add(
-        'error',
-        'network-policy',
-        d,
-        'no NetworkPolicy selects its pods: any pod in the cluster can reach them',
-        'Restore the rendered NetworkPolicy (an overlay may have removed it).',
-      )
   }
 
   // Images of every pod template (Deployments, Jobs, CronJobs, Pods…), ephemeral containers too.

@@ -62,6 +62,7 @@ export const MANAGED_KINDS: KindInfo[] = [
     prunable: true,
   },
   {kind: 'Deployment', apiVersion: 'apps/v1', plural: 'deployments', namespaced: true, wave: 3, prunable: true},
+  {kind: 'CronJob', apiVersion: 'batch/v1', plural: 'cronjobs', namespaced: true, wave: 3, prunable: true},
   {
     kind: 'HorizontalPodAutoscaler',
     apiVersion: 'autoscaling/v2',
@@ -98,7 +99,6 @@ const OTHER_KINDS: ApiKind[] = [
   {kind: 'Node', apiVersion: 'v1', plural: 'nodes', namespaced: false},
   {kind: 'ReplicaSet', apiVersion: 'apps/v1', plural: 'replicasets', namespaced: true},
   {kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', plural: 'ingresses', namespaced: true},
-  {kind: 'CronJob', apiVersion: 'batch/v1', plural: 'cronjobs', namespaced: true},
   {kind: 'Job', apiVersion: 'batch/v1', plural: 'jobs', namespaced: true},
   {kind: 'Role', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true},
   {kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true},

@@ -126,6 +126,7 @@ export async function checkDeployment(
         applySet: '',
         legacyApplySet: '',
         services: [service],
+        jobs: [],
         objects: [d as unknown as KubeObject, ...(companions as unknown as KubeObject[])],
       },
     ],

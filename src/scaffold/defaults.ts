@@ -77,6 +77,35 @@ export const BUNDLED_SERVICES: BundledService[] = [
 
 export const BUNDLED_NAMES = BUNDLED_SERVICES.map((s) => s.name)
 
+/** The bundled jobs: each is scaffolded by `init` when the services it reads are. */
+export const BUNDLED_JOBS = [
+  {
+    name: 'reconcile',
+    description:
+      'Compares orders with inventory reservations and stock; reports every mismatch (exit 3), changes nothing.',
+    dependsOn: ['orders', 'inventory'],
+    schedule: '*/30 * * * *',
+  },
+] as const
+
+/** YAML for one bundled job, indented under `jobs:`. */
+export function jobYaml(j: (typeof BUNDLED_JOBS)[number]): string {
+  return [
+    `  ${j.name}:`,
+    `    description: ${JSON.stringify(j.description)}`,
+    `    build: {context: services, dockerfile: ${j.name}/Dockerfile}`,
+    `    dependsOn: [${j.dependsOn.join(', ')}]`,
+    `    schedule: "${j.schedule}"`,
+    `    timeZone: Etc/UTC`,
+    `    concurrencyPolicy: Forbid`,
+    `    startingDeadlineSeconds: 300`,
+    `    activeDeadlineSeconds: 600`,
+    `    backoffLimit: 1`,
+    `    resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 500m, memory: 256Mi}}`,
+    '',
+  ].join('\n')
+}
+
 /** The port the bundled services listen on, and a new service's unless `service add --port` says otherwise. */
 export const DEFAULT_SERVICE_PORT = 8080
 

@@ -8,7 +8,7 @@ import {jsonSchema} from '../config/schema.js'
 import {parseReference} from '../docker/reference.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
-import {BUNDLED_NAMES, BUNDLED_SERVICES, serviceYaml} from './defaults.js'
+import {BUNDLED_JOBS, BUNDLED_NAMES, BUNDLED_SERVICES, jobYaml, serviceYaml} from './defaults.js'
 import {packagePath} from '../assets/paths.js'
 import {readTemplate, renderTemplate, yamlString} from '../assets/templates.js'
 
@@ -66,6 +66,7 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     })
   }
   const chosen = BUNDLED_SERVICES.filter((s) => services.includes(s.name))
+  const jobs = BUNDLED_JOBS.filter((j) => j.dependsOn.every((d) => services.includes(d)))
   for (const s of chosen) {
     const missing = s.dependsOn.filter((d) => !services.includes(d))
     if (missing.length > 0) {
@@ -110,6 +111,9 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     namespace: yamlString(options.namespace ?? options.project),
     prometheus: yamlString(options.prometheus ?? 'http://127.0.0.1:9090'),
     services: chosen.map((s) => serviceYaml({...s, synthetic: true})).join(''),
+    jobs: jobs.length
+      ? `\n# Batch jobs (docs/jobs.md): built, signed and deployed like services; \`retailops jobs run NAME\`.\njobs:\n${jobs.map(jobYaml).join('')}`
+      : '',
     // Campaign peaks: eight times a pod's capacity is a plausible Black Friday for a new project.
     peaks: chosen.map((s) => `      ${s.name}: {rps: ${s.rpsPerPod * 8}}`).join('\n'),
     campaignStart: iso(campaign.start),
@@ -158,7 +162,15 @@ export async function initProject(options: InitOptions, ctx: RunContext): Promis
     `node_modules/\n.retailops/*.key\n.retailops/state/\n.retailops/build-state.json\n${ci === 'gitlab' ? '.npm/\n' : ''}`,
   )
 
-  const copies = ['lib', 'package.json', 'package-lock.json', '.dockerignore', 'README.md', ...services]
+  const copies = [
+    'lib',
+    'package.json',
+    'package-lock.json',
+    '.dockerignore',
+    'README.md',
+    ...services,
+    ...jobs.map((j) => j.name),
+  ]
     .filter((entry) => existsSync(packagePath('services', entry)))
     .map((entry) => `services/${entry}`)
 

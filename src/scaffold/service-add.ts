@@ -41,6 +41,14 @@ export async function serviceImageFiles(
   }
 }
 
+/** A bundled job's image files: its Dockerfile (no port, it runs to completion) and the ignore file services use. */
+export async function jobImageFiles(name: string): Promise<Record<'Dockerfile' | 'Dockerfile.dockerignore', string>> {
+  return {
+    Dockerfile: renderTemplate(await readTemplate('job/Dockerfile.tmpl'), {name}),
+    'Dockerfile.dockerignore': renderTemplate(await readTemplate('service/Dockerfile.dockerignore.tmpl'), {name}),
+  }
+}
+
 /** Adds a service from the skeleton and registers it in retailops.yaml, keeping the file's comments. */
 export async function addService(
   project: LoadedConfig,

@@ -1,6 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {imageSources} from '../config/resolve.js'
 import {buildImages, type BuildOptions, type BuildResult, type ServiceBuild} from '../docker/build.js'
 import {dockerClient, engineInfo} from '../docker/engine.js'
 import {gitSource, type GitSource} from '../docker/revision.js'
@@ -112,7 +113,7 @@ async function provenanceForBuild(
   )
     return {service: r.service, file, written: false}
 
-  const build = project.config.services[r.service].build
+  const build = imageSources(project.config)[r.service].build
   const lockfile = serviceLockfile(project, r.service)
   const lockText = await readFile(lockfile, 'utf8').catch(() => undefined)
   let platform: string

@@ -7,7 +7,7 @@ import {PackageURL} from 'packageurl-js'
 
 import {packagePath} from '../assets/paths.js'
 import type {LoadedConfig} from '../config/load.js'
-import {selectServices} from '../config/resolve.js'
+import {imageSources, selectImages} from '../config/resolve.js'
 import {readArtifactsLock} from '../docker/artifacts.js'
 import type {BaseImage} from '../docker/build.js'
 import {readJsonFile, writeJsonAtomic} from '../docker/files.js'
@@ -333,7 +333,7 @@ export function sbomPath(projectDir: string, service: string): string {
 
 /** The package-lock.json a service's image installs from: its build context's. */
 export function serviceLockfile(project: LoadedConfig, service: string): string {
-  return path.resolve(project.dir, project.config.services[service].build.context, 'package-lock.json')
+  return path.resolve(project.dir, imageSources(project.config)[service].build.context, 'package-lock.json')
 }
 
 export async function writeSbom(projectDir: string, service: string, sbom: SbomDocument): Promise<string> {
@@ -457,7 +457,7 @@ export interface SbomSummary {
 
 /** `retailops sbom`: every selected service's SBOM, bound to its pushed digest where it has one. */
 export async function readSboms(project: LoadedConfig, services?: string[]): Promise<SbomSummary[]> {
-  const names = selectServices(project.config, services)
+  const names = selectImages(project.config, services)
   const out: SbomSummary[] = []
   for (const service of names) {
     const {file, sbom, digest} = await readSbom(project, service)

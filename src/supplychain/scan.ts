@@ -5,7 +5,7 @@ import {z} from 'zod'
 
 import {formatDuration, parseDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
-import {selectServices} from '../config/resolve.js'
+import {selectImages} from '../config/resolve.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {compareFindings, type CycloneDxBom, type Finding, matchVulnerabilities, npmComponents} from './match.js'
@@ -180,7 +180,7 @@ async function collectInputs(options: ScanOptions): Promise<ScanInput[]> {
       nextSteps: ['Run it in the project, give --config, or scan a CycloneDX file with --sbom FILE.'],
     })
   if (project && (options.services.length > 0 || options.sbomFiles.length === 0)) {
-    for (const service of selectServices(project.config, options.services))
+    for (const service of selectImages(project.config, options.services))
       inputs.push(await serviceInput(project, service))
   }
   for (const file of options.sbomFiles) {
@@ -232,7 +232,7 @@ export async function scan(options: ScanOptions, ctx: RunContext): Promise<ScanR
       ? await loadWaivers(
           options.project.dir,
           options.project.config.supplyChain?.policy?.waivers ?? DEFAULT_WAIVERS,
-          Object.keys(options.project.config.services),
+          selectImages(options.project.config),
         )
       : undefined
   const expiredWaivers = waivers ? expiredOf(waivers.waivers, scannedServices, now) : []

@@ -49,6 +49,25 @@ describe('initProject', () => {
     expect(await readFile(path.join(dir, '.gitlab-ci.yml'), 'utf8')).toContain('retailops deploy --canary')
   })
 
+  it('scaffolds the reconcile job with the orders and inventory services it reads, and only then', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    const result = await initProject({...base, directory: dir, services: ['orders', 'inventory']}, ctx())
+    expect(result.files).toEqual(
+      expect.arrayContaining(['services/reconcile/Dockerfile', 'services/reconcile/src/main.ts']),
+    )
+    const loaded = await loadConfig(path.join(dir, 'retailops.yaml'))
+    expect(loaded.config.jobs.reconcile).toMatchObject({
+      dependsOn: ['orders', 'inventory'],
+      schedule: '*/30 * * * *',
+      timeZone: 'Etc/UTC',
+      concurrencyPolicy: 'Forbid',
+      build: {context: 'services', dockerfile: 'reconcile/Dockerfile'},
+    })
+    const other = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
+    await initProject({...base, directory: other, services: ['catalog']}, ctx())
+    expect((await loadConfig(path.join(other, 'retailops.yaml'))).config.jobs).toEqual({})
+  })
+
   it('writes a CI pipeline that builds, signs, deploys by canary and gates on SLOs', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-init-'))
     await initProject({...base, directory: dir}, ctx())
