@@ -206,8 +206,18 @@ export async function describeRun(
   const own = new Set([name, ...pods.map((p) => p.metadata.name)])
   const relevant = events.filter((e) => own.has(e.involvedObject?.name ?? ''))
   const explanation = explainPods(pods, relevant)
-  for (const e of relevant.filter((x) => x.involvedObject?.kind === 'Job' && x.type === 'Warning'))
-    if (e.message && !explanation.includes(`${e.reason}: ${e.message}`)) explanation.push(`${e.reason}: ${e.message}`)
+  // A Job past its deadline deletes its pods: the scheduler's and kubelet's words about them are what is left.
+  const gone = events.filter(
+    (e) =>
+      e.type === 'Warning' &&
+      e.involvedObject?.kind === 'Pod' &&
+      e.involvedObject.name?.startsWith(`${name}-`) &&
+      !own.has(e.involvedObject.name),
+  )
+  for (const e of [...relevant.filter((x) => x.involvedObject?.kind === 'Job' && x.type === 'Warning'), ...gone]) {
+    const text = `${e.involvedObject?.kind === 'Pod' ? `pod ${e.involvedObject.name} ` : ''}${e.reason}: ${e.message}`
+    if (e.message && !explanation.some((x) => x.endsWith(`${e.reason}: ${e.message}`))) explanation.push(text)
+  }
   const logs: JobRunResult['logs'] = []
   for (const pod of pods.slice(-3)) {
     const text = await http

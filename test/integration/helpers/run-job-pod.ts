@@ -13,7 +13,7 @@
 //    defaultMode or the item, group fsGroup as the kubelet sets it) into folders bind-mounted
 //    read-only; emptyDir: a tmpfs (sizeLimit kept; a host folder when the working directory is in it,
 //    see below); subPath: that file or folder only.
-//  - env: value, valueFrom secretKeyRef / configMapKeyRef / fieldRef (metadata.namespace, name,
+//  - env: value, valueFrom secretKeyRef / configMapKeyRef / fieldRef (metadata.namespace, name, labels['…'] of a template given with its metadata,
 //    spec.serviceAccountName, status.podIP), envFrom, and $(VAR) expansion in env, command and args.
 //  - securityContext (pod, overridden by the container's): runAsUser/runAsGroup → --user,
 //    fsGroup/supplementalGroups → --group-add, readOnlyRootFilesystem → --read-only, capabilities
@@ -342,6 +342,12 @@ async function runContainer(
         'spec.nodeName': os.hostname(),
         'status.podIP': '127.0.0.1',
         'status.hostIP': '127.0.0.1',
+        // The pod's labels, as the kubelet reads them (a template given with its metadata: a Job's or a CronJob's).
+        ...Object.fromEntries(
+          Object.entries(('metadata' in options.template ? options.template.metadata?.labels : undefined) ?? {}).map(
+            ([k, v]) => [`metadata.labels['${k}']`, v],
+          ),
+        ),
       }
       value = fields[from.fieldRef.fieldPath]
       if (value === undefined)

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {renderJobRun, renderJobsStatus} from '../../../src/jobs/render.js'
 import {jobFromCronJob, manualJobName} from '../../../src/jobs/run.js'
 import {byNewest, jobRun, runPod} from '../../../src/jobs/runs.js'
-import type {CronJob, Job, Pod} from '../../../src/kubernetes/kinds.js'
+import type {CronJob} from '../../../src/kubernetes/kinds.js'
 
 const cron: CronJob = {
   metadata: {name: 'reconcile', namespace: 'shop', uid: 'uid-1', labels: {'retailops.dev/job': 'reconcile'}},
@@ -54,7 +54,7 @@ describe('jobs run', () => {
         succeeded: 1,
         conditions: [{type: 'Complete', status: 'True'}],
       },
-    } as Job)
+    })
     expect(ok).toMatchObject({trigger: 'manual', outcome: 'succeeded', durationMs: 90_000, succeeded: 1, failed: 0})
     const failed = jobRun({
       metadata: {name: 'b', creationTimestamp: '2026-01-01T00:02:00Z'},
@@ -71,7 +71,7 @@ describe('jobs run', () => {
           },
         ],
       },
-    } as Job)
+    })
     expect(failed).toMatchObject({
       trigger: 'scheduled',
       outcome: 'failed',
@@ -81,7 +81,7 @@ describe('jobs run', () => {
     const running = jobRun({
       metadata: {name: 'c', creationTimestamp: '2026-01-01T00:03:00Z'},
       status: {active: 1},
-    } as Job)
+    })
     expect(running).toMatchObject({outcome: 'running', durationMs: undefined})
     expect([ok, failed, running].sort(byNewest).map((r) => r.name)).toEqual(['c', 'b', 'a'])
   })
@@ -95,7 +95,7 @@ describe('jobs run', () => {
           phase: 'Failed',
           containerStatuses: [{name: 'x', state: {terminated: {exitCode: 3, reason: 'Error'}}}],
         },
-      } as Pod),
+      }),
     ).toEqual({name: 'p1', phase: 'Failed', node: 'n1', exitCode: 3, reason: 'Error'})
     expect(
       runPod({
@@ -107,7 +107,7 @@ describe('jobs run', () => {
             {type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/12 nodes are available'},
           ],
         },
-      } as Pod),
+      }),
     ).toEqual({name: 'p2', phase: 'Pending', reason: 'Unschedulable', message: '0/12 nodes are available'})
   })
 
