@@ -19,7 +19,7 @@
 import type {Deployment} from '../src/kubernetes/kinds.js'
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
@@ -67,6 +67,53 @@ const context = process.env.RETAILOPS_KUBE_CONTEXT ?? 'kwok-retailops'
 
 const digest = (v: string) => `sha256:${createHash('sha256').update(v).digest('hex')}`
 
+/** Every request the CLI's engine sends (watches apart), with how long the API server took to answer. */
+interface RequestSample {
+  method: string
+  what: string
+  ms: number
+}
+
+/** Counts and times the requests a KubeHttp sends: what the drivers ask of the API server, and how fast it answers. */
+function recordRequests(kube: KubeObjects, samples: RequestSample[]): void {
+  const http = kube.http
+  const request = http.request.bind(http)
+  http.request = (async (method: string, path: string, options: Parameters<typeof http.request>[2] = {}) => {
+    if (options.query?.watch) return request(method, path, options)
+    const started = performance.now()
+    try {
+      return await request(method, path, options)
+    } finally {
+      const parts = path.split('?')[0].split('/')
+      // .../namespaces/<ns>/<resource>[/<name>]: the resource, and whether one object or the collection.
+      const at = parts.indexOf('namespaces') + 2
+      const what = at > 1 && parts[at] ? `${parts[at]}${parts[at + 1] ? '' : ' (list)'}` : parts.slice(-1)[0]
+      samples.push({method, what, ms: performance.now() - started})
+    }
+  })
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** The scratch control plane's kube-apiserver (its command line names the scratch folder). */
+function scratchApiserver(name: string): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      } catch {
+        return ''
+      }
+    })()
+    if (cmd.includes(`retailops-scratch-${name}`) && cmd.split('\0')[0].endsWith('kube-apiserver')) return Number(pid)
+  }
+  return undefined
+}
+
 interface StepSample {
   step: string
   totalMs: number
@@ -91,10 +138,22 @@ class TimedOutput implements Output {
   }
 }
 
-async function run(index: number): Promise<{steps: StepSample[]; promotions: StepSample[]; wallMs: number}> {
+interface RunResult {
+  steps: StepSample[]
+  promotions: StepSample[]
+  wallMs: number
+  requests: RequestSample[]
+  /** CPU seconds the scratch API server used while the rollouts ran; undefined on the shared one. */
+  apiserverCpu?: number
+  /** CPU seconds this process (the drivers) used meanwhile. */
+  cliCpu: number
+}
+
+async function run(index: number): Promise<RunResult> {
   const ns = `bench-rollout-${Math.random().toString(36).slice(2, 7)}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retailops-bench-'))
   const kube = new KubeObjects({context})
+  const requests: RequestSample[] = []
   try {
     writeFileSync(
       path.join(dir, 'retailops.yaml'),
@@ -176,6 +235,10 @@ async function run(index: number): Promise<{steps: StepSample[]; promotions: Ste
     )
 
     const out = new TimedOutput()
+    recordRequests(kube, requests)
+    const apiserver = scratch ? scratchApiserver(scratch.name) : undefined
+    const apiserverCpuBefore = apiserver ? cpuSeconds(apiserver) : 0
+    const cpuBefore = process.cpuUsage()
     const started = Date.now()
     const planned = await planRollouts(
       targets,
@@ -186,6 +249,9 @@ async function run(index: number): Promise<{steps: StepSample[]; promotions: Ste
     await claimRollouts(planned.states, store)
     const states = (await drive(planned.states, {kube, store}, {out})).states
     const wallMs = Date.now() - started
+    const cpu = process.cpuUsage(cpuBefore)
+    const cliCpu = (cpu.user + cpu.system) / 1e6
+    const apiserverCpu = apiserver ? cpuSeconds(apiserver) - apiserverCpuBefore : undefined
     ;(req as {abort: () => void}).abort()
     for (const state of states)
       if (state.phase !== 'Healthy')
@@ -234,7 +300,7 @@ async function run(index: number): Promise<{steps: StepSample[]; promotions: Ste
         overheadMs: promoteEnd - promoteStart - podsReadyMs,
       })
     }
-    return {steps: samples, promotions, wallMs}
+    return {steps: samples, promotions, wallMs, requests, apiserverCpu, cliCpu}
   } finally {
     await kube.http.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined)
     kube.close()
@@ -250,10 +316,18 @@ const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 
 const all: StepSample[] = []
 const promotions: StepSample[] = []
+const requests: RequestSample[] = []
+let wallMs = 0
+let apiserverCpu = 0
+let cliCpu = 0
 for (let i = 1; i <= RUNS; i++) {
   const r = await run(i)
   all.push(...r.steps)
   promotions.push(...r.promotions)
+  requests.push(...r.requests)
+  wallMs += r.wallMs
+  apiserverCpu += r.apiserverCpu ?? 0
+  cliCpu += r.cliCpu
   const overheads = r.steps.map((s) => s.overheadMs)
   console.log(
     `run ${i}: ${SERVICES.length} services × ${STEPS} steps in ${(r.wallMs / 1000).toFixed(1)} s; per-step overhead median ${median(overheads).toFixed(0)} ms, max ${Math.max(...overheads).toFixed(0)} ms; promotion overhead median ${median(r.promotions.map((p) => p.overheadMs)).toFixed(0)} ms (pods ${median(r.promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`,
@@ -274,6 +348,23 @@ console.log(
 console.log(
   `  promotion overhead (CLI):   median ${median(promotions.map((p) => p.overheadMs)).toFixed(0)} ms (stable rollout by k8s: median ${median(promotions.map((p) => p.podsReadyMs)).toFixed(0)} ms)`,
 )
-console.log(`  goal < 1000 ms per step: ${p95(overheads) < 1000 ? 'met' : 'NOT met'} (p95)`)
+const byKind = new Map<string, number[]>()
+for (const r of requests) byKind.set(`${r.method} ${r.what}`, [...(byKind.get(`${r.method} ${r.what}`) ?? []), r.ms])
+console.log(
+  `  API requests by the drivers: ${requests.length} in ${(wallMs / 1000).toFixed(0)} s (${((requests.length * 1000) / wallMs).toFixed(1)}/s, ${(requests.length / all.length).toFixed(1)} per step), watches apart; answered in median ${median(requests.map((r) => r.ms)).toFixed(0)} ms, p95 ${p95(requests.map((r) => r.ms)).toFixed(0)} ms`,
+)
+for (const [kind, times] of [...byKind].sort((a, b) => b[1].length - a[1].length))
+  console.log(
+    `    ${kind.padEnd(34)} ${String(times.length).padStart(5)}  median ${median(times).toFixed(0).padStart(4)} ms, p95 ${p95(times).toFixed(0).padStart(5)} ms`,
+  )
+console.log(
+  `  CPU while driving: the CLI ${cliCpu.toFixed(1)} s${scratch ? `, the scratch API server ${apiserverCpu.toFixed(1)} s` : ''} (wall ${(wallMs / 1000).toFixed(0)} s; load average now ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')})`,
+)
+console.log(
+  `  goal < 1000 ms per step: ${p95(overheads) < 1000 ? 'met' : 'NOT met'} (p95; median ${median(overheads) < 1000 ? 'met' : 'NOT met'})`,
+)
 await scratch?.stop()
 process.exit(0)

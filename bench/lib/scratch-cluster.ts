@@ -208,13 +208,23 @@ options:
     },
     async addGatewayApi() {
       await kubectl(['apply', '--server-side', '--force-conflicts', '-f', p.GATEWAY_API_CRDS])
-      await kubectl([
-        'wait',
-        '--for=condition=Established',
-        'crd/httproutes.gateway.networking.k8s.io',
-        'crd/gateways.gateway.networking.k8s.io',
-        '--timeout=60s',
-      ])
+      // Right after creation a CRD may have no status.conditions yet, and kubectl wait fails on
+      // that at once ("<nil> is of the type <nil>") instead of waiting: ask again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await kubectl([
+            'wait',
+            '--for=condition=Established',
+            'crd/httproutes.gateway.networking.k8s.io',
+            'crd/gateways.gateway.networking.k8s.io',
+            '--timeout=60s',
+          ])
+          break
+        } catch (error) {
+          if (attempt >= 10) throw error
+          await new Promise((r) => setTimeout(r, 500))
+        }
+      }
     },
     stop,
   }

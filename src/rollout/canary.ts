@@ -72,6 +72,10 @@ export class Canary implements RolloutStrategy {
   /**
    * Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it.
    * A mirrored share needs the pods that weight would; a header or cookie match at least one.
+   * A new pod count is stored before the pods are waited on; the weight set at the end is stored
+   * by the loop with the step it passes (advance), before anything else acts: a CLI killed in
+   * between runs the step again (every write here is idempotent) or an abort sets 0 % whatever
+   * was stored.
    */
   async setWeight(weight: number, routing: Routing = this.routingFor(weight)): Promise<boolean> {
     const rps = await this.host.observedRps()
@@ -87,14 +91,15 @@ export class Canary implements RolloutStrategy {
         `${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`,
       )
     this.state.desiredWeight = weight
-    if (scale.replicas !== this.state.canaryReplicas || this.state.phase !== 'Progressing') {
-      await this.host.transition(
-        'Progressing',
-        `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`,
-      )
+    const scaling = scale.replicas !== this.state.canaryReplicas
+    if (scaling || this.state.phase !== 'Progressing') {
+      const message = `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`
+      // A new phase is stored before it acts; a message alone goes with the pod count stored next.
+      if (this.state.phase !== 'Progressing') await this.host.transition('Progressing', message)
+      else this.host.event(message)
     }
     await this.host.workload.scale(scale.replicas)
-    await this.host.persist()
+    if (scaling) await this.host.persist()
     if (scale.replicas > 0) await this.host.workload.waitReady(scale.replicas)
     if (await this.host.abortRequested()) return this.state.weight === weight
     await this.router.setRouting(this.state, routing)
@@ -103,7 +108,6 @@ export class Canary implements RolloutStrategy {
     this.host.event(
       `${weight} % of traffic to the ${this.track}${matches ? ` and ${matches.replaceAll(',', ', ')}` : ''} (${scale.replicas} Ready pods)`,
     )
-    await this.host.persist()
     return true
   }
 
@@ -125,6 +129,7 @@ export class Canary implements RolloutStrategy {
   async carryAllTraffic(): Promise<void> {
     // Mirroring stops: at 100 % the canary would receive its own requests twice. Header routes stay until the re-pin.
     await this.setWeight(100, {...this.routingFor(100), mirrorPercent: 0})
+    await this.host.persist()
     if (this.state.spec.router === 'replicas')
       await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
         spec: {replicas: 0},
@@ -162,11 +167,11 @@ export class Canary implements RolloutStrategy {
   async returnTraffic(): Promise<void> {
     if (this.state.spec.router === 'replicas') {
       await pinAutoscaler(this.host.kube, this.state, this.state.spec.replicas)
-      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
+      const patched = await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.state.service, {
         spec: {replicas: this.state.spec.replicas},
       })
       // The canary's pods share the Service with stable: they go only once stable carries it all again.
-      await this.host.workload.waitStableComplete()
+      await this.host.workload.waitStableComplete(patched.metadata.generation)
     } else if (this.state.routeBackup) {
       // Header and cookie routes and the mirror go too: no request reaches the canary any more.
       await this.router.setRouting(this.state, weightOnly(0))

@@ -18,7 +18,6 @@ import {formatDuration, parseDuration} from '../config/duration.js'
 import {FIELD_MANAGER} from '../kubernetes/labels.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import {withIntentHash} from '../kubernetes/unchanged.js'
-import {sleep} from '../kubernetes/wait.js'
 import {RefusedError, RetailOpsError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import type {Output} from '../ui/output.js'
@@ -42,8 +41,15 @@ import {
   type RolloutState,
 } from './types.js'
 import {CanaryNotReady, Workload} from './workload.js'
+import {DirectReads, releaseReads, type RolloutReads} from './observer.js'
 
-const POLL_MS = 100
+/**
+ * The longest a driver waits for a change of what it waits on before it looks again on its own
+ * (deadlines, the progress deadline): changes themselves wake it at once (observer.ts).
+ */
+const WAIT_MS = 1000
+/** A state written this long ago is written again, only to renew the lease (TTL 20 s). */
+const RENEW_MS = 5000
 const MAX_EVENTS = 60
 
 export interface DriveDeps {
@@ -93,9 +99,18 @@ export async function drive(
     await Promise.all(acquired.map((d) => d.release()))
     throw error
   }
-  const group = new GroupBarrier(drivers)
+  // One observer for the whole release: its drivers wait on shared watches, not on GETs of their own.
+  const reads = await releaseReads(
+    deps.kube,
+    deps.store,
+    drivers.map((d) => d.state),
+    ctx.out,
+  )
+  for (const d of drivers) d.reads = reads
+  const group = new GroupBarrier(drivers, reads)
   const results = await Promise.allSettled(drivers.map((d) => d.run(group)))
   await Promise.all(drivers.map((d) => d.release()))
+  await reads.close()
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed) throw failed.reason
   if (ctx.signal?.aborted && drivers.some((d) => !isTerminal(d.state.phase))) {
@@ -116,11 +131,16 @@ export async function drive(
 /** Members of a release promote together, and when one aborts the others abort too. */
 class GroupBarrier {
   abortReason?: string
-  constructor(readonly drivers: Driver[]) {}
+  constructor(
+    readonly drivers: Driver[],
+    private readonly reads: RolloutReads,
+  ) {}
 
   abortAll(from: Driver, reason: string): void {
     if (this.abortReason) return
     this.abortReason = `aborted together with ${from.state.service}: ${reason}`
+    // Members waiting for their pods or for the others stop waiting now.
+    this.reads.notify()
   }
 
   /** Every member has finished its steps (or is already promoted): promotion may start. */
@@ -148,8 +168,11 @@ export class Driver implements RolloutHost {
   readonly workload: Workload
   private writing: Promise<void> = Promise.resolve()
   private renewTimer?: NodeJS.Timeout
+  private lastWrite = 0
   private readonly startedAt = Date.now()
   stopped = false
+  /** How the driver reads what it waits on: the release's shared observer once drive() has started it. */
+  reads: RolloutReads
 
   constructor(
     public state: RolloutState,
@@ -159,6 +182,7 @@ export class Driver implements RolloutHost {
   ) {
     this.strategy = strategyKind(state).create(this)
     this.workload = new Workload(this, this.strategy.workloadName, this.strategy.track)
+    this.reads = new DirectReads(deps.kube, deps.store)
   }
 
   get kube(): KubeObjects {
@@ -216,7 +240,10 @@ export class Driver implements RolloutHost {
       }
     }
     await this.persist()
-    this.renewTimer = setInterval(() => void this.persist().catch(() => {}), 5000)
+    // Every write renews the lease: only a state not written for RENEW_MS is written for the lease alone.
+    this.renewTimer = setInterval(() => {
+      if (Date.now() - this.lastWrite >= RENEW_MS) void this.persist().catch(() => {})
+    }, 1000)
     this.renewTimer.unref()
   }
 
@@ -248,7 +275,9 @@ export class Driver implements RolloutHost {
       if (this.lost) throw this.lost
       if (this.state.lease && ownsLease(this.state)) this.state.lease.renewedAt = new Date().toISOString()
       try {
+        this.lastWrite = Date.now()
         await this.deps.store.write(this.state, options)
+        this.reads.notify()
       } catch (error) {
         if (error instanceof RolloutHeldError) {
           this.lost = error
@@ -287,14 +316,20 @@ export class Driver implements RolloutHost {
 
   private async pending(): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
     if (this.lost) throw this.lost
-    const pending = await this.deps.store.readRequest(this.state.namespace, this.state.service)
+    const pending = await this.reads.request(this.state.namespace, this.state.service)
     if (!pending) return undefined
     if (pending.request.rolloutId && pending.request.rolloutId !== this.state.id) {
       // Left over from an earlier rollout of the service: not for this one.
-      await this.deps.store.clearRequest(this.state.namespace, this.state.service, pending.resourceVersion)
+      await this.clearRequest(pending.resourceVersion)
       return undefined
     }
     return pending
+  }
+
+  /** Deletes a request acted on (only that version of it); this CLI never answers it again, even before the deletion is observed. */
+  private async clearRequest(resourceVersion: string): Promise<void> {
+    await this.deps.store.clearRequest(this.state.namespace, this.state.service, resourceVersion)
+    this.reads.consumed(this.state.namespace, this.state.service, resourceVersion)
   }
 
   // ---------------------------------------------------------------- main loop
@@ -343,7 +378,7 @@ export class Driver implements RolloutHost {
             this.stopped = true
             return
           }
-          await this.wait(POLL_MS)
+          await this.waitForChange(WAIT_MS)
           continue
         }
         await this.transition('Promoting', 'all steps passed: promoting', {stage: 'full-weight'})
@@ -428,7 +463,7 @@ export class Driver implements RolloutHost {
     }
     await this.persist()
     // Only the request acted on goes; one written meanwhile (another resourceVersion) stays.
-    await this.deps.store.clearRequest(this.state.namespace, this.state.service, pending.resourceVersion)
+    await this.clearRequest(pending.resourceVersion)
   }
 
   /** `rollout promote`: a pause, an analysis or an inconclusive verdict counts as passed. */
@@ -458,10 +493,20 @@ export class Driver implements RolloutHost {
     }
   }
 
-  async wait(ms: number): Promise<void> {
-    await sleep(ms, this.ctx.signal).catch(() => {
-      throw new Interrupted('interrupted')
-    })
+  /**
+   * Waits at most ms for a change of what this rollout waits on: its Deployments, a request for
+   * it, another member of the release. With direct reads only reading again shows a change:
+   * they wait pollMs (DIRECT_POLL_MS unless given).
+   */
+  async waitForChange(ms: number, pollMs?: number): Promise<void> {
+    await this.reads
+      .changed(this.state.namespace, this.state.service, [this.state.service, this.workload.name], ms, {
+        signal: this.ctx.signal,
+        pollMs,
+      })
+      .catch(() => {
+        throw new Interrupted('interrupted')
+      })
   }
 
   // ---------------------------------------------------------------- setup
@@ -531,7 +576,8 @@ export class Driver implements RolloutHost {
       if (ms === undefined) return
       const until = Date.parse(this.state.stepStartedAt) + ms
       while (Date.now() < until) {
-        await this.wait(Math.min(1000, until - Date.now()))
+        const ms = Math.min(WAIT_MS, until - Date.now())
+        await this.waitForChange(ms, ms)
         if (await this.pendingRequest()) return
         if (group.abortReason || this.deadlinePassed()) return
         await this.checkStillReady()
@@ -717,8 +763,8 @@ export class Driver implements RolloutHost {
           [FORCED_ANNOTATION]: this.state.forced.reason,
           [FORCED_DETAIL_ANNOTATION]: JSON.stringify(this.state.forced),
         }
-      await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
-      await this.workload.waitStableComplete()
+      const applied = await this.deps.kube.apply(PATHS.deployments(ns), desired, FIELD_MANAGER)
+      await this.workload.waitStableComplete(applied.metadata.generation)
       this.state.stage = 'repin'
       await this.persist()
     }

@@ -27,8 +27,6 @@ export interface RolloutHost {
   transition(phase: Phase, message: string, patch?: Partial<RolloutState>): Promise<void>
   /** An abort is asked for (by a request, or by another member of the release): stop before the next change. */
   abortRequested(): Promise<boolean>
-  /** Sleeps; throws when the CLI is interrupted. */
-  wait(ms: number): Promise<void>
 }
 
 /** What a release strategy does at each point of the loop. */
@@ -42,7 +40,10 @@ export interface RolloutStrategy {
    * no traffic yet. Returns how many pods the new version starts with, and what to say once they are up.
    */
   setup(stable: Deployment): Promise<{replicas: number; message: string}>
-  /** A setWeight step. True when it took effect; false when an abort stopped it first (the loop acts on the abort). */
+  /**
+   * A setWeight step. True when it took effect; false when an abort stopped it first (the loop acts
+   * on the abort). The weight it leaves in the state is stored by the loop, with the step it passes.
+   */
   setWeight(weight: number): Promise<boolean>
   /** A setCanaryScale step. */
   rescale(): Promise<void>

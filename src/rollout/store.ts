@@ -82,6 +82,18 @@ const PROCESS_SPACE = [
 /** Who this process is, for leases and requests: "host/pid/run-id prefix". */
 export const HOLDER = `${os.hostname()}/${process.pid}/${RUN_ID.slice(0, 8)}`
 
+/** A request from another CLI, with the resourceVersion that deleting it is conditional on. */
+export interface PendingRequest {
+  request: RolloutRequest
+  resourceVersion: string
+}
+
+/** The request a request ConfigMap holds (read or observed), if it holds one. */
+export function pendingRequestOf(cm: Obj | undefined): PendingRequest | undefined {
+  const request = parse<RolloutRequest>(cm?.data?.['request.json'])
+  return cm && request ? {request, resourceVersion: cm.metadata.resourceVersion!} : undefined
+}
+
 export interface Stored {
   state?: RolloutState
   history: HistoryEntry[]
@@ -187,13 +199,8 @@ export class StateStore {
   }
 
   /** The pending request for a service, with the resourceVersion that deleting it is conditional on. */
-  async readRequest(
-    namespace: string,
-    service: string,
-  ): Promise<{request: RolloutRequest; resourceVersion: string} | undefined> {
-    const cm = await this.kube.get(PATHS.configmaps(namespace), requestName(service))
-    const request = parse<RolloutRequest>(cm?.data?.['request.json'])
-    return cm && request ? {request, resourceVersion: cm.metadata.resourceVersion!} : undefined
+  async readRequest(namespace: string, service: string): Promise<PendingRequest | undefined> {
+    return pendingRequestOf(await this.kube.get(PATHS.configmaps(namespace), requestName(service)))
   }
 
   /** Every rollout state in a namespace with its history, from one list call (the dashboard's view). */

@@ -10,9 +10,11 @@ import {FORCED_ANNOTATION} from './gates.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
 import {currentReplicaSet, deploymentProgress, PATHS, selectorString} from './kube.js'
 import {ROLLOUT_LABEL, TRACK_LABEL} from './traffic.js'
+import type {RolloutReads} from './observer.js'
 import type {RolloutState} from './types.js'
 
-const POLL_MS = 100
+/** The longest wait between two looks when nothing changes (a change wakes the waiter at once; observer.ts). */
+const WAIT_MS = 1000
 
 /** The new version's pods did not become (or stay) Ready: an abort reason, said as it is. */
 export class CanaryNotReady extends Error {}
@@ -21,12 +23,20 @@ export class CanaryNotReady extends Error {}
 interface WorkloadHost {
   readonly state: RolloutState
   readonly kube: KubeObjects
+  /** The Deployments as the release observes them (waits read there, writes go to kube). */
+  readonly reads: RolloutReads
   abortRequested(): Promise<boolean>
-  wait(ms: number): Promise<void>
+  /** Waits at most ms for a change of the rollout's Deployments or requests. */
+  waitForChange(ms: number): Promise<void>
 }
 
 export class Workload {
   private unreadySince?: number
+  /**
+   * The generation of the new version's Deployment this CLI last wrote: an observed copy older
+   * than that (the watch lags behind the write) says nothing about the pods of that write.
+   */
+  private written = 0
 
   constructor(
     private readonly host: WorkloadHost,
@@ -82,14 +92,20 @@ export class Workload {
   }
 
   async apply(stable: Deployment, replicas: number): Promise<void> {
-    await this.host.kube.apply(PATHS.deployments(this.state.namespace), this.object(stable, replicas))
+    const applied = await this.host.kube.apply(PATHS.deployments(this.state.namespace), this.object(stable, replicas))
+    this.written = applied.metadata.generation ?? 0
   }
 
+  /** Scales the new version's Deployment; one that already asks for `replicas` is left alone (no write). */
   async scale(replicas: number): Promise<void> {
-    const existing = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
-    if (existing)
-      await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {spec: {replicas}})
-    else await this.apply(await this.stable(), replicas)
+    const existing = await this.host.reads.deployment(this.state.namespace, this.name)
+    if (!existing) await this.apply(await this.stable(), replicas)
+    else if (existing.spec?.replicas !== replicas) {
+      const patched = await this.host.kube.mergePatch(PATHS.deployments(this.state.namespace), this.name, {
+        spec: {replicas},
+      })
+      this.written = patched.metadata.generation ?? 0
+    }
     this.state.canaryReplicas = replicas
   }
 
@@ -104,10 +120,11 @@ export class Workload {
   async waitReady(replicas: number): Promise<void> {
     const since = Date.now()
     for (;;) {
-      const d = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
+      const d = await this.host.reads.deployment(this.state.namespace, this.name)
       const p = deploymentProgress(d)
       if (
         d &&
+        (d.metadata.generation ?? 0) >= this.written &&
         p.ready >= replicas &&
         p.updated >= replicas &&
         (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0)
@@ -143,7 +160,7 @@ export class Workload {
         )
       }
       if (await this.host.abortRequested()) return
-      await this.host.wait(POLL_MS)
+      await this.host.waitForChange(WAIT_MS)
     }
   }
 
@@ -152,7 +169,7 @@ export class Workload {
    * Ready pods stay below what it runs for longer than progressDeadline, this throws (an abort).
    */
   async checkStillReady(): Promise<void> {
-    const d = await this.host.kube.get<Deployment>(PATHS.deployments(this.state.namespace), this.name)
+    const d = await this.host.reads.deployment(this.state.namespace, this.name)
     const ready = d?.status?.readyReplicas ?? 0
     if (ready >= this.state.canaryReplicas) {
       this.unreadySince = undefined
@@ -171,19 +188,23 @@ export class Workload {
     }
   }
 
-  /** Waits until the stable Deployment has rolled out; past progressDeadline it throws with the pods' reasons. */
-  async waitStableComplete(): Promise<void> {
+  /**
+   * Waits until the stable Deployment has rolled out, at least the generation this CLI wrote
+   * (`written`, from the write's answer); past progressDeadline it throws with the pods' reasons.
+   */
+  async waitStableComplete(written = 0): Promise<void> {
     const since = Date.now()
     for (;;) {
-      const d = await this.stable()
-      if (deploymentProgress(d).complete) return
+      const d = await this.host.reads.deployment(this.state.namespace, this.state.service)
+      if (!d) throw new Error(`Deployment ${this.state.namespace}/${this.state.service} (stable) has disappeared`)
+      if ((d.metadata.generation ?? 0) >= written && deploymentProgress(d).complete) return
       if (Date.now() - since > this.state.spec.progressDeadlineMs) {
         const pods = await this.host.kube.list<Pod>(PATHS.pods(this.state.namespace), selectorString(this.selector(d)))
         throw new Error(
           `Deployment ${this.state.service} did not complete within ${formatDuration(this.state.spec.progressDeadlineMs)}: ${explainPods(pods).join('; ') || 'no pod reasons'}`,
         )
       }
-      await this.host.wait(POLL_MS)
+      await this.host.waitForChange(WAIT_MS)
     }
   }
 }
