@@ -72,10 +72,11 @@ export class Canary implements RolloutStrategy {
   /**
    * Canary pods first (Ready), then the weight: traffic never points at pods that cannot take it.
    * A mirrored share needs the pods that weight would; a header or cookie match at least one.
-   * A new pod count is stored before the pods are waited on; the weight set at the end is stored
-   * by the loop with the step it passes (advance), before anything else acts: a CLI killed in
-   * between runs the step again (every write here is idempotent) or an abort sets 0 % whatever
-   * was stored.
+   * The step was stored before it began (advance), so nothing here writes the state: the new pod
+   * count and the weight go with the loop's next write (the step it passes, or the lease's renewal
+   * within 5 s during a long wait for pods). A CLI killed in between runs the same step again
+   * (every write here is idempotent: the same pod count, the same weight) or an abort sets 0 %
+   * whatever was stored.
    */
   async setWeight(weight: number, routing: Routing = this.routingFor(weight)): Promise<boolean> {
     const rps = await this.host.observedRps()
@@ -91,15 +92,13 @@ export class Canary implements RolloutStrategy {
         `${this.state.service}: ${weight} % needs more canary pods than maxReplicas ${this.state.spec.maxReplicas} allows; running ${scale.replicas}`,
       )
     this.state.desiredWeight = weight
-    const scaling = scale.replicas !== this.state.canaryReplicas
-    if (scaling || this.state.phase !== 'Progressing') {
+    if (scale.replicas !== this.state.canaryReplicas || this.state.phase !== 'Progressing') {
       const message = `scaling ${this.track} to ${scale.replicas} pods (${scale.reason}) before sending it ${weight} %`
-      // A new phase is stored before it acts; a message alone goes with the pod count stored next.
+      // A new phase is stored before it acts; a message alone goes with the next write.
       if (this.state.phase !== 'Progressing') await this.host.transition('Progressing', message)
       else this.host.event(message)
     }
     await this.host.workload.scale(scale.replicas)
-    if (scaling) await this.host.persist()
     if (scale.replicas > 0) await this.host.workload.waitReady(scale.replicas)
     if (await this.host.abortRequested()) return this.state.weight === weight
     await this.router.setRouting(this.state, routing)

@@ -171,6 +171,8 @@ class NamespaceView {
 export class ReleaseObserver implements RolloutReads {
   private readonly wakeups = new Wakeups()
   private readonly done = new Set<string>()
+  /** Deployments found by a direct read but not observed (no service label): no change of theirs wakes anyone. */
+  private readonly unobserved = new Set<string>()
 
   private constructor(
     private readonly views: Map<string, NamespaceView>,
@@ -239,8 +241,11 @@ export class ReleaseObserver implements RolloutReads {
     } catch (error) {
       throw kubeError(error, `listing Deployments in ${namespace}`)
     }
+    if (observed) return observed
     // Not observed (another namespace, or a Deployment without the service label): read it.
-    return observed ?? this.direct.deployment(namespace, name)
+    const read = await this.direct.deployment(namespace, name)
+    if (read) this.unobserved.add(`${namespace}/${name}`)
+    return read
   }
 
   async request(namespace: string, service: string): Promise<PendingRequest | undefined> {
@@ -262,7 +267,8 @@ export class ReleaseObserver implements RolloutReads {
   }
 
   changed(namespace: string, service: string, names: string[], ms: number, options: WaitOptions = {}): Promise<void> {
-    if (!this.views.has(namespace)) return this.direct.changed(namespace, service, names, ms, options)
+    if (!this.views.has(namespace) || names.some((n) => this.unobserved.has(`${namespace}/${n}`)))
+      return this.direct.changed(namespace, service, names, ms, options)
     return this.wakeups.wait(
       [...names.map((n) => `${namespace}/${n}`), `${namespace}/${requestName(service)}`, 'release'],
       ms,

@@ -11,7 +11,7 @@ import type {Deployment} from '../../../src/kubernetes/kinds.js'
 import {KubeObjects, type Obj} from '../../../src/kubernetes/objects.js'
 import {apiListWatch, WatchExpired, WatchedCollection} from '../../../src/kubernetes/watch.js'
 import {PATHS} from '../../../src/rollout/kube.js'
-import {releaseReads, ReleaseObserver} from '../../../src/rollout/observer.js'
+import {observedSelectors, releaseReads, ReleaseObserver} from '../../../src/rollout/observer.js'
 import {requestName, StateStore} from '../../../src/rollout/store.js'
 import {SERVICE_ACCOUNT_CONTEXT, serviceAccountClient} from '../helpers/service-account.js'
 import {eventually, sandboxEnv} from '../../support/sandbox.js'
@@ -94,14 +94,15 @@ describe('the release observer against the API server', () => {
       const counts = observer.counts(ns)
       expect(counts.deployments.lists).toBe(1)
       expect(counts.deployments.events).toBeGreaterThanOrEqual(1)
-      // Another service's Deployment changing is not even sent to this CLI.
-      const before = counts.deployments.events
-      await kube.mergePatch(PATHS.deployments(ns), 'unrelated', {spec: {replicas: 1}})
+      // Another service's Deployment is not even sent to this CLI: the server selects by the service label.
       await kube.mergePatch(PATHS.deployments(ns), 'orders', {spec: {replicas: 1}})
-      await until('the change to be observed', async () =>
+      await until('the change of orders', async () =>
         expect((await observer.deployment(ns, 'orders'))?.spec?.replicas).toBe(1),
       )
-      expect(observer.counts(ns).deployments.events - before).toBe(1)
+      const selected = await apiListWatch<Deployment>(kube.http, PATHS.deployments(ns), {
+        labelSelector: observedSelectors(['cart', 'orders']).deployments,
+      }).list()
+      expect(selected.items.map((d) => d.metadata.name).sort()).toEqual(['cart', 'cart-canary', 'orders'])
     } finally {
       await observer.close()
     }
