@@ -74,23 +74,29 @@ interface RequestSample {
   ms: number
 }
 
+/** The most requests in flight at once (watches included): what the keep-alive pool (maxSockets 64) must hold. */
+let inFlightMax = 0
+
 /** Counts and times the requests a KubeHttp sends: what the drivers ask of the API server, and how fast it answers. */
 function recordRequests(kube: KubeObjects, samples: RequestSample[]): void {
   const http = kube.http
   const request = http.request.bind(http)
-  http.request = (async (method: string, path: string, options: Parameters<typeof http.request>[2] = {}) => {
-    if (options.query?.watch) return request(method, path, options)
+  let inFlight = 0
+  http.request = async (method: string, path: string, options: Parameters<typeof http.request>[2] = {}) => {
+    inFlightMax = Math.max(inFlightMax, ++inFlight)
+    if (options.query?.watch) return request(method, path, options).finally(() => inFlight--) as never
     const started = performance.now()
     try {
       return await request(method, path, options)
     } finally {
+      inFlight--
       const parts = path.split('?')[0].split('/')
       // .../namespaces/<ns>/<resource>[/<name>]: the resource, and whether one object or the collection.
       const at = parts.indexOf('namespaces') + 2
       const what = at > 1 && parts[at] ? `${parts[at]}${parts[at + 1] ? '' : ' (list)'}` : parts.slice(-1)[0]
       samples.push({method, what, ms: performance.now() - started})
     }
-  })
+  }
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
@@ -351,7 +357,7 @@ console.log(
 const byKind = new Map<string, number[]>()
 for (const r of requests) byKind.set(`${r.method} ${r.what}`, [...(byKind.get(`${r.method} ${r.what}`) ?? []), r.ms])
 console.log(
-  `  API requests by the drivers: ${requests.length} in ${(wallMs / 1000).toFixed(0)} s (${((requests.length * 1000) / wallMs).toFixed(1)}/s, ${(requests.length / all.length).toFixed(1)} per step), watches apart; answered in median ${median(requests.map((r) => r.ms)).toFixed(0)} ms, p95 ${p95(requests.map((r) => r.ms)).toFixed(0)} ms`,
+  `  API requests by the drivers: ${requests.length} in ${(wallMs / 1000).toFixed(0)} s (${((requests.length * 1000) / wallMs).toFixed(1)}/s, ${(requests.length / all.length).toFixed(1)} per step), watches apart; answered in median ${median(requests.map((r) => r.ms)).toFixed(0)} ms, p95 ${p95(requests.map((r) => r.ms)).toFixed(0)} ms; at most ${inFlightMax} in flight at once (watches included)`,
 )
 for (const [kind, times] of [...byKind].sort((a, b) => b[1].length - a[1].length))
   console.log(
