@@ -69,6 +69,11 @@ beforeAll(async () => {
     deployment('unrelated', 'search', 0),
   ])
     await kube.create(PATHS.deployments(ns), d)
+  // The deployment controller's first status writes are changes too: let them pass before a test waits on changes.
+  await until('the Deployments to be observed by their controller', async () => {
+    for (const d of await kube.list<Deployment>(PATHS.deployments(ns)))
+      expect(d.status?.observedGeneration).toBe(d.metadata.generation)
+  })
 })
 
 afterAll(async () => {
