@@ -4,6 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import {planObjects, renderStep, summarizeTargets, type DeployTargetSummary} from '../src/deploy/plan.js'
 import {formatPolicy, toYamlDocuments} from '../src/deploy/format.js'
 import {checkPolicy, type PolicyReport} from '../src/kubernetes/policy.js'
+import {placementPolicy} from '../src/config/placement.js'
 import type {KubeObject} from '../src/kubernetes/resources.js'
 import {LABEL} from '../src/kubernetes/labels.js'
 import type {ScalingProvider} from '../src/config/schema.js'
@@ -47,7 +48,11 @@ export default class Render extends RetailOpsCommand<typeof Render> {
     })
     for (const note of plan.notes) this.warnUser(note)
     const all = planObjects(plan)
-    const policy = checkPolicy(all, {signingRequired: project.config.signing.required, tierLabel: LABEL.tier})
+    const policy = checkPolicy(all, {
+      signingRequired: project.config.signing.required,
+      tierLabel: LABEL.tier,
+      placement: placementPolicy(project.config),
+    })
     const objects = this.flags.kind?.length
       ? all.filter((o) => this.flags.kind!.some((k) => k.toLowerCase() === o.kind.toLowerCase()))
       : all

@@ -89,6 +89,8 @@ export interface NodeInventoryOptions {
   poolLabel?: string
   defaultPool?: string
   prices: RetailOpsConfig['prices']
+  /** retailops.yaml's nodePools: its spot label and spot pools mark spot capacity too. */
+  nodePools?: RetailOpsConfig['nodePools']
 }
 
 /** Nodes by pool (allocatable minus the requests of pods bound to them) and the zones they span. */
@@ -130,7 +132,8 @@ export function summariseNodes(nodes: k8s.V1Node[], pods: k8s.V1Pod[], options: 
     }))
     const types = members.map((n) => nodeInstanceType(n.metadata?.labels)).filter((t): t is string => Boolean(t))
     const instanceType = mostCommon(types)
-    const spot = /spot|preemptible/i.test(name) || members.some((n) => isSpotNode(n.metadata?.labels))
+    const spot =
+      /spot|preemptible/i.test(name) || members.some((n) => isSpotNode(n.metadata?.labels, options.nodePools))
     return {
       name,
       nodes: members.length,

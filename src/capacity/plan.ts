@@ -22,8 +22,8 @@ export interface WorkloadFacts {
   tolerations?: {key?: string; operator?: string; value?: string; effect?: string; tolerationSeconds?: number}[]
   /** Node pool the pods land on (nodeSelector/affinity, else the default pool). */
   pool: string
-  /** How the pool was found: 'nodeSelector', 'affinity' or 'default'. */
-  poolSource: 'nodeSelector' | 'affinity' | 'default'
+  /** How the pool was found: the service's placement in retailops.yaml, the pod template's 'nodeSelector' or 'affinity', or 'default'. */
+  poolSource: 'placement' | 'nodeSelector' | 'affinity' | 'default'
 }
 
 /** How messages name an autoscaler. */

@@ -5,7 +5,8 @@ import {LineCounter, parseDocument} from 'yaml'
 import {parseDuration} from '../config/duration.js'
 import type {LoadedConfig} from '../config/load.js'
 import {findCampaign, type ResolvedEnvironment} from '../config/resolve.js'
-import type {CampaignConfig} from '../config/schema.js'
+import type {CampaignConfig, RetailOpsConfig} from '../config/schema.js'
+import {headroomPool, nodePoolsOf, resolvePlacement, taintToleration} from '../config/placement.js'
 import {
   ConfigError,
   type ConfigIssue,
@@ -19,7 +20,7 @@ import {KubeHttp} from '../kubernetes/http.js'
 import type {RunContext} from '../ui/context.js'
 import {type ApplyResult, applyPlan} from './apply.js'
 import {findWorkloads, hpaFacts, namespaceQuotas, nodeInventory, workloadFacts} from './cluster.js'
-import {campaignServiceConfig, type CapacityPlan, computePlan, type ServiceFacts} from './plan.js'
+import {campaignServiceConfig, type CapacityPlan, computePlan, type ServiceFacts, type WorkloadFacts} from './plan.js'
 import {PrometheusClient} from '../prometheus/client.js'
 import {observedPeakQuery} from './prometheus.js'
 import {type RestoreResult, restoreCampaign} from './restore.js'
@@ -180,6 +181,20 @@ async function observedPeaks(
   return observed
 }
 
+/**
+ * The pool the service's placement puts it on (services.<name>.placement over its tier's), where
+ * the plan reserves its headroom; what the Deployment shows when the placement does not say.
+ */
+function placedWorkload(config: RetailOpsConfig, service: string, facts: WorkloadFacts): WorkloadFacts {
+  const placement = resolvePlacement(config, config.services[service], `services.${service}`)
+  const nodePools = nodePoolsOf(config)
+  const pool = headroomPool(placement, nodePools)
+  if (!pool) return facts
+  // The placeholders stand where the pods will: they tolerate the pool's declared taints too.
+  const tolerations = (nodePools.pools[pool]?.taints ?? []).map(taintToleration)
+  return {...facts, pool, poolSource: 'placement', tolerations: [...(facts.tolerations ?? []), ...tolerations]}
+}
+
 /** Reads the cluster and Prometheus and computes the plan; changes nothing. */
 export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Promise<CapacityPlan> {
   const {config} = options.project
@@ -190,7 +205,13 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
   const task = ctx.out.task(`Reading capacity in ${k.context} (namespace ${namespace})`)
   const services = campaignServiceConfig(config, campaign)
   const [inventory, workloads, quotas, saved] = await Promise.all([
-    nodeInventory(k, {poolLabel: options.poolLabel, defaultPool: options.defaultPool, prices: config.prices}),
+    // Declared node pools name the pool label; otherwise it is detected from the nodes.
+    nodeInventory(k, {
+      poolLabel: options.poolLabel ?? config.nodePools?.poolLabel,
+      defaultPool: options.defaultPool,
+      prices: config.prices,
+      nodePools: config.nodePools,
+    }),
     findWorkloads(
       k,
       namespace,
@@ -222,7 +243,9 @@ export async function planCampaign(options: PrewarmOptions, ctx: RunContext): Pr
     return {
       ...s,
       observedRps: observed.get(s.service),
-      workload: w?.deployment ? workloadFacts(w.deployment, inventory.poolLabel, inventory.defaultPool) : undefined,
+      workload: w?.deployment
+        ? placedWorkload(config, s.service, workloadFacts(w.deployment, inventory.poolLabel, inventory.defaultPool))
+        : undefined,
       hpa: w?.autoscaler ? hpaFacts(w.autoscaler) : undefined,
       savedFloor: savedFloors.get(s.service),
     }

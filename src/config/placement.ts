@@ -287,6 +287,13 @@ export interface TopologySpreadConstraint {
   labelSelector: {matchLabels: Record<string, string>}
 }
 
+/** The toleration of a pool's taint: its value exactly, or any value when the taint has none. */
+export function taintToleration(t: {key: string; value?: string; effect: string}): Toleration {
+  return t.value === undefined
+    ? {key: t.key, operator: 'Exists', effect: t.effect}
+    : {key: t.key, operator: 'Equal', value: t.value, effect: t.effect}
+}
+
 /** The pod-spec fields a placement renders to (absent keys: nothing to say). */
 export interface PodPlacement {
   affinity?: {
@@ -346,10 +353,7 @@ export function placementPodSpec(
   const seen = new Set<string>()
   for (const name of toleratedPools(p, nodePools))
     for (const t of nodePools.pools[name]?.taints ?? []) {
-      const toleration: Toleration =
-        t.value === undefined
-          ? {key: t.key, operator: 'Exists', effect: t.effect}
-          : {key: t.key, operator: 'Equal', value: t.value, effect: t.effect}
+      const toleration = taintToleration(t)
       const id = JSON.stringify(toleration)
       if (!seen.has(id)) tolerations.push(toleration)
       seen.add(id)
@@ -469,4 +473,69 @@ function unknownPools(
           },
         ],
   )
+}
+
+/** What policy checks need to judge rendered pod templates' placement: the pools and each service's resolved placement. */
+export interface PlacementPolicy {
+  nodePools: NodePoolsConfig
+  /** By service name. */
+  services: Record<string, ResolvedPlacement>
+  /** By job name. */
+  jobs?: Record<string, ResolvedPlacement>
+}
+
+type Placed = Record<string, {tier: Tier; placement?: PlacementConfig}>
+
+export function placementPolicy(config: PlacementSources & {services: Placed; jobs?: Placed}): PlacementPolicy {
+  const resolveAll = (section: 'services' | 'jobs', entries: Placed = {}) =>
+    Object.fromEntries(
+      Object.entries(entries).map(([name, w]) => [name, resolvePlacement(config, w, `${section}.${name}`)]),
+    )
+  return {
+    nodePools: nodePoolsOf(config),
+    services: resolveAll('services', config.services),
+    jobs: resolveAll('jobs', config.jobs),
+  }
+}
+
+export interface PodSpecPlacement {
+  nodeSelector?: Record<string, string>
+  affinity?: {
+    nodeAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: {
+        nodeSelectorTerms?: {matchExpressions?: {key: string; operator: string; values?: string[]}[]}[]
+      }
+    }
+  }
+}
+
+/**
+ * Why a pod spec can be scheduled on spot nodes only, or undefined when it can run elsewhere: a
+ * node selector, or every required node-affinity term, that admits only the spot label's value or
+ * only spot pools. Reads what was rendered, so an overlay that pins a workload to spot is caught too.
+ */
+export function spotOnlyReason(spec: PodSpecPlacement | undefined, nodePools: NodePoolsConfig): string | undefined {
+  const {key: spotKey, value: spotValue} = nodePools.spotLabel
+  const spotPools = new Set(
+    Object.entries(nodePools.pools)
+      .filter(([, p]) => p.spot)
+      .map(([name]) => name),
+  )
+  const spotLabel = `${spotKey}=${spotValue}`
+  const selector = spec?.nodeSelector ?? {}
+  if (selector[spotKey] === spotValue) return `its nodeSelector requires ${spotLabel}`
+  if (spotPools.has(selector[nodePools.poolLabel]))
+    return `its nodeSelector requires spot pool ${selector[nodePools.poolLabel]}`
+  const terms = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []
+  const onlySpotTerm = (term: (typeof terms)[number]) =>
+    (term.matchExpressions ?? []).some(
+      (e) =>
+        e.operator === 'In' &&
+        (e.values ?? []).length > 0 &&
+        ((e.key === spotKey && e.values!.every((v) => v === spotValue)) ||
+          (e.key === nodePools.poolLabel && e.values!.every((v) => spotPools.has(v)))),
+    )
+  if (terms.length > 0 && terms.every(onlySpotTerm))
+    return `its required node affinity admits only spot nodes (${spotLabel}${spotPools.size > 0 ? ` or pools ${[...spotPools].join(', ')}` : ''})`
+  return undefined
 }

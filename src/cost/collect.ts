@@ -3,6 +3,7 @@ import {LABEL} from '../kubernetes/labels.js'
 import {RetailOpsError, UnavailableError} from '../errors/index.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {kubeError} from '../kubernetes/client.js'
+import type {NodePoolsConfig} from '../config/placement.js'
 import {firstLabel, isSpotNode, nodeInstanceType, nodePool, nodeZone} from '../kubernetes/nodes.js'
 import {ListExpired, streamObjects} from '../kubernetes/objects.js'
 import {collectionPath} from '../kubernetes/resources.js'
@@ -68,6 +69,8 @@ export interface CollectOptions {
   pageSize?: number
   /** Pod labels to keep for label:X aggregations. */
   keepLabels?: string[]
+  /** retailops.yaml's nodePools: which label names a node's pool, which marks spot capacity. */
+  nodePools?: NodePoolsConfig
   signal?: AbortSignal
   /** Called per page, for progress. */
   onPage?: (kind: string, count: number) => void
@@ -109,15 +112,16 @@ function resources(r: Record<string, string> | undefined): Resources {
   return {cpu: parseQuantity(r?.cpu), memory: parseQuantity(r?.memory)}
 }
 
-export function toNodeRecord(n: ListedNode): NodeRecord {
+/** A listed node as cost reads it: its pool and capacity type as retailops.yaml's nodePools (if any) describe them. */
+export function toNodeRecord(n: ListedNode, nodePools?: NodePoolsConfig): NodeRecord {
   const labels = n.metadata.labels ?? {}
   const conditions = n.status?.conditions ?? []
   return {
     name: n.metadata.name,
-    pool: nodePool(labels),
+    pool: nodePool(labels, 'default', nodePools),
     instanceType: nodeInstanceType(labels),
     zone: nodeZone(labels),
-    spot: isSpotNode(labels),
+    spot: isSpotNode(labels, nodePools),
     capacity: resources(n.status?.capacity),
     allocatable: resources(n.status?.allocatable ?? n.status?.capacity),
     createdMs: Date.parse(n.metadata.creationTimestamp ?? '') || Date.now(),
@@ -199,7 +203,7 @@ export async function collectCluster(
     const namespaces: NamespaceRecord[] = []
     const pods: PodRecord[] = []
     await Promise.all([
-      streamObjects<ListedNode>(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n)), {
+      streamObjects<ListedNode>(http, collectionPath('Node'), (n) => nodes.push(toNodeRecord(n, options.nodePools)), {
         ...options,
         query: options.nodeSelector ? {labelSelector: options.nodeSelector} : undefined,
       }),

@@ -340,6 +340,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
         nodeSelector: options.nodeSelector,
         pageSize: options.pageSize,
         keepLabels,
+        nodePools: options.config.nodePools,
         signal: ctx.signal,
         onPage: (kind, n) => kind.endsWith('/pods') && task.update(`${n} pods`),
       }),

@@ -9,6 +9,7 @@
  * | idle-non-production      | Non-production environments | Idle staging clusters              |
  * | spot-eligible-batch      | Compute                     | Premium compute for batch jobs     |
  */
+import {nodePoolsOf, placementKey, resolvePlacement} from '../config/placement.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 import {type ContainerAllocation, GIB, HOURS_PER_MONTH, type NodeCost} from './allocate.js'
 
@@ -28,6 +29,8 @@ export interface Finding {
   action: string
   /** The retailops command that acts on the finding, when there is one (idle non-production: \`retailops sleep\`). */
   command?: string
+  /** The retailops.yaml change that acts on it, when there is one (spot-eligible: `services.search.placement.spot: preferred`). */
+  change?: string
   /** Estimated saving per month (730 h), in the configured currency. */
   monthlySaving: number
   evidence: Record<string, string | number | boolean | null>
@@ -257,6 +260,8 @@ export function findSavings(input: FindingsInput): FindingsResult {
   )
   for (const [key, cs] of groupBy(batch, (c) => `${c.namespace}\u0000${c.controller ?? c.service}`)) {
     const [namespace, controller] = key.split('\u0000')
+    const move = spotChange(input.config, cs[0])
+    if (move === 'declined') continue
     const hourlyNow = hourlyOf(cs)
     const windowCost = cs.reduce((s, c) => s + c.cpuCost + c.ramCost, 0)
     // Running work at its hourly rate; finished runs (batch) at the window's cost extrapolated to a month.
@@ -277,7 +282,10 @@ export function findSavings(input: FindingsInput): FindingsResult {
       controller,
       pool: [...new Set(cs.map((c) => c.pool))].join(', '),
       detail: `${podCount(cs)} pod${podCount(cs) === 1 ? '' : 's'} on pool ${[...new Set(cs.map((c) => c.pool))].join(', ')}; ${money(monthly)} a month at on-demand prices.`,
-      action: `Tolerate the spot taint and prefer the spot pool (spot discount ${Math.round(input.spotDiscount * 100)} %); make the work retry-safe.`,
+      action: move
+        ? `${move.action} (saving ${money(saving)} a month at a spot discount of ${Math.round(input.spotDiscount * 100)} %); make the work retry-safe.`
+        : `Tolerate the spot taint and prefer the spot pool (spot discount ${Math.round(input.spotDiscount * 100)} %); make the work retry-safe.`,
+      change: move?.change,
       monthlySaving: saving,
       evidence: {pods: podCount(cs), monthlyOnDemand: monthly, windowCost, spotDiscount: input.spotDiscount},
     })
@@ -331,6 +339,39 @@ export function findSavings(input: FindingsInput): FindingsResult {
 
   findings.sort((a, b) => b.monthlySaving - a.monthlySaving)
   return {findings, skipped}
+}
+
+/**
+ * The retailops.yaml change that moves a service's pods to spot, from its resolved placement:
+ * 'declined' when the service itself says spot: never (or is revenue-critical: never proposed);
+ * undefined for work retailops.yaml does not describe (a Job it did not deploy).
+ */
+function spotChange(
+  config: RetailOpsConfig,
+  c: ContainerAllocation,
+): {change?: string; action: string} | 'declined' | undefined {
+  const svc = c.controllerKind === 'Deployment' || !c.controllerKind ? config.services[c.service] : undefined
+  if (!svc) return undefined
+  if (svc.tier === 'revenue-critical') return 'declined'
+  const key = `services.${c.service}.placement`
+  const placement = resolvePlacement(config, svc, `services.${c.service}`)
+  if (placement.spot === 'never' && placement.spotSource === 'workload') return 'declined'
+  const nodePools = nodePoolsOf(config)
+  const spotPools = Object.keys(nodePools.pools).filter((n) => nodePools.pools[n].spot)
+  if (placement.spot === 'preferred' || placement.spot === 'required')
+    return {
+      action: `${placementKey(placement, 'spot')} is already ${placement.spot}, but its pods found no room on spot nodes: add spot capacity to the cluster`,
+    }
+  if (spotPools.length === 0) {
+    const change = `nodePools.pools.spot: {spot: true, taints: [<the spot nodes' taints>]} and ${key}.spot: preferred`
+    return {change, action: `Declare the spot pool and prefer it in retailops.yaml: ${change}`}
+  }
+  const listed = placement.pools
+  const change =
+    listed && !listed.some((n) => spotPools.includes(n))
+      ? `${key}: {pools: [${[...listed, spotPools[0]].join(', ')}], spot: preferred}`
+      : `${key}.spot: preferred`
+  return {change, action: `Set ${change} in retailops.yaml, then deploy`}
 }
 
 function cores(n: number): string {

@@ -14,6 +14,7 @@ import {
 import {objectDiff} from '../kubernetes/diff.js'
 import {KubeHttp, KubeHttpError} from '../kubernetes/http.js'
 import {checkPolicy, type PolicyReport, type SignatureResult} from '../kubernetes/policy.js'
+import {placementPolicy} from '../config/placement.js'
 import {kindInfo, type KubeObject, objectKey, objectPath, objectRef} from '../kubernetes/resources.js'
 import {type AutoscalerKind, BOUND_FIELDS, servesScaledObjects} from '../kubernetes/autoscalers.js'
 import {RetailOpsError} from '../errors/index.js'
@@ -76,6 +77,7 @@ export async function policyStep(
     signatures: verified.signatures,
     signingRequired: options.project.config.signing.required,
     tierLabel: LABEL.tier,
+    placement: placementPolicy(options.project.config),
   })
   return {
     report,
@@ -760,6 +762,7 @@ export async function runDiff(
   const policy = checkPolicy(planObjects(plan), {
     signingRequired: options.project.config.signing.required,
     tierLabel: LABEL.tier,
+    placement: placementPolicy(options.project.config),
   })
   const diffs = await diffStep(
     plan,

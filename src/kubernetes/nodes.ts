@@ -1,3 +1,5 @@
+import type {NodePoolsConfig} from '../config/placement.js'
+
 /**
  * What a node's labels say about its pool, instance type, zone and capacity type, across the
  * sandbox (retailops.dev/*) and the managed platforms. Shared by cost allocation and capacity
@@ -37,8 +39,20 @@ export function firstLabel(labels: Labels, keys: readonly string[]): string | un
   return undefined
 }
 
-export function nodePool(labels: Labels, fallback = 'default'): string {
-  return firstLabel(labels, POOL_LABELS) ?? fallback
+/**
+ * The pool retailops.yaml's nodePools names a node by: a declared pool whose own labels it
+ * carries, else the value of nodePools.poolLabel. Placement renders from the same description,
+ * so a pool's pods, cost and headroom are counted under one name.
+ */
+export function declaredPool(labels: Labels, nodePools?: NodePoolsConfig): string | undefined {
+  if (!labels || !nodePools) return undefined
+  for (const [name, pool] of Object.entries(nodePools.pools))
+    if (pool.labels && Object.entries(pool.labels).every(([k, v]) => labels[k] === v)) return name
+  return labels[nodePools.poolLabel] || undefined
+}
+
+export function nodePool(labels: Labels, fallback = 'default', nodePools?: NodePoolsConfig): string {
+  return declaredPool(labels, nodePools) ?? firstLabel(labels, POOL_LABELS) ?? fallback
 }
 
 export function nodeInstanceType(labels: Labels): string | undefined {
@@ -49,6 +63,12 @@ export function nodeZone(labels: Labels): string | undefined {
   return firstLabel(labels, ZONE_LABELS)
 }
 
-export function isSpotNode(labels: Labels): boolean {
+/** Spot by nodePools.spotLabel, by a declared spot pool, or by the platforms' well-known labels. */
+export function isSpotNode(labels: Labels, nodePools?: NodePoolsConfig): boolean {
+  if (nodePools && labels) {
+    if (labels[nodePools.spotLabel.key] === nodePools.spotLabel.value) return true
+    const pool = declaredPool(labels, nodePools)
+    if (pool && nodePools.pools[pool]?.spot) return true
+  }
   return SPOT_LABELS.some(([k, re]) => re.test(labels?.[k] ?? ''))
 }

@@ -1,4 +1,12 @@
 import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
+import {
+  EMPTY_NODE_POOLS,
+  type PlacementPolicy,
+  type PodSpecPlacement,
+  placementKey,
+  spotOnlyReason,
+} from '../config/placement.js'
+import {LABEL} from './labels.js'
 import {type ContainerField, containerImages} from './pods.js'
 import {type KubeObject, objectRef} from './resources.js'
 
@@ -41,6 +49,8 @@ export interface PolicyOptions {
   signingRequired?: boolean
   /** Label holding the tier (revenue-critical services get stricter checks). */
   tierLabel?: string
+  /** Node pools and each service's resolved placement: revenue-critical pods are refused on spot alone. */
+  placement?: PlacementPolicy
 }
 
 export interface PolicyReport {
@@ -61,7 +71,7 @@ interface Container {
   env?: {name: string; value?: string}[]
 }
 
-interface PodSpec {
+interface PodSpec extends PodSpecPlacement {
   containers?: Container[]
   initContainers?: Container[]
   securityContext?: Record<string, unknown>
@@ -97,6 +107,7 @@ export function selectorMatches(
 export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}): PolicyReport {
   const findings: PolicyFinding[] = []
   const tierLabel = options.tierLabel ?? 'retailops.dev/tier'
+  const placement = options.placement ?? {nodePools: EMPTY_NODE_POOLS, services: {}}
   // One finding per severity, rule and message, in the order first seen (a Map: 20,000 objects repeat a few findings).
   const bySame = new Map<string, PolicyFinding>()
   const add = (severity: Severity, rule: string, obj: KubeObject, message: string, fix: string) => {
@@ -305,6 +316,32 @@ export function checkPolicy(objects: KubeObject[], options: PolicyOptions = {}):
             `${where} env ${e.name} looks like a secret in plain text`,
             `Move ${e.name} into a Secret listed in services.<name>.secrets.`,
           )
+      }
+    }
+
+    // Placement: a spot reclaim must never take a revenue-critical service down whole.
+    if (tier === 'revenue-critical') {
+      const reason = spotOnlyReason(pod, placement.nodePools)
+      if (reason) {
+        const label = batch ? LABEL.job : LABEL.service
+        const service = podLabels[label] ?? d.metadata.labels?.[label]
+        const resolved = service ? (batch ? placement.jobs : placement.services)?.[service] : undefined
+        const key = resolved ? `${resolved.key}.placement` : undefined
+        const said =
+          resolved?.spot === 'required'
+            ? `${placementKey(resolved, 'spot')} is required`
+            : resolved?.pools && resolved.pools.every((n) => placement.nodePools.pools[n]?.spot)
+              ? `${placementKey(resolved, 'pools')} lists only spot pools (${resolved.pools.join(', ')})`
+              : `${reason}${resolved ? ' (an overlay?)' : ''}`
+        add(
+          'error',
+          'spot-placement',
+          d,
+          `is revenue-critical but can run only on spot capacity: ${said}. The cloud reclaims spot nodes at short notice, and a reclaim would take ${service ?? 'it'} down whole`,
+          key
+            ? `Set ${key}.spot to preferred or allowed (spot beside on-demand nodes) or never, and list an on-demand pool in ${key}.pools; a revenue-critical service never runs on spot alone.`
+            : 'Remove the spot-only node selector or affinity, or move the workload out of the revenue-critical tier.',
+        )
       }
     }
 

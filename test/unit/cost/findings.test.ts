@@ -53,20 +53,26 @@ const mk = (ns: string, name: string, extra: Partial<PodRecord> = {}): PodRecord
 
 function findingsFor(
   pods: PodRecord[],
-  opts: {usage?: Map<string, any>; traffic?: any[]; source?: 'prometheus' | 'requests'} = {},
+  opts: {
+    usage?: Map<string, any>
+    traffic?: any[]
+    source?: 'prometheus' | 'requests'
+    config?: ReturnType<typeof parseConfig>
+  } = {},
 ) {
+  const cfg = opts.config ?? config
   const r = allocate({
     nodes,
     pods,
     usage: opts.usage,
     windowStartMs: START,
     windowEndMs: END,
-    attribute: attributionFor(config, new Map()),
+    attribute: attributionFor(cfg, new Map()),
   })
   return findSavings({
     containers: r.containers,
     nodes: r.nodes,
-    config,
+    config: cfg,
     windowHours: 24,
     traffic: opts.traffic,
     usageSource: opts.source ?? (opts.usage ? 'prometheus' : 'requests'),
@@ -149,6 +155,42 @@ describe('savings findings', () => {
     const windowCost = 2 * (2 * 0.03 + 2 * 0.004)
     expect(nightly.monthlySaving).toBeCloseTo(((windowCost * 730) / 24) * 0.7, 9)
     expect(fs.some((x) => x.controller === 'reports')).toBe(true)
+  })
+
+  it('names the retailops.yaml change that moves a tolerant service to spot, with its monthly saving', () => {
+    const placed = (services: string, pools = '    spot: {spot: true}\n') =>
+      parseConfig(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+nodePools:
+  pools:
+    general: {}
+${pools}services:
+${services}`)
+    const spotFinding = (cfg: ReturnType<typeof parseConfig>, service = 'search') =>
+      findingsFor([mk('shop', `${service}-0`, {service, controller: service})], {config: cfg}).findings.find(
+        (x) => x.kind === 'spot-eligible-batch' && x.controller === service,
+      )
+    const plain = spotFinding(placed('  search: {tier: tolerant}\n'))!
+    expect(plain.change).toBe('services.search.placement.spot: preferred')
+    expect(plain.action).toContain(
+      `Set services.search.placement.spot: preferred in retailops.yaml, then deploy (saving ${plain.monthlySaving.toFixed(2)} a month`,
+    )
+    expect(plain.monthlySaving).toBeCloseTo((0.1 * 0.03 + (128 / 1024) * 0.004) * 730 * 0.7, 9)
+    // Its pools hold no spot pool: the change adds one.
+    expect(spotFinding(placed('  search: {tier: tolerant, placement: {pools: [general]}}\n'))!.change).toBe(
+      'services.search.placement: {pools: [general, spot], spot: preferred}',
+    )
+    // No spot pool declared: the change declares it.
+    expect(spotFinding(placed('  search: {tier: tolerant}\n', ''))!.change).toContain(
+      'nodePools.pools.spot: {spot: true',
+    )
+    // Already preferred: no change to propose, the cluster lacks spot room.
+    const preferred = spotFinding(placed('  search: {tier: tolerant, placement: {spot: preferred}}\n'))!
+    expect(preferred.change).toBeUndefined()
+    expect(preferred.action).toContain('services.search.placement.spot is already preferred')
+    // The service said never itself: no finding.
+    expect(spotFinding(placed('  search: {tier: tolerant, placement: {spot: never}}\n'))).toBeUndefined()
   })
 
   it('finds spare nodes in an underused pool, keeping one of headroom', () => {
