@@ -51,6 +51,20 @@ if (argv.length <= 1 && (argv.length === 0 || /^(-v|--version|-h|--help)$/.test(
     // No build or an unexpected manifest: oclif answers instead.
   }
 }
+if (!answered && argv.length > 0) {
+  // A command of this package with nothing else for oclif to do starts without oclif's plugin discovery.
+  let direct
+  try {
+    direct = (await import('../dist/src/ui/fast-path.js')).directCommand(argv, root)
+  } catch {
+    // No build or an unexpected manifest: oclif starts instead.
+  }
+  if (direct) {
+    const {runDirect} = await import(direct.runner.href)
+    await runDirect(direct)
+    answered = true
+  }
+}
 if (!answered) {
   const {execute} = await import('@oclif/core/execute')
   // No user or dev plugins: retailops installs none (no @oclif/plugin-plugins), so looking for

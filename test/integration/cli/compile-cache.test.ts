@@ -37,8 +37,9 @@ describe('the compile cache of bin/run.js', () => {
     const first = await run(['config', 'schema'], {XDG_CACHE_HOME: xdg})
     expect(first.exitCode).toBe(0)
     const cached = await filesUnder(path.join(xdg, 'retailops', 'compile'))
-    // oclif, the command and their dependencies: hundreds of modules, one cache entry each.
-    expect(cached.length).toBeGreaterThan(50)
+    // The bundled command and its chunks (dist/direct), one cache entry each; the direct start
+    // loads a few dozen files where oclif's own start loads hundreds.
+    expect(cached.length).toBeGreaterThan(10)
     const second = await run(['config', 'schema'], {XDG_CACHE_HOME: xdg})
     expect(second.exitCode).toBe(0)
     expect(second.stdout).toBe(first.stdout)

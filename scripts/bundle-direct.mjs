@@ -1,0 +1,78 @@
+// The direct start of bin/run.js (src/ui/fast-path.ts `directCommand`, commands/_base/direct.ts):
+// every command of the manifest bundled with esbuild into dist/direct/, code shared between them
+// in chunks, together with the libraries every command loads before it runs (oclif's command
+// and parser, yaml, zod, chalk, cli-table3). Loading one file of a few hundred kilobytes costs a
+// third of loading the same code as the ~300 modules Node resolves, reads and links one by one.
+// Everything else stays an import of node_modules as it was: the heavy clients load (lazily)
+// from there, and oclif's full start (help, plugins) uses dist/commands as before.
+// Run by `npm run build` after tsc and `oclif manifest`; dist/ is not committed.
+import {createHash} from 'node:crypto'
+import {readdirSync, readFileSync, realpathSync, rmSync} from 'node:fs'
+import path from 'node:path'
+
+import {build} from 'esbuild'
+
+/** Libraries bundled with the commands (with everything they import); any other package stays external. */
+const INLINE = new Set(['@oclif/core', 'yaml', 'zod', 'chalk', 'cli-table3'])
+/** Never bundled, even when an inlined library names it (oclif's TypeScript support is for development). */
+const NEVER = new Set(['typescript', 'ts-node', 'tsx'])
+
+const packageName = (specifier) =>
+  specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]
+
+const manifest = JSON.parse(readFileSync('oclif.manifest.json', 'utf8'))
+const entryPoints = [
+  'dist/commands/_base/direct.js',
+  ...Object.values(manifest.commands).map((c) => c.relativePath.join('/')),
+]
+rmSync('dist/direct', {recursive: true, force: true})
+
+// This build, named by everything tsc built and the package it belongs to: src/config/validated-cache.ts
+// keys its entries with it, so a changed schema never reads what another build validated.
+const buildHash = createHash('sha256').update(readFileSync('package.json'))
+for (const file of readdirSync('dist', {recursive: true}).sort())
+  if (/\.js$/.test(file)) buildHash.update(`${file}\0`).update(readFileSync(path.join('dist', file)))
+await build({
+  entryPoints,
+  outdir: 'dist/direct',
+  outbase: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: 'none',
+  define: {__RETAILOPS_BUILD__: JSON.stringify(buildHash.digest('hex').slice(0, 32))},
+  logLevel: 'warning',
+  // CommonJS libraries (oclif) call require() for Node's own modules; oclif's cache falls back to __dirname.
+  banner: {
+    js: [
+      "import {createRequire as __createRequire} from 'node:module'",
+      "import {fileURLToPath as __fileURLToPath} from 'node:url'",
+      'const require = __createRequire(import.meta.url)',
+      'const __filename = __fileURLToPath(import.meta.url)',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'))",
+    ].join(';'),
+  },
+  plugins: [
+    {
+      name: 'inline-only-startup-libraries',
+      setup(b) {
+        // commands/_base/direct.ts sets what Config.load would leave in oclif's process-wide cache.
+        b.onResolve({filter: /^@oclif\/core\/lib\/cache$/}, () => ({
+          path: realpathSync('node_modules/@oclif/core/lib/cache.js'),
+        }))
+        b.onResolve({filter: /^[^./]/}, (args) => {
+          if (args.path.startsWith('node:')) return {path: args.path, external: true}
+          const name = packageName(args.path)
+          if (NEVER.has(name)) return {path: args.path, external: true}
+          const fromLibrary = args.importer.includes(`${path.sep}node_modules${path.sep}`)
+          if (fromLibrary || INLINE.has(name)) return undefined
+          return {path: args.path, external: true}
+        })
+      },
+    },
+  ],
+})
