@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 
-import {SCALING_PROVIDERS, TIERS} from '../../src/config/schema.js'
+import {SCALING_PROVIDERS, TIERS} from '../../src/config/vocabulary.js'
 
 // Flags more than one command takes, defined once so their names, descriptions and parsing stay
 // the same everywhere. (Flags every command takes are RetailOpsCommand.baseFlags.)

@@ -1,7 +1,8 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
-import {TIERS, type Tier} from '../../src/config/schema.js'
+import type {Tier} from '../../src/config/schema.js'
+import {TIERS} from '../../src/config/vocabulary.js'
 import {addService, type AddServiceResult} from '../../src/scaffold/service-add.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 

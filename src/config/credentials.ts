@@ -16,8 +16,7 @@ export interface InlineCredential {
   value: string
 }
 
-/** The variable naming the JSON file of credentials that loadConfig puts back into retailops.yaml. */
-export const CREDENTIALS_ENV = 'RETAILOPS_CONFIG_CREDENTIALS'
+export {CREDENTIALS_ENV} from './vocabulary.js'
 
 /** What stands in a stripped copy where a credential was. */
 export function credentialPlaceholder(path: KeyPath): string {

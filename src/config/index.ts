@@ -1,5 +1,6 @@
 export * from './duration.js'
 export * from './load.js'
+export * from './parse.js'
 export * from './schema.js'
 export * from './resolve.js'
 export * from './loopback.js'

@@ -1,91 +1,17 @@
-import {existsSync} from 'node:fs'
-import {readFile, stat} from 'node:fs/promises'
-import path from 'node:path'
-
+// retailops.yaml parsed and validated: YAML with positions, the zod schema, every problem with its
+// file, line and key path. loadConfig (./load.ts) imports this module only when the file is not the
+// one it last validated (./validated-cache.ts).
 import {isNode, isScalar, LineCounter, parseDocument, visit, type Document, type Node} from 'yaml'
 import type {z} from 'zod'
 
-import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN, NotFoundError} from '../errors/index.js'
+import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN} from '../errors/index.js'
 import {CREDENTIALS_ENV, type InlineCredential, restoreCredentials} from './credentials.js'
+import {assertConfigSize, CONFIG_FILE, MAX_ALIAS_COUNT} from './load.js'
 import {configSchema, type RetailOpsConfig} from './schema.js'
-
-export const CONFIG_FILE = 'retailops.yaml'
-
-/**
- * The largest retailops.yaml accepted: a real project (hundreds of services, tenants and
- * campaigns) is tens of kilobytes; a bigger file is a mistake or an attack, and refusing it keeps
- * every command's start-up fast.
- */
-export const MAX_CONFIG_BYTES = 1024 * 1024
-
-/** Alias expansions allowed when the YAML is turned into data (a "billion laughs" file needs millions). */
-export const MAX_ALIAS_COUNT = 100
-
-export interface LoadedConfig {
-  /** Absolute path of retailops.yaml. */
-  file: string
-  /** Folder of retailops.yaml: every relative path in it is relative to this. */
-  dir: string
-  config: RetailOpsConfig
-}
-
-/** --config, then RETAILOPS_CONFIG, then retailops.yaml in this folder or the nearest parent. */
-export function findConfigFile(explicit?: string, cwd = process.cwd()): string {
-  const given = explicit ?? process.env.RETAILOPS_CONFIG
-  if (given) {
-    const file = path.resolve(cwd, given)
-    if (!existsSync(file)) {
-      throw new NotFoundError(`Configuration file ${file} does not exist.`, {
-        nextSteps: ['Check the --config path, or run `retailops init` to create a project.'],
-      })
-    }
-    return file
-  }
-  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, CONFIG_FILE)
-    if (existsSync(candidate)) return candidate
-    if (path.dirname(dir) === dir) break
-  }
-  throw new NotFoundError(`No ${CONFIG_FILE} in ${cwd} or any parent folder.`, {
-    nextSteps: ['Run `retailops init` to scaffold a project, or pass --config PATH.'],
-  })
-}
-
-export async function loadConfig(explicit?: string, cwd?: string): Promise<LoadedConfig> {
-  const file = findConfigFile(explicit, cwd)
-  // Checked before reading: a huge file is refused without being loaded.
-  assertSize((await stat(file)).size, file)
-  const text = await readFile(file, 'utf8')
-  return {file, dir: path.dirname(file), config: parseConfig(text, file, await readCredentials())}
-}
-
-/**
- * A scheduled job's retailops.yaml (a ConfigMap) holds placeholders where inline credentials were;
- * the credentials come from a Secret mounted as the file RETAILOPS_CONFIG_CREDENTIALS names.
- */
-async function readCredentials(): Promise<InlineCredential[] | undefined> {
-  const file = process.env[CREDENTIALS_ENV]
-  if (!file) return undefined
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'))
-  } catch (error) {
-    throw new ConfigError([
-      {
-        file,
-        path: '',
-        message: `cannot read the credentials file ${CREDENTIALS_ENV} names: ${(error as Error).message}`,
-      },
-    ])
-  }
-  if (!Array.isArray(parsed))
-    throw new ConfigError([{file, path: '', message: 'expected a JSON list of {path, value} entries'}])
-  return parsed as InlineCredential[]
-}
 
 /** Parses and validates; every problem is reported with its file, line and key path at once. */
 export function parseConfig(text: string, file = CONFIG_FILE, credentials?: InlineCredential[]): RetailOpsConfig {
-  assertSize(Buffer.byteLength(text, 'utf8'), file)
+  assertConfigSize(Buffer.byteLength(text, 'utf8'), file)
   const lineCounter = new LineCounter()
   // uniqueKeys is checked below in one pass: the yaml library's own check is quadratic in a mapping's size.
   const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: false})
@@ -144,7 +70,7 @@ export function parseConfig(text: string, file = CONFIG_FILE, credentials?: Inli
  * key path (exit CONFIG).
  */
 export function parseYamlFile<S extends z.ZodType>(text: string, file: string, schema: S): z.output<S> {
-  assertSize(Buffer.byteLength(text, 'utf8'), file)
+  assertConfigSize(Buffer.byteLength(text, 'utf8'), file)
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: false})
   const syntax = doc.errors.map((e) => {
@@ -170,24 +96,6 @@ export function parseYamlFile<S extends z.ZodType>(text: string, file: string, s
       nextSteps: [`Fix the entries above in ${file}.`],
     })
   return result.data
-}
-
-function assertSize(bytes: number, file: string): void {
-  if (bytes <= MAX_CONFIG_BYTES) return
-  throw new ConfigError(
-    [
-      {
-        file,
-        path: '',
-        message: `the file is ${(bytes / 1024 / 1024).toFixed(1)} MiB; a configuration may be at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`,
-      },
-    ],
-    {
-      nextSteps: [
-        `Check that --config names retailops.yaml (not a data file); a real project's configuration is far below ${MAX_CONFIG_BYTES / 1024 / 1024} MiB.`,
-      ],
-    },
-  )
 }
 
 /** Keys that appear twice in one mapping (YAML forbids it; the later one would silently win). */

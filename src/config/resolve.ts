@@ -1,13 +1,7 @@
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {parseDuration} from './duration.js'
-import {
-  type CampaignConfig,
-  EPHEMERAL_STORAGE_DEFAULTS,
-  type EnvironmentConfig,
-  type RetailOpsConfig,
-  type ServiceConfig,
-  type Tier,
-} from './schema.js'
+import type {CampaignConfig, EnvironmentConfig, RetailOpsConfig, ServiceConfig, Tier} from './schema.js'
+import {EPHEMERAL_STORAGE_DEFAULTS} from './vocabulary.js'
 import {resolveFileOrEnv} from './secret-ref.js'
 
 /** Validates requested service names up front; none means all, in configuration order. */

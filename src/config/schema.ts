@@ -7,6 +7,34 @@ import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from 
 import {RELEASE_EVENT_NAMES} from '../ui/events.js'
 import {RetailOpsError} from '../errors/index.js'
 import {checkTimeZone, parseCron} from '../kubernetes/cron.js'
+import {
+  EPHEMERAL_STORAGE_DEFAULTS,
+  eventPatternMatches,
+  MAX_NAMESPACE,
+  NAMESPACE,
+  ROLLOUT_SUFFIXES,
+  SCALING_PROVIDERS,
+  SERVICE_NAME,
+  SEVERITY_THRESHOLDS,
+  tenantNamespace,
+  TIERS,
+} from './vocabulary.js'
+
+// Re-exported for the modules that also need the schema; the others import ./vocabulary.js.
+export {
+  EPHEMERAL_STORAGE_DEFAULTS,
+  eventPatternMatches,
+  MAX_NAMESPACE,
+  NAMESPACE,
+  ROLLOUT_SUFFIXES,
+  SCALING_PROVIDERS,
+  type ScalingProvider,
+  SERVICE_NAME,
+  SEVERITY_THRESHOLDS,
+  tenantNamespace,
+  TIERS,
+  type VulnerabilitySeverity,
+} from './vocabulary.js'
 
 /**
  * retailops.yaml. This schema is the contract for every command and is exported as JSON Schema
@@ -18,23 +46,11 @@ const name = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a lowercase DNS label: letters, digits and dashes, e.g. "checkout"')
   .max(50, 'at most 50 characters (it becomes part of Kubernetes names)')
 
-/**
- * A service name becomes a Kubernetes Service name, so it must be a DNS-1035 label (a letter
- * first: "1checkout" is refused by the apiserver), and stay short enough for the `-canary`,
- * `-stable` and `-preview` objects rollouts add to it.
- */
-export const SERVICE_NAME = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
 const serviceName = z
   .string()
   .regex(SERVICE_NAME, 'a DNS-1035 label: a lowercase letter first, then letters, digits and dashes, e.g. "checkout"')
   .max(50, 'at most 50 characters (rollouts add -canary, -stable and -preview to it)')
 
-/** The objects a rollout adds next to a service's own: a service may not be named like one of them. */
-export const ROLLOUT_SUFFIXES = ['-canary', '-stable', '-preview'] as const
-
-/** Namespaces are DNS-1123 labels: at most 63 characters. */
-export const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-export const MAX_NAMESPACE = 63
 const namespace = z
   .string()
   .regex(
@@ -64,7 +80,6 @@ const quantity = z
 
 const dateTime = z.iso.datetime({offset: true, message: 'an ISO 8601 timestamp such as 2026-11-27T00:00:00Z'})
 
-export const TIERS = ['revenue-critical', 'operational', 'tolerant'] as const
 export const tier = z
   .enum(TIERS)
   .describe('Service class: drives replicas, PDBs, gates, DR targets and release scrutiny.')
@@ -113,12 +128,6 @@ function quantityBytes(q: string | number): number {
   return Number(m[1]) * BYTES[m[2]]
 }
 
-export const EPHEMERAL_STORAGE_DEFAULTS = {
-  'revenue-critical': {request: '512Mi', limit: '2Gi'},
-  operational: {request: '256Mi', limit: '1Gi'},
-  tolerant: {request: '128Mi', limit: '512Mi'},
-} as const
-
 const probes = z
   .object({
     readiness: z.string().startsWith('/').default('/readyz'),
@@ -128,9 +137,6 @@ const probes = z
   })
   .strict()
 
-/** The ways a service's autoscaler is rendered: auto discovers KEDA's CRDs in the cluster at deploy time. */
-export const SCALING_PROVIDERS = ['auto', 'keda', 'hpa'] as const
-export type ScalingProvider = (typeof SCALING_PROVIDERS)[number]
 export const SCALING_METRIC_TYPES = ['AverageValue', 'Value'] as const
 
 /** A business signal the autoscaler follows: one PromQL query and the value per pod (or in all) it aims at. */
@@ -1013,10 +1019,6 @@ const tierDefaults = z
   })
   .strict()
 
-/** Vulnerability severities from lowest to highest (CVSS v3/v4 qualitative ranges). */
-export const SEVERITY_THRESHOLDS = ['low', 'medium', 'high', 'critical'] as const
-export type VulnerabilitySeverity = (typeof SEVERITY_THRESHOLDS)[number]
-
 const supplyChainPolicy = z
   .object({
     requireSignature: z
@@ -1076,16 +1078,6 @@ const envReference = z
     /^env:\/\/[A-Za-z_][A-Za-z0-9_]*$/,
     'a variable reference env://NAME (the value is a secret: never written in the file)',
   )
-
-/**
- * An event name, or a wildcard over them: `*` (every event), `rollout.*`, `release.refused.*`
- * (every event whose name starts with the part before `*`).
- */
-export function eventPatternMatches(pattern: string, event: string): boolean {
-  if (pattern === '*') return true
-  if (pattern.endsWith('.*')) return event.startsWith(pattern.slice(0, -1))
-  return pattern === event
-}
 
 const eventPattern = z.string().refine((p) => RELEASE_EVENT_NAMES.some((e) => eventPatternMatches(p, e)), {
   error: (issue) =>
@@ -1522,17 +1514,6 @@ export const configSchema = z
     dup(c.campaigns, 'campaigns')
     dup(c.datastores, 'datastores')
   })
-
-/** The namespace a dedicated tenant deploys into, as deploy renders it. */
-export function tenantNamespace(
-  config: {project: string},
-  tenant: {name: string; model: string; namespace?: string},
-  environmentNamespace: string,
-): string | undefined {
-  if (tenant.model === 'dedicated-namespace') return tenant.namespace ?? `${config.project}-${tenant.name}`
-  if (tenant.model === 'dedicated-cluster') return tenant.namespace ?? environmentNamespace
-  return undefined
-}
 
 interface NamespaceLayout {
   project: string

@@ -3,22 +3,29 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {LineCounter, parseDocument} from 'yaml'
-import {z} from 'zod'
 
 import {ConfigError} from '../errors/index.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import {objectRef} from '../kubernetes/resources.js'
 
-const overlayEntry = z
-  .object({
-    kind: z.string().min(1),
-    name: z.string().optional(),
-    patch: z.record(z.string(), z.unknown()),
-  })
-  .strict()
+export interface Overlay {
+  kind: string
+  name?: string
+  patch: Record<string, unknown>
+}
 
-export const overlayFile = z.array(overlayEntry)
-export type Overlay = z.output<typeof overlayEntry>
+/** The schema of an overlays file, built when a project has one: zod is not loaded by a render without overlays. */
+async function overlayFile() {
+  const {z} = await import('zod')
+  const entry = z
+    .object({
+      kind: z.string().min(1),
+      name: z.string().optional(),
+      patch: z.record(z.string(), z.unknown()),
+    })
+    .strict()
+  return z.array(entry)
+}
 
 /** RFC 7386 JSON merge patch: objects merge, null deletes a key, anything else (arrays too) replaces. */
 export function mergePatch<T>(target: T, patch: unknown): T {
@@ -62,7 +69,7 @@ export async function readOverlays(dir: string, service: string): Promise<Overla
       })),
     )
   }
-  const parsed = overlayFile.safeParse(doc.toJS() ?? [])
+  const parsed = (await overlayFile()).safeParse(doc.toJS() ?? [])
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => ({file, path: i.path.join('.'), message: i.message})),

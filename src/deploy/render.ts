@@ -6,13 +6,8 @@ import {parse as parseYaml} from 'yaml'
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
 import {ephemeralStorage, resolveEnvironment, selectWorkloads, type ResolvedEnvironment} from '../config/resolve.js'
-import {
-  type JobConfig,
-  type RetailOpsConfig,
-  type ServiceConfig,
-  type TenantConfig,
-  tenantNamespace,
-} from '../config/schema.js'
+import type {JobConfig, RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
+import {tenantNamespace} from '../config/vocabulary.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {workloadPlacement} from '../config/placement.js'
 import {NotFoundError, UsageError} from '../errors/index.js'

@@ -1,6 +1,7 @@
 import type {LoadedConfig} from '../config/load.js'
 import {recoveryTargets, type RecoveryTargets, type ResolvedEnvironment} from '../config/resolve.js'
-import {type DatastoreConfig, type RetailOpsConfig, type Tier, TIERS} from '../config/schema.js'
+import type {DatastoreConfig, RetailOpsConfig, Tier} from '../config/schema.js'
+import {TIERS} from '../config/vocabulary.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {DEFINITION_DIRS} from './recoverability.js'
 import type {DrillProvider, PlanContext, ProviderPlan} from './providers/types.js'

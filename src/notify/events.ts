@@ -1,4 +1,4 @@
-import {eventPatternMatches} from '../config/schema.js'
+import {eventPatternMatches} from '../config/vocabulary.js'
 import {RELEASE_EVENT_NAMES, type ReleaseEventType} from '../ui/events.js'
 
 /** The event names a list of names and wildcards (`rollout.*`) stands for: a command's `releaseEvents`. */

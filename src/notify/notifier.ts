@@ -6,7 +6,8 @@
  * the delivery deadline. A message not delivered is a warning (terminal and --json), never an exit code.
  */
 import type {LoadedConfig} from '../config/load.js'
-import {eventPatternMatches, type NotificationDestinationConfig, type NotificationsConfig} from '../config/schema.js'
+import type {NotificationDestinationConfig, NotificationsConfig} from '../config/schema.js'
+import {eventPatternMatches} from '../config/vocabulary.js'
 import {parseDuration} from '../config/duration.js'
 import {isLoopbackHost} from '../config/loopback.js'
 import {envReferenceName} from '../config/secret-ref.js'

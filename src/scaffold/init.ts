@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {cp, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {parseConfig} from '../config/load.js'
+import {parseConfig} from '../config/parse.js'
 import {isLoopbackHost} from '../config/loopback.js'
 import {jsonSchema} from '../config/schema.js'
 import {parseReference} from '../docker/reference.js'

@@ -4,8 +4,10 @@ import path from 'node:path'
 
 import {parseDocument, YAMLMap} from 'yaml'
 
-import {type LoadedConfig, parseConfig} from '../config/load.js'
-import {SERVICE_NAME, type Tier} from '../config/schema.js'
+import type {LoadedConfig} from '../config/load.js'
+import {parseConfig} from '../config/parse.js'
+import type {Tier} from '../config/schema.js'
+import {SERVICE_NAME} from '../config/vocabulary.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
 import {DEFAULT_SERVICE_PORT, serviceYaml} from './defaults.js'

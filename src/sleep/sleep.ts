@@ -1,6 +1,6 @@
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
-import {tenantNamespace} from '../config/schema.js'
+import {tenantNamespace} from '../config/vocabulary.js'
 import {RetailOpsError} from '../errors/index.js'
 import {kubeError, kubeHttp, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'

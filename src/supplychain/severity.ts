@@ -1,6 +1,6 @@
 import cvss from 'ae-cvss-calculator'
 
-import {SEVERITY_THRESHOLDS, type VulnerabilitySeverity} from '../config/schema.js'
+import {SEVERITY_THRESHOLDS, type VulnerabilitySeverity} from '../config/vocabulary.js'
 
 /** Qualitative severities, lowest first (CVSS v3.1/v4.0 specification, "Qualitative Severity Rating Scale"). */
 export const SEVERITIES = ['none', 'low', 'medium', 'high', 'critical'] as const

@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {z} from 'zod'
 
-import {parseYamlFile} from '../config/load.js'
+import {parseYamlFile} from '../config/parse.js'
 import {ConfigError} from '../errors/index.js'
 
 /**

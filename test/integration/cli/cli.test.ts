@@ -1,10 +1,11 @@
-import {mkdtemp, writeFile} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli, type CliOptions} from '../../support/cli.js'
+import {ROOT} from '../../support/paths.js'
 
 // The built CLI, run as users run it: these tests need `npm run build` (scripts/test.sh does it).
 const run = (args: string[], options: CliOptions = {}) => runCli(args, {...options, built: true})
@@ -119,5 +120,93 @@ describe('the start-up fast path', () => {
     expect(v.stdout.trim()).toBe(
       `retailops/${(await import('../../../package.json', {with: {type: 'json'}})).default.version} ${process.platform}-${process.arch} node-${process.version}`,
     )
+  })
+})
+
+describe("the direct start of a command (without oclif's Config.load)", () => {
+  /** A run of the built CLI, with the direct start or (RETAILOPS_DIRECT_START=0) oclif's own, and the CommonJS modules it loaded. */
+  async function both(args: string[], options: CliOptions = {}) {
+    const result = []
+    for (const direct of [true, false]) {
+      const list = path.join(project, `loaded-${direct}`)
+      const r = await run(args, {
+        ...options,
+        env: {
+          ...options.env,
+          RETAILOPS_DIRECT_START: direct ? undefined : '0',
+          NODE_OPTIONS: `--require ${path.join(ROOT, 'test/support/loaded-modules.cjs')}`,
+          RETAILOPS_TEST_LOADED_MODULES: list,
+        },
+      })
+      result.push({...r, loaded: (await readFile(list, 'utf8')).split('\n')})
+    }
+    return {direct: result[0], oclif: result[1]}
+  }
+
+  it.each([
+    ['success', ['config', 'validate']],
+    ['success, --json', ['config', 'validate', '--json']],
+    ['a flag error', ['config', 'validate', '--bogus']],
+    ['a flag error, --json', ['render', '--tenant', '--json']],
+    ['a missing flag value', ['slo', 'rules', '--output']],
+    ['an unexpected argument', ['config', 'validate', 'extra']],
+    ['a configuration error, --json', ['config', 'validate', '--config', 'missing.yaml', '--json']],
+    ['a command with arguments', ['render', 'cart', '--json']],
+  ])('answers as oclif does: %s', async (_, args) => {
+    const {direct, oclif} = await both(args, {cwd: project})
+    expect(direct.exitCode).toBe(oclif.exitCode)
+    expect(direct.stdout).toBe(oclif.stdout)
+    expect(direct.stderr).toBe(oclif.stderr)
+    // oclif's own start loads its Config (plugin discovery) from node_modules; the direct start
+    // loads the bundled command (dist/direct) and no file of oclif's.
+    expect(oclif.loaded.some((m) => m.endsWith('@oclif/core/lib/config/config.js'))).toBe(true)
+    expect(direct.loaded.filter((m) => m.includes('/node_modules/@oclif/'))).toEqual([])
+  })
+
+  it('reads --json from RETAILOPS_CONTENT_TYPE as oclif does', async () => {
+    const {direct, oclif} = await both(['config', 'validate'], {cwd: project, env: {RETAILOPS_CONTENT_TYPE: 'json'}})
+    expect(JSON.parse(direct.stdout)).toMatchObject({status: 0, result: {project: 'shop'}})
+    expect(direct.stdout).toBe(oclif.stdout)
+  })
+
+  it('leaves help, version and typos to oclif', async () => {
+    for (const args of [['config', 'validate', '--help'], ['help', 'render'], ['config'], ['rendr']]) {
+      const {direct, oclif} = await both(args, {cwd: project})
+      expect(direct.exitCode, args.join(' ')).toBe(oclif.exitCode)
+      expect(direct.stdout, args.join(' ')).toBe(oclif.stdout)
+      expect(
+        direct.loaded.some((m) => m.endsWith('@oclif/core/lib/config/config.js')),
+        args.join(' '),
+      ).toBe(true)
+    }
+  })
+})
+
+describe('the validated-configuration cache of the built CLI', () => {
+  it('keeps what config validate accepted, and validates again as soon as the file changes', async () => {
+    const xdg = await mkdtemp(path.join(os.tmpdir(), 'ro-cli-config-cache-'))
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-cli-config-cache-project-'))
+    const file = path.join(dir, 'retailops.yaml')
+    const valid = await readFile(path.join(project, 'retailops.yaml'), 'utf8')
+    await writeFile(file, valid)
+    const env = {XDG_CACHE_HOME: xdg}
+    const first = await run(['config', 'validate', '--json'], {cwd: dir, env})
+    expect(first.exitCode).toBe(0)
+    const entries = await readdir(path.join(xdg, 'retailops', 'config'))
+    expect(entries).toHaveLength(1)
+    const entry = path.join(xdg, 'retailops', 'config', entries[0])
+    expect((await stat(entry)).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(entry, 'utf8')).config.project).toBe('shop')
+    // A hit answers exactly as a validation does.
+    const second = await run(['config', 'validate', '--json'], {cwd: dir, env})
+    expect(second.stdout).toBe(first.stdout)
+    // One changed line: validated again, the error with its line, although an entry exists.
+    await writeFile(file, valid.replace(/tier: [a-z-]+/, 'tier: gold'))
+    const broken = await run(['config', 'validate', '--json'], {cwd: dir, env})
+    expect(broken.exitCode).toBe(3)
+    expect(JSON.parse(broken.stdout).error.details.issues[0]).toMatchObject({path: expect.stringMatching(/\.tier$/)})
+    expect(broken.stdout).toContain(`${file}`)
+    await writeFile(file, valid)
+    expect((await run(['config', 'validate', '--json'], {cwd: dir, env})).stdout).toBe(first.stdout)
   })
 })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {generateRules, renderRulesYaml} from '../../../src/slo/rules.js'
 import {PROMTOOL} from './prometheus.js'
 

@@ -9,7 +9,7 @@ import {
 } from '../../../src/capacity/plan.js'
 import {poolPrice, podHourlyCost} from '../../../src/config/prices.js'
 import {formatCpu, formatMemory, GiB, parseQuantity} from '../../../src/kubernetes/quantity.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 
 const Mi = 1024 ** 2
 const prices = parseConfig('project: p\nregistry: {url: r}\nservices: {a: {tier: tolerant}}\n').prices

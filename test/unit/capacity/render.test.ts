@@ -4,7 +4,7 @@ import {computePlan} from '../../../src/capacity/plan.js'
 import {poolPrice} from '../../../src/config/prices.js'
 import {GiB} from '../../../src/kubernetes/quantity.js'
 import {renderCapacityPlan, renderRestore, renderWarmup} from '../../../src/capacity/render.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 
 const prices = parseConfig('project: p\nregistry: {url: r}\nservices: {a: {tier: tolerant}}\n').prices
 

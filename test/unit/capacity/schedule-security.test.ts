@@ -10,7 +10,7 @@ import {placeholderDeployment} from '../../../src/capacity/headroom.js'
 import {resolveRunnerImage} from '../../../src/runner/resolve.js'
 import {rbac, scheduleObjects} from '../../../src/capacity/schedule.js'
 import {credentialPlaceholder, splitCredentials} from '../../../src/config/credentials.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {ConfigError} from '../../../src/errors/index.js'
 
 const DIGEST = `sha256:${'c'.repeat(64)}`

@@ -60,19 +60,36 @@ const HEAVY = [
   '@cyclonedx/cyclonedx-library',
 ]
 
+/** The commands issue 18 times: config validate, slo rules, dr plan, render, rollout status. */
+const EVERYDAY = [
+  'commands/config/validate.ts',
+  'commands/slo/rules.ts',
+  'commands/dr/plan.ts',
+  'commands/render.ts',
+  'commands/rollout/status.ts',
+]
+
 describe('the static import graph of the everyday commands', () => {
-  it.each([
-    'commands/config/validate.ts',
-    'commands/slo/rules.ts',
-    'commands/dr/plan.ts',
-    'commands/render.ts',
-    'commands/rollout/status.ts',
-  ])('%s reaches none of the heavy clients', (entry) => {
+  it.each(EVERYDAY)('%s reaches none of the heavy clients', (entry) => {
     const graph = relative(staticGraph(entry))
-    // The walk itself works: the command reaches its base class and the configuration schema.
+    // The walk itself works: the command reaches its base class and the configuration's loader.
     expect(graph).toContain('commands/_base/base-command.ts')
-    expect(graph).toContain('src/config/schema.ts')
+    expect(graph).toContain('src/config/load.ts')
     expect(graph.filter((m) => HEAVY.includes(m))).toEqual([])
+  })
+
+  it.each(EVERYDAY)(
+    '%s loads the schema (zod) and the YAML parser with positions only when the file must be validated',
+    (entry) => {
+      // src/config/load.ts imports parse.ts (yaml's parseDocument, zod) when the validated-configuration
+      // cache has no entry for the file; everything else imports the vocabulary, not the schema.
+      const graph = relative(staticGraph(entry))
+      expect(graph.filter((m) => ['zod', 'src/config/schema.ts', 'src/config/parse.ts'].includes(m))).toEqual([])
+    },
+  )
+
+  it('config validate reaches no YAML library at all until it parses', () => {
+    expect(relative(staticGraph('commands/config/validate.ts'))).not.toContain('yaml')
   })
 
   it('render needs neither the Kubernetes client nor the deploy engine, signing or the supply chain', () => {
@@ -106,5 +123,6 @@ describe('the static import graph of the everyday commands', () => {
     const graph = relative(staticGraph('src/deploy/engine.ts'))
     expect(graph).toContain('src/kubernetes/client.ts')
     expect(graph).toContain('tweetnacl')
+    expect(relative(staticGraph('src/config/parse.ts'))).toEqual(expect.arrayContaining(['zod', 'yaml']))
   })
 })

@@ -4,7 +4,8 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {findConfigFile, loadConfig, parseConfig} from '../../../src/config/load.js'
+import {findConfigFile, loadConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {jsonSchema} from '../../../src/config/schema.js'
 import {ConfigError, NotFoundError} from '../../../src/errors/index.js'
 

@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {MAX_CONFIG_BYTES, parseConfig} from '../../../src/config/load.js'
+import {MAX_CONFIG_BYTES} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {ConfigError, ExitCode, MAX_ISSUES_SHOWN} from '../../../src/errors/index.js'
 
 const HEAD = 'project: shop\nregistry: {url: 127.0.0.1:5000, insecure: true}\n'

@@ -4,7 +4,7 @@ import {allocate, GIB, type PricedNode} from '../../../src/cost/allocate.js'
 import type {PodRecord} from '../../../src/cost/collect.js'
 import {attributionFor, keyFunction, parseAggregation} from '../../../src/cost/cost.js'
 import {findSavings, SLEEP_AT, THRESHOLDS} from '../../../src/cost/findings.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 
 const H = 3_600_000
 const END = Date.UTC(2026, 10, 25, 12)

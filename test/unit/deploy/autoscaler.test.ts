@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import type {LoadedConfig} from '../../../src/config/load.js'
 import {autoscalerProvider, clusterConnectionKey, externalMetricName} from '../../../src/deploy/autoscaler.js'
 import {preserveReplicas, replacedAutoscalers} from '../../../src/deploy/engine.js'

@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {normalizeHostPort} from '../../../src/config/hosts.js'
 import {isLoopbackHost} from '../../../src/config/loopback.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {engineEndpoint} from '../../../src/docker/engine.js'
 import {RegistryClient, usesPlainHttp} from '../../../src/docker/registry.js'
 import {ConfigError, RefusedError} from '../../../src/errors/index.js'

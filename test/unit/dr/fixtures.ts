@@ -2,7 +2,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import type {LoadedConfig} from '../../../src/config/load.js'
 import type {ResolvedEnvironment} from '../../../src/config/resolve.js'
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {imageRepository, selectImages, selectWorkloads} from '../../../src/config/resolve.js'
 import {pruneCandidates} from '../../../src/deploy/engine.js'
 import {parseImageOverrides, resolveImages} from '../../../src/deploy/images.js'

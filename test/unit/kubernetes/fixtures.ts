@@ -1,5 +1,5 @@
 import type {LoadedConfig} from '../../../src/config/load.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {resolveImages} from '../../../src/deploy/images.js'
 import type {ResolvedImage} from '../../../src/deploy/images.js'
 

@@ -3,7 +3,7 @@
 // database; credentials only in the pods of the tenants they belong to; colliding namespaces refused.
 import {describe, expect, it} from 'vitest'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {renderManifests} from '../../../src/deploy/render.js'
 import {ConfigError} from '../../../src/errors/index.js'
 import type {KubeObject} from '../../../src/kubernetes/resources.js'

@@ -7,7 +7,8 @@ import type {AddressInfo} from 'node:net'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {parseConfig, type LoadedConfig} from '../../../src/config/load.js'
+import type {LoadedConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {ConfigError, ExitCode} from '../../../src/errors/index.js'
 import {releaseEvents} from '../../../src/notify/events.js'
 import {commandNotifier, destinationsFor, destinationsOfEvents, Notifier} from '../../../src/notify/notifier.js'

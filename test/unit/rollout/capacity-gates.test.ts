@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Deployment} from '../../../src/kubernetes/kinds.js'
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {canaryReplicasFor} from '../../../src/rollout/capacity.js'
 import {groupExit} from '../../../src/rollout/control.js'
 import {bindToCommand} from '../../../src/rollout/trust.js'

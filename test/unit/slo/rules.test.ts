@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {expandCounter, leLabel, sliExpressions} from '../../../src/slo/sli.js'
 import {alertName, generateRules, renderRulesYaml, slothDuration} from '../../../src/slo/rules.js'
 

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseConfig} from '../../../src/config/load.js'
+import {parseConfig} from '../../../src/config/parse.js'
 import {ConfigError} from '../../../src/errors/index.js'
 import {atOrAbove} from '../../../src/supplychain/severity.js'
 import {admit, decide, expiredWaivers, type AdmissionImage, type Evidence} from '../../../src/supplychain/policy.js'
