@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -46,9 +46,23 @@ export async function rememberConfig(file: string, text: string, config: RetailO
     const partial = `${entry}.${process.pid}.tmp`
     writeFileSync(partial, JSON.stringify({key: entryKey(BUILD, file, text), config}), {mode: 0o600})
     renameSync(partial, entry)
+    pruneEntries(path.dirname(entry))
   } catch {
     // Read-only HOME, a full disk: the next run validates again.
   }
+}
+
+/** Entries kept: one per configuration file, and projects in temporary folders (tests, CI checkouts) come and go. */
+export const MAX_ENTRIES = 200
+
+/** The least recently written entries beyond MAX_ENTRIES go (checked on a write only, never on a hit). */
+function pruneEntries(folder: string): void {
+  const names = readdirSync(folder)
+  if (names.length <= MAX_ENTRIES) return
+  const byAge = names
+    .map((name) => ({file: path.join(folder, name), mtimeMs: statSync(path.join(folder, name)).mtimeMs}))
+    .sort((a, b) => a.mtimeMs - b.mtimeMs)
+  for (const {file} of byAge.slice(0, names.length - MAX_ENTRIES)) rmSync(file, {force: true})
 }
 
 /** The cache entry of one configuration file, or undefined when the cache is off or has no folder. */

@@ -116,14 +116,17 @@ describe('render, diff and deploy --dry-run (CLI)', () => {
       expect(deployment.spec?.template.spec?.containers[0].image).toBe(
         projectImages(t, ['catalog'], 'c')[0].split('=')[1],
       )
-      // Nothing in HOME but the CLI's own compiled code: bin/run.js keeps V8's compile cache in
-      // ~/.cache/retailops/compile (cli/compile-cache.test.ts); bin/dev.js keeps none there.
-      const compileCache = ['.cache', '.cache/retailops', '.cache/retailops/compile']
-      expect(
-        (await readdir(home, {recursive: true})).filter(
-          (f) => !compileCache.includes(f) && !f.startsWith('.cache/retailops/compile/'),
-        ),
-      ).toEqual([])
+      // Nothing in HOME but the CLI's own caches: bin/run.js keeps V8's compile cache in
+      // ~/.cache/retailops/compile (cli/compile-cache.test.ts) and the validated retailops.yaml in
+      // ~/.cache/retailops/config (src/config/validated-cache.ts; the kubeconfig is not in it);
+      // bin/dev.js keeps neither.
+      const caches = ['.cache', '.cache/retailops', '.cache/retailops/compile', '.cache/retailops/config']
+      const files = await readdir(home, {recursive: true})
+      expect(files.filter((f) => !caches.includes(f) && !/^\.cache\/retailops\/(compile|config)\//.test(f))).toEqual([])
+      for (const entry of files.filter((f) => f.startsWith('.cache/retailops/config/')))
+        expect(readFileSync(path.join(home, entry), 'utf8')).not.toContain(
+          readFileSync(kubeconfig, 'utf8').match(/token: (\S+)/)?.[1] ?? '\u0000never',
+        )
       // bin/dev.js runs through tsx, which keeps its compile cache in TMPDIR/tsx-<uid>: that is not ours.
       expect((await readdir(tmp)).filter((f) => !f.startsWith('tsx-'))).toEqual([])
     } finally {

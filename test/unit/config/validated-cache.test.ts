@@ -1,6 +1,6 @@
 // The validated-configuration cache (src/config/validated-cache.ts): a retailops.yaml this build
 // validated before, byte for byte, is read back without the YAML parser or the schema (issue 18).
-import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {chmod, mkdtemp, readdir, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -161,5 +161,26 @@ describe('the validated-configuration cache', () => {
     await writeFile(path.join(project, 'retailops.yaml'), `${minimal}# edited\n`)
     await (await modules()).loadConfig(undefined, project)
     expect(await entries()).toHaveLength(1)
+  })
+
+  it('keeps at most MAX_ENTRIES entries, dropping the least recently written', async () => {
+    const m = await modules()
+    const folder = path.join(xdg, 'retailops', 'config')
+    await m.loadConfig(undefined, project)
+    const [own] = await entries()
+    // Old entries of projects long gone (temporary folders of tests and CI checkouts).
+    const old = Date.now() / 1000 - 3600
+    for (let i = 0; i < m.MAX_ENTRIES + 20; i++) {
+      const file = path.join(folder, `gone-${i}.json`)
+      writeFileSync(file, '{}')
+      utimesSync(file, old + i, old + i)
+    }
+    await writeFile(path.join(project, 'retailops.yaml'), `${minimal}# edited\n`)
+    await (await modules()).loadConfig(undefined, project)
+    const left = await entries()
+    expect(left).toHaveLength(m.MAX_ENTRIES)
+    expect(left).toContain(own)
+    expect(left).not.toContain('gone-0.json')
+    expect(left).toContain(`gone-${m.MAX_ENTRIES + 19}.json`)
   })
 })
