@@ -52,7 +52,11 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: {...globals.node},
-      parserOptions: {projectService: true, tsconfigRootDir: import.meta.dirname},
+      parserOptions: {
+        // The CommonJS preload a test passes to a CLI process (--require) is outside tsconfig's ESM sources.
+        projectService: {allowDefaultProject: ['test/support/*.cjs']},
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     linterOptions: {reportUnusedDisableDirectives: 'error'},
     rules: {
@@ -131,5 +135,11 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // CommonJS by design (a --require preload): require() is how it loads.
+    files: ['**/*.cjs'],
+    languageOptions: {sourceType: 'commonjs'},
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
   },
 )
