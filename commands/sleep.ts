@@ -17,6 +17,7 @@ export default class Sleep extends RetailOpsCommand<typeof Sleep> {
     "Saves every Deployment's replicas and every HPA's minReplicas and maxReplicas of the project in the environment's namespaces (its own and its dedicated-namespace tenants')",
     'in the ConfigMap retailops-sleep-state, before changing anything (sleeping again never overwrites what was saved), then scales the Deployments to 0.',
     'HPAs stay in place: the HPA controller does not scale a target at 0 replicas, and resumes when `retailops wake` puts the replicas back exactly as saved.',
+    'KEDA ScaledObjects are paused at 0 replicas (autoscaling.keda.sh/paused-replicas) first, since KEDA would scale a Deployment at 0 back up; their annotation as it was is saved too.',
     'Production environments (environments.<name>.production not false) are refused.',
     '--at "DAYS SLEEP-WAKE" instead creates two CronJobs that run `retailops sleep` and `retailops wake` in the cluster at those times (--timezone), with the runner image by digest.',
   ].join(' ')

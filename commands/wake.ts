@@ -6,7 +6,7 @@ export default class Wake extends RetailOpsCommand<typeof Wake> {
   static override summary = 'Wake an environment `retailops sleep` scaled to zero, exactly as it was.'
   static override description = [
     "Reads the values `retailops sleep` saved in each namespace's ConfigMap retailops-sleep-state (written before it changed anything, so this works after a crash half-way too),",
-    "puts every HPA's minReplicas and maxReplicas and every Deployment's replicas back exactly as they were, verifies, and only then deletes the saved state.",
+    "puts every HPA's minReplicas and maxReplicas, every KEDA ScaledObject's pause annotation and every Deployment's replicas back exactly as they were, verifies, and only then deletes the saved state.",
     'Waking an environment that is not asleep changes nothing and says so. Production environments are refused.',
   ].join(' ')
   static override exitCodes = [

@@ -112,7 +112,7 @@ export function sleepScheduleNames(environment: string) {
 
 const COMPONENT = 'sleep-schedule'
 
-/** Per namespace of the environment: read and scale the project's Deployments, read and restore HPA bounds, write only the sleep state. */
+/** Per namespace of the environment: read and scale the project's Deployments, read and restore HPA bounds and ScaledObject pauses, write only the sleep state. */
 export function sleepRbac(environment: string, home: string, namespaces: string[]): KubeRef[] {
   const n = sleepScheduleNames(environment)
   const labels = {
@@ -133,6 +133,8 @@ export function sleepRbac(environment: string, home: string, namespaces: string[
         rules: [
           {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch']},
           {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
+          // KEDA's ScaledObjects are paused while asleep (no KEDA in the cluster: the rule grants nothing).
+          {apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['get', 'list', 'patch']},
           // The state's create cannot be limited by name; every other write to ConfigMaps is.
           {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
           {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch', 'delete'], resourceNames: [SLEEP_STATE]},

@@ -2,6 +2,7 @@ import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
 import {tenantNamespace} from '../config/vocabulary.js'
 import {RetailOpsError} from '../errors/index.js'
+import {listScaledObjects, ownedByScaledObject} from '../kubernetes/autoscalers.js'
 import {kubeError, kubeHttp, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER_SLEEP, LABEL} from '../kubernetes/labels.js'
@@ -9,13 +10,16 @@ import {listObjects, readObject} from '../kubernetes/objects.js'
 import {collectionPath, namedPath} from '../kubernetes/resources.js'
 import {throwIfAborted, type RunContext} from '../ui/context.js'
 import {
+  ANNOTATIONS_POINTER,
   deleteSleepState,
+  PAUSED_REPLICAS,
   readSleepState,
   recordSleepState,
   savedFields,
   type SavedTarget,
   saveTarget,
   type SleepState,
+  valueAt,
 } from './state.js'
 
 /**
@@ -25,10 +29,22 @@ import {
  * the replicas back, so nothing about them has to be deleted or pointed elsewhere, and minReplicas
  * never needs to be 0 (which would take the HPAScaleToZero feature gate). Their bounds are saved
  * anyway, so wake verifies them and puts back any that changed while the environment slept.
+ * KEDA is different: it scales a Deployment at 0 back up to its ScaledObject's minReplicaCount, so
+ * a ScaledObject is paused at 0 replicas (its autoscaling.keda.sh/paused-replicas annotation) while
+ * the environment sleeps, and its annotation is put back exactly as it was.
  * Crash-safe like prewarm: the state is saved before the first change, never overwritten.
  */
 
-type Workload = {metadata: {name: string; resourceVersion?: string}; spec?: Record<string, unknown>}
+type Workload = {
+  metadata: {
+    name: string
+    resourceVersion?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    ownerReferences?: {kind: string}[]
+  }
+  spec?: Record<string, unknown>
+}
 
 export interface SleepOptions {
   project: LoadedConfig
@@ -41,8 +57,11 @@ export interface SleptTarget {
   kind: SavedTarget['kind']
   name: string
   /** The saved values (what wake puts back). */
-  saved: Record<string, number | '(absent)'>
-  /** slept (scaled to 0 now), asleep (already at 0), kept (an HPA, left as it is), restored, unchanged, gone. */
+  saved: Record<string, number | string>
+  /**
+   * slept (scaled to 0, or a ScaledObject paused at 0, now), asleep (already so), kept (an HPA,
+   * left as it is), restored, unchanged, gone.
+   */
   outcome: 'slept' | 'asleep' | 'kept' | 'restored' | 'unchanged' | 'gone'
 }
 
@@ -87,39 +106,69 @@ const selector = (project: LoadedConfig) => `${LABEL.partOf}=${project.config.pr
 
 async function listWorkloads(http: KubeHttp, project: LoadedConfig, namespace: string) {
   try {
-    const [deployments, hpas] = await Promise.all([
+    const [deployments, hpas, scaledObjects] = await Promise.all([
       listObjects<Workload>(http, collectionPath('Deployment', namespace), {labelSelector: selector(project)}),
       listObjects<Workload>(http, collectionPath('HorizontalPodAutoscaler', namespace), {
         labelSelector: selector(project),
       }),
+      listScaledObjects(http, namespace),
     ])
-    return {deployments, hpas}
+    return {
+      deployments,
+      // KEDA's own HPA for a ScaledObject is KEDA's to set: the ScaledObject is paused instead.
+      hpas: hpas.filter((h) => !ownedByScaledObject(h as Parameters<typeof ownedByScaledObject>[0])),
+      scaledObjects: (scaledObjects as Workload[]).filter(
+        (o) => o.metadata.labels?.[LABEL.partOf] === project.config.project,
+      ),
+    }
   } catch (error) {
-    throw kubeError(error, `listing the Deployments and HPAs of ${namespace}`)
+    throw kubeError(error, `listing the Deployments and autoscalers of ${namespace}`)
   }
 }
 
 const describe = (t: SavedTarget) =>
-  Object.fromEntries(savedFields(t).map(([f, s]) => [f, s.present ? s.value! : ('(absent)' as const)]))
+  Object.fromEntries(savedFields(t).map((f) => [f.name, f.saved.present ? f.saved.value! : '(absent)']))
+
+type PatchOp = {op: string; path: string; value?: unknown}
+
+/** Sets a field at a pointer; an annotation needs the annotations map to exist first. */
+function setAt(current: Workload, pointer: string, value: unknown): PatchOp[] {
+  const ops: PatchOp[] = []
+  if (pointer.startsWith(`${ANNOTATIONS_POINTER}/`) && !current.metadata.annotations)
+    ops.push({op: 'add', path: ANNOTATIONS_POINTER, value: {}})
+  ops.push({op: 'add', path: pointer, value})
+  return ops
+}
 
 /** JSON Patch ops that make the object's fields exactly the saved ones, guarded by its resourceVersion. */
-export function patchTo(t: SavedTarget, current: Workload): {op: string; path: string; value?: unknown}[] {
-  const ops: {op: string; path: string; value?: unknown}[] = []
-  for (const [f, saved] of savedFields(t)) {
-    const value = current.spec?.[f]
+export function patchTo(t: SavedTarget, current: Workload): PatchOp[] {
+  const ops: PatchOp[] = []
+  for (const {pointer, saved} of savedFields(t)) {
+    const value = valueAt(current, pointer)
     const has = value !== undefined && value !== null
-    if (saved.present && value !== saved.value) ops.push({op: 'add', path: `/spec/${f}`, value: saved.value})
-    if (!saved.present && has) ops.push({op: 'remove', path: `/spec/${f}`})
+    if (saved.present && value !== saved.value) ops.push(...setAt(current, pointer, saved.value))
+    if (!saved.present && has) ops.push({op: 'remove', path: pointer})
   }
   return ops.length
     ? [{op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion}, ...ops]
     : []
 }
 
-export function matchesSaved(t: SavedTarget, spec: Record<string, unknown> | undefined): boolean {
-  return savedFields(t).every(([f, saved]) =>
-    saved.present ? spec?.[f] === saved.value : spec?.[f] === undefined || spec?.[f] === null,
-  )
+export function matchesSaved(t: SavedTarget, object: Workload): boolean {
+  return savedFields(t).every(({pointer, saved}) => {
+    const value = valueAt(object, pointer)
+    return saved.present ? value === saved.value : value === undefined || value === null
+  })
+}
+
+/** What sleep sets: a Deployment's replicas to 0, a ScaledObject paused at 0 replicas. */
+function sleepPatch(t: SavedTarget, current: Workload): PatchOp[] {
+  const guard = {op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion}
+  if (t.kind === 'ScaledObject') {
+    const [{pointer}] = savedFields(t)
+    return current.metadata.annotations?.[PAUSED_REPLICAS] === '0' ? [] : [guard, ...setAt(current, pointer, '0')]
+  }
+  return current.spec?.replicas === 0 ? [] : [guard, {op: 'add', path: '/spec/replicas', value: 0}]
 }
 
 /** Sets spec fields with a JSON Patch carrying the resourceVersion read; re-reads and retries when it moved. */
@@ -155,7 +204,7 @@ async function patchFields(
   })
 }
 
-/** Saves every Deployment's replicas and HPA's bounds (once), then scales the Deployments to 0. */
+/** Saves every Deployment's replicas, HPA's bounds and ScaledObject's pause (once), then pauses the ScaledObjects and scales the Deployments to 0. */
 export async function sleepEnvironment(
   options: SleepOptions & {afterSave?: () => Promise<void> | void},
   ctx: RunContext,
@@ -169,36 +218,42 @@ export async function sleepEnvironment(
   let savedAt: string | undefined
   try {
     for (const namespace of namespaces) {
-      const {deployments, hpas} = await listWorkloads(http, project, namespace)
+      const {deployments, hpas, scaledObjects} = await listWorkloads(http, project, namespace)
       const found = [
         ...deployments.map((d) => saveTarget('Deployment', d.metadata.name, d.spec)),
         ...hpas.map((h) => saveTarget('HorizontalPodAutoscaler', h.metadata.name, h.spec)),
+        ...scaledObjects.map((o) => saveTarget('ScaledObject', o.metadata.name, o.spec, o.metadata.annotations)),
       ]
       if (found.length === 0) {
-        ctx.out.warn(`No Deployments or HPAs of project ${project.config.project} in ${namespace}.`)
+        ctx.out.warn(`No Deployments or autoscalers of project ${project.config.project} in ${namespace}.`)
         continue
       }
-      const task = ctx.out.task(`Saving ${found.length} replica count(s) and HPA bound(s) of ${namespace}`)
+      const task = ctx.out.task(
+        `Saving ${found.length} replica count(s), HPA bound(s) and ScaledObject pause(s) of ${namespace}`,
+      )
       // Saved before the first change; entries saved by an earlier sleep are kept (never the zeros it left).
       const state: SleepState = await recordSleepState(http, env.name, namespace, found, now)
       savedAt ??= state.savedAt
       task.succeed(`Saved in ConfigMap ${namespace}/retailops-sleep-state (first saved ${state.savedAt})`)
       await options.afterSave?.()
       const scale = ctx.out.task(`Scaling the Deployments of ${namespace} to 0`)
-      for (const t of Object.values(state.targets)) {
+      // ScaledObjects paused first, so KEDA does not scale a Deployment back up once it is at 0.
+      const ordered = Object.values(state.targets).sort((a, b) =>
+        a.kind === b.kind
+          ? a.name.localeCompare(b.name)
+          : a.kind === 'ScaledObject'
+            ? -1
+            : b.kind === 'ScaledObject'
+              ? 1
+              : 0,
+      )
+      for (const t of ordered) {
         throwIfAborted(ctx.signal)
         if (t.kind === 'HorizontalPodAutoscaler') {
           targets.push({namespace, kind: t.kind, name: t.name, saved: describe(t), outcome: 'kept'})
           continue
         }
-        const outcome = await patchFields(http, namespace, t, (current) =>
-          current.spec?.replicas === 0
-            ? []
-            : [
-                {op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion},
-                {op: 'add', path: '/spec/replicas', value: 0},
-              ],
-        )
+        const outcome = await patchFields(http, namespace, t, (current) => sleepPatch(t, current))
         targets.push({
           namespace,
           kind: t.kind,
@@ -208,21 +263,22 @@ export async function sleepEnvironment(
         })
       }
       scale.succeed(
-        `${namespace}: ${targets.filter((t) => t.namespace === namespace && t.outcome === 'slept').length} Deployment(s) scaled to 0`,
+        `${namespace}: ${targets.filter((t) => t.namespace === namespace && t.kind === 'Deployment' && t.outcome === 'slept').length} Deployment(s) scaled to 0`,
       )
     }
   } finally {
     http.close()
   }
-  const slept = targets.filter((t) => t.outcome === 'slept').length
+  const deploymentsNow = targets.filter((t) => t.kind === 'Deployment' && t.outcome === 'slept').length
+  const paused = targets.filter((t) => t.kind === 'ScaledObject' && t.outcome !== 'gone').length
   return {
     environment: env.name,
     action: 'sleep',
     namespaces,
-    changed: slept > 0,
+    changed: targets.some((t) => t.outcome === 'slept'),
     savedAt,
     targets,
-    message: `Environment ${env.name} is asleep: ${slept} Deployment(s) scaled to 0 now, ${targets.filter((t) => t.outcome === 'asleep').length} already at 0; HPAs left in place (they do not scale a target at 0). \`retailops wake --environment ${env.name}\` puts everything back.`,
+    message: `Environment ${env.name} is asleep: ${deploymentsNow} Deployment(s) scaled to 0 now, ${targets.filter((t) => t.kind === 'Deployment' && t.outcome === 'asleep').length} already at 0; HPAs left in place (they do not scale a target at 0)${paused ? `; ${paused} KEDA ScaledObject(s) paused at 0 replicas` : ''}. \`retailops wake --environment ${env.name}\` puts everything back.`,
   }
 }
 
@@ -249,9 +305,16 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
       const task = ctx.out.task(
         `Waking ${namespace}: ${list.length} object(s) back to the values saved at ${saved.state.savedAt}`,
       )
-      // HPA bounds first, so a Deployment woken under its HPA meets the bounds it had.
+      // Autoscalers first (HPA bounds, ScaledObjects unpaused), so a Deployment woken under one
+      // meets the bounds it had, and a paused ScaledObject does not hold it at 0 again.
       list.sort((a, b) =>
-        a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'HorizontalPodAutoscaler' ? -1 : 1,
+        a.kind === b.kind
+          ? a.name.localeCompare(b.name)
+          : a.kind === 'Deployment'
+            ? 1
+            : b.kind === 'Deployment'
+              ? -1
+              : 0,
       )
       for (const t of list) {
         const outcome = await patchFields(http, namespace, t, (current) => patchTo(t, current))
@@ -266,7 +329,7 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
       const wrong: string[] = []
       for (const t of list) {
         const obj = await readObject<Workload>(http, namedPath(t.kind, t.name, namespace))
-        if (obj && !matchesSaved(t, obj.spec)) wrong.push(`${t.kind}/${t.name}`)
+        if (obj && !matchesSaved(t, obj)) wrong.push(`${t.kind}/${t.name}`)
       }
       if (wrong.length > 0) {
         task.fail('Some objects differ from the saved values')
@@ -299,7 +362,7 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
     savedAt,
     targets,
     message: woke
-      ? `Environment ${env.name} is awake: every Deployment and HPA is back as saved at ${savedAt}.`
+      ? `Environment ${env.name} is awake: every Deployment and autoscaler is back as saved at ${savedAt}.`
       : `Nothing to wake: environment ${env.name} has no saved sleep state (it is awake, or was never put to sleep).`,
   }
 }

@@ -36,26 +36,71 @@ export interface SavedHpa {
   maxReplicas: SavedField<number>
 }
 
-export type SavedTarget = SavedDeployment | SavedHpa
+/**
+ * KEDA's ScaledObjects are paused at 0 replicas while the environment sleeps (the
+ * `autoscaling.keda.sh/paused-replicas` annotation): unlike the HPA controller, KEDA scales a
+ * Deployment at 0 back up to its minReplicaCount, which would wake the environment. The
+ * annotation as it was (a user's own pause included) is saved, and wake puts exactly that back.
+ */
+export interface SavedScaledObject {
+  kind: 'ScaledObject'
+  name: string
+  pausedReplicas: SavedField<string>
+}
+
+export type SavedTarget = SavedDeployment | SavedHpa | SavedScaledObject
+
+export const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas'
 
 export interface SleepState {
   version: 1
   environment: string
   namespace: string
   savedAt: string
-  /** Keyed "Deployment/<name>" or "HorizontalPodAutoscaler/<name>". */
+  /** Keyed "Deployment/<name>", "HorizontalPodAutoscaler/<name>" or "ScaledObject/<name>". */
   targets: Record<string, SavedTarget>
 }
 
 export const targetKey = (t: Pick<SavedTarget, 'kind' | 'name'>) => `${t.kind}/${t.name}`
 
-export function savedFields(t: SavedTarget): [string, SavedField<number>][] {
-  return t.kind === 'Deployment'
-    ? [['replicas', t.replicas]]
-    : [
-        ['minReplicas', t.minReplicas],
-        ['maxReplicas', t.maxReplicas],
+/** A saved field: its name (as shown), its JSON Pointer in the object, and the value it had. */
+export interface SavedFieldAt {
+  name: string
+  pointer: string
+  saved: SavedField<number | string>
+}
+
+export const ANNOTATIONS_POINTER = '/metadata/annotations'
+const annotationPointer = (key: string) => `${ANNOTATIONS_POINTER}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`
+
+export function savedFields(t: SavedTarget): SavedFieldAt[] {
+  switch (t.kind) {
+    case 'Deployment':
+      return [{name: 'replicas', pointer: '/spec/replicas', saved: t.replicas}]
+    case 'HorizontalPodAutoscaler':
+      return [
+        {name: 'minReplicas', pointer: '/spec/minReplicas', saved: t.minReplicas},
+        {name: 'maxReplicas', pointer: '/spec/maxReplicas', saved: t.maxReplicas},
       ]
+    case 'ScaledObject':
+      return [{name: PAUSED_REPLICAS, pointer: annotationPointer(PAUSED_REPLICAS), saved: t.pausedReplicas}]
+  }
+}
+
+/** The value at a pointer savedFields made: `/spec/<field>` or `/metadata/annotations/<escaped key>`. */
+export function valueAt(
+  object: {metadata?: {annotations?: Record<string, string>}; spec?: object},
+  pointer: string,
+): unknown {
+  if (pointer.startsWith('/spec/')) return (object.spec as Record<string, unknown> | undefined)?.[pointer.slice(6)]
+  if (pointer.startsWith(`${ANNOTATIONS_POINTER}/`)) {
+    const key = pointer
+      .slice(ANNOTATIONS_POINTER.length + 1)
+      .replaceAll('~1', '/')
+      .replaceAll('~0', '~')
+    return object.metadata?.annotations?.[key]
+  }
+  return undefined
 }
 
 function field(spec: Record<string, unknown> | undefined, key: string): SavedField<number> {
@@ -63,10 +108,22 @@ function field(spec: Record<string, unknown> | undefined, key: string): SavedFie
   return typeof v === 'number' ? {present: true, value: v} : {present: false}
 }
 
-export function saveTarget(kind: SavedTarget['kind'], name: string, spec?: Record<string, unknown>): SavedTarget {
-  return kind === 'Deployment'
-    ? {kind, name, replicas: field(spec, 'replicas')}
-    : {kind, name, minReplicas: field(spec, 'minReplicas'), maxReplicas: field(spec, 'maxReplicas')}
+export function saveTarget(
+  kind: SavedTarget['kind'],
+  name: string,
+  spec?: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): SavedTarget {
+  switch (kind) {
+    case 'Deployment':
+      return {kind, name, replicas: field(spec, 'replicas')}
+    case 'HorizontalPodAutoscaler':
+      return {kind, name, minReplicas: field(spec, 'minReplicas'), maxReplicas: field(spec, 'maxReplicas')}
+    case 'ScaledObject': {
+      const paused = annotations?.[PAUSED_REPLICAS]
+      return {kind, name, pausedReplicas: paused === undefined ? {present: false} : {present: true, value: paused}}
+    }
+  }
 }
 
 export interface StateHandle {

@@ -198,6 +198,7 @@ describe('sleep --at: scheduled sleep and wake in the cluster', () => {
     expect(role.rules).toEqual([
       {apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch']},
       {apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'patch']},
+      {apiGroups: ['keda.sh'], resources: ['scaledobjects'], verbs: ['get', 'list', 'patch']},
       {apiGroups: [''], resources: ['configmaps'], verbs: ['create']},
       {
         apiGroups: [''],

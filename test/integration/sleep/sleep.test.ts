@@ -2,7 +2,8 @@
 // a non-production environment's Deployments go to 0 and come back exactly (replicas, HPA bounds
 // and behavior), also after the CLI was SIGKILLed between saving and scaling, and after sleeping
 // twice; the HPA controller really leaves a target at 0 alone (ScalingDisabled); production is
-// refused and bad --at input is refused before anything is written.
+// refused and bad --at input is refused before anything is written; KEDA ScaledObjects are paused at
+// 0 while asleep and their pause put back exactly (KEDA's CRDs are in the sandbox, not its operator).
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {kubeHttp} from '../../../src/kubernetes/client.js'
@@ -296,5 +297,94 @@ describe('sleep and wake', () => {
     const woke = await cli(['wake', '--environment', 'staging'])
     expect(woke.exitCode).toBe(0)
     expect(await workload(STAGING)).toEqual(before)
+  })
+
+  it("KEDA: ScaledObjects are paused at 0 while asleep (KEDA would scale a Deployment at 0 back up) and wake puts each pause back as it was; KEDA's own HPA is not saved", async () => {
+    const PAUSE = 'autoscaling.keda.sh/paused-replicas'
+    const soPath = `/apis/keda.sh/v1alpha1/namespaces/${STAGING}/scaledobjects`
+    const scaledObject = (name: string, labels: Record<string, string>, annotations?: Record<string, string>) => ({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: {name, labels, ...(annotations && {annotations})},
+      spec: {
+        scaleTargetRef: {name},
+        minReplicaCount: 1,
+        maxReplicaCount: 4,
+        triggers: [{type: 'cpu', metricType: 'Utilization', metadata: {value: '70'}}],
+      },
+    })
+    const ours = {'app.kubernetes.io/part-of': PROJECT}
+    const cart = await http.request<Obj & {metadata: {uid: string}}>('POST', soPath, {
+      body: scaledObject('cart', ours),
+    })
+    // A pause the team set themselves (KEDA holds search at 2): wake must give back exactly that.
+    await http.request('POST', soPath, {body: scaledObject('search', ours, {[PAUSE]: '2'})})
+    await http.request('POST', soPath, {body: scaledObject('foreign', {})})
+    // The HPA KEDA makes for a ScaledObject (owned by it): KEDA's to set, never saved or patched.
+    await http.request('POST', `/apis/autoscaling/v2/namespaces/${STAGING}/horizontalpodautoscalers`, {
+      body: {
+        metadata: {
+          name: 'keda-hpa-cart',
+          labels: ours,
+          ownerReferences: [
+            {
+              apiVersion: 'keda.sh/v1alpha1',
+              kind: 'ScaledObject',
+              name: 'cart',
+              uid: cart.metadata.uid,
+              controller: true,
+            },
+          ],
+        },
+        spec: {
+          scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'cart'},
+          minReplicas: 1,
+          maxReplicas: 4,
+        },
+      },
+    })
+    const pauses = async () =>
+      Object.fromEntries(
+        (await http.request<{items: Obj[]}>('GET', soPath)).items.map((o) => [
+          o.metadata.name,
+          (o.metadata as {annotations?: Record<string, string>}).annotations?.[PAUSE] ?? '(none)',
+        ]),
+      )
+    const kedaHpa = async () =>
+      (
+        await http.request<Obj>(
+          'GET',
+          `/apis/autoscaling/v2/namespaces/${STAGING}/horizontalpodautoscalers/keda-hpa-cart`,
+        )
+      ).spec
+    const kedaHpaBefore = await kedaHpa()
+    expect(await pauses()).toEqual({cart: '(none)', search: '2', foreign: '(none)'})
+
+    const slept = await cli(['sleep', '--environment', 'staging'])
+    expect(slept.exitCode, slept.stderr).toBe(0)
+    expect(await pauses()).toEqual({cart: '0', search: '0', foreign: '(none)'})
+    for (const name of Object.keys(DEPLOYMENTS)) expect((await workload(STAGING))[`Deployment/${name}`]).toBe(0)
+    const saved = JSON.parse((await state())!.data!['state.json']) as {targets: Record<string, unknown>}
+    expect(saved.targets['ScaledObject/cart']).toEqual({
+      kind: 'ScaledObject',
+      name: 'cart',
+      pausedReplicas: {present: false},
+    })
+    expect(saved.targets['ScaledObject/search']).toEqual({
+      kind: 'ScaledObject',
+      name: 'search',
+      pausedReplicas: {present: true, value: '2'},
+    })
+    expect(Object.keys(saved.targets)).not.toContain('ScaledObject/foreign')
+    expect(Object.keys(saved.targets)).not.toContain('HorizontalPodAutoscaler/keda-hpa-cart')
+    expect(slept.doc.result.message).toContain('2 KEDA ScaledObject(s) paused at 0 replicas')
+
+    const woke = await cli(['wake', '--environment', 'staging'])
+    expect(woke.exitCode, woke.stderr).toBe(0)
+    expect(await pauses()).toEqual({cart: '(none)', search: '2', foreign: '(none)'})
+    const after = await workload(STAGING)
+    for (const name of Object.keys(DEPLOYMENTS)) expect(after[`Deployment/${name}`]).toBe(before[`Deployment/${name}`])
+    expect(await kedaHpa()).toEqual(kedaHpaBefore)
+    expect(await state()).toBeUndefined()
   })
 })

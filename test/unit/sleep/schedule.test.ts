@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {nextRuns, parseCron} from '../../../src/kubernetes/cron.js'
 import {parseSleepWindow, sleepRbac} from '../../../src/sleep/schedule.js'
 import {matchesSaved, patchTo} from '../../../src/sleep/sleep.js'
+import {saveTarget, valueAt} from '../../../src/sleep/state.js'
 
 describe('sleep --at', () => {
   it('turns DAYS SLEEP-WAKE into a sleep and a wake cron schedule on the same days', () => {
@@ -35,7 +36,7 @@ describe('sleep --at', () => {
     expect(() => parseSleepWindow(at)).toThrow(message)
   })
 
-  it("the scheduled jobs' Role may scale Deployments and patch HPAs, and write only the sleep state ConfigMap", () => {
+  it("the scheduled jobs' Role may scale Deployments, patch HPAs and ScaledObjects, and write only the sleep state ConfigMap", () => {
     const [account, role, binding] = sleepRbac('staging', 'shop-staging', ['shop-staging']) as unknown as [
       {kind: string},
       {rules: {resources: string[]; verbs: string[]; resourceNames?: string[]}[]},
@@ -49,7 +50,7 @@ describe('sleep --at', () => {
       resourceNames: ['retailops-sleep-state'],
     })
     expect(role.rules.flatMap((r) => r.resources).sort()).toEqual(
-      ['configmaps', 'configmaps', 'deployments', 'horizontalpodautoscalers'].sort(),
+      ['configmaps', 'configmaps', 'deployments', 'horizontalpodautoscalers', 'scaledobjects'].sort(),
     )
     expect(role.rules.flatMap((r) => r.verbs)).not.toContain('delete-collection')
     expect(binding.subjects).toEqual([{kind: 'ServiceAccount', name: 'retailops-sleep', namespace: 'shop-staging'}])
@@ -75,7 +76,29 @@ describe('wake patches', () => {
       op: 'remove',
       path: '/spec/replicas',
     })
-    expect(matchesSaved(hpa, {minReplicas: 2, maxReplicas: 6})).toBe(true)
-    expect(matchesSaved(hpa, {minReplicas: 2, maxReplicas: 7})).toBe(false)
+    expect(matchesSaved(hpa, {metadata: {name: 'catalog'}, spec: {minReplicas: 2, maxReplicas: 6}})).toBe(true)
+    expect(matchesSaved(hpa, {metadata: {name: 'catalog'}, spec: {minReplicas: 2, maxReplicas: 7}})).toBe(false)
+  })
+
+  it("a ScaledObject's pause annotation is saved as it was and put back exactly: removed, or the user's own value", () => {
+    const key = 'autoscaling.keda.sh/paused-replicas'
+    const pointer = '/metadata/annotations/autoscaling.keda.sh~1paused-replicas'
+    const unpaused = saveTarget('ScaledObject', 'search', {minReplicaCount: 2}, {other: 'x'})
+    expect(unpaused).toEqual({kind: 'ScaledObject', name: 'search', pausedReplicas: {present: false}})
+    const asleep = {metadata: {name: 'search', resourceVersion: '9', annotations: {other: 'x', [key]: '0'}}}
+    expect(valueAt(asleep, pointer)).toBe('0')
+    expect(patchTo(unpaused, asleep)).toEqual([
+      {op: 'test', path: '/metadata/resourceVersion', value: '9'},
+      {op: 'remove', path: pointer},
+    ])
+    expect(matchesSaved(unpaused, asleep)).toBe(false)
+    expect(matchesSaved(unpaused, {metadata: {name: 'search', annotations: {other: 'x'}}})).toBe(true)
+    // A pause the user had set is what wake puts back, even onto an object that lost its annotations.
+    const userPaused = saveTarget('ScaledObject', 'search', {}, {[key]: '3'})
+    expect(patchTo(userPaused, {metadata: {name: 'search', resourceVersion: '4'}})).toEqual([
+      {op: 'test', path: '/metadata/resourceVersion', value: '4'},
+      {op: 'add', path: '/metadata/annotations', value: {}},
+      {op: 'add', path: pointer, value: '3'},
+    ])
   })
 })
