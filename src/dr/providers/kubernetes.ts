@@ -58,7 +58,8 @@ const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 
 /**
  * A snapshot object made fit to create elsewhere: server-set fields and status removed, moved to
  * the drill namespace and labelled with the drill. Services lose their cluster IPs and node ports
- * and never become LoadBalancers (a drill must not expose anything or allocate cloud resources).
+ * and never become LoadBalancers (a drill must not expose anything or allocate cloud resources);
+ * CronJobs are restored suspended.
  */
 export function prepareForRestore(
   obj: KubeObject,
@@ -111,6 +112,12 @@ export function prepareForRestore(
     delete spec.externalIPs
   }
   if (copy.kind === 'ServiceAccount') delete copy.secrets
+  // A drill proves the objects restore; it must not run the restored schedules (a reconciliation
+  // or sync job would act, from the drill namespace, on whatever it can reach).
+  if (copy.kind === 'CronJob' && copy.spec && copy.spec.suspend !== true) {
+    copy.spec.suspend = true
+    notes.push(`CronJob ${obj.metadata.name}: restored suspended`)
+  }
   return {object: copy, notes}
 }
 
@@ -239,7 +246,7 @@ export function planRestore(
     const prepared = prepareForRestore(source, namespace, drillId, datastore)
     notes.push(...prepared.notes)
     const object = prepared.object as KubeObject & {automountServiceAccountToken?: boolean}
-    const changes = [...prepared.notes.map((n) => n.replace(/^Service [^:]+: /, ''))]
+    const changes = [...prepared.notes.map((n) => n.replace(/^[A-Za-z]+ [^:]+: /, ''))]
     if (object.kind === 'ServiceAccount' && object.automountServiceAccountToken !== false) {
       object.automountServiceAccountToken = false
       changes.push('automountServiceAccountToken: false')

@@ -3,6 +3,21 @@ import {describe, expect, it} from 'vitest'
 import {deploymentAvailable, prepareForRestore, secretReference} from '../../../src/dr/providers/kubernetes.js'
 
 describe('prepareForRestore', () => {
+  it('restores a CronJob suspended, so a drill never runs its schedule', () => {
+    const cronJob = (suspend?: boolean) => ({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {name: 'reconcile', namespace: 'shop'},
+      spec: {schedule: '*/15 * * * *', ...(suspend !== undefined && {suspend}), jobTemplate: {spec: {}}},
+    })
+    const active = prepareForRestore(cronJob(), 'd', 'id', 'ds')
+    expect(active.object.spec).toMatchObject({schedule: '*/15 * * * *', suspend: true})
+    expect(active.notes).toEqual(['CronJob reconcile: restored suspended'])
+    const suspended = prepareForRestore(cronJob(true), 'd', 'id', 'ds')
+    expect(suspended.object.spec).toMatchObject({suspend: true})
+    expect(suspended.notes).toEqual([])
+  })
+
   it('strips server fields and status, moves the object and labels it with the drill', () => {
     const {object} = prepareForRestore(
       {
