@@ -638,6 +638,14 @@ const job = z
       .default(3600)
       .describe('A run still going (or still unscheduled) after this is stopped and fails with DeadlineExceeded.'),
     backoffLimit: z.number().int().min(0).default(2).describe('Retries of a failed pod before the run fails.'),
+    failOnExitCodes: z
+      .array(z.number().int().min(1).max(255))
+      .max(255)
+      .refine((codes) => new Set(codes).size === codes.length, 'each exit code once')
+      .optional()
+      .describe(
+        "Exit codes that are the job's verdict, not a transient failure: the run fails at once, without the backoffLimit retries (rendered as the Job's podFailurePolicy FailJob rule). The bundled reconcile job's 3 (mismatches found) is one.",
+      ),
     ttlSecondsAfterFinished: z
       .number()
       .int()

@@ -919,6 +919,23 @@ function renderJob(config: RetailOpsConfig, env: ResolvedEnvironment, input: Job
         metadata: {labels: podLabels},
         spec: {
           backoffLimit: spec.backoffLimit,
+          ...(spec.failOnExitCodes?.length
+            ? {
+                podFailurePolicy: {
+                  rules: [
+                    {
+                      action: 'FailJob',
+                      // The API wants the values in ascending order.
+                      onExitCodes: {
+                        containerName: container.name,
+                        operator: 'In',
+                        values: [...spec.failOnExitCodes].sort((a, b) => a - b),
+                      },
+                    },
+                  ],
+                },
+              }
+            : {}),
           activeDeadlineSeconds: spec.activeDeadlineSeconds,
           ttlSecondsAfterFinished: spec.ttlSecondsAfterFinished,
           template: {

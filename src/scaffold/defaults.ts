@@ -101,6 +101,7 @@ export function jobYaml(j: (typeof BUNDLED_JOBS)[number]): string {
     `    startingDeadlineSeconds: 300`,
     `    activeDeadlineSeconds: 600`,
     `    backoffLimit: 1`,
+    `    failOnExitCodes: [3]`,
     `    resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 500m, memory: 256Mi}}`,
     '',
   ].join('\n')

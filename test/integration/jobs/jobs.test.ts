@@ -59,6 +59,7 @@ const RECONCILE = {
   startingDeadlineSeconds: 120,
   activeDeadlineSeconds: 120,
   backoffLimit: 1,
+  failOnExitCodes: [3],
   ttlSecondsAfterFinished: 600,
   placement: {spot: 'required'},
 }
@@ -138,6 +139,10 @@ describe('jobs: the reconcile CronJob deployed, run, followed and reported (sand
       concurrencyPolicy: 'Forbid',
       startingDeadlineSeconds: 120,
       jobTemplate: {spec: {activeDeadlineSeconds: 120, backoffLimit: 1, ttlSecondsAfterFinished: 600}},
+    })
+    // Mismatches found (exit 3) are the job's verdict: the run fails at once, not after retries.
+    expect(cron.spec.jobTemplate.spec.podFailurePolicy).toEqual({
+      rules: [{action: 'FailJob', onExitCodes: {containerName: 'reconcile', operator: 'In', values: [3]}}],
     })
     const pod = cron.spec.jobTemplate.spec.template.spec
     expect(pod.containers[0].image).toBe(image)

@@ -24,6 +24,7 @@ jobs:
     startingDeadlineSeconds: 300
     activeDeadlineSeconds: 900
     backoffLimit: 1
+    failOnExitCodes: [3, 2]
     ttlSecondsAfterFinished: 3600
     env: {RECONCILE_MAX_MISMATCHES: "0"}
   search-reindex:
@@ -90,6 +91,21 @@ describe('jobs configuration', () => {
     expect(e.exitCode).toBe(ExitCode.CONFIG)
     const issue = e.issues.find((i) => i.path === 'jobs.b.schedule')!
     expect(issue.message).toContain(why)
+  })
+
+  it('refuses failOnExitCodes outside 1-255 or repeated (exit 3), naming the key', () => {
+    const e = refused(`${HEAD}services: {a: {tier: operational}}
+jobs:
+  b: {failOnExitCodes: [0]}
+  c: {failOnExitCodes: [3, 3]}
+  d: {failOnExitCodes: [256]}
+`)
+    expect(e.exitCode).toBe(ExitCode.CONFIG)
+    const paths = e.issues.map((i) => i.path)
+    expect(paths).toEqual(
+      expect.arrayContaining(['jobs.b.failOnExitCodes[0]', 'jobs.c.failOnExitCodes', 'jobs.d.failOnExitCodes[0]']),
+    )
+    expect(e.issues.find((i) => i.path === 'jobs.c.failOnExitCodes')!.message).toContain('each exit code once')
   })
 
   it('refuses a bad time zone, a time zone without schedule, an unknown dependency and a name a service has', () => {
@@ -179,6 +195,13 @@ describe('a job rendered', () => {
       failedJobsHistoryLimit: 3,
       jobTemplate: {spec: {backoffLimit: 1, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 3600}},
     })
+    // A verdict exit code fails the run at once instead of being retried backoffLimit times.
+    expect(cron.spec.jobTemplate.spec.podFailurePolicy).toEqual({
+      rules: [{action: 'FailJob', onExitCodes: {containerName: 'reconcile', operator: 'In', values: [2, 3]}}],
+    })
+    expect(
+      (find(objects, 'CronJob', 'search-reindex')! as KubeObject & {spec: any}).spec.jobTemplate.spec.podFailurePolicy,
+    ).toBeUndefined()
     const pod = cron.spec.jobTemplate.spec.template.spec
     expect(pod.containers[0].image).toBe(`127.0.0.1:5000/shop/reconcile@${DIGEST}`)
     expect(pod.restartPolicy).toBe('Never')
