@@ -10,7 +10,7 @@ import {collectionPath, namedPath} from '../kubernetes/resources.js'
 import {sleep} from '../kubernetes/wait.js'
 import type {RunContext} from '../ui/context.js'
 import {PREVIEW, previewNamespace} from './names.js'
-import {readNamespace} from './preview.js'
+import {deleteNamespace, readNamespace} from './preview.js'
 
 /** env list, extend, destroy and sweep: previews are found by their namespace's labels, and only ever their own namespace is touched. */
 
@@ -161,23 +161,6 @@ export interface DestroyResult {
   deleted: boolean
   /** The namespace was gone (all its objects deleted) before the command ended. */
   gone: boolean
-}
-
-async function deleteNamespace(http: KubeHttp, ns: Namespace): Promise<void> {
-  try {
-    // Preconditions: exactly the namespace that was checked, not one recreated under the same name.
-    await http.request('DELETE', namedPath('Namespace', ns.metadata.name), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        propagationPolicy: 'Background',
-        preconditions: {resourceVersion: ns.metadata.resourceVersion},
-      },
-    })
-  } catch (error) {
-    if (statusCode(error) === 404) return
-    throw kubeError(error, `deleting namespace ${ns.metadata.name}`)
-  }
 }
 
 async function waitGone(http: KubeHttp, namespace: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {

@@ -16,7 +16,7 @@ import type {LockedImage} from '../deploy/images.js'
 import {quotaFor} from '../deploy/render.js'
 import {ARTIFACTS_LOCK} from '../docker/artifacts.js'
 import {NotFoundError, RetailOpsError, UsageError} from '../errors/index.js'
-import {kubeError, kubeHttp} from '../kubernetes/client.js'
+import {kubeError, kubeHttp, statusCode} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
 import {FIELD_MANAGER, FIELD_MANAGER_ENV, LABEL} from '../kubernetes/labels.js'
 import {applyOwned, readObject} from '../kubernetes/objects.js'
@@ -209,6 +209,26 @@ export async function readNamespace(http: KubeHttp, namespace: string) {
   })
 }
 
+/** Deletes exactly the namespace that was read (resourceVersion precondition: not one recreated under its name); gone already is fine. */
+export async function deleteNamespace(
+  http: KubeHttp,
+  ns: {metadata: {name: string; resourceVersion?: string}},
+): Promise<void> {
+  try {
+    await http.request('DELETE', namedPath('Namespace', ns.metadata.name), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        propagationPolicy: 'Background',
+        preconditions: {resourceVersion: ns.metadata.resourceVersion},
+      },
+    })
+  } catch (error) {
+    if (statusCode(error) === 404) return
+    throw kubeError(error, `deleting namespace ${ns.metadata.name}`)
+  }
+}
+
 export async function createPreview(options: CreatePreviewOptions, ctx: RunContext): Promise<CreatePreviewResult> {
   const {project, name} = options
   const {config} = project
@@ -386,8 +406,7 @@ export async function createPreview(options: CreatePreviewOptions, ctx: RunConte
 /**
  * Deletes the namespace a failed `env create` made, so that a preview is either whole or absent.
  * Only the namespace this run created: same preview labels and the creation time this run wrote
- * (a namespace recreated in between by someone else is left alone), deleted with its uid as the
- * precondition. A failure to delete is a warning naming the command that finishes the job, never
+ * (a namespace recreated in between by someone else is left alone), deleted as it was read. A failure to delete is a warning naming the command that finishes the job, never
  * a second error hiding the first.
  */
 async function removeFailedPreview(
@@ -411,14 +430,7 @@ async function removeFailedPreview(
       ctx.out.warn(`Namespace ${namespace} is no longer the one this run created; it was left alone.`)
       return false
     }
-    await http.request('DELETE', namedPath('Namespace', namespace), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        propagationPolicy: 'Background',
-        preconditions: {uid: ns.metadata.uid},
-      },
-    })
+    await deleteNamespace(http, ns)
     ctx.out.warn(`Preview ${name} could not be created whole; its namespace ${namespace} was deleted.`)
     return true
   } catch {

@@ -161,6 +161,12 @@ export function matchesSaved(t: SavedTarget, object: Workload): boolean {
   })
 }
 
+/** Autoscalers (HPAs, ScaledObjects) before Deployments, each kind by name: the order sleep and wake act in. */
+function autoscalersFirst(a: SavedTarget, b: SavedTarget): number {
+  if (a.kind === b.kind) return a.name.localeCompare(b.name)
+  return a.kind === 'Deployment' ? 1 : b.kind === 'Deployment' ? -1 : 0
+}
+
 /** What sleep sets: a Deployment's replicas to 0, a ScaledObject paused at 0 replicas. */
 function sleepPatch(t: SavedTarget, current: Workload): PatchOp[] {
   const guard = {op: 'test', path: '/metadata/resourceVersion', value: current.metadata.resourceVersion}
@@ -238,15 +244,7 @@ export async function sleepEnvironment(
       await options.afterSave?.()
       const scale = ctx.out.task(`Scaling the Deployments of ${namespace} to 0`)
       // ScaledObjects paused first, so KEDA does not scale a Deployment back up once it is at 0.
-      const ordered = Object.values(state.targets).sort((a, b) =>
-        a.kind === b.kind
-          ? a.name.localeCompare(b.name)
-          : a.kind === 'ScaledObject'
-            ? -1
-            : b.kind === 'ScaledObject'
-              ? 1
-              : 0,
-      )
+      const ordered = Object.values(state.targets).sort(autoscalersFirst)
       for (const t of ordered) {
         throwIfAborted(ctx.signal)
         if (t.kind === 'HorizontalPodAutoscaler') {
@@ -307,15 +305,7 @@ export async function wakeEnvironment(options: SleepOptions, ctx: RunContext): P
       )
       // Autoscalers first (HPA bounds, ScaledObjects unpaused), so a Deployment woken under one
       // meets the bounds it had, and a paused ScaledObject does not hold it at 0 again.
-      list.sort((a, b) =>
-        a.kind === b.kind
-          ? a.name.localeCompare(b.name)
-          : a.kind === 'Deployment'
-            ? 1
-            : b.kind === 'Deployment'
-              ? -1
-              : 0,
-      )
+      list.sort(autoscalersFirst)
       for (const t of list) {
         const outcome = await patchFields(http, namespace, t, (current) => patchTo(t, current))
         targets.push({
