@@ -46,6 +46,9 @@ export interface RequestOptions {
 
 export class KubeHttp {
   private agent?: http.Agent
+  /** Requests sent and not yet answered (or failed): close() leaves their sockets alone. */
+  private inFlight = 0
+  private closeWhenIdle = false
   private headers?: {value: Record<string, string>; at: number}
   private readonly base: URL
 
@@ -86,6 +89,16 @@ export class KubeHttp {
   }
 
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    this.inFlight += 1
+    try {
+      return await this.send<T>(method, path, options)
+    } finally {
+      this.inFlight -= 1
+      if (this.inFlight === 0 && this.closeWhenIdle) this.destroyAgent()
+    }
+  }
+
+  private async send<T>(method: string, path: string, options: RequestOptions): Promise<T> {
     const {agent, headers} = await this.prepare()
     const url = new URL(path, this.base)
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
@@ -148,8 +161,18 @@ export class KubeHttp {
     })
   }
 
-  /** Closes idle keep-alive sockets so the process can exit. */
+  /**
+   * Closes the keep-alive sockets so the process can exit. Clients are shared per kubeconfig and
+   * context (kubeHttpOf), so one caller's close() must not cut another's request (a watch, an
+   * apply) in flight: the sockets close when the last request in flight ends.
+   */
   close(): void {
+    if (this.inFlight === 0) this.destroyAgent()
+    else this.closeWhenIdle = true
+  }
+
+  private destroyAgent(): void {
+    this.closeWhenIdle = false
     this.agent?.destroy()
     this.agent = undefined
   }

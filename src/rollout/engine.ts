@@ -108,9 +108,14 @@ export async function drive(
   )
   for (const d of drivers) d.reads = reads
   const group = new GroupBarrier(drivers, reads)
-  const results = await Promise.allSettled(drivers.map((d) => d.run(group)))
-  await Promise.all(drivers.map((d) => d.release()))
-  await reads.close()
+  let results: PromiseSettledResult<void>[]
+  try {
+    results = await Promise.allSettled(drivers.map((d) => d.run(group)))
+    await Promise.all(drivers.map((d) => d.release()))
+  } finally {
+    // The watches end here, whatever failed: KubeHttp.close() leaves requests in flight alone.
+    await reads.close()
+  }
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed) throw failed.reason
   if (ctx.signal?.aborted && drivers.some((d) => !isTerminal(d.state.phase))) {
