@@ -4,6 +4,7 @@ import type {RetailOpsConfig} from '../config/schema.js'
 import {RetailOpsError, UsageError} from '../errors/index.js'
 import {kubeCredentials, type KubeTarget} from '../kubernetes/client.js'
 import {KubeHttp} from '../kubernetes/http.js'
+import {servesScaledObjects} from '../kubernetes/autoscalers.js'
 import {PrometheusClient} from '../prometheus/client.js'
 import {matchers} from '../prometheus/promql.js'
 import type {RunContext} from '../ui/context.js'
@@ -418,6 +419,12 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
       shareIdle: 'none',
     })[0]
 
+    // The wording of a floor names the autoscaler deploy renders; `auto` is what this cluster would decide.
+    const decidesAuto = Object.values(options.config.services).some(
+      (svc) => svc.scaling.metrics.length > 0 && svc.scaling.provider === 'auto',
+    )
+    const servesKeda =
+      decidesAuto && promData.traffic ? await servesScaledObjects(http, ctx.signal).catch(() => undefined) : undefined
     const findings = findSavings({
       containers: result.containers,
       nodes: result.nodes,
@@ -427,6 +434,7 @@ export async function runCost(options: CostOptions, ctx: RunContext): Promise<Co
       usageSource,
       nonProduction: nonProductionNamespaces(options.config, snapshot.namespaces),
       spotDiscount: options.config.prices.spotDiscount,
+      servesScaledObjects: servesKeda,
     })
     const pools = poolSummaries(result.nodes)
     const notes = [

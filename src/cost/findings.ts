@@ -10,7 +10,7 @@
  * | spot-eligible-batch      | Compute                     | Premium compute for batch jobs     |
  */
 import {nodePoolsOf, placementKey, resolvePlacement} from '../config/placement.js'
-import type {RetailOpsConfig} from '../config/schema.js'
+import type {RetailOpsConfig, ServiceConfig} from '../config/schema.js'
 import {type ContainerAllocation, GIB, HOURS_PER_MONTH, type NodeCost} from './allocate.js'
 
 export type FindingKind =
@@ -58,6 +58,11 @@ export interface FindingsInput {
   /** namespace → environment name, for environments with production: false. */
   nonProduction: Map<string, string>
   spotDiscount: number
+  /**
+   * Whether the cluster read serves KEDA's ScaledObjects (asked only when a service scales on
+   * metrics with scaling.provider auto); undefined when nobody asked.
+   */
+  servesScaledObjects?: boolean
 }
 
 export interface FindingsResult {
@@ -109,6 +114,29 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m
 }
 
+/**
+ * What holds a service's floor, in the words of the autoscaler deploy renders for it: none (a
+ * fixed count), an HPA (CPU only, or scaling.metrics with provider hpa), a KEDA ScaledObject
+ * (metrics with provider keda, or auto where the cluster serves KEDA), or either where auto was
+ * not decided (no cluster answer).
+ */
+export function floorKeeper(service: string, svc: ServiceConfig, floor: number, servesScaledObjects?: boolean): string {
+  const keeps = 'keeps peak readiness'
+  if (svc.scaling.maxReplicas <= svc.scaling.minReplicas)
+    return `no autoscaler: maxReplicas is not above minReplicas, so services.${service}.scaling.minReplicas ${floor} is the count and ${keeps}`
+  if (svc.scaling.metrics.length === 0) return `its HPA with minReplicas ${floor} ${keeps}`
+  const provider =
+    svc.scaling.provider === 'auto' && servesScaledObjects !== undefined
+      ? servesScaledObjects
+        ? 'keda'
+        : 'hpa'
+      : svc.scaling.provider
+  if (provider === 'keda') return `its KEDA ScaledObject with minReplicaCount ${floor} ${keeps}`
+  if (provider === 'hpa')
+    return `its HPA with minReplicas ${floor} (External metrics through prometheus-adapter) ${keeps}`
+  return `its autoscaler's floor of ${floor} ${keeps} (a KEDA ScaledObject's minReplicaCount where the cluster serves KEDA, else an HPA's minReplicas)`
+}
+
 const podCount = (cs: ContainerAllocation[]) => new Set(cs.map((c) => `${c.namespace}/${c.pod}`)).size
 const hourlyOf = (cs: ContainerAllocation[]) => cs.reduce((s, c) => s + c.hourlyCost, 0)
 
@@ -149,7 +177,7 @@ export function findSavings(input: FindingsInput): FindingsResult {
         namespace,
         service,
         detail: `Peak ${obs.peakRps.toFixed(1)} req/s (average ${obs.avgRps.toFixed(1)}) over the window at ${svc.scaling.rpsPerPod} req/s per pod and ${Math.round(svc.scaling.targetUtilization * 100)} % target utilisation needs ${byTraffic} pod${byTraffic === 1 ? '' : 's'}; the floor is ${minReplicas}.`,
-        action: `Scale ${service} to ${need} (an HPA with minReplicas ${minReplicas} keeps peak readiness; pre-warm before campaigns with retailops prewarm).`,
+        action: `Scale ${service} to ${need} (${floorKeeper(service, svc, minReplicas, input.servesScaledObjects)}; pre-warm before campaigns with retailops prewarm).`,
         monthlySaving: saving,
         evidence: {
           replicas,

@@ -235,3 +235,77 @@ describe('aggregation keys and attribution', () => {
     })
   })
 })
+
+describe('excess-replicas action: the autoscaler that holds the floor', () => {
+  const pods = Array.from({length: 8}, (_, i) => mk('shop', `catalog-${i}`))
+  const traffic = [{service: 'catalog', namespace: 'shop', avgRps: 40, peakRps: 120}]
+  const withScaling = (scaling: string) =>
+    parseConfig(`
+project: shop
+registry: {url: 127.0.0.1:5000}
+clusters: {main: {}}
+environments:
+  production: {cluster: main, namespace: shop, prometheus: http://127.0.0.1:9090}
+services:
+  catalog: {tier: operational, scaling: ${scaling}}
+`)
+  const actionFor = (scaling: string, servesScaledObjects?: boolean) => {
+    const cfg = withScaling(scaling)
+    const r = allocate({
+      nodes,
+      pods,
+      windowStartMs: START,
+      windowEndMs: END,
+      attribute: attributionFor(cfg, new Map()),
+    })
+    const {findings} = findSavings({
+      containers: r.containers,
+      nodes: r.nodes,
+      config: cfg,
+      windowHours: 24,
+      traffic,
+      usageSource: 'requests',
+      nonProduction: new Map(),
+      spotDiscount: 0.7,
+      servesScaledObjects,
+    })
+    return findings.find((x) => x.kind === 'excess-replicas')!.action
+  }
+  const metrics = (provider: string) =>
+    `{minReplicas: 2, maxReplicas: 20, rpsPerPod: 100, targetUtilization: 0.5, provider: ${provider}, metrics: [{name: carts, query: 'sum(rate(carts_total[1m]))', target: 5}]}`
+
+  it('names the HPA for a CPU-only autoscaled service', () => {
+    const action = actionFor('{minReplicas: 2, maxReplicas: 20, rpsPerPod: 100, targetUtilization: 0.5}')
+    expect(action).toBe(
+      'Scale catalog to 3 (its HPA with minReplicas 2 keeps peak readiness; pre-warm before campaigns with retailops prewarm).',
+    )
+  })
+
+  it('names the KEDA ScaledObject when the service scales with KEDA, never an HPA', () => {
+    const action = actionFor(metrics('keda'))
+    expect(action).toContain('its KEDA ScaledObject with minReplicaCount 2 keeps peak readiness')
+    expect(action).not.toMatch(/HPA/)
+  })
+
+  it('names the HPA with External metrics for provider hpa', () => {
+    expect(actionFor(metrics('hpa'))).toContain(
+      'its HPA with minReplicas 2 (External metrics through prometheus-adapter) keeps peak readiness',
+    )
+  })
+
+  it('decides auto as the cluster would: KEDA where ScaledObjects are served, else the HPA, either when unknown', () => {
+    expect(actionFor(metrics('auto'), true)).toContain('its KEDA ScaledObject with minReplicaCount 2')
+    expect(actionFor(metrics('auto'), false)).toContain('its HPA with minReplicas 2 (External metrics')
+    expect(actionFor(metrics('auto'))).toContain(
+      "its autoscaler's floor of 2 keeps peak readiness (a KEDA ScaledObject's minReplicaCount where the cluster serves KEDA, else an HPA's minReplicas)",
+    )
+  })
+
+  it('names the configured count for a service without an autoscaler', () => {
+    const action = actionFor('{minReplicas: 2, maxReplicas: 2, rpsPerPod: 100, targetUtilization: 0.5}')
+    expect(action).toContain(
+      'no autoscaler: maxReplicas is not above minReplicas, so services.catalog.scaling.minReplicas 2 is the count',
+    )
+    expect(action).not.toMatch(/HPA|ScaledObject/)
+  })
+})
