@@ -17,6 +17,47 @@ const INLINE = new Set(['@oclif/core', 'yaml', 'zod', 'chalk', 'cli-table3'])
 /** Never bundled, even when an inlined library names it (oclif's TypeScript support is for development). */
 const NEVER = new Set(['typescript', 'ts-node', 'tsx'])
 
+/**
+ * Modules of oclif the direct start never runs, though the modules it does run require them at
+ * load: Config.load and plugin discovery (minimatch, picomatch, tinyglobby, lilconfig, ts-path),
+ * the help classes and ejs. (Not the terminal spinner: ux builds it at load on a TTY.) Each is replaced in the
+ * bundle by a stand-in that requires the real module from node_modules the first time something
+ * reads from it (oclif's start from bin/run.js never uses the bundle). Keyed by the requiring file
+ * inside @oclif/core and what it requires; `esModule` is the real module's __esModule flag, which
+ * TypeScript's import helpers read before anything else.
+ */
+const DEFERRED = [
+  {importer: 'lib/command.js', specifier: './config', esModule: true},
+  {importer: 'lib/flags.js', specifier: './help', esModule: true},
+  {importer: 'lib/errors/handle.js', specifier: '../help/index', esModule: true},
+  {importer: 'lib/help/util.js', specifier: 'ejs', esModule: true},
+  // Reads a flag's value from stdin (`-`) only; Node's readline is a dozen internal modules.
+  {importer: 'lib/parser/parse.js', specifier: 'node:readline', esModule: false},
+]
+const oclifRoot = realpathSync('node_modules/@oclif/core')
+const deferredFound = new Set()
+
+/** The stand-in of one deferred module: a proxy that loads it (once) on the first read. */
+function deferredModule({importer, specifier, esModule}) {
+  return [
+    "const {createRequire} = require('node:module')",
+    "const path = require('node:path')",
+    "const oclif = '@oclif/core'",
+    'let real',
+    // From the installed @oclif/core, as the requiring file itself would resolve it.
+    `const load = () => (real ??= createRequire(path.join(path.dirname(require.resolve(oclif)), ${JSON.stringify(importer.replace(/^lib\//, ''))}))(${JSON.stringify(specifier)}))`,
+    'module.exports = new Proxy({}, {',
+    `  get: (_, key) => (key === '__esModule' ? ${esModule} : load()[key]),`,
+    '  has: (_, key) => key in load(),',
+    '  ownKeys: () => Reflect.ownKeys(load()),',
+    '  getOwnPropertyDescriptor: (_, key) => {',
+    '    const descriptor = Reflect.getOwnPropertyDescriptor(load(), key)',
+    '    return descriptor && {...descriptor, configurable: true}',
+    '  },',
+    '})',
+  ].join('\n')
+}
+
 const packageName = (specifier) =>
   specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]
 
@@ -64,6 +105,19 @@ await build({
         b.onResolve({filter: /^@oclif\/core\/lib\/cache$/}, () => ({
           path: realpathSync('node_modules/@oclif/core/lib/cache.js'),
         }))
+        b.onResolve({filter: /./}, (args) => {
+          if (!args.importer.startsWith(`${oclifRoot}${path.sep}`)) return undefined
+          const importer = path.relative(oclifRoot, args.importer).split(path.sep).join('/')
+          const deferred = DEFERRED.findIndex((d) => d.importer === importer && d.specifier === args.path)
+          if (deferred < 0) return undefined
+          deferredFound.add(deferred)
+          return {path: String(deferred), namespace: 'deferred-oclif'}
+        })
+        b.onLoad({filter: /.*/, namespace: 'deferred-oclif'}, (args) => ({
+          contents: deferredModule(DEFERRED[Number(args.path)]),
+          loader: 'js',
+          resolveDir: oclifRoot,
+        }))
         b.onResolve({filter: /^[^./]/}, (args) => {
           if (args.path.startsWith('node:')) return {path: args.path, external: true}
           const name = packageName(args.path)
@@ -76,3 +130,11 @@ await build({
     },
   ],
 })
+// A newer oclif that moved one of these modules would quietly bundle it again: stop the build instead.
+const stale = DEFERRED.filter((_, i) => !deferredFound.has(i))
+if (stale.length > 0) {
+  console.error(
+    `scripts/bundle-direct.mjs: @oclif/core no longer requires ${stale.map((d) => `${d.specifier} from ${d.importer}`).join(', ')}: update DEFERRED`,
+  )
+  process.exit(1)
+}

@@ -56,7 +56,9 @@ export function parseConfig(text: string, file = CONFIG_FILE, credentials?: Inli
     }
     throw error
   }
-  const result = configSchema.safeParse(data)
+  // Without zod's compiled fast path: one parse of one file does not repay generating and
+  // compiling a function per object schema (measured: 10 to 20 ms less CPU per validation).
+  const result = configSchema.safeParse(data, {jitless: true})
   if (!result.success)
     throw new ConfigError(toIssues(result.error.issues.slice(0, MAX_ISSUES_SHOWN), doc, lineCounter, file), {
       total: result.error.issues.length,

@@ -145,8 +145,16 @@ export function parseCron(input: string): CronSchedule {
   return schedule
 }
 
+/**
+ * Names every tz database has, spelt as Kubernetes wants them. The first Intl.DateTimeFormat of a
+ * process loads ICU's time zone data (about 30 ms of CPU), which a configuration on UTC, the
+ * default, should not pay on every validation.
+ */
+const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT'])
+
 /** Checks an IANA time zone name the way the CronJob controller will need it. */
 export function checkTimeZone(timeZone: string): string {
+  if (UTC_NAMES.has(timeZone)) return timeZone
   let resolved: string
   try {
     resolved = new Intl.DateTimeFormat('en-US', {timeZone}).resolvedOptions().timeZone

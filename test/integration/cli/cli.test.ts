@@ -1,6 +1,9 @@
+import {execFile} from 'node:child_process'
 import {mkdtemp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
+import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
@@ -188,6 +191,41 @@ describe("the direct start of a command (without oclif's Config.load)", () => {
         args.join(' '),
       ).toBe(true)
     }
+  })
+})
+
+describe("the bundle's deferred oclif modules (scripts/bundle-direct.mjs DEFERRED)", () => {
+  it('leaves Config.load, plugin discovery, help and ejs out of dist/direct, and loads them from node_modules when called', async () => {
+    const folder = path.join(ROOT, 'dist/direct')
+    const chunks = (await readdir(folder, {recursive: true})).filter((f) => f.endsWith('.js'))
+    const bundle = (await Promise.all(chunks.map((f) => readFile(path.join(folder, f), 'utf8')))).join('\n')
+    // The direct start's own modules of oclif are there; the ones it never runs are not.
+    expect(bundle).toContain('node_modules/@oclif/core/lib/parser/parse.js')
+    for (const module of [
+      '@oclif/core/lib/config/config.js',
+      '@oclif/core/lib/config/plugin.js',
+      '@oclif/core/lib/help/index.js',
+      'node_modules/ejs/',
+      'node_modules/minimatch/',
+      'node_modules/tinyglobby/',
+    ])
+      expect(bundle, module).not.toContain(module)
+    // The bundled command's static run() is oclif's Command.run: Config.load through the stand-in,
+    // which requires oclif's real Config from node_modules, then the command as usual.
+    const list = path.join(project, 'loaded-deferred')
+    const command = pathToFileURL(path.join(folder, 'commands/config/validate.js')).href
+    const script = `const {default: Validate} = await import(${JSON.stringify(command)}); await Validate.run(['--json'], ${JSON.stringify(ROOT)})`
+    const {stdout} = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: project,
+      env: {
+        ...process.env,
+        NODE_OPTIONS: `--require ${path.join(ROOT, 'test/support/loaded-modules.cjs')}`,
+        RETAILOPS_TEST_LOADED_MODULES: list,
+      },
+    })
+    expect(JSON.parse(stdout)).toMatchObject({status: 0, result: {project: 'shop'}})
+    const loaded = (await readFile(list, 'utf8')).split('\n')
+    expect(loaded.some((m) => m.endsWith('node_modules/@oclif/core/lib/config/config.js'))).toBe(true)
   })
 })
 

@@ -66,6 +66,15 @@ describe('checkTimeZone', () => {
     expect(() => checkTimeZone('Mars/Olympus')).toThrow(/not a time zone name/)
     expect(() => checkTimeZone('europe/berlin')).toThrow(/case-sensitive.*|Europe\/Berlin/)
   })
+
+  it('answers the UTC names without Intl, and still refuses their other spellings', () => {
+    for (const name of ['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT']) {
+      expect(checkTimeZone(name)).toBe(name)
+      // Names Intl (and so the tz database) knows as they are written.
+      expect(new Intl.DateTimeFormat('en-US', {timeZone: name}).resolvedOptions().timeZone).toBe('UTC')
+    }
+    expect(() => checkTimeZone('utc')).toThrow(/case-sensitive/)
+  })
 })
 
 describe('nextRuns', () => {
