@@ -22,7 +22,8 @@
  * as the largest of --sizes, waited for until kwok reports every pod Running; then, size by size
  * downwards, pods are deleted (grace 0) to the next size. At each size
  * every round runs kubectl and retailops one after the other under /usr/bin/time -v (wall clock
- * and maximum resident set size). With --shared, everything is deleted afterwards unless --keep.
+ * and maximum resident set size). kubectl is the sandbox's (the control plane's version), never the
+ * one on PATH: on this machine /usr/bin/kubectl is the Google Cloud SDK's dispatcher (v1.32.4). With --shared, everything is deleted afterwards unless --keep.
  */
 import {randomBytes} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -35,7 +36,7 @@ import pLimit from 'p-limit'
 
 import {KubeHttp} from '../src/kubernetes/http.js'
 import {kubeHttp} from '../src/kubernetes/client.js'
-import {type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
+import {sandboxKubectl, type ScratchCluster, startScratchCluster} from './lib/scratch-cluster.js'
 
 const {values} = parseArgs({
   options: {
@@ -310,11 +311,11 @@ async function main(): Promise<void> {
       if (interrupted) break
       if (size < present) await removePods(size, present)
       present = size
-      const total = (await execa('kubectl', ['get', 'pods', '-A', '--no-headers'])).stdout.split('\n').length
+      const total = (await execa(sandboxKubectl(), ['get', 'pods', '-A', '--no-headers'])).stdout.split('\n').length
       const kubectl: Measure[] = []
       const cost: Measure[] = []
       for (let round = 0; round < Number(values.rounds) && !interrupted; round++) {
-        kubectl.push(await timed('kubectl', ['get', 'pods', '-A', '-o', 'json'], dir))
+        kubectl.push(await timed(sandboxKubectl(), ['get', 'pods', '-A', '-o', 'json'], dir))
         cost.push(await timed(process.execPath, [BIN, 'cost', '--window', '24h', '--json'], dir))
         process.stderr.write(
           `${size} pods, round ${round + 1}: kubectl ${kubectl.at(-1)!.seconds.toFixed(2)} s ${kubectl.at(-1)!.maxRssMb.toFixed(0)} MB; retailops cost ${cost.at(-1)!.seconds.toFixed(2)} s ${cost.at(-1)!.maxRssMb.toFixed(0)} MB\n`,
