@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 
-import {planOnly} from '../../src/dr/drill.js'
+import {planOnly} from '../../src/dr/plan-only.js'
 import {allowSourceServerReason, type DrillPlan} from '../../src/dr/plan.js'
 import {renderDrillPlan} from '../../src/dr/render.js'
 import {RetailOpsCommand} from '../_base/base-command.js'

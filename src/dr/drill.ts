@@ -67,20 +67,6 @@ export interface DrillOptions {
   recordInCluster?: boolean
 }
 
-/** What `dr plan` shows: the same planning the drill does, and nothing else. */
-export function planOnly(options: Omit<DrillOptions, 'concurrency' | 'clock'>): DrillPlan {
-  return planDrill({
-    project: options.project,
-    environment: options.environment,
-    drillId: options.drillId ?? newDrillId(),
-    filters: options.filters,
-    providers: options.providers ?? PROVIDERS,
-    recoverability: options.recoverability,
-    env: options.env,
-    allowSourceServer: options.allowSourceServer,
-  })
-}
-
 /** The verdict: interrupted, then a failed validation, then a missed target, then any other error. */
 export function drillVerdict(
   datastores: DatastoreDrillResult[],

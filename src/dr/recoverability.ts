@@ -3,8 +3,6 @@ import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {parse as parseYaml} from 'yaml'
-
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
 import type {RecoverabilityCheck} from './types.js'
@@ -131,7 +129,8 @@ export async function checkDefinitions(
       let data: unknown
       try {
         const text = await readFile(file, 'utf8')
-        data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
+        // yaml is loaded by the checks that read a definition, not by `dr plan`, which only names them.
+        data = file.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text)
       } catch (error) {
         return {
           service,

@@ -5,9 +5,6 @@ import {PassThrough, type Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 
-import {extract} from 'tar-stream'
-import {stringify} from 'yaml'
-
 import {formatDuration} from '../../config/duration.js'
 import type {DatastoreConfig} from '../../config/schema.js'
 import {RetailOpsError} from '../../errors/index.js'
@@ -241,6 +238,8 @@ export async function readBackupTarball(
   })
   const items: BackupItem[] = []
   let formatVersion: string | undefined
+  // The archive's and the snapshot's libraries load with the restore that reads them: `dr plan` loads this module too.
+  const {extract} = await import('tar-stream')
   const ex = extract()
   const body: Readable = await location.read(keys.tarball, signal)
   const feeding = pipeline(body, tap, createGunzip(), ex, {signal})
@@ -400,6 +399,7 @@ export async function runFromBackup(
     if (restore.notes.length) evidence.restoreNotes = restore.notes
     const inSource = read.items.filter((i) => i.namespace === sourceNs)
     const snapshotFile = path.join(ctx.recordDir, `${ds.name}-backup.yaml`)
+    const {stringify} = await import('yaml')
     await writeFile(
       snapshotFile,
       inSource

@@ -3,13 +3,11 @@ import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {KubeConfig} from '@kubernetes/client-node'
-import {stringify} from 'yaml'
 
 import {RetailOpsError} from '../../errors/index.js'
 import {isNotFound, kubeClients, kubeError} from '../../kubernetes/client.js'
 import {KubeHttp} from '../../kubernetes/http.js'
 import {FIELD_MANAGER_DR} from '../../kubernetes/labels.js'
-import {applyObjects} from '../../kubernetes/apply.js'
 import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kubernetes/resources.js'
 import {explainDeployments} from '../../kubernetes/rollout-status.js'
 import {throwIfAborted} from '../../ui/context.js'
@@ -415,6 +413,8 @@ export const kubernetesProvider: DrillProvider = {
       for (const o of snapshot) counts[o.kind] = (counts[o.kind] ?? 0) + 1
       evidence.snapshotCounts = counts
       const snapshotFile = path.join(ctx.recordDir, `${ds.name}-snapshot.yaml`)
+      // Loaded by the drill that writes the snapshot: `dr plan` loads this module for its plan() alone.
+      const {stringify} = await import('yaml')
       await writeFile(
         snapshotFile,
         snapshot
@@ -470,6 +470,7 @@ export const kubernetesProvider: DrillProvider = {
                 )
               })
           }
+          const {applyObjects} = await import('../../kubernetes/apply.js')
           const report = await applyObjects(
             api,
             restore.objects.filter((o) => o.kind !== 'Secret'),

@@ -88,6 +88,24 @@ describe('the static import graph of the everyday commands', () => {
     },
   )
 
+  it.each(EVERYDAY)('%s imports neither node:http nor node:https as an ES module', (entry) => {
+    // The ES facade of node:http reads every export, which loads Node's bundled undici (~30 ms of
+    // CPU); src/kubernetes/http.ts takes both with process.getBuiltinModule on its first request.
+    const graph = relative(staticGraph(entry))
+    expect(graph.filter((m) => m === 'node:http' || m === 'node:https')).toEqual([])
+  })
+
+  it("dr plan loads the providers' planning, not the drill engine or the libraries a drill runs on", () => {
+    const graph = relative(staticGraph('commands/dr/plan.ts'))
+    expect(graph).toContain('src/dr/plan-only.ts')
+    expect(graph).toContain('src/dr/providers/index.ts')
+    expect(
+      graph.filter((m) =>
+        ['src/dr/drill.ts', 'src/kubernetes/apply.ts', 'tar-stream', 'p-limit', 'p-retry'].includes(m),
+      ),
+    ).toEqual([])
+  })
+
   it('config validate reaches no YAML library at all until it parses', () => {
     expect(relative(staticGraph('commands/config/validate.ts'))).not.toContain('yaml')
   })

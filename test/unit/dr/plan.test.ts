@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {planOnly} from '../../../src/dr/drill.js'
+import {planOnly} from '../../../src/dr/plan-only.js'
 import {allowSourceServerReason, datastoreTargets, selectScope} from '../../../src/dr/plan.js'
 import {CONFIG, environment, project} from './fixtures.js'
 
