@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/apply-floor.ts [--services 60] [--tenants 5] [--concurrency 8,32,64] [--bin bin/run.js] [--profile]
  */
-import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {parseArgs} from 'node:util'
 
@@ -57,29 +57,6 @@ Object.assign(process.env, scratch.env)
 const CONTEXT = scratch.context
 const SHAPE = {services: SERVICES, tenants: TENANTS, context: CONTEXT}
 
-/** The scratch cluster's own processes, found by their binary's path (its work directory is named after it). */
-function componentPid(binary: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const argv0 = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0]
-      if (argv0.includes(scratch.name) && argv0.endsWith(`/${binary}`)) return Number(entry)
-    } catch {
-      // gone in between
-    }
-  }
-  throw new Error(`no ${binary} process of ${scratch.name}`)
-}
-const APISERVER = componentPid('kube-apiserver')
-const ETCD = componentPid('etcd')
-const TICK_MS = 1000 / Number((await execa('getconf', ['CLK_TCK'])).stdout)
-
-/** User + system CPU of a process so far, in ms. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
-}
-
 interface Run {
   label: string
   objects: number
@@ -90,11 +67,17 @@ interface Run {
 const runs: Run[] = []
 
 async function measured(label: string, objects: number, fn: () => Promise<unknown>): Promise<void> {
-  const a = cpuMs(APISERVER)
-  const e = cpuMs(ETCD)
+  const a = scratch.cpuMs('kube-apiserver')
+  const e = scratch.cpuMs('etcd')
   const t = performance.now()
   await fn()
-  const run = {label, objects, ms: performance.now() - t, apiserverMs: cpuMs(APISERVER) - a, etcdMs: cpuMs(ETCD) - e}
+  const run = {
+    label,
+    objects,
+    ms: performance.now() - t,
+    apiserverMs: scratch.cpuMs('kube-apiserver') - a,
+    etcdMs: scratch.cpuMs('etcd') - e,
+  }
   runs.push(run)
   process.stderr.write(
     `  ${label}: ${(run.ms / 1000).toFixed(2)} s, apiserver ${(run.apiserverMs / objects).toFixed(2)} ms CPU/object\n`,

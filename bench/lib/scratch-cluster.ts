@@ -15,7 +15,7 @@
  */
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {execa} from 'execa'
@@ -33,7 +33,31 @@ export interface ScratchCluster {
   /** Installs the Gateway API CRDs the sandbox has (for rollouts routed by HTTPRoute). */
   addGatewayApi(): Promise<void>
   kubectl(args: string[], options?: {input?: string}): Promise<string>
+  /** User + system CPU a component (kube-apiserver, etcd) has used so far, in ms, from /proc. */
+  cpuMs(binary: 'kube-apiserver' | 'etcd'): number
   stop(): Promise<void>
+}
+
+/** The scratch cluster's own process of `binary`, found by its path (its work directory is named after the cluster). */
+function componentPid(cluster: string, binary: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv0 = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0]
+      if (argv0.includes(cluster) && argv0.endsWith(`/${binary}`)) return Number(entry)
+    } catch {
+      // gone in between
+    }
+  }
+  throw new Error(`no ${binary} process of ${cluster}`)
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim())
+
+/** User + system CPU of a process so far, in ms. */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
 }
 
 export interface ScratchOptions {
@@ -185,12 +209,18 @@ options:
   process.stderr.write(
     `scratch cluster ${name} up in ${((Date.now() - started) / 1000).toFixed(1)} s (${kubeconfig})\n`,
   )
+  const pids = new Map<string, number>()
   return {
     name,
     kubeconfig,
     context,
     env: childEnv,
     kubectl,
+    cpuMs(binary) {
+      let pid = pids.get(binary)
+      if (pid === undefined) pids.set(binary, (pid = componentPid(name, binary)))
+      return processCpuMs(pid)
+    },
     async addSandboxNodes() {
       const nodes = execFileSync('bash', [path.join(ROOT, 'scripts/sandbox/nodes.sh')], {
         encoding: 'utf8',

@@ -160,20 +160,51 @@ export function redact(text: string): string {
   let out = text
   const lit = literals()
   if (lit) out = out.replace(lit, MASK)
-  out = out.replace(URL_USERINFO, (_m, head: string) => `${head}${MASK}@`)
-  out = out.replace(ENV_YAML, (m, a: string, name: string, b: string, value: string) =>
-    isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
-  )
-  out = out.replace(ENV_JSON, (m, a: string, name: string, b: string, value: string) =>
-    isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
-  )
-  out = out.replace(KEY_EQUALS, (m, key: string, eq: string, value: string) =>
-    isSecretName(key) ? `${key}${eq}${maskValue(value)}` : m,
-  )
-  out = out.replace(KEY_COLON, (m, q: string, key: string, colon: string, value: string) =>
-    isSecretName(key) ? `${q}${key}${q}${colon}${maskValue(value)}` : m,
-  )
-  return out
+  // Each pattern runs only where it can match (a 24 MB render holds no URL, no "=", no JSON env entry):
+  // scanning every position of large text for them was a third of `render`'s time.
+  if (out.includes('://')) out = out.replace(URL_USERINFO, (_m, head: string) => `${head}${MASK}@`)
+  if (out.includes('value:'))
+    out = out.replace(ENV_YAML, (m, a: string, name: string, b: string, value: string) =>
+      isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
+    )
+  if (out.includes('"name"'))
+    out = out.replace(ENV_JSON, (m, a: string, name: string, b: string, value: string) =>
+      isSecretName(name) ? `${a}${name}${b}${maskValue(value)}` : m,
+    )
+  if (out.includes('='))
+    out = out.replace(KEY_EQUALS, (m, key: string, eq: string, value: string) =>
+      isSecretName(key) ? `${key}${eq}${maskValue(value)}` : m,
+    )
+  return maskKeyColon(out)
+}
+
+// Every name isSecretName accepts holds one of these, case aside (its SECRET_WORDS and SECRET_PARTS,
+// with KEY for the *_KEY words and CONNECTION for CONNECTION_STRING).
+const SECRET_HINT = /pass|pwd|dsn|sk|secret|token|credential|key|authorization|connection/gi
+
+const maskColonValue = (m: string, q: string, key: string, colon: string, value: string): string =>
+  isSecretName(key) ? `${q}${key}${q}${colon}${maskValue(value)}` : m
+
+/**
+ * KEY_COLON over `text`, line by line and only on lines that hold a SECRET_HINT: no match of
+ * KEY_COLON spans a newline (neither its key, its colon nor its value can hold one) and a newline
+ * is no key character for its look-behind, so each line matches on its own exactly as within the
+ * whole; a line without a hint has no key it would mask. The same result as
+ * `text.replace(KEY_COLON, ...)` without matching every "key: value" of a large YAML text.
+ */
+function maskKeyColon(text: string): string {
+  SECRET_HINT.lastIndex = 0
+  let out = ''
+  let copied = 0
+  for (let hint = SECRET_HINT.exec(text); hint; hint = SECRET_HINT.exec(text)) {
+    const start = text.lastIndexOf('\n', hint.index) + 1
+    const newline = text.indexOf('\n', hint.index)
+    const end = newline < 0 ? text.length : newline
+    out += text.slice(copied, start) + text.slice(start, end).replace(KEY_COLON, maskColonValue)
+    copied = end
+    SECRET_HINT.lastIndex = end
+  }
+  return copied === 0 ? text : out + text.slice(copied)
 }
 
 /**
