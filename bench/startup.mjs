@@ -1,6 +1,9 @@
 // Start-up time of the built CLI against bare Node, each run a fresh process.
 //   node bench/startup.mjs [runs] [--bin path/to/bin/run.js]
 // --bin times another build (an older checkout's bin/run.js) against the same baseline.
+// --baseline OLD/bin/run.js also times that build's runs of every command, interleaved with this
+// build's in the same rounds, and prints this build's time as a ratio of the old one's: on a shared
+// machine whose load moves, the only fair before/after.
 //
 // Every run is timed twice over: wall time, and CPU time (user + system of all the process's
 // threads, from bench/startup-cpu.mjs loaded with --import into every process, the baseline's
@@ -35,6 +38,8 @@ import {parse, stringify} from 'yaml'
 const args = process.argv.slice(2)
 const binAt = args.indexOf('--bin')
 const bin = binAt >= 0 ? path.resolve(args.splice(binAt, 2)[1]) : new URL('../bin/run.js', import.meta.url).pathname
+const baselineAt = args.indexOf('--baseline')
+const baseline = baselineAt >= 0 ? path.resolve(args.splice(baselineAt, 2)[1]) : undefined
 const runs = Number(args[0] ?? 15)
 const cpuHook = new URL('./startup-cpu.mjs', import.meta.url).href
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ro-bench-startup-'))
@@ -125,13 +130,14 @@ async function startRelay() {
 }
 
 const project = path.join(scratch, 'project')
+const loadAtStart = os.loadavg()[0]
 try {
   await time([bin, 'init', '--directory', project, '--project', 'shop', '--ci', 'none', '--yes'], {}, undefined)
   const inProject = {
     cwd: project,
     env: relay ? {KUBECONFIG: relay.kubeconfig, RETAILOPS_KUBE_CONTEXT: relay.context} : {},
   }
-  const rows = await measureAll([
+  const commands = [
     {label: 'node -e 0', args: ['-e', '0']},
     {label: 'retailops --version', args: [bin, '--version'], goal: 2},
     {label: 'retailops --help', args: [bin, '--help'], goal: 2},
@@ -146,10 +152,18 @@ try {
     {label: 'dr plan', args: [bin, 'dr', 'plan'], goal: 4, ...inProject},
     ...(relay ? [{label: 'rollout status', args: [bin, 'rollout', 'status'], goal: 4, ...inProject}] : []),
     {label: 'render (6 services)', args: [bin, 'render'], goal: 6, ...inProject},
-  ])
+  ]
+  // The old build's run of each command right after this build's, in every round.
+  const old = baseline
+    ? commands
+        .filter((c) => c.args[0] === bin)
+        .map((c) => ({...c, label: `${c.label} (old)`, args: [baseline, ...c.args.slice(1)], old: true}))
+    : []
+  const measured = await measureAll(commands.flatMap((c) => [c, ...old.filter((o) => o.label === `${c.label} (old)`)]))
+  const rows = measured.filter((r) => !r.old)
   const base = rows[0]
   console.log(
-    `${bin}\nNode ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}, median of ${runs} runs each`,
+    `${bin}\nNode ${process.version}, ${os.cpus().length} cores, load ${loadAtStart.toFixed(1)} at the start and ${os.loadavg()[0].toFixed(1)} at the end, median of ${runs} runs each`,
   )
   console.log(
     `commands that connect: until the first connection to the API server${relay ? '' : ' (no sandbox KUBECONFIG: rollout status left out)'}`,
@@ -169,6 +183,20 @@ try {
       const goal = r.goal === undefined ? '' : `${r.goal}x`
       console.log(
         `${r.label.padEnd(24)} ${r[measure].cold.toFixed(0).padStart(7)}   ${r[measure].warm.toFixed(0).padStart(7)}   ${ratio('cold').toFixed(2).padStart(11)}   ${ratio('warm').toFixed(2).padStart(11)}   ${goal.padEnd(4)}   ${verdict('cold').padEnd(6)}   ${verdict('warm')}`,
+      )
+    }
+  }
+  if (baseline) {
+    console.log(
+      `\nagainst --baseline ${baseline} (its runs interleaved with these): this build's median / the old one's`,
+    )
+    console.log('command                   CPU cold   CPU warm   wall cold   wall warm   old CPU cold / warm ms')
+    for (const r of rows) {
+      const o = measured.find((m) => m.old && m.label === `${r.label} (old)`)
+      if (!o) continue
+      const ratio = (measure, cache) => (r[measure][cache] / o[measure][cache]).toFixed(2)
+      console.log(
+        `${r.label.padEnd(24)} ${ratio('cpu', 'cold').padStart(8)}   ${ratio('cpu', 'warm').padStart(8)}   ${ratio('wall', 'cold').padStart(9)}   ${ratio('wall', 'warm').padStart(9)}   ${o.cpu.cold.toFixed(0).padStart(8)} / ${o.cpu.warm.toFixed(0)}`,
       )
     }
   }

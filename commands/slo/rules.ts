@@ -62,7 +62,7 @@ export default class SloRules extends RetailOpsCommand<typeof SloRules> {
       version: this.config.version,
       namespace: this.flags['all-namespaces'] ? undefined : env.namespace,
     })
-    const yaml = renderRulesYaml(result, format, {
+    const yaml = await renderRulesYaml(result, format, {
       name: this.flags.name,
       namespace: format === 'prometheus-rule' ? env.namespace : undefined,
     })

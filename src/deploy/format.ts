@@ -1,14 +1,17 @@
+import {stringify} from 'yaml'
+
 import type {PolicyFinding, PolicyReport, Severity} from '../kubernetes/policy.js'
 import type {KubeObject} from '../kubernetes/resources.js'
+import {emitYaml} from '../report/yaml.js'
 import {makeChalk, renderTable} from '../ui/index.js'
 import type {SupplyChainResult} from './admission.js'
 import type {DeployResult, ObjectDiff} from './engine.js'
-import {toYaml} from './yaml-emit.js'
 
 /** Human renderings of the engine's results; the commands print them, --json prints the results. */
 
 export function toYamlDocuments(objects: KubeObject[]): string {
-  return objects.map((o) => `---\n${toYaml(o)}`).join('')
+  // render parses its templates with the yaml package anyway: it writes what emitYaml leaves to it.
+  return objects.map((o) => `---\n${emitYaml(o) ?? stringify(o, {lineWidth: 0})}`).join('')
 }
 
 export function objectsOf(f: PolicyFinding): string {

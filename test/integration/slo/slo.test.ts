@@ -351,7 +351,7 @@ describe('slo against the sandbox Prometheus', () => {
   it('the generated rules load into Prometheus, record the same error ratios and fire the page alert', async () => {
     const result = generateRules({config: project.config, services: ['catalog'], labels: {retailops_test: RUN}})
     const file = path.join(await rulesDir(), `${RUN}.yml`)
-    await writeFile(file, renderRulesYaml(result))
+    await writeFile(file, await renderRulesYaml(result))
     rulesFile = file
     const check = await execa('/usr/bin/promtool', ['check', 'rules', file], {reject: false})
     expect(check.exitCode, check.stdout + check.stderr).toBe(0)

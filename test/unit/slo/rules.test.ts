@@ -1,28 +1,12 @@
-import {describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
 import {parseConfig} from '../../../src/config/parse.js'
+import {sloProject} from './fixtures.js'
 import {expandCounter, leLabel, sliExpressions} from '../../../src/slo/sli.js'
 import {alertName, generateRules, renderRulesYaml, slothDuration} from '../../../src/slo/rules.js'
 
-const config = parseConfig(`
-project: shop
-registry: {url: 127.0.0.1:5000}
-services:
-  checkout:
-    tier: revenue-critical
-    slos:
-      - {name: availability, objective: 99.9, window: 30d, sli: {type: availability}}
-      - {name: latency, objective: 99, window: 28d, sli: {type: latency, thresholdMs: 300, route: /checkout}}
-      - name: checkout-success
-        objective: 99.5
-        window: 7d
-        sli: {type: ratio, good: 'sum(rate(checkout_success_total{service="checkout"}[{{window}}]))', total: 'checkout_attempts_total{service="checkout"}'}
-  catalog:
-    tier: operational
-    slos:
-      - {name: availability, objective: 99.5, window: 30d, sli: {type: availability}}
-`)
+const config = sloProject()
 
 describe('SLI expressions', () => {
   it('availability: 5xx over all requests, with zero errors when no 5xx series exist yet', () => {
@@ -87,7 +71,10 @@ describe('Sloth-compatible rules', () => {
   })
 
   const result = generateRules({config, version: '0.1.0'})
-  const doc = parse(renderRulesYaml(result)) as {groups: {name: string; rules: Record<string, any>[]}[]}
+  let doc: {groups: {name: string; rules: Record<string, any>[]}[]}
+  beforeAll(async () => {
+    doc = parse(await renderRulesYaml(result)) as typeof doc
+  })
 
   it("has Sloth's groups, record names and labels per SLO", () => {
     expect(result.slos.map((s) => s.id)).toEqual([
@@ -164,8 +151,8 @@ describe('Sloth-compatible rules', () => {
     expect(rule.expr).toContain('http_requests_total{service="catalog",namespace="shop",synthetic!="true"}[5m]')
   })
 
-  it('wraps the groups in a PrometheusRule for the operator', () => {
-    const pr = parse(renderRulesYaml(result, 'prometheus-rule', {name: 'shop-slos', namespace: 'monitoring'}))
+  it('wraps the groups in a PrometheusRule for the operator', async () => {
+    const pr = parse(await renderRulesYaml(result, 'prometheus-rule', {name: 'shop-slos', namespace: 'monitoring'}))
     expect(pr).toMatchObject({
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'PrometheusRule',
