@@ -124,10 +124,10 @@ interface Rule {
 
 const group = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '')
 
-/** The snapshot kinds, grouped by API group, with the given verbs. */
-function snapshotRules(verbs: string[]): Rule[] {
+/** The snapshot kinds (only those a drill restores, for the restore role), grouped by API group, with the given verbs. */
+function snapshotRules(verbs: string[], which: 'all' | 'restored' = 'all'): Rule[] {
   const byGroup = new Map<string, string[]>()
-  for (const k of SNAPSHOT_KINDS)
+  for (const k of SNAPSHOT_KINDS.filter((kind) => which === 'all' || !kind.neverRestored))
     byGroup.set(group(k.apiVersion), [...(byGroup.get(group(k.apiVersion)) ?? []), k.plural])
   return [...byGroup].map(([g, resources]) => ({apiGroups: [g], resources, verbs}))
 }
@@ -222,7 +222,7 @@ export function drillRbac(names: DrillScheduleNames, scope: DrillRbacScope): Kub
         kind: 'ClusterRole',
         metadata: {name: names.restoreRole, labels},
         rules: [
-          ...snapshotRules(['get', 'list', 'create', 'patch']),
+          ...snapshotRules(['get', 'list', 'create', 'patch'], 'restored'),
           {apiGroups: [''], resources: ['pods'], verbs: ['list']},
         ],
       } as KubeRef,

@@ -8,6 +8,7 @@
 import {isNotFound} from './client.js'
 import type {KubeHttp} from './http.js'
 import type {HorizontalPodAutoscaler, ScaledObject} from './kinds.js'
+import {servesResource} from './discovery.js'
 import {listObjects} from './objects.js'
 import {collectionPath} from './resources.js'
 
@@ -33,13 +34,7 @@ export const BOUND_FIELDS: Record<AutoscalerKind, {min: string; max: string}> = 
 
 /** True when the cluster serves KEDA's ScaledObjects (its CRDs are installed): asked at deploy time. */
 export async function servesScaledObjects(http: KubeHttp, signal?: AbortSignal): Promise<boolean> {
-  try {
-    const list = await http.request<{resources?: {name: string}[]}>('GET', '/apis/keda.sh/v1alpha1', {signal})
-    return (list.resources ?? []).some((r) => r.name === 'scaledobjects')
-  } catch (error) {
-    if (isNotFound(error)) return false
-    throw error
-  }
+  return servesResource(http, 'keda.sh/v1alpha1', 'scaledobjects', signal)
 }
 
 /** The ScaledObjects of a namespace; none where the cluster has no KEDA CRDs. */

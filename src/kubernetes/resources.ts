@@ -100,6 +100,8 @@ const OTHER_KINDS: ApiKind[] = [
   {kind: 'ReplicaSet', apiVersion: 'apps/v1', plural: 'replicasets', namespaced: true},
   {kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', plural: 'ingresses', namespaced: true},
   {kind: 'Job', apiVersion: 'batch/v1', plural: 'jobs', namespaced: true},
+  /** KEDA's credentials for a ScaledObject's triggers (a drill restores them with the ScaledObjects). */
+  {kind: 'TriggerAuthentication', apiVersion: 'keda.sh/v1alpha1', plural: 'triggerauthentications', namespaced: true},
   {kind: 'Role', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', namespaced: true},
   {kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', namespaced: true},
   {kind: 'ClusterRole', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false},

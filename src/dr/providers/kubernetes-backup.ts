@@ -43,7 +43,7 @@ import {
   validateRestore,
 } from './kubernetes.js'
 import type {DrillContext, PlanContext, ProviderPlan, ProviderResult} from './types.js'
-import {RESTORE_FAILED} from './types.js'
+import {RBAC_NOT_RESTORED, RESTORE_FAILED} from './types.js'
 
 /**
  * A kubernetes datastore restored from a backup that exists (Velero's, or `retailops backup`'s in
@@ -63,15 +63,15 @@ const NEVER_RESTORED: Record<string, string> = {
   'endpointslices.discovery.k8s.io': "made by the EndpointSlice controller from the restored Service's selector",
   events: 'a record of what happened in the source, not state to restore',
   'events.events.k8s.io': 'a record of what happened in the source, not state to restore',
-  'roles.rbac.authorization.k8s.io':
-    'RBAC is not restored: the drill namespace grants no access the drill did not create',
-  'rolebindings.rbac.authorization.k8s.io':
-    'RBAC is not restored: the drill namespace grants no access the drill did not create',
+  'roles.rbac.authorization.k8s.io': RBAC_NOT_RESTORED,
+  'rolebindings.rbac.authorization.k8s.io': RBAC_NOT_RESTORED,
   'ingresses.networking.k8s.io':
     'would route traffic from outside into the drill namespace, which nothing outside may reach',
   'leases.coordination.k8s.io': "a controller's lock, held by the source's pods",
 }
 const ROUTE_GROUP = 'gateway.networking.k8s.io'
+/** HTTPRoutes are restored detached (no parentRefs), as from a snapshot; Gateway API's other kinds are not restored. */
+const HTTP_ROUTES = `httproutes.${ROUTE_GROUP}`
 const PVC_BIND_ANNOTATIONS = ['pv.kubernetes.io/bind-completed', 'pv.kubernetes.io/bound-by-controller']
 
 export interface PlannedItem {
@@ -83,9 +83,10 @@ export interface PlannedItem {
 /**
  * What a drill restores of a backup's items, in Velero's restore order (by resource, then name):
  * the source namespace's objects only; cluster-scoped objects, controller-made objects, RBAC and
- * anything that routes traffic in are skipped with the reason; what remains goes through the same
- * rules as a live snapshot (Secrets as empty placeholders, no NetworkPolicies, restricted pod
- * templates, ClusterIP Services), and a PersistentVolumeClaim loses its binding (as Velero's own
+ * anything that routes traffic in (Ingresses, Gateway API kinds other than HTTPRoutes) are skipped
+ * with the reason; what remains goes through the same rules as a live snapshot (Secrets as empty
+ * placeholders, no NetworkPolicies, restricted pod templates, ClusterIP Services, suspended
+ * CronJobs, paused ScaledObjects, HTTPRoutes without parentRefs), and a PersistentVolumeClaim loses its binding (as Velero's own
  * restore does) so it never binds the source's volume.
  */
 export function planBackupRestore(
@@ -99,6 +100,7 @@ export function planBackupRestore(
   const inventory: RestoredObject[] = []
   const notes: string[] = []
   const mine = items.filter((i) => i.namespace === undefined || i.namespace === sourceNs)
+  const context = mine.map((i) => i.object as KubeObject)
   const otherNamespaces = items.length - mine.length
   const byResource = new Map<string, BackupItem[]>()
   for (const item of mine) byResource.set(item.groupResource, [...(byResource.get(item.groupResource) ?? []), item])
@@ -120,7 +122,9 @@ export function planBackupRestore(
       }
       const never =
         NEVER_RESTORED[groupResource] ??
-        (group === ROUTE_GROUP ? 'would route traffic from outside into the drill namespace' : undefined) ??
+        (group === ROUTE_GROUP && groupResource !== HTTP_ROUTES
+          ? 'would route traffic from outside into the drill namespace'
+          : undefined) ??
         (group === 'velero.io' || group.endsWith('.velero.io') ? "Velero's own object, not the namespace's" : undefined)
       if (never) {
         skip(never)
@@ -135,7 +139,7 @@ export function planBackupRestore(
         skip(`owned by ${owner.kind} ${owner.name}: its controller makes it again from the restored owner`)
         continue
       }
-      const planned = planRestore([source], targetNs, drillId, datastore)
+      const planned = planRestore([source], targetNs, drillId, datastore, context)
       inventory.push(...planned.inventory)
       notes.push(...planned.notes)
       const object = planned.objects[0]

@@ -8,7 +8,8 @@ import {RetailOpsError} from '../../errors/index.js'
 import {isNotFound, kubeClients, kubeError} from '../../kubernetes/client.js'
 import {KubeHttp} from '../../kubernetes/http.js'
 import {FIELD_MANAGER_DR} from '../../kubernetes/labels.js'
-import {collectionPath, type KubeObject, namedPath, objectPath} from '../../kubernetes/resources.js'
+import {collectionPath, type KubeObject, MANAGED_KINDS, namedPath, objectPath} from '../../kubernetes/resources.js'
+import {servesResource} from '../../kubernetes/discovery.js'
 import {explainDeployments} from '../../kubernetes/rollout-status.js'
 import {throwIfAborted} from '../../ui/context.js'
 import {parseDuration} from '../../config/duration.js'
@@ -23,19 +24,67 @@ import {sleep} from '../../kubernetes/wait.js'
 import {checkRestricted, type PodSpec} from '../pod-security.js'
 import type {RestoredObject, ValidationResult} from '../types.js'
 import {planFromBackup, runFromBackup} from './kubernetes-backup.js'
-import {type DrillContext, type DrillProvider, type ProviderResult, RESTORE_FAILED} from './types.js'
+import {type DrillContext, type DrillProvider, type ProviderResult, RBAC_NOT_RESTORED, RESTORE_FAILED} from './types.js'
 
-/** The retailops-managed kinds a namespace snapshot holds, in restore order. */
-export const SNAPSHOT_KINDS: {kind: string; apiVersion: string; plural: string}[] = [
+export {RBAC_NOT_RESTORED}
+
+/** A kind a namespace snapshot holds. */
+export interface SnapshotKind {
+  kind: string
+  apiVersion: string
+  plural: string
+  /** Served by a CRD a cluster may not have (KEDA, Gateway API): snapshotted only where the API is served. */
+  optional?: boolean
+  /** Recorded in the snapshot and the inventory, never restored (planRestore says why). */
+  neverRestored?: boolean
+}
+
+/**
+ * The retailops-managed kinds a namespace snapshot holds, in restore order: every kind `render`
+ * produces in a namespace (its quota and limits, accounts, configuration, Services, budgets,
+ * workloads and their CronJobs, autoscalers of either kind, routes), the KEDA
+ * TriggerAuthentications a ScaledObject's triggers may name, and the Roles and RoleBindings
+ * retailops' own jobs keep there (recorded, never restored: see planRestore).
+ */
+export const SNAPSHOT_KINDS: SnapshotKind[] = [
+  {kind: 'ResourceQuota', apiVersion: 'v1', plural: 'resourcequotas'},
+  {kind: 'LimitRange', apiVersion: 'v1', plural: 'limitranges'},
   {kind: 'ServiceAccount', apiVersion: 'v1', plural: 'serviceaccounts'},
   {kind: 'ConfigMap', apiVersion: 'v1', plural: 'configmaps'},
   {kind: 'Secret', apiVersion: 'v1', plural: 'secrets'},
   {kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', plural: 'networkpolicies'},
+  {kind: 'Role', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'roles', neverRestored: true},
+  {kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'rolebindings', neverRestored: true},
   {kind: 'Service', apiVersion: 'v1', plural: 'services'},
   {kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', plural: 'poddisruptionbudgets'},
+  {kind: 'TriggerAuthentication', apiVersion: 'keda.sh/v1alpha1', plural: 'triggerauthentications', optional: true},
   {kind: 'Deployment', apiVersion: 'apps/v1', plural: 'deployments'},
+  {kind: 'CronJob', apiVersion: 'batch/v1', plural: 'cronjobs'},
   {kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers'},
+  {kind: 'ScaledObject', apiVersion: 'keda.sh/v1alpha1', plural: 'scaledobjects', optional: true},
+  {kind: 'HTTPRoute', apiVersion: 'gateway.networking.k8s.io/v1', plural: 'httproutes', optional: true},
 ]
+
+/**
+ * The snapshot kinds this cluster serves: every built-in one, and each optional one (KEDA's,
+ * Gateway API's) only where its API is served, so a cluster without KEDA snapshots the rest.
+ */
+export async function servedSnapshotKinds(
+  api: KubeHttp,
+  signal?: AbortSignal,
+): Promise<{served: SnapshotKind[]; notServed: string[]}> {
+  const optional = SNAPSHOT_KINDS.filter((k) => k.optional)
+  const answers = await Promise.all(optional.map((k) => servesResource(api, k.apiVersion, k.plural, signal)))
+  const missing = new Set(optional.filter((_, i) => !answers[i]).map((k) => k.kind))
+  return {
+    served: SNAPSHOT_KINDS.filter((k) => !missing.has(k.kind)),
+    notServed: SNAPSHOT_KINDS.filter((k) => missing.has(k.kind)).map((k) => `${k.kind} (${k.apiVersion})`),
+  }
+}
+
+/** KEDA's annotations that stop it scaling a ScaledObject's target (paused-replicas also sets the count). */
+export const KEDA_PAUSED = 'autoscaling.keda.sh/paused'
+export const KEDA_PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas'
 
 const SERVER_METADATA = [
   'uid',
@@ -57,13 +106,18 @@ const SERVER_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 
  * A snapshot object made fit to create elsewhere: server-set fields and status removed, moved to
  * the drill namespace and labelled with the drill. Services lose their cluster IPs and node ports
  * and never become LoadBalancers (a drill must not expose anything or allocate cloud resources);
- * CronJobs are restored suspended.
+ * CronJobs are restored suspended, ScaledObjects paused, HPAs on External metrics without scale-up and
+ * HTTPRoutes detached from their Gateways.
  */
 export function prepareForRestore(
   obj: KubeObject,
   namespace: string,
   drillId: string,
   datastore: string,
+  options: {
+    /** A ScaledObject's: the replicas its target Deployment is restored with, where the snapshot holds it. */
+    targetReplicas?: number
+  } = {},
 ): {object: KubeObject; notes: string[]} {
   const copy = structuredClone(obj) as KubeObject & {
     spec?: Record<string, unknown>
@@ -115,6 +169,31 @@ export function prepareForRestore(
   if (copy.kind === 'CronJob' && copy.spec && copy.spec.suspend !== true) {
     copy.spec.suspend = true
     notes.push(`CronJob ${obj.metadata.name}: restored suspended`)
+  }
+  // A ScaledObject's triggers read the source's signals (production's Prometheus, queues): live, KEDA
+  // would scale the drill's copies to production's load. Paused, it holds them at the restored count.
+  if (copy.kind === 'ScaledObject' && annotations[KEDA_PAUSED] !== 'true' && !(KEDA_PAUSED_REPLICAS in annotations)) {
+    annotations[KEDA_PAUSED] = 'true'
+    const replicas = options.targetReplicas
+    if (replicas !== undefined) annotations[KEDA_PAUSED_REPLICAS] = String(replicas)
+    copy.metadata.annotations = annotations
+    notes.push(
+      `ScaledObject ${obj.metadata.name}: restored paused (${KEDA_PAUSED}${replicas === undefined ? '' : `, ${KEDA_PAUSED_REPLICAS}: ${replicas}, its Deployment's restored count`})`,
+    )
+  }
+  // An HPA's External metrics are the source's signals too (prometheus-adapter serves them cluster-wide): it may
+  // scale the copies down on the drill's idle pods, never up on production's load.
+  const hpaSpec = copy.spec as {metrics?: {type?: string}[]; behavior?: {scaleUp?: Record<string, unknown>}} | undefined
+  if (copy.kind === 'HorizontalPodAutoscaler' && hpaSpec?.metrics?.some((m) => m.type === 'External')) {
+    hpaSpec.behavior = {...hpaSpec.behavior, scaleUp: {...hpaSpec.behavior?.scaleUp, selectPolicy: 'Disabled'}}
+    notes.push(
+      `HorizontalPodAutoscaler ${obj.metadata.name}: restored with scale-up disabled (its External metrics read the source's signals)`,
+    )
+  }
+  // A route restored with its parents would attach to the source's Gateway and take its traffic.
+  if (copy.kind === 'HTTPRoute' && copy.spec && 'parentRefs' in copy.spec) {
+    delete copy.spec.parentRefs
+    notes.push(`HTTPRoute ${obj.metadata.name}: restored detached (no parentRefs: no Gateway sends it traffic)`)
   }
   return {object: copy, notes}
 }
@@ -202,7 +281,8 @@ export function placeholderSecret(
 /**
  * What a drill restores of a snapshot, and how, object by object: Secrets as empty placeholders
  * (service account tokens not at all), the source's NetworkPolicies not at all (their allow rules
- * would open paths out of the drill namespace), ServiceAccounts and pods without API tokens,
+ * would open paths out of the drill namespace), Roles and RoleBindings not at all (the drill's pods
+ * have no API tokens to use them), ServiceAccounts and pods without API tokens,
  * pod templates filled in to pass Pod Security restricted, and workloads that explicitly break it
  * left out with the reasons.
  */
@@ -211,6 +291,8 @@ export function planRestore(
   namespace: string,
   drillId: string,
   datastore: string,
+  /** Everything restored alongside (a backup plans item by item): where a ScaledObject's Deployment is found. */
+  context: KubeObject[] = snapshot,
 ): {objects: KubeObject[]; inventory: RestoredObject[]; notes: string[]} {
   const objects: KubeObject[] = []
   const inventory: RestoredObject[] = []
@@ -233,6 +315,10 @@ export function planRestore(
       inventory.push({...entry, outcome: 'placeholder', reason})
       continue
     }
+    if (source.kind === 'Role' || source.kind === 'RoleBinding') {
+      inventory.push({...entry, outcome: 'not-restored', reason: RBAC_NOT_RESTORED})
+      continue
+    }
     if (source.kind === 'NetworkPolicy') {
       inventory.push({
         ...entry,
@@ -241,7 +327,9 @@ export function planRestore(
       })
       continue
     }
-    const prepared = prepareForRestore(source, namespace, drillId, datastore)
+    const prepared = prepareForRestore(source, namespace, drillId, datastore, {
+      targetReplicas: source.kind === 'ScaledObject' ? targetReplicas(source, context) : undefined,
+    })
     notes.push(...prepared.notes)
     const object = prepared.object as KubeObject & {automountServiceAccountToken?: boolean}
     const changes = [...prepared.notes.map((n) => n.replace(/^[A-Za-z]+ [^:]+: /, ''))]
@@ -275,6 +363,15 @@ export function planRestore(
     )
   }
   return {objects, inventory, notes}
+}
+
+/** The replicas a ScaledObject's target Deployment is restored with, when it is among the objects restored. */
+function targetReplicas(scaledObject: KubeObject, context: KubeObject[]): number | undefined {
+  const ref = (scaledObject.spec as {scaleTargetRef?: {kind?: string; name?: string}} | undefined)?.scaleTargetRef
+  if (!ref?.name || (ref.kind ?? 'Deployment') !== 'Deployment') return undefined
+  const target = context.find((o) => o.kind === 'Deployment' && o.metadata.name === ref.name)
+  const replicas = (target?.spec as {replicas?: number} | undefined)?.replicas
+  return typeof replicas === 'number' ? replicas : undefined
 }
 
 type PodTemplate = {metadata?: {annotations?: Record<string, string>}; spec?: PodSpec}
@@ -364,9 +461,9 @@ export const kubernetesProvider: DrillProvider = {
       source: `namespace ${ns} (context ${ctx.environment.context ?? 'current'})`,
       target: `namespace ${target}`,
       steps: [
-        `snapshot the ${MANAGED_BY_SELECTOR} objects of ${ns} (${SNAPSHOT_KINDS.map((k) => k.kind).join(', ')}; Secrets as references) (read-only)`,
+        `snapshot the ${MANAGED_BY_SELECTOR} objects of ${ns} (${SNAPSHOT_KINDS.map((k) => (k.optional ? `${k.kind} where served` : k.kind)).join(', ')}; Secrets as references) (read-only)`,
         `create namespace ${target} labelled ${DRILL_LABEL}=${ctx.drillId}, enforcing Pod Security restricted, then NetworkPolicies ${DEFAULT_DENY_POLICY} (all ingress and egress) and ${SAME_NAMESPACE_POLICY}, before anything is restored`,
-        "server-side apply the snapshot there: Secrets as placeholders with the same keys and empty values (never their values), the source's NetworkPolicies left out, no service account tokens, Services as ClusterIP, pod templates filled in to pass restricted (a template that explicitly breaks it is left out and fails the drill)",
+        "server-side apply the snapshot there: Secrets as placeholders with the same keys and empty values (never their values), the source's NetworkPolicies, Roles and RoleBindings left out, no service account tokens, Services as ClusterIP, CronJobs suspended, ScaledObjects paused, HTTPRoutes without parentRefs, pod templates filled in to pass restricted (a template that explicitly breaks it is left out and fails the drill)",
         `check that no Secret value was copied and the isolation stands; wait until every restored Deployment is available (at most ${ds.kubernetes?.waitTimeout ?? '5m'})`,
         `delete namespace ${target}`,
       ],
@@ -387,6 +484,15 @@ export const kubernetesProvider: DrillProvider = {
     const evidence: Record<string, unknown> = {sourceNamespace: sourceNs, drillNamespace: targetNs, context: k.context}
     const timeoutMs = parseDuration(ds.kubernetes?.waitTimeout ?? '5m')!
     try {
+      // The optional kinds (KEDA's, Gateway API's) where the cluster serves them; a cluster without KEDA snapshots the rest.
+      const kinds = await servedSnapshotKinds(api, ctx.signal).catch((error) => {
+        throw kubeError(
+          error,
+          'asking the cluster which optional APIs it serves (keda.sh, gateway.networking.k8s.io)',
+          k.server,
+        )
+      })
+      if (kinds.notServed.length > 0) evidence.kindsNotServed = kinds.notServed
       // 1. Snapshot (reads only).
       const snapshot = await ctx.steps.run(
         scope,
@@ -394,7 +500,7 @@ export const kubernetesProvider: DrillProvider = {
         `snapshot ${sourceNs}`,
         async () => {
           const objects: KubeObject[] = []
-          for (const kind of SNAPSHOT_KINDS) {
+          for (const kind of kinds.served) {
             const list = await api
               .request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, sourceNs), {
                 query: {labelSelector: MANAGED_BY_SELECTOR},
@@ -446,15 +552,18 @@ export const kubernetesProvider: DrillProvider = {
       await createDrillNamespace(api, k, targetNs, ds.name, ctx, evidence)
       throwIfAborted(ctx.signal)
 
-      // 3. Restore by server-side apply: Secret placeholders first (deploys do not manage Secrets,
-      // so the shared apply does not address them), then everything else through the deploy
-      // engine's server-side apply, in its waves.
+      // 3. Restore by server-side apply: Secret placeholders and TriggerAuthentications first (deploys
+      // do not manage them, so the shared apply does not address them), then everything else through
+      // the deploy engine's server-side apply, in its waves (quota and limits, then accounts,
+      // configuration and Services, then workloads, then autoscalers and routes).
       await ctx.steps.run(
         scope,
         'restore',
         `apply ${restore.objects.length} of ${snapshot.length} objects to ${targetNs}`,
         async () => {
-          for (const object of restore.objects.filter((o) => o.kind === 'Secret')) {
+          // Kinds the deploy's apply does not address (Secret placeholders, KEDA's TriggerAuthentications)
+          // go one by one first: the ScaledObjects that name them come in the last wave.
+          for (const object of restore.objects.filter((o) => !appliedInWaves(o))) {
             throwIfAborted(ctx.signal)
             await api
               .request('PATCH', objectPath(object), {
@@ -466,14 +575,14 @@ export const kubernetesProvider: DrillProvider = {
               .catch((error) => {
                 throw new RetailOpsError(
                   RESTORE_FAILED,
-                  `Creating the placeholder for Secret ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`,
+                  `${object.kind === 'Secret' ? 'Creating the placeholder for Secret' : `Restoring ${object.kind}`} ${object.metadata.name} failed: ${kubeError(error, 'applying').message}`,
                 )
               })
           }
           const {applyObjects} = await import('../../kubernetes/apply.js')
           const report = await applyObjects(
             api,
-            restore.objects.filter((o) => o.kind !== 'Secret'),
+            restore.objects.filter((o) => appliedInWaves(o)),
             {fieldManager: FIELD_MANAGER_DR, force: true, signal: ctx.signal},
           )
           if (report.failed.length > 0) {
@@ -490,8 +599,9 @@ export const kubernetesProvider: DrillProvider = {
       // 4. Validate: what was meant to be restored is there, no Secret value came along, the
       // isolation still stands, no workload was left out for Pod Security, the workloads run.
       const started = ctx.clock()
+      const restorable = kinds.served.filter((kind) => !kind.neverRestored)
       const present = await Promise.all(
-        SNAPSHOT_KINDS.map(
+        restorable.map(
           async (kind) =>
             (
               await api.request<{items: KubeObject[]}>('GET', collectionPath(kind.kind, targetNs), {
@@ -500,7 +610,7 @@ export const kubernetesProvider: DrillProvider = {
             ).items,
         ),
       )
-      const byKind = new Map(SNAPSHOT_KINDS.map((kind, i) => [kind.kind, present[i]]))
+      const byKind = new Map(restorable.map((kind, i) => [kind.kind, present[i]]))
       const missing = restore.objects.filter(
         (o) => !(byKind.get(o.kind) ?? []).some((x) => x.metadata.name === o.metadata.name),
       )
@@ -533,6 +643,13 @@ export const kubernetesProvider: DrillProvider = {
       api.close()
     }
   },
+}
+
+const WAVE_KINDS = new Set(MANAGED_KINDS.map((k) => k.kind))
+
+/** Restored through the deploy's apply, in its waves (the kinds it manages). */
+function appliedInWaves(object: KubeObject): boolean {
+  return WAVE_KINDS.has(object.kind)
 }
 
 /**

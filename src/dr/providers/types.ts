@@ -89,3 +89,7 @@ export interface DrillProvider {
 
 /** A restore that ran and failed (a FAILED job, a pg_restore error): the drill's verdict, not a tool error. */
 export const RESTORE_FAILED = 'DR_VALIDATION_FAILED'
+
+/** Why RBAC objects are recorded but never restored, from a snapshot or a backup. */
+export const RBAC_NOT_RESTORED =
+  "RBAC is not restored: the drill's pods run without API tokens, and the drill namespace grants no access the drill did not create"

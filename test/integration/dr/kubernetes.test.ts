@@ -363,6 +363,205 @@ describe('kubernetes restore drill and recoverability checks (sandbox cluster an
     }
   })
 
+  it('restores every kind render produces (quota, limits, CronJob, KEDA, HTTPRoute), each made safe for the drill, and records RBAC without restoring it', async () => {
+    // A second source namespace holding the kinds beyond the core ones, as a project that uses everything renders them.
+    const source = `${ns}-all`
+    await core.createNamespace({body: {metadata: {name: source}}})
+    try {
+      const meta = (name: string, extra: Record<string, unknown> = {}) => ({name, namespace: source, labels, ...extra})
+      const selector = {matchLabels: {'app.kubernetes.io/name': 'orders'}}
+      const pod = {metadata: {labels}, spec: {containers: [{name: 'app', image}]}}
+      const created: k8s.KubernetesObject[] = [
+        {apiVersion: 'v1', kind: 'ResourceQuota', metadata: meta('tenant-quota'), spec: {hard: {pods: '10'}}},
+        {
+          apiVersion: 'v1',
+          kind: 'LimitRange',
+          metadata: meta('tenant-limits'),
+          spec: {limits: [{type: 'Container', defaultRequest: {cpu: '50m', memory: '64Mi'}}]},
+        },
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: meta('orders'),
+          spec: {replicas: 1, selector, template: pod},
+        },
+        {
+          apiVersion: 'batch/v1',
+          kind: 'CronJob',
+          metadata: meta('reconcile'),
+          spec: {schedule: '* * * * *', jobTemplate: {spec: {template: {spec: {...pod.spec, restartPolicy: 'Never'}}}}},
+        },
+        {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'TriggerAuthentication',
+          metadata: meta('orders-prometheus'),
+          spec: {secretTargetRef: [{parameter: 'bearerToken', name: 'orders-prometheus', key: 'token'}]},
+        },
+        {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: meta('orders'),
+          spec: {
+            scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'orders'},
+            minReplicaCount: 1,
+            maxReplicaCount: 6,
+            triggers: [
+              {
+                type: 'prometheus',
+                name: 'carts',
+                metadata: {serverAddress: 'http://127.0.0.1:9090', query: 'sum(rate(carts_total[1m]))', threshold: '5'},
+                authenticationRef: {name: 'orders-prometheus'},
+              },
+            ],
+          },
+        },
+        {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'HTTPRoute',
+          metadata: meta('orders'),
+          spec: {
+            parentRefs: [{name: 'shop', namespace: 'gateways'}],
+            rules: [
+              {matches: [{path: {type: 'PathPrefix', value: '/orders'}}], backendRefs: [{name: 'orders', port: 80}]},
+            ],
+          },
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'Role',
+          metadata: meta('orders-reader'),
+          rules: [{apiGroups: [''], resources: ['configmaps'], verbs: ['get']}],
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: meta('orders-reader'),
+          roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'orders-reader'},
+          subjects: [{kind: 'ServiceAccount', name: 'default', namespace: source}],
+        },
+      ] as unknown as k8s.KubernetesObject[]
+      for (const o of created) await objects.create(o)
+      const p = drProject(
+        config(`datastores:
+  - {name: shop-config, service: orders, provider: kubernetes, kubernetes: {namespace: ${source}, waitTimeout: 2m}}`),
+      )
+      definitions(p.dir)
+      const watching = await watchDrills(kc, [
+        ['ResourceQuota', '/api/v1/resourcequotas'],
+        ['LimitRange', '/api/v1/limitranges'],
+        ['CronJob', '/apis/batch/v1/cronjobs'],
+        ['TriggerAuthentication', '/apis/keda.sh/v1alpha1/triggerauthentications'],
+        ['ScaledObject', '/apis/keda.sh/v1alpha1/scaledobjects'],
+        ['HTTPRoute', '/apis/gateway.networking.k8s.io/v1/httproutes'],
+        ['Role', '/apis/rbac.authorization.k8s.io/v1/roles'],
+        ['RoleBinding', '/apis/rbac.authorization.k8s.io/v1/rolebindings'],
+      ])
+      const result = await cli(['dr', 'drill', '--json', '--no-recoverability'], {cwd: p.dir}).finally(() =>
+        setTimeout(watching.stop, 1000),
+      )
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(result.exitCode, result.stdout + result.stderr).toBe(0)
+      const record = JSON.parse(result.stdout).result
+      const ds = record.datastores[0]
+      const drillNs = `retailops-drill-${record.id}-shop-config`
+      expect(ds.evidence.snapshotCounts).toEqual({
+        ResourceQuota: 1,
+        LimitRange: 1,
+        Role: 1,
+        RoleBinding: 1,
+        TriggerAuthentication: 1,
+        Deployment: 1,
+        CronJob: 1,
+        ScaledObject: 1,
+        HTTPRoute: 1,
+      })
+      // The sandbox serves KEDA's and Gateway API's kinds: none was passed over.
+      expect(ds.evidence.kindsNotServed).toBeUndefined()
+      expect(
+        ds.inventory.map(
+          (i: {kind: string; outcome: string; reason?: string}) => `${i.kind}: ${i.outcome}: ${i.reason ?? ''}`,
+        ),
+      ).toEqual([
+        'ResourceQuota: restored: ',
+        'LimitRange: restored: ',
+        "Role: not-restored: RBAC is not restored: the drill's pods run without API tokens, and the drill namespace grants no access the drill did not create",
+        "RoleBinding: not-restored: RBAC is not restored: the drill's pods run without API tokens, and the drill namespace grants no access the drill did not create",
+        'TriggerAuthentication: restored: ',
+        expect.stringMatching(/^Deployment: modified: set /),
+        expect.stringMatching(/^CronJob: modified: restored suspended; set /),
+        "ScaledObject: modified: restored paused (autoscaling.keda.sh/paused, autoscaling.keda.sh/paused-replicas: 1, its Deployment's restored count)",
+        'HTTPRoute: modified: restored detached (no parentRefs: no Gateway sends it traffic)',
+      ])
+      expect(ds.validations.map((v: {name: string; passed: boolean}) => [v.name, v.passed])).toEqual([
+        ['objects-restored', true],
+        ['no-secret-values', true],
+        ['isolated', true],
+        ['pod-security-restricted', true],
+        ['available-orders', true],
+      ])
+      expect(ds.validations[0].value).toBe('7')
+
+      // Read back from the cluster as each was created in the drill namespace.
+      const mine = watching.events.filter(
+        (e) =>
+          e.namespace === drillNs &&
+          e.type === 'ADDED' &&
+          e.object.metadata!.labels?.['retailops.dev/drill'] === record.id,
+      )
+      const one = (kind: string) => {
+        const found = mine.filter((e) => e.kind === kind)
+        expect(found, kind).toHaveLength(1)
+        return found[0]
+      }
+      expect(one('ResourceQuota').object.spec).toMatchObject({hard: {pods: '10'}})
+      expect(one('LimitRange').object.spec).toMatchObject({limits: [{type: 'Container'}]})
+      const cronJob = one('CronJob').object.spec as {suspend: boolean; schedule: string}
+      expect(cronJob).toMatchObject({suspend: true, schedule: '* * * * *'})
+      const scaled = one('ScaledObject').object
+      expect(scaled.metadata!.annotations).toEqual({
+        'autoscaling.keda.sh/paused': 'true',
+        'autoscaling.keda.sh/paused-replicas': '1',
+      })
+      expect(scaled.spec).toMatchObject({minReplicaCount: 1, maxReplicaCount: 6})
+      expect(one('TriggerAuthentication').object.spec).toEqual({
+        secretTargetRef: [{parameter: 'bearerToken', name: 'orders-prometheus', key: 'token'}],
+      })
+      const route = one('HTTPRoute').object.spec as {parentRefs?: unknown; rules: {backendRefs: unknown}[]}
+      expect(route.parentRefs).toBeUndefined()
+      expect(route.rules[0].backendRefs).toEqual([{group: '', kind: 'Service', name: 'orders', port: 80, weight: 1}])
+      // Order: quota and limits before the Deployment, the TriggerAuthentication before the ScaledObject that names it.
+      expect(one('ResourceQuota').rv).toBeLessThan(one('Deployment').rv)
+      expect(one('LimitRange').rv).toBeLessThan(one('Deployment').rv)
+      expect(one('TriggerAuthentication').rv).toBeLessThan(one('ScaledObject').rv)
+      // No Role or RoleBinding of the source reached the drill namespace.
+      expect(
+        watching.events.filter((e) => e.namespace === drillNs && ['Role', 'RoleBinding'].includes(e.kind)),
+      ).toEqual([])
+      // The drill's pods came up under the restored limits: the LimitRange's default requests were applied.
+      const pods = watching.events.filter((e) => e.namespace === drillNs && e.kind === 'Pod' && e.type === 'ADDED')
+      expect(pods).toHaveLength(1)
+      expect((pods[0].object.spec as {containers: {resources: object}[]}).containers[0].resources).toMatchObject({
+        requests: {cpu: '50m', memory: '64Mi'},
+      })
+      expect(record.cleanup).toMatchObject([{kind: 'namespace', resource: drillNs, status: 'removed'}])
+      // The source keeps its live ScaledObject, schedule and route untouched.
+      const live = await objects.read({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: {name: 'orders', namespace: source},
+      })
+      expect(live.metadata!.annotations ?? {}).not.toHaveProperty('autoscaling.keda.sh/paused')
+      const liveCron = await objects.read<k8s.KubernetesObject & {spec: {suspend?: boolean}}>({
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: {name: 'reconcile', namespace: source},
+      })
+      expect(liveCron.spec.suspend ?? false).toBe(false)
+    } finally {
+      await core.deleteNamespace({name: source}).catch(() => {})
+    }
+  })
+
   it('after a SIGKILL mid-drill, the next drill on the host deletes the namespace the killed one left', async () => {
     const workRoot = path.join(mkdtempSync(path.join(os.tmpdir(), 't-dr-work-')), 'dr-work')
     const p = drProject(config(DATASTORE))

@@ -241,6 +241,15 @@ describe('planBackupRestore', () => {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',
       metadata: {name: 'orders', namespace: 'shop'},
+      spec: {
+        parentRefs: [{name: 'shop-gateway', namespace: 'gateways'}],
+        rules: [{backendRefs: [{name: 'orders', port: 80}]}],
+      },
+    }),
+    item('grpcroutes.gateway.networking.k8s.io', {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: {name: 'orders', namespace: 'shop'},
     }),
     item('namespaces', {apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'shop'}}, null),
     item('persistentvolumes', {apiVersion: 'v1', kind: 'PersistentVolume', metadata: {name: 'pvc-123'}}, null),
@@ -259,6 +268,7 @@ describe('planBackupRestore', () => {
       'secrets /api/v1/namespaces/retailops-drill-x-k8s/secrets/db',
       'services /api/v1/namespaces/retailops-drill-x-k8s/services/orders',
       'deployments.apps /apis/apps/v1/namespaces/retailops-drill-x-k8s/deployments/orders',
+      'httproutes.gateway.networking.k8s.io /apis/gateway.networking.k8s.io/v1/namespaces/retailops-drill-x-k8s/httproutes/orders',
       'widgets.example.com /apis/example.com/v1/namespaces/retailops-drill-x-k8s/widgets/w',
     ])
     expect(plan.otherNamespaces).toBe(1)
@@ -277,6 +287,9 @@ describe('planBackupRestore', () => {
     expect(service.spec).toEqual({type: 'ClusterIP', ports: [{port: 80}]})
     expect(secret.data).toEqual({PASSWORD: ''})
     expect(pvc.spec.volumeName).toBeUndefined()
+    // The route keeps its rules and backends, and attaches to no Gateway.
+    const route = plan.ordered.find((p) => p.object.kind === 'HTTPRoute')!.object as Record<string, any>
+    expect(route.spec).toEqual({rules: [{backendRefs: [{name: 'orders', port: 80}]}]})
     expect(pvc.metadata.annotations?.['pv.kubernetes.io/bind-completed']).toBeUndefined()
   })
 
@@ -287,7 +300,8 @@ describe('planBackupRestore', () => {
     expect(outcome['ReplicaSet orders-1']).toMatch(/^not-restored: made by its Deployment's controller/)
     expect(outcome['Job nightly-1']).toMatch(/^not-restored: owned by CronJob nightly/)
     expect(outcome['RoleBinding rb']).toMatch(/^not-restored: RBAC is not restored/)
-    expect(outcome['HTTPRoute orders']).toMatch(/^not-restored: would route traffic from outside/)
+    expect(outcome['HTTPRoute orders']).toBe('modified: restored detached (no parentRefs: no Gateway sends it traffic)')
+    expect(outcome['GRPCRoute orders']).toMatch(/^not-restored: would route traffic from outside/)
     expect(outcome['Namespace shop']).toMatch(
       /^not-restored: the drill namespace retailops-drill-x-k8s stands in for it/,
     )
