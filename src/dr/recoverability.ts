@@ -1,3 +1,4 @@
+import {loadYaml} from '../assets/yaml.js'
 import type {KeyObject} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
@@ -130,7 +131,7 @@ export async function checkDefinitions(
       try {
         const text = await readFile(file, 'utf8')
         // yaml is loaded by the checks that read a definition, not by `dr plan`, which only names them.
-        data = file.endsWith('.json') ? JSON.parse(text) : (await import('yaml')).parse(text)
+        data = file.endsWith('.json') ? JSON.parse(text) : (await loadYaml()).parse(text)
       } catch (error) {
         return {
           service,

@@ -1,3 +1,4 @@
+import {loadYaml} from '../../assets/yaml.js'
 import {createHash} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -403,7 +404,7 @@ export async function runFromBackup(
     if (restore.notes.length) evidence.restoreNotes = restore.notes
     const inSource = read.items.filter((i) => i.namespace === sourceNs)
     const snapshotFile = path.join(ctx.recordDir, `${ds.name}-backup.yaml`)
-    const {stringify} = await import('yaml')
+    const {stringify} = await loadYaml()
     await writeFile(
       snapshotFile,
       inSource

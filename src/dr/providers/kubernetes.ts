@@ -1,3 +1,4 @@
+import {loadYaml} from '../../assets/yaml.js'
 import {createHash} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -520,7 +521,7 @@ export const kubernetesProvider: DrillProvider = {
       evidence.snapshotCounts = counts
       const snapshotFile = path.join(ctx.recordDir, `${ds.name}-snapshot.yaml`)
       // Loaded by the drill that writes the snapshot: `dr plan` loads this module for its plan() alone.
-      const {stringify} = await import('yaml')
+      const {stringify} = await loadYaml()
       await writeFile(
         snapshotFile,
         snapshot
