@@ -210,6 +210,9 @@ describe("the bundle's deferred oclif modules (scripts/bundle-direct.mjs DEFERRE
       'node_modules/tinyglobby/',
     ])
       expect(bundle, module).not.toContain(module)
+    // zod's English messages only (its other locales, German here, are left out of the bundle).
+    expect(bundle).not.toContain('erwartet instanceof')
+    expect(bundle).toContain('Invalid input: expected')
     // The bundled command's static run() is oclif's Command.run: Config.load through the stand-in,
     // which requires oclif's real Config from node_modules, then the command as usual.
     const list = path.join(project, 'loaded-deferred')
