@@ -133,12 +133,14 @@ export class KubeHttp {
   private async send<T>(method: string, path: string, options: RequestOptions): Promise<T> {
     const {agent, headers} = await this.prepare()
     // The request's target as options, not a URL object per request: a path and its query string.
-    let query = ''
+    // A path that is not plain is parsed as a URL would be, and keeps the query string it carries.
+    const parsed = PLAIN_PATH.test(path) ? undefined : new URL(path, this.base)
+    const pathname = parsed ? parsed.pathname : path
+    let query = parsed?.search ?? ''
     for (const k in options.query) {
       const v = options.query[k]
       if (v !== undefined) query += `${query ? '&' : '?'}${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`
     }
-    const pathname = PLAIN_PATH.test(path) ? path : new URL(path, this.base).pathname
     const payload =
       options.body === undefined
         ? undefined

@@ -70,6 +70,15 @@ describe('KubeHttp', () => {
       expect(odd.url).toBe('/api/v1/namespaces/a%20b/pods')
       const plain = await kube.request<Echo>('GET', '/api/v1/namespaces/web.shop')
       expect(plain.url).toBe('/api/v1/namespaces/web.shop')
+      // A query string in the path is kept, and options.query adds to it.
+      const inPath = await kube.request<Echo>(
+        'GET',
+        '/apis/batch/v1/namespaces/shop/jobs?labelSelector=retailops.dev%2Fjob%3Dstuck',
+        {
+          query: {limit: 5},
+        },
+      )
+      expect(inPath.url).toBe('/apis/batch/v1/namespaces/shop/jobs?labelSelector=retailops.dev%2Fjob%3Dstuck&limit=5')
     } finally {
       kube.close()
     }
