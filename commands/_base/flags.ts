@@ -5,6 +5,15 @@ import {SCALING_PROVIDERS, TIERS} from '../../src/config/vocabulary.js'
 // Flags more than one command takes, defined once so their names, descriptions and parsing stay
 // the same everywhere. (Flags every command takes are RetailOpsCommand.baseFlags.)
 
+/**
+ * jobs run and jobs status: the dedicated tenant whose workloads the command acts on (its namespace,
+ * and its cluster for a dedicated cluster), named as deploy --tenant names it.
+ */
+export const tenantFlag = Flags.string({
+  description:
+    "Act on this tenant's workloads: a dedicated-namespace tenant's namespace, a dedicated-cluster tenant's cluster and namespace (default: the environment's namespace).",
+})
+
 /** deploy, render and diff: what is rendered. */
 export const renderFlags = {
   tenant: Flags.string({description: 'Deploy only this tenant (default: all tenants).'}),

@@ -4,6 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import {renderJobsStatus} from '../../src/jobs/render.js'
 import {jobsStatus, type JobsStatusResult} from '../../src/jobs/status.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
+import {tenantFlag} from '../_base/flags.js'
 
 export default class JobsStatus extends RetailOpsCommand<typeof JobsStatus> {
   static override summary = "Show jobs' last runs, failures and next scheduled run."
@@ -28,6 +29,7 @@ export default class JobsStatus extends RetailOpsCommand<typeof JobsStatus> {
   static override strict = false
   static override args = {jobs: Args.string({description: 'Jobs (default: every configured job).'})}
   static override flags = {
+    tenant: tenantFlag,
     limit: Flags.integer({description: 'Runs listed per job, newest first.', default: 5, min: 1}),
   }
 
@@ -37,6 +39,7 @@ export default class JobsStatus extends RetailOpsCommand<typeof JobsStatus> {
       project,
       env: this.target(project),
       jobs: this.positionals,
+      tenant: this.flags.tenant,
       limit: this.flags.limit,
     })
     this.log(renderJobsStatus(result))

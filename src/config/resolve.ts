@@ -1,7 +1,7 @@
 import {NotFoundError, UsageError} from '../errors/index.js'
 import {parseDuration} from './duration.js'
-import type {CampaignConfig, EnvironmentConfig, RetailOpsConfig, ServiceConfig, Tier} from './schema.js'
-import {EPHEMERAL_STORAGE_DEFAULTS} from './vocabulary.js'
+import type {CampaignConfig, EnvironmentConfig, RetailOpsConfig, ServiceConfig, TenantConfig, Tier} from './schema.js'
+import {EPHEMERAL_STORAGE_DEFAULTS, tenantNamespace} from './vocabulary.js'
 import {resolveFileOrEnv} from './secret-ref.js'
 
 /** Validates requested service names up front; none means all, in configuration order. */
@@ -117,6 +117,52 @@ export function resolveEnvironment(
     context: cluster.context,
     kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
   }
+}
+
+/** A tenant of retailops.yaml by name: NOT_FOUND naming the known ones otherwise (as deploy --tenant says). */
+export function findTenant(config: RetailOpsConfig, name: string): TenantConfig {
+  const tenant = config.tenants.find((t) => t.name === name)
+  if (!tenant) {
+    throw new NotFoundError(`Unknown tenant "${name}".`, {
+      nextSteps: [`Known tenants: ${config.tenants.map((t) => t.name).join(', ') || '(none configured)'}.`],
+    })
+  }
+  return tenant
+}
+
+/**
+ * Where a tenant's workloads run in an environment, as deploy renders them: a dedicated namespace
+ * in the environment's cluster (the environment's context, --context included), or a dedicated
+ * cluster through its own context and kubeconfig. Shared and isolated-database tenants run in the
+ * environment's namespace, with every other shared tenant: `shared` says so.
+ */
+export function resolveTenant(
+  config: RetailOpsConfig,
+  env: ResolvedEnvironment,
+  name: string,
+  baseDir = process.cwd(),
+): {tenant: TenantConfig; env: ResolvedEnvironment; shared: boolean} {
+  const tenant = findTenant(config, name)
+  if (tenant.model !== 'dedicated-namespace' && tenant.model !== 'dedicated-cluster') return {tenant, env, shared: true}
+  const namespace = tenantNamespace(config, tenant, env.namespace)!
+  if (tenant.model === 'dedicated-namespace') return {tenant, env: {...env, namespace}, shared: false}
+  const cluster = config.clusters[tenant.cluster!] ?? {}
+  return {
+    tenant,
+    env: {
+      ...env,
+      cluster: tenant.cluster!,
+      namespace,
+      context: cluster.context,
+      kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
+    },
+    shared: false,
+  }
+}
+
+/** A dedicated tenant runs a job when it runs every service the job dependsOn (deploy renders it there only then). */
+export function tenantRunsJob(config: RetailOpsConfig, tenant: TenantConfig, job: string): boolean {
+  return config.jobs[job].dependsOn.every((d) => !tenant.services || tenant.services.includes(d))
 }
 
 export function findCampaign(config: RetailOpsConfig, name: string): CampaignConfig {

@@ -5,12 +5,19 @@ import {parse as parseYaml} from 'yaml'
 
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
-import {ephemeralStorage, resolveEnvironment, selectWorkloads, type ResolvedEnvironment} from '../config/resolve.js'
+import {
+  ephemeralStorage,
+  findTenant,
+  resolveEnvironment,
+  tenantRunsJob,
+  selectWorkloads,
+  type ResolvedEnvironment,
+} from '../config/resolve.js'
 import type {JobConfig, RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
 import {tenantNamespace} from '../config/vocabulary.js'
 import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {workloadPlacement} from '../config/placement.js'
-import {NotFoundError, UsageError} from '../errors/index.js'
+import {UsageError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
 import {packagePath} from '../assets/paths.js'
 import {isSecretName, registerSecret, secretsInValue} from '../ui/secrets.js'
@@ -168,7 +175,7 @@ export function renderManifests(options: RenderOptions): RenderResult {
         tenants: [t],
         allServices: own(Object.keys(config.services)),
         services: own(services),
-        jobs: jobs.filter((j) => config.jobs[j].dependsOn.every((d) => own([d]).length > 0)),
+        jobs: jobs.filter((j) => tenantRunsJob(config, t, j)),
         images: options.images,
         overlays: options.overlays,
         scaling: options.scaling,
@@ -209,14 +216,7 @@ function describeTarget(t: RenderedTarget): string {
 }
 
 function selectTenants(config: RetailOpsConfig, name?: string): TenantConfig[] {
-  if (!name) return config.tenants
-  const t = config.tenants.find((x) => x.name === name)
-  if (!t) {
-    throw new NotFoundError(`Unknown tenant "${name}".`, {
-      nextSteps: [`Known tenants: ${config.tenants.map((x) => x.name).join(', ') || '(none configured)'}.`],
-    })
-  }
-  return [t]
+  return name ? [findTenant(config, name)] : config.tenants
 }
 
 interface TargetInput {

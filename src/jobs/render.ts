@@ -15,7 +15,7 @@ function outcome(run: JobRun): string {
 
 export function renderJobRun(r: JobRunResult): string {
   const lines = [
-    `Job ${r.namespace}/${r.name} (from CronJob ${r.cronJob}, image ${r.image ?? '?'}): ${r.outcome}${
+    `Job ${r.namespace}/${r.name} (from CronJob ${r.cronJob}${r.tenant ? ` of tenant ${r.tenant}` : ''}, image ${r.image ?? '?'}): ${r.outcome}${
       r.run.durationMs !== undefined ? ` in ${duration(r.run.durationMs)}` : ''
     }`,
   ]
@@ -34,7 +34,7 @@ export function renderJobRun(r: JobRunResult): string {
     else lines.push(...(l.lines.length ? l.lines.map((x) => `  ${x}`) : ['  (none)']))
   }
   if (r.outcome === 'timed-out' || r.outcome === 'started')
-    lines.push('', `Follow it with: retailops jobs status ${r.job}`)
+    lines.push('', `Follow it with: retailops jobs status ${r.job}${r.tenant ? ` --tenant ${r.tenant}` : ''}`)
   return lines.join('\n')
 }
 
@@ -58,7 +58,10 @@ export function renderJobsStatus(r: JobsStatusResult): string {
     {header: 'DURATION', value: (j) => duration(j.runs[0]?.durationMs)},
     {header: 'NEXT RUN', value: (j) => j.nextRun ?? (j.oneOff ? 'jobs run' : '-')},
   ])
-  const lines = [`Jobs in ${r.namespace} (environment ${r.environment}):`, table]
+  const lines = [
+    `Jobs in ${r.namespace} (environment ${r.environment}${r.tenant ? `, tenant ${r.tenant}` : ''}):`,
+    table,
+  ]
   for (const j of r.jobs) {
     if (j.runs.length > 1 || j.lastFailure) {
       lines.push('', `${j.job}: last ${j.runs.length} run(s)`)

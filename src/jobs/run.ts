@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 
 import type {LoadedConfig} from '../config/load.js'
-import type {ResolvedEnvironment} from '../config/resolve.js'
+import {resolveTenant, tenantRunsJob, type ResolvedEnvironment} from '../config/resolve.js'
 import {RefusedError, NotFoundError, UsageError} from '../errors/index.js'
 import {isNotFound, kubeError, kubeHttp} from '../kubernetes/client.js'
 import type {KubeHttp} from '../kubernetes/http.js'
@@ -27,6 +27,8 @@ export interface JobRunOptions {
   project: LoadedConfig
   env: ResolvedEnvironment
   job: string
+  /** --tenant: the dedicated tenant whose CronJob runs (its namespace, and its cluster for a dedicated cluster). */
+  tenant?: string
   /** Follow the run to its end (default); false: create the Job and return. */
   wait?: boolean
   /** How long to follow it; default the job's activeDeadlineSeconds plus a minute. */
@@ -38,6 +40,8 @@ export interface JobRunOptions {
 
 export interface JobRunResult {
   job: string
+  /** --tenant: the tenant whose job ran. */
+  tenant?: string
   namespace: string
   /** The Job created from the CronJob's template. */
   name: string
@@ -101,23 +105,28 @@ export function jobFromCronJob(cron: CronJob, name: string): Job {
  * job is unknown, not deployed, or (concurrencyPolicy Forbid) already running.
  */
 export async function runJob(options: JobRunOptions, ctx: RunContext): Promise<JobRunResult> {
-  const {project, env, job} = options
+  const {project, job} = options
   const spec = configuredJob(project.config, job)
   if (options.timeoutMs !== undefined && options.timeoutMs <= 0)
     throw new UsageError(`--timeout must be longer than 0.`)
+  const {env, tenant} = jobTarget(project, options.env, job, options.tenant)
   const namespace = env.namespace
   const http = kubeHttp({context: env.context, kubeconfig: env.kubeconfig})
   const cron = await readObject<CronJob>(http, namedPath('CronJob', job, namespace)).catch((error: unknown) => {
     throw kubeError(error, `reading CronJob ${namespace}/${job}`)
   })
-  if (!cron || cron.metadata.labels?.[LABEL.managedBy] !== MANAGED_BY || cron.metadata.labels?.[LABEL.job] !== job) {
+  const ours =
+    cron?.metadata.labels?.[LABEL.managedBy] === MANAGED_BY &&
+    cron.metadata.labels[LABEL.job] === job &&
+    (!tenant || cron.metadata.labels[LABEL.tenant] === tenant)
+  if (!cron || !ours) {
     throw new NotFoundError(
       cron
-        ? `CronJob ${namespace}/${job} exists but was not deployed by retailops as job ${job}; it is left alone.`
-        : `Job ${job} is not deployed in ${namespace} (no CronJob ${job}).`,
+        ? `CronJob ${namespace}/${job} exists but was not deployed by retailops as job ${job}${tenant ? ` of tenant ${tenant}` : ''}; it is left alone.`
+        : `Job ${job} is not deployed in ${namespace}${tenant ? ` for tenant ${tenant}` : ''} (no CronJob ${job}).`,
       {
         nextSteps: [
-          `Run \`retailops deploy ${job}${env.name === 'default' ? '' : ` --environment ${env.name}`}\` first.`,
+          `Run \`retailops deploy ${job}${env.name === 'default' ? '' : ` --environment ${env.name}`}${tenant ? ` --tenant ${tenant}` : ''}\` first.`,
         ],
       },
     )
@@ -144,7 +153,7 @@ export async function runJob(options: JobRunOptions, ctx: RunContext): Promise<J
     })
   const image = (cron.spec?.jobTemplate.spec?.template?.spec as {containers?: {image?: string}[]} | undefined)
     ?.containers?.[0]?.image
-  const base = {job, namespace, name, cronJob: job, image}
+  const base = {job, ...(tenant ? {tenant} : {}), namespace, name, cronJob: job, image}
   if (options.wait === false) {
     ctx.out.info(`Started Job ${namespace}/${name} from CronJob ${job}.`)
     return {...base, outcome: 'started', run: jobRun(created), pods: [], explanation: [], logs: []}
@@ -175,6 +184,47 @@ export async function runJob(options: JobRunOptions, ctx: RunContext): Promise<J
     task.fail(`${job} failed: ${run.reason ?? 'unknown reason'}${run.message ? ` (${run.message})` : ''}`)
   else task.fail(`${job} still running after ${seconds(timeoutMs)}: the Job keeps running`)
   return {...base, outcome, run, pods, explanation, logs}
+}
+
+/**
+ * Where a job runs: the environment's namespace, or with --tenant the dedicated tenant's namespace
+ * (and cluster), as deploy renders it. Refused before anything is read: an unknown tenant, a
+ * shared one (its jobs are the shared namespace's, which run for every shared tenant at once), and
+ * a job deploy does not render for the tenant (a service it dependsOn is not among the tenant's).
+ */
+export function jobTarget(
+  project: LoadedConfig,
+  env: ResolvedEnvironment,
+  job: string,
+  tenantName?: string,
+): {env: ResolvedEnvironment; tenant?: string} {
+  if (tenantName === undefined) return {env}
+  const {config} = project
+  const target = resolveTenant(config, env, tenantName, project.dir)
+  const {tenant} = target
+  if (target.shared) {
+    const others = config.tenants.filter((t) => t.model === 'shared' || t.model === 'isolated-database')
+    throw new UsageError(
+      `Tenant ${tenant.name} is ${tenant.model}: its jobs are the environment's (namespace ${env.namespace}), one CronJob ${job} for every shared tenant at once (${others.map((t) => t.name).join(', ')}, in RETAILOPS_TENANTS), so there is no run of ${job} for ${tenant.name} alone.`,
+      {
+        nextSteps: [
+          `Run \`retailops jobs run ${job}\` without --tenant to run it for all of them; --tenant names a dedicated-namespace or dedicated-cluster tenant.`,
+        ],
+      },
+    )
+  }
+  if (!tenantRunsJob(config, tenant, job)) {
+    const missing = config.jobs[job].dependsOn.filter((d) => !tenant.services?.includes(d))
+    throw new NotFoundError(
+      `Job ${job} does not run for tenant ${tenant.name}: it dependsOn ${missing.join(', ')}, which the tenant does not run (tenants[].services), so deploy renders no CronJob ${job} in ${target.env.namespace}.`,
+      {
+        nextSteps: [
+          `Add ${missing.join(', ')} to the services of tenant ${tenant.name}, or run ${job} for another tenant.`,
+        ],
+      },
+    )
+  }
+  return {env: target.env, tenant: tenant.name}
 }
 
 function seconds(ms: number | undefined): string {

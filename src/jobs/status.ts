@@ -1,19 +1,21 @@
 import type {LoadedConfig} from '../config/load.js'
-import type {ResolvedEnvironment} from '../config/resolve.js'
+import {resolveTenant, tenantRunsJob, type ResolvedEnvironment} from '../config/resolve.js'
 import {kubeError, kubeHttp} from '../kubernetes/client.js'
 import {nextRuns, parseCron} from '../kubernetes/cron.js'
 import type {CronJob} from '../kubernetes/kinds.js'
 import {LABEL, MANAGED_BY} from '../kubernetes/labels.js'
 import {readObject} from '../kubernetes/objects.js'
 import {namedPath} from '../kubernetes/resources.js'
-import {listRuns} from './run.js'
+import {jobTarget, listRuns} from './run.js'
 import {byNewest, configuredJob, type JobRun} from './runs.js'
 
 export interface JobStatusOptions {
   project: LoadedConfig
   env: ResolvedEnvironment
-  /** Jobs to show; none: every configured job. */
+  /** Jobs to show; none: every configured job (with a tenant, those deploy renders for it). */
   jobs?: string[]
+  /** --tenant: the dedicated tenant whose jobs are shown (its namespace, and its cluster for a dedicated cluster). */
+  tenant?: string
   /** Runs listed per job, newest first. */
   limit?: number
   now?: Date
@@ -44,6 +46,8 @@ export interface JobStatus {
 
 export interface JobsStatusResult {
   environment: string
+  /** --tenant: the tenant whose jobs are shown. */
+  tenant?: string
   namespace: string
   jobs: JobStatus[]
   /** Jobs whose newest finished run failed. */
@@ -52,9 +56,17 @@ export interface JobsStatusResult {
 
 /** `retailops jobs status`: each job's CronJob as deployed, its last runs, failures and next scheduled run. */
 export async function jobsStatus(options: JobStatusOptions): Promise<JobsStatusResult> {
-  const {project, env} = options
-  const names = options.jobs?.length ? [...new Set(options.jobs)] : Object.keys(project.config.jobs)
-  for (const n of names) configuredJob(project.config, n)
+  const {project} = options
+  const {config} = project
+  // --tenant: a dedicated tenant's namespace (and cluster); a shared tenant's jobs are the environment's, shared by all of them.
+  const tenant =
+    options.tenant === undefined ? undefined : resolveTenant(config, options.env, options.tenant, project.dir)
+  const runsFor = (job: string) => !tenant || tenant.shared || tenantRunsJob(config, tenant.tenant, job)
+  const names = options.jobs?.length ? [...new Set(options.jobs)] : Object.keys(config.jobs).filter(runsFor)
+  for (const n of names) configuredJob(config, n)
+  // A job named that deploy does not render for the tenant is refused before the cluster is asked.
+  if (tenant && !tenant.shared) for (const n of names) jobTarget(project, options.env, n, options.tenant)
+  const env = tenant?.env ?? options.env
   const namespace = env.namespace
   const http = kubeHttp({context: env.context, kubeconfig: env.kubeconfig})
   const now = options.now ?? new Date()
@@ -96,6 +108,7 @@ export async function jobsStatus(options: JobStatusOptions): Promise<JobsStatusR
   )
   return {
     environment: env.name,
+    ...(tenant ? {tenant: tenant.tenant.name} : {}),
     namespace,
     jobs,
     failing: jobs.filter((j) => j.lastFailure).map((j) => j.job),

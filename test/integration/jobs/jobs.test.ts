@@ -260,6 +260,61 @@ describe('jobs: the reconcile CronJob deployed, run, followed and reported (sand
     expect(await jobs(t.name, 'reconcile')).toHaveLength(before)
   })
 
+  it("jobs run --tenant: a dedicated tenant's job runs in its namespace from its CronJob; jobs status reads it; unknown, shared and not-rendered tenants create nothing", async () => {
+    const tenantNs = `${t.name}-acme`
+    t.onCleanup(() => http.request('DELETE', `/api/v1/namespaces/${tenantNs}`).catch(() => undefined))
+    const tenants = [
+      {name: 'acme', model: 'dedicated-namespace'},
+      {name: 'beta', model: 'shared'},
+      {name: 'gamma', model: 'dedicated-namespace', services: ['orders']},
+    ]
+    t.writeConfig(config(t, {reconcile: RECONCILE, stuck: STUCK}, {tenants}))
+    try {
+      const deploy = await cli(['deploy', 'reconcile', '--tenant', 'acme'])
+      expect(deploy.exitCode, JSON.stringify(deploy.doc?.error ?? deploy.doc?.result?.policy)).toBe(0)
+      const tenantCron = await cronJob(tenantNs, 'reconcile')
+      expect(tenantCron.metadata.labels['retailops.dev/tenant']).toBe('acme')
+      const mainBefore = (await jobs(t.name, 'reconcile')).length
+
+      const r = await cli(['jobs', 'run', 'reconcile', '--tenant', 'acme', '--timeout', '90s'])
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(r.doc!.result).toMatchObject({job: 'reconcile', tenant: 'acme', namespace: tenantNs, outcome: 'succeeded'})
+      // Read back: the Job is in the tenant's namespace, made from the tenant's CronJob, with its tenant's variables.
+      const job = await get(`/apis/batch/v1/namespaces/${tenantNs}/jobs/${r.doc!.result.name}`)
+      expect(job.metadata.ownerReferences).toEqual([
+        expect.objectContaining({kind: 'CronJob', name: 'reconcile', uid: tenantCron.metadata.uid, controller: true}),
+      ])
+      expect(job.metadata.labels['retailops.dev/tenant']).toBe('acme')
+      expect(job.spec.template.spec.containers[0].env).toContainEqual({name: 'RETAILOPS_TENANT', value: 'acme'})
+      expect(job.spec.template.spec.containers[0].image).toBe(image)
+      // The environment's namespace got no run.
+      expect(await jobs(t.name, 'reconcile')).toHaveLength(mainBefore)
+
+      const status = await cli(['jobs', 'status', 'reconcile', '--tenant', 'acme'])
+      expect(status.exitCode, status.stderr).toBe(0)
+      expect(status.doc!.result).toMatchObject({tenant: 'acme', namespace: tenantNs})
+      expect(status.doc!.result.jobs[0].runs.map((x: ReadBack) => x.name)).toEqual([r.doc!.result.name])
+
+      // Bad input: nothing created anywhere.
+      const unknown = await cli(['jobs', 'run', 'reconcile', '--tenant', 'nobody'])
+      expect(unknown.exitCode).toBe(4)
+      expect(unknown.doc!.error.message).toBe('Unknown tenant "nobody".')
+      expect(unknown.doc!.error.nextSteps.join(' ')).toContain('Known tenants: acme, beta, gamma')
+      const shared = await cli(['jobs', 'run', 'reconcile', '--tenant', 'beta'])
+      expect(shared.exitCode).toBe(2)
+      expect(shared.doc!.error.message).toContain('Tenant beta is shared')
+      const notRendered = await cli(['jobs', 'run', 'reconcile', '--tenant', 'gamma'])
+      expect(notRendered.exitCode).toBe(4)
+      expect(notRendered.doc!.error.message).toContain('dependsOn inventory, which the tenant does not run')
+      expect(await jobs(tenantNs, 'reconcile')).toHaveLength(1)
+      expect(await jobs(t.name, 'reconcile')).toHaveLength(mainBefore)
+      await expect(get(`/api/v1/namespaces/${t.name}-gamma`)).rejects.toMatchObject({statusCode: 404})
+    } finally {
+      t.writeConfig(config(t, {reconcile: RECONCILE, stuck: STUCK}))
+      await http.request('DELETE', `/api/v1/namespaces/${tenantNs}`).catch(() => undefined)
+    }
+  })
+
   it('a job removed from the configuration is pruned from its environment only', async () => {
     t.writeConfig(config(t, {reconcile: RECONCILE, stuck: STUCK}))
     const staging = await cli(['deploy', 'reconcile', 'stuck', '--environment', 'staging', '--image', `stuck=${image}`])
