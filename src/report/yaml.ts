@@ -1,3 +1,5 @@
+import {loadYaml} from '../assets/yaml.js'
+
 /**
  * YAML text of JSON-like data, exactly as `stringify(value, {lineWidth: 0, ...options})` of the yaml
  * package writes it (test/unit/report/yaml.test.ts compares the two on rendered projects, rule
@@ -40,7 +42,7 @@ export interface YamlOptions {
 
 /** emitYaml, or the yaml package (loaded then) for what emitYaml leaves to it. */
 export async function yamlText(value: unknown, options: YamlOptions = {}): Promise<string> {
-  return emitYaml(value, options) ?? (await import('yaml')).stringify(value, {lineWidth: 0, ...options})
+  return emitYaml(value, options) ?? (await loadYaml()).stringify(value, {lineWidth: 0, ...options})
 }
 
 let literalBlocks = false

@@ -6,6 +6,7 @@ import {pathToFileURL} from 'node:url'
 import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
 
 import {runCli, type CliOptions} from '../../support/cli.js'
 import {ROOT} from '../../support/paths.js'
@@ -229,6 +230,28 @@ describe("the bundle's deferred oclif modules (scripts/bundle-direct.mjs DEFERRE
     expect(JSON.parse(stdout)).toMatchObject({status: 0, result: {project: 'shop'}})
     const loaded = (await readFile(list, 'utf8')).split('\n')
     expect(loaded.some((m) => m.endsWith('node_modules/@oclif/core/lib/config/config.js'))).toBe(true)
+  })
+})
+
+describe('slo rules from the built CLI', () => {
+  it('writes through the yaml package what src/report/yaml.ts leaves to it (here a non-ASCII query), as the package writes it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ro-cli-slo-rules-'))
+    const valid = await readFile(path.join(project, 'retailops.yaml'), 'utf8')
+    const availability = valid.match(/^( +)- \{name: availability, .*\}$/m)
+    expect(availability).not.toBeNull()
+    const ratio = `${availability![1]}- {name: region, objective: 99, window: 28d, sli: {type: ratio, good: 'sum(rate(orders_total{région="é"}[{{window}}]))', total: 'orders_total'}}`
+    await writeFile(path.join(dir, 'retailops.yaml'), valid.replace(availability![0], `${availability![0]}\n${ratio}`))
+    const r = await run(['slo', 'rules'], {cwd: dir})
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain('région="é"')
+    // Written by the package (the emitter writes printable ASCII only): a literal block with the
+    // query, the shared label sets as its anchors and aliases, and it reads back.
+    const doc = parse(r.stdout) as {groups: {name: string; rules: {expr: string}[]}[]}
+    const region = doc.groups.find((g) => g.name.includes('region'))
+    expect(region?.rules.some((rule) => rule.expr.includes('région="é"'))).toBe(true)
+    expect(r.stdout).toMatch(/: &a1\n/)
+    expect(r.stdout).toMatch(/: \*a1\n/)
   })
 })
 
