@@ -7,7 +7,7 @@ import {RetailOpsCommand} from './_base/base-command.js'
 export default class Doctor extends RetailOpsCommand<typeof Doctor> {
   static override summary = 'Check Docker, the registry, cluster access and RBAC, Prometheus, k6 and AWS credentials.'
   static override description =
-    'Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails.'
+    "Every check runs, in parallel, and each failure says how to fix it. Exit code 5 when any check fails. The RBAC check asks the API server (SelfSubjectAccessReview, in the environment's namespace) for every permission the project's commands need, derived from retailops.yaml and what the cluster serves: KEDA's scaledobjects when a service scales with KEDA, batch cronjobs, jobs and pods/log for jobs, gateway.networking.k8s.io httproutes for the gateway router, ingresses for nginx, quotas and limits for tenants, priorityclasses for campaigns, and what a namespace snapshot drill lists; each missing one is named with the commands that need it."
   static override exitCodes = ['OK', 'USAGE', 'CONFIG', 'NOT_FOUND', 'UNAVAILABLE'] as const
   static override examples = [
     '<%= config.bin %> <%= command.id %>',

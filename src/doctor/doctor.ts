@@ -1,10 +1,12 @@
 import {existsSync} from 'node:fs'
 
 import type {LoadedConfig} from '../config/load.js'
-import {resolveEnvironment} from '../config/resolve.js'
+import {resolveEnvironment, type ResolvedEnvironment} from '../config/resolve.js'
+import type {RetailOpsConfig} from '../config/schema.js'
 import {envReferenceName, resolveFileOrEnv} from '../config/secret-ref.js'
 import {UsageError} from '../errors/index.js'
 import type {RunContext} from '../ui/context.js'
+import {requiredPermissions} from './permissions.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -34,89 +36,6 @@ export interface DoctorResult {
 }
 
 type Check = {id: string; title: string; run: () => Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>>}
-
-/** The permissions commands need, as (group, resource, verb) triples for SelfSubjectAccessReview. */
-export const REQUIRED_PERMISSIONS: {group: string; resource: string; verbs: string[]; usedBy: string}[] = [
-  {
-    group: 'apps',
-    resource: 'deployments',
-    verbs: ['get', 'list', 'create', 'patch', 'delete', 'watch'],
-    usedBy: 'deploy, rollout',
-  },
-  {
-    group: 'apps',
-    resource: 'replicasets',
-    verbs: ['list', 'watch'],
-    usedBy: 'deploy (rollout status), rollout get --watch',
-  },
-  {group: '', resource: 'services', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy, rollout'},
-  {
-    group: '',
-    resource: 'configmaps',
-    verbs: ['get', 'list', 'create', 'update', 'patch', 'delete'],
-    usedBy: 'rollout state (update: compare-and-swap writes), prewarm, dr drill',
-  },
-  {group: '', resource: 'serviceaccounts', verbs: ['get', 'list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {
-    group: '',
-    resource: 'pods',
-    verbs: ['list', 'watch'],
-    usedBy: 'deploy (failure reasons), cost, rollout get --watch',
-  },
-  {group: '', resource: 'events', verbs: ['list'], usedBy: 'deploy (failure reasons)'},
-  {group: '', resource: 'nodes', verbs: ['list'], usedBy: 'prewarm, cost'},
-  {
-    group: '',
-    resource: 'namespaces',
-    verbs: ['get', 'list', 'create', 'patch', 'delete'],
-    usedBy: 'deploy (tenants), dr drill (drill namespaces)',
-  },
-  {
-    group: '',
-    resource: 'secrets',
-    verbs: ['get', 'list', 'create'],
-    usedBy: 'dr drill (restores Secrets inside the cluster, never to disk)',
-  },
-  {
-    group: '',
-    resource: 'resourcequotas',
-    verbs: ['get', 'list', 'create', 'patch', 'delete'],
-    usedBy: 'deploy (tenants)',
-  },
-  {group: '', resource: 'limitranges', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy (tenants)'},
-  {
-    group: 'autoscaling',
-    resource: 'horizontalpodautoscalers',
-    verbs: ['get', 'list', 'create', 'patch', 'delete'],
-    usedBy: 'deploy, prewarm',
-  },
-  {group: 'policy', resource: 'poddisruptionbudgets', verbs: ['list', 'create', 'patch', 'delete'], usedBy: 'deploy'},
-  {
-    group: 'networking.k8s.io',
-    resource: 'networkpolicies',
-    verbs: ['list', 'create', 'patch', 'delete'],
-    usedBy: 'deploy',
-  },
-  {
-    group: 'gateway.networking.k8s.io',
-    resource: 'httproutes',
-    verbs: ['get', 'create', 'patch'],
-    usedBy: 'rollout (gateway router)',
-  },
-  {
-    group: 'networking.k8s.io',
-    resource: 'ingresses',
-    verbs: ['get', 'create', 'patch', 'delete'],
-    usedBy: 'rollout (nginx router)',
-  },
-  {group: 'batch', resource: 'cronjobs', verbs: ['create', 'patch', 'delete'], usedBy: 'prewarm --schedule'},
-  {
-    group: 'scheduling.k8s.io',
-    resource: 'priorityclasses',
-    verbs: ['get', 'create', 'patch', 'delete'],
-    usedBy: 'prewarm (node headroom), prewarm restore',
-  },
-]
 
 async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
   const started = Date.now()
@@ -164,7 +83,7 @@ export async function runDoctor(options: DoctorOptions, ctx: RunContext): Promis
       run: () => checkRegistry(config?.registry.url ?? process.env.RETAILOPS_REGISTRY, config?.registry.insecure),
     },
     {id: 'cluster', title: 'Kubernetes cluster', run: () => checkCluster(context, env?.kubeconfig)},
-    {id: 'rbac', title: 'RBAC permissions', run: () => checkRbac(context, env?.kubeconfig, namespace)},
+    {id: 'rbac', title: 'RBAC permissions', run: () => checkRbac(context, env?.kubeconfig, namespace, config, env)},
     {
       id: 'prometheus',
       title: 'Prometheus',
@@ -285,16 +204,28 @@ async function checkCluster(context?: string, kubeconfig?: string): Promise<Omit
   }
 }
 
+/**
+ * The permissions the project's commands need (requiredPermissions: derived from retailops.yaml and
+ * what the cluster serves), each asked of the API server with a SelfSubjectAccessReview.
+ */
 async function checkRbac(
   context: string | undefined,
   kubeconfig: string | undefined,
   namespace: string,
+  config: RetailOpsConfig | undefined,
+  env: ResolvedEnvironment | undefined,
 ): Promise<Omit<CheckResult, 'id' | 'title' | 'ms'>> {
   const {kubeClients, kubeError, kubeHttpOf} = await import('../kubernetes/client.js')
   const {collectionPath} = await import('../kubernetes/resources.js')
+  const {servesResource} = await import('../kubernetes/discovery.js')
   try {
     const http = kubeHttpOf(kubeClients({context, kubeconfig}))
-    const reviews = REQUIRED_PERMISSIONS.flatMap((p) => p.verbs.map((verb) => ({...p, verb})))
+    const [scaledObjects, httpRoutes] = await Promise.all([
+      servesResource(http, 'keda.sh/v1alpha1', 'scaledobjects'),
+      servesResource(http, 'gateway.networking.k8s.io/v1', 'httproutes'),
+    ])
+    const required = requiredPermissions(config, env, {scaledObjects, httpRoutes})
+    const reviews = required.flatMap((p) => p.verbs.map((verb) => ({...p, verb})))
     const answers = await Promise.all(
       reviews.map(async (r) => {
         const review = await http.request<{status?: {allowed?: boolean}}>(
@@ -304,7 +235,15 @@ async function checkRbac(
             body: {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
-              spec: {resourceAttributes: {group: r.group, resource: r.resource, verb: r.verb, namespace}},
+              spec: {
+                resourceAttributes: {
+                  group: r.group,
+                  resource: r.resource,
+                  ...(r.subresource ? {subresource: r.subresource} : {}),
+                  verb: r.verb,
+                  namespace,
+                },
+              },
             },
           },
         )
@@ -316,7 +255,7 @@ async function checkRbac(
       return {status: 'ok', detail: `all ${answers.length} permissions granted in namespace ${namespace}`}
     return {
       status: 'fail',
-      detail: `missing in ${namespace}: ${denied.map((d) => `${d.verb} ${d.resource}${d.group ? `.${d.group}` : ''} (${d.usedBy})`).join('; ')}`,
+      detail: `missing in ${namespace}: ${denied.map((d) => `${d.verb} ${d.resource}${d.subresource ? `/${d.subresource}` : ''}${d.group ? `.${d.group}` : ''} (${d.usedBy})`).join('; ')}`,
       fix: 'Grant them with a Role/ClusterRole bound to your user or CI service account.',
     }
   } catch (error) {
