@@ -200,8 +200,12 @@ export function driverRules(states: RolloutState[], autoscalers: string[], scale
 async function autoscalersOf(
   kube: KubeObjects,
   namespace: string,
-  services: string[],
+  states: RolloutState[],
 ): Promise<{hpas: string[]; scaledObjects: string[]}> {
+  // What each release stored (the autoscaler deploy rendered when it began): the Job acts on those and no other.
+  const stored = storedAutoscalers(states)
+  if (stored) return stored
+  const services = states.map((s) => s.service)
   const hpas = await kube.list<HorizontalPodAutoscaler>(PATHS.hpas(namespace))
   const scaledObjects = await listScaledObjects(kube.http, namespace).catch((error: unknown) => {
     throw kubeError(error, `listing ScaledObjects in ${namespace}`, kube.server)
@@ -214,6 +218,13 @@ async function autoscalersOf(
       .filter((so) => services.includes(so.spec?.scaleTargetRef?.name ?? '\0'))
       .map((so) => so.metadata.name),
   }
+}
+
+/** The autoscalers the rollouts stored, by kind (undefined when a state predates them: found live instead). */
+export function storedAutoscalers(states: RolloutState[]): {hpas: string[]; scaledObjects: string[]} | undefined {
+  if (states.some((s) => s.spec.autoscaler === undefined)) return undefined
+  const of = (kind: string) => states.flatMap((s) => (s.spec.autoscaler?.kind === kind ? [s.spec.autoscaler.name] : []))
+  return {hpas: of('HorizontalPodAutoscaler'), scaledObjects: of('ScaledObject')}
 }
 
 /** The public key the Job verifies signatures with (none with --skip-verify, or when signing is optional and there is none). */
@@ -286,11 +297,7 @@ export async function prepareDetachedJob(
     configText: await readFile(spec.project.file, 'utf8'),
     publicKey: await publicKeyText(spec.project, spec.skipVerify),
   })
-  const autoscalers = await autoscalersOf(
-    kube,
-    namespace,
-    states.map((s) => s.service),
-  )
+  const autoscalers = await autoscalersOf(kube, namespace, states)
   const activeDeadlineSeconds = seconds + DEADLINE_MARGIN_SECONDS
   const job: Obj = {
     apiVersion: 'batch/v1',

@@ -17,6 +17,7 @@
 import type {Deployment} from '../kubernetes/kinds.js'
 import type {LoadedConfig} from '../config/load.js'
 import type {ResolvedEnvironment} from '../config/resolve.js'
+import type {ScalingProvider, ServiceConfig} from '../config/schema.js'
 import {
   applyStep,
   checkStep,
@@ -57,7 +58,15 @@ import {
   templateChanges,
 } from './start.js'
 import {ownsLease, StateStore} from './store.js'
-import {isTerminal, type ForcedRelease, type RolloutState, type RouterKind, type Step, type Strategy} from './types.js'
+import {
+  isTerminal,
+  type ForcedRelease,
+  type RolloutState,
+  type RouterKind,
+  type Step,
+  type StoredAutoscaler,
+  type Strategy,
+} from './types.js'
 
 export interface ReleaseOptions extends DeployOptions {
   project: LoadedConfig
@@ -440,16 +449,49 @@ async function planRelease(
       },
     )
   }
-  const deployments = plan.targets.flatMap((t) => t.objects.filter((o) => o.kind === 'Deployment'))
+  const deployments = plan.targets.flatMap((t) =>
+    t.objects.filter((o) => o.kind === 'Deployment').map((d) => ({d, objects: t.objects})),
+  )
   return planRollouts(
-    deployments.map((d) => ({
-      service: d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name,
-      namespace: d.metadata.namespace!,
-      desired: d,
-    })),
+    deployments.map(({d, objects}) => {
+      const service = d.metadata.labels?.['retailops.dev/service'] ?? d.metadata.name
+      return {
+        service,
+        namespace: d.metadata.namespace!,
+        desired: d,
+        autoscaler: renderedAutoscaler(objects, d.metadata.name, options.project.config.services[service], options),
+      }
+    }),
     options,
     {kube, config: options.project.config, envRouter: options.env.router, out: ctx.out},
   )
+}
+
+/**
+ * The autoscaler the render made for a Deployment (an HPA or a KEDA ScaledObject targeting it; null:
+ * none), and what decided its kind: --scaling-provider, the service's scaling.provider (a CPU-only
+ * service always gets an HPA), or `auto` as the cluster answered when this release began. Stored in
+ * the rollout's spec, so whoever drives it later acts on the same one.
+ */
+export function renderedAutoscaler(
+  objects: KubeObject[],
+  deployment: string,
+  service: ServiceConfig | undefined,
+  options: {scalingProvider?: ScalingProvider},
+): StoredAutoscaler | null {
+  const found = objects.find(
+    (o) =>
+      (o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ScaledObject') &&
+      (o.spec as {scaleTargetRef?: {name?: string}} | undefined)?.scaleTargetRef?.name === deployment,
+  )
+  if (!found) return null
+  const decidedBy =
+    options.scalingProvider && options.scalingProvider !== 'auto'
+      ? 'flag'
+      : !service || service.scaling.metrics.length === 0 || service.scaling.provider !== 'auto'
+        ? 'config'
+        : 'cluster'
+  return {kind: found.kind as StoredAutoscaler['kind'], name: found.metadata.name, decidedBy}
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   type RolloutState,
   type RouterKind,
   type Step,
+  type StoredAutoscaler,
   type Strategy,
 } from './types.js'
 
@@ -47,6 +48,8 @@ export interface RolloutTarget {
   namespace: string
   /** The Deployment deploy rendered for the new version. */
   desired: Deployment
+  /** The autoscaler deploy rendered for it (null: none): stored in the rollout's spec. */
+  autoscaler?: StoredAutoscaler | null
 }
 
 export interface StartResult {
@@ -250,7 +253,10 @@ export async function planRollouts(
   const services = planned.map((p) => p.t.service)
   for (const {t, stable, stableRev, canaryRev} of planned) {
     const replicas = stable.spec?.replicas ?? t.desired.spec?.replicas ?? 1
-    const spec = rolloutSpec(ctx.config.services[t.service], options, ctx.envRouter, t.service, replicas)
+    const spec = {
+      ...rolloutSpec(ctx.config.services[t.service], options, ctx.envRouter, t.service, replicas),
+      ...(t.autoscaler === undefined ? {} : {autoscaler: t.autoscaler}),
+    }
     assertRoutingSteps(t.service, spec, ctx.config.services[t.service], options.steps ? '--steps' : 'rollout.steps')
     const id = `${t.service}-${Date.now().toString(36)}`
     const state: RolloutState = {

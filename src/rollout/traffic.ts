@@ -7,7 +7,14 @@
  * so canary pods never receive traffic the router did not give them, and restores the route as
  * it was when the rollout ends.
  */
-import type {Deployment, HTTPRoute, HorizontalPodAutoscaler, Ingress, Service} from '../kubernetes/kinds.js'
+import type {
+  Deployment,
+  HTTPRoute,
+  HorizontalPodAutoscaler,
+  Ingress,
+  ScaledObject,
+  Service,
+} from '../kubernetes/kinds.js'
 import {cookieHeaderPattern, formatHeaderRoute, type HeaderRouteMatch} from '../config/route-match.js'
 import {NotFoundError, UsageError} from '../errors/index.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
@@ -531,14 +538,47 @@ class ReplicaRouter implements TrafficRouter {
  * The autoscaler of the service's (stable) Deployment: its KEDA ScaledObject when it has one
  * (KEDA's own HPA for it is KEDA's to set), else its HorizontalPodAutoscaler.
  */
-export async function findAutoscaler(kube: KubeObjects, state: RolloutState) {
+export async function findAutoscaler(kube: KubeObjects, state: RolloutState): Promise<ReturnType<typeof autoscalerOf>> {
+  const stored = state.spec.autoscaler
+  if (stored === null) return undefined
+  if (stored) {
+    // The one the release rendered, decided when it began: read by its kind and name, never chosen again.
+    const found =
+      stored.kind === 'ScaledObject'
+        ? await kube.get<ScaledObject>(PATHS.scaledobjects(state.namespace), stored.name)
+        : await kube.get<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace), stored.name)
+    return stored.kind === 'ScaledObject'
+      ? chooseAutoscaler(state, [], found ? [found as ScaledObject] : [])
+      : chooseAutoscaler(state, found ? [found as HorizontalPodAutoscaler] : [], [])
+  }
   const [hpas, scaledObjects] = await Promise.all([
     kube.list<HorizontalPodAutoscaler>(PATHS.hpas(state.namespace)),
     listScaledObjects(kube.http, state.namespace).catch((error: unknown) => {
       throw kubeError(error, `listing ScaledObjects in ${state.namespace}`, kube.server)
     }),
   ])
-  return autoscalerOf(state.service, hpas, scaledObjects)
+  return chooseAutoscaler(state, hpas, scaledObjects)
+}
+
+/**
+ * The autoscaler a rollout acts on: the one its release stored (state.spec.autoscaler: the kind and
+ * name deploy rendered when the release began; null: none), else (a state written before it was
+ * stored) whichever autoscalerOf finds among the live ones.
+ */
+export function chooseAutoscaler(
+  state: RolloutState,
+  hpas: HorizontalPodAutoscaler[],
+  scaledObjects: ScaledObject[],
+): ReturnType<typeof autoscalerOf> {
+  const stored = state.spec.autoscaler
+  if (stored === null) return undefined
+  if (!stored) return autoscalerOf(state.service, hpas, scaledObjects)
+  if (stored.kind === 'ScaledObject') {
+    const object = scaledObjects.find((o) => o.metadata.name === stored.name)
+    return object ? {kind: 'ScaledObject', object} : undefined
+  }
+  const object = hpas.find((o) => o.metadata.name === stored.name)
+  return object ? {kind: 'HorizontalPodAutoscaler', object} : undefined
 }
 
 /** Where the saved autoscaler lives and the names of its bounds. */

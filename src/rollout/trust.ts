@@ -218,13 +218,19 @@ export async function verifyStoredState(
   if (!stable) problems.push(`Deployment ${namespace}/${service} does not exist`)
   // A campaign's prewarm may have raised the autoscaler's ceiling above the configured one: that counts too.
   // (An identity that may not read autoscalers gets no such allowance.)
-  const hpa = await kube
-    .get<HorizontalPodAutoscaler>(collectionPath('HorizontalPodAutoscaler', namespace), service)
-    .catch(() => undefined)
+  // The autoscaler the release stored (its kind and name as rendered when it began), else either kind by the service's name.
+  const stored = state.spec.autoscaler
+  const hpaName = stored === undefined ? service : stored?.kind === 'HorizontalPodAutoscaler' ? stored.name : undefined
+  const scaledObjectName = stored === undefined ? service : stored?.kind === 'ScaledObject' ? stored.name : undefined
+  const hpa = hpaName
+    ? await kube
+        .get<HorizontalPodAutoscaler>(collectionPath('HorizontalPodAutoscaler', namespace), hpaName)
+        .catch(() => undefined)
+    : undefined
   // A KEDA ScaledObject's ceiling likewise (none where the cluster has no KEDA).
-  const scaledObject = await kube
-    .get<ScaledObject>(collectionPath('ScaledObject', namespace), service)
-    .catch(() => undefined)
+  const scaledObject = scaledObjectName
+    ? await kube.get<ScaledObject>(collectionPath('ScaledObject', namespace), scaledObjectName).catch(() => undefined)
+    : undefined
   const maxReplicas = Math.max(
     config?.scaling.maxReplicas ?? 0,
     stable?.spec?.replicas ?? 0,

@@ -5,6 +5,15 @@
  */
 
 import type {HeaderRouteMatch} from '../config/route-match.js'
+import type {AutoscalerKind} from '../kubernetes/autoscalers.js'
+
+/** The autoscaler a release rendered for a service, and what decided its kind. */
+export interface StoredAutoscaler {
+  kind: AutoscalerKind
+  name: string
+  /** flag: --scaling-provider; config: scaling.provider (or CPU only, an HPA); cluster: `auto`, answered by the cluster. */
+  decidedBy: 'flag' | 'config' | 'cluster'
+}
 
 export type {HeaderRouteMatch}
 export type Strategy = 'canary' | 'blue-green'
@@ -284,6 +293,13 @@ export interface RolloutSpec {
   maxReplicas: number
   rpsPerPod?: number
   targetUtilization: number
+  /**
+   * The autoscaler the release's deploy rendered for the service, as decided when the release began
+   * (--scaling-provider, scaling.provider, or `auto` answered by the cluster then); null: none.
+   * Whoever drives the rollout later (a detached Job, `rollout resume` elsewhere) acts on this one
+   * and never decides again. Absent in states written before it was kept: found live, as then.
+   */
+  autoscaler?: StoredAutoscaler | null
 }
 
 export interface RolloutState {

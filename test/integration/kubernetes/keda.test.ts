@@ -239,4 +239,53 @@ describe('KEDA ScaledObjects from scaling.metrics', () => {
     expect(await hpa()).toBeUndefined()
     expect((await scaledObject())?.spec).toEqual(original)
   })
+
+  it('a rollout driven later (`rollout resume`, what a detached Job runs) acts on the autoscaler its release stored, not on what the cluster would decide now', async () => {
+    // The release decides hpa (--scaling-provider) and stores it; resume drives from the state only.
+    const started = await p.deploy(['cart'], 'v4', [
+      '--canary',
+      '--steps',
+      '50,pause,100',
+      '--scaling-provider',
+      'hpa',
+      '--no-wait',
+    ])
+    expect(started.exitCode, JSON.stringify(started.json.error ?? started.json.result?.release)).toBe(0)
+    expect((await p.state('cart'))?.spec.autoscaler).toEqual({
+      kind: 'HorizontalPodAutoscaler',
+      name: 'cart',
+      decidedBy: 'flag',
+    })
+    expect(await scaledObject()).toBeUndefined()
+    // Meanwhile a ScaledObject targets the Deployment too: deciding again from the live objects would take it.
+    const team = {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: {name: 'cart-team', namespace: p.ns},
+      spec: {
+        scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: 'cart'},
+        minReplicaCount: 1,
+        maxReplicaCount: 3,
+        triggers: [{type: 'cpu', metricType: 'Utilization', metadata: {value: '70'}}],
+      },
+    }
+    await p.kube.http.request('POST', PATHS.scaledobjects(p.ns), {body: team})
+    try {
+      const resumed = await p.cli(['rollout', 'resume', 'cart'])
+      expect(resumed.exitCode, resumed.stderr).toBe(21)
+      const replicas = (await p.state('cart'))!.spec.replicas
+      const stable = replicas - Math.round(replicas / 2)
+      // The stored HPA was saved and pinned; the other ScaledObject was never touched.
+      expect((await p.state('cart'))?.hpaBackup).toEqual({name: 'cart', minReplicas: 2, maxReplicas: 8})
+      expect((await hpa())?.spec).toMatchObject({minReplicas: stable, maxReplicas: stable})
+      const after = (await p.kube.get<ReadBack>(PATHS.scaledobjects(p.ns), 'cart-team'))!
+      expect(after.spec).toMatchObject({minReplicaCount: 1, maxReplicaCount: 3})
+      expect(after.metadata.generation).toBe(1)
+      const aborted = await p.cli(['rollout', 'abort', 'cart'])
+      expect(aborted.exitCode, aborted.stderr).toBe(0)
+      expect((await hpa())?.spec).toMatchObject({minReplicas: 2, maxReplicas: 8})
+    } finally {
+      await p.kube.http.request('DELETE', `${PATHS.scaledobjects(p.ns)}/cart-team`).catch(() => undefined)
+    }
+  })
 })
