@@ -13,11 +13,11 @@ import {
   deleteJobObjects,
   type EnvVar,
   IN_CLUSTER_CONTEXT,
-  runnerConfigObjects,
   runnerCronJob,
   runnerPodSpec,
   serviceAccountObject,
 } from '../kubernetes/runner-job.js'
+import {runnerConfigObjects} from '../kubernetes/runner-config.js'
 import type {RunContext} from '../ui/context.js'
 import {priorityClassName} from './headroom.js'
 import {CAMPAIGN_LABEL, MANAGED_BY, stateName} from './state.js'

@@ -13,11 +13,11 @@ import {
   type EnvVar,
   IN_CLUSTER_CONTEXT,
   type KubeRef,
-  runnerConfigObjects,
   runnerCronJob,
   runnerPodSpec,
   serviceAccountObject,
 } from '../kubernetes/runner-job.js'
+import {runnerConfigObjects} from '../kubernetes/runner-config.js'
 import {parseLocation} from '../objectstore/location.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import type {RunContext} from '../ui/context.js'

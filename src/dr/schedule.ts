@@ -16,11 +16,11 @@ import {
   type EnvVar,
   IN_CLUSTER_CONTEXT,
   type KubeRef,
-  runnerConfigObjects,
   runnerCronJob,
   runnerPodSpec,
   serviceAccountObject,
 } from '../kubernetes/runner-job.js'
+import {runnerConfigObjects} from '../kubernetes/runner-config.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import type {RunContext} from '../ui/context.js'
 import {DRILLS_DIR_ENV} from './history.js'

@@ -11,11 +11,11 @@ import {
   deleteJobObjects,
   IN_CLUSTER_CONTEXT,
   type KubeRef,
-  runnerConfigObjects,
   runnerCronJob,
   runnerPodSpec,
   serviceAccountObject,
 } from '../kubernetes/runner-job.js'
+import {runnerConfigObjects} from '../kubernetes/runner-config.js'
 import {verifiedRunnerImage} from '../runner/resolve.js'
 import type {RunContext} from '../ui/context.js'
 import {PREVIEW} from './names.js'

@@ -1,11 +1,19 @@
 import {existsSync, readFileSync} from 'node:fs'
 import type https from 'node:https'
+import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 
-import {parse} from 'yaml'
-
 import {registerSecret} from '../ui/output.js'
+import {parseSimpleYaml} from './kubeconfig-yaml.js'
+
+/**
+ * The yaml library, for a kubeconfig outside the subset parseSimpleYaml reads: required on that
+ * path only (this reader is synchronous), so the commands never load it for the usual file.
+ */
+function parseWithLibrary(text: string): unknown {
+  return (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text)
+}
 
 /**
  * What raw requests need of a kubeconfig (KubeHttp): the current cluster's server, and the TLS
@@ -69,7 +77,8 @@ export function readPlainKubeconfig(
     contexts?: Named<Record<string, unknown>>[]
   }
   try {
-    doc = parse(readFileSync(file, 'utf8')) as typeof doc
+    const text = readFileSync(file, 'utf8')
+    doc = (parseSimpleYaml(text) ?? parseWithLibrary(text)) as typeof doc
   } catch {
     return undefined
   }

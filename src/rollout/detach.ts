@@ -28,7 +28,6 @@ import {
   applyJobObjects,
   bindingObject,
   IN_CLUSTER_CONTEXT,
-  runnerConfigObjects,
   runnerPodSpec,
   serviceAccountObject,
 } from '../kubernetes/runner-job.js'
@@ -289,6 +288,8 @@ export async function prepareDetachedJob(
     'app.kubernetes.io/component': COMPONENT,
     'retailops.dev/release': states[0].releaseId,
   }
+  // Loaded here, not with the module: `rollout status` reads detached Jobs and never writes one.
+  const {runnerConfigObjects} = await import('../kubernetes/runner-config.js')
   const config = runnerConfigObjects({
     namespace,
     labels,

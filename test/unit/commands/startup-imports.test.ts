@@ -110,6 +110,15 @@ describe('the static import graph of the everyday commands', () => {
     expect(relative(staticGraph('commands/config/validate.ts'))).not.toContain('yaml')
   })
 
+  it('rollout status reads the kubeconfig and detached Jobs without the YAML library', () => {
+    // The kubeconfig's usual subset is read by src/kubernetes/kubeconfig-yaml.ts; a job's copy of
+    // retailops.yaml (src/kubernetes/runner-config.ts) is imported only by the code that writes one.
+    const graph = relative(staticGraph('commands/rollout/status.ts'))
+    expect(graph).toContain('src/kubernetes/kubeconfig.ts')
+    expect(graph).toContain('src/kubernetes/runner-job.ts')
+    expect(graph.filter((m) => m === 'yaml' || m === 'src/kubernetes/runner-config.ts')).toEqual([])
+  })
+
   it('render needs neither the Kubernetes client nor the deploy engine, signing or the supply chain', () => {
     const graph = relative(staticGraph('commands/render.ts'))
     expect(graph).toContain('src/deploy/plan.ts')

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import {runnerConfigObjects} from '../../../src/kubernetes/runner-job.js'
+import {runnerConfigObjects} from '../../../src/kubernetes/runner-config.js'
 import {detachNames, driverRules} from '../../../src/rollout/detach.js'
 import type {RolloutState} from '../../../src/rollout/types.js'
 
