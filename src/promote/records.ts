@@ -57,13 +57,17 @@ export interface PromotionRecord {
   error?: string
 }
 
-/** Sorts by time: 20261206-213501-<6 hex>. */
+/**
+ * Sorts by time to the millisecond: 20261206-213501123-<6 hex>. History lists records newest first
+ * by id, and two promotions in one second (a refusal, then a retry) must keep their order; an id
+ * of the older form (20261206-213501-<6 hex>) sorts before every one of its second.
+ */
 export function newPromotionId(at: Date): string {
   const stamp = at
     .toISOString()
     .replace(/[-:]/g, '')
     .replace('T', '-')
-    .replace(/\.\d+Z$/, '')
+    .replace(/\.(\d+)Z$/, '$1')
   return `${stamp}-${randomBytes(3).toString('hex')}`
 }
 
