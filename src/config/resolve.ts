@@ -89,15 +89,14 @@ export function resolveEnvironment(
   const chosen = name ?? config.defaultEnvironment ?? (names.length === 1 ? names[0] : undefined)
   if (!chosen) {
     if (names.length === 0) {
-      const cluster = config.clusters[Object.keys(config.clusters)[0]] ?? {}
+      const cluster = Object.keys(config.clusters)[0]
       return {
         name: 'default',
-        cluster: Object.keys(config.clusters)[0] ?? 'default',
+        cluster: cluster ?? 'default',
         namespace: 'retail',
         router: 'gateway',
         production: true,
-        context: cluster.context,
-        kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
+        ...clusterAccess(config, cluster, baseDir),
       }
     }
     throw new UsageError(`Several environments are configured (${names.join(', ')}) and none was chosen.`, {
@@ -110,13 +109,17 @@ export function resolveEnvironment(
       nextSteps: [`Known environments: ${names.join(', ') || '(none)'}.`],
     })
   }
-  const cluster = config.clusters[env.cluster] ?? {}
-  return {
-    ...env,
-    name: chosen,
-    context: cluster.context,
-    kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
-  }
+  return {...env, name: chosen, ...clusterAccess(config, env.cluster, baseDir)}
+}
+
+/** How a cluster of retailops.yaml is reached: its kubeconfig context and file (relative to the project, or env://). */
+export function clusterAccess(
+  config: RetailOpsConfig,
+  name: string | undefined,
+  baseDir = process.cwd(),
+): {context?: string; kubeconfig?: string} {
+  const cluster = (name !== undefined && config.clusters[name]) || {}
+  return {context: cluster.context, kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir)}
 }
 
 /** A tenant of retailops.yaml by name: NOT_FOUND naming the known ones otherwise (as deploy --tenant says). */
@@ -146,16 +149,9 @@ export function resolveTenant(
   if (tenant.model !== 'dedicated-namespace' && tenant.model !== 'dedicated-cluster') return {tenant, env, shared: true}
   const namespace = tenantNamespace(config, tenant, env.namespace)!
   if (tenant.model === 'dedicated-namespace') return {tenant, env: {...env, namespace}, shared: false}
-  const cluster = config.clusters[tenant.cluster!] ?? {}
   return {
     tenant,
-    env: {
-      ...env,
-      cluster: tenant.cluster!,
-      namespace,
-      context: cluster.context,
-      kubeconfig: cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, baseDir),
-    },
+    env: {...env, cluster: tenant.cluster!, namespace, ...clusterAccess(config, tenant.cluster, baseDir)},
     shared: false,
   }
 }

@@ -6,6 +6,7 @@ import {parse as parseYaml} from 'yaml'
 import type {LoadedConfig} from '../config/load.js'
 import {parseDuration} from '../config/duration.js'
 import {
+  clusterAccess,
   ephemeralStorage,
   findTenant,
   resolveEnvironment,
@@ -15,7 +16,6 @@ import {
 } from '../config/resolve.js'
 import type {JobConfig, RetailOpsConfig, ServiceConfig, TenantConfig} from '../config/schema.js'
 import {tenantNamespace} from '../config/vocabulary.js'
-import {resolveFileOrEnv} from '../config/secret-ref.js'
 import {workloadPlacement} from '../config/placement.js'
 import {UsageError} from '../errors/index.js'
 import {type KubeObject} from '../kubernetes/resources.js'
@@ -164,12 +164,15 @@ export function renderManifests(options: RenderOptions): RenderResult {
     if (t.model !== 'dedicated-namespace' && t.model !== 'dedicated-cluster') continue
     const own = (list: string[]) => list.filter((s) => !t.services || t.services.includes(s))
     // A dedicated namespace lives in the environment's cluster; a dedicated cluster is reached through its own context.
-    const cluster = t.model === 'dedicated-cluster' ? (config.clusters[t.cluster!] ?? {}) : undefined
+    const dedicatedCluster = t.model === 'dedicated-cluster'
+    const access = dedicatedCluster
+      ? clusterAccess(config, t.cluster, dir)
+      : {context: mainContext, kubeconfig: env.kubeconfig}
     targets.push(
       renderTarget(config, env, {
-        cluster: cluster ? t.cluster! : env.cluster,
-        context: cluster ? cluster.context : mainContext,
-        kubeconfig: cluster ? cluster.kubeconfig && resolveFileOrEnv(cluster.kubeconfig, dir) : env.kubeconfig,
+        cluster: dedicatedCluster ? t.cluster! : env.cluster,
+        context: access.context,
+        kubeconfig: access.kubeconfig,
         namespace: tenantNamespace(config, t, env.namespace)!,
         model: t.model,
         tenants: [t],

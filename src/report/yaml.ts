@@ -227,8 +227,7 @@ function emitMap(map: Record<string, unknown>, indent: string, lines: string[], 
     if (one !== undefined) lines.push(`${head} ${one}`)
     else {
       lines.push(head)
-      if (Array.isArray(v)) emitSeq(v, `${indent}  `, lines)
-      else emitMap(v as Record<string, unknown>, `${indent}  `, lines)
+      emitBlock(v, `${indent}  `, lines)
     }
   }
 }
