@@ -150,7 +150,10 @@ describe('k6 warm-up: synthetic traffic and abort limits', () => {
     ])
     const crossed = w.aborted.crossed[0]
     expect(crossed).toMatchObject({metric: 'http_req_failed{service:catalog}', expression: 'rate<0.1', ok: false})
-    expect(crossed.observed).toBeGreaterThan(0.3)
+    // The fault fails each request with probability 0.5, and k6 stops as soon as the rate crosses 0.1, so on a loaded
+    // machine the sample can be small: what is certain is that the reported value crossed the limit.
+    expect(crossed.observed).toBeGreaterThan(0.1)
+    expect(w.aborted.reason).toContain(`catalog error rate ${Math.round(crossed.observed * 10_000) / 100} %`)
     // Planned 40 s; the limit is judged from 3 s on.
     expect(w.aborted.plannedMs).toBe(40_000)
     expect(w.aborted.ranMs).toBeLessThan(20_000)
