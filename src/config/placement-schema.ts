@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {DEFAULT_POOL_LABEL, DEFAULT_SPOT_LABEL, SPOT_POLICIES, WHEN_UNSATISFIABLE} from './placement.js'
+import {isWholeAtLeastOne} from './schema-checks.js'
 
 // The zod pieces of placement (nodePools, tiers.<tier>.placement, services.<name>.placement) for
 // ./schema.ts. The resolution and the pod-spec fields are ./placement.ts, which imports only
@@ -78,10 +79,7 @@ export const zoneSpreadSchema = z
   .object({
     maxSkew: z
       .number()
-      .refine(
-        (n) => Number.isInteger(n) && n >= 1,
-        'maxSkew must be a whole number of pods, 1 or more (the most two zones may differ by)',
-      )
+      .refine(isWholeAtLeastOne, 'maxSkew must be a whole number of pods, 1 or more (the most two zones may differ by)')
       .optional()
       .describe('The most the number of pods in two zones may differ by (1 or more).'),
     whenUnsatisfiable: z

@@ -1,25 +1,41 @@
 import {z} from 'zod'
 
-import {parseDuration} from './duration.js'
-import {isLoopbackHost} from './loopback.js'
 import {nodePoolsSchema, placementSchema} from './placement-schema.js'
-import {tierPlacementIssues, workloadPlacementIssues} from './placement.js'
-import {headerRouteProblem, mirrorFix, mirrorRefusal, routingStepProblems} from './route-match.js'
 import {RELEASE_EVENT_NAMES} from '../ui/events.js'
-import {RetailOpsError} from '../errors/index.js'
-import {checkTimeZone, parseCron} from '../kubernetes/cron.js'
 import {
-  EPHEMERAL_STORAGE_DEFAULTS,
-  eventPatternMatches,
-  MAX_NAMESPACE,
-  NAMESPACE,
-  ROLLOUT_SUFFIXES,
-  SCALING_PROVIDERS,
-  SERVICE_NAME,
-  SEVERITY_THRESHOLDS,
-  tenantNamespace,
-  TIERS,
-} from './vocabulary.js'
+  configProblems,
+  cronProblem,
+  datastoreProviderSection,
+  eachOnce,
+  endsAfterStart,
+  hasEntries,
+  isCronSchedule,
+  isDuration,
+  isNonBlank,
+  isPositiveDuration,
+  isReleaseEventPattern,
+  isTimeZone,
+  maxReplicasAtLeastMin,
+  namesEgressDestination,
+  roomToScaleOnMetrics,
+  timeZoneProblem,
+  uniqueMetricNames,
+  type IssueSink,
+} from './schema-checks.js'
+import {MAX_NAMESPACE, NAMESPACE, SCALING_PROVIDERS, SERVICE_NAME, SEVERITY_THRESHOLDS, TIERS} from './vocabulary.js'
+
+/**
+ * The named function behind each superRefine check: zod keeps only a wrapper of it, and the
+ * validator compiled from this schema (scripts/gen-config-validator.ts) must call the function itself.
+ */
+export const superRefinements = new WeakMap<object, (value: never, ctx: IssueSink) => void>()
+
+/** schema.superRefine(check), with check remembered for the compiled validator. */
+function superRefined<S extends z.ZodType>(schema: S, check: (value: z.output<S>, ctx: IssueSink) => void) {
+  const refined = schema.superRefine(check)
+  superRefinements.set(refined._zod.def.checks!.at(-1)!, check)
+  return refined
+}
 
 // Re-exported for the modules that also need the schema; the others import ./vocabulary.js.
 export {
@@ -62,14 +78,14 @@ const namespace = z
 
 export const duration = z
   .string()
-  .refine((v) => parseDuration(v) !== undefined, 'a duration such as 30s, 15m, 2h or 28d')
+  .refine(isDuration, 'a duration such as 30s, 15m, 2h or 28d')
   .describe('A duration: 500ms, 30s, 15m, 2h, 28d.')
 
 /** A duration that must be longer than zero: an interval, a window, a deadline, a timeout. */
 export const positiveDuration = z
   .string()
-  .refine((v) => parseDuration(v) !== undefined, 'a duration such as 30s, 15m, 2h or 28d')
-  .refine((v) => (parseDuration(v) ?? 1) > 0, 'must be longer than 0 (e.g. 30s)')
+  .refine(isDuration, 'a duration such as 30s, 15m, 2h or 28d')
+  .refine(isPositiveDuration, 'must be longer than 0 (e.g. 30s)')
   .describe('A duration longer than zero: 500ms, 30s, 15m, 2h, 28d.')
 
 const quantity = z
@@ -104,31 +120,6 @@ const resources = z
   })
   .strict()
 
-/**
- * Built-in ephemeral-storage request and limit per tier. The limit leaves room for the 256Mi /tmp
- * emptyDir plus rotated container logs; revenue-critical services get the most, so a burst of error
- * logs during an incident does not get their pods evicted.
- */
-const BYTES: Record<string, number> = {
-  '': 1,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-}
-
-/** A quantity the schema accepted, as a number (bytes for storage). */
-function quantityBytes(q: string | number): number {
-  if (typeof q === 'number') return q
-  const m = /^(\d+(?:\.\d+)?)(.*)$/.exec(q)!
-  return Number(m[1]) * BYTES[m[2]]
-}
-
 const probes = z
   .object({
     readiness: z.string().startsWith('/').default('/readyz'),
@@ -153,7 +144,7 @@ const scalingMetric = z
       .describe('Names the signal: the KEDA trigger, and the External metric <service>_<name> of the HPA fallback.'),
     query: z
       .string()
-      .refine((q) => q.trim().length > 0, 'an empty query: give the PromQL whose value the autoscaler follows')
+      .refine(isNonBlank, 'an empty query: give the PromQL whose value the autoscaler follows')
       .describe('PromQL returning one value, e.g. sum(rabbitmq_queue_messages_ready{queue="orders"}).'),
     target: z
       .number()
@@ -175,48 +166,49 @@ const scalingMetric = z
   })
   .strict()
 
-const scaling = z
-  .object({
-    minReplicas: z.number().int().min(1).default(2),
-    maxReplicas: z.number().int().min(1).default(10),
-    /** Requests per second one pod serves while meeting its latency SLO. */
-    rpsPerPod: z
-      .number()
-      .positive()
-      .optional()
-      .describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
-    targetUtilization: z.number().gt(0).max(1).default(0.7).describe('Share of rpsPerPod to plan for (headroom).'),
-    targetCPUUtilization: z.number().int().min(1).max(100).default(70).describe('HPA CPU target, percent of requests.'),
-    metrics: z
-      .array(scalingMetric)
-      .default([])
-      .describe(
-        'Business signals to scale on (queue depth, p95 latency, cart creations per second, payment backlog), each a Prometheus query with a target; CPU stays a floor signal at targetCPUUtilization. Rendered as a KEDA ScaledObject, or an autoscaling/v2 HPA with External metrics: docs/scaling.md.',
-      ),
-    provider: z
-      .enum(SCALING_PROVIDERS)
-      .default('auto')
-      .describe(
-        "What renders the autoscaler of a service with metrics: keda (ScaledObject), hpa (HPA with External metrics, for prometheus-adapter) or auto (keda when the cluster serves scaledobjects.keda.sh at deploy time). deploy's --scaling-provider overrides it.",
-      ),
-  })
-  .strict()
-  .refine((s) => s.maxReplicas >= s.minReplicas, {
-    message: 'maxReplicas must be at least minReplicas',
-    path: ['maxReplicas'],
-  })
-  .refine((s) => s.metrics.length === 0 || s.maxReplicas > s.minReplicas, {
-    message: 'scaling on metrics needs room to scale: maxReplicas must be above minReplicas',
-    path: ['maxReplicas'],
-  })
-  .superRefine((s, ctx) => {
-    const seen = new Set<string>()
-    s.metrics.forEach((m, i) => {
-      if (seen.has(m.name))
-        ctx.addIssue({code: 'custom', path: ['metrics', i, 'name'], message: `duplicate metric name "${m.name}"`})
-      seen.add(m.name)
+const scaling = superRefined(
+  z
+    .object({
+      minReplicas: z.number().int().min(1).default(2),
+      maxReplicas: z.number().int().min(1).default(10),
+      /** Requests per second one pod serves while meeting its latency SLO. */
+      rpsPerPod: z
+        .number()
+        .positive()
+        .optional()
+        .describe('Requests per second one pod carries at the latency SLO (needed by prewarm and canary scaling).'),
+      targetUtilization: z.number().gt(0).max(1).default(0.7).describe('Share of rpsPerPod to plan for (headroom).'),
+      targetCPUUtilization: z
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(70)
+        .describe('HPA CPU target, percent of requests.'),
+      metrics: z
+        .array(scalingMetric)
+        .default([])
+        .describe(
+          'Business signals to scale on (queue depth, p95 latency, cart creations per second, payment backlog), each a Prometheus query with a target; CPU stays a floor signal at targetCPUUtilization. Rendered as a KEDA ScaledObject, or an autoscaling/v2 HPA with External metrics: docs/scaling.md.',
+        ),
+      provider: z
+        .enum(SCALING_PROVIDERS)
+        .default('auto')
+        .describe(
+          "What renders the autoscaler of a service with metrics: keda (ScaledObject), hpa (HPA with External metrics, for prometheus-adapter) or auto (keda when the cluster serves scaledobjects.keda.sh at deploy time). deploy's --scaling-provider overrides it.",
+        ),
     })
-  })
+    .strict()
+    .refine(maxReplicasAtLeastMin, {
+      message: 'maxReplicas must be at least minReplicas',
+      path: ['maxReplicas'],
+    })
+    .refine(roomToScaleOnMetrics, {
+      message: 'scaling on metrics needs room to scale: maxReplicas must be above minReplicas',
+      path: ['maxReplicas'],
+    }),
+  uniqueMetricNames,
+)
 
 const cidr = z
   .string()
@@ -238,7 +230,7 @@ const egressPeer = z
     ports: z.array(port).min(1).describe('TCP ports.'),
   })
   .strict()
-  .refine((e) => Boolean(e.cidrs || e.namespace || e.podLabels), {
+  .refine(namesEgressDestination, {
     message: 'name where the traffic goes: cidrs, namespace or podLabels',
   })
 
@@ -604,7 +596,7 @@ const job = z
     image: z.string().optional().describe('Repository name inside the registry; default <project>/<job>.'),
     schedule: z
       .string()
-      .refine((v) => cronProblem(v) === undefined, {
+      .refine(isCronSchedule, {
         error: (issue) => cronProblem(String(issue.input)) ?? 'a cron schedule',
       })
       .optional()
@@ -613,7 +605,7 @@ const job = z
       ),
     timeZone: z
       .string()
-      .refine((v) => timeZoneProblem(v) === undefined, {
+      .refine(isTimeZone, {
         error: (issue) => timeZoneProblem(String(issue.input)) ?? 'an IANA time zone',
       })
       .optional()
@@ -641,7 +633,7 @@ const job = z
     failOnExitCodes: z
       .array(z.number().int().min(1).max(255))
       .max(255)
-      .refine((codes) => new Set(codes).size === codes.length, 'each exit code once')
+      .refine(eachOnce, 'each exit code once')
       .optional()
       .describe(
         "Exit codes that are the job's verdict, not a transient failure: the run fails at once, without the backoffLimit retries (rendered as the Job's podFailurePolicy FailJob rule). The bundled reconcile job's 3 (mismatches found) is one.",
@@ -682,29 +674,6 @@ const job = z
       ),
   })
   .strict()
-
-/** Why a cron schedule is refused, or undefined when it is valid (the CronJob controller's rules). */
-function cronProblem(value: string): string | undefined {
-  try {
-    parseCron(value)
-    return undefined
-  } catch (error) {
-    return error instanceof RetailOpsError
-      ? `${error.message.replace(/^--schedule /, 'schedule ')} ${error.nextSteps.join(' ')}`.trim()
-      : String(error)
-  }
-}
-
-function timeZoneProblem(value: string): string | undefined {
-  try {
-    checkTimeZone(value)
-    return undefined
-  } catch (error) {
-    return error instanceof RetailOpsError
-      ? `${error.message.replace(/^--time-zone /, '')} ${error.nextSteps.join(' ')}`.trim()
-      : String(error)
-  }
-}
 
 const tenant = z
   .object({
@@ -800,7 +769,7 @@ const campaign = z
       }),
   })
   .strict()
-  .refine((c) => Date.parse(c.end) > Date.parse(c.start), {message: 'end must be after start', path: ['end']})
+  .refine(endsAfterStart, {message: 'end must be after start', path: ['end']})
 
 const validation = z
   .object({
@@ -825,131 +794,123 @@ const validation = z
   })
   .strict()
 
-const datastore = z
-  .object({
-    name,
-    service: serviceName.optional(),
-    tier: tier.optional().describe("Default: the owning service's tier."),
-    provider: z.enum(['postgres', 'aws-backup', 'kubernetes']),
-    postgres: z
-      .object({
-        urlEnv: z.string().default('DATABASE_URL').describe('Variable holding the source connection URL.'),
-        url: z.string().optional(),
-        database: z.string().optional(),
-        backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
-        backup: z
-          .object({
-            source: z
-              .enum(['pg-dump', 'pgbackrest', 'live'])
-              .optional()
-              .describe(
-                'dr drill: what is restored. pg-dump (default with a location): the newest pg_dump custom-format file in the location; pgbackrest: the newest backup of a pgBackRest repository (with archived WAL: point in time); live: a pg_dump of the source taken by the drill (the default without a location).',
-              ),
-            location: z
-              .string()
-              .optional()
-              .describe(
-                'Where the backups are: s3://bucket/prefix (an S3-compatible store) or a directory (relative to retailops.yaml). For pgbackrest, the repository (repo1-path in it).',
-              ),
-            endpoint: z
-              .url()
-              .optional()
-              .describe('S3 endpoint of an S3-compatible store; default RETAILOPS_S3_ENDPOINT, else AWS.'),
-            region: z.string().optional().describe('S3 region; default AWS_REGION, else us-east-1.'),
-            match: z
-              .string()
-              .default('*.dump')
-              .describe('pg-dump: which objects are backups (a glob on the file name).'),
-            stanza: z.string().optional().describe('pgbackrest: the stanza (default: the datastore name).'),
-            targetTime: dateTime
-              .optional()
-              .describe('pgbackrest: recover to this point in time (--type=time); default: replay all archived WAL.'),
-            osUser: z
-              .string()
-              .default('postgres')
-              .describe(
-                'pgbackrest, when the drill runs as root: the operating-system user the scratch server runs as.',
-              ),
-            dbUser: z
-              .string()
-              .default('postgres')
-              .describe('pgbackrest: the restored cluster role the validations connect as (over its own socket).'),
-            verifyTls: z
-              .boolean()
-              .default(true)
-              .describe("pgbackrest with an s3:// repository: verify the store's TLS certificate."),
-            caFile: z
-              .string()
-              .min(1)
-              .optional()
-              .describe(
-                "pgbackrest with an s3:// repository: the CA certificate file (PEM) the store's TLS certificate is verified against (--repo1-storage-ca-file), relative to retailops.yaml; default: the system's CAs.",
-              ),
-          })
-          .strict()
-          .optional()
-          .describe('dr drill: restore the backups you have, not a dump taken now.'),
-        restoreUrlEnv: z
-          .string()
-          .optional()
-          .describe(
-            'Variable holding the URL of the server the scratch database is restored on (dr drill); default: the source server.',
-          ),
-      })
-      .strict()
-      .optional(),
-    awsBackup: z
-      .object({
-        vaultName: z.string(),
-        resourceArn: z.string().optional(),
-        region: z.string().optional(),
-        iamRoleArn: z.string(),
-        restoreMetadata: z.record(z.string(), z.string()).default({}),
-        timeout: positiveDuration.default('4h'),
-      })
-      .strict()
-      .optional(),
-    kubernetes: z
-      .object({
-        namespace: namespace.optional(),
-        waitTimeout: positiveDuration
-          .default('5m')
-          .describe('dr drill: how long restored workloads may take to become available.'),
-        backup: z
-          .object({
-            location: z
-              .string()
-              .min(1)
-              .describe(
-                "Where the backups are: s3://bucket/prefix (the AWS SDK's credential chain; RETAILOPS_S3_ENDPOINT for an S3-compatible store) or a directory relative to retailops.yaml, holding Velero's layout (backups/<name>/velero-backup.json and <name>.tar.gz), as Velero and `retailops backup` write it.",
-              ),
-            name: z
-              .string()
-              .optional()
-              .describe('Restore this backup; default the newest Completed one that includes the namespace.'),
-          })
-          .strict()
-          .optional()
-          .describe(
-            'dr drill: restore the namespace from an existing backup instead of a snapshot of the live objects taken at drill time.',
-          ),
-      })
-      .strict()
-      .optional(),
-    validation: z.array(validation).default([]),
-  })
-  .strict()
-  .superRefine((d, ctx) => {
-    const key = {postgres: 'postgres', 'aws-backup': 'awsBackup', kubernetes: 'kubernetes'}[d.provider] as
-      'postgres' | 'awsBackup' | 'kubernetes'
-    if (d.provider === 'aws-backup' && !d.awsBackup) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `provider aws-backup needs an ${key} section (vaultName, iamRoleArn)`,
-        path: [key],
-      })
-    }
-  })
+const datastore = superRefined(
+  z
+    .object({
+      name,
+      service: serviceName.optional(),
+      tier: tier.optional().describe("Default: the owning service's tier."),
+      provider: z.enum(['postgres', 'aws-backup', 'kubernetes']),
+      postgres: z
+        .object({
+          urlEnv: z.string().default('DATABASE_URL').describe('Variable holding the source connection URL.'),
+          url: z.string().optional(),
+          database: z.string().optional(),
+          backupFile: z.string().optional().describe('Use this pg_dump custom-format file instead of taking one.'),
+          backup: z
+            .object({
+              source: z
+                .enum(['pg-dump', 'pgbackrest', 'live'])
+                .optional()
+                .describe(
+                  'dr drill: what is restored. pg-dump (default with a location): the newest pg_dump custom-format file in the location; pgbackrest: the newest backup of a pgBackRest repository (with archived WAL: point in time); live: a pg_dump of the source taken by the drill (the default without a location).',
+                ),
+              location: z
+                .string()
+                .optional()
+                .describe(
+                  'Where the backups are: s3://bucket/prefix (an S3-compatible store) or a directory (relative to retailops.yaml). For pgbackrest, the repository (repo1-path in it).',
+                ),
+              endpoint: z
+                .url()
+                .optional()
+                .describe('S3 endpoint of an S3-compatible store; default RETAILOPS_S3_ENDPOINT, else AWS.'),
+              region: z.string().optional().describe('S3 region; default AWS_REGION, else us-east-1.'),
+              match: z
+                .string()
+                .default('*.dump')
+                .describe('pg-dump: which objects are backups (a glob on the file name).'),
+              stanza: z.string().optional().describe('pgbackrest: the stanza (default: the datastore name).'),
+              targetTime: dateTime
+                .optional()
+                .describe('pgbackrest: recover to this point in time (--type=time); default: replay all archived WAL.'),
+              osUser: z
+                .string()
+                .default('postgres')
+                .describe(
+                  'pgbackrest, when the drill runs as root: the operating-system user the scratch server runs as.',
+                ),
+              dbUser: z
+                .string()
+                .default('postgres')
+                .describe('pgbackrest: the restored cluster role the validations connect as (over its own socket).'),
+              verifyTls: z
+                .boolean()
+                .default(true)
+                .describe("pgbackrest with an s3:// repository: verify the store's TLS certificate."),
+              caFile: z
+                .string()
+                .min(1)
+                .optional()
+                .describe(
+                  "pgbackrest with an s3:// repository: the CA certificate file (PEM) the store's TLS certificate is verified against (--repo1-storage-ca-file), relative to retailops.yaml; default: the system's CAs.",
+                ),
+            })
+            .strict()
+            .optional()
+            .describe('dr drill: restore the backups you have, not a dump taken now.'),
+          restoreUrlEnv: z
+            .string()
+            .optional()
+            .describe(
+              'Variable holding the URL of the server the scratch database is restored on (dr drill); default: the source server.',
+            ),
+        })
+        .strict()
+        .optional(),
+      awsBackup: z
+        .object({
+          vaultName: z.string(),
+          resourceArn: z.string().optional(),
+          region: z.string().optional(),
+          iamRoleArn: z.string(),
+          restoreMetadata: z.record(z.string(), z.string()).default({}),
+          timeout: positiveDuration.default('4h'),
+        })
+        .strict()
+        .optional(),
+      kubernetes: z
+        .object({
+          namespace: namespace.optional(),
+          waitTimeout: positiveDuration
+            .default('5m')
+            .describe('dr drill: how long restored workloads may take to become available.'),
+          backup: z
+            .object({
+              location: z
+                .string()
+                .min(1)
+                .describe(
+                  "Where the backups are: s3://bucket/prefix (the AWS SDK's credential chain; RETAILOPS_S3_ENDPOINT for an S3-compatible store) or a directory relative to retailops.yaml, holding Velero's layout (backups/<name>/velero-backup.json and <name>.tar.gz), as Velero and `retailops backup` write it.",
+                ),
+              name: z
+                .string()
+                .optional()
+                .describe('Restore this backup; default the newest Completed one that includes the namespace.'),
+            })
+            .strict()
+            .optional()
+            .describe(
+              'dr drill: restore the namespace from an existing backup instead of a snapshot of the live objects taken at drill time.',
+            ),
+        })
+        .strict()
+        .optional(),
+      validation: z.array(validation).default([]),
+    })
+    .strict(),
+  datastoreProviderSection,
+)
 
 const pricePair = z.object({cpuHour: z.number().min(0), memoryGiBHour: z.number().min(0)}).strict()
 
@@ -1088,7 +1049,7 @@ const envReference = z
     'a variable reference env://NAME (the value is a secret: never written in the file)',
   )
 
-const eventPattern = z.string().refine((p) => RELEASE_EVENT_NAMES.some((e) => eventPatternMatches(p, e)), {
+const eventPattern = z.string().refine(isReleaseEventPattern, {
   error: (issue) =>
     `"${String(issue.input)}" is no event and matches none (wildcards: *, rollout.*, release.refused.*); events: ${RELEASE_EVENT_NAMES.join(', ')}`,
 })
@@ -1135,7 +1096,7 @@ const notifications = z
   .object({
     destinations: z
       .record(name, notificationDestination)
-      .refine((d) => Object.keys(d).length > 0, 'at least one destination')
+      .refine(hasEntries, 'at least one destination')
       .describe('Where messages go, by a name of your choosing.'),
     subscriptions: z
       .array(
@@ -1181,7 +1142,7 @@ const notifications = z
   })
   .strict()
 
-export const configSchema = z
+const configShape = z
   .object({
     $schema: z.string().optional(),
     apiVersion: z.literal('retailops/v1').default('retailops/v1'),
@@ -1278,7 +1239,7 @@ export const configSchema = z
       operational: {rto: '1h', rpo: '15m', minReplicas: 2},
       tolerant: {rto: '4h', rpo: '24h', minReplicas: 1},
     }),
-    services: z.record(serviceName, service).refine((s) => Object.keys(s).length > 0, 'at least one service'),
+    services: z.record(serviceName, service).refine(hasEntries, 'at least one service'),
     jobs: z
       .record(serviceName, job)
       .default({})
@@ -1314,268 +1275,11 @@ export const configSchema = z
     }),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    if (c.registry.insecure && !isLoopbackHost(c.registry.url)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['registry', 'insecure'],
-        message: `plain HTTP is only allowed for a loopback registry (127.0.0.1, localhost, [::1]), and registry.url "${c.registry.url}" is not one: credentials would travel unencrypted. Serve the registry over HTTPS and remove registry.insecure`,
-      })
-    }
-    for (const [svc, s] of Object.entries(c.services)) {
-      for (const suffix of ROLLOUT_SUFFIXES) {
-        const base = svc.slice(0, -suffix.length)
-        if (svc.endsWith(suffix) && c.services[base]) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['services', svc],
-            message: `collides with the ${suffix.slice(1)} objects rollouts of service "${base}" create (Deployment and Service ${svc}): rename the service`,
-          })
-        }
-      }
-      const steps = s.rollout?.steps ?? []
-      steps.forEach((step, i) => {
-        const problem = 'setHeaderRoute' in step ? headerRouteProblem(step.setHeaderRoute) : undefined
-        if (problem)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['services', svc, 'rollout', 'steps', i, 'setHeaderRoute'],
-            message: `${problem} (header: NAME, value: VALUE; or cookie: NAME, value: VALUE)`,
-          })
-        if ('setMirrorRoute' in step && step.setMirrorRoute.percent > 0) {
-          const refusal = mirrorRefusal(svc, s)
-          if (refusal)
-            ctx.addIssue({
-              code: 'custom',
-              path: ['services', svc, 'rollout', 'steps', i, 'setMirrorRoute'],
-              message: `${refusal}. ${mirrorFix(svc)}`,
-            })
-        }
-      })
-      if (s.rollout?.router)
-        for (const problem of routingStepProblems(steps, s.rollout.router))
-          ctx.addIssue({
-            code: 'custom',
-            path: ['services', svc, 'rollout', 'steps', problem.index],
-            message: `${problem.message} (rollout.router is ${s.rollout.router})`,
-          })
-      for (const issue of workloadPlacementIssues(c, s, ['services', svc]))
-        ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
-      for (const dep of s.dependsOn) {
-        if (!c.services[dep])
-          ctx.addIssue({
-            code: 'custom',
-            path: ['services', svc, 'dependsOn'],
-            message: `names "${dep}", which is not a service`,
-          })
-      }
-      const storage = {
-        request:
-          s.resources.requests.ephemeralStorage ??
-          c.tiers[s.tier]?.ephemeralStorage?.request ??
-          EPHEMERAL_STORAGE_DEFAULTS[s.tier].request,
-        limit:
-          s.resources.limits.ephemeralStorage ??
-          c.tiers[s.tier]?.ephemeralStorage?.limit ??
-          EPHEMERAL_STORAGE_DEFAULTS[s.tier].limit,
-      }
-      if (quantityBytes(storage.request) > quantityBytes(storage.limit)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['services', svc, 'resources', 'limits', 'ephemeralStorage'],
-          message: `is ${storage.limit}, below the ephemeral-storage request ${storage.request}`,
-        })
-      }
-    }
-    for (const issue of tierPlacementIssues(c)) ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
-    const scaledOnMetrics = Object.keys(c.services).filter((svc) => c.services[svc].scaling.metrics.length > 0)
-    if (scaledOnMetrics.length > 0 && Object.keys(c.environments).length === 0)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['environments'],
-        message: `${scaledOnMetrics.join(', ')} scale${scaledOnMetrics.length === 1 ? 's' : ''} on Prometheus queries (scaling.metrics), and no environment says where Prometheus is: add an environment with prometheus: URL`,
-      })
-    for (const [name, j] of Object.entries(c.jobs)) {
-      if (c.services[name])
-        ctx.addIssue({
-          code: 'custom',
-          path: ['jobs', name],
-          message: `is also a service: a job and a service share the image name and the artifacts lock entry, so rename the job (e.g. ${name}-sync)`,
-        })
-      for (const dep of j.dependsOn)
-        if (!c.services[dep])
-          ctx.addIssue({
-            code: 'custom',
-            path: ['jobs', name, 'dependsOn'],
-            message: `names "${dep}", which is not a service`,
-          })
-      for (const issue of workloadPlacementIssues(c, j, ['jobs', name]))
-        ctx.addIssue({code: 'custom', path: issue.path, message: issue.message})
-      if (j.timeZone && !j.schedule)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['jobs', name, 'timeZone'],
-          message: 'has no schedule to apply to: set jobs.<name>.schedule, or remove timeZone',
-        })
-    }
-    for (const [env, e] of Object.entries(c.environments)) {
-      if (scaledOnMetrics.length > 0 && !e.prometheus && !e.autoscalingPrometheus)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', env, 'prometheus'],
-          message: `is not set, and ${scaledOnMetrics.join(', ')} scale${scaledOnMetrics.length === 1 ? 's' : ''} on Prometheus queries (scaling.metrics): set the Prometheus URL the autoscaler queries (or autoscalingPrometheus), or remove scaling.metrics`,
-        })
-      if (!c.clusters[e.cluster])
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', env, 'cluster'],
-          message: `names cluster "${e.cluster}"; known: ${Object.keys(c.clusters).join(', ')}`,
-        })
-    }
-    if (c.supplyChain?.policy?.failOn && !c.supplyChain.vulnerabilityDatabase) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['supplyChain', 'policy', 'failOn'],
-        message:
-          'refusing vulnerabilities needs a database: set supplyChain.vulnerabilityDatabase (a directory of OSV records or the OSV npm zip), or remove failOn',
-      })
-    }
-    const stages = c.promotion.order ?? []
-    stages.forEach((stage, i) => {
-      if (!c.environments[stage])
-        ctx.addIssue({
-          code: 'custom',
-          path: ['promotion', 'order', i],
-          message: `"${stage}" is not an environment; known: ${Object.keys(c.environments).join(', ') || 'none'}`,
-        })
-      if (stages.indexOf(stage) !== i)
-        ctx.addIssue({code: 'custom', path: ['promotion', 'order', i], message: `"${stage}" is listed twice`})
-    })
-    if (c.defaultEnvironment && !c.environments[c.defaultEnvironment]) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaultEnvironment'],
-        message: `"${c.defaultEnvironment}" is not an environment`,
-      })
-    }
-    c.tenants.forEach((t, i) => {
-      const ns = `${c.project}-${t.name}`
-      if (t.model === 'dedicated-namespace' && !t.namespace && ns.length > MAX_NAMESPACE) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tenants', i, 'name'],
-          message: `gives namespace "${ns}" (${ns.length} characters; Kubernetes allows ${MAX_NAMESPACE}): shorten the project or tenant name, or set tenants[${i}].namespace`,
-        })
-      }
-      if (t.model === 'dedicated-cluster' && (!t.cluster || !c.clusters[t.cluster])) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tenants', i, 'cluster'],
-          message: 'dedicated-cluster tenants name a key of clusters',
-        })
-      }
-      for (const s of t.services ?? [])
-        if (!c.services[s])
-          ctx.addIssue({
-            code: 'custom',
-            path: ['tenants', i, 'services'],
-            message: `names "${s}", which is not a service`,
-          })
-    })
-    c.campaigns.forEach((camp, i) => {
-      for (const s of Object.keys(camp.peak)) {
-        if (!c.services[s])
-          ctx.addIssue({code: 'custom', path: ['campaigns', i, 'peak', s], message: `"${s}" is not a service`})
-      }
-    })
-    c.datastores.forEach((d, i) => {
-      if (d.service && !c.services[d.service])
-        ctx.addIssue({code: 'custom', path: ['datastores', i, 'service'], message: `"${d.service}" is not a service`})
-    })
-    const dup = (items: {name: string}[], key: string) => {
-      const seen = new Set<string>()
-      items.forEach((it, i) => {
-        if (seen.has(it.name))
-          ctx.addIssue({code: 'custom', path: [key, i, 'name'], message: `duplicate name "${it.name}"`})
-        seen.add(it.name)
-      })
-    }
-    c.notifications?.subscriptions.forEach((sub, i) => {
-      sub.destinations.forEach((d, j) => {
-        if (!c.notifications!.destinations[d])
-          ctx.addIssue({
-            code: 'custom',
-            path: ['notifications', 'subscriptions', i, 'destinations', j],
-            message: `"${d}" is not a destination; known: ${Object.keys(c.notifications!.destinations).join(', ')}`,
-          })
-      })
-      sub.services?.forEach((svc, j) => {
-        if (!c.services[svc])
-          ctx.addIssue({
-            code: 'custom',
-            path: ['notifications', 'subscriptions', i, 'services', j],
-            message: `"${svc}" is not a service`,
-          })
-      })
-    })
-    tenantNamespaceCollisions(c, ctx)
-    dup(c.tenants, 'tenants')
-    dup(c.campaigns, 'campaigns')
-    dup(c.datastores, 'datastores')
-  })
 
-interface NamespaceLayout {
-  project: string
-  clusters: Record<string, unknown>
-  environments: Record<string, {cluster: string; namespace: string}>
-  tenants: {name: string; model: string; namespace?: string; cluster?: string}[]
-}
+export const configSchema = superRefined(configShape, configProblems)
 
-/**
- * Two tenants, or a tenant and an environment's shared namespace, in one namespace of one cluster
- * would overwrite each other's objects and share each other's pods: refused, naming both keys.
- */
-function tenantNamespaceCollisions(c: NamespaceLayout, ctx: z.RefinementCtx): void {
-  const envs = Object.entries(c.environments).map(([name, e]) => ({
-    cluster: e.cluster,
-    namespace: e.namespace,
-    key: `environments.${name}.namespace`,
-  }))
-  // Without environments, deploy uses the first cluster and the namespace "retail".
-  if (envs.length === 0)
-    envs.push({
-      cluster: Object.keys(c.clusters)[0] ?? 'default',
-      namespace: 'retail',
-      key: 'the default namespace "retail" (no environments are configured)',
-    })
-  const taken = new Map<string, string>()
-  for (const e of envs) if (!taken.has(`${e.cluster}/${e.namespace}`)) taken.set(`${e.cluster}/${e.namespace}`, e.key)
-  c.tenants.forEach((t, i) => {
-    const key = t.namespace ? `tenants[${i}].namespace` : `tenants[${i}] ("${t.name}")`
-    const claims = new Map<string, {cluster: string; namespace: string}>()
-    for (const e of envs) {
-      const namespace = tenantNamespace(c, t, e.namespace)
-      if (!namespace) continue
-      const cluster = t.model === 'dedicated-cluster' ? (t.cluster ?? '') : e.cluster
-      claims.set(`${cluster}/${namespace}`, {cluster, namespace})
-    }
-    for (const [slot, {cluster, namespace}] of claims) {
-      const other = taken.get(slot)
-      if (!other) {
-        taken.set(slot, key)
-        continue
-      }
-      ctx.addIssue({
-        code: 'custom',
-        path: t.namespace ? ['tenants', i, 'namespace'] : ['tenants', i, 'name'],
-        message: `tenant "${t.name}" would deploy into namespace "${namespace}" of cluster "${cluster}", which ${other} already uses: their objects would overwrite each other and their pods share one namespace. Give the tenant a namespace of its own (tenants[${i}].namespace)`,
-      })
-    }
-  })
-}
-
-export type RetailOpsConfigInput = z.input<typeof configSchema>
-export type RetailOpsConfig = z.output<typeof configSchema>
+export type RetailOpsConfigInput = z.input<typeof configShape>
+export type RetailOpsConfig = z.output<typeof configShape>
 export type ServiceConfig = RetailOpsConfig['services'][string]
 export type JobConfig = RetailOpsConfig['jobs'][string]
 export type Tier = (typeof TIERS)[number]
