@@ -54,7 +54,9 @@ export function findConfigFile(explicit?: string, cwd = process.cwd()): string {
  * retailops.yaml found, read and validated. A file this build validated before, byte for byte, is
  * taken from the validated-configuration cache (./validated-cache.ts) without the YAML parser or
  * the schema: they cost most of an everyday command's start (issue 18). Anything else is parsed
- * and validated (./parse.ts) and, when valid, remembered.
+ * and validated by the quick path (./quick-parse.ts: js-yaml and the validator compiled from the
+ * schema) when it is valid, else by the full one (./parse.ts: positions, zod, every problem with
+ * its line), and, when valid, remembered.
  */
 export async function loadConfig(explicit?: string, cwd?: string): Promise<LoadedConfig> {
   const file = findConfigFile(explicit, cwd)
@@ -66,8 +68,12 @@ export async function loadConfig(explicit?: string, cwd?: string): Promise<Loade
   // Credentials put back from a Secret (scheduled jobs) are never cached: the job's file is its own.
   const cached = credentials ? undefined : cachedConfig(file, text)
   if (cached) return {file, dir, config: cached}
-  const {parseConfig} = await import('./parse.js')
-  const config = parseConfig(text, file, credentials)
+  // Credentials are put back into the YAML document with positions: only the full path does that.
+  let config = credentials ? undefined : (await import('./quick-parse.js')).parseValidConfig(text)
+  if (!config) {
+    const {parseConfig} = await import('./parse.js')
+    config = parseConfig(text, file, credentials)
+  }
   if (!credentials) await rememberConfig(file, text, config)
   return {file, dir, config}
 }
