@@ -145,6 +145,7 @@ try {
     {
       label: 'config validate (edited)',
       args: [bin, 'config', 'validate'],
+      goal: 4,
       ...inProject,
       env: {...inProject.env, RETAILOPS_CONFIG_CACHE: '0'},
     },
