@@ -96,11 +96,12 @@ export function readPlainYaml(text: string): Record<string, unknown> | undefined
   try {
     // Duplicate keys, several documents and an alias without an anchor throw: the full path reports them.
     data = load(text, {schema: CORE, listener: noteAnchor})
+    // (In the try too: nesting deep enough to exhaust the stack goes the full way, which reports it.)
+    if (anchored || resolvedNull || typeof data !== 'object' || data === null || Array.isArray(data) || holdsNull(data))
+      return undefined
   } catch {
     return undefined
   }
-  if (anchored || resolvedNull || typeof data !== 'object' || data === null || Array.isArray(data) || holdsNull(data))
-    return undefined
   return data as Record<string, unknown>
 }
 

@@ -156,6 +156,7 @@ describe('the quick YAML reader', () => {
     ['nothing', ''],
     ['a syntax error', 'a: [1, 2\n'],
     ['a tab indentation', 'a:\n\tb: 1\n'],
+    ['nesting deeper than the stack', `a: ${'['.repeat(200_000)}${']'.repeat(200_000)}\n`],
   ])('gives up on %s', (_label, text) => {
     expect(readPlainYaml(text)).toBeUndefined()
   })
