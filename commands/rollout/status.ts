@@ -2,8 +2,8 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {timeoutMs} from '../../src/config/duration.js'
-import {rolloutStatus, type RolloutStatus} from '../../src/rollout/control.js'
-import {controlDeps} from '../_base/rollout-deps.js'
+import {KubeObjects} from '../../src/kubernetes/objects.js'
+import {rolloutStatus, type RolloutStatus} from '../../src/rollout/status.js'
 import {formatStatuses} from '../../src/rollout/format.js'
 import {RetailOpsCommand} from '../_base/base-command.js'
 
@@ -49,7 +49,9 @@ export default class RolloutStatusCommand extends RetailOpsCommand<typeof Rollou
         timeoutMs: timeoutMs(this.flags.timeout),
         onUpdate: (r) => this.flags.watch && this.log(formatStatuses(r) + '\n'),
       },
-      controlDeps(env, project.config),
+      // Reading needs the cluster only: not the metrics provider or release gates of rollout-deps.ts,
+      // whose modules (src/slo's status, the start's metrics) it would load on every run.
+      {kube: new KubeObjects({context: env.context, kubeconfig: env.kubeconfig})},
       this.ctx,
     )
     if (!this.flags.watch) this.log(formatStatuses(result.rollouts))

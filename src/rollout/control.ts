@@ -10,14 +10,12 @@ import {NotFoundError, RefusedError, UsageError} from '../errors/index.js'
 import {ANNOTATION, FIELD_MANAGER, LABEL} from '../kubernetes/labels.js'
 import {sleep} from '../kubernetes/wait.js'
 import type {RunContext} from '../ui/context.js'
-import {describeSpec, type MetricsProvider} from './analysis.js'
+import type {MetricsProvider} from './analysis.js'
 import {drive, type DriveDeps} from './engine.js'
-import type {KubeObjects} from '../kubernetes/objects.js'
 import {deploymentProgress, PATHS} from './kube.js'
-import {strategyKind} from './rollout-strategy.js'
-import {formatSteps, waitsForPerson} from './steps.js'
 import {describeLease, HOLDER, LEASE_TTL_SECONDS, leaseAlive, ownsLease, StateStore} from './store.js'
 import {jobDriver, type JobDriver} from './detach.js'
+import {groupExit, readState, statusOf, type RolloutStatus, type StatusDeps} from './status.js'
 import {bindToCommand, checkDeployment, verifyStoredState, type TrustOptions} from './trust.js'
 import {
   changeGates,
@@ -28,53 +26,10 @@ import {
   type ErrorBudgetSource,
   type GateCheck,
 } from './gates.js'
-import {
-  isTerminal,
-  type ForcedRelease,
-  type HistoryEntry,
-  type Phase,
-  type RolloutRequest,
-  type RolloutState,
-  type Stage,
-} from './types.js'
+import {isTerminal, type ForcedRelease, type HistoryEntry, type RolloutRequest, type RolloutState} from './types.js'
 import type {RetailOpsConfig} from '../config/schema.js'
 
-export const PHASE_EXIT: Record<Phase, ExitCodeName> = {
-  Healthy: 'OK',
-  Progressing: 'OK',
-  Analyzing: 'OK',
-  Promoting: 'OK',
-  Aborting: 'ROLLOUT_ABORTED',
-  Aborted: 'ROLLOUT_ABORTED',
-  Paused: 'ROLLOUT_PAUSED',
-  Inconclusive: 'ROLLOUT_INCONCLUSIVE',
-  TimedOut: 'ROLLOUT_TIMED_OUT',
-}
-
-/** The exit of a group: the worst member decides (aborted > timed out > inconclusive > paused). */
-export function groupExit(
-  states: ({phase: Phase; trafficNotReturned?: string} | {exit: ExitCodeName})[],
-): ExitCodeName {
-  const order: ExitCodeName[] = [
-    'TRAFFIC_NOT_RETURNED',
-    'ROLLOUT_ABORTED',
-    'ROLLOUT_TIMED_OUT',
-    'ROLLOUT_INCONCLUSIVE',
-    'ROLLOUT_PAUSED',
-  ]
-  const exits = states.map((s) =>
-    'exit' in s
-      ? s.exit
-      : s.phase === 'Aborting' && (s as {trafficNotReturned?: string}).trafficNotReturned
-        ? 'TRAFFIC_NOT_RETURNED'
-        : PHASE_EXIT[s.phase],
-  )
-  return order.find((e) => exits.includes(e)) ?? 'OK'
-}
-
-export interface ControlDeps {
-  kube: KubeObjects
-  store?: StateStore
+export interface ControlDeps extends StatusDeps {
   provider?: MetricsProvider
   observedRps?: DriveDeps['observedRps']
   /** The release gates (freeze windows, error budgets) for promote --full, undo and abort. */
@@ -102,113 +57,6 @@ function verifierFor(deps: ControlDeps, ctx: RunContext, deployment: boolean): D
   }
 }
 
-export interface RolloutStatus {
-  service: string
-  namespace: string
-  id: string
-  strategy: string
-  router: string
-  phase: Phase
-  exit: ExitCodeName
-  /** Waits for `rollout promote` or `rollout abort`. */
-  waiting: boolean
-  step: number
-  steps: string
-  stage?: Stage
-  /** The weight stored in the state and the weight read back from the route, the Ingress or the pods. */
-  weight: number
-  actualWeight?: number
-  stable: RolloutState['stable']
-  canary: RolloutState['canary']
-  message: string
-  reason?: string
-  analysis?: {kind: string; phase: string; message?: string}
-  analysisSpec: string
-  driver?: {
-    holder: string
-    id?: string
-    host: string
-    pid: number
-    ci?: string
-    acquiredAt: string
-    alive: boolean
-    renewedAt: string
-    takenOver?: {from: string; reason: string; at: string}
-  }
-  /** Non-terminal, nobody drives it, and it does not wait for a person: it needs `rollout resume`. */
-  orphaned: boolean
-  /** A detached rollout (`deploy --detach`): the Job that drives it, as the cluster sees it now. */
-  job?: JobDriver
-  group: string[]
-  forced?: RolloutState['forced']
-  updatedAt: string
-}
-
-export function statusOf(state: RolloutState, actualWeight?: number, job?: JobDriver): RolloutStatus {
-  const run = state.analysisRuns.at(-1)
-  const alive = leaseAlive(state.lease) && !job?.gone
-  const waiting = waitsForPerson(state)
-  return {
-    service: state.service,
-    namespace: state.namespace,
-    id: state.id,
-    strategy: state.spec.strategy,
-    router: strategyKind(state).routerName(state),
-    phase: state.phase,
-    // A timed pause is progress, not a wait for a person; an abort that could not return traffic is not an abort yet.
-    exit:
-      state.phase === 'Paused' && !waiting
-        ? 'OK'
-        : state.phase === 'Aborting' && state.trafficNotReturned
-          ? 'TRAFFIC_NOT_RETURNED'
-          : PHASE_EXIT[state.phase],
-    waiting,
-    step: state.step,
-    steps: formatSteps(state.spec.steps),
-    stage: state.stage,
-    weight: state.weight,
-    actualWeight,
-    stable: state.stable,
-    canary: state.canary,
-    message: state.message,
-    reason: state.reason,
-    analysis: run && {kind: run.kind, phase: run.phase, message: run.message},
-    analysisSpec: describeSpec(state.spec.analysis),
-    driver: state.lease && {
-      holder: state.lease.holder,
-      id: state.lease.id,
-      host: state.lease.host,
-      pid: state.lease.pid,
-      ci: state.lease.ci,
-      acquiredAt: state.lease.acquiredAt,
-      alive,
-      renewedAt: state.lease.renewedAt,
-      takenOver: state.lease.takenOver && {
-        from: state.lease.takenOver.from.holder,
-        reason: state.lease.takenOver.reason,
-        at: state.lease.takenOver.at,
-      },
-    },
-    orphaned: !isTerminal(state.phase) && !waiting && !alive,
-    ...(job ? {job} : {}),
-    group: state.group,
-    forced: state.forced,
-    updatedAt: state.updatedAt,
-  }
-}
-
-async function readState(store: StateStore, namespace: string, service: string): Promise<RolloutState> {
-  const stored = await store.read(namespace, service)
-  if (!stored.state) {
-    throw new NotFoundError(`No rollout of ${service} in namespace ${namespace}.`, {
-      nextSteps: [
-        `Start one with \`retailops deploy --canary ${service}\`; \`retailops rollout status\` lists the rollouts of a namespace.`,
-      ],
-    })
-  }
-  return bindToCommand(stored.state, namespace, service)
-}
-
 /** The rollout of a service and the rollouts released with it (each bound to the namespace and the service it is stored for). */
 export async function loadGroup(store: StateStore, namespace: string, service: string): Promise<RolloutState[]> {
   const state = await readState(store, namespace, service)
@@ -220,70 +68,6 @@ export async function loadGroup(store: StateStore, namespace: string, service: s
       o.state && o.state.releaseId === state.releaseId ? [bindToCommand(o.state, namespace, members[i])] : [],
     ),
   ]
-}
-
-export interface StatusOptions {
-  namespace: string
-  services: string[]
-  /** Wait until every rollout is terminal or waits for a person. */
-  watch?: boolean
-  timeoutMs?: number
-  onUpdate?: (statuses: RolloutStatus[]) => void
-}
-
-export async function rolloutStatus(
-  options: StatusOptions,
-  deps: ControlDeps,
-  ctx: RunContext,
-): Promise<{rollouts: RolloutStatus[]; exit: ExitCodeName; timedOut: boolean}> {
-  const store = deps.store ?? new StateStore(deps.kube)
-  const started = Date.now()
-  let last = ''
-  for (;;) {
-    const states =
-      options.services.length > 0
-        ? await Promise.all(options.services.map((s) => readState(store, options.namespace, s)))
-        : (await store.list(options.namespace)).map((s) => ({...s, namespace: options.namespace}))
-    const rollouts = await Promise.all(
-      states.map(async (s) =>
-        statusOf(
-          s,
-          await actualWeightOf(deps.kube, s),
-          isTerminal(s.phase) ? undefined : await jobDriver(deps.kube, s.lease),
-        ),
-      ),
-    )
-    const key = JSON.stringify(
-      rollouts.map((r) => [r.phase, r.step, r.weight, r.actualWeight, r.message, r.job?.phase, r.orphaned]),
-    )
-    if (key !== last) options.onUpdate?.(rollouts)
-    last = key
-    const settled = rollouts.every((r) => isTerminal(r.phase) || r.waiting || r.orphaned)
-    if (!options.watch || settled) {
-      for (const r of rollouts.filter((x) => x.orphaned)) {
-        const why = r.job
-          ? `Job ${r.job.namespace}/${r.job.name}, which drove it, ${r.job.phase === 'deleted' ? 'was deleted' : r.job.phase === 'failed' ? `failed (${r.job.reason})` : `is ${r.job.phase} but stopped renewing its lease (last ${r.driver?.renewedAt ?? 'never'})`}`
-          : `no CLI drives it (the last one stopped ${r.driver?.renewedAt ?? 'long ago'})`
-        ctx.out.warn(
-          `${r.service}: ${r.phase}, but ${why}; run \`retailops rollout resume ${r.service}\` to continue it or \`rollout abort ${r.service}\` to roll it back.`,
-        )
-      }
-      // --watch waited for an outcome and there will be none without a driver: say so in the exit code.
-      const orphaned = options.watch && rollouts.some((r) => r.orphaned)
-      return {
-        rollouts,
-        exit: orphaned && groupExit(rollouts) === 'OK' ? 'ROLLOUT_ORPHANED' : groupExit(rollouts),
-        timedOut: false,
-      }
-    }
-    if (options.timeoutMs !== undefined && Date.now() - started > options.timeoutMs)
-      return {rollouts, exit: 'ROLLOUT_TIMED_OUT', timedOut: true}
-    await sleep(1000, ctx.signal)
-  }
-}
-
-export async function actualWeightOf(kube: KubeObjects, state: RolloutState): Promise<number | undefined> {
-  return strategyKind(state).actualWeight(state, kube)
 }
 
 export interface ActionResult {

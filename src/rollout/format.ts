@@ -1,7 +1,8 @@
 /** Human renderings of rollout results (the commands print them; --json returns the data). */
 import {formatDuration} from '../config/duration.js'
 import {renderTable} from '../ui/table.js'
-import type {ActionResult, HistoryResult, RolloutStatus, UndoResult} from './control.js'
+import type {ActionResult, HistoryResult, UndoResult} from './control.js'
+import type {RolloutStatus} from './status.js'
 import {stepLabel} from './tree.js'
 import type {ReleaseResult} from './release.js'
 

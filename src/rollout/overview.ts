@@ -7,7 +7,7 @@
 
 import {jobDriver} from './detach.js'
 import type {KubeObjects} from '../kubernetes/objects.js'
-import {actualWeightOf, statusOf, type RolloutStatus} from './control.js'
+import {actualWeightOf, statusOf, type RolloutStatus} from './status.js'
 import {formatStep, weightAfter} from './steps.js'
 import {StateStore} from './store.js'
 import {

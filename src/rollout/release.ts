@@ -38,7 +38,7 @@ import {KubeObjects} from '../kubernetes/objects.js'
 import type {KubeObject} from '../kubernetes/resources.js'
 import type {RunContext} from '../ui/context.js'
 import {analysisVerdict, prometheusProvider, type AnalysisVerdict} from './analysis.js'
-import {groupExit} from './control.js'
+import {groupExit} from './status.js'
 import {DetachFailed, prepareDetachedJob, type DetachedJob, type DetachSpec, type PreparedJob} from './detach.js'
 import {drive, type DriveDeps} from './engine.js'
 import {

@@ -145,6 +145,29 @@ describe('the static import graph of the everyday commands', () => {
     ).toEqual([])
   })
 
+  it('rollout status reads rollouts without the engine that drives them, the release gates or slo', () => {
+    // src/rollout/status.ts reads; control.ts (promote, abort, resume, undo) drives, and the
+    // commands that drive hand it the metrics provider and error budget of rollout-deps.ts.
+    const graph = relative(staticGraph('commands/rollout/status.ts'))
+    expect(graph).toContain('src/rollout/status.ts')
+    expect(
+      graph.filter(
+        (m) =>
+          [
+            'src/rollout/control.ts',
+            'src/rollout/engine.ts',
+            'src/rollout/gates.ts',
+            'src/rollout/start.ts',
+            'commands/_base/rollout-deps.ts',
+          ].includes(m) || m.startsWith('src/slo/'),
+      ),
+    ).toEqual([])
+    // The check can fail: the commands that drive a rollout reach all of it.
+    expect(relative(staticGraph('commands/rollout/promote.ts'))).toEqual(
+      expect.arrayContaining(['src/rollout/control.ts', 'src/rollout/engine.ts', 'src/slo/status.ts']),
+    )
+  })
+
   it('finds a heavy client where one is imported statically (the check can fail)', () => {
     // The deploy engine applies to the cluster and verifies signatures: its graph holds both.
     const graph = relative(staticGraph('src/deploy/engine.ts'))
