@@ -84,7 +84,7 @@ export interface DirectCommand {
   id: string
   argv: string[]
   module: URL
-  /** commands/_base/direct.js, bundled with the command when the build made dist/direct/. */
+  /** commands/_base/direct.js, bundled with the command when the build made dist/direct/; for an everyday command, the command's own file (module). */
   runner: URL
   /** The package's folder (oclif's config.root). */
   root: string
@@ -155,14 +155,17 @@ export function directCommand(
   const command = id === undefined ? undefined : manifest.commands[id]
   if (id === undefined || !command?.relativePath) return undefined
   // The bundle scripts/bundle-direct.mjs builds (dist/direct/commands/…): one file and a few chunks
-  // instead of hundreds of modules. Without it (a build that stopped early), oclif starts.
+  // instead of hundreds of modules. Without it (a build that stopped early), oclif starts. An
+  // everyday command has a file of its own there (dist/direct/solo/commands/…): the runner and the
+  // command in one module.
   const [dist, ...rest] = command.relativePath
-  const runner = new URL(`${dist}/direct/commands/_base/direct.js`, root)
-  if (!existsSync(runner)) return undefined
+  const solo = new URL(`${dist}/direct/solo/${rest.join('/')}`, root)
+  const runner = existsSync(solo) ? solo : new URL(`${dist}/direct/commands/_base/direct.js`, root)
+  if (runner !== solo && !existsSync(runner)) return undefined
   return {
     id,
     argv: argv.slice(id.split(':').length),
-    module: new URL(`${dist}/direct/${rest.join('/')}`, root),
+    module: runner === solo ? solo : new URL(`${dist}/direct/${rest.join('/')}`, root),
     runner,
     root: fileURLToPath(root),
     bin,

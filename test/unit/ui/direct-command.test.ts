@@ -50,17 +50,43 @@ describe('the command id read from spaced words, as oclif reads it', () => {
 })
 
 describe('directCommand', () => {
+  /** A copy of the package (package.json, manifest) with the given files of a build, empty. */
+  const build = (files: string[]) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ro-direct-build-'))
+    for (const file of ['package.json', 'oclif.manifest.json'])
+      writeFileSync(path.join(dir, file), readFileSync(path.join(ROOT, file)))
+    for (const file of files) {
+      mkdirSync(path.dirname(path.join(dir, file)), {recursive: true})
+      writeFileSync(path.join(dir, file), '')
+    }
+    return pathToFileURL(`${dir}/`)
+  }
+
   it('names the bundled module, the arguments after the id and the package', () => {
-    const direct = directCommand(['config', 'validate', '--json'], root, env)
+    const direct = directCommand(['rollout', 'history', 'cart', '--json'], root, env)
     expect(direct).toMatchObject({
-      id: 'config:validate',
-      argv: ['--json'],
+      id: 'rollout:history',
+      argv: ['cart', '--json'],
       bin: 'retailops',
       root: ROOT,
       exitCodes: {default: 1, nonExistentFlag: 2},
     })
-    expect(direct?.module.pathname).toMatch(/\/dist\/direct\/commands\/config\/validate\.js$/)
+    expect(direct?.module.pathname).toMatch(/\/dist\/direct\/commands\/rollout\/history\.js$/)
     expect(direct?.runner.pathname).toMatch(/\/dist\/direct\/commands\/_base\/direct\.js$/)
+  })
+
+  it('starts an everyday command from its own file of the build (dist/direct/solo), runner and command in one', () => {
+    const root = build(['dist/direct/commands/_base/direct.js', 'dist/direct/solo/commands/config/validate.js'])
+    const solo = directCommand(['config', 'validate', '--json'], root, env)
+    expect(solo).toMatchObject({id: 'config:validate', argv: ['--json']})
+    expect(solo?.module.href).toBe(new URL('dist/direct/solo/commands/config/validate.js', root).href)
+    expect(solo?.runner.href).toBe(solo?.module.href)
+    // A command without one, or a build without it, starts from the split bundle.
+    const other = directCommand(['slo', 'rules'], root, env)
+    expect(other?.module.href).toBe(new URL('dist/direct/commands/slo/rules.js', root).href)
+    expect(other?.runner.href).toBe(new URL('dist/direct/commands/_base/direct.js', root).href)
+    const split = directCommand(['config', 'validate'], build(['dist/direct/commands/_base/direct.js']), env)
+    expect(split?.runner.pathname).toMatch(/\/dist\/direct\/commands\/_base\/direct\.js$/)
   })
 
   it.each([
