@@ -195,6 +195,33 @@ describe("the direct start of a command (without oclif's Config.load)", () => {
   })
 })
 
+describe('rollout status from the built CLI', () => {
+  it("connects to the API server before it loads TLS, and answers as oclif's start does", async () => {
+    // src/kubernetes/http.ts opens the first connection, then loads node:tls and makes the secure
+    // context while the TCP handshake runs: at the first connection, no TLS module is loaded yet.
+    const runs = []
+    for (const direct of [true, false]) {
+      const list = path.join(project, `at-connect-${direct}`)
+      const r = await run(['rollout', 'status', '--json'], {
+        cwd: project,
+        env: {
+          RETAILOPS_DIRECT_START: direct ? undefined : '0',
+          NODE_OPTIONS: `--import ${pathToFileURL(path.join(ROOT, 'test/support/at-first-connect.mjs')).href}`,
+          RETAILOPS_TEST_AT_CONNECT: list,
+        },
+      })
+      runs.push({...r, atConnect: (await readFile(list, 'utf8')).split('\n')})
+    }
+    const [direct, oclif] = runs
+    expect(direct.stderr).toBe('')
+    expect(direct.exitCode).toBe(0)
+    expect(JSON.parse(direct.stdout)).toMatchObject({status: 0, result: {rollouts: [], timedOut: false}})
+    expect(direct.stdout).toBe(oclif.stdout)
+    expect(direct.atConnect).toContain('NativeModule net')
+    expect(direct.atConnect.filter((m) => /^NativeModule (tls|https|_tls_wrap|internal\/tls\/)/.test(m))).toEqual([])
+  })
+})
+
 describe("the bundle's deferred oclif modules (scripts/bundle-direct.mjs DEFERRED)", () => {
   it('leaves Config.load, plugin discovery, help and ejs out of dist/direct, and loads them from node_modules when called', async () => {
     const folder = path.join(ROOT, 'dist/direct')
