@@ -9,7 +9,8 @@
 // from there, and oclif's full start (help, plugins) uses dist/commands as before.
 // The everyday commands (SOLO) also get a file each, dist/direct/solo/commands/…, which src/ui/fast-path.ts
 // prefers: the runner and the command in one file, nothing split off (what they import lazily is in
-// it too, initialised on first use): 40 files to 1, ~15 ms of CPU less on every start.
+// it too, initialised on first use; zod and yaml are files of their own, dist/direct/lib/, required
+// when first needed): 40 files to 1, ~15 ms of CPU less on every start.
 // Run by `npm run build` after tsc and `oclif manifest`; dist/ is not committed.
 import {createHash} from 'node:crypto'
 import {readdirSync, readFileSync, realpathSync, rmSync} from 'node:fs'
@@ -153,6 +154,36 @@ const options = {
   ],
 }
 await build({...options, entryPoints, outbase: 'dist', splitting: true})
+/**
+ * Libraries a SOLO command's file leaves out: each is bundled once into a CommonJS file of its own,
+ * dist/direct/lib/NAME.cjs, which the command requires where it first needs it. zod runs only for a
+ * retailops.yaml that the compiled validator refuses (to report it) and for overlays, yaml for
+ * positions in such reports, render's templates and slo rules' rare strings: 460 KB of each file
+ * of ~1 MB that a first run (no compile cache) would otherwise parse for nothing, 8-16 ms of CPU.
+ */
+const LAZY_LIBRARIES = ['zod', 'yaml']
+await build({
+  ...options,
+  entryPoints: LAZY_LIBRARIES.map((name) => ({in: `lib:${name}`, out: `lib/${name}`})),
+  outExtension: {'.js': '.cjs'},
+  format: 'cjs',
+  splitting: false,
+  banner: {},
+  plugins: [
+    {
+      name: 'lazy-library-entries',
+      setup(b) {
+        b.onResolve({filter: /^lib:/}, (args) => ({path: args.path.slice('lib:'.length), namespace: 'lib'}))
+        b.onLoad({filter: /.*/, namespace: 'lib'}, (args) => ({
+          contents: `export * from ${JSON.stringify(args.path)}`,
+          loader: 'js',
+          resolveDir: path.resolve('.'),
+        }))
+      },
+    },
+    ...options.plugins,
+  ],
+})
 // Each SOLO command: one module exporting the runner's runDirect and the command class as its default.
 const soloRoot = path.resolve('dist')
 await build({
@@ -174,6 +205,18 @@ await build({
           ].join('\n'),
           loader: 'js',
           resolveDir: soloRoot,
+        }))
+        // A lazy library: a CommonJS module inside the bundle that requires the library's own file
+        // when first required, so the file is neither compiled nor run on the paths that never need it.
+        b.onResolve({filter: new RegExp(`^(${LAZY_LIBRARIES.join('|')})$`)}, (args) => ({
+          path: args.path,
+          namespace: 'lazy-library',
+        }))
+        b.onLoad({filter: /.*/, namespace: 'lazy-library'}, (args) => ({
+          // The command's file is dist/direct/solo/commands/…; the library's dist/direct/lib/NAME.cjs.
+          // (__dirname and require are the banner's: the command file's folder, and a require from it.)
+          contents: `module.exports = require(__dirname.replace(/([\\\\/])solo[\\\\/]commands(?:[\\\\/].*)?$/, '$1lib$1') + ${JSON.stringify(`${args.path}.cjs`)})`,
+          loader: 'js',
         }))
       },
     },

@@ -238,6 +238,12 @@ describe("the bundle's deferred oclif modules (scripts/bundle-direct.mjs DEFERRE
       'node_modules/tinyglobby/',
     ])
       expect(bundle, module).not.toContain(module)
+    // An everyday command's own file (dist/direct/solo) leaves zod and yaml to dist/direct/lib/*.cjs,
+    // which it requires on first use (a configuration error above loads zod from there).
+    const rollout = await readFile(path.join(folder, 'solo/commands/rollout/status.js'), 'utf8')
+    for (const library of ['node_modules/zod/', 'node_modules/yaml/']) expect(rollout, library).not.toContain(library)
+    expect(rollout).toContain('zod.cjs')
+    expect(await readFile(path.join(folder, 'lib/zod.cjs'), 'utf8')).toContain('Invalid input: expected')
     // zod's English messages only (its other locales, German here, are left out of the bundle).
     expect(bundle).not.toContain('erwartet instanceof')
     expect(bundle).toContain('Invalid input: expected')
