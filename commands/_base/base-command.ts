@@ -90,7 +90,12 @@ export abstract class RetailOpsCommand<T extends typeof Command> extends Command
       flags: this.ctor.flags,
       baseFlags: (this.ctor as unknown as typeof RetailOpsCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
-      args: this.ctor.args,
+      // oclif takes a missing argument from piped standard input: `retailops deploy` in a `while
+      // read` loop would take the loop's next line for its services and swallow the rest, and
+      // every start on a silent pipe waits for it. Arguments come from the command line only.
+      args: Object.fromEntries(
+        Object.entries(this.ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}]),
+      ),
       strict: this.ctor.strict,
     })
     this.flags = flags as CommandFlags<T>
