@@ -1,6 +1,6 @@
 import {isMap, isPair, isScalar, isSeq, parseDocument} from 'yaml'
 
-import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
+import {credentialPlaceholder, formatKeyPath, isInlineCredential, type KeyPath} from './inline-credentials.js'
 
 /**
  * Credentials written inline in retailops.yaml, taken out of it for copies that leave the
@@ -9,7 +9,7 @@ import {hasEmbeddedSecret, isSecretName} from '../ui/secrets.js'
  * job puts them back when it loads the file (RETAILOPS_CONFIG_CREDENTIALS).
  */
 
-export type KeyPath = (string | number)[]
+export {credentialPlaceholder, formatKeyPath, isInlineCredential, type KeyPath} from './inline-credentials.js'
 
 export interface InlineCredential {
   path: KeyPath
@@ -17,33 +17,6 @@ export interface InlineCredential {
 }
 
 export {CREDENTIALS_ENV} from './vocabulary.js'
-
-/** What stands in a stripped copy where a credential was. */
-export function credentialPlaceholder(path: KeyPath): string {
-  return `<credential ${formatKeyPath(path)}: kept in a Secret>`
-}
-
-/**
- * A value that is a credential, as src/ui/secrets.ts decides for every output channel: one that
- * carries a password (URL userinfo, `?password=`, JDBC, a DSN), or a secret-named env value.
- */
-export function isInlineCredential(path: KeyPath, value: string): boolean {
-  if (value === '' || /^<credential .*: kept in a Secret>$/.test(value)) return false
-  if (hasEmbeddedSecret(value)) return true
-  // services.<name>.env.<NAME>: the only free-form mapping whose keys name what the values are.
-  const n = path.length
-  return (
-    n >= 4 &&
-    path[0] === 'services' &&
-    path[n - 2] === 'env' &&
-    typeof path[n - 1] === 'string' &&
-    isSecretName(path[n - 1] as string)
-  )
-}
-
-export function formatKeyPath(path: KeyPath): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')
-}
 
 /** retailops.yaml without its inline credentials (comments and layout kept), and the credentials. */
 export function splitCredentials(text: string): {stripped: string; credentials: InlineCredential[]} {

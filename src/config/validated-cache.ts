@@ -38,7 +38,7 @@ export function cachedConfig(file: string, text: string): RetailOpsConfig | unde
 export async function rememberConfig(file: string, text: string, config: RetailOpsConfig): Promise<void> {
   const entry = entryFile(file)
   if (!entry || !BUILD) return
-  const {isInlineCredential} = await import('./credentials.js')
+  const {isInlineCredential} = await import('./inline-credentials.js')
   if (holdsCredential(config, [], isInlineCredential)) return
   try {
     mkdirSync(path.dirname(entry), {recursive: true, mode: 0o700})

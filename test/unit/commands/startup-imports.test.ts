@@ -9,8 +9,11 @@ import {describe, expect, it} from 'vitest'
 
 import {ROOT} from '../../support/paths.js'
 
-/** Every module a file loads before it runs: static imports and re-exports, type-only ones left out as tsc leaves them out. */
-function staticGraph(entry: string): Set<string> {
+/**
+ * Every module a file loads before it runs: static imports and re-exports, type-only ones left out
+ * as tsc leaves them out; with `dynamic`, also what its `await import('…')`s load when they run.
+ */
+function staticGraph(entry: string, dynamic = false): Set<string> {
   const seen = new Set<string>()
   const visit = (file: string) => {
     if (seen.has(file)) return
@@ -28,6 +31,7 @@ function staticGraph(entry: string): Set<string> {
       )
         visit(resolve(statement.moduleSpecifier.text, file))
     }
+    if (dynamic) for (const m of js.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) visit(resolve(m[1], file))
   }
   visit(path.join(ROOT, entry))
   return seen
@@ -85,6 +89,20 @@ describe('the static import graph of the everyday commands', () => {
       // cache has no entry for the file; everything else imports the vocabulary, not the schema.
       const graph = relative(staticGraph(entry))
       expect(graph.filter((m) => ['zod', 'src/config/schema.ts', 'src/config/parse.ts'].includes(m))).toEqual([])
+    },
+  )
+
+  it.each(['src/config/quick-parse.ts', 'src/config/validated-cache.ts', 'src/config/inline-credentials.ts'])(
+    'a valid retailops.yaml that changed is parsed, validated and remembered without zod or the yaml library (%s)',
+    (entry) => {
+      // The quick path (js-yaml and the validator compiled from the schema) and the cache's write,
+      // which asks which values are credentials: only an invalid file loads the full path.
+      const graph = relative(staticGraph(entry, true))
+      expect(
+        graph.filter((m) =>
+          ['zod', 'yaml', 'src/config/schema.ts', 'src/config/parse.ts', 'src/config/credentials.ts'].includes(m),
+        ),
+      ).toEqual([])
     },
   )
 
