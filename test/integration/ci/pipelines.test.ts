@@ -299,6 +299,14 @@ describe('the scaffolded CI pipelines, run as their runners run them', () => {
         npm_config_prefer_offline: 'true',
         npm_config_audit: 'false',
         npm_config_fund: 'false',
+        // How this machine trusts the registry (a TLS-inspecting proxy's CA), as a runner's network is set up
+        // for it: without it, a package the cache does not describe yet fails SELF_SIGNED_CERT_IN_CHAIN, and npm
+        // retries until the test times out.
+        ...Object.fromEntries(
+          ['NODE_EXTRA_CA_CERTS', 'npm_config_cafile', 'npm_config_ca']
+            .filter((name) => process.env[name])
+            .map((name) => [name, process.env[name]!]),
+        ),
       },
     }
   }
