@@ -81,7 +81,7 @@ function fail(where: string, what: string): never {
 function literal(value: unknown, where: string): string {
   if (value === undefined) return 'undefined'
   const json = JSON.stringify(value)
-  if (json === undefined || JSON.stringify(JSON.parse(json)) !== json || !isJsonEqual(JSON.parse(json), value))
+  if (json === undefined || !isJsonEqual(JSON.parse(json), value))
     fail(where, `a default that is not plain data (${String(value)})`)
   return `(${json})`
 }
@@ -211,7 +211,7 @@ function objectBody(schema: ZodInternal, where: string): string[] {
     // Strict: a key outside the shape is an issue (unrecognized_keys), __proto__ included.
     out.push(`for (const k in v) if (!${constant(`new Set(${JSON.stringify(keys)})`)}.has(k)) throw NO`)
   }
-  out.push('const o: any = {}', 'let r: any')
+  out.push('const o: any = {}')
   for (const key of keys) {
     if (key === '__proto__') fail(where, 'a __proto__ key')
     const field = shape[key]
@@ -224,7 +224,7 @@ function objectBody(schema: ZodInternal, where: string): string[] {
     if (optin === undefined) absent = 'throw NO'
     else if (optout === 'optional' && optin === 'optional') absent = ''
     else if (optout === 'optional')
-      absent = `try { r = ${parse}(undefined) } catch (e) { if (e !== NO) throw e; r = undefined }\nif (r !== undefined) o[${k}] = r`
+      absent = `let r: any\ntry { r = ${parse}(undefined) } catch (e) { if (e !== NO) throw e; r = undefined }\nif (r !== undefined) o[${k}] = r`
     else absent = `o[${k}] = ${parse}(undefined)`
     out.push(`if (${k} in v) o[${k}] = ${parse}(v[${k}])`, absent ? `else {\n${absent}\n}` : '')
   }

@@ -21,12 +21,9 @@ export default class RegistryLogin extends RetailOpsCommand<typeof RegistryLogin
     'echo "$TOKEN" | <%= config.bin %> <%= command.id %> registry.example.com --username ci --password-stdin',
     'REGISTRY_USERNAME=ci REGISTRY_PASSWORD=… <%= config.bin %> <%= command.id %> 127.0.0.1:5000 --json',
   ]
-  // ignoreStdin: oclif would otherwise take a missing argument from piped stdin, which is the password here.
+  // Piped stdin is the password here; no argument is ever read from it (commands/_base/base-command.ts).
   static override args = {
-    registry: Args.string({
-      description: 'host[:port] of the registry (default: registry.url in retailops.yaml).',
-      ignoreStdin: true,
-    }),
+    registry: Args.string({description: 'host[:port] of the registry (default: registry.url in retailops.yaml).'}),
   }
   static override flags = {
     username: Flags.string({char: 'u', description: `Account name (default: ${REGISTRY_USERNAME_ENV}).`}),

@@ -6,6 +6,7 @@ import type {z} from 'zod'
 
 import {ConfigError, type ConfigIssue, MAX_ISSUES_SHOWN} from '../errors/index.js'
 import {CREDENTIALS_ENV, type InlineCredential, restoreCredentials} from './credentials.js'
+import {formatKeyPath} from './inline-credentials.js'
 import {assertConfigSize, CONFIG_FILE, MAX_ALIAS_COUNT} from './load.js'
 import {configSchema, type RetailOpsConfig} from './schema.js'
 
@@ -135,7 +136,7 @@ function toIssues(zodIssues: z.core.$ZodIssue[], doc: Document, lineCounter: Lin
       file,
       line: pos?.line,
       column: pos?.col,
-      path: formatPath(keyPath),
+      path: formatKeyPath(keyPath),
       message: describeIssue(issue),
     }
   })
@@ -151,10 +152,6 @@ function nearestNode(doc: Document, keyPath: (string | number)[]): Node | undefi
     }
   }
   return doc.contents ?? undefined
-}
-
-function formatPath(keyPath: (string | number)[]): string {
-  return keyPath.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('')
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -117,23 +117,21 @@ function quantityBytes(q: string | number): number {
 
 /** Why a cron schedule is refused, or undefined when it is valid (the CronJob controller's rules). */
 export function cronProblem(value: string): string | undefined {
-  try {
-    parseCron(value)
-    return undefined
-  } catch (error) {
-    return error instanceof RetailOpsError
-      ? `${error.message.replace(/^--schedule /, 'schedule ')} ${error.nextSteps.join(' ')}`.trim()
-      : String(error)
-  }
+  return refusal(() => parseCron(value), /^--schedule /, 'schedule ')
 }
 
 export function timeZoneProblem(value: string): string | undefined {
+  return refusal(() => checkTimeZone(value), /^--time-zone /, '')
+}
+
+/** The flag check's refusal as a configuration message: its flag name swapped for the key, then its next steps. */
+function refusal(check: () => void, flag: RegExp, key: string): string | undefined {
   try {
-    checkTimeZone(value)
+    check()
     return undefined
   } catch (error) {
     return error instanceof RetailOpsError
-      ? `${error.message.replace(/^--time-zone /, '')} ${error.nextSteps.join(' ')}`.trim()
+      ? `${error.message.replace(flag, key)} ${error.nextSteps.join(' ')}`.trim()
       : String(error)
   }
 }

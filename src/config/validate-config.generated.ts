@@ -374,7 +374,6 @@ function s13(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c3.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('url' in v) o['url'] = s10(v['url'])
   else {
     throw NO
@@ -442,7 +441,6 @@ function s20(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c4.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('key' in v) o['key'] = s14(v['key'])
   else {
     o['key'] = s14(undefined)
@@ -525,7 +523,6 @@ function s27(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c7.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('requireSignature' in v) o['requireSignature'] = s17(v['requireSignature'])
   else {
     o['requireSignature'] = s17(undefined)
@@ -556,7 +553,6 @@ function s29(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c6.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('vulnerabilityDatabase' in v) o['vulnerabilityDatabase'] = s1(v['vulnerabilityDatabase'])
   if ('vulnerabilityDatabaseMaxAge' in v) o['vulnerabilityDatabaseMaxAge'] = s23(v['vulnerabilityDatabaseMaxAge'])
   if ('policy' in v) o['policy'] = s28(v['policy'])
@@ -584,7 +580,6 @@ function s33(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c9.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('image' in v) o['image'] = s32(v['image'])
   v = o
   return v
@@ -599,7 +594,6 @@ function s35(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c11.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('context' in v) o['context'] = s1(v['context'])
   if ('kubeconfig' in v) o['kubeconfig'] = s1(v['kubeconfig'])
   v = o
@@ -697,7 +691,6 @@ function s45(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c14.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s0(v['name'])
   else {
     throw NO
@@ -730,7 +723,6 @@ function s49(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c12.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cluster' in v) o['cluster'] = s0(v['cluster'])
   else {
     throw NO
@@ -816,7 +808,6 @@ function s56(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c15.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('order' in v) o['order'] = s53(v['order'])
   if ('soak' in v) o['soak'] = s55(v['soak'])
   else {
@@ -862,7 +853,6 @@ function s61(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c18.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('key' in v) o['key'] = s58(v['key'])
   else {
     throw NO
@@ -922,7 +912,6 @@ function s67(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c21.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('key' in v) o['key'] = s58(v['key'])
   else {
     throw NO
@@ -957,7 +946,6 @@ function s70(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c20.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('spot' in v) o['spot'] = s12(v['spot'])
   else {
     o['spot'] = s12(undefined)
@@ -1003,7 +991,6 @@ function s73(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c16.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('poolLabel' in v) o['poolLabel'] = s59(v['poolLabel'])
   else {
     o['poolLabel'] = s59(undefined)
@@ -1062,7 +1049,6 @@ function s79(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c25.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('request' in v) o['request'] = s78(v['request'])
   else {
     throw NO
@@ -1129,7 +1115,6 @@ function s89(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c29.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('maxSkew' in v) o['maxSkew'] = s86(v['maxSkew'])
   if ('whenUnsatisfiable' in v) o['whenUnsatisfiable'] = s88(v['whenUnsatisfiable'])
   v = o
@@ -1145,7 +1130,6 @@ function s91(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c27.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('pools' in v) o['pools'] = s82(v['pools'])
   if ('spot' in v) o['spot'] = s84(v['spot'])
   if ('zoneSpread' in v) o['zoneSpread'] = s90(v['zoneSpread'])
@@ -1162,7 +1146,6 @@ function s93(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c24.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('rto' in v) o['rto'] = s22(v['rto'])
   else {
     throw NO
@@ -1246,7 +1229,6 @@ function s99(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c33.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('context' in v) o['context'] = s97(v['context'])
   else {
     o['context'] = s97(undefined)
@@ -1340,7 +1322,6 @@ function s109(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c34.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('readiness' in v) o['readiness'] = s104(v['readiness'])
   else {
     o['readiness'] = s104(undefined)
@@ -1397,7 +1378,6 @@ function s114(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c36.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cpu' in v) o['cpu'] = s111(v['cpu'])
   else {
     o['cpu'] = s111(undefined)
@@ -1442,7 +1422,6 @@ function s118(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c36.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cpu' in v) o['cpu'] = s116(v['cpu'])
   else {
     o['cpu'] = s116(undefined)
@@ -1469,7 +1448,6 @@ function s120(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c35.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('requests' in v) o['requests'] = s115(v['requests'])
   else {
     o['requests'] = s115(undefined)
@@ -1595,7 +1573,6 @@ function s136(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c38.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s130(v['name'])
   else {
     throw NO
@@ -1652,7 +1629,6 @@ function s141(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c37.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('minReplicas' in v) o['minReplicas'] = s122(v['minReplicas'])
   else {
     o['minReplicas'] = s122(undefined)
@@ -1777,7 +1753,6 @@ function s151(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c42.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cidrs' in v) o['cidrs'] = s149(v['cidrs'])
   if ('namespace' in v) o['namespace'] = s1(v['namespace'])
   if ('podLabels' in v) o['podLabels'] = s44(v['podLabels'])
@@ -1816,7 +1791,6 @@ function s155(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c44.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('pathPrefix' in v) o['pathPrefix'] = s154(v['pathPrefix'])
   if ('hostnames' in v) o['hostnames'] = s144(v['hostnames'])
   else {
@@ -1886,7 +1860,6 @@ function s163(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c46.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s159(v['type'])
   else {
     throw NO
@@ -1906,7 +1879,6 @@ function s165(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c49.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s164(v['type'])
   else {
     throw NO
@@ -1930,7 +1902,6 @@ function s167(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c51.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s166(v['type'])
   else {
     throw NO
@@ -1966,7 +1937,6 @@ function s169(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c45.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -2009,7 +1979,6 @@ function s172(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c53.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('rto' in v) o['rto'] = s22(v['rto'])
   else {
     throw NO
@@ -2058,7 +2027,6 @@ function s178(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c56.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('setWeight' in v) o['setWeight'] = s177(v['setWeight'])
   else {
     throw NO
@@ -2076,7 +2044,6 @@ function s180(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c58.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('duration' in v) o['duration'] = s179(v['duration'])
   v = o
   return v
@@ -2086,7 +2053,6 @@ function s181(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c57.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('pause' in v) o['pause'] = s180(v['pause'])
   else {
     throw NO
@@ -2104,7 +2070,6 @@ function s183(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c60.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('count' in v) o['count'] = s182(v['count'])
   v = o
   return v
@@ -2123,7 +2088,6 @@ function s185(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c59.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('analysis' in v) o['analysis'] = s184(v['analysis'])
   else {
     o['analysis'] = s184(undefined)
@@ -2151,7 +2115,6 @@ function s189(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c62.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('replicas' in v) o['replicas'] = s186(v['replicas'])
   if ('weight' in v) o['weight'] = s187(v['weight'])
   if ('matchTrafficWeight' in v) o['matchTrafficWeight'] = s188(v['matchTrafficWeight'])
@@ -2163,7 +2126,6 @@ function s190(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c61.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('setCanaryScale' in v) o['setCanaryScale'] = s189(v['setCanaryScale'])
   else {
     throw NO
@@ -2176,7 +2138,6 @@ function s191(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c64.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('header' in v) o['header'] = s0(v['header'])
   else {
     throw NO
@@ -2193,7 +2154,6 @@ function s192(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c65.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cookie' in v) o['cookie'] = s0(v['cookie'])
   else {
     throw NO
@@ -2225,7 +2185,6 @@ function s194(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c63.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('setHeaderRoute' in v) o['setHeaderRoute'] = s193(v['setHeaderRoute'])
   else {
     throw NO
@@ -2238,7 +2197,6 @@ function s195(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c67.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('percent' in v) o['percent'] = s177(v['percent'])
   else {
     throw NO
@@ -2251,7 +2209,6 @@ function s196(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c66.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('setMirrorRoute' in v) o['setMirrorRoute'] = s195(v['setMirrorRoute'])
   else {
     throw NO
@@ -2389,7 +2346,6 @@ function s211(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c70.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -2501,7 +2457,6 @@ function s221(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c72.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('errorRate' in v) o['errorRate'] = s219(v['errorRate'])
   else {
     o['errorRate'] = s219(undefined)
@@ -2527,7 +2482,6 @@ function s223(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c68.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('interval' in v) o['interval'] = s200(v['interval'])
   else {
     o['interval'] = s200(undefined)
@@ -2605,7 +2559,6 @@ function s227(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c54.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('strategy' in v) o['strategy'] = s175(v['strategy'])
   else {
     o['strategy'] = s175(undefined)
@@ -2666,7 +2619,6 @@ function s231(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c32.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('tier' in v) o['tier'] = s75(v['tier'])
   else {
     throw NO
@@ -2875,7 +2827,6 @@ function s248(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c73.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('tier' in v) o['tier'] = s233(v['tier'])
   else {
     o['tier'] = s233(undefined)
@@ -2991,7 +2942,6 @@ function s253(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c77.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('url' in v) o['url'] = s1(v['url'])
   if ('urlEnv' in v) o['urlEnv'] = s1(v['urlEnv'])
   if ('name' in v) o['name'] = s1(v['name'])
@@ -3009,7 +2959,6 @@ function s255(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c78.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cpu' in v) o['cpu'] = s113(v['cpu'])
   if ('memory' in v) o['memory'] = s113(v['memory'])
   if ('pods' in v) o['pods'] = s182(v['pods'])
@@ -3031,7 +2980,6 @@ function s258(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c75.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -3076,7 +3024,6 @@ function s262(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c81.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('rps' in v) o['rps'] = s124(v['rps'])
   else {
     throw NO
@@ -3089,7 +3036,6 @@ function s263(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c82.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('multiplier' in v) o['multiplier'] = s124(v['multiplier'])
   else {
     throw NO
@@ -3152,7 +3098,6 @@ function s268(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c83.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('start' in v) o['start'] = s261(v['start'])
   else {
     throw NO
@@ -3237,7 +3182,6 @@ function s277(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c85.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('errorRate' in v) o['errorRate'] = s274(v['errorRate'])
   else {
     o['errorRate'] = s274(undefined)
@@ -3267,7 +3211,6 @@ function s279(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c84.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('share' in v) o['share'] = s271(v['share'])
   else {
     o['share'] = s271(undefined)
@@ -3313,7 +3256,6 @@ function s281(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c79.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -3430,7 +3372,6 @@ function s293(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c89.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('source' in v) o['source'] = s289(v['source'])
   if ('location' in v) o['location'] = s1(v['location'])
   if ('endpoint' in v) o['endpoint'] = s48(v['endpoint'])
@@ -3467,7 +3408,6 @@ function s295(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c88.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('urlEnv' in v) o['urlEnv'] = s287(v['urlEnv'])
   else {
     o['urlEnv'] = s287(undefined)
@@ -3499,7 +3439,6 @@ function s298(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c91.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('vaultName' in v) o['vaultName'] = s0(v['vaultName'])
   else {
     throw NO
@@ -3540,7 +3479,6 @@ function s301(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c93.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('location' in v) o['location'] = s10(v['location'])
   else {
     throw NO
@@ -3559,7 +3497,6 @@ function s303(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c92.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('namespace' in v) o['namespace'] = s42(v['namespace'])
   if ('waitTimeout' in v) o['waitTimeout'] = s300(v['waitTimeout'])
   else {
@@ -3589,7 +3526,6 @@ function s307(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c95.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('min' in v) o['min'] = s305(v['min'])
   if ('max' in v) o['max'] = s305(v['max'])
   if ('equals' in v) o['equals'] = s306(v['equals'])
@@ -3607,7 +3543,6 @@ function s309(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c94.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -3646,7 +3581,6 @@ function s312(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c86.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('name' in v) o['name'] = s4(v['name'])
   else {
     throw NO
@@ -3701,7 +3635,6 @@ function s317(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c97.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s315(v['type'])
   else {
     throw NO
@@ -3723,7 +3656,6 @@ function s319(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c97.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s318(v['type'])
   else {
     throw NO
@@ -3750,7 +3682,6 @@ function s322(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c101.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('type' in v) o['type'] = s320(v['type'])
   else {
     throw NO
@@ -3841,7 +3772,6 @@ function s330(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c103.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('destinations' in v) o['destinations'] = s325(v['destinations'])
   else {
     throw NO
@@ -3921,7 +3851,6 @@ function s338(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c104.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('attempts' in v) o['attempts'] = s334(v['attempts'])
   else {
     o['attempts'] = s334(undefined)
@@ -3955,7 +3884,6 @@ function s340(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c96.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('destinations' in v) o['destinations'] = s324(v['destinations'])
   else {
     throw NO
@@ -3981,7 +3909,6 @@ function s342(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c105.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('location' in v) o['location'] = s208(v['location'])
   v = o
   return v
@@ -4005,7 +3932,6 @@ function s345(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c107.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('cpuHour' in v) o['cpuHour'] = s134(v['cpuHour'])
   else {
     throw NO
@@ -4068,7 +3994,6 @@ function s350(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c106.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('currency' in v) o['currency'] = s344(v['currency'])
   else {
     o['currency'] = s344(undefined)
@@ -4120,7 +4045,6 @@ function s352(v: any): any {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw NO
   for (const k in v) if (!c0.has(k)) throw NO
   const o: any = {}
-  let r: any
   if ('$schema' in v) o['$schema'] = s1(v['$schema'])
   if ('apiVersion' in v) o['apiVersion'] = s3(v['apiVersion'])
   else {
